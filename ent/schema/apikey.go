@@ -1,0 +1,87 @@
+package schema
+
+import (
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+
+	"github.com/oais/oais/internal/ids"
+	"github.com/oais/oais/internal/tenancy"
+)
+
+// APIKey is a credential for the /v1 gateway. Only the SHA-256 of its secret
+// is stored; the secret itself is shown once, by the mutation that makes it.
+type APIKey struct{ ent.Schema }
+
+// Mixin of APIKey.
+func (APIKey) Mixin() []ent.Mixin {
+	return []ent.Mixin{IDMixin{Prefix: ids.APIKey}, TimeMixin{}, TenantMixin{}}
+}
+
+// Fields of APIKey.
+func (APIKey) Fields() []ent.Field {
+	skipInputs := entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)
+	return []ent.Field{
+		field.String("label").NotEmpty().MaxLen(100).
+			Annotations(entgql.OrderField("LABEL")),
+		field.String("secret_hash").Unique().Immutable().Sensitive().
+			Annotations(entgql.Skip()),
+		field.String("masked_key").Immutable().
+			Annotations(skipInputs),
+		field.Enum("status").Values("ACTIVE", "DISABLED", "REVOKED").Default("ACTIVE").
+			Comment("stored status; EXPIRED and RATE_LIMITED are derived (internal/keys)").
+			Annotations(entgql.OrderField("STATUS"), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput, entgql.SkipType)),
+		field.Enum("revoke_reason").Values("MANUAL", "BULK", "LEAKED", "ROTATED").Optional().Nillable().
+			Annotations(skipInputs),
+		field.Time("revoked_at").Optional().Nillable().Annotations(skipInputs),
+		field.String("revoked_by").Optional().Nillable().Annotations(entgql.Skip()),
+		field.Time("expires_at").Optional().Nillable().
+			Annotations(entgql.OrderField("EXPIRES_AT")),
+		field.Int64("max_requests").Default(0).NonNegative().Comment("0 = unlimited"),
+		field.Int64("request_count").Default(0).NonNegative().
+			Annotations(entgql.OrderField("REQUEST_COUNT"), skipInputs),
+		field.Int64("cache_hits").Default(0).NonNegative().Annotations(skipInputs),
+		field.Strings("allowed_models").Optional().Comment("empty = every model of the workspace"),
+		field.Strings("ip_allowlist").Optional().Comment("CIDRs; empty = any address"),
+		field.Int64("rpm").Optional().Nillable().NonNegative(),
+		field.Int64("tpm").Optional().Nillable().NonNegative(),
+		field.Int64("spend_cap_cents").Optional().Nillable().NonNegative(),
+		field.Bool("cache_enabled").Default(false),
+		field.String("created_by_id").Optional().Nillable().Immutable().Annotations(skipInputs),
+		field.Time("last_used_at").Optional().Nillable().
+			Annotations(entgql.OrderField("LAST_USED_AT"), skipInputs),
+		field.String("rotated_from_id").Optional().Nillable().Immutable().Annotations(skipInputs),
+		field.Time("grace_until").Optional().Nillable().Annotations(skipInputs),
+		field.Time("leaked_at").Optional().Nillable().Annotations(skipInputs),
+		field.String("leak_source").Optional().Nillable().MaxLen(500).Annotations(skipInputs),
+	}
+}
+
+// Edges of APIKey.
+func (APIKey) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("created_by", User.Type).Field("created_by_id").Unique().Immutable().
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		edge.To("rotated_from", APIKey.Type).Field("rotated_from_id").Unique().Immutable().
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+	}
+}
+
+// Indexes of APIKey.
+func (APIKey) Indexes() []ent.Index {
+	return []ent.Index{
+		index.Fields("workspace_id", "created_at"),
+		index.Fields("updated_at"),
+	}
+}
+
+// Annotations of APIKey.
+func (APIKey) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.RelayConnection()}
+}
+
+// Policy of APIKey.
+func (APIKey) Policy() ent.Policy { return tenancy.APIKeyPolicy() }

@@ -1,0 +1,56 @@
+package schema
+
+import (
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+
+	"github.com/oais/oais/internal/ids"
+	"github.com/oais/oais/internal/tenancy"
+)
+
+// User is a person who signs in to the dashboard, locally or through SSO.
+type User struct{ ent.Schema }
+
+// Mixin of User.
+func (User) Mixin() []ent.Mixin {
+	return []ent.Mixin{IDMixin{Prefix: ids.User}, TimeMixin{}}
+}
+
+// Fields of User.
+func (User) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("email").NotEmpty().MaxLen(320).Unique(),
+		field.String("name").Optional().MaxLen(200),
+		field.String("password_hash").Optional().Sensitive().
+			Annotations(entgql.Skip()),
+		field.String("oidc_issuer").Optional().
+			Annotations(entgql.Skip()),
+		field.String("oidc_subject").Optional().
+			Annotations(entgql.Skip()),
+		field.Bool("site_admin").Default(false).
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.Bool("disabled").Default(false).
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.Time("last_sign_in_at").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+	}
+}
+
+// Edges of User.
+func (User) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("memberships", Membership.Type).Ref("user").
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+	}
+}
+
+// Indexes of User.
+func (User) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("oidc_issuer", "oidc_subject")}
+}
+
+// Policy of User: a viewer sees themself and the members of their workspaces.
+func (User) Policy() ent.Policy { return tenancy.UserPolicy() }

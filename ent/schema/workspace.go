@@ -1,0 +1,64 @@
+package schema
+
+import (
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+
+	"github.com/oais/oais/internal/ids"
+	"github.com/oais/oais/internal/tenancy"
+)
+
+// Workspace is a tenant: it owns keys, usage, limits and a bill.
+type Workspace struct{ ent.Schema }
+
+// Mixin of Workspace.
+func (Workspace) Mixin() []ent.Mixin {
+	return []ent.Mixin{IDMixin{Prefix: ids.Workspace}, TimeMixin{}}
+}
+
+// Fields of Workspace.
+func (Workspace) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("name").NotEmpty().MaxLen(100).
+			Annotations(entgql.OrderField("NAME")),
+		field.String("slug").NotEmpty().MaxLen(64).Unique().
+			Annotations(entgql.Skip(entgql.SkipMutationUpdateInput)),
+		field.Enum("status").Values("ACTIVE", "SUSPENDED").Default("ACTIVE").
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.String("suspended_reason").Optional().
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.Int64("rpm").Default(0).NonNegative().Comment("requests per minute for the whole workspace; 0 = unlimited"),
+		field.Int64("tpm").Default(0).NonNegative().Comment("tokens per minute; 0 = unlimited"),
+		field.Int64("monthly_token_quota").Default(0).NonNegative().Comment("tokens per calendar month (UTC); 0 = unlimited"),
+		field.Int64("spend_cap_cents").Optional().Nillable().NonNegative().Comment("monthly spend cap in cents; null = none"),
+		field.Int("max_keys").Default(100).Positive(),
+	}
+}
+
+// Edges of Workspace.
+func (Workspace) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("memberships", Membership.Type).Ref("workspace").
+			Annotations(entgql.RelayConnection(), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		edge.From("api_keys", APIKey.Type).Ref("workspace").
+			Annotations(entgql.RelayConnection(), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		edge.From("audit_events", AuditEvent.Type).Ref("workspace").
+			Annotations(entgql.RelayConnection(), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		edge.From("usage_events", UsageEvent.Type).Ref("workspace").
+			Annotations(entgql.RelayConnection(), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+	}
+}
+
+// Annotations of Workspace.
+func (Workspace) Annotations() []schema.Annotation {
+	return []schema.Annotation{
+		entgql.RelayConnection(),
+		entgql.QueryField(),
+	}
+}
+
+// Policy of Workspace: a viewer sees only workspaces they belong to.
+func (Workspace) Policy() ent.Policy { return tenancy.WorkspacePolicy() }

@@ -1,0 +1,72 @@
+// Package ids makes the public identifiers of every record: a short type
+// prefix and a time-ordered ULID, e.g. key_01JD5Y0G8S9W7Q3M4N5P6R7T8V. The
+// prefix tells a human (and the Relay node resolver) what an id names, and
+// time order keeps B-tree inserts local.
+package ids
+
+import (
+	"crypto/rand"
+	"strings"
+	"time"
+)
+
+// Prefixes of each type's ids. The GraphQL node resolver maps them back to tables.
+const (
+	Workspace     = "ws"
+	User          = "usr"
+	Membership    = "mem"
+	APIKey        = "key"
+	UsageEvent    = "use"
+	ModelPrice    = "price"
+	AuditEvent    = "aud"
+	BillingAcct   = "bill"
+	BillingPeriod = "per"
+	SigningKey    = "sig"
+	RefreshToken  = "rt"
+	Upstream      = "up"
+)
+
+const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+// New returns a new id with prefix p.
+func New(p string) string { return NewAt(p, time.Now()) }
+
+// NewAt returns a new id with prefix p whose time part is t.
+func NewAt(p string, t time.Time) string {
+	var b [16]byte
+	ms := uint64(t.UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	if _, err := rand.Read(b[6:]); err != nil {
+		panic("ids: crypto/rand failed: " + err.Error())
+	}
+	var out strings.Builder
+	out.Grow(len(p) + 1 + 26)
+	out.WriteString(p)
+	out.WriteByte('_')
+	// 128 bits as 26 base32 digits, most significant first (ULID layout).
+	var hi, lo uint64
+	for i := 0; i < 8; i++ {
+		hi = hi<<8 | uint64(b[i])
+		lo = lo<<8 | uint64(b[8+i])
+	}
+	var digits [26]byte
+	for i := 25; i >= 0; i-- {
+		digits[i] = crockford[lo&31]
+		lo = lo>>5 | hi<<59
+		hi >>= 5
+	}
+	out.Write(digits[:])
+	return out.String()
+}
+
+// Prefix returns the type prefix of id, or "" if it has none.
+func Prefix(id string) string {
+	i := strings.IndexByte(id, '_')
+	if i <= 0 {
+		return ""
+	}
+	return id[:i]
+}

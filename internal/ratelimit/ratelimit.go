@@ -1,0 +1,233 @@
+// Package ratelimit decides whether a request may pass the workspace's and
+// the key's limits: rolling-window limits (RPM, TPM) and cumulative budgets
+// (a key's maxRequests, a month's tokens or spend). Every decision is
+// all-or-nothing over a set of counters, in-process (Local) or shared
+// through Redis (Redis), with Fallback switching between the two.
+//
+// # Rolling windows
+//
+// A rolling counter splits its Window into Options.Buckets sub-windows
+// (60 by default: one-second buckets for a minute) and sums the live ones.
+// Admission within one window is exact: N concurrent requests against
+// Limit N admit exactly N, on one replica or across many through Redis.
+// The error is in expiry only: a unit leaves the window between
+// Window-Window/Buckets and Window after it was counted, so in the worst
+// case (bursts on both edges of a bucket boundary) a true sliding window
+// of length Window may see up to Limit*(1+1/Buckets) plus one bucket's
+// worth of the previous window; for evenly spread traffic the overshoot is
+// at most Limit/Buckets. Raise Buckets for a tighter bound at the cost of
+// memory (Local: 8 bytes per bucket per counter) and of RetryAfter's
+// O(Buckets) scan on denial.
+//
+// # Fail mode
+//
+// Fallback fails OPEN to per-replica local limits, not closed: while Redis
+// is unreachable each gateway replica enforces every limit on its own, so
+// a fleet of R replicas may admit up to R times a rolling limit, and
+// cumulative budgets only see what this replica counted since it started
+// (plus what Seed told it). Refusing all traffic because the limiter's
+// store is down would turn a Redis outage into a full outage; the gauge
+// oais_ratelimit_redis_up and the counter oais_ratelimit_fallback_total
+// make the degraded state visible. Usage counted locally during an outage
+// is not copied to Redis when it comes back.
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Counter is one limit a request must fit under.
+type Counter struct {
+	// Key names the counter, e.g. "ws:<id>:rpm" or "key:<id>:req". For a
+	// cumulative budget the key carries its period, e.g. "ws:<id>:spend:2026-11".
+	// A key must keep one Window (a new Window starts the counter afresh);
+	// the same key twice in one request is checked once per entry, each
+	// against the counter as it was before the request.
+	Key string
+	// Limit is the most the counter may hold; <= 0 means no limit (the
+	// counter is still kept, for headers and usage).
+	Limit int64
+	// Window is the rolling window (a minute for RPM/TPM); 0 makes the
+	// counter cumulative: it never decays.
+	Window time.Duration
+	// Cost is what this request reserves: 1 for a request counter, the
+	// estimated tokens or worst-case micro-dollars otherwise. It must not be
+	// negative.
+	Cost int64
+}
+
+// State is a counter's standing after a decision, for OpenAI's
+// x-ratelimit-* headers. For a counter without a limit (Limit <= 0)
+// Remaining is 0 and meaningless.
+type State struct {
+	Limit     int64
+	Remaining int64
+	// Reset is how long until the counter is fully replenished; 0 for a
+	// cumulative counter.
+	Reset time.Duration
+}
+
+// reservationInline is how many counters a Reservation holds without a
+// further allocation; the gateway's requests carry 2 to 4.
+const reservationInline = 4
+
+// Reservation is what an admitted request holds until it settles. It must
+// not be copied after use: its slices may point into its own storage.
+type Reservation struct {
+	Counters []Counter
+	// At is when the reservation was recorded, by the clock of the store
+	// that recorded it (Redis server time for Redis); Settle uses it to find
+	// the bucket to adjust.
+	At     time.Time
+	States []State // one per counter, same order
+
+	origin    origin
+	settled   bool
+	counterIn [reservationInline]Counter
+	stateIn   [reservationInline]State
+}
+
+// origin records which store holds a reservation, so Fallback settles it
+// where it was made.
+type origin uint8
+
+const (
+	originNone origin = iota
+	originLocal
+	originRedis
+)
+
+// reset prepares r for a new decision over counters, reusing its storage.
+func (r *Reservation) reset(counters []Counter, o origin) {
+	if cap(r.Counters) == 0 {
+		r.Counters = r.counterIn[:0]
+	}
+	if cap(r.States) == 0 {
+		r.States = r.stateIn[:0]
+	}
+	r.Counters = append(r.Counters[:0], counters...)
+	r.States = r.States[:0]
+	r.origin = o
+	r.settled = false
+	r.At = time.Time{}
+}
+
+// Denied is returned when a counter is full; nothing was reserved.
+type Denied struct {
+	Index int // which counter refused
+	Key   string
+	// RetryAfter is when the refusing counter will have room for the cost;
+	// 0 for a cumulative budget: waiting won't help.
+	RetryAfter time.Duration
+	// TooLarge reports that the cost alone exceeds the limit, so no wait
+	// helps (RetryAfter is then the time to full replenishment).
+	TooLarge bool
+	States   []State
+}
+
+func (d *Denied) Error() string { return "ratelimit: limit reached for " + d.Key }
+
+// ErrUnavailable means the shared store (Redis) cannot be reached; callers
+// fall back to in-process limits (see Fallback).
+var ErrUnavailable = errors.New("ratelimit: shared counter store unavailable")
+
+// ErrNegativeCost is returned by Reserve for a counter whose Cost is below 0.
+var ErrNegativeCost = errors.New("ratelimit: negative cost")
+
+// ErrSettleMismatch is returned by Settle when actual does not have one
+// value per reserved counter.
+var ErrSettleMismatch = errors.New("ratelimit: settle needs one actual value per counter")
+
+// ErrSettled is returned by Settle for a reservation that was already
+// settled, or that this limiter did not make.
+var ErrSettled = errors.New("ratelimit: reservation already settled or not made here")
+
+// Limiter admits requests against counters. Implementations must be safe
+// for concurrent use and take no global lock.
+type Limiter interface {
+	// Reserve admits a request if every counter has room for its Cost, and
+	// then reserves all of them; otherwise it reserves none and returns a *Denied.
+	Reserve(ctx context.Context, counters []Counter) (*Reservation, error)
+	// Settle replaces each reserved cost by the actual one (same order as
+	// the reservation's counters); a request that failed settles at 0.
+	Settle(ctx context.Context, r *Reservation, actual []int64) error
+	// Seed sets a cumulative counter's starting value if it has none yet
+	// (e.g. a key's request count from the database at start).
+	Seed(ctx context.Context, key string, value int64) error
+}
+
+// IntoReserver is the allocation-free variant of Limiter.Reserve that
+// Local, Redis and Fallback also implement: the caller owns r (typically
+// from its own sync.Pool) and may reuse it after Settle.
+type IntoReserver interface {
+	ReserveInto(ctx context.Context, counters []Counter, r *Reservation) error
+}
+
+var (
+	_ Limiter      = (*Local)(nil)
+	_ Limiter      = (*Redis)(nil)
+	_ Limiter      = (*Fallback)(nil)
+	_ IntoReserver = (*Local)(nil)
+	_ IntoReserver = (*Redis)(nil)
+	_ IntoReserver = (*Fallback)(nil)
+)
+
+// DefaultBuckets is how many sub-windows a rolling window is split into
+// unless Options.Buckets says otherwise.
+const DefaultBuckets = 60
+
+// Options tunes Local and Redis. The zero value is usable.
+type Options struct {
+	// Buckets is the number of sub-windows per rolling window (default
+	// DefaultBuckets). Every replica sharing a Redis must use the same value;
+	// it is part of the Redis key so a change starts fresh counters.
+	Buckets int
+	// Now is the clock (default time.Now). Local only: Redis uses its
+	// server's clock so replicas' clocks don't matter.
+	Now func() time.Time
+	// CumulativeIdle is how long a Local cumulative counter may go unused
+	// before it is evicted (default DefaultCumulativeIdle; < 0 never). An
+	// evicted counter reads as absent, so seed it again (Seed is cheap and
+	// idempotent).
+	CumulativeIdle time.Duration
+	// CumulativeTTL, if > 0, is the expiry Redis refreshes on a cumulative
+	// counter at every write; 0 keeps them forever.
+	CumulativeTTL time.Duration
+}
+
+// DefaultCumulativeIdle outlives any monthly budget period, so a month's
+// counter is only evicted once its month is over.
+const DefaultCumulativeIdle = 40 * 24 * time.Hour
+
+func (o Options) withDefaults() Options {
+	if o.Buckets <= 0 {
+		o.Buckets = DefaultBuckets
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.CumulativeIdle == 0 {
+		o.CumulativeIdle = DefaultCumulativeIdle
+	}
+	return o
+}
+
+// bucketWidth is the length of one sub-window of window, at least 1ns.
+func bucketWidth(window time.Duration, buckets int) int64 {
+	g := int64(window) / int64(buckets)
+	if g < 1 {
+		g = 1
+	}
+	return g
+}
+
+func validate(counters []Counter) error {
+	for i := range counters {
+		if counters[i].Cost < 0 {
+			return ErrNegativeCost
+		}
+	}
+	return nil
+}

@@ -1,0 +1,88 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"net"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+
+	"github.com/oais/oais/ent"
+)
+
+// Errors of the store, the only database errors the rest of the code sees.
+var (
+	ErrNotFound    = errors.New("store: not found")
+	ErrConflict    = errors.New("store: conflicts with an existing record")
+	ErrConstraint  = errors.New("store: violates a constraint")
+	ErrUnavailable = errors.New("store: database unavailable")
+)
+
+// SQLite extended result codes (sqlite3.h).
+const (
+	sqliteConstraintUnique     = 2067
+	sqliteConstraintPrimaryKey = 1555
+	sqliteConstraintForeignKey = 787
+	sqliteConstraintNotNull    = 1299
+	sqliteConstraintCheck      = 275
+	sqliteBusy                 = 5
+	sqliteLocked               = 6
+)
+
+// Classify maps a driver or ent error to one of the store's errors, wrapping
+// the original so logs keep the detail. Errors it does not know pass through.
+func Classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	switch {
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict),
+		errors.Is(err, ErrConstraint), errors.Is(err, ErrUnavailable):
+		return err
+	case ent.IsNotFound(err):
+		return wrap(ErrNotFound, err)
+	}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		switch pg.Code {
+		case "23505":
+			return wrap(ErrConflict, err)
+		case "23503", "23502", "23514":
+			return wrap(ErrConstraint, err)
+		case "57P01", "57P02", "57P03", "53300", "08000", "08003", "08006", "08001", "08004":
+			return wrap(ErrUnavailable, err)
+		}
+		return err
+	}
+	var lite *sqlite.Error
+	if errors.As(err, &lite) {
+		switch lite.Code() {
+		case sqliteConstraintUnique, sqliteConstraintPrimaryKey:
+			return wrap(ErrConflict, err)
+		case sqliteConstraintForeignKey, sqliteConstraintNotNull, sqliteConstraintCheck:
+			return wrap(ErrConstraint, err)
+		case sqliteBusy, sqliteLocked:
+			return wrap(ErrUnavailable, err)
+		}
+		return err
+	}
+	if ent.IsConstraintError(err) {
+		return wrap(ErrConflict, err)
+	}
+	var ne net.Error
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ne) || errors.As(err, &ce) || errors.Is(err, context.DeadlineExceeded) {
+		return wrap(ErrUnavailable, err)
+	}
+	return err
+}
+
+type classified struct {
+	kind, err error
+}
+
+func (c classified) Error() string   { return c.kind.Error() + ": " + c.err.Error() }
+func (c classified) Unwrap() []error { return []error{c.kind, c.err} }
+
+func wrap(kind, err error) error { return classified{kind: kind, err: err} }
