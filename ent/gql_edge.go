@@ -97,27 +97,6 @@ func (_m *Workspace) Memberships(
 	return _m.QueryMemberships().Paginate(ctx, after, first, before, last, opts...)
 }
 
-func (_m *Workspace) APIKeys(
-	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *APIKeyOrder, where *APIKeyWhereInput,
-) (*APIKeyConnection, error) {
-	opts := []APIKeyPaginateOption{
-		WithAPIKeyOrder(orderBy),
-		WithAPIKeyFilter(where.Filter),
-	}
-	alias := graphql.GetFieldContext(ctx).Field.Alias
-	totalCount, hasTotalCount := _m.Edges.totalCount[1][alias]
-	if nodes, err := _m.NamedAPIKeys(alias); err == nil || hasTotalCount {
-		pager, err := newAPIKeyPager(opts, last != nil)
-		if err != nil {
-			return nil, err
-		}
-		conn := &APIKeyConnection{Edges: []*APIKeyEdge{}, TotalCount: totalCount}
-		conn.build(nodes, pager, after, first, before, last)
-		return conn, nil
-	}
-	return _m.QueryAPIKeys().Paginate(ctx, after, first, before, last, opts...)
-}
-
 func (_m *Workspace) AuditEvents(
 	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *AuditEventOrder, where *AuditEventWhereInput,
 ) (*AuditEventConnection, error) {
@@ -126,7 +105,7 @@ func (_m *Workspace) AuditEvents(
 		WithAuditEventFilter(where.Filter),
 	}
 	alias := graphql.GetFieldContext(ctx).Field.Alias
-	totalCount, hasTotalCount := _m.Edges.totalCount[2][alias]
+	totalCount, hasTotalCount := _m.Edges.totalCount[1][alias]
 	if nodes, err := _m.NamedAuditEvents(alias); err == nil || hasTotalCount {
 		pager, err := newAuditEventPager(opts, last != nil)
 		if err != nil {
@@ -147,7 +126,7 @@ func (_m *Workspace) UsageEvents(
 		WithUsageEventFilter(where.Filter),
 	}
 	alias := graphql.GetFieldContext(ctx).Field.Alias
-	totalCount, hasTotalCount := _m.Edges.totalCount[3][alias]
+	totalCount, hasTotalCount := _m.Edges.totalCount[2][alias]
 	if nodes, err := _m.NamedUsageEvents(alias); err == nil || hasTotalCount {
 		pager, err := newUsageEventPager(opts, last != nil)
 		if err != nil {

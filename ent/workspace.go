@@ -59,7 +59,7 @@ type WorkspaceEdges struct {
 	// type was loaded (or requested) in eager-loading or not.
 	loadedTypes [4]bool
 	// totalCount holds the count of the edges above.
-	totalCount [4]map[string]int
+	totalCount [3]map[string]int
 
 	namedMemberships map[string][]*Membership
 	namedAPIKeys     map[string][]*APIKey

@@ -33,7 +33,7 @@ func (APIKey) Fields() []ent.Field {
 			Annotations(skipInputs),
 		field.Enum("status").Values("ACTIVE", "DISABLED", "REVOKED").Default("ACTIVE").
 			Comment("stored status; EXPIRED and RATE_LIMITED are derived (internal/keys)").
-			Annotations(entgql.OrderField("STATUS"), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput, entgql.SkipType)),
+			Annotations(entgql.OrderField("STATUS"), entgql.Type("APIKeyStoredStatus"), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput, entgql.SkipType)),
 		field.Enum("revoke_reason").Values("MANUAL", "BULK", "LEAKED", "ROTATED").Optional().Nillable().
 			Annotations(skipInputs),
 		field.Time("revoked_at").Optional().Nillable().Annotations(skipInputs),

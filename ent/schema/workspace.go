@@ -43,8 +43,10 @@ func (Workspace) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.From("memberships", Membership.Type).Ref("workspace").
 			Annotations(entgql.RelayConnection(), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		// apiKeys is declared by hand in graph/workspace.graphqls: it adds
+		// the derived-status filter and the search the dashboard needs.
 		edge.From("api_keys", APIKey.Type).Ref("workspace").
-			Annotations(entgql.RelayConnection(), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+			Annotations(entgql.Skip(entgql.SkipType, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 		edge.From("audit_events", AuditEvent.Type).Ref("workspace").
 			Annotations(entgql.RelayConnection(), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 		edge.From("usage_events", UsageEvent.Type).Ref("workspace").

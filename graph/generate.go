@@ -1,0 +1,4 @@
+package graph
+
+//go:generate go run -mod=mod github.com/99designs/gqlgen generate --config ../gqlgen.yml
+//go:generate go run ./schemaexport schema.graphql
