@@ -19,7 +19,6 @@ import (
 	"github.com/oais/oais/ent/auditevent"
 	"github.com/oais/oais/ent/billingaccount"
 	"github.com/oais/oais/ent/billingperiod"
-	"github.com/oais/oais/ent/change"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/modelprice"
 	"github.com/oais/oais/ent/refreshtoken"
@@ -45,8 +44,6 @@ type Client struct {
 	BillingAccount *BillingAccountClient
 	// BillingPeriod is the client for interacting with the BillingPeriod builders.
 	BillingPeriod *BillingPeriodClient
-	// Change is the client for interacting with the Change builders.
-	Change *ChangeClient
 	// Membership is the client for interacting with the Membership builders.
 	Membership *MembershipClient
 	// ModelPrice is the client for interacting with the ModelPrice builders.
@@ -78,7 +75,6 @@ func (c *Client) init() {
 	c.AuditEvent = NewAuditEventClient(c.config)
 	c.BillingAccount = NewBillingAccountClient(c.config)
 	c.BillingPeriod = NewBillingPeriodClient(c.config)
-	c.Change = NewChangeClient(c.config)
 	c.Membership = NewMembershipClient(c.config)
 	c.ModelPrice = NewModelPriceClient(c.config)
 	c.RefreshToken = NewRefreshTokenClient(c.config)
@@ -183,7 +179,6 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		AuditEvent:     NewAuditEventClient(cfg),
 		BillingAccount: NewBillingAccountClient(cfg),
 		BillingPeriod:  NewBillingPeriodClient(cfg),
-		Change:         NewChangeClient(cfg),
 		Membership:     NewMembershipClient(cfg),
 		ModelPrice:     NewModelPriceClient(cfg),
 		RefreshToken:   NewRefreshTokenClient(cfg),
@@ -215,7 +210,6 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		AuditEvent:     NewAuditEventClient(cfg),
 		BillingAccount: NewBillingAccountClient(cfg),
 		BillingPeriod:  NewBillingPeriodClient(cfg),
-		Change:         NewChangeClient(cfg),
 		Membership:     NewMembershipClient(cfg),
 		ModelPrice:     NewModelPriceClient(cfg),
 		RefreshToken:   NewRefreshTokenClient(cfg),
@@ -253,9 +247,9 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.APIKey, c.AuditEvent, c.BillingAccount, c.BillingPeriod, c.Change,
-		c.Membership, c.ModelPrice, c.RefreshToken, c.SigningKey, c.StripeEvent,
-		c.UsageEvent, c.User, c.Workspace,
+		c.APIKey, c.AuditEvent, c.BillingAccount, c.BillingPeriod, c.Membership,
+		c.ModelPrice, c.RefreshToken, c.SigningKey, c.StripeEvent, c.UsageEvent,
+		c.User, c.Workspace,
 	} {
 		n.Use(hooks...)
 	}
@@ -265,9 +259,9 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.APIKey, c.AuditEvent, c.BillingAccount, c.BillingPeriod, c.Change,
-		c.Membership, c.ModelPrice, c.RefreshToken, c.SigningKey, c.StripeEvent,
-		c.UsageEvent, c.User, c.Workspace,
+		c.APIKey, c.AuditEvent, c.BillingAccount, c.BillingPeriod, c.Membership,
+		c.ModelPrice, c.RefreshToken, c.SigningKey, c.StripeEvent, c.UsageEvent,
+		c.User, c.Workspace,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -284,8 +278,6 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.BillingAccount.mutate(ctx, m)
 	case *BillingPeriodMutation:
 		return c.BillingPeriod.mutate(ctx, m)
-	case *ChangeMutation:
-		return c.Change.mutate(ctx, m)
 	case *MembershipMutation:
 		return c.Membership.mutate(ctx, m)
 	case *ModelPriceMutation:
@@ -936,140 +928,6 @@ func (c *BillingPeriodClient) mutate(ctx context.Context, m *BillingPeriodMutati
 		return (&BillingPeriodDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown BillingPeriod mutation op: %q", m.Op())
-	}
-}
-
-// ChangeClient is a client for the Change schema.
-type ChangeClient struct {
-	config
-}
-
-// NewChangeClient returns a client for the Change from the given config.
-func NewChangeClient(c config) *ChangeClient {
-	return &ChangeClient{config: c}
-}
-
-// Use adds a list of mutation hooks to the hooks stack.
-// A call to `Use(f, g, h)` equals to `change.Hooks(f(g(h())))`.
-func (c *ChangeClient) Use(hooks ...Hook) {
-	c.hooks.Change = append(c.hooks.Change, hooks...)
-}
-
-// Intercept adds a list of query interceptors to the interceptors stack.
-// A call to `Intercept(f, g, h)` equals to `change.Intercept(f(g(h())))`.
-func (c *ChangeClient) Intercept(interceptors ...Interceptor) {
-	c.inters.Change = append(c.inters.Change, interceptors...)
-}
-
-// Create returns a builder for creating a Change entity.
-func (c *ChangeClient) Create() *ChangeCreate {
-	mutation := newChangeMutation(c.config, OpCreate)
-	return &ChangeCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// CreateBulk returns a builder for creating a bulk of Change entities.
-func (c *ChangeClient) CreateBulk(builders ...*ChangeCreate) *ChangeCreateBulk {
-	return &ChangeCreateBulk{config: c.config, builders: builders}
-}
-
-// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
-// a builder and applies setFunc on it.
-func (c *ChangeClient) MapCreateBulk(slice any, setFunc func(*ChangeCreate, int)) *ChangeCreateBulk {
-	rv := reflect.ValueOf(slice)
-	if rv.Kind() != reflect.Slice {
-		return &ChangeCreateBulk{err: fmt.Errorf("calling to ChangeClient.MapCreateBulk with wrong type %T, need slice", slice)}
-	}
-	builders := make([]*ChangeCreate, rv.Len())
-	for i := 0; i < rv.Len(); i++ {
-		builders[i] = c.Create()
-		setFunc(builders[i], i)
-	}
-	return &ChangeCreateBulk{config: c.config, builders: builders}
-}
-
-// Update returns an update builder for Change.
-func (c *ChangeClient) Update() *ChangeUpdate {
-	mutation := newChangeMutation(c.config, OpUpdate)
-	return &ChangeUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// UpdateOne returns an update builder for the given entity.
-func (c *ChangeClient) UpdateOne(_m *Change) *ChangeUpdateOne {
-	mutation := newChangeMutation(c.config, OpUpdateOne, withChange(_m))
-	return &ChangeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// UpdateOneID returns an update builder for the given id.
-func (c *ChangeClient) UpdateOneID(id int64) *ChangeUpdateOne {
-	mutation := newChangeMutation(c.config, OpUpdateOne, withChangeID(id))
-	return &ChangeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// Delete returns a delete builder for Change.
-func (c *ChangeClient) Delete() *ChangeDelete {
-	mutation := newChangeMutation(c.config, OpDelete)
-	return &ChangeDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
-}
-
-// DeleteOne returns a builder for deleting the given entity.
-func (c *ChangeClient) DeleteOne(_m *Change) *ChangeDeleteOne {
-	return c.DeleteOneID(_m.ID)
-}
-
-// DeleteOneID returns a builder for deleting the given entity by its id.
-func (c *ChangeClient) DeleteOneID(id int64) *ChangeDeleteOne {
-	builder := c.Delete().Where(change.ID(id))
-	builder.mutation.id = &id
-	builder.mutation.op = OpDeleteOne
-	return &ChangeDeleteOne{builder}
-}
-
-// Query returns a query builder for Change.
-func (c *ChangeClient) Query() *ChangeQuery {
-	return &ChangeQuery{
-		config: c.config,
-		ctx:    &QueryContext{Type: TypeChange},
-		inters: c.Interceptors(),
-	}
-}
-
-// Get returns a Change entity by its id.
-func (c *ChangeClient) Get(ctx context.Context, id int64) (*Change, error) {
-	return c.Query().Where(change.ID(id)).Only(ctx)
-}
-
-// GetX is like Get, but panics if an error occurs.
-func (c *ChangeClient) GetX(ctx context.Context, id int64) *Change {
-	obj, err := c.Get(ctx, id)
-	if err != nil {
-		panic(err)
-	}
-	return obj
-}
-
-// Hooks returns the client hooks.
-func (c *ChangeClient) Hooks() []Hook {
-	hooks := c.hooks.Change
-	return append(hooks[:len(hooks):len(hooks)], change.Hooks[:]...)
-}
-
-// Interceptors returns the client interceptors.
-func (c *ChangeClient) Interceptors() []Interceptor {
-	return c.inters.Change
-}
-
-func (c *ChangeClient) mutate(ctx context.Context, m *ChangeMutation) (Value, error) {
-	switch m.Op() {
-	case OpCreate:
-		return (&ChangeCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
-	case OpUpdate:
-		return (&ChangeUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
-	case OpUpdateOne:
-		return (&ChangeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
-	case OpDelete, OpDeleteOne:
-		return (&ChangeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
-	default:
-		return nil, fmt.Errorf("ent: unknown Change mutation op: %q", m.Op())
 	}
 }
 
@@ -2276,13 +2134,12 @@ func (c *WorkspaceClient) mutate(ctx context.Context, m *WorkspaceMutation) (Val
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		APIKey, AuditEvent, BillingAccount, BillingPeriod, Change, Membership,
-		ModelPrice, RefreshToken, SigningKey, StripeEvent, UsageEvent, User,
-		Workspace []ent.Hook
+		APIKey, AuditEvent, BillingAccount, BillingPeriod, Membership, ModelPrice,
+		RefreshToken, SigningKey, StripeEvent, UsageEvent, User, Workspace []ent.Hook
 	}
 	inters struct {
-		APIKey, AuditEvent, BillingAccount, BillingPeriod, Change, Membership,
-		ModelPrice, RefreshToken, SigningKey, StripeEvent, UsageEvent, User,
+		APIKey, AuditEvent, BillingAccount, BillingPeriod, Membership, ModelPrice,
+		RefreshToken, SigningKey, StripeEvent, UsageEvent, User,
 		Workspace []ent.Interceptor
 	}
 )

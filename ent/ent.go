@@ -16,7 +16,6 @@ import (
 	"github.com/oais/oais/ent/auditevent"
 	"github.com/oais/oais/ent/billingaccount"
 	"github.com/oais/oais/ent/billingperiod"
-	"github.com/oais/oais/ent/change"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/modelprice"
 	"github.com/oais/oais/ent/refreshtoken"
@@ -89,7 +88,6 @@ func checkColumn(t, c string) error {
 			auditevent.Table:     auditevent.ValidColumn,
 			billingaccount.Table: billingaccount.ValidColumn,
 			billingperiod.Table:  billingperiod.ValidColumn,
-			change.Table:         change.ValidColumn,
 			membership.Table:     membership.ValidColumn,
 			modelprice.Table:     modelprice.ValidColumn,
 			refreshtoken.Table:   refreshtoken.ValidColumn,

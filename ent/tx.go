@@ -22,8 +22,6 @@ type Tx struct {
 	BillingAccount *BillingAccountClient
 	// BillingPeriod is the client for interacting with the BillingPeriod builders.
 	BillingPeriod *BillingPeriodClient
-	// Change is the client for interacting with the Change builders.
-	Change *ChangeClient
 	// Membership is the client for interacting with the Membership builders.
 	Membership *MembershipClient
 	// ModelPrice is the client for interacting with the ModelPrice builders.
@@ -175,7 +173,6 @@ func (tx *Tx) init() {
 	tx.AuditEvent = NewAuditEventClient(tx.config)
 	tx.BillingAccount = NewBillingAccountClient(tx.config)
 	tx.BillingPeriod = NewBillingPeriodClient(tx.config)
-	tx.Change = NewChangeClient(tx.config)
 	tx.Membership = NewMembershipClient(tx.config)
 	tx.ModelPrice = NewModelPriceClient(tx.config)
 	tx.RefreshToken = NewRefreshTokenClient(tx.config)

@@ -57,18 +57,6 @@ func (f BillingPeriodFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Valu
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.BillingPeriodMutation", m)
 }
 
-// The ChangeFunc type is an adapter to allow the use of ordinary
-// function as Change mutator.
-type ChangeFunc func(context.Context, *ent.ChangeMutation) (ent.Value, error)
-
-// Mutate calls f(ctx, m).
-func (f ChangeFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
-	if mv, ok := m.(*ent.ChangeMutation); ok {
-		return f(ctx, mv)
-	}
-	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ChangeMutation", m)
-}
-
 // The MembershipFunc type is an adapter to allow the use of ordinary
 // function as Membership mutator.
 type MembershipFunc func(context.Context, *ent.MembershipMutation) (ent.Value, error)

@@ -12,7 +12,6 @@ import (
 	"github.com/oais/oais/ent/auditevent"
 	"github.com/oais/oais/ent/billingaccount"
 	"github.com/oais/oais/ent/billingperiod"
-	"github.com/oais/oais/ent/change"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/modelprice"
 	"github.com/oais/oais/ent/predicate"
@@ -186,33 +185,6 @@ func (f TraverseBillingPeriod) Traverse(ctx context.Context, q ent.Query) error 
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.BillingPeriodQuery", q)
-}
-
-// The ChangeFunc type is an adapter to allow the use of ordinary function as a Querier.
-type ChangeFunc func(context.Context, *ent.ChangeQuery) (ent.Value, error)
-
-// Query calls f(ctx, q).
-func (f ChangeFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
-	if q, ok := q.(*ent.ChangeQuery); ok {
-		return f(ctx, q)
-	}
-	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ChangeQuery", q)
-}
-
-// The TraverseChange type is an adapter to allow the use of ordinary function as Traverser.
-type TraverseChange func(context.Context, *ent.ChangeQuery) error
-
-// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
-func (f TraverseChange) Intercept(next ent.Querier) ent.Querier {
-	return next
-}
-
-// Traverse calls f(ctx, q).
-func (f TraverseChange) Traverse(ctx context.Context, q ent.Query) error {
-	if q, ok := q.(*ent.ChangeQuery); ok {
-		return f(ctx, q)
-	}
-	return fmt.Errorf("unexpected query type %T. expect *ent.ChangeQuery", q)
 }
 
 // The MembershipFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -442,8 +414,6 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.BillingAccountQuery, predicate.BillingAccount, billingaccount.OrderOption]{typ: ent.TypeBillingAccount, tq: q}, nil
 	case *ent.BillingPeriodQuery:
 		return &query[*ent.BillingPeriodQuery, predicate.BillingPeriod, billingperiod.OrderOption]{typ: ent.TypeBillingPeriod, tq: q}, nil
-	case *ent.ChangeQuery:
-		return &query[*ent.ChangeQuery, predicate.Change, change.OrderOption]{typ: ent.TypeChange, tq: q}, nil
 	case *ent.MembershipQuery:
 		return &query[*ent.MembershipQuery, predicate.Membership, membership.OrderOption]{typ: ent.TypeMembership, tq: q}, nil
 	case *ent.ModelPriceQuery:

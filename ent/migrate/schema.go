@@ -210,26 +210,6 @@ var (
 			},
 		},
 	}
-	// ChangesColumns holds the columns for the "changes" table.
-	ChangesColumns = []*schema.Column{
-		{Name: "id", Type: field.TypeInt64, Increment: true},
-		{Name: "kind", Type: field.TypeEnum, Enums: []string{"key", "workspace", "price"}},
-		{Name: "entity_id", Type: field.TypeString},
-		{Name: "created_at", Type: field.TypeTime},
-	}
-	// ChangesTable holds the schema information for the "changes" table.
-	ChangesTable = &schema.Table{
-		Name:       "changes",
-		Columns:    ChangesColumns,
-		PrimaryKey: []*schema.Column{ChangesColumns[0]},
-		Indexes: []*schema.Index{
-			{
-				Name:    "change_created_at",
-				Unique:  false,
-				Columns: []*schema.Column{ChangesColumns[3]},
-			},
-		},
-	}
 	// MembershipsColumns holds the columns for the "memberships" table.
 	MembershipsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 64},
@@ -462,7 +442,6 @@ var (
 		AuditEventsTable,
 		BillingAccountsTable,
 		BillingPeriodsTable,
-		ChangesTable,
 		MembershipsTable,
 		ModelPricesTable,
 		RefreshTokensTable,

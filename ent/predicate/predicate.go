@@ -18,9 +18,6 @@ type BillingAccount func(*sql.Selector)
 // BillingPeriod is the predicate function for billingperiod builders.
 type BillingPeriod func(*sql.Selector)
 
-// Change is the predicate function for change builders.
-type Change func(*sql.Selector)
-
 // Membership is the predicate function for membership builders.
 type Membership func(*sql.Selector)
 

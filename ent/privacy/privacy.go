@@ -207,30 +207,6 @@ func (f BillingPeriodMutationRuleFunc) EvalMutation(ctx context.Context, m ent.M
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.BillingPeriodMutation", m)
 }
 
-// The ChangeQueryRuleFunc type is an adapter to allow the use of ordinary
-// functions as a query rule.
-type ChangeQueryRuleFunc func(context.Context, *ent.ChangeQuery) error
-
-// EvalQuery return f(ctx, q).
-func (f ChangeQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
-	if q, ok := q.(*ent.ChangeQuery); ok {
-		return f(ctx, q)
-	}
-	return Denyf("ent/privacy: unexpected query type %T, expect *ent.ChangeQuery", q)
-}
-
-// The ChangeMutationRuleFunc type is an adapter to allow the use of ordinary
-// functions as a mutation rule.
-type ChangeMutationRuleFunc func(context.Context, *ent.ChangeMutation) error
-
-// EvalMutation calls f(ctx, m).
-func (f ChangeMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
-	if m, ok := m.(*ent.ChangeMutation); ok {
-		return f(ctx, m)
-	}
-	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.ChangeMutation", m)
-}
-
 // The MembershipQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type MembershipQueryRuleFunc func(context.Context, *ent.MembershipQuery) error
@@ -466,8 +442,6 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.BillingPeriodQuery:
 		return q.Filter(), nil
-	case *ent.ChangeQuery:
-		return q.Filter(), nil
 	case *ent.MembershipQuery:
 		return q.Filter(), nil
 	case *ent.ModelPriceQuery:
@@ -498,8 +472,6 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.BillingAccountMutation:
 		return m.Filter(), nil
 	case *ent.BillingPeriodMutation:
-		return m.Filter(), nil
-	case *ent.ChangeMutation:
 		return m.Filter(), nil
 	case *ent.MembershipMutation:
 		return m.Filter(), nil

@@ -10,7 +10,6 @@ import (
 	"github.com/oais/oais/ent/auditevent"
 	"github.com/oais/oais/ent/billingaccount"
 	"github.com/oais/oais/ent/billingperiod"
-	"github.com/oais/oais/ent/change"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/modelprice"
 	"github.com/oais/oais/ent/refreshtoken"
@@ -291,21 +290,6 @@ func init() {
 			return nil
 		}
 	}()
-	change.Policy = privacy.NewPolicies(schema.Change{})
-	change.Hooks[0] = func(next ent.Mutator) ent.Mutator {
-		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
-			if err := change.Policy.EvalMutation(ctx, m); err != nil {
-				return nil, err
-			}
-			return next.Mutate(ctx, m)
-		})
-	}
-	changeFields := schema.Change{}.Fields()
-	_ = changeFields
-	// changeDescCreatedAt is the schema descriptor for created_at field.
-	changeDescCreatedAt := changeFields[3].Descriptor()
-	// change.DefaultCreatedAt holds the default value on creation for the created_at field.
-	change.DefaultCreatedAt = changeDescCreatedAt.Default.(func() time.Time)
 	membershipMixin := schema.Membership{}.Mixin()
 	membership.Policy = privacy.NewPolicies(membershipMixin[2], schema.Membership{})
 	membership.Hooks[0] = func(next ent.Mutator) ent.Mutator {

@@ -72,28 +72,3 @@ func (RefreshToken) Annotations() []schema.Annotation {
 
 // Policy of RefreshToken: system only.
 func (RefreshToken) Policy() ent.Policy { return tenancy.SystemOnlyPolicy() }
-
-// Change is one entry of the change feed that gateways follow: something
-// they enforce (a key, a workspace's limits or standing) changed.
-type Change struct{ ent.Schema }
-
-// Fields of Change.
-func (Change) Fields() []ent.Field {
-	return []ent.Field{
-		field.Int64("id").Immutable(),
-		field.Enum("kind").Values("key", "workspace", "price").Immutable(),
-		field.String("entity_id").Immutable(),
-		field.Time("created_at").Default(time.Now).Immutable(),
-	}
-}
-
-// Indexes of Change.
-func (Change) Indexes() []ent.Index { return []ent.Index{index.Fields("created_at")} }
-
-// Annotations of Change.
-func (Change) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
-}
-
-// Policy of Change: system only.
-func (Change) Policy() ent.Policy { return tenancy.SystemOnlyPolicy() }
