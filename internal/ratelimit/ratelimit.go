@@ -11,11 +11,11 @@
 // Admission within one window is exact: N concurrent requests against
 // Limit N admit exactly N, on one replica or across many through Redis.
 // The error is in expiry only: a unit leaves the window between
-// Window-Window/Buckets and Window after it was counted, so in the worst
-// case (bursts on both edges of a bucket boundary) a true sliding window
-// of length Window may see up to Limit*(1+1/Buckets) plus one bucket's
-// worth of the previous window; for evenly spread traffic the overshoot is
-// at most Limit/Buckets. Raise Buckets for a tighter bound at the cost of
+// Window-Window/Buckets and Window after it was counted. So a true sliding
+// window of length Window holds at most Limit plus what one bucket held:
+// up to 2*Limit if a whole limit is spent within one bucket and again just
+// after that bucket expires, about Limit*(1+1/Buckets) for evenly spread
+// traffic. Raise Buckets for a tighter bound at the cost of
 // memory (Local: 8 bytes per bucket per counter) and of RetryAfter's
 // O(Buckets) scan on denial.
 //
@@ -42,9 +42,8 @@ import (
 type Counter struct {
 	// Key names the counter, e.g. "ws:<id>:rpm" or "key:<id>:req". For a
 	// cumulative budget the key carries its period, e.g. "ws:<id>:spend:2026-11".
-	// A key must keep one Window (a new Window starts the counter afresh);
-	// the same key twice in one request is checked once per entry, each
-	// against the counter as it was before the request.
+	// A key must keep one Window (a new Window starts the counter afresh)
+	// and must not appear twice in one request.
 	Key string
 	// Limit is the most the counter may hold; <= 0 means no limit (the
 	// counter is still kept, for headers and usage).
@@ -127,6 +126,7 @@ type Denied struct {
 	States   []State
 }
 
+// Error implements error.
 func (d *Denied) Error() string { return "ratelimit: limit reached for " + d.Key }
 
 // ErrUnavailable means the shared store (Redis) cannot be reached; callers

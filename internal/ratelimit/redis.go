@@ -1,0 +1,319 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis is a Limiter whose counters live in Redis, shared by every gateway
+// replica. Each Reserve and Settle is one Lua script, so a decision over
+// several counters is atomic; the scripts read Redis's own clock (TIME),
+// so replicas' clocks don't matter.
+//
+// A cumulative counter is a string at prefix+Key (Seed writes it with SET
+// NX). A rolling counter is a hash at prefix+Key+":w<window ms>:b<buckets>"
+// holding one field per live bucket plus "s" (their sum), "h" (the newest
+// bucket advanced to) and "n" (the newest bucket holding units); expiring
+// a bucket is amortised O(1) per call, only a denial reads all of them.
+// In Redis Cluster, put a hash tag in prefix (e.g. "{oais-rl}:") so a
+// request's counters share a slot, which a script needs.
+type Redis struct {
+	client redis.UniversalClient
+	prefix string
+	opts   Options
+}
+
+// NewRedis returns a limiter on client whose keys all start with prefix.
+func NewRedis(client redis.UniversalClient, prefix string, opts Options) *Redis {
+	return &Redis{client: client, prefix: prefix, opts: opts.withDefaults()}
+}
+
+// luaPrelude is shared by the scripts. ARGV[1] is the bucket count,
+// ARGV[2] the cumulative TTL in ms; times are microseconds.
+const luaPrelude = `
+redis.replicate_commands()
+local B = tonumber(ARGV[1])
+local cumTTL = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+
+-- Lua turns numbers into "%.14g" strings; Redis wants integers.
+local function fmt(x) return string.format('%d', x) end
+
+-- load returns a counter's total, its current bucket, its newest bucket
+-- holding units, its bucket width (0 for a cumulative counter) and the
+-- current bucket's value, expiring the buckets of a rolling counter that
+-- left the window.
+local function load(k, w)
+  if w == 0 then
+    return tonumber(redis.call('GET', k)) or 0, 0, 0, 0, 0
+  end
+  local g = math.floor(w / B)
+  if g < 1 then g = 1 end
+  local idx = math.floor(now / g)
+  local v = redis.call('HMGET', k, 's', 'h', 'n', fmt(idx))
+  local h = tonumber(v[2])
+  if h == nil then return 0, idx, 0, g, 0 end
+  local s = tonumber(v[1]) or 0
+  local nw = tonumber(v[3]) or 0
+  if idx < h then -- Redis's clock went back (failover): stay on h
+    return s, h, nw, g, tonumber(redis.call('HGET', k, fmt(h))) or 0
+  end
+  local cb = tonumber(v[4]) or 0
+  if idx == h then return s, h, nw, g, cb end
+  if idx - h >= B then
+    redis.call('DEL', k)
+    return 0, idx, 0, g, 0
+  end
+  for j = h - B + 1, idx - B do
+    local f = fmt(j)
+    local b = tonumber(redis.call('HGET', k, f))
+    if b then
+      s = s - b
+      redis.call('HDEL', k, f)
+    end
+  end
+  redis.call('HSET', k, 's', fmt(s), 'h', fmt(idx))
+  return s, idx, nw, g, cb
+end
+
+local function reset(s, nw, g)
+  if g == 0 or s <= 0 then return 0 end
+  local r = (nw + B) * g - now
+  if r < 0 then return 0 end
+  return r
+end
+`
+
+// reserveScript: per counter ARGV holds limit, window µs (0 cumulative),
+// cost. It returns {admitted, denied index (1-based), now s, now µs,
+// retry µs, too large, then total and reset µs per counter}.
+var reserveScript = redis.NewScript(luaPrelude + `
+local n = #KEYS
+local st, cur, nws, gs, cbs = {}, {}, {}, {}, {}
+local denied = 0
+for i = 1, n do
+  local a = 3 + (i - 1) * 3
+  local limit, w, cost = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  st[i], cur[i], nws[i], gs[i], cbs[i] = load(KEYS[i], w)
+  if denied == 0 and limit > 0 and st[i] + cost > limit then denied = i end
+end
+local out = {0, denied, tonumber(t[1]), tonumber(t[2]), 0, 0}
+if denied > 0 then
+  local a = 3 + (denied - 1) * 3
+  local limit, w, cost = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  if cost > limit then out[6] = 1 end
+  if w > 0 then
+    local g, c = gs[denied], cur[denied]
+    out[5] = reset(st[denied], nws[denied], g)
+    if cost <= limit then
+      local need = st[denied] + cost - limit
+      local all = redis.call('HGETALL', KEYS[denied])
+      local m = {}
+      for j = 1, #all, 2 do m[all[j]] = tonumber(all[j + 1]) end
+      local freed = 0
+      for j = c - B + 1, c do
+        freed = freed + (m[fmt(j)] or 0)
+        if freed >= need then
+          out[5] = (j + B) * g - now
+          break
+        end
+      end
+    end
+  end
+else
+  out[1] = 1
+  for i = 1, n do
+    local a = 3 + (i - 1) * 3
+    local cost = tonumber(ARGV[a + 2])
+    if cost ~= 0 then
+      local k = KEYS[i]
+      st[i] = st[i] + cost
+      if gs[i] == 0 then
+        redis.call('INCRBY', k, fmt(cost))
+        if cumTTL > 0 then redis.call('PEXPIRE', k, fmt(cumTTL)) end
+      else
+        local g = gs[i]
+        redis.call('HSET', k, fmt(cur[i]), fmt(cbs[i] + cost), 's', fmt(st[i]), 'h', fmt(cur[i]), 'n', fmt(cur[i]))
+        redis.call('PEXPIRE', k, fmt(math.ceil((B + 1) * g / 1000)))
+        nws[i] = cur[i]
+      end
+    end
+  end
+end
+for i = 1, n do
+  out[#out + 1] = st[i]
+  out[#out + 1] = reset(st[i], nws[i], gs[i])
+end
+return out
+`)
+
+// settleScript: per counter ARGV holds window µs, reservation time µs and
+// the delta. An adjustment whose bucket has left the window is dropped.
+var settleScript = redis.NewScript(luaPrelude + `
+for i = 1, #KEYS do
+  local a = 3 + (i - 1) * 3
+  local w, at, delta = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local k = KEYS[i]
+  if delta ~= 0 then
+    if w == 0 then
+      local v = redis.call('INCRBY', k, fmt(delta))
+      if v < 0 then redis.call('INCRBY', k, fmt(-v)) end
+      if cumTTL > 0 then redis.call('PEXPIRE', k, fmt(cumTTL)) end
+    elseif redis.call('EXISTS', k) == 1 then
+      local s, cur, nw, g = load(k, w)
+      local ai = math.floor(at / g)
+      if ai > cur then ai = cur end
+      if ai > cur - B then
+        local f = fmt(ai)
+        local old = tonumber(redis.call('HGET', k, f)) or 0
+        local new = old + delta
+        if new < 0 then new = 0 end
+        if new ~= old then
+          redis.call('HSET', k, f, fmt(new), 's', fmt(s + new - old))
+          if new > 0 and ai > nw then redis.call('HSET', k, 'n', fmt(ai)) end
+        end
+      end
+    end
+  end
+end
+return 1
+`)
+
+// Reserve implements Limiter.
+func (l *Redis) Reserve(ctx context.Context, counters []Counter) (*Reservation, error) {
+	r := new(Reservation)
+	if err := l.ReserveInto(ctx, counters, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// ReserveInto is Reserve into a caller-owned reservation.
+func (l *Redis) ReserveInto(ctx context.Context, counters []Counter, r *Reservation) error {
+	if err := validate(counters); err != nil {
+		return err
+	}
+	keys := make([]string, len(counters))
+	args := make([]any, 0, 2+3*len(counters))
+	args = append(args, l.opts.Buckets, l.opts.CumulativeTTL.Milliseconds())
+	for i, c := range counters {
+		keys[i] = l.key(c.Key, c.Window)
+		args = append(args, c.Limit, c.Window.Microseconds(), c.Cost)
+	}
+	res, err := reserveScript.Run(ctx, l.client, keys, args...).Int64Slice()
+	if err != nil {
+		return classify(ctx, err)
+	}
+	if len(res) != 6+2*len(counters) {
+		return fmt.Errorf("ratelimit: redis: reserve script returned %d values for %d counters", len(res), len(counters))
+	}
+	at := time.Unix(res[2], res[3]*int64(time.Microsecond))
+	states := func(dst []State) []State {
+		for i, c := range counters {
+			st := State{Limit: c.Limit, Reset: time.Duration(res[6+2*i+1]) * time.Microsecond}
+			if c.Limit > 0 {
+				st.Remaining = max(c.Limit-res[6+2*i], 0)
+			}
+			dst = append(dst, st)
+		}
+		return dst
+	}
+	if res[0] == 0 {
+		i := int(res[1]) - 1
+		return &Denied{
+			Index:      i,
+			Key:        counters[i].Key,
+			RetryAfter: time.Duration(res[4]) * time.Microsecond,
+			TooLarge:   res[5] == 1,
+			States:     states(make([]State, 0, len(counters))),
+		}
+	}
+	r.reset(counters, originRedis)
+	r.At = at
+	r.States = states(r.States)
+	return nil
+}
+
+// Settle implements Limiter.
+func (l *Redis) Settle(ctx context.Context, r *Reservation, actual []int64) error {
+	if len(actual) != len(r.Counters) {
+		return ErrSettleMismatch
+	}
+	if r.settled || r.origin != originRedis {
+		return ErrSettled
+	}
+	var keys []string
+	var args []any
+	for i, c := range r.Counters {
+		delta := actual[i] - c.Cost
+		if delta == 0 {
+			continue
+		}
+		if keys == nil {
+			args = append(args, l.opts.Buckets, l.opts.CumulativeTTL.Milliseconds())
+		}
+		keys = append(keys, l.key(c.Key, c.Window))
+		args = append(args, c.Window.Microseconds(), r.At.UnixMicro(), delta)
+	}
+	r.settled = true
+	if keys == nil {
+		return nil
+	}
+	if err := settleScript.Run(ctx, l.client, keys, args...).Err(); err != nil {
+		return classify(ctx, err)
+	}
+	return nil
+}
+
+// Seed implements Limiter: SET NX, so the first replica to start wins and
+// a running count is never overwritten.
+func (l *Redis) Seed(ctx context.Context, key string, value int64) error {
+	args := redis.SetArgs{Mode: "NX"}
+	if l.opts.CumulativeTTL > 0 {
+		args.TTL = l.opts.CumulativeTTL
+	}
+	err := l.client.SetArgs(ctx, l.prefix+key, max(value, 0), args).Err()
+	if err != nil && !errors.Is(err, redis.Nil) { // redis.Nil: the key existed
+		return classify(ctx, err)
+	}
+	return nil
+}
+
+// Ping reports whether Redis answers; Fallback probes with it.
+func (l *Redis) Ping(ctx context.Context) error {
+	if err := l.client.Ping(ctx).Err(); err != nil {
+		return classify(ctx, err)
+	}
+	return nil
+}
+
+// key names a counter in Redis. The window and bucket count are part of a
+// rolling counter's name because its bucket numbers depend on them.
+func (l *Redis) key(key string, window time.Duration) string {
+	if window == 0 {
+		return l.prefix + key
+	}
+	return l.prefix + key + ":w" + strconv.FormatInt(window.Milliseconds(), 10) + ":b" + strconv.Itoa(l.opts.Buckets)
+}
+
+// classify maps a go-redis error to ErrUnavailable when the store cannot
+// answer (connection failures, and replies that mean the server cannot
+// serve now), so Fallback knows to switch; a cancelled caller keeps its
+// context error, and a script or type error stays what it is.
+func classify(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("ratelimit: redis: %w", ctx.Err())
+	}
+	var reply redis.Error
+	if errors.As(err, &reply) && !redis.IsLoadingError(err) && !redis.IsReadOnlyError(err) &&
+		!redis.IsClusterDownError(err) && !redis.IsTryAgainError(err) && !redis.IsMasterDownError(err) {
+		return fmt.Errorf("ratelimit: redis: %w", err)
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
