@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"entgo.io/contrib/entgql"
 	"github.com/oais/oais/ent"
@@ -16,22 +15,48 @@ import (
 
 // Node is the resolver for the node field.
 func (r *queryResolver) Node(ctx context.Context, id string) (ent.Noder, error) {
-	panic(fmt.Errorf("not implemented: Node - node"))
+	if err := signedIn(ctx); err != nil {
+		return nil, err
+	}
+	n, err := r.Client.Noder(ctx, id, ent.WithNodeType(nodeType))
+	if ent.IsNotFound(err) || isUnknownNode(err) {
+		return nil, nil
+	}
+	return n, err
 }
 
 // Nodes is the resolver for the nodes field.
 func (r *queryResolver) Nodes(ctx context.Context, ids []string) ([]ent.Noder, error) {
-	panic(fmt.Errorf("not implemented: Nodes - nodes"))
+	if err := signedIn(ctx); err != nil {
+		return nil, err
+	}
+	if len(ids) > 100 {
+		return nil, badInput("ids", "at most 100 ids")
+	}
+	out := make([]ent.Noder, len(ids))
+	for i, id := range ids {
+		n, err := r.Node(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = n
+	}
+	return out, nil
 }
 
 // Workspaces is the resolver for the workspaces field.
 func (r *queryResolver) Workspaces(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.WorkspaceOrder, where *ent.WorkspaceWhereInput) (*ent.WorkspaceConnection, error) {
-	panic(fmt.Errorf("not implemented: Workspaces - workspaces"))
+	if err := signedIn(ctx); err != nil {
+		return nil, err
+	}
+	if err := pageSize(first, last); err != nil {
+		return nil, err
+	}
+	return r.Client.Workspace.Query().Paginate(ctx, after, first, before, last,
+		ent.WithWorkspaceOrder(orderBy), ent.WithWorkspaceFilter(where.Filter))
 }
 
 // APIKey returns generated.APIKeyResolver implementation.
-func (r *Resolver) APIKey() generated.APIKeyResolver { return &aPIKeyResolver{r} }
-
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 

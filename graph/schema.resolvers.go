@@ -7,197 +7,413 @@ package graph
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"entgo.io/contrib/entgql"
 	"github.com/oais/oais/ent"
+	"github.com/oais/oais/ent/apikey"
+	"github.com/oais/oais/ent/billingaccount"
 	"github.com/oais/oais/ent/membership"
+	"github.com/oais/oais/ent/usageevent"
 	"github.com/oais/oais/graph/generated"
 	"github.com/oais/oais/graph/model"
+	"github.com/oais/oais/internal/apikeys"
 	"github.com/oais/oais/internal/keys"
+	"github.com/oais/oais/internal/ledger"
 	"github.com/oais/oais/internal/viewer"
+	"github.com/oais/oais/internal/workspaces"
 )
+
+// Status is the resolver for the status field.
+func (r *aPIKeyResolver) Status(ctx context.Context, obj *ent.APIKey) (keys.Status, error) {
+	return apikeys.Status(obj, r.now()), nil
+}
 
 // RemainingRequests is the resolver for the remainingRequests field.
 func (r *aPIKeyResolver) RemainingRequests(ctx context.Context, obj *ent.APIKey) (*int, error) {
-	panic(fmt.Errorf("not implemented: RemainingRequests - remainingRequests"))
+	if obj.MaxRequests == 0 {
+		return nil, nil
+	}
+	n := int(max(obj.MaxRequests-obj.RequestCount, 0))
+	return &n, nil
 }
 
 // Usage is the resolver for the usage field.
 func (r *aPIKeyResolver) Usage(ctx context.Context, obj *ent.APIKey, from *time.Time, to *time.Time) (*model.UsageSummary, error) {
-	panic(fmt.Errorf("not implemented: Usage - usage"))
+	f := ledger.Filter{WorkspaceID: obj.WorkspaceID, KeyID: obj.ID, From: obj.CreatedAt, To: r.now().Add(time.Second)}
+	if from != nil {
+		f.From = *from
+	}
+	if to != nil {
+		f.To = *to
+	}
+	// obj was loaded under privacy rules, so the viewer may see its usage.
+	s, err := r.Ledger.Summary(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	return summary(s), nil
 }
 
 // RequestLog is the resolver for the requestLog field.
 func (r *aPIKeyResolver) RequestLog(ctx context.Context, obj *ent.APIKey, first *int) ([]*ent.UsageEvent, error) {
-	panic(fmt.Errorf("not implemented: RequestLog - requestLog"))
+	n := 50
+	if first != nil {
+		n = *first
+	}
+	if n < 1 || n > 500 {
+		return nil, badInput("first", "must be between 1 and 500")
+	}
+	return r.Client.UsageEvent.Query().
+		Where(usageevent.APIKeyID(obj.ID)).
+		Order(ent.Desc(usageevent.FieldOccurredAt)).
+		Limit(n).
+		All(ctx)
 }
 
 // SignIn is the resolver for the signIn field.
 func (r *mutationResolver) SignIn(ctx context.Context, email string, password string) (*model.AuthPayload, error) {
-	panic(fmt.Errorf("not implemented: SignIn - signIn"))
+	return r.authPayload(r.Accounts.SignIn(ctx, email, password, clientIP(ctx)))
 }
 
 // SignUp is the resolver for the signUp field.
 func (r *mutationResolver) SignUp(ctx context.Context, email string, password string) (*model.AuthPayload, error) {
-	panic(fmt.Errorf("not implemented: SignUp - signUp"))
+	return r.authPayload(r.Accounts.SignUp(ctx, email, password, clientIP(ctx)))
 }
 
 // RefreshSession is the resolver for the refreshSession field.
 func (r *mutationResolver) RefreshSession(ctx context.Context, refreshToken string) (*model.AuthPayload, error) {
-	panic(fmt.Errorf("not implemented: RefreshSession - refreshSession"))
+	return r.authPayload(r.Accounts.Refresh(ctx, refreshToken, clientIP(ctx)))
 }
 
 // SignOut is the resolver for the signOut field.
 func (r *mutationResolver) SignOut(ctx context.Context, refreshToken string) (bool, error) {
-	panic(fmt.Errorf("not implemented: SignOut - signOut"))
+	if err := r.Accounts.SignOut(ctx, refreshToken, clientIP(ctx)); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // CreateWorkspace is the resolver for the createWorkspace field.
 func (r *mutationResolver) CreateWorkspace(ctx context.Context, input model.CreateWorkspaceInput) (*ent.Workspace, error) {
-	panic(fmt.Errorf("not implemented: CreateWorkspace - createWorkspace"))
+	if err := signedIn(ctx); err != nil {
+		return nil, err
+	}
+	return workspaces.Create(ctx, ent.FromContext(ctx), input.Name)
 }
 
 // UpdateWorkspaceLimits is the resolver for the updateWorkspaceLimits field.
 func (r *mutationResolver) UpdateWorkspaceLimits(ctx context.Context, workspaceID string, rpm *int, tpm *int, monthlyTokenQuota *int) (*ent.Workspace, error) {
-	panic(fmt.Errorf("not implemented: UpdateWorkspaceLimits - updateWorkspaceLimits"))
+	if err := signedIn(ctx); err != nil {
+		return nil, err
+	}
+	return workspaces.SetLimits(ctx, ent.FromContext(ctx), workspaceID, rpm, tpm, monthlyTokenQuota)
 }
 
 // SetSpendCap is the resolver for the setSpendCap field.
 func (r *mutationResolver) SetSpendCap(ctx context.Context, workspaceID string, monthlyCents *int) (*ent.Workspace, error) {
-	panic(fmt.Errorf("not implemented: SetSpendCap - setSpendCap"))
+	if err := signedIn(ctx); err != nil {
+		return nil, err
+	}
+	return workspaces.SetSpendCap(ctx, ent.FromContext(ctx), workspaceID, monthlyCents)
 }
 
 // InviteMember is the resolver for the inviteMember field.
 func (r *mutationResolver) InviteMember(ctx context.Context, workspaceID string, email string, role membership.Role) (*ent.Membership, error) {
-	panic(fmt.Errorf("not implemented: InviteMember - inviteMember"))
+	if err := signedIn(ctx); err != nil {
+		return nil, err
+	}
+	return workspaces.Invite(ctx, ent.FromContext(ctx), workspaceID, email, role)
 }
 
 // UpdateMemberRole is the resolver for the updateMemberRole field.
 func (r *mutationResolver) UpdateMemberRole(ctx context.Context, membershipID string, role membership.Role) (*ent.Membership, error) {
-	panic(fmt.Errorf("not implemented: UpdateMemberRole - updateMemberRole"))
+	if err := signedIn(ctx); err != nil {
+		return nil, err
+	}
+	return workspaces.ChangeRole(ctx, ent.FromContext(ctx), membershipID, role)
 }
 
 // RemoveMember is the resolver for the removeMember field.
 func (r *mutationResolver) RemoveMember(ctx context.Context, membershipID string) (bool, error) {
-	panic(fmt.Errorf("not implemented: RemoveMember - removeMember"))
+	if err := signedIn(ctx); err != nil {
+		return false, err
+	}
+	if err := workspaces.Remove(ctx, ent.FromContext(ctx), membershipID); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // CreateAPIKey is the resolver for the createAPIKey field.
 func (r *mutationResolver) CreateAPIKey(ctx context.Context, input model.CreateAPIKeyInput) (*model.CreateAPIKeyPayload, error) {
-	panic(fmt.Errorf("not implemented: CreateAPIKey - createAPIKey"))
+	if err := signedIn(ctx); err != nil {
+		return nil, err
+	}
+	p := apikeys.CreateParams{WorkspaceID: input.WorkspaceID, Label: input.Label, Settings: apikeys.Settings{
+		ExpiresAt:     input.ExpiresAt,
+		AllowedModels: input.AllowedModels,
+		IPAllowlist:   input.IPAllowlist,
+		RPM:           int64p(input.Rpm),
+		TPM:           int64p(input.Tpm),
+	}}
+	if input.MaxRequests != nil {
+		p.MaxRequests = int64(*input.MaxRequests)
+	}
+	if input.CacheEnabled != nil {
+		p.CacheEnabled = *input.CacheEnabled
+	}
+	c, err := r.Keys.Create(ctx, ent.FromContext(ctx), p)
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreateAPIKeyPayload{Secret: c.Secret.Reveal(), APIKey: c.Key}, nil
 }
 
 // UpdateAPIKey is the resolver for the updateAPIKey field.
 func (r *mutationResolver) UpdateAPIKey(ctx context.Context, id string, input model.UpdateAPIKeyInput) (*ent.APIKey, error) {
-	panic(fmt.Errorf("not implemented: UpdateAPIKey - updateAPIKey"))
+	if err := signedIn(ctx); err != nil {
+		return nil, err
+	}
+	p := apikeys.UpdateParams{
+		Label:         input.Label,
+		Status:        input.Status,
+		ExpiresAt:     input.ExpiresAt,
+		MaxRequests:   int64p(input.MaxRequests),
+		AllowedModels: input.AllowedModels,
+		IPAllowlist:   input.IPAllowlist,
+		RPM:           int64p(input.Rpm),
+		TPM:           int64p(input.Tpm),
+		CacheEnabled:  input.CacheEnabled,
+	}
+	if input.ClearExpiresAt != nil {
+		p.ClearExpiresAt = *input.ClearExpiresAt
+	}
+	if p.Status != nil && *p.Status != keys.StatusActive && *p.Status != keys.StatusDisabled {
+		return nil, badInput("status", "only ACTIVE or DISABLED can be set; use revokeAPIKey to revoke")
+	}
+	return r.Keys.Update(ctx, ent.FromContext(ctx), id, p)
 }
 
 // RevokeAPIKey is the resolver for the revokeAPIKey field.
 func (r *mutationResolver) RevokeAPIKey(ctx context.Context, id string) (*ent.APIKey, error) {
-	panic(fmt.Errorf("not implemented: RevokeAPIKey - revokeAPIKey"))
+	if err := signedIn(ctx); err != nil {
+		return nil, err
+	}
+	return r.Keys.Revoke(ctx, ent.FromContext(ctx), id)
 }
 
 // RevokeAllAPIKeys is the resolver for the revokeAllAPIKeys field.
 func (r *mutationResolver) RevokeAllAPIKeys(ctx context.Context, workspaceID string) (int, error) {
-	panic(fmt.Errorf("not implemented: RevokeAllAPIKeys - revokeAllAPIKeys"))
+	if err := signedIn(ctx); err != nil {
+		return 0, err
+	}
+	return r.Keys.RevokeAll(ctx, ent.FromContext(ctx), workspaceID)
 }
 
 // RotateAPIKey is the resolver for the rotateAPIKey field.
 func (r *mutationResolver) RotateAPIKey(ctx context.Context, id string, graceSeconds *int) (*model.CreateAPIKeyPayload, error) {
-	panic(fmt.Errorf("not implemented: RotateAPIKey - rotateAPIKey"))
+	if err := signedIn(ctx); err != nil {
+		return nil, err
+	}
+	grace := keys.DefaultRotationGrace
+	if graceSeconds != nil {
+		grace = time.Duration(*graceSeconds) * time.Second
+	}
+	c, err := r.Keys.Rotate(ctx, ent.FromContext(ctx), id, grace)
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreateAPIKeyPayload{Secret: c.Secret.Reveal(), APIKey: c.Key}, nil
 }
 
 // ReportLeakedKey is the resolver for the reportLeakedKey field.
 func (r *mutationResolver) ReportLeakedKey(ctx context.Context, secret string, source *string) (*ent.APIKey, error) {
-	panic(fmt.Errorf("not implemented: ReportLeakedKey - reportLeakedKey"))
+	if err := signedIn(ctx); err != nil {
+		return nil, err
+	}
+	src := "reported through the dashboard"
+	if source != nil {
+		src = *source
+	}
+	return r.Keys.ReportLeaked(ctx, ent.FromContext(ctx), secret, src)
 }
 
 // BillingCheckoutURL is the resolver for the billingCheckoutURL field.
 func (r *mutationResolver) BillingCheckoutURL(ctx context.Context, workspaceID string, returnURL string) (*string, error) {
-	panic(fmt.Errorf("not implemented: BillingCheckoutURL - billingCheckoutURL"))
+	return r.billingLink(ctx, workspaceID, returnURL, false)
 }
 
 // BillingPortalURL is the resolver for the billingPortalURL field.
 func (r *mutationResolver) BillingPortalURL(ctx context.Context, workspaceID string, returnURL string) (*string, error) {
-	panic(fmt.Errorf("not implemented: BillingPortalURL - billingPortalURL"))
+	return r.billingLink(ctx, workspaceID, returnURL, true)
 }
 
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*viewer.Viewer, error) {
-	panic(fmt.Errorf("not implemented: Viewer - viewer"))
+	if err := signedIn(ctx); err != nil {
+		return nil, err
+	}
+	return viewer.FromContext(ctx), nil
 }
 
 // Workspace is the resolver for the workspace field.
 func (r *queryResolver) Workspace(ctx context.Context, id string) (*ent.Workspace, error) {
-	panic(fmt.Errorf("not implemented: Workspace - workspace"))
+	if err := signedIn(ctx); err != nil {
+		return nil, err
+	}
+	ws, err := r.Client.Workspace.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	return ws, err
 }
 
 // ID is the resolver for the id field.
 func (r *viewerResolver) ID(ctx context.Context, obj *viewer.Viewer) (string, error) {
-	panic(fmt.Errorf("not implemented: ID - id"))
+	return obj.UserID, nil
 }
 
 // Email is the resolver for the email field.
 func (r *viewerResolver) Email(ctx context.Context, obj *viewer.Viewer) (string, error) {
-	panic(fmt.Errorf("not implemented: Email - email"))
+	return obj.Email, nil
 }
 
 // Memberships is the resolver for the memberships field.
 func (r *viewerResolver) Memberships(ctx context.Context, obj *viewer.Viewer) ([]*ent.Membership, error) {
-	panic(fmt.Errorf("not implemented: Memberships - memberships"))
+	return r.Client.Membership.Query().
+		Where(membership.UserID(obj.UserID)).
+		Order(ent.Asc(membership.FieldCreatedAt)).
+		All(ctx)
 }
 
 // RateLimits is the resolver for the rateLimits field.
 func (r *workspaceResolver) RateLimits(ctx context.Context, obj *ent.Workspace) (*model.RateLimits, error) {
-	panic(fmt.Errorf("not implemented: RateLimits - rateLimits"))
+	return &model.RateLimits{Rpm: int(obj.Rpm), Tpm: int(obj.Tpm), MonthlyTokenQuota: int(obj.MonthlyTokenQuota)}, nil
 }
 
 // SpendCap is the resolver for the spendCap field.
 func (r *workspaceResolver) SpendCap(ctx context.Context, obj *ent.Workspace) (*model.SpendCap, error) {
-	panic(fmt.Errorf("not implemented: SpendCap - spendCap"))
+	if obj.SpendCapCents == nil {
+		return nil, nil
+	}
+	return &model.SpendCap{MonthlyCents: int(*obj.SpendCapCents)}, nil
 }
 
 // ViewerRole is the resolver for the viewerRole field.
 func (r *workspaceResolver) ViewerRole(ctx context.Context, obj *ent.Workspace) (membership.Role, error) {
-	panic(fmt.Errorf("not implemented: ViewerRole - viewerRole"))
+	role, ok := viewer.FromContext(ctx).RoleIn(obj.ID)
+	if !ok {
+		return membership.RoleVIEWER, nil
+	}
+	return membership.Role(role), nil
 }
 
 // APIKeys is the resolver for the apiKeys field.
 func (r *workspaceResolver) APIKeys(ctx context.Context, obj *ent.Workspace, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy []*ent.APIKeyOrder, where *ent.APIKeyWhereInput, status *keys.Status, search *string) (*ent.APIKeyConnection, error) {
-	panic(fmt.Errorf("not implemented: APIKeys - apiKeys"))
+	if err := pageSize(first, last); err != nil {
+		return nil, err
+	}
+	q := obj.QueryAPIKeys()
+	if status != nil {
+		q = q.Where(statusPredicate(*status, r.now()))
+	}
+	if search != nil && *search != "" {
+		s := *search
+		if len(s) > 100 {
+			return nil, badInput("search", "at most 100 characters")
+		}
+		q = q.Where(apikey.Or(apikey.ID(s), apikey.LabelContainsFold(s), apikey.MaskedKeyHasSuffix(s)))
+	}
+	return q.Paginate(ctx, after, first, before, last,
+		ent.WithAPIKeyOrder(orderBy),
+		ent.WithAPIKeyFilter(where.Filter),
+	)
 }
 
 // Usage is the resolver for the usage field.
 func (r *workspaceResolver) Usage(ctx context.Context, obj *ent.Workspace, from time.Time, to time.Time) (*model.UsageSummary, error) {
-	panic(fmt.Errorf("not implemented: Usage - usage"))
+	if err := timeRange(from, to); err != nil {
+		return nil, err
+	}
+	s, err := r.Ledger.Summary(ctx, ledger.Filter{WorkspaceID: obj.ID, From: from, To: to})
+	if err != nil {
+		return nil, err
+	}
+	return summary(s), nil
 }
 
 // UsageSeries is the resolver for the usageSeries field.
 func (r *workspaceResolver) UsageSeries(ctx context.Context, obj *ent.Workspace, from time.Time, to time.Time, granularity *model.Granularity) ([]*model.UsagePoint, error) {
-	panic(fmt.Errorf("not implemented: UsageSeries - usageSeries"))
+	if err := timeRange(from, to); err != nil {
+		return nil, err
+	}
+	g := ledger.Hour
+	if granularity != nil && *granularity == model.GranularityDay {
+		g = ledger.Day
+	}
+	pts, err := r.Ledger.Series(ctx, ledger.Filter{WorkspaceID: obj.ID, From: from, To: to}, g)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.UsagePoint, len(pts))
+	for i, p := range pts {
+		out[i] = &model.UsagePoint{Time: p.Time, Requests: int(p.Requests), PromptTokens: int(p.PromptTokens), CompletionTokens: int(p.CompletionTokens),
+			CostMicros: int(p.CostMicros), CacheHits: int(p.CacheHits), Errors: int(p.Errors), P50LatencyMs: int(p.P50LatencyMs), P95LatencyMs: int(p.P95LatencyMs)}
+	}
+	return out, nil
 }
 
 // UsageByModel is the resolver for the usageByModel field.
 func (r *workspaceResolver) UsageByModel(ctx context.Context, obj *ent.Workspace, from time.Time, to time.Time) ([]*model.UsageGroup, error) {
-	panic(fmt.Errorf("not implemented: UsageByModel - usageByModel"))
+	if err := timeRange(from, to); err != nil {
+		return nil, err
+	}
+	return groups(r.Ledger.ByModel(ctx, ledger.Filter{WorkspaceID: obj.ID, From: from, To: to}))
 }
 
 // UsageByKey is the resolver for the usageByKey field.
 func (r *workspaceResolver) UsageByKey(ctx context.Context, obj *ent.Workspace, from time.Time, to time.Time) ([]*model.UsageGroup, error) {
-	panic(fmt.Errorf("not implemented: UsageByKey - usageByKey"))
+	if err := timeRange(from, to); err != nil {
+		return nil, err
+	}
+	return groups(r.Ledger.ByKey(ctx, ledger.Filter{WorkspaceID: obj.ID, From: from, To: to}))
 }
 
 // MonthSpendMicros is the resolver for the monthSpendMicros field.
 func (r *workspaceResolver) MonthSpendMicros(ctx context.Context, obj *ent.Workspace) (int, error) {
-	panic(fmt.Errorf("not implemented: MonthSpendMicros - monthSpendMicros"))
+	now := r.now().UTC()
+	start := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	s, err := r.Ledger.Summary(ctx, ledger.Filter{WorkspaceID: obj.ID, From: start, To: now.Add(time.Second)})
+	if err != nil {
+		return 0, err
+	}
+	return int(s.CostMicros), nil
 }
 
 // Billing is the resolver for the billing field.
 func (r *workspaceResolver) Billing(ctx context.Context, obj *ent.Workspace) (*model.Billing, error) {
-	panic(fmt.Errorf("not implemented: Billing - billing"))
+	spend, err := r.MonthSpendMicros(ctx, obj)
+	if err != nil {
+		return nil, err
+	}
+	b := &model.Billing{Standing: model.BillingStandingActive, MonthSpendMicros: spend}
+	if obj.SpendCapCents != nil {
+		c := int(*obj.SpendCapCents)
+		b.SpendCapCents = &c
+	}
+	if acct, err := r.Client.BillingAccount.Query().Where(billingaccount.WorkspaceID(obj.ID)).Only(ctx); err == nil {
+		b.Standing = model.BillingStanding(acct.Standing)
+		b.StripeEnabled = r.Stripe != nil && acct.StripeCustomerID != nil
+	}
+	if obj.Status == "SUSPENDED" {
+		b.Standing = model.BillingStandingSuspended
+	}
+	return b, nil
 }
+
+// APIKey returns generated.APIKeyResolver implementation.
+func (r *Resolver) APIKey() generated.APIKeyResolver { return &aPIKeyResolver{r} }
 
 // Mutation returns generated.MutationResolver implementation.
 func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }

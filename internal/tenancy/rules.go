@@ -51,7 +51,7 @@ func anys(ss []string) []any {
 	if len(out) == 0 {
 		// IN () is invalid SQL on some dialects; an impossible id keeps the
 		// filter well-formed and empty.
-		out = append(out, "\x00none")
+		out = append(out, "-")
 	}
 	return out
 }

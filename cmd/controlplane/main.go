@@ -1,0 +1,124 @@
+// Command controlplane runs oais's control plane: the GraphQL API and
+// dashboard, sign-in and SSO, the billing worker and Stripe's webhooks.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/oais/oais/internal/config"
+	"github.com/oais/oais/internal/controlplane"
+	"github.com/oais/oais/internal/store"
+)
+
+const usage = `controlplane: the oais control plane.
+
+Usage:
+  controlplane serve            serve the GraphQL API (POST /graphql), the dashboard (/),
+                                SSO (/auth/oidc/*), Stripe webhooks and the billing worker
+  controlplane migrate up       apply pending database migrations and exit
+  controlplane migrate status   show applied and pending migrations
+  controlplane help             show this help
+
+Configuration is read from the environment (CONTRACT §1):
+  OAIS_DATABASE_URL            sqlite://PATH or postgres://…   (default sqlite://./data/oais.db)
+  OAIS_CONTROLPLANE_ADDR       listen address                   (default :8080)
+  OAIS_PUBLIC_URL              the URL users reach the dashboard at (default http://localhost:8080)
+  OAIS_BOOTSTRAP_ADMIN_EMAIL   first admin, created once        (default admin@localhost)
+  OAIS_BOOTSTRAP_ADMIN_PASSWORD  its password                   (default: random, printed once)
+  OAIS_ALLOW_SIGNUP            self-service sign-up             (default true)
+  OAIS_STRIPE_API_KEY, OAIS_STRIPE_API_BASE, OAIS_STRIPE_WEBHOOK_SECRET
+                               Stripe billing (unset: local ledger only)
+  OAIS_BILLING_INTERVAL        how often usage is sent to Stripe (default 1m)
+  OAIS_OIDC_ISSUER, OAIS_OIDC_CLIENT_ID, OAIS_OIDC_CLIENT_SECRET
+                               one OIDC identity provider for SSO (unset: local sign-in only)
+  OAIS_OIDC_DOMAIN_WORKSPACES  e.g. example.com=ws_…:DEVELOPER adds SSO users to a workspace
+  OAIS_TRUSTED_PROXIES         CIDRs whose X-Forwarded-For is believed
+  OAIS_LOG_FORMAT              json (default) or text;  OAIS_LOG_LEVEL debug|info|warn|error
+
+Bad configuration exits with status 2 and one line naming the variable.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("controlplane", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	args = fs.Args()
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(stdout, usage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, a := range args[1:] {
+		if a == "-h" || a == "--help" || a == "help" {
+			fmt.Fprint(stdout, usage)
+			return 0
+		}
+	}
+	cfg, err := controlplane.Load(config.OS)
+	if err != nil {
+		fmt.Fprintln(stderr, "controlplane: bad configuration:", err)
+		return 2
+	}
+	log := config.Logger(stderr, cfg.LogFormat, cfg.LogLevel)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	switch {
+	case args[0] == "serve" && len(args) == 1:
+		srv, err := controlplane.Open(ctx, cfg, log, stdout)
+		if err != nil {
+			fmt.Fprintln(stderr, "controlplane:", err)
+			return 1
+		}
+		defer srv.Close()
+		if err := srv.Run(ctx); err != nil {
+			fmt.Fprintln(stderr, "controlplane:", err)
+			return 1
+		}
+		return 0
+	case args[0] == "migrate" && len(args) == 2 && (args[1] == "up" || args[1] == "status"):
+		st, err := store.Open(ctx, cfg.DatabaseURL)
+		if err != nil {
+			fmt.Fprintln(stderr, "controlplane: OAIS_DATABASE_URL:", err)
+			return 1
+		}
+		defer st.Close()
+		if args[1] == "up" {
+			n, err := st.Migrate(ctx)
+			if err != nil {
+				fmt.Fprintln(stderr, "controlplane:", err)
+				return 1
+			}
+			fmt.Fprintf(stdout, "applied %d migration(s) to %s\n", n, st.Redacted())
+			return 0
+		}
+		ms, err := st.MigrationStatus(ctx)
+		if err != nil {
+			fmt.Fprintln(stderr, "controlplane:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "database: %s\ncurrent:  %d\nlatest:   %d\ndirty:    %v\npending:  %d %v\n", st.Redacted(), ms.Current, ms.Latest, ms.Dirty, len(ms.Pending), ms.Pending)
+		return 0
+	}
+	fmt.Fprintf(stderr, "controlplane: unknown command %q\n\n%s", fmt.Sprint(args), usage)
+	return 2
+}

@@ -1,0 +1,113 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// Bounds on a single GraphQL operation, so no query is too deep or too
+// expensive for one request (complexity is limited separately by gqlgen's
+// FixedComplexityLimit; aliases count toward it).
+const (
+	MaxDepth      = 12
+	MaxComplexity = 2000
+	// MaxRootFields bounds aliases of root fields (e.g. 100 × signIn in one request).
+	MaxRootFields = 20
+)
+
+// Limits rejects operations deeper than MaxDepth or with more than
+// MaxRootFields root fields, and mutations that mix sign-in operations with
+// others (sign-in runs outside the per-mutation transaction).
+type Limits struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = Limits{}
+
+// ExtensionName names the extension.
+func (Limits) ExtensionName() string { return "OaisLimits" }
+
+// Validate does nothing.
+func (Limits) Validate(graphql.ExecutableSchema) error { return nil }
+
+var authFields = map[string]bool{"signIn": true, "signUp": true, "refreshSession": true, "signOut": true}
+
+// AuthFields are the mutations that run outside a transaction.
+func AuthFields() []string { return []string{"signIn", "signUp", "refreshSession", "signOut"} }
+
+// MutateOperationContext checks the operation before it runs.
+func (Limits) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	op := oc.Operation
+	if op == nil {
+		return nil
+	}
+	if n := countFields(op.SelectionSet); n > MaxRootFields {
+		return gqlerror.Errorf("operation has %d root fields; at most %d are allowed", n, MaxRootFields)
+	}
+	if d := depth(op.SelectionSet, 0); d > MaxDepth {
+		return gqlerror.Errorf("operation is %d levels deep; at most %d are allowed", d, MaxDepth)
+	}
+	if op.Operation == ast.Mutation {
+		var auth, other int
+		for _, s := range op.SelectionSet {
+			if f, ok := s.(*ast.Field); ok {
+				if authFields[f.Name] {
+					auth++
+				} else if f.Name != "__typename" {
+					other++
+				}
+			}
+		}
+		if auth > 0 && (other > 0 || auth > 1) {
+			return gqlerror.Errorf("send sign-in mutations (%s) alone, one per request", fmt.Sprint(AuthFields()))
+		}
+	}
+	return nil
+}
+
+func countFields(ss ast.SelectionSet) int {
+	n := 0
+	for _, s := range ss {
+		switch s := s.(type) {
+		case *ast.Field:
+			n++
+		case *ast.InlineFragment:
+			n += countFields(s.SelectionSet)
+		case *ast.FragmentSpread:
+			if s.Definition != nil {
+				n += countFields(s.Definition.SelectionSet)
+			}
+		}
+	}
+	return n
+}
+
+func depth(ss ast.SelectionSet, d int) int {
+	if d > MaxDepth+1 {
+		return d // deep enough to refuse; stop walking (fragment cycles are rejected by validation)
+	}
+	best := d
+	for _, s := range ss {
+		var sub ast.SelectionSet
+		next := d
+		switch s := s.(type) {
+		case *ast.Field:
+			sub, next = s.SelectionSet, d+1
+		case *ast.InlineFragment:
+			sub = s.SelectionSet
+		case *ast.FragmentSpread:
+			if s.Definition != nil {
+				sub = s.Definition.SelectionSet
+			}
+		}
+		if x := depth(sub, next); x > best {
+			best = x
+		}
+	}
+	return best
+}

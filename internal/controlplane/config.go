@@ -1,0 +1,112 @@
+// Package controlplane runs the control plane: the GraphQL API, the
+// dashboard, sign-in (local and OIDC SSO), the billing worker and Stripe's
+// webhooks, over the shared database. cmd/controlplane only parses flags and
+// calls Run.
+package controlplane
+
+import (
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/oais/oais/internal/config"
+	"github.com/oais/oais/internal/store"
+)
+
+// Defaults of the control plane's settings.
+const (
+	DefaultAddr            = ":8080"
+	DefaultBillingInterval = time.Minute
+	DefaultBootstrapEmail  = "admin@localhost"
+	DefaultSuspendAfter    = 72 * time.Hour
+	DefaultShutdownTimeout = 20 * time.Second
+)
+
+// Config is every setting of the control plane. Secret fields are
+// config.Secret, which never prints.
+type Config struct {
+	DatabaseURL     string
+	Addr            string
+	PublicURL       *url.URL
+	GatewayURL      string // for the ready-to-paste curl; informational
+	LogFormat       string
+	LogLevel        string
+	TrustedProxies  []netip.Prefix
+	AllowSignUp     bool
+	BootstrapEmail  string
+	BootstrapPass   config.Secret
+	StripeAPIKey    config.Secret
+	StripeAPIBase   string
+	StripeWebhook   config.Secret
+	StripePriceID   string
+	BillingInterval time.Duration
+	SuspendAfter    time.Duration
+	OIDCIssuer      string
+	OIDCClientID    string
+	OIDCSecret      config.Secret
+	OIDCDomainRules string
+}
+
+// Load reads the Config from env and validates it; the error names the
+// first bad variable.
+func Load(env config.Env) (Config, error) {
+	var errs []error
+	c := Config{
+		DatabaseURL:     env.String("OAIS_DATABASE_URL", store.DefaultURL),
+		Addr:            env.Addr("OAIS_CONTROLPLANE_ADDR", DefaultAddr, &errs),
+		LogFormat:       env.String("OAIS_LOG_FORMAT", "json"),
+		LogLevel:        env.String("OAIS_LOG_LEVEL", "info"),
+		TrustedProxies:  env.Prefixes("OAIS_TRUSTED_PROXIES", &errs),
+		AllowSignUp:     env.Bool("OAIS_ALLOW_SIGNUP", true, &errs),
+		BootstrapEmail:  env.String("OAIS_BOOTSTRAP_ADMIN_EMAIL", DefaultBootstrapEmail),
+		BootstrapPass:   config.Secret(env.String("OAIS_BOOTSTRAP_ADMIN_PASSWORD", "")),
+		StripeAPIKey:    config.Secret(env.String("OAIS_STRIPE_API_KEY", "")),
+		StripeAPIBase:   env.String("OAIS_STRIPE_API_BASE", ""),
+		StripeWebhook:   config.Secret(env.String("OAIS_STRIPE_WEBHOOK_SECRET", "")),
+		StripePriceID:   env.String("OAIS_STRIPE_PRICE_ID", ""),
+		BillingInterval: env.Duration("OAIS_BILLING_INTERVAL", DefaultBillingInterval, &errs),
+		SuspendAfter:    env.Duration("OAIS_SUSPEND_AFTER", DefaultSuspendAfter, &errs),
+		OIDCIssuer:      env.String("OAIS_OIDC_ISSUER", ""),
+		OIDCClientID:    env.String("OAIS_OIDC_CLIENT_ID", ""),
+		OIDCSecret:      config.Secret(env.String("OAIS_OIDC_CLIENT_SECRET", "")),
+		OIDCDomainRules: env.String("OAIS_OIDC_DOMAIN_WORKSPACES", ""),
+		GatewayURL:      env.String("OAIS_GATEWAY_PUBLIC_URL", ""),
+	}
+	if _, _, _, _, err := store.ParseURL(c.DatabaseURL); err != nil {
+		errs = append(errs, config.Errorf("OAIS_DATABASE_URL", "%v", err))
+	}
+	c.PublicURL = env.URL("OAIS_PUBLIC_URL", &errs)
+	if c.PublicURL == nil {
+		host := c.Addr
+		if strings.HasPrefix(host, ":") {
+			host = "localhost" + host
+		}
+		c.PublicURL = &url.URL{Scheme: "http", Host: host}
+	}
+	if env.String("OAIS_STRIPE_API_BASE", "") != "" {
+		env.URL("OAIS_STRIPE_API_BASE", &errs)
+	}
+	if c.StripeAPIKey != "" && c.StripeWebhook == "" {
+		errs = append(errs, config.Errorf("OAIS_STRIPE_WEBHOOK_SECRET", "required when OAIS_STRIPE_API_KEY is set (Stripe's webhooks suspend and reactivate workspaces); copy it from the Stripe dashboard's webhook endpoint"))
+	}
+	if c.OIDCIssuer != "" {
+		env.URL("OAIS_OIDC_ISSUER", &errs)
+		if c.OIDCClientID == "" {
+			errs = append(errs, config.Errorf("OAIS_OIDC_CLIENT_ID", "required when OAIS_OIDC_ISSUER is set"))
+		}
+		if c.OIDCSecret == "" {
+			errs = append(errs, config.Errorf("OAIS_OIDC_CLIENT_SECRET", "required when OAIS_OIDC_ISSUER is set"))
+		}
+		if env.String("OAIS_PUBLIC_URL", "") == "" {
+			errs = append(errs, config.Errorf("OAIS_PUBLIC_URL", "required when OAIS_OIDC_ISSUER is set: the identity provider redirects the browser back to it"))
+		}
+	}
+	if c.BootstrapEmail != DefaultBootstrapEmail && !strings.Contains(c.BootstrapEmail, "@") {
+		errs = append(errs, config.Errorf("OAIS_BOOTSTRAP_ADMIN_EMAIL", "%q is not an e-mail address", c.BootstrapEmail))
+	}
+	if p := c.BootstrapPass.Reveal(); p != "" && len(p) < 8 {
+		errs = append(errs, config.Errorf("OAIS_BOOTSTRAP_ADMIN_PASSWORD", "must be at least 8 characters"))
+	}
+	return c, config.Join(errs)
+}

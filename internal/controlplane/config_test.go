@@ -1,0 +1,61 @@
+package controlplane
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/oais/oais/internal/config"
+)
+
+func TestLoad(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr string // the variable the error must name; "" for none
+	}{
+		{name: "defaults", env: map[string]string{}},
+		{name: "postgres", env: map[string]string{"OAIS_DATABASE_URL": "postgres://u@127.0.0.1/db"}},
+		{name: "bad database url", env: map[string]string{"OAIS_DATABASE_URL": "mysql://x"}, wantErr: "OAIS_DATABASE_URL"},
+		{name: "bad addr", env: map[string]string{"OAIS_CONTROLPLANE_ADDR": "eighty"}, wantErr: "OAIS_CONTROLPLANE_ADDR"},
+		{name: "bad interval", env: map[string]string{"OAIS_BILLING_INTERVAL": "soon"}, wantErr: "OAIS_BILLING_INTERVAL"},
+		{name: "stripe without webhook secret", env: map[string]string{"OAIS_STRIPE_API_KEY": "sk_test_123"}, wantErr: "OAIS_STRIPE_WEBHOOK_SECRET"},
+		{name: "stripe complete", env: map[string]string{"OAIS_STRIPE_API_KEY": "sk_test_123", "OAIS_STRIPE_WEBHOOK_SECRET": "whsec_1"}},
+		{name: "bad stripe base", env: map[string]string{"OAIS_STRIPE_API_BASE": "not a url"}, wantErr: "OAIS_STRIPE_API_BASE"},
+		{name: "oidc without client", env: map[string]string{"OAIS_OIDC_ISSUER": "https://idp.example.com", "OAIS_PUBLIC_URL": "https://oais.example.com"}, wantErr: "OAIS_OIDC_CLIENT_ID"},
+		{name: "oidc without public url", env: map[string]string{"OAIS_OIDC_ISSUER": "https://idp.example.com", "OAIS_OIDC_CLIENT_ID": "c", "OAIS_OIDC_CLIENT_SECRET": "s"}, wantErr: "OAIS_PUBLIC_URL"},
+		{name: "bad public url", env: map[string]string{"OAIS_PUBLIC_URL": "localhost"}, wantErr: "OAIS_PUBLIC_URL"},
+		{name: "short bootstrap password", env: map[string]string{"OAIS_BOOTSTRAP_ADMIN_PASSWORD": "short"}, wantErr: "OAIS_BOOTSTRAP_ADMIN_PASSWORD"},
+		{name: "bad trusted proxies", env: map[string]string{"OAIS_TRUSTED_PROXIES": "10.0.0.0/8,nope"}, wantErr: "OAIS_TRUSTED_PROXIES"},
+		{name: "bad signup flag", env: map[string]string{"OAIS_ALLOW_SIGNUP": "maybe"}, wantErr: "OAIS_ALLOW_SIGNUP"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(config.Map(tt.env))
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr+":") {
+				t.Fatalf("err = %v, want one naming %s", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestSecretsNeverPrint(t *testing.T) {
+	c, err := Load(config.Map(map[string]string{
+		"OAIS_STRIPE_API_KEY": "sk_test_supersecret", "OAIS_STRIPE_WEBHOOK_SECRET": "whsec_supersecret",
+		"OAIS_BOOTSTRAP_ADMIN_PASSWORD": "supersecret-password",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{fmt.Sprintf("%v", c), fmt.Sprintf("%+v", c)} {
+		if strings.Contains(s, "supersecret") {
+			t.Fatalf("a secret printed: %s", s)
+		}
+	}
+}

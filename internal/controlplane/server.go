@@ -1,0 +1,251 @@
+package controlplane
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"entgo.io/contrib/entgql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vektah/gqlparser/v2/ast"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/oais/oais/auth"
+	"github.com/oais/oais/billing"
+	"github.com/oais/oais/billing/entstore"
+	"github.com/oais/oais/graph"
+	"github.com/oais/oais/graph/generated"
+	"github.com/oais/oais/internal/accounts"
+	"github.com/oais/oais/internal/apikeys"
+	"github.com/oais/oais/internal/audit"
+	"github.com/oais/oais/internal/ledger"
+	"github.com/oais/oais/internal/store"
+	"github.com/oais/oais/web"
+)
+
+// MaxRequestBody bounds a GraphQL request.
+const MaxRequestBody = 1 << 20
+
+// Server is a running control plane's parts, for tests that build one
+// without booting a process.
+type Server struct {
+	Config   Config
+	Store    *store.Store
+	Handler  http.Handler
+	Accounts *accounts.Accounts
+	Issuer   *auth.Issuer
+	Keys     *apikeys.Service
+	Log      *slog.Logger
+	stripe   *billing.Stripe
+	oidc     *auth.OIDC
+}
+
+// Open connects to the database, applies pending migrations and builds the
+// HTTP handler. Close the result.
+func Open(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Server, error) {
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("OAIS_DATABASE_URL: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			st.Close()
+		}
+	}()
+	n, err := st.Migrate(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("OAIS_DATABASE_URL: %w", err)
+	}
+	if n > 0 {
+		log.Info("database migrated", "applied", n, "database", st.Redacted())
+	}
+	s := &Server{Config: cfg, Store: st, Log: log, Keys: &apikeys.Service{}}
+	if err := s.build(ctx, out); err != nil {
+		return nil, err
+	}
+	ok = true
+	return s, nil
+}
+
+// Close releases the server's resources.
+func (s *Server) Close() error {
+	if s.oidc != nil {
+		s.oidc.Close()
+	}
+	return s.Store.Close()
+}
+
+func (s *Server) build(ctx context.Context, out io.Writer) error {
+	cfg, log := s.Config, s.Log
+	client := s.Store.Ent
+	issuer, err := auth.NewIssuer(ctx, accounts.NewSigningKeyStore(client), auth.IssuerConfig{Issuer: cfg.PublicURL.String(), Logger: log})
+	if err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	}
+	s.Issuer = issuer
+	acc, err := accounts.New(client, issuer, accounts.Options{AllowSignUp: cfg.AllowSignUp, Logger: log})
+	if err != nil {
+		return err
+	}
+	s.Accounts = acc
+	if err := s.bootstrap(ctx, out); err != nil {
+		return err
+	}
+	if cfg.StripeAPIKey != "" {
+		s.stripe, err = billing.NewStripe(billing.Config{APIKey: cfg.StripeAPIKey.Reveal(), APIBase: cfg.StripeAPIBase, PriceID: cfg.StripePriceID, Logger: log})
+		if err != nil {
+			return fmt.Errorf("OAIS_STRIPE_API_KEY: %w", err)
+		}
+	}
+
+	res := &graph.Resolver{Client: client, Keys: s.Keys, Accounts: acc, Ledger: ledger.New(s.Store)}
+	if s.stripe != nil {
+		res.Stripe = entstore.Links(s.Store, s.stripe)
+	}
+	gql := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: res}))
+	gql.AddTransport(transport.Options{})
+	gql.AddTransport(transport.POST{})
+	gql.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	gql.Use(extension.Introspection{})
+	gql.Use(extension.FixedComplexityLimit(graph.MaxComplexity))
+	gql.Use(graph.Limits{})
+	gql.Use(entgql.Transactioner{TxOpener: client, SkipTxFunc: entgql.SkipIfHasFields(graph.AuthFields()...)})
+	gql.SetErrorPresenter(graph.ErrorPresenter(log))
+	gql.SetRecoverFunc(func(ctx context.Context, p any) error {
+		log.ErrorContext(ctx, "graphql resolver panicked", "panic", fmt.Sprint(p))
+		return errors.New("internal error")
+	})
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	mux := http.NewServeMux()
+	authed := auth.Middleware(issuer, accounts.NewPrincipalLoader(client))
+	mux.Handle("POST /graphql", authed(http.MaxBytesHandler(gql, MaxRequestBody)))
+	mux.Handle("OPTIONS /graphql", gql)
+	mux.Handle("GET /.well-known/jwks.json", issuer.JWKSHandler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+	mux.HandleFunc("GET /readyz", s.ready)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if cfg.StripeWebhook != "" {
+		mux.Handle("POST /webhooks/stripe", entstore.Webhook(s.Store, cfg.StripeWebhook.Reveal(), cfg.SuspendAfter, log))
+	}
+	if cfg.OIDCIssuer != "" {
+		secret := make([]byte, 32)
+		_, _ = rand.Read(secret)
+		s.oidc, err = auth.NewOIDC(ctx, auth.OIDCConfig{
+			Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCSecret.Reveal(),
+			RedirectURL: cfg.PublicURL.JoinPath("/auth/oidc/callback").String(), CookieSecret: secret, Logger: log,
+		})
+		if err != nil {
+			return fmt.Errorf("OAIS_OIDC_ISSUER: %w", err)
+		}
+		rules, err := accounts.ParseDomainRules(cfg.OIDCDomainRules)
+		if err != nil {
+			return fmt.Errorf("OAIS_OIDC_DOMAIN_WORKSPACES: %w", err)
+		}
+		login, callback := accounts.OIDCHandlers(s.oidc, acc, cfg.PublicURL.String(), rules...)
+		mux.Handle("GET /auth/oidc/login", login)
+		mux.Handle("GET /auth/oidc/callback", callback)
+	} else {
+		mux.HandleFunc("GET /auth/oidc/login", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "/signin?error=sso_not_configured", http.StatusFound)
+		})
+	}
+	mux.Handle("GET /", web.Handler())
+	s.Handler = s.withIP(mux)
+	return nil
+}
+
+// withIP puts the client's address in the context for the audit log.
+func (s *Server) withIP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ip := auth.ClientIP(r, s.Config.TrustedProxies)
+		next.ServeHTTP(w, r.WithContext(audit.WithIP(r.Context(), ip)))
+	})
+}
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.Store.DB.PingContext(ctx); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "reason": "the database does not answer; requests will resume when it is back"})
+		return
+	}
+	writeJSON(w, 200, map[string]string{"status": "ready"})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Run serves until ctx ends, then drains in-flight requests.
+func (s *Server) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.Config.Addr)
+	if err != nil {
+		return fmt.Errorf("OAIS_CONTROLPLANE_ADDR: %w", err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx ends.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{Handler: s.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		s.Log.Info("control plane listening", "addr", ln.Addr().String(), "dashboard", s.Config.PublicURL.String())
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), DefaultShutdownTimeout)
+		defer cancel()
+		return hs.Shutdown(sctx)
+	})
+	g.Go(func() error {
+		var sender *billing.Stripe
+		if s.stripe != nil {
+			sender = s.stripe
+		}
+		return entstore.StartWorker(ctx, s.Store, sender, s.Config.BillingInterval, s.Log)
+	})
+	g.Go(func() error { return s.sweepGraces(ctx) })
+	return g.Wait()
+}
+
+// sweepGraces writes down, every 30 s, the rotations whose grace ended.
+func (s *Server) sweepGraces(ctx context.Context) error {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		if n, err := s.Keys.EndGraces(ctx, s.Store.Ent); err != nil {
+			s.Log.Warn("rotation sweeper: cannot revoke keys whose grace ended; retrying", "err", err)
+		} else if n > 0 {
+			s.Log.Info("rotation grace ended", "keys_revoked", n)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}

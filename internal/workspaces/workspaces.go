@@ -1,0 +1,305 @@
+// Package workspaces manages tenants: creation, limits, spend caps and
+// members. Like internal/apikeys it runs inside the caller's transaction,
+// under ent privacy rules, and audits every change.
+package workspaces
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/mail"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/oais/oais/ent"
+	"github.com/oais/oais/ent/membership"
+	"github.com/oais/oais/ent/privacy"
+	"github.com/oais/oais/ent/user"
+	"github.com/oais/oais/internal/audit"
+	"github.com/oais/oais/internal/store"
+	"github.com/oais/oais/internal/viewer"
+)
+
+// Errors of the workspace domain.
+var (
+	ErrNotFound    = store.ErrNotFound
+	ErrForbidden   = errors.New("workspaces: your role does not allow this")
+	ErrLastOwner   = errors.New("workspaces: the last owner cannot leave or be demoted; make another member an owner first")
+	ErrAlready     = errors.New("workspaces: already a member of this workspace")
+	ErrNoViewer    = errors.New("workspaces: sign in first")
+	MaxNameLen     = 100
+	MaxLimitValue  = int64(1) << 40
+	MaxWorkspaces  = 100 // per user, to bound abuse of self-service creation
+	errTooManyWs   = errors.New("workspaces: you already belong to the maximum number of workspaces")
+	slugDisallowed = regexp.MustCompile(`[^a-z0-9]+`)
+)
+
+// InputError is bad input from the user, with the field it concerns.
+type InputError struct{ Field, Msg string }
+
+func (e *InputError) Error() string { return e.Field + ": " + e.Msg }
+
+func slugify(name string) string {
+	s := strings.Trim(slugDisallowed.ReplaceAllString(strings.ToLower(name), "-"), "-")
+	if len(s) > 40 {
+		s = s[:40]
+	}
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	if s == "" {
+		s = "ws"
+	}
+	return s + "-" + hex.EncodeToString(b)
+}
+
+func manager(ctx context.Context, wsID string) error {
+	r, ok := viewer.FromContext(ctx).RoleIn(wsID)
+	if !ok {
+		if v := viewer.FromContext(ctx); v != nil && v.System {
+			return nil
+		}
+		return ErrNotFound
+	}
+	if !r.CanManage() {
+		return ErrForbidden
+	}
+	return nil
+}
+
+// Create makes a workspace with the viewer as its owner.
+func Create(ctx context.Context, c *ent.Client, name string) (*ent.Workspace, error) {
+	v := viewer.FromContext(ctx)
+	if v == nil || v.UserID == "" {
+		return nil, ErrNoViewer
+	}
+	name = strings.TrimSpace(name)
+	if name == "" || utf8.RuneCountInString(name) > MaxNameLen {
+		return nil, &InputError{"name", fmt.Sprintf("a name of 1 to %d characters is required", MaxNameLen)}
+	}
+	if len(v.Roles) >= MaxWorkspaces {
+		return nil, errTooManyWs
+	}
+	ws, err := c.Workspace.Create().SetName(name).SetSlug(slugify(name)).Save(ctx)
+	if err != nil {
+		return nil, store.Classify(err)
+	}
+	// The viewer is not yet a member of the new workspace, so the owner
+	// membership and billing account are written with the system's authority.
+	sys := privacy.DecisionContext(ctx, privacy.Allow)
+	if err := c.Membership.Create().SetWorkspaceID(ws.ID).SetUserID(v.UserID).SetRole(membership.RoleOWNER).Exec(sys); err != nil {
+		return nil, store.Classify(err)
+	}
+	if err := c.BillingAccount.Create().SetWorkspaceID(ws.ID).Exec(sys); err != nil {
+		return nil, store.Classify(err)
+	}
+	// Later reads in this request see the new workspace.
+	if v.Roles == nil {
+		v.Roles = map[string]viewer.Role{}
+	}
+	v.Roles[ws.ID] = viewer.RoleOwner
+	return ws, audit.Record(ctx, c, audit.Event{WorkspaceID: ws.ID, Action: audit.WorkspaceCreated, TargetType: "workspace", TargetID: ws.ID,
+		Details: map[string]string{"name": name}})
+}
+
+func checkLimit(field string, v *int) (*int64, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if *v < 0 || int64(*v) > MaxLimitValue {
+		return nil, &InputError{field, "must be 0 (unlimited) or a positive number"}
+	}
+	x := int64(*v)
+	return &x, nil
+}
+
+// SetLimits changes a workspace's RPM, TPM and monthly token quota; nil
+// leaves a value as it is, 0 means unlimited.
+func SetLimits(ctx context.Context, c *ent.Client, wsID string, rpm, tpm, quota *int) (*ent.Workspace, error) {
+	if err := manager(ctx, wsID); err != nil {
+		return nil, err
+	}
+	r, err := checkLimit("rpm", rpm)
+	if err != nil {
+		return nil, err
+	}
+	t, err := checkLimit("tpm", tpm)
+	if err != nil {
+		return nil, err
+	}
+	q, err := checkLimit("monthlyTokenQuota", quota)
+	if err != nil {
+		return nil, err
+	}
+	u := c.Workspace.UpdateOneID(wsID)
+	details := map[string]string{}
+	if r != nil {
+		u.SetRpm(*r)
+		details["rpm"] = fmt.Sprint(*r)
+	}
+	if t != nil {
+		u.SetTpm(*t)
+		details["tpm"] = fmt.Sprint(*t)
+	}
+	if q != nil {
+		u.SetMonthlyTokenQuota(*q)
+		details["monthly_token_quota"] = fmt.Sprint(*q)
+	}
+	ws, err := u.Save(ctx)
+	if err != nil {
+		return nil, store.Classify(err)
+	}
+	return ws, audit.Record(ctx, c, audit.Event{WorkspaceID: wsID, Action: audit.LimitsChanged, TargetType: "workspace", TargetID: wsID, Details: details})
+}
+
+// SetSpendCap sets the monthly spend cap in cents; nil removes it.
+func SetSpendCap(ctx context.Context, c *ent.Client, wsID string, cents *int) (*ent.Workspace, error) {
+	if err := manager(ctx, wsID); err != nil {
+		return nil, err
+	}
+	u := c.Workspace.UpdateOneID(wsID)
+	detail := "none"
+	if cents == nil {
+		u.ClearSpendCapCents()
+	} else {
+		if *cents < 0 || int64(*cents) > MaxLimitValue {
+			return nil, &InputError{"monthlyCents", "must be a positive number of cents, or null for no cap"}
+		}
+		u.SetSpendCapCents(int64(*cents))
+		detail = fmt.Sprint(*cents)
+	}
+	ws, err := u.Save(ctx)
+	if err != nil {
+		return nil, store.Classify(err)
+	}
+	return ws, audit.Record(ctx, c, audit.Event{WorkspaceID: wsID, Action: audit.SpendCapChanged, TargetType: "workspace", TargetID: wsID,
+		Details: map[string]string{"monthly_cents": detail}})
+}
+
+// NormalizeEmail trims and lower-cases an address and checks its form.
+func NormalizeEmail(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || len(s) > 320 {
+		return "", &InputError{"email", "not a valid e-mail address"}
+	}
+	return s, nil
+}
+
+// Invite adds the user with email to a workspace with role, creating the
+// user (without a password: they sign up or sign in with SSO to claim it)
+// if they have no account yet.
+func Invite(ctx context.Context, c *ent.Client, wsID, email string, role membership.Role) (*ent.Membership, error) {
+	if err := manager(ctx, wsID); err != nil {
+		return nil, err
+	}
+	if err := membership.RoleValidator(role); err != nil {
+		return nil, &InputError{"role", "must be OWNER, ADMIN, DEVELOPER or VIEWER"}
+	}
+	email, err := NormalizeEmail(email)
+	if err != nil {
+		return nil, err
+	}
+	sys := privacy.DecisionContext(ctx, privacy.Allow)
+	u, err := c.User.Query().Where(user.Email(email)).Only(sys)
+	if ent.IsNotFound(err) {
+		u, err = c.User.Create().SetEmail(email).Save(sys)
+	}
+	if err != nil {
+		return nil, store.Classify(err)
+	}
+	m, err := c.Membership.Create().SetWorkspaceID(wsID).SetUserID(u.ID).SetRole(role).Save(ctx)
+	if err != nil {
+		if errors.Is(store.Classify(err), store.ErrConflict) {
+			return nil, ErrAlready
+		}
+		return nil, store.Classify(err)
+	}
+	return m, audit.Record(ctx, c, audit.Event{WorkspaceID: wsID, Action: audit.MemberInvited, TargetType: "membership", TargetID: m.ID,
+		Details: map[string]string{"email": email, "role": string(role)}})
+}
+
+func owners(ctx context.Context, c *ent.Client, wsID string) (int, error) {
+	return c.Membership.Query().Where(membership.WorkspaceID(wsID), membership.RoleEQ(membership.RoleOWNER)).Count(ctx)
+}
+
+// ChangeRole changes a member's role; the last owner keeps theirs.
+func ChangeRole(ctx context.Context, c *ent.Client, membershipID string, role membership.Role) (*ent.Membership, error) {
+	m, err := c.Membership.Get(ctx, membershipID)
+	if err != nil {
+		return nil, store.Classify(err)
+	}
+	if err := manager(ctx, m.WorkspaceID); err != nil {
+		return nil, err
+	}
+	if err := membership.RoleValidator(role); err != nil {
+		return nil, &InputError{"role", "must be OWNER, ADMIN, DEVELOPER or VIEWER"}
+	}
+	// Only an owner makes or unmakes owners.
+	if (role == membership.RoleOWNER || m.Role == membership.RoleOWNER) && !isOwner(ctx, m.WorkspaceID) {
+		return nil, ErrForbidden
+	}
+	if m.Role == membership.RoleOWNER && role != membership.RoleOWNER {
+		n, err := owners(ctx, c, m.WorkspaceID)
+		if err != nil {
+			return nil, store.Classify(err)
+		}
+		if n <= 1 {
+			return nil, ErrLastOwner
+		}
+	}
+	old := m.Role
+	if m, err = c.Membership.UpdateOne(m).SetRole(role).Save(ctx); err != nil {
+		return nil, store.Classify(err)
+	}
+	return m, audit.Record(ctx, c, audit.Event{WorkspaceID: m.WorkspaceID, Action: audit.MemberRoleChanged, TargetType: "membership", TargetID: m.ID,
+		Details: map[string]string{"from": string(old), "to": string(role)}})
+}
+
+func isOwner(ctx context.Context, wsID string) bool {
+	v := viewer.FromContext(ctx)
+	if v != nil && v.System {
+		return true
+	}
+	r, _ := v.RoleIn(wsID)
+	return r == viewer.RoleOwner
+}
+
+// Remove takes a member out of a workspace. Members may remove themselves;
+// managers remove others; the last owner cannot go.
+func Remove(ctx context.Context, c *ent.Client, membershipID string) error {
+	m, err := c.Membership.Get(ctx, membershipID)
+	if err != nil {
+		return store.Classify(err)
+	}
+	self := viewer.FromContext(ctx).UserID == m.UserID
+	if !self {
+		if err := manager(ctx, m.WorkspaceID); err != nil {
+			return err
+		}
+		if m.Role == membership.RoleOWNER && !isOwner(ctx, m.WorkspaceID) {
+			return ErrForbidden
+		}
+	}
+	if m.Role == membership.RoleOWNER {
+		n, err := owners(ctx, c, m.WorkspaceID)
+		if err != nil {
+			return store.Classify(err)
+		}
+		if n <= 1 {
+			return ErrLastOwner
+		}
+	}
+	ctxDel := ctx
+	if self {
+		// A member leaving needs no managing role.
+		ctxDel = privacy.DecisionContext(ctx, privacy.Allow)
+	}
+	if err := c.Membership.DeleteOne(m).Exec(ctxDel); err != nil {
+		return store.Classify(err)
+	}
+	return audit.Record(ctx, c, audit.Event{WorkspaceID: m.WorkspaceID, Action: audit.MemberRemoved, TargetType: "membership", TargetID: m.ID,
+		Details: map[string]string{"user_id": m.UserID}})
+}
