@@ -32,6 +32,12 @@ type BillingAccount struct {
 	Standing billingaccount.Standing `json:"standing,omitempty"`
 	// PastDueSince holds the value of the "past_due_since" field.
 	PastDueSince *time.Time `json:"past_due_since,omitempty"`
+	// StandingReason holds the value of the "standing_reason" field.
+	StandingReason string `json:"standing_reason,omitempty"`
+	// when a past-due workspace is suspended unless it pays
+	SuspendAt *time.Time `json:"suspend_at,omitempty"`
+	// time of the Stripe event that set the standing; older events are ignored
+	StandingEventAt *time.Time `json:"standing_event_at,omitempty"`
 	// AlertWebhookURL holds the value of the "alert_webhook_url" field.
 	AlertWebhookURL string `json:"alert_webhook_url,omitempty"`
 	// LastAlertPercent holds the value of the "last_alert_percent" field.
@@ -73,9 +79,9 @@ func (*BillingAccount) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case billingaccount.FieldLastAlertPercent:
 			values[i] = new(sql.NullInt64)
-		case billingaccount.FieldID, billingaccount.FieldWorkspaceID, billingaccount.FieldStripeCustomerID, billingaccount.FieldStripeSubscriptionID, billingaccount.FieldStanding, billingaccount.FieldAlertWebhookURL, billingaccount.FieldLastAlertMonth:
+		case billingaccount.FieldID, billingaccount.FieldWorkspaceID, billingaccount.FieldStripeCustomerID, billingaccount.FieldStripeSubscriptionID, billingaccount.FieldStanding, billingaccount.FieldStandingReason, billingaccount.FieldAlertWebhookURL, billingaccount.FieldLastAlertMonth:
 			values[i] = new(sql.NullString)
-		case billingaccount.FieldCreatedAt, billingaccount.FieldUpdatedAt, billingaccount.FieldPastDueSince:
+		case billingaccount.FieldCreatedAt, billingaccount.FieldUpdatedAt, billingaccount.FieldPastDueSince, billingaccount.FieldSuspendAt, billingaccount.FieldStandingEventAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -142,6 +148,26 @@ func (_m *BillingAccount) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.PastDueSince = new(time.Time)
 				*_m.PastDueSince = value.Time
+			}
+		case billingaccount.FieldStandingReason:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field standing_reason", values[i])
+			} else if value.Valid {
+				_m.StandingReason = value.String
+			}
+		case billingaccount.FieldSuspendAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field suspend_at", values[i])
+			} else if value.Valid {
+				_m.SuspendAt = new(time.Time)
+				*_m.SuspendAt = value.Time
+			}
+		case billingaccount.FieldStandingEventAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field standing_event_at", values[i])
+			} else if value.Valid {
+				_m.StandingEventAt = new(time.Time)
+				*_m.StandingEventAt = value.Time
 			}
 		case billingaccount.FieldAlertWebhookURL:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -226,6 +252,19 @@ func (_m *BillingAccount) String() string {
 	builder.WriteString(", ")
 	if v := _m.PastDueSince; v != nil {
 		builder.WriteString("past_due_since=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("standing_reason=")
+	builder.WriteString(_m.StandingReason)
+	builder.WriteString(", ")
+	if v := _m.SuspendAt; v != nil {
+		builder.WriteString("suspend_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.StandingEventAt; v != nil {
+		builder.WriteString("standing_event_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteString(", ")

@@ -114,6 +114,48 @@ func (_c *BillingAccountCreate) SetNillablePastDueSince(v *time.Time) *BillingAc
 	return _c
 }
 
+// SetStandingReason sets the "standing_reason" field.
+func (_c *BillingAccountCreate) SetStandingReason(v string) *BillingAccountCreate {
+	_c.mutation.SetStandingReason(v)
+	return _c
+}
+
+// SetNillableStandingReason sets the "standing_reason" field if the given value is not nil.
+func (_c *BillingAccountCreate) SetNillableStandingReason(v *string) *BillingAccountCreate {
+	if v != nil {
+		_c.SetStandingReason(*v)
+	}
+	return _c
+}
+
+// SetSuspendAt sets the "suspend_at" field.
+func (_c *BillingAccountCreate) SetSuspendAt(v time.Time) *BillingAccountCreate {
+	_c.mutation.SetSuspendAt(v)
+	return _c
+}
+
+// SetNillableSuspendAt sets the "suspend_at" field if the given value is not nil.
+func (_c *BillingAccountCreate) SetNillableSuspendAt(v *time.Time) *BillingAccountCreate {
+	if v != nil {
+		_c.SetSuspendAt(*v)
+	}
+	return _c
+}
+
+// SetStandingEventAt sets the "standing_event_at" field.
+func (_c *BillingAccountCreate) SetStandingEventAt(v time.Time) *BillingAccountCreate {
+	_c.mutation.SetStandingEventAt(v)
+	return _c
+}
+
+// SetNillableStandingEventAt sets the "standing_event_at" field if the given value is not nil.
+func (_c *BillingAccountCreate) SetNillableStandingEventAt(v *time.Time) *BillingAccountCreate {
+	if v != nil {
+		_c.SetStandingEventAt(*v)
+	}
+	return _c
+}
+
 // SetAlertWebhookURL sets the "alert_webhook_url" field.
 func (_c *BillingAccountCreate) SetAlertWebhookURL(v string) *BillingAccountCreate {
 	_c.mutation.SetAlertWebhookURL(v)
@@ -344,6 +386,18 @@ func (_c *BillingAccountCreate) createSpec() (*BillingAccount, *sqlgraph.CreateS
 		_spec.SetField(billingaccount.FieldPastDueSince, field.TypeTime, value)
 		_node.PastDueSince = &value
 	}
+	if value, ok := _c.mutation.StandingReason(); ok {
+		_spec.SetField(billingaccount.FieldStandingReason, field.TypeString, value)
+		_node.StandingReason = value
+	}
+	if value, ok := _c.mutation.SuspendAt(); ok {
+		_spec.SetField(billingaccount.FieldSuspendAt, field.TypeTime, value)
+		_node.SuspendAt = &value
+	}
+	if value, ok := _c.mutation.StandingEventAt(); ok {
+		_spec.SetField(billingaccount.FieldStandingEventAt, field.TypeTime, value)
+		_node.StandingEventAt = &value
+	}
 	if value, ok := _c.mutation.AlertWebhookURL(); ok {
 		_spec.SetField(billingaccount.FieldAlertWebhookURL, field.TypeString, value)
 		_node.AlertWebhookURL = value
@@ -500,6 +554,60 @@ func (u *BillingAccountUpsert) UpdatePastDueSince() *BillingAccountUpsert {
 // ClearPastDueSince clears the value of the "past_due_since" field.
 func (u *BillingAccountUpsert) ClearPastDueSince() *BillingAccountUpsert {
 	u.SetNull(billingaccount.FieldPastDueSince)
+	return u
+}
+
+// SetStandingReason sets the "standing_reason" field.
+func (u *BillingAccountUpsert) SetStandingReason(v string) *BillingAccountUpsert {
+	u.Set(billingaccount.FieldStandingReason, v)
+	return u
+}
+
+// UpdateStandingReason sets the "standing_reason" field to the value that was provided on create.
+func (u *BillingAccountUpsert) UpdateStandingReason() *BillingAccountUpsert {
+	u.SetExcluded(billingaccount.FieldStandingReason)
+	return u
+}
+
+// ClearStandingReason clears the value of the "standing_reason" field.
+func (u *BillingAccountUpsert) ClearStandingReason() *BillingAccountUpsert {
+	u.SetNull(billingaccount.FieldStandingReason)
+	return u
+}
+
+// SetSuspendAt sets the "suspend_at" field.
+func (u *BillingAccountUpsert) SetSuspendAt(v time.Time) *BillingAccountUpsert {
+	u.Set(billingaccount.FieldSuspendAt, v)
+	return u
+}
+
+// UpdateSuspendAt sets the "suspend_at" field to the value that was provided on create.
+func (u *BillingAccountUpsert) UpdateSuspendAt() *BillingAccountUpsert {
+	u.SetExcluded(billingaccount.FieldSuspendAt)
+	return u
+}
+
+// ClearSuspendAt clears the value of the "suspend_at" field.
+func (u *BillingAccountUpsert) ClearSuspendAt() *BillingAccountUpsert {
+	u.SetNull(billingaccount.FieldSuspendAt)
+	return u
+}
+
+// SetStandingEventAt sets the "standing_event_at" field.
+func (u *BillingAccountUpsert) SetStandingEventAt(v time.Time) *BillingAccountUpsert {
+	u.Set(billingaccount.FieldStandingEventAt, v)
+	return u
+}
+
+// UpdateStandingEventAt sets the "standing_event_at" field to the value that was provided on create.
+func (u *BillingAccountUpsert) UpdateStandingEventAt() *BillingAccountUpsert {
+	u.SetExcluded(billingaccount.FieldStandingEventAt)
+	return u
+}
+
+// ClearStandingEventAt clears the value of the "standing_event_at" field.
+func (u *BillingAccountUpsert) ClearStandingEventAt() *BillingAccountUpsert {
+	u.SetNull(billingaccount.FieldStandingEventAt)
 	return u
 }
 
@@ -699,6 +807,69 @@ func (u *BillingAccountUpsertOne) UpdatePastDueSince() *BillingAccountUpsertOne 
 func (u *BillingAccountUpsertOne) ClearPastDueSince() *BillingAccountUpsertOne {
 	return u.Update(func(s *BillingAccountUpsert) {
 		s.ClearPastDueSince()
+	})
+}
+
+// SetStandingReason sets the "standing_reason" field.
+func (u *BillingAccountUpsertOne) SetStandingReason(v string) *BillingAccountUpsertOne {
+	return u.Update(func(s *BillingAccountUpsert) {
+		s.SetStandingReason(v)
+	})
+}
+
+// UpdateStandingReason sets the "standing_reason" field to the value that was provided on create.
+func (u *BillingAccountUpsertOne) UpdateStandingReason() *BillingAccountUpsertOne {
+	return u.Update(func(s *BillingAccountUpsert) {
+		s.UpdateStandingReason()
+	})
+}
+
+// ClearStandingReason clears the value of the "standing_reason" field.
+func (u *BillingAccountUpsertOne) ClearStandingReason() *BillingAccountUpsertOne {
+	return u.Update(func(s *BillingAccountUpsert) {
+		s.ClearStandingReason()
+	})
+}
+
+// SetSuspendAt sets the "suspend_at" field.
+func (u *BillingAccountUpsertOne) SetSuspendAt(v time.Time) *BillingAccountUpsertOne {
+	return u.Update(func(s *BillingAccountUpsert) {
+		s.SetSuspendAt(v)
+	})
+}
+
+// UpdateSuspendAt sets the "suspend_at" field to the value that was provided on create.
+func (u *BillingAccountUpsertOne) UpdateSuspendAt() *BillingAccountUpsertOne {
+	return u.Update(func(s *BillingAccountUpsert) {
+		s.UpdateSuspendAt()
+	})
+}
+
+// ClearSuspendAt clears the value of the "suspend_at" field.
+func (u *BillingAccountUpsertOne) ClearSuspendAt() *BillingAccountUpsertOne {
+	return u.Update(func(s *BillingAccountUpsert) {
+		s.ClearSuspendAt()
+	})
+}
+
+// SetStandingEventAt sets the "standing_event_at" field.
+func (u *BillingAccountUpsertOne) SetStandingEventAt(v time.Time) *BillingAccountUpsertOne {
+	return u.Update(func(s *BillingAccountUpsert) {
+		s.SetStandingEventAt(v)
+	})
+}
+
+// UpdateStandingEventAt sets the "standing_event_at" field to the value that was provided on create.
+func (u *BillingAccountUpsertOne) UpdateStandingEventAt() *BillingAccountUpsertOne {
+	return u.Update(func(s *BillingAccountUpsert) {
+		s.UpdateStandingEventAt()
+	})
+}
+
+// ClearStandingEventAt clears the value of the "standing_event_at" field.
+func (u *BillingAccountUpsertOne) ClearStandingEventAt() *BillingAccountUpsertOne {
+	return u.Update(func(s *BillingAccountUpsert) {
+		s.ClearStandingEventAt()
 	})
 }
 
@@ -1074,6 +1245,69 @@ func (u *BillingAccountUpsertBulk) UpdatePastDueSince() *BillingAccountUpsertBul
 func (u *BillingAccountUpsertBulk) ClearPastDueSince() *BillingAccountUpsertBulk {
 	return u.Update(func(s *BillingAccountUpsert) {
 		s.ClearPastDueSince()
+	})
+}
+
+// SetStandingReason sets the "standing_reason" field.
+func (u *BillingAccountUpsertBulk) SetStandingReason(v string) *BillingAccountUpsertBulk {
+	return u.Update(func(s *BillingAccountUpsert) {
+		s.SetStandingReason(v)
+	})
+}
+
+// UpdateStandingReason sets the "standing_reason" field to the value that was provided on create.
+func (u *BillingAccountUpsertBulk) UpdateStandingReason() *BillingAccountUpsertBulk {
+	return u.Update(func(s *BillingAccountUpsert) {
+		s.UpdateStandingReason()
+	})
+}
+
+// ClearStandingReason clears the value of the "standing_reason" field.
+func (u *BillingAccountUpsertBulk) ClearStandingReason() *BillingAccountUpsertBulk {
+	return u.Update(func(s *BillingAccountUpsert) {
+		s.ClearStandingReason()
+	})
+}
+
+// SetSuspendAt sets the "suspend_at" field.
+func (u *BillingAccountUpsertBulk) SetSuspendAt(v time.Time) *BillingAccountUpsertBulk {
+	return u.Update(func(s *BillingAccountUpsert) {
+		s.SetSuspendAt(v)
+	})
+}
+
+// UpdateSuspendAt sets the "suspend_at" field to the value that was provided on create.
+func (u *BillingAccountUpsertBulk) UpdateSuspendAt() *BillingAccountUpsertBulk {
+	return u.Update(func(s *BillingAccountUpsert) {
+		s.UpdateSuspendAt()
+	})
+}
+
+// ClearSuspendAt clears the value of the "suspend_at" field.
+func (u *BillingAccountUpsertBulk) ClearSuspendAt() *BillingAccountUpsertBulk {
+	return u.Update(func(s *BillingAccountUpsert) {
+		s.ClearSuspendAt()
+	})
+}
+
+// SetStandingEventAt sets the "standing_event_at" field.
+func (u *BillingAccountUpsertBulk) SetStandingEventAt(v time.Time) *BillingAccountUpsertBulk {
+	return u.Update(func(s *BillingAccountUpsert) {
+		s.SetStandingEventAt(v)
+	})
+}
+
+// UpdateStandingEventAt sets the "standing_event_at" field to the value that was provided on create.
+func (u *BillingAccountUpsertBulk) UpdateStandingEventAt() *BillingAccountUpsertBulk {
+	return u.Update(func(s *BillingAccountUpsert) {
+		s.UpdateStandingEventAt()
+	})
+}
+
+// ClearStandingEventAt clears the value of the "standing_event_at" field.
+func (u *BillingAccountUpsertBulk) ClearStandingEventAt() *BillingAccountUpsertBulk {
+	return u.Update(func(s *BillingAccountUpsert) {
+		s.ClearStandingEventAt()
 	})
 }
 

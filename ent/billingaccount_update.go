@@ -108,6 +108,66 @@ func (_u *BillingAccountUpdate) ClearPastDueSince() *BillingAccountUpdate {
 	return _u
 }
 
+// SetStandingReason sets the "standing_reason" field.
+func (_u *BillingAccountUpdate) SetStandingReason(v string) *BillingAccountUpdate {
+	_u.mutation.SetStandingReason(v)
+	return _u
+}
+
+// SetNillableStandingReason sets the "standing_reason" field if the given value is not nil.
+func (_u *BillingAccountUpdate) SetNillableStandingReason(v *string) *BillingAccountUpdate {
+	if v != nil {
+		_u.SetStandingReason(*v)
+	}
+	return _u
+}
+
+// ClearStandingReason clears the value of the "standing_reason" field.
+func (_u *BillingAccountUpdate) ClearStandingReason() *BillingAccountUpdate {
+	_u.mutation.ClearStandingReason()
+	return _u
+}
+
+// SetSuspendAt sets the "suspend_at" field.
+func (_u *BillingAccountUpdate) SetSuspendAt(v time.Time) *BillingAccountUpdate {
+	_u.mutation.SetSuspendAt(v)
+	return _u
+}
+
+// SetNillableSuspendAt sets the "suspend_at" field if the given value is not nil.
+func (_u *BillingAccountUpdate) SetNillableSuspendAt(v *time.Time) *BillingAccountUpdate {
+	if v != nil {
+		_u.SetSuspendAt(*v)
+	}
+	return _u
+}
+
+// ClearSuspendAt clears the value of the "suspend_at" field.
+func (_u *BillingAccountUpdate) ClearSuspendAt() *BillingAccountUpdate {
+	_u.mutation.ClearSuspendAt()
+	return _u
+}
+
+// SetStandingEventAt sets the "standing_event_at" field.
+func (_u *BillingAccountUpdate) SetStandingEventAt(v time.Time) *BillingAccountUpdate {
+	_u.mutation.SetStandingEventAt(v)
+	return _u
+}
+
+// SetNillableStandingEventAt sets the "standing_event_at" field if the given value is not nil.
+func (_u *BillingAccountUpdate) SetNillableStandingEventAt(v *time.Time) *BillingAccountUpdate {
+	if v != nil {
+		_u.SetStandingEventAt(*v)
+	}
+	return _u
+}
+
+// ClearStandingEventAt clears the value of the "standing_event_at" field.
+func (_u *BillingAccountUpdate) ClearStandingEventAt() *BillingAccountUpdate {
+	_u.mutation.ClearStandingEventAt()
+	return _u
+}
+
 // SetAlertWebhookURL sets the "alert_webhook_url" field.
 func (_u *BillingAccountUpdate) SetAlertWebhookURL(v string) *BillingAccountUpdate {
 	_u.mutation.SetAlertWebhookURL(v)
@@ -270,6 +330,24 @@ func (_u *BillingAccountUpdate) sqlSave(ctx context.Context) (_node int, err err
 	if _u.mutation.PastDueSinceCleared() {
 		_spec.ClearField(billingaccount.FieldPastDueSince, field.TypeTime)
 	}
+	if value, ok := _u.mutation.StandingReason(); ok {
+		_spec.SetField(billingaccount.FieldStandingReason, field.TypeString, value)
+	}
+	if _u.mutation.StandingReasonCleared() {
+		_spec.ClearField(billingaccount.FieldStandingReason, field.TypeString)
+	}
+	if value, ok := _u.mutation.SuspendAt(); ok {
+		_spec.SetField(billingaccount.FieldSuspendAt, field.TypeTime, value)
+	}
+	if _u.mutation.SuspendAtCleared() {
+		_spec.ClearField(billingaccount.FieldSuspendAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.StandingEventAt(); ok {
+		_spec.SetField(billingaccount.FieldStandingEventAt, field.TypeTime, value)
+	}
+	if _u.mutation.StandingEventAtCleared() {
+		_spec.ClearField(billingaccount.FieldStandingEventAt, field.TypeTime)
+	}
 	if value, ok := _u.mutation.AlertWebhookURL(); ok {
 		_spec.SetField(billingaccount.FieldAlertWebhookURL, field.TypeString, value)
 	}
@@ -385,6 +463,66 @@ func (_u *BillingAccountUpdateOne) SetNillablePastDueSince(v *time.Time) *Billin
 // ClearPastDueSince clears the value of the "past_due_since" field.
 func (_u *BillingAccountUpdateOne) ClearPastDueSince() *BillingAccountUpdateOne {
 	_u.mutation.ClearPastDueSince()
+	return _u
+}
+
+// SetStandingReason sets the "standing_reason" field.
+func (_u *BillingAccountUpdateOne) SetStandingReason(v string) *BillingAccountUpdateOne {
+	_u.mutation.SetStandingReason(v)
+	return _u
+}
+
+// SetNillableStandingReason sets the "standing_reason" field if the given value is not nil.
+func (_u *BillingAccountUpdateOne) SetNillableStandingReason(v *string) *BillingAccountUpdateOne {
+	if v != nil {
+		_u.SetStandingReason(*v)
+	}
+	return _u
+}
+
+// ClearStandingReason clears the value of the "standing_reason" field.
+func (_u *BillingAccountUpdateOne) ClearStandingReason() *BillingAccountUpdateOne {
+	_u.mutation.ClearStandingReason()
+	return _u
+}
+
+// SetSuspendAt sets the "suspend_at" field.
+func (_u *BillingAccountUpdateOne) SetSuspendAt(v time.Time) *BillingAccountUpdateOne {
+	_u.mutation.SetSuspendAt(v)
+	return _u
+}
+
+// SetNillableSuspendAt sets the "suspend_at" field if the given value is not nil.
+func (_u *BillingAccountUpdateOne) SetNillableSuspendAt(v *time.Time) *BillingAccountUpdateOne {
+	if v != nil {
+		_u.SetSuspendAt(*v)
+	}
+	return _u
+}
+
+// ClearSuspendAt clears the value of the "suspend_at" field.
+func (_u *BillingAccountUpdateOne) ClearSuspendAt() *BillingAccountUpdateOne {
+	_u.mutation.ClearSuspendAt()
+	return _u
+}
+
+// SetStandingEventAt sets the "standing_event_at" field.
+func (_u *BillingAccountUpdateOne) SetStandingEventAt(v time.Time) *BillingAccountUpdateOne {
+	_u.mutation.SetStandingEventAt(v)
+	return _u
+}
+
+// SetNillableStandingEventAt sets the "standing_event_at" field if the given value is not nil.
+func (_u *BillingAccountUpdateOne) SetNillableStandingEventAt(v *time.Time) *BillingAccountUpdateOne {
+	if v != nil {
+		_u.SetStandingEventAt(*v)
+	}
+	return _u
+}
+
+// ClearStandingEventAt clears the value of the "standing_event_at" field.
+func (_u *BillingAccountUpdateOne) ClearStandingEventAt() *BillingAccountUpdateOne {
+	_u.mutation.ClearStandingEventAt()
 	return _u
 }
 
@@ -579,6 +717,24 @@ func (_u *BillingAccountUpdateOne) sqlSave(ctx context.Context) (_node *BillingA
 	}
 	if _u.mutation.PastDueSinceCleared() {
 		_spec.ClearField(billingaccount.FieldPastDueSince, field.TypeTime)
+	}
+	if value, ok := _u.mutation.StandingReason(); ok {
+		_spec.SetField(billingaccount.FieldStandingReason, field.TypeString, value)
+	}
+	if _u.mutation.StandingReasonCleared() {
+		_spec.ClearField(billingaccount.FieldStandingReason, field.TypeString)
+	}
+	if value, ok := _u.mutation.SuspendAt(); ok {
+		_spec.SetField(billingaccount.FieldSuspendAt, field.TypeTime, value)
+	}
+	if _u.mutation.SuspendAtCleared() {
+		_spec.ClearField(billingaccount.FieldSuspendAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.StandingEventAt(); ok {
+		_spec.SetField(billingaccount.FieldStandingEventAt, field.TypeTime, value)
+	}
+	if _u.mutation.StandingEventAtCleared() {
+		_spec.ClearField(billingaccount.FieldStandingEventAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.AlertWebhookURL(); ok {
 		_spec.SetField(billingaccount.FieldAlertWebhookURL, field.TypeString, value)

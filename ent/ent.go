@@ -19,6 +19,7 @@ import (
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/modelprice"
 	"github.com/oais/oais/ent/refreshtoken"
+	"github.com/oais/oais/ent/session"
 	"github.com/oais/oais/ent/signingkey"
 	"github.com/oais/oais/ent/stripeevent"
 	"github.com/oais/oais/ent/usageevent"
@@ -91,6 +92,7 @@ func checkColumn(t, c string) error {
 			membership.Table:     membership.ValidColumn,
 			modelprice.Table:     modelprice.ValidColumn,
 			refreshtoken.Table:   refreshtoken.ValidColumn,
+			session.Table:        session.ValidColumn,
 			signingkey.Table:     signingkey.ValidColumn,
 			stripeevent.Table:    stripeevent.ValidColumn,
 			usageevent.Table:     usageevent.ValidColumn,

@@ -11,6 +11,7 @@ import (
 	"github.com/oais/oais/ent/modelprice"
 	"github.com/oais/oais/ent/predicate"
 	"github.com/oais/oais/ent/refreshtoken"
+	"github.com/oais/oais/ent/session"
 	"github.com/oais/oais/ent/signingkey"
 	"github.com/oais/oais/ent/stripeevent"
 	"github.com/oais/oais/ent/usageevent"
@@ -25,7 +26,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 12)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 13)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   apikey.Table,
@@ -105,6 +106,9 @@ var schemaGraph = func() *sqlgraph.Schema {
 			billingaccount.FieldStripeSubscriptionID: {Type: field.TypeString, Column: billingaccount.FieldStripeSubscriptionID},
 			billingaccount.FieldStanding:             {Type: field.TypeEnum, Column: billingaccount.FieldStanding},
 			billingaccount.FieldPastDueSince:         {Type: field.TypeTime, Column: billingaccount.FieldPastDueSince},
+			billingaccount.FieldStandingReason:       {Type: field.TypeString, Column: billingaccount.FieldStandingReason},
+			billingaccount.FieldSuspendAt:            {Type: field.TypeTime, Column: billingaccount.FieldSuspendAt},
+			billingaccount.FieldStandingEventAt:      {Type: field.TypeTime, Column: billingaccount.FieldStandingEventAt},
 			billingaccount.FieldAlertWebhookURL:      {Type: field.TypeString, Column: billingaccount.FieldAlertWebhookURL},
 			billingaccount.FieldLastAlertPercent:     {Type: field.TypeInt, Column: billingaccount.FieldLastAlertPercent},
 			billingaccount.FieldLastAlertMonth:       {Type: field.TypeString, Column: billingaccount.FieldLastAlertMonth},
@@ -182,17 +186,34 @@ var schemaGraph = func() *sqlgraph.Schema {
 		Type: "RefreshToken",
 		Fields: map[string]*sqlgraph.FieldSpec{
 			refreshtoken.FieldTokenHash: {Type: field.TypeString, Column: refreshtoken.FieldTokenHash},
-			refreshtoken.FieldFamilyID:  {Type: field.TypeString, Column: refreshtoken.FieldFamilyID},
-			refreshtoken.FieldUserID:    {Type: field.TypeString, Column: refreshtoken.FieldUserID},
+			refreshtoken.FieldSessionID: {Type: field.TypeString, Column: refreshtoken.FieldSessionID},
 			refreshtoken.FieldCreatedAt: {Type: field.TypeTime, Column: refreshtoken.FieldCreatedAt},
 			refreshtoken.FieldExpiresAt: {Type: field.TypeTime, Column: refreshtoken.FieldExpiresAt},
 			refreshtoken.FieldUsedAt:    {Type: field.TypeTime, Column: refreshtoken.FieldUsedAt},
-			refreshtoken.FieldRevokedAt: {Type: field.TypeTime, Column: refreshtoken.FieldRevokedAt},
-			refreshtoken.FieldIP:        {Type: field.TypeString, Column: refreshtoken.FieldIP},
-			refreshtoken.FieldUserAgent: {Type: field.TypeString, Column: refreshtoken.FieldUserAgent},
 		},
 	}
 	graph.Nodes[7] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   session.Table,
+			Columns: session.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: session.FieldID,
+			},
+		},
+		Type: "Session",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			session.FieldUserID:    {Type: field.TypeString, Column: session.FieldUserID},
+			session.FieldEmail:     {Type: field.TypeString, Column: session.FieldEmail},
+			session.FieldMethod:    {Type: field.TypeString, Column: session.FieldMethod},
+			session.FieldIP:        {Type: field.TypeString, Column: session.FieldIP},
+			session.FieldUserAgent: {Type: field.TypeString, Column: session.FieldUserAgent},
+			session.FieldCreatedAt: {Type: field.TypeTime, Column: session.FieldCreatedAt},
+			session.FieldExpiresAt: {Type: field.TypeTime, Column: session.FieldExpiresAt},
+			session.FieldRevokedAt: {Type: field.TypeTime, Column: session.FieldRevokedAt},
+		},
+	}
+	graph.Nodes[8] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   signingkey.Table,
 			Columns: signingkey.Columns,
@@ -209,7 +230,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			signingkey.FieldRetiredAt:  {Type: field.TypeTime, Column: signingkey.FieldRetiredAt},
 		},
 	}
-	graph.Nodes[8] = &sqlgraph.Node{
+	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stripeevent.Table,
 			Columns: stripeevent.Columns,
@@ -224,7 +245,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stripeevent.FieldReceivedAt: {Type: field.TypeTime, Column: stripeevent.FieldReceivedAt},
 		},
 	}
-	graph.Nodes[9] = &sqlgraph.Node{
+	graph.Nodes[10] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usageevent.Table,
 			Columns: usageevent.Columns,
@@ -256,7 +277,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			usageevent.FieldBillingPeriodID:  {Type: field.TypeString, Column: usageevent.FieldBillingPeriodID},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -279,7 +300,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldLastSignInAt: {Type: field.TypeTime, Column: user.FieldLastSignInAt},
 		},
 	}
-	graph.Nodes[11] = &sqlgraph.Node{
+	graph.Nodes[12] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   workspace.Table,
 			Columns: workspace.Columns,
@@ -397,6 +418,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 			Bidi:    false,
 		},
 		"Membership",
+		"User",
+	)
+	graph.MustAddE(
+		"session",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   refreshtoken.SessionTable,
+			Columns: []string{refreshtoken.SessionColumn},
+			Bidi:    false,
+		},
+		"RefreshToken",
+		"Session",
+	)
+	graph.MustAddE(
+		"user",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   session.UserTable,
+			Columns: []string{session.UserColumn},
+			Bidi:    false,
+		},
+		"Session",
 		"User",
 	)
 	graph.MustAddE(
@@ -866,6 +911,21 @@ func (f *BillingAccountFilter) WherePastDueSince(p entql.TimeP) {
 	f.Where(p.Field(billingaccount.FieldPastDueSince))
 }
 
+// WhereStandingReason applies the entql string predicate on the standing_reason field.
+func (f *BillingAccountFilter) WhereStandingReason(p entql.StringP) {
+	f.Where(p.Field(billingaccount.FieldStandingReason))
+}
+
+// WhereSuspendAt applies the entql time.Time predicate on the suspend_at field.
+func (f *BillingAccountFilter) WhereSuspendAt(p entql.TimeP) {
+	f.Where(p.Field(billingaccount.FieldSuspendAt))
+}
+
+// WhereStandingEventAt applies the entql time.Time predicate on the standing_event_at field.
+func (f *BillingAccountFilter) WhereStandingEventAt(p entql.TimeP) {
+	f.Where(p.Field(billingaccount.FieldStandingEventAt))
+}
+
 // WhereAlertWebhookURL applies the entql string predicate on the alert_webhook_url field.
 func (f *BillingAccountFilter) WhereAlertWebhookURL(p entql.StringP) {
 	f.Where(p.Field(billingaccount.FieldAlertWebhookURL))
@@ -1207,14 +1267,9 @@ func (f *RefreshTokenFilter) WhereTokenHash(p entql.StringP) {
 	f.Where(p.Field(refreshtoken.FieldTokenHash))
 }
 
-// WhereFamilyID applies the entql string predicate on the family_id field.
-func (f *RefreshTokenFilter) WhereFamilyID(p entql.StringP) {
-	f.Where(p.Field(refreshtoken.FieldFamilyID))
-}
-
-// WhereUserID applies the entql string predicate on the user_id field.
-func (f *RefreshTokenFilter) WhereUserID(p entql.StringP) {
-	f.Where(p.Field(refreshtoken.FieldUserID))
+// WhereSessionID applies the entql string predicate on the session_id field.
+func (f *RefreshTokenFilter) WhereSessionID(p entql.StringP) {
+	f.Where(p.Field(refreshtoken.FieldSessionID))
 }
 
 // WhereCreatedAt applies the entql time.Time predicate on the created_at field.
@@ -1232,19 +1287,112 @@ func (f *RefreshTokenFilter) WhereUsedAt(p entql.TimeP) {
 	f.Where(p.Field(refreshtoken.FieldUsedAt))
 }
 
-// WhereRevokedAt applies the entql time.Time predicate on the revoked_at field.
-func (f *RefreshTokenFilter) WhereRevokedAt(p entql.TimeP) {
-	f.Where(p.Field(refreshtoken.FieldRevokedAt))
+// WhereHasSession applies a predicate to check if query has an edge session.
+func (f *RefreshTokenFilter) WhereHasSession() {
+	f.Where(entql.HasEdge("session"))
+}
+
+// WhereHasSessionWith applies a predicate to check if query has an edge session with a given conditions (other predicates).
+func (f *RefreshTokenFilter) WhereHasSessionWith(preds ...predicate.Session) {
+	f.Where(entql.HasEdgeWith("session", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *SessionQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the SessionQuery builder.
+func (_q *SessionQuery) Filter() *SessionFilter {
+	return &SessionFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *SessionMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the SessionMutation builder.
+func (m *SessionMutation) Filter() *SessionFilter {
+	return &SessionFilter{config: m.config, predicateAdder: m}
+}
+
+// SessionFilter provides a generic filtering capability at runtime for SessionQuery.
+type SessionFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *SessionFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *SessionFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(session.FieldID))
+}
+
+// WhereUserID applies the entql string predicate on the user_id field.
+func (f *SessionFilter) WhereUserID(p entql.StringP) {
+	f.Where(p.Field(session.FieldUserID))
+}
+
+// WhereEmail applies the entql string predicate on the email field.
+func (f *SessionFilter) WhereEmail(p entql.StringP) {
+	f.Where(p.Field(session.FieldEmail))
+}
+
+// WhereMethod applies the entql string predicate on the method field.
+func (f *SessionFilter) WhereMethod(p entql.StringP) {
+	f.Where(p.Field(session.FieldMethod))
 }
 
 // WhereIP applies the entql string predicate on the ip field.
-func (f *RefreshTokenFilter) WhereIP(p entql.StringP) {
-	f.Where(p.Field(refreshtoken.FieldIP))
+func (f *SessionFilter) WhereIP(p entql.StringP) {
+	f.Where(p.Field(session.FieldIP))
 }
 
 // WhereUserAgent applies the entql string predicate on the user_agent field.
-func (f *RefreshTokenFilter) WhereUserAgent(p entql.StringP) {
-	f.Where(p.Field(refreshtoken.FieldUserAgent))
+func (f *SessionFilter) WhereUserAgent(p entql.StringP) {
+	f.Where(p.Field(session.FieldUserAgent))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *SessionFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(session.FieldCreatedAt))
+}
+
+// WhereExpiresAt applies the entql time.Time predicate on the expires_at field.
+func (f *SessionFilter) WhereExpiresAt(p entql.TimeP) {
+	f.Where(p.Field(session.FieldExpiresAt))
+}
+
+// WhereRevokedAt applies the entql time.Time predicate on the revoked_at field.
+func (f *SessionFilter) WhereRevokedAt(p entql.TimeP) {
+	f.Where(p.Field(session.FieldRevokedAt))
+}
+
+// WhereHasUser applies a predicate to check if query has an edge user.
+func (f *SessionFilter) WhereHasUser() {
+	f.Where(entql.HasEdge("user"))
+}
+
+// WhereHasUserWith applies a predicate to check if query has an edge user with a given conditions (other predicates).
+func (f *SessionFilter) WhereHasUserWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("user", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
 }
 
 // addPredicate implements the predicateAdder interface.
@@ -1276,7 +1424,7 @@ type SigningKeyFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SigningKeyFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1336,7 +1484,7 @@ type StripeEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StripeEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1386,7 +1534,7 @@ type UsageEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UsageEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1535,7 +1683,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1639,7 +1787,7 @@ type WorkspaceFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WorkspaceFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

@@ -19,6 +19,7 @@ import (
 	"github.com/oais/oais/ent/modelprice"
 	"github.com/oais/oais/ent/predicate"
 	"github.com/oais/oais/ent/refreshtoken"
+	"github.com/oais/oais/ent/session"
 	"github.com/oais/oais/ent/signingkey"
 	"github.com/oais/oais/ent/stripeevent"
 	"github.com/oais/oais/ent/usageevent"
@@ -42,6 +43,7 @@ const (
 	TypeMembership     = "Membership"
 	TypeModelPrice     = "ModelPrice"
 	TypeRefreshToken   = "RefreshToken"
+	TypeSession        = "Session"
 	TypeSigningKey     = "SigningKey"
 	TypeStripeEvent    = "StripeEvent"
 	TypeUsageEvent     = "UsageEvent"
@@ -3369,6 +3371,9 @@ type BillingAccountMutation struct {
 	stripe_subscription_id *string
 	standing               *billingaccount.Standing
 	past_due_since         *time.Time
+	standing_reason        *string
+	suspend_at             *time.Time
+	standing_event_at      *time.Time
 	alert_webhook_url      *string
 	last_alert_percent     *int
 	addlast_alert_percent  *int
@@ -3776,6 +3781,153 @@ func (m *BillingAccountMutation) ResetPastDueSince() {
 	delete(m.clearedFields, billingaccount.FieldPastDueSince)
 }
 
+// SetStandingReason sets the "standing_reason" field.
+func (m *BillingAccountMutation) SetStandingReason(s string) {
+	m.standing_reason = &s
+}
+
+// StandingReason returns the value of the "standing_reason" field in the mutation.
+func (m *BillingAccountMutation) StandingReason() (r string, exists bool) {
+	v := m.standing_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStandingReason returns the old "standing_reason" field's value of the BillingAccount entity.
+// If the BillingAccount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BillingAccountMutation) OldStandingReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStandingReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStandingReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStandingReason: %w", err)
+	}
+	return oldValue.StandingReason, nil
+}
+
+// ClearStandingReason clears the value of the "standing_reason" field.
+func (m *BillingAccountMutation) ClearStandingReason() {
+	m.standing_reason = nil
+	m.clearedFields[billingaccount.FieldStandingReason] = struct{}{}
+}
+
+// StandingReasonCleared returns if the "standing_reason" field was cleared in this mutation.
+func (m *BillingAccountMutation) StandingReasonCleared() bool {
+	_, ok := m.clearedFields[billingaccount.FieldStandingReason]
+	return ok
+}
+
+// ResetStandingReason resets all changes to the "standing_reason" field.
+func (m *BillingAccountMutation) ResetStandingReason() {
+	m.standing_reason = nil
+	delete(m.clearedFields, billingaccount.FieldStandingReason)
+}
+
+// SetSuspendAt sets the "suspend_at" field.
+func (m *BillingAccountMutation) SetSuspendAt(t time.Time) {
+	m.suspend_at = &t
+}
+
+// SuspendAt returns the value of the "suspend_at" field in the mutation.
+func (m *BillingAccountMutation) SuspendAt() (r time.Time, exists bool) {
+	v := m.suspend_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSuspendAt returns the old "suspend_at" field's value of the BillingAccount entity.
+// If the BillingAccount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BillingAccountMutation) OldSuspendAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSuspendAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSuspendAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSuspendAt: %w", err)
+	}
+	return oldValue.SuspendAt, nil
+}
+
+// ClearSuspendAt clears the value of the "suspend_at" field.
+func (m *BillingAccountMutation) ClearSuspendAt() {
+	m.suspend_at = nil
+	m.clearedFields[billingaccount.FieldSuspendAt] = struct{}{}
+}
+
+// SuspendAtCleared returns if the "suspend_at" field was cleared in this mutation.
+func (m *BillingAccountMutation) SuspendAtCleared() bool {
+	_, ok := m.clearedFields[billingaccount.FieldSuspendAt]
+	return ok
+}
+
+// ResetSuspendAt resets all changes to the "suspend_at" field.
+func (m *BillingAccountMutation) ResetSuspendAt() {
+	m.suspend_at = nil
+	delete(m.clearedFields, billingaccount.FieldSuspendAt)
+}
+
+// SetStandingEventAt sets the "standing_event_at" field.
+func (m *BillingAccountMutation) SetStandingEventAt(t time.Time) {
+	m.standing_event_at = &t
+}
+
+// StandingEventAt returns the value of the "standing_event_at" field in the mutation.
+func (m *BillingAccountMutation) StandingEventAt() (r time.Time, exists bool) {
+	v := m.standing_event_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStandingEventAt returns the old "standing_event_at" field's value of the BillingAccount entity.
+// If the BillingAccount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BillingAccountMutation) OldStandingEventAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStandingEventAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStandingEventAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStandingEventAt: %w", err)
+	}
+	return oldValue.StandingEventAt, nil
+}
+
+// ClearStandingEventAt clears the value of the "standing_event_at" field.
+func (m *BillingAccountMutation) ClearStandingEventAt() {
+	m.standing_event_at = nil
+	m.clearedFields[billingaccount.FieldStandingEventAt] = struct{}{}
+}
+
+// StandingEventAtCleared returns if the "standing_event_at" field was cleared in this mutation.
+func (m *BillingAccountMutation) StandingEventAtCleared() bool {
+	_, ok := m.clearedFields[billingaccount.FieldStandingEventAt]
+	return ok
+}
+
+// ResetStandingEventAt resets all changes to the "standing_event_at" field.
+func (m *BillingAccountMutation) ResetStandingEventAt() {
+	m.standing_event_at = nil
+	delete(m.clearedFields, billingaccount.FieldStandingEventAt)
+}
+
 // SetAlertWebhookURL sets the "alert_webhook_url" field.
 func (m *BillingAccountMutation) SetAlertWebhookURL(s string) {
 	m.alert_webhook_url = &s
@@ -3991,7 +4143,7 @@ func (m *BillingAccountMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *BillingAccountMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 13)
 	if m.created_at != nil {
 		fields = append(fields, billingaccount.FieldCreatedAt)
 	}
@@ -4012,6 +4164,15 @@ func (m *BillingAccountMutation) Fields() []string {
 	}
 	if m.past_due_since != nil {
 		fields = append(fields, billingaccount.FieldPastDueSince)
+	}
+	if m.standing_reason != nil {
+		fields = append(fields, billingaccount.FieldStandingReason)
+	}
+	if m.suspend_at != nil {
+		fields = append(fields, billingaccount.FieldSuspendAt)
+	}
+	if m.standing_event_at != nil {
+		fields = append(fields, billingaccount.FieldStandingEventAt)
 	}
 	if m.alert_webhook_url != nil {
 		fields = append(fields, billingaccount.FieldAlertWebhookURL)
@@ -4044,6 +4205,12 @@ func (m *BillingAccountMutation) Field(name string) (ent.Value, bool) {
 		return m.Standing()
 	case billingaccount.FieldPastDueSince:
 		return m.PastDueSince()
+	case billingaccount.FieldStandingReason:
+		return m.StandingReason()
+	case billingaccount.FieldSuspendAt:
+		return m.SuspendAt()
+	case billingaccount.FieldStandingEventAt:
+		return m.StandingEventAt()
 	case billingaccount.FieldAlertWebhookURL:
 		return m.AlertWebhookURL()
 	case billingaccount.FieldLastAlertPercent:
@@ -4073,6 +4240,12 @@ func (m *BillingAccountMutation) OldField(ctx context.Context, name string) (ent
 		return m.OldStanding(ctx)
 	case billingaccount.FieldPastDueSince:
 		return m.OldPastDueSince(ctx)
+	case billingaccount.FieldStandingReason:
+		return m.OldStandingReason(ctx)
+	case billingaccount.FieldSuspendAt:
+		return m.OldSuspendAt(ctx)
+	case billingaccount.FieldStandingEventAt:
+		return m.OldStandingEventAt(ctx)
 	case billingaccount.FieldAlertWebhookURL:
 		return m.OldAlertWebhookURL(ctx)
 	case billingaccount.FieldLastAlertPercent:
@@ -4136,6 +4309,27 @@ func (m *BillingAccountMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetPastDueSince(v)
+		return nil
+	case billingaccount.FieldStandingReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStandingReason(v)
+		return nil
+	case billingaccount.FieldSuspendAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSuspendAt(v)
+		return nil
+	case billingaccount.FieldStandingEventAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStandingEventAt(v)
 		return nil
 	case billingaccount.FieldAlertWebhookURL:
 		v, ok := value.(string)
@@ -4212,6 +4406,15 @@ func (m *BillingAccountMutation) ClearedFields() []string {
 	if m.FieldCleared(billingaccount.FieldPastDueSince) {
 		fields = append(fields, billingaccount.FieldPastDueSince)
 	}
+	if m.FieldCleared(billingaccount.FieldStandingReason) {
+		fields = append(fields, billingaccount.FieldStandingReason)
+	}
+	if m.FieldCleared(billingaccount.FieldSuspendAt) {
+		fields = append(fields, billingaccount.FieldSuspendAt)
+	}
+	if m.FieldCleared(billingaccount.FieldStandingEventAt) {
+		fields = append(fields, billingaccount.FieldStandingEventAt)
+	}
 	if m.FieldCleared(billingaccount.FieldAlertWebhookURL) {
 		fields = append(fields, billingaccount.FieldAlertWebhookURL)
 	}
@@ -4240,6 +4443,15 @@ func (m *BillingAccountMutation) ClearField(name string) error {
 		return nil
 	case billingaccount.FieldPastDueSince:
 		m.ClearPastDueSince()
+		return nil
+	case billingaccount.FieldStandingReason:
+		m.ClearStandingReason()
+		return nil
+	case billingaccount.FieldSuspendAt:
+		m.ClearSuspendAt()
+		return nil
+	case billingaccount.FieldStandingEventAt:
+		m.ClearStandingEventAt()
 		return nil
 	case billingaccount.FieldAlertWebhookURL:
 		m.ClearAlertWebhookURL()
@@ -4275,6 +4487,15 @@ func (m *BillingAccountMutation) ResetField(name string) error {
 		return nil
 	case billingaccount.FieldPastDueSince:
 		m.ResetPastDueSince()
+		return nil
+	case billingaccount.FieldStandingReason:
+		m.ResetStandingReason()
+		return nil
+	case billingaccount.FieldSuspendAt:
+		m.ResetSuspendAt()
+		return nil
+	case billingaccount.FieldStandingEventAt:
+		m.ResetStandingEventAt()
 		return nil
 	case billingaccount.FieldAlertWebhookURL:
 		m.ResetAlertWebhookURL()
@@ -6733,22 +6954,19 @@ func (m *ModelPriceMutation) ResetEdge(name string) error {
 // RefreshTokenMutation represents an operation that mutates the RefreshToken nodes in the graph.
 type RefreshTokenMutation struct {
 	config
-	op            Op
-	typ           string
-	id            *string
-	token_hash    *string
-	family_id     *string
-	user_id       *string
-	created_at    *time.Time
-	expires_at    *time.Time
-	used_at       *time.Time
-	revoked_at    *time.Time
-	ip            *string
-	user_agent    *string
-	clearedFields map[string]struct{}
-	done          bool
-	oldValue      func(context.Context) (*RefreshToken, error)
-	predicates    []predicate.RefreshToken
+	op             Op
+	typ            string
+	id             *string
+	token_hash     *string
+	created_at     *time.Time
+	expires_at     *time.Time
+	used_at        *time.Time
+	clearedFields  map[string]struct{}
+	session        *string
+	clearedsession bool
+	done           bool
+	oldValue       func(context.Context) (*RefreshToken, error)
+	predicates     []predicate.RefreshToken
 }
 
 var _ ent.Mutation = (*RefreshTokenMutation)(nil)
@@ -6891,76 +7109,40 @@ func (m *RefreshTokenMutation) ResetTokenHash() {
 	m.token_hash = nil
 }
 
-// SetFamilyID sets the "family_id" field.
-func (m *RefreshTokenMutation) SetFamilyID(s string) {
-	m.family_id = &s
+// SetSessionID sets the "session_id" field.
+func (m *RefreshTokenMutation) SetSessionID(s string) {
+	m.session = &s
 }
 
-// FamilyID returns the value of the "family_id" field in the mutation.
-func (m *RefreshTokenMutation) FamilyID() (r string, exists bool) {
-	v := m.family_id
+// SessionID returns the value of the "session_id" field in the mutation.
+func (m *RefreshTokenMutation) SessionID() (r string, exists bool) {
+	v := m.session
 	if v == nil {
 		return
 	}
 	return *v, true
 }
 
-// OldFamilyID returns the old "family_id" field's value of the RefreshToken entity.
+// OldSessionID returns the old "session_id" field's value of the RefreshToken entity.
 // If the RefreshToken object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *RefreshTokenMutation) OldFamilyID(ctx context.Context) (v string, err error) {
+func (m *RefreshTokenMutation) OldSessionID(ctx context.Context) (v string, err error) {
 	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldFamilyID is only allowed on UpdateOne operations")
+		return v, errors.New("OldSessionID is only allowed on UpdateOne operations")
 	}
 	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldFamilyID requires an ID field in the mutation")
+		return v, errors.New("OldSessionID requires an ID field in the mutation")
 	}
 	oldValue, err := m.oldValue(ctx)
 	if err != nil {
-		return v, fmt.Errorf("querying old value for OldFamilyID: %w", err)
+		return v, fmt.Errorf("querying old value for OldSessionID: %w", err)
 	}
-	return oldValue.FamilyID, nil
+	return oldValue.SessionID, nil
 }
 
-// ResetFamilyID resets all changes to the "family_id" field.
-func (m *RefreshTokenMutation) ResetFamilyID() {
-	m.family_id = nil
-}
-
-// SetUserID sets the "user_id" field.
-func (m *RefreshTokenMutation) SetUserID(s string) {
-	m.user_id = &s
-}
-
-// UserID returns the value of the "user_id" field in the mutation.
-func (m *RefreshTokenMutation) UserID() (r string, exists bool) {
-	v := m.user_id
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldUserID returns the old "user_id" field's value of the RefreshToken entity.
-// If the RefreshToken object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *RefreshTokenMutation) OldUserID(ctx context.Context) (v string, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldUserID requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldUserID: %w", err)
-	}
-	return oldValue.UserID, nil
-}
-
-// ResetUserID resets all changes to the "user_id" field.
-func (m *RefreshTokenMutation) ResetUserID() {
-	m.user_id = nil
+// ResetSessionID resets all changes to the "session_id" field.
+func (m *RefreshTokenMutation) ResetSessionID() {
+	m.session = nil
 }
 
 // SetCreatedAt sets the "created_at" field.
@@ -7084,151 +7266,31 @@ func (m *RefreshTokenMutation) ResetUsedAt() {
 	delete(m.clearedFields, refreshtoken.FieldUsedAt)
 }
 
-// SetRevokedAt sets the "revoked_at" field.
-func (m *RefreshTokenMutation) SetRevokedAt(t time.Time) {
-	m.revoked_at = &t
+// ClearSession clears the "session" edge to the Session entity.
+func (m *RefreshTokenMutation) ClearSession() {
+	m.clearedsession = true
+	m.clearedFields[refreshtoken.FieldSessionID] = struct{}{}
 }
 
-// RevokedAt returns the value of the "revoked_at" field in the mutation.
-func (m *RefreshTokenMutation) RevokedAt() (r time.Time, exists bool) {
-	v := m.revoked_at
-	if v == nil {
-		return
+// SessionCleared reports if the "session" edge to the Session entity was cleared.
+func (m *RefreshTokenMutation) SessionCleared() bool {
+	return m.clearedsession
+}
+
+// SessionIDs returns the "session" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// SessionID instead. It exists only for internal usage by the builders.
+func (m *RefreshTokenMutation) SessionIDs() (ids []string) {
+	if id := m.session; id != nil {
+		ids = append(ids, *id)
 	}
-	return *v, true
+	return
 }
 
-// OldRevokedAt returns the old "revoked_at" field's value of the RefreshToken entity.
-// If the RefreshToken object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *RefreshTokenMutation) OldRevokedAt(ctx context.Context) (v *time.Time, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldRevokedAt is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldRevokedAt requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldRevokedAt: %w", err)
-	}
-	return oldValue.RevokedAt, nil
-}
-
-// ClearRevokedAt clears the value of the "revoked_at" field.
-func (m *RefreshTokenMutation) ClearRevokedAt() {
-	m.revoked_at = nil
-	m.clearedFields[refreshtoken.FieldRevokedAt] = struct{}{}
-}
-
-// RevokedAtCleared returns if the "revoked_at" field was cleared in this mutation.
-func (m *RefreshTokenMutation) RevokedAtCleared() bool {
-	_, ok := m.clearedFields[refreshtoken.FieldRevokedAt]
-	return ok
-}
-
-// ResetRevokedAt resets all changes to the "revoked_at" field.
-func (m *RefreshTokenMutation) ResetRevokedAt() {
-	m.revoked_at = nil
-	delete(m.clearedFields, refreshtoken.FieldRevokedAt)
-}
-
-// SetIP sets the "ip" field.
-func (m *RefreshTokenMutation) SetIP(s string) {
-	m.ip = &s
-}
-
-// IP returns the value of the "ip" field in the mutation.
-func (m *RefreshTokenMutation) IP() (r string, exists bool) {
-	v := m.ip
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldIP returns the old "ip" field's value of the RefreshToken entity.
-// If the RefreshToken object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *RefreshTokenMutation) OldIP(ctx context.Context) (v string, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldIP is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldIP requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldIP: %w", err)
-	}
-	return oldValue.IP, nil
-}
-
-// ClearIP clears the value of the "ip" field.
-func (m *RefreshTokenMutation) ClearIP() {
-	m.ip = nil
-	m.clearedFields[refreshtoken.FieldIP] = struct{}{}
-}
-
-// IPCleared returns if the "ip" field was cleared in this mutation.
-func (m *RefreshTokenMutation) IPCleared() bool {
-	_, ok := m.clearedFields[refreshtoken.FieldIP]
-	return ok
-}
-
-// ResetIP resets all changes to the "ip" field.
-func (m *RefreshTokenMutation) ResetIP() {
-	m.ip = nil
-	delete(m.clearedFields, refreshtoken.FieldIP)
-}
-
-// SetUserAgent sets the "user_agent" field.
-func (m *RefreshTokenMutation) SetUserAgent(s string) {
-	m.user_agent = &s
-}
-
-// UserAgent returns the value of the "user_agent" field in the mutation.
-func (m *RefreshTokenMutation) UserAgent() (r string, exists bool) {
-	v := m.user_agent
-	if v == nil {
-		return
-	}
-	return *v, true
-}
-
-// OldUserAgent returns the old "user_agent" field's value of the RefreshToken entity.
-// If the RefreshToken object wasn't provided to the builder, the object is fetched from the database.
-// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *RefreshTokenMutation) OldUserAgent(ctx context.Context) (v string, err error) {
-	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldUserAgent is only allowed on UpdateOne operations")
-	}
-	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldUserAgent requires an ID field in the mutation")
-	}
-	oldValue, err := m.oldValue(ctx)
-	if err != nil {
-		return v, fmt.Errorf("querying old value for OldUserAgent: %w", err)
-	}
-	return oldValue.UserAgent, nil
-}
-
-// ClearUserAgent clears the value of the "user_agent" field.
-func (m *RefreshTokenMutation) ClearUserAgent() {
-	m.user_agent = nil
-	m.clearedFields[refreshtoken.FieldUserAgent] = struct{}{}
-}
-
-// UserAgentCleared returns if the "user_agent" field was cleared in this mutation.
-func (m *RefreshTokenMutation) UserAgentCleared() bool {
-	_, ok := m.clearedFields[refreshtoken.FieldUserAgent]
-	return ok
-}
-
-// ResetUserAgent resets all changes to the "user_agent" field.
-func (m *RefreshTokenMutation) ResetUserAgent() {
-	m.user_agent = nil
-	delete(m.clearedFields, refreshtoken.FieldUserAgent)
+// ResetSession resets all changes to the "session" edge.
+func (m *RefreshTokenMutation) ResetSession() {
+	m.session = nil
+	m.clearedsession = false
 }
 
 // Where appends a list predicates to the RefreshTokenMutation builder.
@@ -7265,15 +7327,12 @@ func (m *RefreshTokenMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *RefreshTokenMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 5)
 	if m.token_hash != nil {
 		fields = append(fields, refreshtoken.FieldTokenHash)
 	}
-	if m.family_id != nil {
-		fields = append(fields, refreshtoken.FieldFamilyID)
-	}
-	if m.user_id != nil {
-		fields = append(fields, refreshtoken.FieldUserID)
+	if m.session != nil {
+		fields = append(fields, refreshtoken.FieldSessionID)
 	}
 	if m.created_at != nil {
 		fields = append(fields, refreshtoken.FieldCreatedAt)
@@ -7283,15 +7342,6 @@ func (m *RefreshTokenMutation) Fields() []string {
 	}
 	if m.used_at != nil {
 		fields = append(fields, refreshtoken.FieldUsedAt)
-	}
-	if m.revoked_at != nil {
-		fields = append(fields, refreshtoken.FieldRevokedAt)
-	}
-	if m.ip != nil {
-		fields = append(fields, refreshtoken.FieldIP)
-	}
-	if m.user_agent != nil {
-		fields = append(fields, refreshtoken.FieldUserAgent)
 	}
 	return fields
 }
@@ -7303,22 +7353,14 @@ func (m *RefreshTokenMutation) Field(name string) (ent.Value, bool) {
 	switch name {
 	case refreshtoken.FieldTokenHash:
 		return m.TokenHash()
-	case refreshtoken.FieldFamilyID:
-		return m.FamilyID()
-	case refreshtoken.FieldUserID:
-		return m.UserID()
+	case refreshtoken.FieldSessionID:
+		return m.SessionID()
 	case refreshtoken.FieldCreatedAt:
 		return m.CreatedAt()
 	case refreshtoken.FieldExpiresAt:
 		return m.ExpiresAt()
 	case refreshtoken.FieldUsedAt:
 		return m.UsedAt()
-	case refreshtoken.FieldRevokedAt:
-		return m.RevokedAt()
-	case refreshtoken.FieldIP:
-		return m.IP()
-	case refreshtoken.FieldUserAgent:
-		return m.UserAgent()
 	}
 	return nil, false
 }
@@ -7330,22 +7372,14 @@ func (m *RefreshTokenMutation) OldField(ctx context.Context, name string) (ent.V
 	switch name {
 	case refreshtoken.FieldTokenHash:
 		return m.OldTokenHash(ctx)
-	case refreshtoken.FieldFamilyID:
-		return m.OldFamilyID(ctx)
-	case refreshtoken.FieldUserID:
-		return m.OldUserID(ctx)
+	case refreshtoken.FieldSessionID:
+		return m.OldSessionID(ctx)
 	case refreshtoken.FieldCreatedAt:
 		return m.OldCreatedAt(ctx)
 	case refreshtoken.FieldExpiresAt:
 		return m.OldExpiresAt(ctx)
 	case refreshtoken.FieldUsedAt:
 		return m.OldUsedAt(ctx)
-	case refreshtoken.FieldRevokedAt:
-		return m.OldRevokedAt(ctx)
-	case refreshtoken.FieldIP:
-		return m.OldIP(ctx)
-	case refreshtoken.FieldUserAgent:
-		return m.OldUserAgent(ctx)
 	}
 	return nil, fmt.Errorf("unknown RefreshToken field %s", name)
 }
@@ -7362,19 +7396,12 @@ func (m *RefreshTokenMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetTokenHash(v)
 		return nil
-	case refreshtoken.FieldFamilyID:
+	case refreshtoken.FieldSessionID:
 		v, ok := value.(string)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
-		m.SetFamilyID(v)
-		return nil
-	case refreshtoken.FieldUserID:
-		v, ok := value.(string)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetUserID(v)
+		m.SetSessionID(v)
 		return nil
 	case refreshtoken.FieldCreatedAt:
 		v, ok := value.(time.Time)
@@ -7396,27 +7423,6 @@ func (m *RefreshTokenMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetUsedAt(v)
-		return nil
-	case refreshtoken.FieldRevokedAt:
-		v, ok := value.(time.Time)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetRevokedAt(v)
-		return nil
-	case refreshtoken.FieldIP:
-		v, ok := value.(string)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetIP(v)
-		return nil
-	case refreshtoken.FieldUserAgent:
-		v, ok := value.(string)
-		if !ok {
-			return fmt.Errorf("unexpected type %T for field %s", value, name)
-		}
-		m.SetUserAgent(v)
 		return nil
 	}
 	return fmt.Errorf("unknown RefreshToken field %s", name)
@@ -7451,15 +7457,6 @@ func (m *RefreshTokenMutation) ClearedFields() []string {
 	if m.FieldCleared(refreshtoken.FieldUsedAt) {
 		fields = append(fields, refreshtoken.FieldUsedAt)
 	}
-	if m.FieldCleared(refreshtoken.FieldRevokedAt) {
-		fields = append(fields, refreshtoken.FieldRevokedAt)
-	}
-	if m.FieldCleared(refreshtoken.FieldIP) {
-		fields = append(fields, refreshtoken.FieldIP)
-	}
-	if m.FieldCleared(refreshtoken.FieldUserAgent) {
-		fields = append(fields, refreshtoken.FieldUserAgent)
-	}
 	return fields
 }
 
@@ -7477,15 +7474,6 @@ func (m *RefreshTokenMutation) ClearField(name string) error {
 	case refreshtoken.FieldUsedAt:
 		m.ClearUsedAt()
 		return nil
-	case refreshtoken.FieldRevokedAt:
-		m.ClearRevokedAt()
-		return nil
-	case refreshtoken.FieldIP:
-		m.ClearIP()
-		return nil
-	case refreshtoken.FieldUserAgent:
-		m.ClearUserAgent()
-		return nil
 	}
 	return fmt.Errorf("unknown RefreshToken nullable field %s", name)
 }
@@ -7497,11 +7485,8 @@ func (m *RefreshTokenMutation) ResetField(name string) error {
 	case refreshtoken.FieldTokenHash:
 		m.ResetTokenHash()
 		return nil
-	case refreshtoken.FieldFamilyID:
-		m.ResetFamilyID()
-		return nil
-	case refreshtoken.FieldUserID:
-		m.ResetUserID()
+	case refreshtoken.FieldSessionID:
+		m.ResetSessionID()
 		return nil
 	case refreshtoken.FieldCreatedAt:
 		m.ResetCreatedAt()
@@ -7512,34 +7497,34 @@ func (m *RefreshTokenMutation) ResetField(name string) error {
 	case refreshtoken.FieldUsedAt:
 		m.ResetUsedAt()
 		return nil
-	case refreshtoken.FieldRevokedAt:
-		m.ResetRevokedAt()
-		return nil
-	case refreshtoken.FieldIP:
-		m.ResetIP()
-		return nil
-	case refreshtoken.FieldUserAgent:
-		m.ResetUserAgent()
-		return nil
 	}
 	return fmt.Errorf("unknown RefreshToken field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *RefreshTokenMutation) AddedEdges() []string {
-	edges := make([]string, 0, 0)
+	edges := make([]string, 0, 1)
+	if m.session != nil {
+		edges = append(edges, refreshtoken.EdgeSession)
+	}
 	return edges
 }
 
 // AddedIDs returns all IDs (to other nodes) that were added for the given edge
 // name in this mutation.
 func (m *RefreshTokenMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case refreshtoken.EdgeSession:
+		if id := m.session; id != nil {
+			return []ent.Value{*id}
+		}
+	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *RefreshTokenMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 0)
+	edges := make([]string, 0, 1)
 	return edges
 }
 
@@ -7551,26 +7536,905 @@ func (m *RefreshTokenMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *RefreshTokenMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 0)
+	edges := make([]string, 0, 1)
+	if m.clearedsession {
+		edges = append(edges, refreshtoken.EdgeSession)
+	}
 	return edges
 }
 
 // EdgeCleared returns a boolean which indicates if the edge with the given name
 // was cleared in this mutation.
 func (m *RefreshTokenMutation) EdgeCleared(name string) bool {
+	switch name {
+	case refreshtoken.EdgeSession:
+		return m.clearedsession
+	}
 	return false
 }
 
 // ClearEdge clears the value of the edge with the given name. It returns an error
 // if that edge is not defined in the schema.
 func (m *RefreshTokenMutation) ClearEdge(name string) error {
+	switch name {
+	case refreshtoken.EdgeSession:
+		m.ClearSession()
+		return nil
+	}
 	return fmt.Errorf("unknown RefreshToken unique edge %s", name)
 }
 
 // ResetEdge resets all changes to the edge with the given name in this mutation.
 // It returns an error if the edge is not defined in the schema.
 func (m *RefreshTokenMutation) ResetEdge(name string) error {
+	switch name {
+	case refreshtoken.EdgeSession:
+		m.ResetSession()
+		return nil
+	}
 	return fmt.Errorf("unknown RefreshToken edge %s", name)
+}
+
+// SessionMutation represents an operation that mutates the Session nodes in the graph.
+type SessionMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *string
+	email         *string
+	method        *string
+	ip            *string
+	user_agent    *string
+	created_at    *time.Time
+	expires_at    *time.Time
+	revoked_at    *time.Time
+	clearedFields map[string]struct{}
+	user          *string
+	cleareduser   bool
+	done          bool
+	oldValue      func(context.Context) (*Session, error)
+	predicates    []predicate.Session
+}
+
+var _ ent.Mutation = (*SessionMutation)(nil)
+
+// sessionOption allows management of the mutation configuration using functional options.
+type sessionOption func(*SessionMutation)
+
+// newSessionMutation creates new mutation for the Session entity.
+func newSessionMutation(c config, op Op, opts ...sessionOption) *SessionMutation {
+	m := &SessionMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeSession,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withSessionID sets the ID field of the mutation.
+func withSessionID(id string) sessionOption {
+	return func(m *SessionMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Session
+		)
+		m.oldValue = func(ctx context.Context) (*Session, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Session.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withSession sets the old Session of the mutation.
+func withSession(node *Session) sessionOption {
+	return func(m *SessionMutation) {
+		m.oldValue = func(context.Context) (*Session, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m SessionMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m SessionMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Session entities.
+func (m *SessionMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *SessionMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *SessionMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Session.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetUserID sets the "user_id" field.
+func (m *SessionMutation) SetUserID(s string) {
+	m.user = &s
+}
+
+// UserID returns the value of the "user_id" field in the mutation.
+func (m *SessionMutation) UserID() (r string, exists bool) {
+	v := m.user
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserID returns the old "user_id" field's value of the Session entity.
+// If the Session object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionMutation) OldUserID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserID: %w", err)
+	}
+	return oldValue.UserID, nil
+}
+
+// ResetUserID resets all changes to the "user_id" field.
+func (m *SessionMutation) ResetUserID() {
+	m.user = nil
+}
+
+// SetEmail sets the "email" field.
+func (m *SessionMutation) SetEmail(s string) {
+	m.email = &s
+}
+
+// Email returns the value of the "email" field in the mutation.
+func (m *SessionMutation) Email() (r string, exists bool) {
+	v := m.email
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEmail returns the old "email" field's value of the Session entity.
+// If the Session object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionMutation) OldEmail(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEmail is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEmail requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEmail: %w", err)
+	}
+	return oldValue.Email, nil
+}
+
+// ClearEmail clears the value of the "email" field.
+func (m *SessionMutation) ClearEmail() {
+	m.email = nil
+	m.clearedFields[session.FieldEmail] = struct{}{}
+}
+
+// EmailCleared returns if the "email" field was cleared in this mutation.
+func (m *SessionMutation) EmailCleared() bool {
+	_, ok := m.clearedFields[session.FieldEmail]
+	return ok
+}
+
+// ResetEmail resets all changes to the "email" field.
+func (m *SessionMutation) ResetEmail() {
+	m.email = nil
+	delete(m.clearedFields, session.FieldEmail)
+}
+
+// SetMethod sets the "method" field.
+func (m *SessionMutation) SetMethod(s string) {
+	m.method = &s
+}
+
+// Method returns the value of the "method" field in the mutation.
+func (m *SessionMutation) Method() (r string, exists bool) {
+	v := m.method
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMethod returns the old "method" field's value of the Session entity.
+// If the Session object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionMutation) OldMethod(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMethod is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMethod requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMethod: %w", err)
+	}
+	return oldValue.Method, nil
+}
+
+// ClearMethod clears the value of the "method" field.
+func (m *SessionMutation) ClearMethod() {
+	m.method = nil
+	m.clearedFields[session.FieldMethod] = struct{}{}
+}
+
+// MethodCleared returns if the "method" field was cleared in this mutation.
+func (m *SessionMutation) MethodCleared() bool {
+	_, ok := m.clearedFields[session.FieldMethod]
+	return ok
+}
+
+// ResetMethod resets all changes to the "method" field.
+func (m *SessionMutation) ResetMethod() {
+	m.method = nil
+	delete(m.clearedFields, session.FieldMethod)
+}
+
+// SetIP sets the "ip" field.
+func (m *SessionMutation) SetIP(s string) {
+	m.ip = &s
+}
+
+// IP returns the value of the "ip" field in the mutation.
+func (m *SessionMutation) IP() (r string, exists bool) {
+	v := m.ip
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIP returns the old "ip" field's value of the Session entity.
+// If the Session object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionMutation) OldIP(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIP is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIP requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIP: %w", err)
+	}
+	return oldValue.IP, nil
+}
+
+// ClearIP clears the value of the "ip" field.
+func (m *SessionMutation) ClearIP() {
+	m.ip = nil
+	m.clearedFields[session.FieldIP] = struct{}{}
+}
+
+// IPCleared returns if the "ip" field was cleared in this mutation.
+func (m *SessionMutation) IPCleared() bool {
+	_, ok := m.clearedFields[session.FieldIP]
+	return ok
+}
+
+// ResetIP resets all changes to the "ip" field.
+func (m *SessionMutation) ResetIP() {
+	m.ip = nil
+	delete(m.clearedFields, session.FieldIP)
+}
+
+// SetUserAgent sets the "user_agent" field.
+func (m *SessionMutation) SetUserAgent(s string) {
+	m.user_agent = &s
+}
+
+// UserAgent returns the value of the "user_agent" field in the mutation.
+func (m *SessionMutation) UserAgent() (r string, exists bool) {
+	v := m.user_agent
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserAgent returns the old "user_agent" field's value of the Session entity.
+// If the Session object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionMutation) OldUserAgent(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserAgent is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserAgent requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserAgent: %w", err)
+	}
+	return oldValue.UserAgent, nil
+}
+
+// ClearUserAgent clears the value of the "user_agent" field.
+func (m *SessionMutation) ClearUserAgent() {
+	m.user_agent = nil
+	m.clearedFields[session.FieldUserAgent] = struct{}{}
+}
+
+// UserAgentCleared returns if the "user_agent" field was cleared in this mutation.
+func (m *SessionMutation) UserAgentCleared() bool {
+	_, ok := m.clearedFields[session.FieldUserAgent]
+	return ok
+}
+
+// ResetUserAgent resets all changes to the "user_agent" field.
+func (m *SessionMutation) ResetUserAgent() {
+	m.user_agent = nil
+	delete(m.clearedFields, session.FieldUserAgent)
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *SessionMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *SessionMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Session entity.
+// If the Session object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *SessionMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (m *SessionMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *SessionMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the Session entity.
+// If the Session object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionMutation) OldExpiresAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *SessionMutation) ResetExpiresAt() {
+	m.expires_at = nil
+}
+
+// SetRevokedAt sets the "revoked_at" field.
+func (m *SessionMutation) SetRevokedAt(t time.Time) {
+	m.revoked_at = &t
+}
+
+// RevokedAt returns the value of the "revoked_at" field in the mutation.
+func (m *SessionMutation) RevokedAt() (r time.Time, exists bool) {
+	v := m.revoked_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRevokedAt returns the old "revoked_at" field's value of the Session entity.
+// If the Session object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SessionMutation) OldRevokedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRevokedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRevokedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRevokedAt: %w", err)
+	}
+	return oldValue.RevokedAt, nil
+}
+
+// ClearRevokedAt clears the value of the "revoked_at" field.
+func (m *SessionMutation) ClearRevokedAt() {
+	m.revoked_at = nil
+	m.clearedFields[session.FieldRevokedAt] = struct{}{}
+}
+
+// RevokedAtCleared returns if the "revoked_at" field was cleared in this mutation.
+func (m *SessionMutation) RevokedAtCleared() bool {
+	_, ok := m.clearedFields[session.FieldRevokedAt]
+	return ok
+}
+
+// ResetRevokedAt resets all changes to the "revoked_at" field.
+func (m *SessionMutation) ResetRevokedAt() {
+	m.revoked_at = nil
+	delete(m.clearedFields, session.FieldRevokedAt)
+}
+
+// ClearUser clears the "user" edge to the User entity.
+func (m *SessionMutation) ClearUser() {
+	m.cleareduser = true
+	m.clearedFields[session.FieldUserID] = struct{}{}
+}
+
+// UserCleared reports if the "user" edge to the User entity was cleared.
+func (m *SessionMutation) UserCleared() bool {
+	return m.cleareduser
+}
+
+// UserIDs returns the "user" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// UserID instead. It exists only for internal usage by the builders.
+func (m *SessionMutation) UserIDs() (ids []string) {
+	if id := m.user; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetUser resets all changes to the "user" edge.
+func (m *SessionMutation) ResetUser() {
+	m.user = nil
+	m.cleareduser = false
+}
+
+// Where appends a list predicates to the SessionMutation builder.
+func (m *SessionMutation) Where(ps ...predicate.Session) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the SessionMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *SessionMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Session, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *SessionMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *SessionMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Session).
+func (m *SessionMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *SessionMutation) Fields() []string {
+	fields := make([]string, 0, 8)
+	if m.user != nil {
+		fields = append(fields, session.FieldUserID)
+	}
+	if m.email != nil {
+		fields = append(fields, session.FieldEmail)
+	}
+	if m.method != nil {
+		fields = append(fields, session.FieldMethod)
+	}
+	if m.ip != nil {
+		fields = append(fields, session.FieldIP)
+	}
+	if m.user_agent != nil {
+		fields = append(fields, session.FieldUserAgent)
+	}
+	if m.created_at != nil {
+		fields = append(fields, session.FieldCreatedAt)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, session.FieldExpiresAt)
+	}
+	if m.revoked_at != nil {
+		fields = append(fields, session.FieldRevokedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *SessionMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case session.FieldUserID:
+		return m.UserID()
+	case session.FieldEmail:
+		return m.Email()
+	case session.FieldMethod:
+		return m.Method()
+	case session.FieldIP:
+		return m.IP()
+	case session.FieldUserAgent:
+		return m.UserAgent()
+	case session.FieldCreatedAt:
+		return m.CreatedAt()
+	case session.FieldExpiresAt:
+		return m.ExpiresAt()
+	case session.FieldRevokedAt:
+		return m.RevokedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *SessionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case session.FieldUserID:
+		return m.OldUserID(ctx)
+	case session.FieldEmail:
+		return m.OldEmail(ctx)
+	case session.FieldMethod:
+		return m.OldMethod(ctx)
+	case session.FieldIP:
+		return m.OldIP(ctx)
+	case session.FieldUserAgent:
+		return m.OldUserAgent(ctx)
+	case session.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case session.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	case session.FieldRevokedAt:
+		return m.OldRevokedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown Session field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SessionMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case session.FieldUserID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserID(v)
+		return nil
+	case session.FieldEmail:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEmail(v)
+		return nil
+	case session.FieldMethod:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMethod(v)
+		return nil
+	case session.FieldIP:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIP(v)
+		return nil
+	case session.FieldUserAgent:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserAgent(v)
+		return nil
+	case session.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case session.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	case session.FieldRevokedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRevokedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Session field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *SessionMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *SessionMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SessionMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Session numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *SessionMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(session.FieldEmail) {
+		fields = append(fields, session.FieldEmail)
+	}
+	if m.FieldCleared(session.FieldMethod) {
+		fields = append(fields, session.FieldMethod)
+	}
+	if m.FieldCleared(session.FieldIP) {
+		fields = append(fields, session.FieldIP)
+	}
+	if m.FieldCleared(session.FieldUserAgent) {
+		fields = append(fields, session.FieldUserAgent)
+	}
+	if m.FieldCleared(session.FieldRevokedAt) {
+		fields = append(fields, session.FieldRevokedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *SessionMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *SessionMutation) ClearField(name string) error {
+	switch name {
+	case session.FieldEmail:
+		m.ClearEmail()
+		return nil
+	case session.FieldMethod:
+		m.ClearMethod()
+		return nil
+	case session.FieldIP:
+		m.ClearIP()
+		return nil
+	case session.FieldUserAgent:
+		m.ClearUserAgent()
+		return nil
+	case session.FieldRevokedAt:
+		m.ClearRevokedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Session nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *SessionMutation) ResetField(name string) error {
+	switch name {
+	case session.FieldUserID:
+		m.ResetUserID()
+		return nil
+	case session.FieldEmail:
+		m.ResetEmail()
+		return nil
+	case session.FieldMethod:
+		m.ResetMethod()
+		return nil
+	case session.FieldIP:
+		m.ResetIP()
+		return nil
+	case session.FieldUserAgent:
+		m.ResetUserAgent()
+		return nil
+	case session.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case session.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	case session.FieldRevokedAt:
+		m.ResetRevokedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Session field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *SessionMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.user != nil {
+		edges = append(edges, session.EdgeUser)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *SessionMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case session.EdgeUser:
+		if id := m.user; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *SessionMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *SessionMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *SessionMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.cleareduser {
+		edges = append(edges, session.EdgeUser)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *SessionMutation) EdgeCleared(name string) bool {
+	switch name {
+	case session.EdgeUser:
+		return m.cleareduser
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *SessionMutation) ClearEdge(name string) error {
+	switch name {
+	case session.EdgeUser:
+		m.ClearUser()
+		return nil
+	}
+	return fmt.Errorf("unknown Session unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *SessionMutation) ResetEdge(name string) error {
+	switch name {
+	case session.EdgeUser:
+		m.ResetUser()
+		return nil
+	}
+	return fmt.Errorf("unknown Session edge %s", name)
 }
 
 // SigningKeyMutation represents an operation that mutates the SigningKey nodes in the graph.

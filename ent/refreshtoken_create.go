@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/oais/oais/ent/refreshtoken"
+	"github.com/oais/oais/ent/session"
 )
 
 // RefreshTokenCreate is the builder for creating a RefreshToken entity.
@@ -29,15 +30,9 @@ func (_c *RefreshTokenCreate) SetTokenHash(v string) *RefreshTokenCreate {
 	return _c
 }
 
-// SetFamilyID sets the "family_id" field.
-func (_c *RefreshTokenCreate) SetFamilyID(v string) *RefreshTokenCreate {
-	_c.mutation.SetFamilyID(v)
-	return _c
-}
-
-// SetUserID sets the "user_id" field.
-func (_c *RefreshTokenCreate) SetUserID(v string) *RefreshTokenCreate {
-	_c.mutation.SetUserID(v)
+// SetSessionID sets the "session_id" field.
+func (_c *RefreshTokenCreate) SetSessionID(v string) *RefreshTokenCreate {
+	_c.mutation.SetSessionID(v)
 	return _c
 }
 
@@ -75,48 +70,6 @@ func (_c *RefreshTokenCreate) SetNillableUsedAt(v *time.Time) *RefreshTokenCreat
 	return _c
 }
 
-// SetRevokedAt sets the "revoked_at" field.
-func (_c *RefreshTokenCreate) SetRevokedAt(v time.Time) *RefreshTokenCreate {
-	_c.mutation.SetRevokedAt(v)
-	return _c
-}
-
-// SetNillableRevokedAt sets the "revoked_at" field if the given value is not nil.
-func (_c *RefreshTokenCreate) SetNillableRevokedAt(v *time.Time) *RefreshTokenCreate {
-	if v != nil {
-		_c.SetRevokedAt(*v)
-	}
-	return _c
-}
-
-// SetIP sets the "ip" field.
-func (_c *RefreshTokenCreate) SetIP(v string) *RefreshTokenCreate {
-	_c.mutation.SetIP(v)
-	return _c
-}
-
-// SetNillableIP sets the "ip" field if the given value is not nil.
-func (_c *RefreshTokenCreate) SetNillableIP(v *string) *RefreshTokenCreate {
-	if v != nil {
-		_c.SetIP(*v)
-	}
-	return _c
-}
-
-// SetUserAgent sets the "user_agent" field.
-func (_c *RefreshTokenCreate) SetUserAgent(v string) *RefreshTokenCreate {
-	_c.mutation.SetUserAgent(v)
-	return _c
-}
-
-// SetNillableUserAgent sets the "user_agent" field if the given value is not nil.
-func (_c *RefreshTokenCreate) SetNillableUserAgent(v *string) *RefreshTokenCreate {
-	if v != nil {
-		_c.SetUserAgent(*v)
-	}
-	return _c
-}
-
 // SetID sets the "id" field.
 func (_c *RefreshTokenCreate) SetID(v string) *RefreshTokenCreate {
 	_c.mutation.SetID(v)
@@ -129,6 +82,11 @@ func (_c *RefreshTokenCreate) SetNillableID(v *string) *RefreshTokenCreate {
 		_c.SetID(*v)
 	}
 	return _c
+}
+
+// SetSession sets the "session" edge to the Session entity.
+func (_c *RefreshTokenCreate) SetSession(v *Session) *RefreshTokenCreate {
+	return _c.SetSessionID(v.ID)
 }
 
 // Mutation returns the RefreshTokenMutation object of the builder.
@@ -190,11 +148,18 @@ func (_c *RefreshTokenCreate) check() error {
 	if _, ok := _c.mutation.TokenHash(); !ok {
 		return &ValidationError{Name: "token_hash", err: errors.New(`ent: missing required field "RefreshToken.token_hash"`)}
 	}
-	if _, ok := _c.mutation.FamilyID(); !ok {
-		return &ValidationError{Name: "family_id", err: errors.New(`ent: missing required field "RefreshToken.family_id"`)}
+	if v, ok := _c.mutation.TokenHash(); ok {
+		if err := refreshtoken.TokenHashValidator(v); err != nil {
+			return &ValidationError{Name: "token_hash", err: fmt.Errorf(`ent: validator failed for field "RefreshToken.token_hash": %w`, err)}
+		}
 	}
-	if _, ok := _c.mutation.UserID(); !ok {
-		return &ValidationError{Name: "user_id", err: errors.New(`ent: missing required field "RefreshToken.user_id"`)}
+	if _, ok := _c.mutation.SessionID(); !ok {
+		return &ValidationError{Name: "session_id", err: errors.New(`ent: missing required field "RefreshToken.session_id"`)}
+	}
+	if v, ok := _c.mutation.SessionID(); ok {
+		if err := refreshtoken.SessionIDValidator(v); err != nil {
+			return &ValidationError{Name: "session_id", err: fmt.Errorf(`ent: validator failed for field "RefreshToken.session_id": %w`, err)}
+		}
 	}
 	if _, ok := _c.mutation.CreatedAt(); !ok {
 		return &ValidationError{Name: "created_at", err: errors.New(`ent: missing required field "RefreshToken.created_at"`)}
@@ -202,15 +167,13 @@ func (_c *RefreshTokenCreate) check() error {
 	if _, ok := _c.mutation.ExpiresAt(); !ok {
 		return &ValidationError{Name: "expires_at", err: errors.New(`ent: missing required field "RefreshToken.expires_at"`)}
 	}
-	if v, ok := _c.mutation.UserAgent(); ok {
-		if err := refreshtoken.UserAgentValidator(v); err != nil {
-			return &ValidationError{Name: "user_agent", err: fmt.Errorf(`ent: validator failed for field "RefreshToken.user_agent": %w`, err)}
-		}
-	}
 	if v, ok := _c.mutation.ID(); ok {
 		if err := refreshtoken.IDValidator(v); err != nil {
 			return &ValidationError{Name: "id", err: fmt.Errorf(`ent: validator failed for field "RefreshToken.id": %w`, err)}
 		}
+	}
+	if len(_c.mutation.SessionIDs()) == 0 {
+		return &ValidationError{Name: "session", err: errors.New(`ent: missing required edge "RefreshToken.session"`)}
 	}
 	return nil
 }
@@ -252,14 +215,6 @@ func (_c *RefreshTokenCreate) createSpec() (*RefreshToken, *sqlgraph.CreateSpec)
 		_spec.SetField(refreshtoken.FieldTokenHash, field.TypeString, value)
 		_node.TokenHash = value
 	}
-	if value, ok := _c.mutation.FamilyID(); ok {
-		_spec.SetField(refreshtoken.FieldFamilyID, field.TypeString, value)
-		_node.FamilyID = value
-	}
-	if value, ok := _c.mutation.UserID(); ok {
-		_spec.SetField(refreshtoken.FieldUserID, field.TypeString, value)
-		_node.UserID = value
-	}
 	if value, ok := _c.mutation.CreatedAt(); ok {
 		_spec.SetField(refreshtoken.FieldCreatedAt, field.TypeTime, value)
 		_node.CreatedAt = value
@@ -272,17 +227,22 @@ func (_c *RefreshTokenCreate) createSpec() (*RefreshToken, *sqlgraph.CreateSpec)
 		_spec.SetField(refreshtoken.FieldUsedAt, field.TypeTime, value)
 		_node.UsedAt = &value
 	}
-	if value, ok := _c.mutation.RevokedAt(); ok {
-		_spec.SetField(refreshtoken.FieldRevokedAt, field.TypeTime, value)
-		_node.RevokedAt = &value
-	}
-	if value, ok := _c.mutation.IP(); ok {
-		_spec.SetField(refreshtoken.FieldIP, field.TypeString, value)
-		_node.IP = value
-	}
-	if value, ok := _c.mutation.UserAgent(); ok {
-		_spec.SetField(refreshtoken.FieldUserAgent, field.TypeString, value)
-		_node.UserAgent = value
+	if nodes := _c.mutation.SessionIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   refreshtoken.SessionTable,
+			Columns: []string{refreshtoken.SessionColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(session.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.SessionID = nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec
 }
@@ -354,60 +314,6 @@ func (u *RefreshTokenUpsert) ClearUsedAt() *RefreshTokenUpsert {
 	return u
 }
 
-// SetRevokedAt sets the "revoked_at" field.
-func (u *RefreshTokenUpsert) SetRevokedAt(v time.Time) *RefreshTokenUpsert {
-	u.Set(refreshtoken.FieldRevokedAt, v)
-	return u
-}
-
-// UpdateRevokedAt sets the "revoked_at" field to the value that was provided on create.
-func (u *RefreshTokenUpsert) UpdateRevokedAt() *RefreshTokenUpsert {
-	u.SetExcluded(refreshtoken.FieldRevokedAt)
-	return u
-}
-
-// ClearRevokedAt clears the value of the "revoked_at" field.
-func (u *RefreshTokenUpsert) ClearRevokedAt() *RefreshTokenUpsert {
-	u.SetNull(refreshtoken.FieldRevokedAt)
-	return u
-}
-
-// SetIP sets the "ip" field.
-func (u *RefreshTokenUpsert) SetIP(v string) *RefreshTokenUpsert {
-	u.Set(refreshtoken.FieldIP, v)
-	return u
-}
-
-// UpdateIP sets the "ip" field to the value that was provided on create.
-func (u *RefreshTokenUpsert) UpdateIP() *RefreshTokenUpsert {
-	u.SetExcluded(refreshtoken.FieldIP)
-	return u
-}
-
-// ClearIP clears the value of the "ip" field.
-func (u *RefreshTokenUpsert) ClearIP() *RefreshTokenUpsert {
-	u.SetNull(refreshtoken.FieldIP)
-	return u
-}
-
-// SetUserAgent sets the "user_agent" field.
-func (u *RefreshTokenUpsert) SetUserAgent(v string) *RefreshTokenUpsert {
-	u.Set(refreshtoken.FieldUserAgent, v)
-	return u
-}
-
-// UpdateUserAgent sets the "user_agent" field to the value that was provided on create.
-func (u *RefreshTokenUpsert) UpdateUserAgent() *RefreshTokenUpsert {
-	u.SetExcluded(refreshtoken.FieldUserAgent)
-	return u
-}
-
-// ClearUserAgent clears the value of the "user_agent" field.
-func (u *RefreshTokenUpsert) ClearUserAgent() *RefreshTokenUpsert {
-	u.SetNull(refreshtoken.FieldUserAgent)
-	return u
-}
-
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -428,11 +334,8 @@ func (u *RefreshTokenUpsertOne) UpdateNewValues() *RefreshTokenUpsertOne {
 		if _, exists := u.create.mutation.TokenHash(); exists {
 			s.SetIgnore(refreshtoken.FieldTokenHash)
 		}
-		if _, exists := u.create.mutation.FamilyID(); exists {
-			s.SetIgnore(refreshtoken.FieldFamilyID)
-		}
-		if _, exists := u.create.mutation.UserID(); exists {
-			s.SetIgnore(refreshtoken.FieldUserID)
+		if _, exists := u.create.mutation.SessionID(); exists {
+			s.SetIgnore(refreshtoken.FieldSessionID)
 		}
 		if _, exists := u.create.mutation.CreatedAt(); exists {
 			s.SetIgnore(refreshtoken.FieldCreatedAt)
@@ -489,69 +392,6 @@ func (u *RefreshTokenUpsertOne) UpdateUsedAt() *RefreshTokenUpsertOne {
 func (u *RefreshTokenUpsertOne) ClearUsedAt() *RefreshTokenUpsertOne {
 	return u.Update(func(s *RefreshTokenUpsert) {
 		s.ClearUsedAt()
-	})
-}
-
-// SetRevokedAt sets the "revoked_at" field.
-func (u *RefreshTokenUpsertOne) SetRevokedAt(v time.Time) *RefreshTokenUpsertOne {
-	return u.Update(func(s *RefreshTokenUpsert) {
-		s.SetRevokedAt(v)
-	})
-}
-
-// UpdateRevokedAt sets the "revoked_at" field to the value that was provided on create.
-func (u *RefreshTokenUpsertOne) UpdateRevokedAt() *RefreshTokenUpsertOne {
-	return u.Update(func(s *RefreshTokenUpsert) {
-		s.UpdateRevokedAt()
-	})
-}
-
-// ClearRevokedAt clears the value of the "revoked_at" field.
-func (u *RefreshTokenUpsertOne) ClearRevokedAt() *RefreshTokenUpsertOne {
-	return u.Update(func(s *RefreshTokenUpsert) {
-		s.ClearRevokedAt()
-	})
-}
-
-// SetIP sets the "ip" field.
-func (u *RefreshTokenUpsertOne) SetIP(v string) *RefreshTokenUpsertOne {
-	return u.Update(func(s *RefreshTokenUpsert) {
-		s.SetIP(v)
-	})
-}
-
-// UpdateIP sets the "ip" field to the value that was provided on create.
-func (u *RefreshTokenUpsertOne) UpdateIP() *RefreshTokenUpsertOne {
-	return u.Update(func(s *RefreshTokenUpsert) {
-		s.UpdateIP()
-	})
-}
-
-// ClearIP clears the value of the "ip" field.
-func (u *RefreshTokenUpsertOne) ClearIP() *RefreshTokenUpsertOne {
-	return u.Update(func(s *RefreshTokenUpsert) {
-		s.ClearIP()
-	})
-}
-
-// SetUserAgent sets the "user_agent" field.
-func (u *RefreshTokenUpsertOne) SetUserAgent(v string) *RefreshTokenUpsertOne {
-	return u.Update(func(s *RefreshTokenUpsert) {
-		s.SetUserAgent(v)
-	})
-}
-
-// UpdateUserAgent sets the "user_agent" field to the value that was provided on create.
-func (u *RefreshTokenUpsertOne) UpdateUserAgent() *RefreshTokenUpsertOne {
-	return u.Update(func(s *RefreshTokenUpsert) {
-		s.UpdateUserAgent()
-	})
-}
-
-// ClearUserAgent clears the value of the "user_agent" field.
-func (u *RefreshTokenUpsertOne) ClearUserAgent() *RefreshTokenUpsertOne {
-	return u.Update(func(s *RefreshTokenUpsert) {
-		s.ClearUserAgent()
 	})
 }
 
@@ -741,11 +581,8 @@ func (u *RefreshTokenUpsertBulk) UpdateNewValues() *RefreshTokenUpsertBulk {
 			if _, exists := b.mutation.TokenHash(); exists {
 				s.SetIgnore(refreshtoken.FieldTokenHash)
 			}
-			if _, exists := b.mutation.FamilyID(); exists {
-				s.SetIgnore(refreshtoken.FieldFamilyID)
-			}
-			if _, exists := b.mutation.UserID(); exists {
-				s.SetIgnore(refreshtoken.FieldUserID)
+			if _, exists := b.mutation.SessionID(); exists {
+				s.SetIgnore(refreshtoken.FieldSessionID)
 			}
 			if _, exists := b.mutation.CreatedAt(); exists {
 				s.SetIgnore(refreshtoken.FieldCreatedAt)
@@ -803,69 +640,6 @@ func (u *RefreshTokenUpsertBulk) UpdateUsedAt() *RefreshTokenUpsertBulk {
 func (u *RefreshTokenUpsertBulk) ClearUsedAt() *RefreshTokenUpsertBulk {
 	return u.Update(func(s *RefreshTokenUpsert) {
 		s.ClearUsedAt()
-	})
-}
-
-// SetRevokedAt sets the "revoked_at" field.
-func (u *RefreshTokenUpsertBulk) SetRevokedAt(v time.Time) *RefreshTokenUpsertBulk {
-	return u.Update(func(s *RefreshTokenUpsert) {
-		s.SetRevokedAt(v)
-	})
-}
-
-// UpdateRevokedAt sets the "revoked_at" field to the value that was provided on create.
-func (u *RefreshTokenUpsertBulk) UpdateRevokedAt() *RefreshTokenUpsertBulk {
-	return u.Update(func(s *RefreshTokenUpsert) {
-		s.UpdateRevokedAt()
-	})
-}
-
-// ClearRevokedAt clears the value of the "revoked_at" field.
-func (u *RefreshTokenUpsertBulk) ClearRevokedAt() *RefreshTokenUpsertBulk {
-	return u.Update(func(s *RefreshTokenUpsert) {
-		s.ClearRevokedAt()
-	})
-}
-
-// SetIP sets the "ip" field.
-func (u *RefreshTokenUpsertBulk) SetIP(v string) *RefreshTokenUpsertBulk {
-	return u.Update(func(s *RefreshTokenUpsert) {
-		s.SetIP(v)
-	})
-}
-
-// UpdateIP sets the "ip" field to the value that was provided on create.
-func (u *RefreshTokenUpsertBulk) UpdateIP() *RefreshTokenUpsertBulk {
-	return u.Update(func(s *RefreshTokenUpsert) {
-		s.UpdateIP()
-	})
-}
-
-// ClearIP clears the value of the "ip" field.
-func (u *RefreshTokenUpsertBulk) ClearIP() *RefreshTokenUpsertBulk {
-	return u.Update(func(s *RefreshTokenUpsert) {
-		s.ClearIP()
-	})
-}
-
-// SetUserAgent sets the "user_agent" field.
-func (u *RefreshTokenUpsertBulk) SetUserAgent(v string) *RefreshTokenUpsertBulk {
-	return u.Update(func(s *RefreshTokenUpsert) {
-		s.SetUserAgent(v)
-	})
-}
-
-// UpdateUserAgent sets the "user_agent" field to the value that was provided on create.
-func (u *RefreshTokenUpsertBulk) UpdateUserAgent() *RefreshTokenUpsertBulk {
-	return u.Update(func(s *RefreshTokenUpsert) {
-		s.UpdateUserAgent()
-	})
-}
-
-// ClearUserAgent clears the value of the "user_agent" field.
-func (u *RefreshTokenUpsertBulk) ClearUserAgent() *RefreshTokenUpsertBulk {
-	return u.Update(func(s *RefreshTokenUpsert) {
-		s.ClearUserAgent()
 	})
 }
 

@@ -15,17 +15,19 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/oais/oais/ent/predicate"
 	"github.com/oais/oais/ent/refreshtoken"
+	"github.com/oais/oais/ent/session"
 )
 
 // RefreshTokenQuery is the builder for querying RefreshToken entities.
 type RefreshTokenQuery struct {
 	config
-	ctx        *QueryContext
-	order      []refreshtoken.OrderOption
-	inters     []Interceptor
-	predicates []predicate.RefreshToken
-	loadTotal  []func(context.Context, []*RefreshToken) error
-	modifiers  []func(*sql.Selector)
+	ctx         *QueryContext
+	order       []refreshtoken.OrderOption
+	inters      []Interceptor
+	predicates  []predicate.RefreshToken
+	withSession *SessionQuery
+	loadTotal   []func(context.Context, []*RefreshToken) error
+	modifiers   []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -60,6 +62,28 @@ func (_q *RefreshTokenQuery) Unique(unique bool) *RefreshTokenQuery {
 func (_q *RefreshTokenQuery) Order(o ...refreshtoken.OrderOption) *RefreshTokenQuery {
 	_q.order = append(_q.order, o...)
 	return _q
+}
+
+// QuerySession chains the current query on the "session" edge.
+func (_q *RefreshTokenQuery) QuerySession() *SessionQuery {
+	query := (&SessionClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(refreshtoken.Table, refreshtoken.FieldID, selector),
+			sqlgraph.To(session.Table, session.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, refreshtoken.SessionTable, refreshtoken.SessionColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
 }
 
 // First returns the first RefreshToken entity from the query.
@@ -249,15 +273,27 @@ func (_q *RefreshTokenQuery) Clone() *RefreshTokenQuery {
 		return nil
 	}
 	return &RefreshTokenQuery{
-		config:     _q.config,
-		ctx:        _q.ctx.Clone(),
-		order:      append([]refreshtoken.OrderOption{}, _q.order...),
-		inters:     append([]Interceptor{}, _q.inters...),
-		predicates: append([]predicate.RefreshToken{}, _q.predicates...),
+		config:      _q.config,
+		ctx:         _q.ctx.Clone(),
+		order:       append([]refreshtoken.OrderOption{}, _q.order...),
+		inters:      append([]Interceptor{}, _q.inters...),
+		predicates:  append([]predicate.RefreshToken{}, _q.predicates...),
+		withSession: _q.withSession.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
 	}
+}
+
+// WithSession tells the query-builder to eager-load the nodes that are connected to
+// the "session" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *RefreshTokenQuery) WithSession(opts ...func(*SessionQuery)) *RefreshTokenQuery {
+	query := (&SessionClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withSession = query
+	return _q
 }
 
 // GroupBy is used to group vertices by one or more fields/columns.
@@ -342,8 +378,11 @@ func (_q *RefreshTokenQuery) prepareQuery(ctx context.Context) error {
 
 func (_q *RefreshTokenQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*RefreshToken, error) {
 	var (
-		nodes = []*RefreshToken{}
-		_spec = _q.querySpec()
+		nodes       = []*RefreshToken{}
+		_spec       = _q.querySpec()
+		loadedTypes = [1]bool{
+			_q.withSession != nil,
+		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
 		return (*RefreshToken).scanValues(nil, columns)
@@ -351,6 +390,7 @@ func (_q *RefreshTokenQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 	_spec.Assign = func(columns []string, values []any) error {
 		node := &RefreshToken{config: _q.config}
 		nodes = append(nodes, node)
+		node.Edges.loadedTypes = loadedTypes
 		return node.assignValues(columns, values)
 	}
 	if len(_q.modifiers) > 0 {
@@ -365,12 +405,48 @@ func (_q *RefreshTokenQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 	if len(nodes) == 0 {
 		return nodes, nil
 	}
+	if query := _q.withSession; query != nil {
+		if err := _q.loadSession(ctx, query, nodes, nil,
+			func(n *RefreshToken, e *Session) { n.Edges.Session = e }); err != nil {
+			return nil, err
+		}
+	}
 	for i := range _q.loadTotal {
 		if err := _q.loadTotal[i](ctx, nodes); err != nil {
 			return nil, err
 		}
 	}
 	return nodes, nil
+}
+
+func (_q *RefreshTokenQuery) loadSession(ctx context.Context, query *SessionQuery, nodes []*RefreshToken, init func(*RefreshToken), assign func(*RefreshToken, *Session)) error {
+	ids := make([]string, 0, len(nodes))
+	nodeids := make(map[string][]*RefreshToken)
+	for i := range nodes {
+		fk := nodes[i].SessionID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(session.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "session_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
 }
 
 func (_q *RefreshTokenQuery) sqlCount(ctx context.Context) (int, error) {
@@ -400,6 +476,9 @@ func (_q *RefreshTokenQuery) querySpec() *sqlgraph.QuerySpec {
 			if fields[i] != refreshtoken.FieldID {
 				_spec.Node.Columns = append(_spec.Node.Columns, fields[i])
 			}
+		}
+		if _q.withSession != nil {
+			_spec.Node.AddColumnOnce(refreshtoken.FieldSessionID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

@@ -48,66 +48,6 @@ func (_u *RefreshTokenUpdate) ClearUsedAt() *RefreshTokenUpdate {
 	return _u
 }
 
-// SetRevokedAt sets the "revoked_at" field.
-func (_u *RefreshTokenUpdate) SetRevokedAt(v time.Time) *RefreshTokenUpdate {
-	_u.mutation.SetRevokedAt(v)
-	return _u
-}
-
-// SetNillableRevokedAt sets the "revoked_at" field if the given value is not nil.
-func (_u *RefreshTokenUpdate) SetNillableRevokedAt(v *time.Time) *RefreshTokenUpdate {
-	if v != nil {
-		_u.SetRevokedAt(*v)
-	}
-	return _u
-}
-
-// ClearRevokedAt clears the value of the "revoked_at" field.
-func (_u *RefreshTokenUpdate) ClearRevokedAt() *RefreshTokenUpdate {
-	_u.mutation.ClearRevokedAt()
-	return _u
-}
-
-// SetIP sets the "ip" field.
-func (_u *RefreshTokenUpdate) SetIP(v string) *RefreshTokenUpdate {
-	_u.mutation.SetIP(v)
-	return _u
-}
-
-// SetNillableIP sets the "ip" field if the given value is not nil.
-func (_u *RefreshTokenUpdate) SetNillableIP(v *string) *RefreshTokenUpdate {
-	if v != nil {
-		_u.SetIP(*v)
-	}
-	return _u
-}
-
-// ClearIP clears the value of the "ip" field.
-func (_u *RefreshTokenUpdate) ClearIP() *RefreshTokenUpdate {
-	_u.mutation.ClearIP()
-	return _u
-}
-
-// SetUserAgent sets the "user_agent" field.
-func (_u *RefreshTokenUpdate) SetUserAgent(v string) *RefreshTokenUpdate {
-	_u.mutation.SetUserAgent(v)
-	return _u
-}
-
-// SetNillableUserAgent sets the "user_agent" field if the given value is not nil.
-func (_u *RefreshTokenUpdate) SetNillableUserAgent(v *string) *RefreshTokenUpdate {
-	if v != nil {
-		_u.SetUserAgent(*v)
-	}
-	return _u
-}
-
-// ClearUserAgent clears the value of the "user_agent" field.
-func (_u *RefreshTokenUpdate) ClearUserAgent() *RefreshTokenUpdate {
-	_u.mutation.ClearUserAgent()
-	return _u
-}
-
 // Mutation returns the RefreshTokenMutation object of the builder.
 func (_u *RefreshTokenUpdate) Mutation() *RefreshTokenMutation {
 	return _u.mutation
@@ -142,10 +82,8 @@ func (_u *RefreshTokenUpdate) ExecX(ctx context.Context) {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *RefreshTokenUpdate) check() error {
-	if v, ok := _u.mutation.UserAgent(); ok {
-		if err := refreshtoken.UserAgentValidator(v); err != nil {
-			return &ValidationError{Name: "user_agent", err: fmt.Errorf(`ent: validator failed for field "RefreshToken.user_agent": %w`, err)}
-		}
+	if _u.mutation.SessionCleared() && len(_u.mutation.SessionIDs()) > 0 {
+		return errors.New(`ent: clearing a required unique edge "RefreshToken.session"`)
 	}
 	return nil
 }
@@ -167,24 +105,6 @@ func (_u *RefreshTokenUpdate) sqlSave(ctx context.Context) (_node int, err error
 	}
 	if _u.mutation.UsedAtCleared() {
 		_spec.ClearField(refreshtoken.FieldUsedAt, field.TypeTime)
-	}
-	if value, ok := _u.mutation.RevokedAt(); ok {
-		_spec.SetField(refreshtoken.FieldRevokedAt, field.TypeTime, value)
-	}
-	if _u.mutation.RevokedAtCleared() {
-		_spec.ClearField(refreshtoken.FieldRevokedAt, field.TypeTime)
-	}
-	if value, ok := _u.mutation.IP(); ok {
-		_spec.SetField(refreshtoken.FieldIP, field.TypeString, value)
-	}
-	if _u.mutation.IPCleared() {
-		_spec.ClearField(refreshtoken.FieldIP, field.TypeString)
-	}
-	if value, ok := _u.mutation.UserAgent(); ok {
-		_spec.SetField(refreshtoken.FieldUserAgent, field.TypeString, value)
-	}
-	if _u.mutation.UserAgentCleared() {
-		_spec.ClearField(refreshtoken.FieldUserAgent, field.TypeString)
 	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -223,66 +143,6 @@ func (_u *RefreshTokenUpdateOne) SetNillableUsedAt(v *time.Time) *RefreshTokenUp
 // ClearUsedAt clears the value of the "used_at" field.
 func (_u *RefreshTokenUpdateOne) ClearUsedAt() *RefreshTokenUpdateOne {
 	_u.mutation.ClearUsedAt()
-	return _u
-}
-
-// SetRevokedAt sets the "revoked_at" field.
-func (_u *RefreshTokenUpdateOne) SetRevokedAt(v time.Time) *RefreshTokenUpdateOne {
-	_u.mutation.SetRevokedAt(v)
-	return _u
-}
-
-// SetNillableRevokedAt sets the "revoked_at" field if the given value is not nil.
-func (_u *RefreshTokenUpdateOne) SetNillableRevokedAt(v *time.Time) *RefreshTokenUpdateOne {
-	if v != nil {
-		_u.SetRevokedAt(*v)
-	}
-	return _u
-}
-
-// ClearRevokedAt clears the value of the "revoked_at" field.
-func (_u *RefreshTokenUpdateOne) ClearRevokedAt() *RefreshTokenUpdateOne {
-	_u.mutation.ClearRevokedAt()
-	return _u
-}
-
-// SetIP sets the "ip" field.
-func (_u *RefreshTokenUpdateOne) SetIP(v string) *RefreshTokenUpdateOne {
-	_u.mutation.SetIP(v)
-	return _u
-}
-
-// SetNillableIP sets the "ip" field if the given value is not nil.
-func (_u *RefreshTokenUpdateOne) SetNillableIP(v *string) *RefreshTokenUpdateOne {
-	if v != nil {
-		_u.SetIP(*v)
-	}
-	return _u
-}
-
-// ClearIP clears the value of the "ip" field.
-func (_u *RefreshTokenUpdateOne) ClearIP() *RefreshTokenUpdateOne {
-	_u.mutation.ClearIP()
-	return _u
-}
-
-// SetUserAgent sets the "user_agent" field.
-func (_u *RefreshTokenUpdateOne) SetUserAgent(v string) *RefreshTokenUpdateOne {
-	_u.mutation.SetUserAgent(v)
-	return _u
-}
-
-// SetNillableUserAgent sets the "user_agent" field if the given value is not nil.
-func (_u *RefreshTokenUpdateOne) SetNillableUserAgent(v *string) *RefreshTokenUpdateOne {
-	if v != nil {
-		_u.SetUserAgent(*v)
-	}
-	return _u
-}
-
-// ClearUserAgent clears the value of the "user_agent" field.
-func (_u *RefreshTokenUpdateOne) ClearUserAgent() *RefreshTokenUpdateOne {
-	_u.mutation.ClearUserAgent()
 	return _u
 }
 
@@ -333,10 +193,8 @@ func (_u *RefreshTokenUpdateOne) ExecX(ctx context.Context) {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *RefreshTokenUpdateOne) check() error {
-	if v, ok := _u.mutation.UserAgent(); ok {
-		if err := refreshtoken.UserAgentValidator(v); err != nil {
-			return &ValidationError{Name: "user_agent", err: fmt.Errorf(`ent: validator failed for field "RefreshToken.user_agent": %w`, err)}
-		}
+	if _u.mutation.SessionCleared() && len(_u.mutation.SessionIDs()) > 0 {
+		return errors.New(`ent: clearing a required unique edge "RefreshToken.session"`)
 	}
 	return nil
 }
@@ -375,24 +233,6 @@ func (_u *RefreshTokenUpdateOne) sqlSave(ctx context.Context) (_node *RefreshTok
 	}
 	if _u.mutation.UsedAtCleared() {
 		_spec.ClearField(refreshtoken.FieldUsedAt, field.TypeTime)
-	}
-	if value, ok := _u.mutation.RevokedAt(); ok {
-		_spec.SetField(refreshtoken.FieldRevokedAt, field.TypeTime, value)
-	}
-	if _u.mutation.RevokedAtCleared() {
-		_spec.ClearField(refreshtoken.FieldRevokedAt, field.TypeTime)
-	}
-	if value, ok := _u.mutation.IP(); ok {
-		_spec.SetField(refreshtoken.FieldIP, field.TypeString, value)
-	}
-	if _u.mutation.IPCleared() {
-		_spec.ClearField(refreshtoken.FieldIP, field.TypeString)
-	}
-	if value, ok := _u.mutation.UserAgent(); ok {
-		_spec.SetField(refreshtoken.FieldUserAgent, field.TypeString, value)
-	}
-	if _u.mutation.UserAgentCleared() {
-		_spec.ClearField(refreshtoken.FieldUserAgent, field.TypeString)
 	}
 	_node = &RefreshToken{config: _u.config}
 	_spec.Assign = _node.assignValues

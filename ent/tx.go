@@ -28,6 +28,8 @@ type Tx struct {
 	ModelPrice *ModelPriceClient
 	// RefreshToken is the client for interacting with the RefreshToken builders.
 	RefreshToken *RefreshTokenClient
+	// Session is the client for interacting with the Session builders.
+	Session *SessionClient
 	// SigningKey is the client for interacting with the SigningKey builders.
 	SigningKey *SigningKeyClient
 	// StripeEvent is the client for interacting with the StripeEvent builders.
@@ -176,6 +178,7 @@ func (tx *Tx) init() {
 	tx.Membership = NewMembershipClient(tx.config)
 	tx.ModelPrice = NewModelPriceClient(tx.config)
 	tx.RefreshToken = NewRefreshTokenClient(tx.config)
+	tx.Session = NewSessionClient(tx.config)
 	tx.SigningKey = NewSigningKeyClient(tx.config)
 	tx.StripeEvent = NewStripeEventClient(tx.config)
 	tx.UsageEvent = NewUsageEventClient(tx.config)

@@ -57,6 +57,8 @@ func (r *queryResolver) Workspaces(ctx context.Context, after *entgql.Cursor[str
 }
 
 // APIKey returns generated.APIKeyResolver implementation.
+func (r *Resolver) APIKey() generated.APIKeyResolver { return &aPIKeyResolver{r} }
+
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/oais/oais/auth"
 	"github.com/oais/oais/ent"
 	"github.com/oais/oais/ent/privacy"
+	"github.com/oais/oais/internal/accounts"
 	"github.com/oais/oais/internal/apikeys"
 	"github.com/oais/oais/internal/keys"
 	"github.com/oais/oais/internal/store"
@@ -105,4 +106,21 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		}
 		return e
 	}
+}
+
+// presentAccounts maps the sign-in domain's errors.
+func presentAccounts(err error) (Presented, bool) {
+	switch {
+	case errors.Is(err, accounts.ErrInvalidCredentials), errors.Is(err, auth.ErrUnknownPrincipal):
+		return Presented{CodeUnauthenticated, "Wrong e-mail or password.", ""}, true
+	case errors.Is(err, accounts.ErrEmailTaken):
+		return Presented{CodeConflict, "An account with this e-mail already exists. Sign in instead.", "email"}, true
+	case errors.Is(err, accounts.ErrInvalidEmail):
+		return Presented{CodeBadInput, "Enter a valid e-mail address.", "email"}, true
+	case errors.Is(err, accounts.ErrSignUpDisabled):
+		return Presented{CodeForbidden, "Sign-up is turned off here. Ask an admin to invite you.", ""}, true
+	case errors.Is(err, accounts.ErrAccountDisabled):
+		return Presented{CodeForbidden, "This account is disabled. Contact your admin.", ""}, true
+	}
+	return Presented{}, false
 }

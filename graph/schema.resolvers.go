@@ -24,11 +24,6 @@ import (
 	"github.com/oais/oais/internal/workspaces"
 )
 
-// Status is the resolver for the status field.
-func (r *aPIKeyResolver) Status(ctx context.Context, obj *ent.APIKey) (keys.Status, error) {
-	return apikeys.Status(obj, r.now()), nil
-}
-
 // RemainingRequests is the resolver for the remainingRequests field.
 func (r *aPIKeyResolver) RemainingRequests(ctx context.Context, obj *ent.APIKey) (*int, error) {
 	if obj.MaxRequests == 0 {
@@ -310,7 +305,7 @@ func (r *workspaceResolver) ViewerRole(ctx context.Context, obj *ent.Workspace) 
 }
 
 // APIKeys is the resolver for the apiKeys field.
-func (r *workspaceResolver) APIKeys(ctx context.Context, obj *ent.Workspace, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy []*ent.APIKeyOrder, where *ent.APIKeyWhereInput, status *keys.Status, search *string) (*ent.APIKeyConnection, error) {
+func (r *workspaceResolver) APIKeys(ctx context.Context, obj *ent.Workspace, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.APIKeyOrder, where *ent.APIKeyWhereInput, status *keys.Status, search *string) (*ent.APIKeyConnection, error) {
 	if err := pageSize(first, last); err != nil {
 		return nil, err
 	}
@@ -412,9 +407,6 @@ func (r *workspaceResolver) Billing(ctx context.Context, obj *ent.Workspace) (*m
 	return b, nil
 }
 
-// APIKey returns generated.APIKeyResolver implementation.
-func (r *Resolver) APIKey() generated.APIKeyResolver { return &aPIKeyResolver{r} }
-
 // Mutation returns generated.MutationResolver implementation.
 func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }
 
@@ -423,3 +415,15 @@ func (r *Resolver) Viewer() generated.ViewerResolver { return &viewerResolver{r}
 
 type mutationResolver struct{ *Resolver }
 type viewerResolver struct{ *Resolver }
+
+// !!! WARNING !!!
+// The code below was going to be deleted when updating resolvers. It has been copied here so you have
+// one last chance to move it out of harms way if you want. There are two reasons this happens:
+//  - When renaming or deleting a resolver the old code will be put in here. You can safely delete
+//    it when you're done.
+//  - You have helper methods in this file. Move them out to keep these resolver files clean.
+/*
+	func (r *aPIKeyResolver) Status(ctx context.Context, obj *ent.APIKey) (keys.Status, error) {
+	return apikeys.Status(obj, r.now()), nil
+}
+*/

@@ -32,6 +32,12 @@ const (
 	FieldStanding = "standing"
 	// FieldPastDueSince holds the string denoting the past_due_since field in the database.
 	FieldPastDueSince = "past_due_since"
+	// FieldStandingReason holds the string denoting the standing_reason field in the database.
+	FieldStandingReason = "standing_reason"
+	// FieldSuspendAt holds the string denoting the suspend_at field in the database.
+	FieldSuspendAt = "suspend_at"
+	// FieldStandingEventAt holds the string denoting the standing_event_at field in the database.
+	FieldStandingEventAt = "standing_event_at"
 	// FieldAlertWebhookURL holds the string denoting the alert_webhook_url field in the database.
 	FieldAlertWebhookURL = "alert_webhook_url"
 	// FieldLastAlertPercent holds the string denoting the last_alert_percent field in the database.
@@ -61,6 +67,9 @@ var Columns = []string{
 	FieldStripeSubscriptionID,
 	FieldStanding,
 	FieldPastDueSince,
+	FieldStandingReason,
+	FieldSuspendAt,
+	FieldStandingEventAt,
 	FieldAlertWebhookURL,
 	FieldLastAlertPercent,
 	FieldLastAlertMonth,
@@ -170,6 +179,21 @@ func ByStanding(opts ...sql.OrderTermOption) OrderOption {
 // ByPastDueSince orders the results by the past_due_since field.
 func ByPastDueSince(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldPastDueSince, opts...).ToFunc()
+}
+
+// ByStandingReason orders the results by the standing_reason field.
+func ByStandingReason(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldStandingReason, opts...).ToFunc()
+}
+
+// BySuspendAt orders the results by the suspend_at field.
+func BySuspendAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSuspendAt, opts...).ToFunc()
+}
+
+// ByStandingEventAt orders the results by the standing_event_at field.
+func ByStandingEventAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldStandingEventAt, opts...).ToFunc()
 }
 
 // ByAlertWebhookURL orders the results by the alert_webhook_url field.

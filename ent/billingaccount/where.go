@@ -95,6 +95,21 @@ func PastDueSince(v time.Time) predicate.BillingAccount {
 	return predicate.BillingAccount(sql.FieldEQ(FieldPastDueSince, v))
 }
 
+// StandingReason applies equality check predicate on the "standing_reason" field. It's identical to StandingReasonEQ.
+func StandingReason(v string) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldEQ(FieldStandingReason, v))
+}
+
+// SuspendAt applies equality check predicate on the "suspend_at" field. It's identical to SuspendAtEQ.
+func SuspendAt(v time.Time) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldEQ(FieldSuspendAt, v))
+}
+
+// StandingEventAt applies equality check predicate on the "standing_event_at" field. It's identical to StandingEventAtEQ.
+func StandingEventAt(v time.Time) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldEQ(FieldStandingEventAt, v))
+}
+
 // AlertWebhookURL applies equality check predicate on the "alert_webhook_url" field. It's identical to AlertWebhookURLEQ.
 func AlertWebhookURL(v string) predicate.BillingAccount {
 	return predicate.BillingAccount(sql.FieldEQ(FieldAlertWebhookURL, v))
@@ -473,6 +488,181 @@ func PastDueSinceIsNil() predicate.BillingAccount {
 // PastDueSinceNotNil applies the NotNil predicate on the "past_due_since" field.
 func PastDueSinceNotNil() predicate.BillingAccount {
 	return predicate.BillingAccount(sql.FieldNotNull(FieldPastDueSince))
+}
+
+// StandingReasonEQ applies the EQ predicate on the "standing_reason" field.
+func StandingReasonEQ(v string) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldEQ(FieldStandingReason, v))
+}
+
+// StandingReasonNEQ applies the NEQ predicate on the "standing_reason" field.
+func StandingReasonNEQ(v string) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldNEQ(FieldStandingReason, v))
+}
+
+// StandingReasonIn applies the In predicate on the "standing_reason" field.
+func StandingReasonIn(vs ...string) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldIn(FieldStandingReason, vs...))
+}
+
+// StandingReasonNotIn applies the NotIn predicate on the "standing_reason" field.
+func StandingReasonNotIn(vs ...string) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldNotIn(FieldStandingReason, vs...))
+}
+
+// StandingReasonGT applies the GT predicate on the "standing_reason" field.
+func StandingReasonGT(v string) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldGT(FieldStandingReason, v))
+}
+
+// StandingReasonGTE applies the GTE predicate on the "standing_reason" field.
+func StandingReasonGTE(v string) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldGTE(FieldStandingReason, v))
+}
+
+// StandingReasonLT applies the LT predicate on the "standing_reason" field.
+func StandingReasonLT(v string) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldLT(FieldStandingReason, v))
+}
+
+// StandingReasonLTE applies the LTE predicate on the "standing_reason" field.
+func StandingReasonLTE(v string) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldLTE(FieldStandingReason, v))
+}
+
+// StandingReasonContains applies the Contains predicate on the "standing_reason" field.
+func StandingReasonContains(v string) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldContains(FieldStandingReason, v))
+}
+
+// StandingReasonHasPrefix applies the HasPrefix predicate on the "standing_reason" field.
+func StandingReasonHasPrefix(v string) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldHasPrefix(FieldStandingReason, v))
+}
+
+// StandingReasonHasSuffix applies the HasSuffix predicate on the "standing_reason" field.
+func StandingReasonHasSuffix(v string) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldHasSuffix(FieldStandingReason, v))
+}
+
+// StandingReasonIsNil applies the IsNil predicate on the "standing_reason" field.
+func StandingReasonIsNil() predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldIsNull(FieldStandingReason))
+}
+
+// StandingReasonNotNil applies the NotNil predicate on the "standing_reason" field.
+func StandingReasonNotNil() predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldNotNull(FieldStandingReason))
+}
+
+// StandingReasonEqualFold applies the EqualFold predicate on the "standing_reason" field.
+func StandingReasonEqualFold(v string) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldEqualFold(FieldStandingReason, v))
+}
+
+// StandingReasonContainsFold applies the ContainsFold predicate on the "standing_reason" field.
+func StandingReasonContainsFold(v string) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldContainsFold(FieldStandingReason, v))
+}
+
+// SuspendAtEQ applies the EQ predicate on the "suspend_at" field.
+func SuspendAtEQ(v time.Time) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldEQ(FieldSuspendAt, v))
+}
+
+// SuspendAtNEQ applies the NEQ predicate on the "suspend_at" field.
+func SuspendAtNEQ(v time.Time) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldNEQ(FieldSuspendAt, v))
+}
+
+// SuspendAtIn applies the In predicate on the "suspend_at" field.
+func SuspendAtIn(vs ...time.Time) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldIn(FieldSuspendAt, vs...))
+}
+
+// SuspendAtNotIn applies the NotIn predicate on the "suspend_at" field.
+func SuspendAtNotIn(vs ...time.Time) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldNotIn(FieldSuspendAt, vs...))
+}
+
+// SuspendAtGT applies the GT predicate on the "suspend_at" field.
+func SuspendAtGT(v time.Time) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldGT(FieldSuspendAt, v))
+}
+
+// SuspendAtGTE applies the GTE predicate on the "suspend_at" field.
+func SuspendAtGTE(v time.Time) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldGTE(FieldSuspendAt, v))
+}
+
+// SuspendAtLT applies the LT predicate on the "suspend_at" field.
+func SuspendAtLT(v time.Time) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldLT(FieldSuspendAt, v))
+}
+
+// SuspendAtLTE applies the LTE predicate on the "suspend_at" field.
+func SuspendAtLTE(v time.Time) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldLTE(FieldSuspendAt, v))
+}
+
+// SuspendAtIsNil applies the IsNil predicate on the "suspend_at" field.
+func SuspendAtIsNil() predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldIsNull(FieldSuspendAt))
+}
+
+// SuspendAtNotNil applies the NotNil predicate on the "suspend_at" field.
+func SuspendAtNotNil() predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldNotNull(FieldSuspendAt))
+}
+
+// StandingEventAtEQ applies the EQ predicate on the "standing_event_at" field.
+func StandingEventAtEQ(v time.Time) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldEQ(FieldStandingEventAt, v))
+}
+
+// StandingEventAtNEQ applies the NEQ predicate on the "standing_event_at" field.
+func StandingEventAtNEQ(v time.Time) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldNEQ(FieldStandingEventAt, v))
+}
+
+// StandingEventAtIn applies the In predicate on the "standing_event_at" field.
+func StandingEventAtIn(vs ...time.Time) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldIn(FieldStandingEventAt, vs...))
+}
+
+// StandingEventAtNotIn applies the NotIn predicate on the "standing_event_at" field.
+func StandingEventAtNotIn(vs ...time.Time) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldNotIn(FieldStandingEventAt, vs...))
+}
+
+// StandingEventAtGT applies the GT predicate on the "standing_event_at" field.
+func StandingEventAtGT(v time.Time) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldGT(FieldStandingEventAt, v))
+}
+
+// StandingEventAtGTE applies the GTE predicate on the "standing_event_at" field.
+func StandingEventAtGTE(v time.Time) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldGTE(FieldStandingEventAt, v))
+}
+
+// StandingEventAtLT applies the LT predicate on the "standing_event_at" field.
+func StandingEventAtLT(v time.Time) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldLT(FieldStandingEventAt, v))
+}
+
+// StandingEventAtLTE applies the LTE predicate on the "standing_event_at" field.
+func StandingEventAtLTE(v time.Time) predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldLTE(FieldStandingEventAt, v))
+}
+
+// StandingEventAtIsNil applies the IsNil predicate on the "standing_event_at" field.
+func StandingEventAtIsNil() predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldIsNull(FieldStandingEventAt))
+}
+
+// StandingEventAtNotNil applies the NotNil predicate on the "standing_event_at" field.
+func StandingEventAtNotNil() predicate.BillingAccount {
+	return predicate.BillingAccount(sql.FieldNotNull(FieldStandingEventAt))
 }
 
 // AlertWebhookURLEQ applies the EQ predicate on the "alert_webhook_url" field.

@@ -129,6 +129,9 @@ var (
 		{Name: "stripe_subscription_id", Type: field.TypeString, Nullable: true},
 		{Name: "standing", Type: field.TypeEnum, Enums: []string{"ACTIVE", "PAST_DUE", "SUSPENDED"}, Default: "ACTIVE"},
 		{Name: "past_due_since", Type: field.TypeTime, Nullable: true},
+		{Name: "standing_reason", Type: field.TypeString, Nullable: true},
+		{Name: "suspend_at", Type: field.TypeTime, Nullable: true},
+		{Name: "standing_event_at", Type: field.TypeTime, Nullable: true},
 		{Name: "alert_webhook_url", Type: field.TypeString, Nullable: true, Size: 2000},
 		{Name: "last_alert_percent", Type: field.TypeInt, Default: 0},
 		{Name: "last_alert_month", Type: field.TypeString, Nullable: true},
@@ -142,7 +145,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "billing_accounts_workspaces_workspace",
-				Columns:    []*schema.Column{BillingAccountsColumns[10]},
+				Columns:    []*schema.Column{BillingAccountsColumns[13]},
 				RefColumns: []*schema.Column{WorkspacesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -151,16 +154,16 @@ var (
 			{
 				Name:    "billingaccount_workspace_id",
 				Unique:  false,
-				Columns: []*schema.Column{BillingAccountsColumns[10]},
+				Columns: []*schema.Column{BillingAccountsColumns[13]},
 			},
 			{
 				Name:    "billingaccount_workspace_unique",
 				Unique:  true,
-				Columns: []*schema.Column{BillingAccountsColumns[10]},
+				Columns: []*schema.Column{BillingAccountsColumns[13]},
 			},
 			{
 				Name:    "billingaccount_stripe_customer_id",
-				Unique:  false,
+				Unique:  true,
 				Columns: []*schema.Column{BillingAccountsColumns[3]},
 			},
 		},
@@ -275,31 +278,63 @@ var (
 	// RefreshTokensColumns holds the columns for the "refresh_tokens" table.
 	RefreshTokensColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 64},
-		{Name: "token_hash", Type: field.TypeString, Unique: true},
-		{Name: "family_id", Type: field.TypeString},
-		{Name: "user_id", Type: field.TypeString},
+		{Name: "token_hash", Type: field.TypeString, Unique: true, Size: 64},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "expires_at", Type: field.TypeTime},
 		{Name: "used_at", Type: field.TypeTime, Nullable: true},
-		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
-		{Name: "ip", Type: field.TypeString, Nullable: true},
-		{Name: "user_agent", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "session_id", Type: field.TypeString, Size: 64},
 	}
 	// RefreshTokensTable holds the schema information for the "refresh_tokens" table.
 	RefreshTokensTable = &schema.Table{
 		Name:       "refresh_tokens",
 		Columns:    RefreshTokensColumns,
 		PrimaryKey: []*schema.Column{RefreshTokensColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "refresh_tokens_sessions_session",
+				Columns:    []*schema.Column{RefreshTokensColumns[5]},
+				RefColumns: []*schema.Column{SessionsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "refreshtoken_family_id",
+				Name:    "refreshtoken_session_id",
 				Unique:  false,
-				Columns: []*schema.Column{RefreshTokensColumns[2]},
+				Columns: []*schema.Column{RefreshTokensColumns[5]},
 			},
+		},
+	}
+	// SessionsColumns holds the columns for the "sessions" table.
+	SessionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64},
+		{Name: "email", Type: field.TypeString, Nullable: true, Size: 320},
+		{Name: "method", Type: field.TypeString, Nullable: true, Size: 32},
+		{Name: "ip", Type: field.TypeString, Nullable: true, Size: 64},
+		{Name: "user_agent", Type: field.TypeString, Nullable: true, Size: 500},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
+		{Name: "user_id", Type: field.TypeString, Size: 64},
+	}
+	// SessionsTable holds the schema information for the "sessions" table.
+	SessionsTable = &schema.Table{
+		Name:       "sessions",
+		Columns:    SessionsColumns,
+		PrimaryKey: []*schema.Column{SessionsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
 			{
-				Name:    "refreshtoken_user_id",
+				Symbol:     "sessions_users_user",
+				Columns:    []*schema.Column{SessionsColumns[8]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "session_user_id_created_at",
 				Unique:  false,
-				Columns: []*schema.Column{RefreshTokensColumns[3]},
+				Columns: []*schema.Column{SessionsColumns[8], SessionsColumns[5]},
 			},
 		},
 	}
@@ -445,6 +480,7 @@ var (
 		MembershipsTable,
 		ModelPricesTable,
 		RefreshTokensTable,
+		SessionsTable,
 		SigningKeysTable,
 		StripeEventsTable,
 		UsageEventsTable,
@@ -462,5 +498,7 @@ func init() {
 	BillingPeriodsTable.ForeignKeys[0].RefTable = WorkspacesTable
 	MembershipsTable.ForeignKeys[0].RefTable = WorkspacesTable
 	MembershipsTable.ForeignKeys[1].RefTable = UsersTable
+	RefreshTokensTable.ForeignKeys[0].RefTable = SessionsTable
+	SessionsTable.ForeignKeys[0].RefTable = UsersTable
 	UsageEventsTable.ForeignKeys[0].RefTable = WorkspacesTable
 }

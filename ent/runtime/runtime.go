@@ -14,6 +14,7 @@ import (
 	"github.com/oais/oais/ent/modelprice"
 	"github.com/oais/oais/ent/refreshtoken"
 	"github.com/oais/oais/ent/schema"
+	"github.com/oais/oais/ent/session"
 	"github.com/oais/oais/ent/signingkey"
 	"github.com/oais/oais/ent/stripeevent"
 	"github.com/oais/oais/ent/usageevent"
@@ -211,11 +212,11 @@ func init() {
 	// billingaccount.WorkspaceIDValidator is a validator for the "workspace_id" field. It is called by the builders before save.
 	billingaccount.WorkspaceIDValidator = billingaccountDescWorkspaceID.Validators[0].(func(string) error)
 	// billingaccountDescAlertWebhookURL is the schema descriptor for alert_webhook_url field.
-	billingaccountDescAlertWebhookURL := billingaccountFields[4].Descriptor()
+	billingaccountDescAlertWebhookURL := billingaccountFields[7].Descriptor()
 	// billingaccount.AlertWebhookURLValidator is a validator for the "alert_webhook_url" field. It is called by the builders before save.
 	billingaccount.AlertWebhookURLValidator = billingaccountDescAlertWebhookURL.Validators[0].(func(string) error)
 	// billingaccountDescLastAlertPercent is the schema descriptor for last_alert_percent field.
-	billingaccountDescLastAlertPercent := billingaccountFields[5].Descriptor()
+	billingaccountDescLastAlertPercent := billingaccountFields[8].Descriptor()
 	// billingaccount.DefaultLastAlertPercent holds the default value on creation for the last_alert_percent field.
 	billingaccount.DefaultLastAlertPercent = billingaccountDescLastAlertPercent.Default.(int)
 	// billingaccountDescID is the schema descriptor for id field.
@@ -436,14 +437,32 @@ func init() {
 	_ = refreshtokenMixinFields0
 	refreshtokenFields := schema.RefreshToken{}.Fields()
 	_ = refreshtokenFields
+	// refreshtokenDescTokenHash is the schema descriptor for token_hash field.
+	refreshtokenDescTokenHash := refreshtokenFields[0].Descriptor()
+	// refreshtoken.TokenHashValidator is a validator for the "token_hash" field. It is called by the builders before save.
+	refreshtoken.TokenHashValidator = func() func(string) error {
+		validators := refreshtokenDescTokenHash.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(token_hash string) error {
+			for _, fn := range fns {
+				if err := fn(token_hash); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// refreshtokenDescSessionID is the schema descriptor for session_id field.
+	refreshtokenDescSessionID := refreshtokenFields[1].Descriptor()
+	// refreshtoken.SessionIDValidator is a validator for the "session_id" field. It is called by the builders before save.
+	refreshtoken.SessionIDValidator = refreshtokenDescSessionID.Validators[0].(func(string) error)
 	// refreshtokenDescCreatedAt is the schema descriptor for created_at field.
-	refreshtokenDescCreatedAt := refreshtokenFields[3].Descriptor()
+	refreshtokenDescCreatedAt := refreshtokenFields[2].Descriptor()
 	// refreshtoken.DefaultCreatedAt holds the default value on creation for the created_at field.
 	refreshtoken.DefaultCreatedAt = refreshtokenDescCreatedAt.Default.(func() time.Time)
-	// refreshtokenDescUserAgent is the schema descriptor for user_agent field.
-	refreshtokenDescUserAgent := refreshtokenFields[8].Descriptor()
-	// refreshtoken.UserAgentValidator is a validator for the "user_agent" field. It is called by the builders before save.
-	refreshtoken.UserAgentValidator = refreshtokenDescUserAgent.Validators[0].(func(string) error)
 	// refreshtokenDescID is the schema descriptor for id field.
 	refreshtokenDescID := refreshtokenMixinFields0[0].Descriptor()
 	// refreshtoken.DefaultID holds the default value on creation for the id field.
@@ -451,6 +470,59 @@ func init() {
 	// refreshtoken.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	refreshtoken.IDValidator = func() func(string) error {
 		validators := refreshtokenDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	session.Policy = privacy.NewPolicies(schema.Session{})
+	session.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := session.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	sessionFields := schema.Session{}.Fields()
+	_ = sessionFields
+	// sessionDescUserID is the schema descriptor for user_id field.
+	sessionDescUserID := sessionFields[1].Descriptor()
+	// session.UserIDValidator is a validator for the "user_id" field. It is called by the builders before save.
+	session.UserIDValidator = sessionDescUserID.Validators[0].(func(string) error)
+	// sessionDescEmail is the schema descriptor for email field.
+	sessionDescEmail := sessionFields[2].Descriptor()
+	// session.EmailValidator is a validator for the "email" field. It is called by the builders before save.
+	session.EmailValidator = sessionDescEmail.Validators[0].(func(string) error)
+	// sessionDescMethod is the schema descriptor for method field.
+	sessionDescMethod := sessionFields[3].Descriptor()
+	// session.MethodValidator is a validator for the "method" field. It is called by the builders before save.
+	session.MethodValidator = sessionDescMethod.Validators[0].(func(string) error)
+	// sessionDescIP is the schema descriptor for ip field.
+	sessionDescIP := sessionFields[4].Descriptor()
+	// session.IPValidator is a validator for the "ip" field. It is called by the builders before save.
+	session.IPValidator = sessionDescIP.Validators[0].(func(string) error)
+	// sessionDescUserAgent is the schema descriptor for user_agent field.
+	sessionDescUserAgent := sessionFields[5].Descriptor()
+	// session.UserAgentValidator is a validator for the "user_agent" field. It is called by the builders before save.
+	session.UserAgentValidator = sessionDescUserAgent.Validators[0].(func(string) error)
+	// sessionDescCreatedAt is the schema descriptor for created_at field.
+	sessionDescCreatedAt := sessionFields[6].Descriptor()
+	// session.DefaultCreatedAt holds the default value on creation for the created_at field.
+	session.DefaultCreatedAt = sessionDescCreatedAt.Default.(func() time.Time)
+	// sessionDescID is the schema descriptor for id field.
+	sessionDescID := sessionFields[0].Descriptor()
+	// session.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	session.IDValidator = func() func(string) error {
+		validators := sessionDescID.Validators
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),

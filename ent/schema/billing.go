@@ -35,6 +35,9 @@ func (BillingAccount) Fields() []ent.Field {
 		field.String("stripe_subscription_id").Optional().Nillable(),
 		field.Enum("standing").Values("ACTIVE", "PAST_DUE", "SUSPENDED").Default("ACTIVE"),
 		field.Time("past_due_since").Optional().Nillable(),
+		field.String("standing_reason").Optional(),
+		field.Time("suspend_at").Optional().Nillable().Comment("when a past-due workspace is suspended unless it pays"),
+		field.Time("standing_event_at").Optional().Nillable().Comment("time of the Stripe event that set the standing; older events are ignored"),
 		field.String("alert_webhook_url").Optional().MaxLen(2000),
 		field.Int("last_alert_percent").Default(0),
 		field.String("last_alert_month").Optional(),
@@ -43,7 +46,7 @@ func (BillingAccount) Fields() []ent.Field {
 
 // Indexes of BillingAccount.
 func (BillingAccount) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("workspace_id").Unique().StorageKey("billingaccount_workspace_unique"), index.Fields("stripe_customer_id")}
+	return []ent.Index{index.Fields("workspace_id").Unique().StorageKey("billingaccount_workspace_unique"), index.Fields("stripe_customer_id").Unique()}
 }
 
 // Annotations of BillingAccount.

@@ -308,7 +308,7 @@ type ComplexityRoot struct {
 	}
 
 	Workspace struct {
-		APIKeys           func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy []*ent.APIKeyOrder, where *ent.APIKeyWhereInput, status *keys.Status, search *string) int
+		APIKeys           func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.APIKeyOrder, where *ent.APIKeyWhereInput, status *keys.Status, search *string) int
 		AuditEvents       func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AuditEventOrder, where *ent.AuditEventWhereInput) int
 		Billing           func(childComplexity int) int
 		CreatedAt         func(childComplexity int) int
@@ -389,7 +389,7 @@ type WorkspaceResolver interface {
 	RateLimits(ctx context.Context, obj *ent.Workspace) (*model.RateLimits, error)
 	SpendCap(ctx context.Context, obj *ent.Workspace) (*model.SpendCap, error)
 	ViewerRole(ctx context.Context, obj *ent.Workspace) (membership.Role, error)
-	APIKeys(ctx context.Context, obj *ent.Workspace, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy []*ent.APIKeyOrder, where *ent.APIKeyWhereInput, status *keys.Status, search *string) (*ent.APIKeyConnection, error)
+	APIKeys(ctx context.Context, obj *ent.Workspace, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.APIKeyOrder, where *ent.APIKeyWhereInput, status *keys.Status, search *string) (*ent.APIKeyConnection, error)
 	Usage(ctx context.Context, obj *ent.Workspace, from time.Time, to time.Time) (*model.UsageSummary, error)
 	UsageSeries(ctx context.Context, obj *ent.Workspace, from time.Time, to time.Time, granularity *model.Granularity) ([]*model.UsagePoint, error)
 	UsageByModel(ctx context.Context, obj *ent.Workspace, from time.Time, to time.Time) ([]*model.UsageGroup, error)
@@ -1599,7 +1599,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.complexity.Workspace.APIKeys(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].([]*ent.APIKeyOrder), args["where"].(*ent.APIKeyWhereInput), args["status"].(*keys.Status), args["search"].(*string)), true
+		return e.complexity.Workspace.APIKeys(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.APIKeyOrder), args["where"].(*ent.APIKeyWhereInput), args["status"].(*keys.Status), args["search"].(*string)), true
 	case "Workspace.auditEvents":
 		if e.complexity.Workspace.AuditEvents == nil {
 			break
@@ -3807,7 +3807,7 @@ extend type Workspace {
     first: Int
     before: Cursor
     last: Int
-    orderBy: [APIKeyOrder!]
+    orderBy: APIKeyOrder
     where: APIKeyWhereInput
     "Filter by effective status."
     status: APIKeyStatus
@@ -4364,7 +4364,7 @@ func (ec *executionContext) field_Workspace_apiKeys_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["last"] = arg3
-	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy", ec.unmarshalOAPIKeyOrder2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐAPIKeyOrderᚄ)
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy", ec.unmarshalOAPIKeyOrder2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐAPIKeyOrder)
 	if err != nil {
 		return nil, err
 	}
@@ -11769,7 +11769,7 @@ func (ec *executionContext) _Workspace_apiKeys(ctx context.Context, field graphq
 		ec.fieldContext_Workspace_apiKeys,
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.resolvers.Workspace().APIKeys(ctx, obj, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].([]*ent.APIKeyOrder), fc.Args["where"].(*ent.APIKeyWhereInput), fc.Args["status"].(*keys.Status), fc.Args["search"].(*string))
+			return ec.resolvers.Workspace().APIKeys(ctx, obj, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.APIKeyOrder), fc.Args["where"].(*ent.APIKeyWhereInput), fc.Args["status"].(*keys.Status), fc.Args["search"].(*string))
 		},
 		nil,
 		ec.marshalNAPIKeyConnection2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐAPIKeyConnection,
@@ -23422,11 +23422,6 @@ func (ec *executionContext) marshalNAPIKeyConnection2ᚖgithubᚗcomᚋoaisᚋoa
 	return ec._APIKeyConnection(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalNAPIKeyOrder2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐAPIKeyOrder(ctx context.Context, v any) (*ent.APIKeyOrder, error) {
-	res, err := ec.unmarshalInputAPIKeyOrder(ctx, v)
-	return &res, graphql.ErrorOnPath(ctx, err)
-}
-
 func (ec *executionContext) unmarshalNAPIKeyOrderField2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐAPIKeyOrderField(ctx context.Context, v any) (*ent.APIKeyOrderField, error) {
 	var res = new(ent.APIKeyOrderField)
 	err := res.UnmarshalGQL(v)
@@ -24527,22 +24522,12 @@ func (ec *executionContext) marshalOAPIKeyEdge2ᚖgithubᚗcomᚋoaisᚋoaisᚋe
 	return ec._APIKeyEdge(ctx, sel, v)
 }
 
-func (ec *executionContext) unmarshalOAPIKeyOrder2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐAPIKeyOrderᚄ(ctx context.Context, v any) ([]*ent.APIKeyOrder, error) {
+func (ec *executionContext) unmarshalOAPIKeyOrder2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐAPIKeyOrder(ctx context.Context, v any) (*ent.APIKeyOrder, error) {
 	if v == nil {
 		return nil, nil
 	}
-	var vSlice []any
-	vSlice = graphql.CoerceList(v)
-	var err error
-	res := make([]*ent.APIKeyOrder, len(vSlice))
-	for i := range vSlice {
-		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
-		res[i], err = ec.unmarshalNAPIKeyOrder2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐAPIKeyOrder(ctx, vSlice[i])
-		if err != nil {
-			return nil, err
-		}
-	}
-	return res, nil
+	res, err := ec.unmarshalInputAPIKeyOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalOAPIKeyRevokeReason2ᚕgithubᚗcomᚋoaisᚋoaisᚋentᚋapikeyᚐRevokeReasonᚄ(ctx context.Context, v any) ([]apikey.RevokeReason, error) {

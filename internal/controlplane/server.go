@@ -114,7 +114,7 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 
 	res := &graph.Resolver{Client: client, Keys: s.Keys, Accounts: acc, Ledger: ledger.New(s.Store)}
 	if s.stripe != nil {
-		res.Stripe = entstore.Links(s.Store, s.stripe)
+		res.Stripe = entstore.NewLinks(s.Store, s.stripe)
 	}
 	gql := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: res}))
 	gql.AddTransport(transport.Options{})

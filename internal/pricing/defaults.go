@@ -1,5 +1,7 @@
 package pricing
 
+import "strings"
+
 // DefaultFallback is what Defaults charges for a model it does not know: the
 // highest rates in the table (o1's). An unpriced model is then never sold
 // below its upstream cost; an operator who adds a cheaper model adds its price.
@@ -51,4 +53,17 @@ func Defaults() Table {
 		panic(err) // the built-in table is a constant; a test covers it
 	}
 	return t
+}
+
+// WithOverrides returns the built-in Table with some models' prices
+// replaced or added (the admins' edits, stored in the model_prices table).
+func WithOverrides(over map[string]Price) (Table, error) {
+	prices := make(map[string]Price, len(defaultPrices)+len(over))
+	for k, v := range defaultPrices {
+		prices[k] = v
+	}
+	for k, v := range over {
+		prices[strings.ToLower(k)] = v
+	}
+	return NewTable(prices, defaultAliases, DefaultFallback)
 }

@@ -555,3 +555,16 @@ func (s *Spool) Stats() Stats {
 		DiskBytes:      disk,
 	}
 }
+
+// fullHeadroom is kept free below MaxBytes once Full reports true, so the
+// requests already admitted can still append their records (16 in-flight
+// records of the 64 KiB maximum; real records are a few hundred bytes).
+const fullHeadroom = 1 << 20
+
+// Full reports whether the spool is close enough to MaxBytes that a new
+// request should be refused: the gateway asks before admitting a request,
+// so a record it must write later always has room (fail closed, never
+// unmetered).
+func (s *Spool) Full() bool {
+	return s.diskBytes.Load() >= s.opts.MaxBytes-fullHeadroom
+}

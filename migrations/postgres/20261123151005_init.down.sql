@@ -10,6 +10,16 @@ DROP INDEX "usageevent_api_key_id_occurred_at";
 DROP INDEX "usage_events_request_id_key";
 -- reverse: create "usage_events" table
 DROP TABLE "usage_events";
+-- reverse: create index "refreshtoken_session_id" to table: "refresh_tokens"
+DROP INDEX "refreshtoken_session_id";
+-- reverse: create index "refresh_tokens_token_hash_key" to table: "refresh_tokens"
+DROP INDEX "refresh_tokens_token_hash_key";
+-- reverse: create "refresh_tokens" table
+DROP TABLE "refresh_tokens";
+-- reverse: create index "session_user_id_created_at" to table: "sessions"
+DROP INDEX "session_user_id_created_at";
+-- reverse: create "sessions" table
+DROP TABLE "sessions";
 -- reverse: create index "membership_workspace_id_user_id" to table: "memberships"
 DROP INDEX "membership_workspace_id_user_id";
 -- reverse: create index "membership_workspace_id" to table: "memberships"
@@ -58,31 +68,19 @@ DROP TABLE "api_keys";
 DROP INDEX "workspaces_slug_key";
 -- reverse: create "workspaces" table
 DROP TABLE "workspaces";
+-- reverse: create "stripe_events" table
+DROP TABLE "stripe_events";
 -- reverse: create index "users_email_key" to table: "users"
 DROP INDEX "users_email_key";
 -- reverse: create index "user_oidc_issuer_oidc_subject" to table: "users"
 DROP INDEX "user_oidc_issuer_oidc_subject";
 -- reverse: create "users" table
 DROP TABLE "users";
--- reverse: create index "signing_keys_kid_key" to table: "signing_keys"
-DROP INDEX "signing_keys_kid_key";
--- reverse: create "signing_keys" table
-DROP TABLE "signing_keys";
--- reverse: create index "refreshtoken_user_id" to table: "refresh_tokens"
-DROP INDEX "refreshtoken_user_id";
--- reverse: create index "refreshtoken_family_id" to table: "refresh_tokens"
-DROP INDEX "refreshtoken_family_id";
--- reverse: create index "refresh_tokens_token_hash_key" to table: "refresh_tokens"
-DROP INDEX "refresh_tokens_token_hash_key";
--- reverse: create "refresh_tokens" table
-DROP TABLE "refresh_tokens";
 -- reverse: create index "model_prices_model_key" to table: "model_prices"
 DROP INDEX "model_prices_model_key";
 -- reverse: create "model_prices" table
 DROP TABLE "model_prices";
--- reverse: create index "change_created_at" to table: "changes"
-DROP INDEX "change_created_at";
--- reverse: create "changes" table
-DROP TABLE "changes";
--- reverse: create "stripe_events" table
-DROP TABLE "stripe_events";
+-- reverse: create index "signing_keys_kid_key" to table: "signing_keys"
+DROP INDEX "signing_keys_kid_key";
+-- reverse: create "signing_keys" table
+DROP TABLE "signing_keys";

@@ -17,13 +17,13 @@ CREATE INDEX `auditevent_workspace_id_created_at` ON `audit_events` (`workspace_
 -- create index "auditevent_action" to table: "audit_events"
 CREATE INDEX `auditevent_action` ON `audit_events` (`action`);
 -- create "billing_accounts" table
-CREATE TABLE `billing_accounts` (`id` text NOT NULL, `created_at` datetime NOT NULL, `updated_at` datetime NOT NULL, `stripe_customer_id` text NULL, `stripe_subscription_id` text NULL, `standing` text NOT NULL DEFAULT ('ACTIVE'), `past_due_since` datetime NULL, `alert_webhook_url` text NULL, `last_alert_percent` integer NOT NULL DEFAULT (0), `last_alert_month` text NULL, `workspace_id` text NOT NULL, PRIMARY KEY (`id`), CONSTRAINT `billing_accounts_workspaces_workspace` FOREIGN KEY (`workspace_id`) REFERENCES `workspaces` (`id`) ON DELETE NO ACTION);
+CREATE TABLE `billing_accounts` (`id` text NOT NULL, `created_at` datetime NOT NULL, `updated_at` datetime NOT NULL, `stripe_customer_id` text NULL, `stripe_subscription_id` text NULL, `standing` text NOT NULL DEFAULT ('ACTIVE'), `past_due_since` datetime NULL, `standing_reason` text NULL, `suspend_at` datetime NULL, `standing_event_at` datetime NULL, `alert_webhook_url` text NULL, `last_alert_percent` integer NOT NULL DEFAULT (0), `last_alert_month` text NULL, `workspace_id` text NOT NULL, PRIMARY KEY (`id`), CONSTRAINT `billing_accounts_workspaces_workspace` FOREIGN KEY (`workspace_id`) REFERENCES `workspaces` (`id`) ON DELETE NO ACTION);
 -- create index "billingaccount_workspace_id" to table: "billing_accounts"
 CREATE INDEX `billingaccount_workspace_id` ON `billing_accounts` (`workspace_id`);
 -- create index "billingaccount_workspace_unique" to table: "billing_accounts"
 CREATE UNIQUE INDEX `billingaccount_workspace_unique` ON `billing_accounts` (`workspace_id`);
 -- create index "billingaccount_stripe_customer_id" to table: "billing_accounts"
-CREATE INDEX `billingaccount_stripe_customer_id` ON `billing_accounts` (`stripe_customer_id`);
+CREATE UNIQUE INDEX `billingaccount_stripe_customer_id` ON `billing_accounts` (`stripe_customer_id`);
 -- create "billing_periods" table
 CREATE TABLE `billing_periods` (`id` text NOT NULL, `interval_start` datetime NOT NULL, `interval_end` datetime NOT NULL, `cost_micros` integer NOT NULL, `tokens` integer NOT NULL DEFAULT (0), `identifier` text NOT NULL, `sent_at` datetime NULL, `attempts` integer NOT NULL DEFAULT (0), `last_error` text NULL, `created_at` datetime NOT NULL, `workspace_id` text NOT NULL, PRIMARY KEY (`id`), CONSTRAINT `billing_periods_workspaces_workspace` FOREIGN KEY (`workspace_id`) REFERENCES `workspaces` (`id`) ON DELETE NO ACTION);
 -- create index "billing_periods_identifier_key" to table: "billing_periods"
@@ -34,10 +34,6 @@ CREATE INDEX `billingperiod_workspace_id` ON `billing_periods` (`workspace_id`);
 CREATE UNIQUE INDEX `billingperiod_workspace_id_interval_start` ON `billing_periods` (`workspace_id`, `interval_start`);
 -- create index "billingperiod_sent_at" to table: "billing_periods"
 CREATE INDEX `billingperiod_sent_at` ON `billing_periods` (`sent_at`);
--- create "changes" table
-CREATE TABLE `changes` (`id` integer NOT NULL PRIMARY KEY AUTOINCREMENT, `kind` text NOT NULL, `entity_id` text NOT NULL, `created_at` datetime NOT NULL);
--- create index "change_created_at" to table: "changes"
-CREATE INDEX `change_created_at` ON `changes` (`created_at`);
 -- create "memberships" table
 CREATE TABLE `memberships` (`id` text NOT NULL, `created_at` datetime NOT NULL, `updated_at` datetime NOT NULL, `role` text NOT NULL, `workspace_id` text NOT NULL, `user_id` text NOT NULL, PRIMARY KEY (`id`), CONSTRAINT `memberships_workspaces_workspace` FOREIGN KEY (`workspace_id`) REFERENCES `workspaces` (`id`) ON DELETE NO ACTION, CONSTRAINT `memberships_users_user` FOREIGN KEY (`user_id`) REFERENCES `users` (`id`) ON DELETE NO ACTION);
 -- create index "membership_workspace_id" to table: "memberships"
@@ -51,13 +47,15 @@ CREATE TABLE `model_prices` (`id` text NOT NULL, `created_at` datetime NOT NULL,
 -- create index "model_prices_model_key" to table: "model_prices"
 CREATE UNIQUE INDEX `model_prices_model_key` ON `model_prices` (`model`);
 -- create "refresh_tokens" table
-CREATE TABLE `refresh_tokens` (`id` text NOT NULL, `token_hash` text NOT NULL, `family_id` text NOT NULL, `user_id` text NOT NULL, `created_at` datetime NOT NULL, `expires_at` datetime NOT NULL, `used_at` datetime NULL, `revoked_at` datetime NULL, `ip` text NULL, `user_agent` text NULL, PRIMARY KEY (`id`));
+CREATE TABLE `refresh_tokens` (`id` text NOT NULL, `token_hash` text NOT NULL, `created_at` datetime NOT NULL, `expires_at` datetime NOT NULL, `used_at` datetime NULL, `session_id` text NOT NULL, PRIMARY KEY (`id`), CONSTRAINT `refresh_tokens_sessions_session` FOREIGN KEY (`session_id`) REFERENCES `sessions` (`id`) ON DELETE CASCADE);
 -- create index "refresh_tokens_token_hash_key" to table: "refresh_tokens"
 CREATE UNIQUE INDEX `refresh_tokens_token_hash_key` ON `refresh_tokens` (`token_hash`);
--- create index "refreshtoken_family_id" to table: "refresh_tokens"
-CREATE INDEX `refreshtoken_family_id` ON `refresh_tokens` (`family_id`);
--- create index "refreshtoken_user_id" to table: "refresh_tokens"
-CREATE INDEX `refreshtoken_user_id` ON `refresh_tokens` (`user_id`);
+-- create index "refreshtoken_session_id" to table: "refresh_tokens"
+CREATE INDEX `refreshtoken_session_id` ON `refresh_tokens` (`session_id`);
+-- create "sessions" table
+CREATE TABLE `sessions` (`id` text NOT NULL, `email` text NULL, `method` text NULL, `ip` text NULL, `user_agent` text NULL, `created_at` datetime NOT NULL, `expires_at` datetime NOT NULL, `revoked_at` datetime NULL, `user_id` text NOT NULL, PRIMARY KEY (`id`), CONSTRAINT `sessions_users_user` FOREIGN KEY (`user_id`) REFERENCES `users` (`id`) ON DELETE CASCADE);
+-- create index "session_user_id_created_at" to table: "sessions"
+CREATE INDEX `session_user_id_created_at` ON `sessions` (`user_id`, `created_at`);
 -- create "signing_keys" table
 CREATE TABLE `signing_keys` (`id` text NOT NULL, `kid` text NOT NULL, `private_jwk` blob NOT NULL, `created_at` datetime NOT NULL, `retired_at` datetime NULL, PRIMARY KEY (`id`));
 -- create index "signing_keys_kid_key" to table: "signing_keys"

@@ -26,10 +26,12 @@ DROP TABLE `stripe_events`;
 DROP INDEX `signing_keys_kid_key`;
 -- reverse: create "signing_keys" table
 DROP TABLE `signing_keys`;
--- reverse: create index "refreshtoken_user_id" to table: "refresh_tokens"
-DROP INDEX `refreshtoken_user_id`;
--- reverse: create index "refreshtoken_family_id" to table: "refresh_tokens"
-DROP INDEX `refreshtoken_family_id`;
+-- reverse: create index "session_user_id_created_at" to table: "sessions"
+DROP INDEX `session_user_id_created_at`;
+-- reverse: create "sessions" table
+DROP TABLE `sessions`;
+-- reverse: create index "refreshtoken_session_id" to table: "refresh_tokens"
+DROP INDEX `refreshtoken_session_id`;
 -- reverse: create index "refresh_tokens_token_hash_key" to table: "refresh_tokens"
 DROP INDEX `refresh_tokens_token_hash_key`;
 -- reverse: create "refresh_tokens" table
@@ -46,10 +48,6 @@ DROP INDEX `membership_workspace_id_user_id`;
 DROP INDEX `membership_workspace_id`;
 -- reverse: create "memberships" table
 DROP TABLE `memberships`;
--- reverse: create index "change_created_at" to table: "changes"
-DROP INDEX `change_created_at`;
--- reverse: create "changes" table
-DROP TABLE `changes`;
 -- reverse: create index "billingperiod_sent_at" to table: "billing_periods"
 DROP INDEX `billingperiod_sent_at`;
 -- reverse: create index "billingperiod_workspace_id_interval_start" to table: "billing_periods"

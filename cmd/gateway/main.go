@@ -1,0 +1,95 @@
+// Command gateway runs oais's /v1 data plane: the OpenAI-compatible API that
+// SDKs call with sk-oais-… keys.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/oais/oais/internal/config"
+	"github.com/oais/oais/internal/gatewayd"
+)
+
+const usage = `gateway: the oais /v1 data plane (OpenAI-compatible).
+
+Usage:
+  gateway serve     serve POST /v1/chat/completions (plain and streaming), /v1/completions,
+                    /v1/embeddings, GET /v1/models, /healthz, /readyz, /metrics
+  gateway help      show this help
+
+Clients send "Authorization: Bearer sk-oais-…". Keys are checked against an in-memory
+snapshot that follows the database; usage is written to a durable spool before each
+answer completes and shipped to the ledger.
+
+Configuration is read from the environment (CONTRACT §1):
+  OAIS_DATABASE_URL        sqlite://PATH or postgres://…  (default sqlite://./data/oais.db)
+  OAIS_GATEWAY_ADDR        listen address                  (default :8081)
+  OAIS_UPSTREAM_BASE_URL   OpenAI-compatible upstream, e.g. https://api.openai.com/v1
+                           (unset: the built-in mock upstream, announced at start)
+  OAIS_UPSTREAM_API_KEY    the upstream's secret (never logged)
+  OAIS_REDIS_URL           redis://… to share rate limits and the cache between replicas
+                           (unset: in-process; if Redis is lost, per-replica limits apply)
+  OAIS_SPOOL_DIR           the durable usage spool            (default ./data/spool)
+  OAIS_SPOOL_MAX_BYTES     spool bound; past it new requests get 503 (default 1 GiB)
+  OAIS_MAX_BODY_BYTES      request body limit, 413 beyond     (default 1 MiB)
+  OAIS_CACHE_TTL           response-cache lifetime            (default 1h)
+  OAIS_TRUSTED_PROXIES     CIDRs whose X-Forwarded-For is believed for IP allow-lists
+  OAIS_LOG_FORMAT          json (default) or text;  OAIS_LOG_LEVEL debug|info|warn|error
+
+The gateway never migrates the database; it waits (OAIS_MIGRATE_WAIT, default 60s) for the
+control plane to do it. Bad configuration exits with status 2 and one line naming the variable.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	args = fs.Args()
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	if args[0] == "help" || (len(args) > 1 && (args[1] == "-h" || args[1] == "--help")) {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	if args[0] != "serve" || len(args) != 1 {
+		fmt.Fprintf(stderr, "gateway: unknown command %q\n\n%s", fmt.Sprint(args), usage)
+		return 2
+	}
+	cfg, err := gatewayd.Load(config.OS)
+	if err != nil {
+		fmt.Fprintln(stderr, "gateway: bad configuration:", err)
+		return 2
+	}
+	log := config.Logger(stderr, cfg.LogFormat, cfg.LogLevel)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	g, err := gatewayd.Open(ctx, cfg, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "gateway:", err)
+		return 1
+	}
+	defer g.Close()
+	if err := g.Run(ctx); err != nil {
+		fmt.Fprintln(stderr, "gateway:", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,120 @@
+package gateway
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/oais/oais/internal/keys"
+	"github.com/oais/oais/internal/mockupstream"
+	"github.com/oais/oais/internal/tokens"
+	"github.com/oais/oais/internal/usage"
+)
+
+// BenchmarkAuthLookup is the per-request authentication cost: header parse,
+// offline validation, hash, directory look-up.
+func BenchmarkAuthLookup(b *testing.B) {
+	dir := StaticDirectory{}
+	var secret string
+	for i := 0; i < 10_000; i++ {
+		s, _ := keys.Generate()
+		dir[s.Hash()] = &Principal{}
+		secret = s.Reveal()
+	}
+	r := httptest.NewRequest("POST", "/v1/chat/completions", nil)
+	r.Header.Set("Authorization", "Bearer "+secret)
+	b.ReportAllocs()
+	for b.Loop() {
+		s, ok := bearer(r)
+		if !ok || !keys.Valid(s) {
+			b.Fatal("rejected")
+		}
+		if _, ok := dir.Lookup(hashSecret(s)); !ok {
+			b.Fatal("not found")
+		}
+	}
+}
+
+// benchGateway is a gateway on loopback in front of the mock on loopback,
+// logging nothing, as a benchmark's fixture.
+func benchGateway(b *testing.B) (url, secret string, client *http.Client) {
+	b.Helper()
+	tokens.Warm()
+	up := httptest.NewServer(mockupstream.New(mockupstream.Options{}))
+	b.Cleanup(up.Close)
+	s, _ := keys.Generate()
+	// Limits high enough never to refuse, but set, so every counter and
+	// header is computed as in production.
+	p := &Principal{Key: KeyPolicy{ID: "key_bench", WorkspaceID: "ws_bench", State: keys.State{Status: keys.StatusActive}},
+		Workspace: WorkspacePolicy{ID: "ws_bench", RPM: 1 << 50, TPM: 1 << 50}}
+	dir := StaticDirectory{s.Hash(): p}
+	rec := &discardRecorder{}
+	g := New(Config{UpstreamBaseURL: up.URL + "/v1", Logger: slog.New(slog.DiscardHandler)},
+		Deps{Directory: dir, Limiter: newFakeLimiter(), Recorder: rec, Pricer: fakePricer{}})
+	b.Cleanup(func() { _ = g.Close() })
+	srv := httptest.NewServer(g.Handler())
+	b.Cleanup(srv.Close)
+	client = srv.Client()
+	client.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
+	return srv.URL, s.Reveal(), client
+}
+
+type discardRecorder struct{}
+
+func (*discardRecorder) Append(*usage.Record) error { return nil }
+
+func benchRequests(b *testing.B, body string) {
+	url, secret, client := benchGateway(b)
+	b.ReportAllocs()
+	b.SetParallelism(4)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest("POST", url+"/v1/chat/completions", strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+secret)
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b.Fatal(resp.StatusCode)
+			}
+		}
+	})
+}
+
+// BenchmarkProxyChat is a whole non-streamed chat request through the
+// gateway over loopback. Compare with BenchmarkMockDirect for the
+// gateway's share.
+func BenchmarkProxyChat(b *testing.B) { benchRequests(b, chatBody) }
+
+// BenchmarkProxyChatStream is the same for a streamed answer of 8 chunks.
+func BenchmarkProxyChatStream(b *testing.B) {
+	benchRequests(b, `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Hello world"}]}`)
+}
+
+// BenchmarkMockDirect is the mock alone over loopback: the floor under
+// BenchmarkProxyChat.
+func BenchmarkMockDirect(b *testing.B) {
+	tokens.Warm()
+	up := httptest.NewServer(mockupstream.New(mockupstream.Options{}))
+	defer up.Close()
+	client := up.Client()
+	client.Transport.(*http.Transport).MaxIdleConnsPerHost = 64
+	b.ReportAllocs()
+	b.SetParallelism(4)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			resp, err := client.Post(up.URL+"/v1/chat/completions", "application/json", strings.NewReader(chatBody))
+			if err != nil {
+				b.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+}

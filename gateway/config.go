@@ -1,0 +1,147 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"time"
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxBodyBytes          = 1 << 20
+	DefaultUpstreamTimeout       = 10 * time.Minute
+	DefaultUpstreamHeaderTimeout = 60 * time.Second
+	DefaultMaxTokens             = 1024
+	DefaultIdempotencyTTL        = 24 * time.Hour
+	DefaultDrainTimeout          = 60 * time.Second
+	// DefaultMaxCaptureBytes bounds the copy of an answer kept for the
+	// response cache and Idempotency-Key replays; larger answers are
+	// served but neither cached nor replayable.
+	DefaultMaxCaptureBytes = 4 << 20
+)
+
+// Config is the gateway's configuration. The zero value is usable: every
+// zero field takes its default, and no upstream means the built-in mock.
+type Config struct {
+	// UpstreamBaseURL is the OpenAI-compatible base, e.g.
+	// https://api.openai.com/v1; "/v1/chat/completions" is sent to
+	// UpstreamBaseURL + "/chat/completions". Empty: the in-process mock.
+	UpstreamBaseURL string
+	// UpstreamAPIKey replaces the client's key on every upstream request.
+	UpstreamAPIKey string
+	// MaxBodyBytes bounds a request body (413 above it).
+	MaxBodyBytes int64
+	// UpstreamTimeout bounds a whole upstream exchange, streams included;
+	// UpstreamHeaderTimeout bounds the wait for the response headers. Both
+	// end in 504.
+	UpstreamTimeout       time.Duration
+	UpstreamHeaderTimeout time.Duration
+	// TrustedProxies are the peers whose X-Forwarded-For is believed when
+	// finding the client's address (for IP allow-lists and logs).
+	TrustedProxies []netip.Prefix
+	// DefaultMaxTokens is the completion size assumed for TPM and spend
+	// reservations when a request names no max_tokens.
+	DefaultMaxTokens int64
+	// IdempotencyTTL is how long an Idempotency-Key's answer is replayed.
+	IdempotencyTTL time.Duration
+	// MaxCaptureBytes: see DefaultMaxCaptureBytes.
+	MaxCaptureBytes int64
+	// DrainTimeout bounds how long Serve waits for in-flight requests and
+	// streams on shutdown before cutting them.
+	DrainTimeout time.Duration
+	// Ready reports readiness for GET /readyz; nil means ready.
+	Ready func(ctx context.Context) error
+	// Logger receives the access log and errors; nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now. Tests set it.
+	Now func() time.Time
+}
+
+// LogValue lets a Config be logged whole: the upstream key is redacted.
+func (c Config) LogValue() slog.Value {
+	key := ""
+	if c.UpstreamAPIKey != "" {
+		key = "REDACTED"
+	}
+	upstream := c.UpstreamBaseURL
+	if upstream == "" {
+		upstream = "mock (in-process)"
+	}
+	return slog.GroupValue(
+		slog.String("upstream_base_url", upstream),
+		slog.String("upstream_api_key", key),
+		slog.Int64("max_body_bytes", c.MaxBodyBytes),
+		slog.Duration("upstream_timeout", c.UpstreamTimeout),
+		slog.Duration("upstream_header_timeout", c.UpstreamHeaderTimeout),
+		slog.Int("trusted_proxies", len(c.TrustedProxies)),
+		slog.Int64("default_max_tokens", c.DefaultMaxTokens),
+	)
+}
+
+// String is LogValue's text, so fmt never prints the key either.
+func (c Config) String() string { return c.LogValue().String() }
+
+// Validate reports the first bad field, named by its environment variable
+// where it has one.
+func (c *Config) Validate() error {
+	if c.UpstreamBaseURL != "" {
+		u, err := url.Parse(c.UpstreamBaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return errors.New("OAIS_UPSTREAM_BASE_URL: want an http(s) URL such as https://api.openai.com/v1")
+		}
+		if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return errors.New("OAIS_UPSTREAM_BASE_URL: must not carry a query, fragment or credentials")
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"MaxBodyBytes", c.MaxBodyBytes},
+		{"UpstreamTimeout", int64(c.UpstreamTimeout)},
+		{"UpstreamHeaderTimeout", int64(c.UpstreamHeaderTimeout)},
+		{"DefaultMaxTokens", c.DefaultMaxTokens},
+		{"IdempotencyTTL", int64(c.IdempotencyTTL)},
+		{"MaxCaptureBytes", c.MaxCaptureBytes},
+		{"DrainTimeout", int64(c.DrainTimeout)},
+	} {
+		if f.v < 0 {
+			return fmt.Errorf("gateway config: %s must not be negative", f.name)
+		}
+	}
+	return nil
+}
+
+func (c *Config) withDefaults() {
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.UpstreamTimeout == 0 {
+		c.UpstreamTimeout = DefaultUpstreamTimeout
+	}
+	if c.UpstreamHeaderTimeout == 0 {
+		c.UpstreamHeaderTimeout = DefaultUpstreamHeaderTimeout
+	}
+	if c.DefaultMaxTokens == 0 {
+		c.DefaultMaxTokens = DefaultMaxTokens
+	}
+	if c.IdempotencyTTL == 0 {
+		c.IdempotencyTTL = DefaultIdempotencyTTL
+	}
+	if c.MaxCaptureBytes == 0 {
+		c.MaxCaptureBytes = DefaultMaxCaptureBytes
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}

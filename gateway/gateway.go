@@ -1,0 +1,864 @@
+// Package gateway is the /v1 data plane: an OpenAI-compatible reverse proxy
+// that authenticates API keys, enforces a workspace's and a key's limits,
+// relays answers (streams event by event) and meters every answered
+// request into a usage record.
+//
+// A request passes these steps in this order; each refuses with the CONTRACT
+// §3 error named, and the order is the contract's precedence:
+//
+//  1. request id: x-request-id on every response (the client's if sane);
+//  2. route: unknown /v1 paths 404, wrong method 405 (never a pass-through);
+//  3. authentication: Authorization: Bearer only; a key in the URL, a
+//     malformed key (checked offline, before any look-up) or an unknown
+//     one is 401 invalid_api_key; then the key's state (401 revoked /
+//     expired / disabled, 429 key_request_limit_reached), the workspace's
+//     suspension (403), the key's IP allow-list (403);
+//  4. the usage spool's room (503 when it cannot take records);
+//  5. the body, read whole but bounded (413), parsed for what the gateway
+//     needs only (400 on malformed JSON), the model allow-list (403);
+//  6. Idempotency-Key: replay of a finished twin, 422 for a reused key;
+//  7. the response cache (x-oais-cache: hit, billed as a cache hit);
+//  8. one all-or-nothing Limiter.Reserve over every limit (429);
+//  9. the upstream, through httputil.ReverseProxy; its errors pass through
+//     unbilled, transport failures are 502/504;
+//  10. settle the reservation with the real usage and append the usage
+//     record, before the handler returns (streams: when they end);
+//  11. metrics and one access-log line.
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/oais/oais/internal/keys"
+	"github.com/oais/oais/internal/mockupstream"
+	"github.com/oais/oais/internal/ratelimit"
+	"github.com/oais/oais/internal/tokens"
+	"github.com/oais/oais/internal/usage"
+)
+
+// Deps are the gateway's collaborators. Directory, Limiter and Recorder
+// are required; the rest may be nil.
+type Deps struct {
+	Directory Directory
+	Limiter   ratelimit.Limiter
+	Recorder  Recorder
+	// Cache, if set, serves repeated non-streamed requests of keys with
+	// CacheEnabled. CacheKeyNormalize canonicalises a body before it is
+	// hashed into a cache key (respcache.Normalize); nil hashes it as is.
+	Cache             Cache
+	CacheKeyNormalize func(body []byte) []byte
+	// Pricer prices usage; nil prices everything at 0 and disables spend caps.
+	Pricer Pricer
+	// Idempotency keeps answers for Idempotency-Key; nil means in-process.
+	Idempotency IdempotencyStore
+}
+
+// Gateway is the /v1 data plane. Create it with New.
+type Gateway struct {
+	cfg       Config
+	deps      Deps
+	full      Fuller // deps.Recorder, when it can tell
+	log       *slog.Logger
+	upstream  *url.URL
+	authz     string // "Bearer <upstream key>", or "" to send none
+	transport *http.Transport
+	proxy     *httputil.ReverseProxy
+	mock      *mockupstream.InProcess
+	metrics   *metrics
+	seeded    sync.Map // counter key -> struct{}: cumulative counters seeded
+	draining  atomic.Bool
+	idPrefix  [16]byte
+	idSeq     atomic.Uint64
+}
+
+// New returns a gateway. It panics if a required dependency is missing or
+// cfg does not Validate: both are wiring bugs, and main validates first.
+func New(cfg Config, deps Deps) *Gateway {
+	if err := cfg.Validate(); err != nil {
+		panic(err)
+	}
+	if deps.Directory == nil || deps.Limiter == nil || deps.Recorder == nil {
+		panic("gateway: Directory, Limiter and Recorder are required")
+	}
+	cfg.withDefaults()
+	g := &Gateway{cfg: cfg, deps: deps, log: cfg.Logger, metrics: newMetrics()}
+	g.full, _ = deps.Recorder.(Fuller)
+	if g.deps.Idempotency == nil {
+		g.deps.Idempotency = NewIdempotencyStore(cfg.IdempotencyTTL, cfg.Now)
+	}
+	var p [8]byte
+	_, _ = rand.Read(p[:])
+	hex.Encode(g.idPrefix[:], p[:])
+	if cfg.UpstreamAPIKey != "" {
+		g.authz = "Bearer " + cfg.UpstreamAPIKey
+	}
+
+	g.transport = &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   10 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: cfg.UpstreamHeaderTimeout,
+		ExpectContinueTimeout: time.Second,
+		// Every request goes to one or two hosts: keep many warm
+		// connections to them instead of the default two.
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 512,
+		IdleConnTimeout:     90 * time.Second,
+		// The metering readers must see the bytes the upstream meant, not
+		// gzip; LLM answers are small next to their latency.
+		DisableCompression: true,
+	}
+	if cfg.UpstreamBaseURL == "" {
+		g.mock = mockupstream.StartInProcess(mockupstream.New(mockupstream.Options{}))
+		g.transport.DialContext = g.mock.DialContext
+		g.transport.Proxy = nil
+		g.upstream, _ = url.Parse(mockupstream.BaseURL)
+	} else {
+		g.upstream, _ = url.Parse(cfg.UpstreamBaseURL)
+		// HTTP/2 to an https upstream; a plain-http upstream stays on
+		// HTTP/1.1 with its pool of connections.
+		g.transport.ForceAttemptHTTP2 = g.upstream.Scheme == "https"
+	}
+	g.upstream.Path = strings.TrimSuffix(g.upstream.Path, "/")
+
+	g.proxy = &httputil.ReverseProxy{
+		Rewrite:        g.rewrite,
+		Transport:      g.transport,
+		FlushInterval:  -1, // SSE events leave as they come
+		ModifyResponse: g.modifyResponse,
+		ErrorHandler:   g.proxyError,
+		BufferPool:     copyBufPool{},
+		ErrorLog:       log.New(io.Discard, "", 0), // every failure is logged by finish
+	}
+	return g
+}
+
+// Close releases the gateway's idle upstream connections and the built-in
+// mock, if any.
+func (g *Gateway) Close() error {
+	g.transport.CloseIdleConnections()
+	if g.mock != nil {
+		return g.mock.Close()
+	}
+	return nil
+}
+
+// Registry returns the gateway's private Prometheus registry.
+func (g *Gateway) Registry() *prometheus.Registry { return g.metrics.reg }
+
+// Handler returns the gateway's HTTP handler.
+func (g *Gateway) Handler() http.Handler { return g }
+
+// endpoint is a metered /v1 route.
+type endpoint struct {
+	path     string // as the client calls it
+	upstream string // appended to the upstream base URL
+	kind     endpointKind
+}
+
+type endpointKind uint8
+
+const (
+	kindChat endpointKind = iota
+	kindCompletions
+	kindEmbeddings
+	kindModels
+)
+
+var (
+	epChat        = &endpoint{"/v1/chat/completions", "/chat/completions", kindChat}
+	epCompletions = &endpoint{"/v1/completions", "/completions", kindCompletions}
+	epEmbeddings  = &endpoint{"/v1/embeddings", "/embeddings", kindEmbeddings}
+	epModels      = &endpoint{"/v1/models", "/models", kindModels}
+)
+
+// ServeHTTP routes a request. The route table is a switch, not a mux, so
+// that every miss is an OpenAI-shaped 404 and nothing is passed upstream
+// that the gateway does not meter.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := g.newRequestID()
+	public := id
+	if v := r.Header.Get("X-Request-Id"); saneRequestID(v) {
+		// The client's id is echoed for its own tracing, but the usage
+		// record keeps ours: the ledger deduplicates by it, and a client
+		// must not be able to collide two requests into one bill.
+		public = v
+	}
+	w.Header().Set("X-Request-Id", public)
+	switch r.URL.Path {
+	case epChat.path:
+		g.serveAPI(w, r, epChat, id, public)
+	case epCompletions.path:
+		g.serveAPI(w, r, epCompletions, id, public)
+	case epEmbeddings.path:
+		g.serveAPI(w, r, epEmbeddings, id, public)
+	case epModels.path:
+		g.serveAPI(w, r, epModels, id, public)
+	case "/healthz":
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	case "/readyz":
+		g.serveReady(w, r)
+	case "/metrics":
+		g.metrics.handler.ServeHTTP(w, r)
+	default:
+		g.refuse(w, r, ErrNotFound)
+	}
+}
+
+func (g *Gateway) serveReady(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if g.draining.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, "draining\n")
+		return
+	}
+	if g.cfg.Ready != nil {
+		if err := g.cfg.Ready(r.Context()); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "not ready\n")
+			return
+		}
+	}
+	_, _ = io.WriteString(w, "ready\n")
+}
+
+// refuse answers a request that never became a call (unknown route).
+func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	status := writeError(w, err)
+	g.metrics.requests.WithLabelValues("", "", statusLabel(status)).Inc()
+}
+
+// call is one metered request on its way through the pipeline.
+type call struct {
+	ep       *endpoint
+	id       string // ours: the usage record's
+	publicID string // the x-request-id answered
+	start    time.Time
+	now      time.Time
+	client   context.Context
+	clientIP netip.Addr
+	p        *Principal
+	req      apiRequest
+	body     []byte // as sent upstream
+	bodySum  [32]byte
+	prompt   int64 // estimated prompt tokens
+	maxOut   int64 // completion tokens assumed for reservations
+	stream   bool
+	hide     bool // the gateway asked for stream usage; hide it again
+
+	counters [7]ratelimit.Counter
+	scopes   [7]limitScope
+	nc       int
+	resv     *ratelimit.Reservation
+
+	cacheKey string
+	finishID func(*StoredAnswer)
+
+	// Set by the proxy callbacks.
+	upstreamStatus int
+	upstreamStart  time.Time
+	upstreamDone   time.Time
+	sse            *sseMeter
+	js             *jsonMeter
+	proxyErr       error
+	wrote          atomic.Bool // the upstream request was sent (httptrace)
+
+	// Outcome, for the log and metrics.
+	status   int
+	err      error
+	rec      *usage.Record
+	cacheHit bool
+}
+
+type callKey struct{}
+
+func callFrom(ctx context.Context) *call {
+	c, _ := ctx.Value(callKey{}).(*call)
+	return c
+}
+
+func (g *Gateway) serveAPI(rw http.ResponseWriter, r *http.Request, ep *endpoint, id, public string) {
+	c := &call{ep: ep, id: id, publicID: public, start: g.cfg.Now(), client: r.Context()}
+	c.now = c.start
+	w := newRespWriter(rw)
+	defer g.finish(c, w, r)
+	if err := g.admit(c, r); err != nil {
+		var rp replayed
+		if errors.As(err, &rp) {
+			rp.a.writeTo(w)
+			c.status = rp.a.Status
+			return
+		}
+		c.err = err
+		c.status = writeError(w, err)
+		if c.finishID != nil {
+			c.finishID(nil)
+		}
+		return
+	}
+	if ep.kind == kindModels {
+		g.serveModels(c, w, r)
+		return
+	}
+	if c.cacheKey != "" && g.serveCached(c, w, r) {
+		return
+	}
+	if err := g.reserve(c); err != nil {
+		var le *limitError
+		if errors.As(err, &le) {
+			g.setLimitHeaders(w.Header(), le.denied.States, c)
+		}
+		c.err = err
+		c.status = writeError(w, err)
+		if c.finishID != nil {
+			c.finishID(nil)
+		}
+		return
+	}
+	g.setLimitHeaders(w.Header(), c.resv.States, c)
+	if c.finishID != nil || c.cacheKey != "" {
+		w.capture(g.cfg.MaxCaptureBytes)
+	}
+	aborted := g.forward(c, w, r)
+	g.settle(c, w, aborted)
+	if aborted {
+		// The answer was cut mid-body; let net/http cut the connection so
+		// the client cannot take a truncated answer for a whole one. The
+		// deferred finish still logs it.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// admit runs steps 2 to 7 of the pipeline up to the limits.
+func (g *Gateway) admit(c *call, r *http.Request) error {
+	want := http.MethodPost
+	if c.ep.kind == kindModels {
+		want = http.MethodGet
+	}
+	if r.Method != want {
+		return ErrMethodNotAllowed
+	}
+	if keyInURL(r.URL) {
+		return ErrKeyInURL
+	}
+	secret, ok := bearer(r)
+	if !ok || !keys.Valid(secret) {
+		return ErrInvalidKey
+	}
+	p, ok := g.deps.Directory.Lookup(hashSecret(secret))
+	if !ok || p == nil {
+		return ErrInvalidKey
+	}
+	c.p = p
+	if err := p.Key.State.Check(c.now); err != nil {
+		return err
+	}
+	if p.Workspace.Suspended {
+		return ErrWorkspaceSuspended
+	}
+	c.clientIP = g.clientIP(r)
+	if !p.Key.ipAllowed(c.clientIP) {
+		return ErrIPNotAllowed
+	}
+	if c.ep.kind == kindModels {
+		return nil
+	}
+	if g.full != nil && g.full.Full() {
+		return ErrUnavailable
+	}
+	if err := g.readBody(c, r); err != nil {
+		return err
+	}
+	if !p.modelAllowed(c.req.Model) {
+		return ErrModelNotAllowed
+	}
+	if k := r.Header.Get("Idempotency-Key"); k != "" {
+		replay, finish, err := g.deps.Idempotency.Begin(r.Context(), p.Key.ID+"\x00"+k, c.bodySum)
+		if err != nil {
+			return err
+		}
+		if replay != nil {
+			return replayed{replay}
+		}
+		c.finishID = finish
+	}
+	if g.deps.Cache != nil && p.Key.CacheEnabled && !c.stream {
+		c.cacheKey = g.cacheKey(c)
+	}
+	return nil
+}
+
+// replayed is not an error but the end of admit for a replayed request;
+// serveAPI writes the stored answer instead of an error.
+type replayed struct{ a *StoredAnswer }
+
+func (replayed) Error() string { return "gateway: idempotent replay" }
+
+// apiRequest is the part of a request body the gateway reads.
+type apiRequest struct {
+	Model         string `json:"model"`
+	Stream        bool   `json:"stream"`
+	StreamOptions *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
+	MaxTokens           *int64           `json:"max_tokens"`
+	MaxCompletionTokens *int64           `json:"max_completion_tokens"`
+	N                   *int64           `json:"n"`
+	Messages            []tokens.Message `json:"messages"`
+	Prompt              json.RawMessage  `json:"prompt"`
+	Input               json.RawMessage  `json:"input"`
+}
+
+// maxChoices bounds n in reservations: OpenAI's own limit.
+const maxChoices = 128
+
+func (g *Gateway) readBody(c *call, r *http.Request) error {
+	max := g.cfg.MaxBodyBytes
+	if r.ContentLength > max {
+		return ErrTooLarge
+	}
+	size := 512
+	if r.ContentLength > 0 {
+		size = int(r.ContentLength) + 1 // +1 so ReadAll sees EOF without growing
+	}
+	buf := make([]byte, 0, size)
+	body, err := readAllLimited(r.Body, buf, max)
+	if err != nil {
+		if errors.Is(err, ErrTooLarge) {
+			return ErrTooLarge
+		}
+		return errClientGone
+	}
+	if err := json.Unmarshal(body, &c.req); err != nil {
+		return ErrBadRequest
+	}
+	if c.req.Model == "" {
+		return ErrMissingModel
+	}
+	c.bodySum = sha256.Sum256(body)
+	c.body = body
+	q := &c.req
+	switch c.ep.kind {
+	case kindChat:
+		c.prompt = int64(tokens.Estimate(q.Model, q.Messages))
+	case kindCompletions:
+		c.prompt = int64(tokens.CountPrompt(q.Model, q.Prompt))
+	case kindEmbeddings:
+		c.prompt = int64(tokens.CountPrompt(q.Model, q.Input))
+	}
+	if c.ep.kind != kindEmbeddings {
+		c.maxOut = g.cfg.DefaultMaxTokens
+		if q.MaxCompletionTokens != nil && *q.MaxCompletionTokens > 0 {
+			c.maxOut = *q.MaxCompletionTokens
+		} else if q.MaxTokens != nil && *q.MaxTokens > 0 {
+			c.maxOut = *q.MaxTokens
+		}
+		if q.N != nil && *q.N > 1 {
+			c.maxOut *= min(*q.N, maxChoices)
+		}
+		c.stream = q.Stream
+	}
+	if c.stream && (q.StreamOptions == nil || !q.StreamOptions.IncludeUsage) {
+		b, err := withStreamUsage(c.body, q.StreamOptions != nil)
+		if err != nil {
+			return ErrBadRequest
+		}
+		c.body, c.hide = b, true
+	}
+	return nil
+}
+
+// readAllLimited reads r into buf, failing with ErrTooLarge past max bytes.
+func readAllLimited(r io.Reader, buf []byte, max int64) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > max {
+			return nil, ErrTooLarge
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// withStreamUsage asks the upstream for a stream's usage chunk on the
+// client's behalf. Without stream_options it is spliced in after the
+// opening brace, leaving every other byte alone; an existing
+// stream_options is rewritten through a map (rare, and needs a real edit).
+func withStreamUsage(body []byte, hasOptions bool) ([]byte, error) {
+	const opt = `"stream_options":{"include_usage":true},`
+	if !hasOptions {
+		i := skipSpace(body, 0)
+		if i >= len(body) || body[i] != '{' {
+			return nil, ErrBadRequest
+		}
+		out := make([]byte, 0, len(body)+len(opt))
+		out = append(out, body[:i+1]...)
+		out = append(out, opt...)
+		return append(out, body[i+1:]...), nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, err
+	}
+	var so map[string]json.RawMessage
+	if raw := m["stream_options"]; len(raw) > 0 && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &so); err != nil {
+			return nil, err
+		}
+	}
+	if so == nil {
+		so = map[string]json.RawMessage{}
+	}
+	so["include_usage"] = json.RawMessage("true")
+	raw, err := json.Marshal(so)
+	if err != nil {
+		return nil, err
+	}
+	m["stream_options"] = raw
+	return json.Marshal(m)
+}
+
+func (g *Gateway) cacheKey(c *call) string {
+	body := c.body
+	if g.deps.CacheKeyNormalize != nil {
+		body = g.deps.CacheKeyNormalize(body)
+	}
+	h := sha256.New()
+	_, _ = io.WriteString(h, c.p.Workspace.ID)
+	_, _ = h.Write([]byte{0})
+	_, _ = io.WriteString(h, c.ep.path)
+	_, _ = h.Write([]byte{0})
+	_, _ = h.Write(body)
+	return "resp:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// serveCached answers from the cache if it can.
+func (g *Gateway) serveCached(c *call, w *respWriter, r *http.Request) bool {
+	e, ok, err := g.deps.Cache.Get(r.Context(), c.cacheKey)
+	if err != nil {
+		g.log.LogAttrs(r.Context(), slog.LevelWarn, "response cache get failed", slog.String("request_id", c.publicID), slog.Any("err", err))
+		return false
+	}
+	if !ok {
+		return false
+	}
+	c.cacheHit = true
+	c.rec = g.newRecord(c, http.StatusOK)
+	c.rec.PromptTokens, c.rec.CompletionTokens = e.PromptTokens, e.CompletionTokens
+	c.rec.CacheHit = true
+	c.rec.Source = usage.SourceCache
+	// A cached answer costs no upstream tokens; it is counted, not charged.
+	c.rec.CostMicros = 0
+	if err := g.deps.Recorder.Append(c.rec); err != nil {
+		// An answer that cannot be recorded is not served.
+		g.recordFailed(c, err)
+		c.rec = nil
+		c.err = ErrUnavailable
+		c.status = writeError(w, ErrUnavailable)
+		if c.finishID != nil {
+			c.finishID(nil)
+		}
+		return true
+	}
+	g.metrics.cacheHits.Inc()
+	h := w.Header()
+	if e.ContentType != "" {
+		h.Set("Content-Type", e.ContentType)
+	}
+	h.Set("X-Oais-Cache", "hit")
+	h.Set("Content-Length", strconv.Itoa(len(e.Body)))
+	status := e.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(e.Body)
+	c.status = status
+	if c.finishID != nil {
+		c.finishID(&StoredAnswer{Status: status, ContentType: e.ContentType, Body: e.Body})
+	}
+	return true
+}
+
+// serveModels answers GET /v1/models: the key's models when it is
+// restricted, else the upstream's list.
+func (g *Gateway) serveModels(c *call, w *respWriter, r *http.Request) {
+	if list := c.p.visibleModels(); list != nil {
+		b := []byte(`{"object":"list","data":[`)
+		for i, m := range list {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"id":`...)
+			b = appendJSONString(b, m)
+			b = append(b, `,"object":"model","created":0,"owned_by":"oais"}`...)
+		}
+		b = append(b, "]}"...)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(b)
+		c.status = http.StatusOK
+		return
+	}
+	if g.forward(c, w, r) {
+		panic(http.ErrAbortHandler)
+	}
+	c.status = w.status
+}
+
+// forward sends the call upstream and relays the answer. It reports
+// whether ReverseProxy aborted mid-body (it panics with ErrAbortHandler).
+func (g *Gateway) forward(c *call, w *respWriter, r *http.Request) (aborted bool) {
+	ctx := context.WithValue(r.Context(), callKey{}, c)
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(httptrace.WroteRequestInfo) { c.wrote.Store(true) },
+	})
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.UpstreamTimeout)
+	defer cancel()
+	defer func() {
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				panic(v)
+			}
+			aborted = true
+		}
+		c.upstreamDone = g.cfg.Now()
+		if c.sse != nil {
+			_ = c.sse.Close()
+		}
+	}()
+	c.upstreamStart = g.cfg.Now()
+	out := r.WithContext(ctx)
+	out.ContentLength = int64(len(c.body))
+	g.proxy.ServeHTTP(w, out)
+	return false
+}
+
+// hopless are request headers a client may send that must not reach the
+// upstream: they are the gateway's business or name the client's own
+// OpenAI account.
+var hopless = []string{"Authorization", "Cookie", "Idempotency-Key", "Accept-Encoding",
+	"Openai-Organization", "Openai-Project", "X-Request-Id"}
+
+func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
+	c := callFrom(pr.In.Context())
+	u := pr.Out.URL
+	u.Scheme, u.Host, u.User = g.upstream.Scheme, g.upstream.Host, nil
+	u.Path, u.RawPath, u.RawQuery, u.Fragment = g.upstream.Path+c.ep.upstream, "", "", ""
+	pr.Out.Host = ""
+	h := pr.Out.Header
+	for _, k := range hopless {
+		delete(h, k)
+	}
+	if g.authz != "" {
+		h["Authorization"] = []string{g.authz}
+	}
+	if c.body != nil {
+		body := c.body
+		pr.Out.ContentLength = int64(len(body))
+		pr.Out.Body = io.NopCloser(bytes.NewReader(body))
+		pr.Out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		h["Content-Type"] = []string{"application/json"}
+	} else {
+		pr.Out.Body, pr.Out.ContentLength, pr.Out.GetBody = nil, 0, nil
+	}
+}
+
+// upstreamOnly are response headers about the gateway's own upstream
+// account; the client gets the gateway's limits instead.
+var upstreamOnly = []string{
+	"X-Ratelimit-Limit-Requests", "X-Ratelimit-Limit-Tokens",
+	"X-Ratelimit-Remaining-Requests", "X-Ratelimit-Remaining-Tokens",
+	"X-Ratelimit-Reset-Requests", "X-Ratelimit-Reset-Tokens",
+	"Openai-Organization", "Openai-Project", "Set-Cookie",
+}
+
+func (g *Gateway) modifyResponse(res *http.Response) error {
+	c := callFrom(res.Request.Context())
+	c.upstreamStatus = res.StatusCode
+	h := res.Header
+	for _, k := range upstreamOnly {
+		delete(h, k)
+	}
+	if v := h["X-Request-Id"]; v != nil {
+		// One x-request-id per answer, ours; the upstream's stays findable.
+		delete(h, "X-Request-Id")
+		h["X-Upstream-Request-Id"] = v
+	}
+	if res.StatusCode < 200 || res.StatusCode >= 300 || c.ep.kind == kindModels {
+		return nil // passed through as is, never billed
+	}
+	ct := h.Get("Content-Type")
+	if c.stream && strings.HasPrefix(ct, "text/event-stream") {
+		c.sse = newSSEMeter(res.Body, c.hide)
+		res.Body = c.sse
+		if c.hide {
+			// Hiding the usage chunk changes the length.
+			delete(h, "Content-Length")
+			res.ContentLength = -1
+		}
+		return nil
+	}
+	c.js = newJSONMeter(res.Body)
+	res.Body = c.js
+	return nil
+}
+
+func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	c := callFrom(r.Context())
+	var ne net.Error
+	switch {
+	case c.client.Err() != nil:
+		c.proxyErr = errClientGone
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		c.proxyErr = ErrUpstreamTimeout
+	default:
+		c.proxyErr = ErrUpstreamDown
+	}
+	g.log.LogAttrs(r.Context(), slog.LevelWarn, "upstream request failed",
+		slog.String("request_id", c.publicID), slog.String("upstream", g.upstream.Host), slog.String("err", err.Error()))
+	writeError(w, c.proxyErr)
+}
+
+// newRequestID returns a process-unique id: a random per-process prefix and
+// a counter, so making one costs one small allocation and no entropy.
+func (g *Gateway) newRequestID() string {
+	var b [4 + 16 + 16]byte
+	copy(b[:], "req_")
+	copy(b[4:], g.idPrefix[:])
+	n := g.idSeq.Add(1)
+	const digits = "0123456789abcdef"
+	for i := len(b) - 1; i >= 20; i-- {
+		b[i] = digits[n&0xF]
+		n >>= 4
+	}
+	return string(b[:])
+}
+
+// saneRequestID accepts a client's x-request-id that is short and plain,
+// so it cannot inject anything into headers or logs.
+func saneRequestID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+// bearer returns the token of an "Authorization: Bearer" header.
+func bearer(r *http.Request) (string, bool) {
+	v := r.Header.Get("Authorization")
+	const prefix = "Bearer "
+	if len(v) < len(prefix) || !strings.EqualFold(v[:len(prefix)], prefix) {
+		return "", false
+	}
+	return strings.TrimSpace(v[len(prefix):]), true
+}
+
+// hashSecret is keys.HashOf without its allocation: a well-formed secret
+// has a fixed length, so it fits a stack array. TestHashSecret pins the
+// two together.
+func hashSecret(s string) keys.Hash {
+	var b [keys.SecretLen]byte
+	n := copy(b[:], s)
+	return sha256.Sum256(b[:n])
+}
+
+// keyInURL reports a query that carries something like a key. Such a key
+// is refused even if it is valid: it has leaked into URLs and logs.
+func keyInURL(u *url.URL) bool {
+	q := u.RawQuery
+	if q == "" {
+		return false
+	}
+	if strings.Contains(q, keys.Prefix) || strings.Contains(q, "sk-") {
+		return true
+	}
+	for _, name := range []string{"api_key", "api-key", "apikey", "key", "access_token", "token"} {
+		if strings.HasPrefix(q, name+"=") || strings.Contains(q, "&"+name+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+// clientIP is the request's peer, or, behind a trusted proxy, the nearest
+// untrusted address of X-Forwarded-For.
+func (g *Gateway) clientIP(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	addr := ap.Addr().Unmap()
+	if !g.trusted(addr) {
+		return addr
+	}
+	xff := r.Header.Values("X-Forwarded-For")
+	for i := len(xff) - 1; i >= 0; i-- {
+		v := xff[i]
+		for v != "" {
+			var part string
+			if j := strings.LastIndexByte(v, ','); j >= 0 {
+				part, v = v[j+1:], v[:j]
+			} else {
+				part, v = v, ""
+			}
+			a, err := netip.ParseAddr(strings.TrimSpace(part))
+			if err != nil {
+				return addr
+			}
+			addr = a.Unmap()
+			if !g.trusted(addr) {
+				return addr
+			}
+		}
+	}
+	return addr
+}
+
+func (g *Gateway) trusted(a netip.Addr) bool {
+	for _, p := range g.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

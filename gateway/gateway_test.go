@@ -1,0 +1,843 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oais/oais/internal/keys"
+	"github.com/oais/oais/internal/mockupstream"
+	"github.com/oais/oais/internal/ratelimit"
+	"github.com/oais/oais/internal/tokens"
+	"github.com/oais/oais/internal/usage"
+)
+
+func TestWireError(t *testing.T) {
+	denied := &ratelimit.Denied{RetryAfter: 1500 * time.Millisecond}
+	tests := []struct {
+		name   string
+		err    error
+		status int
+		code   string
+		typ    string
+	}{
+		{"missing or unknown key", ErrInvalidKey, 401, "invalid_api_key", "invalid_request_error"},
+		{"malformed key", keys.ErrMalformed, 401, "invalid_api_key", "invalid_request_error"},
+		{"key in url", ErrKeyInURL, 401, "invalid_api_key", "invalid_request_error"},
+		{"revoked", keys.ErrRevoked, 401, "api_key_revoked", "invalid_request_error"},
+		{"expired", keys.ErrExpired, 401, "api_key_expired", "invalid_request_error"},
+		{"disabled", keys.ErrDisabled, 401, "api_key_disabled", "invalid_request_error"},
+		{"max requests from state", keys.ErrRequestLimit, 429, "key_request_limit_reached", "requests"},
+		{"max requests from limiter", &limitError{scopeKeyRequests, &ratelimit.Denied{}}, 429, "key_request_limit_reached", "requests"},
+		{"workspace rpm", &limitError{scopeWorkspaceRPM, denied}, 429, "rate_limit_exceeded", "requests"},
+		{"workspace tpm", &limitError{scopeWorkspaceTPM, denied}, 429, "rate_limit_exceeded", "tokens"},
+		{"key rpm", &limitError{scopeKeyRPM, denied}, 429, "rate_limit_exceeded", "requests"},
+		{"key tpm", &limitError{scopeKeyTPM, denied}, 429, "rate_limit_exceeded", "tokens"},
+		{"token quota", &limitError{scopeWorkspaceTokens, &ratelimit.Denied{}}, 429, "insufficient_quota", "insufficient_quota"},
+		{"spend cap", &limitError{scopeWorkspaceSpend, &ratelimit.Denied{}}, 429, "insufficient_quota", "insufficient_quota"},
+		{"model", ErrModelNotAllowed, 403, "model_not_allowed", "invalid_request_error"},
+		{"ip", ErrIPNotAllowed, 403, "ip_not_allowed", "invalid_request_error"},
+		{"suspended", ErrWorkspaceSuspended, 403, "workspace_suspended", "invalid_request_error"},
+		{"malformed json", ErrBadRequest, 400, "invalid_request_error", "invalid_request_error"},
+		{"missing model", ErrMissingModel, 400, "invalid_request_error", "invalid_request_error"},
+		{"too large", ErrTooLarge, 413, "request_too_large", "invalid_request_error"},
+		{"upstream down", ErrUpstreamDown, 502, "upstream_unavailable", "server_error"},
+		{"upstream timeout", ErrUpstreamTimeout, 504, "upstream_timeout", "server_error"},
+		{"unknown route", ErrNotFound, 404, "unknown_url", "invalid_request_error"},
+		{"wrong method", ErrMethodNotAllowed, 405, "method_not_allowed", "invalid_request_error"},
+		{"idempotency reused", ErrIdempotencyReused, 422, "idempotency_key_reused", "invalid_request_error"},
+		{"idempotency busy", ErrIdempotencyBusy, 409, "idempotency_key_in_use", "invalid_request_error"},
+		{"unavailable", ErrUnavailable, 503, "service_unavailable", "server_error"},
+		{"wrapped", fmt.Errorf("ctx: %w", ErrTooLarge), 413, "request_too_large", "invalid_request_error"},
+		{"unknown error hides its cause", errors.New("db password is hunter2"), 500, "internal_error", "server_error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := wireError(tt.err)
+			if e.status != tt.status || e.code != tt.code || e.typ != tt.typ {
+				t.Fatalf("wireError = %d %s %s, want %d %s %s", e.status, e.code, e.typ, tt.status, tt.code, tt.typ)
+			}
+			if strings.Contains(e.message, "hunter2") {
+				t.Fatal("internal detail leaked")
+			}
+			var body struct {
+				Error struct {
+					Message string  `json:"message"`
+					Type    string  `json:"type"`
+					Param   *string `json:"param"`
+					Code    string  `json:"code"`
+				} `json:"error"`
+			}
+			if err := json.Unmarshal(e.appendBody(nil), &body); err != nil {
+				t.Fatal(err)
+			}
+			if body.Error.Code != tt.code || body.Error.Param != nil || body.Error.Message == "" {
+				t.Fatalf("body = %+v", body)
+			}
+			if tt.code == "invalid_api_key" && body.Error.Message != "Invalid authentication token" {
+				t.Fatalf("message %q", body.Error.Message)
+			}
+			if tt.code == "rate_limit_exceeded" && e.retryAfter <= 0 {
+				t.Fatal("no Retry-After for a windowed limit")
+			}
+		})
+	}
+}
+
+type errBody struct {
+	Error struct {
+		Message string  `json:"message"`
+		Type    string  `json:"type"`
+		Param   *string `json:"param"`
+		Code    string  `json:"code"`
+	} `json:"error"`
+}
+
+func decodeErr(t *testing.T, body string) errBody {
+	t.Helper()
+	var e errBody
+	if err := json.Unmarshal([]byte(body), &e); err != nil {
+		t.Fatalf("not an OpenAI error: %q", body)
+	}
+	return e
+}
+
+// TestContractErrors drives every CONTRACT §3 refusal through the real
+// handler.
+func TestContractErrors(t *testing.T) {
+	h := newHarness(t, harnessOpts{cfg: Config{MaxBodyBytes: 4096}})
+	chat := "/v1/chat/completions"
+	tests := []struct {
+		name       string
+		who        string
+		auth       string // raw Authorization header, overrides who
+		method     string
+		path       string
+		body       string
+		hdr        map[string]string
+		status     int
+		code       string
+		retryAfter bool
+	}{
+		{name: "no key", method: "POST", path: chat, body: chatBody, status: 401, code: "invalid_api_key"},
+		{name: "malformed key", auth: "Bearer sk-oais-nope", method: "POST", path: chat, body: chatBody, status: 401, code: "invalid_api_key"},
+		{name: "basic auth", auth: "Basic Zm9vOmJhcg==", method: "POST", path: chat, body: chatBody, status: 401, code: "invalid_api_key"},
+		{name: "unknown key", auth: "Bearer " + mustSecret(t), method: "POST", path: chat, body: chatBody, status: 401, code: "invalid_api_key"},
+		{name: "key in query", method: "POST", path: chat + "?api_key=" + h.secrets["active"], body: chatBody, status: 401, code: "invalid_api_key"},
+		{name: "key in query with header too", who: "active", method: "POST", path: chat + "?key=" + h.secrets["active"], body: chatBody, status: 401, code: "invalid_api_key"},
+		{name: "revoked", who: "revoked", method: "POST", path: chat, body: chatBody, status: 401, code: "api_key_revoked"},
+		{name: "expired", who: "expired", method: "POST", path: chat, body: chatBody, status: 401, code: "api_key_expired"},
+		{name: "disabled", who: "disabled", method: "POST", path: chat, body: chatBody, status: 401, code: "api_key_disabled"},
+		{name: "max requests reached", who: "spent", method: "POST", path: chat, body: chatBody, status: 429, code: "key_request_limit_reached"},
+		{name: "suspended", who: "suspended", method: "POST", path: chat, body: chatBody, status: 403, code: "workspace_suspended"},
+		{name: "ip not allowed", who: "ip", method: "POST", path: chat, body: chatBody, status: 403, code: "ip_not_allowed"},
+		{name: "model not allowed", who: "models", method: "POST", path: chat, body: `{"model":"gpt-4o","messages":[]}`, status: 403, code: "model_not_allowed"},
+		{name: "model not in workspace", who: "wsmodels", method: "POST", path: chat, body: chatBody, status: 403, code: "model_not_allowed"},
+		{name: "malformed json", who: "active", method: "POST", path: chat, body: `{"model":`, status: 400, code: "invalid_request_error"},
+		{name: "missing model", who: "active", method: "POST", path: chat, body: `{"messages":[]}`, status: 400, code: "invalid_request_error"},
+		{name: "body too large", who: "active", method: "POST", path: chat, body: `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"` + strings.Repeat("a", 5000) + `"}]}`, status: 413, code: "request_too_large"},
+		{name: "token quota", who: "quota", method: "POST", path: chat, body: chatBody, status: 429, code: "insufficient_quota"},
+		{name: "spend cap", who: "spend", method: "POST", path: chat, body: chatBody, status: 429, code: "insufficient_quota"},
+		{name: "workspace tpm", who: "tpm", method: "POST", path: chat, body: chatBody, status: 429, code: "rate_limit_exceeded", retryAfter: true},
+		{name: "unknown v1 route", who: "active", method: "POST", path: "/v1/files", body: chatBody, status: 404, code: "unknown_url"},
+		{name: "unknown route unauthenticated", method: "GET", path: "/v1/assistants", status: 404, code: "unknown_url"},
+		{name: "wrong method", who: "active", method: "GET", path: chat, status: 405, code: "method_not_allowed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hdr := map[string]string{}
+			for k, v := range tt.hdr {
+				hdr[k] = v
+			}
+			if tt.auth != "" {
+				hdr["Authorization"] = tt.auth
+			}
+			calls := h.upstreamCalls()
+			resp, body := h.do(t, tt.who, tt.method, tt.path, tt.body, hdr)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, body)
+			}
+			if e := decodeErr(t, body); e.Error.Code != tt.code || e.Error.Param != nil {
+				t.Fatalf("error %+v, want code %s", e.Error, tt.code)
+			}
+			if resp.Header.Get("X-Request-Id") == "" {
+				t.Fatal("no x-request-id")
+			}
+			if got := resp.Header.Get("Retry-After") != ""; got != tt.retryAfter {
+				t.Fatalf("Retry-After present = %v, want %v", got, tt.retryAfter)
+			}
+			if h.upstreamCalls() != calls {
+				t.Fatal("a refused request reached the upstream")
+			}
+		})
+	}
+	if n := h.rec.count(); n != 0 {
+		t.Fatalf("refusals made %d usage records", n)
+	}
+}
+
+func mustSecret(t *testing.T) string {
+	t.Helper()
+	s, err := keys.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Reveal()
+}
+
+func TestChatAndLimitHeaders(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	resp, body := h.do(t, "active", "POST", "/v1/chat/completions", chatBody, map[string]string{"X-Request-Id": "client-42"})
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	for k, want := range map[string]string{
+		"X-Request-Id":                   "client-42",
+		"X-Ratelimit-Limit-Requests":     "1000",
+		"X-Ratelimit-Remaining-Requests": "999",
+		"X-Ratelimit-Reset-Requests":     "1m0s",
+		"X-Ratelimit-Limit-Tokens":       "1000000",
+		"X-Ratelimit-Reset-Tokens":       "1m0s",
+	} {
+		if got := resp.Header.Get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	if got := resp.Header.Values("X-Request-Id"); len(got) != 1 {
+		t.Errorf("x-request-id values %q", got)
+	}
+	rec := h.rec.next(t)
+	wantPrompt := int64(tokens.EstimateJSON("gpt-4o-mini", []byte(`[{"role":"user","content":"Hello world"}]`)))
+	if rec.Source != usage.SourceUpstream || rec.PromptTokens != wantPrompt || rec.CompletionTokens != mockupstream.DefaultWords ||
+		rec.CostMicros != wantPrompt+2*mockupstream.DefaultWords || rec.KeyID != "key_active" || rec.WorkspaceID != "ws_1" ||
+		rec.Endpoint != "/v1/chat/completions" || rec.Status != 200 || rec.RequestID == "client-42" || rec.RequestID == "" {
+		t.Fatalf("record %+v", rec)
+	}
+	// Settled with the real tokens, not the estimate.
+	if got := h.lim.value("ws:ws_1:tpm"); got != rec.TotalTokens() {
+		t.Fatalf("tpm counter %d, want %d", got, rec.TotalTokens())
+	}
+	// The upstream saw the upstream key, never the client's.
+	h.upMu.Lock()
+	auth := h.upstream[0].Header.Get("Authorization")
+	h.upMu.Unlock()
+	if auth != "Bearer "+upstreamKey {
+		t.Fatalf("upstream Authorization %q", auth)
+	}
+
+	t.Run("rate limited carries headers", func(t *testing.T) {
+		r1, _ := h.do(t, "rpm1", "POST", "/v1/chat/completions", chatBody, nil)
+		if r1.StatusCode != 200 {
+			t.Fatalf("first: %d", r1.StatusCode)
+		}
+		h.rec.next(t)
+		r2, body := h.do(t, "rpm1", "POST", "/v1/chat/completions", chatBody, nil)
+		if r2.StatusCode != 429 || decodeErr(t, body).Error.Code != "rate_limit_exceeded" {
+			t.Fatalf("second: %d %s", r2.StatusCode, body)
+		}
+		if r2.Header.Get("Retry-After") != "2" || r2.Header.Get("X-Ratelimit-Remaining-Requests") != "0" || r2.Header.Get("X-Ratelimit-Limit-Requests") != "1" {
+			t.Fatalf("headers %v", r2.Header)
+		}
+	})
+	t.Run("key rpm", func(t *testing.T) {
+		h.do(t, "keyrpm", "POST", "/v1/chat/completions", chatBody, nil)
+		h.rec.next(t)
+		r, body := h.do(t, "keyrpm", "POST", "/v1/chat/completions", chatBody, nil)
+		if r.StatusCode != 429 || decodeErr(t, body).Error.Code != "rate_limit_exceeded" || r.Header.Get("Retry-After") == "" {
+			t.Fatalf("%d %s", r.StatusCode, body)
+		}
+	})
+	t.Run("max requests counted by the limiter", func(t *testing.T) {
+		r, _ := h.do(t, "budget", "POST", "/v1/chat/completions", chatBody, nil)
+		if r.StatusCode != 200 {
+			t.Fatalf("first: %d", r.StatusCode)
+		}
+		h.rec.next(t)
+		r, body := h.do(t, "budget", "POST", "/v1/chat/completions", chatBody, nil)
+		if r.StatusCode != 429 || decodeErr(t, body).Error.Code != "key_request_limit_reached" {
+			t.Fatalf("second: %d %s", r.StatusCode, body)
+		}
+	})
+}
+
+func TestOtherEndpoints(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	tests := []struct {
+		name, path, body string
+		wantPrompt       int64
+		wantCompletion   int64
+	}{
+		{"completions", "/v1/completions", `{"model":"gpt-3.5-turbo-instruct","prompt":"Hello world"}`, 2, mockupstream.DefaultWords},
+		{"embeddings", "/v1/embeddings", `{"model":"text-embedding-3-small","input":"Hello world"}`, 2, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := h.do(t, "active", "POST", tt.path, tt.body, nil)
+			if resp.StatusCode != 200 {
+				t.Fatalf("%d %s", resp.StatusCode, body)
+			}
+			rec := h.rec.next(t)
+			if rec.PromptTokens != tt.wantPrompt || rec.CompletionTokens != tt.wantCompletion || rec.Endpoint != tt.path {
+				t.Fatalf("record %+v", rec)
+			}
+		})
+	}
+}
+
+// sseReader reads SSE events one at a time.
+type sseReader struct{ r *bufio.Reader }
+
+func (s *sseReader) next(t *testing.T) (string, bool) {
+	t.Helper()
+	var data string
+	for {
+		line, err := s.r.ReadString('\n')
+		if err != nil {
+			return "", false
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			if data != "" {
+				return data, true
+			}
+			continue
+		}
+		if d, ok := strings.CutPrefix(line, "data: "); ok {
+			data = d
+		}
+	}
+}
+
+func (h *harness) stream(t *testing.T, ctx context.Context, who, body string, hdr map[string]string) (*http.Response, *sseReader) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "POST", h.srv.URL+"/v1/chat/completions", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+h.secrets[who])
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp, &sseReader{bufio.NewReader(resp.Body)}
+}
+
+func TestStreamPassthroughEventByEvent(t *testing.T) {
+	step := make(chan struct{})
+	h := newHarness(t, harnessOpts{mock: mockupstream.Options{BeforeChunk: func(ctx context.Context, _ int) error {
+		select {
+		case <-step:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}}})
+	resp, sse := h.stream(t, context.Background(), "active", `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+		map[string]string{"X-Mock-Chunks": "3"})
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("%d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if ev, ok := sse.next(t); !ok || !strings.Contains(ev, `"role":"assistant"`) {
+		t.Fatalf("first event %q", ev)
+	}
+	for i := 0; i < 3; i++ {
+		// Chunk i is produced only after this send, and must arrive
+		// before chunk i+1 may be produced: nothing is buffered.
+		step <- struct{}{}
+		ev, ok := sse.next(t)
+		if !ok || !strings.Contains(ev, `"content":"`+mockupstream.Word(i)+`"`) {
+			t.Fatalf("event %d = %q", i, ev)
+		}
+	}
+	var rest []string
+	for {
+		ev, ok := sse.next(t)
+		if !ok {
+			break
+		}
+		rest = append(rest, ev)
+	}
+	// finish chunk, [DONE]; the usage chunk the gateway asked for is hidden.
+	if len(rest) != 2 || rest[1] != "[DONE]" || strings.Contains(rest[0], `"usage":{`) {
+		t.Fatalf("tail %q", rest)
+	}
+	rec := h.rec.next(t)
+	if rec.Source != usage.SourceUpstream || rec.CompletionTokens != 3 || !rec.Stream {
+		t.Fatalf("record %+v", rec)
+	}
+}
+
+func TestStreamUsage(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	tests := []struct {
+		name       string
+		body       string
+		hdr        map[string]string
+		wantChunk  bool // the client sees the usage chunk
+		wantSource usage.Source
+		wantReason string
+	}{
+		{name: "client asked for usage", body: `{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`,
+			wantChunk: true, wantSource: usage.SourceUpstream},
+		{name: "client did not ask", body: `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+			wantSource: usage.SourceUpstream},
+		{name: "client said no", body: `{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":false},"messages":[{"role":"user","content":"hi"}]}`,
+			wantSource: usage.SourceUpstream},
+		{name: "upstream sends none", body: `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+			hdr: map[string]string{"X-Mock-No-Usage": "1"}, wantSource: usage.SourceEstimated, wantReason: "no_upstream_usage"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, sse := h.stream(t, context.Background(), "active", tt.body, tt.hdr)
+			var text strings.Builder
+			sawUsage := false
+			for {
+				ev, ok := sse.next(t)
+				if !ok {
+					break
+				}
+				if ev == "[DONE]" {
+					continue
+				}
+				var c struct {
+					Choices []struct {
+						Delta struct{ Content string } `json:"delta"`
+					} `json:"choices"`
+					Usage *struct{ CompletionTokens int64 } `json:"usage"`
+				}
+				if err := json.Unmarshal([]byte(ev), &c); err != nil {
+					t.Fatalf("bad chunk %q", ev)
+				}
+				for _, ch := range c.Choices {
+					text.WriteString(ch.Delta.Content)
+				}
+				sawUsage = sawUsage || c.Usage != nil
+			}
+			if text.String() != mockupstream.Answer(mockupstream.DefaultWords) {
+				t.Fatalf("text %q", text.String())
+			}
+			if sawUsage != tt.wantChunk {
+				t.Fatalf("usage chunk seen = %v, want %v", sawUsage, tt.wantChunk)
+			}
+			rec := h.rec.next(t)
+			if rec.Source != tt.wantSource || rec.EstimateReason != tt.wantReason || rec.CompletionTokens <= 0 || rec.PromptTokens <= 0 {
+				t.Fatalf("record %+v", rec)
+			}
+			if tt.wantSource == usage.SourceUpstream && rec.CompletionTokens != mockupstream.DefaultWords {
+				t.Fatalf("completion tokens %d", rec.CompletionTokens)
+			}
+		})
+	}
+}
+
+func TestStreamClientDisconnectBilledAsEstimate(t *testing.T) {
+	step := make(chan struct{})
+	h := newHarness(t, harnessOpts{mock: mockupstream.Options{BeforeChunk: func(ctx context.Context, i int) error {
+		select {
+		case <-step:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, sse := h.stream(t, ctx, "active", `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+		map[string]string{"X-Mock-Chunks": "10"})
+	sse.next(t) // role chunk
+	for i := 0; i < 2; i++ {
+		step <- struct{}{}
+		if _, ok := sse.next(t); !ok {
+			t.Fatal("stream ended early")
+		}
+	}
+	cancel()
+	rec := h.rec.next(t)
+	if rec.Source != usage.SourceEstimated || rec.EstimateReason != "client_disconnected" || rec.CompletionTokens < 2 || rec.PromptTokens <= 0 || rec.CostMicros <= 0 {
+		t.Fatalf("record %+v", rec)
+	}
+}
+
+func TestUpstreamCutStream(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	_, sse := h.stream(t, context.Background(), "active", `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`,
+		map[string]string{"X-Mock-Cut-After": "3"})
+	n := 0
+	for {
+		if _, ok := sse.next(t); !ok {
+			break
+		}
+		n++
+	}
+	if n != 4 {
+		t.Fatalf("client saw %d events, want role + 3", n)
+	}
+	rec := h.rec.next(t)
+	if rec.Source != usage.SourceEstimated || rec.EstimateReason != "no_upstream_usage" || rec.CompletionTokens != 3 {
+		t.Fatalf("record %+v", rec)
+	}
+}
+
+func TestUpstreamErrorsPassThroughUnbilled(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	for _, st := range []int{500, 429, 400} {
+		t.Run(fmt.Sprint(st), func(t *testing.T) {
+			resp, body := h.do(t, "active", "POST", "/v1/chat/completions", chatBody, map[string]string{"X-Mock-Status": fmt.Sprint(st)})
+			if resp.StatusCode != st || !strings.Contains(body, "The mock upstream was asked to fail") {
+				t.Fatalf("%d %s", resp.StatusCode, body)
+			}
+		})
+	}
+	if n := h.rec.count(); n != 0 {
+		t.Fatalf("%d records for upstream errors", n)
+	}
+	if got := h.lim.value("ws:ws_1:tpm"); got != 0 {
+		t.Fatalf("tpm counter %d after unbilled errors", got)
+	}
+}
+
+func TestUpstreamUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	h := newHarness(t, harnessOpts{upstreamURL: "http://" + addr + "/v1"})
+	resp, body := h.do(t, "active", "POST", "/v1/chat/completions", chatBody, nil)
+	if resp.StatusCode != 502 || decodeErr(t, body).Error.Code != "upstream_unavailable" {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if h.rec.count() != 0 {
+		t.Fatal("billed an unreachable upstream")
+	}
+}
+
+func TestUpstreamTimeout(t *testing.T) {
+	release := make(chan struct{})
+	h := newHarness(t, harnessOpts{
+		cfg: Config{UpstreamHeaderTimeout: 50 * time.Millisecond},
+		// Never answer: only the gateway's timeout can end the request.
+		mock: mockupstream.Options{OnRequest: func(r *http.Request) { <-release }},
+	})
+	t.Cleanup(func() { close(release) }) // runs before the harness closes the mock
+	resp, body := h.do(t, "active", "POST", "/v1/chat/completions", chatBody, nil)
+	if resp.StatusCode != 504 || decodeErr(t, body).Error.Code != "upstream_timeout" {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+}
+
+func TestNonStreamWithoutUsageIsEstimated(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	resp, _ := h.do(t, "active", "POST", "/v1/chat/completions", chatBody, map[string]string{"X-Mock-No-Usage": "1"})
+	if resp.StatusCode != 200 {
+		t.Fatal(resp.StatusCode)
+	}
+	rec := h.rec.next(t)
+	if rec.Source != usage.SourceEstimated || rec.EstimateReason != "no_upstream_usage" || rec.PromptTokens <= 0 {
+		t.Fatalf("record %+v", rec)
+	}
+}
+
+func TestIdempotency(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	idem := map[string]string{"Idempotency-Key": "abc-1"}
+	r1, b1 := h.do(t, "active", "POST", "/v1/chat/completions", chatBody, idem)
+	r2, b2 := h.do(t, "active", "POST", "/v1/chat/completions", chatBody, idem)
+	if r1.StatusCode != 200 || r2.StatusCode != 200 || b1 != b2 || r2.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("%d %d %q %q", r1.StatusCode, r2.StatusCode, b1, b2)
+	}
+	if h.upstreamCalls() != 1 {
+		t.Fatalf("%d upstream calls", h.upstreamCalls())
+	}
+	h.rec.next(t)
+	if n := h.rec.count(); n != 1 {
+		t.Fatalf("%d records", n)
+	}
+	r3, b3 := h.do(t, "active", "POST", "/v1/chat/completions", `{"model":"gpt-4o-mini","messages":[]}`, idem)
+	if r3.StatusCode != 422 || decodeErr(t, b3).Error.Code != "idempotency_key_reused" {
+		t.Fatalf("%d %s", r3.StatusCode, b3)
+	}
+	// Keys are per API key: another key may use the same value.
+	r4, _ := h.do(t, "models", "POST", "/v1/chat/completions", chatBody, idem)
+	if r4.StatusCode != 200 {
+		t.Fatal(r4.StatusCode)
+	}
+}
+
+func TestIdempotencyStoreConcurrent(t *testing.T) {
+	s := NewIdempotencyStore(time.Hour, nil)
+	waiting := make(chan struct{}, 1)
+	s.onWait = func() { waiting <- struct{}{} }
+	sum := [32]byte{1}
+	tests := []struct {
+		name   string
+		answer *StoredAnswer
+		want   error
+	}{
+		{name: "waiter gets the answer", answer: &StoredAnswer{Status: 200, Body: []byte("x")}},
+		{name: "waiter of a failed first gets 409", want: ErrIdempotencyBusy},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, finish, err := s.Begin(context.Background(), tt.name, sum)
+			if err != nil || finish == nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			var got *StoredAnswer
+			go func() {
+				a, _, err := s.Begin(context.Background(), tt.name, sum)
+				got = a
+				done <- err
+			}()
+			<-waiting // the twin is waiting: finishing now must wake it
+			finish(tt.answer)
+			if err := <-done; !errors.Is(err, tt.want) {
+				t.Fatalf("err %v, want %v", err, tt.want)
+			}
+			if tt.answer != nil && got != tt.answer {
+				t.Fatalf("got %+v", got)
+			}
+		})
+	}
+}
+
+func TestModelsFiltered(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	tests := []struct {
+		who  string
+		want []string
+	}{
+		{"models", []string{"gpt-4o-mini", "text-embedding-3-small"}},
+		{"wsmodels", []string{"gpt-4o"}},
+		{"active", mockupstream.DefaultModels},
+	}
+	for _, tt := range tests {
+		t.Run(tt.who, func(t *testing.T) {
+			resp, body := h.do(t, tt.who, "GET", "/v1/models", "", nil)
+			if resp.StatusCode != 200 {
+				t.Fatalf("%d %s", resp.StatusCode, body)
+			}
+			var list struct {
+				Data []struct{ ID string } `json:"data"`
+			}
+			if err := json.Unmarshal([]byte(body), &list); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, m := range list.Data {
+				got = append(got, m.ID)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Fatalf("models %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if resp, _ := h.do(t, "", "GET", "/v1/models", "", nil); resp.StatusCode != 401 {
+		t.Fatalf("unauthenticated models: %d", resp.StatusCode)
+	}
+}
+
+func TestCacheHit(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	r1, b1 := h.do(t, "cache", "POST", "/v1/chat/completions", chatBody, nil)
+	first := h.rec.next(t)
+	r2, b2 := h.do(t, "cache", "POST", "/v1/chat/completions", chatBody, nil)
+	if r1.StatusCode != 200 || r2.StatusCode != 200 || b1 != b2 || r2.Header.Get("X-Oais-Cache") != "hit" || r1.Header.Get("X-Oais-Cache") != "" {
+		t.Fatalf("%d %d cache=%q", r1.StatusCode, r2.StatusCode, r2.Header.Get("X-Oais-Cache"))
+	}
+	rec := h.rec.next(t)
+	if !rec.CacheHit || rec.Source != usage.SourceCache || rec.PromptTokens != first.PromptTokens || rec.CompletionTokens != first.CompletionTokens {
+		t.Fatalf("record %+v", rec)
+	}
+	if h.upstreamCalls() != 1 {
+		t.Fatalf("%d upstream calls", h.upstreamCalls())
+	}
+}
+
+func TestSpoolFullRefuses(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.rec.mu.Lock()
+	h.rec.full = true
+	h.rec.mu.Unlock()
+	resp, body := h.do(t, "active", "POST", "/v1/chat/completions", chatBody, nil)
+	if resp.StatusCode != 503 || decodeErr(t, body).Error.Code != "service_unavailable" {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+}
+
+func TestOpsEndpoints(t *testing.T) {
+	ready := errors.New("warming")
+	h := newHarness(t, harnessOpts{cfg: Config{Ready: func(context.Context) error { return ready }}})
+	h.do(t, "active", "POST", "/v1/chat/completions", chatBody, nil)
+	h.rec.next(t)
+	tests := []struct {
+		path   string
+		status int
+		want   string
+	}{
+		{"/healthz", 200, "ok"},
+		{"/readyz", 503, "not ready"},
+		{"/metrics", 200, `oais_gateway_requests_total{model="gpt-4o-mini",status="200",workspace="ws_1"} 1`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			resp, body := h.do(t, "", "GET", tt.path, "", nil)
+			if resp.StatusCode != tt.status || !strings.Contains(body, tt.want) || resp.Header.Get("X-Request-Id") == "" {
+				t.Fatalf("%d %s", resp.StatusCode, body)
+			}
+			if strings.Contains(body, "key_active") {
+				t.Fatal("key id in metrics")
+			}
+		})
+	}
+}
+
+func TestHashSecret(t *testing.T) {
+	for i := 0; i < 10; i++ {
+		s := mustSecret(t)
+		if hashSecret(s) != keys.HashOf(s) {
+			t.Fatalf("hashSecret and keys.HashOf disagree on %s", keys.Mask(s))
+		}
+	}
+}
+
+func TestWithStreamUsage(t *testing.T) {
+	tests := []struct {
+		name, in string
+		has      bool
+		want     string
+	}{
+		{"spliced", ` {"model":"m","stream":true}`, false, ` {"stream_options":{"include_usage":true},"model":"m","stream":true}`},
+		{"merged", `{"model":"m","stream_options":{"include_obfuscation":false}}`, true, `{"model":"m","stream_options":{"include_obfuscation":false,"include_usage":true}}`},
+		{"null options", `{"model":"m","stream_options":null}`, true, `{"model":"m","stream_options":{"include_usage":true}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := withStreamUsage([]byte(tt.in), tt.has)
+			if err != nil || string(got) != tt.want {
+				t.Fatalf("got %s, %v", got, err)
+			}
+		})
+	}
+}
+
+func TestClientIP(t *testing.T) {
+	g := &Gateway{cfg: Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}}
+	tests := []struct {
+		name, remote, xff, want string
+	}{
+		{"direct", "1.2.3.4:5", "9.9.9.9", "1.2.3.4"},
+		{"trusted proxy", "10.0.0.1:5", "9.9.9.9", "9.9.9.9"},
+		{"chain of proxies", "10.0.0.1:5", "9.9.9.9, 10.0.0.2", "9.9.9.9"},
+		{"spoofed left entry ignored", "10.0.0.1:5", "6.6.6.6, 9.9.9.9", "9.9.9.9"},
+		{"garbage stops the walk", "10.0.0.1:5", "nope", "10.0.0.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, _ := http.NewRequest("GET", "/", nil)
+			r.RemoteAddr = tt.remote
+			r.Header.Set("X-Forwarded-For", tt.xff)
+			if got := g.clientIP(r).String(); got != tt.want {
+				t.Fatalf("clientIP = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestServeDrains(t *testing.T) {
+	step := make(chan struct{})
+	h := newHarness(t, harnessOpts{mock: mockupstream.Options{BeforeChunk: func(ctx context.Context, _ int) error {
+		select {
+		case <-step:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- h.gw.Serve(ctx, ln) }()
+	req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+"/v1/chat/completions",
+		strings.NewReader(`{"model":"gpt-4o-mini","stream":true,"messages":[]}`))
+	req.Header.Set("Authorization", "Bearer "+h.secrets["active"])
+	req.Header.Set("X-Mock-Chunks", "2")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sse := &sseReader{bufio.NewReader(resp.Body)}
+	sse.next(t)
+	stop() // shut down with a stream in flight
+	step <- struct{}{}
+	step <- struct{}{}
+	n := 0
+	for {
+		if _, ok := sse.next(t); !ok {
+			break
+		}
+		n++
+	}
+	if n != 4 { // 2 words, finish, [DONE]
+		t.Fatalf("in-flight stream got %d more events", n)
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     Config
+		wantErr string
+	}{
+		{"zero is valid", Config{}, ""},
+		{"bad url", Config{UpstreamBaseURL: "ftp://x"}, "OAIS_UPSTREAM_BASE_URL"},
+		{"credentials in url", Config{UpstreamBaseURL: "https://u:p@x/v1"}, "OAIS_UPSTREAM_BASE_URL"},
+		{"negative", Config{MaxBodyBytes: -1}, "MaxBodyBytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			if (err == nil) != (tt.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("Validate() = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+	c := Config{UpstreamAPIKey: "sk-very-secret"}
+	if s := fmt.Sprint(c) + c.LogValue().String(); strings.Contains(s, "very-secret") {
+		t.Fatalf("secret printed: %s", s)
+	}
+}
+
+func TestDefaultMockUpstream(t *testing.T) {
+	s := mustSecret(t)
+	dir := StaticDirectory{keys.HashOf(s): testPrincipals()["active"]}
+	g := New(Config{Logger: slog.New(slog.DiscardHandler)}, Deps{Directory: dir, Limiter: newFakeLimiter(), Recorder: newFakeRecorder()})
+	defer g.Close()
+	req, _ := http.NewRequest("POST", "/v1/chat/completions", strings.NewReader(chatBody))
+	req.Header.Set("Authorization", "Bearer "+s)
+	w := httptest.NewRecorder()
+	g.Handler().ServeHTTP(w, req)
+	if w.Code != 200 || !strings.Contains(w.Body.String(), mockupstream.Answer(mockupstream.DefaultWords)) {
+		t.Fatalf("%d %s", w.Code, w.Body.String())
+	}
+}

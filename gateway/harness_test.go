@@ -1,0 +1,302 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oais/oais/internal/keys"
+	"github.com/oais/oais/internal/mockupstream"
+	"github.com/oais/oais/internal/ratelimit"
+	"github.com/oais/oais/internal/usage"
+)
+
+// fakeLimiter is a fixed-window limiter good enough to drive the gateway
+// until ratelimit.NewLocal lands.
+type fakeLimiter struct {
+	mu       sync.Mutex
+	vals     map[string]int64
+	reserves int
+	settles  [][]int64
+}
+
+func newFakeLimiter() *fakeLimiter { return &fakeLimiter{vals: map[string]int64{}} }
+
+var _ ratelimit.Limiter = (*fakeLimiter)(nil)
+
+func (l *fakeLimiter) states(cs []ratelimit.Counter) []ratelimit.State {
+	st := make([]ratelimit.State, len(cs))
+	for i, c := range cs {
+		st[i] = ratelimit.State{Limit: c.Limit, Remaining: c.Limit - l.vals[c.Key], Reset: c.Window}
+	}
+	return st
+}
+
+func (l *fakeLimiter) Reserve(_ context.Context, cs []ratelimit.Counter) (*ratelimit.Reservation, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.reserves++
+	for i, c := range cs {
+		if c.Limit > 0 && l.vals[c.Key]+c.Cost > c.Limit {
+			retry := time.Duration(0)
+			if c.Window > 0 {
+				retry = 1500 * time.Millisecond
+			}
+			return nil, &ratelimit.Denied{Index: i, Key: c.Key, RetryAfter: retry, States: l.states(cs)}
+		}
+	}
+	for _, c := range cs {
+		l.vals[c.Key] += c.Cost
+	}
+	return &ratelimit.Reservation{Counters: append([]ratelimit.Counter(nil), cs...), At: time.Now(), States: l.states(cs)}, nil
+}
+
+func (l *fakeLimiter) Settle(_ context.Context, r *ratelimit.Reservation, actual []int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, c := range r.Counters {
+		l.vals[c.Key] += actual[i] - c.Cost
+	}
+	l.settles = append(l.settles, append([]int64(nil), actual...))
+	return nil
+}
+
+func (l *fakeLimiter) Seed(_ context.Context, key string, v int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.vals[key]; !ok {
+		l.vals[key] = v
+	}
+	return nil
+}
+
+func (l *fakeLimiter) value(key string) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.vals[key]
+}
+
+// fakeRecorder keeps records in memory and signals each one.
+type fakeRecorder struct {
+	mu   sync.Mutex
+	recs []*usage.Record
+	ch   chan *usage.Record
+	full bool
+}
+
+func newFakeRecorder() *fakeRecorder { return &fakeRecorder{ch: make(chan *usage.Record, 100)} }
+
+func (r *fakeRecorder) Append(rec *usage.Record) error {
+	r.mu.Lock()
+	r.recs = append(r.recs, rec)
+	r.mu.Unlock()
+	r.ch <- rec
+	return nil
+}
+
+func (r *fakeRecorder) Full() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.full
+}
+
+func (r *fakeRecorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.recs)
+}
+
+// next waits for the next record. The bound only keeps a broken test from
+// hanging; nothing asserts on timing.
+func (r *fakeRecorder) next(t *testing.T) *usage.Record {
+	t.Helper()
+	select {
+	case rec := <-r.ch:
+		return rec
+	case <-time.After(10 * time.Second):
+		t.Fatal("no usage record")
+		return nil
+	}
+}
+
+type fakeCache struct {
+	mu sync.Mutex
+	m  map[string]CacheEntry
+}
+
+func (c *fakeCache) Get(_ context.Context, k string) (CacheEntry, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[k]
+	return e, ok, nil
+}
+
+func (c *fakeCache) Set(_ context.Context, k string, e CacheEntry, _ time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[k] = e
+	return nil
+}
+
+// fakePricer charges a micro-dollar per prompt token and two per
+// completion token.
+type fakePricer struct{}
+
+func (fakePricer) Cost(_ string, prompt, _, completion int64) int64 { return prompt + 2*completion }
+func (fakePricer) WorstCase(_ string, prompt, maxCompletion int64) int64 {
+	return prompt + 2*maxCompletion
+}
+
+// harness is a gateway on loopback in front of a mock upstream on loopback.
+type harness struct {
+	gw       *Gateway
+	srv      *httptest.Server
+	up       *httptest.Server
+	lim      *fakeLimiter
+	rec      *fakeRecorder
+	cache    *fakeCache
+	secrets  map[string]string // principal name -> secret
+	upstream []*http.Request   // requests the mock saw
+	upMu     sync.Mutex
+}
+
+type harnessOpts struct {
+	cfg  Config
+	mock mockupstream.Options
+	// upstreamURL overrides the mock (e.g. a closed port).
+	upstreamURL string
+}
+
+const upstreamKey = "sk-upstream-secret"
+
+// principals of every test, by name.
+func testPrincipals() map[string]*Principal {
+	ws := WorkspacePolicy{ID: "ws_1", RPM: 1000, TPM: 1_000_000}
+	key := func(id string) KeyPolicy {
+		return KeyPolicy{ID: id, WorkspaceID: "ws_1", State: keys.State{Status: keys.StatusActive}}
+	}
+	p := map[string]*Principal{}
+	add := func(name string, k KeyPolicy, w WorkspacePolicy) { p[name] = &Principal{Key: k, Workspace: w} }
+	add("active", key("key_active"), ws)
+	k := key("key_revoked")
+	k.State.Status = keys.StatusRevoked
+	add("revoked", k, ws)
+	k = key("key_expired")
+	k.State.ExpiresAt = time.Unix(1, 0)
+	add("expired", k, ws)
+	k = key("key_disabled")
+	k.State.Status = keys.StatusDisabled
+	add("disabled", k, ws)
+	k = key("key_spent")
+	k.State.MaxRequests, k.State.RequestCount = 5, 5
+	add("spent", k, ws)
+	k = key("key_budget")
+	k.State.MaxRequests, k.State.RequestCount = 5, 4
+	add("budget", k, WorkspacePolicy{ID: "ws_budget"})
+	susp := ws
+	susp.ID, susp.Suspended = "ws_susp", true
+	add("suspended", key("key_susp"), susp)
+	k = key("key_ip")
+	k.IPAllowlist = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	add("ip", k, ws)
+	k = key("key_models")
+	k.AllowedModels = []string{"gpt-4o-mini", "text-embedding-3-small"}
+	add("models", k, ws)
+	add("rpm1", key("key_rpm1"), WorkspacePolicy{ID: "ws_rpm1", RPM: 1, TPM: 1_000_000})
+	add("tpm", key("key_tpm"), WorkspacePolicy{ID: "ws_tpm", RPM: 100, TPM: 50})
+	add("quota", key("key_quota"), WorkspacePolicy{ID: "ws_quota", MonthlyTokenQuota: 10})
+	add("spend", key("key_spend"), WorkspacePolicy{ID: "ws_spend", MonthlySpendCapMicros: 100})
+	k = key("key_keyrpm")
+	k.RPM = 1
+	add("keyrpm", k, WorkspacePolicy{ID: "ws_keyrpm"})
+	k = key("key_cache")
+	k.CacheEnabled, k.CacheTTL = true, time.Hour
+	add("cache", k, WorkspacePolicy{ID: "ws_cache", RPM: 100})
+	add("wsmodels", key("key_wsmodels"), WorkspacePolicy{ID: "ws_models", Models: []string{"gpt-4o"}})
+	return p
+}
+
+func newHarness(t *testing.T, o harnessOpts) *harness {
+	t.Helper()
+	h := &harness{lim: newFakeLimiter(), rec: newFakeRecorder(), cache: &fakeCache{m: map[string]CacheEntry{}}, secrets: map[string]string{}}
+	mo := o.mock
+	mo.APIKey = upstreamKey
+	onReq := mo.OnRequest
+	mo.OnRequest = func(r *http.Request) {
+		h.upMu.Lock()
+		h.upstream = append(h.upstream, r.Clone(context.Background()))
+		h.upMu.Unlock()
+		if onReq != nil {
+			onReq(r)
+		}
+	}
+	h.up = httptest.NewServer(mockupstream.New(mo))
+	t.Cleanup(h.up.Close)
+	dir := StaticDirectory{}
+	for name, p := range testPrincipals() {
+		s, err := keys.Generate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.secrets[name] = s.Reveal()
+		dir[s.Hash()] = p
+	}
+	cfg := o.cfg
+	cfg.UpstreamBaseURL = h.up.URL + "/v1"
+	if o.upstreamURL != "" {
+		cfg.UpstreamBaseURL = o.upstreamURL
+	}
+	cfg.UpstreamAPIKey = upstreamKey
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	h.gw = New(cfg, Deps{Directory: dir, Limiter: h.lim, Recorder: h.rec, Cache: h.cache, Pricer: fakePricer{}})
+	t.Cleanup(func() { _ = h.gw.Close() })
+	h.srv = httptest.NewServer(h.gw.Handler())
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+func (h *harness) upstreamCalls() int {
+	h.upMu.Lock()
+	defer h.upMu.Unlock()
+	return len(h.upstream)
+}
+
+// do sends a request as principal who ("" for none) and returns the
+// response with its body read.
+func (h *harness) do(t *testing.T, who, method, path, body string, hdr map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, h.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if who != "" {
+		req.Header.Set("Authorization", "Bearer "+h.secrets[who])
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+const chatBody = `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello world"}]}`

@@ -1,0 +1,364 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/oais/oais/internal/ratelimit"
+	"github.com/oais/oais/internal/tokens"
+	"github.com/oais/oais/internal/usage"
+)
+
+// settleTimeout bounds the book-keeping after an answer; it runs detached
+// from the client, who may be gone.
+const settleTimeout = 5 * time.Second
+
+func (c *call) add(scope limitScope, key string, limit int64, window time.Duration, cost int64) {
+	c.counters[c.nc] = ratelimit.Counter{Key: key, Limit: limit, Window: window, Cost: cost}
+	c.scopes[c.nc] = scope
+	c.nc++
+}
+
+// reserve is step 8: one Reserve over every limit that applies.
+func (g *Gateway) reserve(c *call) error {
+	ws, key := &c.p.Workspace, &c.p.Key
+	est := c.prompt + c.maxOut
+	month := c.now.UTC().Format("2006-01")
+	// Counter keys follow ratelimit.Counter's convention; the month is in
+	// a budget's key, so a new month starts from zero.
+	c.add(scopeWorkspaceRPM, "ws:"+ws.ID+":rpm", ws.RPM, time.Minute, 1)
+	c.add(scopeWorkspaceTPM, "ws:"+ws.ID+":tpm", ws.TPM, time.Minute, est)
+	if key.RPM > 0 {
+		c.add(scopeKeyRPM, "key:"+key.ID+":rpm", key.RPM, time.Minute, 1)
+	}
+	if key.TPM > 0 {
+		c.add(scopeKeyTPM, "key:"+key.ID+":tpm", key.TPM, time.Minute, est)
+	}
+	ctx := c.client
+	if key.State.MaxRequests > 0 {
+		k := "key:" + key.ID + ":req"
+		g.seed(ctx, k, key.State.RequestCount)
+		c.add(scopeKeyRequests, k, key.State.MaxRequests, 0, 1)
+	}
+	if ws.MonthlyTokenQuota > 0 {
+		k := "ws:" + ws.ID + ":tokens:" + month
+		if ws.UsagePeriod == month {
+			g.seed(ctx, k, ws.TokensThisMonth)
+		}
+		c.add(scopeWorkspaceTokens, k, ws.MonthlyTokenQuota, 0, est)
+	}
+	if ws.MonthlySpendCapMicros > 0 && g.deps.Pricer != nil {
+		k := "ws:" + ws.ID + ":spend:" + month
+		if ws.UsagePeriod == month {
+			g.seed(ctx, k, ws.SpendThisMonthMicros)
+		}
+		c.add(scopeWorkspaceSpend, k, ws.MonthlySpendCapMicros, 0, g.deps.Pricer.WorstCase(c.req.Model, c.prompt, c.maxOut))
+	}
+	resv, err := g.deps.Limiter.Reserve(ctx, c.counters[:c.nc])
+	if err == nil {
+		c.resv = resv
+		return nil
+	}
+	var d *ratelimit.Denied
+	if errors.As(err, &d) && d.Index >= 0 && d.Index < c.nc {
+		scope := c.scopes[d.Index]
+		g.metrics.ratelimited.WithLabelValues(string(scope)).Inc()
+		return &limitError{scope: scope, denied: d}
+	}
+	if ctx.Err() != nil {
+		return errClientGone
+	}
+	// Fail closed: a gateway that cannot count must not serve unmetered.
+	g.log.LogAttrs(ctx, slog.LevelError, "rate limiter failed", slog.String("request_id", c.publicID), slog.Any("err", err))
+	return ErrUnavailable
+}
+
+// seed gives a cumulative counter its starting value from the snapshot,
+// once per process and counter.
+func (g *Gateway) seed(ctx context.Context, key string, value int64) {
+	if _, done := g.seeded.LoadOrStore(key, struct{}{}); done {
+		return
+	}
+	if err := g.deps.Limiter.Seed(ctx, key, value); err != nil {
+		g.seeded.Delete(key)
+		g.log.LogAttrs(ctx, slog.LevelWarn, "seeding a counter failed", slog.String("counter", key), slog.Any("err", err))
+	}
+}
+
+// setLimitHeaders writes OpenAI's x-ratelimit-* headers from the tightest
+// windowed request and token counters that have a limit.
+func (g *Gateway) setLimitHeaders(h http.Header, states []ratelimit.State, c *call) {
+	req, tok := -1, -1
+	for i := 0; i < c.nc && i < len(states); i++ {
+		if states[i].Limit <= 0 {
+			continue
+		}
+		switch c.scopes[i] {
+		case scopeWorkspaceRPM, scopeKeyRPM:
+			if req < 0 || states[i].Remaining < states[req].Remaining {
+				req = i
+			}
+		case scopeWorkspaceTPM, scopeKeyTPM:
+			if tok < 0 || states[i].Remaining < states[tok].Remaining {
+				tok = i
+			}
+		}
+	}
+	if req >= 0 {
+		s := states[req]
+		h["X-Ratelimit-Limit-Requests"] = []string{strconv.FormatInt(s.Limit, 10)}
+		h["X-Ratelimit-Remaining-Requests"] = []string{strconv.FormatInt(max(s.Remaining, 0), 10)}
+		h["X-Ratelimit-Reset-Requests"] = []string{resetString(s.Reset)}
+	}
+	if tok >= 0 {
+		s := states[tok]
+		h["X-Ratelimit-Limit-Tokens"] = []string{strconv.FormatInt(s.Limit, 10)}
+		h["X-Ratelimit-Remaining-Tokens"] = []string{strconv.FormatInt(max(s.Remaining, 0), 10)}
+		h["X-Ratelimit-Reset-Tokens"] = []string{resetString(s.Reset)}
+	}
+}
+
+// resetString formats a reset the way OpenAI does ("1s", "6m0s", "20ms"),
+// which is Go's Duration format at millisecond precision.
+func resetString(d time.Duration) string {
+	if d <= 0 {
+		return "0s"
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+// settle is step 10: it works out the usage of a proxied call, settles the
+// reservation with it and appends the usage record.
+func (g *Gateway) settle(c *call, w *respWriter, aborted bool) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.client), settleTimeout)
+	defer cancel()
+	clientGone := c.client.Err() != nil
+	c.status = w.status
+	if clientGone {
+		c.err = errClientGone
+	}
+	actual := make([]int64, c.nc)
+	defer func() {
+		if err := g.deps.Limiter.Settle(ctx, c.resv, actual); err != nil {
+			g.log.LogAttrs(ctx, slog.LevelWarn, "settling a reservation failed", slog.String("request_id", c.publicID), slog.Any("err", err))
+		}
+	}()
+
+	var prompt, completion, cached int64
+	source, reason := usage.SourceUpstream, ""
+	switch {
+	case c.upstreamStatus == 0:
+		if c.proxyErr != nil && c.proxyErr != errClientGone {
+			c.err = c.proxyErr
+			return // 502/504: nothing was answered
+		}
+		if !c.wrote.Load() {
+			return // the client left before the upstream got the request
+		}
+		// The client left while the upstream was working on its prompt:
+		// the prompt was paid for upstream, so it is billed.
+		prompt, source, reason = c.prompt, usage.SourceEstimated, "client_disconnected"
+	case c.upstreamStatus < 200 || c.upstreamStatus >= 300:
+		return // upstream errors pass through unbilled
+	default:
+		var res *meterResult
+		if c.sse != nil {
+			res = c.sse.result()
+		} else if c.js != nil {
+			res = c.js.result()
+		}
+		if res != nil && res.hasUsage {
+			u := res.usage
+			prompt, completion = u.PromptTokens, u.CompletionTokens
+			if u.PromptTokensDetails != nil {
+				cached = u.PromptTokensDetails.CachedTokens
+			}
+		} else {
+			source, reason = usage.SourceEstimated, "no_upstream_usage"
+			if clientGone {
+				reason = "client_disconnected"
+			}
+			prompt = c.prompt
+			if res != nil {
+				completion = estimateText(c.req.Model, res.text, res.textBytes)
+			}
+		}
+	}
+	var cost int64
+	if g.deps.Pricer != nil {
+		cost = g.deps.Pricer.Cost(c.req.Model, prompt, cached, completion)
+	}
+	for i := 0; i < c.nc; i++ {
+		switch c.scopes[i] {
+		case scopeWorkspaceRPM, scopeKeyRPM, scopeKeyRequests:
+			actual[i] = 1
+		case scopeWorkspaceTPM, scopeKeyTPM, scopeWorkspaceTokens:
+			actual[i] = prompt + completion
+		case scopeWorkspaceSpend:
+			actual[i] = cost
+		}
+	}
+	status := c.status
+	if status == 0 {
+		status = StatusClientClosed
+	}
+	rec := g.newRecord(c, status)
+	rec.PromptTokens, rec.CompletionTokens, rec.CachedTokens = prompt, completion, cached
+	rec.CostMicros, rec.Source, rec.EstimateReason = cost, source, reason
+	c.rec = rec
+	if err := g.deps.Recorder.Append(rec); err != nil {
+		g.recordFailed(c, err)
+	}
+
+	if source == usage.SourceUpstream && !aborted && !clientGone && w.captured() && c.status == http.StatusOK {
+		ct := w.Header().Get("Content-Type")
+		if c.cacheKey != "" && c.p.Key.CacheTTL > 0 {
+			e := CacheEntry{Status: http.StatusOK, ContentType: ct, Body: w.capturedBody(), PromptTokens: prompt, CompletionTokens: completion}
+			if err := g.deps.Cache.Set(ctx, c.cacheKey, e, c.p.Key.CacheTTL); err != nil {
+				g.log.LogAttrs(ctx, slog.LevelWarn, "response cache set failed", slog.String("request_id", c.publicID), slog.Any("err", err))
+			}
+		}
+		if c.finishID != nil {
+			c.finishID(&StoredAnswer{Status: c.status, ContentType: ct, Body: w.capturedBody()})
+			c.finishID = nil
+		}
+	}
+}
+
+// estimateText counts the tokens of streamed text kept JSON-escaped, scaled
+// up when more streamed than was kept.
+func estimateText(model string, escaped []byte, total int64) int64 {
+	if len(escaped) == 0 {
+		return 0
+	}
+	var s string
+	quoted := make([]byte, 0, len(escaped)+2)
+	quoted = append(append(append(quoted, '"'), escaped...), '"')
+	if json.Unmarshal(quoted, &s) != nil {
+		s = string(escaped) // cut inside an escape: close enough
+	}
+	n := int64(tokens.CountTextFor(model, s))
+	if total > int64(len(escaped)) {
+		n = n * total / int64(len(escaped))
+	}
+	return max(n, 1)
+}
+
+func (g *Gateway) newRecord(c *call, status int) *usage.Record {
+	r := &usage.Record{
+		RequestID:     c.id,
+		WorkspaceID:   c.p.Workspace.ID,
+		KeyID:         c.p.Key.ID,
+		Model:         c.req.Model,
+		Endpoint:      c.ep.path,
+		Stream:        c.stream,
+		Status:        status,
+		LatencyMillis: g.cfg.Now().Sub(c.start).Milliseconds(),
+		Time:          g.cfg.Now().UTC(),
+	}
+	if c.clientIP.IsValid() {
+		r.ClientIP = c.clientIP.String()
+	}
+	return r
+}
+
+func (g *Gateway) recordFailed(c *call, err error) {
+	g.metrics.recordErrors.Inc()
+	g.log.LogAttrs(context.Background(), slog.LevelError, "usage record not kept",
+		slog.String("request_id", c.publicID), slog.String("workspace_id", c.p.Workspace.ID),
+		slog.String("key_id", c.p.Key.ID), slog.Any("err", err))
+}
+
+// finish is step 11: metrics and the access-log line. It runs deferred, so
+// it sees refusals, answers and aborted streams alike.
+func (g *Gateway) finish(c *call, w *respWriter, r *http.Request) {
+	if c.finishID != nil {
+		c.finishID(nil)
+	}
+	status := c.status
+	if status == 0 {
+		status = w.status
+	}
+	if c.client.Err() != nil || errors.Is(c.err, errClientGone) {
+		status = StatusClientClosed
+	}
+	if status == 0 {
+		status = http.StatusOK
+	}
+	end := g.cfg.Now()
+	total := end.Sub(c.start)
+	var upstream time.Duration
+	if !c.upstreamStart.IsZero() && !c.upstreamDone.IsZero() {
+		upstream = c.upstreamDone.Sub(c.upstreamStart)
+		g.metrics.upstream.Observe(upstream.Seconds())
+	}
+	g.metrics.added.Observe((total - upstream).Seconds())
+	ws, model := "", ""
+	if c.p != nil {
+		ws = c.p.Workspace.ID
+		// A model name is client input; only one the upstream accepted
+		// becomes a label, so a client cannot mint time series.
+		if status < 400 || status == StatusClientClosed {
+			model = c.req.Model
+		}
+	}
+	g.metrics.requests.WithLabelValues(ws, model, statusLabel(status)).Inc()
+
+	if !g.log.Enabled(r.Context(), slog.LevelInfo) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 16)
+	attrs = append(attrs,
+		slog.String("request_id", c.publicID),
+		slog.String("method", r.Method),
+		slog.String("path", c.ep.path),
+		slog.Int("status", status),
+		slog.Duration("duration", total),
+	)
+	if c.id != c.publicID {
+		attrs = append(attrs, slog.String("usage_id", c.id))
+	}
+	if c.p != nil {
+		attrs = append(attrs, slog.String("workspace_id", ws), slog.String("key_id", c.p.Key.ID))
+	}
+	if c.req.Model != "" {
+		attrs = append(attrs, slog.String("model", c.req.Model), slog.Bool("stream", c.stream))
+	}
+	if c.clientIP.IsValid() {
+		attrs = append(attrs, slog.String("client_ip", c.clientIP.String()))
+	}
+	if upstream > 0 {
+		attrs = append(attrs, slog.Duration("upstream", upstream), slog.Int("upstream_status", c.upstreamStatus))
+	}
+	if c.rec != nil {
+		attrs = append(attrs, slog.Int64("prompt_tokens", c.rec.PromptTokens), slog.Int64("completion_tokens", c.rec.CompletionTokens),
+			slog.String("usage_source", string(c.rec.Source)))
+	}
+	if c.cacheHit {
+		attrs = append(attrs, slog.Bool("cache_hit", true))
+	}
+	if c.err != nil {
+		attrs = append(attrs, slog.String("error_code", wireError(c.err).code))
+	}
+	g.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+}
+
+var statusLabels = func() map[int]string {
+	m := make(map[int]string)
+	for s := 100; s < 600; s++ {
+		m[s] = strconv.Itoa(s)
+	}
+	return m
+}()
+
+func statusLabel(s int) string {
+	if l, ok := statusLabels[s]; ok {
+		return l
+	}
+	return strconv.Itoa(s)
+}

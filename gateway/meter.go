@@ -1,0 +1,396 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"sync"
+)
+
+// upstreamUsage is OpenAI's usage object, as far as billing needs it.
+type upstreamUsage struct {
+	PromptTokens        int64 `json:"prompt_tokens"`
+	CompletionTokens    int64 `json:"completion_tokens"`
+	PromptTokensDetails *struct {
+		CachedTokens int64 `json:"cached_tokens"`
+	} `json:"prompt_tokens_details"`
+}
+
+// meterResult is what a metered body learned by the time it closed.
+type meterResult struct {
+	usage    upstreamUsage
+	hasUsage bool
+	// text is the streamed content seen so far (JSON-escaped), for an
+	// estimate when the stream ends without usage; textBytes counts all of
+	// it even beyond what text kept.
+	text      []byte
+	textBytes int64
+	sawDone   bool
+}
+
+// Buffers of the SSE scanner. An event longer than sseMaxEvent is passed
+// through unparsed; OpenAI's chunks are well under 1 KiB, the usage one too.
+const (
+	sseBufSize  = 8 << 10
+	sseMaxEvent = 256 << 10
+	// maxStreamText bounds the streamed text kept for an estimate; past it
+	// the estimate scales by byte count.
+	maxStreamText = 64 << 10
+)
+
+var sseBufPool = sync.Pool{New: func() any { b := make([]byte, sseBufSize); return &b }}
+
+// sseMeter relays an SSE body byte for byte, event by event, and watches
+// it: it decodes the one chunk carrying a usage object, optionally hides
+// that chunk (when the gateway asked for it on the client's behalf), and
+// keeps the streamed text for an estimate should no usage come.
+type sseMeter struct {
+	src       io.ReadCloser
+	hideUsage bool
+	bufp      *[]byte
+	buf       []byte // *bufp, or a larger one for a long event
+	pending   []byte // received, not yet scanned: buf[start:end]
+	start     int
+	end       int
+	ready     []byte // scanned, to hand to the reader
+	err       error
+	res       meterResult
+	onEvent   func() // test hook: called after each event is handed over
+}
+
+func newSSEMeter(src io.ReadCloser, hideUsage bool) *sseMeter {
+	bp := sseBufPool.Get().(*[]byte)
+	return &sseMeter{src: src, hideUsage: hideUsage, bufp: bp, buf: *bp}
+}
+
+// Read hands over whole events only: an SSE client acts on an event only
+// once its blank line arrives, so holding back a partial event costs the
+// client nothing and lets a usage chunk be dropped whole.
+func (m *sseMeter) Read(p []byte) (int, error) {
+	for {
+		if len(m.ready) > 0 {
+			n := copy(p, m.ready)
+			m.ready = m.ready[n:]
+			return n, nil
+		}
+		if ev, ok := m.nextEvent(); ok {
+			if m.scan(ev) {
+				m.ready = ev
+			}
+			continue
+		}
+		if m.err != nil {
+			if m.start < m.end {
+				// A trailing event without its blank line: pass it on as is.
+				m.ready = m.buf[m.start:m.end]
+				m.scan(m.ready)
+				m.start = m.end
+				continue
+			}
+			return 0, m.err
+		}
+		m.fill()
+	}
+}
+
+// nextEvent cuts the next complete event (with its blank line) off the
+// received bytes.
+func (m *sseMeter) nextEvent() ([]byte, bool) {
+	b := m.buf[m.start:m.end]
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\n' {
+			continue
+		}
+		// An event ends with a blank line: "\n\n" or "\n\r\n".
+		j := i + 1
+		if j < len(b) && b[j] == '\r' {
+			j++
+		}
+		if j < len(b) && b[j] == '\n' {
+			ev := b[:j+1]
+			m.start += j + 1
+			return ev, true
+		}
+	}
+	return nil, false
+}
+
+// fill reads more of the body, making room first.
+func (m *sseMeter) fill() {
+	if m.start > 0 && m.start == m.end {
+		m.start, m.end = 0, 0
+	}
+	if m.end == len(m.buf) {
+		switch {
+		case m.start > 0:
+			m.end = copy(m.buf, m.buf[m.start:m.end])
+			m.start = 0
+		case len(m.buf) < sseMaxEvent:
+			nb := make([]byte, 2*len(m.buf))
+			m.end = copy(nb, m.buf[m.start:m.end])
+			m.start = 0
+			m.buf = nb
+		default:
+			// A single event bigger than sseMaxEvent: relay it unparsed.
+			m.ready = m.buf[m.start:m.end]
+			m.start, m.end = 0, 0
+			return
+		}
+	}
+	n, err := m.src.Read(m.buf[m.end:])
+	m.end += n
+	if err != nil {
+		m.err = err
+	}
+}
+
+var (
+	dataPrefix = []byte("data:")
+	usageKey   = []byte(`"usage"`)
+	doneData   = []byte("[DONE]")
+)
+
+// scan looks at one event and reports whether to pass it on.
+func (m *sseMeter) scan(ev []byte) bool {
+	data := eventData(ev)
+	if data == nil {
+		return true
+	}
+	if bytes.Equal(data, doneData) {
+		m.res.sawDone = true
+		return true
+	}
+	if hasUsageObject(data) {
+		var c struct {
+			Choices []json.RawMessage `json:"choices"`
+			Usage   *upstreamUsage    `json:"usage"`
+		}
+		if json.Unmarshal(data, &c) == nil && c.Usage != nil {
+			m.res.usage = *c.Usage
+			m.res.hasUsage = true
+			if m.hideUsage && len(c.Choices) == 0 {
+				return false
+			}
+		}
+	}
+	m.collectText(data)
+	return true
+}
+
+// eventData returns the payload of an event's (first) data line.
+func eventData(ev []byte) []byte {
+	for len(ev) > 0 {
+		line := ev
+		if i := bytes.IndexByte(ev, '\n'); i >= 0 {
+			line, ev = ev[:i], ev[i+1:]
+		} else {
+			ev = nil
+		}
+		if rest, ok := bytes.CutPrefix(line, dataPrefix); ok {
+			rest = bytes.TrimSuffix(rest, []byte{'\r'})
+			return bytes.TrimPrefix(rest, []byte{' '})
+		}
+	}
+	return nil
+}
+
+// hasUsageObject reports whether data has "usage" followed by an object:
+// once usage is asked for, OpenAI puts "usage":null on every chunk, and
+// only the last one deserves a decode.
+func hasUsageObject(data []byte) bool {
+	for {
+		i := bytes.Index(data, usageKey)
+		if i < 0 {
+			return false
+		}
+		data = data[i+len(usageKey):]
+		j := skipSpace(data, 0)
+		if j < len(data) && data[j] == ':' {
+			j = skipSpace(data, j+1)
+			if j < len(data) && data[j] == '{' {
+				return true
+			}
+		}
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// Keys whose string values are generated text: chat deltas, tool-call
+// arguments, and legacy completions.
+var textKeys = [][]byte{[]byte(`"content"`), []byte(`"text"`), []byte(`"arguments"`)}
+
+// collectText keeps the generated text of a chunk, still JSON-escaped,
+// without decoding the chunk.
+func (m *sseMeter) collectText(data []byte) {
+	for _, key := range textKeys {
+		rest := data
+		for {
+			i := bytes.Index(rest, key)
+			if i < 0 {
+				break
+			}
+			rest = rest[i+len(key):]
+			j := skipSpace(rest, 0)
+			if j >= len(rest) || rest[j] != ':' {
+				continue
+			}
+			j = skipSpace(rest, j+1)
+			if j >= len(rest) || rest[j] != '"' {
+				continue
+			}
+			s := rest[j+1:]
+			k := endOfString(s)
+			m.res.textBytes += int64(k)
+			if room := maxStreamText - len(m.res.text); room > 0 {
+				m.res.text = append(m.res.text, s[:min(k, room)]...)
+			}
+			rest = s[k:]
+		}
+	}
+}
+
+// endOfString returns the index of the closing quote of a JSON string
+// body, or len(s).
+func endOfString(s []byte) int {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
+		}
+	}
+	return len(s)
+}
+
+// Close closes the upstream body and returns the buffer to its pool.
+func (m *sseMeter) Close() error {
+	err := m.src.Close()
+	if m.bufp != nil {
+		sseBufPool.Put(m.bufp)
+		m.bufp = nil
+		m.buf, m.ready = nil, nil
+		m.start, m.end = 0, 0
+	}
+	return err
+}
+
+// result is valid once the body is closed.
+func (m *sseMeter) result() *meterResult { return &m.res }
+
+// jsonMeter relays a JSON body untouched and keeps its head and tail, which
+// is where an OpenAI answer's usage object sits.
+type jsonMeter struct {
+	src   io.ReadCloser
+	head  []byte // the first metaWindow bytes
+	tail  []byte // ring of the last metaWindow bytes after head
+	tpos  int
+	total int64
+	res   meterResult
+	done  bool
+}
+
+const metaWindow = 8 << 10
+
+func newJSONMeter(src io.ReadCloser) *jsonMeter { return &jsonMeter{src: src} }
+
+func (m *jsonMeter) Read(p []byte) (int, error) {
+	n, err := m.src.Read(p)
+	m.keep(p[:n])
+	if err == io.EOF {
+		m.finish()
+	}
+	return n, err
+}
+
+func (m *jsonMeter) keep(b []byte) {
+	m.total += int64(len(b))
+	if room := metaWindow - len(m.head); room > 0 {
+		k := min(room, len(b))
+		m.head = append(m.head, b[:k]...)
+		b = b[k:]
+	}
+	if len(b) == 0 {
+		return
+	}
+	if m.tail == nil {
+		m.tail = make([]byte, 0, metaWindow)
+	}
+	if len(b) >= metaWindow {
+		m.tail = append(m.tail[:0], b[len(b)-metaWindow:]...)
+		m.tpos = 0
+		return
+	}
+	for len(b) > 0 {
+		if len(m.tail) < metaWindow {
+			k := min(metaWindow-len(m.tail), len(b))
+			m.tail = append(m.tail, b[:k]...)
+			b = b[k:]
+			continue
+		}
+		k := copy(m.tail[m.tpos:], b)
+		m.tpos = (m.tpos + k) % metaWindow
+		b = b[k:]
+	}
+}
+
+func (m *jsonMeter) finish() {
+	if m.done {
+		return
+	}
+	m.done = true
+	// Linearise: head, then the tail ring in order. When head and tail
+	// meet (a body under 2*metaWindow) this is the whole body.
+	var tail []byte
+	if len(m.tail) == metaWindow && m.tpos > 0 {
+		tail = append(append(tail, m.tail[m.tpos:]...), m.tail[:m.tpos]...)
+	} else {
+		tail = m.tail
+	}
+	for _, part := range [][]byte{tail, m.head} {
+		if u, ok := findUsage(part); ok {
+			m.res.usage = u
+			m.res.hasUsage = true
+			return
+		}
+	}
+}
+
+// findUsage decodes the last top-level-looking "usage": {...} in b.
+func findUsage(b []byte) (upstreamUsage, bool) {
+	for end := len(b); end > 0; {
+		i := bytes.LastIndex(b[:end], usageKey)
+		if i < 0 {
+			break
+		}
+		end = i
+		if i > 0 && b[i-1] == '\\' {
+			continue // inside a string
+		}
+		j := skipSpace(b, i+len(usageKey))
+		if j >= len(b) || b[j] != ':' {
+			continue
+		}
+		j = skipSpace(b, j+1)
+		if j >= len(b) || b[j] != '{' {
+			continue
+		}
+		var u upstreamUsage
+		if json.NewDecoder(bytes.NewReader(b[j:])).Decode(&u) == nil {
+			return u, true
+		}
+	}
+	return upstreamUsage{}, false
+}
+
+func (m *jsonMeter) Close() error {
+	return m.src.Close()
+}
+
+func (m *jsonMeter) result() *meterResult { return &m.res }

@@ -1,0 +1,60 @@
+package gateway
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics live on a private registry: two gateways in one process (tests)
+// must not collide, and nothing else's metrics leak into /metrics.
+type metrics struct {
+	reg          *prometheus.Registry
+	handler      http.Handler
+	requests     *prometheus.CounterVec
+	upstream     prometheus.Histogram
+	added        prometheus.Histogram
+	ratelimited  *prometheus.CounterVec
+	cacheHits    prometheus.Counter
+	recordErrors prometheus.Counter
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		// Labels carry workspace ids, never key ids or secrets; model is
+		// only set for requests the upstream accepted.
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "oais_gateway_requests_total",
+			Help: "Requests answered by the gateway, by workspace, model and HTTP status (499: client went away).",
+		}, []string{"workspace", "model", "status"}),
+		upstream: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "oais_gateway_upstream_seconds",
+			Help:    "Time spent on the upstream exchange, from sending the request to the end of its body.",
+			Buckets: []float64{.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600},
+		}),
+		added: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "oais_gateway_added_seconds",
+			Help:    "Time the gateway added to a request: total time minus the upstream's.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25},
+		}),
+		ratelimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "oais_gateway_ratelimited_total",
+			Help: "Requests refused by a limit, by the limit's scope.",
+		}, []string{"scope"}),
+		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "oais_gateway_cache_hits_total",
+			Help: "Requests answered from the response cache.",
+		}),
+		recordErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "oais_gateway_usage_record_errors_total",
+			Help: "Usage records the spool refused; each is an answered request that may go unbilled.",
+		}),
+	}
+	m.reg.MustRegister(m.requests, m.upstream, m.added, m.ratelimited, m.cacheHits, m.recordErrors,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return m
+}

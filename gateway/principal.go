@@ -1,0 +1,166 @@
+package gateway
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/oais/oais/internal/keys"
+	"github.com/oais/oais/internal/usage"
+)
+
+// Principal is what a key's hash resolves to: the key's policy and its
+// workspace's. The gateway only reads it; the Directory owns it, so a
+// Principal must not be changed once Lookup has returned it.
+type Principal struct {
+	Key       KeyPolicy
+	Workspace WorkspacePolicy
+}
+
+// KeyPolicy is an API key as the gateway needs it.
+type KeyPolicy struct {
+	ID          string
+	WorkspaceID string
+	State       keys.State
+	// AllowedModels restricts the models the key may use; empty means all
+	// the workspace allows.
+	AllowedModels []string
+	// IPAllowlist restricts the client addresses; empty means any.
+	IPAllowlist []netip.Prefix
+	// RPM and TPM are the key's own limits; 0 means none (the workspace's
+	// still apply).
+	RPM, TPM int64
+	// CacheEnabled turns on the response cache for this key's non-streamed
+	// requests; CacheTTL is how long an answer is kept.
+	CacheEnabled bool
+	CacheTTL     time.Duration
+}
+
+// WorkspacePolicy is a workspace as the gateway needs it.
+type WorkspacePolicy struct {
+	ID string
+	// Suspended refuses every request (billing).
+	Suspended bool
+	// RPM and TPM are the workspace's limits; 0 means none.
+	RPM, TPM int64
+	// MonthlyTokenQuota and MonthlySpendCapMicros are budgets for the
+	// calendar month (UTC); 0 means none.
+	MonthlyTokenQuota     int64
+	MonthlySpendCapMicros int64
+	// TokensThisMonth and SpendThisMonthMicros are the month's totals as of
+	// the snapshot, for the month named by UsagePeriod ("2006-01"); they
+	// seed the budget counters the first time this process sees them.
+	TokensThisMonth      int64
+	SpendThisMonthMicros int64
+	UsagePeriod          string
+	// Models restricts the models of every key of the workspace; empty
+	// means all.
+	Models []string
+}
+
+// Directory resolves a key's hash to its principal. The gateway calls it
+// on every request, so it must answer from memory (a snapshot), never
+// from the database; remembering unknown hashes is the Directory's job too.
+type Directory interface {
+	Lookup(h keys.Hash) (*Principal, bool)
+}
+
+// StaticDirectory is a Directory over a fixed map, for tests and
+// benchmarks. It must not be written after first use.
+type StaticDirectory map[keys.Hash]*Principal
+
+var _ Directory = StaticDirectory(nil)
+
+// Lookup implements Directory.
+func (d StaticDirectory) Lookup(h keys.Hash) (*Principal, bool) {
+	p, ok := d[h]
+	return p, ok
+}
+
+// Recorder takes the usage record of every answered request (the durable
+// spool). Append must be fast; an error means the record could not be kept.
+type Recorder interface {
+	Append(r *usage.Record) error
+}
+
+// Fuller is optionally implemented by a Recorder that can tell, before a
+// request is admitted, that it has no room left; the gateway then refuses
+// new requests with 503 instead of serving answers it cannot bill.
+type Fuller interface {
+	Full() bool
+}
+
+// Pricer prices tokens in micro-dollars.
+type Pricer interface {
+	// Cost is the price of a finished request.
+	Cost(model string, prompt, cached, completion int64) int64
+	// WorstCase is the most a request can cost, reserved against a spend cap.
+	WorstCase(model string, prompt, maxCompletion int64) int64
+}
+
+// CacheEntry is a cached answer.
+type CacheEntry struct {
+	Status      int
+	ContentType string
+	Body        []byte
+	// Usage of the answer when it was made, recorded again on every hit.
+	PromptTokens     int64
+	CompletionTokens int64
+}
+
+// Cache stores answers to identical requests. A miss or an error makes the
+// gateway go upstream; a cache can never refuse a request.
+type Cache interface {
+	Get(ctx context.Context, key string) (CacheEntry, bool, error)
+	Set(ctx context.Context, key string, e CacheEntry, ttl time.Duration) error
+}
+
+// modelAllowed reports whether p may use model: the key's list if it has
+// one, and the workspace's too.
+func (p *Principal) modelAllowed(model string) bool {
+	if len(p.Key.AllowedModels) > 0 && !slices.Contains(p.Key.AllowedModels, model) {
+		return false
+	}
+	if len(p.Workspace.Models) > 0 && !slices.Contains(p.Workspace.Models, model) {
+		return false
+	}
+	return true
+}
+
+// ipAllowed reports whether addr may use the key.
+func (k *KeyPolicy) ipAllowed(addr netip.Addr) bool {
+	if len(k.IPAllowlist) == 0 {
+		return true
+	}
+	addr = addr.Unmap()
+	for _, p := range k.IPAllowlist {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// visibleModels is the list GET /v1/models shows, or nil to ask the
+// upstream.
+func (p *Principal) visibleModels() []string {
+	switch {
+	case len(p.Key.AllowedModels) > 0 && len(p.Workspace.Models) > 0:
+		var out []string
+		for _, m := range p.Key.AllowedModels {
+			if slices.Contains(p.Workspace.Models, m) {
+				out = append(out, m)
+			}
+		}
+		if out == nil {
+			out = []string{}
+		}
+		return out
+	case len(p.Key.AllowedModels) > 0:
+		return p.Key.AllowedModels
+	case len(p.Workspace.Models) > 0:
+		return p.Workspace.Models
+	}
+	return nil
+}

@@ -1,0 +1,50 @@
+package accounts
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Errors of this package; match them with errors.Is. Transports show
+// clients only the sentinel's meaning, never the wrapped detail.
+var (
+	// ErrInvalidCredentials means a sign-in named an unknown, disabled or
+	// password-less account, or gave a wrong password: deliberately one
+	// error, so a client cannot tell which.
+	ErrInvalidCredentials = errors.New("accounts: invalid email or password")
+	// ErrEmailTaken means another account already has the email (sign-up),
+	// or an SSO identity may not be linked to the account that has it
+	// (the provider did not verify the email, or it is linked elsewhere).
+	ErrEmailTaken = errors.New("accounts: email already in use")
+	// ErrSignUpDisabled means self-service sign-up is turned off.
+	ErrSignUpDisabled = errors.New("accounts: sign-up is disabled")
+	// ErrThrottled means too many failed sign-ins; the error is a
+	// *ThrottledError that says how long to wait.
+	ErrThrottled = errors.New("accounts: too many failed sign-ins")
+	// ErrInvalidEmail means an email address is malformed.
+	ErrInvalidEmail = errors.New("accounts: invalid email address")
+	// ErrAccountDisabled means an SSO sign-in reached a disabled account.
+	// (A password sign-in gets ErrInvalidCredentials instead.)
+	ErrAccountDisabled = errors.New("accounts: account disabled")
+)
+
+// ThrottledError refuses a sign-in until RetryAfter has passed; it matches
+// ErrThrottled. Transports put RetryAfter in a Retry-After header.
+type ThrottledError struct {
+	RetryAfter time.Duration
+}
+
+// Error says how long to wait; it carries no account or address.
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("%v: retry after %v", ErrThrottled, e.RetryAfter.Round(time.Second))
+}
+
+// RetryAfterSeconds is RetryAfter rounded up to whole seconds, at least 1,
+// for a Retry-After header.
+func (e *ThrottledError) RetryAfterSeconds() int {
+	return max(1, int((e.RetryAfter+time.Second-1)/time.Second))
+}
+
+// Unwrap makes errors.Is(err, ErrThrottled) hold.
+func (e *ThrottledError) Unwrap() error { return ErrThrottled }

@@ -1,0 +1,4 @@
+package accounts
+
+// OIDCErrorCode exposes oidcErrorCode to the external tests.
+var OIDCErrorCode = oidcErrorCode

@@ -1,0 +1,228 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/oais/oais/auth"
+	"github.com/oais/oais/ent"
+	"github.com/oais/oais/ent/membership"
+	"github.com/oais/oais/ent/user"
+	"github.com/oais/oais/ent/workspace"
+	"github.com/oais/oais/internal/audit"
+	"github.com/oais/oais/internal/ids"
+	"github.com/oais/oais/internal/store"
+	"github.com/oais/oais/internal/viewer"
+)
+
+// maxNameLen is the users.name column limit, in characters; raise both together.
+const maxNameLen = 200
+
+// DomainRule gives SSO users whose verified email is in Domain a Role in
+// WorkspaceID when they first sign in through SSO.
+type DomainRule struct {
+	Domain      string // lower-case, matched exactly (no subdomains)
+	WorkspaceID string
+	Role        viewer.Role
+}
+
+// ParseDomainRules parses OAIS_OIDC_DOMAIN_WORKSPACES: comma-separated
+// DOMAIN=WORKSPACE_ID:ROLE entries, e.g.
+// "example.com=ws_01J…:DEVELOPER,corp.example=ws_01K…:VIEWER". ROLE is one of
+// OWNER, ADMIN, DEVELOPER, VIEWER (case-insensitive). Empty input gives no rules.
+func ParseDomainRules(s string) ([]DomainRule, error) {
+	var out []DomainRule
+	for entry := range strings.SplitSeq(s, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		domain, target, ok := strings.Cut(entry, "=")
+		ws, role, ok2 := strings.Cut(target, ":")
+		r := DomainRule{
+			Domain:      strings.ToLower(strings.TrimSpace(domain)),
+			WorkspaceID: strings.TrimSpace(ws),
+			Role:        viewer.Role(strings.ToUpper(strings.TrimSpace(role))),
+		}
+		switch {
+		case !ok || !ok2:
+			return nil, fmt.Errorf("domain rule %q: want DOMAIN=WORKSPACE_ID:ROLE", entry)
+		case r.Domain == "" || strings.ContainsAny(r.Domain, "@ \t"):
+			return nil, fmt.Errorf("domain rule %q: bad domain", entry)
+		case ids.Prefix(r.WorkspaceID) != ids.Workspace:
+			return nil, fmt.Errorf("domain rule %q: %q is not a workspace id (%s_…)", entry, r.WorkspaceID, ids.Workspace)
+		case !r.Role.Valid():
+			return nil, fmt.Errorf("domain rule %q: role must be OWNER, ADMIN, DEVELOPER or VIEWER", entry)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// ProvisionOIDC returns the user for a verified SSO identity: the one linked
+// to (issuer, subject); else the account with the identity's email, linked
+// now, but only if the provider verified that email (ErrEmailTaken
+// otherwise); else a new password-less user. On that first SSO sign-in the
+// rules whose domain matches a verified email add memberships. A disabled
+// account gives ErrAccountDisabled.
+func (a *Accounts) ProvisionOIDC(ctx context.Context, id auth.Identity, rules ...DomainRule) (*ent.User, error) {
+	if id.Issuer == "" || id.Subject == "" {
+		return nil, errors.New("accounts: SSO identity without issuer or subject")
+	}
+	sys := viewer.SystemContext(ctx)
+	u, err := a.linkedUser(sys, id)
+	if err != nil || u != nil {
+		return u, err
+	}
+	email, err := NormalizeEmail(id.Email)
+	if err != nil {
+		return nil, fmt.Errorf("accounts: SSO identity: %w", err)
+	}
+	err = a.inTx(sys, func(tx *ent.Tx) error {
+		var how string
+		u, how, err = provisionIn(sys, tx, id, email)
+		if err != nil {
+			return err
+		}
+		c := tx.Client()
+		if err := audit.Record(sys, c, audit.Event{
+			Action: audit.SignUp, ActorID: u.ID, ActorEmail: u.Email, TargetType: "user", TargetID: u.ID,
+			Details: map[string]string{"method": MethodOIDC, "oidc": how, "issuer": id.Issuer},
+		}); err != nil {
+			return err
+		}
+		if id.EmailVerified {
+			return a.applyRules(sys, tx, u, rules)
+		}
+		return nil
+	})
+	if isConflict(err) {
+		// A concurrent first sign-in of the same identity won the insert.
+		if u, lerr := a.linkedUser(sys, id); lerr == nil && u != nil {
+			return u, nil
+		}
+	}
+	if err != nil {
+		if errors.Is(err, ErrEmailTaken) || errors.Is(err, ErrAccountDisabled) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("accounts: provision SSO user: %w", store.Classify(err))
+	}
+	return u.Unwrap(), nil // bound to the committed transaction otherwise
+}
+
+// linkedUser returns the user linked to id, nil if there is none.
+func (a *Accounts) linkedUser(sys context.Context, id auth.Identity) (*ent.User, error) {
+	u, err := a.client.User.Query().Where(user.OidcIssuer(id.Issuer), user.OidcSubject(id.Subject)).Only(sys)
+	switch {
+	case ent.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("accounts: find SSO user: %w", store.Classify(err))
+	case u.Disabled:
+		return nil, ErrAccountDisabled
+	}
+	return u, nil
+}
+
+// provisionIn links or creates the user of id inside tx and says which.
+func provisionIn(sys context.Context, tx *ent.Tx, id auth.Identity, email string) (*ent.User, string, error) {
+	existing, err := tx.User.Query().Where(user.Email(email)).Only(sys)
+	switch {
+	case ent.IsNotFound(err):
+		u, err := tx.User.Create().
+			SetEmail(email).
+			SetName(truncateRunes(id.Name, maxNameLen)).
+			SetOidcIssuer(id.Issuer).
+			SetOidcSubject(id.Subject).
+			Save(sys)
+		return u, "created", err
+	case err != nil:
+		return nil, "", err
+	case !id.EmailVerified:
+		// Anyone can claim an address at some providers; linking on an
+		// unverified one would hand them the account.
+		return nil, "", fmt.Errorf("%w: provider did not verify the email", ErrEmailTaken)
+	case existing.OidcSubject != "":
+		return nil, "", fmt.Errorf("%w: account is linked to another SSO identity", ErrEmailTaken)
+	case existing.Disabled:
+		return nil, "", ErrAccountDisabled
+	}
+	upd := existing.Update().SetOidcIssuer(id.Issuer).SetOidcSubject(id.Subject)
+	if existing.Name == "" && id.Name != "" {
+		upd.SetName(truncateRunes(id.Name, maxNameLen))
+	}
+	u, err := upd.Save(sys)
+	return u, "linked", err
+}
+
+// applyRules adds the memberships that rules grant u. A rule naming a
+// workspace that does not exist is skipped with a warning, not an error:
+// the user should still get in.
+func (a *Accounts) applyRules(sys context.Context, tx *ent.Tx, u *ent.User, rules []DomainRule) error {
+	_, domain, _ := strings.Cut(u.Email, "@")
+	for _, r := range rules {
+		if r.Domain != domain {
+			continue
+		}
+		exists, err := tx.Workspace.Query().Where(workspace.ID(r.WorkspaceID)).Exist(sys)
+		if err != nil {
+			return err
+		}
+		if !exists {
+			a.log.WarnContext(sys, "accounts: SSO domain rule names a missing workspace",
+				slog.String("domain", r.Domain), slog.String("workspace_id", r.WorkspaceID))
+			continue
+		}
+		member, err := tx.Membership.Query().
+			Where(membership.WorkspaceID(r.WorkspaceID), membership.UserID(u.ID)).Exist(sys)
+		if err != nil {
+			return err
+		}
+		if member {
+			continue
+		}
+		if err := tx.Membership.Create().
+			SetWorkspaceID(r.WorkspaceID).SetUserID(u.ID).SetRole(membership.Role(r.Role)).
+			Exec(sys); err != nil {
+			return err
+		}
+		if err := audit.Record(sys, tx.Client(), audit.Event{
+			WorkspaceID: r.WorkspaceID, Action: audit.MemberInvited, ActorID: u.ID, ActorEmail: u.Email,
+			TargetType: "user", TargetID: u.ID,
+			Details: map[string]string{"role": string(r.Role), "via": "oidc_domain_rule", "domain": r.Domain},
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SignInOIDC provisions the user of a verified SSO identity (see
+// ProvisionOIDC) and starts a session for them.
+func (a *Accounts) SignInOIDC(ctx context.Context, id auth.Identity, ip netip.Addr, rules ...DomainRule) (auth.Tokens, *ent.User, error) {
+	u, err := a.ProvisionOIDC(ctx, id, rules...)
+	if err != nil {
+		return auth.Tokens{}, nil, err
+	}
+	if u, err = u.Update().SetLastSignInAt(a.opts.Now()).Save(viewer.SystemContext(ctx)); err != nil {
+		return auth.Tokens{}, nil, fmt.Errorf("accounts: record sign-in: %w", store.Classify(err))
+	}
+	tok, err := a.start(ctx, u, MethodOIDC, ip)
+	if err != nil {
+		return auth.Tokens{}, nil, err
+	}
+	return tok, u, nil
+}
+
+func truncateRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n])
+}

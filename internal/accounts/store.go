@@ -1,0 +1,252 @@
+package accounts
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+	"unicode/utf8"
+
+	"github.com/oais/oais/auth"
+	"github.com/oais/oais/ent"
+	"github.com/oais/oais/ent/membership"
+	"github.com/oais/oais/ent/refreshtoken"
+	"github.com/oais/oais/ent/session"
+	"github.com/oais/oais/internal/store"
+	"github.com/oais/oais/internal/viewer"
+)
+
+// Column limits of ent/schema/session.go; raise both together.
+const (
+	maxUserAgentLen = 500
+	maxMethodLen    = 32
+)
+
+// SigningKeyStore keeps the control plane's JWT signing keys in the signing_keys
+// table. The table is system-only, so every query runs as the system.
+type SigningKeyStore struct{ client *ent.Client }
+
+var _ auth.SigningKeyStore = (*SigningKeyStore)(nil)
+
+// NewSigningKeyStore returns a SigningKeyStore over client.
+func NewSigningKeyStore(client *ent.Client) *SigningKeyStore { return &SigningKeyStore{client: client} }
+
+// SigningKeys returns every stored key.
+func (s *SigningKeyStore) SigningKeys(ctx context.Context) ([]auth.StoredKey, error) {
+	rows, err := s.client.SigningKey.Query().All(viewer.SystemContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("accounts: load signing keys: %w", store.Classify(err))
+	}
+	out := make([]auth.StoredKey, len(rows))
+	for i, r := range rows {
+		out[i] = auth.StoredKey{KID: r.Kid, PrivateJWK: r.PrivateJwk, CreatedAt: r.CreatedAt.UTC()}
+	}
+	return out, nil
+}
+
+// AddSigningKey inserts k.
+func (s *SigningKeyStore) AddSigningKey(ctx context.Context, k auth.StoredKey) error {
+	err := s.client.SigningKey.Create().
+		SetKid(k.KID).
+		SetPrivateJwk(k.PrivateJWK).
+		SetCreatedAt(k.CreatedAt).
+		Exec(viewer.SystemContext(ctx))
+	if err != nil {
+		return fmt.Errorf("accounts: add signing key: %w", store.Classify(err))
+	}
+	return nil
+}
+
+// SessionStore keeps sessions and their refresh tokens (only SHA-256
+// hashes) in the sessions and refresh_tokens tables.
+type SessionStore struct{ client *ent.Client }
+
+var _ auth.SessionStore = (*SessionStore)(nil)
+
+// NewSessionStore returns a SessionStore over client.
+func NewSessionStore(client *ent.Client) *SessionStore { return &SessionStore{client: client} }
+
+// CreateSession inserts r.
+func (s *SessionStore) CreateSession(ctx context.Context, r auth.SessionRecord) error {
+	q := s.client.Session.Create().
+		SetID(r.ID).
+		SetUserID(r.UserID).
+		SetEmail(r.Email).
+		SetMethod(truncate(r.Meta.Method, maxMethodLen)).
+		SetUserAgent(truncate(r.Meta.UserAgent, maxUserAgentLen)).
+		SetCreatedAt(r.CreatedAt).
+		SetExpiresAt(r.ExpiresAt)
+	if r.Meta.IP.IsValid() {
+		q.SetIP(r.Meta.IP.String())
+	}
+	if !r.RevokedAt.IsZero() {
+		q.SetRevokedAt(r.RevokedAt)
+	}
+	if err := q.Exec(viewer.SystemContext(ctx)); err != nil {
+		return fmt.Errorf("accounts: create session: %w", store.Classify(err))
+	}
+	return nil
+}
+
+// Session returns the session with id, or auth.ErrSessionNotFound.
+func (s *SessionStore) Session(ctx context.Context, id string) (auth.SessionRecord, error) {
+	row, err := s.client.Session.Get(viewer.SystemContext(ctx), id)
+	if ent.IsNotFound(err) {
+		return auth.SessionRecord{}, auth.ErrSessionNotFound
+	} else if err != nil {
+		return auth.SessionRecord{}, fmt.Errorf("accounts: load session: %w", store.Classify(err))
+	}
+	rec := auth.SessionRecord{
+		ID: row.ID, UserID: row.UserID, Email: row.Email,
+		Meta:      auth.SessionMeta{Method: row.Method, UserAgent: row.UserAgent},
+		CreatedAt: row.CreatedAt.UTC(), ExpiresAt: row.ExpiresAt.UTC(),
+	}
+	if ip, err := netip.ParseAddr(row.IP); err == nil {
+		rec.Meta.IP = ip
+	}
+	if row.RevokedAt != nil {
+		rec.RevokedAt = row.RevokedAt.UTC()
+	}
+	return rec, nil
+}
+
+// RevokeSession sets revoked_at once; a second call changes nothing.
+func (s *SessionStore) RevokeSession(ctx context.Context, id string, now time.Time) error {
+	sys := viewer.SystemContext(ctx)
+	n, err := s.client.Session.Update().
+		Where(session.ID(id), session.RevokedAtIsNil()).
+		SetRevokedAt(now).
+		Save(sys)
+	if err != nil {
+		return fmt.Errorf("accounts: revoke session: %w", store.Classify(err))
+	}
+	if n > 0 {
+		return nil
+	}
+	exists, err := s.client.Session.Query().Where(session.ID(id)).Exist(sys)
+	if err != nil {
+		return fmt.Errorf("accounts: revoke session: %w", store.Classify(err))
+	}
+	if !exists {
+		return auth.ErrSessionNotFound
+	}
+	return nil
+}
+
+// CreateRefresh inserts r, keeping only its hash.
+func (s *SessionStore) CreateRefresh(ctx context.Context, r auth.RefreshRecord) error {
+	q := s.client.RefreshToken.Create().
+		SetTokenHash(hex.EncodeToString(r.Hash[:])).
+		SetSessionID(r.SessionID).
+		SetCreatedAt(r.CreatedAt).
+		SetExpiresAt(r.ExpiresAt)
+	if !r.UsedAt.IsZero() {
+		q.SetUsedAt(r.UsedAt)
+	}
+	if err := q.Exec(viewer.SystemContext(ctx)); err != nil {
+		return fmt.Errorf("accounts: create refresh token: %w", store.Classify(err))
+	}
+	return nil
+}
+
+// UseRefresh spends the token with hash. The spend is one conditional
+// UPDATE … WHERE token_hash = ? AND used_at IS NULL, and only the caller
+// whose UPDATE changed a row wins; the database serialises the two writes,
+// so of two concurrent calls exactly one sees a row affected.
+func (s *SessionStore) UseRefresh(ctx context.Context, hash [sha256.Size]byte, now time.Time) (auth.RefreshRecord, error) {
+	sys := viewer.SystemContext(ctx)
+	h := hex.EncodeToString(hash[:])
+	n, err := s.client.RefreshToken.Update().
+		Where(refreshtoken.TokenHash(h), refreshtoken.UsedAtIsNil()).
+		SetUsedAt(now).
+		Save(sys)
+	if err != nil {
+		return auth.RefreshRecord{}, fmt.Errorf("accounts: use refresh token: %w", store.Classify(err))
+	}
+	row, err := s.client.RefreshToken.Query().Where(refreshtoken.TokenHash(h)).Only(sys)
+	if ent.IsNotFound(err) {
+		return auth.RefreshRecord{}, auth.ErrRefreshNotFound
+	} else if err != nil {
+		return auth.RefreshRecord{}, fmt.Errorf("accounts: load refresh token: %w", store.Classify(err))
+	}
+	rec := auth.RefreshRecord{
+		Hash: hash, SessionID: row.SessionID,
+		CreatedAt: row.CreatedAt.UTC(), ExpiresAt: row.ExpiresAt.UTC(),
+	}
+	if row.UsedAt != nil {
+		rec.UsedAt = row.UsedAt.UTC()
+	}
+	if n == 0 {
+		return rec, auth.ErrRefreshReused
+	}
+	return rec, nil
+}
+
+// PrincipalLoader loads the viewer of a verified access token from the users
+// and memberships tables.
+type PrincipalLoader struct{ client *ent.Client }
+
+var _ auth.PrincipalLoader = (*PrincipalLoader)(nil)
+
+// NewPrincipalLoader returns PrincipalLoader over client.
+func NewPrincipalLoader(client *ent.Client) *PrincipalLoader { return &PrincipalLoader{client: client} }
+
+// Principal returns the user with their role in each workspace. A missing
+// or disabled user gives auth.ErrUnknownPrincipal.
+func (p *PrincipalLoader) Principal(ctx context.Context, userID string) (*viewer.Viewer, error) {
+	sys := viewer.SystemContext(ctx)
+	u, err := activeUser(sys, p.client, userID)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := p.client.Membership.Query().Where(membership.UserID(userID)).All(sys)
+	if err != nil {
+		return nil, fmt.Errorf("accounts: load memberships: %w", store.Classify(err))
+	}
+	roles := make(map[string]viewer.Role, len(ms))
+	for _, m := range ms {
+		roles[m.WorkspaceID] = viewer.Role(m.Role)
+	}
+	return &viewer.Viewer{UserID: u.ID, Email: u.Email, SiteAdmin: u.SiteAdmin, Roles: roles}, nil
+}
+
+// Email returns the user's current email, or auth.ErrUnknownPrincipal for a
+// missing or disabled user. It fits auth.SessionsConfig.LookupUser, so a
+// disabled user's sessions stop refreshing.
+func (p *PrincipalLoader) Email(ctx context.Context, userID string) (string, error) {
+	u, err := activeUser(viewer.SystemContext(ctx), p.client, userID)
+	if err != nil {
+		return "", err
+	}
+	return u.Email, nil
+}
+
+func activeUser(sys context.Context, client *ent.Client, id string) (*ent.User, error) {
+	u, err := client.User.Get(sys, id)
+	switch {
+	case ent.IsNotFound(err):
+		return nil, auth.ErrUnknownPrincipal
+	case err != nil:
+		return nil, fmt.Errorf("accounts: load user: %w", store.Classify(err))
+	case u.Disabled:
+		return nil, fmt.Errorf("%w: disabled", auth.ErrUnknownPrincipal)
+	}
+	return u, nil
+}
+
+// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// isConflict reports whether err is a unique-constraint violation.
+func isConflict(err error) bool { return errors.Is(store.Classify(err), store.ErrConflict) }
