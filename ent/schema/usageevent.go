@@ -51,6 +51,7 @@ func (UsageEvent) Fields() []ent.Field {
 // Indexes of UsageEvent.
 func (UsageEvent) Indexes() []ent.Index {
 	return []ent.Index{
+		index.Fields("occurred_at"),
 		index.Fields("workspace_id", "occurred_at"),
 		index.Fields("api_key_id", "occurred_at"),
 		index.Fields("billing_period_id", "ingested_at"),

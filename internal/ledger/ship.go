@@ -131,7 +131,7 @@ func (l *Ledger) valid(batch []usage.Record) []*usage.Record {
 		recs = append(recs, r)
 	}
 	if bad > 0 {
-		l.log.Error("usage ledger: dropping malformed usage records (no request id, key or workspace, or an unknown source)",
+		l.log.Error("usage ledger: dropping malformed usage records (request id missing or over 128 bytes, no key or workspace, or an unknown source)",
 			"count", bad, "first", sample)
 	}
 	return recs

@@ -68,6 +68,8 @@ CREATE TABLE `usage_events` (`id` text NOT NULL, `request_id` text NOT NULL, `ap
 CREATE UNIQUE INDEX `usage_events_request_id_key` ON `usage_events` (`request_id`);
 -- create index "usageevent_workspace_id" to table: "usage_events"
 CREATE INDEX `usageevent_workspace_id` ON `usage_events` (`workspace_id`);
+-- create index "usageevent_occurred_at" to table: "usage_events"
+CREATE INDEX `usageevent_occurred_at` ON `usage_events` (`occurred_at`);
 -- create index "usageevent_workspace_id_occurred_at" to table: "usage_events"
 CREATE INDEX `usageevent_workspace_id_occurred_at` ON `usage_events` (`workspace_id`, `occurred_at`);
 -- create index "usageevent_api_key_id_occurred_at" to table: "usage_events"

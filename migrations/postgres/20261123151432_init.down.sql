@@ -2,6 +2,8 @@
 DROP INDEX "usageevent_workspace_id_occurred_at";
 -- reverse: create index "usageevent_workspace_id" to table: "usage_events"
 DROP INDEX "usageevent_workspace_id";
+-- reverse: create index "usageevent_occurred_at" to table: "usage_events"
+DROP INDEX "usageevent_occurred_at";
 -- reverse: create index "usageevent_billing_period_id_ingested_at" to table: "usage_events"
 DROP INDEX "usageevent_billing_period_id_ingested_at";
 -- reverse: create index "usageevent_api_key_id_occurred_at" to table: "usage_events"

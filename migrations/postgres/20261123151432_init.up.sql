@@ -80,6 +80,8 @@ CREATE UNIQUE INDEX "usage_events_request_id_key" ON "usage_events" ("request_id
 CREATE INDEX "usageevent_api_key_id_occurred_at" ON "usage_events" ("api_key_id", "occurred_at");
 -- create index "usageevent_billing_period_id_ingested_at" to table: "usage_events"
 CREATE INDEX "usageevent_billing_period_id_ingested_at" ON "usage_events" ("billing_period_id", "ingested_at");
+-- create index "usageevent_occurred_at" to table: "usage_events"
+CREATE INDEX "usageevent_occurred_at" ON "usage_events" ("occurred_at");
 -- create index "usageevent_workspace_id" to table: "usage_events"
 CREATE INDEX "usageevent_workspace_id" ON "usage_events" ("workspace_id");
 -- create index "usageevent_workspace_id_occurred_at" to table: "usage_events"
