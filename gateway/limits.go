@@ -109,19 +109,39 @@ func (g *Gateway) setLimitHeaders(h http.Header, states []ratelimit.State, c *ca
 			}
 		}
 	}
+	// With no limit configured the headers are still sent (clients and
+	// dashboards expect them on every answer), showing unlimitedHeader.
 	if req >= 0 {
 		s := states[req]
 		h["X-Ratelimit-Limit-Requests"] = []string{strconv.FormatInt(s.Limit, 10)}
 		h["X-Ratelimit-Remaining-Requests"] = []string{strconv.FormatInt(max(s.Remaining, 0), 10)}
 		h["X-Ratelimit-Reset-Requests"] = []string{resetString(s.Reset)}
+	} else {
+		h["X-Ratelimit-Limit-Requests"] = unlimitedValue
+		h["X-Ratelimit-Remaining-Requests"] = unlimitedValue
+		h["X-Ratelimit-Reset-Requests"] = zeroReset
 	}
 	if tok >= 0 {
 		s := states[tok]
 		h["X-Ratelimit-Limit-Tokens"] = []string{strconv.FormatInt(s.Limit, 10)}
 		h["X-Ratelimit-Remaining-Tokens"] = []string{strconv.FormatInt(max(s.Remaining, 0), 10)}
 		h["X-Ratelimit-Reset-Tokens"] = []string{resetString(s.Reset)}
+	} else {
+		h["X-Ratelimit-Limit-Tokens"] = unlimitedValue
+		h["X-Ratelimit-Remaining-Tokens"] = unlimitedValue
+		h["X-Ratelimit-Reset-Tokens"] = zeroReset
 	}
 }
+
+// unlimitedHeader is what the x-ratelimit-* headers show when no limit of
+// that kind applies: a number every client parses, and none will reach.
+const unlimitedHeader = "2147483647"
+
+// Shared, never modified: the header map takes them without allocating.
+var (
+	unlimitedValue = []string{unlimitedHeader}
+	zeroReset      = []string{"0s"}
+)
 
 // resetString formats a reset the way OpenAI does ("1s", "6m0s", "20ms"),
 // which is Go's Duration format at millisecond precision.

@@ -7,6 +7,7 @@ package ids
 import (
 	"crypto/rand"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -31,16 +32,41 @@ const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 // New returns a new id with prefix p.
 func New(p string) string { return NewAt(p, time.Now()) }
 
+// Ids made by one process in the same millisecond increase: the random part
+// of the previous id is incremented (ULID's monotonic mode), so ordering by
+// id is ordering by creation even within a millisecond.
+var (
+	mono     sync.Mutex
+	lastMS   uint64
+	lastRand [10]byte
+)
+
 // NewAt returns a new id with prefix p whose time part is t.
 func NewAt(p string, t time.Time) string {
 	var b [16]byte
 	ms := uint64(t.UnixMilli())
+	mono.Lock()
+	if ms == lastMS {
+		for i := len(lastRand) - 1; i >= 0; i-- {
+			lastRand[i]++
+			if lastRand[i] != 0 {
+				break
+			}
+		}
+	} else {
+		if _, err := rand.Read(lastRand[:]); err != nil {
+			mono.Unlock()
+			panic("ids: crypto/rand failed: " + err.Error())
+		}
+		// Leave headroom so increments within a millisecond cannot wrap.
+		lastRand[0] &= 0x7f
+		lastMS = ms
+	}
+	copy(b[6:], lastRand[:])
+	mono.Unlock()
 	for i := 5; i >= 0; i-- {
 		b[i] = byte(ms)
 		ms >>= 8
-	}
-	if _, err := rand.Read(b[6:]); err != nil {
-		panic("ids: crypto/rand failed: " + err.Error())
 	}
 	var out strings.Builder
 	out.Grow(len(p) + 1 + 26)

@@ -27,3 +27,15 @@ func TestNew(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+func TestMonotonicWithinMillisecond(t *testing.T) {
+	at := time.UnixMilli(5000)
+	prev := NewAt(AuditEvent, at)
+	for i := 0; i < 1000; i++ {
+		id := NewAt(AuditEvent, at)
+		if !(prev < id) {
+			t.Fatalf("%q not after %q", id, prev)
+		}
+		prev = id
+	}
+}
