@@ -24,6 +24,11 @@ import (
 	"github.com/oais/oais/internal/workspaces"
 )
 
+// Status is the resolver for the status field.
+func (r *aPIKeyResolver) Status(ctx context.Context, obj *ent.APIKey) (keys.Status, error) {
+	return apikeys.Status(obj, r.now()), nil
+}
+
 // RemainingRequests is the resolver for the remainingRequests field.
 func (r *aPIKeyResolver) RemainingRequests(ctx context.Context, obj *ent.APIKey) (*int, error) {
 	if obj.MaxRequests == 0 {
@@ -415,15 +420,3 @@ func (r *Resolver) Viewer() generated.ViewerResolver { return &viewerResolver{r}
 
 type mutationResolver struct{ *Resolver }
 type viewerResolver struct{ *Resolver }
-
-// !!! WARNING !!!
-// The code below was going to be deleted when updating resolvers. It has been copied here so you have
-// one last chance to move it out of harms way if you want. There are two reasons this happens:
-//  - When renaming or deleting a resolver the old code will be put in here. You can safely delete
-//    it when you're done.
-//  - You have helper methods in this file. Move them out to keep these resolver files clean.
-/*
-	func (r *aPIKeyResolver) Status(ctx context.Context, obj *ent.APIKey) (keys.Status, error) {
-	return apikeys.Status(obj, r.now()), nil
-}
-*/

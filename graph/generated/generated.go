@@ -348,6 +348,7 @@ type ComplexityRoot struct {
 }
 
 type APIKeyResolver interface {
+	Status(ctx context.Context, obj *ent.APIKey) (keys.Status, error)
 	RemainingRequests(ctx context.Context, obj *ent.APIKey) (*int, error)
 	Usage(ctx context.Context, obj *ent.APIKey, from *time.Time, to *time.Time) (*model.UsageSummary, error)
 	RequestLog(ctx context.Context, obj *ent.APIKey, first *int) ([]*ent.UsageEvent, error)
@@ -5542,10 +5543,10 @@ func (ec *executionContext) _APIKey_status(ctx context.Context, field graphql.Co
 		field,
 		ec.fieldContext_APIKey_status,
 		func(ctx context.Context) (any, error) {
-			return obj.Status, nil
+			return ec.resolvers.APIKey().Status(ctx, obj)
 		},
 		nil,
-		ec.marshalNAPIKeyStatus2githubᚗcomᚋoaisᚋoaisᚋentᚋapikeyᚐStatus,
+		ec.marshalNAPIKeyStatus2githubᚗcomᚋoaisᚋoaisᚋinternalᚋkeysᚐStatus,
 		true,
 		true,
 	)
@@ -5555,8 +5556,8 @@ func (ec *executionContext) fieldContext_APIKey_status(_ context.Context, field 
 	fc = &graphql.FieldContext{
 		Object:     "APIKey",
 		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
+		IsMethod:   true,
+		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return nil, errors.New("field of type APIKeyStatus does not have child fields")
 		},
@@ -20425,10 +20426,41 @@ func (ec *executionContext) _APIKey(ctx context.Context, sel ast.SelectionSet, o
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "status":
-			out.Values[i] = ec._APIKey_status(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._APIKey_status(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
 			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "remainingRequests":
 			field := field
 
@@ -23448,14 +23480,21 @@ func (ec *executionContext) marshalNAPIKeyRevokeReason2githubᚗcomᚋoaisᚋoai
 	return v
 }
 
-func (ec *executionContext) unmarshalNAPIKeyStatus2githubᚗcomᚋoaisᚋoaisᚋentᚋapikeyᚐStatus(ctx context.Context, v any) (apikey.Status, error) {
-	var res apikey.Status
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNAPIKeyStatus2githubᚗcomᚋoaisᚋoaisᚋinternalᚋkeysᚐStatus(ctx context.Context, v any) (keys.Status, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := keys.Status(tmp)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNAPIKeyStatus2githubᚗcomᚋoaisᚋoaisᚋentᚋapikeyᚐStatus(ctx context.Context, sel ast.SelectionSet, v apikey.Status) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNAPIKeyStatus2githubᚗcomᚋoaisᚋoaisᚋinternalᚋkeysᚐStatus(ctx context.Context, sel ast.SelectionSet, v keys.Status) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
 }
 
 func (ec *executionContext) unmarshalNAPIKeyStoredStatus2githubᚗcomᚋoaisᚋoaisᚋentᚋapikeyᚐStatus(ctx context.Context, v any) (apikey.Status, error) {

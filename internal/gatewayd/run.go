@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
@@ -58,8 +57,10 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 	if err := g.waitForMigrations(ctx); err != nil {
 		return nil, err
 	}
+	// extra holds the process's own series (spool, rate-limit fallback). The
+	// Go and process collectors are on the gateway's registry already:
+	// registering them here too made every /metrics scrape fail with 500.
 	extra := prometheus.NewRegistry()
-	extra.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	g.Spool, err = spool.Open(ctx, spool.Options{Dir: cfg.SpoolDir, MaxBytes: cfg.SpoolMaxBytes, Logger: log, Registerer: extra})
 	if err != nil {
 		return nil, fmt.Errorf("OAIS_SPOOL_DIR: %w", err)
