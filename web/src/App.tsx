@@ -1,0 +1,78 @@
+import { ApolloProvider, type ApolloClient } from '@apollo/client';
+import type { ReactNode } from 'react';
+import { BrowserRouter, Navigate, Route, Routes, useLocation } from 'react-router';
+import type { Auth } from './api/auth';
+import { SessionProvider, useSession } from './api/session';
+import { Shell } from './components/Shell';
+import { ToastProvider } from './components/Toast';
+import AuditPage from './pages/AuditPage';
+import AuthCompletePage from './pages/AuthCompletePage';
+import BillingPage from './pages/BillingPage';
+import HomePage from './pages/HomePage';
+import KeyDetailPage from './pages/KeyDetailPage';
+import KeysPage from './pages/KeysPage';
+import LimitsPage from './pages/LimitsPage';
+import MembersPage from './pages/MembersPage';
+import NotFoundPage from './pages/NotFoundPage';
+import SignInPage from './pages/SignInPage';
+import UsagePage from './pages/UsagePage';
+
+/** RequireSession sends a signed-out visitor to sign-in, remembering where they were going. */
+function RequireSession({ children }: { children: ReactNode }) {
+  const { signedIn } = useSession();
+  const loc = useLocation();
+  if (!signedIn) return <Navigate to={`/signin?next=${encodeURIComponent(loc.pathname + loc.search)}`} replace />;
+  return <>{children}</>;
+}
+
+/** AppRoutes is the route table; one page per route. */
+export function AppRoutes() {
+  return (
+    <Routes>
+      <Route path="/signin" element={<SignInPage />} />
+      <Route path="/sign-in" element={<Navigate to="/signin" replace />} />
+      <Route path="/auth/complete" element={<AuthCompletePage />} />
+      <Route
+        path="/"
+        element={
+          <RequireSession>
+            <HomePage />
+          </RequireSession>
+        }
+      />
+      <Route
+        path="/w/:workspaceID"
+        element={
+          <RequireSession>
+            <Shell />
+          </RequireSession>
+        }
+      >
+        <Route index element={<Navigate to="keys" replace />} />
+        <Route path="keys" element={<KeysPage />} />
+        <Route path="keys/:keyID" element={<KeyDetailPage />} />
+        <Route path="usage" element={<UsagePage />} />
+        <Route path="limits" element={<LimitsPage />} />
+        <Route path="billing" element={<BillingPage />} />
+        <Route path="members" element={<MembersPage />} />
+        <Route path="audit" element={<AuditPage />} />
+      </Route>
+      <Route path="*" element={<NotFoundPage />} />
+    </Routes>
+  );
+}
+
+/** App wires the GraphQL client, the session and the router. */
+export function App({ client, auth }: { client: ApolloClient<object>; auth: Auth }) {
+  return (
+    <ApolloProvider client={client}>
+      <SessionProvider auth={auth}>
+        <ToastProvider>
+          <BrowserRouter>
+            <AppRoutes />
+          </BrowserRouter>
+        </ToastProvider>
+      </SessionProvider>
+    </ApolloProvider>
+  );
+}

@@ -1,0 +1,165 @@
+import { useMutation } from '@apollo/client';
+import { useState, type FormEvent } from 'react';
+import { describeError } from '../api/errors';
+import { graphql } from '../gql';
+import { DEFAULT_DURATION, DURATION_PRESETS, expiresAtFor } from '../lib/duration';
+import { formatDateTime } from '../lib/format';
+import { isIPOrCIDR } from '../lib/net';
+import { ChipsInput } from './ChipsInput';
+import { Modal } from './Modal';
+import { SecretReveal } from './SecretReveal';
+import { SelectField } from './SelectField';
+
+/** CreateKey mints a key; its payload is the only place the whole secret ever appears. */
+export const CreateKey = graphql(`
+  mutation CreateKey($input: CreateAPIKeyInput!) {
+    createAPIKey(input: $input) {
+      secret
+      apiKey {
+        ...KeyRowFields
+      }
+    }
+  }
+`);
+
+interface Created {
+  secret: string;
+  label: string;
+  maskedKey: string;
+  expiresAt: string | null | undefined;
+}
+
+/**
+ * CreateKeyDialog is "Generate key": a form, then the secret shown once.
+ * The secret lives only in this component's state and is dropped when the
+ * dialog closes.
+ */
+export function CreateKeyDialog({ workspaceID, open, onOpenChange }: { workspaceID: string; open: boolean; onOpenChange(o: boolean): void }) {
+  const [label, setLabel] = useState('');
+  const [duration, setDuration] = useState(DEFAULT_DURATION);
+  const [maxRequests, setMaxRequests] = useState('0');
+  const [models, setModels] = useState<string[]>([]);
+  const [ips, setIps] = useState<string[]>([]);
+  const [created, setCreated] = useState<Created | null>(null);
+  const [formError, setFormError] = useState<string | null>(null);
+  const [create, { loading }] = useMutation(CreateKey, { refetchQueries: 'active' });
+
+  const close = (o: boolean) => {
+    if (!o) {
+      setCreated(null); // forget the secret for good
+      setLabel('');
+      setDuration(DEFAULT_DURATION);
+      setMaxRequests('0');
+      setModels([]);
+      setIps([]);
+      setFormError(null);
+    }
+    onOpenChange(o);
+  };
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    const max = Number(maxRequests);
+    if (!label.trim()) return setFormError('Give the key a label, such as prod-payments-worker.');
+    if (!/^\d+$/.test(maxRequests.trim()) || !Number.isSafeInteger(max) || max > 2_147_483_647) {
+      return setFormError('Max requests must be a whole number, 0 or more (0 = unlimited).');
+    }
+    setFormError(null);
+    try {
+      const res = await create({
+        variables: {
+          input: {
+            workspaceID,
+            label: label.trim(),
+            expiresAt: expiresAtFor(duration),
+            maxRequests: max,
+            allowedModels: models,
+            ipAllowlist: ips,
+          },
+        },
+      });
+      const p = res.data?.createAPIKey;
+      if (p) setCreated({ secret: p.secret, label: p.apiKey.label, maskedKey: p.apiKey.maskedKey, expiresAt: p.apiKey.expiresAt });
+    } catch (err) {
+      setFormError(describeError(err));
+    }
+  };
+
+  return (
+    <Modal
+      open={open}
+      onOpenChange={close}
+      title={created ? 'Your new API key' : 'Generate API key'}
+      description={created ? undefined : 'Keys authenticate /v1 requests as this workspace and share its limits and billing.'}
+      dismissible={!created}
+      wide={!created}
+    >
+      {created ? (
+        <div className="form">
+          <SecretReveal
+            secret={created.secret}
+            note={`“${created.label}” — listed as ${created.maskedKey}. ${created.expiresAt ? `Expires ${formatDateTime(created.expiresAt)}.` : 'Never expires.'}`}
+          />
+          <div className="dialog-actions">
+            <button type="button" className="button button-primary" onClick={() => close(false)}>
+              I've stored it — done
+            </button>
+          </div>
+        </div>
+      ) : (
+        <form className="form" onSubmit={submit} noValidate>
+          <div className="form-grid">
+            <div className="field">
+              <label className="field-label" htmlFor="key-label">
+                Label
+              </label>
+              <input
+                id="key-label"
+                className="input"
+                value={label}
+                onChange={(e) => setLabel(e.target.value)}
+                placeholder="prod-payments-worker"
+                maxLength={200}
+                autoFocus
+                required
+              />
+              <span className="field-hint">Name the workload, so you recognise the key in lists and logs.</span>
+            </div>
+            <SelectField label="Expires after" value={duration} onChange={setDuration} options={DURATION_PRESETS.map((p) => ({ value: p.id, label: p.label }))} />
+            <div className="field">
+              <label className="field-label" htmlFor="key-max">
+                Max requests
+              </label>
+              <input id="key-max" className="input" inputMode="numeric" value={maxRequests} onChange={(e) => setMaxRequests(e.target.value)} aria-describedby="key-max-hint" />
+              <span id="key-max-hint" className="field-hint">
+                0 = unlimited. The key turns “Rate limited” when it reaches the limit.
+              </span>
+            </div>
+          </div>
+          <ChipsInput label="Allowed models" values={models} onChange={setModels} placeholder="gpt-4o-mini, mock-gpt" hint="Press Enter or comma after each model. Empty: every model." />
+          <ChipsInput
+            label="IP allow-list"
+            values={ips}
+            onChange={setIps}
+            placeholder="203.0.113.0/24"
+            hint="Addresses or CIDR ranges. Empty: any address."
+            validate={(v) => (isIPOrCIDR(v) ? null : `“${v}” is not an IP address or CIDR range, e.g. 203.0.113.0/24.`)}
+          />
+          {formError && (
+            <p className="form-error" role="alert">
+              {formError}
+            </p>
+          )}
+          <div className="dialog-actions">
+            <button type="button" className="button button-secondary" onClick={() => close(false)}>
+              Cancel
+            </button>
+            <button type="submit" className="button button-primary" disabled={loading}>
+              {loading ? 'Generating…' : 'Generate key'}
+            </button>
+          </div>
+        </form>
+      )}
+    </Modal>
+  );
+}
