@@ -202,3 +202,13 @@ func nodeType(_ context.Context, id string) (string, error) {
 var errUnknownNode = errors.New("unknown node id")
 
 func isUnknownNode(err error) bool { return errors.Is(err, errUnknownNode) }
+
+// ExposureLookback is how far before a leak report KeyExposure counts use.
+const ExposureLookback = 24 * time.Hour
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -66,6 +66,7 @@ type ComplexityRoot struct {
 		CreatedBy         func(childComplexity int) int
 		CreatedByID       func(childComplexity int) int
 		ExpiresAt         func(childComplexity int) int
+		Exposure          func(childComplexity int) int
 		GraceUntil        func(childComplexity int) int
 		ID                func(childComplexity int) int
 		IPAllowlist       func(childComplexity int) int
@@ -146,6 +147,16 @@ type ComplexityRoot struct {
 		Secret func(childComplexity int) int
 	}
 
+	KeyExposure struct {
+		CostMicros func(childComplexity int) int
+		Ips        func(childComplexity int) int
+		Models     func(childComplexity int) int
+		ReportedAt func(childComplexity int) int
+		Requests   func(childComplexity int) int
+		Since      func(childComplexity int) int
+		Source     func(childComplexity int) int
+	}
+
 	Membership struct {
 		CreatedAt   func(childComplexity int) int
 		ID          func(childComplexity int) int
@@ -178,25 +189,36 @@ type ComplexityRoot struct {
 		UpdatedAt                func(childComplexity int) int
 	}
 
+	ModelPriceRow struct {
+		BuiltIn                  func(childComplexity int) int
+		CachedInputMicrosPerMTok func(childComplexity int) int
+		InputMicrosPerMTok       func(childComplexity int) int
+		Model                    func(childComplexity int) int
+		OutputMicrosPerMTok      func(childComplexity int) int
+	}
+
 	Mutation struct {
-		BillingCheckoutURL    func(childComplexity int, workspaceID string, returnURL string) int
-		BillingPortalURL      func(childComplexity int, workspaceID string, returnURL string) int
-		CreateAPIKey          func(childComplexity int, input model.CreateAPIKeyInput) int
-		CreateWorkspace       func(childComplexity int, input model.CreateWorkspaceInput) int
-		InviteMember          func(childComplexity int, workspaceID string, email string, role membership.Role) int
-		RefreshSession        func(childComplexity int, refreshToken string) int
-		RemoveMember          func(childComplexity int, membershipID string) int
-		ReportLeakedKey       func(childComplexity int, secret string, source *string) int
-		RevokeAPIKey          func(childComplexity int, id string) int
-		RevokeAllAPIKeys      func(childComplexity int, workspaceID string) int
-		RotateAPIKey          func(childComplexity int, id string, graceSeconds *int) int
-		SetSpendCap           func(childComplexity int, workspaceID string, monthlyCents *int) int
-		SignIn                func(childComplexity int, email string, password string) int
-		SignOut               func(childComplexity int, refreshToken string) int
-		SignUp                func(childComplexity int, email string, password string) int
-		UpdateAPIKey          func(childComplexity int, id string, input model.UpdateAPIKeyInput) int
-		UpdateMemberRole      func(childComplexity int, membershipID string, role membership.Role) int
-		UpdateWorkspaceLimits func(childComplexity int, workspaceID string, rpm *int, tpm *int, monthlyTokenQuota *int) int
+		BillingCheckoutURL     func(childComplexity int, workspaceID string, returnURL string) int
+		BillingPortalURL       func(childComplexity int, workspaceID string, returnURL string) int
+		CreateAPIKey           func(childComplexity int, input model.CreateAPIKeyInput) int
+		CreateWorkspace        func(childComplexity int, input model.CreateWorkspaceInput) int
+		DeleteModelPrice       func(childComplexity int, model string) int
+		InviteMember           func(childComplexity int, workspaceID string, email string, role membership.Role) int
+		RefreshSession         func(childComplexity int, refreshToken string) int
+		RemoveMember           func(childComplexity int, membershipID string) int
+		ReportLeakedKey        func(childComplexity int, secret string, source *string) int
+		RevokeAPIKey           func(childComplexity int, id string) int
+		RevokeAllAPIKeys       func(childComplexity int, workspaceID string) int
+		RotateAPIKey           func(childComplexity int, id string, graceSeconds *int) int
+		SetBillingAlertWebhook func(childComplexity int, workspaceID string, url *string) int
+		SetModelPrice          func(childComplexity int, input model.ModelPriceInput) int
+		SetSpendCap            func(childComplexity int, workspaceID string, monthlyCents *int) int
+		SignIn                 func(childComplexity int, email string, password string) int
+		SignOut                func(childComplexity int, refreshToken string) int
+		SignUp                 func(childComplexity int, email string, password string) int
+		UpdateAPIKey           func(childComplexity int, id string, input model.UpdateAPIKeyInput) int
+		UpdateMemberRole       func(childComplexity int, membershipID string, role membership.Role) int
+		UpdateWorkspaceLimits  func(childComplexity int, workspaceID string, rpm *int, tpm *int, monthlyTokenQuota *int) int
 	}
 
 	PageInfo struct {
@@ -207,11 +229,12 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Node       func(childComplexity int, id string) int
-		Nodes      func(childComplexity int, ids []string) int
-		Viewer     func(childComplexity int) int
-		Workspace  func(childComplexity int, id string) int
-		Workspaces func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.WorkspaceOrder, where *ent.WorkspaceWhereInput) int
+		ModelPrices func(childComplexity int) int
+		Node        func(childComplexity int, id string) int
+		Nodes       func(childComplexity int, ids []string) int
+		Viewer      func(childComplexity int) int
+		Workspace   func(childComplexity int, id string) int
+		Workspaces  func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.WorkspaceOrder, where *ent.WorkspaceWhereInput) int
 	}
 
 	RateLimits struct {
@@ -348,6 +371,7 @@ type ComplexityRoot struct {
 }
 
 type APIKeyResolver interface {
+	Exposure(ctx context.Context, obj *ent.APIKey) (*model.KeyExposure, error)
 	Status(ctx context.Context, obj *ent.APIKey) (keys.Status, error)
 	RemainingRequests(ctx context.Context, obj *ent.APIKey) (*int, error)
 	Usage(ctx context.Context, obj *ent.APIKey, from *time.Time, to *time.Time) (*model.UsageSummary, error)
@@ -372,11 +396,15 @@ type MutationResolver interface {
 	ReportLeakedKey(ctx context.Context, secret string, source *string) (*ent.APIKey, error)
 	BillingCheckoutURL(ctx context.Context, workspaceID string, returnURL string) (*string, error)
 	BillingPortalURL(ctx context.Context, workspaceID string, returnURL string) (*string, error)
+	SetModelPrice(ctx context.Context, input model.ModelPriceInput) (*model.ModelPriceRow, error)
+	DeleteModelPrice(ctx context.Context, model string) (bool, error)
+	SetBillingAlertWebhook(ctx context.Context, workspaceID string, url *string) (*ent.Workspace, error)
 }
 type QueryResolver interface {
 	Node(ctx context.Context, id string) (ent.Noder, error)
 	Nodes(ctx context.Context, ids []string) ([]ent.Noder, error)
 	Workspaces(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.WorkspaceOrder, where *ent.WorkspaceWhereInput) (*ent.WorkspaceConnection, error)
+	ModelPrices(ctx context.Context) ([]*model.ModelPriceRow, error)
 	Viewer(ctx context.Context) (*viewer.Viewer, error)
 	Workspace(ctx context.Context, id string) (*ent.Workspace, error)
 }
@@ -460,6 +488,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.APIKey.ExpiresAt(childComplexity), true
+	case "APIKey.exposure":
+		if e.complexity.APIKey.Exposure == nil {
+			break
+		}
+
+		return e.complexity.APIKey.Exposure(childComplexity), true
 	case "APIKey.graceUntil":
 		if e.complexity.APIKey.GraceUntil == nil {
 			break
@@ -803,6 +837,49 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.complexity.CreateAPIKeyPayload.Secret(childComplexity), true
 
+	case "KeyExposure.costMicros":
+		if e.complexity.KeyExposure.CostMicros == nil {
+			break
+		}
+
+		return e.complexity.KeyExposure.CostMicros(childComplexity), true
+	case "KeyExposure.ips":
+		if e.complexity.KeyExposure.Ips == nil {
+			break
+		}
+
+		return e.complexity.KeyExposure.Ips(childComplexity), true
+	case "KeyExposure.models":
+		if e.complexity.KeyExposure.Models == nil {
+			break
+		}
+
+		return e.complexity.KeyExposure.Models(childComplexity), true
+	case "KeyExposure.reportedAt":
+		if e.complexity.KeyExposure.ReportedAt == nil {
+			break
+		}
+
+		return e.complexity.KeyExposure.ReportedAt(childComplexity), true
+	case "KeyExposure.requests":
+		if e.complexity.KeyExposure.Requests == nil {
+			break
+		}
+
+		return e.complexity.KeyExposure.Requests(childComplexity), true
+	case "KeyExposure.since":
+		if e.complexity.KeyExposure.Since == nil {
+			break
+		}
+
+		return e.complexity.KeyExposure.Since(childComplexity), true
+	case "KeyExposure.source":
+		if e.complexity.KeyExposure.Source == nil {
+			break
+		}
+
+		return e.complexity.KeyExposure.Source(childComplexity), true
+
 	case "Membership.createdAt":
 		if e.complexity.Membership.CreatedAt == nil {
 			break
@@ -927,6 +1004,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.complexity.ModelPrice.UpdatedAt(childComplexity), true
 
+	case "ModelPriceRow.builtIn":
+		if e.complexity.ModelPriceRow.BuiltIn == nil {
+			break
+		}
+
+		return e.complexity.ModelPriceRow.BuiltIn(childComplexity), true
+	case "ModelPriceRow.cachedInputMicrosPerMTok":
+		if e.complexity.ModelPriceRow.CachedInputMicrosPerMTok == nil {
+			break
+		}
+
+		return e.complexity.ModelPriceRow.CachedInputMicrosPerMTok(childComplexity), true
+	case "ModelPriceRow.inputMicrosPerMTok":
+		if e.complexity.ModelPriceRow.InputMicrosPerMTok == nil {
+			break
+		}
+
+		return e.complexity.ModelPriceRow.InputMicrosPerMTok(childComplexity), true
+	case "ModelPriceRow.model":
+		if e.complexity.ModelPriceRow.Model == nil {
+			break
+		}
+
+		return e.complexity.ModelPriceRow.Model(childComplexity), true
+	case "ModelPriceRow.outputMicrosPerMTok":
+		if e.complexity.ModelPriceRow.OutputMicrosPerMTok == nil {
+			break
+		}
+
+		return e.complexity.ModelPriceRow.OutputMicrosPerMTok(childComplexity), true
+
 	case "Mutation.billingCheckoutURL":
 		if e.complexity.Mutation.BillingCheckoutURL == nil {
 			break
@@ -971,6 +1079,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Mutation.CreateWorkspace(childComplexity, args["input"].(model.CreateWorkspaceInput)), true
+	case "Mutation.deleteModelPrice":
+		if e.complexity.Mutation.DeleteModelPrice == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteModelPrice_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.complexity.Mutation.DeleteModelPrice(childComplexity, args["model"].(string)), true
 	case "Mutation.inviteMember":
 		if e.complexity.Mutation.InviteMember == nil {
 			break
@@ -1048,6 +1167,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Mutation.RotateAPIKey(childComplexity, args["id"].(string), args["graceSeconds"].(*int)), true
+	case "Mutation.setBillingAlertWebhook":
+		if e.complexity.Mutation.SetBillingAlertWebhook == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setBillingAlertWebhook_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.complexity.Mutation.SetBillingAlertWebhook(childComplexity, args["workspaceID"].(string), args["url"].(*string)), true
+	case "Mutation.setModelPrice":
+		if e.complexity.Mutation.SetModelPrice == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setModelPrice_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.complexity.Mutation.SetModelPrice(childComplexity, args["input"].(model.ModelPriceInput)), true
 	case "Mutation.setSpendCap":
 		if e.complexity.Mutation.SetSpendCap == nil {
 			break
@@ -1151,6 +1292,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.complexity.PageInfo.StartCursor(childComplexity), true
 
+	case "Query.modelPrices":
+		if e.complexity.Query.ModelPrices == nil {
+			break
+		}
+
+		return e.complexity.Query.ModelPrices(childComplexity), true
 	case "Query.node":
 		if e.complexity.Query.Node == nil {
 			break
@@ -1829,6 +1976,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputCreateWorkspaceInput,
 		ec.unmarshalInputMembershipOrder,
 		ec.unmarshalInputMembershipWhereInput,
+		ec.unmarshalInputModelPriceInput,
 		ec.unmarshalInputModelPriceOrder,
 		ec.unmarshalInputModelPriceWhereInput,
 		ec.unmarshalInputUpdateAPIKeyInput,
@@ -3743,6 +3891,67 @@ input WorkspaceWhereInput {
   hasUsageEventsWith: [UsageEventWhereInput!]
 }
 `, BuiltIn: false},
+	{Name: "../billing.graphqls", Input: `# Money: model prices (site admins edit them) and spend alerts.
+
+"""
+A model's price in micro-dollars per million tokens. Rows override the
+built-in defaults; every gateway reloads them.
+"""
+type ModelPriceRow {
+  model: String!
+  inputMicrosPerMTok: Int!
+  cachedInputMicrosPerMTok: Int!
+  outputMicrosPerMTok: Int!
+  "True when the price comes from the built-in table, not an admin's edit."
+  builtIn: Boolean!
+}
+
+input ModelPriceInput {
+  model: String!
+  inputMicrosPerMTok: Int!
+  cachedInputMicrosPerMTok: Int!
+  outputMicrosPerMTok: Int!
+}
+
+extend type Query {
+  "Every priced model: the built-in defaults with admins' overrides."
+  modelPrices: [ModelPriceRow!]!
+}
+
+extend type Mutation {
+  "Sets a model's price (site admins only)."
+  setModelPrice(input: ModelPriceInput!): ModelPriceRow!
+  "Removes an override, back to the built-in price (site admins only)."
+  deleteModelPrice(model: String!): Boolean!
+  "Where spend alerts (50/80/100% of the cap) are POSTed; null removes it. Owners and admins."
+  setBillingAlertWebhook(workspaceID: ID!, url: String): Workspace!
+}
+`, BuiltIn: false},
+	{Name: "../leaks.graphqls", Input: `# Leaked keys: what a key did since it was exposed.
+
+"""
+A leaked key's use since its exposure: how much, from where, for what.
+"""
+type KeyExposure {
+  "When the leak was reported (the key was revoked at that moment)."
+  reportedAt: Time!
+  "Where it was found, as reported."
+  source: String
+  "From when the usage below is counted: the earliest sign of exposure known."
+  since: Time!
+  requests: Int!
+  costMicros: Int!
+  "Client addresses that used the key since, most requests first (at most 50)."
+  ips: [String!]!
+  "Models used since, most requests first."
+  models: [String!]!
+}
+
+extend type APIKey {
+  "Null unless the key was reported as leaked."
+  exposure: KeyExposure
+}
+`, BuiltIn: false},
 	{Name: "../schema.graphqls", Input: `# The hand-written part of the GraphQL API. The ent types (Workspace, APIKey,
 # Membership, AuditEvent, UsageEvent, connections, where/order inputs) are
 # generated into ent.graphql from ent/schema; graph/schema.graphql is the
@@ -4048,6 +4257,17 @@ func (ec *executionContext) field_Mutation_createWorkspace_args(ctx context.Cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_deleteModelPrice_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "model", ec.unmarshalNString2string)
+	if err != nil {
+		return nil, err
+	}
+	args["model"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_inviteMember_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4142,6 +4362,33 @@ func (ec *executionContext) field_Mutation_rotateAPIKey_args(ctx context.Context
 		return nil, err
 	}
 	args["graceSeconds"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setBillingAlertWebhook_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "workspaceID", ec.unmarshalNID2string)
+	if err != nil {
+		return nil, err
+	}
+	args["workspaceID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "url", ec.unmarshalOString2ᚖstring)
+	if err != nil {
+		return nil, err
+	}
+	args["url"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setModelPrice_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input", ec.unmarshalNModelPriceInput2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐModelPriceInput)
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -5521,6 +5768,8 @@ func (ec *executionContext) fieldContext_APIKey_rotatedFrom(_ context.Context, f
 				return ec.fieldContext_APIKey_createdBy(ctx, field)
 			case "rotatedFrom":
 				return ec.fieldContext_APIKey_rotatedFrom(ctx, field)
+			case "exposure":
+				return ec.fieldContext_APIKey_exposure(ctx, field)
 			case "status":
 				return ec.fieldContext_APIKey_status(ctx, field)
 			case "remainingRequests":
@@ -5531,6 +5780,51 @@ func (ec *executionContext) fieldContext_APIKey_rotatedFrom(_ context.Context, f
 				return ec.fieldContext_APIKey_requestLog(ctx, field)
 			}
 			return nil, fmt.Errorf("no field named %q was found under type APIKey", field.Name)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _APIKey_exposure(ctx context.Context, field graphql.CollectedField, obj *ent.APIKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_APIKey_exposure,
+		func(ctx context.Context) (any, error) {
+			return ec.resolvers.APIKey().Exposure(ctx, obj)
+		},
+		nil,
+		ec.marshalOKeyExposure2ᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐKeyExposure,
+		true,
+		false,
+	)
+}
+
+func (ec *executionContext) fieldContext_APIKey_exposure(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "APIKey",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "reportedAt":
+				return ec.fieldContext_KeyExposure_reportedAt(ctx, field)
+			case "source":
+				return ec.fieldContext_KeyExposure_source(ctx, field)
+			case "since":
+				return ec.fieldContext_KeyExposure_since(ctx, field)
+			case "requests":
+				return ec.fieldContext_KeyExposure_requests(ctx, field)
+			case "costMicros":
+				return ec.fieldContext_KeyExposure_costMicros(ctx, field)
+			case "ips":
+				return ec.fieldContext_KeyExposure_ips(ctx, field)
+			case "models":
+				return ec.fieldContext_KeyExposure_models(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type KeyExposure", field.Name)
 		},
 	}
 	return fc, nil
@@ -5915,6 +6209,8 @@ func (ec *executionContext) fieldContext_APIKeyEdge_node(_ context.Context, fiel
 				return ec.fieldContext_APIKey_createdBy(ctx, field)
 			case "rotatedFrom":
 				return ec.fieldContext_APIKey_rotatedFrom(ctx, field)
+			case "exposure":
+				return ec.fieldContext_APIKey_exposure(ctx, field)
 			case "status":
 				return ec.fieldContext_APIKey_status(ctx, field)
 			case "remainingRequests":
@@ -6843,6 +7139,8 @@ func (ec *executionContext) fieldContext_CreateAPIKeyPayload_apiKey(_ context.Co
 				return ec.fieldContext_APIKey_createdBy(ctx, field)
 			case "rotatedFrom":
 				return ec.fieldContext_APIKey_rotatedFrom(ctx, field)
+			case "exposure":
+				return ec.fieldContext_APIKey_exposure(ctx, field)
 			case "status":
 				return ec.fieldContext_APIKey_status(ctx, field)
 			case "remainingRequests":
@@ -6853,6 +7151,209 @@ func (ec *executionContext) fieldContext_CreateAPIKeyPayload_apiKey(_ context.Co
 				return ec.fieldContext_APIKey_requestLog(ctx, field)
 			}
 			return nil, fmt.Errorf("no field named %q was found under type APIKey", field.Name)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KeyExposure_reportedAt(ctx context.Context, field graphql.CollectedField, obj *model.KeyExposure) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_KeyExposure_reportedAt,
+		func(ctx context.Context) (any, error) {
+			return obj.ReportedAt, nil
+		},
+		nil,
+		ec.marshalNTime2timeᚐTime,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_KeyExposure_reportedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KeyExposure",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Time does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KeyExposure_source(ctx context.Context, field graphql.CollectedField, obj *model.KeyExposure) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_KeyExposure_source,
+		func(ctx context.Context) (any, error) {
+			return obj.Source, nil
+		},
+		nil,
+		ec.marshalOString2ᚖstring,
+		true,
+		false,
+	)
+}
+
+func (ec *executionContext) fieldContext_KeyExposure_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KeyExposure",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KeyExposure_since(ctx context.Context, field graphql.CollectedField, obj *model.KeyExposure) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_KeyExposure_since,
+		func(ctx context.Context) (any, error) {
+			return obj.Since, nil
+		},
+		nil,
+		ec.marshalNTime2timeᚐTime,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_KeyExposure_since(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KeyExposure",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Time does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KeyExposure_requests(ctx context.Context, field graphql.CollectedField, obj *model.KeyExposure) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_KeyExposure_requests,
+		func(ctx context.Context) (any, error) {
+			return obj.Requests, nil
+		},
+		nil,
+		ec.marshalNInt2int,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_KeyExposure_requests(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KeyExposure",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KeyExposure_costMicros(ctx context.Context, field graphql.CollectedField, obj *model.KeyExposure) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_KeyExposure_costMicros,
+		func(ctx context.Context) (any, error) {
+			return obj.CostMicros, nil
+		},
+		nil,
+		ec.marshalNInt2int,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_KeyExposure_costMicros(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KeyExposure",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KeyExposure_ips(ctx context.Context, field graphql.CollectedField, obj *model.KeyExposure) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_KeyExposure_ips,
+		func(ctx context.Context) (any, error) {
+			return obj.Ips, nil
+		},
+		nil,
+		ec.marshalNString2ᚕstringᚄ,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_KeyExposure_ips(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KeyExposure",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _KeyExposure_models(ctx context.Context, field graphql.CollectedField, obj *model.KeyExposure) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_KeyExposure_models,
+		func(ctx context.Context) (any, error) {
+			return obj.Models, nil
+		},
+		nil,
+		ec.marshalNString2ᚕstringᚄ,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_KeyExposure_models(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "KeyExposure",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
 		},
 	}
 	return fc, nil
@@ -7539,6 +8040,151 @@ func (ec *executionContext) fieldContext_ModelPrice_outputMicrosPerMtok(_ contex
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ModelPriceRow_model(ctx context.Context, field graphql.CollectedField, obj *model.ModelPriceRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_ModelPriceRow_model,
+		func(ctx context.Context) (any, error) {
+			return obj.Model, nil
+		},
+		nil,
+		ec.marshalNString2string,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_ModelPriceRow_model(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ModelPriceRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ModelPriceRow_inputMicrosPerMTok(ctx context.Context, field graphql.CollectedField, obj *model.ModelPriceRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_ModelPriceRow_inputMicrosPerMTok,
+		func(ctx context.Context) (any, error) {
+			return obj.InputMicrosPerMTok, nil
+		},
+		nil,
+		ec.marshalNInt2int,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_ModelPriceRow_inputMicrosPerMTok(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ModelPriceRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ModelPriceRow_cachedInputMicrosPerMTok(ctx context.Context, field graphql.CollectedField, obj *model.ModelPriceRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_ModelPriceRow_cachedInputMicrosPerMTok,
+		func(ctx context.Context) (any, error) {
+			return obj.CachedInputMicrosPerMTok, nil
+		},
+		nil,
+		ec.marshalNInt2int,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_ModelPriceRow_cachedInputMicrosPerMTok(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ModelPriceRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ModelPriceRow_outputMicrosPerMTok(ctx context.Context, field graphql.CollectedField, obj *model.ModelPriceRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_ModelPriceRow_outputMicrosPerMTok,
+		func(ctx context.Context) (any, error) {
+			return obj.OutputMicrosPerMTok, nil
+		},
+		nil,
+		ec.marshalNInt2int,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_ModelPriceRow_outputMicrosPerMTok(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ModelPriceRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ModelPriceRow_builtIn(ctx context.Context, field graphql.CollectedField, obj *model.ModelPriceRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_ModelPriceRow_builtIn,
+		func(ctx context.Context) (any, error) {
+			return obj.BuiltIn, nil
+		},
+		nil,
+		ec.marshalNBoolean2bool,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_ModelPriceRow_builtIn(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ModelPriceRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
 		},
 	}
 	return fc, nil
@@ -8302,6 +8948,8 @@ func (ec *executionContext) fieldContext_Mutation_updateAPIKey(ctx context.Conte
 				return ec.fieldContext_APIKey_createdBy(ctx, field)
 			case "rotatedFrom":
 				return ec.fieldContext_APIKey_rotatedFrom(ctx, field)
+			case "exposure":
+				return ec.fieldContext_APIKey_exposure(ctx, field)
 			case "status":
 				return ec.fieldContext_APIKey_status(ctx, field)
 			case "remainingRequests":
@@ -8407,6 +9055,8 @@ func (ec *executionContext) fieldContext_Mutation_revokeAPIKey(ctx context.Conte
 				return ec.fieldContext_APIKey_createdBy(ctx, field)
 			case "rotatedFrom":
 				return ec.fieldContext_APIKey_rotatedFrom(ctx, field)
+			case "exposure":
+				return ec.fieldContext_APIKey_exposure(ctx, field)
 			case "status":
 				return ec.fieldContext_APIKey_status(ctx, field)
 			case "remainingRequests":
@@ -8600,6 +9250,8 @@ func (ec *executionContext) fieldContext_Mutation_reportLeakedKey(ctx context.Co
 				return ec.fieldContext_APIKey_createdBy(ctx, field)
 			case "rotatedFrom":
 				return ec.fieldContext_APIKey_rotatedFrom(ctx, field)
+			case "exposure":
+				return ec.fieldContext_APIKey_exposure(ctx, field)
 			case "status":
 				return ec.fieldContext_APIKey_status(ctx, field)
 			case "remainingRequests":
@@ -8702,6 +9354,193 @@ func (ec *executionContext) fieldContext_Mutation_billingPortalURL(ctx context.C
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_billingPortalURL_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setModelPrice(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Mutation_setModelPrice,
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.resolvers.Mutation().SetModelPrice(ctx, fc.Args["input"].(model.ModelPriceInput))
+		},
+		nil,
+		ec.marshalNModelPriceRow2ᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐModelPriceRow,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Mutation_setModelPrice(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "model":
+				return ec.fieldContext_ModelPriceRow_model(ctx, field)
+			case "inputMicrosPerMTok":
+				return ec.fieldContext_ModelPriceRow_inputMicrosPerMTok(ctx, field)
+			case "cachedInputMicrosPerMTok":
+				return ec.fieldContext_ModelPriceRow_cachedInputMicrosPerMTok(ctx, field)
+			case "outputMicrosPerMTok":
+				return ec.fieldContext_ModelPriceRow_outputMicrosPerMTok(ctx, field)
+			case "builtIn":
+				return ec.fieldContext_ModelPriceRow_builtIn(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type ModelPriceRow", field.Name)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setModelPrice_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteModelPrice(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Mutation_deleteModelPrice,
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.resolvers.Mutation().DeleteModelPrice(ctx, fc.Args["model"].(string))
+		},
+		nil,
+		ec.marshalNBoolean2bool,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Mutation_deleteModelPrice(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteModelPrice_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setBillingAlertWebhook(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Mutation_setBillingAlertWebhook,
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.resolvers.Mutation().SetBillingAlertWebhook(ctx, fc.Args["workspaceID"].(string), fc.Args["url"].(*string))
+		},
+		nil,
+		ec.marshalNWorkspace2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐWorkspace,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Mutation_setBillingAlertWebhook(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "id":
+				return ec.fieldContext_Workspace_id(ctx, field)
+			case "createdAt":
+				return ec.fieldContext_Workspace_createdAt(ctx, field)
+			case "updatedAt":
+				return ec.fieldContext_Workspace_updatedAt(ctx, field)
+			case "name":
+				return ec.fieldContext_Workspace_name(ctx, field)
+			case "slug":
+				return ec.fieldContext_Workspace_slug(ctx, field)
+			case "status":
+				return ec.fieldContext_Workspace_status(ctx, field)
+			case "suspendedReason":
+				return ec.fieldContext_Workspace_suspendedReason(ctx, field)
+			case "rpm":
+				return ec.fieldContext_Workspace_rpm(ctx, field)
+			case "tpm":
+				return ec.fieldContext_Workspace_tpm(ctx, field)
+			case "monthlyTokenQuota":
+				return ec.fieldContext_Workspace_monthlyTokenQuota(ctx, field)
+			case "spendCapCents":
+				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
+			case "maxKeys":
+				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "memberships":
+				return ec.fieldContext_Workspace_memberships(ctx, field)
+			case "auditEvents":
+				return ec.fieldContext_Workspace_auditEvents(ctx, field)
+			case "usageEvents":
+				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "rateLimits":
+				return ec.fieldContext_Workspace_rateLimits(ctx, field)
+			case "spendCap":
+				return ec.fieldContext_Workspace_spendCap(ctx, field)
+			case "viewerRole":
+				return ec.fieldContext_Workspace_viewerRole(ctx, field)
+			case "apiKeys":
+				return ec.fieldContext_Workspace_apiKeys(ctx, field)
+			case "usage":
+				return ec.fieldContext_Workspace_usage(ctx, field)
+			case "usageSeries":
+				return ec.fieldContext_Workspace_usageSeries(ctx, field)
+			case "usageByModel":
+				return ec.fieldContext_Workspace_usageByModel(ctx, field)
+			case "usageByKey":
+				return ec.fieldContext_Workspace_usageByKey(ctx, field)
+			case "monthSpendMicros":
+				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
+			case "billing":
+				return ec.fieldContext_Workspace_billing(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type Workspace", field.Name)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setBillingAlertWebhook_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -8951,6 +9790,47 @@ func (ec *executionContext) fieldContext_Query_workspaces(ctx context.Context, f
 	if fc.Args, err = ec.field_Query_workspaces_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_modelPrices(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Query_modelPrices,
+		func(ctx context.Context) (any, error) {
+			return ec.resolvers.Query().ModelPrices(ctx)
+		},
+		nil,
+		ec.marshalNModelPriceRow2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐModelPriceRowᚄ,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Query_modelPrices(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "model":
+				return ec.fieldContext_ModelPriceRow_model(ctx, field)
+			case "inputMicrosPerMTok":
+				return ec.fieldContext_ModelPriceRow_inputMicrosPerMTok(ctx, field)
+			case "cachedInputMicrosPerMTok":
+				return ec.fieldContext_ModelPriceRow_cachedInputMicrosPerMTok(ctx, field)
+			case "outputMicrosPerMTok":
+				return ec.fieldContext_ModelPriceRow_outputMicrosPerMTok(ctx, field)
+			case "builtIn":
+				return ec.fieldContext_ModelPriceRow_builtIn(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type ModelPriceRow", field.Name)
+		},
 	}
 	return fc, nil
 }
@@ -16832,6 +17712,54 @@ func (ec *executionContext) unmarshalInputMembershipWhereInput(ctx context.Conte
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputModelPriceInput(ctx context.Context, obj any) (model.ModelPriceInput, error) {
+	var it model.ModelPriceInput
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"model", "inputMicrosPerMTok", "cachedInputMicrosPerMTok", "outputMicrosPerMTok"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "model":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("model"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Model = data
+		case "inputMicrosPerMTok":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("inputMicrosPerMTok"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InputMicrosPerMTok = data
+		case "cachedInputMicrosPerMTok":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cachedInputMicrosPerMTok"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CachedInputMicrosPerMTok = data
+		case "outputMicrosPerMTok":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("outputMicrosPerMTok"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OutputMicrosPerMTok = data
+		}
+	}
+
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputModelPriceOrder(ctx context.Context, obj any) (ent.ModelPriceOrder, error) {
 	var it ent.ModelPriceOrder
 	asMap := map[string]any{}
@@ -20425,6 +21353,39 @@ func (ec *executionContext) _APIKey(ctx context.Context, sel ast.SelectionSet, o
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "exposure":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._APIKey_exposure(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "status":
 			field := field
 
@@ -21006,6 +21967,72 @@ func (ec *executionContext) _CreateAPIKeyPayload(ctx context.Context, sel ast.Se
 	return out
 }
 
+var keyExposureImplementors = []string{"KeyExposure"}
+
+func (ec *executionContext) _KeyExposure(ctx context.Context, sel ast.SelectionSet, obj *model.KeyExposure) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, keyExposureImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("KeyExposure")
+		case "reportedAt":
+			out.Values[i] = ec._KeyExposure_reportedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "source":
+			out.Values[i] = ec._KeyExposure_source(ctx, field, obj)
+		case "since":
+			out.Values[i] = ec._KeyExposure_since(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requests":
+			out.Values[i] = ec._KeyExposure_requests(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "costMicros":
+			out.Values[i] = ec._KeyExposure_costMicros(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ips":
+			out.Values[i] = ec._KeyExposure_ips(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "models":
+			out.Values[i] = ec._KeyExposure_models(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.deferred, int32(len(deferred)))
+
+	for label, dfs := range deferred {
+		ec.processDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
 var membershipImplementors = []string{"Membership", "Node"}
 
 func (ec *executionContext) _Membership(ctx context.Context, sel ast.SelectionSet, obj *ent.Membership) graphql.Marshaler {
@@ -21298,6 +22325,65 @@ func (ec *executionContext) _ModelPrice(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var modelPriceRowImplementors = []string{"ModelPriceRow"}
+
+func (ec *executionContext) _ModelPriceRow(ctx context.Context, sel ast.SelectionSet, obj *model.ModelPriceRow) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, modelPriceRowImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ModelPriceRow")
+		case "model":
+			out.Values[i] = ec._ModelPriceRow_model(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "inputMicrosPerMTok":
+			out.Values[i] = ec._ModelPriceRow_inputMicrosPerMTok(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cachedInputMicrosPerMTok":
+			out.Values[i] = ec._ModelPriceRow_cachedInputMicrosPerMTok(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "outputMicrosPerMTok":
+			out.Values[i] = ec._ModelPriceRow_outputMicrosPerMTok(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "builtIn":
+			out.Values[i] = ec._ModelPriceRow_builtIn(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.deferred, int32(len(deferred)))
+
+	for label, dfs := range deferred {
+		ec.processDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -21437,6 +22523,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_billingPortalURL(ctx, field)
 			})
+		case "setModelPrice":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setModelPrice(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteModelPrice":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteModelPrice(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setBillingAlertWebhook":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setBillingAlertWebhook(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -21578,6 +22685,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_workspaces(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "modelPrices":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_modelPrices(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -23808,6 +24937,11 @@ func (ec *executionContext) unmarshalNMembershipWhereInput2ᚖgithubᚗcomᚋoai
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNModelPriceInput2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐModelPriceInput(ctx context.Context, v any) (model.ModelPriceInput, error) {
+	res, err := ec.unmarshalInputModelPriceInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNModelPriceOrderField2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐModelPriceOrderField(ctx context.Context, v any) (*ent.ModelPriceOrderField, error) {
 	var res = new(ent.ModelPriceOrderField)
 	err := res.UnmarshalGQL(v)
@@ -23822,6 +24956,64 @@ func (ec *executionContext) marshalNModelPriceOrderField2ᚖgithubᚗcomᚋoais�
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalNModelPriceRow2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐModelPriceRow(ctx context.Context, sel ast.SelectionSet, v model.ModelPriceRow) graphql.Marshaler {
+	return ec._ModelPriceRow(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNModelPriceRow2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐModelPriceRowᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ModelPriceRow) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	var wg sync.WaitGroup
+	isLen1 := len(v) == 1
+	if !isLen1 {
+		wg.Add(len(v))
+	}
+	for i := range v {
+		i := i
+		fc := &graphql.FieldContext{
+			Index:  &i,
+			Result: &v[i],
+		}
+		ctx := graphql.WithFieldContext(ctx, fc)
+		f := func(i int) {
+			defer func() {
+				if r := recover(); r != nil {
+					ec.Error(ctx, ec.Recover(ctx, r))
+					ret = nil
+				}
+			}()
+			if !isLen1 {
+				defer wg.Done()
+			}
+			ret[i] = ec.marshalNModelPriceRow2ᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐModelPriceRow(ctx, sel, v[i])
+		}
+		if isLen1 {
+			f(i)
+		} else {
+			go f(i)
+		}
+
+	}
+	wg.Wait()
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNModelPriceRow2ᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐModelPriceRow(ctx context.Context, sel ast.SelectionSet, v *model.ModelPriceRow) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ModelPriceRow(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNModelPriceWhereInput2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐModelPriceWhereInput(ctx context.Context, v any) (*ent.ModelPriceWhereInput, error) {
@@ -23909,6 +25101,36 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 		}
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	var vSlice []any
+	vSlice = graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNString2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNString2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
@@ -25087,6 +26309,13 @@ func (ec *executionContext) marshalOInt2ᚖint64(ctx context.Context, sel ast.Se
 	_ = ctx
 	res := graphql.MarshalInt64(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOKeyExposure2ᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐKeyExposure(ctx context.Context, sel ast.SelectionSet, v *model.KeyExposure) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._KeyExposure(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOMembership2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐMembershipᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Membership) graphql.Marshaler {

@@ -56,6 +56,40 @@ type CreateWorkspaceInput struct {
 	Name string `json:"name"`
 }
 
+// A leaked key's use since its exposure: how much, from where, for what.
+type KeyExposure struct {
+	// When the leak was reported (the key was revoked at that moment).
+	ReportedAt time.Time `json:"reportedAt"`
+	// Where it was found, as reported.
+	Source *string `json:"source,omitempty"`
+	// From when the usage below is counted: the earliest sign of exposure known.
+	Since      time.Time `json:"since"`
+	Requests   int       `json:"requests"`
+	CostMicros int       `json:"costMicros"`
+	// Client addresses that used the key since, most requests first (at most 50).
+	Ips []string `json:"ips"`
+	// Models used since, most requests first.
+	Models []string `json:"models"`
+}
+
+type ModelPriceInput struct {
+	Model                    string `json:"model"`
+	InputMicrosPerMTok       int    `json:"inputMicrosPerMTok"`
+	CachedInputMicrosPerMTok int    `json:"cachedInputMicrosPerMTok"`
+	OutputMicrosPerMTok      int    `json:"outputMicrosPerMTok"`
+}
+
+// A model's price in micro-dollars per million tokens. Rows override the
+// built-in defaults; every gateway reloads them.
+type ModelPriceRow struct {
+	Model                    string `json:"model"`
+	InputMicrosPerMTok       int    `json:"inputMicrosPerMTok"`
+	CachedInputMicrosPerMTok int    `json:"cachedInputMicrosPerMTok"`
+	OutputMicrosPerMTok      int    `json:"outputMicrosPerMTok"`
+	// True when the price comes from the built-in table, not an admin's edit.
+	BuiltIn bool `json:"builtIn"`
+}
+
 type RateLimits struct {
 	// Requests per minute for the whole workspace; 0 = unlimited.
 	Rpm int `json:"rpm"`
