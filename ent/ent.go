@@ -22,6 +22,7 @@ import (
 	"github.com/oais/oais/ent/session"
 	"github.com/oais/oais/ent/signingkey"
 	"github.com/oais/oais/ent/stripeevent"
+	"github.com/oais/oais/ent/upstream"
 	"github.com/oais/oais/ent/usageevent"
 	"github.com/oais/oais/ent/user"
 	"github.com/oais/oais/ent/workspace"
@@ -95,6 +96,7 @@ func checkColumn(t, c string) error {
 			session.Table:        session.ValidColumn,
 			signingkey.Table:     signingkey.ValidColumn,
 			stripeevent.Table:    stripeevent.ValidColumn,
+			upstream.Table:       upstream.ValidColumn,
 			usageevent.Table:     usageevent.ValidColumn,
 			user.Table:           user.ValidColumn,
 			workspace.Table:      workspace.ValidColumn,

@@ -14,6 +14,7 @@ import (
 	"github.com/oais/oais/ent/session"
 	"github.com/oais/oais/ent/signingkey"
 	"github.com/oais/oais/ent/stripeevent"
+	"github.com/oais/oais/ent/upstream"
 	"github.com/oais/oais/ent/usageevent"
 	"github.com/oais/oais/ent/user"
 	"github.com/oais/oais/ent/workspace"
@@ -26,7 +27,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 13)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 14)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   apikey.Table,
@@ -247,6 +248,25 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[10] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   upstream.Table,
+			Columns: upstream.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: upstream.FieldID,
+			},
+		},
+		Type: "Upstream",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			upstream.FieldCreatedAt:        {Type: field.TypeTime, Column: upstream.FieldCreatedAt},
+			upstream.FieldUpdatedAt:        {Type: field.TypeTime, Column: upstream.FieldUpdatedAt},
+			upstream.FieldWorkspaceID:      {Type: field.TypeString, Column: upstream.FieldWorkspaceID},
+			upstream.FieldBaseURL:          {Type: field.TypeString, Column: upstream.FieldBaseURL},
+			upstream.FieldAPIKeyCiphertext: {Type: field.TypeBytes, Column: upstream.FieldAPIKeyCiphertext},
+			upstream.FieldModels:           {Type: field.TypeJSON, Column: upstream.FieldModels},
+		},
+	}
+	graph.Nodes[11] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usageevent.Table,
 			Columns: usageevent.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -277,7 +297,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			usageevent.FieldBillingPeriodID:  {Type: field.TypeString, Column: usageevent.FieldBillingPeriodID},
 		},
 	}
-	graph.Nodes[11] = &sqlgraph.Node{
+	graph.Nodes[12] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -300,7 +320,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldLastSignInAt: {Type: field.TypeTime, Column: user.FieldLastSignInAt},
 		},
 	}
-	graph.Nodes[12] = &sqlgraph.Node{
+	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   workspace.Table,
 			Columns: workspace.Columns,
@@ -443,6 +463,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"Session",
 		"User",
+	)
+	graph.MustAddE(
+		"workspace",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   upstream.WorkspaceTable,
+			Columns: []string{upstream.WorkspaceColumn},
+			Bidi:    false,
+		},
+		"Upstream",
+		"Workspace",
 	)
 	graph.MustAddE(
 		"workspace",
@@ -1506,6 +1538,90 @@ func (f *StripeEventFilter) WhereReceivedAt(p entql.TimeP) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *UpstreamQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the UpstreamQuery builder.
+func (_q *UpstreamQuery) Filter() *UpstreamFilter {
+	return &UpstreamFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *UpstreamMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the UpstreamMutation builder.
+func (m *UpstreamMutation) Filter() *UpstreamFilter {
+	return &UpstreamFilter{config: m.config, predicateAdder: m}
+}
+
+// UpstreamFilter provides a generic filtering capability at runtime for UpstreamQuery.
+type UpstreamFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *UpstreamFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *UpstreamFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(upstream.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *UpstreamFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(upstream.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *UpstreamFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(upstream.FieldUpdatedAt))
+}
+
+// WhereWorkspaceID applies the entql string predicate on the workspace_id field.
+func (f *UpstreamFilter) WhereWorkspaceID(p entql.StringP) {
+	f.Where(p.Field(upstream.FieldWorkspaceID))
+}
+
+// WhereBaseURL applies the entql string predicate on the base_url field.
+func (f *UpstreamFilter) WhereBaseURL(p entql.StringP) {
+	f.Where(p.Field(upstream.FieldBaseURL))
+}
+
+// WhereAPIKeyCiphertext applies the entql []byte predicate on the api_key_ciphertext field.
+func (f *UpstreamFilter) WhereAPIKeyCiphertext(p entql.BytesP) {
+	f.Where(p.Field(upstream.FieldAPIKeyCiphertext))
+}
+
+// WhereModels applies the entql json.RawMessage predicate on the models field.
+func (f *UpstreamFilter) WhereModels(p entql.BytesP) {
+	f.Where(p.Field(upstream.FieldModels))
+}
+
+// WhereHasWorkspace applies a predicate to check if query has an edge workspace.
+func (f *UpstreamFilter) WhereHasWorkspace() {
+	f.Where(entql.HasEdge("workspace"))
+}
+
+// WhereHasWorkspaceWith applies a predicate to check if query has an edge workspace with a given conditions (other predicates).
+func (f *UpstreamFilter) WhereHasWorkspaceWith(preds ...predicate.Workspace) {
+	f.Where(entql.HasEdgeWith("workspace", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *UsageEventQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1534,7 +1650,7 @@ type UsageEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UsageEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1683,7 +1799,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1787,7 +1903,7 @@ type WorkspaceFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WorkspaceFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

@@ -34,6 +34,8 @@ type Tx struct {
 	SigningKey *SigningKeyClient
 	// StripeEvent is the client for interacting with the StripeEvent builders.
 	StripeEvent *StripeEventClient
+	// Upstream is the client for interacting with the Upstream builders.
+	Upstream *UpstreamClient
 	// UsageEvent is the client for interacting with the UsageEvent builders.
 	UsageEvent *UsageEventClient
 	// User is the client for interacting with the User builders.
@@ -181,6 +183,7 @@ func (tx *Tx) init() {
 	tx.Session = NewSessionClient(tx.config)
 	tx.SigningKey = NewSigningKeyClient(tx.config)
 	tx.StripeEvent = NewStripeEventClient(tx.config)
+	tx.Upstream = NewUpstreamClient(tx.config)
 	tx.UsageEvent = NewUsageEventClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 	tx.Workspace = NewWorkspaceClient(tx.config)

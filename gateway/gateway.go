@@ -135,9 +135,26 @@ func New(cfg Config, deps Deps) *Gateway {
 	}
 	if cfg.UpstreamBaseURL == "" {
 		g.mock = mockupstream.StartInProcess(mockupstream.New(mockupstream.Options{}))
-		g.transport.DialContext = g.mock.DialContext
-		g.transport.Proxy = nil
 		g.upstream, _ = url.Parse(mockupstream.BaseURL)
+		// The mock's host is dialled in-process; a workspace's own upstream
+		// is dialled for real.
+		mockAddr := g.upstream.Host
+		if g.upstream.Port() == "" {
+			mockAddr = net.JoinHostPort(g.upstream.Hostname(), "80")
+		}
+		g.transport.Proxy = func(r *http.Request) (*url.URL, error) {
+			if r.URL.Host == g.upstream.Host {
+				return nil, nil
+			}
+			return http.ProxyFromEnvironment(r)
+		}
+		realDial := g.transport.DialContext
+		g.transport.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if addr == mockAddr {
+				return g.mock.DialContext(ctx, network, addr)
+			}
+			return realDial(ctx, network, addr)
+		}
 	} else {
 		g.upstream, _ = url.Parse(cfg.UpstreamBaseURL)
 		// HTTP/2 to an https upstream; a plain-http upstream stays on
@@ -675,16 +692,22 @@ var hopless = []string{"Authorization", "Cookie", "Idempotency-Key", "Accept-Enc
 
 func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	c := callFrom(pr.In.Context())
+	up, authz := g.upstream, g.authz
+	if w := c.p.Workspace.Upstream; w != nil && w.BaseURL != nil {
+		up, authz = w.BaseURL, w.Authorization
+	}
 	u := pr.Out.URL
-	u.Scheme, u.Host, u.User = g.upstream.Scheme, g.upstream.Host, nil
-	u.Path, u.RawPath, u.RawQuery, u.Fragment = g.upstream.Path+c.ep.upstream, "", "", ""
+	u.Scheme, u.Host, u.User = up.Scheme, up.Host, nil
+	u.Path, u.RawPath, u.RawQuery, u.Fragment = strings.TrimSuffix(up.Path, "/")+c.ep.upstream, "", "", ""
 	pr.Out.Host = ""
 	h := pr.Out.Header
 	for _, k := range hopless {
 		delete(h, k)
 	}
-	if g.authz != "" {
-		h["Authorization"] = []string{g.authz}
+	if authz != "" {
+		h["Authorization"] = []string{authz}
+	} else {
+		delete(h, "Authorization")
 	}
 	if c.body != nil {
 		body := c.body

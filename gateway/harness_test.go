@@ -172,6 +172,8 @@ type harnessOpts struct {
 	mock mockupstream.Options
 	// upstreamURL overrides the mock (e.g. a closed port).
 	upstreamURL string
+	// extra principals, by name, next to testPrincipals.
+	extra map[string]*Principal
 }
 
 const upstreamKey = "sk-upstream-secret"
@@ -240,7 +242,11 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	h.up = httptest.NewServer(mockupstream.New(mo))
 	t.Cleanup(h.up.Close)
 	dir := StaticDirectory{}
-	for name, p := range testPrincipals() {
+	all := testPrincipals()
+	for name, p := range o.extra {
+		all[name] = p
+	}
+	for name, p := range all {
 		s, err := keys.Generate()
 		if err != nil {
 			t.Fatal(err)

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"net/netip"
+	"net/url"
 	"slices"
 	"time"
 
@@ -57,6 +58,16 @@ type WorkspacePolicy struct {
 	// Models restricts the models of every key of the workspace; empty
 	// means all.
 	Models []string
+	// Upstream, when set, replaces the gateway's global upstream for this
+	// workspace's requests.
+	Upstream *Upstream
+}
+
+// Upstream is a workspace's own OpenAI-compatible upstream.
+type Upstream struct {
+	BaseURL *url.URL
+	// Authorization is the whole header value ("Bearer …"); empty sends none.
+	Authorization string
 }
 
 // Directory resolves a key's hash to its principal. The gateway calls it

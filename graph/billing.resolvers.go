@@ -7,28 +7,58 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/oais/oais/ent"
 	"github.com/oais/oais/graph/model"
+	"github.com/oais/oais/internal/prices"
+	"github.com/oais/oais/internal/spendalerts"
 )
 
 // SetModelPrice is the resolver for the setModelPrice field.
 func (r *mutationResolver) SetModelPrice(ctx context.Context, input model.ModelPriceInput) (*model.ModelPriceRow, error) {
-	panic(fmt.Errorf("not implemented: SetModelPrice - setModelPrice"))
+	if err := signedIn(ctx); err != nil {
+		return nil, err
+	}
+	row, err := prices.Set(ctx, r.txClient(ctx), input.Model, priceOf(input))
+	if err != nil {
+		return nil, billingInput(err)
+	}
+	return priceRow(row), nil
 }
 
 // DeleteModelPrice is the resolver for the deleteModelPrice field.
 func (r *mutationResolver) DeleteModelPrice(ctx context.Context, model string) (bool, error) {
-	panic(fmt.Errorf("not implemented: DeleteModelPrice - deleteModelPrice"))
+	if err := signedIn(ctx); err != nil {
+		return false, err
+	}
+	removed, err := prices.Delete(ctx, r.txClient(ctx), model)
+	return removed, billingInput(err)
 }
 
 // SetBillingAlertWebhook is the resolver for the setBillingAlertWebhook field.
 func (r *mutationResolver) SetBillingAlertWebhook(ctx context.Context, workspaceID string, url *string) (*ent.Workspace, error) {
-	panic(fmt.Errorf("not implemented: SetBillingAlertWebhook - setBillingAlertWebhook"))
+	if err := signedIn(ctx); err != nil {
+		return nil, err
+	}
+	c := r.txClient(ctx)
+	if err := spendalerts.SetWebhook(ctx, c, workspaceID, url); err != nil {
+		return nil, billingInput(err)
+	}
+	return c.Workspace.Get(ctx, workspaceID)
 }
 
 // ModelPrices is the resolver for the modelPrices field.
 func (r *queryResolver) ModelPrices(ctx context.Context) ([]*model.ModelPriceRow, error) {
-	panic(fmt.Errorf("not implemented: ModelPrices - modelPrices"))
+	if err := signedIn(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := prices.List(ctx, r.Client)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*model.ModelPriceRow, len(rows))
+	for i, row := range rows {
+		out[i] = priceRow(row)
+	}
+	return out, nil
 }

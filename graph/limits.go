@@ -35,10 +35,14 @@ func (Limits) ExtensionName() string { return "OaisLimits" }
 // Validate does nothing.
 func (Limits) Validate(graphql.ExecutableSchema) error { return nil }
 
-var authFields = map[string]bool{"signIn": true, "signUp": true, "refreshSession": true, "signOut": true}
+// reportLeakedKey runs outside the request's transaction too: it commits the
+// revocation even when it answers NOT_FOUND (a stranger holding the secret).
+var authFields = map[string]bool{"signIn": true, "signUp": true, "refreshSession": true, "signOut": true, "reportLeakedKey": true}
 
-// AuthFields are the mutations that run outside a transaction.
-func AuthFields() []string { return []string{"signIn", "signUp", "refreshSession", "signOut"} }
+// AuthFields are the mutations that run outside the per-request transaction.
+func AuthFields() []string {
+	return []string{"signIn", "signUp", "refreshSession", "signOut", "reportLeakedKey"}
+}
 
 // MutateOperationContext checks the operation before it runs.
 func (Limits) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {

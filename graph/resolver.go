@@ -26,6 +26,7 @@ import (
 	"github.com/oais/oais/internal/ids"
 	"github.com/oais/oais/internal/keys"
 	"github.com/oais/oais/internal/ledger"
+	"github.com/oais/oais/internal/secretbox"
 	"github.com/oais/oais/internal/viewer"
 )
 
@@ -50,6 +51,7 @@ type Resolver struct {
 	Accounts Accounts
 	Ledger   *ledger.Ledger
 	Stripe   BillingLinks // nil: billing on the local ledger only
+	Secrets  *secretbox.Box
 	Now      func() time.Time
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/oais/oais/ent/session"
 	"github.com/oais/oais/ent/signingkey"
 	"github.com/oais/oais/ent/stripeevent"
+	"github.com/oais/oais/ent/upstream"
 	"github.com/oais/oais/ent/usageevent"
 	"github.com/oais/oais/ent/user"
 	"github.com/oais/oais/ent/workspace"
@@ -350,6 +351,33 @@ func (f TraverseStripeEvent) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.StripeEventQuery", q)
 }
 
+// The UpstreamFunc type is an adapter to allow the use of ordinary function as a Querier.
+type UpstreamFunc func(context.Context, *ent.UpstreamQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f UpstreamFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.UpstreamQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.UpstreamQuery", q)
+}
+
+// The TraverseUpstream type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseUpstream func(context.Context, *ent.UpstreamQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseUpstream) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseUpstream) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.UpstreamQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.UpstreamQuery", q)
+}
+
 // The UsageEventFunc type is an adapter to allow the use of ordinary function as a Querier.
 type UsageEventFunc func(context.Context, *ent.UsageEventQuery) (ent.Value, error)
 
@@ -454,6 +482,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.SigningKeyQuery, predicate.SigningKey, signingkey.OrderOption]{typ: ent.TypeSigningKey, tq: q}, nil
 	case *ent.StripeEventQuery:
 		return &query[*ent.StripeEventQuery, predicate.StripeEvent, stripeevent.OrderOption]{typ: ent.TypeStripeEvent, tq: q}, nil
+	case *ent.UpstreamQuery:
+		return &query[*ent.UpstreamQuery, predicate.Upstream, upstream.OrderOption]{typ: ent.TypeUpstream, tq: q}, nil
 	case *ent.UsageEventQuery:
 		return &query[*ent.UsageEventQuery, predicate.UsageEvent, usageevent.OrderOption]{typ: ent.TypeUsageEvent, tq: q}, nil
 	case *ent.UserQuery:

@@ -364,6 +364,47 @@ var (
 		Columns:    StripeEventsColumns,
 		PrimaryKey: []*schema.Column{StripeEventsColumns[0]},
 	}
+	// UpstreamsColumns holds the columns for the "upstreams" table.
+	UpstreamsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "base_url", Type: field.TypeString, Size: 2000},
+		{Name: "api_key_ciphertext", Type: field.TypeBytes, Nullable: true},
+		{Name: "models", Type: field.TypeJSON, Nullable: true},
+		{Name: "workspace_id", Type: field.TypeString, Size: 64},
+	}
+	// UpstreamsTable holds the schema information for the "upstreams" table.
+	UpstreamsTable = &schema.Table{
+		Name:       "upstreams",
+		Columns:    UpstreamsColumns,
+		PrimaryKey: []*schema.Column{UpstreamsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "upstreams_workspaces_workspace",
+				Columns:    []*schema.Column{UpstreamsColumns[6]},
+				RefColumns: []*schema.Column{WorkspacesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "upstream_workspace_id",
+				Unique:  false,
+				Columns: []*schema.Column{UpstreamsColumns[6]},
+			},
+			{
+				Name:    "upstream_workspace_unique",
+				Unique:  true,
+				Columns: []*schema.Column{UpstreamsColumns[6]},
+			},
+			{
+				Name:    "upstream_updated_at",
+				Unique:  false,
+				Columns: []*schema.Column{UpstreamsColumns[2]},
+			},
+		},
+	}
 	// UsageEventsColumns holds the columns for the "usage_events" table.
 	UsageEventsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 64},
@@ -488,6 +529,7 @@ var (
 		SessionsTable,
 		SigningKeysTable,
 		StripeEventsTable,
+		UpstreamsTable,
 		UsageEventsTable,
 		UsersTable,
 		WorkspacesTable,
@@ -505,5 +547,6 @@ func init() {
 	MembershipsTable.ForeignKeys[1].RefTable = UsersTable
 	RefreshTokensTable.ForeignKeys[0].RefTable = SessionsTable
 	SessionsTable.ForeignKeys[0].RefTable = UsersTable
+	UpstreamsTable.ForeignKeys[0].RefTable = WorkspacesTable
 	UsageEventsTable.ForeignKeys[0].RefTable = WorkspacesTable
 }

@@ -36,6 +36,9 @@ type SigningKey func(*sql.Selector)
 // StripeEvent is the predicate function for stripeevent builders.
 type StripeEvent func(*sql.Selector)
 
+// Upstream is the predicate function for upstream builders.
+type Upstream func(*sql.Selector)
+
 // UsageEvent is the predicate function for usageevent builders.
 type UsageEvent func(*sql.Selector)
 

@@ -351,6 +351,30 @@ func (f StripeEventMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mut
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.StripeEventMutation", m)
 }
 
+// The UpstreamQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type UpstreamQueryRuleFunc func(context.Context, *ent.UpstreamQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f UpstreamQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.UpstreamQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.UpstreamQuery", q)
+}
+
+// The UpstreamMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type UpstreamMutationRuleFunc func(context.Context, *ent.UpstreamMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f UpstreamMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.UpstreamMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.UpstreamMutation", m)
+}
+
 // The UsageEventQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type UsageEventQueryRuleFunc func(context.Context, *ent.UsageEventQuery) error
@@ -478,6 +502,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.StripeEventQuery:
 		return q.Filter(), nil
+	case *ent.UpstreamQuery:
+		return q.Filter(), nil
 	case *ent.UsageEventQuery:
 		return q.Filter(), nil
 	case *ent.UserQuery:
@@ -510,6 +536,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.SigningKeyMutation:
 		return m.Filter(), nil
 	case *ent.StripeEventMutation:
+		return m.Filter(), nil
+	case *ent.UpstreamMutation:
 		return m.Filter(), nil
 	case *ent.UsageEventMutation:
 		return m.Filter(), nil

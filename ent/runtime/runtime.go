@@ -17,6 +17,7 @@ import (
 	"github.com/oais/oais/ent/session"
 	"github.com/oais/oais/ent/signingkey"
 	"github.com/oais/oais/ent/stripeevent"
+	"github.com/oais/oais/ent/upstream"
 	"github.com/oais/oais/ent/usageevent"
 	"github.com/oais/oais/ent/user"
 	"github.com/oais/oais/ent/workspace"
@@ -594,6 +595,76 @@ func init() {
 	// stripeevent.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	stripeevent.IDValidator = func() func(string) error {
 		validators := stripeeventDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	upstreamMixin := schema.Upstream{}.Mixin()
+	upstream.Policy = privacy.NewPolicies(upstreamMixin[2], schema.Upstream{})
+	upstream.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := upstream.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	upstreamMixinFields0 := upstreamMixin[0].Fields()
+	_ = upstreamMixinFields0
+	upstreamMixinFields1 := upstreamMixin[1].Fields()
+	_ = upstreamMixinFields1
+	upstreamMixinFields2 := upstreamMixin[2].Fields()
+	_ = upstreamMixinFields2
+	upstreamFields := schema.Upstream{}.Fields()
+	_ = upstreamFields
+	// upstreamDescCreatedAt is the schema descriptor for created_at field.
+	upstreamDescCreatedAt := upstreamMixinFields1[0].Descriptor()
+	// upstream.DefaultCreatedAt holds the default value on creation for the created_at field.
+	upstream.DefaultCreatedAt = upstreamDescCreatedAt.Default.(func() time.Time)
+	// upstreamDescUpdatedAt is the schema descriptor for updated_at field.
+	upstreamDescUpdatedAt := upstreamMixinFields1[1].Descriptor()
+	// upstream.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	upstream.DefaultUpdatedAt = upstreamDescUpdatedAt.Default.(func() time.Time)
+	// upstream.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	upstream.UpdateDefaultUpdatedAt = upstreamDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// upstreamDescWorkspaceID is the schema descriptor for workspace_id field.
+	upstreamDescWorkspaceID := upstreamMixinFields2[0].Descriptor()
+	// upstream.WorkspaceIDValidator is a validator for the "workspace_id" field. It is called by the builders before save.
+	upstream.WorkspaceIDValidator = upstreamDescWorkspaceID.Validators[0].(func(string) error)
+	// upstreamDescBaseURL is the schema descriptor for base_url field.
+	upstreamDescBaseURL := upstreamFields[0].Descriptor()
+	// upstream.BaseURLValidator is a validator for the "base_url" field. It is called by the builders before save.
+	upstream.BaseURLValidator = func() func(string) error {
+		validators := upstreamDescBaseURL.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(base_url string) error {
+			for _, fn := range fns {
+				if err := fn(base_url); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// upstreamDescID is the schema descriptor for id field.
+	upstreamDescID := upstreamMixinFields0[0].Descriptor()
+	// upstream.DefaultID holds the default value on creation for the id field.
+	upstream.DefaultID = upstreamDescID.Default.(func() string)
+	// upstream.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	upstream.IDValidator = func() func(string) error {
+		validators := upstreamDescID.Validators
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),

@@ -200,6 +200,7 @@ type ComplexityRoot struct {
 	Mutation struct {
 		BillingCheckoutURL     func(childComplexity int, workspaceID string, returnURL string) int
 		BillingPortalURL       func(childComplexity int, workspaceID string, returnURL string) int
+		ClearWorkspaceUpstream func(childComplexity int, workspaceID string) int
 		CreateAPIKey           func(childComplexity int, input model.CreateAPIKeyInput) int
 		CreateWorkspace        func(childComplexity int, input model.CreateWorkspaceInput) int
 		DeleteModelPrice       func(childComplexity int, model string) int
@@ -213,6 +214,7 @@ type ComplexityRoot struct {
 		SetBillingAlertWebhook func(childComplexity int, workspaceID string, url *string) int
 		SetModelPrice          func(childComplexity int, input model.ModelPriceInput) int
 		SetSpendCap            func(childComplexity int, workspaceID string, monthlyCents *int) int
+		SetWorkspaceUpstream   func(childComplexity int, workspaceID string, input model.WorkspaceUpstreamInput) int
 		SignIn                 func(childComplexity int, email string, password string) int
 		SignOut                func(childComplexity int, refreshToken string) int
 		SignUp                 func(childComplexity int, email string, password string) int
@@ -350,6 +352,7 @@ type ComplexityRoot struct {
 		SuspendedReason   func(childComplexity int) int
 		Tpm               func(childComplexity int) int
 		UpdatedAt         func(childComplexity int) int
+		Upstream          func(childComplexity int) int
 		Usage             func(childComplexity int, from time.Time, to time.Time) int
 		UsageByKey        func(childComplexity int, from time.Time, to time.Time) int
 		UsageByModel      func(childComplexity int, from time.Time, to time.Time) int
@@ -367,6 +370,13 @@ type ComplexityRoot struct {
 	WorkspaceEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	WorkspaceUpstream struct {
+		BaseURL   func(childComplexity int) int
+		HasAPIKey func(childComplexity int) int
+		Models    func(childComplexity int) int
+		UpdatedAt func(childComplexity int) int
 	}
 }
 
@@ -399,6 +409,8 @@ type MutationResolver interface {
 	SetModelPrice(ctx context.Context, input model.ModelPriceInput) (*model.ModelPriceRow, error)
 	DeleteModelPrice(ctx context.Context, model string) (bool, error)
 	SetBillingAlertWebhook(ctx context.Context, workspaceID string, url *string) (*ent.Workspace, error)
+	SetWorkspaceUpstream(ctx context.Context, workspaceID string, input model.WorkspaceUpstreamInput) (*ent.Workspace, error)
+	ClearWorkspaceUpstream(ctx context.Context, workspaceID string) (*ent.Workspace, error)
 }
 type QueryResolver interface {
 	Node(ctx context.Context, id string) (ent.Noder, error)
@@ -425,6 +437,7 @@ type WorkspaceResolver interface {
 	UsageByKey(ctx context.Context, obj *ent.Workspace, from time.Time, to time.Time) ([]*model.UsageGroup, error)
 	MonthSpendMicros(ctx context.Context, obj *ent.Workspace) (int, error)
 	Billing(ctx context.Context, obj *ent.Workspace) (*model.Billing, error)
+	Upstream(ctx context.Context, obj *ent.Workspace) (*model.WorkspaceUpstream, error)
 }
 
 type executableSchema struct {
@@ -1057,6 +1070,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Mutation.BillingPortalURL(childComplexity, args["workspaceID"].(string), args["returnURL"].(string)), true
+	case "Mutation.clearWorkspaceUpstream":
+		if e.complexity.Mutation.ClearWorkspaceUpstream == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_clearWorkspaceUpstream_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.complexity.Mutation.ClearWorkspaceUpstream(childComplexity, args["workspaceID"].(string)), true
 	case "Mutation.createAPIKey":
 		if e.complexity.Mutation.CreateAPIKey == nil {
 			break
@@ -1200,6 +1224,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Mutation.SetSpendCap(childComplexity, args["workspaceID"].(string), args["monthlyCents"].(*int)), true
+	case "Mutation.setWorkspaceUpstream":
+		if e.complexity.Mutation.SetWorkspaceUpstream == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setWorkspaceUpstream_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.complexity.Mutation.SetWorkspaceUpstream(childComplexity, args["workspaceID"].(string), args["input"].(model.WorkspaceUpstreamInput)), true
 	case "Mutation.signIn":
 		if e.complexity.Mutation.SignIn == nil {
 			break
@@ -1866,6 +1901,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Workspace.UpdatedAt(childComplexity), true
+	case "Workspace.upstream":
+		if e.complexity.Workspace.Upstream == nil {
+			break
+		}
+
+		return e.complexity.Workspace.Upstream(childComplexity), true
 	case "Workspace.usage":
 		if e.complexity.Workspace.Usage == nil {
 			break
@@ -1960,6 +2001,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.complexity.WorkspaceEdge.Node(childComplexity), true
 
+	case "WorkspaceUpstream.baseURL":
+		if e.complexity.WorkspaceUpstream.BaseURL == nil {
+			break
+		}
+
+		return e.complexity.WorkspaceUpstream.BaseURL(childComplexity), true
+	case "WorkspaceUpstream.hasAPIKey":
+		if e.complexity.WorkspaceUpstream.HasAPIKey == nil {
+			break
+		}
+
+		return e.complexity.WorkspaceUpstream.HasAPIKey(childComplexity), true
+	case "WorkspaceUpstream.models":
+		if e.complexity.WorkspaceUpstream.Models == nil {
+			break
+		}
+
+		return e.complexity.WorkspaceUpstream.Models(childComplexity), true
+	case "WorkspaceUpstream.updatedAt":
+		if e.complexity.WorkspaceUpstream.UpdatedAt == nil {
+			break
+		}
+
+		return e.complexity.WorkspaceUpstream.UpdatedAt(childComplexity), true
+
 	}
 	return 0, false
 }
@@ -1985,6 +2051,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputUserOrder,
 		ec.unmarshalInputUserWhereInput,
 		ec.unmarshalInputWorkspaceOrder,
+		ec.unmarshalInputWorkspaceUpstreamInput,
 		ec.unmarshalInputWorkspaceWhereInput,
 	)
 	first := true
@@ -4169,6 +4236,37 @@ type Mutation {
   billingPortalURL(workspaceID: ID!, returnURL: String!): String
 }
 `, BuiltIn: false},
+	{Name: "../upstream.graphqls", Input: `# A workspace's own OpenAI-compatible upstream.
+
+type WorkspaceUpstream {
+  baseURL: String!
+  "The models it serves; empty means whatever it lists."
+  models: [String!]!
+  "Whether an API key is stored (it is never shown again)."
+  hasAPIKey: Boolean!
+  updatedAt: Time!
+}
+
+input WorkspaceUpstreamInput {
+  "e.g. https://api.openai.com/v1"
+  baseURL: String!
+  "Replaces the stored key; an empty string removes it; omit to keep it. Stored encrypted."
+  apiKey: String
+  models: [String!]
+}
+
+extend type Workspace {
+  "Null: the gateway's global upstream serves this workspace."
+  upstream: WorkspaceUpstream
+}
+
+extend type Mutation {
+  "Points the workspace at its own upstream (owners and admins)."
+  setWorkspaceUpstream(workspaceID: ID!, input: WorkspaceUpstreamInput!): Workspace!
+  "Goes back to the gateway's global upstream (owners and admins)."
+  clearWorkspaceUpstream(workspaceID: ID!): Workspace!
+}
+`, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -4232,6 +4330,17 @@ func (ec *executionContext) field_Mutation_billingPortalURL_args(ctx context.Con
 		return nil, err
 	}
 	args["returnURL"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_clearWorkspaceUpstream_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "workspaceID", ec.unmarshalNID2string)
+	if err != nil {
+		return nil, err
+	}
+	args["workspaceID"] = arg0
 	return args, nil
 }
 
@@ -4405,6 +4514,22 @@ func (ec *executionContext) field_Mutation_setSpendCap_args(ctx context.Context,
 		return nil, err
 	}
 	args["monthlyCents"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setWorkspaceUpstream_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "workspaceID", ec.unmarshalNID2string)
+	if err != nil {
+		return nil, err
+	}
+	args["workspaceID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input", ec.unmarshalNWorkspaceUpstreamInput2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐWorkspaceUpstreamInput)
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
 	return args, nil
 }
 
@@ -5634,6 +5759,8 @@ func (ec *executionContext) fieldContext_APIKey_workspace(_ context.Context, fie
 				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
 			case "billing":
 				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "upstream":
+				return ec.fieldContext_Workspace_upstream(ctx, field)
 			}
 			return nil, fmt.Errorf("no field named %q was found under type Workspace", field.Name)
 		},
@@ -6590,6 +6717,8 @@ func (ec *executionContext) fieldContext_AuditEvent_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
 			case "billing":
 				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "upstream":
+				return ec.fieldContext_Workspace_upstream(ctx, field)
 			}
 			return nil, fmt.Errorf("no field named %q was found under type Workspace", field.Name)
 		},
@@ -7607,6 +7736,8 @@ func (ec *executionContext) fieldContext_Membership_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
 			case "billing":
 				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "upstream":
+				return ec.fieldContext_Workspace_upstream(ctx, field)
 			}
 			return nil, fmt.Errorf("no field named %q was found under type Workspace", field.Name)
 		},
@@ -8459,6 +8590,8 @@ func (ec *executionContext) fieldContext_Mutation_createWorkspace(ctx context.Co
 				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
 			case "billing":
 				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "upstream":
+				return ec.fieldContext_Workspace_upstream(ctx, field)
 			}
 			return nil, fmt.Errorf("no field named %q was found under type Workspace", field.Name)
 		},
@@ -8552,6 +8685,8 @@ func (ec *executionContext) fieldContext_Mutation_updateWorkspaceLimits(ctx cont
 				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
 			case "billing":
 				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "upstream":
+				return ec.fieldContext_Workspace_upstream(ctx, field)
 			}
 			return nil, fmt.Errorf("no field named %q was found under type Workspace", field.Name)
 		},
@@ -8645,6 +8780,8 @@ func (ec *executionContext) fieldContext_Mutation_setSpendCap(ctx context.Contex
 				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
 			case "billing":
 				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "upstream":
+				return ec.fieldContext_Workspace_upstream(ctx, field)
 			}
 			return nil, fmt.Errorf("no field named %q was found under type Workspace", field.Name)
 		},
@@ -9529,6 +9666,8 @@ func (ec *executionContext) fieldContext_Mutation_setBillingAlertWebhook(ctx con
 				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
 			case "billing":
 				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "upstream":
+				return ec.fieldContext_Workspace_upstream(ctx, field)
 			}
 			return nil, fmt.Errorf("no field named %q was found under type Workspace", field.Name)
 		},
@@ -9541,6 +9680,196 @@ func (ec *executionContext) fieldContext_Mutation_setBillingAlertWebhook(ctx con
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_setBillingAlertWebhook_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setWorkspaceUpstream(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Mutation_setWorkspaceUpstream,
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.resolvers.Mutation().SetWorkspaceUpstream(ctx, fc.Args["workspaceID"].(string), fc.Args["input"].(model.WorkspaceUpstreamInput))
+		},
+		nil,
+		ec.marshalNWorkspace2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐWorkspace,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Mutation_setWorkspaceUpstream(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "id":
+				return ec.fieldContext_Workspace_id(ctx, field)
+			case "createdAt":
+				return ec.fieldContext_Workspace_createdAt(ctx, field)
+			case "updatedAt":
+				return ec.fieldContext_Workspace_updatedAt(ctx, field)
+			case "name":
+				return ec.fieldContext_Workspace_name(ctx, field)
+			case "slug":
+				return ec.fieldContext_Workspace_slug(ctx, field)
+			case "status":
+				return ec.fieldContext_Workspace_status(ctx, field)
+			case "suspendedReason":
+				return ec.fieldContext_Workspace_suspendedReason(ctx, field)
+			case "rpm":
+				return ec.fieldContext_Workspace_rpm(ctx, field)
+			case "tpm":
+				return ec.fieldContext_Workspace_tpm(ctx, field)
+			case "monthlyTokenQuota":
+				return ec.fieldContext_Workspace_monthlyTokenQuota(ctx, field)
+			case "spendCapCents":
+				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
+			case "maxKeys":
+				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "memberships":
+				return ec.fieldContext_Workspace_memberships(ctx, field)
+			case "auditEvents":
+				return ec.fieldContext_Workspace_auditEvents(ctx, field)
+			case "usageEvents":
+				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "rateLimits":
+				return ec.fieldContext_Workspace_rateLimits(ctx, field)
+			case "spendCap":
+				return ec.fieldContext_Workspace_spendCap(ctx, field)
+			case "viewerRole":
+				return ec.fieldContext_Workspace_viewerRole(ctx, field)
+			case "apiKeys":
+				return ec.fieldContext_Workspace_apiKeys(ctx, field)
+			case "usage":
+				return ec.fieldContext_Workspace_usage(ctx, field)
+			case "usageSeries":
+				return ec.fieldContext_Workspace_usageSeries(ctx, field)
+			case "usageByModel":
+				return ec.fieldContext_Workspace_usageByModel(ctx, field)
+			case "usageByKey":
+				return ec.fieldContext_Workspace_usageByKey(ctx, field)
+			case "monthSpendMicros":
+				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
+			case "billing":
+				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "upstream":
+				return ec.fieldContext_Workspace_upstream(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type Workspace", field.Name)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setWorkspaceUpstream_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_clearWorkspaceUpstream(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Mutation_clearWorkspaceUpstream,
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.resolvers.Mutation().ClearWorkspaceUpstream(ctx, fc.Args["workspaceID"].(string))
+		},
+		nil,
+		ec.marshalNWorkspace2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐWorkspace,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Mutation_clearWorkspaceUpstream(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "id":
+				return ec.fieldContext_Workspace_id(ctx, field)
+			case "createdAt":
+				return ec.fieldContext_Workspace_createdAt(ctx, field)
+			case "updatedAt":
+				return ec.fieldContext_Workspace_updatedAt(ctx, field)
+			case "name":
+				return ec.fieldContext_Workspace_name(ctx, field)
+			case "slug":
+				return ec.fieldContext_Workspace_slug(ctx, field)
+			case "status":
+				return ec.fieldContext_Workspace_status(ctx, field)
+			case "suspendedReason":
+				return ec.fieldContext_Workspace_suspendedReason(ctx, field)
+			case "rpm":
+				return ec.fieldContext_Workspace_rpm(ctx, field)
+			case "tpm":
+				return ec.fieldContext_Workspace_tpm(ctx, field)
+			case "monthlyTokenQuota":
+				return ec.fieldContext_Workspace_monthlyTokenQuota(ctx, field)
+			case "spendCapCents":
+				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
+			case "maxKeys":
+				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "memberships":
+				return ec.fieldContext_Workspace_memberships(ctx, field)
+			case "auditEvents":
+				return ec.fieldContext_Workspace_auditEvents(ctx, field)
+			case "usageEvents":
+				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "rateLimits":
+				return ec.fieldContext_Workspace_rateLimits(ctx, field)
+			case "spendCap":
+				return ec.fieldContext_Workspace_spendCap(ctx, field)
+			case "viewerRole":
+				return ec.fieldContext_Workspace_viewerRole(ctx, field)
+			case "apiKeys":
+				return ec.fieldContext_Workspace_apiKeys(ctx, field)
+			case "usage":
+				return ec.fieldContext_Workspace_usage(ctx, field)
+			case "usageSeries":
+				return ec.fieldContext_Workspace_usageSeries(ctx, field)
+			case "usageByModel":
+				return ec.fieldContext_Workspace_usageByModel(ctx, field)
+			case "usageByKey":
+				return ec.fieldContext_Workspace_usageByKey(ctx, field)
+			case "monthSpendMicros":
+				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
+			case "billing":
+				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "upstream":
+				return ec.fieldContext_Workspace_upstream(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type Workspace", field.Name)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_clearWorkspaceUpstream_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -9949,6 +10278,8 @@ func (ec *executionContext) fieldContext_Query_workspace(ctx context.Context, fi
 				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
 			case "billing":
 				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "upstream":
+				return ec.fieldContext_Workspace_upstream(ctx, field)
 			}
 			return nil, fmt.Errorf("no field named %q was found under type Workspace", field.Name)
 		},
@@ -10816,6 +11147,8 @@ func (ec *executionContext) fieldContext_UsageEvent_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
 			case "billing":
 				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "upstream":
+				return ec.fieldContext_Workspace_upstream(ctx, field)
 			}
 			return nil, fmt.Errorf("no field named %q was found under type Workspace", field.Name)
 		},
@@ -12983,6 +13316,45 @@ func (ec *executionContext) fieldContext_Workspace_billing(_ context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Workspace_upstream(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Workspace_upstream,
+		func(ctx context.Context) (any, error) {
+			return ec.resolvers.Workspace().Upstream(ctx, obj)
+		},
+		nil,
+		ec.marshalOWorkspaceUpstream2ᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐWorkspaceUpstream,
+		true,
+		false,
+	)
+}
+
+func (ec *executionContext) fieldContext_Workspace_upstream(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Workspace",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "baseURL":
+				return ec.fieldContext_WorkspaceUpstream_baseURL(ctx, field)
+			case "models":
+				return ec.fieldContext_WorkspaceUpstream_models(ctx, field)
+			case "hasAPIKey":
+				return ec.fieldContext_WorkspaceUpstream_hasAPIKey(ctx, field)
+			case "updatedAt":
+				return ec.fieldContext_WorkspaceUpstream_updatedAt(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type WorkspaceUpstream", field.Name)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _WorkspaceConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.WorkspaceConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13160,6 +13532,8 @@ func (ec *executionContext) fieldContext_WorkspaceEdge_node(_ context.Context, f
 				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
 			case "billing":
 				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "upstream":
+				return ec.fieldContext_Workspace_upstream(ctx, field)
 			}
 			return nil, fmt.Errorf("no field named %q was found under type Workspace", field.Name)
 		},
@@ -13191,6 +13565,122 @@ func (ec *executionContext) fieldContext_WorkspaceEdge_cursor(_ context.Context,
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return nil, errors.New("field of type Cursor does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WorkspaceUpstream_baseURL(ctx context.Context, field graphql.CollectedField, obj *model.WorkspaceUpstream) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_WorkspaceUpstream_baseURL,
+		func(ctx context.Context) (any, error) {
+			return obj.BaseURL, nil
+		},
+		nil,
+		ec.marshalNString2string,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_WorkspaceUpstream_baseURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WorkspaceUpstream",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WorkspaceUpstream_models(ctx context.Context, field graphql.CollectedField, obj *model.WorkspaceUpstream) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_WorkspaceUpstream_models,
+		func(ctx context.Context) (any, error) {
+			return obj.Models, nil
+		},
+		nil,
+		ec.marshalNString2ᚕstringᚄ,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_WorkspaceUpstream_models(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WorkspaceUpstream",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WorkspaceUpstream_hasAPIKey(ctx context.Context, field graphql.CollectedField, obj *model.WorkspaceUpstream) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_WorkspaceUpstream_hasAPIKey,
+		func(ctx context.Context) (any, error) {
+			return obj.HasAPIKey, nil
+		},
+		nil,
+		ec.marshalNBoolean2bool,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_WorkspaceUpstream_hasAPIKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WorkspaceUpstream",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WorkspaceUpstream_updatedAt(ctx context.Context, field graphql.CollectedField, obj *model.WorkspaceUpstream) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_WorkspaceUpstream_updatedAt,
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		ec.marshalNTime2timeᚐTime,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_WorkspaceUpstream_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WorkspaceUpstream",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Time does not have child fields")
 		},
 	}
 	return fc, nil
@@ -20218,6 +20708,47 @@ func (ec *executionContext) unmarshalInputWorkspaceOrder(ctx context.Context, ob
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputWorkspaceUpstreamInput(ctx context.Context, obj any) (model.WorkspaceUpstreamInput, error) {
+	var it model.WorkspaceUpstreamInput
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"baseURL", "apiKey", "models"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "baseURL":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("baseURL"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BaseURL = data
+		case "apiKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("apiKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.APIKey = data
+		case "models":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("models"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Models = data
+		}
+	}
+
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputWorkspaceWhereInput(ctx context.Context, obj any) (ent.WorkspaceWhereInput, error) {
 	var it ent.WorkspaceWhereInput
 	asMap := map[string]any{}
@@ -22544,6 +23075,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "setWorkspaceUpstream":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setWorkspaceUpstream(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "clearWorkspaceUpstream":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_clearWorkspaceUpstream(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -24110,6 +24655,39 @@ func (ec *executionContext) _Workspace(ctx context.Context, sel ast.SelectionSet
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "upstream":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Workspace_upstream(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -24194,6 +24772,60 @@ func (ec *executionContext) _WorkspaceEdge(ctx context.Context, sel ast.Selectio
 			out.Values[i] = ec._WorkspaceEdge_node(ctx, field, obj)
 		case "cursor":
 			out.Values[i] = ec._WorkspaceEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.deferred, int32(len(deferred)))
+
+	for label, dfs := range deferred {
+		ec.processDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var workspaceUpstreamImplementors = []string{"WorkspaceUpstream"}
+
+func (ec *executionContext) _WorkspaceUpstream(ctx context.Context, sel ast.SelectionSet, obj *model.WorkspaceUpstream) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, workspaceUpstreamImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WorkspaceUpstream")
+		case "baseURL":
+			out.Values[i] = ec._WorkspaceUpstream_baseURL(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "models":
+			out.Values[i] = ec._WorkspaceUpstream_models(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hasAPIKey":
+			out.Values[i] = ec._WorkspaceUpstream_hasAPIKey(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._WorkspaceUpstream_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -25468,6 +26100,11 @@ func (ec *executionContext) unmarshalNWorkspaceStatus2githubᚗcomᚋoaisᚋoais
 
 func (ec *executionContext) marshalNWorkspaceStatus2githubᚗcomᚋoaisᚋoaisᚋentᚋworkspaceᚐStatus(ctx context.Context, sel ast.SelectionSet, v workspace.Status) graphql.Marshaler {
 	return v
+}
+
+func (ec *executionContext) unmarshalNWorkspaceUpstreamInput2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐWorkspaceUpstreamInput(ctx context.Context, v any) (model.WorkspaceUpstreamInput, error) {
+	res, err := ec.unmarshalInputWorkspaceUpstreamInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) unmarshalNWorkspaceWhereInput2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐWorkspaceWhereInput(ctx context.Context, v any) (*ent.WorkspaceWhereInput, error) {
@@ -27040,6 +27677,13 @@ func (ec *executionContext) marshalOWorkspaceStatus2ᚖgithubᚗcomᚋoaisᚋoai
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalOWorkspaceUpstream2ᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐWorkspaceUpstream(ctx context.Context, sel ast.SelectionSet, v *model.WorkspaceUpstream) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._WorkspaceUpstream(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOWorkspaceWhereInput2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐWorkspaceWhereInputᚄ(ctx context.Context, v any) ([]*ent.WorkspaceWhereInput, error) {

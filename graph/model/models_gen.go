@@ -151,6 +151,23 @@ type UsageSummary struct {
 	Errors           int `json:"errors"`
 }
 
+type WorkspaceUpstream struct {
+	BaseURL string `json:"baseURL"`
+	// The models it serves; empty means whatever it lists.
+	Models []string `json:"models"`
+	// Whether an API key is stored (it is never shown again).
+	HasAPIKey bool      `json:"hasAPIKey"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+type WorkspaceUpstreamInput struct {
+	// e.g. https://api.openai.com/v1
+	BaseURL string `json:"baseURL"`
+	// Replaces the stored key; an empty string removes it; omit to keep it. Stored encrypted.
+	APIKey *string  `json:"apiKey,omitempty"`
+	Models []string `json:"models,omitempty"`
+}
+
 type BillingStanding string
 
 const (

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/oais/oais/internal/config"
+	"github.com/oais/oais/internal/secretbox"
 	"github.com/oais/oais/internal/store"
 )
 
@@ -46,6 +47,7 @@ type Config struct {
 	OIDCClientID    string
 	OIDCSecret      config.Secret
 	OIDCDomainRules string
+	SecretsKey      config.Secret // OAIS_SECRETS_KEY: seals workspaces' upstream keys
 }
 
 // Load reads the Config from env and validates it; the error names the
@@ -72,6 +74,10 @@ func Load(env config.Env) (Config, error) {
 		OIDCSecret:      config.Secret(env.String("OAIS_OIDC_CLIENT_SECRET", "")),
 		OIDCDomainRules: env.String("OAIS_OIDC_DOMAIN_WORKSPACES", ""),
 		GatewayURL:      env.String("OAIS_GATEWAY_PUBLIC_URL", ""),
+		SecretsKey:      config.Secret(env.String("OAIS_SECRETS_KEY", "")),
+	}
+	if _, err := secretbox.New(c.SecretsKey.Reveal()); err != nil {
+		errs = append(errs, config.Errorf("OAIS_SECRETS_KEY", "must be 32 random bytes, base64-encoded (openssl rand -base64 32)"))
 	}
 	if _, _, _, _, err := store.ParseURL(c.DatabaseURL); err != nil {
 		errs = append(errs, config.Errorf("OAIS_DATABASE_URL", "%v", err))

@@ -32,6 +32,8 @@ import (
 	"github.com/oais/oais/internal/apikeys"
 	"github.com/oais/oais/internal/audit"
 	"github.com/oais/oais/internal/ledger"
+	"github.com/oais/oais/internal/secretbox"
+	"github.com/oais/oais/internal/spendalerts"
 	"github.com/oais/oais/internal/store"
 	"github.com/oais/oais/web"
 )
@@ -112,7 +114,11 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 		}
 	}
 
-	res := &graph.Resolver{Client: client, Keys: s.Keys, Accounts: acc, Ledger: ledger.New(s.Store)}
+	box, err := secretbox.New(cfg.SecretsKey.Reveal())
+	if err != nil {
+		return fmt.Errorf("OAIS_SECRETS_KEY: %w", err)
+	}
+	res := &graph.Resolver{Client: client, Keys: s.Keys, Accounts: acc, Ledger: ledger.New(s.Store), Secrets: box}
 	if s.stripe != nil {
 		res.Stripe = entstore.NewLinks(s.Store, s.stripe)
 	}
@@ -229,6 +235,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return entstore.StartWorker(ctx, s.Store, sender, s.Config.BillingInterval, s.Log)
 	})
 	g.Go(func() error { return s.sweepGraces(ctx) })
+	// Spend alerts: 50/80/100% of each workspace's cap, checked every minute.
+	g.Go(func() error {
+		alerts := spendalerts.New(s.Store.Ent, ledger.New(s.Store, ledger.WithLogger(s.Log)), spendalerts.Options{Logger: s.Log})
+		return alerts.Run(ctx, spendalerts.DefaultInterval)
+	})
 	return g.Wait()
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/oais/oais/internal/config"
+	"github.com/oais/oais/internal/secretbox"
 	"github.com/oais/oais/internal/spool"
 	"github.com/oais/oais/internal/store"
 )
@@ -42,6 +43,7 @@ type Config struct {
 	TrustedProxies  []string
 	trusted         []string
 	MigrateWait     time.Duration
+	SecretsKey      config.Secret // OAIS_SECRETS_KEY: opens workspaces' upstream keys
 }
 
 // Load reads the Config from env; the error names the first bad variable.
@@ -61,6 +63,10 @@ func Load(env config.Env) (Config, error) {
 		LogFormat:       env.String("OAIS_LOG_FORMAT", "json"),
 		LogLevel:        env.String("OAIS_LOG_LEVEL", "info"),
 		MigrateWait:     env.Duration("OAIS_MIGRATE_WAIT", DefaultMigrateWait, &errs),
+		SecretsKey:      config.Secret(env.String("OAIS_SECRETS_KEY", "")),
+	}
+	if _, err := secretbox.New(c.SecretsKey.Reveal()); err != nil {
+		errs = append(errs, config.Errorf("OAIS_SECRETS_KEY", "must be 32 random bytes, base64-encoded (openssl rand -base64 32)"))
 	}
 	for _, p := range env.Prefixes("OAIS_TRUSTED_PROXIES", &errs) {
 		c.TrustedProxies = append(c.TrustedProxies, p.String())

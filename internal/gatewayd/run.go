@@ -15,17 +15,16 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/oais/oais/ent"
 	"github.com/oais/oais/gateway"
 	"github.com/oais/oais/internal/keysnapshot"
 	"github.com/oais/oais/internal/ledger"
-	"github.com/oais/oais/internal/pricing"
+	"github.com/oais/oais/internal/prices"
 	"github.com/oais/oais/internal/ratelimit"
 	"github.com/oais/oais/internal/respcache"
+	"github.com/oais/oais/internal/secretbox"
 	"github.com/oais/oais/internal/spool"
 	"github.com/oais/oais/internal/store"
 	"github.com/oais/oais/internal/tokens"
-	"github.com/oais/oais/internal/viewer"
 )
 
 // Gateway is a wired gateway process, for tests that run one in-process.
@@ -39,6 +38,10 @@ type Gateway struct {
 	Handler  http.Handler
 	log      *slog.Logger
 	redis    *redis.Client
+	// prices is the gateway's Pricer; Serve reloads it when admins edit
+	// model_prices (internal/prices.Follow), from priceVersion.
+	prices       *prices.Live
+	priceVersion prices.Version
 }
 
 // Open connects everything and loads the key snapshot. Close the result.
@@ -66,14 +69,19 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 		return nil, fmt.Errorf("OAIS_SPOOL_DIR: %w", err)
 	}
 	g.Ledger = ledger.New(st, ledger.WithLogger(log))
-	g.Snapshot = keysnapshot.New(st.Ent, keysnapshot.Options{CacheTTL: cfg.CacheTTL, Logger: log, Totals: g.monthTotals})
+	box, err := secretbox.New(cfg.SecretsKey.Reveal())
+	if err != nil {
+		return nil, fmt.Errorf("OAIS_SECRETS_KEY: %w", err)
+	}
+	g.Snapshot = keysnapshot.New(st.Ent, keysnapshot.Options{CacheTTL: cfg.CacheTTL, Logger: log, Totals: g.monthTotals, Secrets: box})
 	if err := g.Snapshot.Load(ctx); err != nil {
 		return nil, fmt.Errorf("OAIS_DATABASE_URL: load API keys: %w", err)
 	}
-	prices, err := loadPrices(ctx, st.Ent)
+	table, pv, err := prices.Load(ctx, st.Ent)
 	if err != nil {
 		return nil, fmt.Errorf("OAIS_DATABASE_URL: load model prices: %w", err)
 	}
+	g.prices, g.priceVersion = prices.NewLive(table), pv
 
 	var limiter ratelimit.Limiter = ratelimit.NewLocal(ratelimit.Options{})
 	var cache gateway.Cache = cacheAdapter{respcache.NewLocal(cfg.CacheBytes)}
@@ -114,7 +122,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 		Recorder:          g.Spool,
 		Cache:             cache,
 		CacheKeyNormalize: normalize,
-		Pricer:            prices,
+		Pricer:            g.prices,
 	})
 	metrics := promhttp.HandlerFor(prometheus.Gatherers{g.GW.Registry(), extra}, promhttp.HandlerOpts{})
 	gwh := g.GW.Handler()
@@ -183,21 +191,6 @@ func (g *Gateway) ready(ctx context.Context) error {
 	return nil
 }
 
-func loadPrices(ctx context.Context, c *ent.Client) (pricing.Table, error) {
-	rows, err := c.ModelPrice.Query().All(viewer.SystemContext(ctx))
-	if err != nil {
-		return pricing.Table{}, err
-	}
-	if len(rows) == 0 {
-		return pricing.Defaults(), nil
-	}
-	over := make(map[string]pricing.Price, len(rows))
-	for _, r := range rows {
-		over[r.Model] = pricing.Price{InputMicrosPerMTok: r.InputMicrosPerMtok, CachedInputMicrosPerMTok: r.CachedInputMicrosPerMtok, OutputMicrosPerMTok: r.OutputMicrosPerMtok}
-	}
-	return pricing.WithOverrides(over)
-}
-
 func normalize(body []byte) []byte {
 	n, err := respcache.Normalize(body)
 	if err != nil {
@@ -238,6 +231,9 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	})
 	eg.Go(func() error { return g.Snapshot.Follow(bg) })
 	eg.Go(func() error { return g.Spool.Run(bg, g.Ledger, spool.ShipOptions{}) })
+	eg.Go(func() error {
+		return prices.Follow(bg, g.Store.Ent, g.prices, g.priceVersion, prices.DefaultReloadInterval, g.log)
+	})
 	err := eg.Wait()
 	fctx, cancel := context.WithTimeout(context.Background(), DefaultFlushTimeout)
 	defer cancel()

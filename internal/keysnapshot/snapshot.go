@@ -12,15 +12,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/oais/oais/ent"
 	"github.com/oais/oais/ent/apikey"
+	entupstream "github.com/oais/oais/ent/upstream"
 	"github.com/oais/oais/ent/workspace"
 	"github.com/oais/oais/gateway"
 	"github.com/oais/oais/internal/keys"
+	"github.com/oais/oais/internal/secretbox"
 	"github.com/oais/oais/internal/viewer"
 )
 
@@ -41,8 +44,11 @@ type Options struct {
 	PollInterval time.Duration
 	CacheTTL     time.Duration // TTL of cached answers for keys with the cache on
 	Totals       MonthTotals   // optional
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// Secrets opens workspaces' upstream API keys; nil or keyless means a
+	// workspace upstream with a key cannot be used (its requests get 502).
+	Secrets *secretbox.Box
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 type shard struct {
@@ -60,6 +66,7 @@ type Snapshot struct {
 	byKeyID map[string]keys.Hash
 	keys    map[string]*ent.APIKey
 	ws      map[string]*gateway.WorkspacePolicy
+	ups     map[string]*upstream       // workspace id → its own upstream
 	byWs    map[string]map[string]bool // workspace id → key ids
 
 	since   time.Time
@@ -84,7 +91,7 @@ func New(c *ent.Client, o Options) *Snapshot {
 		o.CacheTTL = time.Hour
 	}
 	s := &Snapshot{client: c, opts: o, byKeyID: map[string]keys.Hash{}, keys: map[string]*ent.APIKey{},
-		ws: map[string]*gateway.WorkspacePolicy{}, byWs: map[string]map[string]bool{}}
+		ws: map[string]*gateway.WorkspacePolicy{}, ups: map[string]*upstream{}, byWs: map[string]map[string]bool{}}
 	for i := range s.shards {
 		s.shards[i].m = map[keys.Hash]*gateway.Principal{}
 	}
@@ -176,6 +183,32 @@ func (s *Snapshot) refresh(ctx context.Context, since time.Time) error {
 	if err != nil {
 		return err
 	}
+	uq := s.client.Upstream.Query()
+	if !since.IsZero() {
+		uq = uq.Where(entupstream.UpdatedAtGTE(since))
+	}
+	ups, err := uq.All(sys)
+	if err != nil {
+		return err
+	}
+	// A deleted upstream leaves no row to notice; its workspace is touched
+	// instead, so for every changed workspace re-read which upstream it has.
+	var gone map[string]bool
+	if !since.IsZero() && len(wss) > 0 {
+		gone = map[string]bool{}
+		ids := make([]string, len(wss))
+		for i, w := range wss {
+			ids[i] = w.ID
+			gone[w.ID] = true
+		}
+		have, err := s.client.Upstream.Query().Where(entupstream.WorkspaceIDIn(ids...)).All(sys)
+		if err != nil {
+			return err
+		}
+		for _, u := range have {
+			delete(gone, u.WorkspaceID)
+		}
+	}
 	ks, err := kq.All(sys)
 	if err != nil {
 		return err
@@ -189,11 +222,28 @@ func (s *Snapshot) refresh(ctx context.Context, since time.Time) error {
 	period := s.opts.Now().UTC().Format("2006-01")
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for id := range gone {
+		delete(s.ups, id)
+	}
+	for _, u := range ups {
+		s.ups[u.WorkspaceID] = s.openUpstream(u)
+		if w := s.ws[u.WorkspaceID]; w != nil {
+			w.Upstream, w.Models = s.ups[u.WorkspaceID].gw, s.ups[u.WorkspaceID].models
+			for id := range s.byWs[u.WorkspaceID] {
+				if k := s.keys[id]; k != nil {
+					s.putLocked(k)
+				}
+			}
+		}
+	}
 	for _, w := range wss {
 		p := &gateway.WorkspacePolicy{ID: w.ID, Suspended: w.Status == workspace.StatusSUSPENDED, RPM: w.Rpm, TPM: w.Tpm,
 			MonthlyTokenQuota: w.MonthlyTokenQuota, UsagePeriod: period}
 		if w.SpendCapCents != nil {
 			p.MonthlySpendCapMicros = *w.SpendCapCents * 10_000
+		}
+		if u := s.ups[w.ID]; u != nil {
+			p.Upstream, p.Models = u.gw, u.models
 		}
 		if old := s.ws[w.ID]; old != nil && tokens == nil {
 			p.TokensThisMonth, p.SpendThisMonthMicros = old.TokensThisMonth, old.SpendThisMonthMicros
@@ -263,4 +313,33 @@ func policy(k *ent.APIKey, ttl time.Duration) gateway.KeyPolicy {
 		p.TPM = *k.Tpm
 	}
 	return p
+}
+
+// upstream is a workspace's own upstream, ready for the gateway.
+type upstream struct {
+	gw     *gateway.Upstream
+	models []string
+}
+
+// openUpstream decrypts a workspace upstream's key. A key that cannot be
+// opened (no OAIS_SECRETS_KEY, another key) leaves the upstream without
+// credentials: its requests fail upstream-side (401 from the provider)
+// rather than silently using the global upstream; the reason is logged.
+func (s *Snapshot) openUpstream(u *ent.Upstream) *upstream {
+	base, err := url.Parse(u.BaseURL)
+	if err != nil {
+		s.opts.Logger.Error("workspace upstream: bad base URL; using the global upstream", "workspace_id", u.WorkspaceID)
+		return &upstream{models: u.Models}
+	}
+	up := &upstream{gw: &gateway.Upstream{BaseURL: base}, models: u.Models}
+	if len(u.APIKeyCiphertext) > 0 {
+		key, err := s.opts.Secrets.Open(u.APIKeyCiphertext, []byte(u.WorkspaceID))
+		if err != nil {
+			s.opts.Logger.Error("workspace upstream: cannot decrypt its API key; set the same OAIS_SECRETS_KEY on the control plane and every gateway",
+				"workspace_id", u.WorkspaceID, "err", err)
+		} else {
+			up.gw.Authorization = "Bearer " + string(key)
+		}
+	}
+	return up
 }

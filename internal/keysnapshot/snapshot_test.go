@@ -2,6 +2,7 @@ package keysnapshot_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/oais/oais/internal/apikeys"
 	"github.com/oais/oais/internal/keys"
 	"github.com/oais/oais/internal/keysnapshot"
+	"github.com/oais/oais/internal/secretbox"
 	"github.com/oais/oais/internal/store"
 	"github.com/oais/oais/internal/storetest"
 	"github.com/oais/oais/internal/viewer"
@@ -99,3 +101,55 @@ func TestRevocationReachesEveryReplica(t *testing.T) {
 }
 
 func ptr(i int) *int { return &i }
+
+// TestWorkspaceUpstream follows a workspace's own upstream: set (its key
+// sealed in the database, opened in the snapshot), changed, and cleared.
+func TestWorkspaceUpstream(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx, ws := owner(t, s.Ent, "up@example.com")
+		box, err := secretbox.New("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+		if err != nil {
+			t.Fatal(err)
+		}
+		created, err := (&apikeys.Service{}).Create(ctx, s.Ent, apikeys.CreateParams{WorkspaceID: ws.ID, Label: "k"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret := "sk-upstream-very-secret"
+		if _, err := workspaces.SetUpstream(ctx, s.Ent, box, ws.ID, workspaces.UpstreamParams{BaseURL: "https://llm.example.com/v1", APIKey: &secret, Models: []string{"m1"}}); err != nil {
+			t.Fatal(err)
+		}
+		raw, err := s.Ent.Upstream.Query().Only(viewer.SystemContext(context.Background()))
+		if err != nil || strings.Contains(string(raw.APIKeyCiphertext), secret) {
+			t.Fatalf("upstream key stored in clear (or missing): %v", err)
+		}
+		snap := keysnapshot.New(s.Ent, keysnapshot.Options{PollInterval: 20 * time.Millisecond, Secrets: box})
+		if err := snap.Load(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		p, _ := snap.Lookup(created.Secret.Hash())
+		if p.Workspace.Upstream == nil || p.Workspace.Upstream.BaseURL.Host != "llm.example.com" || p.Workspace.Upstream.Authorization != "Bearer "+secret || p.Workspace.Models[0] != "m1" {
+			t.Fatalf("upstream not loaded: %+v", p.Workspace)
+		}
+		run, stop := context.WithCancel(context.Background())
+		defer stop()
+		go snap.Follow(run)
+		if err := workspaces.ClearUpstream(ctx, s.Ent, ws.ID); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if p, _ := snap.Lookup(created.Secret.Hash()); p.Workspace.Upstream == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("cleared upstream still used")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		// Without the key, the upstream is kept but carries no credentials.
+		if _, err := workspaces.SetUpstream(ctx, s.Ent, &secretbox.Box{}, ws.ID, workspaces.UpstreamParams{BaseURL: "https://x.example.com", APIKey: &secret}); err == nil {
+			t.Fatal("stored an upstream key without OAIS_SECRETS_KEY")
+		}
+	})
+}

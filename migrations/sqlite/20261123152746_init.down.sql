@@ -22,6 +22,14 @@ DROP INDEX `usageevent_workspace_id`;
 DROP INDEX `usage_events_request_id_key`;
 -- reverse: create "usage_events" table
 DROP TABLE `usage_events`;
+-- reverse: create index "upstream_updated_at" to table: "upstreams"
+DROP INDEX `upstream_updated_at`;
+-- reverse: create index "upstream_workspace_unique" to table: "upstreams"
+DROP INDEX `upstream_workspace_unique`;
+-- reverse: create index "upstream_workspace_id" to table: "upstreams"
+DROP INDEX `upstream_workspace_id`;
+-- reverse: create "upstreams" table
+DROP TABLE `upstreams`;
 -- reverse: create "stripe_events" table
 DROP TABLE `stripe_events`;
 -- reverse: create index "signing_keys_kid_key" to table: "signing_keys"

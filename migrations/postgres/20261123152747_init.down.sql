@@ -12,6 +12,14 @@ DROP INDEX "usageevent_api_key_id_occurred_at";
 DROP INDEX "usage_events_request_id_key";
 -- reverse: create "usage_events" table
 DROP TABLE "usage_events";
+-- reverse: create index "upstream_workspace_unique" to table: "upstreams"
+DROP INDEX "upstream_workspace_unique";
+-- reverse: create index "upstream_workspace_id" to table: "upstreams"
+DROP INDEX "upstream_workspace_id";
+-- reverse: create index "upstream_updated_at" to table: "upstreams"
+DROP INDEX "upstream_updated_at";
+-- reverse: create "upstreams" table
+DROP TABLE "upstreams";
 -- reverse: create index "refreshtoken_session_id" to table: "refresh_tokens"
 DROP INDEX "refreshtoken_session_id";
 -- reverse: create index "refresh_tokens_token_hash_key" to table: "refresh_tokens"

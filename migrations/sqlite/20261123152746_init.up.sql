@@ -62,6 +62,14 @@ CREATE TABLE `signing_keys` (`id` text NOT NULL, `kid` text NOT NULL, `private_j
 CREATE UNIQUE INDEX `signing_keys_kid_key` ON `signing_keys` (`kid`);
 -- create "stripe_events" table
 CREATE TABLE `stripe_events` (`id` text NOT NULL, `type` text NOT NULL, `received_at` datetime NOT NULL, PRIMARY KEY (`id`));
+-- create "upstreams" table
+CREATE TABLE `upstreams` (`id` text NOT NULL, `created_at` datetime NOT NULL, `updated_at` datetime NOT NULL, `base_url` text NOT NULL, `api_key_ciphertext` blob NULL, `models` json NULL, `workspace_id` text NOT NULL, PRIMARY KEY (`id`), CONSTRAINT `upstreams_workspaces_workspace` FOREIGN KEY (`workspace_id`) REFERENCES `workspaces` (`id`) ON DELETE NO ACTION);
+-- create index "upstream_workspace_id" to table: "upstreams"
+CREATE INDEX `upstream_workspace_id` ON `upstreams` (`workspace_id`);
+-- create index "upstream_workspace_unique" to table: "upstreams"
+CREATE UNIQUE INDEX `upstream_workspace_unique` ON `upstreams` (`workspace_id`);
+-- create index "upstream_updated_at" to table: "upstreams"
+CREATE INDEX `upstream_updated_at` ON `upstreams` (`updated_at`);
 -- create "usage_events" table
 CREATE TABLE `usage_events` (`id` text NOT NULL, `request_id` text NOT NULL, `api_key_id` text NOT NULL, `model` text NOT NULL, `endpoint` text NOT NULL, `stream` bool NOT NULL DEFAULT (false), `prompt_tokens` integer NOT NULL DEFAULT (0), `completion_tokens` integer NOT NULL DEFAULT (0), `cached_tokens` integer NOT NULL DEFAULT (0), `cost_micros` integer NOT NULL DEFAULT (0), `status` integer NOT NULL, `latency_ms` integer NOT NULL DEFAULT (0), `cache_hit` bool NOT NULL DEFAULT (false), `source` text NOT NULL, `estimate_reason` text NULL, `client_ip` text NULL, `occurred_at` datetime NOT NULL, `ingested_at` datetime NOT NULL, `billing_period_id` text NULL, `workspace_id` text NOT NULL, PRIMARY KEY (`id`), CONSTRAINT `usage_events_workspaces_workspace` FOREIGN KEY (`workspace_id`) REFERENCES `workspaces` (`id`) ON DELETE NO ACTION);
 -- create index "usage_events_request_id_key" to table: "usage_events"

@@ -72,6 +72,14 @@ CREATE TABLE "refresh_tokens" ("id" character varying NOT NULL, "token_hash" cha
 CREATE UNIQUE INDEX "refresh_tokens_token_hash_key" ON "refresh_tokens" ("token_hash");
 -- create index "refreshtoken_session_id" to table: "refresh_tokens"
 CREATE INDEX "refreshtoken_session_id" ON "refresh_tokens" ("session_id");
+-- create "upstreams" table
+CREATE TABLE "upstreams" ("id" character varying NOT NULL, "created_at" timestamptz NOT NULL, "updated_at" timestamptz NOT NULL, "base_url" character varying NOT NULL, "api_key_ciphertext" bytea NULL, "models" jsonb NULL, "workspace_id" character varying NOT NULL, PRIMARY KEY ("id"), CONSTRAINT "upstreams_workspaces_workspace" FOREIGN KEY ("workspace_id") REFERENCES "workspaces" ("id") ON UPDATE NO ACTION ON DELETE NO ACTION);
+-- create index "upstream_updated_at" to table: "upstreams"
+CREATE INDEX "upstream_updated_at" ON "upstreams" ("updated_at");
+-- create index "upstream_workspace_id" to table: "upstreams"
+CREATE INDEX "upstream_workspace_id" ON "upstreams" ("workspace_id");
+-- create index "upstream_workspace_unique" to table: "upstreams"
+CREATE UNIQUE INDEX "upstream_workspace_unique" ON "upstreams" ("workspace_id");
 -- create "usage_events" table
 CREATE TABLE "usage_events" ("id" character varying NOT NULL, "request_id" character varying NOT NULL, "api_key_id" character varying NOT NULL, "model" character varying NOT NULL, "endpoint" character varying NOT NULL, "stream" boolean NOT NULL DEFAULT false, "prompt_tokens" bigint NOT NULL DEFAULT 0, "completion_tokens" bigint NOT NULL DEFAULT 0, "cached_tokens" bigint NOT NULL DEFAULT 0, "cost_micros" bigint NOT NULL DEFAULT 0, "status" bigint NOT NULL, "latency_ms" bigint NOT NULL DEFAULT 0, "cache_hit" boolean NOT NULL DEFAULT false, "source" character varying NOT NULL, "estimate_reason" character varying NULL, "client_ip" character varying NULL, "occurred_at" timestamptz NOT NULL, "ingested_at" timestamptz NOT NULL, "billing_period_id" character varying NULL, "workspace_id" character varying NOT NULL, PRIMARY KEY ("id"), CONSTRAINT "usage_events_workspaces_workspace" FOREIGN KEY ("workspace_id") REFERENCES "workspaces" ("id") ON UPDATE NO ACTION ON DELETE NO ACTION);
 -- create index "usage_events_request_id_key" to table: "usage_events"

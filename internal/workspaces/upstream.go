@@ -1,0 +1,96 @@
+package workspaces
+
+import (
+	"context"
+	"net/url"
+	"strings"
+
+	"github.com/oais/oais/ent"
+	entupstream "github.com/oais/oais/ent/upstream"
+	"github.com/oais/oais/internal/audit"
+	"github.com/oais/oais/internal/secretbox"
+	"github.com/oais/oais/internal/store"
+)
+
+// UpstreamParams are a workspace's own upstream settings.
+type UpstreamParams struct {
+	BaseURL string
+	// APIKey replaces the stored key when non-nil; "" removes it.
+	APIKey *string
+	Models []string
+}
+
+// SetUpstream points a workspace at its own OpenAI-compatible upstream. The
+// API key is sealed with box (OAIS_SECRETS_KEY) and bound to the workspace.
+func SetUpstream(ctx context.Context, c *ent.Client, box *secretbox.Box, wsID string, p UpstreamParams) (*ent.Upstream, error) {
+	if err := manager(ctx, wsID); err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(strings.TrimSpace(p.BaseURL))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || len(p.BaseURL) > 2000 {
+		return nil, &InputError{"baseURL", "must be an http(s) URL such as https://api.openai.com/v1, without credentials or query"}
+	}
+	if len(p.Models) > 200 {
+		return nil, &InputError{"models", "at most 200 models"}
+	}
+	var sealed []byte
+	if p.APIKey != nil && *p.APIKey != "" {
+		if len(*p.APIKey) > 1000 {
+			return nil, &InputError{"apiKey", "at most 1000 characters"}
+		}
+		if !box.Enabled() {
+			return nil, &InputError{"apiKey", "the operator must set OAIS_SECRETS_KEY before upstream keys can be stored"}
+		}
+		if sealed, err = box.Seal([]byte(*p.APIKey), []byte(wsID)); err != nil {
+			return nil, err
+		}
+	}
+	existing, err := c.Upstream.Query().Where(entupstream.WorkspaceID(wsID)).Only(ctx)
+	var up *ent.Upstream
+	switch {
+	case ent.IsNotFound(err):
+		q := c.Upstream.Create().SetWorkspaceID(wsID).SetBaseURL(u.String()).SetModels(p.Models)
+		if sealed != nil {
+			q.SetAPIKeyCiphertext(sealed)
+		}
+		up, err = q.Save(ctx)
+	case err != nil:
+		return nil, store.Classify(err)
+	default:
+		q := c.Upstream.UpdateOne(existing).SetBaseURL(u.String()).SetModels(p.Models)
+		if p.APIKey != nil {
+			if sealed != nil {
+				q.SetAPIKeyCiphertext(sealed)
+			} else {
+				q.ClearAPIKeyCiphertext()
+			}
+		}
+		up, err = q.Save(ctx)
+	}
+	if err != nil {
+		return nil, store.Classify(err)
+	}
+	// The audit line names the host, never the key.
+	return up, audit.Record(ctx, c, audit.Event{WorkspaceID: wsID, Action: "workspace.upstream_set", TargetType: "upstream", TargetID: up.ID,
+		Details: map[string]string{"host": u.Host, "models": strings.Join(p.Models, ",")}})
+}
+
+// ClearUpstream sends the workspace back to the gateway's global upstream.
+func ClearUpstream(ctx context.Context, c *ent.Client, wsID string) error {
+	if err := manager(ctx, wsID); err != nil {
+		return err
+	}
+	n, err := c.Upstream.Delete().Where(entupstream.WorkspaceID(wsID)).Exec(ctx)
+	if err != nil {
+		return store.Classify(err)
+	}
+	if n == 0 {
+		return nil
+	}
+	// Touch the workspace so gateways, which follow updated_at, drop the
+	// deleted upstream at once.
+	if err := c.Workspace.UpdateOneID(wsID).Exec(ctx); err != nil {
+		return store.Classify(err)
+	}
+	return audit.Record(ctx, c, audit.Event{WorkspaceID: wsID, Action: "workspace.upstream_cleared", TargetType: "workspace", TargetID: wsID})
+}
