@@ -27,5 +27,9 @@ export default defineConfig({
     globals: true,
     setupFiles: ['src/test/setup.ts'],
     include: ['src/**/*.test.{ts,tsx}'],
+    // CI shares two cores with the Go suite: give slow jsdom renders room.
+    // These are limits against hangs, not timing assertions.
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
   },
 });
