@@ -57,17 +57,33 @@ func (Limits) MutateOperationContext(_ context.Context, oc *graphql.OperationCon
 		return gqlerror.Errorf("operation is %d levels deep; at most %d are allowed", d, MaxDepth)
 	}
 	if op.Operation == ast.Mutation {
+		// Root fields inside fragments count too; an auth field there must be
+		// refused, because entgql.SkipIfHasFields sees only plain root fields
+		// and would run it inside the transaction.
 		var auth, other int
-		for _, s := range op.SelectionSet {
-			if f, ok := s.(*ast.Field); ok {
-				if authFields[f.Name] {
-					auth++
-				} else if f.Name != "__typename" {
-					other++
+		inFragment := false
+		var walk func(ss ast.SelectionSet, top bool)
+		walk = func(ss ast.SelectionSet, top bool) {
+			for _, s := range ss {
+				switch s := s.(type) {
+				case *ast.Field:
+					if authFields[s.Name] {
+						auth++
+						inFragment = inFragment || !top
+					} else if s.Name != "__typename" {
+						other++
+					}
+				case *ast.InlineFragment:
+					walk(s.SelectionSet, false)
+				case *ast.FragmentSpread:
+					if s.Definition != nil {
+						walk(s.Definition.SelectionSet, false)
+					}
 				}
 			}
 		}
-		if auth > 0 && (other > 0 || auth > 1) {
+		walk(op.SelectionSet, true)
+		if auth > 0 && (other > 0 || auth > 1 || inFragment) {
 			return gqlerror.Errorf("send sign-in mutations (%s) alone, one per request", fmt.Sprint(AuthFields()))
 		}
 	}

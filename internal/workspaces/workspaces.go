@@ -198,6 +198,11 @@ func Invite(ctx context.Context, c *ent.Client, wsID, email string, role members
 	if err := membership.RoleValidator(role); err != nil {
 		return nil, &InputError{"role", "must be OWNER, ADMIN, DEVELOPER or VIEWER"}
 	}
+	// Only an owner makes owners, as in ChangeRole: otherwise an admin could
+	// invite a second account of theirs as owner and take the workspace over.
+	if role == membership.RoleOWNER && !isOwner(ctx, wsID) {
+		return nil, ErrForbidden
+	}
 	email, err := NormalizeEmail(email)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,108 @@
+package graphqltest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/oais/oais/ent/usageevent"
+	"github.com/oais/oais/internal/ids"
+)
+
+// actor is who calls an operation in the matrix: one of workspace A's four
+// roles, the owner of only workspace B, or nobody.
+type actor int
+
+const (
+	asOwner actor = iota
+	asAdmin
+	asDeveloper
+	asViewer
+	asOutsider
+	asAnonymous
+	nActors
+)
+
+func (a actor) String() string {
+	return [...]string{"owner", "admin", "developer", "viewer", "outsider", "anonymous"}[a]
+}
+
+// roleOf is the membership role of A's actors.
+var roleOf = [...]string{asOwner: "OWNER", asAdmin: "ADMIN", asDeveloper: "DEVELOPER", asViewer: "VIEWER"}
+
+// world is two workspaces and their people: A with an owner, an admin, a
+// developer and a viewer; B owned by an outsider who is not in A.
+type world struct {
+	s     *server
+	users [asOutsider + 1]*user
+	wsA   string
+	wsB   string
+
+	keyOwner, secretOwner string // a key of A created by A's owner
+	keyDev                string // a key of A created by A's developer
+	keyB                  string // a key of B
+	mems                  [asViewer + 1]string
+	audA                  string // an audit event of A
+	useA                  string // a usage event of A
+}
+
+// newWorld builds the world through the API, plus one usage event (the
+// ledger is written by the gateway, not by GraphQL).
+func newWorld(t *testing.T, s *server) *world {
+	t.Helper()
+	w := &world{s: s}
+	for a := asOwner; a <= asOutsider; a++ {
+		w.users[a] = s.signUp(t, a.String()+"@a.test")
+	}
+	w.wsA = s.createWorkspace(t, w.token(asOwner), "Workspace A")
+	w.wsB = s.createWorkspace(t, w.token(asOutsider), "Workspace B")
+	for a := asAdmin; a <= asViewer; a++ {
+		w.mems[a] = s.invite(t, w.token(asOwner), w.wsA, w.users[a].Email, roleOf[a])
+	}
+	d := s.must(t, w.token(asOwner), `query($id: ID!) { workspace(id: $id) { memberships(first: 10) { edges { node { id role } } } } }`,
+		map[string]any{"id": w.wsA})
+	for _, e := range list(t, d, "workspace", "memberships", "edges") {
+		if str(t, e, "node", "role") == "OWNER" {
+			w.mems[asOwner] = str(t, e, "node", "id")
+		}
+	}
+	w.keyOwner, w.secretOwner = s.createKey(t, w.token(asOwner), w.wsA, "owner key")
+	w.keyDev, _ = s.createKey(t, w.token(asDeveloper), w.wsA, "developer key")
+	w.keyB, _ = s.createKey(t, w.token(asOutsider), w.wsB, "b key")
+	d = s.must(t, w.token(asOwner), `query($id: ID!) { workspace(id: $id) { auditEvents(first: 1) { edges { node { id } } } } }`,
+		map[string]any{"id": w.wsA})
+	w.audA = str(t, d, "workspace", "auditEvents", "edges", 0, "node", "id")
+	ue, err := s.cp.Store.Ent.UsageEvent.Create().
+		SetWorkspaceID(w.wsA).SetRequestID(ids.New("req")).SetAPIKeyID(w.keyOwner).SetModel("mock-gpt").
+		SetEndpoint("/v1/chat/completions").SetStatus(200).SetSource(usageevent.SourceUpstream).
+		SetPromptTokens(10).SetCompletionTokens(5).SetCostMicros(42).SetOccurredAt(time.Now().Add(-time.Minute)).
+		Save(sys(t))
+	if err != nil {
+		t.Fatalf("insert usage event: %v", err)
+	}
+	w.useA = ue.ID
+	// The matrix makes many keys; the default limit is not what it tests.
+	if err := s.cp.Store.Ent.Workspace.UpdateOneID(w.wsA).SetMaxKeys(10000).Exec(sys(t)); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// token is a's access token; "" for the anonymous caller.
+func (w *world) token(a actor) string {
+	if a == asAnonymous {
+		return ""
+	}
+	return w.users[a].Token
+}
+
+// freshKey makes a new key of A created by creator.
+func (w *world) freshKey(t *testing.T, creator actor) (id, secret string) {
+	t.Helper()
+	return w.s.createKey(t, w.token(creator), w.wsA, w.s.unique("fresh-"))
+}
+
+// freshMember invites a new user into A with role and returns the membership.
+func (w *world) freshMember(t *testing.T, role string) string {
+	t.Helper()
+	return w.s.invite(t, w.token(asOwner), w.wsA, w.s.unique("member")+"@a.test", role)
+}
