@@ -471,13 +471,18 @@ func (s *Service) ReportLeaked(ctx context.Context, c *ent.Client, secret, sourc
 	if err != nil {
 		return nil, bad("secret", "not an oais API key (sk-oais-…): check that it was copied whole")
 	}
-	if len(source) > MaxLeakSourceLn {
-		source = source[:MaxLeakSourceLn]
-	}
+	source = truncateRunes(source, MaxLeakSourceLn)
 	sys := privacy.DecisionContext(ctx, privacy.Allow)
 	k, err := c.APIKey.Query().Where(apikey.SecretHash(sec.Hash().String())).Only(sys)
 	if err != nil {
 		return nil, store.Classify(err)
+	}
+	if k.RevokeReason != nil && *k.RevokeReason == apikey.RevokeReasonLEAKED {
+		// Already reported: the first report's time and place stand.
+		if visible, err := c.APIKey.Get(ctx, k.ID); err == nil {
+			return visible, nil
+		}
+		return nil, ErrNotFound
 	}
 	now := s.now()
 	u := c.APIKey.UpdateOne(k).
@@ -524,4 +529,15 @@ func (s *Service) EndGraces(ctx context.Context, c *ent.Client) (int, error) {
 		}
 	}
 	return len(ended), nil
+}
+
+// truncateRunes cuts s to at most n bytes without splitting a character.
+func truncateRunes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

@@ -48,6 +48,9 @@ type Config struct {
 	OIDCSecret      config.Secret
 	OIDCDomainRules string
 	SecretsKey      config.Secret // OAIS_SECRETS_KEY: seals workspaces' upstream keys
+	// SecretScanningKeys verifies GitHub secret-scanning reports: empty for
+	// GitHub's published keys, or a URL, a file or inline JSON.
+	SecretScanningKeys string
 }
 
 // Load reads the Config from env and validates it; the error names the
@@ -55,26 +58,27 @@ type Config struct {
 func Load(env config.Env) (Config, error) {
 	var errs []error
 	c := Config{
-		DatabaseURL:     env.String("OAIS_DATABASE_URL", store.DefaultURL),
-		Addr:            env.Addr("OAIS_CONTROLPLANE_ADDR", DefaultAddr, &errs),
-		LogFormat:       env.String("OAIS_LOG_FORMAT", "json"),
-		LogLevel:        env.String("OAIS_LOG_LEVEL", "info"),
-		TrustedProxies:  env.Prefixes("OAIS_TRUSTED_PROXIES", &errs),
-		AllowSignUp:     env.Bool("OAIS_ALLOW_SIGNUP", true, &errs),
-		BootstrapEmail:  env.String("OAIS_BOOTSTRAP_ADMIN_EMAIL", DefaultBootstrapEmail),
-		BootstrapPass:   config.Secret(env.String("OAIS_BOOTSTRAP_ADMIN_PASSWORD", "")),
-		StripeAPIKey:    config.Secret(env.String("OAIS_STRIPE_API_KEY", "")),
-		StripeAPIBase:   env.String("OAIS_STRIPE_API_BASE", ""),
-		StripeWebhook:   config.Secret(env.String("OAIS_STRIPE_WEBHOOK_SECRET", "")),
-		StripePriceID:   env.String("OAIS_STRIPE_PRICE_ID", ""),
-		BillingInterval: env.Duration("OAIS_BILLING_INTERVAL", DefaultBillingInterval, &errs),
-		SuspendAfter:    env.Duration("OAIS_SUSPEND_AFTER", DefaultSuspendAfter, &errs),
-		OIDCIssuer:      env.String("OAIS_OIDC_ISSUER", ""),
-		OIDCClientID:    env.String("OAIS_OIDC_CLIENT_ID", ""),
-		OIDCSecret:      config.Secret(env.String("OAIS_OIDC_CLIENT_SECRET", "")),
-		OIDCDomainRules: env.String("OAIS_OIDC_DOMAIN_WORKSPACES", ""),
-		GatewayURL:      env.String("OAIS_GATEWAY_PUBLIC_URL", ""),
-		SecretsKey:      config.Secret(env.String("OAIS_SECRETS_KEY", "")),
+		DatabaseURL:        env.String("OAIS_DATABASE_URL", store.DefaultURL),
+		Addr:               env.Addr("OAIS_CONTROLPLANE_ADDR", DefaultAddr, &errs),
+		LogFormat:          env.String("OAIS_LOG_FORMAT", "json"),
+		LogLevel:           env.String("OAIS_LOG_LEVEL", "info"),
+		TrustedProxies:     env.Prefixes("OAIS_TRUSTED_PROXIES", &errs),
+		AllowSignUp:        env.Bool("OAIS_ALLOW_SIGNUP", true, &errs),
+		BootstrapEmail:     env.String("OAIS_BOOTSTRAP_ADMIN_EMAIL", DefaultBootstrapEmail),
+		BootstrapPass:      config.Secret(env.String("OAIS_BOOTSTRAP_ADMIN_PASSWORD", "")),
+		StripeAPIKey:       config.Secret(env.String("OAIS_STRIPE_API_KEY", "")),
+		StripeAPIBase:      env.String("OAIS_STRIPE_API_BASE", ""),
+		StripeWebhook:      config.Secret(env.String("OAIS_STRIPE_WEBHOOK_SECRET", "")),
+		StripePriceID:      env.String("OAIS_STRIPE_PRICE_ID", ""),
+		BillingInterval:    env.Duration("OAIS_BILLING_INTERVAL", DefaultBillingInterval, &errs),
+		SuspendAfter:       env.Duration("OAIS_SUSPEND_AFTER", DefaultSuspendAfter, &errs),
+		OIDCIssuer:         env.String("OAIS_OIDC_ISSUER", ""),
+		OIDCClientID:       env.String("OAIS_OIDC_CLIENT_ID", ""),
+		OIDCSecret:         config.Secret(env.String("OAIS_OIDC_CLIENT_SECRET", "")),
+		OIDCDomainRules:    env.String("OAIS_OIDC_DOMAIN_WORKSPACES", ""),
+		GatewayURL:         env.String("OAIS_GATEWAY_PUBLIC_URL", ""),
+		SecretsKey:         config.Secret(env.String("OAIS_SECRETS_KEY", "")),
+		SecretScanningKeys: env.String("OAIS_SECRET_SCANNING_KEYS", ""),
 	}
 	if _, err := secretbox.New(c.SecretsKey.Reveal()); err != nil {
 		errs = append(errs, config.Errorf("OAIS_SECRETS_KEY", "must be 32 random bytes, base64-encoded (openssl rand -base64 32)"))

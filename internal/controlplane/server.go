@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"entgo.io/contrib/entgql"
+	"entgo.io/ent/dialect"
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
@@ -31,8 +32,10 @@ import (
 	"github.com/oais/oais/internal/accounts"
 	"github.com/oais/oais/internal/apikeys"
 	"github.com/oais/oais/internal/audit"
+	"github.com/oais/oais/internal/changes"
 	"github.com/oais/oais/internal/ledger"
 	"github.com/oais/oais/internal/secretbox"
+	"github.com/oais/oais/internal/secretscan"
 	"github.com/oais/oais/internal/spendalerts"
 	"github.com/oais/oais/internal/store"
 	"github.com/oais/oais/web"
@@ -94,6 +97,9 @@ func (s *Server) Close() error {
 func (s *Server) build(ctx context.Context, out io.Writer) error {
 	cfg, log := s.Config, s.Log
 	client := s.Store.Ent
+	if s.Store.Dialect == dialect.Postgres {
+		client.Use(changes.Hook())
+	}
 	issuer, err := auth.NewIssuer(ctx, accounts.NewSigningKeyStore(client), auth.IssuerConfig{Issuer: cfg.PublicURL.String(), Logger: log})
 	if err != nil {
 		return fmt.Errorf("signing keys: %w", err)
@@ -172,6 +178,12 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 			http.Redirect(w, r, "/signin?error=sso_not_configured", http.StatusFound)
 		})
 	}
+	// GitHub's secret-scanning partner program reports leaked sk-oais- keys here.
+	ghKeys, err := secretscan.LoadKeys(cfg.SecretScanningKeys, nil)
+	if err != nil {
+		return fmt.Errorf("OAIS_SECRET_SCANNING_KEYS: %w", err)
+	}
+	mux.Handle("POST "+secretscan.Path, secretscan.Handler(client, s.Keys, ghKeys, log))
 	mux.Handle("GET /", web.Handler())
 	s.Handler = s.withIP(mux)
 	return nil

@@ -10,12 +10,14 @@ import (
 	"net/netip"
 	"time"
 
+	"entgo.io/ent/dialect"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/oais/oais/gateway"
+	"github.com/oais/oais/internal/changes"
 	"github.com/oais/oais/internal/keysnapshot"
 	"github.com/oais/oais/internal/ledger"
 	"github.com/oais/oais/internal/prices"
@@ -42,6 +44,8 @@ type Gateway struct {
 	// model_prices (internal/prices.Follow), from priceVersion.
 	prices       *prices.Live
 	priceVersion prices.Version
+	// wake carries PostgreSQL change notifications to the key snapshot.
+	wake chan struct{}
 }
 
 // Open connects everything and loads the key snapshot. Close the result.
@@ -73,7 +77,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("OAIS_SECRETS_KEY: %w", err)
 	}
-	g.Snapshot = keysnapshot.New(st.Ent, keysnapshot.Options{CacheTTL: cfg.CacheTTL, Logger: log, Totals: g.monthTotals, Secrets: box})
+	g.wake = make(chan struct{}, 1)
+	g.Snapshot = keysnapshot.New(st.Ent, keysnapshot.Options{CacheTTL: cfg.CacheTTL, Logger: log, Totals: g.monthTotals, Secrets: box, Wake: g.wake})
 	if err := g.Snapshot.Load(ctx); err != nil {
 		return nil, fmt.Errorf("OAIS_DATABASE_URL: load API keys: %w", err)
 	}
@@ -230,6 +235,9 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		return nil
 	})
 	eg.Go(func() error { return g.Snapshot.Follow(bg) })
+	if g.Store.Dialect == dialect.Postgres {
+		eg.Go(func() error { changes.Listen(bg, g.Config.DatabaseURL, g.wake, g.log); return nil })
+	}
 	eg.Go(func() error { return g.Spool.Run(bg, g.Ledger, spool.ShipOptions{}) })
 	eg.Go(func() error {
 		return prices.Follow(bg, g.Store.Ent, g.prices, g.priceVersion, prices.DefaultReloadInterval, g.log)

@@ -47,8 +47,11 @@ type Options struct {
 	// Secrets opens workspaces' upstream API keys; nil or keyless means a
 	// workspace upstream with a key cannot be used (its requests get 502).
 	Secrets *secretbox.Box
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// Wake, when set, triggers a refresh at once (PostgreSQL LISTEN/NOTIFY,
+	// internal/changes); the poll still runs as a safety net.
+	Wake   <-chan struct{}
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 type shard struct {
@@ -147,6 +150,7 @@ func (s *Snapshot) Follow(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-s.opts.Wake:
 		}
 		start := s.opts.Now()
 		if err := s.refresh(ctx, s.since.Add(-overlap)); err != nil {

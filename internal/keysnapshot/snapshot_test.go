@@ -2,12 +2,14 @@ package keysnapshot_test
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/oais/oais/ent"
 	"github.com/oais/oais/internal/apikeys"
+	"github.com/oais/oais/internal/changes"
 	"github.com/oais/oais/internal/keys"
 	"github.com/oais/oais/internal/keysnapshot"
 	"github.com/oais/oais/internal/secretbox"
@@ -152,4 +154,43 @@ func TestWorkspaceUpstream(t *testing.T) {
 			t.Fatal("stored an upstream key without OAIS_SECRETS_KEY")
 		}
 	})
+}
+
+// TestNotifyWakesSnapshot: on PostgreSQL a change NOTIFYs gateways, which
+// reload at once. The poll is set to a minute here, so only the
+// notification can make the revocation visible within the wait.
+func TestNotifyWakesSnapshot(t *testing.T) {
+	s := storetest.Postgres(t)
+	s.Ent.Use(changes.Hook())
+	ctx, ws := owner(t, s.Ent, "notify@example.com")
+	svc := &apikeys.Service{}
+	created, err := svc.Create(ctx, s.Ent, apikeys.CreateParams{WorkspaceID: ws.ID, Label: "n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wake := make(chan struct{}, 1)
+	snap := keysnapshot.New(s.Ent, keysnapshot.Options{PollInterval: time.Minute, Wake: wake})
+	if err := snap.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	run, stop := context.WithCancel(context.Background())
+	defer stop()
+	go changes.Listen(run, s.URL.String(), wake, slog.Default())
+	go snap.Follow(run)
+	time.Sleep(200 * time.Millisecond) // let LISTEN start; its first wake is harmless
+	revokedAt := time.Now()
+	if _, err := svc.Revoke(ctx, s.Ent, created.Key.ID); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if p, _ := snap.Lookup(created.Secret.Hash()); p.Key.State.Check(time.Now()) == keys.ErrRevoked {
+			t.Logf("notified snapshot refused the key %v after the revocation", time.Since(revokedAt).Round(time.Millisecond))
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("revocation never arrived by notification")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/oais/oais/internal/store"
+	"github.com/oais/oais/internal/viewer"
+)
+
+// countUsage counts the usage records the ledger at dbURL holds.
+func countUsage(ctx context.Context, dbURL string) (int64, error) {
+	st, err := store.Open(ctx, dbURL)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	n, err := st.Ent.UsageEvent.Query().Count(viewer.SystemContext(ctx))
+	return int64(n), err
+}
+
+type coldResult struct {
+	Keys     int
+	Insert   time.Duration
+	Open     time.Duration
+	RSS, HWM int64
+	Loaded   int
+	Base     *coldResult // the same process on the database before the bulk keys
+}
+
+// coldStart inserts o.keys keys into the PostgreSQL bench database and
+// times a fresh gateway process's gatewayd.Open (migration check, spool,
+// the whole key snapshot, prices), then reads its resident memory.
+func coldStart(ctx context.Context, o options, pg *pgDatabase, env map[string]string) (*coldResult, error) {
+	base, err := openOnce(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Printf("oais-bench: cold start: inserting %d keys into PostgreSQL…\n", o.keys)
+	ins, err := bulkKeys(ctx, pg.url, o.keys)
+	if err != nil {
+		return nil, err
+	}
+	r, err := openOnce(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	r.Keys, r.Insert, r.Base = o.keys, ins, base
+	fmt.Printf("oais-bench: cold start with %d keys: open %v, RSS %d MiB (peak %d MiB); without them: open %v, RSS %d MiB\n",
+		r.Loaded, r.Open, r.RSS>>20, r.HWM>>20, base.Open, base.RSS>>20)
+	return r, nil
+}
+
+// openOnce times gatewayd.Open in a fresh process.
+func openOnce(ctx context.Context, env map[string]string) (*coldResult, error) {
+	e := map[string]string{}
+	for k, v := range env {
+		e[k] = v
+	}
+	e["OAIS_SPOOL_DIR"] = filepath.Join(os.TempDir(), "oais-bench-cold-"+randHex(4))
+	defer os.RemoveAll(e["OAIS_SPOOL_DIR"])
+	delete(e, "BENCH_LOG_FILE")
+	envJSON, _ := json.Marshal(e)
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, exe, "-role", "coldstart", "-env", string(envJSON))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	var st stats
+	if err := json.Unmarshal(out, &st); err != nil {
+		return nil, fmt.Errorf("%w: %q", err, out)
+	}
+	return &coldResult{Open: time.Duration(st.OpenMillis) * time.Millisecond, RSS: st.RSS, HWM: st.HWM, Loaded: st.Keys}, nil
+}
+
+func find(results []result, target, mode, load string) *result {
+	for i := range results {
+		r := &results[i]
+		if r.Target == target && r.Mode == mode && r.Load == load {
+			return r
+		}
+	}
+	return nil
+}
+
+func metNot(ok bool) string {
+	if ok {
+		return "**met**"
+	}
+	return "**not met**"
+}
+
+func report(o options, m string, results []result, answered map[string]int, ledgers map[string]int64, cold *coldResult) string {
+	var b strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	flags := ""
+	if o.quick {
+		flags = " -quick"
+	}
+	p("Run `go run ./cmd/oais-bench%s` on %s.\n\n", flags, time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	p("- Machine: %s.\n", m)
+	p("- Each phase: %v of warm-up (not counted), then %v measured; open loop sends at a fixed rate whatever the answers do (no coordinated omission), closed loop keeps %d requests in flight.\n", o.warm, o.phase, o.conc)
+	p("- Latency is from sending the request to the last byte of the answer; TTFB (streams) to the first byte of the body. Percentiles are exact (every latency kept and sorted). Added = target − direct at the same mode and rate.\n")
+	p("- B/req and allocs/req: bytes and objects the target's process allocated during the phase (runtime.MemStats) ÷ requests, everything included: both bodies, logging, metrics, spool shipping. Requests are %d B (plain), answers ~560 B (plain) or 11 events (stream).\n\n", len(plainBody))
+
+	p("| target | mode | load | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | added p50 / p99 / p99.9 ms | TTFB p50 / p99 ms | added TTFB p50 / p99 ms | B/req | allocs/req | errors |\n")
+	p("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, r := range results {
+		added, ttfb, addedTTFB := "—", "—", "—"
+		d := find(results, "direct", r.Mode, r.Load)
+		if r.Target != "direct" && r.Rate > 0 && d != nil {
+			added = fmt.Sprintf("%s / %s / %s", ms(r.Lat[0]-d.Lat[0]), ms(r.Lat[2]-d.Lat[2]), ms(r.Lat[3]-d.Lat[3]))
+			if r.Mode == "stream" {
+				addedTTFB = fmt.Sprintf("%s / %s", ms(r.TTFB[0]-d.TTFB[0]), ms(r.TTFB[2]-d.TTFB[2]))
+			}
+		}
+		if r.Mode == "stream" {
+			ttfb = fmt.Sprintf("%s / %s", ms(r.TTFB[0]), ms(r.TTFB[2]))
+		}
+		errs := fmt.Sprint(r.Errors)
+		if r.Backlog > 0 {
+			errs += fmt.Sprintf(" (spool backlog %d)", r.Backlog)
+		}
+		p("| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %.0f | %.1f | %s |\n",
+			r.Target, r.Mode, r.Load, r.RPS, ms(r.Lat[0]), ms(r.Lat[1]), ms(r.Lat[2]), ms(r.Lat[3]),
+			added, ttfb, addedTTFB, r.BytesPerReq, r.AllocsPerReq, errs)
+	}
+
+	p("\n#### Against the targets (measured in this run)\n\n")
+	sat := fmt.Sprintf("closed c=%d", o.conc)
+	top := fmt.Sprintf("open %d/s", o.rates[len(o.rates)-1])
+	for _, gw := range []string{"gateway-sqlite", "gateway-postgres"} {
+		if find(results, gw, "plain", sat) == nil {
+			continue
+		}
+		p("**%s**\n\n", gw)
+		for _, mode := range []string{"plain", "stream"} {
+			g, x := find(results, gw, mode, sat), find(results, "bare proxy", mode, sat)
+			want := 1.5
+			if mode == "stream" {
+				want = 1.0
+			}
+			ratio := g.RPS / x.RPS
+			p("- Saturation throughput, %s: %.0f vs bare proxy %.0f req/s = **%.2f×** (target ≥ %.1f×): %s.\n",
+				mode, g.RPS, x.RPS, ratio, want, metNot(ratio >= want))
+		}
+		g, x, d := find(results, gw, "plain", top), find(results, "bare proxy", "plain", top), find(results, "direct", "plain", top)
+		if g != nil && x != nil && d != nil {
+			var parts []string
+			ok := true
+			for i, name := range []string{"p50", "", "p99", "p99.9"} {
+				if name == "" {
+					continue
+				}
+				ga, xa := g.Lat[i]-d.Lat[i], x.Lat[i]-d.Lat[i]
+				ok = ok && ga <= xa
+				parts = append(parts, fmt.Sprintf("%s %s vs %s ms", name, ms(ga), ms(xa)))
+			}
+			aim := g.Lat[0]-d.Lat[0] < 200*time.Microsecond && g.Lat[2]-d.Lat[2] < time.Millisecond
+			p("- Added latency at %s (gateway vs bare proxy): %s: %s; aim p50 < 0.2 ms and p99 < 1 ms: %s.\n",
+				top, strings.Join(parts, ", "), metNot(ok), metNot(aim))
+		}
+		g, x, d = find(results, gw, "stream", top), find(results, "bare proxy", "stream", top), find(results, "direct", "stream", top)
+		if g != nil && x != nil && d != nil {
+			ga0, xa0 := g.TTFB[0]-d.TTFB[0], x.TTFB[0]-d.TTFB[0]
+			ga2, xa2 := g.TTFB[2]-d.TTFB[2], x.TTFB[2]-d.TTFB[2]
+			p("- Streaming added TTFB at %s (gateway vs bare proxy): p50 %s vs %s ms, p99 %s vs %s ms: %s.\n",
+				top, ms(ga0), ms(xa0), ms(ga2), ms(xa2), metNot(ga0 <= xa0 && ga2 <= xa2))
+		}
+		g, x = find(results, gw, "plain", top), find(results, "bare proxy", "plain", top)
+		if g != nil && x != nil {
+			p("- Allocation per proxied plain request at %s: %.0f B in %.1f objects (bare proxy: %.0f B in %.1f objects); gateway minus proxy = %.0f B (target < 2 KB outside the body): %s.\n",
+				top, g.BytesPerReq, g.AllocsPerReq, x.BytesPerReq, x.AllocsPerReq, g.BytesPerReq-x.BytesPerReq, metNot(g.BytesPerReq-x.BytesPerReq < 2048))
+		}
+		if n, ok := ledgers[gw]; ok {
+			p("- Metering: the ledger holds %d usage records for %d answered requests (warm-ups included).\n", n, answered[gw])
+		}
+		p("\n")
+	}
+	if cold != nil {
+		b0 := cold.Base
+		open, rss := cold.Open, cold.RSS
+		label := ""
+		if cold.Keys < 1_000_000 {
+			// Linear in the keys above the empty database's cost.
+			f := 1e6 / float64(cold.Keys)
+			open = b0.Open + time.Duration(float64(cold.Open-b0.Open)*f)
+			rss = b0.RSS + int64(float64(cold.RSS-b0.RSS)*f)
+			label = fmt.Sprintf(" **Extrapolated** linearly to 1,000,000 keys from this and the empty database: open ≈ %.1f s, RSS ≈ %d MiB.", open.Seconds(), rss>>20)
+		}
+		p("**Cold start** (PostgreSQL, %d active keys in %d workspaces, bulk-inserted in %v): a fresh gateway process's `gatewayd.Open` (migration check, spool, the whole key snapshot, prices) took **%.2f s** (%.2f s on the empty database); resident after a GC **%d MiB**, peak %d MiB (%d MiB empty).%s Targets (1,000,000 keys): open < 5 s: %s; < 300 MB resident: %s.\n",
+			cold.Loaded, max(1, cold.Keys/100), cold.Insert.Round(time.Millisecond), cold.Open.Seconds(), b0.Open.Seconds(),
+			cold.RSS>>20, cold.HWM>>20, b0.RSS>>20, label, metNot(open < 5*time.Second), metNot(rss < 300e6))
+	}
+	return b.String()
+}
+
+const (
+	beginMarker = "<!-- oais-bench:results:begin (written by `go run ./cmd/oais-bench -out docs/benchmarks.md`) -->"
+	endMarker   = "<!-- oais-bench:results:end -->"
+)
+
+// writeResults replaces the results section of the markdown file at path
+// (between the markers), creating the file or the section if needed.
+func writeResults(path, rep string) error {
+	section := beginMarker + "\n\n" + rep + "\n" + endMarker
+	old, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	s := string(old)
+	i, j := strings.Index(s, beginMarker), strings.Index(s, endMarker)
+	switch {
+	case i >= 0 && j > i:
+		s = s[:i] + section + s[j+len(endMarker):]
+	case len(s) == 0:
+		s = "# Benchmarks\n\n## Results\n\n" + section + "\n"
+	default:
+		s = strings.TrimRight(s, "\n") + "\n\n## Results\n\n" + section + "\n"
+	}
+	return os.WriteFile(path, []byte(s), 0o644)
+}
