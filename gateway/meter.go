@@ -49,13 +49,11 @@ type sseMeter struct {
 	hideUsage bool
 	bufp      *[]byte
 	buf       []byte // *bufp, or a larger one for a long event
-	pending   []byte // received, not yet scanned: buf[start:end]
 	start     int
 	end       int
 	ready     []byte // scanned, to hand to the reader
 	err       error
 	res       meterResult
-	onEvent   func() // test hook: called after each event is handed over
 }
 
 func newSSEMeter(src io.ReadCloser, hideUsage bool) *sseMeter {

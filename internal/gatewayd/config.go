@@ -41,7 +41,6 @@ type Config struct {
 	LogFormat       string
 	LogLevel        string
 	TrustedProxies  []string
-	trusted         []string
 	MigrateWait     time.Duration
 	SecretsKey      config.Secret // OAIS_SECRETS_KEY: opens workspaces' upstream keys
 }

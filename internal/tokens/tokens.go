@@ -74,9 +74,7 @@ func Warm() bool {
 func EncodingFor(model string) Encoding {
 	m := model
 	// Fine-tunes are named ft:<base>:<org>...; count them as their base.
-	if strings.HasPrefix(m, "ft:") {
-		m = m[3:]
-	}
+	m = strings.TrimPrefix(m, "ft:")
 	switch {
 	case strings.HasPrefix(m, "gpt-4o"), strings.HasPrefix(m, "gpt-4.1"), strings.HasPrefix(m, "gpt-4.5"):
 		return O200K

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -180,15 +179,6 @@ type reply struct {
 	Errors []gqlError
 }
 
-// codes lists the errors' extensions.code values.
-func (r reply) codes() []string {
-	out := make([]string, len(r.Errors))
-	for i, e := range r.Errors {
-		out[i] = e.code()
-	}
-	return out
-}
-
 var secretPattern = regexp.MustCompile(`sk-oais-[0-9A-Za-z]+`)
 
 // post sends one GraphQL operation over HTTP and records every secret that
@@ -255,13 +245,6 @@ func collectSecrets(set *secretSet, where string, v any) {
 			set.add(k, where+" key secret")
 		}
 	}
-}
-
-// gql runs one operation and returns its data and errors.
-func (s *server) gql(t *testing.T, token, query string, vars map[string]any) (map[string]any, []gqlError) {
-	t.Helper()
-	r := s.post(t, token, query, vars)
-	return r.Data, r.Errors
 }
 
 // must runs one operation that has to succeed.
@@ -420,12 +403,6 @@ func nodeIDs(t *testing.T, conn any) []string {
 	for _, e := range list(t, conn, "edges") {
 		out = append(out, str(t, e, "node", "id"))
 	}
-	return out
-}
-
-func sorted(s []string) []string {
-	out := append([]string(nil), s...)
-	sort.Strings(out)
 	return out
 }
 
