@@ -117,6 +117,7 @@ type Issuer struct {
 	reloadMu   sync.Mutex
 	mu         sync.RWMutex
 	signing    jwk.Key // private; nil until loaded
+	signedFrom time.Time // when the signing key was created
 	verifying  map[string]verifyKey
 	lastReload time.Time
 }
@@ -208,6 +209,7 @@ func (i *Issuer) Reload(ctx context.Context) error {
 	slices.SortFunc(stored, func(a, b StoredKey) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	verifying := make(map[string]verifyKey, len(stored))
 	var signing jwk.Key
+	var signedFrom time.Time
 	for n, sk := range stored {
 		priv, err := jwk.ParseKey(sk.PrivateJWK)
 		if err != nil {
@@ -225,12 +227,32 @@ func (i *Issuer) Reload(ctx context.Context) error {
 			retired = stored[n+1].CreatedAt
 		}
 		verifying[sk.KID] = verifyKey{public: pub, retiredAt: retired}
-		signing = priv
+		signing, signedFrom = priv, sk.CreatedAt
 	}
 	i.mu.Lock()
-	i.signing, i.verifying, i.lastReload = signing, verifying, i.cfg.Now()
+	i.signing, i.signedFrom, i.verifying, i.lastReload = signing, signedFrom, verifying, i.cfg.Now()
 	i.mu.Unlock()
 	return nil
+}
+
+// DefaultKeyMaxAge is how long a signing key signs before RotateIfOlder
+// replaces it.
+const DefaultKeyMaxAge = 30 * 24 * time.Hour
+
+// RotateIfOlder rotates the signing key when it is older than maxAge, and
+// reports whether it did. The control plane calls it periodically; several
+// replicas rotating at once only add keys, and all converge on the newest.
+func (i *Issuer) RotateIfOlder(ctx context.Context, maxAge time.Duration) (bool, error) {
+	if err := i.Reload(ctx); err != nil {
+		return false, err
+	}
+	i.mu.RLock()
+	from := i.signedFrom
+	i.mu.RUnlock()
+	if i.cfg.Now().Sub(from) < maxAge {
+		return false, nil
+	}
+	return true, i.Rotate(ctx)
 }
 
 func (i *Issuer) signingKey() jwk.Key {

@@ -247,6 +247,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return entstore.StartWorker(ctx, s.Store, sender, s.Config.BillingInterval, s.Log)
 	})
 	g.Go(func() error { return s.sweepGraces(ctx) })
+	g.Go(func() error { return s.rotateSigningKeys(ctx) })
 	// Spend alerts: 50/80/100% of each workspace's cap, checked every minute.
 	g.Go(func() error {
 		alerts := spendalerts.New(s.Store.Ent, ledger.New(s.Store, ledger.WithLogger(s.Log)), spendalerts.Options{Logger: s.Log})
@@ -264,6 +265,26 @@ func (s *Server) sweepGraces(ctx context.Context) error {
 			s.Log.Warn("rotation sweeper: cannot revoke keys whose grace ended; retrying", "err", err)
 		} else if n > 0 {
 			s.Log.Info("rotation grace ended", "keys_revoked", n)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// rotateSigningKeys replaces the JWT signing key once it is older than
+// auth.DefaultKeyMaxAge (checked hourly); retired keys keep verifying for
+// the issuer's retention, so sessions are not cut.
+func (s *Server) rotateSigningKeys(ctx context.Context) error {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if rotated, err := s.Issuer.RotateIfOlder(ctx, auth.DefaultKeyMaxAge); err != nil {
+			s.Log.Warn("signing key rotation failed; the current key keeps signing", "err", err)
+		} else if rotated {
+			s.Log.Info("signing key rotated (older than 30 days)")
 		}
 		select {
 		case <-ctx.Done():
