@@ -116,7 +116,7 @@ type Issuer struct {
 	// its result instead of querying the store again.
 	reloadMu   sync.Mutex
 	mu         sync.RWMutex
-	signing    jwk.Key // private; nil until loaded
+	signing    jwk.Key   // private; nil until loaded
 	signedFrom time.Time // when the signing key was created
 	verifying  map[string]verifyKey
 	lastReload time.Time
