@@ -156,7 +156,16 @@ func (a *Accounts) SignUp(ctx context.Context, email, password string, ip netip.
 	var u *ent.User
 	err = a.inTx(sys, func(tx *ent.Tx) error {
 		var err error
-		u, err = tx.User.Create().SetEmail(e).SetPasswordHash(hash).SetLastSignInAt(a.opts.Now()).Save(sys)
+		// An invited person has a user row with no credentials yet (see
+		// workspaces.Invite): signing up with that address claims it. This
+		// trusts the address exactly as much as a fresh sign-up does.
+		invited, err := tx.User.Query().Where(user.Email(e), user.PasswordHashIsNil(), user.OidcSubjectIsNil()).Only(sys)
+		switch {
+		case err == nil:
+			u, err = tx.User.UpdateOne(invited).SetPasswordHash(hash).SetLastSignInAt(a.opts.Now()).Save(sys)
+		case ent.IsNotFound(err):
+			u, err = tx.User.Create().SetEmail(e).SetPasswordHash(hash).SetLastSignInAt(a.opts.Now()).Save(sys)
+		}
 		if err != nil {
 			return err
 		}
