@@ -17,6 +17,10 @@ const (
 	MaxComplexity = 2000
 	// MaxRootFields bounds aliases of root fields (e.g. 100 × signIn in one request).
 	MaxRootFields = 20
+	// MaxCost bounds the objects one operation may return, counting a
+	// connection's page size (first/last, MaxPage when absent) as a
+	// multiplier for everything selected inside it.
+	MaxCost = 2_000_000
 )
 
 // Limits rejects operations deeper than MaxDepth or with more than
@@ -55,6 +59,9 @@ func (Limits) MutateOperationContext(_ context.Context, oc *graphql.OperationCon
 	}
 	if d := depth(op.SelectionSet, 0); d > MaxDepth {
 		return gqlerror.Errorf("operation is %d levels deep; at most %d are allowed", d, MaxDepth)
+	}
+	if c := cost(op.SelectionSet, 1, oc.Variables, 0); c > MaxCost {
+		return gqlerror.Errorf("operation is too complex: it could return about %d objects; at most %d are allowed (ask for smaller pages)", c, MaxCost)
 	}
 	if op.Operation == ast.Mutation {
 		// Root fields inside fragments count too; an auth field there must be
@@ -130,4 +137,64 @@ func depth(ss ast.SelectionSet, d int) int {
 		}
 	}
 	return best
+}
+
+// cost estimates how many objects an operation can return: every field
+// costs its multiplier, and a field with first/last multiplies what is
+// below it by that page size (MaxPage when a list field omits it).
+func cost(ss ast.SelectionSet, mult int64, vars map[string]any, d int) int64 {
+	if d > MaxDepth+1 || mult > MaxCost*10 {
+		return mult // already refused; stop early
+	}
+	var total int64
+	for _, s := range ss {
+		switch s := s.(type) {
+		case *ast.Field:
+			total += mult
+			next := mult
+			if n, ok := pageArg(s, vars); ok {
+				next = mult * max(n, 1)
+			}
+			total += cost(s.SelectionSet, next, vars, d+1)
+		case *ast.InlineFragment:
+			total += cost(s.SelectionSet, mult, vars, d)
+		case *ast.FragmentSpread:
+			if s.Definition != nil {
+				total += cost(s.Definition.SelectionSet, mult, vars, d)
+			}
+		}
+		if total > MaxCost*10 {
+			return total
+		}
+	}
+	return total
+}
+
+// pageArg returns a connection field's page size: its first or last
+// argument, or MaxPage for a connection asked without one.
+func pageArg(f *ast.Field, vars map[string]any) (int64, bool) {
+	isConn := f.Definition != nil && f.Definition.Type != nil && len(f.Definition.Type.Name()) > len("Connection") &&
+		f.Definition.Type.Name()[len(f.Definition.Type.Name())-len("Connection"):] == "Connection"
+	for _, name := range []string{"first", "last"} {
+		a := f.Arguments.ForName(name)
+		if a == nil || a.Value == nil {
+			continue
+		}
+		v, err := a.Value.Value(vars)
+		if err != nil || v == nil {
+			continue
+		}
+		switch n := v.(type) {
+		case int64:
+			return n, true
+		case int:
+			return int64(n), true
+		case float64:
+			return int64(n), true
+		}
+	}
+	if isConn {
+		return MaxPage, true
+	}
+	return 0, false
 }

@@ -110,6 +110,12 @@ func NormalizeCIDRs(in []string) ([]string, error) {
 			continue
 		}
 		if p, err := netip.ParsePrefix(s); err == nil {
+			// The gateway unmaps client addresses before matching, so an
+			// IPv4-mapped prefix is stored as the IPv4 prefix it names;
+			// kept as is it would match no client at all.
+			if p.Addr().Is4In6() && p.Bits() >= 96 {
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			}
 			out = append(out, p.Masked().String())
 			continue
 		}

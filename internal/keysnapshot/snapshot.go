@@ -306,9 +306,13 @@ func policy(k *ent.APIKey, ttl time.Duration) gateway.KeyPolicy {
 	p := gateway.KeyPolicy{ID: k.ID, WorkspaceID: k.WorkspaceID, State: st, AllowedModels: k.AllowedModels,
 		CacheEnabled: k.CacheEnabled, CacheTTL: ttl}
 	for _, c := range k.IPAllowlist {
-		if pfx, err := netip.ParsePrefix(c); err == nil {
-			p.IPAllowlist = append(p.IPAllowlist, pfx)
+		pfx, err := netip.ParsePrefix(c)
+		if err != nil {
+			// Fail closed: an entry we cannot read must not turn the list
+			// into "any address". The zero Prefix contains no address.
+			pfx = netip.Prefix{}
 		}
+		p.IPAllowlist = append(p.IPAllowlist, pfx)
 	}
 	if k.Rpm != nil {
 		p.RPM = *k.Rpm
