@@ -87,10 +87,16 @@ type Gateway struct {
 	proxy     *httputil.ReverseProxy
 	mock      *mockupstream.InProcess
 	metrics   *metrics
-	seeded    sync.Map // counter key -> struct{}: cumulative counters seeded
+	seeded    sync.Map         // counter key -> struct{}: cumulative counters seeded
+	wsNames   counterNameCache // workspace id -> its counter keys
+	keyNames  counterNameCache // key id -> its counter keys
 	draining  atomic.Bool
-	idPrefix  [16]byte
-	idSeq     atomic.Uint64
+	// asyncSettle settles reservations off the request path (a shared
+	// limiter, whose Settle is a round trip); settling counts those under way.
+	asyncSettle bool
+	settling    sync.WaitGroup
+	idPrefix    [16]byte
+	idSeq       atomic.Uint64
 }
 
 // New returns a gateway. It panics if a required dependency is missing or
@@ -105,6 +111,10 @@ func New(cfg Config, deps Deps) *Gateway {
 	cfg.withDefaults()
 	g := &Gateway{cfg: cfg, deps: deps, log: cfg.Logger, metrics: newMetrics()}
 	g.full, _ = deps.Recorder.(Fuller)
+	switch deps.Limiter.(type) {
+	case *ratelimit.Redis, *ratelimit.Fallback:
+		g.asyncSettle = true
+	}
 	if g.deps.Idempotency == nil {
 		g.deps.Idempotency = NewIdempotencyStore(cfg.IdempotencyTTL, cfg.Now)
 	}
@@ -178,9 +188,13 @@ func New(cfg Config, deps Deps) *Gateway {
 	return g
 }
 
-// Close releases the gateway's idle upstream connections and the built-in
-// mock, if any.
+// Close waits for reservations still settling, then releases the gateway's
+// idle upstream connections and the built-in mock, if any. Call it after
+// the server has drained.
 func (g *Gateway) Close() error {
+	// Reservations still settling in the background settle first, so none
+	// is lost on shutdown (each is bounded by settleTimeout).
+	g.settling.Wait()
 	g.transport.CloseIdleConnections()
 	if g.mock != nil {
 		return g.mock.Close()
@@ -294,6 +308,7 @@ type call struct {
 
 	counters [7]ratelimit.Counter
 	scopes   [7]limitScope
+	actual   [7]int64
 	nc       int
 	resv     *ratelimit.Reservation
 
@@ -475,8 +490,17 @@ func (g *Gateway) readBody(c *call, r *http.Request) error {
 		}
 		return errClientGone
 	}
-	if err := json.Unmarshal(body, &c.req); err != nil {
+	if !json.Valid(body) {
 		return ErrBadRequest
+	}
+	// The common request is scanned for the fields the gateway reads
+	// only; any other shape is decoded by encoding/json, with its errors.
+	counted := scanRequest(body, &c.req, c.ep.kind == kindChat, &c.prompt)
+	if !counted {
+		c.req, c.prompt = apiRequest{}, 0
+		if err := json.Unmarshal(body, &c.req); err != nil {
+			return ErrBadRequest
+		}
 	}
 	if c.req.Model == "" {
 		return ErrMissingModel
@@ -486,7 +510,9 @@ func (g *Gateway) readBody(c *call, r *http.Request) error {
 	q := &c.req
 	switch c.ep.kind {
 	case kindChat:
-		c.prompt = int64(tokens.Estimate(q.Model, q.Messages))
+		if !counted {
+			c.prompt = int64(tokens.Estimate(q.Model, q.Messages))
+		}
 	case kindCompletions:
 		c.prompt = int64(tokens.CountPrompt(q.Model, q.Prompt))
 	case kindEmbeddings:

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oais/oais/internal/ratelimit"
@@ -28,33 +30,38 @@ func (c *call) add(scope limitScope, key string, limit int64, window time.Durati
 func (g *Gateway) reserve(c *call) error {
 	ws, key := &c.p.Workspace, &c.p.Key
 	est := c.prompt + c.maxOut
-	month := c.now.UTC().Format("2006-01")
 	// Counter keys follow ratelimit.Counter's convention; the month is in
-	// a budget's key, so a new month starts from zero.
-	c.add(scopeWorkspaceRPM, "ws:"+ws.ID+":rpm", ws.RPM, time.Minute, 1)
-	c.add(scopeWorkspaceTPM, "ws:"+ws.ID+":tpm", ws.TPM, time.Minute, est)
+	// a budget's key, so a new month starts from zero. They are built once
+	// per workspace, key and month, not per request.
+	wk := g.wsNames.of(ws.ID, "ws:", c.now)
+	c.add(scopeWorkspaceRPM, wk.rpm, ws.RPM, time.Minute, 1)
+	c.add(scopeWorkspaceTPM, wk.tpm, ws.TPM, time.Minute, est)
+	var kk *counterNames
+	if key.RPM > 0 || key.TPM > 0 || key.State.MaxRequests > 0 {
+		kk = g.keyNames.of(key.ID, "key:", c.now)
+	}
 	if key.RPM > 0 {
-		c.add(scopeKeyRPM, "key:"+key.ID+":rpm", key.RPM, time.Minute, 1)
+		c.add(scopeKeyRPM, kk.rpm, key.RPM, time.Minute, 1)
 	}
 	if key.TPM > 0 {
-		c.add(scopeKeyTPM, "key:"+key.ID+":tpm", key.TPM, time.Minute, est)
+		c.add(scopeKeyTPM, kk.tpm, key.TPM, time.Minute, est)
 	}
 	ctx := c.client
 	if key.State.MaxRequests > 0 {
-		k := "key:" + key.ID + ":req"
+		k := kk.req
 		g.seed(ctx, k, key.State.RequestCount)
 		c.add(scopeKeyRequests, k, key.State.MaxRequests, 0, 1)
 	}
 	if ws.MonthlyTokenQuota > 0 {
-		k := "ws:" + ws.ID + ":tokens:" + month
-		if ws.UsagePeriod == month {
+		k := wk.tokens
+		if ws.UsagePeriod == wk.month {
 			g.seed(ctx, k, ws.TokensThisMonth)
 		}
 		c.add(scopeWorkspaceTokens, k, ws.MonthlyTokenQuota, 0, est)
 	}
 	if ws.MonthlySpendCapMicros > 0 && g.deps.Pricer != nil {
-		k := "ws:" + ws.ID + ":spend:" + month
-		if ws.UsagePeriod == month {
+		k := wk.spend
+		if ws.UsagePeriod == wk.month {
 			g.seed(ctx, k, ws.SpendThisMonthMicros)
 		}
 		c.add(scopeWorkspaceSpend, k, ws.MonthlySpendCapMicros, 0, g.deps.Pricer.WorstCase(c.req.Model, c.prompt, c.maxOut))
@@ -162,11 +169,22 @@ func (g *Gateway) settle(c *call, w *respWriter, aborted bool) {
 	if clientGone {
 		c.err = errClientGone
 	}
-	actual := make([]int64, c.nc)
+	actual := c.actual[:c.nc]
 	defer func() {
-		if err := g.deps.Limiter.Settle(ctx, c.resv, actual); err != nil {
-			g.log.LogAttrs(ctx, slog.LevelWarn, "settling a reservation failed", slog.String("request_id", c.publicID), slog.Any("err", err))
+		if g.asyncSettle {
+			// A shared (Redis) limiter's settlement is a network round
+			// trip: it runs off the request path, a moment later, still
+			// exactly once; Close waits for the ones under way.
+			g.settling.Add(1)
+			go func() {
+				defer g.settling.Done()
+				ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+				defer cancel()
+				g.settleReservation(ctx, c, actual)
+			}()
+			return
 		}
+		g.settleReservation(ctx, c, actual)
 	}()
 
 	var prompt, completion, cached int64
@@ -247,6 +265,12 @@ func (g *Gateway) settle(c *call, w *respWriter, aborted bool) {
 			c.finishID(&StoredAnswer{Status: c.status, ContentType: ct, Body: w.capturedBody()})
 			c.finishID = nil
 		}
+	}
+}
+
+func (g *Gateway) settleReservation(ctx context.Context, c *call, actual []int64) {
+	if err := g.deps.Limiter.Settle(ctx, c.resv, actual); err != nil {
+		g.log.LogAttrs(ctx, slog.LevelWarn, "settling a reservation failed", slog.String("request_id", c.publicID), slog.Any("err", err))
 	}
 }
 
@@ -381,4 +405,55 @@ func statusLabel(s int) string {
 		return l
 	}
 	return strconv.Itoa(s)
+}
+
+// counterNames are the limiter's counter keys of one workspace or key for
+// one month, built once instead of on every request.
+type counterNames struct {
+	month                        string // "2006-01", UTC
+	rpm, tpm, req, tokens, spend string
+}
+
+// counterNameCache maps a workspace's or a key's id to its *counterNames. It is
+// dropped whole when it grows past maxCounterNames, so ids that come and
+// go cannot grow it without bound.
+type counterNameCache struct {
+	m sync.Map
+	n atomic.Int64
+}
+
+const maxCounterNames = 1 << 16
+
+func (cc *counterNameCache) of(id, prefix string, now time.Time) *counterNames {
+	y, mo, _ := now.UTC().Date()
+	var mk [7]byte
+	month := appendMonth(mk[:0], y, mo)
+	if v, ok := cc.m.Load(id); ok {
+		if n := v.(*counterNames); n.month == string(month) {
+			return n
+		}
+	}
+	base := prefix + id
+	n := &counterNames{
+		month:  string(month),
+		rpm:    base + ":rpm",
+		tpm:    base + ":tpm",
+		req:    base + ":req",
+		tokens: base + ":tokens:" + string(month),
+		spend:  base + ":spend:" + string(month),
+	}
+	if _, loaded := cc.m.Swap(id, n); !loaded && cc.n.Add(1) > maxCounterNames {
+		cc.m.Clear()
+		cc.n.Store(0)
+	}
+	return n
+}
+
+// appendMonth appends y-m as "2006-01".
+func appendMonth(b []byte, y int, m time.Month) []byte {
+	if y < 1000 || y > 9999 {
+		return time.Date(y, m, 1, 0, 0, 0, 0, time.UTC).AppendFormat(b, "2006-01")
+	}
+	b = strconv.AppendInt(b, int64(y), 10)
+	return append(b, '-', byte('0'+m/10), byte('0'+m%10))
 }

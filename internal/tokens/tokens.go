@@ -14,6 +14,8 @@ import (
 	"hash/maphash"
 	"strings"
 	"sync"
+	"unicode/utf8"
+	"unsafe"
 
 	"github.com/pkoukk/tiktoken-go"
 	tiktoken_loader "github.com/pkoukk/tiktoken-go-loader"
@@ -327,4 +329,195 @@ func (t *memoTable) put(e Encoding, s string, n int) {
 	// Clone: s may be a view into a request body that must not be pinned.
 	sh.m[memoKey{e, strings.Clone(s)}] = n
 	sh.mu.Unlock()
+}
+
+// EstimateMessagesRaw is Estimate over a raw JSON messages value that is
+// known to be valid JSON, without decoding it into []Message. It handles
+// the common shape only (an array of objects whose role, name and content
+// are strings or null, without tool calls); for anything else it reports
+// false, and the caller decodes the messages the general way. When it
+// reports true, the count is the one Estimate gives for the decoded
+// messages.
+func EstimateMessagesRaw(model string, raw []byte) (int, bool) {
+	i := skipWS(raw, 0)
+	if i >= len(raw) {
+		return 0, false
+	}
+	e := EncodingFor(model)
+	if raw[i] == 'n' { // null: no messages
+		return tokensReply, true
+	}
+	if raw[i] != '[' {
+		return 0, false
+	}
+	n := tokensReply
+	i = skipWS(raw, i+1)
+	if i < len(raw) && raw[i] == ']' {
+		return n, true
+	}
+	for i < len(raw) {
+		if raw[i] != '{' {
+			return 0, false
+		}
+		var role, name, content string
+		i = skipWS(raw, i+1)
+		if i < len(raw) && raw[i] == '}' {
+			i++
+		}
+		for i < len(raw) && raw[i] == '"' {
+			kEnd := endOfJSONString(raw, i+1)
+			key := raw[i+1 : kEnd]
+			i = skipWS(raw, kEnd+1)
+			i = skipWS(raw, i+1) // the colon
+			vEnd := skipJSONValue(raw, i)
+			val := raw[i:vEnd]
+			var dst *string
+			switch string(key) {
+			case "role":
+				dst = &role
+			case "name":
+				dst = &name
+			case "content":
+				dst = &content
+			case "tool_calls":
+				if string(val) != "null" {
+					return 0, false
+				}
+			default:
+				for _, k := range [...]string{"role", "name", "content", "tool_calls"} {
+					if strings.EqualFold(string(key), k) {
+						return 0, false // encoding/json would match it: let it
+					}
+				}
+			}
+			if dst != nil {
+				switch {
+				case string(val) == "null": // leaves the field as it was
+				case val[0] == '"':
+					s, ok := jsonStringValue(val)
+					if !ok {
+						return 0, false
+					}
+					*dst = s
+				default:
+					return 0, false
+				}
+			}
+			i = skipWS(raw, vEnd)
+			if i < len(raw) && raw[i] == ',' {
+				i = skipWS(raw, i+1)
+				continue
+			}
+			if i < len(raw) && raw[i] == '}' {
+				i++
+			}
+			break
+		}
+		n += tokensPerMessage + count(e, role) + count(e, content)
+		if name != "" {
+			n += tokensPerName + count(e, name)
+		}
+		i = skipWS(raw, i)
+		if i < len(raw) && raw[i] == ',' {
+			i = skipWS(raw, i+1)
+			continue
+		}
+		if i < len(raw) && raw[i] == ']' {
+			return n, true
+		}
+		return 0, false
+	}
+	return 0, false
+}
+
+// jsonStringValue returns the text of a JSON string token. A token that
+// needs decoding (escapes, or bytes that are not UTF-8, which
+// encoding/json replaces) goes through encoding/json; the common plain one
+// is returned as a view into tok, valid while tok is unchanged.
+func jsonStringValue(tok []byte) (string, bool) {
+	body := tok[1 : len(tok)-1]
+	plain := true
+	for _, c := range body {
+		if c == '\\' || c >= 0x80 {
+			plain = false
+			break
+		}
+	}
+	if plain || (utf8.Valid(body) && !bytesContains(body, '\\')) {
+		// A view, not a copy: the text only lives while it is counted,
+		// and the memo clones what it keeps.
+		if len(body) == 0 {
+			return "", true
+		}
+		return unsafe.String(&body[0], len(body)), true
+	}
+	var s string
+	if json.Unmarshal(tok, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+func bytesContains(b []byte, c byte) bool {
+	for _, x := range b {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// endOfJSONString returns the index of the closing quote of the string
+// whose body starts at i, or len(b).
+func endOfJSONString(b []byte, i int) int {
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
+		}
+	}
+	return len(b)
+}
+
+// skipJSONValue returns the end of the valid JSON value starting at i.
+func skipJSONValue(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
+	switch b[i] {
+	case '"':
+		return min(endOfJSONString(b, i+1)+1, len(b))
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = endOfJSONString(b, i+1)
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return len(b)
+	}
+	for ; i < len(b); i++ {
+		switch b[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+	}
+	return i
 }
