@@ -493,6 +493,12 @@ func (g *Gateway) readBody(c *call, r *http.Request) error {
 	if !json.Valid(body) {
 		return ErrBadRequest
 	}
+	// Field names are case-sensitive upstream (OpenAI): a "Model" next to
+	// "model" would be checked and priced here as one model and run there
+	// as another. encoding/json folds case, so such bodies are refused.
+	if caseFoldedField(body) {
+		return ErrBadRequest
+	}
 	// The common request is scanned for the fields the gateway reads
 	// only; any other shape is decoded by encoding/json, with its errors.
 	counted := scanRequest(body, &c.req, c.ep.kind == kindChat, &c.prompt)
@@ -525,6 +531,9 @@ func (g *Gateway) readBody(c *call, r *http.Request) error {
 		} else if q.MaxTokens != nil && *q.MaxTokens > 0 {
 			c.maxOut = *q.MaxTokens
 		}
+		// Bounded before multiplying, so no max_tokens or n can wrap the
+		// reservation negative and slip past a TPM or spend limit.
+		c.maxOut = min(c.maxOut, maxReservedTokens)
 		if q.N != nil && *q.N > 1 {
 			c.maxOut *= min(*q.N, maxChoices)
 		}

@@ -29,7 +29,7 @@ func (c *call) add(scope limitScope, key string, limit int64, window time.Durati
 // reserve is step 8: one Reserve over every limit that applies.
 func (g *Gateway) reserve(c *call) error {
 	ws, key := &c.p.Workspace, &c.p.Key
-	est := c.prompt + c.maxOut
+	est := c.prompt + c.maxOut // both bounded (maxReservedTokens, body size): no overflow
 	// Counter keys follow ratelimit.Counter's convention; the month is in
 	// a budget's key, so a new month starts from zero. They are built once
 	// per workspace, key and month, not per request.
@@ -457,3 +457,8 @@ func appendMonth(b []byte, y int, m time.Month) []byte {
 	b = strconv.AppendInt(b, int64(y), 10)
 	return append(b, '-', byte('0'+m/10), byte('0'+m%10))
 }
+
+// maxReservedTokens caps the completion tokens a request reserves: far above
+// any model's output limit, and small enough that times maxChoices and plus
+// any prompt it stays far from overflowing int64.
+const maxReservedTokens = 1 << 31

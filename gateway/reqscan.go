@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -31,6 +32,11 @@ func scanRequest(body []byte, q *apiRequest, countMessages bool, prompt *int64) 
 	for i < len(body) && body[i] == '"' {
 		kEnd := endOfString(body[i+1:]) + i + 1
 		key := body[i+1 : kEnd]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			// An escaped key ("mod\u0065l") is a field to encoding/json
+			// and to the upstream: let encoding/json read the body.
+			return false
+		}
 		i = skipSpace(body, kEnd+1)
 		i = skipSpace(body, i+1) // the colon
 		vEnd := skipValue(body, i)
@@ -231,4 +237,38 @@ func skipValue(b []byte, i int) int {
 		}
 	}
 	return i
+}
+
+// caseFoldedField reports whether the body's top-level object has a key
+// that equals a request field only when case is ignored ("Model").
+func caseFoldedField(body []byte) bool {
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return false
+	}
+	i = skipSpace(body, i+1)
+	for i < len(body) && body[i] == '"' {
+		kEnd := endOfString(body[i+1:]) + i + 1
+		key := string(body[i+1 : kEnd])
+		if strings.IndexByte(key, '\\') >= 0 {
+			var k string
+			if json.Unmarshal(body[i:kEnd+1], &k) == nil {
+				key = k
+			}
+		}
+		for _, name := range requestFields {
+			if key != name && strings.EqualFold(key, name) {
+				return true
+			}
+		}
+		i = skipSpace(body, kEnd+1)
+		i = skipSpace(body, i+1) // the colon
+		i = skipSpace(body, skipValue(body, i))
+		if i < len(body) && body[i] == ',' {
+			i = skipSpace(body, i+1)
+			continue
+		}
+		break
+	}
+	return false
 }
