@@ -39,6 +39,9 @@ Configuration is read from the environment (CONTRACT §1):
   OAIS_SPOOL_MAX_BYTES     spool bound; past it new requests get 503 (default 1 GiB)
   OAIS_MAX_BODY_BYTES      request body limit, 413 beyond     (default 1 MiB)
   OAIS_CACHE_TTL           response-cache lifetime            (default 1h)
+  OAIS_UPSTREAM_TIMEOUT, OAIS_UPSTREAM_HEADER_TIMEOUT
+                           bound an upstream call / its first byte (default 10m / 60s); past: 504
+  OAIS_SECRETS_KEY         opens workspaces' own upstream keys (same value as the control plane)
   OAIS_TRUSTED_PROXIES     CIDRs whose X-Forwarded-For is believed for IP allow-lists
   OAIS_LOG_FORMAT          json (default) or text;  OAIS_LOG_LEVEL debug|info|warn|error
 

@@ -59,7 +59,9 @@ func TestSecretsNeverEscape(t *testing.T) {
 	// A key created through the API, used, revoked and used again.
 	_, ws, _ := graphql(c.cpURL, s.SignIn.AccessToken, `{ viewer { memberships { workspace { id } } } }`, nil)
 	var v struct {
-		Viewer struct{ Memberships []struct{ Workspace struct{ ID string } } } `json:"viewer"`
+		Viewer struct {
+			Memberships []struct{ Workspace struct{ ID string } }
+		} `json:"viewer"`
 	}
 	_ = json.Unmarshal(ws.Data, &v)
 	if len(v.Viewer.Memberships) == 0 {

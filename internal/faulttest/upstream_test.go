@@ -52,7 +52,7 @@ func TestUpstreamFaults(t *testing.T) {
 	needBinaries(t)
 	up := fakeUpstream(t)
 	c := startCluster(t, "sqlite://"+t.TempDir()+"/oais.db")
-	g := c.startGateway("gateway", "OAIS_UPSTREAM_BASE_URL="+up.URL+"/v1")
+	g := c.startGateway("gateway", "OAIS_UPSTREAM_BASE_URL="+up.URL+"/v1", "OAIS_UPSTREAM_HEADER_TIMEOUT=500ms")
 	ctx := context.Background()
 
 	// direct is what the upstream itself answers, for pass-through checks.
@@ -80,7 +80,7 @@ func TestUpstreamFaults(t *testing.T) {
 		passBody bool   // the body must be the upstream's own
 		skip     string
 	}{
-		{name: "slow upstream", skip: "the upstream timeout has no environment variable (gateway.Config.UpstreamTimeout/UpstreamHeaderTimeout default to 10m/60s and gatewayd does not expose them); the 504 upstream_timeout mapping is covered in-process by gateway.TestUpstreamTimeout"},
+		{name: "slow upstream", hdr: map[string]string{"X-Mock-Delay-Ms": "3000"}, status: 504, code: "upstream_timeout"},
 		{name: "connection reset", hdr: map[string]string{faultHeader: "reset"}, status: 502, code: "upstream_unavailable"},
 		{name: "connection reset, stream", hdr: map[string]string{faultHeader: "reset"}, stream: true, status: 502, code: "upstream_unavailable"},
 		{name: "upstream 500", hdr: map[string]string{"X-Mock-Status": "500"}, status: 500, passBody: true},
@@ -152,6 +152,6 @@ func TestUpstreamFaults(t *testing.T) {
 	if len(led.rows) != 2 || led.requestCount != 2 {
 		t.Errorf("ledger has %d rows and request_count %d, want 2 and 2 (the cut stream and the healthy request only)", len(led.rows), led.requestCount)
 	}
-	t.Logf("FIGURE upstream-faults: reset -> 502 upstream_unavailable (plain and stream), upstream 500/429/503 passed through byte for byte, %d failed calls -> 0 usage rows and 0 requests counted; stream cut after 3 of 8 words -> 1 row, source %s (%s), %d completion tokens, %d micro-dollars; slow upstream -> skipped (no timeout setting)",
+	t.Logf("FIGURE upstream-faults: reset -> 502 upstream_unavailable (plain and stream), upstream 500/429/503 passed through byte for byte, %d failed calls -> 0 usage rows and 0 requests counted; stream cut after 3 of 8 words -> 1 row, source %s (%s), %d completion tokens, %d micro-dollars; upstream slower than OAIS_UPSTREAM_HEADER_TIMEOUT -> 504 upstream_timeout",
 		len(failedIDs), cutRow.source, cutRow.reason, cutRow.completionTokens, cutRow.costMicros)
 }

@@ -108,12 +108,14 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 		trusted = append(trusted, netip.MustParsePrefix(p))
 	}
 	gcfg := gateway.Config{
-		UpstreamBaseURL: cfg.UpstreamBaseURL,
-		UpstreamAPIKey:  cfg.UpstreamAPIKey.Reveal(),
-		MaxBodyBytes:    cfg.MaxBodyBytes,
-		TrustedProxies:  trusted,
-		Logger:          log,
-		Ready:           g.ready,
+		UpstreamBaseURL:       cfg.UpstreamBaseURL,
+		UpstreamAPIKey:        cfg.UpstreamAPIKey.Reveal(),
+		MaxBodyBytes:          cfg.MaxBodyBytes,
+		UpstreamTimeout:       cfg.UpstreamTimeout,
+		UpstreamHeaderTimeout: cfg.UpstreamHeaderTimeout,
+		TrustedProxies:        trusted,
+		Logger:                log,
+		Ready:                 g.ready,
 	}
 	if err := gcfg.Validate(); err != nil {
 		return nil, err
