@@ -68,7 +68,7 @@ func TestGraphQLAbuse(t *testing.T) {
 				query: `{ ...A } fragment A on Query { viewer { memberships { workspace { ...B } } } }
 				fragment B on Workspace { apiKeys { edges { node { workspace { memberships { edges { node { workspace { apiKeys { totalCount } } } } } } } } } }`},
 			{name: "20 aliases of an expensive connection", want: "complex",
-				query:    aliases(20, `workspaces(first: 500) { edges { node { apiKeys(first: 500) { edges { node { id label } } } } } }`)},
+				query: aliases(20, `workspaces(first: 500) { edges { node { apiKeys(first: 500) { edges { node { id label } } } } } }`)},
 			{name: "21 aliased signIn", want: "root fields", vars: map[string]any{"e": victim.Email, "p": "guess"},
 				query: `mutation($e: String!, $p: String!) {` + aliasesOf(21, signIn) + `}`},
 			{name: "20 aliased signIn", want: "alone", vars: map[string]any{"e": victim.Email, "p": "guess"},
