@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/oais/oais/auth"
 	"github.com/oais/oais/ent"
@@ -137,7 +136,7 @@ func provisionIn(sys context.Context, tx *ent.Tx, id auth.Identity, email string
 	case ent.IsNotFound(err):
 		u, err := tx.User.Create().
 			SetEmail(email).
-			SetName(truncateRunes(id.Name, maxNameLen)).
+			SetName(store.Truncate(id.Name, maxNameLen)).
 			SetOidcIssuer(id.Issuer).
 			SetOidcSubject(id.Subject).
 			Save(sys)
@@ -155,7 +154,7 @@ func provisionIn(sys context.Context, tx *ent.Tx, id auth.Identity, email string
 	}
 	upd := existing.Update().SetOidcIssuer(id.Issuer).SetOidcSubject(id.Subject)
 	if existing.Name == "" && id.Name != "" {
-		upd.SetName(truncateRunes(id.Name, maxNameLen))
+		upd.SetName(store.Truncate(id.Name, maxNameLen))
 	}
 	u, err := upd.Save(sys)
 	return u, "linked", err
@@ -218,11 +217,4 @@ func (a *Accounts) SignInOIDC(ctx context.Context, id auth.Identity, ip netip.Ad
 		return auth.Tokens{}, nil, err
 	}
 	return tok, u, nil
-}
-
-func truncateRunes(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	return string([]rune(s)[:n])
 }

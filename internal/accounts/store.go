@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
-	"unicode/utf8"
 
 	"github.com/oais/oais/auth"
 	"github.com/oais/oais/ent"
@@ -75,8 +74,8 @@ func (s *SessionStore) CreateSession(ctx context.Context, r auth.SessionRecord) 
 		SetID(r.ID).
 		SetUserID(r.UserID).
 		SetEmail(r.Email).
-		SetMethod(truncate(r.Meta.Method, maxMethodLen)).
-		SetUserAgent(truncate(r.Meta.UserAgent, maxUserAgentLen)).
+		SetMethod(store.Truncate(r.Meta.Method, maxMethodLen)).
+		SetUserAgent(store.Truncate(r.Meta.UserAgent, maxUserAgentLen)).
 		SetCreatedAt(r.CreatedAt).
 		SetExpiresAt(r.ExpiresAt)
 	if r.Meta.IP.IsValid() {
@@ -235,17 +234,6 @@ func activeUser(sys context.Context, client *ent.Client, id string) (*ent.User, 
 		return nil, fmt.Errorf("%w: disabled", auth.ErrUnknownPrincipal)
 	}
 	return u, nil
-}
-
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
 
 // isConflict reports whether err is a unique-constraint violation.

@@ -477,7 +477,7 @@ func (s *Service) ReportLeaked(ctx context.Context, c *ent.Client, secret, sourc
 	if err != nil {
 		return nil, bad("secret", "not an oais API key (sk-oais-…): check that it was copied whole")
 	}
-	source = truncateRunes(source, MaxLeakSourceLn)
+	source = store.Truncate(source, MaxLeakSourceLn)
 	sys := privacy.DecisionContext(ctx, privacy.Allow)
 	k, err := c.APIKey.Query().Where(apikey.SecretHash(sec.Hash().String())).Only(sys)
 	if err != nil {
@@ -535,15 +535,4 @@ func (s *Service) EndGraces(ctx context.Context, c *ent.Client) (int, error) {
 		}
 	}
 	return len(ended), nil
-}
-
-// truncateRunes cuts s to at most n bytes without splitting a character.
-func truncateRunes(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

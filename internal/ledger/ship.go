@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/oais/oais/internal/ids"
 	"github.com/oais/oais/internal/store"
@@ -45,10 +44,10 @@ func rowValues(dst []any, r *usage.Record, now time.Time) []any {
 	at := occurredAt(r, now)
 	return append(dst,
 		ids.NewAt(ids.UsageEvent, at), r.RequestID, r.KeyID, r.WorkspaceID,
-		truncate(r.Model, maxModel), truncate(r.Endpoint, maxEndpoint), r.Stream,
+		store.Truncate(r.Model, maxModel), store.Truncate(r.Endpoint, maxEndpoint), r.Stream,
 		r.PromptTokens, r.CompletionTokens, r.CachedTokens, r.CostMicros, int64(r.Status),
 		r.LatencyMillis, r.CacheHit, string(r.Source), nullString(r.EstimateReason),
-		nullString(truncate(r.ClientIP, maxClientIP)), at, now)
+		nullString(store.Truncate(r.ClientIP, maxClientIP)), at, now)
 }
 
 // occurredAt is when r happened, in UTC. A record without a time is a bug
@@ -398,15 +397,4 @@ func nullString(s string) any {
 		return nil
 	}
 	return s
-}
-
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

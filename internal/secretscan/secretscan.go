@@ -139,7 +139,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// The key identifier is public; it helps tell a misconfigured
 			// key source from a forger.
 			h.log.WarnContext(r.Context(), "secret-scanning report rejected", "status", code, "err", err,
-				"key_id", truncate(r.Header.Get(headerKeyID), 100), "remote", r.RemoteAddr)
+				"key_id", store.Truncate(r.Header.Get(headerKeyID), 100), "remote", r.RemoteAddr)
 		}
 		if code == http.StatusMethodNotAllowed {
 			w.Header().Set("Allow", http.MethodPost)
@@ -311,20 +311,9 @@ func leakSource(url string) string {
 		}
 		return r
 	}, url)
-	url = strings.TrimSpace(truncate(url, maxURLLen))
+	url = strings.TrimSpace(store.Truncate(url, maxURLLen))
 	if url == "" {
 		return sourcePrefix
 	}
 	return sourcePrefix + ": " + url
-}
-
-// truncate cuts s to at most n bytes without splitting a rune.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }
