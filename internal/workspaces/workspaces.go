@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/mail"
 	"regexp"
 	"strings"
 	"unicode/utf8"
@@ -18,6 +17,7 @@ import (
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/privacy"
 	"github.com/oais/oais/ent/user"
+	"github.com/oais/oais/internal/accounts"
 	"github.com/oais/oais/internal/audit"
 	"github.com/oais/oais/internal/store"
 	"github.com/oais/oais/internal/viewer"
@@ -178,16 +178,6 @@ func SetSpendCap(ctx context.Context, c *ent.Client, wsID string, cents *int) (*
 		Details: map[string]string{"monthly_cents": detail}})
 }
 
-// NormalizeEmail trims and lower-cases an address and checks its form.
-func NormalizeEmail(s string) (string, error) {
-	s = strings.ToLower(strings.TrimSpace(s))
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || len(s) > 320 {
-		return "", &InputError{"email", "not a valid e-mail address"}
-	}
-	return s, nil
-}
-
 // Invite adds the user with email to a workspace with role, creating the
 // user (without a password: they sign up or sign in with SSO to claim it)
 // if they have no account yet.
@@ -203,9 +193,10 @@ func Invite(ctx context.Context, c *ent.Client, wsID, email string, role members
 	if role == membership.RoleOWNER && !isOwner(ctx, wsID) {
 		return nil, ErrForbidden
 	}
-	email, err := NormalizeEmail(email)
+	// The same rule as sign-up, so every invited address can be claimed.
+	email, err := accounts.NormalizeEmail(email)
 	if err != nil {
-		return nil, err
+		return nil, &InputError{"email", "not a valid e-mail address"}
 	}
 	sys := privacy.DecisionContext(ctx, privacy.Allow)
 	u, err := c.User.Query().Where(user.Email(email)).Only(sys)
