@@ -7,6 +7,7 @@ import (
 
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/user"
+	"github.com/oais/oais/internal/accounts"
 	"github.com/oais/oais/internal/apikeys"
 	"github.com/oais/oais/internal/viewer"
 )
@@ -23,8 +24,13 @@ func (s *Server) bootstrap(ctx context.Context, out io.Writer) error {
 	if !created {
 		return nil
 	}
+	// Accounts stores addresses normalised; look the admin up the same way.
+	email, err := accounts.NormalizeEmail(s.Config.BootstrapEmail)
+	if err != nil {
+		return fmt.Errorf("OAIS_BOOTSTRAP_ADMIN_EMAIL: %w", err)
+	}
 	sys := viewer.SystemContext(ctx)
-	u, err := s.Store.Ent.User.Query().Where(user.Email(s.Config.BootstrapEmail)).Only(sys)
+	u, err := s.Store.Ent.User.Query().Where(user.Email(email)).Only(sys)
 	if err != nil {
 		return fmt.Errorf("bootstrap: find the admin: %w", err)
 	}
@@ -61,6 +67,6 @@ func (s *Server) bootstrap(ctx context.Context, out io.Writer) error {
       -H "Content-Type: application/json" \
       -d '{"model":"mock-gpt","messages":[{"role":"user","content":"Hello!"}]}'
 
-`, s.Config.PublicURL, s.Config.BootstrapEmail, pw, key.Secret.Reveal(), gw, key.Secret.Reveal())
+`, s.Config.PublicURL, email, pw, key.Secret.Reveal(), gw, key.Secret.Reveal())
 	return nil
 }
