@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -18,6 +17,7 @@ import (
 	"github.com/oais/oais/ent/apikey"
 	"github.com/oais/oais/ent/privacy"
 	"github.com/oais/oais/internal/audit"
+	"github.com/oais/oais/internal/config"
 	"github.com/oais/oais/internal/keys"
 	"github.com/oais/oais/internal/store"
 	"github.com/oais/oais/internal/viewer"
@@ -109,21 +109,11 @@ func NormalizeCIDRs(in []string) ([]string, error) {
 		if s == "" {
 			continue
 		}
-		if p, err := netip.ParsePrefix(s); err == nil {
-			// The gateway unmaps client addresses before matching, so an
-			// IPv4-mapped prefix is stored as the IPv4 prefix it names;
-			// kept as is it would match no client at all.
-			if p.Addr().Is4In6() && p.Bits() >= 96 {
-				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-			}
-			out = append(out, p.Masked().String())
-			continue
-		}
-		a, err := netip.ParseAddr(s)
+		p, err := config.ParsePrefix(s)
 		if err != nil {
 			return nil, bad("ipAllowlist", "%q is neither an IP address nor a CIDR such as 10.0.0.0/8", s)
 		}
-		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()).String())
+		out = append(out, p.String())
 	}
 	return out, nil
 }

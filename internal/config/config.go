@@ -113,18 +113,33 @@ func (e Env) Prefixes(name string, errs *[]error) []netip.Prefix {
 		if s == "" {
 			continue
 		}
-		if p, err := netip.ParsePrefix(s); err == nil {
-			out = append(out, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(s)
+		p, err := ParsePrefix(s)
 		if err != nil {
 			*errs = append(*errs, Errorf(name, "%q is neither an address nor a CIDR", s))
 			continue
 		}
-		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		out = append(out, p)
 	}
 	return out
+}
+
+// ParsePrefix reads a CIDR or a bare address (one host) as the masked
+// prefix that client addresses are matched against. Client addresses are
+// unmapped before matching, so an IPv4-mapped form ("::ffff:10.0.0.0/104")
+// becomes the IPv4 prefix it names; kept as is it would match no client.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // Addr checks a listen address such as :8080 or 127.0.0.1:8080.
