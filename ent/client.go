@@ -19,6 +19,7 @@ import (
 	"github.com/oais/oais/ent/auditevent"
 	"github.com/oais/oais/ent/billingaccount"
 	"github.com/oais/oais/ent/billingperiod"
+	"github.com/oais/oais/ent/latencyrollup"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/modelprice"
 	"github.com/oais/oais/ent/refreshtoken"
@@ -27,6 +28,7 @@ import (
 	"github.com/oais/oais/ent/stripeevent"
 	"github.com/oais/oais/ent/upstream"
 	"github.com/oais/oais/ent/usageevent"
+	"github.com/oais/oais/ent/usagerollup"
 	"github.com/oais/oais/ent/user"
 	"github.com/oais/oais/ent/workspace"
 
@@ -46,6 +48,8 @@ type Client struct {
 	BillingAccount *BillingAccountClient
 	// BillingPeriod is the client for interacting with the BillingPeriod builders.
 	BillingPeriod *BillingPeriodClient
+	// LatencyRollup is the client for interacting with the LatencyRollup builders.
+	LatencyRollup *LatencyRollupClient
 	// Membership is the client for interacting with the Membership builders.
 	Membership *MembershipClient
 	// ModelPrice is the client for interacting with the ModelPrice builders.
@@ -62,6 +66,8 @@ type Client struct {
 	Upstream *UpstreamClient
 	// UsageEvent is the client for interacting with the UsageEvent builders.
 	UsageEvent *UsageEventClient
+	// UsageRollup is the client for interacting with the UsageRollup builders.
+	UsageRollup *UsageRollupClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 	// Workspace is the client for interacting with the Workspace builders.
@@ -81,6 +87,7 @@ func (c *Client) init() {
 	c.AuditEvent = NewAuditEventClient(c.config)
 	c.BillingAccount = NewBillingAccountClient(c.config)
 	c.BillingPeriod = NewBillingPeriodClient(c.config)
+	c.LatencyRollup = NewLatencyRollupClient(c.config)
 	c.Membership = NewMembershipClient(c.config)
 	c.ModelPrice = NewModelPriceClient(c.config)
 	c.RefreshToken = NewRefreshTokenClient(c.config)
@@ -89,6 +96,7 @@ func (c *Client) init() {
 	c.StripeEvent = NewStripeEventClient(c.config)
 	c.Upstream = NewUpstreamClient(c.config)
 	c.UsageEvent = NewUsageEventClient(c.config)
+	c.UsageRollup = NewUsageRollupClient(c.config)
 	c.User = NewUserClient(c.config)
 	c.Workspace = NewWorkspaceClient(c.config)
 }
@@ -187,6 +195,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		AuditEvent:     NewAuditEventClient(cfg),
 		BillingAccount: NewBillingAccountClient(cfg),
 		BillingPeriod:  NewBillingPeriodClient(cfg),
+		LatencyRollup:  NewLatencyRollupClient(cfg),
 		Membership:     NewMembershipClient(cfg),
 		ModelPrice:     NewModelPriceClient(cfg),
 		RefreshToken:   NewRefreshTokenClient(cfg),
@@ -195,6 +204,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		StripeEvent:    NewStripeEventClient(cfg),
 		Upstream:       NewUpstreamClient(cfg),
 		UsageEvent:     NewUsageEventClient(cfg),
+		UsageRollup:    NewUsageRollupClient(cfg),
 		User:           NewUserClient(cfg),
 		Workspace:      NewWorkspaceClient(cfg),
 	}, nil
@@ -220,6 +230,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		AuditEvent:     NewAuditEventClient(cfg),
 		BillingAccount: NewBillingAccountClient(cfg),
 		BillingPeriod:  NewBillingPeriodClient(cfg),
+		LatencyRollup:  NewLatencyRollupClient(cfg),
 		Membership:     NewMembershipClient(cfg),
 		ModelPrice:     NewModelPriceClient(cfg),
 		RefreshToken:   NewRefreshTokenClient(cfg),
@@ -228,6 +239,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		StripeEvent:    NewStripeEventClient(cfg),
 		Upstream:       NewUpstreamClient(cfg),
 		UsageEvent:     NewUsageEventClient(cfg),
+		UsageRollup:    NewUsageRollupClient(cfg),
 		User:           NewUserClient(cfg),
 		Workspace:      NewWorkspaceClient(cfg),
 	}, nil
@@ -259,9 +271,9 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.APIKey, c.AuditEvent, c.BillingAccount, c.BillingPeriod, c.Membership,
-		c.ModelPrice, c.RefreshToken, c.Session, c.SigningKey, c.StripeEvent,
-		c.Upstream, c.UsageEvent, c.User, c.Workspace,
+		c.APIKey, c.AuditEvent, c.BillingAccount, c.BillingPeriod, c.LatencyRollup,
+		c.Membership, c.ModelPrice, c.RefreshToken, c.Session, c.SigningKey,
+		c.StripeEvent, c.Upstream, c.UsageEvent, c.UsageRollup, c.User, c.Workspace,
 	} {
 		n.Use(hooks...)
 	}
@@ -271,9 +283,9 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.APIKey, c.AuditEvent, c.BillingAccount, c.BillingPeriod, c.Membership,
-		c.ModelPrice, c.RefreshToken, c.Session, c.SigningKey, c.StripeEvent,
-		c.Upstream, c.UsageEvent, c.User, c.Workspace,
+		c.APIKey, c.AuditEvent, c.BillingAccount, c.BillingPeriod, c.LatencyRollup,
+		c.Membership, c.ModelPrice, c.RefreshToken, c.Session, c.SigningKey,
+		c.StripeEvent, c.Upstream, c.UsageEvent, c.UsageRollup, c.User, c.Workspace,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -290,6 +302,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.BillingAccount.mutate(ctx, m)
 	case *BillingPeriodMutation:
 		return c.BillingPeriod.mutate(ctx, m)
+	case *LatencyRollupMutation:
+		return c.LatencyRollup.mutate(ctx, m)
 	case *MembershipMutation:
 		return c.Membership.mutate(ctx, m)
 	case *ModelPriceMutation:
@@ -306,6 +320,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Upstream.mutate(ctx, m)
 	case *UsageEventMutation:
 		return c.UsageEvent.mutate(ctx, m)
+	case *UsageRollupMutation:
+		return c.UsageRollup.mutate(ctx, m)
 	case *UserMutation:
 		return c.User.mutate(ctx, m)
 	case *WorkspaceMutation:
@@ -944,6 +960,156 @@ func (c *BillingPeriodClient) mutate(ctx context.Context, m *BillingPeriodMutati
 		return (&BillingPeriodDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown BillingPeriod mutation op: %q", m.Op())
+	}
+}
+
+// LatencyRollupClient is a client for the LatencyRollup schema.
+type LatencyRollupClient struct {
+	config
+}
+
+// NewLatencyRollupClient returns a client for the LatencyRollup from the given config.
+func NewLatencyRollupClient(c config) *LatencyRollupClient {
+	return &LatencyRollupClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `latencyrollup.Hooks(f(g(h())))`.
+func (c *LatencyRollupClient) Use(hooks ...Hook) {
+	c.hooks.LatencyRollup = append(c.hooks.LatencyRollup, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `latencyrollup.Intercept(f(g(h())))`.
+func (c *LatencyRollupClient) Intercept(interceptors ...Interceptor) {
+	c.inters.LatencyRollup = append(c.inters.LatencyRollup, interceptors...)
+}
+
+// Create returns a builder for creating a LatencyRollup entity.
+func (c *LatencyRollupClient) Create() *LatencyRollupCreate {
+	mutation := newLatencyRollupMutation(c.config, OpCreate)
+	return &LatencyRollupCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of LatencyRollup entities.
+func (c *LatencyRollupClient) CreateBulk(builders ...*LatencyRollupCreate) *LatencyRollupCreateBulk {
+	return &LatencyRollupCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *LatencyRollupClient) MapCreateBulk(slice any, setFunc func(*LatencyRollupCreate, int)) *LatencyRollupCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &LatencyRollupCreateBulk{err: fmt.Errorf("calling to LatencyRollupClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*LatencyRollupCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &LatencyRollupCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for LatencyRollup.
+func (c *LatencyRollupClient) Update() *LatencyRollupUpdate {
+	mutation := newLatencyRollupMutation(c.config, OpUpdate)
+	return &LatencyRollupUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *LatencyRollupClient) UpdateOne(_m *LatencyRollup) *LatencyRollupUpdateOne {
+	mutation := newLatencyRollupMutation(c.config, OpUpdateOne, withLatencyRollup(_m))
+	return &LatencyRollupUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *LatencyRollupClient) UpdateOneID(id string) *LatencyRollupUpdateOne {
+	mutation := newLatencyRollupMutation(c.config, OpUpdateOne, withLatencyRollupID(id))
+	return &LatencyRollupUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for LatencyRollup.
+func (c *LatencyRollupClient) Delete() *LatencyRollupDelete {
+	mutation := newLatencyRollupMutation(c.config, OpDelete)
+	return &LatencyRollupDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *LatencyRollupClient) DeleteOne(_m *LatencyRollup) *LatencyRollupDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *LatencyRollupClient) DeleteOneID(id string) *LatencyRollupDeleteOne {
+	builder := c.Delete().Where(latencyrollup.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &LatencyRollupDeleteOne{builder}
+}
+
+// Query returns a query builder for LatencyRollup.
+func (c *LatencyRollupClient) Query() *LatencyRollupQuery {
+	return &LatencyRollupQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeLatencyRollup},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a LatencyRollup entity by its id.
+func (c *LatencyRollupClient) Get(ctx context.Context, id string) (*LatencyRollup, error) {
+	return c.Query().Where(latencyrollup.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *LatencyRollupClient) GetX(ctx context.Context, id string) *LatencyRollup {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryWorkspace queries the workspace edge of a LatencyRollup.
+func (c *LatencyRollupClient) QueryWorkspace(_m *LatencyRollup) *WorkspaceQuery {
+	query := (&WorkspaceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(latencyrollup.Table, latencyrollup.FieldID, id),
+			sqlgraph.To(workspace.Table, workspace.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, latencyrollup.WorkspaceTable, latencyrollup.WorkspaceColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *LatencyRollupClient) Hooks() []Hook {
+	hooks := c.hooks.LatencyRollup
+	return append(hooks[:len(hooks):len(hooks)], latencyrollup.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *LatencyRollupClient) Interceptors() []Interceptor {
+	return c.inters.LatencyRollup
+}
+
+func (c *LatencyRollupClient) mutate(ctx context.Context, m *LatencyRollupMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&LatencyRollupCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&LatencyRollupUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&LatencyRollupUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&LatencyRollupDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown LatencyRollup mutation op: %q", m.Op())
 	}
 }
 
@@ -2115,6 +2281,156 @@ func (c *UsageEventClient) mutate(ctx context.Context, m *UsageEventMutation) (V
 	}
 }
 
+// UsageRollupClient is a client for the UsageRollup schema.
+type UsageRollupClient struct {
+	config
+}
+
+// NewUsageRollupClient returns a client for the UsageRollup from the given config.
+func NewUsageRollupClient(c config) *UsageRollupClient {
+	return &UsageRollupClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `usagerollup.Hooks(f(g(h())))`.
+func (c *UsageRollupClient) Use(hooks ...Hook) {
+	c.hooks.UsageRollup = append(c.hooks.UsageRollup, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `usagerollup.Intercept(f(g(h())))`.
+func (c *UsageRollupClient) Intercept(interceptors ...Interceptor) {
+	c.inters.UsageRollup = append(c.inters.UsageRollup, interceptors...)
+}
+
+// Create returns a builder for creating a UsageRollup entity.
+func (c *UsageRollupClient) Create() *UsageRollupCreate {
+	mutation := newUsageRollupMutation(c.config, OpCreate)
+	return &UsageRollupCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of UsageRollup entities.
+func (c *UsageRollupClient) CreateBulk(builders ...*UsageRollupCreate) *UsageRollupCreateBulk {
+	return &UsageRollupCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *UsageRollupClient) MapCreateBulk(slice any, setFunc func(*UsageRollupCreate, int)) *UsageRollupCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &UsageRollupCreateBulk{err: fmt.Errorf("calling to UsageRollupClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*UsageRollupCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &UsageRollupCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for UsageRollup.
+func (c *UsageRollupClient) Update() *UsageRollupUpdate {
+	mutation := newUsageRollupMutation(c.config, OpUpdate)
+	return &UsageRollupUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *UsageRollupClient) UpdateOne(_m *UsageRollup) *UsageRollupUpdateOne {
+	mutation := newUsageRollupMutation(c.config, OpUpdateOne, withUsageRollup(_m))
+	return &UsageRollupUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *UsageRollupClient) UpdateOneID(id string) *UsageRollupUpdateOne {
+	mutation := newUsageRollupMutation(c.config, OpUpdateOne, withUsageRollupID(id))
+	return &UsageRollupUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for UsageRollup.
+func (c *UsageRollupClient) Delete() *UsageRollupDelete {
+	mutation := newUsageRollupMutation(c.config, OpDelete)
+	return &UsageRollupDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *UsageRollupClient) DeleteOne(_m *UsageRollup) *UsageRollupDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *UsageRollupClient) DeleteOneID(id string) *UsageRollupDeleteOne {
+	builder := c.Delete().Where(usagerollup.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &UsageRollupDeleteOne{builder}
+}
+
+// Query returns a query builder for UsageRollup.
+func (c *UsageRollupClient) Query() *UsageRollupQuery {
+	return &UsageRollupQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeUsageRollup},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a UsageRollup entity by its id.
+func (c *UsageRollupClient) Get(ctx context.Context, id string) (*UsageRollup, error) {
+	return c.Query().Where(usagerollup.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *UsageRollupClient) GetX(ctx context.Context, id string) *UsageRollup {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryWorkspace queries the workspace edge of a UsageRollup.
+func (c *UsageRollupClient) QueryWorkspace(_m *UsageRollup) *WorkspaceQuery {
+	query := (&WorkspaceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(usagerollup.Table, usagerollup.FieldID, id),
+			sqlgraph.To(workspace.Table, workspace.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, usagerollup.WorkspaceTable, usagerollup.WorkspaceColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *UsageRollupClient) Hooks() []Hook {
+	hooks := c.hooks.UsageRollup
+	return append(hooks[:len(hooks):len(hooks)], usagerollup.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *UsageRollupClient) Interceptors() []Interceptor {
+	return c.inters.UsageRollup
+}
+
+func (c *UsageRollupClient) mutate(ctx context.Context, m *UsageRollupMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&UsageRollupCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&UsageRollupUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&UsageRollupUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&UsageRollupDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown UsageRollup mutation op: %q", m.Op())
+	}
+}
+
 // UserClient is a client for the User schema.
 type UserClient struct {
 	config
@@ -2466,14 +2782,14 @@ func (c *WorkspaceClient) mutate(ctx context.Context, m *WorkspaceMutation) (Val
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		APIKey, AuditEvent, BillingAccount, BillingPeriod, Membership, ModelPrice,
-		RefreshToken, Session, SigningKey, StripeEvent, Upstream, UsageEvent, User,
-		Workspace []ent.Hook
+		APIKey, AuditEvent, BillingAccount, BillingPeriod, LatencyRollup, Membership,
+		ModelPrice, RefreshToken, Session, SigningKey, StripeEvent, Upstream,
+		UsageEvent, UsageRollup, User, Workspace []ent.Hook
 	}
 	inters struct {
-		APIKey, AuditEvent, BillingAccount, BillingPeriod, Membership, ModelPrice,
-		RefreshToken, Session, SigningKey, StripeEvent, Upstream, UsageEvent, User,
-		Workspace []ent.Interceptor
+		APIKey, AuditEvent, BillingAccount, BillingPeriod, LatencyRollup, Membership,
+		ModelPrice, RefreshToken, Session, SigningKey, StripeEvent, Upstream,
+		UsageEvent, UsageRollup, User, Workspace []ent.Interceptor
 	}
 )
 

@@ -16,6 +16,7 @@ import (
 	"github.com/oais/oais/ent/auditevent"
 	"github.com/oais/oais/ent/billingaccount"
 	"github.com/oais/oais/ent/billingperiod"
+	"github.com/oais/oais/ent/latencyrollup"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/modelprice"
 	"github.com/oais/oais/ent/refreshtoken"
@@ -24,6 +25,7 @@ import (
 	"github.com/oais/oais/ent/stripeevent"
 	"github.com/oais/oais/ent/upstream"
 	"github.com/oais/oais/ent/usageevent"
+	"github.com/oais/oais/ent/usagerollup"
 	"github.com/oais/oais/ent/user"
 	"github.com/oais/oais/ent/workspace"
 )
@@ -90,6 +92,7 @@ func checkColumn(t, c string) error {
 			auditevent.Table:     auditevent.ValidColumn,
 			billingaccount.Table: billingaccount.ValidColumn,
 			billingperiod.Table:  billingperiod.ValidColumn,
+			latencyrollup.Table:  latencyrollup.ValidColumn,
 			membership.Table:     membership.ValidColumn,
 			modelprice.Table:     modelprice.ValidColumn,
 			refreshtoken.Table:   refreshtoken.ValidColumn,
@@ -98,6 +101,7 @@ func checkColumn(t, c string) error {
 			stripeevent.Table:    stripeevent.ValidColumn,
 			upstream.Table:       upstream.ValidColumn,
 			usageevent.Table:     usageevent.ValidColumn,
+			usagerollup.Table:    usagerollup.ValidColumn,
 			user.Table:           user.ValidColumn,
 			workspace.Table:      workspace.ValidColumn,
 		})

@@ -7,6 +7,7 @@ import (
 	"github.com/oais/oais/ent/auditevent"
 	"github.com/oais/oais/ent/billingaccount"
 	"github.com/oais/oais/ent/billingperiod"
+	"github.com/oais/oais/ent/latencyrollup"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/modelprice"
 	"github.com/oais/oais/ent/predicate"
@@ -16,6 +17,7 @@ import (
 	"github.com/oais/oais/ent/stripeevent"
 	"github.com/oais/oais/ent/upstream"
 	"github.com/oais/oais/ent/usageevent"
+	"github.com/oais/oais/ent/usagerollup"
 	"github.com/oais/oais/ent/user"
 	"github.com/oais/oais/ent/workspace"
 
@@ -27,7 +29,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 14)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 16)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   apikey.Table,
@@ -140,6 +142,23 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[4] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   latencyrollup.Table,
+			Columns: latencyrollup.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: latencyrollup.FieldID,
+			},
+		},
+		Type: "LatencyRollup",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			latencyrollup.FieldWorkspaceID: {Type: field.TypeString, Column: latencyrollup.FieldWorkspaceID},
+			latencyrollup.FieldHour:        {Type: field.TypeTime, Column: latencyrollup.FieldHour},
+			latencyrollup.FieldBucket:      {Type: field.TypeInt, Column: latencyrollup.FieldBucket},
+			latencyrollup.FieldCount:       {Type: field.TypeInt64, Column: latencyrollup.FieldCount},
+		},
+	}
+	graph.Nodes[5] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   membership.Table,
 			Columns: membership.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -156,7 +175,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			membership.FieldRole:        {Type: field.TypeEnum, Column: membership.FieldRole},
 		},
 	}
-	graph.Nodes[5] = &sqlgraph.Node{
+	graph.Nodes[6] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   modelprice.Table,
 			Columns: modelprice.Columns,
@@ -175,7 +194,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			modelprice.FieldOutputMicrosPerMtok:      {Type: field.TypeInt64, Column: modelprice.FieldOutputMicrosPerMtok},
 		},
 	}
-	graph.Nodes[6] = &sqlgraph.Node{
+	graph.Nodes[7] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   refreshtoken.Table,
 			Columns: refreshtoken.Columns,
@@ -193,7 +212,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			refreshtoken.FieldUsedAt:    {Type: field.TypeTime, Column: refreshtoken.FieldUsedAt},
 		},
 	}
-	graph.Nodes[7] = &sqlgraph.Node{
+	graph.Nodes[8] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   session.Table,
 			Columns: session.Columns,
@@ -214,7 +233,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			session.FieldRevokedAt: {Type: field.TypeTime, Column: session.FieldRevokedAt},
 		},
 	}
-	graph.Nodes[8] = &sqlgraph.Node{
+	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   signingkey.Table,
 			Columns: signingkey.Columns,
@@ -231,7 +250,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			signingkey.FieldRetiredAt:  {Type: field.TypeTime, Column: signingkey.FieldRetiredAt},
 		},
 	}
-	graph.Nodes[9] = &sqlgraph.Node{
+	graph.Nodes[10] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stripeevent.Table,
 			Columns: stripeevent.Columns,
@@ -246,7 +265,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stripeevent.FieldReceivedAt: {Type: field.TypeTime, Column: stripeevent.FieldReceivedAt},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   upstream.Table,
 			Columns: upstream.Columns,
@@ -265,7 +284,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			upstream.FieldModels:           {Type: field.TypeJSON, Column: upstream.FieldModels},
 		},
 	}
-	graph.Nodes[11] = &sqlgraph.Node{
+	graph.Nodes[12] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usageevent.Table,
 			Columns: usageevent.Columns,
@@ -297,7 +316,32 @@ var schemaGraph = func() *sqlgraph.Schema {
 			usageevent.FieldBillingPeriodID:  {Type: field.TypeString, Column: usageevent.FieldBillingPeriodID},
 		},
 	}
-	graph.Nodes[12] = &sqlgraph.Node{
+	graph.Nodes[13] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   usagerollup.Table,
+			Columns: usagerollup.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: usagerollup.FieldID,
+			},
+		},
+		Type: "UsageRollup",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			usagerollup.FieldWorkspaceID:      {Type: field.TypeString, Column: usagerollup.FieldWorkspaceID},
+			usagerollup.FieldAPIKeyID:         {Type: field.TypeString, Column: usagerollup.FieldAPIKeyID},
+			usagerollup.FieldModel:            {Type: field.TypeString, Column: usagerollup.FieldModel},
+			usagerollup.FieldHour:             {Type: field.TypeTime, Column: usagerollup.FieldHour},
+			usagerollup.FieldRequests:         {Type: field.TypeInt64, Column: usagerollup.FieldRequests},
+			usagerollup.FieldErrors:           {Type: field.TypeInt64, Column: usagerollup.FieldErrors},
+			usagerollup.FieldCacheHits:        {Type: field.TypeInt64, Column: usagerollup.FieldCacheHits},
+			usagerollup.FieldPromptTokens:     {Type: field.TypeInt64, Column: usagerollup.FieldPromptTokens},
+			usagerollup.FieldCompletionTokens: {Type: field.TypeInt64, Column: usagerollup.FieldCompletionTokens},
+			usagerollup.FieldCachedTokens:     {Type: field.TypeInt64, Column: usagerollup.FieldCachedTokens},
+			usagerollup.FieldCostMicros:       {Type: field.TypeInt64, Column: usagerollup.FieldCostMicros},
+			usagerollup.FieldLatencyMsSum:     {Type: field.TypeInt64, Column: usagerollup.FieldLatencyMsSum},
+		},
+	}
+	graph.Nodes[14] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -320,7 +364,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldLastSignInAt: {Type: field.TypeTime, Column: user.FieldLastSignInAt},
 		},
 	}
-	graph.Nodes[13] = &sqlgraph.Node{
+	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   workspace.Table,
 			Columns: workspace.Columns,
@@ -421,6 +465,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
 			Inverse: false,
+			Table:   latencyrollup.WorkspaceTable,
+			Columns: []string{latencyrollup.WorkspaceColumn},
+			Bidi:    false,
+		},
+		"LatencyRollup",
+		"Workspace",
+	)
+	graph.MustAddE(
+		"workspace",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
 			Table:   membership.WorkspaceTable,
 			Columns: []string{membership.WorkspaceColumn},
 			Bidi:    false,
@@ -486,6 +542,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 			Bidi:    false,
 		},
 		"UsageEvent",
+		"Workspace",
+	)
+	graph.MustAddE(
+		"workspace",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   usagerollup.WorkspaceTable,
+			Columns: []string{usagerollup.WorkspaceColumn},
+			Bidi:    false,
+		},
+		"UsageRollup",
 		"Workspace",
 	)
 	graph.MustAddE(
@@ -1092,6 +1160,80 @@ func (f *BillingPeriodFilter) WhereHasWorkspaceWith(preds ...predicate.Workspace
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *LatencyRollupQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the LatencyRollupQuery builder.
+func (_q *LatencyRollupQuery) Filter() *LatencyRollupFilter {
+	return &LatencyRollupFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *LatencyRollupMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the LatencyRollupMutation builder.
+func (m *LatencyRollupMutation) Filter() *LatencyRollupFilter {
+	return &LatencyRollupFilter{config: m.config, predicateAdder: m}
+}
+
+// LatencyRollupFilter provides a generic filtering capability at runtime for LatencyRollupQuery.
+type LatencyRollupFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *LatencyRollupFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *LatencyRollupFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(latencyrollup.FieldID))
+}
+
+// WhereWorkspaceID applies the entql string predicate on the workspace_id field.
+func (f *LatencyRollupFilter) WhereWorkspaceID(p entql.StringP) {
+	f.Where(p.Field(latencyrollup.FieldWorkspaceID))
+}
+
+// WhereHour applies the entql time.Time predicate on the hour field.
+func (f *LatencyRollupFilter) WhereHour(p entql.TimeP) {
+	f.Where(p.Field(latencyrollup.FieldHour))
+}
+
+// WhereBucket applies the entql int predicate on the bucket field.
+func (f *LatencyRollupFilter) WhereBucket(p entql.IntP) {
+	f.Where(p.Field(latencyrollup.FieldBucket))
+}
+
+// WhereCount applies the entql int64 predicate on the count field.
+func (f *LatencyRollupFilter) WhereCount(p entql.Int64P) {
+	f.Where(p.Field(latencyrollup.FieldCount))
+}
+
+// WhereHasWorkspace applies a predicate to check if query has an edge workspace.
+func (f *LatencyRollupFilter) WhereHasWorkspace() {
+	f.Where(entql.HasEdge("workspace"))
+}
+
+// WhereHasWorkspaceWith applies a predicate to check if query has an edge workspace with a given conditions (other predicates).
+func (f *LatencyRollupFilter) WhereHasWorkspaceWith(preds ...predicate.Workspace) {
+	f.Where(entql.HasEdgeWith("workspace", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *MembershipQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1120,7 +1262,7 @@ type MembershipFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MembershipFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1213,7 +1355,7 @@ type ModelPriceFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ModelPriceFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1283,7 +1425,7 @@ type RefreshTokenFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RefreshTokenFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1362,7 +1504,7 @@ type SessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1456,7 +1598,7 @@ type SigningKeyFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SigningKeyFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1516,7 +1658,7 @@ type StripeEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StripeEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1566,7 +1708,7 @@ type UpstreamFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UpstreamFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1650,7 +1792,7 @@ type UsageEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UsageEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1771,6 +1913,120 @@ func (f *UsageEventFilter) WhereHasWorkspaceWith(preds ...predicate.Workspace) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *UsageRollupQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the UsageRollupQuery builder.
+func (_q *UsageRollupQuery) Filter() *UsageRollupFilter {
+	return &UsageRollupFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *UsageRollupMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the UsageRollupMutation builder.
+func (m *UsageRollupMutation) Filter() *UsageRollupFilter {
+	return &UsageRollupFilter{config: m.config, predicateAdder: m}
+}
+
+// UsageRollupFilter provides a generic filtering capability at runtime for UsageRollupQuery.
+type UsageRollupFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *UsageRollupFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *UsageRollupFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(usagerollup.FieldID))
+}
+
+// WhereWorkspaceID applies the entql string predicate on the workspace_id field.
+func (f *UsageRollupFilter) WhereWorkspaceID(p entql.StringP) {
+	f.Where(p.Field(usagerollup.FieldWorkspaceID))
+}
+
+// WhereAPIKeyID applies the entql string predicate on the api_key_id field.
+func (f *UsageRollupFilter) WhereAPIKeyID(p entql.StringP) {
+	f.Where(p.Field(usagerollup.FieldAPIKeyID))
+}
+
+// WhereModel applies the entql string predicate on the model field.
+func (f *UsageRollupFilter) WhereModel(p entql.StringP) {
+	f.Where(p.Field(usagerollup.FieldModel))
+}
+
+// WhereHour applies the entql time.Time predicate on the hour field.
+func (f *UsageRollupFilter) WhereHour(p entql.TimeP) {
+	f.Where(p.Field(usagerollup.FieldHour))
+}
+
+// WhereRequests applies the entql int64 predicate on the requests field.
+func (f *UsageRollupFilter) WhereRequests(p entql.Int64P) {
+	f.Where(p.Field(usagerollup.FieldRequests))
+}
+
+// WhereErrors applies the entql int64 predicate on the errors field.
+func (f *UsageRollupFilter) WhereErrors(p entql.Int64P) {
+	f.Where(p.Field(usagerollup.FieldErrors))
+}
+
+// WhereCacheHits applies the entql int64 predicate on the cache_hits field.
+func (f *UsageRollupFilter) WhereCacheHits(p entql.Int64P) {
+	f.Where(p.Field(usagerollup.FieldCacheHits))
+}
+
+// WherePromptTokens applies the entql int64 predicate on the prompt_tokens field.
+func (f *UsageRollupFilter) WherePromptTokens(p entql.Int64P) {
+	f.Where(p.Field(usagerollup.FieldPromptTokens))
+}
+
+// WhereCompletionTokens applies the entql int64 predicate on the completion_tokens field.
+func (f *UsageRollupFilter) WhereCompletionTokens(p entql.Int64P) {
+	f.Where(p.Field(usagerollup.FieldCompletionTokens))
+}
+
+// WhereCachedTokens applies the entql int64 predicate on the cached_tokens field.
+func (f *UsageRollupFilter) WhereCachedTokens(p entql.Int64P) {
+	f.Where(p.Field(usagerollup.FieldCachedTokens))
+}
+
+// WhereCostMicros applies the entql int64 predicate on the cost_micros field.
+func (f *UsageRollupFilter) WhereCostMicros(p entql.Int64P) {
+	f.Where(p.Field(usagerollup.FieldCostMicros))
+}
+
+// WhereLatencyMsSum applies the entql int64 predicate on the latency_ms_sum field.
+func (f *UsageRollupFilter) WhereLatencyMsSum(p entql.Int64P) {
+	f.Where(p.Field(usagerollup.FieldLatencyMsSum))
+}
+
+// WhereHasWorkspace applies a predicate to check if query has an edge workspace.
+func (f *UsageRollupFilter) WhereHasWorkspace() {
+	f.Where(entql.HasEdge("workspace"))
+}
+
+// WhereHasWorkspaceWith applies a predicate to check if query has an edge workspace with a given conditions (other predicates).
+func (f *UsageRollupFilter) WhereHasWorkspaceWith(preds ...predicate.Workspace) {
+	f.Where(entql.HasEdgeWith("workspace", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *UserQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1799,7 +2055,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1903,7 +2159,7 @@ type WorkspaceFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WorkspaceFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

@@ -12,6 +12,7 @@ import (
 	"github.com/oais/oais/ent/auditevent"
 	"github.com/oais/oais/ent/billingaccount"
 	"github.com/oais/oais/ent/billingperiod"
+	"github.com/oais/oais/ent/latencyrollup"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/modelprice"
 	"github.com/oais/oais/ent/predicate"
@@ -21,6 +22,7 @@ import (
 	"github.com/oais/oais/ent/stripeevent"
 	"github.com/oais/oais/ent/upstream"
 	"github.com/oais/oais/ent/usageevent"
+	"github.com/oais/oais/ent/usagerollup"
 	"github.com/oais/oais/ent/user"
 	"github.com/oais/oais/ent/workspace"
 )
@@ -187,6 +189,33 @@ func (f TraverseBillingPeriod) Traverse(ctx context.Context, q ent.Query) error 
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.BillingPeriodQuery", q)
+}
+
+// The LatencyRollupFunc type is an adapter to allow the use of ordinary function as a Querier.
+type LatencyRollupFunc func(context.Context, *ent.LatencyRollupQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f LatencyRollupFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.LatencyRollupQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.LatencyRollupQuery", q)
+}
+
+// The TraverseLatencyRollup type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseLatencyRollup func(context.Context, *ent.LatencyRollupQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseLatencyRollup) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseLatencyRollup) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.LatencyRollupQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.LatencyRollupQuery", q)
 }
 
 // The MembershipFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -405,6 +434,33 @@ func (f TraverseUsageEvent) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.UsageEventQuery", q)
 }
 
+// The UsageRollupFunc type is an adapter to allow the use of ordinary function as a Querier.
+type UsageRollupFunc func(context.Context, *ent.UsageRollupQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f UsageRollupFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.UsageRollupQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.UsageRollupQuery", q)
+}
+
+// The TraverseUsageRollup type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseUsageRollup func(context.Context, *ent.UsageRollupQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseUsageRollup) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseUsageRollup) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.UsageRollupQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.UsageRollupQuery", q)
+}
+
 // The UserFunc type is an adapter to allow the use of ordinary function as a Querier.
 type UserFunc func(context.Context, *ent.UserQuery) (ent.Value, error)
 
@@ -470,6 +526,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.BillingAccountQuery, predicate.BillingAccount, billingaccount.OrderOption]{typ: ent.TypeBillingAccount, tq: q}, nil
 	case *ent.BillingPeriodQuery:
 		return &query[*ent.BillingPeriodQuery, predicate.BillingPeriod, billingperiod.OrderOption]{typ: ent.TypeBillingPeriod, tq: q}, nil
+	case *ent.LatencyRollupQuery:
+		return &query[*ent.LatencyRollupQuery, predicate.LatencyRollup, latencyrollup.OrderOption]{typ: ent.TypeLatencyRollup, tq: q}, nil
 	case *ent.MembershipQuery:
 		return &query[*ent.MembershipQuery, predicate.Membership, membership.OrderOption]{typ: ent.TypeMembership, tq: q}, nil
 	case *ent.ModelPriceQuery:
@@ -486,6 +544,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.UpstreamQuery, predicate.Upstream, upstream.OrderOption]{typ: ent.TypeUpstream, tq: q}, nil
 	case *ent.UsageEventQuery:
 		return &query[*ent.UsageEventQuery, predicate.UsageEvent, usageevent.OrderOption]{typ: ent.TypeUsageEvent, tq: q}, nil
+	case *ent.UsageRollupQuery:
+		return &query[*ent.UsageRollupQuery, predicate.UsageRollup, usagerollup.OrderOption]{typ: ent.TypeUsageRollup, tq: q}, nil
 	case *ent.UserQuery:
 		return &query[*ent.UserQuery, predicate.User, user.OrderOption]{typ: ent.TypeUser, tq: q}, nil
 	case *ent.WorkspaceQuery:

@@ -213,6 +213,40 @@ var (
 			},
 		},
 	}
+	// LatencyRollupsColumns holds the columns for the "latency_rollups" table.
+	LatencyRollupsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64},
+		{Name: "hour", Type: field.TypeTime},
+		{Name: "bucket", Type: field.TypeInt},
+		{Name: "count", Type: field.TypeInt64, Default: 0},
+		{Name: "workspace_id", Type: field.TypeString, Size: 64},
+	}
+	// LatencyRollupsTable holds the schema information for the "latency_rollups" table.
+	LatencyRollupsTable = &schema.Table{
+		Name:       "latency_rollups",
+		Columns:    LatencyRollupsColumns,
+		PrimaryKey: []*schema.Column{LatencyRollupsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "latency_rollups_workspaces_workspace",
+				Columns:    []*schema.Column{LatencyRollupsColumns[4]},
+				RefColumns: []*schema.Column{WorkspacesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "latencyrollup_workspace_id",
+				Unique:  false,
+				Columns: []*schema.Column{LatencyRollupsColumns[4]},
+			},
+			{
+				Name:    "latencyrollup_workspace_id_hour_bucket",
+				Unique:  true,
+				Columns: []*schema.Column{LatencyRollupsColumns[4], LatencyRollupsColumns[1], LatencyRollupsColumns[2]},
+			},
+		},
+	}
 	// MembershipsColumns holds the columns for the "memberships" table.
 	MembershipsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 64},
@@ -469,6 +503,53 @@ var (
 			},
 		},
 	}
+	// UsageRollupsColumns holds the columns for the "usage_rollups" table.
+	UsageRollupsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64},
+		{Name: "api_key_id", Type: field.TypeString},
+		{Name: "model", Type: field.TypeString, Size: 200},
+		{Name: "hour", Type: field.TypeTime},
+		{Name: "requests", Type: field.TypeInt64, Default: 0},
+		{Name: "errors", Type: field.TypeInt64, Default: 0},
+		{Name: "cache_hits", Type: field.TypeInt64, Default: 0},
+		{Name: "prompt_tokens", Type: field.TypeInt64, Default: 0},
+		{Name: "completion_tokens", Type: field.TypeInt64, Default: 0},
+		{Name: "cached_tokens", Type: field.TypeInt64, Default: 0},
+		{Name: "cost_micros", Type: field.TypeInt64, Default: 0},
+		{Name: "latency_ms_sum", Type: field.TypeInt64, Default: 0},
+		{Name: "workspace_id", Type: field.TypeString, Size: 64},
+	}
+	// UsageRollupsTable holds the schema information for the "usage_rollups" table.
+	UsageRollupsTable = &schema.Table{
+		Name:       "usage_rollups",
+		Columns:    UsageRollupsColumns,
+		PrimaryKey: []*schema.Column{UsageRollupsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "usage_rollups_workspaces_workspace",
+				Columns:    []*schema.Column{UsageRollupsColumns[12]},
+				RefColumns: []*schema.Column{WorkspacesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "usagerollup_workspace_id",
+				Unique:  false,
+				Columns: []*schema.Column{UsageRollupsColumns[12]},
+			},
+			{
+				Name:    "usagerollup_workspace_id_hour_api_key_id_model",
+				Unique:  true,
+				Columns: []*schema.Column{UsageRollupsColumns[12], UsageRollupsColumns[3], UsageRollupsColumns[1], UsageRollupsColumns[2]},
+			},
+			{
+				Name:    "usagerollup_api_key_id_hour",
+				Unique:  false,
+				Columns: []*schema.Column{UsageRollupsColumns[1], UsageRollupsColumns[3]},
+			},
+		},
+	}
 	// UsersColumns holds the columns for the "users" table.
 	UsersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 64},
@@ -523,6 +604,7 @@ var (
 		AuditEventsTable,
 		BillingAccountsTable,
 		BillingPeriodsTable,
+		LatencyRollupsTable,
 		MembershipsTable,
 		ModelPricesTable,
 		RefreshTokensTable,
@@ -531,6 +613,7 @@ var (
 		StripeEventsTable,
 		UpstreamsTable,
 		UsageEventsTable,
+		UsageRollupsTable,
 		UsersTable,
 		WorkspacesTable,
 	}
@@ -543,10 +626,12 @@ func init() {
 	AuditEventsTable.ForeignKeys[0].RefTable = WorkspacesTable
 	BillingAccountsTable.ForeignKeys[0].RefTable = WorkspacesTable
 	BillingPeriodsTable.ForeignKeys[0].RefTable = WorkspacesTable
+	LatencyRollupsTable.ForeignKeys[0].RefTable = WorkspacesTable
 	MembershipsTable.ForeignKeys[0].RefTable = WorkspacesTable
 	MembershipsTable.ForeignKeys[1].RefTable = UsersTable
 	RefreshTokensTable.ForeignKeys[0].RefTable = SessionsTable
 	SessionsTable.ForeignKeys[0].RefTable = UsersTable
 	UpstreamsTable.ForeignKeys[0].RefTable = WorkspacesTable
 	UsageEventsTable.ForeignKeys[0].RefTable = WorkspacesTable
+	UsageRollupsTable.ForeignKeys[0].RefTable = WorkspacesTable
 }

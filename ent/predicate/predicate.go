@@ -18,6 +18,9 @@ type BillingAccount func(*sql.Selector)
 // BillingPeriod is the predicate function for billingperiod builders.
 type BillingPeriod func(*sql.Selector)
 
+// LatencyRollup is the predicate function for latencyrollup builders.
+type LatencyRollup func(*sql.Selector)
+
 // Membership is the predicate function for membership builders.
 type Membership func(*sql.Selector)
 
@@ -41,6 +44,9 @@ type Upstream func(*sql.Selector)
 
 // UsageEvent is the predicate function for usageevent builders.
 type UsageEvent func(*sql.Selector)
+
+// UsageRollup is the predicate function for usagerollup builders.
+type UsageRollup func(*sql.Selector)
 
 // User is the predicate function for user builders.
 type User func(*sql.Selector)

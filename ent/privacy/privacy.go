@@ -207,6 +207,30 @@ func (f BillingPeriodMutationRuleFunc) EvalMutation(ctx context.Context, m ent.M
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.BillingPeriodMutation", m)
 }
 
+// The LatencyRollupQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type LatencyRollupQueryRuleFunc func(context.Context, *ent.LatencyRollupQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f LatencyRollupQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.LatencyRollupQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.LatencyRollupQuery", q)
+}
+
+// The LatencyRollupMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type LatencyRollupMutationRuleFunc func(context.Context, *ent.LatencyRollupMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f LatencyRollupMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.LatencyRollupMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.LatencyRollupMutation", m)
+}
+
 // The MembershipQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type MembershipQueryRuleFunc func(context.Context, *ent.MembershipQuery) error
@@ -399,6 +423,30 @@ func (f UsageEventMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Muta
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.UsageEventMutation", m)
 }
 
+// The UsageRollupQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type UsageRollupQueryRuleFunc func(context.Context, *ent.UsageRollupQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f UsageRollupQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.UsageRollupQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.UsageRollupQuery", q)
+}
+
+// The UsageRollupMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type UsageRollupMutationRuleFunc func(context.Context, *ent.UsageRollupMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f UsageRollupMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.UsageRollupMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.UsageRollupMutation", m)
+}
+
 // The UserQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type UserQueryRuleFunc func(context.Context, *ent.UserQuery) error
@@ -490,6 +538,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.BillingPeriodQuery:
 		return q.Filter(), nil
+	case *ent.LatencyRollupQuery:
+		return q.Filter(), nil
 	case *ent.MembershipQuery:
 		return q.Filter(), nil
 	case *ent.ModelPriceQuery:
@@ -505,6 +555,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 	case *ent.UpstreamQuery:
 		return q.Filter(), nil
 	case *ent.UsageEventQuery:
+		return q.Filter(), nil
+	case *ent.UsageRollupQuery:
 		return q.Filter(), nil
 	case *ent.UserQuery:
 		return q.Filter(), nil
@@ -525,6 +577,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 		return m.Filter(), nil
 	case *ent.BillingPeriodMutation:
 		return m.Filter(), nil
+	case *ent.LatencyRollupMutation:
+		return m.Filter(), nil
 	case *ent.MembershipMutation:
 		return m.Filter(), nil
 	case *ent.ModelPriceMutation:
@@ -540,6 +594,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.UpstreamMutation:
 		return m.Filter(), nil
 	case *ent.UsageEventMutation:
+		return m.Filter(), nil
+	case *ent.UsageRollupMutation:
 		return m.Filter(), nil
 	case *ent.UserMutation:
 		return m.Filter(), nil

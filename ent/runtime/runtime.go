@@ -10,6 +10,7 @@ import (
 	"github.com/oais/oais/ent/auditevent"
 	"github.com/oais/oais/ent/billingaccount"
 	"github.com/oais/oais/ent/billingperiod"
+	"github.com/oais/oais/ent/latencyrollup"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/modelprice"
 	"github.com/oais/oais/ent/refreshtoken"
@@ -19,6 +20,7 @@ import (
 	"github.com/oais/oais/ent/stripeevent"
 	"github.com/oais/oais/ent/upstream"
 	"github.com/oais/oais/ent/usageevent"
+	"github.com/oais/oais/ent/usagerollup"
 	"github.com/oais/oais/ent/user"
 	"github.com/oais/oais/ent/workspace"
 
@@ -279,6 +281,50 @@ func init() {
 	// billingperiod.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	billingperiod.IDValidator = func() func(string) error {
 		validators := billingperiodDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	latencyrollupMixin := schema.LatencyRollup{}.Mixin()
+	latencyrollup.Policy = privacy.NewPolicies(latencyrollupMixin[1], schema.LatencyRollup{})
+	latencyrollup.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := latencyrollup.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	latencyrollupMixinFields0 := latencyrollupMixin[0].Fields()
+	_ = latencyrollupMixinFields0
+	latencyrollupMixinFields1 := latencyrollupMixin[1].Fields()
+	_ = latencyrollupMixinFields1
+	latencyrollupFields := schema.LatencyRollup{}.Fields()
+	_ = latencyrollupFields
+	// latencyrollupDescWorkspaceID is the schema descriptor for workspace_id field.
+	latencyrollupDescWorkspaceID := latencyrollupMixinFields1[0].Descriptor()
+	// latencyrollup.WorkspaceIDValidator is a validator for the "workspace_id" field. It is called by the builders before save.
+	latencyrollup.WorkspaceIDValidator = latencyrollupDescWorkspaceID.Validators[0].(func(string) error)
+	// latencyrollupDescCount is the schema descriptor for count field.
+	latencyrollupDescCount := latencyrollupFields[2].Descriptor()
+	// latencyrollup.DefaultCount holds the default value on creation for the count field.
+	latencyrollup.DefaultCount = latencyrollupDescCount.Default.(int64)
+	// latencyrollupDescID is the schema descriptor for id field.
+	latencyrollupDescID := latencyrollupMixinFields0[0].Descriptor()
+	// latencyrollup.DefaultID holds the default value on creation for the id field.
+	latencyrollup.DefaultID = latencyrollupDescID.Default.(func() string)
+	// latencyrollup.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	latencyrollup.IDValidator = func() func(string) error {
+		validators := latencyrollupDescID.Validators
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),
@@ -767,6 +813,82 @@ func init() {
 	// usageevent.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	usageevent.IDValidator = func() func(string) error {
 		validators := usageeventDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	usagerollupMixin := schema.UsageRollup{}.Mixin()
+	usagerollup.Policy = privacy.NewPolicies(usagerollupMixin[1], schema.UsageRollup{})
+	usagerollup.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := usagerollup.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	usagerollupMixinFields0 := usagerollupMixin[0].Fields()
+	_ = usagerollupMixinFields0
+	usagerollupMixinFields1 := usagerollupMixin[1].Fields()
+	_ = usagerollupMixinFields1
+	usagerollupFields := schema.UsageRollup{}.Fields()
+	_ = usagerollupFields
+	// usagerollupDescWorkspaceID is the schema descriptor for workspace_id field.
+	usagerollupDescWorkspaceID := usagerollupMixinFields1[0].Descriptor()
+	// usagerollup.WorkspaceIDValidator is a validator for the "workspace_id" field. It is called by the builders before save.
+	usagerollup.WorkspaceIDValidator = usagerollupDescWorkspaceID.Validators[0].(func(string) error)
+	// usagerollupDescModel is the schema descriptor for model field.
+	usagerollupDescModel := usagerollupFields[1].Descriptor()
+	// usagerollup.ModelValidator is a validator for the "model" field. It is called by the builders before save.
+	usagerollup.ModelValidator = usagerollupDescModel.Validators[0].(func(string) error)
+	// usagerollupDescRequests is the schema descriptor for requests field.
+	usagerollupDescRequests := usagerollupFields[3].Descriptor()
+	// usagerollup.DefaultRequests holds the default value on creation for the requests field.
+	usagerollup.DefaultRequests = usagerollupDescRequests.Default.(int64)
+	// usagerollupDescErrors is the schema descriptor for errors field.
+	usagerollupDescErrors := usagerollupFields[4].Descriptor()
+	// usagerollup.DefaultErrors holds the default value on creation for the errors field.
+	usagerollup.DefaultErrors = usagerollupDescErrors.Default.(int64)
+	// usagerollupDescCacheHits is the schema descriptor for cache_hits field.
+	usagerollupDescCacheHits := usagerollupFields[5].Descriptor()
+	// usagerollup.DefaultCacheHits holds the default value on creation for the cache_hits field.
+	usagerollup.DefaultCacheHits = usagerollupDescCacheHits.Default.(int64)
+	// usagerollupDescPromptTokens is the schema descriptor for prompt_tokens field.
+	usagerollupDescPromptTokens := usagerollupFields[6].Descriptor()
+	// usagerollup.DefaultPromptTokens holds the default value on creation for the prompt_tokens field.
+	usagerollup.DefaultPromptTokens = usagerollupDescPromptTokens.Default.(int64)
+	// usagerollupDescCompletionTokens is the schema descriptor for completion_tokens field.
+	usagerollupDescCompletionTokens := usagerollupFields[7].Descriptor()
+	// usagerollup.DefaultCompletionTokens holds the default value on creation for the completion_tokens field.
+	usagerollup.DefaultCompletionTokens = usagerollupDescCompletionTokens.Default.(int64)
+	// usagerollupDescCachedTokens is the schema descriptor for cached_tokens field.
+	usagerollupDescCachedTokens := usagerollupFields[8].Descriptor()
+	// usagerollup.DefaultCachedTokens holds the default value on creation for the cached_tokens field.
+	usagerollup.DefaultCachedTokens = usagerollupDescCachedTokens.Default.(int64)
+	// usagerollupDescCostMicros is the schema descriptor for cost_micros field.
+	usagerollupDescCostMicros := usagerollupFields[9].Descriptor()
+	// usagerollup.DefaultCostMicros holds the default value on creation for the cost_micros field.
+	usagerollup.DefaultCostMicros = usagerollupDescCostMicros.Default.(int64)
+	// usagerollupDescLatencyMsSum is the schema descriptor for latency_ms_sum field.
+	usagerollupDescLatencyMsSum := usagerollupFields[10].Descriptor()
+	// usagerollup.DefaultLatencyMsSum holds the default value on creation for the latency_ms_sum field.
+	usagerollup.DefaultLatencyMsSum = usagerollupDescLatencyMsSum.Default.(int64)
+	// usagerollupDescID is the schema descriptor for id field.
+	usagerollupDescID := usagerollupMixinFields0[0].Descriptor()
+	// usagerollup.DefaultID holds the default value on creation for the id field.
+	usagerollup.DefaultID = usagerollupDescID.Default.(func() string)
+	// usagerollup.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	usagerollup.IDValidator = func() func(string) error {
+		validators := usagerollupDescID.Validators
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),

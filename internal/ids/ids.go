@@ -25,6 +25,8 @@ const (
 	SigningKey    = "sig"
 	RefreshToken  = "rt"
 	Upstream      = "up"
+	UsageRollup   = "ur"
+	LatencyRollup = "lr"
 )
 
 const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

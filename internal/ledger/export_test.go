@@ -4,5 +4,11 @@ package ledger
 // COPY, 1 uses it always.
 func SetCopyMin(l *Ledger, n int) { l.copyMin = n }
 
-// PercentileDisc exposes percentileDisc.
-var PercentileDisc = percentileDisc
+// HistogramPercentile is the percentile Series reports for values.
+func HistogramPercentile(values []int64, p float64) int64 {
+	var h histogram
+	for _, v := range values {
+		h.add(v, 1)
+	}
+	return h.percentile(p)
+}

@@ -1,10 +1,11 @@
 package ledger
 
 import (
+	"cmp"
 	"context"
-	"database/sql"
 	"fmt"
-	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/oais/oais/internal/usage"
@@ -20,23 +21,73 @@ type Filter struct {
 	From, To time.Time // To is exclusive
 }
 
-// where returns the filter's SQL condition on usage_events e, and its args.
-func (f Filter) where() (string, []any, error) {
+// check reports whether f makes sense.
+func (f Filter) check() error {
 	switch {
 	case f.WorkspaceID == "":
-		return "", nil, fmt.Errorf("%w: no workspace", ErrInvalidFilter)
+		return fmt.Errorf("%w: no workspace", ErrInvalidFilter)
 	case f.From.IsZero() || f.To.IsZero():
-		return "", nil, fmt.Errorf("%w: from and to are both required", ErrInvalidFilter)
+		return fmt.Errorf("%w: from and to are both required", ErrInvalidFilter)
 	case !f.From.Before(f.To):
-		return "", nil, fmt.Errorf("%w: from must be before to", ErrInvalidFilter)
+		return fmt.Errorf("%w: from must be before to", ErrInvalidFilter)
 	}
-	q := "e.workspace_id = ? AND e.occurred_at >= ? AND e.occurred_at < ?"
-	args := []any{f.WorkspaceID, f.From.UTC(), f.To.UTC()}
+	return nil
+}
+
+// part is a piece of a filter's range and the table that answers it.
+type part struct {
+	from, to time.Time
+	// rollup: whole UTC hours, read from the hourly rollups; otherwise
+	// the raw events of a partial hour at either end of the range.
+	rollup bool
+}
+
+// parts splits [From, To) into the whole hours inside it, read from the
+// rollups, and the partial hours at its ends, read from raw events. The
+// rollups hold exactly the sums of their hours' events (Ship writes both
+// in one transaction), so the answer is the same as reading every event,
+// and reading a month costs a few hundred rows per key and model instead
+// of one per request.
+func (f Filter) parts() []part {
+	from, to := f.From.UTC(), f.To.UTC()
+	lo := from.Truncate(time.Hour)
+	if lo.Before(from) {
+		lo = lo.Add(time.Hour)
+	}
+	hi := to.Truncate(time.Hour)
+	if !lo.Before(hi) {
+		return []part{{from: from, to: to}}
+	}
+	ps := make([]part, 0, 3)
+	if from.Before(lo) {
+		ps = append(ps, part{from: from, to: lo})
+	}
+	ps = append(ps, part{from: lo, to: hi, rollup: true})
+	if hi.Before(to) {
+		ps = append(ps, part{from: hi, to: to})
+	}
+	return ps
+}
+
+// table returns p's table (aliased e), its time column, and the summary
+// columns over it.
+func (p part) table() (table, timeCol, summary string) {
+	if p.rollup {
+		return "usage_rollups e", "e.hour", rollupSummaryColumns
+	}
+	return "usage_events e", "e.occurred_at", summaryColumns
+}
+
+// where returns the SQL condition that selects f's rows of p, and its args.
+func (f Filter) whereIn(p part) (string, []any) {
+	_, col, _ := p.table()
+	q := "e.workspace_id = ? AND " + col + " >= ? AND " + col + " < ?"
+	args := []any{f.WorkspaceID, p.from, p.to}
 	if f.KeyID != "" {
 		q += " AND e.api_key_id = ?"
 		args = append(args, f.KeyID)
 	}
-	return q, args, nil
+	return q, args
 }
 
 // Summary totals a set of usage events. Tokens and cost sum every event,
@@ -57,6 +108,18 @@ type Summary struct {
 	Errors int64
 }
 
+// add adds o to s.
+func (s *Summary) add(o Summary) {
+	s.Requests += o.Requests
+	s.PromptTokens += o.PromptTokens
+	s.CompletionTokens += o.CompletionTokens
+	s.CachedTokens += o.CachedTokens
+	s.TotalTokens += o.TotalTokens
+	s.CostMicros += o.CostMicros
+	s.CacheHits += o.CacheHits
+	s.Errors += o.Errors
+}
+
 // summaryColumns computes a Summary over usage_events e; scanSummary reads
 // it. total_cost names the cost for ORDER BY.
 const summaryColumns = `
@@ -67,6 +130,16 @@ const summaryColumns = `
 	CAST(COALESCE(SUM(e.cost_micros), 0) AS BIGINT) AS total_cost,
 	COALESCE(SUM(CASE WHEN e.status < 400 AND e.cache_hit THEN 1 ELSE 0 END), 0),
 	COALESCE(SUM(CASE WHEN e.status >= 400 THEN 1 ELSE 0 END), 0)`
+
+// rollupSummaryColumns is summaryColumns over usage_rollups e.
+const rollupSummaryColumns = `
+	CAST(COALESCE(SUM(e.requests), 0) AS BIGINT),
+	CAST(COALESCE(SUM(e.prompt_tokens), 0) AS BIGINT),
+	CAST(COALESCE(SUM(e.completion_tokens), 0) AS BIGINT),
+	CAST(COALESCE(SUM(e.cached_tokens), 0) AS BIGINT),
+	CAST(COALESCE(SUM(e.cost_micros), 0) AS BIGINT) AS total_cost,
+	CAST(COALESCE(SUM(e.cache_hits), 0) AS BIGINT),
+	CAST(COALESCE(SUM(e.errors), 0) AS BIGINT)`
 
 // scanSummary scans the columns before summaryColumns into head, then the
 // summary, then the columns after it into tail.
@@ -82,17 +155,22 @@ func scanSummary(row rowScanner, s *Summary, head []any, tail ...any) error {
 
 // Summary totals the events f selects.
 func (l *Ledger) Summary(ctx context.Context, f Filter) (Summary, error) {
-	var s Summary
-	where, args, err := f.where()
-	if err != nil {
-		return s, err
+	var total Summary
+	if err := f.check(); err != nil {
+		return total, err
 	}
-	err = l.queryDB(ctx, `SELECT `+summaryColumns+` FROM usage_events e WHERE `+where, args,
-		func(row rowScanner) error { return scanSummary(row, &s, nil) })
-	if err != nil {
-		return Summary{}, fmt.Errorf("ledger: summary: %w", err)
+	for _, p := range f.parts() {
+		table, _, cols := p.table()
+		where, args := f.whereIn(p)
+		var s Summary
+		err := l.queryDB(ctx, `SELECT `+cols+` FROM `+table+` WHERE `+where, args,
+			func(row rowScanner) error { return scanSummary(row, &s, nil) })
+		if err != nil {
+			return Summary{}, fmt.Errorf("ledger: summary: %w", err)
+		}
+		total.add(s)
 	}
-	return s, nil
+	return total, nil
 }
 
 // Group is the Summary of the events that share a model or a key.
@@ -104,34 +182,49 @@ type Group struct {
 
 // ByModel totals the events f selects per model, costliest first.
 func (l *Ledger) ByModel(ctx context.Context, f Filter) ([]Group, error) {
-	return l.groups(ctx, f, `SELECT e.model, e.model, `+summaryColumns+` FROM usage_events e WHERE %s
-		GROUP BY e.model ORDER BY total_cost DESC, e.model`)
+	return l.groups(ctx, f, `SELECT e.model, e.model, %s FROM %s WHERE %s GROUP BY e.model`)
 }
 
 // ByKey totals the events f selects per API key, costliest first.
 func (l *Ledger) ByKey(ctx context.Context, f Filter) ([]Group, error) {
-	return l.groups(ctx, f, `SELECT e.api_key_id, COALESCE(k.label, ''), `+summaryColumns+`
-		FROM usage_events e LEFT JOIN api_keys k ON k.id = e.api_key_id AND k.workspace_id = e.workspace_id
-		WHERE %s GROUP BY e.api_key_id, k.label ORDER BY total_cost DESC, e.api_key_id`)
+	return l.groups(ctx, f, `SELECT e.api_key_id, COALESCE(k.label, ''), %s
+		FROM %s LEFT JOIN api_keys k ON k.id = e.api_key_id AND k.workspace_id = e.workspace_id
+		WHERE %s GROUP BY e.api_key_id, k.label`)
 }
 
+// groups runs query (columns, table, condition) on every part of f and
+// merges the groups.
 func (l *Ledger) groups(ctx context.Context, f Filter, query string) ([]Group, error) {
-	where, args, err := f.where()
-	if err != nil {
+	if err := f.check(); err != nil {
 		return nil, err
 	}
-	var out []Group
-	err = l.queryDB(ctx, fmt.Sprintf(query, where), args, func(row rowScanner) error {
-		var g Group
-		if err := scanSummary(row, &g.Summary, []any{&g.Key, &g.Label}); err != nil {
-			return err
+	byKey := make(map[string]*Group)
+	for _, p := range f.parts() {
+		table, _, cols := p.table()
+		where, args := f.whereIn(p)
+		err := l.queryDB(ctx, fmt.Sprintf(query, cols, table, where), args, func(row rowScanner) error {
+			var g Group
+			if err := scanSummary(row, &g.Summary, []any{&g.Key, &g.Label}); err != nil {
+				return err
+			}
+			if have := byKey[g.Key]; have != nil {
+				have.add(g.Summary)
+				return nil
+			}
+			byKey[g.Key] = &g
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("ledger: group usage: %w", err)
 		}
-		out = append(out, g)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("ledger: group usage: %w", err)
 	}
+	var out []Group
+	for _, g := range byKey {
+		out = append(out, *g)
+	}
+	slices.SortFunc(out, func(a, b Group) int {
+		return cmp.Or(cmp.Compare(b.CostMicros, a.CostMicros), strings.Compare(a.Key, b.Key))
+	})
 	return out, nil
 }
 
@@ -172,8 +265,8 @@ type Point struct {
 	Time time.Time // the bucket's start, UTC
 	Summary
 	// P50LatencyMs and P95LatencyMs are the bucket's latency percentiles
-	// over answered requests (percentile_disc: a latency that occurred);
-	// zero when it has none.
+	// over answered requests, to the resolution of LatencyBuckets (the
+	// upper bound of the bucket that holds them); zero when it has none.
 	P50LatencyMs, P95LatencyMs int64
 }
 
@@ -181,9 +274,12 @@ type Point struct {
 // from the one holding f.From up to f.To is present, zero when it has no
 // events; a range of more than MaxBuckets buckets is refused with
 // ErrTooManyBuckets.
+//
+// Latency percentiles come from the workspace's hourly latency histogram;
+// with a KeyID they are taken from the key's raw events instead, which the
+// dashboard never asks for.
 func (l *Ledger) Series(ctx context.Context, f Filter, g Granularity) ([]Point, error) {
-	where, args, err := f.where()
-	if err != nil {
+	if err := f.check(); err != nil {
 		return nil, err
 	}
 	width, prefix, layout, ok := g.width()
@@ -200,131 +296,125 @@ func (l *Ledger) Series(ctx context.Context, f Filter, g Granularity) ([]Point, 
 		return nil, fmt.Errorf("%w: %d %ss (at most %d)", ErrTooManyBuckets, n, g, MaxBuckets)
 	}
 	points := make([]Point, n)
+	hists := make([]histogram, n)
 	for i := range points {
 		points[i].Time = start.Add(time.Duration(i) * width)
 	}
-	at := func(t time.Time) (*Point, error) {
+	s := series{l: l, f: f, g: g, prefix: prefix, layout: layout}
+	s.at = func(t time.Time) (int, error) {
 		i := t.Sub(start) / width
 		if t.Before(start) || i >= n || !t.Equal(points[i].Time) {
-			return nil, fmt.Errorf("ledger: series: bucket %v outside [%v, %v)", t, start, f.To)
+			return 0, fmt.Errorf("bucket %v outside [%v, %v)", t, start, f.To)
 		}
-		return &points[i], nil
+		return int(i), nil
 	}
-	if l.pg {
-		err = l.seriesPostgres(ctx, where, args, g, at)
-	} else {
-		err = l.seriesSQLite(ctx, where, args, prefix, layout, at)
+	for _, p := range f.parts() {
+		if err := s.totals(ctx, p, points); err != nil {
+			return nil, fmt.Errorf("ledger: series: %w", err)
+		}
+		if err := s.latencies(ctx, p, hists); err != nil {
+			return nil, fmt.Errorf("ledger: series: %w", err)
+		}
 	}
-	if err != nil {
-		return nil, fmt.Errorf("ledger: series: %w", err)
+	for i := range points {
+		points[i].P50LatencyMs, points[i].P95LatencyMs = hists[i].percentile(0.5), hists[i].percentile(0.95)
 	}
 	return points, nil
 }
 
-func (l *Ledger) seriesPostgres(ctx context.Context, where string, args []any, g Granularity, at func(time.Time) (*Point, error)) error {
-	// g.String() is "hour" or "day", never user text.
-	bucket := "date_trunc('" + g.String() + "', e.occurred_at AT TIME ZONE 'UTC')"
-	q := `SELECT ` + bucket + `, ` + summaryColumns + `,
-		percentile_disc(0.5) WITHIN GROUP (ORDER BY e.latency_ms) FILTER (WHERE e.status < 400),
-		percentile_disc(0.95) WITHIN GROUP (ORDER BY e.latency_ms) FILTER (WHERE e.status < 400)
-		FROM usage_events e WHERE ` + where + ` GROUP BY 1`
-	return l.queryDB(ctx, q, args, func(row rowScanner) error {
-		var (
-			t        time.Time
-			s        Summary
-			p50, p95 sql.NullInt64
-		)
-		if err := scanSummary(row, &s, []any{&t}, &p50, &p95); err != nil {
-			return err
-		}
-		p, err := at(t.UTC())
-		if err != nil {
-			return err
-		}
-		p.Summary, p.P50LatencyMs, p.P95LatencyMs = s, p50.Int64, p95.Int64
-		return nil
-	})
+// series is one Series query.
+type series struct {
+	l      *Ledger
+	f      Filter
+	g      Granularity
+	prefix int
+	layout string
+	at     func(time.Time) (int, error)
 }
 
-// seriesSQLite groups by the prefix of the text time, then reads the
-// answered latencies in order to take the percentiles, which SQLite lacks,
-// holding one bucket's latencies at a time.
-func (l *Ledger) seriesSQLite(ctx context.Context, where string, args []any, prefix int, layout string, at func(time.Time) (*Point, error)) error {
-	bucket := fmt.Sprintf("substr(e.occurred_at, 1, %d)", prefix)
-	parse := func(b string) (*Point, error) {
-		t, err := time.ParseInLocation(layout, b, time.UTC)
-		if err != nil {
-			return nil, fmt.Errorf("bucket %q: %w", b, err)
-		}
-		return at(t)
+// bucket is the SQL expression of col's bucket.
+func (s *series) bucket(col string) string {
+	if s.l.pg {
+		// g.String() is "hour" or "day", never user text.
+		return "date_trunc('" + s.g.String() + "', " + col + " AT TIME ZONE 'UTC')"
 	}
-	err := l.queryDB(ctx, `SELECT `+bucket+`, `+summaryColumns+` FROM usage_events e WHERE `+where+` GROUP BY 1`, args,
+	return fmt.Sprintf("substr(%s, 1, %d)", col, s.prefix)
+}
+
+// scanBucket scans a bucket column and returns its index.
+func (s *series) scanBucket(row rowScanner, tail ...any) (int, error) {
+	if s.l.pg {
+		var t time.Time
+		if err := row.Scan(append([]any{&t}, tail...)...); err != nil {
+			return 0, err
+		}
+		return s.at(t.UTC())
+	}
+	var b string
+	if err := row.Scan(append([]any{&b}, tail...)...); err != nil {
+		return 0, err
+	}
+	t, err := time.ParseInLocation(s.layout, b, time.UTC)
+	if err != nil {
+		return 0, fmt.Errorf("bucket %q: %w", b, err)
+	}
+	return s.at(t)
+}
+
+// totals adds p's summaries to points.
+func (s *series) totals(ctx context.Context, p part, points []Point) error {
+	table, col, cols := p.table()
+	where, args := s.f.whereIn(p)
+	return s.l.queryDB(ctx, `SELECT `+s.bucket(col)+`, `+cols+` FROM `+table+` WHERE `+where+` GROUP BY 1`, args,
 		func(row rowScanner) error {
-			var (
-				b string
-				s Summary
-			)
-			if err := scanSummary(row, &s, []any{&b}); err != nil {
-				return err
-			}
-			p, err := parse(b)
+			var sum Summary
+			i, err := s.scanBucket(row, &sum.Requests, &sum.PromptTokens, &sum.CompletionTokens, &sum.CachedTokens,
+				&sum.CostMicros, &sum.CacheHits, &sum.Errors)
 			if err != nil {
 				return err
 			}
-			p.Summary = s
+			sum.TotalTokens = sum.PromptTokens + sum.CompletionTokens
+			points[i].Summary.add(sum)
 			return nil
 		})
-	if err != nil {
-		return err
-	}
-	var (
-		cur       *Point
-		curBucket string
-		lat       []int64
-	)
-	flush := func() {
-		if cur != nil {
-			cur.P50LatencyMs, cur.P95LatencyMs = percentileDisc(lat, 0.5), percentileDisc(lat, 0.95)
-		}
-		lat = lat[:0]
-	}
-	err = l.queryDB(ctx, `SELECT `+bucket+`, e.latency_ms FROM usage_events e WHERE `+where+
-		` AND e.status < 400 ORDER BY 1, 2`, args,
-		func(row rowScanner) error {
-			var (
-				b string
-				v int64
-			)
-			if err := row.Scan(&b, &v); err != nil {
-				return err
-			}
-			if cur == nil || b != curBucket {
-				flush()
-				p, err := parse(b)
+}
+
+// latencies adds p's answered latencies to hists: from the workspace's
+// latency rollups, or from raw events (partial hours, or one key).
+func (s *series) latencies(ctx context.Context, p part, hists []histogram) error {
+	if p.rollup && s.f.KeyID == "" {
+		return s.l.queryDB(ctx, `SELECT `+s.bucket("e.hour")+`, e.bucket, CAST(SUM(e.count) AS BIGINT) FROM latency_rollups e
+			WHERE e.workspace_id = ? AND e.hour >= ? AND e.hour < ? GROUP BY 1, 2`, []any{s.f.WorkspaceID, p.from, p.to},
+			func(row rowScanner) error {
+				var b int
+				var n int64
+				i, err := s.scanBucket(row, &b, &n)
 				if err != nil {
 					return err
 				}
-				cur, curBucket = p, b
+				if b < 0 || b >= numBuckets {
+					return fmt.Errorf("latency bucket %d out of range", b)
+				}
+				hists[i][b] += n
+				return nil
+			})
+	}
+	raw := p
+	raw.rollup = false
+	where, args := s.f.whereIn(raw)
+	// Grouping by the latency itself keeps the rows bounded by the distinct
+	// latencies, not the requests.
+	return s.l.queryDB(ctx, `SELECT `+s.bucket("e.occurred_at")+`, e.latency_ms, COUNT(*) FROM usage_events e WHERE `+where+
+		` AND e.status < 400 GROUP BY 1, 2`, args,
+		func(row rowScanner) error {
+			var ms, n int64
+			i, err := s.scanBucket(row, &ms, &n)
+			if err != nil {
+				return err
 			}
-			lat = append(lat, v)
+			hists[i].add(ms, n)
 			return nil
 		})
-	if err != nil {
-		return err
-	}
-	flush()
-	return nil
-}
-
-// percentileDisc is PostgreSQL's percentile_disc over sorted: the first
-// value whose position reaches fraction p, computed in float64 as
-// PostgreSQL does so that both databases agree.
-func percentileDisc(sorted []int64, p float64) int64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	k := int(math.Ceil(p * float64(len(sorted))))
-	return sorted[min(max(k, 1), len(sorted))-1]
 }
 
 // Request is one stored usage event, as RecentRequests lists it.
@@ -392,6 +482,7 @@ type MonthTotals struct {
 
 // MonthToDate returns the usage of the calendar month (UTC) that holds
 // now. The gateway seeds its quota and spend counters from it at start.
+// A month is whole hours, so it reads only the hourly rollups.
 func (l *Ledger) MonthToDate(ctx context.Context, now time.Time) (MonthTotals, error) {
 	now = now.UTC()
 	from := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
@@ -404,7 +495,7 @@ func (l *Ledger) MonthToDate(ctx context.Context, now time.Time) (MonthTotals, e
 	err := l.queryDB(ctx, `SELECT workspace_id, api_key_id,
 		CAST(COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS BIGINT),
 		CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT)
-		FROM usage_events WHERE occurred_at >= ? AND occurred_at < ?
+		FROM usage_rollups WHERE hour >= ? AND hour < ?
 		GROUP BY workspace_id, api_key_id`, []any{mt.From, mt.To},
 		func(row rowScanner) error {
 			var ws, key string

@@ -3,6 +3,9 @@ package ledger_test
 import (
 	"context"
 	"errors"
+	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -181,21 +184,21 @@ func TestSeries(t *testing.T) {
 			want     map[int]ledger.Point // the non-zero buckets, by index
 		}{
 			{"hourly over two days", t0, t0.Add(48 * time.Hour), ledger.Hour, 48, map[int]ledger.Point{
-				0:  {Summary: hour0, P50LatencyMs: 100, P95LatencyMs: 300}, // latencies 20 100 300
-				1:  {Summary: hour1, P50LatencyMs: 900, P95LatencyMs: 900}, // the 429 is not a latency
+				0:  {Summary: hour0, P50LatencyMs: 100, P95LatencyMs: 300},   // latencies 20 100 300
+				1:  {Summary: hour1, P50LatencyMs: 1000, P95LatencyMs: 1000}, // 900 is in the (800, 1000] bucket; the 429 is not a latency
 				26: {Summary: hour26},
 			}},
 			{"daily", t0, t0.Add(48 * time.Hour), ledger.Day, 2, map[int]ledger.Point{
-				0: {Summary: day0, P50LatencyMs: 100, P95LatencyMs: 900}, // 20 100 300 900
+				0: {Summary: day0, P50LatencyMs: 100, P95LatencyMs: 1000}, // 20 100 300 900
 				1: {Summary: hour26},
 			}},
 			{"unaligned from: buckets start on the hour, events from From", t0.Add(30 * time.Minute), t0.Add(150 * time.Minute), ledger.Hour, 3, map[int]ledger.Point{
 				0: {Summary: ledger.Summary{Requests: 1, PromptTokens: 10, CompletionTokens: 5, TotalTokens: 15, CostMicros: 10, CacheHits: 1}, P50LatencyMs: 20, P95LatencyMs: 20},
-				1: {Summary: hour1, P50LatencyMs: 900, P95LatencyMs: 900},
+				1: {Summary: hour1, P50LatencyMs: 1000, P95LatencyMs: 1000},
 			}},
 			{"zero-filled", t0.Add(-72 * time.Hour), t0.Add(-24 * time.Hour), ledger.Day, 2, nil},
 			{"unaligned to: the last bucket is partial", t0.Add(-time.Hour), t0.Add(30 * time.Minute), ledger.Day, 2, map[int]ledger.Point{
-				0: {Summary: ledger.Summary{Requests: 1, PromptTokens: 999, CompletionTokens: 999, TotalTokens: 1998, CostMicros: 999}, P50LatencyMs: 999, P95LatencyMs: 999},
+				0: {Summary: ledger.Summary{Requests: 1, PromptTokens: 999, CompletionTokens: 999, TotalTokens: 1998, CostMicros: 999}, P50LatencyMs: 1000, P95LatencyMs: 1000},
 				1: {Summary: ledger.Summary{Requests: 2, PromptTokens: 300, CompletionTokens: 150, CachedTokens: 10, TotalTokens: 450, CostMicros: 3000}, P50LatencyMs: 100, P95LatencyMs: 300},
 			}},
 		}
@@ -383,28 +386,50 @@ func TestMonthToDate(t *testing.T) {
 	})
 }
 
-func TestPercentileDisc(t *testing.T) {
+// TestHistogramPercentile: a percentile is the upper bound of the latency
+// bucket that holds percentile_disc's answer.
+func TestHistogramPercentile(t *testing.T) {
 	tests := []struct {
 		name   string
-		sorted []int64
+		values []int64
 		p      float64
 		want   int64
 	}{
 		{"empty", nil, 0.5, 0},
-		{"one", []int64{7}, 0.95, 7},
+		{"one, between bounds", []int64{7}, 0.95, 8},
 		{"median of two is the lower", []int64{1, 2}, 0.5, 1},
 		{"median of three", []int64{1, 2, 3}, 0.5, 2},
-		{"p95 of twenty is the nineteenth", seq(20), 0.95, 19},
-		{"p95 of twenty-one is the twentieth", seq(21), 0.95, 20},
-		{"p95 of a hundred", seq(100), 0.95, 95},
+		{"p95 of twenty is the nineteenth's bucket", seq(20), 0.95, 20},
+		{"p95 of a hundred", seq(100), 0.95, 100},
 		{"p0 is the first", seq(5), 0, 1},
+		{"zero milliseconds", []int64{0}, 0.5, 1},
+		{"just above a bound", []int64{1000, 1001}, 0.95, 1200},
+		{"beyond the last bound", []int64{10_000_000}, 0.5, 600_000},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := ledger.PercentileDisc(tt.sorted, tt.p); got != tt.want {
+			if got := ledger.HistogramPercentile(tt.values, tt.p); got != tt.want {
 				t.Fatalf("got %d, want %d", got, tt.want)
 			}
 		})
+	}
+	// For any values, the answer is the smallest bound at or above the
+	// exact percentile_disc: never below it, and at most 25 % above it.
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		vals := make([]int64, 1+r.IntN(50))
+		for i := range vals {
+			vals[i] = r.Int64N(600_000)
+		}
+		slices.Sort(vals)
+		for _, p := range []float64{0.5, 0.95} {
+			exact := vals[max(int(math.Ceil(p*float64(len(vals)))), 1)-1]
+			got := ledger.HistogramPercentile(vals, p)
+			i := slices.Index(ledger.LatencyBuckets, got)
+			if got < exact || i < 0 || (i > 0 && ledger.LatencyBuckets[i-1] >= exact) {
+				t.Fatalf("p%v of %v = %d; exact %d", p, vals, got, exact)
+			}
+		}
 	}
 }
 

@@ -164,6 +164,12 @@ func (l *Ledger) ship(ctx context.Context, t txn, recs []*usage.Record, insert i
 	if err != nil {
 		return err
 	}
+	if len(inserted) == 0 {
+		return nil
+	}
+	if err := l.rollup(ctx, t, recs, inserted, now); err != nil {
+		return err
+	}
 	return l.count(ctx, t, recs, inserted, keys, now)
 }
 

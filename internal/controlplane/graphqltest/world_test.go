@@ -6,6 +6,8 @@ import (
 
 	"github.com/oais/oais/ent/usageevent"
 	"github.com/oais/oais/internal/ids"
+	"github.com/oais/oais/internal/ledger"
+	"github.com/oais/oais/internal/usage"
 )
 
 // actor is who calls an operation in the matrix: one of workspace A's four
@@ -71,13 +73,20 @@ func newWorld(t *testing.T, s *server) *world {
 	d = s.must(t, w.token(asOwner), `query($id: ID!) { workspace(id: $id) { auditEvents(first: 1) { edges { node { id } } } } }`,
 		map[string]any{"id": w.wsA})
 	w.audA = str(t, d, "workspace", "auditEvents", "edges", 0, "node", "id")
-	ue, err := s.cp.Store.Ent.UsageEvent.Create().
-		SetWorkspaceID(w.wsA).SetRequestID(ids.New("req")).SetAPIKeyID(w.keyOwner).SetModel("mock-gpt").
-		SetEndpoint("/v1/chat/completions").SetStatus(200).SetSource(usageevent.SourceUpstream).
-		SetPromptTokens(10).SetCompletionTokens(5).SetCostMicros(42).SetOccurredAt(time.Now().Add(-time.Minute)).
-		Save(sys(t))
+	// Through the ledger, as the gateway's records arrive: it keeps the
+	// hourly rollups the analytics read.
+	reqID := ids.New("req")
+	err := ledger.New(s.cp.Store).Ship(sys(t), []usage.Record{{
+		RequestID: reqID, WorkspaceID: w.wsA, KeyID: w.keyOwner, Model: "mock-gpt", Endpoint: "/v1/chat/completions",
+		Status: 200, Source: usage.SourceUpstream, PromptTokens: 10, CompletionTokens: 5, CostMicros: 42,
+		Time: time.Now().Add(-time.Minute),
+	}})
 	if err != nil {
-		t.Fatalf("insert usage event: %v", err)
+		t.Fatalf("ship usage event: %v", err)
+	}
+	ue, err := s.cp.Store.Ent.UsageEvent.Query().Where(usageevent.RequestID(reqID)).Only(sys(t))
+	if err != nil {
+		t.Fatalf("read usage event: %v", err)
 	}
 	w.useA = ue.ID
 	// The matrix makes many keys; the default limit is not what it tests.

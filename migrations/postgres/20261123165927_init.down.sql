@@ -1,3 +1,11 @@
+-- reverse: create index "usagerollup_workspace_id_hour_api_key_id_model" to table: "usage_rollups"
+DROP INDEX "usagerollup_workspace_id_hour_api_key_id_model";
+-- reverse: create index "usagerollup_workspace_id" to table: "usage_rollups"
+DROP INDEX "usagerollup_workspace_id";
+-- reverse: create index "usagerollup_api_key_id_hour" to table: "usage_rollups"
+DROP INDEX "usagerollup_api_key_id_hour";
+-- reverse: create "usage_rollups" table
+DROP TABLE "usage_rollups";
 -- reverse: create index "usageevent_workspace_id_occurred_at" to table: "usage_events"
 DROP INDEX "usageevent_workspace_id_occurred_at";
 -- reverse: create index "usageevent_workspace_id" to table: "usage_events"
@@ -38,6 +46,12 @@ DROP INDEX "membership_workspace_id";
 DROP INDEX "membership_user_id";
 -- reverse: create "memberships" table
 DROP TABLE "memberships";
+-- reverse: create index "latencyrollup_workspace_id_hour_bucket" to table: "latency_rollups"
+DROP INDEX "latencyrollup_workspace_id_hour_bucket";
+-- reverse: create index "latencyrollup_workspace_id" to table: "latency_rollups"
+DROP INDEX "latencyrollup_workspace_id";
+-- reverse: create "latency_rollups" table
+DROP TABLE "latency_rollups";
 -- reverse: create index "billingperiod_workspace_id_interval_start" to table: "billing_periods"
 DROP INDEX "billingperiod_workspace_id_interval_start";
 -- reverse: create index "billingperiod_workspace_id" to table: "billing_periods"
@@ -80,17 +94,17 @@ DROP INDEX "workspaces_slug_key";
 DROP TABLE "workspaces";
 -- reverse: create "stripe_events" table
 DROP TABLE "stripe_events";
+-- reverse: create index "signing_keys_kid_key" to table: "signing_keys"
+DROP INDEX "signing_keys_kid_key";
+-- reverse: create "signing_keys" table
+DROP TABLE "signing_keys";
+-- reverse: create index "model_prices_model_key" to table: "model_prices"
+DROP INDEX "model_prices_model_key";
+-- reverse: create "model_prices" table
+DROP TABLE "model_prices";
 -- reverse: create index "users_email_key" to table: "users"
 DROP INDEX "users_email_key";
 -- reverse: create index "user_oidc_issuer_oidc_subject" to table: "users"
 DROP INDEX "user_oidc_issuer_oidc_subject";
 -- reverse: create "users" table
 DROP TABLE "users";
--- reverse: create index "model_prices_model_key" to table: "model_prices"
-DROP INDEX "model_prices_model_key";
--- reverse: create "model_prices" table
-DROP TABLE "model_prices";
--- reverse: create index "signing_keys_kid_key" to table: "signing_keys"
-DROP INDEX "signing_keys_kid_key";
--- reverse: create "signing_keys" table
-DROP TABLE "signing_keys";

@@ -34,6 +34,12 @@ CREATE INDEX `billingperiod_workspace_id` ON `billing_periods` (`workspace_id`);
 CREATE UNIQUE INDEX `billingperiod_workspace_id_interval_start` ON `billing_periods` (`workspace_id`, `interval_start`);
 -- create index "billingperiod_sent_at" to table: "billing_periods"
 CREATE INDEX `billingperiod_sent_at` ON `billing_periods` (`sent_at`);
+-- create "latency_rollups" table
+CREATE TABLE `latency_rollups` (`id` text NOT NULL, `hour` datetime NOT NULL, `bucket` integer NOT NULL, `count` integer NOT NULL DEFAULT (0), `workspace_id` text NOT NULL, PRIMARY KEY (`id`), CONSTRAINT `latency_rollups_workspaces_workspace` FOREIGN KEY (`workspace_id`) REFERENCES `workspaces` (`id`) ON DELETE NO ACTION);
+-- create index "latencyrollup_workspace_id" to table: "latency_rollups"
+CREATE INDEX `latencyrollup_workspace_id` ON `latency_rollups` (`workspace_id`);
+-- create index "latencyrollup_workspace_id_hour_bucket" to table: "latency_rollups"
+CREATE UNIQUE INDEX `latencyrollup_workspace_id_hour_bucket` ON `latency_rollups` (`workspace_id`, `hour`, `bucket`);
 -- create "memberships" table
 CREATE TABLE `memberships` (`id` text NOT NULL, `created_at` datetime NOT NULL, `updated_at` datetime NOT NULL, `role` text NOT NULL, `workspace_id` text NOT NULL, `user_id` text NOT NULL, PRIMARY KEY (`id`), CONSTRAINT `memberships_workspaces_workspace` FOREIGN KEY (`workspace_id`) REFERENCES `workspaces` (`id`) ON DELETE NO ACTION, CONSTRAINT `memberships_users_user` FOREIGN KEY (`user_id`) REFERENCES `users` (`id`) ON DELETE NO ACTION);
 -- create index "membership_workspace_id" to table: "memberships"
@@ -84,6 +90,14 @@ CREATE INDEX `usageevent_workspace_id_occurred_at` ON `usage_events` (`workspace
 CREATE INDEX `usageevent_api_key_id_occurred_at` ON `usage_events` (`api_key_id`, `occurred_at`);
 -- create index "usageevent_billing_period_id_ingested_at" to table: "usage_events"
 CREATE INDEX `usageevent_billing_period_id_ingested_at` ON `usage_events` (`billing_period_id`, `ingested_at`);
+-- create "usage_rollups" table
+CREATE TABLE `usage_rollups` (`id` text NOT NULL, `api_key_id` text NOT NULL, `model` text NOT NULL, `hour` datetime NOT NULL, `requests` integer NOT NULL DEFAULT (0), `errors` integer NOT NULL DEFAULT (0), `cache_hits` integer NOT NULL DEFAULT (0), `prompt_tokens` integer NOT NULL DEFAULT (0), `completion_tokens` integer NOT NULL DEFAULT (0), `cached_tokens` integer NOT NULL DEFAULT (0), `cost_micros` integer NOT NULL DEFAULT (0), `latency_ms_sum` integer NOT NULL DEFAULT (0), `workspace_id` text NOT NULL, PRIMARY KEY (`id`), CONSTRAINT `usage_rollups_workspaces_workspace` FOREIGN KEY (`workspace_id`) REFERENCES `workspaces` (`id`) ON DELETE NO ACTION);
+-- create index "usagerollup_workspace_id" to table: "usage_rollups"
+CREATE INDEX `usagerollup_workspace_id` ON `usage_rollups` (`workspace_id`);
+-- create index "usagerollup_workspace_id_hour_api_key_id_model" to table: "usage_rollups"
+CREATE UNIQUE INDEX `usagerollup_workspace_id_hour_api_key_id_model` ON `usage_rollups` (`workspace_id`, `hour`, `api_key_id`, `model`);
+-- create index "usagerollup_api_key_id_hour" to table: "usage_rollups"
+CREATE INDEX `usagerollup_api_key_id_hour` ON `usage_rollups` (`api_key_id`, `hour`);
 -- create "users" table
 CREATE TABLE `users` (`id` text NOT NULL, `created_at` datetime NOT NULL, `updated_at` datetime NOT NULL, `email` text NOT NULL, `name` text NULL, `password_hash` text NULL, `oidc_issuer` text NULL, `oidc_subject` text NULL, `site_admin` bool NOT NULL DEFAULT (false), `disabled` bool NOT NULL DEFAULT (false), `last_sign_in_at` datetime NULL, PRIMARY KEY (`id`));
 -- create index "users_email_key" to table: "users"

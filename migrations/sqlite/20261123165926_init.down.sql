@@ -8,6 +8,14 @@ DROP INDEX `user_oidc_issuer_oidc_subject`;
 DROP INDEX `users_email_key`;
 -- reverse: create "users" table
 DROP TABLE `users`;
+-- reverse: create index "usagerollup_api_key_id_hour" to table: "usage_rollups"
+DROP INDEX `usagerollup_api_key_id_hour`;
+-- reverse: create index "usagerollup_workspace_id_hour_api_key_id_model" to table: "usage_rollups"
+DROP INDEX `usagerollup_workspace_id_hour_api_key_id_model`;
+-- reverse: create index "usagerollup_workspace_id" to table: "usage_rollups"
+DROP INDEX `usagerollup_workspace_id`;
+-- reverse: create "usage_rollups" table
+DROP TABLE `usage_rollups`;
 -- reverse: create index "usageevent_billing_period_id_ingested_at" to table: "usage_events"
 DROP INDEX `usageevent_billing_period_id_ingested_at`;
 -- reverse: create index "usageevent_api_key_id_occurred_at" to table: "usage_events"
@@ -58,6 +66,12 @@ DROP INDEX `membership_workspace_id_user_id`;
 DROP INDEX `membership_workspace_id`;
 -- reverse: create "memberships" table
 DROP TABLE `memberships`;
+-- reverse: create index "latencyrollup_workspace_id_hour_bucket" to table: "latency_rollups"
+DROP INDEX `latencyrollup_workspace_id_hour_bucket`;
+-- reverse: create index "latencyrollup_workspace_id" to table: "latency_rollups"
+DROP INDEX `latencyrollup_workspace_id`;
+-- reverse: create "latency_rollups" table
+DROP TABLE `latency_rollups`;
 -- reverse: create index "billingperiod_sent_at" to table: "billing_periods"
 DROP INDEX `billingperiod_sent_at`;
 -- reverse: create index "billingperiod_workspace_id_interval_start" to table: "billing_periods"

@@ -1,17 +1,17 @@
--- create "signing_keys" table
-CREATE TABLE "signing_keys" ("id" character varying NOT NULL, "kid" character varying NOT NULL, "private_jwk" bytea NOT NULL, "created_at" timestamptz NOT NULL, "retired_at" timestamptz NULL, PRIMARY KEY ("id"));
--- create index "signing_keys_kid_key" to table: "signing_keys"
-CREATE UNIQUE INDEX "signing_keys_kid_key" ON "signing_keys" ("kid");
--- create "model_prices" table
-CREATE TABLE "model_prices" ("id" character varying NOT NULL, "created_at" timestamptz NOT NULL, "updated_at" timestamptz NOT NULL, "model" character varying NOT NULL, "input_micros_per_mtok" bigint NOT NULL, "cached_input_micros_per_mtok" bigint NOT NULL, "output_micros_per_mtok" bigint NOT NULL, PRIMARY KEY ("id"));
--- create index "model_prices_model_key" to table: "model_prices"
-CREATE UNIQUE INDEX "model_prices_model_key" ON "model_prices" ("model");
 -- create "users" table
 CREATE TABLE "users" ("id" character varying NOT NULL, "created_at" timestamptz NOT NULL, "updated_at" timestamptz NOT NULL, "email" character varying NOT NULL, "name" character varying NULL, "password_hash" character varying NULL, "oidc_issuer" character varying NULL, "oidc_subject" character varying NULL, "site_admin" boolean NOT NULL DEFAULT false, "disabled" boolean NOT NULL DEFAULT false, "last_sign_in_at" timestamptz NULL, PRIMARY KEY ("id"));
 -- create index "user_oidc_issuer_oidc_subject" to table: "users"
 CREATE INDEX "user_oidc_issuer_oidc_subject" ON "users" ("oidc_issuer", "oidc_subject");
 -- create index "users_email_key" to table: "users"
 CREATE UNIQUE INDEX "users_email_key" ON "users" ("email");
+-- create "model_prices" table
+CREATE TABLE "model_prices" ("id" character varying NOT NULL, "created_at" timestamptz NOT NULL, "updated_at" timestamptz NOT NULL, "model" character varying NOT NULL, "input_micros_per_mtok" bigint NOT NULL, "cached_input_micros_per_mtok" bigint NOT NULL, "output_micros_per_mtok" bigint NOT NULL, PRIMARY KEY ("id"));
+-- create index "model_prices_model_key" to table: "model_prices"
+CREATE UNIQUE INDEX "model_prices_model_key" ON "model_prices" ("model");
+-- create "signing_keys" table
+CREATE TABLE "signing_keys" ("id" character varying NOT NULL, "kid" character varying NOT NULL, "private_jwk" bytea NOT NULL, "created_at" timestamptz NOT NULL, "retired_at" timestamptz NULL, PRIMARY KEY ("id"));
+-- create index "signing_keys_kid_key" to table: "signing_keys"
+CREATE UNIQUE INDEX "signing_keys_kid_key" ON "signing_keys" ("kid");
 -- create "stripe_events" table
 CREATE TABLE "stripe_events" ("id" character varying NOT NULL, "type" character varying NOT NULL, "received_at" timestamptz NOT NULL, PRIMARY KEY ("id"));
 -- create "workspaces" table
@@ -54,6 +54,12 @@ CREATE INDEX "billingperiod_sent_at" ON "billing_periods" ("sent_at");
 CREATE INDEX "billingperiod_workspace_id" ON "billing_periods" ("workspace_id");
 -- create index "billingperiod_workspace_id_interval_start" to table: "billing_periods"
 CREATE UNIQUE INDEX "billingperiod_workspace_id_interval_start" ON "billing_periods" ("workspace_id", "interval_start");
+-- create "latency_rollups" table
+CREATE TABLE "latency_rollups" ("id" character varying NOT NULL, "hour" timestamptz NOT NULL, "bucket" bigint NOT NULL, "count" bigint NOT NULL DEFAULT 0, "workspace_id" character varying NOT NULL, PRIMARY KEY ("id"), CONSTRAINT "latency_rollups_workspaces_workspace" FOREIGN KEY ("workspace_id") REFERENCES "workspaces" ("id") ON UPDATE NO ACTION ON DELETE NO ACTION);
+-- create index "latencyrollup_workspace_id" to table: "latency_rollups"
+CREATE INDEX "latencyrollup_workspace_id" ON "latency_rollups" ("workspace_id");
+-- create index "latencyrollup_workspace_id_hour_bucket" to table: "latency_rollups"
+CREATE UNIQUE INDEX "latencyrollup_workspace_id_hour_bucket" ON "latency_rollups" ("workspace_id", "hour", "bucket");
 -- create "memberships" table
 CREATE TABLE "memberships" ("id" character varying NOT NULL, "created_at" timestamptz NOT NULL, "updated_at" timestamptz NOT NULL, "role" character varying NOT NULL, "workspace_id" character varying NOT NULL, "user_id" character varying NOT NULL, PRIMARY KEY ("id"), CONSTRAINT "memberships_users_user" FOREIGN KEY ("user_id") REFERENCES "users" ("id") ON UPDATE NO ACTION ON DELETE NO ACTION, CONSTRAINT "memberships_workspaces_workspace" FOREIGN KEY ("workspace_id") REFERENCES "workspaces" ("id") ON UPDATE NO ACTION ON DELETE NO ACTION);
 -- create index "membership_user_id" to table: "memberships"
@@ -94,3 +100,11 @@ CREATE INDEX "usageevent_occurred_at" ON "usage_events" ("occurred_at");
 CREATE INDEX "usageevent_workspace_id" ON "usage_events" ("workspace_id");
 -- create index "usageevent_workspace_id_occurred_at" to table: "usage_events"
 CREATE INDEX "usageevent_workspace_id_occurred_at" ON "usage_events" ("workspace_id", "occurred_at");
+-- create "usage_rollups" table
+CREATE TABLE "usage_rollups" ("id" character varying NOT NULL, "api_key_id" character varying NOT NULL, "model" character varying NOT NULL, "hour" timestamptz NOT NULL, "requests" bigint NOT NULL DEFAULT 0, "errors" bigint NOT NULL DEFAULT 0, "cache_hits" bigint NOT NULL DEFAULT 0, "prompt_tokens" bigint NOT NULL DEFAULT 0, "completion_tokens" bigint NOT NULL DEFAULT 0, "cached_tokens" bigint NOT NULL DEFAULT 0, "cost_micros" bigint NOT NULL DEFAULT 0, "latency_ms_sum" bigint NOT NULL DEFAULT 0, "workspace_id" character varying NOT NULL, PRIMARY KEY ("id"), CONSTRAINT "usage_rollups_workspaces_workspace" FOREIGN KEY ("workspace_id") REFERENCES "workspaces" ("id") ON UPDATE NO ACTION ON DELETE NO ACTION);
+-- create index "usagerollup_api_key_id_hour" to table: "usage_rollups"
+CREATE INDEX "usagerollup_api_key_id_hour" ON "usage_rollups" ("api_key_id", "hour");
+-- create index "usagerollup_workspace_id" to table: "usage_rollups"
+CREATE INDEX "usagerollup_workspace_id" ON "usage_rollups" ("workspace_id");
+-- create index "usagerollup_workspace_id_hour_api_key_id_model" to table: "usage_rollups"
+CREATE UNIQUE INDEX "usagerollup_workspace_id_hour_api_key_id_model" ON "usage_rollups" ("workspace_id", "hour", "api_key_id", "model");
