@@ -98,7 +98,7 @@ func addUsage(ctx context.Context, s *store.Store, rec usage.Record, ingestedAt 
 		SetSource(usageevent.Source(source)).
 		SetOccurredAt(rec.Time.UTC()).
 		SetIngestedAt(ingestedAt.UTC()).
-		OnConflictColumns(usageevent.FieldRequestID).DoNothing().
+		OnConflict().DoNothing(). // any unique index: on PostgreSQL request ids are unique per (request_id, occurred_at)
 		Exec(viewer.SystemContext(ctx))
 }
 

@@ -36,6 +36,9 @@ Configuration is read from the environment (CONTRACT §1):
   OAIS_STRIPE_API_KEY, OAIS_STRIPE_API_BASE, OAIS_STRIPE_WEBHOOK_SECRET
                                Stripe billing (unset: local ledger only)
   OAIS_BILLING_INTERVAL        how often usage is sent to Stripe (default 1m)
+  OAIS_USAGE_RETENTION_DAYS    keep raw usage events (the request log) this many days;
+                               charts and totals read hourly rollups, which are kept
+                               (default 0: keep forever; unbilled events are never pruned)
   OAIS_OIDC_ISSUER, OAIS_OIDC_CLIENT_ID, OAIS_OIDC_CLIENT_SECRET
                                one OIDC identity provider for SSO (unset: local sign-in only)
   OAIS_OIDC_DOMAIN_WORKSPACES  e.g. example.com=ws_…:DEVELOPER adds SSO users to a workspace

@@ -43,6 +43,9 @@ type Config struct {
 	StripePriceID   string
 	BillingInterval time.Duration
 	SuspendAfter    time.Duration
+	// UsageRetention is how long raw usage events (the per-request log)
+	// are kept; 0 keeps them forever. Hourly rollups are always kept.
+	UsageRetention time.Duration
 	OIDCIssuer      string
 	OIDCClientID    string
 	OIDCSecret      config.Secret
@@ -79,6 +82,12 @@ func Load(env config.Env) (Config, error) {
 		GatewayURL:         env.String("OAIS_GATEWAY_PUBLIC_URL", ""),
 		SecretsKey:         config.Secret(env.String("OAIS_SECRETS_KEY", "")),
 		SecretScanningKeys: env.String("OAIS_SECRET_SCANNING_KEYS", ""),
+	}
+	switch days := env.Int("OAIS_USAGE_RETENTION_DAYS", 0, &errs); {
+	case days < 0 || days > 36500:
+		errs = append(errs, config.Errorf("OAIS_USAGE_RETENTION_DAYS", "must be a number of days from 1 to 36500, or 0 to keep raw usage events forever"))
+	default:
+		c.UsageRetention = time.Duration(days) * 24 * time.Hour
 	}
 	if _, err := secretbox.New(c.SecretsKey.Reveal()); err != nil {
 		errs = append(errs, config.Errorf("OAIS_SECRETS_KEY", "must be 32 random bytes, base64-encoded (openssl rand -base64 32)"))

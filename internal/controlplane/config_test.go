@@ -27,6 +27,9 @@ func TestLoad(t *testing.T) {
 		{name: "bad public url", env: map[string]string{"OAIS_PUBLIC_URL": "localhost"}, wantErr: "OAIS_PUBLIC_URL"},
 		{name: "short bootstrap password", env: map[string]string{"OAIS_BOOTSTRAP_ADMIN_PASSWORD": "short"}, wantErr: "OAIS_BOOTSTRAP_ADMIN_PASSWORD"},
 		{name: "bad trusted proxies", env: map[string]string{"OAIS_TRUSTED_PROXIES": "10.0.0.0/8,nope"}, wantErr: "OAIS_TRUSTED_PROXIES"},
+		{name: "usage retention", env: map[string]string{"OAIS_USAGE_RETENTION_DAYS": "90"}},
+		{name: "negative usage retention", env: map[string]string{"OAIS_USAGE_RETENTION_DAYS": "-1"}, wantErr: "OAIS_USAGE_RETENTION_DAYS"},
+		{name: "usage retention not a number", env: map[string]string{"OAIS_USAGE_RETENTION_DAYS": "forever"}, wantErr: "OAIS_USAGE_RETENTION_DAYS"},
 		{name: "bad signup flag", env: map[string]string{"OAIS_ALLOW_SIGNUP": "maybe"}, wantErr: "OAIS_ALLOW_SIGNUP"},
 	}
 	for _, tt := range tests {

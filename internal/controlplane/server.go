@@ -246,6 +246,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		return entstore.StartWorker(ctx, s.Store, sender, s.Config.BillingInterval, s.Log)
 	})
+	g.Go(func() error { return s.maintainUsage(ctx, time.Hour) })
 	g.Go(func() error { return s.sweepGraces(ctx) })
 	g.Go(func() error { return s.rotateSigningKeys(ctx) })
 	// Spend alerts: 50/80/100% of each workspace's cap, checked every minute.
@@ -254,6 +255,39 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return alerts.Run(ctx, spendalerts.DefaultInterval)
 	})
 	return g.Wait()
+}
+
+// maintainUsage, at start and then every interval, makes the usage_events
+// partitions of this month and the next ones (PostgreSQL) and, with
+// OAIS_USAGE_RETENTION_DAYS set, prunes older raw events.
+func (s *Server) maintainUsage(ctx context.Context, interval time.Duration) error {
+	l := ledger.New(s.Store, ledger.WithLogger(s.Log))
+	log := s.Log.With("component", "usage-retention")
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		now := time.Now()
+		if _, err := l.EnsurePartitions(ctx, now); err != nil && ctx.Err() == nil {
+			log.Warn("cannot make next months' usage partitions; events go to the default partition meanwhile, retrying in an hour", "err", err)
+		}
+		if s.Config.UsageRetention > 0 {
+			p, err := l.Prune(ctx, now.Add(-s.Config.UsageRetention))
+			switch {
+			case err != nil && ctx.Err() == nil:
+				log.Warn("pruning old usage events failed; retrying in an hour", "err", err)
+			case err == nil && (len(p.Partitions) > 0 || p.Rows > 0):
+				log.Info("old usage events pruned (hourly rollups kept)", "partitions_dropped", p.Partitions, "rows_deleted", p.Rows)
+			}
+			if err == nil && p.Unbilled > 0 {
+				log.Warn("old usage events kept past retention because billing has not claimed them yet", "events", p.Unbilled)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }
 
 // sweepGraces writes down, every 30 s, the rotations whose grace ended.

@@ -78,7 +78,7 @@ func (l *Ledger) insertCopy(ctx context.Context, t txn, recs []*usage.Record, no
 	}
 	inserted := make(map[string]struct{}, len(recs))
 	err = t.query(ctx, `INSERT INTO usage_events (`+columnList+`) SELECT `+columnList+
-		` FROM ledger_stage ORDER BY request_id COLLATE "C" ON CONFLICT (request_id) DO NOTHING RETURNING request_id`, nil,
+		` FROM ledger_stage ORDER BY request_id COLLATE "C" ON CONFLICT DO NOTHING RETURNING request_id`, nil,
 		func(row rowScanner) error {
 			var id string
 			if err := row.Scan(&id); err != nil {

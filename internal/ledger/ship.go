@@ -255,7 +255,7 @@ func (l *Ledger) dropOrphans(recs []*usage.Record, keys map[string]keyState) []*
 func (l *Ledger) insertRows(ctx context.Context, t txn, recs []*usage.Record, now time.Time) (map[string]struct{}, error) {
 	tx := t.(sqlTxn).tx
 	stmt, err := tx.PrepareContext(ctx, "INSERT INTO usage_events ("+columnList+") VALUES ("+
-		placeholders(len(eventColumns))+") ON CONFLICT (request_id) DO NOTHING")
+		placeholders(len(eventColumns))+") ON CONFLICT DO NOTHING")
 	if err != nil {
 		return nil, fmt.Errorf("ledger: insert usage events: %w", err)
 	}
@@ -328,7 +328,7 @@ func (l *Ledger) insertQuery(n int) string {
 		}
 		b.WriteString(row)
 	}
-	b.WriteString(" ON CONFLICT (request_id) DO NOTHING RETURNING request_id")
+	b.WriteString(" ON CONFLICT DO NOTHING RETURNING request_id")
 	return l.rebind(b.String())
 }
 

@@ -27,6 +27,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/oais/oais/ent/migrate"
+	"github.com/oais/oais/migrations"
 )
 
 func main() {
@@ -61,6 +62,15 @@ func diff(ctx context.Context, db *sql.DB, d, path, name string) error {
 	if err != nil {
 		return err
 	}
+	// Hand-written migrations (see postgres/*_partition_usage_events.up.sql)
+	// join the checksum file here, so that Atlas replays them too.
+	sum, err := gm.Checksum()
+	if err != nil {
+		return err
+	}
+	if err := atlas.WriteSumFile(gm, sum); err != nil {
+		return err
+	}
 	return migrate.NewSchema(entsql.OpenDB(d, db)).NamedDiff(ctx, name,
 		schema.WithDir(gm),
 		schema.WithMigrationMode(schema.ModeReplay),
@@ -68,6 +78,7 @@ func diff(ctx context.Context, db *sql.DB, d, path, name string) error {
 		schema.WithFormatter(sqltoolFormatter()),
 		schema.WithDropColumn(true),
 		schema.WithDropIndex(true),
+		migrations.HidePartitioning(),
 	)
 }
 

@@ -1,0 +1,20 @@
+-- reverse: back to one unpartitioned usage_events table, rows kept.
+ALTER TABLE "usage_events" RENAME TO "usage_events_partitioned";
+ALTER TABLE "usage_events_partitioned" RENAME CONSTRAINT "usage_events_pkey" TO "usage_events_partitioned_pkey";
+ALTER TABLE "usage_events_partitioned" RENAME CONSTRAINT "usage_events_workspaces_workspace" TO "usage_events_partitioned_workspace";
+ALTER INDEX "usage_events_request_id_key" RENAME TO "usage_events_partitioned_request_id_key";
+ALTER INDEX "usageevent_api_key_id_occurred_at" RENAME TO "usage_events_partitioned_api_key_id_occurred_at";
+ALTER INDEX "usageevent_billing_period_id_ingested_at" RENAME TO "usage_events_partitioned_billing_period_id_ingested_at";
+ALTER INDEX "usageevent_occurred_at" RENAME TO "usage_events_partitioned_occurred_at";
+ALTER INDEX "usageevent_workspace_id" RENAME TO "usage_events_partitioned_workspace_id";
+ALTER INDEX "usageevent_workspace_id_occurred_at" RENAME TO "usage_events_partitioned_workspace_id_occurred_at";
+CREATE TABLE "usage_events" ("id" character varying NOT NULL, "request_id" character varying NOT NULL, "api_key_id" character varying NOT NULL, "model" character varying NOT NULL, "endpoint" character varying NOT NULL, "stream" boolean NOT NULL DEFAULT false, "prompt_tokens" bigint NOT NULL DEFAULT 0, "completion_tokens" bigint NOT NULL DEFAULT 0, "cached_tokens" bigint NOT NULL DEFAULT 0, "cost_micros" bigint NOT NULL DEFAULT 0, "status" bigint NOT NULL, "latency_ms" bigint NOT NULL DEFAULT 0, "cache_hit" boolean NOT NULL DEFAULT false, "source" character varying NOT NULL, "estimate_reason" character varying NULL, "client_ip" character varying NULL, "occurred_at" timestamptz NOT NULL, "ingested_at" timestamptz NOT NULL, "billing_period_id" character varying NULL, "workspace_id" character varying NOT NULL, PRIMARY KEY ("id"), CONSTRAINT "usage_events_workspaces_workspace" FOREIGN KEY ("workspace_id") REFERENCES "workspaces" ("id") ON UPDATE NO ACTION ON DELETE NO ACTION);
+INSERT INTO "usage_events" SELECT * FROM "usage_events_partitioned";
+DROP TABLE "usage_events_partitioned";
+DROP FUNCTION oais_usage_partition(timestamptz);
+CREATE UNIQUE INDEX "usage_events_request_id_key" ON "usage_events" ("request_id");
+CREATE INDEX "usageevent_api_key_id_occurred_at" ON "usage_events" ("api_key_id", "occurred_at");
+CREATE INDEX "usageevent_billing_period_id_ingested_at" ON "usage_events" ("billing_period_id", "ingested_at");
+CREATE INDEX "usageevent_occurred_at" ON "usage_events" ("occurred_at");
+CREATE INDEX "usageevent_workspace_id" ON "usage_events" ("workspace_id");
+CREATE INDEX "usageevent_workspace_id_occurred_at" ON "usage_events" ("workspace_id", "occurred_at");
