@@ -45,7 +45,7 @@ type Config struct {
 	SuspendAfter    time.Duration
 	// UsageRetention is how long raw usage events (the per-request log)
 	// are kept; 0 keeps them forever. Hourly rollups are always kept.
-	UsageRetention time.Duration
+	UsageRetention  time.Duration
 	OIDCIssuer      string
 	OIDCClientID    string
 	OIDCSecret      config.Secret
