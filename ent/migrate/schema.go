@@ -482,11 +482,6 @@ var (
 				Columns: []*schema.Column{UsageEventsColumns[19]},
 			},
 			{
-				Name:    "usageevent_occurred_at",
-				Unique:  false,
-				Columns: []*schema.Column{UsageEventsColumns[16]},
-			},
-			{
 				Name:    "usageevent_workspace_id_occurred_at",
 				Unique:  false,
 				Columns: []*schema.Column{UsageEventsColumns[19], UsageEventsColumns[16]},

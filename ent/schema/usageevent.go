@@ -51,7 +51,8 @@ func (UsageEvent) Fields() []ent.Field {
 // Indexes of UsageEvent.
 func (UsageEvent) Indexes() []ent.Index {
 	return []ent.Index{
-		index.Fields("occurred_at"),
+		// No index on occurred_at alone: time-range reads go through the
+		// hourly rollups, and raw reads name a workspace or a key.
 		index.Fields("workspace_id", "occurred_at"),
 		index.Fields("api_key_id", "occurred_at"),
 		index.Fields("billing_period_id", "ingested_at"),

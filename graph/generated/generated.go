@@ -4117,7 +4117,9 @@ type UsagePoint {
   costMicros: Int!
   cacheHits: Int!
   errors: Int!
+  "Median latency of answered requests, as the upper bound of its histogram bucket (bounds at most 25% apart: 100, 120, 150, 200, 250, 300, 400, 500, 600, 800, 1000 ms…); 0 without requests."
   p50LatencyMs: Int!
+  "95th-percentile latency of answered requests, with the same resolution as p50LatencyMs."
   p95LatencyMs: Int!
 }
 

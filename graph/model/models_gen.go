@@ -136,8 +136,10 @@ type UsagePoint struct {
 	CostMicros       int       `json:"costMicros"`
 	CacheHits        int       `json:"cacheHits"`
 	Errors           int       `json:"errors"`
-	P50LatencyMs     int       `json:"p50LatencyMs"`
-	P95LatencyMs     int       `json:"p95LatencyMs"`
+	// Median latency of answered requests, as the upper bound of its histogram bucket (bounds at most 25% apart: 100, 120, 150, 200, 250, 300, 400, 500, 600, 800, 1000 ms…); 0 without requests.
+	P50LatencyMs int `json:"p50LatencyMs"`
+	// 95th-percentile latency of answered requests, with the same resolution as p50LatencyMs.
+	P95LatencyMs int `json:"p95LatencyMs"`
 }
 
 type UsageSummary struct {
