@@ -332,7 +332,11 @@ func (r *workspaceResolver) APIKeys(ctx context.Context, obj *ent.Workspace, aft
 	if err := pageSize(first, last); err != nil {
 		return nil, err
 	}
-	q := obj.QueryAPIKeys()
+	// Not obj.QueryAPIKeys(): an edge query is SELECT DISTINCT, which made
+	// PostgreSQL de-duplicate every key of the workspace before the LIMIT
+	// (58 ms for a page of 50 out of 100,000, BenchmarkKeysPage). A key
+	// has one workspace, so there is nothing to de-duplicate.
+	q := r.Client.APIKey.Query().Where(apikey.WorkspaceID(obj.ID)).Unique(false)
 	if status != nil {
 		q = q.Where(statusPredicate(*status, r.now()))
 	}

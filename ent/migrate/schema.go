@@ -65,9 +65,9 @@ var (
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "apikey_workspace_id",
+				Name:    "apikey_workspace_id_id",
 				Unique:  false,
-				Columns: []*schema.Column{APIKeysColumns[24]},
+				Columns: []*schema.Column{APIKeysColumns[24], APIKeysColumns[0]},
 			},
 			{
 				Name:    "apikey_workspace_id_created_at",
@@ -152,9 +152,9 @@ var (
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "billingaccount_workspace_id",
+				Name:    "billingaccount_workspace_id_id",
 				Unique:  false,
-				Columns: []*schema.Column{BillingAccountsColumns[13]},
+				Columns: []*schema.Column{BillingAccountsColumns[13], BillingAccountsColumns[0]},
 			},
 			{
 				Name:    "billingaccount_workspace_unique",
@@ -197,9 +197,9 @@ var (
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "billingperiod_workspace_id",
+				Name:    "billingperiod_workspace_id_id",
 				Unique:  false,
-				Columns: []*schema.Column{BillingPeriodsColumns[10]},
+				Columns: []*schema.Column{BillingPeriodsColumns[10], BillingPeriodsColumns[0]},
 			},
 			{
 				Name:    "billingperiod_workspace_id_interval_start",
@@ -236,9 +236,9 @@ var (
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "latencyrollup_workspace_id",
+				Name:    "latencyrollup_workspace_id_id",
 				Unique:  false,
-				Columns: []*schema.Column{LatencyRollupsColumns[4]},
+				Columns: []*schema.Column{LatencyRollupsColumns[4], LatencyRollupsColumns[0]},
 			},
 			{
 				Name:    "latencyrollup_workspace_id_hour_bucket",
@@ -277,9 +277,9 @@ var (
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "membership_workspace_id",
+				Name:    "membership_workspace_id_id",
 				Unique:  false,
-				Columns: []*schema.Column{MembershipsColumns[4]},
+				Columns: []*schema.Column{MembershipsColumns[4], MembershipsColumns[0]},
 			},
 			{
 				Name:    "membership_workspace_id_user_id",
@@ -423,9 +423,9 @@ var (
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "upstream_workspace_id",
+				Name:    "upstream_workspace_id_id",
 				Unique:  false,
-				Columns: []*schema.Column{UpstreamsColumns[6]},
+				Columns: []*schema.Column{UpstreamsColumns[6], UpstreamsColumns[0]},
 			},
 			{
 				Name:    "upstream_workspace_unique",
@@ -477,9 +477,9 @@ var (
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "usageevent_workspace_id",
+				Name:    "usageevent_workspace_id_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsageEventsColumns[19]},
+				Columns: []*schema.Column{UsageEventsColumns[19], UsageEventsColumns[0]},
 			},
 			{
 				Name:    "usageevent_workspace_id_occurred_at",
@@ -529,9 +529,9 @@ var (
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "usagerollup_workspace_id",
+				Name:    "usagerollup_workspace_id_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsageRollupsColumns[12]},
+				Columns: []*schema.Column{UsageRollupsColumns[12], UsageRollupsColumns[0]},
 			},
 			{
 				Name:    "usagerollup_workspace_id_hour_api_key_id_model",

@@ -112,7 +112,7 @@ type server struct {
 // start opens the control plane on dbURL with a JSON logger into a buffer,
 // serves it with httptest and signs in the bootstrap admin. extra adds or
 // overrides configuration variables.
-func start(t *testing.T, dbURL string, extra map[string]string) *server {
+func start(t testing.TB, dbURL string, extra map[string]string) *server {
 	t.Helper()
 	env := map[string]string{
 		"OAIS_DATABASE_URL":             dbURL,
@@ -152,7 +152,7 @@ func start(t *testing.T, dbURL string, extra map[string]string) *server {
 
 // sys is a context with the system principal, for direct ent changes that
 // no GraphQL operation offers (a workspace's maxKeys, usage rows).
-func sys(t *testing.T) context.Context {
+func sys(t testing.TB) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
@@ -184,7 +184,7 @@ var secretPattern = regexp.MustCompile(`sk-oais-[0-9A-Za-z]+`)
 // post sends one GraphQL operation over HTTP and records every secret that
 // crosses the wire (passwords and refresh tokens sent, secrets and tokens
 // received).
-func (s *server) post(t *testing.T, token, query string, vars map[string]any) reply {
+func (s *server) post(t testing.TB, token, query string, vars map[string]any) reply {
 	t.Helper()
 	body, err := json.Marshal(map[string]any{"query": query, "variables": vars})
 	if err != nil {
@@ -248,7 +248,7 @@ func collectSecrets(set *secretSet, where string, v any) {
 }
 
 // must runs one operation that has to succeed.
-func (s *server) must(t *testing.T, token, query string, vars map[string]any) map[string]any {
+func (s *server) must(t testing.TB, token, query string, vars map[string]any) map[string]any {
 	t.Helper()
 	r := s.post(t, token, query, vars)
 	if len(r.Errors) > 0 || r.Status != http.StatusOK {
@@ -258,7 +258,7 @@ func (s *server) must(t *testing.T, token, query string, vars map[string]any) ma
 }
 
 // wantCode runs one operation that has to fail with code.
-func (s *server) wantCode(t *testing.T, code, token, query string, vars map[string]any) reply {
+func (s *server) wantCode(t testing.TB, code, token, query string, vars map[string]any) reply {
 	t.Helper()
 	r := s.post(t, token, query, vars)
 	if len(r.Errors) == 0 || r.Errors[0].code() != code {
@@ -280,7 +280,7 @@ type user struct {
 
 const authFields = `accessToken refreshToken expiresAt user { id email }`
 
-func (s *server) auth(t *testing.T, op, email, password string) *user {
+func (s *server) auth(t testing.TB, op, email, password string) *user {
 	t.Helper()
 	s.secrets.add(password, "password")
 	d := s.must(t, "", `mutation($e: String!, $p: String!) { `+op+`(email: $e, password: $p) { `+authFields+` } }`,
@@ -292,26 +292,26 @@ func (s *server) auth(t *testing.T, op, email, password string) *user {
 }
 
 // signUp creates an account through the signUp mutation.
-func (s *server) signUp(t *testing.T, email string) *user {
+func (s *server) signUp(t testing.TB, email string) *user {
 	t.Helper()
 	return s.auth(t, "signUp", email, userPassword)
 }
 
 // signIn signs an existing account in.
-func (s *server) signIn(t *testing.T, email, password string) *user {
+func (s *server) signIn(t testing.TB, email, password string) *user {
 	t.Helper()
 	return s.auth(t, "signIn", email, password)
 }
 
 // createWorkspace makes a workspace owned by token's user.
-func (s *server) createWorkspace(t *testing.T, token, name string) string {
+func (s *server) createWorkspace(t testing.TB, token, name string) string {
 	t.Helper()
 	d := s.must(t, token, `mutation($n: String!) { createWorkspace(input: {name: $n}) { id } }`, map[string]any{"n": name})
 	return str(t, d, "createWorkspace", "id")
 }
 
 // createKey makes an API key in ws and returns its id and secret.
-func (s *server) createKey(t *testing.T, token, ws, label string) (id, secret string) {
+func (s *server) createKey(t testing.TB, token, ws, label string) (id, secret string) {
 	t.Helper()
 	d := s.must(t, token, `mutation($ws: ID!, $l: String!) { createAPIKey(input: {workspaceID: $ws, label: $l}) { secret apiKey { id } } }`,
 		map[string]any{"ws": ws, "l": label})
@@ -319,7 +319,7 @@ func (s *server) createKey(t *testing.T, token, ws, label string) (id, secret st
 }
 
 // invite adds email to ws with role and returns the membership id.
-func (s *server) invite(t *testing.T, token, ws, email, role string) string {
+func (s *server) invite(t testing.TB, token, ws, email, role string) string {
 	t.Helper()
 	d := s.must(t, token, `mutation($ws: ID!, $e: String!, $r: MembershipRole!) { inviteMember(workspaceID: $ws, email: $e, role: $r) { id } }`,
 		map[string]any{"ws": ws, "e": email, "r": role})
@@ -332,7 +332,7 @@ const keyFields = `id createdAt updatedAt workspaceID label maskedKey status rev
 	lastUsedAt rotatedFromID graceUntil leakedAt leakSource remainingRequests`
 
 // key reads one key through node(id:).
-func (s *server) key(t *testing.T, token, id string) map[string]any {
+func (s *server) key(t testing.TB, token, id string) map[string]any {
 	t.Helper()
 	d := s.must(t, token, `query($id: ID!) { node(id: $id) { ... on APIKey { `+keyFields+` } } }`, map[string]any{"id": id})
 	n, _ := d["node"].(map[string]any)
@@ -343,7 +343,7 @@ func (s *server) key(t *testing.T, token, id string) map[string]any {
 }
 
 // auditActions returns the (action, targetID) pairs of ws's audit log.
-func (s *server) auditActions(t *testing.T, token, ws string) map[string][]string {
+func (s *server) auditActions(t testing.TB, token, ws string) map[string][]string {
 	t.Helper()
 	d := s.must(t, token, `query($id: ID!) { workspace(id: $id) { auditEvents(first: 500, orderBy: {field: CREATED_AT}) {
 		edges { node { action targetID actorEmail } } } } }`, map[string]any{"id": ws})
@@ -357,7 +357,7 @@ func (s *server) auditActions(t *testing.T, token, ws string) map[string][]strin
 }
 
 // dig walks decoded JSON by keys (string) and indexes (int).
-func dig(t *testing.T, v any, path ...any) any {
+func dig(t testing.TB, v any, path ...any) any {
 	t.Helper()
 	for i, p := range path {
 		switch p := p.(type) {
@@ -378,7 +378,7 @@ func dig(t *testing.T, v any, path ...any) any {
 	return v
 }
 
-func str(t *testing.T, v any, path ...any) string {
+func str(t testing.TB, v any, path ...any) string {
 	t.Helper()
 	s, ok := dig(t, v, path...).(string)
 	if !ok {
@@ -387,7 +387,7 @@ func str(t *testing.T, v any, path ...any) string {
 	return s
 }
 
-func list(t *testing.T, v any, path ...any) []any {
+func list(t testing.TB, v any, path ...any) []any {
 	t.Helper()
 	l, ok := dig(t, v, path...).([]any)
 	if !ok && dig(t, v, path...) != nil {
@@ -397,7 +397,7 @@ func list(t *testing.T, v any, path ...any) []any {
 }
 
 // nodeIDs returns the ids of a connection's nodes, in order.
-func nodeIDs(t *testing.T, conn any) []string {
+func nodeIDs(t testing.TB, conn any) []string {
 	t.Helper()
 	var out []string
 	for _, e := range list(t, conn, "edges") {
@@ -416,7 +416,7 @@ func contains(list []string, s string) bool {
 }
 
 // eventually polls f until it returns true or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, f func() bool) {
+func eventually(t testing.TB, within time.Duration, what string, f func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !f() {
