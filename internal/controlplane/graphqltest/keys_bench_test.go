@@ -93,7 +93,7 @@ func seedKeys(b *testing.B, s *server, ws string, n int) {
 			builders = append(builders, s.cp.Store.Ent.APIKey.Create().SetWorkspaceID(ws).
 				SetLabel(fmt.Sprintf("service %d", i)).SetSecretHash(hex.EncodeToString(h)).
 				SetMaskedKey(fmt.Sprintf("sk-oais-…%04d", i%10000)).
-				SetCreatedAt(base.Add(time.Duration(i) * time.Minute)).SetUpdatedAt(base))
+				SetCreatedAt(base.Add(time.Duration(i)*time.Minute)).SetUpdatedAt(base))
 		}
 		if err := s.cp.Store.Ent.APIKey.CreateBulk(builders...).Exec(sys(b)); err != nil {
 			b.Fatal(err)
