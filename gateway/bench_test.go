@@ -49,7 +49,7 @@ func benchGateway(b *testing.B) (url, secret string, client *http.Client) {
 	// Limits high enough never to refuse, but set, so every counter and
 	// header is computed as in production.
 	p := &Principal{Key: KeyPolicy{ID: "key_bench", WorkspaceID: "ws_bench", State: keys.State{Status: keys.StatusActive}},
-		Workspace: WorkspacePolicy{ID: "ws_bench", RPM: 1 << 50, TPM: 1 << 50}}
+		Workspace: &WorkspacePolicy{ID: "ws_bench", RPM: 1 << 50, TPM: 1 << 50}}
 	dir := StaticDirectory{s.Hash(): p}
 	rec := &discardRecorder{}
 	g := New(Config{UpstreamBaseURL: up.URL + "/v1", Logger: slog.New(slog.DiscardHandler)},

@@ -94,7 +94,7 @@ func newSSERig(tb testing.TB) *sseRig {
 	}
 	r.secret = s.Reveal()
 	dir := StaticDirectory{s.Hash(): {Key: KeyPolicy{ID: "key_fuzz", WorkspaceID: "ws_fuzz", State: keys.State{Status: keys.StatusActive}},
-		Workspace: WorkspacePolicy{ID: "ws_fuzz"}}}
+		Workspace: &WorkspacePolicy{ID: "ws_fuzz"}}}
 	gw := New(Config{UpstreamBaseURL: up.URL + "/v1", Logger: slog.New(slog.DiscardHandler)},
 		Deps{Directory: dir, Limiter: newFakeLimiter(), Recorder: r.rec, Pricer: fakePricer{}})
 	tb.Cleanup(func() { _ = gw.Close() })

@@ -19,8 +19,8 @@
 //  6. Idempotency-Key: replay of a finished twin, 422 for a reused key;
 //  7. the response cache (x-oais-cache: hit, billed as a cache hit);
 //  8. one all-or-nothing Limiter.Reserve over every limit (429);
-//  9. the upstream, through httputil.ReverseProxy; its errors pass through
-//     unbilled, transport failures are 502/504;
+//  9. the upstream, through the forwarder (forward.go); its errors pass
+//     through unbilled, transport failures are 502/504;
 //  10. settle the reservation with the real usage and append the usage
 //     record, before the handler returns (streams: when they end);
 //  11. metrics and one access-log line.
@@ -35,12 +35,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptrace"
-	"net/http/httputil"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -77,20 +75,25 @@ type Deps struct {
 
 // Gateway is the /v1 data plane. Create it with New.
 type Gateway struct {
-	cfg       Config
-	deps      Deps
-	full      Fuller // deps.Recorder, when it can tell
-	log       *slog.Logger
-	upstream  *url.URL
-	authz     string // "Bearer <upstream key>", or "" to send none
-	transport *http.Transport
-	proxy     *httputil.ReverseProxy
-	mock      *mockupstream.InProcess
-	metrics   *metrics
-	seeded    sync.Map         // counter key -> struct{}: cumulative counters seeded
-	wsNames   counterNameCache // workspace id -> its counter keys
-	keyNames  counterNameCache // key id -> its counter keys
-	draining  atomic.Bool
+	cfg      Config
+	deps     Deps
+	full     Fuller // deps.Recorder, when it can tell
+	log      *slog.Logger
+	upstream *url.URL
+	// authzValue is the Authorization sent to the global upstream
+	// ("Bearer <upstream key>"), nil to send none; epURLs are its URLs
+	// by endpoint kind, shared read-only by every request.
+	authzValue []string
+	epURLs     [kindModels + 1]*url.URL
+	transport  *http.Transport
+	mock       *mockupstream.InProcess
+	metrics    *metrics
+	seeded     sync.Map         // counter key -> struct{}: cumulative counters seeded
+	wsNames    counterNameCache // workspace id -> its counter keys
+	keyNames   counterNameCache // key id -> its counter keys
+	draining   atomic.Bool
+	// into is deps.Limiter's allocation-free Reserve, if it has one.
+	into ratelimit.IntoReserver
 	// asyncSettle settles reservations off the request path (a shared
 	// limiter, whose Settle is a round trip); settling counts those under way.
 	asyncSettle bool
@@ -111,6 +114,7 @@ func New(cfg Config, deps Deps) *Gateway {
 	cfg.withDefaults()
 	g := &Gateway{cfg: cfg, deps: deps, log: cfg.Logger, metrics: newMetrics()}
 	g.full, _ = deps.Recorder.(Fuller)
+	g.into, _ = deps.Limiter.(ratelimit.IntoReserver)
 	switch deps.Limiter.(type) {
 	case *ratelimit.Redis, *ratelimit.Fallback:
 		g.asyncSettle = true
@@ -122,7 +126,7 @@ func New(cfg Config, deps Deps) *Gateway {
 	_, _ = rand.Read(p[:])
 	hex.Encode(g.idPrefix[:], p[:])
 	if cfg.UpstreamAPIKey != "" {
-		g.authz = "Bearer " + cfg.UpstreamAPIKey
+		g.authzValue = []string{"Bearer " + cfg.UpstreamAPIKey}
 	}
 
 	g.transport = &http.Transport{
@@ -173,17 +177,8 @@ func New(cfg Config, deps Deps) *Gateway {
 	}
 	g.upstream.Path = strings.TrimSuffix(g.upstream.Path, "/")
 
-	g.proxy = &httputil.ReverseProxy{
-		Rewrite:   g.rewrite,
-		Transport: g.transport,
-		// 0: ReverseProxy flushes SSE (text/event-stream) and unknown-length
-		// answers after every write, and buffers plain JSON answers, which
-		// saves a flush syscall per write on the common path.
-		FlushInterval:  0,
-		ModifyResponse: g.modifyResponse,
-		ErrorHandler:   g.proxyError,
-		BufferPool:     copyBufPool{},
-		ErrorLog:       log.New(io.Discard, "", 0), // every failure is logged by finish
+	for _, ep := range []*endpoint{epChat, epCompletions, epEmbeddings, epModels} {
+		g.epURLs[ep.kind] = upstreamURL(g.upstream, ep.upstream)
 	}
 	return g
 }
@@ -311,11 +306,17 @@ type call struct {
 	actual   [7]int64
 	nc       int
 	resv     *ratelimit.Reservation
+	resvBuf  ratelimit.Reservation // resv, when the limiter reserves into it
 
 	cacheKey string
 	finishID func(*StoredAnswer)
 
-	// Set by the proxy callbacks.
+	// Set by the forwarder.
+	out            http.Request // the upstream request, before WithContext
+	outBody        bytes.Reader
+	trace          httptrace.ClientTrace
+	jsm            jsonMeter // js, for a plain answer
+	hf             headerFlush
 	upstreamStatus int
 	upstreamStart  time.Time
 	upstreamDone   time.Time
@@ -329,13 +330,6 @@ type call struct {
 	err      error
 	rec      *usage.Record
 	cacheHit bool
-}
-
-type callKey struct{}
-
-func callFrom(ctx context.Context) *call {
-	c, _ := ctx.Value(callKey{}).(*call)
-	return c
 }
 
 func (g *Gateway) serveAPI(rw http.ResponseWriter, r *http.Request, ep *endpoint, id, public string) {
@@ -692,126 +686,6 @@ func (g *Gateway) serveModels(c *call, w *respWriter, r *http.Request) {
 		panic(http.ErrAbortHandler)
 	}
 	c.status = w.status
-}
-
-// forward sends the call upstream and relays the answer. It reports
-// whether ReverseProxy aborted mid-body (it panics with ErrAbortHandler).
-func (g *Gateway) forward(c *call, w *respWriter, r *http.Request) (aborted bool) {
-	ctx := context.WithValue(r.Context(), callKey{}, c)
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		WroteRequest: func(httptrace.WroteRequestInfo) { c.wrote.Store(true) },
-	})
-	ctx, cancel := context.WithTimeout(ctx, g.cfg.UpstreamTimeout)
-	defer cancel()
-	defer func() {
-		if v := recover(); v != nil {
-			if v != http.ErrAbortHandler {
-				panic(v)
-			}
-			aborted = true
-		}
-		c.upstreamDone = g.cfg.Now()
-		if c.sse != nil {
-			_ = c.sse.Close()
-		}
-	}()
-	c.upstreamStart = g.cfg.Now()
-	out := r.WithContext(ctx)
-	out.ContentLength = int64(len(c.body))
-	g.proxy.ServeHTTP(w, out)
-	return false
-}
-
-// hopless are request headers a client may send that must not reach the
-// upstream: they are the gateway's business or name the client's own
-// OpenAI account.
-var hopless = []string{"Authorization", "Cookie", "Idempotency-Key", "Accept-Encoding",
-	"Openai-Organization", "Openai-Project", "X-Request-Id"}
-
-func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
-	c := callFrom(pr.In.Context())
-	up, authz := g.upstream, g.authz
-	if w := c.p.Workspace.Upstream; w != nil && w.BaseURL != nil {
-		up, authz = w.BaseURL, w.Authorization
-	}
-	u := pr.Out.URL
-	u.Scheme, u.Host, u.User = up.Scheme, up.Host, nil
-	u.Path, u.RawPath, u.RawQuery, u.Fragment = strings.TrimSuffix(up.Path, "/")+c.ep.upstream, "", "", ""
-	pr.Out.Host = ""
-	h := pr.Out.Header
-	for _, k := range hopless {
-		delete(h, k)
-	}
-	if authz != "" {
-		h["Authorization"] = []string{authz}
-	} else {
-		delete(h, "Authorization")
-	}
-	if c.body != nil {
-		body := c.body
-		pr.Out.ContentLength = int64(len(body))
-		pr.Out.Body = io.NopCloser(bytes.NewReader(body))
-		pr.Out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-		h["Content-Type"] = []string{"application/json"}
-	} else {
-		pr.Out.Body, pr.Out.ContentLength, pr.Out.GetBody = nil, 0, nil
-	}
-}
-
-// upstreamOnly are response headers about the gateway's own upstream
-// account; the client gets the gateway's limits instead.
-var upstreamOnly = []string{
-	"X-Ratelimit-Limit-Requests", "X-Ratelimit-Limit-Tokens",
-	"X-Ratelimit-Remaining-Requests", "X-Ratelimit-Remaining-Tokens",
-	"X-Ratelimit-Reset-Requests", "X-Ratelimit-Reset-Tokens",
-	"Openai-Organization", "Openai-Project", "Set-Cookie",
-}
-
-func (g *Gateway) modifyResponse(res *http.Response) error {
-	c := callFrom(res.Request.Context())
-	c.upstreamStatus = res.StatusCode
-	h := res.Header
-	for _, k := range upstreamOnly {
-		delete(h, k)
-	}
-	if v := h["X-Request-Id"]; v != nil {
-		// One x-request-id per answer, ours; the upstream's stays findable.
-		delete(h, "X-Request-Id")
-		h["X-Upstream-Request-Id"] = v
-	}
-	if res.StatusCode < 200 || res.StatusCode >= 300 || c.ep.kind == kindModels {
-		return nil // passed through as is, never billed
-	}
-	ct := h.Get("Content-Type")
-	if c.stream && strings.HasPrefix(ct, "text/event-stream") {
-		c.sse = newSSEMeter(res.Body, c.hide)
-		res.Body = c.sse
-		if c.hide {
-			// Hiding the usage chunk changes the length.
-			delete(h, "Content-Length")
-			res.ContentLength = -1
-		}
-		return nil
-	}
-	c.js = newJSONMeter(res.Body)
-	res.Body = c.js
-	return nil
-}
-
-func (g *Gateway) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	c := callFrom(r.Context())
-	var ne net.Error
-	switch {
-	case c.client.Err() != nil:
-		c.proxyErr = errClientGone
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		c.proxyErr = ErrUpstreamTimeout
-	default:
-		c.proxyErr = ErrUpstreamDown
-	}
-	g.log.LogAttrs(r.Context(), slog.LevelWarn, "upstream request failed",
-		slog.String("request_id", c.publicID), slog.String("upstream", g.upstream.Host), slog.String("err", err.Error()))
-	writeError(w, c.proxyErr)
 }
 
 // newRequestID returns a process-unique id: a random per-process prefix and

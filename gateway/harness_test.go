@@ -185,7 +185,7 @@ func testPrincipals() map[string]*Principal {
 		return KeyPolicy{ID: id, WorkspaceID: "ws_1", State: keys.State{Status: keys.StatusActive}}
 	}
 	p := map[string]*Principal{}
-	add := func(name string, k KeyPolicy, w WorkspacePolicy) { p[name] = &Principal{Key: k, Workspace: w} }
+	add := func(name string, k KeyPolicy, w WorkspacePolicy) { p[name] = &Principal{Key: k, Workspace: &w} }
 	add("active", key("key_active"), ws)
 	k := key("key_revoked")
 	k.State.Status = keys.StatusRevoked

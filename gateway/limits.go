@@ -28,7 +28,7 @@ func (c *call) add(scope limitScope, key string, limit int64, window time.Durati
 
 // reserve is step 8: one Reserve over every limit that applies.
 func (g *Gateway) reserve(c *call) error {
-	ws, key := &c.p.Workspace, &c.p.Key
+	ws, key := c.p.Workspace, &c.p.Key
 	est := c.prompt + c.maxOut // both bounded (maxReservedTokens, body size): no overflow
 	// Counter keys follow ratelimit.Counter's convention; the month is in
 	// a budget's key, so a new month starts from zero. They are built once
@@ -66,9 +66,14 @@ func (g *Gateway) reserve(c *call) error {
 		}
 		c.add(scopeWorkspaceSpend, k, ws.MonthlySpendCapMicros, 0, g.deps.Pricer.WorstCase(c.req.Model, c.prompt, c.maxOut))
 	}
-	resv, err := g.deps.Limiter.Reserve(ctx, c.counters[:c.nc])
-	if err == nil {
-		c.resv = resv
+	var err error
+	if g.into != nil {
+		// Into the call's own reservation: no allocation per request.
+		if err = g.into.ReserveInto(ctx, c.counters[:c.nc], &c.resvBuf); err == nil {
+			c.resv = &c.resvBuf
+			return nil
+		}
+	} else if c.resv, err = g.deps.Limiter.Reserve(ctx, c.counters[:c.nc]); err == nil {
 		return nil
 	}
 	var d *ratelimit.Denied

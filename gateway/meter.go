@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -63,19 +65,29 @@ func newSSEMeter(src io.ReadCloser, hideUsage bool) *sseMeter {
 
 // Read hands over whole events only: an SSE client acts on an event only
 // once its blank line arrives, so holding back a partial event costs the
-// client nothing and lets a usage chunk be dropped whole.
+// client nothing and lets a usage chunk be dropped whole. It hands over
+// every complete event received so far that fits p, so the relay writes
+// (and flushes) once per upstream read, not once per event.
 func (m *sseMeter) Read(p []byte) (int, error) {
+	n := 0
 	for {
 		if len(m.ready) > 0 {
-			n := copy(p, m.ready)
-			m.ready = m.ready[n:]
-			return n, nil
+			k := copy(p[n:], m.ready)
+			m.ready = m.ready[k:]
+			n += k
+			if n == len(p) {
+				return n, nil
+			}
+			continue
 		}
 		if ev, ok := m.nextEvent(); ok {
 			if m.scan(ev) {
 				m.ready = ev
 			}
 			continue
+		}
+		if n > 0 {
+			return n, nil // before waiting for more
 		}
 		if m.err != nil {
 			if m.start < m.end {
@@ -159,14 +171,10 @@ func (m *sseMeter) scan(ev []byte) bool {
 		return true
 	}
 	if hasUsageObject(data) {
-		var c struct {
-			Choices []json.RawMessage `json:"choices"`
-			Usage   *upstreamUsage    `json:"usage"`
-		}
-		if json.Unmarshal(data, &c) == nil && c.Usage != nil {
-			m.res.usage = *c.Usage
+		if u, choices, ok := decodeUsageChunk(data); ok && u != nil {
+			m.res.usage = *u
 			m.res.hasUsage = true
-			if m.hideUsage && len(c.Choices) == 0 {
+			if m.hideUsage && choices == 0 {
 				return false
 			}
 		}
@@ -338,6 +346,12 @@ func (m *jsonMeter) keep(b []byte) {
 	}
 }
 
+// whole meters a body read whole by the relay, in place.
+func (m *jsonMeter) whole(b []byte) {
+	m.total, m.done = int64(len(b)), true
+	m.res.usage, m.res.hasUsage = findUsage(b)
+}
+
 func (m *jsonMeter) finish() {
 	if m.done {
 		return
@@ -379,6 +393,14 @@ func findUsage(b []byte) (upstreamUsage, bool) {
 		if j >= len(b) || b[j] != '{' {
 			continue
 		}
+		// A valid object decodes the same as the Decoder's first value,
+		// without the Decoder.
+		if obj := b[j:skipValue(b, j)]; json.Valid(obj) {
+			if u, ok := decodeUsage(obj); ok {
+				return u, true
+			}
+			continue
+		}
 		var u upstreamUsage
 		if json.NewDecoder(bytes.NewReader(b[j:])).Decode(&u) == nil {
 			return u, true
@@ -392,3 +414,142 @@ func (m *jsonMeter) Close() error {
 }
 
 func (m *jsonMeter) result() *meterResult { return &m.res }
+
+// decodeUsage is json.Unmarshal(obj, &u) for a valid JSON object, without
+// encoding/json for the common shape (integer counts, exact key names);
+// any other shape goes to encoding/json, which gives the same answer.
+func decodeUsage(obj []byte) (u upstreamUsage, ok bool) {
+	var details int
+	fast := eachField(obj, func(key, val []byte) bool {
+		switch string(key) {
+		case "prompt_tokens":
+			return intValue(val, &u.PromptTokens)
+		case "completion_tokens":
+			return intValue(val, &u.CompletionTokens)
+		case "prompt_tokens_details":
+			details++
+			if string(val) == "null" {
+				u.PromptTokensDetails = nil
+				return details == 1
+			}
+			d := &struct {
+				CachedTokens int64 `json:"cached_tokens"`
+			}{}
+			u.PromptTokensDetails = d
+			return details == 1 && eachField(val, func(key, val []byte) bool {
+				if string(key) == "cached_tokens" {
+					return intValue(val, &d.CachedTokens)
+				}
+				return !strings.EqualFold(string(key), "cached_tokens")
+			})
+		}
+		return !strings.EqualFold(string(key), "prompt_tokens") && !strings.EqualFold(string(key), "completion_tokens") &&
+			!strings.EqualFold(string(key), "prompt_tokens_details")
+	})
+	if fast {
+		return u, true
+	}
+	u = upstreamUsage{}
+	return u, json.Unmarshal(obj, &u) == nil
+}
+
+// decodeUsageChunk reads a stream chunk's usage (nil for none) and how many
+// choices it has, as json.Unmarshal into {Choices []json.RawMessage; Usage
+// *upstreamUsage} would; ok is false where that would fail.
+func decodeUsageChunk(data []byte) (u *upstreamUsage, choices int, ok bool) {
+	if !json.Valid(data) {
+		return nil, 0, false
+	}
+	var fu upstreamUsage
+	hasUsage := false
+	fast := eachField(data, func(key, val []byte) bool {
+		switch string(key) {
+		case "choices":
+			switch {
+			case string(val) == "null":
+				choices = 0
+			case val[0] == '[':
+				choices = 0
+				if i := skipSpace(val, 1); i < len(val) && val[i] != ']' {
+					choices = 1 // more than none is all the caller asks
+				}
+			default:
+				return false
+			}
+			return true
+		case "usage":
+			if string(val) == "null" {
+				hasUsage = false
+				return true
+			}
+			if val[0] != '{' || hasUsage {
+				return false
+			}
+			var uok bool
+			fu, uok = decodeUsage(val)
+			hasUsage = true
+			return uok
+		}
+		return !strings.EqualFold(string(key), "choices") && !strings.EqualFold(string(key), "usage")
+	})
+	if !fast {
+		var c struct {
+			Choices []json.RawMessage `json:"choices"`
+			Usage   *upstreamUsage    `json:"usage"`
+		}
+		if json.Unmarshal(data, &c) != nil {
+			return nil, 0, false
+		}
+		return c.Usage, len(c.Choices), true
+	}
+	if !hasUsage {
+		return nil, choices, true
+	}
+	return &fu, choices, true
+}
+
+// eachField calls fn with each key and raw value of a valid JSON object,
+// stopping at the first false. It reports false if obj is not an object,
+// a key is escaped (the caller then asks encoding/json), or fn said false.
+func eachField(obj []byte, fn func(key, val []byte) bool) bool {
+	i := skipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return false
+	}
+	i = skipSpace(obj, i+1)
+	for i < len(obj) && obj[i] == '"' {
+		kEnd := endOfString(obj[i+1:]) + i + 1
+		key := obj[i+1 : kEnd]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			return false
+		}
+		i = skipSpace(obj, kEnd+1)
+		i = skipSpace(obj, i+1) // the colon
+		vEnd := skipValue(obj, i)
+		if !fn(key, obj[i:vEnd]) {
+			return false
+		}
+		i = skipSpace(obj, vEnd)
+		if i < len(obj) && obj[i] == ',' {
+			i = skipSpace(obj, i+1)
+			continue
+		}
+		break
+	}
+	return true
+}
+
+// intValue sets *dst from a JSON integer, leaving it for null, as
+// encoding/json does; anything else (a fraction, an exponent, out of
+// range) reports false.
+func intValue(val []byte, dst *int64) bool {
+	if string(val) == "null" {
+		return true
+	}
+	v, err := strconv.ParseInt(string(val), 10, 64)
+	if err != nil {
+		return false
+	}
+	*dst = v
+	return true
+}

@@ -15,8 +15,10 @@ import (
 // workspace's. The gateway only reads it; the Directory owns it, so a
 // Principal must not be changed once Lookup has returned it.
 type Principal struct {
-	Key       KeyPolicy
-	Workspace WorkspacePolicy
+	Key KeyPolicy
+	// Workspace is shared by every key of the workspace and never nil; it is
+	// immutable too: a change is a new WorkspacePolicy (and new Principals).
+	Workspace *WorkspacePolicy
 }
 
 // KeyPolicy is an API key as the gateway needs it.

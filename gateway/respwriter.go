@@ -65,19 +65,8 @@ func (w *respWriter) captured() bool { return w.capMax > 0 && !w.overflow }
 
 func (w *respWriter) capturedBody() []byte { return w.buf }
 
-// copyBufPool gives ReverseProxy pooled copy buffers. Small on purpose: SSE
-// events are small and each Read hands over at most one event anyway.
-type copyBufPool struct{}
-
+// copyBufs are the forwarder's relay buffers. Small on purpose: SSE events
+// are small, and a plain answer that fits one is sent in one write.
 const copyBufSize = 16 << 10
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
-
-func (copyBufPool) Get() []byte { return *(copyBufs.Get().(*[]byte)) }
-
-func (copyBufPool) Put(b []byte) {
-	if cap(b) == copyBufSize {
-		b = b[:copyBufSize]
-		copyBufs.Put(&b)
-	}
-}

@@ -32,7 +32,7 @@ func TestWorkspaceUpstream(t *testing.T) {
 	base, _ := url.Parse(own.URL + "/custom/v1/")
 	p := &Principal{
 		Key:       KeyPolicy{ID: "key_own", WorkspaceID: "ws_own", State: keys.State{Status: keys.StatusActive}},
-		Workspace: WorkspacePolicy{ID: "ws_own", Upstream: &Upstream{BaseURL: base, Authorization: "Bearer sk-workspace-own"}},
+		Workspace: &WorkspacePolicy{ID: "ws_own", Upstream: &Upstream{BaseURL: base, Authorization: "Bearer sk-workspace-own"}},
 	}
 	h := newHarness(t, harnessOpts{extra: map[string]*Principal{"own": p}})
 

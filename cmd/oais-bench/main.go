@@ -15,6 +15,7 @@
 // assert. Everything runs on loopback and stops by itself.
 //
 //	go run ./cmd/oais-bench [-quick] [-cpuprofile DIR] [-memprofile DIR] [-out docs/benchmarks.md]
+//	go run ./cmd/oais-bench -only coldstart [-keys N]
 package main
 
 import (
@@ -51,6 +52,7 @@ type options struct {
 	out        string
 	postgres   string
 	redis      string
+	only       string // "coldstart": skip the load phases
 }
 
 func main() {
@@ -72,6 +74,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "markdown file whose results section to (re)write, e.g. docs/benchmarks.md")
 	flag.StringVar(&o.postgres, "postgres", firstEnv("OAIS_BENCH_POSTGRES_URL", "OAIS_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
 		"PostgreSQL server to create the bench database on (empty skips PostgreSQL)")
+	flag.StringVar(&o.only, "only", "", "run one part only: coldstart (the cold-start measurement, no load phases)")
 	flag.StringVar(&o.redis, "redis", firstEnv("OAIS_BENCH_REDIS_URL", "", "redis://127.0.0.1:6379/0"), "Redis for the PostgreSQL gateway's limits")
 	flag.Parse()
 
@@ -105,7 +108,14 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, o); err != nil {
+	runner := run
+	if o.only == "coldstart" {
+		runner = runColdStart
+	} else if o.only != "" {
+		fmt.Fprintln(os.Stderr, "oais-bench: bad -only:", o.only)
+		os.Exit(2)
+	}
+	if err := runner(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "oais-bench:", err)
 		os.Exit(1)
 	}

@@ -95,7 +95,8 @@ func (p *pgDatabase) drop() error {
 // bulkKeys inserts n active keys spread over n/100 workspaces straight into
 // PostgreSQL (generate_series: seconds, not minutes), for the cold-start
 // measurement. Their secrets are unknown (hashes of a counter); only the
-// snapshot's load is measured.
+// snapshot's load is measured. Ids are as long as real ones (a 26-character
+// ULID after the prefix), since the snapshot keeps every key's id.
 func bulkKeys(ctx context.Context, dbURL string, n int) (time.Duration, error) {
 	db, err := sql.Open("pgx", dbURL)
 	if err != nil {
@@ -115,11 +116,11 @@ func bulkKeys(ctx context.Context, dbURL string, n int) (time.Duration, error) {
 		"SET session_replication_role = replica",
 		"SET synchronous_commit = off",
 		fmt.Sprintf(`INSERT INTO workspaces (id, created_at, updated_at, name, slug, rpm, tpm)
-			SELECT 'ws_bulk' || i, now(), now(), 'bulk ' || i, 'bulk-' || i, 1000, 100000
+			SELECT 'ws_' || lpad(i::text, 26, '0'), now(), now(), 'bulk ' || i, 'bulk-' || i, 1000, 100000
 			FROM generate_series(1, %d) AS i`, nws),
 		fmt.Sprintf(`INSERT INTO api_keys (id, created_at, updated_at, label, secret_hash, masked_key, workspace_id, rpm)
-			SELECT 'key_bulk' || i, now(), now(), 'bulk ' || i, encode(sha256(('bulk-' || i)::bytea), 'hex'),
-				'sk-oais-…' || lpad((i %% 10000)::text, 4, '0'), 'ws_bulk' || (i %% %d + 1), 60
+			SELECT 'key_' || lpad(i::text, 26, '0'), now(), now(), 'bulk ' || i, encode(sha256(('bulk-' || i)::bytea), 'hex'),
+				'sk-oais-…' || lpad((i %% 10000)::text, 4, '0'), 'ws_' || lpad((i %% %d + 1)::text, 26, '0'), 60
 			FROM generate_series(1, %d) AS i`, nws, n),
 		"ANALYZE api_keys",
 	}

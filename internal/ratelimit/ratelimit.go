@@ -69,8 +69,8 @@ type State struct {
 }
 
 // reservationInline is how many counters a Reservation holds without a
-// further allocation; the gateway's requests carry 2 to 4.
-const reservationInline = 4
+// further allocation; the gateway's requests carry 2 to 7.
+const reservationInline = 8
 
 // Reservation is what an admitted request holds until it settles. It must
 // not be copied after use: its slices may point into its own storage.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -22,15 +24,20 @@ import (
 // a bucket is amortised O(1) per call, only a denial reads all of them.
 // In Redis Cluster, put a hash tag in prefix (e.g. "{oais-rl}:") so a
 // request's counters share a slot, which a script needs.
+//
+// Concurrent Reserves and Settles share round trips (see batcher): each is
+// still one script, so decisions stay exact across replicas.
 type Redis struct {
 	client redis.UniversalClient
 	prefix string
 	opts   Options
+	batch  *batcher
+	names  keyNames
 }
 
 // NewRedis returns a limiter on client whose keys all start with prefix.
 func NewRedis(client redis.UniversalClient, prefix string, opts Options) *Redis {
-	return &Redis{client: client, prefix: prefix, opts: opts.withDefaults()}
+	return &Redis{client: client, prefix: prefix, opts: opts.withDefaults(), batch: newBatcher(client)}
 }
 
 // luaPrelude is shared by the scripts. ARGV[1] is the bucket count,
@@ -206,7 +213,7 @@ func (l *Redis) ReserveInto(ctx context.Context, counters []Counter, r *Reservat
 		keys[i] = l.key(c.Key, c.Window)
 		args = append(args, c.Limit, c.Window.Microseconds(), c.Cost)
 	}
-	res, err := reserveScript.Run(ctx, l.client, keys, args...).Int64Slice()
+	res, err := l.batch.run(ctx, reserveScript, keys, args, true)
 	if err != nil {
 		return classify(ctx, err)
 	}
@@ -265,7 +272,7 @@ func (l *Redis) Settle(ctx context.Context, r *Reservation, actual []int64) erro
 	if keys == nil {
 		return nil
 	}
-	if err := settleScript.Run(ctx, l.client, keys, args...).Err(); err != nil {
+	if _, err := l.batch.run(ctx, settleScript, keys, args, false); err != nil {
 		return classify(ctx, err)
 	}
 	return nil
@@ -294,13 +301,38 @@ func (l *Redis) Ping(ctx context.Context) error {
 }
 
 // key names a counter in Redis. The window and bucket count are part of a
-// rolling counter's name because its bucket numbers depend on them.
+// rolling counter's name because its bucket numbers depend on them. Names
+// are kept, so the common call builds no string.
 func (l *Redis) key(key string, window time.Duration) string {
-	if window == 0 {
-		return l.prefix + key
+	if v, ok := l.names.m.Load(key); ok {
+		if n := v.(*keyName); n.window == window {
+			return n.name
+		}
 	}
-	return l.prefix + key + ":w" + strconv.FormatInt(window.Milliseconds(), 10) + ":b" + strconv.Itoa(l.opts.Buckets)
+	name := l.prefix + key
+	if window != 0 {
+		name += ":w" + strconv.FormatInt(window.Milliseconds(), 10) + ":b" + strconv.Itoa(l.opts.Buckets)
+	}
+	if _, loaded := l.names.m.Swap(key, &keyName{window, name}); !loaded && l.names.n.Add(1) > maxKeyNames {
+		l.names.m.Clear()
+		l.names.n.Store(0)
+	}
+	return name
 }
+
+// keyNames maps a counter's key to its Redis name. It is dropped whole
+// past maxKeyNames, so keys that come and go cannot grow it without bound.
+type keyNames struct {
+	m sync.Map // Counter.Key -> *keyName
+	n atomic.Int64
+}
+
+type keyName struct {
+	window time.Duration
+	name   string
+}
+
+const maxKeyNames = 1 << 16
 
 // classify maps a go-redis error to ErrUnavailable when the store cannot
 // answer (connection failures, and replies that mean the server cannot

@@ -1,0 +1,144 @@
+package keysnapshot
+
+import (
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/oais/oais/ent/apikey"
+	"github.com/oais/oais/internal/keys"
+)
+
+// keyColumns are the api_keys columns a Principal needs, in keyRow's order.
+var keyColumns = []string{
+	apikey.FieldID, apikey.FieldWorkspaceID, apikey.FieldSecretHash, apikey.FieldStatus, apikey.FieldRevokeReason,
+	apikey.FieldExpiresAt, apikey.FieldGraceUntil, apikey.FieldMaxRequests, apikey.FieldRequestCount,
+	apikey.FieldAllowedModels, apikey.FieldIPAllowlist, apikey.FieldRpm, apikey.FieldTpm, apikey.FieldCacheEnabled,
+}
+
+// keyRow is one row of keyColumns. Its RawBytes are the driver's buffers,
+// valid until the next row: nothing is allocated per row for them.
+type keyRow struct {
+	id, workspaceID, hash, status, reason sql.RawBytes
+	expiresAt, graceUntil                 sql.NullTime
+	maxRequests, requestCount             int64
+	allowedModels, ipAllowlist            sql.RawBytes
+	rpm, tpm                              sql.NullInt64
+	cache                                 bool
+}
+
+// readKeys streams every key changed at or after since (all when zero) to
+// fn, with one plain query selecting only keyColumns: loading through ent
+// materialised a full *ent.APIKey per row, about a kilobyte each. It goes
+// through the ent client's driver, so it works on SQLite and PostgreSQL
+// alike ($1 is a positional parameter on both) and sees what ent sees.
+func (s *Snapshot) readKeys(ctx context.Context, since time.Time, fn func(*keyRow)) error {
+	q := "SELECT " + strings.Join(keyColumns, ", ") + " FROM " + apikey.Table
+	var args []any
+	if !since.IsZero() {
+		q += " WHERE " + apikey.FieldUpdatedAt + " >= $1"
+		args = append(args, since)
+	}
+	rows, err := s.client.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var r keyRow
+	for rows.Next() {
+		if err := rows.Scan(&r.id, &r.workspaceID, &r.hash, &r.status, &r.reason, &r.expiresAt, &r.graceUntil,
+			&r.maxRequests, &r.requestCount, &r.allowedModels, &r.ipAllowlist, &r.rpm, &r.tpm, &r.cache); err != nil {
+			return err
+		}
+		fn(&r)
+	}
+	return rows.Err()
+}
+
+// decodeKey turns a row into a key's hash and fields, the workspace
+// resolved (s.mu is held). id makes the key's id string from its bytes.
+// It reports false for a row that cannot be a usable key.
+func (s *Snapshot) decodeKey(r *keyRow, id func([]byte) string) (keys.Hash, keyFields, bool) {
+	var h keys.Hash
+	var f keyFields
+	if len(r.hash) != 2*len(h) {
+		s.opts.Logger.Error("key snapshot: stored hash is malformed; key skipped", "key_id", string(r.id))
+		return h, f, false
+	}
+	if _, err := hex.Decode(h[:], r.hash); err != nil {
+		s.opts.Logger.Error("key snapshot: stored hash is malformed; key skipped", "key_id", string(r.id))
+		return h, f, false
+	}
+	f.id = id(r.id)
+	f.ws = s.workspaceLocked(r.workspaceID)
+	switch string(r.status) { // string(b) in a switch does not allocate
+	case string(keys.StatusActive):
+		f.status = 0
+	case string(keys.StatusDisabled):
+		f.status = 1
+	case string(keys.StatusRevoked):
+		f.status = 2
+	default:
+		// The column is an enum of the three; anything else fails closed.
+		s.opts.Logger.Error("key snapshot: unknown stored status; key disabled", "key_id", f.id, "status", string(r.status))
+		f.status = 1
+	}
+	switch string(r.reason) {
+	case string(keys.ReasonManual):
+		f.reason = 1
+	case string(keys.ReasonBulk):
+		f.reason = 2
+	case string(keys.ReasonLeaked):
+		f.reason = 3
+	case string(keys.ReasonRotated):
+		f.reason = 4
+	}
+	f.rpm, f.tpm, f.cache = r.rpm.Int64, r.tpm.Int64, r.cache
+	// keyMore is allocated only for the few keys that need one.
+	if r.maxRequests == 0 && !r.expiresAt.Valid && !r.graceUntil.Valid && len(r.allowedModels) == 0 && len(r.ipAllowlist) == 0 {
+		return h, f, true
+	}
+	m := &keyMore{}
+	if r.maxRequests > 0 {
+		// The count only matters against a limit (keys.State.Effective,
+		// the gateway's request budget), so it is kept only then.
+		m.maxRequests, m.requestCount = r.maxRequests, r.requestCount
+	}
+	if r.expiresAt.Valid {
+		m.expiresAt = r.expiresAt.Time
+	}
+	if r.graceUntil.Valid {
+		m.graceUntil = r.graceUntil.Time
+	}
+	// As ent reads the JSON columns: empty means none.
+	if len(r.allowedModels) > 0 {
+		if err := json.Unmarshal(r.allowedModels, &m.allowedModels); err != nil {
+			// Fail closed: a list we cannot read allows no model.
+			s.opts.Logger.Error("key snapshot: allowed_models unreadable; the key allows no model", "key_id", f.id)
+			m.allowedModels = []string{""}
+		}
+	}
+	if len(r.ipAllowlist) > 0 {
+		var cidrs []string
+		if err := json.Unmarshal(r.ipAllowlist, &cidrs); err != nil {
+			s.opts.Logger.Error("key snapshot: ip_allowlist unreadable; the key allows no address", "key_id", f.id)
+			cidrs = []string{""}
+		}
+		for _, c := range cidrs {
+			pfx, err := netip.ParsePrefix(c)
+			if err != nil {
+				// Fail closed: an entry we cannot read must not turn the
+				// list into "any address". The zero Prefix contains no
+				// address.
+				pfx = netip.Prefix{}
+			}
+			m.ipAllowlist = append(m.ipAllowlist, pfx)
+		}
+	}
+	f.more = m
+	return h, f, true
+}
