@@ -178,8 +178,8 @@ func TestChangesAfterLoad(t *testing.T) {
 		var totals atomic.Int64
 		snap := keysnapshot.New(s.Ent, keysnapshot.Options{Logger: quiet, PollInterval: 10 * time.Millisecond,
 			Totals: func(context.Context, time.Time) (map[string]int64, map[string]int64, error) {
-				totals.Add(1)
-				return map[string]int64{ws.ID: 5}, map[string]int64{ws.ID: 7}, nil
+				n := totals.Add(1)
+				return map[string]int64{ws.ID: 5}, map[string]int64{ws.ID: 7 * n}, nil
 			}})
 		if err := snap.Load(context.Background()); err != nil {
 			t.Fatal(err)
@@ -218,6 +218,29 @@ func TestChangesAfterLoad(t *testing.T) {
 			t.Error("a key of an unchanged workspace got a new principal")
 		case a2.Workspace.TokensThisMonth != 5 || totals.Load() != 1:
 			t.Errorf("a limit change re-read month totals (%d calls) or lost them (%+v)", totals.Load(), a2.Workspace)
+		}
+
+		// A budget set on a workspace that had none is seeded from fresh
+		// totals: the month's usage since the load was counted nowhere.
+		if _, err := workspaces.SetSpendCap(ctx, s.Ent, ws.ID, ptr(100)); err != nil {
+			t.Fatal(err)
+		}
+		eventually("spend cap never reached the key", func() bool {
+			p, _ := snap.Lookup(ha)
+			return p.Workspace.MonthlySpendCapMicros == 1_000_000
+		})
+		if a3, _ := snap.Lookup(ha); totals.Load() != 2 || a3.Workspace.SpendThisMonthMicros != 14 {
+			t.Errorf("a new spend cap did not re-read month totals: %d calls, policy %+v", totals.Load(), a3.Workspace)
+		}
+		if _, err := workspaces.SetSpendCap(ctx, s.Ent, ws.ID, ptr(200)); err != nil {
+			t.Fatal(err)
+		}
+		eventually("raised spend cap never reached the key", func() bool {
+			p, _ := snap.Lookup(ha)
+			return p.Workspace.MonthlySpendCapMicros == 2_000_000
+		})
+		if totals.Load() != 2 {
+			t.Errorf("raising a cap re-read month totals (%d calls); the gateway's counter already runs", totals.Load())
 		}
 
 		if _, err := (&apikeys.Service{}).Revoke(ctx, s.Ent, kb.ID); err != nil {
@@ -259,7 +282,7 @@ func TestChangesAfterLoad(t *testing.T) {
 		if p, _ := snap.Lookup(fresh[0]); p.Workspace.ID != third.ID {
 			t.Errorf("new key in workspace %q", p.Workspace.ID)
 		}
-		if totals.Load() != 2 {
+		if totals.Load() != 3 {
 			t.Errorf("a new workspace should read month totals once more: %d calls", totals.Load())
 		}
 	})

@@ -333,7 +333,15 @@ func (s *Snapshot) needTotalsLocked(since time.Time, wss []*ent.Workspace, perio
 	}
 	for _, w := range wss {
 		ws := s.ws[w.ID]
-		if ws == nil || ws.policy.Load().UsagePeriod != period {
+		if ws == nil {
+			return true
+		}
+		old := ws.policy.Load()
+		// A budget the workspace did not have is seeded from the totals
+		// of now: its usage since they were read was counted nowhere.
+		newQuota := old.MonthlyTokenQuota == 0 && w.MonthlyTokenQuota > 0
+		newCap := old.MonthlySpendCapMicros == 0 && w.SpendCapCents != nil && *w.SpendCapCents > 0
+		if old.UsagePeriod != period || newQuota || newCap {
 			return true
 		}
 	}
