@@ -141,7 +141,9 @@ func groups(gs []ledger.Group, err error) ([]*model.UsageGroup, error) {
 	}
 	out := make([]*model.UsageGroup, len(gs))
 	for i, g := range gs {
-		out[i] = &model.UsageGroup{Key: g.Key, Label: g.Label, Requests: int(g.Requests), TotalTokens: int(g.TotalTokens), CostMicros: int(g.CostMicros)}
+		out[i] = &model.UsageGroup{Key: g.Key, Label: g.Label, Requests: int(g.Requests), TotalTokens: int(g.TotalTokens), CostMicros: int(g.CostMicros),
+			PromptTokens: int(g.PromptTokens), CompletionTokens: int(g.CompletionTokens), CacheHits: int(g.CacheHits), Errors: int(g.Errors),
+			AvgLatencyMs: int(g.AvgLatencyMs())}
 	}
 	return out, nil
 }

@@ -284,11 +284,16 @@ type ComplexityRoot struct {
 	}
 
 	UsageGroup struct {
-		CostMicros  func(childComplexity int) int
-		Key         func(childComplexity int) int
-		Label       func(childComplexity int) int
-		Requests    func(childComplexity int) int
-		TotalTokens func(childComplexity int) int
+		AvgLatencyMs     func(childComplexity int) int
+		CacheHits        func(childComplexity int) int
+		CompletionTokens func(childComplexity int) int
+		CostMicros       func(childComplexity int) int
+		Errors           func(childComplexity int) int
+		Key              func(childComplexity int) int
+		Label            func(childComplexity int) int
+		PromptTokens     func(childComplexity int) int
+		Requests         func(childComplexity int) int
+		TotalTokens      func(childComplexity int) int
 	}
 
 	UsagePoint struct {
@@ -1563,12 +1568,36 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.complexity.UsageEventEdge.Node(childComplexity), true
 
+	case "UsageGroup.avgLatencyMs":
+		if e.complexity.UsageGroup.AvgLatencyMs == nil {
+			break
+		}
+
+		return e.complexity.UsageGroup.AvgLatencyMs(childComplexity), true
+	case "UsageGroup.cacheHits":
+		if e.complexity.UsageGroup.CacheHits == nil {
+			break
+		}
+
+		return e.complexity.UsageGroup.CacheHits(childComplexity), true
+	case "UsageGroup.completionTokens":
+		if e.complexity.UsageGroup.CompletionTokens == nil {
+			break
+		}
+
+		return e.complexity.UsageGroup.CompletionTokens(childComplexity), true
 	case "UsageGroup.costMicros":
 		if e.complexity.UsageGroup.CostMicros == nil {
 			break
 		}
 
 		return e.complexity.UsageGroup.CostMicros(childComplexity), true
+	case "UsageGroup.errors":
+		if e.complexity.UsageGroup.Errors == nil {
+			break
+		}
+
+		return e.complexity.UsageGroup.Errors(childComplexity), true
 	case "UsageGroup.key":
 		if e.complexity.UsageGroup.Key == nil {
 			break
@@ -1581,6 +1610,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.UsageGroup.Label(childComplexity), true
+	case "UsageGroup.promptTokens":
+		if e.complexity.UsageGroup.PromptTokens == nil {
+			break
+		}
+
+		return e.complexity.UsageGroup.PromptTokens(childComplexity), true
 	case "UsageGroup.requests":
 		if e.complexity.UsageGroup.Requests == nil {
 			break
@@ -4131,6 +4166,13 @@ type UsageGroup {
   requests: Int!
   totalTokens: Int!
   costMicros: Int!
+  promptTokens: Int!
+  completionTokens: Int!
+  cacheHits: Int!
+  "Refusals and upstream errors (status >= 400); the error rate is errors / (requests + errors)."
+  errors: Int!
+  "Mean latency of answered requests in milliseconds; 0 without requests."
+  avgLatencyMs: Int!
 }
 
 enum BillingStanding {
@@ -11506,6 +11548,151 @@ func (ec *executionContext) fieldContext_UsageGroup_costMicros(_ context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _UsageGroup_promptTokens(ctx context.Context, field graphql.CollectedField, obj *model.UsageGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_UsageGroup_promptTokens,
+		func(ctx context.Context) (any, error) {
+			return obj.PromptTokens, nil
+		},
+		nil,
+		ec.marshalNInt2int,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_UsageGroup_promptTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UsageGroup",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UsageGroup_completionTokens(ctx context.Context, field graphql.CollectedField, obj *model.UsageGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_UsageGroup_completionTokens,
+		func(ctx context.Context) (any, error) {
+			return obj.CompletionTokens, nil
+		},
+		nil,
+		ec.marshalNInt2int,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_UsageGroup_completionTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UsageGroup",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UsageGroup_cacheHits(ctx context.Context, field graphql.CollectedField, obj *model.UsageGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_UsageGroup_cacheHits,
+		func(ctx context.Context) (any, error) {
+			return obj.CacheHits, nil
+		},
+		nil,
+		ec.marshalNInt2int,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_UsageGroup_cacheHits(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UsageGroup",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UsageGroup_errors(ctx context.Context, field graphql.CollectedField, obj *model.UsageGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_UsageGroup_errors,
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		ec.marshalNInt2int,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_UsageGroup_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UsageGroup",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _UsageGroup_avgLatencyMs(ctx context.Context, field graphql.CollectedField, obj *model.UsageGroup) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_UsageGroup_avgLatencyMs,
+		func(ctx context.Context) (any, error) {
+			return obj.AvgLatencyMs, nil
+		},
+		nil,
+		ec.marshalNInt2int,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_UsageGroup_avgLatencyMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UsageGroup",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _UsagePoint_time(ctx context.Context, field graphql.CollectedField, obj *model.UsagePoint) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13179,6 +13366,16 @@ func (ec *executionContext) fieldContext_Workspace_usageByModel(ctx context.Cont
 				return ec.fieldContext_UsageGroup_totalTokens(ctx, field)
 			case "costMicros":
 				return ec.fieldContext_UsageGroup_costMicros(ctx, field)
+			case "promptTokens":
+				return ec.fieldContext_UsageGroup_promptTokens(ctx, field)
+			case "completionTokens":
+				return ec.fieldContext_UsageGroup_completionTokens(ctx, field)
+			case "cacheHits":
+				return ec.fieldContext_UsageGroup_cacheHits(ctx, field)
+			case "errors":
+				return ec.fieldContext_UsageGroup_errors(ctx, field)
+			case "avgLatencyMs":
+				return ec.fieldContext_UsageGroup_avgLatencyMs(ctx, field)
 			}
 			return nil, fmt.Errorf("no field named %q was found under type UsageGroup", field.Name)
 		},
@@ -13232,6 +13429,16 @@ func (ec *executionContext) fieldContext_Workspace_usageByKey(ctx context.Contex
 				return ec.fieldContext_UsageGroup_totalTokens(ctx, field)
 			case "costMicros":
 				return ec.fieldContext_UsageGroup_costMicros(ctx, field)
+			case "promptTokens":
+				return ec.fieldContext_UsageGroup_promptTokens(ctx, field)
+			case "completionTokens":
+				return ec.fieldContext_UsageGroup_completionTokens(ctx, field)
+			case "cacheHits":
+				return ec.fieldContext_UsageGroup_cacheHits(ctx, field)
+			case "errors":
+				return ec.fieldContext_UsageGroup_errors(ctx, field)
+			case "avgLatencyMs":
+				return ec.fieldContext_UsageGroup_avgLatencyMs(ctx, field)
 			}
 			return nil, fmt.Errorf("no field named %q was found under type UsageGroup", field.Name)
 		},
@@ -23705,6 +23912,31 @@ func (ec *executionContext) _UsageGroup(ctx context.Context, sel ast.SelectionSe
 			}
 		case "costMicros":
 			out.Values[i] = ec._UsageGroup_costMicros(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "promptTokens":
+			out.Values[i] = ec._UsageGroup_promptTokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "completionTokens":
+			out.Values[i] = ec._UsageGroup_completionTokens(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cacheHits":
+			out.Values[i] = ec._UsageGroup_cacheHits(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "errors":
+			out.Values[i] = ec._UsageGroup_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "avgLatencyMs":
+			out.Values[i] = ec._UsageGroup_avgLatencyMs(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

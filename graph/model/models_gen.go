@@ -121,10 +121,17 @@ type UsageGroup struct {
 	// The model name, or the API key id.
 	Key string `json:"key"`
 	// A display name: the model, or the key's label.
-	Label       string `json:"label"`
-	Requests    int    `json:"requests"`
-	TotalTokens int    `json:"totalTokens"`
-	CostMicros  int    `json:"costMicros"`
+	Label            string `json:"label"`
+	Requests         int    `json:"requests"`
+	TotalTokens      int    `json:"totalTokens"`
+	CostMicros       int    `json:"costMicros"`
+	PromptTokens     int    `json:"promptTokens"`
+	CompletionTokens int    `json:"completionTokens"`
+	CacheHits        int    `json:"cacheHits"`
+	// Refusals and upstream errors (status >= 400); the error rate is errors / (requests + errors).
+	Errors int `json:"errors"`
+	// Mean latency of answered requests in milliseconds; 0 without requests.
+	AvgLatencyMs int `json:"avgLatencyMs"`
 }
 
 type UsagePoint struct {

@@ -178,6 +178,24 @@ type Group struct {
 	Key   string // the model, or the key's id
 	Label string // the model, or the key's label ("" if the key is gone)
 	Summary
+	// LatencyMsSum sums the latencies of the answered requests.
+	LatencyMsSum int64
+}
+
+// AvgLatencyMs is the mean latency of g's answered requests, 0 without any.
+func (g Group) AvgLatencyMs() int64 {
+	if g.Requests == 0 {
+		return 0
+	}
+	return g.LatencyMsSum / g.Requests
+}
+
+// latencySum is the answered requests' latency sum of a part's table.
+func (p part) latencySum() string {
+	if p.rollup {
+		return "CAST(COALESCE(SUM(e.latency_ms_sum), 0) AS BIGINT)"
+	}
+	return "CAST(COALESCE(SUM(CASE WHEN e.status < 400 THEN e.latency_ms ELSE 0 END), 0) AS BIGINT)"
 }
 
 // ByModel totals the events f selects per model, costliest first.
@@ -202,13 +220,14 @@ func (l *Ledger) groups(ctx context.Context, f Filter, query string) ([]Group, e
 	for _, p := range f.parts() {
 		table, _, cols := p.table()
 		where, args := f.whereIn(p)
-		err := l.queryDB(ctx, fmt.Sprintf(query, cols, table, where), args, func(row rowScanner) error {
+		err := l.queryDB(ctx, fmt.Sprintf(query, cols+", "+p.latencySum(), table, where), args, func(row rowScanner) error {
 			var g Group
-			if err := scanSummary(row, &g.Summary, []any{&g.Key, &g.Label}); err != nil {
+			if err := scanSummary(row, &g.Summary, []any{&g.Key, &g.Label}, &g.LatencyMsSum); err != nil {
 				return err
 			}
 			if have := byKey[g.Key]; have != nil {
 				have.add(g.Summary)
+				have.LatencyMsSum += g.LatencyMsSum
 				return nil
 			}
 			byKey[g.Key] = &g

@@ -145,13 +145,13 @@ func TestGroups(t *testing.T) {
 			want []ledger.Group
 		}{
 			{"ByModel", fx.l.ByModel, []ledger.Group{
-				{Key: "claude", Label: "claude", Summary: ledger.Summary{Requests: 1, PromptTokens: 401, CompletionTokens: 201, TotalTokens: 602, CostMicros: 5001, Errors: 1}},
-				{Key: "gpt-4o", Label: "gpt-4o", Summary: ledger.Summary{Requests: 2, PromptTokens: 300, CompletionTokens: 150, CachedTokens: 10, TotalTokens: 450, CostMicros: 3000}},
-				{Key: "gpt-4o-mini", Label: "gpt-4o-mini", Summary: ledger.Summary{Requests: 1, PromptTokens: 60, CompletionTokens: 5, TotalTokens: 65, CostMicros: 10, CacheHits: 1, Errors: 1}},
+				{Key: "claude", Label: "claude", Summary: ledger.Summary{Requests: 1, PromptTokens: 401, CompletionTokens: 201, TotalTokens: 602, CostMicros: 5001, Errors: 1}, LatencyMsSum: 900},
+				{Key: "gpt-4o", Label: "gpt-4o", Summary: ledger.Summary{Requests: 2, PromptTokens: 300, CompletionTokens: 150, CachedTokens: 10, TotalTokens: 450, CostMicros: 3000}, LatencyMsSum: 400},
+				{Key: "gpt-4o-mini", Label: "gpt-4o-mini", Summary: ledger.Summary{Requests: 1, PromptTokens: 60, CompletionTokens: 5, TotalTokens: 65, CostMicros: 10, CacheHits: 1, Errors: 1}, LatencyMsSum: 20},
 			}},
 			{"ByKey", fx.l.ByKey, []ledger.Group{
-				{Key: fx.kA2, Label: "beta", Summary: ledger.Summary{Requests: 1, PromptTokens: 451, CompletionTokens: 201, TotalTokens: 652, CostMicros: 5001, Errors: 2}},
-				{Key: fx.kA1, Label: "alpha", Summary: ledger.Summary{Requests: 3, PromptTokens: 310, CompletionTokens: 155, CachedTokens: 10, TotalTokens: 465, CostMicros: 3010, CacheHits: 1}},
+				{Key: fx.kA2, Label: "beta", Summary: ledger.Summary{Requests: 1, PromptTokens: 451, CompletionTokens: 201, TotalTokens: 652, CostMicros: 5001, Errors: 2}, LatencyMsSum: 900},
+				{Key: fx.kA1, Label: "alpha", Summary: ledger.Summary{Requests: 3, PromptTokens: 310, CompletionTokens: 155, CachedTokens: 10, TotalTokens: 465, CostMicros: 3010, CacheHits: 1}, LatencyMsSum: 420},
 			}},
 		}
 		for _, tt := range tests {

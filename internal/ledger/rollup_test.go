@@ -86,8 +86,13 @@ func TestRollupsMatchEvents(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, g := range byModel {
-				if w, _ := want(from, to, func(x usage.Record) bool { return x.Model == g.Key }); g.Summary != w {
-					t.Fatalf("ByModel %s [%v, %v): got %+v want %+v", g.Key, from, to, g.Summary, w)
+				w, lat := want(from, to, func(x usage.Record) bool { return x.Model == g.Key })
+				var sum int64
+				for _, v := range lat {
+					sum += v
+				}
+				if g.Summary != w || g.LatencyMsSum != sum {
+					t.Fatalf("ByModel %s [%v, %v): got %+v want %+v, latency sum %d", g.Key, from, to, g, w, sum)
 				}
 			}
 			if !slices.IsSortedFunc(byModel, func(a, b ledger.Group) int { return int(b.CostMicros - a.CostMicros) }) {

@@ -125,11 +125,11 @@ const workspace = {
   },
   usageSeries: series,
   usageByModel: () => [
-    { key: 'gpt-4o', label: 'gpt-4o', requests: 812, totalTokens: 401_233, costMicros: 2_810_000 },
-    { key: 'gpt-4o-mini', label: 'gpt-4o-mini', requests: 1630, totalTokens: 702_110, costMicros: 421_266 },
-    { key: 'text-embedding-3-small', label: 'text-embedding-3-small', requests: 402, totalTokens: 98_200, costMicros: 1_964 },
+    { key: 'gpt-4o', label: 'gpt-4o', requests: 812, totalTokens: 401_233, costMicros: 2_810_000, errors: 9, avgLatencyMs: 1840 },
+    { key: 'gpt-4o-mini', label: 'gpt-4o-mini', requests: 1630, totalTokens: 702_110, costMicros: 421_266, errors: 4, avgLatencyMs: 720 },
+    { key: 'text-embedding-3-small', label: 'text-embedding-3-small', requests: 402, totalTokens: 98_200, costMicros: 1_964, errors: 0, avgLatencyMs: 95 },
   ],
-  usageByKey: () => keys.slice(0, 3).map((k, i) => ({ key: k.id, label: k.label, requests: [1840, 702, 302][i], totalTokens: [780_000, 301_000, 120_000][i], costMicros: [2_310_000, 702_000, 221_230][i] })),
+  usageByKey: () => keys.slice(0, 3).map((k, i) => ({ key: k.id, label: k.label, requests: [1840, 702, 302][i], totalTokens: [780_000, 301_000, 120_000][i], costMicros: [2_310_000, 702_000, 221_230][i], errors: [11, 2, 0][i], avgLatencyMs: [1210, 830, 640][i] })),
   memberships: () =>
     conn(
       users.map((u, i) => ({ __typename: 'Membership', id: `mem_${i}`, role: ['OWNER', 'DEVELOPER', 'VIEWER'][i], createdAt: iso(now - (30 - i * 9) * 86_400_000), user: u })),

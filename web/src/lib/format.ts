@@ -76,3 +76,15 @@ export function formatLimit(n: number | null | undefined): string {
 export function truncateID(id: string, keep = 10): string {
   return id.length <= keep + 1 ? id : `${id.slice(0, keep)}…`;
 }
+
+/**
+ * formatErrorRate is errors as a share of every call, answered or not
+ * ("2.5%", "12%"); "—" when there were none.
+ */
+export function formatErrorRate(errors: number, answered: number): string {
+  const total = errors + answered;
+  if (total <= 0) return '—';
+  const pct = (100 * errors) / total;
+  if (pct > 0 && pct < 0.1) return '<0.1%';
+  return `${pct < 10 ? Number(pct.toFixed(1)) : Math.round(pct)}%`;
+}

@@ -6,7 +6,7 @@ import { Area, AreaChart, Bar, BarChart, CartesianGrid, Legend, Line, LineChart,
 import { EmptyState, ErrorBanner, Loading, PageHeader } from '../components/Feedback';
 import { graphql } from '../gql';
 import type { UsagePageQuery as UsageData } from '../gql/graphql';
-import { formatCount, formatDateTime, formatHour, formatShortDate } from '../lib/format';
+import { formatCount, formatDateTime, formatErrorRate, formatHour, formatShortDate } from '../lib/format';
 import { formatCost } from '../lib/money';
 import { fillSeries, usageWindow, type Range } from '../lib/series';
 import { POLL_MS } from './KeysPage';
@@ -41,6 +41,8 @@ const UsagePageQuery = graphql(`
         requests
         totalTokens
         costMicros
+        errors
+        avgLatencyMs
       }
       usageByKey(from: $from, to: $to) {
         key
@@ -48,6 +50,8 @@ const UsagePageQuery = graphql(`
         requests
         totalTokens
         costMicros
+        errors
+        avgLatencyMs
       }
     }
   }
@@ -225,7 +229,15 @@ function GroupTable({
   linkTo,
 }: {
   title: string;
-  rows: readonly { key: string; label: string; requests: number; totalTokens: number; costMicros: number }[];
+  rows: readonly {
+    key: string;
+    label: string;
+    requests: number;
+    totalTokens: number;
+    costMicros: number;
+    errors: number;
+    avgLatencyMs: number;
+  }[];
   nameHeader: string;
   linkTo?: (key: string) => string;
 }) {
@@ -249,6 +261,12 @@ function GroupTable({
                 <th scope="col" className="num">
                   Cost
                 </th>
+                <th scope="col" className="num">
+                  Errors
+                </th>
+                <th scope="col" className="num">
+                  Avg latency
+                </th>
               </tr>
             </thead>
             <tbody>
@@ -266,6 +284,8 @@ function GroupTable({
                   <td className="num">{formatCount(r.requests)}</td>
                   <td className="num">{formatCount(r.totalTokens)}</td>
                   <td className="num">{formatCost(r.costMicros)}</td>
+                  <td className="num">{formatErrorRate(r.errors, r.requests)}</td>
+                  <td className="num">{r.requests > 0 ? `${formatCount(r.avgLatencyMs)} ms` : '—'}</td>
                 </tr>
               ))}
             </tbody>
@@ -275,3 +295,4 @@ function GroupTable({
     </section>
   );
 }
+
