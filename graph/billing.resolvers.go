@@ -21,7 +21,7 @@ func (r *mutationResolver) SetModelPrice(ctx context.Context, input model.ModelP
 	}
 	row, err := prices.Set(ctx, r.txClient(ctx), input.Model, priceOf(input))
 	if err != nil {
-		return nil, billingInput(err)
+		return nil, err
 	}
 	return priceRow(row), nil
 }
@@ -32,7 +32,7 @@ func (r *mutationResolver) DeleteModelPrice(ctx context.Context, model string) (
 		return false, err
 	}
 	removed, err := prices.Delete(ctx, r.txClient(ctx), model)
-	return removed, billingInput(err)
+	return removed, err
 }
 
 // SetBillingAlertWebhook is the resolver for the setBillingAlertWebhook field.
@@ -42,7 +42,7 @@ func (r *mutationResolver) SetBillingAlertWebhook(ctx context.Context, workspace
 	}
 	c := r.txClient(ctx)
 	if err := spendalerts.SetWebhook(ctx, c, workspaceID, url); err != nil {
-		return nil, billingInput(err)
+		return nil, err
 	}
 	return c.Workspace.Get(ctx, workspaceID)
 }

@@ -2,13 +2,11 @@ package graph
 
 import (
 	"context"
-	"errors"
 
 	"github.com/oais/oais/ent"
 	"github.com/oais/oais/graph/model"
 	"github.com/oais/oais/internal/prices"
 	"github.com/oais/oais/internal/pricing"
-	"github.com/oais/oais/internal/spendalerts"
 )
 
 // Helpers of billing.resolvers.go, kept here because gqlgen moves unknown
@@ -30,20 +28,6 @@ func priceOf(in model.ModelPriceInput) pricing.Price {
 		CachedInputMicrosPerMTok: int64(in.CachedInputMicrosPerMTok),
 		OutputMicrosPerMTok:      int64(in.OutputMicrosPerMTok),
 	}
-}
-
-// billingInput turns the input errors of the money packages into the
-// presenter's BAD_USER_INPUT; everything else passes through.
-func billingInput(err error) error {
-	var pe *prices.InputError
-	var se *spendalerts.InputError
-	switch {
-	case errors.As(err, &pe):
-		return badInput(pe.Field, pe.Msg)
-	case errors.As(err, &se):
-		return badInput(se.Field, se.Msg)
-	}
-	return err
 }
 
 // txClient is the mutation's transaction (entgql.Transactioner), or the

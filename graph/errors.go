@@ -15,6 +15,7 @@ import (
 	"github.com/oais/oais/internal/apikeys"
 	"github.com/oais/oais/internal/keys"
 	"github.com/oais/oais/internal/store"
+	"github.com/oais/oais/internal/userinput"
 	"github.com/oais/oais/internal/workspaces"
 )
 
@@ -45,14 +46,11 @@ type Throttled interface{ RetryAfterSeconds() int }
 // anything it does not know is an internal error whose detail is logged,
 // never shown (STYLE rule 11).
 func Present(err error) Presented {
-	var in *apikeys.InputError
-	var win *workspaces.InputError
+	in, isInput := userinput.As(err)
 	var th Throttled
 	switch {
-	case errors.As(err, &in):
+	case isInput:
 		return Presented{CodeBadInput, in.Msg, in.Field}
-	case errors.As(err, &win):
-		return Presented{CodeBadInput, win.Msg, win.Field}
 	case errors.Is(err, ErrUnauthenticated), errors.Is(err, auth.ErrInvalidToken),
 		errors.Is(err, auth.ErrInvalidRefresh), errors.Is(err, auth.ErrRefreshReused), errors.Is(err, auth.ErrRefreshNotFound),
 		errors.Is(err, auth.ErrSessionNotFound):

@@ -27,6 +27,7 @@ import (
 	"github.com/oais/oais/internal/keys"
 	"github.com/oais/oais/internal/ledger"
 	"github.com/oais/oais/internal/secretbox"
+	"github.com/oais/oais/internal/userinput"
 	"github.com/oais/oais/internal/viewer"
 )
 
@@ -72,7 +73,7 @@ func signedIn(ctx context.Context) error {
 	return nil
 }
 
-func badInput(field, msg string) error { return &apikeys.InputError{Field: field, Msg: msg} }
+func badInput(field, msg string) error { return &userinput.Error{Field: field, Msg: msg} }
 
 func clientIP(ctx context.Context) netip.Addr { return audit.IPFrom(ctx) }
 

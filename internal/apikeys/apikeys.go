@@ -20,6 +20,7 @@ import (
 	"github.com/oais/oais/internal/config"
 	"github.com/oais/oais/internal/keys"
 	"github.com/oais/oais/internal/store"
+	"github.com/oais/oais/internal/userinput"
 	"github.com/oais/oais/internal/viewer"
 )
 
@@ -39,16 +40,9 @@ var ErrKeyLimit = errors.New("apikeys: the workspace has reached its key limit; 
 var ErrNotFound = store.ErrNotFound
 
 // InputError is bad input from the user, with the field it concerns.
-type InputError struct {
-	Field string
-	Msg   string
-}
+type InputError = userinput.Error
 
-func (e *InputError) Error() string { return e.Field + ": " + e.Msg }
-
-func bad(field, format string, a ...any) error {
-	return &InputError{Field: field, Msg: fmt.Sprintf(format, a...)}
-}
+func bad(field, format string, a ...any) error { return userinput.Errorf(field, format, a...) }
 
 // Service holds the clock (tests replace it).
 type Service struct {

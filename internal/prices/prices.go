@@ -20,6 +20,7 @@ import (
 	"github.com/oais/oais/internal/audit"
 	"github.com/oais/oais/internal/pricing"
 	"github.com/oais/oais/internal/store"
+	"github.com/oais/oais/internal/userinput"
 )
 
 // MaxModelLen is the longest model name; ent/schema/modelprice.go says
@@ -39,12 +40,7 @@ const (
 )
 
 // InputError is a price the caller must correct; Field names the input.
-type InputError struct {
-	Field string
-	Msg   string
-}
-
-func (e *InputError) Error() string { return "prices: " + e.Field + ": " + e.Msg }
+type InputError = userinput.Error
 
 // Row is one model's price as the admin page lists it.
 type Row struct {
@@ -94,11 +90,11 @@ func NormalizeModel(model string) (string, error) {
 	m := strings.ToLower(strings.TrimSpace(model))
 	switch {
 	case m == "":
-		return "", &InputError{"model", "enter a model name"}
+		return "", &InputError{Field: "model", Msg: "enter a model name"}
 	case len(m) > MaxModelLen:
-		return "", &InputError{"model", fmt.Sprintf("a model name is at most %d characters", MaxModelLen)}
+		return "", &InputError{Field: "model", Msg: fmt.Sprintf("a model name is at most %d characters", MaxModelLen)}
 	case strings.IndexFunc(m, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
-		return "", &InputError{"model", "a model name has no spaces or control characters"}
+		return "", &InputError{Field: "model", Msg: "a model name has no spaces or control characters"}
 	}
 	return m, nil
 }
@@ -117,13 +113,13 @@ func Validate(p pricing.Price) error {
 	} {
 		switch {
 		case r.v < 0:
-			return &InputError{r.field, "a price cannot be negative"}
+			return &InputError{Field: r.field, Msg: "a price cannot be negative"}
 		case r.v > MaxMicrosPerMTok:
-			return &InputError{r.field, "at most 1,000,000,000,000 micro-dollars ($1,000,000) per million tokens"}
+			return &InputError{Field: r.field, Msg: "at most 1,000,000,000,000 micro-dollars ($1,000,000) per million tokens"}
 		}
 	}
 	if p.CachedInputMicrosPerMTok > p.InputMicrosPerMTok {
-		return &InputError{"cachedInputMicrosPerMTok", "a cached input token cannot cost more than an uncached one"}
+		return &InputError{Field: "cachedInputMicrosPerMTok", Msg: "a cached input token cannot cost more than an uncached one"}
 	}
 	return nil
 }

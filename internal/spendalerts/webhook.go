@@ -9,6 +9,7 @@ import (
 	"github.com/oais/oais/ent/billingaccount"
 	"github.com/oais/oais/internal/audit"
 	"github.com/oais/oais/internal/store"
+	"github.com/oais/oais/internal/userinput"
 	"github.com/oais/oais/internal/viewer"
 	"github.com/oais/oais/internal/workspaces"
 )
@@ -21,18 +22,13 @@ const MaxURLLen = 2000
 const AuditWebhookChanged = "billing.alert_webhook_changed"
 
 // InputError is a webhook URL the caller must correct.
-type InputError struct {
-	Field string
-	Msg   string
-}
-
-func (e *InputError) Error() string { return "spendalerts: " + e.Field + ": " + e.Msg }
+type InputError = userinput.Error
 
 // ValidateURL checks a webhook URL: absolute http or https with a host, at
 // most MaxURLLen characters.
 func ValidateURL(raw string) (string, error) {
 	s := strings.TrimSpace(raw)
-	bad := func(msg string) (string, error) { return "", &InputError{"url", msg} }
+	bad := func(msg string) (string, error) { return "", &InputError{Field: "url", Msg: msg} }
 	if len(s) > MaxURLLen {
 		return bad("a webhook URL is at most 2000 characters")
 	}

@@ -28,18 +28,18 @@ func SetUpstream(ctx context.Context, c *ent.Client, box *secretbox.Box, wsID st
 	}
 	u, err := url.Parse(strings.TrimSpace(p.BaseURL))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || len(p.BaseURL) > 2000 {
-		return nil, &InputError{"baseURL", "must be an http(s) URL such as https://api.openai.com/v1, without credentials or query"}
+		return nil, &InputError{Field: "baseURL", Msg: "must be an http(s) URL such as https://api.openai.com/v1, without credentials or query"}
 	}
 	if len(p.Models) > 200 {
-		return nil, &InputError{"models", "at most 200 models"}
+		return nil, &InputError{Field: "models", Msg: "at most 200 models"}
 	}
 	var sealed []byte
 	if p.APIKey != nil && *p.APIKey != "" {
 		if len(*p.APIKey) > 1000 {
-			return nil, &InputError{"apiKey", "at most 1000 characters"}
+			return nil, &InputError{Field: "apiKey", Msg: "at most 1000 characters"}
 		}
 		if !box.Enabled() {
-			return nil, &InputError{"apiKey", "the operator must set OAIS_SECRETS_KEY before upstream keys can be stored"}
+			return nil, &InputError{Field: "apiKey", Msg: "the operator must set OAIS_SECRETS_KEY before upstream keys can be stored"}
 		}
 		if sealed, err = box.Seal([]byte(*p.APIKey), []byte(wsID)); err != nil {
 			return nil, err

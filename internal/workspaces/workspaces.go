@@ -20,6 +20,7 @@ import (
 	"github.com/oais/oais/internal/accounts"
 	"github.com/oais/oais/internal/audit"
 	"github.com/oais/oais/internal/store"
+	"github.com/oais/oais/internal/userinput"
 	"github.com/oais/oais/internal/viewer"
 )
 
@@ -38,9 +39,7 @@ var (
 )
 
 // InputError is bad input from the user, with the field it concerns.
-type InputError struct{ Field, Msg string }
-
-func (e *InputError) Error() string { return e.Field + ": " + e.Msg }
+type InputError = userinput.Error
 
 func slugify(name string) string {
 	s := strings.Trim(slugDisallowed.ReplaceAllString(strings.ToLower(name), "-"), "-")
@@ -77,7 +76,7 @@ func Create(ctx context.Context, c *ent.Client, name string) (*ent.Workspace, er
 	}
 	name = strings.TrimSpace(name)
 	if name == "" || utf8.RuneCountInString(name) > MaxNameLen {
-		return nil, &InputError{"name", fmt.Sprintf("a name of 1 to %d characters is required", MaxNameLen)}
+		return nil, &InputError{Field: "name", Msg: fmt.Sprintf("a name of 1 to %d characters is required", MaxNameLen)}
 	}
 	if len(v.Roles) >= MaxWorkspaces {
 		return nil, errTooManyWs
@@ -109,7 +108,7 @@ func checkLimit(field string, v *int) (*int64, error) {
 		return nil, nil
 	}
 	if *v < 0 || int64(*v) > MaxLimitValue {
-		return nil, &InputError{field, "must be 0 (unlimited) or a positive number"}
+		return nil, &InputError{Field: field, Msg: "must be 0 (unlimited) or a positive number"}
 	}
 	x := int64(*v)
 	return &x, nil
@@ -165,7 +164,7 @@ func SetSpendCap(ctx context.Context, c *ent.Client, wsID string, cents *int) (*
 		u.ClearSpendCapCents()
 	} else {
 		if *cents < 0 || int64(*cents) > MaxLimitValue {
-			return nil, &InputError{"monthlyCents", "must be a positive number of cents, or null for no cap"}
+			return nil, &InputError{Field: "monthlyCents", Msg: "must be a positive number of cents, or null for no cap"}
 		}
 		u.SetSpendCapCents(int64(*cents))
 		detail = fmt.Sprint(*cents)
@@ -186,7 +185,7 @@ func Invite(ctx context.Context, c *ent.Client, wsID, email string, role members
 		return nil, err
 	}
 	if err := membership.RoleValidator(role); err != nil {
-		return nil, &InputError{"role", "must be OWNER, ADMIN, DEVELOPER or VIEWER"}
+		return nil, &InputError{Field: "role", Msg: "must be OWNER, ADMIN, DEVELOPER or VIEWER"}
 	}
 	// Only an owner makes owners, as in ChangeRole: otherwise an admin could
 	// invite a second account of theirs as owner and take the workspace over.
@@ -196,7 +195,7 @@ func Invite(ctx context.Context, c *ent.Client, wsID, email string, role members
 	// The same rule as sign-up, so every invited address can be claimed.
 	email, err := accounts.NormalizeEmail(email)
 	if err != nil {
-		return nil, &InputError{"email", "not a valid e-mail address"}
+		return nil, &InputError{Field: "email", Msg: "not a valid e-mail address"}
 	}
 	sys := privacy.DecisionContext(ctx, privacy.Allow)
 	u, err := c.User.Query().Where(user.Email(email)).Only(sys)
@@ -231,7 +230,7 @@ func ChangeRole(ctx context.Context, c *ent.Client, membershipID string, role me
 		return nil, err
 	}
 	if err := membership.RoleValidator(role); err != nil {
-		return nil, &InputError{"role", "must be OWNER, ADMIN, DEVELOPER or VIEWER"}
+		return nil, &InputError{Field: "role", Msg: "must be OWNER, ADMIN, DEVELOPER or VIEWER"}
 	}
 	// Only an owner makes or unmakes owners.
 	if (role == membership.RoleOWNER || m.Role == membership.RoleOWNER) && !isOwner(ctx, m.WorkspaceID) {
