@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -80,7 +81,7 @@ func (g *Gateway) outRequest(ctx context.Context, c *call, r *http.Request) *htt
 			authz = []string{wu.Authorization}
 		}
 	}
-	c.out = http.Request{
+	out := http.Request{
 		Method:     r.Method,
 		URL:        u,
 		Proto:      "HTTP/1.1",
@@ -88,23 +89,35 @@ func (g *Gateway) outRequest(ctx context.Context, c *call, r *http.Request) *htt
 		ProtoMinor: 1,
 		Header:     outboundHeader(r.Header, authz, c.body != nil),
 	}
+	// The transport may still touch the body and the trace after the
+	// answer came back (its write loop ends on its own goroutine), so both
+	// live in their own object, never in the pooled call.
+	x := &exchange{}
+	c.x = x
 	if c.body != nil {
 		// A *bytes.Reader (behind NopCloser) is one the transport knows
 		// to be in memory: it writes the headers and the body in one
 		// write(2), where any other reader costs a flush in between.
 		body := c.body
-		c.outBody.Reset(body)
-		c.out.Body = io.NopCloser(&c.outBody)
-		c.out.ContentLength = int64(len(body))
-		c.out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		x.body.Reset(body)
+		out.Body = io.NopCloser(&x.body)
+		out.ContentLength = int64(len(body))
+		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	}
 	// wrote tells settle whether a client that left had its prompt sent
 	// (and so paid for upstream).
-	c.trace.WroteRequest = c.wroteRequest
-	return c.out.WithContext(httptrace.WithClientTrace(ctx, &c.trace))
+	x.trace.WroteRequest = x.wroteRequest
+	return out.WithContext(httptrace.WithClientTrace(ctx, &x.trace))
 }
 
-func (c *call) wroteRequest(httptrace.WroteRequestInfo) { c.wrote.Store(true) }
+// exchange is what the transport holds of one upstream request.
+type exchange struct {
+	body  bytes.Reader
+	trace httptrace.ClientTrace
+	wrote atomic.Bool // the upstream request was sent (httptrace)
+}
+
+func (x *exchange) wroteRequest(httptrace.WroteRequestInfo) { x.wrote.Store(true) }
 
 // upstreamURL is base + path, without anything else of base.
 func upstreamURL(base *url.URL, path string) *url.URL {
@@ -223,7 +236,8 @@ func (g *Gateway) relay(c *call, w *respWriter, res *http.Response) error {
 		// Upstream errors and the model list pass through as they are,
 		// never billed.
 	case c.stream && sse:
-		c.sse = newSSEMeter(res.Body, c.hide)
+		c.sseBuf.init(res.Body, c.hide)
+		c.sse = &c.sseBuf
 		body = c.sse
 		if c.hide {
 			// Hiding the usage chunk changes the length.
@@ -348,15 +362,18 @@ func (f *headerFlush) fire() {
 	f.mu.Unlock()
 }
 
-// disarm ends the timer's claim on the writer, if it still has one.
-func (f *headerFlush) disarm(armed *bool, t *time.Timer) {
+// disarm ends the timer's claim on the writer, if it still has one. It
+// reports false when the timer's goroutine had already started, and so
+// may still be running.
+func (f *headerFlush) disarm(armed *bool, t *time.Timer) bool {
 	if *armed {
 		f.mu.Lock()
 		f.done = true
 		f.mu.Unlock()
-		t.Stop()
 		*armed = false
+		return t.Stop()
 	}
+	return true
 }
 
 // relayStream relays a streamed answer: each upstream read (for SSE
@@ -367,7 +384,11 @@ func (c *call) relayStream(w *respWriter, status int, body io.Reader) error {
 	c.hf = headerFlush{w: w}
 	t := time.AfterFunc(sseHeaderDelay, c.hf.fire)
 	armed := true
-	defer c.hf.disarm(&armed, t)
+	defer func() {
+		if armed && !c.hf.disarm(&armed, t) {
+			c.hfLate = true
+		}
+	}()
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	buf := *bp
@@ -384,7 +405,9 @@ func (c *call) relayStream(w *respWriter, status int, body io.Reader) error {
 			if armed {
 				c.hf.done = true
 				c.hf.mu.Unlock()
-				c.hf.disarm(&armed, t)
+				if !c.hf.disarm(&armed, t) {
+					c.hfLate = true
+				}
 			}
 			if werr != nil {
 				return werr

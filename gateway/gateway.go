@@ -27,7 +27,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -38,7 +37,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -94,12 +92,16 @@ type Gateway struct {
 	draining   atomic.Bool
 	// into is deps.Limiter's allocation-free Reserve, if it has one.
 	into ratelimit.IntoReserver
-	// asyncSettle settles reservations off the request path (a shared
-	// limiter, whose Settle is a round trip); settling counts those under way.
-	asyncSettle bool
-	settling    sync.WaitGroup
-	idPrefix    [16]byte
-	idSeq       atomic.Uint64
+	// settler settles reservations off the request path, if deps.Limiter
+	// can (a shared limiter, whose Settle is a round trip); settling counts
+	// those under way.
+	settler  ratelimit.AsyncSettler
+	settling sync.WaitGroup
+	// localLimiter: deps.Limiter is in-process, so its Settle needs no
+	// deadline.
+	localLimiter bool
+	idPrefix     [16]byte
+	idSeq        atomic.Uint64
 }
 
 // New returns a gateway. It panics if a required dependency is missing or
@@ -115,10 +117,8 @@ func New(cfg Config, deps Deps) *Gateway {
 	g := &Gateway{cfg: cfg, deps: deps, log: cfg.Logger, metrics: newMetrics()}
 	g.full, _ = deps.Recorder.(Fuller)
 	g.into, _ = deps.Limiter.(ratelimit.IntoReserver)
-	switch deps.Limiter.(type) {
-	case *ratelimit.Redis, *ratelimit.Fallback:
-		g.asyncSettle = true
-	}
+	g.settler, _ = deps.Limiter.(ratelimit.AsyncSettler)
+	_, g.localLimiter = deps.Limiter.(*ratelimit.Local)
 	if g.deps.Idempotency == nil {
 		g.deps.Idempotency = NewIdempotencyStore(cfg.IdempotencyTTL, cfg.Now)
 	}
@@ -312,31 +312,56 @@ type call struct {
 	finishID func(*StoredAnswer)
 
 	// Set by the forwarder.
-	out            http.Request // the upstream request, before WithContext
-	outBody        bytes.Reader
-	trace          httptrace.ClientTrace
+	x              *exchange
 	jsm            jsonMeter // js, for a plain answer
 	hf             headerFlush
 	upstreamStatus int
 	upstreamStart  time.Time
 	upstreamDone   time.Time
-	sse            *sseMeter
+	sse            *sseMeter // sseBuf, for a stream
+	sseBuf         sseMeter
 	js             *jsonMeter
 	proxyErr       error
-	wrote          atomic.Bool // the upstream request was sent (httptrace)
+	// hfLate: the stream's header timer could not be stopped, so its
+	// goroutine may still touch hf and rw; the call is then not reused.
+	hfLate bool
+	rw     respWriter
 
 	// Outcome, for the log and metrics.
 	status   int
 	err      error
-	rec      *usage.Record
+	rec      *usage.Record // recBuf once recorded
+	recBuf   usage.Record
 	cacheHit bool
 }
 
+// calls are reused: a call is the largest per-request allocation. One goes
+// back only when nothing else can still reach it (release).
+var calls = sync.Pool{New: func() any { return new(call) }}
+
+// release returns c to calls unless a goroutine that may outlive the
+// request can still reach it. The transport's goroutines only reach the
+// call's exchange (a separate object); a shared limiter's settlement copies
+// what it needs (AsyncSettler); the stream's header timer is stopped before
+// the handler returns, or hfLate keeps the call out of the pool.
+func release(c *call) {
+	if c.hfLate {
+		return
+	}
+	*c = call{}
+	calls.Put(c)
+}
+
 func (g *Gateway) serveAPI(rw http.ResponseWriter, r *http.Request, ep *endpoint, id, public string) {
-	c := &call{ep: ep, id: id, publicID: public, start: g.cfg.Now(), client: r.Context()}
+	c := calls.Get().(*call)
+	c.ep, c.id, c.publicID, c.start, c.client = ep, id, public, g.cfg.Now(), r.Context()
 	c.now = c.start
-	w := newRespWriter(rw)
-	defer g.finish(c, w, r)
+	w := &c.rw
+	w.reset(rw)
+	defer func() {
+		g.finish(c, w, r)
+		release(c)
+	}()
 	if err := g.admit(c, r); err != nil {
 		var rp replayed
 		if errors.As(err, &rp) {

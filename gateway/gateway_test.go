@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -845,5 +848,109 @@ func TestDefaultMockUpstream(t *testing.T) {
 	g.Handler().ServeHTTP(w, req)
 	if w.Code != 200 || !strings.Contains(w.Body.String(), mockupstream.Answer(mockupstream.DefaultWords)) {
 		t.Fatalf("%d %s", w.Code, w.Body.String())
+	}
+}
+
+// TestReusedCallsStayApart runs many plain and streamed requests at once,
+// so that per-request state is reused from the pool while others are in
+// flight, and checks that nothing of one request leaks into another: each
+// answer carries its own request id and model, each record its own model
+// and mode, and the limiter's token counter ends at what the records say.
+func TestReusedCallsStayApart(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	const workers, each = 8, 25
+	type kind struct {
+		model  string
+		stream bool
+	}
+	kinds := []kind{{"gpt-4o-mini", false}, {"gpt-4o", false}, {"gpt-4o-mini", true}, {"gpt-4o", true}}
+	want := map[kind]int{}
+	var recs []*usage.Record
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		for range workers * each {
+			select {
+			case r := <-h.rec.ch:
+				recs = append(recs, r)
+			case <-time.After(time.Minute): // only keeps a broken test from hanging
+				t.Error("records stopped coming")
+				return
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for w := range workers {
+		k := kinds[w%len(kinds)]
+		want[k] += each
+		wg.Go(func() {
+			for i := range each {
+				body := fmt.Sprintf(`{"model":%q,"stream":%t,"messages":[{"role":"user","content":"hi"}]}`, k.model, k.stream)
+				id := fmt.Sprintf("client-%d-%d", w, i)
+				req, _ := http.NewRequest("POST", h.srv.URL+"/v1/chat/completions", strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+h.secrets["active"])
+				req.Header.Set("X-Request-Id", id)
+				resp, err := h.srv.Client().Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || resp.Header.Get("X-Request-Id") != id || !strings.Contains(string(b), k.model) {
+					t.Errorf("request %s (%v): status %d, id %q, body %.80q", id, k, resp.StatusCode, resp.Header.Get("X-Request-Id"), b)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	<-drained
+	got := map[kind]int{}
+	var tokens int64
+	for _, r := range recs {
+		got[kind{r.Model, r.Stream}]++
+		tokens += r.PromptTokens + r.CompletionTokens
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("records by model and mode: %v, want %v", got, want)
+	}
+	_ = h.gw.Close() // settlements done
+	if v := h.lim.value("ws:ws_1:tpm"); v != tokens {
+		t.Fatalf("tpm counter %d, want the records' %d tokens", v, tokens)
+	}
+}
+
+// TestSetLimitHeaders pins the x-ratelimit-* values, which share storage,
+// for each combination of request and token limits.
+func TestSetLimitHeaders(t *testing.T) {
+	req := ratelimit.State{Limit: 1000, Remaining: 998, Reset: 1500 * time.Millisecond}
+	tok := ratelimit.State{Limit: 50000, Remaining: -3, Reset: time.Minute}
+	none := ratelimit.State{}
+	cases := []struct {
+		name   string
+		states []ratelimit.State
+		want   [6]string // limit, remaining, reset: requests, then tokens
+	}{
+		{"both", []ratelimit.State{req, tok}, [6]string{"1000", "998", "1.5s", "50000", "0", "1m0s"}},
+		{"tokens only", []ratelimit.State{none, tok}, [6]string{unlimitedHeader, unlimitedHeader, "0s", "50000", "0", "1m0s"}},
+		{"requests only", []ratelimit.State{req, none}, [6]string{"1000", "998", "1.5s", unlimitedHeader, unlimitedHeader, "0s"}},
+		{"none", []ratelimit.State{none, none}, [6]string{unlimitedHeader, unlimitedHeader, "0s", unlimitedHeader, unlimitedHeader, "0s"}},
+	}
+	names := [6]string{"X-Ratelimit-Limit-Requests", "X-Ratelimit-Remaining-Requests", "X-Ratelimit-Reset-Requests",
+		"X-Ratelimit-Limit-Tokens", "X-Ratelimit-Remaining-Tokens", "X-Ratelimit-Reset-Tokens"}
+	g := &Gateway{}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &call{}
+			c.add(scopeWorkspaceRPM, "r", 1, time.Minute, 1)
+			c.add(scopeWorkspaceTPM, "t", 1, time.Minute, 1)
+			h := http.Header{}
+			g.setLimitHeaders(h, tc.states, c)
+			for i, k := range names {
+				if got := h.Values(k); len(got) != 1 || got[0] != tc.want[i] {
+					t.Errorf("%s = %q, want %q", k, got, tc.want[i])
+				}
+			}
+		})
 	}
 }

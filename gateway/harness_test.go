@@ -93,7 +93,9 @@ type fakeRecorder struct {
 
 func newFakeRecorder() *fakeRecorder { return &fakeRecorder{ch: make(chan *usage.Record, 100)} }
 
-func (r *fakeRecorder) Append(rec *usage.Record) error {
+func (r *fakeRecorder) Append(in *usage.Record) error {
+	rec := new(usage.Record)
+	*rec = *in // the gateway reuses in
 	r.mu.Lock()
 	r.recs = append(r.recs, rec)
 	r.mu.Unlock()

@@ -123,26 +123,61 @@ func (g *Gateway) setLimitHeaders(h http.Header, states []ratelimit.State, c *ca
 	}
 	// With no limit configured the headers are still sent (clients and
 	// dashboards expect them on every answer), showing unlimitedHeader.
+	// The numbers set here share one string and one backing array, instead
+	// of a string and a slice per header.
+	var buf [96]byte
+	b := buf[:0]
+	var ends [6]int
 	if req >= 0 {
-		s := states[req]
-		h["X-Ratelimit-Limit-Requests"] = []string{strconv.FormatInt(s.Limit, 10)}
-		h["X-Ratelimit-Remaining-Requests"] = []string{strconv.FormatInt(max(s.Remaining, 0), 10)}
-		h["X-Ratelimit-Reset-Requests"] = []string{resetString(s.Reset)}
+		b = appendLimitValues(b, states[req], ends[0:3])
+	}
+	if tok >= 0 {
+		b = appendLimitValues(b, states[tok], ends[3:6])
+	}
+	var all string
+	var vals *[6][1]string
+	if len(b) > 0 {
+		all = string(b)
+		vals = new([6][1]string)
+	}
+	value := func(i int) []string {
+		start := 0
+		if i > 0 {
+			start = ends[i-1]
+		}
+		vals[i][0] = all[start:ends[i]]
+		return vals[i][:]
+	}
+	if req >= 0 {
+		h["X-Ratelimit-Limit-Requests"] = value(0)
+		h["X-Ratelimit-Remaining-Requests"] = value(1)
+		h["X-Ratelimit-Reset-Requests"] = value(2)
 	} else {
 		h["X-Ratelimit-Limit-Requests"] = unlimitedValue
 		h["X-Ratelimit-Remaining-Requests"] = unlimitedValue
 		h["X-Ratelimit-Reset-Requests"] = zeroReset
 	}
 	if tok >= 0 {
-		s := states[tok]
-		h["X-Ratelimit-Limit-Tokens"] = []string{strconv.FormatInt(s.Limit, 10)}
-		h["X-Ratelimit-Remaining-Tokens"] = []string{strconv.FormatInt(max(s.Remaining, 0), 10)}
-		h["X-Ratelimit-Reset-Tokens"] = []string{resetString(s.Reset)}
+		h["X-Ratelimit-Limit-Tokens"] = value(3)
+		h["X-Ratelimit-Remaining-Tokens"] = value(4)
+		h["X-Ratelimit-Reset-Tokens"] = value(5)
 	} else {
 		h["X-Ratelimit-Limit-Tokens"] = unlimitedValue
 		h["X-Ratelimit-Remaining-Tokens"] = unlimitedValue
 		h["X-Ratelimit-Reset-Tokens"] = zeroReset
 	}
+}
+
+// appendLimitValues appends s's limit, remaining and reset header values
+// to b, recording in ends where each of them ends in b.
+func appendLimitValues(b []byte, s ratelimit.State, ends []int) []byte {
+	b = strconv.AppendInt(b, s.Limit, 10)
+	ends[0] = len(b)
+	b = strconv.AppendInt(b, max(s.Remaining, 0), 10)
+	ends[1] = len(b)
+	b = append(b, resetString(s.Reset)...)
+	ends[2] = len(b)
+	return b
 }
 
 // unlimitedHeader is what the x-ratelimit-* headers show when no limit of
@@ -167,30 +202,13 @@ func resetString(d time.Duration) string {
 // settle is step 10: it works out the usage of a proxied call, settles the
 // reservation with it and appends the usage record.
 func (g *Gateway) settle(c *call, w *respWriter, aborted bool) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.client), settleTimeout)
-	defer cancel()
 	clientGone := c.client.Err() != nil
 	c.status = w.status
 	if clientGone {
 		c.err = errClientGone
 	}
 	actual := c.actual[:c.nc]
-	defer func() {
-		if g.asyncSettle {
-			// A shared (Redis) limiter's settlement is a network round
-			// trip: it runs off the request path, a moment later, still
-			// exactly once; Close waits for the ones under way.
-			g.settling.Add(1)
-			go func() {
-				defer g.settling.Done()
-				ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
-				defer cancel()
-				g.settleReservation(ctx, c, actual)
-			}()
-			return
-		}
-		g.settleReservation(ctx, c, actual)
-	}()
+	defer g.settleReservation(c, actual)
 
 	var prompt, completion, cached int64
 	source, reason := usage.SourceUpstream, ""
@@ -200,7 +218,7 @@ func (g *Gateway) settle(c *call, w *respWriter, aborted bool) {
 			c.err = c.proxyErr
 			return // 502/504: nothing was answered
 		}
-		if !c.wrote.Load() {
+		if c.x == nil || !c.x.wrote.Load() {
 			return // the client left before the upstream got the request
 		}
 		// The client left while the upstream was working on its prompt:
@@ -261,6 +279,8 @@ func (g *Gateway) settle(c *call, w *respWriter, aborted bool) {
 	if source == usage.SourceUpstream && !aborted && !clientGone && w.captured() && c.status == http.StatusOK {
 		ct := w.Header().Get("Content-Type")
 		if c.cacheKey != "" && c.p.Key.CacheTTL > 0 {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(c.client), settleTimeout)
+			defer cancel()
 			e := CacheEntry{Status: http.StatusOK, ContentType: ct, Body: w.capturedBody(), PromptTokens: prompt, CompletionTokens: completion}
 			if err := g.deps.Cache.Set(ctx, c.cacheKey, e, c.p.Key.CacheTTL); err != nil {
 				g.log.LogAttrs(ctx, slog.LevelWarn, "response cache set failed", slog.String("request_id", c.publicID), slog.Any("err", err))
@@ -273,10 +293,36 @@ func (g *Gateway) settle(c *call, w *respWriter, aborted bool) {
 	}
 }
 
-func (g *Gateway) settleReservation(ctx context.Context, c *call, actual []int64) {
-	if err := g.deps.Limiter.Settle(ctx, c.resv, actual); err != nil {
-		g.log.LogAttrs(ctx, slog.LevelWarn, "settling a reservation failed", slog.String("request_id", c.publicID), slog.Any("err", err))
+// settleReservation settles c's reservation with actual. A shared
+// limiter's settlement is a network round trip: it runs off the request
+// path, a moment later, still exactly once; Close waits for the ones under
+// way. It never keeps c: AsyncSettler copies what it needs.
+func (g *Gateway) settleReservation(c *call, actual []int64) {
+	if g.settler != nil {
+		g.settling.Add(1)
+		id := c.publicID
+		g.settler.SettleAsync(c.resv, actual, func(err error) {
+			if err != nil {
+				g.settleFailed(context.Background(), id, err)
+			}
+			g.settling.Done()
+		})
+		return
 	}
+	ctx := context.WithoutCancel(c.client)
+	if !g.localLimiter {
+		// The in-process limiter needs no deadline; any other may do I/O.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, settleTimeout)
+		defer cancel()
+	}
+	if err := g.deps.Limiter.Settle(ctx, c.resv, actual); err != nil {
+		g.settleFailed(ctx, c.publicID, err)
+	}
+}
+
+func (g *Gateway) settleFailed(ctx context.Context, id string, err error) {
+	g.log.LogAttrs(ctx, slog.LevelWarn, "settling a reservation failed", slog.String("request_id", id), slog.Any("err", err))
 }
 
 // estimateText counts the tokens of streamed text kept JSON-escaped, scaled
@@ -298,8 +344,11 @@ func estimateText(model string, escaped []byte, total int64) int64 {
 	return max(n, 1)
 }
 
+// newRecord fills c's own usage record: Recorder.Append does not keep it,
+// so it needs no allocation of its own.
 func (g *Gateway) newRecord(c *call, status int) *usage.Record {
-	r := &usage.Record{
+	r := &c.recBuf
+	*r = usage.Record{
 		RequestID:     c.id,
 		WorkspaceID:   c.p.Workspace.ID,
 		KeyID:         c.p.Key.ID,

@@ -59,8 +59,15 @@ type sseMeter struct {
 }
 
 func newSSEMeter(src io.ReadCloser, hideUsage bool) *sseMeter {
+	m := new(sseMeter)
+	m.init(src, hideUsage)
+	return m
+}
+
+// init makes m a fresh meter on src (the gateway's live in its calls).
+func (m *sseMeter) init(src io.ReadCloser, hideUsage bool) {
 	bp := sseBufPool.Get().(*[]byte)
-	return &sseMeter{src: src, hideUsage: hideUsage, bufp: bp, buf: *bp}
+	*m = sseMeter{src: src, hideUsage: hideUsage, bufp: bp, buf: *bp}
 }
 
 // Read hands over whole events only: an SSE client acts on an event only

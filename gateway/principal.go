@@ -92,7 +92,8 @@ func (d StaticDirectory) Lookup(h keys.Hash) (*Principal, bool) {
 }
 
 // Recorder takes the usage record of every answered request (the durable
-// spool). Append must be fast; an error means the record could not be kept.
+// spool). Append must be fast, and must not keep r after it returns (the
+// gateway reuses it); an error means the record could not be kept.
 type Recorder interface {
 	Append(r *usage.Record) error
 }

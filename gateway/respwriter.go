@@ -17,9 +17,10 @@ type respWriter struct {
 	overflow bool
 }
 
-func newRespWriter(w http.ResponseWriter) *respWriter {
-	f, _ := w.(http.Flusher)
-	return &respWriter{w: w, flusher: f}
+// reset makes w a fresh writer on rw.
+func (w *respWriter) reset(rw http.ResponseWriter) {
+	f, _ := rw.(http.Flusher)
+	*w = respWriter{w: rw, flusher: f}
 }
 
 // capture starts keeping up to max bytes of the body.

@@ -35,7 +35,10 @@ func BenchmarkShip(b *testing.B) {
 					keys[i] = fx.key(b, fx.wsA, fmt.Sprint("bench-", i))
 				}
 				batch := make([]usage.Record, size)
-				ctx := context.Background()
+				// Cancellable, as the spool's shipping context is: drivers
+				// treat such a context differently.
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
 				start := time.Now()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {

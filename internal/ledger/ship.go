@@ -262,8 +262,16 @@ func (l *Ledger) insertRows(ctx context.Context, t txn, recs []*usage.Record, no
 	defer stmt.Close()
 	inserted := make(map[string]struct{}, len(recs))
 	args := make([]any, 0, len(eventColumns))
+	// The driver watches a cancellable context with a goroutine of its own
+	// per execution (BenchmarkShip/sqlite: 4 allocations and ~5 % of the
+	// time per row); a row takes microseconds, so ctx is checked between
+	// rows instead.
+	rowCtx := context.WithoutCancel(ctx)
 	for _, r := range recs {
-		res, err := stmt.ExecContext(ctx, rowValues(args[:0], r, now)...)
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("ledger: insert usage events: %w", err)
+		}
+		res, err := stmt.ExecContext(rowCtx, rowValues(args[:0], r, now)...)
 		if err != nil {
 			return nil, fmt.Errorf("ledger: insert usage events: %w", err)
 		}

@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -96,5 +97,110 @@ func TestRedisBatchCancelled(t *testing.T) {
 	r, err := l.Reserve(context.Background(), c)
 	if err != nil || r.States[0].Remaining != 9 {
 		t.Fatalf("after a cancelled call: %v, remaining %d, want 9", err, r.States[0].Remaining)
+	}
+}
+
+// TestRedisSettleAsync settles many reservations at once without waiting,
+// so they share round trips (their own, or a reservation's) merged into
+// single script calls, and checks
+// that every settlement lands exactly once, including one whose delta is
+// an increase, and that a settlement with nothing to change makes none.
+func TestRedisSettleAsync(t *testing.T) {
+	const n = 300
+	ctx := context.Background()
+	l := newTestRedisLimiter(t)
+	counters := []Counter{
+		{Key: "ws:sa:rpm", Limit: 0, Window: time.Minute, Cost: 1},
+		{Key: "ws:sa:tpm", Limit: 0, Window: time.Minute, Cost: 10},
+		{Key: "ws:sa:tokens", Limit: 0, Cost: 10},
+	}
+	resv := make([]Reservation, n)
+	for i := range resv {
+		if err := l.ReserveInto(ctx, counters, &resv[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	actual := []int64{1, 4, 4}
+	for i := range resv {
+		a := actual
+		if i == 0 {
+			a = []int64{1, 25, 25} // more than reserved
+		}
+		wg.Add(1)
+		l.SettleAsync(&resv[i], a, func(err error) {
+			if err != nil {
+				failed.Add(1)
+			}
+			wg.Done()
+		})
+	}
+	// A reservation now takes the queued settlements along with it.
+	if _, err := l.Reserve(ctx, []Counter{{Key: "ws:sa:other", Window: time.Minute, Cost: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d settlements failed", failed.Load())
+	}
+	want := fmt.Sprint(25 + 4*(n-1))
+	if got := l.client.HGet(ctx, l.key("ws:sa:tpm", time.Minute), "s").Val(); got != want {
+		t.Fatalf("tpm sum %q, want %s", got, want)
+	}
+	if got := l.client.Get(ctx, l.key("ws:sa:tokens", 0)).Val(); got != want {
+		t.Fatalf("tokens %q, want %s", got, want)
+	}
+	if got := l.client.HGet(ctx, l.key("ws:sa:rpm", time.Minute), "s").Val(); got != fmt.Sprint(n) {
+		t.Fatalf("rpm sum %q, want %d", got, n)
+	}
+	// Settled once: a second settlement is refused, synchronously.
+	var second error
+	l.SettleAsync(&resv[1], actual, func(err error) { second = err })
+	if !errors.Is(second, ErrSettled) {
+		t.Fatalf("second settlement: %v, want ErrSettled", second)
+	}
+	// Nothing to change: done at once, nothing sent.
+	var r Reservation
+	if err := l.ReserveInto(ctx, counters, &r); err != nil {
+		t.Fatal(err)
+	}
+	called := false
+	l.SettleAsync(&r, []int64{1, 10, 10}, func(err error) { called = err == nil })
+	if !called {
+		t.Fatal("a settlement that changes nothing did not complete at once")
+	}
+}
+
+// TestRedisReserveMany sends reservations that share a round trip as one
+// merged call, after Redis lost its scripts, and checks that they are
+// decided one after the other: with room for two, the third is denied.
+func TestRedisReserveMany(t *testing.T) {
+	ctx := context.Background()
+	l := newTestRedisLimiter(t)
+	if err := l.client.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	c := Counter{Key: "ws:many:rpm", Limit: 2, Window: time.Minute, Cost: 1}
+	var batch []*scriptOp
+	for range 3 {
+		batch = append(batch, &scriptOp{
+			ctx: ctx, script: reserveScript, slice: true, done: make(chan struct{}),
+			keys: []string{l.key(c.Key, c.Window)},
+			args: []any{l.opts.Buckets, l.opts.CumulativeTTL.Milliseconds(), c.Limit, c.Window.Microseconds(), c.Cost},
+		})
+	}
+	l.batch.exec(batch, nil)
+	for i, op := range batch {
+		if !op.merged || op.err != nil || len(op.res) != 8 {
+			t.Fatalf("op %d: merged %v, err %v, reply %v", i, op.merged, op.err, op.res)
+		}
+		admitted, total := op.res[0] == 1, op.res[6]
+		if wantAdmit := i < 2; admitted != wantAdmit || total != int64(min(i+1, 2)) {
+			t.Errorf("op %d: admitted %v (total %d), want %v", i, admitted, total, wantAdmit)
+		}
+	}
+	if batch[2].res[1] != 1 {
+		t.Errorf("denied index %d, want 1", batch[2].res[1])
 	}
 }

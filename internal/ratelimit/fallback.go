@@ -133,6 +133,25 @@ func (f *Fallback) Settle(ctx context.Context, r *Reservation, actual []int64) e
 	return err
 }
 
+// SettleAsync implements AsyncSettler with Settle's rules: a local
+// reservation settles at once, a Redis one with the next round trip, and
+// an unreachable Redis is not an error (the reservation expires with its
+// window).
+func (f *Fallback) SettleAsync(r *Reservation, actual []int64, done func(error)) {
+	if r.origin == originLocal {
+		done(f.local.Settle(context.Background(), r, actual))
+		return
+	}
+	f.remote.SettleAsync(r, actual, func(err error) {
+		if errors.Is(err, ErrUnavailable) {
+			f.markDown(err)
+			f.fallbacks.Inc()
+			err = nil
+		}
+		done(err)
+	})
+}
+
 // Seed implements Limiter. It seeds both stores, so local limits start
 // from the database's count too if Redis later fails.
 func (f *Fallback) Seed(ctx context.Context, key string, value int64) error {

@@ -186,3 +186,58 @@ func TestFallbackPassesDecisions(t *testing.T) {
 		})
 	}
 }
+
+// TestFallbackSettleAsync: a Redis reservation settles through Redis
+// without the caller waiting; one whose Redis went away completes without
+// an error and switches to local limits; a local one settles at once.
+func TestFallbackSettleAsync(t *testing.T) {
+	ctx := context.Background()
+	requireRedis(t)
+	proxy := newTCPProxy(t, testRedisAddr())
+	client := newTestRedis(t, proxy.addr)
+	remote := NewRedis(client, testPrefix(t, client), Options{})
+	f, err := NewFallback(remote, NewLocal(Options{}), FallbackOptions{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counters := []Counter{{Key: "ws:sa:tpm", Limit: 100, Window: time.Minute, Cost: 10}}
+	settle := func(r *Reservation, actual int64) error {
+		t.Helper()
+		done := make(chan error, 1)
+		f.SettleAsync(r, []int64{actual}, func(err error) { done <- err })
+		return <-done
+	}
+
+	var r1, r2 Reservation
+	if err := f.ReserveInto(ctx, counters, &r1); err != nil || r1.origin != originRedis {
+		t.Fatalf("reserve: %v, origin %d", err, r1.origin)
+	}
+	if err := f.ReserveInto(ctx, counters, &r2); err != nil {
+		t.Fatal(err)
+	}
+	if err := settle(&r1, 4); err != nil {
+		t.Fatalf("settle through redis: %v", err)
+	}
+	if got := client.HGet(ctx, remote.key("ws:sa:tpm", time.Minute), "s").Val(); got != "14" {
+		t.Fatalf("redis sum %q after settling, want 14", got)
+	}
+
+	proxy.Close()
+	if err := settle(&r2, 4); err != nil {
+		t.Fatalf("settle with redis gone: %v, want nil", err)
+	}
+	if f.RedisUp() || metricValue(t, f.fallbacks) != 1 {
+		t.Fatalf("redis up %v, fallbacks %v after a lost settlement", f.RedisUp(), metricValue(t, f.fallbacks))
+	}
+
+	var r3 Reservation
+	if err := f.ReserveInto(ctx, counters, &r3); err != nil || r3.origin != originLocal {
+		t.Fatalf("reserve with redis down: %v, origin %d", err, r3.origin)
+	}
+	if err := settle(&r3, 4); err != nil {
+		t.Fatalf("local settle: %v", err)
+	}
+	if err := settle(&r3, 4); !errors.Is(err, ErrSettled) {
+		t.Fatalf("second local settle: %v, want ErrSettled", err)
+	}
+}

@@ -165,7 +165,19 @@ type IntoReserver interface {
 	ReserveInto(ctx context.Context, counters []Counter, r *Reservation) error
 }
 
+// AsyncSettler is Settle for a caller that does not wait: Redis and
+// Fallback implement it, so a shared limiter's settlement costs a request
+// no goroutine and no round trip of its own. SettleAsync reads r and
+// actual before it returns (the caller may reuse both at once) and calls
+// done exactly once with what Settle would have returned, possibly on
+// another goroutine and possibly before SettleAsync returns.
+type AsyncSettler interface {
+	SettleAsync(r *Reservation, actual []int64, done func(error))
+}
+
 var (
+	_ AsyncSettler = (*Redis)(nil)
+	_ AsyncSettler = (*Fallback)(nil)
 	_ Limiter      = (*Local)(nil)
 	_ Limiter      = (*Redis)(nil)
 	_ Limiter      = (*Fallback)(nil)

@@ -25,8 +25,9 @@ import (
 // In Redis Cluster, put a hash tag in prefix (e.g. "{oais-rl}:") so a
 // request's counters share a slot, which a script needs.
 //
-// Concurrent Reserves and Settles share round trips (see batcher): each is
-// still one script, so decisions stay exact across replicas.
+// Concurrent Reserves and Settles share round trips and script calls (see
+// batcher); each reservation is still decided atomically, so decisions
+// stay exact across replicas. SettleAsync settles without waiting.
 type Redis struct {
 	client redis.UniversalClient
 	prefix string
@@ -97,67 +98,92 @@ local function reset(s, nw, g)
 end
 `
 
-// reserveScript: per counter ARGV holds limit, window µs (0 cumulative),
-// cost. It returns {admitted, denied index (1-based), now s, now µs,
-// retry µs, too large, then total and reset µs per counter}.
-var reserveScript = redis.NewScript(luaPrelude + `
-local n = #KEYS
-local st, cur, nws, gs, cbs = {}, {}, {}, {}, {}
-local denied = 0
-for i = 1, n do
-  local a = 3 + (i - 1) * 3
-  local limit, w, cost = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  st[i], cur[i], nws[i], gs[i], cbs[i] = load(KEYS[i], w)
-  if denied == 0 and limit > 0 and st[i] + cost > limit then denied = i end
-end
-local out = {0, denied, tonumber(t[1]), tonumber(t[2]), 0, 0}
-if denied > 0 then
-  local a = 3 + (denied - 1) * 3
-  local limit, w, cost = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  if cost > limit then out[6] = 1 end
-  if w > 0 then
-    local g, c = gs[denied], cur[denied]
-    out[5] = reset(st[denied], nws[denied], g)
-    if cost <= limit then
-      local need = st[denied] + cost - limit
-      local all = redis.call('HGETALL', KEYS[denied])
-      local m = {}
-      for j = 1, #all, 2 do m[all[j]] = tonumber(all[j + 1]) end
-      local freed = 0
-      for j = c - B + 1, c do
-        freed = freed + (m[fmt(j)] or 0)
-        if freed >= need then
-          out[5] = (j + B) * g - now
-          break
+// luaReserve is the reserve decision over n counters: keys KEYS[kb+1..kb+n],
+// and per counter the ARGV triplet limit, window µs (0 cumulative), cost
+// from ARGV[ab] on. It returns {admitted, denied index (1-based), now s,
+// now µs, retry µs, too large, then total and reset µs per counter}.
+const luaReserve = `
+local function reserve(kb, n, ab)
+  local st, cur, nws, gs, cbs = {}, {}, {}, {}, {}
+  local denied = 0
+  for i = 1, n do
+    local a = ab + (i - 1) * 3
+    local limit, w, cost = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+    st[i], cur[i], nws[i], gs[i], cbs[i] = load(KEYS[kb + i], w)
+    if denied == 0 and limit > 0 and st[i] + cost > limit then denied = i end
+  end
+  local out = {0, denied, tonumber(t[1]), tonumber(t[2]), 0, 0}
+  if denied > 0 then
+    local a = ab + (denied - 1) * 3
+    local limit, w, cost = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+    if cost > limit then out[6] = 1 end
+    if w > 0 then
+      local g, c = gs[denied], cur[denied]
+      out[5] = reset(st[denied], nws[denied], g)
+      if cost <= limit then
+        local need = st[denied] + cost - limit
+        local all = redis.call('HGETALL', KEYS[kb + denied])
+        local m = {}
+        for j = 1, #all, 2 do m[all[j]] = tonumber(all[j + 1]) end
+        local freed = 0
+        for j = c - B + 1, c do
+          freed = freed + (m[fmt(j)] or 0)
+          if freed >= need then
+            out[5] = (j + B) * g - now
+            break
+          end
+        end
+      end
+    end
+  else
+    out[1] = 1
+    for i = 1, n do
+      local a = ab + (i - 1) * 3
+      local cost = tonumber(ARGV[a + 2])
+      if cost ~= 0 then
+        local k = KEYS[kb + i]
+        st[i] = st[i] + cost
+        if gs[i] == 0 then
+          redis.call('INCRBY', k, fmt(cost))
+          if cumTTL > 0 then redis.call('PEXPIRE', k, fmt(cumTTL)) end
+        else
+          local g = gs[i]
+          redis.call('HSET', k, fmt(cur[i]), fmt(cbs[i] + cost), 's', fmt(st[i]), 'h', fmt(cur[i]), 'n', fmt(cur[i]))
+          redis.call('PEXPIRE', k, fmt(math.ceil((B + 1) * g / 1000)))
+          nws[i] = cur[i]
         end
       end
     end
   end
-else
-  out[1] = 1
   for i = 1, n do
-    local a = 3 + (i - 1) * 3
-    local cost = tonumber(ARGV[a + 2])
-    if cost ~= 0 then
-      local k = KEYS[i]
-      st[i] = st[i] + cost
-      if gs[i] == 0 then
-        redis.call('INCRBY', k, fmt(cost))
-        if cumTTL > 0 then redis.call('PEXPIRE', k, fmt(cumTTL)) end
-      else
-        local g = gs[i]
-        redis.call('HSET', k, fmt(cur[i]), fmt(cbs[i] + cost), 's', fmt(st[i]), 'h', fmt(cur[i]), 'n', fmt(cur[i]))
-        redis.call('PEXPIRE', k, fmt(math.ceil((B + 1) * g / 1000)))
-        nws[i] = cur[i]
-      end
-    end
+    out[#out + 1] = st[i]
+    out[#out + 1] = reset(st[i], nws[i], gs[i])
   end
+  return out
 end
-for i = 1, n do
-  out[#out + 1] = st[i]
-  out[#out + 1] = reset(st[i], nws[i], gs[i])
+`
+
+// reserveScript is one reservation: its counters' triplets from ARGV[3].
+var reserveScript = redis.NewScript(luaPrelude + luaReserve + `
+return reserve(0, #KEYS, 3)
+`)
+
+// reserveManyScript is several reservations, decided one after the other
+// exactly as that many reserveScript calls would be (a batch of them in one
+// call): ARGV[3] is their number G, ARGV[4..3+G] their counter counts,
+// then every counter's triplet in order; KEYS likewise. It returns one
+// reserveScript reply per reservation.
+var reserveManyScript = redis.NewScript(luaPrelude + luaReserve + `
+local G = tonumber(ARGV[3])
+local res = {}
+local kb, ab = 0, 4 + G
+for g = 1, G do
+  local n = tonumber(ARGV[3 + g])
+  res[g] = reserve(kb, n, ab)
+  kb = kb + n
+  ab = ab + 3 * n
 end
-return out
+return res
 `)
 
 // settleScript: per counter ARGV holds window µs, reservation time µs and
@@ -249,33 +275,65 @@ func (l *Redis) ReserveInto(ctx context.Context, counters []Counter, r *Reservat
 
 // Settle implements Limiter.
 func (l *Redis) Settle(ctx context.Context, r *Reservation, actual []int64) error {
-	if len(actual) != len(r.Counters) {
-		return ErrSettleMismatch
-	}
-	if r.settled || r.origin != originRedis {
-		return ErrSettled
-	}
-	var keys []string
-	var args []any
-	for i, c := range r.Counters {
-		delta := actual[i] - c.Cost
-		if delta == 0 {
-			continue
-		}
-		if keys == nil {
-			args = append(args, l.opts.Buckets, l.opts.CumulativeTTL.Milliseconds())
-		}
-		keys = append(keys, l.key(c.Key, c.Window))
-		args = append(args, c.Window.Microseconds(), r.At.UnixMicro(), delta)
-	}
-	r.settled = true
-	if keys == nil {
-		return nil
+	keys, args, err := l.settleCall(r, actual)
+	if err != nil || keys == nil {
+		return err
 	}
 	if _, err := l.batch.run(ctx, settleScript, keys, args, false); err != nil {
 		return classify(ctx, err)
 	}
 	return nil
+}
+
+// SettleAsync implements AsyncSettler: the settlement rides with the next
+// round trip, merged with the others waiting, and done gets its error.
+func (l *Redis) SettleAsync(r *Reservation, actual []int64, done func(error)) {
+	keys, args, err := l.settleCall(r, actual)
+	if err != nil || keys == nil {
+		done(err)
+		return
+	}
+	l.batch.runAsync(settleScript, keys, args, func(err error) {
+		if err != nil {
+			err = classify(context.Background(), err)
+		}
+		done(err)
+	})
+}
+
+// settleCall marks r settled and returns the settle script's keys and
+// arguments for it; none when nothing changes (every actual value is the
+// reserved one, e.g. request counters).
+func (l *Redis) settleCall(r *Reservation, actual []int64) ([]string, []any, error) {
+	if len(actual) != len(r.Counters) {
+		return nil, nil, ErrSettleMismatch
+	}
+	if r.settled || r.origin != originRedis {
+		return nil, nil, ErrSettled
+	}
+	r.settled = true
+	n := 0
+	for i, c := range r.Counters {
+		if actual[i] != c.Cost {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil, nil, nil
+	}
+	keys := make([]string, 0, n)
+	args := make([]any, 0, 2+3*n)
+	args = append(args, l.opts.Buckets, l.opts.CumulativeTTL.Milliseconds())
+	at := r.At.UnixMicro()
+	for i, c := range r.Counters {
+		delta := actual[i] - c.Cost
+		if delta == 0 {
+			continue
+		}
+		keys = append(keys, l.key(c.Key, c.Window))
+		args = append(args, c.Window.Microseconds(), at, delta)
+	}
+	return keys, args, nil
 }
 
 // Seed implements Limiter: SET NX, so the first replica to start wins and

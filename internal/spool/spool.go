@@ -349,7 +349,7 @@ const maxPooledBuf = 16 << 10
 // Append writes rec to the spool. When it returns nil the record survives the
 // death of this process; when it returns an error (ErrFull, ErrClosed, an I/O
 // error) the record was not kept and the request should not be served as
-// metered.
+// metered. Append does not keep rec: the caller may reuse it at once.
 //
 // Append takes no context: it does one write(2) to a local file, which a
 // context could not interrupt, and it runs once per request.
