@@ -157,8 +157,15 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 		mux.Handle("POST /webhooks/stripe", entstore.Webhook(s.Store, cfg.StripeWebhook.Reveal(), cfg.SuspendAfter, log))
 	}
 	if cfg.OIDCIssuer != "" {
-		secret := make([]byte, 32)
-		_, _ = rand.Read(secret)
+		// The state cookie must verify on whichever replica the IdP's
+		// redirect reaches: derive its secret from OAIS_SECRETS_KEY, shared
+		// by every replica; without one, each process picks its own.
+		secret := box.Derive("oidc state cookie")
+		if secret == nil {
+			secret = make([]byte, 32)
+			_, _ = rand.Read(secret)
+			log.Warn("OIDC sign-in state is signed with a per-process secret: with several control-plane replicas, set OAIS_SECRETS_KEY (the same on all) so a sign-in can finish on any of them")
+		}
 		s.oidc, err = auth.NewOIDC(ctx, auth.OIDCConfig{
 			Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCSecret.Reveal(),
 			RedirectURL: cfg.PublicURL.JoinPath("/auth/oidc/callback").String(), CookieSecret: secret, Logger: log,

@@ -6,7 +6,9 @@ package secretbox
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -25,7 +27,10 @@ var (
 
 // Box seals and opens secrets. The zero Box has no key: every call fails
 // with ErrNoKey.
-type Box struct{ aead cipher.AEAD }
+type Box struct {
+	aead cipher.AEAD
+	key  []byte
+}
 
 // New returns a Box for a base64-encoded 32-byte key; an empty key gives a
 // Box that refuses to seal or open (ErrNoKey).
@@ -45,7 +50,20 @@ func New(b64 string) (*Box, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Box{aead: aead}, nil
+	return &Box{aead: aead, key: key}, nil
+}
+
+// Derive returns a 32-byte key for purpose, derived from the box's key
+// (HMAC-SHA256 of the purpose), so other uses of OAIS_SECRETS_KEY never
+// share key material with sealing; nil when the box has no key. Every
+// replica with the same OAIS_SECRETS_KEY derives the same key.
+func (b *Box) Derive(purpose string) []byte {
+	if !b.Enabled() {
+		return nil
+	}
+	mac := hmac.New(sha256.New, b.key)
+	mac.Write([]byte("oais secretbox derive: " + purpose))
+	return mac.Sum(nil)
 }
 
 // Enabled reports whether the Box has a key.

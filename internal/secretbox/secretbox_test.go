@@ -77,3 +77,30 @@ func mustNew(t *testing.T, k string) *Box {
 	}
 	return b
 }
+
+// TestDerive: derived keys are stable for one key and purpose, differ per
+// purpose and per key, never equal the key, and need a key.
+func TestDerive(t *testing.T) {
+	k1 := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, KeySize))
+	k2 := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{2}, KeySize))
+	b1, _ := New(k1)
+	b1again, _ := New(k1)
+	b2, _ := New(k2)
+	a := b1.Derive("oidc state cookie")
+	switch {
+	case len(a) != 32:
+		t.Fatalf("derived %d bytes, want 32", len(a))
+	case !bytes.Equal(a, b1again.Derive("oidc state cookie")):
+		t.Fatal("same key and purpose derived different keys")
+	case bytes.Equal(a, b1.Derive("something else")):
+		t.Fatal("two purposes share a key")
+	case bytes.Equal(a, b2.Derive("oidc state cookie")):
+		t.Fatal("two secrets keys derived the same key")
+	case bytes.Equal(a, bytes.Repeat([]byte{1}, KeySize)):
+		t.Fatal("the derived key is the secrets key")
+	}
+	empty, _ := New("")
+	if empty.Derive("x") != nil {
+		t.Fatal("a box without a key derived one")
+	}
+}
