@@ -42,8 +42,8 @@ Configuration is read from the environment (CONTRACT §1):
   OAIS_OIDC_ISSUER, OAIS_OIDC_CLIENT_ID, OAIS_OIDC_CLIENT_SECRET
                                one OIDC identity provider for SSO (unset: local sign-in only)
   OAIS_OIDC_DOMAIN_WORKSPACES  e.g. example.com=ws_…:DEVELOPER adds SSO users to a workspace
-  OAIS_SECRETS_KEY             32 random bytes, base64: seals workspaces' upstream API keys
-                               and signs SSO sign-in state (the same value on every gateway
+  OAIS_SECRETS_KEY             32 random bytes, base64: seals workspaces' upstream API keys and
+                               JWT signing keys, signs SSO sign-in state (the same value on every gateway
                                and control-plane replica; openssl rand -base64 32)
   OAIS_SECRET_SCANNING_KEYS    GitHub secret-scanning public keys (JSON, file or URL) for
                                POST /secret-scanning/github (default: GitHub's published keys)

@@ -73,7 +73,7 @@ func newFixture(t *testing.T, s *store.Store, mod ...func(*accounts.Options)) *f
 		}
 	})
 	var err error
-	f.issuer, err = auth.NewIssuer(ctx, accounts.NewSigningKeyStore(s.Ent), auth.IssuerConfig{Issuer: "http://oais.test", Logger: f.log})
+	f.issuer, err = auth.NewIssuer(ctx, accounts.NewSigningKeyStore(s.Ent, nil), auth.IssuerConfig{Issuer: "http://oais.test", Logger: f.log})
 	if err != nil {
 		t.Fatalf("NewIssuer: %v", err)
 	}

@@ -1,6 +1,7 @@
 package accounts
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,6 +15,7 @@ import (
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/refreshtoken"
 	"github.com/oais/oais/ent/session"
+	"github.com/oais/oais/internal/secretbox"
 	"github.com/oais/oais/internal/store"
 	"github.com/oais/oais/internal/viewer"
 )
@@ -25,15 +27,28 @@ const (
 )
 
 // SigningKeyStore keeps the control plane's JWT signing keys in the signing_keys
-// table. The table is system-only, so every query runs as the system.
-type SigningKeyStore struct{ client *ent.Client }
+// table. The table is system-only, so every query runs as the system. With
+// OAIS_SECRETS_KEY set, new keys are sealed (AES-256-GCM, bound to their
+// kid), so a copy of the database alone cannot mint sessions; keys stored
+// before it was set still load.
+type SigningKeyStore struct {
+	client *ent.Client
+	box    *secretbox.Box
+}
 
 var _ auth.SigningKeyStore = (*SigningKeyStore)(nil)
 
-// NewSigningKeyStore returns a SigningKeyStore over client.
-func NewSigningKeyStore(client *ent.Client) *SigningKeyStore { return &SigningKeyStore{client: client} }
+// sealedPrefix marks a sealed private JWK; a JWK is JSON, which never
+// starts with it.
+var sealedPrefix = []byte("sealed:")
 
-// SigningKeys returns every stored key.
+// NewSigningKeyStore returns a SigningKeyStore over client that seals new
+// keys with box when it has a key (box may be nil: no sealing).
+func NewSigningKeyStore(client *ent.Client, box *secretbox.Box) *SigningKeyStore {
+	return &SigningKeyStore{client: client, box: box}
+}
+
+// SigningKeys returns every stored key, opened.
 func (s *SigningKeyStore) SigningKeys(ctx context.Context) ([]auth.StoredKey, error) {
 	rows, err := s.client.SigningKey.Query().All(viewer.SystemContext(ctx))
 	if err != nil {
@@ -41,16 +56,33 @@ func (s *SigningKeyStore) SigningKeys(ctx context.Context) ([]auth.StoredKey, er
 	}
 	out := make([]auth.StoredKey, len(rows))
 	for i, r := range rows {
-		out[i] = auth.StoredKey{KID: r.Kid, PrivateJWK: r.PrivateJwk, CreatedAt: r.CreatedAt.UTC()}
+		priv := r.PrivateJwk
+		if sealed, ok := bytes.CutPrefix(priv, sealedPrefix); ok {
+			if !s.box.Enabled() {
+				return nil, fmt.Errorf("accounts: signing key %s is sealed with OAIS_SECRETS_KEY, which is not set: start with the value the control plane had when it made the key", r.Kid)
+			}
+			if priv, err = s.box.Open(sealed, []byte(r.Kid)); err != nil {
+				return nil, fmt.Errorf("accounts: signing key %s: %w (start with the OAIS_SECRETS_KEY it was sealed with)", r.Kid, err)
+			}
+		}
+		out[i] = auth.StoredKey{KID: r.Kid, PrivateJWK: priv, CreatedAt: r.CreatedAt.UTC()}
 	}
 	return out, nil
 }
 
-// AddSigningKey inserts k.
+// AddSigningKey inserts k, sealed when the store has a secrets key.
 func (s *SigningKeyStore) AddSigningKey(ctx context.Context, k auth.StoredKey) error {
+	priv := k.PrivateJWK
+	if s.box.Enabled() {
+		sealed, err := s.box.Seal(priv, []byte(k.KID))
+		if err != nil {
+			return fmt.Errorf("accounts: seal signing key: %w", err)
+		}
+		priv = append(append([]byte{}, sealedPrefix...), sealed...)
+	}
 	err := s.client.SigningKey.Create().
 		SetKid(k.KID).
-		SetPrivateJwk(k.PrivateJWK).
+		SetPrivateJwk(priv).
 		SetCreatedAt(k.CreatedAt).
 		Exec(viewer.SystemContext(ctx))
 	if err != nil {

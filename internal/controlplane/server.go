@@ -100,7 +100,11 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	if s.Store.Dialect == dialect.Postgres {
 		client.Use(changes.Hook())
 	}
-	issuer, err := auth.NewIssuer(ctx, accounts.NewSigningKeyStore(client), auth.IssuerConfig{Issuer: cfg.PublicURL.String(), Logger: log})
+	box, err := secretbox.New(cfg.SecretsKey.Reveal())
+	if err != nil {
+		return fmt.Errorf("OAIS_SECRETS_KEY: %w", err)
+	}
+	issuer, err := auth.NewIssuer(ctx, accounts.NewSigningKeyStore(client, box), auth.IssuerConfig{Issuer: cfg.PublicURL.String(), Logger: log})
 	if err != nil {
 		return fmt.Errorf("signing keys: %w", err)
 	}
@@ -120,10 +124,6 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 		}
 	}
 
-	box, err := secretbox.New(cfg.SecretsKey.Reveal())
-	if err != nil {
-		return fmt.Errorf("OAIS_SECRETS_KEY: %w", err)
-	}
 	res := &graph.Resolver{Client: client, Keys: s.Keys, Accounts: acc, Ledger: ledger.New(s.Store), Secrets: box}
 	if s.stripe != nil {
 		res.Stripe = entstore.NewLinks(s.Store, s.stripe)
