@@ -21,11 +21,13 @@ var _ Verifier = (*Issuer)(nil)
 
 // PrincipalLoader loads the viewer of a verified token: the user with their
 // workspace memberships. It returns ErrUnknownPrincipal for a user that no
-// longer exists or is disabled; any other error is treated as an outage.
-// The middleware sets SessionID on (a copy of) the result and never trusts
-// System from it.
+// longer exists or is disabled, or whose session (the token's sid) was
+// signed out, revoked or has ended, so that a signed-out access token stops
+// working at once rather than when it expires; any other error is treated
+// as an outage. The middleware sets SessionID on (a copy of) the result and
+// never trusts System from it.
 type PrincipalLoader interface {
-	Principal(ctx context.Context, userID string) (*viewer.Viewer, error)
+	Principal(ctx context.Context, userID, sessionID string) (*viewer.Viewer, error)
 }
 
 // Middleware authenticates control-plane requests from their
@@ -52,7 +54,7 @@ func Middleware(v Verifier, l PrincipalLoader) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			p, err := l.Principal(ctx, claims.Subject)
+			p, err := l.Principal(ctx, claims.Subject, claims.SessionID)
 			switch {
 			case errors.Is(err, ErrUnknownPrincipal) || (err == nil && p == nil):
 				slog.InfoContext(ctx, "auth: token for unknown principal", slog.String("user_id", claims.Subject))

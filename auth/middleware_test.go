@@ -18,7 +18,7 @@ import (
 // loaderFunc adapts a function to auth.PrincipalLoader.
 type loaderFunc func(ctx context.Context, userID string) (*viewer.Viewer, error)
 
-func (f loaderFunc) Principal(ctx context.Context, userID string) (*viewer.Viewer, error) {
+func (f loaderFunc) Principal(ctx context.Context, userID, _ string) (*viewer.Viewer, error) {
 	return f(ctx, userID)
 }
 

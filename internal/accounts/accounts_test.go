@@ -292,7 +292,7 @@ func TestEnsureBootstrapAdmin(t *testing.T) {
 		if err != nil || !u.SiteAdmin {
 			t.Fatalf("admin sign-in: %+v, %v", u, err)
 		}
-		v, err := accounts.NewPrincipalLoader(s.Ent).Principal(ctx, tok.UserID)
+		v, err := accounts.NewPrincipalLoader(s.Ent).Principal(ctx, tok.UserID, tok.SessionID)
 		if err != nil || !v.SiteAdmin || len(v.Roles) != 1 {
 			t.Fatalf("principal %+v, %v", v, err)
 		}

@@ -182,7 +182,7 @@ func TestOIDCHandlers(t *testing.T) {
 			if err != nil || !exp.Equal(claims.ExpiresAt) {
 				t.Fatalf("expires_at %q, token expires %v", frag.Get("expires_at"), claims.ExpiresAt)
 			}
-			v, err := accounts.NewPrincipalLoader(s.Ent).Principal(ctx, claims.Subject)
+			v, err := accounts.NewPrincipalLoader(s.Ent).Principal(ctx, claims.Subject, claims.SessionID)
 			if err != nil || v.Roles[ws.ID] != viewer.RoleDeveloper {
 				t.Fatalf("principal %+v, %v", v, err)
 			}

@@ -226,9 +226,18 @@ var _ auth.PrincipalLoader = (*PrincipalLoader)(nil)
 func NewPrincipalLoader(client *ent.Client) *PrincipalLoader { return &PrincipalLoader{client: client} }
 
 // Principal returns the user with their role in each workspace. A missing
-// or disabled user gives auth.ErrUnknownPrincipal.
-func (p *PrincipalLoader) Principal(ctx context.Context, userID string) (*viewer.Viewer, error) {
+// or disabled user, or a session that is not the user's, was signed out or
+// revoked, or has ended, gives auth.ErrUnknownPrincipal.
+func (p *PrincipalLoader) Principal(ctx context.Context, userID, sessionID string) (*viewer.Viewer, error) {
 	sys := viewer.SystemContext(ctx)
+	live, err := p.client.Session.Query().Where(session.ID(sessionID), session.UserID(userID),
+		session.RevokedAtIsNil(), session.ExpiresAtGT(time.Now())).Exist(sys)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("accounts: load session: %w", store.Classify(err))
+	case !live:
+		return nil, fmt.Errorf("%w: session ended", auth.ErrUnknownPrincipal)
+	}
 	u, err := activeUser(sys, p.client, userID)
 	if err != nil {
 		return nil, err

@@ -214,10 +214,22 @@ func TestPrincipals(t *testing.T) {
 		addMember(t, s, a.ID, dev.ID, membership.RoleDEVELOPER)
 		addMember(t, s, b.ID, dev.ID, membership.RoleVIEWER)
 		addMember(t, s, a.ID, admin.ID, membership.RoleOWNER)
+		sessions := accounts.NewSessionStore(s.Ent)
+		now := time.Now()
+		sid := map[string]string{}
+		for _, u := range []*ent.User{admin, dev, gone} {
+			sid[u.ID] = newSession(t, sessions, u.ID, now).ID
+		}
+		ended := newSession(t, sessions, dev.ID, now.Add(-2*time.Hour)).ID // expired an hour ago
+		signedOut := newSession(t, sessions, dev.ID, now).ID
+		if err := sessions.RevokeSession(ctx, signedOut, now); err != nil {
+			t.Fatal(err)
+		}
 
 		tests := []struct {
 			name    string
 			id      string
+			session string // "" for the user's live session
 			want    viewer.Viewer
 			wantErr error
 		}{
@@ -227,10 +239,21 @@ func TestPrincipals(t *testing.T) {
 				Roles: map[string]viewer.Role{a.ID: viewer.RoleOwner}}},
 			{name: "disabled", id: gone.ID, wantErr: auth.ErrUnknownPrincipal},
 			{name: "missing", id: "usr_nope", wantErr: auth.ErrUnknownPrincipal},
+			{name: "signed-out session", id: dev.ID, session: signedOut, wantErr: auth.ErrUnknownPrincipal},
+			{name: "ended session", id: dev.ID, session: ended, wantErr: auth.ErrUnknownPrincipal},
+			{name: "another user's session", id: dev.ID, session: sid[admin.ID], wantErr: auth.ErrUnknownPrincipal},
+			{name: "no session", id: dev.ID, session: "-", wantErr: auth.ErrUnknownPrincipal},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				v, err := p.Principal(ctx, tt.id)
+				session := tt.session
+				switch session {
+				case "":
+					session = sid[tt.id]
+				case "-":
+					session = ""
+				}
+				v, err := p.Principal(ctx, tt.id, session)
 				if tt.wantErr != nil {
 					if !errors.Is(err, tt.wantErr) {
 						t.Fatalf("err = %v, want %v", err, tt.wantErr)

@@ -55,6 +55,13 @@ func TestSecretsNeverEscape(t *testing.T) {
 	_, r1, _ := graphql(c.cpURL, "", `mutation($r:String!){ refreshSession(refreshToken:$r){ accessToken } }`, map[string]any{"r": s.SignIn.RefreshToken})
 	_, r2, _ := graphql(c.cpURL, "", `mutation($r:String!){ refreshSession(refreshToken:$r){ accessToken } }`, map[string]any{"r": s.SignIn.RefreshToken})
 	outputs = append(outputs, errorsText(r1), errorsText(r2))
+	// The reuse revoked that session, and its access token with it: sign in
+	// again for the rest.
+	if status, signIn, err = graphql(c.cpURL, "", `mutation($e:String!,$p:String!){ signIn(email:$e, password:$p){ accessToken refreshToken } }`,
+		map[string]any{"e": "admin@localhost", "p": adminPassword}); err != nil || status != 200 {
+		t.Fatalf("second signIn: %d %v", status, err)
+	}
+	_ = json.Unmarshal(signIn.Data, &s)
 
 	// A key created through the API, used, revoked and used again.
 	_, ws, _ := graphql(c.cpURL, s.SignIn.AccessToken, `{ viewer { memberships { workspace { id } } } }`, nil)
