@@ -112,7 +112,12 @@ type txn interface {
 }
 
 // sqlTxn is a database/sql transaction.
-type sqlTxn struct{ tx *sql.Tx }
+type sqlTxn struct {
+	tx *sql.Tx
+	// conn is the connection tx runs on, when Ship opened one for it
+	// (SQLite), so that insertRows can reach the driver below database/sql.
+	conn *sql.Conn
+}
 
 func (t sqlTxn) exec(ctx context.Context, q string, args ...any) error {
 	_, err := t.tx.ExecContext(ctx, q, args...)

@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"maps"
 	"slices"
@@ -85,15 +86,29 @@ func (l *Ledger) Ship(ctx context.Context, batch []usage.Record) error {
 	if l.pg && l.copyMin > 0 && len(recs) >= l.copyMin {
 		return store.Classify(l.shipCopy(ctx, recs))
 	}
-	tx, err := l.s.DB.BeginTx(ctx, nil)
+	t := sqlTxn{}
+	insert := l.insertValues
+	if !l.pg {
+		// On its own connection, so insertRows can use the driver's
+		// statement directly inside the transaction.
+		conn, err := l.s.DB.Conn(ctx)
+		if err != nil {
+			return store.Classify(err)
+		}
+		defer conn.Close()
+		t.conn, insert = conn, l.insertRows
+	}
+	var err error
+	if t.conn != nil {
+		t.tx, err = t.conn.BeginTx(ctx, nil)
+	} else {
+		t.tx, err = l.s.DB.BeginTx(ctx, nil)
+	}
 	if err != nil {
 		return store.Classify(err)
 	}
-	insert := l.insertValues
-	if !l.pg {
-		insert = l.insertRows
-	}
-	if err := l.ship(ctx, sqlTxn{tx}, recs, insert); err != nil {
+	tx := t.tx
+	if err := l.ship(ctx, t, recs, insert); err != nil {
 		_ = tx.Rollback()
 		return store.Classify(err)
 	}
@@ -252,34 +267,58 @@ func (l *Ledger) dropOrphans(recs []*usage.Record, keys map[string]keyState) []*
 // records/s, 32 rows at 16k to 24k and a reused one-row statement at 19k
 // to 25k, with the time then spent in SQLite's B-trees. One-row statements
 // also stay far below SQLITE_MAX_VARIABLE_NUMBER (32766).
+//
+// The statement runs on the driver's connection (inside the transaction
+// Ship began on it), with one argument slice reused for every row:
+// database/sql would allocate and convert ~1.2 KB of arguments per row,
+// which was most of what a gateway on SQLite allocates per request beyond
+// a bare proxy (docs/benchmarks.md).
 func (l *Ledger) insertRows(ctx context.Context, t txn, recs []*usage.Record, now time.Time) (map[string]struct{}, error) {
-	tx := t.(sqlTxn).tx
-	stmt, err := tx.PrepareContext(ctx, "INSERT INTO usage_events ("+columnList+") VALUES ("+
-		placeholders(len(eventColumns))+") ON CONFLICT DO NOTHING")
+	conn := t.(sqlTxn).conn
+	inserted := make(map[string]struct{}, len(recs))
+	err := conn.Raw(func(dc any) error {
+		prep, ok := dc.(driver.ConnPrepareContext)
+		if !ok {
+			return fmt.Errorf("driver %T cannot prepare with a context", dc)
+		}
+		st, err := prep.PrepareContext(ctx, "INSERT INTO usage_events ("+columnList+") VALUES ("+
+			placeholders(len(eventColumns))+") ON CONFLICT DO NOTHING")
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		exec, ok := st.(driver.StmtExecContext)
+		if !ok {
+			return fmt.Errorf("driver statement %T cannot execute with a context", st)
+		}
+		vals := make([]any, 0, len(eventColumns))
+		args := make([]driver.NamedValue, len(eventColumns))
+		// The driver watches a cancellable context with a goroutine of its
+		// own per execution; a row takes microseconds, so ctx is checked
+		// between rows instead.
+		rowCtx := context.WithoutCancel(ctx)
+		for _, r := range recs {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			vals = rowValues(vals[:0], r, now) // every value is a driver.Value already
+			for i, v := range vals {
+				args[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+			}
+			res, err := exec.ExecContext(rowCtx, args)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 1 {
+				inserted[r.RequestID] = struct{}{}
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("ledger: insert usage events: %w", err)
-	}
-	defer stmt.Close()
-	inserted := make(map[string]struct{}, len(recs))
-	args := make([]any, 0, len(eventColumns))
-	// The driver watches a cancellable context with a goroutine of its own
-	// per execution (BenchmarkShip/sqlite: 4 allocations and ~5 % of the
-	// time per row); a row takes microseconds, so ctx is checked between
-	// rows instead.
-	rowCtx := context.WithoutCancel(ctx)
-	for _, r := range recs {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("ledger: insert usage events: %w", err)
-		}
-		res, err := stmt.ExecContext(rowCtx, rowValues(args[:0], r, now)...)
-		if err != nil {
-			return nil, fmt.Errorf("ledger: insert usage events: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return nil, fmt.Errorf("ledger: insert usage events: %w", err)
-		} else if n == 1 {
-			inserted[r.RequestID] = struct{}{}
-		}
 	}
 	return inserted, nil
 }
