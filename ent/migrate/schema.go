@@ -236,11 +236,6 @@ var (
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "latencyrollup_workspace_id_id",
-				Unique:  false,
-				Columns: []*schema.Column{LatencyRollupsColumns[4], LatencyRollupsColumns[0]},
-			},
-			{
 				Name:    "latencyrollup_workspace_id_hour_bucket",
 				Unique:  true,
 				Columns: []*schema.Column{LatencyRollupsColumns[4], LatencyRollupsColumns[1], LatencyRollupsColumns[2]},
@@ -477,11 +472,6 @@ var (
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "usageevent_workspace_id_id",
-				Unique:  false,
-				Columns: []*schema.Column{UsageEventsColumns[19], UsageEventsColumns[0]},
-			},
-			{
 				Name:    "usageevent_workspace_id_occurred_at",
 				Unique:  false,
 				Columns: []*schema.Column{UsageEventsColumns[19], UsageEventsColumns[16]},
@@ -528,11 +518,6 @@ var (
 			},
 		},
 		Indexes: []*schema.Index{
-			{
-				Name:    "usagerollup_workspace_id_id",
-				Unique:  false,
-				Columns: []*schema.Column{UsageRollupsColumns[12], UsageRollupsColumns[0]},
-			},
 			{
 				Name:    "usagerollup_workspace_id_hour_api_key_id_model",
 				Unique:  true,

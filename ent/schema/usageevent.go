@@ -19,7 +19,7 @@ type UsageEvent struct{ ent.Schema }
 
 // Mixin of UsageEvent.
 func (UsageEvent) Mixin() []ent.Mixin {
-	return []ent.Mixin{IDMixin{Prefix: ids.UsageEvent}, TenantMixin{}}
+	return []ent.Mixin{IDMixin{Prefix: ids.UsageEvent}, TenantMixin{NoIndex: true}}
 }
 
 // Fields of UsageEvent.

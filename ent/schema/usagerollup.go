@@ -20,7 +20,7 @@ type UsageRollup struct{ ent.Schema }
 
 // Mixin of UsageRollup.
 func (UsageRollup) Mixin() []ent.Mixin {
-	return []ent.Mixin{IDMixin{Prefix: ids.UsageRollup}, TenantMixin{}}
+	return []ent.Mixin{IDMixin{Prefix: ids.UsageRollup}, TenantMixin{NoIndex: true}}
 }
 
 // Fields of UsageRollup. Counters follow ledger.Summary: requests and
@@ -66,7 +66,7 @@ type LatencyRollup struct{ ent.Schema }
 
 // Mixin of LatencyRollup.
 func (LatencyRollup) Mixin() []ent.Mixin {
-	return []ent.Mixin{IDMixin{Prefix: ids.LatencyRollup}, TenantMixin{}}
+	return []ent.Mixin{IDMixin{Prefix: ids.LatencyRollup}, TenantMixin{NoIndex: true}}
 }
 
 // Fields of LatencyRollup.
