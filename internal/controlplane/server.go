@@ -264,73 +264,69 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return g.Wait()
 }
 
+// every runs f at once and then every interval until ctx ends: the shape of
+// the control plane's periodic jobs, which log their own failures and try
+// again at the next tick.
+func every(ctx context.Context, interval time.Duration, f func()) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		f()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
 // maintainUsage, at start and then every interval, makes the usage_events
 // partitions of this month and the next ones (PostgreSQL) and, with
 // OAIS_USAGE_RETENTION_DAYS set, prunes older raw events.
 func (s *Server) maintainUsage(ctx context.Context, interval time.Duration) error {
 	l := ledger.New(s.Store, ledger.WithLogger(s.Log))
 	log := s.Log.With("component", "usage-retention")
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
+	return every(ctx, interval, func() {
 		now := time.Now()
 		if _, err := l.EnsurePartitions(ctx, now); err != nil && ctx.Err() == nil {
 			log.Warn("cannot make next months' usage partitions; events go to the default partition meanwhile, retrying in an hour", "err", err)
 		}
-		if s.Config.UsageRetention > 0 {
-			p, err := l.Prune(ctx, now.Add(-s.Config.UsageRetention))
-			switch {
-			case err != nil && ctx.Err() == nil:
-				log.Warn("pruning old usage events failed; retrying in an hour", "err", err)
-			case err == nil && (len(p.Partitions) > 0 || p.Rows > 0):
-				log.Info("old usage events pruned (hourly rollups kept)", "partitions_dropped", p.Partitions, "rows_deleted", p.Rows)
-			}
-			if err == nil && p.Unbilled > 0 {
-				log.Warn("old usage events kept past retention because billing has not claimed them yet", "events", p.Unbilled)
-			}
+		if s.Config.UsageRetention <= 0 {
+			return
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
+		p, err := l.Prune(ctx, now.Add(-s.Config.UsageRetention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("pruning old usage events failed; retrying in an hour", "err", err)
+		case err == nil && (len(p.Partitions) > 0 || p.Rows > 0):
+			log.Info("old usage events pruned (hourly rollups kept)", "partitions_dropped", p.Partitions, "rows_deleted", p.Rows)
 		}
-	}
+		if err == nil && p.Unbilled > 0 {
+			log.Warn("old usage events kept past retention because billing has not claimed them yet", "events", p.Unbilled)
+		}
+	})
 }
 
 // sweepGraces writes down, every 30 s, the rotations whose grace ended.
 func (s *Server) sweepGraces(ctx context.Context) error {
-	t := time.NewTicker(30 * time.Second)
-	defer t.Stop()
-	for {
+	return every(ctx, 30*time.Second, func() {
 		if n, err := s.Keys.EndGraces(ctx, s.Store.Ent); err != nil {
 			s.Log.Warn("rotation sweeper: cannot revoke keys whose grace ended; retrying", "err", err)
 		} else if n > 0 {
 			s.Log.Info("rotation grace ended", "keys_revoked", n)
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	})
 }
 
 // rotateSigningKeys replaces the JWT signing key once it is older than
 // auth.DefaultKeyMaxAge (checked hourly); retired keys keep verifying for
 // the issuer's retention, so sessions are not cut.
 func (s *Server) rotateSigningKeys(ctx context.Context) error {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
+	return every(ctx, time.Hour, func() {
 		if rotated, err := s.Issuer.RotateIfOlder(ctx, auth.DefaultKeyMaxAge); err != nil {
 			s.Log.Warn("signing key rotation failed; the current key keeps signing", "err", err)
 		} else if rotated {
 			s.Log.Info("signing key rotated (older than 30 days)")
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	})
 }
