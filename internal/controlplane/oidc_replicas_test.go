@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -72,7 +73,7 @@ func TestSSOAcrossReplicas(t *testing.T) {
 			open := func() *controlplane.Server {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				defer cancel()
-				s, err := controlplane.Open(ctx, cfg, slog.New(slog.DiscardHandler), &nopWriter{})
+				s, err := controlplane.Open(ctx, cfg, slog.New(slog.DiscardHandler), io.Discard)
 				if err != nil {
 					t.Fatal(err)
 				}

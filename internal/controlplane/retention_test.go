@@ -2,6 +2,7 @@ package controlplane_test
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"testing"
@@ -32,7 +33,7 @@ func TestUsageRetention(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv, err := controlplane.Open(ctx, cfg, slog.New(slog.DiscardHandler), &nopWriter{})
+	srv, err := controlplane.Open(ctx, cfg, slog.New(slog.DiscardHandler), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +85,3 @@ func TestUsageRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
-type nopWriter struct{}
-
-func (nopWriter) Write(p []byte) (int, error) { return len(p), nil }
