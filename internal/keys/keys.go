@@ -146,12 +146,16 @@ func HashOf(s string) Hash {
 func (h Hash) String() string { return hex.EncodeToString(h[:]) }
 
 // ParseHash decodes the hex form of a hash.
-func ParseHash(s string) (Hash, error) {
+func ParseHash(s string) (Hash, error) { return ParseHashBytes([]byte(s)) }
+
+// ParseHashBytes is ParseHash for bytes, e.g. a database driver's buffer,
+// without copying them.
+func ParseHashBytes(b []byte) (Hash, error) {
 	var h Hash
-	if len(s) != 2*len(h) {
+	if len(b) != 2*len(h) {
 		return h, errors.New("keys: bad hash length")
 	}
-	_, err := hex.Decode(h[:], []byte(s))
+	_, err := hex.Decode(h[:], b)
 	return h, err
 }
 

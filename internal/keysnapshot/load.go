@@ -3,7 +3,6 @@ package keysnapshot
 import (
 	"context"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"net/netip"
 	"strings"
@@ -63,13 +62,9 @@ func (s *Snapshot) readKeys(ctx context.Context, since time.Time, fn func(*keyRo
 // resolved (s.mu is held). id makes the key's id string from its bytes.
 // It reports false for a row that cannot be a usable key.
 func (s *Snapshot) decodeKey(r *keyRow, id func([]byte) string) (keys.Hash, keyFields, bool) {
-	var h keys.Hash
 	var f keyFields
-	if len(r.hash) != 2*len(h) {
-		s.opts.Logger.Error("key snapshot: stored hash is malformed; key skipped", "key_id", string(r.id))
-		return h, f, false
-	}
-	if _, err := hex.Decode(h[:], r.hash); err != nil {
+	h, err := keys.ParseHashBytes(r.hash)
+	if err != nil {
 		s.opts.Logger.Error("key snapshot: stored hash is malformed; key skipped", "key_id", string(r.id))
 		return h, f, false
 	}
