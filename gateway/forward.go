@@ -158,12 +158,25 @@ func outboundHeader(in http.Header, authz []string, hasBody bool) http.Header {
 	return h
 }
 
+// hopByHop reports a hop-by-hop header (RFC 9110 §7.6.1), which neither
+// direction forwards.
+func hopByHop(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
+}
+
 // dropRequestHeader reports a client header that must not reach the
 // upstream. Content-Length and Host are the transport's own.
 func dropRequestHeader(k string) bool {
+	if hopByHop(k) {
+		return true
+	}
 	switch k {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Host",
+	case "Content-Length", "Host",
 		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
 		"Authorization", "Cookie", "Idempotency-Key", "Accept-Encoding",
 		"Openai-Organization", "Openai-Project", "X-Request-Id":
@@ -176,10 +189,11 @@ func dropRequestHeader(k string) bool {
 // not get: hop-by-hop ones, the transport's framing, and those about the
 // gateway's own upstream account (the client gets the gateway's limits).
 func dropResponseHeader(k string) bool {
+	if hopByHop(k) {
+		return true
+	}
 	switch k {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-		"Te", "Trailer", "Transfer-Encoding", "Upgrade",
-		"X-Ratelimit-Limit-Requests", "X-Ratelimit-Limit-Tokens",
+	case "X-Ratelimit-Limit-Requests", "X-Ratelimit-Limit-Tokens",
 		"X-Ratelimit-Remaining-Requests", "X-Ratelimit-Remaining-Tokens",
 		"X-Ratelimit-Reset-Requests", "X-Ratelimit-Reset-Tokens",
 		"Openai-Organization", "Openai-Project", "Set-Cookie":
