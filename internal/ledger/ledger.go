@@ -114,8 +114,8 @@ type txn interface {
 // sqlTxn is a database/sql transaction.
 type sqlTxn struct {
 	tx *sql.Tx
-	// conn is the connection tx runs on, when Ship opened one for it
-	// (SQLite), so that insertRows can reach the driver below database/sql.
+	// conn is the connection tx runs on, so that insertRows can reach the
+	// driver below database/sql.
 	conn *sql.Conn
 }
 

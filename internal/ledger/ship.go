@@ -86,29 +86,22 @@ func (l *Ledger) Ship(ctx context.Context, batch []usage.Record) error {
 	if l.pg && l.copyMin > 0 && len(recs) >= l.copyMin {
 		return store.Classify(l.shipCopy(ctx, recs))
 	}
-	t := sqlTxn{}
-	insert := l.insertValues
-	if !l.pg {
-		// On its own connection, so insertRows can use the driver's
-		// statement directly inside the transaction.
-		conn, err := l.s.DB.Conn(ctx)
-		if err != nil {
-			return store.Classify(err)
-		}
-		defer conn.Close()
-		t.conn, insert = conn, l.insertRows
-	}
-	var err error
-	if t.conn != nil {
-		t.tx, err = t.conn.BeginTx(ctx, nil)
-	} else {
-		t.tx, err = l.s.DB.BeginTx(ctx, nil)
-	}
+	// On a connection of its own, so that insertRows can use the driver's
+	// statement directly inside the transaction.
+	conn, err := l.s.DB.Conn(ctx)
 	if err != nil {
 		return store.Classify(err)
 	}
-	tx := t.tx
-	if err := l.ship(ctx, t, recs, insert); err != nil {
+	defer conn.Close()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return store.Classify(err)
+	}
+	insert := l.insertValues
+	if !l.pg {
+		insert = l.insertRows
+	}
+	if err := l.ship(ctx, sqlTxn{tx: tx, conn: conn}, recs, insert); err != nil {
 		_ = tx.Rollback()
 		return store.Classify(err)
 	}
