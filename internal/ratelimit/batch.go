@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,11 @@ type batcher struct {
 	pending []*scriptOp
 	flush   *time.Timer // armed while pending is not empty
 	armed   bool
+
+	// buckets and cumTTL (ms) are the limiter's constants, ARGV[1] and
+	// ARGV[2] of every script call, boxed once.
+	buckets, cumTTL any
+	calls           sync.Pool // *call, for flushPending
 }
 
 const (
@@ -49,64 +55,83 @@ const (
 	maxBatch = 128
 	// senderIdle is how long a sender waits for work before it exits.
 	senderIdle = 10 * time.Second
-	// batchTimeout bounds a pipeline whose callers all went away; go-redis's
-	// own read and write timeouts normally end it first.
-	batchTimeout = 30 * time.Second
 	// asyncDelay is the longest a queued call nobody waits for waits for a
 	// batch to ride with. A settlement only corrects a reservation already
 	// counted; it lands this much later at worst.
 	asyncDelay = 2 * time.Millisecond
 )
 
-// scriptOp is one script call waiting for its round trip.
+// scriptOp is one reservation or settlement waiting for its round trip.
+// Ops come from opPool and go back once their caller has read the reply
+// (a caller whose context ended first leaves its op to the collector: the
+// batcher may still write to it).
 type scriptOp struct {
 	ctx    context.Context
-	script *redis.Script
+	settle bool
 	keys   []string
-	args   []any
-	slice  bool // the reply is an integer array, wanted in res
-	res    []int64
-	err    error
-	done   chan struct{}
+	// nums holds a reservation's triplets (limit, window µs, cost) or a
+	// settlement's (window µs, reservation time µs, delta), one per key.
+	nums []int64
+	res  []int64 // a reservation's reply: 6 values, then 2 per key
+	err  error
+	done chan struct{} // capacity 1: exec never blocks on a caller that left
 	// onDone, for a call nobody waits for (runAsync), receives its error
-	// instead of done; such calls carry no reply.
-	onDone func(error)
-	merged bool // exec sent it inside a merged call
+	// (already classified) instead of done.
+	onDone  func(error)
+	skipped bool // its caller left before it was sent
 }
 
-func newBatcher(client redis.UniversalClient) *batcher {
-	b := &batcher{client: client, ops: make(chan *scriptOp, 4*maxBatch)}
+var opPool = sync.Pool{New: func() any { return &scriptOp{done: make(chan struct{}, 1)} }}
+
+// newOp returns an empty op from the pool.
+func newOp(ctx context.Context, settle bool) *scriptOp {
+	op := opPool.Get().(*scriptOp)
+	op.ctx, op.settle = ctx, settle
+	return op
+}
+
+// release puts op back in the pool, keeping its slices' room.
+func release(op *scriptOp) {
+	op.ctx, op.onDone, op.err = nil, nil, nil
+	op.keys, op.nums, op.res = op.keys[:0], op.nums[:0], op.res[:0]
+	opPool.Put(op)
+}
+
+func newBatcher(client redis.UniversalClient, buckets int, cumTTL time.Duration) *batcher {
+	b := &batcher{client: client, ops: make(chan *scriptOp, 4*maxBatch),
+		buckets: any(buckets), cumTTL: any(cumTTL.Milliseconds())}
+	b.calls.New = func() any { return b.newCall() }
 	b.flush = time.AfterFunc(time.Hour, b.flushPending)
 	b.flush.Stop()
 	return b
 }
 
-// run sends one script call with the next round trip and returns its
-// reply: an integer array if slice, else nothing.
-func (b *batcher) run(ctx context.Context, s *redis.Script, keys []string, args []any, slice bool) ([]int64, error) {
-	op := &scriptOp{ctx: ctx, script: s, keys: keys, args: args, slice: slice, done: make(chan struct{})}
+// run sends op with the next round trip and waits for it. If ctx ends
+// first it returns ctx's error and mine false: op still belongs to the
+// batcher. Otherwise op's reply is in op.res and op.err, and the caller
+// releases op once it has read them.
+func (b *batcher) run(ctx context.Context, op *scriptOp) (mine bool, err error) {
 	select {
 	case b.ops <- op:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return true, ctx.Err()
 	}
 	if b.senders.Load() < maxSenders {
 		b.startSender()
 	}
 	select {
 	case <-op.done:
-		return op.res, op.err
+		return true, op.err
 	case <-ctx.Done():
 		// The call may still run in Redis, as a cancelled blocking call
 		// could: the caller treats it as failed either way.
-		return nil, ctx.Err()
+		return false, ctx.Err()
 	}
 }
 
-// runAsync queues a call of s that nobody waits for; onDone gets its
-// error once it ran (see exec for how such calls are merged).
-func (b *batcher) runAsync(s *redis.Script, keys []string, args []any, onDone func(error)) {
-	op := &scriptOp{ctx: context.Background(), script: s, keys: keys, args: args, onDone: onDone}
+// runAsync queues op, whose onDone is set, to ride with the next round
+// trip; exec calls onDone and releases op.
+func (b *batcher) runAsync(op *scriptOp) {
 	b.mu.Lock()
 	b.pending = append(b.pending, op)
 	if !b.armed {
@@ -133,7 +158,9 @@ func (b *batcher) flushPending() {
 	b.armed = false
 	b.mu.Unlock()
 	if batch := b.takePending(nil); len(batch) > 0 {
-		b.exec(batch, nil)
+		c := b.calls.Get().(*call)
+		b.exec(c, batch)
+		b.calls.Put(c)
 	}
 }
 
@@ -153,7 +180,7 @@ func (b *batcher) startSender() {
 
 func (b *batcher) send() {
 	batch := make([]*scriptOp, 0, maxBatch)
-	cmds := make([]*redis.Cmd, 0, maxBatch)
+	c := b.newCall()
 	idle := time.NewTimer(senderIdle)
 	defer idle.Stop()
 	for {
@@ -170,9 +197,8 @@ func (b *batcher) send() {
 				}
 			}
 			batch = b.takePending(batch)
-			cmds = b.exec(batch, cmds[:0])
+			b.exec(c, batch)
 			clear(batch)
-			clear(cmds)
 			idle.Reset(senderIdle)
 		case <-idle.C:
 			b.senders.Add(-1)
@@ -195,154 +221,171 @@ func (b *batcher) send() {
 	}
 }
 
-// exec sends batch as one pipeline and completes each call. Calls are
-// merged where that changes nothing but the number of commands: waiting
-// reserves go out as one reserveManyScript call, which decides them one
-// after the other exactly as separate calls would (Redis runs a
-// pipeline's scripts one after the other anyway); queued settlements as
-// one settleScript call, which applies each key's triplet on its own.
-// Their first two ARGV are the limiter's constants, the same in every call
-// of one batcher.
-func (b *batcher) exec(batch []*scriptOp, cmds []*redis.Cmd) []*redis.Cmd {
-	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
-	defer cancel()
-	pipe := b.client.Pipeline()
-	var reserves []*scriptOp
-	var settles *scriptOp // the first queued settlement, carrying the others
+// call is the room exec builds one round trip's two script calls in,
+// kept from batch to batch.
+type call struct {
+	pipe              redis.Pipeliner // empty between batches
+	reserves, settles []*scriptOp
+	rkeys, skeys      []string
+	buf               []byte
+	rargs, sargs      []any
+}
+
+func (b *batcher) newCall() *call { return &call{pipe: b.client.Pipeline()} }
+
+// exec sends batch as one round trip of at most two script calls: every
+// reservation in one reserveScript call, which decides them one after the
+// other exactly as separate calls would (Redis runs a script alone), and
+// every settlement in one settleScript call, which applies each counter's
+// adjustment on its own. Numbers travel packed in one string argument and
+// the reservations' replies come back in one string, so a batch costs a
+// handful of allocations however many calls it carries.
+func (b *batcher) exec(c *call, batch []*scriptOp) {
+	c.reserves, c.settles = c.reserves[:0], c.settles[:0]
 	for _, op := range batch {
-		op.merged = false
+		op.skipped = op.ctx != nil && op.ctx.Err() != nil
 		switch {
-		case op.ctx.Err() != nil:
-			// Its caller left before it was sent.
-		case op.onDone == nil && op.script == reserveScript:
-			op.merged = true
-			reserves = append(reserves, op)
-		case op.onDone != nil && op.script == settleScript:
-			op.merged = true
-			if settles == nil {
-				settles = op
-			} else {
-				settles.keys = append(settles.keys, op.keys...)
-				settles.args = append(settles.args, op.args[2:]...)
-			}
+		case op.skipped:
+			op.err = op.ctx.Err()
+		case op.settle:
+			c.settles = append(c.settles, op)
+		default:
+			c.reserves = append(c.reserves, op)
 		}
 	}
-	if len(reserves) == 1 {
-		reserves[0].merged = false // alone, it goes as it is
-		reserves = nil
+	// No deadline of its own: the client's read and write timeouts bound
+	// the round trip (go-redis applies them, not a context's deadline,
+	// unless ContextTimeoutEnabled), and nobody can cancel a batch.
+	ctx := context.Background()
+	pipe := c.pipe
+	var reserveCmd, settleCmd *redis.Cmd
+	if len(c.reserves) > 0 {
+		c.rkeys, c.rargs = b.reserveCall(c, c.rkeys[:0], c.rargs[:0])
+		reserveCmd = reserveScript.EvalSha(ctx, pipe, c.rkeys, c.rargs...)
 	}
-	for _, op := range batch {
-		if op.merged || op.ctx.Err() != nil {
-			cmds = append(cmds, nil)
-			continue
-		}
-		cmds = append(cmds, op.script.EvalSha(ctx, pipe, op.keys, op.args...))
-	}
-	var manyKeys []string
-	var manyArgs []any
-	var manyCmd, settleCmd *redis.Cmd
-	if reserves != nil {
-		manyKeys, manyArgs = reserveManyCall(reserves)
-		manyCmd = reserveManyScript.EvalSha(ctx, pipe, manyKeys, manyArgs...)
-	}
-	if settles != nil {
-		settleCmd = settleScript.EvalSha(ctx, pipe, settles.keys, settles.args...)
+	if len(c.settles) > 0 {
+		c.skeys, c.sargs = b.settleCall(c, c.skeys[:0], c.sargs[:0])
+		settleCmd = settleScript.EvalSha(ctx, pipe, c.skeys, c.sargs...)
 	}
 	if pipe.Len() > 0 {
 		_, _ = pipe.Exec(ctx) // each command carries its own error
 	}
 	// Redis lost its script cache (a restart): Run loads it again.
-	if manyCmd != nil && isNoScript(manyCmd.Err()) {
-		manyCmd = reserveManyScript.Run(ctx, b.client, manyKeys, manyArgs...)
+	if reserveCmd != nil && isNoScript(reserveCmd.Err()) {
+		reserveCmd = reserveScript.Run(ctx, b.client, c.rkeys, c.rargs...)
 	}
 	if settleCmd != nil && isNoScript(settleCmd.Err()) {
-		settleCmd = settleScript.Run(ctx, b.client, settles.keys, settles.args...)
+		settleCmd = settleScript.Run(ctx, b.client, c.skeys, c.sargs...)
 	}
-	if manyCmd != nil {
-		splitReplies(manyCmd, reserves)
+	if reserveCmd != nil {
+		splitReplies(reserveCmd, c.reserves)
 	}
-	for i, op := range batch {
-		cmd := cmds[i]
-		switch {
-		case op.merged && op.onDone != nil:
-			op.err = settleCmd.Err()
-		case op.merged:
-			// splitReplies set res and err.
-		case cmd == nil:
-			op.err = op.ctx.Err()
-		case isNoScript(cmd.Err()):
-			op.res, op.err = reply(op.script.Run(ctx, b.client, op.keys, op.args...), op.slice)
-		default:
-			op.res, op.err = reply(cmd, op.slice)
-		}
-		if op.onDone != nil {
-			op.onDone(op.err)
-		} else {
-			close(op.done)
+	if settleCmd != nil {
+		err := settleCmd.Err()
+		for _, op := range c.settles {
+			op.err = err
 		}
 	}
-	return cmds
+	for _, op := range batch {
+		if op.onDone == nil {
+			op.done <- struct{}{}
+			continue
+		}
+		done, err := op.onDone, op.err
+		if err != nil {
+			err = classify(context.Background(), err)
+		}
+		release(op)
+		done(err)
+	}
+	clear(c.reserves)
+	clear(c.settles)
+	clear(c.rargs)
+	clear(c.sargs)
 }
 
-// reserveManyCall is reserveManyScript's keys and arguments for ops, each
-// a reserveScript call.
-func reserveManyCall(ops []*scriptOp) ([]string, []any) {
-	nk := 0
-	for _, op := range ops {
-		nk += len(op.keys)
+// reserveCall is reserveScript's keys and arguments for c.reserves: ARGV[3]
+// packs their number G, their key counts, then every key's triplet.
+func (b *batcher) reserveCall(c *call, keys []string, args []any) ([]string, []any) {
+	buf := strconv.AppendInt(c.buf[:0], int64(len(c.reserves)), 10)
+	for _, op := range c.reserves {
+		buf = strconv.AppendInt(append(buf, ' '), int64(len(op.keys)), 10)
 	}
-	keys := make([]string, 0, nk)
-	args := make([]any, 0, 3+len(ops)+3*nk)
-	args = append(args, ops[0].args[0], ops[0].args[1], len(ops))
-	for _, op := range ops {
-		args = append(args, len(op.keys))
-	}
-	for _, op := range ops {
+	for _, op := range c.reserves {
 		keys = append(keys, op.keys...)
-		args = append(args, op.args[2:]...)
+		buf = appendNums(buf, op.nums)
 	}
-	return keys, args
+	c.buf = buf
+	return keys, append(args, b.buckets, b.cumTTL, string(buf))
 }
 
-// splitReplies hands each of ops its part of a reserveManyScript reply.
-func splitReplies(cmd *redis.Cmd, ops []*scriptOp) {
-	vals, err := cmd.Slice()
-	if err == nil && len(vals) != len(ops) {
-		err = fmt.Errorf("ratelimit: redis: %d replies for %d reservations", len(vals), len(ops))
+// settleCall is settleScript's keys and arguments for c.settles: ARGV[3]
+// packs every key's triplet.
+func (b *batcher) settleCall(c *call, keys []string, args []any) ([]string, []any) {
+	buf := c.buf[:0]
+	for _, op := range c.settles {
+		keys = append(keys, op.keys...)
+		buf = appendNums(buf, op.nums)
 	}
-	if err != nil {
+	c.buf = buf
+	return keys, append(args, b.buckets, b.cumTTL, string(buf))
+}
+
+func appendNums(buf []byte, nums []int64) []byte {
+	for _, n := range nums {
+		if len(buf) > 0 {
+			buf = append(buf, ' ')
+		}
+		buf = strconv.AppendInt(buf, n, 10)
+	}
+	return buf
+}
+
+// splitReplies hands each of ops its part of a reserveScript reply: one
+// string of integers, 6 + 2 per key for each reservation in order.
+func splitReplies(cmd *redis.Cmd, ops []*scriptOp) {
+	s, err := cmd.Text()
+	for _, op := range ops {
+		if err != nil {
+			op.err = err
+			continue
+		}
+		n := 6 + 2*len(op.keys)
+		res := op.res[:0]
+		for range n {
+			var v int64
+			if v, s, err = nextInt(s); err != nil {
+				op.err = err
+				break
+			}
+			res = append(res, v)
+		}
+		op.res = res
+	}
+	if err == nil && s != "" {
+		err = fmt.Errorf("ratelimit: redis: reserve reply has values left over: %.40q", s)
 		for _, op := range ops {
 			op.err = err
 		}
-		return
 	}
-	for i, op := range ops {
-		arr, ok := vals[i].([]any)
-		if !ok {
-			op.err = fmt.Errorf("ratelimit: redis: reservation reply is %T", vals[i])
-			continue
-		}
-		res := make([]int64, len(arr))
-		for j, v := range arr {
-			if res[j], ok = v.(int64); !ok {
-				op.err = fmt.Errorf("ratelimit: redis: reservation reply holds %T", v)
-				break
-			}
-		}
-		if op.err == nil {
-			op.res = res
-		}
+}
+
+// nextInt parses the integer at the start of s (after one space, unless
+// at the start) and returns the rest.
+func nextInt(s string) (int64, string, error) {
+	s = strings.TrimPrefix(s, " ")
+	i := strings.IndexByte(s, ' ')
+	if i < 0 {
+		i = len(s)
 	}
+	v, err := strconv.ParseInt(s[:i], 10, 64)
+	if err != nil {
+		return 0, s, fmt.Errorf("ratelimit: redis: reserve reply: %w", err)
+	}
+	return v, s[i:], nil
 }
 
 func isNoScript(err error) bool {
 	var reply redis.Error
 	return err != nil && errors.As(err, &reply) && strings.HasPrefix(reply.Error(), "NOSCRIPT")
-}
-
-func reply(cmd *redis.Cmd, slice bool) ([]int64, error) {
-	if !slice {
-		return nil, cmd.Err()
-	}
-	return cmd.Int64Slice()
 }

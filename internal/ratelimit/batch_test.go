@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // TestRedisBatchedExact drives one limiter from many goroutines at once, so
@@ -173,8 +175,8 @@ func TestRedisSettleAsync(t *testing.T) {
 }
 
 // TestRedisReserveMany sends reservations that share a round trip as one
-// merged call, after Redis lost its scripts, and checks that they are
-// decided one after the other: with room for two, the third is denied.
+// call, after Redis lost its scripts, and checks that they are decided one
+// after the other: with room for two, the third is denied.
 func TestRedisReserveMany(t *testing.T) {
 	ctx := context.Background()
 	l := newTestRedisLimiter(t)
@@ -182,25 +184,52 @@ func TestRedisReserveMany(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := Counter{Key: "ws:many:rpm", Limit: 2, Window: time.Minute, Cost: 1}
+	other := Counter{Key: "ws:many:tokens", Cost: 7}
 	var batch []*scriptOp
-	for range 3 {
-		batch = append(batch, &scriptOp{
-			ctx: ctx, script: reserveScript, slice: true, done: make(chan struct{}),
-			keys: []string{l.key(c.Key, c.Window)},
-			args: []any{l.opts.Buckets, l.opts.CumulativeTTL.Milliseconds(), c.Limit, c.Window.Microseconds(), c.Cost},
-		})
+	for i := range 3 {
+		op := newOp(ctx, false)
+		op.keys = append(op.keys, l.key(c.Key, c.Window))
+		op.nums = append(op.nums, c.Limit, c.Window.Microseconds(), c.Cost)
+		if i == 1 { // reservations of different sizes share the call
+			op.keys = append(op.keys, l.key(other.Key, 0))
+			op.nums = append(op.nums, other.Limit, 0, other.Cost)
+		}
+		batch = append(batch, op)
 	}
-	l.batch.exec(batch, nil)
+	l.batch.exec(l.batch.newCall(), batch)
 	for i, op := range batch {
-		if !op.merged || op.err != nil || len(op.res) != 8 {
-			t.Fatalf("op %d: merged %v, err %v, reply %v", i, op.merged, op.err, op.res)
+		<-op.done
+		want := 8
+		if i == 1 {
+			want = 10
+		}
+		if op.err != nil || len(op.res) != want {
+			t.Fatalf("op %d: err %v, reply %v", i, op.err, op.res)
 		}
 		admitted, total := op.res[0] == 1, op.res[6]
 		if wantAdmit := i < 2; admitted != wantAdmit || total != int64(min(i+1, 2)) {
 			t.Errorf("op %d: admitted %v (total %d), want %v", i, admitted, total, wantAdmit)
 		}
 	}
+	if got := batch[1].res[8]; got != 7 {
+		t.Errorf("second counter of op 1 holds %d, want 7", got)
+	}
 	if batch[2].res[1] != 1 {
 		t.Errorf("denied index %d, want 1", batch[2].res[1])
+	}
+}
+
+// TestSplitRepliesMalformed: a reply that does not hold every
+// reservation's values fails them all rather than misreading one.
+func TestSplitRepliesMalformed(t *testing.T) {
+	for _, reply := range []string{"", "1 0 2 3 0 0 5", "1 0 2 3 0 0 5 6 7", "1 0 x 3 0 0 5 6"} {
+		op := newOp(context.Background(), false)
+		op.keys = append(op.keys, "k")
+		cmd := redis.NewCmd(context.Background())
+		cmd.SetVal(reply)
+		splitReplies(cmd, []*scriptOp{op})
+		if op.err == nil {
+			t.Errorf("reply %q: no error, res %v", reply, op.res)
+		}
 	}
 }

@@ -38,15 +38,21 @@ type Redis struct {
 
 // NewRedis returns a limiter on client whose keys all start with prefix.
 func NewRedis(client redis.UniversalClient, prefix string, opts Options) *Redis {
-	return &Redis{client: client, prefix: prefix, opts: opts.withDefaults(), batch: newBatcher(client)}
+	opts = opts.withDefaults()
+	return &Redis{client: client, prefix: prefix, opts: opts, batch: newBatcher(client, opts.Buckets, opts.CumulativeTTL)}
 }
 
 // luaPrelude is shared by the scripts. ARGV[1] is the bucket count,
-// ARGV[2] the cumulative TTL in ms; times are microseconds.
+// ARGV[2] the cumulative TTL in ms, ARGV[3] the call's numbers packed in
+// one string of space-separated integers (N; one argument instead of
+// three per counter keeps the client from boxing and Redis from parsing a
+// bulk string per number); times are microseconds.
 const luaPrelude = `
 redis.replicate_commands()
 local B = tonumber(ARGV[1])
 local cumTTL = tonumber(ARGV[2])
+local N = {}
+for x in string.gmatch(ARGV[3], '%S+') do N[#N + 1] = tonumber(x) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 
@@ -99,8 +105,8 @@ end
 `
 
 // luaReserve is the reserve decision over n counters: keys KEYS[kb+1..kb+n],
-// and per counter the ARGV triplet limit, window µs (0 cumulative), cost
-// from ARGV[ab] on. It returns {admitted, denied index (1-based), now s,
+// and per counter the triplet limit, window µs (0 cumulative), cost from
+// N[ab] on. It returns {admitted, denied index (1-based), now s,
 // now µs, retry µs, too large, then total and reset µs per counter}.
 const luaReserve = `
 local function reserve(kb, n, ab)
@@ -108,14 +114,14 @@ local function reserve(kb, n, ab)
   local denied = 0
   for i = 1, n do
     local a = ab + (i - 1) * 3
-    local limit, w, cost = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+    local limit, w, cost = N[a], N[a + 1], N[a + 2]
     st[i], cur[i], nws[i], gs[i], cbs[i] = load(KEYS[kb + i], w)
     if denied == 0 and limit > 0 and st[i] + cost > limit then denied = i end
   end
   local out = {0, denied, tonumber(t[1]), tonumber(t[2]), 0, 0}
   if denied > 0 then
     local a = ab + (denied - 1) * 3
-    local limit, w, cost = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+    local limit, w, cost = N[a], N[a + 1], N[a + 2]
     if cost > limit then out[6] = 1 end
     if w > 0 then
       local g, c = gs[denied], cur[denied]
@@ -139,7 +145,7 @@ local function reserve(kb, n, ab)
     out[1] = 1
     for i = 1, n do
       local a = ab + (i - 1) * 3
-      local cost = tonumber(ARGV[a + 2])
+      local cost = N[a + 2]
       if cost ~= 0 then
         local k = KEYS[kb + i]
         st[i] = st[i] + cost
@@ -163,35 +169,32 @@ local function reserve(kb, n, ab)
 end
 `
 
-// reserveScript is one reservation: its counters' triplets from ARGV[3].
+// reserveScript decides G reservations one after the other, exactly as G
+// separate calls would (a batch of them in one call): N[1] is G,
+// N[2..1+G] their counter counts, then every counter's triplet in order;
+// KEYS likewise. It returns one string: each reservation's reply (see
+// reserve) in order, as space-separated integers.
 var reserveScript = redis.NewScript(luaPrelude + luaReserve + `
-return reserve(0, #KEYS, 3)
-`)
-
-// reserveManyScript is several reservations, decided one after the other
-// exactly as that many reserveScript calls would be (a batch of them in one
-// call): ARGV[3] is their number G, ARGV[4..3+G] their counter counts,
-// then every counter's triplet in order; KEYS likewise. It returns one
-// reserveScript reply per reservation.
-var reserveManyScript = redis.NewScript(luaPrelude + luaReserve + `
-local G = tonumber(ARGV[3])
-local res = {}
-local kb, ab = 0, 4 + G
+local G = N[1]
+local out = {}
+local kb, ab = 0, 2 + G
 for g = 1, G do
-  local n = tonumber(ARGV[3 + g])
-  res[g] = reserve(kb, n, ab)
+  local n = N[1 + g]
+  local r = reserve(kb, n, ab)
+  for j = 1, #r do out[#out + 1] = fmt(r[j]) end
   kb = kb + n
   ab = ab + 3 * n
 end
-return res
+return table.concat(out, ' ')
 `)
 
-// settleScript: per counter ARGV holds window µs, reservation time µs and
-// the delta. An adjustment whose bucket has left the window is dropped.
+// settleScript: per key N holds the triplet window µs, reservation time µs
+// and delta; one call may carry several settlements' keys, each applied on
+// its own. An adjustment whose bucket has left the window is dropped.
 var settleScript = redis.NewScript(luaPrelude + `
 for i = 1, #KEYS do
-  local a = 3 + (i - 1) * 3
-  local w, at, delta = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local a = 1 + (i - 1) * 3
+  local w, at, delta = N[a], N[a + 1], N[a + 2]
   local k = KEYS[i]
   if delta ~= 0 then
     if w == 0 then
@@ -232,17 +235,19 @@ func (l *Redis) ReserveInto(ctx context.Context, counters []Counter, r *Reservat
 	if err := validate(counters); err != nil {
 		return err
 	}
-	keys := make([]string, len(counters))
-	args := make([]any, 0, 2+3*len(counters))
-	args = append(args, l.opts.Buckets, l.opts.CumulativeTTL.Milliseconds())
-	for i, c := range counters {
-		keys[i] = l.key(c.Key, c.Window)
-		args = append(args, c.Limit, c.Window.Microseconds(), c.Cost)
+	op := newOp(ctx, false)
+	for _, c := range counters {
+		op.keys = append(op.keys, l.key(c.Key, c.Window))
+		op.nums = append(op.nums, c.Limit, c.Window.Microseconds(), c.Cost)
 	}
-	res, err := l.batch.run(ctx, reserveScript, keys, args, true)
+	mine, err := l.batch.run(ctx, op)
+	if mine {
+		defer release(op)
+	}
 	if err != nil {
 		return classify(ctx, err)
 	}
+	res := op.res
 	if len(res) != 6+2*len(counters) {
 		return fmt.Errorf("ratelimit: redis: reserve script returned %d values for %d counters", len(res), len(counters))
 	}
@@ -275,11 +280,15 @@ func (l *Redis) ReserveInto(ctx context.Context, counters []Counter, r *Reservat
 
 // Settle implements Limiter.
 func (l *Redis) Settle(ctx context.Context, r *Reservation, actual []int64) error {
-	keys, args, err := l.settleCall(r, actual)
-	if err != nil || keys == nil {
+	op, err := l.settleOp(ctx, r, actual)
+	if err != nil || op == nil {
 		return err
 	}
-	if _, err := l.batch.run(ctx, settleScript, keys, args, false); err != nil {
+	mine, err := l.batch.run(ctx, op)
+	if mine {
+		release(op)
+	}
+	if err != nil {
 		return classify(ctx, err)
 	}
 	return nil
@@ -288,52 +297,40 @@ func (l *Redis) Settle(ctx context.Context, r *Reservation, actual []int64) erro
 // SettleAsync implements AsyncSettler: the settlement rides with the next
 // round trip, merged with the others waiting, and done gets its error.
 func (l *Redis) SettleAsync(r *Reservation, actual []int64, done func(error)) {
-	keys, args, err := l.settleCall(r, actual)
-	if err != nil || keys == nil {
+	op, err := l.settleOp(context.Background(), r, actual)
+	if err != nil || op == nil {
 		done(err)
 		return
 	}
-	l.batch.runAsync(settleScript, keys, args, func(err error) {
-		if err != nil {
-			err = classify(context.Background(), err)
-		}
-		done(err)
-	})
+	op.onDone = done
+	l.batch.runAsync(op)
 }
 
-// settleCall marks r settled and returns the settle script's keys and
-// arguments for it; none when nothing changes (every actual value is the
-// reserved one, e.g. request counters).
-func (l *Redis) settleCall(r *Reservation, actual []int64) ([]string, []any, error) {
+// settleOp marks r settled and returns the settlement's op; none when
+// nothing changes (every actual value is the reserved one, e.g. request
+// counters).
+func (l *Redis) settleOp(ctx context.Context, r *Reservation, actual []int64) (*scriptOp, error) {
 	if len(actual) != len(r.Counters) {
-		return nil, nil, ErrSettleMismatch
+		return nil, ErrSettleMismatch
 	}
 	if r.settled || r.origin != originRedis {
-		return nil, nil, ErrSettled
+		return nil, ErrSettled
 	}
 	r.settled = true
-	n := 0
-	for i, c := range r.Counters {
-		if actual[i] != c.Cost {
-			n++
-		}
-	}
-	if n == 0 {
-		return nil, nil, nil
-	}
-	keys := make([]string, 0, n)
-	args := make([]any, 0, 2+3*n)
-	args = append(args, l.opts.Buckets, l.opts.CumulativeTTL.Milliseconds())
+	var op *scriptOp
 	at := r.At.UnixMicro()
 	for i, c := range r.Counters {
 		delta := actual[i] - c.Cost
 		if delta == 0 {
 			continue
 		}
-		keys = append(keys, l.key(c.Key, c.Window))
-		args = append(args, c.Window.Microseconds(), at, delta)
+		if op == nil {
+			op = newOp(ctx, true)
+		}
+		op.keys = append(op.keys, l.key(c.Key, c.Window))
+		op.nums = append(op.nums, c.Window.Microseconds(), at, delta)
 	}
-	return keys, args, nil
+	return op, nil
 }
 
 // Seed implements Limiter: SET NX, so the first replica to start wins and

@@ -296,3 +296,33 @@ func BenchmarkRedisReserve(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRedisReserveParallel is the gateway's use: many requests at
+// once, each a ReserveInto and, later, a SettleAsync, sharing round trips.
+func BenchmarkRedisReserveParallel(b *testing.B) {
+	ctx := context.Background()
+	c := newTestRedis(b, testRedisAddr())
+	l := NewRedis(c, testPrefix(b, c), Options{})
+	var wg sync.WaitGroup
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		counters := benchCounters("ws:1", "key:1")
+		actual := []int64{1, 500, 1, 1}
+		var r Reservation
+		for pb.Next() {
+			if err := l.ReserveInto(ctx, counters, &r); err != nil {
+				b.Error(err)
+				return
+			}
+			wg.Add(1)
+			l.SettleAsync(&r, actual, func(err error) {
+				if err != nil {
+					b.Error(err)
+				}
+				wg.Done()
+			})
+		}
+	})
+	wg.Wait()
+}
