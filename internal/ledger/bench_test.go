@@ -25,7 +25,7 @@ func BenchmarkShip(b *testing.B) {
 		{"postgres/copy", storetest.Postgres, 1},
 		{"postgres/values", storetest.Postgres, 0},
 	}
-	for _, size := range []int{100, 1000, 10000} {
+	for _, size := range []int{10, 100, 1000, 10000} {
 		for _, p := range paths {
 			b.Run(fmt.Sprintf("%s/batch=%d", p.name, size), func(b *testing.B) {
 				fx := newFixture(b, p.open(b))

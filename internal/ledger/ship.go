@@ -24,10 +24,6 @@ const (
 	maxClientIP  = 64
 )
 
-// maxParamsPostgres is the most bind variables of one PostgreSQL statement
-// (the wire protocol counts them in 16 bits).
-const maxParamsPostgres = 65535
-
 // eventColumns are the usage_events columns Ship writes, in the order of
 // rowValues. billing_period_id stays NULL until billing claims the row.
 var eventColumns = []string{
@@ -316,60 +312,99 @@ func (l *Ledger) insertRows(ctx context.Context, t txn, recs []*usage.Record, no
 	return inserted, nil
 }
 
-// insertValues inserts recs on PostgreSQL with multi-row INSERTs, as many
-// rows per statement as the bind-variable limit allows, for batches too
-// small to be worth COPY.
+// insertValues inserts recs on PostgreSQL, for batches too small to be
+// worth COPY, with one statement whatever their number: each column
+// travels as one array parameter that unnest turns back into rows. The
+// text is the same for every batch, so the driver prepares it once per
+// connection (a multi-row VALUES list was a new statement for every batch
+// size), and the driver encodes 18 arrays instead of 19 values per row.
 func (l *Ledger) insertValues(ctx context.Context, t txn, recs []*usage.Record, now time.Time) (map[string]struct{}, error) {
-	perStmt := maxParamsPostgres / len(eventColumns) // 3449
+	var c eventArrays
+	c.grow(len(recs))
+	for _, r := range recs {
+		c.add(r, now)
+	}
 	inserted := make(map[string]struct{}, len(recs))
-	scan := func(row rowScanner) error {
+	err := t.query(ctx, insertArraysQuery, c.args(now), func(row rowScanner) error {
 		var id string
 		if err := row.Scan(&id); err != nil {
 			return err
 		}
 		inserted[id] = struct{}{}
 		return nil
-	}
-	args := make([]any, 0, min(len(recs), perStmt)*len(eventColumns))
-	var fullQuery string // the statement for a full chunk, built once
-	for chunk := range slices.Chunk(recs, perStmt) {
-		args = args[:0]
-		for _, r := range chunk {
-			args = rowValues(args, r, now)
-		}
-		q := fullQuery
-		if q == "" || len(chunk) != perStmt {
-			q = l.insertQuery(len(chunk))
-			if len(chunk) == perStmt {
-				fullQuery = q
-			}
-		}
-		if err := t.query(ctx, q, args, scan); err != nil {
-			return nil, fmt.Errorf("ledger: insert usage events: %w", err)
-		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger: insert usage events: %w", err)
 	}
 	return inserted, nil
 }
 
-// insertQuery returns the INSERT for n rows. ON CONFLICT DO NOTHING skips
-// the request ids already stored, and RETURNING names the rows it did
-// insert, which are the only ones Ship counts: the answer is exact even
-// when two shippers race with the same record.
-func (l *Ledger) insertQuery(n int) string {
-	var b strings.Builder
-	row := "(" + placeholders(len(eventColumns)) + ")"
-	b.Grow(64 + 30*len(eventColumns) + n*(len(row)+1) + 64)
-	b.WriteString("INSERT INTO usage_events (")
-	b.WriteString(columnList)
-	b.WriteString(") VALUES ")
-	for i := range n {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(row)
+// insertArraysQuery is insertValues's statement: $1..$18 are the columns of
+// eventColumns but the last as arrays (empty strings for NULL), $19 the
+// ingestion time. ON CONFLICT DO NOTHING skips the request ids already
+// stored, and RETURNING names the rows it did insert, which are the only
+// ones Ship counts: the answer is exact even when two shippers race with
+// the same record. Rows go in in the order given (Ship sorts them).
+var insertArraysQuery = `INSERT INTO usage_events (` + columnList + `)
+SELECT id, request_id, api_key_id, workspace_id, model, endpoint, stream,
+	prompt_tokens, completion_tokens, cached_tokens, cost_micros, status,
+	latency_ms, cache_hit, source, NULLIF(estimate_reason, ''), NULLIF(client_ip, ''),
+	occurred_at, $19::timestamptz
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[],
+	$8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[],
+	$14::boolean[], $15::text[], $16::text[], $17::text[], $18::timestamptz[])
+	AS u(id, request_id, api_key_id, workspace_id, model, endpoint, stream,
+	prompt_tokens, completion_tokens, cached_tokens, cost_micros, status,
+	latency_ms, cache_hit, source, estimate_reason, client_ip, occurred_at)
+ON CONFLICT DO NOTHING RETURNING request_id`
+
+// eventArrays holds a batch column by column, for insertArraysQuery.
+type eventArrays struct {
+	id, requestID, keyID, workspaceID, model, endpoint []string
+	source, estimateReason, clientIP                   []string
+	stream, cacheHit                                   []bool
+	prompt, completion, cached, cost, status, latency  []int64
+	occurredAt                                         []time.Time
+}
+
+func (c *eventArrays) grow(n int) {
+	for _, s := range []*[]string{&c.id, &c.requestID, &c.keyID, &c.workspaceID, &c.model, &c.endpoint, &c.source, &c.estimateReason, &c.clientIP} {
+		*s = make([]string, 0, n)
 	}
-	b.WriteString(" ON CONFLICT DO NOTHING RETURNING request_id")
-	return l.rebind(b.String())
+	for _, s := range []*[]int64{&c.prompt, &c.completion, &c.cached, &c.cost, &c.status, &c.latency} {
+		*s = make([]int64, 0, n)
+	}
+	c.stream, c.cacheHit = make([]bool, 0, n), make([]bool, 0, n)
+	c.occurredAt = make([]time.Time, 0, n)
+}
+
+// add appends r's values, as rowValues has them.
+func (c *eventArrays) add(r *usage.Record, now time.Time) {
+	at := occurredAt(r, now)
+	c.id = append(c.id, ids.NewAt(ids.UsageEvent, at))
+	c.requestID = append(c.requestID, r.RequestID)
+	c.keyID = append(c.keyID, r.KeyID)
+	c.workspaceID = append(c.workspaceID, r.WorkspaceID)
+	c.model = append(c.model, store.Truncate(r.Model, maxModel))
+	c.endpoint = append(c.endpoint, store.Truncate(r.Endpoint, maxEndpoint))
+	c.stream = append(c.stream, r.Stream)
+	c.prompt = append(c.prompt, r.PromptTokens)
+	c.completion = append(c.completion, r.CompletionTokens)
+	c.cached = append(c.cached, r.CachedTokens)
+	c.cost = append(c.cost, r.CostMicros)
+	c.status = append(c.status, int64(r.Status))
+	c.latency = append(c.latency, r.LatencyMillis)
+	c.cacheHit = append(c.cacheHit, r.CacheHit)
+	c.source = append(c.source, string(r.Source))
+	c.estimateReason = append(c.estimateReason, r.EstimateReason)
+	c.clientIP = append(c.clientIP, store.Truncate(r.ClientIP, maxClientIP))
+	c.occurredAt = append(c.occurredAt, at)
+}
+
+func (c *eventArrays) args(now time.Time) []any {
+	return []any{c.id, c.requestID, c.keyID, c.workspaceID, c.model, c.endpoint, c.stream,
+		c.prompt, c.completion, c.cached, c.cost, c.status, c.latency, c.cacheHit,
+		c.source, c.estimateReason, c.clientIP, c.occurredAt, now}
 }
 
 // keyUsage is what one batch adds to one key.
