@@ -233,7 +233,12 @@ func (s *Spool) readBatch(max int, target cursor) (next cursor, skipped int64, e
 					return false
 				}
 				sh.batch = append(sh.batch, usage.Record{})
-				if err := json.Unmarshal(payload, &sh.batch[len(sh.batch)-1]); err != nil {
+				rec := &sh.batch[len(sh.batch)-1]
+				if decodeRecord(payload, rec) {
+					return true
+				}
+				*rec = usage.Record{}
+				if err := json.Unmarshal(payload, rec); err != nil {
 					// The CRC matched, so the bytes are what Append wrote;
 					// only a bug writes a frame it cannot read back.
 					sh.batch = sh.batch[:len(sh.batch)-1]
