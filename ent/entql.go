@@ -386,6 +386,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			workspace.FieldMonthlyTokenQuota: {Type: field.TypeInt64, Column: workspace.FieldMonthlyTokenQuota},
 			workspace.FieldSpendCapCents:     {Type: field.TypeInt64, Column: workspace.FieldSpendCapCents},
 			workspace.FieldMaxKeys:           {Type: field.TypeInt, Column: workspace.FieldMaxKeys},
+			workspace.FieldAPIKeyCount:       {Type: field.TypeInt64, Column: workspace.FieldAPIKeyCount},
 		},
 	}
 	graph.MustAddE(
@@ -2223,6 +2224,11 @@ func (f *WorkspaceFilter) WhereSpendCapCents(p entql.Int64P) {
 // WhereMaxKeys applies the entql int predicate on the max_keys field.
 func (f *WorkspaceFilter) WhereMaxKeys(p entql.IntP) {
 	f.Where(p.Field(workspace.FieldMaxKeys))
+}
+
+// WhereAPIKeyCount applies the entql int64 predicate on the api_key_count field.
+func (f *WorkspaceFilter) WhereAPIKeyCount(p entql.Int64P) {
+	f.Where(p.Field(workspace.FieldAPIKeyCount))
 }
 
 // WhereHasMemberships applies a predicate to check if query has an edge memberships.

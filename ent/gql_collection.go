@@ -1319,6 +1319,11 @@ func (_q *WorkspaceQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 				selectedFields = append(selectedFields, workspace.FieldMaxKeys)
 				fieldSeen[workspace.FieldMaxKeys] = struct{}{}
 			}
+		case "apiKeyCount":
+			if _, ok := fieldSeen[workspace.FieldAPIKeyCount]; !ok {
+				selectedFields = append(selectedFields, workspace.FieldAPIKeyCount)
+				fieldSeen[workspace.FieldAPIKeyCount] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:

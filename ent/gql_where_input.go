@@ -3703,6 +3703,16 @@ type WorkspaceWhereInput struct {
 	MaxKeysLT    *int  `json:"maxKeysLT,omitempty"`
 	MaxKeysLTE   *int  `json:"maxKeysLTE,omitempty"`
 
+	// "api_key_count" field predicates.
+	APIKeyCount      *int64  `json:"apiKeyCount,omitempty"`
+	APIKeyCountNEQ   *int64  `json:"apiKeyCountNEQ,omitempty"`
+	APIKeyCountIn    []int64 `json:"apiKeyCountIn,omitempty"`
+	APIKeyCountNotIn []int64 `json:"apiKeyCountNotIn,omitempty"`
+	APIKeyCountGT    *int64  `json:"apiKeyCountGT,omitempty"`
+	APIKeyCountGTE   *int64  `json:"apiKeyCountGTE,omitempty"`
+	APIKeyCountLT    *int64  `json:"apiKeyCountLT,omitempty"`
+	APIKeyCountLTE   *int64  `json:"apiKeyCountLTE,omitempty"`
+
 	// "memberships" edge predicates.
 	HasMemberships     *bool                   `json:"hasMemberships,omitempty"`
 	HasMembershipsWith []*MembershipWhereInput `json:"hasMembershipsWith,omitempty"`
@@ -4129,6 +4139,30 @@ func (i *WorkspaceWhereInput) P() (predicate.Workspace, error) {
 	}
 	if i.MaxKeysLTE != nil {
 		predicates = append(predicates, workspace.MaxKeysLTE(*i.MaxKeysLTE))
+	}
+	if i.APIKeyCount != nil {
+		predicates = append(predicates, workspace.APIKeyCountEQ(*i.APIKeyCount))
+	}
+	if i.APIKeyCountNEQ != nil {
+		predicates = append(predicates, workspace.APIKeyCountNEQ(*i.APIKeyCountNEQ))
+	}
+	if len(i.APIKeyCountIn) > 0 {
+		predicates = append(predicates, workspace.APIKeyCountIn(i.APIKeyCountIn...))
+	}
+	if len(i.APIKeyCountNotIn) > 0 {
+		predicates = append(predicates, workspace.APIKeyCountNotIn(i.APIKeyCountNotIn...))
+	}
+	if i.APIKeyCountGT != nil {
+		predicates = append(predicates, workspace.APIKeyCountGT(*i.APIKeyCountGT))
+	}
+	if i.APIKeyCountGTE != nil {
+		predicates = append(predicates, workspace.APIKeyCountGTE(*i.APIKeyCountGTE))
+	}
+	if i.APIKeyCountLT != nil {
+		predicates = append(predicates, workspace.APIKeyCountLT(*i.APIKeyCountLT))
+	}
+	if i.APIKeyCountLTE != nil {
+		predicates = append(predicates, workspace.APIKeyCountLTE(*i.APIKeyCountLTE))
 	}
 
 	if i.HasMemberships != nil {

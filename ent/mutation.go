@@ -14573,6 +14573,8 @@ type WorkspaceMutation struct {
 	addspend_cap_cents     *int64
 	max_keys               *int
 	addmax_keys            *int
+	api_key_count          *int64
+	addapi_key_count       *int64
 	clearedFields          map[string]struct{}
 	memberships            map[string]struct{}
 	removedmemberships     map[string]struct{}
@@ -15218,6 +15220,62 @@ func (m *WorkspaceMutation) ResetMaxKeys() {
 	m.addmax_keys = nil
 }
 
+// SetAPIKeyCount sets the "api_key_count" field.
+func (m *WorkspaceMutation) SetAPIKeyCount(i int64) {
+	m.api_key_count = &i
+	m.addapi_key_count = nil
+}
+
+// APIKeyCount returns the value of the "api_key_count" field in the mutation.
+func (m *WorkspaceMutation) APIKeyCount() (r int64, exists bool) {
+	v := m.api_key_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAPIKeyCount returns the old "api_key_count" field's value of the Workspace entity.
+// If the Workspace object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WorkspaceMutation) OldAPIKeyCount(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAPIKeyCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAPIKeyCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAPIKeyCount: %w", err)
+	}
+	return oldValue.APIKeyCount, nil
+}
+
+// AddAPIKeyCount adds i to the "api_key_count" field.
+func (m *WorkspaceMutation) AddAPIKeyCount(i int64) {
+	if m.addapi_key_count != nil {
+		*m.addapi_key_count += i
+	} else {
+		m.addapi_key_count = &i
+	}
+}
+
+// AddedAPIKeyCount returns the value that was added to the "api_key_count" field in this mutation.
+func (m *WorkspaceMutation) AddedAPIKeyCount() (r int64, exists bool) {
+	v := m.addapi_key_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAPIKeyCount resets all changes to the "api_key_count" field.
+func (m *WorkspaceMutation) ResetAPIKeyCount() {
+	m.api_key_count = nil
+	m.addapi_key_count = nil
+}
+
 // AddMembershipIDs adds the "memberships" edge to the Membership entity by ids.
 func (m *WorkspaceMutation) AddMembershipIDs(ids ...string) {
 	if m.memberships == nil {
@@ -15468,7 +15526,7 @@ func (m *WorkspaceMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *WorkspaceMutation) Fields() []string {
-	fields := make([]string, 0, 11)
+	fields := make([]string, 0, 12)
 	if m.created_at != nil {
 		fields = append(fields, workspace.FieldCreatedAt)
 	}
@@ -15502,6 +15560,9 @@ func (m *WorkspaceMutation) Fields() []string {
 	if m.max_keys != nil {
 		fields = append(fields, workspace.FieldMaxKeys)
 	}
+	if m.api_key_count != nil {
+		fields = append(fields, workspace.FieldAPIKeyCount)
+	}
 	return fields
 }
 
@@ -15532,6 +15593,8 @@ func (m *WorkspaceMutation) Field(name string) (ent.Value, bool) {
 		return m.SpendCapCents()
 	case workspace.FieldMaxKeys:
 		return m.MaxKeys()
+	case workspace.FieldAPIKeyCount:
+		return m.APIKeyCount()
 	}
 	return nil, false
 }
@@ -15563,6 +15626,8 @@ func (m *WorkspaceMutation) OldField(ctx context.Context, name string) (ent.Valu
 		return m.OldSpendCapCents(ctx)
 	case workspace.FieldMaxKeys:
 		return m.OldMaxKeys(ctx)
+	case workspace.FieldAPIKeyCount:
+		return m.OldAPIKeyCount(ctx)
 	}
 	return nil, fmt.Errorf("unknown Workspace field %s", name)
 }
@@ -15649,6 +15714,13 @@ func (m *WorkspaceMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetMaxKeys(v)
 		return nil
+	case workspace.FieldAPIKeyCount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAPIKeyCount(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Workspace field %s", name)
 }
@@ -15672,6 +15744,9 @@ func (m *WorkspaceMutation) AddedFields() []string {
 	if m.addmax_keys != nil {
 		fields = append(fields, workspace.FieldMaxKeys)
 	}
+	if m.addapi_key_count != nil {
+		fields = append(fields, workspace.FieldAPIKeyCount)
+	}
 	return fields
 }
 
@@ -15690,6 +15765,8 @@ func (m *WorkspaceMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedSpendCapCents()
 	case workspace.FieldMaxKeys:
 		return m.AddedMaxKeys()
+	case workspace.FieldAPIKeyCount:
+		return m.AddedAPIKeyCount()
 	}
 	return nil, false
 }
@@ -15733,6 +15810,13 @@ func (m *WorkspaceMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddMaxKeys(v)
+		return nil
+	case workspace.FieldAPIKeyCount:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAPIKeyCount(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Workspace numeric field %s", name)
@@ -15808,6 +15892,9 @@ func (m *WorkspaceMutation) ResetField(name string) error {
 		return nil
 	case workspace.FieldMaxKeys:
 		m.ResetMaxKeys()
+		return nil
+	case workspace.FieldAPIKeyCount:
+		m.ResetAPIKeyCount()
 		return nil
 	}
 	return fmt.Errorf("unknown Workspace field %s", name)

@@ -39,6 +39,8 @@ type Workspace struct {
 	SpendCapCents *int64 `json:"spend_cap_cents,omitempty"`
 	// MaxKeys holds the value of the "max_keys" field.
 	MaxKeys int `json:"max_keys,omitempty"`
+	// number of API keys of the workspace, revoked ones included; kept by the system
+	APIKeyCount int64 `json:"api_key_count,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the WorkspaceQuery when eager-loading is set.
 	Edges        WorkspaceEdges `json:"edges"`
@@ -108,7 +110,7 @@ func (*Workspace) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case workspace.FieldRpm, workspace.FieldTpm, workspace.FieldMonthlyTokenQuota, workspace.FieldSpendCapCents, workspace.FieldMaxKeys:
+		case workspace.FieldRpm, workspace.FieldTpm, workspace.FieldMonthlyTokenQuota, workspace.FieldSpendCapCents, workspace.FieldMaxKeys, workspace.FieldAPIKeyCount:
 			values[i] = new(sql.NullInt64)
 		case workspace.FieldID, workspace.FieldName, workspace.FieldSlug, workspace.FieldStatus, workspace.FieldSuspendedReason:
 			values[i] = new(sql.NullString)
@@ -202,6 +204,12 @@ func (_m *Workspace) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.MaxKeys = int(value.Int64)
 			}
+		case workspace.FieldAPIKeyCount:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field api_key_count", values[i])
+			} else if value.Valid {
+				_m.APIKeyCount = value.Int64
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -292,6 +300,9 @@ func (_m *Workspace) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("max_keys=")
 	builder.WriteString(fmt.Sprintf("%v", _m.MaxKeys))
+	builder.WriteString(", ")
+	builder.WriteString("api_key_count=")
+	builder.WriteString(fmt.Sprintf("%v", _m.APIKeyCount))
 	builder.WriteByte(')')
 	return builder.String()
 }

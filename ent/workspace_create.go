@@ -165,6 +165,20 @@ func (_c *WorkspaceCreate) SetNillableMaxKeys(v *int) *WorkspaceCreate {
 	return _c
 }
 
+// SetAPIKeyCount sets the "api_key_count" field.
+func (_c *WorkspaceCreate) SetAPIKeyCount(v int64) *WorkspaceCreate {
+	_c.mutation.SetAPIKeyCount(v)
+	return _c
+}
+
+// SetNillableAPIKeyCount sets the "api_key_count" field if the given value is not nil.
+func (_c *WorkspaceCreate) SetNillableAPIKeyCount(v *int64) *WorkspaceCreate {
+	if v != nil {
+		_c.SetAPIKeyCount(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *WorkspaceCreate) SetID(v string) *WorkspaceCreate {
 	_c.mutation.SetID(v)
@@ -310,6 +324,10 @@ func (_c *WorkspaceCreate) defaults() error {
 		v := workspace.DefaultMaxKeys
 		_c.mutation.SetMaxKeys(v)
 	}
+	if _, ok := _c.mutation.APIKeyCount(); !ok {
+		v := workspace.DefaultAPIKeyCount
+		_c.mutation.SetAPIKeyCount(v)
+	}
 	if _, ok := _c.mutation.ID(); !ok {
 		if workspace.DefaultID == nil {
 			return fmt.Errorf("ent: uninitialized workspace.DefaultID (forgotten import ent/runtime?)")
@@ -387,6 +405,14 @@ func (_c *WorkspaceCreate) check() error {
 	if v, ok := _c.mutation.MaxKeys(); ok {
 		if err := workspace.MaxKeysValidator(v); err != nil {
 			return &ValidationError{Name: "max_keys", err: fmt.Errorf(`ent: validator failed for field "Workspace.max_keys": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.APIKeyCount(); !ok {
+		return &ValidationError{Name: "api_key_count", err: errors.New(`ent: missing required field "Workspace.api_key_count"`)}
+	}
+	if v, ok := _c.mutation.APIKeyCount(); ok {
+		if err := workspace.APIKeyCountValidator(v); err != nil {
+			return &ValidationError{Name: "api_key_count", err: fmt.Errorf(`ent: validator failed for field "Workspace.api_key_count": %w`, err)}
 		}
 	}
 	if v, ok := _c.mutation.ID(); ok {
@@ -473,6 +499,10 @@ func (_c *WorkspaceCreate) createSpec() (*Workspace, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.MaxKeys(); ok {
 		_spec.SetField(workspace.FieldMaxKeys, field.TypeInt, value)
 		_node.MaxKeys = value
+	}
+	if value, ok := _c.mutation.APIKeyCount(); ok {
+		_spec.SetField(workspace.FieldAPIKeyCount, field.TypeInt64, value)
+		_node.APIKeyCount = value
 	}
 	if nodes := _c.mutation.MembershipsIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -752,6 +782,24 @@ func (u *WorkspaceUpsert) AddMaxKeys(v int) *WorkspaceUpsert {
 	return u
 }
 
+// SetAPIKeyCount sets the "api_key_count" field.
+func (u *WorkspaceUpsert) SetAPIKeyCount(v int64) *WorkspaceUpsert {
+	u.Set(workspace.FieldAPIKeyCount, v)
+	return u
+}
+
+// UpdateAPIKeyCount sets the "api_key_count" field to the value that was provided on create.
+func (u *WorkspaceUpsert) UpdateAPIKeyCount() *WorkspaceUpsert {
+	u.SetExcluded(workspace.FieldAPIKeyCount)
+	return u
+}
+
+// AddAPIKeyCount adds v to the "api_key_count" field.
+func (u *WorkspaceUpsert) AddAPIKeyCount(v int64) *WorkspaceUpsert {
+	u.Add(workspace.FieldAPIKeyCount, v)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create except the ID field.
 // Using this option is equivalent to using:
 //
@@ -989,6 +1037,27 @@ func (u *WorkspaceUpsertOne) AddMaxKeys(v int) *WorkspaceUpsertOne {
 func (u *WorkspaceUpsertOne) UpdateMaxKeys() *WorkspaceUpsertOne {
 	return u.Update(func(s *WorkspaceUpsert) {
 		s.UpdateMaxKeys()
+	})
+}
+
+// SetAPIKeyCount sets the "api_key_count" field.
+func (u *WorkspaceUpsertOne) SetAPIKeyCount(v int64) *WorkspaceUpsertOne {
+	return u.Update(func(s *WorkspaceUpsert) {
+		s.SetAPIKeyCount(v)
+	})
+}
+
+// AddAPIKeyCount adds v to the "api_key_count" field.
+func (u *WorkspaceUpsertOne) AddAPIKeyCount(v int64) *WorkspaceUpsertOne {
+	return u.Update(func(s *WorkspaceUpsert) {
+		s.AddAPIKeyCount(v)
+	})
+}
+
+// UpdateAPIKeyCount sets the "api_key_count" field to the value that was provided on create.
+func (u *WorkspaceUpsertOne) UpdateAPIKeyCount() *WorkspaceUpsertOne {
+	return u.Update(func(s *WorkspaceUpsert) {
+		s.UpdateAPIKeyCount()
 	})
 }
 
@@ -1396,6 +1465,27 @@ func (u *WorkspaceUpsertBulk) AddMaxKeys(v int) *WorkspaceUpsertBulk {
 func (u *WorkspaceUpsertBulk) UpdateMaxKeys() *WorkspaceUpsertBulk {
 	return u.Update(func(s *WorkspaceUpsert) {
 		s.UpdateMaxKeys()
+	})
+}
+
+// SetAPIKeyCount sets the "api_key_count" field.
+func (u *WorkspaceUpsertBulk) SetAPIKeyCount(v int64) *WorkspaceUpsertBulk {
+	return u.Update(func(s *WorkspaceUpsert) {
+		s.SetAPIKeyCount(v)
+	})
+}
+
+// AddAPIKeyCount adds v to the "api_key_count" field.
+func (u *WorkspaceUpsertBulk) AddAPIKeyCount(v int64) *WorkspaceUpsertBulk {
+	return u.Update(func(s *WorkspaceUpsert) {
+		s.AddAPIKeyCount(v)
+	})
+}
+
+// UpdateAPIKeyCount sets the "api_key_count" field to the value that was provided on create.
+func (u *WorkspaceUpsertBulk) UpdateAPIKeyCount() *WorkspaceUpsertBulk {
+	return u.Update(func(s *WorkspaceUpsert) {
+		s.UpdateAPIKeyCount()
 	})
 }
 

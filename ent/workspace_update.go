@@ -211,6 +211,27 @@ func (_u *WorkspaceUpdate) AddMaxKeys(v int) *WorkspaceUpdate {
 	return _u
 }
 
+// SetAPIKeyCount sets the "api_key_count" field.
+func (_u *WorkspaceUpdate) SetAPIKeyCount(v int64) *WorkspaceUpdate {
+	_u.mutation.ResetAPIKeyCount()
+	_u.mutation.SetAPIKeyCount(v)
+	return _u
+}
+
+// SetNillableAPIKeyCount sets the "api_key_count" field if the given value is not nil.
+func (_u *WorkspaceUpdate) SetNillableAPIKeyCount(v *int64) *WorkspaceUpdate {
+	if v != nil {
+		_u.SetAPIKeyCount(*v)
+	}
+	return _u
+}
+
+// AddAPIKeyCount adds value to the "api_key_count" field.
+func (_u *WorkspaceUpdate) AddAPIKeyCount(v int64) *WorkspaceUpdate {
+	_u.mutation.AddAPIKeyCount(v)
+	return _u
+}
+
 // AddMembershipIDs adds the "memberships" edge to the Membership entity by IDs.
 func (_u *WorkspaceUpdate) AddMembershipIDs(ids ...string) *WorkspaceUpdate {
 	_u.mutation.AddMembershipIDs(ids...)
@@ -444,6 +465,11 @@ func (_u *WorkspaceUpdate) check() error {
 			return &ValidationError{Name: "max_keys", err: fmt.Errorf(`ent: validator failed for field "Workspace.max_keys": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.APIKeyCount(); ok {
+		if err := workspace.APIKeyCountValidator(v); err != nil {
+			return &ValidationError{Name: "api_key_count", err: fmt.Errorf(`ent: validator failed for field "Workspace.api_key_count": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -509,6 +535,12 @@ func (_u *WorkspaceUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AddedMaxKeys(); ok {
 		_spec.AddField(workspace.FieldMaxKeys, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.APIKeyCount(); ok {
+		_spec.SetField(workspace.FieldAPIKeyCount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedAPIKeyCount(); ok {
+		_spec.AddField(workspace.FieldAPIKeyCount, field.TypeInt64, value)
 	}
 	if _u.mutation.MembershipsCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -889,6 +921,27 @@ func (_u *WorkspaceUpdateOne) AddMaxKeys(v int) *WorkspaceUpdateOne {
 	return _u
 }
 
+// SetAPIKeyCount sets the "api_key_count" field.
+func (_u *WorkspaceUpdateOne) SetAPIKeyCount(v int64) *WorkspaceUpdateOne {
+	_u.mutation.ResetAPIKeyCount()
+	_u.mutation.SetAPIKeyCount(v)
+	return _u
+}
+
+// SetNillableAPIKeyCount sets the "api_key_count" field if the given value is not nil.
+func (_u *WorkspaceUpdateOne) SetNillableAPIKeyCount(v *int64) *WorkspaceUpdateOne {
+	if v != nil {
+		_u.SetAPIKeyCount(*v)
+	}
+	return _u
+}
+
+// AddAPIKeyCount adds value to the "api_key_count" field.
+func (_u *WorkspaceUpdateOne) AddAPIKeyCount(v int64) *WorkspaceUpdateOne {
+	_u.mutation.AddAPIKeyCount(v)
+	return _u
+}
+
 // AddMembershipIDs adds the "memberships" edge to the Membership entity by IDs.
 func (_u *WorkspaceUpdateOne) AddMembershipIDs(ids ...string) *WorkspaceUpdateOne {
 	_u.mutation.AddMembershipIDs(ids...)
@@ -1135,6 +1188,11 @@ func (_u *WorkspaceUpdateOne) check() error {
 			return &ValidationError{Name: "max_keys", err: fmt.Errorf(`ent: validator failed for field "Workspace.max_keys": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.APIKeyCount(); ok {
+		if err := workspace.APIKeyCountValidator(v); err != nil {
+			return &ValidationError{Name: "api_key_count", err: fmt.Errorf(`ent: validator failed for field "Workspace.api_key_count": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -1217,6 +1275,12 @@ func (_u *WorkspaceUpdateOne) sqlSave(ctx context.Context) (_node *Workspace, er
 	}
 	if value, ok := _u.mutation.AddedMaxKeys(); ok {
 		_spec.AddField(workspace.FieldMaxKeys, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.APIKeyCount(); ok {
+		_spec.SetField(workspace.FieldAPIKeyCount, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedAPIKeyCount(); ok {
+		_spec.AddField(workspace.FieldAPIKeyCount, field.TypeInt64, value)
 	}
 	if _u.mutation.MembershipsCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -571,6 +571,7 @@ var (
 		{Name: "monthly_token_quota", Type: field.TypeInt64, Default: 0},
 		{Name: "spend_cap_cents", Type: field.TypeInt64, Nullable: true},
 		{Name: "max_keys", Type: field.TypeInt, Default: 100},
+		{Name: "api_key_count", Type: field.TypeInt64, Default: 0},
 	}
 	// WorkspacesTable holds the schema information for the "workspaces" table.
 	WorkspacesTable = &schema.Table{

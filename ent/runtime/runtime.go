@@ -42,6 +42,9 @@ func init() {
 			return next.Mutate(ctx, m)
 		})
 	}
+	apikeyHooks := schema.APIKey{}.Hooks()
+
+	apikey.Hooks[1] = apikeyHooks[0]
 	apikeyMixinFields0 := apikeyMixin[0].Fields()
 	_ = apikeyMixinFields0
 	apikeyMixinFields1 := apikeyMixin[1].Fields()
@@ -1068,6 +1071,12 @@ func init() {
 	workspace.DefaultMaxKeys = workspaceDescMaxKeys.Default.(int)
 	// workspace.MaxKeysValidator is a validator for the "max_keys" field. It is called by the builders before save.
 	workspace.MaxKeysValidator = workspaceDescMaxKeys.Validators[0].(func(int) error)
+	// workspaceDescAPIKeyCount is the schema descriptor for api_key_count field.
+	workspaceDescAPIKeyCount := workspaceFields[9].Descriptor()
+	// workspace.DefaultAPIKeyCount holds the default value on creation for the api_key_count field.
+	workspace.DefaultAPIKeyCount = workspaceDescAPIKeyCount.Default.(int64)
+	// workspace.APIKeyCountValidator is a validator for the "api_key_count" field. It is called by the builders before save.
+	workspace.APIKeyCountValidator = workspaceDescAPIKeyCount.Validators[0].(func(int64) error)
 	// workspaceDescID is the schema descriptor for id field.
 	workspaceDescID := workspaceMixinFields0[0].Descriptor()
 	// workspace.DefaultID holds the default value on creation for the id field.

@@ -35,6 +35,17 @@ func (Workspace) Fields() []ent.Field {
 		field.Int64("monthly_token_quota").Default(0).NonNegative().Comment("tokens per calendar month (UTC); 0 = unlimited"),
 		field.Int64("spend_cap_cents").Optional().Nillable().NonNegative().Comment("monthly spend cap in cents; null = none"),
 		field.Int("max_keys").Default(100).Positive(),
+		// api_key_count is the number of rows of api_keys in the workspace,
+		// revoked keys included, kept exact by APIKey's countKeys hook (in
+		// the inserting transaction) and set for existing rows by the
+		// backfill_api_key_count migration. Keys are never deleted (they are
+		// revoked), nor is a workspace's key moved, so the count only grows.
+		// An unfiltered apiKeys page answers totalCount from it instead of
+		// counting 100,000 rows (graph/keycount.go). It is not max_keys's
+		// number: the key limit counts the live, unrevoked keys.
+		field.Int64("api_key_count").Default(0).NonNegative().
+			Comment("number of API keys of the workspace, revoked ones included; kept by the system").
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 	}
 }
 

@@ -115,6 +115,11 @@ func MaxKeys(v int) predicate.Workspace {
 	return predicate.Workspace(sql.FieldEQ(FieldMaxKeys, v))
 }
 
+// APIKeyCount applies equality check predicate on the "api_key_count" field. It's identical to APIKeyCountEQ.
+func APIKeyCount(v int64) predicate.Workspace {
+	return predicate.Workspace(sql.FieldEQ(FieldAPIKeyCount, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Workspace {
 	return predicate.Workspace(sql.FieldEQ(FieldCreatedAt, v))
@@ -628,6 +633,46 @@ func MaxKeysLT(v int) predicate.Workspace {
 // MaxKeysLTE applies the LTE predicate on the "max_keys" field.
 func MaxKeysLTE(v int) predicate.Workspace {
 	return predicate.Workspace(sql.FieldLTE(FieldMaxKeys, v))
+}
+
+// APIKeyCountEQ applies the EQ predicate on the "api_key_count" field.
+func APIKeyCountEQ(v int64) predicate.Workspace {
+	return predicate.Workspace(sql.FieldEQ(FieldAPIKeyCount, v))
+}
+
+// APIKeyCountNEQ applies the NEQ predicate on the "api_key_count" field.
+func APIKeyCountNEQ(v int64) predicate.Workspace {
+	return predicate.Workspace(sql.FieldNEQ(FieldAPIKeyCount, v))
+}
+
+// APIKeyCountIn applies the In predicate on the "api_key_count" field.
+func APIKeyCountIn(vs ...int64) predicate.Workspace {
+	return predicate.Workspace(sql.FieldIn(FieldAPIKeyCount, vs...))
+}
+
+// APIKeyCountNotIn applies the NotIn predicate on the "api_key_count" field.
+func APIKeyCountNotIn(vs ...int64) predicate.Workspace {
+	return predicate.Workspace(sql.FieldNotIn(FieldAPIKeyCount, vs...))
+}
+
+// APIKeyCountGT applies the GT predicate on the "api_key_count" field.
+func APIKeyCountGT(v int64) predicate.Workspace {
+	return predicate.Workspace(sql.FieldGT(FieldAPIKeyCount, v))
+}
+
+// APIKeyCountGTE applies the GTE predicate on the "api_key_count" field.
+func APIKeyCountGTE(v int64) predicate.Workspace {
+	return predicate.Workspace(sql.FieldGTE(FieldAPIKeyCount, v))
+}
+
+// APIKeyCountLT applies the LT predicate on the "api_key_count" field.
+func APIKeyCountLT(v int64) predicate.Workspace {
+	return predicate.Workspace(sql.FieldLT(FieldAPIKeyCount, v))
+}
+
+// APIKeyCountLTE applies the LTE predicate on the "api_key_count" field.
+func APIKeyCountLTE(v int64) predicate.Workspace {
+	return predicate.Workspace(sql.FieldLTE(FieldAPIKeyCount, v))
 }
 
 // HasMemberships applies the HasEdge predicate on the "memberships" edge.

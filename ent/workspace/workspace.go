@@ -40,6 +40,8 @@ const (
 	FieldSpendCapCents = "spend_cap_cents"
 	// FieldMaxKeys holds the string denoting the max_keys field in the database.
 	FieldMaxKeys = "max_keys"
+	// FieldAPIKeyCount holds the string denoting the api_key_count field in the database.
+	FieldAPIKeyCount = "api_key_count"
 	// EdgeMemberships holds the string denoting the memberships edge name in mutations.
 	EdgeMemberships = "memberships"
 	// EdgeAPIKeys holds the string denoting the api_keys edge name in mutations.
@@ -94,6 +96,7 @@ var Columns = []string{
 	FieldMonthlyTokenQuota,
 	FieldSpendCapCents,
 	FieldMaxKeys,
+	FieldAPIKeyCount,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -142,6 +145,10 @@ var (
 	DefaultMaxKeys int
 	// MaxKeysValidator is a validator for the "max_keys" field. It is called by the builders before save.
 	MaxKeysValidator func(int) error
+	// DefaultAPIKeyCount holds the default value on creation for the "api_key_count" field.
+	DefaultAPIKeyCount int64
+	// APIKeyCountValidator is a validator for the "api_key_count" field. It is called by the builders before save.
+	APIKeyCountValidator func(int64) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() string
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -235,6 +242,11 @@ func BySpendCapCents(opts ...sql.OrderTermOption) OrderOption {
 // ByMaxKeys orders the results by the max_keys field.
 func ByMaxKeys(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldMaxKeys, opts...).ToFunc()
+}
+
+// ByAPIKeyCount orders the results by the api_key_count field.
+func ByAPIKeyCount(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAPIKeyCount, opts...).ToFunc()
 }
 
 // ByMembershipsCount orders the results by memberships count.

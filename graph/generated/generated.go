@@ -338,6 +338,7 @@ type ComplexityRoot struct {
 	}
 
 	Workspace struct {
+		APIKeyCount       func(childComplexity int) int
 		APIKeys           func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.APIKeyOrder, where *ent.APIKeyWhereInput, status *keys.Status, search *string) int
 		AuditEvents       func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AuditEventOrder, where *ent.AuditEventWhereInput) int
 		Billing           func(childComplexity int) int
@@ -1807,6 +1808,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.complexity.Viewer.SiteAdmin(childComplexity), true
 
+	case "Workspace.apiKeyCount":
+		if e.complexity.Workspace.APIKeyCount == nil {
+			break
+		}
+
+		return e.complexity.Workspace.APIKeyCount(childComplexity), true
 	case "Workspace.apiKeys":
 		if e.complexity.Workspace.APIKeys == nil {
 			break
@@ -3663,6 +3670,10 @@ type Workspace implements Node {
   """
   spendCapCents: Int
   maxKeys: Int!
+  """
+  number of API keys of the workspace, revoked ones included; kept by the system
+  """
+  apiKeyCount: Int!
   memberships(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -3971,6 +3982,17 @@ input WorkspaceWhereInput {
   maxKeysGTE: Int
   maxKeysLT: Int
   maxKeysLTE: Int
+  """
+  api_key_count field predicates
+  """
+  apiKeyCount: Int
+  apiKeyCountNEQ: Int
+  apiKeyCountIn: [Int!]
+  apiKeyCountNotIn: [Int!]
+  apiKeyCountGT: Int
+  apiKeyCountGTE: Int
+  apiKeyCountLT: Int
+  apiKeyCountLTE: Int
   """
   memberships edge predicates
   """
@@ -5777,6 +5799,8 @@ func (ec *executionContext) fieldContext_APIKey_workspace(_ context.Context, fie
 				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
 			case "maxKeys":
 				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "apiKeyCount":
+				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
 			case "memberships":
 				return ec.fieldContext_Workspace_memberships(ctx, field)
 			case "auditEvents":
@@ -6735,6 +6759,8 @@ func (ec *executionContext) fieldContext_AuditEvent_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
 			case "maxKeys":
 				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "apiKeyCount":
+				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
 			case "memberships":
 				return ec.fieldContext_Workspace_memberships(ctx, field)
 			case "auditEvents":
@@ -7754,6 +7780,8 @@ func (ec *executionContext) fieldContext_Membership_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
 			case "maxKeys":
 				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "apiKeyCount":
+				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
 			case "memberships":
 				return ec.fieldContext_Workspace_memberships(ctx, field)
 			case "auditEvents":
@@ -8608,6 +8636,8 @@ func (ec *executionContext) fieldContext_Mutation_createWorkspace(ctx context.Co
 				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
 			case "maxKeys":
 				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "apiKeyCount":
+				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
 			case "memberships":
 				return ec.fieldContext_Workspace_memberships(ctx, field)
 			case "auditEvents":
@@ -8703,6 +8733,8 @@ func (ec *executionContext) fieldContext_Mutation_updateWorkspaceLimits(ctx cont
 				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
 			case "maxKeys":
 				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "apiKeyCount":
+				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
 			case "memberships":
 				return ec.fieldContext_Workspace_memberships(ctx, field)
 			case "auditEvents":
@@ -8798,6 +8830,8 @@ func (ec *executionContext) fieldContext_Mutation_setSpendCap(ctx context.Contex
 				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
 			case "maxKeys":
 				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "apiKeyCount":
+				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
 			case "memberships":
 				return ec.fieldContext_Workspace_memberships(ctx, field)
 			case "auditEvents":
@@ -9684,6 +9718,8 @@ func (ec *executionContext) fieldContext_Mutation_setBillingAlertWebhook(ctx con
 				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
 			case "maxKeys":
 				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "apiKeyCount":
+				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
 			case "memberships":
 				return ec.fieldContext_Workspace_memberships(ctx, field)
 			case "auditEvents":
@@ -9779,6 +9815,8 @@ func (ec *executionContext) fieldContext_Mutation_setWorkspaceUpstream(ctx conte
 				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
 			case "maxKeys":
 				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "apiKeyCount":
+				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
 			case "memberships":
 				return ec.fieldContext_Workspace_memberships(ctx, field)
 			case "auditEvents":
@@ -9874,6 +9912,8 @@ func (ec *executionContext) fieldContext_Mutation_clearWorkspaceUpstream(ctx con
 				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
 			case "maxKeys":
 				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "apiKeyCount":
+				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
 			case "memberships":
 				return ec.fieldContext_Workspace_memberships(ctx, field)
 			case "auditEvents":
@@ -10296,6 +10336,8 @@ func (ec *executionContext) fieldContext_Query_workspace(ctx context.Context, fi
 				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
 			case "maxKeys":
 				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "apiKeyCount":
+				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
 			case "memberships":
 				return ec.fieldContext_Workspace_memberships(ctx, field)
 			case "auditEvents":
@@ -11165,6 +11207,8 @@ func (ec *executionContext) fieldContext_UsageEvent_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
 			case "maxKeys":
 				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "apiKeyCount":
+				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
 			case "memberships":
 				return ec.fieldContext_Workspace_memberships(ctx, field)
 			case "auditEvents":
@@ -12918,6 +12962,35 @@ func (ec *executionContext) fieldContext_Workspace_maxKeys(_ context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Workspace_apiKeyCount(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Workspace_apiKeyCount,
+		func(ctx context.Context) (any, error) {
+			return obj.APIKeyCount, nil
+		},
+		nil,
+		ec.marshalNInt2int64,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Workspace_apiKeyCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Workspace",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Workspace_memberships(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13715,6 +13788,8 @@ func (ec *executionContext) fieldContext_WorkspaceEdge_node(_ context.Context, f
 				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
 			case "maxKeys":
 				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "apiKeyCount":
+				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
 			case "memberships":
 				return ec.fieldContext_Workspace_memberships(ctx, field)
 			case "auditEvents":
@@ -20965,7 +21040,7 @@ func (ec *executionContext) unmarshalInputWorkspaceWhereInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "slug", "slugNEQ", "slugIn", "slugNotIn", "slugGT", "slugGTE", "slugLT", "slugLTE", "slugContains", "slugHasPrefix", "slugHasSuffix", "slugEqualFold", "slugContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "suspendedReason", "suspendedReasonNEQ", "suspendedReasonIn", "suspendedReasonNotIn", "suspendedReasonGT", "suspendedReasonGTE", "suspendedReasonLT", "suspendedReasonLTE", "suspendedReasonContains", "suspendedReasonHasPrefix", "suspendedReasonHasSuffix", "suspendedReasonIsNil", "suspendedReasonNotNil", "suspendedReasonEqualFold", "suspendedReasonContainsFold", "rpm", "rpmNEQ", "rpmIn", "rpmNotIn", "rpmGT", "rpmGTE", "rpmLT", "rpmLTE", "tpm", "tpmNEQ", "tpmIn", "tpmNotIn", "tpmGT", "tpmGTE", "tpmLT", "tpmLTE", "monthlyTokenQuota", "monthlyTokenQuotaNEQ", "monthlyTokenQuotaIn", "monthlyTokenQuotaNotIn", "monthlyTokenQuotaGT", "monthlyTokenQuotaGTE", "monthlyTokenQuotaLT", "monthlyTokenQuotaLTE", "spendCapCents", "spendCapCentsNEQ", "spendCapCentsIn", "spendCapCentsNotIn", "spendCapCentsGT", "spendCapCentsGTE", "spendCapCentsLT", "spendCapCentsLTE", "spendCapCentsIsNil", "spendCapCentsNotNil", "maxKeys", "maxKeysNEQ", "maxKeysIn", "maxKeysNotIn", "maxKeysGT", "maxKeysGTE", "maxKeysLT", "maxKeysLTE", "hasMemberships", "hasMembershipsWith", "hasAPIKeys", "hasAPIKeysWith", "hasAuditEvents", "hasAuditEventsWith", "hasUsageEvents", "hasUsageEventsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "slug", "slugNEQ", "slugIn", "slugNotIn", "slugGT", "slugGTE", "slugLT", "slugLTE", "slugContains", "slugHasPrefix", "slugHasSuffix", "slugEqualFold", "slugContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "suspendedReason", "suspendedReasonNEQ", "suspendedReasonIn", "suspendedReasonNotIn", "suspendedReasonGT", "suspendedReasonGTE", "suspendedReasonLT", "suspendedReasonLTE", "suspendedReasonContains", "suspendedReasonHasPrefix", "suspendedReasonHasSuffix", "suspendedReasonIsNil", "suspendedReasonNotNil", "suspendedReasonEqualFold", "suspendedReasonContainsFold", "rpm", "rpmNEQ", "rpmIn", "rpmNotIn", "rpmGT", "rpmGTE", "rpmLT", "rpmLTE", "tpm", "tpmNEQ", "tpmIn", "tpmNotIn", "tpmGT", "tpmGTE", "tpmLT", "tpmLTE", "monthlyTokenQuota", "monthlyTokenQuotaNEQ", "monthlyTokenQuotaIn", "monthlyTokenQuotaNotIn", "monthlyTokenQuotaGT", "monthlyTokenQuotaGTE", "monthlyTokenQuotaLT", "monthlyTokenQuotaLTE", "spendCapCents", "spendCapCentsNEQ", "spendCapCentsIn", "spendCapCentsNotIn", "spendCapCentsGT", "spendCapCentsGTE", "spendCapCentsLT", "spendCapCentsLTE", "spendCapCentsIsNil", "spendCapCentsNotNil", "maxKeys", "maxKeysNEQ", "maxKeysIn", "maxKeysNotIn", "maxKeysGT", "maxKeysGTE", "maxKeysLT", "maxKeysLTE", "apiKeyCount", "apiKeyCountNEQ", "apiKeyCountIn", "apiKeyCountNotIn", "apiKeyCountGT", "apiKeyCountGTE", "apiKeyCountLT", "apiKeyCountLTE", "hasMemberships", "hasMembershipsWith", "hasAPIKeys", "hasAPIKeysWith", "hasAuditEvents", "hasAuditEventsWith", "hasUsageEvents", "hasUsageEventsWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -21784,6 +21859,62 @@ func (ec *executionContext) unmarshalInputWorkspaceWhereInput(ctx context.Contex
 				return it, err
 			}
 			it.MaxKeysLTE = data
+		case "apiKeyCount":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("apiKeyCount"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.APIKeyCount = data
+		case "apiKeyCountNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("apiKeyCountNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.APIKeyCountNEQ = data
+		case "apiKeyCountIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("apiKeyCountIn"))
+			data, err := ec.unmarshalOInt2ᚕint64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.APIKeyCountIn = data
+		case "apiKeyCountNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("apiKeyCountNotIn"))
+			data, err := ec.unmarshalOInt2ᚕint64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.APIKeyCountNotIn = data
+		case "apiKeyCountGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("apiKeyCountGT"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.APIKeyCountGT = data
+		case "apiKeyCountGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("apiKeyCountGTE"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.APIKeyCountGTE = data
+		case "apiKeyCountLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("apiKeyCountLT"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.APIKeyCountLT = data
+		case "apiKeyCountLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("apiKeyCountLTE"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.APIKeyCountLTE = data
 		case "hasMemberships":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasMemberships"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -24421,6 +24552,11 @@ func (ec *executionContext) _Workspace(ctx context.Context, sel ast.SelectionSet
 			out.Values[i] = ec._Workspace_spendCapCents(ctx, field, obj)
 		case "maxKeys":
 			out.Values[i] = ec._Workspace_maxKeys(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "apiKeyCount":
+			out.Values[i] = ec._Workspace_apiKeyCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

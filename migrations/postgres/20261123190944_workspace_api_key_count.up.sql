@@ -1,0 +1,2 @@
+-- modify "workspaces" table
+ALTER TABLE "workspaces" ADD COLUMN "api_key_count" bigint NOT NULL DEFAULT 0;
