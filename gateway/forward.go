@@ -270,6 +270,11 @@ func (g *Gateway) relay(c *call, w *respWriter, res *http.Response) error {
 	return relayWhole(w, res.StatusCode, res.Body, res.ContentLength, c.js)
 }
 
+// autoLength is the body size up to which net/http sets Content-Length
+// itself, for a body written whole before the handler returns (its
+// response buffer, bufferBeforeChunkingSize).
+const autoLength = 2048
+
 func setContentLength(h http.Header, n int64) {
 	h["Content-Length"] = []string{strconv.FormatInt(n, 10)}
 }
@@ -286,20 +291,15 @@ func relayWhole(w *respWriter, status int, src io.Reader, length int64, js *json
 		if js != nil {
 			js.whole(buf[:n])
 		}
-		if n == 0 {
-			w.WriteHeader(status)
-			return nil
+		if n > autoLength {
+			setContentLength(w.Header(), int64(n))
 		}
-		// Sent now rather than when the handler returns, which is when
-		// net/http flushes its buffer: the client has its answer while
-		// the gateway settles, meters and logs (same one write; with the
-		// length set, flushing early does not make the body chunked).
-		setContentLength(w.Header(), int64(n))
 		w.WriteHeader(status)
-		if _, err := w.Write(buf[:n]); err != nil {
-			return err
+		if n > 0 {
+			if _, err := w.Write(buf[:n]); err != nil {
+				return err
+			}
 		}
-		w.Flush()
 		return nil
 	}
 	if length >= 0 {

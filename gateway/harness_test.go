@@ -89,8 +89,6 @@ type fakeRecorder struct {
 	recs []*usage.Record
 	ch   chan *usage.Record
 	full bool
-	// hold, if set, keeps Append from returning until it is closed.
-	hold chan struct{}
 }
 
 func newFakeRecorder() *fakeRecorder { return &fakeRecorder{ch: make(chan *usage.Record, 100)} }
@@ -102,9 +100,6 @@ func (r *fakeRecorder) Append(in *usage.Record) error {
 	r.recs = append(r.recs, rec)
 	r.mu.Unlock()
 	r.ch <- rec
-	if r.hold != nil {
-		<-r.hold
-	}
 	return nil
 }
 
