@@ -219,6 +219,8 @@ type target struct {
 	url  string // base, up to /v1
 	proc *child // whose allocations are counted
 	gw   bool
+	// saturationOnly: a reference measured in the closed-loop phases only.
+	saturationOnly bool
 }
 
 var (
@@ -275,9 +277,15 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	children = append(children, px)
+	fx, err := startChild(ctx, "fasthttp proxy", append([]string{"-role", "fastproxy", "-upstream", upURL}, profArgs("fastproxy")...)...)
+	if err != nil {
+		return err
+	}
+	children = append(children, fx)
 	targets := []*target{
 		{name: "direct", url: upURL + "/v1", proc: up},
 		{name: "bare proxy", url: "http://" + px.addr + "/v1", proc: px},
+		{name: "fasthttp proxy", url: "http://" + fx.addr + "/v1", proc: fx, saturationOnly: true},
 	}
 
 	// The gateways: SQLite with in-process limits, PostgreSQL with Redis.
@@ -315,7 +323,7 @@ func run(ctx context.Context, o options) error {
 		}
 		// direct and the bare proxy get a key too (the mock ignores it),
 		// so every target receives the same request bytes.
-		secrets[s.name], secrets["direct"], secrets["bare proxy"] = sec, sec, sec
+		secrets[s.name], secrets["direct"], secrets["bare proxy"], secrets["fasthttp proxy"] = sec, sec, sec, sec
 		env := map[string]string{
 			"OAIS_DATABASE_URL":      s.db,
 			"OAIS_UPSTREAM_BASE_URL": upURL + "/v1",
@@ -342,8 +350,15 @@ func run(ctx context.Context, o options) error {
 		loads = append(loads, load{name: fmt.Sprintf("open %d/s", r), rate: r})
 	}
 	loads = append(loads, load{name: fmt.Sprintf("closed c=%d", o.conc), conc: o.conc})
-	phases := 2 * len(loads) * len(targets)
-	fmt.Printf("oais-bench: %d targets × %d loads × plain/stream = %d phases of %v (+%v warm-up)\n",
+	phases := 0
+	for _, t := range targets {
+		if t.saturationOnly {
+			phases += 2
+		} else {
+			phases += 2 * len(loads)
+		}
+	}
+	fmt.Printf("oais-bench: %d targets × %d loads × plain/stream = %d phases of %v (+%v warm-up; the fasthttp reference at saturation only)\n",
 		len(targets), len(loads), phases, o.phase, o.warm)
 
 	var results []result
@@ -357,6 +372,9 @@ func run(ctx context.Context, o options) error {
 			for _, t := range targets {
 				if ctx.Err() != nil {
 					return ctx.Err()
+				}
+				if t.saturationOnly && l.rate > 0 {
+					continue
 				}
 				c := &client{hc: &http.Client{Transport: newTransport()}, url: t.url + "/chat/completions",
 					body: body, secret: secrets[t.name], stream: mode == "stream"}

@@ -182,6 +182,17 @@ func report(o options, m string, results []result, answered map[string]int, ledg
 	p("\n#### Against the targets (measured in this run)\n\n")
 	sat := fmt.Sprintf("closed c=%d", o.conc)
 	top := fmt.Sprintf("open %d/s", o.rates[len(o.rates)-1])
+	if f, x := find(results, "fasthttp proxy", "plain", sat), find(results, "bare proxy", "plain", sat); f != nil && x != nil {
+		p("**For scale: another HTTP stack.** A bare reverse proxy on fasthttp (both sides, nothing but relaying) at saturation: ")
+		for i, mode := range []string{"plain", "stream"} {
+			f, x := find(results, "fasthttp proxy", mode, sat), find(results, "bare proxy", mode, sat)
+			if i > 0 {
+				p("; ")
+			}
+			p("%s %.0f req/s = **%.2f×** the net/http bare proxy", mode, f.RPS, f.RPS/x.RPS)
+		}
+		p(". It bounds what moving the gateway to fasthttp could give against the throughput targets (the gateway would still do its own work on top).\n\n")
+	}
 	for _, gw := range []string{"gateway-sqlite", "gateway-postgres"} {
 		if find(results, gw, "plain", sat) == nil {
 			continue

@@ -73,6 +73,12 @@ func runRole(f roleFlags) error {
 			return err
 		}
 		h = bareProxy(u)
+	case "fastproxy":
+		u, err := url.Parse(f.upstream)
+		if err != nil {
+			return err
+		}
+		serve = fastProxy(u)
 	case "gateway", "coldstart":
 		tokens.Warm()
 		var env map[string]string

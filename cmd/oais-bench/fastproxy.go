@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// fastProxy is a second reference, for scale only: a bare reverse proxy on
+// github.com/valyala/fasthttp on both sides, the HTTP stack of the fastest
+// Go gateways, and nothing else (no auth, limits, metering or logging). It
+// runs in the saturation phases, so that "how far could another HTTP stack
+// take the gateway" is a measurement of this machine in the same run, not
+// a guess. Like the bare proxy it has the whole request body before it
+// forwards it (fasthttp reads it in full), relays plain answers with their
+// length and flushes a stream after every upstream read.
+func fastProxy(up *url.URL) func(ctx context.Context, ln net.Listener) error {
+	hc := &fasthttp.HostClient{
+		Addr:                          up.Host,
+		MaxConns:                      1024,
+		StreamResponseBody:            true,
+		ReadTimeout:                   time.Minute,
+		WriteTimeout:                  time.Minute,
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+		NoDefaultUserAgentHeader:      true,
+	}
+	handle := func(ctx *fasthttp.RequestCtx) {
+		req := &ctx.Request
+		req.URI().SetHost(up.Host)
+		req.Header.SetHost(up.Host)
+		resp := fasthttp.AcquireResponse()
+		if err := hc.Do(req, resp); err != nil {
+			fasthttp.ReleaseResponse(resp)
+			ctx.Error("bad gateway: "+err.Error(), fasthttp.StatusBadGateway)
+			return
+		}
+		resp.Header.CopyTo(&ctx.Response.Header)
+		body := &upstreamBody{resp: resp}
+		if !bytes.HasPrefix(resp.Header.ContentType(), []byte("text/event-stream")) {
+			ctx.Response.SetBodyStream(body, resp.Header.ContentLength()) // closed by the server once written
+			return
+		}
+		ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+			defer body.Close()
+			bp := fastBufs.Get().(*[]byte)
+			defer fastBufs.Put(bp)
+			for {
+				n, err := body.Read(*bp)
+				if n > 0 {
+					if _, werr := w.Write((*bp)[:n]); werr != nil || w.Flush() != nil {
+						return
+					}
+				}
+				if err != nil {
+					return
+				}
+			}
+		})
+	}
+	return func(ctx context.Context, ln net.Listener) error {
+		s := &fasthttp.Server{Handler: handle, NoDefaultServerHeader: true, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
+		go func() { <-ctx.Done(); _ = s.Shutdown() }()
+		return s.Serve(ln)
+	}
+}
+
+// upstreamBody is an upstream answer's body stream; Close releases the
+// answer.
+type upstreamBody struct {
+	resp *fasthttp.Response
+	once sync.Once
+}
+
+func (b *upstreamBody) Read(p []byte) (int, error) {
+	if s := b.resp.BodyStream(); s != nil {
+		return s.Read(p)
+	}
+	return 0, io.EOF
+}
+
+func (b *upstreamBody) Close() error {
+	b.once.Do(func() {
+		_ = b.resp.CloseBodyStream()
+		fasthttp.ReleaseResponse(b.resp)
+	})
+	return nil
+}
+
+var fastBufs = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}

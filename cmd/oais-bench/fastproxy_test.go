@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/oais/oais/internal/mockupstream"
+)
+
+// TestFastProxyRelays: the fasthttp reference relays plain answers whole,
+// with their length, and streams event by event to [DONE], as the bare
+// proxy does; a result it got wrong would count as errors in the bench,
+// but a test says so first.
+func TestFastProxyRelays(t *testing.T) {
+	up := httptest.NewServer(mockupstream.New(mockupstream.Options{}))
+	defer up.Close()
+	u, err := url.Parse(up.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- fastProxy(u)(ctx, ln) }()
+	defer func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	post := func(t *testing.T, base string, body []byte) (*http.Response, []byte) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, base+"/v1/chat/completions", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer sk-test")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, b
+	}
+	proxy := "http://" + ln.Addr().String()
+	for _, tc := range []struct {
+		name string
+		body []byte
+	}{{"plain", plainBody}, {"stream", streamBody}} {
+		t.Run(tc.name, func(t *testing.T) {
+			for range 3 { // kept-alive connections on both sides
+				direct, want := post(t, up.URL, tc.body)
+				resp, got := post(t, proxy, tc.body)
+				if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != direct.Header.Get("Content-Type") {
+					t.Fatalf("status %d, content type %q (direct: %q)", resp.StatusCode, resp.Header.Get("Content-Type"), direct.Header.Get("Content-Type"))
+				}
+				if tc.name == "plain" && resp.ContentLength != int64(len(got)) {
+					t.Errorf("content length %d for %d bytes", resp.ContentLength, len(got))
+				}
+				// Ids and timestamps differ between answers; the shape does not.
+				if len(got) == 0 || strings.Count(string(got), "data: ") != strings.Count(string(want), "data: ") ||
+					strings.HasSuffix(string(got), "[DONE]\n\n") != strings.HasSuffix(string(want), "[DONE]\n\n") {
+					t.Fatalf("relayed %q\ndirect  %q", got, want)
+				}
+			}
+		})
+	}
+}
