@@ -12,7 +12,6 @@ import (
 
 	"github.com/oais/oais/auth"
 	"github.com/oais/oais/ent"
-	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/refreshtoken"
 	"github.com/oais/oais/ent/session"
 	"github.com/oais/oais/internal/secretbox"
@@ -230,24 +229,21 @@ func NewPrincipalLoader(client *ent.Client) *PrincipalLoader { return &Principal
 // revoked, or has ended, gives auth.ErrUnknownPrincipal.
 func (p *PrincipalLoader) Principal(ctx context.Context, userID, sessionID string) (*viewer.Viewer, error) {
 	sys := viewer.SystemContext(ctx)
-	live, err := p.client.Session.Query().Where(session.ID(sessionID), session.UserID(userID),
-		session.RevokedAtIsNil(), session.ExpiresAtGT(time.Now())).Exist(sys)
+	// The user through its live session, memberships eager-loaded: two
+	// queries on every authenticated request instead of three.
+	u, err := p.client.Session.Query().
+		Where(session.ID(sessionID), session.UserID(userID), session.RevokedAtIsNil(), session.ExpiresAtGT(time.Now())).
+		QueryUser().WithMemberships().Only(sys)
 	switch {
+	case ent.IsNotFound(err):
+		return nil, fmt.Errorf("%w: session ended", auth.ErrUnknownPrincipal)
 	case err != nil:
 		return nil, fmt.Errorf("accounts: load session: %w", store.Classify(err))
-	case !live:
-		return nil, fmt.Errorf("%w: session ended", auth.ErrUnknownPrincipal)
+	case u.Disabled:
+		return nil, fmt.Errorf("%w: disabled", auth.ErrUnknownPrincipal)
 	}
-	u, err := activeUser(sys, p.client, userID)
-	if err != nil {
-		return nil, err
-	}
-	ms, err := p.client.Membership.Query().Where(membership.UserID(userID)).All(sys)
-	if err != nil {
-		return nil, fmt.Errorf("accounts: load memberships: %w", store.Classify(err))
-	}
-	roles := make(map[string]viewer.Role, len(ms))
-	for _, m := range ms {
+	roles := make(map[string]viewer.Role, len(u.Edges.Memberships))
+	for _, m := range u.Edges.Memberships {
 		roles[m.WorkspaceID] = viewer.Role(m.Role)
 	}
 	return &viewer.Viewer{UserID: u.ID, Email: u.Email, SiteAdmin: u.SiteAdmin, Roles: roles}, nil
