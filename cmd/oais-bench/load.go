@@ -46,7 +46,8 @@ type result struct {
 	Lat, TTFB          [4]time.Duration // p50, p90, p99, p99.9
 	BytesPerReq        float64          // allocated by the target process, per request (0 when unknown)
 	AllocsPerReq       float64
-	Backlog            int64 // gateway: usage records still in the spool after the phase
+	CPUPerReq          time.Duration // CPU time of the target process, per request
+	Backlog            int64         // gateway: usage records still in the spool after the phase
 }
 
 var quantiles = [4]float64{0.50, 0.90, 0.99, 0.999}

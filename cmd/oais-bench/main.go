@@ -407,6 +407,7 @@ func run(ctx context.Context, o options) error {
 				if n := r.OK + r.Errors; n > 0 {
 					r.BytesPerReq = float64(after.TotalAlloc-before.TotalAlloc) / float64(n)
 					r.AllocsPerReq = float64(after.Mallocs-before.Mallocs) / float64(n)
+					r.CPUPerReq = time.Duration((after.CPUNanos - before.CPUNanos) / int64(n))
 				}
 				results = append(results, r)
 				answered[t.name] += r.OK

@@ -136,6 +136,9 @@ func find(results []result, target, mode, load string) *result {
 	return nil
 }
 
+// us is d in microseconds.
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
 func metNot(ok bool) string {
 	if ok {
 		return "**met**"
@@ -154,10 +157,11 @@ func report(o options, m string, results []result, answered map[string]int, ledg
 	p("- Machine: %s.\n", m)
 	p("- Each phase: %v of warm-up (not counted), then %v measured; open loop sends at a fixed rate whatever the answers do (no coordinated omission), closed loop keeps %d requests in flight.\n", o.warm, o.phase, o.conc)
 	p("- Latency is from sending the request to the last byte of the answer; TTFB (streams) to the first byte of the body. Percentiles are exact (every latency kept and sorted). Added = target − direct at the same mode and rate.\n")
-	p("- B/req and allocs/req: bytes and objects the target's process allocated during the phase (runtime.MemStats) ÷ requests, everything included: both bodies, logging, metrics, spool shipping. Requests are %d B (plain), answers ~560 B (plain) or 11 events (stream).\n\n", len(plainBody))
+	p("- B/req and allocs/req: bytes and objects the target's process allocated during the phase (runtime.MemStats) ÷ requests, everything included: both bodies, logging, metrics, spool shipping. Requests are %d B (plain), answers ~560 B (plain) or 11 events (stream).\n", len(plainBody))
+	p("- CPU µs/req: user + system CPU time of the target's process during the phase (getrusage) ÷ requests, shipping of the phase's usage included; less sensitive to what else the machine runs than req/s. It leaves out the PostgreSQL and Redis servers' own CPU.\n\n")
 
-	p("| target | mode | load | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | added p50 / p99 / p99.9 ms | TTFB p50 / p99 ms | added TTFB p50 / p99 ms | B/req | allocs/req | errors |\n")
-	p("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	p("| target | mode | load | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | added p50 / p99 / p99.9 ms | TTFB p50 / p99 ms | added TTFB p50 / p99 ms | B/req | allocs/req | CPU µs/req | errors |\n")
+	p("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, r := range results {
 		added, ttfb, addedTTFB := "—", "—", "—"
 		d := find(results, "direct", r.Mode, r.Load)
@@ -174,9 +178,9 @@ func report(o options, m string, results []result, answered map[string]int, ledg
 		if r.Backlog > 0 {
 			errs += fmt.Sprintf(" (spool backlog %d)", r.Backlog)
 		}
-		p("| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %.0f | %.1f | %s |\n",
+		p("| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %.0f | %.1f | %.1f | %s |\n",
 			r.Target, r.Mode, r.Load, r.RPS, ms(r.Lat[0]), ms(r.Lat[1]), ms(r.Lat[2]), ms(r.Lat[3]),
-			added, ttfb, addedTTFB, r.BytesPerReq, r.AllocsPerReq, errs)
+			added, ttfb, addedTTFB, r.BytesPerReq, r.AllocsPerReq, us(r.CPUPerReq), errs)
 	}
 
 	p("\n#### Against the targets (measured in this run)\n\n")
@@ -205,8 +209,8 @@ func report(o options, m string, results []result, answered map[string]int, ledg
 				want = 1.0
 			}
 			ratio := g.RPS / x.RPS
-			p("- Saturation throughput, %s: %.0f vs bare proxy %.0f req/s = **%.2f×** (target ≥ %.1f×): %s.\n",
-				mode, g.RPS, x.RPS, ratio, want, metNot(ratio >= want))
+			p("- Saturation throughput, %s: %.0f vs bare proxy %.0f req/s = **%.2f×** (target ≥ %.1f×): %s. CPU per request: %.1f vs %.1f µs.\n",
+				mode, g.RPS, x.RPS, ratio, want, metNot(ratio >= want), us(g.CPUPerReq), us(x.CPUPerReq))
 		}
 		g, x, d := find(results, gw, "plain", top), find(results, "bare proxy", "plain", top), find(results, "direct", "plain", top)
 		if g != nil && x != nil && d != nil {

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/oais/oais/internal/config"
@@ -41,6 +42,7 @@ type roleFlags struct {
 type stats struct {
 	TotalAlloc uint64 `json:"total_alloc"`
 	Mallocs    uint64 `json:"mallocs"`
+	CPUNanos   int64  `json:"cpu_ns"` // user + system time of the process
 	Pending    int64  `json:"pending"`
 	RSS        int64  `json:"rss"`
 	HWM        int64  `json:"hwm"`
@@ -176,6 +178,10 @@ func readStats() stats {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	st := stats{TotalAlloc: ms.TotalAlloc, Mallocs: ms.Mallocs}
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		st.CPUNanos = ru.Utime.Nano() + ru.Stime.Nano()
+	}
 	if b, err := os.ReadFile("/proc/self/status"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			k, v, ok := strings.Cut(line, ":")
