@@ -13,13 +13,13 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// batcher coalesces concurrent script calls into pipelined round trips.
-// Every decision stays atomic and exact across replicas: Redis runs a
-// pipeline's scripts one after the other, and a merged call (exec) decides
-// its reservations one after the other too; what is shared is the round
-// trip (one write and one read on each side for however many calls were
-// waiting, instead of one each) and, for merged calls, Redis's per-command
-// work.
+// batcher coalesces concurrent reservations and settlements into shared
+// round trips of at most two script calls (see exec). Every decision stays
+// atomic and exact across replicas: Redis runs a script alone, and the
+// reservation script decides its reservations one after the other; what is
+// shared is the round trip (one write and one read on each side for
+// however many calls were waiting, instead of one each) and Redis's
+// per-command work.
 //
 // Up to maxSenders goroutines send; a call that finds one idle goes out at
 // once (no added latency when idle), and calls that arrive while every
@@ -77,8 +77,7 @@ type scriptOp struct {
 	done chan struct{} // capacity 1: exec never blocks on a caller that left
 	// onDone, for a call nobody waits for (runAsync), receives its error
 	// (already classified) instead of done.
-	onDone  func(error)
-	skipped bool // its caller left before it was sent
+	onDone func(error)
 }
 
 var opPool = sync.Pool{New: func() any { return &scriptOp{done: make(chan struct{}, 1)} }}
@@ -243,9 +242,8 @@ func (b *batcher) newCall() *call { return &call{pipe: b.client.Pipeline()} }
 func (b *batcher) exec(c *call, batch []*scriptOp) {
 	c.reserves, c.settles = c.reserves[:0], c.settles[:0]
 	for _, op := range batch {
-		op.skipped = op.ctx != nil && op.ctx.Err() != nil
 		switch {
-		case op.skipped:
+		case op.ctx.Err() != nil: // its caller left before it was sent
 			op.err = op.ctx.Err()
 		case op.settle:
 			c.settles = append(c.settles, op)
