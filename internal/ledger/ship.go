@@ -38,13 +38,27 @@ var columnList = strings.Join(eventColumns, ", ")
 
 // rowValues returns r's column values in eventColumns order.
 func rowValues(dst []any, r *usage.Record, now time.Time) []any {
-	at := occurredAt(r, now)
+	d := derive(r, now)
 	return append(dst,
-		ids.NewAt(ids.UsageEvent, at), r.RequestID, r.KeyID, r.WorkspaceID,
-		store.Truncate(r.Model, maxModel), store.Truncate(r.Endpoint, maxEndpoint), r.Stream,
+		d.id, r.RequestID, r.KeyID, r.WorkspaceID, d.model, d.endpoint, r.Stream,
 		r.PromptTokens, r.CompletionTokens, r.CachedTokens, r.CostMicros, int64(r.Status),
 		r.LatencyMillis, r.CacheHit, string(r.Source), nullString(r.EstimateReason),
-		nullString(store.Truncate(r.ClientIP, maxClientIP)), at, now)
+		nullString(d.clientIP), d.at, now)
+}
+
+// derived is what a stored row holds of a record other than its fields
+// as they are: a new id, the time, and strings cut to their columns.
+type derived struct {
+	id, model, endpoint, clientIP string
+	at                            time.Time
+}
+
+func derive(r *usage.Record, now time.Time) derived {
+	at := occurredAt(r, now)
+	return derived{
+		id: ids.NewAt(ids.UsageEvent, at), at: at, model: store.Truncate(r.Model, maxModel),
+		endpoint: store.Truncate(r.Endpoint, maxEndpoint), clientIP: store.Truncate(r.ClientIP, maxClientIP),
+	}
 }
 
 // occurredAt is when r happened, in UTC. A record without a time is a bug
@@ -344,7 +358,8 @@ func (l *Ledger) insertValues(ctx context.Context, t txn, recs []*usage.Record, 
 // ingestion time. ON CONFLICT DO NOTHING skips the request ids already
 // stored, and RETURNING names the rows it did insert, which are the only
 // ones Ship counts: the answer is exact even when two shippers race with
-// the same record. Rows go in in the order given (Ship sorts them).
+// the same record. Rows go in by request id, bytewise, as insertCopy's do,
+// so that racing shippers take the unique index's entries in one order.
 var insertArraysQuery = `INSERT INTO usage_events (` + columnList + `)
 SELECT id, request_id, api_key_id, workspace_id, model, endpoint, stream,
 	prompt_tokens, completion_tokens, cached_tokens, cost_micros, status,
@@ -356,6 +371,7 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text
 	AS u(id, request_id, api_key_id, workspace_id, model, endpoint, stream,
 	prompt_tokens, completion_tokens, cached_tokens, cost_micros, status,
 	latency_ms, cache_hit, source, estimate_reason, client_ip, occurred_at)
+ORDER BY request_id COLLATE "C"
 ON CONFLICT DO NOTHING RETURNING request_id`
 
 // eventArrays holds a batch column by column, for insertArraysQuery.
@@ -380,13 +396,13 @@ func (c *eventArrays) grow(n int) {
 
 // add appends r's values, as rowValues has them.
 func (c *eventArrays) add(r *usage.Record, now time.Time) {
-	at := occurredAt(r, now)
-	c.id = append(c.id, ids.NewAt(ids.UsageEvent, at))
+	d := derive(r, now)
+	c.id = append(c.id, d.id)
 	c.requestID = append(c.requestID, r.RequestID)
 	c.keyID = append(c.keyID, r.KeyID)
 	c.workspaceID = append(c.workspaceID, r.WorkspaceID)
-	c.model = append(c.model, store.Truncate(r.Model, maxModel))
-	c.endpoint = append(c.endpoint, store.Truncate(r.Endpoint, maxEndpoint))
+	c.model = append(c.model, d.model)
+	c.endpoint = append(c.endpoint, d.endpoint)
 	c.stream = append(c.stream, r.Stream)
 	c.prompt = append(c.prompt, r.PromptTokens)
 	c.completion = append(c.completion, r.CompletionTokens)
@@ -397,8 +413,8 @@ func (c *eventArrays) add(r *usage.Record, now time.Time) {
 	c.cacheHit = append(c.cacheHit, r.CacheHit)
 	c.source = append(c.source, string(r.Source))
 	c.estimateReason = append(c.estimateReason, r.EstimateReason)
-	c.clientIP = append(c.clientIP, store.Truncate(r.ClientIP, maxClientIP))
-	c.occurredAt = append(c.occurredAt, at)
+	c.clientIP = append(c.clientIP, d.clientIP)
+	c.occurredAt = append(c.occurredAt, d.at)
 }
 
 func (c *eventArrays) args(now time.Time) []any {
