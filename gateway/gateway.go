@@ -47,6 +47,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/oais/oais/internal/jsonscan"
 	"github.com/oais/oais/internal/keys"
 	"github.com/oais/oais/internal/mockupstream"
 	"github.com/oais/oais/internal/ratelimit"
@@ -595,7 +596,7 @@ func readAllLimited(r io.Reader, buf []byte, max int64) ([]byte, error) {
 func withStreamUsage(body []byte, hasOptions bool) ([]byte, error) {
 	const opt = `"stream_options":{"include_usage":true},`
 	if !hasOptions {
-		i := skipSpace(body, 0)
+		i := jsonscan.SkipSpace(body, 0)
 		if i >= len(body) || body[i] != '{' {
 			return nil, ErrBadRequest
 		}

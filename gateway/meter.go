@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/oais/oais/internal/jsonscan"
 )
 
 // upstreamUsage is OpenAI's usage object, as far as billing needs it.
@@ -217,21 +219,14 @@ func hasUsageObject(data []byte) bool {
 			return false
 		}
 		data = data[i+len(usageKey):]
-		j := skipSpace(data, 0)
+		j := jsonscan.SkipSpace(data, 0)
 		if j < len(data) && data[j] == ':' {
-			j = skipSpace(data, j+1)
+			j = jsonscan.SkipSpace(data, j+1)
 			if j < len(data) && data[j] == '{' {
 				return true
 			}
 		}
 	}
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
 }
 
 // Keys whose string values are generated text: chat deltas, tool-call
@@ -249,16 +244,16 @@ func (m *sseMeter) collectText(data []byte) {
 				break
 			}
 			rest = rest[i+len(key):]
-			j := skipSpace(rest, 0)
+			j := jsonscan.SkipSpace(rest, 0)
 			if j >= len(rest) || rest[j] != ':' {
 				continue
 			}
-			j = skipSpace(rest, j+1)
+			j = jsonscan.SkipSpace(rest, j+1)
 			if j >= len(rest) || rest[j] != '"' {
 				continue
 			}
 			s := rest[j+1:]
-			k := endOfString(s)
+			k := jsonscan.EndOfString(s, 0)
 			m.res.textBytes += int64(k)
 			if room := maxStreamText - len(m.res.text); room > 0 {
 				m.res.text = append(m.res.text, s[:min(k, room)]...)
@@ -266,20 +261,6 @@ func (m *sseMeter) collectText(data []byte) {
 			rest = s[k:]
 		}
 	}
-}
-
-// endOfString returns the index of the closing quote of a JSON string
-// body, or len(s).
-func endOfString(s []byte) int {
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '\\':
-			i++
-		case '"':
-			return i
-		}
-	}
-	return len(s)
 }
 
 // Close closes the upstream body and returns the buffer to its pool.
@@ -392,17 +373,17 @@ func findUsage(b []byte) (upstreamUsage, bool) {
 		if i > 0 && b[i-1] == '\\' {
 			continue // inside a string
 		}
-		j := skipSpace(b, i+len(usageKey))
+		j := jsonscan.SkipSpace(b, i+len(usageKey))
 		if j >= len(b) || b[j] != ':' {
 			continue
 		}
-		j = skipSpace(b, j+1)
+		j = jsonscan.SkipSpace(b, j+1)
 		if j >= len(b) || b[j] != '{' {
 			continue
 		}
 		// A valid object decodes the same as the Decoder's first value,
 		// without the Decoder.
-		if obj := b[j:skipValue(b, j)]; json.Valid(obj) {
+		if obj := b[j:jsonscan.SkipValue(b, j)]; json.Valid(obj) {
 			if u, ok := decodeUsage(obj); ok {
 				return u, true
 			}
@@ -477,7 +458,7 @@ func decodeUsageChunk(data []byte) (u *upstreamUsage, choices int, ok bool) {
 				choices = 0
 			case val[0] == '[':
 				choices = 0
-				if i := skipSpace(val, 1); i < len(val) && val[i] != ']' {
+				if i := jsonscan.SkipSpace(val, 1); i < len(val) && val[i] != ']' {
 					choices = 1 // more than none is all the caller asks
 				}
 			default:
@@ -519,26 +500,26 @@ func decodeUsageChunk(data []byte) (u *upstreamUsage, choices int, ok bool) {
 // stopping at the first false. It reports false if obj is not an object,
 // a key is escaped (the caller then asks encoding/json), or fn said false.
 func eachField(obj []byte, fn func(key, val []byte) bool) bool {
-	i := skipSpace(obj, 0)
+	i := jsonscan.SkipSpace(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
 		return false
 	}
-	i = skipSpace(obj, i+1)
+	i = jsonscan.SkipSpace(obj, i+1)
 	for i < len(obj) && obj[i] == '"' {
-		kEnd := endOfString(obj[i+1:]) + i + 1
+		kEnd := jsonscan.EndOfString(obj, i+1)
 		key := obj[i+1 : kEnd]
 		if bytes.IndexByte(key, '\\') >= 0 {
 			return false
 		}
-		i = skipSpace(obj, kEnd+1)
-		i = skipSpace(obj, i+1) // the colon
-		vEnd := skipValue(obj, i)
+		i = jsonscan.SkipSpace(obj, kEnd+1)
+		i = jsonscan.SkipSpace(obj, i+1) // the colon
+		vEnd := jsonscan.SkipValue(obj, i)
 		if !fn(key, obj[i:vEnd]) {
 			return false
 		}
-		i = skipSpace(obj, vEnd)
+		i = jsonscan.SkipSpace(obj, vEnd)
 		if i < len(obj) && obj[i] == ',' {
-			i = skipSpace(obj, i+1)
+			i = jsonscan.SkipSpace(obj, i+1)
 			continue
 		}
 		break

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/oais/oais/internal/jsonscan"
 	"github.com/oais/oais/internal/tokens"
 )
 
@@ -22,24 +23,24 @@ var requestFields = [...]string{"model", "stream", "stream_options", "max_tokens
 // with content parts or tool calls), and the caller then decodes the body
 // with encoding/json, which gives the same answer, or the same error.
 func scanRequest(body []byte, q *apiRequest, countMessages bool, prompt *int64) bool {
-	i := skipSpace(body, 0)
+	i := jsonscan.SkipSpace(body, 0)
 	if i >= len(body) || body[i] != '{' {
 		return false
 	}
 	var seen uint16
 	var messages []byte
-	i = skipSpace(body, i+1)
+	i = jsonscan.SkipSpace(body, i+1)
 	for i < len(body) && body[i] == '"' {
-		kEnd := endOfString(body[i+1:]) + i + 1
+		kEnd := jsonscan.EndOfString(body, i+1)
 		key := body[i+1 : kEnd]
 		if bytes.IndexByte(key, '\\') >= 0 {
 			// An escaped key ("mod\u0065l") is a field to encoding/json
 			// and to the upstream: let encoding/json read the body.
 			return false
 		}
-		i = skipSpace(body, kEnd+1)
-		i = skipSpace(body, i+1) // the colon
-		vEnd := skipValue(body, i)
+		i = jsonscan.SkipSpace(body, kEnd+1)
+		i = jsonscan.SkipSpace(body, i+1) // the colon
+		vEnd := jsonscan.SkipValue(body, i)
 		val := body[i:vEnd]
 		f := -1
 		for j, name := range requestFields {
@@ -63,9 +64,9 @@ func scanRequest(body []byte, q *apiRequest, countMessages bool, prompt *int64) 
 				return false
 			}
 		}
-		i = skipSpace(body, vEnd)
+		i = jsonscan.SkipSpace(body, vEnd)
 		if i < len(body) && body[i] == ',' {
-			i = skipSpace(body, i+1)
+			i = jsonscan.SkipSpace(body, i+1)
 			continue
 		}
 		break
@@ -154,14 +155,14 @@ func scanStreamOptions(val []byte, q *apiRequest) bool {
 	q.StreamOptions = &struct {
 		IncludeUsage bool `json:"include_usage"`
 	}{}
-	i := skipSpace(val, 1)
+	i := jsonscan.SkipSpace(val, 1)
 	seen := false
 	for i < len(val) && val[i] == '"' {
-		kEnd := endOfString(val[i+1:]) + i + 1
+		kEnd := jsonscan.EndOfString(val, i+1)
 		key := val[i+1 : kEnd]
-		i = skipSpace(val, kEnd+1)
-		i = skipSpace(val, i+1)
-		vEnd := skipValue(val, i)
+		i = jsonscan.SkipSpace(val, kEnd+1)
+		i = jsonscan.SkipSpace(val, i+1)
+		vEnd := jsonscan.SkipValue(val, i)
 		v := val[i:vEnd]
 		switch {
 		case string(key) == "include_usage":
@@ -179,9 +180,9 @@ func scanStreamOptions(val []byte, q *apiRequest) bool {
 		case strings.EqualFold(string(key), "include_usage"):
 			return false
 		}
-		i = skipSpace(val, vEnd)
+		i = jsonscan.SkipSpace(val, vEnd)
 		if i < len(val) && val[i] == ',' {
-			i = skipSpace(val, i+1)
+			i = jsonscan.SkipSpace(val, i+1)
 			continue
 		}
 		break
@@ -205,50 +206,16 @@ func stringValue(tok []byte) (string, bool) {
 	return string(body), true
 }
 
-// skipValue returns the end of the valid JSON value starting at i.
-func skipValue(b []byte, i int) int {
-	if i >= len(b) {
-		return i
-	}
-	switch b[i] {
-	case '"':
-		return min(i+1+endOfString(b[i+1:])+1, len(b))
-	case '{', '[':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				i += 1 + endOfString(b[i+1:])
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return len(b)
-	}
-	for ; i < len(b); i++ {
-		switch b[i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return i
-		}
-	}
-	return i
-}
-
 // caseFoldedField reports whether the body's top-level object has a key
 // that equals a request field only when case is ignored ("Model").
 func caseFoldedField(body []byte) bool {
-	i := skipSpace(body, 0)
+	i := jsonscan.SkipSpace(body, 0)
 	if i >= len(body) || body[i] != '{' {
 		return false
 	}
-	i = skipSpace(body, i+1)
+	i = jsonscan.SkipSpace(body, i+1)
 	for i < len(body) && body[i] == '"' {
-		kEnd := endOfString(body[i+1:]) + i + 1
+		kEnd := jsonscan.EndOfString(body, i+1)
 		key := string(body[i+1 : kEnd])
 		if strings.IndexByte(key, '\\') >= 0 {
 			var k string
@@ -261,11 +228,11 @@ func caseFoldedField(body []byte) bool {
 				return true
 			}
 		}
-		i = skipSpace(body, kEnd+1)
-		i = skipSpace(body, i+1) // the colon
-		i = skipSpace(body, skipValue(body, i))
+		i = jsonscan.SkipSpace(body, kEnd+1)
+		i = jsonscan.SkipSpace(body, i+1) // the colon
+		i = jsonscan.SkipSpace(body, jsonscan.SkipValue(body, i))
 		if i < len(body) && body[i] == ',' {
-			i = skipSpace(body, i+1)
+			i = jsonscan.SkipSpace(body, i+1)
 			continue
 		}
 		break

@@ -19,6 +19,8 @@ import (
 
 	"github.com/pkoukk/tiktoken-go"
 	tiktoken_loader "github.com/pkoukk/tiktoken-go-loader"
+
+	"github.com/oais/oais/internal/jsonscan"
 )
 
 // Encoding names a BPE table.
@@ -339,7 +341,7 @@ func (t *memoTable) put(e Encoding, s string, n int) {
 // reports true, the count is the one Estimate gives for the decoded
 // messages.
 func EstimateMessagesRaw(model string, raw []byte) (int, bool) {
-	i := skipWS(raw, 0)
+	i := jsonscan.SkipSpace(raw, 0)
 	if i >= len(raw) {
 		return 0, false
 	}
@@ -351,7 +353,7 @@ func EstimateMessagesRaw(model string, raw []byte) (int, bool) {
 		return 0, false
 	}
 	n := tokensReply
-	i = skipWS(raw, i+1)
+	i = jsonscan.SkipSpace(raw, i+1)
 	if i < len(raw) && raw[i] == ']' {
 		return n, true
 	}
@@ -360,16 +362,16 @@ func EstimateMessagesRaw(model string, raw []byte) (int, bool) {
 			return 0, false
 		}
 		var role, name, content string
-		i = skipWS(raw, i+1)
+		i = jsonscan.SkipSpace(raw, i+1)
 		if i < len(raw) && raw[i] == '}' {
 			i++
 		}
 		for i < len(raw) && raw[i] == '"' {
-			kEnd := endOfJSONString(raw, i+1)
+			kEnd := jsonscan.EndOfString(raw, i+1)
 			key := raw[i+1 : kEnd]
-			i = skipWS(raw, kEnd+1)
-			i = skipWS(raw, i+1) // the colon
-			vEnd := skipJSONValue(raw, i)
+			i = jsonscan.SkipSpace(raw, kEnd+1)
+			i = jsonscan.SkipSpace(raw, i+1) // the colon
+			vEnd := jsonscan.SkipValue(raw, i)
 			val := raw[i:vEnd]
 			var dst *string
 			switch string(key) {
@@ -403,9 +405,9 @@ func EstimateMessagesRaw(model string, raw []byte) (int, bool) {
 					return 0, false
 				}
 			}
-			i = skipWS(raw, vEnd)
+			i = jsonscan.SkipSpace(raw, vEnd)
 			if i < len(raw) && raw[i] == ',' {
-				i = skipWS(raw, i+1)
+				i = jsonscan.SkipSpace(raw, i+1)
 				continue
 			}
 			if i < len(raw) && raw[i] == '}' {
@@ -417,9 +419,9 @@ func EstimateMessagesRaw(model string, raw []byte) (int, bool) {
 		if name != "" {
 			n += tokensPerName + count(e, name)
 		}
-		i = skipWS(raw, i)
+		i = jsonscan.SkipSpace(raw, i)
 		if i < len(raw) && raw[i] == ',' {
-			i = skipWS(raw, i+1)
+			i = jsonscan.SkipSpace(raw, i+1)
 			continue
 		}
 		if i < len(raw) && raw[i] == ']' {
@@ -465,59 +467,4 @@ func bytesContains(b []byte, c byte) bool {
 		}
 	}
 	return false
-}
-
-func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// endOfJSONString returns the index of the closing quote of the string
-// whose body starts at i, or len(b).
-func endOfJSONString(b []byte, i int) int {
-	for ; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i
-		}
-	}
-	return len(b)
-}
-
-// skipJSONValue returns the end of the valid JSON value starting at i.
-func skipJSONValue(b []byte, i int) int {
-	if i >= len(b) {
-		return i
-	}
-	switch b[i] {
-	case '"':
-		return min(endOfJSONString(b, i+1)+1, len(b))
-	case '{', '[':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				i = endOfJSONString(b, i+1)
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return len(b)
-	}
-	for ; i < len(b); i++ {
-		switch b[i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return i
-		}
-	}
-	return i
 }
