@@ -15,8 +15,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oais/oais/internal/mockupstream"
-	"github.com/oais/oais/internal/tokens"
+	"github.com/oais/oais/gateway/mockupstream"
+	"github.com/oais/oais/gateway/tokens"
 	"github.com/oais/oais/internal/usage"
 )
 

@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/oais/oais/gateway/ratelimit"
 	"github.com/oais/oais/internal/keys"
-	"github.com/oais/oais/internal/ratelimit"
 )
 
 // Errors the gateway refuses requests with. wireError turns each into its

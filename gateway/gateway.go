@@ -47,11 +47,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/oais/oais/internal/jsonscan"
+	"github.com/oais/oais/gateway/jsonscan"
+	"github.com/oais/oais/gateway/mockupstream"
+	"github.com/oais/oais/gateway/ratelimit"
+	"github.com/oais/oais/gateway/tokens"
 	"github.com/oais/oais/internal/keys"
-	"github.com/oais/oais/internal/mockupstream"
-	"github.com/oais/oais/internal/ratelimit"
-	"github.com/oais/oais/internal/tokens"
 	"github.com/oais/oais/internal/usage"
 )
 

@@ -18,10 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oais/oais/gateway/mockupstream"
+	"github.com/oais/oais/gateway/ratelimit"
+	"github.com/oais/oais/gateway/tokens"
 	"github.com/oais/oais/internal/keys"
-	"github.com/oais/oais/internal/mockupstream"
-	"github.com/oais/oais/internal/ratelimit"
-	"github.com/oais/oais/internal/tokens"
 	"github.com/oais/oais/internal/usage"
 )
 

@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oais/oais/gateway/mockupstream"
+	"github.com/oais/oais/gateway/ratelimit"
 	"github.com/oais/oais/internal/keys"
-	"github.com/oais/oais/internal/mockupstream"
-	"github.com/oais/oais/internal/ratelimit"
 	"github.com/oais/oais/internal/usage"
 )
 
@@ -130,17 +130,17 @@ func (r *fakeRecorder) next(t *testing.T) *usage.Record {
 
 type fakeCache struct {
 	mu sync.Mutex
-	m  map[string]CacheEntry
+	m  map[string]StoredAnswer
 }
 
-func (c *fakeCache) Get(_ context.Context, k string) (CacheEntry, bool, error) {
+func (c *fakeCache) Get(_ context.Context, k string) (StoredAnswer, bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[k]
 	return e, ok, nil
 }
 
-func (c *fakeCache) Set(_ context.Context, k string, e CacheEntry, _ time.Duration) error {
+func (c *fakeCache) Set(_ context.Context, k string, e StoredAnswer, _ time.Duration) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.m[k] = e
@@ -229,7 +229,7 @@ func testPrincipals() map[string]*Principal {
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
 	t.Helper()
-	h := &harness{lim: newFakeLimiter(), rec: newFakeRecorder(), cache: &fakeCache{m: map[string]CacheEntry{}}, secrets: map[string]string{}}
+	h := &harness{lim: newFakeLimiter(), rec: newFakeRecorder(), cache: &fakeCache{m: map[string]StoredAnswer{}}, secrets: map[string]string{}}
 	mo := o.mock
 	mo.APIKey = upstreamKey
 	onReq := mo.OnRequest

@@ -8,11 +8,18 @@ import (
 	"time"
 )
 
-// StoredAnswer is an answer kept for Idempotency-Key replays.
+// StoredAnswer is an answer kept to be served again: by the response cache
+// (Cache) to an identical request, and to an Idempotency-Key retry
+// (IdempotencyStore). One returned by a store may share its memory: treat
+// it as read-only.
 type StoredAnswer struct {
 	Status      int
 	ContentType string
 	Body        []byte
+	// PromptTokens and CompletionTokens are the answer's usage when it was
+	// made; a cache hit records them again (at no cost).
+	PromptTokens     int64
+	CompletionTokens int64
 }
 
 // IdempotencyStore remembers answers by Idempotency-Key, so a client that

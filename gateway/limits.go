@@ -11,8 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/oais/oais/internal/ratelimit"
-	"github.com/oais/oais/internal/tokens"
+	"github.com/oais/oais/gateway/ratelimit"
+	"github.com/oais/oais/gateway/tokens"
 	"github.com/oais/oais/internal/usage"
 )
 
@@ -281,7 +281,7 @@ func (g *Gateway) settle(c *call, w *respWriter, aborted bool) {
 		if c.cacheKey != "" && c.p.Key.CacheTTL > 0 {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(c.client), settleTimeout)
 			defer cancel()
-			e := CacheEntry{Status: http.StatusOK, ContentType: ct, Body: w.capturedBody(), PromptTokens: prompt, CompletionTokens: completion}
+			e := StoredAnswer{Status: http.StatusOK, ContentType: ct, Body: w.capturedBody(), PromptTokens: prompt, CompletionTokens: completion}
 			if err := g.deps.Cache.Set(ctx, c.cacheKey, e, c.p.Key.CacheTTL); err != nil {
 				g.log.LogAttrs(ctx, slog.LevelWarn, "response cache set failed", slog.String("request_id", c.publicID), slog.Any("err", err))
 			}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/oais/oais/internal/jsonscan"
+	"github.com/oais/oais/gateway/jsonscan"
 )
 
 // upstreamUsage is OpenAI's usage object, as far as billing needs it.

@@ -113,21 +113,11 @@ type Pricer interface {
 	WorstCase(model string, prompt, maxCompletion int64) int64
 }
 
-// CacheEntry is a cached answer.
-type CacheEntry struct {
-	Status      int
-	ContentType string
-	Body        []byte
-	// Usage of the answer when it was made, recorded again on every hit.
-	PromptTokens     int64
-	CompletionTokens int64
-}
-
 // Cache stores answers to identical requests. A miss or an error makes the
 // gateway go upstream; a cache can never refuse a request.
 type Cache interface {
-	Get(ctx context.Context, key string) (CacheEntry, bool, error)
-	Set(ctx context.Context, key string, e CacheEntry, ttl time.Duration) error
+	Get(ctx context.Context, key string) (StoredAnswer, bool, error)
+	Set(ctx context.Context, key string, a StoredAnswer, ttl time.Duration) error
 }
 
 // modelAllowed reports whether p may use model: the key's list if it has

@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/oais/oais/internal/jsonscan"
-	"github.com/oais/oais/internal/tokens"
+	"github.com/oais/oais/gateway/jsonscan"
+	"github.com/oais/oais/gateway/tokens"
 )
 
 // requestFields are the top-level keys of a request body the gateway reads.

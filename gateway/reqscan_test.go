@@ -5,7 +5,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/oais/oais/internal/tokens"
+	"github.com/oais/oais/gateway/tokens"
 )
 
 // checkScan fails if scanRequest accepts body but reads it differently

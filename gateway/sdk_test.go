@@ -9,7 +9,7 @@ import (
 	"github.com/openai/openai-go"
 	"github.com/openai/openai-go/option"
 
-	"github.com/oais/oais/internal/mockupstream"
+	"github.com/oais/oais/gateway/mockupstream"
 	"github.com/oais/oais/internal/usage"
 )
 

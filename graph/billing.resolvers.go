@@ -8,10 +8,10 @@ package graph
 import (
 	"context"
 
+	"github.com/oais/oais/billing/spendalerts"
 	"github.com/oais/oais/ent"
 	"github.com/oais/oais/graph/model"
 	"github.com/oais/oais/internal/prices"
-	"github.com/oais/oais/internal/spendalerts"
 )
 
 // SetModelPrice is the resolver for the setModelPrice field.

@@ -9,9 +9,9 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/oais/oais/auth"
+	"github.com/oais/oais/auth/accounts"
 	"github.com/oais/oais/ent"
 	"github.com/oais/oais/ent/privacy"
-	"github.com/oais/oais/internal/accounts"
 	"github.com/oais/oais/internal/apikeys"
 	"github.com/oais/oais/internal/keys"
 	"github.com/oais/oais/internal/store"

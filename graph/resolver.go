@@ -1,6 +1,6 @@
 // Package graph is the control plane's GraphQL API: gqlgen resolvers over
 // the ent client. Resolvers stay short; domain packages (internal/apikeys,
-// internal/workspaces, internal/accounts, internal/ledger) do the work, and
+// internal/workspaces, auth/accounts, internal/ledger) do the work, and
 // ent privacy rules enforce tenancy below them.
 package graph
 
@@ -31,7 +31,7 @@ import (
 	"github.com/oais/oais/internal/viewer"
 )
 
-// Accounts signs users in and out; internal/accounts implements it.
+// Accounts signs users in and out; auth/accounts implements it.
 type Accounts interface {
 	SignIn(ctx context.Context, email, password string, ip netip.Addr) (auth.Tokens, *ent.User, error)
 	SignUp(ctx context.Context, email, password string, ip netip.Addr) (auth.Tokens, *ent.User, error)

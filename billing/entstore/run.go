@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/oais/oais/billing"
+	"github.com/oais/oais/internal/every"
 	"github.com/oais/oais/internal/store"
 )
 
@@ -37,20 +38,13 @@ func StartWorker(ctx context.Context, s *store.Store, stripe *billing.Stripe, in
 	g.Go(func() error { return w.Run(ctx) })
 	g.Go(func() error {
 		log := logger.With("component", "billing")
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
+		return every.Run(ctx, interval, func(ctx context.Context) {
 			if n, err := st.SuspendOverdue(ctx, time.Now()); err != nil && ctx.Err() == nil {
 				log.Warn("suspending overdue workspaces failed", "err", err)
 			} else if n > 0 {
 				log.Info("overdue workspaces suspended", "count", n)
 			}
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-t.C:
-			}
-		}
+		}, every.Now())
 	})
 	return g.Wait()
 }

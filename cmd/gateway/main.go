@@ -12,8 +12,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/oais/oais/gateway/run"
 	"github.com/oais/oais/internal/config"
-	"github.com/oais/oais/internal/gatewayd"
 )
 
 const usage = `gateway: the oais /v1 data plane (OpenAI-compatible).
@@ -50,10 +50,10 @@ control plane to do it. Bad configuration exits with status 2 and one line namin
 `
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(cli(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+func cli(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
@@ -76,7 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gateway: unknown command %q\n\n%s", fmt.Sprint(args), usage)
 		return 2
 	}
-	cfg, err := gatewayd.Load(config.OS)
+	cfg, err := run.Load(config.OS)
 	if err != nil {
 		fmt.Fprintln(stderr, "gateway: bad configuration:", err)
 		return 2
@@ -84,7 +84,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	log := config.Logger(stderr, cfg.LogFormat, cfg.LogLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	g, err := gatewayd.Open(ctx, cfg, log)
+	g, err := run.Open(ctx, cfg, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "gateway:", err)
 		return 1

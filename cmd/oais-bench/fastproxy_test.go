@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oais/oais/internal/mockupstream"
+	"github.com/oais/oais/gateway/mockupstream"
 )
 
 // TestFastProxyRelays: the fasthttp reference relays plain answers whole,

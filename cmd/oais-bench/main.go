@@ -3,8 +3,8 @@
 //
 // It starts, as child processes of its own binary (so that they share the
 // machine's CPUs the way real processes do), a fast mock upstream
-// (internal/mockupstream), a bare net/http/httputil.ReverseProxy with a tuned
-// transport (the reference), and the real gateway (internal/gatewayd, every
+// (gateway/mockupstream), a bare net/http/httputil.ReverseProxy with a tuned
+// transport (the reference), and the real gateway (gateway/run, every
 // feature on: key auth from the snapshot, workspace and key RPM/TPM, quota
 // and spend cap set high enough never to refuse, metering to the durable
 // spool shipped to the database, Prometheus metrics, the access log) — once
@@ -108,7 +108,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	runner := run
+	runner := bench
 	if o.only == "coldstart" {
 		runner = runColdStart
 	} else if o.only != "" {
@@ -234,7 +234,7 @@ type load struct {
 	conc int
 }
 
-func run(ctx context.Context, o options) error {
+func bench(ctx context.Context, o options) error {
 	tmp, err := os.MkdirTemp("", "oais-bench-")
 	if err != nil {
 		return err

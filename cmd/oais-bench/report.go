@@ -35,7 +35,7 @@ type coldResult struct {
 }
 
 // coldStart inserts o.keys keys into the PostgreSQL bench database and
-// times a fresh gateway process's gatewayd.Open (migration check, spool,
+// times a fresh gateway process's run.Open (migration check, spool,
 // the whole key snapshot, prices), then reads its resident memory.
 func coldStart(ctx context.Context, o options, pg *pgDatabase, env map[string]string) (*coldResult, error) {
 	base, err := openOnce(ctx, env)
@@ -96,7 +96,7 @@ func runColdStart(ctx context.Context, o options) error {
 	return nil
 }
 
-// openOnce times gatewayd.Open in a fresh process.
+// openOnce times run.Open in a fresh process.
 func openOnce(ctx context.Context, env map[string]string) (*coldResult, error) {
 	e := map[string]string{}
 	for k, v := range env {
@@ -265,7 +265,7 @@ func coldReport(cold *coldResult) string {
 		rss = b0.RSS + int64(float64(cold.RSS-b0.RSS)*f)
 		label = fmt.Sprintf(" **Extrapolated** linearly to 1,000,000 keys from this and the empty database: open ≈ %.1f s, RSS ≈ %d MiB.", open.Seconds(), rss>>20)
 	}
-	p("**Cold start** (PostgreSQL, %d active keys in %d workspaces, bulk-inserted in %v): a fresh gateway process's `gatewayd.Open` (migration check, spool, the whole key snapshot, prices) took **%.2f s** (%.2f s on the empty database); resident after a GC **%d MiB**, peak %d MiB (%d MiB empty).%s Targets (1,000,000 keys): open < 5 s: %s; < 300 MB resident: %s.\n",
+	p("**Cold start** (PostgreSQL, %d active keys in %d workspaces, bulk-inserted in %v): a fresh gateway process's `run.Open` (migration check, spool, the whole key snapshot, prices) took **%.2f s** (%.2f s on the empty database); resident after a GC **%d MiB**, peak %d MiB (%d MiB empty).%s Targets (1,000,000 keys): open < 5 s: %s; < 300 MB resident: %s.\n",
 		cold.Loaded, max(1, cold.Keys/100), cold.Insert.Round(time.Millisecond), cold.Open.Seconds(), b0.Open.Seconds(),
 		cold.RSS>>20, cold.HWM>>20, b0.RSS>>20, label, metNot(open < 5*time.Second), metNot(rss < 300e6))
 	return b.String()

@@ -19,10 +19,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/oais/oais/gateway/mockupstream"
+	"github.com/oais/oais/gateway/run"
+	"github.com/oais/oais/gateway/tokens"
 	"github.com/oais/oais/internal/config"
-	"github.com/oais/oais/internal/gatewayd"
-	"github.com/oais/oais/internal/mockupstream"
-	"github.com/oais/oais/internal/tokens"
 )
 
 // A child process runs one role: it serves on a loopback port, prints
@@ -87,7 +87,7 @@ func runRole(f roleFlags) error {
 		if err := json.Unmarshal([]byte(f.env), &env); err != nil {
 			return err
 		}
-		cfg, err := gatewayd.Load(config.Map(env))
+		cfg, err := run.Load(config.Map(env))
 		if err != nil {
 			return err
 		}
@@ -102,7 +102,7 @@ func runRole(f roleFlags) error {
 		}
 		log := config.Logger(logw, cfg.LogFormat, cfg.LogLevel)
 		start := time.Now()
-		g, err := gatewayd.Open(ctx, cfg, log)
+		g, err := run.Open(ctx, cfg, log)
 		if err != nil {
 			return err
 		}

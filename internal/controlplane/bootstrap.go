@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/oais/oais/auth/accounts"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/user"
-	"github.com/oais/oais/internal/accounts"
 	"github.com/oais/oais/internal/apikeys"
 	"github.com/oais/oais/internal/viewer"
 )

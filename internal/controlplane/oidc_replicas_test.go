@@ -16,7 +16,7 @@ import (
 	"github.com/oauth2-proxy/mockoidc"
 
 	"github.com/oais/oais/auth"
-	"github.com/oais/oais/internal/accounts"
+	"github.com/oais/oais/auth/accounts"
 	"github.com/oais/oais/internal/config"
 	"github.com/oais/oais/internal/controlplane"
 	"github.com/oais/oais/internal/storetest"

@@ -25,18 +25,19 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/oais/oais/auth"
+	"github.com/oais/oais/auth/accounts"
 	"github.com/oais/oais/billing"
 	"github.com/oais/oais/billing/entstore"
+	"github.com/oais/oais/billing/spendalerts"
 	"github.com/oais/oais/graph"
 	"github.com/oais/oais/graph/generated"
-	"github.com/oais/oais/internal/accounts"
 	"github.com/oais/oais/internal/apikeys"
 	"github.com/oais/oais/internal/audit"
 	"github.com/oais/oais/internal/changes"
+	"github.com/oais/oais/internal/every"
 	"github.com/oais/oais/internal/ledger"
 	"github.com/oais/oais/internal/secretbox"
 	"github.com/oais/oais/internal/secretscan"
-	"github.com/oais/oais/internal/spendalerts"
 	"github.com/oais/oais/internal/store"
 	"github.com/oais/oais/web"
 )
@@ -264,29 +265,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return g.Wait()
 }
 
-// every runs f at once and then every interval until ctx ends: the shape of
-// the control plane's periodic jobs, which log their own failures and try
-// again at the next tick.
-func every(ctx context.Context, interval time.Duration, f func()) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		f()
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
-}
-
 // maintainUsage, at start and then every interval, makes the usage_events
 // partitions of this month and the next ones (PostgreSQL) and, with
 // OAIS_USAGE_RETENTION_DAYS set, prunes older raw events.
 func (s *Server) maintainUsage(ctx context.Context, interval time.Duration) error {
 	l := ledger.New(s.Store, ledger.WithLogger(s.Log))
 	log := s.Log.With("component", "usage-retention")
-	return every(ctx, interval, func() {
+	return every.Run(ctx, interval, func(ctx context.Context) {
 		now := time.Now()
 		if _, err := l.EnsurePartitions(ctx, now); err != nil && ctx.Err() == nil {
 			log.Warn("cannot make next months' usage partitions; events go to the default partition meanwhile, retrying in an hour", "err", err)
@@ -304,29 +289,29 @@ func (s *Server) maintainUsage(ctx context.Context, interval time.Duration) erro
 		if err == nil && p.Unbilled > 0 {
 			log.Warn("old usage events kept past retention because billing has not claimed them yet", "events", p.Unbilled)
 		}
-	})
+	}, every.Now())
 }
 
 // sweepGraces writes down, every 30 s, the rotations whose grace ended.
 func (s *Server) sweepGraces(ctx context.Context) error {
-	return every(ctx, 30*time.Second, func() {
+	return every.Run(ctx, 30*time.Second, func(ctx context.Context) {
 		if n, err := s.Keys.EndGraces(ctx, s.Store.Ent); err != nil {
 			s.Log.Warn("rotation sweeper: cannot revoke keys whose grace ended; retrying", "err", err)
 		} else if n > 0 {
 			s.Log.Info("rotation grace ended", "keys_revoked", n)
 		}
-	})
+	}, every.Now())
 }
 
 // rotateSigningKeys replaces the JWT signing key once it is older than
 // auth.DefaultKeyMaxAge (checked hourly); retired keys keep verifying for
 // the issuer's retention, so sessions are not cut.
 func (s *Server) rotateSigningKeys(ctx context.Context) error {
-	return every(ctx, time.Hour, func() {
+	return every.Run(ctx, time.Hour, func(ctx context.Context) {
 		if rotated, err := s.Issuer.RotateIfOlder(ctx, auth.DefaultKeyMaxAge); err != nil {
 			s.Log.Warn("signing key rotation failed; the current key keeps signing", "err", err)
 		} else if rotated {
 			s.Log.Info("signing key rotated (older than 30 days)")
 		}
-	})
+	}, every.Now())
 }

@@ -10,7 +10,7 @@ import (
 
 // TestRedisLossFallsBackToLocalLimits runs a gateway whose limits live in a
 // private Redis, with a workspace RPM set, SIGKILLs Redis and starts it
-// again. The documented fail mode (internal/ratelimit: fail open to
+// again. The documented fail mode (gateway/ratelimit: fail open to
 // per-replica limits) is measured: while Redis is down requests keep being
 // served, exactly up to the RPM on this replica's own counter, then 429
 // rate_limit_exceeded; never a 5xx. The gateway logs both switches and

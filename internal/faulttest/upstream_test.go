@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oais/oais/internal/mockupstream"
+	"github.com/oais/oais/gateway/mockupstream"
 )
 
 // faultHeader asks the fake upstream for a fault the mock has no knob for.

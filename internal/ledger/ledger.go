@@ -24,7 +24,6 @@ import (
 
 	"entgo.io/ent/dialect"
 
-	"github.com/oais/oais/internal/spool"
 	"github.com/oais/oais/internal/store"
 )
 
@@ -59,8 +58,6 @@ type Ledger struct {
 	// one path. Zero or less disables COPY.
 	copyMin int
 }
-
-var _ spool.Sink = (*Ledger)(nil)
 
 // Option configures New.
 type Option func(*Ledger)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/oais/oais/ent"
 	"github.com/oais/oais/ent/modelprice"
+	"github.com/oais/oais/internal/every"
 	"github.com/oais/oais/internal/pricing"
 	"github.com/oais/oais/internal/viewer"
 )
@@ -101,25 +102,18 @@ func Follow(ctx context.Context, c *ent.Client, l *Live, from Version, interval 
 	if log == nil {
 		log = slog.Default()
 	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
 	cur := from
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	return every.Run(ctx, interval, func(ctx context.Context) {
 		next, changed, err := Reload(ctx, c, l, cur)
 		if err != nil {
 			log.Warn("model prices: reload failed; keeping the current prices", "err", err)
-			continue
+			return
 		}
 		if changed {
 			log.Info("model prices reloaded", "overrides", next.Count)
 		}
 		cur = next
-	}
+	})
 }
 
 // Reload swaps l's table if model_prices changed since Version from, and

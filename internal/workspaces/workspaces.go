@@ -13,11 +13,11 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/oais/oais/auth/accounts"
 	"github.com/oais/oais/ent"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/privacy"
 	"github.com/oais/oais/ent/user"
-	"github.com/oais/oais/internal/accounts"
 	"github.com/oais/oais/internal/audit"
 	"github.com/oais/oais/internal/store"
 	"github.com/oais/oais/internal/userinput"

@@ -1,0 +1,268 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"entgo.io/ent/dialect"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/oais/oais/gateway"
+	"github.com/oais/oais/gateway/keysnapshot"
+	"github.com/oais/oais/gateway/ratelimit"
+	"github.com/oais/oais/gateway/respcache"
+	"github.com/oais/oais/gateway/spool"
+	"github.com/oais/oais/gateway/tokens"
+	"github.com/oais/oais/internal/changes"
+	"github.com/oais/oais/internal/ledger"
+	"github.com/oais/oais/internal/prices"
+	"github.com/oais/oais/internal/secretbox"
+	"github.com/oais/oais/internal/store"
+)
+
+// Gateway is a wired gateway process, for tests that run one in-process.
+type Gateway struct {
+	Config   Config
+	Store    *store.Store
+	Spool    *spool.Spool
+	Snapshot *keysnapshot.Snapshot
+	Ledger   *ledger.Ledger
+	GW       *gateway.Gateway
+	Handler  http.Handler
+	log      *slog.Logger
+	redis    *redis.Client
+	// prices is the gateway's Pricer; Serve reloads it when admins edit
+	// model_prices (internal/prices.Follow), from priceVersion.
+	prices       *prices.Live
+	priceVersion prices.Version
+	// wake carries PostgreSQL change notifications to the key snapshot.
+	wake chan struct{}
+}
+
+// Open connects everything and loads the key snapshot. Close the result.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("OAIS_DATABASE_URL: %w", err)
+	}
+	g := &Gateway{Config: cfg, Store: st, log: log}
+	ok := false
+	defer func() {
+		if !ok {
+			g.Close()
+		}
+	}()
+	if err := g.waitForMigrations(ctx); err != nil {
+		return nil, err
+	}
+	// extra holds the process's own series (spool, rate-limit fallback). The
+	// Go and process collectors are on the gateway's registry already:
+	// registering them here too made every /metrics scrape fail with 500.
+	extra := prometheus.NewRegistry()
+	g.Spool, err = spool.Open(ctx, spool.Options{Dir: cfg.SpoolDir, MaxBytes: cfg.SpoolMaxBytes, Logger: log, Registerer: extra})
+	if err != nil {
+		return nil, fmt.Errorf("OAIS_SPOOL_DIR: %w", err)
+	}
+	g.Ledger = ledger.New(st, ledger.WithLogger(log))
+	box, err := secretbox.New(cfg.SecretsKey.Reveal())
+	if err != nil {
+		return nil, fmt.Errorf("OAIS_SECRETS_KEY: %w", err)
+	}
+	g.wake = make(chan struct{}, 1)
+	g.Snapshot = keysnapshot.New(st.Ent, keysnapshot.Options{CacheTTL: cfg.CacheTTL, Logger: log, Totals: g.monthTotals, Secrets: box, Wake: g.wake})
+	if err := g.Snapshot.Load(ctx); err != nil {
+		return nil, fmt.Errorf("OAIS_DATABASE_URL: load API keys: %w", err)
+	}
+	table, pv, err := prices.Load(ctx, st.Ent)
+	if err != nil {
+		return nil, fmt.Errorf("OAIS_DATABASE_URL: load model prices: %w", err)
+	}
+	g.prices, g.priceVersion = prices.NewLive(table), pv
+
+	var limiter ratelimit.Limiter = ratelimit.NewLocal(ratelimit.Options{})
+	var cache gateway.Cache = respcache.NewLocal(cfg.CacheBytes)
+	if cfg.redisOpts != nil {
+		g.redis = redis.NewClient(cfg.redisOpts)
+		remote := ratelimit.NewRedis(g.redis, "oais:rl:", ratelimit.Options{})
+		fb, err := ratelimit.NewFallback(remote, ratelimit.NewLocal(ratelimit.Options{}), ratelimit.FallbackOptions{Registerer: extra, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("OAIS_REDIS_URL: %w", err)
+		}
+		if !fb.Probe(ctx) {
+			log.Warn("rate limits: redis unreachable at start; enforcing per-replica local limits until it answers", "redis", redactRedis(cfg.redisOpts))
+		}
+		limiter = fb
+		cache = respcache.NewRedis(g.redis, "oais:cache:")
+	}
+	var trusted []netip.Prefix
+	for _, p := range cfg.TrustedProxies {
+		trusted = append(trusted, netip.MustParsePrefix(p))
+	}
+	gcfg := gateway.Config{
+		UpstreamBaseURL:       cfg.UpstreamBaseURL,
+		UpstreamAPIKey:        cfg.UpstreamAPIKey.Reveal(),
+		MaxBodyBytes:          cfg.MaxBodyBytes,
+		UpstreamTimeout:       cfg.UpstreamTimeout,
+		UpstreamHeaderTimeout: cfg.UpstreamHeaderTimeout,
+		TrustedProxies:        trusted,
+		Logger:                log,
+		Ready:                 g.ready,
+	}
+	if err := gcfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.UpstreamBaseURL == "" {
+		log.Warn("OAIS_UPSTREAM_BASE_URL is not set: answering from the built-in MOCK upstream (deterministic fake answers, no real model). Set it to e.g. https://api.openai.com/v1 for real traffic.")
+	}
+	g.GW = gateway.New(gcfg, gateway.Deps{
+		Directory:         g.Snapshot,
+		Limiter:           limiter,
+		Recorder:          g.Spool,
+		Cache:             cache,
+		CacheKeyNormalize: normalize,
+		Pricer:            g.prices,
+	})
+	metrics := promhttp.HandlerFor(prometheus.Gatherers{g.GW.Registry(), extra}, promhttp.HandlerOpts{})
+	gwh := g.GW.Handler()
+	g.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/metrics" && r.Method == http.MethodGet {
+			metrics.ServeHTTP(w, r)
+			return
+		}
+		gwh.ServeHTTP(w, r)
+	})
+	go tokens.Warm()
+	ok = true
+	return g, nil
+}
+
+func redactRedis(o *redis.Options) string { return o.Addr }
+
+// waitForMigrations waits (bounded) for the control plane to migrate the
+// database: the gateway never migrates, so two binaries started together
+// cannot race on the schema.
+func (g *Gateway) waitForMigrations(ctx context.Context) error {
+	deadline := time.Now().Add(g.Config.MigrateWait)
+	logged := false
+	for {
+		st, err := g.Store.MigrationStatus(ctx)
+		if err == nil && len(st.Pending) == 0 && !st.Dirty {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				return fmt.Errorf("OAIS_DATABASE_URL: read migration status: %w", err)
+			}
+			return fmt.Errorf("OAIS_DATABASE_URL: the database is not migrated (%d pending); run `controlplane migrate up` or start the control plane first", len(st.Pending))
+		}
+		if !logged {
+			g.log.Info("waiting for the control plane to migrate the database", "database", g.Store.Redacted())
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+func (g *Gateway) monthTotals(ctx context.Context, now time.Time) (map[string]int64, map[string]int64, error) {
+	mt, err := g.Ledger.MonthToDate(ctx, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	tok, cost := map[string]int64{}, map[string]int64{}
+	for ws, t := range mt.Workspaces {
+		tok[ws], cost[ws] = t.Tokens, t.CostMicros
+	}
+	return tok, cost, nil
+}
+
+func (g *Gateway) ready(ctx context.Context) error {
+	switch {
+	case !g.Snapshot.Ready():
+		return errors.New("key snapshot not loaded")
+	case g.Spool.Full():
+		return errors.New("usage spool is full: the database is not taking usage")
+	}
+	return nil
+}
+
+func normalize(body []byte) []byte {
+	n, err := respcache.Normalize(body)
+	if err != nil {
+		return body
+	}
+	return n
+}
+
+// Run serves on cfg.Addr until ctx ends, then drains.
+func (g *Gateway) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", g.Config.Addr)
+	if err != nil {
+		return fmt.Errorf("OAIS_GATEWAY_ADDR: %w", err)
+	}
+	return g.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx ends: it follows key changes, ships usage,
+// and on the way out drains in-flight requests and flushes the spool.
+func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+	g.log.Info("gateway listening", "addr", ln.Addr().String(), "keys", g.Snapshot.Len(), "redis", g.redis != nil)
+	eg, ctx := errgroup.WithContext(ctx)
+	bg, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+	eg.Go(func() error {
+		defer stopBG()
+		hs := &http.Server{Handler: g.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+		go func() {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), gateway.DefaultDrainTimeout)
+			defer cancel()
+			_ = hs.Shutdown(sctx)
+		}()
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	eg.Go(func() error { return g.Snapshot.Follow(bg) })
+	if g.Store.Dialect == dialect.Postgres {
+		eg.Go(func() error { changes.Listen(bg, g.Config.DatabaseURL, g.wake, g.log); return nil })
+	}
+	eg.Go(func() error { return g.Spool.Run(bg, g.Ledger, spool.ShipOptions{}) })
+	eg.Go(func() error {
+		return prices.Follow(bg, g.Store.Ent, g.prices, g.priceVersion, prices.DefaultReloadInterval, g.log)
+	})
+	err := eg.Wait()
+	fctx, cancel := context.WithTimeout(context.Background(), DefaultFlushTimeout)
+	defer cancel()
+	if ferr := g.Spool.Flush(fctx, g.Ledger); ferr != nil {
+		g.log.Warn("usage spool: could not ship everything before exit; it stays on disk and ships at the next start", "err", ferr)
+	}
+	return err
+}
+
+// Close releases everything.
+func (g *Gateway) Close() error {
+	if g.GW != nil {
+		g.GW.Close()
+	}
+	if g.Spool != nil {
+		g.Spool.Close()
+	}
+	if g.redis != nil {
+		g.redis.Close()
+	}
+	return g.Store.Close()
+}
