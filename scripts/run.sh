@@ -8,7 +8,12 @@ export OAIS_DATABASE_URL="${OAIS_DATABASE_URL:-sqlite://./data/oais.db}"
 export OAIS_LOG_FORMAT="${OAIS_LOG_FORMAT:-text}"
 export OAIS_CONTROLPLANE_ADDR="${OAIS_CONTROLPLANE_ADDR:-:8080}"
 export OAIS_GATEWAY_ADDR="${OAIS_GATEWAY_ADDR:-:8081}"
-cp_port="${OAIS_CONTROLPLANE_ADDR##*:}"
+# The readiness probe dials where the control plane listens; an unspecified
+# host (:8080, 0.0.0.0, [::]) is reached on localhost, as the printed URLs are
+# (config.LocalURL).
+cp_host="${OAIS_CONTROLPLANE_ADDR%:*}"
+case "$cp_host" in "" | 0.0.0.0 | "[::]") cp_host=localhost ;; esac
+cp_url="http://${cp_host}:${OAIS_CONTROLPLANE_ADDR##*:}"
 
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
@@ -18,7 +23,7 @@ trap cleanup EXIT INT TERM
 pids+=($!)
 # The gateway reads keys the control plane migrates and bootstraps: wait for it.
 for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:${cp_port}/readyz" >/dev/null 2>&1 && break
+  curl -fsS "${cp_url}/readyz" >/dev/null 2>&1 && break
   kill -0 "${pids[0]}" 2>/dev/null || exit 1
   sleep 0.2
 done

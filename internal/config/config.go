@@ -7,6 +7,7 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -155,6 +156,20 @@ func (e Env) Addr(name, def string, errs *[]error) string {
 	}
 	_ = host
 	return v
+}
+
+// LocalURL is the http URL a client on this machine reaches a listen address
+// at, for the links and commands printed at start: an empty or unspecified
+// host (:8080, 0.0.0.0, ::) becomes localhost, and an IPv6 host is bracketed.
+func LocalURL(addr string) *url.URL {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil { // an unbracketed IPv6 host such as ::1:8080
+		host, port, _ = splitHostPort(addr)
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return &url.URL{Scheme: "http", Host: net.JoinHostPort(host, port)}
 }
 
 func splitHostPort(s string) (string, string, error) {

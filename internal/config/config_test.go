@@ -28,3 +28,24 @@ func TestParsePrefix(t *testing.T) {
 		}
 	}
 }
+
+func TestLocalURL(t *testing.T) {
+	tests := []struct{ name, addr, want string }{
+		{"port only", ":8081", "http://localhost:8081"},
+		{"loopback", "127.0.0.1:9090", "http://127.0.0.1:9090"},
+		{"all IPv4", "0.0.0.0:9090", "http://localhost:9090"},
+		{"all IPv6", "[::]:9090", "http://localhost:9090"},
+		{"all IPv6 unbracketed", ":::9090", "http://localhost:9090"},
+		{"IPv6 loopback", "[::1]:9090", "http://[::1]:9090"},
+		{"IPv6 loopback unbracketed", "::1:9090", "http://[::1]:9090"},
+		{"IPv6 with zone", "[fe80::1%eth0]:9090", "http://[fe80::1%25eth0]:9090"},
+		{"name", "oais.internal:80", "http://oais.internal:80"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := LocalURL(tt.addr).String(); got != tt.want {
+				t.Fatalf("LocalURL(%q) = %s, want %s", tt.addr, got, tt.want)
+			}
+		})
+	}
+}

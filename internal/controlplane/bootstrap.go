@@ -43,10 +43,6 @@ func (s *Server) bootstrap(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("bootstrap: create the quickstart key: %w", err)
 	}
-	gw := s.Config.GatewayURL
-	if gw == "" {
-		gw = "http://localhost:8081"
-	}
 	pw := "(the password in OAIS_BOOTSTRAP_ADMIN_PASSWORD)"
 	if password != "" {
 		pw = password
@@ -67,6 +63,6 @@ func (s *Server) bootstrap(ctx context.Context, out io.Writer) error {
       -H "Content-Type: application/json" \
       -d '{"model":"mock-gpt","messages":[{"role":"user","content":"Hello!"}]}'
 
-`, s.Config.PublicURL, email, pw, key.Secret.Reveal(), gw, key.Secret.Reveal())
+`, s.Config.PublicURL, email, pw, key.Secret.Reveal(), s.Config.GatewayURL, key.Secret.Reveal())
 	return nil
 }

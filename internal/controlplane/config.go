@@ -24,13 +24,18 @@ const (
 	DefaultShutdownTimeout = 20 * time.Second
 )
 
+// DefaultGatewayAddr is the gateway's default OAIS_GATEWAY_ADDR, for the
+// printed curl when neither it nor OAIS_GATEWAY_PUBLIC_URL is set; keep it
+// equal to gateway/run.DefaultAddr.
+const DefaultGatewayAddr = ":8081"
+
 // Config is every setting of the control plane. Secret fields are
 // config.Secret, which never prints.
 type Config struct {
 	DatabaseURL     string
 	Addr            string
 	PublicURL       *url.URL
-	GatewayURL      string // for the ready-to-paste curl; informational
+	GatewayURL      string // for the ready-to-paste curl; informational: OAIS_GATEWAY_PUBLIC_URL, else from OAIS_GATEWAY_ADDR
 	LogFormat       string
 	LogLevel        string
 	TrustedProxies  []netip.Prefix
@@ -97,11 +102,13 @@ func Load(env config.Env) (Config, error) {
 	}
 	c.PublicURL = env.URL("OAIS_PUBLIC_URL", &errs)
 	if c.PublicURL == nil {
-		host := c.Addr
-		if strings.HasPrefix(host, ":") {
-			host = "localhost" + host
-		}
-		c.PublicURL = &url.URL{Scheme: "http", Host: host}
+		c.PublicURL = config.LocalURL(c.Addr)
+	}
+	if c.GatewayURL == "" {
+		// Only for the printed curl: a bad gateway address is the gateway's
+		// error to report, so it falls back to the default here.
+		var ignored []error
+		c.GatewayURL = config.LocalURL(env.Addr("OAIS_GATEWAY_ADDR", DefaultGatewayAddr, &ignored)).String()
 	}
 	if env.String("OAIS_STRIPE_API_BASE", "") != "" {
 		env.URL("OAIS_STRIPE_API_BASE", &errs)

@@ -62,3 +62,38 @@ func TestSecretsNeverPrint(t *testing.T) {
 		}
 	}
 }
+
+// TestPrintedURLs: the dashboard link and the curl printed at first start
+// reach the addresses actually configured, so they work when pasted.
+func TestPrintedURLs(t *testing.T) {
+	tests := []struct {
+		name                    string
+		env                     map[string]string
+		wantDashboard, wantCurl string
+	}{
+		{name: "defaults", env: map[string]string{}, wantDashboard: "http://localhost:8080", wantCurl: "http://localhost:8081"},
+		{name: "ports only", env: map[string]string{"OAIS_CONTROLPLANE_ADDR": ":9090", "OAIS_GATEWAY_ADDR": ":9091"}, wantDashboard: "http://localhost:9090", wantCurl: "http://localhost:9091"},
+		{name: "loopback", env: map[string]string{"OAIS_CONTROLPLANE_ADDR": "127.0.0.1:9090", "OAIS_GATEWAY_ADDR": "127.0.0.1:9091"}, wantDashboard: "http://127.0.0.1:9090", wantCurl: "http://127.0.0.1:9091"},
+		{name: "all interfaces", env: map[string]string{"OAIS_CONTROLPLANE_ADDR": "0.0.0.0:9090", "OAIS_GATEWAY_ADDR": "[::]:9091"}, wantDashboard: "http://localhost:9090", wantCurl: "http://localhost:9091"},
+		{name: "IPv6 loopback", env: map[string]string{"OAIS_CONTROLPLANE_ADDR": "[::1]:9090", "OAIS_GATEWAY_ADDR": "[::1]:9091"}, wantDashboard: "http://[::1]:9090", wantCurl: "http://[::1]:9091"},
+		{name: "public URLs win", env: map[string]string{
+			"OAIS_CONTROLPLANE_ADDR": ":9090", "OAIS_PUBLIC_URL": "https://oais.example.com",
+			"OAIS_GATEWAY_ADDR": ":9091", "OAIS_GATEWAY_PUBLIC_URL": "https://api.example.com",
+		}, wantDashboard: "https://oais.example.com", wantCurl: "https://api.example.com"},
+		{name: "bad gateway addr is the gateway's error", env: map[string]string{"OAIS_GATEWAY_ADDR": "eighty"}, wantDashboard: "http://localhost:8080", wantCurl: "http://localhost:8081"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(config.Map(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.PublicURL.String(); got != tt.wantDashboard {
+				t.Errorf("dashboard = %s, want %s", got, tt.wantDashboard)
+			}
+			if c.GatewayURL != tt.wantCurl {
+				t.Errorf("curl's gateway = %s, want %s", c.GatewayURL, tt.wantCurl)
+			}
+		})
+	}
+}
