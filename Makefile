@@ -6,13 +6,21 @@ PKGS  := ./...
 # The PostgreSQL server tests make their databases on (CONTRACT §1).
 export OAIS_TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 STATICCHECK_VERSION := v0.8.2
+# Tools the tests run, installed by the targets below when missing. stripe-mock
+# goes into GOPATH/bin, which internal/stripetest also searches; raise its
+# version together with stripetest.InstallCommand.
+STRIPE_MOCK := github.com/stripe/stripe-mock@v0.203.0
+GOPATH_BIN  := $(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin
+export PATH := $(GOPATH_BIN):$(PATH)
+# The browser the e2e suite drives (web/e2e/harness.mjs reads the same variable).
+export CHROMIUM_PATH := $(or $(CHROMIUM_PATH),/usr/bin/chromium)
 
-.PHONY: all build web generate test test-go test-short test-web test-e2e run lint bench clean check-generated help
+.PHONY: all build web generate test test-go test-short test-web test-e2e tools stripe-mock chromium run lint bench clean check-generated help
 
 all: build
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 web/node_modules: web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
@@ -33,18 +41,35 @@ check-generated: generate ## fail if generated code differs from what is committ
 
 test: build test-go test-web test-e2e ## every test: Go (SQLite + PostgreSQL + Redis + stripe-mock), dashboard, browser
 
-test-go: ## Go tests on SQLite and on the PostgreSQL of OAIS_TEST_DATABASE_URL
+test-go: stripe-mock ## Go tests on SQLite and on the PostgreSQL of OAIS_TEST_DATABASE_URL
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 15m $(PKGS)
 
-test-short: ## fast Go tests only
+test-short: stripe-mock ## fast Go tests only
 	$(GO) test -short -count=1 $(PKGS)
 
 test-web: web/node_modules ## dashboard unit tests (Vitest)
 	cd web && npm test
 
-test-e2e: build ## browser tests (Playwright + Debian chromium) against the real binaries
+test-e2e: build chromium ## browser tests (Playwright + Debian chromium) against the real binaries
 	cd web && OAIS_BIN_DIR=$(CURDIR)/$(BIN) npm run e2e
+
+tools: stripe-mock chromium ## install what the tests need and this machine lacks
+
+stripe-mock: ## install stripe-mock into GOPATH/bin unless it is on PATH (billing tests)
+	@command -v stripe-mock >/dev/null || { echo "installing $(STRIPE_MOCK) into $(GOPATH_BIN)"; GOBIN=$(GOPATH_BIN) $(GO) install $(STRIPE_MOCK); }
+
+# Debian's chromium, installed only as root; apt mirrors fail now and then, so
+# one retry.
+chromium: ## install Debian's chromium unless CHROMIUM_PATH exists (browser tests)
+	@test -x "$(CHROMIUM_PATH)" && exit 0; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+	  echo "$(CHROMIUM_PATH) is missing: run 'sudo apt-get install -y chromium' (or set CHROMIUM_PATH)" >&2; exit 1; \
+	fi; \
+	echo "installing chromium with apt-get"; \
+	apt_chromium() { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; \
+	apt_chromium || { sleep 5; apt_chromium; } || { echo "'apt-get install -y chromium' failed twice: run it by hand, or set CHROMIUM_PATH" >&2; exit 1; }; \
+	test -x "$(CHROMIUM_PATH)" || { echo "apt-get installed chromium, but $(CHROMIUM_PATH) is still missing: set CHROMIUM_PATH" >&2; exit 1; }
 
 run: build ## build everything, then start controlplane (:8080) and gateway (:8081) on SQLite
 	./scripts/run.sh
