@@ -17,7 +17,9 @@ const (
 	DefaultUpstreamHeaderTimeout = 60 * time.Second
 	DefaultMaxTokens             = 1024
 	DefaultIdempotencyTTL        = 24 * time.Hour
-	DefaultDrainTimeout          = 60 * time.Second
+	// DefaultBodyReadTimeout bounds reading a request body: a client that
+	// trickles its body holds a connection and a buffer, not the gateway.
+	DefaultBodyReadTimeout = 30 * time.Second
 	// DefaultMaxCaptureBytes bounds the copy of an answer kept for the
 	// response cache and Idempotency-Key replays; larger answers are
 	// served but neither cached nor replayable.
@@ -50,9 +52,9 @@ type Config struct {
 	IdempotencyTTL time.Duration
 	// MaxCaptureBytes: see DefaultMaxCaptureBytes.
 	MaxCaptureBytes int64
-	// DrainTimeout bounds how long Serve waits for in-flight requests and
-	// streams on shutdown before cutting them.
-	DrainTimeout time.Duration
+	// BodyReadTimeout bounds reading a request's body (408 past it); see
+	// DefaultBodyReadTimeout.
+	BodyReadTimeout time.Duration
 	// Ready reports readiness for GET /readyz; nil means ready.
 	Ready func(ctx context.Context) error
 	// Logger receives the access log and errors; nil means slog.Default().
@@ -107,7 +109,7 @@ func (c *Config) Validate() error {
 		{"DefaultMaxTokens", c.DefaultMaxTokens},
 		{"IdempotencyTTL", int64(c.IdempotencyTTL)},
 		{"MaxCaptureBytes", c.MaxCaptureBytes},
-		{"DrainTimeout", int64(c.DrainTimeout)},
+		{"BodyReadTimeout", int64(c.BodyReadTimeout)},
 	} {
 		if f.v < 0 {
 			return fmt.Errorf("gateway config: %s must not be negative", f.name)
@@ -135,8 +137,8 @@ func (c *Config) withDefaults() {
 	if c.MaxCaptureBytes == 0 {
 		c.MaxCaptureBytes = DefaultMaxCaptureBytes
 	}
-	if c.DrainTimeout == 0 {
-		c.DrainTimeout = DefaultDrainTimeout
+	if c.BodyReadTimeout == 0 {
+		c.BodyReadTimeout = DefaultBodyReadTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -22,6 +22,7 @@ var (
 	ErrBadRequest         = errors.New("gateway: malformed JSON body")
 	ErrMissingModel       = errors.New("gateway: no model in the request")
 	ErrTooLarge           = errors.New("gateway: request body over the limit")
+	ErrBodyTimeout        = errors.New("gateway: request body not received in time")
 	ErrNotFound           = errors.New("gateway: unknown route")
 	ErrMethodNotAllowed   = errors.New("gateway: method not allowed")
 	ErrUpstreamDown       = errors.New("gateway: upstream unreachable")
@@ -133,6 +134,9 @@ func wireError(err error) apiError {
 	case errors.Is(err, ErrTooLarge):
 		return apiError{status: http.StatusRequestEntityTooLarge, typ: "invalid_request_error", code: "request_too_large",
 			message: "The request body is too large."}
+	case errors.Is(err, ErrBodyTimeout):
+		return apiError{status: http.StatusRequestTimeout, typ: "invalid_request_error", code: "request_timeout",
+			message: "The request body did not arrive in time. Send it at once, then wait for the answer."}
 	case errors.Is(err, ErrNotFound):
 		return apiError{status: http.StatusNotFound, typ: "invalid_request_error", code: "unknown_url", message: "Unknown request URL."}
 	case errors.Is(err, ErrMethodNotAllowed):

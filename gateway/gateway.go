@@ -493,6 +493,13 @@ type apiRequest struct {
 // maxChoices bounds n in reservations: OpenAI's own limit.
 const maxChoices = 128
 
+// initialBodyBuffer is the most readBody allocates before bytes arrive.
+const initialBodyBuffer = 64 << 10
+
+// readDeadliner is net/http's ResponseWriter: it can bound the reading of
+// its request's body.
+type readDeadliner interface{ SetReadDeadline(time.Time) error }
+
 func (g *Gateway) readBody(c *call, r *http.Request) error {
 	max := g.cfg.MaxBodyBytes
 	if r.ContentLength > max {
@@ -500,13 +507,32 @@ func (g *Gateway) readBody(c *call, r *http.Request) error {
 	}
 	size := 512
 	if r.ContentLength > 0 {
-		size = int(r.ContentLength) + 1 // +1 so ReadAll sees EOF without growing
+		// +1 so ReadAll sees EOF without growing. A declared length is
+		// trusted only up to initialBodyBuffer: past it the buffer grows as
+		// bytes arrive, so a client announcing 1 MiB and trickling nothing
+		// holds no megabyte.
+		size = int(min(r.ContentLength+1, initialBodyBuffer))
+	}
+	// The body must arrive within BodyReadTimeout (slow bodies hold a
+	// connection and a buffer each). The deadline is the connection's, so
+	// it is lifted once the body is in: a stream's answer is not bounded
+	// by it.
+	dl, _ := c.rw.w.(readDeadliner)
+	if dl != nil {
+		_ = dl.SetReadDeadline(c.start.Add(g.cfg.BodyReadTimeout))
 	}
 	buf := make([]byte, 0, size)
 	body, err := readAllLimited(r.Body, buf, max)
+	if dl != nil {
+		_ = dl.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
-		if errors.Is(err, ErrTooLarge) {
+		var ne net.Error
+		switch {
+		case errors.Is(err, ErrTooLarge):
 			return ErrTooLarge
+		case errors.As(err, &ne) && ne.Timeout():
+			return ErrBodyTimeout
 		}
 		return errClientGone
 	}

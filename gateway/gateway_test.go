@@ -54,6 +54,7 @@ func TestWireError(t *testing.T) {
 		{"malformed json", ErrBadRequest, 400, "invalid_request_error", "invalid_request_error"},
 		{"missing model", ErrMissingModel, 400, "invalid_request_error", "invalid_request_error"},
 		{"too large", ErrTooLarge, 413, "request_too_large", "invalid_request_error"},
+		{"slow body", ErrBodyTimeout, 408, "request_timeout", "invalid_request_error"},
 		{"upstream down", ErrUpstreamDown, 502, "upstream_unavailable", "server_error"},
 		{"upstream timeout", ErrUpstreamTimeout, 504, "upstream_timeout", "server_error"},
 		{"unknown route", ErrNotFound, 404, "unknown_url", "invalid_request_error"},
@@ -766,49 +767,24 @@ func TestClientIP(t *testing.T) {
 	}
 }
 
-func TestServeDrains(t *testing.T) {
-	step := make(chan struct{})
-	h := newHarness(t, harnessOpts{mock: mockupstream.Options{BeforeChunk: func(ctx context.Context, _ int) error {
-		select {
-		case <-step:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}}})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// TestDrainFailsReadiness: once the binary starts draining, /readyz says
+// so at once, while the API keeps answering the requests that still come.
+func TestDrainFailsReadiness(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	get := func(path string) int {
+		w := httptest.NewRecorder()
+		h.gw.Handler().ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+		return w.Code
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- h.gw.Serve(ctx, ln) }()
-	req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+"/v1/chat/completions",
-		strings.NewReader(`{"model":"gpt-4o-mini","stream":true,"messages":[]}`))
-	req.Header.Set("Authorization", "Bearer "+h.secrets["active"])
-	req.Header.Set("X-Mock-Chunks", "2")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	if c := get("/readyz"); c != 200 {
+		t.Fatalf("/readyz before the drain = %d", c)
 	}
-	defer resp.Body.Close()
-	sse := &sseReader{bufio.NewReader(resp.Body)}
-	sse.next(t)
-	stop() // shut down with a stream in flight
-	step <- struct{}{}
-	step <- struct{}{}
-	n := 0
-	for {
-		if _, ok := sse.next(t); !ok {
-			break
-		}
-		n++
+	h.gw.Drain()
+	if c := get("/readyz"); c != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz while draining = %d, want 503", c)
 	}
-	if n != 4 { // 2 words, finish, [DONE]
-		t.Fatalf("in-flight stream got %d more events", n)
-	}
-	if err := <-served; err != nil {
-		t.Fatal(err)
+	if c := get("/healthz"); c != 200 {
+		t.Fatalf("/healthz while draining = %d, want 200 (the process is alive)", c)
 	}
 }
 

@@ -380,3 +380,49 @@ func TestEscapedFieldNames(t *testing.T) {
 		})
 	}
 }
+
+// TestSlowBody trickles a body that claims a megabyte: the gateway answers
+// 408 once BodyReadTimeout passes instead of holding the connection, and
+// a stream whose answer outlasts that timeout is not cut by it.
+func TestSlowBody(t *testing.T) {
+	h := newHarness(t, harnessOpts{cfg: Config{BodyReadTimeout: 300 * time.Millisecond}})
+	t.Run("trickled body gets 408", func(t *testing.T) {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(h.srv.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second)) // a broken bound fails here, not at the package timeout
+		fmt.Fprintf(conn, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{\"model\":", h.secrets["active"])
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("no answer to a trickled body: %v", err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusRequestTimeout {
+			t.Fatalf("status %d, want 408: %s", resp.StatusCode, raw)
+		}
+		if _, code := openAIError(t, string(raw)); code != "request_timeout" {
+			t.Fatalf("code %q, want request_timeout", code)
+		}
+		if n := h.upstreamCalls(); n != 0 {
+			t.Fatalf("%d upstream calls for a body that never arrived", n)
+		}
+	})
+	t.Run("stream outlasting the body timeout", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, h.srv.URL+"/v1/chat/completions",
+			strings.NewReader(`{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+		req.Header.Set("Authorization", "Bearer "+h.secrets["active"])
+		req.Header.Set("X-Mock-Chunks", "4")
+		req.Header.Set("X-Mock-Chunk-Delay-Ms", "200") // 800 ms in all, past the 300 ms body timeout
+		resp, err := h.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || !strings.Contains(string(raw), "data: [DONE]") {
+			t.Fatalf("stream cut (%v): %s", err, raw)
+		}
+	})
+}

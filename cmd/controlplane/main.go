@@ -48,6 +48,8 @@ Configuration is read from the environment (CONTRACT §1):
   OAIS_SECRET_SCANNING_KEYS    GitHub secret-scanning public keys (JSON, file or URL) for
                                POST /secret-scanning/github (default: GitHub's published keys)
   OAIS_TRUSTED_PROXIES         CIDRs whose X-Forwarded-For is believed
+  OAIS_DRAIN_TIMEOUT           on SIGTERM/SIGINT: /readyz answers 503, no new connections,
+                               requests in flight get this long to finish (default 25s)
   OAIS_LOG_FORMAT              json (default) or text;  OAIS_LOG_LEVEL debug|info|warn|error
 
 Bad configuration exits with status 2 and one line naming the variable.

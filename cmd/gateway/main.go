@@ -43,6 +43,11 @@ Configuration is read from the environment (CONTRACT §1):
                            bound an upstream call / its first byte (default 10m / 60s); past: 504
   OAIS_SECRETS_KEY         opens workspaces' own upstream keys (same value as the control plane)
   OAIS_TRUSTED_PROXIES     CIDRs whose X-Forwarded-For is believed for IP allow-lists
+  OAIS_DRAIN_TIMEOUT       on SIGTERM/SIGINT: /readyz answers 503, no new connections, and
+                           requests and streams in flight get this long to finish, each
+                           metered, before they are cut (default 25s); then the spool is
+                           shipped and fsynced and the process exits 0. A second signal
+                           exits at once
   OAIS_LOG_FORMAT          json (default) or text;  OAIS_LOG_LEVEL debug|info|warn|error
 
 The gateway never migrates the database; it waits (OAIS_MIGRATE_WAIT, default 60s) for the
@@ -84,6 +89,9 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	log := config.Logger(stderr, cfg.LogFormat, cfg.LogLevel)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal drains; a second one ends the process at once (what
+	// was spooled ships at the next start).
+	go func() { <-ctx.Done(); stop() }()
 	g, err := run.Open(ctx, cfg, log)
 	if err != nil {
 		fmt.Fprintln(stderr, "gateway:", err)

@@ -12,6 +12,7 @@
 //	x-mock-chunks: 5          answer with this many words (stream: one chunk each)
 //	x-mock-no-usage: 1        never report usage, even when asked
 //	x-mock-cut-after: 2       stream: abort the connection after this many words
+//	x-mock-chunk-delay-ms: 50 stream: wait this long before each word (a long stream)
 package mockupstream
 
 import (
@@ -200,10 +201,10 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request, chat bool) {
 		return
 	}
 	includeUsage := req.StreamOptions != nil && req.StreamOptions.IncludeUsage && !a.noUsage
-	s.stream(w, r, &a, includeUsage, atoiHeader(r, "X-Mock-Cut-After", -1))
+	s.stream(w, r, &a, includeUsage, atoiHeader(r, "X-Mock-Cut-After", -1), time.Duration(atoiHeader(r, "X-Mock-Chunk-Delay-Ms", 0))*time.Millisecond)
 }
 
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, a *answer, includeUsage bool, cutAfter int) {
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, a *answer, includeUsage bool, cutAfter int, delay time.Duration) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
@@ -234,6 +235,15 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, a *answer, inclu
 		if s.opts.BeforeChunk != nil {
 			if err := s.opts.BeforeChunk(r.Context(), i); err != nil {
 				panic(http.ErrAbortHandler)
+			}
+		}
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				t.Stop()
+				return
 			}
 		}
 		if !send(a.appendChunk((*bp)[:0], i, includeUsage)) {

@@ -12,6 +12,7 @@ import (
 	"github.com/oais/oais/gateway"
 	"github.com/oais/oais/gateway/spool"
 	"github.com/oais/oais/internal/config"
+	"github.com/oais/oais/internal/drain"
 	"github.com/oais/oais/internal/secretbox"
 	"github.com/oais/oais/internal/store"
 )
@@ -48,6 +49,9 @@ type Config struct {
 	// UpstreamHeaderTimeout the wait for its first byte. Past either: 504.
 	UpstreamTimeout       time.Duration
 	UpstreamHeaderTimeout time.Duration
+	// DrainTimeout (OAIS_DRAIN_TIMEOUT) bounds the drain on SIGTERM: how
+	// long requests and streams in flight may run before they are cut.
+	DrainTimeout time.Duration
 }
 
 // Load reads the Config from env; the error names the first bad variable.
@@ -70,6 +74,7 @@ func Load(env config.Env) (Config, error) {
 		SecretsKey:            config.Secret(env.String("OAIS_SECRETS_KEY", "")),
 		UpstreamTimeout:       env.Duration("OAIS_UPSTREAM_TIMEOUT", gateway.DefaultUpstreamTimeout, &errs),
 		UpstreamHeaderTimeout: env.Duration("OAIS_UPSTREAM_HEADER_TIMEOUT", gateway.DefaultUpstreamHeaderTimeout, &errs),
+		DrainTimeout:          env.Duration("OAIS_DRAIN_TIMEOUT", drain.DefaultTimeout, &errs),
 	}
 	if _, err := secretbox.New(c.SecretsKey.Reveal()); err != nil {
 		errs = append(errs, config.Errorf("OAIS_SECRETS_KEY", "must be 32 random bytes, base64-encoded (openssl rand -base64 32)"))
@@ -89,6 +94,9 @@ func Load(env config.Env) (Config, error) {
 	}
 	if c.UpstreamBaseURL != "" {
 		env.URL("OAIS_UPSTREAM_BASE_URL", &errs)
+	}
+	if c.DrainTimeout <= 0 {
+		errs = append(errs, config.Errorf("OAIS_DRAIN_TIMEOUT", "must be positive, e.g. 25s"))
 	}
 	if c.MaxBodyBytes == 0 {
 		errs = append(errs, config.Errorf("OAIS_MAX_BODY_BYTES", "must be positive"))

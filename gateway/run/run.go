@@ -23,6 +23,7 @@ import (
 	"github.com/oais/oais/gateway/spool"
 	"github.com/oais/oais/gateway/tokens"
 	"github.com/oais/oais/internal/changes"
+	"github.com/oais/oais/internal/drain"
 	"github.com/oais/oais/internal/ledger"
 	"github.com/oais/oais/internal/prices"
 	"github.com/oais/oais/internal/secretbox"
@@ -215,27 +216,19 @@ func (g *Gateway) Run(ctx context.Context) error {
 	return g.Serve(ctx, ln)
 }
 
-// Serve serves on ln until ctx ends: it follows key changes, ships usage,
-// and on the way out drains in-flight requests and flushes the spool.
+// Serve serves on ln until ctx ends, then drains: /readyz answers 503,
+// the listener closes, requests and streams in flight run to their end
+// (bounded by Config.DrainTimeout; past it they are cut and metered by the
+// stream-cut policy), and once the last handler returned the spool ships
+// what it can and is fsynced by Close. Following keys and prices and
+// shipping usage go on during the drain: a revocation still applies.
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	g.log.Info("gateway listening", "addr", ln.Addr().String(), "keys", g.Snapshot.Len(), "redis", g.redis != nil)
-	eg, ctx := errgroup.WithContext(ctx)
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
-	eg.Go(func() error {
-		defer stopBG()
-		hs := &http.Server{Handler: g.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-		go func() {
-			<-ctx.Done()
-			sctx, cancel := context.WithTimeout(context.Background(), gateway.DefaultDrainTimeout)
-			defer cancel()
-			_ = hs.Shutdown(sctx)
-		}()
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
+	// A follower that fails for good ends ctx too: the gateway drains and
+	// exits rather than serve from a snapshot nobody updates.
+	eg, ctx := errgroup.WithContext(ctx)
 	eg.Go(func() error { return g.Snapshot.Follow(bg) })
 	if g.Store.Dialect == dialect.Postgres {
 		eg.Go(func() error { changes.Listen(bg, g.Config.DatabaseURL, g.wake, g.log); return nil })
@@ -244,11 +237,22 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	eg.Go(func() error {
 		return prices.Follow(bg, g.Store.Ent, g.prices, g.priceVersion, prices.DefaultReloadInterval, g.log)
 	})
-	err := eg.Wait()
+	err := drain.Serve(ctx, ln, g.Handler, drain.Options{
+		Timeout: g.Config.DrainTimeout,
+		OnDrain: g.GW.Drain,
+		Logger:  g.log,
+		Name:    "gateway",
+	})
+	stopBG()
+	if ferr := eg.Wait(); err == nil {
+		err = ferr
+	}
 	fctx, cancel := context.WithTimeout(context.Background(), DefaultFlushTimeout)
 	defer cancel()
 	if ferr := g.Spool.Flush(fctx, g.Ledger); ferr != nil {
 		g.log.Warn("usage spool: could not ship everything before exit; it stays on disk and ships at the next start", "err", ferr)
+	} else {
+		g.log.Info("usage spool shipped; exiting", "pending", g.Spool.Stats().PendingRecords)
 	}
 	return err
 }
@@ -259,7 +263,10 @@ func (g *Gateway) Close() error {
 		g.GW.Close()
 	}
 	if g.Spool != nil {
-		g.Spool.Close()
+		// Close fsyncs what the last requests appended.
+		if err := g.Spool.Close(); err != nil {
+			g.log.Error("usage spool: close failed; records of the last moments may not survive a power loss", "err", err)
+		}
 	}
 	if g.redis != nil {
 		g.redis.Close()

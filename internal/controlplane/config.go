@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/oais/oais/internal/config"
+	"github.com/oais/oais/internal/drain"
 	"github.com/oais/oais/internal/secretbox"
 	"github.com/oais/oais/internal/store"
 )
@@ -21,7 +22,6 @@ const (
 	DefaultBillingInterval = time.Minute
 	DefaultBootstrapEmail  = "admin@localhost"
 	DefaultSuspendAfter    = 72 * time.Hour
-	DefaultShutdownTimeout = 20 * time.Second
 )
 
 // DefaultGatewayAddr is the gateway's default OAIS_GATEWAY_ADDR, for the
@@ -59,6 +59,8 @@ type Config struct {
 	// SecretScanningKeys verifies GitHub secret-scanning reports: empty for
 	// GitHub's published keys, or a URL, a file or inline JSON.
 	SecretScanningKeys string
+	// DrainTimeout (OAIS_DRAIN_TIMEOUT) bounds the drain on SIGTERM.
+	DrainTimeout time.Duration
 }
 
 // Load reads the Config from env and validates it; the error names the
@@ -87,6 +89,10 @@ func Load(env config.Env) (Config, error) {
 		GatewayURL:         env.String("OAIS_GATEWAY_PUBLIC_URL", ""),
 		SecretsKey:         config.Secret(env.String("OAIS_SECRETS_KEY", "")),
 		SecretScanningKeys: env.String("OAIS_SECRET_SCANNING_KEYS", ""),
+		DrainTimeout:       env.Duration("OAIS_DRAIN_TIMEOUT", drain.DefaultTimeout, &errs),
+	}
+	if c.DrainTimeout <= 0 {
+		errs = append(errs, config.Errorf("OAIS_DRAIN_TIMEOUT", "must be positive, e.g. 25s"))
 	}
 	switch days := env.Int("OAIS_USAGE_RETENTION_DAYS", 0, &errs); {
 	case days < 0 || days > 36500:

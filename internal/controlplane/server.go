@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"entgo.io/contrib/entgql"
@@ -34,6 +35,7 @@ import (
 	"github.com/oais/oais/internal/apikeys"
 	"github.com/oais/oais/internal/audit"
 	"github.com/oais/oais/internal/changes"
+	"github.com/oais/oais/internal/drain"
 	"github.com/oais/oais/internal/every"
 	"github.com/oais/oais/internal/ledger"
 	"github.com/oais/oais/internal/secretbox"
@@ -57,6 +59,7 @@ type Server struct {
 	Log      *slog.Logger
 	stripe   *billing.Stripe
 	oidc     *auth.OIDC
+	draining atomic.Bool // /readyz answers 503 once the drain began
 }
 
 // Open connects to the database, applies pending migrations and builds the
@@ -206,6 +209,10 @@ func (s *Server) withIP(next http.Handler) http.Handler {
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining", "reason": "this replica is shutting down"})
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.Store.DB.PingContext(ctx); err != nil {
@@ -230,22 +237,23 @@ func (s *Server) Run(ctx context.Context) error {
 	return s.Serve(ctx, ln)
 }
 
-// Serve serves on ln until ctx ends.
+// Serve serves on ln until ctx ends, then drains: /readyz answers 503,
+// the listener closes, requests in flight finish (bounded by
+// Config.DrainTimeout). The periodic jobs stop with ctx.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	hs := &http.Server{Handler: s.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		s.Log.Info("control plane listening", "addr", ln.Addr().String(), "dashboard", s.Config.PublicURL.String())
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), DefaultShutdownTimeout)
-		defer cancel()
-		return hs.Shutdown(sctx)
+		return drain.Serve(ctx, ln, s.Handler, drain.Options{
+			Timeout: s.Config.DrainTimeout,
+			OnDrain: func() { s.draining.Store(true) },
+			// Nothing here streams: a whole request and its answer are
+			// bounded too.
+			ReadTimeout:  30 * time.Second,
+			WriteTimeout: 2 * time.Minute,
+			Logger:       s.Log,
+			Name:         "control plane",
+		})
 	})
 	g.Go(func() error {
 		var sender *billing.Stripe

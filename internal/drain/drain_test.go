@@ -1,0 +1,147 @@
+package drain_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/oais/oais/internal/drain"
+)
+
+// wait receives from ch or fails the test after 10 s: a broken drain must
+// fail here, not hang the package until its timeout.
+func wait[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+	case <-t.Context().Done():
+		t.Fatalf("test ended waiting for %s", what)
+	}
+	var zero T
+	return zero
+}
+
+func start(t *testing.T, h http.Handler, o drain.Options) (url string, stop context.CancelFunc, served <-chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	o.Logger = slog.New(slog.DiscardHandler)
+	errc := make(chan error, 1)
+	go func() { errc <- drain.Serve(ctx, ln, h, o) }()
+	return "http://" + ln.Addr().String(), cancel, errc
+}
+
+// TestInFlightFinish shuts down while a request is in flight: it gets its
+// whole answer, new connections are refused, OnDrain ran first.
+func TestInFlightFinish(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	var drained atomic.Bool
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		<-release
+		_, _ = io.WriteString(w, "whole answer")
+	})
+	url, stop, served := start(t, h, drain.Options{Timeout: time.Minute, OnDrain: func() { drained.Store(true) }})
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(url)
+		if err != nil {
+			got <- "error: " + err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			got <- "error: " + err.Error()
+			return
+		}
+		got <- string(b)
+	}()
+	wait(t, entered, "the request to reach its handler")
+	stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", url[len("http://"):], time.Second)
+		if err != nil {
+			break // the listener is closed
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("still accepting connections 10 s into the drain")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !drained.Load() {
+		t.Fatal("listener closed before OnDrain ran")
+	}
+	select {
+	case err := <-served:
+		t.Fatalf("Serve returned (%v) with a request in flight", err)
+	default:
+	}
+	close(release)
+	if s := wait(t, got, "the in-flight answer"); s != "whole answer" {
+		t.Fatalf("in-flight request got %q", s)
+	}
+	if err := wait(t, served, "Serve to return"); err != nil {
+		t.Fatalf("Serve = %v", err)
+	}
+}
+
+// TestDeadlineCuts keeps a handler running past the drain timeout: its
+// context ends, and Serve returns only after the handler did.
+func TestDeadlineCuts(t *testing.T) {
+	entered := make(chan struct{})
+	var returned atomic.Bool
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer returned.Store(true)
+		close(entered)
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+		time.Sleep(100 * time.Millisecond) // metering a cut stream takes a moment
+	})
+	url, stop, served := start(t, h, drain.Options{Timeout: 200 * time.Millisecond})
+	go func() {
+		if resp, err := http.Get(url); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}()
+	wait(t, entered, "the request to reach its handler")
+	stop()
+	if err := wait(t, served, "Serve to return after the drain timeout"); err != nil {
+		t.Fatalf("Serve = %v", err)
+	}
+	if !returned.Load() {
+		t.Fatal("Serve returned before the cut handler did")
+	}
+}
+
+// TestListenerFails returns the server's own error.
+func TestListenerFails(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	done := make(chan error, 1)
+	go func() { done <- drain.Serve(t.Context(), ln, http.NotFoundHandler(), drain.Options{}) }()
+	if err := wait(t, done, "Serve on a closed listener"); err == nil {
+		t.Fatal("Serve on a closed listener returned nil")
+	}
+}

@@ -1,0 +1,160 @@
+package faulttest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// openStream starts a streamed chat completion on g and returns once its
+// first event arrived, so the stream is surely in flight. The result
+// channel gets the request id and the whole body once the stream ends.
+func openStream(t *testing.T, g *gw, key string, words, delayMs int) (id string, done <-chan streamEnd) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, g.url+"/v1/chat/completions", strings.NewReader(streamBody))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Mock-Chunks", fmt.Sprint(words))
+	req.Header.Set("X-Mock-Chunk-Delay-Ms", fmt.Sprint(delayMs))
+	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+	if err != nil {
+		t.Fatalf("open a stream on %s: %v", g.name, err)
+	}
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		t.Fatalf("stream on %s: %d %s", g.name, resp.StatusCode, b)
+	}
+	br := bufio.NewReader(resp.Body)
+	first, err := br.ReadBytes('\n')
+	if err != nil {
+		t.Fatalf("first event of a stream on %s: %v", g.name, err)
+	}
+	ch := make(chan streamEnd, 1)
+	go func() {
+		defer resp.Body.Close()
+		rest, err := io.ReadAll(br)
+		ch <- streamEnd{body: append(first, rest...), err: err}
+	}()
+	return resp.Header.Get("X-Request-Id"), ch
+}
+
+type streamEnd struct {
+	body []byte
+	err  error
+}
+
+func (e streamEnd) complete() bool { return e.err == nil && bytes.Contains(e.body, []byte("data: [DONE]")) }
+
+// exitCode waits up to timeout for p to exit and returns its status.
+func exitCode(t *testing.T, p *Process, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		t.Fatalf("%s still running %s after SIGTERM", p.Name, timeout)
+	case <-t.Context().Done():
+		t.Fatalf("test ended waiting for %s to exit", p.Name)
+	}
+	return p.Cmd.ProcessState.ExitCode()
+}
+
+// TestGatewayDrainsOnSIGTERM is a rolling restart of the real binary: six
+// 2-second streams are open when the gateway gets SIGTERM (what Kubernetes,
+// systemd and docker stop send). /readyz stops answering 200 at once and
+// new connections are refused, every stream still runs to its [DONE], the
+// process exits 0, and the ledger holds exactly one record per stream,
+// with the upstream's usage.
+func TestGatewayDrainsOnSIGTERM(t *testing.T) {
+	needBinaries(t)
+	c := startCluster(t, "sqlite://"+t.TempDir()+"/oais.db")
+	g := c.startGateway("gw")
+	const streams, words = 6, 20
+	ids := map[string]<-chan streamEnd{}
+	for range streams {
+		id, done := openStream(t, g, c.key, words, 100) // 20 words, 100 ms apart
+		ids[id] = done
+	}
+	signalled := time.Now()
+	if err := g.proc.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if !WaitFor(time.Second, func() bool { return httpStatus(g.url+"/readyz") != 200 }) {
+		t.Fatal("/readyz still answers 200 a second after SIGTERM")
+	}
+	if conn, err := net.DialTimeout("tcp", strings.TrimPrefix(g.url, "http://"), time.Second); err == nil {
+		conn.Close()
+		t.Error("the draining gateway still accepts new connections")
+	}
+	for id, done := range ids {
+		select {
+		case e := <-done:
+			if !e.complete() {
+				t.Errorf("stream %s cut by the drain (err %v): ...%s", id, e.err, tail(string(e.body), 200))
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("stream %s still open 30 s after SIGTERM", id)
+		}
+	}
+	if code := exitCode(t, g.proc, 30*time.Second); code != 0 {
+		t.Fatalf("gateway exited %d after draining, want 0:\n%s", code, tail(g.logs(), 2048))
+	}
+	t.Logf("FIGURE: %d streams of %d words finished during the drain; exit 0 %v after SIGTERM", streams, words, time.Since(signalled).Round(time.Millisecond))
+	l := readLedger(t, c.dbURL)
+	for id := range ids {
+		if n := l.byID[id]; n != 1 {
+			t.Errorf("ledger holds %d records of stream %s, want exactly 1", n, id)
+		}
+	}
+	for _, r := range l.rows {
+		if _, ok := ids[r.requestID]; ok && (r.source != "upstream" || r.completionTokens != words) {
+			t.Errorf("stream %s metered as %s (%s) with %d completion tokens, want upstream usage with %d", r.requestID, r.source, r.reason, r.completionTokens, words)
+		}
+	}
+}
+
+// TestGatewayDrainCutsAtDeadline: a stream longer than OAIS_DRAIN_TIMEOUT
+// is cut when the drain gives up, metered once by the stream-cut policy
+// (an estimate of what was sent), and the process still exits 0.
+func TestGatewayDrainCutsAtDeadline(t *testing.T) {
+	needBinaries(t)
+	c := startCluster(t, "sqlite://"+t.TempDir()+"/oais.db")
+	g := c.startGateway("gw", "OAIS_DRAIN_TIMEOUT=1s")
+	id, done := openStream(t, g, c.key, 100, 100) // 10 s: outlasts the drain
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if err := g.proc.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-done:
+		if e.complete() {
+			t.Fatal("a 10 s stream completed within a 1 s drain")
+		}
+	case <-ctx.Done():
+		t.Fatal("stream still open 30 s after SIGTERM with a 1 s drain")
+	}
+	if code := exitCode(t, g.proc, 30*time.Second); code != 0 {
+		t.Fatalf("gateway exited %d after cutting its streams, want 0:\n%s", code, tail(g.logs(), 2048))
+	}
+	l := readLedger(t, c.dbURL)
+	if n := l.byID[id]; n != 1 {
+		t.Fatalf("ledger holds %d records of the cut stream, want exactly 1", n)
+	}
+	for _, r := range l.rows {
+		if r.requestID == id {
+			if r.source != "estimated" || r.completionTokens <= 0 {
+				t.Errorf("cut stream metered as %s (%s) with %d completion tokens, want an estimate of what was sent", r.source, r.reason, r.completionTokens)
+			}
+			t.Logf("FIGURE: the cut stream was metered as %s (%s): %d completion tokens of the 100 it would have had", r.source, r.reason, r.completionTokens)
+		}
+	}
+}
