@@ -301,7 +301,13 @@ func TestSessionsConcurrentRefresh(t *testing.T) {
 			}
 		}()
 	}
-	wg.Wait()
+	raced := make(chan struct{})
+	go func() { wg.Wait(); close(raced) }()
+	select {
+	case <-raced:
+	case <-time.After(time.Minute): // a deadlock guard, not a timing assertion
+		t.Fatal("the racing refreshes did not all return within a minute")
+	}
 	if won != 1 || reused != n-1 {
 		t.Fatalf("won=%d reused=%d other=%d, want 1/%d/0", won, reused, other, n-1)
 	}

@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oais/oais/gateway/mockupstream"
 	"github.com/oais/oais/gateway/tokens"
@@ -57,7 +58,7 @@ func TestBillingPolicy(t *testing.T) {
 		sse.next(t) // role chunk
 		var relayed strings.Builder
 		for i := 0; i < 5; i++ {
-			step <- struct{}{}
+			send(t, step, struct{}{}, fmt.Sprintf("the mock upstream to ask for content chunk %d", i))
 			ev, ok := sse.next(t)
 			if !ok {
 				t.Fatal("stream ended early")
@@ -82,13 +83,20 @@ func TestBillingPolicy(t *testing.T) {
 			// connection), then work on it until the gateway hangs up.
 			_, _ = io.Copy(io.Discard, r.Body)
 			close(started)
-			<-r.Context().Done()
+			select {
+			case <-r.Context().Done():
+			case <-time.After(waitBound): // else the mock's Close would wait forever
+				t.Error("the gateway kept the upstream request open after its client left")
+			}
 		}}})
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		go func() {
-			<-started
-			cancel()
+			select {
+			case <-started:
+				cancel()
+			case <-t.Context().Done(): // the request never reached the mock
+			}
 		}()
 		req, _ := http.NewRequestWithContext(ctx, "POST", h.srv.URL+"/v1/chat/completions", strings.NewReader(streamBody))
 		req.Header.Set("Authorization", "Bearer "+h.secrets["active"])

@@ -358,7 +358,7 @@ func TestStreamPassthroughEventByEvent(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		// Chunk i is produced only after this send, and must arrive
 		// before chunk i+1 may be produced: nothing is buffered.
-		step <- struct{}{}
+		send(t, step, struct{}{}, fmt.Sprintf("the mock upstream to ask for content chunk %d", i))
 		ev, ok := sse.next(t)
 		if !ok || !strings.Contains(ev, `"content":"`+mockupstream.Word(i)+`"`) {
 			t.Fatalf("event %d = %q", i, ev)
@@ -461,7 +461,7 @@ func TestStreamClientDisconnectBilledAsEstimate(t *testing.T) {
 		map[string]string{"X-Mock-Chunks": "10"})
 	sse.next(t) // role chunk
 	for i := 0; i < 2; i++ {
-		step <- struct{}{}
+		send(t, step, struct{}{}, fmt.Sprintf("the mock upstream to ask for content chunk %d", i))
 		if _, ok := sse.next(t); !ok {
 			t.Fatal("stream ended early")
 		}
@@ -612,9 +612,10 @@ func TestIdempotencyStoreConcurrent(t *testing.T) {
 				got = a
 				done <- err
 			}()
-			<-waiting // the twin is waiting: finishing now must wake it
+			// The twin is waiting: finishing now must wake it.
+			recv(t, waiting, "the second Begin to wait for the first")
 			finish(tt.answer)
-			if err := <-done; !errors.Is(err, tt.want) {
+			if err := recv(t, done, "the waiting Begin to return after finish"); !errors.Is(err, tt.want) {
 				t.Fatalf("err %v, want %v", err, tt.want)
 			}
 			if tt.answer != nil && got != tt.answer {
@@ -841,20 +842,6 @@ func TestReusedCallsStayApart(t *testing.T) {
 	}
 	kinds := []kind{{"gpt-4o-mini", false}, {"gpt-4o", false}, {"gpt-4o-mini", true}, {"gpt-4o", true}}
 	want := map[kind]int{}
-	var recs []*usage.Record
-	drained := make(chan struct{})
-	go func() {
-		defer close(drained)
-		for range workers * each {
-			select {
-			case r := <-h.rec.ch:
-				recs = append(recs, r)
-			case <-time.After(time.Minute): // only keeps a broken test from hanging
-				t.Error("records stopped coming")
-				return
-			}
-		}
-	}()
 	var wg sync.WaitGroup
 	for w := range workers {
 		k := kinds[w%len(kinds)]
@@ -879,8 +866,11 @@ func TestReusedCallsStayApart(t *testing.T) {
 			}
 		})
 	}
-	wg.Wait()
-	<-drained
+	wait(t, &wg, "the clients' requests")
+	recs := make([]*usage.Record, workers*each) // fewer than recorderSignals
+	for i := range recs {
+		recs[i] = h.rec.next(t)
+	}
 	got := map[kind]int{}
 	var tokens int64
 	for _, r := range recs {

@@ -91,7 +91,14 @@ type fakeRecorder struct {
 	full bool
 }
 
-func newFakeRecorder() *fakeRecorder { return &fakeRecorder{ch: make(chan *usage.Record, 100)} }
+// recorderSignals is more records than any test leaves unread (raise it with
+// TestReusedCallsStayApart's count); a surplus is dropped from ch, so next
+// fails, rather than blocking the gateway and the server's Close.
+const recorderSignals = 1024
+
+func newFakeRecorder() *fakeRecorder {
+	return &fakeRecorder{ch: make(chan *usage.Record, recorderSignals)}
+}
 
 func (r *fakeRecorder) Append(in *usage.Record) error {
 	rec := new(usage.Record)
@@ -99,7 +106,10 @@ func (r *fakeRecorder) Append(in *usage.Record) error {
 	r.mu.Lock()
 	r.recs = append(r.recs, rec)
 	r.mu.Unlock()
-	r.ch <- rec
+	select {
+	case r.ch <- rec:
+	default:
+	}
 	return nil
 }
 
@@ -115,17 +125,10 @@ func (r *fakeRecorder) count() int {
 	return len(r.recs)
 }
 
-// next waits for the next record. The bound only keeps a broken test from
-// hanging; nothing asserts on timing.
+// next waits for the next record.
 func (r *fakeRecorder) next(t *testing.T) *usage.Record {
 	t.Helper()
-	select {
-	case rec := <-r.ch:
-		return rec
-	case <-time.After(10 * time.Second):
-		t.Fatal("no usage record")
-		return nil
-	}
+	return recv(t, r.ch, "a usage record")
 }
 
 type fakeCache struct {
@@ -269,6 +272,9 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	t.Cleanup(func() { _ = h.gw.Close() })
 	h.srv = httptest.NewServer(h.gw.Handler())
 	t.Cleanup(h.srv.Close)
+	// A request or stream the gateway never ends fails its test, rather
+	// than hanging the package until its timeout.
+	h.srv.Client().Timeout = 3 * waitBound
 	return h
 }
 

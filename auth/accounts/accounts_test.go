@@ -203,7 +203,7 @@ func TestConcurrentRefresh(t *testing.T) {
 				}
 			})
 		}
-		wg.Wait()
+		wait(t, &wg, "the racing refreshes")
 		// The guarantee: one token is never spent twice.
 		if wins > 1 || len(errs) > 0 {
 			t.Fatalf("%d refreshes won, other errors %v; want at most one", wins, errs)
@@ -350,7 +350,7 @@ func TestEnsureBootstrapAdmin(t *testing.T) {
 					}
 				})
 			}
-			wg.Wait()
+			wait(t, &wg, "the concurrent bootstraps")
 			if n, _ := s.Ent.User.Query().Count(sys()); n != 1 || createdN != 1 {
 				t.Fatalf("%d users, %d calls reported created", n, createdN)
 			}

@@ -144,3 +144,20 @@ func auditActions(t *testing.T, s *store.Store) []string {
 	}
 	return out
 }
+
+// raceBound is how long a test waits for goroutines racing on the store. It
+// only turns a deadlock into a failure naming what never returned; nothing
+// asserts on it.
+const raceBound = time.Minute
+
+// wait waits for wg, or fails the test naming what it waited for.
+func wait(t *testing.T, wg *sync.WaitGroup, what string) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(raceBound):
+		t.Fatalf("waited %v for %s", raceBound, what)
+	}
+}

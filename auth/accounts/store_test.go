@@ -156,7 +156,7 @@ func TestUseRefreshRace(t *testing.T) {
 				})
 			}
 			close(start)
-			wg.Wait()
+			wait(t, &wg, fmt.Sprintf("round %d's racing UseRefresh calls", round))
 			if wins != 1 || reuses != racers-1 || len(other) > 0 {
 				t.Fatalf("round %d: %d wins, %d reuses, errors %v; want exactly one win", round, wins, reuses, other)
 			}

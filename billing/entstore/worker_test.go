@@ -182,8 +182,13 @@ func TestStartWorkerLocalOnly(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		cancel()
-		if err := <-done; err != nil {
-			t.Fatalf("StartWorker = %v after cancel", err)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("StartWorker = %v after cancel", err)
+			}
+		case <-time.After(10 * time.Second): // a hang guard, not a timing assertion
+			t.Fatal("StartWorker did not return within 10 s of its context ending")
 		}
 		if err := entstore.StartWorker(context.Background(), s, nil, time.Millisecond, nil); !errors.Is(err, billing.ErrInvalid) {
 			t.Fatalf("StartWorker(1ms) = %v, want ErrInvalid", err)

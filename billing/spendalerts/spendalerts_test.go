@@ -419,7 +419,13 @@ func TestReplicasAlertOnce(t *testing.T) {
 			}
 		}()
 	}
-	wg.Wait()
+	ticked := make(chan struct{})
+	go func() { wg.Wait(); close(ticked) }()
+	select {
+	case <-ticked:
+	case <-time.After(time.Minute): // a deadlock guard, not a timing assertion
+		t.Fatal("the concurrent ticks did not all return within a minute")
+	}
 	if n, m := len(f.auditAlerts(t, ws)), len(rcv.alerts()); n != 1 || m != 1 {
 		t.Fatalf("%d audit lines and %d posts from concurrent ticks, want 1 and 1", n, m)
 	}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oais/oais/gateway/mockupstream"
 )
@@ -34,8 +35,13 @@ func TestFastProxyRelays(t *testing.T) {
 	go func() { served <- fastProxy(u)(ctx, ln) }()
 	defer func() {
 		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("serve: %v", err)
+		select {
+		case err := <-served:
+			if err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		case <-time.After(10 * time.Second): // a hang guard, not a timing assertion
+			t.Error("the proxy did not stop within 10 s of its context ending")
 		}
 	}()
 	post := func(t *testing.T, base string, body []byte) (*http.Response, []byte) {

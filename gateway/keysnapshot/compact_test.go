@@ -187,7 +187,14 @@ func TestChangesAfterLoad(t *testing.T) {
 		run, stop := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { snap.Follow(run); close(done) }()
-		defer func() { stop(); <-done }()
+		defer func() {
+			stop()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second): // a hang guard, not a timing assertion
+				t.Error("Follow did not return within 10 s of its context ending")
+			}
+		}()
 		eventually := func(what string, ok func() bool) {
 			t.Helper()
 			for deadline := time.Now().Add(10 * time.Second); !ok(); time.Sleep(5 * time.Millisecond) {

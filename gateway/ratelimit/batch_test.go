@@ -48,7 +48,7 @@ func TestRedisBatchedExact(t *testing.T) {
 			}
 		})
 	}
-	wg.Wait()
+	wait(t, &wg, "the reserving goroutines")
 	if got := admitted.Load(); got != limit {
 		t.Fatalf("admitted %d, want exactly %d", got, limit)
 	}
@@ -142,7 +142,7 @@ func TestRedisSettleAsync(t *testing.T) {
 	if _, err := l.Reserve(ctx, []Counter{{Key: "ws:sa:other", Window: time.Minute, Cost: 1}}); err != nil {
 		t.Fatal(err)
 	}
-	wg.Wait()
+	wait(t, &wg, "every settlement's callback")
 	if failed.Load() != 0 {
 		t.Fatalf("%d settlements failed", failed.Load())
 	}
@@ -198,7 +198,7 @@ func TestRedisReserveMany(t *testing.T) {
 	}
 	l.batch.exec(l.batch.newCall(), batch)
 	for i, op := range batch {
-		<-op.done
+		recv(t, op.done, fmt.Sprintf("op %d's reply", i))
 		want := 8
 		if i == 1 {
 			want = 10

@@ -205,7 +205,7 @@ func TestFallbackSettleAsync(t *testing.T) {
 		t.Helper()
 		done := make(chan error, 1)
 		f.SettleAsync(r, []int64{actual}, func(err error) { done <- err })
-		return <-done
+		return recv(t, done, "the settlement's callback")
 	}
 
 	var r1, r2 Reservation

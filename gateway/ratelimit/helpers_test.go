@@ -161,21 +161,47 @@ func (p *tcpProxy) Close() {
 		delete(p.conns, c)
 	}
 	p.mu.Unlock()
-	p.wg.Wait()
+	wait(p.t, &p.wg, "the Redis proxy's connections to close")
 }
 
 // Restart listens again on the same address.
 func (p *tcpProxy) Restart() { p.listen(p.addr) }
 
-// waitFor polls cond until it holds or a generous bound passes; the bound
-// only stops a broken test, it is not what the test asserts.
+// waitBound is how long a test waits for what, when the code works, comes
+// at once; the bound only stops a broken test, it is not what the test
+// asserts.
+const waitBound = 10 * time.Second
+
+// waitFor polls cond until it holds or waitBound passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(waitBound)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// recv returns the next value of ch, or fails the test naming what it
+// waited for.
+func recv[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(waitBound):
+	}
+	t.Fatalf("waited %v for %s", waitBound, what)
+	var zero T
+	return zero
+}
+
+// wait waits for wg, or fails the test naming what it waited for.
+func wait(t testing.TB, wg *sync.WaitGroup, what string) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	recv(t, done, what)
 }

@@ -297,7 +297,7 @@ func TestLocalConcurrent(t *testing.T) {
 					}
 				})
 			}
-			wg.Wait()
+			wait(t, &wg, "the reserving goroutines")
 			if got := admitted.Load(); got != n*k {
 				t.Errorf("admitted %d, want exactly %d", got, n*k)
 			}

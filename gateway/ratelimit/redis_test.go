@@ -244,7 +244,7 @@ func TestRedisTwoReplicasExact(t *testing.T) {
 			})
 		}
 	}
-	wg.Wait()
+	wait(t, &wg, "both replicas' reserving goroutines")
 	if got := admitted.Load(); got != rpm {
 		t.Errorf("admitted %d across two replicas, want exactly %d", got, rpm)
 	}
@@ -324,5 +324,5 @@ func BenchmarkRedisReserveParallel(b *testing.B) {
 			})
 		}
 	})
-	wg.Wait()
+	wait(b, &wg, "every settlement's callback")
 }

@@ -45,7 +45,11 @@ func Example() {
 	}
 
 	stop()
-	<-done
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		fmt.Println("the shipper did not stop")
+	}
 	flushCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := s.Flush(flushCtx, printSink{}); err != nil {

@@ -240,3 +240,30 @@ func frameBytes(t testing.TB, recs ...usage.Record) []byte {
 }
 
 var discardLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// waitBound is how long a test waits for what, when the code works, comes
+// at once; it only turns a hang into a failure naming what never came,
+// and nothing asserts on it.
+const waitBound = 15 * time.Second
+
+// recv returns the next value of ch, or fails the test naming what it
+// waited for.
+func recv[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(waitBound):
+	}
+	t.Fatalf("waited %v for %s", waitBound, what)
+	var zero T
+	return zero
+}
+
+// wait waits for wg, or fails the test naming what it waited for.
+func wait(t testing.TB, wg *sync.WaitGroup, what string) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	recv(t, done, what)
+}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // helperDirEnv turns TestHelperProcess into the appender that
@@ -97,7 +98,11 @@ func TestKillLosesNoAcknowledgedRecord(t *testing.T) {
 // they were printed after Append returned.
 func runAndKill(t *testing.T, dir string, killAfter int) (map[string]bool, int) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
+	// The helper prints a line per record as it goes: no kill within a
+	// minute means it stalled, and the context kills it so the scan ends.
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), helperDirEnv+"="+dir)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -130,6 +135,9 @@ func runAndKill(t *testing.T, dir string, killAfter int) (map[string]bool, int) 
 		}
 	}
 	_ = cmd.Wait()
+	if !killed && ctx.Err() != nil {
+		t.Fatalf("helper stalled after acknowledging %d records, killed after a minute; stderr:\n%s", len(acked), stderr.String())
+	}
 	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if !killed || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 		t.Fatalf("helper was not killed mid-run (acknowledged %d, state %v); stderr:\n%s", len(acked), cmd.ProcessState, stderr.String())

@@ -236,11 +236,11 @@ func TestRunRetriesUntilSinkRecovers(t *testing.T) {
 			}()
 			select {
 			case <-done:
-			case <-time.After(15 * time.Second): // a hang guard, not a timing assertion
+			case <-time.After(waitBound):
 				t.Fatalf("sink holds %d of %d records", len(sink.IDs()), n)
 			}
 			cancel()
-			if err := <-runErr; err != nil {
+			if err := recv(t, runErr, "Run to return after its context ended"); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
 
@@ -329,13 +329,13 @@ func TestConcurrentAppendWhileShipping(t *testing.T) {
 			}
 		})
 	}
-	wg.Wait()
+	wait(t, &wg, "the appending goroutines")
 	close(errs)
 	for err := range errs {
 		t.Fatalf("Append: %v", err)
 	}
 	cancel()
-	if err := <-runErr; err != nil {
+	if err := recv(t, runErr, "Run to return after its context ended"); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	if err := s.Flush(context.Background(), sink); err != nil {

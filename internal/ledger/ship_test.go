@@ -235,9 +235,15 @@ func TestShipConcurrent(t *testing.T) {
 				errs <- fx.l.Ship(context.Background(), mine)
 			}()
 		}
-		for range shippers {
-			if err := <-errs; err != nil {
-				t.Fatal(err)
+		deadline := time.After(time.Minute) // a deadlock guard, not a timing assertion
+		for i := range shippers {
+			select {
+			case err := <-errs:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-deadline:
+				t.Fatalf("%d of %d shippers still running after a minute", shippers-i, shippers)
 			}
 		}
 		if got := fx.events(t); got != n {

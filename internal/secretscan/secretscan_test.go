@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/oais/oais/ent"
 	"github.com/oais/oais/ent/apikey"
@@ -369,7 +370,13 @@ func TestConcurrentDeliveries(t *testing.T) {
 				}
 			})
 		}
-		wg.Wait()
+		delivered := make(chan struct{})
+		go func() { wg.Wait(); close(delivered) }()
+		select {
+		case <-delivered:
+		case <-time.After(time.Minute): // a deadlock guard, not a timing assertion
+			t.Fatal("the concurrent deliveries did not all return within a minute")
+		}
 		trues := 0
 		for _, l := range labels {
 			switch l {
