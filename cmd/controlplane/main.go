@@ -30,6 +30,8 @@ Configuration is read from the environment (CONTRACT §1):
   OAIS_DATABASE_URL            sqlite://PATH or postgres://…   (default sqlite://./data/oais.db)
   OAIS_CONTROLPLANE_ADDR       listen address                   (default :8080)
   OAIS_PUBLIC_URL              the URL users reach the dashboard at (default http://localhost:8080)
+  OAIS_GATEWAY_PUBLIC_URL      where clients reach the gateway, for the curl printed at first start
+                               (default: from OAIS_GATEWAY_ADDR)
   OAIS_BOOTSTRAP_ADMIN_EMAIL   first admin, created once        (default admin@localhost)
   OAIS_BOOTSTRAP_ADMIN_PASSWORD  its password                   (default: random, printed once)
   OAIS_ALLOW_SIGNUP            self-service sign-up             (default true)
