@@ -12,7 +12,10 @@
 //     malformed key (checked offline, before any look-up) or an unknown
 //     one is 401 invalid_api_key; then the key's state (401 revoked /
 //     expired / disabled, 429 key_request_limit_reached), the workspace's
-//     suspension (403), the key's IP allow-list (403);
+//     suspension (403), the key's IP allow-list (403). A well-formed key
+//     the Directory's memory does not admit is read once from its source
+//     when the Directory is a Fetcher, so a key created a moment ago works
+//     at once;
 //  4. the usage spool's room (503 when it cannot take records);
 //  5. the body, read whole but bounded (413), parsed for what the gateway
 //     needs only (400 on malformed JSON), the model allow-list (403);
@@ -76,7 +79,8 @@ type Deps struct {
 type Gateway struct {
 	cfg      Config
 	deps     Deps
-	full     Fuller // deps.Recorder, when it can tell
+	full     Fuller  // deps.Recorder, when it can tell
+	fetcher  Fetcher // deps.Directory, when it can read a key it missed
 	log      *slog.Logger
 	upstream *url.URL
 	// authzValue is the Authorization sent to the global upstream
@@ -117,6 +121,7 @@ func New(cfg Config, deps Deps) *Gateway {
 	cfg.withDefaults()
 	g := &Gateway{cfg: cfg, deps: deps, log: cfg.Logger, metrics: newMetrics()}
 	g.full, _ = deps.Recorder.(Fuller)
+	g.fetcher, _ = deps.Directory.(Fetcher)
 	g.into, _ = deps.Limiter.(ratelimit.IntoReserver)
 	g.settler, _ = deps.Limiter.(ratelimit.AsyncSettler)
 	_, g.localLimiter = deps.Limiter.(*ratelimit.Local)
@@ -426,14 +431,10 @@ func (g *Gateway) admit(c *call, r *http.Request) error {
 	if !ok || !keys.Valid(secret) {
 		return ErrInvalidKey
 	}
-	p, ok := g.deps.Directory.Lookup(hashSecret(secret))
-	if !ok || p == nil {
-		return ErrInvalidKey
-	}
-	c.p = p
-	if err := p.Key.State.Check(c.now); err != nil {
+	if err := g.authenticate(c, r, hashSecret(secret)); err != nil {
 		return err
 	}
+	p := c.p
 	if p.Workspace.Suspended {
 		return ErrWorkspaceSuspended
 	}
@@ -467,6 +468,44 @@ func (g *Gateway) admit(c *call, r *http.Request) error {
 		c.cacheKey = g.cacheKey(c)
 	}
 	return nil
+}
+
+// authenticate sets c.p to the principal of the key of hash h, or returns
+// why the key may not be used. Known keys are answered from the
+// Directory's memory; only a miss, or a refusal that the control plane can
+// lift (a key re-enabled, un-revoked or given a later expiry), asks the
+// Fetcher, which bounds what that costs.
+func (g *Gateway) authenticate(c *call, r *http.Request, h keys.Hash) error {
+	p, ok := g.deps.Directory.Lookup(h)
+	fetched := false
+	if (!ok || p == nil) && g.fetcher != nil {
+		p, ok = g.fetcher.Fetch(r.Context(), h)
+		fetched = true
+	}
+	if !ok || p == nil {
+		return ErrInvalidKey
+	}
+	err := p.Key.State.Check(c.now)
+	if err != nil && !fetched && g.fetcher != nil && liftable(err, &p.Key.State) {
+		if q, ok := g.fetcher.Fetch(r.Context(), h); ok && q != nil {
+			p, err = q, q.Key.State.Check(c.now)
+		}
+	}
+	c.p = p
+	return err
+}
+
+// liftable reports whether a key refused with err (a keys.State.Check
+// error) may work again without a new secret: everything but a request
+// budget (429, not a key change) and a revocation as leaked (final).
+func liftable(err error, s *keys.State) bool {
+	switch err {
+	case keys.ErrDisabled, keys.ErrExpired:
+		return true
+	case keys.ErrRevoked:
+		return s.RevokeReason != keys.ReasonLeaked
+	}
+	return false
 }
 
 // replayed is not an error but the end of admit for a replayed request;

@@ -74,9 +74,21 @@ type Upstream struct {
 
 // Directory resolves a key's hash to its principal. The gateway calls it
 // on every request, so it must answer from memory (a snapshot), never
-// from the database; remembering unknown hashes is the Directory's job too.
+// from the database. A Directory that can read one key from its source
+// implements Fetcher too, for the keys its memory does not admit yet.
 type Directory interface {
 	Lookup(h keys.Hash) (*Principal, bool)
+}
+
+// Fetcher is optionally implemented by a Directory whose memory may lag
+// its source: a key created, rotated in or re-activated a moment ago. The
+// gateway calls Fetch only for a well-formed key (its checksum valid) that
+// Lookup did not know, or knew as revoked, disabled or expired; it answers
+// like Lookup, as of a fresh read when it could make one. Fetch bounds its
+// own cost (time, reads per second, repeats of one hash) and never fails:
+// when it cannot read, it answers what Lookup would.
+type Fetcher interface {
+	Fetch(ctx context.Context, h keys.Hash) (*Principal, bool)
 }
 
 // StaticDirectory is a Directory over a fixed map, for tests and

@@ -1,6 +1,7 @@
 package keysnapshot
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -36,11 +37,25 @@ type keyRow struct {
 // through the ent client's driver, so it works on SQLite and PostgreSQL
 // alike ($1 is a positional parameter on both) and sees what ent sees.
 func (s *Snapshot) readKeys(ctx context.Context, since time.Time, fn func(*keyRow)) error {
-	q := "SELECT " + strings.Join(keyColumns, ", ") + " FROM " + apikey.Table
+	if since.IsZero() {
+		return s.queryKeys(ctx, "", nil, fn)
+	}
+	return s.queryKeys(ctx, " WHERE "+apikey.FieldUpdatedAt+" >= $1", since, fn)
+}
+
+// readKey reads the key of hash h, if there is one, to fn: a point read
+// by the unique index on secret_hash.
+func (s *Snapshot) readKey(ctx context.Context, h keys.Hash, fn func(*keyRow)) error {
+	return s.queryKeys(ctx, " WHERE "+apikey.FieldSecretHash+" = $1", h.String(), fn)
+}
+
+// queryKeys streams the keys matching where (empty, or " WHERE …" with
+// one parameter, arg) to fn.
+func (s *Snapshot) queryKeys(ctx context.Context, where string, arg any, fn func(*keyRow)) error {
+	q := "SELECT " + strings.Join(keyColumns, ", ") + " FROM " + apikey.Table + where
 	var args []any
-	if !since.IsZero() {
-		q += " WHERE " + apikey.FieldUpdatedAt + " >= $1"
-		args = append(args, since)
+	if where != "" {
+		args = append(args, arg)
 	}
 	rows, err := s.client.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -56,6 +71,15 @@ func (s *Snapshot) readKeys(ctx context.Context, since time.Time, fn func(*keyRo
 		fn(&r)
 	}
 	return rows.Err()
+}
+
+// clone returns a copy of r that owns its bytes, valid after the next row.
+func (r *keyRow) clone() keyRow {
+	c := *r
+	for _, b := range []*sql.RawBytes{&c.id, &c.workspaceID, &c.hash, &c.status, &c.reason, &c.allowedModels, &c.ipAllowlist} {
+		*b = bytes.Clone(*b)
+	}
+	return c
 }
 
 // decodeKey turns a row into a key's hash and fields, the workspace

@@ -1,10 +1,20 @@
 // Package keysnapshot keeps the gateway's in-memory copy of every API key
-// and workspace policy, so authenticating a request never waits on the
+// and workspace policy, so authenticating a known key never waits on the
 // database (CONTRACT §3). It loads everything at start, then follows changes
 // by polling rows whose updated_at moved (an indexed range scan every
 // PollInterval), so a revocation reaches every replica well under a second.
-// A key the snapshot does not know is refused as invalid without a look-up:
-// a flood of bad keys costs the database nothing.
+//
+// A key is accepted by every gateway from the moment createAPIKey returns,
+// before any poll has seen it: on a miss the gateway asks Fetch, which reads
+// that one key by its hash (and its workspace, if that is new too), applies
+// it as a poll would and keeps it, so the next request is answered from
+// memory. What a flood of unknown keys can cost is bounded: the gateway
+// refuses a malformed key (bad checksum) before any look-up; Fetch reads one
+// hash once however many requests wait for it (singleflight), remembers a
+// hash it found unusable for AbsentTTL, and makes at most FetchRate reads a
+// second across the process (past that, unknown keys are refused unread, as
+// before); a read that fails or outlasts FetchTimeout refuses the key as
+// unknown.
 package keysnapshot
 
 import (
@@ -18,6 +28,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
+
 	"github.com/oais/oais/ent"
 	entupstream "github.com/oais/oais/ent/upstream"
 	entworkspace "github.com/oais/oais/ent/workspace"
@@ -28,9 +42,25 @@ import (
 	"github.com/oais/oais/internal/viewer"
 )
 
-// Defaults of the follower.
+// Defaults of the follower and of Fetch.
 const (
 	DefaultPollInterval = 200 * time.Millisecond
+	// DefaultFetchTimeout bounds a request's wait for the read of a key the
+	// snapshot missed; a point read by a unique index takes a millisecond.
+	DefaultFetchTimeout = 500 * time.Millisecond
+	// DefaultFetchRate and DefaultFetchBurst bound those reads per second
+	// across the process: well above the keys a workspace creates and uses
+	// at once, well below what hurts a database.
+	DefaultFetchRate  = 50
+	DefaultFetchBurst = 100
+	// DefaultAbsentTTL is how long a hash read and found unusable is refused
+	// without another read. A poll still installs the key if it appears.
+	DefaultAbsentTTL = 5 * time.Second
+	// absentSize bounds the hashes remembered as unusable: room for more
+	// than the default bound lets Fetch read in an AbsentTTL (50 × 5 + 100),
+	// so an entry ends by its TTL rather than by eviction. Raise it with
+	// FetchRate or AbsentTTL.
+	absentSize = 4096
 	// overlap re-reads rows changed shortly before the last poll: a
 	// transaction that committed late with an older updated_at is still seen.
 	overlap = 5 * time.Second
@@ -50,9 +80,15 @@ type Options struct {
 	Secrets *secretbox.Box
 	// Wake, when set, triggers a refresh at once (PostgreSQL LISTEN/NOTIFY,
 	// internal/changes); the poll still runs as a safety net.
-	Wake   <-chan struct{}
-	Logger *slog.Logger
-	Now    func() time.Time
+	Wake <-chan struct{}
+	// FetchTimeout, FetchRate (reads a second), FetchBurst and AbsentTTL
+	// bound Fetch; zero means the Default of each.
+	FetchTimeout time.Duration
+	FetchRate    float64
+	FetchBurst   int
+	AbsentTTL    time.Duration
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 type shard struct {
@@ -83,9 +119,18 @@ type Snapshot struct {
 	since   time.Time
 	loaded  atomic.Bool
 	lastErr atomic.Pointer[string]
+
+	// What Fetch needs; see fetch.go.
+	flights singleflight.Group
+	reads   *rate.Limiter
+	absent  *lru.Cache[keys.Hash, time.Time] // hash -> when to read it again
+	warned  [2]atomic.Int64                  // unix ns of the last warning, by kind
 }
 
-var _ gateway.Directory = (*Snapshot)(nil)
+var (
+	_ gateway.Directory = (*Snapshot)(nil)
+	_ gateway.Fetcher   = (*Snapshot)(nil)
+)
 
 // New returns an empty Snapshot; call Load, then Follow.
 func New(c *ent.Client, o Options) *Snapshot {
@@ -101,7 +146,21 @@ func New(c *ent.Client, o Options) *Snapshot {
 	if o.CacheTTL <= 0 {
 		o.CacheTTL = time.Hour
 	}
-	s := &Snapshot{client: c, opts: o, ws: map[string]*workspace{}, ups: map[string]*upstream{}}
+	if o.FetchTimeout <= 0 {
+		o.FetchTimeout = DefaultFetchTimeout
+	}
+	if o.FetchRate <= 0 {
+		o.FetchRate = DefaultFetchRate
+	}
+	if o.FetchBurst <= 0 {
+		o.FetchBurst = DefaultFetchBurst
+	}
+	if o.AbsentTTL <= 0 {
+		o.AbsentTTL = DefaultAbsentTTL
+	}
+	s := &Snapshot{client: c, opts: o, ws: map[string]*workspace{}, ups: map[string]*upstream{},
+		reads: rate.NewLimiter(rate.Limit(o.FetchRate), o.FetchBurst)}
+	s.absent, _ = lru.New[keys.Hash, time.Time](absentSize) // errs only on a size ≤ 0
 	s.index.Store(&index{})
 	for i := range s.recent {
 		s.recent[i].m = map[keys.Hash]*key{}
@@ -134,6 +193,32 @@ func (s *Snapshot) Lookup(h keys.Hash) (*gateway.Principal, bool) {
 		y := s.index.Load()
 		if y == x {
 			return nil, false
+		}
+		x = y
+	}
+}
+
+// find returns the current version of the key of hash h, or nil: Lookup's
+// walk, for the miss path, which compares versions. Lookup keeps its own
+// copy so that the hot path stays one loop with no call.
+func (s *Snapshot) find(h keys.Hash) *key {
+	x := s.index.Load()
+	for {
+		if k := x.find(h); k != nil && k.p.Load() != moved {
+			return k
+		}
+		sh := s.shard(h)
+		sh.mu.RLock()
+		k := sh.m[h]
+		sh.mu.RUnlock()
+		if k != nil {
+			return k
+		}
+		// A rebuild may have moved the key from recent into a new index
+		// between the two reads above: look again there.
+		y := s.index.Load()
+		if y == x {
+			return nil
 		}
 		x = y
 	}
@@ -248,12 +333,30 @@ func (s *Snapshot) refresh(ctx context.Context, since time.Time) error {
 			delete(gone, u.WorkspaceID)
 		}
 	}
+	if err := s.applyWorkspacesLocked(ctx, since.IsZero(), wss, ups, gone); err != nil {
+		return err
+	}
+	if since.IsZero() {
+		return s.loadKeysLocked(ctx)
+	}
+	return s.readKeys(ctx, since, func(r *keyRow) {
+		if h, f, ok := s.decodeKey(r, func(b []byte) string { return string(b) }); ok {
+			s.putLocked(h, &f)
+		}
+	})
+}
+
+// applyWorkspacesLocked applies workspace rows and upstream rows read
+// together (all of them when full), and forgets the upstreams of the
+// workspaces in gone.
+func (s *Snapshot) applyWorkspacesLocked(ctx context.Context, full bool, wss []*ent.Workspace, ups []*ent.Upstream, gone map[string]bool) error {
 	period := s.opts.Now().UTC().Format("2006-01")
 	// The month's totals only seed budgets, so a changed workspace whose
 	// policy already has this month's keeps them; only a load, a new
 	// workspace or a new month reads the ledger.
 	var tokens, cost map[string]int64
-	if s.opts.Totals != nil && s.needTotalsLocked(since, wss, period) {
+	if s.opts.Totals != nil && s.needTotalsLocked(full, wss, period) {
+		var err error
 		if tokens, cost, err = s.opts.Totals(ctx, s.opts.Now()); err != nil {
 			return fmt.Errorf("month totals: %w", err)
 		}
@@ -309,19 +412,13 @@ func (s *Snapshot) refresh(ctx context.Context, since time.Time) error {
 		// Every key of the workspace sees the new policy at its next Lookup.
 		ws.policy.Store(p)
 	}
-	if since.IsZero() {
-		return s.loadKeysLocked(ctx)
-	}
-	return s.readKeys(ctx, since, func(r *keyRow) {
-		if h, f, ok := s.decodeKey(r, func(b []byte) string { return string(b) }); ok {
-			s.putLocked(h, &f)
-		}
-	})
+	return nil
 }
 
-// needTotalsLocked reports whether applying wss needs the month's totals.
-func (s *Snapshot) needTotalsLocked(since time.Time, wss []*ent.Workspace, period string) bool {
-	if since.IsZero() {
+// needTotalsLocked reports whether applying wss (all of them when full)
+// needs the month's totals.
+func (s *Snapshot) needTotalsLocked(full bool, wss []*ent.Workspace, period string) bool {
+	if full {
 		return true
 	}
 	for _, w := range wss {

@@ -52,7 +52,9 @@ type streamEnd struct {
 	err  error
 }
 
-func (e streamEnd) complete() bool { return e.err == nil && bytes.Contains(e.body, []byte("data: [DONE]")) }
+func (e streamEnd) complete() bool {
+	return e.err == nil && bytes.Contains(e.body, []byte("data: [DONE]"))
+}
 
 // exitCode waits up to timeout for p to exit and returns its status.
 func exitCode(t *testing.T, p *Process, timeout time.Duration) int {

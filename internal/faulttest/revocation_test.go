@@ -1,7 +1,6 @@
 package faulttest
 
 import (
-	"context"
 	"encoding/json"
 	"sync"
 	"testing"
@@ -10,9 +9,10 @@ import (
 
 // TestRevocationReachesBothGateways: two gateway processes serve a key; it
 // is revoked through GraphQL; each gateway refuses it (401 api_key_revoked)
-// without a restart. On PostgreSQL the change arrives by NOTIFY, on SQLite
-// by the 200 ms poll. Figure: how long after the mutation returned each
-// replica refused the key (logged, never asserted; the wait is bounded).
+// without a restart, within 1 s of the mutation returning (asserted: the
+// bound the revocation guarantee promises, far above what it takes). On
+// PostgreSQL the change arrives by NOTIFY, on SQLite by the 200 ms poll.
+// Figure: how long after the mutation returned each replica refused it.
 func TestRevocationReachesBothGateways(t *testing.T) {
 	needBinaries(t)
 	for _, db := range []struct {
@@ -26,7 +26,7 @@ func TestRevocationReachesBothGateways(t *testing.T) {
 			c := startCluster(t, db.url(t))
 			g1 := c.startGateway("gw1")
 			g2 := c.startGateway("gw2")
-			ctx := context.Background()
+			ctx := t.Context()
 			for _, g := range []*gw{g1, g2} {
 				if a := chat(ctx, g.url, c.key, false, nil); !a.complete {
 					t.Fatalf("%s: quickstart key not served: %d %s", g.name, a.status, a.body)
@@ -59,15 +59,9 @@ func TestRevocationReachesBothGateways(t *testing.T) {
 				wg.Add(1)
 				go func(g *gw) {
 					defer wg.Done()
-					var a answer
-					if !WaitFor(10*time.Second, func() bool {
-						a = chat(ctx, g.url, c.key, false, nil)
-						return a.status == 401
-					}) {
-						t.Errorf("%s still serves the revoked key: %d", g.name, a.status)
-						return
+					if took, body := refusedWithin(ctx, t, g, c.key, revoked, time.Second); body != "" {
+						t.Logf("FIGURE %s: %s refused the revoked key %v after the mutation: %s", db.name, g.name, took.Round(time.Millisecond), body)
 					}
-					t.Logf("FIGURE %s: %s refused the revoked key %v after the mutation: %s", db.name, g.name, time.Since(revoked).Round(time.Millisecond), a.body)
 				}(g)
 			}
 			wg.Wait()
