@@ -5,6 +5,7 @@
 package run
 
 import (
+	"os"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -52,6 +53,9 @@ type Config struct {
 	// DrainTimeout (OAIS_DRAIN_TIMEOUT) bounds the drain on SIGTERM: how
 	// long requests and streams in flight may run before they are cut.
 	DrainTimeout time.Duration
+	// wrapSegment is spool.Options.WrapSegment: tests in this package make
+	// the spool's disk fail through it.
+	wrapSegment func(*os.File) spool.SegmentFile
 }
 
 // Load reads the Config from env; the error names the first bad variable.

@@ -69,7 +69,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 	// Go and process collectors are on the gateway's registry already:
 	// registering them here too made every /metrics scrape fail with 500.
 	extra := prometheus.NewRegistry()
-	g.Spool, err = spool.Open(ctx, spool.Options{Dir: cfg.SpoolDir, MaxBytes: cfg.SpoolMaxBytes, Logger: log, Registerer: extra})
+	g.Spool, err = spool.Open(ctx, spool.Options{Dir: cfg.SpoolDir, MaxBytes: cfg.SpoolMaxBytes, Logger: log, Registerer: extra, WrapSegment: cfg.wrapSegment})
 	if err != nil {
 		return nil, fmt.Errorf("OAIS_SPOOL_DIR: %w", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -76,6 +77,20 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the oais_spool_* metrics; nil registers nothing.
 	Registerer prometheus.Registerer
+	// WrapSegment, if set, is given every segment file the spool opens for
+	// appending and returns what the spool writes through instead. Tests
+	// use it to make the disk fail (ENOSPC, EIO); production leaves it nil.
+	WrapSegment func(*os.File) SegmentFile
+}
+
+// SegmentFile is what the spool appends a segment through: the *os.File
+// it opened, unless Options.WrapSegment put something in between.
+type SegmentFile interface {
+	io.Writer
+	Truncate(size int64) error
+	Sync() error
+	Close() error
+	Name() string
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -135,12 +150,12 @@ type Spool struct {
 	// mu guards the write side and the segment list. Append holds it for one
 	// write(2) and nothing slower; everything else holds it for bookkeeping.
 	mu       sync.Mutex
-	active   *os.File
-	segs     []segment  // by seq; the last one is active
-	dirty    bool       // active written since its last fsync
-	dirDirty bool       // directory entries changed since the last fsync
-	unsynced []*os.File // sealed segments awaiting their final fsync and close
-	broken   bool       // active ends in a torn write we could not cut: rotate first
+	active   SegmentFile
+	segs     []segment     // by seq; the last one is active
+	dirty    bool          // active written since its last fsync
+	dirDirty bool          // directory entries changed since the last fsync
+	unsynced []SegmentFile // sealed segments awaiting their final fsync and close
+	broken   bool          // active ends in a torn write we could not cut: rotate first
 	closed   bool
 
 	diskBytes      atomic.Int64 // sum of segment sizes on disk
@@ -261,7 +276,7 @@ func (s *Spool) recover(ctx context.Context) error {
 	if len(s.segs) > 0 {
 		next = max(next, s.segs[len(s.segs)-1].seq+1)
 	}
-	if s.active, err = createSegment(s.dir, next); err != nil {
+	if s.active, err = s.createSegment(next); err != nil {
 		return err
 	}
 	s.segs = append(s.segs, segment{seq: next})
@@ -332,12 +347,15 @@ func (s *Spool) checkSegment(path string, seq uint64, cur cursor, last bool, buf
 	return size, records, nil
 }
 
-func createSegment(dir string, seq uint64) (*os.File, error) {
+func (s *Spool) createSegment(seq uint64) (SegmentFile, error) {
 	// O_APPEND keeps every write at the end even after a failed write was cut
 	// back with Truncate.
-	f, err := os.OpenFile(filepath.Join(dir, segmentName(seq)), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o640)
+	f, err := os.OpenFile(filepath.Join(s.dir, segmentName(seq)), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("spool: create segment: %w", err)
+	}
+	if s.opts.WrapSegment != nil {
+		return s.opts.WrapSegment(f), nil
 	}
 	return f, nil
 }
@@ -427,7 +445,7 @@ func (s *Spool) write(frame []byte) error {
 // file's last fsync is left to the sync loop so that no appender waits on it.
 func (s *Spool) rotateLocked() error {
 	next := s.segs[len(s.segs)-1].seq + 1
-	f, err := createSegment(s.dir, next)
+	f, err := s.createSegment(next)
 	if err != nil {
 		return err
 	}
@@ -519,11 +537,17 @@ func (s *Spool) Close() error {
 // closeFiles closes what Open opened; the lock goes last.
 func (s *Spool) closeFiles() error {
 	var errs []error
-	for _, f := range []*os.File{s.active, s.dirf, s.lock} {
+	closeFile := func(f io.Closer) {
+		if err := f.Close(); err != nil && !errors.Is(err, fs.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	if s.active != nil {
+		closeFile(s.active)
+	}
+	for _, f := range []*os.File{s.dirf, s.lock} {
 		if f != nil {
-			if err := f.Close(); err != nil && !errors.Is(err, fs.ErrClosed) {
-				errs = append(errs, err)
-			}
+			closeFile(f)
 		}
 	}
 	return errors.Join(errs...)
