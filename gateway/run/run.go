@@ -190,11 +190,14 @@ func (g *Gateway) monthTotals(ctx context.Context, now time.Time) (map[string]in
 }
 
 func (g *Gateway) ready(ctx context.Context) error {
-	switch {
-	case !g.Snapshot.Ready():
+	if !g.Snapshot.Ready() {
 		return errors.New("key snapshot not loaded")
-	case g.Spool.Full():
+	}
+	switch err := g.Spool.Err(); {
+	case errors.Is(err, spool.ErrFull):
 		return errors.New("usage spool is full: the database is not taking usage")
+	case err != nil:
+		return err
 	}
 	return nil
 }
