@@ -1,7 +1,7 @@
 // Package run runs the gateway binary: it wires the /v1 data plane
 // (gateway/) to the database (key snapshot, usage ledger), the durable
-// spool, the rate limiter and the response cache (in-process, or Redis when
-// OAIS_REDIS_URL is set). cmd/gateway parses flags and calls Run.
+// spool, the rate limiter, the response cache and the Idempotency-Key store
+// (in-process, or Redis when OAIS_REDIS_URL is set). cmd/gateway parses flags and calls Run.
 package run
 
 import (

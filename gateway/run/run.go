@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/oais/oais/gateway"
+	"github.com/oais/oais/gateway/idempotency"
 	"github.com/oais/oais/gateway/keysnapshot"
 	"github.com/oais/oais/gateway/ratelimit"
 	"github.com/oais/oais/gateway/respcache"
@@ -91,6 +92,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 
 	var limiter ratelimit.Limiter = ratelimit.NewLocal(ratelimit.Options{})
 	var cache gateway.Cache = respcache.NewLocal(cfg.CacheBytes)
+	var idem gateway.IdempotencyStore // nil: the gateway's in-process store
 	if cfg.redisOpts != nil {
 		g.redis = redis.NewClient(cfg.redisOpts)
 		remote := ratelimit.NewRedis(g.redis, "oais:rl:", ratelimit.Options{})
@@ -103,6 +105,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 		}
 		limiter = fb
 		cache = respcache.NewRedis(g.redis, "oais:cache:")
+		idem = idempotency.NewRedis(g.redis, "oais:idem:", idempotency.Options{Logger: log})
 	}
 	var trusted []netip.Prefix
 	for _, p := range cfg.TrustedProxies {
@@ -131,6 +134,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 		Cache:             cache,
 		CacheKeyNormalize: normalize,
 		Pricer:            g.prices,
+		Idempotency:       idem,
 	})
 	metrics := promhttp.HandlerFor(prometheus.Gatherers{g.GW.Registry(), extra}, promhttp.HandlerOpts{})
 	gwh := g.GW.Handler()
