@@ -47,8 +47,8 @@ const (
 
 const (
 	maxPoll = 250 * time.Millisecond
-	// opTimeout bounds the Redis calls made on no client's context:
-	// storing an answer, releasing and extending a claim.
+	// opTimeout bounds a claim, and the Redis calls made on no client's
+	// context: storing an answer, releasing and extending a claim.
 	opTimeout = 2 * time.Second
 	// retryEvery is how long keys stay in-process after Redis failed.
 	retryEvery = 5 * time.Second
@@ -122,7 +122,9 @@ func (s *Redis) Begin(ctx context.Context, key string, sum [32]byte) (*gateway.S
 	claim = append(append(claim, kindClaim), sum[:]...)
 	claim = append(claim, rand.Text()[:tokenLen]...)
 
-	won, err := s.client.SetNX(ctx, rk, claim, s.o.ClaimTTL).Result()
+	cctx, cancel := context.WithTimeout(ctx, opTimeout)
+	won, err := s.client.SetNX(cctx, rk, claim, s.o.ClaimTTL).Result()
+	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
