@@ -50,6 +50,11 @@ type Config struct {
 	DefaultMaxTokens int64
 	// IdempotencyTTL is how long an Idempotency-Key's answer is replayed.
 	IdempotencyTTL time.Duration
+	// IdempotencyMaxBytes and IdempotencyMaxEntries bound the in-process
+	// Idempotency-Key store (Deps.Idempotency nil); the oldest answers go
+	// first. See DefaultIdempotencyMaxBytes.
+	IdempotencyMaxBytes   int64
+	IdempotencyMaxEntries int64
 	// MaxCaptureBytes: see DefaultMaxCaptureBytes.
 	MaxCaptureBytes int64
 	// BodyReadTimeout bounds reading a request's body (408 past it); see
@@ -108,6 +113,8 @@ func (c *Config) Validate() error {
 		{"UpstreamHeaderTimeout", int64(c.UpstreamHeaderTimeout)},
 		{"DefaultMaxTokens", c.DefaultMaxTokens},
 		{"IdempotencyTTL", int64(c.IdempotencyTTL)},
+		{"IdempotencyMaxBytes", c.IdempotencyMaxBytes},
+		{"IdempotencyMaxEntries", c.IdempotencyMaxEntries},
 		{"MaxCaptureBytes", c.MaxCaptureBytes},
 		{"BodyReadTimeout", int64(c.BodyReadTimeout)},
 	} {

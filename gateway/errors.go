@@ -156,7 +156,7 @@ func wireError(err error) apiError {
 			message: "The upstream model provider timed out."}
 	case errors.Is(err, ErrUnavailable):
 		return apiError{status: http.StatusServiceUnavailable, typ: "server_error", code: "service_unavailable",
-			message: "The gateway is temporarily unable to serve requests. Please retry shortly."}
+			message: "The gateway cannot meter requests right now, so it refuses them rather than serve them unbilled. Please retry shortly."}
 	case errors.Is(err, errClientGone):
 		return apiError{status: StatusClientClosed, typ: "invalid_request_error", code: "client_closed_request", message: "Client closed the request."}
 	}

@@ -126,7 +126,7 @@ func New(cfg Config, deps Deps) *Gateway {
 	g.settler, _ = deps.Limiter.(ratelimit.AsyncSettler)
 	_, g.localLimiter = deps.Limiter.(*ratelimit.Local)
 	if g.deps.Idempotency == nil {
-		g.deps.Idempotency = NewIdempotencyStore(cfg.IdempotencyTTL, cfg.Now)
+		g.deps.Idempotency = NewIdempotencyStore(cfg.IdempotencyTTL, cfg.IdempotencyMaxBytes, cfg.IdempotencyMaxEntries, cfg.Now)
 	}
 	var p [8]byte
 	_, _ = rand.Read(p[:])

@@ -587,7 +587,7 @@ func TestIdempotency(t *testing.T) {
 }
 
 func TestIdempotencyStoreConcurrent(t *testing.T) {
-	s := NewIdempotencyStore(time.Hour, nil)
+	s := NewIdempotencyStore(time.Hour, 0, 0, nil)
 	waiting := make(chan struct{}, 1)
 	s.onWait = func() { waiting <- struct{}{} }
 	sum := [32]byte{1}
@@ -916,6 +916,74 @@ func TestSetLimitHeaders(t *testing.T) {
 				if got := h.Values(k); len(got) != 1 || got[0] != tc.want[i] {
 					t.Errorf("%s = %q, want %q", k, got, tc.want[i])
 				}
+			}
+		})
+	}
+}
+
+// TestIdempotencyStoreBounded is the attack on the in-process store's
+// memory: many distinct keys, each with an answer kept for a day. Bytes
+// and entries stay within their bounds after every answer, the oldest
+// answers go first, the newest still replay, and expired ones are dropped.
+func TestIdempotencyStoreBounded(t *testing.T) {
+	sum := [32]byte{7}
+	tests := []struct {
+		name                 string
+		maxBytes, maxEntries int64
+		body                 int // answer bytes
+		keys                 int
+	}{
+		{name: "bytes bound", maxBytes: 64 << 10, body: 4 << 10, keys: 200},
+		{name: "entries bound", maxEntries: 10, body: 10, keys: 200},
+		{name: "answer larger than the store", maxBytes: 4 << 10, body: 8 << 10, keys: 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := time.Unix(1_700_000_000, 0)
+			s := NewIdempotencyStore(time.Hour, tt.maxBytes, tt.maxEntries, func() time.Time { return clock })
+			key := func(i int) string { return fmt.Sprintf("key_1\x00k-%04d", i) }
+			for i := range tt.keys {
+				_, finish, err := s.Begin(context.Background(), key(i), sum)
+				if err != nil || finish == nil {
+					t.Fatalf("key %d: %v", i, err)
+				}
+				finish(&StoredAnswer{Status: 200, Body: make([]byte, tt.body)})
+				if b, n := s.bytes.Load(), s.entries.Load(); b > s.maxBytes || n > s.maxEntries {
+					t.Fatalf("after %d answers: %d bytes (max %d), %d entries (max %d)", i+1, b, s.maxBytes, n, s.maxEntries)
+				}
+			}
+			kept := s.entries.Load()
+			t.Logf("%d answers of %d bytes: %d kept, %d bytes", tt.keys, tt.body, kept, s.bytes.Load())
+			replays := func(i int) bool {
+				a, finish, err := s.Begin(context.Background(), key(i), sum)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if finish != nil {
+					finish(nil)
+				}
+				return a != nil
+			}
+			if int64(tt.body) > s.maxBytes {
+				if kept != 0 || replays(0) {
+					t.Fatalf("an answer larger than the store was kept")
+				}
+				return
+			}
+			if kept == 0 || !replays(tt.keys-1) || replays(0) {
+				t.Fatalf("kept %d: the newest must replay and the oldest be gone", kept)
+			}
+			clock = clock.Add(2 * time.Hour)
+			if replays(tt.keys - 1) {
+				t.Fatal("an expired answer replayed")
+			}
+			// Expired answers go as their shard is used; touching every
+			// key's shard empties the store.
+			for i := range tt.keys {
+				replays(i)
+			}
+			if b, n := s.bytes.Load(), s.entries.Load(); b != 0 || n != 0 {
+				t.Fatalf("after expiry: %d bytes, %d entries", b, n)
 			}
 		})
 	}

@@ -2,7 +2,6 @@ package respcache
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -33,9 +32,9 @@ func (c *Redis) Get(ctx context.Context, key string) (gateway.StoredAnswer, bool
 	if err != nil {
 		return gateway.StoredAnswer{}, false, fmt.Errorf("respcache: redis get: %w", err)
 	}
-	e, err := decode(b)
+	e, err := gateway.DecodeStoredAnswer(b)
 	if err != nil {
-		return gateway.StoredAnswer{}, false, err
+		return gateway.StoredAnswer{}, false, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	return e, true, nil
 }
@@ -46,53 +45,8 @@ func (c *Redis) Set(ctx context.Context, key string, e gateway.StoredAnswer, ttl
 		return err
 	}
 	// go-redis sends EX for whole seconds and PX otherwise.
-	if err := c.client.Set(ctx, c.prefix+key, encode(e), ttl).Err(); err != nil {
+	if err := c.client.Set(ctx, c.prefix+key, e.AppendEncoded(make([]byte, 0, e.EncodedLen())), ttl).Err(); err != nil {
 		return fmt.Errorf("respcache: redis set: %w", err)
 	}
 	return nil
-}
-
-// encodingVersion leads every stored value, so a format change reads old
-// values as corrupt (a miss) rather than as garbage.
-const encodingVersion = 1
-
-// encode lays an entry out as: version byte, uvarint status, prompt and
-// completion tokens, content-type length and bytes, then the raw body.
-// Only lengths delimit fields, so any body bytes are safe.
-func encode(e gateway.StoredAnswer) []byte {
-	ct := e.ContentType
-	b := make([]byte, 0, 1+4*binary.MaxVarintLen64+len(ct)+len(e.Body))
-	b = append(b, encodingVersion)
-	b = binary.AppendUvarint(b, uint64(e.Status))
-	b = binary.AppendUvarint(b, uint64(e.PromptTokens))
-	b = binary.AppendUvarint(b, uint64(e.CompletionTokens))
-	b = binary.AppendUvarint(b, uint64(len(ct)))
-	b = append(b, ct...)
-	return append(b, e.Body...)
-}
-
-func decode(b []byte) (gateway.StoredAnswer, error) {
-	if len(b) == 0 || b[0] != encodingVersion {
-		return gateway.StoredAnswer{}, ErrCorrupt
-	}
-	b = b[1:]
-	var fields [4]uint64
-	for i := range fields {
-		v, n := binary.Uvarint(b)
-		if n <= 0 {
-			return gateway.StoredAnswer{}, ErrCorrupt
-		}
-		fields[i], b = v, b[n:]
-	}
-	ctLen := fields[3]
-	if ctLen > uint64(len(b)) {
-		return gateway.StoredAnswer{}, ErrCorrupt
-	}
-	return gateway.StoredAnswer{
-		Status:           int(fields[0]),
-		ContentType:      string(b[:ctLen]),
-		Body:             b[ctLen:],
-		PromptTokens:     int64(fields[1]),
-		CompletionTokens: int64(fields[2]),
-	}, nil
 }

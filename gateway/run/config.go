@@ -1,10 +1,11 @@
 // Package run runs the gateway binary: it wires the /v1 data plane
 // (gateway/) to the database (key snapshot, usage ledger), the durable
-// spool, the rate limiter and the response cache (in-process, or Redis when
-// OAIS_REDIS_URL is set). cmd/gateway parses flags and calls Run.
+// spool, the rate limiter, the response cache and the Idempotency-Key store
+// (in-process, or Redis when OAIS_REDIS_URL is set). cmd/gateway parses flags and calls Run.
 package run
 
 import (
+	"os"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -52,6 +53,9 @@ type Config struct {
 	// DrainTimeout (OAIS_DRAIN_TIMEOUT) bounds the drain on SIGTERM: how
 	// long requests and streams in flight may run before they are cut.
 	DrainTimeout time.Duration
+	// wrapSegment is spool.Options.WrapSegment: tests in this package make
+	// the spool's disk fail through it.
+	wrapSegment func(*os.File) spool.SegmentFile
 }
 
 // Load reads the Config from env; the error names the first bad variable.

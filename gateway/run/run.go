@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/oais/oais/gateway"
+	"github.com/oais/oais/gateway/idempotency"
 	"github.com/oais/oais/gateway/keysnapshot"
 	"github.com/oais/oais/gateway/ratelimit"
 	"github.com/oais/oais/gateway/respcache"
@@ -69,7 +70,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 	// Go and process collectors are on the gateway's registry already:
 	// registering them here too made every /metrics scrape fail with 500.
 	extra := prometheus.NewRegistry()
-	g.Spool, err = spool.Open(ctx, spool.Options{Dir: cfg.SpoolDir, MaxBytes: cfg.SpoolMaxBytes, Logger: log, Registerer: extra})
+	g.Spool, err = spool.Open(ctx, spool.Options{Dir: cfg.SpoolDir, MaxBytes: cfg.SpoolMaxBytes, Logger: log, Registerer: extra, WrapSegment: cfg.wrapSegment})
 	if err != nil {
 		return nil, fmt.Errorf("OAIS_SPOOL_DIR: %w", err)
 	}
@@ -91,6 +92,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 
 	var limiter ratelimit.Limiter = ratelimit.NewLocal(ratelimit.Options{})
 	var cache gateway.Cache = respcache.NewLocal(cfg.CacheBytes)
+	var idem gateway.IdempotencyStore // nil: the gateway's in-process store
 	if cfg.redisOpts != nil {
 		g.redis = redis.NewClient(cfg.redisOpts)
 		remote := ratelimit.NewRedis(g.redis, "oais:rl:", ratelimit.Options{})
@@ -103,6 +105,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 		}
 		limiter = fb
 		cache = respcache.NewRedis(g.redis, "oais:cache:")
+		idem = idempotency.NewRedis(g.redis, "oais:idem:", idempotency.Options{Logger: log})
 	}
 	var trusted []netip.Prefix
 	for _, p := range cfg.TrustedProxies {
@@ -131,6 +134,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 		Cache:             cache,
 		CacheKeyNormalize: normalize,
 		Pricer:            g.prices,
+		Idempotency:       idem,
 	})
 	metrics := promhttp.HandlerFor(prometheus.Gatherers{g.GW.Registry(), extra}, promhttp.HandlerOpts{})
 	gwh := g.GW.Handler()
@@ -190,11 +194,14 @@ func (g *Gateway) monthTotals(ctx context.Context, now time.Time) (map[string]in
 }
 
 func (g *Gateway) ready(ctx context.Context) error {
-	switch {
-	case !g.Snapshot.Ready():
+	if !g.Snapshot.Ready() {
 		return errors.New("key snapshot not loaded")
-	case g.Spool.Full():
+	}
+	switch err := g.Spool.Err(); {
+	case errors.Is(err, spool.ErrFull):
 		return errors.New("usage spool is full: the database is not taking usage")
+	case err != nil:
+		return err
 	}
 	return nil
 }

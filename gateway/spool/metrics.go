@@ -15,6 +15,7 @@ type metrics struct {
 	shipErrors     prometheus.Counter
 	fullRejections prometheus.Counter
 	syncErrors     prometheus.Counter
+	diskErrors     prometheus.Counter
 
 	reg        prometheus.Registerer
 	registered []prometheus.Collector
@@ -33,13 +34,21 @@ func newMetrics(reg prometheus.Registerer, s *Spool) (*metrics, error) {
 		shipErrors:     counter("ship_errors_total", "Failed attempts to ship a batch of usage records."),
 		fullRejections: counter("full_rejections_total", "Usage records refused because the spool was full."),
 		syncErrors:     counter("sync_errors_total", "Failed fsync rounds of the spool."),
+		diskErrors:     counter("disk_errors_total", "Writes and fsyncs the disk refused (ENOSPC, EIO, …), probes included."),
 		reg:            reg,
 	}
 	if reg == nil {
 		return m, nil
 	}
 	all := []prometheus.Collector{
-		m.appended, m.shipped, m.shipErrors, m.fullRejections, m.syncErrors,
+		m.appended, m.shipped, m.shipErrors, m.fullRejections, m.syncErrors, m.diskErrors,
+		gauge("disk_failing", "1 while the disk refuses the spool's writes or fsyncs: the gateway refuses new requests.", func() float64 {
+			if s.failing.Load() {
+				return 1
+			}
+			return 0
+		}),
+		gauge("held_records", "Usage records the disk refused, waiting in memory until it takes them.", func() float64 { return float64(s.heldRecords.Load()) }),
 		gauge("pending_bytes", "Bytes in the spool not yet shipped.", func() float64 { return float64(s.Stats().PendingBytes) }),
 		gauge("pending_records", "Usage records in the spool not yet shipped (approximate).", func() float64 { return float64(s.Stats().PendingRecords) }),
 		gauge("disk_bytes", "Bytes the spool holds on disk, shipped or not; bounded by its maximum.", func() float64 { return float64(s.Stats().DiskBytes) }),

@@ -5,7 +5,11 @@
 // Durability comes in two steps. Append returns after one write(2) of the whole
 // frame, so the record is in the kernel's page cache and survives the death of
 // the process (SIGKILL, OOM kill, panic); a background loop fsyncs every
-// SyncInterval, so a power loss costs at most that much. Shipping is
+// SyncInterval, so a power loss costs at most that much. A disk that refuses
+// a write or an fsync (ENOSPC, EIO) makes the spool fail closed: Full
+// reports true, so the gateway admits nothing new, and the records of
+// requests already under way wait in memory until the disk takes them
+// (see Append). Shipping is
 // at-least-once: the checkpoint advances only after the sink accepted a batch,
 // and a crash between the two re-ships that batch, which the sink absorbs
 // because it is idempotent by RequestID.
@@ -19,6 +23,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -56,6 +61,10 @@ var (
 	// ErrRecordTooLarge is returned by Append for a record whose encoding
 	// exceeds the frame limit (64 KiB); usage records are a few hundred bytes.
 	ErrRecordTooLarge = errors.New("usage record too large for the spool")
+	// ErrDiskFailing is wrapped by Err while the disk refuses the spool's
+	// writes or fsyncs, and by Append when the records waiting in memory for
+	// it already fill maxHeldBytes.
+	ErrDiskFailing = errors.New("usage spool: the disk refuses writes")
 )
 
 // Options configures Open. Zero values take the defaults.
@@ -76,6 +85,20 @@ type Options struct {
 	Logger *slog.Logger
 	// Registerer receives the oais_spool_* metrics; nil registers nothing.
 	Registerer prometheus.Registerer
+	// WrapSegment, if set, is given every segment file the spool opens for
+	// appending and returns what the spool writes through instead. Tests
+	// use it to make the disk fail (ENOSPC, EIO); production leaves it nil.
+	WrapSegment func(*os.File) SegmentFile
+}
+
+// SegmentFile is what the spool appends a segment through: the *os.File
+// it opened, unless Options.WrapSegment put something in between.
+type SegmentFile interface {
+	io.Writer
+	Truncate(size int64) error
+	Sync() error
+	Close() error
+	Name() string
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -135,18 +158,25 @@ type Spool struct {
 	// mu guards the write side and the segment list. Append holds it for one
 	// write(2) and nothing slower; everything else holds it for bookkeeping.
 	mu       sync.Mutex
-	active   *os.File
-	segs     []segment  // by seq; the last one is active
-	dirty    bool       // active written since its last fsync
-	dirDirty bool       // directory entries changed since the last fsync
-	unsynced []*os.File // sealed segments awaiting their final fsync and close
-	broken   bool       // active ends in a torn write we could not cut: rotate first
+	active   SegmentFile
+	segs     []segment     // by seq; the last one is active
+	dirty    bool          // active written since its last fsync
+	dirDirty bool          // directory entries changed since the last fsync
+	unsynced []SegmentFile // sealed segments awaiting their final fsync and close
+	broken   bool          // active ends in a torn write we could not cut: rotate first
 	closed   bool
+	// held are whole frames whose write the disk refused, in order, waiting
+	// for it to take them (at most maxHeldBytes); failErr is the disk's
+	// last error while failing is set.
+	held    []byte
+	failErr error
 
 	diskBytes      atomic.Int64 // sum of segment sizes on disk
 	shippedOnDisk  atomic.Int64 // bytes still on disk before the ship cursor
 	pendingRecords atomic.Int64 // appended and not yet shipped (approximate after corruption)
 	full           atomic.Bool  // last Append was refused with ErrFull
+	failing        atomic.Bool  // the disk refused a write or fsync and has not taken one since
+	heldRecords    atomic.Int64 // records in held
 
 	stopSync  context.CancelFunc
 	syncDone  chan struct{}
@@ -261,7 +291,7 @@ func (s *Spool) recover(ctx context.Context) error {
 	if len(s.segs) > 0 {
 		next = max(next, s.segs[len(s.segs)-1].seq+1)
 	}
-	if s.active, err = createSegment(s.dir, next); err != nil {
+	if s.active, err = s.createSegment(next); err != nil {
 		return err
 	}
 	s.segs = append(s.segs, segment{seq: next})
@@ -332,12 +362,15 @@ func (s *Spool) checkSegment(path string, seq uint64, cur cursor, last bool, buf
 	return size, records, nil
 }
 
-func createSegment(dir string, seq uint64) (*os.File, error) {
+func (s *Spool) createSegment(seq uint64) (SegmentFile, error) {
 	// O_APPEND keeps every write at the end even after a failed write was cut
 	// back with Truncate.
-	f, err := os.OpenFile(filepath.Join(dir, segmentName(seq)), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o640)
+	f, err := os.OpenFile(filepath.Join(s.dir, segmentName(seq)), os.O_CREATE|os.O_EXCL|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("spool: create segment: %w", err)
+	}
+	if s.opts.WrapSegment != nil {
+		return s.opts.WrapSegment(f), nil
 	}
 	return f, nil
 }
@@ -349,9 +382,17 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b 
 const maxPooledBuf = 16 << 10
 
 // Append writes rec to the spool. When it returns nil the record survives the
-// death of this process; when it returns an error (ErrFull, ErrClosed, an I/O
-// error) the record was not kept and the request should not be served as
-// metered. Append does not keep rec: the caller may reuse it at once.
+// death of this process; when it returns an error (ErrFull, ErrClosed,
+// ErrDiskFailing) the record was not kept and the request should not be
+// served as metered. Append does not keep rec: the caller may reuse it at
+// once.
+//
+// A record the disk refuses (ENOSPC, EIO) is the record of a request that
+// was already answered. Append then keeps it in memory (up to maxHeldBytes
+// of them) and returns nil, and the spool fails closed: Full reports true,
+// so no new request is admitted, until a probe of the sync loop writes the
+// held records and fsyncs them. Only the death of the process in that
+// window loses them.
 //
 // Append takes no context: it does one write(2) to a local file, which a
 // context could not interrupt, and it runs once per request.
@@ -389,15 +430,41 @@ func (s *Spool) Append(rec *usage.Record) error {
 	}
 }
 
-// write appends one whole frame with a single write(2).
+// maxHeldBytes bounds the frames held in memory while the disk fails. Only
+// requests admitted before it failed append then, so it matches
+// fullHeadroom, the room kept for them below MaxBytes (raise both together).
+const maxHeldBytes = fullHeadroom
+
+// write appends one whole frame with a single write(2), or holds it while
+// the disk fails.
 func (s *Spool) write(frame []byte) error {
-	n := int64(len(frame))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
 	}
-	if s.diskBytes.Load()+n > s.opts.MaxBytes {
+	if !s.failing.Load() {
+		err := s.writeLocked(frame, 1, true)
+		if err == nil || errors.Is(err, ErrFull) {
+			return err
+		}
+		s.failLocked("write", err)
+	}
+	if len(s.held)+len(frame) > maxHeldBytes {
+		return fmt.Errorf("%w (%d records already wait in memory): %w", ErrDiskFailing, s.heldRecords.Load(), s.failErr)
+	}
+	s.held = append(s.held, frame...)
+	s.heldRecords.Add(1)
+	s.pendingRecords.Add(1)
+	return nil
+}
+
+// writeLocked appends whole frames holding records records with a single
+// write(2). bounded refuses them with ErrFull past MaxBytes; held frames
+// are written regardless, their requests were answered already.
+func (s *Spool) writeLocked(frames []byte, records int64, bounded bool) error {
+	n := int64(len(frames))
+	if bounded && s.diskBytes.Load()+n > s.opts.MaxBytes {
 		return ErrFull
 	}
 	// A record larger than a whole segment still goes into one of its own.
@@ -407,7 +474,7 @@ func (s *Spool) write(frame []byte) error {
 		}
 	}
 	act := &s.segs[len(s.segs)-1]
-	if _, err := s.active.Write(frame); err != nil {
+	if _, err := s.active.Write(frames); err != nil {
 		// A partial write (ENOSPC) leaves a torn frame that the next
 		// record would follow. Cut it off, or seal the segment so that the
 		// tear becomes a corrupt stretch the reader skips.
@@ -418,8 +485,66 @@ func (s *Spool) write(frame []byte) error {
 	}
 	act.size += n
 	s.diskBytes.Add(n)
-	s.pendingRecords.Add(1)
+	s.pendingRecords.Add(records)
 	s.dirty = true
+	return nil
+}
+
+// failLocked puts the spool in the failing state after the disk refused op
+// ("write", "fsync") with err. It logs the change of state, not every
+// refusal: a failing disk under load would otherwise log a line per request.
+func (s *Spool) failLocked(op string, err error) {
+	s.m.diskErrors.Inc()
+	s.failErr = err
+	if s.failing.CompareAndSwap(false, true) {
+		s.log.Error("usage spool: the disk failed; refusing new requests until it takes writes again (records of requests under way wait in memory)",
+			"dir", s.dir, "op", op, "err", err)
+	}
+}
+
+// probe tries the disk again while the spool is failing: it writes the held
+// records and fsyncs the active segment. When both work the spool admits
+// requests again; otherwise it stays failing, without another log line.
+func (s *Spool) probe() {
+	s.mu.Lock()
+	written := s.heldRecords.Load()
+	err := s.writeHeldLocked()
+	// Fsync even when nothing new was written: an fsync error is what
+	// failed, perhaps.
+	s.dirty = true
+	s.mu.Unlock()
+	if err == nil {
+		err = s.syncOnce()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err == nil {
+		// Records held while this probe fsynced; they are fsynced on the
+		// next tick like any other.
+		written += s.heldRecords.Load()
+		err = s.writeHeldLocked()
+	}
+	if err != nil {
+		s.m.diskErrors.Inc()
+		s.failErr = err
+		return
+	}
+	s.failErr = nil
+	s.failing.Store(false)
+	s.log.Info("usage spool: the disk works again; accepting requests", "dir", s.dir, "records_written_from_memory", written)
+}
+
+// writeHeldLocked writes the held frames in one write(2).
+func (s *Spool) writeHeldLocked() error {
+	if len(s.held) == 0 {
+		return nil
+	}
+	// The held records are counted as pending already.
+	if err := s.writeLocked(s.held, 0, false); err != nil {
+		return err
+	}
+	s.held = nil
+	s.heldRecords.Store(0)
 	return nil
 }
 
@@ -427,7 +552,7 @@ func (s *Spool) write(frame []byte) error {
 // file's last fsync is left to the sync loop so that no appender waits on it.
 func (s *Spool) rotateLocked() error {
 	next := s.segs[len(s.segs)-1].seq + 1
-	f, err := createSegment(s.dir, next)
+	f, err := s.createSegment(next)
 	if err != nil {
 		return err
 	}
@@ -440,18 +565,18 @@ func (s *Spool) rotateLocked() error {
 
 func (s *Spool) syncLoop(ctx context.Context) {
 	defer close(s.syncDone)
-	failing := false
 	every.Run(ctx, s.opts.SyncInterval, func(context.Context) {
-		// Log the change of state, not every tick: a failing disk would
-		// otherwise log five lines a second.
-		err := s.syncOnce()
-		switch {
-		case err != nil && !failing:
-			s.log.Error("usage spool: fsync failed; records appended since the last good fsync may not survive a power loss", "dir", s.dir, "err", err)
-		case err == nil && failing:
-			s.log.Info("usage spool: fsync works again", "dir", s.dir)
+		if s.failing.Load() {
+			s.probe()
+			return
 		}
-		failing = err != nil
+		if err := s.syncOnce(); err != nil {
+			// Records appended since the last good fsync may not survive
+			// a power loss, and the next ones might not either: fail closed.
+			s.mu.Lock()
+			s.failLocked("fsync", err)
+			s.mu.Unlock()
+		}
 	})
 }
 
@@ -499,10 +624,15 @@ func (s *Spool) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopSync()
 		<-s.syncDone
+		var errs []error
 		s.mu.Lock()
+		if held := s.heldRecords.Load(); held > 0 {
+			if err := s.writeHeldLocked(); err != nil {
+				errs = append(errs, fmt.Errorf("spool: %d records held in memory since the disk failed are lost: %w", held, err))
+			}
+		}
 		s.closed = true
 		s.mu.Unlock()
-		var errs []error
 		if err := s.syncOnce(); err != nil {
 			errs = append(errs, fmt.Errorf("spool: fsync on close: %w", err))
 		}
@@ -519,11 +649,17 @@ func (s *Spool) Close() error {
 // closeFiles closes what Open opened; the lock goes last.
 func (s *Spool) closeFiles() error {
 	var errs []error
-	for _, f := range []*os.File{s.active, s.dirf, s.lock} {
+	closeFile := func(f io.Closer) {
+		if err := f.Close(); err != nil && !errors.Is(err, fs.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	if s.active != nil {
+		closeFile(s.active)
+	}
+	for _, f := range []*os.File{s.dirf, s.lock} {
 		if f != nil {
-			if err := f.Close(); err != nil && !errors.Is(err, fs.ErrClosed) {
-				errs = append(errs, err)
-			}
+			closeFile(f)
 		}
 	}
 	return errors.Join(errs...)
@@ -556,10 +692,27 @@ func (s *Spool) Stats() Stats {
 // records of the 64 KiB maximum; real records are a few hundred bytes).
 const fullHeadroom = 1 << 20
 
-// Full reports whether the spool is close enough to MaxBytes that a new
-// request should be refused: the gateway asks before admitting a request,
-// so a record it must write later always has room (fail closed, never
-// unmetered).
+// Full reports whether a new request should be refused: the spool is close
+// enough to MaxBytes, or its disk refuses writes. The gateway asks before
+// admitting a request, so a record it must write later always has a place
+// (fail closed, never unmetered). Err says which.
 func (s *Spool) Full() bool {
-	return s.diskBytes.Load() >= s.opts.MaxBytes-fullHeadroom
+	return s.failing.Load() || s.diskBytes.Load() >= s.opts.MaxBytes-fullHeadroom
+}
+
+// Err says why Full reports true: nil, ErrFull, or an error wrapping
+// ErrDiskFailing and the disk's last error. It is for /readyz and logs.
+func (s *Spool) Err() error {
+	if s.failing.Load() {
+		s.mu.Lock()
+		err := s.failErr
+		s.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrDiskFailing, err)
+		}
+	}
+	if s.diskBytes.Load() >= s.opts.MaxBytes-fullHeadroom {
+		return ErrFull
+	}
+	return nil
 }
