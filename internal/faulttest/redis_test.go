@@ -79,7 +79,9 @@ func TestRedisLossFallsBackToLocalLimits(t *testing.T) {
 	}
 	back := time.Since(restarted)
 	const upLog = "rate limits: redis reachable again, enforcing shared limits"
-	if !strings.Contains(g.logs(), upLog) {
+	// The gauge moves just before the line is logged, and the log comes
+	// through a pipe: wait for it rather than read it at once.
+	if !WaitFor(5*time.Second, func() bool { return strings.Contains(g.logs(), upLog) }) {
 		t.Errorf("gateway log lacks %q", upLog)
 	}
 	for s := range recoverStatuses {
