@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/oais/oais/internal/usage"
 )
 
 // ReconcileLine compares one period's three numbers: what its usage rows
@@ -89,11 +91,13 @@ func (w *Worker) Reconcile(ctx context.Context, from, to time.Time) (Report, err
 		} else {
 			ws.Unsent++
 		}
-		ws.LedgerMicros += l.LedgerMicros
-		ws.SentMicros += l.SentMicros
+		// Saturating, as the ledger's own sums are: a report never wraps.
+		add := usage.SaturatingAdd
+		ws.LedgerMicros = add(ws.LedgerMicros, l.LedgerMicros)
+		ws.SentMicros = add(ws.SentMicros, l.SentMicros)
 		r.Workspaces[p.WorkspaceID] = ws
-		r.LedgerTotal += l.LedgerMicros
-		r.SentTotal += l.SentMicros
+		r.LedgerTotal = add(r.LedgerTotal, l.LedgerMicros)
+		r.SentTotal = add(r.SentTotal, l.SentMicros)
 		r.Lines = append(r.Lines, l)
 	}
 	return r, nil

@@ -28,6 +28,7 @@ import (
 	"github.com/oais/oais/ent/stripeevent"
 	"github.com/oais/oais/ent/upstream"
 	"github.com/oais/oais/ent/usageevent"
+	"github.com/oais/oais/ent/usagequarantine"
 	"github.com/oais/oais/ent/usagerollup"
 	"github.com/oais/oais/ent/user"
 	"github.com/oais/oais/ent/workspace"
@@ -66,6 +67,8 @@ type Client struct {
 	Upstream *UpstreamClient
 	// UsageEvent is the client for interacting with the UsageEvent builders.
 	UsageEvent *UsageEventClient
+	// UsageQuarantine is the client for interacting with the UsageQuarantine builders.
+	UsageQuarantine *UsageQuarantineClient
 	// UsageRollup is the client for interacting with the UsageRollup builders.
 	UsageRollup *UsageRollupClient
 	// User is the client for interacting with the User builders.
@@ -96,6 +99,7 @@ func (c *Client) init() {
 	c.StripeEvent = NewStripeEventClient(c.config)
 	c.Upstream = NewUpstreamClient(c.config)
 	c.UsageEvent = NewUsageEventClient(c.config)
+	c.UsageQuarantine = NewUsageQuarantineClient(c.config)
 	c.UsageRollup = NewUsageRollupClient(c.config)
 	c.User = NewUserClient(c.config)
 	c.Workspace = NewWorkspaceClient(c.config)
@@ -189,24 +193,25 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:            ctx,
-		config:         cfg,
-		APIKey:         NewAPIKeyClient(cfg),
-		AuditEvent:     NewAuditEventClient(cfg),
-		BillingAccount: NewBillingAccountClient(cfg),
-		BillingPeriod:  NewBillingPeriodClient(cfg),
-		LatencyRollup:  NewLatencyRollupClient(cfg),
-		Membership:     NewMembershipClient(cfg),
-		ModelPrice:     NewModelPriceClient(cfg),
-		RefreshToken:   NewRefreshTokenClient(cfg),
-		Session:        NewSessionClient(cfg),
-		SigningKey:     NewSigningKeyClient(cfg),
-		StripeEvent:    NewStripeEventClient(cfg),
-		Upstream:       NewUpstreamClient(cfg),
-		UsageEvent:     NewUsageEventClient(cfg),
-		UsageRollup:    NewUsageRollupClient(cfg),
-		User:           NewUserClient(cfg),
-		Workspace:      NewWorkspaceClient(cfg),
+		ctx:             ctx,
+		config:          cfg,
+		APIKey:          NewAPIKeyClient(cfg),
+		AuditEvent:      NewAuditEventClient(cfg),
+		BillingAccount:  NewBillingAccountClient(cfg),
+		BillingPeriod:   NewBillingPeriodClient(cfg),
+		LatencyRollup:   NewLatencyRollupClient(cfg),
+		Membership:      NewMembershipClient(cfg),
+		ModelPrice:      NewModelPriceClient(cfg),
+		RefreshToken:    NewRefreshTokenClient(cfg),
+		Session:         NewSessionClient(cfg),
+		SigningKey:      NewSigningKeyClient(cfg),
+		StripeEvent:     NewStripeEventClient(cfg),
+		Upstream:        NewUpstreamClient(cfg),
+		UsageEvent:      NewUsageEventClient(cfg),
+		UsageQuarantine: NewUsageQuarantineClient(cfg),
+		UsageRollup:     NewUsageRollupClient(cfg),
+		User:            NewUserClient(cfg),
+		Workspace:       NewWorkspaceClient(cfg),
 	}, nil
 }
 
@@ -224,24 +229,25 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:            ctx,
-		config:         cfg,
-		APIKey:         NewAPIKeyClient(cfg),
-		AuditEvent:     NewAuditEventClient(cfg),
-		BillingAccount: NewBillingAccountClient(cfg),
-		BillingPeriod:  NewBillingPeriodClient(cfg),
-		LatencyRollup:  NewLatencyRollupClient(cfg),
-		Membership:     NewMembershipClient(cfg),
-		ModelPrice:     NewModelPriceClient(cfg),
-		RefreshToken:   NewRefreshTokenClient(cfg),
-		Session:        NewSessionClient(cfg),
-		SigningKey:     NewSigningKeyClient(cfg),
-		StripeEvent:    NewStripeEventClient(cfg),
-		Upstream:       NewUpstreamClient(cfg),
-		UsageEvent:     NewUsageEventClient(cfg),
-		UsageRollup:    NewUsageRollupClient(cfg),
-		User:           NewUserClient(cfg),
-		Workspace:      NewWorkspaceClient(cfg),
+		ctx:             ctx,
+		config:          cfg,
+		APIKey:          NewAPIKeyClient(cfg),
+		AuditEvent:      NewAuditEventClient(cfg),
+		BillingAccount:  NewBillingAccountClient(cfg),
+		BillingPeriod:   NewBillingPeriodClient(cfg),
+		LatencyRollup:   NewLatencyRollupClient(cfg),
+		Membership:      NewMembershipClient(cfg),
+		ModelPrice:      NewModelPriceClient(cfg),
+		RefreshToken:    NewRefreshTokenClient(cfg),
+		Session:         NewSessionClient(cfg),
+		SigningKey:      NewSigningKeyClient(cfg),
+		StripeEvent:     NewStripeEventClient(cfg),
+		Upstream:        NewUpstreamClient(cfg),
+		UsageEvent:      NewUsageEventClient(cfg),
+		UsageQuarantine: NewUsageQuarantineClient(cfg),
+		UsageRollup:     NewUsageRollupClient(cfg),
+		User:            NewUserClient(cfg),
+		Workspace:       NewWorkspaceClient(cfg),
 	}, nil
 }
 
@@ -273,7 +279,8 @@ func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIKey, c.AuditEvent, c.BillingAccount, c.BillingPeriod, c.LatencyRollup,
 		c.Membership, c.ModelPrice, c.RefreshToken, c.Session, c.SigningKey,
-		c.StripeEvent, c.Upstream, c.UsageEvent, c.UsageRollup, c.User, c.Workspace,
+		c.StripeEvent, c.Upstream, c.UsageEvent, c.UsageQuarantine, c.UsageRollup,
+		c.User, c.Workspace,
 	} {
 		n.Use(hooks...)
 	}
@@ -285,7 +292,8 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIKey, c.AuditEvent, c.BillingAccount, c.BillingPeriod, c.LatencyRollup,
 		c.Membership, c.ModelPrice, c.RefreshToken, c.Session, c.SigningKey,
-		c.StripeEvent, c.Upstream, c.UsageEvent, c.UsageRollup, c.User, c.Workspace,
+		c.StripeEvent, c.Upstream, c.UsageEvent, c.UsageQuarantine, c.UsageRollup,
+		c.User, c.Workspace,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -320,6 +328,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Upstream.mutate(ctx, m)
 	case *UsageEventMutation:
 		return c.UsageEvent.mutate(ctx, m)
+	case *UsageQuarantineMutation:
+		return c.UsageQuarantine.mutate(ctx, m)
 	case *UsageRollupMutation:
 		return c.UsageRollup.mutate(ctx, m)
 	case *UserMutation:
@@ -2281,6 +2291,140 @@ func (c *UsageEventClient) mutate(ctx context.Context, m *UsageEventMutation) (V
 	}
 }
 
+// UsageQuarantineClient is a client for the UsageQuarantine schema.
+type UsageQuarantineClient struct {
+	config
+}
+
+// NewUsageQuarantineClient returns a client for the UsageQuarantine from the given config.
+func NewUsageQuarantineClient(c config) *UsageQuarantineClient {
+	return &UsageQuarantineClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `usagequarantine.Hooks(f(g(h())))`.
+func (c *UsageQuarantineClient) Use(hooks ...Hook) {
+	c.hooks.UsageQuarantine = append(c.hooks.UsageQuarantine, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `usagequarantine.Intercept(f(g(h())))`.
+func (c *UsageQuarantineClient) Intercept(interceptors ...Interceptor) {
+	c.inters.UsageQuarantine = append(c.inters.UsageQuarantine, interceptors...)
+}
+
+// Create returns a builder for creating a UsageQuarantine entity.
+func (c *UsageQuarantineClient) Create() *UsageQuarantineCreate {
+	mutation := newUsageQuarantineMutation(c.config, OpCreate)
+	return &UsageQuarantineCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of UsageQuarantine entities.
+func (c *UsageQuarantineClient) CreateBulk(builders ...*UsageQuarantineCreate) *UsageQuarantineCreateBulk {
+	return &UsageQuarantineCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *UsageQuarantineClient) MapCreateBulk(slice any, setFunc func(*UsageQuarantineCreate, int)) *UsageQuarantineCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &UsageQuarantineCreateBulk{err: fmt.Errorf("calling to UsageQuarantineClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*UsageQuarantineCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &UsageQuarantineCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for UsageQuarantine.
+func (c *UsageQuarantineClient) Update() *UsageQuarantineUpdate {
+	mutation := newUsageQuarantineMutation(c.config, OpUpdate)
+	return &UsageQuarantineUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *UsageQuarantineClient) UpdateOne(_m *UsageQuarantine) *UsageQuarantineUpdateOne {
+	mutation := newUsageQuarantineMutation(c.config, OpUpdateOne, withUsageQuarantine(_m))
+	return &UsageQuarantineUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *UsageQuarantineClient) UpdateOneID(id string) *UsageQuarantineUpdateOne {
+	mutation := newUsageQuarantineMutation(c.config, OpUpdateOne, withUsageQuarantineID(id))
+	return &UsageQuarantineUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for UsageQuarantine.
+func (c *UsageQuarantineClient) Delete() *UsageQuarantineDelete {
+	mutation := newUsageQuarantineMutation(c.config, OpDelete)
+	return &UsageQuarantineDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *UsageQuarantineClient) DeleteOne(_m *UsageQuarantine) *UsageQuarantineDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *UsageQuarantineClient) DeleteOneID(id string) *UsageQuarantineDeleteOne {
+	builder := c.Delete().Where(usagequarantine.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &UsageQuarantineDeleteOne{builder}
+}
+
+// Query returns a query builder for UsageQuarantine.
+func (c *UsageQuarantineClient) Query() *UsageQuarantineQuery {
+	return &UsageQuarantineQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeUsageQuarantine},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a UsageQuarantine entity by its id.
+func (c *UsageQuarantineClient) Get(ctx context.Context, id string) (*UsageQuarantine, error) {
+	return c.Query().Where(usagequarantine.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *UsageQuarantineClient) GetX(ctx context.Context, id string) *UsageQuarantine {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *UsageQuarantineClient) Hooks() []Hook {
+	hooks := c.hooks.UsageQuarantine
+	return append(hooks[:len(hooks):len(hooks)], usagequarantine.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *UsageQuarantineClient) Interceptors() []Interceptor {
+	return c.inters.UsageQuarantine
+}
+
+func (c *UsageQuarantineClient) mutate(ctx context.Context, m *UsageQuarantineMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&UsageQuarantineCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&UsageQuarantineUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&UsageQuarantineUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&UsageQuarantineDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown UsageQuarantine mutation op: %q", m.Op())
+	}
+}
+
 // UsageRollupClient is a client for the UsageRollup schema.
 type UsageRollupClient struct {
 	config
@@ -2784,12 +2928,12 @@ type (
 	hooks struct {
 		APIKey, AuditEvent, BillingAccount, BillingPeriod, LatencyRollup, Membership,
 		ModelPrice, RefreshToken, Session, SigningKey, StripeEvent, Upstream,
-		UsageEvent, UsageRollup, User, Workspace []ent.Hook
+		UsageEvent, UsageQuarantine, UsageRollup, User, Workspace []ent.Hook
 	}
 	inters struct {
 		APIKey, AuditEvent, BillingAccount, BillingPeriod, LatencyRollup, Membership,
 		ModelPrice, RefreshToken, Session, SigningKey, StripeEvent, Upstream,
-		UsageEvent, UsageRollup, User, Workspace []ent.Interceptor
+		UsageEvent, UsageQuarantine, UsageRollup, User, Workspace []ent.Interceptor
 	}
 )
 

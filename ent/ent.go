@@ -25,6 +25,7 @@ import (
 	"github.com/oais/oais/ent/stripeevent"
 	"github.com/oais/oais/ent/upstream"
 	"github.com/oais/oais/ent/usageevent"
+	"github.com/oais/oais/ent/usagequarantine"
 	"github.com/oais/oais/ent/usagerollup"
 	"github.com/oais/oais/ent/user"
 	"github.com/oais/oais/ent/workspace"
@@ -88,22 +89,23 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			apikey.Table:         apikey.ValidColumn,
-			auditevent.Table:     auditevent.ValidColumn,
-			billingaccount.Table: billingaccount.ValidColumn,
-			billingperiod.Table:  billingperiod.ValidColumn,
-			latencyrollup.Table:  latencyrollup.ValidColumn,
-			membership.Table:     membership.ValidColumn,
-			modelprice.Table:     modelprice.ValidColumn,
-			refreshtoken.Table:   refreshtoken.ValidColumn,
-			session.Table:        session.ValidColumn,
-			signingkey.Table:     signingkey.ValidColumn,
-			stripeevent.Table:    stripeevent.ValidColumn,
-			upstream.Table:       upstream.ValidColumn,
-			usageevent.Table:     usageevent.ValidColumn,
-			usagerollup.Table:    usagerollup.ValidColumn,
-			user.Table:           user.ValidColumn,
-			workspace.Table:      workspace.ValidColumn,
+			apikey.Table:          apikey.ValidColumn,
+			auditevent.Table:      auditevent.ValidColumn,
+			billingaccount.Table:  billingaccount.ValidColumn,
+			billingperiod.Table:   billingperiod.ValidColumn,
+			latencyrollup.Table:   latencyrollup.ValidColumn,
+			membership.Table:      membership.ValidColumn,
+			modelprice.Table:      modelprice.ValidColumn,
+			refreshtoken.Table:    refreshtoken.ValidColumn,
+			session.Table:         session.ValidColumn,
+			signingkey.Table:      signingkey.ValidColumn,
+			stripeevent.Table:     stripeevent.ValidColumn,
+			upstream.Table:        upstream.ValidColumn,
+			usageevent.Table:      usageevent.ValidColumn,
+			usagequarantine.Table: usagequarantine.ValidColumn,
+			usagerollup.Table:     usagerollup.ValidColumn,
+			user.Table:            user.ValidColumn,
+			workspace.Table:       workspace.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

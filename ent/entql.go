@@ -17,6 +17,7 @@ import (
 	"github.com/oais/oais/ent/stripeevent"
 	"github.com/oais/oais/ent/upstream"
 	"github.com/oais/oais/ent/usageevent"
+	"github.com/oais/oais/ent/usagequarantine"
 	"github.com/oais/oais/ent/usagerollup"
 	"github.com/oais/oais/ent/user"
 	"github.com/oais/oais/ent/workspace"
@@ -29,7 +30,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 16)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 17)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   apikey.Table,
@@ -318,6 +319,24 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   usagequarantine.Table,
+			Columns: usagequarantine.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: usagequarantine.FieldID,
+			},
+		},
+		Type: "UsageQuarantine",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			usagequarantine.FieldRequestID:     {Type: field.TypeString, Column: usagequarantine.FieldRequestID},
+			usagequarantine.FieldWorkspaceID:   {Type: field.TypeString, Column: usagequarantine.FieldWorkspaceID},
+			usagequarantine.FieldReason:        {Type: field.TypeString, Column: usagequarantine.FieldReason},
+			usagequarantine.FieldRecord:        {Type: field.TypeString, Column: usagequarantine.FieldRecord},
+			usagequarantine.FieldQuarantinedAt: {Type: field.TypeTime, Column: usagequarantine.FieldQuarantinedAt},
+		},
+	}
+	graph.Nodes[14] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usagerollup.Table,
 			Columns: usagerollup.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -341,7 +360,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			usagerollup.FieldLatencyMsSum:     {Type: field.TypeInt64, Column: usagerollup.FieldLatencyMsSum},
 		},
 	}
-	graph.Nodes[14] = &sqlgraph.Node{
+	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -364,7 +383,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldLastSignInAt: {Type: field.TypeTime, Column: user.FieldLastSignInAt},
 		},
 	}
-	graph.Nodes[15] = &sqlgraph.Node{
+	graph.Nodes[16] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   workspace.Table,
 			Columns: workspace.Columns,
@@ -1914,6 +1933,71 @@ func (f *UsageEventFilter) WhereHasWorkspaceWith(preds ...predicate.Workspace) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *UsageQuarantineQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the UsageQuarantineQuery builder.
+func (_q *UsageQuarantineQuery) Filter() *UsageQuarantineFilter {
+	return &UsageQuarantineFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *UsageQuarantineMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the UsageQuarantineMutation builder.
+func (m *UsageQuarantineMutation) Filter() *UsageQuarantineFilter {
+	return &UsageQuarantineFilter{config: m.config, predicateAdder: m}
+}
+
+// UsageQuarantineFilter provides a generic filtering capability at runtime for UsageQuarantineQuery.
+type UsageQuarantineFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *UsageQuarantineFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *UsageQuarantineFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(usagequarantine.FieldID))
+}
+
+// WhereRequestID applies the entql string predicate on the request_id field.
+func (f *UsageQuarantineFilter) WhereRequestID(p entql.StringP) {
+	f.Where(p.Field(usagequarantine.FieldRequestID))
+}
+
+// WhereWorkspaceID applies the entql string predicate on the workspace_id field.
+func (f *UsageQuarantineFilter) WhereWorkspaceID(p entql.StringP) {
+	f.Where(p.Field(usagequarantine.FieldWorkspaceID))
+}
+
+// WhereReason applies the entql string predicate on the reason field.
+func (f *UsageQuarantineFilter) WhereReason(p entql.StringP) {
+	f.Where(p.Field(usagequarantine.FieldReason))
+}
+
+// WhereRecord applies the entql string predicate on the record field.
+func (f *UsageQuarantineFilter) WhereRecord(p entql.StringP) {
+	f.Where(p.Field(usagequarantine.FieldRecord))
+}
+
+// WhereQuarantinedAt applies the entql time.Time predicate on the quarantined_at field.
+func (f *UsageQuarantineFilter) WhereQuarantinedAt(p entql.TimeP) {
+	f.Where(p.Field(usagequarantine.FieldQuarantinedAt))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *UsageRollupQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1942,7 +2026,7 @@ type UsageRollupFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UsageRollupFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2056,7 +2140,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2160,7 +2244,7 @@ type WorkspaceFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WorkspaceFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

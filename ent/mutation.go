@@ -25,6 +25,7 @@ import (
 	"github.com/oais/oais/ent/stripeevent"
 	"github.com/oais/oais/ent/upstream"
 	"github.com/oais/oais/ent/usageevent"
+	"github.com/oais/oais/ent/usagequarantine"
 	"github.com/oais/oais/ent/usagerollup"
 	"github.com/oais/oais/ent/user"
 	"github.com/oais/oais/ent/workspace"
@@ -39,22 +40,23 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
-	TypeAPIKey         = "APIKey"
-	TypeAuditEvent     = "AuditEvent"
-	TypeBillingAccount = "BillingAccount"
-	TypeBillingPeriod  = "BillingPeriod"
-	TypeLatencyRollup  = "LatencyRollup"
-	TypeMembership     = "Membership"
-	TypeModelPrice     = "ModelPrice"
-	TypeRefreshToken   = "RefreshToken"
-	TypeSession        = "Session"
-	TypeSigningKey     = "SigningKey"
-	TypeStripeEvent    = "StripeEvent"
-	TypeUpstream       = "Upstream"
-	TypeUsageEvent     = "UsageEvent"
-	TypeUsageRollup    = "UsageRollup"
-	TypeUser           = "User"
-	TypeWorkspace      = "Workspace"
+	TypeAPIKey          = "APIKey"
+	TypeAuditEvent      = "AuditEvent"
+	TypeBillingAccount  = "BillingAccount"
+	TypeBillingPeriod   = "BillingPeriod"
+	TypeLatencyRollup   = "LatencyRollup"
+	TypeMembership      = "Membership"
+	TypeModelPrice      = "ModelPrice"
+	TypeRefreshToken    = "RefreshToken"
+	TypeSession         = "Session"
+	TypeSigningKey      = "SigningKey"
+	TypeStripeEvent     = "StripeEvent"
+	TypeUpstream        = "Upstream"
+	TypeUsageEvent      = "UsageEvent"
+	TypeUsageQuarantine = "UsageQuarantine"
+	TypeUsageRollup     = "UsageRollup"
+	TypeUser            = "User"
+	TypeWorkspace       = "Workspace"
 )
 
 // APIKeyMutation represents an operation that mutates the APIKey nodes in the graph.
@@ -12293,6 +12295,554 @@ func (m *UsageEventMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown UsageEvent edge %s", name)
+}
+
+// UsageQuarantineMutation represents an operation that mutates the UsageQuarantine nodes in the graph.
+type UsageQuarantineMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *string
+	request_id     *string
+	workspace_id   *string
+	reason         *string
+	record         *string
+	quarantined_at *time.Time
+	clearedFields  map[string]struct{}
+	done           bool
+	oldValue       func(context.Context) (*UsageQuarantine, error)
+	predicates     []predicate.UsageQuarantine
+}
+
+var _ ent.Mutation = (*UsageQuarantineMutation)(nil)
+
+// usagequarantineOption allows management of the mutation configuration using functional options.
+type usagequarantineOption func(*UsageQuarantineMutation)
+
+// newUsageQuarantineMutation creates new mutation for the UsageQuarantine entity.
+func newUsageQuarantineMutation(c config, op Op, opts ...usagequarantineOption) *UsageQuarantineMutation {
+	m := &UsageQuarantineMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeUsageQuarantine,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withUsageQuarantineID sets the ID field of the mutation.
+func withUsageQuarantineID(id string) usagequarantineOption {
+	return func(m *UsageQuarantineMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *UsageQuarantine
+		)
+		m.oldValue = func(ctx context.Context) (*UsageQuarantine, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().UsageQuarantine.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withUsageQuarantine sets the old UsageQuarantine of the mutation.
+func withUsageQuarantine(node *UsageQuarantine) usagequarantineOption {
+	return func(m *UsageQuarantineMutation) {
+		m.oldValue = func(context.Context) (*UsageQuarantine, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m UsageQuarantineMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m UsageQuarantineMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of UsageQuarantine entities.
+func (m *UsageQuarantineMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *UsageQuarantineMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *UsageQuarantineMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().UsageQuarantine.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetRequestID sets the "request_id" field.
+func (m *UsageQuarantineMutation) SetRequestID(s string) {
+	m.request_id = &s
+}
+
+// RequestID returns the value of the "request_id" field in the mutation.
+func (m *UsageQuarantineMutation) RequestID() (r string, exists bool) {
+	v := m.request_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRequestID returns the old "request_id" field's value of the UsageQuarantine entity.
+// If the UsageQuarantine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageQuarantineMutation) OldRequestID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRequestID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRequestID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRequestID: %w", err)
+	}
+	return oldValue.RequestID, nil
+}
+
+// ResetRequestID resets all changes to the "request_id" field.
+func (m *UsageQuarantineMutation) ResetRequestID() {
+	m.request_id = nil
+}
+
+// SetWorkspaceID sets the "workspace_id" field.
+func (m *UsageQuarantineMutation) SetWorkspaceID(s string) {
+	m.workspace_id = &s
+}
+
+// WorkspaceID returns the value of the "workspace_id" field in the mutation.
+func (m *UsageQuarantineMutation) WorkspaceID() (r string, exists bool) {
+	v := m.workspace_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWorkspaceID returns the old "workspace_id" field's value of the UsageQuarantine entity.
+// If the UsageQuarantine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageQuarantineMutation) OldWorkspaceID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWorkspaceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWorkspaceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWorkspaceID: %w", err)
+	}
+	return oldValue.WorkspaceID, nil
+}
+
+// ResetWorkspaceID resets all changes to the "workspace_id" field.
+func (m *UsageQuarantineMutation) ResetWorkspaceID() {
+	m.workspace_id = nil
+}
+
+// SetReason sets the "reason" field.
+func (m *UsageQuarantineMutation) SetReason(s string) {
+	m.reason = &s
+}
+
+// Reason returns the value of the "reason" field in the mutation.
+func (m *UsageQuarantineMutation) Reason() (r string, exists bool) {
+	v := m.reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReason returns the old "reason" field's value of the UsageQuarantine entity.
+// If the UsageQuarantine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageQuarantineMutation) OldReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReason: %w", err)
+	}
+	return oldValue.Reason, nil
+}
+
+// ResetReason resets all changes to the "reason" field.
+func (m *UsageQuarantineMutation) ResetReason() {
+	m.reason = nil
+}
+
+// SetRecord sets the "record" field.
+func (m *UsageQuarantineMutation) SetRecord(s string) {
+	m.record = &s
+}
+
+// Record returns the value of the "record" field in the mutation.
+func (m *UsageQuarantineMutation) Record() (r string, exists bool) {
+	v := m.record
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRecord returns the old "record" field's value of the UsageQuarantine entity.
+// If the UsageQuarantine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageQuarantineMutation) OldRecord(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRecord is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRecord requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRecord: %w", err)
+	}
+	return oldValue.Record, nil
+}
+
+// ResetRecord resets all changes to the "record" field.
+func (m *UsageQuarantineMutation) ResetRecord() {
+	m.record = nil
+}
+
+// SetQuarantinedAt sets the "quarantined_at" field.
+func (m *UsageQuarantineMutation) SetQuarantinedAt(t time.Time) {
+	m.quarantined_at = &t
+}
+
+// QuarantinedAt returns the value of the "quarantined_at" field in the mutation.
+func (m *UsageQuarantineMutation) QuarantinedAt() (r time.Time, exists bool) {
+	v := m.quarantined_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldQuarantinedAt returns the old "quarantined_at" field's value of the UsageQuarantine entity.
+// If the UsageQuarantine object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageQuarantineMutation) OldQuarantinedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldQuarantinedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldQuarantinedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldQuarantinedAt: %w", err)
+	}
+	return oldValue.QuarantinedAt, nil
+}
+
+// ResetQuarantinedAt resets all changes to the "quarantined_at" field.
+func (m *UsageQuarantineMutation) ResetQuarantinedAt() {
+	m.quarantined_at = nil
+}
+
+// Where appends a list predicates to the UsageQuarantineMutation builder.
+func (m *UsageQuarantineMutation) Where(ps ...predicate.UsageQuarantine) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the UsageQuarantineMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *UsageQuarantineMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.UsageQuarantine, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *UsageQuarantineMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *UsageQuarantineMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (UsageQuarantine).
+func (m *UsageQuarantineMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *UsageQuarantineMutation) Fields() []string {
+	fields := make([]string, 0, 5)
+	if m.request_id != nil {
+		fields = append(fields, usagequarantine.FieldRequestID)
+	}
+	if m.workspace_id != nil {
+		fields = append(fields, usagequarantine.FieldWorkspaceID)
+	}
+	if m.reason != nil {
+		fields = append(fields, usagequarantine.FieldReason)
+	}
+	if m.record != nil {
+		fields = append(fields, usagequarantine.FieldRecord)
+	}
+	if m.quarantined_at != nil {
+		fields = append(fields, usagequarantine.FieldQuarantinedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *UsageQuarantineMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case usagequarantine.FieldRequestID:
+		return m.RequestID()
+	case usagequarantine.FieldWorkspaceID:
+		return m.WorkspaceID()
+	case usagequarantine.FieldReason:
+		return m.Reason()
+	case usagequarantine.FieldRecord:
+		return m.Record()
+	case usagequarantine.FieldQuarantinedAt:
+		return m.QuarantinedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *UsageQuarantineMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case usagequarantine.FieldRequestID:
+		return m.OldRequestID(ctx)
+	case usagequarantine.FieldWorkspaceID:
+		return m.OldWorkspaceID(ctx)
+	case usagequarantine.FieldReason:
+		return m.OldReason(ctx)
+	case usagequarantine.FieldRecord:
+		return m.OldRecord(ctx)
+	case usagequarantine.FieldQuarantinedAt:
+		return m.OldQuarantinedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown UsageQuarantine field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *UsageQuarantineMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case usagequarantine.FieldRequestID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRequestID(v)
+		return nil
+	case usagequarantine.FieldWorkspaceID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWorkspaceID(v)
+		return nil
+	case usagequarantine.FieldReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReason(v)
+		return nil
+	case usagequarantine.FieldRecord:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRecord(v)
+		return nil
+	case usagequarantine.FieldQuarantinedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetQuarantinedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown UsageQuarantine field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *UsageQuarantineMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *UsageQuarantineMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *UsageQuarantineMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown UsageQuarantine numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *UsageQuarantineMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *UsageQuarantineMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *UsageQuarantineMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown UsageQuarantine nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *UsageQuarantineMutation) ResetField(name string) error {
+	switch name {
+	case usagequarantine.FieldRequestID:
+		m.ResetRequestID()
+		return nil
+	case usagequarantine.FieldWorkspaceID:
+		m.ResetWorkspaceID()
+		return nil
+	case usagequarantine.FieldReason:
+		m.ResetReason()
+		return nil
+	case usagequarantine.FieldRecord:
+		m.ResetRecord()
+		return nil
+	case usagequarantine.FieldQuarantinedAt:
+		m.ResetQuarantinedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown UsageQuarantine field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *UsageQuarantineMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *UsageQuarantineMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *UsageQuarantineMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *UsageQuarantineMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *UsageQuarantineMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *UsageQuarantineMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *UsageQuarantineMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown UsageQuarantine unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *UsageQuarantineMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown UsageQuarantine edge %s", name)
 }
 
 // UsageRollupMutation represents an operation that mutates the UsageRollup nodes in the graph.

@@ -40,6 +40,8 @@ type Tx struct {
 	Upstream *UpstreamClient
 	// UsageEvent is the client for interacting with the UsageEvent builders.
 	UsageEvent *UsageEventClient
+	// UsageQuarantine is the client for interacting with the UsageQuarantine builders.
+	UsageQuarantine *UsageQuarantineClient
 	// UsageRollup is the client for interacting with the UsageRollup builders.
 	UsageRollup *UsageRollupClient
 	// User is the client for interacting with the User builders.
@@ -190,6 +192,7 @@ func (tx *Tx) init() {
 	tx.StripeEvent = NewStripeEventClient(tx.config)
 	tx.Upstream = NewUpstreamClient(tx.config)
 	tx.UsageEvent = NewUsageEventClient(tx.config)
+	tx.UsageQuarantine = NewUsageQuarantineClient(tx.config)
 	tx.UsageRollup = NewUsageRollupClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 	tx.Workspace = NewWorkspaceClient(tx.config)

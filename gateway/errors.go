@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/oais/oais/gateway/ratelimit"
 	"github.com/oais/oais/internal/keys"
@@ -34,6 +35,14 @@ var (
 	// gives the access log its 499.
 	errClientGone = errors.New("gateway: client closed the request")
 )
+
+// ModelNotPricedError refuses a model that has no price on this gateway
+// (internal/prices): serving it would bill nothing, or guess.
+type ModelNotPricedError struct{ Model string }
+
+func (e *ModelNotPricedError) Error() string {
+	return "gateway: model " + strconv.Quote(e.Model) + " has no price"
+}
 
 // StatusClientClosed is the access log's status for a request its client
 // abandoned (nginx's 499); it is never sent.
@@ -72,6 +81,22 @@ type apiError struct {
 	retryAfter time.Duration
 }
 
+// maxModelInMessage bounds the model name an error message repeats.
+const maxModelInMessage = 100
+
+// shortModel is model cut to maxModelInMessage bytes on a character
+// boundary, for a message that repeats client input.
+func shortModel(model string) string {
+	if len(model) <= maxModelInMessage {
+		return model
+	}
+	n := maxModelInMessage
+	for n > 0 && !utf8.RuneStart(model[n]) {
+		n--
+	}
+	return model[:n] + "…"
+}
+
 // Messages clients see. The first is fixed by CONTRACT §3.
 const (
 	msgInvalidKey = "Invalid authentication token"
@@ -83,6 +108,7 @@ const (
 // whose message says nothing of the cause.
 func wireError(err error) apiError {
 	var le *limitError
+	var np *ModelNotPricedError
 	switch {
 	case errors.As(err, &le):
 		switch le.scope {
@@ -126,6 +152,9 @@ func wireError(err error) apiError {
 	case errors.Is(err, ErrModelNotAllowed):
 		return apiError{status: http.StatusForbidden, typ: "invalid_request_error", code: "model_not_allowed",
 			message: "This API key is not allowed to use the requested model."}
+	case errors.As(err, &np):
+		return apiError{status: http.StatusBadRequest, typ: "invalid_request_error", code: "model_not_priced",
+			message: "The model `" + shortModel(np.Model) + "` has no price on this gateway; ask your admin to add one."}
 	case errors.Is(err, ErrBadRequest):
 		return apiError{status: http.StatusBadRequest, typ: "invalid_request_error", code: "invalid_request_error", message: msgBadJSON}
 	case errors.Is(err, ErrMissingModel):

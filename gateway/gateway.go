@@ -18,7 +18,8 @@
 //     at once;
 //  4. the usage spool's room (503 when it cannot take records);
 //  5. the body, read whole but bounded (413), parsed for what the gateway
-//     needs only (400 on malformed JSON), the model allow-list (403);
+//     needs only (400 on malformed JSON), the model allow-list (403), the
+//     model's price (400 model_not_priced: nothing is served unpriced);
 //  6. Idempotency-Key: replay of a finished twin, 422 for a reused key;
 //  7. the response cache (x-oais-cache: hit, billed as a cache hit);
 //  8. one all-or-nothing Limiter.Reserve over every limit (429);
@@ -55,6 +56,7 @@ import (
 	"github.com/oais/oais/gateway/ratelimit"
 	"github.com/oais/oais/gateway/tokens"
 	"github.com/oais/oais/internal/keys"
+	"github.com/oais/oais/internal/pricing"
 	"github.com/oais/oais/internal/usage"
 )
 
@@ -69,7 +71,8 @@ type Deps struct {
 	// hashed into a cache key (respcache.Normalize); nil hashes it as is.
 	Cache             Cache
 	CacheKeyNormalize func(body []byte) []byte
-	// Pricer prices usage; nil prices everything at 0 and disables spend caps.
+	// Pricer prices usage and refuses unpriced models; nil prices
+	// everything at 0 and disables spend caps.
 	Pricer Pricer
 	// Idempotency keeps answers for Idempotency-Key; nil means in-process.
 	Idempotency IdempotencyStore
@@ -94,7 +97,9 @@ type Gateway struct {
 	seeded     sync.Map         // counter key -> struct{}: cumulative counters seeded
 	wsNames    counterNameCache // workspace id -> its counter keys
 	keyNames   counterNameCache // key id -> its counter keys
-	draining   atomic.Bool
+	// usageWarned spaces the warnings of implausible upstream usage.
+	usageWarned minuteGate
+	draining    atomic.Bool
 	// into is deps.Limiter's allocation-free Reserve, if it has one.
 	into ratelimit.IntoReserver
 	// settler settles reservations off the request path, if deps.Limiter
@@ -304,8 +309,12 @@ type call struct {
 	bodySum  [32]byte
 	prompt   int64 // estimated prompt tokens
 	maxOut   int64 // completion tokens assumed for reservations
-	stream   bool
-	hide     bool // the gateway asked for stream usage; hide it again
+	// price is the model's, from admission on; priced is false when the
+	// gateway has no Pricer (everything is free, and spend caps are off).
+	price  pricing.Price
+	priced bool
+	stream bool
+	hide   bool // the gateway asked for stream usage; hide it again
 
 	counters [7]ratelimit.Counter
 	scopes   [7]limitScope
@@ -453,6 +462,13 @@ func (g *Gateway) admit(c *call, r *http.Request) error {
 	}
 	if !p.modelAllowed(c.req.Model) {
 		return ErrModelNotAllowed
+	}
+	if g.deps.Pricer != nil {
+		price, ok := g.deps.Pricer.Price(c.req.Model)
+		if !ok {
+			return &ModelNotPricedError{Model: c.req.Model}
+		}
+		c.price, c.priced = price, true
 	}
 	if k := r.Header.Get("Idempotency-Key"); k != "" {
 		replay, finish, err := g.deps.Idempotency.Begin(r.Context(), p.Key.ID+"\x00"+k, c.bodySum)

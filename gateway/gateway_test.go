@@ -49,6 +49,8 @@ func TestWireError(t *testing.T) {
 		{"token quota", &limitError{scopeWorkspaceTokens, &ratelimit.Denied{}}, 429, "insufficient_quota", "insufficient_quota"},
 		{"spend cap", &limitError{scopeWorkspaceSpend, &ratelimit.Denied{}}, 429, "insufficient_quota", "insufficient_quota"},
 		{"model", ErrModelNotAllowed, 403, "model_not_allowed", "invalid_request_error"},
+		{"model without a price", &ModelNotPricedError{Model: "llama-3"}, 400, "model_not_priced", "invalid_request_error"},
+		{"model without a price, long name", &ModelNotPricedError{Model: strings.Repeat("é", 300)}, 400, "model_not_priced", "invalid_request_error"},
 		{"ip", ErrIPNotAllowed, 403, "ip_not_allowed", "invalid_request_error"},
 		{"suspended", ErrWorkspaceSuspended, 403, "workspace_suspended", "invalid_request_error"},
 		{"malformed json", ErrBadRequest, 400, "invalid_request_error", "invalid_request_error"},

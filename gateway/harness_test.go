@@ -15,6 +15,7 @@ import (
 	"github.com/oais/oais/gateway/mockupstream"
 	"github.com/oais/oais/gateway/ratelimit"
 	"github.com/oais/oais/internal/keys"
+	"github.com/oais/oais/internal/pricing"
 	"github.com/oais/oais/internal/usage"
 )
 
@@ -150,13 +151,12 @@ func (c *fakeCache) Set(_ context.Context, k string, e StoredAnswer, _ time.Dura
 	return nil
 }
 
-// fakePricer charges a micro-dollar per prompt token and two per
-// completion token.
+// fakePricer charges a micro-dollar per prompt token, cached or not, and
+// two per completion token, for every model.
 type fakePricer struct{}
 
-func (fakePricer) Cost(_ string, prompt, _, completion int64) int64 { return prompt + 2*completion }
-func (fakePricer) WorstCase(_ string, prompt, maxCompletion int64) int64 {
-	return prompt + 2*maxCompletion
+func (fakePricer) Price(string) (pricing.Price, bool) {
+	return pricing.Price{InputMicrosPerMTok: 1_000_000, CachedInputMicrosPerMTok: 1_000_000, OutputMicrosPerMTok: 2_000_000}, true
 }
 
 // harness is a gateway on loopback in front of a mock upstream on loopback.
@@ -179,6 +179,8 @@ type harnessOpts struct {
 	upstreamURL string
 	// extra principals, by name, next to testPrincipals.
 	extra map[string]*Principal
+	// pricer replaces fakePricer, which prices every model.
+	pricer Pricer
 }
 
 const upstreamKey = "sk-upstream-secret"
@@ -268,7 +270,11 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	h.gw = New(cfg, Deps{Directory: dir, Limiter: h.lim, Recorder: h.rec, Cache: h.cache, Pricer: fakePricer{}})
+	var pricer Pricer = fakePricer{}
+	if o.pricer != nil {
+		pricer = o.pricer
+	}
+	h.gw = New(cfg, Deps{Directory: dir, Limiter: h.lim, Recorder: h.rec, Cache: h.cache, Pricer: pricer})
 	t.Cleanup(func() { _ = h.gw.Close() })
 	h.srv = httptest.NewServer(h.gw.Handler())
 	t.Cleanup(h.srv.Close)

@@ -59,12 +59,12 @@ func (g *Gateway) reserve(c *call) error {
 		}
 		c.add(scopeWorkspaceTokens, k, ws.MonthlyTokenQuota, 0, est)
 	}
-	if ws.MonthlySpendCapMicros > 0 && g.deps.Pricer != nil {
+	if ws.MonthlySpendCapMicros > 0 && c.priced {
 		k := wk.spend
 		if ws.UsagePeriod == wk.month {
 			g.seed(ctx, k, ws.SpendThisMonthMicros)
 		}
-		c.add(scopeWorkspaceSpend, k, ws.MonthlySpendCapMicros, 0, g.deps.Pricer.WorstCase(c.req.Model, c.prompt, c.maxOut))
+		c.add(scopeWorkspaceSpend, k, ws.MonthlySpendCapMicros, 0, c.price.WorstCase(c.prompt, c.maxOut))
 	}
 	var err error
 	if g.into != nil {
@@ -212,6 +212,9 @@ func (g *Gateway) settle(c *call, w *respWriter, aborted bool) {
 
 	var prompt, completion, cached int64
 	source, reason := usage.SourceUpstream, ""
+	// The prompt as the gateway counted it: bounded by the body size, and
+	// by usage.MaxTokens in case a gateway allows huge bodies.
+	ownPrompt := min(c.prompt, usage.MaxTokens)
 	switch {
 	case c.upstreamStatus == 0:
 		if c.proxyErr != nil && c.proxyErr != errClientGone {
@@ -223,7 +226,7 @@ func (g *Gateway) settle(c *call, w *respWriter, aborted bool) {
 		}
 		// The client left while the upstream was working on its prompt:
 		// the prompt was paid for upstream, so it is billed.
-		prompt, source, reason = c.prompt, usage.SourceEstimated, "client_disconnected"
+		prompt, source, reason = ownPrompt, usage.SourceEstimated, usage.ReasonClientDisconnected
 	case c.upstreamStatus < 200 || c.upstreamStatus >= 300:
 		return // upstream errors pass through unbilled
 	default:
@@ -233,26 +236,31 @@ func (g *Gateway) settle(c *call, w *respWriter, aborted bool) {
 		} else if c.js != nil {
 			res = c.js.result()
 		}
-		if res != nil && res.hasUsage {
-			u := res.usage
-			prompt, completion = u.PromptTokens, u.CompletionTokens
-			if u.PromptTokensDetails != nil {
-				cached = u.PromptTokensDetails.CachedTokens
-			}
-		} else {
-			source, reason = usage.SourceEstimated, "no_upstream_usage"
+		switch {
+		case res != nil && res.hasUsage && res.usage.plausible():
+			u := &res.usage
+			// A cached count above the prompt is clamped, as Cost does.
+			prompt, completion, cached = u.PromptTokens, u.CompletionTokens, min(u.cached(), u.PromptTokens)
+		case res != nil && res.hasUsage:
+			// Absurd counts: bill what the gateway can vouch for, the
+			// prompt it sent and the text it relayed, and say so.
+			source, reason = usage.SourceEstimated, usage.ReasonImplausibleUsage
+			prompt, completion = ownPrompt, estimateText(c.req.Model, res.text, res.textBytes)
+			g.implausibleUsage(c, &res.usage)
+		default:
+			source, reason = usage.SourceEstimated, usage.ReasonNoUpstreamUsage
 			if clientGone {
-				reason = "client_disconnected"
+				reason = usage.ReasonClientDisconnected
 			}
-			prompt = c.prompt
+			prompt = ownPrompt
 			if res != nil {
 				completion = estimateText(c.req.Model, res.text, res.textBytes)
 			}
 		}
 	}
 	var cost int64
-	if g.deps.Pricer != nil {
-		cost = g.deps.Pricer.Cost(c.req.Model, prompt, cached, completion)
+	if c.priced {
+		cost = c.price.Cost(prompt, cached, completion)
 	}
 	for i := 0; i < c.nc; i++ {
 		switch c.scopes[i] {
@@ -325,8 +333,8 @@ func (g *Gateway) settleFailed(ctx context.Context, id string, err error) {
 	g.log.LogAttrs(ctx, slog.LevelWarn, "settling a reservation failed", slog.String("request_id", id), slog.Any("err", err))
 }
 
-// estimateText counts the tokens of streamed text kept JSON-escaped, scaled
-// up when more streamed than was kept.
+// estimateText counts the tokens of relayed text kept JSON-escaped, scaled
+// up when more was relayed than was kept, and at most usage.MaxTokens.
 func estimateText(model string, escaped []byte, total int64) int64 {
 	if len(escaped) == 0 {
 		return 0
@@ -339,9 +347,50 @@ func estimateText(model string, escaped []byte, total int64) int64 {
 	}
 	n := int64(tokens.CountTextFor(model, s))
 	if total > int64(len(escaped)) {
-		n = n * total / int64(len(escaped))
+		n = scale(n, total, int64(len(escaped)))
 	}
-	return max(n, 1)
+	return min(max(n, 1), usage.MaxTokens)
+}
+
+// implausibleUsage counts an upstream's absurd usage report and logs it,
+// at most once a minute per workspace: a hostile upstream answers every
+// request so, and one line a minute says as much as a line each.
+func (g *Gateway) implausibleUsage(c *call, u *upstreamUsage) {
+	ws := c.p.Workspace.ID
+	g.metrics.implausible.WithLabelValues(ws).Inc()
+	if !g.usageWarned.allow(ws, g.cfg.Now()) {
+		return
+	}
+	upstream := "global"
+	if c.p.Workspace.Upstream != nil {
+		upstream = "workspace"
+	}
+	g.log.LogAttrs(context.Background(), slog.LevelWarn,
+		"implausible upstream usage refused: billed the gateway's own estimate instead (more may follow this minute; see oais_gateway_implausible_usage_total)",
+		slog.String("request_id", c.publicID), slog.String("workspace_id", ws), slog.String("model", c.req.Model),
+		slog.String("upstream", upstream), slog.Int64("reported_prompt_tokens", u.PromptTokens),
+		slog.Int64("reported_completion_tokens", u.CompletionTokens), slog.Int64("reported_cached_tokens", u.cached()),
+		slog.Bool("reported_non_integer", u.malformed))
+}
+
+// minuteGate lets one event per key through per clock minute. It forgets
+// everything when it holds maxCounterNames keys, so keys that come and go
+// cannot grow it without bound (a forgotten key may log once more).
+type minuteGate struct {
+	m sync.Map // key -> *atomic.Int64: the minute last let through, plus one
+	n atomic.Int64
+}
+
+func (mg *minuteGate) allow(key string, now time.Time) bool {
+	minute := now.Unix()/60 + 1 // zero means never
+	v, loaded := mg.m.LoadOrStore(key, new(atomic.Int64))
+	if !loaded && mg.n.Add(1) > maxCounterNames {
+		mg.m.Clear()
+		mg.n.Store(0)
+	}
+	last := v.(*atomic.Int64)
+	old := last.Load()
+	return old != minute && last.CompareAndSwap(old, minute)
 }
 
 // newRecord fills c's own usage record: Recorder.Append does not keep it,

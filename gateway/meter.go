@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/oais/oais/gateway/jsonscan"
+	"github.com/oais/oais/internal/usage"
 )
 
 // upstreamUsage is OpenAI's usage object, as far as billing needs it.
@@ -18,6 +20,27 @@ type upstreamUsage struct {
 	PromptTokensDetails *struct {
 		CachedTokens int64 `json:"cached_tokens"`
 	} `json:"prompt_tokens_details"`
+	// malformed: a count was there but was no int64 integer (9e18, 1e30,
+	// 12.5, "12", past int64's range); its field was left at zero.
+	malformed bool
+}
+
+// cached is the reported cached prompt tokens, 0 if none.
+func (u *upstreamUsage) cached() int64 {
+	if u.PromptTokensDetails == nil {
+		return 0
+	}
+	return u.PromptTokensDetails.CachedTokens
+}
+
+// plausible reports whether every count is an integer in [0,
+// usage.MaxTokens]. Anything else is refused as absurd: a record holds the
+// gateway's own estimate instead, so that no upstream (a workspace's own is
+// set by any of its admins) can wrap a workspace's totals or stall a batch
+// of the ledger.
+func (u *upstreamUsage) plausible() bool {
+	in := func(n int64) bool { return n >= 0 && n <= usage.MaxTokens }
+	return !u.malformed && in(u.PromptTokens) && in(u.CompletionTokens) && in(u.cached())
 }
 
 // meterResult is what a metered body learned by the time it closed.
@@ -188,7 +211,7 @@ func (m *sseMeter) scan(ev []byte) bool {
 			}
 		}
 	}
-	m.collectText(data)
+	m.res.collectText(data)
 	return true
 }
 
@@ -233,9 +256,9 @@ func hasUsageObject(data []byte) bool {
 // arguments, and legacy completions.
 var textKeys = [][]byte{[]byte(`"content"`), []byte(`"text"`), []byte(`"arguments"`)}
 
-// collectText keeps the generated text of a chunk, still JSON-escaped,
-// without decoding the chunk.
-func (m *sseMeter) collectText(data []byte) {
+// collectText keeps the generated text of data (a chunk, or a whole answer),
+// still JSON-escaped, without decoding it.
+func (r *meterResult) collectText(data []byte) {
 	for _, key := range textKeys {
 		rest := data
 		for {
@@ -254,9 +277,9 @@ func (m *sseMeter) collectText(data []byte) {
 			}
 			s := rest[j+1:]
 			k := jsonscan.EndOfString(s, 0)
-			m.res.textBytes += int64(k)
-			if room := maxStreamText - len(m.res.text); room > 0 {
-				m.res.text = append(m.res.text, s[:min(k, room)]...)
+			r.textBytes += int64(k)
+			if room := maxStreamText - len(r.text); room > 0 {
+				r.text = append(r.text, s[:min(k, room)]...)
 			}
 			rest = s[k:]
 		}
@@ -334,10 +357,15 @@ func (m *jsonMeter) keep(b []byte) {
 	}
 }
 
-// whole meters a body read whole by the relay, in place.
+// whole meters a body read whole by the relay, in place. Without a
+// plausible usage object it keeps the answer's text for an estimate: b is
+// the relay's buffer and gone by the time the call settles.
 func (m *jsonMeter) whole(b []byte) {
 	m.total, m.done = int64(len(b)), true
 	m.res.usage, m.res.hasUsage = findUsage(b)
+	if !m.res.hasUsage || !m.res.usage.plausible() {
+		m.res.collectText(b)
+	}
 }
 
 func (m *jsonMeter) finish() {
@@ -357,9 +385,32 @@ func (m *jsonMeter) finish() {
 		if u, ok := findUsage(part); ok {
 			m.res.usage = u
 			m.res.hasUsage = true
-			return
+			break
 		}
 	}
+	if m.res.hasUsage && m.res.usage.plausible() {
+		return
+	}
+	// Text for an estimate: what head and tail hold, scaled up to the
+	// whole body when bytes went by unseen.
+	m.res.collectText(m.head)
+	m.res.collectText(tail)
+	if seen := int64(len(m.head) + len(tail)); m.total > seen && seen > 0 {
+		m.res.textBytes = scale(m.res.textBytes, m.total, seen)
+	}
+}
+
+// scale returns n*num/den for non-negative n and num and positive den,
+// without overflow: at most usage.MaxTokens times the bytes it may stand
+// for is ever needed, so it stops there.
+func scale(n, num, den int64) int64 {
+	if n == 0 {
+		return 0
+	}
+	if num/den >= usage.MaxTokens*16 || n > math.MaxInt64/num {
+		return usage.MaxTokens * 16
+	}
+	return n * num / den
 }
 
 // findUsage decodes the last top-level-looking "usage": {...} in b.
@@ -389,9 +440,11 @@ func findUsage(b []byte) (upstreamUsage, bool) {
 			}
 			continue
 		}
-		var u upstreamUsage
-		if json.NewDecoder(bytes.NewReader(b[j:])).Decode(&u) == nil {
-			return u, true
+		var raw json.RawMessage
+		if json.NewDecoder(bytes.NewReader(b[j:])).Decode(&raw) == nil {
+			if u, ok := decodeUsage(raw); ok {
+				return u, true
+			}
 		}
 	}
 	return upstreamUsage{}, false
@@ -403,17 +456,22 @@ func (m *jsonMeter) Close() error {
 
 func (m *jsonMeter) result() *meterResult { return &m.res }
 
-// decodeUsage is json.Unmarshal(obj, &u) for a valid JSON object, without
-// encoding/json for the common shape (integer counts, exact key names);
-// any other shape goes to encoding/json, which gives the same answer.
+// decodeUsage reads a usage object as json.Unmarshal(obj, &u) would,
+// without encoding/json for the common shape (exact key names), except
+// that a count which is no int64 integer (a fraction, an exponent, a
+// string, out of range) does not fail the decode: it marks u malformed, so
+// that the answer is billed as implausible usage rather than as none. ok
+// is false when obj is not an object.
 func decodeUsage(obj []byte) (u upstreamUsage, ok bool) {
 	var details int
 	fast := eachField(obj, func(key, val []byte) bool {
 		switch string(key) {
 		case "prompt_tokens":
-			return intValue(val, &u.PromptTokens)
+			countValue(val, &u.PromptTokens, &u.malformed)
+			return true
 		case "completion_tokens":
-			return intValue(val, &u.CompletionTokens)
+			countValue(val, &u.CompletionTokens, &u.malformed)
+			return true
 		case "prompt_tokens_details":
 			details++
 			if string(val) == "null" {
@@ -426,7 +484,8 @@ func decodeUsage(obj []byte) (u upstreamUsage, ok bool) {
 			u.PromptTokensDetails = d
 			return details == 1 && eachField(val, func(key, val []byte) bool {
 				if string(key) == "cached_tokens" {
-					return intValue(val, &d.CachedTokens)
+					countValue(val, &d.CachedTokens, &u.malformed)
+					return true
 				}
 				return !strings.EqualFold(string(key), "cached_tokens")
 			})
@@ -437,8 +496,33 @@ func decodeUsage(obj []byte) (u upstreamUsage, ok bool) {
 	if fast {
 		return u, true
 	}
+	// Any other shape (escaped or differently cased keys, a repeated
+	// details object): encoding/json finds the fields, as it would for
+	// upstreamUsage, and the counts are read as above.
+	var raw struct {
+		PromptTokens        json.RawMessage `json:"prompt_tokens"`
+		CompletionTokens    json.RawMessage `json:"completion_tokens"`
+		PromptTokensDetails json.RawMessage `json:"prompt_tokens_details"`
+	}
+	if json.Unmarshal(obj, &raw) != nil {
+		return upstreamUsage{}, false
+	}
 	u = upstreamUsage{}
-	return u, json.Unmarshal(obj, &u) == nil
+	countValue(raw.PromptTokens, &u.PromptTokens, &u.malformed)
+	countValue(raw.CompletionTokens, &u.CompletionTokens, &u.malformed)
+	if len(raw.PromptTokensDetails) > 0 && string(raw.PromptTokensDetails) != "null" {
+		var d struct {
+			CachedTokens json.RawMessage `json:"cached_tokens"`
+		}
+		if json.Unmarshal(raw.PromptTokensDetails, &d) != nil {
+			u.malformed = true
+		}
+		u.PromptTokensDetails = &struct {
+			CachedTokens int64 `json:"cached_tokens"`
+		}{}
+		countValue(d.CachedTokens, &u.PromptTokensDetails.CachedTokens, &u.malformed)
+	}
+	return u, true
 }
 
 // decodeUsageChunk reads a stream chunk's usage (nil for none) and how many
@@ -483,12 +567,19 @@ func decodeUsageChunk(data []byte) (u *upstreamUsage, choices int, ok bool) {
 	if !fast {
 		var c struct {
 			Choices []json.RawMessage `json:"choices"`
-			Usage   *upstreamUsage    `json:"usage"`
+			Usage   json.RawMessage   `json:"usage"`
 		}
 		if json.Unmarshal(data, &c) != nil {
 			return nil, 0, false
 		}
-		return c.Usage, len(c.Choices), true
+		if len(c.Usage) == 0 || string(c.Usage) == "null" {
+			return nil, len(c.Choices), true
+		}
+		u, ok := decodeUsage(c.Usage)
+		if !ok {
+			return nil, 0, false
+		}
+		return &u, len(c.Choices), true
 	}
 	if !hasUsage {
 		return nil, choices, true
@@ -527,17 +618,18 @@ func eachField(obj []byte, fn func(key, val []byte) bool) bool {
 	return true
 }
 
-// intValue sets *dst from a JSON integer, leaving it for null, as
-// encoding/json does; anything else (a fraction, an exponent, out of
-// range) reports false.
-func intValue(val []byte, dst *int64) bool {
-	if string(val) == "null" {
-		return true
+// countValue sets *dst from a JSON integer that fits int64, leaves it for
+// null or an absent value, as encoding/json does, and otherwise (a
+// fraction, an exponent, out of range, not a number) leaves it and sets
+// *malformed.
+func countValue(val []byte, dst *int64, malformed *bool) {
+	if len(val) == 0 || string(val) == "null" {
+		return
 	}
 	v, err := strconv.ParseInt(string(val), 10, 64)
 	if err != nil {
-		return false
+		*malformed = true
+		return
 	}
 	*dst = v
-	return true
 }

@@ -19,6 +19,7 @@ type metrics struct {
 	ratelimited  *prometheus.CounterVec
 	cacheHits    prometheus.Counter
 	recordErrors prometheus.Counter
+	implausible  *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -52,8 +53,12 @@ func newMetrics() *metrics {
 			Name: "oais_gateway_usage_record_errors_total",
 			Help: "Usage records the spool refused; each is an answered request that may go unbilled.",
 		}),
+		implausible: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "oais_gateway_implausible_usage_total",
+			Help: "Answers whose upstream reported usage counts that are not integers in [0, 10M]; each was billed at the gateway's own estimate (estimate_reason implausible_upstream_usage), by workspace.",
+		}, []string{"workspace"}),
 	}
-	m.reg.MustRegister(m.requests, m.upstream, m.added, m.ratelimited, m.cacheHits, m.recordErrors,
+	m.reg.MustRegister(m.requests, m.upstream, m.added, m.ratelimited, m.cacheHits, m.recordErrors, m.implausible,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return m

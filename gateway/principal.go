@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/oais/oais/internal/keys"
+	"github.com/oais/oais/internal/pricing"
 	"github.com/oais/oais/internal/usage"
 )
 
@@ -117,12 +118,13 @@ type Fuller interface {
 	Full() bool
 }
 
-// Pricer prices tokens in micro-dollars.
+// Pricer prices models (internal/prices.Live).
 type Pricer interface {
-	// Cost is the price of a finished request.
-	Cost(model string, prompt, cached, completion int64) int64
-	// WorstCase is the most a request can cost, reserved against a spend cap.
-	WorstCase(model string, prompt, maxCompletion int64) int64
+	// Price returns model's price; ok is false when the model has none,
+	// and the gateway then refuses it (400 model_not_priced). A request
+	// keeps the price it was admitted at: its reservation and its cost
+	// agree even if an admin edits the price meanwhile.
+	Price(model string) (p pricing.Price, ok bool)
 }
 
 // Cache stores answers to identical requests. A miss or an error makes the

@@ -6,12 +6,15 @@ import (
 	"slices"
 	"time"
 
+	"entgo.io/ent/dialect/sql"
+
 	"github.com/oais/oais/billing"
 	"github.com/oais/oais/ent"
 	"github.com/oais/oais/ent/billingperiod"
 	"github.com/oais/oais/ent/predicate"
 	"github.com/oais/oais/ent/usageevent"
 	"github.com/oais/oais/internal/ids"
+	"github.com/oais/oais/internal/usage"
 )
 
 // closeLockKey names the PostgreSQL advisory lock that serializes
@@ -90,9 +93,9 @@ func (s *Store) ClosePeriods(ctx context.Context, before time.Time, interval tim
 		err = tx.UsageEvent.Query().Where(usageevent.BillingPeriodIDIn(claimedIDs...)).
 			GroupBy(usageevent.FieldBillingPeriodID).
 			Aggregate(
-				ent.As(ent.Sum(usageevent.FieldCostMicros), "cost"),
-				ent.As(ent.Sum(usageevent.FieldPromptTokens), "prompt"),
-				ent.As(ent.Sum(usageevent.FieldCompletionTokens), "completion"),
+				ent.As(s.sum(usageevent.FieldCostMicros), "cost"),
+				ent.As(s.sum(usageevent.FieldPromptTokens), "prompt"),
+				ent.As(s.sum(usageevent.FieldCompletionTokens), "completion"),
 			).Scan(ctx, &sums)
 		if err != nil {
 			return dbErr("sum claimed usage", err)
@@ -120,7 +123,7 @@ func (s *Store) ClosePeriods(ctx context.Context, before time.Time, interval tim
 				SetIntervalStart(start).
 				SetIntervalEnd(before).
 				SetCostMicros(p.CostMicros).
-				SetTokens(sum.Prompt+sum.Completion).
+				SetTokens(usage.SaturatingAdd(sum.Prompt, sum.Completion)).
 				SetIdentifier(p.Identifier))
 		}
 		if len(creates) == 0 {
@@ -136,6 +139,15 @@ func (s *Store) ClosePeriods(ctx context.Context, before time.Time, interval tim
 	}
 	sortPeriods(out)
 	return out, nil
+}
+
+// sum is ent.Sum that saturates at int64's limit instead of failing
+// (store.Store.SaturatingSum): a sum past it failed ClosePeriods on every
+// tick, and with it billing for every workspace, since one transaction
+// closes them all. Ledger rows are bounded, so only corrupt or ancient
+// rows reach it.
+func (s *Store) sum(field string) ent.AggregateFunc {
+	return func(sel *sql.Selector) string { return s.db.SaturatingSum(sel.C(field)) }
 }
 
 // UnsentPeriods implements billing.Ledger.
@@ -202,7 +214,7 @@ func (s *Store) ClaimedCost(ctx context.Context, periodIDs []string) (map[string
 		sums = sums[:0]
 		err := s.db.Ent.UsageEvent.Query().Where(usageevent.BillingPeriodIDIn(chunk...)).
 			GroupBy(usageevent.FieldBillingPeriodID).
-			Aggregate(ent.As(ent.Sum(usageevent.FieldCostMicros), "cost")).
+			Aggregate(ent.As(s.sum(usageevent.FieldCostMicros), "cost")).
 			Scan(system(ctx), &sums)
 		if err != nil {
 			return nil, dbErr("claimed cost", err)

@@ -43,6 +43,10 @@ Configuration is read from the environment (CONTRACT §1):
                            bound an upstream call / its first byte (default 10m / 60s); past: 504
   OAIS_SECRETS_KEY         opens workspaces' own upstream keys (same value as the control plane)
   OAIS_TRUSTED_PROXIES     CIDRs whose X-Forwarded-For is believed for IP allow-lists
+  OAIS_UNPRICED_MODEL_PRICE
+                           input,cached,output micro-dollars per million tokens charged for
+                           models no price lists, e.g. 15000000,7500000,60000000
+                           (unset: such models are refused, 400 model_not_priced)
   OAIS_DRAIN_TIMEOUT       on SIGTERM/SIGINT: /readyz answers 503, no new connections, and
                            requests and streams in flight get this long to finish, each
                            metered, before they are cut (default 25s); then the spool is

@@ -165,6 +165,18 @@ func (f UsageEventFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, 
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.UsageEventMutation", m)
 }
 
+// The UsageQuarantineFunc type is an adapter to allow the use of ordinary
+// function as UsageQuarantine mutator.
+type UsageQuarantineFunc func(context.Context, *ent.UsageQuarantineMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f UsageQuarantineFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.UsageQuarantineMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.UsageQuarantineMutation", m)
+}
+
 // The UsageRollupFunc type is an adapter to allow the use of ordinary
 // function as UsageRollup mutator.
 type UsageRollupFunc func(context.Context, *ent.UsageRollupMutation) (ent.Value, error)

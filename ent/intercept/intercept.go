@@ -22,6 +22,7 @@ import (
 	"github.com/oais/oais/ent/stripeevent"
 	"github.com/oais/oais/ent/upstream"
 	"github.com/oais/oais/ent/usageevent"
+	"github.com/oais/oais/ent/usagequarantine"
 	"github.com/oais/oais/ent/usagerollup"
 	"github.com/oais/oais/ent/user"
 	"github.com/oais/oais/ent/workspace"
@@ -434,6 +435,33 @@ func (f TraverseUsageEvent) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.UsageEventQuery", q)
 }
 
+// The UsageQuarantineFunc type is an adapter to allow the use of ordinary function as a Querier.
+type UsageQuarantineFunc func(context.Context, *ent.UsageQuarantineQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f UsageQuarantineFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.UsageQuarantineQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.UsageQuarantineQuery", q)
+}
+
+// The TraverseUsageQuarantine type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseUsageQuarantine func(context.Context, *ent.UsageQuarantineQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseUsageQuarantine) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseUsageQuarantine) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.UsageQuarantineQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.UsageQuarantineQuery", q)
+}
+
 // The UsageRollupFunc type is an adapter to allow the use of ordinary function as a Querier.
 type UsageRollupFunc func(context.Context, *ent.UsageRollupQuery) (ent.Value, error)
 
@@ -544,6 +572,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.UpstreamQuery, predicate.Upstream, upstream.OrderOption]{typ: ent.TypeUpstream, tq: q}, nil
 	case *ent.UsageEventQuery:
 		return &query[*ent.UsageEventQuery, predicate.UsageEvent, usageevent.OrderOption]{typ: ent.TypeUsageEvent, tq: q}, nil
+	case *ent.UsageQuarantineQuery:
+		return &query[*ent.UsageQuarantineQuery, predicate.UsageQuarantine, usagequarantine.OrderOption]{typ: ent.TypeUsageQuarantine, tq: q}, nil
 	case *ent.UsageRollupQuery:
 		return &query[*ent.UsageRollupQuery, predicate.UsageRollup, usagerollup.OrderOption]{typ: ent.TypeUsageRollup, tq: q}, nil
 	case *ent.UserQuery:

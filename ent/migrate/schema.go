@@ -3,6 +3,7 @@
 package migrate
 
 import (
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/dialect/sql/schema"
 	"entgo.io/ent/schema/field"
 )
@@ -488,6 +489,28 @@ var (
 			},
 		},
 	}
+	// UsageQuarantineColumns holds the columns for the "usage_quarantine" table.
+	UsageQuarantineColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64},
+		{Name: "request_id", Type: field.TypeString, Size: 128, Default: ""},
+		{Name: "workspace_id", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "reason", Type: field.TypeString, Size: 1000},
+		{Name: "record", Type: field.TypeString, Size: 2147483647},
+		{Name: "quarantined_at", Type: field.TypeTime},
+	}
+	// UsageQuarantineTable holds the schema information for the "usage_quarantine" table.
+	UsageQuarantineTable = &schema.Table{
+		Name:       "usage_quarantine",
+		Columns:    UsageQuarantineColumns,
+		PrimaryKey: []*schema.Column{UsageQuarantineColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "usagequarantine_workspace_id_quarantined_at",
+				Unique:  false,
+				Columns: []*schema.Column{UsageQuarantineColumns[2], UsageQuarantineColumns[5]},
+			},
+		},
+	}
 	// UsageRollupsColumns holds the columns for the "usage_rollups" table.
 	UsageRollupsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 64},
@@ -594,6 +617,7 @@ var (
 		StripeEventsTable,
 		UpstreamsTable,
 		UsageEventsTable,
+		UsageQuarantineTable,
 		UsageRollupsTable,
 		UsersTable,
 		WorkspacesTable,
@@ -614,5 +638,8 @@ func init() {
 	SessionsTable.ForeignKeys[0].RefTable = UsersTable
 	UpstreamsTable.ForeignKeys[0].RefTable = WorkspacesTable
 	UsageEventsTable.ForeignKeys[0].RefTable = WorkspacesTable
+	UsageQuarantineTable.Annotation = &entsql.Annotation{
+		Table: "usage_quarantine",
+	}
 	UsageRollupsTable.ForeignKeys[0].RefTable = WorkspacesTable
 }

@@ -45,6 +45,9 @@ type Upstream func(*sql.Selector)
 // UsageEvent is the predicate function for usageevent builders.
 type UsageEvent func(*sql.Selector)
 
+// UsageQuarantine is the predicate function for usagequarantine builders.
+type UsageQuarantine func(*sql.Selector)
+
 // UsageRollup is the predicate function for usagerollup builders.
 type UsageRollup func(*sql.Selector)
 

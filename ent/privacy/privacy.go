@@ -423,6 +423,30 @@ func (f UsageEventMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Muta
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.UsageEventMutation", m)
 }
 
+// The UsageQuarantineQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type UsageQuarantineQueryRuleFunc func(context.Context, *ent.UsageQuarantineQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f UsageQuarantineQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.UsageQuarantineQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.UsageQuarantineQuery", q)
+}
+
+// The UsageQuarantineMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type UsageQuarantineMutationRuleFunc func(context.Context, *ent.UsageQuarantineMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f UsageQuarantineMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.UsageQuarantineMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.UsageQuarantineMutation", m)
+}
+
 // The UsageRollupQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type UsageRollupQueryRuleFunc func(context.Context, *ent.UsageRollupQuery) error
@@ -556,6 +580,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.UsageEventQuery:
 		return q.Filter(), nil
+	case *ent.UsageQuarantineQuery:
+		return q.Filter(), nil
 	case *ent.UsageRollupQuery:
 		return q.Filter(), nil
 	case *ent.UserQuery:
@@ -594,6 +620,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.UpstreamMutation:
 		return m.Filter(), nil
 	case *ent.UsageEventMutation:
+		return m.Filter(), nil
+	case *ent.UsageQuarantineMutation:
 		return m.Filter(), nil
 	case *ent.UsageRollupMutation:
 		return m.Filter(), nil

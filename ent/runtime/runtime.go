@@ -20,6 +20,7 @@ import (
 	"github.com/oais/oais/ent/stripeevent"
 	"github.com/oais/oais/ent/upstream"
 	"github.com/oais/oais/ent/usageevent"
+	"github.com/oais/oais/ent/usagequarantine"
 	"github.com/oais/oais/ent/usagerollup"
 	"github.com/oais/oais/ent/user"
 	"github.com/oais/oais/ent/workspace"
@@ -816,6 +817,55 @@ func init() {
 	// usageevent.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	usageevent.IDValidator = func() func(string) error {
 		validators := usageeventDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	usagequarantine.Policy = privacy.NewPolicies(schema.UsageQuarantine{})
+	usagequarantine.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := usagequarantine.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	usagequarantineFields := schema.UsageQuarantine{}.Fields()
+	_ = usagequarantineFields
+	// usagequarantineDescRequestID is the schema descriptor for request_id field.
+	usagequarantineDescRequestID := usagequarantineFields[1].Descriptor()
+	// usagequarantine.DefaultRequestID holds the default value on creation for the request_id field.
+	usagequarantine.DefaultRequestID = usagequarantineDescRequestID.Default.(string)
+	// usagequarantine.RequestIDValidator is a validator for the "request_id" field. It is called by the builders before save.
+	usagequarantine.RequestIDValidator = usagequarantineDescRequestID.Validators[0].(func(string) error)
+	// usagequarantineDescWorkspaceID is the schema descriptor for workspace_id field.
+	usagequarantineDescWorkspaceID := usagequarantineFields[2].Descriptor()
+	// usagequarantine.DefaultWorkspaceID holds the default value on creation for the workspace_id field.
+	usagequarantine.DefaultWorkspaceID = usagequarantineDescWorkspaceID.Default.(string)
+	// usagequarantine.WorkspaceIDValidator is a validator for the "workspace_id" field. It is called by the builders before save.
+	usagequarantine.WorkspaceIDValidator = usagequarantineDescWorkspaceID.Validators[0].(func(string) error)
+	// usagequarantineDescReason is the schema descriptor for reason field.
+	usagequarantineDescReason := usagequarantineFields[3].Descriptor()
+	// usagequarantine.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
+	usagequarantine.ReasonValidator = usagequarantineDescReason.Validators[0].(func(string) error)
+	// usagequarantineDescQuarantinedAt is the schema descriptor for quarantined_at field.
+	usagequarantineDescQuarantinedAt := usagequarantineFields[5].Descriptor()
+	// usagequarantine.DefaultQuarantinedAt holds the default value on creation for the quarantined_at field.
+	usagequarantine.DefaultQuarantinedAt = usagequarantineDescQuarantinedAt.Default.(func() time.Time)
+	// usagequarantineDescID is the schema descriptor for id field.
+	usagequarantineDescID := usagequarantineFields[0].Descriptor()
+	// usagequarantine.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	usagequarantine.IDValidator = func() func(string) error {
+		validators := usagequarantineDescID.Validators
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),

@@ -5,7 +5,11 @@
 package run
 
 import (
+	"errors"
+	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -14,6 +18,7 @@ import (
 	"github.com/oais/oais/gateway/spool"
 	"github.com/oais/oais/internal/config"
 	"github.com/oais/oais/internal/drain"
+	"github.com/oais/oais/internal/pricing"
 	"github.com/oais/oais/internal/secretbox"
 	"github.com/oais/oais/internal/store"
 )
@@ -56,6 +61,9 @@ type Config struct {
 	// wrapSegment is spool.Options.WrapSegment: tests in this package make
 	// the spool's disk fail through it.
 	wrapSegment func(*os.File) spool.SegmentFile
+	// UnpricedModelPrice (OAIS_UNPRICED_MODEL_PRICE) is charged for models
+	// no price lists; nil refuses them (400 model_not_priced).
+	UnpricedModelPrice *pricing.Price
 }
 
 // Load reads the Config from env; the error names the first bad variable.
@@ -105,5 +113,34 @@ func Load(env config.Env) (Config, error) {
 	if c.MaxBodyBytes == 0 {
 		errs = append(errs, config.Errorf("OAIS_MAX_BODY_BYTES", "must be positive"))
 	}
+	if v := env.String("OAIS_UNPRICED_MODEL_PRICE", ""); v != "" {
+		p, err := parsePrice(v)
+		if err != nil {
+			errs = append(errs, config.Errorf("OAIS_UNPRICED_MODEL_PRICE",
+				"%q: %v; want input,cached,output micro-dollars per million tokens, e.g. 15000000,7500000,60000000 ($15, $7.50 and $60)", v, err))
+		}
+		c.UnpricedModelPrice = p
+	}
 	return c, config.Join(errs)
+}
+
+// parsePrice reads "input,cached,output" in micro-dollars per million
+// tokens, the units of setModelPrice, integers only: no float touches money.
+func parsePrice(v string) (*pricing.Price, error) {
+	parts := strings.Split(v, ",")
+	if len(parts) != 3 {
+		return nil, errors.New("three numbers")
+	}
+	var n [3]int64
+	for i, s := range parts {
+		var err error
+		if n[i], err = strconv.ParseInt(strings.TrimSpace(s), 10, 64); err != nil {
+			return nil, fmt.Errorf("%q is not an integer", strings.TrimSpace(s))
+		}
+	}
+	p := pricing.Price{InputMicrosPerMTok: n[0], CachedInputMicrosPerMTok: n[1], OutputMicrosPerMTok: n[2]}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return &p, nil
 }

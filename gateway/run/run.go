@@ -75,6 +75,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 		return nil, fmt.Errorf("OAIS_SPOOL_DIR: %w", err)
 	}
 	g.Ledger = ledger.New(st, ledger.WithLogger(log))
+	if err := extra.Register(g.Ledger.Collector()); err != nil {
+		return nil, fmt.Errorf("usage ledger metrics: %w", err)
+	}
 	box, err := secretbox.New(cfg.SecretsKey.Reveal())
 	if err != nil {
 		return nil, fmt.Errorf("OAIS_SECRETS_KEY: %w", err)
@@ -88,7 +91,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("OAIS_DATABASE_URL: load model prices: %w", err)
 	}
-	g.prices, g.priceVersion = prices.NewLive(table), pv
+	g.prices, g.priceVersion = prices.NewLive(table, cfg.UnpricedModelPrice), pv
+	if p := cfg.UnpricedModelPrice; p != nil {
+		log.Warn("OAIS_UNPRICED_MODEL_PRICE is set: models with no price are served at it instead of refused",
+			"input_micros_per_mtok", p.InputMicrosPerMTok, "cached_input_micros_per_mtok", p.CachedInputMicrosPerMTok,
+			"output_micros_per_mtok", p.OutputMicrosPerMTok)
+	}
 
 	var limiter ratelimit.Limiter = ratelimit.NewLocal(ratelimit.Options{})
 	var cache gateway.Cache = respcache.NewLocal(cfg.CacheBytes)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/oais/oais/gateway/mockupstream"
+	"github.com/oais/oais/gateway/tokens"
 )
 
 // faultHeader asks the fake upstream for a fault the mock has no knob for.
@@ -21,6 +22,11 @@ const faultHeader = "X-Fault"
 // connection without answering.
 func fakeUpstream(t *testing.T) *httptest.Server {
 	t.Helper()
+	// The mock counts prompt tokens before its first byte; loading the
+	// tokenizer tables on that first request took 0.3 to 1 s on a busy
+	// 2-CPU machine, past the 500 ms header timeout TestUpstreamFaults sets
+	// for its slow-upstream case, and the cut stream became a 504.
+	tokens.Warm()
 	mock := mockupstream.New(mockupstream.Options{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get(faultHeader) == "reset" {

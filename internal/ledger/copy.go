@@ -23,16 +23,17 @@ const stageTable = `CREATE TEMP TABLE IF NOT EXISTS ledger_stage (
 	estimate_reason text, client_ip text, occurred_at timestamptz, ingested_at timestamptz
 ) ON COMMIT DELETE ROWS`
 
-// shipCopy runs Ship on PostgreSQL in a pgx transaction on one pooled
+// shipCopy is shipOnce on PostgreSQL in a pgx transaction on one pooled
 // connection, so that COPY, which database/sql cannot issue, shares the
 // transaction with the rest of the batch.
-func (l *Ledger) shipCopy(ctx context.Context, recs []*usage.Record) error {
+func (l *Ledger) shipCopy(ctx context.Context, recs []*usage.Record, bad []quarantined) ([]quarantined, error) {
 	conn, err := l.s.DB.Conn(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer conn.Close()
-	return conn.Raw(func(dc any) error {
+	var added []quarantined
+	err = conn.Raw(func(dc any) error {
 		sc, ok := dc.(*stdlib.Conn)
 		if !ok {
 			return fmt.Errorf("ledger: COPY needs the pgx driver, not %T", dc)
@@ -41,7 +42,11 @@ func (l *Ledger) shipCopy(ctx context.Context, recs []*usage.Record) error {
 		if err != nil {
 			return err
 		}
-		if err := l.ship(ctx, pgxTxn{tx}, recs, l.insertCopy); err != nil {
+		err = l.ship(ctx, pgxTxn{tx}, recs, l.insertCopy)
+		if err == nil {
+			added, err = l.quarantine(ctx, pgxTxn{tx}, bad)
+		}
+		if err != nil {
 			// A cancelled ctx cannot carry the rollback; a short fresh one
 			// can, and if it fails pgx closes the connection, which the
 			// pool then discards instead of reusing it mid-transaction.
@@ -51,6 +56,7 @@ func (l *Ledger) shipCopy(ctx context.Context, recs []*usage.Record) error {
 		}
 		return tx.Commit(ctx)
 	})
+	return added, err
 }
 
 func rollbackErr(err error) error {

@@ -23,7 +23,7 @@ func (l *Ledger) KeyExposure(ctx context.Context, wsID, keyID string, since time
 	var x Exposure
 	where := "e.workspace_id = ? AND e.api_key_id = ? AND e.occurred_at >= ?"
 	args := []any{wsID, keyID, since.UTC()}
-	err := l.queryDB(ctx, `SELECT COALESCE(SUM(CASE WHEN e.status < 400 THEN 1 ELSE 0 END), 0), CAST(COALESCE(SUM(e.cost_micros), 0) AS BIGINT)
+	err := l.queryDB(ctx, `SELECT COALESCE(SUM(CASE WHEN e.status < 400 THEN 1 ELSE 0 END), 0), `+l.sum("e.cost_micros")+`
 		FROM usage_events e WHERE `+where, args, func(r rowScanner) error { return r.Scan(&x.Requests, &x.CostMicros) })
 	if err != nil {
 		return x, err

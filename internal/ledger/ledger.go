@@ -23,6 +23,7 @@ import (
 	"strings"
 
 	"entgo.io/ent/dialect"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/oais/oais/internal/store"
 )
@@ -57,25 +58,36 @@ type Ledger struct {
 	// copyMin is copyMinRecords; tests and benchmarks change it to force
 	// one path. Zero or less disables COPY.
 	copyMin int
+	// quarantineCount counts the records Ship moved aside (Collector).
+	quarantineCount *prometheus.CounterVec
+	// eventSummary and rollupSummary are the summary columns over
+	// usage_events e and usage_rollups e, in this dialect.
+	eventSummary, rollupSummary string
 }
 
 // Option configures New.
 type Option func(*Ledger)
 
-// WithLogger sets where Ship reports the records it skips; the default is
-// slog.Default().
+// WithLogger sets where Ship reports the records it quarantines or skips;
+// the default is slog.Default().
 func WithLogger(log *slog.Logger) Option {
 	return func(l *Ledger) { l.log = log }
 }
 
 // New returns the ledger on s.
 func New(s *store.Store, opts ...Option) *Ledger {
-	l := &Ledger{s: s, log: slog.Default(), pg: s.Dialect == dialect.Postgres, copyMin: copyMinRecords}
+	l := &Ledger{s: s, log: slog.Default(), pg: s.Dialect == dialect.Postgres, copyMin: copyMinRecords,
+		quarantineCount: newQuarantineCounter()}
 	for _, o := range opts {
 		o(l)
 	}
+	l.eventSummary, l.rollupSummary = l.summaryColumns()
 	return l
 }
+
+// sum is SUM(expr) as an int64 that can neither fail nor wrap
+// (store.Store.SaturatingSum).
+func (l *Ledger) sum(expr string) string { return l.s.SaturatingSum(expr) }
 
 // rebind turns the ? placeholders of q into PostgreSQL's $n when needed.
 // The ledger's queries never hold a ? inside a literal.

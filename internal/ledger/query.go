@@ -69,18 +69,25 @@ func (f Filter) parts() []part {
 	return ps
 }
 
-// table returns p's table (aliased e), its time column, and the summary
-// columns over it.
-func (p part) table() (table, timeCol, summary string) {
+// table returns p's table (aliased e) and its time column.
+func (p part) table() (table, timeCol string) {
 	if p.rollup {
-		return "usage_rollups e", "e.hour", rollupSummaryColumns
+		return "usage_rollups e", "e.hour"
 	}
-	return "usage_events e", "e.occurred_at", summaryColumns
+	return "usage_events e", "e.occurred_at"
+}
+
+// summary returns the summary columns over p's table.
+func (l *Ledger) summary(p part) string {
+	if p.rollup {
+		return l.rollupSummary
+	}
+	return l.eventSummary
 }
 
 // where returns the SQL condition that selects f's rows of p, and its args.
 func (f Filter) whereIn(p part) (string, []any) {
-	_, col, _ := p.table()
+	_, col := p.table()
 	q := "e.workspace_id = ? AND " + col + " >= ? AND " + col + " < ?"
 	args := []any{f.WorkspaceID, p.from, p.to}
 	if f.KeyID != "" {
@@ -108,38 +115,42 @@ type Summary struct {
 	Errors int64
 }
 
-// add adds o to s.
+// add adds o to s, saturating (see Ledger.sum).
 func (s *Summary) add(o Summary) {
-	s.Requests += o.Requests
-	s.PromptTokens += o.PromptTokens
-	s.CompletionTokens += o.CompletionTokens
-	s.CachedTokens += o.CachedTokens
-	s.TotalTokens += o.TotalTokens
-	s.CostMicros += o.CostMicros
-	s.CacheHits += o.CacheHits
-	s.Errors += o.Errors
+	add := usage.SaturatingAdd
+	s.Requests = add(s.Requests, o.Requests)
+	s.PromptTokens = add(s.PromptTokens, o.PromptTokens)
+	s.CompletionTokens = add(s.CompletionTokens, o.CompletionTokens)
+	s.CachedTokens = add(s.CachedTokens, o.CachedTokens)
+	s.TotalTokens = add(s.TotalTokens, o.TotalTokens)
+	s.CostMicros = add(s.CostMicros, o.CostMicros)
+	s.CacheHits = add(s.CacheHits, o.CacheHits)
+	s.Errors = add(s.Errors, o.Errors)
 }
 
-// summaryColumns computes a Summary over usage_events e; scanSummary reads
-// it. total_cost names the cost for ORDER BY.
-const summaryColumns = `
+// summaryColumns returns the columns that compute a Summary over
+// usage_events e and over usage_rollups e; scanSummary reads them.
+// total_cost names the cost for ORDER BY. Counts of rows cannot overflow;
+// every other sum goes through sum.
+func (l *Ledger) summaryColumns() (events, rollups string) {
+	events = `
 	COALESCE(SUM(CASE WHEN e.status < 400 THEN 1 ELSE 0 END), 0),
-	CAST(COALESCE(SUM(e.prompt_tokens), 0) AS BIGINT),
-	CAST(COALESCE(SUM(e.completion_tokens), 0) AS BIGINT),
-	CAST(COALESCE(SUM(e.cached_tokens), 0) AS BIGINT),
-	CAST(COALESCE(SUM(e.cost_micros), 0) AS BIGINT) AS total_cost,
+	` + l.sum("e.prompt_tokens") + `,
+	` + l.sum("e.completion_tokens") + `,
+	` + l.sum("e.cached_tokens") + `,
+	` + l.sum("e.cost_micros") + ` AS total_cost,
 	COALESCE(SUM(CASE WHEN e.status < 400 AND e.cache_hit THEN 1 ELSE 0 END), 0),
 	COALESCE(SUM(CASE WHEN e.status >= 400 THEN 1 ELSE 0 END), 0)`
-
-// rollupSummaryColumns is summaryColumns over usage_rollups e.
-const rollupSummaryColumns = `
-	CAST(COALESCE(SUM(e.requests), 0) AS BIGINT),
-	CAST(COALESCE(SUM(e.prompt_tokens), 0) AS BIGINT),
-	CAST(COALESCE(SUM(e.completion_tokens), 0) AS BIGINT),
-	CAST(COALESCE(SUM(e.cached_tokens), 0) AS BIGINT),
-	CAST(COALESCE(SUM(e.cost_micros), 0) AS BIGINT) AS total_cost,
-	CAST(COALESCE(SUM(e.cache_hits), 0) AS BIGINT),
-	CAST(COALESCE(SUM(e.errors), 0) AS BIGINT)`
+	rollups = `
+	` + l.sum("e.requests") + `,
+	` + l.sum("e.prompt_tokens") + `,
+	` + l.sum("e.completion_tokens") + `,
+	` + l.sum("e.cached_tokens") + `,
+	` + l.sum("e.cost_micros") + ` AS total_cost,
+	` + l.sum("e.cache_hits") + `,
+	` + l.sum("e.errors")
+	return events, rollups
+}
 
 // scanSummary scans the columns before summaryColumns into head, then the
 // summary, then the columns after it into tail.
@@ -149,7 +160,7 @@ func scanSummary(row rowScanner, s *Summary, head []any, tail ...any) error {
 	if err := row.Scan(append(dest, tail...)...); err != nil {
 		return err
 	}
-	s.TotalTokens = s.PromptTokens + s.CompletionTokens
+	s.TotalTokens = usage.SaturatingAdd(s.PromptTokens, s.CompletionTokens)
 	return nil
 }
 
@@ -160,10 +171,10 @@ func (l *Ledger) Summary(ctx context.Context, f Filter) (Summary, error) {
 		return total, err
 	}
 	for _, p := range f.parts() {
-		table, _, cols := p.table()
+		table, _ := p.table()
 		where, args := f.whereIn(p)
 		var s Summary
-		err := l.queryDB(ctx, `SELECT `+cols+` FROM `+table+` WHERE `+where, args,
+		err := l.queryDB(ctx, `SELECT `+l.summary(p)+` FROM `+table+` WHERE `+where, args,
 			func(row rowScanner) error { return scanSummary(row, &s, nil) })
 		if err != nil {
 			return Summary{}, fmt.Errorf("ledger: summary: %w", err)
@@ -191,11 +202,11 @@ func (g Group) AvgLatencyMs() int64 {
 }
 
 // latencySum is the answered requests' latency sum of a part's table.
-func (p part) latencySum() string {
+func (l *Ledger) latencySum(p part) string {
 	if p.rollup {
-		return "CAST(COALESCE(SUM(e.latency_ms_sum), 0) AS BIGINT)"
+		return l.sum("e.latency_ms_sum")
 	}
-	return "CAST(COALESCE(SUM(CASE WHEN e.status < 400 THEN e.latency_ms ELSE 0 END), 0) AS BIGINT)"
+	return l.sum("CASE WHEN e.status < 400 THEN e.latency_ms ELSE 0 END")
 }
 
 // ByModel totals the events f selects per model, costliest first.
@@ -218,16 +229,16 @@ func (l *Ledger) groups(ctx context.Context, f Filter, query string) ([]Group, e
 	}
 	byKey := make(map[string]*Group)
 	for _, p := range f.parts() {
-		table, _, cols := p.table()
+		table, _ := p.table()
 		where, args := f.whereIn(p)
-		err := l.queryDB(ctx, fmt.Sprintf(query, cols+", "+p.latencySum(), table, where), args, func(row rowScanner) error {
+		err := l.queryDB(ctx, fmt.Sprintf(query, l.summary(p)+", "+l.latencySum(p), table, where), args, func(row rowScanner) error {
 			var g Group
 			if err := scanSummary(row, &g.Summary, []any{&g.Key, &g.Label}, &g.LatencyMsSum); err != nil {
 				return err
 			}
 			if have := byKey[g.Key]; have != nil {
 				have.add(g.Summary)
-				have.LatencyMsSum += g.LatencyMsSum
+				have.LatencyMsSum = usage.SaturatingAdd(have.LatencyMsSum, g.LatencyMsSum)
 				return nil
 			}
 			byKey[g.Key] = &g
@@ -382,9 +393,9 @@ func (s *series) scanBucket(row rowScanner, tail ...any) (int, error) {
 
 // totals adds p's summaries to points.
 func (s *series) totals(ctx context.Context, p part, points []Point) error {
-	table, col, cols := p.table()
+	table, col := p.table()
 	where, args := s.f.whereIn(p)
-	return s.l.queryDB(ctx, `SELECT `+s.bucket(col)+`, `+cols+` FROM `+table+` WHERE `+where+` GROUP BY 1`, args,
+	return s.l.queryDB(ctx, `SELECT `+s.bucket(col)+`, `+s.l.summary(p)+` FROM `+table+` WHERE `+where+` GROUP BY 1`, args,
 		func(row rowScanner) error {
 			var sum Summary
 			i, err := s.scanBucket(row, &sum.Requests, &sum.PromptTokens, &sum.CompletionTokens, &sum.CachedTokens,
@@ -392,7 +403,7 @@ func (s *series) totals(ctx context.Context, p part, points []Point) error {
 			if err != nil {
 				return err
 			}
-			sum.TotalTokens = sum.PromptTokens + sum.CompletionTokens
+			sum.TotalTokens = usage.SaturatingAdd(sum.PromptTokens, sum.CompletionTokens)
 			points[i].Summary.add(sum)
 			return nil
 		})
@@ -511,20 +522,21 @@ func (l *Ledger) MonthToDate(ctx context.Context, now time.Time) (MonthTotals, e
 		Workspaces: make(map[string]Totals),
 		Keys:       make(map[string]Totals),
 	}
-	err := l.queryDB(ctx, `SELECT workspace_id, api_key_id,
-		CAST(COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS BIGINT),
-		CAST(COALESCE(SUM(cost_micros), 0) AS BIGINT)
+	err := l.queryDB(ctx, `SELECT workspace_id, api_key_id, `+
+		l.sum("prompt_tokens")+`, `+l.sum("completion_tokens")+`, `+l.sum("cost_micros")+`
 		FROM usage_rollups WHERE hour >= ? AND hour < ?
 		GROUP BY workspace_id, api_key_id`, []any{mt.From, mt.To},
 		func(row rowScanner) error {
 			var ws, key string
+			var prompt, completion int64
 			var t Totals
-			if err := row.Scan(&ws, &key, &t.Tokens, &t.CostMicros); err != nil {
+			if err := row.Scan(&ws, &key, &prompt, &completion, &t.CostMicros); err != nil {
 				return err
 			}
+			t.Tokens = usage.SaturatingAdd(prompt, completion)
 			w := mt.Workspaces[ws]
-			w.Tokens += t.Tokens
-			w.CostMicros += t.CostMicros
+			w.Tokens = usage.SaturatingAdd(w.Tokens, t.Tokens)
+			w.CostMicros = usage.SaturatingAdd(w.CostMicros, t.CostMicros)
 			mt.Workspaces[ws] = w
 			// A key's events all carry its workspace (Ship checks), so a
 			// key appears in one row.

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/oais/oais/internal/ids"
-	"github.com/oais/oais/internal/store"
 	"github.com/oais/oais/internal/usage"
 )
 
@@ -114,7 +113,7 @@ func (l *Ledger) rollup(ctx context.Context, t txn, recs []*usage.Record, insert
 			continue
 		}
 		hour := occurredAt(r, now).Truncate(time.Hour)
-		k := rollupKey{ws: r.WorkspaceID, hour: hour, key: r.KeyID, model: store.Truncate(r.Model, maxModel)}
+		k := rollupKey{ws: r.WorkspaceID, hour: hour, key: r.KeyID, model: storedModel(r)}
 		v := rows[k]
 		if v == nil {
 			v = &rollupRow{}
@@ -134,21 +133,23 @@ func (l *Ledger) rollup(ctx context.Context, t txn, recs []*usage.Record, insert
 	return nil
 }
 
-// addRecord adds r to v with Summary's rules.
+// addRecord adds r to v with Summary's rules, saturating (Ship bounds
+// every record, so a batch cannot reach the limit; a row can, over time).
 func addRecord(v *rollupRow, r *usage.Record) {
+	add := usage.SaturatingAdd
 	if answered(r.Status) {
 		v.requests++
 		if r.CacheHit {
 			v.cacheHits++
 		}
-		v.ms += r.LatencyMillis
+		v.ms = add(v.ms, r.LatencyMillis)
 	} else {
 		v.errors++
 	}
-	v.prompt += r.PromptTokens
-	v.completion += r.CompletionTokens
-	v.cached += r.CachedTokens
-	v.cost += r.CostMicros
+	v.prompt = add(v.prompt, r.PromptTokens)
+	v.completion = add(v.completion, r.CompletionTokens)
+	v.cached = add(v.cached, r.CachedTokens)
+	v.cost = add(v.cost, r.CostMicros)
 }
 
 func (l *Ledger) upsertRollups(ctx context.Context, t txn, rows map[rollupKey]*rollupRow) error {
@@ -159,12 +160,19 @@ func (l *Ledger) upsertRollups(ctx context.Context, t txn, rows map[rollupKey]*r
 	slices.SortFunc(keys, func(a, b rollupKey) int {
 		return cmp.Or(strings.Compare(a.ws, b.ws), a.hour.Compare(b.hour), strings.Compare(a.key, b.key), strings.Compare(a.model, b.model))
 	})
+	// A row's counters saturate at int64's limit instead of failing the
+	// upsert (PostgreSQL: "bigint out of range"), which failed the batch,
+	// and every batch after it, for every tenant.
+	add := "MIN(usage_rollups.%[1]s + excluded.%[1]s, 9223372036854775807)" // SQLite: an overflowing + is a REAL
+	if l.pg {
+		add = "LEAST(usage_rollups.%[1]s::numeric + excluded.%[1]s, 9223372036854775807)::bigint"
+	}
 	var set strings.Builder
 	for i, c := range rollupColumns {
 		if i > 0 {
 			set.WriteString(", ")
 		}
-		fmt.Fprintf(&set, "%s = usage_rollups.%s + excluded.%s", c, c, c)
+		fmt.Fprintf(&set, "%[1]s = "+add, c)
 	}
 	cols := "id, workspace_id, hour, api_key_id, model, " + strings.Join(rollupColumns, ", ")
 	row := "(" + placeholders(5+len(rollupColumns)) + ")"

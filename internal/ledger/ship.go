@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/oais/oais/internal/ids"
 	"github.com/oais/oais/internal/store"
@@ -22,6 +23,8 @@ const (
 	maxModel     = 200
 	maxEndpoint  = 100
 	maxClientIP  = 64
+	// maxEstimateReason bounds a free-text column ent leaves unbounded.
+	maxEstimateReason = 100
 )
 
 // eventColumns are the usage_events columns Ship writes, in the order of
@@ -42,24 +45,30 @@ func rowValues(dst []any, r *usage.Record, now time.Time) []any {
 	return append(dst,
 		d.id, r.RequestID, r.KeyID, r.WorkspaceID, d.model, d.endpoint, r.Stream,
 		r.PromptTokens, r.CompletionTokens, r.CachedTokens, r.CostMicros, int64(r.Status),
-		r.LatencyMillis, r.CacheHit, string(r.Source), nullString(r.EstimateReason),
+		r.LatencyMillis, r.CacheHit, string(r.Source), nullString(d.estimateReason),
 		nullString(d.clientIP), d.at, now)
 }
 
 // derived is what a stored row holds of a record other than its fields
-// as they are: a new id, the time, and strings cut to their columns.
+// as they are: a new id, the time, and text cleaned and cut to its column.
 type derived struct {
-	id, model, endpoint, clientIP string
-	at                            time.Time
+	id, model, endpoint, clientIP, estimateReason string
+	at                                            time.Time
 }
 
 func derive(r *usage.Record, now time.Time) derived {
 	at := occurredAt(r, now)
 	return derived{
-		id: ids.NewAt(ids.UsageEvent, at), at: at, model: store.Truncate(r.Model, maxModel),
-		endpoint: store.Truncate(r.Endpoint, maxEndpoint), clientIP: store.Truncate(r.ClientIP, maxClientIP),
+		id: ids.NewAt(ids.UsageEvent, at), at: at, model: storedModel(r),
+		endpoint: store.Clean(r.Endpoint, maxEndpoint), clientIP: store.Clean(r.ClientIP, maxClientIP),
+		estimateReason: store.Clean(r.EstimateReason, maxEstimateReason),
 	}
 }
+
+// storedModel is r's model as the events and rollups store it. A model
+// name is client input that a lenient upstream accepted: a NUL byte or
+// invalid UTF-8 in it made PostgreSQL refuse the whole batch.
+func storedModel(r *usage.Record) string { return store.Clean(r.Model, maxModel) }
 
 // occurredAt is when r happened, in UTC. A record without a time is a bug
 // upstream; it is stored as happening now rather than losing its cost.
@@ -75,47 +84,81 @@ func occurredAt(r *usage.Record, now time.Time) time.Time {
 func answered(status int) bool { return status < 400 }
 
 // Ship stores batch in usage_events and adds the new records to their keys'
-// counters, in one transaction. It is idempotent by RequestID: a record
-// already stored is skipped and counted nowhere, so a batch shipped twice
-// changes nothing the second time.
+// counters and the hourly rollups, in one transaction. It is idempotent by
+// RequestID: a record already stored is skipped and counted nowhere, so a
+// batch shipped twice changes nothing the second time.
 //
-// Records that can never be stored are logged and dropped rather than
-// failing the batch, which would wedge the spool: those without a request
-// id, with an unknown source, or whose key no longer exists or belongs to
-// another workspace than the record says. Every other error fails the
-// whole batch, which the spool retries.
+// No record can block its batch, which would wedge the spool and with it
+// every tenant's usage. A record that can never be stored is quarantined
+// (usage_quarantine, quarantine.go) in the same transaction as the rest:
+// one that fails validation (no request id, key or workspace, an unknown
+// source, a count or cost out of its bounds), or one the database itself
+// refuses (a data or constraint error), found by shipping the batch again
+// in halves. Records whose key no longer exists, or belongs to another
+// workspace than the record says, are logged and dropped: their workspace
+// is gone. Any other error (the database unreachable, a cancelled ctx)
+// fails the whole batch, which the spool retries.
 //
 // The key counters are updated with raw SQL that leaves updated_at alone:
 // gateways poll updated_at to reload changed keys, and usage is not a
 // change they need to reload for.
 func (l *Ledger) Ship(ctx context.Context, batch []usage.Record) error {
-	recs := l.valid(batch)
-	if len(recs) == 0 {
+	recs, bad := l.valid(batch)
+	if len(recs) == 0 && len(bad) == 0 {
 		return nil
 	}
-	if l.pg && l.copyMin > 0 && len(recs) >= l.copyMin {
-		return store.Classify(l.shipCopy(ctx, recs))
+	added, err := l.shipOnce(ctx, recs, bad)
+	if err != nil && refused(err) {
+		// A record the database refuses fails its whole batch, every time.
+		added, err = l.shipIsolating(ctx, recs, bad)
 	}
-	// On a connection of its own, so that insertRows can use the driver's
-	// statement directly inside the transaction.
-	conn, err := l.s.DB.Conn(ctx)
 	if err != nil {
 		return store.Classify(err)
+	}
+	l.reportQuarantined(added)
+	return nil
+}
+
+// shipOnce ships recs and quarantines bad in one transaction, with COPY
+// for a large batch on PostgreSQL. It returns the newly quarantined.
+func (l *Ledger) shipOnce(ctx context.Context, recs []*usage.Record, bad []quarantined) ([]quarantined, error) {
+	if l.pg && l.copyMin > 0 && len(recs) >= l.copyMin {
+		return l.shipCopy(ctx, recs, bad)
+	}
+	var added []quarantined
+	err := l.inTx(ctx, func(t sqlTxn, insert insertFunc) error {
+		if err := l.ship(ctx, t, recs, insert); err != nil {
+			return err
+		}
+		var err error
+		added, err = l.quarantine(ctx, t, bad)
+		return err
+	})
+	return added, err
+}
+
+// inTx runs f in a database/sql transaction on a connection of its own, so
+// that insertRows can use the driver's statement directly inside it, with
+// the insert of the store's dialect for small batches.
+func (l *Ledger) inTx(ctx context.Context, f func(t sqlTxn, insert insertFunc) error) error {
+	conn, err := l.s.DB.Conn(ctx)
+	if err != nil {
+		return err
 	}
 	defer conn.Close()
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
-		return store.Classify(err)
+		return err
 	}
 	insert := l.insertValues
 	if !l.pg {
 		insert = l.insertRows
 	}
-	if err := l.ship(ctx, sqlTxn{tx: tx, conn: conn}, recs, insert); err != nil {
+	if err := f(sqlTxn{tx: tx, conn: conn}, insert); err != nil {
 		_ = tx.Rollback()
-		return store.Classify(err)
+		return err
 	}
-	return store.Classify(tx.Commit())
+	return tx.Commit()
 }
 
 // insertFunc inserts recs, skipping request ids already stored, and returns
@@ -123,36 +166,53 @@ func (l *Ledger) Ship(ctx context.Context, batch []usage.Record) error {
 type insertFunc func(ctx context.Context, t txn, recs []*usage.Record, now time.Time) (map[string]struct{}, error)
 
 // valid returns the records of batch that can be stored, without
-// duplicate request ids (the first wins), and logs the others.
-func (l *Ledger) valid(batch []usage.Record) []*usage.Record {
+// duplicate request ids (the first wins), and the others with the reason.
+func (l *Ledger) valid(batch []usage.Record) ([]*usage.Record, []quarantined) {
 	recs := make([]*usage.Record, 0, len(batch))
 	seen := make(map[string]struct{}, len(batch))
-	var bad int
-	var sample string
+	var bad []quarantined
 	for i := range batch {
 		r := &batch[i]
-		if _, dup := seen[r.RequestID]; dup {
+		if why := check(r); why != "" {
+			bad = append(bad, quarantined{rec: r, reason: why, label: quarantineInvalid})
 			continue
 		}
-		switch {
-		case r.RequestID == "" || len(r.RequestID) > maxRequestID,
-			r.KeyID == "" || r.WorkspaceID == "",
-			r.Source != usage.SourceUpstream && r.Source != usage.SourceEstimated && r.Source != usage.SourceCache:
-			bad++
-			if sample == "" {
-				sample = fmt.Sprintf("request_id=%.40q key_id=%.40q workspace_id=%.40q source=%.20q", r.RequestID, r.KeyID, r.WorkspaceID, r.Source)
-			}
+		if _, dup := seen[r.RequestID]; dup {
 			continue
 		}
 		seen[r.RequestID] = struct{}{}
 		recs = append(recs, r)
 	}
-	if bad > 0 {
-		l.log.Error("usage ledger: dropping malformed usage records (request id missing or over 128 bytes, no key or workspace, or an unknown source)",
-			"count", bad, "first", sample)
-	}
-	return recs
+	return recs, bad
 }
+
+// check returns why r can never be stored, or "".
+func check(r *usage.Record) string {
+	switch {
+	case r.RequestID == "" || len(r.RequestID) > maxRequestID:
+		return fmt.Sprintf("request_id missing or over %d bytes", maxRequestID)
+	case r.KeyID == "" || r.WorkspaceID == "":
+		return "key_id or workspace_id missing"
+	case !cleanText(r.RequestID) || !cleanText(r.KeyID) || !cleanText(r.WorkspaceID):
+		return "request_id, key_id or workspace_id is not valid UTF-8 without NUL bytes"
+	case r.Source != usage.SourceUpstream && r.Source != usage.SourceEstimated && r.Source != usage.SourceCache:
+		return fmt.Sprintf("source %.20q unknown", r.Source)
+	}
+	for _, n := range []struct {
+		field string
+		v     int64
+	}{{"prompt_tokens", r.PromptTokens}, {"completion_tokens", r.CompletionTokens}, {"cached_tokens", r.CachedTokens}} {
+		if n.v < 0 || n.v > usage.MaxTokens {
+			return fmt.Sprintf("%s %d outside [0, %d]", n.field, n.v, usage.MaxTokens)
+		}
+	}
+	if r.CostMicros < 0 || r.CostMicros > usage.MaxCostMicros {
+		return fmt.Sprintf("cost_micros %d outside [0, %d]", r.CostMicros, int64(usage.MaxCostMicros))
+	}
+	return ""
+}
+
+func cleanText(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
 
 // keyState is what Ship needs of an API key.
 type keyState struct {
@@ -412,7 +472,7 @@ func (c *eventArrays) add(r *usage.Record, now time.Time) {
 	c.latency = append(c.latency, r.LatencyMillis)
 	c.cacheHit = append(c.cacheHit, r.CacheHit)
 	c.source = append(c.source, string(r.Source))
-	c.estimateReason = append(c.estimateReason, r.EstimateReason)
+	c.estimateReason = append(c.estimateReason, d.estimateReason)
 	c.clientIP = append(c.clientIP, d.clientIP)
 	c.occurredAt = append(c.occurredAt, d.at)
 }

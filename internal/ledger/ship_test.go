@@ -145,8 +145,11 @@ func TestShipSkipsOrphans(t *testing.T) {
 		if k := fx.keyRow(t, fx.kB1); k.requests != 0 || k.lastUsed != nil {
 			t.Fatalf("B1 = %+v, want untouched", k)
 		}
+		if q := fx.quarantined(t); len(q) != 2 {
+			t.Fatalf("quarantined %d, want the 2 malformed records", len(q))
+		}
 		logs := fx.logs.String()
-		for _, want := range []string{"key_01GONE", fx.kB1, "malformed", "count=2"} {
+		for _, want := range []string{"key_01GONE", fx.kB1, "quarantined", "count=2"} {
 			if !strings.Contains(logs, want) {
 				t.Errorf("logs lack %q:\n%s", want, logs)
 			}

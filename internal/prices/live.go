@@ -21,32 +21,46 @@ import (
 const DefaultReloadInterval = 30 * time.Second
 
 // Live is a pricing.Table that can be replaced while requests are priced
-// with it. The gateway's Pricer is fixed when the gateway is built, so it
-// holds a Live and Follow swaps the table underneath. Reads are one atomic
-// load: nothing on the hot path takes a lock.
-type Live struct{ t atomic.Pointer[pricing.Table] }
+// with it, plus the site's price for models the table does not price. The
+// gateway's Pricer is fixed when the gateway is built, so it holds a Live
+// and Follow swaps the table underneath. Reads are one atomic load: nothing
+// on the hot path takes a lock.
+type Live struct {
+	t atomic.Pointer[pricing.Table]
+	// unpriced is charged for models the table does not price; nil
+	// refuses them (OAIS_UNPRICED_MODEL_PRICE).
+	unpriced *pricing.Price
+}
 
-// NewLive returns a Live serving t.
-func NewLive(t pricing.Table) *Live {
+// NewLive returns a Live serving t. unpriced, if not nil, is the price of
+// every model t does not price; nil leaves such models unpriced, and the
+// gateway refuses them.
+func NewLive(t pricing.Table, unpriced *pricing.Price) *Live {
 	l := &Live{}
+	if unpriced != nil {
+		p := *unpriced
+		l.unpriced = &p
+	}
 	l.Store(t)
 	return l
 }
 
-// Store makes t the table every later Cost and WorstCase use.
+// Store makes t the table every later Price uses.
 func (l *Live) Store(t pricing.Table) { l.t.Store(&t) }
 
 // Table returns the table in use.
 func (l *Live) Table() pricing.Table { return *l.t.Load() }
 
-// Cost is pricing.Table.Cost on the current table.
-func (l *Live) Cost(model string, prompt, cached, completion int64) int64 {
-	return l.t.Load().Cost(model, prompt, cached, completion)
-}
-
-// WorstCase is pricing.Table.WorstCase on the current table.
-func (l *Live) WorstCase(model string, prompt, maxCompletion int64) int64 {
-	return l.t.Load().WorstCase(model, prompt, maxCompletion)
+// Price returns model's price from the current table, else the site's
+// price for unpriced models. ok is false when neither applies.
+func (l *Live) Price(model string) (p pricing.Price, ok bool) {
+	if p, _, ok = l.t.Load().Lookup(model); ok {
+		return p, true
+	}
+	if l.unpriced != nil {
+		return *l.unpriced, true
+	}
+	return pricing.Price{}, false
 }
 
 // Version identifies the content of the model_prices table: a hash of every

@@ -29,8 +29,9 @@ const MaxModelLen = 200
 
 // MaxMicrosPerMTok bounds a rate: $1,000,000 per million tokens. No real
 // model comes near it; the bound catches a price typed in micro-dollars per
-// token times a million twice over.
-const MaxMicrosPerMTok = 1_000_000_000_000
+// token times a million twice over, and it keeps a request's cost within
+// usage.MaxCostMicros (pricing.MaxRate is the same bound).
+const MaxMicrosPerMTok = pricing.MaxRate
 
 // Audit actions of price edits. They have no workspace, so only operators
 // reading the log table see them.

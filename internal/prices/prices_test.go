@@ -187,9 +187,17 @@ func TestLiveReload(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		live := NewLive(table)
+		live := NewLive(table, nil)
 		const prompt, completion = 1_000_000, 1_000_000
-		if got := live.Cost("gpt-4o", prompt, 0, completion); got != 12_500_000 {
+		cost := func(model string) int64 {
+			t.Helper()
+			p, ok := live.Price(model)
+			if !ok {
+				t.Fatalf("%s is unpriced", model)
+			}
+			return p.Cost(prompt, 0, completion)
+		}
+		if got := cost("gpt-4o"); got != 12_500_000 {
 			t.Fatalf("built-in cost %d", got)
 		}
 		steps := []struct {
@@ -225,23 +233,54 @@ func TestLiveReload(t *testing.T) {
 				t.Fatalf("%s: Reload changed=%v err=%v", st.name, changed, err)
 			}
 			v = next
-			if got := live.Cost("gpt-4o-2024-08-06", prompt, 0, completion); got != st.wantCost {
+			if got := cost("gpt-4o-2024-08-06"); got != st.wantCost {
 				t.Fatalf("%s: cost %d, want %d", st.name, got, st.wantCost)
 			}
-			if got := live.WorstCase("gpt-4o", prompt, completion); got != st.wantCost {
-				t.Fatalf("%s: worst case %d, want %d", st.name, got, st.wantCost)
+			if p, _ := live.Price("gpt-4o"); p.WorstCase(prompt, completion) != st.wantCost {
+				t.Fatalf("%s: worst case %d, want %d", st.name, p.WorstCase(prompt, completion), st.wantCost)
+			}
+			if _, ok := live.Price("other"); ok != (st.name == "unrelated model added" || st.name == "override removed") {
+				t.Fatalf("%s: priced(other) = %v", st.name, ok)
 			}
 		}
 	})
 }
 
+// TestLiveUnpriced: a model no table prices is refused (ok false) unless
+// the site set a price for unpriced models, which then applies to it and
+// to nothing the table prices.
+func TestLiveUnpriced(t *testing.T) {
+	site := pricing.Price{InputMicrosPerMTok: 3_000_000, CachedInputMicrosPerMTok: 1_000_000, OutputMicrosPerMTok: 9_000_000}
+	tests := []struct {
+		name     string
+		unpriced *pricing.Price
+		model    string
+		want     pricing.Price
+		wantOK   bool
+	}{
+		{"priced model", nil, "o3-pro", pricing.Price{InputMicrosPerMTok: 20_000_000, CachedInputMicrosPerMTok: 20_000_000, OutputMicrosPerMTok: 80_000_000}, true},
+		{"unknown model refused", nil, "llama-3-70b", pricing.Price{}, false},
+		{"unknown model at the site's price", &site, "llama-3-70b", site, true},
+		{"the site's price never replaces a listed one", &site, "GPT-4o-mini", pricing.Price{InputMicrosPerMTok: 150_000, CachedInputMicrosPerMTok: 75_000, OutputMicrosPerMTok: 600_000}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, ok := NewLive(pricing.Defaults(), tt.unpriced).Price(tt.model)
+			if p != tt.want || ok != tt.wantOK {
+				t.Fatalf("Price(%q) = %+v, %v; want %+v, %v", tt.model, p, ok, tt.want, tt.wantOK)
+			}
+		})
+	}
+}
+
 // BenchmarkLiveCost is the gateway's per-request pricing through Live: one
-// atomic load on top of pricing.Table.Cost.
+// atomic load and a map look-up, then Price.Cost.
 func BenchmarkLiveCost(b *testing.B) {
-	live := NewLive(pricing.Defaults())
+	live := NewLive(pricing.Defaults(), nil)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			live.Cost("gpt-4o-mini-2024-07-18", 1200, 200, 300)
+			p, _ := live.Price("gpt-4o-mini-2024-07-18")
+			p.Cost(1200, 200, 300)
 		}
 	})
 }

@@ -12,15 +12,21 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
-	"sort"
 	"strings"
 )
 
 // tokensPerRate is the unit of every rate: one million tokens.
 const tokensPerRate = 1_000_000
 
-// ErrInvalidPrice is returned by NewTable for a negative rate, a cached rate
-// above the input rate, or an alias that points at no priced model.
+// MaxRate bounds every rate: $1,000,000 per million tokens. No model comes
+// near it; with usage.MaxTokens it bounds one request's cost by
+// usage.MaxCostMicros (raise them together), which is what keeps sums of
+// money far from int64's limit.
+const MaxRate = 1_000_000_000_000
+
+// ErrInvalidPrice is returned by NewTable and Price.Validate for a negative
+// rate, a rate above MaxRate, a cached rate above the input rate, or an
+// alias that points at no priced model.
 var ErrInvalidPrice = errors.New("pricing: invalid price")
 
 // Price is one model's rates in micro-dollars per million tokens.
@@ -30,51 +36,47 @@ type Price struct {
 	InputMicrosPerMTok int64
 	// CachedInputMicrosPerMTok is charged for prompt tokens served from the
 	// upstream's prompt cache. It must not exceed InputMicrosPerMTok, which is
-	// what keeps Cost monotonic (see Table.Cost).
+	// what keeps Cost monotonic (see Price.Cost).
 	CachedInputMicrosPerMTok int64
 	// OutputMicrosPerMTok is charged for completion tokens (reasoning included).
 	OutputMicrosPerMTok int64
 }
 
-func (p Price) validate() error {
+// Validate reports whether p is a price a Table may hold.
+func (p Price) Validate() error {
 	switch {
 	case p.InputMicrosPerMTok < 0 || p.CachedInputMicrosPerMTok < 0 || p.OutputMicrosPerMTok < 0:
 		return fmt.Errorf("%w: negative rate %+v", ErrInvalidPrice, p)
+	case p.InputMicrosPerMTok > MaxRate || p.OutputMicrosPerMTok > MaxRate:
+		return fmt.Errorf("%w: rate above %d micro-dollars per million tokens %+v", ErrInvalidPrice, int64(MaxRate), p)
 	case p.CachedInputMicrosPerMTok > p.InputMicrosPerMTok:
 		return fmt.Errorf("%w: cached input rate above input rate %+v", ErrInvalidPrice, p)
 	}
 	return nil
 }
 
-// Table maps model names to prices. The zero Table prices every model at the
-// zero Price; build one with NewTable or Defaults. A Table is immutable and
-// safe for concurrent use.
+// Table maps model names to prices. A model is priced by its exact name
+// (case-insensitively) or by an explicit alias, never by a prefix: "o3-pro"
+// is not "o3", and a dated snapshot is priced only when it is listed. The
+// zero Table prices nothing; build one with NewTable or Defaults. A Table
+// is immutable and safe for concurrent use.
 type Table struct {
-	prices   map[string]Price
-	aliases  map[string]string
-	prefixes []string // priced names, longest first, for dated-snapshot matching
-	fallback Price
+	prices  map[string]Price
+	aliases map[string]string
 }
 
-// NewTable returns a Table of prices (keyed by lower-case model name), aliases
-// (alias → priced name) and the fallback Price charged for any model that
-// matches nothing.
-func NewTable(prices map[string]Price, aliases map[string]string, fallback Price) (Table, error) {
-	if err := fallback.validate(); err != nil {
-		return Table{}, fmt.Errorf("fallback: %w", err)
-	}
+// NewTable returns a Table of prices (by model name) and aliases (alias →
+// priced name). Names are matched case-insensitively.
+func NewTable(prices map[string]Price, aliases map[string]string) (Table, error) {
 	t := Table{
-		prices:   make(map[string]Price, len(prices)),
-		aliases:  make(map[string]string, len(aliases)),
-		fallback: fallback,
+		prices:  make(map[string]Price, len(prices)),
+		aliases: make(map[string]string, len(aliases)),
 	}
 	for name, p := range prices {
-		if err := p.validate(); err != nil {
+		if err := p.Validate(); err != nil {
 			return Table{}, fmt.Errorf("model %q: %w", name, err)
 		}
-		name = strings.ToLower(name)
-		t.prices[name] = p
-		t.prefixes = append(t.prefixes, name)
+		t.prices[strings.ToLower(name)] = p
 	}
 	for alias, target := range aliases {
 		target = strings.ToLower(target)
@@ -83,21 +85,14 @@ func NewTable(prices map[string]Price, aliases map[string]string, fallback Price
 		}
 		t.aliases[strings.ToLower(alias)] = target
 	}
-	// Longest first, so "gpt-4o-mini-2024-07-18" matches "gpt-4o-mini", not "gpt-4o".
-	sort.Slice(t.prefixes, func(i, j int) bool {
-		if len(t.prefixes[i]) != len(t.prefixes[j]) {
-			return len(t.prefixes[i]) > len(t.prefixes[j])
-		}
-		return t.prefixes[i] < t.prefixes[j]
-	})
 	return t, nil
 }
 
-// Lookup returns the Price for model and the priced name it resolved to. It
-// tries, case-insensitively: an exact name, an alias, then the longest priced
-// name that model extends with "-…" (a dated snapshot such as
-// "gpt-4o-2024-08-06" → "gpt-4o"). ok is false when nothing matched and the
-// fallback Price was returned.
+// Lookup returns the Price of model and the priced name it resolved to,
+// trying its exact name, then an alias, case-insensitively and without
+// surrounding spaces. ok is false when the table has no price for model;
+// the gateway then refuses it, unless the site set a price for unpriced
+// models (internal/prices.Live).
 func (t Table) Lookup(model string) (p Price, name string, ok bool) {
 	m := strings.ToLower(strings.TrimSpace(model))
 	if p, ok := t.prices[m]; ok {
@@ -106,16 +101,16 @@ func (t Table) Lookup(model string) (p Price, name string, ok bool) {
 	if target, ok := t.aliases[m]; ok {
 		return t.prices[target], target, true
 	}
-	for _, prefix := range t.prefixes {
-		if len(m) > len(prefix) && m[len(prefix)] == '-' && strings.HasPrefix(m, prefix) {
-			return t.prices[prefix], prefix, true
-		}
-	}
-	return t.fallback, "", false
+	return Price{}, "", false
 }
 
-// Fallback returns the Price charged for models that match nothing.
-func (t Table) Fallback() Price { return t.fallback }
+// WorstCase returns the most a request can cost before its answer is known:
+// every prompt token uncached and maxCompletionTokens generated. Admission
+// reserves this much against a spend cap. The caller passes the model's
+// output limit when the request set no max_tokens.
+func (p Price) WorstCase(promptTokens, maxCompletionTokens int64) int64 {
+	return p.Cost(promptTokens, 0, maxCompletionTokens)
+}
 
 // Cost returns what one request costs, in micro-dollars, rounded up.
 //
@@ -124,22 +119,10 @@ func (t Table) Fallback() Price { return t.fallback }
 // clamped to promptTokens; negative counts are treated as zero. The result is
 // non-decreasing in promptTokens and completionTokens and non-increasing in
 // cachedTokens (a cached token never costs more than an uncached one). The
-// exact product is computed in 128 bits, so no count overflows; a result
-// beyond math.MaxInt64 saturates there.
-func (t Table) Cost(model string, promptTokens, cachedTokens, completionTokens int64) int64 {
-	p, _, _ := t.Lookup(model)
-	return p.Cost(promptTokens, cachedTokens, completionTokens)
-}
-
-// WorstCase returns the most a request can cost before its answer is known:
-// every prompt token uncached and maxCompletionTokens generated. Admission
-// reserves this much against a spend cap. The caller passes the model's
-// output limit when the request set no max_tokens.
-func (t Table) WorstCase(model string, promptTokens, maxCompletionTokens int64) int64 {
-	return t.Cost(model, promptTokens, 0, maxCompletionTokens)
-}
-
-// Cost is Table.Cost for one Price.
+// exact product is computed in 128 bits, so no count overflows. With counts
+// within usage.MaxTokens and rates within MaxRate the result is at most
+// usage.MaxCostMicros; a result beyond math.MaxInt64 (unreachable then)
+// saturates there rather than wrapping.
 func (p Price) Cost(promptTokens, cachedTokens, completionTokens int64) int64 {
 	prompt := nonNegative(promptTokens)
 	cached := min(nonNegative(cachedTokens), prompt)

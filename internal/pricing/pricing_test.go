@@ -6,41 +6,6 @@ import (
 	"testing"
 )
 
-func TestLookup(t *testing.T) {
-	table := Defaults()
-	tests := []struct {
-		name   string
-		model  string
-		want   string
-		wantOK bool
-	}{
-		{"exact", "gpt-4o", "gpt-4o", true},
-		{"dated snapshot", "gpt-4o-2024-08-06", "gpt-4o", true},
-		{"longest prefix wins", "gpt-4o-mini-2024-07-18", "gpt-4o-mini", true},
-		{"dotted family", "gpt-4.1-mini-2025-04-14", "gpt-4.1-mini", true},
-		{"reasoning family", "o3-mini-2025-01-31", "o3-mini", true},
-		{"o3 is not o3-mini", "o3-2025-04-16", "o3", true},
-		{"case and space insensitive", " GPT-4O ", "gpt-4o", true},
-		{"alias", "chatgpt-4o-latest", "gpt-4o", true},
-		{"mock family", "mock-gpt", "mock", true},
-		{"bare mock", "mock", "mock", true},
-		{"prefix needs a dash", "gpt-4oo", "", false},
-		{"unknown", "llama-3-70b", "", false},
-		{"empty", "", "", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			p, name, ok := table.Lookup(tt.model)
-			if name != tt.want || ok != tt.wantOK {
-				t.Fatalf("Lookup(%q) = %q, %v; want %q, %v", tt.model, name, ok, tt.want, tt.wantOK)
-			}
-			if !ok && p != DefaultFallback {
-				t.Fatalf("Lookup(%q) price = %+v, want the fallback", tt.model, p)
-			}
-		})
-	}
-}
-
 func TestCost(t *testing.T) {
 	table := Defaults()
 	tests := []struct {
@@ -62,8 +27,8 @@ func TestCost(t *testing.T) {
 		{"cached tokens at the cached rate", "gpt-4o", 1000, 400, 0, 2000},
 		{"cached clamped to prompt", "gpt-4o", 100, 1000, 0, 125},
 		{"negative counts are zero", "gpt-4o", -5, -5, -5, 0},
-		{"unknown model at fallback", "nobody-knows", 1_000_000, 0, 0, 15_000_000},
-		{"mock is cheap but not free", "mock-echo", 10, 0, 10, 3},
+		{"unknown model costs nothing: the gateway refuses it first", "nobody-knows", 1_000_000, 0, 0, 0},
+		{"mock is cheap but not free", "mock-gpt", 10, 0, 10, 3},
 		{"huge prompt saturates", "o1", math.MaxInt64, 0, 0, math.MaxInt64},
 		{"huge everything saturates", "o1", math.MaxInt64, math.MaxInt64, math.MaxInt64, math.MaxInt64},
 		// 2^62 tokens at 0.02 micros = 92233720368547758.08 → ...59: exact in 128 bits.
@@ -71,7 +36,8 @@ func TestCost(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := table.Cost(tt.model, tt.prompt, tt.cached, tt.completion)
+			p, _, _ := table.Lookup(tt.model)
+			got := p.Cost(tt.prompt, tt.cached, tt.completion)
 			if got != tt.want {
 				t.Fatalf("Cost(%q, %d, %d, %d) = %d, want %d", tt.model, tt.prompt, tt.cached, tt.completion, got, tt.want)
 			}
@@ -89,15 +55,16 @@ func TestWorstCase(t *testing.T) {
 	}{
 		{"prompt and full output", "gpt-4o", 1000, 1000, 12_500},
 		{"never below an actual cost", "gpt-4o-mini", 1000, 1, 151},
-		{"unknown model", "x", 1, 1, 75},
+		{"pro model", "o1-pro", 1000, 1000, 750_000},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := table.WorstCase(tt.model, tt.prompt, tt.maxOutput); got != tt.want {
+			p, _, _ := table.Lookup(tt.model)
+			if got := p.WorstCase(tt.prompt, tt.maxOutput); got != tt.want {
 				t.Fatalf("WorstCase = %d, want %d", got, tt.want)
 			}
 			// A reservation covers any answer within the limit, cached or not.
-			if actual := table.Cost(tt.model, tt.prompt, tt.prompt/2, tt.maxOutput); actual > tt.want {
+			if actual := p.Cost(tt.prompt, tt.prompt/2, tt.maxOutput); actual > tt.want {
 				t.Fatalf("actual cost %d above worst case %d", actual, tt.want)
 			}
 		})
@@ -107,19 +74,19 @@ func TestWorstCase(t *testing.T) {
 func TestNewTableRejects(t *testing.T) {
 	ok := Price{InputMicrosPerMTok: 2, CachedInputMicrosPerMTok: 1, OutputMicrosPerMTok: 3}
 	tests := []struct {
-		name     string
-		prices   map[string]Price
-		aliases  map[string]string
-		fallback Price
+		name    string
+		prices  map[string]Price
+		aliases map[string]string
 	}{
-		{"negative rate", map[string]Price{"m": {InputMicrosPerMTok: -1}}, nil, ok},
-		{"cached above input", map[string]Price{"m": {InputMicrosPerMTok: 1, CachedInputMicrosPerMTok: 2}}, nil, ok},
-		{"bad fallback", nil, nil, Price{OutputMicrosPerMTok: -1}},
-		{"dangling alias", map[string]Price{"m": ok}, map[string]string{"a": "n"}, ok},
+		{"negative rate", map[string]Price{"m": {InputMicrosPerMTok: -1}}, nil},
+		{"cached above input", map[string]Price{"m": {InputMicrosPerMTok: 1, CachedInputMicrosPerMTok: 2}}, nil},
+		{"input above the bound", map[string]Price{"m": {InputMicrosPerMTok: MaxRate + 1}}, nil},
+		{"output above the bound", map[string]Price{"m": {OutputMicrosPerMTok: MaxRate + 1}}, nil},
+		{"dangling alias", map[string]Price{"m": ok}, map[string]string{"a": "n"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := NewTable(tt.prices, tt.aliases, tt.fallback); !errors.Is(err, ErrInvalidPrice) {
+			if _, err := NewTable(tt.prices, tt.aliases); !errors.Is(err, ErrInvalidPrice) {
 				t.Fatalf("NewTable error = %v, want ErrInvalidPrice", err)
 			}
 		})
@@ -131,7 +98,7 @@ func TestDefaultsCoverContractModels(t *testing.T) {
 	for _, model := range []string{
 		"gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "o1", "o3", "o3-mini",
 		"o4-mini", "gpt-3.5-turbo", "text-embedding-3-small", "text-embedding-3-large",
-		"text-embedding-ada-002", "mock-chat",
+		"text-embedding-ada-002", "mock", "mock-gpt",
 	} {
 		t.Run(model, func(t *testing.T) {
 			p, _, ok := table.Lookup(model)

@@ -17,6 +17,10 @@ var (
 	ErrConflict    = errors.New("store: conflicts with an existing record")
 	ErrConstraint  = errors.New("store: violates a constraint")
 	ErrUnavailable = errors.New("store: database unavailable")
+	// ErrInvalidData is a value the database cannot hold: a number out of
+	// its column's range, text with a NUL byte or invalid UTF-8, a time
+	// out of range. Retrying the same value fails the same way.
+	ErrInvalidData = errors.New("store: value the database cannot hold")
 )
 
 // SQLite extended result codes (sqlite3.h).
@@ -28,6 +32,10 @@ const (
 	sqliteConstraintCheck      = 275
 	sqliteBusy                 = 5
 	sqliteLocked               = 6
+	sqliteTooBig               = 18
+	sqliteConstraint           = 19 // primary code of every constraint (and RAISE(ABORT) in a trigger)
+	sqliteMismatch             = 20
+	sqliteRange                = 25
 )
 
 // Classify maps a driver or ent error to one of the store's errors, wrapping
@@ -38,7 +46,7 @@ func Classify(err error) error {
 	}
 	switch {
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict),
-		errors.Is(err, ErrConstraint), errors.Is(err, ErrUnavailable):
+		errors.Is(err, ErrConstraint), errors.Is(err, ErrUnavailable), errors.Is(err, ErrInvalidData):
 		return err
 	case ent.IsNotFound(err):
 		return wrap(ErrNotFound, err)
@@ -53,6 +61,12 @@ func Classify(err error) error {
 		case "57P01", "57P02", "57P03", "53300", "08000", "08003", "08006", "08001", "08004":
 			return wrap(ErrUnavailable, err)
 		}
+		switch pg.Code[:2] {
+		case "22": // data exception
+			return wrap(ErrInvalidData, err)
+		case "23": // any other integrity constraint
+			return wrap(ErrConstraint, err)
+		}
 		return err
 	}
 	var lite *sqlite.Error
@@ -64,6 +78,12 @@ func Classify(err error) error {
 			return wrap(ErrConstraint, err)
 		case sqliteBusy, sqliteLocked:
 			return wrap(ErrUnavailable, err)
+		}
+		switch lite.Code() & 0xff {
+		case sqliteConstraint:
+			return wrap(ErrConstraint, err)
+		case sqliteTooBig, sqliteMismatch, sqliteRange:
+			return wrap(ErrInvalidData, err)
 		}
 		return err
 	}

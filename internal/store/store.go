@@ -116,3 +116,20 @@ func (s *Store) Close() error { return s.Ent.Close() }
 
 // Redacted returns the database URL without its password, for logs.
 func (s *Store) Redacted() string { return s.URL.Redacted() }
+
+// SaturatingSum is the SQL of SUM(expr) as an int64 that can neither fail
+// nor wrap: the sum is clamped to int64's range. PostgreSQL sums bigints
+// exactly, as numeric, and the clamp comes before the cast to bigint,
+// which fails past it. SQLite's SUM fails on overflow ("integer overflow"),
+// so this sums with TOTAL, in floating point: exact up to 2^53 (9·10^15
+// tokens, or $9 billion in micro-dollars) and within a part in 10^15
+// beyond. Stored usage is bounded (usage.MaxTokens, usage.MaxCostMicros),
+// so no realistic sum comes near either limit; this makes an unrealistic
+// one harmless instead of stalling every tenant's totals or billing.
+// docs/billing.md, "Bounds", says the same.
+func (s *Store) SaturatingSum(expr string) string {
+	if s.Dialect == dialect.Postgres {
+		return "GREATEST(LEAST(COALESCE(SUM(" + expr + "), 0), 9223372036854775807), -9223372036854775808)::bigint"
+	}
+	return "CAST(MAX(MIN(TOTAL(" + expr + "), 9223372036854775807), -9223372036854775808) AS INTEGER)"
+}

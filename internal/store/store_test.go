@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 
@@ -97,6 +98,32 @@ func TestClassify(t *testing.T) {
 		_, err = s.Ent.APIKey.Create().SetWorkspaceID("ws_nope").SetLabel("x").SetSecretHash("h").SetMaskedKey("m").Save(ctx)
 		if !errors.Is(store.Classify(err), store.ErrConstraint) && !errors.Is(store.Classify(err), store.ErrConflict) {
 			t.Fatalf("dangling workspace: %v, want a constraint error", err)
+		}
+		if s.Dialect == "postgres" {
+			// Values PostgreSQL cannot hold, whatever the table.
+			var out any
+			for _, arg := range []string{"nul\x00byte", "caf\xe9"} {
+				err := s.DB.QueryRowContext(ctx, `SELECT $1::text`, arg).Scan(&out)
+				if !errors.Is(store.Classify(err), store.ErrInvalidData) {
+					t.Fatalf("text %q: %v, want ErrInvalidData", arg, err)
+				}
+			}
+			err := s.DB.QueryRowContext(ctx, `SELECT $1::bigint + 1`, int64(math.MaxInt64)).Scan(&out)
+			if !errors.Is(store.Classify(err), store.ErrInvalidData) {
+				t.Fatalf("bigint overflow: %v, want ErrInvalidData", err)
+			}
+			return
+		}
+		// A trigger's RAISE(ABORT) on SQLite is a constraint error too.
+		if _, err := s.DB.ExecContext(ctx, `CREATE TABLE guarded (x INTEGER)`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.DB.ExecContext(ctx, `CREATE TRIGGER guard BEFORE INSERT ON guarded BEGIN SELECT RAISE(ABORT, 'no'); END`); err != nil {
+			t.Fatal(err)
+		}
+		_, err = s.DB.ExecContext(ctx, `INSERT INTO guarded VALUES (1)`)
+		if !errors.Is(store.Classify(err), store.ErrConstraint) {
+			t.Fatalf("trigger abort: %v, want ErrConstraint", err)
 		}
 	})
 }

@@ -29,3 +29,25 @@ func TestTruncate(t *testing.T) {
 		})
 	}
 }
+
+func TestClean(t *testing.T) {
+	tests := []struct {
+		name, in string
+		n        int
+		want     string
+	}{
+		{"plain", "gpt-4o", 200, "gpt-4o"},
+		{"nul dropped", "gpt\x00-4o", 200, "gpt-4o"},
+		{"invalid utf-8 replaced", "caf\xe9", 200, "caf\uFFFD"},
+		{"cut after cleaning", "ab\x00cdef", 4, "abcd"},
+		{"replacement kept whole", "a\xff", 3, "a"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := store.Clean(tt.in, tt.n)
+			if got != tt.want || len(got) > tt.n || !utf8.ValidString(got) {
+				t.Fatalf("Clean(%q, %d) = %q, want %q", tt.in, tt.n, got, tt.want)
+			}
+		})
+	}
+}

@@ -2,7 +2,10 @@
 // answered request and that the ledger, quotas and billing consume.
 package usage
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // Source says where a record's token counts come from.
 type Source string
@@ -16,6 +19,31 @@ const (
 	// SourceCache: the answer came from the response cache.
 	SourceCache Source = "cache"
 )
+
+// Reasons of Record.EstimateReason: why the gateway counted tokens itself.
+const (
+	// ReasonClientDisconnected: the client left before the usage arrived.
+	ReasonClientDisconnected = "client_disconnected"
+	// ReasonNoUpstreamUsage: the answer carried no usage object.
+	ReasonNoUpstreamUsage = "no_upstream_usage"
+	// ReasonImplausibleUsage: the upstream reported counts that are not
+	// integers in [0, MaxTokens]; the gateway refused them as absurd.
+	ReasonImplausibleUsage = "implausible_upstream_usage"
+)
+
+// MaxTokens bounds each token count of one request (prompt, completion and
+// cached, each): ten million. The largest context windows hold about one
+// million tokens, so a count above it is not a measurement but a fault or a
+// lie, and the gateway keeps its own estimate instead; the ledger refuses
+// a record above it. With MaxCostMicros it is what keeps every sum of usage
+// far from int64's limit (docs/billing.md, "Bounds"). Raise it only with
+// a model whose window comes within a factor of ten of it.
+const MaxTokens = 10_000_000
+
+// MaxCostMicros bounds one request's cost: MaxTokens prompt and MaxTokens
+// completion tokens at the highest rate a price may have (pricing.MaxRate,
+// $1,000,000 per million tokens), i.e. $20,000,000. Raise it with either.
+const MaxCostMicros = 2 * MaxTokens * 1_000_000
 
 // Record is one answered request's usage. RequestID is unique: every consumer
 // (ledger insert, billing) is idempotent by it.
@@ -34,10 +62,23 @@ type Record struct {
 	LatencyMillis    int64     `json:"latency_ms"`
 	CacheHit         bool      `json:"cache_hit,omitempty"`
 	Source           Source    `json:"source"`
-	EstimateReason   string    `json:"estimate_reason,omitempty"` // "client_disconnected", "no_upstream_usage"
+	EstimateReason   string    `json:"estimate_reason,omitempty"` // one of the Reason constants
 	ClientIP         string    `json:"client_ip,omitempty"`
 	Time             time.Time `json:"time"` // when the answer ended
 }
 
 // TotalTokens is prompt plus completion tokens.
 func (r *Record) TotalTokens() int64 { return r.PromptTokens + r.CompletionTokens }
+
+// SaturatingAdd returns a+b, or the int64 limit it would cross: sums of
+// tokens and money stop at the limit instead of wrapping to a negative.
+func SaturatingAdd(a, b int64) int64 {
+	s := a + b
+	switch {
+	case a > 0 && b > 0 && s < 0:
+		return math.MaxInt64
+	case a < 0 && b < 0 && s >= 0:
+		return math.MinInt64
+	}
+	return s
+}

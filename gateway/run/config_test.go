@@ -1,0 +1,48 @@
+package run
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/oais/oais/internal/config"
+	"github.com/oais/oais/internal/pricing"
+)
+
+func TestUnpricedModelPrice(t *testing.T) {
+	tests := []struct {
+		name    string
+		value   string
+		want    *pricing.Price
+		wantErr string
+	}{
+		{name: "unset refuses unpriced models"},
+		{name: "three integers", value: "15000000, 7500000,60000000",
+			want: &pricing.Price{InputMicrosPerMTok: 15_000_000, CachedInputMicrosPerMTok: 7_500_000, OutputMicrosPerMTok: 60_000_000}},
+		{name: "two numbers", value: "15000000,60000000", wantErr: "three numbers"},
+		{name: "dollars are not micro-dollars", value: "15.00,7.50,60.00", wantErr: "not an integer"},
+		{name: "negative", value: "-1,0,0", wantErr: "negative"},
+		{name: "cached above input", value: "1,2,3", wantErr: "cached input rate above input rate"},
+		{name: "above the bound", value: "1000000000001,0,0", wantErr: "rate above"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{}
+			if tt.value != "" {
+				env["OAIS_UNPRICED_MODEL_PRICE"] = tt.value
+			}
+			c, err := Load(config.Map(env))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), "OAIS_UNPRICED_MODEL_PRICE") || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Load = %v; want an error naming OAIS_UNPRICED_MODEL_PRICE and %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (c.UnpricedModelPrice == nil) != (tt.want == nil) || tt.want != nil && *c.UnpricedModelPrice != *tt.want {
+				t.Fatalf("UnpricedModelPrice = %+v, want %+v", c.UnpricedModelPrice, tt.want)
+			}
+		})
+	}
+}
