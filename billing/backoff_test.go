@@ -31,22 +31,26 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
-func TestEventTime(t *testing.T) {
+func TestStampFor(t *testing.T) {
 	start := time.Date(2030, 1, 2, 3, 4, 0, 0, time.UTC)
 	p := Period{IntervalStart: start, IntervalEnd: start.Add(time.Minute)}
+	last := start.Add(59 * time.Second)
 	tests := []struct {
 		name string
 		now  time.Time
 		want time.Time
 	}{
-		{"inside the interval", start.Add(time.Hour), start.Add(59 * time.Second)},
-		{"too old for Stripe is stamped now", start.Add(40 * 24 * time.Hour), start.Add(40 * 24 * time.Hour)},
+		{"prompt send is stamped inside the interval", start.Add(time.Minute + time.Second), last},
+		{"at the end of the finalization grace still inside", last.Add(FinalizationGrace), last},
+		{"past the grace is stamped at the attempt", last.Add(FinalizationGrace + time.Second), last.Add(FinalizationGrace + time.Second)},
+		{"too old for Stripe is stamped at the attempt", start.Add(40 * 24 * time.Hour), start.Add(40 * 24 * time.Hour)},
 		{"never in the future", start.Add(30 * time.Second), start.Add(30 * time.Second)},
+		{"whole seconds", last.Add(2*time.Hour + 700*time.Millisecond), last.Add(2 * time.Hour)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := eventTime(p, tt.now); !got.Equal(tt.want) {
-				t.Fatalf("eventTime = %v, want %v", got, tt.want)
+			if got := stampFor(p, tt.now); !got.Equal(tt.want) {
+				t.Fatalf("stampFor = %v, want %v", got, tt.want)
 			}
 		})
 	}

@@ -6,11 +6,16 @@
 // Period is then sent to a Stripe Billing Meter as one meter event whose
 // identifier is derived from (workspace, interval). The ledger is the source
 // of truth; Stripe is told the same numbers, at least once, and its
-// identifier de-duplication makes that exactly once.
+// identifier de-duplication makes that exactly once while it lasts
+// (DedupWindow). Past that window the worker resends nothing before it has
+// read, from Stripe's meter event summaries, whether the event was counted
+// (Worker, SafeResendWindow); Reconciler compares the ledger with those
+// summaries per workspace.
 //
 // Storage is reached only through the narrow interfaces declared here
-// (Ledger, Customers, Accounts); package billingtest has in-memory versions
-// and a conformance suite for real ones.
+// (Ledger, Customers, Accounts, ReconcileStore); package billingtest has
+// in-memory versions, a stateful fake Stripe, and a conformance suite for
+// real ledgers.
 package billing
 
 import (
@@ -51,16 +56,50 @@ type Period struct {
 	IntervalEnd   time.Time
 	// CostMicros is the sum of the claimed rows' usage.Record.CostMicros.
 	CostMicros int64
-	// Identifier is the meter event identifier, fixed when the period is
-	// written so every retry sends the same one.
+	// Identifier is the meter event identifier of generation 0, fixed when
+	// the period is written so every retry sends the same one.
 	Identifier string
+	// Generation counts the times the period was given a fresh identifier
+	// because Stripe had not counted it and may have forgotten the old one
+	// (see EventIdentifier).
+	Generation int
+	// AttemptedAt is when this generation's event was first about to be
+	// sent, written before the request left; nil until then. Stripe
+	// deduplicates an identifier for at least DedupWindow from when it
+	// received it, so this bounds how long a plain resend is safe.
+	AttemptedAt *time.Time
+	// EventTime is the timestamp this generation's event carries, fixed with
+	// AttemptedAt so every resend is filed under the same minute; zero until
+	// then.
+	EventTime time.Time
 	// SentAt is when Stripe accepted the event; nil until then.
 	SentAt *time.Time
+	// Review, when not empty, says why the period waits for an operator: the
+	// worker sends nothing for it until `controlplane billing resolve`.
+	Review string
 }
 
-// Ledger is the part of the usage ledger that billing needs. The control
-// plane's store implements it; billingtest.RunLedgerSuite checks an
-// implementation.
+// EventIdentifier is the identifier the period's current generation is sent
+// under: Identifier for generation 0, ReissueIdentifier after that.
+func (p Period) EventIdentifier() string {
+	if p.Generation == 0 {
+		return p.Identifier
+	}
+	return ReissueIdentifier(p.ID, p.Generation)
+}
+
+// Stamp is the minute Stripe files the period's event under: EventTime once
+// attempted, else where a first attempt right after the interval puts it.
+func (p Period) Stamp() time.Time {
+	if !p.EventTime.IsZero() {
+		return p.EventTime
+	}
+	return intervalStamp(p)
+}
+
+// Ledger is the part of the usage ledger that the metering worker needs.
+// The control plane's store implements it; billingtest.RunLedgerSuite
+// checks an implementation.
 type Ledger interface {
 	// ClosePeriods, in ONE transaction, claims every usage row not yet
 	// billed whose ingestion time is before `before`, sums CostMicros per
@@ -76,7 +115,8 @@ type Ledger interface {
 	// rows are left unclaimed and roll into the next interval; they are never
 	// added to a period that may already be sent.
 	ClosePeriods(ctx context.Context, before time.Time, interval time.Duration) ([]Period, error)
-	// UnsentPeriods returns every period with SentAt nil, oldest first.
+	// UnsentPeriods returns every period with SentAt nil that is not held
+	// for review, oldest first.
 	UnsentPeriods(ctx context.Context) ([]Period, error)
 	// MarkSent sets a period's SentAt. Marking a sent period again is not an
 	// error and keeps the first time. ErrNotFound for an unknown id.
@@ -84,9 +124,20 @@ type Ledger interface {
 	// Periods returns the periods whose IntervalStart is in [from, to),
 	// ordered by IntervalStart then WorkspaceID.
 	Periods(ctx context.Context, from, to time.Time) ([]Period, error)
-	// ClaimedCost returns, for each period id in ids, the sum of the
-	// CostMicros of the usage rows it claimed, recomputed from the rows.
-	ClaimedCost(ctx context.Context, ids []string) (map[string]int64, error)
+	// BeginAttempt records, if the period is still at generation and has
+	// no attempt, that its event is about to be sent at `at` with timestamp
+	// stamp; then it returns the period as stored, whoever recorded the
+	// attempt. ErrNotFound for an unknown id.
+	BeginAttempt(ctx context.Context, periodID string, generation int, at, stamp time.Time) (Period, error)
+	// Reissue moves the period from generation to generation+1 (a new
+	// identifier), not attempted, not sent and not held, and reports whether
+	// this call moved it; a period already past generation is returned
+	// unchanged with false, so two replicas cannot both reissue it.
+	Reissue(ctx context.Context, periodID string, generation int) (Period, bool, error)
+	// Hold sets the period's Review reason; an empty reason releases it.
+	Hold(ctx context.Context, periodID, reason string) error
+	// Stamped returns workspaceID's periods whose Stamp is in [from, to).
+	Stamped(ctx context.Context, workspaceID string, from, to time.Time) ([]Period, error)
 }
 
 // Customer is what billing needs to know about a workspace to bill it.

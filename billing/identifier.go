@@ -3,6 +3,7 @@ package billing
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -42,4 +43,41 @@ func plain(s string) bool {
 	return strings.IndexFunc(s, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
 	}) < 0
+}
+
+// reissuePrefix starts every identifier after generation 0. It differs from
+// "oais-" and "oaish-" at the fifth character, so no reissued identifier can
+// equal a first one.
+const reissuePrefix = "oaisr-"
+
+// ReissueIdentifier returns the identifier of generation (≥ 1) of the period
+// periodID: "oaisr-<period id>-<generation>". It is deterministic, so two
+// replicas that reissue the same generation send the same identifier and
+// Stripe counts it once; and it is new, so Stripe cannot drop it as the
+// repeat of an event it never counted. A period id that does not fit, or
+// has characters outside [A-Za-z0-9_-], is hashed under "oaisrh-" (ledger
+// ids never need it).
+func ReissueIdentifier(periodID string, generation int) string {
+	g := strconv.Itoa(generation)
+	if len(periodID) > 0 && len(reissuePrefix)+len(periodID)+1+len(g) <= MaxIdentifierLen && plain(periodID) {
+		return reissuePrefix + periodID + "-" + g
+	}
+	sum := sha256.Sum256([]byte(periodID))
+	return "oaisrh-" + hex.EncodeToString(sum[:16]) + "-" + g
+}
+
+// ParseReissueIdentifier returns the period id and generation of an
+// identifier ReissueIdentifier made in its plain form; ok is false for any
+// other string, generation-0 identifiers included.
+func ParseReissueIdentifier(identifier string) (periodID string, generation int, ok bool) {
+	rest, found := strings.CutPrefix(identifier, reissuePrefix)
+	i := strings.LastIndexByte(rest, '-')
+	if !found || i <= 0 {
+		return "", 0, false
+	}
+	g, err := strconv.Atoi(rest[i+1:])
+	if err != nil || g < 1 || strconv.Itoa(g) != rest[i+1:] {
+		return "", 0, false
+	}
+	return rest[:i], g, true
 }

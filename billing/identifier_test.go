@@ -1,6 +1,7 @@
 package billing_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +63,37 @@ func TestIdentifierUnique(t *testing.T) {
 			if len(id) > billing.MaxIdentifierLen {
 				t.Fatalf("Identifier(%q) has %d characters", ws, len(id))
 			}
+		}
+	}
+}
+
+func TestReissueIdentifier(t *testing.T) {
+	t0 := time.Date(2030, 1, 2, 3, 4, 0, 0, time.UTC)
+	periods := []string{"per_01M95HNRMF1082NRK5VCA31RS2", "per_1", "per_1-2", "a", "a-1", strings.Repeat("p", 100), "odd id/é"}
+	seen := map[string]string{}
+	for _, id := range periods {
+		for g := 1; g <= 12; g++ {
+			got := billing.ReissueIdentifier(id, g)
+			key := id + "#" + strconv.Itoa(g)
+			if prev, dup := seen[got]; dup {
+				t.Fatalf("%q and %q share %q", prev, key, got)
+			}
+			seen[got] = key
+			if len(got) > billing.MaxIdentifierLen || got != billing.ReissueIdentifier(id, g) {
+				t.Fatalf("ReissueIdentifier(%q, %d) = %q: too long or not deterministic", id, g, got)
+			}
+			// Never a generation-0 identifier, of any workspace.
+			if strings.HasPrefix(got, "oais-") || strings.HasPrefix(got, "oaish-") {
+				t.Fatalf("ReissueIdentifier(%q, %d) = %q looks like a first identifier", id, g, got)
+			}
+			if pid, pg, ok := billing.ParseReissueIdentifier(got); strings.HasPrefix(got, "oaisr-") && (!ok || pid != id || pg != g) {
+				t.Fatalf("ParseReissueIdentifier(%q) = %q, %d, %v; want %q, %d", got, pid, pg, ok, id, g)
+			}
+		}
+	}
+	for _, s := range []string{billing.Identifier("ws_1", t0), "oaisr-", "oaisr-x", "oaisr-x-0", "oaisr-x-01", "oaisr--1", "oaisr-x-1a", "oaisrh-abc-1"} {
+		if _, _, ok := billing.ParseReissueIdentifier(s); ok {
+			t.Errorf("ParseReissueIdentifier(%q) accepted it", s)
 		}
 	}
 }

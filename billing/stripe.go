@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	stripe "github.com/stripe/stripe-go/v76"
@@ -70,7 +72,12 @@ type MeterEvent struct {
 type Stripe struct {
 	api     *client.API
 	priceID string
+
+	mu      sync.Mutex
+	meterID string // the meter's id once found or made
 }
+
+var _ UsageReader = (*Stripe)(nil)
 
 // NewStripe returns a Stripe client for cfg, or ErrNotConfigured without an
 // API key.
@@ -116,25 +123,19 @@ func apiBase(raw string) (string, error) {
 // one is reactivated rather than duplicated, since Stripe keeps event names
 // unique per account.
 func (s *Stripe) EnsureMeter(ctx context.Context) (meterID, eventName string, err error) {
-	list := &stripe.BillingMeterListParams{}
-	list.Context = ctx
-	it := s.api.BillingMeters.List(list)
-	for it.Next() {
-		m := it.BillingMeter()
-		if m.EventName != MeterEventName {
-			continue
+	m, err := s.findMeter(ctx)
+	switch {
+	case err == nil && m.Status == stripe.BillingMeterStatusInactive:
+		p := &stripe.BillingMeterReactivateParams{}
+		p.Context = ctx
+		if _, err := s.api.BillingMeters.Reactivate(m.ID, p); err != nil {
+			return "", "", fmt.Errorf("reactivate meter: %w", classify(err))
 		}
-		if m.Status == stripe.BillingMeterStatusInactive {
-			p := &stripe.BillingMeterReactivateParams{}
-			p.Context = ctx
-			if _, err := s.api.BillingMeters.Reactivate(m.ID, p); err != nil {
-				return "", "", fmt.Errorf("reactivate meter: %w", classify(err))
-			}
-		}
-		return m.ID, MeterEventName, nil
-	}
-	if err := it.Err(); err != nil {
-		return "", "", fmt.Errorf("list meters: %w", classify(err))
+		return s.remember(m.ID), MeterEventName, nil
+	case err == nil:
+		return s.remember(m.ID), MeterEventName, nil
+	case !errors.Is(err, ErrNotFound):
+		return "", "", err
 	}
 
 	p := &stripe.BillingMeterParams{
@@ -153,11 +154,98 @@ func (s *Stripe) EnsureMeter(ctx context.Context) (meterID, eventName string, er
 	}
 	p.Context = ctx
 	p.SetIdempotencyKey("oais-meter-" + MeterEventName)
-	m, err := s.api.BillingMeters.New(p)
+	created, err := s.api.BillingMeters.New(p)
 	if err != nil {
 		return "", "", fmt.Errorf("create meter: %w", classify(err))
 	}
-	return m.ID, MeterEventName, nil
+	return s.remember(created.ID), MeterEventName, nil
+}
+
+// findMeter returns the meter whose event name is MeterEventName, active or
+// not; ErrNotFound if the account has none.
+func (s *Stripe) findMeter(ctx context.Context) (*stripe.BillingMeter, error) {
+	list := &stripe.BillingMeterListParams{}
+	list.Context = ctx
+	it := s.api.BillingMeters.List(list)
+	for it.Next() {
+		if m := it.BillingMeter(); m.EventName == MeterEventName {
+			return m, nil
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("list meters: %w", classify(err))
+	}
+	return nil, fmt.Errorf("meter %s: %w", MeterEventName, ErrNotFound)
+}
+
+func (s *Stripe) remember(meterID string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.meterID = meterID
+	return meterID
+}
+
+// MeterUsage implements UsageReader with Stripe's meter event summaries
+// (GET /v1/billing/meters/{id}/event_summaries, no grouping window: one
+// summary for the range). Stripe aggregates asynchronously, so an event sent
+// a moment ago may be missing; the worker only asks about events a day old.
+// An account without the meter has counted nothing.
+func (s *Stripe) MeterUsage(ctx context.Context, customerID string, from, to time.Time) (int64, error) {
+	from, to = from.UTC(), to.UTC()
+	switch {
+	case customerID == "":
+		return 0, fmt.Errorf("%w: empty customer id", ErrInvalid)
+	case !from.Truncate(time.Minute).Equal(from) || !to.Truncate(time.Minute).Equal(to) || !to.After(from):
+		// Stripe's own rule for start_time and end_time.
+		return 0, fmt.Errorf("%w: usage range %v–%v is not whole minutes", ErrInvalid, from, to)
+	}
+	s.mu.Lock()
+	meterID := s.meterID
+	s.mu.Unlock()
+	if meterID == "" {
+		m, err := s.findMeter(ctx)
+		if errors.Is(err, ErrNotFound) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		meterID = s.remember(m.ID)
+	}
+	p := &stripe.BillingMeterEventSummaryListParams{
+		ID:        stripe.String(meterID),
+		Customer:  stripe.String(customerID),
+		StartTime: stripe.Int64(from.Unix()),
+		EndTime:   stripe.Int64(to.Unix()),
+	}
+	p.Context = ctx
+	it := s.api.BillingMeterEventSummaries.List(p)
+	var sum int64
+	for it.Next() {
+		v := it.BillingMeterEventSummary().AggregatedValue
+		n, ok := exactMicros(v)
+		if !ok {
+			return 0, fmt.Errorf("%w: meter event summary value %v for %s is not a whole number of micro-dollars", ErrPermanent, v, customerID)
+		}
+		sum += n
+	}
+	if err := it.Err(); err != nil {
+		return 0, fmt.Errorf("meter event summaries of %s: %w", customerID, classify(err))
+	}
+	return sum, nil
+}
+
+// exactMicros converts Stripe's aggregated_value, a JSON number that
+// stripe-go decodes as float64, to integer micro-dollars. Sums of our
+// integer values are exact below 2^53 µ$ (about $9 billion); anything
+// fractional or larger did not come from oais and is refused rather than
+// rounded.
+func exactMicros(v float64) (int64, bool) {
+	const limit = 1 << 53
+	if math.IsNaN(v) || math.Trunc(v) != v || v > limit || v < -limit {
+		return 0, false
+	}
+	return int64(v), true
 }
 
 // EnsureCustomer returns the Stripe customer of workspaceID, creating it if

@@ -1,12 +1,16 @@
 package billing
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	stripe "github.com/stripe/stripe-go/v76"
@@ -85,6 +89,62 @@ type Accounts interface {
 	// atomically (in a transaction, the row locked), so that two events for
 	// one workspace delivered together cannot lose one another.
 	UpdateStanding(ctx context.Context, workspaceID string, update func(Standing) Standing) error
+	// RecordMeterErrors keeps report where the reconciliation reads it
+	// (ReconcileStore.MeterErrors) and, in the same transaction, holds for
+	// review (HoldMeterError) every period whose current event identifier
+	// it names. It returns the ids of the periods it held.
+	RecordMeterErrors(ctx context.Context, report MeterErrorReport) ([]string, error)
+}
+
+// MeterErrorReport is what a billing.meter.error_report_triggered event
+// says: events Stripe acknowledged, then refused in its asynchronous
+// validation, so they count for nothing. Stripe names a few of them
+// (Samples); the reconciliation finds the rest by their missing quantity.
+type MeterErrorReport struct {
+	// EventID is the Stripe event that carried the report.
+	EventID    string
+	MeterID    string
+	Summary    string
+	ErrorCount int64
+	Types      []MeterErrorType
+	// ValidationStart and ValidationEnd bound when Stripe validated the
+	// events (about when they were sent, not their timestamps).
+	ValidationStart, ValidationEnd time.Time
+}
+
+// MeterErrorType is one error code of a report.
+type MeterErrorType struct {
+	Code    string
+	Count   int64
+	Samples []MeterErrorSample
+}
+
+// MeterErrorSample is one refused event Stripe shows.
+type MeterErrorSample struct {
+	Identifier string
+	Message    string
+}
+
+// Identifiers returns the sampled events' identifiers.
+func (r MeterErrorReport) Identifiers() []string {
+	var out []string
+	for _, t := range r.Types {
+		for _, s := range t.Samples {
+			if s.Identifier != "" {
+				out = append(out, s.Identifier)
+			}
+		}
+	}
+	return out
+}
+
+// Codes returns the report's error codes with their counts, "code=n,…".
+func (r MeterErrorReport) Codes() string {
+	parts := make([]string, len(r.Types))
+	for i, t := range r.Types {
+		parts[i] = t.Code + "=" + strconv.FormatInt(t.Count, 10)
+	}
+	return strings.Join(parts, ",")
 }
 
 // WebhookOptions tunes WebhookHandler.
@@ -93,6 +153,8 @@ type WebhookOptions struct {
 	// 0 suspends at once.
 	SuspendAfter time.Duration
 	Logger       *slog.Logger
+	// Metrics counts invalid meter events; nil counts nothing.
+	Metrics *Metrics
 }
 
 // Stripe event types the handler acts on.
@@ -101,6 +163,9 @@ const (
 	eventInvoicePaid         = "invoice.paid"
 	eventPaymentSucceeded    = "invoice.payment_succeeded"
 	eventSubscriptionDeleted = "customer.subscription.deleted"
+	// eventMeterErrorReport is the snapshot event stripe-go v76 parses; the
+	// thin v2 "v1."+eventMeterErrorReport is read by thinMeterError.
+	eventMeterErrorReport = "billing.meter.error_report_triggered"
 )
 
 // WebhookHandler returns the handler for POST WebhookPath. It verifies the
@@ -114,13 +179,14 @@ func WebhookHandler(secret string, accounts Accounts, opts WebhookOptions) http.
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &webhookHandler{secret: secret, accounts: accounts, grace: opts.SuspendAfter, log: log.With("component", "billing-webhook")}
+	return &webhookHandler{secret: secret, accounts: accounts, grace: opts.SuspendAfter, metrics: opts.Metrics, log: log.With("component", "billing-webhook")}
 }
 
 type webhookHandler struct {
 	secret   string
 	accounts Accounts
 	grace    time.Duration
+	metrics  *Metrics
 	log      *slog.Logger
 }
 
@@ -147,9 +213,13 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	event, err := webhook.ConstructEventWithOptions(body, r.Header.Get("Stripe-Signature"), h.secret,
 		webhook.ConstructEventOptions{IgnoreAPIVersionMismatch: true})
 	if err != nil {
-		h.log.Warn("stripe webhook rejected", "err", err, "remote", r.RemoteAddr)
-		http.Error(w, "invalid signature", http.StatusBadRequest)
-		return
+		thin, ok := h.thinMeterError(body, r.Header.Get("Stripe-Signature"))
+		if !ok {
+			h.log.Warn("stripe webhook rejected", "err", err, "remote", r.RemoteAddr)
+			http.Error(w, "invalid signature", http.StatusBadRequest)
+			return
+		}
+		event = thin
 	}
 	if err := h.handle(r.Context(), event); err != nil {
 		h.log.Error("stripe webhook failed", "event", event.ID, "type", event.Type, "err", err)
@@ -163,7 +233,7 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (h *webhookHandler) handle(ctx context.Context, event stripe.Event) error {
 	switch event.Type {
-	case eventPaymentFailed, eventInvoicePaid, eventPaymentSucceeded, eventSubscriptionDeleted:
+	case eventPaymentFailed, eventInvoicePaid, eventPaymentSucceeded, eventSubscriptionDeleted, eventMeterErrorReport:
 	default:
 		return nil // not ours to act on; recording it would only grow the table
 	}
@@ -185,6 +255,9 @@ func (h *webhookHandler) handle(ctx context.Context, event stripe.Event) error {
 }
 
 func (h *webhookHandler) apply(ctx context.Context, event stripe.Event) error {
+	if event.Type == eventMeterErrorReport {
+		return h.meterErrors(ctx, event)
+	}
 	customerID := eventCustomer(event)
 	if customerID == "" {
 		h.log.Warn("stripe webhook without customer", "event", event.ID, "type", event.Type)
@@ -209,6 +282,132 @@ func (h *webhookHandler) apply(ctx context.Context, event stripe.Event) error {
 		return fmt.Errorf("update standing of %s: %w", workspaceID, err)
 	}
 	h.log.Info("workspace billing standing", "workspace", workspaceID, "event", event.ID, "type", event.Type, "status", next.Status)
+	return nil
+}
+
+// thinMeterError reads a signed v2 "thin" event of type
+// v1.billing.meter.error_report_triggered, which stripe-go v76 cannot parse
+// (its times are strings), as the snapshot event the handler knows. A thin
+// notification carries no report, only the meter: it is still recorded, so
+// the alert is not lost; its details are in the Stripe dashboard.
+func (h *webhookHandler) thinMeterError(body []byte, signature string) (stripe.Event, bool) {
+	if webhook.ValidatePayloadWithTolerance(body, signature, h.secret, webhook.DefaultTolerance) != nil {
+		return stripe.Event{}, false
+	}
+	var thin struct {
+		ID            string          `json:"id"`
+		Object        string          `json:"object"`
+		Type          string          `json:"type"`
+		Data          json.RawMessage `json:"data"`
+		RelatedObject struct {
+			ID string `json:"id"`
+		} `json:"related_object"`
+	}
+	if json.Unmarshal(body, &thin) != nil || thin.Object != "v2.core.event" || thin.Type != "v1."+eventMeterErrorReport || thin.ID == "" {
+		return stripe.Event{}, false
+	}
+	data := map[string]any{}
+	_ = json.Unmarshal(thin.Data, &data)
+	if _, ok := data["meter"]; !ok {
+		data["meter"] = thin.RelatedObject.ID
+	}
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return stripe.Event{}, false
+	}
+	return stripe.Event{ID: thin.ID, Type: eventMeterErrorReport, Data: &stripe.EventData{Raw: raw}}, true
+}
+
+// meterErrors records a meter error report, holds the periods it names, and
+// says so at error level: money Stripe will not bill.
+func (h *webhookHandler) meterErrors(ctx context.Context, event stripe.Event) error {
+	report, err := parseMeterErrorReport(event)
+	if err != nil {
+		// Signed by Stripe but not the shape we know: keep what arrived.
+		h.log.Warn("stripe meter error report not understood; recorded without details", "stripe_event", event.ID, "err", err)
+	}
+	held, err := h.accounts.RecordMeterErrors(ctx, report)
+	if err != nil {
+		return fmt.Errorf("record meter error report: %w", err)
+	}
+	h.metrics.invalidEvents(report.ErrorCount)
+	h.log.Error("stripe refused meter events as invalid: they are not billed",
+		"stripe_event", event.ID, "meter", report.MeterID, "error_count", report.ErrorCount, "codes", report.Codes(),
+		"summary", report.Summary, "held_periods", held,
+		"validation_start", report.ValidationStart, "validation_end", report.ValidationEnd)
+	return nil
+}
+
+// parseMeterErrorReport reads the billing.meter_error_report object of a
+// snapshot event. It also accepts the field names of the v2 event's data
+// (developer_message_summary, RFC 3339 times), in case Stripe delivers
+// that shape.
+func parseMeterErrorReport(event stripe.Event) (MeterErrorReport, error) {
+	report := MeterErrorReport{EventID: event.ID}
+	if event.Data == nil {
+		return report, errors.New("no data")
+	}
+	var raw struct {
+		Meter         string `json:"meter"`
+		RelatedObject struct {
+			ID string `json:"id"`
+		} `json:"related_object"`
+		Summary          string   `json:"summary"`
+		DeveloperSummary string   `json:"developer_message_summary"`
+		ValidationStart  flexTime `json:"validation_start"`
+		ValidationEnd    flexTime `json:"validation_end"`
+		Reason           struct {
+			ErrorCount int64 `json:"error_count"`
+			ErrorTypes []struct {
+				Code         string `json:"code"`
+				ErrorCount   int64  `json:"error_count"`
+				SampleErrors []struct {
+					ErrorMessage string `json:"error_message"`
+					Request      struct {
+						Identifier string `json:"identifier"`
+					} `json:"request"`
+				} `json:"sample_errors"`
+			} `json:"error_types"`
+		} `json:"reason"`
+	}
+	if err := json.Unmarshal(event.Data.Raw, &raw); err != nil {
+		return report, err
+	}
+	report.MeterID = cmp.Or(raw.Meter, raw.RelatedObject.ID)
+	report.Summary = cmp.Or(raw.Summary, raw.DeveloperSummary)
+	report.ErrorCount = max(raw.Reason.ErrorCount, 0)
+	report.ValidationStart, report.ValidationEnd = time.Time(raw.ValidationStart), time.Time(raw.ValidationEnd)
+	for _, et := range raw.Reason.ErrorTypes {
+		t := MeterErrorType{Code: et.Code, Count: et.ErrorCount}
+		for _, se := range et.SampleErrors {
+			t.Samples = append(t.Samples, MeterErrorSample{Identifier: se.Request.Identifier, Message: se.ErrorMessage})
+		}
+		report.Types = append(report.Types, t)
+	}
+	return report, nil
+}
+
+// flexTime is a time Stripe sends as Unix seconds (v1) or RFC 3339 (v2).
+type flexTime time.Time
+
+func (t *flexTime) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	var sec int64
+	if err := json.Unmarshal(b, &sec); err == nil {
+		*t = flexTime(time.Unix(sec, 0).UTC())
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return err
+	}
+	*t = flexTime(v.UTC())
 	return nil
 }
 

@@ -34,6 +34,25 @@ var fixtures = map[string]map[string]any{
 	"unknown_customer":              event("evt_unknown_customer", "invoice.payment_failed", invoice("cus_nobody", "open")),
 	"expanded_customer":             event("evt_expanded_customer", "invoice.payment_failed", invoiceExpanded("cus_a")),
 	"unhandled":                     event("evt_unhandled", "customer.created", map[string]any{"id": "cus_a", "object": "customer"}),
+	"billing.meter.error_report_triggered": event("evt_meter_error", "billing.meter.error_report_triggered", meterErrorReport(
+		"meter_event_customer_not_found", "Customer cus_gone was not found.", "oais-ws_a-20300102T030300.000000000Z")),
+	// The same report as a v2 event (an event destination), in the shape
+	// Stripe's API reference shows: RFC 3339 times, the meter beside data.
+	"v1.billing.meter.error_report_triggered": {
+		"id": "evt_thin_meter_error", "object": "v2.core.event", "type": "v1.billing.meter.error_report_triggered",
+		"created": fixtureCreated.Format(time.RFC3339), "livemode": false, "context": nil, "reason": nil,
+		"related_object": map[string]any{"id": "mtr_fake", "type": "billing.meter", "url": "/v1/billing/meters/mtr_fake"},
+		"data": map[string]any{
+			"developer_message_summary": "There is 1 invalid event",
+			"reason": map[string]any{"error_count": 1, "error_types": []any{map[string]any{
+				"code": "meter_event_no_customer_defined", "error_count": 1,
+				"sample_errors": []any{map[string]any{"error_message": "Customer mapping key stripe_customer_id not found in payload.",
+					"request": map[string]any{"identifier": "oais-ws_a-20300102T030300.000000000Z"}}},
+			}}},
+			"validation_start": fixtureCreated.Add(-10 * time.Minute).Format(time.RFC3339),
+			"validation_end":   fixtureCreated.Add(-5 * time.Minute).Format(time.RFC3339),
+		},
+	},
 }
 
 func event(id, typ string, object map[string]any) map[string]any {
@@ -42,6 +61,23 @@ func event(id, typ string, object map[string]any) map[string]any {
 		"livemode": false, "pending_webhooks": 1, "type": typ,
 		"request": map[string]any{"id": nil, "idempotency_key": nil},
 		"data":    map[string]any{"object": object},
+	}
+}
+
+// meterErrorReport is the billing.meter_error_report object of a
+// billing.meter.error_report_triggered event: Stripe's asynchronous
+// validation refused two events, one of which it shows as a sample.
+func meterErrorReport(code, message, identifier string) map[string]any {
+	return map[string]any{
+		"id": "mtrerr_1", "object": "billing.meter_error_report", "livemode": false, "meter": "mtr_fake",
+		"related_object": map[string]any{"id": "mtr_fake", "object": "billing.meter", "url": "/v1/billing/meters/mtr_fake"},
+		"summary":        "There are 2 invalid events",
+		"reason": map[string]any{"error_count": 2, "error_types": []any{map[string]any{
+			"code": code, "error_count": 2,
+			"sample_errors": []any{map[string]any{"error_message": message, "request": map[string]any{"identifier": identifier}}},
+		}}},
+		"validation_start": fixtureCreated.Add(-10 * time.Minute).Unix(),
+		"validation_end":   fixtureCreated.Add(-5 * time.Minute).Unix(),
 	}
 }
 

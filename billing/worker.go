@@ -19,8 +19,33 @@ const (
 	defaultAttempts    = 5
 	defaultBaseBackoff = 500 * time.Millisecond
 	defaultMaxBackoff  = 30 * time.Second
-	// Stripe refuses meter events older than 35 days; keep a day's margin.
-	maxEventAge = 34 * 24 * time.Hour
+)
+
+// Exactly-once bounds. Stripe drops a meter event whose identifier it
+// received within DedupWindow, and promises no more than that.
+const (
+	// DedupWindow is how long Stripe is documented to remember a meter event
+	// identifier ("a rolling period of at least 24 hours").
+	DedupWindow = 24 * time.Hour
+	// SafeResendWindow is how long after a generation's first attempt the
+	// worker resends it as it is. The hour of margin covers a tick's
+	// retries (minutes), request timeouts and clock drift between the
+	// replicas and Stripe. Past it the worker reads Stripe's meter event
+	// summary before sending anything. Keep it below DedupWindow.
+	SafeResendWindow = DedupWindow - time.Hour
+	// FinalizationGrace is Stripe's default invoice finalization grace:
+	// usage stamped in a billing cycle still reaches that cycle's invoice
+	// for this long after the cycle ends. A period first attempted later
+	// than this after its interval is stamped at the attempt instead, so it
+	// lands on the invoice still open rather than on one Stripe may have
+	// finalized (docs/billing.md, "Late usage"). Raise it together with the
+	// Stripe account's setting.
+	FinalizationGrace = time.Hour
+	// legacyEventAge is how old a stamp the worker before attempt
+	// bookkeeping could have replaced by "now" (Stripe refuses events older
+	// than 35 days; it kept a day's margin). A period from then whose
+	// projected stamp is older cannot be checked against Stripe and is held.
+	legacyEventAge = 34 * 24 * time.Hour
 )
 
 // Sender is the part of Stripe the worker uses; *Stripe implements it.
@@ -28,6 +53,7 @@ type Sender interface {
 	EnsureMeter(ctx context.Context) (meterID, eventName string, err error)
 	EnsureCustomer(ctx context.Context, workspaceID, name, email string) (string, error)
 	SendMeterEvent(ctx context.Context, ev MeterEvent) error
+	UsageReader
 }
 
 var _ Sender = (*Stripe)(nil)
@@ -58,6 +84,8 @@ type WorkerConfig struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Metrics counts reissued and held periods; nil counts nothing.
+	Metrics *Metrics
 }
 
 // Worker is the metering worker: each tick it closes the interval's periods
@@ -177,16 +205,47 @@ func (w *Worker) sendUnsent(ctx context.Context, now time.Time) error {
 	return permanent
 }
 
+// send sends one unsent period, or finds out it needs no sending. Within
+// SafeResendWindow of its generation's first attempt it goes out as it is:
+// Stripe still drops a copy. A first attempt is recorded before the
+// request leaves. Past the window nothing is sent before settle has read
+// what Stripe counted.
 func (w *Worker) send(ctx context.Context, p Period, now time.Time) error {
 	customerID, err := w.customerID(ctx, p.WorkspaceID)
 	if err != nil {
 		return err
 	}
+	switch {
+	case p.AttemptedAt != nil && now.Sub(*p.AttemptedAt) < SafeResendWindow:
+		return w.post(ctx, p, customerID)
+	case p.AttemptedAt == nil && (p.Generation > 0 || now.Sub(p.IntervalEnd) < SafeResendWindow):
+		// Never attempted: a generation above 0 was written before any of
+		// its sends, and a first one this young could only have been sent
+		// by an older worker within the window.
+		return w.attempt(ctx, p, customerID, now)
+	}
+	return w.settle(ctx, p, customerID, now)
+}
+
+// attempt records the first attempt of p's generation, then sends it.
+func (w *Worker) attempt(ctx context.Context, p Period, customerID string, now time.Time) error {
+	q, err := w.cfg.Ledger.BeginAttempt(ctx, p.ID, p.Generation, now, stampFor(p, now))
+	if err != nil {
+		return fmt.Errorf("record attempt of period %s: %w", p.ID, err)
+	}
+	if q.Generation != p.Generation || q.SentAt != nil || q.Review != "" || q.AttemptedAt == nil {
+		return nil // another replica moved it on meanwhile
+	}
+	return w.post(ctx, q, customerID)
+}
+
+// post sends p's current generation and marks it sent.
+func (w *Worker) post(ctx context.Context, p Period, customerID string) error {
 	ev := MeterEvent{
-		Identifier:  p.Identifier,
+		Identifier:  p.EventIdentifier(),
 		CustomerID:  customerID,
 		ValueMicros: p.CostMicros,
-		Timestamp:   eventTime(p, now),
+		Timestamp:   p.EventTime,
 	}
 	if err := w.retry(ctx, "send meter event", func(ctx context.Context) error {
 		return w.cfg.Sender.SendMeterEvent(ctx, ev)
@@ -198,20 +257,132 @@ func (w *Worker) send(ctx context.Context, p Period, now time.Time) error {
 	if err := w.cfg.Ledger.MarkSent(ctx, p.ID, w.cfg.Now()); err != nil {
 		return fmt.Errorf("mark period %s sent: %w", p.ID, err)
 	}
-	w.log.Info("billing period sent", "period", p.ID, "workspace", p.WorkspaceID, "identifier", p.Identifier, "cost_micros", p.CostMicros)
+	w.log.Info("billing period sent", "period", p.ID, "workspace", p.WorkspaceID, "identifier", ev.Identifier, "cost_micros", p.CostMicros)
 	return nil
 }
 
-// eventTime stamps an event inside its interval, so Stripe puts it in the
-// invoice period the usage belongs to; a period older than Stripe accepts
-// is stamped now instead of being refused forever.
-func eventTime(p Period, now time.Time) time.Time {
+// settle decides an unsent period whose identifier Stripe may have
+// forgotten: marked sent if Stripe counted it, reissued under a new
+// identifier if it did not, held for an operator if Stripe's numbers tell
+// neither.
+func (w *Worker) settle(ctx context.Context, p Period, customerID string, now time.Time) error {
+	stamp := p.EventTime
+	if p.AttemptedAt == nil {
+		// Sent, if ever, by a worker that kept no attempt time, stamped
+		// where a prompt send puts it, unless it was old enough for that
+		// worker to stamp it "now".
+		stamp = intervalStamp(p)
+		if now.Sub(stamp) > legacyEventAge {
+			return w.hold(ctx, p, HoldUnexplained, fmt.Sprintf(
+				"the period is older than %v and may have been sent by an earlier version with a timestamp this one cannot know: check the customer's meter events in Stripe", legacyEventAge))
+		}
+	}
+	counted, why, err := w.counted(ctx, p, customerID, stamp)
+	switch {
+	case err != nil:
+		return err
+	case counted == verdictCounted:
+		if err := w.cfg.Ledger.MarkSent(ctx, p.ID, w.cfg.Now()); err != nil {
+			return fmt.Errorf("mark period %s sent: %w", p.ID, err)
+		}
+		w.log.Info("billing period already counted by stripe; not resent", "period", p.ID, "workspace", p.WorkspaceID, "identifier", p.EventIdentifier())
+		return nil
+	case counted == verdictUnknown:
+		return w.hold(ctx, p, HoldUnexplained, why)
+	}
+	next, moved, err := w.cfg.Ledger.Reissue(ctx, p.ID, p.Generation)
+	if err != nil {
+		return fmt.Errorf("reissue period %s: %w", p.ID, err)
+	}
+	if !moved {
+		return nil // another replica settled it
+	}
+	w.cfg.Metrics.reissued()
+	w.log.Warn("billing period not counted by stripe and past its dedup window: sending it under a new identifier",
+		"period", p.ID, "workspace", p.WorkspaceID, "old_identifier", p.EventIdentifier(), "identifier", next.EventIdentifier())
+	return w.attempt(ctx, next, customerID, now)
+}
+
+type verdict int
+
+const (
+	verdictNotCounted verdict = iota
+	verdictCounted
+	verdictUnknown
+)
+
+// counted reads Stripe's total for the customer in the minute of stamp and
+// explains it with the ledger: p's workspace's periods stamped in that
+// minute that Stripe confirmed (known), and those it did not, p included
+// (in doubt). Every period's value is positive, so Stripe showing exactly
+// the known sum means none in doubt was counted, and exactly the known sum
+// plus all in doubt means all were; anything else is unexplained.
+func (w *Worker) counted(ctx context.Context, p Period, customerID string, stamp time.Time) (verdict, string, error) {
+	from := stamp.UTC().Truncate(time.Minute)
+	to := from.Add(time.Minute)
+	var got int64
+	if err := w.retry(ctx, "read meter event summary", func(ctx context.Context) error {
+		var err error
+		got, err = w.cfg.Sender.MeterUsage(ctx, customerID, from, to)
+		return err
+	}); err != nil {
+		return verdictUnknown, "", err
+	}
+	peers, err := w.cfg.Ledger.Stamped(ctx, p.WorkspaceID, from, to)
+	if err != nil {
+		return verdictUnknown, "", fmt.Errorf("periods stamped with %s: %w", p.ID, err)
+	}
+	known, doubt := int64(0), p.CostMicros
+	for _, q := range peers {
+		switch {
+		case q.ID == p.ID:
+		case q.SentAt != nil && q.Review == "":
+			known += q.CostMicros
+		default:
+			doubt += q.CostMicros
+		}
+	}
+	switch got {
+	case known:
+		return verdictNotCounted, "", nil
+	case known + doubt:
+		return verdictCounted, "", nil
+	}
+	return verdictUnknown, fmt.Sprintf("Stripe counts %d micro-dollars for customer %s from %s to %s; the ledger explains %d without this period and %d with every unconfirmed one",
+		got, customerID, from.Format(time.RFC3339), to.Format(time.RFC3339), known, known+doubt), nil
+}
+
+// hold puts p aside for an operator and says so loudly; the other periods
+// go on.
+func (w *Worker) hold(ctx context.Context, p Period, kind, reason string) error {
+	if err := w.cfg.Ledger.Hold(ctx, p.ID, kind+": "+reason); err != nil {
+		return fmt.Errorf("hold period %s: %w", p.ID, err)
+	}
+	w.cfg.Metrics.held(kind)
+	w.log.Error("billing period held for review: not sent", "period", p.ID, "workspace", p.WorkspaceID,
+		"identifier", p.EventIdentifier(), "cost_micros", p.CostMicros, "reason", reason)
+	return nil
+}
+
+// intervalStamp is the last second of p's interval: where a prompt send
+// files it.
+func intervalStamp(p Period) time.Time {
 	t := p.IntervalEnd.Add(-time.Second)
 	if t.Before(p.IntervalStart) {
 		t = p.IntervalStart
 	}
-	if now.Sub(t) > maxEventAge || t.After(now) {
-		return now
+	return t.UTC()
+}
+
+// stampFor is the timestamp of a generation first attempted at now: inside
+// the period's interval, so Stripe bills it in the cycle the usage belongs
+// to, unless that is more than FinalizationGrace ago, when the cycle's
+// invoice may be final; then now, the cycle still open (see
+// docs/billing.md, "Late usage"). Stripe takes whole seconds.
+func stampFor(p Period, now time.Time) time.Time {
+	t := intervalStamp(p)
+	if now.Sub(t) > FinalizationGrace || t.After(now) {
+		return now.UTC().Truncate(time.Second)
 	}
 	return t
 }

@@ -28,10 +28,18 @@ type BillingPeriod struct {
 	CostMicros int64 `json:"cost_micros,omitempty"`
 	// Tokens holds the value of the "tokens" field.
 	Tokens int64 `json:"tokens,omitempty"`
-	// Identifier holds the value of the "identifier" field.
+	// the meter event identifier of generation 0
 	Identifier string `json:"identifier,omitempty"`
+	// times the period got a new identifier because Stripe had not counted it and may have forgotten the old one
+	Generation int `json:"generation,omitempty"`
+	// first attempt of this generation, written before the request left; a plain resend is safe for 23 h after it
+	AttemptedAt *time.Time `json:"attempted_at,omitempty"`
+	// the meter event timestamp of this generation, fixed at its first attempt
+	EventAt *time.Time `json:"event_at,omitempty"`
 	// SentAt holds the value of the "sent_at" field.
 	SentAt *time.Time `json:"sent_at,omitempty"`
+	// not empty: held for an operator, not sent (controlplane billing resolve)
+	ReviewReason string `json:"review_reason,omitempty"`
 	// Attempts holds the value of the "attempts" field.
 	Attempts int `json:"attempts,omitempty"`
 	// LastError holds the value of the "last_error" field.
@@ -71,11 +79,11 @@ func (*BillingPeriod) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case billingperiod.FieldCostMicros, billingperiod.FieldTokens, billingperiod.FieldAttempts:
+		case billingperiod.FieldCostMicros, billingperiod.FieldTokens, billingperiod.FieldGeneration, billingperiod.FieldAttempts:
 			values[i] = new(sql.NullInt64)
-		case billingperiod.FieldID, billingperiod.FieldWorkspaceID, billingperiod.FieldIdentifier, billingperiod.FieldLastError:
+		case billingperiod.FieldID, billingperiod.FieldWorkspaceID, billingperiod.FieldIdentifier, billingperiod.FieldReviewReason, billingperiod.FieldLastError:
 			values[i] = new(sql.NullString)
-		case billingperiod.FieldIntervalStart, billingperiod.FieldIntervalEnd, billingperiod.FieldSentAt, billingperiod.FieldCreatedAt:
+		case billingperiod.FieldIntervalStart, billingperiod.FieldIntervalEnd, billingperiod.FieldAttemptedAt, billingperiod.FieldEventAt, billingperiod.FieldSentAt, billingperiod.FieldCreatedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -134,12 +142,38 @@ func (_m *BillingPeriod) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Identifier = value.String
 			}
+		case billingperiod.FieldGeneration:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field generation", values[i])
+			} else if value.Valid {
+				_m.Generation = int(value.Int64)
+			}
+		case billingperiod.FieldAttemptedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field attempted_at", values[i])
+			} else if value.Valid {
+				_m.AttemptedAt = new(time.Time)
+				*_m.AttemptedAt = value.Time
+			}
+		case billingperiod.FieldEventAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field event_at", values[i])
+			} else if value.Valid {
+				_m.EventAt = new(time.Time)
+				*_m.EventAt = value.Time
+			}
 		case billingperiod.FieldSentAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
 				return fmt.Errorf("unexpected type %T for field sent_at", values[i])
 			} else if value.Valid {
 				_m.SentAt = new(time.Time)
 				*_m.SentAt = value.Time
+			}
+		case billingperiod.FieldReviewReason:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field review_reason", values[i])
+			} else if value.Valid {
+				_m.ReviewReason = value.String
 			}
 		case billingperiod.FieldAttempts:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -218,10 +252,26 @@ func (_m *BillingPeriod) String() string {
 	builder.WriteString("identifier=")
 	builder.WriteString(_m.Identifier)
 	builder.WriteString(", ")
+	builder.WriteString("generation=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Generation))
+	builder.WriteString(", ")
+	if v := _m.AttemptedAt; v != nil {
+		builder.WriteString("attempted_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.EventAt; v != nil {
+		builder.WriteString("event_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
 	if v := _m.SentAt; v != nil {
 		builder.WriteString("sent_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("review_reason=")
+	builder.WriteString(_m.ReviewReason)
 	builder.WriteString(", ")
 	builder.WriteString("attempts=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Attempts))

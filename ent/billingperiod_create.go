@@ -68,6 +68,48 @@ func (_c *BillingPeriodCreate) SetIdentifier(v string) *BillingPeriodCreate {
 	return _c
 }
 
+// SetGeneration sets the "generation" field.
+func (_c *BillingPeriodCreate) SetGeneration(v int) *BillingPeriodCreate {
+	_c.mutation.SetGeneration(v)
+	return _c
+}
+
+// SetNillableGeneration sets the "generation" field if the given value is not nil.
+func (_c *BillingPeriodCreate) SetNillableGeneration(v *int) *BillingPeriodCreate {
+	if v != nil {
+		_c.SetGeneration(*v)
+	}
+	return _c
+}
+
+// SetAttemptedAt sets the "attempted_at" field.
+func (_c *BillingPeriodCreate) SetAttemptedAt(v time.Time) *BillingPeriodCreate {
+	_c.mutation.SetAttemptedAt(v)
+	return _c
+}
+
+// SetNillableAttemptedAt sets the "attempted_at" field if the given value is not nil.
+func (_c *BillingPeriodCreate) SetNillableAttemptedAt(v *time.Time) *BillingPeriodCreate {
+	if v != nil {
+		_c.SetAttemptedAt(*v)
+	}
+	return _c
+}
+
+// SetEventAt sets the "event_at" field.
+func (_c *BillingPeriodCreate) SetEventAt(v time.Time) *BillingPeriodCreate {
+	_c.mutation.SetEventAt(v)
+	return _c
+}
+
+// SetNillableEventAt sets the "event_at" field if the given value is not nil.
+func (_c *BillingPeriodCreate) SetNillableEventAt(v *time.Time) *BillingPeriodCreate {
+	if v != nil {
+		_c.SetEventAt(*v)
+	}
+	return _c
+}
+
 // SetSentAt sets the "sent_at" field.
 func (_c *BillingPeriodCreate) SetSentAt(v time.Time) *BillingPeriodCreate {
 	_c.mutation.SetSentAt(v)
@@ -78,6 +120,20 @@ func (_c *BillingPeriodCreate) SetSentAt(v time.Time) *BillingPeriodCreate {
 func (_c *BillingPeriodCreate) SetNillableSentAt(v *time.Time) *BillingPeriodCreate {
 	if v != nil {
 		_c.SetSentAt(*v)
+	}
+	return _c
+}
+
+// SetReviewReason sets the "review_reason" field.
+func (_c *BillingPeriodCreate) SetReviewReason(v string) *BillingPeriodCreate {
+	_c.mutation.SetReviewReason(v)
+	return _c
+}
+
+// SetNillableReviewReason sets the "review_reason" field if the given value is not nil.
+func (_c *BillingPeriodCreate) SetNillableReviewReason(v *string) *BillingPeriodCreate {
+	if v != nil {
+		_c.SetReviewReason(*v)
 	}
 	return _c
 }
@@ -184,6 +240,14 @@ func (_c *BillingPeriodCreate) defaults() error {
 		v := billingperiod.DefaultTokens
 		_c.mutation.SetTokens(v)
 	}
+	if _, ok := _c.mutation.Generation(); !ok {
+		v := billingperiod.DefaultGeneration
+		_c.mutation.SetGeneration(v)
+	}
+	if _, ok := _c.mutation.ReviewReason(); !ok {
+		v := billingperiod.DefaultReviewReason
+		_c.mutation.SetReviewReason(v)
+	}
 	if _, ok := _c.mutation.Attempts(); !ok {
 		v := billingperiod.DefaultAttempts
 		_c.mutation.SetAttempts(v)
@@ -229,6 +293,22 @@ func (_c *BillingPeriodCreate) check() error {
 	}
 	if _, ok := _c.mutation.Identifier(); !ok {
 		return &ValidationError{Name: "identifier", err: errors.New(`ent: missing required field "BillingPeriod.identifier"`)}
+	}
+	if _, ok := _c.mutation.Generation(); !ok {
+		return &ValidationError{Name: "generation", err: errors.New(`ent: missing required field "BillingPeriod.generation"`)}
+	}
+	if v, ok := _c.mutation.Generation(); ok {
+		if err := billingperiod.GenerationValidator(v); err != nil {
+			return &ValidationError{Name: "generation", err: fmt.Errorf(`ent: validator failed for field "BillingPeriod.generation": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.ReviewReason(); !ok {
+		return &ValidationError{Name: "review_reason", err: errors.New(`ent: missing required field "BillingPeriod.review_reason"`)}
+	}
+	if v, ok := _c.mutation.ReviewReason(); ok {
+		if err := billingperiod.ReviewReasonValidator(v); err != nil {
+			return &ValidationError{Name: "review_reason", err: fmt.Errorf(`ent: validator failed for field "BillingPeriod.review_reason": %w`, err)}
+		}
 	}
 	if _, ok := _c.mutation.Attempts(); !ok {
 		return &ValidationError{Name: "attempts", err: errors.New(`ent: missing required field "BillingPeriod.attempts"`)}
@@ -300,9 +380,25 @@ func (_c *BillingPeriodCreate) createSpec() (*BillingPeriod, *sqlgraph.CreateSpe
 		_spec.SetField(billingperiod.FieldIdentifier, field.TypeString, value)
 		_node.Identifier = value
 	}
+	if value, ok := _c.mutation.Generation(); ok {
+		_spec.SetField(billingperiod.FieldGeneration, field.TypeInt, value)
+		_node.Generation = value
+	}
+	if value, ok := _c.mutation.AttemptedAt(); ok {
+		_spec.SetField(billingperiod.FieldAttemptedAt, field.TypeTime, value)
+		_node.AttemptedAt = &value
+	}
+	if value, ok := _c.mutation.EventAt(); ok {
+		_spec.SetField(billingperiod.FieldEventAt, field.TypeTime, value)
+		_node.EventAt = &value
+	}
 	if value, ok := _c.mutation.SentAt(); ok {
 		_spec.SetField(billingperiod.FieldSentAt, field.TypeTime, value)
 		_node.SentAt = &value
+	}
+	if value, ok := _c.mutation.ReviewReason(); ok {
+		_spec.SetField(billingperiod.FieldReviewReason, field.TypeString, value)
+		_node.ReviewReason = value
 	}
 	if value, ok := _c.mutation.Attempts(); ok {
 		_spec.SetField(billingperiod.FieldAttempts, field.TypeInt, value)
@@ -385,6 +481,60 @@ type (
 	}
 )
 
+// SetGeneration sets the "generation" field.
+func (u *BillingPeriodUpsert) SetGeneration(v int) *BillingPeriodUpsert {
+	u.Set(billingperiod.FieldGeneration, v)
+	return u
+}
+
+// UpdateGeneration sets the "generation" field to the value that was provided on create.
+func (u *BillingPeriodUpsert) UpdateGeneration() *BillingPeriodUpsert {
+	u.SetExcluded(billingperiod.FieldGeneration)
+	return u
+}
+
+// AddGeneration adds v to the "generation" field.
+func (u *BillingPeriodUpsert) AddGeneration(v int) *BillingPeriodUpsert {
+	u.Add(billingperiod.FieldGeneration, v)
+	return u
+}
+
+// SetAttemptedAt sets the "attempted_at" field.
+func (u *BillingPeriodUpsert) SetAttemptedAt(v time.Time) *BillingPeriodUpsert {
+	u.Set(billingperiod.FieldAttemptedAt, v)
+	return u
+}
+
+// UpdateAttemptedAt sets the "attempted_at" field to the value that was provided on create.
+func (u *BillingPeriodUpsert) UpdateAttemptedAt() *BillingPeriodUpsert {
+	u.SetExcluded(billingperiod.FieldAttemptedAt)
+	return u
+}
+
+// ClearAttemptedAt clears the value of the "attempted_at" field.
+func (u *BillingPeriodUpsert) ClearAttemptedAt() *BillingPeriodUpsert {
+	u.SetNull(billingperiod.FieldAttemptedAt)
+	return u
+}
+
+// SetEventAt sets the "event_at" field.
+func (u *BillingPeriodUpsert) SetEventAt(v time.Time) *BillingPeriodUpsert {
+	u.Set(billingperiod.FieldEventAt, v)
+	return u
+}
+
+// UpdateEventAt sets the "event_at" field to the value that was provided on create.
+func (u *BillingPeriodUpsert) UpdateEventAt() *BillingPeriodUpsert {
+	u.SetExcluded(billingperiod.FieldEventAt)
+	return u
+}
+
+// ClearEventAt clears the value of the "event_at" field.
+func (u *BillingPeriodUpsert) ClearEventAt() *BillingPeriodUpsert {
+	u.SetNull(billingperiod.FieldEventAt)
+	return u
+}
+
 // SetSentAt sets the "sent_at" field.
 func (u *BillingPeriodUpsert) SetSentAt(v time.Time) *BillingPeriodUpsert {
 	u.Set(billingperiod.FieldSentAt, v)
@@ -400,6 +550,18 @@ func (u *BillingPeriodUpsert) UpdateSentAt() *BillingPeriodUpsert {
 // ClearSentAt clears the value of the "sent_at" field.
 func (u *BillingPeriodUpsert) ClearSentAt() *BillingPeriodUpsert {
 	u.SetNull(billingperiod.FieldSentAt)
+	return u
+}
+
+// SetReviewReason sets the "review_reason" field.
+func (u *BillingPeriodUpsert) SetReviewReason(v string) *BillingPeriodUpsert {
+	u.Set(billingperiod.FieldReviewReason, v)
+	return u
+}
+
+// UpdateReviewReason sets the "review_reason" field to the value that was provided on create.
+func (u *BillingPeriodUpsert) UpdateReviewReason() *BillingPeriodUpsert {
+	u.SetExcluded(billingperiod.FieldReviewReason)
 	return u
 }
 
@@ -508,6 +670,69 @@ func (u *BillingPeriodUpsertOne) Update(set func(*BillingPeriodUpsert)) *Billing
 	return u
 }
 
+// SetGeneration sets the "generation" field.
+func (u *BillingPeriodUpsertOne) SetGeneration(v int) *BillingPeriodUpsertOne {
+	return u.Update(func(s *BillingPeriodUpsert) {
+		s.SetGeneration(v)
+	})
+}
+
+// AddGeneration adds v to the "generation" field.
+func (u *BillingPeriodUpsertOne) AddGeneration(v int) *BillingPeriodUpsertOne {
+	return u.Update(func(s *BillingPeriodUpsert) {
+		s.AddGeneration(v)
+	})
+}
+
+// UpdateGeneration sets the "generation" field to the value that was provided on create.
+func (u *BillingPeriodUpsertOne) UpdateGeneration() *BillingPeriodUpsertOne {
+	return u.Update(func(s *BillingPeriodUpsert) {
+		s.UpdateGeneration()
+	})
+}
+
+// SetAttemptedAt sets the "attempted_at" field.
+func (u *BillingPeriodUpsertOne) SetAttemptedAt(v time.Time) *BillingPeriodUpsertOne {
+	return u.Update(func(s *BillingPeriodUpsert) {
+		s.SetAttemptedAt(v)
+	})
+}
+
+// UpdateAttemptedAt sets the "attempted_at" field to the value that was provided on create.
+func (u *BillingPeriodUpsertOne) UpdateAttemptedAt() *BillingPeriodUpsertOne {
+	return u.Update(func(s *BillingPeriodUpsert) {
+		s.UpdateAttemptedAt()
+	})
+}
+
+// ClearAttemptedAt clears the value of the "attempted_at" field.
+func (u *BillingPeriodUpsertOne) ClearAttemptedAt() *BillingPeriodUpsertOne {
+	return u.Update(func(s *BillingPeriodUpsert) {
+		s.ClearAttemptedAt()
+	})
+}
+
+// SetEventAt sets the "event_at" field.
+func (u *BillingPeriodUpsertOne) SetEventAt(v time.Time) *BillingPeriodUpsertOne {
+	return u.Update(func(s *BillingPeriodUpsert) {
+		s.SetEventAt(v)
+	})
+}
+
+// UpdateEventAt sets the "event_at" field to the value that was provided on create.
+func (u *BillingPeriodUpsertOne) UpdateEventAt() *BillingPeriodUpsertOne {
+	return u.Update(func(s *BillingPeriodUpsert) {
+		s.UpdateEventAt()
+	})
+}
+
+// ClearEventAt clears the value of the "event_at" field.
+func (u *BillingPeriodUpsertOne) ClearEventAt() *BillingPeriodUpsertOne {
+	return u.Update(func(s *BillingPeriodUpsert) {
+		s.ClearEventAt()
+	})
+}
+
 // SetSentAt sets the "sent_at" field.
 func (u *BillingPeriodUpsertOne) SetSentAt(v time.Time) *BillingPeriodUpsertOne {
 	return u.Update(func(s *BillingPeriodUpsert) {
@@ -526,6 +751,20 @@ func (u *BillingPeriodUpsertOne) UpdateSentAt() *BillingPeriodUpsertOne {
 func (u *BillingPeriodUpsertOne) ClearSentAt() *BillingPeriodUpsertOne {
 	return u.Update(func(s *BillingPeriodUpsert) {
 		s.ClearSentAt()
+	})
+}
+
+// SetReviewReason sets the "review_reason" field.
+func (u *BillingPeriodUpsertOne) SetReviewReason(v string) *BillingPeriodUpsertOne {
+	return u.Update(func(s *BillingPeriodUpsert) {
+		s.SetReviewReason(v)
+	})
+}
+
+// UpdateReviewReason sets the "review_reason" field to the value that was provided on create.
+func (u *BillingPeriodUpsertOne) UpdateReviewReason() *BillingPeriodUpsertOne {
+	return u.Update(func(s *BillingPeriodUpsert) {
+		s.UpdateReviewReason()
 	})
 }
 
@@ -807,6 +1046,69 @@ func (u *BillingPeriodUpsertBulk) Update(set func(*BillingPeriodUpsert)) *Billin
 	return u
 }
 
+// SetGeneration sets the "generation" field.
+func (u *BillingPeriodUpsertBulk) SetGeneration(v int) *BillingPeriodUpsertBulk {
+	return u.Update(func(s *BillingPeriodUpsert) {
+		s.SetGeneration(v)
+	})
+}
+
+// AddGeneration adds v to the "generation" field.
+func (u *BillingPeriodUpsertBulk) AddGeneration(v int) *BillingPeriodUpsertBulk {
+	return u.Update(func(s *BillingPeriodUpsert) {
+		s.AddGeneration(v)
+	})
+}
+
+// UpdateGeneration sets the "generation" field to the value that was provided on create.
+func (u *BillingPeriodUpsertBulk) UpdateGeneration() *BillingPeriodUpsertBulk {
+	return u.Update(func(s *BillingPeriodUpsert) {
+		s.UpdateGeneration()
+	})
+}
+
+// SetAttemptedAt sets the "attempted_at" field.
+func (u *BillingPeriodUpsertBulk) SetAttemptedAt(v time.Time) *BillingPeriodUpsertBulk {
+	return u.Update(func(s *BillingPeriodUpsert) {
+		s.SetAttemptedAt(v)
+	})
+}
+
+// UpdateAttemptedAt sets the "attempted_at" field to the value that was provided on create.
+func (u *BillingPeriodUpsertBulk) UpdateAttemptedAt() *BillingPeriodUpsertBulk {
+	return u.Update(func(s *BillingPeriodUpsert) {
+		s.UpdateAttemptedAt()
+	})
+}
+
+// ClearAttemptedAt clears the value of the "attempted_at" field.
+func (u *BillingPeriodUpsertBulk) ClearAttemptedAt() *BillingPeriodUpsertBulk {
+	return u.Update(func(s *BillingPeriodUpsert) {
+		s.ClearAttemptedAt()
+	})
+}
+
+// SetEventAt sets the "event_at" field.
+func (u *BillingPeriodUpsertBulk) SetEventAt(v time.Time) *BillingPeriodUpsertBulk {
+	return u.Update(func(s *BillingPeriodUpsert) {
+		s.SetEventAt(v)
+	})
+}
+
+// UpdateEventAt sets the "event_at" field to the value that was provided on create.
+func (u *BillingPeriodUpsertBulk) UpdateEventAt() *BillingPeriodUpsertBulk {
+	return u.Update(func(s *BillingPeriodUpsert) {
+		s.UpdateEventAt()
+	})
+}
+
+// ClearEventAt clears the value of the "event_at" field.
+func (u *BillingPeriodUpsertBulk) ClearEventAt() *BillingPeriodUpsertBulk {
+	return u.Update(func(s *BillingPeriodUpsert) {
+		s.ClearEventAt()
+	})
+}
+
 // SetSentAt sets the "sent_at" field.
 func (u *BillingPeriodUpsertBulk) SetSentAt(v time.Time) *BillingPeriodUpsertBulk {
 	return u.Update(func(s *BillingPeriodUpsert) {
@@ -825,6 +1127,20 @@ func (u *BillingPeriodUpsertBulk) UpdateSentAt() *BillingPeriodUpsertBulk {
 func (u *BillingPeriodUpsertBulk) ClearSentAt() *BillingPeriodUpsertBulk {
 	return u.Update(func(s *BillingPeriodUpsert) {
 		s.ClearSentAt()
+	})
+}
+
+// SetReviewReason sets the "review_reason" field.
+func (u *BillingPeriodUpsertBulk) SetReviewReason(v string) *BillingPeriodUpsertBulk {
+	return u.Update(func(s *BillingPeriodUpsert) {
+		s.SetReviewReason(v)
+	})
+}
+
+// UpdateReviewReason sets the "review_reason" field to the value that was provided on create.
+func (u *BillingPeriodUpsertBulk) UpdateReviewReason() *BillingPeriodUpsertBulk {
+	return u.Update(func(s *BillingPeriodUpsert) {
+		s.UpdateReviewReason()
 	})
 }
 

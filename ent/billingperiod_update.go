@@ -28,6 +28,67 @@ func (_u *BillingPeriodUpdate) Where(ps ...predicate.BillingPeriod) *BillingPeri
 	return _u
 }
 
+// SetGeneration sets the "generation" field.
+func (_u *BillingPeriodUpdate) SetGeneration(v int) *BillingPeriodUpdate {
+	_u.mutation.ResetGeneration()
+	_u.mutation.SetGeneration(v)
+	return _u
+}
+
+// SetNillableGeneration sets the "generation" field if the given value is not nil.
+func (_u *BillingPeriodUpdate) SetNillableGeneration(v *int) *BillingPeriodUpdate {
+	if v != nil {
+		_u.SetGeneration(*v)
+	}
+	return _u
+}
+
+// AddGeneration adds value to the "generation" field.
+func (_u *BillingPeriodUpdate) AddGeneration(v int) *BillingPeriodUpdate {
+	_u.mutation.AddGeneration(v)
+	return _u
+}
+
+// SetAttemptedAt sets the "attempted_at" field.
+func (_u *BillingPeriodUpdate) SetAttemptedAt(v time.Time) *BillingPeriodUpdate {
+	_u.mutation.SetAttemptedAt(v)
+	return _u
+}
+
+// SetNillableAttemptedAt sets the "attempted_at" field if the given value is not nil.
+func (_u *BillingPeriodUpdate) SetNillableAttemptedAt(v *time.Time) *BillingPeriodUpdate {
+	if v != nil {
+		_u.SetAttemptedAt(*v)
+	}
+	return _u
+}
+
+// ClearAttemptedAt clears the value of the "attempted_at" field.
+func (_u *BillingPeriodUpdate) ClearAttemptedAt() *BillingPeriodUpdate {
+	_u.mutation.ClearAttemptedAt()
+	return _u
+}
+
+// SetEventAt sets the "event_at" field.
+func (_u *BillingPeriodUpdate) SetEventAt(v time.Time) *BillingPeriodUpdate {
+	_u.mutation.SetEventAt(v)
+	return _u
+}
+
+// SetNillableEventAt sets the "event_at" field if the given value is not nil.
+func (_u *BillingPeriodUpdate) SetNillableEventAt(v *time.Time) *BillingPeriodUpdate {
+	if v != nil {
+		_u.SetEventAt(*v)
+	}
+	return _u
+}
+
+// ClearEventAt clears the value of the "event_at" field.
+func (_u *BillingPeriodUpdate) ClearEventAt() *BillingPeriodUpdate {
+	_u.mutation.ClearEventAt()
+	return _u
+}
+
 // SetSentAt sets the "sent_at" field.
 func (_u *BillingPeriodUpdate) SetSentAt(v time.Time) *BillingPeriodUpdate {
 	_u.mutation.SetSentAt(v)
@@ -45,6 +106,20 @@ func (_u *BillingPeriodUpdate) SetNillableSentAt(v *time.Time) *BillingPeriodUpd
 // ClearSentAt clears the value of the "sent_at" field.
 func (_u *BillingPeriodUpdate) ClearSentAt() *BillingPeriodUpdate {
 	_u.mutation.ClearSentAt()
+	return _u
+}
+
+// SetReviewReason sets the "review_reason" field.
+func (_u *BillingPeriodUpdate) SetReviewReason(v string) *BillingPeriodUpdate {
+	_u.mutation.SetReviewReason(v)
+	return _u
+}
+
+// SetNillableReviewReason sets the "review_reason" field if the given value is not nil.
+func (_u *BillingPeriodUpdate) SetNillableReviewReason(v *string) *BillingPeriodUpdate {
+	if v != nil {
+		_u.SetReviewReason(*v)
+	}
 	return _u
 }
 
@@ -123,6 +198,16 @@ func (_u *BillingPeriodUpdate) ExecX(ctx context.Context) {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *BillingPeriodUpdate) check() error {
+	if v, ok := _u.mutation.Generation(); ok {
+		if err := billingperiod.GenerationValidator(v); err != nil {
+			return &ValidationError{Name: "generation", err: fmt.Errorf(`ent: validator failed for field "BillingPeriod.generation": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ReviewReason(); ok {
+		if err := billingperiod.ReviewReasonValidator(v); err != nil {
+			return &ValidationError{Name: "review_reason", err: fmt.Errorf(`ent: validator failed for field "BillingPeriod.review_reason": %w`, err)}
+		}
+	}
 	if _u.mutation.WorkspaceCleared() && len(_u.mutation.WorkspaceIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "BillingPeriod.workspace"`)
 	}
@@ -141,11 +226,32 @@ func (_u *BillingPeriodUpdate) sqlSave(ctx context.Context) (_node int, err erro
 			}
 		}
 	}
+	if value, ok := _u.mutation.Generation(); ok {
+		_spec.SetField(billingperiod.FieldGeneration, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedGeneration(); ok {
+		_spec.AddField(billingperiod.FieldGeneration, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AttemptedAt(); ok {
+		_spec.SetField(billingperiod.FieldAttemptedAt, field.TypeTime, value)
+	}
+	if _u.mutation.AttemptedAtCleared() {
+		_spec.ClearField(billingperiod.FieldAttemptedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.EventAt(); ok {
+		_spec.SetField(billingperiod.FieldEventAt, field.TypeTime, value)
+	}
+	if _u.mutation.EventAtCleared() {
+		_spec.ClearField(billingperiod.FieldEventAt, field.TypeTime)
+	}
 	if value, ok := _u.mutation.SentAt(); ok {
 		_spec.SetField(billingperiod.FieldSentAt, field.TypeTime, value)
 	}
 	if _u.mutation.SentAtCleared() {
 		_spec.ClearField(billingperiod.FieldSentAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ReviewReason(); ok {
+		_spec.SetField(billingperiod.FieldReviewReason, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.Attempts(); ok {
 		_spec.SetField(billingperiod.FieldAttempts, field.TypeInt, value)
@@ -179,6 +285,67 @@ type BillingPeriodUpdateOne struct {
 	mutation *BillingPeriodMutation
 }
 
+// SetGeneration sets the "generation" field.
+func (_u *BillingPeriodUpdateOne) SetGeneration(v int) *BillingPeriodUpdateOne {
+	_u.mutation.ResetGeneration()
+	_u.mutation.SetGeneration(v)
+	return _u
+}
+
+// SetNillableGeneration sets the "generation" field if the given value is not nil.
+func (_u *BillingPeriodUpdateOne) SetNillableGeneration(v *int) *BillingPeriodUpdateOne {
+	if v != nil {
+		_u.SetGeneration(*v)
+	}
+	return _u
+}
+
+// AddGeneration adds value to the "generation" field.
+func (_u *BillingPeriodUpdateOne) AddGeneration(v int) *BillingPeriodUpdateOne {
+	_u.mutation.AddGeneration(v)
+	return _u
+}
+
+// SetAttemptedAt sets the "attempted_at" field.
+func (_u *BillingPeriodUpdateOne) SetAttemptedAt(v time.Time) *BillingPeriodUpdateOne {
+	_u.mutation.SetAttemptedAt(v)
+	return _u
+}
+
+// SetNillableAttemptedAt sets the "attempted_at" field if the given value is not nil.
+func (_u *BillingPeriodUpdateOne) SetNillableAttemptedAt(v *time.Time) *BillingPeriodUpdateOne {
+	if v != nil {
+		_u.SetAttemptedAt(*v)
+	}
+	return _u
+}
+
+// ClearAttemptedAt clears the value of the "attempted_at" field.
+func (_u *BillingPeriodUpdateOne) ClearAttemptedAt() *BillingPeriodUpdateOne {
+	_u.mutation.ClearAttemptedAt()
+	return _u
+}
+
+// SetEventAt sets the "event_at" field.
+func (_u *BillingPeriodUpdateOne) SetEventAt(v time.Time) *BillingPeriodUpdateOne {
+	_u.mutation.SetEventAt(v)
+	return _u
+}
+
+// SetNillableEventAt sets the "event_at" field if the given value is not nil.
+func (_u *BillingPeriodUpdateOne) SetNillableEventAt(v *time.Time) *BillingPeriodUpdateOne {
+	if v != nil {
+		_u.SetEventAt(*v)
+	}
+	return _u
+}
+
+// ClearEventAt clears the value of the "event_at" field.
+func (_u *BillingPeriodUpdateOne) ClearEventAt() *BillingPeriodUpdateOne {
+	_u.mutation.ClearEventAt()
+	return _u
+}
+
 // SetSentAt sets the "sent_at" field.
 func (_u *BillingPeriodUpdateOne) SetSentAt(v time.Time) *BillingPeriodUpdateOne {
 	_u.mutation.SetSentAt(v)
@@ -196,6 +363,20 @@ func (_u *BillingPeriodUpdateOne) SetNillableSentAt(v *time.Time) *BillingPeriod
 // ClearSentAt clears the value of the "sent_at" field.
 func (_u *BillingPeriodUpdateOne) ClearSentAt() *BillingPeriodUpdateOne {
 	_u.mutation.ClearSentAt()
+	return _u
+}
+
+// SetReviewReason sets the "review_reason" field.
+func (_u *BillingPeriodUpdateOne) SetReviewReason(v string) *BillingPeriodUpdateOne {
+	_u.mutation.SetReviewReason(v)
+	return _u
+}
+
+// SetNillableReviewReason sets the "review_reason" field if the given value is not nil.
+func (_u *BillingPeriodUpdateOne) SetNillableReviewReason(v *string) *BillingPeriodUpdateOne {
+	if v != nil {
+		_u.SetReviewReason(*v)
+	}
 	return _u
 }
 
@@ -287,6 +468,16 @@ func (_u *BillingPeriodUpdateOne) ExecX(ctx context.Context) {
 
 // check runs all checks and user-defined validators on the builder.
 func (_u *BillingPeriodUpdateOne) check() error {
+	if v, ok := _u.mutation.Generation(); ok {
+		if err := billingperiod.GenerationValidator(v); err != nil {
+			return &ValidationError{Name: "generation", err: fmt.Errorf(`ent: validator failed for field "BillingPeriod.generation": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ReviewReason(); ok {
+		if err := billingperiod.ReviewReasonValidator(v); err != nil {
+			return &ValidationError{Name: "review_reason", err: fmt.Errorf(`ent: validator failed for field "BillingPeriod.review_reason": %w`, err)}
+		}
+	}
 	if _u.mutation.WorkspaceCleared() && len(_u.mutation.WorkspaceIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "BillingPeriod.workspace"`)
 	}
@@ -322,11 +513,32 @@ func (_u *BillingPeriodUpdateOne) sqlSave(ctx context.Context) (_node *BillingPe
 			}
 		}
 	}
+	if value, ok := _u.mutation.Generation(); ok {
+		_spec.SetField(billingperiod.FieldGeneration, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedGeneration(); ok {
+		_spec.AddField(billingperiod.FieldGeneration, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AttemptedAt(); ok {
+		_spec.SetField(billingperiod.FieldAttemptedAt, field.TypeTime, value)
+	}
+	if _u.mutation.AttemptedAtCleared() {
+		_spec.ClearField(billingperiod.FieldAttemptedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.EventAt(); ok {
+		_spec.SetField(billingperiod.FieldEventAt, field.TypeTime, value)
+	}
+	if _u.mutation.EventAtCleared() {
+		_spec.ClearField(billingperiod.FieldEventAt, field.TypeTime)
+	}
 	if value, ok := _u.mutation.SentAt(); ok {
 		_spec.SetField(billingperiod.FieldSentAt, field.TypeTime, value)
 	}
 	if _u.mutation.SentAtCleared() {
 		_spec.ClearField(billingperiod.FieldSentAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ReviewReason(); ok {
+		_spec.SetField(billingperiod.FieldReviewReason, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.Attempts(); ok {
 		_spec.SetField(billingperiod.FieldAttempts, field.TypeInt, value)

@@ -135,7 +135,11 @@ var schemaGraph = func() *sqlgraph.Schema {
 			billingperiod.FieldCostMicros:    {Type: field.TypeInt64, Column: billingperiod.FieldCostMicros},
 			billingperiod.FieldTokens:        {Type: field.TypeInt64, Column: billingperiod.FieldTokens},
 			billingperiod.FieldIdentifier:    {Type: field.TypeString, Column: billingperiod.FieldIdentifier},
+			billingperiod.FieldGeneration:    {Type: field.TypeInt, Column: billingperiod.FieldGeneration},
+			billingperiod.FieldAttemptedAt:   {Type: field.TypeTime, Column: billingperiod.FieldAttemptedAt},
+			billingperiod.FieldEventAt:       {Type: field.TypeTime, Column: billingperiod.FieldEventAt},
 			billingperiod.FieldSentAt:        {Type: field.TypeTime, Column: billingperiod.FieldSentAt},
+			billingperiod.FieldReviewReason:  {Type: field.TypeString, Column: billingperiod.FieldReviewReason},
 			billingperiod.FieldAttempts:      {Type: field.TypeInt, Column: billingperiod.FieldAttempts},
 			billingperiod.FieldLastError:     {Type: field.TypeString, Column: billingperiod.FieldLastError},
 			billingperiod.FieldCreatedAt:     {Type: field.TypeTime, Column: billingperiod.FieldCreatedAt},
@@ -1145,9 +1149,29 @@ func (f *BillingPeriodFilter) WhereIdentifier(p entql.StringP) {
 	f.Where(p.Field(billingperiod.FieldIdentifier))
 }
 
+// WhereGeneration applies the entql int predicate on the generation field.
+func (f *BillingPeriodFilter) WhereGeneration(p entql.IntP) {
+	f.Where(p.Field(billingperiod.FieldGeneration))
+}
+
+// WhereAttemptedAt applies the entql time.Time predicate on the attempted_at field.
+func (f *BillingPeriodFilter) WhereAttemptedAt(p entql.TimeP) {
+	f.Where(p.Field(billingperiod.FieldAttemptedAt))
+}
+
+// WhereEventAt applies the entql time.Time predicate on the event_at field.
+func (f *BillingPeriodFilter) WhereEventAt(p entql.TimeP) {
+	f.Where(p.Field(billingperiod.FieldEventAt))
+}
+
 // WhereSentAt applies the entql time.Time predicate on the sent_at field.
 func (f *BillingPeriodFilter) WhereSentAt(p entql.TimeP) {
 	f.Where(p.Field(billingperiod.FieldSentAt))
+}
+
+// WhereReviewReason applies the entql string predicate on the review_reason field.
+func (f *BillingPeriodFilter) WhereReviewReason(p entql.StringP) {
+	f.Where(p.Field(billingperiod.FieldReviewReason))
 }
 
 // WhereAttempts applies the entql int predicate on the attempts field.

@@ -4605,7 +4605,12 @@ type BillingPeriodMutation struct {
 	tokens           *int64
 	addtokens        *int64
 	identifier       *string
+	generation       *int
+	addgeneration    *int
+	attempted_at     *time.Time
+	event_at         *time.Time
 	sent_at          *time.Time
+	review_reason    *string
 	attempts         *int
 	addattempts      *int
 	last_error       *string
@@ -4978,6 +4983,160 @@ func (m *BillingPeriodMutation) ResetIdentifier() {
 	m.identifier = nil
 }
 
+// SetGeneration sets the "generation" field.
+func (m *BillingPeriodMutation) SetGeneration(i int) {
+	m.generation = &i
+	m.addgeneration = nil
+}
+
+// Generation returns the value of the "generation" field in the mutation.
+func (m *BillingPeriodMutation) Generation() (r int, exists bool) {
+	v := m.generation
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGeneration returns the old "generation" field's value of the BillingPeriod entity.
+// If the BillingPeriod object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BillingPeriodMutation) OldGeneration(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGeneration is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGeneration requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGeneration: %w", err)
+	}
+	return oldValue.Generation, nil
+}
+
+// AddGeneration adds i to the "generation" field.
+func (m *BillingPeriodMutation) AddGeneration(i int) {
+	if m.addgeneration != nil {
+		*m.addgeneration += i
+	} else {
+		m.addgeneration = &i
+	}
+}
+
+// AddedGeneration returns the value that was added to the "generation" field in this mutation.
+func (m *BillingPeriodMutation) AddedGeneration() (r int, exists bool) {
+	v := m.addgeneration
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetGeneration resets all changes to the "generation" field.
+func (m *BillingPeriodMutation) ResetGeneration() {
+	m.generation = nil
+	m.addgeneration = nil
+}
+
+// SetAttemptedAt sets the "attempted_at" field.
+func (m *BillingPeriodMutation) SetAttemptedAt(t time.Time) {
+	m.attempted_at = &t
+}
+
+// AttemptedAt returns the value of the "attempted_at" field in the mutation.
+func (m *BillingPeriodMutation) AttemptedAt() (r time.Time, exists bool) {
+	v := m.attempted_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAttemptedAt returns the old "attempted_at" field's value of the BillingPeriod entity.
+// If the BillingPeriod object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BillingPeriodMutation) OldAttemptedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAttemptedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAttemptedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAttemptedAt: %w", err)
+	}
+	return oldValue.AttemptedAt, nil
+}
+
+// ClearAttemptedAt clears the value of the "attempted_at" field.
+func (m *BillingPeriodMutation) ClearAttemptedAt() {
+	m.attempted_at = nil
+	m.clearedFields[billingperiod.FieldAttemptedAt] = struct{}{}
+}
+
+// AttemptedAtCleared returns if the "attempted_at" field was cleared in this mutation.
+func (m *BillingPeriodMutation) AttemptedAtCleared() bool {
+	_, ok := m.clearedFields[billingperiod.FieldAttemptedAt]
+	return ok
+}
+
+// ResetAttemptedAt resets all changes to the "attempted_at" field.
+func (m *BillingPeriodMutation) ResetAttemptedAt() {
+	m.attempted_at = nil
+	delete(m.clearedFields, billingperiod.FieldAttemptedAt)
+}
+
+// SetEventAt sets the "event_at" field.
+func (m *BillingPeriodMutation) SetEventAt(t time.Time) {
+	m.event_at = &t
+}
+
+// EventAt returns the value of the "event_at" field in the mutation.
+func (m *BillingPeriodMutation) EventAt() (r time.Time, exists bool) {
+	v := m.event_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEventAt returns the old "event_at" field's value of the BillingPeriod entity.
+// If the BillingPeriod object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BillingPeriodMutation) OldEventAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEventAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEventAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEventAt: %w", err)
+	}
+	return oldValue.EventAt, nil
+}
+
+// ClearEventAt clears the value of the "event_at" field.
+func (m *BillingPeriodMutation) ClearEventAt() {
+	m.event_at = nil
+	m.clearedFields[billingperiod.FieldEventAt] = struct{}{}
+}
+
+// EventAtCleared returns if the "event_at" field was cleared in this mutation.
+func (m *BillingPeriodMutation) EventAtCleared() bool {
+	_, ok := m.clearedFields[billingperiod.FieldEventAt]
+	return ok
+}
+
+// ResetEventAt resets all changes to the "event_at" field.
+func (m *BillingPeriodMutation) ResetEventAt() {
+	m.event_at = nil
+	delete(m.clearedFields, billingperiod.FieldEventAt)
+}
+
 // SetSentAt sets the "sent_at" field.
 func (m *BillingPeriodMutation) SetSentAt(t time.Time) {
 	m.sent_at = &t
@@ -5025,6 +5184,42 @@ func (m *BillingPeriodMutation) SentAtCleared() bool {
 func (m *BillingPeriodMutation) ResetSentAt() {
 	m.sent_at = nil
 	delete(m.clearedFields, billingperiod.FieldSentAt)
+}
+
+// SetReviewReason sets the "review_reason" field.
+func (m *BillingPeriodMutation) SetReviewReason(s string) {
+	m.review_reason = &s
+}
+
+// ReviewReason returns the value of the "review_reason" field in the mutation.
+func (m *BillingPeriodMutation) ReviewReason() (r string, exists bool) {
+	v := m.review_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReviewReason returns the old "review_reason" field's value of the BillingPeriod entity.
+// If the BillingPeriod object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BillingPeriodMutation) OldReviewReason(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReviewReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReviewReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReviewReason: %w", err)
+	}
+	return oldValue.ReviewReason, nil
+}
+
+// ResetReviewReason resets all changes to the "review_reason" field.
+func (m *BillingPeriodMutation) ResetReviewReason() {
+	m.review_reason = nil
 }
 
 // SetAttempts sets the "attempts" field.
@@ -5229,7 +5424,7 @@ func (m *BillingPeriodMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *BillingPeriodMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 14)
 	if m.workspace != nil {
 		fields = append(fields, billingperiod.FieldWorkspaceID)
 	}
@@ -5248,8 +5443,20 @@ func (m *BillingPeriodMutation) Fields() []string {
 	if m.identifier != nil {
 		fields = append(fields, billingperiod.FieldIdentifier)
 	}
+	if m.generation != nil {
+		fields = append(fields, billingperiod.FieldGeneration)
+	}
+	if m.attempted_at != nil {
+		fields = append(fields, billingperiod.FieldAttemptedAt)
+	}
+	if m.event_at != nil {
+		fields = append(fields, billingperiod.FieldEventAt)
+	}
 	if m.sent_at != nil {
 		fields = append(fields, billingperiod.FieldSentAt)
+	}
+	if m.review_reason != nil {
+		fields = append(fields, billingperiod.FieldReviewReason)
 	}
 	if m.attempts != nil {
 		fields = append(fields, billingperiod.FieldAttempts)
@@ -5280,8 +5487,16 @@ func (m *BillingPeriodMutation) Field(name string) (ent.Value, bool) {
 		return m.Tokens()
 	case billingperiod.FieldIdentifier:
 		return m.Identifier()
+	case billingperiod.FieldGeneration:
+		return m.Generation()
+	case billingperiod.FieldAttemptedAt:
+		return m.AttemptedAt()
+	case billingperiod.FieldEventAt:
+		return m.EventAt()
 	case billingperiod.FieldSentAt:
 		return m.SentAt()
+	case billingperiod.FieldReviewReason:
+		return m.ReviewReason()
 	case billingperiod.FieldAttempts:
 		return m.Attempts()
 	case billingperiod.FieldLastError:
@@ -5309,8 +5524,16 @@ func (m *BillingPeriodMutation) OldField(ctx context.Context, name string) (ent.
 		return m.OldTokens(ctx)
 	case billingperiod.FieldIdentifier:
 		return m.OldIdentifier(ctx)
+	case billingperiod.FieldGeneration:
+		return m.OldGeneration(ctx)
+	case billingperiod.FieldAttemptedAt:
+		return m.OldAttemptedAt(ctx)
+	case billingperiod.FieldEventAt:
+		return m.OldEventAt(ctx)
 	case billingperiod.FieldSentAt:
 		return m.OldSentAt(ctx)
+	case billingperiod.FieldReviewReason:
+		return m.OldReviewReason(ctx)
 	case billingperiod.FieldAttempts:
 		return m.OldAttempts(ctx)
 	case billingperiod.FieldLastError:
@@ -5368,12 +5591,40 @@ func (m *BillingPeriodMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetIdentifier(v)
 		return nil
+	case billingperiod.FieldGeneration:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGeneration(v)
+		return nil
+	case billingperiod.FieldAttemptedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAttemptedAt(v)
+		return nil
+	case billingperiod.FieldEventAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEventAt(v)
+		return nil
 	case billingperiod.FieldSentAt:
 		v, ok := value.(time.Time)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetSentAt(v)
+		return nil
+	case billingperiod.FieldReviewReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReviewReason(v)
 		return nil
 	case billingperiod.FieldAttempts:
 		v, ok := value.(int)
@@ -5410,6 +5661,9 @@ func (m *BillingPeriodMutation) AddedFields() []string {
 	if m.addtokens != nil {
 		fields = append(fields, billingperiod.FieldTokens)
 	}
+	if m.addgeneration != nil {
+		fields = append(fields, billingperiod.FieldGeneration)
+	}
 	if m.addattempts != nil {
 		fields = append(fields, billingperiod.FieldAttempts)
 	}
@@ -5425,6 +5679,8 @@ func (m *BillingPeriodMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedCostMicros()
 	case billingperiod.FieldTokens:
 		return m.AddedTokens()
+	case billingperiod.FieldGeneration:
+		return m.AddedGeneration()
 	case billingperiod.FieldAttempts:
 		return m.AddedAttempts()
 	}
@@ -5450,6 +5706,13 @@ func (m *BillingPeriodMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddTokens(v)
 		return nil
+	case billingperiod.FieldGeneration:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddGeneration(v)
+		return nil
 	case billingperiod.FieldAttempts:
 		v, ok := value.(int)
 		if !ok {
@@ -5465,6 +5728,12 @@ func (m *BillingPeriodMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *BillingPeriodMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(billingperiod.FieldAttemptedAt) {
+		fields = append(fields, billingperiod.FieldAttemptedAt)
+	}
+	if m.FieldCleared(billingperiod.FieldEventAt) {
+		fields = append(fields, billingperiod.FieldEventAt)
+	}
 	if m.FieldCleared(billingperiod.FieldSentAt) {
 		fields = append(fields, billingperiod.FieldSentAt)
 	}
@@ -5485,6 +5754,12 @@ func (m *BillingPeriodMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *BillingPeriodMutation) ClearField(name string) error {
 	switch name {
+	case billingperiod.FieldAttemptedAt:
+		m.ClearAttemptedAt()
+		return nil
+	case billingperiod.FieldEventAt:
+		m.ClearEventAt()
+		return nil
 	case billingperiod.FieldSentAt:
 		m.ClearSentAt()
 		return nil
@@ -5517,8 +5792,20 @@ func (m *BillingPeriodMutation) ResetField(name string) error {
 	case billingperiod.FieldIdentifier:
 		m.ResetIdentifier()
 		return nil
+	case billingperiod.FieldGeneration:
+		m.ResetGeneration()
+		return nil
+	case billingperiod.FieldAttemptedAt:
+		m.ResetAttemptedAt()
+		return nil
+	case billingperiod.FieldEventAt:
+		m.ResetEventAt()
+		return nil
 	case billingperiod.FieldSentAt:
 		m.ResetSentAt()
+		return nil
+	case billingperiod.FieldReviewReason:
+		m.ResetReviewReason()
 		return nil
 	case billingperiod.FieldAttempts:
 		m.ResetAttempts()

@@ -8,6 +8,7 @@ package graph
 import (
 	"context"
 
+	"github.com/oais/oais/billing"
 	"github.com/oais/oais/billing/spendalerts"
 	"github.com/oais/oais/ent"
 	"github.com/oais/oais/graph/model"
@@ -59,6 +60,29 @@ func (r *queryResolver) ModelPrices(ctx context.Context) ([]*model.ModelPriceRow
 	out := make([]*model.ModelPriceRow, len(rows))
 	for i, row := range rows {
 		out[i] = priceRow(row)
+	}
+	return out, nil
+}
+
+// BillingReconciliation is the resolver for the billingReconciliation field.
+func (r *queryResolver) BillingReconciliation(ctx context.Context, period *string) ([]*model.BillingReconciliationRow, error) {
+	if err := siteAdmin(ctx); err != nil {
+		return nil, err
+	}
+	from, to, err := billing.MonthWindow(deref(period), r.now())
+	if err != nil {
+		return nil, badInput("period", "use a month like 2031-06")
+	}
+	out := []*model.BillingReconciliationRow{}
+	if r.Reconciler == nil {
+		return out, nil
+	}
+	rep, err := r.Reconciler.Reconcile(ctx, from, to)
+	if err != nil {
+		return nil, err
+	}
+	for _, row := range rep.Rows {
+		out = append(out, reconciliationRow(row))
 	}
 	return out, nil
 }

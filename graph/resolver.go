@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/oais/oais/auth"
+	"github.com/oais/oais/billing"
 	"github.com/oais/oais/ent"
 	"github.com/oais/oais/ent/apikey"
 	"github.com/oais/oais/ent/auditevent"
@@ -45,6 +46,14 @@ type BillingLinks interface {
 	PortalURL(ctx context.Context, workspaceID, returnURL string) (string, error)
 }
 
+// BillingReconciler compares the ledger with Stripe; billing.Reconciler
+// implements it.
+type BillingReconciler interface {
+	Reconcile(ctx context.Context, from, to time.Time) (billing.Report, error)
+}
+
+var _ BillingReconciler = billing.Reconciler{}
+
 // Resolver is the root resolver; it holds the dependencies of every field.
 type Resolver struct {
 	Client   *ent.Client
@@ -52,8 +61,10 @@ type Resolver struct {
 	Accounts Accounts
 	Ledger   *ledger.Ledger
 	Stripe   BillingLinks // nil: billing on the local ledger only
-	Secrets  *secretbox.Box
-	Now      func() time.Time
+	// Reconciler answers billingReconciliation; nil answers an empty list.
+	Reconciler BillingReconciler
+	Secrets    *secretbox.Box
+	Now        func() time.Time
 }
 
 func (r *Resolver) now() time.Time {

@@ -24,20 +24,21 @@ type Store struct {
 	customers map[string]billing.Customer
 	events    map[string]bool
 	standings map[string]billing.Standing
+	reports   []billing.MeterErrorReport
 	nextID    int
 }
 
 var (
-	_ billing.Ledger    = (*Store)(nil)
-	_ billing.Customers = (*Store)(nil)
-	_ billing.Accounts  = (*Store)(nil)
+	_ billing.Ledger         = (*Store)(nil)
+	_ billing.Customers      = (*Store)(nil)
+	_ billing.Accounts       = (*Store)(nil)
+	_ billing.ReconcileStore = (*Store)(nil)
 )
 
 type row struct {
 	rec      usage.Record
 	ingested time.Time
 	billed   bool
-	periodID string
 }
 
 // AddUsage ingests a usage record at ingestedAt, ignoring a RequestID seen
@@ -76,7 +77,6 @@ func (s *Store) ClosePeriods(_ context.Context, before time.Time, interval time.
 		sums[r.rec.WorkspaceID] += r.rec.CostMicros
 		claim = append(claim, i)
 	}
-	ids := map[string]string{}
 	var out []billing.Period
 	for _, ws := range sortedKeys(sums) {
 		if sums[ws] <= 0 {
@@ -91,13 +91,11 @@ func (s *Store) ClosePeriods(_ context.Context, before time.Time, interval time.
 			CostMicros:    sums[ws],
 			Identifier:    billing.Identifier(ws, start),
 		}
-		ids[ws] = p.ID
 		s.periods = append(s.periods, p)
 		out = append(out, p)
 	}
 	for _, i := range claim {
 		s.rows[i].billed = true
-		s.rows[i].periodID = ids[s.rows[i].rec.WorkspaceID]
 	}
 	return out, nil
 }
@@ -108,7 +106,7 @@ func (s *Store) UnsentPeriods(context.Context) ([]billing.Period, error) {
 	defer s.mu.Unlock()
 	var out []billing.Period
 	for _, p := range s.periods {
-		if p.SentAt == nil {
+		if p.SentAt == nil && p.Review == "" {
 			out = append(out, p)
 		}
 	}
@@ -120,16 +118,15 @@ func (s *Store) UnsentPeriods(context.Context) ([]billing.Period, error) {
 func (s *Store) MarkSent(_ context.Context, periodID string, at time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i := range s.periods {
-		if s.periods[i].ID == periodID {
-			if s.periods[i].SentAt == nil {
-				at := at
-				s.periods[i].SentAt = &at
-			}
-			return nil
-		}
+	p, err := s.period(periodID)
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("period %s: %w", periodID, billing.ErrNotFound)
+	if p.SentAt == nil {
+		at := at
+		p.SentAt = &at
+	}
+	return nil
 }
 
 // Periods implements billing.Ledger.
@@ -146,21 +143,171 @@ func (s *Store) Periods(_ context.Context, from, to time.Time) ([]billing.Period
 	return out, nil
 }
 
-// ClaimedCost implements billing.Ledger.
-func (s *Store) ClaimedCost(_ context.Context, ids []string) (map[string]int64, error) {
+// BeginAttempt implements billing.Ledger.
+func (s *Store) BeginAttempt(_ context.Context, periodID string, generation int, at, stamp time.Time) (billing.Period, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	want := map[string]bool{}
-	for _, id := range ids {
-		want[id] = true
+	p, err := s.period(periodID)
+	if err != nil {
+		return billing.Period{}, err
 	}
-	out := map[string]int64{}
-	for _, r := range s.rows {
-		if want[r.periodID] {
-			out[r.periodID] += r.rec.CostMicros
+	if p.Generation == generation && p.AttemptedAt == nil {
+		at := at.UTC()
+		p.AttemptedAt, p.EventTime = &at, stamp.UTC()
+	}
+	return *p, nil
+}
+
+// Reissue implements billing.Ledger.
+func (s *Store) Reissue(_ context.Context, periodID string, generation int) (billing.Period, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, err := s.period(periodID)
+	if err != nil {
+		return billing.Period{}, false, err
+	}
+	if p.Generation != generation {
+		return *p, false, nil
+	}
+	p.Generation++
+	p.AttemptedAt, p.EventTime, p.SentAt, p.Review = nil, time.Time{}, nil, ""
+	return *p, true, nil
+}
+
+// Hold implements billing.Ledger.
+func (s *Store) Hold(_ context.Context, periodID, reason string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, err := s.period(periodID)
+	if err != nil {
+		return err
+	}
+	p.Review = reason
+	return nil
+}
+
+// Stamped implements billing.Ledger.
+func (s *Store) Stamped(_ context.Context, workspaceID string, from, to time.Time) ([]billing.Period, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []billing.Period
+	for _, p := range s.periods {
+		if p.WorkspaceID == workspaceID && stamped(p, from, to) {
+			out = append(out, p)
+		}
+	}
+	sortPeriods(out)
+	return out, nil
+}
+
+// Totals implements billing.ReconcileStore.
+func (s *Store) Totals(_ context.Context, from, to time.Time) ([]billing.PeriodTotals, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	by := map[string]*billing.PeriodTotals{}
+	var order []string
+	for _, p := range s.periods {
+		if !stamped(p, from, to) {
+			continue
+		}
+		t := by[p.WorkspaceID]
+		if t == nil {
+			t = &billing.PeriodTotals{WorkspaceID: p.WorkspaceID}
+			by[p.WorkspaceID] = t
+			order = append(order, p.WorkspaceID)
+		}
+		t.Periods++
+		t.Micros += p.CostMicros
+		switch {
+		case p.Review != "":
+			t.Held++
+			t.HeldMicros += p.CostMicros
+		case p.SentAt == nil:
+			t.Unsent++
+			t.UnsentMicros += p.CostMicros
+		}
+	}
+	sort.Strings(order)
+	out := make([]billing.PeriodTotals, len(order))
+	for i, ws := range order {
+		out[i] = *by[ws]
+	}
+	return out, nil
+}
+
+// HeldPeriods implements billing.ReconcileStore.
+func (s *Store) HeldPeriods(context.Context) ([]billing.Period, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []billing.Period
+	for _, p := range s.periods {
+		if p.Review != "" {
+			out = append(out, p)
+		}
+	}
+	sortPeriods(out)
+	return out, nil
+}
+
+// StripeCustomers implements billing.ReconcileStore.
+func (s *Store) StripeCustomers(context.Context) (map[string]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]string{}
+	for ws, c := range s.customers {
+		if c.StripeCustomerID != "" {
+			out[ws] = c.StripeCustomerID
 		}
 	}
 	return out, nil
+}
+
+// RecordMeterErrors implements billing.Accounts.
+func (s *Store) RecordMeterErrors(_ context.Context, report billing.MeterErrorReport) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reports = append(s.reports, report)
+	var held []string
+	for _, t := range report.Types {
+		for _, sample := range t.Samples {
+			for i := range s.periods {
+				p := &s.periods[i]
+				if sample.Identifier != "" && p.EventIdentifier() == sample.Identifier && p.Review == "" {
+					p.Review = billing.HoldMeterError + ": " + t.Code + ": " + sample.Message
+					held = append(held, p.ID)
+				}
+			}
+		}
+	}
+	return held, nil
+}
+
+// MeterErrors implements billing.ReconcileStore.
+func (s *Store) MeterErrors(_ context.Context, from, to time.Time) ([]billing.MeterErrorReport, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []billing.MeterErrorReport
+	for _, r := range s.reports {
+		if r.ValidationStart.Before(to) && !r.ValidationEnd.Before(from) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// period returns the stored period periodID; s.mu is held.
+func (s *Store) period(periodID string) (*billing.Period, error) {
+	for i := range s.periods {
+		if s.periods[i].ID == periodID {
+			return &s.periods[i], nil
+		}
+	}
+	return nil, fmt.Errorf("period %s: %w", periodID, billing.ErrNotFound)
+}
+
+func stamped(p billing.Period, from, to time.Time) bool {
+	t := p.Stamp()
+	return !t.Before(from) && t.Before(to)
 }
 
 // UsageTotal returns the sum of CostMicros of every row of workspaceID,

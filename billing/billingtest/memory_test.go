@@ -8,6 +8,6 @@ func TestStoreLedger(t *testing.T) {
 	RunLedgerSuite(t, func(t *testing.T) LedgerFixture {
 		t.Helper()
 		s := &Store{}
-		return LedgerFixture{Ledger: s, AddUsage: s.AddUsage, Workspaces: []string{"ws_a", "ws_b", "ws_c"}}
+		return LedgerFixture{Ledger: s, Store: s, AddUsage: s.AddUsage, Workspaces: []string{"ws_a", "ws_b", "ws_c"}}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,8 @@ import (
 // LedgerFixture is a fresh, empty ledger for one RunLedgerSuite case.
 type LedgerFixture struct {
 	Ledger billing.Ledger
+	// Store is the same ledger's reconciliation side.
+	Store billing.ReconcileStore
 	// AddUsage ingests rec as if the ledger received it at ingestedAt.
 	AddUsage func(ctx context.Context, rec usage.Record, ingestedAt time.Time) error
 	// Workspaces are at least three existing, distinct workspace ids.
@@ -174,9 +177,160 @@ func RunLedgerSuite(t *testing.T, newFixture func(t *testing.T) LedgerFixture) {
 		if err != nil || len(ps) != 1 || ps[0].SentAt == nil || !ps[0].SentAt.Equal(at) {
 			t.Fatalf("Periods = %+v, %v; want the first, sent at %v", ps, err, at)
 		}
-		claimed, err := f.Ledger.ClaimedCost(ctx, []string{first[0].ID, second[0].ID})
-		if err != nil || claimed[first[0].ID] != 7 || claimed[second[0].ID] != 5 {
-			t.Fatalf("ClaimedCost = %v, %v; want 7 and 5", claimed, err)
+		totals, err := f.Store.Totals(ctx, t0.Add(-interval), t0.Add(interval))
+		want := []billing.PeriodTotals{
+			{WorkspaceID: a, Periods: 1, Micros: 7},
+			{WorkspaceID: b, Periods: 1, Micros: 5, Unsent: 1, UnsentMicros: 5},
+		}
+		if a > b {
+			want[0], want[1] = want[1], want[0]
+		}
+		if err != nil || !slices.Equal(totals, want) {
+			t.Fatalf("Totals = %+v, %v; want %+v", totals, err, want)
+		}
+	})
+
+	t.Run("an attempt is recorded once per generation", func(t *testing.T) {
+		f, add := setup(t)
+		add(f.Workspaces[0], 5, t0.Add(-time.Second))
+		p := closeAt(t, f.Ledger, t0)[0]
+		at, stamp := t0.Add(time.Second), t0.Add(-time.Second)
+		got, err := f.Ledger.BeginAttempt(ctx, p.ID, 0, at, stamp)
+		if err != nil || got.AttemptedAt == nil || !got.AttemptedAt.Equal(at) || !got.EventTime.Equal(stamp) || got.Generation != 0 {
+			t.Fatalf("BeginAttempt = %+v, %v; want attempted at %v stamped %v", got, err, at, stamp)
+		}
+		// A second replica's attempt gets the first one's time and stamp.
+		again, err := f.Ledger.BeginAttempt(ctx, p.ID, 0, at.Add(time.Minute), stamp.Add(time.Hour))
+		if err != nil || !again.AttemptedAt.Equal(at) || !again.EventTime.Equal(stamp) {
+			t.Fatalf("second BeginAttempt = %+v, %v; want the first attempt kept", again, err)
+		}
+		if _, err := f.Ledger.BeginAttempt(ctx, "no-such-period", 0, at, stamp); !errors.Is(err, billing.ErrNotFound) {
+			t.Fatalf("BeginAttempt(unknown) = %v, want ErrNotFound", err)
+		}
+		if ps, _ := f.Ledger.Periods(ctx, t0.Add(-interval), t0); len(ps) != 1 || ps[0].EventIdentifier() != p.Identifier || !ps[0].EventTime.Equal(stamp) {
+			t.Fatalf("stored period = %+v, want generation 0 stamped %v", ps, stamp)
+		}
+	})
+
+	t.Run("reissue moves one generation once", func(t *testing.T) {
+		f, add := setup(t)
+		add(f.Workspaces[0], 5, t0.Add(-time.Second))
+		p := closeAt(t, f.Ledger, t0)[0]
+		if _, err := f.Ledger.BeginAttempt(ctx, p.ID, 0, t0, t0.Add(-time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		var (
+			wg    sync.WaitGroup
+			mu    sync.Mutex
+			moved int
+		)
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, ok, err := f.Ledger.Reissue(ctx, p.ID, 0)
+				if err != nil {
+					t.Errorf("Reissue: %v", err)
+				}
+				if ok {
+					mu.Lock()
+					moved++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if moved != 1 {
+			t.Fatalf("%d concurrent reissues of generation 0 moved it, want 1", moved)
+		}
+		ps, _ := f.Ledger.Periods(ctx, t0.Add(-interval), t0)
+		got := ps[0]
+		if got.Generation != 1 || got.AttemptedAt != nil || !got.EventTime.IsZero() || got.SentAt != nil ||
+			got.EventIdentifier() != billing.ReissueIdentifier(p.ID, 1) || got.Identifier != p.Identifier {
+			t.Fatalf("after reissue = %+v, want generation 1, not attempted, same base identifier", got)
+		}
+		// A sent and held period goes back to unsent, unheld.
+		if err := f.Ledger.MarkSent(ctx, p.ID, t0); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Ledger.Hold(ctx, p.ID, "meter_error: x"); err != nil {
+			t.Fatal(err)
+		}
+		next, ok, err := f.Ledger.Reissue(ctx, p.ID, 1)
+		if err != nil || !ok || next.Generation != 2 || next.SentAt != nil || next.Review != "" {
+			t.Fatalf("Reissue(sent, held) = %+v, %v, %v; want generation 2, unsent, unheld", next, ok, err)
+		}
+		if _, _, err := f.Ledger.Reissue(ctx, "no-such-period", 0); !errors.Is(err, billing.ErrNotFound) {
+			t.Fatalf("Reissue(unknown) = %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("a held period is not sent until released", func(t *testing.T) {
+		f, add := setup(t)
+		a := f.Workspaces[0]
+		add(a, 5, t0.Add(-time.Second))
+		p := closeAt(t, f.Ledger, t0)[0]
+		if err := f.Ledger.Hold(ctx, p.ID, "unexplained: why"); err != nil {
+			t.Fatal(err)
+		}
+		if unsent, _ := f.Ledger.UnsentPeriods(ctx); len(unsent) != 0 {
+			t.Fatalf("UnsentPeriods = %+v, want the held period left out", unsent)
+		}
+		held, err := f.Store.HeldPeriods(ctx)
+		if err != nil || len(held) != 1 || held[0].ID != p.ID || held[0].Review != "unexplained: why" {
+			t.Fatalf("HeldPeriods = %+v, %v", held, err)
+		}
+		totals, _ := f.Store.Totals(ctx, t0.Add(-interval), t0)
+		if len(totals) != 1 || totals[0] != (billing.PeriodTotals{WorkspaceID: a, Periods: 1, Micros: 5, Held: 1, HeldMicros: 5}) {
+			t.Fatalf("Totals = %+v, want one held period", totals)
+		}
+		if err := f.Ledger.Hold(ctx, p.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+		if unsent, _ := f.Ledger.UnsentPeriods(ctx); len(unsent) != 1 {
+			t.Fatalf("UnsentPeriods after release = %+v, want the period back", unsent)
+		}
+		if err := f.Ledger.Hold(ctx, "no-such-period", "x"); !errors.Is(err, billing.ErrNotFound) {
+			t.Fatalf("Hold(unknown) = %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("stamped by the attempt's timestamp, else the interval's last second", func(t *testing.T) {
+		f, add := setup(t)
+		a, b := f.Workspaces[0], f.Workspaces[1]
+		add(a, 3, t0.Add(-time.Second))
+		add(b, 4, t0.Add(-time.Second))
+		add(a, 5, t0.Add(interval-time.Second))
+		first := closeAt(t, f.Ledger, t0)
+		late := closeAt(t, f.Ledger, t0.Add(interval))[0]
+		// The second period was first sent two hours late: stamped then.
+		lateStamp := t0.Add(2*time.Hour + 30*time.Second)
+		if _, err := f.Ledger.BeginAttempt(ctx, late.ID, 0, lateStamp, lateStamp); err != nil {
+			t.Fatal(err)
+		}
+		minute := func(t time.Time) (time.Time, time.Time) {
+			return t.Truncate(time.Minute), t.Truncate(time.Minute).Add(time.Minute)
+		}
+		from, to := minute(t0.Add(-time.Second))
+		got, err := f.Ledger.Stamped(ctx, a, from, to)
+		if err != nil || len(got) != 1 || got[0].WorkspaceID != a || got[0].CostMicros != 3 {
+			t.Fatalf("Stamped(a, interval of the first) = %+v, %v; want a's first period only", got, err)
+		}
+		if got, _ := f.Ledger.Stamped(ctx, a, t0, t0.Add(interval)); len(got) != 0 {
+			t.Fatalf("Stamped(a, the late period's own interval) = %+v, want none: it is stamped later", got)
+		}
+		from, to = minute(lateStamp)
+		if got, _ := f.Ledger.Stamped(ctx, a, from, to); len(got) != 1 || got[0].ID != late.ID {
+			t.Fatalf("Stamped(a, the late stamp's minute) = %+v, want the late period", got)
+		}
+		totals, _ := f.Store.Totals(ctx, t0.Add(-interval), t0.Add(time.Hour))
+		if len(totals) != 2 || len(first) != 2 {
+			t.Fatalf("Totals before the late stamp = %+v, want a:3 and b:4", totals)
+		}
+		for _, tt := range totals {
+			if want := map[string]int64{a: 3, b: 4}[tt.WorkspaceID]; tt.Micros != want || tt.Unsent != 1 {
+				t.Fatalf("Totals = %+v, want a:3 and b:4, each unsent", totals)
+			}
 		}
 	})
 }

@@ -24,6 +24,12 @@ const (
 	// readStanding).
 	targetStanding = "billing_standing"
 	targetCustomer = "billing_customer"
+	// targetPeriod marks a billing period held for review, released or
+	// resolved by an operator.
+	targetPeriod = "billing_period"
+	// targetMeter marks a meter error report (audit.MeterError, no
+	// workspace: site admins read it).
+	targetMeter = "billing_meter"
 )
 
 // Keys of a standing line's details.
@@ -34,6 +40,11 @@ const (
 	detailSuspendAt  = "suspend_at"
 	detailEventTime  = "event_time"
 	detailCustomerID = "stripe_customer_id"
+
+	detailPeriodHeld     = "held"
+	detailPeriodReleased = "released"
+	detailResolved       = "resolved"
+	detailIdentifier     = "identifier"
 )
 
 // Customer implements billing.Customers: the workspace's name, the e-mail

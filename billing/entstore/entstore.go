@@ -1,7 +1,8 @@
 // Package entstore is billing's storage on the control plane's database: the
-// usage ledger's periods (billing.Ledger), workspaces' Stripe customers
-// (billing.Customers) and their payment standing (billing.Accounts), written
-// through ent with the system's authority, on SQLite and PostgreSQL alike.
+// usage ledger's periods (billing.Ledger, billing.ReconcileStore),
+// workspaces' Stripe customers (billing.Customers), their payment standing
+// and Stripe's meter error reports (billing.Accounts), written through ent
+// with the system's authority, on SQLite and PostgreSQL alike.
 //
 // A workspace's standing lives in two places that must agree: the billing
 // account (ACTIVE, PAST_DUE, SUSPENDED, as billing sees it) and the
@@ -32,9 +33,10 @@ type Store struct {
 }
 
 var (
-	_ billing.Ledger    = (*Store)(nil)
-	_ billing.Customers = (*Store)(nil)
-	_ billing.Accounts  = (*Store)(nil)
+	_ billing.Ledger         = (*Store)(nil)
+	_ billing.Customers      = (*Store)(nil)
+	_ billing.Accounts       = (*Store)(nil)
+	_ billing.ReconcileStore = (*Store)(nil)
 )
 
 // New returns the billing store of s.

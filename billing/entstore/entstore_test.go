@@ -14,6 +14,7 @@ import (
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/usageevent"
 	"github.com/oais/oais/ent/workspace"
+	"github.com/oais/oais/internal/audit"
 	"github.com/oais/oais/internal/store"
 	"github.com/oais/oais/internal/storetest"
 	"github.com/oais/oais/internal/usage"
@@ -134,7 +135,8 @@ func TestLedgerSuite(t *testing.T) {
 			billingtest.RunLedgerSuite(t, func(t *testing.T) billingtest.LedgerFixture {
 				t.Helper()
 				s := db.open(t)
-				f := billingtest.LedgerFixture{Ledger: entstore.New(s)}
+				st := entstore.New(s)
+				f := billingtest.LedgerFixture{Ledger: st, Store: st}
 				f.AddUsage = func(ctx context.Context, rec usage.Record, at time.Time) error { return addUsage(ctx, s, rec, at) }
 				for _, name := range []string{"a", "b", "c"} {
 					f.Workspaces = append(f.Workspaces, newWorkspace(t, s, name, ""))
@@ -165,9 +167,33 @@ func TestLedgerCrossTenant(t *testing.T) {
 		if byWS[a].CostMicros != 15 || byWS[b].CostMicros != 1000 || byWS[a].Identifier == byWS[b].Identifier {
 			t.Fatalf("periods = %+v, want %s:15 and %s:1000 under different identifiers", ps, a, b)
 		}
-		claimed, err := l.ClaimedCost(ctx, []string{byWS[a].ID})
-		if err != nil || len(claimed) != 1 || claimed[byWS[a].ID] != 15 {
-			t.Fatalf("ClaimedCost(A) = %v, %v; want only A's 15", claimed, err)
+		totals, err := l.Totals(ctx, t0.Add(-interval), t0)
+		if err != nil || len(totals) != 2 {
+			t.Fatalf("Totals = %+v, %v; want one row per workspace", totals, err)
+		}
+		for _, tt := range totals {
+			if want := map[string]int64{a: 15, b: 1000}[tt.WorkspaceID]; tt.Micros != want || tt.Periods != 1 {
+				t.Fatalf("Totals = %+v, want %s:15 and %s:1000 apart", totals, a, b)
+			}
+		}
+		// Stamped looks at one workspace: B's period in the same minute is
+		// not A's.
+		if got, err := l.Stamped(ctx, a, t0.Add(-interval), t0); err != nil || len(got) != 1 || got[0].ID != byWS[a].ID {
+			t.Fatalf("Stamped(A) = %+v, %v; want A's period only", got, err)
+		}
+		// Holding B's period leaves A's to be sent.
+		if err := l.Hold(ctx, byWS[b].ID, "unexplained: test"); err != nil {
+			t.Fatal(err)
+		}
+		if unsent, _ := l.UnsentPeriods(ctx); len(unsent) != 1 || unsent[0].ID != byWS[a].ID {
+			t.Fatalf("UnsentPeriods = %+v, want A's only", unsent)
+		}
+		// The hold is audited in B, not in A.
+		if n := auditCount(t, s.Ent, b, audit.BillingEvent); n != 1 {
+			t.Errorf("B's billing.event lines = %d, want 1 (the hold)", n)
+		}
+		if n := auditCount(t, s.Ent, a, audit.BillingEvent); n != 0 {
+			t.Errorf("A's billing.event lines = %d, want 0", n)
 		}
 		// Every row a period claimed is its own workspace's.
 		for ws, p := range byWS {
@@ -191,6 +217,10 @@ func TestLedgerCrossTenant(t *testing.T) {
 			}),
 			"set customer of unknown workspace": l.SetCustomerID(ctx, "ws_nope", "cus_x"),
 			"workspace of unknown customer":     func() error { _, err := l.WorkspaceByCustomer(ctx, "cus_nope"); return err }(),
+			"attempt of unknown period":         func() error { _, err := l.BeginAttempt(ctx, "per_nope", 0, t0, t0); return err }(),
+			"reissue of unknown period":         func() error { _, _, err := l.Reissue(ctx, "per_nope", 0); return err }(),
+			"hold of unknown period":            l.Hold(ctx, "per_nope", "x"),
+			"resolve unknown period":            func() error { _, err := l.Resolve(ctx, "per_nope", true); return err }(),
 		} {
 			if !errors.Is(err, billing.ErrNotFound) {
 				t.Errorf("%s: err = %v, want ErrNotFound", name, err)

@@ -1,6 +1,7 @@
 package entstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -13,7 +14,9 @@ import (
 	"github.com/oais/oais/ent/billingperiod"
 	"github.com/oais/oais/ent/predicate"
 	"github.com/oais/oais/ent/usageevent"
+	"github.com/oais/oais/internal/audit"
 	"github.com/oais/oais/internal/ids"
+	"github.com/oais/oais/internal/store"
 	"github.com/oais/oais/internal/usage"
 )
 
@@ -153,7 +156,7 @@ func (s *Store) sum(field string) ent.AggregateFunc {
 // UnsentPeriods implements billing.Ledger.
 func (s *Store) UnsentPeriods(ctx context.Context) ([]billing.Period, error) {
 	rows, err := s.db.Ent.BillingPeriod.Query().
-		Where(billingperiod.SentAtIsNil()).
+		Where(billingperiod.SentAtIsNil(), billingperiod.ReviewReasonEQ("")).
 		Order(ent.Asc(billingperiod.FieldIntervalStart), ent.Asc(billingperiod.FieldWorkspaceID)).
 		All(system(ctx))
 	if err != nil {
@@ -198,32 +201,201 @@ func (s *Store) Periods(ctx context.Context, from, to time.Time) ([]billing.Peri
 	return periods(rows), nil
 }
 
-// ClaimedCost implements billing.Ledger. It reads only the rows stamped with
-// each period's id, so a period never counts another workspace's usage.
-func (s *Store) ClaimedCost(ctx context.Context, periodIDs []string) (map[string]int64, error) {
-	out := make(map[string]int64, len(periodIDs))
-	if len(periodIDs) == 0 {
+// BeginAttempt implements billing.Ledger with one conditional UPDATE, so of
+// two replicas attempting at once the first one's time and stamp stay.
+func (s *Store) BeginAttempt(ctx context.Context, periodID string, generation int, at, stamp time.Time) (billing.Period, error) {
+	ctx = system(ctx)
+	_, err := s.db.Ent.BillingPeriod.Update().
+		Where(billingperiod.ID(periodID), billingperiod.GenerationEQ(generation), billingperiod.AttemptedAtIsNil()).
+		SetAttemptedAt(at.UTC()).
+		SetEventAt(stamp.UTC()).
+		Save(ctx)
+	if err != nil {
+		return billing.Period{}, dbErr("attempt of period "+periodID, err)
+	}
+	return s.period(ctx, periodID)
+}
+
+// Reissue implements billing.Ledger with one conditional UPDATE on the
+// generation.
+func (s *Store) Reissue(ctx context.Context, periodID string, generation int) (billing.Period, bool, error) {
+	ctx = system(ctx)
+	n, err := s.db.Ent.BillingPeriod.Update().
+		Where(billingperiod.ID(periodID), billingperiod.GenerationEQ(generation)).
+		AddGeneration(1).
+		ClearAttemptedAt().
+		ClearEventAt().
+		ClearSentAt().
+		SetReviewReason("").
+		Save(ctx)
+	if err != nil {
+		return billing.Period{}, false, dbErr("reissue period "+periodID, err)
+	}
+	p, err := s.period(ctx, periodID)
+	return p, n > 0 && err == nil, err
+}
+
+// Hold implements billing.Ledger. The change is audited in the period's
+// workspace, so its owners see why a usage period was not billed.
+func (s *Store) Hold(ctx context.Context, periodID, reason string) error {
+	return s.inTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+		return hold(ctx, tx, periodID, reason)
+	})
+}
+
+func hold(ctx context.Context, tx *ent.Tx, periodID, reason string) error {
+	p, err := tx.BillingPeriod.Get(ctx, periodID)
+	if err != nil {
+		return dbErr("period "+periodID, err)
+	}
+	reason = store.Truncate(reason, 2000)
+	if p.ReviewReason == reason {
+		return nil
+	}
+	if err := tx.BillingPeriod.UpdateOne(p).SetReviewReason(reason).Exec(ctx); err != nil {
+		return dbErr("hold period "+periodID, err)
+	}
+	details := map[string]string{detailPeriodHeld: reason, detailIdentifier: eventIdentifier(p)}
+	if reason == "" {
+		details = map[string]string{detailPeriodReleased: p.ReviewReason, detailIdentifier: eventIdentifier(p)}
+	}
+	return audit.Record(ctx, tx.Client(), audit.Event{
+		WorkspaceID: p.WorkspaceID, Action: audit.BillingEvent, TargetType: targetPeriod, TargetID: p.ID, Details: details,
+	})
+}
+
+// Stamped implements billing.Ledger.
+func (s *Store) Stamped(ctx context.Context, workspaceID string, from, to time.Time) ([]billing.Period, error) {
+	rows, err := s.db.Ent.BillingPeriod.Query().
+		Where(billingperiod.WorkspaceIDEQ(workspaceID),
+			// A stamp is never before its interval: bounds the index range.
+			billingperiod.IntervalStartLT(to.UTC()),
+			stampedIn(from, to)).
+		Order(ent.Asc(billingperiod.FieldIntervalStart), ent.Asc(billingperiod.FieldID)).
+		All(system(ctx))
+	if err != nil {
+		return nil, dbErr("stamped periods", err)
+	}
+	return periods(rows), nil
+}
+
+// stampedIn selects the periods whose billing.Period.Stamp is in [from,
+// to): event_at once attempted, else the last second of the interval.
+func stampedIn(from, to time.Time) predicate.BillingPeriod {
+	from, to = from.UTC(), to.UTC()
+	return billingperiod.Or(
+		billingperiod.And(billingperiod.EventAtNotNil(), billingperiod.EventAtGTE(from), billingperiod.EventAtLT(to)),
+		billingperiod.And(billingperiod.EventAtIsNil(),
+			billingperiod.IntervalEndGTE(from.Add(time.Second)), billingperiod.IntervalEndLT(to.Add(time.Second))),
+	)
+}
+
+// Totals implements billing.ReconcileStore with three grouped sums over the
+// stamp index: all periods, those still being sent, those held.
+func (s *Store) Totals(ctx context.Context, from, to time.Time) ([]billing.PeriodTotals, error) {
+	ctx = system(ctx)
+	type sum struct {
+		WorkspaceID string `json:"workspace_id"`
+		N           int    `json:"n"`
+		Micros      int64  `json:"micros"`
+	}
+	group := func(what string, ps ...predicate.BillingPeriod) ([]sum, error) {
+		var out []sum
+		err := s.db.Ent.BillingPeriod.Query().Where(append(ps, stampedIn(from, to))...).
+			GroupBy(billingperiod.FieldWorkspaceID).
+			Aggregate(ent.As(ent.Count(), "n"), ent.As(s.sum(billingperiod.FieldCostMicros), "micros")).
+			Scan(ctx, &out)
+		if err != nil {
+			return nil, dbErr(what, err)
+		}
 		return out, nil
 	}
-	var sums []struct {
-		PeriodID string `json:"billing_period_id"`
-		Cost     int64  `json:"cost"`
+	all, err := group("period totals")
+	if err != nil {
+		return nil, err
 	}
-	// Chunked to stay under the databases' bound-parameter limits.
-	for chunk := range slices.Chunk(periodIDs, 500) {
-		sums = sums[:0]
-		err := s.db.Ent.UsageEvent.Query().Where(usageevent.BillingPeriodIDIn(chunk...)).
-			GroupBy(usageevent.FieldBillingPeriodID).
-			Aggregate(ent.As(s.sum(usageevent.FieldCostMicros), "cost")).
-			Scan(system(ctx), &sums)
-		if err != nil {
-			return nil, dbErr("claimed cost", err)
-		}
-		for _, sum := range sums {
-			out[sum.PeriodID] = sum.Cost
-		}
+	unsent, err := group("unsent totals", billingperiod.SentAtIsNil(), billingperiod.ReviewReasonEQ(""))
+	if err != nil {
+		return nil, err
+	}
+	held, err := group("held totals", billingperiod.ReviewReasonNEQ(""))
+	if err != nil {
+		return nil, err
+	}
+	by := make(map[string]*billing.PeriodTotals, len(all))
+	out := make([]billing.PeriodTotals, 0, len(all))
+	for _, a := range all {
+		out = append(out, billing.PeriodTotals{WorkspaceID: a.WorkspaceID, Periods: a.N, Micros: a.Micros})
+	}
+	slices.SortFunc(out, func(a, b billing.PeriodTotals) int { return cmp.Compare(a.WorkspaceID, b.WorkspaceID) })
+	for i := range out {
+		by[out[i].WorkspaceID] = &out[i]
+	}
+	for _, u := range unsent {
+		by[u.WorkspaceID].Unsent, by[u.WorkspaceID].UnsentMicros = u.N, u.Micros
+	}
+	for _, h := range held {
+		by[h.WorkspaceID].Held, by[h.WorkspaceID].HeldMicros = h.N, h.Micros
 	}
 	return out, nil
+}
+
+// HeldPeriods implements billing.ReconcileStore.
+func (s *Store) HeldPeriods(ctx context.Context) ([]billing.Period, error) {
+	rows, err := s.db.Ent.BillingPeriod.Query().
+		Where(billingperiod.ReviewReasonNEQ("")).
+		Order(ent.Asc(billingperiod.FieldIntervalStart), ent.Asc(billingperiod.FieldWorkspaceID)).
+		All(system(ctx))
+	if err != nil {
+		return nil, dbErr("held periods", err)
+	}
+	return periods(rows), nil
+}
+
+// Resolve ends an operator's review of a period (`controlplane billing
+// resolve`): counted says Stripe did count its event, so it is marked sent;
+// otherwise it goes out again under a new identifier (Reissue). Either way
+// it is released and the decision audited in its workspace.
+func (s *Store) Resolve(ctx context.Context, periodID string, counted bool) (billing.Period, error) {
+	err := s.inTx(ctx, func(ctx context.Context, tx *ent.Tx) error {
+		p, err := tx.BillingPeriod.Get(ctx, periodID)
+		if err != nil {
+			return dbErr("period "+periodID, err)
+		}
+		u := tx.BillingPeriod.UpdateOne(p).SetReviewReason("")
+		decision := "counted"
+		if counted {
+			if p.SentAt == nil {
+				u.SetSentAt(time.Now().UTC())
+			}
+		} else {
+			decision = "resend"
+			u.AddGeneration(1).ClearAttemptedAt().ClearEventAt().ClearSentAt()
+		}
+		if err := u.Exec(ctx); err != nil {
+			return dbErr("resolve period "+periodID, err)
+		}
+		return audit.Record(ctx, tx.Client(), audit.Event{
+			WorkspaceID: p.WorkspaceID, Action: audit.BillingEvent, TargetType: targetPeriod, TargetID: p.ID,
+			Details: map[string]string{detailResolved: decision, detailPeriodReleased: p.ReviewReason, detailIdentifier: eventIdentifier(p)},
+		})
+	})
+	if err != nil {
+		return billing.Period{}, err
+	}
+	return s.period(system(ctx), periodID)
+}
+
+func (s *Store) period(ctx context.Context, periodID string) (billing.Period, error) {
+	row, err := s.db.Ent.BillingPeriod.Get(ctx, periodID)
+	if err != nil {
+		return billing.Period{}, dbErr("period "+periodID, err)
+	}
+	return periods([]*ent.BillingPeriod{row})[0], nil
+}
+
+func eventIdentifier(p *ent.BillingPeriod) string {
+	return billing.Period{ID: p.ID, Identifier: p.Identifier, Generation: p.Generation}.EventIdentifier()
 }
 
 func periods(rows []*ent.BillingPeriod) []billing.Period {
@@ -236,10 +408,19 @@ func periods(rows []*ent.BillingPeriod) []billing.Period {
 			IntervalEnd:   r.IntervalEnd.UTC(),
 			CostMicros:    r.CostMicros,
 			Identifier:    r.Identifier,
+			Generation:    r.Generation,
+			Review:        r.ReviewReason,
 		}
 		if r.SentAt != nil {
 			at := r.SentAt.UTC()
 			out[i].SentAt = &at
+		}
+		if r.AttemptedAt != nil {
+			at := r.AttemptedAt.UTC()
+			out[i].AttemptedAt = &at
+		}
+		if r.EventAt != nil {
+			out[i].EventTime = r.EventAt.UTC()
 		}
 	}
 	return out

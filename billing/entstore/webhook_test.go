@@ -55,7 +55,7 @@ func TestWebhookOnStore(t *testing.T) {
 		if err := l.SetCustomerID(ctx, b, "cus_b"); err != nil {
 			t.Fatal(err)
 		}
-		h := entstore.Webhook(s, webhookSecret, 0, nil)
+		h := entstore.Webhook(s, webhookSecret, 0, nil, nil)
 
 		steps := []struct {
 			name        string
@@ -141,7 +141,7 @@ func TestWebhookGraceThenSweep(t *testing.T) {
 		if err := l.SetCustomerID(ctx, a, "cus_a"); err != nil {
 			t.Fatal(err)
 		}
-		h := entstore.Webhook(s, webhookSecret, time.Hour, nil)
+		h := entstore.Webhook(s, webhookSecret, time.Hour, nil, nil)
 		rr := httptest.NewRecorder()
 		h.ServeHTTP(rr, signed(t, fixture(t, "invoice.payment_failed"), webhookSecret))
 		if rr.Code != http.StatusOK {

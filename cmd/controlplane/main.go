@@ -24,6 +24,11 @@ Usage:
                                 SSO (/auth/oidc/*), Stripe webhooks and the billing worker
   controlplane migrate up       apply pending database migrations and exit
   controlplane migrate status   show applied and pending migrations
+  controlplane billing reconcile [--period YYYY-MM]
+                                compare each workspace's billed usage with what Stripe's
+                                meter counted; exit 1 on a mismatch (billing --help)
+  controlplane billing resolve PERIOD_ID --counted|--resend
+                                settle a billing period held for review
   controlplane help             show this help
 
 Configuration is read from the environment (CONTRACT §1):
@@ -81,7 +86,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	for _, a := range args[1:] {
 		if a == "-h" || a == "--help" || a == "help" {
-			fmt.Fprint(stdout, usage)
+			if args[0] == "billing" {
+				fmt.Fprint(stdout, billingUsage)
+			} else {
+				fmt.Fprint(stdout, usage)
+			}
 			return 0
 		}
 	}
@@ -107,6 +116,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	case args[0] == "billing":
+		return runBilling(ctx, args[1:], cfg, stdout, stderr)
 	case args[0] == "migrate" && len(args) == 2 && (args[1] == "up" || args[1] == "status"):
 		st, err := store.Open(ctx, cfg.DatabaseURL)
 		if err != nil {

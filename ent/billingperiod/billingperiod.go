@@ -27,8 +27,16 @@ const (
 	FieldTokens = "tokens"
 	// FieldIdentifier holds the string denoting the identifier field in the database.
 	FieldIdentifier = "identifier"
+	// FieldGeneration holds the string denoting the generation field in the database.
+	FieldGeneration = "generation"
+	// FieldAttemptedAt holds the string denoting the attempted_at field in the database.
+	FieldAttemptedAt = "attempted_at"
+	// FieldEventAt holds the string denoting the event_at field in the database.
+	FieldEventAt = "event_at"
 	// FieldSentAt holds the string denoting the sent_at field in the database.
 	FieldSentAt = "sent_at"
+	// FieldReviewReason holds the string denoting the review_reason field in the database.
+	FieldReviewReason = "review_reason"
 	// FieldAttempts holds the string denoting the attempts field in the database.
 	FieldAttempts = "attempts"
 	// FieldLastError holds the string denoting the last_error field in the database.
@@ -57,7 +65,11 @@ var Columns = []string{
 	FieldCostMicros,
 	FieldTokens,
 	FieldIdentifier,
+	FieldGeneration,
+	FieldAttemptedAt,
+	FieldEventAt,
 	FieldSentAt,
+	FieldReviewReason,
 	FieldAttempts,
 	FieldLastError,
 	FieldCreatedAt,
@@ -85,6 +97,14 @@ var (
 	WorkspaceIDValidator func(string) error
 	// DefaultTokens holds the default value on creation for the "tokens" field.
 	DefaultTokens int64
+	// DefaultGeneration holds the default value on creation for the "generation" field.
+	DefaultGeneration int
+	// GenerationValidator is a validator for the "generation" field. It is called by the builders before save.
+	GenerationValidator func(int) error
+	// DefaultReviewReason holds the default value on creation for the "review_reason" field.
+	DefaultReviewReason string
+	// ReviewReasonValidator is a validator for the "review_reason" field. It is called by the builders before save.
+	ReviewReasonValidator func(string) error
 	// DefaultAttempts holds the default value on creation for the "attempts" field.
 	DefaultAttempts int
 	// DefaultCreatedAt holds the default value on creation for the "created_at" field.
@@ -133,9 +153,29 @@ func ByIdentifier(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldIdentifier, opts...).ToFunc()
 }
 
+// ByGeneration orders the results by the generation field.
+func ByGeneration(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldGeneration, opts...).ToFunc()
+}
+
+// ByAttemptedAt orders the results by the attempted_at field.
+func ByAttemptedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAttemptedAt, opts...).ToFunc()
+}
+
+// ByEventAt orders the results by the event_at field.
+func ByEventAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldEventAt, opts...).ToFunc()
+}
+
 // BySentAt orders the results by the sent_at field.
 func BySentAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSentAt, opts...).ToFunc()
+}
+
+// ByReviewReason orders the results by the review_reason field.
+func ByReviewReason(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldReviewReason, opts...).ToFunc()
 }
 
 // ByAttempts orders the results by the attempts field.

@@ -95,9 +95,29 @@ func Identifier(v string) predicate.BillingPeriod {
 	return predicate.BillingPeriod(sql.FieldEQ(FieldIdentifier, v))
 }
 
+// Generation applies equality check predicate on the "generation" field. It's identical to GenerationEQ.
+func Generation(v int) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldEQ(FieldGeneration, v))
+}
+
+// AttemptedAt applies equality check predicate on the "attempted_at" field. It's identical to AttemptedAtEQ.
+func AttemptedAt(v time.Time) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldEQ(FieldAttemptedAt, v))
+}
+
+// EventAt applies equality check predicate on the "event_at" field. It's identical to EventAtEQ.
+func EventAt(v time.Time) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldEQ(FieldEventAt, v))
+}
+
 // SentAt applies equality check predicate on the "sent_at" field. It's identical to SentAtEQ.
 func SentAt(v time.Time) predicate.BillingPeriod {
 	return predicate.BillingPeriod(sql.FieldEQ(FieldSentAt, v))
+}
+
+// ReviewReason applies equality check predicate on the "review_reason" field. It's identical to ReviewReasonEQ.
+func ReviewReason(v string) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldEQ(FieldReviewReason, v))
 }
 
 // Attempts applies equality check predicate on the "attempts" field. It's identical to AttemptsEQ.
@@ -405,6 +425,146 @@ func IdentifierContainsFold(v string) predicate.BillingPeriod {
 	return predicate.BillingPeriod(sql.FieldContainsFold(FieldIdentifier, v))
 }
 
+// GenerationEQ applies the EQ predicate on the "generation" field.
+func GenerationEQ(v int) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldEQ(FieldGeneration, v))
+}
+
+// GenerationNEQ applies the NEQ predicate on the "generation" field.
+func GenerationNEQ(v int) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldNEQ(FieldGeneration, v))
+}
+
+// GenerationIn applies the In predicate on the "generation" field.
+func GenerationIn(vs ...int) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldIn(FieldGeneration, vs...))
+}
+
+// GenerationNotIn applies the NotIn predicate on the "generation" field.
+func GenerationNotIn(vs ...int) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldNotIn(FieldGeneration, vs...))
+}
+
+// GenerationGT applies the GT predicate on the "generation" field.
+func GenerationGT(v int) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldGT(FieldGeneration, v))
+}
+
+// GenerationGTE applies the GTE predicate on the "generation" field.
+func GenerationGTE(v int) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldGTE(FieldGeneration, v))
+}
+
+// GenerationLT applies the LT predicate on the "generation" field.
+func GenerationLT(v int) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldLT(FieldGeneration, v))
+}
+
+// GenerationLTE applies the LTE predicate on the "generation" field.
+func GenerationLTE(v int) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldLTE(FieldGeneration, v))
+}
+
+// AttemptedAtEQ applies the EQ predicate on the "attempted_at" field.
+func AttemptedAtEQ(v time.Time) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldEQ(FieldAttemptedAt, v))
+}
+
+// AttemptedAtNEQ applies the NEQ predicate on the "attempted_at" field.
+func AttemptedAtNEQ(v time.Time) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldNEQ(FieldAttemptedAt, v))
+}
+
+// AttemptedAtIn applies the In predicate on the "attempted_at" field.
+func AttemptedAtIn(vs ...time.Time) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldIn(FieldAttemptedAt, vs...))
+}
+
+// AttemptedAtNotIn applies the NotIn predicate on the "attempted_at" field.
+func AttemptedAtNotIn(vs ...time.Time) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldNotIn(FieldAttemptedAt, vs...))
+}
+
+// AttemptedAtGT applies the GT predicate on the "attempted_at" field.
+func AttemptedAtGT(v time.Time) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldGT(FieldAttemptedAt, v))
+}
+
+// AttemptedAtGTE applies the GTE predicate on the "attempted_at" field.
+func AttemptedAtGTE(v time.Time) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldGTE(FieldAttemptedAt, v))
+}
+
+// AttemptedAtLT applies the LT predicate on the "attempted_at" field.
+func AttemptedAtLT(v time.Time) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldLT(FieldAttemptedAt, v))
+}
+
+// AttemptedAtLTE applies the LTE predicate on the "attempted_at" field.
+func AttemptedAtLTE(v time.Time) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldLTE(FieldAttemptedAt, v))
+}
+
+// AttemptedAtIsNil applies the IsNil predicate on the "attempted_at" field.
+func AttemptedAtIsNil() predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldIsNull(FieldAttemptedAt))
+}
+
+// AttemptedAtNotNil applies the NotNil predicate on the "attempted_at" field.
+func AttemptedAtNotNil() predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldNotNull(FieldAttemptedAt))
+}
+
+// EventAtEQ applies the EQ predicate on the "event_at" field.
+func EventAtEQ(v time.Time) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldEQ(FieldEventAt, v))
+}
+
+// EventAtNEQ applies the NEQ predicate on the "event_at" field.
+func EventAtNEQ(v time.Time) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldNEQ(FieldEventAt, v))
+}
+
+// EventAtIn applies the In predicate on the "event_at" field.
+func EventAtIn(vs ...time.Time) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldIn(FieldEventAt, vs...))
+}
+
+// EventAtNotIn applies the NotIn predicate on the "event_at" field.
+func EventAtNotIn(vs ...time.Time) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldNotIn(FieldEventAt, vs...))
+}
+
+// EventAtGT applies the GT predicate on the "event_at" field.
+func EventAtGT(v time.Time) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldGT(FieldEventAt, v))
+}
+
+// EventAtGTE applies the GTE predicate on the "event_at" field.
+func EventAtGTE(v time.Time) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldGTE(FieldEventAt, v))
+}
+
+// EventAtLT applies the LT predicate on the "event_at" field.
+func EventAtLT(v time.Time) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldLT(FieldEventAt, v))
+}
+
+// EventAtLTE applies the LTE predicate on the "event_at" field.
+func EventAtLTE(v time.Time) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldLTE(FieldEventAt, v))
+}
+
+// EventAtIsNil applies the IsNil predicate on the "event_at" field.
+func EventAtIsNil() predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldIsNull(FieldEventAt))
+}
+
+// EventAtNotNil applies the NotNil predicate on the "event_at" field.
+func EventAtNotNil() predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldNotNull(FieldEventAt))
+}
+
 // SentAtEQ applies the EQ predicate on the "sent_at" field.
 func SentAtEQ(v time.Time) predicate.BillingPeriod {
 	return predicate.BillingPeriod(sql.FieldEQ(FieldSentAt, v))
@@ -453,6 +613,71 @@ func SentAtIsNil() predicate.BillingPeriod {
 // SentAtNotNil applies the NotNil predicate on the "sent_at" field.
 func SentAtNotNil() predicate.BillingPeriod {
 	return predicate.BillingPeriod(sql.FieldNotNull(FieldSentAt))
+}
+
+// ReviewReasonEQ applies the EQ predicate on the "review_reason" field.
+func ReviewReasonEQ(v string) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldEQ(FieldReviewReason, v))
+}
+
+// ReviewReasonNEQ applies the NEQ predicate on the "review_reason" field.
+func ReviewReasonNEQ(v string) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldNEQ(FieldReviewReason, v))
+}
+
+// ReviewReasonIn applies the In predicate on the "review_reason" field.
+func ReviewReasonIn(vs ...string) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldIn(FieldReviewReason, vs...))
+}
+
+// ReviewReasonNotIn applies the NotIn predicate on the "review_reason" field.
+func ReviewReasonNotIn(vs ...string) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldNotIn(FieldReviewReason, vs...))
+}
+
+// ReviewReasonGT applies the GT predicate on the "review_reason" field.
+func ReviewReasonGT(v string) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldGT(FieldReviewReason, v))
+}
+
+// ReviewReasonGTE applies the GTE predicate on the "review_reason" field.
+func ReviewReasonGTE(v string) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldGTE(FieldReviewReason, v))
+}
+
+// ReviewReasonLT applies the LT predicate on the "review_reason" field.
+func ReviewReasonLT(v string) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldLT(FieldReviewReason, v))
+}
+
+// ReviewReasonLTE applies the LTE predicate on the "review_reason" field.
+func ReviewReasonLTE(v string) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldLTE(FieldReviewReason, v))
+}
+
+// ReviewReasonContains applies the Contains predicate on the "review_reason" field.
+func ReviewReasonContains(v string) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldContains(FieldReviewReason, v))
+}
+
+// ReviewReasonHasPrefix applies the HasPrefix predicate on the "review_reason" field.
+func ReviewReasonHasPrefix(v string) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldHasPrefix(FieldReviewReason, v))
+}
+
+// ReviewReasonHasSuffix applies the HasSuffix predicate on the "review_reason" field.
+func ReviewReasonHasSuffix(v string) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldHasSuffix(FieldReviewReason, v))
+}
+
+// ReviewReasonEqualFold applies the EqualFold predicate on the "review_reason" field.
+func ReviewReasonEqualFold(v string) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldEqualFold(FieldReviewReason, v))
+}
+
+// ReviewReasonContainsFold applies the ContainsFold predicate on the "review_reason" field.
+func ReviewReasonContainsFold(v string) predicate.BillingPeriod {
+	return predicate.BillingPeriod(sql.FieldContainsFold(FieldReviewReason, v))
 }
 
 // AttemptsEQ applies the EQ predicate on the "attempts" field.

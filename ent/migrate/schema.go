@@ -177,7 +177,11 @@ var (
 		{Name: "cost_micros", Type: field.TypeInt64},
 		{Name: "tokens", Type: field.TypeInt64, Default: 0},
 		{Name: "identifier", Type: field.TypeString, Unique: true},
+		{Name: "generation", Type: field.TypeInt, Default: 0},
+		{Name: "attempted_at", Type: field.TypeTime, Nullable: true},
+		{Name: "event_at", Type: field.TypeTime, Nullable: true},
 		{Name: "sent_at", Type: field.TypeTime, Nullable: true},
+		{Name: "review_reason", Type: field.TypeString, Size: 2000, Default: ""},
 		{Name: "attempts", Type: field.TypeInt, Default: 0},
 		{Name: "last_error", Type: field.TypeString, Nullable: true},
 		{Name: "created_at", Type: field.TypeTime},
@@ -191,7 +195,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "billing_periods_workspaces_workspace",
-				Columns:    []*schema.Column{BillingPeriodsColumns[10]},
+				Columns:    []*schema.Column{BillingPeriodsColumns[14]},
 				RefColumns: []*schema.Column{WorkspacesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -200,17 +204,22 @@ var (
 			{
 				Name:    "billingperiod_workspace_id_id",
 				Unique:  false,
-				Columns: []*schema.Column{BillingPeriodsColumns[10], BillingPeriodsColumns[0]},
+				Columns: []*schema.Column{BillingPeriodsColumns[14], BillingPeriodsColumns[0]},
 			},
 			{
 				Name:    "billingperiod_workspace_id_interval_start",
 				Unique:  true,
-				Columns: []*schema.Column{BillingPeriodsColumns[10], BillingPeriodsColumns[1]},
+				Columns: []*schema.Column{BillingPeriodsColumns[14], BillingPeriodsColumns[1]},
 			},
 			{
 				Name:    "billingperiod_sent_at",
 				Unique:  false,
-				Columns: []*schema.Column{BillingPeriodsColumns[6]},
+				Columns: []*schema.Column{BillingPeriodsColumns[9]},
+			},
+			{
+				Name:    "billingperiod_event_at_interval_end",
+				Unique:  false,
+				Columns: []*schema.Column{BillingPeriodsColumns[8], BillingPeriodsColumns[2]},
 			},
 		},
 	}

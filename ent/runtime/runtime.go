@@ -270,12 +270,24 @@ func init() {
 	billingperiodDescTokens := billingperiodFields[3].Descriptor()
 	// billingperiod.DefaultTokens holds the default value on creation for the tokens field.
 	billingperiod.DefaultTokens = billingperiodDescTokens.Default.(int64)
+	// billingperiodDescGeneration is the schema descriptor for generation field.
+	billingperiodDescGeneration := billingperiodFields[5].Descriptor()
+	// billingperiod.DefaultGeneration holds the default value on creation for the generation field.
+	billingperiod.DefaultGeneration = billingperiodDescGeneration.Default.(int)
+	// billingperiod.GenerationValidator is a validator for the "generation" field. It is called by the builders before save.
+	billingperiod.GenerationValidator = billingperiodDescGeneration.Validators[0].(func(int) error)
+	// billingperiodDescReviewReason is the schema descriptor for review_reason field.
+	billingperiodDescReviewReason := billingperiodFields[9].Descriptor()
+	// billingperiod.DefaultReviewReason holds the default value on creation for the review_reason field.
+	billingperiod.DefaultReviewReason = billingperiodDescReviewReason.Default.(string)
+	// billingperiod.ReviewReasonValidator is a validator for the "review_reason" field. It is called by the builders before save.
+	billingperiod.ReviewReasonValidator = billingperiodDescReviewReason.Validators[0].(func(string) error)
 	// billingperiodDescAttempts is the schema descriptor for attempts field.
-	billingperiodDescAttempts := billingperiodFields[6].Descriptor()
+	billingperiodDescAttempts := billingperiodFields[10].Descriptor()
 	// billingperiod.DefaultAttempts holds the default value on creation for the attempts field.
 	billingperiod.DefaultAttempts = billingperiodDescAttempts.Default.(int)
 	// billingperiodDescCreatedAt is the schema descriptor for created_at field.
-	billingperiodDescCreatedAt := billingperiodFields[8].Descriptor()
+	billingperiodDescCreatedAt := billingperiodFields[12].Descriptor()
 	// billingperiod.DefaultCreatedAt holds the default value on creation for the created_at field.
 	billingperiod.DefaultCreatedAt = billingperiodDescCreatedAt.Default.(func() time.Time)
 	// billingperiodDescID is the schema descriptor for id field.

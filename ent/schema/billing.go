@@ -73,8 +73,16 @@ func (BillingPeriod) Fields() []ent.Field {
 		field.Time("interval_end").Immutable(),
 		field.Int64("cost_micros").Immutable(),
 		field.Int64("tokens").Default(0).Immutable(),
-		field.String("identifier").Unique().Immutable(),
+		field.String("identifier").Unique().Immutable().Comment("the meter event identifier of generation 0"),
+		field.Int("generation").Default(0).NonNegative().
+			Comment("times the period got a new identifier because Stripe had not counted it and may have forgotten the old one"),
+		field.Time("attempted_at").Optional().Nillable().
+			Comment("first attempt of this generation, written before the request left; a plain resend is safe for 23 h after it"),
+		field.Time("event_at").Optional().Nillable().
+			Comment("the meter event timestamp of this generation, fixed at its first attempt"),
 		field.Time("sent_at").Optional().Nillable(),
+		field.String("review_reason").Default("").MaxLen(2000).
+			Comment("not empty: held for an operator, not sent (controlplane billing resolve)"),
 		field.Int("attempts").Default(0),
 		field.String("last_error").Optional(),
 		field.Time("created_at").Default(time.Now).Immutable(),
@@ -83,7 +91,13 @@ func (BillingPeriod) Fields() []ent.Field {
 
 // Indexes of BillingPeriod.
 func (BillingPeriod) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("workspace_id", "interval_start").Unique(), index.Fields("sent_at")}
+	return []ent.Index{
+		index.Fields("workspace_id", "interval_start").Unique(),
+		index.Fields("sent_at"),
+		// Reconciliation reads a window by stamp: event_at when attempted,
+		// else interval_end (event_at IS NULL).
+		index.Fields("event_at", "interval_end"),
+	}
 }
 
 // Annotations of BillingPeriod.

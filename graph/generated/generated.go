@@ -142,6 +142,19 @@ type ComplexityRoot struct {
 		StripeEnabled    func(childComplexity int) int
 	}
 
+	BillingReconciliationRow struct {
+		DifferenceMicros func(childComplexity int) int
+		HeldPeriods      func(childComplexity int) int
+		LedgerMicros     func(childComplexity int) int
+		MeterErrors      func(childComplexity int) int
+		Periods          func(childComplexity int) int
+		Status           func(childComplexity int) int
+		StripeCustomerID func(childComplexity int) int
+		StripeMicros     func(childComplexity int) int
+		UnsentPeriods    func(childComplexity int) int
+		WorkspaceID      func(childComplexity int) int
+	}
+
 	CreateAPIKeyPayload struct {
 		APIKey func(childComplexity int) int
 		Secret func(childComplexity int) int
@@ -231,12 +244,13 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		ModelPrices func(childComplexity int) int
-		Node        func(childComplexity int, id string) int
-		Nodes       func(childComplexity int, ids []string) int
-		Viewer      func(childComplexity int) int
-		Workspace   func(childComplexity int, id string) int
-		Workspaces  func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.WorkspaceOrder, where *ent.WorkspaceWhereInput) int
+		BillingReconciliation func(childComplexity int, period *string) int
+		ModelPrices           func(childComplexity int) int
+		Node                  func(childComplexity int, id string) int
+		Nodes                 func(childComplexity int, ids []string) int
+		Viewer                func(childComplexity int) int
+		Workspace             func(childComplexity int, id string) int
+		Workspaces            func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.WorkspaceOrder, where *ent.WorkspaceWhereInput) int
 	}
 
 	RateLimits struct {
@@ -423,6 +437,7 @@ type QueryResolver interface {
 	Nodes(ctx context.Context, ids []string) ([]ent.Noder, error)
 	Workspaces(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.WorkspaceOrder, where *ent.WorkspaceWhereInput) (*ent.WorkspaceConnection, error)
 	ModelPrices(ctx context.Context) ([]*model.ModelPriceRow, error)
+	BillingReconciliation(ctx context.Context, period *string) ([]*model.BillingReconciliationRow, error)
 	Viewer(ctx context.Context) (*viewer.Viewer, error)
 	Workspace(ctx context.Context, id string) (*ent.Workspace, error)
 }
@@ -842,6 +857,67 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Billing.StripeEnabled(childComplexity), true
+
+	case "BillingReconciliationRow.differenceMicros":
+		if e.complexity.BillingReconciliationRow.DifferenceMicros == nil {
+			break
+		}
+
+		return e.complexity.BillingReconciliationRow.DifferenceMicros(childComplexity), true
+	case "BillingReconciliationRow.heldPeriods":
+		if e.complexity.BillingReconciliationRow.HeldPeriods == nil {
+			break
+		}
+
+		return e.complexity.BillingReconciliationRow.HeldPeriods(childComplexity), true
+	case "BillingReconciliationRow.ledgerMicros":
+		if e.complexity.BillingReconciliationRow.LedgerMicros == nil {
+			break
+		}
+
+		return e.complexity.BillingReconciliationRow.LedgerMicros(childComplexity), true
+	case "BillingReconciliationRow.meterErrors":
+		if e.complexity.BillingReconciliationRow.MeterErrors == nil {
+			break
+		}
+
+		return e.complexity.BillingReconciliationRow.MeterErrors(childComplexity), true
+	case "BillingReconciliationRow.periods":
+		if e.complexity.BillingReconciliationRow.Periods == nil {
+			break
+		}
+
+		return e.complexity.BillingReconciliationRow.Periods(childComplexity), true
+	case "BillingReconciliationRow.status":
+		if e.complexity.BillingReconciliationRow.Status == nil {
+			break
+		}
+
+		return e.complexity.BillingReconciliationRow.Status(childComplexity), true
+	case "BillingReconciliationRow.stripeCustomerID":
+		if e.complexity.BillingReconciliationRow.StripeCustomerID == nil {
+			break
+		}
+
+		return e.complexity.BillingReconciliationRow.StripeCustomerID(childComplexity), true
+	case "BillingReconciliationRow.stripeMicros":
+		if e.complexity.BillingReconciliationRow.StripeMicros == nil {
+			break
+		}
+
+		return e.complexity.BillingReconciliationRow.StripeMicros(childComplexity), true
+	case "BillingReconciliationRow.unsentPeriods":
+		if e.complexity.BillingReconciliationRow.UnsentPeriods == nil {
+			break
+		}
+
+		return e.complexity.BillingReconciliationRow.UnsentPeriods(childComplexity), true
+	case "BillingReconciliationRow.workspaceID":
+		if e.complexity.BillingReconciliationRow.WorkspaceID == nil {
+			break
+		}
+
+		return e.complexity.BillingReconciliationRow.WorkspaceID(childComplexity), true
 
 	case "CreateAPIKeyPayload.apiKey":
 		if e.complexity.CreateAPIKeyPayload.APIKey == nil {
@@ -1333,6 +1409,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.complexity.PageInfo.StartCursor(childComplexity), true
 
+	case "Query.billingReconciliation":
+		if e.complexity.Query.BillingReconciliation == nil {
+			break
+		}
+
+		args, err := ec.field_Query_billingReconciliation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.complexity.Query.BillingReconciliation(childComplexity, args["period"].(*string)), true
 	case "Query.modelPrices":
 		if e.complexity.Query.ModelPrices == nil {
 			break
@@ -4050,6 +4137,55 @@ extend type Mutation {
   "Where spend alerts (50/80/100% of the cap) are POSTed; null removes it. Owners and admins."
   setBillingAlertWebhook(workspaceID: ID!, url: String): Workspace!
 }
+
+"How a workspace's ledger and its Stripe meter compare over a window."
+enum BillingReconciliationStatus {
+  "Stripe counted exactly what the ledger billed."
+  OK
+  "Stripe is short by no more than the periods the billing worker is still sending."
+  PENDING
+  "Stripe counted less than the ledger billed."
+  MISSING
+  "Stripe counted more than the ledger billed."
+  EXTRA
+  "A period waits for an operator: ` + "`" + `controlplane billing reconcile` + "`" + ` says why."
+  REVIEW
+  "Stripe is not configured: only the ledger is known."
+  UNCHECKED
+}
+
+"""
+One workspace's metered cost over a UTC month, in micro-dollars: the billing
+periods whose Stripe meter events are stamped in the month, against Stripe's
+meter event summary of the workspace's customer for the same month.
+"""
+type BillingReconciliationRow {
+  workspaceID: ID!
+  "Null when the workspace has no Stripe customer (then Stripe counted nothing)."
+  stripeCustomerID: String
+  ledgerMicros: Int!
+  "Null when Stripe is not configured."
+  stripeMicros: Int
+  "stripeMicros − ledgerMicros; null with stripeMicros."
+  differenceMicros: Int
+  status: BillingReconciliationStatus!
+  periods: Int!
+  "Periods Stripe has not confirmed yet (still being sent)."
+  unsentPeriods: Int!
+  "Periods held for an operator."
+  heldPeriods: Int!
+  "Periods Stripe reported invalid (billing.meter.error_report_triggered)."
+  meterErrors: Int!
+}
+
+extend type Query {
+  """
+  Site admins only: every workspace's ledger against Stripe for the UTC month
+  period ("2031-06"; the current month when null). Reads one Stripe meter
+  event summary per customer. Rows that agree at zero are left out.
+  """
+  billingReconciliation(period: String): [BillingReconciliationRow!]!
+}
 `, BuiltIn: false},
 	{Name: "../leaks.graphqls", Input: `# Leaked keys: what a key did since it was exposed.
 
@@ -4708,6 +4844,17 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_billingReconciliation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "period", ec.unmarshalOString2ᚖstring)
+	if err != nil {
+		return nil, err
+	}
+	args["period"] = arg0
 	return args, nil
 }
 
@@ -7226,6 +7373,296 @@ func (ec *executionContext) fieldContext_Billing_stripeEnabled(_ context.Context
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BillingReconciliationRow_workspaceID(ctx context.Context, field graphql.CollectedField, obj *model.BillingReconciliationRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_BillingReconciliationRow_workspaceID,
+		func(ctx context.Context) (any, error) {
+			return obj.WorkspaceID, nil
+		},
+		nil,
+		ec.marshalNID2string,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_BillingReconciliationRow_workspaceID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BillingReconciliationRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BillingReconciliationRow_stripeCustomerID(ctx context.Context, field graphql.CollectedField, obj *model.BillingReconciliationRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_BillingReconciliationRow_stripeCustomerID,
+		func(ctx context.Context) (any, error) {
+			return obj.StripeCustomerID, nil
+		},
+		nil,
+		ec.marshalOString2ᚖstring,
+		true,
+		false,
+	)
+}
+
+func (ec *executionContext) fieldContext_BillingReconciliationRow_stripeCustomerID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BillingReconciliationRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BillingReconciliationRow_ledgerMicros(ctx context.Context, field graphql.CollectedField, obj *model.BillingReconciliationRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_BillingReconciliationRow_ledgerMicros,
+		func(ctx context.Context) (any, error) {
+			return obj.LedgerMicros, nil
+		},
+		nil,
+		ec.marshalNInt2int,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_BillingReconciliationRow_ledgerMicros(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BillingReconciliationRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BillingReconciliationRow_stripeMicros(ctx context.Context, field graphql.CollectedField, obj *model.BillingReconciliationRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_BillingReconciliationRow_stripeMicros,
+		func(ctx context.Context) (any, error) {
+			return obj.StripeMicros, nil
+		},
+		nil,
+		ec.marshalOInt2ᚖint,
+		true,
+		false,
+	)
+}
+
+func (ec *executionContext) fieldContext_BillingReconciliationRow_stripeMicros(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BillingReconciliationRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BillingReconciliationRow_differenceMicros(ctx context.Context, field graphql.CollectedField, obj *model.BillingReconciliationRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_BillingReconciliationRow_differenceMicros,
+		func(ctx context.Context) (any, error) {
+			return obj.DifferenceMicros, nil
+		},
+		nil,
+		ec.marshalOInt2ᚖint,
+		true,
+		false,
+	)
+}
+
+func (ec *executionContext) fieldContext_BillingReconciliationRow_differenceMicros(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BillingReconciliationRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BillingReconciliationRow_status(ctx context.Context, field graphql.CollectedField, obj *model.BillingReconciliationRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_BillingReconciliationRow_status,
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		ec.marshalNBillingReconciliationStatus2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐBillingReconciliationStatus,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_BillingReconciliationRow_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BillingReconciliationRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type BillingReconciliationStatus does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BillingReconciliationRow_periods(ctx context.Context, field graphql.CollectedField, obj *model.BillingReconciliationRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_BillingReconciliationRow_periods,
+		func(ctx context.Context) (any, error) {
+			return obj.Periods, nil
+		},
+		nil,
+		ec.marshalNInt2int,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_BillingReconciliationRow_periods(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BillingReconciliationRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BillingReconciliationRow_unsentPeriods(ctx context.Context, field graphql.CollectedField, obj *model.BillingReconciliationRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_BillingReconciliationRow_unsentPeriods,
+		func(ctx context.Context) (any, error) {
+			return obj.UnsentPeriods, nil
+		},
+		nil,
+		ec.marshalNInt2int,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_BillingReconciliationRow_unsentPeriods(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BillingReconciliationRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BillingReconciliationRow_heldPeriods(ctx context.Context, field graphql.CollectedField, obj *model.BillingReconciliationRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_BillingReconciliationRow_heldPeriods,
+		func(ctx context.Context) (any, error) {
+			return obj.HeldPeriods, nil
+		},
+		nil,
+		ec.marshalNInt2int,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_BillingReconciliationRow_heldPeriods(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BillingReconciliationRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _BillingReconciliationRow_meterErrors(ctx context.Context, field graphql.CollectedField, obj *model.BillingReconciliationRow) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_BillingReconciliationRow_meterErrors,
+		func(ctx context.Context) (any, error) {
+			return obj.MeterErrors, nil
+		},
+		nil,
+		ec.marshalNInt2int,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_BillingReconciliationRow_meterErrors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "BillingReconciliationRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
 		},
 	}
 	return fc, nil
@@ -10244,6 +10681,69 @@ func (ec *executionContext) fieldContext_Query_modelPrices(_ context.Context, fi
 			}
 			return nil, fmt.Errorf("no field named %q was found under type ModelPriceRow", field.Name)
 		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_billingReconciliation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Query_billingReconciliation,
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.resolvers.Query().BillingReconciliation(ctx, fc.Args["period"].(*string))
+		},
+		nil,
+		ec.marshalNBillingReconciliationRow2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐBillingReconciliationRowᚄ,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Query_billingReconciliation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "workspaceID":
+				return ec.fieldContext_BillingReconciliationRow_workspaceID(ctx, field)
+			case "stripeCustomerID":
+				return ec.fieldContext_BillingReconciliationRow_stripeCustomerID(ctx, field)
+			case "ledgerMicros":
+				return ec.fieldContext_BillingReconciliationRow_ledgerMicros(ctx, field)
+			case "stripeMicros":
+				return ec.fieldContext_BillingReconciliationRow_stripeMicros(ctx, field)
+			case "differenceMicros":
+				return ec.fieldContext_BillingReconciliationRow_differenceMicros(ctx, field)
+			case "status":
+				return ec.fieldContext_BillingReconciliationRow_status(ctx, field)
+			case "periods":
+				return ec.fieldContext_BillingReconciliationRow_periods(ctx, field)
+			case "unsentPeriods":
+				return ec.fieldContext_BillingReconciliationRow_unsentPeriods(ctx, field)
+			case "heldPeriods":
+				return ec.fieldContext_BillingReconciliationRow_heldPeriods(ctx, field)
+			case "meterErrors":
+				return ec.fieldContext_BillingReconciliationRow_meterErrors(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type BillingReconciliationRow", field.Name)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_billingReconciliation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
 	}
 	return fc, nil
 }
@@ -22794,6 +23294,81 @@ func (ec *executionContext) _Billing(ctx context.Context, sel ast.SelectionSet, 
 	return out
 }
 
+var billingReconciliationRowImplementors = []string{"BillingReconciliationRow"}
+
+func (ec *executionContext) _BillingReconciliationRow(ctx context.Context, sel ast.SelectionSet, obj *model.BillingReconciliationRow) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, billingReconciliationRowImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("BillingReconciliationRow")
+		case "workspaceID":
+			out.Values[i] = ec._BillingReconciliationRow_workspaceID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stripeCustomerID":
+			out.Values[i] = ec._BillingReconciliationRow_stripeCustomerID(ctx, field, obj)
+		case "ledgerMicros":
+			out.Values[i] = ec._BillingReconciliationRow_ledgerMicros(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "stripeMicros":
+			out.Values[i] = ec._BillingReconciliationRow_stripeMicros(ctx, field, obj)
+		case "differenceMicros":
+			out.Values[i] = ec._BillingReconciliationRow_differenceMicros(ctx, field, obj)
+		case "status":
+			out.Values[i] = ec._BillingReconciliationRow_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "periods":
+			out.Values[i] = ec._BillingReconciliationRow_periods(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unsentPeriods":
+			out.Values[i] = ec._BillingReconciliationRow_unsentPeriods(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "heldPeriods":
+			out.Values[i] = ec._BillingReconciliationRow_heldPeriods(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "meterErrors":
+			out.Values[i] = ec._BillingReconciliationRow_meterErrors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.deferred, int32(len(deferred)))
+
+	for label, dfs := range deferred {
+		ec.processDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
 var createAPIKeyPayloadImplementors = []string{"CreateAPIKeyPayload"}
 
 func (ec *executionContext) _CreateAPIKeyPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateAPIKeyPayload) graphql.Marshaler {
@@ -23592,6 +24167,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_modelPrices(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "billingReconciliation":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_billingReconciliation(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -25700,6 +26297,70 @@ func (ec *executionContext) marshalNBilling2ᚖgithubᚗcomᚋoaisᚋoaisᚋgrap
 		return graphql.Null
 	}
 	return ec._Billing(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNBillingReconciliationRow2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐBillingReconciliationRowᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.BillingReconciliationRow) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	var wg sync.WaitGroup
+	isLen1 := len(v) == 1
+	if !isLen1 {
+		wg.Add(len(v))
+	}
+	for i := range v {
+		i := i
+		fc := &graphql.FieldContext{
+			Index:  &i,
+			Result: &v[i],
+		}
+		ctx := graphql.WithFieldContext(ctx, fc)
+		f := func(i int) {
+			defer func() {
+				if r := recover(); r != nil {
+					ec.Error(ctx, ec.Recover(ctx, r))
+					ret = nil
+				}
+			}()
+			if !isLen1 {
+				defer wg.Done()
+			}
+			ret[i] = ec.marshalNBillingReconciliationRow2ᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐBillingReconciliationRow(ctx, sel, v[i])
+		}
+		if isLen1 {
+			f(i)
+		} else {
+			go f(i)
+		}
+
+	}
+	wg.Wait()
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNBillingReconciliationRow2ᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐBillingReconciliationRow(ctx context.Context, sel ast.SelectionSet, v *model.BillingReconciliationRow) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._BillingReconciliationRow(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNBillingReconciliationStatus2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐBillingReconciliationStatus(ctx context.Context, v any) (model.BillingReconciliationStatus, error) {
+	var res model.BillingReconciliationStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNBillingReconciliationStatus2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐBillingReconciliationStatus(ctx context.Context, sel ast.SelectionSet, v model.BillingReconciliationStatus) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNBillingStanding2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐBillingStanding(ctx context.Context, v any) (model.BillingStanding, error) {

@@ -30,6 +30,28 @@ type Billing struct {
 	StripeEnabled bool `json:"stripeEnabled"`
 }
 
+// One workspace's metered cost over a UTC month, in micro-dollars: the billing
+// periods whose Stripe meter events are stamped in the month, against Stripe's
+// meter event summary of the workspace's customer for the same month.
+type BillingReconciliationRow struct {
+	WorkspaceID string `json:"workspaceID"`
+	// Null when the workspace has no Stripe customer (then Stripe counted nothing).
+	StripeCustomerID *string `json:"stripeCustomerID,omitempty"`
+	LedgerMicros     int     `json:"ledgerMicros"`
+	// Null when Stripe is not configured.
+	StripeMicros *int `json:"stripeMicros,omitempty"`
+	// stripeMicros − ledgerMicros; null with stripeMicros.
+	DifferenceMicros *int                        `json:"differenceMicros,omitempty"`
+	Status           BillingReconciliationStatus `json:"status"`
+	Periods          int                         `json:"periods"`
+	// Periods Stripe has not confirmed yet (still being sent).
+	UnsentPeriods int `json:"unsentPeriods"`
+	// Periods held for an operator.
+	HeldPeriods int `json:"heldPeriods"`
+	// Periods Stripe reported invalid (billing.meter.error_report_triggered).
+	MeterErrors int `json:"meterErrors"`
+}
+
 type CreateAPIKeyInput struct {
 	WorkspaceID string `json:"workspaceID"`
 	Label       string `json:"label"`
@@ -175,6 +197,76 @@ type WorkspaceUpstreamInput struct {
 	// Replaces the stored key; an empty string removes it; omit to keep it. Stored encrypted.
 	APIKey *string  `json:"apiKey,omitempty"`
 	Models []string `json:"models,omitempty"`
+}
+
+// How a workspace's ledger and its Stripe meter compare over a window.
+type BillingReconciliationStatus string
+
+const (
+	// Stripe counted exactly what the ledger billed.
+	BillingReconciliationStatusOk BillingReconciliationStatus = "OK"
+	// Stripe is short by no more than the periods the billing worker is still sending.
+	BillingReconciliationStatusPending BillingReconciliationStatus = "PENDING"
+	// Stripe counted less than the ledger billed.
+	BillingReconciliationStatusMissing BillingReconciliationStatus = "MISSING"
+	// Stripe counted more than the ledger billed.
+	BillingReconciliationStatusExtra BillingReconciliationStatus = "EXTRA"
+	// A period waits for an operator: `controlplane billing reconcile` says why.
+	BillingReconciliationStatusReview BillingReconciliationStatus = "REVIEW"
+	// Stripe is not configured: only the ledger is known.
+	BillingReconciliationStatusUnchecked BillingReconciliationStatus = "UNCHECKED"
+)
+
+var AllBillingReconciliationStatus = []BillingReconciliationStatus{
+	BillingReconciliationStatusOk,
+	BillingReconciliationStatusPending,
+	BillingReconciliationStatusMissing,
+	BillingReconciliationStatusExtra,
+	BillingReconciliationStatusReview,
+	BillingReconciliationStatusUnchecked,
+}
+
+func (e BillingReconciliationStatus) IsValid() bool {
+	switch e {
+	case BillingReconciliationStatusOk, BillingReconciliationStatusPending, BillingReconciliationStatusMissing, BillingReconciliationStatusExtra, BillingReconciliationStatusReview, BillingReconciliationStatusUnchecked:
+		return true
+	}
+	return false
+}
+
+func (e BillingReconciliationStatus) String() string {
+	return string(e)
+}
+
+func (e *BillingReconciliationStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = BillingReconciliationStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid BillingReconciliationStatus", str)
+	}
+	return nil
+}
+
+func (e BillingReconciliationStatus) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *BillingReconciliationStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e BillingReconciliationStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 type BillingStanding string

@@ -40,6 +40,9 @@ const (
 	KeyGraceEnded     = "key.grace_ended"
 	SpendAlert        = "billing.spend_alert"
 	BillingEvent      = "billing.event"
+	// MeterError: Stripe refused metered usage as invalid
+	// (billing.meter.error_report_triggered); no workspace, so site admins read it.
+	MeterError = "billing.meter_error"
 )
 
 // Event is one line of the log.

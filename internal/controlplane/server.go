@@ -58,6 +58,7 @@ type Server struct {
 	Keys     *apikeys.Service
 	Log      *slog.Logger
 	stripe   *billing.Stripe
+	metrics  *billing.Metrics
 	oidc     *auth.OIDC
 	draining atomic.Bool // /readyz answers 503 once the drain began
 }
@@ -128,7 +129,12 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 		}
 	}
 
-	res := &graph.Resolver{Client: client, Keys: s.Keys, Accounts: acc, Ledger: ledger.New(s.Store), Secrets: box}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.metrics = billing.NewMetrics(reg)
+
+	res := &graph.Resolver{Client: client, Keys: s.Keys, Accounts: acc, Ledger: ledger.New(s.Store), Secrets: box,
+		Reconciler: entstore.Reconciler(s.Store, s.stripe)}
 	if s.stripe != nil {
 		res.Stripe = entstore.NewLinks(s.Store, s.stripe)
 	}
@@ -146,9 +152,6 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 		return errors.New("internal error")
 	})
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
 	mux := http.NewServeMux()
 	authed := auth.Middleware(issuer, accounts.NewPrincipalLoader(client))
 	mux.Handle("POST /graphql", authed(http.MaxBytesHandler(gql, MaxRequestBody)))
@@ -158,7 +161,7 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	mux.HandleFunc("GET /readyz", s.ready)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	if cfg.StripeWebhook != "" {
-		mux.Handle("POST /webhooks/stripe", entstore.Webhook(s.Store, cfg.StripeWebhook.Reveal(), cfg.SuspendAfter, log))
+		mux.Handle("POST /webhooks/stripe", entstore.Webhook(s.Store, cfg.StripeWebhook.Reveal(), cfg.SuspendAfter, s.metrics, log))
 	}
 	if cfg.OIDCIssuer != "" {
 		// The state cookie must verify on whichever replica the IdP's
@@ -260,7 +263,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		if s.stripe != nil {
 			sender = s.stripe
 		}
-		return entstore.StartWorker(ctx, s.Store, sender, s.Config.BillingInterval, s.Log)
+		return entstore.StartWorker(ctx, s.Store, sender, s.Config.BillingInterval, s.metrics, s.Log)
 	})
 	g.Go(func() error { return s.maintainUsage(ctx, time.Hour) })
 	g.Go(func() error { return s.sweepGraces(ctx) })

@@ -353,6 +353,9 @@ func matrix() []op {
 			query: `mutation { setModelPrice(input: {model: "matrix-model", inputMicrosPerMTok: 1, cachedInputMicrosPerMTok: 1, outputMicrosPerMTok: 2}) { model } }`},
 		{name: "deleteModelPrice", field: "deleteModelPrice", want: want(forbid, forbid, forbid, forbid, forbid, unauth),
 			query: `mutation { deleteModelPrice(model: "mock-gpt") }`},
+		// Every workspace's money against Stripe: site admins only, whatever the role.
+		{name: "billingReconciliation", field: "billingReconciliation", want: want(forbid, forbid, forbid, forbid, forbid, unauth),
+			query: `{ billingReconciliation { workspaceID ledgerMicros stripeMicros status } }`},
 
 		// A workspace's own upstream.
 		{name: "setWorkspaceUpstream", field: "setWorkspaceUpstream", want: manageA, vars: wsA,
