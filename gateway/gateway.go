@@ -47,7 +47,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/oais/oais/gateway/jsonscan"
 	"github.com/oais/oais/gateway/mockupstream"
 	"github.com/oais/oais/gateway/ratelimit"
 	"github.com/oais/oais/gateway/tokens"
@@ -477,11 +476,12 @@ func (replayed) Error() string { return "gateway: idempotent replay" }
 
 // apiRequest is the part of a request body the gateway reads.
 type apiRequest struct {
-	Model         string `json:"model"`
-	Stream        bool   `json:"stream"`
-	StreamOptions *struct {
-		IncludeUsage bool `json:"include_usage"`
-	} `json:"stream_options"`
+	Model  string `json:"model"`
+	Stream bool   `json:"stream"`
+	// StreamOptions is the client's stream_options as sent (the last, if
+	// repeated), whatever its type: a stream's is rewritten anyway
+	// (withStreamUsage), and no value of it refuses a request.
+	StreamOptions       json.RawMessage  `json:"stream_options"`
 	MaxTokens           *int64           `json:"max_tokens"`
 	MaxCompletionTokens *int64           `json:"max_completion_tokens"`
 	N                   *int64           `json:"n"`
@@ -585,12 +585,12 @@ func (g *Gateway) readBody(c *call, r *http.Request) error {
 		}
 		c.stream = q.Stream
 	}
-	if c.stream && (q.StreamOptions == nil || !q.StreamOptions.IncludeUsage) {
-		b, err := withStreamUsage(c.body, q.StreamOptions != nil)
+	if c.stream {
+		b, asked, err := withStreamUsage(c.body, q.StreamOptions == nil)
 		if err != nil {
 			return ErrBadRequest
 		}
-		c.body, c.hide = b, true
+		c.body, c.hide = b, !asked
 	}
 	return nil
 }
@@ -613,44 +613,6 @@ func readAllLimited(r io.Reader, buf []byte, max int64) ([]byte, error) {
 			return nil, err
 		}
 	}
-}
-
-// withStreamUsage asks the upstream for a stream's usage chunk on the
-// client's behalf. Without stream_options it is spliced in after the
-// opening brace, leaving every other byte alone; an existing
-// stream_options is rewritten through a map (rare, and needs a real edit).
-func withStreamUsage(body []byte, hasOptions bool) ([]byte, error) {
-	const opt = `"stream_options":{"include_usage":true},`
-	if !hasOptions {
-		i := jsonscan.SkipSpace(body, 0)
-		if i >= len(body) || body[i] != '{' {
-			return nil, ErrBadRequest
-		}
-		out := make([]byte, 0, len(body)+len(opt))
-		out = append(out, body[:i+1]...)
-		out = append(out, opt...)
-		return append(out, body[i+1:]...), nil
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, err
-	}
-	var so map[string]json.RawMessage
-	if raw := m["stream_options"]; len(raw) > 0 && string(raw) != "null" {
-		if err := json.Unmarshal(raw, &so); err != nil {
-			return nil, err
-		}
-	}
-	if so == nil {
-		so = map[string]json.RawMessage{}
-	}
-	so["include_usage"] = json.RawMessage("true")
-	raw, err := json.Marshal(so)
-	if err != nil {
-		return nil, err
-	}
-	m["stream_options"] = raw
-	return json.Marshal(m)
 }
 
 func (g *Gateway) cacheKey(c *call) string {
