@@ -337,8 +337,8 @@ func (m *members) keyIs(name string, fold bool) bool {
 	if string(m.key) == name {
 		return true
 	}
-	// No case folding more than triples a name's length (a rune is at
-	// most 3 bytes longer folded): longer keys are not even converted.
+	// A key that folds to an ASCII name has at most 3 bytes per byte of it
+	// (the Kelvin sign folds to k): longer keys are not even converted.
 	return fold && len(m.key) <= 3*len(name) && strings.EqualFold(string(m.key), name)
 }
 
