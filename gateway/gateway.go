@@ -17,8 +17,10 @@
 //  5. the body, read whole but bounded (413), parsed for what the gateway
 //     needs only (400 on malformed JSON), the model allow-list (403);
 //  6. Idempotency-Key: replay of a finished twin, 422 for a reused key;
-//  7. the response cache (x-oais-cache: hit, billed as a cache hit);
-//  8. one all-or-nothing Limiter.Reserve over every limit (429);
+//  7. the response cache look-up;
+//  8. one all-or-nothing Limiter.Reserve over every limit (429); a cache
+//     hit reserves the request counters only, and is then answered
+//     (x-oais-cache: hit, billed as a cache hit);
 //  9. the upstream, through the forwarder (forward.go); its errors pass
 //     through unbilled, transport failures are 502/504;
 //  10. settle the reservation with the real usage and append the usage
@@ -380,10 +382,12 @@ func (g *Gateway) serveAPI(rw http.ResponseWriter, r *http.Request, ep *endpoint
 		g.serveModels(c, w, r)
 		return
 	}
-	if c.cacheKey != "" && g.serveCached(c, w, r) {
-		return
+	var hit StoredAnswer
+	cached := false
+	if c.cacheKey != "" {
+		hit, cached = g.cacheGet(c, r)
 	}
-	if err := g.reserve(c); err != nil {
+	if err := g.reserve(c, cached); err != nil {
 		var le *limitError
 		if errors.As(err, &le) {
 			g.setLimitHeaders(w.Header(), le.denied.States, c)
@@ -396,6 +400,10 @@ func (g *Gateway) serveAPI(rw http.ResponseWriter, r *http.Request, ep *endpoint
 		return
 	}
 	g.setLimitHeaders(w.Header(), c.resv.States, c)
+	if cached {
+		g.serveCached(c, w, hit)
+		return
+	}
 	if c.finishID != nil || c.cacheKey != "" {
 		w.capture(g.cfg.MaxCaptureBytes)
 	}
@@ -485,12 +493,14 @@ type apiRequest struct {
 	MaxTokens           *int64           `json:"max_tokens"`
 	MaxCompletionTokens *int64           `json:"max_completion_tokens"`
 	N                   *int64           `json:"n"`
+	BestOf              *int64           `json:"best_of"`
 	Messages            []tokens.Message `json:"messages"`
 	Prompt              json.RawMessage  `json:"prompt"`
 	Input               json.RawMessage  `json:"input"`
 }
 
-// maxChoices bounds n in reservations: OpenAI's own limit.
+// maxChoices bounds n and best_of in reservations: OpenAI's own limit
+// for n (best_of's is lower).
 const maxChoices = 128
 
 // initialBodyBuffer is the most readBody allocates before bytes arrive.
@@ -580,9 +590,16 @@ func (g *Gateway) readBody(c *call, r *http.Request) error {
 		// Bounded before multiplying, so no max_tokens or n can wrap the
 		// reservation negative and slip past a TPM or spend limit.
 		c.maxOut = min(c.maxOut, maxReservedTokens)
-		if q.N != nil && *q.N > 1 {
-			c.maxOut *= min(*q.N, maxChoices)
+		// The upstream writes best_of completions (returning n of them),
+		// each up to maxOut, and bills them all.
+		choices := int64(1)
+		if q.N != nil && *q.N > choices {
+			choices = *q.N
 		}
+		if q.BestOf != nil && *q.BestOf > choices {
+			choices = *q.BestOf
+		}
+		c.maxOut *= min(choices, maxChoices)
 		c.stream = q.Stream
 	}
 	if c.stream {
@@ -629,16 +646,25 @@ func (g *Gateway) cacheKey(c *call) string {
 	return "resp:" + hex.EncodeToString(h.Sum(nil))
 }
 
-// serveCached answers from the cache if it can.
-func (g *Gateway) serveCached(c *call, w *respWriter, r *http.Request) bool {
+// cacheGet looks c up in the response cache; a failing cache is a miss.
+func (g *Gateway) cacheGet(c *call, r *http.Request) (StoredAnswer, bool) {
 	e, ok, err := g.deps.Cache.Get(r.Context(), c.cacheKey)
 	if err != nil {
 		g.log.LogAttrs(r.Context(), slog.LevelWarn, "response cache get failed", slog.String("request_id", c.publicID), slog.Any("err", err))
-		return false
+		return StoredAnswer{}, false
 	}
-	if !ok {
-		return false
+	return e, ok
+}
+
+// serveCached answers c with e, a cache hit admitted by reserve, and
+// settles its reservation: the request counters keep the request (the
+// key's maxRequests only if it was answered, as the ledger counts).
+func (g *Gateway) serveCached(c *call, w *respWriter, e StoredAnswer) {
+	actual := c.actual[:c.nc]
+	for i := range actual {
+		actual[i] = c.counters[i].Cost
 	}
+	defer g.settleReservation(c, actual)
 	c.cacheHit = true
 	c.rec = g.newRecord(c, http.StatusOK)
 	c.rec.PromptTokens, c.rec.CompletionTokens = e.PromptTokens, e.CompletionTokens
@@ -649,13 +675,18 @@ func (g *Gateway) serveCached(c *call, w *respWriter, r *http.Request) bool {
 	if err := g.deps.Recorder.Append(c.rec); err != nil {
 		// An answer that cannot be recorded is not served.
 		g.recordFailed(c, err)
-		c.rec = nil
+		c.rec, c.cacheHit = nil, false
 		c.err = ErrUnavailable
 		c.status = writeError(w, ErrUnavailable)
 		if c.finishID != nil {
 			c.finishID(nil)
 		}
-		return true
+		for i := 0; i < c.nc; i++ {
+			if c.scopes[i] == scopeKeyRequests {
+				actual[i] = 0
+			}
+		}
+		return
 	}
 	g.metrics.cacheHits.Inc()
 	h := w.Header()
@@ -674,7 +705,6 @@ func (g *Gateway) serveCached(c *call, w *respWriter, r *http.Request) bool {
 	if c.finishID != nil {
 		c.finishID(&StoredAnswer{Status: status, ContentType: e.ContentType, Body: e.Body})
 	}
-	return true
 }
 
 // serveModels answers GET /v1/models: the key's models when it is

@@ -12,7 +12,7 @@ import (
 
 // requestFields are the top-level keys of a request body the gateway reads.
 var requestFields = [...]string{"model", "stream", "stream_options", "max_tokens",
-	"max_completion_tokens", "n", "messages", "prompt", "input"}
+	"max_completion_tokens", "n", "best_of", "messages", "prompt", "input"}
 
 // scanRequest fills q from a body that json.Valid accepted, reading only
 // the fields apiRequest names and skipping every other value unparsed; a
@@ -118,6 +118,8 @@ func scanField(f int, val []byte, q *apiRequest, messages *[]byte) bool {
 		return intField(val, &q.MaxCompletionTokens)
 	case "n":
 		return intField(val, &q.N)
+	case "best_of":
+		return intField(val, &q.BestOf)
 	case "messages":
 		if val[0] != '[' && !null {
 			return false
