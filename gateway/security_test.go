@@ -8,8 +8,11 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -426,4 +429,60 @@ func TestSlowBody(t *testing.T) {
 			t.Fatalf("stream cut (%v): %s", err, raw)
 		}
 	})
+}
+
+// stalledBody is a request body whose bytes never come: its first Read
+// says so on reading, then waits for release and fails.
+type stalledBody struct {
+	reading, release chan struct{}
+	once             sync.Once
+}
+
+func (b *stalledBody) Read([]byte) (int, error) {
+	b.once.Do(func() { close(b.reading) })
+	<-b.release
+	return 0, io.ErrUnexpectedEOF
+}
+
+// TestAnnouncedLengthIsNotAllocated: a client announcing a body of a
+// megabyte and sending nothing makes the gateway hold less than 100 KiB
+// (the buffer trusts Content-Length only up to initialBodyBuffer), so idle
+// connections cannot cost a megabyte each.
+func TestAnnouncedLengthIsNotAllocated(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.do(t, "active", "POST", "/v1/chat/completions", chatBody, nil) // warm what is built once
+	h.rec.next(t)
+	body := &stalledBody{reading: make(chan struct{}), release: make(chan struct{})}
+	req := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", body)
+	req.ContentLength = 1_000_000
+	req.Header.Set("Authorization", "Bearer "+h.secrets["active"])
+	req.Header.Set("Content-Type", "application/json")
+	rw := httptest.NewRecorder()
+	done := make(chan struct{})
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	go func() {
+		defer close(done)
+		h.gw.ServeHTTP(rw, req)
+	}()
+	select {
+	case <-body.reading:
+	case <-time.After(10 * time.Second): // only a guard against a hung test
+		t.Fatal("the gateway never read the body")
+	}
+	runtime.ReadMemStats(&after)
+	close(body.release)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler did not return")
+	}
+	n := after.TotalAlloc - before.TotalAlloc
+	if n >= 100<<10 {
+		t.Fatalf("%d bytes allocated before any of a 1,000,000-byte body arrived", n)
+	}
+	t.Logf("FIGURE %d bytes allocated before the body of an announced 1,000,000 bytes", n)
+	if h.upstreamCalls() != 1 {
+		t.Fatal("a body that never came reached the upstream")
+	}
 }
