@@ -77,7 +77,8 @@ type Deps struct {
 type Gateway struct {
 	cfg      Config
 	deps     Deps
-	full     Fuller // deps.Recorder, when it can tell
+	full     Fuller       // deps.Recorder, when it can tell
+	priced   PricedModels // deps.Pricer, when it can tell
 	log      *slog.Logger
 	upstream *url.URL
 	// authzValue is the Authorization sent to the global upstream
@@ -118,6 +119,7 @@ func New(cfg Config, deps Deps) *Gateway {
 	cfg.withDefaults()
 	g := &Gateway{cfg: cfg, deps: deps, log: cfg.Logger, metrics: newMetrics()}
 	g.full, _ = deps.Recorder.(Fuller)
+	g.priced, _ = deps.Pricer.(PricedModels)
 	g.into, _ = deps.Limiter.(ratelimit.IntoReserver)
 	g.settler, _ = deps.Limiter.(ratelimit.AsyncSettler)
 	_, g.localLimiter = deps.Limiter.(*ratelimit.Local)

@@ -152,6 +152,15 @@ func (c *fakeCache) Set(_ context.Context, k string, e StoredAnswer, _ time.Dura
 type fakePricer struct{}
 
 func (fakePricer) Cost(_ string, prompt, _, completion int64) int64 { return prompt + 2*completion }
+// PricedName knows the models the tests use, by their exact names.
+func (fakePricer) PricedName(model string) (string, bool) {
+	switch model {
+	case "gpt-4o", "gpt-4o-mini", "text-embedding-3-small":
+		return model, true
+	}
+	return "", false
+}
+
 func (fakePricer) WorstCase(_ string, prompt, maxCompletion int64) int64 {
 	return prompt + 2*maxCompletion
 }
@@ -176,6 +185,8 @@ type harnessOpts struct {
 	upstreamURL string
 	// extra principals, by name, next to testPrincipals.
 	extra map[string]*Principal
+	// pricer replaces fakePricer.
+	pricer Pricer
 }
 
 const upstreamKey = "sk-upstream-secret"
@@ -265,7 +276,11 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	h.gw = New(cfg, Deps{Directory: dir, Limiter: h.lim, Recorder: h.rec, Cache: h.cache, Pricer: fakePricer{}})
+	var pricer Pricer = fakePricer{}
+	if o.pricer != nil {
+		pricer = o.pricer
+	}
+	h.gw = New(cfg, Deps{Directory: dir, Limiter: h.lim, Recorder: h.rec, Cache: h.cache, Pricer: pricer})
 	t.Cleanup(func() { _ = h.gw.Close() })
 	h.srv = httptest.NewServer(h.gw.Handler())
 	t.Cleanup(h.srv.Close)

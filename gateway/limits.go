@@ -413,11 +413,7 @@ func (g *Gateway) finish(c *call, w *respWriter, r *http.Request) {
 	ws, model := "", ""
 	if c.p != nil {
 		ws = c.p.Workspace.ID
-		// A model name is client input; only one the upstream accepted
-		// becomes a label, so a client cannot mint time series.
-		if status < 400 || status == StatusClientClosed {
-			model = c.req.Model
-		}
+		model = g.modelLabel(c.p, c.req.Model)
 	}
 	g.metrics.requests.WithLabelValues(ws, model, statusLabel(status)).Inc()
 

@@ -114,6 +114,14 @@ func (t Table) Lookup(model string) (p Price, name string, ok bool) {
 	return t.fallback, "", false
 }
 
+// PricedName returns the priced name model resolves to (as Lookup does),
+// false when it matches nothing. Unlike model, the name is one of the
+// table's, so it can name a metrics series.
+func (t Table) PricedName(model string) (string, bool) {
+	_, name, ok := t.Lookup(model)
+	return name, ok
+}
+
 // Fallback returns the Price charged for models that match nothing.
 func (t Table) Fallback() Price { return t.fallback }
 

@@ -34,6 +34,9 @@ func TestLookup(t *testing.T) {
 			if name != tt.want || ok != tt.wantOK {
 				t.Fatalf("Lookup(%q) = %q, %v; want %q, %v", tt.model, name, ok, tt.want, tt.wantOK)
 			}
+			if n, ok2 := table.PricedName(tt.model); n != name || ok2 != ok {
+				t.Fatalf("PricedName(%q) = %q, %v; Lookup says %q, %v", tt.model, n, ok2, name, ok)
+			}
 			if !ok && p != DefaultFallback {
 				t.Fatalf("Lookup(%q) price = %+v, want the fallback", tt.model, p)
 			}
