@@ -152,6 +152,7 @@ func (c *fakeCache) Set(_ context.Context, k string, e StoredAnswer, _ time.Dura
 type fakePricer struct{}
 
 func (fakePricer) Cost(_ string, prompt, _, completion int64) int64 { return prompt + 2*completion }
+
 // PricedName knows the models the tests use, by their exact names.
 func (fakePricer) PricedName(model string) (string, bool) {
 	switch model {
