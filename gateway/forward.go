@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/oais/oais/internal/keys"
 )
 
 // The forwarder sends a call upstream through the gateway's tuned
@@ -30,8 +32,8 @@ import (
 // gateway needs and no more:
 //
 //   - the outbound request is built directly: a fresh header holding the
-//     client's end-to-end headers (sharing their values, not copying
-//     them), the upstream's Authorization, never the client's key;
+//     client's headers an allow-list names (sharing their values, not
+//     copying them), the upstream's Authorization, never the client's key;
 //   - the request body is the buffered one (never streamed from the
 //     client: that cut SSE streams under ReverseProxy, golang/go#40747);
 //   - a plain answer is read into a pooled buffer and, if it fits (nearly
@@ -131,16 +133,15 @@ var (
 	emptyValue      = []string{""}
 )
 
-// outboundHeader is the header sent upstream: the client's end-to-end
-// headers (e.g. OpenAI-Beta) sharing their values, less hop-by-hop ones,
-// forwarding headers, and those that are the gateway's business or name the
-// client's own OpenAI account; plus authz, the upstream's Authorization
-// (nil: none).
+// outboundHeader is the header sent upstream: the client's headers that
+// forwardRequestHeader allows, sharing their values, unless Connection
+// names them or a value carries an sk-oais key; plus authz, the upstream's
+// Authorization (nil: none).
 func outboundHeader(in http.Header, authz []string, hasBody bool) http.Header {
 	h := make(http.Header, len(in)+2)
 	conn := in["Connection"]
 	for k, v := range in {
-		if dropRequestHeader(k) || (conn != nil && connectionNames(conn, k)) {
+		if !forwardRequestHeader(k) || (conn != nil && connectionNames(conn, k)) || carriesKey(v) {
 			continue
 		}
 		h[k] = v
@@ -169,18 +170,40 @@ func hopByHop(k string) bool {
 	return false
 }
 
-// dropRequestHeader reports a client header that must not reach the
-// upstream. Content-Length and Host are the transport's own.
-func dropRequestHeader(k string) bool {
-	if hopByHop(k) {
+// forwardRequestHeader reports whether a client header may reach the
+// upstream. It is an allow-list, because the upstream may be a third party
+// (a workspace's own) and a header the gateway does not know is one it
+// cannot judge: Azure-style SDKs put the sk-oais key in api-key, clouds and
+// proxies have credentials of their own (Cookie, Proxy-Authorization,
+// X-Goog-Api-Key, Ocp-Apim-Subscription-Key, …), and servers that read
+// headers CGI-style take X_Api_Key for X-Api-Key. What OpenAI's SDKs send
+// for the upstream passes: Accept, User-Agent, OpenAI-Beta (beta
+// features) and X-Stainless-* (the SDK's platform, retry and timeout
+// telemetry); so do the mock upstream's knobs, X-Mock-*. Dropped on
+// purpose: OpenAI-Organization and OpenAI-Project (they name the client's
+// own OpenAI account, not the gateway's), Idempotency-Key and X-Request-Id
+// (the gateway's own business), forwarding headers, and everything the
+// transport owns (hop-by-hop ones, Expect, Host, Content-Length,
+// Accept-Encoding). Extend the list rather than turn it into a deny-list.
+func forwardRequestHeader(k string) bool {
+	switch k {
+	case "Accept", "Content-Type", "User-Agent", "Openai-Beta":
 		return true
 	}
-	switch k {
-	case "Content-Length", "Host",
-		"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
-		"Authorization", "Cookie", "Idempotency-Key", "Accept-Encoding",
-		"Openai-Organization", "Openai-Project", "X-Request-Id":
-		return true
+	return hasPrefixFold(k, "X-Stainless-") || hasPrefixFold(k, "X-Mock-")
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// carriesKey reports a header value with an sk-oais key in it: whatever
+// its name, it is the client's credential (CONTRACT §3).
+func carriesKey(vs []string) bool {
+	for _, v := range vs {
+		if strings.Contains(v, keys.Prefix) {
+			return true
+		}
 	}
 	return false
 }

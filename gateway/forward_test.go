@@ -5,9 +5,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/oais/oais/internal/keys"
 )
 
 func TestOutboundHeader(t *testing.T) {
@@ -29,6 +32,10 @@ func TestOutboundHeader(t *testing.T) {
 		"Content-Type":        {"text/plain"},
 		"Openai-Beta":         {"assistants=v2"},
 		"X-Mock-Chunks":       {"3"},
+		"X-Stainless-Lang":    {"go"},
+		"Api-Key":             {"sk-oais-client"},
+		"Expect":              {"100-continue"},
+		"X-Unknown":           {"1"},
 	}
 	tests := []struct {
 		name    string
@@ -38,10 +45,10 @@ func TestOutboundHeader(t *testing.T) {
 	}{
 		{name: "with body and upstream key", authz: []string{"Bearer up"}, hasBody: true, want: http.Header{
 			"Authorization": {"Bearer up"}, "Content-Type": {"application/json"}, "Openai-Beta": {"assistants=v2"},
-			"X-Mock-Chunks": {"3"}, "User-Agent": {""},
+			"X-Mock-Chunks": {"3"}, "X-Stainless-Lang": {"go"}, "User-Agent": {""},
 		}},
 		{name: "no upstream key, no body", want: http.Header{
-			"Content-Type": {"text/plain"}, "Openai-Beta": {"assistants=v2"}, "X-Mock-Chunks": {"3"}, "User-Agent": {""},
+			"Content-Type": {"text/plain"}, "Openai-Beta": {"assistants=v2"}, "X-Mock-Chunks": {"3"}, "X-Stainless-Lang": {"go"}, "User-Agent": {""},
 		}},
 	}
 	for _, tt := range tests {
@@ -106,7 +113,7 @@ func TestForwarderRelay(t *testing.T) {
 		h.Set("X-Request-Id", "req_up")
 		h.Set("Connection", "X-Hop")
 		h.Set("X-Hop", "1")
-		switch r.Header.Get("X-Answer") {
+		switch r.Header.Get("X-Mock-Answer") {
 		case "big":
 			h.Set("Content-Length", fmt.Sprint(len(big)))
 			_, _ = io.WriteString(w, big)
@@ -138,7 +145,7 @@ func TestForwarderRelay(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.answer, func(t *testing.T) {
 			resp, body := h.do(t, "active", "POST", "/v1/chat/completions", chatBody, map[string]string{
-				"X-Answer": tt.answer, "Cookie": "c=1", "Openai-Organization": "org-client", "Connection": "X-Client-Hop", "X-Client-Hop": "1",
+				"X-Mock-Answer": tt.answer, "Cookie": "c=1", "Openai-Organization": "org-client", "Connection": "X-Client-Hop", "X-Client-Hop": "1",
 			})
 			if resp.StatusCode != tt.status || body != tt.body {
 				t.Fatalf("status %d, body of %d bytes (want %d)", resp.StatusCode, len(body), len(tt.body))
@@ -172,5 +179,132 @@ func TestForwarderRelay(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNoClientCredentialUpstream: a client's credentials (its sk-oais key
+// wherever it puts it, cookies, proxy and cloud API keys) never reach an
+// upstream, the global one or a workspace's own (a third party), while the
+// headers OpenAI's SDKs send for the upstream still do.
+func TestNoClientCredentialUpstream(t *testing.T) {
+	var mu sync.Mutex
+	var got []http.Header
+	capture := func() *httptest.Server {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			mu.Lock()
+			got = append(got, r.Header.Clone())
+			mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"id":"x","choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":3,"completion_tokens":1}}`)
+		}))
+		t.Cleanup(s.Close)
+		return s
+	}
+	global, third := capture(), capture()
+	base, _ := url.Parse(third.URL + "/v1")
+	own := &Principal{
+		Key:       KeyPolicy{ID: "key_third", WorkspaceID: "ws_third", State: keys.State{Status: keys.StatusActive}},
+		Workspace: &WorkspacePolicy{ID: "ws_third", Upstream: &Upstream{BaseURL: base, Authorization: "Bearer sk-third-party"}},
+	}
+	h := newHarness(t, harnessOpts{upstreamURL: global.URL + "/v1", extra: map[string]*Principal{"third": own}})
+
+	sdk := map[string]string{
+		"User-Agent":                  "OpenAI/Python 1.99.0",
+		"Accept":                      "application/json",
+		"Openai-Beta":                 "assistants=v2",
+		"X-Stainless-Lang":            "python",
+		"X-Stainless-Package-Version": "1.99.0",
+		"X-Stainless-Retry-Count":     "0",
+		"X-Stainless-Read-Timeout":    "600",
+	}
+	tests := []struct {
+		name   string
+		creds  func(secret string) map[string]string
+		wantUA string
+	}{
+		{name: "credential headers", wantUA: sdk["User-Agent"], creds: func(secret string) map[string]string {
+			return map[string]string{
+				"Api-Key":                   secret, // Azure-style SDKs
+				"X-Api-Key":                 secret,
+				"X_api_key":                 secret, // CGI-style servers read it as X-Api-Key
+				"X-Goog-Api-Key":            "AIza-client",
+				"Ocp-Apim-Subscription-Key": "apim-client",
+				"X-Auth-Token":              "token-client",
+				"X-Amz-Security-Token":      "amz-client",
+				"Cookie":                    "session=client-session",
+				"Proxy-Authorization":       "Basic Y2xpZW50OnNlY3JldA==",
+				"Openai-Organization":       "org-client",
+				"Openai-Project":            "proj-client",
+				"Idempotency-Key":           "idem-client",
+				"Expect":                    "100-continue",
+				"X-Forwarded-For":           "6.6.6.6",
+			}
+		}},
+		{name: "the secret in an SDK header", wantUA: "", creds: func(secret string) map[string]string {
+			return map[string]string{"User-Agent": "app/1 " + secret, "X-Stainless-Custom": secret, "Openai-Beta": "key=" + secret}
+		}},
+	}
+	for _, who := range []string{"active", "third"} {
+		for _, tt := range tests {
+			t.Run(who+"/"+tt.name, func(t *testing.T) {
+				secret := h.secrets[who]
+				hdr := map[string]string{}
+				for k, v := range sdk {
+					hdr[k] = v
+				}
+				creds := tt.creds(secret)
+				for k, v := range creds {
+					hdr[k] = v
+				}
+				mu.Lock()
+				got = nil
+				mu.Unlock()
+				resp, body := h.do(t, who, "POST", "/v1/chat/completions", chatBody, hdr)
+				if resp.StatusCode != 200 {
+					t.Fatalf("%d %s", resp.StatusCode, body)
+				}
+				h.rec.next(t)
+				mu.Lock()
+				defer mu.Unlock()
+				if len(got) != 1 {
+					t.Fatalf("%d upstream requests", len(got))
+				}
+				up := got[0]
+				for k, vs := range up {
+					for _, v := range vs {
+						if strings.Contains(v, secret) || strings.Contains(v, keys.Prefix) {
+							t.Errorf("the client's key reached the upstream in %s", k)
+						}
+					}
+				}
+				for k := range creds {
+					if k == "User-Agent" || k == "Openai-Beta" {
+						continue
+					}
+					if v := up.Values(k); len(v) > 0 {
+						t.Errorf("upstream got %s: %q", k, v)
+					}
+				}
+				wantAuth := "Bearer " + upstreamKey
+				if who == "third" {
+					wantAuth = "Bearer sk-third-party"
+				}
+				if a := up.Values("Authorization"); len(a) != 1 || a[0] != wantAuth {
+					t.Errorf("upstream Authorization %q, want only the upstream's own", a)
+				}
+				want := map[string]string{"User-Agent": tt.wantUA, "Content-Type": "application/json"}
+				for k, v := range sdk {
+					if _, replaced := creds[k]; !replaced && k != "User-Agent" {
+						want[k] = v
+					}
+				}
+				for k, v := range want {
+					if up.Get(k) != v {
+						t.Errorf("upstream %s = %q, want %q", k, up.Get(k), v)
+					}
+				}
+			})
+		}
 	}
 }

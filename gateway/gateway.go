@@ -21,8 +21,10 @@
 //     needs only (400 on malformed JSON), the model allow-list (403), the
 //     model's price (400 model_not_priced: nothing is served unpriced);
 //  6. Idempotency-Key: replay of a finished twin, 422 for a reused key;
-//  7. the response cache (x-oais-cache: hit, billed as a cache hit);
-//  8. one all-or-nothing Limiter.Reserve over every limit (429);
+//  7. the response cache look-up;
+//  8. one all-or-nothing Limiter.Reserve over every limit (429); a cache
+//     hit reserves the request counters only, and is then answered
+//     (x-oais-cache: hit, billed as a cache hit);
 //  9. the upstream, through the forwarder (forward.go); its errors pass
 //     through unbilled, transport failures are 502/504;
 //  10. settle the reservation with the real usage and append the usage
@@ -51,7 +53,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/oais/oais/gateway/jsonscan"
 	"github.com/oais/oais/gateway/mockupstream"
 	"github.com/oais/oais/gateway/ratelimit"
 	"github.com/oais/oais/gateway/tokens"
@@ -82,8 +83,9 @@ type Deps struct {
 type Gateway struct {
 	cfg      Config
 	deps     Deps
-	full     Fuller  // deps.Recorder, when it can tell
-	fetcher  Fetcher // deps.Directory, when it can read a key it missed
+	full     Fuller       // deps.Recorder, when it can tell
+	fetcher  Fetcher      // deps.Directory, when it can read a key it missed
+	priced   PricedModels // deps.Pricer, when it can tell
 	log      *slog.Logger
 	upstream *url.URL
 	// authzValue is the Authorization sent to the global upstream
@@ -127,6 +129,7 @@ func New(cfg Config, deps Deps) *Gateway {
 	g := &Gateway{cfg: cfg, deps: deps, log: cfg.Logger, metrics: newMetrics()}
 	g.full, _ = deps.Recorder.(Fuller)
 	g.fetcher, _ = deps.Directory.(Fetcher)
+	g.priced, _ = deps.Pricer.(PricedModels)
 	g.into, _ = deps.Limiter.(ratelimit.IntoReserver)
 	g.settler, _ = deps.Limiter.(ratelimit.AsyncSettler)
 	_, g.localLimiter = deps.Limiter.(*ratelimit.Local)
@@ -395,10 +398,12 @@ func (g *Gateway) serveAPI(rw http.ResponseWriter, r *http.Request, ep *endpoint
 		g.serveModels(c, w, r)
 		return
 	}
-	if c.cacheKey != "" && g.serveCached(c, w, r) {
-		return
+	var hit StoredAnswer
+	cached := false
+	if c.cacheKey != "" {
+		hit, cached = g.cacheGet(c, r)
 	}
-	if err := g.reserve(c); err != nil {
+	if err := g.reserve(c, cached); err != nil {
 		var le *limitError
 		if errors.As(err, &le) {
 			g.setLimitHeaders(w.Header(), le.denied.States, c)
@@ -411,6 +416,10 @@ func (g *Gateway) serveAPI(rw http.ResponseWriter, r *http.Request, ep *endpoint
 		return
 	}
 	g.setLimitHeaders(w.Header(), c.resv.States, c)
+	if cached {
+		g.serveCached(c, w, hit)
+		return
+	}
 	if c.finishID != nil || c.cacheKey != "" {
 		w.capture(g.cfg.MaxCaptureBytes)
 	}
@@ -532,20 +541,23 @@ func (replayed) Error() string { return "gateway: idempotent replay" }
 
 // apiRequest is the part of a request body the gateway reads.
 type apiRequest struct {
-	Model         string `json:"model"`
-	Stream        bool   `json:"stream"`
-	StreamOptions *struct {
-		IncludeUsage bool `json:"include_usage"`
-	} `json:"stream_options"`
+	Model  string `json:"model"`
+	Stream bool   `json:"stream"`
+	// StreamOptions is the client's stream_options as sent (the last, if
+	// repeated), whatever its type: a stream's is rewritten anyway
+	// (withStreamUsage), and no value of it refuses a request.
+	StreamOptions       json.RawMessage  `json:"stream_options"`
 	MaxTokens           *int64           `json:"max_tokens"`
 	MaxCompletionTokens *int64           `json:"max_completion_tokens"`
 	N                   *int64           `json:"n"`
+	BestOf              *int64           `json:"best_of"`
 	Messages            []tokens.Message `json:"messages"`
 	Prompt              json.RawMessage  `json:"prompt"`
 	Input               json.RawMessage  `json:"input"`
 }
 
-// maxChoices bounds n in reservations: OpenAI's own limit.
+// maxChoices bounds n and best_of in reservations: OpenAI's own limit
+// for n (best_of's is lower).
 const maxChoices = 128
 
 // initialBodyBuffer is the most readBody allocates before bytes arrive.
@@ -635,17 +647,24 @@ func (g *Gateway) readBody(c *call, r *http.Request) error {
 		// Bounded before multiplying, so no max_tokens or n can wrap the
 		// reservation negative and slip past a TPM or spend limit.
 		c.maxOut = min(c.maxOut, maxReservedTokens)
-		if q.N != nil && *q.N > 1 {
-			c.maxOut *= min(*q.N, maxChoices)
+		// The upstream writes best_of completions (returning n of them),
+		// each up to maxOut, and bills them all.
+		choices := int64(1)
+		if q.N != nil && *q.N > choices {
+			choices = *q.N
 		}
+		if q.BestOf != nil && *q.BestOf > choices {
+			choices = *q.BestOf
+		}
+		c.maxOut *= min(choices, maxChoices)
 		c.stream = q.Stream
 	}
-	if c.stream && (q.StreamOptions == nil || !q.StreamOptions.IncludeUsage) {
-		b, err := withStreamUsage(c.body, q.StreamOptions != nil)
+	if c.stream {
+		b, asked, err := withStreamUsage(c.body, q.StreamOptions == nil)
 		if err != nil {
 			return ErrBadRequest
 		}
-		c.body, c.hide = b, true
+		c.body, c.hide = b, !asked
 	}
 	return nil
 }
@@ -670,44 +689,6 @@ func readAllLimited(r io.Reader, buf []byte, max int64) ([]byte, error) {
 	}
 }
 
-// withStreamUsage asks the upstream for a stream's usage chunk on the
-// client's behalf. Without stream_options it is spliced in after the
-// opening brace, leaving every other byte alone; an existing
-// stream_options is rewritten through a map (rare, and needs a real edit).
-func withStreamUsage(body []byte, hasOptions bool) ([]byte, error) {
-	const opt = `"stream_options":{"include_usage":true},`
-	if !hasOptions {
-		i := jsonscan.SkipSpace(body, 0)
-		if i >= len(body) || body[i] != '{' {
-			return nil, ErrBadRequest
-		}
-		out := make([]byte, 0, len(body)+len(opt))
-		out = append(out, body[:i+1]...)
-		out = append(out, opt...)
-		return append(out, body[i+1:]...), nil
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(body, &m); err != nil {
-		return nil, err
-	}
-	var so map[string]json.RawMessage
-	if raw := m["stream_options"]; len(raw) > 0 && string(raw) != "null" {
-		if err := json.Unmarshal(raw, &so); err != nil {
-			return nil, err
-		}
-	}
-	if so == nil {
-		so = map[string]json.RawMessage{}
-	}
-	so["include_usage"] = json.RawMessage("true")
-	raw, err := json.Marshal(so)
-	if err != nil {
-		return nil, err
-	}
-	m["stream_options"] = raw
-	return json.Marshal(m)
-}
-
 func (g *Gateway) cacheKey(c *call) string {
 	body := c.body
 	if g.deps.CacheKeyNormalize != nil {
@@ -722,16 +703,25 @@ func (g *Gateway) cacheKey(c *call) string {
 	return "resp:" + hex.EncodeToString(h.Sum(nil))
 }
 
-// serveCached answers from the cache if it can.
-func (g *Gateway) serveCached(c *call, w *respWriter, r *http.Request) bool {
+// cacheGet looks c up in the response cache; a failing cache is a miss.
+func (g *Gateway) cacheGet(c *call, r *http.Request) (StoredAnswer, bool) {
 	e, ok, err := g.deps.Cache.Get(r.Context(), c.cacheKey)
 	if err != nil {
 		g.log.LogAttrs(r.Context(), slog.LevelWarn, "response cache get failed", slog.String("request_id", c.publicID), slog.Any("err", err))
-		return false
+		return StoredAnswer{}, false
 	}
-	if !ok {
-		return false
+	return e, ok
+}
+
+// serveCached answers c with e, a cache hit admitted by reserve, and
+// settles its reservation: the request counters keep the request (the
+// key's maxRequests only if it was answered, as the ledger counts).
+func (g *Gateway) serveCached(c *call, w *respWriter, e StoredAnswer) {
+	actual := c.actual[:c.nc]
+	for i := range actual {
+		actual[i] = c.counters[i].Cost
 	}
+	defer g.settleReservation(c, actual)
 	c.cacheHit = true
 	c.rec = g.newRecord(c, http.StatusOK)
 	c.rec.PromptTokens, c.rec.CompletionTokens = e.PromptTokens, e.CompletionTokens
@@ -742,13 +732,18 @@ func (g *Gateway) serveCached(c *call, w *respWriter, r *http.Request) bool {
 	if err := g.deps.Recorder.Append(c.rec); err != nil {
 		// An answer that cannot be recorded is not served.
 		g.recordFailed(c, err)
-		c.rec = nil
+		c.rec, c.cacheHit = nil, false
 		c.err = ErrUnavailable
 		c.status = writeError(w, ErrUnavailable)
 		if c.finishID != nil {
 			c.finishID(nil)
 		}
-		return true
+		for i := 0; i < c.nc; i++ {
+			if c.scopes[i] == scopeKeyRequests {
+				actual[i] = 0
+			}
+		}
+		return
 	}
 	g.metrics.cacheHits.Inc()
 	h := w.Header()
@@ -767,7 +762,6 @@ func (g *Gateway) serveCached(c *call, w *respWriter, r *http.Request) bool {
 	if c.finishID != nil {
 		c.finishID(&StoredAnswer{Status: status, ContentType: e.ContentType, Body: e.Body})
 	}
-	return true
 }
 
 // serveModels answers GET /v1/models: the key's models when it is

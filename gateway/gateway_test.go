@@ -730,21 +730,35 @@ func TestHashSecret(t *testing.T) {
 func TestWithStreamUsage(t *testing.T) {
 	tests := []struct {
 		name, in string
-		has      bool
+		absent   bool
 		want     string
+		asked    bool
 	}{
-		{"spliced", ` {"model":"m","stream":true}`, false, ` {"stream_options":{"include_usage":true},"model":"m","stream":true}`},
-		{"merged", `{"model":"m","stream_options":{"include_obfuscation":false}}`, true, `{"model":"m","stream_options":{"include_obfuscation":false,"include_usage":true}}`},
-		{"null options", `{"model":"m","stream_options":null}`, true, `{"model":"m","stream_options":{"include_usage":true}}`},
+		{name: "spliced", in: ` {"model":"m","stream":true}`, absent: true, want: ` {"stream_options":{"include_usage":true},"model":"m","stream":true}`},
+		{name: "asked plainly, left alone", in: `{"model":"m","stream_options":{"include_usage":true}}`, want: `{"model":"m","stream_options":{"include_usage":true}}`, asked: true},
+		{name: "other members kept", in: `{"model":"m", "stream_options" : {"include_obfuscation":false} }`,
+			want: `{"stream_options":{"include_usage":true,"include_obfuscation":false},"model":"m"}`},
+		{name: "null replaced", in: `{"model":"m","stream_options":null}`, want: `{"stream_options":{"include_usage":true},"model":"m"}`},
+		{name: "false replaced", in: `{"stream_options":false,"model":"m"}`, want: `{"stream_options":{"include_usage":true},"model":"m"}`},
+		{name: "duplicates dropped, last object's members kept", in: `{"stream_options":{"a":1,"include_usage":true},"model":"m","stream_options":{"include_usage":false,"b":2,"b":3,"include_usage":true}}`,
+			want: `{"stream_options":{"include_usage":true,"b":3},"model":"m"}`, asked: true},
+		{name: "escaped and case-folded twins dropped", in: `{"stream\u005foptions":{"include_usage":true,"Include_Usage":false,"include\u005fusage":true}}`,
+			want: `{"stream_options":{"include_usage":true}}`, asked: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := withStreamUsage([]byte(tt.in), tt.has)
-			if err != nil || string(got) != tt.want {
-				t.Fatalf("got %s, %v", got, err)
+			got, asked, err := withStreamUsage([]byte(tt.in), tt.absent)
+			if err != nil || string(got) != tt.want || asked != tt.asked {
+				t.Fatalf("got %s asked=%v, %v; want %s asked=%v", got, asked, err, tt.want, tt.asked)
 			}
 		})
 	}
+	t.Run("asking plainly costs no allocation", func(t *testing.T) {
+		body := []byte(`{"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}`)
+		if n := testing.AllocsPerRun(100, func() { _, _, _ = withStreamUsage(body, false) }); n != 0 {
+			t.Fatalf("%v allocations", n)
+		}
+	})
 }
 
 func TestClientIP(t *testing.T) {

@@ -159,6 +159,16 @@ func (fakePricer) Price(string) (pricing.Price, bool) {
 	return pricing.Price{InputMicrosPerMTok: 1_000_000, CachedInputMicrosPerMTok: 1_000_000, OutputMicrosPerMTok: 2_000_000}, true
 }
 
+// PricedName knows the models the tests use, by their exact names: the
+// metrics' model labels are bounded by it.
+func (fakePricer) PricedName(model string) (string, bool) {
+	switch model {
+	case "gpt-4o", "gpt-4o-mini", "text-embedding-3-small":
+		return model, true
+	}
+	return "", false
+}
+
 // harness is a gateway on loopback in front of a mock upstream on loopback.
 type harness struct {
 	gw       *Gateway

@@ -26,16 +26,21 @@ func (c *call) add(scope limitScope, key string, limit int64, window time.Durati
 	c.nc++
 }
 
-// reserve is step 8: one Reserve over every limit that applies.
-func (g *Gateway) reserve(c *call) error {
+// reserve is step 8: one Reserve over every limit that applies. A cache
+// hit is a request that costs no tokens: it reserves the request counters
+// only (RPM, and the key's maxRequests), never TPM, quota or spend.
+func (g *Gateway) reserve(c *call, cacheHit bool) error {
 	ws, key := c.p.Workspace, &c.p.Key
+	costs := !cacheHit
 	est := c.prompt + c.maxOut // both bounded (maxReservedTokens, body size): no overflow
 	// Counter keys follow ratelimit.Counter's convention; the month is in
 	// a budget's key, so a new month starts from zero. They are built once
 	// per workspace, key and month, not per request.
 	wk := g.wsNames.of(ws.ID, "ws:", c.now)
 	c.add(scopeWorkspaceRPM, wk.rpm, ws.RPM, time.Minute, 1)
-	c.add(scopeWorkspaceTPM, wk.tpm, ws.TPM, time.Minute, est)
+	if costs {
+		c.add(scopeWorkspaceTPM, wk.tpm, ws.TPM, time.Minute, est)
+	}
 	var kk *counterNames
 	if key.RPM > 0 || key.TPM > 0 || key.State.MaxRequests > 0 {
 		kk = g.keyNames.of(key.ID, "key:", c.now)
@@ -43,7 +48,7 @@ func (g *Gateway) reserve(c *call) error {
 	if key.RPM > 0 {
 		c.add(scopeKeyRPM, kk.rpm, key.RPM, time.Minute, 1)
 	}
-	if key.TPM > 0 {
+	if costs && key.TPM > 0 {
 		c.add(scopeKeyTPM, kk.tpm, key.TPM, time.Minute, est)
 	}
 	ctx := c.client
@@ -52,14 +57,14 @@ func (g *Gateway) reserve(c *call) error {
 		g.seed(ctx, k, key.State.RequestCount)
 		c.add(scopeKeyRequests, k, key.State.MaxRequests, 0, 1)
 	}
-	if ws.MonthlyTokenQuota > 0 {
+	if costs && ws.MonthlyTokenQuota > 0 {
 		k := wk.tokens
 		if ws.UsagePeriod == wk.month {
 			g.seed(ctx, k, ws.TokensThisMonth)
 		}
 		c.add(scopeWorkspaceTokens, k, ws.MonthlyTokenQuota, 0, est)
 	}
-	if ws.MonthlySpendCapMicros > 0 && c.priced {
+	if costs && ws.MonthlySpendCapMicros > 0 && c.priced {
 		k := wk.spend
 		if ws.UsagePeriod == wk.month {
 			g.seed(ctx, k, ws.SpendThisMonthMicros)
@@ -208,6 +213,15 @@ func (g *Gateway) settle(c *call, w *respWriter, aborted bool) {
 		c.err = errClientGone
 	}
 	actual := c.actual[:c.nc]
+	// Every admitted request spends a request of the rates, answered or
+	// not: one whose upstream refused or failed used the upstream (and its
+	// shared key) too. Only tokens, money and the key's maxRequests (which
+	// counts answers, as the ledger does) are given back below.
+	for i := 0; i < c.nc; i++ {
+		if s := c.scopes[i]; s == scopeWorkspaceRPM || s == scopeKeyRPM {
+			actual[i] = 1
+		}
+	}
 	defer g.settleReservation(c, actual)
 
 	var prompt, completion, cached int64
@@ -448,11 +462,7 @@ func (g *Gateway) finish(c *call, w *respWriter, r *http.Request) {
 	ws, model := "", ""
 	if c.p != nil {
 		ws = c.p.Workspace.ID
-		// A model name is client input; only one the upstream accepted
-		// becomes a label, so a client cannot mint time series.
-		if status < 400 || status == StatusClientClosed {
-			model = c.req.Model
-		}
+		model = g.modelLabel(c.p, c.req.Model)
 	}
 	g.metrics.requests.WithLabelValues(ws, model, statusLabel(status)).Inc()
 

@@ -26,7 +26,7 @@ func newMetrics() *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		// Labels carry workspace ids, never key ids or secrets; model is
-		// only set for requests the upstream accepted.
+		// one of a bounded set (modelLabel).
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "oais_gateway_requests_total",
 			Help: "Requests answered by the gateway, by workspace, model and HTTP status (499: client went away).",
@@ -62,4 +62,28 @@ func newMetrics() *metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return m
+}
+
+// otherModel is the model label of every model that is neither priced nor
+// named by an allow-list.
+const otherModel = "other"
+
+// modelLabel is model as a metrics label. A model name is client input, and
+// every distinct label value is a time series kept for good: it is a label
+// only as a name an admin put in p's allow-lists, or as the priced name it
+// resolves to ("gpt-4o-2024-08-06" and "GPT-4o" are "gpt-4o"); anything
+// else is "other". "" when no model was read.
+func (g *Gateway) modelLabel(p *Principal, model string) string {
+	if model == "" {
+		return ""
+	}
+	if (len(p.Key.AllowedModels) > 0 || len(p.Workspace.Models) > 0) && p.modelAllowed(model) {
+		return model
+	}
+	if g.priced != nil {
+		if name, ok := g.priced.PricedName(model); ok {
+			return name
+		}
+	}
+	return otherModel
 }

@@ -127,6 +127,16 @@ type Pricer interface {
 	Price(model string) (p pricing.Price, ok bool)
 }
 
+// PricedModels is optionally implemented by a Pricer that tells a priced
+// model from an unknown one (charged a fallback price). The gateway's
+// metrics name a model only by the priced name it resolves to, so client
+// strings cannot mint time series.
+type PricedModels interface {
+	// PricedName returns the priced name model resolves to (one of a
+	// bounded set), false when it resolves to none.
+	PricedName(model string) (name string, ok bool)
+}
+
 // Cache stores answers to identical requests. A miss or an error makes the
 // gateway go upstream; a cache can never refuse a request.
 type Cache interface {

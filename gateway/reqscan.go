@@ -12,7 +12,7 @@ import (
 
 // requestFields are the top-level keys of a request body the gateway reads.
 var requestFields = [...]string{"model", "stream", "stream_options", "max_tokens",
-	"max_completion_tokens", "n", "messages", "prompt", "input"}
+	"max_completion_tokens", "n", "best_of", "messages", "prompt", "input"}
 
 // scanRequest fills q from a body that json.Valid accepted, reading only
 // the fields apiRequest names and skipping every other value unparsed; a
@@ -110,16 +110,16 @@ func scanField(f int, val []byte, q *apiRequest, messages *[]byte) bool {
 		}
 		return true
 	case "stream_options":
-		if null {
-			return true
-		}
-		return scanStreamOptions(val, q)
+		q.StreamOptions = json.RawMessage(val)
+		return true
 	case "max_tokens":
 		return intField(val, &q.MaxTokens)
 	case "max_completion_tokens":
 		return intField(val, &q.MaxCompletionTokens)
 	case "n":
 		return intField(val, &q.N)
+	case "best_of":
+		return intField(val, &q.BestOf)
 	case "messages":
 		if val[0] != '[' && !null {
 			return false
@@ -145,48 +145,6 @@ func intField(val []byte, dst **int64) bool {
 		return false
 	}
 	*dst = &v
-	return true
-}
-
-func scanStreamOptions(val []byte, q *apiRequest) bool {
-	if val[0] != '{' {
-		return false
-	}
-	q.StreamOptions = &struct {
-		IncludeUsage bool `json:"include_usage"`
-	}{}
-	i := jsonscan.SkipSpace(val, 1)
-	seen := false
-	for i < len(val) && val[i] == '"' {
-		kEnd := jsonscan.EndOfString(val, i+1)
-		key := val[i+1 : kEnd]
-		i = jsonscan.SkipSpace(val, kEnd+1)
-		i = jsonscan.SkipSpace(val, i+1)
-		vEnd := jsonscan.SkipValue(val, i)
-		v := val[i:vEnd]
-		switch {
-		case string(key) == "include_usage":
-			if seen {
-				return false
-			}
-			seen = true
-			switch string(v) {
-			case "true":
-				q.StreamOptions.IncludeUsage = true
-			case "false", "null":
-			default:
-				return false
-			}
-		case strings.EqualFold(string(key), "include_usage"):
-			return false
-		}
-		i = jsonscan.SkipSpace(val, vEnd)
-		if i < len(val) && val[i] == ',' {
-			i = jsonscan.SkipSpace(val, i+1)
-			continue
-		}
-		break
-	}
 	return true
 }
 
@@ -239,3 +197,152 @@ func caseFoldedField(body []byte) bool {
 	}
 	return false
 }
+
+// withStreamUsage makes a stream's body ask the upstream for its usage
+// chunk, and reports whether the client asked for that chunk itself (if
+// not, the relay hides it again). The upstream must find exactly one
+// stream_options, {"include_usage":true, …}: a client's null, false or
+// other non-object, an include_usage that is not true, or a second
+// stream_options or include_usage behind the first (which parsers where
+// the last key wins, vLLM and most Python servers, obey) would switch the
+// chunk off, and the gateway would bill an estimate of the visible text,
+// blind to reasoning, tool and image tokens.
+//
+// absent says the body has no stream_options (as decoded): the common case,
+// where the option is spliced in after the opening brace and every other
+// byte is left alone. A body that already asks plainly (one stream_options
+// with one include_usage, true) is returned as it is. Any other is rebuilt:
+// one stream_options first, holding include_usage and the other members of
+// the client's last object (the last of each name), then every other
+// member of the body as sent.
+func withStreamUsage(body []byte, absent bool) (out []byte, asked bool, err error) {
+	const opt = `"stream_options":{"include_usage":true`
+	start := jsonscan.SkipSpace(body, 0)
+	if start >= len(body) || body[start] != '{' {
+		return nil, false, ErrBadRequest
+	}
+	if absent {
+		out = make([]byte, 0, len(body)+len(opt)+2)
+		out = append(out, body[:start+1]...)
+		out = append(out, opt...)
+		out = append(out, '}')
+		if rest := jsonscan.SkipSpace(body, start+1); rest < len(body) && body[rest] != '}' {
+			out = append(out, ',')
+		}
+		return append(out, body[start+1:]...), false, nil
+	}
+	var opts []byte // the last stream_options
+	n := 0
+	for m := newMembers(body, start); m.next(); {
+		if m.keyIs("stream_options", true) {
+			n++
+			opts = m.value()
+		}
+	}
+	asked, plain := usageAsked(opts)
+	if n == 1 && plain && asked {
+		return body, true, nil
+	}
+	out = make([]byte, 0, len(body)+len(opt)+1)
+	out = append(out, body[:start+1]...)
+	out = append(out, opt...)
+	if len(opts) > 0 && opts[0] == '{' {
+		var last map[string]int // member name -> index of its last occurrence
+		if bytes.Count(opts, []byte{':'}) > 1 {
+			last = map[string]int{}
+			for m, i := newMembers(opts, 0), 0; m.next(); i++ {
+				last[m.name()] = i
+			}
+		}
+		for m, i := newMembers(opts, 0), 0; m.next(); i++ {
+			if m.keyIs("include_usage", true) || last != nil && last[m.name()] != i {
+				continue
+			}
+			out = append(append(out, ','), m.member()...)
+		}
+	}
+	out = append(out, '}')
+	for m := newMembers(body, start); m.next(); {
+		if !m.keyIs("stream_options", true) {
+			out = append(append(out, ','), m.member()...)
+		}
+	}
+	return append(out, '}'), asked, nil
+}
+
+// usageAsked reads a client's stream_options: asked when its last
+// include_usage is true; plain when no other member is named include_usage
+// once decoded or case-folded, so that every parser reads it alike.
+func usageAsked(opts []byte) (asked, plain bool) {
+	if len(opts) == 0 || opts[0] != '{' {
+		return false, false
+	}
+	n := 0
+	for m := newMembers(opts, 0); m.next(); {
+		if m.keyIs("include_usage", true) {
+			n++
+			asked = m.keyIs("include_usage", false) && string(m.value()) == "true"
+		}
+	}
+	return asked, n == 1
+}
+
+// members walks the members of a JSON object that json.Valid accepted.
+type members struct {
+	b []byte
+	i int // the next member's opening quote; len(b) at the end
+	// The current member: its key's opening quote, its raw key, and where
+	// its value starts and ends.
+	start, val, end int
+	key             []byte
+}
+
+// newMembers walks the object whose opening brace is at b[open].
+func newMembers(b []byte, open int) members {
+	return members{b: b, i: jsonscan.SkipSpace(b, open+1)}
+}
+
+func (m *members) next() bool {
+	if m.i >= len(m.b) || m.b[m.i] != '"' {
+		return false
+	}
+	kEnd := jsonscan.EndOfString(m.b, m.i+1)
+	m.start, m.key = m.i, m.b[m.i+1:kEnd]
+	m.val = jsonscan.SkipSpace(m.b, jsonscan.SkipSpace(m.b, kEnd+1)+1) // past the colon
+	m.end = jsonscan.SkipValue(m.b, m.val)
+	m.i = jsonscan.SkipSpace(m.b, m.end)
+	if m.i < len(m.b) && m.b[m.i] == ',' {
+		m.i = jsonscan.SkipSpace(m.b, m.i+1)
+	} else {
+		m.i = len(m.b)
+	}
+	return true
+}
+
+// name is the member's key, decoded.
+func (m *members) name() string {
+	if bytes.IndexByte(m.key, '\\') < 0 {
+		return string(m.key)
+	}
+	var s string
+	_ = json.Unmarshal(m.b[m.start:m.start+len(m.key)+2], &s)
+	return s
+}
+
+// keyIs reports whether the member's decoded key is name, or with fold
+// equals it when case is ignored (as encoding/json matches fields).
+func (m *members) keyIs(name string, fold bool) bool {
+	if bytes.IndexByte(m.key, '\\') >= 0 {
+		k := m.name()
+		return k == name || fold && strings.EqualFold(k, name)
+	}
+	if string(m.key) == name {
+		return true
+	}
+	// A key that folds to an ASCII name has at most 3 bytes per byte of it
+	// (the Kelvin sign folds to k): longer keys are not even converted.
+	return fold && len(m.key) <= 3*len(name) && strings.EqualFold(string(m.key), name)
+}
+
+func (m *members) value() []byte  { return m.b[m.val:m.end] }
+func (m *members) member() []byte { return m.b[m.start:m.end] }

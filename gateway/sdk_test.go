@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/openai/openai-go"
@@ -42,6 +43,13 @@ func TestOpenAISDK(t *testing.T) {
 			t.Fatalf("answer %+v", res)
 		}
 		h.rec.next(t)
+		// The SDK's own headers reach the upstream; its key does not.
+		h.upMu.Lock()
+		up := h.upstream[len(h.upstream)-1].Header
+		h.upMu.Unlock()
+		if up.Get("X-Stainless-Lang") != "go" || !strings.HasPrefix(up.Get("User-Agent"), "OpenAI/Go") || up.Get("Authorization") != "Bearer "+upstreamKey {
+			t.Fatalf("upstream headers %v", up)
+		}
 	})
 	t.Run("streaming", func(t *testing.T) {
 		c := client("active")

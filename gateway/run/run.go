@@ -50,6 +50,9 @@ type Gateway struct {
 	wake chan struct{}
 }
 
+// The gateway names models in its metrics by their priced names.
+var _ gateway.PricedModels = (*prices.Live)(nil)
+
 // Open connects everything and loads the key snapshot. Close the result.
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 	st, err := store.Open(ctx, cfg.DatabaseURL)

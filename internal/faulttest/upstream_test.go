@@ -15,10 +15,12 @@ import (
 )
 
 // faultHeader asks the fake upstream for a fault the mock has no knob for.
-const faultHeader = "X-Fault"
+// It is one of the mock's X-Mock-* knobs, the only test headers the gateway
+// forwards (forwardRequestHeader).
+const faultHeader = "X-Mock-Fault"
 
 // fakeUpstream is the mock upstream behind a real listener, plus
-// "X-Fault: reset": the upstream accepts the request and resets the
+// "X-Mock-Fault: reset": the upstream accepts the request and resets the
 // connection without answering.
 func fakeUpstream(t *testing.T) *httptest.Server {
 	t.Helper()

@@ -63,6 +63,11 @@ func (l *Live) Price(model string) (p pricing.Price, ok bool) {
 	return pricing.Price{}, false
 }
 
+// PricedName is pricing.Table.PricedName on the current table.
+func (l *Live) PricedName(model string) (string, bool) {
+	return l.t.Load().PricedName(model)
+}
+
 // Version identifies the content of the model_prices table: a hash of every
 // override, sorted. It is computed from the rows rather than from
 // max(updated_at) and a count, because updated_at comes from the clock of

@@ -68,6 +68,9 @@ func TestExactNames(t *testing.T) {
 			if !ok && p != (Price{}) {
 				t.Fatalf("Lookup(%q) of an unpriced model = %+v, want no price", tt.model, p)
 			}
+			if n, ok2 := table.PricedName(tt.model); n != name || ok2 != ok {
+				t.Fatalf("PricedName(%q) = %q, %v; Lookup says %q, %v", tt.model, n, ok2, name, ok)
+			}
 		})
 	}
 }

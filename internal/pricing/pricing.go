@@ -112,6 +112,14 @@ func (p Price) WorstCase(promptTokens, maxCompletionTokens int64) int64 {
 	return p.Cost(promptTokens, 0, maxCompletionTokens)
 }
 
+// PricedName returns the priced name model resolves to (as Lookup does),
+// false when it matches nothing. Unlike model, the name is one of the
+// table's, so it can name a metrics series.
+func (t Table) PricedName(model string) (string, bool) {
+	_, name, ok := t.Lookup(model)
+	return name, ok
+}
+
 // Cost returns what one request costs, in micro-dollars, rounded up.
 //
 // cachedTokens is the part of promptTokens that the upstream served from its
