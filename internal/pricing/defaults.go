@@ -43,6 +43,11 @@ var defaultPrices = map[string]Price{
 	"o3-pro":                             {20_000_000, 20_000_000, 80_000_000},
 	"o4-mini":                            {1_100_000, 275_000, 4_400_000},
 	"gpt-3.5-turbo":                      {500_000, 500_000, 1_500_000},
+	"gpt-4-turbo":                        {10_000_000, 10_000_000, 30_000_000},
+	"gpt-4":                              {30_000_000, 30_000_000, 60_000_000},
+	"gpt-5":                              {1_250_000, 125_000, 10_000_000},
+	"gpt-5-mini":                         {250_000, 25_000, 2_000_000},
+	"gpt-5-nano":                         {50_000, 5_000, 400_000},
 	"text-embedding-3-small":             {20_000, 20_000, 0},
 	"text-embedding-3-large":             {130_000, 130_000, 0},
 	"text-embedding-ada-002":             {100_000, 100_000, 0},
@@ -75,6 +80,11 @@ var defaultAliases = map[string]string{
 	"o3-pro-2025-06-10":                       "o3-pro",
 	"o4-mini-2025-04-16":                      "o4-mini",
 	"gpt-3.5-turbo-0125":                      "gpt-3.5-turbo",
+	"gpt-4-turbo-2024-04-09":                  "gpt-4-turbo",
+	"gpt-4-0613":                              "gpt-4",
+	"gpt-5-2025-08-07":                        "gpt-5",
+	"gpt-5-mini-2025-08-07":                   "gpt-5-mini",
+	"gpt-5-nano-2025-08-07":                   "gpt-5-nano",
 	// The model the quickstart curl names (README, make run).
 	"mock-gpt": "mock",
 }
