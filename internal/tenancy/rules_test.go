@@ -20,6 +20,7 @@ import (
 	"github.com/oais/oais/ent/privacy"
 	"github.com/oais/oais/ent/upstream"
 	"github.com/oais/oais/ent/usageevent"
+	"github.com/oais/oais/ent/usagequarantine"
 	"github.com/oais/oais/ent/usagerollup"
 	"github.com/oais/oais/ent/workspace"
 	"github.com/oais/oais/internal/audit"
@@ -34,6 +35,7 @@ func TestMain(m *testing.M) { storetest.Main(m) }
 type fixture struct {
 	ws, member, key, usage, auditEv, billing, period string
 	upstream, usageRollup, latencyRollup             string
+	quarantine                                       string
 }
 
 func seed(t *testing.T, c *ent.Client, name string) (fixture, *viewer.Viewer) {
@@ -55,9 +57,10 @@ func seed(t *testing.T, c *ent.Client, name string) (fixture, *viewer.Viewer) {
 	hour := time.Now().UTC().Truncate(time.Hour)
 	ur := c.UsageRollup.Create().SetWorkspaceID(ws.ID).SetAPIKeyID(k.ID).SetModel("m").SetHour(hour).SetRequests(1).SaveX(sys)
 	lr := c.LatencyRollup.Create().SetWorkspaceID(ws.ID).SetHour(hour).SetBucket(0).SetCount(1).SaveX(sys)
+	uq := c.UsageQuarantine.Create().SetID("uq_" + name).SetWorkspaceID(ws.ID).SetRequestID(name + "-bad").SetReason("test").SetRecord("{}").SaveX(sys)
 	v := &viewer.Viewer{UserID: u.ID, Email: u.Email, Roles: map[string]viewer.Role{ws.ID: viewer.RoleOwner}}
 	return fixture{ws: ws.ID, member: m.ID, key: k.ID, usage: ue.ID, auditEv: ae.ID, billing: ba.ID, period: bp.ID,
-		upstream: up.ID, usageRollup: ur.ID, latencyRollup: lr.ID}, v
+		upstream: up.ID, usageRollup: ur.ID, latencyRollup: lr.ID, quarantine: uq.ID}, v
 }
 
 // read gets one row of a workspace-owned type by id. The table ties it to
@@ -66,6 +69,9 @@ type read struct {
 	table string
 	id    func(fixture) string
 	get   func(ctx context.Context, c *ent.Client, id string) error
+	// systemOnly: only the system reads the type (an operator's table), so
+	// every member is denied outright instead of filtered to nothing.
+	systemOnly bool
 }
 
 var reads = []read{
@@ -108,6 +114,11 @@ var reads = []read{
 	}},
 	{table: latencyrollup.Table, id: func(f fixture) string { return f.latencyRollup }, get: func(ctx context.Context, c *ent.Client, id string) error {
 		_, err := c.LatencyRollup.Get(ctx, id)
+		return err
+	}},
+	// Quarantined usage records, for operators only.
+	{table: usagequarantine.Table, systemOnly: true, id: func(f fixture) string { return f.quarantine }, get: func(ctx context.Context, c *ent.Client, id string) error {
+		_, err := c.UsageQuarantine.Get(ctx, id)
 		return err
 	}},
 }
@@ -156,6 +167,9 @@ var writes = []write{
 	{name: "zero usage rollup", table: usagerollup.Table, systemWritten: true, do: func(ctx context.Context, c *ent.Client, a fixture) error {
 		return c.UsageRollup.UpdateOneID(a.usageRollup).SetCostMicros(0).Exec(ctx)
 	}},
+	{name: "delete quarantined usage", table: usagequarantine.Table, systemWritten: true, do: func(ctx context.Context, c *ent.Client, a fixture) error {
+		return c.UsageQuarantine.DeleteOneID(a.quarantine).Exec(ctx)
+	}},
 	{name: "zero latency rollup", table: latencyrollup.Table, systemWritten: true, do: func(ctx context.Context, c *ent.Client, a fixture) error {
 		return c.LatencyRollup.UpdateOneID(a.latencyRollup).SetCount(0).Exec(ctx)
 	}},
@@ -174,11 +188,15 @@ func TestCrossTenant(t *testing.T) {
 		for _, r := range reads {
 			t.Run("read "+r.table, func(t *testing.T) {
 				id := r.id(a)
-				if err := r.get(asB, c, id); !ent.IsNotFound(err) {
-					t.Fatalf("foreign read: %v, want not found", err)
+				want, wantText := ent.IsNotFound, "not found"
+				if r.systemOnly {
+					want, wantText = func(err error) bool { return errors.Is(err, privacy.Deny) }, "deny"
 				}
-				if err := r.get(asB, c, id+"x"); !ent.IsNotFound(err) {
-					t.Fatalf("missing id: %v, want not found", err)
+				if err := r.get(asB, c, id); !want(err) {
+					t.Fatalf("foreign read: %v, want %s", err, wantText)
+				}
+				if err := r.get(asB, c, id+"x"); !want(err) {
+					t.Fatalf("missing id: %v, want %s", err, wantText)
 				}
 				if err := r.get(context.Background(), c, id); !errors.Is(err, privacy.Deny) {
 					t.Fatalf("no viewer: %v, want deny", err)
