@@ -85,12 +85,15 @@ type Gateway struct {
 	authzValue []string
 	epURLs     [kindModels + 1]*url.URL
 	transport  *http.Transport
-	mock       *mockupstream.InProcess
-	metrics    *metrics
-	seeded     sync.Map         // counter key -> struct{}: cumulative counters seeded
-	wsNames    counterNameCache // workspace id -> its counter keys
-	keyNames   counterNameCache // key id -> its counter keys
-	draining   atomic.Bool
+	// tenantTransport carries workspaces' own upstreams, every connection
+	// checked against cfg.Egress (egress.go).
+	tenantTransport *http.Transport
+	mock            *mockupstream.InProcess
+	metrics         *metrics
+	seeded          sync.Map         // counter key -> struct{}: cumulative counters seeded
+	wsNames         counterNameCache // workspace id -> its counter keys
+	keyNames        counterNameCache // key id -> its counter keys
+	draining        atomic.Bool
 	// into is deps.Limiter's allocation-free Reserve, if it has one.
 	into ratelimit.IntoReserver
 	// settler settles reservations off the request path, if deps.Limiter
@@ -177,6 +180,7 @@ func New(cfg Config, deps Deps) *Gateway {
 		g.transport.ForceAttemptHTTP2 = g.upstream.Scheme == "https"
 	}
 	g.upstream.Path = strings.TrimSuffix(g.upstream.Path, "/")
+	g.tenantTransport = newTenantTransport(g.transport, cfg.Egress)
 
 	for _, ep := range []*endpoint{epChat, epCompletions, epEmbeddings, epModels} {
 		g.epURLs[ep.kind] = upstreamURL(g.upstream, ep.upstream)
@@ -192,6 +196,7 @@ func (g *Gateway) Close() error {
 	// is lost on shutdown (each is bounded by settleTimeout).
 	g.settling.Wait()
 	g.transport.CloseIdleConnections()
+	g.tenantTransport.CloseIdleConnections()
 	if g.mock != nil {
 		return g.mock.Close()
 	}

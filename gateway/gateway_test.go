@@ -56,6 +56,7 @@ func TestWireError(t *testing.T) {
 		{"too large", ErrTooLarge, 413, "request_too_large", "invalid_request_error"},
 		{"slow body", ErrBodyTimeout, 408, "request_timeout", "invalid_request_error"},
 		{"upstream down", ErrUpstreamDown, 502, "upstream_unavailable", "server_error"},
+		{"workspace upstream address not allowed", ErrUpstreamForbidden, 502, "upstream_unavailable", "server_error"},
 		{"upstream timeout", ErrUpstreamTimeout, 504, "upstream_timeout", "server_error"},
 		{"unknown route", ErrNotFound, 404, "unknown_url", "invalid_request_error"},
 		{"wrong method", ErrMethodNotAllowed, 405, "method_not_allowed", "invalid_request_error"},

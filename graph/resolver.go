@@ -23,6 +23,7 @@ import (
 	"github.com/oais/oais/graph/model"
 	"github.com/oais/oais/internal/apikeys"
 	"github.com/oais/oais/internal/audit"
+	"github.com/oais/oais/internal/egress"
 	"github.com/oais/oais/internal/ids"
 	"github.com/oais/oais/internal/keys"
 	"github.com/oais/oais/internal/ledger"
@@ -53,7 +54,10 @@ type Resolver struct {
 	Ledger   *ledger.Ledger
 	Stripe   BillingLinks // nil: billing on the local ledger only
 	Secrets  *secretbox.Box
-	Now      func() time.Time
+	// Egress decides where workspaces' own upstreams may lead; nil allows
+	// public addresses only.
+	Egress *egress.Policy
+	Now    func() time.Time
 }
 
 func (r *Resolver) now() time.Time {

@@ -43,6 +43,13 @@ Configuration is read from the environment (CONTRACT §1):
                            bound an upstream call / its first byte (default 10m / 60s); past: 504
   OAIS_SECRETS_KEY         opens workspaces' own upstream keys (same value as the control plane)
   OAIS_TRUSTED_PROXIES     CIDRs whose X-Forwarded-For is believed for IP allow-lists
+  OAIS_UPSTREAM_ALLOWED_NETWORKS
+                           CIDRs a workspace's own upstream may reach besides public addresses;
+                           every connection to one is checked after DNS, and loopback, private,
+                           link-local, CGNAT, multicast and cloud metadata addresses are refused
+                           otherwise (502 upstream_unavailable; a metadata address only by its
+                           own /32). OAIS_UPSTREAM_BASE_URL and the mock are not restricted
+                           (default: none)
   OAIS_DRAIN_TIMEOUT       on SIGTERM/SIGINT: /readyz answers 503, no new connections, and
                            requests and streams in flight get this long to finish, each
                            metered, before they are cut (default 25s); then the spool is

@@ -102,18 +102,18 @@ type cluster struct {
 
 var keyPattern = regexp.MustCompile(`sk-oais-[A-Za-z0-9]+`)
 
-// startCluster starts a control plane on dbURL (which it migrates) and
-// waits for its quickstart key and /readyz.
-func startCluster(t *testing.T, dbURL string) *cluster {
+// startCluster starts a control plane on dbURL (which it migrates), with
+// extra environment, and waits for its quickstart key and /readyz.
+func startCluster(t *testing.T, dbURL string, extra ...string) *cluster {
 	t.Helper()
 	port := FreePort(t)
 	c := &cluster{t: t, dbURL: dbURL, cpURL: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	c.cp = Start(t, "controlplane", filepath.Join(bins, "controlplane"), []string{
+	c.cp = Start(t, "controlplane", filepath.Join(bins, "controlplane"), append([]string{
 		"OAIS_DATABASE_URL=" + dbURL,
 		fmt.Sprintf("OAIS_CONTROLPLANE_ADDR=127.0.0.1:%d", port),
 		"OAIS_BOOTSTRAP_ADMIN_PASSWORD=" + adminPassword,
 		"OAIS_BILLING_INTERVAL=1h",
-	}, "serve")
+	}, extra...), "serve")
 	ok := WaitFor(30*time.Second, func() bool {
 		if c.cp.Exited() {
 			return true
