@@ -316,6 +316,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			usageevent.FieldSource:           {Type: field.TypeEnum, Column: usageevent.FieldSource},
 			usageevent.FieldEstimateReason:   {Type: field.TypeString, Column: usageevent.FieldEstimateReason},
 			usageevent.FieldClientIP:         {Type: field.TypeString, Column: usageevent.FieldClientIP},
+			usageevent.FieldErrorCode:        {Type: field.TypeString, Column: usageevent.FieldErrorCode},
 			usageevent.FieldOccurredAt:       {Type: field.TypeTime, Column: usageevent.FieldOccurredAt},
 			usageevent.FieldIngestedAt:       {Type: field.TypeTime, Column: usageevent.FieldIngestedAt},
 			usageevent.FieldBillingPeriodID:  {Type: field.TypeString, Column: usageevent.FieldBillingPeriodID},
@@ -1925,6 +1926,11 @@ func (f *UsageEventFilter) WhereEstimateReason(p entql.StringP) {
 // WhereClientIP applies the entql string predicate on the client_ip field.
 func (f *UsageEventFilter) WhereClientIP(p entql.StringP) {
 	f.Where(p.Field(usageevent.FieldClientIP))
+}
+
+// WhereErrorCode applies the entql string predicate on the error_code field.
+func (f *UsageEventFilter) WhereErrorCode(p entql.StringP) {
+	f.Where(p.Field(usageevent.FieldErrorCode))
 }
 
 // WhereOccurredAt applies the entql time.Time predicate on the occurred_at field.

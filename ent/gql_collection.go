@@ -771,6 +771,11 @@ func (_q *UsageEventQuery) collectField(ctx context.Context, oneNode bool, opCtx
 				selectedFields = append(selectedFields, usageevent.FieldClientIP)
 				fieldSeen[usageevent.FieldClientIP] = struct{}{}
 			}
+		case "errorCode":
+			if _, ok := fieldSeen[usageevent.FieldErrorCode]; !ok {
+				selectedFields = append(selectedFields, usageevent.FieldErrorCode)
+				fieldSeen[usageevent.FieldErrorCode] = struct{}{}
+			}
 		case "occurredAt":
 			if _, ok := fieldSeen[usageevent.FieldOccurredAt]; !ok {
 				selectedFields = append(selectedFields, usageevent.FieldOccurredAt)

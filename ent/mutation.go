@@ -10992,6 +10992,7 @@ type UsageEventMutation struct {
 	source               *usageevent.Source
 	estimate_reason      *string
 	client_ip            *string
+	error_code           *string
 	occurred_at          *time.Time
 	ingested_at          *time.Time
 	billing_period_id    *string
@@ -11829,6 +11830,55 @@ func (m *UsageEventMutation) ResetClientIP() {
 	delete(m.clearedFields, usageevent.FieldClientIP)
 }
 
+// SetErrorCode sets the "error_code" field.
+func (m *UsageEventMutation) SetErrorCode(s string) {
+	m.error_code = &s
+}
+
+// ErrorCode returns the value of the "error_code" field in the mutation.
+func (m *UsageEventMutation) ErrorCode() (r string, exists bool) {
+	v := m.error_code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldErrorCode returns the old "error_code" field's value of the UsageEvent entity.
+// If the UsageEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageEventMutation) OldErrorCode(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldErrorCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldErrorCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldErrorCode: %w", err)
+	}
+	return oldValue.ErrorCode, nil
+}
+
+// ClearErrorCode clears the value of the "error_code" field.
+func (m *UsageEventMutation) ClearErrorCode() {
+	m.error_code = nil
+	m.clearedFields[usageevent.FieldErrorCode] = struct{}{}
+}
+
+// ErrorCodeCleared returns if the "error_code" field was cleared in this mutation.
+func (m *UsageEventMutation) ErrorCodeCleared() bool {
+	_, ok := m.clearedFields[usageevent.FieldErrorCode]
+	return ok
+}
+
+// ResetErrorCode resets all changes to the "error_code" field.
+func (m *UsageEventMutation) ResetErrorCode() {
+	m.error_code = nil
+	delete(m.clearedFields, usageevent.FieldErrorCode)
+}
+
 // SetOccurredAt sets the "occurred_at" field.
 func (m *UsageEventMutation) SetOccurredAt(t time.Time) {
 	m.occurred_at = &t
@@ -12011,7 +12061,7 @@ func (m *UsageEventMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UsageEventMutation) Fields() []string {
-	fields := make([]string, 0, 19)
+	fields := make([]string, 0, 20)
 	if m.workspace != nil {
 		fields = append(fields, usageevent.FieldWorkspaceID)
 	}
@@ -12059,6 +12109,9 @@ func (m *UsageEventMutation) Fields() []string {
 	}
 	if m.client_ip != nil {
 		fields = append(fields, usageevent.FieldClientIP)
+	}
+	if m.error_code != nil {
+		fields = append(fields, usageevent.FieldErrorCode)
 	}
 	if m.occurred_at != nil {
 		fields = append(fields, usageevent.FieldOccurredAt)
@@ -12109,6 +12162,8 @@ func (m *UsageEventMutation) Field(name string) (ent.Value, bool) {
 		return m.EstimateReason()
 	case usageevent.FieldClientIP:
 		return m.ClientIP()
+	case usageevent.FieldErrorCode:
+		return m.ErrorCode()
 	case usageevent.FieldOccurredAt:
 		return m.OccurredAt()
 	case usageevent.FieldIngestedAt:
@@ -12156,6 +12211,8 @@ func (m *UsageEventMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldEstimateReason(ctx)
 	case usageevent.FieldClientIP:
 		return m.OldClientIP(ctx)
+	case usageevent.FieldErrorCode:
+		return m.OldErrorCode(ctx)
 	case usageevent.FieldOccurredAt:
 		return m.OldOccurredAt(ctx)
 	case usageevent.FieldIngestedAt:
@@ -12282,6 +12339,13 @@ func (m *UsageEventMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetClientIP(v)
+		return nil
+	case usageevent.FieldErrorCode:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetErrorCode(v)
 		return nil
 	case usageevent.FieldOccurredAt:
 		v, ok := value.(time.Time)
@@ -12415,6 +12479,9 @@ func (m *UsageEventMutation) ClearedFields() []string {
 	if m.FieldCleared(usageevent.FieldClientIP) {
 		fields = append(fields, usageevent.FieldClientIP)
 	}
+	if m.FieldCleared(usageevent.FieldErrorCode) {
+		fields = append(fields, usageevent.FieldErrorCode)
+	}
 	if m.FieldCleared(usageevent.FieldBillingPeriodID) {
 		fields = append(fields, usageevent.FieldBillingPeriodID)
 	}
@@ -12437,6 +12504,9 @@ func (m *UsageEventMutation) ClearField(name string) error {
 		return nil
 	case usageevent.FieldClientIP:
 		m.ClearClientIP()
+		return nil
+	case usageevent.FieldErrorCode:
+		m.ClearErrorCode()
 		return nil
 	case usageevent.FieldBillingPeriodID:
 		m.ClearBillingPeriodID()
@@ -12496,6 +12566,9 @@ func (m *UsageEventMutation) ResetField(name string) error {
 		return nil
 	case usageevent.FieldClientIP:
 		m.ResetClientIP()
+		return nil
+	case usageevent.FieldErrorCode:
+		m.ResetErrorCode()
 		return nil
 	case usageevent.FieldOccurredAt:
 		m.ResetOccurredAt()

@@ -50,6 +50,8 @@ type UsageEvent struct {
 	EstimateReason string `json:"estimate_reason,omitempty"`
 	// ClientIP holds the value of the "client_ip" field.
 	ClientIP string `json:"client_ip,omitempty"`
+	// ErrorCode holds the value of the "error_code" field.
+	ErrorCode string `json:"error_code,omitempty"`
 	// OccurredAt holds the value of the "occurred_at" field.
 	OccurredAt time.Time `json:"occurred_at,omitempty"`
 	// IngestedAt holds the value of the "ingested_at" field.
@@ -93,7 +95,7 @@ func (*UsageEvent) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullBool)
 		case usageevent.FieldPromptTokens, usageevent.FieldCompletionTokens, usageevent.FieldCachedTokens, usageevent.FieldCostMicros, usageevent.FieldStatus, usageevent.FieldLatencyMs:
 			values[i] = new(sql.NullInt64)
-		case usageevent.FieldID, usageevent.FieldWorkspaceID, usageevent.FieldRequestID, usageevent.FieldAPIKeyID, usageevent.FieldModel, usageevent.FieldEndpoint, usageevent.FieldSource, usageevent.FieldEstimateReason, usageevent.FieldClientIP, usageevent.FieldBillingPeriodID:
+		case usageevent.FieldID, usageevent.FieldWorkspaceID, usageevent.FieldRequestID, usageevent.FieldAPIKeyID, usageevent.FieldModel, usageevent.FieldEndpoint, usageevent.FieldSource, usageevent.FieldEstimateReason, usageevent.FieldClientIP, usageevent.FieldErrorCode, usageevent.FieldBillingPeriodID:
 			values[i] = new(sql.NullString)
 		case usageevent.FieldOccurredAt, usageevent.FieldIngestedAt:
 			values[i] = new(sql.NullTime)
@@ -214,6 +216,12 @@ func (_m *UsageEvent) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.ClientIP = value.String
 			}
+		case usageevent.FieldErrorCode:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field error_code", values[i])
+			} else if value.Valid {
+				_m.ErrorCode = value.String
+			}
 		case usageevent.FieldOccurredAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
 				return fmt.Errorf("unexpected type %T for field occurred_at", values[i])
@@ -321,6 +329,9 @@ func (_m *UsageEvent) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("client_ip=")
 	builder.WriteString(_m.ClientIP)
+	builder.WriteString(", ")
+	builder.WriteString("error_code=")
+	builder.WriteString(_m.ErrorCode)
 	builder.WriteString(", ")
 	builder.WriteString("occurred_at=")
 	builder.WriteString(_m.OccurredAt.Format(time.ANSIC))

@@ -192,6 +192,20 @@ func (_c *UsageEventCreate) SetNillableClientIP(v *string) *UsageEventCreate {
 	return _c
 }
 
+// SetErrorCode sets the "error_code" field.
+func (_c *UsageEventCreate) SetErrorCode(v string) *UsageEventCreate {
+	_c.mutation.SetErrorCode(v)
+	return _c
+}
+
+// SetNillableErrorCode sets the "error_code" field if the given value is not nil.
+func (_c *UsageEventCreate) SetNillableErrorCode(v *string) *UsageEventCreate {
+	if v != nil {
+		_c.SetErrorCode(*v)
+	}
+	return _c
+}
+
 // SetOccurredAt sets the "occurred_at" field.
 func (_c *UsageEventCreate) SetOccurredAt(v time.Time) *UsageEventCreate {
 	_c.mutation.SetOccurredAt(v)
@@ -401,6 +415,11 @@ func (_c *UsageEventCreate) check() error {
 			return &ValidationError{Name: "client_ip", err: fmt.Errorf(`ent: validator failed for field "UsageEvent.client_ip": %w`, err)}
 		}
 	}
+	if v, ok := _c.mutation.ErrorCode(); ok {
+		if err := usageevent.ErrorCodeValidator(v); err != nil {
+			return &ValidationError{Name: "error_code", err: fmt.Errorf(`ent: validator failed for field "UsageEvent.error_code": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.OccurredAt(); !ok {
 		return &ValidationError{Name: "occurred_at", err: errors.New(`ent: missing required field "UsageEvent.occurred_at"`)}
 	}
@@ -510,6 +529,10 @@ func (_c *UsageEventCreate) createSpec() (*UsageEvent, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.ClientIP(); ok {
 		_spec.SetField(usageevent.FieldClientIP, field.TypeString, value)
 		_node.ClientIP = value
+	}
+	if value, ok := _c.mutation.ErrorCode(); ok {
+		_spec.SetField(usageevent.FieldErrorCode, field.TypeString, value)
+		_node.ErrorCode = value
 	}
 	if value, ok := _c.mutation.OccurredAt(); ok {
 		_spec.SetField(usageevent.FieldOccurredAt, field.TypeTime, value)
@@ -674,6 +697,9 @@ func (u *UsageEventUpsertOne) UpdateNewValues() *UsageEventUpsertOne {
 		}
 		if _, exists := u.create.mutation.ClientIP(); exists {
 			s.SetIgnore(usageevent.FieldClientIP)
+		}
+		if _, exists := u.create.mutation.ErrorCode(); exists {
+			s.SetIgnore(usageevent.FieldErrorCode)
 		}
 		if _, exists := u.create.mutation.OccurredAt(); exists {
 			s.SetIgnore(usageevent.FieldOccurredAt)
@@ -963,6 +989,9 @@ func (u *UsageEventUpsertBulk) UpdateNewValues() *UsageEventUpsertBulk {
 			}
 			if _, exists := b.mutation.ClientIP(); exists {
 				s.SetIgnore(usageevent.FieldClientIP)
+			}
+			if _, exists := b.mutation.ErrorCode(); exists {
+				s.SetIgnore(usageevent.FieldErrorCode)
 			}
 			if _, exists := b.mutation.OccurredAt(); exists {
 				s.SetIgnore(usageevent.FieldOccurredAt)

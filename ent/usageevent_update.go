@@ -105,6 +105,9 @@ func (_u *UsageEventUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	if _u.mutation.ClientIPCleared() {
 		_spec.ClearField(usageevent.FieldClientIP, field.TypeString)
 	}
+	if _u.mutation.ErrorCodeCleared() {
+		_spec.ClearField(usageevent.FieldErrorCode, field.TypeString)
+	}
 	if value, ok := _u.mutation.BillingPeriodID(); ok {
 		_spec.SetField(usageevent.FieldBillingPeriodID, field.TypeString, value)
 	}
@@ -238,6 +241,9 @@ func (_u *UsageEventUpdateOne) sqlSave(ctx context.Context) (_node *UsageEvent, 
 	}
 	if _u.mutation.ClientIPCleared() {
 		_spec.ClearField(usageevent.FieldClientIP, field.TypeString)
+	}
+	if _u.mutation.ErrorCodeCleared() {
+		_spec.ClearField(usageevent.FieldErrorCode, field.TypeString)
 	}
 	if value, ok := _u.mutation.BillingPeriodID(); ok {
 		_spec.SetField(usageevent.FieldBillingPeriodID, field.TypeString, value)

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/oais/oais/gateway/mockupstream"
+	"github.com/oais/oais/gateway/ratelimit"
+	"github.com/oais/oais/gateway/spool"
 	"github.com/oais/oais/gateway/tokens"
 	"github.com/oais/oais/internal/keys"
 	"github.com/oais/oais/internal/usage"
@@ -117,4 +119,83 @@ func BenchmarkMockDirect(b *testing.B) {
 			resp.Body.Close()
 		}
 	})
+}
+
+// BenchmarkRefusedFlood is a flood of requests that a key's exhausted RPM
+// refuses (429 rate_limit_exceeded), through the handler alone (no loopback
+// HTTP, so the refusal's own cost shows), with the real in-process limiter
+// and the real durable spool: what a client hammering a limit costs.
+func BenchmarkRefusedFlood(b *testing.B) {
+	sp, err := spool.Open(b.Context(), spool.Options{Dir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = sp.Close() })
+	s, _ := keys.Generate()
+	p := &Principal{Key: KeyPolicy{ID: "key_flood", WorkspaceID: "ws_flood", State: keys.State{Status: keys.StatusActive}, RPM: 1},
+		Workspace: &WorkspacePolicy{ID: "ws_flood", RPM: 1 << 50, TPM: 1 << 50}}
+	g := New(Config{Logger: slog.New(slog.DiscardHandler)},
+		Deps{Directory: StaticDirectory{s.Hash(): p}, Limiter: ratelimit.NewLocal(ratelimit.Options{}), Recorder: sp, Pricer: fakePricer{}})
+	b.Cleanup(func() { _ = g.Close() })
+	h := g.Handler()
+	authz := "Bearer " + s.Reveal()
+	// Each client reuses its request, so the figure is the gateway's cost,
+	// not the test's allocations.
+	type client struct {
+		w    floodWriter
+		r    *http.Request
+		body strings.Reader
+	}
+	newClient := func() *client {
+		c := &client{r: httptest.NewRequest("POST", "/v1/chat/completions", nil)}
+		c.r.Header.Set("Authorization", authz)
+		c.r.Header.Set("Content-Type", "application/json")
+		c.r.RemoteAddr = "192.0.2.7:41000"
+		c.r.Body = io.NopCloser(&c.body)
+		c.r.ContentLength = int64(len(chatBody))
+		return c
+	}
+	serve := func(c *client) {
+		c.body.Reset(chatBody)
+		c.w.reset()
+		h.ServeHTTP(&c.w, c.r)
+	}
+	serve(newClient()) // uses the key's one request a minute
+	b.ReportAllocs()
+	b.SetParallelism(4)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		c := newClient()
+		w := &c.w
+		for pb.Next() {
+			serve(c)
+			if w.status != http.StatusTooManyRequests {
+				b.Fatalf("status %d, want 429", w.status)
+			}
+		}
+	})
+}
+
+// floodWriter is a reusable ResponseWriter that keeps only the status.
+type floodWriter struct {
+	h      http.Header
+	status int
+}
+
+func (w *floodWriter) reset() {
+	if w.h == nil {
+		w.h = make(http.Header, 16)
+	}
+	clear(w.h)
+	w.status = 0
+}
+func (w *floodWriter) Header() http.Header { return w.h }
+func (w *floodWriter) WriteHeader(s int) {
+	if w.status == 0 {
+		w.status = s
+	}
+}
+func (w *floodWriter) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return len(p), nil
 }

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"net/url"
 	"time"
+
+	"github.com/oais/oais/internal/egress"
 )
 
 // Defaults of Config.
@@ -42,6 +44,11 @@ type Config struct {
 	// end in 504.
 	UpstreamTimeout       time.Duration
 	UpstreamHeaderTimeout time.Duration
+	// Egress decides where workspaces' own upstreams may lead
+	// (OAIS_UPSTREAM_ALLOWED_NETWORKS), checked at every connection; nil
+	// allows public addresses only. The global upstream and the built-in
+	// mock are the operator's and not subject to it.
+	Egress *egress.Policy
 	// TrustedProxies are the peers whose X-Forwarded-For is believed when
 	// finding the client's address (for IP allow-lists and logs).
 	TrustedProxies []netip.Prefix
@@ -85,6 +92,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("upstream_timeout", c.UpstreamTimeout),
 		slog.Duration("upstream_header_timeout", c.UpstreamHeaderTimeout),
 		slog.Int("trusted_proxies", len(c.TrustedProxies)),
+		slog.Int("upstream_allowed_networks", len(c.Egress.AllowedNetworks())),
 		slog.Int64("default_max_tokens", c.DefaultMaxTokens),
 	)
 }

@@ -28,9 +28,12 @@ var (
 	ErrMethodNotAllowed   = errors.New("gateway: method not allowed")
 	ErrUpstreamDown       = errors.New("gateway: upstream unreachable")
 	ErrUpstreamTimeout    = errors.New("gateway: upstream timed out")
-	ErrUnavailable        = errors.New("gateway: cannot meter requests now")
-	ErrIdempotencyReused  = errors.New("gateway: idempotency key reused with another body")
-	ErrIdempotencyBusy    = errors.New("gateway: a request with this idempotency key is in flight")
+	// ErrUpstreamForbidden: a workspace's own upstream leads to an address
+	// tenants may not reach (internal/egress).
+	ErrUpstreamForbidden = errors.New("gateway: workspace upstream address not allowed")
+	ErrUnavailable       = errors.New("gateway: cannot meter requests now")
+	ErrIdempotencyReused = errors.New("gateway: idempotency key reused with another body")
+	ErrIdempotencyBusy   = errors.New("gateway: a request with this idempotency key is in flight")
 	// errClientGone is never written (there is nobody to write to); it
 	// gives the access log its 499.
 	errClientGone = errors.New("gateway: client closed the request")
@@ -180,6 +183,11 @@ func wireError(err error) apiError {
 	case errors.Is(err, ErrUpstreamDown):
 		return apiError{status: http.StatusBadGateway, typ: "server_error", code: "upstream_unavailable",
 			message: "The upstream model provider could not be reached."}
+	case errors.Is(err, ErrUpstreamForbidden):
+		// The contract's code for an upstream the gateway cannot reach; the
+		// message tells the tenant why, never the address it resolved to.
+		return apiError{status: http.StatusBadGateway, typ: "server_error", code: "upstream_unavailable",
+			message: "The workspace's upstream leads to an address the gateway may not reach (loopback, private, link-local or a cloud metadata service). An operator can allow a network with OAIS_UPSTREAM_ALLOWED_NETWORKS."}
 	case errors.Is(err, ErrUpstreamTimeout):
 		return apiError{status: http.StatusGatewayTimeout, typ: "server_error", code: "upstream_timeout",
 			message: "The upstream model provider timed out."}

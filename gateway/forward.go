@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oais/oais/internal/egress"
 	"github.com/oais/oais/internal/keys"
 )
 
@@ -58,7 +59,7 @@ func (g *Gateway) forward(c *call, w *respWriter, r *http.Request) (aborted bool
 			_ = c.sse.Close()
 		}
 	}()
-	res, err := g.transport.RoundTrip(g.outRequest(ctx, c, r))
+	res, err := g.transportFor(c).RoundTrip(g.outRequest(ctx, c, r))
 	if err != nil {
 		g.upstreamFailed(c, w, r, err)
 		return false
@@ -466,12 +467,18 @@ func (g *Gateway) upstreamFailed(c *call, w *respWriter, r *http.Request, err er
 	switch {
 	case c.client.Err() != nil:
 		c.proxyErr = errClientGone
+	case errors.Is(err, egress.ErrForbidden):
+		c.proxyErr = ErrUpstreamForbidden
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		c.proxyErr = ErrUpstreamTimeout
 	default:
 		c.proxyErr = ErrUpstreamDown
 	}
+	host := g.upstream.Host
+	if wu := c.p.Workspace.Upstream; wu != nil && wu.BaseURL != nil {
+		host = wu.BaseURL.Host
+	}
 	g.log.LogAttrs(r.Context(), slog.LevelWarn, "upstream request failed",
-		slog.String("request_id", c.publicID), slog.String("upstream", g.upstream.Host), slog.String("err", err.Error()))
+		slog.String("request_id", c.publicID), slog.String("upstream", host), slog.String("err", err.Error()))
 	writeError(w, c.proxyErr)
 }

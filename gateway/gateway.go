@@ -94,11 +94,14 @@ type Gateway struct {
 	authzValue []string
 	epURLs     [kindModels + 1]*url.URL
 	transport  *http.Transport
-	mock       *mockupstream.InProcess
-	metrics    *metrics
-	seeded     sync.Map         // counter key -> struct{}: cumulative counters seeded
-	wsNames    counterNameCache // workspace id -> its counter keys
-	keyNames   counterNameCache // key id -> its counter keys
+	// tenantTransport carries workspaces' own upstreams, every connection
+	// checked against cfg.Egress (egress.go).
+	tenantTransport *http.Transport
+	mock            *mockupstream.InProcess
+	metrics         *metrics
+	seeded          sync.Map         // counter key -> struct{}: cumulative counters seeded
+	wsNames         counterNameCache // workspace id -> its counter keys
+	keyNames        counterNameCache // key id -> its counter keys
 	// usageWarned spaces the warnings of implausible upstream usage.
 	usageWarned minuteGate
 	draining    atomic.Bool
@@ -190,6 +193,7 @@ func New(cfg Config, deps Deps) *Gateway {
 		g.transport.ForceAttemptHTTP2 = g.upstream.Scheme == "https"
 	}
 	g.upstream.Path = strings.TrimSuffix(g.upstream.Path, "/")
+	g.tenantTransport = newTenantTransport(g.transport, cfg.Egress)
 
 	for _, ep := range []*endpoint{epChat, epCompletions, epEmbeddings, epModels} {
 		g.epURLs[ep.kind] = upstreamURL(g.upstream, ep.upstream)
@@ -205,6 +209,7 @@ func (g *Gateway) Close() error {
 	// is lost on shutdown (each is bounded by settleTimeout).
 	g.settling.Wait()
 	g.transport.CloseIdleConnections()
+	g.tenantTransport.CloseIdleConnections()
 	if g.mock != nil {
 		return g.mock.Close()
 	}

@@ -58,6 +58,7 @@ func TestWireError(t *testing.T) {
 		{"too large", ErrTooLarge, 413, "request_too_large", "invalid_request_error"},
 		{"slow body", ErrBodyTimeout, 408, "request_timeout", "invalid_request_error"},
 		{"upstream down", ErrUpstreamDown, 502, "upstream_unavailable", "server_error"},
+		{"workspace upstream address not allowed", ErrUpstreamForbidden, 502, "upstream_unavailable", "server_error"},
 		{"upstream timeout", ErrUpstreamTimeout, 504, "upstream_timeout", "server_error"},
 		{"unknown route", ErrNotFound, 404, "unknown_url", "invalid_request_error"},
 		{"wrong method", ErrMethodNotAllowed, 405, "method_not_allowed", "invalid_request_error"},
@@ -119,7 +120,10 @@ func decodeErr(t *testing.T, body string) errBody {
 }
 
 // TestContractErrors drives every CONTRACT §3 refusal through the real
-// handler.
+// handler. A refusal of a known key that authenticated leaves one usage
+// record with its error code and no usage; the others (401, no key, an
+// unknown route, a method checked before the key) leave none and are
+// counted in oais_gateway_unattributed_refusals_total.
 func TestContractErrors(t *testing.T) {
 	h := newHarness(t, harnessOpts{cfg: Config{MaxBodyBytes: 4096}})
 	chat := "/v1/chat/completions"
@@ -169,6 +173,7 @@ func TestContractErrors(t *testing.T) {
 				hdr["Authorization"] = tt.auth
 			}
 			calls := h.upstreamCalls()
+			recs := h.rec.count()
 			resp, body := h.do(t, tt.who, tt.method, tt.path, tt.body, hdr)
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, body)
@@ -185,10 +190,32 @@ func TestContractErrors(t *testing.T) {
 			if h.upstreamCalls() != calls {
 				t.Fatal("a refused request reached the upstream")
 			}
+			attributed := tt.who != "" && tt.auth == "" && tt.status != 401 && tt.status != 404 && tt.status != 405
+			switch n := h.rec.count() - recs; {
+			case attributed && n == 1:
+				h.rec.mu.Lock()
+				rec := h.rec.recs[len(h.rec.recs)-1]
+				h.rec.mu.Unlock()
+				checkErrorRecord(t, rec, tt.status, tt.code)
+			case attributed:
+				t.Fatalf("%d usage records, want 1 error record", n)
+			case n != 0:
+				t.Fatalf("a refusal without a usable key made %d usage records", n)
+			}
 		})
 	}
-	if n := h.rec.count(); n != 0 {
-		t.Fatalf("refusals made %d usage records", n)
+	if errs, answered := h.rec.errorRecords(); answered != 0 || len(errs) != 11 {
+		t.Fatalf("refusals made %d answered and %d error records, want 0 and 11", answered, len(errs))
+	}
+	// no key, malformed, Basic, unknown, key in the query twice
+	_, metrics := h.do(t, "", "GET", "/metrics", "", nil)
+	for _, line := range []string{
+		`oais_gateway_unattributed_refusals_total{code="invalid_api_key"} 6`,
+		`oais_gateway_unattributed_refusals_total{code="api_key_revoked"} 1`,
+	} {
+		if !strings.Contains(metrics, line+"\n") {
+			t.Errorf("/metrics lacks %q", line)
+		}
 	}
 }
 
@@ -505,8 +532,12 @@ func TestUpstreamErrorsPassThroughUnbilled(t *testing.T) {
 			}
 		})
 	}
-	if n := h.rec.count(); n != 0 {
-		t.Fatalf("%d records for upstream errors", n)
+	errs, answered := h.rec.errorRecords()
+	if answered != 0 || len(errs) != 3 {
+		t.Fatalf("%d answered and %d error records for upstream errors, want 0 and 3", answered, len(errs))
+	}
+	for i, st := range []int{500, 429, 400} {
+		checkErrorRecord(t, errs[i], st, usage.ErrorCodeUpstream)
 	}
 	// The reservation is settled just after the answer is written, so the
 	// client can read the body first: wait (bounded) for the settlement.
@@ -531,9 +562,11 @@ func TestUpstreamUnreachable(t *testing.T) {
 	if resp.StatusCode != 502 || decodeErr(t, body).Error.Code != "upstream_unavailable" {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
-	if h.rec.count() != 0 {
-		t.Fatal("billed an unreachable upstream")
+	errs, answered := h.rec.errorRecords()
+	if answered != 0 || len(errs) != 1 {
+		t.Fatalf("%d answered and %d error records for an unreachable upstream, want 0 and 1", answered, len(errs))
 	}
+	checkErrorRecord(t, errs[0], 502, "upstream_unavailable")
 }
 
 func TestUpstreamTimeout(t *testing.T) {

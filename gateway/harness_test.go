@@ -126,6 +126,32 @@ func (r *fakeRecorder) count() int {
 	return len(r.recs)
 }
 
+// errorRecords returns the records of refused or failed requests, and
+// how many records there are of answered ones.
+func (r *fakeRecorder) errorRecords() (errs []*usage.Record, answered int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rec := range r.recs {
+		if rec.IsError() {
+			errs = append(errs, rec)
+		} else {
+			answered++
+		}
+	}
+	return errs, answered
+}
+
+// checkErrorRecord fails unless rec is the error record of a request
+// refused (or failed) with status and code: no tokens, no cost.
+func checkErrorRecord(t testing.TB, rec *usage.Record, status int, code string) {
+	t.Helper()
+	if rec.Status != status || rec.ErrorCode != code || rec.Source != usage.SourceNone ||
+		rec.PromptTokens != 0 || rec.CompletionTokens != 0 || rec.CachedTokens != 0 || rec.CostMicros != 0 ||
+		rec.RequestID == "" || rec.KeyID == "" || rec.WorkspaceID == "" || rec.Time.IsZero() {
+		t.Fatalf("error record %+v, want status %d, code %s, source none, no usage", *rec, status, code)
+	}
+}
+
 // next waits for the next record.
 func (r *fakeRecorder) next(t *testing.T) *usage.Record {
 	t.Helper()

@@ -451,6 +451,11 @@ func (g *Gateway) finish(c *call, w *respWriter, r *http.Request) {
 	if status == 0 {
 		status = http.StatusOK
 	}
+	var code string // the error.code the client got, once for the record and the log
+	if c.err != nil {
+		code = wireError(c.err).code
+	}
+	g.recordError(c, status, code)
 	end := g.cfg.Now()
 	total := end.Sub(c.start)
 	var upstream time.Duration
@@ -500,7 +505,7 @@ func (g *Gateway) finish(c *call, w *respWriter, r *http.Request) {
 		attrs = append(attrs, slog.Bool("cache_hit", true))
 	}
 	if c.err != nil {
-		attrs = append(attrs, slog.String("error_code", wireError(c.err).code))
+		attrs = append(attrs, slog.String("error_code", code))
 	}
 	g.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 }

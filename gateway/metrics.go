@@ -20,6 +20,10 @@ type metrics struct {
 	cacheHits    prometheus.Counter
 	recordErrors prometheus.Counter
 	implausible  *prometheus.CounterVec
+	// unattributed and errorRecordsDropped: errors missing from every
+	// workspace's usage (errorusage.go).
+	unattributed        *prometheus.CounterVec
+	errorRecordsDropped prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -57,8 +61,16 @@ func newMetrics() *metrics {
 			Name: "oais_gateway_implausible_usage_total",
 			Help: "Answers whose upstream reported usage counts that are not integers in [0, 10M]; each was billed at the gateway's own estimate (estimate_reason implausible_upstream_usage), by workspace.",
 		}, []string{"workspace"}),
+		unattributed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "oais_gateway_unattributed_refusals_total",
+			Help: "Refusals that no workspace's usage shows, by error code: requests without a usable key (401), or refused before the key was read (405).",
+		}, []string{"code"}),
+		errorRecordsDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "oais_gateway_error_records_dropped_total",
+			Help: "Refused or failed requests of known keys whose usage record was not kept (the spool had no room to spare); they are missing from the usage errors.",
+		}),
 	}
-	m.reg.MustRegister(m.requests, m.upstream, m.added, m.ratelimited, m.cacheHits, m.recordErrors, m.implausible,
+	m.reg.MustRegister(m.requests, m.upstream, m.added, m.ratelimited, m.cacheHits, m.recordErrors, m.implausible, m.unattributed, m.errorRecordsDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return m

@@ -125,9 +125,11 @@ func TestBadBodies(t *testing.T) {
 			if n := h.upstreamCalls(); n != 0 {
 				t.Fatalf("a refused request reached the upstream %d times", n)
 			}
-			if n := h.rec.count(); n != 0 {
-				t.Fatalf("a refused request left %d usage records", n)
+			errs, answered := h.rec.errorRecords()
+			if answered != 0 || len(errs) != 1 {
+				t.Fatalf("a refused request left %d answered and %d error records, want 0 and 1", answered, len(errs))
 			}
+			checkErrorRecord(t, errs[0], tt.status, tt.code)
 		})
 	}
 }

@@ -4,16 +4,20 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/oais/oais/internal/egress"
 	"github.com/oais/oais/internal/keys"
 )
 
 // TestWorkspaceUpstream sends a workspace with its own upstream there, with
 // its own secret, while other workspaces still reach the global upstream.
+// The upstream is on loopback, which the operator allows here
+// (OAIS_UPSTREAM_ALLOWED_NETWORKS).
 func TestWorkspaceUpstream(t *testing.T) {
 	var hits atomic.Int32
 	var gotAuth atomic.Value
@@ -34,7 +38,8 @@ func TestWorkspaceUpstream(t *testing.T) {
 		Key:       KeyPolicy{ID: "key_own", WorkspaceID: "ws_own", State: keys.State{Status: keys.StatusActive}},
 		Workspace: &WorkspacePolicy{ID: "ws_own", Upstream: &Upstream{BaseURL: base, Authorization: "Bearer sk-workspace-own"}},
 	}
-	h := newHarness(t, harnessOpts{extra: map[string]*Principal{"own": p}})
+	h := newHarness(t, harnessOpts{extra: map[string]*Principal{"own": p},
+		cfg: Config{Egress: &egress.Policy{Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}}})
 
 	resp, body := h.do(t, "own", "POST", "/v1/chat/completions", chatBody, nil)
 	if resp.StatusCode != 200 || !strings.Contains(body, "from own upstream") {

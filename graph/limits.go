@@ -3,7 +3,9 @@ package graph
 import (
 	"context"
 	"fmt"
+	"slices"
 
+	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -46,6 +48,25 @@ var authFields = map[string]bool{"signIn": true, "signUp": true, "refreshSession
 // AuthFields are the mutations that run outside the per-request transaction.
 func AuthFields() []string {
 	return []string{"signIn", "signUp", "refreshSession", "signOut", "reportLeakedKey"}
+}
+
+// ownTxFields run outside the per-request transaction when they are the
+// operation's only root field, and open their own once their slow part is
+// done: setWorkspaceUpstream resolves a DNS name first (internal/workspaces).
+// With other fields they run inside it, as every mutation does.
+var ownTxFields = []string{"setWorkspaceUpstream"}
+
+// SkipTx is entgql.Transactioner's SkipTxFunc: the auth fields, and an
+// ownTxFields field alone.
+func SkipTx(op *ast.OperationDefinition) bool {
+	if entgql.SkipIfHasFields(AuthFields()...)(op) {
+		return true
+	}
+	if len(op.SelectionSet) != 1 {
+		return false
+	}
+	f, ok := op.SelectionSet[0].(*ast.Field)
+	return ok && slices.Contains(ownTxFields, f.Name)
 }
 
 // MutateOperationContext checks the operation before it runs.

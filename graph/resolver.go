@@ -24,6 +24,7 @@ import (
 	"github.com/oais/oais/graph/model"
 	"github.com/oais/oais/internal/apikeys"
 	"github.com/oais/oais/internal/audit"
+	"github.com/oais/oais/internal/egress"
 	"github.com/oais/oais/internal/ids"
 	"github.com/oais/oais/internal/keys"
 	"github.com/oais/oais/internal/ledger"
@@ -64,7 +65,10 @@ type Resolver struct {
 	// Reconciler answers billingReconciliation; nil answers an empty list.
 	Reconciler BillingReconciler
 	Secrets    *secretbox.Box
-	Now        func() time.Time
+	// Egress decides where workspaces' own upstreams may lead; nil allows
+	// public addresses only.
+	Egress *egress.Policy
+	Now    func() time.Time
 }
 
 func (r *Resolver) now() time.Time {

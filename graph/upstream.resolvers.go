@@ -19,8 +19,10 @@ func (r *mutationResolver) SetWorkspaceUpstream(ctx context.Context, workspaceID
 	if err := signedIn(ctx); err != nil {
 		return nil, err
 	}
-	c := ent.FromContext(ctx)
-	if _, err := workspaces.SetUpstream(ctx, c, r.Secrets, workspaceID, workspaces.UpstreamParams{
+	// Alone in its request it runs outside the per-mutation transaction
+	// (SkipTx), and SetUpstream opens one after resolving the URL.
+	c := r.txClient(ctx)
+	if _, err := workspaces.SetUpstream(ctx, c, r.Secrets, r.Egress, workspaceID, workspaces.UpstreamParams{
 		BaseURL: input.BaseURL, APIKey: input.APIKey, Models: input.Models,
 	}); err != nil {
 		return nil, err
@@ -42,7 +44,9 @@ func (r *mutationResolver) ClearWorkspaceUpstream(ctx context.Context, workspace
 
 // Upstream is the resolver for the upstream field.
 func (r *workspaceResolver) Upstream(ctx context.Context, obj *ent.Workspace) (*model.WorkspaceUpstream, error) {
-	u, err := r.Client.Upstream.Query().Where(entupstream.WorkspaceID(obj.ID)).Only(ctx)
+	// Inside a mutation, read through its transaction: setWorkspaceUpstream
+	// answers with the upstream it just set, not the one before.
+	u, err := r.txClient(ctx).Upstream.Query().Where(entupstream.WorkspaceID(obj.ID)).Only(ctx)
 	if ent.IsNotFound(err) {
 		return nil, nil
 	}

@@ -86,7 +86,11 @@ func addUsage(ctx context.Context, s *store.Store, rec usage.Record, ingestedAt 
 	if endpoint == "" {
 		endpoint = "/v1/chat/completions"
 	}
-	return s.Ent.UsageEvent.Create().
+	q := s.Ent.UsageEvent.Create()
+	if rec.ErrorCode != "" {
+		q.SetErrorCode(rec.ErrorCode)
+	}
+	return q.
 		SetRequestID(rec.RequestID).
 		SetWorkspaceID(rec.WorkspaceID).
 		SetAPIKeyID(rec.KeyID).
@@ -145,6 +149,46 @@ func TestLedgerSuite(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestErrorEventsAreNotBilled: refused and failed requests are usage
+// events of no cost. A workspace with nothing else gets no billing period,
+// so no Stripe meter event; one with answers too is billed their cost
+// alone. Their rows are claimed all the same, so they are never looked at
+// again.
+func TestErrorEventsAreNotBilled(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		l := entstore.New(s)
+		onlyErrors := newWorkspace(t, s, "refused", "")
+		mixed := newWorkspace(t, s, "mixed", "")
+		refusal := func(ws, id string, status int, code string) {
+			t.Helper()
+			rec := usage.Record{RequestID: id, WorkspaceID: ws, KeyID: "key_" + ws, Model: "gpt-4o", Status: status,
+				ErrorCode: code, Source: usage.SourceNone, Time: t0.Add(-30 * time.Second)}
+			if err := addUsage(ctx, s, rec, t0.Add(-30*time.Second)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, c := range []string{"model_not_allowed", "rate_limit_exceeded", usage.ErrorCodeUpstream} {
+			refusal(onlyErrors, fmt.Sprint("e", i), 403+i, c)
+			refusal(mixed, fmt.Sprint("m", i), 403+i, c)
+		}
+		mustAddUsage(t, s, mixed, 40, t0.Add(-20*time.Second))
+		ps, err := l.ClosePeriods(ctx, t0, interval)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ps) != 1 || ps[0].WorkspaceID != mixed || ps[0].CostMicros != 40 {
+			t.Fatalf("periods = %+v, want one of %s for 40 µ$ (errors cost nothing and make no period)", ps, mixed)
+		}
+		if n, err := s.Ent.UsageEvent.Query().Where(usageevent.WorkspaceID(onlyErrors), usageevent.BillingPeriodIDIsNil()).Count(sys()); err != nil || n != 0 {
+			t.Fatalf("%d error rows left unclaimed (%v), want 0", n, err)
+		}
+		if ps, err := l.ClosePeriods(ctx, t0.Add(interval), interval); err != nil || len(ps) != 0 {
+			t.Fatalf("next interval: %+v, %v; want nothing", ps, err)
+		}
+	})
 }
 
 func TestLedgerCrossTenant(t *testing.T) {

@@ -55,6 +55,12 @@ Configuration is read from the environment (CONTRACT §1):
   OAIS_SECRET_SCANNING_KEYS    GitHub secret-scanning public keys (JSON, file or URL) for
                                POST /secret-scanning/github (default: GitHub's published keys)
   OAIS_TRUSTED_PROXIES         CIDRs whose X-Forwarded-For is believed
+  OAIS_UPSTREAM_ALLOWED_NETWORKS
+                               CIDRs a workspace's own upstream may point at besides public
+                               addresses; setWorkspaceUpstream refuses loopback, private,
+                               link-local, CGNAT, multicast and cloud metadata addresses
+                               otherwise (a metadata address only by its own /32). Set the
+                               same value on the gateways (default: none)
   OAIS_DRAIN_TIMEOUT           on SIGTERM/SIGINT: /readyz answers 503, no new connections,
                                requests in flight get this long to finish (default 25s)
   OAIS_LOG_FORMAT              json (default) or text;  OAIS_LOG_LEVEL debug|info|warn|error

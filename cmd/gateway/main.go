@@ -47,6 +47,13 @@ Configuration is read from the environment (CONTRACT §1):
                            input,cached,output micro-dollars per million tokens charged for
                            models no price lists, e.g. 15000000,7500000,60000000
                            (unset: such models are refused, 400 model_not_priced)
+  OAIS_UPSTREAM_ALLOWED_NETWORKS
+                           CIDRs a workspace's own upstream may reach besides public addresses;
+                           every connection to one is checked after DNS, and loopback, private,
+                           link-local, CGNAT, multicast and cloud metadata addresses are refused
+                           otherwise (502 upstream_unavailable; a metadata address only by its
+                           own /32). OAIS_UPSTREAM_BASE_URL and the mock are not restricted
+                           (default: none)
   OAIS_DRAIN_TIMEOUT       on SIGTERM/SIGINT: /readyz answers 503, no new connections, and
                            requests and streams in flight get this long to finish, each
                            metered, before they are cut (default 25s); then the spool is

@@ -459,9 +459,10 @@ var (
 		{Name: "status", Type: field.TypeInt},
 		{Name: "latency_ms", Type: field.TypeInt64, Default: 0},
 		{Name: "cache_hit", Type: field.TypeBool, Default: false},
-		{Name: "source", Type: field.TypeEnum, Enums: []string{"upstream", "estimated", "cache"}},
+		{Name: "source", Type: field.TypeEnum, Enums: []string{"upstream", "estimated", "cache", "none"}},
 		{Name: "estimate_reason", Type: field.TypeString, Nullable: true},
 		{Name: "client_ip", Type: field.TypeString, Nullable: true, Size: 64},
+		{Name: "error_code", Type: field.TypeString, Nullable: true, Size: 64},
 		{Name: "occurred_at", Type: field.TypeTime},
 		{Name: "ingested_at", Type: field.TypeTime},
 		{Name: "billing_period_id", Type: field.TypeString, Nullable: true},
@@ -475,7 +476,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "usage_events_workspaces_workspace",
-				Columns:    []*schema.Column{UsageEventsColumns[19]},
+				Columns:    []*schema.Column{UsageEventsColumns[20]},
 				RefColumns: []*schema.Column{WorkspacesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -484,17 +485,17 @@ var (
 			{
 				Name:    "usageevent_workspace_id_occurred_at",
 				Unique:  false,
-				Columns: []*schema.Column{UsageEventsColumns[19], UsageEventsColumns[16]},
+				Columns: []*schema.Column{UsageEventsColumns[20], UsageEventsColumns[17]},
 			},
 			{
 				Name:    "usageevent_api_key_id_occurred_at",
 				Unique:  false,
-				Columns: []*schema.Column{UsageEventsColumns[2], UsageEventsColumns[16]},
+				Columns: []*schema.Column{UsageEventsColumns[2], UsageEventsColumns[17]},
 			},
 			{
 				Name:    "usageevent_billing_period_id_ingested_at",
 				Unique:  false,
-				Columns: []*schema.Column{UsageEventsColumns[18], UsageEventsColumns[17]},
+				Columns: []*schema.Column{UsageEventsColumns[19], UsageEventsColumns[18]},
 			},
 		},
 	}

@@ -818,8 +818,12 @@ func init() {
 	usageeventDescClientIP := usageeventFields[14].Descriptor()
 	// usageevent.ClientIPValidator is a validator for the "client_ip" field. It is called by the builders before save.
 	usageevent.ClientIPValidator = usageeventDescClientIP.Validators[0].(func(string) error)
+	// usageeventDescErrorCode is the schema descriptor for error_code field.
+	usageeventDescErrorCode := usageeventFields[15].Descriptor()
+	// usageevent.ErrorCodeValidator is a validator for the "error_code" field. It is called by the builders before save.
+	usageevent.ErrorCodeValidator = usageeventDescErrorCode.Validators[0].(func(string) error)
 	// usageeventDescIngestedAt is the schema descriptor for ingested_at field.
-	usageeventDescIngestedAt := usageeventFields[16].Descriptor()
+	usageeventDescIngestedAt := usageeventFields[17].Descriptor()
 	// usageevent.DefaultIngestedAt holds the default value on creation for the ingested_at field.
 	usageevent.DefaultIngestedAt = usageeventDescIngestedAt.Default.(func() time.Time)
 	// usageeventDescID is the schema descriptor for id field.

@@ -13,8 +13,9 @@ import (
 	"github.com/oais/oais/internal/tenancy"
 )
 
-// UsageEvent is the ledger: one row per answered request, unique by its
-// request id so that every shipper and retry is idempotent.
+// UsageEvent is the ledger: one row per answered request, and per refused
+// or failed request of a known key (error_code set, no tokens, no cost),
+// unique by its request id so that every shipper and retry is idempotent.
 type UsageEvent struct{ ent.Schema }
 
 // Mixin of UsageEvent.
@@ -37,9 +38,14 @@ func (UsageEvent) Fields() []ent.Field {
 		field.Int("status").Immutable(),
 		field.Int64("latency_ms").Default(0).Immutable(),
 		field.Bool("cache_hit").Default(false).Immutable(),
-		field.Enum("source").Values("upstream", "estimated", "cache").Immutable(),
+		// none: a refused or failed request, which counts no tokens.
+		field.Enum("source").Values("upstream", "estimated", "cache", "none").Immutable(),
 		field.String("estimate_reason").Optional().Immutable(),
 		field.String("client_ip").Optional().MaxLen(64).Immutable(),
+		// error_code is the error.code a refused or failed request got
+		// (CONTRACT §3), or "upstream_error"; empty for an answer. Its
+		// length is internal/ledger's maxErrorCode: raise both together.
+		field.String("error_code").Optional().MaxLen(64).Immutable(),
 		field.Time("occurred_at").Immutable().
 			Annotations(entgql.OrderField("OCCURRED_AT")),
 		field.Time("ingested_at").Default(time.Now).Immutable(),

@@ -50,6 +50,8 @@ const (
 	FieldEstimateReason = "estimate_reason"
 	// FieldClientIP holds the string denoting the client_ip field in the database.
 	FieldClientIP = "client_ip"
+	// FieldErrorCode holds the string denoting the error_code field in the database.
+	FieldErrorCode = "error_code"
 	// FieldOccurredAt holds the string denoting the occurred_at field in the database.
 	FieldOccurredAt = "occurred_at"
 	// FieldIngestedAt holds the string denoting the ingested_at field in the database.
@@ -88,6 +90,7 @@ var Columns = []string{
 	FieldSource,
 	FieldEstimateReason,
 	FieldClientIP,
+	FieldErrorCode,
 	FieldOccurredAt,
 	FieldIngestedAt,
 	FieldBillingPeriodID,
@@ -135,6 +138,8 @@ var (
 	DefaultCacheHit bool
 	// ClientIPValidator is a validator for the "client_ip" field. It is called by the builders before save.
 	ClientIPValidator func(string) error
+	// ErrorCodeValidator is a validator for the "error_code" field. It is called by the builders before save.
+	ErrorCodeValidator func(string) error
 	// DefaultIngestedAt holds the default value on creation for the "ingested_at" field.
 	DefaultIngestedAt func() time.Time
 	// DefaultID holds the default value on creation for the "id" field.
@@ -151,6 +156,7 @@ const (
 	SourceUpstream  Source = "upstream"
 	SourceEstimated Source = "estimated"
 	SourceCache     Source = "cache"
+	SourceNone      Source = "none"
 )
 
 func (s Source) String() string {
@@ -160,7 +166,7 @@ func (s Source) String() string {
 // SourceValidator is a validator for the "source" field enum values. It is called by the builders before save.
 func SourceValidator(s Source) error {
 	switch s {
-	case SourceUpstream, SourceEstimated, SourceCache:
+	case SourceUpstream, SourceEstimated, SourceCache, SourceNone:
 		return nil
 	default:
 		return fmt.Errorf("usageevent: invalid enum value for source field: %q", s)
@@ -253,6 +259,11 @@ func ByEstimateReason(opts ...sql.OrderTermOption) OrderOption {
 // ByClientIP orders the results by the client_ip field.
 func ByClientIP(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldClientIP, opts...).ToFunc()
+}
+
+// ByErrorCode orders the results by the error_code field.
+func ByErrorCode(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldErrorCode, opts...).ToFunc()
 }
 
 // ByOccurredAt orders the results by the occurred_at field.

@@ -140,6 +140,11 @@ func ClientIP(v string) predicate.UsageEvent {
 	return predicate.UsageEvent(sql.FieldEQ(FieldClientIP, v))
 }
 
+// ErrorCode applies equality check predicate on the "error_code" field. It's identical to ErrorCodeEQ.
+func ErrorCode(v string) predicate.UsageEvent {
+	return predicate.UsageEvent(sql.FieldEQ(FieldErrorCode, v))
+}
+
 // OccurredAt applies equality check predicate on the "occurred_at" field. It's identical to OccurredAtEQ.
 func OccurredAt(v time.Time) predicate.UsageEvent {
 	return predicate.UsageEvent(sql.FieldEQ(FieldOccurredAt, v))
@@ -908,6 +913,81 @@ func ClientIPEqualFold(v string) predicate.UsageEvent {
 // ClientIPContainsFold applies the ContainsFold predicate on the "client_ip" field.
 func ClientIPContainsFold(v string) predicate.UsageEvent {
 	return predicate.UsageEvent(sql.FieldContainsFold(FieldClientIP, v))
+}
+
+// ErrorCodeEQ applies the EQ predicate on the "error_code" field.
+func ErrorCodeEQ(v string) predicate.UsageEvent {
+	return predicate.UsageEvent(sql.FieldEQ(FieldErrorCode, v))
+}
+
+// ErrorCodeNEQ applies the NEQ predicate on the "error_code" field.
+func ErrorCodeNEQ(v string) predicate.UsageEvent {
+	return predicate.UsageEvent(sql.FieldNEQ(FieldErrorCode, v))
+}
+
+// ErrorCodeIn applies the In predicate on the "error_code" field.
+func ErrorCodeIn(vs ...string) predicate.UsageEvent {
+	return predicate.UsageEvent(sql.FieldIn(FieldErrorCode, vs...))
+}
+
+// ErrorCodeNotIn applies the NotIn predicate on the "error_code" field.
+func ErrorCodeNotIn(vs ...string) predicate.UsageEvent {
+	return predicate.UsageEvent(sql.FieldNotIn(FieldErrorCode, vs...))
+}
+
+// ErrorCodeGT applies the GT predicate on the "error_code" field.
+func ErrorCodeGT(v string) predicate.UsageEvent {
+	return predicate.UsageEvent(sql.FieldGT(FieldErrorCode, v))
+}
+
+// ErrorCodeGTE applies the GTE predicate on the "error_code" field.
+func ErrorCodeGTE(v string) predicate.UsageEvent {
+	return predicate.UsageEvent(sql.FieldGTE(FieldErrorCode, v))
+}
+
+// ErrorCodeLT applies the LT predicate on the "error_code" field.
+func ErrorCodeLT(v string) predicate.UsageEvent {
+	return predicate.UsageEvent(sql.FieldLT(FieldErrorCode, v))
+}
+
+// ErrorCodeLTE applies the LTE predicate on the "error_code" field.
+func ErrorCodeLTE(v string) predicate.UsageEvent {
+	return predicate.UsageEvent(sql.FieldLTE(FieldErrorCode, v))
+}
+
+// ErrorCodeContains applies the Contains predicate on the "error_code" field.
+func ErrorCodeContains(v string) predicate.UsageEvent {
+	return predicate.UsageEvent(sql.FieldContains(FieldErrorCode, v))
+}
+
+// ErrorCodeHasPrefix applies the HasPrefix predicate on the "error_code" field.
+func ErrorCodeHasPrefix(v string) predicate.UsageEvent {
+	return predicate.UsageEvent(sql.FieldHasPrefix(FieldErrorCode, v))
+}
+
+// ErrorCodeHasSuffix applies the HasSuffix predicate on the "error_code" field.
+func ErrorCodeHasSuffix(v string) predicate.UsageEvent {
+	return predicate.UsageEvent(sql.FieldHasSuffix(FieldErrorCode, v))
+}
+
+// ErrorCodeIsNil applies the IsNil predicate on the "error_code" field.
+func ErrorCodeIsNil() predicate.UsageEvent {
+	return predicate.UsageEvent(sql.FieldIsNull(FieldErrorCode))
+}
+
+// ErrorCodeNotNil applies the NotNil predicate on the "error_code" field.
+func ErrorCodeNotNil() predicate.UsageEvent {
+	return predicate.UsageEvent(sql.FieldNotNull(FieldErrorCode))
+}
+
+// ErrorCodeEqualFold applies the EqualFold predicate on the "error_code" field.
+func ErrorCodeEqualFold(v string) predicate.UsageEvent {
+	return predicate.UsageEvent(sql.FieldEqualFold(FieldErrorCode, v))
+}
+
+// ErrorCodeContainsFold applies the ContainsFold predicate on the "error_code" field.
+func ErrorCodeContainsFold(v string) predicate.UsageEvent {
+	return predicate.UsageEvent(sql.FieldContainsFold(FieldErrorCode, v))
 }
 
 // OccurredAtEQ applies the EQ predicate on the "occurred_at" field.

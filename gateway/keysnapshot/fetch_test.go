@@ -116,7 +116,7 @@ func TestFetchReadsKeysChangedAfterLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 		upKey := "sk-late-upstream"
-		if _, err := workspaces.SetUpstream(ctx, s.Ent, box, late.ID, workspaces.UpstreamParams{BaseURL: "https://late.example.com/v1", APIKey: &upKey}); err != nil {
+		if _, err := workspaces.SetUpstream(ctx, s.Ent, box, nil, late.ID, workspaces.UpstreamParams{BaseURL: "https://late.example.com/v1", APIKey: &upKey}); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Ent.Workspace.UpdateOneID(late.ID).SetStatus(entworkspace.StatusSUSPENDED).Exec(viewer.SystemContext(ctx)); err != nil {

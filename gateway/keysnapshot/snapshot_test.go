@@ -118,7 +118,7 @@ func TestWorkspaceUpstream(t *testing.T) {
 			t.Fatal(err)
 		}
 		secret := "sk-upstream-very-secret"
-		if _, err := workspaces.SetUpstream(ctx, s.Ent, box, ws.ID, workspaces.UpstreamParams{BaseURL: "https://llm.example.com/v1", APIKey: &secret, Models: []string{"m1"}}); err != nil {
+		if _, err := workspaces.SetUpstream(ctx, s.Ent, box, nil, ws.ID, workspaces.UpstreamParams{BaseURL: "https://llm.example.com/v1", APIKey: &secret, Models: []string{"m1"}}); err != nil {
 			t.Fatal(err)
 		}
 		raw, err := s.Ent.Upstream.Query().Only(viewer.SystemContext(context.Background()))
@@ -150,7 +150,7 @@ func TestWorkspaceUpstream(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		// Without the key, the upstream is kept but carries no credentials.
-		if _, err := workspaces.SetUpstream(ctx, s.Ent, &secretbox.Box{}, ws.ID, workspaces.UpstreamParams{BaseURL: "https://x.example.com", APIKey: &secret}); err == nil {
+		if _, err := workspaces.SetUpstream(ctx, s.Ent, &secretbox.Box{}, nil, ws.ID, workspaces.UpstreamParams{BaseURL: "https://x.example.com", APIKey: &secret}); err == nil {
 			t.Fatal("stored an upstream key without OAIS_SECRETS_KEY")
 		}
 	})

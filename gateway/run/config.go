@@ -7,6 +7,7 @@ package run
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -49,8 +50,12 @@ type Config struct {
 	LogFormat       string
 	LogLevel        string
 	TrustedProxies  []string
-	MigrateWait     time.Duration
-	SecretsKey      config.Secret // OAIS_SECRETS_KEY: opens workspaces' upstream keys
+	// UpstreamAllowedNetworks (OAIS_UPSTREAM_ALLOWED_NETWORKS) are the
+	// networks besides public addresses that workspaces' own upstreams may
+	// reach; the control plane reads the same variable when they are set.
+	UpstreamAllowedNetworks []netip.Prefix
+	MigrateWait             time.Duration
+	SecretsKey              config.Secret // OAIS_SECRETS_KEY: opens workspaces' upstream keys
 	// UpstreamTimeout bounds a whole upstream call (a long stream included);
 	// UpstreamHeaderTimeout the wait for its first byte. Past either: 504.
 	UpstreamTimeout       time.Duration
@@ -91,6 +96,7 @@ func Load(env config.Env) (Config, error) {
 	if _, err := secretbox.New(c.SecretsKey.Reveal()); err != nil {
 		errs = append(errs, config.Errorf("OAIS_SECRETS_KEY", "must be 32 random bytes, base64-encoded (openssl rand -base64 32)"))
 	}
+	c.UpstreamAllowedNetworks = env.Prefixes("OAIS_UPSTREAM_ALLOWED_NETWORKS", &errs)
 	for _, p := range env.Prefixes("OAIS_TRUSTED_PROXIES", &errs) {
 		c.TrustedProxies = append(c.TrustedProxies, p.String())
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/oais/oais/gateway/tokens"
 	"github.com/oais/oais/internal/changes"
 	"github.com/oais/oais/internal/drain"
+	"github.com/oais/oais/internal/egress"
 	"github.com/oais/oais/internal/ledger"
 	"github.com/oais/oais/internal/prices"
 	"github.com/oais/oais/internal/secretbox"
@@ -129,6 +130,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 		UpstreamTimeout:       cfg.UpstreamTimeout,
 		UpstreamHeaderTimeout: cfg.UpstreamHeaderTimeout,
 		TrustedProxies:        trusted,
+		Egress:                &egress.Policy{Allowed: cfg.UpstreamAllowedNetworks},
 		Logger:                log,
 		Ready:                 g.ready,
 	}

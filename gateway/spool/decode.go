@@ -32,6 +32,7 @@ func decodeRecord(b []byte, r *usage.Record) bool {
 		d.lit(`,"cost_micros":`) && d.int(&r.CostMicros)
 	var status int64
 	ok = ok && d.lit(`,"status":`) && d.int(&status) &&
+		(!d.lit(`,"error_code":`) || d.str(&r.ErrorCode)) &&
 		d.lit(`,"latency_ms":`) && d.int(&r.LatencyMillis)
 	r.Status = int(status)
 	r.CacheHit = ok && d.lit(`,"cache_hit":true`)

@@ -36,6 +36,9 @@ func TestDecodeRecord(t *testing.T) {
 		{"extremes", usage.Record{PromptTokens: -1 << 63, CompletionTokens: 1<<63 - 1, Status: -500, CachedTokens: -1,
 			Model: "ünïcödé 😀", Time: time.Date(2026, 1, 1, 0, 0, 0, 1, time.FixedZone("", 5*3600+1800))}, true},
 		{"escapes", usage.Record{RequestID: "q\"uote", Model: "<b>", KeyID: "a\u2028b", ClientIP: "bad\xff"}, false},
+		{"refusal", usage.Record{RequestID: "r", Status: 429, ErrorCode: "rate_limit_exceeded", Source: usage.SourceNone,
+			Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, true},
+		{"escaped error code", usage.Record{ErrorCode: "a\"b"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			payload, err := appendRecord(nil, &tc.rec)
@@ -60,7 +63,7 @@ func TestDecodeRecord(t *testing.T) {
 // accepts, json.Unmarshal accepts too and reads the same record. Seeds are
 // appendRecord's output, so the fuzzer mutates real payloads.
 func FuzzDecodeRecord(f *testing.F) {
-	for _, r := range []usage.Record{testRecord(1), {}, {Stream: true, CacheHit: true, CachedTokens: 3, EstimateReason: "x", ClientIP: "::1",
+	for _, r := range []usage.Record{testRecord(1), {}, {Status: 403, ErrorCode: "model_not_allowed", Source: usage.SourceNone}, {Stream: true, CacheHit: true, CachedTokens: 3, EstimateReason: "x", ClientIP: "::1",
 		PromptTokens: -9, Time: time.Date(2026, 5, 6, 7, 8, 9, 123456789, time.FixedZone("", -3600))}} {
 		b, err := appendRecord(nil, &r)
 		if err != nil {

@@ -41,6 +41,10 @@ func appendRecord(b []byte, r *usage.Record) ([]byte, error) {
 	b = strconv.AppendInt(b, r.CostMicros, 10)
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(r.Status), 10)
+	if r.ErrorCode != "" {
+		b = append(b, `,"error_code":`...)
+		b = appendString(b, r.ErrorCode)
+	}
 	b = append(b, `,"latency_ms":`...)
 	b = strconv.AppendInt(b, r.LatencyMillis, 10)
 	if r.CacheHit {

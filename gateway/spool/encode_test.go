@@ -103,7 +103,7 @@ func FuzzAppendRecord(f *testing.F) {
 	f.Add("q\"\\\n\x00<>&\u2028", "\xff\xfe", "ü", int64(-1), int64(-62135596800), int64(-3600))
 	f.Fuzz(func(t *testing.T, id, model, ip string, tokens, unix, offset int64) {
 		rec := usage.Record{
-			RequestID: id, Model: model, ClientIP: ip, EstimateReason: model,
+			RequestID: id, Model: model, ClientIP: ip, EstimateReason: model, ErrorCode: ip,
 			PromptTokens: tokens, CachedTokens: -tokens,
 			Time: time.Unix(unix, tokens).In(time.FixedZone("", int(offset%(48*3600)))),
 		}

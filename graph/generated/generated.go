@@ -271,6 +271,7 @@ type ComplexityRoot struct {
 		CompletionTokens func(childComplexity int) int
 		CostMicros       func(childComplexity int) int
 		Endpoint         func(childComplexity int) int
+		ErrorCode        func(childComplexity int) int
 		EstimateReason   func(childComplexity int) int
 		ID               func(childComplexity int) int
 		IngestedAt       func(childComplexity int) int
@@ -1545,6 +1546,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.UsageEvent.Endpoint(childComplexity), true
+	case "UsageEvent.errorCode":
+		if e.complexity.UsageEvent.ErrorCode == nil {
+			break
+		}
+
+		return e.complexity.UsageEvent.ErrorCode(childComplexity), true
 	case "UsageEvent.estimateReason":
 		if e.complexity.UsageEvent.EstimateReason == nil {
 			break
@@ -3303,6 +3310,7 @@ type UsageEvent implements Node {
   source: UsageEventSource!
   estimateReason: String
   clientIP: String
+  errorCode: String
   occurredAt: Time!
   ingestedAt: Time!
   workspace: Workspace!
@@ -3363,6 +3371,7 @@ enum UsageEventSource @goModel(model: "github.com/oais/oais/ent/usageevent.Sourc
   upstream
   estimated
   cache
+  none
 }
 """
 UsageEventWhereInput is used for filtering UsageEvent objects.
@@ -3568,6 +3577,24 @@ input UsageEventWhereInput {
   clientIPNotNil: Boolean
   clientIPEqualFold: String
   clientIPContainsFold: String
+  """
+  error_code field predicates
+  """
+  errorCode: String
+  errorCodeNEQ: String
+  errorCodeIn: [String!]
+  errorCodeNotIn: [String!]
+  errorCodeGT: String
+  errorCodeGTE: String
+  errorCodeLT: String
+  errorCodeLTE: String
+  errorCodeContains: String
+  errorCodeHasPrefix: String
+  errorCodeHasSuffix: String
+  errorCodeIsNil: Boolean
+  errorCodeNotNil: Boolean
+  errorCodeEqualFold: String
+  errorCodeContainsFold: String
   """
   occurred_at field predicates
   """
@@ -4263,6 +4290,12 @@ type UsageSummary {
   totalTokens: Int!
   costMicros: Int!
   cacheHits: Int!
+  """
+  Refused and failed requests of the workspace's keys (status >= 400): refusals such as 403
+  model_not_allowed or 429 rate_limit_exceeded, upstream errors passed through, 502/504. Each
+  is in the request log with its errorCode; none costs anything or counts as a request. Requests
+  without a usable key (401) belong to no workspace and are not counted.
+  """
   errors: Int!
 }
 
@@ -4309,6 +4342,7 @@ type UsagePoint {
   completionTokens: Int!
   costMicros: Int!
   cacheHits: Int!
+  "Refused and failed requests (see UsageSummary.errors)."
   errors: Int!
   "Median latency of answered requests, as the upper bound of its histogram bucket (bounds at most 25% apart: 100, 120, 150, 200, 250, 300, 400, 500, 600, 800, 1000 ms…); 0 without requests."
   p50LatencyMs: Int!
@@ -4327,7 +4361,7 @@ type UsageGroup {
   promptTokens: Int!
   completionTokens: Int!
   cacheHits: Int!
-  "Refusals and upstream errors (status >= 400); the error rate is errors / (requests + errors)."
+  "Refused and failed requests (see UsageSummary.errors); the error rate is errors / (requests + errors)."
   errors: Int!
   "Mean latency of answered requests in milliseconds; 0 without requests."
   avgLatencyMs: Int!
@@ -6346,6 +6380,8 @@ func (ec *executionContext) fieldContext_APIKey_requestLog(ctx context.Context, 
 				return ec.fieldContext_UsageEvent_estimateReason(ctx, field)
 			case "clientIP":
 				return ec.fieldContext_UsageEvent_clientIP(ctx, field)
+			case "errorCode":
+				return ec.fieldContext_UsageEvent_errorCode(ctx, field)
 			case "occurredAt":
 				return ec.fieldContext_UsageEvent_occurredAt(ctx, field)
 			case "ingestedAt":
@@ -11601,6 +11637,35 @@ func (ec *executionContext) fieldContext_UsageEvent_clientIP(_ context.Context, 
 	return fc, nil
 }
 
+func (ec *executionContext) _UsageEvent_errorCode(ctx context.Context, field graphql.CollectedField, obj *ent.UsageEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_UsageEvent_errorCode,
+		func(ctx context.Context) (any, error) {
+			return obj.ErrorCode, nil
+		},
+		nil,
+		ec.marshalOString2string,
+		true,
+		false,
+	)
+}
+
+func (ec *executionContext) fieldContext_UsageEvent_errorCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UsageEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _UsageEvent_occurredAt(ctx context.Context, field graphql.CollectedField, obj *ent.UsageEvent) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11905,6 +11970,8 @@ func (ec *executionContext) fieldContext_UsageEventEdge_node(_ context.Context, 
 				return ec.fieldContext_UsageEvent_estimateReason(ctx, field)
 			case "clientIP":
 				return ec.fieldContext_UsageEvent_clientIP(ctx, field)
+			case "errorCode":
+				return ec.fieldContext_UsageEvent_errorCode(ctx, field)
 			case "occurredAt":
 				return ec.fieldContext_UsageEvent_occurredAt(ctx, field)
 			case "ingestedAt":
@@ -19689,7 +19756,7 @@ func (ec *executionContext) unmarshalInputUsageEventWhereInput(ctx context.Conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "requestID", "requestIDNEQ", "requestIDIn", "requestIDNotIn", "requestIDGT", "requestIDGTE", "requestIDLT", "requestIDLTE", "requestIDContains", "requestIDHasPrefix", "requestIDHasSuffix", "requestIDEqualFold", "requestIDContainsFold", "apiKeyID", "apiKeyIDNEQ", "apiKeyIDIn", "apiKeyIDNotIn", "apiKeyIDGT", "apiKeyIDGTE", "apiKeyIDLT", "apiKeyIDLTE", "apiKeyIDContains", "apiKeyIDHasPrefix", "apiKeyIDHasSuffix", "apiKeyIDEqualFold", "apiKeyIDContainsFold", "model", "modelNEQ", "modelIn", "modelNotIn", "modelGT", "modelGTE", "modelLT", "modelLTE", "modelContains", "modelHasPrefix", "modelHasSuffix", "modelEqualFold", "modelContainsFold", "endpoint", "endpointNEQ", "endpointIn", "endpointNotIn", "endpointGT", "endpointGTE", "endpointLT", "endpointLTE", "endpointContains", "endpointHasPrefix", "endpointHasSuffix", "endpointEqualFold", "endpointContainsFold", "stream", "streamNEQ", "promptTokens", "promptTokensNEQ", "promptTokensIn", "promptTokensNotIn", "promptTokensGT", "promptTokensGTE", "promptTokensLT", "promptTokensLTE", "completionTokens", "completionTokensNEQ", "completionTokensIn", "completionTokensNotIn", "completionTokensGT", "completionTokensGTE", "completionTokensLT", "completionTokensLTE", "cachedTokens", "cachedTokensNEQ", "cachedTokensIn", "cachedTokensNotIn", "cachedTokensGT", "cachedTokensGTE", "cachedTokensLT", "cachedTokensLTE", "costMicros", "costMicrosNEQ", "costMicrosIn", "costMicrosNotIn", "costMicrosGT", "costMicrosGTE", "costMicrosLT", "costMicrosLTE", "status", "statusNEQ", "statusIn", "statusNotIn", "statusGT", "statusGTE", "statusLT", "statusLTE", "latencyMs", "latencyMsNEQ", "latencyMsIn", "latencyMsNotIn", "latencyMsGT", "latencyMsGTE", "latencyMsLT", "latencyMsLTE", "cacheHit", "cacheHitNEQ", "source", "sourceNEQ", "sourceIn", "sourceNotIn", "estimateReason", "estimateReasonNEQ", "estimateReasonIn", "estimateReasonNotIn", "estimateReasonGT", "estimateReasonGTE", "estimateReasonLT", "estimateReasonLTE", "estimateReasonContains", "estimateReasonHasPrefix", "estimateReasonHasSuffix", "estimateReasonIsNil", "estimateReasonNotNil", "estimateReasonEqualFold", "estimateReasonContainsFold", "clientIP", "clientIPNEQ", "clientIPIn", "clientIPNotIn", "clientIPGT", "clientIPGTE", "clientIPLT", "clientIPLTE", "clientIPContains", "clientIPHasPrefix", "clientIPHasSuffix", "clientIPIsNil", "clientIPNotNil", "clientIPEqualFold", "clientIPContainsFold", "occurredAt", "occurredAtNEQ", "occurredAtIn", "occurredAtNotIn", "occurredAtGT", "occurredAtGTE", "occurredAtLT", "occurredAtLTE", "ingestedAt", "ingestedAtNEQ", "ingestedAtIn", "ingestedAtNotIn", "ingestedAtGT", "ingestedAtGTE", "ingestedAtLT", "ingestedAtLTE", "hasWorkspace", "hasWorkspaceWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "requestID", "requestIDNEQ", "requestIDIn", "requestIDNotIn", "requestIDGT", "requestIDGTE", "requestIDLT", "requestIDLTE", "requestIDContains", "requestIDHasPrefix", "requestIDHasSuffix", "requestIDEqualFold", "requestIDContainsFold", "apiKeyID", "apiKeyIDNEQ", "apiKeyIDIn", "apiKeyIDNotIn", "apiKeyIDGT", "apiKeyIDGTE", "apiKeyIDLT", "apiKeyIDLTE", "apiKeyIDContains", "apiKeyIDHasPrefix", "apiKeyIDHasSuffix", "apiKeyIDEqualFold", "apiKeyIDContainsFold", "model", "modelNEQ", "modelIn", "modelNotIn", "modelGT", "modelGTE", "modelLT", "modelLTE", "modelContains", "modelHasPrefix", "modelHasSuffix", "modelEqualFold", "modelContainsFold", "endpoint", "endpointNEQ", "endpointIn", "endpointNotIn", "endpointGT", "endpointGTE", "endpointLT", "endpointLTE", "endpointContains", "endpointHasPrefix", "endpointHasSuffix", "endpointEqualFold", "endpointContainsFold", "stream", "streamNEQ", "promptTokens", "promptTokensNEQ", "promptTokensIn", "promptTokensNotIn", "promptTokensGT", "promptTokensGTE", "promptTokensLT", "promptTokensLTE", "completionTokens", "completionTokensNEQ", "completionTokensIn", "completionTokensNotIn", "completionTokensGT", "completionTokensGTE", "completionTokensLT", "completionTokensLTE", "cachedTokens", "cachedTokensNEQ", "cachedTokensIn", "cachedTokensNotIn", "cachedTokensGT", "cachedTokensGTE", "cachedTokensLT", "cachedTokensLTE", "costMicros", "costMicrosNEQ", "costMicrosIn", "costMicrosNotIn", "costMicrosGT", "costMicrosGTE", "costMicrosLT", "costMicrosLTE", "status", "statusNEQ", "statusIn", "statusNotIn", "statusGT", "statusGTE", "statusLT", "statusLTE", "latencyMs", "latencyMsNEQ", "latencyMsIn", "latencyMsNotIn", "latencyMsGT", "latencyMsGTE", "latencyMsLT", "latencyMsLTE", "cacheHit", "cacheHitNEQ", "source", "sourceNEQ", "sourceIn", "sourceNotIn", "estimateReason", "estimateReasonNEQ", "estimateReasonIn", "estimateReasonNotIn", "estimateReasonGT", "estimateReasonGTE", "estimateReasonLT", "estimateReasonLTE", "estimateReasonContains", "estimateReasonHasPrefix", "estimateReasonHasSuffix", "estimateReasonIsNil", "estimateReasonNotNil", "estimateReasonEqualFold", "estimateReasonContainsFold", "clientIP", "clientIPNEQ", "clientIPIn", "clientIPNotIn", "clientIPGT", "clientIPGTE", "clientIPLT", "clientIPLTE", "clientIPContains", "clientIPHasPrefix", "clientIPHasSuffix", "clientIPIsNil", "clientIPNotNil", "clientIPEqualFold", "clientIPContainsFold", "errorCode", "errorCodeNEQ", "errorCodeIn", "errorCodeNotIn", "errorCodeGT", "errorCodeGTE", "errorCodeLT", "errorCodeLTE", "errorCodeContains", "errorCodeHasPrefix", "errorCodeHasSuffix", "errorCodeIsNil", "errorCodeNotNil", "errorCodeEqualFold", "errorCodeContainsFold", "occurredAt", "occurredAtNEQ", "occurredAtIn", "occurredAtNotIn", "occurredAtGT", "occurredAtGTE", "occurredAtLT", "occurredAtLTE", "ingestedAt", "ingestedAtNEQ", "ingestedAtIn", "ingestedAtNotIn", "ingestedAtGT", "ingestedAtGTE", "ingestedAtLT", "ingestedAtLTE", "hasWorkspace", "hasWorkspaceWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -20753,6 +20820,111 @@ func (ec *executionContext) unmarshalInputUsageEventWhereInput(ctx context.Conte
 				return it, err
 			}
 			it.ClientIPContainsFold = data
+		case "errorCode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorCode"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorCode = data
+		case "errorCodeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorCodeNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorCodeNEQ = data
+		case "errorCodeIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorCodeIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorCodeIn = data
+		case "errorCodeNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorCodeNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorCodeNotIn = data
+		case "errorCodeGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorCodeGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorCodeGT = data
+		case "errorCodeGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorCodeGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorCodeGTE = data
+		case "errorCodeLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorCodeLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorCodeLT = data
+		case "errorCodeLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorCodeLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorCodeLTE = data
+		case "errorCodeContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorCodeContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorCodeContains = data
+		case "errorCodeHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorCodeHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorCodeHasPrefix = data
+		case "errorCodeHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorCodeHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorCodeHasSuffix = data
+		case "errorCodeIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorCodeIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorCodeIsNil = data
+		case "errorCodeNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorCodeNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorCodeNotNil = data
+		case "errorCodeEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorCodeEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorCodeEqualFold = data
+		case "errorCodeContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorCodeContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorCodeContainsFold = data
 		case "occurredAt":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("occurredAt"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -24451,6 +24623,8 @@ func (ec *executionContext) _UsageEvent(ctx context.Context, sel ast.SelectionSe
 			out.Values[i] = ec._UsageEvent_estimateReason(ctx, field, obj)
 		case "clientIP":
 			out.Values[i] = ec._UsageEvent_clientIP(ctx, field, obj)
+		case "errorCode":
+			out.Values[i] = ec._UsageEvent_errorCode(ctx, field, obj)
 		case "occurredAt":
 			out.Values[i] = ec._UsageEvent_occurredAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {

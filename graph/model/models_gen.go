@@ -150,7 +150,7 @@ type UsageGroup struct {
 	PromptTokens     int    `json:"promptTokens"`
 	CompletionTokens int    `json:"completionTokens"`
 	CacheHits        int    `json:"cacheHits"`
-	// Refusals and upstream errors (status >= 400); the error rate is errors / (requests + errors).
+	// Refused and failed requests (see UsageSummary.errors); the error rate is errors / (requests + errors).
 	Errors int `json:"errors"`
 	// Mean latency of answered requests in milliseconds; 0 without requests.
 	AvgLatencyMs int `json:"avgLatencyMs"`
@@ -164,7 +164,8 @@ type UsagePoint struct {
 	CompletionTokens int       `json:"completionTokens"`
 	CostMicros       int       `json:"costMicros"`
 	CacheHits        int       `json:"cacheHits"`
-	Errors           int       `json:"errors"`
+	// Refused and failed requests (see UsageSummary.errors).
+	Errors int `json:"errors"`
 	// Median latency of answered requests, as the upper bound of its histogram bucket (bounds at most 25% apart: 100, 120, 150, 200, 250, 300, 400, 500, 600, 800, 1000 ms…); 0 without requests.
 	P50LatencyMs int `json:"p50LatencyMs"`
 	// 95th-percentile latency of answered requests, with the same resolution as p50LatencyMs.
@@ -179,7 +180,11 @@ type UsageSummary struct {
 	TotalTokens      int `json:"totalTokens"`
 	CostMicros       int `json:"costMicros"`
 	CacheHits        int `json:"cacheHits"`
-	Errors           int `json:"errors"`
+	// Refused and failed requests of the workspace's keys (status >= 400): refusals such as 403
+	// model_not_allowed or 429 rate_limit_exceeded, upstream errors passed through, 502/504. Each
+	// is in the request log with its errorCode; none costs anything or counts as a request. Requests
+	// without a usable key (401) belong to no workspace and are not counted.
+	Errors int `json:"errors"`
 }
 
 type WorkspaceUpstream struct {

@@ -32,22 +32,26 @@ const DefaultGatewayAddr = ":8081"
 // Config is every setting of the control plane. Secret fields are
 // config.Secret, which never prints.
 type Config struct {
-	DatabaseURL     string
-	Addr            string
-	PublicURL       *url.URL
-	GatewayURL      string // for the ready-to-paste curl; informational: OAIS_GATEWAY_PUBLIC_URL, else from OAIS_GATEWAY_ADDR
-	LogFormat       string
-	LogLevel        string
-	TrustedProxies  []netip.Prefix
-	AllowSignUp     bool
-	BootstrapEmail  string
-	BootstrapPass   config.Secret
-	StripeAPIKey    config.Secret
-	StripeAPIBase   string
-	StripeWebhook   config.Secret
-	StripePriceID   string
-	BillingInterval time.Duration
-	SuspendAfter    time.Duration
+	DatabaseURL    string
+	Addr           string
+	PublicURL      *url.URL
+	GatewayURL     string // for the ready-to-paste curl; informational: OAIS_GATEWAY_PUBLIC_URL, else from OAIS_GATEWAY_ADDR
+	LogFormat      string
+	LogLevel       string
+	TrustedProxies []netip.Prefix
+	// UpstreamAllowedNetworks (OAIS_UPSTREAM_ALLOWED_NETWORKS) are the
+	// networks besides public addresses that workspaces' own upstreams may
+	// point at; the gateway reads the same variable.
+	UpstreamAllowedNetworks []netip.Prefix
+	AllowSignUp             bool
+	BootstrapEmail          string
+	BootstrapPass           config.Secret
+	StripeAPIKey            config.Secret
+	StripeAPIBase           string
+	StripeWebhook           config.Secret
+	StripePriceID           string
+	BillingInterval         time.Duration
+	SuspendAfter            time.Duration
 	// UsageRetention is how long raw usage events (the per-request log)
 	// are kept; 0 keeps them forever. Hourly rollups are always kept.
 	UsageRetention  time.Duration
@@ -68,28 +72,29 @@ type Config struct {
 func Load(env config.Env) (Config, error) {
 	var errs []error
 	c := Config{
-		DatabaseURL:        env.String("OAIS_DATABASE_URL", store.DefaultURL),
-		Addr:               env.Addr("OAIS_CONTROLPLANE_ADDR", DefaultAddr, &errs),
-		LogFormat:          env.String("OAIS_LOG_FORMAT", "json"),
-		LogLevel:           env.String("OAIS_LOG_LEVEL", "info"),
-		TrustedProxies:     env.Prefixes("OAIS_TRUSTED_PROXIES", &errs),
-		AllowSignUp:        env.Bool("OAIS_ALLOW_SIGNUP", true, &errs),
-		BootstrapEmail:     env.String("OAIS_BOOTSTRAP_ADMIN_EMAIL", DefaultBootstrapEmail),
-		BootstrapPass:      config.Secret(env.String("OAIS_BOOTSTRAP_ADMIN_PASSWORD", "")),
-		StripeAPIKey:       config.Secret(env.String("OAIS_STRIPE_API_KEY", "")),
-		StripeAPIBase:      env.String("OAIS_STRIPE_API_BASE", ""),
-		StripeWebhook:      config.Secret(env.String("OAIS_STRIPE_WEBHOOK_SECRET", "")),
-		StripePriceID:      env.String("OAIS_STRIPE_PRICE_ID", ""),
-		BillingInterval:    env.Duration("OAIS_BILLING_INTERVAL", DefaultBillingInterval, &errs),
-		SuspendAfter:       env.Duration("OAIS_SUSPEND_AFTER", DefaultSuspendAfter, &errs),
-		OIDCIssuer:         env.String("OAIS_OIDC_ISSUER", ""),
-		OIDCClientID:       env.String("OAIS_OIDC_CLIENT_ID", ""),
-		OIDCSecret:         config.Secret(env.String("OAIS_OIDC_CLIENT_SECRET", "")),
-		OIDCDomainRules:    env.String("OAIS_OIDC_DOMAIN_WORKSPACES", ""),
-		GatewayURL:         env.String("OAIS_GATEWAY_PUBLIC_URL", ""),
-		SecretsKey:         config.Secret(env.String("OAIS_SECRETS_KEY", "")),
-		SecretScanningKeys: env.String("OAIS_SECRET_SCANNING_KEYS", ""),
-		DrainTimeout:       env.Duration("OAIS_DRAIN_TIMEOUT", drain.DefaultTimeout, &errs),
+		DatabaseURL:             env.String("OAIS_DATABASE_URL", store.DefaultURL),
+		Addr:                    env.Addr("OAIS_CONTROLPLANE_ADDR", DefaultAddr, &errs),
+		LogFormat:               env.String("OAIS_LOG_FORMAT", "json"),
+		LogLevel:                env.String("OAIS_LOG_LEVEL", "info"),
+		TrustedProxies:          env.Prefixes("OAIS_TRUSTED_PROXIES", &errs),
+		UpstreamAllowedNetworks: env.Prefixes("OAIS_UPSTREAM_ALLOWED_NETWORKS", &errs),
+		AllowSignUp:             env.Bool("OAIS_ALLOW_SIGNUP", true, &errs),
+		BootstrapEmail:          env.String("OAIS_BOOTSTRAP_ADMIN_EMAIL", DefaultBootstrapEmail),
+		BootstrapPass:           config.Secret(env.String("OAIS_BOOTSTRAP_ADMIN_PASSWORD", "")),
+		StripeAPIKey:            config.Secret(env.String("OAIS_STRIPE_API_KEY", "")),
+		StripeAPIBase:           env.String("OAIS_STRIPE_API_BASE", ""),
+		StripeWebhook:           config.Secret(env.String("OAIS_STRIPE_WEBHOOK_SECRET", "")),
+		StripePriceID:           env.String("OAIS_STRIPE_PRICE_ID", ""),
+		BillingInterval:         env.Duration("OAIS_BILLING_INTERVAL", DefaultBillingInterval, &errs),
+		SuspendAfter:            env.Duration("OAIS_SUSPEND_AFTER", DefaultSuspendAfter, &errs),
+		OIDCIssuer:              env.String("OAIS_OIDC_ISSUER", ""),
+		OIDCClientID:            env.String("OAIS_OIDC_CLIENT_ID", ""),
+		OIDCSecret:              config.Secret(env.String("OAIS_OIDC_CLIENT_SECRET", "")),
+		OIDCDomainRules:         env.String("OAIS_OIDC_DOMAIN_WORKSPACES", ""),
+		GatewayURL:              env.String("OAIS_GATEWAY_PUBLIC_URL", ""),
+		SecretsKey:              config.Secret(env.String("OAIS_SECRETS_KEY", "")),
+		SecretScanningKeys:      env.String("OAIS_SECRET_SCANNING_KEYS", ""),
+		DrainTimeout:            env.Duration("OAIS_DRAIN_TIMEOUT", drain.DefaultTimeout, &errs),
 	}
 	if c.DrainTimeout <= 0 {
 		errs = append(errs, config.Errorf("OAIS_DRAIN_TIMEOUT", "must be positive, e.g. 25s"))

@@ -27,6 +27,8 @@ func TestLoad(t *testing.T) {
 		{name: "bad public url", env: map[string]string{"OAIS_PUBLIC_URL": "localhost"}, wantErr: "OAIS_PUBLIC_URL"},
 		{name: "short bootstrap password", env: map[string]string{"OAIS_BOOTSTRAP_ADMIN_PASSWORD": "short"}, wantErr: "OAIS_BOOTSTRAP_ADMIN_PASSWORD"},
 		{name: "bad trusted proxies", env: map[string]string{"OAIS_TRUSTED_PROXIES": "10.0.0.0/8,nope"}, wantErr: "OAIS_TRUSTED_PROXIES"},
+		{name: "upstream allowed networks", env: map[string]string{"OAIS_UPSTREAM_ALLOWED_NETWORKS": "10.0.0.0/8, fd00::/8, 169.254.169.254"}},
+		{name: "bad upstream allowed networks", env: map[string]string{"OAIS_UPSTREAM_ALLOWED_NETWORKS": "10.0.0.0/8, internal"}, wantErr: "OAIS_UPSTREAM_ALLOWED_NETWORKS"},
 		{name: "usage retention", env: map[string]string{"OAIS_USAGE_RETENTION_DAYS": "90"}},
 		{name: "negative usage retention", env: map[string]string{"OAIS_USAGE_RETENTION_DAYS": "-1"}, wantErr: "OAIS_USAGE_RETENTION_DAYS"},
 		{name: "usage retention not a number", env: map[string]string{"OAIS_USAGE_RETENTION_DAYS": "forever"}, wantErr: "OAIS_USAGE_RETENTION_DAYS"},

@@ -36,6 +36,7 @@ import (
 	"github.com/oais/oais/internal/audit"
 	"github.com/oais/oais/internal/changes"
 	"github.com/oais/oais/internal/drain"
+	"github.com/oais/oais/internal/egress"
 	"github.com/oais/oais/internal/every"
 	"github.com/oais/oais/internal/ledger"
 	"github.com/oais/oais/internal/secretbox"
@@ -134,7 +135,7 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	s.metrics = billing.NewMetrics(reg)
 
 	res := &graph.Resolver{Client: client, Keys: s.Keys, Accounts: acc, Ledger: ledger.New(s.Store), Secrets: box,
-		Reconciler: entstore.Reconciler(s.Store, s.stripe)}
+		Reconciler: entstore.Reconciler(s.Store, s.stripe), Egress: &egress.Policy{Allowed: cfg.UpstreamAllowedNetworks}}
 	if s.stripe != nil {
 		res.Stripe = entstore.NewLinks(s.Store, s.stripe)
 	}
@@ -145,7 +146,7 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	gql.Use(extension.Introspection{})
 	gql.Use(extension.FixedComplexityLimit(graph.MaxComplexity))
 	gql.Use(graph.Limits{})
-	gql.Use(entgql.Transactioner{TxOpener: client, SkipTxFunc: entgql.SkipIfHasFields(graph.AuthFields()...)})
+	gql.Use(entgql.Transactioner{TxOpener: client, SkipTxFunc: graph.SkipTx})
 	gql.SetErrorPresenter(graph.ErrorPresenter(log))
 	gql.SetRecoverFunc(func(ctx context.Context, p any) error {
 		log.ErrorContext(ctx, "graphql resolver panicked", "panic", fmt.Sprint(p))

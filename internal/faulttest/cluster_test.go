@@ -102,18 +102,18 @@ type cluster struct {
 
 var keyPattern = regexp.MustCompile(`sk-oais-[A-Za-z0-9]+`)
 
-// startCluster starts a control plane on dbURL (which it migrates) and
-// waits for its quickstart key and /readyz.
-func startCluster(t *testing.T, dbURL string) *cluster {
+// startCluster starts a control plane on dbURL (which it migrates), with
+// extra environment, and waits for its quickstart key and /readyz.
+func startCluster(t *testing.T, dbURL string, extra ...string) *cluster {
 	t.Helper()
 	port := FreePort(t)
 	c := &cluster{t: t, dbURL: dbURL, cpURL: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	c.cp = Start(t, "controlplane", filepath.Join(bins, "controlplane"), []string{
+	c.cp = Start(t, "controlplane", filepath.Join(bins, "controlplane"), append([]string{
 		"OAIS_DATABASE_URL=" + dbURL,
 		fmt.Sprintf("OAIS_CONTROLPLANE_ADDR=127.0.0.1:%d", port),
 		"OAIS_BOOTSTRAP_ADMIN_PASSWORD=" + adminPassword,
 		"OAIS_BILLING_INTERVAL=1h",
-	}, "serve")
+	}, extra...), "serve")
 	ok := WaitFor(30*time.Second, func() bool {
 		if c.cp.Exited() {
 			return true
@@ -386,6 +386,7 @@ type ledgerRow struct {
 	completionTokens int64
 	source           string
 	reason           string
+	errorCode        string // a refused or failed request's
 }
 
 // ledger is what the database holds of usage: every row, and the sum of
@@ -405,7 +406,8 @@ func readLedger(t *testing.T, dbURL string) ledger {
 		t.Fatalf("open the ledger: %v", err)
 	}
 	defer st.Close()
-	rs, err := st.DB.QueryContext(ctx, `SELECT request_id, api_key_id, status, cost_micros, prompt_tokens, completion_tokens, source, COALESCE(estimate_reason, '') FROM usage_events`)
+	rs, err := st.DB.QueryContext(ctx, `SELECT request_id, api_key_id, status, cost_micros, prompt_tokens, completion_tokens, source,
+		COALESCE(estimate_reason, ''), COALESCE(error_code, '') FROM usage_events`)
 	if err != nil {
 		t.Fatalf("read usage_events: %v", err)
 	}
@@ -413,7 +415,7 @@ func readLedger(t *testing.T, dbURL string) ledger {
 	l := ledger{byID: map[string]int{}}
 	for rs.Next() {
 		var r ledgerRow
-		if err := rs.Scan(&r.requestID, &r.keyID, &r.status, &r.costMicros, &r.promptTokens, &r.completionTokens, &r.source, &r.reason); err != nil {
+		if err := rs.Scan(&r.requestID, &r.keyID, &r.status, &r.costMicros, &r.promptTokens, &r.completionTokens, &r.source, &r.reason, &r.errorCode); err != nil {
 			t.Fatal(err)
 		}
 		l.rows = append(l.rows, r)
@@ -447,7 +449,9 @@ type ledgerFigures struct {
 // checkLedger asserts that every acknowledged request id has exactly one
 // row, that no request id has two, that at most maxExtra rows belong to
 // requests whose client saw no complete answer (in flight when a process
-// died), and that the keys' request_count equals the answered rows.
+// died), and that the keys' request_count equals the answered rows. Rows
+// of refused or failed requests (an error code, no cost) are not extra:
+// they are the usage errors, and must cost nothing.
 func checkLedger(t *testing.T, l ledger, acked map[string]int, maxExtra int) ledgerFigures {
 	t.Helper()
 	f := ledgerFigures{acked: len(acked), rows: len(l.rows)}
@@ -471,7 +475,15 @@ func checkLedger(t *testing.T, l ledger, acked map[string]int, maxExtra int) led
 			f.duplicates++
 			t.Errorf("duplicate: request %s has %d ledger rows", id, n)
 		}
-		if _, ok := acked[id]; !ok {
+	}
+	for _, r := range l.rows {
+		if r.errorCode != "" {
+			if r.costMicros != 0 || r.status < 400 {
+				t.Errorf("error row %+v: want status >= 400 and no cost", r)
+			}
+			continue
+		}
+		if _, ok := acked[r.requestID]; !ok {
 			f.extra++
 		}
 	}

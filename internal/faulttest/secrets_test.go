@@ -34,7 +34,9 @@ func TestSecretsNeverEscape(t *testing.T) {
 	}))
 	defer upstream.Close()
 
-	c := startCluster(t, "sqlite://"+t.TempDir()+"/oais.db")
+	// Both binaries get the secrets key: the control plane seals the
+	// workspace's upstream key with it, the gateway opens it.
+	c := startCluster(t, "sqlite://"+t.TempDir()+"/oais.db", "OAIS_SECRETS_KEY="+secretsKey)
 	g := c.startGateway("gateway", "OAIS_UPSTREAM_BASE_URL="+upstream.URL+"/v1", "OAIS_UPSTREAM_API_KEY="+upstreamKey, "OAIS_SECRETS_KEY="+secretsKey)
 	ctx := context.Background()
 	var outputs []string // everything a user or operator could see, but the banner
@@ -89,8 +91,11 @@ func TestSecretsNeverEscape(t *testing.T) {
 	}
 	// An upstream key for the workspace, sealed with OAIS_SECRETS_KEY.
 	wsUpstreamKey := "sk-workspace-upstream-never-print-42"
-	_, setUp, _ := graphql(c.cpURL, s.SignIn.AccessToken, `mutation($w:ID!,$k:String!){ setWorkspaceUpstream(workspaceID:$w, input:{baseURL:"http://127.0.0.1:1/v1", apiKey:$k}){ id } }`,
+	_, setUp, _ := graphql(c.cpURL, s.SignIn.AccessToken, `mutation($w:ID!,$k:String!){ setWorkspaceUpstream(workspaceID:$w, input:{baseURL:"https://upstream.example.com/v1", apiKey:$k}){ id } }`,
 		map[string]any{"w": wsID, "k": wsUpstreamKey})
+	if len(setUp.Errors) > 0 {
+		t.Fatalf("setWorkspaceUpstream: %s", errorsText(setUp))
+	}
 	outputs = append(outputs, errorsText(setUp))
 	_, clr, _ := graphql(c.cpURL, s.SignIn.AccessToken, `mutation($w:ID!){ clearWorkspaceUpstream(workspaceID:$w){ id } }`, map[string]any{"w": wsID})
 	outputs = append(outputs, errorsText(clr))

@@ -52,8 +52,9 @@ func fakeUpstream(t *testing.T) *httptest.Server {
 // TestUpstreamFaults points a gateway at a fake upstream that fails in each
 // way CONTRACT §3 names, and checks what the client gets and what is
 // billed: transport failures become 502/504 with the contract's codes,
-// upstream errors pass through with their status and body, no failed call
-// leaves a usage record or counts as a request, and a stream the upstream
+// upstream errors pass through with their status and body, every failed
+// call leaves one usage row with its error code and no cost (a usage error,
+// never billed) and counts as no request, and a stream the upstream
 // cuts halfway is metered exactly once, with estimated usage of what was
 // delivered.
 func TestUpstreamFaults(t *testing.T) {
@@ -78,7 +79,8 @@ func TestUpstreamFaults(t *testing.T) {
 		return resp.StatusCode, b
 	}
 
-	var failedIDs []string
+	type failed struct{ id, code string }
+	var failedIDs []failed
 	for _, tc := range []struct {
 		name     string
 		hdr      map[string]string
@@ -117,7 +119,11 @@ func TestUpstreamFaults(t *testing.T) {
 					t.Errorf("body %s, want the upstream's own %s", a.body, want)
 				}
 			}
-			failedIDs = append(failedIDs, a.id)
+			code := tc.code
+			if code == "" {
+				code = "upstream_error" // an upstream's own error, passed through
+			}
+			failedIDs = append(failedIDs, failed{a.id, code})
 		})
 	}
 
@@ -134,9 +140,14 @@ func TestUpstreamFaults(t *testing.T) {
 	g.stop()
 
 	led := readLedger(t, c.dbURL)
-	for _, id := range failedIDs {
-		if n := led.byID[id]; n != 0 {
-			t.Errorf("failed request %s has %d usage rows, want 0 (failed calls are never billed)", id, n)
+	rowOf := map[string]ledgerRow{}
+	for _, r := range led.rows {
+		rowOf[r.requestID] = r
+	}
+	for _, f := range failedIDs {
+		r := rowOf[f.id]
+		if n := led.byID[f.id]; n != 1 || r.errorCode != f.code || r.costMicros != 0 || r.promptTokens != 0 || r.completionTokens != 0 {
+			t.Errorf("failed request %s has %d usage rows (%+v), want 1 error row %s without usage (failed calls are never billed)", f.id, n, r, f.code)
 		}
 	}
 	var cutRow *ledgerRow
@@ -157,9 +168,10 @@ func TestUpstreamFaults(t *testing.T) {
 	if led.byID[ok.id] != 1 {
 		t.Errorf("healthy request %s has %d rows, want 1", ok.id, led.byID[ok.id])
 	}
-	if len(led.rows) != 2 || led.requestCount != 2 {
-		t.Errorf("ledger has %d rows and request_count %d, want 2 and 2 (the cut stream and the healthy request only)", len(led.rows), led.requestCount)
+	if len(led.rows) != 2+len(failedIDs) || led.answered() != 2 || led.requestCount != 2 {
+		t.Errorf("ledger has %d rows, %d answered, request_count %d; want %d, 2 and 2 (the cut stream and the healthy request answered, each failure an error row)",
+			len(led.rows), led.answered(), led.requestCount, 2+len(failedIDs))
 	}
-	t.Logf("FIGURE upstream-faults: reset -> 502 upstream_unavailable (plain and stream), upstream 500/429/503 passed through byte for byte, %d failed calls -> 0 usage rows and 0 requests counted; stream cut after 3 of 8 words -> 1 row, source %s (%s), %d completion tokens, %d micro-dollars; upstream slower than OAIS_UPSTREAM_HEADER_TIMEOUT -> 504 upstream_timeout",
-		len(failedIDs), cutRow.source, cutRow.reason, cutRow.completionTokens, cutRow.costMicros)
+	t.Logf("FIGURE upstream-faults: reset -> 502 upstream_unavailable (plain and stream), upstream 500/429/503 passed through byte for byte, %d failed calls -> %d error rows of 0 micro-dollars and 0 requests counted; stream cut after 3 of 8 words -> 1 row, source %s (%s), %d completion tokens, %d micro-dollars; upstream slower than OAIS_UPSTREAM_HEADER_TIMEOUT -> 504 upstream_timeout",
+		len(failedIDs), len(led.rows)-2, cutRow.source, cutRow.reason, cutRow.completionTokens, cutRow.costMicros)
 }

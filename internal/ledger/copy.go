@@ -20,7 +20,7 @@ const stageTable = `CREATE TEMP TABLE IF NOT EXISTS ledger_stage (
 	id text, request_id text, api_key_id text, workspace_id text, model text, endpoint text,
 	stream boolean, prompt_tokens bigint, completion_tokens bigint, cached_tokens bigint,
 	cost_micros bigint, status bigint, latency_ms bigint, cache_hit boolean, source text,
-	estimate_reason text, client_ip text, occurred_at timestamptz, ingested_at timestamptz
+	estimate_reason text, client_ip text, error_code text, occurred_at timestamptz, ingested_at timestamptz
 ) ON COMMIT DELETE ROWS`
 
 // shipCopy is shipOnce on PostgreSQL in a pgx transaction on one pooled

@@ -98,8 +98,8 @@ func (f Filter) whereIn(p part) (string, []any) {
 }
 
 // Summary totals a set of usage events. Tokens and cost sum every event,
-// as billing does: the gateway decides what a request costs, and a refusal
-// carries none.
+// as billing does: the gateway decides what a request costs, and a refused
+// or failed request's event carries none (Ship stores it without).
 type Summary struct {
 	// Requests counts answered requests (status < 400), by the upstream or
 	// the cache; refusals and upstream errors are not requests.
@@ -111,7 +111,9 @@ type Summary struct {
 	CostMicros       int64
 	// CacheHits counts answered requests served from the response cache.
 	CacheHits int64
-	// Errors counts events with status >= 400.
+	// Errors counts events with status >= 400: requests the gateway
+	// refused and upstream errors and failures (each with its error code),
+	// and requests whose client left before an answer.
 	Errors int64
 }
 
@@ -463,6 +465,7 @@ type Request struct {
 	CacheHit         bool
 	Source           usage.Source
 	EstimateReason   string
+	ErrorCode        string // a refused or failed request's error.code
 }
 
 // RecentRequests returns the newest n events of key keyID, newest first.
@@ -475,7 +478,7 @@ func (l *Ledger) RecentRequests(ctx context.Context, keyID string, n int) ([]Req
 	out := make([]Request, 0, min(n, 64))
 	err := l.queryDB(ctx, `SELECT request_id, occurred_at, model, endpoint, stream, prompt_tokens,
 		completion_tokens, cached_tokens, cost_micros, status, latency_ms, cache_hit, source,
-		COALESCE(estimate_reason, '')
+		COALESCE(estimate_reason, ''), COALESCE(error_code, '')
 		FROM usage_events WHERE api_key_id = ? ORDER BY occurred_at DESC, id DESC LIMIT ?`,
 		[]any{keyID, n},
 		func(row rowScanner) error {
@@ -483,7 +486,7 @@ func (l *Ledger) RecentRequests(ctx context.Context, keyID string, n int) ([]Req
 			var src string
 			if err := row.Scan(&r.RequestID, &r.Time, &r.Model, &r.Endpoint, &r.Stream, &r.PromptTokens,
 				&r.CompletionTokens, &r.CachedTokens, &r.CostMicros, &r.Status, &r.LatencyMs, &r.CacheHit,
-				&src, &r.EstimateReason); err != nil {
+				&src, &r.EstimateReason, &r.ErrorCode); err != nil {
 				return err
 			}
 			r.Time, r.Source = r.Time.UTC(), usage.Source(src)

@@ -25,6 +25,7 @@ const (
 	maxClientIP  = 64
 	// maxEstimateReason bounds a free-text column ent leaves unbounded.
 	maxEstimateReason = 100
+	maxErrorCode      = 64
 )
 
 // eventColumns are the usage_events columns Ship writes, in the order of
@@ -33,7 +34,7 @@ var eventColumns = []string{
 	"id", "request_id", "api_key_id", "workspace_id", "model", "endpoint", "stream",
 	"prompt_tokens", "completion_tokens", "cached_tokens", "cost_micros", "status",
 	"latency_ms", "cache_hit", "source", "estimate_reason", "client_ip",
-	"occurred_at", "ingested_at",
+	"error_code", "occurred_at", "ingested_at",
 }
 
 // columnList is eventColumns for a statement.
@@ -46,14 +47,14 @@ func rowValues(dst []any, r *usage.Record, now time.Time) []any {
 		d.id, r.RequestID, r.KeyID, r.WorkspaceID, d.model, d.endpoint, r.Stream,
 		r.PromptTokens, r.CompletionTokens, r.CachedTokens, r.CostMicros, int64(r.Status),
 		r.LatencyMillis, r.CacheHit, string(r.Source), nullString(d.estimateReason),
-		nullString(d.clientIP), d.at, now)
+		nullString(d.clientIP), nullString(d.errorCode), d.at, now)
 }
 
 // derived is what a stored row holds of a record other than its fields
 // as they are: a new id, the time, and text cleaned and cut to its column.
 type derived struct {
-	id, model, endpoint, clientIP, estimateReason string
-	at                                            time.Time
+	id, model, endpoint, clientIP, estimateReason, errorCode string
+	at                                                       time.Time
 }
 
 func derive(r *usage.Record, now time.Time) derived {
@@ -62,6 +63,7 @@ func derive(r *usage.Record, now time.Time) derived {
 		id: ids.NewAt(ids.UsageEvent, at), at: at, model: storedModel(r),
 		endpoint: store.Clean(r.Endpoint, maxEndpoint), clientIP: store.Clean(r.ClientIP, maxClientIP),
 		estimateReason: store.Clean(r.EstimateReason, maxEstimateReason),
+		errorCode:      store.Clean(r.ErrorCode, maxErrorCode),
 	}
 }
 
@@ -83,10 +85,23 @@ func occurredAt(r *usage.Record, now time.Time) time.Time {
 // errors (status >= 400) are stored, for error rates, but not counted.
 func answered(status int) bool { return status < 400 }
 
+// knownSource reports a Source the ledger stores.
+func knownSource(s usage.Source) bool {
+	switch s {
+	case usage.SourceUpstream, usage.SourceEstimated, usage.SourceCache, usage.SourceNone:
+		return true
+	}
+	return false
+}
+
 // Ship stores batch in usage_events and adds the new records to their keys'
 // counters and the hourly rollups, in one transaction. It is idempotent by
 // RequestID: a record already stored is skipped and counted nowhere, so a
 // batch shipped twice changes nothing the second time.
+//
+// A refused or failed request's record (usage.Record.ErrorCode) is stored
+// with no tokens and no cost, whatever it carries: refusals are never
+// billed, and every sum (analytics, quotas, billing) can add every row.
 //
 // No record can block its batch, which would wedge the spool and with it
 // every tenant's usage. A record that can never be stored is quarantined
@@ -171,8 +186,13 @@ func (l *Ledger) valid(batch []usage.Record) ([]*usage.Record, []quarantined) {
 	recs := make([]*usage.Record, 0, len(batch))
 	seen := make(map[string]struct{}, len(batch))
 	var bad []quarantined
+	priced := 0
 	for i := range batch {
 		r := &batch[i]
+		if r.IsError() && (r.PromptTokens != 0 || r.CompletionTokens != 0 || r.CachedTokens != 0 || r.CostMicros != 0) {
+			priced++
+			r.PromptTokens, r.CompletionTokens, r.CachedTokens, r.CostMicros = 0, 0, 0, 0
+		}
 		if why := check(r); why != "" {
 			bad = append(bad, quarantined{rec: r, reason: why, label: quarantineInvalid})
 			continue
@@ -180,8 +200,16 @@ func (l *Ledger) valid(batch []usage.Record) ([]*usage.Record, []quarantined) {
 		if _, dup := seen[r.RequestID]; dup {
 			continue
 		}
+		if r.IsError() && (r.PromptTokens != 0 || r.CompletionTokens != 0 || r.CachedTokens != 0 || r.CostMicros != 0) {
+			priced++
+			r.PromptTokens, r.CompletionTokens, r.CachedTokens, r.CostMicros = 0, 0, 0, 0
+		}
 		seen[r.RequestID] = struct{}{}
 		recs = append(recs, r)
+	}
+	if priced > 0 {
+		l.log.Warn("usage ledger: refused or failed requests' records carried usage; stored without it (an error is never billed)",
+			"count", priced)
 	}
 	return recs, bad
 }
@@ -195,7 +223,7 @@ func check(r *usage.Record) string {
 		return "key_id or workspace_id missing"
 	case !cleanText(r.RequestID) || !cleanText(r.KeyID) || !cleanText(r.WorkspaceID):
 		return "request_id, key_id or workspace_id is not valid UTF-8 without NUL bytes"
-	case r.Source != usage.SourceUpstream && r.Source != usage.SourceEstimated && r.Source != usage.SourceCache:
+	case !knownSource(r.Source):
 		return fmt.Sprintf("source %.20q unknown", r.Source)
 	}
 	for _, n := range []struct {
@@ -413,8 +441,8 @@ func (l *Ledger) insertValues(ctx context.Context, t txn, recs []*usage.Record, 
 	return inserted, nil
 }
 
-// insertArraysQuery is insertValues's statement: $1..$18 are the columns of
-// eventColumns but the last as arrays (empty strings for NULL), $19 the
+// insertArraysQuery is insertValues's statement: $1..$19 are the columns of
+// eventColumns but the last as arrays (empty strings for NULL), $20 the
 // ingestion time. ON CONFLICT DO NOTHING skips the request ids already
 // stored, and RETURNING names the rows it did insert, which are the only
 // ones Ship counts: the answer is exact even when two shippers race with
@@ -424,27 +452,27 @@ var insertArraysQuery = `INSERT INTO usage_events (` + columnList + `)
 SELECT id, request_id, api_key_id, workspace_id, model, endpoint, stream,
 	prompt_tokens, completion_tokens, cached_tokens, cost_micros, status,
 	latency_ms, cache_hit, source, NULLIF(estimate_reason, ''), NULLIF(client_ip, ''),
-	occurred_at, $19::timestamptz
+	NULLIF(error_code, ''), occurred_at, $20::timestamptz
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[],
 	$8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[],
-	$14::boolean[], $15::text[], $16::text[], $17::text[], $18::timestamptz[])
+	$14::boolean[], $15::text[], $16::text[], $17::text[], $18::text[], $19::timestamptz[])
 	AS u(id, request_id, api_key_id, workspace_id, model, endpoint, stream,
 	prompt_tokens, completion_tokens, cached_tokens, cost_micros, status,
-	latency_ms, cache_hit, source, estimate_reason, client_ip, occurred_at)
+	latency_ms, cache_hit, source, estimate_reason, client_ip, error_code, occurred_at)
 ORDER BY request_id COLLATE "C"
 ON CONFLICT DO NOTHING RETURNING request_id`
 
 // eventArrays holds a batch column by column, for insertArraysQuery.
 type eventArrays struct {
 	id, requestID, keyID, workspaceID, model, endpoint []string
-	source, estimateReason, clientIP                   []string
+	source, estimateReason, clientIP, errorCode        []string
 	stream, cacheHit                                   []bool
 	prompt, completion, cached, cost, status, latency  []int64
 	occurredAt                                         []time.Time
 }
 
 func (c *eventArrays) grow(n int) {
-	for _, s := range []*[]string{&c.id, &c.requestID, &c.keyID, &c.workspaceID, &c.model, &c.endpoint, &c.source, &c.estimateReason, &c.clientIP} {
+	for _, s := range []*[]string{&c.id, &c.requestID, &c.keyID, &c.workspaceID, &c.model, &c.endpoint, &c.source, &c.estimateReason, &c.clientIP, &c.errorCode} {
 		*s = make([]string, 0, n)
 	}
 	for _, s := range []*[]int64{&c.prompt, &c.completion, &c.cached, &c.cost, &c.status, &c.latency} {
@@ -474,13 +502,14 @@ func (c *eventArrays) add(r *usage.Record, now time.Time) {
 	c.source = append(c.source, string(r.Source))
 	c.estimateReason = append(c.estimateReason, d.estimateReason)
 	c.clientIP = append(c.clientIP, d.clientIP)
+	c.errorCode = append(c.errorCode, d.errorCode)
 	c.occurredAt = append(c.occurredAt, d.at)
 }
 
 func (c *eventArrays) args(now time.Time) []any {
 	return []any{c.id, c.requestID, c.keyID, c.workspaceID, c.model, c.endpoint, c.stream,
 		c.prompt, c.completion, c.cached, c.cost, c.status, c.latency, c.cacheHit,
-		c.source, c.estimateReason, c.clientIP, c.occurredAt, now}
+		c.source, c.estimateReason, c.clientIP, c.errorCode, c.occurredAt, now}
 }
 
 // keyUsage is what one batch adds to one key.

@@ -1,0 +1,25 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// TestBadAllowedNetworksExits: a bad OAIS_UPSTREAM_ALLOWED_NETWORKS stops
+// the gateway before anything starts, with one line naming the variable;
+// --help documents it.
+func TestBadAllowedNetworksExits(t *testing.T) {
+	t.Setenv("OAIS_UPSTREAM_ALLOWED_NETWORKS", "10.0.0.0/8, internal")
+	var out, errOut bytes.Buffer
+	if code := cli([]string{"serve"}, &out, &errOut); code != 2 {
+		t.Fatalf("exit %d, want 2; stderr %q", code, errOut.String())
+	}
+	if lines := strings.Split(strings.TrimSpace(errOut.String()), "\n"); len(lines) != 1 || !strings.Contains(lines[0], "OAIS_UPSTREAM_ALLOWED_NETWORKS") {
+		t.Fatalf("stderr %q, want one line naming OAIS_UPSTREAM_ALLOWED_NETWORKS", errOut.String())
+	}
+	out.Reset()
+	if code := cli([]string{"help"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "OAIS_UPSTREAM_ALLOWED_NETWORKS") {
+		t.Fatalf("help (exit %d) does not document OAIS_UPSTREAM_ALLOWED_NETWORKS", code)
+	}
+}

@@ -1,0 +1,9 @@
+package spool
+
+// Spare reports whether the spool is at most half full (of what it takes
+// before Full). Records that may be dropped (the gateway's records of
+// refused requests) are appended only then, so that they can never take
+// the room answered requests need: a full spool refuses every request.
+func (s *Spool) Spare() bool {
+	return s.diskBytes.Load() < (s.opts.MaxBytes-fullHeadroom)/2
+}
