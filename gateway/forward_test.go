@@ -5,11 +5,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/oais/oais/internal/egress"
 	"github.com/oais/oais/internal/keys"
 )
 
@@ -207,7 +209,10 @@ func TestNoClientCredentialUpstream(t *testing.T) {
 		Key:       KeyPolicy{ID: "key_third", WorkspaceID: "ws_third", State: keys.State{Status: keys.StatusActive}},
 		Workspace: &WorkspacePolicy{ID: "ws_third", Upstream: &Upstream{BaseURL: base, Authorization: "Bearer sk-third-party"}},
 	}
-	h := newHarness(t, harnessOpts{upstreamURL: global.URL + "/v1", extra: map[string]*Principal{"third": own}})
+	// The third-party upstream stands on loopback here: the operator
+	// allows it, as a real one would be public.
+	h := newHarness(t, harnessOpts{upstreamURL: global.URL + "/v1", extra: map[string]*Principal{"third": own},
+		cfg: Config{Egress: &egress.Policy{Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}}})
 
 	sdk := map[string]string{
 		"User-Agent":                  "OpenAI/Python 1.99.0",

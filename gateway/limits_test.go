@@ -103,13 +103,25 @@ func TestFailedRequestsCountAgainstRPM(t *testing.T) {
 				}
 			}
 			h.lim.settled(t, 2)
+			for range 2 { // the two failures are usage errors
+				if r := h.rec.next(t); r.ErrorCode == "" || r.CostMicros != 0 {
+					t.Fatalf("failed request recorded as %+v, want a zero-cost error", r)
+				}
+			}
 			calls := h.upstreamCalls()
 			resp, body := h.do(t, tt.who, "POST", "/v1/chat/completions", chatBody, nil)
 			if resp.StatusCode != 429 || decodeErr(t, body).Error.Code != "rate_limit_exceeded" {
 				t.Fatalf("third request within the minute: %d %s, want 429 rate_limit_exceeded", resp.StatusCode, body)
 			}
-			if h.upstreamCalls() != calls || h.rec.count() != 0 {
-				t.Fatal("the refused request reached the upstream or was metered")
+			if h.upstreamCalls() != calls {
+				t.Fatal("the refused request reached the upstream")
+			}
+			// The refusal is usage too, as an error: no tokens, no cost.
+			if n := h.rec.count(); n != 3 {
+				t.Fatalf("%d records for two failures and a refusal, want 3", n)
+			}
+			if r := h.rec.next(t); r.ErrorCode != "rate_limit_exceeded" || r.CostMicros != 0 || r.TotalTokens() != 0 {
+				t.Fatalf("refusal recorded as %+v, want a zero-cost rate_limit_exceeded error", r)
 			}
 		})
 	}
@@ -139,9 +151,12 @@ func TestCacheHitsCountAgainstRequests(t *testing.T) {
 				if r3.StatusCode != 429 || decodeErr(t, body).Error.Code != tt.code {
 					t.Fatalf("third request (a cache hit) %d %s, want 429 %s", r3.StatusCode, body, tt.code)
 				}
-				if r3.Header.Get("X-Oais-Cache") != "" || h.rec.count() != 2 || h.upstreamCalls() != 1 {
-					t.Fatalf("refused hit served or metered: cache %q, %d records, %d upstream calls",
-						r3.Header.Get("X-Oais-Cache"), h.rec.count(), h.upstreamCalls())
+				if r3.Header.Get("X-Oais-Cache") != "" || h.upstreamCalls() != 1 {
+					t.Fatalf("refused hit served: cache %q, %d upstream calls", r3.Header.Get("X-Oais-Cache"), h.upstreamCalls())
+				}
+				// Only its error record, zero-cost.
+				if r := h.rec.next(t); r.ErrorCode != tt.code || r.CostMicros != 0 || r.CacheHit {
+					t.Fatalf("refused hit recorded as %+v, want a zero-cost %s error", r, tt.code)
 				}
 			})
 		}

@@ -104,6 +104,9 @@ func TestFailingDiskHoldsRecordsThenWritesThem(t *testing.T) {
 				rec := testRecord(next)
 				refused = s.Append(&rec)
 			}
+			if s.Spare() {
+				t.Fatal("a failing disk has room to spare: refusals' records would take what answers in flight need")
+			}
 			last := next - 1 // refused, when writes fail
 			if tt.disk.writeErr == nil {
 				last = next

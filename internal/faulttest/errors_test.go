@@ -83,8 +83,9 @@ func (c *cluster) workspaceUsage(t *testing.T, token, ws string) usageFigures {
 }
 
 // TestErrorsAreUsage: the usage API counts refusals and upstream errors as
-// errors. Through the real binaries, a workspace with an RPM of 1 gets one
-// upstream 500 (which gives its RPM unit back), one answered request, two
+// errors. Through the real binaries, a workspace with an RPM of 2 gets one
+// upstream 500 (which spends an RPM unit like any admitted request), one
+// answered request, two
 // 429 rate_limit_exceeded and, on a second key allowed only gpt-4o, three
 // 403 model_not_allowed. Its usage then shows errors 6 in the summary, the
 // series and both breakdowns, while requests, tokens, cost and the keys'
@@ -130,7 +131,7 @@ func TestErrorsAreUsage(t *testing.T) {
 				t.Fatalf("createAPIKey: %s %s", r.Data, errorsText(r))
 			}
 			keyB, secretB := ck.CreateAPIKey.APIKey.ID, ck.CreateAPIKey.Secret
-			if _, r, err := graphql(c.cpURL, token, `mutation($ws: ID!) { updateWorkspaceLimits(workspaceID: $ws, rpm: 1) { id } }`, map[string]any{"ws": ws}); err != nil || len(r.Errors) > 0 {
+			if _, r, err := graphql(c.cpURL, token, `mutation($ws: ID!) { updateWorkspaceLimits(workspaceID: $ws, rpm: 2) { id } }`, map[string]any{"ws": ws}); err != nil || len(r.Errors) > 0 {
 				t.Fatalf("updateWorkspaceLimits: %v %s", err, errorsText(r))
 			}
 			g := c.startGateway("gateway")
