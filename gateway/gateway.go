@@ -87,7 +87,7 @@ type Gateway struct {
 	transport  *http.Transport
 	mock       *mockupstream.InProcess
 	metrics    *metrics
-	seeded     sync.Map         // counter key -> struct{}: cumulative counters seeded
+	floors     atomic.Pointer[BudgetFloors]
 	wsNames    counterNameCache // workspace id -> its counter keys
 	keyNames   counterNameCache // key id -> its counter keys
 	draining   atomic.Bool

@@ -43,6 +43,11 @@ func (l *fakeLimiter) Reserve(_ context.Context, cs []ratelimit.Counter) (*ratel
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.reserves++
+	for _, c := range cs {
+		if v := l.vals[c.Key]; c.Window == 0 && c.Floor > v {
+			l.vals[c.Key] = c.Floor // reservations and floors are not told apart here
+		}
+	}
 	for i, c := range cs {
 		if c.Limit > 0 && l.vals[c.Key]+c.Cost > c.Limit {
 			retry := time.Duration(0)
@@ -65,15 +70,6 @@ func (l *fakeLimiter) Settle(_ context.Context, r *ratelimit.Reservation, actual
 		l.vals[c.Key] += actual[i] - c.Cost
 	}
 	l.settles = append(l.settles, append([]int64(nil), actual...))
-	return nil
-}
-
-func (l *fakeLimiter) Seed(_ context.Context, key string, v int64) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, ok := l.vals[key]; !ok {
-		l.vals[key] = v
-	}
 	return nil
 }
 

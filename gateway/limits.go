@@ -26,6 +26,36 @@ func (c *call) add(scope limitScope, key string, limit int64, window time.Durati
 	c.nc++
 }
 
+// addBudget adds a cumulative counter that starts from (or is raised to)
+// floor: what the ledger says it has used.
+func (c *call) addBudget(scope limitScope, key string, limit, cost, floor int64) {
+	c.add(scope, key, limit, 0, cost)
+	c.counters[c.nc-1].Floor = floor
+}
+
+// BudgetFloors is what the ledger and the unshipped spool say the budgets
+// have used so far: each workspace's tokens and cost in Month, each key's
+// answered requests (all time). A budget counter starts from its floor
+// when it is missing (Redis flushed, evicted or restarted) and is raised
+// to it when behind (a settlement dropped while Redis was unreachable,
+// usage counted on another replica's local limiter during an outage).
+// A floor must never exceed what was really used (see
+// ratelimit.Counter.Floor); gateway/run computes them.
+type BudgetFloors struct {
+	Month       string // "2006-01", UTC
+	Workspaces  map[string]MonthUsage
+	KeyRequests map[string]int64
+}
+
+// MonthUsage is what a workspace used in a month.
+type MonthUsage struct {
+	Tokens     int64 // prompt plus completion
+	CostMicros int64
+}
+
+// SetBudgetFloors replaces the floors every later reservation passes on.
+func (g *Gateway) SetBudgetFloors(f *BudgetFloors) { g.floors.Store(f) }
+
 // reserve is step 8: one Reserve over every limit that applies.
 func (g *Gateway) reserve(c *call) error {
 	ws, key := c.p.Workspace, &c.p.Key
@@ -47,24 +77,32 @@ func (g *Gateway) reserve(c *call) error {
 		c.add(scopeKeyTPM, kk.tpm, key.TPM, time.Minute, est)
 	}
 	ctx := c.client
+	// Budgets carry their floors with the reservation, so a counter that
+	// Redis lost starts again from the ledger in the same script that
+	// decides the request: none is ever seen as 0.
+	fl := g.floors.Load()
 	if key.State.MaxRequests > 0 {
-		k := kk.req
-		g.seed(ctx, k, key.State.RequestCount)
-		c.add(scopeKeyRequests, k, key.State.MaxRequests, 0, 1)
-	}
-	if ws.MonthlyTokenQuota > 0 {
-		k := wk.tokens
-		if ws.UsagePeriod == wk.month {
-			g.seed(ctx, k, ws.TokensThisMonth)
+		floor := key.State.RequestCount
+		if fl != nil {
+			floor = max(floor, fl.KeyRequests[key.ID])
 		}
-		c.add(scopeWorkspaceTokens, k, ws.MonthlyTokenQuota, 0, est)
+		c.addBudget(scopeKeyRequests, kk.req, key.State.MaxRequests, 1, floor)
 	}
-	if ws.MonthlySpendCapMicros > 0 && g.deps.Pricer != nil {
-		k := wk.spend
+	if ws.MonthlyTokenQuota > 0 || (ws.MonthlySpendCapMicros > 0 && g.deps.Pricer != nil) {
+		var used MonthUsage
 		if ws.UsagePeriod == wk.month {
-			g.seed(ctx, k, ws.SpendThisMonthMicros)
+			used = MonthUsage{Tokens: ws.TokensThisMonth, CostMicros: ws.SpendThisMonthMicros}
 		}
-		c.add(scopeWorkspaceSpend, k, ws.MonthlySpendCapMicros, 0, g.deps.Pricer.WorstCase(c.req.Model, c.prompt, c.maxOut))
+		if fl != nil && fl.Month == wk.month {
+			u := fl.Workspaces[ws.ID]
+			used = MonthUsage{Tokens: max(used.Tokens, u.Tokens), CostMicros: max(used.CostMicros, u.CostMicros)}
+		}
+		if ws.MonthlyTokenQuota > 0 {
+			c.addBudget(scopeWorkspaceTokens, wk.tokens, ws.MonthlyTokenQuota, est, used.Tokens)
+		}
+		if ws.MonthlySpendCapMicros > 0 && g.deps.Pricer != nil {
+			c.addBudget(scopeWorkspaceSpend, wk.spend, ws.MonthlySpendCapMicros, g.deps.Pricer.WorstCase(c.req.Model, c.prompt, c.maxOut), used.CostMicros)
+		}
 	}
 	var err error
 	if g.into != nil {
@@ -88,18 +126,6 @@ func (g *Gateway) reserve(c *call) error {
 	// Fail closed: a gateway that cannot count must not serve unmetered.
 	g.log.LogAttrs(ctx, slog.LevelError, "rate limiter failed", slog.String("request_id", c.publicID), slog.Any("err", err))
 	return ErrUnavailable
-}
-
-// seed gives a cumulative counter its starting value from the snapshot,
-// once per process and counter.
-func (g *Gateway) seed(ctx context.Context, key string, value int64) {
-	if _, done := g.seeded.LoadOrStore(key, struct{}{}); done {
-		return
-	}
-	if err := g.deps.Limiter.Seed(ctx, key, value); err != nil {
-		g.seeded.Delete(key)
-		g.log.LogAttrs(ctx, slog.LevelWarn, "seeding a counter failed", slog.String("counter", key), slog.Any("err", err))
-	}
 }
 
 // setLimitHeaders writes OpenAI's x-ratelimit-* headers from the tightest

@@ -40,10 +40,10 @@ type batcher struct {
 	flush   *time.Timer // armed while pending is not empty
 	armed   bool
 
-	// buckets and cumTTL (ms) are the limiter's constants, ARGV[1] and
-	// ARGV[2] of every script call, boxed once.
-	buckets, cumTTL any
-	calls           sync.Pool // *call, for flushPending
+	// buckets, cumTTL (ms) and resTTL (µs) are the limiter's constants,
+	// ARGV[1], ARGV[2] and ARGV[4] of every script call, boxed once.
+	buckets, cumTTL, resTTL any
+	calls                   sync.Pool // *call, for flushPending
 }
 
 const (
@@ -69,12 +69,16 @@ type scriptOp struct {
 	ctx    context.Context
 	settle bool
 	keys   []string
-	// nums holds a reservation's triplets (limit, window µs, cost) or a
-	// settlement's (window µs, reservation time µs, delta), one per key.
+	// nums holds a reservation's quads (limit, window µs, cost, floor) or
+	// a settlement's (window µs, reservation time µs, cost, actual), one
+	// per key.
 	nums []int64
-	res  []int64 // a reservation's reply: 6 values, then 2 per key
-	err  error
-	done chan struct{} // capacity 1: exec never blocks on a caller that left
+	res  []int64 // a reservation's reply: 6 values, then 3 per key
+	// names, for a settlement, are its keys' names where a key is a
+	// budget (nil otherwise), to record the settled totals Redis reports.
+	names []*keyName
+	err   error
+	done  chan struct{} // capacity 1: exec never blocks on a caller that left
 	// onDone, for a call nobody waits for (runAsync), receives its error
 	// (already classified) instead of done.
 	onDone func(error)
@@ -92,13 +96,14 @@ func newOp(ctx context.Context, settle bool) *scriptOp {
 // release puts op back in the pool, keeping its slices' room.
 func release(op *scriptOp) {
 	op.ctx, op.onDone, op.err = nil, nil, nil
-	op.keys, op.nums, op.res = op.keys[:0], op.nums[:0], op.res[:0]
+	clear(op.names)
+	op.keys, op.nums, op.res, op.names = op.keys[:0], op.nums[:0], op.res[:0], op.names[:0]
 	opPool.Put(op)
 }
 
-func newBatcher(client redis.UniversalClient, buckets int, cumTTL time.Duration) *batcher {
+func newBatcher(client redis.UniversalClient, o Options) *batcher {
 	b := &batcher{client: client, ops: make(chan *scriptOp, 4*maxBatch),
-		buckets: any(buckets), cumTTL: any(cumTTL.Milliseconds())}
+		buckets: any(o.Buckets), cumTTL: any(o.CumulativeTTL.Milliseconds()), resTTL: any(o.ReservationTTL.Microseconds())}
 	b.calls.New = func() any { return b.newCall() }
 	b.flush = time.AfterFunc(time.Hour, b.flushPending)
 	b.flush.Stop()
@@ -283,6 +288,9 @@ func (b *batcher) exec(c *call, batch []*scriptOp) {
 		for _, op := range c.settles {
 			op.err = err
 		}
+		if err == nil {
+			sawSettled(settleCmd, c.settles)
+		}
 	}
 	for _, op := range batch {
 		if op.onDone == nil {
@@ -303,7 +311,7 @@ func (b *batcher) exec(c *call, batch []*scriptOp) {
 }
 
 // reserveCall is reserveScript's keys and arguments for c.reserves: ARGV[3]
-// packs their number G, their key counts, then every key's triplet.
+// packs their number G, their key counts, then every key's quad.
 func (b *batcher) reserveCall(c *call, keys []string, args []any) ([]string, []any) {
 	buf := strconv.AppendInt(c.buf[:0], int64(len(c.reserves)), 10)
 	for _, op := range c.reserves {
@@ -314,11 +322,11 @@ func (b *batcher) reserveCall(c *call, keys []string, args []any) ([]string, []a
 		buf = appendNums(buf, op.nums)
 	}
 	c.buf = buf
-	return keys, append(args, b.buckets, b.cumTTL, string(buf))
+	return keys, append(args, b.buckets, b.cumTTL, string(buf), b.resTTL)
 }
 
 // settleCall is settleScript's keys and arguments for c.settles: ARGV[3]
-// packs every key's triplet.
+// packs every key's quad.
 func (b *batcher) settleCall(c *call, keys []string, args []any) ([]string, []any) {
 	buf := c.buf[:0]
 	for _, op := range c.settles {
@@ -326,7 +334,7 @@ func (b *batcher) settleCall(c *call, keys []string, args []any) ([]string, []an
 		buf = appendNums(buf, op.nums)
 	}
 	c.buf = buf
-	return keys, append(args, b.buckets, b.cumTTL, string(buf))
+	return keys, append(args, b.buckets, b.cumTTL, string(buf), b.resTTL)
 }
 
 func appendNums(buf []byte, nums []int64) []byte {
@@ -340,7 +348,7 @@ func appendNums(buf []byte, nums []int64) []byte {
 }
 
 // splitReplies hands each of ops its part of a reserveScript reply: one
-// string of integers, 6 + 2 per key for each reservation in order.
+// string of integers, 6 + 3 per key for each reservation in order.
 func splitReplies(cmd *redis.Cmd, ops []*scriptOp) {
 	s, err := cmd.Text()
 	for _, op := range ops {
@@ -348,7 +356,7 @@ func splitReplies(cmd *redis.Cmd, ops []*scriptOp) {
 			op.err = err
 			continue
 		}
-		n := 6 + 2*len(op.keys)
+		n := 6 + 3*len(op.keys)
 		res := op.res[:0]
 		for range n {
 			var v int64
@@ -364,6 +372,27 @@ func splitReplies(cmd *redis.Cmd, ops []*scriptOp) {
 		err = fmt.Errorf("ratelimit: redis: reserve reply has values left over: %.40q", s)
 		for _, op := range ops {
 			op.err = err
+		}
+	}
+}
+
+// sawSettled records the settled totals of budgets that a settleScript
+// reply reports, one integer per key (-1 for none). They only sharpen a
+// floor, so a malformed reply is ignored.
+func sawSettled(cmd *redis.Cmd, ops []*scriptOp) {
+	s, err := cmd.Text()
+	for _, op := range ops {
+		for j := range op.keys {
+			var v int64
+			if err == nil {
+				v, s, err = nextInt(s)
+			}
+			if err != nil {
+				return
+			}
+			if v >= 0 && j < len(op.names) && op.names[j] != nil {
+				op.names[j].saw(v)
+			}
 		}
 	}
 }

@@ -17,8 +17,13 @@ import (
 // several counters is atomic; the scripts read Redis's own clock (TIME),
 // so replicas' clocks don't matter.
 //
-// A cumulative counter is a string at prefix+Key (Seed writes it with SET
-// NX). A rolling counter is a hash at prefix+Key+":w<window ms>:b<buckets>"
+// A cumulative counter (a budget) is a hash at prefix+Key+":c" holding
+// "v" (the settled total), "s" (the sum of live reservations), "l" (the
+// second up to which expired reservations were dropped) and one field per
+// second in which reservations expire, holding their sum; settling a
+// reservation takes its cost out of its second and adds the actual value
+// to "v" (see the package doc). A rolling counter is a hash at
+// prefix+Key+":w<window ms>:b<buckets>"
 // holding one field per live bucket plus "s" (their sum), "h" (the newest
 // bucket advanced to) and "n" (the newest bucket holding units); expiring
 // a bucket is amortised O(1) per call, only a denial reads all of them.
@@ -39,34 +44,85 @@ type Redis struct {
 // NewRedis returns a limiter on client whose keys all start with prefix.
 func NewRedis(client redis.UniversalClient, prefix string, opts Options) *Redis {
 	opts = opts.withDefaults()
-	return &Redis{client: client, prefix: prefix, opts: opts, batch: newBatcher(client, opts.Buckets, opts.CumulativeTTL)}
+	return &Redis{client: client, prefix: prefix, opts: opts, batch: newBatcher(client, opts)}
 }
 
 // luaPrelude is shared by the scripts. ARGV[1] is the bucket count,
 // ARGV[2] the cumulative TTL in ms, ARGV[3] the call's numbers packed in
 // one string of space-separated integers (N; one argument instead of
-// three per counter keeps the client from boxing and Redis from parsing a
-// bulk string per number); times are microseconds.
+// four per counter keeps the client from boxing and Redis from parsing a
+// bulk string per number), ARGV[4] the reservation TTL; times are
+// microseconds.
 const luaPrelude = `
 redis.replicate_commands()
 local B = tonumber(ARGV[1])
 local cumTTL = tonumber(ARGV[2])
 local N = {}
 for x in string.gmatch(ARGV[3], '%S+') do N[#N + 1] = tonumber(x) end
+local resTTL = tonumber(ARGV[4])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 
 -- Lua turns numbers into "%.14g" strings; Redis wants integers.
 local function fmt(x) return string.format('%d', x) end
 
--- load returns a counter's total, its current bucket, its newest bucket
--- holding units, its bucket width (0 for a cumulative counter) and the
--- current bucket's value, expiring the buckets of a rolling counter that
--- left the window.
-local function load(k, w)
-  if w == 0 then
-    return tonumber(redis.call('GET', k)) or 0, 0, 0, 0, 0
+-- expiry is the second (its number since the epoch) in which a budget
+-- reservation made at µs at stops counting: after resTTL, within a second.
+local function expiry(at) return math.floor((at + resTTL) / 1000000) + 1 end
+
+-- budget returns a cumulative counter's settled total and the sum of its
+-- live reservations, first dropping the reservations whose second of
+-- expiry has come. A counter that is missing (flushed, evicted, a Redis
+-- restarted empty) starts from floor, and one below floor is raised to
+-- it. With floor < 0 (a settlement) a missing counter stays missing and
+-- budget returns nil.
+local function budget(k, floor)
+  local x = redis.call('HMGET', k, 'v', 's', 'l')
+  local v, s, l = tonumber(x[1]), tonumber(x[2]) or 0, tonumber(x[3])
+  if v == nil and floor < 0 then return nil, 0 end
+  local cur = math.floor(now / 1000000)
+  local put = false
+  if v == nil or v < floor then
+    v = math.max(v or 0, floor)
+    put = true
   end
+  if l == nil then
+    l = cur
+    put = true
+  elseif l < cur then
+    if cur - l <= 64 then
+      for j = l + 1, cur do
+        local f = fmt(j)
+        local b = tonumber(redis.call('HGET', k, f))
+        if b then
+          s = s - b
+          redis.call('HDEL', k, f)
+        end
+      end
+    else -- idle for a while: look at the fields there are
+      for _, f in ipairs(redis.call('HKEYS', k)) do
+        local j = tonumber(f)
+        if j and j <= cur then
+          s = s - (tonumber(redis.call('HGET', k, f)) or 0)
+          redis.call('HDEL', k, f)
+        end
+      end
+    end
+    if s < 0 then s = 0 end
+    l = cur
+    put = true
+  end
+  if put then
+    redis.call('HSET', k, 'v', fmt(v), 's', fmt(s), 'l', fmt(l))
+    if cumTTL > 0 then redis.call('PEXPIRE', k, fmt(cumTTL)) end
+  end
+  return v, s
+end
+
+-- load returns a rolling counter's total, its current bucket, its newest
+-- bucket holding units, its bucket width and the current bucket's value,
+-- expiring the buckets that left the window.
+local function load(k, w)
   local g = math.floor(w / B)
   if g < 1 then g = 1 end
   local idx = math.floor(now / g)
@@ -105,22 +161,29 @@ end
 `
 
 // luaReserve is the reserve decision over n counters: keys KEYS[kb+1..kb+n],
-// and per counter the triplet limit, window µs (0 cumulative), cost from
-// N[ab] on. It returns {admitted, denied index (1-based), now s,
-// now µs, retry µs, too large, then total and reset µs per counter}.
+// and per counter the quad limit, window µs (0 cumulative), cost, floor
+// from N[ab] on. It returns {admitted, denied index (1-based), now s,
+// now µs, retry µs, too large, then per counter its total, reset µs and
+// settled total (0 for a rolling counter)}.
 const luaReserve = `
 local function reserve(kb, n, ab)
-  local st, cur, nws, gs, cbs = {}, {}, {}, {}, {}
+  local st, cur, nws, gs, cbs, vs = {}, {}, {}, {}, {}, {}
   local denied = 0
   for i = 1, n do
-    local a = ab + (i - 1) * 3
+    local a = ab + (i - 1) * 4
     local limit, w, cost = N[a], N[a + 1], N[a + 2]
-    st[i], cur[i], nws[i], gs[i], cbs[i] = load(KEYS[kb + i], w)
+    if w == 0 then
+      local v, s = budget(KEYS[kb + i], N[a + 3])
+      st[i], cur[i], nws[i], gs[i], cbs[i], vs[i] = v + s, 0, 0, 0, 0, v
+    else
+      st[i], cur[i], nws[i], gs[i], cbs[i] = load(KEYS[kb + i], w)
+      vs[i] = 0
+    end
     if denied == 0 and limit > 0 and st[i] + cost > limit then denied = i end
   end
   local out = {0, denied, tonumber(t[1]), tonumber(t[2]), 0, 0}
   if denied > 0 then
-    local a = ab + (denied - 1) * 3
+    local a = ab + (denied - 1) * 4
     local limit, w, cost = N[a], N[a + 1], N[a + 2]
     if cost > limit then out[6] = 1 end
     if w > 0 then
@@ -144,13 +207,14 @@ local function reserve(kb, n, ab)
   else
     out[1] = 1
     for i = 1, n do
-      local a = ab + (i - 1) * 3
+      local a = ab + (i - 1) * 4
       local cost = N[a + 2]
       if cost ~= 0 then
         local k = KEYS[kb + i]
         st[i] = st[i] + cost
         if gs[i] == 0 then
-          redis.call('INCRBY', k, fmt(cost))
+          redis.call('HINCRBY', k, fmt(expiry(now)), fmt(cost))
+          redis.call('HINCRBY', k, 's', fmt(cost))
           if cumTTL > 0 then redis.call('PEXPIRE', k, fmt(cumTTL)) end
         else
           local g = gs[i]
@@ -164,6 +228,7 @@ local function reserve(kb, n, ab)
   for i = 1, n do
     out[#out + 1] = st[i]
     out[#out + 1] = reset(st[i], nws[i], gs[i])
+    out[#out + 1] = vs[i]
   end
   return out
 end
@@ -171,7 +236,7 @@ end
 
 // reserveScript decides G reservations one after the other, exactly as G
 // separate calls would (a batch of them in one call): N[1] is G,
-// N[2..1+G] their counter counts, then every counter's triplet in order;
+// N[2..1+G] their counter counts, then every counter's quad in order;
 // KEYS likewise. It returns one string: each reservation's reply (see
 // reserve) in order, as space-separated integers.
 var reserveScript = redis.NewScript(luaPrelude + luaReserve + `
@@ -183,25 +248,44 @@ for g = 1, G do
   local r = reserve(kb, n, ab)
   for j = 1, #r do out[#out + 1] = fmt(r[j]) end
   kb = kb + n
-  ab = ab + 3 * n
+  ab = ab + 4 * n
 end
 return table.concat(out, ' ')
 `)
 
-// settleScript: per key N holds the triplet window µs, reservation time µs
-// and delta; one call may carry several settlements' keys, each applied on
-// its own. An adjustment whose bucket has left the window is dropped.
+// settleScript: per key N holds the quad window µs, reservation time µs,
+// reserved cost and actual value; one call may carry several settlements'
+// keys, each applied on its own. A rolling adjustment whose bucket has
+// left the window is dropped. A budget's reservation is taken out of its
+// second of expiry unless it expired already, and the actual value is
+// added to the settled total; a budget lost since (Redis flushed or
+// restarted) is left missing, for the next reservation to start it from
+// its floor. It returns each budget's settled total after the call, -1
+// for a rolling counter or a lost budget, as one string of integers.
 var settleScript = redis.NewScript(luaPrelude + `
+local out = {}
 for i = 1, #KEYS do
-  local a = 1 + (i - 1) * 3
-  local w, at, delta = N[a], N[a + 1], N[a + 2]
+  out[i] = '-1'
+  local a = 1 + (i - 1) * 4
+  local w, at, cost, actual = N[a], N[a + 1], N[a + 2], N[a + 3]
+  local delta = actual - cost
   local k = KEYS[i]
-  if delta ~= 0 then
-    if w == 0 then
-      local v = redis.call('INCRBY', k, fmt(delta))
-      if v < 0 then redis.call('INCRBY', k, fmt(-v)) end
+  if w == 0 then
+    local v, s = budget(k, -1)
+    if v then
+      local f = fmt(expiry(at))
+      local b = tonumber(redis.call('HGET', k, f))
+      if b then
+        local held = math.min(b, cost)
+        if b - held > 0 then redis.call('HSET', k, f, fmt(b - held)) else redis.call('HDEL', k, f) end
+        s = math.max(s - held, 0)
+      end
+      redis.call('HSET', k, 'v', fmt(v + actual), 's', fmt(s))
       if cumTTL > 0 then redis.call('PEXPIRE', k, fmt(cumTTL)) end
-    elseif redis.call('EXISTS', k) == 1 then
+      out[i] = fmt(v + actual)
+    end
+  elseif delta ~= 0 then
+    if redis.call('EXISTS', k) == 1 then
       local s, cur, nw, g = load(k, w)
       local ai = math.floor(at / g)
       if ai > cur then ai = cur end
@@ -218,7 +302,7 @@ for i = 1, #KEYS do
     end
   end
 end
-return 1
+return table.concat(out, ' ')
 `)
 
 // Reserve implements Limiter.
@@ -236,9 +320,19 @@ func (l *Redis) ReserveInto(ctx context.Context, counters []Counter, r *Reservat
 		return err
 	}
 	op := newOp(ctx, false)
+	var namesBuf [reservationInline]*keyName
+	names := namesBuf[:0]
 	for _, c := range counters {
-		op.keys = append(op.keys, l.key(c.Key, c.Window))
-		op.nums = append(op.nums, c.Limit, c.Window.Microseconds(), c.Cost)
+		n := l.name(c.Key, c.Window)
+		names = append(names, n)
+		floor := int64(0)
+		if c.Window == 0 {
+			// The last total Redis reported is as good a floor as the
+			// caller's, and fresher: a counter lost since restarts there.
+			floor = max(c.Floor, n.seen.Load(), 0)
+		}
+		op.keys = append(op.keys, n.name)
+		op.nums = append(op.nums, c.Limit, c.Window.Microseconds(), c.Cost, floor)
 	}
 	mine, err := l.batch.run(ctx, op)
 	if mine {
@@ -248,15 +342,20 @@ func (l *Redis) ReserveInto(ctx context.Context, counters []Counter, r *Reservat
 		return classify(ctx, err)
 	}
 	res := op.res
-	if len(res) != 6+2*len(counters) {
+	if len(res) != 6+3*len(counters) {
 		return fmt.Errorf("ratelimit: redis: reserve script returned %d values for %d counters", len(res), len(counters))
+	}
+	for i, c := range counters {
+		if c.Window == 0 {
+			names[i].saw(res[6+3*i+2])
+		}
 	}
 	at := time.Unix(res[2], res[3]*int64(time.Microsecond))
 	states := func(dst []State) []State {
 		for i, c := range counters {
-			st := State{Limit: c.Limit, Reset: time.Duration(res[6+2*i+1]) * time.Microsecond}
+			st := State{Limit: c.Limit, Reset: time.Duration(res[6+3*i+1]) * time.Microsecond}
 			if c.Limit > 0 {
-				st.Remaining = max(c.Limit-res[6+2*i], 0)
+				st.Remaining = max(c.Limit-res[6+3*i], 0)
 			}
 			dst = append(dst, st)
 		}
@@ -307,8 +406,9 @@ func (l *Redis) SettleAsync(r *Reservation, actual []int64, done func(error)) {
 }
 
 // settleOp marks r settled and returns the settlement's op; none when
-// nothing changes (every actual value is the reserved one, e.g. request
-// counters).
+// nothing changes (no budget, and every rolling counter's actual value is
+// the reserved one). A budget is always settled: its reservation is held
+// apart until then.
 func (l *Redis) settleOp(ctx context.Context, r *Reservation, actual []int64) (*scriptOp, error) {
 	if len(actual) != len(r.Counters) {
 		return nil, ErrSettleMismatch
@@ -320,31 +420,32 @@ func (l *Redis) settleOp(ctx context.Context, r *Reservation, actual []int64) (*
 	var op *scriptOp
 	at := r.At.UnixMicro()
 	for i, c := range r.Counters {
-		delta := actual[i] - c.Cost
-		if delta == 0 {
+		if actual[i] == c.Cost && (c.Window != 0 || c.Cost == 0) {
 			continue
 		}
 		if op == nil {
 			op = newOp(ctx, true)
 		}
-		op.keys = append(op.keys, l.key(c.Key, c.Window))
-		op.nums = append(op.nums, c.Window.Microseconds(), at, delta)
+		n := l.name(c.Key, c.Window)
+		op.keys = append(op.keys, n.name)
+		op.nums = append(op.nums, c.Window.Microseconds(), at, c.Cost, actual[i])
+		if c.Window != 0 {
+			n = nil
+		}
+		op.names = append(op.names, n)
 	}
 	return op, nil
 }
 
-// Seed implements Limiter: SET NX, so the first replica to start wins and
-// a running count is never overwritten.
-func (l *Redis) Seed(ctx context.Context, key string, value int64) error {
-	args := redis.SetArgs{Mode: "NX"}
-	if l.opts.CumulativeTTL > 0 {
-		args.TTL = l.opts.CumulativeTTL
+// seen is the settled total Redis last reported for the cumulative
+// counter key, 0 if none is known.
+func (l *Redis) seen(key string) int64 {
+	if v, ok := l.names.m.Load(key); ok {
+		if n := v.(*keyName); n.window == 0 {
+			return n.seen.Load()
+		}
 	}
-	err := l.client.SetArgs(ctx, l.prefix+key, max(value, 0), args).Err()
-	if err != nil && !errors.Is(err, redis.Nil) { // redis.Nil: the key existed
-		return classify(ctx, err)
-	}
-	return nil
+	return 0
 }
 
 // Ping reports whether Redis answers; Fallback probes with it.
@@ -355,24 +456,28 @@ func (l *Redis) Ping(ctx context.Context) error {
 	return nil
 }
 
-// key names a counter in Redis. The window and bucket count are part of a
-// rolling counter's name because its bucket numbers depend on them. Names
-// are kept, so the common call builds no string.
-func (l *Redis) key(key string, window time.Duration) string {
+// name returns how a counter is named in Redis. The window and bucket
+// count are part of a rolling counter's name because its bucket numbers
+// depend on them; a budget's name says it is a budget hash. Names are
+// kept, so the common call builds no string.
+func (l *Redis) name(key string, window time.Duration) *keyName {
 	if v, ok := l.names.m.Load(key); ok {
 		if n := v.(*keyName); n.window == window {
-			return n.name
+			return n
 		}
 	}
 	name := l.prefix + key
 	if window != 0 {
 		name += ":w" + strconv.FormatInt(window.Milliseconds(), 10) + ":b" + strconv.Itoa(l.opts.Buckets)
+	} else {
+		name += ":c"
 	}
-	if _, loaded := l.names.m.Swap(key, &keyName{window, name}); !loaded && l.names.n.Add(1) > maxKeyNames {
+	n := &keyName{window: window, name: name}
+	if _, loaded := l.names.m.Swap(key, n); !loaded && l.names.n.Add(1) > maxKeyNames {
 		l.names.m.Clear()
 		l.names.n.Store(0)
 	}
-	return name
+	return n
 }
 
 // keyNames maps a counter's key to its Redis name. It is dropped whole
@@ -385,6 +490,19 @@ type keyNames struct {
 type keyName struct {
 	window time.Duration
 	name   string
+	// seen is the highest settled total Redis reported for a budget: a
+	// floor of it that survives Redis losing the counter.
+	seen atomic.Int64
+}
+
+// saw records a settled total Redis reported.
+func (n *keyName) saw(v int64) {
+	for {
+		old := n.seen.Load()
+		if v <= old || n.seen.CompareAndSwap(old, v) {
+			return
+		}
+	}
 }
 
 const maxKeyNames = 1 << 16

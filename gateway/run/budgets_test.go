@@ -1,0 +1,114 @@
+package run
+
+import (
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/oais/oais/gateway"
+	"github.com/oais/oais/gateway/spool"
+	"github.com/oais/oais/internal/ledger"
+	"github.com/oais/oais/internal/store"
+	"github.com/oais/oais/internal/storetest"
+	"github.com/oais/oais/internal/usage"
+	"github.com/oais/oais/internal/viewer"
+)
+
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+// TestBudgetUsageCountsUnshippedSpool: what seeds and raises the budgets
+// is the ledger plus this replica's spool that has not reached it yet
+// (the database was down, the gateway restarted before shipping). The
+// spool's records count once, this month's only for the month's totals,
+// answered ones only for key request counts, as the ledger counts them.
+// Before the spool was counted, the month's seed was the ledger alone:
+// 200 µ$ here instead of 350, so a Redis lost while the database was down
+// reopened the budget by everything the spool held.
+func TestBudgetUsageCountsUnshippedSpool(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, st *store.Store) {
+		ctx := viewer.SystemContext(t.Context())
+		now := time.Now().UTC()
+		lastMonth := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).Add(-time.Hour)
+		ws, err := st.Ent.Workspace.Create().SetName("w").SetSlug(fmt.Sprintf("w-%d", now.UnixNano())).Save(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		limited, err := st.Ent.APIKey.Create().SetWorkspaceID(ws.ID).SetLabel("limited").SetMaxRequests(100).
+			SetSecretHash("h1").SetMaskedKey("sk-…1").Save(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		free, err := st.Ent.APIKey.Create().SetWorkspaceID(ws.ID).SetLabel("free").
+			SetSecretHash("h2").SetMaskedKey("sk-…2").Save(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		rec := func(key string, status int, cost int64, at time.Time) usage.Record {
+			n++
+			return usage.Record{RequestID: fmt.Sprintf("req-%d", n), WorkspaceID: ws.ID, KeyID: key, Model: "gpt-4o-mini",
+				Endpoint: "/v1/chat/completions", PromptTokens: 10, CompletionTokens: 5, CostMicros: cost, Status: status,
+				Source: usage.SourceUpstream, Time: at}
+		}
+		led := ledger.New(st)
+		shipped := []usage.Record{rec(limited.ID, 200, 100, now), rec(free.ID, 200, 100, now), rec(limited.ID, 500, 0, now)}
+		if err := led.Ship(ctx, shipped); err != nil {
+			t.Fatal(err)
+		}
+		sp, err := spool.Open(t.Context(), spool.Options{Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sp.Close() })
+		for _, r := range []usage.Record{
+			rec(limited.ID, 200, 100, now),
+			rec(free.ID, 200, 50, now),
+			rec(limited.ID, 429, 0, now),         // refused: not a request
+			rec(limited.ID, 200, 70, lastMonth), // last month's spend, still a request
+		} {
+			if err := sp.Append(&r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		g := &Gateway{Store: st, Ledger: led, Spool: sp, log: slog.New(slog.DiscardHandler)}
+
+		_, cost, err := g.monthTotals(t.Context(), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := cost[ws.ID], int64(100+100+100+50); got != want {
+			t.Errorf("month-to-date seed = %d µ$, want %d (ledger 200 + unshipped 150)", got, want)
+		}
+		f, err := g.budgetUsage(t.Context(), now, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := gateway.MonthUsage{Tokens: 15 * 6, CostMicros: 350}
+		if got := f.Workspaces[ws.ID]; got != want {
+			t.Errorf("workspace usage = %+v, want %+v", got, want)
+		}
+		if got := f.KeyRequests[limited.ID]; got != 3 {
+			t.Errorf("limited key requests = %d, want 3 (1 shipped + 2 unshipped answered)", got)
+		}
+		if _, ok := f.KeyRequests[free.ID]; ok {
+			t.Errorf("a key without a request limit has a floor")
+		}
+		if f.Month != now.Format("2006-01") {
+			t.Errorf("Month = %q", f.Month)
+		}
+		// Shipping moves the records from one side to the other, never
+		// counting them twice.
+		if err := sp.Flush(t.Context(), led); err != nil {
+			t.Fatal(err)
+		}
+		again, err := g.budgetUsage(t.Context(), now, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := again.Workspaces[ws.ID]; got != want || again.KeyRequests[limited.ID] != 3 {
+			t.Errorf("after shipping: %+v, %d requests; want %+v, 3", got, again.KeyRequests[limited.ID], want)
+		}
+	})
+}
+
