@@ -68,17 +68,16 @@ const (
 type scriptOp struct {
 	ctx    context.Context
 	settle bool
-	keys   []string
+	// keys are the counters' Redis names, boxed once per name
+	// (keyName.key), so a call boxes none.
+	keys []any
 	// nums holds a reservation's quads (limit, window µs, cost, floor) or
 	// a settlement's (window µs, reservation time µs, cost, actual), one
 	// per key.
 	nums []int64
 	res  []int64 // a reservation's reply: 6 values, then 3 per key
-	// names, for a settlement, are its keys' names where a key is a
-	// budget (nil otherwise), to record the settled totals Redis reports.
-	names []*keyName
-	err   error
-	done  chan struct{} // capacity 1: exec never blocks on a caller that left
+	err  error
+	done chan struct{} // capacity 1: exec never blocks on a caller that left
 	// onDone, for a call nobody waits for (runAsync), receives its error
 	// (already classified) instead of done.
 	onDone func(error)
@@ -96,8 +95,8 @@ func newOp(ctx context.Context, settle bool) *scriptOp {
 // release puts op back in the pool, keeping its slices' room.
 func release(op *scriptOp) {
 	op.ctx, op.onDone, op.err = nil, nil, nil
-	clear(op.names)
-	op.keys, op.nums, op.res, op.names = op.keys[:0], op.nums[:0], op.res[:0], op.names[:0]
+	clear(op.keys)
+	op.keys, op.nums, op.res = op.keys[:0], op.nums[:0], op.res[:0]
 	opPool.Put(op)
 }
 
@@ -230,9 +229,34 @@ func (b *batcher) send() {
 type call struct {
 	pipe              redis.Pipeliner // empty between batches
 	reserves, settles []*scriptOp
-	rkeys, skeys      []string
 	buf               []byte
-	rargs, sargs      []any
+	// rargs and sargs are whole EVALSHA commands, built here rather than
+	// by go-redis's EvalSha, which boxes every key name on every call.
+	rargs, sargs []any
+}
+
+// The scripts' hashes, boxed once.
+var reserveSHA, settleSHA any = reserveScript.Hash(), settleScript.Hash()
+
+// evalSha returns an EVALSHA of args (built by reserveCall or settleCall)
+// as a command a pipeline or client can process.
+func evalSha(ctx context.Context, args []any) *redis.Cmd {
+	cmd := redis.NewCmd(ctx, args...)
+	cmd.SetFirstKeyPos(3) // for Redis Cluster's slot
+	return cmd
+}
+
+// evalAgain loads script and sends args again, for a Redis that lost its
+// script cache (a restart).
+func (b *batcher) evalAgain(ctx context.Context, script *redis.Script, args []any) *redis.Cmd {
+	if err := script.Load(ctx, b.client).Err(); err != nil {
+		cmd := redis.NewCmd(ctx)
+		cmd.SetErr(err)
+		return cmd
+	}
+	cmd := evalSha(ctx, args)
+	_ = b.client.Process(ctx, cmd)
+	return cmd
 }
 
 func (b *batcher) newCall() *call { return &call{pipe: b.client.Pipeline()} }
@@ -263,22 +287,23 @@ func (b *batcher) exec(c *call, batch []*scriptOp) {
 	pipe := c.pipe
 	var reserveCmd, settleCmd *redis.Cmd
 	if len(c.reserves) > 0 {
-		c.rkeys, c.rargs = b.reserveCall(c, c.rkeys[:0], c.rargs[:0])
-		reserveCmd = reserveScript.EvalSha(ctx, pipe, c.rkeys, c.rargs...)
+		c.rargs = b.reserveCall(c, c.rargs[:0])
+		reserveCmd = evalSha(ctx, c.rargs)
+		_ = pipe.Process(ctx, reserveCmd)
 	}
 	if len(c.settles) > 0 {
-		c.skeys, c.sargs = b.settleCall(c, c.skeys[:0], c.sargs[:0])
-		settleCmd = settleScript.EvalSha(ctx, pipe, c.skeys, c.sargs...)
+		c.sargs = b.settleCall(c, c.sargs[:0])
+		settleCmd = evalSha(ctx, c.sargs)
+		_ = pipe.Process(ctx, settleCmd)
 	}
 	if pipe.Len() > 0 {
 		_, _ = pipe.Exec(ctx) // each command carries its own error
 	}
-	// Redis lost its script cache (a restart): Run loads it again.
 	if reserveCmd != nil && isNoScript(reserveCmd.Err()) {
-		reserveCmd = reserveScript.Run(ctx, b.client, c.rkeys, c.rargs...)
+		reserveCmd = b.evalAgain(ctx, reserveScript, c.rargs)
 	}
 	if settleCmd != nil && isNoScript(settleCmd.Err()) {
-		settleCmd = settleScript.Run(ctx, b.client, c.skeys, c.sargs...)
+		settleCmd = b.evalAgain(ctx, settleScript, c.sargs)
 	}
 	if reserveCmd != nil {
 		splitReplies(reserveCmd, c.reserves)
@@ -287,9 +312,6 @@ func (b *batcher) exec(c *call, batch []*scriptOp) {
 		err := settleCmd.Err()
 		for _, op := range c.settles {
 			op.err = err
-		}
-		if err == nil {
-			sawSettled(settleCmd, c.settles)
 		}
 	}
 	for _, op := range batch {
@@ -310,31 +332,40 @@ func (b *batcher) exec(c *call, batch []*scriptOp) {
 	clear(c.sargs)
 }
 
-// reserveCall is reserveScript's keys and arguments for c.reserves: ARGV[3]
-// packs their number G, their key counts, then every key's quad.
-func (b *batcher) reserveCall(c *call, keys []string, args []any) ([]string, []any) {
+// reserveCall is the EVALSHA of reserveScript for c.reserves, appended to
+// args: ARGV[3] packs their number G, their key counts, then every key's
+// quad.
+func (b *batcher) reserveCall(c *call, args []any) []any {
 	buf := strconv.AppendInt(c.buf[:0], int64(len(c.reserves)), 10)
+	n := 0
 	for _, op := range c.reserves {
 		buf = strconv.AppendInt(append(buf, ' '), int64(len(op.keys)), 10)
+		n += len(op.keys)
 	}
+	args = append(args, "evalsha", reserveSHA, n)
 	for _, op := range c.reserves {
-		keys = append(keys, op.keys...)
+		args = append(args, op.keys...)
 		buf = appendNums(buf, op.nums)
 	}
 	c.buf = buf
-	return keys, append(args, b.buckets, b.cumTTL, string(buf), b.resTTL)
+	return append(args, b.buckets, b.cumTTL, string(buf), b.resTTL)
 }
 
-// settleCall is settleScript's keys and arguments for c.settles: ARGV[3]
-// packs every key's quad.
-func (b *batcher) settleCall(c *call, keys []string, args []any) ([]string, []any) {
+// settleCall is the EVALSHA of settleScript for c.settles, appended to
+// args: ARGV[3] packs every key's quad.
+func (b *batcher) settleCall(c *call, args []any) []any {
+	n := 0
+	for _, op := range c.settles {
+		n += len(op.keys)
+	}
+	args = append(args, "evalsha", settleSHA, n)
 	buf := c.buf[:0]
 	for _, op := range c.settles {
-		keys = append(keys, op.keys...)
+		args = append(args, op.keys...)
 		buf = appendNums(buf, op.nums)
 	}
 	c.buf = buf
-	return keys, append(args, b.buckets, b.cumTTL, string(buf), b.resTTL)
+	return append(args, b.buckets, b.cumTTL, string(buf), b.resTTL)
 }
 
 func appendNums(buf []byte, nums []int64) []byte {
@@ -376,27 +407,6 @@ func splitReplies(cmd *redis.Cmd, ops []*scriptOp) {
 	}
 }
 
-// sawSettled records the settled totals of budgets that a settleScript
-// reply reports, one integer per key (-1 for none). They only sharpen a
-// floor, so a malformed reply is ignored.
-func sawSettled(cmd *redis.Cmd, ops []*scriptOp) {
-	s, err := cmd.Text()
-	for _, op := range ops {
-		for j := range op.keys {
-			var v int64
-			if err == nil {
-				v, s, err = nextInt(s)
-			}
-			if err != nil {
-				return
-			}
-			if v >= 0 && j < len(op.names) && op.names[j] != nil {
-				op.names[j].saw(v)
-			}
-		}
-	}
-}
-
 // nextInt parses the integer at the start of s (after one space, unless
 // at the start) and returns the rest.
 func nextInt(s string) (int64, string, error) {
@@ -413,6 +423,9 @@ func nextInt(s string) (int64, string, error) {
 }
 
 func isNoScript(err error) bool {
+	if err == nil {
+		return false // before reply, which escapes: no allocation per call
+	}
 	var reply redis.Error
-	return err != nil && errors.As(err, &reply) && strings.HasPrefix(reply.Error(), "NOSCRIPT")
+	return errors.As(err, &reply) && strings.HasPrefix(reply.Error(), "NOSCRIPT")
 }

@@ -189,10 +189,10 @@ func TestRedisReserveMany(t *testing.T) {
 	var batch []*scriptOp
 	for i := range 3 {
 		op := newOp(ctx, false)
-		op.keys = append(op.keys, l.name(c.Key, c.Window).name)
+		op.keys = append(op.keys, l.name(c.Key, c.Window).key)
 		op.nums = append(op.nums, c.Limit, c.Window.Microseconds(), c.Cost, 0)
 		if i == 1 { // reservations of different sizes share the call
-			op.keys = append(op.keys, l.name(other.Key, 0).name)
+			op.keys = append(op.keys, l.name(other.Key, 0).key)
 			op.nums = append(op.nums, other.Limit, 0, other.Cost, 0)
 		}
 		batch = append(batch, op)

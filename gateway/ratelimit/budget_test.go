@@ -81,9 +81,12 @@ func testFloor(t *testing.T, newLimiter func(t *testing.T) Limiter) {
 
 // TestRedisBudgetLost deletes a budget under a running limiter, as
 // FLUSHDB, an eviction or an empty restart would: the next reservation
-// starts it from the highest settled total Redis reported to this process
-// or the caller's floor, never from 0. A settlement that arrives for a
-// lost counter does not make it again at its own value.
+// starts it from the settled total Redis reported to this process's last
+// reservation, or the caller's floor if higher, never from 0. (Settlements
+// since that reservation are missing until the ledger's floor has them: a
+// reply to a settlement would cost an allocation per request.) A
+// settlement that arrives for a lost counter does not make it again at its
+// own value.
 func TestRedisBudgetLost(t *testing.T) {
 	const limit = 1000
 	cases := []struct {
@@ -112,6 +115,7 @@ func TestRedisBudgetLost(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			reserveBudget(t, l, 0, 0) // the next request learns the 300
 			var inFlight *Reservation
 			if tc.inFlight {
 				inFlight = reserveBudget(t, l, 600, 0)
@@ -331,6 +335,7 @@ func TestFallbackStartsFromRedisTotal(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	reserveBudget(t, f, 0, 0) // the next request learns the 900
 	proxy.Close()
 	r := reserveBudget(t, f, 50, 0)
 	if r.origin != originLocal {

@@ -260,12 +260,9 @@ return table.concat(out, ' ')
 // second of expiry unless it expired already, and the actual value is
 // added to the settled total; a budget lost since (Redis flushed or
 // restarted) is left missing, for the next reservation to start it from
-// its floor. It returns each budget's settled total after the call, -1
-// for a rolling counter or a lost budget, as one string of integers.
+// its floor.
 var settleScript = redis.NewScript(luaPrelude + `
-local out = {}
 for i = 1, #KEYS do
-  out[i] = '-1'
   local a = 1 + (i - 1) * 4
   local w, at, cost, actual = N[a], N[a + 1], N[a + 2], N[a + 3]
   local delta = actual - cost
@@ -282,7 +279,6 @@ for i = 1, #KEYS do
       end
       redis.call('HSET', k, 'v', fmt(v + actual), 's', fmt(s))
       if cumTTL > 0 then redis.call('PEXPIRE', k, fmt(cumTTL)) end
-      out[i] = fmt(v + actual)
     end
   elseif delta ~= 0 then
     if redis.call('EXISTS', k) == 1 then
@@ -302,7 +298,7 @@ for i = 1, #KEYS do
     end
   end
 end
-return table.concat(out, ' ')
+return 1
 `)
 
 // Reserve implements Limiter.
@@ -331,7 +327,7 @@ func (l *Redis) ReserveInto(ctx context.Context, counters []Counter, r *Reservat
 			// caller's, and fresher: a counter lost since restarts there.
 			floor = max(c.Floor, n.seen.Load(), 0)
 		}
-		op.keys = append(op.keys, n.name)
+		op.keys = append(op.keys, n.key)
 		op.nums = append(op.nums, c.Limit, c.Window.Microseconds(), c.Cost, floor)
 	}
 	mine, err := l.batch.run(ctx, op)
@@ -426,13 +422,8 @@ func (l *Redis) settleOp(ctx context.Context, r *Reservation, actual []int64) (*
 		if op == nil {
 			op = newOp(ctx, true)
 		}
-		n := l.name(c.Key, c.Window)
-		op.keys = append(op.keys, n.name)
+		op.keys = append(op.keys, l.name(c.Key, c.Window).key)
 		op.nums = append(op.nums, c.Window.Microseconds(), at, c.Cost, actual[i])
-		if c.Window != 0 {
-			n = nil
-		}
-		op.names = append(op.names, n)
 	}
 	return op, nil
 }
@@ -472,7 +463,7 @@ func (l *Redis) name(key string, window time.Duration) *keyName {
 	} else {
 		name += ":c"
 	}
-	n := &keyName{window: window, name: name}
+	n := &keyName{window: window, name: name, key: name}
 	if _, loaded := l.names.m.Swap(key, n); !loaded && l.names.n.Add(1) > maxKeyNames {
 		l.names.m.Clear()
 		l.names.n.Store(0)
@@ -490,6 +481,7 @@ type keyNames struct {
 type keyName struct {
 	window time.Duration
 	name   string
+	key    any // name, boxed once for the script calls
 	// seen is the highest settled total Redis reported for a budget: a
 	// floor of it that survives Redis losing the counter.
 	seen atomic.Int64

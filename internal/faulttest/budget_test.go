@@ -17,8 +17,10 @@ import (
 // workspace has a 2-cent cap, and clients keep sending until the cap
 // refuses them. Then, with the load still running, the limiter's Redis
 // loses every counter: FLUSHDB (an operator, or allkeys-lru evicting
-// counters for cache entries) or a SIGKILL and an empty restart. The load
-// goes on for 4,000 more answers, enough to spend the cap twice over.
+// counters for cache entries), a SIGKILL and an empty restart, or FLUSHDB
+// while both gateways are SIGKILLed and restarted (so they remember
+// nothing: the ledger and their spools must say where the budget was). The
+// load goes on for 4,000 more answers, enough to spend the cap twice over.
 //
 // The cap must hold within docs/billing.md's bound: past the cap by at
 // most what the requests in flight at the loss cost (one per client).
@@ -28,16 +30,19 @@ func TestSpendCapSurvivesRedisLoss(t *testing.T) {
 	needBinaries(t)
 	for _, tc := range []struct {
 		name string
-		lose func(t *testing.T, r *Redis)
+		lose func(t *testing.T, r *Redis, gws []*gw)
 	}{
-		{"flushdb", func(t *testing.T, r *Redis) {
-			c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", r.Port)})
-			defer c.Close()
-			if err := c.FlushDB(t.Context()).Err(); err != nil {
-				t.Fatalf("FLUSHDB: %v", err)
+		{"flushdb", func(t *testing.T, r *Redis, _ []*gw) { flushDB(t, r) }},
+		{"restart", func(t *testing.T, r *Redis, _ []*gw) { r.Kill(); r.Start() }},
+		{"flushdb-gateways-killed", func(t *testing.T, r *Redis, gws []*gw) {
+			for _, g := range gws {
+				g.proc.Kill()
+			}
+			flushDB(t, r)
+			for _, g := range gws {
+				g.start()
 			}
 		}},
-		{"restart", func(t *testing.T, r *Redis) { r.Kill(); r.Start() }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			const (
@@ -59,7 +64,7 @@ func TestSpendCapSurvivesRedisLoss(t *testing.T) {
 			}
 			before := l.answers()
 			servedBefore := l.ackedCount()
-			tc.lose(t, r)
+			tc.lose(t, r, []*gw{g1, g2})
 			if !WaitFor(60*time.Second, func() bool { return l.answers() >= before+after }) {
 				t.Fatalf("load stalled after the loss: statuses %v", l.statusesCopy())
 			}
@@ -100,6 +105,15 @@ func TestSpendCapSurvivesRedisLoss(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func flushDB(t *testing.T, r *Redis) {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", r.Port)})
+	defer c.Close()
+	if err := c.FlushDB(t.Context()).Err(); err != nil {
+		t.Fatalf("FLUSHDB: %v", err)
 	}
 }
 
