@@ -64,7 +64,7 @@ func TestBudgetUsageCountsUnshippedSpool(t *testing.T) {
 		for _, r := range []usage.Record{
 			rec(limited.ID, 200, 100, now),
 			rec(free.ID, 200, 50, now),
-			rec(limited.ID, 429, 0, now),         // refused: not a request
+			rec(limited.ID, 429, 0, now),        // refused: not a request
 			rec(limited.ID, 200, 70, lastMonth), // last month's spend, still a request
 		} {
 			if err := sp.Append(&r); err != nil {
@@ -111,4 +111,3 @@ func TestBudgetUsageCountsUnshippedSpool(t *testing.T) {
 		}
 	})
 }
-
