@@ -2,11 +2,11 @@ package run
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/oais/oais/gateway"
 	"github.com/oais/oais/internal/every"
+	"github.com/oais/oais/internal/ledger"
 	"github.com/oais/oais/internal/usage"
 )
 
@@ -20,60 +20,36 @@ import (
 const budgetEvery = 30 * time.Second
 
 // budgetUsage is what the budgets have used, from the ledger and this
-// replica's unshipped spool counted once each (spool.Unshipped): every
-// workspace's tokens and cost in the month of now, and each key with a
-// request limit's answered requests (all time). keys false skips the
-// keys.
+// replica's unshipped spool counted once each (spool.Unshipped): the
+// month (of now) of every workspace with a spend cap or token quota, and
+// the answered requests (all time) of every key with a request limit.
+// keys false leaves the keys out.
 func (g *Gateway) budgetUsage(ctx context.Context, now time.Time, keys bool) (*gateway.BudgetFloors, error) {
-	now = now.UTC()
-	from := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
-	to := from.AddDate(0, 1, 0)
-	f := &gateway.BudgetFloors{Month: from.Format("2006-01"), Workspaces: map[string]gateway.MonthUsage{}}
-	if keys {
-		f.KeyRequests = map[string]int64{}
-	}
-	read := func(ctx context.Context) error {
-		mt, err := g.Ledger.MonthToDate(ctx, now)
-		if err != nil {
-			return err
-		}
-		for ws, t := range mt.Workspaces {
-			f.Workspaces[ws] = gateway.MonthUsage{Tokens: t.Tokens, CostMicros: t.CostMicros}
-		}
-		if !keys {
-			return nil
-		}
-		// api_keys.request_count moves in the transaction that ships the
-		// usage, so it agrees with the ledger read above.
-		rows, err := g.Store.DB.QueryContext(ctx, `SELECT id, request_count FROM api_keys WHERE max_requests > 0`)
-		if err != nil {
-			return fmt.Errorf("read key request counts: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			var n int64
-			if err := rows.Scan(&id, &n); err != nil {
-				return fmt.Errorf("read key request counts: %w", err)
-			}
-			f.KeyRequests[id] = n
-		}
-		return rows.Err()
+	var b ledger.Budgets
+	read := func(ctx context.Context) (err error) {
+		b, err = g.Ledger.Budgets(ctx, now)
+		return err
 	}
 	each := func(r *usage.Record) {
-		if !r.Time.Before(from) && r.Time.Before(to) {
-			u := f.Workspaces[r.WorkspaceID]
+		if u, ok := b.Workspaces[r.WorkspaceID]; ok && !r.Time.Before(b.From) && r.Time.Before(b.To) {
 			u.Tokens += r.PromptTokens + r.CompletionTokens
 			u.CostMicros += r.CostMicros
-			f.Workspaces[r.WorkspaceID] = u
+			b.Workspaces[r.WorkspaceID] = u
 		}
 		// As the ledger counts requests: answered ones (internal/ledger).
-		if n, ok := f.KeyRequests[r.KeyID]; ok && r.Status < 400 {
-			f.KeyRequests[r.KeyID] = n + 1
+		if n, ok := b.KeyRequests[r.KeyID]; ok && r.Status < 400 {
+			b.KeyRequests[r.KeyID] = n + 1
 		}
 	}
 	if err := g.Spool.Unshipped(ctx, read, each); err != nil {
 		return nil, err
+	}
+	f := &gateway.BudgetFloors{Month: b.From.Format("2006-01"), Workspaces: make(map[string]gateway.MonthUsage, len(b.Workspaces))}
+	for ws, t := range b.Workspaces {
+		f.Workspaces[ws] = gateway.MonthUsage{Tokens: t.Tokens, CostMicros: t.CostMicros}
+	}
+	if keys {
+		f.KeyRequests = b.KeyRequests
 	}
 	return f, nil
 }

@@ -30,7 +30,17 @@ func TestBudgetUsageCountsUnshippedSpool(t *testing.T) {
 		ctx := viewer.SystemContext(t.Context())
 		now := time.Now().UTC()
 		lastMonth := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).Add(-time.Hour)
-		ws, err := st.Ent.Workspace.Create().SetName("w").SetSlug(fmt.Sprintf("w-%d", now.UnixNano())).Save(ctx)
+		ws, err := st.Ent.Workspace.Create().SetName("w").SetSlug(fmt.Sprintf("w-%d", now.UnixNano())).SetSpendCapCents(100).Save(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Usage of a workspace without a budget is not read at all.
+		other, err := st.Ent.Workspace.Create().SetName("o").SetSlug(fmt.Sprintf("o-%d", now.UnixNano())).Save(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		otherKey, err := st.Ent.APIKey.Create().SetWorkspaceID(other.ID).SetLabel("o").
+			SetSecretHash("h3").SetMaskedKey("sk-…3").Save(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,6 +63,9 @@ func TestBudgetUsageCountsUnshippedSpool(t *testing.T) {
 		}
 		led := ledger.New(st)
 		shipped := []usage.Record{rec(limited.ID, 200, 100, now), rec(free.ID, 200, 100, now), rec(limited.ID, 500, 0, now)}
+		o := rec(otherKey.ID, 200, 999, now)
+		o.WorkspaceID = other.ID
+		shipped = append(shipped, o)
 		if err := led.Ship(ctx, shipped); err != nil {
 			t.Fatal(err)
 		}
@@ -93,6 +106,9 @@ func TestBudgetUsageCountsUnshippedSpool(t *testing.T) {
 		}
 		if _, ok := f.KeyRequests[free.ID]; ok {
 			t.Errorf("a key without a request limit has a floor")
+		}
+		if _, ok := f.Workspaces[other.ID]; ok {
+			t.Errorf("a workspace without a budget has a floor")
 		}
 		if f.Month != now.Format("2006-01") {
 			t.Errorf("Month = %q", f.Month)
