@@ -1,10 +1,14 @@
 package gateway
 
 import (
+	"context"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/oais/oais/gateway/mockupstream"
 	"github.com/oais/oais/internal/keys"
 )
 
@@ -63,4 +67,63 @@ func TestBudgetFloors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestKeyRequestBudgetCountsAsTheLedger: a key's request budget counts
+// what api_keys.request_count counts, answered requests, so that the
+// ledger's floor neither finds it behind (and raises it every period,
+// swallowing what was settled meanwhile) nor ahead (for good): an answer
+// from the cache counts, a request whose client left before any answer
+// does not.
+func TestKeyRequestBudgetCountsAsTheLedger(t *testing.T) {
+	t.Run("an answer from the cache counts", func(t *testing.T) {
+		k := KeyPolicy{ID: "kc", CacheEnabled: true, CacheTTL: time.Hour, State: keys.State{Status: keys.StatusActive, MaxRequests: 2}}
+		h := newHarness(t, harnessOpts{extra: map[string]*Principal{"p": {Key: k, Workspace: &WorkspacePolicy{ID: "wc", MonthlyTokenQuota: 1_000_000}}}})
+		for i, want := range []string{"", "hit"} {
+			resp, body := h.do(t, "p", "POST", "/v1/chat/completions", chatBody, nil)
+			if resp.StatusCode != 200 || resp.Header.Get("X-Oais-Cache") != want {
+				t.Fatalf("request %d: %d %q %s, want 200 with x-oais-cache %q", i, resp.StatusCode, resp.Header.Get("X-Oais-Cache"), body, want)
+			}
+			h.rec.next(t)
+		}
+		resp, body := h.do(t, "p", "POST", "/v1/chat/completions", `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"another"}]}`, nil)
+		if resp.StatusCode != 429 || !strings.Contains(body, "key_request_limit_reached") {
+			t.Errorf("third request after one answered and one cached of 2: %d %s, want 429 key_request_limit_reached", resp.StatusCode, body)
+		}
+		if got := h.lim.value("ws:wc:tokens:" + time.Now().UTC().Format("2006-01")); got < 2*17 {
+			t.Errorf("token budget %d after two answers of 17 tokens (one cached), want at least 34", got)
+		}
+	})
+	t.Run("a client that left before any answer does not count", func(t *testing.T) {
+		started := make(chan struct{})
+		k := KeyPolicy{ID: "kd", State: keys.State{Status: keys.StatusActive, MaxRequests: 5}}
+		h := newHarness(t, harnessOpts{
+			extra: map[string]*Principal{"p": {Key: k, Workspace: &WorkspacePolicy{ID: "wd"}}},
+			mock: mockupstream.Options{OnRequest: func(r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				close(started)
+				<-r.Context().Done()
+			}},
+		})
+		ctx, cancel := context.WithCancel(t.Context())
+		go func() {
+			<-started
+			cancel()
+		}()
+		req, _ := http.NewRequestWithContext(ctx, "POST", h.srv.URL+"/v1/chat/completions", strings.NewReader(chatBody))
+		req.Header.Set("Authorization", "Bearer "+h.secrets["p"])
+		if resp, err := h.srv.Client().Do(req); err == nil {
+			resp.Body.Close()
+		}
+		if rec := h.rec.next(t); rec.Status < 400 {
+			t.Fatalf("record status %d, want a client-closed status", rec.Status)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for h.lim.value("key:kd:req") != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("key request budget %d after a request nobody was answered, want 0", h.lim.value("key:kd:req"))
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
 }

@@ -696,6 +696,7 @@ func (g *Gateway) serveCached(c *call, w *respWriter, r *http.Request) bool {
 		return true
 	}
 	g.metrics.cacheHits.Inc()
+	g.chargeCached(c, e.PromptTokens+e.CompletionTokens)
 	h := w.Header()
 	if e.ContentType != "" {
 		h.Set("Content-Type", e.ContentType)

@@ -73,6 +73,18 @@ func (l *fakeLimiter) Settle(_ context.Context, r *ratelimit.Reservation, actual
 	return nil
 }
 
+// ChargeAsync implements ratelimit.Charger.
+func (l *fakeLimiter) ChargeAsync(cs []ratelimit.Counter, done func(error)) {
+	l.mu.Lock()
+	for _, c := range cs {
+		if c.Window == 0 {
+			l.vals[c.Key] = max(l.vals[c.Key], c.Floor) + c.Cost
+		}
+	}
+	l.mu.Unlock()
+	done(nil)
+}
+
 func (l *fakeLimiter) value(key string) int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -56,6 +56,60 @@ type MonthUsage struct {
 // SetBudgetFloors replaces the floors every later reservation passes on.
 func (g *Gateway) SetBudgetFloors(f *BudgetFloors) { g.floors.Store(f) }
 
+// keyFloor is a key's request budget's floor: the higher of the key
+// snapshot's count and fl's.
+func keyFloor(key *KeyPolicy, fl *BudgetFloors) int64 {
+	if fl == nil {
+		return key.State.RequestCount
+	}
+	return max(key.State.RequestCount, fl.KeyRequests[key.ID])
+}
+
+// monthFloor is a workspace's monthly budgets' floors for month: the
+// higher of the key snapshot's totals and fl's.
+func monthFloor(ws *WorkspacePolicy, month string, fl *BudgetFloors) MonthUsage {
+	var used MonthUsage
+	if ws.UsagePeriod == month {
+		used = MonthUsage{Tokens: ws.TokensThisMonth, CostMicros: ws.SpendThisMonthMicros}
+	}
+	if fl != nil && fl.Month == month {
+		u := fl.Workspaces[ws.ID]
+		used = MonthUsage{Tokens: max(used.Tokens, u.Tokens), CostMicros: max(used.CostMicros, u.CostMicros)}
+	}
+	return used
+}
+
+// chargeCached counts an answer from the response cache (of tokens
+// prompt and completion tokens) in the budgets that count it, as the
+// ledger does (a key's requests, the month's tokens;
+// it costs nothing), so that the counters stay a cache of the ledger. It
+// does not wait, and it uses c's counters, which a cached answer leaves
+// unused.
+func (g *Gateway) chargeCached(c *call, tokens int64) {
+	ch, ok := g.deps.Limiter.(ratelimit.Charger)
+	if !ok {
+		return
+	}
+	ws, key := c.p.Workspace, &c.p.Key
+	fl := g.floors.Load()
+	c.nc = 0
+	if key.State.MaxRequests > 0 {
+		c.addBudget(scopeKeyRequests, g.keyNames.of(key.ID, "key:", c.now).req, key.State.MaxRequests, 1, keyFloor(key, fl))
+	}
+	if ws.MonthlyTokenQuota > 0 && tokens > 0 {
+		wk := g.wsNames.of(ws.ID, "ws:", c.now)
+		c.addBudget(scopeWorkspaceTokens, wk.tokens, ws.MonthlyTokenQuota, tokens, monthFloor(ws, wk.month, fl).Tokens)
+	}
+	if c.nc > 0 {
+		ch.ChargeAsync(c.counters[:c.nc], ignoreCharge)
+		c.nc = 0
+	}
+}
+
+// ignoreCharge drops a charge's error: a charge Redis did not take comes
+// back with the ledger's floor.
+func ignoreCharge(error) {}
+
 // reserve is step 8: one Reserve over every limit that applies.
 func (g *Gateway) reserve(c *call) error {
 	ws, key := c.p.Workspace, &c.p.Key
@@ -82,21 +136,10 @@ func (g *Gateway) reserve(c *call) error {
 	// decides the request: none is ever seen as 0.
 	fl := g.floors.Load()
 	if key.State.MaxRequests > 0 {
-		floor := key.State.RequestCount
-		if fl != nil {
-			floor = max(floor, fl.KeyRequests[key.ID])
-		}
-		c.addBudget(scopeKeyRequests, kk.req, key.State.MaxRequests, 1, floor)
+		c.addBudget(scopeKeyRequests, kk.req, key.State.MaxRequests, 1, keyFloor(key, fl))
 	}
 	if ws.MonthlyTokenQuota > 0 || (ws.MonthlySpendCapMicros > 0 && g.deps.Pricer != nil) {
-		var used MonthUsage
-		if ws.UsagePeriod == wk.month {
-			used = MonthUsage{Tokens: ws.TokensThisMonth, CostMicros: ws.SpendThisMonthMicros}
-		}
-		if fl != nil && fl.Month == wk.month {
-			u := fl.Workspaces[ws.ID]
-			used = MonthUsage{Tokens: max(used.Tokens, u.Tokens), CostMicros: max(used.CostMicros, u.CostMicros)}
-		}
+		used := monthFloor(ws, wk.month, fl)
 		if ws.MonthlyTokenQuota > 0 {
 			c.addBudget(scopeWorkspaceTokens, wk.tokens, ws.MonthlyTokenQuota, est, used.Tokens)
 		}
@@ -280,19 +323,24 @@ func (g *Gateway) settle(c *call, w *respWriter, aborted bool) {
 	if g.deps.Pricer != nil {
 		cost = g.deps.Pricer.Cost(c.req.Model, prompt, cached, completion)
 	}
+	status := c.status
+	if status == 0 {
+		status = StatusClientClosed
+	}
 	for i := 0; i < c.nc; i++ {
 		switch c.scopes[i] {
-		case scopeWorkspaceRPM, scopeKeyRPM, scopeKeyRequests:
+		case scopeWorkspaceRPM, scopeKeyRPM:
 			actual[i] = 1
+		case scopeKeyRequests:
+			// As the ledger counts a key's requests: answered ones.
+			if status < 400 {
+				actual[i] = 1
+			}
 		case scopeWorkspaceTPM, scopeKeyTPM, scopeWorkspaceTokens:
 			actual[i] = prompt + completion
 		case scopeWorkspaceSpend:
 			actual[i] = cost
 		}
-	}
-	status := c.status
-	if status == 0 {
-		status = StatusClientClosed
 	}
 	rec := g.newRecord(c, status)
 	rec.PromptTokens, rec.CompletionTokens, rec.CachedTokens = prompt, completion, cached

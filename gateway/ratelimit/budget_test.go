@@ -345,3 +345,62 @@ func TestFallbackStartsFromRedisTotal(t *testing.T) {
 		t.Errorf("local Remaining = %d, want %d (from the 900 Redis reported)", got, want)
 	}
 }
+
+// TestChargeAsync: a charge (an answer from the cache) adds to a budget's
+// settled total on every limiter, leaves rolling counters alone, and does
+// not make a budget Redis lost (its floor will).
+func TestChargeAsync(t *testing.T) {
+	newFallback := func(t *testing.T) Limiter {
+		f, err := NewFallback(newTestRedisLimiter(t), NewLocal(Options{}), FallbackOptions{Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	for _, tc := range []struct {
+		name string
+		new  func(t *testing.T) Limiter
+	}{
+		{"local", func(t *testing.T) Limiter { l, _ := newTestLocal(t); return l }},
+		{"redis", func(t *testing.T) Limiter { return newTestRedisLimiter(t) }},
+		{"fallback", newFallback},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := tc.new(t)
+			rpm := Counter{Key: "ws:1:rpm", Limit: 10, Window: time.Minute}
+			budget := Counter{Key: "ws:1:tokens", Limit: 1000, Floor: 100}
+			charge := func(cs ...Counter) {
+				t.Helper()
+				done := make(chan error, 1)
+				l.(Charger).ChargeAsync(cs, func(err error) { done <- err })
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := l.Reserve(t.Context(), []Counter{rpm, budget}); err != nil {
+				t.Fatal(err)
+			}
+			rpm.Cost, budget.Cost = 3, 30
+			charge(rpm, budget)
+			rpm.Cost, budget.Cost = 0, 0
+			r, err := l.Reserve(t.Context(), []Counter{rpm, budget})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := r.States; got[0].Remaining != 10 || got[1].Remaining != 1000-100-30 {
+				t.Errorf("after a charge of 30: rpm %d remaining (want 10), budget %d (want %d)", got[0].Remaining, got[1].Remaining, 1000-100-30)
+			}
+		})
+	}
+	t.Run("a lost budget is not made again", func(t *testing.T) {
+		l := newTestRedisLimiter(t)
+		done := make(chan error, 1)
+		l.ChargeAsync([]Counter{{Key: "ws:1:tokens", Cost: 30}}, func(err error) { done <- err })
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if n := l.client.Exists(t.Context(), l.name("ws:1:tokens", 0).name).Val(); n != 0 {
+			t.Error("a charge made a budget that did not exist")
+		}
+	})
+}

@@ -160,13 +160,32 @@ func (f *Fallback) Settle(ctx context.Context, r *Reservation, actual []int64) e
 // SettleAsync implements AsyncSettler with Settle's rules: a local
 // reservation settles at once, a Redis one with the next round trip, and
 // an unreachable Redis is not an error (the reservation expires with its
-// window).
+// window, or a budget's after Options.ReservationTTL).
 func (f *Fallback) SettleAsync(r *Reservation, actual []int64, done func(error)) {
 	if r.origin == originLocal {
 		done(f.local.Settle(context.Background(), r, actual))
 		return
 	}
 	f.remote.SettleAsync(r, actual, func(err error) {
+		if errors.Is(err, ErrUnavailable) {
+			f.markDown(err)
+			f.fallbacks.Inc()
+			err = nil
+		}
+		done(err)
+	})
+}
+
+// ChargeAsync implements Charger: through Redis while it answers, else on
+// this replica's own counters. A charge Redis could not take is dropped:
+// the ledger's floor brings it back.
+func (f *Fallback) ChargeAsync(counters []Counter, done func(error)) {
+	if !f.useRemote() {
+		f.fallbacks.Inc()
+		f.local.ChargeAsync(counters, done)
+		return
+	}
+	f.remote.ChargeAsync(counters, func(err error) {
 		if errors.Is(err, ErrUnavailable) {
 			f.markDown(err)
 			f.fallbacks.Inc()

@@ -155,6 +155,29 @@ func (l *Local) Settle(_ context.Context, r *Reservation, actual []int64) error 
 	return nil
 }
 
+// ChargeAsync implements Charger, at once.
+func (l *Local) ChargeAsync(counters []Counter, done func(error)) {
+	if err := validate(counters); err != nil {
+		done(err)
+		return
+	}
+	nowNs := l.opts.Now().UnixNano()
+	var shardBuf, orderBuf [stackCounters]uint8
+	shards, order := l.lockCounters(counters, shardBuf[:0], orderBuf[:0], nowNs)
+	for i := range counters {
+		cn := &counters[i]
+		if cn.Window != 0 || cn.Cost == 0 {
+			continue
+		}
+		c := l.shards[shards[i]].get(cn.Key, 0, l.buckets, nowNs)
+		c.raise(cn.Floor)
+		c.total += cn.Cost
+		c.lastUse = nowNs
+	}
+	l.unlock(order)
+	done(nil)
+}
+
 func (l *Local) shardOf(key string) uint8 {
 	return uint8(maphash.String(l.seed, key) & (localShards - 1))
 }

@@ -37,8 +37,8 @@
 // A cumulative counter (a budget) keeps what was settled apart from what
 // is reserved. Its settled total never goes down and never counts more
 // than was used, so a known lower bound of it (Counter.Floor: what the
-// ledger says; and the last settled total Redis reported to this
-// process) can be applied at any time: a counter that is missing (a
+// ledger says; and the settled total Redis reported to this process's
+// latest reservation) can be applied at any time: a counter that is missing (a
 // flushed, evicted or restarted Redis) starts from the highest floor, and
 // one below its floor is raised to it, in the same script that decides
 // the reservation, so no reservation ever sees a lost counter as 0.
@@ -195,7 +195,19 @@ type AsyncSettler interface {
 	SettleAsync(r *Reservation, actual []int64, done func(error))
 }
 
+// Charger adds to budgets usage that no reservation held — an answer
+// served from the response cache, which the ledger counts — without
+// waiting: each cumulative counter's Cost is added to its settled total
+// (rolling counters are left alone; a budget Redis lost is left to its
+// next reservation's Floor). done is called as SettleAsync's is.
+type Charger interface {
+	ChargeAsync(counters []Counter, done func(error))
+}
+
 var (
+	_ Charger      = (*Local)(nil)
+	_ Charger      = (*Redis)(nil)
+	_ Charger      = (*Fallback)(nil)
 	_ AsyncSettler = (*Redis)(nil)
 	_ AsyncSettler = (*Fallback)(nil)
 	_ Limiter      = (*Local)(nil)
@@ -221,8 +233,7 @@ type Options struct {
 	Now func() time.Time
 	// CumulativeIdle is how long a Local cumulative counter may go unused
 	// before it is evicted (default DefaultCumulativeIdle; < 0 never). An
-	// evicted counter reads as absent, so seed it again (Seed is cheap and
-	// idempotent).
+	// evicted counter starts again from the next reservation's Floor.
 	CumulativeIdle time.Duration
 	// CumulativeTTL, if > 0, is the expiry Redis refreshes on a cumulative
 	// counter at every write; 0 keeps them forever (and so out of reach of

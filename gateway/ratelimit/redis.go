@@ -401,6 +401,33 @@ func (l *Redis) SettleAsync(r *Reservation, actual []int64, done func(error)) {
 	l.batch.runAsync(op)
 }
 
+// ChargeAsync implements Charger: a settlement of nothing reserved, with
+// the next round trip.
+func (l *Redis) ChargeAsync(counters []Counter, done func(error)) {
+	if err := validate(counters); err != nil {
+		done(err)
+		return
+	}
+	var op *scriptOp
+	for _, c := range counters {
+		if c.Window != 0 || c.Cost == 0 {
+			continue
+		}
+		if op == nil {
+			op = newOp(context.Background(), true)
+		}
+		// Reserved at time 0: no second of expiry holds anything for it.
+		op.keys = append(op.keys, l.name(c.Key, 0).key)
+		op.nums = append(op.nums, 0, 0, 0, c.Cost)
+	}
+	if op == nil {
+		done(nil)
+		return
+	}
+	op.onDone = done
+	l.batch.runAsync(op)
+}
+
 // settleOp marks r settled and returns the settlement's op; none when
 // nothing changes (no budget, and every rolling counter's actual value is
 // the reserved one). A budget is always settled: its reservation is held
