@@ -67,20 +67,20 @@ func (g *Gateway) monthTotals(ctx context.Context, now time.Time) (map[string]in
 	return tok, cost, nil
 }
 
-// followBudgets hands the limiter what budgets have used, every
-// budgetEvery, one period late (see budgetEvery), until ctx ends. This is
+// followBudgets hands the limiter what budgets have used, every period
+// (budgetEvery), one period late (see budgetEvery), until ctx ends. This is
 // what makes budget counters eventually exact: usage that a Redis loss, a
 // dropped settlement or an outage's local limits kept from the shared
 // counter is added back once the ledger has it, and a reservation that was
 // never settled expires on its own (ratelimit.Options.ReservationTTL).
-func (g *Gateway) followBudgets(ctx context.Context) {
+func (g *Gateway) followBudgets(ctx context.Context, period time.Duration) {
 	var next *gateway.BudgetFloors
 	failing := false
-	every.Run(ctx, budgetEvery, func(ctx context.Context) {
+	every.Run(ctx, period, func(ctx context.Context) {
 		if next != nil {
 			g.GW.SetBudgetFloors(next)
 		}
-		rctx, cancel := context.WithTimeout(ctx, budgetEvery/2)
+		rctx, cancel := context.WithTimeout(ctx, period/2)
 		defer cancel()
 		f, err := g.budgetUsage(rctx, time.Now(), true)
 		if err != nil {

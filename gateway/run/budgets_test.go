@@ -1,14 +1,23 @@
 package run
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/oais/oais/gateway"
+	"github.com/oais/oais/gateway/ratelimit"
 	"github.com/oais/oais/gateway/spool"
+	"github.com/oais/oais/internal/keys"
 	"github.com/oais/oais/internal/ledger"
+	"github.com/oais/oais/internal/prices"
+	"github.com/oais/oais/internal/pricing"
 	"github.com/oais/oais/internal/store"
 	"github.com/oais/oais/internal/storetest"
 	"github.com/oais/oais/internal/usage"
@@ -126,4 +135,74 @@ func TestBudgetUsageCountsUnshippedSpool(t *testing.T) {
 			t.Errorf("after shipping: %+v, %d requests; want %+v, 3", got, again.KeyRequests[limited.ID], want)
 		}
 	})
+}
+
+// TestFollowBudgetsRaisesCounters: spend the limiter never counted (a
+// settlement dropped while Redis was unreachable, another replica's local
+// counting during an outage) reaches it through the follower: once the
+// ledger holds it, the gateway refuses as the ledger says, a period after
+// the follower read it.
+func TestFollowBudgetsRaisesCounters(t *testing.T) {
+	st := storetest.SQLite(t)
+	ctx := viewer.SystemContext(t.Context())
+	ws, err := st.Ent.Workspace.Create().SetName("w").SetSlug("w").SetSpendCapCents(100).Save(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := st.Ent.APIKey.Create().SetWorkspaceID(ws.ID).SetLabel("k").SetSecretHash("h").SetMaskedKey("sk-…k").Save(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := keys.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &gateway.Principal{Key: gateway.KeyPolicy{ID: k.ID, WorkspaceID: ws.ID, State: keys.State{Status: keys.StatusActive}},
+		Workspace: &gateway.WorkspacePolicy{ID: ws.ID, MonthlySpendCapMicros: 1_000_000}}
+	sp, err := spool.Open(t.Context(), spool.Options{Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sp.Close() })
+	log := slog.New(slog.DiscardHandler)
+	gw := gateway.New(gateway.Config{Logger: log}, gateway.Deps{
+		Directory: gateway.StaticDirectory{secret.Hash(): p},
+		Limiter:   ratelimit.NewLocal(ratelimit.Options{}),
+		Recorder:  sp,
+		Pricer:    prices.NewLive(pricing.Defaults()),
+	})
+	t.Cleanup(func() { gw.Close() })
+	g := &Gateway{Store: st, Ledger: ledger.New(st), Spool: sp, GW: gw, log: log}
+	srv := httptest.NewServer(gw.Handler())
+	t.Cleanup(srv.Close)
+	status := func() int {
+		t.Helper()
+		req, _ := http.NewRequest("POST", srv.URL+"/v1/chat/completions", strings.NewReader(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`))
+		req.Header.Set("Authorization", "Bearer "+secret.Reveal())
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := status(); s != 200 {
+		t.Fatalf("first request: %d", s)
+	}
+	// 999,000 µ$ this gateway never counted reach the ledger.
+	if err := g.Ledger.Ship(ctx, []usage.Record{{RequestID: "elsewhere", WorkspaceID: ws.ID, KeyID: k.ID, Model: "gpt-4o-mini",
+		Endpoint: "/v1/chat/completions", CostMicros: 999_000, Status: 200, Source: usage.SourceUpstream, Time: time.Now().UTC()}}); err != nil {
+		t.Fatal(err)
+	}
+	fctx, stop := context.WithCancel(t.Context())
+	defer stop()
+	go g.followBudgets(fctx, 20*time.Millisecond)
+	deadline := time.Now().Add(10 * time.Second) // only stops a broken test
+	for s := status(); s != 429; s = status() {
+		if s != 200 || time.Now().After(deadline) {
+			t.Fatalf("status %d: the ledger's 999,000 µ$ of a 1,000,000 µ$ cap never reached the limiter", s)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

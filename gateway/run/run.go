@@ -255,7 +255,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		eg.Go(func() error { changes.Listen(bg, g.Config.DatabaseURL, g.wake, g.log); return nil })
 	}
 	eg.Go(func() error { return g.Spool.Run(bg, g.Ledger, spool.ShipOptions{}) })
-	eg.Go(func() error { g.followBudgets(bg); return nil })
+	eg.Go(func() error { g.followBudgets(bg, budgetEvery); return nil })
 	eg.Go(func() error {
 		return prices.Follow(bg, g.Store.Ent, g.prices, g.priceVersion, prices.DefaultReloadInterval, g.log)
 	})
