@@ -93,7 +93,7 @@ func TestSpendCapSurvivesRedisLoss(t *testing.T) {
 				most = max(most, row.costMicros)
 			}
 			bound := int64(capMicro + workers*most)
-			t.Logf("FIGURE budget-%s: cap %d µ$, two replicas, %d clients; %d answered before the loss, %d more after it (statuses %v); ledger %d µ$ over %d rows (bound cap + %d in flight × %d µ$ = %d µ$); non-2xx other than 429: %s",
+			t.Logf("FIGURE budget-%s: cap %d µ$, two replicas, %d clients; %d answered before the loss, %d more after it (statuses %v); ledger %d µ$ over %d rows (bound cap + %d in flight × %d µ$ = %d µ$); first refusal: %s",
 				tc.name, capMicro, workers, servedBefore, servedAfter, l.statusesCopy(), spent, len(led.rows), workers, most, bound, l.firstErr)
 			if spent > bound {
 				t.Errorf("ledger holds %d µ$ against a %d µ$ cap: %d µ$ over, more than the %d in flight at the loss could cost (%d µ$); %d requests served after the loss",
