@@ -166,7 +166,7 @@ func TestBudgetReservationsExpire(t *testing.T) {
 		limit = 1000
 		worst = 600 // what a request reserves
 		spent = 100 // what it cost; the ledger has it
-		ttl   = 4 * time.Second
+		ttl   = 5 * time.Second // expiry comes within a 10 s slot after it
 	)
 	budget := []Counter{{Key: "ws:1:spend", Limit: limit, Cost: worst}}
 	cases := []struct {
@@ -226,6 +226,7 @@ func TestBudgetReservationsExpire(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each waits for its leak to expire, on its own Redis
 			srv := faulttest.StartRedis(t)
 			proxy := newTCPProxy(t, fmt.Sprintf("127.0.0.1:%d", srv.Port))
 			// The gateway's client settings, but short timeouts and one
@@ -258,7 +259,7 @@ func TestBudgetReservationsExpire(t *testing.T) {
 				t.Fatalf("the attack did not leak: Redis holds %d beyond the ledger's %d, want at least one worst case (%d)", leaked, tc.floor, worst)
 			}
 			// The deadline only stops a broken test; expiry comes within a
-			// second after the TTL.
+			// 10-second slot after the TTL.
 			wait, cancel := context.WithTimeout(t.Context(), ttl+20*time.Second)
 			defer cancel()
 			for got := remaining(); got != limit-tc.floor; got = remaining() {

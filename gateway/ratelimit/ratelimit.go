@@ -241,7 +241,7 @@ type Options struct {
 	CumulativeTTL time.Duration
 	// ReservationTTL (Redis only) is how long a reservation of a
 	// cumulative counter counts if it is never settled (default
-	// DefaultReservationTTL); it expires within a second after that. It
+	// DefaultReservationTTL); it expires within 10 s after that. It
 	// must outlast the longest request, or a request still running stops
 	// holding its worst case: the gateway sets it from its upstream
 	// timeout (raise both together).

@@ -19,10 +19,10 @@ import (
 //
 // A cumulative counter (a budget) is a hash at prefix+Key+":c" holding
 // "v" (the settled total), "s" (the sum of live reservations), "l" (the
-// second up to which expired reservations were dropped) and one field per
-// second in which reservations expire, holding their sum; settling a
-// reservation takes its cost out of its second and adds the actual value
-// to "v" (see the package doc). A rolling counter is a hash at
+// slot up to which expired reservations were dropped) and one field per
+// 10-second slot in which reservations expire, holding their sum;
+// settling a reservation takes its cost out of its slot and adds the
+// actual value to "v" (see the package doc). A rolling counter is a hash at
 // prefix+Key+":w<window ms>:b<buckets>"
 // holding one field per live bucket plus "s" (their sum), "h" (the newest
 // bucket advanced to) and "n" (the newest bucket holding units); expiring
@@ -66,57 +66,80 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 -- Lua turns numbers into "%.14g" strings; Redis wants integers.
 local function fmt(x) return string.format('%d', x) end
 
--- expiry is the second (its number since the epoch) in which a budget
--- reservation made at µs at stops counting: after resTTL, within a second.
-local function expiry(at) return math.floor((at + resTTL) / 1000000) + 1 end
+-- A budget's reservations expire in slots of E µs (10 s): expiry is the
+-- slot in which a reservation made at µs at stops counting, after resTTL,
+-- within a slot. Slots of this size keep a budget to a few dozen fields
+-- and let most settlements leave their slot non-empty; every replica must
+-- use the same E (it numbers the fields).
+local E = 10000000
+local function expiry(at) return math.floor((at + resTTL) / E) + 1 end
+-- nowExp is the slot in which a reservation made now expires, made when a
+-- script first needs it.
+local nowExp
 
--- budget returns a cumulative counter's settled total and the sum of its
--- live reservations, first dropping the reservations whose second of
--- expiry has come. A counter that is missing (flushed, evicted, a Redis
--- restarted empty) starts from floor, and one below floor is raised to
--- it. With floor < 0 (a settlement) a missing counter stays missing and
--- budget returns nil.
-local function budget(k, floor)
-  local x = redis.call('HMGET', k, 'v', 's', 'l')
+-- budget loads a cumulative counter: its settled total, the sum of its
+-- live reservations, the slot up to which expired ones were dropped, the
+-- sum held in field f (a slot of expiry; 0 once that slot came) and
+-- whether the first three changed. It first drops the reservations whose
+-- slot of expiry has come. A counter that is missing (flushed, evicted, a
+-- Redis restarted empty) starts from floor, and one below floor is raised
+-- to it. With floor < 0 (a settlement) a missing counter stays missing and
+-- budget returns nil. One HMGET, and one HGET and HDEL per slot that
+-- expired since the last call (at most once a slot); the caller writes v,
+-- s and l back.
+local function budget(k, floor, f)
+  local x = redis.call('HMGET', k, 'v', 's', 'l', f)
   local v, s, l = tonumber(x[1]), tonumber(x[2]) or 0, tonumber(x[3])
-  if v == nil and floor < 0 then return nil, 0 end
-  local cur = math.floor(now / 1000000)
-  local put = false
+  if v == nil and floor < 0 then return nil end
+  local b = tonumber(x[4]) or 0
+  local cur = math.floor(now / E)
+  local dirty = false
   if v == nil or v < floor then
     v = math.max(v or 0, floor)
-    put = true
+    dirty = true
   end
+  if tonumber(f) <= cur then b = 0 end
   if l == nil then
     l = cur
-    put = true
+    dirty = true
   elseif l < cur then
     if cur - l <= 64 then
       for j = l + 1, cur do
-        local f = fmt(j)
-        local b = tonumber(redis.call('HGET', k, f))
-        if b then
-          s = s - b
-          redis.call('HDEL', k, f)
+        local e = fmt(j)
+        local n = tonumber(redis.call('HGET', k, e))
+        if n then
+          s = s - n
+          redis.call('HDEL', k, e)
         end
       end
     else -- idle for a while: look at the fields there are
-      for _, f in ipairs(redis.call('HKEYS', k)) do
-        local j = tonumber(f)
+      for _, e in ipairs(redis.call('HKEYS', k)) do
+        local j = tonumber(e)
         if j and j <= cur then
-          s = s - (tonumber(redis.call('HGET', k, f)) or 0)
-          redis.call('HDEL', k, f)
+          s = s - (tonumber(redis.call('HGET', k, e)) or 0)
+          redis.call('HDEL', k, e)
         end
       end
     end
     if s < 0 then s = 0 end
     l = cur
-    put = true
+    dirty = true
   end
-  if put then
-    redis.call('HSET', k, 'v', fmt(v), 's', fmt(s), 'l', fmt(l))
-    if cumTTL > 0 then redis.call('PEXPIRE', k, fmt(cumTTL)) end
+  return v, s, l, b, dirty
+end
+
+-- putBudget writes a budget's reservations' sum, its settled total and
+-- swept slot unless nil (unchanged), and the fields after them, and
+-- refreshes its TTL if it has one.
+local function putBudget(k, s, v, l, ...)
+  if v and l then
+    redis.call('HSET', k, 's', fmt(s), 'v', fmt(v), 'l', fmt(l), ...)
+  elseif v then
+    redis.call('HSET', k, 's', fmt(s), 'v', fmt(v), ...)
+  else
+    redis.call('HSET', k, 's', fmt(s), ...)
   end
-  return v, s
+  if cumTTL > 0 then redis.call('PEXPIRE', k, fmt(cumTTL)) end
 end
 
 -- load returns a rolling counter's total, its current bucket, its newest
@@ -166,22 +189,33 @@ end
 // now µs, retry µs, too large, then per counter its total, reset µs and
 // settled total (0 for a rolling counter)}.
 const luaReserve = `
+-- Per counter of the reservation being decided, reused from one to the
+-- next: for every counter its total st, and for a rolling one its bucket
+-- cur, newest bucket nws, width gs, bucket value cbs; for a budget its
+-- settled total vs, reservations' sum bs, swept slot bl, sum held in
+-- nowExp bb and whether it changed bd.
+local st, cur, nws, gs, cbs, vs, bs, bl, bb, bd = {}, {}, {}, {}, {}, {}, {}, {}, {}, {}
 local function reserve(kb, n, ab)
-  local st, cur, nws, gs, cbs, vs = {}, {}, {}, {}, {}, {}
   local denied = 0
   for i = 1, n do
     local a = ab + (i - 1) * 4
     local limit, w, cost = N[a], N[a + 1], N[a + 2]
     if w == 0 then
-      local v, s = budget(KEYS[kb + i], N[a + 3])
-      st[i], cur[i], nws[i], gs[i], cbs[i], vs[i] = v + s, 0, 0, 0, 0, v
+      if nowExp == nil then nowExp = fmt(expiry(now)) end
+      vs[i], bs[i], bl[i], bb[i], bd[i] = budget(KEYS[kb + i], N[a + 3], nowExp)
+      st[i], cur[i], nws[i], gs[i], cbs[i] = vs[i] + bs[i], 0, 0, 0, 0
     else
       st[i], cur[i], nws[i], gs[i], cbs[i] = load(KEYS[kb + i], w)
-      vs[i] = 0
+      vs[i], bd[i] = 0, false
     end
     if denied == 0 and limit > 0 and st[i] + cost > limit then denied = i end
   end
   local out = {0, denied, tonumber(t[1]), tonumber(t[2]), 0, 0}
+  for i = 1, n do
+    if bd[i] and (denied > 0 or N[ab + (i - 1) * 4 + 2] == 0) then
+      putBudget(KEYS[kb + i], bs[i], vs[i], bl[i])
+    end
+  end
   if denied > 0 then
     local a = ab + (denied - 1) * 4
     local limit, w, cost = N[a], N[a + 1], N[a + 2]
@@ -213,9 +247,8 @@ local function reserve(kb, n, ab)
         local k = KEYS[kb + i]
         st[i] = st[i] + cost
         if gs[i] == 0 then
-          redis.call('HINCRBY', k, fmt(expiry(now)), fmt(cost))
-          redis.call('HINCRBY', k, 's', fmt(cost))
-          if cumTTL > 0 then redis.call('PEXPIRE', k, fmt(cumTTL)) end
+          local d = bd[i]
+          putBudget(k, bs[i] + cost, d and vs[i] or nil, d and bl[i] or nil, nowExp, fmt(bb[i] + cost))
         else
           local g = gs[i]
           redis.call('HSET', k, fmt(cur[i]), fmt(cbs[i] + cost), 's', fmt(st[i]), 'h', fmt(cur[i]), 'n', fmt(cur[i]))
@@ -257,7 +290,7 @@ return table.concat(out, ' ')
 // reserved cost and actual value; one call may carry several settlements'
 // keys, each applied on its own. A rolling adjustment whose bucket has
 // left the window is dropped. A budget's reservation is taken out of its
-// second of expiry unless it expired already, and the actual value is
+// slot of expiry unless it expired already, and the actual value is
 // added to the settled total; a budget lost since (Redis flushed or
 // restarted) is left missing, for the next reservation to start it from
 // its floor.
@@ -268,17 +301,17 @@ for i = 1, #KEYS do
   local delta = actual - cost
   local k = KEYS[i]
   if w == 0 then
-    local v, s = budget(k, -1)
+    local f = fmt(expiry(at))
+    local v, s, l, b, dirty = budget(k, -1, f)
     if v then
-      local f = fmt(expiry(at))
-      local b = tonumber(redis.call('HGET', k, f))
-      if b then
-        local held = math.min(b, cost)
-        if b - held > 0 then redis.call('HSET', k, f, fmt(b - held)) else redis.call('HDEL', k, f) end
-        s = math.max(s - held, 0)
+      local held = math.min(b, cost)
+      if not dirty then l = nil end
+      if held > 0 then
+        -- An emptied slot stays, at 0, until it expires: one write.
+        putBudget(k, math.max(s - held, 0), v + actual, l, f, fmt(b - held))
+      else
+        putBudget(k, s, v + actual, l)
       end
-      redis.call('HSET', k, 'v', fmt(v + actual), 's', fmt(s))
-      if cumTTL > 0 then redis.call('PEXPIRE', k, fmt(cumTTL)) end
     end
   elseif delta ~= 0 then
     if redis.call('EXISTS', k) == 1 then
@@ -416,7 +449,7 @@ func (l *Redis) ChargeAsync(counters []Counter, done func(error)) {
 		if op == nil {
 			op = newOp(context.Background(), true)
 		}
-		// Reserved at time 0: no second of expiry holds anything for it.
+		// Reserved at time 0: no slot of expiry holds anything for it.
 		op.keys = append(op.keys, l.name(c.Key, 0).key)
 		op.nums = append(op.nums, 0, 0, 0, c.Cost)
 	}
