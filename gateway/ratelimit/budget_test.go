@@ -164,8 +164,8 @@ func reserveBudget(t *testing.T, l Limiter, cost, floor int64) *Reservation {
 func TestBudgetReservationsExpire(t *testing.T) {
 	const (
 		limit = 1000
-		worst = 600 // what a request reserves
-		spent = 100 // what it cost; the ledger has it
+		worst = 600             // what a request reserves
+		spent = 100             // what it cost; the ledger has it
 		ttl   = 5 * time.Second // expiry comes within a 10 s slot after it
 	)
 	budget := []Counter{{Key: "ws:1:spend", Limit: limit, Cost: worst}}
