@@ -99,7 +99,7 @@ type Gateway struct {
 	tenantTransport *http.Transport
 	mock            *mockupstream.InProcess
 	metrics         *metrics
-	seeded          sync.Map         // counter key -> struct{}: cumulative counters seeded
+	floors          atomic.Pointer[BudgetFloors]
 	wsNames         counterNameCache // workspace id -> its counter keys
 	keyNames        counterNameCache // key id -> its counter keys
 	// usageWarned spaces the warnings of implausible upstream usage.
@@ -751,6 +751,7 @@ func (g *Gateway) serveCached(c *call, w *respWriter, e StoredAnswer) {
 		return
 	}
 	g.metrics.cacheHits.Inc()
+	g.chargeCached(c, e.PromptTokens+e.CompletionTokens)
 	h := w.Header()
 	if e.ContentType != "" {
 		h.Set("Content-Type", e.ContentType)

@@ -44,6 +44,11 @@ func (l *fakeLimiter) Reserve(_ context.Context, cs []ratelimit.Counter) (*ratel
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.reserves++
+	for _, c := range cs {
+		if v := l.vals[c.Key]; c.Window == 0 && c.Floor > v {
+			l.vals[c.Key] = c.Floor // reservations and floors are not told apart here
+		}
+	}
 	for i, c := range cs {
 		if c.Limit > 0 && l.vals[c.Key]+c.Cost > c.Limit {
 			retry := time.Duration(0)
@@ -69,13 +74,16 @@ func (l *fakeLimiter) Settle(_ context.Context, r *ratelimit.Reservation, actual
 	return nil
 }
 
-func (l *fakeLimiter) Seed(_ context.Context, key string, v int64) error {
+// ChargeAsync implements ratelimit.Charger.
+func (l *fakeLimiter) ChargeAsync(cs []ratelimit.Counter, done func(error)) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, ok := l.vals[key]; !ok {
-		l.vals[key] = v
+	for _, c := range cs {
+		if c.Window == 0 {
+			l.vals[c.Key] = max(l.vals[c.Key], c.Floor) + c.Cost
+		}
 	}
-	return nil
+	l.mu.Unlock()
+	done(nil)
 }
 
 func (l *fakeLimiter) value(key string) int64 {

@@ -26,6 +26,82 @@ func (c *call) add(scope limitScope, key string, limit int64, window time.Durati
 	c.nc++
 }
 
+// addBudget adds a cumulative counter that starts from (or is raised to)
+// floor: what the ledger says it has used.
+func (c *call) addBudget(scope limitScope, key string, limit, cost, floor int64) {
+	c.add(scope, key, limit, 0, cost)
+	c.counters[c.nc-1].Floor = floor
+}
+
+// BudgetFloors is what the ledger and the unshipped spool say the budgets
+// have used so far: each workspace's tokens and cost in Month, each key's
+// answered requests (all time). A budget counter starts from its floor
+// when it is missing (Redis flushed, evicted or restarted) and is raised
+// to it when behind (a settlement dropped while Redis was unreachable,
+// usage counted on another replica's local limiter during an outage).
+// A floor must never exceed what was really used (see
+// ratelimit.Counter.Floor); gateway/run computes them.
+type BudgetFloors struct {
+	Month       string // "2006-01", UTC
+	Workspaces  map[string]MonthUsage
+	KeyRequests map[string]int64
+}
+
+// MonthUsage is what a workspace used in a month.
+type MonthUsage struct {
+	Tokens     int64 // prompt plus completion
+	CostMicros int64
+}
+
+// SetBudgetFloors replaces the floors every later reservation passes on.
+func (g *Gateway) SetBudgetFloors(f *BudgetFloors) { g.floors.Store(f) }
+
+// keyFloor is a key's request budget's floor: the higher of the key
+// snapshot's count and fl's.
+func keyFloor(key *KeyPolicy, fl *BudgetFloors) int64 {
+	if fl == nil {
+		return key.State.RequestCount
+	}
+	return max(key.State.RequestCount, fl.KeyRequests[key.ID])
+}
+
+// monthFloor is a workspace's monthly budgets' floors for month: the
+// higher of the key snapshot's totals and fl's.
+func monthFloor(ws *WorkspacePolicy, month string, fl *BudgetFloors) MonthUsage {
+	var used MonthUsage
+	if ws.UsagePeriod == month {
+		used = MonthUsage{Tokens: ws.TokensThisMonth, CostMicros: ws.SpendThisMonthMicros}
+	}
+	if fl != nil && fl.Month == month {
+		u := fl.Workspaces[ws.ID]
+		used = MonthUsage{Tokens: max(used.Tokens, u.Tokens), CostMicros: max(used.CostMicros, u.CostMicros)}
+	}
+	return used
+}
+
+// chargeCached counts an answer from the response cache (of tokens
+// prompt and completion tokens) in the month's token budget, as the
+// ledger does (it costs nothing), so that the counters stay a cache of the
+// ledger; the key's request budget took the hit already, with its
+// reservation. It does not wait: ChargeAsync copies what it needs from
+// the one counter it is given, a slot of c's that the hit's reservation
+// leaves unused.
+func (g *Gateway) chargeCached(c *call, tokens int64) {
+	ch, ok := g.deps.Limiter.(ratelimit.Charger)
+	ws := c.p.Workspace
+	if !ok || ws.MonthlyTokenQuota <= 0 || tokens <= 0 || c.nc >= len(c.counters) {
+		return
+	}
+	wk := g.wsNames.of(ws.ID, "ws:", c.now)
+	floor := monthFloor(ws, wk.month, g.floors.Load()).Tokens
+	c.counters[c.nc] = ratelimit.Counter{Key: wk.tokens, Limit: ws.MonthlyTokenQuota, Cost: tokens, Floor: floor}
+	ch.ChargeAsync(c.counters[c.nc:c.nc+1], ignoreCharge)
+}
+
+// ignoreCharge drops a charge's error: a charge Redis did not take comes
+// back with the ledger's floor.
+func ignoreCharge(error) {}
+
 // reserve is step 8: one Reserve over every limit that applies. A cache
 // hit is a request that costs no tokens: it reserves the request counters
 // only (RPM, and the key's maxRequests), never TPM, quota or spend.
@@ -52,24 +128,21 @@ func (g *Gateway) reserve(c *call, cacheHit bool) error {
 		c.add(scopeKeyTPM, kk.tpm, key.TPM, time.Minute, est)
 	}
 	ctx := c.client
+	// Budgets carry their floors with the reservation, so a counter that
+	// Redis lost starts again from the ledger in the same script that
+	// decides the request: none is ever seen as 0.
+	fl := g.floors.Load()
 	if key.State.MaxRequests > 0 {
-		k := kk.req
-		g.seed(ctx, k, key.State.RequestCount)
-		c.add(scopeKeyRequests, k, key.State.MaxRequests, 0, 1)
+		c.addBudget(scopeKeyRequests, kk.req, key.State.MaxRequests, 1, keyFloor(key, fl))
 	}
-	if costs && ws.MonthlyTokenQuota > 0 {
-		k := wk.tokens
-		if ws.UsagePeriod == wk.month {
-			g.seed(ctx, k, ws.TokensThisMonth)
+	if costs && (ws.MonthlyTokenQuota > 0 || (ws.MonthlySpendCapMicros > 0 && c.priced)) {
+		used := monthFloor(ws, wk.month, fl)
+		if ws.MonthlyTokenQuota > 0 {
+			c.addBudget(scopeWorkspaceTokens, wk.tokens, ws.MonthlyTokenQuota, est, used.Tokens)
 		}
-		c.add(scopeWorkspaceTokens, k, ws.MonthlyTokenQuota, 0, est)
-	}
-	if costs && ws.MonthlySpendCapMicros > 0 && c.priced {
-		k := wk.spend
-		if ws.UsagePeriod == wk.month {
-			g.seed(ctx, k, ws.SpendThisMonthMicros)
+		if ws.MonthlySpendCapMicros > 0 && c.priced {
+			c.addBudget(scopeWorkspaceSpend, wk.spend, ws.MonthlySpendCapMicros, c.price.WorstCase(c.prompt, c.maxOut), used.CostMicros)
 		}
-		c.add(scopeWorkspaceSpend, k, ws.MonthlySpendCapMicros, 0, c.price.WorstCase(c.prompt, c.maxOut))
 	}
 	var err error
 	if g.into != nil {
@@ -93,18 +166,6 @@ func (g *Gateway) reserve(c *call, cacheHit bool) error {
 	// Fail closed: a gateway that cannot count must not serve unmetered.
 	g.log.LogAttrs(ctx, slog.LevelError, "rate limiter failed", slog.String("request_id", c.publicID), slog.Any("err", err))
 	return ErrUnavailable
-}
-
-// seed gives a cumulative counter its starting value from the snapshot,
-// once per process and counter.
-func (g *Gateway) seed(ctx context.Context, key string, value int64) {
-	if _, done := g.seeded.LoadOrStore(key, struct{}{}); done {
-		return
-	}
-	if err := g.deps.Limiter.Seed(ctx, key, value); err != nil {
-		g.seeded.Delete(key)
-		g.log.LogAttrs(ctx, slog.LevelWarn, "seeding a counter failed", slog.String("counter", key), slog.Any("err", err))
-	}
 }
 
 // setLimitHeaders writes OpenAI's x-ratelimit-* headers from the tightest
@@ -276,19 +337,24 @@ func (g *Gateway) settle(c *call, w *respWriter, aborted bool) {
 	if c.priced {
 		cost = c.price.Cost(prompt, cached, completion)
 	}
+	status := c.status
+	if status == 0 {
+		status = StatusClientClosed
+	}
 	for i := 0; i < c.nc; i++ {
 		switch c.scopes[i] {
-		case scopeWorkspaceRPM, scopeKeyRPM, scopeKeyRequests:
+		case scopeWorkspaceRPM, scopeKeyRPM:
 			actual[i] = 1
+		case scopeKeyRequests:
+			// As the ledger counts a key's requests: answered ones.
+			if status < 400 {
+				actual[i] = 1
+			}
 		case scopeWorkspaceTPM, scopeKeyTPM, scopeWorkspaceTokens:
 			actual[i] = prompt + completion
 		case scopeWorkspaceSpend:
 			actual[i] = cost
 		}
-	}
-	status := c.status
-	if status == 0 {
-		status = StatusClientClosed
 	}
 	rec := g.newRecord(c, status)
 	rec.PromptTokens, rec.CompletionTokens, rec.CachedTokens = prompt, completion, cached

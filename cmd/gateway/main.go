@@ -34,7 +34,9 @@ Configuration is read from the environment (CONTRACT §1):
                            (unset: the built-in mock upstream, announced at start)
   OAIS_UPSTREAM_API_KEY    the upstream's secret (never logged)
   OAIS_REDIS_URL           redis://… to share rate limits and the cache between replicas
-                           (unset: in-process; if Redis is lost, per-replica limits apply)
+                           (unset: in-process; if Redis is lost, per-replica limits apply;
+                           use maxmemory-policy volatile-lru so budgets are never evicted)
+  OAIS_REDIS_CACHE_URL     redis://… for the response cache alone (default: OAIS_REDIS_URL)
   OAIS_SPOOL_DIR           the durable usage spool            (default ./data/spool)
   OAIS_SPOOL_MAX_BYTES     spool bound; past it new requests get 503 (default 1 GiB)
   OAIS_MAX_BODY_BYTES      request body limit, 413 beyond     (default 1 MiB)

@@ -40,10 +40,10 @@ type batcher struct {
 	flush   *time.Timer // armed while pending is not empty
 	armed   bool
 
-	// buckets and cumTTL (ms) are the limiter's constants, ARGV[1] and
-	// ARGV[2] of every script call, boxed once.
-	buckets, cumTTL any
-	calls           sync.Pool // *call, for flushPending
+	// buckets, cumTTL (ms) and resTTL (µs) are the limiter's constants,
+	// ARGV[1], ARGV[2] and ARGV[4] of every script call, boxed once.
+	buckets, cumTTL, resTTL any
+	calls                   sync.Pool // *call, for flushPending
 }
 
 const (
@@ -68,11 +68,14 @@ const (
 type scriptOp struct {
 	ctx    context.Context
 	settle bool
-	keys   []string
-	// nums holds a reservation's triplets (limit, window µs, cost) or a
-	// settlement's (window µs, reservation time µs, delta), one per key.
+	// keys are the counters' Redis names, boxed once per name
+	// (keyName.key), so a call boxes none.
+	keys []any
+	// nums holds a reservation's quads (limit, window µs, cost, floor) or
+	// a settlement's (window µs, reservation time µs, cost, actual), one
+	// per key.
 	nums []int64
-	res  []int64 // a reservation's reply: 6 values, then 2 per key
+	res  []int64 // a reservation's reply: 6 values, then 3 per key
 	err  error
 	done chan struct{} // capacity 1: exec never blocks on a caller that left
 	// onDone, for a call nobody waits for (runAsync), receives its error
@@ -92,13 +95,14 @@ func newOp(ctx context.Context, settle bool) *scriptOp {
 // release puts op back in the pool, keeping its slices' room.
 func release(op *scriptOp) {
 	op.ctx, op.onDone, op.err = nil, nil, nil
+	clear(op.keys)
 	op.keys, op.nums, op.res = op.keys[:0], op.nums[:0], op.res[:0]
 	opPool.Put(op)
 }
 
-func newBatcher(client redis.UniversalClient, buckets int, cumTTL time.Duration) *batcher {
+func newBatcher(client redis.UniversalClient, o Options) *batcher {
 	b := &batcher{client: client, ops: make(chan *scriptOp, 4*maxBatch),
-		buckets: any(buckets), cumTTL: any(cumTTL.Milliseconds())}
+		buckets: any(o.Buckets), cumTTL: any(o.CumulativeTTL.Milliseconds()), resTTL: any(o.ReservationTTL.Microseconds())}
 	b.calls.New = func() any { return b.newCall() }
 	b.flush = time.AfterFunc(time.Hour, b.flushPending)
 	b.flush.Stop()
@@ -225,9 +229,34 @@ func (b *batcher) send() {
 type call struct {
 	pipe              redis.Pipeliner // empty between batches
 	reserves, settles []*scriptOp
-	rkeys, skeys      []string
 	buf               []byte
-	rargs, sargs      []any
+	// rargs and sargs are whole EVALSHA commands, built here rather than
+	// by go-redis's EvalSha, which boxes every key name on every call.
+	rargs, sargs []any
+}
+
+// The scripts' hashes, boxed once.
+var reserveSHA, settleSHA any = reserveScript.Hash(), settleScript.Hash()
+
+// evalSha returns an EVALSHA of args (built by reserveCall or settleCall)
+// as a command a pipeline or client can process.
+func evalSha(ctx context.Context, args []any) *redis.Cmd {
+	cmd := redis.NewCmd(ctx, args...)
+	cmd.SetFirstKeyPos(3) // for Redis Cluster's slot
+	return cmd
+}
+
+// evalAgain loads script and sends args again, for a Redis that lost its
+// script cache (a restart).
+func (b *batcher) evalAgain(ctx context.Context, script *redis.Script, args []any) *redis.Cmd {
+	if err := script.Load(ctx, b.client).Err(); err != nil {
+		cmd := redis.NewCmd(ctx)
+		cmd.SetErr(err)
+		return cmd
+	}
+	cmd := evalSha(ctx, args)
+	_ = b.client.Process(ctx, cmd)
+	return cmd
 }
 
 func (b *batcher) newCall() *call { return &call{pipe: b.client.Pipeline()} }
@@ -258,22 +287,23 @@ func (b *batcher) exec(c *call, batch []*scriptOp) {
 	pipe := c.pipe
 	var reserveCmd, settleCmd *redis.Cmd
 	if len(c.reserves) > 0 {
-		c.rkeys, c.rargs = b.reserveCall(c, c.rkeys[:0], c.rargs[:0])
-		reserveCmd = reserveScript.EvalSha(ctx, pipe, c.rkeys, c.rargs...)
+		c.rargs = b.reserveCall(c, c.rargs[:0])
+		reserveCmd = evalSha(ctx, c.rargs)
+		_ = pipe.Process(ctx, reserveCmd)
 	}
 	if len(c.settles) > 0 {
-		c.skeys, c.sargs = b.settleCall(c, c.skeys[:0], c.sargs[:0])
-		settleCmd = settleScript.EvalSha(ctx, pipe, c.skeys, c.sargs...)
+		c.sargs = b.settleCall(c, c.sargs[:0])
+		settleCmd = evalSha(ctx, c.sargs)
+		_ = pipe.Process(ctx, settleCmd)
 	}
 	if pipe.Len() > 0 {
 		_, _ = pipe.Exec(ctx) // each command carries its own error
 	}
-	// Redis lost its script cache (a restart): Run loads it again.
 	if reserveCmd != nil && isNoScript(reserveCmd.Err()) {
-		reserveCmd = reserveScript.Run(ctx, b.client, c.rkeys, c.rargs...)
+		reserveCmd = b.evalAgain(ctx, reserveScript, c.rargs)
 	}
 	if settleCmd != nil && isNoScript(settleCmd.Err()) {
-		settleCmd = settleScript.Run(ctx, b.client, c.skeys, c.sargs...)
+		settleCmd = b.evalAgain(ctx, settleScript, c.sargs)
 	}
 	if reserveCmd != nil {
 		splitReplies(reserveCmd, c.reserves)
@@ -302,31 +332,40 @@ func (b *batcher) exec(c *call, batch []*scriptOp) {
 	clear(c.sargs)
 }
 
-// reserveCall is reserveScript's keys and arguments for c.reserves: ARGV[3]
-// packs their number G, their key counts, then every key's triplet.
-func (b *batcher) reserveCall(c *call, keys []string, args []any) ([]string, []any) {
+// reserveCall is the EVALSHA of reserveScript for c.reserves, appended to
+// args: ARGV[3] packs their number G, their key counts, then every key's
+// quad.
+func (b *batcher) reserveCall(c *call, args []any) []any {
 	buf := strconv.AppendInt(c.buf[:0], int64(len(c.reserves)), 10)
+	n := 0
 	for _, op := range c.reserves {
 		buf = strconv.AppendInt(append(buf, ' '), int64(len(op.keys)), 10)
+		n += len(op.keys)
 	}
+	args = append(args, "evalsha", reserveSHA, n)
 	for _, op := range c.reserves {
-		keys = append(keys, op.keys...)
+		args = append(args, op.keys...)
 		buf = appendNums(buf, op.nums)
 	}
 	c.buf = buf
-	return keys, append(args, b.buckets, b.cumTTL, string(buf))
+	return append(args, b.buckets, b.cumTTL, string(buf), b.resTTL)
 }
 
-// settleCall is settleScript's keys and arguments for c.settles: ARGV[3]
-// packs every key's triplet.
-func (b *batcher) settleCall(c *call, keys []string, args []any) ([]string, []any) {
+// settleCall is the EVALSHA of settleScript for c.settles, appended to
+// args: ARGV[3] packs every key's quad.
+func (b *batcher) settleCall(c *call, args []any) []any {
+	n := 0
+	for _, op := range c.settles {
+		n += len(op.keys)
+	}
+	args = append(args, "evalsha", settleSHA, n)
 	buf := c.buf[:0]
 	for _, op := range c.settles {
-		keys = append(keys, op.keys...)
+		args = append(args, op.keys...)
 		buf = appendNums(buf, op.nums)
 	}
 	c.buf = buf
-	return keys, append(args, b.buckets, b.cumTTL, string(buf))
+	return append(args, b.buckets, b.cumTTL, string(buf), b.resTTL)
 }
 
 func appendNums(buf []byte, nums []int64) []byte {
@@ -340,7 +379,7 @@ func appendNums(buf []byte, nums []int64) []byte {
 }
 
 // splitReplies hands each of ops its part of a reserveScript reply: one
-// string of integers, 6 + 2 per key for each reservation in order.
+// string of integers, 6 + 3 per key for each reservation in order.
 func splitReplies(cmd *redis.Cmd, ops []*scriptOp) {
 	s, err := cmd.Text()
 	for _, op := range ops {
@@ -348,7 +387,7 @@ func splitReplies(cmd *redis.Cmd, ops []*scriptOp) {
 			op.err = err
 			continue
 		}
-		n := 6 + 2*len(op.keys)
+		n := 6 + 3*len(op.keys)
 		res := op.res[:0]
 		for range n {
 			var v int64
@@ -384,6 +423,9 @@ func nextInt(s string) (int64, string, error) {
 }
 
 func isNoScript(err error) bool {
+	if err == nil {
+		return false // before reply, which escapes: no allocation per call
+	}
 	var reply redis.Error
-	return err != nil && errors.As(err, &reply) && strings.HasPrefix(reply.Error(), "NOSCRIPT")
+	return errors.As(err, &reply) && strings.HasPrefix(reply.Error(), "NOSCRIPT")
 }

@@ -57,11 +57,11 @@ func TestRedisBatchedExact(t *testing.T) {
 	}
 	// Every settlement applied: each admitted request holds 4 tokens in
 	// both token counters, not the 10 it reserved.
-	if got := l.client.HGet(ctx, l.key("ws:b:tpm", time.Minute), "s").Val(); got != "400" {
+	if got := l.client.HGet(ctx, l.name("ws:b:tpm", time.Minute).name, "s").Val(); got != "400" {
 		t.Fatalf("tpm sum %q, want 400", got)
 	}
-	if got := l.client.Get(ctx, l.key("ws:b:tokens", 0)).Val(); got != "400" {
-		t.Fatalf("tokens %q, want 400", got)
+	if got := l.client.HMGet(ctx, l.name("ws:b:tokens", 0).name, "v", "s").Val(); fmt.Sprint(got) != "[400 0]" {
+		t.Fatalf("tokens settled and reserved %v, want [400 0]", got)
 	}
 }
 
@@ -147,13 +147,13 @@ func TestRedisSettleAsync(t *testing.T) {
 		t.Fatalf("%d settlements failed", failed.Load())
 	}
 	want := fmt.Sprint(25 + 4*(n-1))
-	if got := l.client.HGet(ctx, l.key("ws:sa:tpm", time.Minute), "s").Val(); got != want {
+	if got := l.client.HGet(ctx, l.name("ws:sa:tpm", time.Minute).name, "s").Val(); got != want {
 		t.Fatalf("tpm sum %q, want %s", got, want)
 	}
-	if got := l.client.Get(ctx, l.key("ws:sa:tokens", 0)).Val(); got != want {
-		t.Fatalf("tokens %q, want %s", got, want)
+	if got := l.client.HMGet(ctx, l.name("ws:sa:tokens", 0).name, "v", "s").Val(); fmt.Sprint(got) != "["+want+" 0]" {
+		t.Fatalf("tokens settled and reserved %v, want [%s 0]", got, want)
 	}
-	if got := l.client.HGet(ctx, l.key("ws:sa:rpm", time.Minute), "s").Val(); got != fmt.Sprint(n) {
+	if got := l.client.HGet(ctx, l.name("ws:sa:rpm", time.Minute).name, "s").Val(); got != fmt.Sprint(n) {
 		t.Fatalf("rpm sum %q, want %d", got, n)
 	}
 	// Settled once: a second settlement is refused, synchronously.
@@ -162,13 +162,14 @@ func TestRedisSettleAsync(t *testing.T) {
 	if !errors.Is(second, ErrSettled) {
 		t.Fatalf("second settlement: %v, want ErrSettled", second)
 	}
-	// Nothing to change: done at once, nothing sent.
+	// Nothing to change and no budget to release: done at once, nothing
+	// sent.
 	var r Reservation
-	if err := l.ReserveInto(ctx, counters, &r); err != nil {
+	if err := l.ReserveInto(ctx, counters[:2], &r); err != nil {
 		t.Fatal(err)
 	}
 	called := false
-	l.SettleAsync(&r, []int64{1, 10, 10}, func(err error) { called = err == nil })
+	l.SettleAsync(&r, []int64{1, 10}, func(err error) { called = err == nil })
 	if !called {
 		t.Fatal("a settlement that changes nothing did not complete at once")
 	}
@@ -188,20 +189,20 @@ func TestRedisReserveMany(t *testing.T) {
 	var batch []*scriptOp
 	for i := range 3 {
 		op := newOp(ctx, false)
-		op.keys = append(op.keys, l.key(c.Key, c.Window))
-		op.nums = append(op.nums, c.Limit, c.Window.Microseconds(), c.Cost)
+		op.keys = append(op.keys, l.name(c.Key, c.Window).key)
+		op.nums = append(op.nums, c.Limit, c.Window.Microseconds(), c.Cost, 0)
 		if i == 1 { // reservations of different sizes share the call
-			op.keys = append(op.keys, l.key(other.Key, 0))
-			op.nums = append(op.nums, other.Limit, 0, other.Cost)
+			op.keys = append(op.keys, l.name(other.Key, 0).key)
+			op.nums = append(op.nums, other.Limit, 0, other.Cost, 0)
 		}
 		batch = append(batch, op)
 	}
 	l.batch.exec(l.batch.newCall(), batch)
 	for i, op := range batch {
 		recv(t, op.done, fmt.Sprintf("op %d's reply", i))
-		want := 8
+		want := 9
 		if i == 1 {
-			want = 10
+			want = 12
 		}
 		if op.err != nil || len(op.res) != want {
 			t.Fatalf("op %d: err %v, reply %v", i, op.err, op.res)
@@ -211,7 +212,7 @@ func TestRedisReserveMany(t *testing.T) {
 			t.Errorf("op %d: admitted %v (total %d), want %v", i, admitted, total, wantAdmit)
 		}
 	}
-	if got := batch[1].res[8]; got != 7 {
+	if got := batch[1].res[9]; got != 7 {
 		t.Errorf("second counter of op 1 holds %d, want 7", got)
 	}
 	if batch[2].res[1] != 1 {
@@ -222,7 +223,7 @@ func TestRedisReserveMany(t *testing.T) {
 // TestSplitRepliesMalformed: a reply that does not hold every
 // reservation's values fails them all rather than misreading one.
 func TestSplitRepliesMalformed(t *testing.T) {
-	for _, reply := range []string{"", "1 0 2 3 0 0 5", "1 0 2 3 0 0 5 6 7", "1 0 x 3 0 0 5 6"} {
+	for _, reply := range []string{"", "1 0 2 3 0 0 5 6", "1 0 2 3 0 0 5 6 7 8", "1 0 x 3 0 0 5 6 7"} {
 		op := newOp(context.Background(), false)
 		op.keys = append(op.keys, "k")
 		cmd := redis.NewCmd(context.Background())

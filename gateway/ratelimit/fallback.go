@@ -114,12 +114,36 @@ func (f *Fallback) ReserveInto(ctx context.Context, counters []Counter, r *Reser
 		f.markDown(err)
 	}
 	f.fallbacks.Inc()
-	return f.local.ReserveInto(ctx, counters, r)
+	var buf [stackCounters]Counter
+	return f.local.ReserveInto(ctx, f.withSeen(counters, buf[:0]), r)
+}
+
+// withSeen returns counters with each budget's Floor raised to the total
+// Redis last reported for it, so a budget this replica starts counting on
+// its own (Redis just went away) starts where the shared one was, not at
+// the caller's older floor. It copies into buf only if a floor changes.
+func (f *Fallback) withSeen(counters, buf []Counter) []Counter {
+	out := counters
+	for i := range counters {
+		if counters[i].Window != 0 {
+			continue
+		}
+		if s := f.remote.seen(counters[i].Key); s > counters[i].Floor {
+			if len(buf) == 0 {
+				out = append(buf, counters...)
+				buf = out
+			}
+			out[i].Floor = s
+		}
+	}
+	return out
 }
 
 // Settle implements Limiter: a reservation settles where it was made. If
 // Redis went away since, the adjustment is dropped (counted as a
-// fallback): the local counters never held that reservation.
+// fallback): the local counters never held that reservation, and in Redis
+// it expires after Options.ReservationTTL; the actual value reaches the
+// budget through the ledger (Counter.Floor).
 func (f *Fallback) Settle(ctx context.Context, r *Reservation, actual []int64) error {
 	if r.origin == originLocal {
 		return f.local.Settle(ctx, r, actual)
@@ -136,7 +160,7 @@ func (f *Fallback) Settle(ctx context.Context, r *Reservation, actual []int64) e
 // SettleAsync implements AsyncSettler with Settle's rules: a local
 // reservation settles at once, a Redis one with the next round trip, and
 // an unreachable Redis is not an error (the reservation expires with its
-// window).
+// window, or a budget's after Options.ReservationTTL).
 func (f *Fallback) SettleAsync(r *Reservation, actual []int64, done func(error)) {
 	if r.origin == originLocal {
 		done(f.local.Settle(context.Background(), r, actual))
@@ -152,21 +176,23 @@ func (f *Fallback) SettleAsync(r *Reservation, actual []int64, done func(error))
 	})
 }
 
-// Seed implements Limiter. It seeds both stores, so local limits start
-// from the database's count too if Redis later fails.
-func (f *Fallback) Seed(ctx context.Context, key string, value int64) error {
-	if err := f.local.Seed(ctx, key, value); err != nil {
-		return err
-	}
+// ChargeAsync implements Charger: through Redis while it answers, else on
+// this replica's own counters. A charge Redis could not take is dropped:
+// the ledger's floor brings it back.
+func (f *Fallback) ChargeAsync(counters []Counter, done func(error)) {
 	if !f.useRemote() {
-		return nil
+		f.fallbacks.Inc()
+		f.local.ChargeAsync(counters, done)
+		return
 	}
-	err := f.remote.Seed(ctx, key, value)
-	if errors.Is(err, ErrUnavailable) {
-		f.markDown(err)
-		return nil
-	}
-	return err
+	f.remote.ChargeAsync(counters, func(err error) {
+		if errors.Is(err, ErrUnavailable) {
+			f.markDown(err)
+			f.fallbacks.Inc()
+			err = nil
+		}
+		done(err)
+	})
 }
 
 // Probe pings Redis now and switches to it if it answers. It reports

@@ -218,7 +218,7 @@ func TestFallbackSettleAsync(t *testing.T) {
 	if err := settle(&r1, 4); err != nil {
 		t.Fatalf("settle through redis: %v", err)
 	}
-	if got := client.HGet(ctx, remote.key("ws:sa:tpm", time.Minute), "s").Val(); got != "14" {
+	if got := client.HGet(ctx, remote.name("ws:sa:tpm", time.Minute).name, "s").Val(); got != "14" {
 		t.Fatalf("redis sum %q after settling, want 14", got)
 	}
 

@@ -98,11 +98,16 @@ type tcpProxy struct {
 	ln    net.Listener
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
+	// held stops Redis's replies from reaching the client (HoldReplies);
+	// replyGate wakes the copiers when it changes.
+	held      bool
+	replyGate *sync.Cond
 }
 
 func newTCPProxy(t *testing.T, target string) *tcpProxy {
 	t.Helper()
 	p := &tcpProxy{t: t, target: target, conns: map[net.Conn]struct{}{}}
+	p.replyGate = sync.NewCond(&p.mu)
 	p.listen("127.0.0.1:0")
 	t.Cleanup(p.Close)
 	return p
@@ -137,9 +142,51 @@ func (p *tcpProxy) accept(ln net.Listener) {
 		p.conns[c], p.conns[up] = struct{}{}, struct{}{}
 		p.mu.Unlock()
 		p.wg.Add(2)
-		go p.pipe(c, up)
 		go p.pipe(up, c)
+		go p.replies(c, up)
 	}
+}
+
+// replies copies Redis's replies to the client, waiting while they are
+// held.
+func (p *tcpProxy) replies(dst, src net.Conn) {
+	defer p.wg.Done()
+	defer dst.Close()
+	defer src.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			for p.held {
+				p.replyGate.Wait()
+			}
+			p.mu.Unlock()
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// HoldReplies lets commands reach Redis (which runs them) but keeps their
+// replies from the client until ReleaseReplies, as a slow network would:
+// the client's round trip times out although Redis did the work.
+func (p *tcpProxy) HoldReplies() {
+	p.mu.Lock()
+	p.held = true
+	p.mu.Unlock()
+}
+
+// ReleaseReplies lets held and later replies through.
+func (p *tcpProxy) ReleaseReplies() {
+	p.mu.Lock()
+	p.held = false
+	p.replyGate.Broadcast()
+	p.mu.Unlock()
 }
 
 func (p *tcpProxy) pipe(dst, src net.Conn) {
@@ -152,6 +199,8 @@ func (p *tcpProxy) pipe(dst, src net.Conn) {
 // Close stops listening and cuts every open connection.
 func (p *tcpProxy) Close() {
 	p.mu.Lock()
+	p.held = false
+	p.replyGate.Broadcast()
 	if p.ln != nil {
 		p.ln.Close()
 		p.ln = nil

@@ -39,11 +39,14 @@ type localShard struct {
 }
 
 // localCounter is one counter. A rolling counter keeps a ring of bucket
-// sums indexed by absolute bucket number modulo the ring length.
+// sums indexed by absolute bucket number modulo the ring length. A
+// cumulative counter's total is what was settled plus what is reserved
+// (pending), so that a floor applies to the settled part only.
 type localCounter struct {
 	window  int64 // ns; 0 for a cumulative counter
 	width   int64 // ns per bucket
 	total   int64
+	pending int64 // cumulative: reserved and not yet settled
 	head    int64 // the newest bucket number the ring has advanced to
 	newest  int64 // the newest bucket number holding units, for Reset
 	lastUse int64
@@ -90,6 +93,7 @@ func (l *Local) ReserveInto(_ context.Context, counters []Counter, r *Reservatio
 	for i := range counters {
 		c := l.shards[shards[i]].get(counters[i].Key, counters[i].Window, l.buckets, nowNs)
 		c.advance(nowNs, l.buckets)
+		c.raise(counters[i].Floor)
 		ptrs = append(ptrs, c)
 		if denied < 0 && counters[i].Limit > 0 && c.total+counters[i].Cost > counters[i].Limit {
 			denied = i
@@ -122,7 +126,9 @@ func (l *Local) denial(counters []Counter, ptrs []*localCounter, i int, nowNs in
 }
 
 // Settle implements Limiter. An adjustment whose bucket has left the
-// window is dropped: those units no longer count anyway.
+// window is dropped: those units no longer count anyway. A cumulative
+// counter's reservation is released even when the actual value is the
+// reserved one.
 func (l *Local) Settle(_ context.Context, r *Reservation, actual []int64) error {
 	if len(actual) != len(r.Counters) {
 		return ErrSettleMismatch
@@ -139,27 +145,37 @@ func (l *Local) Settle(_ context.Context, r *Reservation, actual []int64) error 
 
 	for i := range r.Counters {
 		cn := &r.Counters[i]
-		delta := actual[i] - cn.Cost
-		if delta == 0 {
+		if actual[i] == cn.Cost && (cn.Window != 0 || cn.Cost == 0) {
 			continue
 		}
 		c := l.shards[shards[i]].get(cn.Key, cn.Window, l.buckets, nowNs)
-		c.settle(delta, atNs, l.buckets, nowNs)
+		c.settle(cn.Cost, actual[i], atNs, l.buckets, nowNs)
 	}
 	r.settled = true
 	return nil
 }
 
-// Seed implements Limiter.
-func (l *Local) Seed(_ context.Context, key string, value int64) error {
-	nowNs := l.opts.Now().UnixNano()
-	s := &l.shards[l.shardOf(key)]
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.m[key]; !ok {
-		s.m[key] = &localCounter{total: max(value, 0), lastUse: nowNs}
+// ChargeAsync implements Charger, at once.
+func (l *Local) ChargeAsync(counters []Counter, done func(error)) {
+	if err := validate(counters); err != nil {
+		done(err)
+		return
 	}
-	return nil
+	nowNs := l.opts.Now().UnixNano()
+	var shardBuf, orderBuf [stackCounters]uint8
+	shards, order := l.lockCounters(counters, shardBuf[:0], orderBuf[:0], nowNs)
+	for i := range counters {
+		cn := &counters[i]
+		if cn.Window != 0 || cn.Cost == 0 {
+			continue
+		}
+		c := l.shards[shards[i]].get(cn.Key, 0, l.buckets, nowNs)
+		c.raise(cn.Floor)
+		c.total += cn.Cost
+		c.lastUse = nowNs
+	}
+	l.unlock(order)
+	done(nil)
 }
 
 func (l *Local) shardOf(key string) uint8 {
@@ -259,6 +275,15 @@ func (c *localCounter) advance(nowNs, buckets int64) {
 	c.head = idx
 }
 
+// raise lifts a cumulative counter's settled part to floor.
+func (c *localCounter) raise(floor int64) {
+	if c.window == 0 {
+		if settled := c.total - c.pending; floor > settled {
+			c.total += floor - settled
+		}
+	}
+}
+
 func (c *localCounter) add(cost, buckets, nowNs int64) {
 	c.lastUse = nowNs
 	if cost == 0 {
@@ -268,13 +293,19 @@ func (c *localCounter) add(cost, buckets, nowNs int64) {
 	if c.window > 0 {
 		c.ring[mod(c.head, buckets)] += cost
 		c.newest = c.head
+	} else {
+		c.pending += cost
 	}
 }
 
-func (c *localCounter) settle(delta, atNs, buckets, nowNs int64) {
+func (c *localCounter) settle(cost, actual, atNs, buckets, nowNs int64) {
 	c.lastUse = nowNs
+	delta := actual - cost
 	if c.window == 0 {
-		c.total = max(c.total+delta, 0)
+		// A counter evicted and made again since holds no part of cost.
+		held := min(cost, c.pending)
+		c.pending -= held
+		c.total = max(c.total-held+actual, c.pending)
 		return
 	}
 	c.advance(nowNs, buckets)

@@ -240,22 +240,8 @@ func TestLocalSettleErrors(t *testing.T) {
 	})
 }
 
-func TestLocalSeed(t *testing.T) {
-	ctx := context.Background()
-	l, _ := newTestLocal(t)
-	if err := l.Seed(ctx, "key:1:req", 8); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Seed(ctx, "key:1:req", 0); err != nil { // a later seed must not reset a count
-		t.Fatal(err)
-	}
-	c := Counter{Key: "key:1:req", Limit: 10, Cost: 1}
-	for i, wantErr := range []bool{false, false, true} {
-		_, err := l.Reserve(ctx, []Counter{c})
-		if (err != nil) != wantErr {
-			t.Fatalf("reserve %d after seeding 8 of 10: err = %v, want error %v", i, err, wantErr)
-		}
-	}
+func TestLocalFloor(t *testing.T) {
+	testFloor(t, func(t *testing.T) Limiter { l, _ := newTestLocal(t); return l })
 }
 
 // TestLocalConcurrent runs N goroutines against RPM = N*k, each trying
@@ -313,7 +299,7 @@ func TestLocalEvictsIdleCounters(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := l.Seed(ctx, "budget", 5); err != nil {
+	if _, err := l.Reserve(ctx, []Counter{{Key: "budget", Floor: 5}}); err != nil {
 		t.Fatal(err)
 	}
 	cases := []struct {

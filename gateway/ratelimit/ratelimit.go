@@ -24,12 +24,29 @@
 // Fallback fails OPEN to per-replica local limits, not closed: while Redis
 // is unreachable each gateway replica enforces every limit on its own, so
 // a fleet of R replicas may admit up to R times a rolling limit, and
-// cumulative budgets only see what this replica counted since it started
-// (plus what Seed told it). Refusing all traffic because the limiter's
-// store is down would turn a Redis outage into a full outage; the gauge
-// oais_ratelimit_redis_up and the counter oais_ratelimit_fallback_total
-// make the degraded state visible. Usage counted locally during an outage
-// is not copied to Redis when it comes back.
+// cumulative budgets start from the highest of their Floor and the last
+// total Redis reported for them. Refusing all traffic because the
+// limiter's store is down would turn a Redis outage into a full outage;
+// the gauge oais_ratelimit_redis_up and the counter
+// oais_ratelimit_fallback_total make the degraded state visible. Usage
+// counted locally during an outage reaches Redis through the Floor the
+// caller passes once the ledger has it, not directly.
+//
+// # Budgets survive Redis
+//
+// A cumulative counter (a budget) keeps what was settled apart from what
+// is reserved. Its settled total never goes down and never counts more
+// than was used, so a known lower bound of it (Counter.Floor: what the
+// ledger says; and the settled total Redis reported to this process's
+// latest reservation) can be applied at any time: a counter that is missing (a
+// flushed, evicted or restarted Redis) starts from the highest floor, and
+// one below its floor is raised to it, in the same script that decides
+// the reservation, so no reservation ever sees a lost counter as 0.
+// Reservations are held apart, each expiring Options.ReservationTTL after
+// it was made unless settled first: one whose settlement never arrives (a
+// caller that gave up after the script was sent, a timed-out round trip,
+// a settlement dropped while Redis was unreachable) stops counting then,
+// rather than for the rest of the month.
 package ratelimit
 
 import (
@@ -55,6 +72,12 @@ type Counter struct {
 	// estimated tokens or worst-case micro-dollars otherwise. It must not be
 	// negative.
 	Cost int64
+	// Floor, for a cumulative counter, is a settled total the counter is
+	// known to have reached (from the ledger): a missing counter starts
+	// from it and one below it is raised to it. It must never exceed what
+	// was really used, or the excess is counted for good. Ignored for a
+	// rolling counter.
+	Floor int64
 }
 
 // State is a counter's standing after a decision, for OpenAI's
@@ -153,9 +176,6 @@ type Limiter interface {
 	// Settle replaces each reserved cost by the actual one (same order as
 	// the reservation's counters); a request that failed settles at 0.
 	Settle(ctx context.Context, r *Reservation, actual []int64) error
-	// Seed sets a cumulative counter's starting value if it has none yet
-	// (e.g. a key's request count from the database at start).
-	Seed(ctx context.Context, key string, value int64) error
 }
 
 // IntoReserver is the allocation-free variant of Limiter.Reserve that
@@ -175,7 +195,19 @@ type AsyncSettler interface {
 	SettleAsync(r *Reservation, actual []int64, done func(error))
 }
 
+// Charger adds to budgets usage that no reservation held — an answer
+// served from the response cache, which the ledger counts — without
+// waiting: each cumulative counter's Cost is added to its settled total
+// (rolling counters are left alone; a budget Redis lost is left to its
+// next reservation's Floor). done is called as SettleAsync's is.
+type Charger interface {
+	ChargeAsync(counters []Counter, done func(error))
+}
+
 var (
+	_ Charger      = (*Local)(nil)
+	_ Charger      = (*Redis)(nil)
+	_ Charger      = (*Fallback)(nil)
 	_ AsyncSettler = (*Redis)(nil)
 	_ AsyncSettler = (*Fallback)(nil)
 	_ Limiter      = (*Local)(nil)
@@ -201,17 +233,28 @@ type Options struct {
 	Now func() time.Time
 	// CumulativeIdle is how long a Local cumulative counter may go unused
 	// before it is evicted (default DefaultCumulativeIdle; < 0 never). An
-	// evicted counter reads as absent, so seed it again (Seed is cheap and
-	// idempotent).
+	// evicted counter starts again from the next reservation's Floor.
 	CumulativeIdle time.Duration
 	// CumulativeTTL, if > 0, is the expiry Redis refreshes on a cumulative
-	// counter at every write; 0 keeps them forever.
+	// counter at every write; 0 keeps them forever (and so out of reach of
+	// Redis's volatile-* eviction policies).
 	CumulativeTTL time.Duration
+	// ReservationTTL (Redis only) is how long a reservation of a
+	// cumulative counter counts if it is never settled (default
+	// DefaultReservationTTL); it expires within 10 s after that. It
+	// must outlast the longest request, or a request still running stops
+	// holding its worst case: the gateway sets it from its upstream
+	// timeout (raise both together).
+	ReservationTTL time.Duration
 }
 
 // DefaultCumulativeIdle outlives any monthly budget period, so a month's
 // counter is only evicted once its month is over.
 const DefaultCumulativeIdle = 40 * 24 * time.Hour
+
+// DefaultReservationTTL outlasts the gateway's default upstream timeout
+// (10 minutes) and its drain.
+const DefaultReservationTTL = 15 * time.Minute
 
 func (o Options) withDefaults() Options {
 	if o.Buckets <= 0 {
@@ -222,6 +265,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.CumulativeIdle == 0 {
 		o.CumulativeIdle = DefaultCumulativeIdle
+	}
+	if o.ReservationTTL <= 0 {
+		o.ReservationTTL = DefaultReservationTTL
 	}
 	return o
 }

@@ -17,8 +17,13 @@ import (
 // several counters is atomic; the scripts read Redis's own clock (TIME),
 // so replicas' clocks don't matter.
 //
-// A cumulative counter is a string at prefix+Key (Seed writes it with SET
-// NX). A rolling counter is a hash at prefix+Key+":w<window ms>:b<buckets>"
+// A cumulative counter (a budget) is a hash at prefix+Key+":c" holding
+// "v" (the settled total), "s" (the sum of live reservations), "l" (the
+// slot up to which expired reservations were dropped) and one field per
+// 10-second slot in which reservations expire, holding their sum;
+// settling a reservation takes its cost out of its slot and adds the
+// actual value to "v" (see the package doc). A rolling counter is a hash at
+// prefix+Key+":w<window ms>:b<buckets>"
 // holding one field per live bucket plus "s" (their sum), "h" (the newest
 // bucket advanced to) and "n" (the newest bucket holding units); expiring
 // a bucket is amortised O(1) per call, only a denial reads all of them.
@@ -39,34 +44,108 @@ type Redis struct {
 // NewRedis returns a limiter on client whose keys all start with prefix.
 func NewRedis(client redis.UniversalClient, prefix string, opts Options) *Redis {
 	opts = opts.withDefaults()
-	return &Redis{client: client, prefix: prefix, opts: opts, batch: newBatcher(client, opts.Buckets, opts.CumulativeTTL)}
+	return &Redis{client: client, prefix: prefix, opts: opts, batch: newBatcher(client, opts)}
 }
 
 // luaPrelude is shared by the scripts. ARGV[1] is the bucket count,
 // ARGV[2] the cumulative TTL in ms, ARGV[3] the call's numbers packed in
 // one string of space-separated integers (N; one argument instead of
-// three per counter keeps the client from boxing and Redis from parsing a
-// bulk string per number); times are microseconds.
+// four per counter keeps the client from boxing and Redis from parsing a
+// bulk string per number), ARGV[4] the reservation TTL; times are
+// microseconds.
 const luaPrelude = `
 redis.replicate_commands()
 local B = tonumber(ARGV[1])
 local cumTTL = tonumber(ARGV[2])
 local N = {}
 for x in string.gmatch(ARGV[3], '%S+') do N[#N + 1] = tonumber(x) end
+local resTTL = tonumber(ARGV[4])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 
 -- Lua turns numbers into "%.14g" strings; Redis wants integers.
 local function fmt(x) return string.format('%d', x) end
 
--- load returns a counter's total, its current bucket, its newest bucket
--- holding units, its bucket width (0 for a cumulative counter) and the
--- current bucket's value, expiring the buckets of a rolling counter that
--- left the window.
-local function load(k, w)
-  if w == 0 then
-    return tonumber(redis.call('GET', k)) or 0, 0, 0, 0, 0
+-- A budget's reservations expire in slots of E µs (10 s): expiry is the
+-- slot in which a reservation made at µs at stops counting, after resTTL,
+-- within a slot. Slots of this size keep a budget to a few dozen fields
+-- and let most settlements leave their slot non-empty; every replica must
+-- use the same E (it numbers the fields).
+local E = 10000000
+local function expiry(at) return math.floor((at + resTTL) / E) + 1 end
+-- nowExp is the slot in which a reservation made now expires, made when a
+-- script first needs it.
+local nowExp
+
+-- budget loads a cumulative counter: its settled total, the sum of its
+-- live reservations, the slot up to which expired ones were dropped, the
+-- sum held in field f (a slot of expiry; 0 once that slot came) and
+-- whether the first three changed. It first drops the reservations whose
+-- slot of expiry has come. A counter that is missing (flushed, evicted, a
+-- Redis restarted empty) starts from floor, and one below floor is raised
+-- to it. With floor < 0 (a settlement) a missing counter stays missing and
+-- budget returns nil. One HMGET, and one HGET and HDEL per slot that
+-- expired since the last call (at most once a slot); the caller writes v,
+-- s and l back.
+local function budget(k, floor, f)
+  local x = redis.call('HMGET', k, 'v', 's', 'l', f)
+  local v, s, l = tonumber(x[1]), tonumber(x[2]) or 0, tonumber(x[3])
+  if v == nil and floor < 0 then return nil end
+  local b = tonumber(x[4]) or 0
+  local cur = math.floor(now / E)
+  local dirty = false
+  if v == nil or v < floor then
+    v = math.max(v or 0, floor)
+    dirty = true
   end
+  if tonumber(f) <= cur then b = 0 end
+  if l == nil then
+    l = cur
+    dirty = true
+  elseif l < cur then
+    if cur - l <= 64 then
+      for j = l + 1, cur do
+        local e = fmt(j)
+        local n = tonumber(redis.call('HGET', k, e))
+        if n then
+          s = s - n
+          redis.call('HDEL', k, e)
+        end
+      end
+    else -- idle for a while: look at the fields there are
+      for _, e in ipairs(redis.call('HKEYS', k)) do
+        local j = tonumber(e)
+        if j and j <= cur then
+          s = s - (tonumber(redis.call('HGET', k, e)) or 0)
+          redis.call('HDEL', k, e)
+        end
+      end
+    end
+    if s < 0 then s = 0 end
+    l = cur
+    dirty = true
+  end
+  return v, s, l, b, dirty
+end
+
+-- putBudget writes a budget's reservations' sum, its settled total and
+-- swept slot unless nil (unchanged), and the fields after them, and
+-- refreshes its TTL if it has one.
+local function putBudget(k, s, v, l, ...)
+  if v and l then
+    redis.call('HSET', k, 's', fmt(s), 'v', fmt(v), 'l', fmt(l), ...)
+  elseif v then
+    redis.call('HSET', k, 's', fmt(s), 'v', fmt(v), ...)
+  else
+    redis.call('HSET', k, 's', fmt(s), ...)
+  end
+  if cumTTL > 0 then redis.call('PEXPIRE', k, fmt(cumTTL)) end
+end
+
+-- load returns a rolling counter's total, its current bucket, its newest
+-- bucket holding units, its bucket width and the current bucket's value,
+-- expiring the buckets that left the window.
+local function load(k, w)
   local g = math.floor(w / B)
   if g < 1 then g = 1 end
   local idx = math.floor(now / g)
@@ -105,22 +184,40 @@ end
 `
 
 // luaReserve is the reserve decision over n counters: keys KEYS[kb+1..kb+n],
-// and per counter the triplet limit, window µs (0 cumulative), cost from
-// N[ab] on. It returns {admitted, denied index (1-based), now s,
-// now µs, retry µs, too large, then total and reset µs per counter}.
+// and per counter the quad limit, window µs (0 cumulative), cost, floor
+// from N[ab] on. It returns {admitted, denied index (1-based), now s,
+// now µs, retry µs, too large, then per counter its total, reset µs and
+// settled total (0 for a rolling counter)}.
 const luaReserve = `
+-- Per counter of the reservation being decided, reused from one to the
+-- next: for every counter its total st, and for a rolling one its bucket
+-- cur, newest bucket nws, width gs, bucket value cbs; for a budget its
+-- settled total vs, reservations' sum bs, swept slot bl, sum held in
+-- nowExp bb and whether it changed bd.
+local st, cur, nws, gs, cbs, vs, bs, bl, bb, bd = {}, {}, {}, {}, {}, {}, {}, {}, {}, {}
 local function reserve(kb, n, ab)
-  local st, cur, nws, gs, cbs = {}, {}, {}, {}, {}
   local denied = 0
   for i = 1, n do
-    local a = ab + (i - 1) * 3
+    local a = ab + (i - 1) * 4
     local limit, w, cost = N[a], N[a + 1], N[a + 2]
-    st[i], cur[i], nws[i], gs[i], cbs[i] = load(KEYS[kb + i], w)
+    if w == 0 then
+      if nowExp == nil then nowExp = fmt(expiry(now)) end
+      vs[i], bs[i], bl[i], bb[i], bd[i] = budget(KEYS[kb + i], N[a + 3], nowExp)
+      st[i], cur[i], nws[i], gs[i], cbs[i] = vs[i] + bs[i], 0, 0, 0, 0
+    else
+      st[i], cur[i], nws[i], gs[i], cbs[i] = load(KEYS[kb + i], w)
+      vs[i], bd[i] = 0, false
+    end
     if denied == 0 and limit > 0 and st[i] + cost > limit then denied = i end
   end
   local out = {0, denied, tonumber(t[1]), tonumber(t[2]), 0, 0}
+  for i = 1, n do
+    if bd[i] and (denied > 0 or N[ab + (i - 1) * 4 + 2] == 0) then
+      putBudget(KEYS[kb + i], bs[i], vs[i], bl[i])
+    end
+  end
   if denied > 0 then
-    local a = ab + (denied - 1) * 3
+    local a = ab + (denied - 1) * 4
     local limit, w, cost = N[a], N[a + 1], N[a + 2]
     if cost > limit then out[6] = 1 end
     if w > 0 then
@@ -144,14 +241,14 @@ local function reserve(kb, n, ab)
   else
     out[1] = 1
     for i = 1, n do
-      local a = ab + (i - 1) * 3
+      local a = ab + (i - 1) * 4
       local cost = N[a + 2]
       if cost ~= 0 then
         local k = KEYS[kb + i]
         st[i] = st[i] + cost
         if gs[i] == 0 then
-          redis.call('INCRBY', k, fmt(cost))
-          if cumTTL > 0 then redis.call('PEXPIRE', k, fmt(cumTTL)) end
+          local d = bd[i]
+          putBudget(k, bs[i] + cost, d and vs[i] or nil, d and bl[i] or nil, nowExp, fmt(bb[i] + cost))
         else
           local g = gs[i]
           redis.call('HSET', k, fmt(cur[i]), fmt(cbs[i] + cost), 's', fmt(st[i]), 'h', fmt(cur[i]), 'n', fmt(cur[i]))
@@ -164,6 +261,7 @@ local function reserve(kb, n, ab)
   for i = 1, n do
     out[#out + 1] = st[i]
     out[#out + 1] = reset(st[i], nws[i], gs[i])
+    out[#out + 1] = vs[i]
   end
   return out
 end
@@ -171,7 +269,7 @@ end
 
 // reserveScript decides G reservations one after the other, exactly as G
 // separate calls would (a batch of them in one call): N[1] is G,
-// N[2..1+G] their counter counts, then every counter's triplet in order;
+// N[2..1+G] their counter counts, then every counter's quad in order;
 // KEYS likewise. It returns one string: each reservation's reply (see
 // reserve) in order, as space-separated integers.
 var reserveScript = redis.NewScript(luaPrelude + luaReserve + `
@@ -183,25 +281,40 @@ for g = 1, G do
   local r = reserve(kb, n, ab)
   for j = 1, #r do out[#out + 1] = fmt(r[j]) end
   kb = kb + n
-  ab = ab + 3 * n
+  ab = ab + 4 * n
 end
 return table.concat(out, ' ')
 `)
 
-// settleScript: per key N holds the triplet window µs, reservation time µs
-// and delta; one call may carry several settlements' keys, each applied on
-// its own. An adjustment whose bucket has left the window is dropped.
+// settleScript: per key N holds the quad window µs, reservation time µs,
+// reserved cost and actual value; one call may carry several settlements'
+// keys, each applied on its own. A rolling adjustment whose bucket has
+// left the window is dropped. A budget's reservation is taken out of its
+// slot of expiry unless it expired already, and the actual value is
+// added to the settled total; a budget lost since (Redis flushed or
+// restarted) is left missing, for the next reservation to start it from
+// its floor.
 var settleScript = redis.NewScript(luaPrelude + `
 for i = 1, #KEYS do
-  local a = 1 + (i - 1) * 3
-  local w, at, delta = N[a], N[a + 1], N[a + 2]
+  local a = 1 + (i - 1) * 4
+  local w, at, cost, actual = N[a], N[a + 1], N[a + 2], N[a + 3]
+  local delta = actual - cost
   local k = KEYS[i]
-  if delta ~= 0 then
-    if w == 0 then
-      local v = redis.call('INCRBY', k, fmt(delta))
-      if v < 0 then redis.call('INCRBY', k, fmt(-v)) end
-      if cumTTL > 0 then redis.call('PEXPIRE', k, fmt(cumTTL)) end
-    elseif redis.call('EXISTS', k) == 1 then
+  if w == 0 then
+    local f = fmt(expiry(at))
+    local v, s, l, b, dirty = budget(k, -1, f)
+    if v then
+      local held = math.min(b, cost)
+      if not dirty then l = nil end
+      if held > 0 then
+        -- An emptied slot stays, at 0, until it expires: one write.
+        putBudget(k, math.max(s - held, 0), v + actual, l, f, fmt(b - held))
+      else
+        putBudget(k, s, v + actual, l)
+      end
+    end
+  elseif delta ~= 0 then
+    if redis.call('EXISTS', k) == 1 then
       local s, cur, nw, g = load(k, w)
       local ai = math.floor(at / g)
       if ai > cur then ai = cur end
@@ -236,9 +349,19 @@ func (l *Redis) ReserveInto(ctx context.Context, counters []Counter, r *Reservat
 		return err
 	}
 	op := newOp(ctx, false)
+	var namesBuf [reservationInline]*keyName
+	names := namesBuf[:0]
 	for _, c := range counters {
-		op.keys = append(op.keys, l.key(c.Key, c.Window))
-		op.nums = append(op.nums, c.Limit, c.Window.Microseconds(), c.Cost)
+		n := l.name(c.Key, c.Window)
+		names = append(names, n)
+		floor := int64(0)
+		if c.Window == 0 {
+			// The last total Redis reported is as good a floor as the
+			// caller's, and fresher: a counter lost since restarts there.
+			floor = max(c.Floor, n.seen.Load(), 0)
+		}
+		op.keys = append(op.keys, n.key)
+		op.nums = append(op.nums, c.Limit, c.Window.Microseconds(), c.Cost, floor)
 	}
 	mine, err := l.batch.run(ctx, op)
 	if mine {
@@ -248,15 +371,20 @@ func (l *Redis) ReserveInto(ctx context.Context, counters []Counter, r *Reservat
 		return classify(ctx, err)
 	}
 	res := op.res
-	if len(res) != 6+2*len(counters) {
+	if len(res) != 6+3*len(counters) {
 		return fmt.Errorf("ratelimit: redis: reserve script returned %d values for %d counters", len(res), len(counters))
+	}
+	for i, c := range counters {
+		if c.Window == 0 {
+			names[i].saw(res[6+3*i+2])
+		}
 	}
 	at := time.Unix(res[2], res[3]*int64(time.Microsecond))
 	states := func(dst []State) []State {
 		for i, c := range counters {
-			st := State{Limit: c.Limit, Reset: time.Duration(res[6+2*i+1]) * time.Microsecond}
+			st := State{Limit: c.Limit, Reset: time.Duration(res[6+3*i+1]) * time.Microsecond}
 			if c.Limit > 0 {
-				st.Remaining = max(c.Limit-res[6+2*i], 0)
+				st.Remaining = max(c.Limit-res[6+3*i], 0)
 			}
 			dst = append(dst, st)
 		}
@@ -306,9 +434,37 @@ func (l *Redis) SettleAsync(r *Reservation, actual []int64, done func(error)) {
 	l.batch.runAsync(op)
 }
 
+// ChargeAsync implements Charger: a settlement of nothing reserved, with
+// the next round trip.
+func (l *Redis) ChargeAsync(counters []Counter, done func(error)) {
+	if err := validate(counters); err != nil {
+		done(err)
+		return
+	}
+	var op *scriptOp
+	for _, c := range counters {
+		if c.Window != 0 || c.Cost == 0 {
+			continue
+		}
+		if op == nil {
+			op = newOp(context.Background(), true)
+		}
+		// Reserved at time 0: no slot of expiry holds anything for it.
+		op.keys = append(op.keys, l.name(c.Key, 0).key)
+		op.nums = append(op.nums, 0, 0, 0, c.Cost)
+	}
+	if op == nil {
+		done(nil)
+		return
+	}
+	op.onDone = done
+	l.batch.runAsync(op)
+}
+
 // settleOp marks r settled and returns the settlement's op; none when
-// nothing changes (every actual value is the reserved one, e.g. request
-// counters).
+// nothing changes (no budget, and every rolling counter's actual value is
+// the reserved one). A budget is always settled: its reservation is held
+// apart until then.
 func (l *Redis) settleOp(ctx context.Context, r *Reservation, actual []int64) (*scriptOp, error) {
 	if len(actual) != len(r.Counters) {
 		return nil, ErrSettleMismatch
@@ -320,31 +476,27 @@ func (l *Redis) settleOp(ctx context.Context, r *Reservation, actual []int64) (*
 	var op *scriptOp
 	at := r.At.UnixMicro()
 	for i, c := range r.Counters {
-		delta := actual[i] - c.Cost
-		if delta == 0 {
+		if actual[i] == c.Cost && (c.Window != 0 || c.Cost == 0) {
 			continue
 		}
 		if op == nil {
 			op = newOp(ctx, true)
 		}
-		op.keys = append(op.keys, l.key(c.Key, c.Window))
-		op.nums = append(op.nums, c.Window.Microseconds(), at, delta)
+		op.keys = append(op.keys, l.name(c.Key, c.Window).key)
+		op.nums = append(op.nums, c.Window.Microseconds(), at, c.Cost, actual[i])
 	}
 	return op, nil
 }
 
-// Seed implements Limiter: SET NX, so the first replica to start wins and
-// a running count is never overwritten.
-func (l *Redis) Seed(ctx context.Context, key string, value int64) error {
-	args := redis.SetArgs{Mode: "NX"}
-	if l.opts.CumulativeTTL > 0 {
-		args.TTL = l.opts.CumulativeTTL
+// seen is the settled total Redis last reported for the cumulative
+// counter key, 0 if none is known.
+func (l *Redis) seen(key string) int64 {
+	if v, ok := l.names.m.Load(key); ok {
+		if n := v.(*keyName); n.window == 0 {
+			return n.seen.Load()
+		}
 	}
-	err := l.client.SetArgs(ctx, l.prefix+key, max(value, 0), args).Err()
-	if err != nil && !errors.Is(err, redis.Nil) { // redis.Nil: the key existed
-		return classify(ctx, err)
-	}
-	return nil
+	return 0
 }
 
 // Ping reports whether Redis answers; Fallback probes with it.
@@ -355,24 +507,28 @@ func (l *Redis) Ping(ctx context.Context) error {
 	return nil
 }
 
-// key names a counter in Redis. The window and bucket count are part of a
-// rolling counter's name because its bucket numbers depend on them. Names
-// are kept, so the common call builds no string.
-func (l *Redis) key(key string, window time.Duration) string {
+// name returns how a counter is named in Redis. The window and bucket
+// count are part of a rolling counter's name because its bucket numbers
+// depend on them; a budget's name says it is a budget hash. Names are
+// kept, so the common call builds no string.
+func (l *Redis) name(key string, window time.Duration) *keyName {
 	if v, ok := l.names.m.Load(key); ok {
 		if n := v.(*keyName); n.window == window {
-			return n.name
+			return n
 		}
 	}
 	name := l.prefix + key
 	if window != 0 {
 		name += ":w" + strconv.FormatInt(window.Milliseconds(), 10) + ":b" + strconv.Itoa(l.opts.Buckets)
+	} else {
+		name += ":c"
 	}
-	if _, loaded := l.names.m.Swap(key, &keyName{window, name}); !loaded && l.names.n.Add(1) > maxKeyNames {
+	n := &keyName{window: window, name: name, key: name}
+	if _, loaded := l.names.m.Swap(key, n); !loaded && l.names.n.Add(1) > maxKeyNames {
 		l.names.m.Clear()
 		l.names.n.Store(0)
 	}
-	return name
+	return n
 }
 
 // keyNames maps a counter's key to its Redis name. It is dropped whole
@@ -385,6 +541,20 @@ type keyNames struct {
 type keyName struct {
 	window time.Duration
 	name   string
+	key    any // name, boxed once for the script calls
+	// seen is the highest settled total Redis reported for a budget: a
+	// floor of it that survives Redis losing the counter.
+	seen atomic.Int64
+}
+
+// saw records a settled total Redis reported.
+func (n *keyName) saw(v int64) {
+	for {
+		old := n.seen.Load()
+		if v <= old || n.seen.CompareAndSwap(old, v) {
+			return
+		}
+	}
 }
 
 const maxKeyNames = 1 << 16

@@ -95,10 +95,7 @@ func TestRedisAllOrNothing(t *testing.T) {
 	l := newTestRedisLimiter(t)
 	ws := Counter{Key: "ws:1:rpm", Limit: 10, Window: time.Minute, Cost: 1}
 	tpm := Counter{Key: "ws:1:tpm", Limit: 100, Window: time.Minute, Cost: 50}
-	key := Counter{Key: "key:1:req", Limit: 1, Cost: 1}
-	if err := l.Seed(ctx, key.Key, 1); err != nil {
-		t.Fatal(err)
-	}
+	key := Counter{Key: "key:1:req", Limit: 1, Cost: 1, Floor: 1}
 	_, err := l.Reserve(ctx, []Counter{ws, tpm, key})
 	var d *Denied
 	if !errors.As(err, &d) || d.Index != 2 || d.Key != key.Key || d.RetryAfter != 0 {
@@ -189,22 +186,8 @@ func TestRedisWindowPasses(t *testing.T) {
 	}
 }
 
-func TestRedisSeed(t *testing.T) {
-	ctx := context.Background()
-	l := newTestRedisLimiter(t)
-	if err := l.Seed(ctx, "key:1:req", 8); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Seed(ctx, "key:1:req", 0); err != nil { // SET NX: a running count wins
-		t.Fatal(err)
-	}
-	c := Counter{Key: "key:1:req", Limit: 10, Cost: 1}
-	for i, wantErr := range []bool{false, false, true} {
-		_, err := l.Reserve(ctx, []Counter{c})
-		if (err != nil) != wantErr {
-			t.Fatalf("reserve %d after seeding 8 of 10: err = %v, want error %v", i, err, wantErr)
-		}
-	}
+func TestRedisFloor(t *testing.T) {
+	testFloor(t, func(t *testing.T) Limiter { return newTestRedisLimiter(t) })
 }
 
 // TestRedisTwoReplicasExact is the contract's check: two gateways (two
@@ -267,7 +250,6 @@ func TestRedisUnavailable(t *testing.T) {
 			_, err := l.Reserve(ctx, []Counter{{Key: "a", Limit: 1, Window: time.Minute, Cost: 1}})
 			return err
 		}},
-		{name: "seed", call: func(ctx context.Context) error { return l.Seed(ctx, "a", 1) }},
 		{name: "ping", call: l.Ping},
 	}
 	for _, tc := range cases {

@@ -36,10 +36,16 @@ const (
 
 // Config is every setting of the gateway.
 type Config struct {
-	DatabaseURL     string
-	Addr            string
-	RedisURL        string
-	redisOpts       *redis.Options
+	DatabaseURL string
+	Addr        string
+	RedisURL    string
+	redisOpts   *redis.Options
+	// RedisCacheURL (OAIS_REDIS_CACHE_URL) puts the response cache on
+	// another Redis (server or database) than the limiter's counters, so
+	// cache entries never compete with budget counters for memory; unset,
+	// the cache shares OAIS_REDIS_URL.
+	RedisCacheURL   string
+	redisCacheOpts  *redis.Options
 	UpstreamBaseURL string
 	UpstreamAPIKey  config.Secret
 	SpoolDir        string
@@ -78,6 +84,7 @@ func Load(env config.Env) (Config, error) {
 		DatabaseURL:           env.String("OAIS_DATABASE_URL", store.DefaultURL),
 		Addr:                  env.Addr("OAIS_GATEWAY_ADDR", DefaultAddr, &errs),
 		RedisURL:              env.String("OAIS_REDIS_URL", ""),
+		RedisCacheURL:         env.String("OAIS_REDIS_CACHE_URL", ""),
 		UpstreamBaseURL:       env.String("OAIS_UPSTREAM_BASE_URL", ""),
 		UpstreamAPIKey:        config.Secret(env.String("OAIS_UPSTREAM_API_KEY", "")),
 		SpoolDir:              env.String("OAIS_SPOOL_DIR", DefaultSpoolDir),
@@ -109,6 +116,16 @@ func Load(env config.Env) (Config, error) {
 			errs = append(errs, config.Errorf("OAIS_REDIS_URL", "not a redis:// URL (%v)", err))
 		}
 		c.redisOpts = o
+	}
+	if c.RedisCacheURL != "" {
+		o, err := redis.ParseURL(c.RedisCacheURL)
+		switch {
+		case err != nil:
+			errs = append(errs, config.Errorf("OAIS_REDIS_CACHE_URL", "not a redis:// URL (%v)", err))
+		case c.RedisURL == "":
+			errs = append(errs, config.Errorf("OAIS_REDIS_CACHE_URL", "needs OAIS_REDIS_URL (without it the cache is in-process)"))
+		}
+		c.redisCacheOpts = o
 	}
 	if c.UpstreamBaseURL != "" {
 		env.URL("OAIS_UPSTREAM_BASE_URL", &errs)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -43,6 +44,8 @@ type Gateway struct {
 	Handler  http.Handler
 	log      *slog.Logger
 	redis    *redis.Client
+	// cacheRedis is the response cache's own client (OAIS_REDIS_CACHE_URL).
+	cacheRedis *redis.Client
 	// prices is the gateway's Pricer; Serve reloads it when admins edit
 	// model_prices (internal/prices.Follow), from priceVersion.
 	prices       *prices.Live
@@ -107,7 +110,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 	var idem gateway.IdempotencyStore // nil: the gateway's in-process store
 	if cfg.redisOpts != nil {
 		g.redis = redis.NewClient(cfg.redisOpts)
-		remote := ratelimit.NewRedis(g.redis, "oais:rl:", ratelimit.Options{})
+		// A reservation nobody settles stops counting after the longest a
+		// request can take (its upstream call and a drain) plus a margin.
+		remote := ratelimit.NewRedis(g.redis, "oais:rl:", ratelimit.Options{
+			ReservationTTL: max(cfg.UpstreamTimeout, gateway.DefaultUpstreamTimeout) + cfg.DrainTimeout + time.Minute,
+		})
 		fb, err := ratelimit.NewFallback(remote, ratelimit.NewLocal(ratelimit.Options{}), ratelimit.FallbackOptions{Registerer: extra, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("OAIS_REDIS_URL: %w", err)
@@ -116,7 +123,13 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 			log.Warn("rate limits: redis unreachable at start; enforcing per-replica local limits until it answers", "redis", redactRedis(cfg.redisOpts))
 		}
 		limiter = fb
-		cache = respcache.NewRedis(g.redis, "oais:cache:")
+		cacheClient := g.redis
+		if cfg.redisCacheOpts != nil {
+			g.cacheRedis = redis.NewClient(cfg.redisCacheOpts)
+			cacheClient = g.cacheRedis
+		}
+		warnEviction(ctx, g.redis, cfg.redisCacheOpts == nil, log)
+		cache = respcache.NewRedis(cacheClient, "oais:cache:")
 		idem = idempotency.NewRedis(g.redis, "oais:idem:", idempotency.Options{Logger: log})
 	}
 	var trusted []netip.Prefix
@@ -165,6 +178,26 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 
 func redactRedis(o *redis.Options) string { return o.Addr }
 
+// warnEviction warns when the limiter's Redis may evict keys without a
+// TTL: allkeys-* policies evict budget counters as readily as cache
+// entries. A lost budget starts again from the ledger (ratelimit.Counter.Floor),
+// but the months' counters should not be where Redis finds memory:
+// volatile-lru evicts only keys with a TTL (cache entries and rolling
+// windows), never budgets. Managed Redis may refuse CONFIG; then nothing
+// is said.
+func warnEviction(ctx context.Context, c *redis.Client, sharedWithCache bool, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	v, err := c.ConfigGet(ctx, "maxmemory-policy").Result()
+	if err != nil {
+		return
+	}
+	if p := v["maxmemory-policy"]; strings.HasPrefix(p, "allkeys-") {
+		log.Warn("OAIS_REDIS_URL: maxmemory-policy "+p+" may evict budget counters (spend caps, token quotas, key request limits); they are rebuilt from the ledger, but set maxmemory-policy volatile-lru (or noeviction), and give the response cache its own Redis with OAIS_REDIS_CACHE_URL",
+			"policy", p, "cache_shares_redis", sharedWithCache)
+	}
+}
+
 // waitForMigrations waits (bounded) for the control plane to migrate the
 // database: the gateway never migrates, so two binaries started together
 // cannot race on the schema.
@@ -192,18 +225,6 @@ func (g *Gateway) waitForMigrations(ctx context.Context) error {
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
-}
-
-func (g *Gateway) monthTotals(ctx context.Context, now time.Time) (map[string]int64, map[string]int64, error) {
-	mt, err := g.Ledger.MonthToDate(ctx, now)
-	if err != nil {
-		return nil, nil, err
-	}
-	tok, cost := map[string]int64{}, map[string]int64{}
-	for ws, t := range mt.Workspaces {
-		tok[ws], cost[ws] = t.Tokens, t.CostMicros
-	}
-	return tok, cost, nil
 }
 
 func (g *Gateway) ready(ctx context.Context) error {
@@ -254,6 +275,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		eg.Go(func() error { changes.Listen(bg, g.Config.DatabaseURL, g.wake, g.log); return nil })
 	}
 	eg.Go(func() error { return g.Spool.Run(bg, g.Ledger, spool.ShipOptions{}) })
+	eg.Go(func() error { g.followBudgets(bg, budgetEvery); return nil })
 	eg.Go(func() error {
 		return prices.Follow(bg, g.Store.Ent, g.prices, g.priceVersion, prices.DefaultReloadInterval, g.log)
 	})
@@ -290,6 +312,9 @@ func (g *Gateway) Close() error {
 	}
 	if g.redis != nil {
 		g.redis.Close()
+	}
+	if g.cacheRedis != nil {
+		g.cacheRedis.Close()
 	}
 	return g.Store.Close()
 }

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/oais/oais/internal/usage"
@@ -149,6 +150,76 @@ func jitter(d time.Duration) time.Duration {
 // Flush does not ship stays on disk for the next start.
 func (s *Spool) Flush(ctx context.Context, sink Sink) error {
 	return s.shipPending(ctx, sink, DefaultBatchSize)
+}
+
+// Unshipped calls read while no batch ships, then each for every record
+// appended and not yet shipped, in order: what read sees of the sink plus
+// what each sees counts every record this spool took exactly once, however
+// shipping and appends interleave. The gateway seeds its budgets this way
+// from the ledger and its own backlog (which grows while the database is
+// unreachable). each must not keep the record; records in corrupt stretches
+// are skipped, as shipping skips them.
+func (s *Spool) Unshipped(ctx context.Context, read func(context.Context) error, each func(*usage.Record)) error {
+	s.shipMu.Lock()
+	defer s.shipMu.Unlock()
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if err := read(ctx); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	act := s.segs[len(s.segs)-1]
+	segs := slices.Clone(s.segs)
+	s.mu.Unlock()
+	// Appends go on meanwhile: the records before target are the ones
+	// read could not have seen, and later ones are for a later call.
+	target := cursor{seg: act.seq, off: act.size}
+	var buf []byte
+	var rec usage.Record
+	for _, seg := range segs {
+		if seg.seq < s.ship.cur.seg || seg.seq > target.seg {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		from, limit := int64(0), seg.size
+		if seg.seq == s.ship.cur.seg {
+			from = s.ship.cur.off
+		}
+		if seg.seq == target.seg {
+			limit = min(limit, target.off)
+		}
+		if from >= limit {
+			continue
+		}
+		f, err := os.Open(filepath.Join(s.dir, segmentName(seg.seq)))
+		if err != nil {
+			return fmt.Errorf("spool: open segment: %w", err)
+		}
+		_, err = scanFrames(f, from, limit, &buf,
+			func(_ int64, payload []byte) bool {
+				rec = usage.Record{}
+				if !decodeRecord(payload, &rec) {
+					rec = usage.Record{}
+					if json.Unmarshal(payload, &rec) != nil {
+						return true // shipping logs it when it skips it
+					}
+				}
+				each(&rec)
+				return true
+			},
+			func(int64, int64) {})
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("spool: read %s: %w", segmentName(seg.seq), err)
+		}
+	}
+	return nil
 }
 
 // shipPending ships in batches until it reaches the end of what was appended
