@@ -45,7 +45,8 @@ var authFields = map[string]bool{"signIn": true, "signUp": true, "refreshSession
 
 // AuthFields are the mutations that run outside the per-request transaction.
 func AuthFields() []string {
-	return []string{"signIn", "signUp", "refreshSession", "signOut", "reportLeakedKey"}
+	return []string{"signIn", "signUp", "refreshSession", "signOut", "reportLeakedKey",
+		"verifyEmail", "sendVerificationEmail", "requestPasswordReset", "resetPassword", "changePassword"}
 }
 
 // MutateOperationContext checks the operation before it runs.

@@ -28,7 +28,7 @@ func TestNewSMTP(t *testing.T) {
 		{name: "no host", url: "smtp://user:s3cret@:25", from: "a@b.test", wantErr: "no host"},
 		{name: "a path", url: "smtp://user:s3cret@host/x", from: "a@b.test", wantErr: "no path"},
 		{name: "unparsable keeps the password out", url: "smtp://user:s3cret@host:port", from: "a@b.test", wantErr: "not a URL"},
-		{name: "no from", url: "smtp://host", wantErr: "OAIS_SMTP_FROM is required"},
+		{name: "no from", url: "smtp://host", wantErr: "OAIS_SMTP_FROM: required"},
 		{name: "bad from", url: "smtp://host", from: "not an address", wantErr: "OAIS_SMTP_FROM"},
 		{name: "from with a header in it", url: "smtp://host", from: "a@b.test\r\nBcc: x@y.test", wantErr: "OAIS_SMTP_FROM"},
 	}
@@ -36,7 +36,8 @@ func TestNewSMTP(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s, err := mail.NewSMTP(tt.url, tt.from)
 			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.Is(err, mail.ErrBadURL) {
+				var se *mail.SettingError
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.As(err, &se) {
 					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
 				}
 				if strings.Contains(err.Error(), "s3cret") {

@@ -3,7 +3,6 @@ package mail
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -24,9 +23,15 @@ const (
 	DefaultTimeout = 30 * time.Second
 )
 
-// ErrBadURL means OAIS_SMTP_URL or OAIS_SMTP_FROM cannot be used. Its text
-// never contains the URL's password.
-var ErrBadURL = errors.New("mail: bad SMTP setting")
+// SettingError is an OAIS_SMTP_URL or OAIS_SMTP_FROM that cannot be used;
+// Var names which. Its text never contains the URL's password.
+type SettingError struct{ Var, Msg string }
+
+func (e *SettingError) Error() string { return "mail: " + e.Var + ": " + e.Msg }
+
+func badURL(format string, a ...any) error {
+	return &SettingError{Var: "OAIS_SMTP_URL", Msg: fmt.Sprintf(format, a...)}
+}
 
 // SMTP delivers through the SMTP server of OAIS_SMTP_URL: smtp:// upgrades
 // the connection with STARTTLS whenever the server offers it, smtps:// speaks
@@ -52,12 +57,12 @@ var _ Transport = (*SMTP)(nil)
 
 // NewSMTP checks rawURL (OAIS_SMTP_URL: smtp://user:pass@host:port or
 // smtps://…) and from (OAIS_SMTP_FROM: an address, with or without a display
-// name) and returns a transport that uses them. Errors wrap ErrBadURL.
+// name) and returns a transport that uses them, or a *SettingError.
 func NewSMTP(rawURL, from string) (*SMTP, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		// url.Error quotes the whole URL, password included: say less.
-		return nil, fmt.Errorf("%w: OAIS_SMTP_URL is not a URL; want smtp://user:password@host:port or smtps://…", ErrBadURL)
+		return nil, badURL("not a URL; want smtp://user:password@host:port or smtps://…")
 	}
 	s := &SMTP{host: u.Hostname()}
 	port := u.Port()
@@ -72,13 +77,13 @@ func NewSMTP(rawURL, from string) (*SMTP, error) {
 			port = DefaultSMTPSPort
 		}
 	default:
-		return nil, fmt.Errorf("%w: OAIS_SMTP_URL must start with smtp:// (STARTTLS when offered) or smtps:// (implicit TLS), not %q", ErrBadURL, u.Scheme+"://")
+		return nil, badURL("must start with smtp:// (STARTTLS when offered) or smtps:// (implicit TLS), not %q", u.Scheme+"://")
 	}
 	if s.host == "" {
-		return nil, fmt.Errorf("%w: OAIS_SMTP_URL has no host", ErrBadURL)
+		return nil, badURL("no host")
 	}
 	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("%w: OAIS_SMTP_URL takes no path or query (%s)", ErrBadURL, u.Redacted())
+		return nil, badURL("takes no path or query (%s)", u.Redacted())
 	}
 	s.addr = net.JoinHostPort(s.host, port)
 	if u.User != nil {
@@ -86,11 +91,11 @@ func NewSMTP(rawURL, from string) (*SMTP, error) {
 		s.pass, _ = u.User.Password()
 	}
 	if strings.TrimSpace(from) == "" {
-		return nil, fmt.Errorf("%w: OAIS_SMTP_FROM is required with OAIS_SMTP_URL, e.g. \"oais <noreply@example.com>\"", ErrBadURL)
+		return nil, &SettingError{Var: "OAIS_SMTP_FROM", Msg: `required with OAIS_SMTP_URL, e.g. "oais <noreply@example.com>"`}
 	}
 	a, err := mail.ParseAddress(from)
 	if err != nil || strings.ContainsAny(from, "\r\n") {
-		return nil, fmt.Errorf("%w: OAIS_SMTP_FROM %q is not an e-mail address", ErrBadURL, from)
+		return nil, &SettingError{Var: "OAIS_SMTP_FROM", Msg: fmt.Sprintf("%q is not an e-mail address", from)}
 	}
 	s.from, s.envelope = a.String(), a.Address
 	s.hello, _ = os.Hostname()
