@@ -21,7 +21,7 @@ func TestPresentIssue15(t *testing.T) {
 		{workspaces.ErrInvitationForOther, CodeEmailMismatch, ""},
 		{workspaces.ErrInvitationClosed, CodeConflict, ""},
 		{workspaces.ErrTooManyInvitations, CodeInvitationLimit, ""},
-		{&workspaces.ResendTooSoonError{RetryAfter: 30 * time.Second}, CodeThrottled, ""},
+		{&workspaces.ThrottledError{RetryAfter: 30 * time.Second, Why: "mailed moments ago"}, CodeThrottled, ""},
 		{fmt.Errorf("accept: %w", accounts.ErrEmailNotVerified), CodeEmailNotVerified, ""},
 		{accounts.ErrSSORequired, CodeSSORequired, "email"},
 		{fmt.Errorf("accounts: verify e-mail: %w", accounts.ErrLinkInvalid), CodeLinkInvalid, ""},

@@ -58,7 +58,10 @@ type Server struct {
 	Accounts *accounts.Accounts
 	Issuer   *auth.Issuer
 	Keys     *apikeys.Service
-	Log      *slog.Logger
+	// Invites invites people by e-mail; tests may change its budget
+	// before the first request.
+	Invites *workspaces.Invitations
+	Log     *slog.Logger
 	stripe   *billing.Stripe
 	oidc     *auth.OIDC
 	outbox   *mail.Outbox
@@ -165,7 +168,8 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 		}
 	}
 
-	res := &graph.Resolver{Client: client, Keys: s.Keys, Accounts: acc, Invites: &workspaces.Invitations{Mail: sender},
+	s.Invites = &workspaces.Invitations{Mail: sender}
+	res := &graph.Resolver{Client: client, Keys: s.Keys, Accounts: acc, Invites: s.Invites,
 		Ledger: ledger.New(s.Store), Secrets: box}
 	if s.stripe != nil {
 		res.Stripe = entstore.NewLinks(s.Store, s.stripe)

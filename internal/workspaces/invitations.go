@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
+	"sync"
 	"time"
 
+	"github.com/oais/oais/auth"
 	"github.com/oais/oais/auth/accounts"
 	"github.com/oais/oais/auth/mail"
 	"github.com/oais/oais/ent"
@@ -29,6 +32,10 @@ const (
 	MaxPendingInvitations = 100
 	// ResendInterval is the least time between two mails of one invitation.
 	ResendInterval = time.Minute
+	// DefaultMailsPerHour bounds the invitations and resends one user sends
+	// in an hour, across workspaces (per control-plane replica): revoking
+	// and inviting again must not make an unlimited mailer either.
+	DefaultMailsPerHour = 30
 	// maxListedInvitations bounds Workspace.invitations (expired ones pile up).
 	maxListedInvitations = 500
 )
@@ -58,16 +65,20 @@ var (
 	ErrTooManyInvitations = fmt.Errorf("workspaces: a workspace has at most %d pending invitations", MaxPendingInvitations)
 )
 
-// ResendTooSoonError refuses a resend within ResendInterval of the last mail.
-type ResendTooSoonError struct{ RetryAfter time.Duration }
+// ThrottledError refuses an invitation mail for now: a resend within
+// ResendInterval of the last one, or past the sender's hourly budget.
+type ThrottledError struct {
+	RetryAfter time.Duration
+	Why        string
+}
 
-// Error says how long to wait.
-func (e *ResendTooSoonError) Error() string {
-	return fmt.Sprintf("workspaces: the invitation was mailed moments ago; resend in %v", e.RetryAfter.Round(time.Second))
+// Error says why and how long to wait.
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("workspaces: %s; try again in %v", e.Why, e.RetryAfter.Round(time.Second))
 }
 
 // RetryAfterSeconds is RetryAfter in whole seconds, at least 1.
-func (e *ResendTooSoonError) RetryAfterSeconds() int {
+func (e *ThrottledError) RetryAfterSeconds() int {
 	return max(1, int((e.RetryAfter+time.Second-1)/time.Second))
 }
 
@@ -85,6 +96,34 @@ type Invitations struct {
 	TTL time.Duration
 	// Now is the clock; time.Now if nil.
 	Now func() time.Time
+	// MailsPerHour is each sender's hourly budget of invitation mails;
+	// DefaultMailsPerHour if zero. Set it before the first use.
+	MailsPerHour int
+
+	once     sync.Once
+	throttle *auth.Throttle // MailsPerHour per sender
+}
+
+// budget spends one of the viewer's hourly mails, or says how long to wait.
+func (s *Invitations) budget(ctx context.Context) error {
+	s.once.Do(func() {
+		// Keyed by the sender alone: the address table is made too large
+		// to matter, so changing address buys nothing.
+		if s.MailsPerHour <= 0 {
+			s.MailsPerHour = DefaultMailsPerHour
+		}
+		s.throttle, _ = auth.NewThrottle(auth.ThrottleConfig{AccountFailures: s.MailsPerHour, IPFailures: 1 << 20, Window: time.Hour, Now: s.Now})
+	})
+	v := viewer.FromContext(ctx)
+	if v == nil || v.UserID == "" {
+		return nil // the system
+	}
+	var nobody netip.Addr
+	if ok, wait := s.throttle.Allow(v.UserID, nobody); !ok {
+		return &ThrottledError{RetryAfter: wait, Why: fmt.Sprintf("at most %d invitation mails an hour", s.MailsPerHour)}
+	}
+	s.throttle.Fail(v.UserID, nobody)
+	return nil
 }
 
 func (s *Invitations) now() time.Time {
@@ -152,6 +191,9 @@ func (s *Invitations) Invite(ctx context.Context, c *ent.Client, wsID, email str
 		return nil, store.Classify(err)
 	} else if n >= MaxPendingInvitations {
 		return nil, ErrTooManyInvitations
+	}
+	if err := s.budget(ctx); err != nil {
+		return nil, err
 	}
 	if _, err := c.Invitation.Update().
 		Where(invitation.WorkspaceID(wsID), invitation.Email(email), invitation.AcceptedAtIsNil(), invitation.RevokedAtIsNil()).
@@ -225,7 +267,10 @@ func (s *Invitations) Resend(ctx context.Context, c *ent.Client, id string) (*en
 	}
 	now := s.now()
 	if wait := inv.SentAt.Add(ResendInterval).Sub(now); wait > 0 {
-		return nil, &ResendTooSoonError{RetryAfter: wait}
+		return nil, &ThrottledError{RetryAfter: wait, Why: "the invitation was mailed moments ago"}
+	}
+	if err := s.budget(ctx); err != nil {
+		return nil, err
 	}
 	token, hash, err := mail.NewToken()
 	if err != nil {

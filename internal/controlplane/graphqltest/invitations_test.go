@@ -299,3 +299,25 @@ func TestMailToTheLog(t *testing.T) {
 	s.must(t, "", `mutation($t: String!) { verifyEmail(token: $t) }`, map[string]any{"t": link(mail.VerifyPath)})
 	s.must(t, hana.Token, acceptInvite, map[string]any{"t": link(mail.InvitePath)})
 }
+
+// TestInvitationMailBudget: each invitation or resend mails a stranger, so
+// one user's are bounded per hour, across workspaces, even when revoking
+// makes room under the pending limit.
+func TestInvitationMailBudget(t *testing.T) {
+	s := start(t, dialects[0].url(t), nil)
+	s.cp.Invites.MailsPerHour = 3
+	u := s.signUp(t, s.unique("mailer")+"@corp.test")
+	a, b := s.createWorkspace(t, u.Token, "A"), s.createWorkspace(t, u.Token, "B")
+	const invite = `mutation($ws: ID!, $e: String!) { inviteMember(workspaceID: $ws, email: $e, role: VIEWER) { id } }`
+	const revoke = `mutation($id: ID!) { revokeInvitation(id: $id) { id } }`
+	for i, ws := range []string{a, b, a} {
+		d := s.must(t, u.Token, invite, map[string]any{"ws": ws, "e": "stranger@example.com"})
+		if i == 0 {
+			s.must(t, u.Token, revoke, map[string]any{"id": str(t, d, "inviteMember", "id")})
+		}
+	}
+	s.wantCode(t, "THROTTLED", u.Token, invite, map[string]any{"ws": b, "e": "another@example.com"})
+	// Someone else's budget is their own.
+	c := s.createWorkspace(t, s.admin.Token, "C")
+	s.must(t, s.admin.Token, invite, map[string]any{"ws": c, "e": "another@example.com"})
+}
