@@ -63,7 +63,7 @@ func TestSecretsNeverPrint(t *testing.T) {
 	c, err := Load(config.Map(map[string]string{
 		"OAIS_STRIPE_API_KEY": "sk_test_supersecret", "OAIS_STRIPE_WEBHOOK_SECRET": "whsec_supersecret",
 		"OAIS_BOOTSTRAP_ADMIN_PASSWORD": "supersecret-password",
-		"OAIS_SMTP_URL": "smtp://oais:supersecret-smtp@mail.example.com", "OAIS_SMTP_FROM": "noreply@example.com",
+		"OAIS_SMTP_URL":                 "smtp://oais:supersecret-smtp@mail.example.com", "OAIS_SMTP_FROM": "noreply@example.com",
 	}))
 	if err != nil {
 		t.Fatal(err)

@@ -60,8 +60,8 @@ type Server struct {
 	Keys     *apikeys.Service
 	// Invites invites people by e-mail; tests may change its budget
 	// before the first request.
-	Invites *workspaces.Invitations
-	Log     *slog.Logger
+	Invites  *workspaces.Invitations
+	Log      *slog.Logger
 	stripe   *billing.Stripe
 	oidc     *auth.OIDC
 	outbox   *mail.Outbox
