@@ -16,6 +16,8 @@ import (
 	"github.com/oais/oais/ent/auditevent"
 	"github.com/oais/oais/ent/billingaccount"
 	"github.com/oais/oais/ent/billingperiod"
+	"github.com/oais/oais/ent/emailtoken"
+	"github.com/oais/oais/ent/invitation"
 	"github.com/oais/oais/ent/latencyrollup"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/modelprice"
@@ -93,6 +95,8 @@ func checkColumn(t, c string) error {
 			auditevent.Table:      auditevent.ValidColumn,
 			billingaccount.Table:  billingaccount.ValidColumn,
 			billingperiod.Table:   billingperiod.ValidColumn,
+			emailtoken.Table:      emailtoken.ValidColumn,
+			invitation.Table:      invitation.ValidColumn,
 			latencyrollup.Table:   latencyrollup.ValidColumn,
 			membership.Table:      membership.ValidColumn,
 			modelprice.Table:      modelprice.ValidColumn,

@@ -40,6 +40,14 @@ func (_m *AuditEvent) Workspace(ctx context.Context) (*Workspace, error) {
 	return result, MaskNotFound(err)
 }
 
+func (_m *Invitation) Workspace(ctx context.Context) (*Workspace, error) {
+	result, err := _m.Edges.WorkspaceOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryWorkspace().Only(ctx)
+	}
+	return result, err
+}
+
 func (_m *Membership) Workspace(ctx context.Context) (*Workspace, error) {
 	result, err := _m.Edges.WorkspaceOrErr()
 	if IsNotLoaded(err) {

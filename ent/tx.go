@@ -22,6 +22,10 @@ type Tx struct {
 	BillingAccount *BillingAccountClient
 	// BillingPeriod is the client for interacting with the BillingPeriod builders.
 	BillingPeriod *BillingPeriodClient
+	// EmailToken is the client for interacting with the EmailToken builders.
+	EmailToken *EmailTokenClient
+	// Invitation is the client for interacting with the Invitation builders.
+	Invitation *InvitationClient
 	// LatencyRollup is the client for interacting with the LatencyRollup builders.
 	LatencyRollup *LatencyRollupClient
 	// Membership is the client for interacting with the Membership builders.
@@ -183,6 +187,8 @@ func (tx *Tx) init() {
 	tx.AuditEvent = NewAuditEventClient(tx.config)
 	tx.BillingAccount = NewBillingAccountClient(tx.config)
 	tx.BillingPeriod = NewBillingPeriodClient(tx.config)
+	tx.EmailToken = NewEmailTokenClient(tx.config)
+	tx.Invitation = NewInvitationClient(tx.config)
 	tx.LatencyRollup = NewLatencyRollupClient(tx.config)
 	tx.Membership = NewMembershipClient(tx.config)
 	tx.ModelPrice = NewModelPriceClient(tx.config)

@@ -59,6 +59,9 @@ func (r *queryResolver) Workspaces(ctx context.Context, after *entgql.Cursor[str
 // APIKey returns generated.APIKeyResolver implementation.
 func (r *Resolver) APIKey() generated.APIKeyResolver { return &aPIKeyResolver{r} }
 
+// Invitation returns generated.InvitationResolver implementation.
+func (r *Resolver) Invitation() generated.InvitationResolver { return &invitationResolver{r} }
+
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
@@ -66,5 +69,6 @@ func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 func (r *Resolver) Workspace() generated.WorkspaceResolver { return &workspaceResolver{r} }
 
 type aPIKeyResolver struct{ *Resolver }
+type invitationResolver struct{ *Resolver }
 type queryResolver struct{ *Resolver }
 type workspaceResolver struct{ *Resolver }

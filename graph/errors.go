@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -30,6 +31,12 @@ const (
 	CodeThrottled       = "THROTTLED"
 	CodeUnavailable     = "UNAVAILABLE"
 	CodeInternal        = "INTERNAL"
+	// Issue 15: mailed links, invitations and SSO-only domains.
+	CodeLinkInvalid      = "LINK_INVALID"
+	CodeEmailNotVerified = "EMAIL_NOT_VERIFIED"
+	CodeEmailMismatch    = "INVITATION_EMAIL_MISMATCH"
+	CodeInvitationLimit  = "INVITATION_LIMIT_REACHED"
+	CodeSSORequired      = "SSO_REQUIRED"
 )
 
 // Presented is how one error reaches a client.
@@ -83,6 +90,9 @@ func Present(err error) Presented {
 	if p, ok := presentAccounts(err); ok {
 		return p
 	}
+	if p, ok := presentInvitations(err); ok {
+		return p
+	}
 	return Presented{CodeInternal, "Something went wrong on our side. Try again; if it persists, contact your operator.", ""}
 }
 
@@ -119,6 +129,29 @@ func presentAccounts(err error) (Presented, bool) {
 		return Presented{CodeForbidden, "Sign-up is turned off here. Ask an admin to invite you.", ""}, true
 	case errors.Is(err, accounts.ErrAccountDisabled):
 		return Presented{CodeForbidden, "This account is disabled. Contact your admin.", ""}, true
+	case errors.Is(err, accounts.ErrSSORequired):
+		return Presented{CodeSSORequired, "Addresses at this domain sign in with single sign-on: use “Sign in with SSO”.", "email"}, true
+	case errors.Is(err, accounts.ErrEmailNotVerified):
+		return Presented{CodeEmailNotVerified, "Confirm your e-mail address first: open the link we mailed you (or send a new one), then try again.", ""}, true
+	case errors.Is(err, accounts.ErrLinkInvalid):
+		return Presented{CodeLinkInvalid, "This link is invalid, expired or already used. Ask for a new one.", ""}, true
+	case errors.Is(err, accounts.ErrWrongPassword):
+		return Presented{CodeBadInput, "The current password is wrong.", "current"}, true
+	}
+	return Presented{}, false
+}
+
+// presentInvitations maps the invitation errors of internal/workspaces.
+func presentInvitations(err error) (Presented, bool) {
+	switch {
+	case errors.Is(err, workspaces.ErrInvitationInvalid):
+		return Presented{CodeLinkInvalid, "This invitation is no longer valid: it expired, was revoked or was already used. Ask the workspace's admins for a new one.", ""}, true
+	case errors.Is(err, workspaces.ErrInvitationForOther):
+		return Presented{CodeEmailMismatch, "This invitation was sent to another e-mail address. Sign in with the address it was sent to.", ""}, true
+	case errors.Is(err, workspaces.ErrInvitationClosed):
+		return Presented{CodeConflict, "This invitation was already accepted or revoked.", ""}, true
+	case errors.Is(err, workspaces.ErrTooManyInvitations):
+		return Presented{CodeInvitationLimit, fmt.Sprintf("This workspace has %d pending invitations. Revoke some before inviting more.", workspaces.MaxPendingInvitations), ""}, true
 	}
 	return Presented{}, false
 }

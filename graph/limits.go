@@ -47,7 +47,8 @@ var authFields = map[string]bool{"signIn": true, "signUp": true, "refreshSession
 
 // AuthFields are the mutations that run outside the per-request transaction.
 func AuthFields() []string {
-	return []string{"signIn", "signUp", "refreshSession", "signOut", "reportLeakedKey"}
+	return []string{"signIn", "signUp", "refreshSession", "signOut", "reportLeakedKey",
+		"verifyEmail", "sendVerificationEmail", "requestPasswordReset", "resetPassword", "changePassword"}
 }
 
 // ownTxFields run outside the per-request transaction when they are the

@@ -15,6 +15,7 @@ import (
 	"github.com/oais/oais/ent"
 	"github.com/oais/oais/ent/apikey"
 	"github.com/oais/oais/ent/auditevent"
+	"github.com/oais/oais/ent/invitation"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/modelprice"
 	"github.com/oais/oais/ent/predicate"
@@ -31,14 +32,22 @@ import (
 	"github.com/oais/oais/internal/secretbox"
 	"github.com/oais/oais/internal/userinput"
 	"github.com/oais/oais/internal/viewer"
+	"github.com/oais/oais/internal/workspaces"
 )
 
-// Accounts signs users in and out; auth/accounts implements it.
+// Accounts signs users in and out, proves their addresses and changes
+// their passwords; auth/accounts implements it.
 type Accounts interface {
 	SignIn(ctx context.Context, email, password string, ip netip.Addr) (auth.Tokens, *ent.User, error)
 	SignUp(ctx context.Context, email, password string, ip netip.Addr) (auth.Tokens, *ent.User, error)
 	Refresh(ctx context.Context, refreshToken string, ip netip.Addr) (auth.Tokens, *ent.User, error)
 	SignOut(ctx context.Context, refreshToken string, ip netip.Addr) error
+	EmailVerified(ctx context.Context, userID string) (bool, error)
+	VerifyEmail(ctx context.Context, token string) error
+	SendVerification(ctx context.Context, userID string, ip netip.Addr) error
+	RequestPasswordReset(ctx context.Context, email string, ip netip.Addr) error
+	ResetPassword(ctx context.Context, token, password string, ip netip.Addr) (auth.Tokens, *ent.User, error)
+	ChangePassword(ctx context.Context, userID, keepSession, current, next string, ip netip.Addr) error
 }
 
 // BillingLinks makes Stripe Checkout and portal links; nil without Stripe.
@@ -60,8 +69,10 @@ type Resolver struct {
 	Client   *ent.Client
 	Keys     *apikeys.Service
 	Accounts Accounts
-	Ledger   *ledger.Ledger
-	Stripe   BillingLinks // nil: billing on the local ledger only
+	// Invites invites people by e-mail (inviteMember, acceptInvite, …).
+	Invites *workspaces.Invitations
+	Ledger  *ledger.Ledger
+	Stripe  BillingLinks // nil: billing on the local ledger only
 	// Reconciler answers billingReconciliation; nil answers an empty list.
 	Reconciler BillingReconciler
 	Secrets    *secretbox.Box
@@ -215,6 +226,8 @@ func nodeType(_ context.Context, id string) (string, error) {
 		return usageevent.Table, nil
 	case ids.ModelPrice:
 		return modelprice.Table, nil
+	case ids.Invitation:
+		return invitation.Table, nil
 	}
 	return "", errUnknownNode
 }

@@ -120,11 +120,11 @@ func (r *mutationResolver) SetSpendCap(ctx context.Context, workspaceID string, 
 }
 
 // InviteMember is the resolver for the inviteMember field.
-func (r *mutationResolver) InviteMember(ctx context.Context, workspaceID string, email string, role membership.Role) (*ent.Membership, error) {
+func (r *mutationResolver) InviteMember(ctx context.Context, workspaceID string, email string, role membership.Role) (*ent.Invitation, error) {
 	if err := signedIn(ctx); err != nil {
 		return nil, err
 	}
-	return workspaces.Invite(ctx, ent.FromContext(ctx), workspaceID, email, role)
+	return r.Invites.Invite(ctx, ent.FromContext(ctx), workspaceID, email, role)
 }
 
 // UpdateMemberRole is the resolver for the updateMemberRole field.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/oais/oais/auth"
 	"github.com/oais/oais/ent"
+	"github.com/oais/oais/ent/emailtoken"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/refreshtoken"
 	"github.com/oais/oais/ent/user"
@@ -61,6 +62,16 @@ type Options struct {
 	IdleTimeout time.Duration
 	// Throttle slows password guessing; one with auth's defaults if nil.
 	Throttle *auth.Throttle
+	// MailThrottle bounds the links a client may have mailed (password
+	// resets per address and client, verification resends per account);
+	// DefaultMailThrottle if nil.
+	MailThrottle *auth.Throttle
+	// Mail sends verification and reset links; without it they are only
+	// logged as dropped (tests that send none).
+	Mail Mail
+	// SSODomains are the e-mail domains that sign in only through SSO
+	// (OAIS_OIDC_REQUIRE), lower-case.
+	SSODomains []string
 	// Now is the clock; time.Now if nil.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -68,11 +79,13 @@ type Options struct {
 
 // Accounts signs people up and in. It is safe for concurrent use.
 type Accounts struct {
-	client   *ent.Client
-	sessions *auth.Sessions
-	throttle *auth.Throttle
-	opts     Options
-	log      *slog.Logger
+	client       *ent.Client
+	sessions     *auth.Sessions
+	throttle     *auth.Throttle
+	mailThrottle *auth.Throttle
+	mail         Mail
+	opts         Options
+	log          *slog.Logger
 }
 
 // New returns Accounts over client whose sessions get access tokens from
@@ -88,11 +101,20 @@ func New(client *ent.Client, issuer auth.AccessIssuer, opts Options) (*Accounts,
 			return nil, err
 		}
 	}
+	if opts.MailThrottle == nil {
+		var err error
+		if opts.MailThrottle, err = DefaultMailThrottle(); err != nil {
+			return nil, err
+		}
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Mail == nil {
+		opts.Mail = droppedMail{opts.Logger}
 	}
 	sessions := auth.NewSessions(NewSessionStore(client), issuer, auth.SessionsConfig{
 		RefreshTTL:  opts.RefreshTTL,
@@ -101,7 +123,7 @@ func New(client *ent.Client, issuer auth.AccessIssuer, opts Options) (*Accounts,
 		Now:         opts.Now,
 		Logger:      opts.Logger,
 	})
-	return &Accounts{client: client, sessions: sessions, throttle: opts.Throttle, opts: opts, log: opts.Logger}, nil
+	return &Accounts{client: client, sessions: sessions, throttle: opts.Throttle, mailThrottle: opts.MailThrottle, mail: opts.Mail, opts: opts, log: opts.Logger}, nil
 }
 
 type userAgentKey struct{}
@@ -136,10 +158,13 @@ func NormalizeEmail(email string) (string, error) {
 	return e, nil
 }
 
-// SignUp creates a user with a password and signs them in. It returns
-// ErrSignUpDisabled unless Config.AllowSignUp, ErrInvalidEmail,
-// auth.ErrWeakPassword or auth.ErrPasswordTooLong for bad input, and
-// ErrEmailTaken when the email has an account. ip is the client's address.
+// SignUp creates a user with a password, mails them a link to verify the
+// address, and signs them in. It returns ErrSignUpDisabled unless
+// Config.AllowSignUp, ErrSSORequired for a domain that signs in through SSO,
+// ErrInvalidEmail, auth.ErrWeakPassword or auth.ErrPasswordTooLong for bad
+// input, and ErrEmailTaken when the email has an account. The new account
+// is unverified: it signs in, but accepts no invitation until the link is
+// used. ip is the client's address.
 func (a *Accounts) SignUp(ctx context.Context, email, password string, ip netip.Addr) (auth.Tokens, *ent.User, error) {
 	if !a.opts.AllowSignUp {
 		return auth.Tokens{}, nil, ErrSignUpDisabled
@@ -148,25 +173,27 @@ func (a *Accounts) SignUp(ctx context.Context, email, password string, ip netip.
 	if err != nil {
 		return auth.Tokens{}, nil, err
 	}
+	if a.ssoOnly(e) {
+		return auth.Tokens{}, nil, ErrSSORequired
+	}
 	hash, err := auth.HashPassword(password)
 	if err != nil {
 		return auth.Tokens{}, nil, fmt.Errorf("accounts: sign-up: %w", err)
 	}
 	sys := viewer.SystemContext(ctx)
 	var u *ent.User
+	var link emailLink
 	err = a.inTx(sys, func(tx *ent.Tx) error {
+		// An address that has a row is taken, whatever the row holds: a
+		// sign-up proves nothing about the address, so it never inherits
+		// what an earlier row was given (issue 15: invitations were
+		// handed over this way).
 		var err error
-		// An invited person has a user row with no credentials yet (see
-		// workspaces.Invite): signing up with that address claims it. This
-		// trusts the address exactly as much as a fresh sign-up does.
-		invited, err := tx.User.Query().Where(user.Email(e), user.PasswordHashIsNil(), user.OidcSubjectIsNil()).Only(sys)
-		switch {
-		case err == nil:
-			u, err = tx.User.UpdateOne(invited).SetPasswordHash(hash).SetLastSignInAt(a.opts.Now()).Save(sys)
-		case ent.IsNotFound(err):
-			u, err = tx.User.Create().SetEmail(e).SetPasswordHash(hash).SetLastSignInAt(a.opts.Now()).Save(sys)
-		}
+		u, err = tx.User.Create().SetEmail(e).SetPasswordHash(hash).SetLastSignInAt(a.opts.Now()).Save(sys)
 		if err != nil {
+			return err
+		}
+		if link, err = a.newLink(sys, tx.Client(), u, emailtoken.PurposeVERIFY_EMAIL); err != nil {
 			return err
 		}
 		return audit.Record(sys, tx.Client(), audit.Event{
@@ -181,6 +208,7 @@ func (a *Accounts) SignUp(ctx context.Context, email, password string, ip netip.
 		return auth.Tokens{}, nil, fmt.Errorf("accounts: sign-up: %w", store.Classify(err))
 	}
 	u = u.Unwrap() // bound to the committed transaction otherwise
+	a.mail.Verification(u.Email, link.token, link.expires)
 	tok, err := a.start(ctx, u, MethodPassword, ip)
 	if err != nil {
 		return auth.Tokens{}, nil, err
@@ -191,12 +219,17 @@ func (a *Accounts) SignUp(ctx context.Context, email, password string, ip netip.
 // SignIn checks an email and password and starts a session. Every reason a
 // sign-in can fail (unknown email, wrong password, disabled or SSO-only
 // account, malformed email) returns ErrInvalidCredentials after the same
-// password-hashing work; too many failures from ip return a *ThrottledError.
+// password-hashing work; too many failures from ip return a *ThrottledError;
+// an address of a domain in Options.SSODomains gets ErrSSORequired.
 func (a *Accounts) SignIn(ctx context.Context, email, password string, ip netip.Addr) (auth.Tokens, *ent.User, error) {
 	raw := strings.ToLower(strings.TrimSpace(email))
 	if ok, wait := a.throttle.Allow(raw, ip); !ok {
 		a.log.WarnContext(ctx, "accounts: sign-in throttled", slog.String("ip", ip.String()))
 		return auth.Tokens{}, nil, &ThrottledError{RetryAfter: wait}
+	}
+	// Decided by the domain alone, so it tells nothing about accounts.
+	if a.ssoOnly(raw) {
+		return auth.Tokens{}, nil, ErrSSORequired
 	}
 	sys := viewer.SystemContext(ctx)
 	u, reason, err := a.checkPassword(sys, raw, password)
@@ -384,7 +417,8 @@ func (a *Accounts) EnsureBootstrapAdmin(ctx context.Context, email, password str
 			}
 			return err
 		}
-		u, err := tx.User.Create().SetEmail(e).SetPasswordHash(hash).SetSiteAdmin(true).Save(sys)
+		// The operator chose the address: it counts as verified.
+		u, err := tx.User.Create().SetEmail(e).SetPasswordHash(hash).SetSiteAdmin(true).SetEmailVerifiedAt(a.opts.Now()).Save(sys)
 		if err != nil {
 			return err
 		}

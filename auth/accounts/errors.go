@@ -27,6 +27,19 @@ var (
 	// ErrAccountDisabled means an SSO sign-in reached a disabled account.
 	// (A password sign-in gets ErrInvalidCredentials instead.)
 	ErrAccountDisabled = errors.New("accounts: account disabled")
+	// ErrEmailNotVerified means the account has not proved it reads its
+	// address, which accepting an invitation needs.
+	ErrEmailNotVerified = errors.New("accounts: e-mail address not verified")
+	// ErrSSORequired means the address's domain signs in only through SSO
+	// (OAIS_OIDC_REQUIRE): no password sign-in, sign-up or reset for it.
+	ErrSSORequired = errors.New("accounts: this address must sign in with SSO")
+	// ErrLinkInvalid means a mailed link's token is unknown, expired, used,
+	// or was sent to an address the account no longer has. One error for
+	// all, so a link tells its holder nothing more.
+	ErrLinkInvalid = errors.New("accounts: the link is invalid, expired or already used")
+	// ErrWrongPassword means changePassword's current password is wrong.
+	// (Not ErrInvalidCredentials: the session itself is fine.)
+	ErrWrongPassword = errors.New("accounts: the current password is wrong")
 )
 
 // ThrottledError refuses a sign-in until RetryAfter has passed; it matches

@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/oais/oais/auth"
 	"github.com/oais/oais/ent"
+	"github.com/oais/oais/ent/emailtoken"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/user"
 	"github.com/oais/oais/ent/workspace"
@@ -65,10 +67,14 @@ func ParseDomainRules(s string) ([]DomainRule, error) {
 
 // ProvisionOIDC returns the user for a verified SSO identity: the one linked
 // to (issuer, subject); else the account with the identity's email, linked
-// now, but only if the provider verified that email (ErrEmailTaken
-// otherwise); else a new password-less user. On that first SSO sign-in the
-// rules whose domain matches a verified email add memberships. A disabled
-// account gives ErrAccountDisabled.
+// now if the provider verified that email (ErrEmailTaken otherwise) and the
+// account proved it reads the address too, or never had a credential; else
+// a new password-less user. An account whose password was set by whoever
+// signed up with the address, never proving it, is not the identity's: it
+// is disabled, its sessions end, and the identity gets a fresh account
+// (issue 15). On that first SSO sign-in the rules whose domain matches a
+// verified email add memberships. A disabled account gives
+// ErrAccountDisabled.
 func (a *Accounts) ProvisionOIDC(ctx context.Context, id auth.Identity, rules ...DomainRule) (*ent.User, error) {
 	if id.Issuer == "" || id.Subject == "" {
 		return nil, errors.New("accounts: SSO identity without issuer or subject")
@@ -84,7 +90,7 @@ func (a *Accounts) ProvisionOIDC(ctx context.Context, id auth.Identity, rules ..
 	}
 	err = a.inTx(sys, func(tx *ent.Tx) error {
 		var how string
-		u, how, err = provisionIn(sys, tx, id, email)
+		u, how, err = provisionIn(sys, tx, id, email, a.opts.Now())
 		if err != nil {
 			return err
 		}
@@ -130,17 +136,23 @@ func (a *Accounts) linkedUser(sys context.Context, id auth.Identity) (*ent.User,
 }
 
 // provisionIn links or creates the user of id inside tx and says which.
-func provisionIn(sys context.Context, tx *ent.Tx, id auth.Identity, email string) (*ent.User, string, error) {
-	existing, err := tx.User.Query().Where(user.Email(email)).Only(sys)
-	switch {
-	case ent.IsNotFound(err):
-		u, err := tx.User.Create().
+func provisionIn(sys context.Context, tx *ent.Tx, id auth.Identity, email string, now time.Time) (*ent.User, string, error) {
+	create := func(how string) (*ent.User, string, error) {
+		q := tx.User.Create().
 			SetEmail(email).
 			SetName(store.Truncate(id.Name, maxNameLen)).
 			SetOidcIssuer(id.Issuer).
-			SetOidcSubject(id.Subject).
-			Save(sys)
-		return u, "created", err
+			SetOidcSubject(id.Subject)
+		if id.EmailVerified {
+			q.SetEmailVerifiedAt(now)
+		}
+		u, err := q.Save(sys)
+		return u, how, err
+	}
+	existing, err := tx.User.Query().Where(user.Email(email)).Only(sys)
+	switch {
+	case ent.IsNotFound(err):
+		return create("created")
 	case err != nil:
 		return nil, "", err
 	case !id.EmailVerified:
@@ -151,13 +163,51 @@ func provisionIn(sys context.Context, tx *ent.Tx, id auth.Identity, email string
 		return nil, "", fmt.Errorf("%w: account is linked to another SSO identity", ErrEmailTaken)
 	case existing.Disabled:
 		return nil, "", ErrAccountDisabled
+	case existing.EmailVerifiedAt == nil && existing.PasswordHash != "":
+		// Whoever chose this password never proved the address; the
+		// provider just did for someone else. Linking would let the
+		// password's holder into the SSO user's account.
+		if err := supersede(sys, tx, existing, id, now); err != nil {
+			return nil, "", err
+		}
+		return create("superseded")
 	}
 	upd := existing.Update().SetOidcIssuer(id.Issuer).SetOidcSubject(id.Subject)
+	if existing.EmailVerifiedAt == nil {
+		// A row with no credential at all (an invitee of before issue 15):
+		// the provider's word is the first proof of the address.
+		upd.SetEmailVerifiedAt(now)
+	}
 	if existing.Name == "" && id.Name != "" {
 		upd.SetName(store.Truncate(id.Name, maxNameLen))
 	}
 	u, err := upd.Save(sys)
 	return u, "linked", err
+}
+
+// supersede disables old, an unverified password account holding the
+// address a verified SSO identity arrived with: it stops signing in, its
+// sessions end, its unused links die, and it gives up the address (kept in
+// the audit line) so the identity's fresh account can have it.
+func supersede(sys context.Context, tx *ent.Tx, old *ent.User, id auth.Identity, now time.Time) error {
+	if err := tx.User.UpdateOne(old).
+		SetDisabled(true).
+		SetEmail("superseded." + strings.ToLower(old.ID) + "@account.invalid").
+		Exec(sys); err != nil {
+		return err
+	}
+	n, err := revokeSessions(sys, tx.Client(), old.ID, "", now)
+	if err != nil {
+		return err
+	}
+	if err := tx.EmailToken.Update().Where(emailtoken.UserID(old.ID), emailtoken.UsedAtIsNil()).SetUsedAt(now).Exec(sys); err != nil {
+		return err
+	}
+	return audit.Record(sys, tx.Client(), audit.Event{
+		Action: audit.AccountSuperseded, ActorEmail: old.Email, TargetType: "user", TargetID: old.ID,
+		Details: map[string]string{"email": old.Email, "issuer": id.Issuer, "sessions_ended": fmt.Sprint(n),
+			"reason": "a verified SSO identity arrived for an address this unverified password account held"},
+	})
 }
 
 // applyRules adds the memberships that rules grant u. A rule naming a
@@ -209,7 +259,11 @@ func (a *Accounts) SignInOIDC(ctx context.Context, id auth.Identity, ip netip.Ad
 	if err != nil {
 		return auth.Tokens{}, nil, err
 	}
-	if u, err = u.Update().SetLastSignInAt(a.opts.Now()).Save(viewer.SystemContext(ctx)); err != nil {
+	upd := u.Update().SetLastSignInAt(a.opts.Now())
+	if e, err := NormalizeEmail(id.Email); err == nil && id.EmailVerified && u.EmailVerifiedAt == nil && e == u.Email {
+		upd.SetEmailVerifiedAt(a.opts.Now())
+	}
+	if u, err = upd.Save(viewer.SystemContext(ctx)); err != nil {
 		return auth.Tokens{}, nil, fmt.Errorf("accounts: record sign-in: %w", store.Classify(err))
 	}
 	tok, err := a.start(ctx, u, MethodOIDC, ip)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/oais/oais/auth"
 	"github.com/oais/oais/auth/accounts"
@@ -75,7 +76,9 @@ func TestProvisionOIDC(t *testing.T) {
 			{Domain: "corp.example", WorkspaceID: ws.ID, Role: viewer.RoleDeveloper},
 			{Domain: "corp.example", WorkspaceID: "ws_missing", Role: viewer.RoleAdmin},
 		}
-		local := mkUser(t, s, "local@corp.example", "local password")
+		verified := func(q *ent.UserCreate) { q.SetEmailVerifiedAt(time.Now()) }
+		local := mkUser(t, s, "local@corp.example", "local password", verified)
+		placeholder := mkUser(t, s, "invitee@corp.example", "") // no credential: an invitee of before issue 15
 		mkUser(t, s, "unverified@example.com", "their password")
 		mkUser(t, s, "linked@example.com", "", func(q *ent.UserCreate) { q.SetOidcIssuer(iss).SetOidcSubject("sub-other") })
 		mkUser(t, s, "off@example.com", "", func(q *ent.UserCreate) { q.SetOidcIssuer(iss).SetOidcSubject("sub-off").SetDisabled(true) })
@@ -90,7 +93,7 @@ func TestProvisionOIDC(t *testing.T) {
 				name: "new user gets the domain's membership",
 				id:   auth.Identity{Issuer: iss, Subject: "sub-new", Email: "New@Corp.Example", EmailVerified: true, Name: "New Person"},
 				check: func(t *testing.T, u *ent.User) {
-					if u.Email != "new@corp.example" || u.PasswordHash != "" || u.Name != "New Person" || u.OidcSubject != "sub-new" || u.SiteAdmin {
+					if u.Email != "new@corp.example" || u.PasswordHash != "" || u.Name != "New Person" || u.OidcSubject != "sub-new" || u.SiteAdmin || u.EmailVerifiedAt == nil {
 						t.Fatalf("user %+v", u)
 					}
 					wantRole(t, s, ws.ID, u.ID, membership.RoleDEVELOPER)
@@ -116,6 +119,15 @@ func TestProvisionOIDC(t *testing.T) {
 				},
 			},
 			{
+				name: "a row without credentials is linked, and verified by the provider's word",
+				id:   auth.Identity{Issuer: iss, Subject: "sub-invitee", Email: "invitee@corp.example", EmailVerified: true},
+				check: func(t *testing.T, u *ent.User) {
+					if u.ID != placeholder.ID || u.OidcSubject != "sub-invitee" || u.EmailVerifiedAt == nil {
+						t.Fatalf("user %+v, want %s linked and verified", u, placeholder.ID)
+					}
+				},
+			},
+			{
 				name:    "unverified email does not link",
 				id:      auth.Identity{Issuer: iss, Subject: "sub-attacker", Email: "unverified@example.com", EmailVerified: false},
 				wantErr: accounts.ErrEmailTaken,
@@ -129,6 +141,9 @@ func TestProvisionOIDC(t *testing.T) {
 				name: "unverified new user gets no domain membership",
 				id:   auth.Identity{Issuer: iss, Subject: "sub-unverified", Email: "fresh@corp.example"},
 				check: func(t *testing.T, u *ent.User) {
+					if u.EmailVerifiedAt != nil {
+						t.Fatalf("an address the provider did not verify counts as verified")
+					}
 					if n, _ := s.Ent.Membership.Query().Where(membership.UserID(u.ID)).Count(sys()); n != 0 {
 						t.Fatalf("%d memberships for an unverified email", n)
 					}

@@ -22,7 +22,7 @@ import (
 func TestNoPlainSecretsStored(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		f := newFixture(t, s)
+		f, box, _ := mailFixture(t, s)
 		var secrets []string
 		keep := func(tok auth.Tokens) {
 			secrets = append(secrets, tok.AccessToken, tok.RefreshToken, strings.TrimPrefix(tok.RefreshToken, auth.RefreshTokenPrefix))
@@ -61,6 +61,19 @@ func TestNoPlainSecretsStored(t *testing.T) {
 		tok = must(f.acc.SignIn(ctx, "user@example.com", signUpPW, clientIP))
 		if err := f.acc.SignOut(ctx, tok.RefreshToken, clientIP); err != nil {
 			t.Fatal(err)
+		}
+		// Mailed links: their tokens are secrets too.
+		if err := f.acc.RequestPasswordReset(ctx, "user@example.com", clientIP); err != nil {
+			t.Fatal(err)
+		}
+		const resetPW = "reset secret 7d3b"
+		secrets = append(secrets, resetPW)
+		must(f.acc.ResetPassword(ctx, box.last(t, "reset", "user@example.com"), resetPW, clientIP))
+		if err := f.acc.VerifyEmail(ctx, box.last(t, "verify", "user@example.com")); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range box.links {
+			secrets = append(secrets, l.token)
 		}
 
 		p := startProvider(t)

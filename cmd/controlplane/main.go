@@ -49,6 +49,14 @@ Configuration is read from the environment (CONTRACT §1):
   OAIS_OIDC_ISSUER, OAIS_OIDC_CLIENT_ID, OAIS_OIDC_CLIENT_SECRET
                                one OIDC identity provider for SSO (unset: local sign-in only)
   OAIS_OIDC_DOMAIN_WORKSPACES  e.g. example.com=ws_…:DEVELOPER adds SSO users to a workspace
+  OAIS_OIDC_REQUIRE            e-mail domains that must sign in with SSO, e.g. example.com,corp.example:
+                               password sign-in, sign-up and reset are refused for them (unset: none)
+  OAIS_SMTP_URL                outgoing mail (invitations, address verification, password reset):
+                               smtp://user:password@host:587 (STARTTLS when offered) or smtps://…:465
+                               (unset: each message, link included, is written to the log, with a
+                               warning at start)
+  OAIS_SMTP_FROM               the From of every message, e.g. "oais <noreply@example.com>"
+                               (required with OAIS_SMTP_URL)
   OAIS_SECRETS_KEY             32 random bytes, base64: seals workspaces' upstream API keys and
                                JWT signing keys, signs SSO sign-in state (the same value on every gateway
                                and control-plane replica; openssl rand -base64 32)

@@ -57,6 +57,30 @@ func (f BillingPeriodFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Valu
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.BillingPeriodMutation", m)
 }
 
+// The EmailTokenFunc type is an adapter to allow the use of ordinary
+// function as EmailToken mutator.
+type EmailTokenFunc func(context.Context, *ent.EmailTokenMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f EmailTokenFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.EmailTokenMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.EmailTokenMutation", m)
+}
+
+// The InvitationFunc type is an adapter to allow the use of ordinary
+// function as Invitation mutator.
+type InvitationFunc func(context.Context, *ent.InvitationMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f InvitationFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.InvitationMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.InvitationMutation", m)
+}
+
 // The LatencyRollupFunc type is an adapter to allow the use of ordinary
 // function as LatencyRollup mutator.
 type LatencyRollupFunc func(context.Context, *ent.LatencyRollupMutation) (ent.Value, error)

@@ -223,6 +223,80 @@ var (
 			},
 		},
 	}
+	// EmailTokensColumns holds the columns for the "email_tokens" table.
+	EmailTokensColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64},
+		{Name: "purpose", Type: field.TypeEnum, Enums: []string{"VERIFY_EMAIL", "RESET_PASSWORD"}},
+		{Name: "email", Type: field.TypeString, Size: 320},
+		{Name: "token_hash", Type: field.TypeString, Unique: true, Size: 64},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "used_at", Type: field.TypeTime, Nullable: true},
+		{Name: "user_id", Type: field.TypeString, Size: 64},
+	}
+	// EmailTokensTable holds the schema information for the "email_tokens" table.
+	EmailTokensTable = &schema.Table{
+		Name:       "email_tokens",
+		Columns:    EmailTokensColumns,
+		PrimaryKey: []*schema.Column{EmailTokensColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "email_tokens_users_user",
+				Columns:    []*schema.Column{EmailTokensColumns[7]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "emailtoken_user_id_purpose_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{EmailTokensColumns[7], EmailTokensColumns[1], EmailTokensColumns[4]},
+			},
+		},
+	}
+	// InvitationsColumns holds the columns for the "invitations" table.
+	InvitationsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "email", Type: field.TypeString, Size: 320},
+		{Name: "role", Type: field.TypeEnum, Enums: []string{"OWNER", "ADMIN", "DEVELOPER", "VIEWER"}},
+		{Name: "token_hash", Type: field.TypeString, Unique: true, Size: 64},
+		{Name: "inviter_id", Type: field.TypeString, Nullable: true},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "sent_at", Type: field.TypeTime},
+		{Name: "accepted_at", Type: field.TypeTime, Nullable: true},
+		{Name: "accepted_by_id", Type: field.TypeString, Nullable: true},
+		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
+		{Name: "workspace_id", Type: field.TypeString, Size: 64},
+	}
+	// InvitationsTable holds the schema information for the "invitations" table.
+	InvitationsTable = &schema.Table{
+		Name:       "invitations",
+		Columns:    InvitationsColumns,
+		PrimaryKey: []*schema.Column{InvitationsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "invitations_workspaces_workspace",
+				Columns:    []*schema.Column{InvitationsColumns[12]},
+				RefColumns: []*schema.Column{WorkspacesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "invitation_workspace_id_id",
+				Unique:  false,
+				Columns: []*schema.Column{InvitationsColumns[12], InvitationsColumns[0]},
+			},
+			{
+				Name:    "invitation_workspace_id_email",
+				Unique:  false,
+				Columns: []*schema.Column{InvitationsColumns[12], InvitationsColumns[3]},
+			},
+		},
+	}
 	// LatencyRollupsColumns holds the columns for the "latency_rollups" table.
 	LatencyRollupsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 64},
@@ -576,6 +650,7 @@ var (
 		{Name: "site_admin", Type: field.TypeBool, Default: false},
 		{Name: "disabled", Type: field.TypeBool, Default: false},
 		{Name: "last_sign_in_at", Type: field.TypeTime, Nullable: true},
+		{Name: "email_verified_at", Type: field.TypeTime, Nullable: true},
 	}
 	// UsersTable holds the schema information for the "users" table.
 	UsersTable = &schema.Table{
@@ -618,6 +693,8 @@ var (
 		AuditEventsTable,
 		BillingAccountsTable,
 		BillingPeriodsTable,
+		EmailTokensTable,
+		InvitationsTable,
 		LatencyRollupsTable,
 		MembershipsTable,
 		ModelPricesTable,
@@ -641,6 +718,8 @@ func init() {
 	AuditEventsTable.ForeignKeys[0].RefTable = WorkspacesTable
 	BillingAccountsTable.ForeignKeys[0].RefTable = WorkspacesTable
 	BillingPeriodsTable.ForeignKeys[0].RefTable = WorkspacesTable
+	EmailTokensTable.ForeignKeys[0].RefTable = UsersTable
+	InvitationsTable.ForeignKeys[0].RefTable = WorkspacesTable
 	LatencyRollupsTable.ForeignKeys[0].RefTable = WorkspacesTable
 	MembershipsTable.ForeignKeys[0].RefTable = WorkspacesTable
 	MembershipsTable.ForeignKeys[1].RefTable = UsersTable

@@ -18,6 +18,12 @@ type BillingAccount func(*sql.Selector)
 // BillingPeriod is the predicate function for billingperiod builders.
 type BillingPeriod func(*sql.Selector)
 
+// EmailToken is the predicate function for emailtoken builders.
+type EmailToken func(*sql.Selector)
+
+// Invitation is the predicate function for invitation builders.
+type Invitation func(*sql.Selector)
+
 // LatencyRollup is the predicate function for latencyrollup builders.
 type LatencyRollup func(*sql.Selector)
 

@@ -207,6 +207,54 @@ func (f BillingPeriodMutationRuleFunc) EvalMutation(ctx context.Context, m ent.M
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.BillingPeriodMutation", m)
 }
 
+// The EmailTokenQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type EmailTokenQueryRuleFunc func(context.Context, *ent.EmailTokenQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f EmailTokenQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.EmailTokenQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.EmailTokenQuery", q)
+}
+
+// The EmailTokenMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type EmailTokenMutationRuleFunc func(context.Context, *ent.EmailTokenMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f EmailTokenMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.EmailTokenMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.EmailTokenMutation", m)
+}
+
+// The InvitationQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type InvitationQueryRuleFunc func(context.Context, *ent.InvitationQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f InvitationQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.InvitationQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.InvitationQuery", q)
+}
+
+// The InvitationMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type InvitationMutationRuleFunc func(context.Context, *ent.InvitationMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f InvitationMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.InvitationMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.InvitationMutation", m)
+}
+
 // The LatencyRollupQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type LatencyRollupQueryRuleFunc func(context.Context, *ent.LatencyRollupQuery) error
@@ -562,6 +610,10 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.BillingPeriodQuery:
 		return q.Filter(), nil
+	case *ent.EmailTokenQuery:
+		return q.Filter(), nil
+	case *ent.InvitationQuery:
+		return q.Filter(), nil
 	case *ent.LatencyRollupQuery:
 		return q.Filter(), nil
 	case *ent.MembershipQuery:
@@ -602,6 +654,10 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.BillingAccountMutation:
 		return m.Filter(), nil
 	case *ent.BillingPeriodMutation:
+		return m.Filter(), nil
+	case *ent.EmailTokenMutation:
+		return m.Filter(), nil
+	case *ent.InvitationMutation:
 		return m.Filter(), nil
 	case *ent.LatencyRollupMutation:
 		return m.Filter(), nil

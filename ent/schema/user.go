@@ -36,6 +36,12 @@ func (User) Fields() []ent.Field {
 			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 		field.Time("last_sign_in_at").Optional().Nillable().
 			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		// Set when the user proved they read their address (a mailed link,
+		// a password reset, an SSO provider that vouches for it). Only a
+		// verified address accepts invitations or is linked to SSO; shown
+		// to the user alone (Viewer.emailVerified).
+		field.Time("email_verified_at").Optional().Nillable().
+			Annotations(entgql.Skip()),
 	}
 }
 

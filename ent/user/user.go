@@ -35,6 +35,8 @@ const (
 	FieldDisabled = "disabled"
 	// FieldLastSignInAt holds the string denoting the last_sign_in_at field in the database.
 	FieldLastSignInAt = "last_sign_in_at"
+	// FieldEmailVerifiedAt holds the string denoting the email_verified_at field in the database.
+	FieldEmailVerifiedAt = "email_verified_at"
 	// EdgeMemberships holds the string denoting the memberships edge name in mutations.
 	EdgeMemberships = "memberships"
 	// Table holds the table name of the user in the database.
@@ -61,6 +63,7 @@ var Columns = []string{
 	FieldSiteAdmin,
 	FieldDisabled,
 	FieldLastSignInAt,
+	FieldEmailVerifiedAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -157,6 +160,11 @@ func ByDisabled(opts ...sql.OrderTermOption) OrderOption {
 // ByLastSignInAt orders the results by the last_sign_in_at field.
 func ByLastSignInAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldLastSignInAt, opts...).ToFunc()
+}
+
+// ByEmailVerifiedAt orders the results by the email_verified_at field.
+func ByEmailVerifiedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldEmailVerifiedAt, opts...).ToFunc()
 }
 
 // ByMembershipsCount orders the results by memberships count.

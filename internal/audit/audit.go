@@ -28,6 +28,15 @@ const (
 	MemberInvited     = "member.invited"
 	MemberRoleChanged = "member.role_changed"
 	MemberRemoved     = "member.removed"
+	MemberJoined      = "member.joined" // accepted an invitation
+	InviteResent      = "invitation.resent"
+	InviteRevoked     = "invitation.revoked"
+	EmailVerified     = "auth.email_verified"
+	PasswordReset     = "auth.password_reset"
+	PasswordChanged   = "auth.password_changed"
+	// AccountSuperseded: a verified SSO identity arrived for an address
+	// held by an unverified password account, which was disabled.
+	AccountSuperseded = "auth.account_superseded"
 	KeyCreated        = "key.created"
 	KeyUpdated        = "key.updated"
 	KeyDisabled       = "key.disabled"

@@ -5,11 +5,14 @@
 package controlplane
 
 import (
+	"errors"
 	"net/netip"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/oais/oais/auth/accounts"
+	"github.com/oais/oais/auth/mail"
 	"github.com/oais/oais/internal/config"
 	"github.com/oais/oais/internal/drain"
 	"github.com/oais/oais/internal/secretbox"
@@ -65,6 +68,14 @@ type Config struct {
 	SecretScanningKeys string
 	// DrainTimeout (OAIS_DRAIN_TIMEOUT) bounds the drain on SIGTERM.
 	DrainTimeout time.Duration
+	// SMTPURL (OAIS_SMTP_URL, smtp:// or smtps://) is where mail goes;
+	// empty writes messages to the log. It may carry a password.
+	SMTPURL config.Secret
+	// SMTPFrom (OAIS_SMTP_FROM) is the From of every message.
+	SMTPFrom string
+	// SSODomains (OAIS_OIDC_REQUIRE) are e-mail domains that sign in only
+	// through SSO.
+	SSODomains []string
 }
 
 // Load reads the Config from env and validates it; the error names the
@@ -95,6 +106,21 @@ func Load(env config.Env) (Config, error) {
 		SecretsKey:              config.Secret(env.String("OAIS_SECRETS_KEY", "")),
 		SecretScanningKeys:      env.String("OAIS_SECRET_SCANNING_KEYS", ""),
 		DrainTimeout:            env.Duration("OAIS_DRAIN_TIMEOUT", drain.DefaultTimeout, &errs),
+		SMTPURL:                 config.Secret(env.String("OAIS_SMTP_URL", "")),
+		SMTPFrom:                env.String("OAIS_SMTP_FROM", ""),
+	}
+	if c.SMTPURL != "" {
+		var se *mail.SettingError
+		if _, err := mail.NewSMTP(c.SMTPURL.Reveal(), c.SMTPFrom); errors.As(err, &se) {
+			errs = append(errs, config.Errorf(se.Var, "%s", se.Msg))
+		}
+	} else if c.SMTPFrom != "" {
+		errs = append(errs, config.Errorf("OAIS_SMTP_FROM", "set, but OAIS_SMTP_URL is not: set the mail server too (smtp://user:password@host:587)"))
+	}
+	if d, err := accounts.ParseSSODomains(env.String("OAIS_OIDC_REQUIRE", "")); err != nil {
+		errs = append(errs, config.Errorf("OAIS_OIDC_REQUIRE", "%v", err))
+	} else if c.SSODomains = d; len(d) > 0 && c.OIDCIssuer == "" {
+		errs = append(errs, config.Errorf("OAIS_OIDC_REQUIRE", "requires OAIS_OIDC_ISSUER: without SSO, nobody at %s could sign in", strings.Join(d, ", ")))
 	}
 	if c.DrainTimeout <= 0 {
 		errs = append(errs, config.Errorf("OAIS_DRAIN_TIMEOUT", "must be positive, e.g. 25s"))

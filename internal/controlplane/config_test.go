@@ -33,6 +33,17 @@ func TestLoad(t *testing.T) {
 		{name: "negative usage retention", env: map[string]string{"OAIS_USAGE_RETENTION_DAYS": "-1"}, wantErr: "OAIS_USAGE_RETENTION_DAYS"},
 		{name: "usage retention not a number", env: map[string]string{"OAIS_USAGE_RETENTION_DAYS": "forever"}, wantErr: "OAIS_USAGE_RETENTION_DAYS"},
 		{name: "bad signup flag", env: map[string]string{"OAIS_ALLOW_SIGNUP": "maybe"}, wantErr: "OAIS_ALLOW_SIGNUP"},
+		{name: "smtp", env: map[string]string{"OAIS_SMTP_URL": "smtp://u:p@mail.example.com:587", "OAIS_SMTP_FROM": "oais <noreply@example.com>"}},
+		{name: "smtps", env: map[string]string{"OAIS_SMTP_URL": "smtps://mail.example.com", "OAIS_SMTP_FROM": "noreply@example.com"}},
+		{name: "smtp without from", env: map[string]string{"OAIS_SMTP_URL": "smtp://mail.example.com"}, wantErr: "OAIS_SMTP_FROM"},
+		{name: "from without smtp", env: map[string]string{"OAIS_SMTP_FROM": "noreply@example.com"}, wantErr: "OAIS_SMTP_FROM"},
+		{name: "smtp not a mail url", env: map[string]string{"OAIS_SMTP_URL": "https://mail.example.com", "OAIS_SMTP_FROM": "a@b.example"}, wantErr: "OAIS_SMTP_URL"},
+		{name: "bad from", env: map[string]string{"OAIS_SMTP_URL": "smtp://mail.example.com", "OAIS_SMTP_FROM": "nobody"}, wantErr: "OAIS_SMTP_FROM"},
+		{name: "sso required", env: map[string]string{"OAIS_OIDC_REQUIRE": "corp.example, other.example", "OAIS_OIDC_ISSUER": "https://idp.example.com",
+			"OAIS_OIDC_CLIENT_ID": "c", "OAIS_OIDC_CLIENT_SECRET": "s", "OAIS_PUBLIC_URL": "https://oais.example.com"}},
+		{name: "sso required without sso", env: map[string]string{"OAIS_OIDC_REQUIRE": "corp.example"}, wantErr: "OAIS_OIDC_REQUIRE"},
+		{name: "sso required, not a domain", env: map[string]string{"OAIS_OIDC_REQUIRE": "me@corp.example", "OAIS_OIDC_ISSUER": "https://idp.example.com",
+			"OAIS_OIDC_CLIENT_ID": "c", "OAIS_OIDC_CLIENT_SECRET": "s", "OAIS_PUBLIC_URL": "https://oais.example.com"}, wantErr: "OAIS_OIDC_REQUIRE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,11 +65,15 @@ func TestSecretsNeverPrint(t *testing.T) {
 	c, err := Load(config.Map(map[string]string{
 		"OAIS_STRIPE_API_KEY": "sk_test_supersecret", "OAIS_STRIPE_WEBHOOK_SECRET": "whsec_supersecret",
 		"OAIS_BOOTSTRAP_ADMIN_PASSWORD": "supersecret-password",
+		"OAIS_SMTP_URL":                 "smtp://oais:supersecret-smtp@mail.example.com", "OAIS_SMTP_FROM": "noreply@example.com",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range []string{fmt.Sprintf("%v", c), fmt.Sprintf("%+v", c)} {
+		if !strings.Contains(s, "noreply@example.com") {
+			t.Fatalf("the config did not print at all: %s", s)
+		}
 		if strings.Contains(s, "supersecret") {
 			t.Fatalf("a secret printed: %s", s)
 		}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/oais/oais/auth"
 	"github.com/oais/oais/auth/accounts"
+	"github.com/oais/oais/auth/mail"
 	"github.com/oais/oais/billing"
 	"github.com/oais/oais/billing/entstore"
 	"github.com/oais/oais/billing/spendalerts"
@@ -42,6 +43,7 @@ import (
 	"github.com/oais/oais/internal/secretbox"
 	"github.com/oais/oais/internal/secretscan"
 	"github.com/oais/oais/internal/store"
+	"github.com/oais/oais/internal/workspaces"
 	"github.com/oais/oais/web"
 )
 
@@ -57,10 +59,14 @@ type Server struct {
 	Accounts *accounts.Accounts
 	Issuer   *auth.Issuer
 	Keys     *apikeys.Service
+	// Invites invites people by e-mail; tests may change its budget
+	// before the first request.
+	Invites  *workspaces.Invitations
 	Log      *slog.Logger
 	stripe   *billing.Stripe
 	metrics  *billing.Metrics
 	oidc     *auth.OIDC
+	outbox   *mail.Outbox
 	draining atomic.Bool // /readyz answers 503 once the drain began
 }
 
@@ -86,18 +92,48 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Se
 	}
 	s := &Server{Config: cfg, Store: st, Log: log, Keys: &apikeys.Service{}}
 	if err := s.build(ctx, out); err != nil {
+		ok = true // s.Close closes the store, and the outbox build may have started
+		_ = s.Close()
 		return nil, err
 	}
 	ok = true
 	return s, nil
 }
 
-// Close releases the server's resources.
+// OutboxDrain bounds how long Close waits for queued mail to go out.
+const OutboxDrain = 10 * time.Second
+
+// Close delivers the mail still queued (at most OutboxDrain) and releases
+// the server's resources.
 func (s *Server) Close() error {
+	if s.outbox != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), OutboxDrain)
+		_ = s.outbox.Close(ctx) // what it could not deliver, it logged
+		cancel()
+	}
 	if s.oidc != nil {
 		s.oidc.Close()
 	}
 	return s.Store.Close()
+}
+
+// mailer builds the outbox and the messages' sender: SMTP with
+// OAIS_SMTP_URL, else the log, said loudly once.
+func (s *Server) mailer() (*mail.Sender, error) {
+	cfg := s.Config
+	var t mail.Transport = mail.Log{Logger: s.Log}
+	if cfg.SMTPURL != "" {
+		smtp, err := mail.NewSMTP(cfg.SMTPURL.Reveal(), cfg.SMTPFrom)
+		if err != nil {
+			return nil, err
+		}
+		s.Log.Info("mail goes through SMTP", "server", smtp, "from", cfg.SMTPFrom)
+		t = smtp
+	} else {
+		s.Log.Warn("e-mail is not configured (OAIS_SMTP_URL): invitations, address verification and password-reset messages are written to this log instead, links included, and anyone who reads the log can use those links. Fine for one machine; set OAIS_SMTP_URL and OAIS_SMTP_FROM to send them.")
+	}
+	s.outbox = mail.NewOutbox(t, mail.OutboxOptions{Logger: s.Log})
+	return mail.NewSender(s.outbox, cfg.PublicURL), nil
 }
 
 func (s *Server) build(ctx context.Context, out io.Writer) error {
@@ -115,7 +151,11 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 		return fmt.Errorf("signing keys: %w", err)
 	}
 	s.Issuer = issuer
-	acc, err := accounts.New(client, issuer, accounts.Options{AllowSignUp: cfg.AllowSignUp, Logger: log})
+	sender, err := s.mailer()
+	if err != nil {
+		return err
+	}
+	acc, err := accounts.New(client, issuer, accounts.Options{AllowSignUp: cfg.AllowSignUp, Mail: sender, SSODomains: cfg.SSODomains, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -134,7 +174,9 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = billing.NewMetrics(reg)
 
-	res := &graph.Resolver{Client: client, Keys: s.Keys, Accounts: acc, Ledger: ledger.New(s.Store), Secrets: box,
+	s.Invites = &workspaces.Invitations{Mail: sender}
+	res := &graph.Resolver{Client: client, Keys: s.Keys, Accounts: acc, Invites: s.Invites,
+		Ledger: ledger.New(s.Store), Secrets: box,
 		Reconciler: entstore.Reconciler(s.Store, s.stripe), Egress: &egress.Policy{Allowed: cfg.UpstreamAllowedNetworks}}
 	if s.stripe != nil {
 		res.Stripe = entstore.NewLinks(s.Store, s.stripe)

@@ -27,6 +27,8 @@ const (
 	Upstream      = "up"
 	UsageRollup   = "ur"
 	LatencyRollup = "lr"
+	Invitation    = "inv"
+	EmailToken    = "etk"
 )
 
 const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

@@ -101,6 +101,22 @@ func ManagedPolicy() ent.Policy {
 	}
 }
 
+// ManagersOnlyPolicy: only owners and admins read or write a tenant type
+// (invitations: who was invited, and the links' state, is the managers'
+// business); other members see no rows.
+func ManagersOnlyPolicy() ent.Policy {
+	return privacy.Policy{
+		Query: privacy.QueryPolicy{
+			filterByField("workspace_id", viewer.Role.CanManage),
+		},
+		Mutation: privacy.MutationPolicy{
+			createIn(viewer.Role.CanManage),
+			filterByField("workspace_id", viewer.Role.CanManage),
+			privacy.AlwaysAllowRule(),
+		},
+	}
+}
+
 // APIKeyPolicy: owners and admins write every key; developers create keys
 // and change the ones they created; viewers only read.
 func APIKeyPolicy() ent.Policy {

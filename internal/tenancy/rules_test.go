@@ -14,6 +14,7 @@ import (
 	"github.com/oais/oais/ent/auditevent"
 	"github.com/oais/oais/ent/billingaccount"
 	"github.com/oais/oais/ent/billingperiod"
+	"github.com/oais/oais/ent/invitation"
 	"github.com/oais/oais/ent/latencyrollup"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/migrate"
@@ -36,6 +37,7 @@ type fixture struct {
 	ws, member, key, usage, auditEv, billing, period string
 	upstream, usageRollup, latencyRollup             string
 	quarantine                                       string
+	invitation                                       string
 }
 
 func seed(t *testing.T, c *ent.Client, name string) (fixture, *viewer.Viewer) {
@@ -58,9 +60,11 @@ func seed(t *testing.T, c *ent.Client, name string) (fixture, *viewer.Viewer) {
 	ur := c.UsageRollup.Create().SetWorkspaceID(ws.ID).SetAPIKeyID(k.ID).SetModel("m").SetHour(hour).SetRequests(1).SaveX(sys)
 	lr := c.LatencyRollup.Create().SetWorkspaceID(ws.ID).SetHour(hour).SetBucket(0).SetCount(1).SaveX(sys)
 	uq := c.UsageQuarantine.Create().SetID("uq_" + name).SetWorkspaceID(ws.ID).SetRequestID(name + "-bad").SetReason("test").SetRecord("{}").SaveX(sys)
+	inv := c.Invitation.Create().SetWorkspaceID(ws.ID).SetEmail("guest@" + name + ".example").SetRole("ADMIN").SetTokenHash(name + "-invite").
+		SetExpiresAt(time.Now().Add(time.Hour)).SetSentAt(time.Now()).SaveX(sys)
 	v := &viewer.Viewer{UserID: u.ID, Email: u.Email, Roles: map[string]viewer.Role{ws.ID: viewer.RoleOwner}}
 	return fixture{ws: ws.ID, member: m.ID, key: k.ID, usage: ue.ID, auditEv: ae.ID, billing: ba.ID, period: bp.ID,
-		upstream: up.ID, usageRollup: ur.ID, latencyRollup: lr.ID, quarantine: uq.ID}, v
+		upstream: up.ID, usageRollup: ur.ID, latencyRollup: lr.ID, quarantine: uq.ID, invitation: inv.ID}, v
 }
 
 // read gets one row of a workspace-owned type by id. The table ties it to
@@ -121,6 +125,11 @@ var reads = []read{
 		_, err := c.UsageQuarantine.Get(ctx, id)
 		return err
 	}},
+	// Who was invited, and the state of the links.
+	{table: invitation.Table, id: func(f fixture) string { return f.invitation }, get: func(ctx context.Context, c *ent.Client, id string) error {
+		_, err := c.Invitation.Get(ctx, id)
+		return err
+	}},
 }
 
 // write is a change a member of another workspace tries on a row of a.
@@ -172,6 +181,9 @@ var writes = []write{
 	}},
 	{name: "zero latency rollup", table: latencyrollup.Table, systemWritten: true, do: func(ctx context.Context, c *ent.Client, a fixture) error {
 		return c.LatencyRollup.UpdateOneID(a.latencyRollup).SetCount(0).Exec(ctx)
+	}},
+	{name: "redirect an invitation's link", table: invitation.Table, do: func(ctx context.Context, c *ent.Client, a fixture) error {
+		return c.Invitation.UpdateOneID(a.invitation).SetTokenHash("attacker-known").Exec(ctx)
 	}},
 }
 
@@ -229,6 +241,11 @@ func TestCrossTenant(t *testing.T) {
 			err = c.Upstream.Create().SetWorkspaceID(a.ws).SetBaseURL("https://attacker.example.com/v1").Exec(asB)
 			if !errors.Is(err, privacy.Deny) {
 				t.Fatalf("an upstream for a foreign workspace: %v, want deny", err)
+			}
+			err = c.Invitation.Create().SetWorkspaceID(a.ws).SetEmail("me@b.example").SetRole("OWNER").SetTokenHash("mine").
+				SetExpiresAt(time.Now().Add(time.Hour)).SetSentAt(time.Now()).Exec(asB)
+			if !errors.Is(err, privacy.Deny) {
+				t.Fatalf("an invitation into a foreign workspace: %v, want deny", err)
 			}
 		})
 		t.Run("lists hold only own rows", func(t *testing.T) {
@@ -290,4 +307,37 @@ func TestCrossTenantCoversEveryType(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestInvitationsManagersOnly: inside one workspace, invitations are the
+// owners' and admins' business; developers and viewers neither see nor
+// change them, nor invite (which would mail strangers in its name).
+func TestInvitationsManagersOnly(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		c := s.Ent
+		a, owner := seed(t, c, "gamma")
+		for _, role := range []viewer.Role{viewer.RoleDeveloper, viewer.RoleViewer} {
+			t.Run(string(role), func(t *testing.T) {
+				as := viewer.NewContext(context.Background(), &viewer.Viewer{UserID: "usr_x", Roles: map[string]viewer.Role{a.ws: role}})
+				if n := c.Invitation.Query().CountX(as); n != 0 {
+					t.Fatalf("sees %d invitations", n)
+				}
+				if _, err := c.Invitation.Get(as, a.invitation); !ent.IsNotFound(err) {
+					t.Fatalf("read: %v, want not found", err)
+				}
+				if err := c.Invitation.UpdateOneID(a.invitation).SetRevokedAt(time.Now()).Exec(as); !ent.IsNotFound(err) {
+					t.Fatalf("revoke: %v, want not found", err)
+				}
+				err := c.Invitation.Create().SetWorkspaceID(a.ws).SetEmail("x@y.example").SetRole("VIEWER").SetTokenHash("t-" + string(role)).
+					SetExpiresAt(time.Now().Add(time.Hour)).SetSentAt(time.Now()).Exec(as)
+				if !errors.Is(err, privacy.Deny) {
+					t.Fatalf("invite: %v, want deny", err)
+				}
+			})
+		}
+		as := viewer.NewContext(context.Background(), owner)
+		if n := c.Invitation.Query().CountX(as); n != 1 {
+			t.Fatalf("the owner sees %d invitations, want 1", n)
+		}
+	})
 }

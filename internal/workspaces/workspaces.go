@@ -13,11 +13,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/oais/oais/auth/accounts"
 	"github.com/oais/oais/ent"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/privacy"
-	"github.com/oais/oais/ent/user"
 	"github.com/oais/oais/internal/audit"
 	"github.com/oais/oais/internal/store"
 	"github.com/oais/oais/internal/userinput"
@@ -175,45 +173,6 @@ func SetSpendCap(ctx context.Context, c *ent.Client, wsID string, cents *int) (*
 	}
 	return ws, audit.Record(ctx, c, audit.Event{WorkspaceID: wsID, Action: audit.SpendCapChanged, TargetType: "workspace", TargetID: wsID,
 		Details: map[string]string{"monthly_cents": detail}})
-}
-
-// Invite adds the user with email to a workspace with role, creating the
-// user (without a password: they sign up or sign in with SSO to claim it)
-// if they have no account yet.
-func Invite(ctx context.Context, c *ent.Client, wsID, email string, role membership.Role) (*ent.Membership, error) {
-	if err := manager(ctx, wsID); err != nil {
-		return nil, err
-	}
-	if err := membership.RoleValidator(role); err != nil {
-		return nil, &InputError{Field: "role", Msg: "must be OWNER, ADMIN, DEVELOPER or VIEWER"}
-	}
-	// Only an owner makes owners, as in ChangeRole: otherwise an admin could
-	// invite a second account of theirs as owner and take the workspace over.
-	if role == membership.RoleOWNER && !isOwner(ctx, wsID) {
-		return nil, ErrForbidden
-	}
-	// The same rule as sign-up, so every invited address can be claimed.
-	email, err := accounts.NormalizeEmail(email)
-	if err != nil {
-		return nil, &InputError{Field: "email", Msg: "not a valid e-mail address"}
-	}
-	sys := privacy.DecisionContext(ctx, privacy.Allow)
-	u, err := c.User.Query().Where(user.Email(email)).Only(sys)
-	if ent.IsNotFound(err) {
-		u, err = c.User.Create().SetEmail(email).Save(sys)
-	}
-	if err != nil {
-		return nil, store.Classify(err)
-	}
-	m, err := c.Membership.Create().SetWorkspaceID(wsID).SetUserID(u.ID).SetRole(role).Save(ctx)
-	if err != nil {
-		if errors.Is(store.Classify(err), store.ErrConflict) {
-			return nil, ErrAlready
-		}
-		return nil, store.Classify(err)
-	}
-	return m, audit.Record(ctx, c, audit.Event{WorkspaceID: wsID, Action: audit.MemberInvited, TargetType: "membership", TargetID: m.ID,
-		Details: map[string]string{"email": email, "role": string(role)}})
 }
 
 func owners(ctx context.Context, c *ent.Client, wsID string) (int, error) {

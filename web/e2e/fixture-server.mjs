@@ -134,6 +134,9 @@ const workspace = {
     conn(
       users.map((u, i) => ({ __typename: 'Membership', id: `mem_${i}`, role: ['OWNER', 'DEVELOPER', 'VIEWER'][i], createdAt: iso(now - (30 - i * 9) * 86_400_000), user: u })),
     ),
+  invitations: () => [
+    { __typename: 'Invitation', id: 'inv_1', email: 'new.hire@example.com', role: 'DEVELOPER', status: 'PENDING', expiresAt: iso(now + 6 * 86_400_000), sentAt: iso(now - 86_400_000) },
+  ],
   auditEvents: () =>
     conn(
       [
@@ -170,6 +173,7 @@ const root = {
   viewer: () => ({
     id: 'usr_01HADMIN',
     email: 'admin@example.com',
+    emailVerified: true,
     siteAdmin: true,
     memberships: [workspace, ...others].map((w, i) => ({ __typename: 'Membership', id: `vm_${i}`, role: i ? 'ADMIN' : 'OWNER', workspace: w })),
   }),

@@ -49,6 +49,10 @@ export function startBinary(name, args, env) {
   const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.pipe(log);
   child.stderr.pipe(log);
+  // The output so far, for tests that read it (the control plane logs mail
+  // it cannot send, links included, when OAIS_SMTP_URL is unset).
+  child.output = '';
+  for (const stream of [child.stdout, child.stderr]) stream.on('data', (b) => (child.output += b.toString()));
   child.exited = new Promise((ok) => child.on('exit', (code, signal) => ok({ code, signal })));
   children.add(child);
   child.exited.then(() => children.delete(child));
@@ -98,6 +102,32 @@ export function launchChromium() {
     executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
     args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
+}
+
+/**
+ * mailedLink waits until proc's log holds a message to `to` with a link to
+ * the page path (the log is where mail goes without OAIS_SMTP_URL) and
+ * returns the newest such link.
+ */
+export async function mailedLink(proc, to, path, { timeoutMs = 20_000 } = {}) {
+  return eventually(
+    () => {
+      let found;
+      for (const line of proc.output.split('\n')) {
+        let rec;
+        try {
+          rec = JSON.parse(line);
+        } catch {
+          continue;
+        }
+        const m = rec.to === to && typeof rec.text === 'string' && rec.text.match(new RegExp(`https?://\\S+${path}\\?token=[\\w-]+`));
+        if (m) found = m[0];
+      }
+      if (!found) throw new Error(`no mail to ${to} with a link to ${path} in the log yet`);
+      return found;
+    },
+    { timeoutMs, intervalMs: 200 },
+  );
 }
 
 /** sleep resolves after ms. */

@@ -9,13 +9,16 @@ import AuditPage from './pages/AuditPage';
 import AuthCompletePage from './pages/AuthCompletePage';
 import BillingPage from './pages/BillingPage';
 import HomePage from './pages/HomePage';
+import InviteAcceptPage from './pages/InviteAcceptPage';
 import KeyDetailPage from './pages/KeyDetailPage';
 import KeysPage from './pages/KeysPage';
 import LimitsPage from './pages/LimitsPage';
 import MembersPage from './pages/MembersPage';
 import NotFoundPage from './pages/NotFoundPage';
+import ResetPasswordPage from './pages/ResetPasswordPage';
 import SignInPage from './pages/SignInPage';
 import UsagePage from './pages/UsagePage';
+import VerifyEmailPage from './pages/VerifyEmailPage';
 
 /** RequireSession sends a signed-out visitor to sign-in, remembering where they were going. */
 function RequireSession({ children }: { children: ReactNode }) {
@@ -32,6 +35,10 @@ export function AppRoutes() {
       <Route path="/signin" element={<SignInPage />} />
       <Route path="/sign-in" element={<Navigate to="/signin" replace />} />
       <Route path="/auth/complete" element={<AuthCompletePage />} />
+      {/* The pages mailed links open; auth/mail names the same paths. */}
+      <Route path="/invite/accept" element={<InviteAcceptPage />} />
+      <Route path="/verify-email" element={<VerifyEmailPage />} />
+      <Route path="/reset-password" element={<ResetPasswordPage />} />
       <Route
         path="/"
         element={

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oais/oais/auth/mail"
+	"github.com/oais/oais/auth/mail/mailtest"
 	"github.com/oais/oais/internal/config"
 	"github.com/oais/oais/internal/controlplane"
 	"github.com/oais/oais/internal/storetest"
@@ -107,6 +109,9 @@ type server struct {
 	secrets *secretSet
 	admin   *user
 	seq     atomic.Int64
+	// mail is the SMTP server the control plane sends to (unless a test
+	// set OAIS_SMTP_URL itself): every invitation and link lands there.
+	mail *mailtest.Server
 }
 
 // start opens the control plane on dbURL with a JSON logger into a buffer,
@@ -114,11 +119,14 @@ type server struct {
 // overrides configuration variables.
 func start(t testing.TB, dbURL string, extra map[string]string) *server {
 	t.Helper()
+	mailSrv := mailtest.Start(t, mailtest.Options{})
 	env := map[string]string{
 		"OAIS_DATABASE_URL":             dbURL,
 		"OAIS_BOOTSTRAP_ADMIN_EMAIL":    adminEmail,
 		"OAIS_BOOTSTRAP_ADMIN_PASSWORD": adminPassword,
 		"OAIS_LOG_LEVEL":                "debug",
+		"OAIS_SMTP_URL":                 mailSrv.URL(),
+		"OAIS_SMTP_FROM":                "oais <noreply@oais.test>",
 	}
 	for k, v := range extra {
 		env[k] = v
@@ -127,7 +135,7 @@ func start(t testing.TB, dbURL string, extra map[string]string) *server {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	s := &server{logs: &lockedBuffer{}, out: &lockedBuffer{}, secrets: &secretSet{}}
+	s := &server{logs: &lockedBuffer{}, out: &lockedBuffer{}, secrets: &secretSet{}, mail: mailSrv}
 	log := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -141,12 +149,16 @@ func start(t testing.TB, dbURL string, extra map[string]string) *server {
 		_ = cp.Close()
 	})
 	s.cp, s.url, s.client = cp, hs.URL, hs.Client()
+	// The suites invite far more than a person would in an hour;
+	// TestInvitationMailBudget checks the budget itself.
+	cp.Invites.MailsPerHour = 1 << 20
 	s.client.Timeout = 30 * time.Second
 	s.secrets.add(adminPassword, "bootstrap admin password")
 	for _, k := range secretPattern.FindAllString(s.out.String(), -1) {
 		s.secrets.add(k, "quickstart key secret")
 	}
 	s.admin = s.signIn(t, adminEmail, adminPassword)
+	s.admin.verified = true // the operator chose the bootstrap admin's address
 	return s
 }
 
@@ -276,6 +288,7 @@ func (s *server) unique(prefix string) string {
 type user struct {
 	ID, Email, Password string
 	Token, Refresh      string
+	verified            bool // opened the verification link mailed at sign-up
 }
 
 const authFields = `accessToken refreshToken expiresAt user { id email }`
@@ -318,12 +331,37 @@ func (s *server) createKey(t testing.TB, token, ws, label string) (id, secret st
 	return str(t, d, "createAPIKey", "apiKey", "id"), str(t, d, "createAPIKey", "secret")
 }
 
-// invite adds email to ws with role and returns the membership id.
-func (s *server) invite(t testing.TB, token, ws, email, role string) string {
+// invite invites email into ws with role and returns the invitation's id
+// and the token mailed for it.
+func (s *server) invite(t testing.TB, token, ws, email, role string) (id, link string) {
 	t.Helper()
 	d := s.must(t, token, `mutation($ws: ID!, $e: String!, $r: MembershipRole!) { inviteMember(workspaceID: $ws, email: $e, role: $r) { id } }`,
 		map[string]any{"ws": ws, "e": email, "r": role})
-	return str(t, d, "inviteMember", "id")
+	return str(t, d, "inviteMember", "id"), s.mail.Token(t, email, mail.InvitePath)
+}
+
+// verify opens the verification link mailed to u at sign-up (once).
+func (s *server) verify(t testing.TB, u *user) {
+	t.Helper()
+	if u.verified {
+		return
+	}
+	s.must(t, "", `mutation($t: String!) { verifyEmail(token: $t) }`, map[string]any{"t": s.mail.Token(t, u.Email, mail.VerifyPath)})
+	u.verified = true
+}
+
+// addMember makes u a member of ws with role the only way there is: token's
+// user invites u's address, u verifies it and accepts. It returns the
+// membership's id.
+func (s *server) addMember(t testing.TB, token, ws string, u *user, role string) string {
+	t.Helper()
+	_, link := s.invite(t, token, ws, u.Email, role)
+	s.verify(t, u)
+	d := s.must(t, u.Token, `mutation($t: String!) { acceptInvite(token: $t) { id role } }`, map[string]any{"t": link})
+	if got := str(t, d, "acceptInvite", "role"); got != role {
+		t.Fatalf("accepted as %s, want %s", got, role)
+	}
+	return str(t, d, "acceptInvite", "id")
 }
 
 // keyFields is every field of an API key a client can ask for.

@@ -25,7 +25,7 @@ func TestKeyTotalCount(t *testing.T) {
 		ws := s.createWorkspace(t, owner, s.unique("count-"))
 		other := s.createWorkspace(t, owner, s.unique("count-other-"))
 		dev := s.signUp(t, s.unique("dev-")+"@count.test")
-		s.invite(t, owner, ws, dev.Email, "DEVELOPER")
+		s.addMember(t, owner, ws, dev, "DEVELOPER")
 
 		var made []string
 		for i := range 4 {

@@ -319,8 +319,8 @@ func TestKeyLifecycle(t *testing.T) {
 			s.wantCode(t, forbid, owner, remove, map[string]any{"id": ownMem})
 			s.wantCode(t, forbid, owner, role, map[string]any{"id": ownMem, "r": "ADMIN"})
 
-			// Inviting creates the membership, once.
-			mem := s.invite(t, owner, ws, w.users[asAdmin].Email, "ADMIN")
+			// An accepted invitation creates the membership, once.
+			mem := s.addMember(t, owner, ws, w.users[asAdmin], "ADMIN")
 			d = s.must(t, owner, `query($ws: ID!) { workspace(id: $ws) { memberships(first: 10) { totalCount edges { node { id role user { email } } } } } }`, map[string]any{"ws": ws})
 			found := false
 			for _, e := range list(t, d, "workspace", "memberships", "edges") {
@@ -361,12 +361,15 @@ func TestKeyLifecycle(t *testing.T) {
 			}
 			a := s.auditActions(t, w.token(asAdmin), ws)
 			for action, target := range map[string]string{
-				"member.invited": mem, "member.role_changed": mem, "member.removed": ownMem,
+				"member.joined": mem, "member.role_changed": mem, "member.removed": ownMem,
 				"workspace.limits_changed": ws, "workspace.spend_cap_changed": ws, "workspace.created": ws,
 			} {
 				if !contains(a[action], target) {
 					t.Errorf("no %s audit line for %s: %v", action, target, a[action])
 				}
+			}
+			if len(a["member.invited"]) == 0 {
+				t.Errorf("no member.invited audit line")
 			}
 		})
 

@@ -20,6 +20,9 @@ const (
 	forbid   = "FORBIDDEN"
 	unauth   = "UNAUTHENTICATED"
 	badInput = "BAD_USER_INPUT"
+	// Issue 15's codes.
+	linkInvalid = "LINK_INVALID"
+	mismatch    = "INVITATION_EMAIL_MISMATCH"
 )
 
 type outcomes [nActors]string
@@ -39,7 +42,12 @@ var (
 	anyUser = want(ok, ok, ok, ok, ok, unauth)
 	// public: no session needed.
 	public = want(ok, ok, ok, ok, ok, ok)
+	// managersOnlyA: owners and admins; to everyone else the record does not exist.
+	managersOnlyA = want(ok, ok, notFound, notFound, notFound, unauth)
 )
+
+// unknownToken is a well-formed link token that was never mailed.
+var unknownToken = strings.Repeat("A", 43)
 
 // op is one row of the matrix: an operation on A (or B) and what each actor gets.
 type op struct {
@@ -281,6 +289,48 @@ func matrix() []op {
 				return map[string]any{"id": w.wsA, "e": w.s.unique("invitee") + "@a.test"}
 			},
 			query: `mutation($id: ID!, $e: String!) { inviteMember(workspaceID: $id, email: $e, role: OWNER) { id role } }`},
+		{name: "workspace.invitations", field: "workspace", want: readA, vars: wsA,
+			query: `query($id: ID!) { workspace(id: $id) { invitations { id email role status expiresAt sentAt workspaceID } } }`,
+			check: func(t *testing.T, w *world, a actor, d map[string]any) {
+				var got []string
+				for _, inv := range list(t, d, "workspace", "invitations") {
+					got = append(got, str(t, inv, "id"))
+				}
+				if a <= asAdmin && !contains(got, w.invA) {
+					t.Errorf("the %s does not see A's pending invitation: %v", a, got)
+				}
+				if a > asAdmin && len(got) > 0 {
+					t.Errorf("the %s sees invitations: %v", a, got)
+				}
+			}},
+		{name: "node invitation", field: "node", want: want(ok, ok, null, null, null, unauth), vars: idVar(func(w *world) string { return w.invA }),
+			query: `query($id: ID!) { node(id: $id) { id ... on Invitation { email role status } } }`},
+		{name: "acceptInvite unknown token", field: "acceptInvite", want: want(linkInvalid, linkInvalid, linkInvalid, linkInvalid, linkInvalid, unauth),
+			vars:  func(*testing.T, *world, actor) map[string]any { return map[string]any{"t": unknownToken} },
+			query: `mutation($t: String!) { acceptInvite(token: $t) { id } }`},
+		{name: "acceptInvite of another address", field: "acceptInvite", want: want(mismatch, mismatch, mismatch, mismatch, mismatch, unauth),
+			vars: func(t *testing.T, w *world, _ actor) map[string]any {
+				_, link := w.freshInvitation(t)
+				return map[string]any{"t": link}
+			},
+			query: `mutation($t: String!) { acceptInvite(token: $t) { id } }`},
+		{name: "resendInvitation", field: "resendInvitation", want: managersOnlyA,
+			vars: func(t *testing.T, w *world, _ actor) map[string]any {
+				id, _ := w.freshInvitation(t)
+				return map[string]any{"id": id}
+			},
+			query: `mutation($id: ID!) { resendInvitation(id: $id) { id status } }`},
+		{name: "revokeInvitation", field: "revokeInvitation", want: managersOnlyA,
+			vars: func(t *testing.T, w *world, _ actor) map[string]any {
+				id, _ := w.freshInvitation(t)
+				return map[string]any{"id": id}
+			},
+			query: `mutation($id: ID!) { revokeInvitation(id: $id) { id status } }`,
+			check: func(t *testing.T, w *world, a actor, d map[string]any) {
+				if got := str(t, d, "revokeInvitation", "status"); got != "REVOKED" {
+					t.Errorf("status after revoke: %s", got)
+				}
+			}},
 		{name: "updateMemberRole", field: "updateMemberRole", want: manageA, vars: freshMember("VIEWER"),
 			query: `mutation($id: ID!, $role: MembershipRole!) { updateMemberRole(membershipID: $id, role: $role) { id role } }`},
 		{name: "updateMemberRole to owner", field: "updateMemberRole", want: want(ok, forbid, forbid, forbid, notFound, unauth), vars: freshMember("OWNER"),
@@ -290,6 +340,23 @@ func matrix() []op {
 				return map[string]any{"id": w.freshMember(t, "DEVELOPER")}
 			},
 			query: `mutation($id: ID!) { removeMember(membershipID: $id) }`},
+
+		// Addresses and passwords.
+		{name: "verifyEmail unknown token", field: "verifyEmail", want: want(linkInvalid, linkInvalid, linkInvalid, linkInvalid, linkInvalid, linkInvalid),
+			vars:  func(*testing.T, *world, actor) map[string]any { return map[string]any{"t": unknownToken} },
+			query: `mutation($t: String!) { verifyEmail(token: $t) }`},
+		{name: "sendVerificationEmail", field: "sendVerificationEmail", want: anyUser,
+			query: `mutation { sendVerificationEmail }`},
+		{name: "requestPasswordReset", field: "requestPasswordReset", want: public,
+			vars: func(_ *testing.T, w *world, _ actor) map[string]any {
+				return map[string]any{"e": w.s.unique("reset") + "@a.test"}
+			},
+			query: `mutation($e: String!) { requestPasswordReset(email: $e) }`},
+		{name: "resetPassword unknown token", field: "resetPassword", want: want(linkInvalid, linkInvalid, linkInvalid, linkInvalid, linkInvalid, linkInvalid),
+			vars:  func(*testing.T, *world, actor) map[string]any { return map[string]any{"t": unknownToken} },
+			query: `mutation($t: String!) { resetPassword(token: $t, password: "a long enough password") { accessToken } }`},
+		{name: "changePassword wrong current", field: "changePassword", want: want(badInput, badInput, badInput, badInput, badInput, unauth),
+			query: `mutation { changePassword(current: "not the password", new: "a long enough password") }`},
 
 		// API keys.
 		{name: "createAPIKey", field: "createAPIKey", want: want(ok, ok, ok, forbid, notFound, unauth), vars: wsA,

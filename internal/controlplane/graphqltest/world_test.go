@@ -42,6 +42,7 @@ type world struct {
 	keyOwner, secretOwner string // a key of A created by A's owner
 	keyDev                string // a key of A created by A's developer
 	keyB                  string // a key of B
+	invA                  string // a pending invitation into A
 	mems                  [asViewer + 1]string
 	audA                  string // an audit event of A
 	useA                  string // a usage event of A
@@ -58,8 +59,9 @@ func newWorld(t *testing.T, s *server) *world {
 	w.wsA = s.createWorkspace(t, w.token(asOwner), "Workspace A")
 	w.wsB = s.createWorkspace(t, w.token(asOutsider), "Workspace B")
 	for a := asAdmin; a <= asViewer; a++ {
-		w.mems[a] = s.invite(t, w.token(asOwner), w.wsA, w.users[a].Email, roleOf[a])
+		w.mems[a] = s.addMember(t, w.token(asOwner), w.wsA, w.users[a], roleOf[a])
 	}
+	w.invA, _ = s.invite(t, w.token(asOwner), w.wsA, "pending@a.test", "VIEWER")
 	d := s.must(t, w.token(asOwner), `query($id: ID!) { workspace(id: $id) { memberships(first: 10) { edges { node { id role } } } } }`,
 		map[string]any{"id": w.wsA})
 	for _, e := range list(t, d, "workspace", "memberships", "edges") {
@@ -110,8 +112,22 @@ func (w *world) freshKey(t *testing.T, creator actor) (id, secret string) {
 	return w.s.createKey(t, w.token(creator), w.wsA, w.s.unique("fresh-"))
 }
 
-// freshMember invites a new user into A with role and returns the membership.
+// freshMember signs up a new user, makes them a member of A with role and
+// returns the membership.
 func (w *world) freshMember(t *testing.T, role string) string {
 	t.Helper()
-	return w.s.invite(t, w.token(asOwner), w.wsA, w.s.unique("member")+"@a.test", role)
+	u := w.s.signUp(t, w.s.unique("member")+"@a.test")
+	return w.s.addMember(t, w.token(asOwner), w.wsA, u, role)
+}
+
+// freshInvitation invites a new address into A as a developer and returns
+// the invitation's id and token. Its mail is dated an hour back, so it may
+// be resent at once.
+func (w *world) freshInvitation(t *testing.T) (id, link string) {
+	t.Helper()
+	id, link = w.s.invite(t, w.token(asOwner), w.wsA, w.s.unique("invitee")+"@a.test", "DEVELOPER")
+	if err := w.s.cp.Store.Ent.Invitation.UpdateOneID(id).SetSentAt(time.Now().Add(-time.Hour)).Exec(sys(t)); err != nil {
+		t.Fatal(err)
+	}
+	return id, link
 }

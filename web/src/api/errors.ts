@@ -16,7 +16,21 @@ const FRIENDLY: Record<string, string> = {
 };
 
 /** Codes whose server message is written for users and is shown as is. */
-const SHOW_MESSAGE = new Set(['BAD_USER_INPUT', 'CONFLICT', 'FAILED_PRECONDITION', 'LAST_OWNER', 'INVALID_CREDENTIALS', 'GRAPHQL_VALIDATION_FAILED']);
+const SHOW_MESSAGE = new Set([
+  'BAD_USER_INPUT',
+  'CONFLICT',
+  'FAILED_PRECONDITION',
+  'LAST_OWNER',
+  'INVALID_CREDENTIALS',
+  'GRAPHQL_VALIDATION_FAILED',
+  // Invitations, mailed links and SSO-only domains (issue 15).
+  'LINK_INVALID',
+  'EMAIL_NOT_VERIFIED',
+  'INVITATION_EMAIL_MISMATCH',
+  'INVITATION_LIMIT_REACHED',
+  'SSO_REQUIRED',
+  'THROTTLED',
+]);
 
 interface GraphQLishError {
   message: string;

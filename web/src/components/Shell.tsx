@@ -8,12 +8,19 @@ import { graphql } from '../gql';
 import { ErrorBanner, Loading } from './Feedback';
 import { Modal } from './Modal';
 
+const SendVerificationEmail = graphql(`
+  mutation ShellSendVerificationEmail {
+    sendVerificationEmail
+  }
+`);
+
 /** ShellViewer loads who is signed in and the workspaces they belong to. */
 export const ShellViewer = graphql(`
   query ShellViewer {
     viewer {
       id
       email
+      emailVerified
       siteAdmin
       memberships {
         id
@@ -79,6 +86,7 @@ export function Shell() {
         <UserMenu email={data?.viewer.email} />
       </aside>
       <main className="main" id="main">
+        {data && !data.viewer.emailVerified && <ConfirmAddress email={data.viewer.email} />}
         {error ? (
           <ErrorBanner error={error} onRetry={() => refetch()} />
         ) : loading && !data ? (
@@ -93,6 +101,20 @@ export function Shell() {
         )}
       </main>
       <NewWorkspaceDialog open={creating} onOpenChange={setCreating} />
+    </div>
+  );
+}
+
+/** ConfirmAddress reminds an unconfirmed account to open its link: without it, invitations cannot be accepted. */
+function ConfirmAddress({ email }: { email: string }) {
+  const [send, { loading, data, error }] = useMutation(SendVerificationEmail);
+  return (
+    <div className="banner banner-info" role="status">
+      Confirm your e-mail address: open the link we sent to {email}. Until then, this account cannot accept invitations.{' '}
+      <button type="button" className="button button-ghost button-small" disabled={loading || !!data} onClick={() => send().catch(() => undefined)}>
+        {data ? 'Link sent' : 'Send a new link'}
+      </button>
+      {error && <span className="form-error"> {describeError(error)}</span>}
     </div>
   );
 }

@@ -35,6 +35,14 @@ const MembersPageQuery = graphql(`
           }
         }
       }
+      invitations {
+        id
+        email
+        role
+        status
+        expiresAt
+        sentAt
+      }
     }
   }
 `);
@@ -43,7 +51,29 @@ const InviteMember = graphql(`
   mutation InviteMember($workspaceID: ID!, $email: String!, $role: MembershipRole!) {
     inviteMember(workspaceID: $workspaceID, email: $email, role: $role) {
       id
+      email
       role
+      status
+    }
+  }
+`);
+
+const ResendInvitation = graphql(`
+  mutation ResendInvitation($id: ID!) {
+    resendInvitation(id: $id) {
+      id
+      status
+      expiresAt
+      sentAt
+    }
+  }
+`);
+
+const RevokeInvitation = graphql(`
+  mutation RevokeInvitation($id: ID!) {
+    revokeInvitation(id: $id) {
+      id
+      status
     }
   }
 `);
@@ -79,6 +109,8 @@ export default function MembersPage() {
   const [invite, { loading: inviting }] = useMutation(InviteMember, { refetchQueries: [MembersPageQuery] });
   const [updateRole] = useMutation(UpdateMemberRole);
   const [remove] = useMutation(RemoveMember);
+  const [resend] = useMutation(ResendInvitation);
+  const [revoke] = useMutation(RevokeInvitation, { refetchQueries: [MembersPageQuery] });
   const [email, setEmail] = useState('');
   const [role, setRole] = useState<MembershipRole>('DEVELOPER');
   const [inviteError, setInviteError] = useState<string | null>(null);
@@ -89,6 +121,7 @@ export default function MembersPage() {
   const ws = data?.workspace;
   if (!ws) return null;
   const members = (ws.memberships.edges ?? []).flatMap((e) => (e?.node ? [e.node] : []));
+  const invitations = ws.invitations;
   const canManage = ws.viewerRole === 'OWNER' || ws.viewerRole === 'ADMIN';
   const me = data?.viewer.id;
 
@@ -101,7 +134,11 @@ export default function MembersPage() {
     setInviteError(null);
     try {
       await invite({ variables: { workspaceID, email: email.trim(), role } });
-      toast({ tone: 'success', title: `Added ${email.trim()} as ${role.toLowerCase()}` });
+      toast({
+        tone: 'success',
+        title: `Invitation sent to ${email.trim()}`,
+        description: `They join as ${role.toLowerCase()} once they accept it, signed in with that address.`,
+      });
       setEmail('');
     } catch (err) {
       setInviteError(describeError(err));
@@ -186,6 +223,68 @@ export default function MembersPage() {
           </tbody>
         </table>
       </div>
+      {canManage && invitations.length > 0 && (
+        <div className="table-wrap card card-flush">
+          <table className="table" aria-label="Pending invitations">
+            <thead>
+              <tr>
+                <th scope="col">Invited</th>
+                <th scope="col">Role</th>
+                <th scope="col">Link</th>
+                <th scope="col" className="col-actions">
+                  <span className="visually-hidden">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {invitations.map((inv) => (
+                <tr key={inv.id}>
+                  <td>
+                    <div className="strong">{inv.email}</div>
+                    <span className="tag">{inv.status === 'EXPIRED' ? 'Expired' : 'Pending'}</span>
+                  </td>
+                  <td>{ROLES.find((r) => r.value === inv.role)?.label ?? inv.role}</td>
+                  <td className="muted small">
+                    {inv.status === 'EXPIRED' ? 'expired' : 'works until'} {formatCompact(inv.expiresAt)}; sent {formatCompact(inv.sentAt)}
+                  </td>
+                  <td className="col-actions">
+                    <button
+                      type="button"
+                      className="button button-ghost button-small"
+                      aria-label={`Resend the invitation to ${inv.email}`}
+                      onClick={async () => {
+                        try {
+                          await resend({ variables: { id: inv.id } });
+                          toast({ tone: 'success', title: `Invitation sent to ${inv.email} again`, description: 'The earlier link no longer works.' });
+                        } catch (err) {
+                          toast({ tone: 'error', title: 'Could not resend the invitation', description: describeError(err) });
+                        }
+                      }}
+                    >
+                      Resend
+                    </button>
+                    <button
+                      type="button"
+                      className="button button-ghost button-small danger-text"
+                      aria-label={`Revoke the invitation to ${inv.email}`}
+                      onClick={async () => {
+                        try {
+                          await revoke({ variables: { id: inv.id } });
+                          toast({ tone: 'success', title: `Invitation to ${inv.email} revoked` });
+                        } catch (err) {
+                          toast({ tone: 'error', title: 'Could not revoke the invitation', description: describeError(err) });
+                        }
+                      }}
+                    >
+                      Revoke
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
       <ConfirmDialog
         open={!!removing}
         onOpenChange={(o) => !o && setRemoving(null)}

@@ -1,7 +1,7 @@
 import { useMutation } from '@apollo/client';
 import * as Tabs from '@radix-ui/react-tabs';
 import { useState, type FormEvent } from 'react';
-import { Navigate, useNavigate, useSearchParams } from 'react-router';
+import { Link, Navigate, useNavigate, useSearchParams } from 'react-router';
 import { sessionFromPayload } from '../api/client';
 import { describeError, errorCode } from '../api/errors';
 import { useSession } from '../api/session';
@@ -89,6 +89,9 @@ export default function SignInPage() {
             <CredentialsForm mode="sign-up" next={next} />
           </Tabs.Content>
         </Tabs.Root>
+        <p className="small">
+          <Link to="/reset-password">Forgot your password?</Link>
+        </p>
         <div className="divider">
           <span>or</span>
         </div>
