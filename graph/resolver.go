@@ -198,6 +198,14 @@ func (r *Resolver) billingLink(ctx context.Context, wsID, returnURL string, port
 	return &u, nil
 }
 
+// ownProfile reports whether the viewer may read u's profile beyond its
+// e-mail and name: only u themself may (and the system). Other members,
+// whoever invited u among them, see null.
+func ownProfile(ctx context.Context, u *ent.User) bool {
+	v := viewer.FromContext(ctx)
+	return v != nil && (v.System || v.UserID != "" && v.UserID == u.ID)
+}
+
 // nodeType maps an id's prefix to its table, for Relay's node(id:).
 func nodeType(_ context.Context, id string) (string, error) {
 	switch ids.Prefix(id) {

@@ -287,6 +287,46 @@ func (r *queryResolver) Workspace(ctx context.Context, id string) (*ent.Workspac
 	return ws, err
 }
 
+// CreatedAt is the resolver for the createdAt field.
+func (r *userResolver) CreatedAt(ctx context.Context, obj *ent.User) (*time.Time, error) {
+	if !ownProfile(ctx, obj) {
+		return nil, nil
+	}
+	return &obj.CreatedAt, nil
+}
+
+// UpdatedAt is the resolver for the updatedAt field.
+func (r *userResolver) UpdatedAt(ctx context.Context, obj *ent.User) (*time.Time, error) {
+	if !ownProfile(ctx, obj) {
+		return nil, nil
+	}
+	return &obj.UpdatedAt, nil
+}
+
+// SiteAdmin is the resolver for the siteAdmin field.
+func (r *userResolver) SiteAdmin(ctx context.Context, obj *ent.User) (*bool, error) {
+	if !ownProfile(ctx, obj) {
+		return nil, nil
+	}
+	return &obj.SiteAdmin, nil
+}
+
+// Disabled is the resolver for the disabled field.
+func (r *userResolver) Disabled(ctx context.Context, obj *ent.User) (*bool, error) {
+	if !ownProfile(ctx, obj) {
+		return nil, nil
+	}
+	return &obj.Disabled, nil
+}
+
+// LastSignInAt is the resolver for the lastSignInAt field.
+func (r *userResolver) LastSignInAt(ctx context.Context, obj *ent.User) (*time.Time, error) {
+	if !ownProfile(ctx, obj) {
+		return nil, nil
+	}
+	return obj.LastSignInAt, nil
+}
+
 // ID is the resolver for the id field.
 func (r *viewerResolver) ID(ctx context.Context, obj *viewer.Viewer) (string, error) {
 	return obj.UserID, nil
