@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"net/url"
 	"time"
 
 	"github.com/oais/oais/auth"
@@ -68,7 +69,10 @@ type Resolver struct {
 	// Egress decides where workspaces' own upstreams may lead; nil allows
 	// public addresses only.
 	Egress *egress.Policy
-	Now    func() time.Time
+	// PublicURL is where the dashboard is published (OAIS_PUBLIC_URL):
+	// billing links may only come back under it.
+	PublicURL *url.URL
+	Now       func() time.Time
 }
 
 func (r *Resolver) now() time.Time {
@@ -182,15 +186,18 @@ func (r *Resolver) billingLink(ctx context.Context, wsID, returnURL string, port
 	if !role.CanManage() {
 		return nil, keys.ErrForbidden
 	}
+	back, err := billing.ReturnURL(r.PublicURL, returnURL)
+	if err != nil {
+		return nil, err
+	}
 	if r.Stripe == nil {
 		return nil, nil
 	}
 	var u string
-	var err error
 	if portal {
-		u, err = r.Stripe.PortalURL(ctx, wsID, returnURL)
+		u, err = r.Stripe.PortalURL(ctx, wsID, back)
 	} else {
-		u, err = r.Stripe.CheckoutURL(ctx, wsID, returnURL)
+		u, err = r.Stripe.CheckoutURL(ctx, wsID, back)
 	}
 	if err != nil {
 		return nil, err

@@ -135,7 +135,8 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	s.metrics = billing.NewMetrics(reg)
 
 	res := &graph.Resolver{Client: client, Keys: s.Keys, Accounts: acc, Ledger: ledger.New(s.Store), Secrets: box,
-		Reconciler: entstore.Reconciler(s.Store, s.stripe), Egress: &egress.Policy{Allowed: cfg.UpstreamAllowedNetworks}}
+		Reconciler: entstore.Reconciler(s.Store, s.stripe), Egress: &egress.Policy{Allowed: cfg.UpstreamAllowedNetworks},
+		PublicURL: cfg.PublicURL}
 	if s.stripe != nil {
 		res.Stripe = entstore.NewLinks(s.Store, s.stripe)
 	}
