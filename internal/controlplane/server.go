@@ -38,6 +38,7 @@ import (
 	"github.com/oais/oais/internal/drain"
 	"github.com/oais/oais/internal/egress"
 	"github.com/oais/oais/internal/every"
+	"github.com/oais/oais/internal/httpsecurity"
 	"github.com/oais/oais/internal/ledger"
 	"github.com/oais/oais/internal/secretbox"
 	"github.com/oais/oais/internal/secretscan"
@@ -201,7 +202,9 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	}
 	mux.Handle("POST "+secretscan.Path, secretscan.Handler(client, s.Keys, ghKeys, log))
 	mux.Handle("GET /", web.Handler())
-	s.Handler = s.withIP(mux)
+	s.Handler = httpsecurity.Headers(s.withIP(mux), httpsecurity.Options{
+		HTTPS: cfg.PublicURL.Scheme == "https", TrustedProxies: cfg.TrustedProxies,
+	})
 	return nil
 }
 
