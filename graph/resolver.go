@@ -32,6 +32,7 @@ import (
 	"github.com/oais/oais/internal/secretbox"
 	"github.com/oais/oais/internal/userinput"
 	"github.com/oais/oais/internal/viewer"
+	"github.com/oais/oais/internal/workspaces"
 )
 
 // Accounts signs users in and out; auth/accounts implements it.
@@ -55,6 +56,9 @@ type BillingReconciler interface {
 }
 
 var _ BillingReconciler = billing.Reconciler{}
+
+// The key service revokes a removed member's keys (removeMember's revokeKeys).
+var _ workspaces.Keys = (*apikeys.Service)(nil)
 
 // Resolver is the root resolver; it holds the dependencies of every field.
 type Resolver struct {

@@ -136,11 +136,11 @@ func (r *mutationResolver) UpdateMemberRole(ctx context.Context, membershipID st
 }
 
 // RemoveMember is the resolver for the removeMember field.
-func (r *mutationResolver) RemoveMember(ctx context.Context, membershipID string) (bool, error) {
+func (r *mutationResolver) RemoveMember(ctx context.Context, membershipID string, revokeKeys *bool) (bool, error) {
 	if err := signedIn(ctx); err != nil {
 		return false, err
 	}
-	if err := workspaces.Remove(ctx, ent.FromContext(ctx), membershipID); err != nil {
+	if err := workspaces.Remove(ctx, ent.FromContext(ctx), r.Keys, membershipID, revokeKeys != nil && *revokeKeys); err != nil {
 		return false, err
 	}
 	return true, nil

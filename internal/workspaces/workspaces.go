@@ -15,6 +15,7 @@ import (
 
 	"github.com/oais/oais/auth/accounts"
 	"github.com/oais/oais/ent"
+	"github.com/oais/oais/ent/apikey"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/privacy"
 	"github.com/oais/oais/ent/user"
@@ -262,9 +263,19 @@ func isOwner(ctx context.Context, wsID string) bool {
 	return r == viewer.RoleOwner
 }
 
+// Keys is what Remove needs of internal/apikeys.
+type Keys interface {
+	// RevokeCreatedBy revokes the live keys userID created in workspaceID
+	// and returns how many.
+	RevokeCreatedBy(ctx context.Context, c *ent.Client, workspaceID, userID string) (int, error)
+}
+
 // Remove takes a member out of a workspace. Members may remove themselves;
-// managers remove others; the last owner cannot go.
-func Remove(ctx context.Context, c *ent.Client, membershipID string) error {
+// managers remove others; the last owner cannot go. With revokeKeys, the
+// API keys the member created in the workspace are revoked with them;
+// without, they keep working. The audit line says how many were revoked,
+// or kept.
+func Remove(ctx context.Context, c *ent.Client, keys Keys, membershipID string, revokeKeys bool) error {
 	m, err := c.Membership.Get(ctx, membershipID)
 	if err != nil {
 		return store.Classify(err)
@@ -289,12 +300,29 @@ func Remove(ctx context.Context, c *ent.Client, membershipID string) error {
 	}
 	ctxDel := ctx
 	if self {
-		// A member leaving needs no managing role.
+		// A member leaving needs no managing role, to go or to revoke
+		// the keys they made.
 		ctxDel = privacy.DecisionContext(ctx, privacy.Allow)
+	}
+	details := map[string]string{"user_id": m.UserID}
+	if revokeKeys {
+		n, err := keys.RevokeCreatedBy(ctxDel, c, m.WorkspaceID, m.UserID)
+		if err != nil {
+			return err
+		}
+		details["keys_revoked"] = fmt.Sprint(n)
+	} else {
+		n, err := c.APIKey.Query().
+			Where(apikey.WorkspaceID(m.WorkspaceID), apikey.CreatedByID(m.UserID), apikey.StatusNEQ(apikey.StatusREVOKED)).
+			Count(ctx)
+		if err != nil {
+			return store.Classify(err)
+		}
+		details["keys_kept"] = fmt.Sprint(n)
 	}
 	if err := c.Membership.DeleteOne(m).Exec(ctxDel); err != nil {
 		return store.Classify(err)
 	}
 	return audit.Record(ctx, c, audit.Event{WorkspaceID: m.WorkspaceID, Action: audit.MemberRemoved, TargetType: "membership", TargetID: m.ID,
-		Details: map[string]string{"user_id": m.UserID}})
+		Details: details})
 }

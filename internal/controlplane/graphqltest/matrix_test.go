@@ -302,6 +302,11 @@ func matrix() []op {
 				return map[string]any{"id": w.freshMember(t, "DEVELOPER")}
 			},
 			query: `mutation($id: ID!) { removeMember(membershipID: $id) }`},
+		{name: "removeMember revoking keys", field: "removeMember", want: manageA,
+			vars: func(t *testing.T, w *world, _ actor) map[string]any {
+				return map[string]any{"id": w.freshMember(t, "DEVELOPER")}
+			},
+			query: `mutation($id: ID!) { removeMember(membershipID: $id, revokeKeys: true) }`},
 
 		// API keys.
 		{name: "createAPIKey", field: "createAPIKey", want: want(ok, ok, ok, forbid, notFound, unauth), vars: wsA,
