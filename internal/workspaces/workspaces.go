@@ -13,12 +13,16 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"entgo.io/ent/dialect"
+	"entgo.io/ent/dialect/sql"
+
 	"github.com/oais/oais/auth/accounts"
 	"github.com/oais/oais/ent"
 	"github.com/oais/oais/ent/apikey"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/privacy"
 	"github.com/oais/oais/ent/user"
+	"github.com/oais/oais/ent/workspace"
 	"github.com/oais/oais/internal/audit"
 	"github.com/oais/oais/internal/store"
 	"github.com/oais/oais/internal/userinput"
@@ -221,11 +225,40 @@ func owners(ctx context.Context, c *ent.Client, wsID string) (int, error) {
 	return c.Membership.Query().Where(membership.WorkspaceID(wsID), membership.RoleEQ(membership.RoleOWNER)).Count(ctx)
 }
 
-// ChangeRole changes a member's role; the last owner keeps theirs.
-func ChangeRole(ctx context.Context, c *ent.Client, membershipID string, role membership.Role) (*ent.Membership, error) {
-	m, err := c.Membership.Get(ctx, membershipID)
+// lockedMember reads membership id with its workspace locked until c's
+// transaction ends, so that changes to the workspace's members run one
+// after another: two owners demoting or removing each other at once both
+// counted two owners and both went through, leaving none (issue 15). The
+// second now waits for the first, then reads the membership and counts
+// the owners afresh (each statement of a PostgreSQL READ COMMITTED
+// transaction sees what committed before it). SQLite has no row locks and
+// needs none: internal/store begins its transactions IMMEDIATE, taking
+// the database's write lock up front. Outside a transaction the lock ends
+// with its statement; callers run inside the request's (entgql.Transactioner).
+func lockedMember(ctx context.Context, c *ent.Client, id string) (*ent.Membership, error) {
+	m, err := c.Membership.Get(ctx, id)
 	if err != nil {
 		return nil, store.Classify(err)
+	}
+	if _, err := c.Workspace.Query().Where(workspace.ID(m.WorkspaceID), forUpdate).IDs(ctx); err != nil {
+		return nil, store.Classify(err)
+	}
+	m, err = c.Membership.Get(ctx, id)
+	return m, store.Classify(err)
+}
+
+// forUpdate locks the rows a query selects, on PostgreSQL.
+func forUpdate(s *sql.Selector) {
+	if s.Dialect() == dialect.Postgres {
+		s.ForUpdate()
+	}
+}
+
+// ChangeRole changes a member's role; the last owner keeps theirs.
+func ChangeRole(ctx context.Context, c *ent.Client, membershipID string, role membership.Role) (*ent.Membership, error) {
+	m, err := lockedMember(ctx, c, membershipID)
+	if err != nil {
+		return nil, err
 	}
 	if err := manager(ctx, m.WorkspaceID); err != nil {
 		return nil, err
@@ -276,9 +309,9 @@ type Keys interface {
 // without, they keep working. The audit line says how many were revoked,
 // or kept.
 func Remove(ctx context.Context, c *ent.Client, keys Keys, membershipID string, revokeKeys bool) error {
-	m, err := c.Membership.Get(ctx, membershipID)
+	m, err := lockedMember(ctx, c, membershipID)
 	if err != nil {
-		return store.Classify(err)
+		return err
 	}
 	self := viewer.FromContext(ctx).UserID == m.UserID
 	if !self {
