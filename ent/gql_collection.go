@@ -1023,16 +1023,6 @@ func (_q *UserQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 			_q.WithNamedMemberships(alias, func(wq *MembershipQuery) {
 				*wq = *query
 			})
-		case "createdAt":
-			if _, ok := fieldSeen[user.FieldCreatedAt]; !ok {
-				selectedFields = append(selectedFields, user.FieldCreatedAt)
-				fieldSeen[user.FieldCreatedAt] = struct{}{}
-			}
-		case "updatedAt":
-			if _, ok := fieldSeen[user.FieldUpdatedAt]; !ok {
-				selectedFields = append(selectedFields, user.FieldUpdatedAt)
-				fieldSeen[user.FieldUpdatedAt] = struct{}{}
-			}
 		case "email":
 			if _, ok := fieldSeen[user.FieldEmail]; !ok {
 				selectedFields = append(selectedFields, user.FieldEmail)
@@ -1042,21 +1032,6 @@ func (_q *UserQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 			if _, ok := fieldSeen[user.FieldName]; !ok {
 				selectedFields = append(selectedFields, user.FieldName)
 				fieldSeen[user.FieldName] = struct{}{}
-			}
-		case "siteAdmin":
-			if _, ok := fieldSeen[user.FieldSiteAdmin]; !ok {
-				selectedFields = append(selectedFields, user.FieldSiteAdmin)
-				fieldSeen[user.FieldSiteAdmin] = struct{}{}
-			}
-		case "disabled":
-			if _, ok := fieldSeen[user.FieldDisabled]; !ok {
-				selectedFields = append(selectedFields, user.FieldDisabled)
-				fieldSeen[user.FieldDisabled] = struct{}{}
-			}
-		case "lastSignInAt":
-			if _, ok := fieldSeen[user.FieldLastSignInAt]; !ok {
-				selectedFields = append(selectedFields, user.FieldLastSignInAt)
-				fieldSeen[user.FieldLastSignInAt] = struct{}{}
 			}
 		case "id":
 		case "__typename":
@@ -1092,28 +1067,6 @@ func newUserPaginateArgs(rv map[string]any) *userPaginateArgs {
 	}
 	if v := rv[beforeField]; v != nil {
 		args.before = v.(*Cursor)
-	}
-	if v, ok := rv[orderByField]; ok {
-		switch v := v.(type) {
-		case map[string]any:
-			var (
-				err1, err2 error
-				order      = &UserOrder{Field: &UserOrderField{}, Direction: entgql.OrderDirectionAsc}
-			)
-			if d, ok := v[directionField]; ok {
-				err1 = order.Direction.UnmarshalGQL(d)
-			}
-			if f, ok := v[fieldField]; ok {
-				err2 = order.Field.UnmarshalGQL(f)
-			}
-			if err1 == nil && err2 == nil {
-				args.opts = append(args.opts, WithUserOrder(order))
-			}
-		case *UserOrder:
-			if v != nil {
-				args.opts = append(args.opts, WithUserOrder(v))
-			}
-		}
 	}
 	if v, ok := rv[whereField].(*UserWhereInput); ok {
 		args.opts = append(args.opts, WithUserFilter(v.Filter))

@@ -2215,53 +2215,6 @@ func (_m *UserQuery) Paginate(
 	return conn, nil
 }
 
-var (
-	// UserOrderFieldCreatedAt orders User by created_at.
-	UserOrderFieldCreatedAt = &UserOrderField{
-		Value: func(_m *User) (ent.Value, error) {
-			return _m.CreatedAt, nil
-		},
-		column: user.FieldCreatedAt,
-		toTerm: user.ByCreatedAt,
-		toCursor: func(_m *User) Cursor {
-			return Cursor{
-				ID:    _m.ID,
-				Value: _m.CreatedAt,
-			}
-		},
-	}
-)
-
-// String implement fmt.Stringer interface.
-func (f UserOrderField) String() string {
-	var str string
-	switch f.column {
-	case UserOrderFieldCreatedAt.column:
-		str = "CREATED_AT"
-	}
-	return str
-}
-
-// MarshalGQL implements graphql.Marshaler interface.
-func (f UserOrderField) MarshalGQL(w io.Writer) {
-	io.WriteString(w, strconv.Quote(f.String()))
-}
-
-// UnmarshalGQL implements graphql.Unmarshaler interface.
-func (f *UserOrderField) UnmarshalGQL(v interface{}) error {
-	str, ok := v.(string)
-	if !ok {
-		return fmt.Errorf("UserOrderField %T must be a string", v)
-	}
-	switch str {
-	case "CREATED_AT":
-		*f = *UserOrderFieldCreatedAt
-	default:
-		return fmt.Errorf("%s is not a valid UserOrderField", str)
-	}
-	return nil
-}
-
 // UserOrderField defines the ordering field of User.
 type UserOrderField struct {
 	// Value extracts the ordering value from the given User.

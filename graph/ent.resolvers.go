@@ -65,10 +65,14 @@ func (r *Resolver) Invitation() generated.InvitationResolver { return &invitatio
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
+// User returns generated.UserResolver implementation.
+func (r *Resolver) User() generated.UserResolver { return &userResolver{r} }
+
 // Workspace returns generated.WorkspaceResolver implementation.
 func (r *Resolver) Workspace() generated.WorkspaceResolver { return &workspaceResolver{r} }
 
 type aPIKeyResolver struct{ *Resolver }
 type invitationResolver struct{ *Resolver }
 type queryResolver struct{ *Resolver }
+type userResolver struct{ *Resolver }
 type workspaceResolver struct{ *Resolver }

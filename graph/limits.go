@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
@@ -23,6 +24,20 @@ const (
 	// connection's page size (first/last, MaxPage when absent) as a
 	// multiplier for everything selected inside it.
 	MaxCost = 2_000_000
+)
+
+// Bounds on one where filter (any argument of a *WhereInput type): every
+// level and condition is SQL the database must plan, and SQLite refuses an
+// expression tree deeper than 1000 with an error.
+const (
+	// MaxWhereDepth bounds nested filter objects: the filter is level 1,
+	// each and/or/not inside it one more.
+	MaxWhereDepth = 6
+	// MaxWhereTerms bounds the conditions of one filter, all levels
+	// together (each field set in each object counts one).
+	MaxWhereTerms = 200
+	// MaxWhereList bounds the items of one list (idIn, or, …).
+	MaxWhereList = 100
 )
 
 // Limits rejects operations deeper than MaxDepth or with more than
@@ -84,6 +99,9 @@ func (Limits) MutateOperationContext(_ context.Context, oc *graphql.OperationCon
 	}
 	if c := cost(op.SelectionSet, 1, oc.Variables, 0); c > MaxCost {
 		return gqlerror.Errorf("operation is too complex: it could return about %d objects; at most %d are allowed (ask for smaller pages)", c, MaxCost)
+	}
+	if err := checkFilters(op.SelectionSet, oc.Variables, 0); err != nil {
+		return err
 	}
 	if op.Operation == ast.Mutation {
 		// Root fields inside fragments count too; an auth field there must be
@@ -219,4 +237,98 @@ func pageArg(f *ast.Field, vars map[string]any) (int64, bool) {
 		return MaxPage, true
 	}
 	return 0, false
+}
+
+// checkFilters refuses an operation whose where filters exceed
+// MaxWhereDepth, MaxWhereTerms or MaxWhereList, wherever they are (inline
+// or in variables, in fragments too), naming the argument as a
+// BAD_USER_INPUT field.
+func checkFilters(ss ast.SelectionSet, vars map[string]any, d int) *gqlerror.Error {
+	if d > MaxDepth+1 {
+		return nil // refused by depth already
+	}
+	for _, s := range ss {
+		var err *gqlerror.Error
+		switch s := s.(type) {
+		case *ast.Field:
+			for _, a := range s.Arguments {
+				if err = checkFilter(s, a, vars); err != nil {
+					return err
+				}
+			}
+			err = checkFilters(s.SelectionSet, vars, d+1)
+		case *ast.InlineFragment:
+			err = checkFilters(s.SelectionSet, vars, d)
+		case *ast.FragmentSpread:
+			if s.Definition != nil {
+				err = checkFilters(s.Definition.SelectionSet, vars, d)
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkFilter(f *ast.Field, a *ast.Argument, vars map[string]any) *gqlerror.Error {
+	if f.Definition == nil || a.Value == nil {
+		return nil
+	}
+	def := f.Definition.Arguments.ForName(a.Name)
+	if def == nil || def.Type == nil || !strings.HasSuffix(def.Type.Name(), "WhereInput") {
+		return nil
+	}
+	v, err := a.Value.Value(vars)
+	if err != nil {
+		return nil // the validator reports it
+	}
+	var m filterSize
+	m.measure(v, "", 1)
+	bad := func(format string, args ...any) *gqlerror.Error {
+		return &gqlerror.Error{Message: fmt.Sprintf(format, args...), Extensions: map[string]any{"code": CodeBadInput, "field": a.Name}}
+	}
+	switch {
+	case m.depth > MaxWhereDepth:
+		return bad("%s is nested more than %d levels deep (and/or/not); at most %d are allowed", a.Name, MaxWhereDepth, MaxWhereDepth)
+	case m.longest > MaxWhereList:
+		return bad("%s lists %d items in %s; at most %d are allowed", a.Name, m.longest, m.longestIn, MaxWhereList)
+	case m.terms > MaxWhereTerms:
+		return bad("%s has %d conditions; at most %d are allowed", a.Name, m.terms, MaxWhereTerms)
+	}
+	return nil
+}
+
+// filterSize is the shape of one where filter.
+type filterSize struct {
+	depth, terms, longest int
+	longestIn             string
+}
+
+// measure walks v, a filter value at nesting level depth under key. It
+// stops descending past MaxWhereDepth, so a hostile filter costs no more
+// to refuse than an allowed one costs to read.
+func (m *filterSize) measure(v any, key string, depth int) {
+	switch v := v.(type) {
+	case map[string]any:
+		m.depth = max(m.depth, depth)
+		if depth > MaxWhereDepth {
+			return
+		}
+		for k, x := range v {
+			m.terms++
+			m.measure(x, k, depth+1)
+		}
+	case []any:
+		if len(v) > m.longest {
+			m.longest, m.longestIn = len(v), key
+		}
+		if len(v) > MaxWhereList {
+			return
+		}
+		for _, x := range v {
+			// A list's objects sit at the level of the list's field.
+			m.measure(x, key, depth)
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"net/url"
 	"time"
 
 	"github.com/oais/oais/auth"
@@ -64,6 +65,9 @@ type BillingReconciler interface {
 
 var _ BillingReconciler = billing.Reconciler{}
 
+// The key service revokes a removed member's keys (removeMember's revokeKeys).
+var _ workspaces.Keys = (*apikeys.Service)(nil)
+
 // Resolver is the root resolver; it holds the dependencies of every field.
 type Resolver struct {
 	Client   *ent.Client
@@ -79,7 +83,10 @@ type Resolver struct {
 	// Egress decides where workspaces' own upstreams may lead; nil allows
 	// public addresses only.
 	Egress *egress.Policy
-	Now    func() time.Time
+	// PublicURL is where the dashboard is published (OAIS_PUBLIC_URL):
+	// billing links may only come back under it.
+	PublicURL *url.URL
+	Now       func() time.Time
 }
 
 func (r *Resolver) now() time.Time {
@@ -193,20 +200,31 @@ func (r *Resolver) billingLink(ctx context.Context, wsID, returnURL string, port
 	if !role.CanManage() {
 		return nil, keys.ErrForbidden
 	}
+	back, err := billing.ReturnURL(r.PublicURL, returnURL)
+	if err != nil {
+		return nil, err
+	}
 	if r.Stripe == nil {
 		return nil, nil
 	}
 	var u string
-	var err error
 	if portal {
-		u, err = r.Stripe.PortalURL(ctx, wsID, returnURL)
+		u, err = r.Stripe.PortalURL(ctx, wsID, back)
 	} else {
-		u, err = r.Stripe.CheckoutURL(ctx, wsID, returnURL)
+		u, err = r.Stripe.CheckoutURL(ctx, wsID, back)
 	}
 	if err != nil {
 		return nil, err
 	}
 	return &u, nil
+}
+
+// ownProfile reports whether the viewer may read u's profile beyond its
+// e-mail and name: only u themself may (and the system). Other members,
+// whoever invited u among them, see null.
+func ownProfile(ctx context.Context, u *ent.User) bool {
+	v := viewer.FromContext(ctx)
+	return v != nil && (v.System || v.UserID != "" && v.UserID == u.ID)
 }
 
 // nodeType maps an id's prefix to its table, for Relay's node(id:).

@@ -136,11 +136,11 @@ func (r *mutationResolver) UpdateMemberRole(ctx context.Context, membershipID st
 }
 
 // RemoveMember is the resolver for the removeMember field.
-func (r *mutationResolver) RemoveMember(ctx context.Context, membershipID string) (bool, error) {
+func (r *mutationResolver) RemoveMember(ctx context.Context, membershipID string, revokeKeys *bool) (bool, error) {
 	if err := signedIn(ctx); err != nil {
 		return false, err
 	}
-	if err := workspaces.Remove(ctx, ent.FromContext(ctx), membershipID); err != nil {
+	if err := workspaces.Remove(ctx, ent.FromContext(ctx), r.Keys, membershipID, revokeKeys != nil && *revokeKeys); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -285,6 +285,46 @@ func (r *queryResolver) Workspace(ctx context.Context, id string) (*ent.Workspac
 		return nil, nil
 	}
 	return ws, err
+}
+
+// CreatedAt is the resolver for the createdAt field.
+func (r *userResolver) CreatedAt(ctx context.Context, obj *ent.User) (*time.Time, error) {
+	if !ownProfile(ctx, obj) {
+		return nil, nil
+	}
+	return &obj.CreatedAt, nil
+}
+
+// UpdatedAt is the resolver for the updatedAt field.
+func (r *userResolver) UpdatedAt(ctx context.Context, obj *ent.User) (*time.Time, error) {
+	if !ownProfile(ctx, obj) {
+		return nil, nil
+	}
+	return &obj.UpdatedAt, nil
+}
+
+// SiteAdmin is the resolver for the siteAdmin field.
+func (r *userResolver) SiteAdmin(ctx context.Context, obj *ent.User) (*bool, error) {
+	if !ownProfile(ctx, obj) {
+		return nil, nil
+	}
+	return &obj.SiteAdmin, nil
+}
+
+// Disabled is the resolver for the disabled field.
+func (r *userResolver) Disabled(ctx context.Context, obj *ent.User) (*bool, error) {
+	if !ownProfile(ctx, obj) {
+		return nil, nil
+	}
+	return &obj.Disabled, nil
+}
+
+// LastSignInAt is the resolver for the lastSignInAt field.
+func (r *userResolver) LastSignInAt(ctx context.Context, obj *ent.User) (*time.Time, error) {
+	if !ownProfile(ctx, obj) {
+		return nil, nil
+	}
+	return obj.LastSignInAt, nil
 }
 
 // ID is the resolver for the id field.

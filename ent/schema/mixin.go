@@ -7,6 +7,7 @@ import (
 
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
+	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
@@ -35,19 +36,32 @@ func (m IDMixin) Fields() []ent.Field {
 }
 
 // TimeMixin records when a row was created and last changed.
-type TimeMixin struct{ mixin.Schema }
+type TimeMixin struct {
+	mixin.Schema
+	// Private leaves the times out of the generated GraphQL type: a
+	// user's times tell others when the account was made and, since
+	// signing in updates the row, when it last signed in. graph declares
+	// them with a rule of its own (User: only its owner sees them).
+	Private bool
+}
 
 // Fields of the TimeMixin.
-func (TimeMixin) Fields() []ent.Field {
+func (m TimeMixin) Fields() []ent.Field {
+	skip := []entgql.SkipMode{entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput}
+	created := []schema.Annotation{entgql.OrderField("CREATED_AT")}
+	if m.Private {
+		skip = append(skip, entgql.SkipType, entgql.SkipWhereInput)
+		created = nil // an order field must be a field of the type
+	}
 	return []ent.Field{
 		field.Time("created_at").
 			Default(time.Now).
 			Immutable().
-			Annotations(entgql.OrderField("CREATED_AT"), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+			Annotations(append(created, entgql.Skip(skip...))...),
 		field.Time("updated_at").
 			Default(time.Now).
 			UpdateDefault(time.Now).
-			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+			Annotations(entgql.Skip(skip...)),
 	}
 }
 

@@ -16,11 +16,17 @@ type User struct{ ent.Schema }
 
 // Mixin of User.
 func (User) Mixin() []ent.Mixin {
-	return []ent.Mixin{IDMixin{Prefix: ids.User}, TimeMixin{}}
+	return []ent.Mixin{IDMixin{Prefix: ids.User}, TimeMixin{Private: true}}
 }
 
-// Fields of User.
+// Fields of User. Other members see a user's id, e-mail and name; the rest
+// of the profile (times, flags) is the user's own: those fields are left
+// out of the generated type and declared in graph/schema.graphqls, whose
+// resolvers answer null to anyone else. Otherwise a self-service tenant
+// could invite any existing account and read when it signs in and whether
+// it is an operator's (issue 15).
 func (User) Fields() []ent.Field {
+	private := entgql.Skip(entgql.SkipType, entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)
 	return []ent.Field{
 		field.String("email").NotEmpty().MaxLen(320).Unique(),
 		field.String("name").Optional().MaxLen(200),
@@ -31,11 +37,11 @@ func (User) Fields() []ent.Field {
 		field.String("oidc_subject").Optional().
 			Annotations(entgql.Skip()),
 		field.Bool("site_admin").Default(false).
-			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+			Annotations(private),
 		field.Bool("disabled").Default(false).
-			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+			Annotations(private),
 		field.Time("last_sign_in_at").Optional().Nillable().
-			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+			Annotations(private),
 		// Set when the user proved they read their address (a mailed link,
 		// a password reset, an SSO provider that vouches for it). Only a
 		// verified address accepts invitations or is linked to SSO; shown

@@ -27,6 +27,7 @@ import (
 	"github.com/oais/oais/internal/changes"
 	"github.com/oais/oais/internal/drain"
 	"github.com/oais/oais/internal/egress"
+	"github.com/oais/oais/internal/httpsecurity"
 	"github.com/oais/oais/internal/ledger"
 	"github.com/oais/oais/internal/prices"
 	"github.com/oais/oais/internal/secretbox"
@@ -164,13 +165,13 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 	})
 	metrics := promhttp.HandlerFor(prometheus.Gatherers{g.GW.Registry(), extra}, promhttp.HandlerOpts{})
 	gwh := g.GW.Handler()
-	g.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	g.Handler = httpsecurity.Headers(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/metrics" && r.Method == http.MethodGet {
 			metrics.ServeHTTP(w, r)
 			return
 		}
 		gwh.ServeHTTP(w, r)
-	})
+	}), httpsecurity.Options{TrustedProxies: trusted})
 	go tokens.Warm()
 	ok = true
 	return g, nil

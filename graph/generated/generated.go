@@ -51,6 +51,7 @@ type ResolverRoot interface {
 	Invitation() InvitationResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
+	User() UserResolver
 	Viewer() ViewerResolver
 	Workspace() WorkspaceResolver
 }
@@ -237,7 +238,7 @@ type ComplexityRoot struct {
 		DeleteModelPrice       func(childComplexity int, model string) int
 		InviteMember           func(childComplexity int, workspaceID string, email string, role membership.Role) int
 		RefreshSession         func(childComplexity int, refreshToken string) int
-		RemoveMember           func(childComplexity int, membershipID string) int
+		RemoveMember           func(childComplexity int, membershipID string, revokeKeys *bool) int
 		ReportLeakedKey        func(childComplexity int, secret string, source *string) int
 		RequestPasswordReset   func(childComplexity int, email string) int
 		ResendInvitation       func(childComplexity int, id string) int
@@ -448,7 +449,7 @@ type MutationResolver interface {
 	SetSpendCap(ctx context.Context, workspaceID string, monthlyCents *int) (*ent.Workspace, error)
 	InviteMember(ctx context.Context, workspaceID string, email string, role membership.Role) (*ent.Invitation, error)
 	UpdateMemberRole(ctx context.Context, membershipID string, role membership.Role) (*ent.Membership, error)
-	RemoveMember(ctx context.Context, membershipID string) (bool, error)
+	RemoveMember(ctx context.Context, membershipID string, revokeKeys *bool) (bool, error)
 	CreateAPIKey(ctx context.Context, input model.CreateAPIKeyInput) (*model.CreateAPIKeyPayload, error)
 	UpdateAPIKey(ctx context.Context, id string, input model.UpdateAPIKeyInput) (*ent.APIKey, error)
 	RevokeAPIKey(ctx context.Context, id string) (*ent.APIKey, error)
@@ -479,6 +480,13 @@ type QueryResolver interface {
 	BillingReconciliation(ctx context.Context, period *string) ([]*model.BillingReconciliationRow, error)
 	Viewer(ctx context.Context) (*viewer.Viewer, error)
 	Workspace(ctx context.Context, id string) (*ent.Workspace, error)
+}
+type UserResolver interface {
+	CreatedAt(ctx context.Context, obj *ent.User) (*time.Time, error)
+	UpdatedAt(ctx context.Context, obj *ent.User) (*time.Time, error)
+	SiteAdmin(ctx context.Context, obj *ent.User) (*bool, error)
+	Disabled(ctx context.Context, obj *ent.User) (*bool, error)
+	LastSignInAt(ctx context.Context, obj *ent.User) (*time.Time, error)
 }
 type ViewerResolver interface {
 	ID(ctx context.Context, obj *viewer.Viewer) (string, error)
@@ -1364,7 +1372,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.complexity.Mutation.RemoveMember(childComplexity, args["membershipID"].(string)), true
+		return e.complexity.Mutation.RemoveMember(childComplexity, args["membershipID"].(string), args["revokeKeys"].(*bool)), true
 	case "Mutation.reportLeakedKey":
 		if e.complexity.Mutation.ReportLeakedKey == nil {
 			break
@@ -2394,7 +2402,6 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputUpdateAPIKeyInput,
 		ec.unmarshalInputUsageEventOrder,
 		ec.unmarshalInputUsageEventWhereInput,
-		ec.unmarshalInputUserOrder,
 		ec.unmarshalInputUserWhereInput,
 		ec.unmarshalInputWorkspaceOrder,
 		ec.unmarshalInputWorkspaceUpstreamInput,
@@ -2894,21 +2901,6 @@ input APIKeyWhereInput {
   leakSourceNotNil: Boolean
   leakSourceEqualFold: String
   leakSourceContainsFold: String
-  """
-  workspace edge predicates
-  """
-  hasWorkspace: Boolean
-  hasWorkspaceWith: [WorkspaceWhereInput!]
-  """
-  created_by edge predicates
-  """
-  hasCreatedBy: Boolean
-  hasCreatedByWith: [UserWhereInput!]
-  """
-  rotated_from edge predicates
-  """
-  hasRotatedFrom: Boolean
-  hasRotatedFromWith: [APIKeyWhereInput!]
 }
 type AuditEvent implements Node {
   id: ID!
@@ -3128,11 +3120,6 @@ input AuditEventWhereInput {
   createdAtGTE: Time
   createdAtLT: Time
   createdAtLTE: Time
-  """
-  workspace edge predicates
-  """
-  hasWorkspace: Boolean
-  hasWorkspaceWith: [WorkspaceWhereInput!]
 }
 """
 Define a Relay Cursor type:
@@ -3283,11 +3270,6 @@ input InvitationWhereInput {
   revokedAtLTE: Time
   revokedAtIsNil: Boolean
   revokedAtNotNil: Boolean
-  """
-  workspace edge predicates
-  """
-  hasWorkspace: Boolean
-  hasWorkspaceWith: [WorkspaceWhereInput!]
 }
 type Membership implements Node {
   id: ID!
@@ -3424,16 +3406,6 @@ input MembershipWhereInput {
   roleNEQ: MembershipRole
   roleIn: [MembershipRole!]
   roleNotIn: [MembershipRole!]
-  """
-  workspace edge predicates
-  """
-  hasWorkspace: Boolean
-  hasWorkspaceWith: [WorkspaceWhereInput!]
-  """
-  user edge predicates
-  """
-  hasUser: Boolean
-  hasUserWith: [UserWhereInput!]
 }
 type ModelPrice implements Node {
   id: ID!
@@ -3977,41 +3949,12 @@ input UsageEventWhereInput {
   ingestedAtGTE: Time
   ingestedAtLT: Time
   ingestedAtLTE: Time
-  """
-  workspace edge predicates
-  """
-  hasWorkspace: Boolean
-  hasWorkspaceWith: [WorkspaceWhereInput!]
 }
 type User implements Node {
   id: ID!
-  createdAt: Time!
-  updatedAt: Time!
   email: String!
   name: String
-  siteAdmin: Boolean!
-  disabled: Boolean!
-  lastSignInAt: Time
   memberships: [Membership!]
-}
-"""
-Ordering options for User connections
-"""
-input UserOrder {
-  """
-  The ordering direction.
-  """
-  direction: OrderDirection! = ASC
-  """
-  The field by which to order Users.
-  """
-  field: UserOrderField!
-}
-"""
-Properties by which User connections can be ordered.
-"""
-enum UserOrderField {
-  CREATED_AT
 }
 """
 UserWhereInput is used for filtering User objects.
@@ -4034,28 +3977,6 @@ input UserWhereInput {
   idLTE: ID
   idEqualFold: ID
   idContainsFold: ID
-  """
-  created_at field predicates
-  """
-  createdAt: Time
-  createdAtNEQ: Time
-  createdAtIn: [Time!]
-  createdAtNotIn: [Time!]
-  createdAtGT: Time
-  createdAtGTE: Time
-  createdAtLT: Time
-  createdAtLTE: Time
-  """
-  updated_at field predicates
-  """
-  updatedAt: Time
-  updatedAtNEQ: Time
-  updatedAtIn: [Time!]
-  updatedAtNotIn: [Time!]
-  updatedAtGT: Time
-  updatedAtGTE: Time
-  updatedAtLT: Time
-  updatedAtLTE: Time
   """
   email field predicates
   """
@@ -4113,11 +4034,6 @@ input UserWhereInput {
   lastSignInAtLTE: Time
   lastSignInAtIsNil: Boolean
   lastSignInAtNotNil: Boolean
-  """
-  memberships edge predicates
-  """
-  hasMemberships: Boolean
-  hasMembershipsWith: [MembershipWhereInput!]
 }
 type Workspace implements Node {
   id: ID!
@@ -4467,26 +4383,6 @@ input WorkspaceWhereInput {
   apiKeyCountGTE: Int
   apiKeyCountLT: Int
   apiKeyCountLTE: Int
-  """
-  memberships edge predicates
-  """
-  hasMemberships: Boolean
-  hasMembershipsWith: [MembershipWhereInput!]
-  """
-  api_keys edge predicates
-  """
-  hasAPIKeys: Boolean
-  hasAPIKeysWith: [APIKeyWhereInput!]
-  """
-  audit_events edge predicates
-  """
-  hasAuditEvents: Boolean
-  hasAuditEventsWith: [AuditEventWhereInput!]
-  """
-  usage_events edge predicates
-  """
-  hasUsageEvents: Boolean
-  hasUsageEventsWith: [UsageEventWhereInput!]
 }
 `, BuiltIn: false},
 	{Name: "../accounts.graphqls", Input: `# Proving an address, and passwords (issue 15). These run outside the
@@ -4854,6 +4750,22 @@ input UpdateAPIKeyInput {
   cacheEnabled: Boolean
 }
 
+# The profile beyond e-mail and name belongs to its user: to anyone else
+# (another member of a workspace, someone who invited them) these fields are
+# null.
+extend type User {
+  "Null unless this is you."
+  createdAt: Time
+  "Null unless this is you."
+  updatedAt: Time
+  "Whether this is an operator of the installation; null unless this is you."
+  siteAdmin: Boolean
+  "Null unless this is you."
+  disabled: Boolean
+  "Null unless this is you."
+  lastSignInAt: Time
+}
+
 type Viewer {
   id: ID!
   email: String!
@@ -4886,7 +4798,12 @@ type Mutation {
   """
   inviteMember(workspaceID: ID!, email: String!, role: MembershipRole!): Invitation!
   updateMemberRole(membershipID: ID!, role: MembershipRole!): Membership!
-  removeMember(membershipID: ID!): Boolean!
+  """
+  Takes a member out of the workspace. revokeKeys: also revoke the API keys
+  they created here (default false: the keys keep working). The audit line
+  says how many keys were revoked, or kept.
+  """
+  removeMember(membershipID: ID!, revokeKeys: Boolean): Boolean!
 
   createAPIKey(input: CreateAPIKeyInput!): CreateAPIKeyPayload!
   updateAPIKey(id: ID!, input: UpdateAPIKeyInput!): APIKey!
@@ -5110,6 +5027,11 @@ func (ec *executionContext) field_Mutation_removeMember_args(ctx context.Context
 		return nil, err
 	}
 	args["membershipID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "revokeKeys", ec.unmarshalOBoolean2ᚖbool)
+	if err != nil {
+		return nil, err
+	}
+	args["revokeKeys"] = arg1
 	return args, nil
 }
 
@@ -6562,22 +6484,22 @@ func (ec *executionContext) fieldContext_APIKey_createdBy(_ context.Context, fie
 			switch field.Name {
 			case "id":
 				return ec.fieldContext_User_id(ctx, field)
-			case "createdAt":
-				return ec.fieldContext_User_createdAt(ctx, field)
-			case "updatedAt":
-				return ec.fieldContext_User_updatedAt(ctx, field)
 			case "email":
 				return ec.fieldContext_User_email(ctx, field)
 			case "name":
 				return ec.fieldContext_User_name(ctx, field)
+			case "memberships":
+				return ec.fieldContext_User_memberships(ctx, field)
+			case "createdAt":
+				return ec.fieldContext_User_createdAt(ctx, field)
+			case "updatedAt":
+				return ec.fieldContext_User_updatedAt(ctx, field)
 			case "siteAdmin":
 				return ec.fieldContext_User_siteAdmin(ctx, field)
 			case "disabled":
 				return ec.fieldContext_User_disabled(ctx, field)
 			case "lastSignInAt":
 				return ec.fieldContext_User_lastSignInAt(ctx, field)
-			case "memberships":
-				return ec.fieldContext_User_memberships(ctx, field)
 			}
 			return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 		},
@@ -7796,22 +7718,22 @@ func (ec *executionContext) fieldContext_AuthPayload_user(_ context.Context, fie
 			switch field.Name {
 			case "id":
 				return ec.fieldContext_User_id(ctx, field)
-			case "createdAt":
-				return ec.fieldContext_User_createdAt(ctx, field)
-			case "updatedAt":
-				return ec.fieldContext_User_updatedAt(ctx, field)
 			case "email":
 				return ec.fieldContext_User_email(ctx, field)
 			case "name":
 				return ec.fieldContext_User_name(ctx, field)
+			case "memberships":
+				return ec.fieldContext_User_memberships(ctx, field)
+			case "createdAt":
+				return ec.fieldContext_User_createdAt(ctx, field)
+			case "updatedAt":
+				return ec.fieldContext_User_updatedAt(ctx, field)
 			case "siteAdmin":
 				return ec.fieldContext_User_siteAdmin(ctx, field)
 			case "disabled":
 				return ec.fieldContext_User_disabled(ctx, field)
 			case "lastSignInAt":
 				return ec.fieldContext_User_lastSignInAt(ctx, field)
-			case "memberships":
-				return ec.fieldContext_User_memberships(ctx, field)
 			}
 			return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 		},
@@ -9245,22 +9167,22 @@ func (ec *executionContext) fieldContext_Membership_user(_ context.Context, fiel
 			switch field.Name {
 			case "id":
 				return ec.fieldContext_User_id(ctx, field)
-			case "createdAt":
-				return ec.fieldContext_User_createdAt(ctx, field)
-			case "updatedAt":
-				return ec.fieldContext_User_updatedAt(ctx, field)
 			case "email":
 				return ec.fieldContext_User_email(ctx, field)
 			case "name":
 				return ec.fieldContext_User_name(ctx, field)
+			case "memberships":
+				return ec.fieldContext_User_memberships(ctx, field)
+			case "createdAt":
+				return ec.fieldContext_User_createdAt(ctx, field)
+			case "updatedAt":
+				return ec.fieldContext_User_updatedAt(ctx, field)
 			case "siteAdmin":
 				return ec.fieldContext_User_siteAdmin(ctx, field)
 			case "disabled":
 				return ec.fieldContext_User_disabled(ctx, field)
 			case "lastSignInAt":
 				return ec.fieldContext_User_lastSignInAt(ctx, field)
-			case "memberships":
-				return ec.fieldContext_User_memberships(ctx, field)
 			}
 			return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 		},
@@ -10420,7 +10342,7 @@ func (ec *executionContext) _Mutation_removeMember(ctx context.Context, field gr
 		ec.fieldContext_Mutation_removeMember,
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.resolvers.Mutation().RemoveMember(ctx, fc.Args["membershipID"].(string))
+			return ec.resolvers.Mutation().RemoveMember(ctx, fc.Args["membershipID"].(string), fc.Args["revokeKeys"].(*bool))
 		},
 		nil,
 		ec.marshalNBoolean2bool,
@@ -14148,64 +14070,6 @@ func (ec *executionContext) fieldContext_User_id(_ context.Context, field graphq
 	return fc, nil
 }
 
-func (ec *executionContext) _User_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		ec.fieldContext_User_createdAt,
-		func(ctx context.Context) (any, error) {
-			return obj.CreatedAt, nil
-		},
-		nil,
-		ec.marshalNTime2timeᚐTime,
-		true,
-		true,
-	)
-}
-
-func (ec *executionContext) fieldContext_User_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "User",
-		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return nil, errors.New("field of type Time does not have child fields")
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _User_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		ec.fieldContext_User_updatedAt,
-		func(ctx context.Context) (any, error) {
-			return obj.UpdatedAt, nil
-		},
-		nil,
-		ec.marshalNTime2timeᚐTime,
-		true,
-		true,
-	)
-}
-
-func (ec *executionContext) fieldContext_User_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "User",
-		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return nil, errors.New("field of type Time does not have child fields")
-		},
-	}
-	return fc, nil
-}
-
 func (ec *executionContext) _User_email(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14264,93 +14128,6 @@ func (ec *executionContext) fieldContext_User_name(_ context.Context, field grap
 	return fc, nil
 }
 
-func (ec *executionContext) _User_siteAdmin(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		ec.fieldContext_User_siteAdmin,
-		func(ctx context.Context) (any, error) {
-			return obj.SiteAdmin, nil
-		},
-		nil,
-		ec.marshalNBoolean2bool,
-		true,
-		true,
-	)
-}
-
-func (ec *executionContext) fieldContext_User_siteAdmin(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "User",
-		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return nil, errors.New("field of type Boolean does not have child fields")
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _User_disabled(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		ec.fieldContext_User_disabled,
-		func(ctx context.Context) (any, error) {
-			return obj.Disabled, nil
-		},
-		nil,
-		ec.marshalNBoolean2bool,
-		true,
-		true,
-	)
-}
-
-func (ec *executionContext) fieldContext_User_disabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "User",
-		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return nil, errors.New("field of type Boolean does not have child fields")
-		},
-	}
-	return fc, nil
-}
-
-func (ec *executionContext) _User_lastSignInAt(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		ec.fieldContext_User_lastSignInAt,
-		func(ctx context.Context) (any, error) {
-			return obj.LastSignInAt, nil
-		},
-		nil,
-		ec.marshalOTime2ᚖtimeᚐTime,
-		true,
-		false,
-	)
-}
-
-func (ec *executionContext) fieldContext_User_lastSignInAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	fc = &graphql.FieldContext{
-		Object:     "User",
-		Field:      field,
-		IsMethod:   false,
-		IsResolver: false,
-		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return nil, errors.New("field of type Time does not have child fields")
-		},
-	}
-	return fc, nil
-}
-
 func (ec *executionContext) _User_memberships(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14393,6 +14170,151 @@ func (ec *executionContext) fieldContext_User_memberships(_ context.Context, fie
 				return ec.fieldContext_Membership_user(ctx, field)
 			}
 			return nil, fmt.Errorf("no field named %q was found under type Membership", field.Name)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_User_createdAt,
+		func(ctx context.Context) (any, error) {
+			return ec.resolvers.User().CreatedAt(ctx, obj)
+		},
+		nil,
+		ec.marshalOTime2ᚖtimeᚐTime,
+		true,
+		false,
+	)
+}
+
+func (ec *executionContext) fieldContext_User_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Time does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_User_updatedAt,
+		func(ctx context.Context) (any, error) {
+			return ec.resolvers.User().UpdatedAt(ctx, obj)
+		},
+		nil,
+		ec.marshalOTime2ᚖtimeᚐTime,
+		true,
+		false,
+	)
+}
+
+func (ec *executionContext) fieldContext_User_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Time does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_siteAdmin(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_User_siteAdmin,
+		func(ctx context.Context) (any, error) {
+			return ec.resolvers.User().SiteAdmin(ctx, obj)
+		},
+		nil,
+		ec.marshalOBoolean2ᚖbool,
+		true,
+		false,
+	)
+}
+
+func (ec *executionContext) fieldContext_User_siteAdmin(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_disabled(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_User_disabled,
+		func(ctx context.Context) (any, error) {
+			return ec.resolvers.User().Disabled(ctx, obj)
+		},
+		nil,
+		ec.marshalOBoolean2ᚖbool,
+		true,
+		false,
+	)
+}
+
+func (ec *executionContext) fieldContext_User_disabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_lastSignInAt(ctx context.Context, field graphql.CollectedField, obj *ent.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_User_lastSignInAt,
+		func(ctx context.Context) (any, error) {
+			return ec.resolvers.User().LastSignInAt(ctx, obj)
+		},
+		nil,
+		ec.marshalOTime2ᚖtimeᚐTime,
+		true,
+		false,
+	)
+}
+
+func (ec *executionContext) fieldContext_User_lastSignInAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Time does not have child fields")
 		},
 	}
 	return fc, nil
@@ -17465,7 +17387,7 @@ func (ec *executionContext) unmarshalInputAPIKeyWhereInput(ctx context.Context, 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "label", "labelNEQ", "labelIn", "labelNotIn", "labelGT", "labelGTE", "labelLT", "labelLTE", "labelContains", "labelHasPrefix", "labelHasSuffix", "labelEqualFold", "labelContainsFold", "maskedKey", "maskedKeyNEQ", "maskedKeyIn", "maskedKeyNotIn", "maskedKeyGT", "maskedKeyGTE", "maskedKeyLT", "maskedKeyLTE", "maskedKeyContains", "maskedKeyHasPrefix", "maskedKeyHasSuffix", "maskedKeyEqualFold", "maskedKeyContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "revokeReason", "revokeReasonNEQ", "revokeReasonIn", "revokeReasonNotIn", "revokeReasonIsNil", "revokeReasonNotNil", "revokedAt", "revokedAtNEQ", "revokedAtIn", "revokedAtNotIn", "revokedAtGT", "revokedAtGTE", "revokedAtLT", "revokedAtLTE", "revokedAtIsNil", "revokedAtNotNil", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "maxRequests", "maxRequestsNEQ", "maxRequestsIn", "maxRequestsNotIn", "maxRequestsGT", "maxRequestsGTE", "maxRequestsLT", "maxRequestsLTE", "requestCount", "requestCountNEQ", "requestCountIn", "requestCountNotIn", "requestCountGT", "requestCountGTE", "requestCountLT", "requestCountLTE", "cacheHits", "cacheHitsNEQ", "cacheHitsIn", "cacheHitsNotIn", "cacheHitsGT", "cacheHitsGTE", "cacheHitsLT", "cacheHitsLTE", "rpm", "rpmNEQ", "rpmIn", "rpmNotIn", "rpmGT", "rpmGTE", "rpmLT", "rpmLTE", "rpmIsNil", "rpmNotNil", "tpm", "tpmNEQ", "tpmIn", "tpmNotIn", "tpmGT", "tpmGTE", "tpmLT", "tpmLTE", "tpmIsNil", "tpmNotNil", "spendCapCents", "spendCapCentsNEQ", "spendCapCentsIn", "spendCapCentsNotIn", "spendCapCentsGT", "spendCapCentsGTE", "spendCapCentsLT", "spendCapCentsLTE", "spendCapCentsIsNil", "spendCapCentsNotNil", "cacheEnabled", "cacheEnabledNEQ", "createdByID", "createdByIDNEQ", "createdByIDIn", "createdByIDNotIn", "createdByIDGT", "createdByIDGTE", "createdByIDLT", "createdByIDLTE", "createdByIDContains", "createdByIDHasPrefix", "createdByIDHasSuffix", "createdByIDIsNil", "createdByIDNotNil", "createdByIDEqualFold", "createdByIDContainsFold", "lastUsedAt", "lastUsedAtNEQ", "lastUsedAtIn", "lastUsedAtNotIn", "lastUsedAtGT", "lastUsedAtGTE", "lastUsedAtLT", "lastUsedAtLTE", "lastUsedAtIsNil", "lastUsedAtNotNil", "rotatedFromID", "rotatedFromIDNEQ", "rotatedFromIDIn", "rotatedFromIDNotIn", "rotatedFromIDGT", "rotatedFromIDGTE", "rotatedFromIDLT", "rotatedFromIDLTE", "rotatedFromIDContains", "rotatedFromIDHasPrefix", "rotatedFromIDHasSuffix", "rotatedFromIDIsNil", "rotatedFromIDNotNil", "rotatedFromIDEqualFold", "rotatedFromIDContainsFold", "graceUntil", "graceUntilNEQ", "graceUntilIn", "graceUntilNotIn", "graceUntilGT", "graceUntilGTE", "graceUntilLT", "graceUntilLTE", "graceUntilIsNil", "graceUntilNotNil", "leakedAt", "leakedAtNEQ", "leakedAtIn", "leakedAtNotIn", "leakedAtGT", "leakedAtGTE", "leakedAtLT", "leakedAtLTE", "leakedAtIsNil", "leakedAtNotNil", "leakSource", "leakSourceNEQ", "leakSourceIn", "leakSourceNotIn", "leakSourceGT", "leakSourceGTE", "leakSourceLT", "leakSourceLTE", "leakSourceContains", "leakSourceHasPrefix", "leakSourceHasSuffix", "leakSourceIsNil", "leakSourceNotNil", "leakSourceEqualFold", "leakSourceContainsFold", "hasWorkspace", "hasWorkspaceWith", "hasCreatedBy", "hasCreatedByWith", "hasRotatedFrom", "hasRotatedFromWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "label", "labelNEQ", "labelIn", "labelNotIn", "labelGT", "labelGTE", "labelLT", "labelLTE", "labelContains", "labelHasPrefix", "labelHasSuffix", "labelEqualFold", "labelContainsFold", "maskedKey", "maskedKeyNEQ", "maskedKeyIn", "maskedKeyNotIn", "maskedKeyGT", "maskedKeyGTE", "maskedKeyLT", "maskedKeyLTE", "maskedKeyContains", "maskedKeyHasPrefix", "maskedKeyHasSuffix", "maskedKeyEqualFold", "maskedKeyContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "revokeReason", "revokeReasonNEQ", "revokeReasonIn", "revokeReasonNotIn", "revokeReasonIsNil", "revokeReasonNotNil", "revokedAt", "revokedAtNEQ", "revokedAtIn", "revokedAtNotIn", "revokedAtGT", "revokedAtGTE", "revokedAtLT", "revokedAtLTE", "revokedAtIsNil", "revokedAtNotNil", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "maxRequests", "maxRequestsNEQ", "maxRequestsIn", "maxRequestsNotIn", "maxRequestsGT", "maxRequestsGTE", "maxRequestsLT", "maxRequestsLTE", "requestCount", "requestCountNEQ", "requestCountIn", "requestCountNotIn", "requestCountGT", "requestCountGTE", "requestCountLT", "requestCountLTE", "cacheHits", "cacheHitsNEQ", "cacheHitsIn", "cacheHitsNotIn", "cacheHitsGT", "cacheHitsGTE", "cacheHitsLT", "cacheHitsLTE", "rpm", "rpmNEQ", "rpmIn", "rpmNotIn", "rpmGT", "rpmGTE", "rpmLT", "rpmLTE", "rpmIsNil", "rpmNotNil", "tpm", "tpmNEQ", "tpmIn", "tpmNotIn", "tpmGT", "tpmGTE", "tpmLT", "tpmLTE", "tpmIsNil", "tpmNotNil", "spendCapCents", "spendCapCentsNEQ", "spendCapCentsIn", "spendCapCentsNotIn", "spendCapCentsGT", "spendCapCentsGTE", "spendCapCentsLT", "spendCapCentsLTE", "spendCapCentsIsNil", "spendCapCentsNotNil", "cacheEnabled", "cacheEnabledNEQ", "createdByID", "createdByIDNEQ", "createdByIDIn", "createdByIDNotIn", "createdByIDGT", "createdByIDGTE", "createdByIDLT", "createdByIDLTE", "createdByIDContains", "createdByIDHasPrefix", "createdByIDHasSuffix", "createdByIDIsNil", "createdByIDNotNil", "createdByIDEqualFold", "createdByIDContainsFold", "lastUsedAt", "lastUsedAtNEQ", "lastUsedAtIn", "lastUsedAtNotIn", "lastUsedAtGT", "lastUsedAtGTE", "lastUsedAtLT", "lastUsedAtLTE", "lastUsedAtIsNil", "lastUsedAtNotNil", "rotatedFromID", "rotatedFromIDNEQ", "rotatedFromIDIn", "rotatedFromIDNotIn", "rotatedFromIDGT", "rotatedFromIDGTE", "rotatedFromIDLT", "rotatedFromIDLTE", "rotatedFromIDContains", "rotatedFromIDHasPrefix", "rotatedFromIDHasSuffix", "rotatedFromIDIsNil", "rotatedFromIDNotNil", "rotatedFromIDEqualFold", "rotatedFromIDContainsFold", "graceUntil", "graceUntilNEQ", "graceUntilIn", "graceUntilNotIn", "graceUntilGT", "graceUntilGTE", "graceUntilLT", "graceUntilLTE", "graceUntilIsNil", "graceUntilNotNil", "leakedAt", "leakedAtNEQ", "leakedAtIn", "leakedAtNotIn", "leakedAtGT", "leakedAtGTE", "leakedAtLT", "leakedAtLTE", "leakedAtIsNil", "leakedAtNotNil", "leakSource", "leakSourceNEQ", "leakSourceIn", "leakSourceNotIn", "leakSourceGT", "leakSourceGTE", "leakSourceLT", "leakSourceLTE", "leakSourceContains", "leakSourceHasPrefix", "leakSourceHasSuffix", "leakSourceIsNil", "leakSourceNotNil", "leakSourceEqualFold", "leakSourceContainsFold"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -18984,48 +18906,6 @@ func (ec *executionContext) unmarshalInputAPIKeyWhereInput(ctx context.Context, 
 				return it, err
 			}
 			it.LeakSourceContainsFold = data
-		case "hasWorkspace":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasWorkspace"))
-			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasWorkspace = data
-		case "hasWorkspaceWith":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasWorkspaceWith"))
-			data, err := ec.unmarshalOWorkspaceWhereInput2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐWorkspaceWhereInputᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasWorkspaceWith = data
-		case "hasCreatedBy":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasCreatedBy"))
-			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasCreatedBy = data
-		case "hasCreatedByWith":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasCreatedByWith"))
-			data, err := ec.unmarshalOUserWhereInput2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐUserWhereInputᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasCreatedByWith = data
-		case "hasRotatedFrom":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasRotatedFrom"))
-			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasRotatedFrom = data
-		case "hasRotatedFromWith":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasRotatedFromWith"))
-			data, err := ec.unmarshalOAPIKeyWhereInput2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐAPIKeyWhereInputᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasRotatedFromWith = data
 		}
 	}
 
@@ -19077,7 +18957,7 @@ func (ec *executionContext) unmarshalInputAuditEventWhereInput(ctx context.Conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "workspaceID", "workspaceIDNEQ", "workspaceIDIn", "workspaceIDNotIn", "workspaceIDGT", "workspaceIDGTE", "workspaceIDLT", "workspaceIDLTE", "workspaceIDContains", "workspaceIDHasPrefix", "workspaceIDHasSuffix", "workspaceIDIsNil", "workspaceIDNotNil", "workspaceIDEqualFold", "workspaceIDContainsFold", "actorID", "actorIDNEQ", "actorIDIn", "actorIDNotIn", "actorIDGT", "actorIDGTE", "actorIDLT", "actorIDLTE", "actorIDContains", "actorIDHasPrefix", "actorIDHasSuffix", "actorIDIsNil", "actorIDNotNil", "actorIDEqualFold", "actorIDContainsFold", "actorEmail", "actorEmailNEQ", "actorEmailIn", "actorEmailNotIn", "actorEmailGT", "actorEmailGTE", "actorEmailLT", "actorEmailLTE", "actorEmailContains", "actorEmailHasPrefix", "actorEmailHasSuffix", "actorEmailIsNil", "actorEmailNotNil", "actorEmailEqualFold", "actorEmailContainsFold", "action", "actionNEQ", "actionIn", "actionNotIn", "actionGT", "actionGTE", "actionLT", "actionLTE", "actionContains", "actionHasPrefix", "actionHasSuffix", "actionEqualFold", "actionContainsFold", "targetType", "targetTypeNEQ", "targetTypeIn", "targetTypeNotIn", "targetTypeGT", "targetTypeGTE", "targetTypeLT", "targetTypeLTE", "targetTypeContains", "targetTypeHasPrefix", "targetTypeHasSuffix", "targetTypeIsNil", "targetTypeNotNil", "targetTypeEqualFold", "targetTypeContainsFold", "targetID", "targetIDNEQ", "targetIDIn", "targetIDNotIn", "targetIDGT", "targetIDGTE", "targetIDLT", "targetIDLTE", "targetIDContains", "targetIDHasPrefix", "targetIDHasSuffix", "targetIDIsNil", "targetIDNotNil", "targetIDEqualFold", "targetIDContainsFold", "ip", "ipNEQ", "ipIn", "ipNotIn", "ipGT", "ipGTE", "ipLT", "ipLTE", "ipContains", "ipHasPrefix", "ipHasSuffix", "ipIsNil", "ipNotNil", "ipEqualFold", "ipContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "hasWorkspace", "hasWorkspaceWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "workspaceID", "workspaceIDNEQ", "workspaceIDIn", "workspaceIDNotIn", "workspaceIDGT", "workspaceIDGTE", "workspaceIDLT", "workspaceIDLTE", "workspaceIDContains", "workspaceIDHasPrefix", "workspaceIDHasSuffix", "workspaceIDIsNil", "workspaceIDNotNil", "workspaceIDEqualFold", "workspaceIDContainsFold", "actorID", "actorIDNEQ", "actorIDIn", "actorIDNotIn", "actorIDGT", "actorIDGTE", "actorIDLT", "actorIDLTE", "actorIDContains", "actorIDHasPrefix", "actorIDHasSuffix", "actorIDIsNil", "actorIDNotNil", "actorIDEqualFold", "actorIDContainsFold", "actorEmail", "actorEmailNEQ", "actorEmailIn", "actorEmailNotIn", "actorEmailGT", "actorEmailGTE", "actorEmailLT", "actorEmailLTE", "actorEmailContains", "actorEmailHasPrefix", "actorEmailHasSuffix", "actorEmailIsNil", "actorEmailNotNil", "actorEmailEqualFold", "actorEmailContainsFold", "action", "actionNEQ", "actionIn", "actionNotIn", "actionGT", "actionGTE", "actionLT", "actionLTE", "actionContains", "actionHasPrefix", "actionHasSuffix", "actionEqualFold", "actionContainsFold", "targetType", "targetTypeNEQ", "targetTypeIn", "targetTypeNotIn", "targetTypeGT", "targetTypeGTE", "targetTypeLT", "targetTypeLTE", "targetTypeContains", "targetTypeHasPrefix", "targetTypeHasSuffix", "targetTypeIsNil", "targetTypeNotNil", "targetTypeEqualFold", "targetTypeContainsFold", "targetID", "targetIDNEQ", "targetIDIn", "targetIDNotIn", "targetIDGT", "targetIDGTE", "targetIDLT", "targetIDLTE", "targetIDContains", "targetIDHasPrefix", "targetIDHasSuffix", "targetIDIsNil", "targetIDNotNil", "targetIDEqualFold", "targetIDContainsFold", "ip", "ipNEQ", "ipIn", "ipNotIn", "ipGT", "ipGTE", "ipLT", "ipLTE", "ipContains", "ipHasPrefix", "ipHasSuffix", "ipIsNil", "ipNotNil", "ipEqualFold", "ipContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -19952,20 +19832,6 @@ func (ec *executionContext) unmarshalInputAuditEventWhereInput(ctx context.Conte
 				return it, err
 			}
 			it.CreatedAtLTE = data
-		case "hasWorkspace":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasWorkspace"))
-			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasWorkspace = data
-		case "hasWorkspaceWith":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasWorkspaceWith"))
-			data, err := ec.unmarshalOWorkspaceWhereInput2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐWorkspaceWhereInputᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasWorkspaceWith = data
 		}
 	}
 
@@ -20127,7 +19993,7 @@ func (ec *executionContext) unmarshalInputInvitationWhereInput(ctx context.Conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailEqualFold", "emailContainsFold", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "sentAt", "sentAtNEQ", "sentAtIn", "sentAtNotIn", "sentAtGT", "sentAtGTE", "sentAtLT", "sentAtLTE", "acceptedAt", "acceptedAtNEQ", "acceptedAtIn", "acceptedAtNotIn", "acceptedAtGT", "acceptedAtGTE", "acceptedAtLT", "acceptedAtLTE", "acceptedAtIsNil", "acceptedAtNotNil", "revokedAt", "revokedAtNEQ", "revokedAtIn", "revokedAtNotIn", "revokedAtGT", "revokedAtGTE", "revokedAtLT", "revokedAtLTE", "revokedAtIsNil", "revokedAtNotNil", "hasWorkspace", "hasWorkspaceWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailEqualFold", "emailContainsFold", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "sentAt", "sentAtNEQ", "sentAtIn", "sentAtNotIn", "sentAtGT", "sentAtGTE", "sentAtLT", "sentAtLTE", "acceptedAt", "acceptedAtNEQ", "acceptedAtIn", "acceptedAtNotIn", "acceptedAtGT", "acceptedAtGTE", "acceptedAtLT", "acceptedAtLTE", "acceptedAtIsNil", "acceptedAtNotNil", "revokedAt", "revokedAtNEQ", "revokedAtIn", "revokedAtNotIn", "revokedAtGT", "revokedAtGTE", "revokedAtLT", "revokedAtLTE", "revokedAtIsNil", "revokedAtNotNil"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -20680,20 +20546,6 @@ func (ec *executionContext) unmarshalInputInvitationWhereInput(ctx context.Conte
 				return it, err
 			}
 			it.RevokedAtNotNil = data
-		case "hasWorkspace":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasWorkspace"))
-			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasWorkspace = data
-		case "hasWorkspaceWith":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasWorkspaceWith"))
-			data, err := ec.unmarshalOWorkspaceWhereInput2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐWorkspaceWhereInputᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasWorkspaceWith = data
 		}
 	}
 
@@ -20745,7 +20597,7 @@ func (ec *executionContext) unmarshalInputMembershipWhereInput(ctx context.Conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "userID", "userIDNEQ", "userIDIn", "userIDNotIn", "userIDGT", "userIDGTE", "userIDLT", "userIDLTE", "userIDContains", "userIDHasPrefix", "userIDHasSuffix", "userIDEqualFold", "userIDContainsFold", "role", "roleNEQ", "roleIn", "roleNotIn", "hasWorkspace", "hasWorkspaceWith", "hasUser", "hasUserWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "userID", "userIDNEQ", "userIDIn", "userIDNotIn", "userIDGT", "userIDGTE", "userIDLT", "userIDLTE", "userIDContains", "userIDHasPrefix", "userIDHasSuffix", "userIDEqualFold", "userIDContainsFold", "role", "roleNEQ", "roleIn", "roleNotIn"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -21074,34 +20926,6 @@ func (ec *executionContext) unmarshalInputMembershipWhereInput(ctx context.Conte
 				return it, err
 			}
 			it.RoleNotIn = data
-		case "hasWorkspace":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasWorkspace"))
-			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasWorkspace = data
-		case "hasWorkspaceWith":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasWorkspaceWith"))
-			data, err := ec.unmarshalOWorkspaceWhereInput2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐWorkspaceWhereInputᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasWorkspaceWith = data
-		case "hasUser":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasUser"))
-			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasUser = data
-		case "hasUserWith":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasUserWith"))
-			data, err := ec.unmarshalOUserWhereInput2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐUserWhereInputᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasUserWith = data
 		}
 	}
 
@@ -21811,7 +21635,7 @@ func (ec *executionContext) unmarshalInputUsageEventWhereInput(ctx context.Conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "requestID", "requestIDNEQ", "requestIDIn", "requestIDNotIn", "requestIDGT", "requestIDGTE", "requestIDLT", "requestIDLTE", "requestIDContains", "requestIDHasPrefix", "requestIDHasSuffix", "requestIDEqualFold", "requestIDContainsFold", "apiKeyID", "apiKeyIDNEQ", "apiKeyIDIn", "apiKeyIDNotIn", "apiKeyIDGT", "apiKeyIDGTE", "apiKeyIDLT", "apiKeyIDLTE", "apiKeyIDContains", "apiKeyIDHasPrefix", "apiKeyIDHasSuffix", "apiKeyIDEqualFold", "apiKeyIDContainsFold", "model", "modelNEQ", "modelIn", "modelNotIn", "modelGT", "modelGTE", "modelLT", "modelLTE", "modelContains", "modelHasPrefix", "modelHasSuffix", "modelEqualFold", "modelContainsFold", "endpoint", "endpointNEQ", "endpointIn", "endpointNotIn", "endpointGT", "endpointGTE", "endpointLT", "endpointLTE", "endpointContains", "endpointHasPrefix", "endpointHasSuffix", "endpointEqualFold", "endpointContainsFold", "stream", "streamNEQ", "promptTokens", "promptTokensNEQ", "promptTokensIn", "promptTokensNotIn", "promptTokensGT", "promptTokensGTE", "promptTokensLT", "promptTokensLTE", "completionTokens", "completionTokensNEQ", "completionTokensIn", "completionTokensNotIn", "completionTokensGT", "completionTokensGTE", "completionTokensLT", "completionTokensLTE", "cachedTokens", "cachedTokensNEQ", "cachedTokensIn", "cachedTokensNotIn", "cachedTokensGT", "cachedTokensGTE", "cachedTokensLT", "cachedTokensLTE", "costMicros", "costMicrosNEQ", "costMicrosIn", "costMicrosNotIn", "costMicrosGT", "costMicrosGTE", "costMicrosLT", "costMicrosLTE", "status", "statusNEQ", "statusIn", "statusNotIn", "statusGT", "statusGTE", "statusLT", "statusLTE", "latencyMs", "latencyMsNEQ", "latencyMsIn", "latencyMsNotIn", "latencyMsGT", "latencyMsGTE", "latencyMsLT", "latencyMsLTE", "cacheHit", "cacheHitNEQ", "source", "sourceNEQ", "sourceIn", "sourceNotIn", "estimateReason", "estimateReasonNEQ", "estimateReasonIn", "estimateReasonNotIn", "estimateReasonGT", "estimateReasonGTE", "estimateReasonLT", "estimateReasonLTE", "estimateReasonContains", "estimateReasonHasPrefix", "estimateReasonHasSuffix", "estimateReasonIsNil", "estimateReasonNotNil", "estimateReasonEqualFold", "estimateReasonContainsFold", "clientIP", "clientIPNEQ", "clientIPIn", "clientIPNotIn", "clientIPGT", "clientIPGTE", "clientIPLT", "clientIPLTE", "clientIPContains", "clientIPHasPrefix", "clientIPHasSuffix", "clientIPIsNil", "clientIPNotNil", "clientIPEqualFold", "clientIPContainsFold", "errorCode", "errorCodeNEQ", "errorCodeIn", "errorCodeNotIn", "errorCodeGT", "errorCodeGTE", "errorCodeLT", "errorCodeLTE", "errorCodeContains", "errorCodeHasPrefix", "errorCodeHasSuffix", "errorCodeIsNil", "errorCodeNotNil", "errorCodeEqualFold", "errorCodeContainsFold", "occurredAt", "occurredAtNEQ", "occurredAtIn", "occurredAtNotIn", "occurredAtGT", "occurredAtGTE", "occurredAtLT", "occurredAtLTE", "ingestedAt", "ingestedAtNEQ", "ingestedAtIn", "ingestedAtNotIn", "ingestedAtGT", "ingestedAtGTE", "ingestedAtLT", "ingestedAtLTE", "hasWorkspace", "hasWorkspaceWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "requestID", "requestIDNEQ", "requestIDIn", "requestIDNotIn", "requestIDGT", "requestIDGTE", "requestIDLT", "requestIDLTE", "requestIDContains", "requestIDHasPrefix", "requestIDHasSuffix", "requestIDEqualFold", "requestIDContainsFold", "apiKeyID", "apiKeyIDNEQ", "apiKeyIDIn", "apiKeyIDNotIn", "apiKeyIDGT", "apiKeyIDGTE", "apiKeyIDLT", "apiKeyIDLTE", "apiKeyIDContains", "apiKeyIDHasPrefix", "apiKeyIDHasSuffix", "apiKeyIDEqualFold", "apiKeyIDContainsFold", "model", "modelNEQ", "modelIn", "modelNotIn", "modelGT", "modelGTE", "modelLT", "modelLTE", "modelContains", "modelHasPrefix", "modelHasSuffix", "modelEqualFold", "modelContainsFold", "endpoint", "endpointNEQ", "endpointIn", "endpointNotIn", "endpointGT", "endpointGTE", "endpointLT", "endpointLTE", "endpointContains", "endpointHasPrefix", "endpointHasSuffix", "endpointEqualFold", "endpointContainsFold", "stream", "streamNEQ", "promptTokens", "promptTokensNEQ", "promptTokensIn", "promptTokensNotIn", "promptTokensGT", "promptTokensGTE", "promptTokensLT", "promptTokensLTE", "completionTokens", "completionTokensNEQ", "completionTokensIn", "completionTokensNotIn", "completionTokensGT", "completionTokensGTE", "completionTokensLT", "completionTokensLTE", "cachedTokens", "cachedTokensNEQ", "cachedTokensIn", "cachedTokensNotIn", "cachedTokensGT", "cachedTokensGTE", "cachedTokensLT", "cachedTokensLTE", "costMicros", "costMicrosNEQ", "costMicrosIn", "costMicrosNotIn", "costMicrosGT", "costMicrosGTE", "costMicrosLT", "costMicrosLTE", "status", "statusNEQ", "statusIn", "statusNotIn", "statusGT", "statusGTE", "statusLT", "statusLTE", "latencyMs", "latencyMsNEQ", "latencyMsIn", "latencyMsNotIn", "latencyMsGT", "latencyMsGTE", "latencyMsLT", "latencyMsLTE", "cacheHit", "cacheHitNEQ", "source", "sourceNEQ", "sourceIn", "sourceNotIn", "estimateReason", "estimateReasonNEQ", "estimateReasonIn", "estimateReasonNotIn", "estimateReasonGT", "estimateReasonGTE", "estimateReasonLT", "estimateReasonLTE", "estimateReasonContains", "estimateReasonHasPrefix", "estimateReasonHasSuffix", "estimateReasonIsNil", "estimateReasonNotNil", "estimateReasonEqualFold", "estimateReasonContainsFold", "clientIP", "clientIPNEQ", "clientIPIn", "clientIPNotIn", "clientIPGT", "clientIPGTE", "clientIPLT", "clientIPLTE", "clientIPContains", "clientIPHasPrefix", "clientIPHasSuffix", "clientIPIsNil", "clientIPNotNil", "clientIPEqualFold", "clientIPContainsFold", "errorCode", "errorCodeNEQ", "errorCodeIn", "errorCodeNotIn", "errorCodeGT", "errorCodeGTE", "errorCodeLT", "errorCodeLTE", "errorCodeContains", "errorCodeHasPrefix", "errorCodeHasSuffix", "errorCodeIsNil", "errorCodeNotNil", "errorCodeEqualFold", "errorCodeContainsFold", "occurredAt", "occurredAtNEQ", "occurredAtIn", "occurredAtNotIn", "occurredAtGT", "occurredAtGTE", "occurredAtLT", "occurredAtLTE", "ingestedAt", "ingestedAtNEQ", "ingestedAtIn", "ingestedAtNotIn", "ingestedAtGT", "ingestedAtGTE", "ingestedAtLT", "ingestedAtLTE"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -23092,58 +22916,6 @@ func (ec *executionContext) unmarshalInputUsageEventWhereInput(ctx context.Conte
 				return it, err
 			}
 			it.IngestedAtLTE = data
-		case "hasWorkspace":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasWorkspace"))
-			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasWorkspace = data
-		case "hasWorkspaceWith":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasWorkspaceWith"))
-			data, err := ec.unmarshalOWorkspaceWhereInput2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐWorkspaceWhereInputᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasWorkspaceWith = data
-		}
-	}
-
-	return it, nil
-}
-
-func (ec *executionContext) unmarshalInputUserOrder(ctx context.Context, obj any) (ent.UserOrder, error) {
-	var it ent.UserOrder
-	asMap := map[string]any{}
-	for k, v := range obj.(map[string]any) {
-		asMap[k] = v
-	}
-
-	if _, present := asMap["direction"]; !present {
-		asMap["direction"] = "ASC"
-	}
-
-	fieldsInOrder := [...]string{"direction", "field"}
-	for _, k := range fieldsInOrder {
-		v, ok := asMap[k]
-		if !ok {
-			continue
-		}
-		switch k {
-		case "direction":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
-			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Direction = data
-		case "field":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
-			data, err := ec.unmarshalNUserOrderField2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐUserOrderField(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.Field = data
 		}
 	}
 
@@ -23157,7 +22929,7 @@ func (ec *executionContext) unmarshalInputUserWhereInput(ctx context.Context, ob
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailEqualFold", "emailContainsFold", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameIsNil", "nameNotNil", "nameEqualFold", "nameContainsFold", "siteAdmin", "siteAdminNEQ", "disabled", "disabledNEQ", "lastSignInAt", "lastSignInAtNEQ", "lastSignInAtIn", "lastSignInAtNotIn", "lastSignInAtGT", "lastSignInAtGTE", "lastSignInAtLT", "lastSignInAtLTE", "lastSignInAtIsNil", "lastSignInAtNotNil", "hasMemberships", "hasMembershipsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailEqualFold", "emailContainsFold", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameIsNil", "nameNotNil", "nameEqualFold", "nameContainsFold", "siteAdmin", "siteAdminNEQ", "disabled", "disabledNEQ", "lastSignInAt", "lastSignInAtNEQ", "lastSignInAtIn", "lastSignInAtNotIn", "lastSignInAtGT", "lastSignInAtGTE", "lastSignInAtLT", "lastSignInAtLTE", "lastSignInAtIsNil", "lastSignInAtNotNil"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -23255,118 +23027,6 @@ func (ec *executionContext) unmarshalInputUserWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.IDContainsFold = data
-		case "createdAt":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAt"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CreatedAt = data
-		case "createdAtNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNEQ"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CreatedAtNEQ = data
-		case "createdAtIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtIn"))
-			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CreatedAtIn = data
-		case "createdAtNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtNotIn"))
-			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CreatedAtNotIn = data
-		case "createdAtGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGT"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CreatedAtGT = data
-		case "createdAtGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtGTE"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CreatedAtGTE = data
-		case "createdAtLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLT"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CreatedAtLT = data
-		case "createdAtLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("createdAtLTE"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.CreatedAtLTE = data
-		case "updatedAt":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAt"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.UpdatedAt = data
-		case "updatedAtNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNEQ"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.UpdatedAtNEQ = data
-		case "updatedAtIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtIn"))
-			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.UpdatedAtIn = data
-		case "updatedAtNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtNotIn"))
-			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.UpdatedAtNotIn = data
-		case "updatedAtGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGT"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.UpdatedAtGT = data
-		case "updatedAtGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtGTE"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.UpdatedAtGTE = data
-		case "updatedAtLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLT"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.UpdatedAtLT = data
-		case "updatedAtLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updatedAtLTE"))
-			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.UpdatedAtLTE = data
 		case "email":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("email"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -23661,20 +23321,6 @@ func (ec *executionContext) unmarshalInputUserWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.LastSignInAtNotNil = data
-		case "hasMemberships":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasMemberships"))
-			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasMemberships = data
-		case "hasMembershipsWith":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasMembershipsWith"))
-			data, err := ec.unmarshalOMembershipWhereInput2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐMembershipWhereInputᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasMembershipsWith = data
 		}
 	}
 
@@ -23767,7 +23413,7 @@ func (ec *executionContext) unmarshalInputWorkspaceWhereInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "slug", "slugNEQ", "slugIn", "slugNotIn", "slugGT", "slugGTE", "slugLT", "slugLTE", "slugContains", "slugHasPrefix", "slugHasSuffix", "slugEqualFold", "slugContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "suspendedReason", "suspendedReasonNEQ", "suspendedReasonIn", "suspendedReasonNotIn", "suspendedReasonGT", "suspendedReasonGTE", "suspendedReasonLT", "suspendedReasonLTE", "suspendedReasonContains", "suspendedReasonHasPrefix", "suspendedReasonHasSuffix", "suspendedReasonIsNil", "suspendedReasonNotNil", "suspendedReasonEqualFold", "suspendedReasonContainsFold", "rpm", "rpmNEQ", "rpmIn", "rpmNotIn", "rpmGT", "rpmGTE", "rpmLT", "rpmLTE", "tpm", "tpmNEQ", "tpmIn", "tpmNotIn", "tpmGT", "tpmGTE", "tpmLT", "tpmLTE", "monthlyTokenQuota", "monthlyTokenQuotaNEQ", "monthlyTokenQuotaIn", "monthlyTokenQuotaNotIn", "monthlyTokenQuotaGT", "monthlyTokenQuotaGTE", "monthlyTokenQuotaLT", "monthlyTokenQuotaLTE", "spendCapCents", "spendCapCentsNEQ", "spendCapCentsIn", "spendCapCentsNotIn", "spendCapCentsGT", "spendCapCentsGTE", "spendCapCentsLT", "spendCapCentsLTE", "spendCapCentsIsNil", "spendCapCentsNotNil", "maxKeys", "maxKeysNEQ", "maxKeysIn", "maxKeysNotIn", "maxKeysGT", "maxKeysGTE", "maxKeysLT", "maxKeysLTE", "apiKeyCount", "apiKeyCountNEQ", "apiKeyCountIn", "apiKeyCountNotIn", "apiKeyCountGT", "apiKeyCountGTE", "apiKeyCountLT", "apiKeyCountLTE", "hasMemberships", "hasMembershipsWith", "hasAPIKeys", "hasAPIKeysWith", "hasAuditEvents", "hasAuditEventsWith", "hasUsageEvents", "hasUsageEventsWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "slug", "slugNEQ", "slugIn", "slugNotIn", "slugGT", "slugGTE", "slugLT", "slugLTE", "slugContains", "slugHasPrefix", "slugHasSuffix", "slugEqualFold", "slugContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "suspendedReason", "suspendedReasonNEQ", "suspendedReasonIn", "suspendedReasonNotIn", "suspendedReasonGT", "suspendedReasonGTE", "suspendedReasonLT", "suspendedReasonLTE", "suspendedReasonContains", "suspendedReasonHasPrefix", "suspendedReasonHasSuffix", "suspendedReasonIsNil", "suspendedReasonNotNil", "suspendedReasonEqualFold", "suspendedReasonContainsFold", "rpm", "rpmNEQ", "rpmIn", "rpmNotIn", "rpmGT", "rpmGTE", "rpmLT", "rpmLTE", "tpm", "tpmNEQ", "tpmIn", "tpmNotIn", "tpmGT", "tpmGTE", "tpmLT", "tpmLTE", "monthlyTokenQuota", "monthlyTokenQuotaNEQ", "monthlyTokenQuotaIn", "monthlyTokenQuotaNotIn", "monthlyTokenQuotaGT", "monthlyTokenQuotaGTE", "monthlyTokenQuotaLT", "monthlyTokenQuotaLTE", "spendCapCents", "spendCapCentsNEQ", "spendCapCentsIn", "spendCapCentsNotIn", "spendCapCentsGT", "spendCapCentsGTE", "spendCapCentsLT", "spendCapCentsLTE", "spendCapCentsIsNil", "spendCapCentsNotNil", "maxKeys", "maxKeysNEQ", "maxKeysIn", "maxKeysNotIn", "maxKeysGT", "maxKeysGTE", "maxKeysLT", "maxKeysLTE", "apiKeyCount", "apiKeyCountNEQ", "apiKeyCountIn", "apiKeyCountNotIn", "apiKeyCountGT", "apiKeyCountGTE", "apiKeyCountLT", "apiKeyCountLTE"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -24642,62 +24288,6 @@ func (ec *executionContext) unmarshalInputWorkspaceWhereInput(ctx context.Contex
 				return it, err
 			}
 			it.APIKeyCountLTE = data
-		case "hasMemberships":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasMemberships"))
-			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasMemberships = data
-		case "hasMembershipsWith":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasMembershipsWith"))
-			data, err := ec.unmarshalOMembershipWhereInput2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐMembershipWhereInputᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasMembershipsWith = data
-		case "hasAPIKeys":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasAPIKeys"))
-			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasAPIKeys = data
-		case "hasAPIKeysWith":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasAPIKeysWith"))
-			data, err := ec.unmarshalOAPIKeyWhereInput2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐAPIKeyWhereInputᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasAPIKeysWith = data
-		case "hasAuditEvents":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasAuditEvents"))
-			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasAuditEvents = data
-		case "hasAuditEventsWith":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasAuditEventsWith"))
-			data, err := ec.unmarshalOAuditEventWhereInput2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐAuditEventWhereInputᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasAuditEventsWith = data
-		case "hasUsageEvents":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasUsageEvents"))
-			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasUsageEvents = data
-		case "hasUsageEventsWith":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasUsageEventsWith"))
-			data, err := ec.unmarshalOUsageEventWhereInput2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐUsageEventWhereInputᚄ(ctx, v)
-			if err != nil {
-				return it, err
-			}
-			it.HasUsageEventsWith = data
 		}
 	}
 
@@ -27326,16 +26916,6 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "createdAt":
-			out.Values[i] = ec._User_createdAt(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "updatedAt":
-			out.Values[i] = ec._User_updatedAt(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
 		case "email":
 			out.Values[i] = ec._User_email(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -27343,18 +26923,6 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 			}
 		case "name":
 			out.Values[i] = ec._User_name(ctx, field, obj)
-		case "siteAdmin":
-			out.Values[i] = ec._User_siteAdmin(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "disabled":
-			out.Values[i] = ec._User_disabled(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
-		case "lastSignInAt":
-			out.Values[i] = ec._User_lastSignInAt(ctx, field, obj)
 		case "memberships":
 			field := field
 
@@ -27365,6 +26933,171 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 					}
 				}()
 				res = ec._User_memberships(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "createdAt":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._User_createdAt(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "updatedAt":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._User_updatedAt(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "siteAdmin":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._User_siteAdmin(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "disabled":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._User_disabled(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "lastSignInAt":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._User_lastSignInAt(ctx, field, obj)
 				return res
 			}
 
@@ -29674,22 +29407,6 @@ func (ec *executionContext) marshalNUser2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐU
 		return graphql.Null
 	}
 	return ec._User(ctx, sel, v)
-}
-
-func (ec *executionContext) unmarshalNUserOrderField2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐUserOrderField(ctx context.Context, v any) (*ent.UserOrderField, error) {
-	var res = new(ent.UserOrderField)
-	err := res.UnmarshalGQL(v)
-	return res, graphql.ErrorOnPath(ctx, err)
-}
-
-func (ec *executionContext) marshalNUserOrderField2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐUserOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.UserOrderField) graphql.Marshaler {
-	if v == nil {
-		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
-			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
-		}
-		return graphql.Null
-	}
-	return v
 }
 
 func (ec *executionContext) unmarshalNUserWhereInput2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐUserWhereInput(ctx context.Context, v any) (*ent.UserWhereInput, error) {

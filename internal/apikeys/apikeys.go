@@ -417,6 +417,26 @@ func (s *Service) RevokeAll(ctx context.Context, c *ent.Client, workspaceID stri
 		Details: map[string]string{"count": fmt.Sprint(n)}})
 }
 
+// RevokeCreatedBy revokes the live keys userID created in workspaceID, when
+// they leave it or are removed, and returns how many it revoked (BULK, like
+// RevokeAll). The caller decides who may: ent privacy still filters the
+// update to the keys the viewer may write.
+func (s *Service) RevokeCreatedBy(ctx context.Context, c *ent.Client, workspaceID, userID string) (int, error) {
+	u := c.APIKey.Update().
+		Where(apikey.WorkspaceID(workspaceID), apikey.CreatedByID(userID), apikey.StatusNEQ(apikey.StatusREVOKED)).
+		SetStatus(apikey.StatusREVOKED).
+		SetRevokeReason(apikey.RevokeReasonBULK).
+		SetRevokedAt(s.now())
+	if v := viewer.FromContext(ctx); v != nil && v.UserID != "" {
+		u.SetRevokedBy(v.UserID)
+	}
+	n, err := u.Save(ctx)
+	if err != nil {
+		return 0, store.Classify(err)
+	}
+	return n, nil
+}
+
 // Rotate makes a replacement for key id with the same settings; the old key
 // keeps working for grace, then counts as revoked (reason ROTATED).
 func (s *Service) Rotate(ctx context.Context, c *ent.Client, id string, grace time.Duration) (*Created, error) {

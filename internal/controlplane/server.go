@@ -39,6 +39,7 @@ import (
 	"github.com/oais/oais/internal/drain"
 	"github.com/oais/oais/internal/egress"
 	"github.com/oais/oais/internal/every"
+	"github.com/oais/oais/internal/httpsecurity"
 	"github.com/oais/oais/internal/ledger"
 	"github.com/oais/oais/internal/secretbox"
 	"github.com/oais/oais/internal/secretscan"
@@ -177,7 +178,8 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	s.Invites = &workspaces.Invitations{Mail: sender}
 	res := &graph.Resolver{Client: client, Keys: s.Keys, Accounts: acc, Invites: s.Invites,
 		Ledger: ledger.New(s.Store), Secrets: box,
-		Reconciler: entstore.Reconciler(s.Store, s.stripe), Egress: &egress.Policy{Allowed: cfg.UpstreamAllowedNetworks}}
+		Reconciler: entstore.Reconciler(s.Store, s.stripe), Egress: &egress.Policy{Allowed: cfg.UpstreamAllowedNetworks},
+		PublicURL: cfg.PublicURL}
 	if s.stripe != nil {
 		res.Stripe = entstore.NewLinks(s.Store, s.stripe)
 	}
@@ -242,7 +244,9 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	}
 	mux.Handle("POST "+secretscan.Path, secretscan.Handler(client, s.Keys, ghKeys, log))
 	mux.Handle("GET /", web.Handler())
-	s.Handler = s.withIP(mux)
+	s.Handler = httpsecurity.Headers(s.withIP(mux), httpsecurity.Options{
+		HTTPS: cfg.PublicURL.Scheme == "https", TrustedProxies: cfg.TrustedProxies,
+	})
 	return nil
 }
 

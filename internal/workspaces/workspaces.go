@@ -13,9 +13,14 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"entgo.io/ent/dialect"
+	"entgo.io/ent/dialect/sql"
+
 	"github.com/oais/oais/ent"
+	"github.com/oais/oais/ent/apikey"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/privacy"
+	"github.com/oais/oais/ent/workspace"
 	"github.com/oais/oais/internal/audit"
 	"github.com/oais/oais/internal/store"
 	"github.com/oais/oais/internal/userinput"
@@ -179,11 +184,40 @@ func owners(ctx context.Context, c *ent.Client, wsID string) (int, error) {
 	return c.Membership.Query().Where(membership.WorkspaceID(wsID), membership.RoleEQ(membership.RoleOWNER)).Count(ctx)
 }
 
-// ChangeRole changes a member's role; the last owner keeps theirs.
-func ChangeRole(ctx context.Context, c *ent.Client, membershipID string, role membership.Role) (*ent.Membership, error) {
-	m, err := c.Membership.Get(ctx, membershipID)
+// lockedMember reads membership id with its workspace locked until c's
+// transaction ends, so that changes to the workspace's members run one
+// after another: two owners demoting or removing each other at once both
+// counted two owners and both went through, leaving none (issue 15). The
+// second now waits for the first, then reads the membership and counts
+// the owners afresh (each statement of a PostgreSQL READ COMMITTED
+// transaction sees what committed before it). SQLite has no row locks and
+// needs none: internal/store begins its transactions IMMEDIATE, taking
+// the database's write lock up front. Outside a transaction the lock ends
+// with its statement; callers run inside the request's (entgql.Transactioner).
+func lockedMember(ctx context.Context, c *ent.Client, id string) (*ent.Membership, error) {
+	m, err := c.Membership.Get(ctx, id)
 	if err != nil {
 		return nil, store.Classify(err)
+	}
+	if _, err := c.Workspace.Query().Where(workspace.ID(m.WorkspaceID), forUpdate).IDs(ctx); err != nil {
+		return nil, store.Classify(err)
+	}
+	m, err = c.Membership.Get(ctx, id)
+	return m, store.Classify(err)
+}
+
+// forUpdate locks the rows a query selects, on PostgreSQL.
+func forUpdate(s *sql.Selector) {
+	if s.Dialect() == dialect.Postgres {
+		s.ForUpdate()
+	}
+}
+
+// ChangeRole changes a member's role; the last owner keeps theirs.
+func ChangeRole(ctx context.Context, c *ent.Client, membershipID string, role membership.Role) (*ent.Membership, error) {
+	m, err := lockedMember(ctx, c, membershipID)
+	if err != nil {
+		return nil, err
 	}
 	if err := manager(ctx, m.WorkspaceID); err != nil {
 		return nil, err
@@ -221,12 +255,22 @@ func isOwner(ctx context.Context, wsID string) bool {
 	return r == viewer.RoleOwner
 }
 
+// Keys is what Remove needs of internal/apikeys.
+type Keys interface {
+	// RevokeCreatedBy revokes the live keys userID created in workspaceID
+	// and returns how many.
+	RevokeCreatedBy(ctx context.Context, c *ent.Client, workspaceID, userID string) (int, error)
+}
+
 // Remove takes a member out of a workspace. Members may remove themselves;
-// managers remove others; the last owner cannot go.
-func Remove(ctx context.Context, c *ent.Client, membershipID string) error {
-	m, err := c.Membership.Get(ctx, membershipID)
+// managers remove others; the last owner cannot go. With revokeKeys, the
+// API keys the member created in the workspace are revoked with them;
+// without, they keep working. The audit line says how many were revoked,
+// or kept.
+func Remove(ctx context.Context, c *ent.Client, keys Keys, membershipID string, revokeKeys bool) error {
+	m, err := lockedMember(ctx, c, membershipID)
 	if err != nil {
-		return store.Classify(err)
+		return err
 	}
 	self := viewer.FromContext(ctx).UserID == m.UserID
 	if !self {
@@ -248,12 +292,29 @@ func Remove(ctx context.Context, c *ent.Client, membershipID string) error {
 	}
 	ctxDel := ctx
 	if self {
-		// A member leaving needs no managing role.
+		// A member leaving needs no managing role, to go or to revoke
+		// the keys they made.
 		ctxDel = privacy.DecisionContext(ctx, privacy.Allow)
+	}
+	details := map[string]string{"user_id": m.UserID}
+	if revokeKeys {
+		n, err := keys.RevokeCreatedBy(ctxDel, c, m.WorkspaceID, m.UserID)
+		if err != nil {
+			return err
+		}
+		details["keys_revoked"] = fmt.Sprint(n)
+	} else {
+		n, err := c.APIKey.Query().
+			Where(apikey.WorkspaceID(m.WorkspaceID), apikey.CreatedByID(m.UserID), apikey.StatusNEQ(apikey.StatusREVOKED)).
+			Count(ctx)
+		if err != nil {
+			return store.Classify(err)
+		}
+		details["keys_kept"] = fmt.Sprint(n)
 	}
 	if err := c.Membership.DeleteOne(m).Exec(ctxDel); err != nil {
 		return store.Classify(err)
 	}
 	return audit.Record(ctx, c, audit.Event{WorkspaceID: m.WorkspaceID, Action: audit.MemberRemoved, TargetType: "membership", TargetID: m.ID,
-		Details: map[string]string{"user_id": m.UserID}})
+		Details: details})
 }

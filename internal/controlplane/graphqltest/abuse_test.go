@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/oais/oais/auth"
+	"github.com/oais/oais/internal/ids"
 )
 
 // rawGraphQL posts body as is to /graphql and returns the status and the
@@ -73,6 +74,17 @@ func TestGraphQLAbuse(t *testing.T) {
 				query: `mutation($e: String!, $p: String!) {` + aliasesOf(21, signIn) + `}`},
 			{name: "20 aliased signIn", want: "alone", vars: map[string]any{"e": victim.Email, "p": "guess"},
 				query: `mutation($e: String!, $p: String!) {` + aliasesOf(20, signIn) + `}`},
+			// where filters: each level and term is SQL the database must plan.
+			{name: "where nested 200 levels deep", want: "where is nested",
+				query: `{ workspaces(first: 1, where: ` + strings.Repeat(`{not: `, 200) + `{name: "x"}` + strings.Repeat(`}`, 200) + `) { totalCount } }`},
+			{name: "where nested through a variable", want: "where is nested", vars: map[string]any{"w": nestedWhere(200)},
+				query: `query($w: WorkspaceWhereInput) { workspaces(first: 1, where: $w) { totalCount } }`},
+			{name: "where with 450 conditions", want: "conditions", vars: map[string]any{"w": map[string]any{"or": manyNames(90)}},
+				query: `query($w: WorkspaceWhereInput) { workspaces(first: 1, where: $w) { totalCount } }`},
+			{name: "where with a list of 5000 ids", want: "items in idIn", vars: map[string]any{"w": map[string]any{"idIn": manyIDs(5000)}},
+				query: `query($w: WorkspaceWhereInput) { workspaces(first: 1, where: $w) { totalCount } }`},
+			{name: "where too big inside a fragment", want: "conditions", vars: map[string]any{"w": map[string]any{"or": manyNames(90)}},
+				query: `query($w: WorkspaceWhereInput) { ...F } fragment F on Query { workspaces(first: 1, where: $w) { totalCount } }`},
 		}
 		for _, tt := range refused {
 			t.Run(tt.name, func(t *testing.T) {
@@ -85,6 +97,28 @@ func TestGraphQLAbuse(t *testing.T) {
 				}
 			})
 		}
+
+		t.Run("where errors say what to change", func(t *testing.T) {
+			r := s.post(t, victim.Token, `query($w: WorkspaceWhereInput) { workspaces(first: 1, where: $w) { totalCount } }`,
+				map[string]any{"w": nestedWhere(200)})
+			if len(r.Errors) == 0 || r.Errors[0].code() != "BAD_USER_INPUT" || r.Errors[0].Extensions["field"] != "where" {
+				t.Fatalf("want BAD_USER_INPUT on field where: %.400s", r.Body)
+			}
+		})
+		t.Run("filters the dashboard sends still run", func(t *testing.T) {
+			ws := s.createWorkspace(t, victim.Token, "filtered")
+			// web/src/pages/AuditPage.tsx, and a reasonable hand-written one.
+			for _, w := range []map[string]any{
+				{"action": "workspace.created", "actorEmailContainsFold": "victim"},
+				{"and": []any{map[string]any{"or": []any{map[string]any{"action": "a"}, map[string]any{"not": map[string]any{"actionHasPrefix": "key."}}}}}},
+			} {
+				d := s.must(t, victim.Token, `query($id: ID!, $w: AuditEventWhereInput) { workspace(id: $id) { auditEvents(first: 10, where: $w) { totalCount } } }`,
+					map[string]any{"id": ws, "w": w})
+				if n := dig(t, d, "workspace", "auditEvents", "totalCount"); n != float64(1) {
+					t.Errorf("filter %v: totalCount %v, want 1", w, n)
+				}
+			}
+		})
 
 		t.Run("batched JSON array", func(t *testing.T) {
 			one := map[string]any{"query": "{ viewer { id } }"}
@@ -146,4 +180,31 @@ func aliasesOf(n int, field func(alias string) string) string {
 		b.WriteString(" " + field(fmt.Sprintf("s%d: ", i)))
 	}
 	return b.String()
+}
+
+// nestedWhere is a WorkspaceWhereInput n levels of not deep.
+func nestedWhere(n int) map[string]any {
+	w := map[string]any{"name": "x"}
+	for range n {
+		w = map[string]any{"not": w}
+	}
+	return w
+}
+
+// manyNames is n filters of five conditions each.
+func manyNames(n int) []any {
+	out := make([]any, n)
+	for i := range out {
+		w := fmt.Sprint("w", i)
+		out[i] = map[string]any{"name": w, "nameNEQ": w, "nameHasPrefix": w, "nameHasSuffix": w, "nameContains": w}
+	}
+	return out
+}
+
+func manyIDs(n int) []any {
+	out := make([]any, n)
+	for i := range out {
+		out[i] = ids.New(ids.Workspace)
+	}
+	return out
 }

@@ -71,6 +71,18 @@ func rangeVars(id string) map[string]any {
 
 func wsA(_ *testing.T, w *world, _ actor) map[string]any { return map[string]any{"id": w.wsA} }
 
+// billingVars asks for a billing link of A that comes back to back, or to
+// A's billing page on the dashboard (OAIS_PUBLIC_URL) when back is "".
+func billingVars(back string) func(*testing.T, *world, actor) map[string]any {
+	return func(_ *testing.T, w *world, _ actor) map[string]any {
+		to := back
+		if to == "" {
+			to = w.s.cp.Config.PublicURL.JoinPath("w", w.wsA, "billing").String()
+		}
+		return map[string]any{"id": w.wsA, "back": to}
+	}
+}
+
 func idVar(f func(w *world) string) func(*testing.T, *world, actor) map[string]any {
 	return func(_ *testing.T, w *world, _ actor) map[string]any { return map[string]any{"id": f(w)} }
 }
@@ -340,6 +352,11 @@ func matrix() []op {
 				return map[string]any{"id": w.freshMember(t, "DEVELOPER")}
 			},
 			query: `mutation($id: ID!) { removeMember(membershipID: $id) }`},
+		{name: "removeMember revoking keys", field: "removeMember", want: manageA,
+			vars: func(t *testing.T, w *world, _ actor) map[string]any {
+				return map[string]any{"id": w.freshMember(t, "DEVELOPER")}
+			},
+			query: `mutation($id: ID!) { removeMember(membershipID: $id, revokeKeys: true) }`},
 
 		// Addresses and passwords.
 		{name: "verifyEmail unknown token", field: "verifyEmail", want: want(linkInvalid, linkInvalid, linkInvalid, linkInvalid, linkInvalid, linkInvalid),
@@ -405,11 +422,25 @@ func matrix() []op {
 			vars:  func(*testing.T, *world, actor) map[string]any { return map[string]any{"secret": "sk-oais-nope"} },
 			query: `mutation($secret: String!) { reportLeakedKey(secret: $secret) { id } }`},
 
-		// Billing (no Stripe configured: the links are null).
-		{name: "billingCheckoutURL", field: "billingCheckoutURL", want: want(null, null, forbid, forbid, notFound, unauth), vars: wsA, nullAnswer: true,
-			query: `mutation($id: ID!) { billingCheckoutURL(workspaceID: $id, returnURL: "https://example.com/back") }`},
-		{name: "billingPortalURL", field: "billingPortalURL", want: want(null, null, forbid, forbid, notFound, unauth), vars: wsA, nullAnswer: true,
-			query: `mutation($id: ID!) { billingPortalURL(workspaceID: $id, returnURL: "https://example.com/back") }`},
+		// Billing (no Stripe configured: the links are null). Stripe sends
+		// the user back to returnURL, so it must be a page of this dashboard.
+		{name: "billingCheckoutURL", field: "billingCheckoutURL", want: want(null, null, forbid, forbid, notFound, unauth), vars: billingVars(""), nullAnswer: true,
+			query: `mutation($id: ID!, $back: String!) { billingCheckoutURL(workspaceID: $id, returnURL: $back) }`},
+		{name: "billingPortalURL", field: "billingPortalURL", want: want(null, null, forbid, forbid, notFound, unauth), vars: billingVars(""), nullAnswer: true,
+			query: `mutation($id: ID!, $back: String!) { billingPortalURL(workspaceID: $id, returnURL: $back) }`},
+		{name: "billingCheckoutURL back to another site", field: "billingCheckoutURL", want: want(badInput, badInput, forbid, forbid, notFound, unauth),
+			vars:  billingVars("https://evil.example/phish"),
+			query: `mutation($id: ID!, $back: String!) { billingCheckoutURL(workspaceID: $id, returnURL: $back) }`},
+		{name: "billingPortalURL back to another site", field: "billingPortalURL", want: want(badInput, badInput, forbid, forbid, notFound, unauth),
+			vars:  billingVars("https://evil.example/phish"),
+			query: `mutation($id: ID!, $back: String!) { billingPortalURL(workspaceID: $id, returnURL: $back) }`},
+		{name: "billingPortalURL back to our host over another scheme", field: "billingPortalURL", want: want(badInput, badInput, forbid, forbid, notFound, unauth),
+			vars: func(t *testing.T, w *world, a actor) map[string]any {
+				u := *w.s.cp.Config.PublicURL
+				u.Scheme = map[string]string{"http": "https", "https": "http"}[u.Scheme]
+				return billingVars(u.JoinPath("billing").String())(t, w, a)
+			},
+			query: `mutation($id: ID!, $back: String!) { billingPortalURL(workspaceID: $id, returnURL: $back) }`},
 		{name: "setBillingAlertWebhook", field: "setBillingAlertWebhook", want: manageA, vars: wsA,
 			query: `mutation($id: ID!) { setBillingAlertWebhook(workspaceID: $id, url: "https://hooks.example.com/spend") { id } }`},
 

@@ -6,12 +6,15 @@ export interface CheckboxProps {
   onCheckedChange(checked: boolean): void;
   label: string;
   disabled?: boolean;
+  /** id lets a visible <label htmlFor> name the checkbox too. */
+  id?: string;
 }
 
 /** Checkbox is a Radix checkbox labelled by aria-label (table row selection). */
-export function Checkbox({ checked, onCheckedChange, label, disabled }: CheckboxProps) {
+export function Checkbox({ checked, onCheckedChange, label, disabled, id }: CheckboxProps) {
   return (
     <RadixCheckbox.Root
+      id={id}
       className="checkbox"
       checked={checked}
       onCheckedChange={(c) => onCheckedChange(c === true)}

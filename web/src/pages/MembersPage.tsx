@@ -2,6 +2,7 @@ import { useMutation, useQuery } from '@apollo/client';
 import { useState, type FormEvent } from 'react';
 import { useNavigate, useParams } from 'react-router';
 import { describeError } from '../api/errors';
+import { Checkbox } from '../components/Checkbox';
 import { ConfirmDialog } from '../components/ConfirmDialog';
 import { ErrorBanner, Loading, PageHeader } from '../components/Feedback';
 import { SelectField } from '../components/SelectField';
@@ -11,7 +12,8 @@ import { graphql } from '../gql';
 import type { MembershipRole } from '../gql/graphql';
 import { formatCompact } from '../lib/format';
 
-const MembersPageQuery = graphql(`
+/** MembersPageQuery loads the workspace's members and the viewer's role in it. */
+export const MembersPageQuery = graphql(`
   query MembersPage($workspaceID: ID!) {
     viewer {
       id
@@ -87,9 +89,10 @@ const UpdateMemberRole = graphql(`
   }
 `);
 
-const RemoveMember = graphql(`
-  mutation RemoveMember($membershipID: ID!) {
-    removeMember(membershipID: $membershipID)
+/** RemoveMember takes a member out; revokeKeys also revokes the API keys they created there. */
+export const RemoveMember = graphql(`
+  mutation RemoveMember($membershipID: ID!, $revokeKeys: Boolean) {
+    removeMember(membershipID: $membershipID, revokeKeys: $revokeKeys)
   }
 `);
 
@@ -115,6 +118,7 @@ export default function MembersPage() {
   const [role, setRole] = useState<MembershipRole>('DEVELOPER');
   const [inviteError, setInviteError] = useState<string | null>(null);
   const [removing, setRemoving] = useState<{ id: string; email: string; self: boolean } | null>(null);
+  const [revokeKeys, setRevokeKeys] = useState(false);
 
   if (error && !data) return <ErrorBanner error={error} onRetry={() => refetch()} />;
   if (loading && !data) return <Loading />;
@@ -212,7 +216,14 @@ export default function MembersPage() {
                   <td>{formatCompact(m.createdAt)}</td>
                   <td className="col-actions">
                     {(canManage || self) && (
-                      <button type="button" className="button button-ghost button-small danger-text" onClick={() => setRemoving({ id: m.id, email: m.user.email, self })}>
+                      <button
+                        type="button"
+                        className="button button-ghost button-small danger-text"
+                        onClick={() => {
+                          setRevokeKeys(false);
+                          setRemoving({ id: m.id, email: m.user.email, self });
+                        }}
+                      >
                         {self ? 'Leave' : 'Remove'}
                       </button>
                     )}
@@ -289,12 +300,30 @@ export default function MembersPage() {
         open={!!removing}
         onOpenChange={(o) => !o && setRemoving(null)}
         title={removing?.self ? `Leave ${ws.name}?` : `Remove ${removing?.email ?? ''}?`}
-        description={removing?.self ? 'You lose access to this workspace until someone invites you again.' : 'They lose access to this workspace at once. Keys they created keep working.'}
+        description={
+          <>
+            <p>{removing?.self ? 'You lose access to this workspace until someone invites you again.' : 'They lose access to this workspace at once.'}</p>
+            <div className="checkbox-field">
+              <Checkbox
+                id="revoke-member-keys"
+                label={removing?.self ? 'Also revoke the API keys I created here' : 'Also revoke the API keys they created here'}
+                checked={revokeKeys}
+                onCheckedChange={setRevokeKeys}
+              />
+              <label htmlFor="revoke-member-keys">{removing?.self ? 'Also revoke the API keys I created here' : 'Also revoke the API keys they created here'}</label>
+            </div>
+            <p className="muted small">{revokeKeys ? 'Those keys stop working at once.' : 'Left unchecked, those keys keep working.'}</p>
+          </>
+        }
         confirmLabel={removing?.self ? 'Leave workspace' : 'Remove member'}
         onConfirm={async () => {
           if (!removing) return;
-          await remove({ variables: { membershipID: removing.id }, refetchQueries: removing.self ? [ShellViewer] : [MembersPageQuery], awaitRefetchQueries: true });
-          toast({ tone: 'success', title: removing.self ? `You left ${ws.name}` : `Removed ${removing.email}` });
+          await remove({
+            variables: { membershipID: removing.id, revokeKeys },
+            refetchQueries: removing.self ? [ShellViewer] : [MembersPageQuery],
+            awaitRefetchQueries: true,
+          });
+          toast({ tone: 'success', title: removing.self ? `You left ${ws.name}` : `Removed ${removing.email}${revokeKeys ? ' and revoked their keys' : ''}` });
           if (removing.self) navigate('/', { replace: true });
         }}
       />
