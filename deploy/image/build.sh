@@ -46,7 +46,11 @@ printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/data
 printf 'root:x:0:\nnonroot:x:65532:\n' >"$ctx/rootfs/etc/group"
 chmod 0644 "$ctx/rootfs/etc/passwd" "$ctx/rootfs/etc/group"
 
-"$engine" build --quiet -f deploy/image/Containerfile \
+# podman keeps an image per instruction unless told not to; a build every
+# test run would pile them up.
+layers=()
+[ "$engine" = podman ] && layers=(--layers=false)
+"$engine" build --quiet "${layers[@]}" -f deploy/image/Containerfile \
   --build-arg VERSION="$version" --build-arg REVISION="$revision" --build-arg CREATED="$created" \
   -t "$image" "$ctx" >/dev/null
 size="$("$engine" image inspect --format '{{.Size}}' "$image")"
