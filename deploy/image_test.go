@@ -202,10 +202,12 @@ func checkImageMetadata(t *testing.T, e engine, image string) {
 	if out, err := e.run(ctx, append(append([]string{"run", "--rm"}, runFlags...), "--entrypoint", "/bin/sh", image, "-c", "true")...); err == nil {
 		t.Errorf("the image has a shell: /bin/sh ran (%s)", out)
 	}
-	out := e.must(t, append(append([]string{"run", "--rm"}, runFlags...), image, "gateway", "version")...)
 	version := c.Labels["org.opencontainers.image.version"]
-	if !strings.HasPrefix(out, "gateway "+version+" ") {
-		t.Errorf("gateway version says %q, want the image's version %q", out, version)
+	for _, bin := range []string{"gateway", "controlplane"} {
+		out := e.must(t, append(append([]string{"run", "--rm"}, runFlags...), image, bin, "version")...)
+		if !strings.HasPrefix(out, bin+" "+version+" ") {
+			t.Errorf("%s version says %q, want the image's version %q", bin, out, version)
+		}
 	}
 }
 
