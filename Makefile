@@ -10,12 +10,14 @@ STATICCHECK_VERSION := v0.8.2
 # goes into GOPATH/bin, which internal/stripetest also searches; raise its
 # version together with stripetest.InstallCommand.
 STRIPE_MOCK := github.com/stripe/stripe-mock@v0.203.0
+# helm for the chart checks (deploy/helm_test.go), also into GOPATH/bin.
+HELM        := helm.sh/helm/v3/cmd/helm@v3.21.4
 GOPATH_BIN  := $(firstword $(subst :, ,$(shell $(GO) env GOPATH)))/bin
 export PATH := $(GOPATH_BIN):$(PATH)
 # The browser the e2e suite drives (web/e2e/harness.mjs reads the same variable).
 export CHROMIUM_PATH := $(or $(CHROMIUM_PATH),/usr/bin/chromium)
 
-.PHONY: all build web generate test test-go test-short test-web test-e2e tools stripe-mock chromium run lint bench clean check-generated help
+.PHONY: all build web generate test test-go test-short test-web test-e2e tools stripe-mock chromium run lint bench clean check-generated help image podman helm
 
 all: build
 
@@ -41,7 +43,7 @@ check-generated: generate ## fail if generated code differs from what is committ
 
 test: build test-go test-web test-e2e ## every test: Go (SQLite + PostgreSQL + Redis + stripe-mock), dashboard, browser
 
-test-go: stripe-mock ## Go tests on SQLite and on the PostgreSQL of OAIS_TEST_DATABASE_URL
+test-go: stripe-mock podman helm ## Go tests on SQLite and on the PostgreSQL of OAIS_TEST_DATABASE_URL
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 15m $(PKGS)
 
@@ -54,10 +56,21 @@ test-web: web/node_modules ## dashboard unit tests (Vitest)
 test-e2e: build chromium ## browser tests (Playwright + Debian chromium) against the real binaries
 	cd web && OAIS_BIN_DIR=$(CURDIR)/$(BIN) npm run e2e
 
-tools: stripe-mock chromium ## install what the tests need and this machine lacks
+tools: stripe-mock chromium podman helm ## install what the tests need and this machine lacks
 
 stripe-mock: ## install stripe-mock into GOPATH/bin unless it is on PATH (billing tests)
 	@command -v stripe-mock >/dev/null || { echo "installing $(STRIPE_MOCK) into $(GOPATH_BIN)"; GOBIN=$(GOPATH_BIN) $(GO) install $(STRIPE_MOCK); }
+
+# podman and runc from Debian (as root; else one line naming the command, and
+# the image test skips): the image is FROM scratch, so nothing is pulled.
+podman: ## install podman + runc and set their containers.conf, unless docker runs containers (image test)
+	@deploy/image/setup-podman.sh
+
+helm: ## install helm into GOPATH/bin unless it is on PATH (chart checks; the test skips without it)
+	@command -v helm >/dev/null || { echo "installing $(HELM) into $(GOPATH_BIN)"; GOBIN=$(GOPATH_BIN) $(GO) install $(HELM) || echo "'go install $(HELM)' failed: the chart checks skip" >&2; }
+
+image: web podman ## build the container image localhost/oais:VERSION (deploy/image; IMAGE=name:tag to rename)
+	deploy/image/build.sh $(IMAGE)
 
 # Debian's chromium, installed only as root; apt mirrors fail now and then, so
 # one retry.

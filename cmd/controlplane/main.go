@@ -15,6 +15,7 @@ import (
 	"github.com/oais/oais/internal/config"
 	"github.com/oais/oais/internal/controlplane"
 	"github.com/oais/oais/internal/store"
+	"github.com/oais/oais/internal/version"
 )
 
 const usage = `controlplane: the oais control plane.
@@ -29,6 +30,7 @@ Usage:
                                 meter counted; exit 1 on a mismatch (billing --help)
   controlplane billing resolve PERIOD_ID --counted|--resend
                                 settle a billing period held for review
+  controlplane version          print the version and exit
   controlplane help             show this help
 
 Configuration is read from the environment (CONTRACT §1):
@@ -96,6 +98,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if len(args) == 0 {
 			return 2
 		}
+		return 0
+	}
+	if args[0] == "version" && len(args) == 1 {
+		fmt.Fprintln(stdout, "controlplane", version.String())
 		return 0
 	}
 	for _, a := range args[1:] {

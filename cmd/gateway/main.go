@@ -14,6 +14,7 @@ import (
 
 	"github.com/oais/oais/gateway/run"
 	"github.com/oais/oais/internal/config"
+	"github.com/oais/oais/internal/version"
 )
 
 const usage = `gateway: the oais /v1 data plane (OpenAI-compatible).
@@ -21,6 +22,7 @@ const usage = `gateway: the oais /v1 data plane (OpenAI-compatible).
 Usage:
   gateway serve     serve POST /v1/chat/completions (plain and streaming), /v1/completions,
                     /v1/embeddings, GET /v1/models, /healthz, /readyz, /metrics
+  gateway version   print the version and exit
   gateway help      show this help
 
 Clients send "Authorization: Bearer sk-oais-…". Keys are checked against an in-memory
@@ -88,6 +90,10 @@ func cli(args []string, stdout, stderr io.Writer) int {
 	}
 	if args[0] == "help" || (len(args) > 1 && (args[1] == "-h" || args[1] == "--help")) {
 		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	if args[0] == "version" && len(args) == 1 {
+		fmt.Fprintln(stdout, "gateway", version.String())
 		return 0
 	}
 	if args[0] != "serve" || len(args) != 1 {
