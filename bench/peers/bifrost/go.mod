@@ -2,7 +2,7 @@ module github.com/oais/oais/bench/peers/bifrost
 
 go 1.26.8
 
-// bifrost/core v1.4.0 asks for sonic v1.14.2, which does not build on Go 1.26;
+// bifrost/core v1.4.0 asks for sonic v1.14.2, which does not build on Go 1.26
 // (undefined: GoMapIterator in internal/rt); v1.15.5 does.
 require (
 	github.com/bytedance/sonic v1.15.5
