@@ -1,10 +1,13 @@
-// Command oais-bench measures the gateway against a bare reverse proxy and
-// against the upstream itself, side by side, in one run (`make bench`).
+// Command oais-bench measures the gateway against a bare reverse proxy,
+// against Bifrost and against the upstream itself, side by side, in one run
+// (`make bench`).
 //
 // It starts, as child processes of its own binary (so that they share the
 // machine's CPUs the way real processes do), a fast mock upstream
 // (gateway/mockupstream), a bare net/http/httputil.ReverseProxy with a tuned
-// transport (the reference), and the real gateway (gateway/run, every
+// transport (the reference), a bare fasthttp proxy (fastproxy.go), the
+// Bifrost peer (bench/peers/bifrost, a module of its own that it builds with
+// the go command first: peer.go), and the real gateway (gateway/run, every
 // feature on: key auth from the snapshot, workspace and key RPM/TPM, quota
 // and spend cap set high enough never to refuse, metering to the durable
 // spool shipped to the database, Prometheus metrics, the access log) — once
@@ -14,7 +17,7 @@
 // targets are stated in. Timing never fails the run: it prints, it does not
 // assert. Everything runs on loopback and stops by itself.
 //
-//	go run ./cmd/oais-bench [-quick] [-cpuprofile DIR] [-memprofile DIR] [-out docs/benchmarks.md]
+//	go run ./cmd/oais-bench [-quick] [-bifrost=false] [-cpuprofile DIR] [-memprofile DIR] [-out docs/benchmarks.md]
 //	go run ./cmd/oais-bench -only coldstart [-keys N]
 package main
 
