@@ -46,22 +46,7 @@ func TestFastProxyRelays(t *testing.T) {
 	}()
 	post := func(t *testing.T, base string, body []byte) (*http.Response, []byte) {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodPost, base+"/v1/chat/completions", bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer sk-test")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp, b
+		return postChat(t, http.DefaultClient, base, body)
 	}
 	proxy := "http://" + ln.Addr().String()
 	for _, tc := range []struct {
@@ -86,4 +71,26 @@ func TestFastProxyRelays(t *testing.T) {
 			}
 		})
 	}
+}
+
+// postChat sends one chat completion to base (up to, not including, /v1)
+// and reads the whole answer.
+func postChat(t *testing.T, hc *http.Client, base string, body []byte) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, base+"/v1/chat/completions", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer sk-test")
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, b
 }

@@ -1,10 +1,13 @@
-// Command oais-bench measures the gateway against a bare reverse proxy and
-// against the upstream itself, side by side, in one run (`make bench`).
+// Command oais-bench measures the gateway against a bare reverse proxy,
+// against Bifrost and against the upstream itself, side by side, in one run
+// (`make bench`).
 //
 // It starts, as child processes of its own binary (so that they share the
 // machine's CPUs the way real processes do), a fast mock upstream
 // (gateway/mockupstream), a bare net/http/httputil.ReverseProxy with a tuned
-// transport (the reference), and the real gateway (gateway/run, every
+// transport (the reference), a bare fasthttp proxy (fastproxy.go), the
+// Bifrost peer (bench/peers/bifrost, a module of its own that it builds with
+// the go command first: peer.go), and the real gateway (gateway/run, every
 // feature on: key auth from the snapshot, workspace and key RPM/TPM, quota
 // and spend cap set high enough never to refuse, metering to the durable
 // spool shipped to the database, Prometheus metrics, the access log) — once
@@ -14,7 +17,7 @@
 // targets are stated in. Timing never fails the run: it prints, it does not
 // assert. Everything runs on loopback and stops by itself.
 //
-//	go run ./cmd/oais-bench [-quick] [-cpuprofile DIR] [-memprofile DIR] [-out docs/benchmarks.md]
+//	go run ./cmd/oais-bench [-quick] [-bifrost=false] [-cpuprofile DIR] [-memprofile DIR] [-out docs/benchmarks.md]
 //	go run ./cmd/oais-bench -only coldstart [-keys N]
 package main
 
@@ -53,6 +56,7 @@ type options struct {
 	postgres   string
 	redis      string
 	only       string // "coldstart": skip the load phases
+	bifrost    bool   // build and run the Bifrost peer
 }
 
 func main() {
@@ -74,6 +78,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "markdown file whose results section to (re)write, e.g. docs/benchmarks.md")
 	flag.StringVar(&o.postgres, "postgres", firstEnv("OAIS_BENCH_POSTGRES_URL", "OAIS_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
 		"PostgreSQL server to create the bench database on (empty skips PostgreSQL)")
+	flag.BoolVar(&o.bifrost, "bifrost", true, "build and run the Bifrost peer ("+peerModuleDir+"), skipped with a note if it does not build")
 	flag.StringVar(&o.only, "only", "", "run one part only: coldstart (the cold-start measurement, no load phases)")
 	flag.StringVar(&o.redis, "redis", firstEnv("OAIS_BENCH_REDIS_URL", "", "redis://127.0.0.1:6379/0"), "Redis for the PostgreSQL gateway's limits")
 	flag.Parse()
@@ -140,14 +145,22 @@ type child struct {
 	stderr  *bytes.Buffer
 }
 
+// startChild runs this binary again in a role (-role …).
 func startChild(ctx context.Context, name string, args ...string) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
+	return startProc(ctx, name, exe, args...)
+}
+
+// startProc runs exe, which speaks the child protocol (roles.go), and waits
+// for its READY line.
+func startProc(ctx context.Context, name, exe string, args ...string) (*child, error) {
 	cmd := exec.Command(exe, args...)
 	c := &child{name: name, cmd: cmd, stderr: &bytes.Buffer{}}
 	cmd.Stderr = c.stderr
+	var err error
 	if c.stdin, err = cmd.StdinPipe(); err != nil {
 		return nil, err
 	}
@@ -249,6 +262,20 @@ func bench(ctx context.Context, o options) error {
 	}
 	m := machine()
 	fmt.Printf("oais-bench: %s\n", m)
+	// Build the peer before anything runs, so the compiler does not share
+	// the CPUs with a measurement.
+	peerBin, peerNote := "", "not run (-bifrost=false)"
+	if o.bifrost {
+		bin := filepath.Join(tmp, "bifrost-peer")
+		took, err := buildPeer(ctx, bin)
+		if err != nil {
+			peerNote = fmt.Sprintf("skipped: %v", err)
+		} else {
+			peerBin = bin
+			peerNote = fmt.Sprintf("`%s` (github.com/maximhq/bifrost/core %s on fasthttp), built in %.1f s", peerModuleDir, peerCoreVersion(), took.Seconds())
+		}
+		fmt.Printf("oais-bench: Bifrost peer %s\n", peerNote)
+	}
 
 	var children []*child
 	defer func() {
@@ -287,6 +314,16 @@ func bench(ctx context.Context, o options) error {
 		{name: "bare proxy", url: "http://" + px.addr + "/v1", proc: px},
 		{name: "fasthttp proxy", url: "http://" + fx.addr + "/v1", proc: fx, saturationOnly: true},
 	}
+	if peerBin != "" {
+		bf, err := startProc(ctx, "bifrost", peerBin, append([]string{"-upstream", upURL}, profArgs("bifrost")...)...)
+		if err != nil {
+			peerNote = fmt.Sprintf("skipped: %v", err)
+			fmt.Printf("oais-bench: Bifrost peer %s\n", peerNote)
+		} else {
+			children = append(children, bf)
+			targets = append(targets, &target{name: peerName, url: "http://" + bf.addr + "/v1", proc: bf})
+		}
+	}
 
 	// The gateways: SQLite with in-process limits, PostgreSQL with Redis.
 	type gwSpec struct{ name, db, redis string }
@@ -323,7 +360,7 @@ func bench(ctx context.Context, o options) error {
 		}
 		// direct and the bare proxy get a key too (the mock ignores it),
 		// so every target receives the same request bytes.
-		secrets[s.name], secrets["direct"], secrets["bare proxy"], secrets["fasthttp proxy"] = sec, sec, sec, sec
+		secrets[s.name], secrets["direct"], secrets["bare proxy"], secrets["fasthttp proxy"], secrets[peerName] = sec, sec, sec, sec, sec
 		env := map[string]string{
 			"OAIS_DATABASE_URL":      s.db,
 			"OAIS_UPSTREAM_BASE_URL": upURL + "/v1",
@@ -358,7 +395,7 @@ func bench(ctx context.Context, o options) error {
 			phases += 2 * len(loads)
 		}
 	}
-	fmt.Printf("oais-bench: %d targets × %d loads × plain/stream = %d phases of %v (+%v warm-up; the fasthttp reference at saturation only)\n",
+	fmt.Printf("oais-bench: %d targets × %d loads × plain/stream = %d phases of %v (+%v warm-up; the fasthttp proxy at saturation only)\n",
 		len(targets), len(loads), phases, o.phase, o.warm)
 
 	var results []result
@@ -440,7 +477,7 @@ func bench(ctx context.Context, o options) error {
 		}
 	}
 
-	rep := report(o, m, results, answered, ledgers, cold)
+	rep := report(o, m, peerNote, results, answered, ledgers, cold)
 	fmt.Print("\n" + rep)
 	if o.out != "" {
 		if err := writeResults(o.out, rep); err != nil {

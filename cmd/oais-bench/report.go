@@ -146,7 +146,7 @@ func metNot(ok bool) string {
 	return "**not met**"
 }
 
-func report(o options, m string, results []result, answered map[string]int, ledgers map[string]int64, cold *coldResult) string {
+func report(o options, m, peer string, results []result, answered map[string]int, ledgers map[string]int64, cold *coldResult) string {
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	flags := ""
@@ -158,12 +158,13 @@ func report(o options, m string, results []result, answered map[string]int, ledg
 	p("- Each phase: %v of warm-up (not counted), then %v measured; open loop sends at a fixed rate whatever the answers do (no coordinated omission), closed loop keeps %d requests in flight.\n", o.warm, o.phase, o.conc)
 	p("- Latency is from sending the request to the last byte of the answer; TTFB (streams) to the first byte of the body. Percentiles are exact (every latency kept and sorted). Added = target − direct at the same mode and rate.\n")
 	p("- B/req and allocs/req: bytes and objects the target's process allocated during the phase (runtime.MemStats) ÷ requests, everything included: both bodies, logging, metrics, spool shipping. Requests are %d B (plain), answers ~560 B (plain) or 11 events (stream).\n", len(plainBody))
-	p("- CPU µs/req: user + system CPU time of the target's process during the phase (getrusage) ÷ requests, shipping of the phase's usage included; less sensitive to what else the machine runs than req/s. It leaves out the PostgreSQL and Redis servers' own CPU.\n\n")
+	p("- CPU µs/req: user + system CPU time of the target's process during the phase (getrusage) ÷ requests, shipping of the phase's usage included; less sensitive to what else the machine runs than req/s. It leaves out the PostgreSQL and Redis servers' own CPU.\n")
+	p("- Bifrost peer: %s. vs Bifrost = the target's req/s (closed loop only: an open loop's rate is the offered one) and CPU µs/req, each ÷ the peer's at the same mode and load.\n\n", peer)
 
-	p("| target | mode | load | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | added p50 / p99 / p99.9 ms | TTFB p50 / p99 ms | added TTFB p50 / p99 ms | B/req | allocs/req | CPU µs/req | errors |\n")
-	p("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	p("| target | mode | load | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | added p50 / p99 / p99.9 ms | TTFB p50 / p99 ms | added TTFB p50 / p99 ms | B/req | allocs/req | CPU µs/req | vs Bifrost: req/s, CPU | errors |\n")
+	p("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, r := range results {
-		added, ttfb, addedTTFB := "—", "—", "—"
+		added, ttfb, addedTTFB, vsPeer := "—", "—", "—", "—"
 		d := find(results, "direct", r.Mode, r.Load)
 		if r.Target != "direct" && r.Rate > 0 && d != nil {
 			added = fmt.Sprintf("%s / %s / %s", ms(r.Lat[0]-d.Lat[0]), ms(r.Lat[2]-d.Lat[2]), ms(r.Lat[3]-d.Lat[3]))
@@ -174,77 +175,39 @@ func report(o options, m string, results []result, answered map[string]int, ledg
 		if r.Mode == "stream" {
 			ttfb = fmt.Sprintf("%s / %s", ms(r.TTFB[0]), ms(r.TTFB[2]))
 		}
+		if bf := find(results, peerName, r.Mode, r.Load); bf != nil && r.Target != peerName && bf.CPUPerReq > 0 {
+			rps := "—" // an open loop's rate is the offered one
+			if r.Rate == 0 {
+				rps = ratio(r.RPS, bf.RPS)
+			}
+			vsPeer = rps + ", " + ratio(float64(r.CPUPerReq), float64(bf.CPUPerReq))
+		}
 		errs := fmt.Sprint(r.Errors)
 		if r.Backlog > 0 {
 			errs += fmt.Sprintf(" (spool backlog %d)", r.Backlog)
 		}
-		p("| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %.0f | %.1f | %.1f | %s |\n",
+		p("| %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %.0f | %.1f | %.1f | %s | %s |\n",
 			r.Target, r.Mode, r.Load, r.RPS, ms(r.Lat[0]), ms(r.Lat[1]), ms(r.Lat[2]), ms(r.Lat[3]),
-			added, ttfb, addedTTFB, r.BytesPerReq, r.AllocsPerReq, us(r.CPUPerReq), errs)
+			added, ttfb, addedTTFB, r.BytesPerReq, r.AllocsPerReq, us(r.CPUPerReq), vsPeer, errs)
 	}
 
-	p("\n#### Against the targets (measured in this run)\n\n")
 	sat := fmt.Sprintf("closed c=%d", o.conc)
 	top := fmt.Sprintf("open %d/s", o.rates[len(o.rates)-1])
-	if f, x := find(results, "fasthttp proxy", "plain", sat), find(results, "bare proxy", "plain", sat); f != nil && x != nil {
-		p("**For scale: another HTTP stack.** A bare reverse proxy on fasthttp (both sides, nothing but relaying) at saturation: ")
-		for i, mode := range []string{"plain", "stream"} {
-			f, x := find(results, "fasthttp proxy", mode, sat), find(results, "bare proxy", mode, sat)
-			if i > 0 {
-				p("; ")
-			}
-			p("%s %.0f req/s = **%.2f×** the net/http bare proxy", mode, f.RPS, f.RPS/x.RPS)
-		}
-		p(". It bounds what moving the gateway to fasthttp could give against the throughput targets (the gateway would still do its own work on top).\n\n")
-	}
+	b.WriteString(saturationTable(results, sat))
+	b.WriteString(scorecard(results, sat, top))
+
+	p("\n#### Also measured\n\n")
 	for _, gw := range []string{"gateway-sqlite", "gateway-postgres"} {
-		if find(results, gw, "plain", sat) == nil {
-			continue
-		}
-		p("**%s**\n\n", gw)
-		for _, mode := range []string{"plain", "stream"} {
-			g, x := find(results, gw, mode, sat), find(results, "bare proxy", mode, sat)
-			want := 1.5
-			if mode == "stream" {
-				want = 1.0
-			}
-			ratio := g.RPS / x.RPS
-			p("- Saturation throughput, %s: %.0f vs bare proxy %.0f req/s = **%.2f×** (target ≥ %.1f×): %s. CPU per request: %.1f vs %.1f µs.\n",
-				mode, g.RPS, x.RPS, ratio, want, metNot(ratio >= want), us(g.CPUPerReq), us(x.CPUPerReq))
-		}
-		g, x, d := find(results, gw, "plain", top), find(results, "bare proxy", "plain", top), find(results, "direct", "plain", top)
-		if g != nil && x != nil && d != nil {
-			var parts []string
-			ok := true
-			for i, name := range []string{"p50", "", "p99", "p99.9"} {
-				if name == "" {
-					continue
-				}
-				ga, xa := g.Lat[i]-d.Lat[i], x.Lat[i]-d.Lat[i]
-				ok = ok && ga <= xa
-				parts = append(parts, fmt.Sprintf("%s %s vs %s ms", name, ms(ga), ms(xa)))
-			}
-			aim := g.Lat[0]-d.Lat[0] < 200*time.Microsecond && g.Lat[2]-d.Lat[2] < time.Millisecond
-			p("- Added latency at %s (gateway vs bare proxy): %s: %s; aim p50 < 0.2 ms and p99 < 1 ms: %s.\n",
-				top, strings.Join(parts, ", "), metNot(ok), metNot(aim))
-		}
-		g, x, d = find(results, gw, "stream", top), find(results, "bare proxy", "stream", top), find(results, "direct", "stream", top)
-		if g != nil && x != nil && d != nil {
-			ga0, xa0 := g.TTFB[0]-d.TTFB[0], x.TTFB[0]-d.TTFB[0]
-			ga2, xa2 := g.TTFB[2]-d.TTFB[2], x.TTFB[2]-d.TTFB[2]
-			p("- Streaming added TTFB at %s (gateway vs bare proxy): p50 %s vs %s ms, p99 %s vs %s ms: %s.\n",
-				top, ms(ga0), ms(xa0), ms(ga2), ms(xa2), metNot(ga0 <= xa0 && ga2 <= xa2))
-		}
-		g, x = find(results, gw, "plain", top), find(results, "bare proxy", "plain", top)
+		g, x := find(results, gw, "plain", top), find(results, "bare proxy", "plain", top)
 		if g != nil && x != nil {
-			p("- Allocation per proxied plain request at %s: %.0f B in %.1f objects (bare proxy: %.0f B in %.1f objects); gateway minus proxy = %.0f B (target < 2 KB outside the body): %s.\n",
-				top, g.BytesPerReq, g.AllocsPerReq, x.BytesPerReq, x.AllocsPerReq, g.BytesPerReq-x.BytesPerReq, metNot(g.BytesPerReq-x.BytesPerReq < 2048))
+			p("- %s: allocation per proxied plain request at %s: %.0f B in %.1f objects (bare proxy: %.0f B in %.1f objects); gateway minus proxy = %.0f B (target < 2 KB outside the body): %s.\n",
+				gw, top, g.BytesPerReq, g.AllocsPerReq, x.BytesPerReq, x.AllocsPerReq, g.BytesPerReq-x.BytesPerReq, metNot(g.BytesPerReq-x.BytesPerReq < 2048))
 		}
 		if n, ok := ledgers[gw]; ok {
-			p("- Metering: the ledger holds %d usage records for %d answered requests (warm-ups included).\n", n, answered[gw])
+			p("- %s: metering: the ledger holds %d usage records for %d answered requests (warm-ups included).\n", gw, n, answered[gw])
 		}
-		p("\n")
 	}
+	p("\n")
 	if cold != nil {
 		b.WriteString(coldReport(cold))
 	}
@@ -295,4 +258,128 @@ func writeResults(path, rep string) error {
 		s = strings.TrimRight(s, "\n") + "\n\n## Results\n\n" + section + "\n"
 	}
 	return os.WriteFile(path, []byte(s), 0o644)
+}
+
+// peerName is the Bifrost peer's target name.
+const peerName = "bifrost"
+
+// ratio is a/b as "1.23×", or "—" when b is 0.
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
+
+// saturationTable puts every target's closed-loop figures side by side,
+// with its throughput against the bare proxy and against the Bifrost peer.
+func saturationTable(results []result, sat string) string {
+	var b strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	p("\n#### At saturation (%s), side by side\n\n", sat)
+	p("Throughput ratios are req/s ÷ req/s in this run; the CPU columns are each process's own (the PostgreSQL gateway's leaves out the PostgreSQL and Redis servers').\n\n")
+	p("| target | plain req/s | CPU µs/req | vs bare proxy | vs Bifrost | stream req/s | CPU µs/req | vs bare proxy | vs Bifrost |\n")
+	p("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	for _, t := range []string{"direct", "bare proxy", "fasthttp proxy", peerName, "gateway-sqlite", "gateway-postgres"} {
+		if find(results, t, "plain", sat) == nil {
+			continue
+		}
+		p("| %s", t)
+		for _, mode := range []string{"plain", "stream"} {
+			r, x, bf := find(results, t, mode, sat), find(results, "bare proxy", mode, sat), find(results, peerName, mode, sat)
+			if r == nil {
+				p(" | — | — | — | —")
+				continue
+			}
+			vsX, vsB := "—", "—"
+			if x != nil && t != "bare proxy" {
+				vsX = ratio(r.RPS, x.RPS)
+			}
+			if bf != nil && t != peerName {
+				vsB = ratio(r.RPS, bf.RPS)
+			}
+			p(" | %.0f | %.1f | %s | %s", r.RPS, us(r.CPUPerReq), vsX, vsB)
+		}
+		p(" |\n")
+	}
+	return b.String()
+}
+
+// scorecard checks issue 18's targets against this run's figures: met, or
+// the measured gap.
+func scorecard(results []result, sat, top string) string {
+	var b strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	p("\n#### Issue 18's targets (measured in this run)\n\n")
+	p("| target | measured | status |\n|---|---|---|\n")
+	// atLeast is a throughput target: a at least want × b.
+	atLeast := func(what string, a, bb *result, aName, bName string, want float64) {
+		if a == nil || bb == nil {
+			p("| %s | not measured (%s or %s missing) | — |\n", what, aName, bName)
+			return
+		}
+		r := a.RPS / bb.RPS
+		status := "**met**"
+		if r < want {
+			status = fmt.Sprintf("**not met**: %.0f req/s short (+%.0f %%)", want*bb.RPS-a.RPS, 100*(want*bb.RPS/a.RPS-1))
+		}
+		p("| %s | %s %.0f vs %s %.0f req/s = **%.2f×** | %s |\n", what, aName, a.RPS, bName, bb.RPS, r, status)
+	}
+	sqlite, pg := "gateway-sqlite", "gateway-postgres"
+	atLeast("SQLite gateway, plain, ≥ 1.0× Bifrost core", find(results, sqlite, "plain", sat), find(results, peerName, "plain", sat), sqlite, peerName, 1.0)
+	atLeast("SQLite gateway, plain, ≥ 1.1× bare `net/http` proxy", find(results, sqlite, "plain", sat), find(results, "bare proxy", "plain", sat), sqlite, "bare proxy", 1.1)
+	for _, gw := range []string{sqlite, pg} {
+		if find(results, gw, "stream", sat) != nil {
+			atLeast(gw+", streams, ≥ 1.0× bare proxy", find(results, gw, "stream", sat), find(results, "bare proxy", "stream", sat), gw, "bare proxy", 1.0)
+		}
+	}
+	if find(results, pg, "plain", sat) != nil {
+		for _, mode := range []string{"plain", "stream"} {
+			atLeast("PostgreSQL + Redis gateway ≥ 0.9× SQLite gateway, "+mode, find(results, pg, mode, sat), find(results, sqlite, mode, sat), pg, sqlite, 0.9)
+		}
+	}
+	const slack = 500 * time.Microsecond
+	for _, gw := range []string{sqlite, pg} {
+		for _, mode := range []string{"plain", "stream"} {
+			g, x := find(results, gw, mode, top), find(results, "bare proxy", mode, top)
+			if g == nil || x == nil {
+				continue
+			}
+			var parts, over []string
+			for _, q := range []struct {
+				name string
+				i    int
+			}{{"p99", 2}, {"p99.9", 3}} {
+				limit := x.Lat[q.i] + slack
+				parts = append(parts, fmt.Sprintf("%s %s vs %s + 0.5 ms", q.name, ms(g.Lat[q.i]), ms(x.Lat[q.i])))
+				if g.Lat[q.i] > limit {
+					over = append(over, fmt.Sprintf("%s over by %s ms", q.name, ms(g.Lat[q.i]-limit)))
+				}
+			}
+			status := "**met**"
+			if len(over) > 0 {
+				status = "**not met**: " + strings.Join(over, ", ")
+			}
+			p("| %s, %s: p99 and p99.9 at %s ≤ bare proxy + 0.5 ms | %s | %s |\n", gw, mode, top, strings.Join(parts, "; "), status)
+		}
+	}
+	for _, gw := range []string{sqlite, pg} {
+		for _, mode := range []string{"plain", "stream"} {
+			g, x := find(results, gw, mode, sat), find(results, "bare proxy", mode, sat)
+			if g == nil || x == nil || x.CPUPerReq == 0 {
+				continue
+			}
+			r := float64(g.CPUPerReq) / float64(x.CPUPerReq)
+			status := "**met**"
+			if r > 1.2 {
+				status = fmt.Sprintf("**not met**: %.1f µs/req over", us(g.CPUPerReq)-1.2*us(x.CPUPerReq))
+			}
+			note := ""
+			if gw == pg {
+				note = " (the gateway process only)"
+			}
+			p("| %s, %s: CPU µs/req at saturation ≤ 1.2× bare proxy | %.1f vs %.1f µs = **%.2f×**%s | %s |\n", gw, mode, us(g.CPUPerReq), us(x.CPUPerReq), r, note, status)
+		}
+	}
+	return b.String()
 }
