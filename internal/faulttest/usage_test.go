@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -132,7 +131,7 @@ func TestHostileUpstreamUsage(t *testing.T) {
 			// Each request is at most a short prompt and a short answer.
 			if s.PromptTokens < n || s.PromptTokens > 100*n || s.CompletionTokens < 0 || s.CompletionTokens > 100*n ||
 				s.TotalTokens != s.PromptTokens+s.CompletionTokens || s.CostMicros < 0 || s.CostMicros > 1_000*n {
-				t.Errorf("usage = %+v; want sane, non-negative totals (%s)", s, fmt.Sprint("at most 100 tokens and 1,000 micro-dollars a request"))
+				t.Errorf("usage = %+v; want sane, non-negative totals (at most 100 tokens and 1,000 micro-dollars a request)", s)
 			}
 		})
 	}
