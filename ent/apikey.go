@@ -48,6 +48,8 @@ type APIKey struct {
 	RequestCount int64 `json:"request_count,omitempty"`
 	// CacheHits holds the value of the "cache_hits" field.
 	CacheHits int64 `json:"cache_hits,omitempty"`
+	// RequestsResetAt holds the value of the "requests_reset_at" field.
+	RequestsResetAt *time.Time `json:"requests_reset_at,omitempty"`
 	// empty = every model of the workspace
 	AllowedModels []string `json:"allowed_models,omitempty"`
 	// CIDRs; empty = any address
@@ -56,8 +58,10 @@ type APIKey struct {
 	Rpm *int64 `json:"rpm,omitempty"`
 	// Tpm holds the value of the "tpm" field.
 	Tpm *int64 `json:"tpm,omitempty"`
-	// SpendCapCents holds the value of the "spend_cap_cents" field.
-	SpendCapCents *int64 `json:"spend_cap_cents,omitempty"`
+	// all-time spend limit in cents; null = unlimited
+	CreditQuotaCents *int64 `json:"credit_quota_cents,omitempty"`
+	// the key's total cost in micro-dollars; kept by the ledger
+	CreditUsedMicros int64 `json:"credit_used_micros,omitempty"`
 	// CacheEnabled holds the value of the "cache_enabled" field.
 	CacheEnabled bool `json:"cache_enabled,omitempty"`
 	// CreatedByID holds the value of the "created_by_id" field.
@@ -72,6 +76,10 @@ type APIKey struct {
 	LeakedAt *time.Time `json:"leaked_at,omitempty"`
 	// LeakSource holds the value of the "leak_source" field.
 	LeakSource *string `json:"leak_source,omitempty"`
+	// DeletedAt holds the value of the "deleted_at" field.
+	DeletedAt *time.Time `json:"deleted_at,omitempty"`
+	// DeletedBy holds the value of the "deleted_by" field.
+	DeletedBy *string `json:"deleted_by,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the APIKeyQuery when eager-loading is set.
 	Edges        APIKeyEdges `json:"edges"`
@@ -135,11 +143,11 @@ func (*APIKey) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case apikey.FieldCacheEnabled:
 			values[i] = new(sql.NullBool)
-		case apikey.FieldMaxRequests, apikey.FieldRequestCount, apikey.FieldCacheHits, apikey.FieldRpm, apikey.FieldTpm, apikey.FieldSpendCapCents:
+		case apikey.FieldMaxRequests, apikey.FieldRequestCount, apikey.FieldCacheHits, apikey.FieldRpm, apikey.FieldTpm, apikey.FieldCreditQuotaCents, apikey.FieldCreditUsedMicros:
 			values[i] = new(sql.NullInt64)
-		case apikey.FieldID, apikey.FieldWorkspaceID, apikey.FieldLabel, apikey.FieldSecretHash, apikey.FieldMaskedKey, apikey.FieldStatus, apikey.FieldRevokeReason, apikey.FieldRevokedBy, apikey.FieldCreatedByID, apikey.FieldRotatedFromID, apikey.FieldLeakSource:
+		case apikey.FieldID, apikey.FieldWorkspaceID, apikey.FieldLabel, apikey.FieldSecretHash, apikey.FieldMaskedKey, apikey.FieldStatus, apikey.FieldRevokeReason, apikey.FieldRevokedBy, apikey.FieldCreatedByID, apikey.FieldRotatedFromID, apikey.FieldLeakSource, apikey.FieldDeletedBy:
 			values[i] = new(sql.NullString)
-		case apikey.FieldCreatedAt, apikey.FieldUpdatedAt, apikey.FieldRevokedAt, apikey.FieldExpiresAt, apikey.FieldLastUsedAt, apikey.FieldGraceUntil, apikey.FieldLeakedAt:
+		case apikey.FieldCreatedAt, apikey.FieldUpdatedAt, apikey.FieldRevokedAt, apikey.FieldExpiresAt, apikey.FieldRequestsResetAt, apikey.FieldLastUsedAt, apikey.FieldGraceUntil, apikey.FieldLeakedAt, apikey.FieldDeletedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -250,6 +258,13 @@ func (_m *APIKey) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.CacheHits = value.Int64
 			}
+		case apikey.FieldRequestsResetAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field requests_reset_at", values[i])
+			} else if value.Valid {
+				_m.RequestsResetAt = new(time.Time)
+				*_m.RequestsResetAt = value.Time
+			}
 		case apikey.FieldAllowedModels:
 			if value, ok := values[i].(*[]byte); !ok {
 				return fmt.Errorf("unexpected type %T for field allowed_models", values[i])
@@ -280,12 +295,18 @@ func (_m *APIKey) assignValues(columns []string, values []any) error {
 				_m.Tpm = new(int64)
 				*_m.Tpm = value.Int64
 			}
-		case apikey.FieldSpendCapCents:
+		case apikey.FieldCreditQuotaCents:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
-				return fmt.Errorf("unexpected type %T for field spend_cap_cents", values[i])
+				return fmt.Errorf("unexpected type %T for field credit_quota_cents", values[i])
 			} else if value.Valid {
-				_m.SpendCapCents = new(int64)
-				*_m.SpendCapCents = value.Int64
+				_m.CreditQuotaCents = new(int64)
+				*_m.CreditQuotaCents = value.Int64
+			}
+		case apikey.FieldCreditUsedMicros:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field credit_used_micros", values[i])
+			} else if value.Valid {
+				_m.CreditUsedMicros = value.Int64
 			}
 		case apikey.FieldCacheEnabled:
 			if value, ok := values[i].(*sql.NullBool); !ok {
@@ -334,6 +355,20 @@ func (_m *APIKey) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.LeakSource = new(string)
 				*_m.LeakSource = value.String
+			}
+		case apikey.FieldDeletedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field deleted_at", values[i])
+			} else if value.Valid {
+				_m.DeletedAt = new(time.Time)
+				*_m.DeletedAt = value.Time
+			}
+		case apikey.FieldDeletedBy:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field deleted_by", values[i])
+			} else if value.Valid {
+				_m.DeletedBy = new(string)
+				*_m.DeletedBy = value.String
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -435,6 +470,11 @@ func (_m *APIKey) String() string {
 	builder.WriteString("cache_hits=")
 	builder.WriteString(fmt.Sprintf("%v", _m.CacheHits))
 	builder.WriteString(", ")
+	if v := _m.RequestsResetAt; v != nil {
+		builder.WriteString("requests_reset_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
 	builder.WriteString("allowed_models=")
 	builder.WriteString(fmt.Sprintf("%v", _m.AllowedModels))
 	builder.WriteString(", ")
@@ -451,10 +491,13 @@ func (_m *APIKey) String() string {
 		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
 	builder.WriteString(", ")
-	if v := _m.SpendCapCents; v != nil {
-		builder.WriteString("spend_cap_cents=")
+	if v := _m.CreditQuotaCents; v != nil {
+		builder.WriteString("credit_quota_cents=")
 		builder.WriteString(fmt.Sprintf("%v", *v))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("credit_used_micros=")
+	builder.WriteString(fmt.Sprintf("%v", _m.CreditUsedMicros))
 	builder.WriteString(", ")
 	builder.WriteString("cache_enabled=")
 	builder.WriteString(fmt.Sprintf("%v", _m.CacheEnabled))
@@ -486,6 +529,16 @@ func (_m *APIKey) String() string {
 	builder.WriteString(", ")
 	if v := _m.LeakSource; v != nil {
 		builder.WriteString("leak_source=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.DeletedAt; v != nil {
+		builder.WriteString("deleted_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.DeletedBy; v != nil {
+		builder.WriteString("deleted_by=")
 		builder.WriteString(*v)
 	}
 	builder.WriteByte(')')

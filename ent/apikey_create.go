@@ -189,6 +189,20 @@ func (_c *APIKeyCreate) SetNillableCacheHits(v *int64) *APIKeyCreate {
 	return _c
 }
 
+// SetRequestsResetAt sets the "requests_reset_at" field.
+func (_c *APIKeyCreate) SetRequestsResetAt(v time.Time) *APIKeyCreate {
+	_c.mutation.SetRequestsResetAt(v)
+	return _c
+}
+
+// SetNillableRequestsResetAt sets the "requests_reset_at" field if the given value is not nil.
+func (_c *APIKeyCreate) SetNillableRequestsResetAt(v *time.Time) *APIKeyCreate {
+	if v != nil {
+		_c.SetRequestsResetAt(*v)
+	}
+	return _c
+}
+
 // SetAllowedModels sets the "allowed_models" field.
 func (_c *APIKeyCreate) SetAllowedModels(v []string) *APIKeyCreate {
 	_c.mutation.SetAllowedModels(v)
@@ -229,16 +243,30 @@ func (_c *APIKeyCreate) SetNillableTpm(v *int64) *APIKeyCreate {
 	return _c
 }
 
-// SetSpendCapCents sets the "spend_cap_cents" field.
-func (_c *APIKeyCreate) SetSpendCapCents(v int64) *APIKeyCreate {
-	_c.mutation.SetSpendCapCents(v)
+// SetCreditQuotaCents sets the "credit_quota_cents" field.
+func (_c *APIKeyCreate) SetCreditQuotaCents(v int64) *APIKeyCreate {
+	_c.mutation.SetCreditQuotaCents(v)
 	return _c
 }
 
-// SetNillableSpendCapCents sets the "spend_cap_cents" field if the given value is not nil.
-func (_c *APIKeyCreate) SetNillableSpendCapCents(v *int64) *APIKeyCreate {
+// SetNillableCreditQuotaCents sets the "credit_quota_cents" field if the given value is not nil.
+func (_c *APIKeyCreate) SetNillableCreditQuotaCents(v *int64) *APIKeyCreate {
 	if v != nil {
-		_c.SetSpendCapCents(*v)
+		_c.SetCreditQuotaCents(*v)
+	}
+	return _c
+}
+
+// SetCreditUsedMicros sets the "credit_used_micros" field.
+func (_c *APIKeyCreate) SetCreditUsedMicros(v int64) *APIKeyCreate {
+	_c.mutation.SetCreditUsedMicros(v)
+	return _c
+}
+
+// SetNillableCreditUsedMicros sets the "credit_used_micros" field if the given value is not nil.
+func (_c *APIKeyCreate) SetNillableCreditUsedMicros(v *int64) *APIKeyCreate {
+	if v != nil {
+		_c.SetCreditUsedMicros(*v)
 	}
 	return _c
 }
@@ -341,6 +369,34 @@ func (_c *APIKeyCreate) SetNillableLeakSource(v *string) *APIKeyCreate {
 	return _c
 }
 
+// SetDeletedAt sets the "deleted_at" field.
+func (_c *APIKeyCreate) SetDeletedAt(v time.Time) *APIKeyCreate {
+	_c.mutation.SetDeletedAt(v)
+	return _c
+}
+
+// SetNillableDeletedAt sets the "deleted_at" field if the given value is not nil.
+func (_c *APIKeyCreate) SetNillableDeletedAt(v *time.Time) *APIKeyCreate {
+	if v != nil {
+		_c.SetDeletedAt(*v)
+	}
+	return _c
+}
+
+// SetDeletedBy sets the "deleted_by" field.
+func (_c *APIKeyCreate) SetDeletedBy(v string) *APIKeyCreate {
+	_c.mutation.SetDeletedBy(v)
+	return _c
+}
+
+// SetNillableDeletedBy sets the "deleted_by" field if the given value is not nil.
+func (_c *APIKeyCreate) SetNillableDeletedBy(v *string) *APIKeyCreate {
+	if v != nil {
+		_c.SetDeletedBy(*v)
+	}
+	return _c
+}
+
 // SetID sets the "id" field.
 func (_c *APIKeyCreate) SetID(v string) *APIKeyCreate {
 	_c.mutation.SetID(v)
@@ -437,6 +493,10 @@ func (_c *APIKeyCreate) defaults() error {
 		v := apikey.DefaultCacheHits
 		_c.mutation.SetCacheHits(v)
 	}
+	if _, ok := _c.mutation.CreditUsedMicros(); !ok {
+		v := apikey.DefaultCreditUsedMicros
+		_c.mutation.SetCreditUsedMicros(v)
+	}
 	if _, ok := _c.mutation.CacheEnabled(); !ok {
 		v := apikey.DefaultCacheEnabled
 		_c.mutation.SetCacheEnabled(v)
@@ -528,9 +588,17 @@ func (_c *APIKeyCreate) check() error {
 			return &ValidationError{Name: "tpm", err: fmt.Errorf(`ent: validator failed for field "APIKey.tpm": %w`, err)}
 		}
 	}
-	if v, ok := _c.mutation.SpendCapCents(); ok {
-		if err := apikey.SpendCapCentsValidator(v); err != nil {
-			return &ValidationError{Name: "spend_cap_cents", err: fmt.Errorf(`ent: validator failed for field "APIKey.spend_cap_cents": %w`, err)}
+	if v, ok := _c.mutation.CreditQuotaCents(); ok {
+		if err := apikey.CreditQuotaCentsValidator(v); err != nil {
+			return &ValidationError{Name: "credit_quota_cents", err: fmt.Errorf(`ent: validator failed for field "APIKey.credit_quota_cents": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.CreditUsedMicros(); !ok {
+		return &ValidationError{Name: "credit_used_micros", err: errors.New(`ent: missing required field "APIKey.credit_used_micros"`)}
+	}
+	if v, ok := _c.mutation.CreditUsedMicros(); ok {
+		if err := apikey.CreditUsedMicrosValidator(v); err != nil {
+			return &ValidationError{Name: "credit_used_micros", err: fmt.Errorf(`ent: validator failed for field "APIKey.credit_used_micros": %w`, err)}
 		}
 	}
 	if _, ok := _c.mutation.CacheEnabled(); !ok {
@@ -637,6 +705,10 @@ func (_c *APIKeyCreate) createSpec() (*APIKey, *sqlgraph.CreateSpec) {
 		_spec.SetField(apikey.FieldCacheHits, field.TypeInt64, value)
 		_node.CacheHits = value
 	}
+	if value, ok := _c.mutation.RequestsResetAt(); ok {
+		_spec.SetField(apikey.FieldRequestsResetAt, field.TypeTime, value)
+		_node.RequestsResetAt = &value
+	}
 	if value, ok := _c.mutation.AllowedModels(); ok {
 		_spec.SetField(apikey.FieldAllowedModels, field.TypeJSON, value)
 		_node.AllowedModels = value
@@ -653,9 +725,13 @@ func (_c *APIKeyCreate) createSpec() (*APIKey, *sqlgraph.CreateSpec) {
 		_spec.SetField(apikey.FieldTpm, field.TypeInt64, value)
 		_node.Tpm = &value
 	}
-	if value, ok := _c.mutation.SpendCapCents(); ok {
-		_spec.SetField(apikey.FieldSpendCapCents, field.TypeInt64, value)
-		_node.SpendCapCents = &value
+	if value, ok := _c.mutation.CreditQuotaCents(); ok {
+		_spec.SetField(apikey.FieldCreditQuotaCents, field.TypeInt64, value)
+		_node.CreditQuotaCents = &value
+	}
+	if value, ok := _c.mutation.CreditUsedMicros(); ok {
+		_spec.SetField(apikey.FieldCreditUsedMicros, field.TypeInt64, value)
+		_node.CreditUsedMicros = value
 	}
 	if value, ok := _c.mutation.CacheEnabled(); ok {
 		_spec.SetField(apikey.FieldCacheEnabled, field.TypeBool, value)
@@ -676,6 +752,14 @@ func (_c *APIKeyCreate) createSpec() (*APIKey, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.LeakSource(); ok {
 		_spec.SetField(apikey.FieldLeakSource, field.TypeString, value)
 		_node.LeakSource = &value
+	}
+	if value, ok := _c.mutation.DeletedAt(); ok {
+		_spec.SetField(apikey.FieldDeletedAt, field.TypeTime, value)
+		_node.DeletedAt = &value
+	}
+	if value, ok := _c.mutation.DeletedBy(); ok {
+		_spec.SetField(apikey.FieldDeletedBy, field.TypeString, value)
+		_node.DeletedBy = &value
 	}
 	if nodes := _c.mutation.WorkspaceIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -942,6 +1026,24 @@ func (u *APIKeyUpsert) AddCacheHits(v int64) *APIKeyUpsert {
 	return u
 }
 
+// SetRequestsResetAt sets the "requests_reset_at" field.
+func (u *APIKeyUpsert) SetRequestsResetAt(v time.Time) *APIKeyUpsert {
+	u.Set(apikey.FieldRequestsResetAt, v)
+	return u
+}
+
+// UpdateRequestsResetAt sets the "requests_reset_at" field to the value that was provided on create.
+func (u *APIKeyUpsert) UpdateRequestsResetAt() *APIKeyUpsert {
+	u.SetExcluded(apikey.FieldRequestsResetAt)
+	return u
+}
+
+// ClearRequestsResetAt clears the value of the "requests_reset_at" field.
+func (u *APIKeyUpsert) ClearRequestsResetAt() *APIKeyUpsert {
+	u.SetNull(apikey.FieldRequestsResetAt)
+	return u
+}
+
 // SetAllowedModels sets the "allowed_models" field.
 func (u *APIKeyUpsert) SetAllowedModels(v []string) *APIKeyUpsert {
 	u.Set(apikey.FieldAllowedModels, v)
@@ -1026,27 +1128,45 @@ func (u *APIKeyUpsert) ClearTpm() *APIKeyUpsert {
 	return u
 }
 
-// SetSpendCapCents sets the "spend_cap_cents" field.
-func (u *APIKeyUpsert) SetSpendCapCents(v int64) *APIKeyUpsert {
-	u.Set(apikey.FieldSpendCapCents, v)
+// SetCreditQuotaCents sets the "credit_quota_cents" field.
+func (u *APIKeyUpsert) SetCreditQuotaCents(v int64) *APIKeyUpsert {
+	u.Set(apikey.FieldCreditQuotaCents, v)
 	return u
 }
 
-// UpdateSpendCapCents sets the "spend_cap_cents" field to the value that was provided on create.
-func (u *APIKeyUpsert) UpdateSpendCapCents() *APIKeyUpsert {
-	u.SetExcluded(apikey.FieldSpendCapCents)
+// UpdateCreditQuotaCents sets the "credit_quota_cents" field to the value that was provided on create.
+func (u *APIKeyUpsert) UpdateCreditQuotaCents() *APIKeyUpsert {
+	u.SetExcluded(apikey.FieldCreditQuotaCents)
 	return u
 }
 
-// AddSpendCapCents adds v to the "spend_cap_cents" field.
-func (u *APIKeyUpsert) AddSpendCapCents(v int64) *APIKeyUpsert {
-	u.Add(apikey.FieldSpendCapCents, v)
+// AddCreditQuotaCents adds v to the "credit_quota_cents" field.
+func (u *APIKeyUpsert) AddCreditQuotaCents(v int64) *APIKeyUpsert {
+	u.Add(apikey.FieldCreditQuotaCents, v)
 	return u
 }
 
-// ClearSpendCapCents clears the value of the "spend_cap_cents" field.
-func (u *APIKeyUpsert) ClearSpendCapCents() *APIKeyUpsert {
-	u.SetNull(apikey.FieldSpendCapCents)
+// ClearCreditQuotaCents clears the value of the "credit_quota_cents" field.
+func (u *APIKeyUpsert) ClearCreditQuotaCents() *APIKeyUpsert {
+	u.SetNull(apikey.FieldCreditQuotaCents)
+	return u
+}
+
+// SetCreditUsedMicros sets the "credit_used_micros" field.
+func (u *APIKeyUpsert) SetCreditUsedMicros(v int64) *APIKeyUpsert {
+	u.Set(apikey.FieldCreditUsedMicros, v)
+	return u
+}
+
+// UpdateCreditUsedMicros sets the "credit_used_micros" field to the value that was provided on create.
+func (u *APIKeyUpsert) UpdateCreditUsedMicros() *APIKeyUpsert {
+	u.SetExcluded(apikey.FieldCreditUsedMicros)
+	return u
+}
+
+// AddCreditUsedMicros adds v to the "credit_used_micros" field.
+func (u *APIKeyUpsert) AddCreditUsedMicros(v int64) *APIKeyUpsert {
+	u.Add(apikey.FieldCreditUsedMicros, v)
 	return u
 }
 
@@ -1131,6 +1251,42 @@ func (u *APIKeyUpsert) UpdateLeakSource() *APIKeyUpsert {
 // ClearLeakSource clears the value of the "leak_source" field.
 func (u *APIKeyUpsert) ClearLeakSource() *APIKeyUpsert {
 	u.SetNull(apikey.FieldLeakSource)
+	return u
+}
+
+// SetDeletedAt sets the "deleted_at" field.
+func (u *APIKeyUpsert) SetDeletedAt(v time.Time) *APIKeyUpsert {
+	u.Set(apikey.FieldDeletedAt, v)
+	return u
+}
+
+// UpdateDeletedAt sets the "deleted_at" field to the value that was provided on create.
+func (u *APIKeyUpsert) UpdateDeletedAt() *APIKeyUpsert {
+	u.SetExcluded(apikey.FieldDeletedAt)
+	return u
+}
+
+// ClearDeletedAt clears the value of the "deleted_at" field.
+func (u *APIKeyUpsert) ClearDeletedAt() *APIKeyUpsert {
+	u.SetNull(apikey.FieldDeletedAt)
+	return u
+}
+
+// SetDeletedBy sets the "deleted_by" field.
+func (u *APIKeyUpsert) SetDeletedBy(v string) *APIKeyUpsert {
+	u.Set(apikey.FieldDeletedBy, v)
+	return u
+}
+
+// UpdateDeletedBy sets the "deleted_by" field to the value that was provided on create.
+func (u *APIKeyUpsert) UpdateDeletedBy() *APIKeyUpsert {
+	u.SetExcluded(apikey.FieldDeletedBy)
+	return u
+}
+
+// ClearDeletedBy clears the value of the "deleted_by" field.
+func (u *APIKeyUpsert) ClearDeletedBy() *APIKeyUpsert {
+	u.SetNull(apikey.FieldDeletedBy)
 	return u
 }
 
@@ -1389,6 +1545,27 @@ func (u *APIKeyUpsertOne) UpdateCacheHits() *APIKeyUpsertOne {
 	})
 }
 
+// SetRequestsResetAt sets the "requests_reset_at" field.
+func (u *APIKeyUpsertOne) SetRequestsResetAt(v time.Time) *APIKeyUpsertOne {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.SetRequestsResetAt(v)
+	})
+}
+
+// UpdateRequestsResetAt sets the "requests_reset_at" field to the value that was provided on create.
+func (u *APIKeyUpsertOne) UpdateRequestsResetAt() *APIKeyUpsertOne {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.UpdateRequestsResetAt()
+	})
+}
+
+// ClearRequestsResetAt clears the value of the "requests_reset_at" field.
+func (u *APIKeyUpsertOne) ClearRequestsResetAt() *APIKeyUpsertOne {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.ClearRequestsResetAt()
+	})
+}
+
 // SetAllowedModels sets the "allowed_models" field.
 func (u *APIKeyUpsertOne) SetAllowedModels(v []string) *APIKeyUpsertOne {
 	return u.Update(func(s *APIKeyUpsert) {
@@ -1487,31 +1664,52 @@ func (u *APIKeyUpsertOne) ClearTpm() *APIKeyUpsertOne {
 	})
 }
 
-// SetSpendCapCents sets the "spend_cap_cents" field.
-func (u *APIKeyUpsertOne) SetSpendCapCents(v int64) *APIKeyUpsertOne {
+// SetCreditQuotaCents sets the "credit_quota_cents" field.
+func (u *APIKeyUpsertOne) SetCreditQuotaCents(v int64) *APIKeyUpsertOne {
 	return u.Update(func(s *APIKeyUpsert) {
-		s.SetSpendCapCents(v)
+		s.SetCreditQuotaCents(v)
 	})
 }
 
-// AddSpendCapCents adds v to the "spend_cap_cents" field.
-func (u *APIKeyUpsertOne) AddSpendCapCents(v int64) *APIKeyUpsertOne {
+// AddCreditQuotaCents adds v to the "credit_quota_cents" field.
+func (u *APIKeyUpsertOne) AddCreditQuotaCents(v int64) *APIKeyUpsertOne {
 	return u.Update(func(s *APIKeyUpsert) {
-		s.AddSpendCapCents(v)
+		s.AddCreditQuotaCents(v)
 	})
 }
 
-// UpdateSpendCapCents sets the "spend_cap_cents" field to the value that was provided on create.
-func (u *APIKeyUpsertOne) UpdateSpendCapCents() *APIKeyUpsertOne {
+// UpdateCreditQuotaCents sets the "credit_quota_cents" field to the value that was provided on create.
+func (u *APIKeyUpsertOne) UpdateCreditQuotaCents() *APIKeyUpsertOne {
 	return u.Update(func(s *APIKeyUpsert) {
-		s.UpdateSpendCapCents()
+		s.UpdateCreditQuotaCents()
 	})
 }
 
-// ClearSpendCapCents clears the value of the "spend_cap_cents" field.
-func (u *APIKeyUpsertOne) ClearSpendCapCents() *APIKeyUpsertOne {
+// ClearCreditQuotaCents clears the value of the "credit_quota_cents" field.
+func (u *APIKeyUpsertOne) ClearCreditQuotaCents() *APIKeyUpsertOne {
 	return u.Update(func(s *APIKeyUpsert) {
-		s.ClearSpendCapCents()
+		s.ClearCreditQuotaCents()
+	})
+}
+
+// SetCreditUsedMicros sets the "credit_used_micros" field.
+func (u *APIKeyUpsertOne) SetCreditUsedMicros(v int64) *APIKeyUpsertOne {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.SetCreditUsedMicros(v)
+	})
+}
+
+// AddCreditUsedMicros adds v to the "credit_used_micros" field.
+func (u *APIKeyUpsertOne) AddCreditUsedMicros(v int64) *APIKeyUpsertOne {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.AddCreditUsedMicros(v)
+	})
+}
+
+// UpdateCreditUsedMicros sets the "credit_used_micros" field to the value that was provided on create.
+func (u *APIKeyUpsertOne) UpdateCreditUsedMicros() *APIKeyUpsertOne {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.UpdateCreditUsedMicros()
 	})
 }
 
@@ -1610,6 +1808,48 @@ func (u *APIKeyUpsertOne) UpdateLeakSource() *APIKeyUpsertOne {
 func (u *APIKeyUpsertOne) ClearLeakSource() *APIKeyUpsertOne {
 	return u.Update(func(s *APIKeyUpsert) {
 		s.ClearLeakSource()
+	})
+}
+
+// SetDeletedAt sets the "deleted_at" field.
+func (u *APIKeyUpsertOne) SetDeletedAt(v time.Time) *APIKeyUpsertOne {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.SetDeletedAt(v)
+	})
+}
+
+// UpdateDeletedAt sets the "deleted_at" field to the value that was provided on create.
+func (u *APIKeyUpsertOne) UpdateDeletedAt() *APIKeyUpsertOne {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.UpdateDeletedAt()
+	})
+}
+
+// ClearDeletedAt clears the value of the "deleted_at" field.
+func (u *APIKeyUpsertOne) ClearDeletedAt() *APIKeyUpsertOne {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.ClearDeletedAt()
+	})
+}
+
+// SetDeletedBy sets the "deleted_by" field.
+func (u *APIKeyUpsertOne) SetDeletedBy(v string) *APIKeyUpsertOne {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.SetDeletedBy(v)
+	})
+}
+
+// UpdateDeletedBy sets the "deleted_by" field to the value that was provided on create.
+func (u *APIKeyUpsertOne) UpdateDeletedBy() *APIKeyUpsertOne {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.UpdateDeletedBy()
+	})
+}
+
+// ClearDeletedBy clears the value of the "deleted_by" field.
+func (u *APIKeyUpsertOne) ClearDeletedBy() *APIKeyUpsertOne {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.ClearDeletedBy()
 	})
 }
 
@@ -2035,6 +2275,27 @@ func (u *APIKeyUpsertBulk) UpdateCacheHits() *APIKeyUpsertBulk {
 	})
 }
 
+// SetRequestsResetAt sets the "requests_reset_at" field.
+func (u *APIKeyUpsertBulk) SetRequestsResetAt(v time.Time) *APIKeyUpsertBulk {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.SetRequestsResetAt(v)
+	})
+}
+
+// UpdateRequestsResetAt sets the "requests_reset_at" field to the value that was provided on create.
+func (u *APIKeyUpsertBulk) UpdateRequestsResetAt() *APIKeyUpsertBulk {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.UpdateRequestsResetAt()
+	})
+}
+
+// ClearRequestsResetAt clears the value of the "requests_reset_at" field.
+func (u *APIKeyUpsertBulk) ClearRequestsResetAt() *APIKeyUpsertBulk {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.ClearRequestsResetAt()
+	})
+}
+
 // SetAllowedModels sets the "allowed_models" field.
 func (u *APIKeyUpsertBulk) SetAllowedModels(v []string) *APIKeyUpsertBulk {
 	return u.Update(func(s *APIKeyUpsert) {
@@ -2133,31 +2394,52 @@ func (u *APIKeyUpsertBulk) ClearTpm() *APIKeyUpsertBulk {
 	})
 }
 
-// SetSpendCapCents sets the "spend_cap_cents" field.
-func (u *APIKeyUpsertBulk) SetSpendCapCents(v int64) *APIKeyUpsertBulk {
+// SetCreditQuotaCents sets the "credit_quota_cents" field.
+func (u *APIKeyUpsertBulk) SetCreditQuotaCents(v int64) *APIKeyUpsertBulk {
 	return u.Update(func(s *APIKeyUpsert) {
-		s.SetSpendCapCents(v)
+		s.SetCreditQuotaCents(v)
 	})
 }
 
-// AddSpendCapCents adds v to the "spend_cap_cents" field.
-func (u *APIKeyUpsertBulk) AddSpendCapCents(v int64) *APIKeyUpsertBulk {
+// AddCreditQuotaCents adds v to the "credit_quota_cents" field.
+func (u *APIKeyUpsertBulk) AddCreditQuotaCents(v int64) *APIKeyUpsertBulk {
 	return u.Update(func(s *APIKeyUpsert) {
-		s.AddSpendCapCents(v)
+		s.AddCreditQuotaCents(v)
 	})
 }
 
-// UpdateSpendCapCents sets the "spend_cap_cents" field to the value that was provided on create.
-func (u *APIKeyUpsertBulk) UpdateSpendCapCents() *APIKeyUpsertBulk {
+// UpdateCreditQuotaCents sets the "credit_quota_cents" field to the value that was provided on create.
+func (u *APIKeyUpsertBulk) UpdateCreditQuotaCents() *APIKeyUpsertBulk {
 	return u.Update(func(s *APIKeyUpsert) {
-		s.UpdateSpendCapCents()
+		s.UpdateCreditQuotaCents()
 	})
 }
 
-// ClearSpendCapCents clears the value of the "spend_cap_cents" field.
-func (u *APIKeyUpsertBulk) ClearSpendCapCents() *APIKeyUpsertBulk {
+// ClearCreditQuotaCents clears the value of the "credit_quota_cents" field.
+func (u *APIKeyUpsertBulk) ClearCreditQuotaCents() *APIKeyUpsertBulk {
 	return u.Update(func(s *APIKeyUpsert) {
-		s.ClearSpendCapCents()
+		s.ClearCreditQuotaCents()
+	})
+}
+
+// SetCreditUsedMicros sets the "credit_used_micros" field.
+func (u *APIKeyUpsertBulk) SetCreditUsedMicros(v int64) *APIKeyUpsertBulk {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.SetCreditUsedMicros(v)
+	})
+}
+
+// AddCreditUsedMicros adds v to the "credit_used_micros" field.
+func (u *APIKeyUpsertBulk) AddCreditUsedMicros(v int64) *APIKeyUpsertBulk {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.AddCreditUsedMicros(v)
+	})
+}
+
+// UpdateCreditUsedMicros sets the "credit_used_micros" field to the value that was provided on create.
+func (u *APIKeyUpsertBulk) UpdateCreditUsedMicros() *APIKeyUpsertBulk {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.UpdateCreditUsedMicros()
 	})
 }
 
@@ -2256,6 +2538,48 @@ func (u *APIKeyUpsertBulk) UpdateLeakSource() *APIKeyUpsertBulk {
 func (u *APIKeyUpsertBulk) ClearLeakSource() *APIKeyUpsertBulk {
 	return u.Update(func(s *APIKeyUpsert) {
 		s.ClearLeakSource()
+	})
+}
+
+// SetDeletedAt sets the "deleted_at" field.
+func (u *APIKeyUpsertBulk) SetDeletedAt(v time.Time) *APIKeyUpsertBulk {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.SetDeletedAt(v)
+	})
+}
+
+// UpdateDeletedAt sets the "deleted_at" field to the value that was provided on create.
+func (u *APIKeyUpsertBulk) UpdateDeletedAt() *APIKeyUpsertBulk {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.UpdateDeletedAt()
+	})
+}
+
+// ClearDeletedAt clears the value of the "deleted_at" field.
+func (u *APIKeyUpsertBulk) ClearDeletedAt() *APIKeyUpsertBulk {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.ClearDeletedAt()
+	})
+}
+
+// SetDeletedBy sets the "deleted_by" field.
+func (u *APIKeyUpsertBulk) SetDeletedBy(v string) *APIKeyUpsertBulk {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.SetDeletedBy(v)
+	})
+}
+
+// UpdateDeletedBy sets the "deleted_by" field to the value that was provided on create.
+func (u *APIKeyUpsertBulk) UpdateDeletedBy() *APIKeyUpsertBulk {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.UpdateDeletedBy()
+	})
+}
+
+// ClearDeletedBy clears the value of the "deleted_by" field.
+func (u *APIKeyUpsertBulk) ClearDeletedBy() *APIKeyUpsertBulk {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.ClearDeletedBy()
 	})
 }
 

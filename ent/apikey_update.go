@@ -206,6 +206,26 @@ func (_u *APIKeyUpdate) AddCacheHits(v int64) *APIKeyUpdate {
 	return _u
 }
 
+// SetRequestsResetAt sets the "requests_reset_at" field.
+func (_u *APIKeyUpdate) SetRequestsResetAt(v time.Time) *APIKeyUpdate {
+	_u.mutation.SetRequestsResetAt(v)
+	return _u
+}
+
+// SetNillableRequestsResetAt sets the "requests_reset_at" field if the given value is not nil.
+func (_u *APIKeyUpdate) SetNillableRequestsResetAt(v *time.Time) *APIKeyUpdate {
+	if v != nil {
+		_u.SetRequestsResetAt(*v)
+	}
+	return _u
+}
+
+// ClearRequestsResetAt clears the value of the "requests_reset_at" field.
+func (_u *APIKeyUpdate) ClearRequestsResetAt() *APIKeyUpdate {
+	_u.mutation.ClearRequestsResetAt()
+	return _u
+}
+
 // SetAllowedModels sets the "allowed_models" field.
 func (_u *APIKeyUpdate) SetAllowedModels(v []string) *APIKeyUpdate {
 	_u.mutation.SetAllowedModels(v)
@@ -296,30 +316,51 @@ func (_u *APIKeyUpdate) ClearTpm() *APIKeyUpdate {
 	return _u
 }
 
-// SetSpendCapCents sets the "spend_cap_cents" field.
-func (_u *APIKeyUpdate) SetSpendCapCents(v int64) *APIKeyUpdate {
-	_u.mutation.ResetSpendCapCents()
-	_u.mutation.SetSpendCapCents(v)
+// SetCreditQuotaCents sets the "credit_quota_cents" field.
+func (_u *APIKeyUpdate) SetCreditQuotaCents(v int64) *APIKeyUpdate {
+	_u.mutation.ResetCreditQuotaCents()
+	_u.mutation.SetCreditQuotaCents(v)
 	return _u
 }
 
-// SetNillableSpendCapCents sets the "spend_cap_cents" field if the given value is not nil.
-func (_u *APIKeyUpdate) SetNillableSpendCapCents(v *int64) *APIKeyUpdate {
+// SetNillableCreditQuotaCents sets the "credit_quota_cents" field if the given value is not nil.
+func (_u *APIKeyUpdate) SetNillableCreditQuotaCents(v *int64) *APIKeyUpdate {
 	if v != nil {
-		_u.SetSpendCapCents(*v)
+		_u.SetCreditQuotaCents(*v)
 	}
 	return _u
 }
 
-// AddSpendCapCents adds value to the "spend_cap_cents" field.
-func (_u *APIKeyUpdate) AddSpendCapCents(v int64) *APIKeyUpdate {
-	_u.mutation.AddSpendCapCents(v)
+// AddCreditQuotaCents adds value to the "credit_quota_cents" field.
+func (_u *APIKeyUpdate) AddCreditQuotaCents(v int64) *APIKeyUpdate {
+	_u.mutation.AddCreditQuotaCents(v)
 	return _u
 }
 
-// ClearSpendCapCents clears the value of the "spend_cap_cents" field.
-func (_u *APIKeyUpdate) ClearSpendCapCents() *APIKeyUpdate {
-	_u.mutation.ClearSpendCapCents()
+// ClearCreditQuotaCents clears the value of the "credit_quota_cents" field.
+func (_u *APIKeyUpdate) ClearCreditQuotaCents() *APIKeyUpdate {
+	_u.mutation.ClearCreditQuotaCents()
+	return _u
+}
+
+// SetCreditUsedMicros sets the "credit_used_micros" field.
+func (_u *APIKeyUpdate) SetCreditUsedMicros(v int64) *APIKeyUpdate {
+	_u.mutation.ResetCreditUsedMicros()
+	_u.mutation.SetCreditUsedMicros(v)
+	return _u
+}
+
+// SetNillableCreditUsedMicros sets the "credit_used_micros" field if the given value is not nil.
+func (_u *APIKeyUpdate) SetNillableCreditUsedMicros(v *int64) *APIKeyUpdate {
+	if v != nil {
+		_u.SetCreditUsedMicros(*v)
+	}
+	return _u
+}
+
+// AddCreditUsedMicros adds value to the "credit_used_micros" field.
+func (_u *APIKeyUpdate) AddCreditUsedMicros(v int64) *APIKeyUpdate {
+	_u.mutation.AddCreditUsedMicros(v)
 	return _u
 }
 
@@ -417,6 +458,46 @@ func (_u *APIKeyUpdate) ClearLeakSource() *APIKeyUpdate {
 	return _u
 }
 
+// SetDeletedAt sets the "deleted_at" field.
+func (_u *APIKeyUpdate) SetDeletedAt(v time.Time) *APIKeyUpdate {
+	_u.mutation.SetDeletedAt(v)
+	return _u
+}
+
+// SetNillableDeletedAt sets the "deleted_at" field if the given value is not nil.
+func (_u *APIKeyUpdate) SetNillableDeletedAt(v *time.Time) *APIKeyUpdate {
+	if v != nil {
+		_u.SetDeletedAt(*v)
+	}
+	return _u
+}
+
+// ClearDeletedAt clears the value of the "deleted_at" field.
+func (_u *APIKeyUpdate) ClearDeletedAt() *APIKeyUpdate {
+	_u.mutation.ClearDeletedAt()
+	return _u
+}
+
+// SetDeletedBy sets the "deleted_by" field.
+func (_u *APIKeyUpdate) SetDeletedBy(v string) *APIKeyUpdate {
+	_u.mutation.SetDeletedBy(v)
+	return _u
+}
+
+// SetNillableDeletedBy sets the "deleted_by" field if the given value is not nil.
+func (_u *APIKeyUpdate) SetNillableDeletedBy(v *string) *APIKeyUpdate {
+	if v != nil {
+		_u.SetDeletedBy(*v)
+	}
+	return _u
+}
+
+// ClearDeletedBy clears the value of the "deleted_by" field.
+func (_u *APIKeyUpdate) ClearDeletedBy() *APIKeyUpdate {
+	_u.mutation.ClearDeletedBy()
+	return _u
+}
+
 // Mutation returns the APIKeyMutation object of the builder.
 func (_u *APIKeyUpdate) Mutation() *APIKeyMutation {
 	return _u.mutation
@@ -506,9 +587,14 @@ func (_u *APIKeyUpdate) check() error {
 			return &ValidationError{Name: "tpm", err: fmt.Errorf(`ent: validator failed for field "APIKey.tpm": %w`, err)}
 		}
 	}
-	if v, ok := _u.mutation.SpendCapCents(); ok {
-		if err := apikey.SpendCapCentsValidator(v); err != nil {
-			return &ValidationError{Name: "spend_cap_cents", err: fmt.Errorf(`ent: validator failed for field "APIKey.spend_cap_cents": %w`, err)}
+	if v, ok := _u.mutation.CreditQuotaCents(); ok {
+		if err := apikey.CreditQuotaCentsValidator(v); err != nil {
+			return &ValidationError{Name: "credit_quota_cents", err: fmt.Errorf(`ent: validator failed for field "APIKey.credit_quota_cents": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.CreditUsedMicros(); ok {
+		if err := apikey.CreditUsedMicrosValidator(v); err != nil {
+			return &ValidationError{Name: "credit_used_micros", err: fmt.Errorf(`ent: validator failed for field "APIKey.credit_used_micros": %w`, err)}
 		}
 	}
 	if v, ok := _u.mutation.LeakSource(); ok {
@@ -585,6 +671,12 @@ func (_u *APIKeyUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.AddedCacheHits(); ok {
 		_spec.AddField(apikey.FieldCacheHits, field.TypeInt64, value)
 	}
+	if value, ok := _u.mutation.RequestsResetAt(); ok {
+		_spec.SetField(apikey.FieldRequestsResetAt, field.TypeTime, value)
+	}
+	if _u.mutation.RequestsResetAtCleared() {
+		_spec.ClearField(apikey.FieldRequestsResetAt, field.TypeTime)
+	}
 	if value, ok := _u.mutation.AllowedModels(); ok {
 		_spec.SetField(apikey.FieldAllowedModels, field.TypeJSON, value)
 	}
@@ -625,14 +717,20 @@ func (_u *APIKeyUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.TpmCleared() {
 		_spec.ClearField(apikey.FieldTpm, field.TypeInt64)
 	}
-	if value, ok := _u.mutation.SpendCapCents(); ok {
-		_spec.SetField(apikey.FieldSpendCapCents, field.TypeInt64, value)
+	if value, ok := _u.mutation.CreditQuotaCents(); ok {
+		_spec.SetField(apikey.FieldCreditQuotaCents, field.TypeInt64, value)
 	}
-	if value, ok := _u.mutation.AddedSpendCapCents(); ok {
-		_spec.AddField(apikey.FieldSpendCapCents, field.TypeInt64, value)
+	if value, ok := _u.mutation.AddedCreditQuotaCents(); ok {
+		_spec.AddField(apikey.FieldCreditQuotaCents, field.TypeInt64, value)
 	}
-	if _u.mutation.SpendCapCentsCleared() {
-		_spec.ClearField(apikey.FieldSpendCapCents, field.TypeInt64)
+	if _u.mutation.CreditQuotaCentsCleared() {
+		_spec.ClearField(apikey.FieldCreditQuotaCents, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.CreditUsedMicros(); ok {
+		_spec.SetField(apikey.FieldCreditUsedMicros, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedCreditUsedMicros(); ok {
+		_spec.AddField(apikey.FieldCreditUsedMicros, field.TypeInt64, value)
 	}
 	if value, ok := _u.mutation.CacheEnabled(); ok {
 		_spec.SetField(apikey.FieldCacheEnabled, field.TypeBool, value)
@@ -660,6 +758,18 @@ func (_u *APIKeyUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.LeakSourceCleared() {
 		_spec.ClearField(apikey.FieldLeakSource, field.TypeString)
+	}
+	if value, ok := _u.mutation.DeletedAt(); ok {
+		_spec.SetField(apikey.FieldDeletedAt, field.TypeTime, value)
+	}
+	if _u.mutation.DeletedAtCleared() {
+		_spec.ClearField(apikey.FieldDeletedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.DeletedBy(); ok {
+		_spec.SetField(apikey.FieldDeletedBy, field.TypeString, value)
+	}
+	if _u.mutation.DeletedByCleared() {
+		_spec.ClearField(apikey.FieldDeletedBy, field.TypeString)
 	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -858,6 +968,26 @@ func (_u *APIKeyUpdateOne) AddCacheHits(v int64) *APIKeyUpdateOne {
 	return _u
 }
 
+// SetRequestsResetAt sets the "requests_reset_at" field.
+func (_u *APIKeyUpdateOne) SetRequestsResetAt(v time.Time) *APIKeyUpdateOne {
+	_u.mutation.SetRequestsResetAt(v)
+	return _u
+}
+
+// SetNillableRequestsResetAt sets the "requests_reset_at" field if the given value is not nil.
+func (_u *APIKeyUpdateOne) SetNillableRequestsResetAt(v *time.Time) *APIKeyUpdateOne {
+	if v != nil {
+		_u.SetRequestsResetAt(*v)
+	}
+	return _u
+}
+
+// ClearRequestsResetAt clears the value of the "requests_reset_at" field.
+func (_u *APIKeyUpdateOne) ClearRequestsResetAt() *APIKeyUpdateOne {
+	_u.mutation.ClearRequestsResetAt()
+	return _u
+}
+
 // SetAllowedModels sets the "allowed_models" field.
 func (_u *APIKeyUpdateOne) SetAllowedModels(v []string) *APIKeyUpdateOne {
 	_u.mutation.SetAllowedModels(v)
@@ -948,30 +1078,51 @@ func (_u *APIKeyUpdateOne) ClearTpm() *APIKeyUpdateOne {
 	return _u
 }
 
-// SetSpendCapCents sets the "spend_cap_cents" field.
-func (_u *APIKeyUpdateOne) SetSpendCapCents(v int64) *APIKeyUpdateOne {
-	_u.mutation.ResetSpendCapCents()
-	_u.mutation.SetSpendCapCents(v)
+// SetCreditQuotaCents sets the "credit_quota_cents" field.
+func (_u *APIKeyUpdateOne) SetCreditQuotaCents(v int64) *APIKeyUpdateOne {
+	_u.mutation.ResetCreditQuotaCents()
+	_u.mutation.SetCreditQuotaCents(v)
 	return _u
 }
 
-// SetNillableSpendCapCents sets the "spend_cap_cents" field if the given value is not nil.
-func (_u *APIKeyUpdateOne) SetNillableSpendCapCents(v *int64) *APIKeyUpdateOne {
+// SetNillableCreditQuotaCents sets the "credit_quota_cents" field if the given value is not nil.
+func (_u *APIKeyUpdateOne) SetNillableCreditQuotaCents(v *int64) *APIKeyUpdateOne {
 	if v != nil {
-		_u.SetSpendCapCents(*v)
+		_u.SetCreditQuotaCents(*v)
 	}
 	return _u
 }
 
-// AddSpendCapCents adds value to the "spend_cap_cents" field.
-func (_u *APIKeyUpdateOne) AddSpendCapCents(v int64) *APIKeyUpdateOne {
-	_u.mutation.AddSpendCapCents(v)
+// AddCreditQuotaCents adds value to the "credit_quota_cents" field.
+func (_u *APIKeyUpdateOne) AddCreditQuotaCents(v int64) *APIKeyUpdateOne {
+	_u.mutation.AddCreditQuotaCents(v)
 	return _u
 }
 
-// ClearSpendCapCents clears the value of the "spend_cap_cents" field.
-func (_u *APIKeyUpdateOne) ClearSpendCapCents() *APIKeyUpdateOne {
-	_u.mutation.ClearSpendCapCents()
+// ClearCreditQuotaCents clears the value of the "credit_quota_cents" field.
+func (_u *APIKeyUpdateOne) ClearCreditQuotaCents() *APIKeyUpdateOne {
+	_u.mutation.ClearCreditQuotaCents()
+	return _u
+}
+
+// SetCreditUsedMicros sets the "credit_used_micros" field.
+func (_u *APIKeyUpdateOne) SetCreditUsedMicros(v int64) *APIKeyUpdateOne {
+	_u.mutation.ResetCreditUsedMicros()
+	_u.mutation.SetCreditUsedMicros(v)
+	return _u
+}
+
+// SetNillableCreditUsedMicros sets the "credit_used_micros" field if the given value is not nil.
+func (_u *APIKeyUpdateOne) SetNillableCreditUsedMicros(v *int64) *APIKeyUpdateOne {
+	if v != nil {
+		_u.SetCreditUsedMicros(*v)
+	}
+	return _u
+}
+
+// AddCreditUsedMicros adds value to the "credit_used_micros" field.
+func (_u *APIKeyUpdateOne) AddCreditUsedMicros(v int64) *APIKeyUpdateOne {
+	_u.mutation.AddCreditUsedMicros(v)
 	return _u
 }
 
@@ -1066,6 +1217,46 @@ func (_u *APIKeyUpdateOne) SetNillableLeakSource(v *string) *APIKeyUpdateOne {
 // ClearLeakSource clears the value of the "leak_source" field.
 func (_u *APIKeyUpdateOne) ClearLeakSource() *APIKeyUpdateOne {
 	_u.mutation.ClearLeakSource()
+	return _u
+}
+
+// SetDeletedAt sets the "deleted_at" field.
+func (_u *APIKeyUpdateOne) SetDeletedAt(v time.Time) *APIKeyUpdateOne {
+	_u.mutation.SetDeletedAt(v)
+	return _u
+}
+
+// SetNillableDeletedAt sets the "deleted_at" field if the given value is not nil.
+func (_u *APIKeyUpdateOne) SetNillableDeletedAt(v *time.Time) *APIKeyUpdateOne {
+	if v != nil {
+		_u.SetDeletedAt(*v)
+	}
+	return _u
+}
+
+// ClearDeletedAt clears the value of the "deleted_at" field.
+func (_u *APIKeyUpdateOne) ClearDeletedAt() *APIKeyUpdateOne {
+	_u.mutation.ClearDeletedAt()
+	return _u
+}
+
+// SetDeletedBy sets the "deleted_by" field.
+func (_u *APIKeyUpdateOne) SetDeletedBy(v string) *APIKeyUpdateOne {
+	_u.mutation.SetDeletedBy(v)
+	return _u
+}
+
+// SetNillableDeletedBy sets the "deleted_by" field if the given value is not nil.
+func (_u *APIKeyUpdateOne) SetNillableDeletedBy(v *string) *APIKeyUpdateOne {
+	if v != nil {
+		_u.SetDeletedBy(*v)
+	}
+	return _u
+}
+
+// ClearDeletedBy clears the value of the "deleted_by" field.
+func (_u *APIKeyUpdateOne) ClearDeletedBy() *APIKeyUpdateOne {
+	_u.mutation.ClearDeletedBy()
 	return _u
 }
 
@@ -1171,9 +1362,14 @@ func (_u *APIKeyUpdateOne) check() error {
 			return &ValidationError{Name: "tpm", err: fmt.Errorf(`ent: validator failed for field "APIKey.tpm": %w`, err)}
 		}
 	}
-	if v, ok := _u.mutation.SpendCapCents(); ok {
-		if err := apikey.SpendCapCentsValidator(v); err != nil {
-			return &ValidationError{Name: "spend_cap_cents", err: fmt.Errorf(`ent: validator failed for field "APIKey.spend_cap_cents": %w`, err)}
+	if v, ok := _u.mutation.CreditQuotaCents(); ok {
+		if err := apikey.CreditQuotaCentsValidator(v); err != nil {
+			return &ValidationError{Name: "credit_quota_cents", err: fmt.Errorf(`ent: validator failed for field "APIKey.credit_quota_cents": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.CreditUsedMicros(); ok {
+		if err := apikey.CreditUsedMicrosValidator(v); err != nil {
+			return &ValidationError{Name: "credit_used_micros", err: fmt.Errorf(`ent: validator failed for field "APIKey.credit_used_micros": %w`, err)}
 		}
 	}
 	if v, ok := _u.mutation.LeakSource(); ok {
@@ -1267,6 +1463,12 @@ func (_u *APIKeyUpdateOne) sqlSave(ctx context.Context) (_node *APIKey, err erro
 	if value, ok := _u.mutation.AddedCacheHits(); ok {
 		_spec.AddField(apikey.FieldCacheHits, field.TypeInt64, value)
 	}
+	if value, ok := _u.mutation.RequestsResetAt(); ok {
+		_spec.SetField(apikey.FieldRequestsResetAt, field.TypeTime, value)
+	}
+	if _u.mutation.RequestsResetAtCleared() {
+		_spec.ClearField(apikey.FieldRequestsResetAt, field.TypeTime)
+	}
 	if value, ok := _u.mutation.AllowedModels(); ok {
 		_spec.SetField(apikey.FieldAllowedModels, field.TypeJSON, value)
 	}
@@ -1307,14 +1509,20 @@ func (_u *APIKeyUpdateOne) sqlSave(ctx context.Context) (_node *APIKey, err erro
 	if _u.mutation.TpmCleared() {
 		_spec.ClearField(apikey.FieldTpm, field.TypeInt64)
 	}
-	if value, ok := _u.mutation.SpendCapCents(); ok {
-		_spec.SetField(apikey.FieldSpendCapCents, field.TypeInt64, value)
+	if value, ok := _u.mutation.CreditQuotaCents(); ok {
+		_spec.SetField(apikey.FieldCreditQuotaCents, field.TypeInt64, value)
 	}
-	if value, ok := _u.mutation.AddedSpendCapCents(); ok {
-		_spec.AddField(apikey.FieldSpendCapCents, field.TypeInt64, value)
+	if value, ok := _u.mutation.AddedCreditQuotaCents(); ok {
+		_spec.AddField(apikey.FieldCreditQuotaCents, field.TypeInt64, value)
 	}
-	if _u.mutation.SpendCapCentsCleared() {
-		_spec.ClearField(apikey.FieldSpendCapCents, field.TypeInt64)
+	if _u.mutation.CreditQuotaCentsCleared() {
+		_spec.ClearField(apikey.FieldCreditQuotaCents, field.TypeInt64)
+	}
+	if value, ok := _u.mutation.CreditUsedMicros(); ok {
+		_spec.SetField(apikey.FieldCreditUsedMicros, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedCreditUsedMicros(); ok {
+		_spec.AddField(apikey.FieldCreditUsedMicros, field.TypeInt64, value)
 	}
 	if value, ok := _u.mutation.CacheEnabled(); ok {
 		_spec.SetField(apikey.FieldCacheEnabled, field.TypeBool, value)
@@ -1342,6 +1550,18 @@ func (_u *APIKeyUpdateOne) sqlSave(ctx context.Context) (_node *APIKey, err erro
 	}
 	if _u.mutation.LeakSourceCleared() {
 		_spec.ClearField(apikey.FieldLeakSource, field.TypeString)
+	}
+	if value, ok := _u.mutation.DeletedAt(); ok {
+		_spec.SetField(apikey.FieldDeletedAt, field.TypeTime, value)
+	}
+	if _u.mutation.DeletedAtCleared() {
+		_spec.ClearField(apikey.FieldDeletedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.DeletedBy(); ok {
+		_spec.SetField(apikey.FieldDeletedBy, field.TypeString, value)
+	}
+	if _u.mutation.DeletedByCleared() {
+		_spec.ClearField(apikey.FieldDeletedBy, field.TypeString)
 	}
 	_node = &APIKey{config: _u.config}
 	_spec.Assign = _node.assignValues

@@ -44,32 +44,36 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "APIKey",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			apikey.FieldCreatedAt:     {Type: field.TypeTime, Column: apikey.FieldCreatedAt},
-			apikey.FieldUpdatedAt:     {Type: field.TypeTime, Column: apikey.FieldUpdatedAt},
-			apikey.FieldWorkspaceID:   {Type: field.TypeString, Column: apikey.FieldWorkspaceID},
-			apikey.FieldLabel:         {Type: field.TypeString, Column: apikey.FieldLabel},
-			apikey.FieldSecretHash:    {Type: field.TypeString, Column: apikey.FieldSecretHash},
-			apikey.FieldMaskedKey:     {Type: field.TypeString, Column: apikey.FieldMaskedKey},
-			apikey.FieldStatus:        {Type: field.TypeEnum, Column: apikey.FieldStatus},
-			apikey.FieldRevokeReason:  {Type: field.TypeEnum, Column: apikey.FieldRevokeReason},
-			apikey.FieldRevokedAt:     {Type: field.TypeTime, Column: apikey.FieldRevokedAt},
-			apikey.FieldRevokedBy:     {Type: field.TypeString, Column: apikey.FieldRevokedBy},
-			apikey.FieldExpiresAt:     {Type: field.TypeTime, Column: apikey.FieldExpiresAt},
-			apikey.FieldMaxRequests:   {Type: field.TypeInt64, Column: apikey.FieldMaxRequests},
-			apikey.FieldRequestCount:  {Type: field.TypeInt64, Column: apikey.FieldRequestCount},
-			apikey.FieldCacheHits:     {Type: field.TypeInt64, Column: apikey.FieldCacheHits},
-			apikey.FieldAllowedModels: {Type: field.TypeJSON, Column: apikey.FieldAllowedModels},
-			apikey.FieldIPAllowlist:   {Type: field.TypeJSON, Column: apikey.FieldIPAllowlist},
-			apikey.FieldRpm:           {Type: field.TypeInt64, Column: apikey.FieldRpm},
-			apikey.FieldTpm:           {Type: field.TypeInt64, Column: apikey.FieldTpm},
-			apikey.FieldSpendCapCents: {Type: field.TypeInt64, Column: apikey.FieldSpendCapCents},
-			apikey.FieldCacheEnabled:  {Type: field.TypeBool, Column: apikey.FieldCacheEnabled},
-			apikey.FieldCreatedByID:   {Type: field.TypeString, Column: apikey.FieldCreatedByID},
-			apikey.FieldLastUsedAt:    {Type: field.TypeTime, Column: apikey.FieldLastUsedAt},
-			apikey.FieldRotatedFromID: {Type: field.TypeString, Column: apikey.FieldRotatedFromID},
-			apikey.FieldGraceUntil:    {Type: field.TypeTime, Column: apikey.FieldGraceUntil},
-			apikey.FieldLeakedAt:      {Type: field.TypeTime, Column: apikey.FieldLeakedAt},
-			apikey.FieldLeakSource:    {Type: field.TypeString, Column: apikey.FieldLeakSource},
+			apikey.FieldCreatedAt:        {Type: field.TypeTime, Column: apikey.FieldCreatedAt},
+			apikey.FieldUpdatedAt:        {Type: field.TypeTime, Column: apikey.FieldUpdatedAt},
+			apikey.FieldWorkspaceID:      {Type: field.TypeString, Column: apikey.FieldWorkspaceID},
+			apikey.FieldLabel:            {Type: field.TypeString, Column: apikey.FieldLabel},
+			apikey.FieldSecretHash:       {Type: field.TypeString, Column: apikey.FieldSecretHash},
+			apikey.FieldMaskedKey:        {Type: field.TypeString, Column: apikey.FieldMaskedKey},
+			apikey.FieldStatus:           {Type: field.TypeEnum, Column: apikey.FieldStatus},
+			apikey.FieldRevokeReason:     {Type: field.TypeEnum, Column: apikey.FieldRevokeReason},
+			apikey.FieldRevokedAt:        {Type: field.TypeTime, Column: apikey.FieldRevokedAt},
+			apikey.FieldRevokedBy:        {Type: field.TypeString, Column: apikey.FieldRevokedBy},
+			apikey.FieldExpiresAt:        {Type: field.TypeTime, Column: apikey.FieldExpiresAt},
+			apikey.FieldMaxRequests:      {Type: field.TypeInt64, Column: apikey.FieldMaxRequests},
+			apikey.FieldRequestCount:     {Type: field.TypeInt64, Column: apikey.FieldRequestCount},
+			apikey.FieldCacheHits:        {Type: field.TypeInt64, Column: apikey.FieldCacheHits},
+			apikey.FieldRequestsResetAt:  {Type: field.TypeTime, Column: apikey.FieldRequestsResetAt},
+			apikey.FieldAllowedModels:    {Type: field.TypeJSON, Column: apikey.FieldAllowedModels},
+			apikey.FieldIPAllowlist:      {Type: field.TypeJSON, Column: apikey.FieldIPAllowlist},
+			apikey.FieldRpm:              {Type: field.TypeInt64, Column: apikey.FieldRpm},
+			apikey.FieldTpm:              {Type: field.TypeInt64, Column: apikey.FieldTpm},
+			apikey.FieldCreditQuotaCents: {Type: field.TypeInt64, Column: apikey.FieldCreditQuotaCents},
+			apikey.FieldCreditUsedMicros: {Type: field.TypeInt64, Column: apikey.FieldCreditUsedMicros},
+			apikey.FieldCacheEnabled:     {Type: field.TypeBool, Column: apikey.FieldCacheEnabled},
+			apikey.FieldCreatedByID:      {Type: field.TypeString, Column: apikey.FieldCreatedByID},
+			apikey.FieldLastUsedAt:       {Type: field.TypeTime, Column: apikey.FieldLastUsedAt},
+			apikey.FieldRotatedFromID:    {Type: field.TypeString, Column: apikey.FieldRotatedFromID},
+			apikey.FieldGraceUntil:       {Type: field.TypeTime, Column: apikey.FieldGraceUntil},
+			apikey.FieldLeakedAt:         {Type: field.TypeTime, Column: apikey.FieldLeakedAt},
+			apikey.FieldLeakSource:       {Type: field.TypeString, Column: apikey.FieldLeakSource},
+			apikey.FieldDeletedAt:        {Type: field.TypeTime, Column: apikey.FieldDeletedAt},
+			apikey.FieldDeletedBy:        {Type: field.TypeString, Column: apikey.FieldDeletedBy},
 		},
 	}
 	graph.Nodes[1] = &sqlgraph.Node{
@@ -453,6 +457,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			workspace.FieldSlug:              {Type: field.TypeString, Column: workspace.FieldSlug},
 			workspace.FieldStatus:            {Type: field.TypeEnum, Column: workspace.FieldStatus},
 			workspace.FieldSuspendedReason:   {Type: field.TypeString, Column: workspace.FieldSuspendedReason},
+			workspace.FieldActive:            {Type: field.TypeBool, Column: workspace.FieldActive},
 			workspace.FieldRpm:               {Type: field.TypeInt64, Column: workspace.FieldRpm},
 			workspace.FieldTpm:               {Type: field.TypeInt64, Column: workspace.FieldTpm},
 			workspace.FieldMonthlyTokenQuota: {Type: field.TypeInt64, Column: workspace.FieldMonthlyTokenQuota},
@@ -832,6 +837,11 @@ func (f *APIKeyFilter) WhereCacheHits(p entql.Int64P) {
 	f.Where(p.Field(apikey.FieldCacheHits))
 }
 
+// WhereRequestsResetAt applies the entql time.Time predicate on the requests_reset_at field.
+func (f *APIKeyFilter) WhereRequestsResetAt(p entql.TimeP) {
+	f.Where(p.Field(apikey.FieldRequestsResetAt))
+}
+
 // WhereAllowedModels applies the entql json.RawMessage predicate on the allowed_models field.
 func (f *APIKeyFilter) WhereAllowedModels(p entql.BytesP) {
 	f.Where(p.Field(apikey.FieldAllowedModels))
@@ -852,9 +862,14 @@ func (f *APIKeyFilter) WhereTpm(p entql.Int64P) {
 	f.Where(p.Field(apikey.FieldTpm))
 }
 
-// WhereSpendCapCents applies the entql int64 predicate on the spend_cap_cents field.
-func (f *APIKeyFilter) WhereSpendCapCents(p entql.Int64P) {
-	f.Where(p.Field(apikey.FieldSpendCapCents))
+// WhereCreditQuotaCents applies the entql int64 predicate on the credit_quota_cents field.
+func (f *APIKeyFilter) WhereCreditQuotaCents(p entql.Int64P) {
+	f.Where(p.Field(apikey.FieldCreditQuotaCents))
+}
+
+// WhereCreditUsedMicros applies the entql int64 predicate on the credit_used_micros field.
+func (f *APIKeyFilter) WhereCreditUsedMicros(p entql.Int64P) {
+	f.Where(p.Field(apikey.FieldCreditUsedMicros))
 }
 
 // WhereCacheEnabled applies the entql bool predicate on the cache_enabled field.
@@ -890,6 +905,16 @@ func (f *APIKeyFilter) WhereLeakedAt(p entql.TimeP) {
 // WhereLeakSource applies the entql string predicate on the leak_source field.
 func (f *APIKeyFilter) WhereLeakSource(p entql.StringP) {
 	f.Where(p.Field(apikey.FieldLeakSource))
+}
+
+// WhereDeletedAt applies the entql time.Time predicate on the deleted_at field.
+func (f *APIKeyFilter) WhereDeletedAt(p entql.TimeP) {
+	f.Where(p.Field(apikey.FieldDeletedAt))
+}
+
+// WhereDeletedBy applies the entql string predicate on the deleted_by field.
+func (f *APIKeyFilter) WhereDeletedBy(p entql.StringP) {
+	f.Where(p.Field(apikey.FieldDeletedBy))
 }
 
 // WhereHasWorkspace applies a predicate to check if query has an edge workspace.
@@ -2593,6 +2618,11 @@ func (f *WorkspaceFilter) WhereStatus(p entql.StringP) {
 // WhereSuspendedReason applies the entql string predicate on the suspended_reason field.
 func (f *WorkspaceFilter) WhereSuspendedReason(p entql.StringP) {
 	f.Where(p.Field(workspace.FieldSuspendedReason))
+}
+
+// WhereActive applies the entql bool predicate on the active field.
+func (f *WorkspaceFilter) WhereActive(p entql.BoolP) {
+	f.Where(p.Field(workspace.FieldActive))
 }
 
 // WhereRpm applies the entql int64 predicate on the rpm field.

@@ -141,6 +141,11 @@ func (_q *APIKeyQuery) collectField(ctx context.Context, oneNode bool, opCtx *gr
 				selectedFields = append(selectedFields, apikey.FieldCacheHits)
 				fieldSeen[apikey.FieldCacheHits] = struct{}{}
 			}
+		case "requestsResetAt":
+			if _, ok := fieldSeen[apikey.FieldRequestsResetAt]; !ok {
+				selectedFields = append(selectedFields, apikey.FieldRequestsResetAt)
+				fieldSeen[apikey.FieldRequestsResetAt] = struct{}{}
+			}
 		case "allowedModels":
 			if _, ok := fieldSeen[apikey.FieldAllowedModels]; !ok {
 				selectedFields = append(selectedFields, apikey.FieldAllowedModels)
@@ -161,10 +166,15 @@ func (_q *APIKeyQuery) collectField(ctx context.Context, oneNode bool, opCtx *gr
 				selectedFields = append(selectedFields, apikey.FieldTpm)
 				fieldSeen[apikey.FieldTpm] = struct{}{}
 			}
-		case "spendCapCents":
-			if _, ok := fieldSeen[apikey.FieldSpendCapCents]; !ok {
-				selectedFields = append(selectedFields, apikey.FieldSpendCapCents)
-				fieldSeen[apikey.FieldSpendCapCents] = struct{}{}
+		case "creditQuotaCents":
+			if _, ok := fieldSeen[apikey.FieldCreditQuotaCents]; !ok {
+				selectedFields = append(selectedFields, apikey.FieldCreditQuotaCents)
+				fieldSeen[apikey.FieldCreditQuotaCents] = struct{}{}
+			}
+		case "creditUsedMicros":
+			if _, ok := fieldSeen[apikey.FieldCreditUsedMicros]; !ok {
+				selectedFields = append(selectedFields, apikey.FieldCreditUsedMicros)
+				fieldSeen[apikey.FieldCreditUsedMicros] = struct{}{}
 			}
 		case "cacheEnabled":
 			if _, ok := fieldSeen[apikey.FieldCacheEnabled]; !ok {
@@ -1391,6 +1401,11 @@ func (_q *WorkspaceQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 			if _, ok := fieldSeen[workspace.FieldSuspendedReason]; !ok {
 				selectedFields = append(selectedFields, workspace.FieldSuspendedReason)
 				fieldSeen[workspace.FieldSuspendedReason] = struct{}{}
+			}
+		case "active":
+			if _, ok := fieldSeen[workspace.FieldActive]; !ok {
+				selectedFields = append(selectedFields, workspace.FieldActive)
+				fieldSeen[workspace.FieldActive] = struct{}{}
 			}
 		case "rpm":
 			if _, ok := fieldSeen[workspace.FieldRpm]; !ok {

@@ -155,6 +155,18 @@ type APIKeyWhereInput struct {
 	CacheHitsLT    *int64  `json:"cacheHitsLT,omitempty"`
 	CacheHitsLTE   *int64  `json:"cacheHitsLTE,omitempty"`
 
+	// "requests_reset_at" field predicates.
+	RequestsResetAt       *time.Time  `json:"requestsResetAt,omitempty"`
+	RequestsResetAtNEQ    *time.Time  `json:"requestsResetAtNEQ,omitempty"`
+	RequestsResetAtIn     []time.Time `json:"requestsResetAtIn,omitempty"`
+	RequestsResetAtNotIn  []time.Time `json:"requestsResetAtNotIn,omitempty"`
+	RequestsResetAtGT     *time.Time  `json:"requestsResetAtGT,omitempty"`
+	RequestsResetAtGTE    *time.Time  `json:"requestsResetAtGTE,omitempty"`
+	RequestsResetAtLT     *time.Time  `json:"requestsResetAtLT,omitempty"`
+	RequestsResetAtLTE    *time.Time  `json:"requestsResetAtLTE,omitempty"`
+	RequestsResetAtIsNil  bool        `json:"requestsResetAtIsNil,omitempty"`
+	RequestsResetAtNotNil bool        `json:"requestsResetAtNotNil,omitempty"`
+
 	// "rpm" field predicates.
 	Rpm       *int64  `json:"rpm,omitempty"`
 	RpmNEQ    *int64  `json:"rpmNEQ,omitempty"`
@@ -179,17 +191,27 @@ type APIKeyWhereInput struct {
 	TpmIsNil  bool    `json:"tpmIsNil,omitempty"`
 	TpmNotNil bool    `json:"tpmNotNil,omitempty"`
 
-	// "spend_cap_cents" field predicates.
-	SpendCapCents       *int64  `json:"spendCapCents,omitempty"`
-	SpendCapCentsNEQ    *int64  `json:"spendCapCentsNEQ,omitempty"`
-	SpendCapCentsIn     []int64 `json:"spendCapCentsIn,omitempty"`
-	SpendCapCentsNotIn  []int64 `json:"spendCapCentsNotIn,omitempty"`
-	SpendCapCentsGT     *int64  `json:"spendCapCentsGT,omitempty"`
-	SpendCapCentsGTE    *int64  `json:"spendCapCentsGTE,omitempty"`
-	SpendCapCentsLT     *int64  `json:"spendCapCentsLT,omitempty"`
-	SpendCapCentsLTE    *int64  `json:"spendCapCentsLTE,omitempty"`
-	SpendCapCentsIsNil  bool    `json:"spendCapCentsIsNil,omitempty"`
-	SpendCapCentsNotNil bool    `json:"spendCapCentsNotNil,omitempty"`
+	// "credit_quota_cents" field predicates.
+	CreditQuotaCents       *int64  `json:"creditQuotaCents,omitempty"`
+	CreditQuotaCentsNEQ    *int64  `json:"creditQuotaCentsNEQ,omitempty"`
+	CreditQuotaCentsIn     []int64 `json:"creditQuotaCentsIn,omitempty"`
+	CreditQuotaCentsNotIn  []int64 `json:"creditQuotaCentsNotIn,omitempty"`
+	CreditQuotaCentsGT     *int64  `json:"creditQuotaCentsGT,omitempty"`
+	CreditQuotaCentsGTE    *int64  `json:"creditQuotaCentsGTE,omitempty"`
+	CreditQuotaCentsLT     *int64  `json:"creditQuotaCentsLT,omitempty"`
+	CreditQuotaCentsLTE    *int64  `json:"creditQuotaCentsLTE,omitempty"`
+	CreditQuotaCentsIsNil  bool    `json:"creditQuotaCentsIsNil,omitempty"`
+	CreditQuotaCentsNotNil bool    `json:"creditQuotaCentsNotNil,omitempty"`
+
+	// "credit_used_micros" field predicates.
+	CreditUsedMicros      *int64  `json:"creditUsedMicros,omitempty"`
+	CreditUsedMicrosNEQ   *int64  `json:"creditUsedMicrosNEQ,omitempty"`
+	CreditUsedMicrosIn    []int64 `json:"creditUsedMicrosIn,omitempty"`
+	CreditUsedMicrosNotIn []int64 `json:"creditUsedMicrosNotIn,omitempty"`
+	CreditUsedMicrosGT    *int64  `json:"creditUsedMicrosGT,omitempty"`
+	CreditUsedMicrosGTE   *int64  `json:"creditUsedMicrosGTE,omitempty"`
+	CreditUsedMicrosLT    *int64  `json:"creditUsedMicrosLT,omitempty"`
+	CreditUsedMicrosLTE   *int64  `json:"creditUsedMicrosLTE,omitempty"`
 
 	// "cache_enabled" field predicates.
 	CacheEnabled    *bool `json:"cacheEnabled,omitempty"`
@@ -684,6 +706,36 @@ func (i *APIKeyWhereInput) P() (predicate.APIKey, error) {
 	if i.CacheHitsLTE != nil {
 		predicates = append(predicates, apikey.CacheHitsLTE(*i.CacheHitsLTE))
 	}
+	if i.RequestsResetAt != nil {
+		predicates = append(predicates, apikey.RequestsResetAtEQ(*i.RequestsResetAt))
+	}
+	if i.RequestsResetAtNEQ != nil {
+		predicates = append(predicates, apikey.RequestsResetAtNEQ(*i.RequestsResetAtNEQ))
+	}
+	if len(i.RequestsResetAtIn) > 0 {
+		predicates = append(predicates, apikey.RequestsResetAtIn(i.RequestsResetAtIn...))
+	}
+	if len(i.RequestsResetAtNotIn) > 0 {
+		predicates = append(predicates, apikey.RequestsResetAtNotIn(i.RequestsResetAtNotIn...))
+	}
+	if i.RequestsResetAtGT != nil {
+		predicates = append(predicates, apikey.RequestsResetAtGT(*i.RequestsResetAtGT))
+	}
+	if i.RequestsResetAtGTE != nil {
+		predicates = append(predicates, apikey.RequestsResetAtGTE(*i.RequestsResetAtGTE))
+	}
+	if i.RequestsResetAtLT != nil {
+		predicates = append(predicates, apikey.RequestsResetAtLT(*i.RequestsResetAtLT))
+	}
+	if i.RequestsResetAtLTE != nil {
+		predicates = append(predicates, apikey.RequestsResetAtLTE(*i.RequestsResetAtLTE))
+	}
+	if i.RequestsResetAtIsNil {
+		predicates = append(predicates, apikey.RequestsResetAtIsNil())
+	}
+	if i.RequestsResetAtNotNil {
+		predicates = append(predicates, apikey.RequestsResetAtNotNil())
+	}
 	if i.Rpm != nil {
 		predicates = append(predicates, apikey.RpmEQ(*i.Rpm))
 	}
@@ -744,35 +796,59 @@ func (i *APIKeyWhereInput) P() (predicate.APIKey, error) {
 	if i.TpmNotNil {
 		predicates = append(predicates, apikey.TpmNotNil())
 	}
-	if i.SpendCapCents != nil {
-		predicates = append(predicates, apikey.SpendCapCentsEQ(*i.SpendCapCents))
+	if i.CreditQuotaCents != nil {
+		predicates = append(predicates, apikey.CreditQuotaCentsEQ(*i.CreditQuotaCents))
 	}
-	if i.SpendCapCentsNEQ != nil {
-		predicates = append(predicates, apikey.SpendCapCentsNEQ(*i.SpendCapCentsNEQ))
+	if i.CreditQuotaCentsNEQ != nil {
+		predicates = append(predicates, apikey.CreditQuotaCentsNEQ(*i.CreditQuotaCentsNEQ))
 	}
-	if len(i.SpendCapCentsIn) > 0 {
-		predicates = append(predicates, apikey.SpendCapCentsIn(i.SpendCapCentsIn...))
+	if len(i.CreditQuotaCentsIn) > 0 {
+		predicates = append(predicates, apikey.CreditQuotaCentsIn(i.CreditQuotaCentsIn...))
 	}
-	if len(i.SpendCapCentsNotIn) > 0 {
-		predicates = append(predicates, apikey.SpendCapCentsNotIn(i.SpendCapCentsNotIn...))
+	if len(i.CreditQuotaCentsNotIn) > 0 {
+		predicates = append(predicates, apikey.CreditQuotaCentsNotIn(i.CreditQuotaCentsNotIn...))
 	}
-	if i.SpendCapCentsGT != nil {
-		predicates = append(predicates, apikey.SpendCapCentsGT(*i.SpendCapCentsGT))
+	if i.CreditQuotaCentsGT != nil {
+		predicates = append(predicates, apikey.CreditQuotaCentsGT(*i.CreditQuotaCentsGT))
 	}
-	if i.SpendCapCentsGTE != nil {
-		predicates = append(predicates, apikey.SpendCapCentsGTE(*i.SpendCapCentsGTE))
+	if i.CreditQuotaCentsGTE != nil {
+		predicates = append(predicates, apikey.CreditQuotaCentsGTE(*i.CreditQuotaCentsGTE))
 	}
-	if i.SpendCapCentsLT != nil {
-		predicates = append(predicates, apikey.SpendCapCentsLT(*i.SpendCapCentsLT))
+	if i.CreditQuotaCentsLT != nil {
+		predicates = append(predicates, apikey.CreditQuotaCentsLT(*i.CreditQuotaCentsLT))
 	}
-	if i.SpendCapCentsLTE != nil {
-		predicates = append(predicates, apikey.SpendCapCentsLTE(*i.SpendCapCentsLTE))
+	if i.CreditQuotaCentsLTE != nil {
+		predicates = append(predicates, apikey.CreditQuotaCentsLTE(*i.CreditQuotaCentsLTE))
 	}
-	if i.SpendCapCentsIsNil {
-		predicates = append(predicates, apikey.SpendCapCentsIsNil())
+	if i.CreditQuotaCentsIsNil {
+		predicates = append(predicates, apikey.CreditQuotaCentsIsNil())
 	}
-	if i.SpendCapCentsNotNil {
-		predicates = append(predicates, apikey.SpendCapCentsNotNil())
+	if i.CreditQuotaCentsNotNil {
+		predicates = append(predicates, apikey.CreditQuotaCentsNotNil())
+	}
+	if i.CreditUsedMicros != nil {
+		predicates = append(predicates, apikey.CreditUsedMicrosEQ(*i.CreditUsedMicros))
+	}
+	if i.CreditUsedMicrosNEQ != nil {
+		predicates = append(predicates, apikey.CreditUsedMicrosNEQ(*i.CreditUsedMicrosNEQ))
+	}
+	if len(i.CreditUsedMicrosIn) > 0 {
+		predicates = append(predicates, apikey.CreditUsedMicrosIn(i.CreditUsedMicrosIn...))
+	}
+	if len(i.CreditUsedMicrosNotIn) > 0 {
+		predicates = append(predicates, apikey.CreditUsedMicrosNotIn(i.CreditUsedMicrosNotIn...))
+	}
+	if i.CreditUsedMicrosGT != nil {
+		predicates = append(predicates, apikey.CreditUsedMicrosGT(*i.CreditUsedMicrosGT))
+	}
+	if i.CreditUsedMicrosGTE != nil {
+		predicates = append(predicates, apikey.CreditUsedMicrosGTE(*i.CreditUsedMicrosGTE))
+	}
+	if i.CreditUsedMicrosLT != nil {
+		predicates = append(predicates, apikey.CreditUsedMicrosLT(*i.CreditUsedMicrosLT))
+	}
+	if i.CreditUsedMicrosLTE != nil {
+		predicates = append(predicates, apikey.CreditUsedMicrosLTE(*i.CreditUsedMicrosLTE))
 	}
 	if i.CacheEnabled != nil {
 		predicates = append(predicates, apikey.CacheEnabledEQ(*i.CacheEnabled))
@@ -4074,6 +4150,10 @@ type WorkspaceWhereInput struct {
 	SuspendedReasonEqualFold    *string  `json:"suspendedReasonEqualFold,omitempty"`
 	SuspendedReasonContainsFold *string  `json:"suspendedReasonContainsFold,omitempty"`
 
+	// "active" field predicates.
+	Active    *bool `json:"active,omitempty"`
+	ActiveNEQ *bool `json:"activeNEQ,omitempty"`
+
 	// "rpm" field predicates.
 	Rpm      *int64  `json:"rpm,omitempty"`
 	RpmNEQ   *int64  `json:"rpmNEQ,omitempty"`
@@ -4436,6 +4516,12 @@ func (i *WorkspaceWhereInput) P() (predicate.Workspace, error) {
 	}
 	if i.SuspendedReasonContainsFold != nil {
 		predicates = append(predicates, workspace.SuspendedReasonContainsFold(*i.SuspendedReasonContainsFold))
+	}
+	if i.Active != nil {
+		predicates = append(predicates, workspace.ActiveEQ(*i.Active))
+	}
+	if i.ActiveNEQ != nil {
+		predicates = append(predicates, workspace.ActiveNEQ(*i.ActiveNEQ))
 	}
 	if i.Rpm != nil {
 		predicates = append(predicates, workspace.RpmEQ(*i.Rpm))

@@ -66,50 +66,55 @@ const (
 // APIKeyMutation represents an operation that mutates the APIKey nodes in the graph.
 type APIKeyMutation struct {
 	config
-	op                   Op
-	typ                  string
-	id                   *string
-	created_at           *time.Time
-	updated_at           *time.Time
-	label                *string
-	secret_hash          *string
-	masked_key           *string
-	status               *apikey.Status
-	revoke_reason        *apikey.RevokeReason
-	revoked_at           *time.Time
-	revoked_by           *string
-	expires_at           *time.Time
-	max_requests         *int64
-	addmax_requests      *int64
-	request_count        *int64
-	addrequest_count     *int64
-	cache_hits           *int64
-	addcache_hits        *int64
-	allowed_models       *[]string
-	appendallowed_models []string
-	ip_allowlist         *[]string
-	appendip_allowlist   []string
-	rpm                  *int64
-	addrpm               *int64
-	tpm                  *int64
-	addtpm               *int64
-	spend_cap_cents      *int64
-	addspend_cap_cents   *int64
-	cache_enabled        *bool
-	last_used_at         *time.Time
-	grace_until          *time.Time
-	leaked_at            *time.Time
-	leak_source          *string
-	clearedFields        map[string]struct{}
-	workspace            *string
-	clearedworkspace     bool
-	created_by           *string
-	clearedcreated_by    bool
-	rotated_from         *string
-	clearedrotated_from  bool
-	done                 bool
-	oldValue             func(context.Context) (*APIKey, error)
-	predicates           []predicate.APIKey
+	op                    Op
+	typ                   string
+	id                    *string
+	created_at            *time.Time
+	updated_at            *time.Time
+	label                 *string
+	secret_hash           *string
+	masked_key            *string
+	status                *apikey.Status
+	revoke_reason         *apikey.RevokeReason
+	revoked_at            *time.Time
+	revoked_by            *string
+	expires_at            *time.Time
+	max_requests          *int64
+	addmax_requests       *int64
+	request_count         *int64
+	addrequest_count      *int64
+	cache_hits            *int64
+	addcache_hits         *int64
+	requests_reset_at     *time.Time
+	allowed_models        *[]string
+	appendallowed_models  []string
+	ip_allowlist          *[]string
+	appendip_allowlist    []string
+	rpm                   *int64
+	addrpm                *int64
+	tpm                   *int64
+	addtpm                *int64
+	credit_quota_cents    *int64
+	addcredit_quota_cents *int64
+	credit_used_micros    *int64
+	addcredit_used_micros *int64
+	cache_enabled         *bool
+	last_used_at          *time.Time
+	grace_until           *time.Time
+	leaked_at             *time.Time
+	leak_source           *string
+	deleted_at            *time.Time
+	deleted_by            *string
+	clearedFields         map[string]struct{}
+	workspace             *string
+	clearedworkspace      bool
+	created_by            *string
+	clearedcreated_by     bool
+	rotated_from          *string
+	clearedrotated_from   bool
+	done                  bool
+	oldValue              func(context.Context) (*APIKey, error)
+	predicates            []predicate.APIKey
 }
 
 var _ ent.Mutation = (*APIKeyMutation)(nil)
@@ -832,6 +837,55 @@ func (m *APIKeyMutation) ResetCacheHits() {
 	m.addcache_hits = nil
 }
 
+// SetRequestsResetAt sets the "requests_reset_at" field.
+func (m *APIKeyMutation) SetRequestsResetAt(t time.Time) {
+	m.requests_reset_at = &t
+}
+
+// RequestsResetAt returns the value of the "requests_reset_at" field in the mutation.
+func (m *APIKeyMutation) RequestsResetAt() (r time.Time, exists bool) {
+	v := m.requests_reset_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRequestsResetAt returns the old "requests_reset_at" field's value of the APIKey entity.
+// If the APIKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *APIKeyMutation) OldRequestsResetAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRequestsResetAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRequestsResetAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRequestsResetAt: %w", err)
+	}
+	return oldValue.RequestsResetAt, nil
+}
+
+// ClearRequestsResetAt clears the value of the "requests_reset_at" field.
+func (m *APIKeyMutation) ClearRequestsResetAt() {
+	m.requests_reset_at = nil
+	m.clearedFields[apikey.FieldRequestsResetAt] = struct{}{}
+}
+
+// RequestsResetAtCleared returns if the "requests_reset_at" field was cleared in this mutation.
+func (m *APIKeyMutation) RequestsResetAtCleared() bool {
+	_, ok := m.clearedFields[apikey.FieldRequestsResetAt]
+	return ok
+}
+
+// ResetRequestsResetAt resets all changes to the "requests_reset_at" field.
+func (m *APIKeyMutation) ResetRequestsResetAt() {
+	m.requests_reset_at = nil
+	delete(m.clearedFields, apikey.FieldRequestsResetAt)
+}
+
 // SetAllowedModels sets the "allowed_models" field.
 func (m *APIKeyMutation) SetAllowedModels(s []string) {
 	m.allowed_models = &s
@@ -1102,74 +1156,130 @@ func (m *APIKeyMutation) ResetTpm() {
 	delete(m.clearedFields, apikey.FieldTpm)
 }
 
-// SetSpendCapCents sets the "spend_cap_cents" field.
-func (m *APIKeyMutation) SetSpendCapCents(i int64) {
-	m.spend_cap_cents = &i
-	m.addspend_cap_cents = nil
+// SetCreditQuotaCents sets the "credit_quota_cents" field.
+func (m *APIKeyMutation) SetCreditQuotaCents(i int64) {
+	m.credit_quota_cents = &i
+	m.addcredit_quota_cents = nil
 }
 
-// SpendCapCents returns the value of the "spend_cap_cents" field in the mutation.
-func (m *APIKeyMutation) SpendCapCents() (r int64, exists bool) {
-	v := m.spend_cap_cents
+// CreditQuotaCents returns the value of the "credit_quota_cents" field in the mutation.
+func (m *APIKeyMutation) CreditQuotaCents() (r int64, exists bool) {
+	v := m.credit_quota_cents
 	if v == nil {
 		return
 	}
 	return *v, true
 }
 
-// OldSpendCapCents returns the old "spend_cap_cents" field's value of the APIKey entity.
+// OldCreditQuotaCents returns the old "credit_quota_cents" field's value of the APIKey entity.
 // If the APIKey object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *APIKeyMutation) OldSpendCapCents(ctx context.Context) (v *int64, err error) {
+func (m *APIKeyMutation) OldCreditQuotaCents(ctx context.Context) (v *int64, err error) {
 	if !m.op.Is(OpUpdateOne) {
-		return v, errors.New("OldSpendCapCents is only allowed on UpdateOne operations")
+		return v, errors.New("OldCreditQuotaCents is only allowed on UpdateOne operations")
 	}
 	if m.id == nil || m.oldValue == nil {
-		return v, errors.New("OldSpendCapCents requires an ID field in the mutation")
+		return v, errors.New("OldCreditQuotaCents requires an ID field in the mutation")
 	}
 	oldValue, err := m.oldValue(ctx)
 	if err != nil {
-		return v, fmt.Errorf("querying old value for OldSpendCapCents: %w", err)
+		return v, fmt.Errorf("querying old value for OldCreditQuotaCents: %w", err)
 	}
-	return oldValue.SpendCapCents, nil
+	return oldValue.CreditQuotaCents, nil
 }
 
-// AddSpendCapCents adds i to the "spend_cap_cents" field.
-func (m *APIKeyMutation) AddSpendCapCents(i int64) {
-	if m.addspend_cap_cents != nil {
-		*m.addspend_cap_cents += i
+// AddCreditQuotaCents adds i to the "credit_quota_cents" field.
+func (m *APIKeyMutation) AddCreditQuotaCents(i int64) {
+	if m.addcredit_quota_cents != nil {
+		*m.addcredit_quota_cents += i
 	} else {
-		m.addspend_cap_cents = &i
+		m.addcredit_quota_cents = &i
 	}
 }
 
-// AddedSpendCapCents returns the value that was added to the "spend_cap_cents" field in this mutation.
-func (m *APIKeyMutation) AddedSpendCapCents() (r int64, exists bool) {
-	v := m.addspend_cap_cents
+// AddedCreditQuotaCents returns the value that was added to the "credit_quota_cents" field in this mutation.
+func (m *APIKeyMutation) AddedCreditQuotaCents() (r int64, exists bool) {
+	v := m.addcredit_quota_cents
 	if v == nil {
 		return
 	}
 	return *v, true
 }
 
-// ClearSpendCapCents clears the value of the "spend_cap_cents" field.
-func (m *APIKeyMutation) ClearSpendCapCents() {
-	m.spend_cap_cents = nil
-	m.addspend_cap_cents = nil
-	m.clearedFields[apikey.FieldSpendCapCents] = struct{}{}
+// ClearCreditQuotaCents clears the value of the "credit_quota_cents" field.
+func (m *APIKeyMutation) ClearCreditQuotaCents() {
+	m.credit_quota_cents = nil
+	m.addcredit_quota_cents = nil
+	m.clearedFields[apikey.FieldCreditQuotaCents] = struct{}{}
 }
 
-// SpendCapCentsCleared returns if the "spend_cap_cents" field was cleared in this mutation.
-func (m *APIKeyMutation) SpendCapCentsCleared() bool {
-	_, ok := m.clearedFields[apikey.FieldSpendCapCents]
+// CreditQuotaCentsCleared returns if the "credit_quota_cents" field was cleared in this mutation.
+func (m *APIKeyMutation) CreditQuotaCentsCleared() bool {
+	_, ok := m.clearedFields[apikey.FieldCreditQuotaCents]
 	return ok
 }
 
-// ResetSpendCapCents resets all changes to the "spend_cap_cents" field.
-func (m *APIKeyMutation) ResetSpendCapCents() {
-	m.spend_cap_cents = nil
-	m.addspend_cap_cents = nil
-	delete(m.clearedFields, apikey.FieldSpendCapCents)
+// ResetCreditQuotaCents resets all changes to the "credit_quota_cents" field.
+func (m *APIKeyMutation) ResetCreditQuotaCents() {
+	m.credit_quota_cents = nil
+	m.addcredit_quota_cents = nil
+	delete(m.clearedFields, apikey.FieldCreditQuotaCents)
+}
+
+// SetCreditUsedMicros sets the "credit_used_micros" field.
+func (m *APIKeyMutation) SetCreditUsedMicros(i int64) {
+	m.credit_used_micros = &i
+	m.addcredit_used_micros = nil
+}
+
+// CreditUsedMicros returns the value of the "credit_used_micros" field in the mutation.
+func (m *APIKeyMutation) CreditUsedMicros() (r int64, exists bool) {
+	v := m.credit_used_micros
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreditUsedMicros returns the old "credit_used_micros" field's value of the APIKey entity.
+// If the APIKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *APIKeyMutation) OldCreditUsedMicros(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreditUsedMicros is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreditUsedMicros requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreditUsedMicros: %w", err)
+	}
+	return oldValue.CreditUsedMicros, nil
+}
+
+// AddCreditUsedMicros adds i to the "credit_used_micros" field.
+func (m *APIKeyMutation) AddCreditUsedMicros(i int64) {
+	if m.addcredit_used_micros != nil {
+		*m.addcredit_used_micros += i
+	} else {
+		m.addcredit_used_micros = &i
+	}
+}
+
+// AddedCreditUsedMicros returns the value that was added to the "credit_used_micros" field in this mutation.
+func (m *APIKeyMutation) AddedCreditUsedMicros() (r int64, exists bool) {
+	v := m.addcredit_used_micros
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCreditUsedMicros resets all changes to the "credit_used_micros" field.
+func (m *APIKeyMutation) ResetCreditUsedMicros() {
+	m.credit_used_micros = nil
+	m.addcredit_used_micros = nil
 }
 
 // SetCacheEnabled sets the "cache_enabled" field.
@@ -1502,6 +1612,104 @@ func (m *APIKeyMutation) ResetLeakSource() {
 	delete(m.clearedFields, apikey.FieldLeakSource)
 }
 
+// SetDeletedAt sets the "deleted_at" field.
+func (m *APIKeyMutation) SetDeletedAt(t time.Time) {
+	m.deleted_at = &t
+}
+
+// DeletedAt returns the value of the "deleted_at" field in the mutation.
+func (m *APIKeyMutation) DeletedAt() (r time.Time, exists bool) {
+	v := m.deleted_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDeletedAt returns the old "deleted_at" field's value of the APIKey entity.
+// If the APIKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *APIKeyMutation) OldDeletedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDeletedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDeletedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDeletedAt: %w", err)
+	}
+	return oldValue.DeletedAt, nil
+}
+
+// ClearDeletedAt clears the value of the "deleted_at" field.
+func (m *APIKeyMutation) ClearDeletedAt() {
+	m.deleted_at = nil
+	m.clearedFields[apikey.FieldDeletedAt] = struct{}{}
+}
+
+// DeletedAtCleared returns if the "deleted_at" field was cleared in this mutation.
+func (m *APIKeyMutation) DeletedAtCleared() bool {
+	_, ok := m.clearedFields[apikey.FieldDeletedAt]
+	return ok
+}
+
+// ResetDeletedAt resets all changes to the "deleted_at" field.
+func (m *APIKeyMutation) ResetDeletedAt() {
+	m.deleted_at = nil
+	delete(m.clearedFields, apikey.FieldDeletedAt)
+}
+
+// SetDeletedBy sets the "deleted_by" field.
+func (m *APIKeyMutation) SetDeletedBy(s string) {
+	m.deleted_by = &s
+}
+
+// DeletedBy returns the value of the "deleted_by" field in the mutation.
+func (m *APIKeyMutation) DeletedBy() (r string, exists bool) {
+	v := m.deleted_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDeletedBy returns the old "deleted_by" field's value of the APIKey entity.
+// If the APIKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *APIKeyMutation) OldDeletedBy(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDeletedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDeletedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDeletedBy: %w", err)
+	}
+	return oldValue.DeletedBy, nil
+}
+
+// ClearDeletedBy clears the value of the "deleted_by" field.
+func (m *APIKeyMutation) ClearDeletedBy() {
+	m.deleted_by = nil
+	m.clearedFields[apikey.FieldDeletedBy] = struct{}{}
+}
+
+// DeletedByCleared returns if the "deleted_by" field was cleared in this mutation.
+func (m *APIKeyMutation) DeletedByCleared() bool {
+	_, ok := m.clearedFields[apikey.FieldDeletedBy]
+	return ok
+}
+
+// ResetDeletedBy resets all changes to the "deleted_by" field.
+func (m *APIKeyMutation) ResetDeletedBy() {
+	m.deleted_by = nil
+	delete(m.clearedFields, apikey.FieldDeletedBy)
+}
+
 // ClearWorkspace clears the "workspace" edge to the Workspace entity.
 func (m *APIKeyMutation) ClearWorkspace() {
 	m.clearedworkspace = true
@@ -1617,7 +1825,7 @@ func (m *APIKeyMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *APIKeyMutation) Fields() []string {
-	fields := make([]string, 0, 26)
+	fields := make([]string, 0, 30)
 	if m.created_at != nil {
 		fields = append(fields, apikey.FieldCreatedAt)
 	}
@@ -1660,6 +1868,9 @@ func (m *APIKeyMutation) Fields() []string {
 	if m.cache_hits != nil {
 		fields = append(fields, apikey.FieldCacheHits)
 	}
+	if m.requests_reset_at != nil {
+		fields = append(fields, apikey.FieldRequestsResetAt)
+	}
 	if m.allowed_models != nil {
 		fields = append(fields, apikey.FieldAllowedModels)
 	}
@@ -1672,8 +1883,11 @@ func (m *APIKeyMutation) Fields() []string {
 	if m.tpm != nil {
 		fields = append(fields, apikey.FieldTpm)
 	}
-	if m.spend_cap_cents != nil {
-		fields = append(fields, apikey.FieldSpendCapCents)
+	if m.credit_quota_cents != nil {
+		fields = append(fields, apikey.FieldCreditQuotaCents)
+	}
+	if m.credit_used_micros != nil {
+		fields = append(fields, apikey.FieldCreditUsedMicros)
 	}
 	if m.cache_enabled != nil {
 		fields = append(fields, apikey.FieldCacheEnabled)
@@ -1695,6 +1909,12 @@ func (m *APIKeyMutation) Fields() []string {
 	}
 	if m.leak_source != nil {
 		fields = append(fields, apikey.FieldLeakSource)
+	}
+	if m.deleted_at != nil {
+		fields = append(fields, apikey.FieldDeletedAt)
+	}
+	if m.deleted_by != nil {
+		fields = append(fields, apikey.FieldDeletedBy)
 	}
 	return fields
 }
@@ -1732,6 +1952,8 @@ func (m *APIKeyMutation) Field(name string) (ent.Value, bool) {
 		return m.RequestCount()
 	case apikey.FieldCacheHits:
 		return m.CacheHits()
+	case apikey.FieldRequestsResetAt:
+		return m.RequestsResetAt()
 	case apikey.FieldAllowedModels:
 		return m.AllowedModels()
 	case apikey.FieldIPAllowlist:
@@ -1740,8 +1962,10 @@ func (m *APIKeyMutation) Field(name string) (ent.Value, bool) {
 		return m.Rpm()
 	case apikey.FieldTpm:
 		return m.Tpm()
-	case apikey.FieldSpendCapCents:
-		return m.SpendCapCents()
+	case apikey.FieldCreditQuotaCents:
+		return m.CreditQuotaCents()
+	case apikey.FieldCreditUsedMicros:
+		return m.CreditUsedMicros()
 	case apikey.FieldCacheEnabled:
 		return m.CacheEnabled()
 	case apikey.FieldCreatedByID:
@@ -1756,6 +1980,10 @@ func (m *APIKeyMutation) Field(name string) (ent.Value, bool) {
 		return m.LeakedAt()
 	case apikey.FieldLeakSource:
 		return m.LeakSource()
+	case apikey.FieldDeletedAt:
+		return m.DeletedAt()
+	case apikey.FieldDeletedBy:
+		return m.DeletedBy()
 	}
 	return nil, false
 }
@@ -1793,6 +2021,8 @@ func (m *APIKeyMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldRequestCount(ctx)
 	case apikey.FieldCacheHits:
 		return m.OldCacheHits(ctx)
+	case apikey.FieldRequestsResetAt:
+		return m.OldRequestsResetAt(ctx)
 	case apikey.FieldAllowedModels:
 		return m.OldAllowedModels(ctx)
 	case apikey.FieldIPAllowlist:
@@ -1801,8 +2031,10 @@ func (m *APIKeyMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldRpm(ctx)
 	case apikey.FieldTpm:
 		return m.OldTpm(ctx)
-	case apikey.FieldSpendCapCents:
-		return m.OldSpendCapCents(ctx)
+	case apikey.FieldCreditQuotaCents:
+		return m.OldCreditQuotaCents(ctx)
+	case apikey.FieldCreditUsedMicros:
+		return m.OldCreditUsedMicros(ctx)
 	case apikey.FieldCacheEnabled:
 		return m.OldCacheEnabled(ctx)
 	case apikey.FieldCreatedByID:
@@ -1817,6 +2049,10 @@ func (m *APIKeyMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldLeakedAt(ctx)
 	case apikey.FieldLeakSource:
 		return m.OldLeakSource(ctx)
+	case apikey.FieldDeletedAt:
+		return m.OldDeletedAt(ctx)
+	case apikey.FieldDeletedBy:
+		return m.OldDeletedBy(ctx)
 	}
 	return nil, fmt.Errorf("unknown APIKey field %s", name)
 }
@@ -1924,6 +2160,13 @@ func (m *APIKeyMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetCacheHits(v)
 		return nil
+	case apikey.FieldRequestsResetAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRequestsResetAt(v)
+		return nil
 	case apikey.FieldAllowedModels:
 		v, ok := value.([]string)
 		if !ok {
@@ -1952,12 +2195,19 @@ func (m *APIKeyMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetTpm(v)
 		return nil
-	case apikey.FieldSpendCapCents:
+	case apikey.FieldCreditQuotaCents:
 		v, ok := value.(int64)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
-		m.SetSpendCapCents(v)
+		m.SetCreditQuotaCents(v)
+		return nil
+	case apikey.FieldCreditUsedMicros:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreditUsedMicros(v)
 		return nil
 	case apikey.FieldCacheEnabled:
 		v, ok := value.(bool)
@@ -2008,6 +2258,20 @@ func (m *APIKeyMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetLeakSource(v)
 		return nil
+	case apikey.FieldDeletedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDeletedAt(v)
+		return nil
+	case apikey.FieldDeletedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDeletedBy(v)
+		return nil
 	}
 	return fmt.Errorf("unknown APIKey field %s", name)
 }
@@ -2031,8 +2295,11 @@ func (m *APIKeyMutation) AddedFields() []string {
 	if m.addtpm != nil {
 		fields = append(fields, apikey.FieldTpm)
 	}
-	if m.addspend_cap_cents != nil {
-		fields = append(fields, apikey.FieldSpendCapCents)
+	if m.addcredit_quota_cents != nil {
+		fields = append(fields, apikey.FieldCreditQuotaCents)
+	}
+	if m.addcredit_used_micros != nil {
+		fields = append(fields, apikey.FieldCreditUsedMicros)
 	}
 	return fields
 }
@@ -2052,8 +2319,10 @@ func (m *APIKeyMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedRpm()
 	case apikey.FieldTpm:
 		return m.AddedTpm()
-	case apikey.FieldSpendCapCents:
-		return m.AddedSpendCapCents()
+	case apikey.FieldCreditQuotaCents:
+		return m.AddedCreditQuotaCents()
+	case apikey.FieldCreditUsedMicros:
+		return m.AddedCreditUsedMicros()
 	}
 	return nil, false
 }
@@ -2098,12 +2367,19 @@ func (m *APIKeyMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddTpm(v)
 		return nil
-	case apikey.FieldSpendCapCents:
+	case apikey.FieldCreditQuotaCents:
 		v, ok := value.(int64)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
-		m.AddSpendCapCents(v)
+		m.AddCreditQuotaCents(v)
+		return nil
+	case apikey.FieldCreditUsedMicros:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCreditUsedMicros(v)
 		return nil
 	}
 	return fmt.Errorf("unknown APIKey numeric field %s", name)
@@ -2125,6 +2401,9 @@ func (m *APIKeyMutation) ClearedFields() []string {
 	if m.FieldCleared(apikey.FieldExpiresAt) {
 		fields = append(fields, apikey.FieldExpiresAt)
 	}
+	if m.FieldCleared(apikey.FieldRequestsResetAt) {
+		fields = append(fields, apikey.FieldRequestsResetAt)
+	}
 	if m.FieldCleared(apikey.FieldAllowedModels) {
 		fields = append(fields, apikey.FieldAllowedModels)
 	}
@@ -2137,8 +2416,8 @@ func (m *APIKeyMutation) ClearedFields() []string {
 	if m.FieldCleared(apikey.FieldTpm) {
 		fields = append(fields, apikey.FieldTpm)
 	}
-	if m.FieldCleared(apikey.FieldSpendCapCents) {
-		fields = append(fields, apikey.FieldSpendCapCents)
+	if m.FieldCleared(apikey.FieldCreditQuotaCents) {
+		fields = append(fields, apikey.FieldCreditQuotaCents)
 	}
 	if m.FieldCleared(apikey.FieldCreatedByID) {
 		fields = append(fields, apikey.FieldCreatedByID)
@@ -2157,6 +2436,12 @@ func (m *APIKeyMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(apikey.FieldLeakSource) {
 		fields = append(fields, apikey.FieldLeakSource)
+	}
+	if m.FieldCleared(apikey.FieldDeletedAt) {
+		fields = append(fields, apikey.FieldDeletedAt)
+	}
+	if m.FieldCleared(apikey.FieldDeletedBy) {
+		fields = append(fields, apikey.FieldDeletedBy)
 	}
 	return fields
 }
@@ -2184,6 +2469,9 @@ func (m *APIKeyMutation) ClearField(name string) error {
 	case apikey.FieldExpiresAt:
 		m.ClearExpiresAt()
 		return nil
+	case apikey.FieldRequestsResetAt:
+		m.ClearRequestsResetAt()
+		return nil
 	case apikey.FieldAllowedModels:
 		m.ClearAllowedModels()
 		return nil
@@ -2196,8 +2484,8 @@ func (m *APIKeyMutation) ClearField(name string) error {
 	case apikey.FieldTpm:
 		m.ClearTpm()
 		return nil
-	case apikey.FieldSpendCapCents:
-		m.ClearSpendCapCents()
+	case apikey.FieldCreditQuotaCents:
+		m.ClearCreditQuotaCents()
 		return nil
 	case apikey.FieldCreatedByID:
 		m.ClearCreatedByID()
@@ -2216,6 +2504,12 @@ func (m *APIKeyMutation) ClearField(name string) error {
 		return nil
 	case apikey.FieldLeakSource:
 		m.ClearLeakSource()
+		return nil
+	case apikey.FieldDeletedAt:
+		m.ClearDeletedAt()
+		return nil
+	case apikey.FieldDeletedBy:
+		m.ClearDeletedBy()
 		return nil
 	}
 	return fmt.Errorf("unknown APIKey nullable field %s", name)
@@ -2267,6 +2561,9 @@ func (m *APIKeyMutation) ResetField(name string) error {
 	case apikey.FieldCacheHits:
 		m.ResetCacheHits()
 		return nil
+	case apikey.FieldRequestsResetAt:
+		m.ResetRequestsResetAt()
+		return nil
 	case apikey.FieldAllowedModels:
 		m.ResetAllowedModels()
 		return nil
@@ -2279,8 +2576,11 @@ func (m *APIKeyMutation) ResetField(name string) error {
 	case apikey.FieldTpm:
 		m.ResetTpm()
 		return nil
-	case apikey.FieldSpendCapCents:
-		m.ResetSpendCapCents()
+	case apikey.FieldCreditQuotaCents:
+		m.ResetCreditQuotaCents()
+		return nil
+	case apikey.FieldCreditUsedMicros:
+		m.ResetCreditUsedMicros()
 		return nil
 	case apikey.FieldCacheEnabled:
 		m.ResetCacheEnabled()
@@ -2302,6 +2602,12 @@ func (m *APIKeyMutation) ResetField(name string) error {
 		return nil
 	case apikey.FieldLeakSource:
 		m.ResetLeakSource()
+		return nil
+	case apikey.FieldDeletedAt:
+		m.ResetDeletedAt()
+		return nil
+	case apikey.FieldDeletedBy:
+		m.ResetDeletedBy()
 		return nil
 	}
 	return fmt.Errorf("unknown APIKey field %s", name)
@@ -17341,6 +17647,7 @@ type WorkspaceMutation struct {
 	slug                   *string
 	status                 *workspace.Status
 	suspended_reason       *string
+	active                 *bool
 	rpm                    *int64
 	addrpm                 *int64
 	tpm                    *int64
@@ -17702,6 +18009,42 @@ func (m *WorkspaceMutation) SuspendedReasonCleared() bool {
 func (m *WorkspaceMutation) ResetSuspendedReason() {
 	m.suspended_reason = nil
 	delete(m.clearedFields, workspace.FieldSuspendedReason)
+}
+
+// SetActive sets the "active" field.
+func (m *WorkspaceMutation) SetActive(b bool) {
+	m.active = &b
+}
+
+// Active returns the value of the "active" field in the mutation.
+func (m *WorkspaceMutation) Active() (r bool, exists bool) {
+	v := m.active
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActive returns the old "active" field's value of the Workspace entity.
+// If the Workspace object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WorkspaceMutation) OldActive(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActive is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActive requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActive: %w", err)
+	}
+	return oldValue.Active, nil
+}
+
+// ResetActive resets all changes to the "active" field.
+func (m *WorkspaceMutation) ResetActive() {
+	m.active = nil
 }
 
 // SetRpm sets the "rpm" field.
@@ -18304,7 +18647,7 @@ func (m *WorkspaceMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *WorkspaceMutation) Fields() []string {
-	fields := make([]string, 0, 12)
+	fields := make([]string, 0, 13)
 	if m.created_at != nil {
 		fields = append(fields, workspace.FieldCreatedAt)
 	}
@@ -18322,6 +18665,9 @@ func (m *WorkspaceMutation) Fields() []string {
 	}
 	if m.suspended_reason != nil {
 		fields = append(fields, workspace.FieldSuspendedReason)
+	}
+	if m.active != nil {
+		fields = append(fields, workspace.FieldActive)
 	}
 	if m.rpm != nil {
 		fields = append(fields, workspace.FieldRpm)
@@ -18361,6 +18707,8 @@ func (m *WorkspaceMutation) Field(name string) (ent.Value, bool) {
 		return m.Status()
 	case workspace.FieldSuspendedReason:
 		return m.SuspendedReason()
+	case workspace.FieldActive:
+		return m.Active()
 	case workspace.FieldRpm:
 		return m.Rpm()
 	case workspace.FieldTpm:
@@ -18394,6 +18742,8 @@ func (m *WorkspaceMutation) OldField(ctx context.Context, name string) (ent.Valu
 		return m.OldStatus(ctx)
 	case workspace.FieldSuspendedReason:
 		return m.OldSuspendedReason(ctx)
+	case workspace.FieldActive:
+		return m.OldActive(ctx)
 	case workspace.FieldRpm:
 		return m.OldRpm(ctx)
 	case workspace.FieldTpm:
@@ -18456,6 +18806,13 @@ func (m *WorkspaceMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetSuspendedReason(v)
+		return nil
+	case workspace.FieldActive:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActive(v)
 		return nil
 	case workspace.FieldRpm:
 		v, ok := value.(int64)
@@ -18655,6 +19012,9 @@ func (m *WorkspaceMutation) ResetField(name string) error {
 		return nil
 	case workspace.FieldSuspendedReason:
 		m.ResetSuspendedReason()
+		return nil
+	case workspace.FieldActive:
+		m.ResetActive()
 		return nil
 	case workspace.FieldRpm:
 		m.ResetRpm()

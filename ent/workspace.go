@@ -29,6 +29,8 @@ type Workspace struct {
 	Status workspace.Status `json:"status,omitempty"`
 	// SuspendedReason holds the value of the "suspended_reason" field.
 	SuspendedReason string `json:"suspended_reason,omitempty"`
+	// Active holds the value of the "active" field.
+	Active bool `json:"active,omitempty"`
 	// requests per minute for the whole workspace; 0 = unlimited
 	Rpm int64 `json:"rpm,omitempty"`
 	// tokens per minute; 0 = unlimited
@@ -39,7 +41,7 @@ type Workspace struct {
 	SpendCapCents *int64 `json:"spend_cap_cents,omitempty"`
 	// MaxKeys holds the value of the "max_keys" field.
 	MaxKeys int `json:"max_keys,omitempty"`
-	// number of API keys of the workspace, revoked ones included; kept by the system
+	// number of API keys of the workspace that are not deleted, revoked ones included; kept by the system
 	APIKeyCount int64 `json:"api_key_count,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the WorkspaceQuery when eager-loading is set.
@@ -110,6 +112,8 @@ func (*Workspace) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case workspace.FieldActive:
+			values[i] = new(sql.NullBool)
 		case workspace.FieldRpm, workspace.FieldTpm, workspace.FieldMonthlyTokenQuota, workspace.FieldSpendCapCents, workspace.FieldMaxKeys, workspace.FieldAPIKeyCount:
 			values[i] = new(sql.NullInt64)
 		case workspace.FieldID, workspace.FieldName, workspace.FieldSlug, workspace.FieldStatus, workspace.FieldSuspendedReason:
@@ -172,6 +176,12 @@ func (_m *Workspace) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field suspended_reason", values[i])
 			} else if value.Valid {
 				_m.SuspendedReason = value.String
+			}
+		case workspace.FieldActive:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field active", values[i])
+			} else if value.Valid {
+				_m.Active = value.Bool
 			}
 		case workspace.FieldRpm:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -283,6 +293,9 @@ func (_m *Workspace) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("suspended_reason=")
 	builder.WriteString(_m.SuspendedReason)
+	builder.WriteString(", ")
+	builder.WriteString("active=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Active))
 	builder.WriteString(", ")
 	builder.WriteString("rpm=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Rpm))

@@ -95,6 +95,20 @@ func (_c *WorkspaceCreate) SetNillableSuspendedReason(v *string) *WorkspaceCreat
 	return _c
 }
 
+// SetActive sets the "active" field.
+func (_c *WorkspaceCreate) SetActive(v bool) *WorkspaceCreate {
+	_c.mutation.SetActive(v)
+	return _c
+}
+
+// SetNillableActive sets the "active" field if the given value is not nil.
+func (_c *WorkspaceCreate) SetNillableActive(v *bool) *WorkspaceCreate {
+	if v != nil {
+		_c.SetActive(*v)
+	}
+	return _c
+}
+
 // SetRpm sets the "rpm" field.
 func (_c *WorkspaceCreate) SetRpm(v int64) *WorkspaceCreate {
 	_c.mutation.SetRpm(v)
@@ -308,6 +322,10 @@ func (_c *WorkspaceCreate) defaults() error {
 		v := workspace.DefaultStatus
 		_c.mutation.SetStatus(v)
 	}
+	if _, ok := _c.mutation.Active(); !ok {
+		v := workspace.DefaultActive
+		_c.mutation.SetActive(v)
+	}
 	if _, ok := _c.mutation.Rpm(); !ok {
 		v := workspace.DefaultRpm
 		_c.mutation.SetRpm(v)
@@ -369,6 +387,9 @@ func (_c *WorkspaceCreate) check() error {
 		if err := workspace.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Workspace.status": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.Active(); !ok {
+		return &ValidationError{Name: "active", err: errors.New(`ent: missing required field "Workspace.active"`)}
 	}
 	if _, ok := _c.mutation.Rpm(); !ok {
 		return &ValidationError{Name: "rpm", err: errors.New(`ent: missing required field "Workspace.rpm"`)}
@@ -479,6 +500,10 @@ func (_c *WorkspaceCreate) createSpec() (*Workspace, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.SuspendedReason(); ok {
 		_spec.SetField(workspace.FieldSuspendedReason, field.TypeString, value)
 		_node.SuspendedReason = value
+	}
+	if value, ok := _c.mutation.Active(); ok {
+		_spec.SetField(workspace.FieldActive, field.TypeBool, value)
+		_node.Active = value
 	}
 	if value, ok := _c.mutation.Rpm(); ok {
 		_spec.SetField(workspace.FieldRpm, field.TypeInt64, value)
@@ -683,6 +708,18 @@ func (u *WorkspaceUpsert) UpdateSuspendedReason() *WorkspaceUpsert {
 // ClearSuspendedReason clears the value of the "suspended_reason" field.
 func (u *WorkspaceUpsert) ClearSuspendedReason() *WorkspaceUpsert {
 	u.SetNull(workspace.FieldSuspendedReason)
+	return u
+}
+
+// SetActive sets the "active" field.
+func (u *WorkspaceUpsert) SetActive(v bool) *WorkspaceUpsert {
+	u.Set(workspace.FieldActive, v)
+	return u
+}
+
+// UpdateActive sets the "active" field to the value that was provided on create.
+func (u *WorkspaceUpsert) UpdateActive() *WorkspaceUpsert {
+	u.SetExcluded(workspace.FieldActive)
 	return u
 }
 
@@ -925,6 +962,20 @@ func (u *WorkspaceUpsertOne) UpdateSuspendedReason() *WorkspaceUpsertOne {
 func (u *WorkspaceUpsertOne) ClearSuspendedReason() *WorkspaceUpsertOne {
 	return u.Update(func(s *WorkspaceUpsert) {
 		s.ClearSuspendedReason()
+	})
+}
+
+// SetActive sets the "active" field.
+func (u *WorkspaceUpsertOne) SetActive(v bool) *WorkspaceUpsertOne {
+	return u.Update(func(s *WorkspaceUpsert) {
+		s.SetActive(v)
+	})
+}
+
+// UpdateActive sets the "active" field to the value that was provided on create.
+func (u *WorkspaceUpsertOne) UpdateActive() *WorkspaceUpsertOne {
+	return u.Update(func(s *WorkspaceUpsert) {
+		s.UpdateActive()
 	})
 }
 
@@ -1353,6 +1404,20 @@ func (u *WorkspaceUpsertBulk) UpdateSuspendedReason() *WorkspaceUpsertBulk {
 func (u *WorkspaceUpsertBulk) ClearSuspendedReason() *WorkspaceUpsertBulk {
 	return u.Update(func(s *WorkspaceUpsert) {
 		s.ClearSuspendedReason()
+	})
+}
+
+// SetActive sets the "active" field.
+func (u *WorkspaceUpsertBulk) SetActive(v bool) *WorkspaceUpsertBulk {
+	return u.Update(func(s *WorkspaceUpsert) {
+		s.SetActive(v)
+	})
+}
+
+// UpdateActive sets the "active" field to the value that was provided on create.
+func (u *WorkspaceUpsertBulk) UpdateActive() *WorkspaceUpsertBulk {
+	return u.Update(func(s *WorkspaceUpsert) {
+		s.UpdateActive()
 	})
 }
 

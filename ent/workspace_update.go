@@ -100,6 +100,20 @@ func (_u *WorkspaceUpdate) ClearSuspendedReason() *WorkspaceUpdate {
 	return _u
 }
 
+// SetActive sets the "active" field.
+func (_u *WorkspaceUpdate) SetActive(v bool) *WorkspaceUpdate {
+	_u.mutation.SetActive(v)
+	return _u
+}
+
+// SetNillableActive sets the "active" field if the given value is not nil.
+func (_u *WorkspaceUpdate) SetNillableActive(v *bool) *WorkspaceUpdate {
+	if v != nil {
+		_u.SetActive(*v)
+	}
+	return _u
+}
+
 // SetRpm sets the "rpm" field.
 func (_u *WorkspaceUpdate) SetRpm(v int64) *WorkspaceUpdate {
 	_u.mutation.ResetRpm()
@@ -503,6 +517,9 @@ func (_u *WorkspaceUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.SuspendedReasonCleared() {
 		_spec.ClearField(workspace.FieldSuspendedReason, field.TypeString)
 	}
+	if value, ok := _u.mutation.Active(); ok {
+		_spec.SetField(workspace.FieldActive, field.TypeBool, value)
+	}
 	if value, ok := _u.mutation.Rpm(); ok {
 		_spec.SetField(workspace.FieldRpm, field.TypeInt64, value)
 	}
@@ -807,6 +824,20 @@ func (_u *WorkspaceUpdateOne) SetNillableSuspendedReason(v *string) *WorkspaceUp
 // ClearSuspendedReason clears the value of the "suspended_reason" field.
 func (_u *WorkspaceUpdateOne) ClearSuspendedReason() *WorkspaceUpdateOne {
 	_u.mutation.ClearSuspendedReason()
+	return _u
+}
+
+// SetActive sets the "active" field.
+func (_u *WorkspaceUpdateOne) SetActive(v bool) *WorkspaceUpdateOne {
+	_u.mutation.SetActive(v)
+	return _u
+}
+
+// SetNillableActive sets the "active" field if the given value is not nil.
+func (_u *WorkspaceUpdateOne) SetNillableActive(v *bool) *WorkspaceUpdateOne {
+	if v != nil {
+		_u.SetActive(*v)
+	}
 	return _u
 }
 
@@ -1242,6 +1273,9 @@ func (_u *WorkspaceUpdateOne) sqlSave(ctx context.Context) (_node *Workspace, er
 	}
 	if _u.mutation.SuspendedReasonCleared() {
 		_spec.ClearField(workspace.FieldSuspendedReason, field.TypeString)
+	}
+	if value, ok := _u.mutation.Active(); ok {
+		_spec.SetField(workspace.FieldActive, field.TypeBool, value)
 	}
 	if value, ok := _u.mutation.Rpm(); ok {
 		_spec.SetField(workspace.FieldRpm, field.TypeInt64, value)

@@ -18,6 +18,7 @@ var (
 	ErrInvalidKey         = errors.New("gateway: missing, malformed or unknown API key")
 	ErrKeyInURL           = errors.New("gateway: API key in the URL")
 	ErrWorkspaceSuspended = errors.New("gateway: workspace suspended")
+	ErrWorkspaceInactive  = errors.New("gateway: workspace deactivated by its owner")
 	ErrIPNotAllowed       = errors.New("gateway: client IP not in the key's allow-list")
 	ErrModelNotAllowed    = errors.New("gateway: model not allowed for the key")
 	ErrBadRequest         = errors.New("gateway: malformed JSON body")
@@ -63,6 +64,7 @@ const (
 	scopeKeyRequests     limitScope = "key_requests"
 	scopeWorkspaceTokens limitScope = "workspace_tokens"
 	scopeWorkspaceSpend  limitScope = "workspace_spend"
+	scopeKeyCredit       limitScope = "key_credit"
 )
 
 // limitError is a refusal by the Limiter, with the counter that refused.
@@ -124,6 +126,9 @@ func wireError(err error) apiError {
 		case scopeWorkspaceSpend:
 			return apiError{status: http.StatusTooManyRequests, typ: "insufficient_quota", code: "insufficient_quota",
 				message: "Your workspace has reached its monthly spend cap."}
+		case scopeKeyCredit:
+			return apiError{status: http.StatusTooManyRequests, typ: "insufficient_quota", code: "insufficient_quota",
+				message: "This API key has used its credit quota. Ask your admin to top it up."}
 		}
 		typ := "requests"
 		if le.scope == scopeWorkspaceTPM || le.scope == scopeKeyTPM {
@@ -149,6 +154,9 @@ func wireError(err error) apiError {
 	case errors.Is(err, ErrWorkspaceSuspended):
 		return apiError{status: http.StatusForbidden, typ: "invalid_request_error", code: "workspace_suspended",
 			message: "This workspace is suspended. Check its billing settings."}
+	case errors.Is(err, ErrWorkspaceInactive):
+		return apiError{status: http.StatusForbidden, typ: "invalid_request_error", code: "workspace_inactive",
+			message: "This workspace is inactive. Its owner can activate it again in the dashboard."}
 	case errors.Is(err, ErrIPNotAllowed):
 		return apiError{status: http.StatusForbidden, typ: "invalid_request_error", code: "ip_not_allowed",
 			message: "Your IP address is not allowed to use this API key."}

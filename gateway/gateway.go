@@ -324,9 +324,9 @@ type call struct {
 	stream bool
 	hide   bool // the gateway asked for stream usage; hide it again
 
-	counters [7]ratelimit.Counter
-	scopes   [7]limitScope
-	actual   [7]int64
+	counters [8]ratelimit.Counter // every scope once at most
+	scopes   [8]limitScope
+	actual   [8]int64
 	nc       int
 	resv     *ratelimit.Reservation
 	resvBuf  ratelimit.Reservation // resv, when the limiter reserves into it
@@ -458,6 +458,9 @@ func (g *Gateway) admit(c *call, r *http.Request) error {
 		return err
 	}
 	p := c.p
+	if p.Workspace.Inactive {
+		return ErrWorkspaceInactive
+	}
 	if p.Workspace.Suspended {
 		return ErrWorkspaceSuspended
 	}

@@ -53,6 +53,8 @@ func TestWireError(t *testing.T) {
 		{"model without a price, long name", &ModelNotPricedError{Model: strings.Repeat("é", 300)}, 400, "model_not_priced", "invalid_request_error"},
 		{"ip", ErrIPNotAllowed, 403, "ip_not_allowed", "invalid_request_error"},
 		{"suspended", ErrWorkspaceSuspended, 403, "workspace_suspended", "invalid_request_error"},
+		{"inactive", ErrWorkspaceInactive, 403, "workspace_inactive", "invalid_request_error"},
+		{"key credit quota", &limitError{scopeKeyCredit, &ratelimit.Denied{}}, 429, "insufficient_quota", "insufficient_quota"},
 		{"malformed json", ErrBadRequest, 400, "invalid_request_error", "invalid_request_error"},
 		{"missing model", ErrMissingModel, 400, "invalid_request_error", "invalid_request_error"},
 		{"too large", ErrTooLarge, 413, "request_too_large", "invalid_request_error"},

@@ -35,16 +35,20 @@ func (c *call) addBudget(scope limitScope, key string, limit, cost, floor int64)
 
 // BudgetFloors is what the ledger and the unshipped spool say the budgets
 // have used so far: each workspace's tokens and cost in Month, each key's
-// answered requests (all time). A budget counter starts from its floor
+// answered requests since its count was last reset (in the generation
+// KeyRequestGens names, see KeyPolicy.RequestGen) and its cost (all
+// time). A budget counter starts from its floor
 // when it is missing (Redis flushed, evicted or restarted) and is raised
 // to it when behind (a settlement dropped while Redis was unreachable,
 // usage counted on another replica's local limiter during an outage).
 // A floor must never exceed what was really used (see
 // ratelimit.Counter.Floor); gateway/run computes them.
 type BudgetFloors struct {
-	Month       string // "2006-01", UTC
-	Workspaces  map[string]MonthUsage
-	KeyRequests map[string]int64
+	Month          string // "2006-01", UTC
+	Workspaces     map[string]MonthUsage
+	KeyRequests    map[string]int64
+	KeyRequestGens map[string]int64 // absent: 0, never reset
+	KeyCostMicros  map[string]int64
 }
 
 // MonthUsage is what a workspace used in a month.
@@ -57,12 +61,22 @@ type MonthUsage struct {
 func (g *Gateway) SetBudgetFloors(f *BudgetFloors) { g.floors.Store(f) }
 
 // keyFloor is a key's request budget's floor: the higher of the key
-// snapshot's count and fl's.
+// snapshot's count and fl's, when fl counts the same generation (a floor
+// read before a reset must not fill the new budget again).
 func keyFloor(key *KeyPolicy, fl *BudgetFloors) int64 {
-	if fl == nil {
+	if fl == nil || fl.KeyRequestGens[key.ID] != key.RequestGen {
 		return key.State.RequestCount
 	}
 	return max(key.State.RequestCount, fl.KeyRequests[key.ID])
+}
+
+// creditFloor is a key's credit budget's floor: the higher of the key
+// snapshot's spend and fl's.
+func creditFloor(key *KeyPolicy, fl *BudgetFloors) int64 {
+	if fl == nil {
+		return key.CreditUsedMicros
+	}
+	return max(key.CreditUsedMicros, fl.KeyCostMicros[key.ID])
 }
 
 // monthFloor is a workspace's monthly budgets' floors for month: the
@@ -92,7 +106,7 @@ func (g *Gateway) chargeCached(c *call, tokens int64) {
 	if !ok || ws.MonthlyTokenQuota <= 0 || tokens <= 0 || c.nc >= len(c.counters) {
 		return
 	}
-	wk := g.wsNames.of(ws.ID, "ws:", c.now)
+	wk := g.wsNames.of(ws.ID, "ws:", 0, c.now)
 	floor := monthFloor(ws, wk.month, g.floors.Load()).Tokens
 	c.counters[c.nc] = ratelimit.Counter{Key: wk.tokens, Limit: ws.MonthlyTokenQuota, Cost: tokens, Floor: floor}
 	ch.ChargeAsync(c.counters[c.nc:c.nc+1], ignoreCharge)
@@ -112,14 +126,15 @@ func (g *Gateway) reserve(c *call, cacheHit bool) error {
 	// Counter keys follow ratelimit.Counter's convention; the month is in
 	// a budget's key, so a new month starts from zero. They are built once
 	// per workspace, key and month, not per request.
-	wk := g.wsNames.of(ws.ID, "ws:", c.now)
+	wk := g.wsNames.of(ws.ID, "ws:", 0, c.now)
 	c.add(scopeWorkspaceRPM, wk.rpm, ws.RPM, time.Minute, 1)
 	if costs {
 		c.add(scopeWorkspaceTPM, wk.tpm, ws.TPM, time.Minute, est)
 	}
 	var kk *counterNames
-	if key.RPM > 0 || key.TPM > 0 || key.State.MaxRequests > 0 {
-		kk = g.keyNames.of(key.ID, "key:", c.now)
+	credit := costs && key.CreditQuotaMicros > 0 && c.priced
+	if key.RPM > 0 || key.TPM > 0 || key.State.MaxRequests > 0 || credit {
+		kk = g.keyNames.of(key.ID, "key:", key.RequestGen, c.now)
 	}
 	if key.RPM > 0 {
 		c.add(scopeKeyRPM, kk.rpm, key.RPM, time.Minute, 1)
@@ -134,6 +149,12 @@ func (g *Gateway) reserve(c *call, cacheHit bool) error {
 	fl := g.floors.Load()
 	if key.State.MaxRequests > 0 {
 		c.addBudget(scopeKeyRequests, kk.req, key.State.MaxRequests, 1, keyFloor(key, fl))
+	}
+	// The key's credit quota is reserved and settled as the workspace's
+	// spend cap is (worst case in, actual cost out), but all time: its
+	// counter has no month, and its floor is the key's whole cost.
+	if credit {
+		c.addBudget(scopeKeyCredit, kk.credit, key.CreditQuotaMicros, c.price.WorstCase(c.prompt, c.maxOut), creditFloor(key, fl))
 	}
 	if costs && (ws.MonthlyTokenQuota > 0 || (ws.MonthlySpendCapMicros > 0 && c.priced)) {
 		used := monthFloor(ws, wk.month, fl)
@@ -352,7 +373,7 @@ func (g *Gateway) settle(c *call, w *respWriter, aborted bool) {
 			}
 		case scopeWorkspaceTPM, scopeKeyTPM, scopeWorkspaceTokens:
 			actual[i] = prompt + completion
-		case scopeWorkspaceSpend:
+		case scopeWorkspaceSpend, scopeKeyCredit:
 			actual[i] = cost
 		}
 	}
@@ -592,10 +613,13 @@ func statusLabel(s int) string {
 }
 
 // counterNames are the limiter's counter keys of one workspace or key for
-// one month, built once instead of on every request.
+// one month (and, for a key, one generation of its request budget), built
+// once instead of on every request.
 type counterNames struct {
 	month                        string // "2006-01", UTC
+	gen                          int64  // KeyPolicy.RequestGen
 	rpm, tpm, req, tokens, spend string
+	credit                       string // all time: no month
 }
 
 // counterNameCache maps a workspace's or a key's id to its *counterNames. It is
@@ -608,23 +632,30 @@ type counterNameCache struct {
 
 const maxCounterNames = 1 << 16
 
-func (cc *counterNameCache) of(id, prefix string, now time.Time) *counterNames {
+func (cc *counterNameCache) of(id, prefix string, gen int64, now time.Time) *counterNames {
 	y, mo, _ := now.UTC().Date()
 	var mk [7]byte
 	month := appendMonth(mk[:0], y, mo)
 	if v, ok := cc.m.Load(id); ok {
-		if n := v.(*counterNames); n.month == string(month) {
+		if n := v.(*counterNames); n.month == string(month) && n.gen == gen {
 			return n
 		}
 	}
 	base := prefix + id
 	n := &counterNames{
 		month:  string(month),
+		gen:    gen,
 		rpm:    base + ":rpm",
 		tpm:    base + ":tpm",
 		req:    base + ":req",
 		tokens: base + ":tokens:" + string(month),
 		spend:  base + ":spend:" + string(month),
+		credit: base + ":credit",
+	}
+	if gen != 0 {
+		// A reset request count: a budget of a new name, starting from the
+		// floor of the new generation (the old one stays behind, unused).
+		n.req += ":" + strconv.FormatInt(gen, 10)
 	}
 	if _, loaded := cc.m.Swap(id, n); !loaded && cc.n.Add(1) > maxCounterNames {
 		cc.m.Clear()

@@ -39,6 +39,17 @@ type KeyPolicy struct {
 	// requests; CacheTTL is how long an answer is kept.
 	CacheEnabled bool
 	CacheTTL     time.Duration
+	// RequestGen names the generation of the key's request budget: when
+	// (Unix µs) its request count was last reset, 0 if never. A reset
+	// starts a budget counter of a new name, since a shared budget counter
+	// never goes down (ratelimit.Counter.Floor); State.RequestCount counts
+	// from the reset.
+	RequestGen int64
+	// CreditQuotaMicros is the most the key may ever spend (all time); 0
+	// means no quota. CreditUsedMicros is what it had spent as of the
+	// snapshot, which seeds the budget counter (a floor).
+	CreditQuotaMicros int64
+	CreditUsedMicros  int64
 }
 
 // WorkspacePolicy is a workspace as the gateway needs it.
@@ -46,6 +57,9 @@ type WorkspacePolicy struct {
 	ID string
 	// Suspended refuses every request (billing).
 	Suspended bool
+	// Inactive refuses every request: its owner switched the workspace off
+	// (setWorkspaceActive), apart from billing.
+	Inactive bool
 	// RPM and TPM are the workspace's limits; 0 means none.
 	RPM, TPM int64
 	// MonthlyTokenQuota and MonthlySpendCapMicros are budgets for the

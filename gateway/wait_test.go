@@ -43,3 +43,16 @@ func wait(t testing.TB, wg *sync.WaitGroup, what string) {
 	go func() { wg.Wait(); close(done) }()
 	recv(t, done, what)
 }
+
+// waitFor polls cond until it holds, or fails the test naming what it
+// waited for (a settlement that lands just after the answer, say).
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitBound)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for %s", waitBound, what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

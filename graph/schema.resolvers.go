@@ -158,6 +158,7 @@ func (r *mutationResolver) CreateAPIKey(ctx context.Context, input model.CreateA
 		RPM:           int64p(input.Rpm),
 		TPM:           int64p(input.Tpm),
 	}}
+	p.DurationHours, p.CreditQuotaCents = int64p(input.DurationHours), int64p(input.CreditQuotaCents)
 	if input.MaxRequests != nil {
 		p.MaxRequests = int64(*input.MaxRequests)
 	}
@@ -187,6 +188,7 @@ func (r *mutationResolver) UpdateAPIKey(ctx context.Context, id string, input mo
 		TPM:           int64p(input.Tpm),
 		CacheEnabled:  input.CacheEnabled,
 	}
+	p.CreditQuotaCents = int64p(input.CreditQuotaCents)
 	if input.ClearExpiresAt != nil {
 		p.ClearExpiresAt = *input.ClearExpiresAt
 	}

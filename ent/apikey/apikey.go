@@ -46,6 +46,8 @@ const (
 	FieldRequestCount = "request_count"
 	// FieldCacheHits holds the string denoting the cache_hits field in the database.
 	FieldCacheHits = "cache_hits"
+	// FieldRequestsResetAt holds the string denoting the requests_reset_at field in the database.
+	FieldRequestsResetAt = "requests_reset_at"
 	// FieldAllowedModels holds the string denoting the allowed_models field in the database.
 	FieldAllowedModels = "allowed_models"
 	// FieldIPAllowlist holds the string denoting the ip_allowlist field in the database.
@@ -54,8 +56,10 @@ const (
 	FieldRpm = "rpm"
 	// FieldTpm holds the string denoting the tpm field in the database.
 	FieldTpm = "tpm"
-	// FieldSpendCapCents holds the string denoting the spend_cap_cents field in the database.
-	FieldSpendCapCents = "spend_cap_cents"
+	// FieldCreditQuotaCents holds the string denoting the credit_quota_cents field in the database.
+	FieldCreditQuotaCents = "credit_quota_cents"
+	// FieldCreditUsedMicros holds the string denoting the credit_used_micros field in the database.
+	FieldCreditUsedMicros = "credit_used_micros"
 	// FieldCacheEnabled holds the string denoting the cache_enabled field in the database.
 	FieldCacheEnabled = "cache_enabled"
 	// FieldCreatedByID holds the string denoting the created_by_id field in the database.
@@ -70,6 +74,10 @@ const (
 	FieldLeakedAt = "leaked_at"
 	// FieldLeakSource holds the string denoting the leak_source field in the database.
 	FieldLeakSource = "leak_source"
+	// FieldDeletedAt holds the string denoting the deleted_at field in the database.
+	FieldDeletedAt = "deleted_at"
+	// FieldDeletedBy holds the string denoting the deleted_by field in the database.
+	FieldDeletedBy = "deleted_by"
 	// EdgeWorkspace holds the string denoting the workspace edge name in mutations.
 	EdgeWorkspace = "workspace"
 	// EdgeCreatedBy holds the string denoting the created_by edge name in mutations.
@@ -115,11 +123,13 @@ var Columns = []string{
 	FieldMaxRequests,
 	FieldRequestCount,
 	FieldCacheHits,
+	FieldRequestsResetAt,
 	FieldAllowedModels,
 	FieldIPAllowlist,
 	FieldRpm,
 	FieldTpm,
-	FieldSpendCapCents,
+	FieldCreditQuotaCents,
+	FieldCreditUsedMicros,
 	FieldCacheEnabled,
 	FieldCreatedByID,
 	FieldLastUsedAt,
@@ -127,6 +137,8 @@ var Columns = []string{
 	FieldGraceUntil,
 	FieldLeakedAt,
 	FieldLeakSource,
+	FieldDeletedAt,
+	FieldDeletedBy,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -145,8 +157,9 @@ func ValidColumn(column string) bool {
 //
 //	import _ "github.com/oais/oais/ent/runtime"
 var (
-	Hooks  [2]ent.Hook
-	Policy ent.Policy
+	Hooks        [2]ent.Hook
+	Interceptors [1]ent.Interceptor
+	Policy       ent.Policy
 	// DefaultCreatedAt holds the default value on creation for the "created_at" field.
 	DefaultCreatedAt func() time.Time
 	// DefaultUpdatedAt holds the default value on creation for the "updated_at" field.
@@ -173,8 +186,12 @@ var (
 	RpmValidator func(int64) error
 	// TpmValidator is a validator for the "tpm" field. It is called by the builders before save.
 	TpmValidator func(int64) error
-	// SpendCapCentsValidator is a validator for the "spend_cap_cents" field. It is called by the builders before save.
-	SpendCapCentsValidator func(int64) error
+	// CreditQuotaCentsValidator is a validator for the "credit_quota_cents" field. It is called by the builders before save.
+	CreditQuotaCentsValidator func(int64) error
+	// DefaultCreditUsedMicros holds the default value on creation for the "credit_used_micros" field.
+	DefaultCreditUsedMicros int64
+	// CreditUsedMicrosValidator is a validator for the "credit_used_micros" field. It is called by the builders before save.
+	CreditUsedMicrosValidator func(int64) error
 	// DefaultCacheEnabled holds the default value on creation for the "cache_enabled" field.
 	DefaultCacheEnabled bool
 	// LeakSourceValidator is a validator for the "leak_source" field. It is called by the builders before save.
@@ -315,6 +332,11 @@ func ByCacheHits(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCacheHits, opts...).ToFunc()
 }
 
+// ByRequestsResetAt orders the results by the requests_reset_at field.
+func ByRequestsResetAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRequestsResetAt, opts...).ToFunc()
+}
+
 // ByRpm orders the results by the rpm field.
 func ByRpm(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRpm, opts...).ToFunc()
@@ -325,9 +347,14 @@ func ByTpm(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldTpm, opts...).ToFunc()
 }
 
-// BySpendCapCents orders the results by the spend_cap_cents field.
-func BySpendCapCents(opts ...sql.OrderTermOption) OrderOption {
-	return sql.OrderByField(FieldSpendCapCents, opts...).ToFunc()
+// ByCreditQuotaCents orders the results by the credit_quota_cents field.
+func ByCreditQuotaCents(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCreditQuotaCents, opts...).ToFunc()
+}
+
+// ByCreditUsedMicros orders the results by the credit_used_micros field.
+func ByCreditUsedMicros(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCreditUsedMicros, opts...).ToFunc()
 }
 
 // ByCacheEnabled orders the results by the cache_enabled field.
@@ -363,6 +390,16 @@ func ByLeakedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByLeakSource orders the results by the leak_source field.
 func ByLeakSource(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldLeakSource, opts...).ToFunc()
+}
+
+// ByDeletedAt orders the results by the deleted_at field.
+func ByDeletedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDeletedAt, opts...).ToFunc()
+}
+
+// ByDeletedBy orders the results by the deleted_by field.
+func ByDeletedBy(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDeletedBy, opts...).ToFunc()
 }
 
 // ByWorkspaceField orders the results by workspace field.

@@ -120,6 +120,11 @@ func CacheHits(v int64) predicate.APIKey {
 	return predicate.APIKey(sql.FieldEQ(FieldCacheHits, v))
 }
 
+// RequestsResetAt applies equality check predicate on the "requests_reset_at" field. It's identical to RequestsResetAtEQ.
+func RequestsResetAt(v time.Time) predicate.APIKey {
+	return predicate.APIKey(sql.FieldEQ(FieldRequestsResetAt, v))
+}
+
 // Rpm applies equality check predicate on the "rpm" field. It's identical to RpmEQ.
 func Rpm(v int64) predicate.APIKey {
 	return predicate.APIKey(sql.FieldEQ(FieldRpm, v))
@@ -130,9 +135,14 @@ func Tpm(v int64) predicate.APIKey {
 	return predicate.APIKey(sql.FieldEQ(FieldTpm, v))
 }
 
-// SpendCapCents applies equality check predicate on the "spend_cap_cents" field. It's identical to SpendCapCentsEQ.
-func SpendCapCents(v int64) predicate.APIKey {
-	return predicate.APIKey(sql.FieldEQ(FieldSpendCapCents, v))
+// CreditQuotaCents applies equality check predicate on the "credit_quota_cents" field. It's identical to CreditQuotaCentsEQ.
+func CreditQuotaCents(v int64) predicate.APIKey {
+	return predicate.APIKey(sql.FieldEQ(FieldCreditQuotaCents, v))
+}
+
+// CreditUsedMicros applies equality check predicate on the "credit_used_micros" field. It's identical to CreditUsedMicrosEQ.
+func CreditUsedMicros(v int64) predicate.APIKey {
+	return predicate.APIKey(sql.FieldEQ(FieldCreditUsedMicros, v))
 }
 
 // CacheEnabled applies equality check predicate on the "cache_enabled" field. It's identical to CacheEnabledEQ.
@@ -168,6 +178,16 @@ func LeakedAt(v time.Time) predicate.APIKey {
 // LeakSource applies equality check predicate on the "leak_source" field. It's identical to LeakSourceEQ.
 func LeakSource(v string) predicate.APIKey {
 	return predicate.APIKey(sql.FieldEQ(FieldLeakSource, v))
+}
+
+// DeletedAt applies equality check predicate on the "deleted_at" field. It's identical to DeletedAtEQ.
+func DeletedAt(v time.Time) predicate.APIKey {
+	return predicate.APIKey(sql.FieldEQ(FieldDeletedAt, v))
+}
+
+// DeletedBy applies equality check predicate on the "deleted_by" field. It's identical to DeletedByEQ.
+func DeletedBy(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldEQ(FieldDeletedBy, v))
 }
 
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
@@ -855,6 +875,56 @@ func CacheHitsLTE(v int64) predicate.APIKey {
 	return predicate.APIKey(sql.FieldLTE(FieldCacheHits, v))
 }
 
+// RequestsResetAtEQ applies the EQ predicate on the "requests_reset_at" field.
+func RequestsResetAtEQ(v time.Time) predicate.APIKey {
+	return predicate.APIKey(sql.FieldEQ(FieldRequestsResetAt, v))
+}
+
+// RequestsResetAtNEQ applies the NEQ predicate on the "requests_reset_at" field.
+func RequestsResetAtNEQ(v time.Time) predicate.APIKey {
+	return predicate.APIKey(sql.FieldNEQ(FieldRequestsResetAt, v))
+}
+
+// RequestsResetAtIn applies the In predicate on the "requests_reset_at" field.
+func RequestsResetAtIn(vs ...time.Time) predicate.APIKey {
+	return predicate.APIKey(sql.FieldIn(FieldRequestsResetAt, vs...))
+}
+
+// RequestsResetAtNotIn applies the NotIn predicate on the "requests_reset_at" field.
+func RequestsResetAtNotIn(vs ...time.Time) predicate.APIKey {
+	return predicate.APIKey(sql.FieldNotIn(FieldRequestsResetAt, vs...))
+}
+
+// RequestsResetAtGT applies the GT predicate on the "requests_reset_at" field.
+func RequestsResetAtGT(v time.Time) predicate.APIKey {
+	return predicate.APIKey(sql.FieldGT(FieldRequestsResetAt, v))
+}
+
+// RequestsResetAtGTE applies the GTE predicate on the "requests_reset_at" field.
+func RequestsResetAtGTE(v time.Time) predicate.APIKey {
+	return predicate.APIKey(sql.FieldGTE(FieldRequestsResetAt, v))
+}
+
+// RequestsResetAtLT applies the LT predicate on the "requests_reset_at" field.
+func RequestsResetAtLT(v time.Time) predicate.APIKey {
+	return predicate.APIKey(sql.FieldLT(FieldRequestsResetAt, v))
+}
+
+// RequestsResetAtLTE applies the LTE predicate on the "requests_reset_at" field.
+func RequestsResetAtLTE(v time.Time) predicate.APIKey {
+	return predicate.APIKey(sql.FieldLTE(FieldRequestsResetAt, v))
+}
+
+// RequestsResetAtIsNil applies the IsNil predicate on the "requests_reset_at" field.
+func RequestsResetAtIsNil() predicate.APIKey {
+	return predicate.APIKey(sql.FieldIsNull(FieldRequestsResetAt))
+}
+
+// RequestsResetAtNotNil applies the NotNil predicate on the "requests_reset_at" field.
+func RequestsResetAtNotNil() predicate.APIKey {
+	return predicate.APIKey(sql.FieldNotNull(FieldRequestsResetAt))
+}
+
 // AllowedModelsIsNil applies the IsNil predicate on the "allowed_models" field.
 func AllowedModelsIsNil() predicate.APIKey {
 	return predicate.APIKey(sql.FieldIsNull(FieldAllowedModels))
@@ -975,54 +1045,94 @@ func TpmNotNil() predicate.APIKey {
 	return predicate.APIKey(sql.FieldNotNull(FieldTpm))
 }
 
-// SpendCapCentsEQ applies the EQ predicate on the "spend_cap_cents" field.
-func SpendCapCentsEQ(v int64) predicate.APIKey {
-	return predicate.APIKey(sql.FieldEQ(FieldSpendCapCents, v))
+// CreditQuotaCentsEQ applies the EQ predicate on the "credit_quota_cents" field.
+func CreditQuotaCentsEQ(v int64) predicate.APIKey {
+	return predicate.APIKey(sql.FieldEQ(FieldCreditQuotaCents, v))
 }
 
-// SpendCapCentsNEQ applies the NEQ predicate on the "spend_cap_cents" field.
-func SpendCapCentsNEQ(v int64) predicate.APIKey {
-	return predicate.APIKey(sql.FieldNEQ(FieldSpendCapCents, v))
+// CreditQuotaCentsNEQ applies the NEQ predicate on the "credit_quota_cents" field.
+func CreditQuotaCentsNEQ(v int64) predicate.APIKey {
+	return predicate.APIKey(sql.FieldNEQ(FieldCreditQuotaCents, v))
 }
 
-// SpendCapCentsIn applies the In predicate on the "spend_cap_cents" field.
-func SpendCapCentsIn(vs ...int64) predicate.APIKey {
-	return predicate.APIKey(sql.FieldIn(FieldSpendCapCents, vs...))
+// CreditQuotaCentsIn applies the In predicate on the "credit_quota_cents" field.
+func CreditQuotaCentsIn(vs ...int64) predicate.APIKey {
+	return predicate.APIKey(sql.FieldIn(FieldCreditQuotaCents, vs...))
 }
 
-// SpendCapCentsNotIn applies the NotIn predicate on the "spend_cap_cents" field.
-func SpendCapCentsNotIn(vs ...int64) predicate.APIKey {
-	return predicate.APIKey(sql.FieldNotIn(FieldSpendCapCents, vs...))
+// CreditQuotaCentsNotIn applies the NotIn predicate on the "credit_quota_cents" field.
+func CreditQuotaCentsNotIn(vs ...int64) predicate.APIKey {
+	return predicate.APIKey(sql.FieldNotIn(FieldCreditQuotaCents, vs...))
 }
 
-// SpendCapCentsGT applies the GT predicate on the "spend_cap_cents" field.
-func SpendCapCentsGT(v int64) predicate.APIKey {
-	return predicate.APIKey(sql.FieldGT(FieldSpendCapCents, v))
+// CreditQuotaCentsGT applies the GT predicate on the "credit_quota_cents" field.
+func CreditQuotaCentsGT(v int64) predicate.APIKey {
+	return predicate.APIKey(sql.FieldGT(FieldCreditQuotaCents, v))
 }
 
-// SpendCapCentsGTE applies the GTE predicate on the "spend_cap_cents" field.
-func SpendCapCentsGTE(v int64) predicate.APIKey {
-	return predicate.APIKey(sql.FieldGTE(FieldSpendCapCents, v))
+// CreditQuotaCentsGTE applies the GTE predicate on the "credit_quota_cents" field.
+func CreditQuotaCentsGTE(v int64) predicate.APIKey {
+	return predicate.APIKey(sql.FieldGTE(FieldCreditQuotaCents, v))
 }
 
-// SpendCapCentsLT applies the LT predicate on the "spend_cap_cents" field.
-func SpendCapCentsLT(v int64) predicate.APIKey {
-	return predicate.APIKey(sql.FieldLT(FieldSpendCapCents, v))
+// CreditQuotaCentsLT applies the LT predicate on the "credit_quota_cents" field.
+func CreditQuotaCentsLT(v int64) predicate.APIKey {
+	return predicate.APIKey(sql.FieldLT(FieldCreditQuotaCents, v))
 }
 
-// SpendCapCentsLTE applies the LTE predicate on the "spend_cap_cents" field.
-func SpendCapCentsLTE(v int64) predicate.APIKey {
-	return predicate.APIKey(sql.FieldLTE(FieldSpendCapCents, v))
+// CreditQuotaCentsLTE applies the LTE predicate on the "credit_quota_cents" field.
+func CreditQuotaCentsLTE(v int64) predicate.APIKey {
+	return predicate.APIKey(sql.FieldLTE(FieldCreditQuotaCents, v))
 }
 
-// SpendCapCentsIsNil applies the IsNil predicate on the "spend_cap_cents" field.
-func SpendCapCentsIsNil() predicate.APIKey {
-	return predicate.APIKey(sql.FieldIsNull(FieldSpendCapCents))
+// CreditQuotaCentsIsNil applies the IsNil predicate on the "credit_quota_cents" field.
+func CreditQuotaCentsIsNil() predicate.APIKey {
+	return predicate.APIKey(sql.FieldIsNull(FieldCreditQuotaCents))
 }
 
-// SpendCapCentsNotNil applies the NotNil predicate on the "spend_cap_cents" field.
-func SpendCapCentsNotNil() predicate.APIKey {
-	return predicate.APIKey(sql.FieldNotNull(FieldSpendCapCents))
+// CreditQuotaCentsNotNil applies the NotNil predicate on the "credit_quota_cents" field.
+func CreditQuotaCentsNotNil() predicate.APIKey {
+	return predicate.APIKey(sql.FieldNotNull(FieldCreditQuotaCents))
+}
+
+// CreditUsedMicrosEQ applies the EQ predicate on the "credit_used_micros" field.
+func CreditUsedMicrosEQ(v int64) predicate.APIKey {
+	return predicate.APIKey(sql.FieldEQ(FieldCreditUsedMicros, v))
+}
+
+// CreditUsedMicrosNEQ applies the NEQ predicate on the "credit_used_micros" field.
+func CreditUsedMicrosNEQ(v int64) predicate.APIKey {
+	return predicate.APIKey(sql.FieldNEQ(FieldCreditUsedMicros, v))
+}
+
+// CreditUsedMicrosIn applies the In predicate on the "credit_used_micros" field.
+func CreditUsedMicrosIn(vs ...int64) predicate.APIKey {
+	return predicate.APIKey(sql.FieldIn(FieldCreditUsedMicros, vs...))
+}
+
+// CreditUsedMicrosNotIn applies the NotIn predicate on the "credit_used_micros" field.
+func CreditUsedMicrosNotIn(vs ...int64) predicate.APIKey {
+	return predicate.APIKey(sql.FieldNotIn(FieldCreditUsedMicros, vs...))
+}
+
+// CreditUsedMicrosGT applies the GT predicate on the "credit_used_micros" field.
+func CreditUsedMicrosGT(v int64) predicate.APIKey {
+	return predicate.APIKey(sql.FieldGT(FieldCreditUsedMicros, v))
+}
+
+// CreditUsedMicrosGTE applies the GTE predicate on the "credit_used_micros" field.
+func CreditUsedMicrosGTE(v int64) predicate.APIKey {
+	return predicate.APIKey(sql.FieldGTE(FieldCreditUsedMicros, v))
+}
+
+// CreditUsedMicrosLT applies the LT predicate on the "credit_used_micros" field.
+func CreditUsedMicrosLT(v int64) predicate.APIKey {
+	return predicate.APIKey(sql.FieldLT(FieldCreditUsedMicros, v))
+}
+
+// CreditUsedMicrosLTE applies the LTE predicate on the "credit_used_micros" field.
+func CreditUsedMicrosLTE(v int64) predicate.APIKey {
+	return predicate.APIKey(sql.FieldLTE(FieldCreditUsedMicros, v))
 }
 
 // CacheEnabledEQ applies the EQ predicate on the "cache_enabled" field.
@@ -1408,6 +1518,131 @@ func LeakSourceEqualFold(v string) predicate.APIKey {
 // LeakSourceContainsFold applies the ContainsFold predicate on the "leak_source" field.
 func LeakSourceContainsFold(v string) predicate.APIKey {
 	return predicate.APIKey(sql.FieldContainsFold(FieldLeakSource, v))
+}
+
+// DeletedAtEQ applies the EQ predicate on the "deleted_at" field.
+func DeletedAtEQ(v time.Time) predicate.APIKey {
+	return predicate.APIKey(sql.FieldEQ(FieldDeletedAt, v))
+}
+
+// DeletedAtNEQ applies the NEQ predicate on the "deleted_at" field.
+func DeletedAtNEQ(v time.Time) predicate.APIKey {
+	return predicate.APIKey(sql.FieldNEQ(FieldDeletedAt, v))
+}
+
+// DeletedAtIn applies the In predicate on the "deleted_at" field.
+func DeletedAtIn(vs ...time.Time) predicate.APIKey {
+	return predicate.APIKey(sql.FieldIn(FieldDeletedAt, vs...))
+}
+
+// DeletedAtNotIn applies the NotIn predicate on the "deleted_at" field.
+func DeletedAtNotIn(vs ...time.Time) predicate.APIKey {
+	return predicate.APIKey(sql.FieldNotIn(FieldDeletedAt, vs...))
+}
+
+// DeletedAtGT applies the GT predicate on the "deleted_at" field.
+func DeletedAtGT(v time.Time) predicate.APIKey {
+	return predicate.APIKey(sql.FieldGT(FieldDeletedAt, v))
+}
+
+// DeletedAtGTE applies the GTE predicate on the "deleted_at" field.
+func DeletedAtGTE(v time.Time) predicate.APIKey {
+	return predicate.APIKey(sql.FieldGTE(FieldDeletedAt, v))
+}
+
+// DeletedAtLT applies the LT predicate on the "deleted_at" field.
+func DeletedAtLT(v time.Time) predicate.APIKey {
+	return predicate.APIKey(sql.FieldLT(FieldDeletedAt, v))
+}
+
+// DeletedAtLTE applies the LTE predicate on the "deleted_at" field.
+func DeletedAtLTE(v time.Time) predicate.APIKey {
+	return predicate.APIKey(sql.FieldLTE(FieldDeletedAt, v))
+}
+
+// DeletedAtIsNil applies the IsNil predicate on the "deleted_at" field.
+func DeletedAtIsNil() predicate.APIKey {
+	return predicate.APIKey(sql.FieldIsNull(FieldDeletedAt))
+}
+
+// DeletedAtNotNil applies the NotNil predicate on the "deleted_at" field.
+func DeletedAtNotNil() predicate.APIKey {
+	return predicate.APIKey(sql.FieldNotNull(FieldDeletedAt))
+}
+
+// DeletedByEQ applies the EQ predicate on the "deleted_by" field.
+func DeletedByEQ(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldEQ(FieldDeletedBy, v))
+}
+
+// DeletedByNEQ applies the NEQ predicate on the "deleted_by" field.
+func DeletedByNEQ(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldNEQ(FieldDeletedBy, v))
+}
+
+// DeletedByIn applies the In predicate on the "deleted_by" field.
+func DeletedByIn(vs ...string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldIn(FieldDeletedBy, vs...))
+}
+
+// DeletedByNotIn applies the NotIn predicate on the "deleted_by" field.
+func DeletedByNotIn(vs ...string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldNotIn(FieldDeletedBy, vs...))
+}
+
+// DeletedByGT applies the GT predicate on the "deleted_by" field.
+func DeletedByGT(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldGT(FieldDeletedBy, v))
+}
+
+// DeletedByGTE applies the GTE predicate on the "deleted_by" field.
+func DeletedByGTE(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldGTE(FieldDeletedBy, v))
+}
+
+// DeletedByLT applies the LT predicate on the "deleted_by" field.
+func DeletedByLT(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldLT(FieldDeletedBy, v))
+}
+
+// DeletedByLTE applies the LTE predicate on the "deleted_by" field.
+func DeletedByLTE(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldLTE(FieldDeletedBy, v))
+}
+
+// DeletedByContains applies the Contains predicate on the "deleted_by" field.
+func DeletedByContains(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldContains(FieldDeletedBy, v))
+}
+
+// DeletedByHasPrefix applies the HasPrefix predicate on the "deleted_by" field.
+func DeletedByHasPrefix(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldHasPrefix(FieldDeletedBy, v))
+}
+
+// DeletedByHasSuffix applies the HasSuffix predicate on the "deleted_by" field.
+func DeletedByHasSuffix(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldHasSuffix(FieldDeletedBy, v))
+}
+
+// DeletedByIsNil applies the IsNil predicate on the "deleted_by" field.
+func DeletedByIsNil() predicate.APIKey {
+	return predicate.APIKey(sql.FieldIsNull(FieldDeletedBy))
+}
+
+// DeletedByNotNil applies the NotNil predicate on the "deleted_by" field.
+func DeletedByNotNil() predicate.APIKey {
+	return predicate.APIKey(sql.FieldNotNull(FieldDeletedBy))
+}
+
+// DeletedByEqualFold applies the EqualFold predicate on the "deleted_by" field.
+func DeletedByEqualFold(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldEqualFold(FieldDeletedBy, v))
+}
+
+// DeletedByContainsFold applies the ContainsFold predicate on the "deleted_by" field.
+func DeletedByContainsFold(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldContainsFold(FieldDeletedBy, v))
 }
 
 // HasWorkspace applies the HasEdge predicate on the "workspace" edge.

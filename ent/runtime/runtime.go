@@ -48,6 +48,8 @@ func init() {
 	apikeyHooks := schema.APIKey{}.Hooks()
 
 	apikey.Hooks[1] = apikeyHooks[0]
+	apikeyInters := schema.APIKey{}.Interceptors()
+	apikey.Interceptors[0] = apikeyInters[0]
 	apikeyMixinFields0 := apikeyMixin[0].Fields()
 	_ = apikeyMixinFields0
 	apikeyMixinFields1 := apikeyMixin[1].Fields()
@@ -107,23 +109,29 @@ func init() {
 	// apikey.CacheHitsValidator is a validator for the "cache_hits" field. It is called by the builders before save.
 	apikey.CacheHitsValidator = apikeyDescCacheHits.Validators[0].(func(int64) error)
 	// apikeyDescRpm is the schema descriptor for rpm field.
-	apikeyDescRpm := apikeyFields[13].Descriptor()
+	apikeyDescRpm := apikeyFields[14].Descriptor()
 	// apikey.RpmValidator is a validator for the "rpm" field. It is called by the builders before save.
 	apikey.RpmValidator = apikeyDescRpm.Validators[0].(func(int64) error)
 	// apikeyDescTpm is the schema descriptor for tpm field.
-	apikeyDescTpm := apikeyFields[14].Descriptor()
+	apikeyDescTpm := apikeyFields[15].Descriptor()
 	// apikey.TpmValidator is a validator for the "tpm" field. It is called by the builders before save.
 	apikey.TpmValidator = apikeyDescTpm.Validators[0].(func(int64) error)
-	// apikeyDescSpendCapCents is the schema descriptor for spend_cap_cents field.
-	apikeyDescSpendCapCents := apikeyFields[15].Descriptor()
-	// apikey.SpendCapCentsValidator is a validator for the "spend_cap_cents" field. It is called by the builders before save.
-	apikey.SpendCapCentsValidator = apikeyDescSpendCapCents.Validators[0].(func(int64) error)
+	// apikeyDescCreditQuotaCents is the schema descriptor for credit_quota_cents field.
+	apikeyDescCreditQuotaCents := apikeyFields[16].Descriptor()
+	// apikey.CreditQuotaCentsValidator is a validator for the "credit_quota_cents" field. It is called by the builders before save.
+	apikey.CreditQuotaCentsValidator = apikeyDescCreditQuotaCents.Validators[0].(func(int64) error)
+	// apikeyDescCreditUsedMicros is the schema descriptor for credit_used_micros field.
+	apikeyDescCreditUsedMicros := apikeyFields[17].Descriptor()
+	// apikey.DefaultCreditUsedMicros holds the default value on creation for the credit_used_micros field.
+	apikey.DefaultCreditUsedMicros = apikeyDescCreditUsedMicros.Default.(int64)
+	// apikey.CreditUsedMicrosValidator is a validator for the "credit_used_micros" field. It is called by the builders before save.
+	apikey.CreditUsedMicrosValidator = apikeyDescCreditUsedMicros.Validators[0].(func(int64) error)
 	// apikeyDescCacheEnabled is the schema descriptor for cache_enabled field.
-	apikeyDescCacheEnabled := apikeyFields[16].Descriptor()
+	apikeyDescCacheEnabled := apikeyFields[18].Descriptor()
 	// apikey.DefaultCacheEnabled holds the default value on creation for the cache_enabled field.
 	apikey.DefaultCacheEnabled = apikeyDescCacheEnabled.Default.(bool)
 	// apikeyDescLeakSource is the schema descriptor for leak_source field.
-	apikeyDescLeakSource := apikeyFields[22].Descriptor()
+	apikeyDescLeakSource := apikeyFields[24].Descriptor()
 	// apikey.LeakSourceValidator is a validator for the "leak_source" field. It is called by the builders before save.
 	apikey.LeakSourceValidator = apikeyDescLeakSource.Validators[0].(func(string) error)
 	// apikeyDescID is the schema descriptor for id field.
@@ -1277,36 +1285,40 @@ func init() {
 			return nil
 		}
 	}()
+	// workspaceDescActive is the schema descriptor for active field.
+	workspaceDescActive := workspaceFields[4].Descriptor()
+	// workspace.DefaultActive holds the default value on creation for the active field.
+	workspace.DefaultActive = workspaceDescActive.Default.(bool)
 	// workspaceDescRpm is the schema descriptor for rpm field.
-	workspaceDescRpm := workspaceFields[4].Descriptor()
+	workspaceDescRpm := workspaceFields[5].Descriptor()
 	// workspace.DefaultRpm holds the default value on creation for the rpm field.
 	workspace.DefaultRpm = workspaceDescRpm.Default.(int64)
 	// workspace.RpmValidator is a validator for the "rpm" field. It is called by the builders before save.
 	workspace.RpmValidator = workspaceDescRpm.Validators[0].(func(int64) error)
 	// workspaceDescTpm is the schema descriptor for tpm field.
-	workspaceDescTpm := workspaceFields[5].Descriptor()
+	workspaceDescTpm := workspaceFields[6].Descriptor()
 	// workspace.DefaultTpm holds the default value on creation for the tpm field.
 	workspace.DefaultTpm = workspaceDescTpm.Default.(int64)
 	// workspace.TpmValidator is a validator for the "tpm" field. It is called by the builders before save.
 	workspace.TpmValidator = workspaceDescTpm.Validators[0].(func(int64) error)
 	// workspaceDescMonthlyTokenQuota is the schema descriptor for monthly_token_quota field.
-	workspaceDescMonthlyTokenQuota := workspaceFields[6].Descriptor()
+	workspaceDescMonthlyTokenQuota := workspaceFields[7].Descriptor()
 	// workspace.DefaultMonthlyTokenQuota holds the default value on creation for the monthly_token_quota field.
 	workspace.DefaultMonthlyTokenQuota = workspaceDescMonthlyTokenQuota.Default.(int64)
 	// workspace.MonthlyTokenQuotaValidator is a validator for the "monthly_token_quota" field. It is called by the builders before save.
 	workspace.MonthlyTokenQuotaValidator = workspaceDescMonthlyTokenQuota.Validators[0].(func(int64) error)
 	// workspaceDescSpendCapCents is the schema descriptor for spend_cap_cents field.
-	workspaceDescSpendCapCents := workspaceFields[7].Descriptor()
+	workspaceDescSpendCapCents := workspaceFields[8].Descriptor()
 	// workspace.SpendCapCentsValidator is a validator for the "spend_cap_cents" field. It is called by the builders before save.
 	workspace.SpendCapCentsValidator = workspaceDescSpendCapCents.Validators[0].(func(int64) error)
 	// workspaceDescMaxKeys is the schema descriptor for max_keys field.
-	workspaceDescMaxKeys := workspaceFields[8].Descriptor()
+	workspaceDescMaxKeys := workspaceFields[9].Descriptor()
 	// workspace.DefaultMaxKeys holds the default value on creation for the max_keys field.
 	workspace.DefaultMaxKeys = workspaceDescMaxKeys.Default.(int)
 	// workspace.MaxKeysValidator is a validator for the "max_keys" field. It is called by the builders before save.
 	workspace.MaxKeysValidator = workspaceDescMaxKeys.Validators[0].(func(int) error)
 	// workspaceDescAPIKeyCount is the schema descriptor for api_key_count field.
-	workspaceDescAPIKeyCount := workspaceFields[9].Descriptor()
+	workspaceDescAPIKeyCount := workspaceFields[10].Descriptor()
 	// workspace.DefaultAPIKeyCount holds the default value on creation for the api_key_count field.
 	workspace.DefaultAPIKeyCount = workspaceDescAPIKeyCount.Default.(int64)
 	// workspace.APIKeyCountValidator is a validator for the "api_key_count" field. It is called by the builders before save.

@@ -6,6 +6,7 @@ import (
 
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
+	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
@@ -13,6 +14,7 @@ import (
 
 	gen "github.com/oais/oais/ent"
 	"github.com/oais/oais/ent/hook"
+	"github.com/oais/oais/ent/intercept"
 	"github.com/oais/oais/internal/ids"
 	"github.com/oais/oais/internal/tenancy"
 )
@@ -46,14 +48,31 @@ func (APIKey) Fields() []ent.Field {
 		field.Time("expires_at").Optional().Nillable().
 			Annotations(entgql.OrderField("EXPIRES_AT")),
 		field.Int64("max_requests").Default(0).NonNegative().Comment("0 = unlimited"),
+		// request_count and cache_hits count the answered requests since
+		// requests_reset_at (since the key was made, if never reset): the
+		// ledger adds them as it stores usage (internal/ledger.Ship), and
+		// resetAPIKeyRequestCount sets them back to 0.
 		field.Int64("request_count").Default(0).NonNegative().
 			Annotations(entgql.OrderField("REQUEST_COUNT"), skipInputs),
 		field.Int64("cache_hits").Default(0).NonNegative().Annotations(skipInputs),
+		// requests_reset_at is when the request count was last reset; the
+		// gateways' request budget of the key is named after it, so a reset
+		// starts a new counter (gateway/limits.go).
+		field.Time("requests_reset_at").Optional().Nillable().Annotations(skipInputs),
 		field.Strings("allowed_models").Optional().Comment("empty = every model of the workspace"),
 		field.Strings("ip_allowlist").Optional().Comment("CIDRs; empty = any address"),
 		field.Int64("rpm").Optional().Nillable().NonNegative(),
 		field.Int64("tpm").Optional().Nillable().NonNegative(),
-		field.Int64("spend_cap_cents").Optional().Nillable().NonNegative(),
+		// credit_quota_cents is the most the key may ever spend (all
+		// time, not monthly), in cents; null = unlimited (an input of 0
+		// stores null). credit_used_micros is what it has spent, kept by
+		// the ledger as it stores usage, like request_count; it is never
+		// reset: raising the quota is the top-up.
+		field.Int64("credit_quota_cents").Optional().Nillable().Positive().
+			Comment("all-time spend limit in cents; null = unlimited"),
+		field.Int64("credit_used_micros").Default(0).NonNegative().
+			Comment("the key's total cost in micro-dollars; kept by the ledger").
+			Annotations(skipInputs),
 		field.Bool("cache_enabled").Default(false),
 		field.String("created_by_id").Optional().Nillable().Immutable().Annotations(skipInputs),
 		field.Time("last_used_at").Optional().Nillable().
@@ -62,6 +81,11 @@ func (APIKey) Fields() []ent.Field {
 		field.Time("grace_until").Optional().Nillable().Annotations(skipInputs),
 		field.Time("leaked_at").Optional().Nillable().Annotations(skipInputs),
 		field.String("leak_source").Optional().Nillable().MaxLen(500).Annotations(skipInputs),
+		// deleted_at marks a deleted key: the row stays, so that its usage
+		// and audit lines still name it and the bill still adds up, but no
+		// query sees it (Interceptors) and no gateway accepts it.
+		field.Time("deleted_at").Optional().Nillable().Annotations(entgql.Skip()),
+		field.String("deleted_by").Optional().Nillable().Annotations(entgql.Skip()),
 	}
 }
 
@@ -91,6 +115,20 @@ func (APIKey) Annotations() []schema.Annotation {
 // Policy of APIKey.
 func (APIKey) Policy() ent.Policy { return tenancy.APIKeyPolicy() }
 
+// Interceptors of APIKey: a deleted key is gone from every query, of every
+// viewer and of the system alone (deleteAPIKey is a soft delete). The key
+// snapshot and the ledger read api_keys with SQL of their own and skip or
+// keep deleted rows on purpose. A generic predicate, so that the schema
+// compiles before the generated package has deleted_at.
+func (APIKey) Interceptors() []ent.Interceptor {
+	return []ent.Interceptor{
+		intercept.TraverseFunc(func(_ context.Context, q intercept.Query) error {
+			q.WhereP(sql.FieldIsNull("deleted_at"))
+			return nil
+		}),
+	}
+}
+
 // Hooks of APIKey.
 func (APIKey) Hooks() []ent.Hook {
 	return []ent.Hook{hook.On(countKeys, ent.OpCreate)}
@@ -100,7 +138,8 @@ func (APIKey) Hooks() []ent.Hook {
 // api_keys: after each insert it adds one, on the mutation's own client, so
 // inside its transaction when there is one (every GraphQL mutation has one).
 // CreateBulk runs the hooks of each of its builders, so a bulk insert adds
-// one per key too. Keys are never deleted, hence no hook for deletes.
+// one per key too. Keys are never deleted as rows; a soft delete
+// (internal/apikeys.Delete) takes its key off the count itself.
 //
 // Plain SQL rather than ent's Workspace update: that one would also move the
 // workspace's updated_at (gateways reload a workspace whose updated_at

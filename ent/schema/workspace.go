@@ -30,21 +30,28 @@ func (Workspace) Fields() []ent.Field {
 			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 		field.String("suspended_reason").Optional().
 			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		// active is the owner's switch (setWorkspaceActive), apart from the
+		// billing status: an inactive workspace makes no new keys, and its
+		// keys get 403 workspace_inactive at every gateway.
+		field.Bool("active").Default(true).
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 		field.Int64("rpm").Default(0).NonNegative().Comment("requests per minute for the whole workspace; 0 = unlimited"),
 		field.Int64("tpm").Default(0).NonNegative().Comment("tokens per minute; 0 = unlimited"),
 		field.Int64("monthly_token_quota").Default(0).NonNegative().Comment("tokens per calendar month (UTC); 0 = unlimited"),
 		field.Int64("spend_cap_cents").Optional().Nillable().NonNegative().Comment("monthly spend cap in cents; null = none"),
 		field.Int("max_keys").Default(100).Positive(),
-		// api_key_count is the number of rows of api_keys in the workspace,
-		// revoked keys included, kept exact by APIKey's countKeys hook (in
-		// the inserting transaction) and set for existing rows by the
-		// backfill_api_key_count migration. Keys are never deleted (they are
-		// revoked), nor is a workspace's key moved, so the count only grows.
-		// An unfiltered apiKeys page answers totalCount from it instead of
-		// counting 100,000 rows (graph/keycount.go). It is not max_keys's
-		// number: the key limit counts the live, unrevoked keys.
+		// api_key_count is the number of keys of the workspace that are not
+		// deleted, revoked keys included: what an unfiltered apiKeys page
+		// lists. APIKey's countKeys hook adds one in the inserting
+		// transaction, internal/apikeys.Delete takes one off in the
+		// deleting one (a key is soft-deleted at most once), and the
+		// backfill_api_key_count migration set it for existing rows. A
+		// workspace's key is never moved. An unfiltered apiKeys page answers
+		// totalCount from it instead of counting 100,000 rows
+		// (graph/keycount.go). It is not max_keys's number: the key limit
+		// counts the live, unrevoked keys.
 		field.Int64("api_key_count").Default(0).NonNegative().
-			Comment("number of API keys of the workspace, revoked ones included; kept by the system").
+			Comment("number of API keys of the workspace that are not deleted, revoked ones included; kept by the system").
 			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 	}
 }

@@ -90,6 +90,11 @@ func SuspendedReason(v string) predicate.Workspace {
 	return predicate.Workspace(sql.FieldEQ(FieldSuspendedReason, v))
 }
 
+// Active applies equality check predicate on the "active" field. It's identical to ActiveEQ.
+func Active(v bool) predicate.Workspace {
+	return predicate.Workspace(sql.FieldEQ(FieldActive, v))
+}
+
 // Rpm applies equality check predicate on the "rpm" field. It's identical to RpmEQ.
 func Rpm(v int64) predicate.Workspace {
 	return predicate.Workspace(sql.FieldEQ(FieldRpm, v))
@@ -423,6 +428,16 @@ func SuspendedReasonEqualFold(v string) predicate.Workspace {
 // SuspendedReasonContainsFold applies the ContainsFold predicate on the "suspended_reason" field.
 func SuspendedReasonContainsFold(v string) predicate.Workspace {
 	return predicate.Workspace(sql.FieldContainsFold(FieldSuspendedReason, v))
+}
+
+// ActiveEQ applies the EQ predicate on the "active" field.
+func ActiveEQ(v bool) predicate.Workspace {
+	return predicate.Workspace(sql.FieldEQ(FieldActive, v))
+}
+
+// ActiveNEQ applies the NEQ predicate on the "active" field.
+func ActiveNEQ(v bool) predicate.Workspace {
+	return predicate.Workspace(sql.FieldNEQ(FieldActive, v))
 }
 
 // RpmEQ applies the EQ predicate on the "rpm" field.

@@ -30,6 +30,8 @@ const (
 	FieldStatus = "status"
 	// FieldSuspendedReason holds the string denoting the suspended_reason field in the database.
 	FieldSuspendedReason = "suspended_reason"
+	// FieldActive holds the string denoting the active field in the database.
+	FieldActive = "active"
 	// FieldRpm holds the string denoting the rpm field in the database.
 	FieldRpm = "rpm"
 	// FieldTpm holds the string denoting the tpm field in the database.
@@ -91,6 +93,7 @@ var Columns = []string{
 	FieldSlug,
 	FieldStatus,
 	FieldSuspendedReason,
+	FieldActive,
 	FieldRpm,
 	FieldTpm,
 	FieldMonthlyTokenQuota,
@@ -127,6 +130,8 @@ var (
 	NameValidator func(string) error
 	// SlugValidator is a validator for the "slug" field. It is called by the builders before save.
 	SlugValidator func(string) error
+	// DefaultActive holds the default value on creation for the "active" field.
+	DefaultActive bool
 	// DefaultRpm holds the default value on creation for the "rpm" field.
 	DefaultRpm int64
 	// RpmValidator is a validator for the "rpm" field. It is called by the builders before save.
@@ -217,6 +222,11 @@ func ByStatus(opts ...sql.OrderTermOption) OrderOption {
 // BySuspendedReason orders the results by the suspended_reason field.
 func BySuspendedReason(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSuspendedReason, opts...).ToFunc()
+}
+
+// ByActive orders the results by the active field.
+func ByActive(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldActive, opts...).ToFunc()
 }
 
 // ByRpm orders the results by the rpm field.

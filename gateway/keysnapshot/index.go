@@ -50,6 +50,9 @@ type keyMore struct {
 	graceUntil    time.Time
 	allowedModels []string
 	ipAllowlist   []netip.Prefix
+	requestGen    int64 // gateway.KeyPolicy.RequestGen, when maxRequests > 0
+	creditQuota   int64 // micro-dollars; 0: none
+	creditUsed    int64 // micro-dollars, when creditQuota > 0
 }
 
 // The stored values of a key's status and revoke reason, by their code in
@@ -87,6 +90,8 @@ func (k *key) build(w *gateway.WorkspacePolicy, ttl time.Duration) *gateway.Prin
 		p.Key.State.MaxRequests, p.Key.State.RequestCount = m.maxRequests, m.requestCount
 		p.Key.State.ExpiresAt, p.Key.State.GraceUntil = m.expiresAt, m.graceUntil
 		p.Key.AllowedModels, p.Key.IPAllowlist = m.allowedModels, m.ipAllowlist
+		p.Key.RequestGen = m.requestGen
+		p.Key.CreditQuotaMicros, p.Key.CreditUsedMicros = m.creditQuota, m.creditUsed
 	}
 	return p
 }
@@ -208,5 +213,6 @@ func (f *keyFields) equal(g *keyFields) bool {
 	}
 	a, b := f.more, g.more
 	return a.maxRequests == b.maxRequests && a.requestCount == b.requestCount && a.expiresAt.Equal(b.expiresAt) && a.graceUntil.Equal(b.graceUntil) &&
-		slices.Equal(a.allowedModels, b.allowedModels) && slices.Equal(a.ipAllowlist, b.ipAllowlist)
+		slices.Equal(a.allowedModels, b.allowedModels) && slices.Equal(a.ipAllowlist, b.ipAllowlist) &&
+		a.requestGen == b.requestGen && a.creditQuota == b.creditQuota && a.creditUsed == b.creditUsed
 }

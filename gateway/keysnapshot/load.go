@@ -18,6 +18,7 @@ var keyColumns = []string{
 	apikey.FieldID, apikey.FieldWorkspaceID, apikey.FieldSecretHash, apikey.FieldStatus, apikey.FieldRevokeReason,
 	apikey.FieldExpiresAt, apikey.FieldGraceUntil, apikey.FieldMaxRequests, apikey.FieldRequestCount,
 	apikey.FieldAllowedModels, apikey.FieldIPAllowlist, apikey.FieldRpm, apikey.FieldTpm, apikey.FieldCacheEnabled,
+	apikey.FieldRequestsResetAt, apikey.FieldCreditQuotaCents, apikey.FieldCreditUsedMicros, apikey.FieldDeletedAt,
 }
 
 // keyRow is one row of keyColumns. Its RawBytes are the driver's buffers,
@@ -29,6 +30,9 @@ type keyRow struct {
 	allowedModels, ipAllowlist            sql.RawBytes
 	rpm, tpm                              sql.NullInt64
 	cache                                 bool
+	resetAt, deletedAt                    sql.NullTime
+	creditQuota                           sql.NullInt64 // cents
+	creditUsed                            int64         // micro-dollars
 }
 
 // readKeys streams every key changed at or after since (all when zero) to
@@ -65,7 +69,8 @@ func (s *Snapshot) queryKeys(ctx context.Context, where string, arg any, fn func
 	var r keyRow
 	for rows.Next() {
 		if err := rows.Scan(&r.id, &r.workspaceID, &r.hash, &r.status, &r.reason, &r.expiresAt, &r.graceUntil,
-			&r.maxRequests, &r.requestCount, &r.allowedModels, &r.ipAllowlist, &r.rpm, &r.tpm, &r.cache); err != nil {
+			&r.maxRequests, &r.requestCount, &r.allowedModels, &r.ipAllowlist, &r.rpm, &r.tpm, &r.cache,
+			&r.resetAt, &r.creditQuota, &r.creditUsed, &r.deletedAt); err != nil {
 			return err
 		}
 		fn(&r)
@@ -84,12 +89,15 @@ func (r *keyRow) clone() keyRow {
 
 // decodeKey turns a row into a key's hash and fields, the workspace
 // resolved (s.mu is held). id makes the key's id string from its bytes.
-// It reports false for a row that cannot be a usable key.
-func (s *Snapshot) decodeKey(r *keyRow, id func([]byte) string) (keys.Hash, keyFields, bool) {
-	var f keyFields
+// It reports false for a row that cannot be a usable key, a deleted one
+// included (deleted reports which: a poll then drops the key it held).
+func (s *Snapshot) decodeKey(r *keyRow, id func([]byte) string) (h keys.Hash, f keyFields, ok bool) {
 	h, err := keys.ParseHashBytes(r.hash)
 	if err != nil {
 		s.opts.Logger.Error("key snapshot: stored hash is malformed; key skipped", "key_id", string(r.id))
+		return h, f, false
+	}
+	if deleted(r) {
 		return h, f, false
 	}
 	f.id = id(r.id)
@@ -118,14 +126,24 @@ func (s *Snapshot) decodeKey(r *keyRow, id func([]byte) string) (keys.Hash, keyF
 	}
 	f.rpm, f.tpm, f.cache = r.rpm.Int64, r.tpm.Int64, r.cache
 	// keyMore is allocated only for the few keys that need one.
-	if r.maxRequests == 0 && !r.expiresAt.Valid && !r.graceUntil.Valid && len(r.allowedModels) == 0 && len(r.ipAllowlist) == 0 {
+	if r.maxRequests == 0 && !r.expiresAt.Valid && !r.graceUntil.Valid && len(r.allowedModels) == 0 && len(r.ipAllowlist) == 0 &&
+		!r.creditQuota.Valid {
 		return h, f, true
 	}
 	m := &keyMore{}
 	if r.maxRequests > 0 {
 		// The count only matters against a limit (keys.State.Effective,
-		// the gateway's request budget), so it is kept only then.
+		// the gateway's request budget), so it is kept only then, and so
+		// is the generation of that budget.
 		m.maxRequests, m.requestCount = r.maxRequests, r.requestCount
+		if r.resetAt.Valid {
+			m.requestGen = r.resetAt.Time.UnixMicro()
+		}
+	}
+	if r.creditQuota.Valid && r.creditQuota.Int64 > 0 {
+		// Cents to micro-dollars: the quota is at most 2^40 cents
+		// (internal/apikeys), far from overflowing.
+		m.creditQuota, m.creditUsed = r.creditQuota.Int64*10_000, r.creditUsed
 	}
 	if r.expiresAt.Valid {
 		m.expiresAt = r.expiresAt.Time
@@ -161,3 +179,7 @@ func (s *Snapshot) decodeKey(r *keyRow, id func([]byte) string) (keys.Hash, keyF
 	f.more = m
 	return h, f, true
 }
+
+// deleted reports whether r is a deleted key (deleteAPIKey): gone for the
+// gateway, as a key that never existed (401 invalid_api_key).
+func deleted(r *keyRow) bool { return r.deletedAt.Valid }

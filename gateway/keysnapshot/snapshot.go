@@ -342,6 +342,8 @@ func (s *Snapshot) refresh(ctx context.Context, since time.Time) error {
 	return s.readKeys(ctx, since, func(r *keyRow) {
 		if h, f, ok := s.decodeKey(r, func(b []byte) string { return string(b) }); ok {
 			s.putLocked(h, &f)
+		} else if deleted(r) {
+			s.removeLocked(h)
 		}
 	})
 }
@@ -385,7 +387,7 @@ func (s *Snapshot) applyWorkspacesLocked(ctx context.Context, full bool, wss []*
 		}
 	}
 	for _, w := range wss {
-		p := &gateway.WorkspacePolicy{ID: w.ID, Suspended: w.Status == entworkspace.StatusSUSPENDED, RPM: w.Rpm, TPM: w.Tpm,
+		p := &gateway.WorkspacePolicy{ID: w.ID, Suspended: w.Status == entworkspace.StatusSUSPENDED, Inactive: !w.Active, RPM: w.Rpm, TPM: w.Tpm,
 			MonthlyTokenQuota: w.MonthlyTokenQuota, UsagePeriod: period}
 		if w.SpendCapCents != nil {
 			p.MonthlySpendCapMicros = *w.SpendCapCents * 10_000
@@ -515,6 +517,28 @@ func (s *Snapshot) putLocked(h keys.Hash, f *keyFields) {
 	}
 }
 
+// removeLocked forgets the key of hash h (deleted): Lookup misses it from
+// then on, as a key that never existed. A key of the index is marked moved
+// with no successor in recent, which Lookup reads as absent; a rebuild
+// leaves it out.
+func (s *Snapshot) removeLocked(h keys.Hash) {
+	x := s.index.Load()
+	sh := s.shard(h)
+	if cur := sh.m[h]; cur != nil { // s.mu held: no other writer
+		sh.mu.Lock()
+		delete(sh.m, h)
+		sh.mu.Unlock()
+		s.nRecent--
+		s.n.Add(-1) // its indexed version, if any, is marked moved already
+		return
+	}
+	if old := x.find(h); old != nil && old.p.Load() != moved {
+		old.p.Store(moved)
+		x.moved++
+		s.n.Add(-1)
+	}
+}
+
 // loadGCPercent is GOGC while loading every key.
 const loadGCPercent = 25
 
@@ -552,7 +576,7 @@ func (s *Snapshot) rebuildLocked() {
 // samePolicy reports whether a and b say the same; Upstreams are compared
 // by identity (s.ups keeps an unchanged one).
 func samePolicy(a, b *gateway.WorkspacePolicy) bool {
-	return a.ID == b.ID && a.Suspended == b.Suspended && a.RPM == b.RPM && a.TPM == b.TPM &&
+	return a.ID == b.ID && a.Suspended == b.Suspended && a.Inactive == b.Inactive && a.RPM == b.RPM && a.TPM == b.TPM &&
 		a.MonthlyTokenQuota == b.MonthlyTokenQuota && a.MonthlySpendCapMicros == b.MonthlySpendCapMicros &&
 		a.TokensThisMonth == b.TokensThisMonth && a.SpendThisMonthMicros == b.SpendThisMonthMicros &&
 		a.UsagePeriod == b.UsagePeriod && slices.Equal(a.Models, b.Models) && a.Upstream == b.Upstream

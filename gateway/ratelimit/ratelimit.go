@@ -92,7 +92,7 @@ type State struct {
 }
 
 // reservationInline is how many counters a Reservation holds without a
-// further allocation; the gateway's requests carry 2 to 7.
+// further allocation; the gateway's requests carry 2 to 8.
 const reservationInline = 8
 
 // Reservation is what an admitted request holds until it settles. It must

@@ -22,8 +22,9 @@ const budgetEvery = 30 * time.Second
 // budgetUsage is what the budgets have used, from the ledger and this
 // replica's unshipped spool counted once each (spool.Unshipped): the
 // month (of now) of every workspace with a spend cap or token quota, and
-// the answered requests (all time) of every key with a request limit.
-// keys false leaves the keys out.
+// of every key with a request limit or a credit quota its answered
+// requests since its last reset and its cost (all time). keys false
+// leaves the keys out.
 func (g *Gateway) budgetUsage(ctx context.Context, now time.Time, keys bool) (*gateway.BudgetFloors, error) {
 	var b ledger.Budgets
 	read := func(ctx context.Context) (err error) {
@@ -36,9 +37,13 @@ func (g *Gateway) budgetUsage(ctx context.Context, now time.Time, keys bool) (*g
 			u.CostMicros += r.CostMicros
 			b.Workspaces[r.WorkspaceID] = u
 		}
-		// As the ledger counts requests: answered ones (internal/ledger).
-		if n, ok := b.KeyRequests[r.KeyID]; ok && r.Status < 400 {
+		// As the ledger counts requests: answered ones (internal/ledger),
+		// since the key's count was reset.
+		if n, ok := b.KeyRequests[r.KeyID]; ok && r.Status < 400 && !r.Time.Before(b.KeyResetAt[r.KeyID]) {
 			b.KeyRequests[r.KeyID] = n + 1
+		}
+		if c, ok := b.KeyCostMicros[r.KeyID]; ok {
+			b.KeyCostMicros[r.KeyID] = c + r.CostMicros
 		}
 	}
 	if err := g.Spool.Unshipped(ctx, read, each); err != nil {
@@ -49,7 +54,12 @@ func (g *Gateway) budgetUsage(ctx context.Context, now time.Time, keys bool) (*g
 		f.Workspaces[ws] = gateway.MonthUsage{Tokens: t.Tokens, CostMicros: t.CostMicros}
 	}
 	if keys {
-		f.KeyRequests = b.KeyRequests
+		f.KeyRequests, f.KeyCostMicros = b.KeyRequests, b.KeyCostMicros
+		f.KeyRequestGens = make(map[string]int64, len(b.KeyResetAt))
+		for id, at := range b.KeyResetAt {
+			// As keysnapshot names the generation (gateway.KeyPolicy.RequestGen).
+			f.KeyRequestGens[id] = at.UnixMicro()
+		}
 	}
 	return f, nil
 }

@@ -61,38 +61,41 @@ type DirectiveRoot struct {
 
 type ComplexityRoot struct {
 	APIKey struct {
-		AllowedModels     func(childComplexity int) int
-		CacheEnabled      func(childComplexity int) int
-		CacheHits         func(childComplexity int) int
-		CreatedAt         func(childComplexity int) int
-		CreatedBy         func(childComplexity int) int
-		CreatedByID       func(childComplexity int) int
-		ExpiresAt         func(childComplexity int) int
-		Exposure          func(childComplexity int) int
-		GraceUntil        func(childComplexity int) int
-		ID                func(childComplexity int) int
-		IPAllowlist       func(childComplexity int) int
-		Label             func(childComplexity int) int
-		LastUsedAt        func(childComplexity int) int
-		LeakSource        func(childComplexity int) int
-		LeakedAt          func(childComplexity int) int
-		MaskedKey         func(childComplexity int) int
-		MaxRequests       func(childComplexity int) int
-		RemainingRequests func(childComplexity int) int
-		RequestCount      func(childComplexity int) int
-		RequestLog        func(childComplexity int, first *int) int
-		RevokeReason      func(childComplexity int) int
-		RevokedAt         func(childComplexity int) int
-		RotatedFrom       func(childComplexity int) int
-		RotatedFromID     func(childComplexity int) int
-		Rpm               func(childComplexity int) int
-		SpendCapCents     func(childComplexity int) int
-		Status            func(childComplexity int) int
-		Tpm               func(childComplexity int) int
-		UpdatedAt         func(childComplexity int) int
-		Usage             func(childComplexity int, from *time.Time, to *time.Time) int
-		Workspace         func(childComplexity int) int
-		WorkspaceID       func(childComplexity int) int
+		AllowedModels         func(childComplexity int) int
+		CacheEnabled          func(childComplexity int) int
+		CacheHits             func(childComplexity int) int
+		CreatedAt             func(childComplexity int) int
+		CreatedBy             func(childComplexity int) int
+		CreatedByID           func(childComplexity int) int
+		CreditQuotaCents      func(childComplexity int) int
+		CreditRemainingMicros func(childComplexity int) int
+		CreditUsedMicros      func(childComplexity int) int
+		ExpiresAt             func(childComplexity int) int
+		Exposure              func(childComplexity int) int
+		GraceUntil            func(childComplexity int) int
+		ID                    func(childComplexity int) int
+		IPAllowlist           func(childComplexity int) int
+		Label                 func(childComplexity int) int
+		LastUsedAt            func(childComplexity int) int
+		LeakSource            func(childComplexity int) int
+		LeakedAt              func(childComplexity int) int
+		MaskedKey             func(childComplexity int) int
+		MaxRequests           func(childComplexity int) int
+		RemainingRequests     func(childComplexity int) int
+		RequestCount          func(childComplexity int) int
+		RequestLog            func(childComplexity int, first *int) int
+		RequestsResetAt       func(childComplexity int) int
+		RevokeReason          func(childComplexity int) int
+		RevokedAt             func(childComplexity int) int
+		RotatedFrom           func(childComplexity int) int
+		RotatedFromID         func(childComplexity int) int
+		Rpm                   func(childComplexity int) int
+		Status                func(childComplexity int) int
+		Tpm                   func(childComplexity int) int
+		UpdatedAt             func(childComplexity int) int
+		Usage                 func(childComplexity int, from *time.Time, to *time.Time) int
+		Workspace             func(childComplexity int) int
+		WorkspaceID           func(childComplexity int) int
 	}
 
 	APIKeyConnection struct {
@@ -228,37 +231,40 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AcceptInvite           func(childComplexity int, token string) int
-		BillingCheckoutURL     func(childComplexity int, workspaceID string, returnURL string) int
-		BillingPortalURL       func(childComplexity int, workspaceID string, returnURL string) int
-		ChangePassword         func(childComplexity int, current string, new string) int
-		ClearWorkspaceUpstream func(childComplexity int, workspaceID string) int
-		CreateAPIKey           func(childComplexity int, input model.CreateAPIKeyInput) int
-		CreateWorkspace        func(childComplexity int, input model.CreateWorkspaceInput) int
-		DeleteModelPrice       func(childComplexity int, model string) int
-		InviteMember           func(childComplexity int, workspaceID string, email string, role membership.Role) int
-		RefreshSession         func(childComplexity int, refreshToken string) int
-		RemoveMember           func(childComplexity int, membershipID string, revokeKeys *bool) int
-		ReportLeakedKey        func(childComplexity int, secret string, source *string) int
-		RequestPasswordReset   func(childComplexity int, email string) int
-		ResendInvitation       func(childComplexity int, id string) int
-		ResetPassword          func(childComplexity int, token string, password string) int
-		RevokeAPIKey           func(childComplexity int, id string) int
-		RevokeAllAPIKeys       func(childComplexity int, workspaceID string) int
-		RevokeInvitation       func(childComplexity int, id string) int
-		RotateAPIKey           func(childComplexity int, id string, graceSeconds *int) int
-		SendVerificationEmail  func(childComplexity int) int
-		SetBillingAlertWebhook func(childComplexity int, workspaceID string, url *string) int
-		SetModelPrice          func(childComplexity int, input model.ModelPriceInput) int
-		SetSpendCap            func(childComplexity int, workspaceID string, monthlyCents *int) int
-		SetWorkspaceUpstream   func(childComplexity int, workspaceID string, input model.WorkspaceUpstreamInput) int
-		SignIn                 func(childComplexity int, email string, password string) int
-		SignOut                func(childComplexity int, refreshToken string) int
-		SignUp                 func(childComplexity int, email string, password string) int
-		UpdateAPIKey           func(childComplexity int, id string, input model.UpdateAPIKeyInput) int
-		UpdateMemberRole       func(childComplexity int, membershipID string, role membership.Role) int
-		UpdateWorkspaceLimits  func(childComplexity int, workspaceID string, rpm *int, tpm *int, monthlyTokenQuota *int) int
-		VerifyEmail            func(childComplexity int, token string) int
+		AcceptInvite            func(childComplexity int, token string) int
+		BillingCheckoutURL      func(childComplexity int, workspaceID string, returnURL string) int
+		BillingPortalURL        func(childComplexity int, workspaceID string, returnURL string) int
+		ChangePassword          func(childComplexity int, current string, new string) int
+		ClearWorkspaceUpstream  func(childComplexity int, workspaceID string) int
+		CreateAPIKey            func(childComplexity int, input model.CreateAPIKeyInput) int
+		CreateWorkspace         func(childComplexity int, input model.CreateWorkspaceInput) int
+		DeleteAPIKey            func(childComplexity int, id string) int
+		DeleteModelPrice        func(childComplexity int, model string) int
+		InviteMember            func(childComplexity int, workspaceID string, email string, role membership.Role) int
+		RefreshSession          func(childComplexity int, refreshToken string) int
+		RemoveMember            func(childComplexity int, membershipID string, revokeKeys *bool) int
+		ReportLeakedKey         func(childComplexity int, secret string, source *string) int
+		RequestPasswordReset    func(childComplexity int, email string) int
+		ResendInvitation        func(childComplexity int, id string) int
+		ResetAPIKeyRequestCount func(childComplexity int, id string) int
+		ResetPassword           func(childComplexity int, token string, password string) int
+		RevokeAPIKey            func(childComplexity int, id string) int
+		RevokeAllAPIKeys        func(childComplexity int, workspaceID string) int
+		RevokeInvitation        func(childComplexity int, id string) int
+		RotateAPIKey            func(childComplexity int, id string, graceSeconds *int) int
+		SendVerificationEmail   func(childComplexity int) int
+		SetBillingAlertWebhook  func(childComplexity int, workspaceID string, url *string) int
+		SetModelPrice           func(childComplexity int, input model.ModelPriceInput) int
+		SetSpendCap             func(childComplexity int, workspaceID string, monthlyCents *int) int
+		SetWorkspaceActive      func(childComplexity int, workspaceID string, active bool) int
+		SetWorkspaceUpstream    func(childComplexity int, workspaceID string, input model.WorkspaceUpstreamInput) int
+		SignIn                  func(childComplexity int, email string, password string) int
+		SignOut                 func(childComplexity int, refreshToken string) int
+		SignUp                  func(childComplexity int, email string, password string) int
+		UpdateAPIKey            func(childComplexity int, id string, input model.UpdateAPIKeyInput) int
+		UpdateMemberRole        func(childComplexity int, membershipID string, role membership.Role) int
+		UpdateWorkspaceLimits   func(childComplexity int, workspaceID string, rpm *int, tpm *int, monthlyTokenQuota *int) int
+		VerifyEmail             func(childComplexity int, token string) int
 	}
 
 	PageInfo struct {
@@ -381,6 +387,7 @@ type ComplexityRoot struct {
 	Workspace struct {
 		APIKeyCount       func(childComplexity int) int
 		APIKeys           func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.APIKeyOrder, where *ent.APIKeyWhereInput, status *keys.Status, search *string) int
+		Active            func(childComplexity int) int
 		AuditEvents       func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AuditEventOrder, where *ent.AuditEventWhereInput) int
 		Billing           func(childComplexity int) int
 		CreatedAt         func(childComplexity int) int
@@ -429,6 +436,7 @@ type ComplexityRoot struct {
 }
 
 type APIKeyResolver interface {
+	CreditRemainingMicros(ctx context.Context, obj *ent.APIKey) (*int, error)
 	Exposure(ctx context.Context, obj *ent.APIKey) (*model.KeyExposure, error)
 	Status(ctx context.Context, obj *ent.APIKey) (keys.Status, error)
 	RemainingRequests(ctx context.Context, obj *ent.APIKey) (*int, error)
@@ -469,6 +477,9 @@ type MutationResolver interface {
 	AcceptInvite(ctx context.Context, token string) (*ent.Membership, error)
 	ResendInvitation(ctx context.Context, id string) (*ent.Invitation, error)
 	RevokeInvitation(ctx context.Context, id string) (*ent.Invitation, error)
+	DeleteAPIKey(ctx context.Context, id string) (string, error)
+	ResetAPIKeyRequestCount(ctx context.Context, id string) (*ent.APIKey, error)
+	SetWorkspaceActive(ctx context.Context, workspaceID string, active bool) (*ent.Workspace, error)
 	SetWorkspaceUpstream(ctx context.Context, workspaceID string, input model.WorkspaceUpstreamInput) (*ent.Workspace, error)
 	ClearWorkspaceUpstream(ctx context.Context, workspaceID string) (*ent.Workspace, error)
 }
@@ -565,6 +576,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.APIKey.CreatedByID(childComplexity), true
+	case "APIKey.creditQuotaCents":
+		if e.complexity.APIKey.CreditQuotaCents == nil {
+			break
+		}
+
+		return e.complexity.APIKey.CreditQuotaCents(childComplexity), true
+	case "APIKey.creditRemainingMicros":
+		if e.complexity.APIKey.CreditRemainingMicros == nil {
+			break
+		}
+
+		return e.complexity.APIKey.CreditRemainingMicros(childComplexity), true
+	case "APIKey.creditUsedMicros":
+		if e.complexity.APIKey.CreditUsedMicros == nil {
+			break
+		}
+
+		return e.complexity.APIKey.CreditUsedMicros(childComplexity), true
 	case "APIKey.expiresAt":
 		if e.complexity.APIKey.ExpiresAt == nil {
 			break
@@ -654,6 +683,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.APIKey.RequestLog(childComplexity, args["first"].(*int)), true
+	case "APIKey.requestsResetAt":
+		if e.complexity.APIKey.RequestsResetAt == nil {
+			break
+		}
+
+		return e.complexity.APIKey.RequestsResetAt(childComplexity), true
 	case "APIKey.revokeReason":
 		if e.complexity.APIKey.RevokeReason == nil {
 			break
@@ -684,12 +719,6 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.APIKey.Rpm(childComplexity), true
-	case "APIKey.spendCapCents":
-		if e.complexity.APIKey.SpendCapCents == nil {
-			break
-		}
-
-		return e.complexity.APIKey.SpendCapCents(childComplexity), true
 	case "APIKey.status":
 		if e.complexity.APIKey.Status == nil {
 			break
@@ -1329,6 +1358,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Mutation.CreateWorkspace(childComplexity, args["input"].(model.CreateWorkspaceInput)), true
+	case "Mutation.deleteAPIKey":
+		if e.complexity.Mutation.DeleteAPIKey == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteAPIKey_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.complexity.Mutation.DeleteAPIKey(childComplexity, args["id"].(string)), true
 	case "Mutation.deleteModelPrice":
 		if e.complexity.Mutation.DeleteModelPrice == nil {
 			break
@@ -1406,6 +1446,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Mutation.ResendInvitation(childComplexity, args["id"].(string)), true
+	case "Mutation.resetAPIKeyRequestCount":
+		if e.complexity.Mutation.ResetAPIKeyRequestCount == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resetAPIKeyRequestCount_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.complexity.Mutation.ResetAPIKeyRequestCount(childComplexity, args["id"].(string)), true
 	case "Mutation.resetPassword":
 		if e.complexity.Mutation.ResetPassword == nil {
 			break
@@ -1500,6 +1551,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Mutation.SetSpendCap(childComplexity, args["workspaceID"].(string), args["monthlyCents"].(*int)), true
+	case "Mutation.setWorkspaceActive":
+		if e.complexity.Mutation.SetWorkspaceActive == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setWorkspaceActive_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.complexity.Mutation.SetWorkspaceActive(childComplexity, args["workspaceID"].(string), args["active"].(bool)), true
 	case "Mutation.setWorkspaceUpstream":
 		if e.complexity.Mutation.SetWorkspaceUpstream == nil {
 			break
@@ -2129,6 +2191,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Workspace.APIKeys(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.APIKeyOrder), args["where"].(*ent.APIKeyWhereInput), args["status"].(*keys.Status), args["search"].(*string)), true
+	case "Workspace.active":
+		if e.complexity.Workspace.Active == nil {
+			break
+		}
+
+		return e.complexity.Workspace.Active(childComplexity), true
 	case "Workspace.auditEvents":
 		if e.complexity.Workspace.AuditEvents == nil {
 			break
@@ -2521,6 +2589,7 @@ type APIKey implements Node {
   maxRequests: Int!
   requestCount: Int!
   cacheHits: Int!
+  requestsResetAt: Time
   """
   empty = every model of the workspace
   """
@@ -2531,7 +2600,14 @@ type APIKey implements Node {
   ipAllowlist: [String!]
   rpm: Int
   tpm: Int
-  spendCapCents: Int
+  """
+  all-time spend limit in cents; null = unlimited
+  """
+  creditQuotaCents: Int
+  """
+  the key's total cost in micro-dollars; kept by the ledger
+  """
+  creditUsedMicros: Int!
   cacheEnabled: Boolean!
   createdByID: ID
   lastUsedAt: Time
@@ -2765,6 +2841,19 @@ input APIKeyWhereInput {
   cacheHitsLT: Int
   cacheHitsLTE: Int
   """
+  requests_reset_at field predicates
+  """
+  requestsResetAt: Time
+  requestsResetAtNEQ: Time
+  requestsResetAtIn: [Time!]
+  requestsResetAtNotIn: [Time!]
+  requestsResetAtGT: Time
+  requestsResetAtGTE: Time
+  requestsResetAtLT: Time
+  requestsResetAtLTE: Time
+  requestsResetAtIsNil: Boolean
+  requestsResetAtNotNil: Boolean
+  """
   rpm field predicates
   """
   rpm: Int
@@ -2791,18 +2880,29 @@ input APIKeyWhereInput {
   tpmIsNil: Boolean
   tpmNotNil: Boolean
   """
-  spend_cap_cents field predicates
+  credit_quota_cents field predicates
   """
-  spendCapCents: Int
-  spendCapCentsNEQ: Int
-  spendCapCentsIn: [Int!]
-  spendCapCentsNotIn: [Int!]
-  spendCapCentsGT: Int
-  spendCapCentsGTE: Int
-  spendCapCentsLT: Int
-  spendCapCentsLTE: Int
-  spendCapCentsIsNil: Boolean
-  spendCapCentsNotNil: Boolean
+  creditQuotaCents: Int
+  creditQuotaCentsNEQ: Int
+  creditQuotaCentsIn: [Int!]
+  creditQuotaCentsNotIn: [Int!]
+  creditQuotaCentsGT: Int
+  creditQuotaCentsGTE: Int
+  creditQuotaCentsLT: Int
+  creditQuotaCentsLTE: Int
+  creditQuotaCentsIsNil: Boolean
+  creditQuotaCentsNotNil: Boolean
+  """
+  credit_used_micros field predicates
+  """
+  creditUsedMicros: Int
+  creditUsedMicrosNEQ: Int
+  creditUsedMicrosIn: [Int!]
+  creditUsedMicrosNotIn: [Int!]
+  creditUsedMicrosGT: Int
+  creditUsedMicrosGTE: Int
+  creditUsedMicrosLT: Int
+  creditUsedMicrosLTE: Int
   """
   cache_enabled field predicates
   """
@@ -4043,6 +4143,7 @@ type Workspace implements Node {
   slug: String!
   status: WorkspaceStatus!
   suspendedReason: String
+  active: Boolean!
   """
   requests per minute for the whole workspace; 0 = unlimited
   """
@@ -4061,7 +4162,7 @@ type Workspace implements Node {
   spendCapCents: Int
   maxKeys: Int!
   """
-  number of API keys of the workspace, revoked ones included; kept by the system
+  number of API keys of the workspace that are not deleted, revoked ones included; kept by the system
   """
   apiKeyCount: Int!
   memberships(
@@ -4316,6 +4417,11 @@ input WorkspaceWhereInput {
   suspendedReasonEqualFold: String
   suspendedReasonContainsFold: String
   """
+  active field predicates
+  """
+  active: Boolean
+  activeNEQ: Boolean
+  """
   rpm field predicates
   """
   rpm: Int
@@ -4532,6 +4638,54 @@ extend type Mutation {
   resendInvitation(id: ID!): Invitation!
   "Withdraws an invitation; its link stops working."
   revokeInvitation(id: ID!): Invitation!
+}
+`, BuiltIn: false},
+	{Name: "../keylifecycle.graphqls", Input: `# Issue 16: a key's lifecycle beyond create, edit and revoke — lifetimes in
+# hours, a per-key credit quota, delete, resetting a rate-limited key — and
+# the owner's switch that deactivates a whole workspace.
+
+extend input CreateAPIKeyInput {
+  """
+  The key expires this many hours after it is made (1 to 87,600), instead of at
+  expiresAt; giving both is an error. Neither: the key never expires.
+  """
+  durationHours: Int
+  """
+  The most the key may ever spend, in cents (all time, not monthly); null or 0:
+  unlimited. Once it is spent the gateway answers 429 insufficient_quota until
+  the quota is raised.
+  """
+  creditQuotaCents: Int
+}
+
+extend input UpdateAPIKeyInput {
+  "The key's all-time spend limit in cents; 0 removes it. Raising it tops the key up."
+  creditQuotaCents: Int
+}
+
+extend type APIKey {
+  "What is left of the credit quota, in micro-dollars (never below 0); null when the key has no quota."
+  creditRemainingMicros: Int
+}
+
+extend type Mutation {
+  """
+  Deletes a key for good: it leaves every list and every gateway answers it
+  401 invalid_api_key. Its usage stays in the ledger and on the bill, and the
+  audit log keeps who deleted it. Returns the key's id.
+  """
+  deleteAPIKey(id: ID!): ID!
+  """
+  Sets the key's request count back to 0, so that a key that reached its
+  maxRequests (RATE_LIMITED) serves again; requestsResetAt says when.
+  """
+  resetAPIKeyRequestCount(id: ID!): APIKey!
+  """
+  Switches a workspace off or on (owners only). An inactive workspace cannot
+  generate keys (WORKSPACE_INACTIVE) and its keys get 403 workspace_inactive at
+  the gateway; it is apart from billing's suspension.
+  """
+  setWorkspaceActive(workspaceID: ID!, active: Boolean!): Workspace!
 }
 `, BuiltIn: false},
 	{Name: "../leaks.graphqls", Input: `# Leaked keys: what a key did since it was exposed.
@@ -4976,6 +5130,17 @@ func (ec *executionContext) field_Mutation_createWorkspace_args(ctx context.Cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_deleteAPIKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id", ec.unmarshalNID2string)
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deleteModelPrice_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5063,6 +5228,17 @@ func (ec *executionContext) field_Mutation_requestPasswordReset_args(ctx context
 }
 
 func (ec *executionContext) field_Mutation_resendInvitation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id", ec.unmarshalNID2string)
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_resetAPIKeyRequestCount_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id", ec.unmarshalNID2string)
@@ -5178,6 +5354,22 @@ func (ec *executionContext) field_Mutation_setSpendCap_args(ctx context.Context,
 		return nil, err
 	}
 	args["monthlyCents"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setWorkspaceActive_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "workspaceID", ec.unmarshalNID2string)
+	if err != nil {
+		return nil, err
+	}
+	args["workspaceID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "active", ec.unmarshalNBoolean2bool)
+	if err != nil {
+		return nil, err
+	}
+	args["active"] = arg1
 	return args, nil
 }
 
@@ -6023,6 +6215,35 @@ func (ec *executionContext) fieldContext_APIKey_cacheHits(_ context.Context, fie
 	return fc, nil
 }
 
+func (ec *executionContext) _APIKey_requestsResetAt(ctx context.Context, field graphql.CollectedField, obj *ent.APIKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_APIKey_requestsResetAt,
+		func(ctx context.Context) (any, error) {
+			return obj.RequestsResetAt, nil
+		},
+		nil,
+		ec.marshalOTime2ᚖtimeᚐTime,
+		true,
+		false,
+	)
+}
+
+func (ec *executionContext) fieldContext_APIKey_requestsResetAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "APIKey",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Time does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _APIKey_allowedModels(ctx context.Context, field graphql.CollectedField, obj *ent.APIKey) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6139,14 +6360,14 @@ func (ec *executionContext) fieldContext_APIKey_tpm(_ context.Context, field gra
 	return fc, nil
 }
 
-func (ec *executionContext) _APIKey_spendCapCents(ctx context.Context, field graphql.CollectedField, obj *ent.APIKey) (ret graphql.Marshaler) {
+func (ec *executionContext) _APIKey_creditQuotaCents(ctx context.Context, field graphql.CollectedField, obj *ent.APIKey) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
 		field,
-		ec.fieldContext_APIKey_spendCapCents,
+		ec.fieldContext_APIKey_creditQuotaCents,
 		func(ctx context.Context) (any, error) {
-			return obj.SpendCapCents, nil
+			return obj.CreditQuotaCents, nil
 		},
 		nil,
 		ec.marshalOInt2ᚖint64,
@@ -6155,7 +6376,36 @@ func (ec *executionContext) _APIKey_spendCapCents(ctx context.Context, field gra
 	)
 }
 
-func (ec *executionContext) fieldContext_APIKey_spendCapCents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+func (ec *executionContext) fieldContext_APIKey_creditQuotaCents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "APIKey",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _APIKey_creditUsedMicros(ctx context.Context, field graphql.CollectedField, obj *ent.APIKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_APIKey_creditUsedMicros,
+		func(ctx context.Context) (any, error) {
+			return obj.CreditUsedMicros, nil
+		},
+		nil,
+		ec.marshalNInt2int64,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_APIKey_creditUsedMicros(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	fc = &graphql.FieldContext{
 		Object:     "APIKey",
 		Field:      field,
@@ -6409,6 +6659,8 @@ func (ec *executionContext) fieldContext_APIKey_workspace(_ context.Context, fie
 				return ec.fieldContext_Workspace_status(ctx, field)
 			case "suspendedReason":
 				return ec.fieldContext_Workspace_suspendedReason(ctx, field)
+			case "active":
+				return ec.fieldContext_Workspace_active(ctx, field)
 			case "rpm":
 				return ec.fieldContext_Workspace_rpm(ctx, field)
 			case "tpm":
@@ -6555,6 +6807,8 @@ func (ec *executionContext) fieldContext_APIKey_rotatedFrom(_ context.Context, f
 				return ec.fieldContext_APIKey_requestCount(ctx, field)
 			case "cacheHits":
 				return ec.fieldContext_APIKey_cacheHits(ctx, field)
+			case "requestsResetAt":
+				return ec.fieldContext_APIKey_requestsResetAt(ctx, field)
 			case "allowedModels":
 				return ec.fieldContext_APIKey_allowedModels(ctx, field)
 			case "ipAllowlist":
@@ -6563,8 +6817,10 @@ func (ec *executionContext) fieldContext_APIKey_rotatedFrom(_ context.Context, f
 				return ec.fieldContext_APIKey_rpm(ctx, field)
 			case "tpm":
 				return ec.fieldContext_APIKey_tpm(ctx, field)
-			case "spendCapCents":
-				return ec.fieldContext_APIKey_spendCapCents(ctx, field)
+			case "creditQuotaCents":
+				return ec.fieldContext_APIKey_creditQuotaCents(ctx, field)
+			case "creditUsedMicros":
+				return ec.fieldContext_APIKey_creditUsedMicros(ctx, field)
 			case "cacheEnabled":
 				return ec.fieldContext_APIKey_cacheEnabled(ctx, field)
 			case "createdByID":
@@ -6585,6 +6841,8 @@ func (ec *executionContext) fieldContext_APIKey_rotatedFrom(_ context.Context, f
 				return ec.fieldContext_APIKey_createdBy(ctx, field)
 			case "rotatedFrom":
 				return ec.fieldContext_APIKey_rotatedFrom(ctx, field)
+			case "creditRemainingMicros":
+				return ec.fieldContext_APIKey_creditRemainingMicros(ctx, field)
 			case "exposure":
 				return ec.fieldContext_APIKey_exposure(ctx, field)
 			case "status":
@@ -6597,6 +6855,35 @@ func (ec *executionContext) fieldContext_APIKey_rotatedFrom(_ context.Context, f
 				return ec.fieldContext_APIKey_requestLog(ctx, field)
 			}
 			return nil, fmt.Errorf("no field named %q was found under type APIKey", field.Name)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _APIKey_creditRemainingMicros(ctx context.Context, field graphql.CollectedField, obj *ent.APIKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_APIKey_creditRemainingMicros,
+		func(ctx context.Context) (any, error) {
+			return ec.resolvers.APIKey().CreditRemainingMicros(ctx, obj)
+		},
+		nil,
+		ec.marshalOInt2ᚖint,
+		true,
+		false,
+	)
+}
+
+func (ec *executionContext) fieldContext_APIKey_creditRemainingMicros(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "APIKey",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
 		},
 	}
 	return fc, nil
@@ -6998,6 +7285,8 @@ func (ec *executionContext) fieldContext_APIKeyEdge_node(_ context.Context, fiel
 				return ec.fieldContext_APIKey_requestCount(ctx, field)
 			case "cacheHits":
 				return ec.fieldContext_APIKey_cacheHits(ctx, field)
+			case "requestsResetAt":
+				return ec.fieldContext_APIKey_requestsResetAt(ctx, field)
 			case "allowedModels":
 				return ec.fieldContext_APIKey_allowedModels(ctx, field)
 			case "ipAllowlist":
@@ -7006,8 +7295,10 @@ func (ec *executionContext) fieldContext_APIKeyEdge_node(_ context.Context, fiel
 				return ec.fieldContext_APIKey_rpm(ctx, field)
 			case "tpm":
 				return ec.fieldContext_APIKey_tpm(ctx, field)
-			case "spendCapCents":
-				return ec.fieldContext_APIKey_spendCapCents(ctx, field)
+			case "creditQuotaCents":
+				return ec.fieldContext_APIKey_creditQuotaCents(ctx, field)
+			case "creditUsedMicros":
+				return ec.fieldContext_APIKey_creditUsedMicros(ctx, field)
 			case "cacheEnabled":
 				return ec.fieldContext_APIKey_cacheEnabled(ctx, field)
 			case "createdByID":
@@ -7028,6 +7319,8 @@ func (ec *executionContext) fieldContext_APIKeyEdge_node(_ context.Context, fiel
 				return ec.fieldContext_APIKey_createdBy(ctx, field)
 			case "rotatedFrom":
 				return ec.fieldContext_APIKey_rotatedFrom(ctx, field)
+			case "creditRemainingMicros":
+				return ec.fieldContext_APIKey_creditRemainingMicros(ctx, field)
 			case "exposure":
 				return ec.fieldContext_APIKey_exposure(ctx, field)
 			case "status":
@@ -7373,6 +7666,8 @@ func (ec *executionContext) fieldContext_AuditEvent_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_status(ctx, field)
 			case "suspendedReason":
 				return ec.fieldContext_Workspace_suspendedReason(ctx, field)
+			case "active":
+				return ec.fieldContext_Workspace_active(ctx, field)
 			case "rpm":
 				return ec.fieldContext_Workspace_rpm(ctx, field)
 			case "tpm":
@@ -8224,6 +8519,8 @@ func (ec *executionContext) fieldContext_CreateAPIKeyPayload_apiKey(_ context.Co
 				return ec.fieldContext_APIKey_requestCount(ctx, field)
 			case "cacheHits":
 				return ec.fieldContext_APIKey_cacheHits(ctx, field)
+			case "requestsResetAt":
+				return ec.fieldContext_APIKey_requestsResetAt(ctx, field)
 			case "allowedModels":
 				return ec.fieldContext_APIKey_allowedModels(ctx, field)
 			case "ipAllowlist":
@@ -8232,8 +8529,10 @@ func (ec *executionContext) fieldContext_CreateAPIKeyPayload_apiKey(_ context.Co
 				return ec.fieldContext_APIKey_rpm(ctx, field)
 			case "tpm":
 				return ec.fieldContext_APIKey_tpm(ctx, field)
-			case "spendCapCents":
-				return ec.fieldContext_APIKey_spendCapCents(ctx, field)
+			case "creditQuotaCents":
+				return ec.fieldContext_APIKey_creditQuotaCents(ctx, field)
+			case "creditUsedMicros":
+				return ec.fieldContext_APIKey_creditUsedMicros(ctx, field)
 			case "cacheEnabled":
 				return ec.fieldContext_APIKey_cacheEnabled(ctx, field)
 			case "createdByID":
@@ -8254,6 +8553,8 @@ func (ec *executionContext) fieldContext_CreateAPIKeyPayload_apiKey(_ context.Co
 				return ec.fieldContext_APIKey_createdBy(ctx, field)
 			case "rotatedFrom":
 				return ec.fieldContext_APIKey_rotatedFrom(ctx, field)
+			case "creditRemainingMicros":
+				return ec.fieldContext_APIKey_creditRemainingMicros(ctx, field)
 			case "exposure":
 				return ec.fieldContext_APIKey_exposure(ctx, field)
 			case "status":
@@ -8570,6 +8871,8 @@ func (ec *executionContext) fieldContext_Invitation_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_status(ctx, field)
 			case "suspendedReason":
 				return ec.fieldContext_Workspace_suspendedReason(ctx, field)
+			case "active":
+				return ec.fieldContext_Workspace_active(ctx, field)
 			case "rpm":
 				return ec.fieldContext_Workspace_rpm(ctx, field)
 			case "tpm":
@@ -9092,6 +9395,8 @@ func (ec *executionContext) fieldContext_Membership_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_status(ctx, field)
 			case "suspendedReason":
 				return ec.fieldContext_Workspace_suspendedReason(ctx, field)
+			case "active":
+				return ec.fieldContext_Workspace_active(ctx, field)
 			case "rpm":
 				return ec.fieldContext_Workspace_rpm(ctx, field)
 			case "tpm":
@@ -9950,6 +10255,8 @@ func (ec *executionContext) fieldContext_Mutation_createWorkspace(ctx context.Co
 				return ec.fieldContext_Workspace_status(ctx, field)
 			case "suspendedReason":
 				return ec.fieldContext_Workspace_suspendedReason(ctx, field)
+			case "active":
+				return ec.fieldContext_Workspace_active(ctx, field)
 			case "rpm":
 				return ec.fieldContext_Workspace_rpm(ctx, field)
 			case "tpm":
@@ -10049,6 +10356,8 @@ func (ec *executionContext) fieldContext_Mutation_updateWorkspaceLimits(ctx cont
 				return ec.fieldContext_Workspace_status(ctx, field)
 			case "suspendedReason":
 				return ec.fieldContext_Workspace_suspendedReason(ctx, field)
+			case "active":
+				return ec.fieldContext_Workspace_active(ctx, field)
 			case "rpm":
 				return ec.fieldContext_Workspace_rpm(ctx, field)
 			case "tpm":
@@ -10148,6 +10457,8 @@ func (ec *executionContext) fieldContext_Mutation_setSpendCap(ctx context.Contex
 				return ec.fieldContext_Workspace_status(ctx, field)
 			case "suspendedReason":
 				return ec.fieldContext_Workspace_suspendedReason(ctx, field)
+			case "active":
+				return ec.fieldContext_Workspace_active(ctx, field)
 			case "rpm":
 				return ec.fieldContext_Workspace_rpm(ctx, field)
 			case "tpm":
@@ -10471,6 +10782,8 @@ func (ec *executionContext) fieldContext_Mutation_updateAPIKey(ctx context.Conte
 				return ec.fieldContext_APIKey_requestCount(ctx, field)
 			case "cacheHits":
 				return ec.fieldContext_APIKey_cacheHits(ctx, field)
+			case "requestsResetAt":
+				return ec.fieldContext_APIKey_requestsResetAt(ctx, field)
 			case "allowedModels":
 				return ec.fieldContext_APIKey_allowedModels(ctx, field)
 			case "ipAllowlist":
@@ -10479,8 +10792,10 @@ func (ec *executionContext) fieldContext_Mutation_updateAPIKey(ctx context.Conte
 				return ec.fieldContext_APIKey_rpm(ctx, field)
 			case "tpm":
 				return ec.fieldContext_APIKey_tpm(ctx, field)
-			case "spendCapCents":
-				return ec.fieldContext_APIKey_spendCapCents(ctx, field)
+			case "creditQuotaCents":
+				return ec.fieldContext_APIKey_creditQuotaCents(ctx, field)
+			case "creditUsedMicros":
+				return ec.fieldContext_APIKey_creditUsedMicros(ctx, field)
 			case "cacheEnabled":
 				return ec.fieldContext_APIKey_cacheEnabled(ctx, field)
 			case "createdByID":
@@ -10501,6 +10816,8 @@ func (ec *executionContext) fieldContext_Mutation_updateAPIKey(ctx context.Conte
 				return ec.fieldContext_APIKey_createdBy(ctx, field)
 			case "rotatedFrom":
 				return ec.fieldContext_APIKey_rotatedFrom(ctx, field)
+			case "creditRemainingMicros":
+				return ec.fieldContext_APIKey_creditRemainingMicros(ctx, field)
 			case "exposure":
 				return ec.fieldContext_APIKey_exposure(ctx, field)
 			case "status":
@@ -10578,6 +10895,8 @@ func (ec *executionContext) fieldContext_Mutation_revokeAPIKey(ctx context.Conte
 				return ec.fieldContext_APIKey_requestCount(ctx, field)
 			case "cacheHits":
 				return ec.fieldContext_APIKey_cacheHits(ctx, field)
+			case "requestsResetAt":
+				return ec.fieldContext_APIKey_requestsResetAt(ctx, field)
 			case "allowedModels":
 				return ec.fieldContext_APIKey_allowedModels(ctx, field)
 			case "ipAllowlist":
@@ -10586,8 +10905,10 @@ func (ec *executionContext) fieldContext_Mutation_revokeAPIKey(ctx context.Conte
 				return ec.fieldContext_APIKey_rpm(ctx, field)
 			case "tpm":
 				return ec.fieldContext_APIKey_tpm(ctx, field)
-			case "spendCapCents":
-				return ec.fieldContext_APIKey_spendCapCents(ctx, field)
+			case "creditQuotaCents":
+				return ec.fieldContext_APIKey_creditQuotaCents(ctx, field)
+			case "creditUsedMicros":
+				return ec.fieldContext_APIKey_creditUsedMicros(ctx, field)
 			case "cacheEnabled":
 				return ec.fieldContext_APIKey_cacheEnabled(ctx, field)
 			case "createdByID":
@@ -10608,6 +10929,8 @@ func (ec *executionContext) fieldContext_Mutation_revokeAPIKey(ctx context.Conte
 				return ec.fieldContext_APIKey_createdBy(ctx, field)
 			case "rotatedFrom":
 				return ec.fieldContext_APIKey_rotatedFrom(ctx, field)
+			case "creditRemainingMicros":
+				return ec.fieldContext_APIKey_creditRemainingMicros(ctx, field)
 			case "exposure":
 				return ec.fieldContext_APIKey_exposure(ctx, field)
 			case "status":
@@ -10773,6 +11096,8 @@ func (ec *executionContext) fieldContext_Mutation_reportLeakedKey(ctx context.Co
 				return ec.fieldContext_APIKey_requestCount(ctx, field)
 			case "cacheHits":
 				return ec.fieldContext_APIKey_cacheHits(ctx, field)
+			case "requestsResetAt":
+				return ec.fieldContext_APIKey_requestsResetAt(ctx, field)
 			case "allowedModels":
 				return ec.fieldContext_APIKey_allowedModels(ctx, field)
 			case "ipAllowlist":
@@ -10781,8 +11106,10 @@ func (ec *executionContext) fieldContext_Mutation_reportLeakedKey(ctx context.Co
 				return ec.fieldContext_APIKey_rpm(ctx, field)
 			case "tpm":
 				return ec.fieldContext_APIKey_tpm(ctx, field)
-			case "spendCapCents":
-				return ec.fieldContext_APIKey_spendCapCents(ctx, field)
+			case "creditQuotaCents":
+				return ec.fieldContext_APIKey_creditQuotaCents(ctx, field)
+			case "creditUsedMicros":
+				return ec.fieldContext_APIKey_creditUsedMicros(ctx, field)
 			case "cacheEnabled":
 				return ec.fieldContext_APIKey_cacheEnabled(ctx, field)
 			case "createdByID":
@@ -10803,6 +11130,8 @@ func (ec *executionContext) fieldContext_Mutation_reportLeakedKey(ctx context.Co
 				return ec.fieldContext_APIKey_createdBy(ctx, field)
 			case "rotatedFrom":
 				return ec.fieldContext_APIKey_rotatedFrom(ctx, field)
+			case "creditRemainingMicros":
+				return ec.fieldContext_APIKey_creditRemainingMicros(ctx, field)
 			case "exposure":
 				return ec.fieldContext_APIKey_exposure(ctx, field)
 			case "status":
@@ -11249,6 +11578,8 @@ func (ec *executionContext) fieldContext_Mutation_setBillingAlertWebhook(ctx con
 				return ec.fieldContext_Workspace_status(ctx, field)
 			case "suspendedReason":
 				return ec.fieldContext_Workspace_suspendedReason(ctx, field)
+			case "active":
+				return ec.fieldContext_Workspace_active(ctx, field)
 			case "rpm":
 				return ec.fieldContext_Workspace_rpm(ctx, field)
 			case "tpm":
@@ -11502,6 +11833,261 @@ func (ec *executionContext) fieldContext_Mutation_revokeInvitation(ctx context.C
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_deleteAPIKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Mutation_deleteAPIKey,
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.resolvers.Mutation().DeleteAPIKey(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		ec.marshalNID2string,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Mutation_deleteAPIKey(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteAPIKey_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_resetAPIKeyRequestCount(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Mutation_resetAPIKeyRequestCount,
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.resolvers.Mutation().ResetAPIKeyRequestCount(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		ec.marshalNAPIKey2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐAPIKey,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Mutation_resetAPIKeyRequestCount(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "id":
+				return ec.fieldContext_APIKey_id(ctx, field)
+			case "createdAt":
+				return ec.fieldContext_APIKey_createdAt(ctx, field)
+			case "updatedAt":
+				return ec.fieldContext_APIKey_updatedAt(ctx, field)
+			case "workspaceID":
+				return ec.fieldContext_APIKey_workspaceID(ctx, field)
+			case "label":
+				return ec.fieldContext_APIKey_label(ctx, field)
+			case "maskedKey":
+				return ec.fieldContext_APIKey_maskedKey(ctx, field)
+			case "revokeReason":
+				return ec.fieldContext_APIKey_revokeReason(ctx, field)
+			case "revokedAt":
+				return ec.fieldContext_APIKey_revokedAt(ctx, field)
+			case "expiresAt":
+				return ec.fieldContext_APIKey_expiresAt(ctx, field)
+			case "maxRequests":
+				return ec.fieldContext_APIKey_maxRequests(ctx, field)
+			case "requestCount":
+				return ec.fieldContext_APIKey_requestCount(ctx, field)
+			case "cacheHits":
+				return ec.fieldContext_APIKey_cacheHits(ctx, field)
+			case "requestsResetAt":
+				return ec.fieldContext_APIKey_requestsResetAt(ctx, field)
+			case "allowedModels":
+				return ec.fieldContext_APIKey_allowedModels(ctx, field)
+			case "ipAllowlist":
+				return ec.fieldContext_APIKey_ipAllowlist(ctx, field)
+			case "rpm":
+				return ec.fieldContext_APIKey_rpm(ctx, field)
+			case "tpm":
+				return ec.fieldContext_APIKey_tpm(ctx, field)
+			case "creditQuotaCents":
+				return ec.fieldContext_APIKey_creditQuotaCents(ctx, field)
+			case "creditUsedMicros":
+				return ec.fieldContext_APIKey_creditUsedMicros(ctx, field)
+			case "cacheEnabled":
+				return ec.fieldContext_APIKey_cacheEnabled(ctx, field)
+			case "createdByID":
+				return ec.fieldContext_APIKey_createdByID(ctx, field)
+			case "lastUsedAt":
+				return ec.fieldContext_APIKey_lastUsedAt(ctx, field)
+			case "rotatedFromID":
+				return ec.fieldContext_APIKey_rotatedFromID(ctx, field)
+			case "graceUntil":
+				return ec.fieldContext_APIKey_graceUntil(ctx, field)
+			case "leakedAt":
+				return ec.fieldContext_APIKey_leakedAt(ctx, field)
+			case "leakSource":
+				return ec.fieldContext_APIKey_leakSource(ctx, field)
+			case "workspace":
+				return ec.fieldContext_APIKey_workspace(ctx, field)
+			case "createdBy":
+				return ec.fieldContext_APIKey_createdBy(ctx, field)
+			case "rotatedFrom":
+				return ec.fieldContext_APIKey_rotatedFrom(ctx, field)
+			case "creditRemainingMicros":
+				return ec.fieldContext_APIKey_creditRemainingMicros(ctx, field)
+			case "exposure":
+				return ec.fieldContext_APIKey_exposure(ctx, field)
+			case "status":
+				return ec.fieldContext_APIKey_status(ctx, field)
+			case "remainingRequests":
+				return ec.fieldContext_APIKey_remainingRequests(ctx, field)
+			case "usage":
+				return ec.fieldContext_APIKey_usage(ctx, field)
+			case "requestLog":
+				return ec.fieldContext_APIKey_requestLog(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type APIKey", field.Name)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_resetAPIKeyRequestCount_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setWorkspaceActive(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Mutation_setWorkspaceActive,
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.resolvers.Mutation().SetWorkspaceActive(ctx, fc.Args["workspaceID"].(string), fc.Args["active"].(bool))
+		},
+		nil,
+		ec.marshalNWorkspace2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐWorkspace,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Mutation_setWorkspaceActive(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "id":
+				return ec.fieldContext_Workspace_id(ctx, field)
+			case "createdAt":
+				return ec.fieldContext_Workspace_createdAt(ctx, field)
+			case "updatedAt":
+				return ec.fieldContext_Workspace_updatedAt(ctx, field)
+			case "name":
+				return ec.fieldContext_Workspace_name(ctx, field)
+			case "slug":
+				return ec.fieldContext_Workspace_slug(ctx, field)
+			case "status":
+				return ec.fieldContext_Workspace_status(ctx, field)
+			case "suspendedReason":
+				return ec.fieldContext_Workspace_suspendedReason(ctx, field)
+			case "active":
+				return ec.fieldContext_Workspace_active(ctx, field)
+			case "rpm":
+				return ec.fieldContext_Workspace_rpm(ctx, field)
+			case "tpm":
+				return ec.fieldContext_Workspace_tpm(ctx, field)
+			case "monthlyTokenQuota":
+				return ec.fieldContext_Workspace_monthlyTokenQuota(ctx, field)
+			case "spendCapCents":
+				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
+			case "maxKeys":
+				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "apiKeyCount":
+				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
+			case "memberships":
+				return ec.fieldContext_Workspace_memberships(ctx, field)
+			case "auditEvents":
+				return ec.fieldContext_Workspace_auditEvents(ctx, field)
+			case "usageEvents":
+				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "invitations":
+				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "rateLimits":
+				return ec.fieldContext_Workspace_rateLimits(ctx, field)
+			case "spendCap":
+				return ec.fieldContext_Workspace_spendCap(ctx, field)
+			case "viewerRole":
+				return ec.fieldContext_Workspace_viewerRole(ctx, field)
+			case "apiKeys":
+				return ec.fieldContext_Workspace_apiKeys(ctx, field)
+			case "usage":
+				return ec.fieldContext_Workspace_usage(ctx, field)
+			case "usageSeries":
+				return ec.fieldContext_Workspace_usageSeries(ctx, field)
+			case "usageByModel":
+				return ec.fieldContext_Workspace_usageByModel(ctx, field)
+			case "usageByKey":
+				return ec.fieldContext_Workspace_usageByKey(ctx, field)
+			case "monthSpendMicros":
+				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
+			case "billing":
+				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "upstream":
+				return ec.fieldContext_Workspace_upstream(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type Workspace", field.Name)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setWorkspaceActive_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_setWorkspaceUpstream(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11541,6 +12127,8 @@ func (ec *executionContext) fieldContext_Mutation_setWorkspaceUpstream(ctx conte
 				return ec.fieldContext_Workspace_status(ctx, field)
 			case "suspendedReason":
 				return ec.fieldContext_Workspace_suspendedReason(ctx, field)
+			case "active":
+				return ec.fieldContext_Workspace_active(ctx, field)
 			case "rpm":
 				return ec.fieldContext_Workspace_rpm(ctx, field)
 			case "tpm":
@@ -11640,6 +12228,8 @@ func (ec *executionContext) fieldContext_Mutation_clearWorkspaceUpstream(ctx con
 				return ec.fieldContext_Workspace_status(ctx, field)
 			case "suspendedReason":
 				return ec.fieldContext_Workspace_suspendedReason(ctx, field)
+			case "active":
+				return ec.fieldContext_Workspace_active(ctx, field)
 			case "rpm":
 				return ec.fieldContext_Workspace_rpm(ctx, field)
 			case "tpm":
@@ -12131,6 +12721,8 @@ func (ec *executionContext) fieldContext_Query_workspace(ctx context.Context, fi
 				return ec.fieldContext_Workspace_status(ctx, field)
 			case "suspendedReason":
 				return ec.fieldContext_Workspace_suspendedReason(ctx, field)
+			case "active":
+				return ec.fieldContext_Workspace_active(ctx, field)
 			case "rpm":
 				return ec.fieldContext_Workspace_rpm(ctx, field)
 			case "tpm":
@@ -13033,6 +13625,8 @@ func (ec *executionContext) fieldContext_UsageEvent_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_status(ctx, field)
 			case "suspendedReason":
 				return ec.fieldContext_Workspace_suspendedReason(ctx, field)
+			case "active":
+				return ec.fieldContext_Workspace_active(ctx, field)
 			case "rpm":
 				return ec.fieldContext_Workspace_rpm(ctx, field)
 			case "tpm":
@@ -14686,6 +15280,35 @@ func (ec *executionContext) fieldContext_Workspace_suspendedReason(_ context.Con
 	return fc, nil
 }
 
+func (ec *executionContext) _Workspace_active(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Workspace_active,
+		func(ctx context.Context) (any, error) {
+			return obj.Active, nil
+		},
+		nil,
+		ec.marshalNBoolean2bool,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Workspace_active(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Workspace",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Workspace_rpm(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15702,6 +16325,8 @@ func (ec *executionContext) fieldContext_WorkspaceEdge_node(_ context.Context, f
 				return ec.fieldContext_Workspace_status(ctx, field)
 			case "suspendedReason":
 				return ec.fieldContext_Workspace_suspendedReason(ctx, field)
+			case "active":
+				return ec.fieldContext_Workspace_active(ctx, field)
 			case "rpm":
 				return ec.fieldContext_Workspace_rpm(ctx, field)
 			case "tpm":
@@ -17387,7 +18012,7 @@ func (ec *executionContext) unmarshalInputAPIKeyWhereInput(ctx context.Context, 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "label", "labelNEQ", "labelIn", "labelNotIn", "labelGT", "labelGTE", "labelLT", "labelLTE", "labelContains", "labelHasPrefix", "labelHasSuffix", "labelEqualFold", "labelContainsFold", "maskedKey", "maskedKeyNEQ", "maskedKeyIn", "maskedKeyNotIn", "maskedKeyGT", "maskedKeyGTE", "maskedKeyLT", "maskedKeyLTE", "maskedKeyContains", "maskedKeyHasPrefix", "maskedKeyHasSuffix", "maskedKeyEqualFold", "maskedKeyContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "revokeReason", "revokeReasonNEQ", "revokeReasonIn", "revokeReasonNotIn", "revokeReasonIsNil", "revokeReasonNotNil", "revokedAt", "revokedAtNEQ", "revokedAtIn", "revokedAtNotIn", "revokedAtGT", "revokedAtGTE", "revokedAtLT", "revokedAtLTE", "revokedAtIsNil", "revokedAtNotNil", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "maxRequests", "maxRequestsNEQ", "maxRequestsIn", "maxRequestsNotIn", "maxRequestsGT", "maxRequestsGTE", "maxRequestsLT", "maxRequestsLTE", "requestCount", "requestCountNEQ", "requestCountIn", "requestCountNotIn", "requestCountGT", "requestCountGTE", "requestCountLT", "requestCountLTE", "cacheHits", "cacheHitsNEQ", "cacheHitsIn", "cacheHitsNotIn", "cacheHitsGT", "cacheHitsGTE", "cacheHitsLT", "cacheHitsLTE", "rpm", "rpmNEQ", "rpmIn", "rpmNotIn", "rpmGT", "rpmGTE", "rpmLT", "rpmLTE", "rpmIsNil", "rpmNotNil", "tpm", "tpmNEQ", "tpmIn", "tpmNotIn", "tpmGT", "tpmGTE", "tpmLT", "tpmLTE", "tpmIsNil", "tpmNotNil", "spendCapCents", "spendCapCentsNEQ", "spendCapCentsIn", "spendCapCentsNotIn", "spendCapCentsGT", "spendCapCentsGTE", "spendCapCentsLT", "spendCapCentsLTE", "spendCapCentsIsNil", "spendCapCentsNotNil", "cacheEnabled", "cacheEnabledNEQ", "createdByID", "createdByIDNEQ", "createdByIDIn", "createdByIDNotIn", "createdByIDGT", "createdByIDGTE", "createdByIDLT", "createdByIDLTE", "createdByIDContains", "createdByIDHasPrefix", "createdByIDHasSuffix", "createdByIDIsNil", "createdByIDNotNil", "createdByIDEqualFold", "createdByIDContainsFold", "lastUsedAt", "lastUsedAtNEQ", "lastUsedAtIn", "lastUsedAtNotIn", "lastUsedAtGT", "lastUsedAtGTE", "lastUsedAtLT", "lastUsedAtLTE", "lastUsedAtIsNil", "lastUsedAtNotNil", "rotatedFromID", "rotatedFromIDNEQ", "rotatedFromIDIn", "rotatedFromIDNotIn", "rotatedFromIDGT", "rotatedFromIDGTE", "rotatedFromIDLT", "rotatedFromIDLTE", "rotatedFromIDContains", "rotatedFromIDHasPrefix", "rotatedFromIDHasSuffix", "rotatedFromIDIsNil", "rotatedFromIDNotNil", "rotatedFromIDEqualFold", "rotatedFromIDContainsFold", "graceUntil", "graceUntilNEQ", "graceUntilIn", "graceUntilNotIn", "graceUntilGT", "graceUntilGTE", "graceUntilLT", "graceUntilLTE", "graceUntilIsNil", "graceUntilNotNil", "leakedAt", "leakedAtNEQ", "leakedAtIn", "leakedAtNotIn", "leakedAtGT", "leakedAtGTE", "leakedAtLT", "leakedAtLTE", "leakedAtIsNil", "leakedAtNotNil", "leakSource", "leakSourceNEQ", "leakSourceIn", "leakSourceNotIn", "leakSourceGT", "leakSourceGTE", "leakSourceLT", "leakSourceLTE", "leakSourceContains", "leakSourceHasPrefix", "leakSourceHasSuffix", "leakSourceIsNil", "leakSourceNotNil", "leakSourceEqualFold", "leakSourceContainsFold"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "label", "labelNEQ", "labelIn", "labelNotIn", "labelGT", "labelGTE", "labelLT", "labelLTE", "labelContains", "labelHasPrefix", "labelHasSuffix", "labelEqualFold", "labelContainsFold", "maskedKey", "maskedKeyNEQ", "maskedKeyIn", "maskedKeyNotIn", "maskedKeyGT", "maskedKeyGTE", "maskedKeyLT", "maskedKeyLTE", "maskedKeyContains", "maskedKeyHasPrefix", "maskedKeyHasSuffix", "maskedKeyEqualFold", "maskedKeyContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "revokeReason", "revokeReasonNEQ", "revokeReasonIn", "revokeReasonNotIn", "revokeReasonIsNil", "revokeReasonNotNil", "revokedAt", "revokedAtNEQ", "revokedAtIn", "revokedAtNotIn", "revokedAtGT", "revokedAtGTE", "revokedAtLT", "revokedAtLTE", "revokedAtIsNil", "revokedAtNotNil", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "maxRequests", "maxRequestsNEQ", "maxRequestsIn", "maxRequestsNotIn", "maxRequestsGT", "maxRequestsGTE", "maxRequestsLT", "maxRequestsLTE", "requestCount", "requestCountNEQ", "requestCountIn", "requestCountNotIn", "requestCountGT", "requestCountGTE", "requestCountLT", "requestCountLTE", "cacheHits", "cacheHitsNEQ", "cacheHitsIn", "cacheHitsNotIn", "cacheHitsGT", "cacheHitsGTE", "cacheHitsLT", "cacheHitsLTE", "requestsResetAt", "requestsResetAtNEQ", "requestsResetAtIn", "requestsResetAtNotIn", "requestsResetAtGT", "requestsResetAtGTE", "requestsResetAtLT", "requestsResetAtLTE", "requestsResetAtIsNil", "requestsResetAtNotNil", "rpm", "rpmNEQ", "rpmIn", "rpmNotIn", "rpmGT", "rpmGTE", "rpmLT", "rpmLTE", "rpmIsNil", "rpmNotNil", "tpm", "tpmNEQ", "tpmIn", "tpmNotIn", "tpmGT", "tpmGTE", "tpmLT", "tpmLTE", "tpmIsNil", "tpmNotNil", "creditQuotaCents", "creditQuotaCentsNEQ", "creditQuotaCentsIn", "creditQuotaCentsNotIn", "creditQuotaCentsGT", "creditQuotaCentsGTE", "creditQuotaCentsLT", "creditQuotaCentsLTE", "creditQuotaCentsIsNil", "creditQuotaCentsNotNil", "creditUsedMicros", "creditUsedMicrosNEQ", "creditUsedMicrosIn", "creditUsedMicrosNotIn", "creditUsedMicrosGT", "creditUsedMicrosGTE", "creditUsedMicrosLT", "creditUsedMicrosLTE", "cacheEnabled", "cacheEnabledNEQ", "createdByID", "createdByIDNEQ", "createdByIDIn", "createdByIDNotIn", "createdByIDGT", "createdByIDGTE", "createdByIDLT", "createdByIDLTE", "createdByIDContains", "createdByIDHasPrefix", "createdByIDHasSuffix", "createdByIDIsNil", "createdByIDNotNil", "createdByIDEqualFold", "createdByIDContainsFold", "lastUsedAt", "lastUsedAtNEQ", "lastUsedAtIn", "lastUsedAtNotIn", "lastUsedAtGT", "lastUsedAtGTE", "lastUsedAtLT", "lastUsedAtLTE", "lastUsedAtIsNil", "lastUsedAtNotNil", "rotatedFromID", "rotatedFromIDNEQ", "rotatedFromIDIn", "rotatedFromIDNotIn", "rotatedFromIDGT", "rotatedFromIDGTE", "rotatedFromIDLT", "rotatedFromIDLTE", "rotatedFromIDContains", "rotatedFromIDHasPrefix", "rotatedFromIDHasSuffix", "rotatedFromIDIsNil", "rotatedFromIDNotNil", "rotatedFromIDEqualFold", "rotatedFromIDContainsFold", "graceUntil", "graceUntilNEQ", "graceUntilIn", "graceUntilNotIn", "graceUntilGT", "graceUntilGTE", "graceUntilLT", "graceUntilLTE", "graceUntilIsNil", "graceUntilNotNil", "leakedAt", "leakedAtNEQ", "leakedAtIn", "leakedAtNotIn", "leakedAtGT", "leakedAtGTE", "leakedAtLT", "leakedAtLTE", "leakedAtIsNil", "leakedAtNotNil", "leakSource", "leakSourceNEQ", "leakSourceIn", "leakSourceNotIn", "leakSourceGT", "leakSourceGTE", "leakSourceLT", "leakSourceLTE", "leakSourceContains", "leakSourceHasPrefix", "leakSourceHasSuffix", "leakSourceIsNil", "leakSourceNotNil", "leakSourceEqualFold", "leakSourceContainsFold"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -18157,6 +18782,76 @@ func (ec *executionContext) unmarshalInputAPIKeyWhereInput(ctx context.Context, 
 				return it, err
 			}
 			it.CacheHitsLTE = data
+		case "requestsResetAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requestsResetAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequestsResetAt = data
+		case "requestsResetAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requestsResetAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequestsResetAtNEQ = data
+		case "requestsResetAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requestsResetAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequestsResetAtIn = data
+		case "requestsResetAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requestsResetAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequestsResetAtNotIn = data
+		case "requestsResetAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requestsResetAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequestsResetAtGT = data
+		case "requestsResetAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requestsResetAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequestsResetAtGTE = data
+		case "requestsResetAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requestsResetAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequestsResetAtLT = data
+		case "requestsResetAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requestsResetAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequestsResetAtLTE = data
+		case "requestsResetAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requestsResetAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequestsResetAtIsNil = data
+		case "requestsResetAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("requestsResetAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RequestsResetAtNotNil = data
 		case "rpm":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rpm"))
 			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
@@ -18297,76 +18992,132 @@ func (ec *executionContext) unmarshalInputAPIKeyWhereInput(ctx context.Context, 
 				return it, err
 			}
 			it.TpmNotNil = data
-		case "spendCapCents":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("spendCapCents"))
+		case "creditQuotaCents":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("creditQuotaCents"))
 			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.SpendCapCents = data
-		case "spendCapCentsNEQ":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("spendCapCentsNEQ"))
+			it.CreditQuotaCents = data
+		case "creditQuotaCentsNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("creditQuotaCentsNEQ"))
 			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.SpendCapCentsNEQ = data
-		case "spendCapCentsIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("spendCapCentsIn"))
+			it.CreditQuotaCentsNEQ = data
+		case "creditQuotaCentsIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("creditQuotaCentsIn"))
 			data, err := ec.unmarshalOInt2ᚕint64ᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.SpendCapCentsIn = data
-		case "spendCapCentsNotIn":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("spendCapCentsNotIn"))
+			it.CreditQuotaCentsIn = data
+		case "creditQuotaCentsNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("creditQuotaCentsNotIn"))
 			data, err := ec.unmarshalOInt2ᚕint64ᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.SpendCapCentsNotIn = data
-		case "spendCapCentsGT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("spendCapCentsGT"))
+			it.CreditQuotaCentsNotIn = data
+		case "creditQuotaCentsGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("creditQuotaCentsGT"))
 			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.SpendCapCentsGT = data
-		case "spendCapCentsGTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("spendCapCentsGTE"))
+			it.CreditQuotaCentsGT = data
+		case "creditQuotaCentsGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("creditQuotaCentsGTE"))
 			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.SpendCapCentsGTE = data
-		case "spendCapCentsLT":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("spendCapCentsLT"))
+			it.CreditQuotaCentsGTE = data
+		case "creditQuotaCentsLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("creditQuotaCentsLT"))
 			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.SpendCapCentsLT = data
-		case "spendCapCentsLTE":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("spendCapCentsLTE"))
+			it.CreditQuotaCentsLT = data
+		case "creditQuotaCentsLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("creditQuotaCentsLTE"))
 			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.SpendCapCentsLTE = data
-		case "spendCapCentsIsNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("spendCapCentsIsNil"))
+			it.CreditQuotaCentsLTE = data
+		case "creditQuotaCentsIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("creditQuotaCentsIsNil"))
 			data, err := ec.unmarshalOBoolean2bool(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.SpendCapCentsIsNil = data
-		case "spendCapCentsNotNil":
-			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("spendCapCentsNotNil"))
+			it.CreditQuotaCentsIsNil = data
+		case "creditQuotaCentsNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("creditQuotaCentsNotNil"))
 			data, err := ec.unmarshalOBoolean2bool(ctx, v)
 			if err != nil {
 				return it, err
 			}
-			it.SpendCapCentsNotNil = data
+			it.CreditQuotaCentsNotNil = data
+		case "creditUsedMicros":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("creditUsedMicros"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreditUsedMicros = data
+		case "creditUsedMicrosNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("creditUsedMicrosNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreditUsedMicrosNEQ = data
+		case "creditUsedMicrosIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("creditUsedMicrosIn"))
+			data, err := ec.unmarshalOInt2ᚕint64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreditUsedMicrosIn = data
+		case "creditUsedMicrosNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("creditUsedMicrosNotIn"))
+			data, err := ec.unmarshalOInt2ᚕint64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreditUsedMicrosNotIn = data
+		case "creditUsedMicrosGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("creditUsedMicrosGT"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreditUsedMicrosGT = data
+		case "creditUsedMicrosGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("creditUsedMicrosGTE"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreditUsedMicrosGTE = data
+		case "creditUsedMicrosLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("creditUsedMicrosLT"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreditUsedMicrosLT = data
+		case "creditUsedMicrosLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("creditUsedMicrosLTE"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreditUsedMicrosLTE = data
 		case "cacheEnabled":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cacheEnabled"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -19845,7 +20596,7 @@ func (ec *executionContext) unmarshalInputCreateAPIKeyInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"workspaceID", "label", "expiresAt", "maxRequests", "allowedModels", "ipAllowlist", "rpm", "tpm", "cacheEnabled"}
+	fieldsInOrder := [...]string{"workspaceID", "label", "expiresAt", "maxRequests", "allowedModels", "ipAllowlist", "rpm", "tpm", "cacheEnabled", "durationHours", "creditQuotaCents"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -19915,6 +20666,20 @@ func (ec *executionContext) unmarshalInputCreateAPIKeyInput(ctx context.Context,
 				return it, err
 			}
 			it.CacheEnabled = data
+		case "durationHours":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("durationHours"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DurationHours = data
+		case "creditQuotaCents":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("creditQuotaCents"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreditQuotaCents = data
 		}
 	}
 
@@ -21507,7 +22272,7 @@ func (ec *executionContext) unmarshalInputUpdateAPIKeyInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"label", "status", "expiresAt", "clearExpiresAt", "maxRequests", "allowedModels", "ipAllowlist", "rpm", "tpm", "cacheEnabled"}
+	fieldsInOrder := [...]string{"label", "status", "expiresAt", "clearExpiresAt", "maxRequests", "allowedModels", "ipAllowlist", "rpm", "tpm", "cacheEnabled", "creditQuotaCents"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -21584,6 +22349,13 @@ func (ec *executionContext) unmarshalInputUpdateAPIKeyInput(ctx context.Context,
 				return it, err
 			}
 			it.CacheEnabled = data
+		case "creditQuotaCents":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("creditQuotaCents"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CreditQuotaCents = data
 		}
 	}
 
@@ -23413,7 +24185,7 @@ func (ec *executionContext) unmarshalInputWorkspaceWhereInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "slug", "slugNEQ", "slugIn", "slugNotIn", "slugGT", "slugGTE", "slugLT", "slugLTE", "slugContains", "slugHasPrefix", "slugHasSuffix", "slugEqualFold", "slugContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "suspendedReason", "suspendedReasonNEQ", "suspendedReasonIn", "suspendedReasonNotIn", "suspendedReasonGT", "suspendedReasonGTE", "suspendedReasonLT", "suspendedReasonLTE", "suspendedReasonContains", "suspendedReasonHasPrefix", "suspendedReasonHasSuffix", "suspendedReasonIsNil", "suspendedReasonNotNil", "suspendedReasonEqualFold", "suspendedReasonContainsFold", "rpm", "rpmNEQ", "rpmIn", "rpmNotIn", "rpmGT", "rpmGTE", "rpmLT", "rpmLTE", "tpm", "tpmNEQ", "tpmIn", "tpmNotIn", "tpmGT", "tpmGTE", "tpmLT", "tpmLTE", "monthlyTokenQuota", "monthlyTokenQuotaNEQ", "monthlyTokenQuotaIn", "monthlyTokenQuotaNotIn", "monthlyTokenQuotaGT", "monthlyTokenQuotaGTE", "monthlyTokenQuotaLT", "monthlyTokenQuotaLTE", "spendCapCents", "spendCapCentsNEQ", "spendCapCentsIn", "spendCapCentsNotIn", "spendCapCentsGT", "spendCapCentsGTE", "spendCapCentsLT", "spendCapCentsLTE", "spendCapCentsIsNil", "spendCapCentsNotNil", "maxKeys", "maxKeysNEQ", "maxKeysIn", "maxKeysNotIn", "maxKeysGT", "maxKeysGTE", "maxKeysLT", "maxKeysLTE", "apiKeyCount", "apiKeyCountNEQ", "apiKeyCountIn", "apiKeyCountNotIn", "apiKeyCountGT", "apiKeyCountGTE", "apiKeyCountLT", "apiKeyCountLTE"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "slug", "slugNEQ", "slugIn", "slugNotIn", "slugGT", "slugGTE", "slugLT", "slugLTE", "slugContains", "slugHasPrefix", "slugHasSuffix", "slugEqualFold", "slugContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "suspendedReason", "suspendedReasonNEQ", "suspendedReasonIn", "suspendedReasonNotIn", "suspendedReasonGT", "suspendedReasonGTE", "suspendedReasonLT", "suspendedReasonLTE", "suspendedReasonContains", "suspendedReasonHasPrefix", "suspendedReasonHasSuffix", "suspendedReasonIsNil", "suspendedReasonNotNil", "suspendedReasonEqualFold", "suspendedReasonContainsFold", "active", "activeNEQ", "rpm", "rpmNEQ", "rpmIn", "rpmNotIn", "rpmGT", "rpmGTE", "rpmLT", "rpmLTE", "tpm", "tpmNEQ", "tpmIn", "tpmNotIn", "tpmGT", "tpmGTE", "tpmLT", "tpmLTE", "monthlyTokenQuota", "monthlyTokenQuotaNEQ", "monthlyTokenQuotaIn", "monthlyTokenQuotaNotIn", "monthlyTokenQuotaGT", "monthlyTokenQuotaGTE", "monthlyTokenQuotaLT", "monthlyTokenQuotaLTE", "spendCapCents", "spendCapCentsNEQ", "spendCapCentsIn", "spendCapCentsNotIn", "spendCapCentsGT", "spendCapCentsGTE", "spendCapCentsLT", "spendCapCentsLTE", "spendCapCentsIsNil", "spendCapCentsNotNil", "maxKeys", "maxKeysNEQ", "maxKeysIn", "maxKeysNotIn", "maxKeysGT", "maxKeysGTE", "maxKeysLT", "maxKeysLTE", "apiKeyCount", "apiKeyCountNEQ", "apiKeyCountIn", "apiKeyCountNotIn", "apiKeyCountGT", "apiKeyCountGTE", "apiKeyCountLT", "apiKeyCountLTE"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -23938,6 +24710,20 @@ func (ec *executionContext) unmarshalInputWorkspaceWhereInput(ctx context.Contex
 				return it, err
 			}
 			it.SuspendedReasonContainsFold = data
+		case "active":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("active"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Active = data
+		case "activeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("activeNEQ"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ActiveNEQ = data
 		case "rpm":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rpm"))
 			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
@@ -24417,6 +25203,8 @@ func (ec *executionContext) _APIKey(ctx context.Context, sel ast.SelectionSet, o
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "requestsResetAt":
+			out.Values[i] = ec._APIKey_requestsResetAt(ctx, field, obj)
 		case "allowedModels":
 			out.Values[i] = ec._APIKey_allowedModels(ctx, field, obj)
 		case "ipAllowlist":
@@ -24425,8 +25213,13 @@ func (ec *executionContext) _APIKey(ctx context.Context, sel ast.SelectionSet, o
 			out.Values[i] = ec._APIKey_rpm(ctx, field, obj)
 		case "tpm":
 			out.Values[i] = ec._APIKey_tpm(ctx, field, obj)
-		case "spendCapCents":
-			out.Values[i] = ec._APIKey_spendCapCents(ctx, field, obj)
+		case "creditQuotaCents":
+			out.Values[i] = ec._APIKey_creditQuotaCents(ctx, field, obj)
+		case "creditUsedMicros":
+			out.Values[i] = ec._APIKey_creditUsedMicros(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "cacheEnabled":
 			out.Values[i] = ec._APIKey_cacheEnabled(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -24523,6 +25316,39 @@ func (ec *executionContext) _APIKey(ctx context.Context, sel ast.SelectionSet, o
 					}
 				}()
 				res = ec._APIKey_rotatedFrom(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "creditRemainingMicros":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._APIKey_creditRemainingMicros(ctx, field, obj)
 				return res
 			}
 
@@ -26049,6 +26875,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "deleteAPIKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteAPIKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resetAPIKeyRequestCount":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_resetAPIKeyRequestCount(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setWorkspaceActive":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setWorkspaceActive(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "setWorkspaceUpstream":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setWorkspaceUpstream(ctx, field)
@@ -27370,6 +28217,11 @@ func (ec *executionContext) _Workspace(ctx context.Context, sel ast.SelectionSet
 			}
 		case "suspendedReason":
 			out.Values[i] = ec._Workspace_suspendedReason(ctx, field, obj)
+		case "active":
+			out.Values[i] = ec._Workspace_active(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "rpm":
 			out.Values[i] = ec._Workspace_rpm(ctx, field, obj)
 			if out.Values[i] == graphql.Null {

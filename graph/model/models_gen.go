@@ -66,6 +66,13 @@ type CreateAPIKeyInput struct {
 	Rpm          *int     `json:"rpm,omitempty"`
 	Tpm          *int     `json:"tpm,omitempty"`
 	CacheEnabled *bool    `json:"cacheEnabled,omitempty"`
+	// The key expires this many hours after it is made (1 to 87,600), instead of at
+	// expiresAt; giving both is an error. Neither: the key never expires.
+	DurationHours *int `json:"durationHours,omitempty"`
+	// The most the key may ever spend, in cents (all time, not monthly); null or 0:
+	// unlimited. Once it is spent the gateway answers 429 insufficient_quota until
+	// the quota is raised.
+	CreditQuotaCents *int `json:"creditQuotaCents,omitempty"`
 }
 
 type CreateAPIKeyPayload struct {
@@ -137,6 +144,8 @@ type UpdateAPIKeyInput struct {
 	Rpm            *int         `json:"rpm,omitempty"`
 	Tpm            *int         `json:"tpm,omitempty"`
 	CacheEnabled   *bool        `json:"cacheEnabled,omitempty"`
+	// The key's all-time spend limit in cents; 0 removes it. Raising it tops the key up.
+	CreditQuotaCents *int `json:"creditQuotaCents,omitempty"`
 }
 
 type UsageGroup struct {

@@ -64,12 +64,18 @@ type Settings struct {
 	IPAllowlist   []string
 	RPM, TPM      *int64
 	CacheEnabled  bool
+	// CreditQuotaCents is the most the key may ever spend; nil or 0:
+	// unlimited.
+	CreditQuotaCents *int64
 }
 
 // CreateParams describes a new key.
 type CreateParams struct {
 	WorkspaceID string
 	Label       string
+	// DurationHours, instead of ExpiresAt, makes the key expire that many
+	// hours after it is made (1 to MaxDurationHours).
+	DurationHours *int64
 	Settings
 }
 
@@ -146,6 +152,9 @@ func (s *Service) cleanSettings(st *Settings) error {
 		return bad("tpm", "must be 0 (unlimited) or more")
 	}
 	var err error
+	if st.CreditQuotaCents, err = cleanCreditQuota(st.CreditQuotaCents); err != nil {
+		return err
+	}
 	if st.AllowedModels, err = cleanModels(st.AllowedModels); err != nil {
 		return err
 	}
@@ -154,10 +163,13 @@ func (s *Service) cleanSettings(st *Settings) error {
 }
 
 // Create makes a key in p.WorkspaceID. The viewer must be allowed to create
-// keys there (ent privacy checks it).
+// keys there (ent privacy checks it), and the workspace must be active.
 func (s *Service) Create(ctx context.Context, c *ent.Client, p CreateParams) (*Created, error) {
 	label, err := cleanLabel(p.Label)
 	if err != nil {
+		return nil, err
+	}
+	if p.ExpiresAt, err = s.expiry(p.ExpiresAt, p.DurationHours); err != nil {
 		return nil, err
 	}
 	if err := s.cleanSettings(&p.Settings); err != nil {
@@ -166,6 +178,9 @@ func (s *Service) Create(ctx context.Context, c *ent.Client, p CreateParams) (*C
 	ws, err := c.Workspace.Get(ctx, p.WorkspaceID)
 	if err != nil {
 		return nil, store.Classify(err)
+	}
+	if !ws.Active {
+		return nil, ErrWorkspaceInactive
 	}
 	live, err := c.APIKey.Query().Where(apikey.WorkspaceID(ws.ID), apikey.StatusNEQ(apikey.StatusREVOKED)).Count(ctx)
 	if err != nil {
@@ -194,6 +209,7 @@ func (s *Service) insert(ctx context.Context, c *ent.Client, wsID, label string,
 		SetIPAllowlist(st.IPAllowlist).
 		SetNillableRpm(st.RPM).
 		SetNillableTpm(st.TPM).
+		SetNillableCreditQuotaCents(st.CreditQuotaCents).
 		SetCacheEnabled(st.CacheEnabled)
 	if v != nil && v.UserID != "" {
 		q.SetCreatedByID(v.UserID)
@@ -257,6 +273,8 @@ type UpdateParams struct {
 	IPAllowlist    []string // nil: unchanged; empty: any address
 	RPM, TPM       *int64
 	CacheEnabled   *bool
+	// CreditQuotaCents sets the all-time spend limit; 0 removes it.
+	CreditQuotaCents *int64
 }
 
 // Update edits key id.
@@ -268,6 +286,13 @@ func (s *Service) Update(ctx context.Context, c *ent.Client, id string, p Update
 	a := actor(ctx, k)
 	if !a.CanManage() {
 		return nil, keys.ErrForbidden
+	}
+	edit := keys.Edit{Expiry: p.ExpiresAt != nil || p.ClearExpiresAt}
+	if p.Status != nil {
+		edit.Status = *p.Status
+	}
+	if st := State(k); keys.CheckEdit(&st, edit, s.now()) != nil {
+		return nil, keys.ErrExpiredFinal
 	}
 	u := c.APIKey.UpdateOne(k)
 	details := map[string]string{}
@@ -335,6 +360,22 @@ func (s *Service) Update(ctx context.Context, c *ent.Client, id string, p Update
 	if p.CacheEnabled != nil {
 		u.SetCacheEnabled(*p.CacheEnabled)
 		details["cache_enabled"] = fmt.Sprint(*p.CacheEnabled)
+	}
+	if p.CreditQuotaCents != nil {
+		q, err := cleanCreditQuota(p.CreditQuotaCents)
+		if err != nil {
+			return nil, err
+		}
+		if q == nil {
+			u.ClearCreditQuotaCents()
+		} else {
+			u.SetCreditQuotaCents(*q)
+		}
+		details["credit_quota_cents"] = fmt.Sprint(*p.CreditQuotaCents)
+		details["credit_quota_cents_was"] = "unlimited"
+		if k.CreditQuotaCents != nil {
+			details["credit_quota_cents_was"] = fmt.Sprint(*k.CreditQuotaCents)
+		}
 	}
 	if p.Status != nil {
 		st := State(k)
@@ -451,12 +492,20 @@ func (s *Service) Rotate(ctx context.Context, c *ent.Client, id string, grace ti
 	if st := State(k); st.Effective(now) == keys.StatusRevoked {
 		return nil, bad("id", "a revoked key cannot be rotated; generate a new key instead")
 	}
+	// A rotation makes a key: not in a workspace its owner switched off.
+	if ws, err := c.Workspace.Get(ctx, k.WorkspaceID); err != nil {
+		return nil, store.Classify(err)
+	} else if !ws.Active {
+		return nil, ErrWorkspaceInactive
+	}
 	until, err := keys.GraceUntil(now, grace)
 	if err != nil {
 		return nil, bad("graceSeconds", "must be between 0 and %d", int(keys.MaxRotationGrace.Seconds()))
 	}
+	// The replacement gets the same credit quota, spent from zero: its own
+	// budget, like its own request count (docs/billing.md).
 	st := Settings{ExpiresAt: k.ExpiresAt, MaxRequests: k.MaxRequests, AllowedModels: k.AllowedModels, IPAllowlist: k.IPAllowlist,
-		RPM: k.Rpm, TPM: k.Tpm, CacheEnabled: k.CacheEnabled}
+		RPM: k.Rpm, TPM: k.Tpm, CacheEnabled: k.CacheEnabled, CreditQuotaCents: k.CreditQuotaCents}
 	if st.ExpiresAt != nil && !st.ExpiresAt.After(now) {
 		st.ExpiresAt = nil
 	}

@@ -54,6 +54,17 @@ const (
 	MeterError = "billing.meter_error"
 )
 
+// Actions of issue 16's key lifecycle and workspace switch.
+const (
+	KeyDeleted       = "key.deleted"
+	KeyRequestsReset = "key.requests_reset"
+	// WorkspaceDeactivated and WorkspaceActivated: its owner switched the
+	// workspace off or on (setWorkspaceActive), apart from billing's
+	// suspension (workspace.suspended, workspace.reactivated).
+	WorkspaceDeactivated = "workspace.deactivated"
+	WorkspaceActivated   = "workspace.activated"
+)
+
 // Event is one line of the log.
 type Event struct {
 	WorkspaceID string // empty for events of no workspace (a failed sign-in)

@@ -172,6 +172,37 @@ func TestTransition(t *testing.T) {
 	}
 }
 
+// TestCheckEdit: an expired key stays expired (seed 000: "Cannot be
+// reactivated — generate a new token instead"); a revoked one can come back.
+func TestCheckEdit(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	past, future := now.Add(-time.Minute), now.Add(time.Minute)
+	tests := []struct {
+		name string
+		st   State
+		edit Edit
+		want error
+	}{
+		{"extend an expired key", State{Status: StatusActive, ExpiresAt: past}, Edit{Expiry: true}, ErrExpiredFinal},
+		{"expiring exactly now is expired", State{Status: StatusActive, ExpiresAt: now}, Edit{Expiry: true}, ErrExpiredFinal},
+		{"enable an expired disabled key", State{Status: StatusDisabled, ExpiresAt: past}, Edit{Status: StatusActive}, ErrExpiredFinal},
+		{"re-activate an expired revoked key", State{Status: StatusRevoked, ExpiresAt: past}, Edit{Status: StatusActive}, ErrExpiredFinal},
+		{"disable an expired key", State{Status: StatusActive, ExpiresAt: past}, Edit{Status: StatusDisabled}, nil},
+		{"rename an expired key", State{Status: StatusActive, ExpiresAt: past}, Edit{}, nil},
+		{"extend a key before it expires", State{Status: StatusActive, ExpiresAt: future}, Edit{Expiry: true}, nil},
+		{"re-activate a revoked key that has not expired", State{Status: StatusRevoked, ExpiresAt: future}, Edit{Status: StatusActive}, nil},
+		{"re-activate a revoked key without expiry", State{Status: StatusRevoked}, Edit{Status: StatusActive, Expiry: true}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := tt.st
+			if err := CheckEdit(&st, tt.edit, now); err != tt.want {
+				t.Fatalf("CheckEdit = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
 func TestGraceUntil(t *testing.T) {
 	now := time.Now()
 	if _, err := GraceUntil(now, -time.Second); err != ErrBadGrace {

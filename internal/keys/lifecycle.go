@@ -42,6 +42,10 @@ var (
 	ErrForbidden     = errors.New("keys: not allowed to change this key")
 	ErrLeaked        = errors.New("keys: a key revoked as leaked cannot be re-activated")
 	ErrBadTransition = errors.New("keys: invalid status change")
+	// ErrExpiredFinal refuses to bring an expired key back: an expired key
+	// "cannot be reactivated — generate a new token instead" (the product
+	// guide), so neither a later expiry, nor none, nor ACTIVE revives it.
+	ErrExpiredFinal = errors.New("keys: an expired key cannot be re-activated; generate a new key instead")
 )
 
 // State is what the lifecycle needs to know of a key.
@@ -71,6 +75,12 @@ func (s *State) Effective(now time.Time) Status {
 		return StatusRateLimited
 	}
 	return StatusActive
+}
+
+// Expired reports whether s's expiry has passed at now, whatever its
+// stored status: EXPIRED is final (CheckEdit).
+func (s *State) Expired(now time.Time) bool {
+	return !s.ExpiresAt.IsZero() && !now.Before(s.ExpiresAt)
 }
 
 // Check returns nil if the key may serve a request at now, else the error
@@ -134,6 +144,27 @@ func Transition(s *State, to Status, a Actor) error {
 		return nil
 	}
 	return ErrBadTransition
+}
+
+// Edit is what a change of a key touches, for CheckEdit.
+type Edit struct {
+	// Expiry: the change sets another expiry, or removes it.
+	Expiry bool
+	// Status is the stored status asked for; empty when unchanged.
+	Status Status
+}
+
+// CheckEdit refuses, with ErrExpiredFinal, a change at now that would
+// bring an expired key back into use: a new or no expiry, or ACTIVE
+// (which on a revoked key would otherwise re-activate it, expired as it
+// is). Every other change of an expired key is allowed (a new label, a
+// reset count): it stays expired. A key whose expiry has not passed yet
+// may be extended, shortened or made never to expire.
+func CheckEdit(s *State, e Edit, now time.Time) error {
+	if s.Expired(now) && (e.Expiry || e.Status == StatusActive) {
+		return ErrExpiredFinal
+	}
+	return nil
 }
 
 // RotationGrace bounds the overlap window of a rotation.

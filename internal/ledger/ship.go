@@ -246,6 +246,9 @@ func cleanText(s string) bool { return utf8.ValidString(s) && strings.IndexByte(
 type keyState struct {
 	workspaceID string
 	lastUsed    sql.NullTime
+	// resetAt is when its request count was last reset: requests from
+	// before it are stored and billed, but not counted again.
+	resetAt sql.NullTime
 }
 
 // ship runs Ship's steps in t.
@@ -293,13 +296,13 @@ func (l *Ledger) lookupKeys(ctx context.Context, t txn, recs []*usage.Record) (m
 	scan := func(row rowScanner) error {
 		var id string
 		var k keyState
-		if err := row.Scan(&id, &k.workspaceID, &k.lastUsed); err != nil {
+		if err := row.Scan(&id, &k.workspaceID, &k.lastUsed, &k.resetAt); err != nil {
 			return err
 		}
 		keys[id] = k
 		return nil
 	}
-	const q = `SELECT id, workspace_id, last_used_at FROM api_keys WHERE id `
+	const q = `SELECT id, workspace_id, last_used_at, requests_reset_at FROM api_keys WHERE id `
 	if l.pg {
 		if err := t.query(ctx, q+`= ANY($1)`, []any{keyIDs}, scan); err != nil {
 			return nil, fmt.Errorf("ledger: read keys: %w", err)
@@ -515,6 +518,7 @@ func (c *eventArrays) args(now time.Time) []any {
 // keyUsage is what one batch adds to one key.
 type keyUsage struct {
 	requests, cacheHits int64
+	cost                int64 // micro-dollars: credit_used_micros
 	newest              time.Time
 }
 
@@ -534,14 +538,19 @@ func (l *Ledger) count(ctx context.Context, t txn, recs []*usage.Record, inserte
 			u = &keyUsage{}
 			per[r.KeyID] = u
 		}
-		if answered(r.Status) {
+		at := occurredAt(r, now)
+		// A request from before the key's count was reset is not counted
+		// in the new count (one still in a spool at the reset). Its cost
+		// is: the credit quota is never reset.
+		if reset := keys[r.KeyID].resetAt; answered(r.Status) && (!reset.Valid || !at.Before(reset.Time)) {
 			u.requests++
 			if r.CacheHit {
 				u.cacheHits++
 			}
 		}
+		u.cost += r.CostMicros // 0 for an error (valid)
 		// An error is still a use of the key.
-		if at := occurredAt(r, now); at.After(u.newest) {
+		if at.After(u.newest) {
 			u.newest = at
 		}
 	}
@@ -552,16 +561,17 @@ func (l *Ledger) count(ctx context.Context, t txn, recs []*usage.Record, inserte
 		case l.pg:
 			// GREATEST ignores a NULL last_used_at.
 			err = t.exec(ctx, `UPDATE api_keys SET request_count = request_count + $1, cache_hits = cache_hits + $2,
-				last_used_at = GREATEST(last_used_at, $3) WHERE id = $4`, u.requests, u.cacheHits, u.newest, id)
+				credit_used_micros = credit_used_micros + $3, last_used_at = GREATEST(last_used_at, $4) WHERE id = $5`,
+				u.requests, u.cacheHits, u.cost, u.newest, id)
 		case !keys[id].lastUsed.Valid || u.newest.After(keys[id].lastUsed.Time):
 			// SQLite compares its text times as text, which breaks when an
 			// older row was written in another zone; the value read above
 			// is parsed, and the write lock (BEGIN IMMEDIATE) is held since.
 			err = t.exec(ctx, `UPDATE api_keys SET request_count = request_count + ?, cache_hits = cache_hits + ?,
-				last_used_at = ? WHERE id = ?`, u.requests, u.cacheHits, u.newest, id)
-		case u.requests > 0 || u.cacheHits > 0:
-			err = t.exec(ctx, `UPDATE api_keys SET request_count = request_count + ?, cache_hits = cache_hits + ?
-				WHERE id = ?`, u.requests, u.cacheHits, id)
+				credit_used_micros = credit_used_micros + ?, last_used_at = ? WHERE id = ?`, u.requests, u.cacheHits, u.cost, u.newest, id)
+		case u.requests > 0 || u.cacheHits > 0 || u.cost > 0:
+			err = t.exec(ctx, `UPDATE api_keys SET request_count = request_count + ?, cache_hits = cache_hits + ?,
+				credit_used_micros = credit_used_micros + ? WHERE id = ?`, u.requests, u.cacheHits, u.cost, id)
 		}
 		if err != nil {
 			return fmt.Errorf("ledger: update key counters: %w", err)

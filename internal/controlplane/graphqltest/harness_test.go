@@ -366,7 +366,7 @@ func (s *server) addMember(t testing.TB, token, ws string, u *user, role string)
 
 // keyFields is every field of an API key a client can ask for.
 const keyFields = `id createdAt updatedAt workspaceID label maskedKey status revokeReason revokedAt expiresAt
-	maxRequests requestCount cacheHits allowedModels ipAllowlist rpm tpm spendCapCents cacheEnabled createdByID
+	maxRequests requestCount cacheHits requestsResetAt allowedModels ipAllowlist rpm tpm creditQuotaCents creditUsedMicros creditRemainingMicros cacheEnabled createdByID
 	lastUsedAt rotatedFromID graceUntil leakedAt leakSource remainingRequests`
 
 // key reads one key through node(id:).

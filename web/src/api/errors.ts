@@ -30,6 +30,9 @@ const SHOW_MESSAGE = new Set([
   'INVITATION_LIMIT_REACHED',
   'SSO_REQUIRED',
   'THROTTLED',
+  // The key lifecycle (issue 16): the product guide's words for an inactive workspace.
+  'WORKSPACE_INACTIVE',
+  'KEY_EXPIRED',
 ]);
 
 interface GraphQLishError {

@@ -34,6 +34,9 @@ function mocks(seen: { variables?: Record<string, unknown> }): MockedResponse[] 
               maxRequests: 100,
               cacheHits: 0,
               graceUntil: null,
+              requestsResetAt: null,
+              creditQuotaCents: 2500,
+              creditUsedMicros: 0,
             },
           },
         },
@@ -72,6 +75,9 @@ describe('CreateKeyDialog', () => {
     await user.type(screen.getByLabelText('Allowed models'), 'mock-gpt{enter}gpt-4o-mini,');
     expect(screen.getByRole('button', { name: 'Remove mock-gpt' })).toBeInTheDocument();
     await user.type(screen.getByLabelText('IP allow-list'), '203.0.113.0/24{enter}');
+    await user.type(screen.getByLabelText('Credit quota'), '25');
+    // The product guide's default lifetime is preselected.
+    expect(screen.getByRole('radio', { name: '24 h' })).toBeChecked();
     await user.click(screen.getByRole('button', { name: 'Generate key' }));
 
     const secretBox = await screen.findByRole('textbox', { name: 'Your new API key' });
@@ -80,18 +86,18 @@ describe('CreateKeyDialog', () => {
     expect(screen.getByRole('button', { name: 'Copy' })).toBeEnabled();
     expect(screen.getByRole('dialog', { name: 'Your new API key' })).toBeVisible();
 
-    // The input the server saw: default 24 h expiry, limits and lists.
+    // The input the server saw: the default 24 h lifetime, limits and lists.
     const input = (seen.variables as { input: Record<string, unknown> }).input;
     expect(input).toMatchObject({
       workspaceID: 'ws_1',
       label: 'prod-payments-worker',
+      durationHours: 24,
       maxRequests: 100,
+      creditQuotaCents: 2500,
       allowedModels: ['mock-gpt', 'gpt-4o-mini'],
       ipAllowlist: ['203.0.113.0/24'],
     });
-    const hours = (Date.parse(String(input.expiresAt)) - Date.now()) / 3_600_000;
-    expect(hours).toBeGreaterThan(23.9);
-    expect(hours).toBeLessThanOrEqual(24);
+    expect(input.expiresAt).toBeUndefined();
 
     await user.click(screen.getByRole('button', { name: /I've stored it/ }));
     await waitFor(() => expect(screen.queryByRole('dialog')).not.toBeInTheDocument());
@@ -115,6 +121,27 @@ describe('CreateKeyDialog', () => {
     await user.type(await screen.findByLabelText('IP allow-list'), 'office-wifi{enter}');
     expect(screen.getByText(/is not an IP address or CIDR range/)).toBeVisible();
     expect(screen.queryByRole('button', { name: 'Remove office-wifi' })).not.toBeInTheDocument();
+  });
+
+  it('takes a custom lifetime in hours, or none, and explains a bad one inline', async () => {
+    const user = userEvent.setup();
+    const seen: { variables?: Record<string, unknown> } = {};
+    render(
+      <MockedProvider mocks={mocks(seen)}>
+        <Harness />
+      </MockedProvider>,
+    );
+    await user.type(await screen.findByLabelText('Label'), 'ci');
+    await user.click(screen.getByRole('radio', { name: 'Custom' }));
+    await user.type(screen.getByLabelText('Custom duration in hours'), '0');
+    await user.click(screen.getByRole('button', { name: 'Generate key' }));
+    expect(screen.getByText(/between 1 and 87,600/)).toBeVisible();
+    expect(seen.variables).toBeUndefined();
+    await user.clear(screen.getByLabelText('Custom duration in hours'));
+    await user.type(screen.getByLabelText('Custom duration in hours'), '36');
+    await user.click(screen.getByRole('button', { name: 'Generate key' }));
+    await screen.findByRole('textbox', { name: 'Your new API key' });
+    expect((seen.variables as { input: Record<string, unknown> }).input).toMatchObject({ durationHours: 36, creditQuotaCents: 0 });
   });
 
   it('asks for a label before generating', async () => {

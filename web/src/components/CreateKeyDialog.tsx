@@ -2,13 +2,14 @@ import { useMutation } from '@apollo/client';
 import { useState, type FormEvent } from 'react';
 import { describeError } from '../api/errors';
 import { graphql } from '../gql';
-import { DEFAULT_DURATION, DURATION_PRESETS, expiresAtFor } from '../lib/duration';
+import { DEFAULT_CHOICE, durationOf } from '../lib/duration';
 import { formatDateTime } from '../lib/format';
+import { parseDollarsToCents } from '../lib/money';
 import { isIPOrCIDR } from '../lib/net';
 import { ChipsInput } from './ChipsInput';
+import { DurationPicker } from './DurationPicker';
 import { Modal } from './Modal';
 import { SecretReveal } from './SecretReveal';
-import { SelectField } from './SelectField';
 
 /** CreateKey mints a key; its payload is the only place the whole secret ever appears. */
 export const CreateKey = graphql(`
@@ -36,8 +37,10 @@ interface Created {
  */
 export function CreateKeyDialog({ workspaceID, open, onOpenChange }: { workspaceID: string; open: boolean; onOpenChange(o: boolean): void }) {
   const [label, setLabel] = useState('');
-  const [duration, setDuration] = useState(DEFAULT_DURATION);
+  const [duration, setDuration] = useState(DEFAULT_CHOICE);
+  const [durationError, setDurationError] = useState<string | null>(null);
   const [maxRequests, setMaxRequests] = useState('0');
+  const [creditQuota, setCreditQuota] = useState('');
   const [models, setModels] = useState<string[]>([]);
   const [ips, setIps] = useState<string[]>([]);
   const [created, setCreated] = useState<Created | null>(null);
@@ -48,8 +51,10 @@ export function CreateKeyDialog({ workspaceID, open, onOpenChange }: { workspace
     if (!o) {
       setCreated(null); // forget the secret for good
       setLabel('');
-      setDuration(DEFAULT_DURATION);
+      setDuration(DEFAULT_CHOICE);
+      setDurationError(null);
       setMaxRequests('0');
+      setCreditQuota('');
       setModels([]);
       setIps([]);
       setFormError(null);
@@ -64,6 +69,13 @@ export function CreateKeyDialog({ workspaceID, open, onOpenChange }: { workspace
     if (!/^\d+$/.test(maxRequests.trim()) || !Number.isSafeInteger(max) || max > 2_147_483_647) {
       return setFormError('Max requests must be a whole number, 0 or more (0 = unlimited).');
     }
+    const lifetime = durationOf(duration);
+    setDurationError('error' in lifetime ? lifetime.error : null);
+    if ('error' in lifetime) return;
+    const quota = creditQuota.trim() === '' ? 0 : parseDollarsToCents(creditQuota);
+    if (quota === null || quota > 2_147_483_647) {
+      return setFormError('The credit quota is an amount in dollars, such as 25 or 12.50; leave it empty for no quota.');
+    }
     setFormError(null);
     try {
       const res = await create({
@@ -71,8 +83,9 @@ export function CreateKeyDialog({ workspaceID, open, onOpenChange }: { workspace
           input: {
             workspaceID,
             label: label.trim(),
-            expiresAt: expiresAtFor(duration),
+            durationHours: lifetime.hours,
             maxRequests: max,
+            creditQuotaCents: quota,
             allowedModels: models,
             ipAllowlist: ips,
           },
@@ -125,7 +138,6 @@ export function CreateKeyDialog({ workspaceID, open, onOpenChange }: { workspace
               />
               <span className="field-hint">Name the workload, so you recognise the key in lists and logs.</span>
             </div>
-            <SelectField label="Expires after" value={duration} onChange={setDuration} options={DURATION_PRESETS.map((p) => ({ value: p.id, label: p.label }))} />
             <div className="field">
               <label className="field-label" htmlFor="key-max">
                 Max requests
@@ -135,7 +147,20 @@ export function CreateKeyDialog({ workspaceID, open, onOpenChange }: { workspace
                 0 = unlimited. The key turns “Rate limited” when it reaches the limit.
               </span>
             </div>
+            <div className="field">
+              <label className="field-label" htmlFor="key-credit">
+                Credit quota
+              </label>
+              <div className="input-prefix">
+                <span aria-hidden="true">$</span>
+                <input id="key-credit" className="input" inputMode="decimal" value={creditQuota} onChange={(e) => setCreditQuota(e.target.value)} placeholder="unlimited" aria-describedby="key-credit-hint" />
+              </div>
+              <span id="key-credit-hint" className="field-hint">
+                The most this key may ever spend. Empty or 0 = unlimited; once spent, requests get 429 until you top it up.
+              </span>
+            </div>
           </div>
+          <DurationPicker value={duration} onChange={setDuration} error={durationError} />
           <ChipsInput label="Allowed models" values={models} onChange={setModels} placeholder="gpt-4o-mini, mock-gpt" hint="Press Enter or comma after each model. Empty: every model." />
           <ChipsInput
             label="IP allow-list"

@@ -5,6 +5,8 @@ import { graphql } from '../gql';
 import { GRACE_PRESETS } from '../lib/duration';
 import { formatDateTime } from '../lib/format';
 import { ConfirmDialog } from './ConfirmDialog';
+import { EditKeyDialog } from './EditKeyDialog';
+import { DeleteKey, ResetKeyRequests, TopUpDialog, type CreditRef } from './KeyLifecycle';
 import { Modal } from './Modal';
 import { SecretReveal } from './SecretReveal';
 import { SelectField } from './SelectField';
@@ -51,6 +53,14 @@ export interface KeyActions {
   revoke(k: KeyRef): void;
   rotate(k: KeyRef): void;
   setStatus(k: KeyRef, status: 'ACTIVE' | 'DISABLED'): Promise<void>;
+  /** edit opens the dialog that edits every setting of the key. */
+  edit(k: KeyRef): void;
+  /** remove asks, then deletes the key for good. */
+  remove(k: KeyRef): void;
+  /** resetRequests asks, then sets the key's request count back to 0. */
+  resetRequests(k: KeyRef): void;
+  /** topUp raises the key's credit quota. */
+  topUp(k: CreditRef): void;
   dialogs: ReactNode;
 }
 
@@ -59,13 +69,31 @@ export function canEnable(k: KeyRef): boolean {
   return k.status === 'DISABLED' || (k.status === 'REVOKED' && k.revokeReason !== 'LEAKED' && k.revokeReason !== 'ROTATED');
 }
 
-/** useKeyActions wires the per-key mutations to their confirmations and toasts. */
-export function useKeyActions(): KeyActions {
+/**
+ * useKeyActions wires the per-key mutations to their confirmations and
+ * toasts. onDeleted runs after a key is deleted (the detail page leaves).
+ */
+export function useKeyActions({ onDeleted }: { onDeleted?(k: KeyRef): void } = {}): KeyActions {
   const toast = useToast();
   const [revoking, setRevoking] = useState<KeyRef | null>(null);
   const [rotating, setRotating] = useState<KeyRef | null>(null);
+  const [editing, setEditing] = useState<KeyRef | null>(null);
+  const [deleting, setDeleting] = useState<KeyRef | null>(null);
+  const [resetting, setResetting] = useState<KeyRef | null>(null);
+  const [toppingUp, setToppingUp] = useState<CreditRef | null>(null);
   const [updateStatus] = useMutation(UpdateKeyStatus, { refetchQueries: 'active' });
   const [revokeKey] = useMutation(RevokeKey, { refetchQueries: 'active' });
+  const [deleteKey] = useMutation(DeleteKey, {
+    // The key is gone: drop it from the cache, so no list shows it again.
+    update(cache, res) {
+      const id = res.data?.deleteAPIKey;
+      if (id) {
+        cache.evict({ id: cache.identify({ __typename: 'APIKey', id }) });
+        cache.gc();
+      }
+    },
+  });
+  const [resetKey] = useMutation(ResetKeyRequests);
 
   const setStatus = async (k: KeyRef, status: 'ACTIVE' | 'DISABLED') => {
     try {
@@ -98,10 +126,60 @@ export function useKeyActions(): KeyActions {
         }}
       />
       <RotateDialog target={rotating} onClose={() => setRotating(null)} />
+      <EditKeyDialog keyID={editing?.id ?? null} onClose={() => setEditing(null)} />
+      <ConfirmDialog
+        open={!!deleting}
+        onOpenChange={(o) => !o && setDeleting(null)}
+        title={`Delete “${deleting?.label ?? ''}”?`}
+        description={
+          <>
+            <p>
+              <code>{deleting?.maskedKey}</code> stops working immediately — every request with it gets <code>401 invalid_api_key</code> — and
+              leaves this list for good. This cannot be undone.
+            </p>
+            <p>Its usage stays on the bill, and the audit log keeps who deleted it.</p>
+          </>
+        }
+        confirmLabel="Delete key"
+        onConfirm={async () => {
+          if (!deleting) return;
+          await deleteKey({ variables: { id: deleting.id } });
+          toast({ tone: 'success', title: `Deleted “${deleting.label}”` });
+          onDeleted?.(deleting);
+        }}
+      />
+      <ConfirmDialog
+        open={!!resetting}
+        onOpenChange={(o) => !o && setResetting(null)}
+        destructive={false}
+        title={`Reset the request count of “${resetting?.label ?? ''}”?`}
+        description={
+          <p>
+            Its count goes back to 0, so a key that reached its max requests serves again at once, on every gateway, until it reaches the limit
+            anew. Past usage stays in the logs and on the bill.
+          </p>
+        }
+        confirmLabel="Reset count"
+        onConfirm={async () => {
+          if (!resetting) return;
+          await resetKey({ variables: { id: resetting.id } });
+          toast({ tone: 'success', title: `Reset “${resetting.label}”`, description: 'Its request count starts again from 0.' });
+        }}
+      />
+      <TopUpDialog target={toppingUp} onClose={() => setToppingUp(null)} />
     </>
   );
 
-  return { revoke: setRevoking, rotate: setRotating, setStatus, dialogs };
+  return {
+    revoke: setRevoking,
+    rotate: setRotating,
+    setStatus,
+    edit: setEditing,
+    remove: setDeleting,
+    resetRequests: setResetting,
+    topUp: setToppingUp,
+    dialogs,
+  };
 }
 
 function RotateDialog({ target, onClose }: { target: KeyRef | null; onClose(): void }) {

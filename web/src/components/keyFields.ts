@@ -15,5 +15,8 @@ export const KeyRowFields = graphql(`
     maxRequests
     cacheHits
     graceUntil
+    requestsResetAt
+    creditQuotaCents
+    creditUsedMicros
   }
 `);

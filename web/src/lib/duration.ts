@@ -1,39 +1,55 @@
-// Key lifetimes offered when generating a key, after the product guide's
-// recommendations (testing 1–4 h, a dev session 24 h, weekly 168 h, a
-// long-running service 720 h).
+// Key lifetimes offered when generating a key, after the product guide: a
+// duration in hours, 24 by default and any value allowed, with presets for
+// one-time testing (1–4 h), a CI/CD pipeline (4–8 h), a development
+// session (24 h), a weekly batch job (168 h) and a long-running service
+// (720 h). They become CreateAPIKeyInput.durationHours.
 
-/** DurationPreset is one choice in the "Expires after" select. */
-export interface DurationPreset {
-  id: string;
-  label: string;
-  /** null: the key never expires. */
-  hours: number | null;
+/** DURATION_PRESETS are the preset lifetimes in hours, in the order the chips show them. */
+export const DURATION_PRESETS: readonly number[] = [1, 2, 3, 4, 8, 24, 168, 720];
+
+/** DEFAULT_DURATION_HOURS is the preset selected when the dialog opens. */
+export const DEFAULT_DURATION_HOURS = 24;
+
+/** MAX_DURATION_HOURS is the longest lifetime the API accepts (ten years). */
+export const MAX_DURATION_HOURS = 87_600;
+
+/** presetLabel names a preset chip: "1 h", "8 h", "168 h (7 days)". */
+export function presetLabel(hours: number): string {
+  if (hours >= 24 && hours % 24 === 0 && hours > 24) return `${hours} h (${hours / 24} days)`;
+  return `${hours} h`;
 }
 
-/** DURATION_PRESETS lists the lifetimes in the order the select shows them. */
-export const DURATION_PRESETS: readonly DurationPreset[] = [
-  { id: '1h', label: '1 hour', hours: 1 },
-  { id: '4h', label: '4 hours — testing', hours: 4 },
-  { id: '24h', label: '24 hours (default)', hours: 24 },
-  { id: '168h', label: '7 days (168 h)', hours: 168 },
-  { id: '720h', label: '30 days (720 h)', hours: 720 },
-  { id: 'never', label: 'Never expires', hours: null },
-];
+/**
+ * parseHours reads a custom lifetime typed by the user: a whole number of
+ * hours from 1 to MAX_DURATION_HOURS. It returns the hours, or the sentence
+ * that says what is wrong.
+ */
+export function parseHours(text: string): { hours: number } | { error: string } {
+  const t = text.trim().replace(/[,_\s]/g, '');
+  if (t === '') return { error: 'Enter a number of hours, e.g. 48.' };
+  if (!/^\d+$/.test(t)) return { error: 'Hours must be a whole number, e.g. 48.' };
+  const n = Number(t);
+  if (n < 1 || n > MAX_DURATION_HOURS) return { error: `Hours must be between 1 and ${MAX_DURATION_HOURS.toLocaleString('en-US')} (ten years).` };
+  return { hours: n };
+}
 
-/** DEFAULT_DURATION is the preset selected when the dialog opens. */
-export const DEFAULT_DURATION = '24h';
+/** DurationChoice is the picker's state: a preset's hours ("24"), "custom" with the text typed, or "never". */
+export interface DurationChoice {
+  choice: string;
+  custom: string;
+}
 
-const HOUR_MS = 3_600_000;
+/** DEFAULT_CHOICE is the picker's state when the dialog opens: 24 hours. */
+export const DEFAULT_CHOICE: DurationChoice = { choice: String(DEFAULT_DURATION_HOURS), custom: '' };
 
 /**
- * expiresAtFor turns a preset into the RFC 3339 `expiresAt` of
- * CreateAPIKeyInput: now + the preset's hours, or null for "never".
+ * durationOf returns the durationHours a choice sends (null: the key never
+ * expires), or why a custom value cannot be sent.
  */
-export function expiresAtFor(presetId: string, now: Date = new Date()): string | null {
-  const preset = DURATION_PRESETS.find((p) => p.id === presetId);
-  if (!preset) throw new Error(`unknown duration preset ${presetId}`);
-  if (preset.hours === null) return null;
-  return new Date(now.getTime() + preset.hours * HOUR_MS).toISOString();
+export function durationOf(c: DurationChoice): { hours: number | null } | { error: string } {
+  if (c.choice === 'never') return { hours: null };
+  if (c.choice === 'custom') return parseHours(c.custom);
+  return { hours: Number(c.choice) };
 }
 
 /** GRACE_PRESETS are the rotation grace windows in hours; 24 h is the default. */

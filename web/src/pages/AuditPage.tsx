@@ -59,6 +59,10 @@ export const AUDIT_ACTIONS: Record<string, string> = {
   'key.rotated': 'Key rotated',
   'key.leaked': 'Key reported leaked',
   'key.grace_ended': 'Rotation grace ended',
+  'key.deleted': 'Key deleted',
+  'key.requests_reset': 'Key request count reset',
+  'workspace.deactivated': 'Workspace deactivated',
+  'workspace.activated': 'Workspace activated',
   'billing.spend_alert': 'Spend alert',
   'billing.event': 'Billing event',
 };

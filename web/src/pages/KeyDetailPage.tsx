@@ -1,10 +1,11 @@
 import { useQuery } from '@apollo/client';
-import { Link, useParams } from 'react-router';
+import { Link, useNavigate, useParams } from 'react-router';
 import { EmptyState, ErrorBanner, Loading } from '../components/Feedback';
 import { canEnable, useKeyActions } from '../components/KeyActions';
+import { BinIcon } from '../components/KeyLifecycle';
 import { StatusChip } from '../components/StatusChip';
 import { graphql } from '../gql';
-import { formatCost } from '../lib/money';
+import { formatCents, formatCost, formatMicros, spendPercent } from '../lib/money';
 import { formatCompact, formatCount, formatDateTime, formatLimit, formatRelative } from '../lib/format';
 import { POLL_MS } from './KeysPage';
 
@@ -25,6 +26,7 @@ const KeyDetail = graphql(`
         rpm
         tpm
         cacheEnabled
+        creditRemainingMicros
         createdBy {
           id
           email
@@ -66,7 +68,8 @@ export function keyStats(k: { requestCount: number; cacheHits: number; maxReques
 /** KeyDetailPage shows one key: its settings, timestamps, usage and request log. */
 export default function KeyDetailPage() {
   const { workspaceID = '', keyID = '' } = useParams();
-  const actions = useKeyActions();
+  const navigate = useNavigate();
+  const actions = useKeyActions({ onDeleted: () => navigate(`/w/${workspaceID}/keys`, { replace: true }) });
   const { data, loading, error, refetch } = useQuery(KeyDetail, { variables: { id: keyID }, pollInterval: POLL_MS });
   const node = data?.node;
   const k = node?.__typename === 'APIKey' && node.workspaceID === workspaceID ? node : null;
@@ -96,6 +99,14 @@ export default function KeyDetailPage() {
           </p>
         </div>
         <div className="page-actions">
+          <button type="button" className="button button-secondary" onClick={() => actions.edit(k)}>
+            Edit
+          </button>
+          {k.maxRequests > 0 && (
+            <button type="button" className="button button-secondary" onClick={() => actions.resetRequests(k)}>
+              Reset request count
+            </button>
+          )}
           {k.status === 'ACTIVE' && (
             <button type="button" className="button button-secondary" onClick={() => actions.setStatus(k, 'DISABLED')}>
               Disable
@@ -116,6 +127,9 @@ export default function KeyDetailPage() {
               </button>
             </>
           )}
+          <button type="button" className="icon-button icon-danger" aria-label={`Delete ${k.label}`} title="Delete key" onClick={() => actions.remove(k)}>
+            <BinIcon />
+          </button>
         </div>
       </header>
       {error && <ErrorBanner error={error} onRetry={() => refetch()} />}
@@ -126,6 +140,42 @@ export default function KeyDetailPage() {
         <Stat label="Upstream" value={formatCount(s.upstream)} />
         <Stat label="Limit" value={formatLimit(s.limit)} />
         <Stat label="Remaining" value={s.remaining === null ? '∞' : formatCount(s.remaining)} />
+      </section>
+
+      <section className="card" aria-labelledby="credit-h">
+        <div className="card-head">
+          <h2 id="credit-h">Credit</h2>
+          {k.creditQuotaCents ? (
+            <button type="button" className="button button-secondary button-small" onClick={() => actions.topUp(k)}>
+              Top up…
+            </button>
+          ) : (
+            <button type="button" className="button button-secondary button-small" onClick={() => actions.edit(k)}>
+              Set a quota…
+            </button>
+          )}
+        </div>
+        {k.creditQuotaCents ? (
+          <>
+            <p>
+              Spent {formatMicros(k.creditUsedMicros)} of {formatCents(k.creditQuotaCents)} —{' '}
+              <strong>{formatMicros(k.creditRemainingMicros ?? 0)} left</strong>
+              {(k.creditRemainingMicros ?? 0) <= 0 && <span className="muted"> (exhausted: requests get 429 insufficient_quota until you top it up)</span>}
+            </p>
+            <div
+              className={`credit-bar${(k.creditRemainingMicros ?? 0) <= 0 ? ' credit-bar-full' : ''}`}
+              role="progressbar"
+              aria-label="Credit used"
+              aria-valuemin={0}
+              aria-valuemax={100}
+              aria-valuenow={spendPercent(k.creditUsedMicros, k.creditQuotaCents)}
+            >
+              <span style={{ width: `${spendPercent(k.creditUsedMicros, k.creditQuotaCents)}%` }} />
+            </div>
+          </>
+        ) : (
+          <p className="muted">No credit quota: the key spends from the workspace without a limit of its own. Spent so far: {formatMicros(k.creditUsedMicros)}.</p>
+        )}
       </section>
 
       <div className="grid-2">
@@ -179,6 +229,12 @@ export default function KeyDetailPage() {
             <dd>{k.lastUsedAt ? `${formatDateTime(k.lastUsedAt)} (${formatRelative(k.lastUsedAt)})` : 'Never'}</dd>
             <dt>Expires</dt>
             <dd>{k.expiresAt ? `${formatDateTime(k.expiresAt)} (${formatRelative(k.expiresAt)})` : 'Never'}</dd>
+            {k.requestsResetAt && (
+              <>
+                <dt>Requests counted since</dt>
+                <dd>{formatDateTime(k.requestsResetAt)} (reset)</dd>
+              </>
+            )}
             {k.graceUntil && (
               <>
                 <dt>Grace ends</dt>

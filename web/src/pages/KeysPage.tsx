@@ -7,6 +7,7 @@ import { ConfirmDialog } from '../components/ConfirmDialog';
 import { CreateKeyDialog } from '../components/CreateKeyDialog';
 import { EmptyState, ErrorBanner, Loading, PageHeader, Pager } from '../components/Feedback';
 import { canEnable, useKeyActions, type KeyRef } from '../components/KeyActions';
+import { BinIcon } from '../components/KeyLifecycle';
 import { SelectField } from '../components/SelectField';
 import { StatusChip } from '../components/StatusChip';
 import { useToast } from '../components/Toast';
@@ -24,6 +25,7 @@ export const KeysPageQuery = graphql(`
       name
       viewerRole
       maxKeys
+      active
       apiKeys(first: $first, after: $after, status: $status, search: $search, orderBy: $orderBy) {
         totalCount
         pageInfo {
@@ -165,6 +167,12 @@ export default function KeysPage() {
         }
       />
       {error && <ErrorBanner error={error} onRetry={() => refetch()} />}
+      {ws && !ws.active && (
+        <div className="banner banner-warning" role="status">
+          This workspace is inactive: every gateway refuses its keys (<code>403 workspace_inactive</code>) and no key can be generated. An owner can
+          activate it again on the <Link to={`/w/${workspaceID}/limits`}>Limits</Link> page.
+        </div>
+      )}
 
       <div className="toolbar" role="search">
         <SelectField label="Status" hideLabel value={status} options={STATUS_OPTIONS} onChange={(v) => setParam('status', v === 'ALL' ? null : v)} className="toolbar-select" />
@@ -422,6 +430,16 @@ function KeyRow({
               <DropdownMenu.Item className="menu-item" onSelect={onView}>
                 View details
               </DropdownMenu.Item>
+              {canManage && (
+                <DropdownMenu.Item className="menu-item" onSelect={() => actions.edit(ref)}>
+                  Edit…
+                </DropdownMenu.Item>
+              )}
+              {canManage && k.maxRequests > 0 && (
+                <DropdownMenu.Item className="menu-item" onSelect={() => actions.resetRequests(ref)}>
+                  Reset request count…
+                </DropdownMenu.Item>
+              )}
               {canManage && k.status === 'ACTIVE' && (
                 <DropdownMenu.Item className="menu-item" onSelect={() => void actions.setStatus(ref, 'DISABLED')}>
                   Disable
@@ -448,7 +466,13 @@ function KeyRow({
             </DropdownMenu.Content>
           </DropdownMenu.Portal>
         </DropdownMenu.Root>
+        {canManage && (
+          <button type="button" className="icon-button icon-danger" aria-label={`Delete ${k.label}`} title="Delete key" onClick={() => actions.remove(ref)}>
+            <BinIcon />
+          </button>
+        )}
       </td>
     </tr>
   );
 }
+

@@ -1,0 +1,1 @@
+-- reverse: nothing to undo; the previous migration's down drops the column.
