@@ -30,6 +30,10 @@ const SHOW_MESSAGE = new Set([
   'INVITATION_LIMIT_REACHED',
   'SSO_REQUIRED',
   'THROTTLED',
+  // Two-factor sign-in (issue 15).
+  'OTP_REQUIRED',
+  'OTP_INVALID',
+  'MFA_REQUIRED',
 ]);
 
 interface GraphQLishError {
