@@ -261,11 +261,13 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	return nil
 }
 
-// withIP puts the client's address in the context for the audit log.
+// withIP puts the client's address in the context for the audit log, and
+// its User-Agent for the sessions it starts (the viewer's session list).
 func (s *Server) withIP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ip := auth.ClientIP(r, s.Config.TrustedProxies)
-		next.ServeHTTP(w, r.WithContext(audit.WithIP(r.Context(), ip)))
+		ctx := accounts.WithUserAgent(audit.WithIP(r.Context(), ip), r.UserAgent())
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 

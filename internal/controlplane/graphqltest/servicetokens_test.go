@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/oais/oais/auth"
+	"github.com/oais/oais/ent"
+	"github.com/oais/oais/ent/auditevent"
 	"github.com/oais/oais/internal/storetest"
 )
 
@@ -44,6 +46,12 @@ func TestServiceTokenTenancy(t *testing.T) {
 		// In its workspace it works as an admin would.
 		s.must(t, tok, `query($id: ID!) { workspace(id: $id) { id viewerRole } }`, map[string]any{"id": wsA})
 		s.createKey(t, tok, wsA, "made by ci")
+		// Audited as its creator, with the token named.
+		ev, err := s.cp.Store.Ent.AuditEvent.Query().Where(auditevent.WorkspaceID(wsA), auditevent.Action("key.created")).
+			Order(ent.Desc(auditevent.FieldID)).First(sys(t))
+		if err != nil || ev.ActorEmail != owner.Email || ev.Details["service_token"] != id {
+			t.Fatalf("the key the token made is audited as %+v (%v): want the creator, and the token in details", ev, err)
+		}
 		d := s.must(t, tok, `{ viewer { id memberships { workspace { id } } } workspaces(first: 10) { totalCount } }`, nil)
 		if got := list(t, d, "viewer", "memberships"); len(got) != 1 || str(t, got[0], "workspace", "id") != wsA {
 			t.Fatalf("the token's viewer has memberships %v, want A only", got)

@@ -201,6 +201,9 @@ func TestSessionList(t *testing.T) {
 		if len(sessions) != 2 {
 			t.Fatalf("%d sessions, want 2: %v", len(sessions), sessions)
 		}
+		if ua := str(t, sessions[0], "userAgent"); ua == "" {
+			t.Fatal("a session without the User-Agent that signed in")
+		}
 		var other string
 		for _, x := range sessions {
 			if x.(map[string]any)["current"] == false {
