@@ -30,6 +30,18 @@ type PrincipalLoader interface {
 	Principal(ctx context.Context, userID, sessionID string) (*viewer.Viewer, error)
 }
 
+// ServicePrincipalLoader is a PrincipalLoader that also accepts service
+// tokens (ServiceTokenPrefix): it returns the token's viewer, one workspace
+// with the token's role and ServiceTokenID set, or ErrUnknownPrincipal for
+// an unknown, revoked or expired token or one whose creator may no longer
+// act there. Middleware hands it every bearer token with the prefix, so
+// every surface it guards (/graphql, /api/v1) accepts service tokens, and
+// only through it.
+type ServicePrincipalLoader interface {
+	PrincipalLoader
+	ServicePrincipal(ctx context.Context, token string) (*viewer.Viewer, error)
+}
+
 // Middleware authenticates control-plane requests from their
 // "Authorization: Bearer <jwt>" header only (never a cookie or query
 // parameter, so cross-site requests cannot carry credentials). A valid
@@ -48,6 +60,10 @@ func Middleware(v Verifier, l PrincipalLoader) func(http.Handler) http.Handler {
 				return
 			}
 			ctx := r.Context()
+			if IsServiceToken(token) {
+				serveServiceToken(w, r, next, l, token)
+				return
+			}
 			claims, err := v.Verify(ctx, token)
 			if err != nil {
 				slog.DebugContext(ctx, "auth: bearer token rejected", slog.Any("error", err))
@@ -71,6 +87,36 @@ func Middleware(v Verifier, l PrincipalLoader) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r.WithContext(viewer.NewContext(ctx, &vw)))
 		})
 	}
+}
+
+// serveServiceToken is Middleware for a service token: the loader decides,
+// as for a JWT's user.
+func serveServiceToken(w http.ResponseWriter, r *http.Request, next http.Handler, l PrincipalLoader, token string) {
+	ctx := r.Context()
+	sl, ok := l.(ServicePrincipalLoader)
+	if !ok {
+		next.ServeHTTP(w, r)
+		return
+	}
+	p, err := sl.ServicePrincipal(ctx, token)
+	switch {
+	case errors.Is(err, ErrUnknownPrincipal) || errors.Is(err, ErrInvalidToken) || (err == nil && p == nil):
+		slog.InfoContext(ctx, "auth: service token refused", slog.Any("error", err))
+		next.ServeHTTP(w, r)
+		return
+	case err != nil:
+		slog.ErrorContext(ctx, "auth: load service token", slog.Any("error", err))
+		writeJSONError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "temporarily unavailable")
+		return
+	}
+	vw := *p
+	vw.System, vw.SessionID = false, ""
+	if vw.ServiceTokenID == "" {
+		// A loader that forgot to say so must not make the token a person.
+		next.ServeHTTP(w, r)
+		return
+	}
+	next.ServeHTTP(w, r.WithContext(viewer.NewContext(ctx, &vw)))
 }
 
 // RequireViewer answers 401 with a GraphQL-shaped JSON error unless the

@@ -26,6 +26,10 @@ const (
 // extends a session past it.
 const DefaultRefreshTTL = 30 * 24 * time.Hour
 
+// DefaultIdleTimeout ends a session unused (neither signed in nor
+// refreshed) for this long (OAIS_SESSION_IDLE).
+const DefaultIdleTimeout = 24 * time.Hour
+
 // SessionMeta describes the client that started a session, for the user's
 // "where am I signed in" list and for audits.
 type SessionMeta struct {
@@ -49,6 +53,8 @@ type SessionRecord struct {
 	ExpiresAt time.Time
 	// RevokedAt is zero until the session is signed out or revoked.
 	RevokedAt time.Time
+	// LastUsedAt is the last sign-in or refresh; zero means CreatedAt.
+	LastUsedAt time.Time
 }
 
 // RefreshRecord is one refresh token as stored: only the SHA-256 of the token
@@ -73,7 +79,8 @@ type SessionStore interface {
 	// RevokeSession sets RevokedAt = now if it is still zero (idempotent),
 	// or returns ErrSessionNotFound.
 	RevokeSession(ctx context.Context, id string, now time.Time) error
-	// CreateRefresh inserts r.
+	// CreateRefresh inserts r and sets its session's LastUsedAt to
+	// r.CreatedAt (a refresh is a use of the session).
 	CreateRefresh(ctx context.Context, r RefreshRecord) error
 	// UseRefresh marks the token with hash as used at now and returns it.
 	// It MUST be atomic (a compare-and-set such as
@@ -97,7 +104,9 @@ type SessionsConfig struct {
 	// RefreshTTL is the absolute session lifetime; DefaultRefreshTTL if 0.
 	RefreshTTL time.Duration
 	// IdleTimeout, if set, ends a session that has not refreshed for
-	// that long (each refresh token expires IdleTimeout after issue).
+	// that long (each refresh token expires IdleTimeout after issue, and
+	// a refresh more than IdleTimeout after the session's LastUsedAt is
+	// refused, whatever the token's own expiry said when it was made).
 	IdleTimeout time.Duration
 	// LookupUser, if set, is called on every refresh: it returns the user's
 	// current email, or an error (e.g. ErrUnknownPrincipal) for a user who
@@ -156,7 +165,7 @@ func (s *Sessions) Start(ctx context.Context, userID, email string, meta Session
 	}
 	sess := SessionRecord{
 		ID: id, UserID: userID, Email: email, Meta: meta,
-		CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTTL),
+		CreatedAt: now, ExpiresAt: now.Add(s.cfg.RefreshTTL), LastUsedAt: now,
 	}
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return Tokens{}, fmt.Errorf("auth: create session: %w", err)
@@ -203,6 +212,9 @@ func (s *Sessions) Refresh(ctx context.Context, refreshToken string) (Tokens, er
 	if !now.Before(sess.ExpiresAt) {
 		return Tokens{}, fmt.Errorf("%w: session expired", ErrInvalidRefresh)
 	}
+	if s.Idle(sess, now) {
+		return Tokens{}, fmt.Errorf("%w: session idle", ErrInvalidRefresh)
+	}
 	email := sess.Email
 	if s.cfg.LookupUser != nil {
 		if email, err = s.cfg.LookupUser(ctx, sess.UserID); err != nil {
@@ -245,6 +257,15 @@ func (s *Sessions) RevokeSession(ctx context.Context, userID, sessionID string) 
 		return ErrSessionNotFound
 	}
 	return s.store.RevokeSession(ctx, sessionID, s.cfg.Now().UTC())
+}
+
+// Idle reports whether sess has gone unused for the idle timeout at now.
+func (s *Sessions) Idle(sess SessionRecord, now time.Time) bool {
+	last := sess.LastUsedAt
+	if last.IsZero() {
+		last = sess.CreatedAt
+	}
+	return s.cfg.IdleTimeout > 0 && !now.Before(last.Add(s.cfg.IdleTimeout))
 }
 
 func (s *Sessions) issue(ctx context.Context, sess SessionRecord, email string, now time.Time) (Tokens, error) {

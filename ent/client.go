@@ -24,7 +24,9 @@ import (
 	"github.com/oais/oais/ent/latencyrollup"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/modelprice"
+	"github.com/oais/oais/ent/recoverycode"
 	"github.com/oais/oais/ent/refreshtoken"
+	"github.com/oais/oais/ent/servicetoken"
 	"github.com/oais/oais/ent/session"
 	"github.com/oais/oais/ent/signingkey"
 	"github.com/oais/oais/ent/stripeevent"
@@ -61,8 +63,12 @@ type Client struct {
 	Membership *MembershipClient
 	// ModelPrice is the client for interacting with the ModelPrice builders.
 	ModelPrice *ModelPriceClient
+	// RecoveryCode is the client for interacting with the RecoveryCode builders.
+	RecoveryCode *RecoveryCodeClient
 	// RefreshToken is the client for interacting with the RefreshToken builders.
 	RefreshToken *RefreshTokenClient
+	// ServiceToken is the client for interacting with the ServiceToken builders.
+	ServiceToken *ServiceTokenClient
 	// Session is the client for interacting with the Session builders.
 	Session *SessionClient
 	// SigningKey is the client for interacting with the SigningKey builders.
@@ -101,7 +107,9 @@ func (c *Client) init() {
 	c.LatencyRollup = NewLatencyRollupClient(c.config)
 	c.Membership = NewMembershipClient(c.config)
 	c.ModelPrice = NewModelPriceClient(c.config)
+	c.RecoveryCode = NewRecoveryCodeClient(c.config)
 	c.RefreshToken = NewRefreshTokenClient(c.config)
+	c.ServiceToken = NewServiceTokenClient(c.config)
 	c.Session = NewSessionClient(c.config)
 	c.SigningKey = NewSigningKeyClient(c.config)
 	c.StripeEvent = NewStripeEventClient(c.config)
@@ -212,7 +220,9 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		LatencyRollup:   NewLatencyRollupClient(cfg),
 		Membership:      NewMembershipClient(cfg),
 		ModelPrice:      NewModelPriceClient(cfg),
+		RecoveryCode:    NewRecoveryCodeClient(cfg),
 		RefreshToken:    NewRefreshTokenClient(cfg),
+		ServiceToken:    NewServiceTokenClient(cfg),
 		Session:         NewSessionClient(cfg),
 		SigningKey:      NewSigningKeyClient(cfg),
 		StripeEvent:     NewStripeEventClient(cfg),
@@ -250,7 +260,9 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		LatencyRollup:   NewLatencyRollupClient(cfg),
 		Membership:      NewMembershipClient(cfg),
 		ModelPrice:      NewModelPriceClient(cfg),
+		RecoveryCode:    NewRecoveryCodeClient(cfg),
 		RefreshToken:    NewRefreshTokenClient(cfg),
+		ServiceToken:    NewServiceTokenClient(cfg),
 		Session:         NewSessionClient(cfg),
 		SigningKey:      NewSigningKeyClient(cfg),
 		StripeEvent:     NewStripeEventClient(cfg),
@@ -290,9 +302,10 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIKey, c.AuditEvent, c.BillingAccount, c.BillingPeriod, c.EmailToken,
-		c.Invitation, c.LatencyRollup, c.Membership, c.ModelPrice, c.RefreshToken,
-		c.Session, c.SigningKey, c.StripeEvent, c.Upstream, c.UsageEvent,
-		c.UsageQuarantine, c.UsageRollup, c.User, c.Workspace,
+		c.Invitation, c.LatencyRollup, c.Membership, c.ModelPrice, c.RecoveryCode,
+		c.RefreshToken, c.ServiceToken, c.Session, c.SigningKey, c.StripeEvent,
+		c.Upstream, c.UsageEvent, c.UsageQuarantine, c.UsageRollup, c.User,
+		c.Workspace,
 	} {
 		n.Use(hooks...)
 	}
@@ -303,9 +316,10 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIKey, c.AuditEvent, c.BillingAccount, c.BillingPeriod, c.EmailToken,
-		c.Invitation, c.LatencyRollup, c.Membership, c.ModelPrice, c.RefreshToken,
-		c.Session, c.SigningKey, c.StripeEvent, c.Upstream, c.UsageEvent,
-		c.UsageQuarantine, c.UsageRollup, c.User, c.Workspace,
+		c.Invitation, c.LatencyRollup, c.Membership, c.ModelPrice, c.RecoveryCode,
+		c.RefreshToken, c.ServiceToken, c.Session, c.SigningKey, c.StripeEvent,
+		c.Upstream, c.UsageEvent, c.UsageQuarantine, c.UsageRollup, c.User,
+		c.Workspace,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -332,8 +346,12 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Membership.mutate(ctx, m)
 	case *ModelPriceMutation:
 		return c.ModelPrice.mutate(ctx, m)
+	case *RecoveryCodeMutation:
+		return c.RecoveryCode.mutate(ctx, m)
 	case *RefreshTokenMutation:
 		return c.RefreshToken.mutate(ctx, m)
+	case *ServiceTokenMutation:
+		return c.ServiceToken.mutate(ctx, m)
 	case *SessionMutation:
 		return c.Session.mutate(ctx, m)
 	case *SigningKeyMutation:
@@ -1740,6 +1758,156 @@ func (c *ModelPriceClient) mutate(ctx context.Context, m *ModelPriceMutation) (V
 	}
 }
 
+// RecoveryCodeClient is a client for the RecoveryCode schema.
+type RecoveryCodeClient struct {
+	config
+}
+
+// NewRecoveryCodeClient returns a client for the RecoveryCode from the given config.
+func NewRecoveryCodeClient(c config) *RecoveryCodeClient {
+	return &RecoveryCodeClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `recoverycode.Hooks(f(g(h())))`.
+func (c *RecoveryCodeClient) Use(hooks ...Hook) {
+	c.hooks.RecoveryCode = append(c.hooks.RecoveryCode, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `recoverycode.Intercept(f(g(h())))`.
+func (c *RecoveryCodeClient) Intercept(interceptors ...Interceptor) {
+	c.inters.RecoveryCode = append(c.inters.RecoveryCode, interceptors...)
+}
+
+// Create returns a builder for creating a RecoveryCode entity.
+func (c *RecoveryCodeClient) Create() *RecoveryCodeCreate {
+	mutation := newRecoveryCodeMutation(c.config, OpCreate)
+	return &RecoveryCodeCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of RecoveryCode entities.
+func (c *RecoveryCodeClient) CreateBulk(builders ...*RecoveryCodeCreate) *RecoveryCodeCreateBulk {
+	return &RecoveryCodeCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *RecoveryCodeClient) MapCreateBulk(slice any, setFunc func(*RecoveryCodeCreate, int)) *RecoveryCodeCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &RecoveryCodeCreateBulk{err: fmt.Errorf("calling to RecoveryCodeClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*RecoveryCodeCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &RecoveryCodeCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for RecoveryCode.
+func (c *RecoveryCodeClient) Update() *RecoveryCodeUpdate {
+	mutation := newRecoveryCodeMutation(c.config, OpUpdate)
+	return &RecoveryCodeUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *RecoveryCodeClient) UpdateOne(_m *RecoveryCode) *RecoveryCodeUpdateOne {
+	mutation := newRecoveryCodeMutation(c.config, OpUpdateOne, withRecoveryCode(_m))
+	return &RecoveryCodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *RecoveryCodeClient) UpdateOneID(id string) *RecoveryCodeUpdateOne {
+	mutation := newRecoveryCodeMutation(c.config, OpUpdateOne, withRecoveryCodeID(id))
+	return &RecoveryCodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for RecoveryCode.
+func (c *RecoveryCodeClient) Delete() *RecoveryCodeDelete {
+	mutation := newRecoveryCodeMutation(c.config, OpDelete)
+	return &RecoveryCodeDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *RecoveryCodeClient) DeleteOne(_m *RecoveryCode) *RecoveryCodeDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *RecoveryCodeClient) DeleteOneID(id string) *RecoveryCodeDeleteOne {
+	builder := c.Delete().Where(recoverycode.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &RecoveryCodeDeleteOne{builder}
+}
+
+// Query returns a query builder for RecoveryCode.
+func (c *RecoveryCodeClient) Query() *RecoveryCodeQuery {
+	return &RecoveryCodeQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeRecoveryCode},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a RecoveryCode entity by its id.
+func (c *RecoveryCodeClient) Get(ctx context.Context, id string) (*RecoveryCode, error) {
+	return c.Query().Where(recoverycode.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *RecoveryCodeClient) GetX(ctx context.Context, id string) *RecoveryCode {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryUser queries the user edge of a RecoveryCode.
+func (c *RecoveryCodeClient) QueryUser(_m *RecoveryCode) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(recoverycode.Table, recoverycode.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, recoverycode.UserTable, recoverycode.UserColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *RecoveryCodeClient) Hooks() []Hook {
+	hooks := c.hooks.RecoveryCode
+	return append(hooks[:len(hooks):len(hooks)], recoverycode.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *RecoveryCodeClient) Interceptors() []Interceptor {
+	return c.inters.RecoveryCode
+}
+
+func (c *RecoveryCodeClient) mutate(ctx context.Context, m *RecoveryCodeMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&RecoveryCodeCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&RecoveryCodeUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&RecoveryCodeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&RecoveryCodeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown RecoveryCode mutation op: %q", m.Op())
+	}
+}
+
 // RefreshTokenClient is a client for the RefreshToken schema.
 type RefreshTokenClient struct {
 	config
@@ -1887,6 +2055,156 @@ func (c *RefreshTokenClient) mutate(ctx context.Context, m *RefreshTokenMutation
 		return (&RefreshTokenDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown RefreshToken mutation op: %q", m.Op())
+	}
+}
+
+// ServiceTokenClient is a client for the ServiceToken schema.
+type ServiceTokenClient struct {
+	config
+}
+
+// NewServiceTokenClient returns a client for the ServiceToken from the given config.
+func NewServiceTokenClient(c config) *ServiceTokenClient {
+	return &ServiceTokenClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `servicetoken.Hooks(f(g(h())))`.
+func (c *ServiceTokenClient) Use(hooks ...Hook) {
+	c.hooks.ServiceToken = append(c.hooks.ServiceToken, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `servicetoken.Intercept(f(g(h())))`.
+func (c *ServiceTokenClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ServiceToken = append(c.inters.ServiceToken, interceptors...)
+}
+
+// Create returns a builder for creating a ServiceToken entity.
+func (c *ServiceTokenClient) Create() *ServiceTokenCreate {
+	mutation := newServiceTokenMutation(c.config, OpCreate)
+	return &ServiceTokenCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ServiceToken entities.
+func (c *ServiceTokenClient) CreateBulk(builders ...*ServiceTokenCreate) *ServiceTokenCreateBulk {
+	return &ServiceTokenCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ServiceTokenClient) MapCreateBulk(slice any, setFunc func(*ServiceTokenCreate, int)) *ServiceTokenCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ServiceTokenCreateBulk{err: fmt.Errorf("calling to ServiceTokenClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ServiceTokenCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ServiceTokenCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ServiceToken.
+func (c *ServiceTokenClient) Update() *ServiceTokenUpdate {
+	mutation := newServiceTokenMutation(c.config, OpUpdate)
+	return &ServiceTokenUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ServiceTokenClient) UpdateOne(_m *ServiceToken) *ServiceTokenUpdateOne {
+	mutation := newServiceTokenMutation(c.config, OpUpdateOne, withServiceToken(_m))
+	return &ServiceTokenUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ServiceTokenClient) UpdateOneID(id string) *ServiceTokenUpdateOne {
+	mutation := newServiceTokenMutation(c.config, OpUpdateOne, withServiceTokenID(id))
+	return &ServiceTokenUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ServiceToken.
+func (c *ServiceTokenClient) Delete() *ServiceTokenDelete {
+	mutation := newServiceTokenMutation(c.config, OpDelete)
+	return &ServiceTokenDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ServiceTokenClient) DeleteOne(_m *ServiceToken) *ServiceTokenDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ServiceTokenClient) DeleteOneID(id string) *ServiceTokenDeleteOne {
+	builder := c.Delete().Where(servicetoken.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ServiceTokenDeleteOne{builder}
+}
+
+// Query returns a query builder for ServiceToken.
+func (c *ServiceTokenClient) Query() *ServiceTokenQuery {
+	return &ServiceTokenQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeServiceToken},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ServiceToken entity by its id.
+func (c *ServiceTokenClient) Get(ctx context.Context, id string) (*ServiceToken, error) {
+	return c.Query().Where(servicetoken.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ServiceTokenClient) GetX(ctx context.Context, id string) *ServiceToken {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryWorkspace queries the workspace edge of a ServiceToken.
+func (c *ServiceTokenClient) QueryWorkspace(_m *ServiceToken) *WorkspaceQuery {
+	query := (&WorkspaceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(servicetoken.Table, servicetoken.FieldID, id),
+			sqlgraph.To(workspace.Table, workspace.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, servicetoken.WorkspaceTable, servicetoken.WorkspaceColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ServiceTokenClient) Hooks() []Hook {
+	hooks := c.hooks.ServiceToken
+	return append(hooks[:len(hooks):len(hooks)], servicetoken.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *ServiceTokenClient) Interceptors() []Interceptor {
+	return c.inters.ServiceToken
+}
+
+func (c *ServiceTokenClient) mutate(ctx context.Context, m *ServiceTokenMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ServiceTokenCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ServiceTokenUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ServiceTokenUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ServiceTokenDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ServiceToken mutation op: %q", m.Op())
 	}
 }
 
@@ -3244,15 +3562,15 @@ func (c *WorkspaceClient) mutate(ctx context.Context, m *WorkspaceMutation) (Val
 type (
 	hooks struct {
 		APIKey, AuditEvent, BillingAccount, BillingPeriod, EmailToken, Invitation,
-		LatencyRollup, Membership, ModelPrice, RefreshToken, Session, SigningKey,
-		StripeEvent, Upstream, UsageEvent, UsageQuarantine, UsageRollup, User,
-		Workspace []ent.Hook
+		LatencyRollup, Membership, ModelPrice, RecoveryCode, RefreshToken,
+		ServiceToken, Session, SigningKey, StripeEvent, Upstream, UsageEvent,
+		UsageQuarantine, UsageRollup, User, Workspace []ent.Hook
 	}
 	inters struct {
 		APIKey, AuditEvent, BillingAccount, BillingPeriod, EmailToken, Invitation,
-		LatencyRollup, Membership, ModelPrice, RefreshToken, Session, SigningKey,
-		StripeEvent, Upstream, UsageEvent, UsageQuarantine, UsageRollup, User,
-		Workspace []ent.Interceptor
+		LatencyRollup, Membership, ModelPrice, RecoveryCode, RefreshToken,
+		ServiceToken, Session, SigningKey, StripeEvent, Upstream, UsageEvent,
+		UsageQuarantine, UsageRollup, User, Workspace []ent.Interceptor
 	}
 )
 

@@ -21,7 +21,9 @@ import (
 	"github.com/oais/oais/ent/latencyrollup"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/modelprice"
+	"github.com/oais/oais/ent/recoverycode"
 	"github.com/oais/oais/ent/refreshtoken"
+	"github.com/oais/oais/ent/servicetoken"
 	"github.com/oais/oais/ent/session"
 	"github.com/oais/oais/ent/signingkey"
 	"github.com/oais/oais/ent/stripeevent"
@@ -100,7 +102,9 @@ func checkColumn(t, c string) error {
 			latencyrollup.Table:   latencyrollup.ValidColumn,
 			membership.Table:      membership.ValidColumn,
 			modelprice.Table:      modelprice.ValidColumn,
+			recoverycode.Table:    recoverycode.ValidColumn,
 			refreshtoken.Table:    refreshtoken.ValidColumn,
+			servicetoken.Table:    servicetoken.ValidColumn,
 			session.Table:         session.ValidColumn,
 			signingkey.Table:      signingkey.ValidColumn,
 			stripeevent.Table:     stripeevent.ValidColumn,

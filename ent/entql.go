@@ -13,7 +13,9 @@ import (
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/modelprice"
 	"github.com/oais/oais/ent/predicate"
+	"github.com/oais/oais/ent/recoverycode"
 	"github.com/oais/oais/ent/refreshtoken"
+	"github.com/oais/oais/ent/servicetoken"
 	"github.com/oais/oais/ent/session"
 	"github.com/oais/oais/ent/signingkey"
 	"github.com/oais/oais/ent/stripeevent"
@@ -32,7 +34,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 19)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 21)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   apikey.Table,
@@ -252,6 +254,23 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   recoverycode.Table,
+			Columns: recoverycode.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: recoverycode.FieldID,
+			},
+		},
+		Type: "RecoveryCode",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			recoverycode.FieldUserID:    {Type: field.TypeString, Column: recoverycode.FieldUserID},
+			recoverycode.FieldCodeHash:  {Type: field.TypeString, Column: recoverycode.FieldCodeHash},
+			recoverycode.FieldCreatedAt: {Type: field.TypeTime, Column: recoverycode.FieldCreatedAt},
+			recoverycode.FieldUsedAt:    {Type: field.TypeTime, Column: recoverycode.FieldUsedAt},
+		},
+	}
+	graph.Nodes[10] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   refreshtoken.Table,
 			Columns: refreshtoken.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -268,7 +287,30 @@ var schemaGraph = func() *sqlgraph.Schema {
 			refreshtoken.FieldUsedAt:    {Type: field.TypeTime, Column: refreshtoken.FieldUsedAt},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[11] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   servicetoken.Table,
+			Columns: servicetoken.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: servicetoken.FieldID,
+			},
+		},
+		Type: "ServiceToken",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			servicetoken.FieldCreatedAt:   {Type: field.TypeTime, Column: servicetoken.FieldCreatedAt},
+			servicetoken.FieldUpdatedAt:   {Type: field.TypeTime, Column: servicetoken.FieldUpdatedAt},
+			servicetoken.FieldWorkspaceID: {Type: field.TypeString, Column: servicetoken.FieldWorkspaceID},
+			servicetoken.FieldName:        {Type: field.TypeString, Column: servicetoken.FieldName},
+			servicetoken.FieldRole:        {Type: field.TypeEnum, Column: servicetoken.FieldRole},
+			servicetoken.FieldTokenHash:   {Type: field.TypeString, Column: servicetoken.FieldTokenHash},
+			servicetoken.FieldCreatedByID: {Type: field.TypeString, Column: servicetoken.FieldCreatedByID},
+			servicetoken.FieldExpiresAt:   {Type: field.TypeTime, Column: servicetoken.FieldExpiresAt},
+			servicetoken.FieldLastUsedAt:  {Type: field.TypeTime, Column: servicetoken.FieldLastUsedAt},
+			servicetoken.FieldRevokedAt:   {Type: field.TypeTime, Column: servicetoken.FieldRevokedAt},
+		},
+	}
+	graph.Nodes[12] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   session.Table,
 			Columns: session.Columns,
@@ -279,17 +321,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		Type: "Session",
 		Fields: map[string]*sqlgraph.FieldSpec{
-			session.FieldUserID:    {Type: field.TypeString, Column: session.FieldUserID},
-			session.FieldEmail:     {Type: field.TypeString, Column: session.FieldEmail},
-			session.FieldMethod:    {Type: field.TypeString, Column: session.FieldMethod},
-			session.FieldIP:        {Type: field.TypeString, Column: session.FieldIP},
-			session.FieldUserAgent: {Type: field.TypeString, Column: session.FieldUserAgent},
-			session.FieldCreatedAt: {Type: field.TypeTime, Column: session.FieldCreatedAt},
-			session.FieldExpiresAt: {Type: field.TypeTime, Column: session.FieldExpiresAt},
-			session.FieldRevokedAt: {Type: field.TypeTime, Column: session.FieldRevokedAt},
+			session.FieldUserID:     {Type: field.TypeString, Column: session.FieldUserID},
+			session.FieldEmail:      {Type: field.TypeString, Column: session.FieldEmail},
+			session.FieldMethod:     {Type: field.TypeString, Column: session.FieldMethod},
+			session.FieldIP:         {Type: field.TypeString, Column: session.FieldIP},
+			session.FieldUserAgent:  {Type: field.TypeString, Column: session.FieldUserAgent},
+			session.FieldCreatedAt:  {Type: field.TypeTime, Column: session.FieldCreatedAt},
+			session.FieldExpiresAt:  {Type: field.TypeTime, Column: session.FieldExpiresAt},
+			session.FieldRevokedAt:  {Type: field.TypeTime, Column: session.FieldRevokedAt},
+			session.FieldLastUsedAt: {Type: field.TypeTime, Column: session.FieldLastUsedAt},
 		},
 	}
-	graph.Nodes[11] = &sqlgraph.Node{
+	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   signingkey.Table,
 			Columns: signingkey.Columns,
@@ -306,7 +349,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			signingkey.FieldRetiredAt:  {Type: field.TypeTime, Column: signingkey.FieldRetiredAt},
 		},
 	}
-	graph.Nodes[12] = &sqlgraph.Node{
+	graph.Nodes[14] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stripeevent.Table,
 			Columns: stripeevent.Columns,
@@ -321,7 +364,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stripeevent.FieldReceivedAt: {Type: field.TypeTime, Column: stripeevent.FieldReceivedAt},
 		},
 	}
-	graph.Nodes[13] = &sqlgraph.Node{
+	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   upstream.Table,
 			Columns: upstream.Columns,
@@ -340,7 +383,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			upstream.FieldModels:           {Type: field.TypeJSON, Column: upstream.FieldModels},
 		},
 	}
-	graph.Nodes[14] = &sqlgraph.Node{
+	graph.Nodes[16] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usageevent.Table,
 			Columns: usageevent.Columns,
@@ -373,7 +416,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			usageevent.FieldBillingPeriodID:  {Type: field.TypeString, Column: usageevent.FieldBillingPeriodID},
 		},
 	}
-	graph.Nodes[15] = &sqlgraph.Node{
+	graph.Nodes[17] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usagequarantine.Table,
 			Columns: usagequarantine.Columns,
@@ -391,7 +434,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			usagequarantine.FieldQuarantinedAt: {Type: field.TypeTime, Column: usagequarantine.FieldQuarantinedAt},
 		},
 	}
-	graph.Nodes[16] = &sqlgraph.Node{
+	graph.Nodes[18] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usagerollup.Table,
 			Columns: usagerollup.Columns,
@@ -416,7 +459,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			usagerollup.FieldLatencyMsSum:     {Type: field.TypeInt64, Column: usagerollup.FieldLatencyMsSum},
 		},
 	}
-	graph.Nodes[17] = &sqlgraph.Node{
+	graph.Nodes[19] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -438,9 +481,12 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldDisabled:        {Type: field.TypeBool, Column: user.FieldDisabled},
 			user.FieldLastSignInAt:    {Type: field.TypeTime, Column: user.FieldLastSignInAt},
 			user.FieldEmailVerifiedAt: {Type: field.TypeTime, Column: user.FieldEmailVerifiedAt},
+			user.FieldTotpSecret:      {Type: field.TypeBytes, Column: user.FieldTotpSecret},
+			user.FieldTotpEnabledAt:   {Type: field.TypeTime, Column: user.FieldTotpEnabledAt},
+			user.FieldTotpLastStep:    {Type: field.TypeInt64, Column: user.FieldTotpLastStep},
 		},
 	}
-	graph.Nodes[18] = &sqlgraph.Node{
+	graph.Nodes[20] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   workspace.Table,
 			Columns: workspace.Columns,
@@ -463,6 +509,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			workspace.FieldMonthlyTokenQuota: {Type: field.TypeInt64, Column: workspace.FieldMonthlyTokenQuota},
 			workspace.FieldSpendCapCents:     {Type: field.TypeInt64, Column: workspace.FieldSpendCapCents},
 			workspace.FieldMaxKeys:           {Type: field.TypeInt, Column: workspace.FieldMaxKeys},
+			workspace.FieldRequireMfa:        {Type: field.TypeBool, Column: workspace.FieldRequireMfa},
 			workspace.FieldAPIKeyCount:       {Type: field.TypeInt64, Column: workspace.FieldAPIKeyCount},
 		},
 	}
@@ -599,6 +646,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"User",
 	)
 	graph.MustAddE(
+		"user",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   recoverycode.UserTable,
+			Columns: []string{recoverycode.UserColumn},
+			Bidi:    false,
+		},
+		"RecoveryCode",
+		"User",
+	)
+	graph.MustAddE(
 		"session",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -609,6 +668,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"RefreshToken",
 		"Session",
+	)
+	graph.MustAddE(
+		"workspace",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   servicetoken.WorkspaceTable,
+			Columns: []string{servicetoken.WorkspaceColumn},
+			Bidi:    false,
+		},
+		"ServiceToken",
+		"Workspace",
 	)
 	graph.MustAddE(
 		"user",
@@ -1742,6 +1813,80 @@ func (f *ModelPriceFilter) WhereOutputMicrosPerMtok(p entql.Int64P) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *RecoveryCodeQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the RecoveryCodeQuery builder.
+func (_q *RecoveryCodeQuery) Filter() *RecoveryCodeFilter {
+	return &RecoveryCodeFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *RecoveryCodeMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the RecoveryCodeMutation builder.
+func (m *RecoveryCodeMutation) Filter() *RecoveryCodeFilter {
+	return &RecoveryCodeFilter{config: m.config, predicateAdder: m}
+}
+
+// RecoveryCodeFilter provides a generic filtering capability at runtime for RecoveryCodeQuery.
+type RecoveryCodeFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *RecoveryCodeFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *RecoveryCodeFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(recoverycode.FieldID))
+}
+
+// WhereUserID applies the entql string predicate on the user_id field.
+func (f *RecoveryCodeFilter) WhereUserID(p entql.StringP) {
+	f.Where(p.Field(recoverycode.FieldUserID))
+}
+
+// WhereCodeHash applies the entql string predicate on the code_hash field.
+func (f *RecoveryCodeFilter) WhereCodeHash(p entql.StringP) {
+	f.Where(p.Field(recoverycode.FieldCodeHash))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *RecoveryCodeFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(recoverycode.FieldCreatedAt))
+}
+
+// WhereUsedAt applies the entql time.Time predicate on the used_at field.
+func (f *RecoveryCodeFilter) WhereUsedAt(p entql.TimeP) {
+	f.Where(p.Field(recoverycode.FieldUsedAt))
+}
+
+// WhereHasUser applies a predicate to check if query has an edge user.
+func (f *RecoveryCodeFilter) WhereHasUser() {
+	f.Where(entql.HasEdge("user"))
+}
+
+// WhereHasUserWith applies a predicate to check if query has an edge user with a given conditions (other predicates).
+func (f *RecoveryCodeFilter) WhereHasUserWith(preds ...predicate.User) {
+	f.Where(entql.HasEdgeWith("user", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *RefreshTokenQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1770,7 +1915,7 @@ type RefreshTokenFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RefreshTokenFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1821,6 +1966,110 @@ func (f *RefreshTokenFilter) WhereHasSessionWith(preds ...predicate.Session) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *ServiceTokenQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the ServiceTokenQuery builder.
+func (_q *ServiceTokenQuery) Filter() *ServiceTokenFilter {
+	return &ServiceTokenFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *ServiceTokenMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the ServiceTokenMutation builder.
+func (m *ServiceTokenMutation) Filter() *ServiceTokenFilter {
+	return &ServiceTokenFilter{config: m.config, predicateAdder: m}
+}
+
+// ServiceTokenFilter provides a generic filtering capability at runtime for ServiceTokenQuery.
+type ServiceTokenFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *ServiceTokenFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *ServiceTokenFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(servicetoken.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *ServiceTokenFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(servicetoken.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *ServiceTokenFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(servicetoken.FieldUpdatedAt))
+}
+
+// WhereWorkspaceID applies the entql string predicate on the workspace_id field.
+func (f *ServiceTokenFilter) WhereWorkspaceID(p entql.StringP) {
+	f.Where(p.Field(servicetoken.FieldWorkspaceID))
+}
+
+// WhereName applies the entql string predicate on the name field.
+func (f *ServiceTokenFilter) WhereName(p entql.StringP) {
+	f.Where(p.Field(servicetoken.FieldName))
+}
+
+// WhereRole applies the entql string predicate on the role field.
+func (f *ServiceTokenFilter) WhereRole(p entql.StringP) {
+	f.Where(p.Field(servicetoken.FieldRole))
+}
+
+// WhereTokenHash applies the entql string predicate on the token_hash field.
+func (f *ServiceTokenFilter) WhereTokenHash(p entql.StringP) {
+	f.Where(p.Field(servicetoken.FieldTokenHash))
+}
+
+// WhereCreatedByID applies the entql string predicate on the created_by_id field.
+func (f *ServiceTokenFilter) WhereCreatedByID(p entql.StringP) {
+	f.Where(p.Field(servicetoken.FieldCreatedByID))
+}
+
+// WhereExpiresAt applies the entql time.Time predicate on the expires_at field.
+func (f *ServiceTokenFilter) WhereExpiresAt(p entql.TimeP) {
+	f.Where(p.Field(servicetoken.FieldExpiresAt))
+}
+
+// WhereLastUsedAt applies the entql time.Time predicate on the last_used_at field.
+func (f *ServiceTokenFilter) WhereLastUsedAt(p entql.TimeP) {
+	f.Where(p.Field(servicetoken.FieldLastUsedAt))
+}
+
+// WhereRevokedAt applies the entql time.Time predicate on the revoked_at field.
+func (f *ServiceTokenFilter) WhereRevokedAt(p entql.TimeP) {
+	f.Where(p.Field(servicetoken.FieldRevokedAt))
+}
+
+// WhereHasWorkspace applies a predicate to check if query has an edge workspace.
+func (f *ServiceTokenFilter) WhereHasWorkspace() {
+	f.Where(entql.HasEdge("workspace"))
+}
+
+// WhereHasWorkspaceWith applies a predicate to check if query has an edge workspace with a given conditions (other predicates).
+func (f *ServiceTokenFilter) WhereHasWorkspaceWith(preds ...predicate.Workspace) {
+	f.Where(entql.HasEdgeWith("workspace", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *SessionQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1849,7 +2098,7 @@ type SessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1900,6 +2149,11 @@ func (f *SessionFilter) WhereRevokedAt(p entql.TimeP) {
 	f.Where(p.Field(session.FieldRevokedAt))
 }
 
+// WhereLastUsedAt applies the entql time.Time predicate on the last_used_at field.
+func (f *SessionFilter) WhereLastUsedAt(p entql.TimeP) {
+	f.Where(p.Field(session.FieldLastUsedAt))
+}
+
 // WhereHasUser applies a predicate to check if query has an edge user.
 func (f *SessionFilter) WhereHasUser() {
 	f.Where(entql.HasEdge("user"))
@@ -1943,7 +2197,7 @@ type SigningKeyFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SigningKeyFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2003,7 +2257,7 @@ type StripeEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StripeEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2053,7 +2307,7 @@ type UpstreamFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UpstreamFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2137,7 +2391,7 @@ type UsageEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UsageEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2291,7 +2545,7 @@ type UsageQuarantineFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UsageQuarantineFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2356,7 +2610,7 @@ type UsageRollupFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UsageRollupFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2470,7 +2724,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2536,6 +2790,21 @@ func (f *UserFilter) WhereEmailVerifiedAt(p entql.TimeP) {
 	f.Where(p.Field(user.FieldEmailVerifiedAt))
 }
 
+// WhereTotpSecret applies the entql []byte predicate on the totp_secret field.
+func (f *UserFilter) WhereTotpSecret(p entql.BytesP) {
+	f.Where(p.Field(user.FieldTotpSecret))
+}
+
+// WhereTotpEnabledAt applies the entql time.Time predicate on the totp_enabled_at field.
+func (f *UserFilter) WhereTotpEnabledAt(p entql.TimeP) {
+	f.Where(p.Field(user.FieldTotpEnabledAt))
+}
+
+// WhereTotpLastStep applies the entql int64 predicate on the totp_last_step field.
+func (f *UserFilter) WhereTotpLastStep(p entql.Int64P) {
+	f.Where(p.Field(user.FieldTotpLastStep))
+}
+
 // WhereHasMemberships applies a predicate to check if query has an edge memberships.
 func (f *UserFilter) WhereHasMemberships() {
 	f.Where(entql.HasEdge("memberships"))
@@ -2579,7 +2848,7 @@ type WorkspaceFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WorkspaceFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2648,6 +2917,11 @@ func (f *WorkspaceFilter) WhereSpendCapCents(p entql.Int64P) {
 // WhereMaxKeys applies the entql int predicate on the max_keys field.
 func (f *WorkspaceFilter) WhereMaxKeys(p entql.IntP) {
 	f.Where(p.Field(workspace.FieldMaxKeys))
+}
+
+// WhereRequireMfa applies the entql bool predicate on the require_mfa field.
+func (f *WorkspaceFilter) WhereRequireMfa(p entql.BoolP) {
+	f.Where(p.Field(workspace.FieldRequireMfa))
 }
 
 // WhereAPIKeyCount applies the entql int64 predicate on the api_key_count field.

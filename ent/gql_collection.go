@@ -15,6 +15,7 @@ import (
 	"github.com/oais/oais/ent/invitation"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/modelprice"
+	"github.com/oais/oais/ent/servicetoken"
 	"github.com/oais/oais/ent/usageevent"
 	"github.com/oais/oais/ent/user"
 	"github.com/oais/oais/ent/workspace"
@@ -801,6 +802,142 @@ func newModelPricePaginateArgs(rv map[string]any) *modelpricePaginateArgs {
 	}
 	if v, ok := rv[whereField].(*ModelPriceWhereInput); ok {
 		args.opts = append(args.opts, WithModelPriceFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ServiceTokenQuery) CollectFields(ctx context.Context, satisfies ...string) (*ServiceTokenQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ServiceTokenQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(servicetoken.Columns))
+		selectedFields = []string{servicetoken.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "workspace":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&WorkspaceClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, workspaceImplementors)...); err != nil {
+				return err
+			}
+			_q.withWorkspace = query
+			if _, ok := fieldSeen[servicetoken.FieldWorkspaceID]; !ok {
+				selectedFields = append(selectedFields, servicetoken.FieldWorkspaceID)
+				fieldSeen[servicetoken.FieldWorkspaceID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[servicetoken.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, servicetoken.FieldCreatedAt)
+				fieldSeen[servicetoken.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[servicetoken.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, servicetoken.FieldUpdatedAt)
+				fieldSeen[servicetoken.FieldUpdatedAt] = struct{}{}
+			}
+		case "workspaceID":
+			if _, ok := fieldSeen[servicetoken.FieldWorkspaceID]; !ok {
+				selectedFields = append(selectedFields, servicetoken.FieldWorkspaceID)
+				fieldSeen[servicetoken.FieldWorkspaceID] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[servicetoken.FieldName]; !ok {
+				selectedFields = append(selectedFields, servicetoken.FieldName)
+				fieldSeen[servicetoken.FieldName] = struct{}{}
+			}
+		case "createdByID":
+			if _, ok := fieldSeen[servicetoken.FieldCreatedByID]; !ok {
+				selectedFields = append(selectedFields, servicetoken.FieldCreatedByID)
+				fieldSeen[servicetoken.FieldCreatedByID] = struct{}{}
+			}
+		case "expiresAt":
+			if _, ok := fieldSeen[servicetoken.FieldExpiresAt]; !ok {
+				selectedFields = append(selectedFields, servicetoken.FieldExpiresAt)
+				fieldSeen[servicetoken.FieldExpiresAt] = struct{}{}
+			}
+		case "lastUsedAt":
+			if _, ok := fieldSeen[servicetoken.FieldLastUsedAt]; !ok {
+				selectedFields = append(selectedFields, servicetoken.FieldLastUsedAt)
+				fieldSeen[servicetoken.FieldLastUsedAt] = struct{}{}
+			}
+		case "revokedAt":
+			if _, ok := fieldSeen[servicetoken.FieldRevokedAt]; !ok {
+				selectedFields = append(selectedFields, servicetoken.FieldRevokedAt)
+				fieldSeen[servicetoken.FieldRevokedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type servicetokenPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ServiceTokenPaginateOption
+}
+
+func newServiceTokenPaginateArgs(rv map[string]any) *servicetokenPaginateArgs {
+	args := &servicetokenPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ServiceTokenOrder{Field: &ServiceTokenOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithServiceTokenOrder(order))
+			}
+		case *ServiceTokenOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithServiceTokenOrder(v))
+			}
+		}
 	}
 	return args
 }

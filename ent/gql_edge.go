@@ -64,6 +64,14 @@ func (_m *Membership) User(ctx context.Context) (*User, error) {
 	return result, err
 }
 
+func (_m *ServiceToken) Workspace(ctx context.Context) (*Workspace, error) {
+	result, err := _m.Edges.WorkspaceOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryWorkspace().Only(ctx)
+	}
+	return result, err
+}
+
 func (_m *UsageEvent) Workspace(ctx context.Context) (*Workspace, error) {
 	result, err := _m.Edges.WorkspaceOrErr()
 	if IsNotLoaded(err) {

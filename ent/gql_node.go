@@ -14,6 +14,7 @@ import (
 	"github.com/oais/oais/ent/invitation"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/modelprice"
+	"github.com/oais/oais/ent/servicetoken"
 	"github.com/oais/oais/ent/usageevent"
 	"github.com/oais/oais/ent/user"
 	"github.com/oais/oais/ent/workspace"
@@ -48,6 +49,11 @@ var modelpriceImplementors = []string{"ModelPrice", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*ModelPrice) IsNode() {}
+
+var servicetokenImplementors = []string{"ServiceToken", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*ServiceToken) IsNode() {}
 
 var usageeventImplementors = []string{"UsageEvent", "Node"}
 
@@ -163,6 +169,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(modelprice.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, modelpriceImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case servicetoken.Table:
+		query := c.ServiceToken.Query().
+			Where(servicetoken.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, servicetokenImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -335,6 +350,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.ModelPrice.Query().
 			Where(modelprice.IDIn(ids...))
 		query, err := query.CollectFields(ctx, modelpriceImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case servicetoken.Table:
+		query := c.ServiceToken.Query().
+			Where(servicetoken.IDIn(ids...))
+		query, err := query.CollectFields(ctx, servicetokenImplementors...)
 		if err != nil {
 			return nil, err
 		}

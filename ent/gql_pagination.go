@@ -19,6 +19,7 @@ import (
 	"github.com/oais/oais/ent/invitation"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/modelprice"
+	"github.com/oais/oais/ent/servicetoken"
 	"github.com/oais/oais/ent/usageevent"
 	"github.com/oais/oais/ent/user"
 	"github.com/oais/oais/ent/workspace"
@@ -1706,6 +1707,302 @@ func (_m *ModelPrice) ToEdge(order *ModelPriceOrder) *ModelPriceEdge {
 		order = DefaultModelPriceOrder
 	}
 	return &ModelPriceEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// ServiceTokenEdge is the edge representation of ServiceToken.
+type ServiceTokenEdge struct {
+	Node   *ServiceToken `json:"node"`
+	Cursor Cursor        `json:"cursor"`
+}
+
+// ServiceTokenConnection is the connection containing edges to ServiceToken.
+type ServiceTokenConnection struct {
+	Edges      []*ServiceTokenEdge `json:"edges"`
+	PageInfo   PageInfo            `json:"pageInfo"`
+	TotalCount int                 `json:"totalCount"`
+}
+
+func (c *ServiceTokenConnection) build(nodes []*ServiceToken, pager *servicetokenPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *ServiceToken
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *ServiceToken {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *ServiceToken {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*ServiceTokenEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &ServiceTokenEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// ServiceTokenPaginateOption enables pagination customization.
+type ServiceTokenPaginateOption func(*servicetokenPager) error
+
+// WithServiceTokenOrder configures pagination ordering.
+func WithServiceTokenOrder(order *ServiceTokenOrder) ServiceTokenPaginateOption {
+	if order == nil {
+		order = DefaultServiceTokenOrder
+	}
+	o := *order
+	return func(pager *servicetokenPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultServiceTokenOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithServiceTokenFilter configures pagination filter.
+func WithServiceTokenFilter(filter func(*ServiceTokenQuery) (*ServiceTokenQuery, error)) ServiceTokenPaginateOption {
+	return func(pager *servicetokenPager) error {
+		if filter == nil {
+			return errors.New("ServiceTokenQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type servicetokenPager struct {
+	reverse bool
+	order   *ServiceTokenOrder
+	filter  func(*ServiceTokenQuery) (*ServiceTokenQuery, error)
+}
+
+func newServiceTokenPager(opts []ServiceTokenPaginateOption, reverse bool) (*servicetokenPager, error) {
+	pager := &servicetokenPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultServiceTokenOrder
+	}
+	return pager, nil
+}
+
+func (p *servicetokenPager) applyFilter(query *ServiceTokenQuery) (*ServiceTokenQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *servicetokenPager) toCursor(_m *ServiceToken) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *servicetokenPager) applyCursors(query *ServiceTokenQuery, after, before *Cursor) (*ServiceTokenQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultServiceTokenOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *servicetokenPager) applyOrder(query *ServiceTokenQuery) *ServiceTokenQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultServiceTokenOrder.Field {
+		query = query.Order(DefaultServiceTokenOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *servicetokenPager) orderExpr(query *ServiceTokenQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultServiceTokenOrder.Field {
+			b.Comma().Ident(DefaultServiceTokenOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to ServiceToken.
+func (_m *ServiceTokenQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...ServiceTokenPaginateOption,
+) (*ServiceTokenConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newServiceTokenPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &ServiceTokenConnection{Edges: []*ServiceTokenEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// ServiceTokenOrderFieldCreatedAt orders ServiceToken by created_at.
+	ServiceTokenOrderFieldCreatedAt = &ServiceTokenOrderField{
+		Value: func(_m *ServiceToken) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: servicetoken.FieldCreatedAt,
+		toTerm: servicetoken.ByCreatedAt,
+		toCursor: func(_m *ServiceToken) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f ServiceTokenOrderField) String() string {
+	var str string
+	switch f.column {
+	case ServiceTokenOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f ServiceTokenOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *ServiceTokenOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("ServiceTokenOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *ServiceTokenOrderFieldCreatedAt
+	default:
+		return fmt.Errorf("%s is not a valid ServiceTokenOrderField", str)
+	}
+	return nil
+}
+
+// ServiceTokenOrderField defines the ordering field of ServiceToken.
+type ServiceTokenOrderField struct {
+	// Value extracts the ordering value from the given ServiceToken.
+	Value    func(*ServiceToken) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) servicetoken.OrderOption
+	toCursor func(*ServiceToken) Cursor
+}
+
+// ServiceTokenOrder defines the ordering of ServiceToken.
+type ServiceTokenOrder struct {
+	Direction OrderDirection          `json:"direction"`
+	Field     *ServiceTokenOrderField `json:"field"`
+}
+
+// DefaultServiceTokenOrder is the default ordering of ServiceToken.
+var DefaultServiceTokenOrder = &ServiceTokenOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &ServiceTokenOrderField{
+		Value: func(_m *ServiceToken) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: servicetoken.FieldID,
+		toTerm: servicetoken.ByID,
+		toCursor: func(_m *ServiceToken) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts ServiceToken into ServiceTokenEdge.
+func (_m *ServiceToken) ToEdge(order *ServiceTokenOrder) *ServiceTokenEdge {
+	if order == nil {
+		order = DefaultServiceTokenOrder
+	}
+	return &ServiceTokenEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -41,6 +41,8 @@ type Workspace struct {
 	SpendCapCents *int64 `json:"spend_cap_cents,omitempty"`
 	// MaxKeys holds the value of the "max_keys" field.
 	MaxKeys int `json:"max_keys,omitempty"`
+	// RequireMfa holds the value of the "require_mfa" field.
+	RequireMfa bool `json:"require_mfa,omitempty"`
 	// number of API keys of the workspace that are not deleted, revoked ones included; kept by the system
 	APIKeyCount int64 `json:"api_key_count,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -112,7 +114,7 @@ func (*Workspace) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case workspace.FieldActive:
+		case workspace.FieldActive, workspace.FieldRequireMfa:
 			values[i] = new(sql.NullBool)
 		case workspace.FieldRpm, workspace.FieldTpm, workspace.FieldMonthlyTokenQuota, workspace.FieldSpendCapCents, workspace.FieldMaxKeys, workspace.FieldAPIKeyCount:
 			values[i] = new(sql.NullInt64)
@@ -214,6 +216,12 @@ func (_m *Workspace) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.MaxKeys = int(value.Int64)
 			}
+		case workspace.FieldRequireMfa:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field require_mfa", values[i])
+			} else if value.Valid {
+				_m.RequireMfa = value.Bool
+			}
 		case workspace.FieldAPIKeyCount:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
 				return fmt.Errorf("unexpected type %T for field api_key_count", values[i])
@@ -313,6 +321,9 @@ func (_m *Workspace) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("max_keys=")
 	builder.WriteString(fmt.Sprintf("%v", _m.MaxKeys))
+	builder.WriteString(", ")
+	builder.WriteString("require_mfa=")
+	builder.WriteString(fmt.Sprintf("%v", _m.RequireMfa))
 	builder.WriteString(", ")
 	builder.WriteString("api_key_count=")
 	builder.WriteString(fmt.Sprintf("%v", _m.APIKeyCount))

@@ -179,6 +179,20 @@ func (_c *WorkspaceCreate) SetNillableMaxKeys(v *int) *WorkspaceCreate {
 	return _c
 }
 
+// SetRequireMfa sets the "require_mfa" field.
+func (_c *WorkspaceCreate) SetRequireMfa(v bool) *WorkspaceCreate {
+	_c.mutation.SetRequireMfa(v)
+	return _c
+}
+
+// SetNillableRequireMfa sets the "require_mfa" field if the given value is not nil.
+func (_c *WorkspaceCreate) SetNillableRequireMfa(v *bool) *WorkspaceCreate {
+	if v != nil {
+		_c.SetRequireMfa(*v)
+	}
+	return _c
+}
+
 // SetAPIKeyCount sets the "api_key_count" field.
 func (_c *WorkspaceCreate) SetAPIKeyCount(v int64) *WorkspaceCreate {
 	_c.mutation.SetAPIKeyCount(v)
@@ -342,6 +356,10 @@ func (_c *WorkspaceCreate) defaults() error {
 		v := workspace.DefaultMaxKeys
 		_c.mutation.SetMaxKeys(v)
 	}
+	if _, ok := _c.mutation.RequireMfa(); !ok {
+		v := workspace.DefaultRequireMfa
+		_c.mutation.SetRequireMfa(v)
+	}
 	if _, ok := _c.mutation.APIKeyCount(); !ok {
 		v := workspace.DefaultAPIKeyCount
 		_c.mutation.SetAPIKeyCount(v)
@@ -427,6 +445,9 @@ func (_c *WorkspaceCreate) check() error {
 		if err := workspace.MaxKeysValidator(v); err != nil {
 			return &ValidationError{Name: "max_keys", err: fmt.Errorf(`ent: validator failed for field "Workspace.max_keys": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.RequireMfa(); !ok {
+		return &ValidationError{Name: "require_mfa", err: errors.New(`ent: missing required field "Workspace.require_mfa"`)}
 	}
 	if _, ok := _c.mutation.APIKeyCount(); !ok {
 		return &ValidationError{Name: "api_key_count", err: errors.New(`ent: missing required field "Workspace.api_key_count"`)}
@@ -524,6 +545,10 @@ func (_c *WorkspaceCreate) createSpec() (*Workspace, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.MaxKeys(); ok {
 		_spec.SetField(workspace.FieldMaxKeys, field.TypeInt, value)
 		_node.MaxKeys = value
+	}
+	if value, ok := _c.mutation.RequireMfa(); ok {
+		_spec.SetField(workspace.FieldRequireMfa, field.TypeBool, value)
+		_node.RequireMfa = value
 	}
 	if value, ok := _c.mutation.APIKeyCount(); ok {
 		_spec.SetField(workspace.FieldAPIKeyCount, field.TypeInt64, value)
@@ -819,6 +844,18 @@ func (u *WorkspaceUpsert) AddMaxKeys(v int) *WorkspaceUpsert {
 	return u
 }
 
+// SetRequireMfa sets the "require_mfa" field.
+func (u *WorkspaceUpsert) SetRequireMfa(v bool) *WorkspaceUpsert {
+	u.Set(workspace.FieldRequireMfa, v)
+	return u
+}
+
+// UpdateRequireMfa sets the "require_mfa" field to the value that was provided on create.
+func (u *WorkspaceUpsert) UpdateRequireMfa() *WorkspaceUpsert {
+	u.SetExcluded(workspace.FieldRequireMfa)
+	return u
+}
+
 // SetAPIKeyCount sets the "api_key_count" field.
 func (u *WorkspaceUpsert) SetAPIKeyCount(v int64) *WorkspaceUpsert {
 	u.Set(workspace.FieldAPIKeyCount, v)
@@ -1088,6 +1125,20 @@ func (u *WorkspaceUpsertOne) AddMaxKeys(v int) *WorkspaceUpsertOne {
 func (u *WorkspaceUpsertOne) UpdateMaxKeys() *WorkspaceUpsertOne {
 	return u.Update(func(s *WorkspaceUpsert) {
 		s.UpdateMaxKeys()
+	})
+}
+
+// SetRequireMfa sets the "require_mfa" field.
+func (u *WorkspaceUpsertOne) SetRequireMfa(v bool) *WorkspaceUpsertOne {
+	return u.Update(func(s *WorkspaceUpsert) {
+		s.SetRequireMfa(v)
+	})
+}
+
+// UpdateRequireMfa sets the "require_mfa" field to the value that was provided on create.
+func (u *WorkspaceUpsertOne) UpdateRequireMfa() *WorkspaceUpsertOne {
+	return u.Update(func(s *WorkspaceUpsert) {
+		s.UpdateRequireMfa()
 	})
 }
 
@@ -1530,6 +1581,20 @@ func (u *WorkspaceUpsertBulk) AddMaxKeys(v int) *WorkspaceUpsertBulk {
 func (u *WorkspaceUpsertBulk) UpdateMaxKeys() *WorkspaceUpsertBulk {
 	return u.Update(func(s *WorkspaceUpsert) {
 		s.UpdateMaxKeys()
+	})
+}
+
+// SetRequireMfa sets the "require_mfa" field.
+func (u *WorkspaceUpsertBulk) SetRequireMfa(v bool) *WorkspaceUpsertBulk {
+	return u.Update(func(s *WorkspaceUpsert) {
+		s.SetRequireMfa(v)
+	})
+}
+
+// UpdateRequireMfa sets the "require_mfa" field to the value that was provided on create.
+func (u *WorkspaceUpsertBulk) UpdateRequireMfa() *WorkspaceUpsertBulk {
+	return u.Update(func(s *WorkspaceUpsert) {
+		s.UpdateRequireMfa()
 	})
 }
 

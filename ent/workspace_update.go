@@ -225,6 +225,20 @@ func (_u *WorkspaceUpdate) AddMaxKeys(v int) *WorkspaceUpdate {
 	return _u
 }
 
+// SetRequireMfa sets the "require_mfa" field.
+func (_u *WorkspaceUpdate) SetRequireMfa(v bool) *WorkspaceUpdate {
+	_u.mutation.SetRequireMfa(v)
+	return _u
+}
+
+// SetNillableRequireMfa sets the "require_mfa" field if the given value is not nil.
+func (_u *WorkspaceUpdate) SetNillableRequireMfa(v *bool) *WorkspaceUpdate {
+	if v != nil {
+		_u.SetRequireMfa(*v)
+	}
+	return _u
+}
+
 // SetAPIKeyCount sets the "api_key_count" field.
 func (_u *WorkspaceUpdate) SetAPIKeyCount(v int64) *WorkspaceUpdate {
 	_u.mutation.ResetAPIKeyCount()
@@ -552,6 +566,9 @@ func (_u *WorkspaceUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AddedMaxKeys(); ok {
 		_spec.AddField(workspace.FieldMaxKeys, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.RequireMfa(); ok {
+		_spec.SetField(workspace.FieldRequireMfa, field.TypeBool, value)
 	}
 	if value, ok := _u.mutation.APIKeyCount(); ok {
 		_spec.SetField(workspace.FieldAPIKeyCount, field.TypeInt64, value)
@@ -952,6 +969,20 @@ func (_u *WorkspaceUpdateOne) AddMaxKeys(v int) *WorkspaceUpdateOne {
 	return _u
 }
 
+// SetRequireMfa sets the "require_mfa" field.
+func (_u *WorkspaceUpdateOne) SetRequireMfa(v bool) *WorkspaceUpdateOne {
+	_u.mutation.SetRequireMfa(v)
+	return _u
+}
+
+// SetNillableRequireMfa sets the "require_mfa" field if the given value is not nil.
+func (_u *WorkspaceUpdateOne) SetNillableRequireMfa(v *bool) *WorkspaceUpdateOne {
+	if v != nil {
+		_u.SetRequireMfa(*v)
+	}
+	return _u
+}
+
 // SetAPIKeyCount sets the "api_key_count" field.
 func (_u *WorkspaceUpdateOne) SetAPIKeyCount(v int64) *WorkspaceUpdateOne {
 	_u.mutation.ResetAPIKeyCount()
@@ -1309,6 +1340,9 @@ func (_u *WorkspaceUpdateOne) sqlSave(ctx context.Context) (_node *Workspace, er
 	}
 	if value, ok := _u.mutation.AddedMaxKeys(); ok {
 		_spec.AddField(workspace.FieldMaxKeys, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.RequireMfa(); ok {
+		_spec.SetField(workspace.FieldRequireMfa, field.TypeBool, value)
 	}
 	if value, ok := _u.mutation.APIKeyCount(); ok {
 		_spec.SetField(workspace.FieldAPIKeyCount, field.TypeInt64, value)

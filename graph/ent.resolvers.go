@@ -65,6 +65,9 @@ func (r *Resolver) Invitation() generated.InvitationResolver { return &invitatio
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
+// ServiceToken returns generated.ServiceTokenResolver implementation.
+func (r *Resolver) ServiceToken() generated.ServiceTokenResolver { return &serviceTokenResolver{r} }
+
 // User returns generated.UserResolver implementation.
 func (r *Resolver) User() generated.UserResolver { return &userResolver{r} }
 
@@ -74,5 +77,6 @@ func (r *Resolver) Workspace() generated.WorkspaceResolver { return &workspaceRe
 type aPIKeyResolver struct{ *Resolver }
 type invitationResolver struct{ *Resolver }
 type queryResolver struct{ *Resolver }
+type serviceTokenResolver struct{ *Resolver }
 type userResolver struct{ *Resolver }
 type workspaceResolver struct{ *Resolver }

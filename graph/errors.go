@@ -96,6 +96,9 @@ func Present(err error) Presented {
 	if p, ok := presentKeyLifecycle(err); ok {
 		return p
 	}
+	if p, ok := presentSecurity(err); ok {
+		return p
+	}
 	return Presented{CodeInternal, "Something went wrong on our side. Try again; if it persists, contact your operator.", ""}
 }
 

@@ -63,7 +63,8 @@ var authFields = map[string]bool{"signIn": true, "signUp": true, "refreshSession
 // AuthFields are the mutations that run outside the per-request transaction.
 func AuthFields() []string {
 	return []string{"signIn", "signUp", "refreshSession", "signOut", "reportLeakedKey",
-		"verifyEmail", "sendVerificationEmail", "requestPasswordReset", "resetPassword", "changePassword"}
+		"verifyEmail", "sendVerificationEmail", "requestPasswordReset", "resetPassword", "changePassword",
+		"revokeSession", "signOutEverywhere", "enrollTOTP", "confirmTOTP", "disableTOTP"}
 }
 
 // ownTxFields run outside the per-request transaction when they are the

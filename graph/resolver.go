@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/oais/oais/auth"
+	"github.com/oais/oais/auth/accounts"
 	"github.com/oais/oais/billing"
 	"github.com/oais/oais/ent"
 	"github.com/oais/oais/ent/apikey"
@@ -49,7 +50,17 @@ type Accounts interface {
 	RequestPasswordReset(ctx context.Context, email string, ip netip.Addr) error
 	ResetPassword(ctx context.Context, token, password string, ip netip.Addr) (auth.Tokens, *ent.User, error)
 	ChangePassword(ctx context.Context, userID, keepSession, current, next string, ip netip.Addr) error
+	// Issue 15: second factor and the viewer's sessions.
+	SignInOTP(ctx context.Context, email, password, otp string, ip netip.Addr) (auth.Tokens, *ent.User, error)
+	EnrollTOTP(ctx context.Context, userID string) (secret, uri string, err error)
+	ConfirmTOTP(ctx context.Context, userID, code string, ip netip.Addr) ([]string, error)
+	DisableTOTP(ctx context.Context, userID, code string, ip netip.Addr) error
+	Sessions(ctx context.Context, userID, current string) ([]*accounts.SessionInfo, error)
+	RevokeSession(ctx context.Context, userID, id string) error
+	SignOutEverywhere(ctx context.Context, userID string) (int, error)
 }
+
+var _ Accounts = (*accounts.Accounts)(nil)
 
 // BillingLinks makes Stripe Checkout and portal links; nil without Stripe.
 type BillingLinks interface {

@@ -73,8 +73,12 @@ func (r *aPIKeyResolver) RequestLog(ctx context.Context, obj *ent.APIKey, first 
 }
 
 // SignIn is the resolver for the signIn field.
-func (r *mutationResolver) SignIn(ctx context.Context, email string, password string) (*model.AuthPayload, error) {
-	return r.authPayload(r.Accounts.SignIn(ctx, email, password, clientIP(ctx)))
+func (r *mutationResolver) SignIn(ctx context.Context, email string, password string, otp *string) (*model.AuthPayload, error) {
+	code := ""
+	if otp != nil {
+		code = *otp
+	}
+	return r.authPayload(r.Accounts.SignInOTP(ctx, email, password, code, clientIP(ctx)))
 }
 
 // SignUp is the resolver for the signUp field.

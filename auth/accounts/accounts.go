@@ -28,6 +28,7 @@ import (
 	"github.com/oais/oais/ent/refreshtoken"
 	"github.com/oais/oais/ent/user"
 	"github.com/oais/oais/internal/audit"
+	"github.com/oais/oais/internal/secretbox"
 	"github.com/oais/oais/internal/store"
 	"github.com/oais/oais/internal/viewer"
 )
@@ -72,6 +73,14 @@ type Options struct {
 	// SSODomains are the e-mail domains that sign in only through SSO
 	// (OAIS_OIDC_REQUIRE), lower-case.
 	SSODomains []string
+	// Secrets seals TOTP secrets at rest (OAIS_SECRETS_KEY); nil or keyless
+	// stores them as they are, like signing keys.
+	Secrets *secretbox.Box
+	// TOTPIssuer names the installation in authenticator apps; "oais" if empty.
+	TOTPIssuer string
+	// OTPThrottle bounds wrong second-factor codes per account, from any
+	// address; auth.NewKeyThrottle's defaults if nil.
+	OTPThrottle *auth.KeyThrottle
 	// Now is the clock; time.Now if nil.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -82,6 +91,7 @@ type Accounts struct {
 	client       *ent.Client
 	sessions     *auth.Sessions
 	throttle     *auth.Throttle
+	otpThrottle  *auth.KeyThrottle
 	mailThrottle *auth.Throttle
 	mail         Mail
 	opts         Options
@@ -110,6 +120,15 @@ func New(client *ent.Client, issuer auth.AccessIssuer, opts Options) (*Accounts,
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.OTPThrottle == nil {
+		var err error
+		if opts.OTPThrottle, err = auth.NewKeyThrottle(0, 0, opts.Now); err != nil {
+			return nil, err
+		}
+	}
+	if opts.TOTPIssuer == "" {
+		opts.TOTPIssuer = "oais"
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -123,7 +142,13 @@ func New(client *ent.Client, issuer auth.AccessIssuer, opts Options) (*Accounts,
 		Now:         opts.Now,
 		Logger:      opts.Logger,
 	})
-	return &Accounts{client: client, sessions: sessions, throttle: opts.Throttle, mailThrottle: opts.MailThrottle, mail: opts.Mail, opts: opts, log: opts.Logger}, nil
+	return &Accounts{client: client, sessions: sessions, throttle: opts.Throttle, otpThrottle: opts.OTPThrottle, mailThrottle: opts.MailThrottle, mail: opts.Mail, opts: opts, log: opts.Logger}, nil
+}
+
+// Principals returns the PrincipalLoader of these accounts: it ends
+// sessions idle past Options.IdleTimeout on the clock of Options.Now.
+func (a *Accounts) Principals() *PrincipalLoader {
+	return &PrincipalLoader{client: a.client, idle: a.opts.IdleTimeout, now: a.opts.Now}
 }
 
 type userAgentKey struct{}
@@ -216,12 +241,21 @@ func (a *Accounts) SignUp(ctx context.Context, email, password string, ip netip.
 	return tok, u, nil
 }
 
-// SignIn checks an email and password and starts a session. Every reason a
-// sign-in can fail (unknown email, wrong password, disabled or SSO-only
+// SignIn is SignInOTP without a second factor: an account with TOTP on
+// gets ErrOTPRequired.
+func (a *Accounts) SignIn(ctx context.Context, email, password string, ip netip.Addr) (auth.Tokens, *ent.User, error) {
+	return a.SignInOTP(ctx, email, password, "", ip)
+}
+
+// SignInOTP checks an email and password (and, for an account with TOTP,
+// otp: a current code or an unused recovery code) and starts a session.
+// Every reason a sign-in can fail (unknown email, wrong password, disabled or SSO-only
 // account, malformed email) returns ErrInvalidCredentials after the same
 // password-hashing work; too many failures from ip return a *ThrottledError;
-// an address of a domain in Options.SSODomains gets ErrSSORequired.
-func (a *Accounts) SignIn(ctx context.Context, email, password string, ip netip.Addr) (auth.Tokens, *ent.User, error) {
+// an address of a domain in Options.SSODomains gets ErrSSORequired. With
+// the right password, a missing otp gets ErrOTPRequired and a wrong one
+// ErrOTPInvalid, which counts as a failed sign-in.
+func (a *Accounts) SignInOTP(ctx context.Context, email, password, otp string, ip netip.Addr) (auth.Tokens, *ent.User, error) {
 	raw := strings.ToLower(strings.TrimSpace(email))
 	if ok, wait := a.throttle.Allow(raw, ip); !ok {
 		a.log.WarnContext(ctx, "accounts: sign-in throttled", slog.String("ip", ip.String()))
@@ -251,6 +285,9 @@ func (a *Accounts) SignIn(ctx context.Context, email, password string, ip netip.
 			a.log.ErrorContext(ctx, "accounts: audit failed sign-in", slog.Any("error", err))
 		}
 		return auth.Tokens{}, nil, ErrInvalidCredentials
+	}
+	if err := a.secondFactor(ctx, u, otp, raw, ip); err != nil {
+		return auth.Tokens{}, nil, err
 	}
 	a.throttle.Succeed(raw, ip)
 

@@ -37,6 +37,21 @@ var (
 	// or was sent to an address the account no longer has. One error for
 	// all, so a link tells its holder nothing more.
 	ErrLinkInvalid = errors.New("accounts: the link is invalid, expired or already used")
+	// ErrOTPRequired means the password was right, but the account signs in
+	// with a second factor and none was given: ask for a code.
+	ErrOTPRequired = errors.New("accounts: a one-time code is required")
+	// ErrOTPInvalid means a second-factor code is wrong, used or expired
+	// (sign-in, confirmTOTP, disableTOTP).
+	ErrOTPInvalid = errors.New("accounts: the one-time code is wrong or expired")
+	// ErrMFAAlreadyOn means enrollTOTP was called while TOTP is on.
+	ErrMFAAlreadyOn = errors.New("accounts: two-factor sign-in is already on")
+	// ErrMFANotEnrolled means confirmTOTP or disableTOTP came without an
+	// enrolment (or with TOTP already off).
+	ErrMFANotEnrolled = errors.New("accounts: two-factor sign-in is not set up")
+	// ErrMFARequired means an operation needs a second factor the viewer
+	// has not set up (a workspace requires it, or an owner turns the
+	// requirement on without one).
+	ErrMFARequired = errors.New("accounts: two-factor sign-in is required")
 	// ErrWrongPassword means changePassword's current password is wrong.
 	// (Not ErrInvalidCredentials: the session itself is fine.)
 	ErrWrongPassword = errors.New("accounts: the current password is wrong")

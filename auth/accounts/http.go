@@ -4,17 +4,18 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
-	"time"
 
 	"github.com/oais/oais/auth"
 	"github.com/oais/oais/internal/audit"
 )
 
-// Dashboard routes the SSO callback redirects to. The dashboard reads the
-// tokens from the fragment of CompletePath, which browsers never send to a
-// server or put in a Referer.
+// Dashboard routes the SSO callback redirects to. The session travels
+// only in the refresh cookie (auth.RefreshCookie), never in the URL: a
+// link to CompletePath carries nothing, and the dashboard there exchanges
+// its own cookie for an access token. (It used to read tokens from the
+// fragment, so a crafted link signed a victim into the attacker's
+// account, issue 15.)
 const (
 	CompletePath = "/auth/complete"
 	SignInPath   = "/signin"
@@ -22,8 +23,9 @@ const (
 
 // OIDCHandlers returns the handlers to mount at auth.OIDCLoginPath and
 // auth.OIDCCallbackPath. The callback verifies the provider's answer,
-// provisions the user (applying rules on their first SSO sign-in), starts a session and
-// redirects to publicURL + CompletePath + "#access_token=…&refresh_token=…&expires_at=<RFC 3339>";
+// provisions the user (applying rules on their first SSO sign-in), starts a session, sets
+// its refresh token as the HttpOnly refresh cookie and redirects to
+// publicURL + CompletePath, with nothing in the URL;
 // on failure it redirects to publicURL + SignInPath + "?error=<code>" with
 // one of the codes of oidcErrorCode and nothing more.
 //
@@ -31,6 +33,7 @@ const (
 // context with audit.WithIP (honouring trusted proxies), else the peer's.
 func OIDCHandlers(o *auth.OIDC, acc *Accounts, publicURL string, rules ...DomainRule) (login, callback http.Handler) {
 	base := strings.TrimSuffix(publicURL, "/")
+	cookies := auth.CookieOptions{Secure: strings.HasPrefix(strings.ToLower(publicURL), "https:")}
 	callback = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
 			w.Header().Set("Allow", "GET")
@@ -49,12 +52,8 @@ func OIDCHandlers(o *auth.OIDC, acc *Accounts, publicURL string, rules ...Domain
 		if err == nil {
 			var tok auth.Tokens
 			if tok, _, err = acc.SignInOIDC(ctx, *id, ip, rules...); err == nil {
-				frag := url.Values{
-					"access_token":  {tok.AccessToken},
-					"refresh_token": {tok.RefreshToken},
-					"expires_at":    {tok.ExpiresAt.UTC().Format(time.RFC3339)},
-				}
-				http.Redirect(w, r, base+CompletePath+"#"+frag.Encode(), http.StatusFound)
+				auth.SetRefreshCookie(w, tok.RefreshToken, cookies)
+				http.Redirect(w, r, base+CompletePath, http.StatusFound)
 				return
 			}
 		}

@@ -124,8 +124,9 @@ func newBrowser(t *testing.T) *http.Client {
 }
 
 // ssoSignIn runs a whole SSO sign-in and returns where the callback sent
-// the browser. tamper, if set, may change the callback URL on the way.
-func (a *ssoApp) ssoSignIn(t *testing.T, b *http.Client, tamper func(*url.URL)) *url.URL {
+// the browser and the refresh cookie it set ("" if none). tamper, if set,
+// may change the callback URL on the way.
+func (a *ssoApp) ssoSignIn(t *testing.T, b *http.Client, tamper func(*url.URL)) (*url.URL, *http.Cookie) {
 	t.Helper()
 	if tamper != nil {
 		prev := b.CheckRedirect
@@ -152,7 +153,26 @@ func (a *ssoApp) ssoSignIn(t *testing.T, b *http.Client, tamper func(*url.URL)) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return loc
+	for _, c := range resp.Cookies() {
+		if c.Name == auth.RefreshCookie {
+			return loc, c
+		}
+	}
+	return loc, nil
+}
+
+// ssoAccess exchanges the refresh cookie of an SSO sign-in for its tokens,
+// as the dashboard does at accounts.CompletePath.
+func ssoAccess(t *testing.T, f *fixture, c *http.Cookie) auth.Tokens {
+	t.Helper()
+	if c == nil || c.Value == "" {
+		t.Fatal("the SSO sign-in set no refresh cookie")
+	}
+	tok, _, err := f.acc.Refresh(context.Background(), c.Value, clientIP)
+	if err != nil {
+		t.Fatalf("refresh with the SSO cookie: %v", err)
+	}
+	return tok
 }
 
 func TestOIDCHandlers(t *testing.T) {
@@ -166,27 +186,27 @@ func TestOIDCHandlers(t *testing.T) {
 
 		t.Run("new user lands signed in with the domain's role", func(t *testing.T) {
 			p.queue(&mockoidc.MockUser{Subject: "sub-1", Email: "Ann@Corp.Example", EmailVerified: true, PreferredUsername: "ann"})
-			loc := app.ssoSignIn(t, newBrowser(t), nil)
-			if loc.String()[:len(app.base)] != app.base || loc.Path != accounts.CompletePath || loc.RawQuery != "" {
-				t.Fatalf("redirected to %s, want %s%s#…", loc, app.base, accounts.CompletePath)
+			loc, cookie := app.ssoSignIn(t, newBrowser(t), nil)
+			// Issue 15: the session travels in the HttpOnly cookie only.
+			// With tokens in the URL (the fragment it used to carry), a
+			// crafted link to /auth/complete signed a victim into the
+			// attacker's account.
+			if loc.String() != app.base+accounts.CompletePath {
+				t.Fatalf("redirected to %s, want exactly %s%s: nothing of the session in the URL", loc, app.base, accounts.CompletePath)
 			}
-			frag, err := url.ParseQuery(loc.Fragment)
-			if err != nil {
-				t.Fatal(err)
+			if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode || cookie.Path != auth.SessionPath || cookie.Secure {
+				t.Fatalf("refresh cookie %+v: want HttpOnly, SameSite=Strict, Path=%s, not Secure on http", cookie, auth.SessionPath)
 			}
-			claims, err := f.issuer.Verify(ctx, frag.Get("access_token"))
+			tok := ssoAccess(t, f, cookie)
+			claims, err := f.issuer.Verify(ctx, tok.AccessToken)
 			if err != nil || claims.Email != "ann@corp.example" {
 				t.Fatalf("access token: %+v, %v", claims, err)
-			}
-			exp, err := time.Parse(time.RFC3339, frag.Get("expires_at"))
-			if err != nil || !exp.Equal(claims.ExpiresAt) {
-				t.Fatalf("expires_at %q, token expires %v", frag.Get("expires_at"), claims.ExpiresAt)
 			}
 			v, err := accounts.NewPrincipalLoader(s.Ent).Principal(ctx, claims.Subject, claims.SessionID)
 			if err != nil || v.Roles[ws.ID] != viewer.RoleDeveloper {
 				t.Fatalf("principal %+v, %v", v, err)
 			}
-			if _, _, err := f.acc.Refresh(ctx, frag.Get("refresh_token"), clientIP); err != nil {
+			if _, _, err := f.acc.Refresh(ctx, tok.RefreshToken, clientIP); err != nil {
 				t.Fatalf("refresh the SSO session: %v", err)
 			}
 			wantRole(t, s, ws.ID, claims.Subject, membership.RoleDEVELOPER)
@@ -221,7 +241,10 @@ func TestOIDCHandlers(t *testing.T) {
 		for _, tt := range failures {
 			t.Run(tt.name, func(t *testing.T) {
 				p.queue(tt.user)
-				loc := app.ssoSignIn(t, newBrowser(t), tt.tamper)
+				loc, cookie := app.ssoSignIn(t, newBrowser(t), tt.tamper)
+				if cookie != nil {
+					t.Errorf("a failed SSO sign-in set the refresh cookie")
+				}
 				want := app.base + accounts.SignInPath + "?error=" + tt.code
 				if loc.String() != want {
 					t.Fatalf("redirected to %s, want %s", loc, want)

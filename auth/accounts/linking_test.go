@@ -2,7 +2,6 @@ package accounts_test
 
 import (
 	"context"
-	"net/url"
 	"testing"
 
 	"github.com/oauth2-proxy/mockoidc"
@@ -29,12 +28,11 @@ func TestSSODoesNotLinkUnverifiedPasswordAccount(t *testing.T) {
 		}
 
 		p.queue(&mockoidc.MockUser{Subject: "victim-sub", Email: victim, EmailVerified: true})
-		loc := app.ssoSignIn(t, newBrowser(t), nil)
-		frag, err := url.ParseQuery(loc.Fragment)
-		if err != nil {
-			t.Fatal(err)
+		loc, cookie := app.ssoSignIn(t, newBrowser(t), nil)
+		if cookie == nil {
+			t.Fatalf("the victim's SSO sign-in did not succeed (%s)", loc)
 		}
-		claims, err := f.issuer.Verify(ctx, frag.Get("access_token"))
+		claims, err := f.issuer.Verify(ctx, ssoAccess(t, f, cookie).AccessToken)
 		if err != nil {
 			t.Fatalf("the victim's SSO sign-in did not succeed (%s): %v", loc, err)
 		}

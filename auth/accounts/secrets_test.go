@@ -3,7 +3,6 @@ package accounts_test
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"strings"
 	"testing"
 
@@ -80,12 +79,12 @@ func TestNoPlainSecretsStored(t *testing.T) {
 		secrets = append(secrets, p.m.ClientSecret)
 		app := startSSO(t, p, f)
 		p.queue(&mockoidc.MockUser{Subject: "sub-sso", Email: "user@example.com", EmailVerified: true})
-		loc := app.ssoSignIn(t, newBrowser(t), nil)
-		frag, err := url.ParseQuery(loc.Fragment)
-		if err != nil || frag.Get("refresh_token") == "" {
+		loc, cookie := app.ssoSignIn(t, newBrowser(t), nil)
+		if cookie == nil {
 			t.Fatalf("SSO sign-in ended at %s", loc)
 		}
-		secrets = append(secrets, frag.Get("access_token"), frag.Get("refresh_token"))
+		ssoTok := ssoAccess(t, f, cookie)
+		secrets = append(secrets, cookie.Value, ssoTok.AccessToken, ssoTok.RefreshToken)
 
 		dump := dumpDatabase(t, s)
 		// Positive control: the dump does see what was written.

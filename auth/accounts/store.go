@@ -12,6 +12,7 @@ import (
 
 	"github.com/oais/oais/auth"
 	"github.com/oais/oais/ent"
+	"github.com/oais/oais/ent/predicate"
 	"github.com/oais/oais/ent/refreshtoken"
 	"github.com/oais/oais/ent/session"
 	"github.com/oais/oais/internal/secretbox"
@@ -109,6 +110,11 @@ func (s *SessionStore) CreateSession(ctx context.Context, r auth.SessionRecord) 
 		SetUserAgent(store.Truncate(r.Meta.UserAgent, maxUserAgentLen)).
 		SetCreatedAt(r.CreatedAt).
 		SetExpiresAt(r.ExpiresAt)
+	if used := r.LastUsedAt; !used.IsZero() {
+		q.SetLastUsedAt(used)
+	} else {
+		q.SetLastUsedAt(r.CreatedAt)
+	}
 	if r.Meta.IP.IsValid() {
 		q.SetIP(r.Meta.IP.String())
 	}
@@ -140,6 +146,9 @@ func (s *SessionStore) Session(ctx context.Context, id string) (auth.SessionReco
 	if row.RevokedAt != nil {
 		rec.RevokedAt = row.RevokedAt.UTC()
 	}
+	if row.LastUsedAt != nil {
+		rec.LastUsedAt = row.LastUsedAt.UTC()
+	}
 	return rec, nil
 }
 
@@ -166,7 +175,8 @@ func (s *SessionStore) RevokeSession(ctx context.Context, id string, now time.Ti
 	return nil
 }
 
-// CreateRefresh inserts r, keeping only its hash.
+// CreateRefresh inserts r, keeping only its hash, and marks its session
+// used at r.CreatedAt.
 func (s *SessionStore) CreateRefresh(ctx context.Context, r auth.RefreshRecord) error {
 	q := s.client.RefreshToken.Create().
 		SetTokenHash(hex.EncodeToString(r.Hash[:])).
@@ -178,6 +188,9 @@ func (s *SessionStore) CreateRefresh(ctx context.Context, r auth.RefreshRecord) 
 	}
 	if err := q.Exec(viewer.SystemContext(ctx)); err != nil {
 		return fmt.Errorf("accounts: create refresh token: %w", store.Classify(err))
+	}
+	if err := s.client.Session.UpdateOneID(r.SessionID).SetLastUsedAt(r.CreatedAt).Exec(viewer.SystemContext(ctx)); err != nil && !ent.IsNotFound(err) {
+		return fmt.Errorf("accounts: mark session used: %w", store.Classify(err))
 	}
 	return nil
 }
@@ -216,23 +229,41 @@ func (s *SessionStore) UseRefresh(ctx context.Context, hash [sha256.Size]byte, n
 }
 
 // PrincipalLoader loads the viewer of a verified access token from the users
-// and memberships tables.
-type PrincipalLoader struct{ client *ent.Client }
+// and memberships tables, and the viewer of a service token from
+// service_tokens (the one place that accepts them).
+type PrincipalLoader struct {
+	client *ent.Client
+	// idle ends sessions unused that long (OAIS_SESSION_IDLE); 0: never.
+	idle time.Duration
+	now  func() time.Time
+}
 
-var _ auth.PrincipalLoader = (*PrincipalLoader)(nil)
+var _ auth.ServicePrincipalLoader = (*PrincipalLoader)(nil)
 
-// NewPrincipalLoader returns PrincipalLoader over client.
-func NewPrincipalLoader(client *ent.Client) *PrincipalLoader { return &PrincipalLoader{client: client} }
+// NewPrincipalLoader returns PrincipalLoader over client, with no idle
+// timeout of its own (refreshing still has one); Accounts.Principals
+// returns one that has the accounts' idle timeout.
+func NewPrincipalLoader(client *ent.Client) *PrincipalLoader {
+	return &PrincipalLoader{client: client, now: time.Now}
+}
 
 // Principal returns the user with their role in each workspace. A missing
 // or disabled user, or a session that is not the user's, was signed out or
-// revoked, or has ended, gives auth.ErrUnknownPrincipal.
+// revoked, has ended or sat idle past the idle timeout, gives
+// auth.ErrUnknownPrincipal. Workspaces that require a second factor the
+// user lacks are left out of Roles and listed in MFAPending.
 func (p *PrincipalLoader) Principal(ctx context.Context, userID, sessionID string) (*viewer.Viewer, error) {
 	sys := viewer.SystemContext(ctx)
+	now := p.now()
+	live := []predicate.Session{session.ID(sessionID), session.UserID(userID), session.RevokedAtIsNil(), session.ExpiresAtGT(now)}
+	if p.idle > 0 {
+		cut := now.Add(-p.idle)
+		live = append(live, session.Or(session.LastUsedAtGT(cut), session.And(session.LastUsedAtIsNil(), session.CreatedAtGT(cut))))
+	}
 	// The user through its live session, memberships eager-loaded: two
 	// queries on every authenticated request instead of three.
 	u, err := p.client.Session.Query().
-		Where(session.ID(sessionID), session.UserID(userID), session.RevokedAtIsNil(), session.ExpiresAtGT(time.Now())).
+		Where(live...).
 		QueryUser().WithMemberships().Only(sys)
 	switch {
 	case ent.IsNotFound(err):
@@ -246,7 +277,11 @@ func (p *PrincipalLoader) Principal(ctx context.Context, userID, sessionID strin
 	for _, m := range u.Edges.Memberships {
 		roles[m.WorkspaceID] = viewer.Role(m.Role)
 	}
-	return &viewer.Viewer{UserID: u.ID, Email: u.Email, SiteAdmin: u.SiteAdmin, Roles: roles}, nil
+	v := &viewer.Viewer{UserID: u.ID, Email: u.Email, SiteAdmin: u.SiteAdmin, Roles: roles, MFAEnabled: u.TotpEnabledAt != nil}
+	if err := p.gateMFA(sys, v); err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // Email returns the user's current email, or auth.ErrUnknownPrincipal for a

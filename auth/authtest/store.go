@@ -104,6 +104,10 @@ func (s *SessionStore) CreateRefresh(_ context.Context, r auth.RefreshRecord) er
 		return errors.New("authtest: duplicate refresh hash")
 	}
 	s.refresh[r.Hash] = r
+	if sess, ok := s.sessions[r.SessionID]; ok {
+		sess.LastUsedAt = r.CreatedAt
+		s.sessions[r.SessionID] = sess
+	}
 	return nil
 }
 

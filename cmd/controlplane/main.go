@@ -64,6 +64,11 @@ Configuration is read from the environment (CONTRACT §1):
                                and control-plane replica; openssl rand -base64 32)
   OAIS_SECRET_SCANNING_KEYS    GitHub secret-scanning public keys (JSON, file or URL) for
                                POST /secret-scanning/github (default: GitHub's published keys)
+  OAIS_SESSION_IDLE            a session neither signed into nor refreshed for this long ends, its
+                               access tokens too; every session ends 30 days after sign-in anyway
+                               (default 24h; 1s to 720h). An open dashboard tab refreshes, so it counts
+                               as use. The dashboard's refresh cookie is Secure when OAIS_PUBLIC_URL
+                               is https
   OAIS_TRUSTED_PROXIES         CIDRs whose X-Forwarded-For is believed
   OAIS_UPSTREAM_ALLOWED_NETWORKS
                                CIDRs a workspace's own upstream may point at besides public

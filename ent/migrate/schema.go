@@ -392,6 +392,35 @@ var (
 		Columns:    ModelPricesColumns,
 		PrimaryKey: []*schema.Column{ModelPricesColumns[0]},
 	}
+	// RecoveryCodesColumns holds the columns for the "recovery_codes" table.
+	RecoveryCodesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64},
+		{Name: "code_hash", Type: field.TypeString, Unique: true, Size: 64},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "used_at", Type: field.TypeTime, Nullable: true},
+		{Name: "user_id", Type: field.TypeString, Size: 64},
+	}
+	// RecoveryCodesTable holds the schema information for the "recovery_codes" table.
+	RecoveryCodesTable = &schema.Table{
+		Name:       "recovery_codes",
+		Columns:    RecoveryCodesColumns,
+		PrimaryKey: []*schema.Column{RecoveryCodesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "recovery_codes_users_user",
+				Columns:    []*schema.Column{RecoveryCodesColumns[4]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "recoverycode_user_id",
+				Unique:  false,
+				Columns: []*schema.Column{RecoveryCodesColumns[4]},
+			},
+		},
+	}
 	// RefreshTokensColumns holds the columns for the "refresh_tokens" table.
 	RefreshTokensColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 64},
@@ -422,6 +451,46 @@ var (
 			},
 		},
 	}
+	// ServiceTokensColumns holds the columns for the "service_tokens" table.
+	ServiceTokensColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Size: 100},
+		{Name: "role", Type: field.TypeEnum, Enums: []string{"OWNER", "ADMIN", "DEVELOPER", "VIEWER"}},
+		{Name: "token_hash", Type: field.TypeString, Unique: true, Size: 64},
+		{Name: "created_by_id", Type: field.TypeString},
+		{Name: "expires_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_used_at", Type: field.TypeTime, Nullable: true},
+		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
+		{Name: "workspace_id", Type: field.TypeString, Size: 64},
+	}
+	// ServiceTokensTable holds the schema information for the "service_tokens" table.
+	ServiceTokensTable = &schema.Table{
+		Name:       "service_tokens",
+		Columns:    ServiceTokensColumns,
+		PrimaryKey: []*schema.Column{ServiceTokensColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "service_tokens_workspaces_workspace",
+				Columns:    []*schema.Column{ServiceTokensColumns[10]},
+				RefColumns: []*schema.Column{WorkspacesColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "servicetoken_workspace_id_id",
+				Unique:  false,
+				Columns: []*schema.Column{ServiceTokensColumns[10], ServiceTokensColumns[0]},
+			},
+			{
+				Name:    "servicetoken_created_by_id",
+				Unique:  false,
+				Columns: []*schema.Column{ServiceTokensColumns[6]},
+			},
+		},
+	}
 	// SessionsColumns holds the columns for the "sessions" table.
 	SessionsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 64},
@@ -432,6 +501,7 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "expires_at", Type: field.TypeTime},
 		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_used_at", Type: field.TypeTime, Nullable: true},
 		{Name: "user_id", Type: field.TypeString, Size: 64},
 	}
 	// SessionsTable holds the schema information for the "sessions" table.
@@ -442,7 +512,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "sessions_users_user",
-				Columns:    []*schema.Column{SessionsColumns[8]},
+				Columns:    []*schema.Column{SessionsColumns[9]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -451,7 +521,7 @@ var (
 			{
 				Name:    "session_user_id_created_at",
 				Unique:  false,
-				Columns: []*schema.Column{SessionsColumns[8], SessionsColumns[5]},
+				Columns: []*schema.Column{SessionsColumns[9], SessionsColumns[5]},
 			},
 		},
 	}
@@ -655,6 +725,9 @@ var (
 		{Name: "disabled", Type: field.TypeBool, Default: false},
 		{Name: "last_sign_in_at", Type: field.TypeTime, Nullable: true},
 		{Name: "email_verified_at", Type: field.TypeTime, Nullable: true},
+		{Name: "totp_secret", Type: field.TypeBytes, Nullable: true},
+		{Name: "totp_enabled_at", Type: field.TypeTime, Nullable: true},
+		{Name: "totp_last_step", Type: field.TypeInt64, Nullable: true},
 	}
 	// UsersTable holds the schema information for the "users" table.
 	UsersTable = &schema.Table{
@@ -684,6 +757,7 @@ var (
 		{Name: "monthly_token_quota", Type: field.TypeInt64, Default: 0},
 		{Name: "spend_cap_cents", Type: field.TypeInt64, Nullable: true},
 		{Name: "max_keys", Type: field.TypeInt, Default: 100},
+		{Name: "require_mfa", Type: field.TypeBool, Default: false},
 		{Name: "api_key_count", Type: field.TypeInt64, Default: 0},
 	}
 	// WorkspacesTable holds the schema information for the "workspaces" table.
@@ -703,7 +777,9 @@ var (
 		LatencyRollupsTable,
 		MembershipsTable,
 		ModelPricesTable,
+		RecoveryCodesTable,
 		RefreshTokensTable,
+		ServiceTokensTable,
 		SessionsTable,
 		SigningKeysTable,
 		StripeEventsTable,
@@ -728,7 +804,9 @@ func init() {
 	LatencyRollupsTable.ForeignKeys[0].RefTable = WorkspacesTable
 	MembershipsTable.ForeignKeys[0].RefTable = WorkspacesTable
 	MembershipsTable.ForeignKeys[1].RefTable = UsersTable
+	RecoveryCodesTable.ForeignKeys[0].RefTable = UsersTable
 	RefreshTokensTable.ForeignKeys[0].RefTable = SessionsTable
+	ServiceTokensTable.ForeignKeys[0].RefTable = WorkspacesTable
 	SessionsTable.ForeignKeys[0].RefTable = UsersTable
 	UpstreamsTable.ForeignKeys[0].RefTable = WorkspacesTable
 	UsageEventsTable.ForeignKeys[0].RefTable = WorkspacesTable

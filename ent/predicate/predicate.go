@@ -33,8 +33,14 @@ type Membership func(*sql.Selector)
 // ModelPrice is the predicate function for modelprice builders.
 type ModelPrice func(*sql.Selector)
 
+// RecoveryCode is the predicate function for recoverycode builders.
+type RecoveryCode func(*sql.Selector)
+
 // RefreshToken is the predicate function for refreshtoken builders.
 type RefreshToken func(*sql.Selector)
+
+// ServiceToken is the predicate function for servicetoken builders.
+type ServiceToken func(*sql.Selector)
 
 // Session is the predicate function for session builders.
 type Session func(*sql.Selector)

@@ -15,8 +15,10 @@ import (
 	"github.com/oais/oais/ent/latencyrollup"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/modelprice"
+	"github.com/oais/oais/ent/recoverycode"
 	"github.com/oais/oais/ent/refreshtoken"
 	"github.com/oais/oais/ent/schema"
+	"github.com/oais/oais/ent/servicetoken"
 	"github.com/oais/oais/ent/session"
 	"github.com/oais/oais/ent/signingkey"
 	"github.com/oais/oais/ent/stripeevent"
@@ -662,6 +664,66 @@ func init() {
 			return nil
 		}
 	}()
+	recoverycodeMixin := schema.RecoveryCode{}.Mixin()
+	recoverycode.Policy = privacy.NewPolicies(schema.RecoveryCode{})
+	recoverycode.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := recoverycode.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	recoverycodeMixinFields0 := recoverycodeMixin[0].Fields()
+	_ = recoverycodeMixinFields0
+	recoverycodeFields := schema.RecoveryCode{}.Fields()
+	_ = recoverycodeFields
+	// recoverycodeDescUserID is the schema descriptor for user_id field.
+	recoverycodeDescUserID := recoverycodeFields[0].Descriptor()
+	// recoverycode.UserIDValidator is a validator for the "user_id" field. It is called by the builders before save.
+	recoverycode.UserIDValidator = recoverycodeDescUserID.Validators[0].(func(string) error)
+	// recoverycodeDescCodeHash is the schema descriptor for code_hash field.
+	recoverycodeDescCodeHash := recoverycodeFields[1].Descriptor()
+	// recoverycode.CodeHashValidator is a validator for the "code_hash" field. It is called by the builders before save.
+	recoverycode.CodeHashValidator = func() func(string) error {
+		validators := recoverycodeDescCodeHash.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(code_hash string) error {
+			for _, fn := range fns {
+				if err := fn(code_hash); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// recoverycodeDescCreatedAt is the schema descriptor for created_at field.
+	recoverycodeDescCreatedAt := recoverycodeFields[2].Descriptor()
+	// recoverycode.DefaultCreatedAt holds the default value on creation for the created_at field.
+	recoverycode.DefaultCreatedAt = recoverycodeDescCreatedAt.Default.(func() time.Time)
+	// recoverycodeDescID is the schema descriptor for id field.
+	recoverycodeDescID := recoverycodeMixinFields0[0].Descriptor()
+	// recoverycode.DefaultID holds the default value on creation for the id field.
+	recoverycode.DefaultID = recoverycodeDescID.Default.(func() string)
+	// recoverycode.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	recoverycode.IDValidator = func() func(string) error {
+		validators := recoverycodeDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	refreshtokenMixin := schema.RefreshToken{}.Mixin()
 	refreshtoken.Policy = privacy.NewPolicies(schema.RefreshToken{})
 	refreshtoken.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -709,6 +771,98 @@ func init() {
 	// refreshtoken.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	refreshtoken.IDValidator = func() func(string) error {
 		validators := refreshtokenDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	servicetokenMixin := schema.ServiceToken{}.Mixin()
+	servicetoken.Policy = privacy.NewPolicies(servicetokenMixin[2], schema.ServiceToken{})
+	servicetoken.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := servicetoken.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	servicetokenMixinFields0 := servicetokenMixin[0].Fields()
+	_ = servicetokenMixinFields0
+	servicetokenMixinFields1 := servicetokenMixin[1].Fields()
+	_ = servicetokenMixinFields1
+	servicetokenMixinFields2 := servicetokenMixin[2].Fields()
+	_ = servicetokenMixinFields2
+	servicetokenFields := schema.ServiceToken{}.Fields()
+	_ = servicetokenFields
+	// servicetokenDescCreatedAt is the schema descriptor for created_at field.
+	servicetokenDescCreatedAt := servicetokenMixinFields1[0].Descriptor()
+	// servicetoken.DefaultCreatedAt holds the default value on creation for the created_at field.
+	servicetoken.DefaultCreatedAt = servicetokenDescCreatedAt.Default.(func() time.Time)
+	// servicetokenDescUpdatedAt is the schema descriptor for updated_at field.
+	servicetokenDescUpdatedAt := servicetokenMixinFields1[1].Descriptor()
+	// servicetoken.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	servicetoken.DefaultUpdatedAt = servicetokenDescUpdatedAt.Default.(func() time.Time)
+	// servicetoken.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	servicetoken.UpdateDefaultUpdatedAt = servicetokenDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// servicetokenDescWorkspaceID is the schema descriptor for workspace_id field.
+	servicetokenDescWorkspaceID := servicetokenMixinFields2[0].Descriptor()
+	// servicetoken.WorkspaceIDValidator is a validator for the "workspace_id" field. It is called by the builders before save.
+	servicetoken.WorkspaceIDValidator = servicetokenDescWorkspaceID.Validators[0].(func(string) error)
+	// servicetokenDescName is the schema descriptor for name field.
+	servicetokenDescName := servicetokenFields[0].Descriptor()
+	// servicetoken.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	servicetoken.NameValidator = func() func(string) error {
+		validators := servicetokenDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// servicetokenDescTokenHash is the schema descriptor for token_hash field.
+	servicetokenDescTokenHash := servicetokenFields[2].Descriptor()
+	// servicetoken.TokenHashValidator is a validator for the "token_hash" field. It is called by the builders before save.
+	servicetoken.TokenHashValidator = func() func(string) error {
+		validators := servicetokenDescTokenHash.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(token_hash string) error {
+			for _, fn := range fns {
+				if err := fn(token_hash); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// servicetokenDescCreatedByID is the schema descriptor for created_by_id field.
+	servicetokenDescCreatedByID := servicetokenFields[3].Descriptor()
+	// servicetoken.CreatedByIDValidator is a validator for the "created_by_id" field. It is called by the builders before save.
+	servicetoken.CreatedByIDValidator = servicetokenDescCreatedByID.Validators[0].(func(string) error)
+	// servicetokenDescID is the schema descriptor for id field.
+	servicetokenDescID := servicetokenMixinFields0[0].Descriptor()
+	// servicetoken.DefaultID holds the default value on creation for the id field.
+	servicetoken.DefaultID = servicetokenDescID.Default.(func() string)
+	// servicetoken.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	servicetoken.IDValidator = func() func(string) error {
+		validators := servicetokenDescID.Validators
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),
@@ -1317,8 +1471,12 @@ func init() {
 	workspace.DefaultMaxKeys = workspaceDescMaxKeys.Default.(int)
 	// workspace.MaxKeysValidator is a validator for the "max_keys" field. It is called by the builders before save.
 	workspace.MaxKeysValidator = workspaceDescMaxKeys.Validators[0].(func(int) error)
+	// workspaceDescRequireMfa is the schema descriptor for require_mfa field.
+	workspaceDescRequireMfa := workspaceFields[10].Descriptor()
+	// workspace.DefaultRequireMfa holds the default value on creation for the require_mfa field.
+	workspace.DefaultRequireMfa = workspaceDescRequireMfa.Default.(bool)
 	// workspaceDescAPIKeyCount is the schema descriptor for api_key_count field.
-	workspaceDescAPIKeyCount := workspaceFields[10].Descriptor()
+	workspaceDescAPIKeyCount := workspaceFields[11].Descriptor()
 	// workspace.DefaultAPIKeyCount holds the default value on creation for the api_key_count field.
 	workspace.DefaultAPIKeyCount = workspaceDescAPIKeyCount.Default.(int64)
 	// workspace.APIKeyCountValidator is a validator for the "api_key_count" field. It is called by the builders before save.

@@ -60,6 +60,10 @@ func (Session) Fields() []ent.Field {
 		field.Time("expires_at").Immutable().
 			Comment("absolute end; refreshing never extends it"),
 		field.Time("revoked_at").Optional().Nillable(),
+		// Moved by every refresh and, at most once a minute, by requests
+		// (auth/accounts); the session ends OAIS_SESSION_IDLE after it.
+		// Null on sessions from before the column: their created_at.
+		field.Time("last_used_at").Optional().Nillable(),
 	}
 }
 

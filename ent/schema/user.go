@@ -48,6 +48,17 @@ func (User) Fields() []ent.Field {
 		// to the user alone (Viewer.emailVerified).
 		field.Time("email_verified_at").Optional().Nillable().
 			Annotations(entgql.Skip()),
+		// TOTP (RFC 6238) second factor. The secret is sealed with
+		// OAIS_SECRETS_KEY when one is set (auth/accounts). It is stored at
+		// enrolTOTP and counts only from confirmTOTP (totp_enabled_at);
+		// totp_last_step is the time step of the last accepted code, which
+		// is never accepted again (RFC 6238 §5.2).
+		field.Bytes("totp_secret").Optional().Nillable().Sensitive().
+			Annotations(entgql.Skip()),
+		field.Time("totp_enabled_at").Optional().Nillable().
+			Annotations(entgql.Skip()),
+		field.Int64("totp_last_step").Optional().
+			Annotations(entgql.Skip()),
 	}
 }
 

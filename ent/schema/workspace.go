@@ -40,6 +40,10 @@ func (Workspace) Fields() []ent.Field {
 		field.Int64("monthly_token_quota").Default(0).NonNegative().Comment("tokens per calendar month (UTC); 0 = unlimited"),
 		field.Int64("spend_cap_cents").Optional().Nillable().NonNegative().Comment("monthly spend cap in cents; null = none"),
 		field.Int("max_keys").Default(100).Positive(),
+		// Members without a second factor get MFA_REQUIRED for everything of
+		// this workspace until they enrol (auth/accounts.PrincipalLoader).
+		field.Bool("require_mfa").Default(false).
+			Annotations(entgql.Skip(entgql.SkipAll)),
 		// api_key_count is the number of keys of the workspace that are not
 		// deleted, revoked keys included: what an unfiltered apiKeys page
 		// lists. APIKey's countKeys hook adds one in the inserting

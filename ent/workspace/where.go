@@ -120,6 +120,11 @@ func MaxKeys(v int) predicate.Workspace {
 	return predicate.Workspace(sql.FieldEQ(FieldMaxKeys, v))
 }
 
+// RequireMfa applies equality check predicate on the "require_mfa" field. It's identical to RequireMfaEQ.
+func RequireMfa(v bool) predicate.Workspace {
+	return predicate.Workspace(sql.FieldEQ(FieldRequireMfa, v))
+}
+
 // APIKeyCount applies equality check predicate on the "api_key_count" field. It's identical to APIKeyCountEQ.
 func APIKeyCount(v int64) predicate.Workspace {
 	return predicate.Workspace(sql.FieldEQ(FieldAPIKeyCount, v))
@@ -648,6 +653,16 @@ func MaxKeysLT(v int) predicate.Workspace {
 // MaxKeysLTE applies the LTE predicate on the "max_keys" field.
 func MaxKeysLTE(v int) predicate.Workspace {
 	return predicate.Workspace(sql.FieldLTE(FieldMaxKeys, v))
+}
+
+// RequireMfaEQ applies the EQ predicate on the "require_mfa" field.
+func RequireMfaEQ(v bool) predicate.Workspace {
+	return predicate.Workspace(sql.FieldEQ(FieldRequireMfa, v))
+}
+
+// RequireMfaNEQ applies the NEQ predicate on the "require_mfa" field.
+func RequireMfaNEQ(v bool) predicate.Workspace {
+	return predicate.Workspace(sql.FieldNEQ(FieldRequireMfa, v))
 }
 
 // APIKeyCountEQ applies the EQ predicate on the "api_key_count" field.

@@ -42,6 +42,8 @@ const (
 	FieldSpendCapCents = "spend_cap_cents"
 	// FieldMaxKeys holds the string denoting the max_keys field in the database.
 	FieldMaxKeys = "max_keys"
+	// FieldRequireMfa holds the string denoting the require_mfa field in the database.
+	FieldRequireMfa = "require_mfa"
 	// FieldAPIKeyCount holds the string denoting the api_key_count field in the database.
 	FieldAPIKeyCount = "api_key_count"
 	// EdgeMemberships holds the string denoting the memberships edge name in mutations.
@@ -99,6 +101,7 @@ var Columns = []string{
 	FieldMonthlyTokenQuota,
 	FieldSpendCapCents,
 	FieldMaxKeys,
+	FieldRequireMfa,
 	FieldAPIKeyCount,
 }
 
@@ -150,6 +153,8 @@ var (
 	DefaultMaxKeys int
 	// MaxKeysValidator is a validator for the "max_keys" field. It is called by the builders before save.
 	MaxKeysValidator func(int) error
+	// DefaultRequireMfa holds the default value on creation for the "require_mfa" field.
+	DefaultRequireMfa bool
 	// DefaultAPIKeyCount holds the default value on creation for the "api_key_count" field.
 	DefaultAPIKeyCount int64
 	// APIKeyCountValidator is a validator for the "api_key_count" field. It is called by the builders before save.
@@ -252,6 +257,11 @@ func BySpendCapCents(opts ...sql.OrderTermOption) OrderOption {
 // ByMaxKeys orders the results by the max_keys field.
 func ByMaxKeys(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldMaxKeys, opts...).ToFunc()
+}
+
+// ByRequireMfa orders the results by the require_mfa field.
+func ByRequireMfa(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRequireMfa, opts...).ToFunc()
 }
 
 // ByAPIKeyCount orders the results by the api_key_count field.

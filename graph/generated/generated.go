@@ -15,6 +15,7 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
+	"github.com/oais/oais/auth/accounts"
 	"github.com/oais/oais/ent"
 	"github.com/oais/oais/ent/apikey"
 	"github.com/oais/oais/ent/membership"
@@ -51,6 +52,7 @@ type ResolverRoot interface {
 	Invitation() InvitationResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
+	ServiceToken() ServiceTokenResolver
 	User() UserResolver
 	Viewer() ViewerResolver
 	Workspace() WorkspaceResolver
@@ -165,6 +167,11 @@ type ComplexityRoot struct {
 		Secret func(childComplexity int) int
 	}
 
+	CreateServiceTokenPayload struct {
+		ServiceToken func(childComplexity int) int
+		Token        func(childComplexity int) int
+	}
+
 	Invitation struct {
 		AcceptedAt  func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
@@ -236,10 +243,14 @@ type ComplexityRoot struct {
 		BillingPortalURL        func(childComplexity int, workspaceID string, returnURL string) int
 		ChangePassword          func(childComplexity int, current string, new string) int
 		ClearWorkspaceUpstream  func(childComplexity int, workspaceID string) int
+		ConfirmTotp             func(childComplexity int, code string) int
 		CreateAPIKey            func(childComplexity int, input model.CreateAPIKeyInput) int
+		CreateServiceToken      func(childComplexity int, input model.CreateServiceTokenInput) int
 		CreateWorkspace         func(childComplexity int, input model.CreateWorkspaceInput) int
 		DeleteAPIKey            func(childComplexity int, id string) int
 		DeleteModelPrice        func(childComplexity int, model string) int
+		DisableTotp             func(childComplexity int, code string) int
+		EnrollTotp              func(childComplexity int) int
 		InviteMember            func(childComplexity int, workspaceID string, email string, role membership.Role) int
 		RefreshSession          func(childComplexity int, refreshToken string) int
 		RemoveMember            func(childComplexity int, membershipID string, revokeKeys *bool) int
@@ -251,15 +262,19 @@ type ComplexityRoot struct {
 		RevokeAPIKey            func(childComplexity int, id string) int
 		RevokeAllAPIKeys        func(childComplexity int, workspaceID string) int
 		RevokeInvitation        func(childComplexity int, id string) int
+		RevokeServiceToken      func(childComplexity int, id string) int
+		RevokeSession           func(childComplexity int, id string) int
 		RotateAPIKey            func(childComplexity int, id string, graceSeconds *int) int
 		SendVerificationEmail   func(childComplexity int) int
 		SetBillingAlertWebhook  func(childComplexity int, workspaceID string, url *string) int
 		SetModelPrice           func(childComplexity int, input model.ModelPriceInput) int
 		SetSpendCap             func(childComplexity int, workspaceID string, monthlyCents *int) int
 		SetWorkspaceActive      func(childComplexity int, workspaceID string, active bool) int
+		SetWorkspaceRequireMfa  func(childComplexity int, workspaceID string, required bool) int
 		SetWorkspaceUpstream    func(childComplexity int, workspaceID string, input model.WorkspaceUpstreamInput) int
-		SignIn                  func(childComplexity int, email string, password string) int
+		SignIn                  func(childComplexity int, email string, password string, otp *string) int
 		SignOut                 func(childComplexity int, refreshToken string) int
+		SignOutEverywhere       func(childComplexity int) int
 		SignUp                  func(childComplexity int, email string, password string) int
 		UpdateAPIKey            func(childComplexity int, id string, input model.UpdateAPIKeyInput) int
 		UpdateMemberRole        func(childComplexity int, membershipID string, role membership.Role) int
@@ -279,6 +294,7 @@ type ComplexityRoot struct {
 		ModelPrices           func(childComplexity int) int
 		Node                  func(childComplexity int, id string) int
 		Nodes                 func(childComplexity int, ids []string) int
+		Sessions              func(childComplexity int) int
 		Viewer                func(childComplexity int) int
 		Workspace             func(childComplexity int, id string) int
 		Workspaces            func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.WorkspaceOrder, where *ent.WorkspaceWhereInput) int
@@ -290,8 +306,39 @@ type ComplexityRoot struct {
 		Tpm               func(childComplexity int) int
 	}
 
+	ServiceToken struct {
+		CreatedAt   func(childComplexity int) int
+		CreatedByID func(childComplexity int) int
+		ExpiresAt   func(childComplexity int) int
+		ID          func(childComplexity int) int
+		LastUsedAt  func(childComplexity int) int
+		Name        func(childComplexity int) int
+		RevokedAt   func(childComplexity int) int
+		Role        func(childComplexity int) int
+		Status      func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
+		Workspace   func(childComplexity int) int
+		WorkspaceID func(childComplexity int) int
+	}
+
+	Session struct {
+		CreatedAt  func(childComplexity int) int
+		Current    func(childComplexity int) int
+		ExpiresAt  func(childComplexity int) int
+		ID         func(childComplexity int) int
+		IP         func(childComplexity int) int
+		LastUsedAt func(childComplexity int) int
+		Method     func(childComplexity int) int
+		UserAgent  func(childComplexity int) int
+	}
+
 	SpendCap struct {
 		MonthlyCents func(childComplexity int) int
+	}
+
+	TOTPEnrollment struct {
+		Secret func(childComplexity int) int
+		URI    func(childComplexity int) int
 	}
 
 	UsageEvent struct {
@@ -380,7 +427,9 @@ type ComplexityRoot struct {
 		Email         func(childComplexity int) int
 		EmailVerified func(childComplexity int) int
 		ID            func(childComplexity int) int
+		MFAEnabled    func(childComplexity int) int
 		Memberships   func(childComplexity int) int
+		MfaRequired   func(childComplexity int) int
 		SiteAdmin     func(childComplexity int) int
 	}
 
@@ -399,7 +448,9 @@ type ComplexityRoot struct {
 		MonthlyTokenQuota func(childComplexity int) int
 		Name              func(childComplexity int) int
 		RateLimits        func(childComplexity int) int
+		RequireMfa        func(childComplexity int) int
 		Rpm               func(childComplexity int) int
+		ServiceTokens     func(childComplexity int) int
 		Slug              func(childComplexity int) int
 		SpendCap          func(childComplexity int) int
 		SpendCapCents     func(childComplexity int) int
@@ -448,7 +499,7 @@ type InvitationResolver interface {
 	Status(ctx context.Context, obj *ent.Invitation) (model.InvitationStatus, error)
 }
 type MutationResolver interface {
-	SignIn(ctx context.Context, email string, password string) (*model.AuthPayload, error)
+	SignIn(ctx context.Context, email string, password string, otp *string) (*model.AuthPayload, error)
 	SignUp(ctx context.Context, email string, password string) (*model.AuthPayload, error)
 	RefreshSession(ctx context.Context, refreshToken string) (*model.AuthPayload, error)
 	SignOut(ctx context.Context, refreshToken string) (bool, error)
@@ -480,6 +531,14 @@ type MutationResolver interface {
 	DeleteAPIKey(ctx context.Context, id string) (string, error)
 	ResetAPIKeyRequestCount(ctx context.Context, id string) (*ent.APIKey, error)
 	SetWorkspaceActive(ctx context.Context, workspaceID string, active bool) (*ent.Workspace, error)
+	EnrollTotp(ctx context.Context) (*model.TOTPEnrollment, error)
+	ConfirmTotp(ctx context.Context, code string) ([]string, error)
+	DisableTotp(ctx context.Context, code string) (bool, error)
+	SetWorkspaceRequireMfa(ctx context.Context, workspaceID string, required bool) (*ent.Workspace, error)
+	CreateServiceToken(ctx context.Context, input model.CreateServiceTokenInput) (*model.CreateServiceTokenPayload, error)
+	RevokeServiceToken(ctx context.Context, id string) (*ent.ServiceToken, error)
+	RevokeSession(ctx context.Context, id string) (bool, error)
+	SignOutEverywhere(ctx context.Context) (int, error)
 	SetWorkspaceUpstream(ctx context.Context, workspaceID string, input model.WorkspaceUpstreamInput) (*ent.Workspace, error)
 	ClearWorkspaceUpstream(ctx context.Context, workspaceID string) (*ent.Workspace, error)
 }
@@ -491,6 +550,11 @@ type QueryResolver interface {
 	BillingReconciliation(ctx context.Context, period *string) ([]*model.BillingReconciliationRow, error)
 	Viewer(ctx context.Context) (*viewer.Viewer, error)
 	Workspace(ctx context.Context, id string) (*ent.Workspace, error)
+	Sessions(ctx context.Context) ([]*accounts.SessionInfo, error)
+}
+type ServiceTokenResolver interface {
+	Role(ctx context.Context, obj *ent.ServiceToken) (membership.Role, error)
+	Status(ctx context.Context, obj *ent.ServiceToken) (model.ServiceTokenStatus, error)
 }
 type UserResolver interface {
 	CreatedAt(ctx context.Context, obj *ent.User) (*time.Time, error)
@@ -505,9 +569,12 @@ type ViewerResolver interface {
 
 	Memberships(ctx context.Context, obj *viewer.Viewer) ([]*ent.Membership, error)
 	EmailVerified(ctx context.Context, obj *viewer.Viewer) (bool, error)
+
+	MfaRequired(ctx context.Context, obj *viewer.Viewer) (bool, error)
 }
 type WorkspaceResolver interface {
 	Invitations(ctx context.Context, obj *ent.Workspace) ([]*ent.Invitation, error)
+	RequireMfa(ctx context.Context, obj *ent.Workspace) (bool, error)
 	RateLimits(ctx context.Context, obj *ent.Workspace) (*model.RateLimits, error)
 	SpendCap(ctx context.Context, obj *ent.Workspace) (*model.SpendCap, error)
 	ViewerRole(ctx context.Context, obj *ent.Workspace) (membership.Role, error)
@@ -518,6 +585,7 @@ type WorkspaceResolver interface {
 	UsageByKey(ctx context.Context, obj *ent.Workspace, from time.Time, to time.Time) ([]*model.UsageGroup, error)
 	MonthSpendMicros(ctx context.Context, obj *ent.Workspace) (int, error)
 	Billing(ctx context.Context, obj *ent.Workspace) (*model.Billing, error)
+	ServiceTokens(ctx context.Context, obj *ent.Workspace) ([]*ent.ServiceToken, error)
 	Upstream(ctx context.Context, obj *ent.Workspace) (*model.WorkspaceUpstream, error)
 }
 
@@ -1010,6 +1078,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.complexity.CreateAPIKeyPayload.Secret(childComplexity), true
 
+	case "CreateServiceTokenPayload.serviceToken":
+		if e.complexity.CreateServiceTokenPayload.ServiceToken == nil {
+			break
+		}
+
+		return e.complexity.CreateServiceTokenPayload.ServiceToken(childComplexity), true
+	case "CreateServiceTokenPayload.token":
+		if e.complexity.CreateServiceTokenPayload.Token == nil {
+			break
+		}
+
+		return e.complexity.CreateServiceTokenPayload.Token(childComplexity), true
+
 	case "Invitation.acceptedAt":
 		if e.complexity.Invitation.AcceptedAt == nil {
 			break
@@ -1336,6 +1417,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Mutation.ClearWorkspaceUpstream(childComplexity, args["workspaceID"].(string)), true
+	case "Mutation.confirmTOTP":
+		if e.complexity.Mutation.ConfirmTotp == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_confirmTOTP_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.complexity.Mutation.ConfirmTotp(childComplexity, args["code"].(string)), true
 	case "Mutation.createAPIKey":
 		if e.complexity.Mutation.CreateAPIKey == nil {
 			break
@@ -1347,6 +1439,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Mutation.CreateAPIKey(childComplexity, args["input"].(model.CreateAPIKeyInput)), true
+	case "Mutation.createServiceToken":
+		if e.complexity.Mutation.CreateServiceToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createServiceToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.complexity.Mutation.CreateServiceToken(childComplexity, args["input"].(model.CreateServiceTokenInput)), true
 	case "Mutation.createWorkspace":
 		if e.complexity.Mutation.CreateWorkspace == nil {
 			break
@@ -1380,6 +1483,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Mutation.DeleteModelPrice(childComplexity, args["model"].(string)), true
+	case "Mutation.disableTOTP":
+		if e.complexity.Mutation.DisableTotp == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_disableTOTP_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.complexity.Mutation.DisableTotp(childComplexity, args["code"].(string)), true
+	case "Mutation.enrollTOTP":
+		if e.complexity.Mutation.EnrollTotp == nil {
+			break
+		}
+
+		return e.complexity.Mutation.EnrollTotp(childComplexity), true
 	case "Mutation.inviteMember":
 		if e.complexity.Mutation.InviteMember == nil {
 			break
@@ -1501,6 +1621,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Mutation.RevokeInvitation(childComplexity, args["id"].(string)), true
+	case "Mutation.revokeServiceToken":
+		if e.complexity.Mutation.RevokeServiceToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeServiceToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.complexity.Mutation.RevokeServiceToken(childComplexity, args["id"].(string)), true
+	case "Mutation.revokeSession":
+		if e.complexity.Mutation.RevokeSession == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeSession_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.complexity.Mutation.RevokeSession(childComplexity, args["id"].(string)), true
 	case "Mutation.rotateAPIKey":
 		if e.complexity.Mutation.RotateAPIKey == nil {
 			break
@@ -1562,6 +1704,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Mutation.SetWorkspaceActive(childComplexity, args["workspaceID"].(string), args["active"].(bool)), true
+	case "Mutation.setWorkspaceRequireMFA":
+		if e.complexity.Mutation.SetWorkspaceRequireMfa == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setWorkspaceRequireMFA_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.complexity.Mutation.SetWorkspaceRequireMfa(childComplexity, args["workspaceID"].(string), args["required"].(bool)), true
 	case "Mutation.setWorkspaceUpstream":
 		if e.complexity.Mutation.SetWorkspaceUpstream == nil {
 			break
@@ -1583,7 +1736,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.complexity.Mutation.SignIn(childComplexity, args["email"].(string), args["password"].(string)), true
+		return e.complexity.Mutation.SignIn(childComplexity, args["email"].(string), args["password"].(string), args["otp"].(*string)), true
 	case "Mutation.signOut":
 		if e.complexity.Mutation.SignOut == nil {
 			break
@@ -1595,6 +1748,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Mutation.SignOut(childComplexity, args["refreshToken"].(string)), true
+	case "Mutation.signOutEverywhere":
+		if e.complexity.Mutation.SignOutEverywhere == nil {
+			break
+		}
+
+		return e.complexity.Mutation.SignOutEverywhere(childComplexity), true
 	case "Mutation.signUp":
 		if e.complexity.Mutation.SignUp == nil {
 			break
@@ -1715,6 +1874,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Query.Nodes(childComplexity, args["ids"].([]string)), true
+	case "Query.sessions":
+		if e.complexity.Query.Sessions == nil {
+			break
+		}
+
+		return e.complexity.Query.Sessions(childComplexity), true
 	case "Query.viewer":
 		if e.complexity.Query.Viewer == nil {
 			break
@@ -1763,12 +1928,147 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.complexity.RateLimits.Tpm(childComplexity), true
 
+	case "ServiceToken.createdAt":
+		if e.complexity.ServiceToken.CreatedAt == nil {
+			break
+		}
+
+		return e.complexity.ServiceToken.CreatedAt(childComplexity), true
+	case "ServiceToken.createdByID":
+		if e.complexity.ServiceToken.CreatedByID == nil {
+			break
+		}
+
+		return e.complexity.ServiceToken.CreatedByID(childComplexity), true
+	case "ServiceToken.expiresAt":
+		if e.complexity.ServiceToken.ExpiresAt == nil {
+			break
+		}
+
+		return e.complexity.ServiceToken.ExpiresAt(childComplexity), true
+	case "ServiceToken.id":
+		if e.complexity.ServiceToken.ID == nil {
+			break
+		}
+
+		return e.complexity.ServiceToken.ID(childComplexity), true
+	case "ServiceToken.lastUsedAt":
+		if e.complexity.ServiceToken.LastUsedAt == nil {
+			break
+		}
+
+		return e.complexity.ServiceToken.LastUsedAt(childComplexity), true
+	case "ServiceToken.name":
+		if e.complexity.ServiceToken.Name == nil {
+			break
+		}
+
+		return e.complexity.ServiceToken.Name(childComplexity), true
+	case "ServiceToken.revokedAt":
+		if e.complexity.ServiceToken.RevokedAt == nil {
+			break
+		}
+
+		return e.complexity.ServiceToken.RevokedAt(childComplexity), true
+	case "ServiceToken.role":
+		if e.complexity.ServiceToken.Role == nil {
+			break
+		}
+
+		return e.complexity.ServiceToken.Role(childComplexity), true
+	case "ServiceToken.status":
+		if e.complexity.ServiceToken.Status == nil {
+			break
+		}
+
+		return e.complexity.ServiceToken.Status(childComplexity), true
+	case "ServiceToken.updatedAt":
+		if e.complexity.ServiceToken.UpdatedAt == nil {
+			break
+		}
+
+		return e.complexity.ServiceToken.UpdatedAt(childComplexity), true
+	case "ServiceToken.workspace":
+		if e.complexity.ServiceToken.Workspace == nil {
+			break
+		}
+
+		return e.complexity.ServiceToken.Workspace(childComplexity), true
+	case "ServiceToken.workspaceID":
+		if e.complexity.ServiceToken.WorkspaceID == nil {
+			break
+		}
+
+		return e.complexity.ServiceToken.WorkspaceID(childComplexity), true
+
+	case "Session.createdAt":
+		if e.complexity.Session.CreatedAt == nil {
+			break
+		}
+
+		return e.complexity.Session.CreatedAt(childComplexity), true
+	case "Session.current":
+		if e.complexity.Session.Current == nil {
+			break
+		}
+
+		return e.complexity.Session.Current(childComplexity), true
+	case "Session.expiresAt":
+		if e.complexity.Session.ExpiresAt == nil {
+			break
+		}
+
+		return e.complexity.Session.ExpiresAt(childComplexity), true
+	case "Session.id":
+		if e.complexity.Session.ID == nil {
+			break
+		}
+
+		return e.complexity.Session.ID(childComplexity), true
+	case "Session.ip":
+		if e.complexity.Session.IP == nil {
+			break
+		}
+
+		return e.complexity.Session.IP(childComplexity), true
+	case "Session.lastUsedAt":
+		if e.complexity.Session.LastUsedAt == nil {
+			break
+		}
+
+		return e.complexity.Session.LastUsedAt(childComplexity), true
+	case "Session.method":
+		if e.complexity.Session.Method == nil {
+			break
+		}
+
+		return e.complexity.Session.Method(childComplexity), true
+	case "Session.userAgent":
+		if e.complexity.Session.UserAgent == nil {
+			break
+		}
+
+		return e.complexity.Session.UserAgent(childComplexity), true
+
 	case "SpendCap.monthlyCents":
 		if e.complexity.SpendCap.MonthlyCents == nil {
 			break
 		}
 
 		return e.complexity.SpendCap.MonthlyCents(childComplexity), true
+
+	case "TOTPEnrollment.secret":
+		if e.complexity.TOTPEnrollment.Secret == nil {
+			break
+		}
+
+		return e.complexity.TOTPEnrollment.Secret(childComplexity), true
+	case "TOTPEnrollment.uri":
+		if e.complexity.TOTPEnrollment.URI == nil {
+			break
+		}
+
+		return e.complexity.TOTPEnrollment.URI(childComplexity), true
 
 	case "UsageEvent.apiKeyID":
 		if e.complexity.UsageEvent.APIKeyID == nil {
@@ -2161,12 +2461,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Viewer.ID(childComplexity), true
+	case "Viewer.mfaEnabled":
+		if e.complexity.Viewer.MFAEnabled == nil {
+			break
+		}
+
+		return e.complexity.Viewer.MFAEnabled(childComplexity), true
 	case "Viewer.memberships":
 		if e.complexity.Viewer.Memberships == nil {
 			break
 		}
 
 		return e.complexity.Viewer.Memberships(childComplexity), true
+	case "Viewer.mfaRequired":
+		if e.complexity.Viewer.MfaRequired == nil {
+			break
+		}
+
+		return e.complexity.Viewer.MfaRequired(childComplexity), true
 	case "Viewer.siteAdmin":
 		if e.complexity.Viewer.SiteAdmin == nil {
 			break
@@ -2273,12 +2585,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Workspace.RateLimits(childComplexity), true
+	case "Workspace.requireMFA":
+		if e.complexity.Workspace.RequireMfa == nil {
+			break
+		}
+
+		return e.complexity.Workspace.RequireMfa(childComplexity), true
 	case "Workspace.rpm":
 		if e.complexity.Workspace.Rpm == nil {
 			break
 		}
 
 		return e.complexity.Workspace.Rpm(childComplexity), true
+	case "Workspace.serviceTokens":
+		if e.complexity.Workspace.ServiceTokens == nil {
+			break
+		}
+
+		return e.complexity.Workspace.ServiceTokens(childComplexity), true
 	case "Workspace.slug":
 		if e.complexity.Workspace.Slug == nil {
 			break
@@ -2459,6 +2783,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputAuditEventOrder,
 		ec.unmarshalInputAuditEventWhereInput,
 		ec.unmarshalInputCreateAPIKeyInput,
+		ec.unmarshalInputCreateServiceTokenInput,
 		ec.unmarshalInputCreateWorkspaceInput,
 		ec.unmarshalInputInvitationOrder,
 		ec.unmarshalInputInvitationWhereInput,
@@ -3724,6 +4049,18 @@ type Query {
     where: WorkspaceWhereInput
   ): WorkspaceConnection!
 }
+type ServiceToken implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  workspaceID: ID!
+  name: String!
+  createdByID: String!
+  expiresAt: Time
+  lastUsedAt: Time
+  revokedAt: Time
+  workspace: Workspace!
+}
 type UsageEvent implements Node {
   id: ID!
   workspaceID: ID!
@@ -4713,6 +5050,51 @@ extend type APIKey {
   exposure: KeyExposure
 }
 `, BuiltIn: false},
+	{Name: "../mfa.graphqls", Input: `# Two-factor sign-in with TOTP (RFC 6238), and workspaces that require it
+# (issue 15). signIn(email, password, otp) takes the code.
+
+"A TOTP secret being enrolled: it counts only once confirmTOTP accepts a code made from it."
+type TOTPEnrollment {
+  "The shared secret in base32, for typing into an authenticator app."
+  secret: String!
+  "The otpauth://totp/… URI an authenticator app reads from a QR code."
+  uri: String!
+}
+
+extend type Viewer {
+  "Whether the viewer signs in with a TOTP code."
+  mfaEnabled: Boolean!
+  """
+  Whether a workspace of the viewer requires a second factor the viewer has
+  not set up: that workspace answers MFA_REQUIRED until they do.
+  """
+  mfaRequired: Boolean!
+}
+
+extend type Workspace {
+  "Whether members must sign in with a second factor (setWorkspaceRequireMFA)."
+  requireMFA: Boolean!
+}
+
+extend type Mutation {
+  "Starts (or restarts) TOTP enrolment with a new secret. Refused while TOTP is on: disable it first."
+  enrollTOTP: TOTPEnrollment!
+  """
+  Turns TOTP on with a code from the enrolled secret, and answers ten
+  single-use recovery codes. They are shown here once; only their hashes
+  are kept. Each works once in place of a code at signIn.
+  """
+  confirmTOTP(code: String!): [String!]!
+  "Turns TOTP off; needs a current code (or a recovery code). Its recovery codes stop working."
+  disableTOTP(code: String!): Boolean!
+  """
+  Owners only: require every member to sign in with a second factor. Members
+  without one can still sign in, but everything of this workspace answers
+  MFA_REQUIRED until they enrol. The owner must have it on first.
+  """
+  setWorkspaceRequireMFA(workspaceID: ID!, required: Boolean!): Workspace!
+}
+`, BuiltIn: false},
 	{Name: "../schema.graphqls", Input: `# The hand-written part of the GraphQL API. The ent types (Workspace, APIKey,
 # Membership, AuditEvent, UsageEvent, connections, where/order inputs) are
 # generated into ent.graphql from ent/schema; graph/schema.graphql is the
@@ -4859,6 +5241,10 @@ type Billing {
 
 type AuthPayload {
   accessToken: String!
+  """
+  Empty for a browser that sent X-OAIS-Session: cookie: its refresh token is
+  the HttpOnly cookie on /auth/session instead, out of reach of script.
+  """
   refreshToken: String!
   expiresAt: Time!
   user: User!
@@ -4934,7 +5320,14 @@ extend type Query {
 }
 
 type Mutation {
-  signIn(email: String!, password: String!): AuthPayload!
+  """
+  Signs in with a password. An account with TOTP also needs otp: a current
+  code or an unused recovery code; without one the answer is OTP_REQUIRED,
+  with a wrong one OTP_INVALID (both throttled like wrong passwords). A
+  browser that sends X-OAIS-Session: cookie gets its refresh token as an
+  HttpOnly cookie instead of in refreshToken (then empty).
+  """
+  signIn(email: String!, password: String!, otp: String): AuthPayload!
   signUp(email: String!, password: String!): AuthPayload!
   refreshSession(refreshToken: String!): AuthPayload!
   signOut(refreshToken: String!): Boolean!
@@ -4971,6 +5364,88 @@ type Mutation {
   billingCheckoutURL(workspaceID: ID!, returnURL: String!): String
   "A Stripe customer-portal link for invoices (null without Stripe)."
   billingPortalURL(workspaceID: ID!, returnURL: String!): String
+}
+`, BuiltIn: false},
+	{Name: "../servicetokens.graphqls", Input: `# Service tokens (issue 15): bearer tokens for automation (CI, Terraform,
+# /api/v1), each bound to one workspace with a role no higher than its
+# creator's. Sent as "Authorization: Bearer oais_st_…".
+
+extend type ServiceToken {
+  "What the token may do in its workspace; never more than its creator may do there now."
+  role: MembershipRole!
+  "ACTIVE, EXPIRED or REVOKED."
+  status: ServiceTokenStatus!
+}
+
+enum ServiceTokenStatus {
+  ACTIVE
+  EXPIRED
+  REVOKED
+}
+
+input CreateServiceTokenInput {
+  workspaceID: ID!
+  "What it is for, e.g. \"terraform\" or \"ci deploy\"."
+  name: String!
+  "At most your own role in the workspace."
+  role: MembershipRole!
+  "Null: it works until revoked (or until its creator leaves the workspace)."
+  expiresAt: Time
+}
+
+type CreateServiceTokenPayload {
+  "The whole token (oais_st_…). It is shown here once and never again."
+  token: String!
+  serviceToken: ServiceToken!
+}
+
+extend type Workspace {
+  """
+  The workspace's service tokens, revoked and expired ones included, newest
+  first. Owners and admins see every one; other members see their own.
+  """
+  serviceTokens: [ServiceToken!]!
+}
+
+extend type Mutation {
+  "Mints a service token for the workspace. Only a signed-in person may (not another token)."
+  createServiceToken(input: CreateServiceTokenInput!): CreateServiceTokenPayload!
+  "Revokes a service token at once (owners and admins, or its creator)."
+  revokeServiceToken(id: ID!): ServiceToken!
+}
+`, BuiltIn: false},
+	{Name: "../sessions.graphqls", Input: `# The viewer's sessions (issue 15): where they are signed in, and ending
+# them. A browser keeps its refresh token in an HttpOnly cookie
+# (auth.RefreshCookie); these operations take the access token.
+
+"One sign-in of the viewer and the refresh tokens that descend from it."
+type Session {
+  id: ID!
+  createdAt: Time!
+  "When it last signed in or refreshed its access token (a client refreshes at least every 15 minutes while in use)."
+  lastUsedAt: Time!
+  "The absolute end (30 days after sign-in); unused for OAIS_SESSION_IDLE, it ends sooner."
+  expiresAt: Time!
+  "The User-Agent that signed in."
+  userAgent: String!
+  "The address that signed in, if known."
+  ip: String
+  "How it signed in: password or oidc."
+  method: String!
+  "Whether this is the session of the request's own access token."
+  current: Boolean!
+}
+
+extend type Query {
+  "The viewer's live sessions, most recently used first."
+  sessions: [Session!]!
+}
+
+extend type Mutation {
+  "Ends one of the viewer's sessions (another device, or this one): its refresh token and access tokens stop working at once."
+  revokeSession(id: ID!): Boolean!
+  "Ends every session of the viewer, this one included, and answers how many ended."
+  signOutEverywhere: Int!
 }
 `, BuiltIn: false},
 	{Name: "../upstream.graphqls", Input: `# A workspace's own OpenAI-compatible upstream.
@@ -5108,10 +5583,32 @@ func (ec *executionContext) field_Mutation_clearWorkspaceUpstream_args(ctx conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_confirmTOTP_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "code", ec.unmarshalNString2string)
+	if err != nil {
+		return nil, err
+	}
+	args["code"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createAPIKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input", ec.unmarshalNCreateAPIKeyInput2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐCreateAPIKeyInput)
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createServiceToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input", ec.unmarshalNCreateServiceTokenInput2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐCreateServiceTokenInput)
 	if err != nil {
 		return nil, err
 	}
@@ -5149,6 +5646,17 @@ func (ec *executionContext) field_Mutation_deleteModelPrice_args(ctx context.Con
 		return nil, err
 	}
 	args["model"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_disableTOTP_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "code", ec.unmarshalNString2string)
+	if err != nil {
+		return nil, err
+	}
+	args["code"] = arg0
 	return args, nil
 }
 
@@ -5298,6 +5806,28 @@ func (ec *executionContext) field_Mutation_revokeInvitation_args(ctx context.Con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_revokeServiceToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id", ec.unmarshalNID2string)
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_revokeSession_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id", ec.unmarshalNID2string)
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_rotateAPIKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5373,6 +5903,22 @@ func (ec *executionContext) field_Mutation_setWorkspaceActive_args(ctx context.C
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setWorkspaceRequireMFA_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "workspaceID", ec.unmarshalNID2string)
+	if err != nil {
+		return nil, err
+	}
+	args["workspaceID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "required", ec.unmarshalNBoolean2bool)
+	if err != nil {
+		return nil, err
+	}
+	args["required"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_setWorkspaceUpstream_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5402,6 +5948,11 @@ func (ec *executionContext) field_Mutation_signIn_args(ctx context.Context, rawA
 		return nil, err
 	}
 	args["password"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "otp", ec.unmarshalOString2ᚖstring)
+	if err != nil {
+		return nil, err
+	}
+	args["otp"] = arg2
 	return args, nil
 }
 
@@ -6681,6 +7232,8 @@ func (ec *executionContext) fieldContext_APIKey_workspace(_ context.Context, fie
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requireMFA":
+				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
 				return ec.fieldContext_Workspace_rateLimits(ctx, field)
 			case "spendCap":
@@ -6701,6 +7254,8 @@ func (ec *executionContext) fieldContext_APIKey_workspace(_ context.Context, fie
 				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
 			case "billing":
 				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "serviceTokens":
+				return ec.fieldContext_Workspace_serviceTokens(ctx, field)
 			case "upstream":
 				return ec.fieldContext_Workspace_upstream(ctx, field)
 			}
@@ -7688,6 +8243,8 @@ func (ec *executionContext) fieldContext_AuditEvent_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requireMFA":
+				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
 				return ec.fieldContext_Workspace_rateLimits(ctx, field)
 			case "spendCap":
@@ -7708,6 +8265,8 @@ func (ec *executionContext) fieldContext_AuditEvent_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
 			case "billing":
 				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "serviceTokens":
+				return ec.fieldContext_Workspace_serviceTokens(ctx, field)
 			case "upstream":
 				return ec.fieldContext_Workspace_upstream(ctx, field)
 			}
@@ -8572,6 +9131,90 @@ func (ec *executionContext) fieldContext_CreateAPIKeyPayload_apiKey(_ context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _CreateServiceTokenPayload_token(ctx context.Context, field graphql.CollectedField, obj *model.CreateServiceTokenPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_CreateServiceTokenPayload_token,
+		func(ctx context.Context) (any, error) {
+			return obj.Token, nil
+		},
+		nil,
+		ec.marshalNString2string,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_CreateServiceTokenPayload_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateServiceTokenPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CreateServiceTokenPayload_serviceToken(ctx context.Context, field graphql.CollectedField, obj *model.CreateServiceTokenPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_CreateServiceTokenPayload_serviceToken,
+		func(ctx context.Context) (any, error) {
+			return obj.ServiceToken, nil
+		},
+		nil,
+		ec.marshalNServiceToken2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐServiceToken,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_CreateServiceTokenPayload_serviceToken(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CreateServiceTokenPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "id":
+				return ec.fieldContext_ServiceToken_id(ctx, field)
+			case "createdAt":
+				return ec.fieldContext_ServiceToken_createdAt(ctx, field)
+			case "updatedAt":
+				return ec.fieldContext_ServiceToken_updatedAt(ctx, field)
+			case "workspaceID":
+				return ec.fieldContext_ServiceToken_workspaceID(ctx, field)
+			case "name":
+				return ec.fieldContext_ServiceToken_name(ctx, field)
+			case "createdByID":
+				return ec.fieldContext_ServiceToken_createdByID(ctx, field)
+			case "expiresAt":
+				return ec.fieldContext_ServiceToken_expiresAt(ctx, field)
+			case "lastUsedAt":
+				return ec.fieldContext_ServiceToken_lastUsedAt(ctx, field)
+			case "revokedAt":
+				return ec.fieldContext_ServiceToken_revokedAt(ctx, field)
+			case "workspace":
+				return ec.fieldContext_ServiceToken_workspace(ctx, field)
+			case "role":
+				return ec.fieldContext_ServiceToken_role(ctx, field)
+			case "status":
+				return ec.fieldContext_ServiceToken_status(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type ServiceToken", field.Name)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Invitation_id(ctx context.Context, field graphql.CollectedField, obj *ent.Invitation) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8893,6 +9536,8 @@ func (ec *executionContext) fieldContext_Invitation_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requireMFA":
+				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
 				return ec.fieldContext_Workspace_rateLimits(ctx, field)
 			case "spendCap":
@@ -8913,6 +9558,8 @@ func (ec *executionContext) fieldContext_Invitation_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
 			case "billing":
 				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "serviceTokens":
+				return ec.fieldContext_Workspace_serviceTokens(ctx, field)
 			case "upstream":
 				return ec.fieldContext_Workspace_upstream(ctx, field)
 			}
@@ -9417,6 +10064,8 @@ func (ec *executionContext) fieldContext_Membership_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requireMFA":
+				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
 				return ec.fieldContext_Workspace_rateLimits(ctx, field)
 			case "spendCap":
@@ -9437,6 +10086,8 @@ func (ec *executionContext) fieldContext_Membership_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
 			case "billing":
 				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "serviceTokens":
+				return ec.fieldContext_Workspace_serviceTokens(ctx, field)
 			case "upstream":
 				return ec.fieldContext_Workspace_upstream(ctx, field)
 			}
@@ -10030,7 +10681,7 @@ func (ec *executionContext) _Mutation_signIn(ctx context.Context, field graphql.
 		ec.fieldContext_Mutation_signIn,
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.resolvers.Mutation().SignIn(ctx, fc.Args["email"].(string), fc.Args["password"].(string))
+			return ec.resolvers.Mutation().SignIn(ctx, fc.Args["email"].(string), fc.Args["password"].(string), fc.Args["otp"].(*string))
 		},
 		nil,
 		ec.marshalNAuthPayload2ᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐAuthPayload,
@@ -10277,6 +10928,8 @@ func (ec *executionContext) fieldContext_Mutation_createWorkspace(ctx context.Co
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requireMFA":
+				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
 				return ec.fieldContext_Workspace_rateLimits(ctx, field)
 			case "spendCap":
@@ -10297,6 +10950,8 @@ func (ec *executionContext) fieldContext_Mutation_createWorkspace(ctx context.Co
 				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
 			case "billing":
 				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "serviceTokens":
+				return ec.fieldContext_Workspace_serviceTokens(ctx, field)
 			case "upstream":
 				return ec.fieldContext_Workspace_upstream(ctx, field)
 			}
@@ -10378,6 +11033,8 @@ func (ec *executionContext) fieldContext_Mutation_updateWorkspaceLimits(ctx cont
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requireMFA":
+				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
 				return ec.fieldContext_Workspace_rateLimits(ctx, field)
 			case "spendCap":
@@ -10398,6 +11055,8 @@ func (ec *executionContext) fieldContext_Mutation_updateWorkspaceLimits(ctx cont
 				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
 			case "billing":
 				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "serviceTokens":
+				return ec.fieldContext_Workspace_serviceTokens(ctx, field)
 			case "upstream":
 				return ec.fieldContext_Workspace_upstream(ctx, field)
 			}
@@ -10479,6 +11138,8 @@ func (ec *executionContext) fieldContext_Mutation_setSpendCap(ctx context.Contex
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requireMFA":
+				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
 				return ec.fieldContext_Workspace_rateLimits(ctx, field)
 			case "spendCap":
@@ -10499,6 +11160,8 @@ func (ec *executionContext) fieldContext_Mutation_setSpendCap(ctx context.Contex
 				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
 			case "billing":
 				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "serviceTokens":
+				return ec.fieldContext_Workspace_serviceTokens(ctx, field)
 			case "upstream":
 				return ec.fieldContext_Workspace_upstream(ctx, field)
 			}
@@ -11600,6 +12263,8 @@ func (ec *executionContext) fieldContext_Mutation_setBillingAlertWebhook(ctx con
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requireMFA":
+				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
 				return ec.fieldContext_Workspace_rateLimits(ctx, field)
 			case "spendCap":
@@ -11620,6 +12285,8 @@ func (ec *executionContext) fieldContext_Mutation_setBillingAlertWebhook(ctx con
 				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
 			case "billing":
 				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "serviceTokens":
+				return ec.fieldContext_Workspace_serviceTokens(ctx, field)
 			case "upstream":
 				return ec.fieldContext_Workspace_upstream(ctx, field)
 			}
@@ -12048,6 +12715,8 @@ func (ec *executionContext) fieldContext_Mutation_setWorkspaceActive(ctx context
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requireMFA":
+				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
 				return ec.fieldContext_Workspace_rateLimits(ctx, field)
 			case "spendCap":
@@ -12068,6 +12737,8 @@ func (ec *executionContext) fieldContext_Mutation_setWorkspaceActive(ctx context
 				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
 			case "billing":
 				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "serviceTokens":
+				return ec.fieldContext_Workspace_serviceTokens(ctx, field)
 			case "upstream":
 				return ec.fieldContext_Workspace_upstream(ctx, field)
 			}
@@ -12084,6 +12755,412 @@ func (ec *executionContext) fieldContext_Mutation_setWorkspaceActive(ctx context
 	if fc.Args, err = ec.field_Mutation_setWorkspaceActive_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_enrollTOTP(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Mutation_enrollTOTP,
+		func(ctx context.Context) (any, error) {
+			return ec.resolvers.Mutation().EnrollTotp(ctx)
+		},
+		nil,
+		ec.marshalNTOTPEnrollment2ᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐTOTPEnrollment,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Mutation_enrollTOTP(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "secret":
+				return ec.fieldContext_TOTPEnrollment_secret(ctx, field)
+			case "uri":
+				return ec.fieldContext_TOTPEnrollment_uri(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type TOTPEnrollment", field.Name)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_confirmTOTP(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Mutation_confirmTOTP,
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.resolvers.Mutation().ConfirmTotp(ctx, fc.Args["code"].(string))
+		},
+		nil,
+		ec.marshalNString2ᚕstringᚄ,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Mutation_confirmTOTP(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_confirmTOTP_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_disableTOTP(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Mutation_disableTOTP,
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.resolvers.Mutation().DisableTotp(ctx, fc.Args["code"].(string))
+		},
+		nil,
+		ec.marshalNBoolean2bool,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Mutation_disableTOTP(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_disableTOTP_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setWorkspaceRequireMFA(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Mutation_setWorkspaceRequireMFA,
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.resolvers.Mutation().SetWorkspaceRequireMfa(ctx, fc.Args["workspaceID"].(string), fc.Args["required"].(bool))
+		},
+		nil,
+		ec.marshalNWorkspace2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐWorkspace,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Mutation_setWorkspaceRequireMFA(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "id":
+				return ec.fieldContext_Workspace_id(ctx, field)
+			case "createdAt":
+				return ec.fieldContext_Workspace_createdAt(ctx, field)
+			case "updatedAt":
+				return ec.fieldContext_Workspace_updatedAt(ctx, field)
+			case "name":
+				return ec.fieldContext_Workspace_name(ctx, field)
+			case "slug":
+				return ec.fieldContext_Workspace_slug(ctx, field)
+			case "status":
+				return ec.fieldContext_Workspace_status(ctx, field)
+			case "suspendedReason":
+				return ec.fieldContext_Workspace_suspendedReason(ctx, field)
+			case "active":
+				return ec.fieldContext_Workspace_active(ctx, field)
+			case "rpm":
+				return ec.fieldContext_Workspace_rpm(ctx, field)
+			case "tpm":
+				return ec.fieldContext_Workspace_tpm(ctx, field)
+			case "monthlyTokenQuota":
+				return ec.fieldContext_Workspace_monthlyTokenQuota(ctx, field)
+			case "spendCapCents":
+				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
+			case "maxKeys":
+				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "apiKeyCount":
+				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
+			case "memberships":
+				return ec.fieldContext_Workspace_memberships(ctx, field)
+			case "auditEvents":
+				return ec.fieldContext_Workspace_auditEvents(ctx, field)
+			case "usageEvents":
+				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "invitations":
+				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requireMFA":
+				return ec.fieldContext_Workspace_requireMFA(ctx, field)
+			case "rateLimits":
+				return ec.fieldContext_Workspace_rateLimits(ctx, field)
+			case "spendCap":
+				return ec.fieldContext_Workspace_spendCap(ctx, field)
+			case "viewerRole":
+				return ec.fieldContext_Workspace_viewerRole(ctx, field)
+			case "apiKeys":
+				return ec.fieldContext_Workspace_apiKeys(ctx, field)
+			case "usage":
+				return ec.fieldContext_Workspace_usage(ctx, field)
+			case "usageSeries":
+				return ec.fieldContext_Workspace_usageSeries(ctx, field)
+			case "usageByModel":
+				return ec.fieldContext_Workspace_usageByModel(ctx, field)
+			case "usageByKey":
+				return ec.fieldContext_Workspace_usageByKey(ctx, field)
+			case "monthSpendMicros":
+				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
+			case "billing":
+				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "serviceTokens":
+				return ec.fieldContext_Workspace_serviceTokens(ctx, field)
+			case "upstream":
+				return ec.fieldContext_Workspace_upstream(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type Workspace", field.Name)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setWorkspaceRequireMFA_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createServiceToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Mutation_createServiceToken,
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.resolvers.Mutation().CreateServiceToken(ctx, fc.Args["input"].(model.CreateServiceTokenInput))
+		},
+		nil,
+		ec.marshalNCreateServiceTokenPayload2ᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐCreateServiceTokenPayload,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Mutation_createServiceToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "token":
+				return ec.fieldContext_CreateServiceTokenPayload_token(ctx, field)
+			case "serviceToken":
+				return ec.fieldContext_CreateServiceTokenPayload_serviceToken(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type CreateServiceTokenPayload", field.Name)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createServiceToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_revokeServiceToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Mutation_revokeServiceToken,
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.resolvers.Mutation().RevokeServiceToken(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		ec.marshalNServiceToken2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐServiceToken,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Mutation_revokeServiceToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "id":
+				return ec.fieldContext_ServiceToken_id(ctx, field)
+			case "createdAt":
+				return ec.fieldContext_ServiceToken_createdAt(ctx, field)
+			case "updatedAt":
+				return ec.fieldContext_ServiceToken_updatedAt(ctx, field)
+			case "workspaceID":
+				return ec.fieldContext_ServiceToken_workspaceID(ctx, field)
+			case "name":
+				return ec.fieldContext_ServiceToken_name(ctx, field)
+			case "createdByID":
+				return ec.fieldContext_ServiceToken_createdByID(ctx, field)
+			case "expiresAt":
+				return ec.fieldContext_ServiceToken_expiresAt(ctx, field)
+			case "lastUsedAt":
+				return ec.fieldContext_ServiceToken_lastUsedAt(ctx, field)
+			case "revokedAt":
+				return ec.fieldContext_ServiceToken_revokedAt(ctx, field)
+			case "workspace":
+				return ec.fieldContext_ServiceToken_workspace(ctx, field)
+			case "role":
+				return ec.fieldContext_ServiceToken_role(ctx, field)
+			case "status":
+				return ec.fieldContext_ServiceToken_status(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type ServiceToken", field.Name)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_revokeServiceToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_revokeSession(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Mutation_revokeSession,
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.resolvers.Mutation().RevokeSession(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		ec.marshalNBoolean2bool,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Mutation_revokeSession(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_revokeSession_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_signOutEverywhere(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Mutation_signOutEverywhere,
+		func(ctx context.Context) (any, error) {
+			return ec.resolvers.Mutation().SignOutEverywhere(ctx)
+		},
+		nil,
+		ec.marshalNInt2int,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Mutation_signOutEverywhere(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
 	}
 	return fc, nil
 }
@@ -12149,6 +13226,8 @@ func (ec *executionContext) fieldContext_Mutation_setWorkspaceUpstream(ctx conte
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requireMFA":
+				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
 				return ec.fieldContext_Workspace_rateLimits(ctx, field)
 			case "spendCap":
@@ -12169,6 +13248,8 @@ func (ec *executionContext) fieldContext_Mutation_setWorkspaceUpstream(ctx conte
 				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
 			case "billing":
 				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "serviceTokens":
+				return ec.fieldContext_Workspace_serviceTokens(ctx, field)
 			case "upstream":
 				return ec.fieldContext_Workspace_upstream(ctx, field)
 			}
@@ -12250,6 +13331,8 @@ func (ec *executionContext) fieldContext_Mutation_clearWorkspaceUpstream(ctx con
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requireMFA":
+				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
 				return ec.fieldContext_Workspace_rateLimits(ctx, field)
 			case "spendCap":
@@ -12270,6 +13353,8 @@ func (ec *executionContext) fieldContext_Mutation_clearWorkspaceUpstream(ctx con
 				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
 			case "billing":
 				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "serviceTokens":
+				return ec.fieldContext_Workspace_serviceTokens(ctx, field)
 			case "upstream":
 				return ec.fieldContext_Workspace_upstream(ctx, field)
 			}
@@ -12675,6 +13760,10 @@ func (ec *executionContext) fieldContext_Query_viewer(_ context.Context, field g
 				return ec.fieldContext_Viewer_memberships(ctx, field)
 			case "emailVerified":
 				return ec.fieldContext_Viewer_emailVerified(ctx, field)
+			case "mfaEnabled":
+				return ec.fieldContext_Viewer_mfaEnabled(ctx, field)
+			case "mfaRequired":
+				return ec.fieldContext_Viewer_mfaRequired(ctx, field)
 			}
 			return nil, fmt.Errorf("no field named %q was found under type Viewer", field.Name)
 		},
@@ -12743,6 +13832,8 @@ func (ec *executionContext) fieldContext_Query_workspace(ctx context.Context, fi
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requireMFA":
+				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
 				return ec.fieldContext_Workspace_rateLimits(ctx, field)
 			case "spendCap":
@@ -12763,6 +13854,8 @@ func (ec *executionContext) fieldContext_Query_workspace(ctx context.Context, fi
 				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
 			case "billing":
 				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "serviceTokens":
+				return ec.fieldContext_Workspace_serviceTokens(ctx, field)
 			case "upstream":
 				return ec.fieldContext_Workspace_upstream(ctx, field)
 			}
@@ -12779,6 +13872,53 @@ func (ec *executionContext) fieldContext_Query_workspace(ctx context.Context, fi
 	if fc.Args, err = ec.field_Query_workspace_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_sessions(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Query_sessions,
+		func(ctx context.Context) (any, error) {
+			return ec.resolvers.Query().Sessions(ctx)
+		},
+		nil,
+		ec.marshalNSession2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋauthᚋaccountsᚐSessionInfoᚄ,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Query_sessions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "id":
+				return ec.fieldContext_Session_id(ctx, field)
+			case "createdAt":
+				return ec.fieldContext_Session_createdAt(ctx, field)
+			case "lastUsedAt":
+				return ec.fieldContext_Session_lastUsedAt(ctx, field)
+			case "expiresAt":
+				return ec.fieldContext_Session_expiresAt(ctx, field)
+			case "userAgent":
+				return ec.fieldContext_Session_userAgent(ctx, field)
+			case "ip":
+				return ec.fieldContext_Session_ip(ctx, field)
+			case "method":
+				return ec.fieldContext_Session_method(ctx, field)
+			case "current":
+				return ec.fieldContext_Session_current(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type Session", field.Name)
+		},
 	}
 	return fc, nil
 }
@@ -12978,6 +14118,650 @@ func (ec *executionContext) fieldContext_RateLimits_monthlyTokenQuota(_ context.
 	return fc, nil
 }
 
+func (ec *executionContext) _ServiceToken_id(ctx context.Context, field graphql.CollectedField, obj *ent.ServiceToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_ServiceToken_id,
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		ec.marshalNID2string,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_ServiceToken_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ServiceToken",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ServiceToken_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.ServiceToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_ServiceToken_createdAt,
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		ec.marshalNTime2timeᚐTime,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_ServiceToken_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ServiceToken",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Time does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ServiceToken_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.ServiceToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_ServiceToken_updatedAt,
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		ec.marshalNTime2timeᚐTime,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_ServiceToken_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ServiceToken",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Time does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ServiceToken_workspaceID(ctx context.Context, field graphql.CollectedField, obj *ent.ServiceToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_ServiceToken_workspaceID,
+		func(ctx context.Context) (any, error) {
+			return obj.WorkspaceID, nil
+		},
+		nil,
+		ec.marshalNID2string,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_ServiceToken_workspaceID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ServiceToken",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ServiceToken_name(ctx context.Context, field graphql.CollectedField, obj *ent.ServiceToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_ServiceToken_name,
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		ec.marshalNString2string,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_ServiceToken_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ServiceToken",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ServiceToken_createdByID(ctx context.Context, field graphql.CollectedField, obj *ent.ServiceToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_ServiceToken_createdByID,
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedByID, nil
+		},
+		nil,
+		ec.marshalNString2string,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_ServiceToken_createdByID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ServiceToken",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ServiceToken_expiresAt(ctx context.Context, field graphql.CollectedField, obj *ent.ServiceToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_ServiceToken_expiresAt,
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		ec.marshalOTime2ᚖtimeᚐTime,
+		true,
+		false,
+	)
+}
+
+func (ec *executionContext) fieldContext_ServiceToken_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ServiceToken",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Time does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ServiceToken_lastUsedAt(ctx context.Context, field graphql.CollectedField, obj *ent.ServiceToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_ServiceToken_lastUsedAt,
+		func(ctx context.Context) (any, error) {
+			return obj.LastUsedAt, nil
+		},
+		nil,
+		ec.marshalOTime2ᚖtimeᚐTime,
+		true,
+		false,
+	)
+}
+
+func (ec *executionContext) fieldContext_ServiceToken_lastUsedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ServiceToken",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Time does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ServiceToken_revokedAt(ctx context.Context, field graphql.CollectedField, obj *ent.ServiceToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_ServiceToken_revokedAt,
+		func(ctx context.Context) (any, error) {
+			return obj.RevokedAt, nil
+		},
+		nil,
+		ec.marshalOTime2ᚖtimeᚐTime,
+		true,
+		false,
+	)
+}
+
+func (ec *executionContext) fieldContext_ServiceToken_revokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ServiceToken",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Time does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ServiceToken_workspace(ctx context.Context, field graphql.CollectedField, obj *ent.ServiceToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_ServiceToken_workspace,
+		func(ctx context.Context) (any, error) {
+			return obj.Workspace(ctx)
+		},
+		nil,
+		ec.marshalNWorkspace2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐWorkspace,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_ServiceToken_workspace(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ServiceToken",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "id":
+				return ec.fieldContext_Workspace_id(ctx, field)
+			case "createdAt":
+				return ec.fieldContext_Workspace_createdAt(ctx, field)
+			case "updatedAt":
+				return ec.fieldContext_Workspace_updatedAt(ctx, field)
+			case "name":
+				return ec.fieldContext_Workspace_name(ctx, field)
+			case "slug":
+				return ec.fieldContext_Workspace_slug(ctx, field)
+			case "status":
+				return ec.fieldContext_Workspace_status(ctx, field)
+			case "suspendedReason":
+				return ec.fieldContext_Workspace_suspendedReason(ctx, field)
+			case "active":
+				return ec.fieldContext_Workspace_active(ctx, field)
+			case "rpm":
+				return ec.fieldContext_Workspace_rpm(ctx, field)
+			case "tpm":
+				return ec.fieldContext_Workspace_tpm(ctx, field)
+			case "monthlyTokenQuota":
+				return ec.fieldContext_Workspace_monthlyTokenQuota(ctx, field)
+			case "spendCapCents":
+				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
+			case "maxKeys":
+				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "apiKeyCount":
+				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
+			case "memberships":
+				return ec.fieldContext_Workspace_memberships(ctx, field)
+			case "auditEvents":
+				return ec.fieldContext_Workspace_auditEvents(ctx, field)
+			case "usageEvents":
+				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "invitations":
+				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requireMFA":
+				return ec.fieldContext_Workspace_requireMFA(ctx, field)
+			case "rateLimits":
+				return ec.fieldContext_Workspace_rateLimits(ctx, field)
+			case "spendCap":
+				return ec.fieldContext_Workspace_spendCap(ctx, field)
+			case "viewerRole":
+				return ec.fieldContext_Workspace_viewerRole(ctx, field)
+			case "apiKeys":
+				return ec.fieldContext_Workspace_apiKeys(ctx, field)
+			case "usage":
+				return ec.fieldContext_Workspace_usage(ctx, field)
+			case "usageSeries":
+				return ec.fieldContext_Workspace_usageSeries(ctx, field)
+			case "usageByModel":
+				return ec.fieldContext_Workspace_usageByModel(ctx, field)
+			case "usageByKey":
+				return ec.fieldContext_Workspace_usageByKey(ctx, field)
+			case "monthSpendMicros":
+				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
+			case "billing":
+				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "serviceTokens":
+				return ec.fieldContext_Workspace_serviceTokens(ctx, field)
+			case "upstream":
+				return ec.fieldContext_Workspace_upstream(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type Workspace", field.Name)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ServiceToken_role(ctx context.Context, field graphql.CollectedField, obj *ent.ServiceToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_ServiceToken_role,
+		func(ctx context.Context) (any, error) {
+			return ec.resolvers.ServiceToken().Role(ctx, obj)
+		},
+		nil,
+		ec.marshalNMembershipRole2githubᚗcomᚋoaisᚋoaisᚋentᚋmembershipᚐRole,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_ServiceToken_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ServiceToken",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type MembershipRole does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ServiceToken_status(ctx context.Context, field graphql.CollectedField, obj *ent.ServiceToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_ServiceToken_status,
+		func(ctx context.Context) (any, error) {
+			return ec.resolvers.ServiceToken().Status(ctx, obj)
+		},
+		nil,
+		ec.marshalNServiceTokenStatus2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐServiceTokenStatus,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_ServiceToken_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ServiceToken",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ServiceTokenStatus does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Session_id(ctx context.Context, field graphql.CollectedField, obj *accounts.SessionInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Session_id,
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		ec.marshalNID2string,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Session_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Session",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Session_createdAt(ctx context.Context, field graphql.CollectedField, obj *accounts.SessionInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Session_createdAt,
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		ec.marshalNTime2timeᚐTime,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Session_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Session",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Time does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Session_lastUsedAt(ctx context.Context, field graphql.CollectedField, obj *accounts.SessionInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Session_lastUsedAt,
+		func(ctx context.Context) (any, error) {
+			return obj.LastUsedAt, nil
+		},
+		nil,
+		ec.marshalNTime2timeᚐTime,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Session_lastUsedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Session",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Time does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Session_expiresAt(ctx context.Context, field graphql.CollectedField, obj *accounts.SessionInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Session_expiresAt,
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		ec.marshalNTime2timeᚐTime,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Session_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Session",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Time does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Session_userAgent(ctx context.Context, field graphql.CollectedField, obj *accounts.SessionInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Session_userAgent,
+		func(ctx context.Context) (any, error) {
+			return obj.UserAgent, nil
+		},
+		nil,
+		ec.marshalNString2string,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Session_userAgent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Session",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Session_ip(ctx context.Context, field graphql.CollectedField, obj *accounts.SessionInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Session_ip,
+		func(ctx context.Context) (any, error) {
+			return obj.IP, nil
+		},
+		nil,
+		ec.marshalOString2ᚖstring,
+		true,
+		false,
+	)
+}
+
+func (ec *executionContext) fieldContext_Session_ip(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Session",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Session_method(ctx context.Context, field graphql.CollectedField, obj *accounts.SessionInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Session_method,
+		func(ctx context.Context) (any, error) {
+			return obj.Method, nil
+		},
+		nil,
+		ec.marshalNString2string,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Session_method(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Session",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Session_current(ctx context.Context, field graphql.CollectedField, obj *accounts.SessionInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Session_current,
+		func(ctx context.Context) (any, error) {
+			return obj.Current, nil
+		},
+		nil,
+		ec.marshalNBoolean2bool,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Session_current(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Session",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _SpendCap_monthlyCents(ctx context.Context, field graphql.CollectedField, obj *model.SpendCap) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13002,6 +14786,64 @@ func (ec *executionContext) fieldContext_SpendCap_monthlyCents(_ context.Context
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TOTPEnrollment_secret(ctx context.Context, field graphql.CollectedField, obj *model.TOTPEnrollment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_TOTPEnrollment_secret,
+		func(ctx context.Context) (any, error) {
+			return obj.Secret, nil
+		},
+		nil,
+		ec.marshalNString2string,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_TOTPEnrollment_secret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TOTPEnrollment",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _TOTPEnrollment_uri(ctx context.Context, field graphql.CollectedField, obj *model.TOTPEnrollment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_TOTPEnrollment_uri,
+		func(ctx context.Context) (any, error) {
+			return obj.URI, nil
+		},
+		nil,
+		ec.marshalNString2string,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_TOTPEnrollment_uri(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TOTPEnrollment",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
 		},
 	}
 	return fc, nil
@@ -13647,6 +15489,8 @@ func (ec *executionContext) fieldContext_UsageEvent_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requireMFA":
+				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
 				return ec.fieldContext_Workspace_rateLimits(ctx, field)
 			case "spendCap":
@@ -13667,6 +15511,8 @@ func (ec *executionContext) fieldContext_UsageEvent_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
 			case "billing":
 				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "serviceTokens":
+				return ec.fieldContext_Workspace_serviceTokens(ctx, field)
 			case "upstream":
 				return ec.fieldContext_Workspace_upstream(ctx, field)
 			}
@@ -15077,6 +16923,64 @@ func (ec *executionContext) fieldContext_Viewer_emailVerified(_ context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Viewer_mfaEnabled(ctx context.Context, field graphql.CollectedField, obj *viewer.Viewer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Viewer_mfaEnabled,
+		func(ctx context.Context) (any, error) {
+			return obj.MFAEnabled, nil
+		},
+		nil,
+		ec.marshalNBoolean2bool,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Viewer_mfaEnabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Viewer",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Viewer_mfaRequired(ctx context.Context, field graphql.CollectedField, obj *viewer.Viewer) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Viewer_mfaRequired,
+		func(ctx context.Context) (any, error) {
+			return ec.resolvers.Viewer().MfaRequired(ctx, obj)
+		},
+		nil,
+		ec.marshalNBoolean2bool,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Viewer_mfaRequired(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Viewer",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Workspace_id(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15685,6 +17589,35 @@ func (ec *executionContext) fieldContext_Workspace_invitations(_ context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _Workspace_requireMFA(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Workspace_requireMFA,
+		func(ctx context.Context) (any, error) {
+			return ec.resolvers.Workspace().RequireMfa(ctx, obj)
+		},
+		nil,
+		ec.marshalNBoolean2bool,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Workspace_requireMFA(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Workspace",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Workspace_rateLimits(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16145,6 +18078,61 @@ func (ec *executionContext) fieldContext_Workspace_billing(_ context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Workspace_serviceTokens(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Workspace_serviceTokens,
+		func(ctx context.Context) (any, error) {
+			return ec.resolvers.Workspace().ServiceTokens(ctx, obj)
+		},
+		nil,
+		ec.marshalNServiceToken2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐServiceTokenᚄ,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Workspace_serviceTokens(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Workspace",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "id":
+				return ec.fieldContext_ServiceToken_id(ctx, field)
+			case "createdAt":
+				return ec.fieldContext_ServiceToken_createdAt(ctx, field)
+			case "updatedAt":
+				return ec.fieldContext_ServiceToken_updatedAt(ctx, field)
+			case "workspaceID":
+				return ec.fieldContext_ServiceToken_workspaceID(ctx, field)
+			case "name":
+				return ec.fieldContext_ServiceToken_name(ctx, field)
+			case "createdByID":
+				return ec.fieldContext_ServiceToken_createdByID(ctx, field)
+			case "expiresAt":
+				return ec.fieldContext_ServiceToken_expiresAt(ctx, field)
+			case "lastUsedAt":
+				return ec.fieldContext_ServiceToken_lastUsedAt(ctx, field)
+			case "revokedAt":
+				return ec.fieldContext_ServiceToken_revokedAt(ctx, field)
+			case "workspace":
+				return ec.fieldContext_ServiceToken_workspace(ctx, field)
+			case "role":
+				return ec.fieldContext_ServiceToken_role(ctx, field)
+			case "status":
+				return ec.fieldContext_ServiceToken_status(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type ServiceToken", field.Name)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Workspace_upstream(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16347,6 +18335,8 @@ func (ec *executionContext) fieldContext_WorkspaceEdge_node(_ context.Context, f
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requireMFA":
+				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
 				return ec.fieldContext_Workspace_rateLimits(ctx, field)
 			case "spendCap":
@@ -16367,6 +18357,8 @@ func (ec *executionContext) fieldContext_WorkspaceEdge_node(_ context.Context, f
 				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
 			case "billing":
 				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "serviceTokens":
+				return ec.fieldContext_Workspace_serviceTokens(ctx, field)
 			case "upstream":
 				return ec.fieldContext_Workspace_upstream(ctx, field)
 			}
@@ -20680,6 +22672,54 @@ func (ec *executionContext) unmarshalInputCreateAPIKeyInput(ctx context.Context,
 				return it, err
 			}
 			it.CreditQuotaCents = data
+		}
+	}
+
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputCreateServiceTokenInput(ctx context.Context, obj any) (model.CreateServiceTokenInput, error) {
+	var it model.CreateServiceTokenInput
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"workspaceID", "name", "role", "expiresAt"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "workspaceID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("workspaceID"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WorkspaceID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "role":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("role"))
+			data, err := ec.unmarshalNMembershipRole2githubᚗcomᚋoaisᚋoaisᚋentᚋmembershipᚐRole(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Role = data
+		case "expiresAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiresAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiresAt = data
 		}
 	}
 
@@ -25103,6 +27143,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._UsageEvent(ctx, sel, obj)
+	case *ent.ServiceToken:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._ServiceToken(ctx, sel, obj)
 	case *ent.ModelPrice:
 		if obj == nil {
 			return graphql.Null
@@ -26061,6 +28106,50 @@ func (ec *executionContext) _CreateAPIKeyPayload(ctx context.Context, sel ast.Se
 	return out
 }
 
+var createServiceTokenPayloadImplementors = []string{"CreateServiceTokenPayload"}
+
+func (ec *executionContext) _CreateServiceTokenPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateServiceTokenPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, createServiceTokenPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CreateServiceTokenPayload")
+		case "token":
+			out.Values[i] = ec._CreateServiceTokenPayload_token(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "serviceToken":
+			out.Values[i] = ec._CreateServiceTokenPayload_serviceToken(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.deferred, int32(len(deferred)))
+
+	for label, dfs := range deferred {
+		ec.processDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
 var invitationImplementors = []string{"Invitation", "Node"}
 
 func (ec *executionContext) _Invitation(ctx context.Context, sel ast.SelectionSet, obj *ent.Invitation) graphql.Marshaler {
@@ -26896,6 +28985,62 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "enrollTOTP":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_enrollTOTP(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "confirmTOTP":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_confirmTOTP(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "disableTOTP":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_disableTOTP(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setWorkspaceRequireMFA":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setWorkspaceRequireMFA(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createServiceToken":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createServiceToken(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokeServiceToken":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_revokeServiceToken(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokeSession":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_revokeSession(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "signOutEverywhere":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_signOutEverywhere(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "setWorkspaceUpstream":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setWorkspaceUpstream(ctx, field)
@@ -27148,6 +29293,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "sessions":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_sessions(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -27228,6 +29395,255 @@ func (ec *executionContext) _RateLimits(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var serviceTokenImplementors = []string{"ServiceToken", "Node"}
+
+func (ec *executionContext) _ServiceToken(ctx context.Context, sel ast.SelectionSet, obj *ent.ServiceToken) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, serviceTokenImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ServiceToken")
+		case "id":
+			out.Values[i] = ec._ServiceToken_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._ServiceToken_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._ServiceToken_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "workspaceID":
+			out.Values[i] = ec._ServiceToken_workspaceID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._ServiceToken_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdByID":
+			out.Values[i] = ec._ServiceToken_createdByID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "expiresAt":
+			out.Values[i] = ec._ServiceToken_expiresAt(ctx, field, obj)
+		case "lastUsedAt":
+			out.Values[i] = ec._ServiceToken_lastUsedAt(ctx, field, obj)
+		case "revokedAt":
+			out.Values[i] = ec._ServiceToken_revokedAt(ctx, field, obj)
+		case "workspace":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._ServiceToken_workspace(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "role":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._ServiceToken_role(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "status":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._ServiceToken_status(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.deferred, int32(len(deferred)))
+
+	for label, dfs := range deferred {
+		ec.processDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var sessionImplementors = []string{"Session"}
+
+func (ec *executionContext) _Session(ctx context.Context, sel ast.SelectionSet, obj *accounts.SessionInfo) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, sessionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Session")
+		case "id":
+			out.Values[i] = ec._Session_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._Session_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastUsedAt":
+			out.Values[i] = ec._Session_lastUsedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._Session_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "userAgent":
+			out.Values[i] = ec._Session_userAgent(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ip":
+			out.Values[i] = ec._Session_ip(ctx, field, obj)
+		case "method":
+			out.Values[i] = ec._Session_method(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "current":
+			out.Values[i] = ec._Session_current(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.deferred, int32(len(deferred)))
+
+	for label, dfs := range deferred {
+		ec.processDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
 var spendCapImplementors = []string{"SpendCap"}
 
 func (ec *executionContext) _SpendCap(ctx context.Context, sel ast.SelectionSet, obj *model.SpendCap) graphql.Marshaler {
@@ -27241,6 +29657,50 @@ func (ec *executionContext) _SpendCap(ctx context.Context, sel ast.SelectionSet,
 			out.Values[i] = graphql.MarshalString("SpendCap")
 		case "monthlyCents":
 			out.Values[i] = ec._SpendCap_monthlyCents(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.deferred, int32(len(deferred)))
+
+	for label, dfs := range deferred {
+		ec.processDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var tOTPEnrollmentImplementors = []string{"TOTPEnrollment"}
+
+func (ec *executionContext) _TOTPEnrollment(ctx context.Context, sel ast.SelectionSet, obj *model.TOTPEnrollment) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, tOTPEnrollmentImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TOTPEnrollment")
+		case "secret":
+			out.Values[i] = ec._TOTPEnrollment_secret(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "uri":
+			out.Values[i] = ec._TOTPEnrollment_uri(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -28151,6 +30611,47 @@ func (ec *executionContext) _Viewer(ctx context.Context, sel ast.SelectionSet, o
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "mfaEnabled":
+			out.Values[i] = ec._Viewer_mfaEnabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "mfaRequired":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Viewer_mfaRequired(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -28367,6 +30868,42 @@ func (ec *executionContext) _Workspace(ctx context.Context, sel ast.SelectionSet
 					}
 				}()
 				res = ec._Workspace_invitations(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "requireMFA":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Workspace_requireMFA(ctx, field, obj)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -28724,6 +31261,42 @@ func (ec *executionContext) _Workspace(ctx context.Context, sel ast.SelectionSet
 					}
 				}()
 				res = ec._Workspace_billing(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "serviceTokens":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Workspace_serviceTokens(ctx, field, obj)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -29536,6 +32109,25 @@ func (ec *executionContext) marshalNCreateAPIKeyPayload2ᚖgithubᚗcomᚋoais�
 	return ec._CreateAPIKeyPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNCreateServiceTokenInput2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐCreateServiceTokenInput(ctx context.Context, v any) (model.CreateServiceTokenInput, error) {
+	res, err := ec.unmarshalInputCreateServiceTokenInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNCreateServiceTokenPayload2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐCreateServiceTokenPayload(ctx context.Context, sel ast.SelectionSet, v model.CreateServiceTokenPayload) graphql.Marshaler {
+	return ec._CreateServiceTokenPayload(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNCreateServiceTokenPayload2ᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐCreateServiceTokenPayload(ctx context.Context, sel ast.SelectionSet, v *model.CreateServiceTokenPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._CreateServiceTokenPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNCreateWorkspaceInput2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐCreateWorkspaceInput(ctx context.Context, v any) (model.CreateWorkspaceInput, error) {
 	res, err := ec.unmarshalInputCreateWorkspaceInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -29967,6 +32559,128 @@ func (ec *executionContext) marshalNRateLimits2ᚖgithubᚗcomᚋoaisᚋoaisᚋg
 	return ec._RateLimits(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNServiceToken2githubᚗcomᚋoaisᚋoaisᚋentᚐServiceToken(ctx context.Context, sel ast.SelectionSet, v ent.ServiceToken) graphql.Marshaler {
+	return ec._ServiceToken(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNServiceToken2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐServiceTokenᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.ServiceToken) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	var wg sync.WaitGroup
+	isLen1 := len(v) == 1
+	if !isLen1 {
+		wg.Add(len(v))
+	}
+	for i := range v {
+		i := i
+		fc := &graphql.FieldContext{
+			Index:  &i,
+			Result: &v[i],
+		}
+		ctx := graphql.WithFieldContext(ctx, fc)
+		f := func(i int) {
+			defer func() {
+				if r := recover(); r != nil {
+					ec.Error(ctx, ec.Recover(ctx, r))
+					ret = nil
+				}
+			}()
+			if !isLen1 {
+				defer wg.Done()
+			}
+			ret[i] = ec.marshalNServiceToken2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐServiceToken(ctx, sel, v[i])
+		}
+		if isLen1 {
+			f(i)
+		} else {
+			go f(i)
+		}
+
+	}
+	wg.Wait()
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNServiceToken2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐServiceToken(ctx context.Context, sel ast.SelectionSet, v *ent.ServiceToken) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ServiceToken(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNServiceTokenStatus2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐServiceTokenStatus(ctx context.Context, v any) (model.ServiceTokenStatus, error) {
+	var res model.ServiceTokenStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNServiceTokenStatus2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐServiceTokenStatus(ctx context.Context, sel ast.SelectionSet, v model.ServiceTokenStatus) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNSession2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋauthᚋaccountsᚐSessionInfoᚄ(ctx context.Context, sel ast.SelectionSet, v []*accounts.SessionInfo) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	var wg sync.WaitGroup
+	isLen1 := len(v) == 1
+	if !isLen1 {
+		wg.Add(len(v))
+	}
+	for i := range v {
+		i := i
+		fc := &graphql.FieldContext{
+			Index:  &i,
+			Result: &v[i],
+		}
+		ctx := graphql.WithFieldContext(ctx, fc)
+		f := func(i int) {
+			defer func() {
+				if r := recover(); r != nil {
+					ec.Error(ctx, ec.Recover(ctx, r))
+					ret = nil
+				}
+			}()
+			if !isLen1 {
+				defer wg.Done()
+			}
+			ret[i] = ec.marshalNSession2ᚖgithubᚗcomᚋoaisᚋoaisᚋauthᚋaccountsᚐSessionInfo(ctx, sel, v[i])
+		}
+		if isLen1 {
+			f(i)
+		} else {
+			go f(i)
+		}
+
+	}
+	wg.Wait()
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSession2ᚖgithubᚗcomᚋoaisᚋoaisᚋauthᚋaccountsᚐSessionInfo(ctx context.Context, sel ast.SelectionSet, v *accounts.SessionInfo) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._Session(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -30011,6 +32725,20 @@ func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNTOTPEnrollment2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐTOTPEnrollment(ctx context.Context, sel ast.SelectionSet, v model.TOTPEnrollment) graphql.Marshaler {
+	return ec._TOTPEnrollment(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNTOTPEnrollment2ᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐTOTPEnrollment(ctx context.Context, sel ast.SelectionSet, v *model.TOTPEnrollment) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._TOTPEnrollment(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {

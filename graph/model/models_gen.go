@@ -10,11 +10,14 @@ import (
 	"time"
 
 	"github.com/oais/oais/ent"
+	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/internal/keys"
 )
 
 type AuthPayload struct {
-	AccessToken  string    `json:"accessToken"`
+	AccessToken string `json:"accessToken"`
+	// Empty for a browser that sent X-OAIS-Session: cookie: its refresh token is
+	// the HttpOnly cookie on /auth/session instead, out of reach of script.
 	RefreshToken string    `json:"refreshToken"`
 	ExpiresAt    time.Time `json:"expiresAt"`
 	User         *ent.User `json:"user"`
@@ -81,6 +84,22 @@ type CreateAPIKeyPayload struct {
 	APIKey *ent.APIKey `json:"apiKey"`
 }
 
+type CreateServiceTokenInput struct {
+	WorkspaceID string `json:"workspaceID"`
+	// What it is for, e.g. "terraform" or "ci deploy".
+	Name string `json:"name"`
+	// At most your own role in the workspace.
+	Role membership.Role `json:"role"`
+	// Null: it works until revoked (or until its creator leaves the workspace).
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+}
+
+type CreateServiceTokenPayload struct {
+	// The whole token (oais_st_…). It is shown here once and never again.
+	Token        string            `json:"token"`
+	ServiceToken *ent.ServiceToken `json:"serviceToken"`
+}
+
 type CreateWorkspaceInput struct {
 	Name string `json:"name"`
 }
@@ -130,6 +149,14 @@ type RateLimits struct {
 
 type SpendCap struct {
 	MonthlyCents int `json:"monthlyCents"`
+}
+
+// A TOTP secret being enrolled: it counts only once confirmTOTP accepts a code made from it.
+type TOTPEnrollment struct {
+	// The shared secret in base32, for typing into an authenticator app.
+	Secret string `json:"secret"`
+	// The otpauth://totp/… URI an authenticator app reads from a QR code.
+	URI string `json:"uri"`
 }
 
 type UpdateAPIKeyInput struct {
@@ -451,6 +478,63 @@ func (e *InvitationStatus) UnmarshalJSON(b []byte) error {
 }
 
 func (e InvitationStatus) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type ServiceTokenStatus string
+
+const (
+	ServiceTokenStatusActive  ServiceTokenStatus = "ACTIVE"
+	ServiceTokenStatusExpired ServiceTokenStatus = "EXPIRED"
+	ServiceTokenStatusRevoked ServiceTokenStatus = "REVOKED"
+)
+
+var AllServiceTokenStatus = []ServiceTokenStatus{
+	ServiceTokenStatusActive,
+	ServiceTokenStatusExpired,
+	ServiceTokenStatusRevoked,
+}
+
+func (e ServiceTokenStatus) IsValid() bool {
+	switch e {
+	case ServiceTokenStatusActive, ServiceTokenStatusExpired, ServiceTokenStatusRevoked:
+		return true
+	}
+	return false
+}
+
+func (e ServiceTokenStatus) String() string {
+	return string(e)
+}
+
+func (e *ServiceTokenStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ServiceTokenStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ServiceTokenStatus", str)
+	}
+	return nil
+}
+
+func (e ServiceTokenStatus) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ServiceTokenStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ServiceTokenStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

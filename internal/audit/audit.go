@@ -101,6 +101,15 @@ func Record(ctx context.Context, c *ent.Client, e Event) error {
 		if e.ActorEmail == "" {
 			e.ActorEmail = v.Email
 		}
+		if v.ServiceTokenID != "" {
+			// The actor is the token's creator; say that a token acted.
+			d := make(map[string]string, len(e.Details)+1)
+			for k, x := range e.Details {
+				d[k] = x
+			}
+			d["service_token"] = v.ServiceTokenID
+			e.Details = d
+		}
 	}
 	if !e.IP.IsValid() {
 		e.IP = IPFrom(ctx)

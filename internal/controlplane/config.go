@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oais/oais/auth"
 	"github.com/oais/oais/auth/accounts"
 	"github.com/oais/oais/auth/mail"
 	"github.com/oais/oais/internal/config"
@@ -76,6 +77,9 @@ type Config struct {
 	// SSODomains (OAIS_OIDC_REQUIRE) are e-mail domains that sign in only
 	// through SSO.
 	SSODomains []string
+	// SessionIdle (OAIS_SESSION_IDLE) ends a session neither refreshed nor
+	// signed into for that long; sessions end 30 days after sign-in anyway.
+	SessionIdle time.Duration
 }
 
 // Load reads the Config from env and validates it; the error names the
@@ -108,6 +112,10 @@ func Load(env config.Env) (Config, error) {
 		DrainTimeout:            env.Duration("OAIS_DRAIN_TIMEOUT", drain.DefaultTimeout, &errs),
 		SMTPURL:                 config.Secret(env.String("OAIS_SMTP_URL", "")),
 		SMTPFrom:                env.String("OAIS_SMTP_FROM", ""),
+		SessionIdle:             env.Duration("OAIS_SESSION_IDLE", auth.DefaultIdleTimeout, &errs),
+	}
+	if c.SessionIdle <= 0 || c.SessionIdle > auth.DefaultRefreshTTL {
+		errs = append(errs, config.Errorf("OAIS_SESSION_IDLE", "must be a duration from 1s to 720h (30 days, when every session ends anyway), e.g. 24h"))
 	}
 	if c.SMTPURL != "" {
 		var se *mail.SettingError

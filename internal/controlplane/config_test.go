@@ -41,6 +41,9 @@ func TestLoad(t *testing.T) {
 		{name: "bad from", env: map[string]string{"OAIS_SMTP_URL": "smtp://mail.example.com", "OAIS_SMTP_FROM": "nobody"}, wantErr: "OAIS_SMTP_FROM"},
 		{name: "sso required", env: map[string]string{"OAIS_OIDC_REQUIRE": "corp.example, other.example", "OAIS_OIDC_ISSUER": "https://idp.example.com",
 			"OAIS_OIDC_CLIENT_ID": "c", "OAIS_OIDC_CLIENT_SECRET": "s", "OAIS_PUBLIC_URL": "https://oais.example.com"}},
+		{name: "session idle", env: map[string]string{"OAIS_SESSION_IDLE": "8h"}},
+		{name: "session idle not a duration", env: map[string]string{"OAIS_SESSION_IDLE": "a day"}, wantErr: "OAIS_SESSION_IDLE"},
+		{name: "session idle past the session's end", env: map[string]string{"OAIS_SESSION_IDLE": "1000h"}, wantErr: "OAIS_SESSION_IDLE"},
 		{name: "sso required without sso", env: map[string]string{"OAIS_OIDC_REQUIRE": "corp.example"}, wantErr: "OAIS_OIDC_REQUIRE"},
 		{name: "sso required, not a domain", env: map[string]string{"OAIS_OIDC_REQUIRE": "me@corp.example", "OAIS_OIDC_ISSUER": "https://idp.example.com",
 			"OAIS_OIDC_CLIENT_ID": "c", "OAIS_OIDC_CLIENT_SECRET": "s", "OAIS_PUBLIC_URL": "https://oais.example.com"}, wantErr: "OAIS_OIDC_REQUIRE"},
@@ -112,5 +115,15 @@ func TestPrintedURLs(t *testing.T) {
 				t.Errorf("curl's gateway = %s, want %s", c.GatewayURL, tt.wantCurl)
 			}
 		})
+	}
+}
+
+// TestSessionIdleDefault: OAIS_SESSION_IDLE is read, and 24 h unset.
+func TestSessionIdleDefault(t *testing.T) {
+	for env, want := range map[string]string{"": "24h0m0s", "30m": "30m0s"} {
+		c, err := Load(config.Map(map[string]string{"OAIS_SESSION_IDLE": env}))
+		if err != nil || c.SessionIdle.String() != want {
+			t.Errorf("OAIS_SESSION_IDLE=%q: %v, %v; want %s", env, c.SessionIdle, err, want)
+		}
 	}
 }

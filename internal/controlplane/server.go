@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"sync/atomic"
 	"time"
 
@@ -156,7 +157,8 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	acc, err := accounts.New(client, issuer, accounts.Options{AllowSignUp: cfg.AllowSignUp, Mail: sender, SSODomains: cfg.SSODomains, Logger: log})
+	acc, err := accounts.New(client, issuer, accounts.Options{AllowSignUp: cfg.AllowSignUp, Mail: sender, SSODomains: cfg.SSODomains,
+		IdleTimeout: cfg.SessionIdle, Secrets: box, TOTPIssuer: totpIssuer(cfg.PublicURL), Logger: log})
 	if err != nil {
 		return err
 	}
@@ -190,6 +192,8 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	gql.Use(extension.Introspection{})
 	gql.Use(extension.FixedComplexityLimit(graph.MaxComplexity))
 	gql.Use(graph.Limits{})
+	gql.Use(graph.Principals{Client: client})
+	gql.Use(graph.SessionCookies{})
 	gql.Use(entgql.Transactioner{TxOpener: client, SkipTxFunc: graph.SkipTx})
 	gql.SetErrorPresenter(graph.ErrorPresenter(log))
 	gql.SetRecoverFunc(func(ctx context.Context, p any) error {
@@ -198,8 +202,15 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	})
 
 	mux := http.NewServeMux()
-	authed := auth.Middleware(issuer, accounts.NewPrincipalLoader(client))
-	mux.Handle("POST /graphql", authed(http.MaxBytesHandler(gql, MaxRequestBody)))
+	// The one loader of every authenticated surface: session JWTs (idle
+	// timeout included) and service tokens (/graphql, and /api/v1 through
+	// the same middleware).
+	authed := auth.Middleware(issuer, acc.Principals())
+	cookies := auth.CookieOptions{Secure: cfg.PublicURL.Scheme == "https"}
+	mux.Handle("POST /graphql", authed(auth.RefreshCookies(cookies)(http.MaxBytesHandler(gql, MaxRequestBody))))
+	refresh, signout := accounts.SessionHandlers(acc, cfg.PublicURL)
+	mux.Handle("POST "+auth.RefreshPath, http.MaxBytesHandler(refresh, 1<<10))
+	mux.Handle("POST "+auth.SignOutPath, http.MaxBytesHandler(signout, 1<<10))
 	mux.Handle("OPTIONS /graphql", gql)
 	mux.Handle("GET /.well-known/jwks.json", issuer.JWKSHandler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
@@ -250,11 +261,13 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	return nil
 }
 
-// withIP puts the client's address in the context for the audit log.
+// withIP puts the client's address in the context for the audit log, and
+// its User-Agent for the sessions it starts (the viewer's session list).
 func (s *Server) withIP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ip := auth.ClientIP(r, s.Config.TrustedProxies)
-		next.ServeHTTP(w, r.WithContext(audit.WithIP(r.Context(), ip)))
+		ctx := accounts.WithUserAgent(audit.WithIP(r.Context(), ip), r.UserAgent())
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -372,4 +385,13 @@ func (s *Server) rotateSigningKeys(ctx context.Context) error {
 			s.Log.Info("signing key rotated (older than 30 days)")
 		}
 	}, every.Now())
+}
+
+// totpIssuer names this installation in authenticator apps: "oais" and
+// the public host, so two installations' entries can be told apart.
+func totpIssuer(public *url.URL) string {
+	if public == nil || public.Hostname() == "" {
+		return "oais"
+	}
+	return "oais (" + public.Host + ")"
 }

@@ -29,6 +29,8 @@ const (
 	LatencyRollup = "lr"
 	Invitation    = "inv"
 	EmailToken    = "etk"
+	ServiceToken  = "stk"
+	RecoveryCode  = "rc"
 )
 
 const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

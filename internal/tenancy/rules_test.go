@@ -19,6 +19,7 @@ import (
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/migrate"
 	"github.com/oais/oais/ent/privacy"
+	"github.com/oais/oais/ent/servicetoken"
 	"github.com/oais/oais/ent/upstream"
 	"github.com/oais/oais/ent/usageevent"
 	"github.com/oais/oais/ent/usagequarantine"
@@ -38,6 +39,7 @@ type fixture struct {
 	upstream, usageRollup, latencyRollup             string
 	quarantine                                       string
 	invitation                                       string
+	serviceToken                                     string
 }
 
 func seed(t *testing.T, c *ent.Client, name string) (fixture, *viewer.Viewer) {
@@ -62,9 +64,10 @@ func seed(t *testing.T, c *ent.Client, name string) (fixture, *viewer.Viewer) {
 	uq := c.UsageQuarantine.Create().SetID("uq_" + name).SetWorkspaceID(ws.ID).SetRequestID(name + "-bad").SetReason("test").SetRecord("{}").SaveX(sys)
 	inv := c.Invitation.Create().SetWorkspaceID(ws.ID).SetEmail("guest@" + name + ".example").SetRole("ADMIN").SetTokenHash(name + "-invite").
 		SetExpiresAt(time.Now().Add(time.Hour)).SetSentAt(time.Now()).SaveX(sys)
+	st := c.ServiceToken.Create().SetWorkspaceID(ws.ID).SetName("ci").SetRole("ADMIN").SetTokenHash(name + "-st").SetCreatedByID(u.ID).SaveX(sys)
 	v := &viewer.Viewer{UserID: u.ID, Email: u.Email, Roles: map[string]viewer.Role{ws.ID: viewer.RoleOwner}}
 	return fixture{ws: ws.ID, member: m.ID, key: k.ID, usage: ue.ID, auditEv: ae.ID, billing: ba.ID, period: bp.ID,
-		upstream: up.ID, usageRollup: ur.ID, latencyRollup: lr.ID, quarantine: uq.ID, invitation: inv.ID}, v
+		upstream: up.ID, usageRollup: ur.ID, latencyRollup: lr.ID, quarantine: uq.ID, invitation: inv.ID, serviceToken: st.ID}, v
 }
 
 // read gets one row of a workspace-owned type by id. The table ties it to
@@ -130,6 +133,11 @@ var reads = []read{
 		_, err := c.Invitation.Get(ctx, id)
 		return err
 	}},
+	// Who automates what, and with which role.
+	{table: servicetoken.Table, id: func(f fixture) string { return f.serviceToken }, get: func(ctx context.Context, c *ent.Client, id string) error {
+		_, err := c.ServiceToken.Get(ctx, id)
+		return err
+	}},
 }
 
 // write is a change a member of another workspace tries on a row of a.
@@ -184,6 +192,9 @@ var writes = []write{
 	}},
 	{name: "redirect an invitation's link", table: invitation.Table, do: func(ctx context.Context, c *ent.Client, a fixture) error {
 		return c.Invitation.UpdateOneID(a.invitation).SetTokenHash("attacker-known").Exec(ctx)
+	}},
+	{name: "un-revoke a service token", table: servicetoken.Table, do: func(ctx context.Context, c *ent.Client, a fixture) error {
+		return c.ServiceToken.UpdateOneID(a.serviceToken).ClearRevokedAt().SetName("pwned").Exec(ctx)
 	}},
 }
 

@@ -44,6 +44,17 @@ type Viewer struct {
 	SiteAdmin bool
 	// System bypasses tenancy; only process-internal code sets it.
 	System bool
+	// ServiceTokenID is set when the principal is a service token (a bearer
+	// token for automation): UserID is then its creator, and Roles hold the
+	// token's one workspace. Operations on the person (sessions, MFA,
+	// passwords, new workspaces, more tokens) refuse such a viewer.
+	ServiceTokenID string
+	// MFAPending lists the workspaces that require a second factor the
+	// viewer has not set up (setWorkspaceRequireMFA). They are left out of
+	// Roles, so tenancy hides them; GraphQL answers MFA_REQUIRED for them.
+	MFAPending []string
+	// MFAEnabled reports whether the user signs in with a TOTP code.
+	MFAEnabled bool
 }
 
 // RoleIn returns the viewer's role in workspace ws, and whether they are a member.

@@ -3,6 +3,7 @@ import type { ReactNode } from 'react';
 import { BrowserRouter, Navigate, Route, Routes, useLocation } from 'react-router';
 import type { Auth } from './api/auth';
 import { SessionProvider, useSession } from './api/session';
+import { Loading } from './components/Feedback';
 import { Shell } from './components/Shell';
 import { ToastProvider } from './components/Toast';
 import AuditPage from './pages/AuditPage';
@@ -16,14 +17,18 @@ import LimitsPage from './pages/LimitsPage';
 import MembersPage from './pages/MembersPage';
 import NotFoundPage from './pages/NotFoundPage';
 import ResetPasswordPage from './pages/ResetPasswordPage';
+import SecurityPage from './pages/SecurityPage';
 import SignInPage from './pages/SignInPage';
 import UsagePage from './pages/UsagePage';
 import VerifyEmailPage from './pages/VerifyEmailPage';
+import WorkspaceSecurityPage from './pages/WorkspaceSecurityPage';
 
 /** RequireSession sends a signed-out visitor to sign-in, remembering where they were going. */
 function RequireSession({ children }: { children: ReactNode }) {
-  const { signedIn } = useSession();
+  const { signedIn, state } = useSession();
   const loc = useLocation();
+  // On load the tab asks its refresh cookie for a session first.
+  if (state === 'unknown') return <Loading />;
   if (!signedIn) return <Navigate to={`/signin?next=${encodeURIComponent(loc.pathname + loc.search)}`} replace />;
   return <>{children}</>;
 }
@@ -48,6 +53,16 @@ export function AppRoutes() {
         }
       />
       <Route
+        path="/security"
+        element={
+          <RequireSession>
+            <Shell />
+          </RequireSession>
+        }
+      >
+        <Route index element={<SecurityPage />} />
+      </Route>
+      <Route
         path="/w/:workspaceID"
         element={
           <RequireSession>
@@ -63,6 +78,7 @@ export function AppRoutes() {
         <Route path="billing" element={<BillingPage />} />
         <Route path="members" element={<MembersPage />} />
         <Route path="audit" element={<AuditPage />} />
+        <Route path="security" element={<WorkspaceSecurityPage />} />
       </Route>
       <Route path="*" element={<NotFoundPage />} />
     </Routes>

@@ -23,6 +23,9 @@ const (
 	// Issue 15's codes.
 	linkInvalid = "LINK_INVALID"
 	mismatch    = "INVITATION_EMAIL_MISMATCH"
+	otpInvalid  = "OTP_INVALID"
+	mfaRequired = "MFA_REQUIRED"
+	conflict    = "CONFLICT"
 )
 
 type outcomes [nActors]string
@@ -462,6 +465,59 @@ func matrix() []op {
 			query: `query($id: ID!) { workspace(id: $id) { upstream { baseURL models hasAPIKey } } }`},
 		{name: "clearWorkspaceUpstream", field: "clearWorkspaceUpstream", want: manageA, vars: wsA,
 			query: `mutation($id: ID!) { clearWorkspaceUpstream(workspaceID: $id) { id upstream { baseURL } } }`},
+		// Issue 15: sessions, the second factor, service tokens.
+		{name: "sessions", field: "sessions", want: anyUser,
+			query: `{ sessions { id createdAt lastUsedAt expiresAt userAgent ip method current } }`,
+			check: func(t *testing.T, w *world, a actor, d map[string]any) {
+				current := 0
+				for _, s := range list(t, d, "sessions") {
+					if s.(map[string]any)["current"] == true {
+						current++
+					}
+				}
+				if current != 1 {
+					t.Errorf("%d sessions marked current, want 1", current)
+				}
+			}},
+		{name: "revokeSession made-up id", field: "revokeSession", want: want(notFound, notFound, notFound, notFound, notFound, unauth),
+			query: `mutation { revokeSession(id: "00000000-0000-4000-8000-000000000000") }`},
+		{name: "revokeSession another user's", field: "revokeSession", want: want(notFound, notFound, notFound, notFound, notFound, unauth),
+			vars: func(t *testing.T, w *world, _ actor) map[string]any {
+				u := w.s.signUp(t, w.s.unique("other")+"@c.test")
+				d := w.s.must(t, u.Token, `{ sessions { id } }`, nil)
+				return map[string]any{"id": str(t, d, "sessions", 0, "id")}
+			},
+			query: `mutation($id: ID!) { revokeSession(id: $id) }`},
+		{name: "signOutEverywhere", field: "signOutEverywhere", want: anyUser,
+			query: `mutation { signOutEverywhere }`,
+			check: func(t *testing.T, w *world, a actor, d map[string]any) {
+				// The actor's own session ended too: sign in again for the rows after.
+				w.s.wantCode(t, unauth, w.token(a), `{ viewer { id } }`, nil)
+				w.users[a] = w.s.signIn(t, w.users[a].Email, w.users[a].Password)
+			}},
+		{name: "enrollTOTP", field: "enrollTOTP", want: anyUser,
+			query: `mutation { enrollTOTP { secret uri } }`},
+		{name: "confirmTOTP wrong code", field: "confirmTOTP", want: want(otpInvalid, otpInvalid, otpInvalid, otpInvalid, otpInvalid, unauth),
+			query: `mutation { confirmTOTP(code: "not a code") }`},
+		{name: "disableTOTP when off", field: "disableTOTP", want: want(conflict, conflict, conflict, conflict, conflict, unauth),
+			query: `mutation { disableTOTP(code: "123456") }`},
+		{name: "setWorkspaceRequireMFA off", field: "setWorkspaceRequireMFA", want: want(ok, forbid, forbid, forbid, notFound, unauth), vars: wsA,
+			query: `mutation($id: ID!) { setWorkspaceRequireMFA(workspaceID: $id, required: false) { id requireMFA } }`},
+		{name: "setWorkspaceRequireMFA on without MFA", field: "setWorkspaceRequireMFA", want: want(mfaRequired, forbid, forbid, forbid, notFound, unauth), vars: wsA,
+			query: `mutation($id: ID!) { setWorkspaceRequireMFA(workspaceID: $id, required: true) { id } }`},
+		{name: "createServiceToken viewer role", field: "createServiceToken", want: want(ok, ok, ok, ok, notFound, unauth), vars: wsA,
+			query: `mutation($id: ID!) { createServiceToken(input: {workspaceID: $id, name: "matrix", role: VIEWER}) { token serviceToken { id name role status } } }`},
+		{name: "createServiceToken owner role", field: "createServiceToken", want: want(ok, forbid, forbid, forbid, notFound, unauth), vars: wsA,
+			query: `mutation($id: ID!) { createServiceToken(input: {workspaceID: $id, name: "matrix", role: OWNER}) { token serviceToken { id } } }`},
+		{name: "revokeServiceToken owner's", field: "revokeServiceToken", want: want(ok, ok, notFound, notFound, notFound, unauth),
+			vars: func(t *testing.T, w *world, _ actor) map[string]any {
+				d := w.s.must(t, w.token(asOwner), `mutation($ws: ID!) { createServiceToken(input: {workspaceID: $ws, name: "to revoke", role: VIEWER}) { serviceToken { id } } }`,
+					map[string]any{"ws": w.wsA})
+				return map[string]any{"id": str(t, d, "createServiceToken", "serviceToken", "id")}
+			},
+			query: `mutation($id: ID!) { revokeServiceToken(id: $id) { id status } }`},
+		{name: "workspace.serviceTokens", field: "workspace", want: readA, vars: wsA,
+			query: `query($id: ID!) { workspace(id: $id) { requireMFA serviceTokens { id name role status createdByID expiresAt lastUsedAt revokedAt workspaceID } } }`},
 		{name: "node leaked key exposure", field: "node", want: readA,
 			vars: func(t *testing.T, w *world, _ actor) map[string]any {
 				id, secret := w.freshKey(t, asOwner)

@@ -1,23 +1,8 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { Auth, RefreshRejected, SessionStore, authFetch, parseExpiresAt, type Session } from './auth';
-import { graphqlRefresh } from './client';
+import { Auth, RefreshRejected, SessionStore, authFetch, cookieRefresh, parseExpiresAt, type Session } from './auth';
 
 const NOW = 1_800_000_000_000;
 const noLock = <T,>(fn: () => Promise<T>) => fn();
-
-function memoryStorage(): Storage {
-  const m = new Map<string, string>();
-  return {
-    get length() {
-      return m.size;
-    },
-    clear: () => m.clear(),
-    getItem: (k) => m.get(k) ?? null,
-    key: (i) => [...m.keys()][i] ?? null,
-    removeItem: (k) => void m.delete(k),
-    setItem: (k, v) => void m.set(k, v),
-  };
-}
 
 function json(body: unknown, status = 200): Response {
   return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
@@ -26,20 +11,18 @@ function json(body: unknown, status = 200): Response {
 const unauthenticated = () => json({ errors: [{ message: 'authentication required', extensions: { code: 'UNAUTHENTICATED' } }], data: null });
 const ok = () => json({ data: { viewer: { id: 'u1' } } });
 
-function setup(session: Session | null, refresh = vi.fn<(rt: string) => Promise<Session>>()) {
-  const local = memoryStorage();
-  const tab = memoryStorage();
-  const store = new SessionStore(local, tab, null);
+function setup(session: Session | null, refresh = vi.fn<() => Promise<Session>>()) {
+  const store = new SessionStore(null);
   store.set(session);
   const auth = new Auth(store, refresh, { now: () => NOW, withLock: noLock });
-  return { store, auth, refresh, local, tab };
+  return { store, auth, refresh };
 }
 
-const fresh: Session = { accessToken: 'access-1', refreshToken: 'refresh-1', expiresAt: NOW + 10 * 60_000 };
-const renewed: Session = { accessToken: 'access-2', refreshToken: 'refresh-2', expiresAt: NOW + 15 * 60_000 };
+const fresh: Session = { accessToken: 'access-1', expiresAt: NOW + 10 * 60_000 };
+const renewed: Session = { accessToken: 'access-2', expiresAt: NOW + 15 * 60_000 };
 
-function bearer(call: unknown[]): string | null {
-  return new Headers((call[1] as RequestInit).headers).get('Authorization');
+function header(call: unknown[], name: string): string | null {
+  return new Headers((call[1] as RequestInit).headers).get(name);
 }
 
 describe('authFetch', () => {
@@ -48,12 +31,13 @@ describe('authFetch', () => {
     base = vi.fn<typeof fetch>();
   });
 
-  it('sends the access token and does not refresh a good one', async () => {
+  it('sends the access token, asks for the refresh cookie, and does not refresh a good token', async () => {
     const { auth, refresh } = setup(fresh);
     base.mockResolvedValueOnce(ok());
     const res = await authFetch(auth, base)('/graphql', { method: 'POST' });
     expect(res.status).toBe(200);
-    expect(bearer(base.mock.calls[0])).toBe('Bearer access-1');
+    expect(header(base.mock.calls[0], 'Authorization')).toBe('Bearer access-1');
+    expect(header(base.mock.calls[0], 'X-OAIS-Session')).toBe('cookie');
     expect(refresh).not.toHaveBeenCalled();
   });
 
@@ -63,9 +47,9 @@ describe('authFetch', () => {
     base.mockResolvedValueOnce(unauthenticated()).mockResolvedValueOnce(ok());
     const res = await authFetch(auth, base)('/graphql', { method: 'POST', body: '{}' });
     expect(await res.json()).toEqual({ data: { viewer: { id: 'u1' } } });
-    expect(refresh).toHaveBeenCalledExactlyOnceWith('refresh-1');
+    expect(refresh).toHaveBeenCalledOnce();
     expect(base).toHaveBeenCalledTimes(2);
-    expect(bearer(base.mock.calls[1])).toBe('Bearer access-2');
+    expect(header(base.mock.calls[1], 'Authorization')).toBe('Bearer access-2');
     expect(store.get()).toEqual(renewed);
   });
 
@@ -79,48 +63,38 @@ describe('authFetch', () => {
     expect(refresh).toHaveBeenCalledTimes(1);
   });
 
-  it('treats HTTP 401 like UNAUTHENTICATED', async () => {
-    const { auth, refresh } = setup(fresh);
-    refresh.mockResolvedValueOnce(renewed);
-    base.mockResolvedValueOnce(new Response('', { status: 401 })).mockResolvedValueOnce(ok());
-    await authFetch(auth, base)('/graphql', {});
-    expect(bearer(base.mock.calls[1])).toBe('Bearer access-2');
-  });
-
   it('refreshes shortly before expiry instead of sending a dying token', async () => {
     const { auth, refresh } = setup({ ...fresh, expiresAt: NOW + 30_000 });
     refresh.mockResolvedValueOnce(renewed);
     base.mockResolvedValueOnce(ok());
     await authFetch(auth, base)('/graphql', {});
     expect(refresh).toHaveBeenCalledOnce();
-    expect(base).toHaveBeenCalledOnce();
-    expect(bearer(base.mock.calls[0])).toBe('Bearer access-2');
+    expect(header(base.mock.calls[0], 'Authorization')).toBe('Bearer access-2');
   });
 
-  it('signs out when the refresh token is refused, and returns the original answer', async () => {
-    const { auth, refresh, store, local } = setup(fresh);
+  it('signs out when the refresh cookie is refused, and returns the original answer', async () => {
+    const { auth, refresh, store } = setup(fresh);
     refresh.mockRejectedValueOnce(new RefreshRejected());
     base.mockResolvedValueOnce(unauthenticated());
     const res = await authFetch(auth, base)('/graphql', {});
     expect(res.status).toBe(200);
-    expect(base).toHaveBeenCalledOnce();
     expect(store.get()).toBeNull();
-    expect(local.getItem('oais.refreshToken')).toBeNull();
+    expect(store.state()).toBe('signedOut');
   });
 
   it('keeps the session when refresh fails for a network reason', async () => {
     const { auth, refresh, store } = setup({ ...fresh, expiresAt: NOW - 1 });
     refresh.mockRejectedValueOnce(new TypeError('Failed to fetch'));
     await expect(authFetch(auth, base)('/graphql', {})).rejects.toThrow('Failed to fetch');
-    expect(store.get()?.refreshToken).toBe('refresh-1');
+    expect(store.get()?.accessToken).toBe('access-1');
   });
 
-  it('does not refresh for anonymous requests such as signIn', async () => {
+  it('does not refresh for anonymous requests once signed out', async () => {
     const { auth, refresh } = setup(null);
     base.mockResolvedValueOnce(unauthenticated());
     await authFetch(auth, base)('/graphql', {});
     expect(refresh).not.toHaveBeenCalled();
-    expect(bearer(base.mock.calls[0])).toBeNull();
+    expect(header(base.mock.calls[0], 'Authorization')).toBeNull();
   });
 
   it('makes one refresh for many concurrent requests (refresh tokens are single-use)', async () => {
@@ -134,43 +108,50 @@ describe('authFetch', () => {
     release(renewed);
     await all;
     expect(refresh).toHaveBeenCalledOnce();
-    expect(base.mock.calls.map(bearer)).toEqual(['Bearer access-2', 'Bearer access-2', 'Bearer access-2']);
+    expect(base.mock.calls.map((c) => header(c, 'Authorization'))).toEqual(['Bearer access-2', 'Bearer access-2', 'Bearer access-2']);
   });
 });
 
 describe('SessionStore', () => {
-  it('keeps the refresh token in localStorage and the access token per tab', () => {
-    const { local, tab } = setup(fresh);
-    expect(local.getItem('oais.refreshToken')).toBe('refresh-1');
-    expect(local.getItem('oais.accessToken')).toBeNull();
-    expect(tab.getItem('oais.accessToken')).toBe('access-1');
+  it('is unknown until the first answer, then in or out', () => {
+    const store = new SessionStore(null);
+    expect(store.state()).toBe('unknown');
+    store.set(fresh);
+    expect(store.state()).toBe('signedIn');
+    store.set(null);
+    expect(store.state()).toBe('signedOut');
   });
 
-  it('a new tab starts with the refresh token only, so its first request refreshes', () => {
-    const local = memoryStorage();
-    local.setItem('oais.refreshToken', 'refresh-9');
-    const store = new SessionStore(local, memoryStorage(), null);
-    expect(store.get()).toEqual({ refreshToken: 'refresh-9', accessToken: '', expiresAt: 0 });
+  // Issue 15: the refresh token used to sit in localStorage, readable by
+  // any script on the page for 30 days. Now the tab keeps nothing in storage.
+  it('writes no token to localStorage or sessionStorage', () => {
+    localStorage.clear();
+    sessionStorage.clear();
+    const store = new SessionStore(null);
+    store.set({ ...fresh, refreshToken: 'oais_rt_secret' } as Session);
+    expect(JSON.stringify({ ...localStorage })).not.toContain('oais_rt_secret');
+    expect(JSON.stringify({ ...sessionStorage })).not.toContain('access-1');
+    expect(localStorage.length + sessionStorage.length).toBe(0);
   });
 });
 
-describe('graphqlRefresh', () => {
-  it('calls refreshSession and returns the new session', async () => {
-    const base = vi.fn<typeof fetch>().mockResolvedValueOnce(
-      json({ data: { refreshSession: { accessToken: 'a', refreshToken: 'r', expiresAt: '2027-01-15T08:00:00Z' } } }),
-    );
-    const s = await graphqlRefresh('/graphql', base)('old');
-    expect(s).toEqual({ accessToken: 'a', refreshToken: 'r', expiresAt: Date.parse('2027-01-15T08:00:00Z') });
-    const body = JSON.parse(String((base.mock.calls[0][1] as RequestInit).body));
-    expect(body.query).toContain('refreshSession');
-    expect(body.variables).toEqual({ refreshToken: 'old' });
+describe('cookieRefresh', () => {
+  it('posts to the cookie endpoint with the custom header and returns the new access token', async () => {
+    const base = vi.fn<typeof fetch>().mockResolvedValueOnce(json({ accessToken: 'a', expiresAt: '2027-01-15T08:00:00Z' }));
+    const s = await cookieRefresh('/auth/session/refresh', base)();
+    expect(s).toEqual({ accessToken: 'a', expiresAt: Date.parse('2027-01-15T08:00:00Z') });
+    const init = base.mock.calls[0][1] as RequestInit;
+    expect(base.mock.calls[0][0]).toBe('/auth/session/refresh');
+    expect(init.method).toBe('POST');
+    expect(init.body).toBeUndefined();
+    expect(new Headers(init.headers).get('X-OAIS-Session')).toBe('cookie');
   });
 
-  it('a refused token is RefreshRejected; a 5xx is not', async () => {
-    const refused = vi.fn<typeof fetch>().mockResolvedValueOnce(unauthenticated());
-    await expect(graphqlRefresh('/graphql', refused)('x')).rejects.toBeInstanceOf(RefreshRejected);
+  it('a refused cookie is RefreshRejected; a 5xx is not', async () => {
+    const refused = vi.fn<typeof fetch>().mockResolvedValueOnce(json({}, 401));
+    await expect(cookieRefresh('/r', refused)()).rejects.toBeInstanceOf(RefreshRejected);
     const down = vi.fn<typeof fetch>().mockResolvedValueOnce(new Response('bad gateway', { status: 502 }));
-    await expect(graphqlRefresh('/graphql', down)('x')).rejects.not.toBeInstanceOf(RefreshRejected);
+    await expect(cookieRefresh('/r', down)()).rejects.not.toBeInstanceOf(RefreshRejected);
   });
 });
 

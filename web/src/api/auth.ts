@@ -1,20 +1,22 @@
 // Session tokens and the fetch wrapper that keeps them fresh.
 //
-// The access token lives in memory (mirrored to sessionStorage so a reload
-// keeps it); the refresh token lives in localStorage so a new tab can sign
-// itself in. Refresh tokens are single-use on the server (a reused one
-// revokes the whole session), so every refresh is single-flight in this tab,
-// serialised across tabs with the Web Locks API, and the result is broadcast
-// to the other tabs so they never spend a stale refresh token.
+// The refresh token is an HttpOnly cookie that script never sees: the
+// control plane sets it on sign-in (every request here says
+// X-OAIS-Session: cookie) and only POST /auth/session/refresh and
+// /auth/session/signout receive it. The access token lives in this tab's
+// memory only; on load the dashboard asks /auth/session/refresh for one.
+// Refresh tokens are single-use on the server (a reused one revokes the
+// whole session), so every refresh is single-flight in this tab and
+// serialised across tabs with the Web Locks API; its result is shared with
+// the other tabs over a BroadcastChannel (memory to memory, no storage).
 
-/** Session is one signed-in session's tokens; expiresAt is epoch milliseconds. */
+/** Session is one signed-in session's access token; expiresAt is epoch milliseconds. */
 export interface Session {
   accessToken: string;
-  refreshToken: string;
   expiresAt: number;
 }
 
-/** RefreshRejected means the server refused the refresh token; the user must sign in again. */
+/** RefreshRejected means the server refused the refresh cookie; the user must sign in again. */
 export class RefreshRejected extends Error {
   constructor(message = 'session expired') {
     super(message);
@@ -22,43 +24,46 @@ export class RefreshRejected extends Error {
   }
 }
 
-const REFRESH_KEY = 'oais.refreshToken';
-const ACCESS_KEY = 'oais.accessToken';
-const EXPIRES_KEY = 'oais.expiresAt';
+/** SESSION_HEADER asks the control plane to keep the refresh token in its HttpOnly cookie. */
+export const SESSION_HEADER = 'X-OAIS-Session';
+/** REFRESH_PATH and SIGNOUT_PATH are the cookie endpoints (auth.RefreshPath, auth.SignOutPath). */
+export const REFRESH_PATH = '/auth/session/refresh';
+export const SIGNOUT_PATH = '/auth/session/signout';
+
 const CHANNEL = 'oais.session';
 
 /** REFRESH_SKEW_MS is how long before expiry a token is refreshed. */
 export const REFRESH_SKEW_MS = 60_000;
 
+/** SessionState: unknown until the first refresh on load has answered. */
+export type SessionState = 'unknown' | 'signedIn' | 'signedOut';
+
 type Listener = () => void;
 
-/** SessionStore holds the current session and tells subscribers when it changes. */
+/** SessionStore holds the current session in memory and tells subscribers when it changes. */
 export class SessionStore {
-  private current: Session | null;
+  private current: Session | null = null;
+  private known = false;
   private readonly listeners = new Set<Listener>();
   private readonly channel: BroadcastChannel | null;
 
-  constructor(
-    private readonly local: Storage | null = safeStorage('localStorage'),
-    private readonly tab: Storage | null = safeStorage('sessionStorage'),
-    channel: BroadcastChannel | null = typeof BroadcastChannel === 'function' ? new BroadcastChannel(CHANNEL) : null,
-  ) {
-    this.current = this.load();
+  constructor(channel: BroadcastChannel | null = typeof BroadcastChannel === 'function' ? new BroadcastChannel(CHANNEL) : null) {
     this.channel = channel;
     this.channel?.addEventListener('message', (e: MessageEvent) => this.adopt(e.data as Session | null));
   }
 
-  /** get returns the current session, or null when signed out. */
+  /** get returns the current session, or null when signed out (or not known yet). */
   get(): Session | null {
     return this.current;
   }
 
-  /** storedRefreshToken reads the refresh token other tabs may have rotated. */
-  storedRefreshToken(): string | null {
-    return this.local?.getItem(REFRESH_KEY) ?? null;
+  /** state says whether the tab is signed in, out, or has not asked yet. */
+  state(): SessionState {
+    if (this.current) return 'signedIn';
+    return this.known ? 'signedOut' : 'unknown';
   }
 
-  /** set replaces the session (null signs out), persists it and tells other tabs. */
+  /** set replaces the session (null signs out) and tells other tabs. */
   set(s: Session | null): void {
     this.adopt(s);
     this.channel?.postMessage(s);
@@ -72,45 +77,13 @@ export class SessionStore {
 
   private adopt(s: Session | null): void {
     this.current = s;
-    try {
-      if (s) {
-        this.local?.setItem(REFRESH_KEY, s.refreshToken);
-        this.tab?.setItem(ACCESS_KEY, s.accessToken);
-        this.tab?.setItem(EXPIRES_KEY, String(s.expiresAt));
-      } else {
-        this.local?.removeItem(REFRESH_KEY);
-        this.tab?.removeItem(ACCESS_KEY);
-        this.tab?.removeItem(EXPIRES_KEY);
-      }
-    } catch {
-      // Storage can be full or blocked; the in-memory session still works.
-    }
+    this.known = true;
     this.listeners.forEach((fn) => fn());
   }
-
-  private load(): Session | null {
-    const refreshToken = this.local?.getItem(REFRESH_KEY);
-    if (!refreshToken) return null;
-    return {
-      refreshToken,
-      // A new tab has no access token yet: expiresAt 0 makes the first
-      // request refresh before it is sent.
-      accessToken: this.tab?.getItem(ACCESS_KEY) ?? '',
-      expiresAt: Number(this.tab?.getItem(EXPIRES_KEY) ?? 0) || 0,
-    };
-  }
 }
 
-function safeStorage(name: 'localStorage' | 'sessionStorage'): Storage | null {
-  try {
-    return typeof window !== 'undefined' ? window[name] : null;
-  } catch {
-    return null;
-  }
-}
-
-/** RefreshFunc exchanges a refresh token for a new session (refreshSession). */
-export type RefreshFunc = (refreshToken: string) => Promise<Session>;
+/** RefreshFunc exchanges the refresh cookie for a new session. */
+export type RefreshFunc = () => Promise<Session>;
 
 /** AuthOptions are the clocks and locks Auth uses; tests replace them. */
 export interface AuthOptions {
@@ -141,15 +114,15 @@ export class Auth {
   /** accessToken returns a token good for at least the skew, refreshing first if needed; null when signed out. */
   async accessToken(): Promise<string | null> {
     const s = this.store.get();
-    if (!s) return null;
-    if (s.accessToken && s.expiresAt - this.skew > this.now()) return s.accessToken;
+    if (!s) return this.store.state() === 'unknown' ? this.refresh() : null;
+    if (s.expiresAt - this.skew > this.now()) return s.accessToken;
     return this.refresh();
   }
 
   /**
-   * refresh gets a new access token, once per tab however many callers ask.
-   * A refused refresh token signs the user out (null); a network failure
-   * throws and leaves the session in place.
+   * refresh gets a new access token with the cookie, once per tab however
+   * many callers ask. A refused cookie signs the tab out (null); a network
+   * failure throws and leaves the session in place.
    */
   refresh(): Promise<string | null> {
     if (!this.inflight) {
@@ -163,14 +136,12 @@ export class Auth {
 
   private async refreshLocked(started: Session | null): Promise<string | null> {
     const s = this.store.get();
-    if (!s) return null;
     // Another tab refreshed while we waited for the lock: use its result.
-    if (started && s.accessToken !== started.accessToken && s.expiresAt - this.skew > this.now()) {
+    if (s && s.accessToken !== started?.accessToken && s.expiresAt - this.skew > this.now()) {
       return s.accessToken;
     }
-    const refreshToken = this.store.storedRefreshToken() ?? s.refreshToken;
     try {
-      const next = await this.refreshFn(refreshToken);
+      const next = await this.refreshFn();
       this.store.set(next);
       this.schedule();
       return next.accessToken;
@@ -221,15 +192,17 @@ export async function isUnauthenticated(res: Response): Promise<boolean> {
 
 function withBearer(init: RequestInit | undefined, token: string | null): RequestInit {
   const headers = new Headers(init?.headers);
+  headers.set(SESSION_HEADER, 'cookie');
   if (token) headers.set('Authorization', `Bearer ${token}`);
   else headers.delete('Authorization');
-  return { ...init, headers };
+  return { ...init, headers, credentials: 'same-origin' };
 }
 
 /**
  * authFetch wraps fetch for the GraphQL link: it sends the current access
  * token and, when the server answers UNAUTHENTICATED, refreshes the session
- * and retries the request exactly once.
+ * and retries the request exactly once. Every request asks for the refresh
+ * token as the cookie, so signIn never hands it to script.
  */
 export function authFetch(auth: Auth, baseFetch: typeof fetch = (...a) => fetch(...a)): typeof fetch {
   return async (input, init) => {
@@ -240,6 +213,33 @@ export function authFetch(auth: Auth, baseFetch: typeof fetch = (...a) => fetch(
     if (!fresh) return res; // signed out: the app routes to sign-in
     return baseFetch(input, withBearer(init, fresh));
   };
+}
+
+/**
+ * cookieRefresh exchanges the HttpOnly refresh cookie for an access token at
+ * /auth/session/refresh (which rotates the cookie). It uses plain fetch: it
+ * must not go through the Apollo link, whose fetch would refresh again.
+ */
+export function cookieRefresh(uri = REFRESH_PATH, baseFetch: typeof fetch = (...a) => fetch(...a)): RefreshFunc {
+  return async () => {
+    const res = await baseFetch(uri, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { [SESSION_HEADER]: 'cookie', Accept: 'application/json' },
+    });
+    // Only a definite "no" signs the user out; a 5xx keeps the session to retry.
+    if (res.status === 401 || res.status === 403) throw new RefreshRejected();
+    if (!res.ok) throw new Error(`refresh failed: HTTP ${res.status}`);
+    const body = (await res.json()) as { accessToken?: string; expiresAt?: string };
+    const expiresAt = parseExpiresAt(body.expiresAt ?? '');
+    if (!body.accessToken || Number.isNaN(expiresAt)) throw new Error('refresh failed: unreadable answer');
+    return { accessToken: body.accessToken, expiresAt };
+  };
+}
+
+/** cookieSignOut ends the cookie's session on the server and clears the cookie. */
+export async function cookieSignOut(uri = SIGNOUT_PATH, baseFetch: typeof fetch = (...a) => fetch(...a)): Promise<void> {
+  await baseFetch(uri, { method: 'POST', credentials: 'same-origin', headers: { [SESSION_HEADER]: 'cookie' } });
 }
 
 /**

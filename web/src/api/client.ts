@@ -1,58 +1,18 @@
 import { ApolloClient, HttpLink, InMemoryCache } from '@apollo/client';
-import { print } from 'graphql';
-import { graphql } from '../gql';
-import { Auth, RefreshRejected, SessionStore, authFetch, parseExpiresAt, type RefreshFunc, type Session } from './auth';
+import { Auth, SessionStore, authFetch, cookieRefresh, parseExpiresAt, type Session } from './auth';
 
 /** GRAPHQL_PATH is where the control plane answers GraphQL. */
 export const GRAPHQL_PATH = '/graphql';
 
-const RefreshSession = graphql(`
-  mutation RefreshSession($refreshToken: String!) {
-    refreshSession(refreshToken: $refreshToken) {
-      accessToken
-      refreshToken
-      expiresAt
-    }
-  }
-`);
-
-/** sessionFromPayload converts an AuthPayload into a Session. */
-export function sessionFromPayload(p: { accessToken: string; refreshToken: string; expiresAt: string }): Session {
-  return { accessToken: p.accessToken, refreshToken: p.refreshToken, expiresAt: parseExpiresAt(p.expiresAt) };
+/** sessionFromPayload converts an AuthPayload into a Session. Its refreshToken, if any, is ignored: the browser's is the HttpOnly cookie. */
+export function sessionFromPayload(p: { accessToken: string; expiresAt: string; refreshToken?: string | null }): Session {
+  return { accessToken: p.accessToken, expiresAt: parseExpiresAt(p.expiresAt) };
 }
 
-/**
- * graphqlRefresh calls refreshSession with plain fetch: it must not go
- * through the Apollo link, whose fetch would try to refresh again.
- */
-export function graphqlRefresh(uri = GRAPHQL_PATH, baseFetch: typeof fetch = (...a) => fetch(...a)): RefreshFunc {
-  return async (refreshToken) => {
-    const res = await baseFetch(uri, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-      body: JSON.stringify({ query: print(RefreshSession), variables: { refreshToken } }),
-    });
-    let body: { data?: { refreshSession?: Parameters<typeof sessionFromPayload>[0] }; errors?: { message: string; extensions?: { code?: string } }[] };
-    try {
-      body = await res.json();
-    } catch {
-      throw new Error(`refresh failed: HTTP ${res.status}`);
-    }
-    const payload = body.data?.refreshSession;
-    if (payload) return sessionFromPayload(payload);
-    const code = body.errors?.[0]?.extensions?.code;
-    // Only a definite "no" signs the user out; a 5xx keeps the session to retry.
-    if (res.status === 401 || code === 'UNAUTHENTICATED' || code === 'BAD_USER_INPUT' || (res.ok && body.errors?.length)) {
-      throw new RefreshRejected(body.errors?.[0]?.message);
-    }
-    throw new Error(`refresh failed: HTTP ${res.status}`);
-  };
-}
-
-/** createAuth wires the browser's session store to refreshSession. */
+/** createAuth wires the tab's in-memory session to the refresh cookie, and asks for a token once on load. */
 export function createAuth(): Auth {
-  const auth = new Auth(new SessionStore(), graphqlRefresh());
-  auth.schedule();
+  const auth = new Auth(new SessionStore(), cookieRefresh());
+  void auth.refresh().catch(() => auth.store.set(null));
   return auth;
 }
 

@@ -33,6 +33,10 @@ const SHOW_MESSAGE = new Set([
   // The key lifecycle (issue 16): the product guide's words for an inactive workspace.
   'WORKSPACE_INACTIVE',
   'KEY_EXPIRED',
+  // Two-factor sign-in (issue 15).
+  'OTP_REQUIRED',
+  'OTP_INVALID',
+  'MFA_REQUIRED',
 ]);
 
 interface GraphQLishError {

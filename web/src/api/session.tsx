@@ -1,20 +1,15 @@
 import { useApolloClient, type ApolloClient } from '@apollo/client';
-import { print } from 'graphql';
 import { createContext, useCallback, useContext, useMemo, useSyncExternalStore, type ReactNode } from 'react';
-import { graphql } from '../gql';
-import type { Auth, Session } from './auth';
-import { GRAPHQL_PATH } from './client';
+import { cookieSignOut, type Auth, type Session, type SessionState } from './auth';
 
-const SignOut = graphql(`
-  mutation SignOut($refreshToken: String!) {
-    signOut(refreshToken: $refreshToken)
-  }
-`);
-
-/** SessionAPI is what pages need of the session: whether one exists, and how to start or end it. */
+/** SessionAPI is what pages need of the session: whether one exists, and how to start, resume or end it. */
 export interface SessionAPI {
   signedIn: boolean;
+  /** state is 'unknown' until the first refresh on load has answered. */
+  state: SessionState;
   begin(s: Session): void;
+  /** resume asks the refresh cookie for a session (after SSO) and reports whether there is one. */
+  resume(): Promise<boolean>;
   end(): Promise<void>;
 }
 
@@ -23,9 +18,9 @@ const SessionContext = createContext<SessionAPI | null>(null);
 /** SessionProvider exposes the Auth session to the component tree. */
 export function SessionProvider({ auth, children }: { auth: Auth; children: ReactNode }) {
   const client = useApolloClient();
-  const signedIn = useSyncExternalStore(
+  const state = useSyncExternalStore(
     (fn) => auth.store.subscribe(fn),
-    () => auth.store.get() !== null,
+    () => auth.store.state(),
   );
   const begin = useCallback(
     (s: Session) => {
@@ -34,27 +29,25 @@ export function SessionProvider({ auth, children }: { auth: Auth; children: Reac
     },
     [auth],
   );
+  const resume = useCallback(async () => {
+    try {
+      return (await auth.refresh()) !== null;
+    } catch {
+      return false;
+    }
+  }, [auth]);
   const end = useCallback(async () => {
-    const s = auth.store.get();
     auth.stop();
     auth.store.set(null);
-    if (s) await revokeQuietly(s);
+    try {
+      await cookieSignOut();
+    } catch {
+      // Signing out locally must work offline; the cookie's session ends on its own.
+    }
     await clearQuietly(client);
   }, [auth, client]);
-  const api = useMemo(() => ({ signedIn, begin, end }), [signedIn, begin, end]);
+  const api = useMemo(() => ({ signedIn: state === 'signedIn', state, begin, resume, end }), [state, begin, resume, end]);
   return <SessionContext.Provider value={api}>{children}</SessionContext.Provider>;
-}
-
-async function revokeQuietly(s: Session): Promise<void> {
-  try {
-    await fetch(GRAPHQL_PATH, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${s.accessToken}` },
-      body: JSON.stringify({ query: print(SignOut), variables: { refreshToken: s.refreshToken } }),
-    });
-  } catch {
-    // Signing out locally must work offline; the refresh token expires on its own.
-  }
 }
 
 async function clearQuietly(client: ApolloClient<object>): Promise<void> {

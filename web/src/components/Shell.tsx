@@ -21,6 +21,7 @@ export const ShellViewer = graphql(`
       id
       email
       emailVerified
+      mfaRequired
       siteAdmin
       memberships {
         id
@@ -50,6 +51,7 @@ const NAV = [
   { to: 'billing', label: 'Billing' },
   { to: 'members', label: 'Members' },
   { to: 'audit', label: 'Audit log' },
+  { to: 'security', label: 'Security' },
 ];
 
 /** Shell is the signed-in layout: workspace switcher, navigation and the page. */
@@ -87,6 +89,12 @@ export function Shell() {
       </aside>
       <main className="main" id="main">
         {data && !data.viewer.emailVerified && <ConfirmAddress email={data.viewer.email} />}
+        {data?.viewer.mfaRequired && (
+          <div className="banner banner-info" role="status">
+            A workspace you belong to requires two-factor sign-in; it stays hidden until you turn it on.{' '}
+            <NavLink to="/security">Set up two-factor sign-in</NavLink>
+          </div>
+        )}
         {error ? (
           <ErrorBanner error={error} onRetry={() => refetch()} />
         ) : loading && !data ? (
@@ -171,6 +179,9 @@ function UserMenu({ email }: { email?: string }) {
         <DropdownMenu.Portal>
           <DropdownMenu.Content className="menu" side="top" align="start" sideOffset={6}>
             <DropdownMenu.Label className="menu-label">{email}</DropdownMenu.Label>
+            <DropdownMenu.Item className="menu-item" onSelect={() => navigate('/security')}>
+              Account security
+            </DropdownMenu.Item>
             <DropdownMenu.Item
               className="menu-item"
               onSelect={async () => {

@@ -1,30 +1,30 @@
 import { useEffect, useState } from 'react';
 import { Link, useNavigate } from 'react-router';
-import { parseExpiresAt } from '../api/auth';
 import { useSession } from '../api/session';
 
 /**
- * AuthCompletePage ends SSO: the callback redirects here with the tokens in
- * the URL fragment (never sent to a server). It stores them and removes the
- * fragment from the address bar and history at once.
+ * AuthCompletePage ends SSO. The callback has set the HttpOnly refresh
+ * cookie; this page exchanges it for an access token. Nothing in the URL
+ * is read: tokens in a link (a #fragment, as this page once accepted)
+ * would let anyone sign a visitor into their own account.
  */
 export default function AuthCompletePage() {
   const session = useSession();
   const navigate = useNavigate();
   const [failed, setFailed] = useState(false);
   useEffect(() => {
-    const params = new URLSearchParams(window.location.hash.replace(/^#/, ''));
-    window.history.replaceState(null, '', window.location.pathname);
-    const accessToken = params.get('access_token');
-    const refreshToken = params.get('refresh_token');
-    const expiresAt = parseExpiresAt(params.get('expires_at') ?? '');
-    if (!accessToken || !refreshToken || Number.isNaN(expiresAt)) {
-      setFailed(true);
-      return;
-    }
-    session.begin({ accessToken, refreshToken, expiresAt });
-    navigate('/', { replace: true });
-    // Runs once: the fragment is gone after the first pass.
+    // Whatever a link carried leaves the address bar and history unread.
+    if (window.location.hash || window.location.search) window.history.replaceState(null, '', window.location.pathname);
+    let live = true;
+    void session.resume().then((ok) => {
+      if (!live) return;
+      if (ok) navigate('/', { replace: true });
+      else setFailed(true);
+    });
+    return () => {
+      live = false;
+    };
+    // Runs once.
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
   return (
@@ -33,7 +33,7 @@ export default function AuthCompletePage() {
         {failed ? (
           <>
             <h1>Single sign-on didn't finish</h1>
-            <p className="muted">The sign-in link was incomplete or already used. Start again from the sign-in page.</p>
+            <p className="muted">This browser has no sign-in to complete. Start again from the sign-in page.</p>
             <Link className="button button-primary" to="/signin">
               Back to sign in
             </Link>

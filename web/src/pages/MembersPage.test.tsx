@@ -16,6 +16,7 @@ const page: MockedResponse = {
         id: 'ws_1',
         name: 'Acme',
         viewerRole: 'OWNER',
+        invitations: [],
         memberships: {
           __typename: 'MembershipConnection',
           totalCount: 2,

@@ -17,7 +17,6 @@ const ResetPassword = graphql(`
   mutation ResetPassword($token: String!, $password: String!) {
     resetPassword(token: $token, password: $password) {
       accessToken
-      refreshToken
       expiresAt
       user {
         id

@@ -8,10 +8,9 @@ import { useSession } from '../api/session';
 import { graphql } from '../gql';
 
 const SignIn = graphql(`
-  mutation SignIn($email: String!, $password: String!) {
-    signIn(email: $email, password: $password) {
+  mutation SignIn($email: String!, $password: String!, $otp: String) {
+    signIn(email: $email, password: $password, otp: $otp) {
       accessToken
-      refreshToken
       expiresAt
       user {
         id
@@ -25,7 +24,6 @@ const SignUp = graphql(`
   mutation SignUp($email: String!, $password: String!) {
     signUp(email: $email, password: $password) {
       accessToken
-      refreshToken
       expiresAt
       user {
         id
@@ -108,6 +106,8 @@ function CredentialsForm({ mode, next }: { mode: 'sign-in' | 'sign-up'; next: st
   const navigate = useNavigate();
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
+  // Set once the server answered OTP_REQUIRED: the account has two-factor sign-in.
+  const [otp, setOtp] = useState<string | null>(null);
   const [signIn, signInState] = useMutation(SignIn);
   const [signUp, signUpState] = useMutation(SignUp);
   const state = mode === 'sign-in' ? signInState : signUpState;
@@ -115,21 +115,28 @@ function CredentialsForm({ mode, next }: { mode: 'sign-in' | 'sign-up'; next: st
     e.preventDefault();
     try {
       const vars = { variables: { email: email.trim(), password } };
-      const payload = mode === 'sign-in' ? (await signIn(vars)).data?.signIn : (await signUp(vars)).data?.signUp;
+      const payload =
+        mode === 'sign-in'
+          ? (await signIn({ variables: { ...vars.variables, otp: otp?.trim() || null } })).data?.signIn
+          : (await signUp(vars)).data?.signUp;
       if (payload) {
         session.begin(sessionFromPayload(payload));
         navigate(next, { replace: true });
       }
-    } catch {
-      // Shown below from the mutation state.
+    } catch (err) {
+      // Shown below from the mutation state; a second factor asks for its code.
+      if (mode === 'sign-in' && errorCode(err) === 'OTP_REQUIRED' && otp === null) setOtp('');
     }
   };
   const id = mode;
+  const code = state.error && errorCode(state.error);
   const message =
     state.error &&
-    (mode === 'sign-in' && errorCode(state.error) === 'UNAUTHENTICATED'
+    (mode === 'sign-in' && code === 'UNAUTHENTICATED'
       ? 'That e-mail and password do not match an account. Check them and try again.'
-      : describeError(state.error));
+      : code === 'OTP_REQUIRED'
+        ? null
+        : describeError(state.error));
   return (
     <form className="form" onSubmit={submit} aria-label={mode === 'sign-in' ? 'Sign in' : 'Create account'}>
       <div className="field">
@@ -154,6 +161,24 @@ function CredentialsForm({ mode, next }: { mode: 'sign-in' | 'sign-up'; next: st
         />
         {mode === 'sign-up' && <span className="field-hint">At least 12 characters.</span>}
       </div>
+      {otp !== null && (
+        <div className="field">
+          <label className="field-label" htmlFor={`${id}-otp`}>
+            Authentication code
+          </label>
+          <input
+            id={`${id}-otp`}
+            className="input"
+            autoComplete="one-time-code"
+            inputMode="text"
+            required
+            autoFocus
+            value={otp}
+            onChange={(e) => setOtp(e.target.value)}
+          />
+          <span className="field-hint">The 6-digit code from your authenticator app, or one of your recovery codes.</span>
+        </div>
+      )}
       {message && (
         <p className="form-error" role="alert">
           {message}

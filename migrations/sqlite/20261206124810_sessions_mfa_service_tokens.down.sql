@@ -1,0 +1,26 @@
+-- reverse: create index "servicetoken_created_by_id" to table: "service_tokens"
+DROP INDEX `servicetoken_created_by_id`;
+-- reverse: create index "servicetoken_workspace_id_id" to table: "service_tokens"
+DROP INDEX `servicetoken_workspace_id_id`;
+-- reverse: create index "service_tokens_token_hash_key" to table: "service_tokens"
+DROP INDEX `service_tokens_token_hash_key`;
+-- reverse: create "service_tokens" table
+DROP TABLE `service_tokens`;
+-- reverse: create index "recoverycode_user_id" to table: "recovery_codes"
+DROP INDEX `recoverycode_user_id`;
+-- reverse: create index "recovery_codes_code_hash_key" to table: "recovery_codes"
+DROP INDEX `recovery_codes_code_hash_key`;
+-- reverse: create "recovery_codes" table
+DROP TABLE `recovery_codes`;
+-- reverse: create index "workspaces_slug_key" to table: "workspaces"
+DROP INDEX `workspaces_slug_key`;
+-- reverse: create "new_workspaces" table
+DROP TABLE `new_workspaces`;
+-- reverse: add column "totp_last_step" to table: "users"
+ALTER TABLE `users` DROP COLUMN `totp_last_step`;
+-- reverse: add column "totp_enabled_at" to table: "users"
+ALTER TABLE `users` DROP COLUMN `totp_enabled_at`;
+-- reverse: add column "totp_secret" to table: "users"
+ALTER TABLE `users` DROP COLUMN `totp_secret`;
+-- reverse: add column "last_used_at" to table: "sessions"
+ALTER TABLE `sessions` DROP COLUMN `last_used_at`;
