@@ -64,11 +64,13 @@ Configuration is read from the environment (CONTRACT §1):
                                POST /secret-scanning/github (default: GitHub's published keys)
   OAIS_TRUSTED_PROXIES         CIDRs whose X-Forwarded-For is believed
   OAIS_UPSTREAM_ALLOWED_NETWORKS
-                               CIDRs a workspace's own upstream may point at besides public
-                               addresses; setWorkspaceUpstream refuses loopback, private,
-                               link-local, CGNAT, multicast and cloud metadata addresses
-                               otherwise (a metadata address only by its own /32). Set the
-                               same value on the gateways (default: none)
+                               CIDRs a workspace's own upstream and spend-alert webhook may
+                               point at besides public addresses; setWorkspaceUpstream and
+                               setBillingAlertWebhook refuse loopback, private, link-local,
+                               CGNAT, multicast and cloud metadata addresses otherwise (a
+                               metadata address only by its own /32), and webhooks are checked
+                               again at every connection. Set the same value on the gateways
+                               (default: none)
   OAIS_DRAIN_TIMEOUT           on SIGTERM/SIGINT: /readyz answers 503, no new connections,
                                requests in flight get this long to finish (default 25s)
   OAIS_LOG_FORMAT              json (default) or text;  OAIS_LOG_LEVEL debug|info|warn|error

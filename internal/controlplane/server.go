@@ -67,6 +67,7 @@ type Server struct {
 	stripe   *billing.Stripe
 	metrics  *billing.Metrics
 	oidc     *auth.OIDC
+	egress   *egress.Policy // where tenant-set URLs may lead
 	outbox   *mail.Outbox
 	draining atomic.Bool // /readyz answers 503 once the drain began
 }
@@ -176,9 +177,11 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	s.metrics = billing.NewMetrics(reg)
 
 	s.Invites = &workspaces.Invitations{Mail: sender}
+	// Tenants set upstream and webhook URLs; both lead only where this allows.
+	s.egress = &egress.Policy{Allowed: cfg.UpstreamAllowedNetworks}
 	res := &graph.Resolver{Client: client, Keys: s.Keys, Accounts: acc, Invites: s.Invites,
 		Ledger: ledger.New(s.Store), Secrets: box,
-		Reconciler: entstore.Reconciler(s.Store, s.stripe), Egress: &egress.Policy{Allowed: cfg.UpstreamAllowedNetworks},
+		Reconciler: entstore.Reconciler(s.Store, s.stripe), Egress: s.egress,
 		PublicURL: cfg.PublicURL}
 	if s.stripe != nil {
 		res.Stripe = entstore.NewLinks(s.Store, s.stripe)
@@ -317,7 +320,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	g.Go(func() error { return s.rotateSigningKeys(ctx) })
 	// Spend alerts: 50/80/100% of each workspace's cap, checked every minute.
 	g.Go(func() error {
-		alerts := spendalerts.New(s.Store.Ent, ledger.New(s.Store, ledger.WithLogger(s.Log)), spendalerts.Options{Logger: s.Log})
+		alerts := spendalerts.New(s.Store.Ent, ledger.New(s.Store, ledger.WithLogger(s.Log)), spendalerts.Options{Logger: s.Log, Egress: s.egress})
 		return alerts.Run(ctx, spendalerts.DefaultInterval)
 	})
 	return g.Wait()
