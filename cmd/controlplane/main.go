@@ -59,7 +59,9 @@ Configuration is read from the environment (CONTRACT §1):
                                (required with OAIS_SMTP_URL)
   OAIS_SECRETS_KEY             32 random bytes, base64: seals workspaces' upstream API keys and
                                JWT signing keys, signs SSO sign-in state (the same value on every gateway
-                               and control-plane replica; openssl rand -base64 32)
+                               and control-plane replica; openssl rand -base64 32). Required by serve
+                               on PostgreSQL; on SQLite, unset means the key in secrets.key beside the
+                               database, generated at first start (back it up with the database)
   OAIS_SECRET_SCANNING_KEYS    GitHub secret-scanning public keys (JSON, file or URL) for
                                POST /secret-scanning/github (default: GitHub's published keys)
   OAIS_TRUSTED_PROXIES         CIDRs whose X-Forwarded-For is believed
@@ -122,7 +124,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case args[0] == "serve" && len(args) == 1:
 		srv, err := controlplane.Open(ctx, cfg, log, stdout)
-		if err != nil {
+		var bad *config.Error
+		if errors.As(err, &bad) {
+			fmt.Fprintln(stderr, "controlplane: bad configuration:", err)
+			return 2
+		} else if err != nil {
 			fmt.Fprintln(stderr, "controlplane:", err)
 			return 1
 		}

@@ -6,6 +6,7 @@ package controlplane
 
 import (
 	"errors"
+	"log/slog"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -62,7 +63,10 @@ type Config struct {
 	OIDCClientID    string
 	OIDCSecret      config.Secret
 	OIDCDomainRules string
-	SecretsKey      config.Secret // OAIS_SECRETS_KEY: seals workspaces' upstream keys
+	// SecretsKey (OAIS_SECRETS_KEY) seals workspaces' upstream keys and the
+	// JWT signing keys. Required on PostgreSQL; on the embedded SQLite
+	// database, unset means the key kept beside it (see SecretsBox).
+	SecretsKey config.Secret
 	// SecretScanningKeys verifies GitHub secret-scanning reports: empty for
 	// GitHub's published keys, or a URL, a file or inline JSON.
 	SecretScanningKeys string
@@ -172,4 +176,41 @@ func Load(env config.Env) (Config, error) {
 		errs = append(errs, config.Errorf("OAIS_BOOTSTRAP_ADMIN_PASSWORD", "must be at least 8 characters"))
 	}
 	return c, config.Join(errs)
+}
+
+// SecretsBox returns the box that seals stored secrets: OAIS_SECRETS_KEY,
+// or on the embedded SQLite database without it the key kept beside the
+// database (secretbox.KeyBeside, which the gateway reads too), made at the
+// first start with a warning to back it up. On PostgreSQL the variable is
+// required: the error is a *config.Error naming it. Nothing touches the
+// database.
+func (c Config) SecretsBox(log *slog.Logger) (*secretbox.Box, error) {
+	key := c.SecretsKey.Reveal()
+	if key == "" {
+		dbPath, ok := store.SQLitePath(c.DatabaseURL)
+		if !ok {
+			return nil, config.Errorf("OAIS_SECRETS_KEY", "required with a PostgreSQL database: it seals the signing keys and the workspaces' upstream keys stored there. "+
+				"Make one with `openssl rand -base64 32` and give the same value to every control plane and gateway; keep a copy, it cannot be recovered")
+		}
+		var path string
+		var created bool
+		var err error
+		if key, path, created, err = secretbox.KeyBeside(dbPath); err != nil {
+			return nil, config.Errorf("OAIS_SECRETS_KEY", "unset, and the key beside the SQLite database cannot be used: %v", err)
+		}
+		switch {
+		case path == "":
+			log.Warn("OAIS_SECRETS_KEY is not set: the in-memory database's secrets are sealed with a key made for this process only")
+		case created:
+			log.Warn("OAIS_SECRETS_KEY is not set: generated a secrets key beside the SQLite database; back it up with the database, "+
+				"without it the signing keys and the workspaces' upstream keys stored there cannot be opened (or set OAIS_SECRETS_KEY to its contents)", "path", path)
+		default:
+			log.Info("OAIS_SECRETS_KEY is not set: using the secrets key beside the SQLite database", "path", path)
+		}
+	}
+	box, err := secretbox.New(key)
+	if err != nil {
+		return nil, config.Errorf("OAIS_SECRETS_KEY", "must be 32 random bytes, base64-encoded (openssl rand -base64 32)")
+	}
+	return box, nil
 }

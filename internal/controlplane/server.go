@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,6 +67,7 @@ type Server struct {
 	metrics  *billing.Metrics
 	oidc     *auth.OIDC
 	egress   *egress.Policy // where tenant-set URLs may lead
+	secrets  *secretbox.Box // seals stored secrets; always has a key
 	outbox   *mail.Outbox
 	draining atomic.Bool // /readyz answers 503 once the drain began
 }
@@ -75,6 +75,12 @@ type Server struct {
 // Open connects to the database, applies pending migrations and builds the
 // HTTP handler. Close the result.
 func Open(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Server, error) {
+	// First: a missing key is bad configuration, and nothing starts
+	// half-configured.
+	box, err := cfg.SecretsBox(log)
+	if err != nil {
+		return nil, err
+	}
 	st, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("OAIS_DATABASE_URL: %w", err)
@@ -92,7 +98,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Se
 	if n > 0 {
 		log.Info("database migrated", "applied", n, "database", st.Redacted())
 	}
-	s := &Server{Config: cfg, Store: st, Log: log, Keys: &apikeys.Service{}}
+	s := &Server{Config: cfg, Store: st, Log: log, Keys: &apikeys.Service{}, secrets: box}
 	if err := s.build(ctx, out); err != nil {
 		ok = true // s.Close closes the store, and the outbox build may have started
 		_ = s.Close()
@@ -144,11 +150,17 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	if s.Store.Dialect == dialect.Postgres {
 		client.Use(changes.Hook())
 	}
-	box, err := secretbox.New(cfg.SecretsKey.Reveal())
-	if err != nil {
-		return fmt.Errorf("OAIS_SECRETS_KEY: %w", err)
+	box := s.secrets
+	signingKeys := accounts.NewSigningKeyStore(client, box)
+	// Keys stored in the clear by versions before sealing was required are
+	// sealed now, not at their rotation: until then a copy of the database
+	// could mint sessions.
+	if n, err := signingKeys.SealStored(ctx); err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	} else if n > 0 {
+		log.Info("sealed signing keys stored before OAIS_SECRETS_KEY", "keys", n)
 	}
-	issuer, err := auth.NewIssuer(ctx, accounts.NewSigningKeyStore(client, box), auth.IssuerConfig{Issuer: cfg.PublicURL.String(), Logger: log})
+	issuer, err := auth.NewIssuer(ctx, signingKeys, auth.IssuerConfig{Issuer: cfg.PublicURL.String(), Logger: log})
 	if err != nil {
 		return fmt.Errorf("signing keys: %w", err)
 	}
@@ -214,13 +226,8 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	if cfg.OIDCIssuer != "" {
 		// The state cookie must verify on whichever replica the IdP's
 		// redirect reaches: derive its secret from OAIS_SECRETS_KEY, shared
-		// by every replica; without one, each process picks its own.
+		// by every replica.
 		secret := box.Derive("oidc state cookie")
-		if secret == nil {
-			secret = make([]byte, 32)
-			_, _ = rand.Read(secret)
-			log.Warn("OIDC sign-in state is signed with a per-process secret: with several control-plane replicas, set OAIS_SECRETS_KEY (the same on all) so a sign-in can finish on any of them")
-		}
 		s.oidc, err = auth.NewOIDC(ctx, auth.OIDCConfig{
 			Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCSecret.Reveal(),
 			RedirectURL: cfg.PublicURL.JoinPath("/auth/oidc/callback").String(), CookieSecret: secret, Logger: log,
