@@ -40,6 +40,10 @@ Configuration is read from the environment (CONTRACT §1):
   OAIS_BOOTSTRAP_ADMIN_EMAIL   first admin, created once        (default admin@localhost)
   OAIS_BOOTSTRAP_ADMIN_PASSWORD  its password                   (default: random, printed once)
   OAIS_ALLOW_SIGNUP            self-service sign-up             (default true)
+  OAIS_SIGNUP_LIMITS           PER_ADDRESS,TOTAL: sign-ups per client address an hour and from
+                               everywhere a minute; past either signUp answers THROTTLED (default 10,20)
+  OAIS_REDIS_URL               redis://… to share the sign-in, sign-up and password-reset throttles
+                               between control-plane replicas (default: each process counts alone)
   OAIS_STRIPE_API_KEY, OAIS_STRIPE_API_BASE, OAIS_STRIPE_WEBHOOK_SECRET
                                Stripe billing (unset: local ledger only)
   OAIS_BILLING_INTERVAL        how often usage is sent to Stripe (default 1m)

@@ -42,3 +42,17 @@ func TestSecretsKeyRequiredOnPostgres(t *testing.T) {
 		t.Fatalf("stderr %q, want one line naming OAIS_SECRETS_KEY and how to make one", errOut.String())
 	}
 }
+
+// TestHelpNamesThrottleSettings: --help documents the variables of the
+// shared throttles.
+func TestHelpNamesThrottleSettings(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"serve", "--help"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, v := range []string{"OAIS_SIGNUP_LIMITS", "OAIS_REDIS_URL", "OAIS_SECRETS_KEY"} {
+		if !strings.Contains(out.String(), v) {
+			t.Errorf("--help does not name %s", v)
+		}
+	}
+}

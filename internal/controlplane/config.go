@@ -6,12 +6,17 @@ package controlplane
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/oais/oais/auth"
 	"github.com/oais/oais/auth/accounts"
 	"github.com/oais/oais/auth/mail"
 	"github.com/oais/oais/internal/config"
@@ -80,6 +85,18 @@ type Config struct {
 	// SSODomains (OAIS_OIDC_REQUIRE) are e-mail domains that sign in only
 	// through SSO.
 	SSODomains []string
+	// RedisURL (OAIS_REDIS_URL), when set, shares the sign-in, sign-up and
+	// mail throttles between control-plane replicas; unset, each process
+	// throttles on its own.
+	RedisURL  config.Secret // may carry a password
+	redisOpts *redis.Options
+	// RedisPrefix starts the control plane's keys in Redis; not read from
+	// the environment (tests give each run its own).
+	RedisPrefix string
+	// SignUpsPerAddress and SignUpsTotal (OAIS_SIGNUP_LIMITS) bound
+	// sign-ups per client address an hour and from everywhere a minute.
+	SignUpsPerAddress int
+	SignUpsTotal      int
 }
 
 // Load reads the Config from env and validates it; the error names the
@@ -112,6 +129,20 @@ func Load(env config.Env) (Config, error) {
 		DrainTimeout:            env.Duration("OAIS_DRAIN_TIMEOUT", drain.DefaultTimeout, &errs),
 		SMTPURL:                 config.Secret(env.String("OAIS_SMTP_URL", "")),
 		SMTPFrom:                env.String("OAIS_SMTP_FROM", ""),
+		RedisURL:                config.Secret(env.String("OAIS_REDIS_URL", "")),
+		RedisPrefix:             auth.DefaultRedisPrefix,
+	}
+	if c.RedisURL != "" {
+		o, err := redis.ParseURL(c.RedisURL.Reveal())
+		if err != nil {
+			errs = append(errs, config.Errorf("OAIS_REDIS_URL", "not a redis:// URL (%v)", err))
+		}
+		c.redisOpts = o
+	}
+	var err error
+	if c.SignUpsPerAddress, c.SignUpsTotal, err = parseSignUpLimits(env.String("OAIS_SIGNUP_LIMITS", "")); err != nil {
+		errs = append(errs, config.Errorf("OAIS_SIGNUP_LIMITS", "%v; want PER_ADDRESS,TOTAL: sign-ups per client address an hour and from everywhere a minute, e.g. %d,%d",
+			err, accounts.DefaultSignUpsPerAddress, accounts.DefaultSignUpsTotal))
 	}
 	if c.SMTPURL != "" {
 		var se *mail.SettingError
@@ -213,4 +244,23 @@ func (c Config) SecretsBox(log *slog.Logger) (*secretbox.Box, error) {
 		return nil, config.Errorf("OAIS_SECRETS_KEY", "must be 32 random bytes, base64-encoded (openssl rand -base64 32)")
 	}
 	return box, nil
+}
+
+// parseSignUpLimits reads OAIS_SIGNUP_LIMITS, "PER_ADDRESS,TOTAL"; empty is
+// the defaults.
+func parseSignUpLimits(v string) (perAddress, total int, err error) {
+	if v == "" {
+		return accounts.DefaultSignUpsPerAddress, accounts.DefaultSignUpsTotal, nil
+	}
+	a, b, ok := strings.Cut(v, ",")
+	if !ok {
+		return 0, 0, errors.New("two numbers")
+	}
+	if perAddress, err = strconv.Atoi(strings.TrimSpace(a)); err != nil || perAddress <= 0 {
+		return 0, 0, fmt.Errorf("%q is not a positive whole number", strings.TrimSpace(a))
+	}
+	if total, err = strconv.Atoi(strings.TrimSpace(b)); err != nil || total <= 0 {
+		return 0, 0, fmt.Errorf("%q is not a positive whole number", strings.TrimSpace(b))
+	}
+	return perAddress, total, nil
 }

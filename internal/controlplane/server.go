@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 	"github.com/vektah/gqlparser/v2/ast"
 	"golang.org/x/sync/errgroup"
 
@@ -67,6 +68,7 @@ type Server struct {
 	metrics  *billing.Metrics
 	oidc     *auth.OIDC
 	egress   *egress.Policy // where tenant-set URLs may lead
+	redis    *redis.Client  // OAIS_REDIS_URL: shared throttles; nil without
 	secrets  *secretbox.Box // seals stored secrets; always has a key
 	outbox   *mail.Outbox
 	draining atomic.Bool // /readyz answers 503 once the drain began
@@ -122,6 +124,9 @@ func (s *Server) Close() error {
 	if s.oidc != nil {
 		s.oidc.Close()
 	}
+	if s.redis != nil {
+		_ = s.redis.Close()
+	}
 	return s.Store.Close()
 }
 
@@ -169,7 +174,12 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	acc, err := accounts.New(client, issuer, accounts.Options{AllowSignUp: cfg.AllowSignUp, Mail: sender, SSODomains: cfg.SSODomains, Logger: log})
+	opts, err := s.throttles(ctx)
+	if err != nil {
+		return err
+	}
+	opts.AllowSignUp, opts.Mail, opts.SSODomains, opts.Logger = cfg.AllowSignUp, sender, cfg.SSODomains, log
+	acc, err := accounts.New(client, issuer, opts)
 	if err != nil {
 		return err
 	}
@@ -258,6 +268,38 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 		HTTPS: cfg.PublicURL.Scheme == "https", TrustedProxies: cfg.TrustedProxies,
 	})
 	return nil
+}
+
+// throttles makes the sign-in, sign-up and mail throttles, shared through
+// Redis with OAIS_REDIS_URL. An unreachable Redis does not stop the start:
+// each throttle uses this process's counters until it answers.
+func (s *Server) throttles(ctx context.Context) (accounts.Options, error) {
+	cfg := s.Config
+	if cfg.redisOpts != nil {
+		s.redis = redis.NewClient(cfg.redisOpts)
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if err := s.redis.Ping(pctx).Err(); err != nil {
+			s.Log.Warn("OAIS_REDIS_URL does not answer: sign-in and sign-up throttles count per replica until it does", "err", err)
+		}
+		cancel()
+	}
+	newThrottle := func(c auth.ThrottleConfig) (*auth.Throttle, error) {
+		if s.redis != nil {
+			c.Redis = s.redis
+		}
+		c.RedisPrefix, c.Logger = cfg.RedisPrefix, s.Log
+		return auth.NewThrottle(c)
+	}
+	var o accounts.Options
+	var err error
+	if o.Throttle, err = newThrottle(auth.SignInLimits()); err != nil {
+		return o, err
+	}
+	if o.SignUpThrottle, err = newThrottle(accounts.SignUpLimits(cfg.SignUpsPerAddress, cfg.SignUpsTotal)); err != nil {
+		return o, err
+	}
+	o.MailThrottle, err = newThrottle(accounts.MailLimits())
+	return o, err
 }
 
 // withIP puts the client's address in the context for the audit log.

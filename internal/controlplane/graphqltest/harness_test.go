@@ -133,6 +133,9 @@ func start(t testing.TB, dbURL string, extra map[string]string) *server {
 		// Required on PostgreSQL; one value, so a restart on the same
 		// database opens what the first start sealed.
 		"OAIS_SECRETS_KEY": harnessSecretsKey,
+		// The suites sign up far more people from loopback than one
+		// address would; TestThrottlesAcrossReplicas checks the limits.
+		"OAIS_SIGNUP_LIMITS": "100000,100000",
 	}
 	for k, v := range extra {
 		env[k] = v
