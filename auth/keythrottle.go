@@ -65,3 +65,29 @@ func (t *KeyThrottle) Succeed(key string) {
 	defer t.mu.Unlock()
 	t.g.tat.Remove(key)
 }
+
+// gcra is one limit: a key may fail `limit` times per window; tat is each
+// key's theoretical arrival time.
+type gcra struct {
+	tat      *simplelru.LRU[string, time.Time]
+	interval time.Duration // window / limit
+	window   time.Duration
+}
+
+// wait returns how long until key may fail once more without exceeding the
+// limit; <= 0 means now.
+func (g gcra) wait(key string, now time.Time) time.Duration {
+	tat, ok := g.tat.Peek(key)
+	if !ok {
+		return 0
+	}
+	return tat.Sub(now) - (g.window - g.interval)
+}
+
+func (g gcra) add(key string, now time.Time) {
+	tat, ok := g.tat.Get(key)
+	if !ok || tat.Before(now) {
+		tat = now
+	}
+	g.tat.Add(key, tat.Add(g.interval))
+}

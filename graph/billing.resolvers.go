@@ -41,8 +41,10 @@ func (r *mutationResolver) SetBillingAlertWebhook(ctx context.Context, workspace
 	if err := signedIn(ctx); err != nil {
 		return nil, err
 	}
+	// Alone in its request it runs outside the per-mutation transaction
+	// (SkipTx), and SetWebhook opens one after resolving the URL.
 	c := r.txClient(ctx)
-	if err := spendalerts.SetWebhook(ctx, c, workspaceID, url); err != nil {
+	if err := spendalerts.SetWebhook(ctx, c, r.Egress, workspaceID, url); err != nil {
 		return nil, err
 	}
 	return c.Workspace.Get(ctx, workspaceID)

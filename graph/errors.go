@@ -49,6 +49,16 @@ type Presented struct {
 // Throttled is implemented by errors that carry a retry delay.
 type Throttled interface{ RetryAfterSeconds() int }
 
+// RetryAfter returns the seconds a throttled error asks the client to wait,
+// which the presenter puts in extensions.retryAfter next to THROTTLED.
+func RetryAfter(err error) (int, bool) {
+	var th Throttled
+	if !errors.As(err, &th) {
+		return 0, false
+	}
+	return th.RetryAfterSeconds(), true
+}
+
 // Present maps an error to its wire form. It is the only place that does;
 // anything it does not know is an internal error whose detail is logged,
 // never shown (STYLE rule 11).
@@ -117,6 +127,9 @@ func ErrorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 		e := &gqlerror.Error{Message: p.Message, Path: graphql.GetPath(ctx), Extensions: map[string]any{"code": p.Code}}
 		if p.Field != "" {
 			e.Extensions["field"] = p.Field
+		}
+		if th, ok := RetryAfter(err); ok && p.Code == CodeThrottled {
+			e.Extensions["retryAfter"] = th
 		}
 		return e
 	}

@@ -69,9 +69,10 @@ func AuthFields() []string {
 
 // ownTxFields run outside the per-request transaction when they are the
 // operation's only root field, and open their own once their slow part is
-// done: setWorkspaceUpstream resolves a DNS name first (internal/workspaces).
-// With other fields they run inside it, as every mutation does.
-var ownTxFields = []string{"setWorkspaceUpstream"}
+// done: setWorkspaceUpstream and setBillingAlertWebhook resolve a DNS name
+// first (internal/workspaces, billing/spendalerts). With other fields they
+// run inside it, as every mutation does.
+var ownTxFields = []string{"setWorkspaceUpstream", "setBillingAlertWebhook"}
 
 // SkipTx is entgql.Transactioner's SkipTxFunc: the auth fields, and an
 // ownTxFields field alone.

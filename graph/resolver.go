@@ -91,8 +91,8 @@ type Resolver struct {
 	// Reconciler answers billingReconciliation; nil answers an empty list.
 	Reconciler BillingReconciler
 	Secrets    *secretbox.Box
-	// Egress decides where workspaces' own upstreams may lead; nil allows
-	// public addresses only.
+	// Egress decides where workspaces' own upstreams and spend-alert
+	// webhooks may lead; nil allows public addresses only.
 	Egress *egress.Policy
 	// PublicURL is where the dashboard is published (OAIS_PUBLIC_URL):
 	// billing links may only come back under it.

@@ -61,11 +61,16 @@ type Options struct {
 	// RefreshTTL and IdleTimeout bound sessions; see auth.SessionsConfig.
 	RefreshTTL  time.Duration
 	IdleTimeout time.Duration
-	// Throttle slows password guessing; one with auth's defaults if nil.
+	// Throttle slows password guessing; auth.SignInLimits in this process
+	// if nil.
 	Throttle *auth.Throttle
+	// SignUpThrottle bounds sign-ups per client address and in total (each
+	// hashes a password: 19 MiB of memory); SignUpLimits with the defaults
+	// in this process if nil.
+	SignUpThrottle *auth.Throttle
 	// MailThrottle bounds the links a client may have mailed (password
 	// resets per address and client, verification resends per account);
-	// DefaultMailThrottle if nil.
+	// MailLimits in this process if nil.
 	MailThrottle *auth.Throttle
 	// Mail sends verification and reset links; without it they are only
 	// logged as dropped (tests that send none).
@@ -92,6 +97,7 @@ type Accounts struct {
 	sessions     *auth.Sessions
 	throttle     *auth.Throttle
 	otpThrottle  *auth.KeyThrottle
+	signUps      *auth.Throttle
 	mailThrottle *auth.Throttle
 	mail         Mail
 	opts         Options
@@ -105,16 +111,19 @@ func New(client *ent.Client, issuer auth.AccessIssuer, opts Options) (*Accounts,
 	if client == nil || issuer == nil {
 		return nil, errors.New("accounts: New needs an ent client and an issuer")
 	}
-	if opts.Throttle == nil {
-		var err error
-		if opts.Throttle, err = auth.NewThrottle(auth.ThrottleConfig{}); err != nil {
-			return nil, err
-		}
-	}
-	if opts.MailThrottle == nil {
-		var err error
-		if opts.MailThrottle, err = DefaultMailThrottle(); err != nil {
-			return nil, err
+	for _, th := range []struct {
+		t   **auth.Throttle
+		cfg auth.ThrottleConfig
+	}{
+		{&opts.Throttle, auth.SignInLimits()},
+		{&opts.SignUpThrottle, SignUpLimits(DefaultSignUpsPerAddress, DefaultSignUpsTotal)},
+		{&opts.MailThrottle, MailLimits()},
+	} {
+		if *th.t == nil {
+			var err error
+			if *th.t, err = auth.NewThrottle(th.cfg); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if opts.Now == nil {
@@ -142,7 +151,8 @@ func New(client *ent.Client, issuer auth.AccessIssuer, opts Options) (*Accounts,
 		Now:         opts.Now,
 		Logger:      opts.Logger,
 	})
-	return &Accounts{client: client, sessions: sessions, throttle: opts.Throttle, otpThrottle: opts.OTPThrottle, mailThrottle: opts.MailThrottle, mail: opts.Mail, opts: opts, log: opts.Logger}, nil
+	return &Accounts{client: client, sessions: sessions, throttle: opts.Throttle, otpThrottle: opts.OTPThrottle, signUps: opts.SignUpThrottle,
+		mailThrottle: opts.MailThrottle, mail: opts.Mail, opts: opts, log: opts.Logger}, nil
 }
 
 // Principals returns the PrincipalLoader of these accounts: it ends
@@ -185,14 +195,20 @@ func NormalizeEmail(email string) (string, error) {
 
 // SignUp creates a user with a password, mails them a link to verify the
 // address, and signs them in. It returns ErrSignUpDisabled unless
-// Config.AllowSignUp, ErrSSORequired for a domain that signs in through SSO,
-// ErrInvalidEmail, auth.ErrWeakPassword or auth.ErrPasswordTooLong for bad
-// input, and ErrEmailTaken when the email has an account. The new account
-// is unverified: it signs in, but accepts no invitation until the link is
-// used. ip is the client's address.
+// Config.AllowSignUp, a *ThrottledError past the sign-up throttle (every
+// attempt counts: each costs a password hash, and each answer says whether
+// an address has an account), ErrSSORequired for a domain that signs in
+// through SSO, ErrInvalidEmail, auth.ErrWeakPassword or
+// auth.ErrPasswordTooLong for bad input, and ErrEmailTaken when the email
+// has an account. The new account is unverified: it signs in, but accepts
+// no invitation until the link is used. ip is the client's address.
 func (a *Accounts) SignUp(ctx context.Context, email, password string, ip netip.Addr) (auth.Tokens, *ent.User, error) {
 	if !a.opts.AllowSignUp {
 		return auth.Tokens{}, nil, ErrSignUpDisabled
+	}
+	if ok, wait := a.signUps.Take(ctx, "", ip); !ok {
+		a.log.WarnContext(ctx, "accounts: sign-up throttled", slog.String("ip", ip.String()))
+		return auth.Tokens{}, nil, &ThrottledError{RetryAfter: wait}
 	}
 	e, err := NormalizeEmail(email)
 	if err != nil {
@@ -234,6 +250,9 @@ func (a *Accounts) SignUp(ctx context.Context, email, password string, ip netip.
 	}
 	u = u.Unwrap() // bound to the committed transaction otherwise
 	a.mail.Verification(u.Email, link.token, link.expires)
+	// Whoever chose the password signs in from here without the
+	// account-wide backoff.
+	a.throttle.Trust(ctx, u.Email, ip)
 	tok, err := a.start(ctx, u, MethodPassword, ip)
 	if err != nil {
 		return auth.Tokens{}, nil, err
@@ -251,19 +270,24 @@ func (a *Accounts) SignIn(ctx context.Context, email, password string, ip netip.
 // otp: a current code or an unused recovery code) and starts a session.
 // Every reason a sign-in can fail (unknown email, wrong password, disabled or SSO-only
 // account, malformed email) returns ErrInvalidCredentials after the same
-// password-hashing work; too many failures from ip return a *ThrottledError;
-// an address of a domain in Options.SSODomains gets ErrSSORequired. With
-// the right password, a missing otp gets ErrOTPRequired and a wrong one
-// ErrOTPInvalid, which counts as a failed sign-in.
+// password-hashing work; too many failures from ip, or of the account from
+// anywhere, return a *ThrottledError; an address of a domain in
+// Options.SSODomains gets ErrSSORequired. With the right password, a
+// missing otp gets ErrOTPRequired and a wrong one ErrOTPInvalid, which
+// counts as a failed sign-in.
+//
+// The attempt is counted before the password is checked (and given back
+// if it was right), so concurrent guesses get no more checks than guesses
+// in turn.
 func (a *Accounts) SignInOTP(ctx context.Context, email, password, otp string, ip netip.Addr) (auth.Tokens, *ent.User, error) {
 	raw := strings.ToLower(strings.TrimSpace(email))
-	if ok, wait := a.throttle.Allow(raw, ip); !ok {
-		a.log.WarnContext(ctx, "accounts: sign-in throttled", slog.String("ip", ip.String()))
-		return auth.Tokens{}, nil, &ThrottledError{RetryAfter: wait}
-	}
 	// Decided by the domain alone, so it tells nothing about accounts.
 	if a.ssoOnly(raw) {
 		return auth.Tokens{}, nil, ErrSSORequired
+	}
+	if ok, wait := a.throttle.Take(ctx, raw, ip); !ok {
+		a.log.WarnContext(ctx, "accounts: sign-in throttled", slog.String("ip", ip.String()))
+		return auth.Tokens{}, nil, &ThrottledError{RetryAfter: wait}
 	}
 	sys := viewer.SystemContext(ctx)
 	u, reason, err := a.checkPassword(sys, raw, password)
@@ -271,7 +295,6 @@ func (a *Accounts) SignInOTP(ctx context.Context, email, password, otp string, i
 		return auth.Tokens{}, nil, err
 	}
 	if reason != "" {
-		a.throttle.Fail(raw, ip)
 		ev := audit.Event{Action: audit.SignInFailed, IP: ip, Details: map[string]string{"reason": reason, "method": MethodPassword}}
 		// Only a well-formed email is recorded: a malformed one may be a
 		// password typed into the wrong field.
@@ -287,9 +310,14 @@ func (a *Accounts) SignInOTP(ctx context.Context, email, password, otp string, i
 		return auth.Tokens{}, nil, ErrInvalidCredentials
 	}
 	if err := a.secondFactor(ctx, u, otp, raw, ip); err != nil {
+		if errors.Is(err, ErrOTPRequired) {
+			// The password was right: being asked for the code is the
+			// first of two steps, not a failure.
+			a.throttle.Succeed(ctx, raw, ip)
+		}
 		return auth.Tokens{}, nil, err
 	}
-	a.throttle.Succeed(raw, ip)
+	a.throttle.Succeed(ctx, raw, ip)
 
 	upd := u.Update().SetLastSignInAt(a.opts.Now())
 	if auth.NeedsRehash(u.PasswordHash) {

@@ -50,10 +50,28 @@ func (d droppedMail) PasswordReset(to, _ string, _ time.Time) {
 	d.log.Warn("accounts: no mail configured, password-reset link dropped", slog.String("to", to))
 }
 
-// DefaultMailThrottle allows 3 link requests per address and client and 30
-// per client in 15 minutes.
-func DefaultMailThrottle() (*auth.Throttle, error) {
-	return auth.NewThrottle(auth.ThrottleConfig{AccountFailures: 3, IPFailures: 30, Window: 15 * time.Minute})
+// MailLimits is the mail throttle: 3 link requests per address and client
+// and 30 per client in 15 minutes.
+func MailLimits() auth.ThrottleConfig {
+	return auth.ThrottleConfig{Name: "mail", AccountFailures: 3, IPFailures: 30, Window: 15 * time.Minute}
+}
+
+// Defaults of the sign-up throttle (OAIS_SIGNUP_LIMITS).
+const (
+	// DefaultSignUpsPerAddress is sign-ups per client address an hour.
+	DefaultSignUpsPerAddress = 10
+	// DefaultSignUpsTotal is sign-ups from every address together a
+	// minute: a safety net against a flood from many addresses, which
+	// also bounds the memory sign-ups hash with at once (19 MiB each).
+	DefaultSignUpsTotal = 20
+)
+
+// SignUpLimits is the sign-up throttle: perAddress sign-ups per client
+// address an hour and total from everywhere a minute (each a burst, then
+// spread evenly).
+func SignUpLimits(perAddress, total int) auth.ThrottleConfig {
+	return auth.ThrottleConfig{Name: "signup", AccountFailures: -1, IPFailures: perAddress, Window: time.Hour,
+		Total: total, TotalWindow: time.Minute}
 }
 
 // ParseSSODomains parses OAIS_OIDC_REQUIRE: comma-separated e-mail domains
@@ -191,11 +209,9 @@ func (a *Accounts) SendVerification(ctx context.Context, userID string, ip netip
 	if u.EmailVerifiedAt != nil {
 		return nil
 	}
-	key := "verify\x00" + u.ID
-	if ok, wait := a.mailThrottle.Allow(key, ip); !ok {
+	if ok, wait := a.mailThrottle.Take(ctx, "verify\x00"+u.ID, ip); !ok {
 		return &ThrottledError{RetryAfter: wait}
 	}
-	a.mailThrottle.Fail(key, ip)
 	if n, err := a.recentLinks(sys, u, emailtoken.PurposeVERIFY_EMAIL); err != nil {
 		return fmt.Errorf("accounts: verification: %w", store.Classify(err))
 	} else if n >= MaxLinksPerHour {
@@ -217,10 +233,9 @@ func (a *Accounts) SendVerification(ctx context.Context, userID string, ip netip
 // account). Past MaxLinksPerHour links to one account nothing more is sent.
 func (a *Accounts) RequestPasswordReset(ctx context.Context, email string, ip netip.Addr) error {
 	raw := strings.ToLower(strings.TrimSpace(email))
-	if ok, wait := a.mailThrottle.Allow(raw, ip); !ok {
+	if ok, wait := a.mailThrottle.Take(ctx, raw, ip); !ok {
 		return &ThrottledError{RetryAfter: wait}
 	}
-	a.mailThrottle.Fail(raw, ip)
 	e, err := NormalizeEmail(raw)
 	if err != nil {
 		return err
@@ -301,6 +316,9 @@ func (a *Accounts) ResetPassword(ctx context.Context, token, password string, ip
 		return auth.Tokens{}, nil, fmt.Errorf("accounts: reset password: %w", store.Classify(err))
 	}
 	u = u.Unwrap()
+	// The link proved the mailbox: this address is the owner's, whatever
+	// a credential-stuffing attack did to the account's sign-ins.
+	a.throttle.Trust(ctx, u.Email, ip)
 	tok, err := a.start(ctx, u, MethodPassword, ip)
 	if err != nil {
 		return auth.Tokens{}, nil, err
@@ -321,7 +339,7 @@ func (a *Accounts) ChangePassword(ctx context.Context, userID, keepSession, curr
 	if a.ssoOnly(u.Email) {
 		return ErrSSORequired
 	}
-	if ok, wait := a.throttle.Allow(u.Email, ip); !ok {
+	if ok, wait := a.throttle.Take(ctx, u.Email, ip); !ok {
 		return &ThrottledError{RetryAfter: wait}
 	}
 	ok := false
@@ -331,10 +349,9 @@ func (a *Accounts) ChangePassword(ctx context.Context, userID, keepSession, curr
 		ok, _ = auth.VerifyPassword(u.PasswordHash, current)
 	}
 	if !ok {
-		a.throttle.Fail(u.Email, ip)
 		return ErrWrongPassword
 	}
-	a.throttle.Succeed(u.Email, ip)
+	a.throttle.Succeed(ctx, u.Email, ip)
 	hash, err := auth.HashPassword(next)
 	if err != nil {
 		return fmt.Errorf("accounts: change password: %w", err)

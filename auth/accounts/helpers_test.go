@@ -15,6 +15,7 @@ import (
 	"github.com/oais/oais/auth/authtest"
 	"github.com/oais/oais/ent"
 	"github.com/oais/oais/ent/membership"
+	"github.com/oais/oais/internal/secretbox"
 	"github.com/oais/oais/internal/store"
 	"github.com/oais/oais/internal/storetest"
 	"github.com/oais/oais/internal/viewer"
@@ -62,6 +63,19 @@ type fixture struct {
 	log    *slog.Logger
 }
 
+// fixtureKey seals the signing keys of every fixture, so fixtures on one
+// database share them.
+const fixtureKey = "b2Fpcy1hY2NvdW50cy10ZXN0LWZpeHR1cmUta2V5LTE="
+
+func fixtureBox(t *testing.T) *secretbox.Box {
+	t.Helper()
+	b, err := secretbox.New(fixtureKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func newFixture(t *testing.T, s *store.Store, mod ...func(*accounts.Options)) *fixture {
 	t.Helper()
 	ctx := context.Background()
@@ -73,7 +87,7 @@ func newFixture(t *testing.T, s *store.Store, mod ...func(*accounts.Options)) *f
 		}
 	})
 	var err error
-	f.issuer, err = auth.NewIssuer(ctx, accounts.NewSigningKeyStore(s.Ent, nil), auth.IssuerConfig{Issuer: "http://oais.test", Logger: f.log})
+	f.issuer, err = auth.NewIssuer(ctx, accounts.NewSigningKeyStore(s.Ent, fixtureBox(t)), auth.IssuerConfig{Issuer: "http://oais.test", Logger: f.log})
 	if err != nil {
 		t.Fatalf("NewIssuer: %v", err)
 	}

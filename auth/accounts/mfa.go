@@ -200,7 +200,7 @@ func (a *Accounts) secondFactor(ctx context.Context, u *ent.User, otp, raw strin
 	}
 	err := a.useCode(ctx, u, otp, ip)
 	if errors.Is(err, ErrOTPInvalid) {
-		a.throttle.Fail(raw, ip)
+		// The sign-in's attempt, counted by Take, is not given back.
 		a.auditBestEffort(ctx, audit.Event{
 			Action: audit.SignInFailed, ActorID: u.ID, ActorEmail: u.Email, IP: ip, TargetType: "user", TargetID: u.ID,
 			Details: map[string]string{"reason": "wrong_otp", "method": MethodPassword},

@@ -15,6 +15,7 @@ import (
 	"github.com/oais/oais/ent/predicate"
 	"github.com/oais/oais/ent/refreshtoken"
 	"github.com/oais/oais/ent/session"
+	"github.com/oais/oais/ent/signingkey"
 	"github.com/oais/oais/internal/secretbox"
 	"github.com/oais/oais/internal/store"
 	"github.com/oais/oais/internal/viewer"
@@ -27,10 +28,11 @@ const (
 )
 
 // SigningKeyStore keeps the control plane's JWT signing keys in the signing_keys
-// table. The table is system-only, so every query runs as the system. With
-// OAIS_SECRETS_KEY set, new keys are sealed (AES-256-GCM, bound to their
-// kid), so a copy of the database alone cannot mint sessions; keys stored
-// before it was set still load.
+// table. The table is system-only, so every query runs as the system. Keys
+// are sealed with OAIS_SECRETS_KEY (AES-256-GCM, bound to their kid), so a
+// copy of the database alone cannot mint sessions; a store without the key
+// adds none. Keys stored unsealed by earlier versions still load, and
+// SealStored seals them.
 type SigningKeyStore struct {
 	client *ent.Client
 	box    *secretbox.Box
@@ -42,8 +44,9 @@ var _ auth.SigningKeyStore = (*SigningKeyStore)(nil)
 // starts with it.
 var sealedPrefix = []byte("sealed:")
 
-// NewSigningKeyStore returns a SigningKeyStore over client that seals new
-// keys with box when it has a key (box may be nil: no sealing).
+// NewSigningKeyStore returns a SigningKeyStore over client that seals keys
+// with box. Without a key in box (nil included) it loads unsealed keys but
+// refuses to add any.
 func NewSigningKeyStore(client *ent.Client, box *secretbox.Box) *SigningKeyStore {
 	return &SigningKeyStore{client: client, box: box}
 }
@@ -70,17 +73,16 @@ func (s *SigningKeyStore) SigningKeys(ctx context.Context) ([]auth.StoredKey, er
 	return out, nil
 }
 
-// AddSigningKey inserts k, sealed when the store has a secrets key.
+// errNoSealingKey refuses to store a signing key in the clear.
+var errNoSealingKey = errors.New("accounts: signing keys are stored sealed, and OAIS_SECRETS_KEY is not set")
+
+// AddSigningKey inserts k, sealed.
 func (s *SigningKeyStore) AddSigningKey(ctx context.Context, k auth.StoredKey) error {
-	priv := k.PrivateJWK
-	if s.box.Enabled() {
-		sealed, err := s.box.Seal(priv, []byte(k.KID))
-		if err != nil {
-			return fmt.Errorf("accounts: seal signing key: %w", err)
-		}
-		priv = append(append([]byte{}, sealedPrefix...), sealed...)
+	priv, err := s.seal(k.KID, k.PrivateJWK)
+	if err != nil {
+		return err
 	}
-	err := s.client.SigningKey.Create().
+	err = s.client.SigningKey.Create().
 		SetKid(k.KID).
 		SetPrivateJwk(priv).
 		SetCreatedAt(k.CreatedAt).
@@ -89,6 +91,67 @@ func (s *SigningKeyStore) AddSigningKey(ctx context.Context, k auth.StoredKey) e
 		return fmt.Errorf("accounts: add signing key: %w", store.Classify(err))
 	}
 	return nil
+}
+
+// SealStored seals the keys an earlier version stored in the clear (before
+// signing keys were always sealed) and returns how many it sealed. The
+// column is immutable, so each row is replaced, id, kid and times kept, in
+// a transaction that deletes it only if it still holds what was read:
+// replicas starting together seal each key once.
+func (s *SigningKeyStore) SealStored(ctx context.Context) (int, error) {
+	sys := viewer.SystemContext(ctx)
+	rows, err := s.client.SigningKey.Query().All(sys)
+	if err != nil {
+		return 0, fmt.Errorf("accounts: load signing keys: %w", store.Classify(err))
+	}
+	n := 0
+	for _, r := range rows {
+		if bytes.HasPrefix(r.PrivateJwk, sealedPrefix) {
+			continue
+		}
+		sealed, err := s.seal(r.Kid, r.PrivateJwk)
+		if err != nil {
+			return n, err
+		}
+		replaced, err := s.replaceKey(sys, r, sealed)
+		if err != nil {
+			return n, fmt.Errorf("accounts: seal signing key %s: %w", r.Kid, store.Classify(err))
+		}
+		if replaced {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// replaceKey swaps r's private JWK for priv, unless r changed meanwhile.
+func (s *SigningKeyStore) replaceKey(sys context.Context, r *ent.SigningKey, priv []byte) (bool, error) {
+	tx, err := s.client.Tx(sys)
+	if err != nil {
+		return false, err
+	}
+	gone, err := tx.SigningKey.Delete().Where(signingkey.ID(r.ID), signingkey.PrivateJwk(r.PrivateJwk)).Exec(sys)
+	if err == nil && gone == 1 {
+		err = tx.SigningKey.Create().SetID(r.ID).SetKid(r.Kid).SetPrivateJwk(priv).
+			SetCreatedAt(r.CreatedAt).SetNillableRetiredAt(r.RetiredAt).Exec(sys)
+	}
+	if err != nil || gone != 1 {
+		_ = tx.Rollback()
+		return false, err
+	}
+	return true, tx.Commit()
+}
+
+// seal returns priv as stored: sealedPrefix and priv sealed for kid.
+func (s *SigningKeyStore) seal(kid string, priv []byte) ([]byte, error) {
+	if !s.box.Enabled() {
+		return nil, errNoSealingKey
+	}
+	sealed, err := s.box.Seal(priv, []byte(kid))
+	if err != nil {
+		return nil, fmt.Errorf("accounts: seal signing key: %w", err)
+	}
+	return append(append([]byte{}, sealedPrefix...), sealed...), nil
 }
 
 // SessionStore keeps sessions and their refresh tokens (only SHA-256

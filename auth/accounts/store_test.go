@@ -167,7 +167,7 @@ func TestUseRefreshRace(t *testing.T) {
 func TestKeyStoreWithIssuer(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		ks := accounts.NewSigningKeyStore(s.Ent, nil)
+		ks := accounts.NewSigningKeyStore(s.Ent, newBox(t))
 		first, err := auth.NewIssuer(ctx, ks, auth.IssuerConfig{Issuer: "http://oais.test"})
 		if err != nil {
 			t.Fatal(err)

@@ -26,13 +26,13 @@ import (
 	"net/http"
 	"sort"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/oais/oais/ent"
 	"github.com/oais/oais/ent/billingaccount"
 	"github.com/oais/oais/ent/workspace"
 	"github.com/oais/oais/internal/audit"
+	"github.com/oais/oais/internal/egress"
 	"github.com/oais/oais/internal/every"
 	"github.com/oais/oais/internal/ledger"
 	"github.com/oais/oais/internal/viewer"
@@ -86,8 +86,12 @@ type Alert struct {
 
 // Options tunes New; zero values take the defaults.
 type Options struct {
-	Logger      *slog.Logger
-	HTTPClient  *http.Client // default: DefaultPostTimeout, no link-local or unspecified addresses
+	Logger *slog.Logger
+	// Egress is where webhooks may lead: the rule of tenants' upstreams
+	// (public addresses, plus OAIS_UPSTREAM_ALLOWED_NETWORKS), checked at
+	// every connection. nil allows public addresses only.
+	Egress      *egress.Policy
+	HTTPClient  *http.Client // default: PostTimeout, dialling only what Egress allows
 	PostTimeout time.Duration
 	MaxAttempts int
 	Parallel    int
@@ -128,28 +132,19 @@ func New(c *ent.Client, totals Totals, o Options) *Worker {
 		o.Parallel = DefaultParallel
 	}
 	if o.HTTPClient == nil {
-		o.HTTPClient = newHTTPClient(o.PostTimeout)
+		o.HTTPClient = newHTTPClient(o.PostTimeout, o.Egress)
 	}
 	return &Worker{client: c, totals: totals, opts: o, pending: map[string][]*delivery{}}
 }
 
-// newHTTPClient refuses link-local and unspecified addresses: a workspace
-// admin chooses the URL, and the cloud metadata service (169.254.169.254)
-// must not be one. Private networks stay allowed, for operators' internal
-// receivers.
-func newHTTPClient(timeout time.Duration) *http.Client {
-	d := &net.Dialer{Timeout: timeout, Control: func(_, address string, _ syscall.RawConn) error {
-		host, _, err := net.SplitHostPort(address)
-		if err != nil {
-			return err
-		}
-		ip := net.ParseIP(host)
-		if ip == nil || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() || ip.IsMulticast() {
-			return fmt.Errorf("spendalerts: webhook address %s not allowed", host)
-		}
-		return nil
-	}}
-	tr := &http.Transport{DialContext: d.DialContext, TLSHandshakeTimeout: timeout, ResponseHeaderTimeout: timeout, MaxIdleConnsPerHost: 1}
+// newHTTPClient dials only the addresses dest allows, checked on the
+// address actually dialled (after DNS, so a name that rebinds to the
+// metadata service or loopback gets no connection): a workspace admin
+// chooses the URL, and the control plane's own network is not theirs. No
+// proxy from the environment: it would dial for us, unchecked.
+func newHTTPClient(timeout time.Duration, dest *egress.Policy) *http.Client {
+	dial := dest.DialContext(&net.Dialer{Timeout: timeout})
+	tr := &http.Transport{DialContext: dial, TLSHandshakeTimeout: timeout, ResponseHeaderTimeout: timeout, MaxIdleConnsPerHost: 1}
 	return &http.Client{Timeout: timeout, Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse // a redirect is an answer, not an invitation
 	}}

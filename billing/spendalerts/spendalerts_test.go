@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/oais/oais/ent/auditevent"
 	"github.com/oais/oais/ent/billingaccount"
 	"github.com/oais/oais/internal/audit"
+	"github.com/oais/oais/internal/egress"
 	"github.com/oais/oais/internal/ledger"
 	"github.com/oais/oais/internal/store"
 	"github.com/oais/oais/internal/storetest"
@@ -88,11 +90,15 @@ type fixture struct {
 	n   int
 }
 
+// loopbackAllowed is the operator's allow-list the tests' receivers need:
+// they listen on loopback, which the egress rule refuses otherwise.
+var loopbackAllowed = &egress.Policy{Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}}
+
 func newFixture(t *testing.T, s *store.Store) *fixture {
 	t.Helper()
 	l := ledger.New(s)
 	return &fixture{s: s, l: l, ctx: viewer.SystemContext(context.Background()),
-		w: spendalerts.New(s.Ent, l, spendalerts.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})}
+		w: spendalerts.New(s.Ent, l, spendalerts.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Egress: loopbackAllowed})}
 }
 
 // workspace makes a workspace with a key; capCents and quota of 0 mean none.
@@ -281,7 +287,7 @@ func TestSlowReceiverTimesOut(t *testing.T) {
 		}))
 		t.Cleanup(func() { close(release); slow.Close() })
 		f := newFixture(t, s)
-		f.w = spendalerts.New(s.Ent, f.l, spendalerts.Options{PostTimeout: 100 * time.Millisecond,
+		f.w = spendalerts.New(s.Ent, f.l, spendalerts.Options{PostTimeout: 100 * time.Millisecond, Egress: loopbackAllowed,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		ws, key := f.workspace(t, 100, 0, slow.URL)
 		now := time.Date(2031, 6, 10, 12, 0, 0, 0, time.UTC)
@@ -317,24 +323,27 @@ func TestSetWebhook(t *testing.T) {
 			return viewer.NewContext(context.Background(), &viewer.Viewer{UserID: "usr_1", Roles: map[string]viewer.Role{ws: role}})
 		}
 		u := func(s string) *string { return &s }
+		internal := &egress.Policy{Allowed: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}}
 		tests := []struct {
 			name    string
 			ctx     context.Context
+			dest    *egress.Policy
 			ws      string
 			url     *string
 			want    error
 			wantURL string
 		}{
-			{"developer is forbidden", as(viewer.RoleDeveloper), ws, u("https://example.com/h"), workspaces.ErrForbidden, ""},
-			{"foreign workspace is not found", as(viewer.RoleOwner), foreign, u("https://example.com/h"), store.ErrNotFound, ""},
-			{"relative url", as(viewer.RoleAdmin), ws, u("/hook"), &spendalerts.InputError{}, ""},
-			{"admin sets it", as(viewer.RoleAdmin), ws, u(" https://example.com/hook?token=secret "), nil, "https://example.com/hook?token=secret"},
-			{"owner replaces it", as(viewer.RoleOwner), ws, u("http://10.0.0.5:8080/alerts"), nil, "http://10.0.0.5:8080/alerts"},
-			{"null removes it", as(viewer.RoleOwner), ws, nil, nil, ""},
+			{"developer is forbidden", as(viewer.RoleDeveloper), nil, ws, u("https://example.com/h"), workspaces.ErrForbidden, ""},
+			{"foreign workspace is not found", as(viewer.RoleOwner), nil, foreign, u("https://example.com/h"), store.ErrNotFound, ""},
+			{"relative url", as(viewer.RoleAdmin), nil, ws, u("/hook"), &spendalerts.InputError{}, ""},
+			{"admin sets it", as(viewer.RoleAdmin), nil, ws, u(" https://example.com/hook?token=secret "), nil, "https://example.com/hook?token=secret"},
+			{"private network refused", as(viewer.RoleOwner), nil, ws, u("http://10.0.0.5:8080/alerts"), &spendalerts.InputError{}, ""},
+			{"private network the operator allowed", as(viewer.RoleOwner), internal, ws, u("http://10.0.0.5:8080/alerts"), nil, "http://10.0.0.5:8080/alerts"},
+			{"null removes it", as(viewer.RoleOwner), nil, ws, nil, nil, ""},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				err := spendalerts.SetWebhook(tt.ctx, s.Ent, tt.ws, tt.url)
+				err := spendalerts.SetWebhook(tt.ctx, s.Ent, tt.dest, tt.ws, tt.url)
 				var ie *spendalerts.InputError
 				switch {
 				case tt.want == nil && err != nil:
@@ -407,7 +416,7 @@ func TestReplicasAlertOnce(t *testing.T) {
 	f.spend(t, ws, key, 500_000, 10, now)
 	workers := make([]*spendalerts.Worker, 4)
 	for i := range workers {
-		workers[i] = spendalerts.New(s.Ent, f.l, spendalerts.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		workers[i] = spendalerts.New(s.Ent, f.l, spendalerts.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Egress: loopbackAllowed})
 	}
 	var wg sync.WaitGroup
 	for _, w := range workers {

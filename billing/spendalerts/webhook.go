@@ -2,12 +2,15 @@ package spendalerts
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 
 	"github.com/oais/oais/ent"
 	"github.com/oais/oais/ent/billingaccount"
 	"github.com/oais/oais/internal/audit"
+	"github.com/oais/oais/internal/egress"
 	"github.com/oais/oais/internal/store"
 	"github.com/oais/oais/internal/userinput"
 	"github.com/oais/oais/internal/viewer"
@@ -46,9 +49,16 @@ func ValidateURL(raw string) (string, error) {
 
 // SetWebhook sets (or, with a nil or empty url, removes) where a
 // workspace's spend alerts are POSTed. Owners and admins only; a workspace
-// the viewer is not in is not found. Pass a transaction's client: the
-// audit line belongs to the change.
-func SetWebhook(ctx context.Context, c *ent.Client, wsID string, rawURL *string) error {
+// the viewer is not in is not found. The URL must lead where dest allows
+// (every address its name resolves to): the control plane POSTs there, and
+// the worker checks again at every connection.
+//
+// The name is resolved before anything is written. Called outside a
+// transaction, SetWebhook opens its own for the change and its audit line,
+// after the look-up: on SQLite a transaction holds the write lock, which a
+// slow (or deliberately stalling) DNS server must not get to hold. Inside
+// one (ent.NewTxContext), it writes there.
+func SetWebhook(ctx context.Context, c *ent.Client, dest *egress.Policy, wsID string, rawURL *string) error {
 	role, member := viewer.FromContext(ctx).RoleIn(wsID)
 	switch {
 	case !member:
@@ -62,7 +72,49 @@ func SetWebhook(ctx context.Context, c *ent.Client, wsID string, rawURL *string)
 		if u, err = ValidateURL(*rawURL); err != nil {
 			return err
 		}
+		if err := checkDestination(ctx, dest, u); err != nil {
+			return err
+		}
 	}
+	return inTx(ctx, c, func(c *ent.Client) error { return writeWebhook(ctx, c, wsID, u) })
+}
+
+// checkDestination refuses a webhook URL that leads where dest forbids,
+// naming the rule and the operator's way out.
+func checkDestination(ctx context.Context, dest *egress.Policy, raw string) error {
+	pu, err := url.Parse(raw)
+	if err != nil {
+		return &InputError{Field: "url", Msg: "not a valid URL"}
+	}
+	if err := dest.CheckURL(ctx, pu); err != nil {
+		var fe *egress.ForbiddenError
+		if errors.As(err, &fe) {
+			return &InputError{Field: "url", Msg: fmt.Sprintf("%s is %s; a webhook must be a public address "+
+				"(an operator can allow a network with OAIS_UPSTREAM_ALLOWED_NETWORKS)", pu.Hostname(), fe.Rule)}
+		}
+		return &InputError{Field: "url", Msg: "use an absolute http:// or https:// URL"}
+	}
+	return nil
+}
+
+// inTx runs fn in ctx's transaction if there is one, else in a new one.
+func inTx(ctx context.Context, c *ent.Client, fn func(*ent.Client) error) error {
+	if ent.TxFromContext(ctx) != nil {
+		return fn(c)
+	}
+	tx, err := c.Tx(ctx)
+	if err != nil {
+		return store.Classify(err)
+	}
+	if err := fn(tx.Client()); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	return store.Classify(tx.Commit())
+}
+
+// writeWebhook stores u (or removes the webhook for "") with its audit line.
+func writeWebhook(ctx context.Context, c *ent.Client, wsID, u string) error {
 	acct, err := c.BillingAccount.Query().Where(billingaccount.WorkspaceID(wsID)).Only(ctx)
 	switch {
 	case ent.IsNotFound(err):

@@ -42,6 +42,10 @@ Configuration is read from the environment (CONTRACT §1):
   OAIS_BOOTSTRAP_ADMIN_EMAIL   first admin, created once        (default admin@localhost)
   OAIS_BOOTSTRAP_ADMIN_PASSWORD  its password                   (default: random, printed once)
   OAIS_ALLOW_SIGNUP            self-service sign-up             (default true)
+  OAIS_SIGNUP_LIMITS           PER_ADDRESS,TOTAL: sign-ups per client address an hour and from
+                               everywhere a minute; past either signUp answers THROTTLED (default 10,20)
+  OAIS_REDIS_URL               redis://… to share the sign-in, sign-up and password-reset throttles
+                               between control-plane replicas (default: each process counts alone)
   OAIS_STRIPE_API_KEY, OAIS_STRIPE_API_BASE, OAIS_STRIPE_WEBHOOK_SECRET
                                Stripe billing (unset: local ledger only)
   OAIS_BILLING_INTERVAL        how often usage is sent to Stripe (default 1m)
@@ -61,7 +65,9 @@ Configuration is read from the environment (CONTRACT §1):
                                (required with OAIS_SMTP_URL)
   OAIS_SECRETS_KEY             32 random bytes, base64: seals workspaces' upstream API keys and
                                JWT signing keys, signs SSO sign-in state (the same value on every gateway
-                               and control-plane replica; openssl rand -base64 32)
+                               and control-plane replica; openssl rand -base64 32). Required by serve
+                               on PostgreSQL; on SQLite, unset means the key in secrets.key beside the
+                               database, generated at first start (back it up with the database)
   OAIS_SECRET_SCANNING_KEYS    GitHub secret-scanning public keys (JSON, file or URL) for
                                POST /secret-scanning/github (default: GitHub's published keys)
   OAIS_SESSION_IDLE            a session neither signed into nor refreshed for this long ends, its
@@ -71,11 +77,13 @@ Configuration is read from the environment (CONTRACT §1):
                                is https
   OAIS_TRUSTED_PROXIES         CIDRs whose X-Forwarded-For is believed
   OAIS_UPSTREAM_ALLOWED_NETWORKS
-                               CIDRs a workspace's own upstream may point at besides public
-                               addresses; setWorkspaceUpstream refuses loopback, private,
-                               link-local, CGNAT, multicast and cloud metadata addresses
-                               otherwise (a metadata address only by its own /32). Set the
-                               same value on the gateways (default: none)
+                               CIDRs a workspace's own upstream and spend-alert webhook may
+                               point at besides public addresses; setWorkspaceUpstream and
+                               setBillingAlertWebhook refuse loopback, private, link-local,
+                               CGNAT, multicast and cloud metadata addresses otherwise (a
+                               metadata address only by its own /32), and webhooks are checked
+                               again at every connection. Set the same value on the gateways
+                               (default: none)
   OAIS_DRAIN_TIMEOUT           on SIGTERM/SIGINT: /readyz answers 503, no new connections,
                                requests in flight get this long to finish (default 25s)
   OAIS_LOG_FORMAT              json (default) or text;  OAIS_LOG_LEVEL debug|info|warn|error
@@ -131,7 +139,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case args[0] == "serve" && len(args) == 1:
 		srv, err := controlplane.Open(ctx, cfg, log, stdout)
-		if err != nil {
+		var bad *config.Error
+		if errors.As(err, &bad) {
+			fmt.Fprintln(stderr, "controlplane: bad configuration:", err)
+			return 2
+		} else if err != nil {
 			fmt.Fprintln(stderr, "controlplane:", err)
 			return 1
 		}

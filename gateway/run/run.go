@@ -58,6 +58,30 @@ type Gateway struct {
 // The gateway names models in its metrics by their priced names.
 var _ gateway.PricedModels = (*prices.Live)(nil)
 
+// secretsBox opens workspaces' upstream keys: with OAIS_SECRETS_KEY, or on
+// the embedded SQLite database without it the key the control plane keeps
+// beside the database (made here if this gateway starts first). On
+// PostgreSQL without it, workspaces' own upstream keys cannot be opened.
+func secretsBox(cfg Config, log *slog.Logger) (*secretbox.Box, error) {
+	key := cfg.SecretsKey.Reveal()
+	if dbPath, ok := store.SQLitePath(cfg.DatabaseURL); key == "" && ok {
+		var path string
+		var created bool
+		var err error
+		if key, path, created, err = secretbox.KeyBeside(dbPath); err != nil {
+			return nil, fmt.Errorf("OAIS_SECRETS_KEY: unset, and the key beside the SQLite database cannot be used: %w", err)
+		}
+		if created && path != "" {
+			log.Warn("OAIS_SECRETS_KEY is not set: generated a secrets key beside the SQLite database; back it up with the database", "path", path)
+		}
+	}
+	box, err := secretbox.New(key)
+	if err != nil {
+		return nil, fmt.Errorf("OAIS_SECRETS_KEY: %w", err)
+	}
+	return box, nil
+}
+
 // Open connects everything and loads the key snapshot. Close the result.
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 	st, err := store.Open(ctx, cfg.DatabaseURL)
@@ -86,9 +110,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 	if err := extra.Register(g.Ledger.Collector()); err != nil {
 		return nil, fmt.Errorf("usage ledger metrics: %w", err)
 	}
-	box, err := secretbox.New(cfg.SecretsKey.Reveal())
+	box, err := secretsBox(cfg, log)
 	if err != nil {
-		return nil, fmt.Errorf("OAIS_SECRETS_KEY: %w", err)
+		return nil, err
 	}
 	g.wake = make(chan struct{}, 1)
 	g.Snapshot = keysnapshot.New(st.Ent, keysnapshot.Options{CacheTTL: cfg.CacheTTL, Logger: log, Totals: g.monthTotals, Secrets: box, Wake: g.wake})

@@ -6,10 +6,15 @@ package controlplane
 
 import (
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/oais/oais/auth"
 	"github.com/oais/oais/auth/accounts"
@@ -63,7 +68,10 @@ type Config struct {
 	OIDCClientID    string
 	OIDCSecret      config.Secret
 	OIDCDomainRules string
-	SecretsKey      config.Secret // OAIS_SECRETS_KEY: seals workspaces' upstream keys
+	// SecretsKey (OAIS_SECRETS_KEY) seals workspaces' upstream keys and the
+	// JWT signing keys. Required on PostgreSQL; on the embedded SQLite
+	// database, unset means the key kept beside it (see SecretsBox).
+	SecretsKey config.Secret
 	// SecretScanningKeys verifies GitHub secret-scanning reports: empty for
 	// GitHub's published keys, or a URL, a file or inline JSON.
 	SecretScanningKeys string
@@ -80,6 +88,18 @@ type Config struct {
 	// SessionIdle (OAIS_SESSION_IDLE) ends a session neither refreshed nor
 	// signed into for that long; sessions end 30 days after sign-in anyway.
 	SessionIdle time.Duration
+	// RedisURL (OAIS_REDIS_URL), when set, shares the sign-in, sign-up and
+	// mail throttles between control-plane replicas; unset, each process
+	// throttles on its own.
+	RedisURL  config.Secret // may carry a password
+	redisOpts *redis.Options
+	// RedisPrefix starts the control plane's keys in Redis; not read from
+	// the environment (tests give each run its own).
+	RedisPrefix string
+	// SignUpsPerAddress and SignUpsTotal (OAIS_SIGNUP_LIMITS) bound
+	// sign-ups per client address an hour and from everywhere a minute.
+	SignUpsPerAddress int
+	SignUpsTotal      int
 }
 
 // Load reads the Config from env and validates it; the error names the
@@ -113,9 +133,23 @@ func Load(env config.Env) (Config, error) {
 		SMTPURL:                 config.Secret(env.String("OAIS_SMTP_URL", "")),
 		SMTPFrom:                env.String("OAIS_SMTP_FROM", ""),
 		SessionIdle:             env.Duration("OAIS_SESSION_IDLE", auth.DefaultIdleTimeout, &errs),
+		RedisURL:                config.Secret(env.String("OAIS_REDIS_URL", "")),
+		RedisPrefix:             auth.DefaultRedisPrefix,
 	}
 	if c.SessionIdle <= 0 || c.SessionIdle > auth.DefaultRefreshTTL {
 		errs = append(errs, config.Errorf("OAIS_SESSION_IDLE", "must be a duration from 1s to 720h (30 days, when every session ends anyway), e.g. 24h"))
+	}
+	if c.RedisURL != "" {
+		o, err := redis.ParseURL(c.RedisURL.Reveal())
+		if err != nil {
+			errs = append(errs, config.Errorf("OAIS_REDIS_URL", "not a redis:// URL (%v)", err))
+		}
+		c.redisOpts = o
+	}
+	var err error
+	if c.SignUpsPerAddress, c.SignUpsTotal, err = parseSignUpLimits(env.String("OAIS_SIGNUP_LIMITS", "")); err != nil {
+		errs = append(errs, config.Errorf("OAIS_SIGNUP_LIMITS", "%v; want PER_ADDRESS,TOTAL: sign-ups per client address an hour and from everywhere a minute, e.g. %d,%d",
+			err, accounts.DefaultSignUpsPerAddress, accounts.DefaultSignUpsTotal))
 	}
 	if c.SMTPURL != "" {
 		var se *mail.SettingError
@@ -180,4 +214,60 @@ func Load(env config.Env) (Config, error) {
 		errs = append(errs, config.Errorf("OAIS_BOOTSTRAP_ADMIN_PASSWORD", "must be at least 8 characters"))
 	}
 	return c, config.Join(errs)
+}
+
+// SecretsBox returns the box that seals stored secrets: OAIS_SECRETS_KEY,
+// or on the embedded SQLite database without it the key kept beside the
+// database (secretbox.KeyBeside, which the gateway reads too), made at the
+// first start with a warning to back it up. On PostgreSQL the variable is
+// required: the error is a *config.Error naming it. Nothing touches the
+// database.
+func (c Config) SecretsBox(log *slog.Logger) (*secretbox.Box, error) {
+	key := c.SecretsKey.Reveal()
+	if key == "" {
+		dbPath, ok := store.SQLitePath(c.DatabaseURL)
+		if !ok {
+			return nil, config.Errorf("OAIS_SECRETS_KEY", "required with a PostgreSQL database: it seals the signing keys and the workspaces' upstream keys stored there. "+
+				"Make one with `openssl rand -base64 32` and give the same value to every control plane and gateway; keep a copy, it cannot be recovered")
+		}
+		var path string
+		var created bool
+		var err error
+		if key, path, created, err = secretbox.KeyBeside(dbPath); err != nil {
+			return nil, config.Errorf("OAIS_SECRETS_KEY", "unset, and the key beside the SQLite database cannot be used: %v", err)
+		}
+		switch {
+		case path == "":
+			log.Warn("OAIS_SECRETS_KEY is not set: the in-memory database's secrets are sealed with a key made for this process only")
+		case created:
+			log.Warn("OAIS_SECRETS_KEY is not set: generated a secrets key beside the SQLite database; back it up with the database, "+
+				"without it the signing keys and the workspaces' upstream keys stored there cannot be opened (or set OAIS_SECRETS_KEY to its contents)", "path", path)
+		default:
+			log.Info("OAIS_SECRETS_KEY is not set: using the secrets key beside the SQLite database", "path", path)
+		}
+	}
+	box, err := secretbox.New(key)
+	if err != nil {
+		return nil, config.Errorf("OAIS_SECRETS_KEY", "must be 32 random bytes, base64-encoded (openssl rand -base64 32)")
+	}
+	return box, nil
+}
+
+// parseSignUpLimits reads OAIS_SIGNUP_LIMITS, "PER_ADDRESS,TOTAL"; empty is
+// the defaults.
+func parseSignUpLimits(v string) (perAddress, total int, err error) {
+	if v == "" {
+		return accounts.DefaultSignUpsPerAddress, accounts.DefaultSignUpsTotal, nil
+	}
+	a, b, ok := strings.Cut(v, ",")
+	if !ok {
+		return 0, 0, errors.New("two numbers")
+	}
+	if perAddress, err = strconv.Atoi(strings.TrimSpace(a)); err != nil || perAddress <= 0 {
+		return 0, 0, fmt.Errorf("%q is not a positive whole number", strings.TrimSpace(a))
+	}
+	if total, err = strconv.Atoi(strings.TrimSpace(b)); err != nil || total <= 0 {
+		return 0, 0, fmt.Errorf("%q is not a positive whole number", strings.TrimSpace(b))
+	}
+	return perAddress, total, nil
 }

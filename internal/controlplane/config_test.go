@@ -33,6 +33,12 @@ func TestLoad(t *testing.T) {
 		{name: "negative usage retention", env: map[string]string{"OAIS_USAGE_RETENTION_DAYS": "-1"}, wantErr: "OAIS_USAGE_RETENTION_DAYS"},
 		{name: "usage retention not a number", env: map[string]string{"OAIS_USAGE_RETENTION_DAYS": "forever"}, wantErr: "OAIS_USAGE_RETENTION_DAYS"},
 		{name: "bad signup flag", env: map[string]string{"OAIS_ALLOW_SIGNUP": "maybe"}, wantErr: "OAIS_ALLOW_SIGNUP"},
+		{name: "signup limits", env: map[string]string{"OAIS_SIGNUP_LIMITS": "5, 50"}},
+		{name: "signup limits, one number", env: map[string]string{"OAIS_SIGNUP_LIMITS": "5"}, wantErr: "OAIS_SIGNUP_LIMITS"},
+		{name: "signup limits, zero", env: map[string]string{"OAIS_SIGNUP_LIMITS": "0,50"}, wantErr: "OAIS_SIGNUP_LIMITS"},
+		{name: "signup limits, not numbers", env: map[string]string{"OAIS_SIGNUP_LIMITS": "many,more"}, wantErr: "OAIS_SIGNUP_LIMITS"},
+		{name: "redis", env: map[string]string{"OAIS_REDIS_URL": "redis://:pw@127.0.0.1:6379/2"}},
+		{name: "bad redis url", env: map[string]string{"OAIS_REDIS_URL": "127.0.0.1:6379"}, wantErr: "OAIS_REDIS_URL"},
 		{name: "smtp", env: map[string]string{"OAIS_SMTP_URL": "smtp://u:p@mail.example.com:587", "OAIS_SMTP_FROM": "oais <noreply@example.com>"}},
 		{name: "smtps", env: map[string]string{"OAIS_SMTP_URL": "smtps://mail.example.com", "OAIS_SMTP_FROM": "noreply@example.com"}},
 		{name: "smtp without from", env: map[string]string{"OAIS_SMTP_URL": "smtp://mail.example.com"}, wantErr: "OAIS_SMTP_FROM"},
@@ -69,6 +75,7 @@ func TestSecretsNeverPrint(t *testing.T) {
 		"OAIS_STRIPE_API_KEY": "sk_test_supersecret", "OAIS_STRIPE_WEBHOOK_SECRET": "whsec_supersecret",
 		"OAIS_BOOTSTRAP_ADMIN_PASSWORD": "supersecret-password",
 		"OAIS_SMTP_URL":                 "smtp://oais:supersecret-smtp@mail.example.com", "OAIS_SMTP_FROM": "noreply@example.com",
+		"OAIS_REDIS_URL": "redis://:supersecret-redis@127.0.0.1:6379/0",
 	}))
 	if err != nil {
 		t.Fatal(err)

@@ -25,8 +25,8 @@ import (
 // TestSSOAcrossReplicas: behind a load balancer, the IdP's redirect may
 // reach another control-plane replica than the one that started the
 // sign-in. With the same OAIS_SECRETS_KEY the state cookie verifies there;
-// without one (a secret per process) it cannot, which is why the server
-// warns.
+// without one on SQLite, replicas on one database share the key kept
+// beside it.
 func TestSSOAcrossReplicas(t *testing.T) {
 	m, err := mockoidc.NewServer(nil)
 	if err != nil {
@@ -49,7 +49,7 @@ func TestSSOAcrossReplicas(t *testing.T) {
 		wantPath   string
 	}{
 		{"shared OAIS_SECRETS_KEY", base64.StdEncoding.EncodeToString(key), accounts.CompletePath},
-		{"no OAIS_SECRETS_KEY", "", accounts.SignInPath},
+		{"no OAIS_SECRETS_KEY: the key beside the SQLite database", "", accounts.CompletePath},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			// Replica B's address is the public URL: the IdP sends the

@@ -27,6 +27,7 @@ func TestUsageRetention(t *testing.T) {
 		"OAIS_CONTROLPLANE_ADDR":        "127.0.0.1:0",
 		"OAIS_BOOTSTRAP_ADMIN_PASSWORD": "a long enough password",
 		"OAIS_USAGE_RETENTION_DAYS":     "30",
+		"OAIS_SECRETS_KEY":              "b2Fpcy1jb250cm9scGxhbmUtdGVzdC1zZWNyZXRzLTE=", // required on PostgreSQL
 	}))
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 	"github.com/vektah/gqlparser/v2/ast"
 	"golang.org/x/sync/errgroup"
 
@@ -68,6 +68,9 @@ type Server struct {
 	stripe   *billing.Stripe
 	metrics  *billing.Metrics
 	oidc     *auth.OIDC
+	egress   *egress.Policy // where tenant-set URLs may lead
+	redis    *redis.Client  // OAIS_REDIS_URL: shared throttles; nil without
+	secrets  *secretbox.Box // seals stored secrets; always has a key
 	outbox   *mail.Outbox
 	draining atomic.Bool // /readyz answers 503 once the drain began
 }
@@ -75,6 +78,12 @@ type Server struct {
 // Open connects to the database, applies pending migrations and builds the
 // HTTP handler. Close the result.
 func Open(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Server, error) {
+	// First: a missing key is bad configuration, and nothing starts
+	// half-configured.
+	box, err := cfg.SecretsBox(log)
+	if err != nil {
+		return nil, err
+	}
 	st, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("OAIS_DATABASE_URL: %w", err)
@@ -92,7 +101,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Se
 	if n > 0 {
 		log.Info("database migrated", "applied", n, "database", st.Redacted())
 	}
-	s := &Server{Config: cfg, Store: st, Log: log, Keys: &apikeys.Service{}}
+	s := &Server{Config: cfg, Store: st, Log: log, Keys: &apikeys.Service{}, secrets: box}
 	if err := s.build(ctx, out); err != nil {
 		ok = true // s.Close closes the store, and the outbox build may have started
 		_ = s.Close()
@@ -115,6 +124,9 @@ func (s *Server) Close() error {
 	}
 	if s.oidc != nil {
 		s.oidc.Close()
+	}
+	if s.redis != nil {
+		_ = s.redis.Close()
 	}
 	return s.Store.Close()
 }
@@ -144,11 +156,17 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	if s.Store.Dialect == dialect.Postgres {
 		client.Use(changes.Hook())
 	}
-	box, err := secretbox.New(cfg.SecretsKey.Reveal())
-	if err != nil {
-		return fmt.Errorf("OAIS_SECRETS_KEY: %w", err)
+	box := s.secrets
+	signingKeys := accounts.NewSigningKeyStore(client, box)
+	// Keys stored in the clear by versions before sealing was required are
+	// sealed now, not at their rotation: until then a copy of the database
+	// could mint sessions.
+	if n, err := signingKeys.SealStored(ctx); err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	} else if n > 0 {
+		log.Info("sealed signing keys stored before OAIS_SECRETS_KEY", "keys", n)
 	}
-	issuer, err := auth.NewIssuer(ctx, accounts.NewSigningKeyStore(client, box), auth.IssuerConfig{Issuer: cfg.PublicURL.String(), Logger: log})
+	issuer, err := auth.NewIssuer(ctx, signingKeys, auth.IssuerConfig{Issuer: cfg.PublicURL.String(), Logger: log})
 	if err != nil {
 		return fmt.Errorf("signing keys: %w", err)
 	}
@@ -157,8 +175,13 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	acc, err := accounts.New(client, issuer, accounts.Options{AllowSignUp: cfg.AllowSignUp, Mail: sender, SSODomains: cfg.SSODomains,
-		IdleTimeout: cfg.SessionIdle, Secrets: box, TOTPIssuer: totpIssuer(cfg.PublicURL), Logger: log})
+	opts, err := s.throttles(ctx)
+	if err != nil {
+		return err
+	}
+	opts.AllowSignUp, opts.Mail, opts.SSODomains, opts.Logger = cfg.AllowSignUp, sender, cfg.SSODomains, log
+	opts.IdleTimeout, opts.Secrets, opts.TOTPIssuer = cfg.SessionIdle, box, totpIssuer(cfg.PublicURL)
+	acc, err := accounts.New(client, issuer, opts)
 	if err != nil {
 		return err
 	}
@@ -178,9 +201,11 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	s.metrics = billing.NewMetrics(reg)
 
 	s.Invites = &workspaces.Invitations{Mail: sender}
+	// Tenants set upstream and webhook URLs; both lead only where this allows.
+	s.egress = &egress.Policy{Allowed: cfg.UpstreamAllowedNetworks}
 	res := &graph.Resolver{Client: client, Keys: s.Keys, Accounts: acc, Invites: s.Invites,
 		Ledger: ledger.New(s.Store), Secrets: box,
-		Reconciler: entstore.Reconciler(s.Store, s.stripe), Egress: &egress.Policy{Allowed: cfg.UpstreamAllowedNetworks},
+		Reconciler: entstore.Reconciler(s.Store, s.stripe), Egress: s.egress,
 		PublicURL: cfg.PublicURL}
 	if s.stripe != nil {
 		res.Stripe = entstore.NewLinks(s.Store, s.stripe)
@@ -222,13 +247,8 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	if cfg.OIDCIssuer != "" {
 		// The state cookie must verify on whichever replica the IdP's
 		// redirect reaches: derive its secret from OAIS_SECRETS_KEY, shared
-		// by every replica; without one, each process picks its own.
+		// by every replica.
 		secret := box.Derive("oidc state cookie")
-		if secret == nil {
-			secret = make([]byte, 32)
-			_, _ = rand.Read(secret)
-			log.Warn("OIDC sign-in state is signed with a per-process secret: with several control-plane replicas, set OAIS_SECRETS_KEY (the same on all) so a sign-in can finish on any of them")
-		}
 		s.oidc, err = auth.NewOIDC(ctx, auth.OIDCConfig{
 			Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCSecret.Reveal(),
 			RedirectURL: cfg.PublicURL.JoinPath("/auth/oidc/callback").String(), CookieSecret: secret, Logger: log,
@@ -259,6 +279,38 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 		HTTPS: cfg.PublicURL.Scheme == "https", TrustedProxies: cfg.TrustedProxies,
 	})
 	return nil
+}
+
+// throttles makes the sign-in, sign-up and mail throttles, shared through
+// Redis with OAIS_REDIS_URL. An unreachable Redis does not stop the start:
+// each throttle uses this process's counters until it answers.
+func (s *Server) throttles(ctx context.Context) (accounts.Options, error) {
+	cfg := s.Config
+	if cfg.redisOpts != nil {
+		s.redis = redis.NewClient(cfg.redisOpts)
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if err := s.redis.Ping(pctx).Err(); err != nil {
+			s.Log.Warn("OAIS_REDIS_URL does not answer: sign-in and sign-up throttles count per replica until it does", "err", err)
+		}
+		cancel()
+	}
+	newThrottle := func(c auth.ThrottleConfig) (*auth.Throttle, error) {
+		if s.redis != nil {
+			c.Redis = s.redis
+		}
+		c.RedisPrefix, c.Logger = cfg.RedisPrefix, s.Log
+		return auth.NewThrottle(c)
+	}
+	var o accounts.Options
+	var err error
+	if o.Throttle, err = newThrottle(auth.SignInLimits()); err != nil {
+		return o, err
+	}
+	if o.SignUpThrottle, err = newThrottle(accounts.SignUpLimits(cfg.SignUpsPerAddress, cfg.SignUpsTotal)); err != nil {
+		return o, err
+	}
+	o.MailThrottle, err = newThrottle(accounts.MailLimits())
+	return o, err
 }
 
 // withIP puts the client's address in the context for the audit log, and
@@ -330,7 +382,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	g.Go(func() error { return s.rotateSigningKeys(ctx) })
 	// Spend alerts: 50/80/100% of each workspace's cap, checked every minute.
 	g.Go(func() error {
-		alerts := spendalerts.New(s.Store.Ent, ledger.New(s.Store, ledger.WithLogger(s.Log)), spendalerts.Options{Logger: s.Log})
+		alerts := spendalerts.New(s.Store.Ent, ledger.New(s.Store, ledger.WithLogger(s.Log)), spendalerts.Options{Logger: s.Log, Egress: s.egress})
 		return alerts.Run(ctx, spendalerts.DefaultInterval)
 	})
 	return g.Wait()

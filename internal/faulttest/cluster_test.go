@@ -113,6 +113,8 @@ func startCluster(t *testing.T, dbURL string, extra ...string) *cluster {
 		fmt.Sprintf("OAIS_CONTROLPLANE_ADDR=127.0.0.1:%d", port),
 		"OAIS_BOOTSTRAP_ADMIN_PASSWORD=" + adminPassword,
 		"OAIS_BILLING_INTERVAL=1h",
+		// Required on PostgreSQL; extra may override it (the last wins).
+		"OAIS_SECRETS_KEY=b2Fpcy1mYXVsdHRlc3QtY2x1c3Rlci1zZWNyZXRzLTE=",
 	}, extra...), "serve")
 	ok := WaitFor(30*time.Second, func() bool {
 		if c.cp.Exited() {

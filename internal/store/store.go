@@ -73,17 +73,27 @@ func ParseURL(raw string) (driver, dsn, dia string, u *url.URL, err error) {
 	return "", "", "", nil, fmt.Errorf("unsupported scheme %q: use sqlite://PATH or postgres://…", u.Scheme)
 }
 
+// SQLitePath returns the file of a sqlite:// URL (":memory:" for the
+// in-memory database); ok is false for any other database.
+func SQLitePath(raw string) (path string, ok bool) {
+	_, dsn, dia, _, err := ParseURL(raw)
+	if err != nil || dia != dialect.SQLite {
+		return "", false
+	}
+	path = strings.TrimPrefix(dsn, "file:")
+	if i := strings.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	return path, true
+}
+
 // Open connects to the database at raw and checks that it answers.
 func Open(ctx context.Context, raw string) (*Store, error) {
 	driver, dsn, dia, u, err := ParseURL(raw)
 	if err != nil {
 		return nil, err
 	}
-	if dia == dialect.SQLite {
-		path := strings.TrimPrefix(strings.TrimPrefix(dsn, "file:"), "")
-		if i := strings.IndexByte(path, '?'); i >= 0 {
-			path = path[:i]
-		}
+	if path, ok := SQLitePath(raw); ok {
 		if path != ":memory:" {
 			if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 				return nil, fmt.Errorf("create the database folder: %w", err)

@@ -119,10 +119,9 @@ func (s *Invitations) budget(ctx context.Context) error {
 		return nil // the system
 	}
 	var nobody netip.Addr
-	if ok, wait := s.throttle.Allow(v.UserID, nobody); !ok {
+	if ok, wait := s.throttle.Take(ctx, v.UserID, nobody); !ok {
 		return &ThrottledError{RetryAfter: wait, Why: fmt.Sprintf("at most %d invitation mails an hour", s.MailsPerHour)}
 	}
-	s.throttle.Fail(v.UserID, nobody)
 	return nil
 }
 

@@ -114,6 +114,9 @@ type server struct {
 	mail *mailtest.Server
 }
 
+// harnessSecretsKey is OAIS_SECRETS_KEY unless a test sets its own.
+const harnessSecretsKey = "b2Fpcy1ncmFwaHFsdGVzdC1oYXJuZXNzLXNlY3JldHM="
+
 // start opens the control plane on dbURL with a JSON logger into a buffer,
 // serves it with httptest and signs in the bootstrap admin. extra adds or
 // overrides configuration variables.
@@ -127,6 +130,12 @@ func start(t testing.TB, dbURL string, extra map[string]string) *server {
 		"OAIS_LOG_LEVEL":                "debug",
 		"OAIS_SMTP_URL":                 mailSrv.URL(),
 		"OAIS_SMTP_FROM":                "oais <noreply@oais.test>",
+		// Required on PostgreSQL; one value, so a restart on the same
+		// database opens what the first start sealed.
+		"OAIS_SECRETS_KEY": harnessSecretsKey,
+		// The suites sign up far more people from loopback than one
+		// address would; TestThrottlesAcrossReplicas checks the limits.
+		"OAIS_SIGNUP_LIMITS": "100000,100000",
 	}
 	for k, v := range extra {
 		env[k] = v
