@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -59,6 +60,8 @@ func TestImage(t *testing.T) {
 	dbURL := freshDatabase(t)
 	redisURL := redisTestURL(t)
 	const password = "image-test-password-1"
+	// PostgreSQL needs the sealing key, the same on every binary.
+	secretsKey := "OAIS_SECRETS_KEY=" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
 	ctx := t.Context()
 
 	migrate := e.must(t, append(append([]string{"run", "--rm", "--network", "host"}, runFlags...),
@@ -73,6 +76,7 @@ func TestImage(t *testing.T) {
 		fmt.Sprintf("OAIS_CONTROLPLANE_ADDR=127.0.0.1:%d", cpPort),
 		"OAIS_BOOTSTRAP_ADMIN_PASSWORD=" + password,
 		"OAIS_BILLING_INTERVAL=1h",
+		secretsKey,
 	}) // the image's default command: controlplane serve
 	cpURL := fmt.Sprintf("http://127.0.0.1:%d", cpPort)
 	var key string
@@ -90,6 +94,7 @@ func TestImage(t *testing.T) {
 			"OAIS_DATABASE_URL=" + dbURL,
 			fmt.Sprintf("OAIS_GATEWAY_ADDR=127.0.0.1:%d", port),
 			"OAIS_REDIS_URL=" + redisURL,
+			secretsKey,
 		}, "gateway", "serve")
 		g.url = fmt.Sprintf("http://127.0.0.1:%d", port)
 		if !waitFor(60*time.Second, func() bool { return httpStatus(g.url+"/readyz") == 200 }) {
