@@ -92,7 +92,7 @@ func (g *Gateway) chargeCached(c *call, tokens int64) {
 	if !ok || ws.MonthlyTokenQuota <= 0 || tokens <= 0 || c.nc >= len(c.counters) {
 		return
 	}
-	wk := g.wsNames.of(ws.ID, "ws:", c.now)
+	wk := g.wsNames.of(ws.ID, "ws:", ws.ID, c.now)
 	floor := monthFloor(ws, wk.month, g.floors.Load()).Tokens
 	c.counters[c.nc] = ratelimit.Counter{Key: wk.tokens, Limit: ws.MonthlyTokenQuota, Cost: tokens, Floor: floor}
 	ch.ChargeAsync(c.counters[c.nc:c.nc+1], ignoreCharge)
@@ -112,14 +112,14 @@ func (g *Gateway) reserve(c *call, cacheHit bool) error {
 	// Counter keys follow ratelimit.Counter's convention; the month is in
 	// a budget's key, so a new month starts from zero. They are built once
 	// per workspace, key and month, not per request.
-	wk := g.wsNames.of(ws.ID, "ws:", c.now)
+	wk := g.wsNames.of(ws.ID, "ws:", ws.ID, c.now)
 	c.add(scopeWorkspaceRPM, wk.rpm, ws.RPM, time.Minute, 1)
 	if costs {
 		c.add(scopeWorkspaceTPM, wk.tpm, ws.TPM, time.Minute, est)
 	}
 	var kk *counterNames
 	if key.RPM > 0 || key.TPM > 0 || key.State.MaxRequests > 0 {
-		kk = g.keyNames.of(key.ID, "key:", c.now)
+		kk = g.keyNames.of(key.ID, "key:", ws.ID, c.now)
 	}
 	if key.RPM > 0 {
 		c.add(scopeKeyRPM, kk.rpm, key.RPM, time.Minute, 1)
@@ -592,7 +592,11 @@ func statusLabel(s int) string {
 }
 
 // counterNames are the limiter's counter keys of one workspace or key for
-// one month, built once instead of on every request.
+// one month, built once instead of on every request. Every key carries its
+// workspace's id as a Redis Cluster hash tag ("ws:{ws_…}:rpm",
+// "key:{ws_…}:key_…:req"), so that all the counters of one request hash to
+// one slot and can be one script call (gateway/ratelimit), while
+// workspaces spread over the cluster's masters.
 type counterNames struct {
 	month                        string // "2006-01", UTC
 	rpm, tpm, req, tokens, spend string
@@ -608,7 +612,10 @@ type counterNameCache struct {
 
 const maxCounterNames = 1 << 16
 
-func (cc *counterNameCache) of(id, prefix string, now time.Time) *counterNames {
+// of returns the counter keys of id (a workspace's or a key's) in the
+// month of now: prefix, then ws, the workspace's id, as the hash tag, then
+// id unless it is ws.
+func (cc *counterNameCache) of(id, prefix, ws string, now time.Time) *counterNames {
 	y, mo, _ := now.UTC().Date()
 	var mk [7]byte
 	month := appendMonth(mk[:0], y, mo)
@@ -617,7 +624,10 @@ func (cc *counterNameCache) of(id, prefix string, now time.Time) *counterNames {
 			return n
 		}
 	}
-	base := prefix + id
+	base := prefix + "{" + ws + "}"
+	if id != ws {
+		base += ":" + id
+	}
 	n := &counterNames{
 		month:  string(month),
 		rpm:    base + ":rpm",

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/oais/oais/gateway"
 	"github.com/oais/oais/gateway/spool"
 	"github.com/oais/oais/internal/config"
@@ -38,14 +36,16 @@ const (
 type Config struct {
 	DatabaseURL string
 	Addr        string
-	RedisURL    string
-	redisOpts   *redis.Options
+	// RedisURL (OAIS_REDIS_URL) is one Redis server, a Redis Cluster or a
+	// master behind Sentinel (RedisURLForms).
+	RedisURL string
+	redis    *redisTarget
 	// RedisCacheURL (OAIS_REDIS_CACHE_URL) puts the response cache on
-	// another Redis (server or database) than the limiter's counters, so
-	// cache entries never compete with budget counters for memory; unset,
-	// the cache shares OAIS_REDIS_URL.
+	// another Redis (server, database or cluster) than the limiter's
+	// counters, so cache entries never compete with budget counters for
+	// memory; unset, the cache shares OAIS_REDIS_URL.
 	RedisCacheURL   string
-	redisCacheOpts  *redis.Options
+	redisCache      *redisTarget
 	UpstreamBaseURL string
 	UpstreamAPIKey  config.Secret
 	SpoolDir        string
@@ -111,21 +111,21 @@ func Load(env config.Env) (Config, error) {
 		errs = append(errs, config.Errorf("OAIS_DATABASE_URL", "%v", err))
 	}
 	if c.RedisURL != "" {
-		o, err := redis.ParseURL(c.RedisURL)
+		t, err := parseRedisURL(c.RedisURL)
 		if err != nil {
-			errs = append(errs, config.Errorf("OAIS_REDIS_URL", "not a redis:// URL (%v)", err))
+			errs = append(errs, config.Errorf("OAIS_REDIS_URL", "%v; want %s", err, RedisURLForms))
 		}
-		c.redisOpts = o
+		c.redis = t
 	}
 	if c.RedisCacheURL != "" {
-		o, err := redis.ParseURL(c.RedisCacheURL)
+		t, err := parseRedisURL(c.RedisCacheURL)
 		switch {
 		case err != nil:
-			errs = append(errs, config.Errorf("OAIS_REDIS_CACHE_URL", "not a redis:// URL (%v)", err))
+			errs = append(errs, config.Errorf("OAIS_REDIS_CACHE_URL", "%v; want %s", err, RedisURLForms))
 		case c.RedisURL == "":
 			errs = append(errs, config.Errorf("OAIS_REDIS_CACHE_URL", "needs OAIS_REDIS_URL (without it the cache is in-process)"))
 		}
-		c.redisCacheOpts = o
+		c.redisCache = t
 	}
 	if c.UpstreamBaseURL != "" {
 		env.URL("OAIS_UPSTREAM_BASE_URL", &errs)
