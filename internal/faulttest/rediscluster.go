@@ -149,7 +149,7 @@ type RedisSentinel struct {
 }
 
 // StartRedisSentinel starts the master, its replica and the sentinel and
-// waits until the sentinel knows the replica. The sentinel declares a
+// waits until the replica is in sync and the sentinel knows it. The sentinel declares a
 // master down after 1 s without an answer and fails over at once.
 func StartRedisSentinel(t testing.TB) *RedisSentinel {
 	t.Helper()
@@ -165,8 +165,14 @@ func StartRedisSentinel(t testing.TB) *RedisSentinel {
 		}
 		return p
 	}
-	s.master = server("redis-master", s.MasterPort)
+	// Diskless sync starts at once instead of waiting 5 s for more replicas.
+	s.master = server("redis-master", s.MasterPort, "--repl-diskless-sync-delay", "0")
 	s.replica = server("redis-replica", s.ReplicaPort, "--replicaof", "127.0.0.1", strconv.Itoa(s.MasterPort))
+	if !WaitFor(20*time.Second, func() bool {
+		return strings.Contains(redisCLI(s.ReplicaPort, "info", "replication"), "master_link_status:up")
+	}) {
+		t.Fatalf("the replica did not sync with the master:\n%s", redisCLI(s.ReplicaPort, "info", "replication"))
+	}
 	// The sentinel rewrites its configuration file, so it gets one of its own.
 	conf := filepath.Join(t.TempDir(), "sentinel.conf")
 	body := fmt.Sprintf("port %d\nbind 127.0.0.1\nprotected-mode no\nsentinel monitor %s 127.0.0.1 %d 1\n"+

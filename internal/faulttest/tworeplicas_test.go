@@ -11,14 +11,28 @@ import (
 // TestTwoGatewaysShareRPMThroughRedis: two gateway replicas on one Redis
 // and one database, workspace RPM = N, 3N requests fired at both at once.
 // Exactly N are answered within the window; the rest get 429
-// rate_limit_exceeded. Figure: answered == N across the replicas.
+// rate_limit_exceeded. Figure: answered == N across the replicas. It runs
+// on one Redis server and on a 3-master Redis Cluster
+// (OAIS_REDIS_URL=redis+cluster://…), where every request's counters must
+// hash to one slot for the limiter's script.
 func TestTwoGatewaysShareRPMThroughRedis(t *testing.T) {
 	needBinaries(t)
+	for _, tc := range []struct {
+		name  string
+		redis func(t *testing.T) string
+	}{
+		{"server", func(t *testing.T) string { return StartRedis(t).URL() }},
+		{"cluster", func(t *testing.T) string { return StartRedisCluster(t, 3).URL() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) { twoGatewaysShareRPM(t, tc.name, tc.redis(t)) })
+	}
+}
+
+func twoGatewaysShareRPM(t *testing.T, name, redisURL string) {
 	const rpm = 30
-	r := StartRedis(t)
 	c := startCluster(t, "sqlite://"+t.TempDir()+"/oais.db")
-	g1 := c.startGateway("gw1", "OAIS_REDIS_URL="+r.URL())
-	g2 := c.startGateway("gw2", "OAIS_REDIS_URL="+r.URL())
+	g1 := c.startGateway("gw1", "OAIS_REDIS_URL="+redisURL)
+	g2 := c.startGateway("gw2", "OAIS_REDIS_URL="+redisURL)
 	ctx := context.Background()
 
 	setWorkspaceRPM(t, c.dbURL, rpm)
@@ -62,8 +76,8 @@ func TestTwoGatewaysShareRPMThroughRedis(t *testing.T) {
 		}(i)
 	}
 	wg.Wait()
-	t.Logf("FIGURE: rpm %d over two replicas: %d probes + %d answered = %d (want %d), %d refused with 429, other %v",
-		rpm, probes, served, probes+served, rpm, refused, other)
+	t.Logf("FIGURE %s: rpm %d over two replicas: %d probes + %d answered = %d (want %d), %d refused with 429, other %v",
+		name, rpm, probes, served, probes+served, rpm, refused, other)
 	// Probes that got 200 before the limit was known count against the
 	// window only once the new limit is in force; every answer in the burst
 	// is inside the same minute, so probes+served must be exactly rpm
