@@ -15,7 +15,7 @@ export PATH := $(GOPATH_BIN):$(PATH)
 # The browser the e2e suite drives (web/e2e/harness.mjs reads the same variable).
 export CHROMIUM_PATH := $(or $(CHROMIUM_PATH),/usr/bin/chromium)
 
-.PHONY: all build web generate test test-go test-short test-web test-e2e tools stripe-mock chromium run lint bench clean check-generated help
+.PHONY: all build web generate test test-go test-short test-web test-e2e test-pgbouncer tools stripe-mock chromium pgbouncer run lint bench clean check-generated help
 
 all: build
 
@@ -54,7 +54,7 @@ test-web: web/node_modules ## dashboard unit tests (Vitest)
 test-e2e: build chromium ## browser tests (Playwright + Debian chromium) against the real binaries
 	cd web && OAIS_BIN_DIR=$(CURDIR)/$(BIN) npm run e2e
 
-tools: stripe-mock chromium ## install what the tests need and this machine lacks
+tools: stripe-mock chromium pgbouncer ## install what the tests need and this machine lacks
 
 stripe-mock: ## install stripe-mock into GOPATH/bin unless it is on PATH (billing tests)
 	@command -v stripe-mock >/dev/null || { echo "installing $(STRIPE_MOCK) into $(GOPATH_BIN)"; GOBIN=$(GOPATH_BIN) $(GO) install $(STRIPE_MOCK); }
@@ -70,6 +70,18 @@ chromium: ## install Debian's chromium unless CHROMIUM_PATH exists (browser test
 	apt_chromium() { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; \
 	apt_chromium || { sleep 5; apt_chromium; } || { echo "'apt-get install -y chromium' failed twice: run it by hand, or set CHROMIUM_PATH" >&2; exit 1; }; \
 	test -x "$(CHROMIUM_PATH)" || { echo "apt-get installed chromium, but $(CHROMIUM_PATH) is still missing: set CHROMIUM_PATH" >&2; exit 1; }
+
+# Debian's pgbouncer, for the tests that run the store through a transaction
+# pooler (make test-pgbouncer); installed only as root, like chromium. The
+# service the package may start is not used: the tests start their own.
+pgbouncer: ## install Debian's pgbouncer unless it is installed (PgBouncer tests)
+	@{ command -v pgbouncer || test -x /usr/sbin/pgbouncer; } >/dev/null && exit 0; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+	  echo "pgbouncer is missing: run 'sudo apt-get install -y pgbouncer'" >&2; exit 1; \
+	fi; \
+	echo "installing pgbouncer with apt-get"; \
+	apt_pgbouncer() { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; }; \
+	apt_pgbouncer || { sleep 5; apt_pgbouncer; } || { echo "'apt-get install -y pgbouncer' failed twice: run it by hand" >&2; exit 1; }
 
 run: build ## build everything, then start controlplane (:8080) and gateway (:8081) on SQLite
 	./scripts/run.sh

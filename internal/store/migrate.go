@@ -78,23 +78,31 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 	return len(before.Pending), nil
 }
 
-// MigrationStatus reports the applied and pending migrations.
+// migrationsTable is golang-migrate's version table (both drivers'
+// default): one row, the version applied and whether it failed half-way.
+const migrationsTable = "schema_migrations"
+
+// MigrationStatus reports the applied and pending migrations. It reads
+// the version table with one query and takes no lock: golang-migrate's
+// status took PostgreSQL's session-level migration lock and released it in
+// a later statement, which a transaction pooler (PgBouncer) may send to
+// another server connection; the lock then stayed behind and the next
+// check blocked on it for good (TestMigrationStatusThroughTransactionPooler).
 func (s *Store) MigrationStatus(ctx context.Context) (MigrationStatus, error) {
 	var st MigrationStatus
 	all, err := embeddedVersions(s.Dialect)
 	if err != nil {
 		return st, err
 	}
-	m, err := s.migrator()
-	if err != nil {
-		return st, err
-	}
-	defer m.Close()
-	v, dirty, err := m.Version()
-	if err != nil && !errors.Is(err, migrate.ErrNilVersion) {
+	var v int64
+	err = s.DB.QueryRowContext(ctx, "SELECT version, dirty FROM "+migrationsTable+" LIMIT 1").Scan(&v, &st.Dirty)
+	switch {
+	case errors.Is(err, sql.ErrNoRows) || err != nil && missingTable(err):
+		v = 0 // nothing applied yet
+	case err != nil:
 		return st, Classify(err)
 	}
-	st.Current, st.Dirty = v, dirty
+	st.Current = uint(max(v, 0))
 	for _, e := range all {
 		if e > st.Current {
 			st.Pending = append(st.Pending, e)
