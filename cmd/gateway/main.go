@@ -29,6 +29,12 @@ answer completes and shipped to the ledger.
 
 Configuration is read from the environment (CONTRACT §1):
   OAIS_DATABASE_URL        sqlite://PATH or postgres://…  (default sqlite://./data/oais.db)
+                           through PgBouncer (pool_mode = transaction) add
+                           ?default_query_exec_mode=cache_describe
+  OAIS_DATABASE_LISTEN_URL a direct postgres://… to the same database for LISTEN (changes reach
+                           the gateway at once; a pooler lends LISTEN's session to others, and
+                           then the gateway says so and follows changes by its 200 ms poll)
+                           (default: OAIS_DATABASE_URL)
   OAIS_GATEWAY_ADDR        listen address                  (default :8081)
   OAIS_UPSTREAM_BASE_URL   OpenAI-compatible upstream, e.g. https://api.openai.com/v1
                            (unset: the built-in mock upstream, announced at start)

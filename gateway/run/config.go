@@ -35,7 +35,12 @@ const (
 // Config is every setting of the gateway.
 type Config struct {
 	DatabaseURL string
-	Addr        string
+	// DatabaseListenURL (OAIS_DATABASE_LISTEN_URL) is a direct connection
+	// to the same PostgreSQL database for what needs one session: LISTEN
+	// for change notifications. Set it when OAIS_DATABASE_URL goes through
+	// a transaction pooler (PgBouncer); unset, LISTEN uses DatabaseURL.
+	DatabaseListenURL string
+	Addr              string
 	// RedisURL (OAIS_REDIS_URL) is one Redis server, a Redis Cluster or a
 	// master behind Sentinel (RedisURLForms).
 	RedisURL string
@@ -82,6 +87,7 @@ func Load(env config.Env) (Config, error) {
 	var errs []error
 	c := Config{
 		DatabaseURL:           env.String("OAIS_DATABASE_URL", store.DefaultURL),
+		DatabaseListenURL:     env.String("OAIS_DATABASE_LISTEN_URL", ""),
 		Addr:                  env.Addr("OAIS_GATEWAY_ADDR", DefaultAddr, &errs),
 		RedisURL:              env.String("OAIS_REDIS_URL", ""),
 		RedisCacheURL:         env.String("OAIS_REDIS_CACHE_URL", ""),
@@ -109,6 +115,9 @@ func Load(env config.Env) (Config, error) {
 	}
 	if _, _, _, _, err := store.ParseURL(c.DatabaseURL); err != nil {
 		errs = append(errs, config.Errorf("OAIS_DATABASE_URL", "%v", err))
+	}
+	if err := store.CheckSessionURL(c.DatabaseURL, c.DatabaseListenURL); err != nil {
+		errs = append(errs, config.Errorf("OAIS_DATABASE_LISTEN_URL", "%v", err))
 	}
 	if c.RedisURL != "" {
 		t, err := parseRedisURL(c.RedisURL)

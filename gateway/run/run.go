@@ -270,7 +270,11 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	eg, ctx := errgroup.WithContext(ctx)
 	eg.Go(func() error { return g.Snapshot.Follow(bg) })
 	if g.Store.Dialect == dialect.Postgres {
-		eg.Go(func() error { changes.Listen(bg, g.Config.DatabaseURL, g.wake, g.log); return nil })
+		listen := g.Config.DatabaseURL
+		if g.Config.DatabaseListenURL != "" {
+			listen = g.Config.DatabaseListenURL
+		}
+		eg.Go(func() error { changes.Listen(bg, listen, g.wake, g.log); return nil })
 	}
 	eg.Go(func() error { return g.Spool.Run(bg, g.Ledger, spool.ShipOptions{}) })
 	eg.Go(func() error { g.followBudgets(bg, budgetEvery); return nil })

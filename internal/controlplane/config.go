@@ -32,13 +32,18 @@ const DefaultGatewayAddr = ":8081"
 // Config is every setting of the control plane. Secret fields are
 // config.Secret, which never prints.
 type Config struct {
-	DatabaseURL    string
-	Addr           string
-	PublicURL      *url.URL
-	GatewayURL     string // for the ready-to-paste curl; informational: OAIS_GATEWAY_PUBLIC_URL, else from OAIS_GATEWAY_ADDR
-	LogFormat      string
-	LogLevel       string
-	TrustedProxies []netip.Prefix
+	DatabaseURL string
+	// DatabaseListenURL (OAIS_DATABASE_LISTEN_URL) is a direct connection
+	// to the same PostgreSQL database for what needs one session: the
+	// migration lock. Set it when OAIS_DATABASE_URL goes through a
+	// transaction pooler (PgBouncer); unset, migrations use DatabaseURL.
+	DatabaseListenURL string
+	Addr              string
+	PublicURL         *url.URL
+	GatewayURL        string // for the ready-to-paste curl; informational: OAIS_GATEWAY_PUBLIC_URL, else from OAIS_GATEWAY_ADDR
+	LogFormat         string
+	LogLevel          string
+	TrustedProxies    []netip.Prefix
 	// UpstreamAllowedNetworks (OAIS_UPSTREAM_ALLOWED_NETWORKS) are the
 	// networks besides public addresses that workspaces' own upstreams may
 	// point at; the gateway reads the same variable.
@@ -73,6 +78,7 @@ func Load(env config.Env) (Config, error) {
 	var errs []error
 	c := Config{
 		DatabaseURL:             env.String("OAIS_DATABASE_URL", store.DefaultURL),
+		DatabaseListenURL:       env.String("OAIS_DATABASE_LISTEN_URL", ""),
 		Addr:                    env.Addr("OAIS_CONTROLPLANE_ADDR", DefaultAddr, &errs),
 		LogFormat:               env.String("OAIS_LOG_FORMAT", "json"),
 		LogLevel:                env.String("OAIS_LOG_LEVEL", "info"),
@@ -110,6 +116,9 @@ func Load(env config.Env) (Config, error) {
 	}
 	if _, _, _, _, err := store.ParseURL(c.DatabaseURL); err != nil {
 		errs = append(errs, config.Errorf("OAIS_DATABASE_URL", "%v", err))
+	}
+	if err := store.CheckSessionURL(c.DatabaseURL, c.DatabaseListenURL); err != nil {
+		errs = append(errs, config.Errorf("OAIS_DATABASE_LISTEN_URL", "%v", err))
 	}
 	c.PublicURL = env.URL("OAIS_PUBLIC_URL", &errs)
 	if c.PublicURL == nil {

@@ -33,6 +33,12 @@ func TestLoad(t *testing.T) {
 		{name: "negative usage retention", env: map[string]string{"OAIS_USAGE_RETENTION_DAYS": "-1"}, wantErr: "OAIS_USAGE_RETENTION_DAYS"},
 		{name: "usage retention not a number", env: map[string]string{"OAIS_USAGE_RETENTION_DAYS": "forever"}, wantErr: "OAIS_USAGE_RETENTION_DAYS"},
 		{name: "bad signup flag", env: map[string]string{"OAIS_ALLOW_SIGNUP": "maybe"}, wantErr: "OAIS_ALLOW_SIGNUP"},
+		{name: "listen url beside pgbouncer", env: map[string]string{
+			"OAIS_DATABASE_URL":        "postgres://u@pgbouncer:6432/db?default_query_exec_mode=cache_describe",
+			"OAIS_DATABASE_LISTEN_URL": "postgres://u@db:5432/db"}},
+		{name: "listen url not postgres", env: map[string]string{
+			"OAIS_DATABASE_URL": "postgres://u@pgbouncer:6432/db", "OAIS_DATABASE_LISTEN_URL": "sqlite://x.db"}, wantErr: "OAIS_DATABASE_LISTEN_URL"},
+		{name: "listen url beside sqlite", env: map[string]string{"OAIS_DATABASE_LISTEN_URL": "postgres://u@db:5432/db"}, wantErr: "OAIS_DATABASE_LISTEN_URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -77,9 +77,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Se
 			st.Close()
 		}
 	}()
-	n, err := st.Migrate(ctx)
+	n, err := st.MigrateVia(ctx, cfg.DatabaseListenURL)
 	if err != nil {
-		return nil, fmt.Errorf("OAIS_DATABASE_URL: %w", err)
+		return nil, fmt.Errorf("%s: %w", migrateVariable(cfg), err)
 	}
 	if n > 0 {
 		log.Info("database migrated", "applied", n, "database", st.Redacted())
@@ -326,4 +326,12 @@ func (s *Server) rotateSigningKeys(ctx context.Context) error {
 			s.Log.Info("signing key rotated (older than 30 days)")
 		}
 	}, every.Now())
+}
+
+// migrateVariable names the variable whose database migrations go through.
+func migrateVariable(cfg Config) string {
+	if cfg.DatabaseListenURL != "" {
+		return "OAIS_DATABASE_LISTEN_URL"
+	}
+	return "OAIS_DATABASE_URL"
 }

@@ -78,6 +78,47 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 	return len(before.Pending), nil
 }
 
+// MigrateVia applies every pending migration like Migrate, but through
+// sessionURL when it is set: a direct connection to the same database.
+// golang-migrate holds a session-level advisory lock while it migrates, and
+// a transaction pooler (PgBouncer, pool_mode = transaction) may run its
+// unlock on another server connection than its lock, leaving the lock
+// behind. With nothing pending it opens nothing.
+func (s *Store) MigrateVia(ctx context.Context, sessionURL string) (int, error) {
+	if sessionURL == "" {
+		return s.Migrate(ctx)
+	}
+	st, err := s.MigrationStatus(ctx)
+	if err != nil || len(st.Pending) == 0 && !st.Dirty {
+		return 0, err
+	}
+	direct, err := Open(ctx, sessionURL)
+	if err != nil {
+		return 0, err
+	}
+	defer direct.Close()
+	return direct.Migrate(ctx)
+}
+
+// CheckSessionURL checks OAIS_DATABASE_LISTEN_URL against the database
+// URL: a postgres:// URL, and only beside a PostgreSQL database.
+func CheckSessionURL(databaseURL, sessionURL string) error {
+	if sessionURL == "" {
+		return nil
+	}
+	_, _, dia, _, err := ParseURL(sessionURL)
+	switch {
+	case err != nil:
+		return err
+	case dia != dialect.Postgres:
+		return errors.New("must be a postgres:// URL: a direct connection to the database of OAIS_DATABASE_URL")
+	}
+	if _, _, dia, _, err := ParseURL(databaseURL); err == nil && dia != dialect.Postgres {
+		return errors.New("is for PostgreSQL only; OAIS_DATABASE_URL is not postgres://")
+	}
+	return nil
+}
+
 // migrationsTable is golang-migrate's version table (both drivers'
 // default): one row, the version applied and whether it failed half-way.
 const migrationsTable = "schema_migrations"

@@ -2,37 +2,14 @@ package store_test
 
 import (
 	"context"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/oais/oais/internal/pgbouncertest"
 	"github.com/oais/oais/internal/store"
 	"github.com/oais/oais/internal/storetest"
 )
-
-// pooled returns the URL of s's database through a PgBouncer in
-// transaction pooling mode: the package's when OAIS_TEST_PGBOUNCER=1, else
-// a private one started for the test (skipped, naming the command, when
-// pgbouncer is not installed).
-func pooled(t *testing.T, s *store.Store) string {
-	t.Helper()
-	if storetest.ThroughPgBouncer() {
-		return s.URL.String()
-	}
-	b, err := pgbouncertest.Start(storetest.PostgresServer())
-	if err != nil {
-		t.Skipf("PgBouncer: %v", err)
-	}
-	t.Cleanup(b.Close)
-	u, _ := url.Parse(b.URL(s.URL.String()))
-	q := u.Query()
-	q.Set("default_query_exec_mode", "cache_describe")
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 // TestMigrationStatusThroughTransactionPooler attacks the migration check
 // every binary runs at start (gateways every 250 ms until the control plane
@@ -45,7 +22,7 @@ func pooled(t *testing.T, s *store.Store) string {
 // first round). Each check must return within 10 s.
 func TestMigrationStatusThroughTransactionPooler(t *testing.T) {
 	s := storetest.Postgres(t)
-	dsn := pooled(t, s)
+	dsn := storetest.PooledURL(t, s)
 	ctx := context.Background()
 	noise, err := store.Open(ctx, dsn)
 	if err != nil {

@@ -79,6 +79,34 @@ func Main(m *testing.M) {
 // through PgBouncer (PgBouncerEnv).
 func ThroughPgBouncer() bool { return bouncer != nil }
 
+// PooledURL returns the URL of s's PostgreSQL database through PgBouncer in
+// transaction pooling mode, with the query mode a pooler needs: the
+// package's bouncer under PgBouncerEnv, else a private one started for the
+// test (which is skipped, naming the command, when pgbouncer is not
+// installed).
+func PooledURL(t testing.TB, s *store.Store) string {
+	t.Helper()
+	if bouncer != nil {
+		return s.URL.String()
+	}
+	b, err := pgbouncertest.Start(PostgresServer())
+	if err != nil {
+		t.Skipf("PgBouncer: %v", err)
+	}
+	t.Cleanup(b.Close)
+	return withPoolerMode(b.URL(s.URL.String()))
+}
+
+// withPoolerMode adds the query mode docs/architecture.md prescribes behind
+// a transaction pooler to a PostgreSQL URL.
+func withPoolerMode(raw string) string {
+	u, _ := url.Parse(raw)
+	q := u.Query()
+	q.Set("default_query_exec_mode", "cache_describe")
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
 // clientURL is the URL tests connect to database name at: through the
 // bouncer when there is one, with the query mode docs/architecture.md
 // prescribes behind a transaction pooler, else directly.
@@ -87,11 +115,13 @@ func clientURL(name string) string {
 	if bouncer == nil {
 		return u
 	}
-	pu, _ := url.Parse(bouncer.URL(u))
-	q := pu.Query()
-	q.Set("default_query_exec_mode", "cache_describe")
-	pu.RawQuery = q.Encode()
-	return pu.String()
+	return withPoolerMode(bouncer.URL(u))
+}
+
+// DirectURL is the URL of s's database on the server itself, never through
+// the package's bouncer: what OAIS_DATABASE_LISTEN_URL holds.
+func DirectURL(s *store.Store) string {
+	return withDB(PostgresServer(), strings.TrimPrefix(s.URL.Path, "/"))
 }
 
 func admin(ctx context.Context) (*sql.DB, error) {
