@@ -163,6 +163,16 @@ func (s *Server) URL(serverURL string) string {
 	return u.String()
 }
 
+// Exited reports whether pgbouncer has ended.
+func (s *Server) Exited() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // Log returns what pgbouncer logged so far.
 func (s *Server) Log() string {
 	b, _ := os.ReadFile(filepath.Join(s.dir, "pgbouncer.log"))
