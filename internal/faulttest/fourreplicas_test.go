@@ -52,7 +52,7 @@ func TestFourReplicas(t *testing.T) {
 	}
 	fake := billingtest.NewStripe(t, time.Now)
 	stripe := stripetest.NewProxy(t, fake.URL) // records what reached "Stripe"
-	const interval = time.Second // the least OAIS_BILLING_INTERVAL takes
+	const interval = time.Second               // the least OAIS_BILLING_INTERVAL takes
 	cpEnv := []string{
 		// One public URL, as behind a load balancer: it is the sessions'
 		// issuer, so a token from one control plane works on the other.
