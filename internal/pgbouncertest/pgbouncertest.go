@@ -16,7 +16,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -204,13 +203,4 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// IsInstalled reports whether pgbouncer can be found, with the reason it
-// cannot.
-func IsInstalled() (bool, string) {
-	if _, err := Binary(); err != nil {
-		return false, strings.TrimSpace(err.Error())
-	}
-	return true, ""
 }
