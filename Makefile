@@ -17,7 +17,7 @@ export PATH := $(GOPATH_BIN):$(PATH)
 # The browser the e2e suite drives (web/e2e/harness.mjs reads the same variable).
 export CHROMIUM_PATH := $(or $(CHROMIUM_PATH),/usr/bin/chromium)
 
-.PHONY: all build web generate test test-go test-short test-web test-e2e tools stripe-mock chromium run lint bench clean check-generated help image podman helm
+.PHONY: all build web generate test test-go test-short test-web test-e2e test-pgbouncer tools stripe-mock chromium pgbouncer run lint bench clean check-generated help image podman helm
 
 all: build
 
@@ -41,11 +41,20 @@ check-generated: generate ## fail if generated code differs from what is committ
 	@git diff --exit-code --stat -- ent graph migrations || (echo "generated code is stale: run 'make generate' and commit" && exit 1)
 	@test -z "$$(git status --porcelain -- ent graph migrations)" || (git status --porcelain -- ent graph migrations; echo "make generate created files: commit them" && exit 1)
 
-test: build test-go test-web test-e2e ## every test: Go (SQLite + PostgreSQL + Redis + stripe-mock), dashboard, browser
+test: build test-go test-pgbouncer test-web test-e2e ## every test: Go (SQLite + PostgreSQL + Redis + stripe-mock), again through PgBouncer, dashboard, browser
 
-test-go: stripe-mock podman helm ## Go tests on SQLite and on the PostgreSQL of OAIS_TEST_DATABASE_URL
+test-go: stripe-mock pgbouncer podman helm ## Go tests on SQLite and on the PostgreSQL of OAIS_TEST_DATABASE_URL
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 15m $(PKGS)
+
+# The packages whose PostgreSQL tests run a second time through PgBouncer in
+# transaction pooling (storetest starts a private pgbouncer per package;
+# about 1.5 minutes on 2 CPUs): everything that writes or reads the store
+# on the binaries' hot paths, and LISTEN.
+PGBOUNCER_PKGS := ./internal/store/ ./internal/ledger/ ./billing/entstore/ ./gateway/keysnapshot/ ./internal/controlplane/graphqltest/ ./internal/changes/
+
+test-pgbouncer: pgbouncer ## PostgreSQL tests again through a private PgBouncer (pool_mode = transaction)
+	OAIS_TEST_PGBOUNCER=1 $(GO) test -count=1 -timeout 10m $(PGBOUNCER_PKGS)
 
 test-short: stripe-mock ## fast Go tests only
 	$(GO) test -short -count=1 $(PKGS)
@@ -56,7 +65,7 @@ test-web: web/node_modules ## dashboard unit tests (Vitest)
 test-e2e: build chromium ## browser tests (Playwright + Debian chromium) against the real binaries
 	cd web && OAIS_BIN_DIR=$(CURDIR)/$(BIN) npm run e2e
 
-tools: stripe-mock chromium podman helm ## install what the tests need and this machine lacks
+tools: stripe-mock chromium pgbouncer podman helm ## install what the tests need and this machine lacks
 
 stripe-mock: ## install stripe-mock into GOPATH/bin unless it is on PATH (billing tests)
 	@command -v stripe-mock >/dev/null || { echo "installing $(STRIPE_MOCK) into $(GOPATH_BIN)"; GOBIN=$(GOPATH_BIN) $(GO) install $(STRIPE_MOCK); }
@@ -83,6 +92,18 @@ chromium: ## install Debian's chromium unless CHROMIUM_PATH exists (browser test
 	apt_chromium() { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; \
 	apt_chromium || { sleep 5; apt_chromium; } || { echo "'apt-get install -y chromium' failed twice: run it by hand, or set CHROMIUM_PATH" >&2; exit 1; }; \
 	test -x "$(CHROMIUM_PATH)" || { echo "apt-get installed chromium, but $(CHROMIUM_PATH) is still missing: set CHROMIUM_PATH" >&2; exit 1; }
+
+# Debian's pgbouncer, for the tests that run the store through a transaction
+# pooler (make test-pgbouncer); installed only as root, like chromium. The
+# service the package may start is not used: the tests start their own.
+pgbouncer: ## install Debian's pgbouncer unless it is installed (PgBouncer tests)
+	@{ command -v pgbouncer || test -x /usr/sbin/pgbouncer; } >/dev/null && exit 0; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+	  echo "pgbouncer is missing: run 'sudo apt-get install -y pgbouncer'" >&2; exit 1; \
+	fi; \
+	echo "installing pgbouncer with apt-get"; \
+	apt_pgbouncer() { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; }; \
+	apt_pgbouncer || { sleep 5; apt_pgbouncer; } || { echo "'apt-get install -y pgbouncer' failed twice: run it by hand" >&2; exit 1; }
 
 run: build ## build everything, then start controlplane (:8080) and gateway (:8081) on SQLite
 	./scripts/run.sh

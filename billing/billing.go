@@ -77,6 +77,11 @@ type Period struct {
 	// Review, when not empty, says why the period waits for an operator: the
 	// worker sends nothing for it until `controlplane billing resolve`.
 	Review string
+	// Sends counts the workers' claims to send the period's current
+	// generation (ClaimSend; a reissue starts again from 0): a worker sends
+	// only after moving it on from the value it read, so of several
+	// replicas that list the period unsent at once exactly one sends it.
+	Sends int
 }
 
 // EventIdentifier is the identifier the period's current generation is sent
@@ -129,8 +134,15 @@ type Ledger interface {
 	// stamp; then it returns the period as stored, whoever recorded the
 	// attempt. ErrNotFound for an unknown id.
 	BeginAttempt(ctx context.Context, periodID string, generation int, at, stamp time.Time) (Period, error)
+	// ClaimSend moves an unsent period's Sends from sends (the value the
+	// caller read) to sends+1 and reports whether this call moved it: the
+	// right to send the period now. Another replica that read the same
+	// value gets false and leaves the period alone; a claim whose sender
+	// died is taken over at a later tick by whoever reads the new value.
+	ClaimSend(ctx context.Context, periodID string, sends int) (bool, error)
 	// Reissue moves the period from generation to generation+1 (a new
-	// identifier), not attempted, not sent and not held, and reports whether
+	// identifier), not attempted, not sent, not held and not claimed
+	// (Sends 0), and reports whether
 	// this call moved it; a period already past generation is returned
 	// unchanged with false, so two replicas cannot both reissue it.
 	Reissue(ctx context.Context, periodID string, generation int) (Period, bool, error)

@@ -94,6 +94,9 @@ type Worker struct {
 	cfg        WorkerConfig
 	log        *slog.Logger
 	meterReady bool
+	// claims is each unsent period's Sends as this worker last left it
+	// (see sendUnsent); only the Run goroutine touches it.
+	claims map[string]int
 }
 
 // NewWorker validates cfg, fills in defaults and returns a Worker.
@@ -186,9 +189,31 @@ func (w *Worker) sendUnsent(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("unsent periods: %w", err)
 	}
+	// Every replica's worker ticks at the same interval boundaries and
+	// lists the same unsent periods; each period must reach Stripe once (a
+	// second send under its identifier would be dropped by Stripe, but it
+	// is a request too many: TestFourReplicas counted 13 of 31 sent twice).
+	// A worker sends only what its claim moved on (ClaimSend), and leaves
+	// alone a period another replica claimed since this worker last looked
+	// (which may be being sent this very moment); a claim still standing a
+	// whole tick later is presumed dead, and taken over.
+	claims := make(map[string]int, len(periods))
+	defer func() { w.claims = claims }()
 	var permanent error
 	for _, p := range periods {
-		err := w.send(ctx, p, now)
+		if p.Sends > 0 && w.claims[p.ID] != p.Sends {
+			claims[p.ID] = p.Sends
+			continue
+		}
+		won, err := w.cfg.Ledger.ClaimSend(ctx, p.ID, p.Sends)
+		if err != nil {
+			return fmt.Errorf("claim period %s: %w", p.ID, err)
+		}
+		claims[p.ID] = p.Sends + 1 // what the winner, whoever it is, left
+		if !won {
+			continue
+		}
+		err = w.send(ctx, p, now)
 		switch {
 		case err == nil:
 		case errors.Is(err, ErrPermanent) || errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotFound):

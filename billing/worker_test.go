@@ -329,3 +329,75 @@ func TestWorkerRunStopsOnCancel(t *testing.T) {
 		t.Fatal("Run did not return within 10 s of its context ending")
 	}
 }
+
+// blockingSender holds every meter event until released, telling entered
+// when one arrives: a worker caught mid-send.
+type blockingSender struct {
+	fakeSender
+	entered chan string
+	release chan struct{}
+}
+
+func (b *blockingSender) SendMeterEvent(ctx context.Context, ev billing.MeterEvent) error {
+	b.entered <- ev.Identifier
+	<-b.release
+	return b.fakeSender.SendMeterEvent(ctx, ev)
+}
+
+// TestTwoWorkersSendEachPeriodOnce: every control-plane replica runs a
+// worker, and they tick at the same interval boundaries. Worker A is caught
+// sending one period when worker B ticks: B must leave that period alone
+// (and send the other), and A must not send what B sent. A claim whose
+// worker died without sending is taken over one tick later. Before send
+// claims, both workers sent every period they found unsent (13 of 31 twice
+// in TestFourReplicas).
+func TestTwoWorkersSendEachPeriodOnce(t *testing.T) {
+	ctx := context.Background()
+	store := newStore(t)
+	slow := &blockingSender{entered: make(chan string, 1), release: make(chan struct{})}
+	fast := &fakeSender{}
+	newWorker := func(s billing.Sender) *billing.Worker {
+		w, err := billing.NewWorker(billing.WorkerConfig{Ledger: store, Customers: store, Sender: s, Sleep: (&sleeps{}).sleep})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	a, b := newWorker(slow), newWorker(fast)
+	addUsage(t, store, "ws_a", 10, t0.Add(-time.Second))
+	addUsage(t, store, "ws_b", 20, t0.Add(-time.Second))
+	done := make(chan error, 1)
+	go func() { done <- a.Tick(ctx, t0) }()
+	held := <-slow.entered // A is sending its first period
+	if err := b.Tick(ctx, t0); err != nil {
+		t.Fatalf("B's tick: %v", err)
+	}
+	close(slow.release)
+	if err := <-done; err != nil {
+		t.Fatalf("A's tick: %v", err)
+	}
+	sends := map[string]int{}
+	for _, ev := range append(slow.sent, fast.sent...) {
+		sends[ev.Identifier]++
+	}
+	if len(sends) != 2 || sends[held] != 1 || len(slow.sent)+len(fast.sent) != 2 {
+		t.Fatalf("A sent %d, B sent %d: %v; want each of the 2 periods once, %s by A only", len(slow.sent), len(fast.sent), sends, held)
+	}
+
+	// A worker that claimed a period and died before sending it.
+	addUsage(t, store, "ws_c", 30, t0.Add(interval-time.Second))
+	closed, err := store.ClosePeriods(ctx, t0.Add(interval), interval)
+	if err != nil || len(closed) != 1 {
+		t.Fatalf("ClosePeriods = %+v, %v", closed, err)
+	}
+	if won, err := store.ClaimSend(ctx, closed[0].ID, 0); !won || err != nil {
+		t.Fatalf("the dead worker's claim: %v, %v", won, err)
+	}
+	before := len(fast.sent)
+	if err := b.Tick(ctx, t0.Add(interval)); err != nil || len(fast.sent) != before {
+		t.Fatalf("B sent %d at the tick the claim appeared (%v); want it left to its claimer for a tick", len(fast.sent)-before, err)
+	}
+	if err := b.Tick(ctx, t0.Add(2*interval)); err != nil || len(fast.sent) != before+1 || fast.sent[before].Identifier != closed[0].Identifier {
+		t.Fatalf("B's next tick sent %+v (%v); want the dead claim's period taken over", fast.sent[before:], err)
+	}
+}

@@ -90,7 +90,7 @@ func TestKeyRequestBudgetCountsAsTheLedger(t *testing.T) {
 		if resp.StatusCode != 429 || !strings.Contains(body, "key_request_limit_reached") {
 			t.Errorf("third request after one answered and one cached of 2: %d %s, want 429 key_request_limit_reached", resp.StatusCode, body)
 		}
-		if got := h.lim.value("ws:wc:tokens:" + time.Now().UTC().Format("2006-01")); got < 2*17 {
+		if got := h.lim.value("ws:{wc}:tokens:" + time.Now().UTC().Format("2006-01")); got < 2*17 {
 			t.Errorf("token budget %d after two answers of 17 tokens (one cached), want at least 34", got)
 		}
 	})
@@ -119,9 +119,9 @@ func TestKeyRequestBudgetCountsAsTheLedger(t *testing.T) {
 			t.Fatalf("record status %d, want a client-closed status", rec.Status)
 		}
 		deadline := time.Now().Add(10 * time.Second)
-		for h.lim.value("key:kd:req") != 0 {
+		for h.lim.value("key:{wd}:kd:req") != 0 {
 			if time.Now().After(deadline) {
-				t.Fatalf("key request budget %d after a request nobody was answered, want 0", h.lim.value("key:kd:req"))
+				t.Fatalf("key request budget %d after a request nobody was answered, want 0", h.lim.value("key:{wd}:kd:req"))
 			}
 			time.Sleep(5 * time.Millisecond)
 		}

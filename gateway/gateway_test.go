@@ -259,7 +259,7 @@ func TestChatAndLimitHeaders(t *testing.T) {
 		t.Fatalf("record %+v", rec)
 	}
 	// Settled with the real tokens, not the estimate.
-	if got := h.lim.value("ws:ws_1:tpm"); got != rec.TotalTokens() {
+	if got := h.lim.value("ws:{ws_1}:tpm"); got != rec.TotalTokens() {
 		t.Fatalf("tpm counter %d, want %d", got, rec.TotalTokens())
 	}
 	// The upstream saw the upstream key, never the client's.
@@ -544,9 +544,9 @@ func TestUpstreamErrorsPassThroughUnbilled(t *testing.T) {
 	// The reservation is settled just after the answer is written, so the
 	// client can read the body first: wait (bounded) for the settlement.
 	deadline := time.Now().Add(5 * time.Second)
-	for h.lim.value("ws:ws_1:tpm") != 0 {
+	for h.lim.value("ws:{ws_1}:tpm") != 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("tpm counter %d after unbilled errors", h.lim.value("ws:ws_1:tpm"))
+			t.Fatalf("tpm counter %d after unbilled errors", h.lim.value("ws:{ws_1}:tpm"))
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -932,7 +932,7 @@ func TestReusedCallsStayApart(t *testing.T) {
 		t.Fatalf("records by model and mode: %v, want %v", got, want)
 	}
 	_ = h.gw.Close() // settlements done
-	if v := h.lim.value("ws:ws_1:tpm"); v != tokens {
+	if v := h.lim.value("ws:{ws_1}:tpm"); v != tokens {
 		t.Fatalf("tpm counter %d, want the records' %d tokens", v, tokens)
 	}
 }

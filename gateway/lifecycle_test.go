@@ -50,14 +50,14 @@ func TestKeyCreditQuota(t *testing.T) {
 				return
 			}
 			if tc.p.Key.CreditQuotaMicros == 0 {
-				if v := h.lim.value("key:" + tc.p.Key.ID + ":credit"); v != 0 {
+				if v := h.lim.value("key:{" + tc.p.Workspace.ID + "}:" + tc.p.Key.ID + ":credit"); v != 0 {
 					t.Fatalf("a key without a quota has a credit counter of %d", v)
 				}
 				return
 			}
 			// The reservation's worst case gives way to the answer's cost.
 			want := tc.p.Key.CreditUsedMicros + rec.CostMicros
-			waitFor(t, "the credit settled at the answer's cost", func() bool { return h.lim.value("key:"+tc.p.Key.ID+":credit") == want })
+			waitFor(t, "the credit settled at the answer's cost", func() bool { return h.lim.value("key:{"+tc.p.Workspace.ID+"}:"+tc.p.Key.ID+":credit") == want })
 		})
 	}
 
@@ -85,9 +85,9 @@ func TestKeyCreditQuota(t *testing.T) {
 			}
 			h.rec.next(t)
 		}
-		first := h.lim.value("key:kc:credit")
+		first := h.lim.value("key:{w_kc}:kc:credit")
 		time.Sleep(50 * time.Millisecond)
-		if got := h.lim.value("key:kc:credit"); got != first || got <= 0 {
+		if got := h.lim.value("key:{w_kc}:kc:credit"); got != first || got <= 0 {
 			t.Fatalf("credit %d after a miss and a hit, %d after the miss: a hit must cost nothing", got, first)
 		}
 	})
@@ -113,13 +113,13 @@ func TestKeyRequestReset(t *testing.T) {
 		h.rec.next(t)
 	}
 	send("before", 200, "")
-	waitFor(t, "the answer counted", func() bool { return h.lim.value("key:kr:req") == 1 })
+	waitFor(t, "the answer counted", func() bool { return h.lim.value("key:{wr}:kr:req") == 1 })
 	send("before", 429, "key_request_limit_reached")
 	// The ledger still says 1 request, of the generation before the reset.
 	h.gw.SetBudgetFloors(&BudgetFloors{KeyRequests: map[string]int64{"kr": 1}})
 	send("after", 200, "")
 	send("after", 429, "key_request_limit_reached")
-	if v := h.lim.value("key:kr:req:1780000000123456"); v != 1 {
+	if v := h.lim.value("key:{wr}:kr:req:1780000000123456"); v != 1 {
 		t.Fatalf("the new generation's counter holds %d, want 1", v)
 	}
 

@@ -106,7 +106,7 @@ func (g *Gateway) chargeCached(c *call, tokens int64) {
 	if !ok || ws.MonthlyTokenQuota <= 0 || tokens <= 0 || c.nc >= len(c.counters) {
 		return
 	}
-	wk := g.wsNames.of(ws.ID, "ws:", 0, c.now)
+	wk := g.wsNames.of(ws.ID, "ws:", ws.ID, 0, c.now)
 	floor := monthFloor(ws, wk.month, g.floors.Load()).Tokens
 	c.counters[c.nc] = ratelimit.Counter{Key: wk.tokens, Limit: ws.MonthlyTokenQuota, Cost: tokens, Floor: floor}
 	ch.ChargeAsync(c.counters[c.nc:c.nc+1], ignoreCharge)
@@ -126,7 +126,7 @@ func (g *Gateway) reserve(c *call, cacheHit bool) error {
 	// Counter keys follow ratelimit.Counter's convention; the month is in
 	// a budget's key, so a new month starts from zero. They are built once
 	// per workspace, key and month, not per request.
-	wk := g.wsNames.of(ws.ID, "ws:", 0, c.now)
+	wk := g.wsNames.of(ws.ID, "ws:", ws.ID, 0, c.now)
 	c.add(scopeWorkspaceRPM, wk.rpm, ws.RPM, time.Minute, 1)
 	if costs {
 		c.add(scopeWorkspaceTPM, wk.tpm, ws.TPM, time.Minute, est)
@@ -134,7 +134,7 @@ func (g *Gateway) reserve(c *call, cacheHit bool) error {
 	var kk *counterNames
 	credit := costs && key.CreditQuotaMicros > 0 && c.priced
 	if key.RPM > 0 || key.TPM > 0 || key.State.MaxRequests > 0 || credit {
-		kk = g.keyNames.of(key.ID, "key:", key.RequestGen, c.now)
+		kk = g.keyNames.of(key.ID, "key:", ws.ID, key.RequestGen, c.now)
 	}
 	if key.RPM > 0 {
 		c.add(scopeKeyRPM, kk.rpm, key.RPM, time.Minute, 1)
@@ -614,7 +614,11 @@ func statusLabel(s int) string {
 
 // counterNames are the limiter's counter keys of one workspace or key for
 // one month (and, for a key, one generation of its request budget), built
-// once instead of on every request.
+// once instead of on every request. Every key carries its workspace's id
+// as a Redis Cluster hash tag ("ws:{ws_…}:rpm", "key:{ws_…}:key_…:req"),
+// so that all the counters of one request hash to one slot and can be one
+// script call (gateway/ratelimit), while workspaces spread over the
+// cluster's masters.
 type counterNames struct {
 	month                        string // "2006-01", UTC
 	gen                          int64  // KeyPolicy.RequestGen
@@ -632,7 +636,10 @@ type counterNameCache struct {
 
 const maxCounterNames = 1 << 16
 
-func (cc *counterNameCache) of(id, prefix string, gen int64, now time.Time) *counterNames {
+// of returns the counter keys of id (a workspace's or a key's) in the
+// month of now and generation gen of a key's request budget: prefix, then
+// ws, the workspace's id, as the hash tag, then id unless it is ws.
+func (cc *counterNameCache) of(id, prefix, ws string, gen int64, now time.Time) *counterNames {
 	y, mo, _ := now.UTC().Date()
 	var mk [7]byte
 	month := appendMonth(mk[:0], y, mo)
@@ -641,7 +648,10 @@ func (cc *counterNameCache) of(id, prefix string, gen int64, now time.Time) *cou
 			return n
 		}
 	}
-	base := prefix + id
+	base := prefix + "{" + ws + "}"
+	if id != ws {
+		base += ":" + id
+	}
 	n := &counterNames{
 		month:  string(month),
 		gen:    gen,

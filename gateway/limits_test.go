@@ -165,7 +165,7 @@ func TestCacheHitsCountAgainstRequests(t *testing.T) {
 	t.Run("no tokens or money", func(t *testing.T) {
 		h := newHarness(t, harnessOpts{extra: limitPrincipals()})
 		month := time.Now().UTC().Format("2006-01")
-		counters := []string{"ws:ws_cache_budget:tpm", "ws:ws_cache_budget:tokens:" + month, "ws:ws_cache_budget:spend:" + month}
+		counters := []string{"ws:{ws_cache_budget}:tpm", "ws:{ws_cache_budget}:tokens:" + month, "ws:{ws_cache_budget}:spend:" + month}
 		h.do(t, "cache_budget", "POST", "/v1/chat/completions", chatBody, nil)
 		h.rec.next(t)
 		h.lim.settled(t, 1)
@@ -175,7 +175,7 @@ func TestCacheHitsCountAgainstRequests(t *testing.T) {
 				t.Fatalf("%s is %d after an answered request", k, before[k])
 			}
 		}
-		rpm := h.lim.value("ws:ws_cache_budget:rpm")
+		rpm := h.lim.value("ws:{ws_cache_budget}:rpm")
 		for range 3 {
 			resp, _ := h.do(t, "cache_budget", "POST", "/v1/chat/completions", chatBody, nil)
 			if resp.Header.Get("X-Oais-Cache") != "hit" {
@@ -187,7 +187,7 @@ func TestCacheHitsCountAgainstRequests(t *testing.T) {
 		// The month's token budget counts a hit's tokens, as the ledger
 		// does (its counters are a cache of the ledger); the rolling TPM
 		// and the spend cap do not move: a hit costs no upstream tokens.
-		tokens := "ws:ws_cache_budget:tokens:" + month
+		tokens := "ws:{ws_cache_budget}:tokens:" + month
 		for _, k := range counters {
 			want := before[k]
 			if k == tokens {
@@ -197,7 +197,7 @@ func TestCacheHitsCountAgainstRequests(t *testing.T) {
 				t.Errorf("%s moved %d -> %d on 3 cache hits, want %d", k, before[k], v, want)
 			}
 		}
-		if v := h.lim.value("ws:ws_cache_budget:rpm"); v != rpm+3 {
+		if v := h.lim.value("ws:{ws_cache_budget}:rpm"); v != rpm+3 {
 			t.Errorf("rpm %d -> %d after 3 cache hits", rpm, v)
 		}
 	})

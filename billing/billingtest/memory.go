@@ -158,6 +158,18 @@ func (s *Store) BeginAttempt(_ context.Context, periodID string, generation int,
 	return *p, nil
 }
 
+// ClaimSend implements billing.Ledger.
+func (s *Store) ClaimSend(_ context.Context, periodID string, sends int) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, err := s.period(periodID)
+	if err != nil || p.Sends != sends || p.SentAt != nil {
+		return false, err
+	}
+	p.Sends++
+	return true, nil
+}
+
 // Reissue implements billing.Ledger.
 func (s *Store) Reissue(_ context.Context, periodID string, generation int) (billing.Period, bool, error) {
 	s.mu.Lock()
@@ -170,7 +182,7 @@ func (s *Store) Reissue(_ context.Context, periodID string, generation int) (bil
 		return *p, false, nil
 	}
 	p.Generation++
-	p.AttemptedAt, p.EventTime, p.SentAt, p.Review = nil, time.Time{}, nil, ""
+	p.AttemptedAt, p.EventTime, p.SentAt, p.Review, p.Sends = nil, time.Time{}, nil, "", 0
 	return *p, true, nil
 }
 

@@ -212,6 +212,57 @@ func RunLedgerSuite(t *testing.T, newFixture func(t *testing.T) LedgerFixture) {
 		}
 	})
 
+	t.Run("of concurrent claims to send a period one wins", func(t *testing.T) {
+		f, add := setup(t)
+		add(f.Workspaces[0], 5, t0.Add(-time.Second))
+		closeAt(t, f.Ledger, t0)
+		listed, err := f.Ledger.UnsentPeriods(ctx)
+		if err != nil || len(listed) != 1 || listed[0].Sends != 0 {
+			t.Fatalf("UnsentPeriods = %+v, %v; want one period with Sends 0", listed, err)
+		}
+		p := listed[0]
+		// Eight replicas that listed the period at once.
+		var wins sync.WaitGroup
+		var mu sync.Mutex
+		won := 0
+		for range 8 {
+			wins.Go(func() {
+				ok, err := f.Ledger.ClaimSend(ctx, p.ID, p.Sends)
+				if err != nil {
+					t.Errorf("ClaimSend: %v", err)
+				}
+				if ok {
+					mu.Lock()
+					won++
+					mu.Unlock()
+				}
+			})
+		}
+		wins.Wait()
+		if won != 1 {
+			t.Fatalf("%d of 8 concurrent claims won, want exactly 1", won)
+		}
+		// The winner died before sending: the next tick reads Sends 1 and
+		// takes over.
+		again, _ := f.Ledger.UnsentPeriods(ctx)
+		if len(again) != 1 || again[0].Sends != 1 {
+			t.Fatalf("after one claim: %+v, want Sends 1", again)
+		}
+		if ok, err := f.Ledger.ClaimSend(ctx, p.ID, again[0].Sends); !ok || err != nil {
+			t.Fatalf("taking over a dead claim = %v, %v; want true", ok, err)
+		}
+		// A sent period is claimed by nobody.
+		if err := f.Ledger.MarkSent(ctx, p.ID, t0); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := f.Ledger.ClaimSend(ctx, p.ID, 2); ok || err != nil {
+			t.Fatalf("ClaimSend of a sent period = %v, %v; want false", ok, err)
+		}
+		if ok, err := f.Ledger.ClaimSend(ctx, "no-such-period", 0); ok {
+			t.Fatalf("ClaimSend(unknown) = %v, %v; want false", ok, err)
+		}
+	})
+
 	t.Run("reissue moves one generation once", func(t *testing.T) {
 		f, add := setup(t)
 		add(f.Workspaces[0], 5, t0.Add(-time.Second))

@@ -216,6 +216,19 @@ func (s *Store) BeginAttempt(ctx context.Context, periodID string, generation in
 	return s.period(ctx, periodID)
 }
 
+// ClaimSend implements billing.Ledger with one conditional UPDATE of the
+// period's attempts column.
+func (s *Store) ClaimSend(ctx context.Context, periodID string, sends int) (bool, error) {
+	n, err := s.db.Ent.BillingPeriod.Update().
+		Where(billingperiod.ID(periodID), billingperiod.AttemptsEQ(sends), billingperiod.SentAtIsNil()).
+		AddAttempts(1).
+		Save(system(ctx))
+	if err != nil {
+		return false, dbErr("claim period "+periodID, err)
+	}
+	return n > 0, nil
+}
+
 // Reissue implements billing.Ledger with one conditional UPDATE on the
 // generation.
 func (s *Store) Reissue(ctx context.Context, periodID string, generation int) (billing.Period, bool, error) {
@@ -226,6 +239,7 @@ func (s *Store) Reissue(ctx context.Context, periodID string, generation int) (b
 		ClearAttemptedAt().
 		ClearEventAt().
 		ClearSentAt().
+		SetAttempts(0). // a new generation is sent afresh
 		SetReviewReason("").
 		Save(ctx)
 	if err != nil {
@@ -370,7 +384,7 @@ func (s *Store) Resolve(ctx context.Context, periodID string, counted bool) (bil
 			}
 		} else {
 			decision = "resend"
-			u.AddGeneration(1).ClearAttemptedAt().ClearEventAt().ClearSentAt()
+			u.AddGeneration(1).ClearAttemptedAt().ClearEventAt().ClearSentAt().SetAttempts(0)
 		}
 		if err := u.Exec(ctx); err != nil {
 			return dbErr("resolve period "+periodID, err)
@@ -410,6 +424,7 @@ func periods(rows []*ent.BillingPeriod) []billing.Period {
 			Identifier:    r.Identifier,
 			Generation:    r.Generation,
 			Review:        r.ReviewReason,
+			Sends:         r.Attempts,
 		}
 		if r.SentAt != nil {
 			at := r.SentAt.UTC()

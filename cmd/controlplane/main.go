@@ -35,6 +35,12 @@ Usage:
 
 Configuration is read from the environment (CONTRACT §1):
   OAIS_DATABASE_URL            sqlite://PATH or postgres://…   (default sqlite://./data/oais.db)
+                               through PgBouncer (pool_mode = transaction) add
+                               ?default_query_exec_mode=cache_describe (pgx's prepared-statement
+                               cache needs one server connection per client)
+  OAIS_DATABASE_LISTEN_URL     a direct postgres://… to the same database, for migrations, whose
+                               lock needs one session; set it when OAIS_DATABASE_URL goes through
+                               a transaction pooler (default: OAIS_DATABASE_URL)
   OAIS_CONTROLPLANE_ADDR       listen address                   (default :8080)
   OAIS_PUBLIC_URL              the URL users reach the dashboard at (default http://localhost:8080)
   OAIS_GATEWAY_PUBLIC_URL      where clients reach the gateway, for the curl printed at first start
@@ -163,7 +169,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer st.Close()
 		if args[1] == "up" {
-			n, err := st.Migrate(ctx)
+			n, err := st.MigrateVia(ctx, cfg.DatabaseListenURL)
 			if err != nil {
 				fmt.Fprintln(stderr, "controlplane:", err)
 				return 1

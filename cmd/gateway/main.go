@@ -31,14 +31,26 @@ answer completes and shipped to the ledger.
 
 Configuration is read from the environment (CONTRACT §1):
   OAIS_DATABASE_URL        sqlite://PATH or postgres://…  (default sqlite://./data/oais.db)
+                           through PgBouncer (pool_mode = transaction) add
+                           ?default_query_exec_mode=cache_describe
+  OAIS_DATABASE_LISTEN_URL a direct postgres://… to the same database for LISTEN (changes reach
+                           the gateway at once; a pooler lends LISTEN's session to others, and
+                           then the gateway says so and follows changes by its 200 ms poll)
+                           (default: OAIS_DATABASE_URL)
   OAIS_GATEWAY_ADDR        listen address                  (default :8081)
   OAIS_UPSTREAM_BASE_URL   OpenAI-compatible upstream, e.g. https://api.openai.com/v1
                            (unset: the built-in mock upstream, announced at start)
   OAIS_UPSTREAM_API_KEY    the upstream's secret (never logged)
-  OAIS_REDIS_URL           redis://… to share rate limits and the cache between replicas
-                           (unset: in-process; if Redis is lost, per-replica limits apply;
-                           use maxmemory-policy volatile-lru so budgets are never evicted)
-  OAIS_REDIS_CACHE_URL     redis://… for the response cache alone (default: OAIS_REDIS_URL)
+  OAIS_REDIS_URL           Redis to share rate limits, the cache and Idempotency-Key answers
+                           between replicas, one of
+                             redis://[user:pass@]host:6379/0     (rediss:// for TLS)
+                             redis+cluster://[user:pass@]host:6379,host:6379,…/
+                             redis+sentinel://[user:pass@]host:26379,host:26379,…/master-name[/db]
+                           (go-redis options in the query, e.g. ?dial_timeout=3s; a sentinel's own
+                           password as sentinel_password=…). Unset: in-process; if Redis is lost,
+                           per-replica limits apply; use maxmemory-policy volatile-lru so budgets
+                           are never evicted
+  OAIS_REDIS_CACHE_URL     the same forms, for the response cache alone (default: OAIS_REDIS_URL)
   OAIS_SPOOL_DIR           the durable usage spool            (default ./data/spool)
   OAIS_SPOOL_MAX_BYTES     spool bound; past it new requests get 503 (default 1 GiB)
   OAIS_MAX_BODY_BYTES      request body limit, 413 beyond     (default 1 MiB)

@@ -175,7 +175,9 @@ func TestNotifyWakesSnapshot(t *testing.T) {
 	}
 	run, stop := context.WithCancel(context.Background())
 	defer stop()
-	go changes.Listen(run, s.URL.String(), wake, slog.Default())
+	// On the database directly, as OAIS_DATABASE_LISTEN_URL is when the
+	// store goes through PgBouncer (make test-pgbouncer).
+	go changes.Listen(run, storetest.DirectURL(s), wake, slog.Default())
 	go snap.Follow(run)
 	time.Sleep(200 * time.Millisecond) // let LISTEN start; its first wake is harmless
 	revokedAt := time.Now()

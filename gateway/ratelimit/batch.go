@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,8 +31,15 @@ import (
 // Calls nobody waits for (settlements) cause no round trip of their own
 // while others are made: they wait in pending and ride with the next
 // batch, or, if none leaves within asyncDelay, go out on their own.
+//
+// On Redis Cluster a script call may only touch keys of one hash slot, so
+// a batch is split by slot: one reservation call and one settlement call
+// per slot, all in the same pipeline, which go-redis sends to each slot's
+// master in parallel. A single server (or a Sentinel-managed one) keeps
+// the two calls per round trip whatever the keys.
 type batcher struct {
 	client  redis.UniversalClient
+	cluster bool // client is a *redis.ClusterClient: split batches by slot
 	ops     chan *scriptOp
 	senders atomic.Int32
 
@@ -76,6 +84,9 @@ type scriptOp struct {
 	// per key.
 	nums []int64
 	res  []int64 // a reservation's reply: 6 values, then 3 per key
+	// slot is the Redis Cluster hash slot every key is in (set on a
+	// cluster only).
+	slot uint16
 	err  error
 	done chan struct{} // capacity 1: exec never blocks on a caller that left
 	// onDone, for a call nobody waits for (runAsync), receives its error
@@ -92,16 +103,31 @@ func newOp(ctx context.Context, settle bool) *scriptOp {
 	return op
 }
 
+// setSlot records the slot of names, the op's keys, or returns
+// ErrCrossSlot if they are not all in one.
+func (op *scriptOp) setSlot(names []*keyName) error {
+	for _, n := range names {
+		if n.slot != names[0].slot {
+			return ErrCrossSlot
+		}
+	}
+	if len(names) > 0 {
+		op.slot = names[0].slot
+	}
+	return nil
+}
+
 // release puts op back in the pool, keeping its slices' room.
 func release(op *scriptOp) {
-	op.ctx, op.onDone, op.err = nil, nil, nil
+	op.ctx, op.onDone, op.err, op.slot = nil, nil, nil, 0
 	clear(op.keys)
 	op.keys, op.nums, op.res = op.keys[:0], op.nums[:0], op.res[:0]
 	opPool.Put(op)
 }
 
 func newBatcher(client redis.UniversalClient, o Options) *batcher {
-	b := &batcher{client: client, ops: make(chan *scriptOp, 4*maxBatch),
+	_, cluster := client.(*redis.ClusterClient)
+	b := &batcher{client: client, cluster: cluster, ops: make(chan *scriptOp, 4*maxBatch),
 		buckets: any(o.Buckets), cumTTL: any(o.CumulativeTTL.Milliseconds()), resTTL: any(o.ReservationTTL.Microseconds())}
 	b.calls.New = func() any { return b.newCall() }
 	b.flush = time.AfterFunc(time.Hour, b.flushPending)
@@ -224,15 +250,24 @@ func (b *batcher) send() {
 	}
 }
 
-// call is the room exec builds one round trip's two script calls in,
-// kept from batch to batch.
+// call is the room exec builds one round trip's script calls in, kept
+// from batch to batch.
 type call struct {
 	pipe              redis.Pipeliner // empty between batches
 	reserves, settles []*scriptOp
 	buf               []byte
-	// rargs and sargs are whole EVALSHA commands, built here rather than
-	// by go-redis's EvalSha, which boxes every key name on every call.
-	rargs, sargs []any
+	// rcalls and scalls are the round trip's reservation and settlement
+	// calls: one each, or one per slot on a cluster. Their args are whole
+	// EVALSHA commands, built here rather than by go-redis's EvalSha,
+	// which boxes every key name on every call; their room is kept.
+	rcalls, scalls []scriptCall
+}
+
+// scriptCall is one EVALSHA of a batch and the ops it carries.
+type scriptCall struct {
+	ops  []*scriptOp // a run of call.reserves or call.settles
+	args []any
+	cmd  *redis.Cmd
 }
 
 // The scripts' hashes, boxed once.
@@ -247,7 +282,7 @@ func evalSha(ctx context.Context, args []any) *redis.Cmd {
 }
 
 // evalAgain loads script and sends args again, for a Redis that lost its
-// script cache (a restart).
+// script cache (a restart; on a cluster, a failover to a fresh replica).
 func (b *batcher) evalAgain(ctx context.Context, script *redis.Script, args []any) *redis.Cmd {
 	if err := script.Load(ctx, b.client).Err(); err != nil {
 		cmd := redis.NewCmd(ctx)
@@ -261,13 +296,14 @@ func (b *batcher) evalAgain(ctx context.Context, script *redis.Script, args []an
 
 func (b *batcher) newCall() *call { return &call{pipe: b.client.Pipeline()} }
 
-// exec sends batch as one round trip of at most two script calls: every
-// reservation in one reserveScript call, which decides them one after the
-// other exactly as separate calls would (Redis runs a script alone), and
-// every settlement in one settleScript call, which applies each counter's
-// adjustment on its own. Numbers travel packed in one string argument and
-// the reservations' replies come back in one string, so a batch costs a
-// handful of allocations however many calls it carries.
+// exec sends batch as one round trip: every reservation in one
+// reserveScript call, which decides them one after the other exactly as
+// separate calls would (Redis runs a script alone), and every settlement
+// in one settleScript call, which applies each counter's adjustment on its
+// own; on a cluster, one such pair per slot (see split). Numbers travel
+// packed in one string argument and the reservations' replies come back in
+// one string, so a batch costs a handful of allocations however many calls
+// it carries.
 func (b *batcher) exec(c *call, batch []*scriptOp) {
 	c.reserves, c.settles = c.reserves[:0], c.settles[:0]
 	for _, op := range batch {
@@ -285,32 +321,37 @@ func (b *batcher) exec(c *call, batch []*scriptOp) {
 	// unless ContextTimeoutEnabled), and nobody can cancel a batch.
 	ctx := context.Background()
 	pipe := c.pipe
-	var reserveCmd, settleCmd *redis.Cmd
-	if len(c.reserves) > 0 {
-		c.rargs = b.reserveCall(c, c.rargs[:0])
-		reserveCmd = evalSha(ctx, c.rargs)
-		_ = pipe.Process(ctx, reserveCmd)
+	c.rcalls = b.split(c.rcalls, c.reserves)
+	c.scalls = b.split(c.scalls, c.settles)
+	for i := range c.rcalls {
+		sc := &c.rcalls[i]
+		sc.args = b.reserveCall(c, sc.ops, sc.args[:0])
+		sc.cmd = evalSha(ctx, sc.args)
+		_ = pipe.Process(ctx, sc.cmd)
 	}
-	if len(c.settles) > 0 {
-		c.sargs = b.settleCall(c, c.sargs[:0])
-		settleCmd = evalSha(ctx, c.sargs)
-		_ = pipe.Process(ctx, settleCmd)
+	for i := range c.scalls {
+		sc := &c.scalls[i]
+		sc.args = b.settleCall(c, sc.ops, sc.args[:0])
+		sc.cmd = evalSha(ctx, sc.args)
+		_ = pipe.Process(ctx, sc.cmd)
 	}
 	if pipe.Len() > 0 {
 		_, _ = pipe.Exec(ctx) // each command carries its own error
 	}
-	if reserveCmd != nil && isNoScript(reserveCmd.Err()) {
-		reserveCmd = b.evalAgain(ctx, reserveScript, c.rargs)
+	for i := range c.rcalls {
+		sc := &c.rcalls[i]
+		if isNoScript(sc.cmd.Err()) {
+			sc.cmd = b.evalAgain(ctx, reserveScript, sc.args)
+		}
+		splitReplies(sc.cmd, sc.ops)
 	}
-	if settleCmd != nil && isNoScript(settleCmd.Err()) {
-		settleCmd = b.evalAgain(ctx, settleScript, c.sargs)
-	}
-	if reserveCmd != nil {
-		splitReplies(reserveCmd, c.reserves)
-	}
-	if settleCmd != nil {
-		err := settleCmd.Err()
-		for _, op := range c.settles {
+	for i := range c.scalls {
+		sc := &c.scalls[i]
+		if isNoScript(sc.cmd.Err()) {
+			sc.cmd = b.evalAgain(ctx, settleScript, sc.args)
+		}
+		err := sc.cmd.Err()
+		for _, op := range sc.ops {
 			op.err = err
 		}
 	}
@@ -328,22 +369,65 @@ func (b *batcher) exec(c *call, batch []*scriptOp) {
 	}
 	clear(c.reserves)
 	clear(c.settles)
-	clear(c.rargs)
-	clear(c.sargs)
+	c.rcalls = clearCalls(c.rcalls)
+	c.scalls = clearCalls(c.scalls)
 }
 
-// reserveCall is the EVALSHA of reserveScript for c.reserves, appended to
-// args: ARGV[3] packs their number G, their key counts, then every key's
-// quad.
-func (b *batcher) reserveCall(c *call, args []any) []any {
-	buf := strconv.AppendInt(c.buf[:0], int64(len(c.reserves)), 10)
+// split fills calls (reusing its room) with the script calls that carry
+// ops: none for no ops, one for all of them on a single server, and on a
+// cluster one per slot, each a run of ops after a stable sort by slot, so
+// reservations of one slot are still decided in the order they came.
+func (b *batcher) split(calls []scriptCall, ops []*scriptOp) []scriptCall {
+	calls = calls[:0]
+	if len(ops) == 0 {
+		return calls
+	}
+	if !b.cluster {
+		return appendCall(calls, ops)
+	}
+	slices.SortStableFunc(ops, func(x, y *scriptOp) int { return int(x.slot) - int(y.slot) })
+	start := 0
+	for i := 1; i <= len(ops); i++ {
+		if i == len(ops) || ops[i].slot != ops[start].slot {
+			calls = appendCall(calls, ops[start:i])
+			start = i
+		}
+	}
+	return calls
+}
+
+// appendCall appends a call carrying ops, reusing the room of an entry
+// past len(calls) if there is one.
+func appendCall(calls []scriptCall, ops []*scriptOp) []scriptCall {
+	if len(calls) < cap(calls) {
+		calls = calls[:len(calls)+1]
+		calls[len(calls)-1].ops = ops
+		return calls
+	}
+	return append(calls, scriptCall{ops: ops})
+}
+
+// clearCalls drops what calls point to (ops, boxed arguments, replies)
+// and keeps the room of their argument slices.
+func clearCalls(calls []scriptCall) []scriptCall {
+	for i := range calls {
+		clear(calls[i].args)
+		calls[i].ops, calls[i].args, calls[i].cmd = nil, calls[i].args[:0], nil
+	}
+	return calls[:0]
+}
+
+// reserveCall is the EVALSHA of reserveScript for ops, appended to args:
+// ARGV[3] packs their number G, their key counts, then every key's quad.
+func (b *batcher) reserveCall(c *call, ops []*scriptOp, args []any) []any {
+	buf := strconv.AppendInt(c.buf[:0], int64(len(ops)), 10)
 	n := 0
-	for _, op := range c.reserves {
+	for _, op := range ops {
 		buf = strconv.AppendInt(append(buf, ' '), int64(len(op.keys)), 10)
 		n += len(op.keys)
 	}
 	args = append(args, "evalsha", reserveSHA, n)
-	for _, op := range c.reserves {
+	for _, op := range ops {
 		args = append(args, op.keys...)
 		buf = appendNums(buf, op.nums)
 	}
@@ -351,16 +435,16 @@ func (b *batcher) reserveCall(c *call, args []any) []any {
 	return append(args, b.buckets, b.cumTTL, string(buf), b.resTTL)
 }
 
-// settleCall is the EVALSHA of settleScript for c.settles, appended to
-// args: ARGV[3] packs every key's quad.
-func (b *batcher) settleCall(c *call, args []any) []any {
+// settleCall is the EVALSHA of settleScript for ops, appended to args:
+// ARGV[3] packs every key's quad.
+func (b *batcher) settleCall(c *call, ops []*scriptOp, args []any) []any {
 	n := 0
-	for _, op := range c.settles {
+	for _, op := range ops {
 		n += len(op.keys)
 	}
 	args = append(args, "evalsha", settleSHA, n)
 	buf := c.buf[:0]
-	for _, op := range c.settles {
+	for _, op := range ops {
 		args = append(args, op.keys...)
 		buf = appendNums(buf, op.nums)
 	}

@@ -57,10 +57,12 @@ import (
 
 // Counter is one limit a request must fit under.
 type Counter struct {
-	// Key names the counter, e.g. "ws:<id>:rpm" or "key:<id>:req". For a
-	// cumulative budget the key carries its period, e.g. "ws:<id>:spend:2026-11".
-	// A key must keep one Window (a new Window starts the counter afresh)
-	// and must not appear twice in one request.
+	// Key names the counter, e.g. "ws:{<ws id>}:rpm" or
+	// "key:{<ws id>}:<key id>:req". For a cumulative budget the key carries
+	// its period, e.g. "ws:{<ws id>}:spend:2026-11". A key must keep one
+	// Window (a new Window starts the counter afresh) and must not appear
+	// twice in one request. On Redis Cluster the counters of one request
+	// must share a hash tag (the part in braces; see Redis).
 	Key string
 	// Limit is the most the counter may hold; <= 0 means no limit (the
 	// counter is still kept, for headers and usage).

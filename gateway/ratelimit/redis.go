@@ -27,12 +27,19 @@ import (
 // holding one field per live bucket plus "s" (their sum), "h" (the newest
 // bucket advanced to) and "n" (the newest bucket holding units); expiring
 // a bucket is amortised O(1) per call, only a denial reads all of them.
-// In Redis Cluster, put a hash tag in prefix (e.g. "{oais-rl}:") so a
-// request's counters share a slot, which a script needs.
+// On Redis Cluster (a *redis.ClusterClient) the counters of one call must
+// hash to one slot, which a script needs: give them a common hash tag in
+// their keys, as the gateway does with the workspace id
+// ("ws:{ws_…}:rpm", "key:{ws_…}:key_…:req"), and keep braces out of
+// prefix; a call whose counters do not share a slot fails with
+// ErrCrossSlot before anything is sent. Tagging by workspace rather than
+// one tag for everything spreads the workspaces over the masters.
 //
 // Concurrent Reserves and Settles share round trips and script calls (see
 // batcher); each reservation is still decided atomically, so decisions
-// stay exact across replicas. SettleAsync settles without waiting.
+// stay exact across replicas. On a cluster a round trip carries one
+// script call per slot, sent to the slots' masters in parallel.
+// SettleAsync settles without waiting.
 type Redis struct {
 	client redis.UniversalClient
 	prefix string
@@ -363,6 +370,12 @@ func (l *Redis) ReserveInto(ctx context.Context, counters []Counter, r *Reservat
 		op.keys = append(op.keys, n.key)
 		op.nums = append(op.nums, c.Limit, c.Window.Microseconds(), c.Cost, floor)
 	}
+	if l.batch.cluster {
+		if err := op.setSlot(names); err != nil {
+			release(op)
+			return err
+		}
+	}
 	mine, err := l.batch.run(ctx, op)
 	if mine {
 		defer release(op)
@@ -442,6 +455,8 @@ func (l *Redis) ChargeAsync(counters []Counter, done func(error)) {
 		return
 	}
 	var op *scriptOp
+	var namesBuf [reservationInline]*keyName
+	names := namesBuf[:0]
 	for _, c := range counters {
 		if c.Window != 0 || c.Cost == 0 {
 			continue
@@ -450,12 +465,21 @@ func (l *Redis) ChargeAsync(counters []Counter, done func(error)) {
 			op = newOp(context.Background(), true)
 		}
 		// Reserved at time 0: no slot of expiry holds anything for it.
-		op.keys = append(op.keys, l.name(c.Key, 0).key)
+		n := l.name(c.Key, 0)
+		names = append(names, n)
+		op.keys = append(op.keys, n.key)
 		op.nums = append(op.nums, 0, 0, 0, c.Cost)
 	}
 	if op == nil {
 		done(nil)
 		return
+	}
+	if l.batch.cluster {
+		if err := op.setSlot(names); err != nil {
+			release(op)
+			done(err)
+			return
+		}
 	}
 	op.onDone = done
 	l.batch.runAsync(op)
@@ -479,10 +503,14 @@ func (l *Redis) settleOp(ctx context.Context, r *Reservation, actual []int64) (*
 		if actual[i] == c.Cost && (c.Window != 0 || c.Cost == 0) {
 			continue
 		}
+		n := l.name(c.Key, c.Window)
 		if op == nil {
 			op = newOp(ctx, true)
+			// The reservation's counters share one slot (ReserveInto
+			// checked); its first settled one names it.
+			op.slot = n.slot
 		}
-		op.keys = append(op.keys, l.name(c.Key, c.Window).key)
+		op.keys = append(op.keys, n.key)
 		op.nums = append(op.nums, c.Window.Microseconds(), at, c.Cost, actual[i])
 	}
 	return op, nil
@@ -523,7 +551,7 @@ func (l *Redis) name(key string, window time.Duration) *keyName {
 	} else {
 		name += ":c"
 	}
-	n := &keyName{window: window, name: name, key: name}
+	n := &keyName{window: window, name: name, key: name, slot: hashSlot(name)}
 	if _, loaded := l.names.m.Swap(key, n); !loaded && l.names.n.Add(1) > maxKeyNames {
 		l.names.m.Clear()
 		l.names.n.Store(0)
@@ -541,7 +569,8 @@ type keyNames struct {
 type keyName struct {
 	window time.Duration
 	name   string
-	key    any // name, boxed once for the script calls
+	key    any    // name, boxed once for the script calls
+	slot   uint16 // name's Redis Cluster hash slot
 	// seen is the highest settled total Redis reported for a budget: a
 	// floor of it that survives Redis losing the counter.
 	seen atomic.Int64

@@ -13,13 +13,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/oais/oais/gateway"
 	"github.com/oais/oais/gateway/spool"
 	"github.com/oais/oais/internal/config"
 	"github.com/oais/oais/internal/drain"
 	"github.com/oais/oais/internal/pricing"
+	"github.com/oais/oais/internal/redisurl"
 	"github.com/oais/oais/internal/secretbox"
 	"github.com/oais/oais/internal/store"
 )
@@ -37,15 +36,22 @@ const (
 // Config is every setting of the gateway.
 type Config struct {
 	DatabaseURL string
-	Addr        string
-	RedisURL    string
-	redisOpts   *redis.Options
+	// DatabaseListenURL (OAIS_DATABASE_LISTEN_URL) is a direct connection
+	// to the same PostgreSQL database for what needs one session: LISTEN
+	// for change notifications. Set it when OAIS_DATABASE_URL goes through
+	// a transaction pooler (PgBouncer); unset, LISTEN uses DatabaseURL.
+	DatabaseListenURL string
+	Addr              string
+	// RedisURL (OAIS_REDIS_URL) is one Redis server, a Redis Cluster or a
+	// master behind Sentinel (redisurl.Forms).
+	RedisURL string
+	redis    *redisurl.Target
 	// RedisCacheURL (OAIS_REDIS_CACHE_URL) puts the response cache on
-	// another Redis (server or database) than the limiter's counters, so
-	// cache entries never compete with budget counters for memory; unset,
-	// the cache shares OAIS_REDIS_URL.
+	// another Redis (server, database or cluster) than the limiter's
+	// counters, so cache entries never compete with budget counters for
+	// memory; unset, the cache shares OAIS_REDIS_URL.
 	RedisCacheURL   string
-	redisCacheOpts  *redis.Options
+	redisCache      *redisurl.Target
 	UpstreamBaseURL string
 	UpstreamAPIKey  config.Secret
 	SpoolDir        string
@@ -82,6 +88,7 @@ func Load(env config.Env) (Config, error) {
 	var errs []error
 	c := Config{
 		DatabaseURL:           env.String("OAIS_DATABASE_URL", store.DefaultURL),
+		DatabaseListenURL:     env.String("OAIS_DATABASE_LISTEN_URL", ""),
 		Addr:                  env.Addr("OAIS_GATEWAY_ADDR", DefaultAddr, &errs),
 		RedisURL:              env.String("OAIS_REDIS_URL", ""),
 		RedisCacheURL:         env.String("OAIS_REDIS_CACHE_URL", ""),
@@ -110,22 +117,25 @@ func Load(env config.Env) (Config, error) {
 	if _, _, _, _, err := store.ParseURL(c.DatabaseURL); err != nil {
 		errs = append(errs, config.Errorf("OAIS_DATABASE_URL", "%v", err))
 	}
+	if err := store.CheckSessionURL(c.DatabaseURL, c.DatabaseListenURL); err != nil {
+		errs = append(errs, config.Errorf("OAIS_DATABASE_LISTEN_URL", "%v", err))
+	}
 	if c.RedisURL != "" {
-		o, err := redis.ParseURL(c.RedisURL)
+		t, err := redisurl.Parse(c.RedisURL)
 		if err != nil {
-			errs = append(errs, config.Errorf("OAIS_REDIS_URL", "not a redis:// URL (%v)", err))
+			errs = append(errs, config.Errorf("OAIS_REDIS_URL", "%v; want %s", err, redisurl.Forms))
 		}
-		c.redisOpts = o
+		c.redis = t
 	}
 	if c.RedisCacheURL != "" {
-		o, err := redis.ParseURL(c.RedisCacheURL)
+		t, err := redisurl.Parse(c.RedisCacheURL)
 		switch {
 		case err != nil:
-			errs = append(errs, config.Errorf("OAIS_REDIS_CACHE_URL", "not a redis:// URL (%v)", err))
+			errs = append(errs, config.Errorf("OAIS_REDIS_CACHE_URL", "%v; want %s", err, redisurl.Forms))
 		case c.RedisURL == "":
 			errs = append(errs, config.Errorf("OAIS_REDIS_CACHE_URL", "needs OAIS_REDIS_URL (without it the cache is in-process)"))
 		}
-		c.redisCacheOpts = o
+		c.redisCache = t
 	}
 	if c.UpstreamBaseURL != "" {
 		env.URL("OAIS_UPSTREAM_BASE_URL", &errs)

@@ -46,3 +46,33 @@ func TestUnpricedModelPrice(t *testing.T) {
 		})
 	}
 }
+
+func TestDatabaseListenURL(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+	}{
+		{name: "unset"},
+		{name: "direct connection beside pgbouncer", env: map[string]string{
+			"OAIS_DATABASE_URL":        "postgres://u@pgbouncer:6432/db?default_query_exec_mode=cache_describe",
+			"OAIS_DATABASE_LISTEN_URL": "postgres://u@db:5432/db"}},
+		{name: "not postgres", env: map[string]string{
+			"OAIS_DATABASE_URL": "postgres://u@pgbouncer:6432/db", "OAIS_DATABASE_LISTEN_URL": "redis://db"}, wantErr: "postgres"},
+		{name: "beside sqlite", env: map[string]string{"OAIS_DATABASE_LISTEN_URL": "postgres://u@db:5432/db"}, wantErr: "PostgreSQL only"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(config.Map(tt.env))
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "OAIS_DATABASE_LISTEN_URL") || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Load = %v; want an error naming OAIS_DATABASE_LISTEN_URL and %q", err, tt.wantErr)
+			}
+		})
+	}
+}

@@ -37,7 +37,7 @@ func TestLoadRedisCacheURL(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := c.redisCacheOpts != nil; got != tc.split {
+			if got := c.redisCache != nil; got != tc.split {
 				t.Errorf("own cache client = %v, want %v", got, tc.split)
 			}
 		})

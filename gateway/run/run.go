@@ -44,9 +44,9 @@ type Gateway struct {
 	GW       *gateway.Gateway
 	Handler  http.Handler
 	log      *slog.Logger
-	redis    *redis.Client
+	redis    redis.UniversalClient
 	// cacheRedis is the response cache's own client (OAIS_REDIS_CACHE_URL).
-	cacheRedis *redis.Client
+	cacheRedis redis.UniversalClient
 	// prices is the gateway's Pricer; Serve reloads it when admins edit
 	// model_prices (internal/prices.Follow), from priceVersion.
 	prices       *prices.Live
@@ -133,8 +133,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 	var limiter ratelimit.Limiter = ratelimit.NewLocal(ratelimit.Options{})
 	var cache gateway.Cache = respcache.NewLocal(cfg.CacheBytes)
 	var idem gateway.IdempotencyStore // nil: the gateway's in-process store
-	if cfg.redisOpts != nil {
-		g.redis = redis.NewClient(cfg.redisOpts)
+	if cfg.redis != nil {
+		g.redis = cfg.redis.Client()
 		// A reservation nobody settles stops counting after the longest a
 		// request can take (its upstream call and a drain) plus a margin.
 		remote := ratelimit.NewRedis(g.redis, "oais:rl:", ratelimit.Options{
@@ -145,15 +145,15 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 			return nil, fmt.Errorf("OAIS_REDIS_URL: %w", err)
 		}
 		if !fb.Probe(ctx) {
-			log.Warn("rate limits: redis unreachable at start; enforcing per-replica local limits until it answers", "redis", redactRedis(cfg.redisOpts))
+			log.Warn("rate limits: redis unreachable at start; enforcing per-replica local limits until it answers", "redis", cfg.redis.String())
 		}
 		limiter = fb
 		cacheClient := g.redis
-		if cfg.redisCacheOpts != nil {
-			g.cacheRedis = redis.NewClient(cfg.redisCacheOpts)
+		if cfg.redisCache != nil {
+			g.cacheRedis = cfg.redisCache.Client()
 			cacheClient = g.cacheRedis
 		}
-		warnEviction(ctx, g.redis, cfg.redisCacheOpts == nil, log)
+		warnEviction(ctx, g.redis, cfg.redisCache == nil, log)
 		cache = respcache.NewRedis(cacheClient, "oais:cache:")
 		idem = idempotency.NewRedis(g.redis, "oais:idem:", idempotency.Options{Logger: log})
 	}
@@ -201,8 +201,6 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 	return g, nil
 }
 
-func redactRedis(o *redis.Options) string { return o.Addr }
-
 // warnEviction warns when the limiter's Redis may evict keys without a
 // TTL: allkeys-* policies evict budget counters as readily as cache
 // entries. A lost budget starts again from the ledger (ratelimit.Counter.Floor),
@@ -210,7 +208,7 @@ func redactRedis(o *redis.Options) string { return o.Addr }
 // volatile-lru evicts only keys with a TTL (cache entries and rolling
 // windows), never budgets. Managed Redis may refuse CONFIG; then nothing
 // is said.
-func warnEviction(ctx context.Context, c *redis.Client, sharedWithCache bool, log *slog.Logger) {
+func warnEviction(ctx context.Context, c redis.UniversalClient, sharedWithCache bool, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	v, err := c.ConfigGet(ctx, "maxmemory-policy").Result()
@@ -297,7 +295,11 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	eg, ctx := errgroup.WithContext(ctx)
 	eg.Go(func() error { return g.Snapshot.Follow(bg) })
 	if g.Store.Dialect == dialect.Postgres {
-		eg.Go(func() error { changes.Listen(bg, g.Config.DatabaseURL, g.wake, g.log); return nil })
+		listen := g.Config.DatabaseURL
+		if g.Config.DatabaseListenURL != "" {
+			listen = g.Config.DatabaseListenURL
+		}
+		eg.Go(func() error { changes.Listen(bg, listen, g.wake, g.log); return nil })
 	}
 	eg.Go(func() error { return g.Spool.Run(bg, g.Ledger, spool.ShipOptions{}) })
 	eg.Go(func() error { g.followBudgets(bg, budgetEvery); return nil })

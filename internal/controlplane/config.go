@@ -14,13 +14,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/oais/oais/auth"
 	"github.com/oais/oais/auth/accounts"
 	"github.com/oais/oais/auth/mail"
 	"github.com/oais/oais/internal/config"
 	"github.com/oais/oais/internal/drain"
+	"github.com/oais/oais/internal/redisurl"
 	"github.com/oais/oais/internal/secretbox"
 	"github.com/oais/oais/internal/store"
 )
@@ -41,13 +40,18 @@ const DefaultGatewayAddr = ":8081"
 // Config is every setting of the control plane. Secret fields are
 // config.Secret, which never prints.
 type Config struct {
-	DatabaseURL    string
-	Addr           string
-	PublicURL      *url.URL
-	GatewayURL     string // for the ready-to-paste curl; informational: OAIS_GATEWAY_PUBLIC_URL, else from OAIS_GATEWAY_ADDR
-	LogFormat      string
-	LogLevel       string
-	TrustedProxies []netip.Prefix
+	DatabaseURL string
+	// DatabaseListenURL (OAIS_DATABASE_LISTEN_URL) is a direct connection
+	// to the same PostgreSQL database for what needs one session: the
+	// migration lock. Set it when OAIS_DATABASE_URL goes through a
+	// transaction pooler (PgBouncer); unset, migrations use DatabaseURL.
+	DatabaseListenURL string
+	Addr              string
+	PublicURL         *url.URL
+	GatewayURL        string // for the ready-to-paste curl; informational: OAIS_GATEWAY_PUBLIC_URL, else from OAIS_GATEWAY_ADDR
+	LogFormat         string
+	LogLevel          string
+	TrustedProxies    []netip.Prefix
 	// UpstreamAllowedNetworks (OAIS_UPSTREAM_ALLOWED_NETWORKS) are the
 	// networks besides public addresses that workspaces' own upstreams may
 	// point at; the gateway reads the same variable.
@@ -91,8 +95,8 @@ type Config struct {
 	// RedisURL (OAIS_REDIS_URL), when set, shares the sign-in, sign-up and
 	// mail throttles between control-plane replicas; unset, each process
 	// throttles on its own.
-	RedisURL  config.Secret // may carry a password
-	redisOpts *redis.Options
+	RedisURL config.Secret // may carry a password
+	redis    *redisurl.Target
 	// RedisPrefix starts the control plane's keys in Redis; not read from
 	// the environment (tests give each run its own).
 	RedisPrefix string
@@ -108,6 +112,7 @@ func Load(env config.Env) (Config, error) {
 	var errs []error
 	c := Config{
 		DatabaseURL:             env.String("OAIS_DATABASE_URL", store.DefaultURL),
+		DatabaseListenURL:       env.String("OAIS_DATABASE_LISTEN_URL", ""),
 		Addr:                    env.Addr("OAIS_CONTROLPLANE_ADDR", DefaultAddr, &errs),
 		LogFormat:               env.String("OAIS_LOG_FORMAT", "json"),
 		LogLevel:                env.String("OAIS_LOG_LEVEL", "info"),
@@ -140,11 +145,11 @@ func Load(env config.Env) (Config, error) {
 		errs = append(errs, config.Errorf("OAIS_SESSION_IDLE", "must be a duration from 1s to 720h (30 days, when every session ends anyway), e.g. 24h"))
 	}
 	if c.RedisURL != "" {
-		o, err := redis.ParseURL(c.RedisURL.Reveal())
+		t, err := redisurl.Parse(c.RedisURL.Reveal())
 		if err != nil {
-			errs = append(errs, config.Errorf("OAIS_REDIS_URL", "not a redis:// URL (%v)", err))
+			errs = append(errs, config.Errorf("OAIS_REDIS_URL", "%v; want %s", err, redisurl.Forms))
 		}
-		c.redisOpts = o
+		c.redis = t
 	}
 	var err error
 	if c.SignUpsPerAddress, c.SignUpsTotal, err = parseSignUpLimits(env.String("OAIS_SIGNUP_LIMITS", "")); err != nil {
@@ -178,6 +183,9 @@ func Load(env config.Env) (Config, error) {
 	}
 	if _, _, _, _, err := store.ParseURL(c.DatabaseURL); err != nil {
 		errs = append(errs, config.Errorf("OAIS_DATABASE_URL", "%v", err))
+	}
+	if err := store.CheckSessionURL(c.DatabaseURL, c.DatabaseListenURL); err != nil {
+		errs = append(errs, config.Errorf("OAIS_DATABASE_LISTEN_URL", "%v", err))
 	}
 	c.PublicURL = env.URL("OAIS_PUBLIC_URL", &errs)
 	if c.PublicURL == nil {

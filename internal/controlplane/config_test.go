@@ -39,6 +39,8 @@ func TestLoad(t *testing.T) {
 		{name: "signup limits, not numbers", env: map[string]string{"OAIS_SIGNUP_LIMITS": "many,more"}, wantErr: "OAIS_SIGNUP_LIMITS"},
 		{name: "redis", env: map[string]string{"OAIS_REDIS_URL": "redis://:pw@127.0.0.1:6379/2"}},
 		{name: "bad redis url", env: map[string]string{"OAIS_REDIS_URL": "127.0.0.1:6379"}, wantErr: "OAIS_REDIS_URL"},
+		{name: "redis cluster", env: map[string]string{"OAIS_REDIS_URL": "redis+cluster://10.0.0.1:7000,10.0.0.2:7001/"}},
+		{name: "redis sentinel", env: map[string]string{"OAIS_REDIS_URL": "redis+sentinel://s1:26379,s2/mymaster/0"}},
 		{name: "smtp", env: map[string]string{"OAIS_SMTP_URL": "smtp://u:p@mail.example.com:587", "OAIS_SMTP_FROM": "oais <noreply@example.com>"}},
 		{name: "smtps", env: map[string]string{"OAIS_SMTP_URL": "smtps://mail.example.com", "OAIS_SMTP_FROM": "noreply@example.com"}},
 		{name: "smtp without from", env: map[string]string{"OAIS_SMTP_URL": "smtp://mail.example.com"}, wantErr: "OAIS_SMTP_FROM"},
@@ -53,6 +55,12 @@ func TestLoad(t *testing.T) {
 		{name: "sso required without sso", env: map[string]string{"OAIS_OIDC_REQUIRE": "corp.example"}, wantErr: "OAIS_OIDC_REQUIRE"},
 		{name: "sso required, not a domain", env: map[string]string{"OAIS_OIDC_REQUIRE": "me@corp.example", "OAIS_OIDC_ISSUER": "https://idp.example.com",
 			"OAIS_OIDC_CLIENT_ID": "c", "OAIS_OIDC_CLIENT_SECRET": "s", "OAIS_PUBLIC_URL": "https://oais.example.com"}, wantErr: "OAIS_OIDC_REQUIRE"},
+		{name: "listen url beside pgbouncer", env: map[string]string{
+			"OAIS_DATABASE_URL":        "postgres://u@pgbouncer:6432/db?default_query_exec_mode=cache_describe",
+			"OAIS_DATABASE_LISTEN_URL": "postgres://u@db:5432/db"}},
+		{name: "listen url not postgres", env: map[string]string{
+			"OAIS_DATABASE_URL": "postgres://u@pgbouncer:6432/db", "OAIS_DATABASE_LISTEN_URL": "sqlite://x.db"}, wantErr: "OAIS_DATABASE_LISTEN_URL"},
+		{name: "listen url beside sqlite", env: map[string]string{"OAIS_DATABASE_LISTEN_URL": "postgres://u@db:5432/db"}, wantErr: "OAIS_DATABASE_LISTEN_URL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

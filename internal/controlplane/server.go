@@ -68,9 +68,9 @@ type Server struct {
 	stripe   *billing.Stripe
 	metrics  *billing.Metrics
 	oidc     *auth.OIDC
-	egress   *egress.Policy // where tenant-set URLs may lead
-	redis    *redis.Client  // OAIS_REDIS_URL: shared throttles; nil without
-	secrets  *secretbox.Box // seals stored secrets; always has a key
+	egress   *egress.Policy        // where tenant-set URLs may lead
+	redis    redis.UniversalClient // OAIS_REDIS_URL: shared throttles; nil without
+	secrets  *secretbox.Box        // seals stored secrets; always has a key
 	outbox   *mail.Outbox
 	draining atomic.Bool // /readyz answers 503 once the drain began
 }
@@ -94,9 +94,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger, out io.Writer) (*Se
 			st.Close()
 		}
 	}()
-	n, err := st.Migrate(ctx)
+	n, err := st.MigrateVia(ctx, cfg.DatabaseListenURL)
 	if err != nil {
-		return nil, fmt.Errorf("OAIS_DATABASE_URL: %w", err)
+		return nil, fmt.Errorf("%s: %w", migrateVariable(cfg), err)
 	}
 	if n > 0 {
 		log.Info("database migrated", "applied", n, "database", st.Redacted())
@@ -286,8 +286,8 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 // each throttle uses this process's counters until it answers.
 func (s *Server) throttles(ctx context.Context) (accounts.Options, error) {
 	cfg := s.Config
-	if cfg.redisOpts != nil {
-		s.redis = redis.NewClient(cfg.redisOpts)
+	if cfg.redis != nil {
+		s.redis = cfg.redis.Client()
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		if err := s.redis.Ping(pctx).Err(); err != nil {
 			s.Log.Warn("OAIS_REDIS_URL does not answer: sign-in and sign-up throttles count per replica until it does", "err", err)
@@ -446,4 +446,12 @@ func totpIssuer(public *url.URL) string {
 		return "oais"
 	}
 	return "oais (" + public.Host + ")"
+}
+
+// migrateVariable names the variable whose database migrations go through.
+func migrateVariable(cfg Config) string {
+	if cfg.DatabaseListenURL != "" {
+		return "OAIS_DATABASE_LISTEN_URL"
+	}
+	return "OAIS_DATABASE_URL"
 }

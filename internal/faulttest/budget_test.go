@@ -3,6 +3,7 @@ package faulttest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,21 +27,32 @@ import (
 // most what the requests in flight at the loss cost (one per client).
 // Before budget counters were reseeded, FLUSHDB let a second cap's worth
 // through (263 more requests, 39,450 µ$ against 20,000 µ$).
+//
+// cluster-flushdb runs the cap on a 3-master Redis Cluster and loses every
+// master's counters (FLUSHDB on each).
 func TestSpendCapSurvivesRedisLoss(t *testing.T) {
 	needBinaries(t)
 	for _, tc := range []struct {
-		name string
-		lose func(t *testing.T, r *Redis, gws []*gw)
+		name    string
+		cluster bool
+		lose    func(t *testing.T, r *Redis, rc *RedisCluster, gws []*gw)
 	}{
-		{"flushdb", func(t *testing.T, r *Redis, _ []*gw) { flushDB(t, r) }},
-		{"restart", func(t *testing.T, r *Redis, _ []*gw) { r.Kill(); r.Start() }},
-		{"flushdb-gateways-killed", func(t *testing.T, r *Redis, gws []*gw) {
+		{"flushdb", false, func(t *testing.T, r *Redis, _ *RedisCluster, _ []*gw) { flushDB(t, r) }},
+		{"restart", false, func(t *testing.T, r *Redis, _ *RedisCluster, _ []*gw) { r.Kill(); r.Start() }},
+		{"flushdb-gateways-killed", false, func(t *testing.T, r *Redis, _ *RedisCluster, gws []*gw) {
 			for _, g := range gws {
 				g.proc.Kill()
 			}
 			flushDB(t, r)
 			for _, g := range gws {
 				g.start()
+			}
+		}},
+		{"cluster-flushdb", true, func(t *testing.T, _ *Redis, rc *RedisCluster, _ []*gw) {
+			for _, p := range rc.Ports {
+				if out := rc.CLI(p, "flushdb"); !strings.Contains(out, "OK") {
+					t.Fatalf("FLUSHDB on cluster node %d: %s", p, out)
+				}
 			}
 		}},
 	} {
@@ -51,11 +63,22 @@ func TestSpendCapSurvivesRedisLoss(t *testing.T) {
 				capMicro = capCents * 10_000
 				after    = 4000 // answers (any status) after the loss: more than a second cap's worth
 			)
-			r := StartRedis(t)
+			var (
+				r        *Redis
+				rc       *RedisCluster
+				redisURL string
+			)
+			if tc.cluster {
+				rc = StartRedisCluster(t, 3)
+				redisURL = rc.URL()
+			} else {
+				r = StartRedis(t)
+				redisURL = r.URL()
+			}
 			c := startCluster(t, "sqlite://"+t.TempDir()+"/oais.db")
 			setSpendCap(t, c.dbURL, capCents) // before the gateways load their snapshot
-			g1 := c.startGateway("gw1", "OAIS_REDIS_URL="+r.URL())
-			g2 := c.startGateway("gw2", "OAIS_REDIS_URL="+r.URL())
+			g1 := c.startGateway("gw1", "OAIS_REDIS_URL="+redisURL)
+			g2 := c.startGateway("gw2", "OAIS_REDIS_URL="+redisURL)
 
 			l := startLoad(loadOptions{workers: workers, max: 50_000, targets: []string{g1.url, g2.url}, key: c.key})
 			defer l.stop()
@@ -64,7 +87,7 @@ func TestSpendCapSurvivesRedisLoss(t *testing.T) {
 			}
 			before := l.answers()
 			servedBefore := l.ackedCount()
-			tc.lose(t, r, []*gw{g1, g2})
+			tc.lose(t, r, rc, []*gw{g1, g2})
 			if !WaitFor(60*time.Second, func() bool { return l.answers() >= before+after }) {
 				t.Fatalf("load stalled after the loss: statuses %v", l.statusesCopy())
 			}

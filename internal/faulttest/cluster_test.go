@@ -289,6 +289,7 @@ type loadOptions struct {
 	pace    time.Duration // pause between one worker's requests
 	targets []string      // gateway base URLs, used round-robin
 	key     string
+	keys    []string // if set, used round-robin instead of key
 }
 
 func startLoad(o loadOptions) *load {
@@ -303,7 +304,11 @@ func startLoad(o loadOptions) *load {
 				if n > o.max {
 					return
 				}
-				a := chat(ctx, o.targets[int(n)%len(o.targets)], o.key, (w+i)%2 == 1, nil)
+				key := o.key
+				if len(o.keys) > 0 {
+					key = o.keys[int(n/int64(len(o.targets)))%len(o.keys)]
+				}
+				a := chat(ctx, o.targets[int(n)%len(o.targets)], key, (w+i)%2 == 1, nil)
 				if ctx.Err() != nil && a.err != nil {
 					return // stopped mid-request: neither acked nor failed
 				}

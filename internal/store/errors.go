@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"modernc.org/sqlite"
@@ -21,6 +22,13 @@ var (
 	// its column's range, text with a NUL byte or invalid UTF-8, a time
 	// out of range. Retrying the same value fails the same way.
 	ErrInvalidData = errors.New("store: value the database cannot hold")
+	// ErrStatementCache is a prepared statement missing or already there
+	// on the server connection a query ran on: a transaction pooler
+	// (PgBouncer, pool_mode = transaction) handed the client another
+	// server connection than the one pgx prepared on. The database URL
+	// needs default_query_exec_mode=cache_describe (docs/architecture.md,
+	// "Scaling out").
+	ErrStatementCache = errors.New("store: prepared statements differ between server connections (PgBouncer in transaction mode? add default_query_exec_mode=cache_describe to the database URL)")
 )
 
 // SQLite extended result codes (sqlite3.h).
@@ -45,8 +53,8 @@ func Classify(err error) error {
 		return nil
 	}
 	switch {
-	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict),
-		errors.Is(err, ErrConstraint), errors.Is(err, ErrUnavailable), errors.Is(err, ErrInvalidData):
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict), errors.Is(err, ErrConstraint),
+		errors.Is(err, ErrUnavailable), errors.Is(err, ErrInvalidData), errors.Is(err, ErrStatementCache):
 		return err
 	case ent.IsNotFound(err):
 		return wrap(ErrNotFound, err)
@@ -60,6 +68,8 @@ func Classify(err error) error {
 			return wrap(ErrConstraint, err)
 		case "57P01", "57P02", "57P03", "53300", "08000", "08003", "08006", "08001", "08004":
 			return wrap(ErrUnavailable, err)
+		case "42P05", "26000": // duplicate_prepared_statement, invalid_sql_statement_name
+			return wrap(ErrStatementCache, err)
 		}
 		switch pg.Code[:2] {
 		case "22": // data exception
@@ -106,3 +116,14 @@ func (c classified) Error() string   { return c.kind.Error() + ": " + c.err.Erro
 func (c classified) Unwrap() []error { return []error{c.kind, c.err} }
 
 func wrap(kind, err error) error { return classified{kind: kind, err: err} }
+
+// missingTable reports whether err says a table does not exist: SQLSTATE
+// 42P01 on PostgreSQL, "no such table" on SQLite.
+func missingTable(err error) bool {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return pg.Code == "42P01"
+	}
+	var lite *sqlite.Error
+	return errors.As(err, &lite) && strings.Contains(lite.Error(), "no such table")
+}

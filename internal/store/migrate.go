@@ -78,23 +78,72 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 	return len(before.Pending), nil
 }
 
-// MigrationStatus reports the applied and pending migrations.
+// MigrateVia applies every pending migration like Migrate, but through
+// sessionURL when it is set: a direct connection to the same database.
+// golang-migrate holds a session-level advisory lock while it migrates, and
+// a transaction pooler (PgBouncer, pool_mode = transaction) may run its
+// unlock on another server connection than its lock, leaving the lock
+// behind. With nothing pending it opens nothing.
+func (s *Store) MigrateVia(ctx context.Context, sessionURL string) (int, error) {
+	if sessionURL == "" {
+		return s.Migrate(ctx)
+	}
+	st, err := s.MigrationStatus(ctx)
+	if err != nil || len(st.Pending) == 0 && !st.Dirty {
+		return 0, err
+	}
+	direct, err := Open(ctx, sessionURL)
+	if err != nil {
+		return 0, err
+	}
+	defer direct.Close()
+	return direct.Migrate(ctx)
+}
+
+// CheckSessionURL checks OAIS_DATABASE_LISTEN_URL against the database
+// URL: a postgres:// URL, and only beside a PostgreSQL database.
+func CheckSessionURL(databaseURL, sessionURL string) error {
+	if sessionURL == "" {
+		return nil
+	}
+	_, _, dia, _, err := ParseURL(sessionURL)
+	switch {
+	case err != nil:
+		return err
+	case dia != dialect.Postgres:
+		return errors.New("must be a postgres:// URL: a direct connection to the database of OAIS_DATABASE_URL")
+	}
+	if _, _, dia, _, err := ParseURL(databaseURL); err == nil && dia != dialect.Postgres {
+		return errors.New("is for PostgreSQL only; OAIS_DATABASE_URL is not postgres://")
+	}
+	return nil
+}
+
+// migrationsTable is golang-migrate's version table (both drivers'
+// default): one row, the version applied and whether it failed half-way.
+const migrationsTable = "schema_migrations"
+
+// MigrationStatus reports the applied and pending migrations. It reads
+// the version table with one query and takes no lock: golang-migrate's
+// status took PostgreSQL's session-level migration lock and released it in
+// a later statement, which a transaction pooler (PgBouncer) may send to
+// another server connection; the lock then stayed behind and the next
+// check blocked on it for good (TestMigrationStatusThroughTransactionPooler).
 func (s *Store) MigrationStatus(ctx context.Context) (MigrationStatus, error) {
 	var st MigrationStatus
 	all, err := embeddedVersions(s.Dialect)
 	if err != nil {
 		return st, err
 	}
-	m, err := s.migrator()
-	if err != nil {
-		return st, err
-	}
-	defer m.Close()
-	v, dirty, err := m.Version()
-	if err != nil && !errors.Is(err, migrate.ErrNilVersion) {
+	var v int64
+	err = s.DB.QueryRowContext(ctx, "SELECT version, dirty FROM "+migrationsTable+" LIMIT 1").Scan(&v, &st.Dirty)
+	switch {
+	case errors.Is(err, sql.ErrNoRows) || err != nil && missingTable(err):
+		v = 0 // nothing applied yet
+	case err != nil:
 		return st, Classify(err)
 	}
-	st.Current, st.Dirty = v, dirty
+	st.Current = uint(max(v, 0))
 	for _, e := range all {
 		if e > st.Current {
 			st.Pending = append(st.Pending, e)

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oais/oais/ent/migrate"
 	"github.com/oais/oais/internal/store"
@@ -111,6 +113,25 @@ func TestClassify(t *testing.T) {
 			err := s.DB.QueryRowContext(ctx, `SELECT $1::bigint + 1`, int64(math.MaxInt64)).Scan(&out)
 			if !errors.Is(store.Classify(err), store.ErrInvalidData) {
 				t.Fatalf("bigint overflow: %v, want ErrInvalidData", err)
+			}
+			// What pgx's statement cache meets behind a transaction
+			// pooler: a statement prepared twice, or not at all, on the
+			// server connection the query landed on (each in a
+			// transaction, which keeps one server connection through
+			// PgBouncer too).
+			name := fmt.Sprintf("oais_twice_%d", time.Now().UnixNano())
+			for _, q := range [][]string{{"PREPARE " + name + " AS SELECT 1", "PREPARE " + name + " AS SELECT 1"}, {"EXECUTE oais_never"}} {
+				tx, err := s.DB.BeginTx(ctx, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, stmt := range q {
+					_, err = tx.ExecContext(ctx, stmt)
+				}
+				_ = tx.Rollback()
+				if !errors.Is(store.Classify(err), store.ErrStatementCache) {
+					t.Fatalf("%s: %v, want ErrStatementCache", q[len(q)-1], err)
+				}
 			}
 			return
 		}

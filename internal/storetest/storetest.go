@@ -2,6 +2,13 @@
 // fresh PostgreSQL database cloned from one migrated template per test
 // package (STYLE rule 15). Call Main from TestMain so the package's
 // databases are dropped at the end.
+//
+// With OAIS_TEST_PGBOUNCER=1 (make test-pgbouncer) Main starts a private
+// PgBouncer in transaction pooling mode in front of the server, and every
+// PostgreSQL store and URL it hands out goes through it: the databases are
+// still created, migrated and dropped directly on the server (the pooler
+// would keep the template busy), the tests' own queries go through the
+// bouncer.
 package storetest
 
 import (
@@ -20,6 +27,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/oais/oais/internal/pgbouncertest"
 	"github.com/oais/oais/internal/store"
 )
 
@@ -42,11 +50,78 @@ var (
 	setupOnce sync.Once
 )
 
+// PgBouncerEnv names the variable that routes the tests' PostgreSQL
+// connections through a private PgBouncer (transaction pooling).
+const PgBouncerEnv = "OAIS_TEST_PGBOUNCER"
+
+// bouncer is the package's PgBouncer when PgBouncerEnv is set.
+var bouncer *pgbouncertest.Server
+
 // Main runs the package's tests and then drops every database they made.
 func Main(m *testing.M) {
+	if os.Getenv(PgBouncerEnv) == "1" {
+		b, err := pgbouncertest.Start(PostgresServer())
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "storetest: %s=1: %v\n", PgBouncerEnv, err)
+			os.Exit(1)
+		}
+		bouncer = b
+	}
 	code := m.Run()
 	cleanup()
+	if bouncer != nil {
+		bouncer.Close()
+	}
 	os.Exit(code)
+}
+
+// ThroughPgBouncer reports whether the package's PostgreSQL connections go
+// through PgBouncer (PgBouncerEnv).
+func ThroughPgBouncer() bool { return bouncer != nil }
+
+// PooledURL returns the URL of s's PostgreSQL database through PgBouncer in
+// transaction pooling mode, with the query mode a pooler needs: the
+// package's bouncer under PgBouncerEnv, else a private one started for the
+// test (which is skipped, naming the command, when pgbouncer is not
+// installed).
+func PooledURL(t testing.TB, s *store.Store) string {
+	t.Helper()
+	if bouncer != nil {
+		return s.URL.String()
+	}
+	b, err := pgbouncertest.Start(PostgresServer())
+	if err != nil {
+		t.Skipf("PgBouncer: %v", err)
+	}
+	t.Cleanup(b.Close)
+	return withPoolerMode(b.URL(s.URL.String()))
+}
+
+// withPoolerMode adds the query mode docs/architecture.md prescribes behind
+// a transaction pooler to a PostgreSQL URL.
+func withPoolerMode(raw string) string {
+	u, _ := url.Parse(raw)
+	q := u.Query()
+	q.Set("default_query_exec_mode", "cache_describe")
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// clientURL is the URL tests connect to database name at: through the
+// bouncer when there is one, with the query mode docs/architecture.md
+// prescribes behind a transaction pooler, else directly.
+func clientURL(name string) string {
+	u := withDB(PostgresServer(), name)
+	if bouncer == nil {
+		return u
+	}
+	return withPoolerMode(bouncer.URL(u))
+}
+
+// DirectURL is the URL of s's database on the server itself, never through
+// the package's bouncer: what OAIS_DATABASE_LISTEN_URL holds.
+func DirectURL(s *store.Store) string {
+	return withDB(PostgresServer(), strings.TrimPrefix(s.URL.Path, "/"))
 }
 
 func admin(ctx context.Context) (*sql.DB, error) {
@@ -138,7 +213,7 @@ func Postgres(t testing.TB) *store.Store {
 	mu.Lock()
 	created = append(created, name)
 	mu.Unlock()
-	s, err := store.Open(ctx, withDB(PostgresServer(), name))
+	s, err := store.Open(ctx, clientURL(name))
 	if err != nil {
 		t.Fatal(err)
 	}
