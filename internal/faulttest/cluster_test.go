@@ -102,6 +102,11 @@ type cluster struct {
 
 var keyPattern = regexp.MustCompile(`sk-oais-[A-Za-z0-9]+`)
 
+// clusterSecretsKey is every process's OAIS_SECRETS_KEY (required on
+// PostgreSQL, the same on every binary); a test's extra environment may
+// override it (the last value wins).
+const clusterSecretsKey = "b2Fpcy1mYXVsdHRlc3QtY2x1c3Rlci1zZWNyZXRzLTE="
+
 // startCluster starts a control plane on dbURL (which it migrates), with
 // extra environment, and waits for its quickstart key and /readyz.
 func startCluster(t *testing.T, dbURL string, extra ...string) *cluster {
@@ -114,7 +119,7 @@ func startCluster(t *testing.T, dbURL string, extra ...string) *cluster {
 		"OAIS_BOOTSTRAP_ADMIN_PASSWORD=" + adminPassword,
 		"OAIS_BILLING_INTERVAL=1h",
 		// Required on PostgreSQL; extra may override it (the last wins).
-		"OAIS_SECRETS_KEY=b2Fpcy1mYXVsdHRlc3QtY2x1c3Rlci1zZWNyZXRzLTE=",
+		"OAIS_SECRETS_KEY=" + clusterSecretsKey,
 	}, extra...), "serve")
 	ok := WaitFor(30*time.Second, func() bool {
 		if c.cp.Exited() {
@@ -151,6 +156,7 @@ func (c *cluster) startGateway(name string, extra ...string) *gw {
 		fmt.Sprintf("OAIS_GATEWAY_ADDR=127.0.0.1:%d", port),
 		"OAIS_SPOOL_DIR=" + g.spool,
 		"OAIS_MIGRATE_WAIT=20s",
+		"OAIS_SECRETS_KEY=" + clusterSecretsKey,
 	}, extra...)
 	g.start()
 	return g

@@ -278,6 +278,7 @@ func (c *cluster) startControlPlane(name string, extra ...string) *controlPlane 
 		fmt.Sprintf("OAIS_CONTROLPLANE_ADDR=127.0.0.1:%d", port),
 		"OAIS_BOOTSTRAP_ADMIN_PASSWORD=" + adminPassword,
 		"OAIS_BILLING_INTERVAL=1h",
+		"OAIS_SECRETS_KEY=" + clusterSecretsKey,
 	}, extra...), "serve")
 	if !WaitFor(30*time.Second, func() bool { return cp.proc.Exited() || httpStatus(cp.url+"/readyz") == 200 }) || cp.proc.Exited() {
 		c.t.Fatalf("%s did not become ready (exited=%v):\n%s", name, cp.proc.Exited(), tail(cp.proc.Stderr.String(), 2048))
