@@ -28,7 +28,6 @@ const page: MockedResponse = {
             node: { __typename: 'Membership', createdAt: '2026-01-02T10:00:00Z', ...m, user: { __typename: 'User', name: null, ...m.user } },
           })),
         },
-        invitations: [],
       },
     },
   },
