@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/oais/oais/gateway/jsonscan"
 	"github.com/oais/oais/gateway/ratelimit"
 	"github.com/oais/oais/internal/keys"
 )
@@ -222,11 +223,11 @@ func ceilSeconds(d time.Duration) string {
 // appendBody appends e's OpenAI error object.
 func (e *apiError) appendBody(b []byte) []byte {
 	b = append(b, `{"error":{"message":`...)
-	b = appendJSONString(b, e.message)
+	b = jsonscan.AppendString(b, e.message)
 	b = append(b, `,"type":`...)
-	b = appendJSONString(b, e.typ)
+	b = jsonscan.AppendString(b, e.typ)
 	b = append(b, `,"param":null,"code":`...)
-	b = appendJSONString(b, e.code)
+	b = jsonscan.AppendString(b, e.code)
 	return append(b, "}}\n"...)
 }
 
@@ -247,22 +248,4 @@ func writeError(w http.ResponseWriter, err error) int {
 	w.WriteHeader(e.status)
 	_, _ = w.Write(b)
 	return e.status
-}
-
-// appendJSONString appends s as a JSON string.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
 }

@@ -53,6 +53,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/oais/oais/gateway/jsonscan"
 	"github.com/oais/oais/gateway/mockupstream"
 	"github.com/oais/oais/gateway/ratelimit"
 	"github.com/oais/oais/gateway/tokens"
@@ -783,7 +784,7 @@ func (g *Gateway) serveModels(c *call, w *respWriter, r *http.Request) {
 				b = append(b, ',')
 			}
 			b = append(b, `{"id":`...)
-			b = appendJSONString(b, m)
+			b = jsonscan.AppendString(b, m)
 			b = append(b, `,"object":"model","created":0,"owned_by":"oais"}`...)
 		}
 		b = append(b, "]}"...)

@@ -1,7 +1,8 @@
 // Package jsonscan holds the few byte-level steps the hot path's JSON
-// readers share (the gateway's request and usage scans, the token
-// estimate of a raw messages array): they find values in a body without
-// decoding it, and hand anything unusual to encoding/json.
+// readers and writers share (the gateway's request and usage scans, the
+// token estimate of a raw messages array, the error bodies of the gateway
+// and its mock): they find values in a body without decoding it, and hand
+// anything unusual to encoding/json.
 package jsonscan
 
 // SkipSpace returns the index of the first byte at or after i that is not
@@ -59,4 +60,24 @@ func SkipValue(b []byte, i int) int {
 		}
 	}
 	return i
+}
+
+// AppendString appends s to b as a JSON string, escaping quotes,
+// backslashes and control characters; other bytes go as they are (a name
+// echoed from a request is escaped, never trusted).
+func AppendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
 }

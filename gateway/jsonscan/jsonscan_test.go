@@ -1,6 +1,11 @@
 package jsonscan
 
-import "testing"
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+)
 
 func TestSkipValue(t *testing.T) {
 	for _, tc := range []struct {
@@ -33,5 +38,23 @@ func TestEndOfStringAndSpace(t *testing.T) {
 	}
 	if i := EndOfString([]byte(`abc\"`), 0); i != 5 {
 		t.Fatalf("EndOfString of an unterminated string = %d, want 5", i)
+	}
+}
+
+func TestAppendString(t *testing.T) {
+	for _, s := range []string{"", "gpt-4o", `say "hi"\now`, "tab\there\x00\x1f", "ünïcödé ✓", "\xff\xfe"} {
+		t.Run(fmt.Sprintf("%q", s), func(t *testing.T) {
+			b := AppendString([]byte("x"), s)
+			if b[0] != 'x' {
+				t.Fatalf("prefix lost: %q", b)
+			}
+			var got string
+			if err := json.Unmarshal(b[1:], &got); err != nil {
+				t.Fatalf("%q is not a JSON string: %v", b[1:], err)
+			}
+			if want := strings.Map(func(r rune) rune { return r }, s); got != want {
+				t.Fatalf("round trip = %q, want %q", got, want)
+			}
+		})
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oais/oais/gateway/jsonscan"
 	"github.com/oais/oais/gateway/tokens"
 )
 
@@ -78,7 +79,7 @@ func New(opts Options) *Server {
 			b = append(b, ',')
 		}
 		b = append(b, `{"id":`...)
-		b = appendJSONString(b, m)
+		b = jsonscan.AppendString(b, m)
 		b = append(b, `,"object":"model","created":1700000000,"owned_by":"oais-mock"}`...)
 	}
 	s.modelsBody = append(b, "]}"...)
@@ -285,7 +286,7 @@ func (a *answer) appendHead(b []byte, object string) []byte {
 	b = append(b, `","created":`...)
 	b = strconv.AppendInt(b, a.created, 10)
 	b = append(b, `,"model":`...)
-	b = appendJSONString(b, a.model)
+	b = jsonscan.AppendString(b, a.model)
 	return b
 }
 
@@ -430,7 +431,7 @@ func (s *Server) embed(w http.ResponseWriter, r *http.Request) {
 		b = append(b, "]}"...)
 	}
 	b = append(b, `],"model":`...)
-	b = appendJSONString(b, req.Model)
+	b = jsonscan.AppendString(b, req.Model)
 	b = append(b, `,"usage":{"prompt_tokens":`...)
 	b = strconv.AppendInt(b, int64(prompt), 10)
 	b = append(b, `,"total_tokens":`...)
@@ -444,7 +445,7 @@ func (s *Server) embed(w http.ResponseWriter, r *http.Request) {
 }
 
 func writeError(w http.ResponseWriter, status int, typ, code, msg string) {
-	b := append([]byte(`{"error":{"message":`), appendJSONString(nil, msg)...)
+	b := append([]byte(`{"error":{"message":`), jsonscan.AppendString(nil, msg)...)
 	b = append(b, `,"type":"`...)
 	b = append(b, typ...)
 	b = append(b, `","param":null,"code":"`...)
@@ -465,23 +466,4 @@ func atoiHeader(r *http.Request, name string, def int) int {
 		return def
 	}
 	return n
-}
-
-// appendJSONString appends s as a JSON string. Model names are echoed from
-// requests, so they are escaped rather than trusted.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
 }
