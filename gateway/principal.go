@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/oais/oais/gateway/route"
 	"github.com/oais/oais/internal/keys"
 	"github.com/oais/oais/internal/pricing"
 	"github.com/oais/oais/internal/usage"
@@ -78,6 +79,9 @@ type WorkspacePolicy struct {
 	// Upstream, when set, replaces the gateway's global upstream for this
 	// workspace's requests.
 	Upstream *Upstream
+	// Channels are the workspace's own channels (route.Channel); when one
+	// serves the request's model they are tried before the site-wide ones.
+	Channels []*route.Channel
 }
 
 // Upstream is a workspace's own OpenAI-compatible upstream.
@@ -116,6 +120,13 @@ var _ Directory = StaticDirectory(nil)
 func (d StaticDirectory) Lookup(h keys.Hash) (*Principal, bool) {
 	p, ok := d[h]
 	return p, ok
+}
+
+// ChannelDirectory is optionally implemented by a Directory that knows the
+// site-wide channels (workspace channels travel in WorkspacePolicy). It
+// answers from memory, like Lookup; the slice must not be modified.
+type ChannelDirectory interface {
+	SiteChannels() []*route.Channel
 }
 
 // Recorder takes the usage record of every answered request (the durable

@@ -72,13 +72,16 @@ type Record struct {
 	// ErrorCode is the error.code the client got (CONTRACT §3), or
 	// "upstream_error" for an upstream's own error passed through; empty
 	// for an answered request.
-	ErrorCode      string    `json:"error_code,omitempty"`
-	LatencyMillis  int64     `json:"latency_ms"`
-	CacheHit       bool      `json:"cache_hit,omitempty"`
-	Source         Source    `json:"source"`
-	EstimateReason string    `json:"estimate_reason,omitempty"` // one of the Reason constants
-	ClientIP       string    `json:"client_ip,omitempty"`
-	Time           time.Time `json:"time"` // when the answer ended
+	ErrorCode      string `json:"error_code,omitempty"`
+	LatencyMillis  int64  `json:"latency_ms"`
+	CacheHit       bool   `json:"cache_hit,omitempty"`
+	Source         Source `json:"source"`
+	EstimateReason string `json:"estimate_reason,omitempty"` // one of the Reason constants
+	ClientIP       string `json:"client_ip,omitempty"`
+	// Channel names the channel (route.Channel.Name) that served the
+	// request; empty for the gateway's global upstream or none.
+	Channel string    `json:"channel,omitempty"`
+	Time    time.Time `json:"time"` // when the answer ended
 }
 
 // ErrorCodeUpstream is the ErrorCode of an upstream's own error answer
