@@ -19,6 +19,7 @@ import (
 	"github.com/oais/oais/ent/auditevent"
 	"github.com/oais/oais/ent/billingaccount"
 	"github.com/oais/oais/ent/billingperiod"
+	"github.com/oais/oais/ent/channel"
 	"github.com/oais/oais/ent/emailtoken"
 	"github.com/oais/oais/ent/invitation"
 	"github.com/oais/oais/ent/latencyrollup"
@@ -53,6 +54,8 @@ type Client struct {
 	BillingAccount *BillingAccountClient
 	// BillingPeriod is the client for interacting with the BillingPeriod builders.
 	BillingPeriod *BillingPeriodClient
+	// Channel is the client for interacting with the Channel builders.
+	Channel *ChannelClient
 	// EmailToken is the client for interacting with the EmailToken builders.
 	EmailToken *EmailTokenClient
 	// Invitation is the client for interacting with the Invitation builders.
@@ -102,6 +105,7 @@ func (c *Client) init() {
 	c.AuditEvent = NewAuditEventClient(c.config)
 	c.BillingAccount = NewBillingAccountClient(c.config)
 	c.BillingPeriod = NewBillingPeriodClient(c.config)
+	c.Channel = NewChannelClient(c.config)
 	c.EmailToken = NewEmailTokenClient(c.config)
 	c.Invitation = NewInvitationClient(c.config)
 	c.LatencyRollup = NewLatencyRollupClient(c.config)
@@ -215,6 +219,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		AuditEvent:      NewAuditEventClient(cfg),
 		BillingAccount:  NewBillingAccountClient(cfg),
 		BillingPeriod:   NewBillingPeriodClient(cfg),
+		Channel:         NewChannelClient(cfg),
 		EmailToken:      NewEmailTokenClient(cfg),
 		Invitation:      NewInvitationClient(cfg),
 		LatencyRollup:   NewLatencyRollupClient(cfg),
@@ -255,6 +260,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		AuditEvent:      NewAuditEventClient(cfg),
 		BillingAccount:  NewBillingAccountClient(cfg),
 		BillingPeriod:   NewBillingPeriodClient(cfg),
+		Channel:         NewChannelClient(cfg),
 		EmailToken:      NewEmailTokenClient(cfg),
 		Invitation:      NewInvitationClient(cfg),
 		LatencyRollup:   NewLatencyRollupClient(cfg),
@@ -301,11 +307,11 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.APIKey, c.AuditEvent, c.BillingAccount, c.BillingPeriod, c.EmailToken,
-		c.Invitation, c.LatencyRollup, c.Membership, c.ModelPrice, c.RecoveryCode,
-		c.RefreshToken, c.ServiceToken, c.Session, c.SigningKey, c.StripeEvent,
-		c.Upstream, c.UsageEvent, c.UsageQuarantine, c.UsageRollup, c.User,
-		c.Workspace,
+		c.APIKey, c.AuditEvent, c.BillingAccount, c.BillingPeriod, c.Channel,
+		c.EmailToken, c.Invitation, c.LatencyRollup, c.Membership, c.ModelPrice,
+		c.RecoveryCode, c.RefreshToken, c.ServiceToken, c.Session, c.SigningKey,
+		c.StripeEvent, c.Upstream, c.UsageEvent, c.UsageQuarantine, c.UsageRollup,
+		c.User, c.Workspace,
 	} {
 		n.Use(hooks...)
 	}
@@ -315,11 +321,11 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.APIKey, c.AuditEvent, c.BillingAccount, c.BillingPeriod, c.EmailToken,
-		c.Invitation, c.LatencyRollup, c.Membership, c.ModelPrice, c.RecoveryCode,
-		c.RefreshToken, c.ServiceToken, c.Session, c.SigningKey, c.StripeEvent,
-		c.Upstream, c.UsageEvent, c.UsageQuarantine, c.UsageRollup, c.User,
-		c.Workspace,
+		c.APIKey, c.AuditEvent, c.BillingAccount, c.BillingPeriod, c.Channel,
+		c.EmailToken, c.Invitation, c.LatencyRollup, c.Membership, c.ModelPrice,
+		c.RecoveryCode, c.RefreshToken, c.ServiceToken, c.Session, c.SigningKey,
+		c.StripeEvent, c.Upstream, c.UsageEvent, c.UsageQuarantine, c.UsageRollup,
+		c.User, c.Workspace,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -336,6 +342,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.BillingAccount.mutate(ctx, m)
 	case *BillingPeriodMutation:
 		return c.BillingPeriod.mutate(ctx, m)
+	case *ChannelMutation:
+		return c.Channel.mutate(ctx, m)
 	case *EmailTokenMutation:
 		return c.EmailToken.mutate(ctx, m)
 	case *InvitationMutation:
@@ -1005,6 +1013,156 @@ func (c *BillingPeriodClient) mutate(ctx context.Context, m *BillingPeriodMutati
 		return (&BillingPeriodDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown BillingPeriod mutation op: %q", m.Op())
+	}
+}
+
+// ChannelClient is a client for the Channel schema.
+type ChannelClient struct {
+	config
+}
+
+// NewChannelClient returns a client for the Channel from the given config.
+func NewChannelClient(c config) *ChannelClient {
+	return &ChannelClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `channel.Hooks(f(g(h())))`.
+func (c *ChannelClient) Use(hooks ...Hook) {
+	c.hooks.Channel = append(c.hooks.Channel, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `channel.Intercept(f(g(h())))`.
+func (c *ChannelClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Channel = append(c.inters.Channel, interceptors...)
+}
+
+// Create returns a builder for creating a Channel entity.
+func (c *ChannelClient) Create() *ChannelCreate {
+	mutation := newChannelMutation(c.config, OpCreate)
+	return &ChannelCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Channel entities.
+func (c *ChannelClient) CreateBulk(builders ...*ChannelCreate) *ChannelCreateBulk {
+	return &ChannelCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ChannelClient) MapCreateBulk(slice any, setFunc func(*ChannelCreate, int)) *ChannelCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ChannelCreateBulk{err: fmt.Errorf("calling to ChannelClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ChannelCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ChannelCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Channel.
+func (c *ChannelClient) Update() *ChannelUpdate {
+	mutation := newChannelMutation(c.config, OpUpdate)
+	return &ChannelUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ChannelClient) UpdateOne(_m *Channel) *ChannelUpdateOne {
+	mutation := newChannelMutation(c.config, OpUpdateOne, withChannel(_m))
+	return &ChannelUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ChannelClient) UpdateOneID(id string) *ChannelUpdateOne {
+	mutation := newChannelMutation(c.config, OpUpdateOne, withChannelID(id))
+	return &ChannelUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Channel.
+func (c *ChannelClient) Delete() *ChannelDelete {
+	mutation := newChannelMutation(c.config, OpDelete)
+	return &ChannelDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ChannelClient) DeleteOne(_m *Channel) *ChannelDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ChannelClient) DeleteOneID(id string) *ChannelDeleteOne {
+	builder := c.Delete().Where(channel.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ChannelDeleteOne{builder}
+}
+
+// Query returns a query builder for Channel.
+func (c *ChannelClient) Query() *ChannelQuery {
+	return &ChannelQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeChannel},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Channel entity by its id.
+func (c *ChannelClient) Get(ctx context.Context, id string) (*Channel, error) {
+	return c.Query().Where(channel.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ChannelClient) GetX(ctx context.Context, id string) *Channel {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryWorkspace queries the workspace edge of a Channel.
+func (c *ChannelClient) QueryWorkspace(_m *Channel) *WorkspaceQuery {
+	query := (&WorkspaceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(channel.Table, channel.FieldID, id),
+			sqlgraph.To(workspace.Table, workspace.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, channel.WorkspaceTable, channel.WorkspaceColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ChannelClient) Hooks() []Hook {
+	hooks := c.hooks.Channel
+	return append(hooks[:len(hooks):len(hooks)], channel.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *ChannelClient) Interceptors() []Interceptor {
+	return c.inters.Channel
+}
+
+func (c *ChannelClient) mutate(ctx context.Context, m *ChannelMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ChannelCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ChannelUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ChannelUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ChannelDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Channel mutation op: %q", m.Op())
 	}
 }
 
@@ -3561,14 +3719,14 @@ func (c *WorkspaceClient) mutate(ctx context.Context, m *WorkspaceMutation) (Val
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		APIKey, AuditEvent, BillingAccount, BillingPeriod, EmailToken, Invitation,
-		LatencyRollup, Membership, ModelPrice, RecoveryCode, RefreshToken,
+		APIKey, AuditEvent, BillingAccount, BillingPeriod, Channel, EmailToken,
+		Invitation, LatencyRollup, Membership, ModelPrice, RecoveryCode, RefreshToken,
 		ServiceToken, Session, SigningKey, StripeEvent, Upstream, UsageEvent,
 		UsageQuarantine, UsageRollup, User, Workspace []ent.Hook
 	}
 	inters struct {
-		APIKey, AuditEvent, BillingAccount, BillingPeriod, EmailToken, Invitation,
-		LatencyRollup, Membership, ModelPrice, RecoveryCode, RefreshToken,
+		APIKey, AuditEvent, BillingAccount, BillingPeriod, Channel, EmailToken,
+		Invitation, LatencyRollup, Membership, ModelPrice, RecoveryCode, RefreshToken,
 		ServiceToken, Session, SigningKey, StripeEvent, Upstream, UsageEvent,
 		UsageQuarantine, UsageRollup, User, Workspace []ent.Interceptor
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/oais/oais/ent/auditevent"
 	"github.com/oais/oais/ent/billingaccount"
 	"github.com/oais/oais/ent/billingperiod"
+	"github.com/oais/oais/ent/channel"
 	"github.com/oais/oais/ent/emailtoken"
 	"github.com/oais/oais/ent/invitation"
 	"github.com/oais/oais/ent/latencyrollup"
@@ -97,6 +98,7 @@ func checkColumn(t, c string) error {
 			auditevent.Table:      auditevent.ValidColumn,
 			billingaccount.Table:  billingaccount.ValidColumn,
 			billingperiod.Table:   billingperiod.ValidColumn,
+			channel.Table:         channel.ValidColumn,
 			emailtoken.Table:      emailtoken.ValidColumn,
 			invitation.Table:      invitation.ValidColumn,
 			latencyrollup.Table:   latencyrollup.ValidColumn,

@@ -7,6 +7,7 @@ import (
 	"github.com/oais/oais/ent/auditevent"
 	"github.com/oais/oais/ent/billingaccount"
 	"github.com/oais/oais/ent/billingperiod"
+	"github.com/oais/oais/ent/channel"
 	"github.com/oais/oais/ent/emailtoken"
 	"github.com/oais/oais/ent/invitation"
 	"github.com/oais/oais/ent/latencyrollup"
@@ -34,7 +35,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 21)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 22)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   apikey.Table,
@@ -155,6 +156,35 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[4] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   channel.Table,
+			Columns: channel.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: channel.FieldID,
+			},
+		},
+		Type: "Channel",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			channel.FieldCreatedAt:        {Type: field.TypeTime, Column: channel.FieldCreatedAt},
+			channel.FieldUpdatedAt:        {Type: field.TypeTime, Column: channel.FieldUpdatedAt},
+			channel.FieldWorkspaceID:      {Type: field.TypeString, Column: channel.FieldWorkspaceID},
+			channel.FieldName:             {Type: field.TypeString, Column: channel.FieldName},
+			channel.FieldType:             {Type: field.TypeEnum, Column: channel.FieldType},
+			channel.FieldBaseURL:          {Type: field.TypeString, Column: channel.FieldBaseURL},
+			channel.FieldAPIKeyCiphertext: {Type: field.TypeBytes, Column: channel.FieldAPIKeyCiphertext},
+			channel.FieldAPIKeyMask:       {Type: field.TypeString, Column: channel.FieldAPIKeyMask},
+			channel.FieldAPIVersion:       {Type: field.TypeString, Column: channel.FieldAPIVersion},
+			channel.FieldModels:           {Type: field.TypeJSON, Column: channel.FieldModels},
+			channel.FieldModelMap:         {Type: field.TypeJSON, Column: channel.FieldModelMap},
+			channel.FieldPriority:         {Type: field.TypeInt, Column: channel.FieldPriority},
+			channel.FieldWeight:           {Type: field.TypeInt, Column: channel.FieldWeight},
+			channel.FieldEnabled:          {Type: field.TypeBool, Column: channel.FieldEnabled},
+			channel.FieldRpm:              {Type: field.TypeInt64, Column: channel.FieldRpm},
+			channel.FieldTpm:              {Type: field.TypeInt64, Column: channel.FieldTpm},
+		},
+	}
+	graph.Nodes[5] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   emailtoken.Table,
 			Columns: emailtoken.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -173,7 +203,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			emailtoken.FieldUsedAt:    {Type: field.TypeTime, Column: emailtoken.FieldUsedAt},
 		},
 	}
-	graph.Nodes[5] = &sqlgraph.Node{
+	graph.Nodes[6] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   invitation.Table,
 			Columns: invitation.Columns,
@@ -198,7 +228,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			invitation.FieldRevokedAt:    {Type: field.TypeTime, Column: invitation.FieldRevokedAt},
 		},
 	}
-	graph.Nodes[6] = &sqlgraph.Node{
+	graph.Nodes[7] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   latencyrollup.Table,
 			Columns: latencyrollup.Columns,
@@ -215,7 +245,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			latencyrollup.FieldCount:       {Type: field.TypeInt64, Column: latencyrollup.FieldCount},
 		},
 	}
-	graph.Nodes[7] = &sqlgraph.Node{
+	graph.Nodes[8] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   membership.Table,
 			Columns: membership.Columns,
@@ -233,7 +263,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			membership.FieldRole:        {Type: field.TypeEnum, Column: membership.FieldRole},
 		},
 	}
-	graph.Nodes[8] = &sqlgraph.Node{
+	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   modelprice.Table,
 			Columns: modelprice.Columns,
@@ -252,7 +282,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			modelprice.FieldOutputMicrosPerMtok:      {Type: field.TypeInt64, Column: modelprice.FieldOutputMicrosPerMtok},
 		},
 	}
-	graph.Nodes[9] = &sqlgraph.Node{
+	graph.Nodes[10] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   recoverycode.Table,
 			Columns: recoverycode.Columns,
@@ -269,7 +299,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			recoverycode.FieldUsedAt:    {Type: field.TypeTime, Column: recoverycode.FieldUsedAt},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   refreshtoken.Table,
 			Columns: refreshtoken.Columns,
@@ -287,7 +317,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			refreshtoken.FieldUsedAt:    {Type: field.TypeTime, Column: refreshtoken.FieldUsedAt},
 		},
 	}
-	graph.Nodes[11] = &sqlgraph.Node{
+	graph.Nodes[12] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   servicetoken.Table,
 			Columns: servicetoken.Columns,
@@ -310,7 +340,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			servicetoken.FieldRevokedAt:   {Type: field.TypeTime, Column: servicetoken.FieldRevokedAt},
 		},
 	}
-	graph.Nodes[12] = &sqlgraph.Node{
+	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   session.Table,
 			Columns: session.Columns,
@@ -332,7 +362,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			session.FieldLastUsedAt: {Type: field.TypeTime, Column: session.FieldLastUsedAt},
 		},
 	}
-	graph.Nodes[13] = &sqlgraph.Node{
+	graph.Nodes[14] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   signingkey.Table,
 			Columns: signingkey.Columns,
@@ -349,7 +379,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			signingkey.FieldRetiredAt:  {Type: field.TypeTime, Column: signingkey.FieldRetiredAt},
 		},
 	}
-	graph.Nodes[14] = &sqlgraph.Node{
+	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stripeevent.Table,
 			Columns: stripeevent.Columns,
@@ -364,7 +394,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stripeevent.FieldReceivedAt: {Type: field.TypeTime, Column: stripeevent.FieldReceivedAt},
 		},
 	}
-	graph.Nodes[15] = &sqlgraph.Node{
+	graph.Nodes[16] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   upstream.Table,
 			Columns: upstream.Columns,
@@ -383,7 +413,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			upstream.FieldModels:           {Type: field.TypeJSON, Column: upstream.FieldModels},
 		},
 	}
-	graph.Nodes[16] = &sqlgraph.Node{
+	graph.Nodes[17] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usageevent.Table,
 			Columns: usageevent.Columns,
@@ -411,12 +441,13 @@ var schemaGraph = func() *sqlgraph.Schema {
 			usageevent.FieldEstimateReason:   {Type: field.TypeString, Column: usageevent.FieldEstimateReason},
 			usageevent.FieldClientIP:         {Type: field.TypeString, Column: usageevent.FieldClientIP},
 			usageevent.FieldErrorCode:        {Type: field.TypeString, Column: usageevent.FieldErrorCode},
+			usageevent.FieldChannel:          {Type: field.TypeString, Column: usageevent.FieldChannel},
 			usageevent.FieldOccurredAt:       {Type: field.TypeTime, Column: usageevent.FieldOccurredAt},
 			usageevent.FieldIngestedAt:       {Type: field.TypeTime, Column: usageevent.FieldIngestedAt},
 			usageevent.FieldBillingPeriodID:  {Type: field.TypeString, Column: usageevent.FieldBillingPeriodID},
 		},
 	}
-	graph.Nodes[17] = &sqlgraph.Node{
+	graph.Nodes[18] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usagequarantine.Table,
 			Columns: usagequarantine.Columns,
@@ -434,7 +465,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			usagequarantine.FieldQuarantinedAt: {Type: field.TypeTime, Column: usagequarantine.FieldQuarantinedAt},
 		},
 	}
-	graph.Nodes[18] = &sqlgraph.Node{
+	graph.Nodes[19] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usagerollup.Table,
 			Columns: usagerollup.Columns,
@@ -459,7 +490,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			usagerollup.FieldLatencyMsSum:     {Type: field.TypeInt64, Column: usagerollup.FieldLatencyMsSum},
 		},
 	}
-	graph.Nodes[19] = &sqlgraph.Node{
+	graph.Nodes[20] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -486,7 +517,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldTotpLastStep:    {Type: field.TypeInt64, Column: user.FieldTotpLastStep},
 		},
 	}
-	graph.Nodes[20] = &sqlgraph.Node{
+	graph.Nodes[21] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   workspace.Table,
 			Columns: workspace.Columns,
@@ -583,6 +614,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 			Bidi:    false,
 		},
 		"BillingPeriod",
+		"Workspace",
+	)
+	graph.MustAddE(
+		"workspace",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   channel.WorkspaceTable,
+			Columns: []string{channel.WorkspaceColumn},
+			Bidi:    false,
+		},
+		"Channel",
 		"Workspace",
 	)
 	graph.MustAddE(
@@ -1373,6 +1416,140 @@ func (f *BillingPeriodFilter) WhereHasWorkspaceWith(preds ...predicate.Workspace
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *ChannelQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the ChannelQuery builder.
+func (_q *ChannelQuery) Filter() *ChannelFilter {
+	return &ChannelFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *ChannelMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the ChannelMutation builder.
+func (m *ChannelMutation) Filter() *ChannelFilter {
+	return &ChannelFilter{config: m.config, predicateAdder: m}
+}
+
+// ChannelFilter provides a generic filtering capability at runtime for ChannelQuery.
+type ChannelFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *ChannelFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *ChannelFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(channel.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *ChannelFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(channel.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *ChannelFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(channel.FieldUpdatedAt))
+}
+
+// WhereWorkspaceID applies the entql string predicate on the workspace_id field.
+func (f *ChannelFilter) WhereWorkspaceID(p entql.StringP) {
+	f.Where(p.Field(channel.FieldWorkspaceID))
+}
+
+// WhereName applies the entql string predicate on the name field.
+func (f *ChannelFilter) WhereName(p entql.StringP) {
+	f.Where(p.Field(channel.FieldName))
+}
+
+// WhereType applies the entql string predicate on the type field.
+func (f *ChannelFilter) WhereType(p entql.StringP) {
+	f.Where(p.Field(channel.FieldType))
+}
+
+// WhereBaseURL applies the entql string predicate on the base_url field.
+func (f *ChannelFilter) WhereBaseURL(p entql.StringP) {
+	f.Where(p.Field(channel.FieldBaseURL))
+}
+
+// WhereAPIKeyCiphertext applies the entql []byte predicate on the api_key_ciphertext field.
+func (f *ChannelFilter) WhereAPIKeyCiphertext(p entql.BytesP) {
+	f.Where(p.Field(channel.FieldAPIKeyCiphertext))
+}
+
+// WhereAPIKeyMask applies the entql string predicate on the api_key_mask field.
+func (f *ChannelFilter) WhereAPIKeyMask(p entql.StringP) {
+	f.Where(p.Field(channel.FieldAPIKeyMask))
+}
+
+// WhereAPIVersion applies the entql string predicate on the api_version field.
+func (f *ChannelFilter) WhereAPIVersion(p entql.StringP) {
+	f.Where(p.Field(channel.FieldAPIVersion))
+}
+
+// WhereModels applies the entql json.RawMessage predicate on the models field.
+func (f *ChannelFilter) WhereModels(p entql.BytesP) {
+	f.Where(p.Field(channel.FieldModels))
+}
+
+// WhereModelMap applies the entql json.RawMessage predicate on the model_map field.
+func (f *ChannelFilter) WhereModelMap(p entql.BytesP) {
+	f.Where(p.Field(channel.FieldModelMap))
+}
+
+// WherePriority applies the entql int predicate on the priority field.
+func (f *ChannelFilter) WherePriority(p entql.IntP) {
+	f.Where(p.Field(channel.FieldPriority))
+}
+
+// WhereWeight applies the entql int predicate on the weight field.
+func (f *ChannelFilter) WhereWeight(p entql.IntP) {
+	f.Where(p.Field(channel.FieldWeight))
+}
+
+// WhereEnabled applies the entql bool predicate on the enabled field.
+func (f *ChannelFilter) WhereEnabled(p entql.BoolP) {
+	f.Where(p.Field(channel.FieldEnabled))
+}
+
+// WhereRpm applies the entql int64 predicate on the rpm field.
+func (f *ChannelFilter) WhereRpm(p entql.Int64P) {
+	f.Where(p.Field(channel.FieldRpm))
+}
+
+// WhereTpm applies the entql int64 predicate on the tpm field.
+func (f *ChannelFilter) WhereTpm(p entql.Int64P) {
+	f.Where(p.Field(channel.FieldTpm))
+}
+
+// WhereHasWorkspace applies a predicate to check if query has an edge workspace.
+func (f *ChannelFilter) WhereHasWorkspace() {
+	f.Where(entql.HasEdge("workspace"))
+}
+
+// WhereHasWorkspaceWith applies a predicate to check if query has an edge workspace with a given conditions (other predicates).
+func (f *ChannelFilter) WhereHasWorkspaceWith(preds ...predicate.Workspace) {
+	f.Where(entql.HasEdgeWith("workspace", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *EmailTokenQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1401,7 +1578,7 @@ type EmailTokenFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *EmailTokenFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[4].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1490,7 +1667,7 @@ type InvitationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *InvitationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[5].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1604,7 +1781,7 @@ type LatencyRollupFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *LatencyRollupFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1678,7 +1855,7 @@ type MembershipFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MembershipFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1771,7 +1948,7 @@ type ModelPriceFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ModelPriceFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1841,7 +2018,7 @@ type RecoveryCodeFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RecoveryCodeFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1915,7 +2092,7 @@ type RefreshTokenFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RefreshTokenFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1994,7 +2171,7 @@ type ServiceTokenFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ServiceTokenFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2098,7 +2275,7 @@ type SessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2197,7 +2374,7 @@ type SigningKeyFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SigningKeyFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2257,7 +2434,7 @@ type StripeEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StripeEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2307,7 +2484,7 @@ type UpstreamFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UpstreamFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2391,7 +2568,7 @@ type UsageEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UsageEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2487,6 +2664,11 @@ func (f *UsageEventFilter) WhereErrorCode(p entql.StringP) {
 	f.Where(p.Field(usageevent.FieldErrorCode))
 }
 
+// WhereChannel applies the entql string predicate on the channel field.
+func (f *UsageEventFilter) WhereChannel(p entql.StringP) {
+	f.Where(p.Field(usageevent.FieldChannel))
+}
+
 // WhereOccurredAt applies the entql time.Time predicate on the occurred_at field.
 func (f *UsageEventFilter) WhereOccurredAt(p entql.TimeP) {
 	f.Where(p.Field(usageevent.FieldOccurredAt))
@@ -2545,7 +2727,7 @@ type UsageQuarantineFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UsageQuarantineFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2610,7 +2792,7 @@ type UsageRollupFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UsageRollupFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2724,7 +2906,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2848,7 +3030,7 @@ type WorkspaceFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WorkspaceFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})

@@ -1063,6 +1063,11 @@ func (_q *UsageEventQuery) collectField(ctx context.Context, oneNode bool, opCtx
 				selectedFields = append(selectedFields, usageevent.FieldErrorCode)
 				fieldSeen[usageevent.FieldErrorCode] = struct{}{}
 			}
+		case "channel":
+			if _, ok := fieldSeen[usageevent.FieldChannel]; !ok {
+				selectedFields = append(selectedFields, usageevent.FieldChannel)
+				fieldSeen[usageevent.FieldChannel] = struct{}{}
+			}
 		case "occurredAt":
 			if _, ok := fieldSeen[usageevent.FieldOccurredAt]; !ok {
 				selectedFields = append(selectedFields, usageevent.FieldOccurredAt)

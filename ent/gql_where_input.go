@@ -3064,6 +3064,23 @@ type UsageEventWhereInput struct {
 	ErrorCodeEqualFold    *string  `json:"errorCodeEqualFold,omitempty"`
 	ErrorCodeContainsFold *string  `json:"errorCodeContainsFold,omitempty"`
 
+	// "channel" field predicates.
+	Channel             *string  `json:"channel,omitempty"`
+	ChannelNEQ          *string  `json:"channelNEQ,omitempty"`
+	ChannelIn           []string `json:"channelIn,omitempty"`
+	ChannelNotIn        []string `json:"channelNotIn,omitempty"`
+	ChannelGT           *string  `json:"channelGT,omitempty"`
+	ChannelGTE          *string  `json:"channelGTE,omitempty"`
+	ChannelLT           *string  `json:"channelLT,omitempty"`
+	ChannelLTE          *string  `json:"channelLTE,omitempty"`
+	ChannelContains     *string  `json:"channelContains,omitempty"`
+	ChannelHasPrefix    *string  `json:"channelHasPrefix,omitempty"`
+	ChannelHasSuffix    *string  `json:"channelHasSuffix,omitempty"`
+	ChannelIsNil        bool     `json:"channelIsNil,omitempty"`
+	ChannelNotNil       bool     `json:"channelNotNil,omitempty"`
+	ChannelEqualFold    *string  `json:"channelEqualFold,omitempty"`
+	ChannelContainsFold *string  `json:"channelContainsFold,omitempty"`
+
 	// "occurred_at" field predicates.
 	OccurredAt      *time.Time  `json:"occurredAt,omitempty"`
 	OccurredAtNEQ   *time.Time  `json:"occurredAtNEQ,omitempty"`
@@ -3648,6 +3665,51 @@ func (i *UsageEventWhereInput) P() (predicate.UsageEvent, error) {
 	}
 	if i.ErrorCodeContainsFold != nil {
 		predicates = append(predicates, usageevent.ErrorCodeContainsFold(*i.ErrorCodeContainsFold))
+	}
+	if i.Channel != nil {
+		predicates = append(predicates, usageevent.ChannelEQ(*i.Channel))
+	}
+	if i.ChannelNEQ != nil {
+		predicates = append(predicates, usageevent.ChannelNEQ(*i.ChannelNEQ))
+	}
+	if len(i.ChannelIn) > 0 {
+		predicates = append(predicates, usageevent.ChannelIn(i.ChannelIn...))
+	}
+	if len(i.ChannelNotIn) > 0 {
+		predicates = append(predicates, usageevent.ChannelNotIn(i.ChannelNotIn...))
+	}
+	if i.ChannelGT != nil {
+		predicates = append(predicates, usageevent.ChannelGT(*i.ChannelGT))
+	}
+	if i.ChannelGTE != nil {
+		predicates = append(predicates, usageevent.ChannelGTE(*i.ChannelGTE))
+	}
+	if i.ChannelLT != nil {
+		predicates = append(predicates, usageevent.ChannelLT(*i.ChannelLT))
+	}
+	if i.ChannelLTE != nil {
+		predicates = append(predicates, usageevent.ChannelLTE(*i.ChannelLTE))
+	}
+	if i.ChannelContains != nil {
+		predicates = append(predicates, usageevent.ChannelContains(*i.ChannelContains))
+	}
+	if i.ChannelHasPrefix != nil {
+		predicates = append(predicates, usageevent.ChannelHasPrefix(*i.ChannelHasPrefix))
+	}
+	if i.ChannelHasSuffix != nil {
+		predicates = append(predicates, usageevent.ChannelHasSuffix(*i.ChannelHasSuffix))
+	}
+	if i.ChannelIsNil {
+		predicates = append(predicates, usageevent.ChannelIsNil())
+	}
+	if i.ChannelNotNil {
+		predicates = append(predicates, usageevent.ChannelNotNil())
+	}
+	if i.ChannelEqualFold != nil {
+		predicates = append(predicates, usageevent.ChannelEqualFold(*i.ChannelEqualFold))
+	}
+	if i.ChannelContainsFold != nil {
+		predicates = append(predicates, usageevent.ChannelContainsFold(*i.ChannelContainsFold))
 	}
 	if i.OccurredAt != nil {
 		predicates = append(predicates, usageevent.OccurredAtEQ(*i.OccurredAt))

@@ -15,6 +15,7 @@ import (
 	"github.com/oais/oais/ent/auditevent"
 	"github.com/oais/oais/ent/billingaccount"
 	"github.com/oais/oais/ent/billingperiod"
+	"github.com/oais/oais/ent/channel"
 	"github.com/oais/oais/ent/emailtoken"
 	"github.com/oais/oais/ent/invitation"
 	"github.com/oais/oais/ent/latencyrollup"
@@ -48,6 +49,7 @@ const (
 	TypeAuditEvent      = "AuditEvent"
 	TypeBillingAccount  = "BillingAccount"
 	TypeBillingPeriod   = "BillingPeriod"
+	TypeChannel         = "Channel"
 	TypeEmailToken      = "EmailToken"
 	TypeInvitation      = "Invitation"
 	TypeLatencyRollup   = "LatencyRollup"
@@ -6206,6 +6208,1471 @@ func (m *BillingPeriodMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown BillingPeriod edge %s", name)
+}
+
+// ChannelMutation represents an operation that mutates the Channel nodes in the graph.
+type ChannelMutation struct {
+	config
+	op                 Op
+	typ                string
+	id                 *string
+	created_at         *time.Time
+	updated_at         *time.Time
+	name               *string
+	_type              *channel.Type
+	base_url           *string
+	api_key_ciphertext *[]byte
+	api_key_mask       *string
+	api_version        *string
+	models             *[]string
+	appendmodels       []string
+	model_map          *map[string]string
+	priority           *int
+	addpriority        *int
+	weight             *int
+	addweight          *int
+	enabled            *bool
+	rpm                *int64
+	addrpm             *int64
+	tpm                *int64
+	addtpm             *int64
+	clearedFields      map[string]struct{}
+	workspace          *string
+	clearedworkspace   bool
+	done               bool
+	oldValue           func(context.Context) (*Channel, error)
+	predicates         []predicate.Channel
+}
+
+var _ ent.Mutation = (*ChannelMutation)(nil)
+
+// channelOption allows management of the mutation configuration using functional options.
+type channelOption func(*ChannelMutation)
+
+// newChannelMutation creates new mutation for the Channel entity.
+func newChannelMutation(c config, op Op, opts ...channelOption) *ChannelMutation {
+	m := &ChannelMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeChannel,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withChannelID sets the ID field of the mutation.
+func withChannelID(id string) channelOption {
+	return func(m *ChannelMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Channel
+		)
+		m.oldValue = func(ctx context.Context) (*Channel, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Channel.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withChannel sets the old Channel of the mutation.
+func withChannel(node *Channel) channelOption {
+	return func(m *ChannelMutation) {
+		m.oldValue = func(context.Context) (*Channel, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ChannelMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ChannelMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Channel entities.
+func (m *ChannelMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ChannelMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ChannelMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Channel.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ChannelMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ChannelMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Channel entity.
+// If the Channel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChannelMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ChannelMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ChannelMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ChannelMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Channel entity.
+// If the Channel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChannelMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ChannelMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetWorkspaceID sets the "workspace_id" field.
+func (m *ChannelMutation) SetWorkspaceID(s string) {
+	m.workspace = &s
+}
+
+// WorkspaceID returns the value of the "workspace_id" field in the mutation.
+func (m *ChannelMutation) WorkspaceID() (r string, exists bool) {
+	v := m.workspace
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWorkspaceID returns the old "workspace_id" field's value of the Channel entity.
+// If the Channel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChannelMutation) OldWorkspaceID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWorkspaceID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWorkspaceID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWorkspaceID: %w", err)
+	}
+	return oldValue.WorkspaceID, nil
+}
+
+// ClearWorkspaceID clears the value of the "workspace_id" field.
+func (m *ChannelMutation) ClearWorkspaceID() {
+	m.workspace = nil
+	m.clearedFields[channel.FieldWorkspaceID] = struct{}{}
+}
+
+// WorkspaceIDCleared returns if the "workspace_id" field was cleared in this mutation.
+func (m *ChannelMutation) WorkspaceIDCleared() bool {
+	_, ok := m.clearedFields[channel.FieldWorkspaceID]
+	return ok
+}
+
+// ResetWorkspaceID resets all changes to the "workspace_id" field.
+func (m *ChannelMutation) ResetWorkspaceID() {
+	m.workspace = nil
+	delete(m.clearedFields, channel.FieldWorkspaceID)
+}
+
+// SetName sets the "name" field.
+func (m *ChannelMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *ChannelMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the Channel entity.
+// If the Channel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChannelMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *ChannelMutation) ResetName() {
+	m.name = nil
+}
+
+// SetType sets the "type" field.
+func (m *ChannelMutation) SetType(c channel.Type) {
+	m._type = &c
+}
+
+// GetType returns the value of the "type" field in the mutation.
+func (m *ChannelMutation) GetType() (r channel.Type, exists bool) {
+	v := m._type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldType returns the old "type" field's value of the Channel entity.
+// If the Channel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChannelMutation) OldType(ctx context.Context) (v channel.Type, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldType: %w", err)
+	}
+	return oldValue.Type, nil
+}
+
+// ResetType resets all changes to the "type" field.
+func (m *ChannelMutation) ResetType() {
+	m._type = nil
+}
+
+// SetBaseURL sets the "base_url" field.
+func (m *ChannelMutation) SetBaseURL(s string) {
+	m.base_url = &s
+}
+
+// BaseURL returns the value of the "base_url" field in the mutation.
+func (m *ChannelMutation) BaseURL() (r string, exists bool) {
+	v := m.base_url
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBaseURL returns the old "base_url" field's value of the Channel entity.
+// If the Channel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChannelMutation) OldBaseURL(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBaseURL is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBaseURL requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBaseURL: %w", err)
+	}
+	return oldValue.BaseURL, nil
+}
+
+// ResetBaseURL resets all changes to the "base_url" field.
+func (m *ChannelMutation) ResetBaseURL() {
+	m.base_url = nil
+}
+
+// SetAPIKeyCiphertext sets the "api_key_ciphertext" field.
+func (m *ChannelMutation) SetAPIKeyCiphertext(b []byte) {
+	m.api_key_ciphertext = &b
+}
+
+// APIKeyCiphertext returns the value of the "api_key_ciphertext" field in the mutation.
+func (m *ChannelMutation) APIKeyCiphertext() (r []byte, exists bool) {
+	v := m.api_key_ciphertext
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAPIKeyCiphertext returns the old "api_key_ciphertext" field's value of the Channel entity.
+// If the Channel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChannelMutation) OldAPIKeyCiphertext(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAPIKeyCiphertext is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAPIKeyCiphertext requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAPIKeyCiphertext: %w", err)
+	}
+	return oldValue.APIKeyCiphertext, nil
+}
+
+// ClearAPIKeyCiphertext clears the value of the "api_key_ciphertext" field.
+func (m *ChannelMutation) ClearAPIKeyCiphertext() {
+	m.api_key_ciphertext = nil
+	m.clearedFields[channel.FieldAPIKeyCiphertext] = struct{}{}
+}
+
+// APIKeyCiphertextCleared returns if the "api_key_ciphertext" field was cleared in this mutation.
+func (m *ChannelMutation) APIKeyCiphertextCleared() bool {
+	_, ok := m.clearedFields[channel.FieldAPIKeyCiphertext]
+	return ok
+}
+
+// ResetAPIKeyCiphertext resets all changes to the "api_key_ciphertext" field.
+func (m *ChannelMutation) ResetAPIKeyCiphertext() {
+	m.api_key_ciphertext = nil
+	delete(m.clearedFields, channel.FieldAPIKeyCiphertext)
+}
+
+// SetAPIKeyMask sets the "api_key_mask" field.
+func (m *ChannelMutation) SetAPIKeyMask(s string) {
+	m.api_key_mask = &s
+}
+
+// APIKeyMask returns the value of the "api_key_mask" field in the mutation.
+func (m *ChannelMutation) APIKeyMask() (r string, exists bool) {
+	v := m.api_key_mask
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAPIKeyMask returns the old "api_key_mask" field's value of the Channel entity.
+// If the Channel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChannelMutation) OldAPIKeyMask(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAPIKeyMask is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAPIKeyMask requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAPIKeyMask: %w", err)
+	}
+	return oldValue.APIKeyMask, nil
+}
+
+// ClearAPIKeyMask clears the value of the "api_key_mask" field.
+func (m *ChannelMutation) ClearAPIKeyMask() {
+	m.api_key_mask = nil
+	m.clearedFields[channel.FieldAPIKeyMask] = struct{}{}
+}
+
+// APIKeyMaskCleared returns if the "api_key_mask" field was cleared in this mutation.
+func (m *ChannelMutation) APIKeyMaskCleared() bool {
+	_, ok := m.clearedFields[channel.FieldAPIKeyMask]
+	return ok
+}
+
+// ResetAPIKeyMask resets all changes to the "api_key_mask" field.
+func (m *ChannelMutation) ResetAPIKeyMask() {
+	m.api_key_mask = nil
+	delete(m.clearedFields, channel.FieldAPIKeyMask)
+}
+
+// SetAPIVersion sets the "api_version" field.
+func (m *ChannelMutation) SetAPIVersion(s string) {
+	m.api_version = &s
+}
+
+// APIVersion returns the value of the "api_version" field in the mutation.
+func (m *ChannelMutation) APIVersion() (r string, exists bool) {
+	v := m.api_version
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAPIVersion returns the old "api_version" field's value of the Channel entity.
+// If the Channel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChannelMutation) OldAPIVersion(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAPIVersion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAPIVersion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAPIVersion: %w", err)
+	}
+	return oldValue.APIVersion, nil
+}
+
+// ClearAPIVersion clears the value of the "api_version" field.
+func (m *ChannelMutation) ClearAPIVersion() {
+	m.api_version = nil
+	m.clearedFields[channel.FieldAPIVersion] = struct{}{}
+}
+
+// APIVersionCleared returns if the "api_version" field was cleared in this mutation.
+func (m *ChannelMutation) APIVersionCleared() bool {
+	_, ok := m.clearedFields[channel.FieldAPIVersion]
+	return ok
+}
+
+// ResetAPIVersion resets all changes to the "api_version" field.
+func (m *ChannelMutation) ResetAPIVersion() {
+	m.api_version = nil
+	delete(m.clearedFields, channel.FieldAPIVersion)
+}
+
+// SetModels sets the "models" field.
+func (m *ChannelMutation) SetModels(s []string) {
+	m.models = &s
+	m.appendmodels = nil
+}
+
+// Models returns the value of the "models" field in the mutation.
+func (m *ChannelMutation) Models() (r []string, exists bool) {
+	v := m.models
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldModels returns the old "models" field's value of the Channel entity.
+// If the Channel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChannelMutation) OldModels(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldModels is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldModels requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldModels: %w", err)
+	}
+	return oldValue.Models, nil
+}
+
+// AppendModels adds s to the "models" field.
+func (m *ChannelMutation) AppendModels(s []string) {
+	m.appendmodels = append(m.appendmodels, s...)
+}
+
+// AppendedModels returns the list of values that were appended to the "models" field in this mutation.
+func (m *ChannelMutation) AppendedModels() ([]string, bool) {
+	if len(m.appendmodels) == 0 {
+		return nil, false
+	}
+	return m.appendmodels, true
+}
+
+// ClearModels clears the value of the "models" field.
+func (m *ChannelMutation) ClearModels() {
+	m.models = nil
+	m.appendmodels = nil
+	m.clearedFields[channel.FieldModels] = struct{}{}
+}
+
+// ModelsCleared returns if the "models" field was cleared in this mutation.
+func (m *ChannelMutation) ModelsCleared() bool {
+	_, ok := m.clearedFields[channel.FieldModels]
+	return ok
+}
+
+// ResetModels resets all changes to the "models" field.
+func (m *ChannelMutation) ResetModels() {
+	m.models = nil
+	m.appendmodels = nil
+	delete(m.clearedFields, channel.FieldModels)
+}
+
+// SetModelMap sets the "model_map" field.
+func (m *ChannelMutation) SetModelMap(value map[string]string) {
+	m.model_map = &value
+}
+
+// ModelMap returns the value of the "model_map" field in the mutation.
+func (m *ChannelMutation) ModelMap() (r map[string]string, exists bool) {
+	v := m.model_map
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldModelMap returns the old "model_map" field's value of the Channel entity.
+// If the Channel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChannelMutation) OldModelMap(ctx context.Context) (v map[string]string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldModelMap is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldModelMap requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldModelMap: %w", err)
+	}
+	return oldValue.ModelMap, nil
+}
+
+// ClearModelMap clears the value of the "model_map" field.
+func (m *ChannelMutation) ClearModelMap() {
+	m.model_map = nil
+	m.clearedFields[channel.FieldModelMap] = struct{}{}
+}
+
+// ModelMapCleared returns if the "model_map" field was cleared in this mutation.
+func (m *ChannelMutation) ModelMapCleared() bool {
+	_, ok := m.clearedFields[channel.FieldModelMap]
+	return ok
+}
+
+// ResetModelMap resets all changes to the "model_map" field.
+func (m *ChannelMutation) ResetModelMap() {
+	m.model_map = nil
+	delete(m.clearedFields, channel.FieldModelMap)
+}
+
+// SetPriority sets the "priority" field.
+func (m *ChannelMutation) SetPriority(i int) {
+	m.priority = &i
+	m.addpriority = nil
+}
+
+// Priority returns the value of the "priority" field in the mutation.
+func (m *ChannelMutation) Priority() (r int, exists bool) {
+	v := m.priority
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPriority returns the old "priority" field's value of the Channel entity.
+// If the Channel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChannelMutation) OldPriority(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPriority is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPriority requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPriority: %w", err)
+	}
+	return oldValue.Priority, nil
+}
+
+// AddPriority adds i to the "priority" field.
+func (m *ChannelMutation) AddPriority(i int) {
+	if m.addpriority != nil {
+		*m.addpriority += i
+	} else {
+		m.addpriority = &i
+	}
+}
+
+// AddedPriority returns the value that was added to the "priority" field in this mutation.
+func (m *ChannelMutation) AddedPriority() (r int, exists bool) {
+	v := m.addpriority
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPriority resets all changes to the "priority" field.
+func (m *ChannelMutation) ResetPriority() {
+	m.priority = nil
+	m.addpriority = nil
+}
+
+// SetWeight sets the "weight" field.
+func (m *ChannelMutation) SetWeight(i int) {
+	m.weight = &i
+	m.addweight = nil
+}
+
+// Weight returns the value of the "weight" field in the mutation.
+func (m *ChannelMutation) Weight() (r int, exists bool) {
+	v := m.weight
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWeight returns the old "weight" field's value of the Channel entity.
+// If the Channel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChannelMutation) OldWeight(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWeight is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWeight requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWeight: %w", err)
+	}
+	return oldValue.Weight, nil
+}
+
+// AddWeight adds i to the "weight" field.
+func (m *ChannelMutation) AddWeight(i int) {
+	if m.addweight != nil {
+		*m.addweight += i
+	} else {
+		m.addweight = &i
+	}
+}
+
+// AddedWeight returns the value that was added to the "weight" field in this mutation.
+func (m *ChannelMutation) AddedWeight() (r int, exists bool) {
+	v := m.addweight
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetWeight resets all changes to the "weight" field.
+func (m *ChannelMutation) ResetWeight() {
+	m.weight = nil
+	m.addweight = nil
+}
+
+// SetEnabled sets the "enabled" field.
+func (m *ChannelMutation) SetEnabled(b bool) {
+	m.enabled = &b
+}
+
+// Enabled returns the value of the "enabled" field in the mutation.
+func (m *ChannelMutation) Enabled() (r bool, exists bool) {
+	v := m.enabled
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEnabled returns the old "enabled" field's value of the Channel entity.
+// If the Channel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChannelMutation) OldEnabled(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEnabled is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEnabled requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEnabled: %w", err)
+	}
+	return oldValue.Enabled, nil
+}
+
+// ResetEnabled resets all changes to the "enabled" field.
+func (m *ChannelMutation) ResetEnabled() {
+	m.enabled = nil
+}
+
+// SetRpm sets the "rpm" field.
+func (m *ChannelMutation) SetRpm(i int64) {
+	m.rpm = &i
+	m.addrpm = nil
+}
+
+// Rpm returns the value of the "rpm" field in the mutation.
+func (m *ChannelMutation) Rpm() (r int64, exists bool) {
+	v := m.rpm
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRpm returns the old "rpm" field's value of the Channel entity.
+// If the Channel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChannelMutation) OldRpm(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRpm is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRpm requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRpm: %w", err)
+	}
+	return oldValue.Rpm, nil
+}
+
+// AddRpm adds i to the "rpm" field.
+func (m *ChannelMutation) AddRpm(i int64) {
+	if m.addrpm != nil {
+		*m.addrpm += i
+	} else {
+		m.addrpm = &i
+	}
+}
+
+// AddedRpm returns the value that was added to the "rpm" field in this mutation.
+func (m *ChannelMutation) AddedRpm() (r int64, exists bool) {
+	v := m.addrpm
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRpm resets all changes to the "rpm" field.
+func (m *ChannelMutation) ResetRpm() {
+	m.rpm = nil
+	m.addrpm = nil
+}
+
+// SetTpm sets the "tpm" field.
+func (m *ChannelMutation) SetTpm(i int64) {
+	m.tpm = &i
+	m.addtpm = nil
+}
+
+// Tpm returns the value of the "tpm" field in the mutation.
+func (m *ChannelMutation) Tpm() (r int64, exists bool) {
+	v := m.tpm
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTpm returns the old "tpm" field's value of the Channel entity.
+// If the Channel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ChannelMutation) OldTpm(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTpm is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTpm requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTpm: %w", err)
+	}
+	return oldValue.Tpm, nil
+}
+
+// AddTpm adds i to the "tpm" field.
+func (m *ChannelMutation) AddTpm(i int64) {
+	if m.addtpm != nil {
+		*m.addtpm += i
+	} else {
+		m.addtpm = &i
+	}
+}
+
+// AddedTpm returns the value that was added to the "tpm" field in this mutation.
+func (m *ChannelMutation) AddedTpm() (r int64, exists bool) {
+	v := m.addtpm
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTpm resets all changes to the "tpm" field.
+func (m *ChannelMutation) ResetTpm() {
+	m.tpm = nil
+	m.addtpm = nil
+}
+
+// ClearWorkspace clears the "workspace" edge to the Workspace entity.
+func (m *ChannelMutation) ClearWorkspace() {
+	m.clearedworkspace = true
+	m.clearedFields[channel.FieldWorkspaceID] = struct{}{}
+}
+
+// WorkspaceCleared reports if the "workspace" edge to the Workspace entity was cleared.
+func (m *ChannelMutation) WorkspaceCleared() bool {
+	return m.WorkspaceIDCleared() || m.clearedworkspace
+}
+
+// WorkspaceIDs returns the "workspace" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// WorkspaceID instead. It exists only for internal usage by the builders.
+func (m *ChannelMutation) WorkspaceIDs() (ids []string) {
+	if id := m.workspace; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetWorkspace resets all changes to the "workspace" edge.
+func (m *ChannelMutation) ResetWorkspace() {
+	m.workspace = nil
+	m.clearedworkspace = false
+}
+
+// Where appends a list predicates to the ChannelMutation builder.
+func (m *ChannelMutation) Where(ps ...predicate.Channel) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ChannelMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ChannelMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Channel, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ChannelMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ChannelMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Channel).
+func (m *ChannelMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ChannelMutation) Fields() []string {
+	fields := make([]string, 0, 16)
+	if m.created_at != nil {
+		fields = append(fields, channel.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, channel.FieldUpdatedAt)
+	}
+	if m.workspace != nil {
+		fields = append(fields, channel.FieldWorkspaceID)
+	}
+	if m.name != nil {
+		fields = append(fields, channel.FieldName)
+	}
+	if m._type != nil {
+		fields = append(fields, channel.FieldType)
+	}
+	if m.base_url != nil {
+		fields = append(fields, channel.FieldBaseURL)
+	}
+	if m.api_key_ciphertext != nil {
+		fields = append(fields, channel.FieldAPIKeyCiphertext)
+	}
+	if m.api_key_mask != nil {
+		fields = append(fields, channel.FieldAPIKeyMask)
+	}
+	if m.api_version != nil {
+		fields = append(fields, channel.FieldAPIVersion)
+	}
+	if m.models != nil {
+		fields = append(fields, channel.FieldModels)
+	}
+	if m.model_map != nil {
+		fields = append(fields, channel.FieldModelMap)
+	}
+	if m.priority != nil {
+		fields = append(fields, channel.FieldPriority)
+	}
+	if m.weight != nil {
+		fields = append(fields, channel.FieldWeight)
+	}
+	if m.enabled != nil {
+		fields = append(fields, channel.FieldEnabled)
+	}
+	if m.rpm != nil {
+		fields = append(fields, channel.FieldRpm)
+	}
+	if m.tpm != nil {
+		fields = append(fields, channel.FieldTpm)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ChannelMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case channel.FieldCreatedAt:
+		return m.CreatedAt()
+	case channel.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case channel.FieldWorkspaceID:
+		return m.WorkspaceID()
+	case channel.FieldName:
+		return m.Name()
+	case channel.FieldType:
+		return m.GetType()
+	case channel.FieldBaseURL:
+		return m.BaseURL()
+	case channel.FieldAPIKeyCiphertext:
+		return m.APIKeyCiphertext()
+	case channel.FieldAPIKeyMask:
+		return m.APIKeyMask()
+	case channel.FieldAPIVersion:
+		return m.APIVersion()
+	case channel.FieldModels:
+		return m.Models()
+	case channel.FieldModelMap:
+		return m.ModelMap()
+	case channel.FieldPriority:
+		return m.Priority()
+	case channel.FieldWeight:
+		return m.Weight()
+	case channel.FieldEnabled:
+		return m.Enabled()
+	case channel.FieldRpm:
+		return m.Rpm()
+	case channel.FieldTpm:
+		return m.Tpm()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ChannelMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case channel.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case channel.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case channel.FieldWorkspaceID:
+		return m.OldWorkspaceID(ctx)
+	case channel.FieldName:
+		return m.OldName(ctx)
+	case channel.FieldType:
+		return m.OldType(ctx)
+	case channel.FieldBaseURL:
+		return m.OldBaseURL(ctx)
+	case channel.FieldAPIKeyCiphertext:
+		return m.OldAPIKeyCiphertext(ctx)
+	case channel.FieldAPIKeyMask:
+		return m.OldAPIKeyMask(ctx)
+	case channel.FieldAPIVersion:
+		return m.OldAPIVersion(ctx)
+	case channel.FieldModels:
+		return m.OldModels(ctx)
+	case channel.FieldModelMap:
+		return m.OldModelMap(ctx)
+	case channel.FieldPriority:
+		return m.OldPriority(ctx)
+	case channel.FieldWeight:
+		return m.OldWeight(ctx)
+	case channel.FieldEnabled:
+		return m.OldEnabled(ctx)
+	case channel.FieldRpm:
+		return m.OldRpm(ctx)
+	case channel.FieldTpm:
+		return m.OldTpm(ctx)
+	}
+	return nil, fmt.Errorf("unknown Channel field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ChannelMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case channel.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case channel.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case channel.FieldWorkspaceID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWorkspaceID(v)
+		return nil
+	case channel.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case channel.FieldType:
+		v, ok := value.(channel.Type)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetType(v)
+		return nil
+	case channel.FieldBaseURL:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBaseURL(v)
+		return nil
+	case channel.FieldAPIKeyCiphertext:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAPIKeyCiphertext(v)
+		return nil
+	case channel.FieldAPIKeyMask:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAPIKeyMask(v)
+		return nil
+	case channel.FieldAPIVersion:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAPIVersion(v)
+		return nil
+	case channel.FieldModels:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetModels(v)
+		return nil
+	case channel.FieldModelMap:
+		v, ok := value.(map[string]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetModelMap(v)
+		return nil
+	case channel.FieldPriority:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPriority(v)
+		return nil
+	case channel.FieldWeight:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWeight(v)
+		return nil
+	case channel.FieldEnabled:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEnabled(v)
+		return nil
+	case channel.FieldRpm:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRpm(v)
+		return nil
+	case channel.FieldTpm:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTpm(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Channel field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ChannelMutation) AddedFields() []string {
+	var fields []string
+	if m.addpriority != nil {
+		fields = append(fields, channel.FieldPriority)
+	}
+	if m.addweight != nil {
+		fields = append(fields, channel.FieldWeight)
+	}
+	if m.addrpm != nil {
+		fields = append(fields, channel.FieldRpm)
+	}
+	if m.addtpm != nil {
+		fields = append(fields, channel.FieldTpm)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ChannelMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case channel.FieldPriority:
+		return m.AddedPriority()
+	case channel.FieldWeight:
+		return m.AddedWeight()
+	case channel.FieldRpm:
+		return m.AddedRpm()
+	case channel.FieldTpm:
+		return m.AddedTpm()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ChannelMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case channel.FieldPriority:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPriority(v)
+		return nil
+	case channel.FieldWeight:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddWeight(v)
+		return nil
+	case channel.FieldRpm:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRpm(v)
+		return nil
+	case channel.FieldTpm:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTpm(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Channel numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ChannelMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(channel.FieldWorkspaceID) {
+		fields = append(fields, channel.FieldWorkspaceID)
+	}
+	if m.FieldCleared(channel.FieldAPIKeyCiphertext) {
+		fields = append(fields, channel.FieldAPIKeyCiphertext)
+	}
+	if m.FieldCleared(channel.FieldAPIKeyMask) {
+		fields = append(fields, channel.FieldAPIKeyMask)
+	}
+	if m.FieldCleared(channel.FieldAPIVersion) {
+		fields = append(fields, channel.FieldAPIVersion)
+	}
+	if m.FieldCleared(channel.FieldModels) {
+		fields = append(fields, channel.FieldModels)
+	}
+	if m.FieldCleared(channel.FieldModelMap) {
+		fields = append(fields, channel.FieldModelMap)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ChannelMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ChannelMutation) ClearField(name string) error {
+	switch name {
+	case channel.FieldWorkspaceID:
+		m.ClearWorkspaceID()
+		return nil
+	case channel.FieldAPIKeyCiphertext:
+		m.ClearAPIKeyCiphertext()
+		return nil
+	case channel.FieldAPIKeyMask:
+		m.ClearAPIKeyMask()
+		return nil
+	case channel.FieldAPIVersion:
+		m.ClearAPIVersion()
+		return nil
+	case channel.FieldModels:
+		m.ClearModels()
+		return nil
+	case channel.FieldModelMap:
+		m.ClearModelMap()
+		return nil
+	}
+	return fmt.Errorf("unknown Channel nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ChannelMutation) ResetField(name string) error {
+	switch name {
+	case channel.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case channel.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case channel.FieldWorkspaceID:
+		m.ResetWorkspaceID()
+		return nil
+	case channel.FieldName:
+		m.ResetName()
+		return nil
+	case channel.FieldType:
+		m.ResetType()
+		return nil
+	case channel.FieldBaseURL:
+		m.ResetBaseURL()
+		return nil
+	case channel.FieldAPIKeyCiphertext:
+		m.ResetAPIKeyCiphertext()
+		return nil
+	case channel.FieldAPIKeyMask:
+		m.ResetAPIKeyMask()
+		return nil
+	case channel.FieldAPIVersion:
+		m.ResetAPIVersion()
+		return nil
+	case channel.FieldModels:
+		m.ResetModels()
+		return nil
+	case channel.FieldModelMap:
+		m.ResetModelMap()
+		return nil
+	case channel.FieldPriority:
+		m.ResetPriority()
+		return nil
+	case channel.FieldWeight:
+		m.ResetWeight()
+		return nil
+	case channel.FieldEnabled:
+		m.ResetEnabled()
+		return nil
+	case channel.FieldRpm:
+		m.ResetRpm()
+		return nil
+	case channel.FieldTpm:
+		m.ResetTpm()
+		return nil
+	}
+	return fmt.Errorf("unknown Channel field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ChannelMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.workspace != nil {
+		edges = append(edges, channel.EdgeWorkspace)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ChannelMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case channel.EdgeWorkspace:
+		if id := m.workspace; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ChannelMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ChannelMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ChannelMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedworkspace {
+		edges = append(edges, channel.EdgeWorkspace)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ChannelMutation) EdgeCleared(name string) bool {
+	switch name {
+	case channel.EdgeWorkspace:
+		return m.clearedworkspace
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ChannelMutation) ClearEdge(name string) error {
+	switch name {
+	case channel.EdgeWorkspace:
+		m.ClearWorkspace()
+		return nil
+	}
+	return fmt.Errorf("unknown Channel unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ChannelMutation) ResetEdge(name string) error {
+	switch name {
+	case channel.EdgeWorkspace:
+		m.ResetWorkspace()
+		return nil
+	}
+	return fmt.Errorf("unknown Channel edge %s", name)
 }
 
 // EmailTokenMutation represents an operation that mutates the EmailToken nodes in the graph.
@@ -14673,6 +16140,7 @@ type UsageEventMutation struct {
 	estimate_reason      *string
 	client_ip            *string
 	error_code           *string
+	channel              *string
 	occurred_at          *time.Time
 	ingested_at          *time.Time
 	billing_period_id    *string
@@ -15559,6 +17027,55 @@ func (m *UsageEventMutation) ResetErrorCode() {
 	delete(m.clearedFields, usageevent.FieldErrorCode)
 }
 
+// SetChannel sets the "channel" field.
+func (m *UsageEventMutation) SetChannel(s string) {
+	m.channel = &s
+}
+
+// Channel returns the value of the "channel" field in the mutation.
+func (m *UsageEventMutation) Channel() (r string, exists bool) {
+	v := m.channel
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldChannel returns the old "channel" field's value of the UsageEvent entity.
+// If the UsageEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageEventMutation) OldChannel(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldChannel is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldChannel requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldChannel: %w", err)
+	}
+	return oldValue.Channel, nil
+}
+
+// ClearChannel clears the value of the "channel" field.
+func (m *UsageEventMutation) ClearChannel() {
+	m.channel = nil
+	m.clearedFields[usageevent.FieldChannel] = struct{}{}
+}
+
+// ChannelCleared returns if the "channel" field was cleared in this mutation.
+func (m *UsageEventMutation) ChannelCleared() bool {
+	_, ok := m.clearedFields[usageevent.FieldChannel]
+	return ok
+}
+
+// ResetChannel resets all changes to the "channel" field.
+func (m *UsageEventMutation) ResetChannel() {
+	m.channel = nil
+	delete(m.clearedFields, usageevent.FieldChannel)
+}
+
 // SetOccurredAt sets the "occurred_at" field.
 func (m *UsageEventMutation) SetOccurredAt(t time.Time) {
 	m.occurred_at = &t
@@ -15741,7 +17258,7 @@ func (m *UsageEventMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UsageEventMutation) Fields() []string {
-	fields := make([]string, 0, 20)
+	fields := make([]string, 0, 21)
 	if m.workspace != nil {
 		fields = append(fields, usageevent.FieldWorkspaceID)
 	}
@@ -15792,6 +17309,9 @@ func (m *UsageEventMutation) Fields() []string {
 	}
 	if m.error_code != nil {
 		fields = append(fields, usageevent.FieldErrorCode)
+	}
+	if m.channel != nil {
+		fields = append(fields, usageevent.FieldChannel)
 	}
 	if m.occurred_at != nil {
 		fields = append(fields, usageevent.FieldOccurredAt)
@@ -15844,6 +17364,8 @@ func (m *UsageEventMutation) Field(name string) (ent.Value, bool) {
 		return m.ClientIP()
 	case usageevent.FieldErrorCode:
 		return m.ErrorCode()
+	case usageevent.FieldChannel:
+		return m.Channel()
 	case usageevent.FieldOccurredAt:
 		return m.OccurredAt()
 	case usageevent.FieldIngestedAt:
@@ -15893,6 +17415,8 @@ func (m *UsageEventMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldClientIP(ctx)
 	case usageevent.FieldErrorCode:
 		return m.OldErrorCode(ctx)
+	case usageevent.FieldChannel:
+		return m.OldChannel(ctx)
 	case usageevent.FieldOccurredAt:
 		return m.OldOccurredAt(ctx)
 	case usageevent.FieldIngestedAt:
@@ -16026,6 +17550,13 @@ func (m *UsageEventMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetErrorCode(v)
+		return nil
+	case usageevent.FieldChannel:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetChannel(v)
 		return nil
 	case usageevent.FieldOccurredAt:
 		v, ok := value.(time.Time)
@@ -16162,6 +17693,9 @@ func (m *UsageEventMutation) ClearedFields() []string {
 	if m.FieldCleared(usageevent.FieldErrorCode) {
 		fields = append(fields, usageevent.FieldErrorCode)
 	}
+	if m.FieldCleared(usageevent.FieldChannel) {
+		fields = append(fields, usageevent.FieldChannel)
+	}
 	if m.FieldCleared(usageevent.FieldBillingPeriodID) {
 		fields = append(fields, usageevent.FieldBillingPeriodID)
 	}
@@ -16187,6 +17721,9 @@ func (m *UsageEventMutation) ClearField(name string) error {
 		return nil
 	case usageevent.FieldErrorCode:
 		m.ClearErrorCode()
+		return nil
+	case usageevent.FieldChannel:
+		m.ClearChannel()
 		return nil
 	case usageevent.FieldBillingPeriodID:
 		m.ClearBillingPeriodID()
@@ -16249,6 +17786,9 @@ func (m *UsageEventMutation) ResetField(name string) error {
 		return nil
 	case usageevent.FieldErrorCode:
 		m.ResetErrorCode()
+		return nil
+	case usageevent.FieldChannel:
+		m.ResetChannel()
 		return nil
 	case usageevent.FieldOccurredAt:
 		m.ResetOccurredAt()

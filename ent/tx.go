@@ -22,6 +22,8 @@ type Tx struct {
 	BillingAccount *BillingAccountClient
 	// BillingPeriod is the client for interacting with the BillingPeriod builders.
 	BillingPeriod *BillingPeriodClient
+	// Channel is the client for interacting with the Channel builders.
+	Channel *ChannelClient
 	// EmailToken is the client for interacting with the EmailToken builders.
 	EmailToken *EmailTokenClient
 	// Invitation is the client for interacting with the Invitation builders.
@@ -191,6 +193,7 @@ func (tx *Tx) init() {
 	tx.AuditEvent = NewAuditEventClient(tx.config)
 	tx.BillingAccount = NewBillingAccountClient(tx.config)
 	tx.BillingPeriod = NewBillingPeriodClient(tx.config)
+	tx.Channel = NewChannelClient(tx.config)
 	tx.EmailToken = NewEmailTokenClient(tx.config)
 	tx.Invitation = NewInvitationClient(tx.config)
 	tx.LatencyRollup = NewLatencyRollupClient(tx.config)

@@ -52,6 +52,8 @@ type UsageEvent struct {
 	ClientIP string `json:"client_ip,omitempty"`
 	// ErrorCode holds the value of the "error_code" field.
 	ErrorCode string `json:"error_code,omitempty"`
+	// Channel holds the value of the "channel" field.
+	Channel string `json:"channel,omitempty"`
 	// OccurredAt holds the value of the "occurred_at" field.
 	OccurredAt time.Time `json:"occurred_at,omitempty"`
 	// IngestedAt holds the value of the "ingested_at" field.
@@ -95,7 +97,7 @@ func (*UsageEvent) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullBool)
 		case usageevent.FieldPromptTokens, usageevent.FieldCompletionTokens, usageevent.FieldCachedTokens, usageevent.FieldCostMicros, usageevent.FieldStatus, usageevent.FieldLatencyMs:
 			values[i] = new(sql.NullInt64)
-		case usageevent.FieldID, usageevent.FieldWorkspaceID, usageevent.FieldRequestID, usageevent.FieldAPIKeyID, usageevent.FieldModel, usageevent.FieldEndpoint, usageevent.FieldSource, usageevent.FieldEstimateReason, usageevent.FieldClientIP, usageevent.FieldErrorCode, usageevent.FieldBillingPeriodID:
+		case usageevent.FieldID, usageevent.FieldWorkspaceID, usageevent.FieldRequestID, usageevent.FieldAPIKeyID, usageevent.FieldModel, usageevent.FieldEndpoint, usageevent.FieldSource, usageevent.FieldEstimateReason, usageevent.FieldClientIP, usageevent.FieldErrorCode, usageevent.FieldChannel, usageevent.FieldBillingPeriodID:
 			values[i] = new(sql.NullString)
 		case usageevent.FieldOccurredAt, usageevent.FieldIngestedAt:
 			values[i] = new(sql.NullTime)
@@ -222,6 +224,12 @@ func (_m *UsageEvent) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.ErrorCode = value.String
 			}
+		case usageevent.FieldChannel:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field channel", values[i])
+			} else if value.Valid {
+				_m.Channel = value.String
+			}
 		case usageevent.FieldOccurredAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
 				return fmt.Errorf("unexpected type %T for field occurred_at", values[i])
@@ -332,6 +340,9 @@ func (_m *UsageEvent) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("error_code=")
 	builder.WriteString(_m.ErrorCode)
+	builder.WriteString(", ")
+	builder.WriteString("channel=")
+	builder.WriteString(_m.Channel)
 	builder.WriteString(", ")
 	builder.WriteString("occurred_at=")
 	builder.WriteString(_m.OccurredAt.Format(time.ANSIC))

@@ -206,6 +206,20 @@ func (_c *UsageEventCreate) SetNillableErrorCode(v *string) *UsageEventCreate {
 	return _c
 }
 
+// SetChannel sets the "channel" field.
+func (_c *UsageEventCreate) SetChannel(v string) *UsageEventCreate {
+	_c.mutation.SetChannel(v)
+	return _c
+}
+
+// SetNillableChannel sets the "channel" field if the given value is not nil.
+func (_c *UsageEventCreate) SetNillableChannel(v *string) *UsageEventCreate {
+	if v != nil {
+		_c.SetChannel(*v)
+	}
+	return _c
+}
+
 // SetOccurredAt sets the "occurred_at" field.
 func (_c *UsageEventCreate) SetOccurredAt(v time.Time) *UsageEventCreate {
 	_c.mutation.SetOccurredAt(v)
@@ -420,6 +434,11 @@ func (_c *UsageEventCreate) check() error {
 			return &ValidationError{Name: "error_code", err: fmt.Errorf(`ent: validator failed for field "UsageEvent.error_code": %w`, err)}
 		}
 	}
+	if v, ok := _c.mutation.Channel(); ok {
+		if err := usageevent.ChannelValidator(v); err != nil {
+			return &ValidationError{Name: "channel", err: fmt.Errorf(`ent: validator failed for field "UsageEvent.channel": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.OccurredAt(); !ok {
 		return &ValidationError{Name: "occurred_at", err: errors.New(`ent: missing required field "UsageEvent.occurred_at"`)}
 	}
@@ -533,6 +552,10 @@ func (_c *UsageEventCreate) createSpec() (*UsageEvent, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.ErrorCode(); ok {
 		_spec.SetField(usageevent.FieldErrorCode, field.TypeString, value)
 		_node.ErrorCode = value
+	}
+	if value, ok := _c.mutation.Channel(); ok {
+		_spec.SetField(usageevent.FieldChannel, field.TypeString, value)
+		_node.Channel = value
 	}
 	if value, ok := _c.mutation.OccurredAt(); ok {
 		_spec.SetField(usageevent.FieldOccurredAt, field.TypeTime, value)
@@ -700,6 +723,9 @@ func (u *UsageEventUpsertOne) UpdateNewValues() *UsageEventUpsertOne {
 		}
 		if _, exists := u.create.mutation.ErrorCode(); exists {
 			s.SetIgnore(usageevent.FieldErrorCode)
+		}
+		if _, exists := u.create.mutation.Channel(); exists {
+			s.SetIgnore(usageevent.FieldChannel)
 		}
 		if _, exists := u.create.mutation.OccurredAt(); exists {
 			s.SetIgnore(usageevent.FieldOccurredAt)
@@ -992,6 +1018,9 @@ func (u *UsageEventUpsertBulk) UpdateNewValues() *UsageEventUpsertBulk {
 			}
 			if _, exists := b.mutation.ErrorCode(); exists {
 				s.SetIgnore(usageevent.FieldErrorCode)
+			}
+			if _, exists := b.mutation.Channel(); exists {
+				s.SetIgnore(usageevent.FieldChannel)
 			}
 			if _, exists := b.mutation.OccurredAt(); exists {
 				s.SetIgnore(usageevent.FieldOccurredAt)

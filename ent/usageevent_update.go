@@ -108,6 +108,9 @@ func (_u *UsageEventUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	if _u.mutation.ErrorCodeCleared() {
 		_spec.ClearField(usageevent.FieldErrorCode, field.TypeString)
 	}
+	if _u.mutation.ChannelCleared() {
+		_spec.ClearField(usageevent.FieldChannel, field.TypeString)
+	}
 	if value, ok := _u.mutation.BillingPeriodID(); ok {
 		_spec.SetField(usageevent.FieldBillingPeriodID, field.TypeString, value)
 	}
@@ -244,6 +247,9 @@ func (_u *UsageEventUpdateOne) sqlSave(ctx context.Context) (_node *UsageEvent, 
 	}
 	if _u.mutation.ErrorCodeCleared() {
 		_spec.ClearField(usageevent.FieldErrorCode, field.TypeString)
+	}
+	if _u.mutation.ChannelCleared() {
+		_spec.ClearField(usageevent.FieldChannel, field.TypeString)
 	}
 	if value, ok := _u.mutation.BillingPeriodID(); ok {
 		_spec.SetField(usageevent.FieldBillingPeriodID, field.TypeString, value)

@@ -14,6 +14,7 @@ import (
 	"github.com/oais/oais/ent"
 	"github.com/oais/oais/ent/privacy"
 	"github.com/oais/oais/internal/apikeys"
+	"github.com/oais/oais/internal/channels"
 	"github.com/oais/oais/internal/keys"
 	"github.com/oais/oais/internal/store"
 	"github.com/oais/oais/internal/userinput"
@@ -88,7 +89,7 @@ func Present(err error) Presented {
 		return Presented{CodeForbidden, "The last owner cannot leave or be demoted. Make another member an owner first.", ""}
 	case errors.Is(err, workspaces.ErrAlready):
 		return Presented{CodeConflict, "That person is already a member of this workspace.", "email"}
-	case errors.Is(err, keys.ErrForbidden), errors.Is(err, workspaces.ErrForbidden), errors.Is(err, privacy.Deny):
+	case errors.Is(err, keys.ErrForbidden), errors.Is(err, workspaces.ErrForbidden), errors.Is(err, channels.ErrForbidden), errors.Is(err, privacy.Deny):
 		return Presented{CodeForbidden, "Your role in this workspace does not allow this.", ""}
 	case errors.Is(err, store.ErrNotFound), ent.IsNotFound(err):
 		return Presented{CodeNotFound, "Not found.", ""}

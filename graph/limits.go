@@ -72,7 +72,7 @@ func AuthFields() []string {
 // done: setWorkspaceUpstream and setBillingAlertWebhook resolve a DNS name
 // first (internal/workspaces, billing/spendalerts). With other fields they
 // run inside it, as every mutation does.
-var ownTxFields = []string{"setWorkspaceUpstream", "setBillingAlertWebhook"}
+var ownTxFields = []string{"setWorkspaceUpstream", "setBillingAlertWebhook", "createChannel", "updateChannel"}
 
 // SkipTx is entgql.Transactioner's SkipTxFunc: the auth fields, and an
 // ownTxFields field alone.

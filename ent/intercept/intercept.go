@@ -12,6 +12,7 @@ import (
 	"github.com/oais/oais/ent/auditevent"
 	"github.com/oais/oais/ent/billingaccount"
 	"github.com/oais/oais/ent/billingperiod"
+	"github.com/oais/oais/ent/channel"
 	"github.com/oais/oais/ent/emailtoken"
 	"github.com/oais/oais/ent/invitation"
 	"github.com/oais/oais/ent/latencyrollup"
@@ -194,6 +195,33 @@ func (f TraverseBillingPeriod) Traverse(ctx context.Context, q ent.Query) error 
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.BillingPeriodQuery", q)
+}
+
+// The ChannelFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ChannelFunc func(context.Context, *ent.ChannelQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ChannelFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ChannelQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ChannelQuery", q)
+}
+
+// The TraverseChannel type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseChannel func(context.Context, *ent.ChannelQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseChannel) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseChannel) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ChannelQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ChannelQuery", q)
 }
 
 // The EmailTokenFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -666,6 +694,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.BillingAccountQuery, predicate.BillingAccount, billingaccount.OrderOption]{typ: ent.TypeBillingAccount, tq: q}, nil
 	case *ent.BillingPeriodQuery:
 		return &query[*ent.BillingPeriodQuery, predicate.BillingPeriod, billingperiod.OrderOption]{typ: ent.TypeBillingPeriod, tq: q}, nil
+	case *ent.ChannelQuery:
+		return &query[*ent.ChannelQuery, predicate.Channel, channel.OrderOption]{typ: ent.TypeChannel, tq: q}, nil
 	case *ent.EmailTokenQuery:
 		return &query[*ent.EmailTokenQuery, predicate.EmailToken, emailtoken.OrderOption]{typ: ent.TypeEmailToken, tq: q}, nil
 	case *ent.InvitationQuery:

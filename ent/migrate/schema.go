@@ -227,6 +227,60 @@ var (
 			},
 		},
 	}
+	// ChannelsColumns holds the columns for the "channels" table.
+	ChannelsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Size: 100},
+		{Name: "type", Type: field.TypeEnum, Enums: []string{"OPENAI", "AZURE", "ANTHROPIC"}, Default: "OPENAI"},
+		{Name: "base_url", Type: field.TypeString, Size: 2000},
+		{Name: "api_key_ciphertext", Type: field.TypeBytes, Nullable: true},
+		{Name: "api_key_mask", Type: field.TypeString, Nullable: true, Size: 40},
+		{Name: "api_version", Type: field.TypeString, Nullable: true, Size: 100},
+		{Name: "models", Type: field.TypeJSON, Nullable: true},
+		{Name: "model_map", Type: field.TypeJSON, Nullable: true},
+		{Name: "priority", Type: field.TypeInt, Default: 0},
+		{Name: "weight", Type: field.TypeInt, Default: 1},
+		{Name: "enabled", Type: field.TypeBool, Default: true},
+		{Name: "rpm", Type: field.TypeInt64, Default: 0},
+		{Name: "tpm", Type: field.TypeInt64, Default: 0},
+		{Name: "workspace_id", Type: field.TypeString, Nullable: true, Size: 64},
+	}
+	// ChannelsTable holds the schema information for the "channels" table.
+	ChannelsTable = &schema.Table{
+		Name:       "channels",
+		Columns:    ChannelsColumns,
+		PrimaryKey: []*schema.Column{ChannelsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "channels_workspaces_workspace",
+				Columns:    []*schema.Column{ChannelsColumns[16]},
+				RefColumns: []*schema.Column{WorkspacesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "channel_workspace_name",
+				Unique:  true,
+				Columns: []*schema.Column{ChannelsColumns[16], ChannelsColumns[3]},
+			},
+			{
+				Name:    "channel_site_name",
+				Unique:  true,
+				Columns: []*schema.Column{ChannelsColumns[3]},
+				Annotation: &entsql.IndexAnnotation{
+					Where: "workspace_id IS NULL",
+				},
+			},
+			{
+				Name:    "channel_updated_at",
+				Unique:  false,
+				Columns: []*schema.Column{ChannelsColumns[2]},
+			},
+		},
+	}
 	// EmailTokensColumns holds the columns for the "email_tokens" table.
 	EmailTokensColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 64},
@@ -611,6 +665,7 @@ var (
 		{Name: "estimate_reason", Type: field.TypeString, Nullable: true},
 		{Name: "client_ip", Type: field.TypeString, Nullable: true, Size: 64},
 		{Name: "error_code", Type: field.TypeString, Nullable: true, Size: 64},
+		{Name: "channel", Type: field.TypeString, Nullable: true, Size: 100},
 		{Name: "occurred_at", Type: field.TypeTime},
 		{Name: "ingested_at", Type: field.TypeTime},
 		{Name: "billing_period_id", Type: field.TypeString, Nullable: true},
@@ -624,7 +679,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "usage_events_workspaces_workspace",
-				Columns:    []*schema.Column{UsageEventsColumns[20]},
+				Columns:    []*schema.Column{UsageEventsColumns[21]},
 				RefColumns: []*schema.Column{WorkspacesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -633,17 +688,17 @@ var (
 			{
 				Name:    "usageevent_workspace_id_occurred_at",
 				Unique:  false,
-				Columns: []*schema.Column{UsageEventsColumns[20], UsageEventsColumns[17]},
+				Columns: []*schema.Column{UsageEventsColumns[21], UsageEventsColumns[18]},
 			},
 			{
 				Name:    "usageevent_api_key_id_occurred_at",
 				Unique:  false,
-				Columns: []*schema.Column{UsageEventsColumns[2], UsageEventsColumns[17]},
+				Columns: []*schema.Column{UsageEventsColumns[2], UsageEventsColumns[18]},
 			},
 			{
 				Name:    "usageevent_billing_period_id_ingested_at",
 				Unique:  false,
-				Columns: []*schema.Column{UsageEventsColumns[19], UsageEventsColumns[18]},
+				Columns: []*schema.Column{UsageEventsColumns[20], UsageEventsColumns[19]},
 			},
 		},
 	}
@@ -772,6 +827,7 @@ var (
 		AuditEventsTable,
 		BillingAccountsTable,
 		BillingPeriodsTable,
+		ChannelsTable,
 		EmailTokensTable,
 		InvitationsTable,
 		LatencyRollupsTable,
@@ -799,6 +855,7 @@ func init() {
 	AuditEventsTable.ForeignKeys[0].RefTable = WorkspacesTable
 	BillingAccountsTable.ForeignKeys[0].RefTable = WorkspacesTable
 	BillingPeriodsTable.ForeignKeys[0].RefTable = WorkspacesTable
+	ChannelsTable.ForeignKeys[0].RefTable = WorkspacesTable
 	EmailTokensTable.ForeignKeys[0].RefTable = UsersTable
 	InvitationsTable.ForeignKeys[0].RefTable = WorkspacesTable
 	LatencyRollupsTable.ForeignKeys[0].RefTable = WorkspacesTable

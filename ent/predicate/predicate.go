@@ -18,6 +18,9 @@ type BillingAccount func(*sql.Selector)
 // BillingPeriod is the predicate function for billingperiod builders.
 type BillingPeriod func(*sql.Selector)
 
+// Channel is the predicate function for channel builders.
+type Channel func(*sql.Selector)
+
 // EmailToken is the predicate function for emailtoken builders.
 type EmailToken func(*sql.Selector)
 

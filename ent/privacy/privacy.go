@@ -207,6 +207,30 @@ func (f BillingPeriodMutationRuleFunc) EvalMutation(ctx context.Context, m ent.M
 	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.BillingPeriodMutation", m)
 }
 
+// The ChannelQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type ChannelQueryRuleFunc func(context.Context, *ent.ChannelQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f ChannelQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ChannelQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.ChannelQuery", q)
+}
+
+// The ChannelMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type ChannelMutationRuleFunc func(context.Context, *ent.ChannelMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f ChannelMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.ChannelMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.ChannelMutation", m)
+}
+
 // The EmailTokenQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type EmailTokenQueryRuleFunc func(context.Context, *ent.EmailTokenQuery) error
@@ -658,6 +682,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 		return q.Filter(), nil
 	case *ent.BillingPeriodQuery:
 		return q.Filter(), nil
+	case *ent.ChannelQuery:
+		return q.Filter(), nil
 	case *ent.EmailTokenQuery:
 		return q.Filter(), nil
 	case *ent.InvitationQuery:
@@ -706,6 +732,8 @@ func mutationFilter(m ent.Mutation) (Filter, error) {
 	case *ent.BillingAccountMutation:
 		return m.Filter(), nil
 	case *ent.BillingPeriodMutation:
+		return m.Filter(), nil
+	case *ent.ChannelMutation:
 		return m.Filter(), nil
 	case *ent.EmailTokenMutation:
 		return m.Filter(), nil

@@ -10,6 +10,7 @@ import (
 	"github.com/oais/oais/ent/auditevent"
 	"github.com/oais/oais/ent/billingaccount"
 	"github.com/oais/oais/ent/billingperiod"
+	"github.com/oais/oais/ent/channel"
 	"github.com/oais/oais/ent/emailtoken"
 	"github.com/oais/oais/ent/invitation"
 	"github.com/oais/oais/ent/latencyrollup"
@@ -309,6 +310,122 @@ func init() {
 	// billingperiod.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	billingperiod.IDValidator = func() func(string) error {
 		validators := billingperiodDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	channelMixin := schema.Channel{}.Mixin()
+	channel.Policy = privacy.NewPolicies(schema.Channel{})
+	channel.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := channel.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	channelMixinFields0 := channelMixin[0].Fields()
+	_ = channelMixinFields0
+	channelMixinFields1 := channelMixin[1].Fields()
+	_ = channelMixinFields1
+	channelFields := schema.Channel{}.Fields()
+	_ = channelFields
+	// channelDescCreatedAt is the schema descriptor for created_at field.
+	channelDescCreatedAt := channelMixinFields1[0].Descriptor()
+	// channel.DefaultCreatedAt holds the default value on creation for the created_at field.
+	channel.DefaultCreatedAt = channelDescCreatedAt.Default.(func() time.Time)
+	// channelDescUpdatedAt is the schema descriptor for updated_at field.
+	channelDescUpdatedAt := channelMixinFields1[1].Descriptor()
+	// channel.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	channel.DefaultUpdatedAt = channelDescUpdatedAt.Default.(func() time.Time)
+	// channel.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	channel.UpdateDefaultUpdatedAt = channelDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// channelDescName is the schema descriptor for name field.
+	channelDescName := channelFields[1].Descriptor()
+	// channel.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	channel.NameValidator = func() func(string) error {
+		validators := channelDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// channelDescBaseURL is the schema descriptor for base_url field.
+	channelDescBaseURL := channelFields[3].Descriptor()
+	// channel.BaseURLValidator is a validator for the "base_url" field. It is called by the builders before save.
+	channel.BaseURLValidator = func() func(string) error {
+		validators := channelDescBaseURL.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(base_url string) error {
+			for _, fn := range fns {
+				if err := fn(base_url); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// channelDescAPIKeyMask is the schema descriptor for api_key_mask field.
+	channelDescAPIKeyMask := channelFields[5].Descriptor()
+	// channel.APIKeyMaskValidator is a validator for the "api_key_mask" field. It is called by the builders before save.
+	channel.APIKeyMaskValidator = channelDescAPIKeyMask.Validators[0].(func(string) error)
+	// channelDescAPIVersion is the schema descriptor for api_version field.
+	channelDescAPIVersion := channelFields[6].Descriptor()
+	// channel.APIVersionValidator is a validator for the "api_version" field. It is called by the builders before save.
+	channel.APIVersionValidator = channelDescAPIVersion.Validators[0].(func(string) error)
+	// channelDescPriority is the schema descriptor for priority field.
+	channelDescPriority := channelFields[9].Descriptor()
+	// channel.DefaultPriority holds the default value on creation for the priority field.
+	channel.DefaultPriority = channelDescPriority.Default.(int)
+	// channelDescWeight is the schema descriptor for weight field.
+	channelDescWeight := channelFields[10].Descriptor()
+	// channel.DefaultWeight holds the default value on creation for the weight field.
+	channel.DefaultWeight = channelDescWeight.Default.(int)
+	// channel.WeightValidator is a validator for the "weight" field. It is called by the builders before save.
+	channel.WeightValidator = channelDescWeight.Validators[0].(func(int) error)
+	// channelDescEnabled is the schema descriptor for enabled field.
+	channelDescEnabled := channelFields[11].Descriptor()
+	// channel.DefaultEnabled holds the default value on creation for the enabled field.
+	channel.DefaultEnabled = channelDescEnabled.Default.(bool)
+	// channelDescRpm is the schema descriptor for rpm field.
+	channelDescRpm := channelFields[12].Descriptor()
+	// channel.DefaultRpm holds the default value on creation for the rpm field.
+	channel.DefaultRpm = channelDescRpm.Default.(int64)
+	// channel.RpmValidator is a validator for the "rpm" field. It is called by the builders before save.
+	channel.RpmValidator = channelDescRpm.Validators[0].(func(int64) error)
+	// channelDescTpm is the schema descriptor for tpm field.
+	channelDescTpm := channelFields[13].Descriptor()
+	// channel.DefaultTpm holds the default value on creation for the tpm field.
+	channel.DefaultTpm = channelDescTpm.Default.(int64)
+	// channel.TpmValidator is a validator for the "tpm" field. It is called by the builders before save.
+	channel.TpmValidator = channelDescTpm.Validators[0].(func(int64) error)
+	// channelDescID is the schema descriptor for id field.
+	channelDescID := channelMixinFields0[0].Descriptor()
+	// channel.DefaultID holds the default value on creation for the id field.
+	channel.DefaultID = channelDescID.Default.(func() string)
+	// channel.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	channel.IDValidator = func() func(string) error {
+		validators := channelDescID.Validators
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),
@@ -1152,8 +1269,12 @@ func init() {
 	usageeventDescErrorCode := usageeventFields[15].Descriptor()
 	// usageevent.ErrorCodeValidator is a validator for the "error_code" field. It is called by the builders before save.
 	usageevent.ErrorCodeValidator = usageeventDescErrorCode.Validators[0].(func(string) error)
+	// usageeventDescChannel is the schema descriptor for channel field.
+	usageeventDescChannel := usageeventFields[16].Descriptor()
+	// usageevent.ChannelValidator is a validator for the "channel" field. It is called by the builders before save.
+	usageevent.ChannelValidator = usageeventDescChannel.Validators[0].(func(string) error)
 	// usageeventDescIngestedAt is the schema descriptor for ingested_at field.
-	usageeventDescIngestedAt := usageeventFields[17].Descriptor()
+	usageeventDescIngestedAt := usageeventFields[18].Descriptor()
 	// usageevent.DefaultIngestedAt holds the default value on creation for the ingested_at field.
 	usageevent.DefaultIngestedAt = usageeventDescIngestedAt.Default.(func() time.Time)
 	// usageeventDescID is the schema descriptor for id field.

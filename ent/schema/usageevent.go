@@ -46,6 +46,10 @@ func (UsageEvent) Fields() []ent.Field {
 		// (CONTRACT §3), or "upstream_error"; empty for an answer. Its
 		// length is internal/ledger's maxErrorCode: raise both together.
 		field.String("error_code").Optional().MaxLen(64).Immutable(),
+		// channel names the channel that served the request
+		// (usage.Record.Channel); empty for the global upstream or none.
+		// Its length is internal/ledger's maxChannel: raise both together.
+		field.String("channel").Optional().MaxLen(100).Immutable(),
 		field.Time("occurred_at").Immutable().
 			Annotations(entgql.OrderField("OCCURRED_AT")),
 		field.Time("ingested_at").Default(time.Now).Immutable(),

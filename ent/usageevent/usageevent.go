@@ -52,6 +52,8 @@ const (
 	FieldClientIP = "client_ip"
 	// FieldErrorCode holds the string denoting the error_code field in the database.
 	FieldErrorCode = "error_code"
+	// FieldChannel holds the string denoting the channel field in the database.
+	FieldChannel = "channel"
 	// FieldOccurredAt holds the string denoting the occurred_at field in the database.
 	FieldOccurredAt = "occurred_at"
 	// FieldIngestedAt holds the string denoting the ingested_at field in the database.
@@ -91,6 +93,7 @@ var Columns = []string{
 	FieldEstimateReason,
 	FieldClientIP,
 	FieldErrorCode,
+	FieldChannel,
 	FieldOccurredAt,
 	FieldIngestedAt,
 	FieldBillingPeriodID,
@@ -140,6 +143,8 @@ var (
 	ClientIPValidator func(string) error
 	// ErrorCodeValidator is a validator for the "error_code" field. It is called by the builders before save.
 	ErrorCodeValidator func(string) error
+	// ChannelValidator is a validator for the "channel" field. It is called by the builders before save.
+	ChannelValidator func(string) error
 	// DefaultIngestedAt holds the default value on creation for the "ingested_at" field.
 	DefaultIngestedAt func() time.Time
 	// DefaultID holds the default value on creation for the "id" field.
@@ -264,6 +269,11 @@ func ByClientIP(opts ...sql.OrderTermOption) OrderOption {
 // ByErrorCode orders the results by the error_code field.
 func ByErrorCode(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldErrorCode, opts...).ToFunc()
+}
+
+// ByChannel orders the results by the channel field.
+func ByChannel(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldChannel, opts...).ToFunc()
 }
 
 // ByOccurredAt orders the results by the occurred_at field.

@@ -49,6 +49,7 @@ type Config struct {
 
 type ResolverRoot interface {
 	APIKey() APIKeyResolver
+	Channel() ChannelResolver
 	Invitation() InvitationResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
@@ -162,6 +163,31 @@ type ComplexityRoot struct {
 		WorkspaceID      func(childComplexity int) int
 	}
 
+	Channel struct {
+		APIKeyMask  func(childComplexity int) int
+		APIVersion  func(childComplexity int) int
+		BaseURL     func(childComplexity int) int
+		CreatedAt   func(childComplexity int) int
+		Enabled     func(childComplexity int) int
+		HasAPIKey   func(childComplexity int) int
+		ID          func(childComplexity int) int
+		ModelMap    func(childComplexity int) int
+		Models      func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Priority    func(childComplexity int) int
+		Rpm         func(childComplexity int) int
+		Tpm         func(childComplexity int) int
+		Type        func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
+		Weight      func(childComplexity int) int
+		WorkspaceID func(childComplexity int) int
+	}
+
+	ChannelModelMapping struct {
+		From func(childComplexity int) int
+		To   func(childComplexity int) int
+	}
+
 	CreateAPIKeyPayload struct {
 		APIKey func(childComplexity int) int
 		Secret func(childComplexity int) int
@@ -245,9 +271,11 @@ type ComplexityRoot struct {
 		ClearWorkspaceUpstream  func(childComplexity int, workspaceID string) int
 		ConfirmTotp             func(childComplexity int, code string) int
 		CreateAPIKey            func(childComplexity int, input model.CreateAPIKeyInput) int
+		CreateChannel           func(childComplexity int, input model.ChannelInput) int
 		CreateServiceToken      func(childComplexity int, input model.CreateServiceTokenInput) int
 		CreateWorkspace         func(childComplexity int, input model.CreateWorkspaceInput) int
 		DeleteAPIKey            func(childComplexity int, id string) int
+		DeleteChannel           func(childComplexity int, id string) int
 		DeleteModelPrice        func(childComplexity int, model string) int
 		DisableTotp             func(childComplexity int, code string) int
 		EnrollTotp              func(childComplexity int) int
@@ -277,6 +305,7 @@ type ComplexityRoot struct {
 		SignOutEverywhere       func(childComplexity int) int
 		SignUp                  func(childComplexity int, email string, password string) int
 		UpdateAPIKey            func(childComplexity int, id string, input model.UpdateAPIKeyInput) int
+		UpdateChannel           func(childComplexity int, id string, input model.ChannelInput) int
 		UpdateMemberRole        func(childComplexity int, membershipID string, role membership.Role) int
 		UpdateWorkspaceLimits   func(childComplexity int, workspaceID string, rpm *int, tpm *int, monthlyTokenQuota *int) int
 		VerifyEmail             func(childComplexity int, token string) int
@@ -291,6 +320,7 @@ type ComplexityRoot struct {
 
 	Query struct {
 		BillingReconciliation func(childComplexity int, period *string) int
+		Channels              func(childComplexity int) int
 		ModelPrices           func(childComplexity int) int
 		Node                  func(childComplexity int, id string) int
 		Nodes                 func(childComplexity int, ids []string) int
@@ -345,6 +375,7 @@ type ComplexityRoot struct {
 		APIKeyID         func(childComplexity int) int
 		CacheHit         func(childComplexity int) int
 		CachedTokens     func(childComplexity int) int
+		Channel          func(childComplexity int) int
 		ClientIP         func(childComplexity int) int
 		CompletionTokens func(childComplexity int) int
 		CostMicros       func(childComplexity int) int
@@ -439,6 +470,7 @@ type ComplexityRoot struct {
 		Active            func(childComplexity int) int
 		AuditEvents       func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AuditEventOrder, where *ent.AuditEventWhereInput) int
 		Billing           func(childComplexity int) int
+		Channels          func(childComplexity int) int
 		CreatedAt         func(childComplexity int) int
 		ID                func(childComplexity int) int
 		Invitations       func(childComplexity int) int
@@ -494,6 +526,15 @@ type APIKeyResolver interface {
 	Usage(ctx context.Context, obj *ent.APIKey, from *time.Time, to *time.Time) (*model.UsageSummary, error)
 	RequestLog(ctx context.Context, obj *ent.APIKey, first *int) ([]*ent.UsageEvent, error)
 }
+type ChannelResolver interface {
+	Type(ctx context.Context, obj *ent.Channel) (model.ChannelType, error)
+
+	APIVersion(ctx context.Context, obj *ent.Channel) (*string, error)
+	HasAPIKey(ctx context.Context, obj *ent.Channel) (bool, error)
+	APIKeyMask(ctx context.Context, obj *ent.Channel) (*string, error)
+	Models(ctx context.Context, obj *ent.Channel) ([]string, error)
+	ModelMap(ctx context.Context, obj *ent.Channel) ([]*model.ChannelModelMapping, error)
+}
 type InvitationResolver interface {
 	Role(ctx context.Context, obj *ent.Invitation) (membership.Role, error)
 	Status(ctx context.Context, obj *ent.Invitation) (model.InvitationStatus, error)
@@ -525,6 +566,9 @@ type MutationResolver interface {
 	SetModelPrice(ctx context.Context, input model.ModelPriceInput) (*model.ModelPriceRow, error)
 	DeleteModelPrice(ctx context.Context, model string) (bool, error)
 	SetBillingAlertWebhook(ctx context.Context, workspaceID string, url *string) (*ent.Workspace, error)
+	CreateChannel(ctx context.Context, input model.ChannelInput) (*ent.Channel, error)
+	UpdateChannel(ctx context.Context, id string, input model.ChannelInput) (*ent.Channel, error)
+	DeleteChannel(ctx context.Context, id string) (string, error)
 	AcceptInvite(ctx context.Context, token string) (*ent.Membership, error)
 	ResendInvitation(ctx context.Context, id string) (*ent.Invitation, error)
 	RevokeInvitation(ctx context.Context, id string) (*ent.Invitation, error)
@@ -548,6 +592,7 @@ type QueryResolver interface {
 	Workspaces(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.WorkspaceOrder, where *ent.WorkspaceWhereInput) (*ent.WorkspaceConnection, error)
 	ModelPrices(ctx context.Context) ([]*model.ModelPriceRow, error)
 	BillingReconciliation(ctx context.Context, period *string) ([]*model.BillingReconciliationRow, error)
+	Channels(ctx context.Context) ([]*ent.Channel, error)
 	Viewer(ctx context.Context) (*viewer.Viewer, error)
 	Workspace(ctx context.Context, id string) (*ent.Workspace, error)
 	Sessions(ctx context.Context) ([]*accounts.SessionInfo, error)
@@ -573,6 +618,7 @@ type ViewerResolver interface {
 	MfaRequired(ctx context.Context, obj *viewer.Viewer) (bool, error)
 }
 type WorkspaceResolver interface {
+	Channels(ctx context.Context, obj *ent.Workspace) ([]*ent.Channel, error)
 	Invitations(ctx context.Context, obj *ent.Workspace) ([]*ent.Invitation, error)
 	RequireMfa(ctx context.Context, obj *ent.Workspace) (bool, error)
 	RateLimits(ctx context.Context, obj *ent.Workspace) (*model.RateLimits, error)
@@ -1065,6 +1111,122 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.complexity.BillingReconciliationRow.WorkspaceID(childComplexity), true
 
+	case "Channel.apiKeyMask":
+		if e.complexity.Channel.APIKeyMask == nil {
+			break
+		}
+
+		return e.complexity.Channel.APIKeyMask(childComplexity), true
+	case "Channel.apiVersion":
+		if e.complexity.Channel.APIVersion == nil {
+			break
+		}
+
+		return e.complexity.Channel.APIVersion(childComplexity), true
+	case "Channel.baseURL":
+		if e.complexity.Channel.BaseURL == nil {
+			break
+		}
+
+		return e.complexity.Channel.BaseURL(childComplexity), true
+	case "Channel.createdAt":
+		if e.complexity.Channel.CreatedAt == nil {
+			break
+		}
+
+		return e.complexity.Channel.CreatedAt(childComplexity), true
+	case "Channel.enabled":
+		if e.complexity.Channel.Enabled == nil {
+			break
+		}
+
+		return e.complexity.Channel.Enabled(childComplexity), true
+	case "Channel.hasAPIKey":
+		if e.complexity.Channel.HasAPIKey == nil {
+			break
+		}
+
+		return e.complexity.Channel.HasAPIKey(childComplexity), true
+	case "Channel.id":
+		if e.complexity.Channel.ID == nil {
+			break
+		}
+
+		return e.complexity.Channel.ID(childComplexity), true
+	case "Channel.modelMap":
+		if e.complexity.Channel.ModelMap == nil {
+			break
+		}
+
+		return e.complexity.Channel.ModelMap(childComplexity), true
+	case "Channel.models":
+		if e.complexity.Channel.Models == nil {
+			break
+		}
+
+		return e.complexity.Channel.Models(childComplexity), true
+	case "Channel.name":
+		if e.complexity.Channel.Name == nil {
+			break
+		}
+
+		return e.complexity.Channel.Name(childComplexity), true
+	case "Channel.priority":
+		if e.complexity.Channel.Priority == nil {
+			break
+		}
+
+		return e.complexity.Channel.Priority(childComplexity), true
+	case "Channel.rpm":
+		if e.complexity.Channel.Rpm == nil {
+			break
+		}
+
+		return e.complexity.Channel.Rpm(childComplexity), true
+	case "Channel.tpm":
+		if e.complexity.Channel.Tpm == nil {
+			break
+		}
+
+		return e.complexity.Channel.Tpm(childComplexity), true
+	case "Channel.type":
+		if e.complexity.Channel.Type == nil {
+			break
+		}
+
+		return e.complexity.Channel.Type(childComplexity), true
+	case "Channel.updatedAt":
+		if e.complexity.Channel.UpdatedAt == nil {
+			break
+		}
+
+		return e.complexity.Channel.UpdatedAt(childComplexity), true
+	case "Channel.weight":
+		if e.complexity.Channel.Weight == nil {
+			break
+		}
+
+		return e.complexity.Channel.Weight(childComplexity), true
+	case "Channel.workspaceID":
+		if e.complexity.Channel.WorkspaceID == nil {
+			break
+		}
+
+		return e.complexity.Channel.WorkspaceID(childComplexity), true
+
+	case "ChannelModelMapping.from":
+		if e.complexity.ChannelModelMapping.From == nil {
+			break
+		}
+
+		return e.complexity.ChannelModelMapping.From(childComplexity), true
+	case "ChannelModelMapping.to":
+		if e.complexity.ChannelModelMapping.To == nil {
+			break
+		}
+
+		return e.complexity.ChannelModelMapping.To(childComplexity), true
+
 	case "CreateAPIKeyPayload.apiKey":
 		if e.complexity.CreateAPIKeyPayload.APIKey == nil {
 			break
@@ -1439,6 +1601,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Mutation.CreateAPIKey(childComplexity, args["input"].(model.CreateAPIKeyInput)), true
+	case "Mutation.createChannel":
+		if e.complexity.Mutation.CreateChannel == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createChannel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.complexity.Mutation.CreateChannel(childComplexity, args["input"].(model.ChannelInput)), true
 	case "Mutation.createServiceToken":
 		if e.complexity.Mutation.CreateServiceToken == nil {
 			break
@@ -1472,6 +1645,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Mutation.DeleteAPIKey(childComplexity, args["id"].(string)), true
+	case "Mutation.deleteChannel":
+		if e.complexity.Mutation.DeleteChannel == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteChannel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.complexity.Mutation.DeleteChannel(childComplexity, args["id"].(string)), true
 	case "Mutation.deleteModelPrice":
 		if e.complexity.Mutation.DeleteModelPrice == nil {
 			break
@@ -1776,6 +1960,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Mutation.UpdateAPIKey(childComplexity, args["id"].(string), args["input"].(model.UpdateAPIKeyInput)), true
+	case "Mutation.updateChannel":
+		if e.complexity.Mutation.UpdateChannel == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateChannel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.complexity.Mutation.UpdateChannel(childComplexity, args["id"].(string), args["input"].(model.ChannelInput)), true
 	case "Mutation.updateMemberRole":
 		if e.complexity.Mutation.UpdateMemberRole == nil {
 			break
@@ -1846,6 +2041,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Query.BillingReconciliation(childComplexity, args["period"].(*string)), true
+	case "Query.channels":
+		if e.complexity.Query.Channels == nil {
+			break
+		}
+
+		return e.complexity.Query.Channels(childComplexity), true
 	case "Query.modelPrices":
 		if e.complexity.Query.ModelPrices == nil {
 			break
@@ -2088,6 +2289,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.UsageEvent.CachedTokens(childComplexity), true
+	case "UsageEvent.channel":
+		if e.complexity.UsageEvent.Channel == nil {
+			break
+		}
+
+		return e.complexity.UsageEvent.Channel(childComplexity), true
 	case "UsageEvent.clientIP":
 		if e.complexity.UsageEvent.ClientIP == nil {
 			break
@@ -2526,6 +2733,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Workspace.Billing(childComplexity), true
+	case "Workspace.channels":
+		if e.complexity.Workspace.Channels == nil {
+			break
+		}
+
+		return e.complexity.Workspace.Channels(childComplexity), true
 	case "Workspace.createdAt":
 		if e.complexity.Workspace.CreatedAt == nil {
 			break
@@ -2782,6 +2995,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputAPIKeyWhereInput,
 		ec.unmarshalInputAuditEventOrder,
 		ec.unmarshalInputAuditEventWhereInput,
+		ec.unmarshalInputChannelInput,
+		ec.unmarshalInputChannelModelMappingInput,
 		ec.unmarshalInputCreateAPIKeyInput,
 		ec.unmarshalInputCreateServiceTokenInput,
 		ec.unmarshalInputCreateWorkspaceInput,
@@ -4080,6 +4295,7 @@ type UsageEvent implements Node {
   estimateReason: String
   clientIP: String
   errorCode: String
+  channel: String
   occurredAt: Time!
   ingestedAt: Time!
   workspace: Workspace!
@@ -4364,6 +4580,24 @@ input UsageEventWhereInput {
   errorCodeNotNil: Boolean
   errorCodeEqualFold: String
   errorCodeContainsFold: String
+  """
+  channel field predicates
+  """
+  channel: String
+  channelNEQ: String
+  channelIn: [String!]
+  channelNotIn: [String!]
+  channelGT: String
+  channelGTE: String
+  channelLT: String
+  channelLTE: String
+  channelContains: String
+  channelHasPrefix: String
+  channelHasSuffix: String
+  channelIsNil: Boolean
+  channelNotNil: Boolean
+  channelEqualFold: String
+  channelContainsFold: String
   """
   occurred_at field predicates
   """
@@ -4936,6 +5170,109 @@ extend type Query {
   event summary per customer. Rows that agree at zero are left out.
   """
   billingReconciliation(period: String): [BillingReconciliationRow!]!
+}
+`, BuiltIn: false},
+	{Name: "../channels.graphqls", Input: `# Channels (issue 17): upstream provider accounts the gateway routes
+# requests to. Site-wide ones (no workspace) are the site admins'; a
+# workspace's own are its owners' and admins', and its members read them.
+# The API key is write-only: only a mask of it is ever shown.
+
+enum ChannelType {
+  "Any OpenAI-compatible API (OpenAI, vLLM, Together, Groq, OpenRouter…)."
+  OPENAI
+  "Azure OpenAI: deployment URLs, api-version, api-key header."
+  AZURE
+  "Anthropic's Messages API, translated to and from chat completions."
+  ANTHROPIC
+}
+
+type ChannelModelMapping {
+  "The model name clients send."
+  from: String!
+  "The model name sent to this channel."
+  to: String!
+}
+
+input ChannelModelMappingInput {
+  from: String!
+  to: String!
+}
+
+type Channel {
+  id: ID!
+  "Null: a site-wide channel."
+  workspaceID: ID
+  "Unique within its owner; gateways answer it in x-oais-channel."
+  name: String!
+  type: ChannelType!
+  baseURL: String!
+  "Azure's api-version; null: the adapter's default."
+  apiVersion: String
+  "Whether an API key is stored (it is never shown again)."
+  hasAPIKey: Boolean!
+  "The stored key's first and last characters (sk-…abcd); null without one."
+  apiKeyMask: String
+  "The client model names it serves; empty means every model."
+  models: [String!]!
+  modelMap: [ChannelModelMapping!]!
+  "Higher is tried first."
+  priority: Int!
+  "Its share of traffic among channels of the same priority."
+  weight: Int!
+  enabled: Boolean!
+  "Requests a minute; 0 means no cap."
+  rpm: Int!
+  "Tokens a minute; 0 means no cap."
+  tpm: Int!
+  createdAt: Time!
+  updatedAt: Time!
+}
+
+input ChannelInput {
+  "Null: a site-wide channel (site admins only). Cannot change on update."
+  workspaceID: ID
+  "1 to 100 characters, unique within its owner."
+  name: String!
+  type: ChannelType!
+  "An http(s) URL, e.g. https://api.openai.com/v1; the same network rules as a workspace upstream apply."
+  baseURL: String!
+  "Replaces the stored key; an empty string removes it; omit (or null) to keep it on update. Stored encrypted."
+  apiKey: String
+  "Azure's api-version, e.g. 2024-10-21."
+  apiVersion: String
+  "At most 200; empty means every model."
+  models: [String!]
+  "At most 200 mappings."
+  modelMap: [ChannelModelMappingInput!]
+  "Default 0; higher is tried first."
+  priority: Int
+  "Default 1; at least 0."
+  weight: Int
+  "Default true."
+  enabled: Boolean
+  "Default 0 (no cap)."
+  rpm: Int
+  "Default 0 (no cap)."
+  tpm: Int
+}
+
+extend type Workspace {
+  "The workspace's own channels, by priority then name."
+  channels: [Channel!]!
+}
+
+extend type Query {
+  "Every channel the viewer may see: site-wide ones to site admins, and those of the viewer's workspaces."
+  channels: [Channel!]!
+}
+
+extend type Mutation {
+  "Adds a channel: to a workspace (its owners and admins) or site-wide (site admins)."
+  createChannel(input: ChannelInput!): Channel!
+  "Changes a channel; its owner (workspaceID) stays what it was."
+  updateChannel(id: ID!, input: ChannelInput!): Channel!
+  "Deletes a channel; gateways stop using it at once."
+  deleteChannel(id: ID!): ID!
 }
 `, BuiltIn: false},
 	{Name: "../invitations.graphqls", Input: `# Invitations (issue 15): inviteMember mails a single-use, expiring link;
@@ -5605,6 +5942,17 @@ func (ec *executionContext) field_Mutation_createAPIKey_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createChannel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input", ec.unmarshalNChannelInput2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐChannelInput)
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createServiceToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5628,6 +5976,17 @@ func (ec *executionContext) field_Mutation_createWorkspace_args(ctx context.Cont
 }
 
 func (ec *executionContext) field_Mutation_deleteAPIKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id", ec.unmarshalNID2string)
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteChannel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id", ec.unmarshalNID2string)
@@ -5992,6 +6351,22 @@ func (ec *executionContext) field_Mutation_updateAPIKey_args(ctx context.Context
 	}
 	args["id"] = arg0
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input", ec.unmarshalNUpdateAPIKeyInput2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐUpdateAPIKeyInput)
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateChannel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id", ec.unmarshalNID2string)
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input", ec.unmarshalNChannelInput2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐChannelInput)
 	if err != nil {
 		return nil, err
 	}
@@ -7230,6 +7605,8 @@ func (ec *executionContext) fieldContext_APIKey_workspace(_ context.Context, fie
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "channels":
+				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -7665,6 +8042,8 @@ func (ec *executionContext) fieldContext_APIKey_requestLog(ctx context.Context, 
 				return ec.fieldContext_UsageEvent_clientIP(ctx, field)
 			case "errorCode":
 				return ec.fieldContext_UsageEvent_errorCode(ctx, field)
+			case "channel":
+				return ec.fieldContext_UsageEvent_channel(ctx, field)
 			case "occurredAt":
 				return ec.fieldContext_UsageEvent_occurredAt(ctx, field)
 			case "ingestedAt":
@@ -8241,6 +8620,8 @@ func (ec *executionContext) fieldContext_AuditEvent_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "channels":
+				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -9001,6 +9382,563 @@ func (ec *executionContext) fieldContext_BillingReconciliationRow_meterErrors(_ 
 	return fc, nil
 }
 
+func (ec *executionContext) _Channel_id(ctx context.Context, field graphql.CollectedField, obj *ent.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Channel_id,
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		ec.marshalNID2string,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Channel_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Channel",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Channel_workspaceID(ctx context.Context, field graphql.CollectedField, obj *ent.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Channel_workspaceID,
+		func(ctx context.Context) (any, error) {
+			return obj.WorkspaceID, nil
+		},
+		nil,
+		ec.marshalOID2ᚖstring,
+		true,
+		false,
+	)
+}
+
+func (ec *executionContext) fieldContext_Channel_workspaceID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Channel",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Channel_name(ctx context.Context, field graphql.CollectedField, obj *ent.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Channel_name,
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		ec.marshalNString2string,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Channel_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Channel",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Channel_type(ctx context.Context, field graphql.CollectedField, obj *ent.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Channel_type,
+		func(ctx context.Context) (any, error) {
+			return ec.resolvers.Channel().Type(ctx, obj)
+		},
+		nil,
+		ec.marshalNChannelType2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐChannelType,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Channel_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Channel",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ChannelType does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Channel_baseURL(ctx context.Context, field graphql.CollectedField, obj *ent.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Channel_baseURL,
+		func(ctx context.Context) (any, error) {
+			return obj.BaseURL, nil
+		},
+		nil,
+		ec.marshalNString2string,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Channel_baseURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Channel",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Channel_apiVersion(ctx context.Context, field graphql.CollectedField, obj *ent.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Channel_apiVersion,
+		func(ctx context.Context) (any, error) {
+			return ec.resolvers.Channel().APIVersion(ctx, obj)
+		},
+		nil,
+		ec.marshalOString2ᚖstring,
+		true,
+		false,
+	)
+}
+
+func (ec *executionContext) fieldContext_Channel_apiVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Channel",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Channel_hasAPIKey(ctx context.Context, field graphql.CollectedField, obj *ent.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Channel_hasAPIKey,
+		func(ctx context.Context) (any, error) {
+			return ec.resolvers.Channel().HasAPIKey(ctx, obj)
+		},
+		nil,
+		ec.marshalNBoolean2bool,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Channel_hasAPIKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Channel",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Channel_apiKeyMask(ctx context.Context, field graphql.CollectedField, obj *ent.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Channel_apiKeyMask,
+		func(ctx context.Context) (any, error) {
+			return ec.resolvers.Channel().APIKeyMask(ctx, obj)
+		},
+		nil,
+		ec.marshalOString2ᚖstring,
+		true,
+		false,
+	)
+}
+
+func (ec *executionContext) fieldContext_Channel_apiKeyMask(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Channel",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Channel_models(ctx context.Context, field graphql.CollectedField, obj *ent.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Channel_models,
+		func(ctx context.Context) (any, error) {
+			return ec.resolvers.Channel().Models(ctx, obj)
+		},
+		nil,
+		ec.marshalNString2ᚕstringᚄ,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Channel_models(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Channel",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Channel_modelMap(ctx context.Context, field graphql.CollectedField, obj *ent.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Channel_modelMap,
+		func(ctx context.Context) (any, error) {
+			return ec.resolvers.Channel().ModelMap(ctx, obj)
+		},
+		nil,
+		ec.marshalNChannelModelMapping2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐChannelModelMappingᚄ,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Channel_modelMap(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Channel",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "from":
+				return ec.fieldContext_ChannelModelMapping_from(ctx, field)
+			case "to":
+				return ec.fieldContext_ChannelModelMapping_to(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type ChannelModelMapping", field.Name)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Channel_priority(ctx context.Context, field graphql.CollectedField, obj *ent.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Channel_priority,
+		func(ctx context.Context) (any, error) {
+			return obj.Priority, nil
+		},
+		nil,
+		ec.marshalNInt2int,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Channel_priority(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Channel",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Channel_weight(ctx context.Context, field graphql.CollectedField, obj *ent.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Channel_weight,
+		func(ctx context.Context) (any, error) {
+			return obj.Weight, nil
+		},
+		nil,
+		ec.marshalNInt2int,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Channel_weight(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Channel",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Channel_enabled(ctx context.Context, field graphql.CollectedField, obj *ent.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Channel_enabled,
+		func(ctx context.Context) (any, error) {
+			return obj.Enabled, nil
+		},
+		nil,
+		ec.marshalNBoolean2bool,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Channel_enabled(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Channel",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Channel_rpm(ctx context.Context, field graphql.CollectedField, obj *ent.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Channel_rpm,
+		func(ctx context.Context) (any, error) {
+			return obj.Rpm, nil
+		},
+		nil,
+		ec.marshalNInt2int64,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Channel_rpm(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Channel",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Channel_tpm(ctx context.Context, field graphql.CollectedField, obj *ent.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Channel_tpm,
+		func(ctx context.Context) (any, error) {
+			return obj.Tpm, nil
+		},
+		nil,
+		ec.marshalNInt2int64,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Channel_tpm(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Channel",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Channel_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Channel_createdAt,
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		ec.marshalNTime2timeᚐTime,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Channel_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Channel",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Time does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Channel_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Channel) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Channel_updatedAt,
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		ec.marshalNTime2timeᚐTime,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Channel_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Channel",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Time does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ChannelModelMapping_from(ctx context.Context, field graphql.CollectedField, obj *model.ChannelModelMapping) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_ChannelModelMapping_from,
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		ec.marshalNString2string,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_ChannelModelMapping_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ChannelModelMapping",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ChannelModelMapping_to(ctx context.Context, field graphql.CollectedField, obj *model.ChannelModelMapping) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_ChannelModelMapping_to,
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		ec.marshalNString2string,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_ChannelModelMapping_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ChannelModelMapping",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _CreateAPIKeyPayload_secret(ctx context.Context, field graphql.CollectedField, obj *model.CreateAPIKeyPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9534,6 +10472,8 @@ func (ec *executionContext) fieldContext_Invitation_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "channels":
+				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -10062,6 +11002,8 @@ func (ec *executionContext) fieldContext_Membership_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "channels":
+				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -10926,6 +11868,8 @@ func (ec *executionContext) fieldContext_Mutation_createWorkspace(ctx context.Co
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "channels":
+				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -11031,6 +11975,8 @@ func (ec *executionContext) fieldContext_Mutation_updateWorkspaceLimits(ctx cont
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "channels":
+				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -11136,6 +12082,8 @@ func (ec *executionContext) fieldContext_Mutation_setSpendCap(ctx context.Contex
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "channels":
+				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -12261,6 +13209,8 @@ func (ec *executionContext) fieldContext_Mutation_setBillingAlertWebhook(ctx con
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "channels":
+				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -12301,6 +13251,201 @@ func (ec *executionContext) fieldContext_Mutation_setBillingAlertWebhook(ctx con
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_setBillingAlertWebhook_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createChannel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Mutation_createChannel,
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.resolvers.Mutation().CreateChannel(ctx, fc.Args["input"].(model.ChannelInput))
+		},
+		nil,
+		ec.marshalNChannel2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐChannel,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Mutation_createChannel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "id":
+				return ec.fieldContext_Channel_id(ctx, field)
+			case "workspaceID":
+				return ec.fieldContext_Channel_workspaceID(ctx, field)
+			case "name":
+				return ec.fieldContext_Channel_name(ctx, field)
+			case "type":
+				return ec.fieldContext_Channel_type(ctx, field)
+			case "baseURL":
+				return ec.fieldContext_Channel_baseURL(ctx, field)
+			case "apiVersion":
+				return ec.fieldContext_Channel_apiVersion(ctx, field)
+			case "hasAPIKey":
+				return ec.fieldContext_Channel_hasAPIKey(ctx, field)
+			case "apiKeyMask":
+				return ec.fieldContext_Channel_apiKeyMask(ctx, field)
+			case "models":
+				return ec.fieldContext_Channel_models(ctx, field)
+			case "modelMap":
+				return ec.fieldContext_Channel_modelMap(ctx, field)
+			case "priority":
+				return ec.fieldContext_Channel_priority(ctx, field)
+			case "weight":
+				return ec.fieldContext_Channel_weight(ctx, field)
+			case "enabled":
+				return ec.fieldContext_Channel_enabled(ctx, field)
+			case "rpm":
+				return ec.fieldContext_Channel_rpm(ctx, field)
+			case "tpm":
+				return ec.fieldContext_Channel_tpm(ctx, field)
+			case "createdAt":
+				return ec.fieldContext_Channel_createdAt(ctx, field)
+			case "updatedAt":
+				return ec.fieldContext_Channel_updatedAt(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type Channel", field.Name)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createChannel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateChannel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Mutation_updateChannel,
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.resolvers.Mutation().UpdateChannel(ctx, fc.Args["id"].(string), fc.Args["input"].(model.ChannelInput))
+		},
+		nil,
+		ec.marshalNChannel2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐChannel,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Mutation_updateChannel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "id":
+				return ec.fieldContext_Channel_id(ctx, field)
+			case "workspaceID":
+				return ec.fieldContext_Channel_workspaceID(ctx, field)
+			case "name":
+				return ec.fieldContext_Channel_name(ctx, field)
+			case "type":
+				return ec.fieldContext_Channel_type(ctx, field)
+			case "baseURL":
+				return ec.fieldContext_Channel_baseURL(ctx, field)
+			case "apiVersion":
+				return ec.fieldContext_Channel_apiVersion(ctx, field)
+			case "hasAPIKey":
+				return ec.fieldContext_Channel_hasAPIKey(ctx, field)
+			case "apiKeyMask":
+				return ec.fieldContext_Channel_apiKeyMask(ctx, field)
+			case "models":
+				return ec.fieldContext_Channel_models(ctx, field)
+			case "modelMap":
+				return ec.fieldContext_Channel_modelMap(ctx, field)
+			case "priority":
+				return ec.fieldContext_Channel_priority(ctx, field)
+			case "weight":
+				return ec.fieldContext_Channel_weight(ctx, field)
+			case "enabled":
+				return ec.fieldContext_Channel_enabled(ctx, field)
+			case "rpm":
+				return ec.fieldContext_Channel_rpm(ctx, field)
+			case "tpm":
+				return ec.fieldContext_Channel_tpm(ctx, field)
+			case "createdAt":
+				return ec.fieldContext_Channel_createdAt(ctx, field)
+			case "updatedAt":
+				return ec.fieldContext_Channel_updatedAt(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type Channel", field.Name)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateChannel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteChannel(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Mutation_deleteChannel,
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.resolvers.Mutation().DeleteChannel(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		ec.marshalNID2string,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Mutation_deleteChannel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteChannel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -12713,6 +13858,8 @@ func (ec *executionContext) fieldContext_Mutation_setWorkspaceActive(ctx context
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "channels":
+				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -12935,6 +14082,8 @@ func (ec *executionContext) fieldContext_Mutation_setWorkspaceRequireMFA(ctx con
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "channels":
+				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -13224,6 +14373,8 @@ func (ec *executionContext) fieldContext_Mutation_setWorkspaceUpstream(ctx conte
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "channels":
+				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -13329,6 +14480,8 @@ func (ec *executionContext) fieldContext_Mutation_clearWorkspaceUpstream(ctx con
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "channels":
+				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -13726,6 +14879,71 @@ func (ec *executionContext) fieldContext_Query_billingReconciliation(ctx context
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_channels(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Query_channels,
+		func(ctx context.Context) (any, error) {
+			return ec.resolvers.Query().Channels(ctx)
+		},
+		nil,
+		ec.marshalNChannel2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐChannelᚄ,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Query_channels(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "id":
+				return ec.fieldContext_Channel_id(ctx, field)
+			case "workspaceID":
+				return ec.fieldContext_Channel_workspaceID(ctx, field)
+			case "name":
+				return ec.fieldContext_Channel_name(ctx, field)
+			case "type":
+				return ec.fieldContext_Channel_type(ctx, field)
+			case "baseURL":
+				return ec.fieldContext_Channel_baseURL(ctx, field)
+			case "apiVersion":
+				return ec.fieldContext_Channel_apiVersion(ctx, field)
+			case "hasAPIKey":
+				return ec.fieldContext_Channel_hasAPIKey(ctx, field)
+			case "apiKeyMask":
+				return ec.fieldContext_Channel_apiKeyMask(ctx, field)
+			case "models":
+				return ec.fieldContext_Channel_models(ctx, field)
+			case "modelMap":
+				return ec.fieldContext_Channel_modelMap(ctx, field)
+			case "priority":
+				return ec.fieldContext_Channel_priority(ctx, field)
+			case "weight":
+				return ec.fieldContext_Channel_weight(ctx, field)
+			case "enabled":
+				return ec.fieldContext_Channel_enabled(ctx, field)
+			case "rpm":
+				return ec.fieldContext_Channel_rpm(ctx, field)
+			case "tpm":
+				return ec.fieldContext_Channel_tpm(ctx, field)
+			case "createdAt":
+				return ec.fieldContext_Channel_createdAt(ctx, field)
+			case "updatedAt":
+				return ec.fieldContext_Channel_updatedAt(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type Channel", field.Name)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_viewer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13830,6 +15048,8 @@ func (ec *executionContext) fieldContext_Query_workspace(ctx context.Context, fi
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "channels":
+				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -14437,6 +15657,8 @@ func (ec *executionContext) fieldContext_ServiceToken_workspace(_ context.Contex
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "channels":
+				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -15371,6 +16593,35 @@ func (ec *executionContext) fieldContext_UsageEvent_errorCode(_ context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _UsageEvent_channel(ctx context.Context, field graphql.CollectedField, obj *ent.UsageEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_UsageEvent_channel,
+		func(ctx context.Context) (any, error) {
+			return obj.Channel, nil
+		},
+		nil,
+		ec.marshalOString2string,
+		true,
+		false,
+	)
+}
+
+func (ec *executionContext) fieldContext_UsageEvent_channel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "UsageEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _UsageEvent_occurredAt(ctx context.Context, field graphql.CollectedField, obj *ent.UsageEvent) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15487,6 +16738,8 @@ func (ec *executionContext) fieldContext_UsageEvent_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "channels":
+				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -15685,6 +16938,8 @@ func (ec *executionContext) fieldContext_UsageEventEdge_node(_ context.Context, 
 				return ec.fieldContext_UsageEvent_clientIP(ctx, field)
 			case "errorCode":
 				return ec.fieldContext_UsageEvent_errorCode(ctx, field)
+			case "channel":
+				return ec.fieldContext_UsageEvent_channel(ctx, field)
 			case "occurredAt":
 				return ec.fieldContext_UsageEvent_occurredAt(ctx, field)
 			case "ingestedAt":
@@ -17534,6 +18789,71 @@ func (ec *executionContext) fieldContext_Workspace_usageEvents(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Workspace_channels(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Workspace_channels,
+		func(ctx context.Context) (any, error) {
+			return ec.resolvers.Workspace().Channels(ctx, obj)
+		},
+		nil,
+		ec.marshalNChannel2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐChannelᚄ,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Workspace_channels(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Workspace",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "id":
+				return ec.fieldContext_Channel_id(ctx, field)
+			case "workspaceID":
+				return ec.fieldContext_Channel_workspaceID(ctx, field)
+			case "name":
+				return ec.fieldContext_Channel_name(ctx, field)
+			case "type":
+				return ec.fieldContext_Channel_type(ctx, field)
+			case "baseURL":
+				return ec.fieldContext_Channel_baseURL(ctx, field)
+			case "apiVersion":
+				return ec.fieldContext_Channel_apiVersion(ctx, field)
+			case "hasAPIKey":
+				return ec.fieldContext_Channel_hasAPIKey(ctx, field)
+			case "apiKeyMask":
+				return ec.fieldContext_Channel_apiKeyMask(ctx, field)
+			case "models":
+				return ec.fieldContext_Channel_models(ctx, field)
+			case "modelMap":
+				return ec.fieldContext_Channel_modelMap(ctx, field)
+			case "priority":
+				return ec.fieldContext_Channel_priority(ctx, field)
+			case "weight":
+				return ec.fieldContext_Channel_weight(ctx, field)
+			case "enabled":
+				return ec.fieldContext_Channel_enabled(ctx, field)
+			case "rpm":
+				return ec.fieldContext_Channel_rpm(ctx, field)
+			case "tpm":
+				return ec.fieldContext_Channel_tpm(ctx, field)
+			case "createdAt":
+				return ec.fieldContext_Channel_createdAt(ctx, field)
+			case "updatedAt":
+				return ec.fieldContext_Channel_updatedAt(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type Channel", field.Name)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Workspace_invitations(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18333,6 +19653,8 @@ func (ec *executionContext) fieldContext_WorkspaceEdge_node(_ context.Context, f
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "channels":
+				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -22581,6 +23903,151 @@ func (ec *executionContext) unmarshalInputAuditEventWhereInput(ctx context.Conte
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputChannelInput(ctx context.Context, obj any) (model.ChannelInput, error) {
+	var it model.ChannelInput
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"workspaceID", "name", "type", "baseURL", "apiKey", "apiVersion", "models", "modelMap", "priority", "weight", "enabled", "rpm", "tpm"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "workspaceID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("workspaceID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WorkspaceID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalNChannelType2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐChannelType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		case "baseURL":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("baseURL"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BaseURL = data
+		case "apiKey":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("apiKey"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.APIKey = data
+		case "apiVersion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("apiVersion"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.APIVersion = data
+		case "models":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("models"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Models = data
+		case "modelMap":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("modelMap"))
+			data, err := ec.unmarshalOChannelModelMappingInput2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐChannelModelMappingInputᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ModelMap = data
+		case "priority":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priority"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Priority = data
+		case "weight":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("weight"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Weight = data
+		case "enabled":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("enabled"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Enabled = data
+		case "rpm":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rpm"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Rpm = data
+		case "tpm":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tpm"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Tpm = data
+		}
+	}
+
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputChannelModelMappingInput(ctx context.Context, obj any) (model.ChannelModelMappingInput, error) {
+	var it model.ChannelModelMappingInput
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"from", "to"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "from":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("from"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.From = data
+		case "to":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("to"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.To = data
+		}
+	}
+
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputCreateAPIKeyInput(ctx context.Context, obj any) (model.CreateAPIKeyInput, error) {
 	var it model.CreateAPIKeyInput
 	asMap := map[string]any{}
@@ -24447,7 +25914,7 @@ func (ec *executionContext) unmarshalInputUsageEventWhereInput(ctx context.Conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "requestID", "requestIDNEQ", "requestIDIn", "requestIDNotIn", "requestIDGT", "requestIDGTE", "requestIDLT", "requestIDLTE", "requestIDContains", "requestIDHasPrefix", "requestIDHasSuffix", "requestIDEqualFold", "requestIDContainsFold", "apiKeyID", "apiKeyIDNEQ", "apiKeyIDIn", "apiKeyIDNotIn", "apiKeyIDGT", "apiKeyIDGTE", "apiKeyIDLT", "apiKeyIDLTE", "apiKeyIDContains", "apiKeyIDHasPrefix", "apiKeyIDHasSuffix", "apiKeyIDEqualFold", "apiKeyIDContainsFold", "model", "modelNEQ", "modelIn", "modelNotIn", "modelGT", "modelGTE", "modelLT", "modelLTE", "modelContains", "modelHasPrefix", "modelHasSuffix", "modelEqualFold", "modelContainsFold", "endpoint", "endpointNEQ", "endpointIn", "endpointNotIn", "endpointGT", "endpointGTE", "endpointLT", "endpointLTE", "endpointContains", "endpointHasPrefix", "endpointHasSuffix", "endpointEqualFold", "endpointContainsFold", "stream", "streamNEQ", "promptTokens", "promptTokensNEQ", "promptTokensIn", "promptTokensNotIn", "promptTokensGT", "promptTokensGTE", "promptTokensLT", "promptTokensLTE", "completionTokens", "completionTokensNEQ", "completionTokensIn", "completionTokensNotIn", "completionTokensGT", "completionTokensGTE", "completionTokensLT", "completionTokensLTE", "cachedTokens", "cachedTokensNEQ", "cachedTokensIn", "cachedTokensNotIn", "cachedTokensGT", "cachedTokensGTE", "cachedTokensLT", "cachedTokensLTE", "costMicros", "costMicrosNEQ", "costMicrosIn", "costMicrosNotIn", "costMicrosGT", "costMicrosGTE", "costMicrosLT", "costMicrosLTE", "status", "statusNEQ", "statusIn", "statusNotIn", "statusGT", "statusGTE", "statusLT", "statusLTE", "latencyMs", "latencyMsNEQ", "latencyMsIn", "latencyMsNotIn", "latencyMsGT", "latencyMsGTE", "latencyMsLT", "latencyMsLTE", "cacheHit", "cacheHitNEQ", "source", "sourceNEQ", "sourceIn", "sourceNotIn", "estimateReason", "estimateReasonNEQ", "estimateReasonIn", "estimateReasonNotIn", "estimateReasonGT", "estimateReasonGTE", "estimateReasonLT", "estimateReasonLTE", "estimateReasonContains", "estimateReasonHasPrefix", "estimateReasonHasSuffix", "estimateReasonIsNil", "estimateReasonNotNil", "estimateReasonEqualFold", "estimateReasonContainsFold", "clientIP", "clientIPNEQ", "clientIPIn", "clientIPNotIn", "clientIPGT", "clientIPGTE", "clientIPLT", "clientIPLTE", "clientIPContains", "clientIPHasPrefix", "clientIPHasSuffix", "clientIPIsNil", "clientIPNotNil", "clientIPEqualFold", "clientIPContainsFold", "errorCode", "errorCodeNEQ", "errorCodeIn", "errorCodeNotIn", "errorCodeGT", "errorCodeGTE", "errorCodeLT", "errorCodeLTE", "errorCodeContains", "errorCodeHasPrefix", "errorCodeHasSuffix", "errorCodeIsNil", "errorCodeNotNil", "errorCodeEqualFold", "errorCodeContainsFold", "occurredAt", "occurredAtNEQ", "occurredAtIn", "occurredAtNotIn", "occurredAtGT", "occurredAtGTE", "occurredAtLT", "occurredAtLTE", "ingestedAt", "ingestedAtNEQ", "ingestedAtIn", "ingestedAtNotIn", "ingestedAtGT", "ingestedAtGTE", "ingestedAtLT", "ingestedAtLTE"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "requestID", "requestIDNEQ", "requestIDIn", "requestIDNotIn", "requestIDGT", "requestIDGTE", "requestIDLT", "requestIDLTE", "requestIDContains", "requestIDHasPrefix", "requestIDHasSuffix", "requestIDEqualFold", "requestIDContainsFold", "apiKeyID", "apiKeyIDNEQ", "apiKeyIDIn", "apiKeyIDNotIn", "apiKeyIDGT", "apiKeyIDGTE", "apiKeyIDLT", "apiKeyIDLTE", "apiKeyIDContains", "apiKeyIDHasPrefix", "apiKeyIDHasSuffix", "apiKeyIDEqualFold", "apiKeyIDContainsFold", "model", "modelNEQ", "modelIn", "modelNotIn", "modelGT", "modelGTE", "modelLT", "modelLTE", "modelContains", "modelHasPrefix", "modelHasSuffix", "modelEqualFold", "modelContainsFold", "endpoint", "endpointNEQ", "endpointIn", "endpointNotIn", "endpointGT", "endpointGTE", "endpointLT", "endpointLTE", "endpointContains", "endpointHasPrefix", "endpointHasSuffix", "endpointEqualFold", "endpointContainsFold", "stream", "streamNEQ", "promptTokens", "promptTokensNEQ", "promptTokensIn", "promptTokensNotIn", "promptTokensGT", "promptTokensGTE", "promptTokensLT", "promptTokensLTE", "completionTokens", "completionTokensNEQ", "completionTokensIn", "completionTokensNotIn", "completionTokensGT", "completionTokensGTE", "completionTokensLT", "completionTokensLTE", "cachedTokens", "cachedTokensNEQ", "cachedTokensIn", "cachedTokensNotIn", "cachedTokensGT", "cachedTokensGTE", "cachedTokensLT", "cachedTokensLTE", "costMicros", "costMicrosNEQ", "costMicrosIn", "costMicrosNotIn", "costMicrosGT", "costMicrosGTE", "costMicrosLT", "costMicrosLTE", "status", "statusNEQ", "statusIn", "statusNotIn", "statusGT", "statusGTE", "statusLT", "statusLTE", "latencyMs", "latencyMsNEQ", "latencyMsIn", "latencyMsNotIn", "latencyMsGT", "latencyMsGTE", "latencyMsLT", "latencyMsLTE", "cacheHit", "cacheHitNEQ", "source", "sourceNEQ", "sourceIn", "sourceNotIn", "estimateReason", "estimateReasonNEQ", "estimateReasonIn", "estimateReasonNotIn", "estimateReasonGT", "estimateReasonGTE", "estimateReasonLT", "estimateReasonLTE", "estimateReasonContains", "estimateReasonHasPrefix", "estimateReasonHasSuffix", "estimateReasonIsNil", "estimateReasonNotNil", "estimateReasonEqualFold", "estimateReasonContainsFold", "clientIP", "clientIPNEQ", "clientIPIn", "clientIPNotIn", "clientIPGT", "clientIPGTE", "clientIPLT", "clientIPLTE", "clientIPContains", "clientIPHasPrefix", "clientIPHasSuffix", "clientIPIsNil", "clientIPNotNil", "clientIPEqualFold", "clientIPContainsFold", "errorCode", "errorCodeNEQ", "errorCodeIn", "errorCodeNotIn", "errorCodeGT", "errorCodeGTE", "errorCodeLT", "errorCodeLTE", "errorCodeContains", "errorCodeHasPrefix", "errorCodeHasSuffix", "errorCodeIsNil", "errorCodeNotNil", "errorCodeEqualFold", "errorCodeContainsFold", "channel", "channelNEQ", "channelIn", "channelNotIn", "channelGT", "channelGTE", "channelLT", "channelLTE", "channelContains", "channelHasPrefix", "channelHasSuffix", "channelIsNil", "channelNotNil", "channelEqualFold", "channelContainsFold", "occurredAt", "occurredAtNEQ", "occurredAtIn", "occurredAtNotIn", "occurredAtGT", "occurredAtGTE", "occurredAtLT", "occurredAtLTE", "ingestedAt", "ingestedAtNEQ", "ingestedAtIn", "ingestedAtNotIn", "ingestedAtGT", "ingestedAtGTE", "ingestedAtLT", "ingestedAtLTE"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -25616,6 +27083,111 @@ func (ec *executionContext) unmarshalInputUsageEventWhereInput(ctx context.Conte
 				return it, err
 			}
 			it.ErrorCodeContainsFold = data
+		case "channel":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channel"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Channel = data
+		case "channelNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channelNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChannelNEQ = data
+		case "channelIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channelIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChannelIn = data
+		case "channelNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channelNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChannelNotIn = data
+		case "channelGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channelGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChannelGT = data
+		case "channelGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channelGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChannelGTE = data
+		case "channelLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channelLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChannelLT = data
+		case "channelLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channelLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChannelLTE = data
+		case "channelContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channelContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChannelContains = data
+		case "channelHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channelHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChannelHasPrefix = data
+		case "channelHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channelHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChannelHasSuffix = data
+		case "channelIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channelIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChannelIsNil = data
+		case "channelNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channelNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChannelNotNil = data
+		case "channelEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channelEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChannelEqualFold = data
+		case "channelContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("channelContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChannelContainsFold = data
 		case "occurredAt":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("occurredAt"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -28062,6 +29634,346 @@ func (ec *executionContext) _BillingReconciliationRow(ctx context.Context, sel a
 	return out
 }
 
+var channelImplementors = []string{"Channel"}
+
+func (ec *executionContext) _Channel(ctx context.Context, sel ast.SelectionSet, obj *ent.Channel) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, channelImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Channel")
+		case "id":
+			out.Values[i] = ec._Channel_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "workspaceID":
+			out.Values[i] = ec._Channel_workspaceID(ctx, field, obj)
+		case "name":
+			out.Values[i] = ec._Channel_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "type":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Channel_type(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "baseURL":
+			out.Values[i] = ec._Channel_baseURL(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "apiVersion":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Channel_apiVersion(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "hasAPIKey":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Channel_hasAPIKey(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "apiKeyMask":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Channel_apiKeyMask(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "models":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Channel_models(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "modelMap":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Channel_modelMap(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "priority":
+			out.Values[i] = ec._Channel_priority(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "weight":
+			out.Values[i] = ec._Channel_weight(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "enabled":
+			out.Values[i] = ec._Channel_enabled(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "rpm":
+			out.Values[i] = ec._Channel_rpm(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "tpm":
+			out.Values[i] = ec._Channel_tpm(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._Channel_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Channel_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.deferred, int32(len(deferred)))
+
+	for label, dfs := range deferred {
+		ec.processDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var channelModelMappingImplementors = []string{"ChannelModelMapping"}
+
+func (ec *executionContext) _ChannelModelMapping(ctx context.Context, sel ast.SelectionSet, obj *model.ChannelModelMapping) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, channelModelMappingImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ChannelModelMapping")
+		case "from":
+			out.Values[i] = ec._ChannelModelMapping_from(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._ChannelModelMapping_to(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.deferred, int32(len(deferred)))
+
+	for label, dfs := range deferred {
+		ec.processDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
 var createAPIKeyPayloadImplementors = []string{"CreateAPIKeyPayload"}
 
 func (ec *executionContext) _CreateAPIKeyPayload(ctx context.Context, sel ast.SelectionSet, obj *model.CreateAPIKeyPayload) graphql.Marshaler {
@@ -28943,6 +30855,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createChannel":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createChannel(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateChannel":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateChannel(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteChannel":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteChannel(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "acceptInvite":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_acceptInvite(ctx, field)
@@ -29240,6 +31173,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_billingReconciliation(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "channels":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_channels(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -29819,6 +31774,8 @@ func (ec *executionContext) _UsageEvent(ctx context.Context, sel ast.SelectionSe
 			out.Values[i] = ec._UsageEvent_clientIP(ctx, field, obj)
 		case "errorCode":
 			out.Values[i] = ec._UsageEvent_errorCode(ctx, field, obj)
+		case "channel":
+			out.Values[i] = ec._UsageEvent_channel(ctx, field, obj)
 		case "occurredAt":
 			out.Values[i] = ec._UsageEvent_occurredAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -30832,6 +32789,42 @@ func (ec *executionContext) _Workspace(ctx context.Context, sel ast.SelectionSet
 					}
 				}()
 				res = ec._Workspace_usageEvents(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "channels":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Workspace_channels(ctx, field, obj)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -32088,6 +34081,138 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 		}
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNChannel2githubᚗcomᚋoaisᚋoaisᚋentᚐChannel(ctx context.Context, sel ast.SelectionSet, v ent.Channel) graphql.Marshaler {
+	return ec._Channel(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNChannel2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐChannelᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Channel) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	var wg sync.WaitGroup
+	isLen1 := len(v) == 1
+	if !isLen1 {
+		wg.Add(len(v))
+	}
+	for i := range v {
+		i := i
+		fc := &graphql.FieldContext{
+			Index:  &i,
+			Result: &v[i],
+		}
+		ctx := graphql.WithFieldContext(ctx, fc)
+		f := func(i int) {
+			defer func() {
+				if r := recover(); r != nil {
+					ec.Error(ctx, ec.Recover(ctx, r))
+					ret = nil
+				}
+			}()
+			if !isLen1 {
+				defer wg.Done()
+			}
+			ret[i] = ec.marshalNChannel2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐChannel(ctx, sel, v[i])
+		}
+		if isLen1 {
+			f(i)
+		} else {
+			go f(i)
+		}
+
+	}
+	wg.Wait()
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNChannel2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐChannel(ctx context.Context, sel ast.SelectionSet, v *ent.Channel) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._Channel(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNChannelInput2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐChannelInput(ctx context.Context, v any) (model.ChannelInput, error) {
+	res, err := ec.unmarshalInputChannelInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNChannelModelMapping2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐChannelModelMappingᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ChannelModelMapping) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	var wg sync.WaitGroup
+	isLen1 := len(v) == 1
+	if !isLen1 {
+		wg.Add(len(v))
+	}
+	for i := range v {
+		i := i
+		fc := &graphql.FieldContext{
+			Index:  &i,
+			Result: &v[i],
+		}
+		ctx := graphql.WithFieldContext(ctx, fc)
+		f := func(i int) {
+			defer func() {
+				if r := recover(); r != nil {
+					ec.Error(ctx, ec.Recover(ctx, r))
+					ret = nil
+				}
+			}()
+			if !isLen1 {
+				defer wg.Done()
+			}
+			ret[i] = ec.marshalNChannelModelMapping2ᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐChannelModelMapping(ctx, sel, v[i])
+		}
+		if isLen1 {
+			f(i)
+		} else {
+			go f(i)
+		}
+
+	}
+	wg.Wait()
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNChannelModelMapping2ᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐChannelModelMapping(ctx context.Context, sel ast.SelectionSet, v *model.ChannelModelMapping) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ChannelModelMapping(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNChannelModelMappingInput2ᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐChannelModelMappingInput(ctx context.Context, v any) (*model.ChannelModelMappingInput, error) {
+	res, err := ec.unmarshalInputChannelModelMappingInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNChannelType2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐChannelType(ctx context.Context, v any) (model.ChannelType, error) {
+	var res model.ChannelType
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNChannelType2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐChannelType(ctx context.Context, sel ast.SelectionSet, v model.ChannelType) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNCreateAPIKeyInput2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐCreateAPIKeyInput(ctx context.Context, v any) (model.CreateAPIKeyInput, error) {
@@ -33712,6 +35837,24 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	_ = ctx
 	res := graphql.MarshalBoolean(*v)
 	return res
+}
+
+func (ec *executionContext) unmarshalOChannelModelMappingInput2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐChannelModelMappingInputᚄ(ctx context.Context, v any) ([]*model.ChannelModelMappingInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var vSlice []any
+	vSlice = graphql.CoerceList(v)
+	var err error
+	res := make([]*model.ChannelModelMappingInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNChannelModelMappingInput2ᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐChannelModelMappingInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, v any) (*entgql.Cursor[string], error) {

@@ -55,6 +55,46 @@ type BillingReconciliationRow struct {
 	MeterErrors int `json:"meterErrors"`
 }
 
+type ChannelInput struct {
+	// Null: a site-wide channel (site admins only). Cannot change on update.
+	WorkspaceID *string `json:"workspaceID,omitempty"`
+	// 1 to 100 characters, unique within its owner.
+	Name string      `json:"name"`
+	Type ChannelType `json:"type"`
+	// An http(s) URL, e.g. https://api.openai.com/v1; the same network rules as a workspace upstream apply.
+	BaseURL string `json:"baseURL"`
+	// Replaces the stored key; an empty string removes it; omit (or null) to keep it on update. Stored encrypted.
+	APIKey *string `json:"apiKey,omitempty"`
+	// Azure's api-version, e.g. 2024-10-21.
+	APIVersion *string `json:"apiVersion,omitempty"`
+	// At most 200; empty means every model.
+	Models []string `json:"models,omitempty"`
+	// At most 200 mappings.
+	ModelMap []*ChannelModelMappingInput `json:"modelMap,omitempty"`
+	// Default 0; higher is tried first.
+	Priority *int `json:"priority,omitempty"`
+	// Default 1; at least 0.
+	Weight *int `json:"weight,omitempty"`
+	// Default true.
+	Enabled *bool `json:"enabled,omitempty"`
+	// Default 0 (no cap).
+	Rpm *int `json:"rpm,omitempty"`
+	// Default 0 (no cap).
+	Tpm *int `json:"tpm,omitempty"`
+}
+
+type ChannelModelMapping struct {
+	// The model name clients send.
+	From string `json:"from"`
+	// The model name sent to this channel.
+	To string `json:"to"`
+}
+
+type ChannelModelMappingInput struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
 type CreateAPIKeyInput struct {
 	WorkspaceID string `json:"workspaceID"`
 	Label       string `json:"label"`
@@ -362,6 +402,66 @@ func (e *BillingStanding) UnmarshalJSON(b []byte) error {
 }
 
 func (e BillingStanding) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type ChannelType string
+
+const (
+	// Any OpenAI-compatible API (OpenAI, vLLM, Together, Groq, OpenRouter…).
+	ChannelTypeOpenai ChannelType = "OPENAI"
+	// Azure OpenAI: deployment URLs, api-version, api-key header.
+	ChannelTypeAzure ChannelType = "AZURE"
+	// Anthropic's Messages API, translated to and from chat completions.
+	ChannelTypeAnthropic ChannelType = "ANTHROPIC"
+)
+
+var AllChannelType = []ChannelType{
+	ChannelTypeOpenai,
+	ChannelTypeAzure,
+	ChannelTypeAnthropic,
+}
+
+func (e ChannelType) IsValid() bool {
+	switch e {
+	case ChannelTypeOpenai, ChannelTypeAzure, ChannelTypeAnthropic:
+		return true
+	}
+	return false
+}
+
+func (e ChannelType) String() string {
+	return string(e)
+}
+
+func (e *ChannelType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ChannelType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ChannelType", str)
+	}
+	return nil
+}
+
+func (e ChannelType) MarshalGQL(w io.Writer) {
+	fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ChannelType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ChannelType) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -26,6 +26,7 @@ const Channel = "oais_changes"
 // watched are the types whose changes gateways enforce.
 var watched = map[string]bool{
 	ent.TypeAPIKey: true, ent.TypeWorkspace: true, ent.TypeUpstream: true, ent.TypeModelPrice: true,
+	ent.TypeChannel: true,
 }
 
 type clientOf interface{ Client() *ent.Client }

@@ -31,6 +31,7 @@ const (
 	EmailToken    = "etk"
 	ServiceToken  = "stk"
 	RecoveryCode  = "rc"
+	Channel       = "ch"
 )
 
 const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

@@ -251,3 +251,51 @@ func SystemOnlyPolicy() ent.Policy {
 		Mutation: privacy.MutationPolicy{only},
 	}
 }
+
+// ChannelPolicy: a channel with no workspace is site-wide, read and written
+// by site admins only; a workspace's channel is read by its members and
+// written by its owners and admins. A site admin has no say over a
+// workspace's channels by being one (only by a role in it).
+func ChannelPolicy() ent.Policy {
+	visible := func(ok func(viewer.Role) bool) privacy.FilterFunc {
+		return func(ctx context.Context, f privacy.Filter) error {
+			v := viewer.FromContext(ctx)
+			own := entql.FieldIn("workspace_id", anys(v.WorkspacesWhere(ok))...)
+			if v.SiteAdmin {
+				f.Where(entql.Or(own, entql.FieldNil("workspace_id")))
+			} else {
+				f.Where(own)
+			}
+			return privacy.Skip
+		}
+	}
+	return privacy.Policy{
+		Query: privacy.QueryPolicy{
+			denyNoViewer,
+			visible(anyRole),
+		},
+		Mutation: privacy.MutationPolicy{
+			denyNoViewer,
+			privacy.MutationRuleFunc(func(ctx context.Context, m ent.Mutation) error {
+				if !m.Op().Is(ent.OpCreate) {
+					return privacy.Skip
+				}
+				v := viewer.FromContext(ctx)
+				ws, _ := m.Field("workspace_id")
+				id, _ := ws.(string)
+				if id == "" {
+					if v.SiteAdmin {
+						return privacy.Allow
+					}
+					return errNotAllowed
+				}
+				if r, member := v.RoleIn(id); member && r.CanManage() {
+					return privacy.Allow
+				}
+				return errNotAllowed
+			}),
+			visible(viewer.Role.CanManage),
+			privacy.AlwaysAllowRule(),
+		},
+	}
+}

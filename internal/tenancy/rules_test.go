@@ -14,6 +14,7 @@ import (
 	"github.com/oais/oais/ent/auditevent"
 	"github.com/oais/oais/ent/billingaccount"
 	"github.com/oais/oais/ent/billingperiod"
+	"github.com/oais/oais/ent/channel"
 	"github.com/oais/oais/ent/invitation"
 	"github.com/oais/oais/ent/latencyrollup"
 	"github.com/oais/oais/ent/membership"
@@ -40,6 +41,7 @@ type fixture struct {
 	quarantine                                       string
 	invitation                                       string
 	serviceToken                                     string
+	channel                                          string
 }
 
 func seed(t *testing.T, c *ent.Client, name string) (fixture, *viewer.Viewer) {
@@ -65,8 +67,10 @@ func seed(t *testing.T, c *ent.Client, name string) (fixture, *viewer.Viewer) {
 	inv := c.Invitation.Create().SetWorkspaceID(ws.ID).SetEmail("guest@" + name + ".example").SetRole("ADMIN").SetTokenHash(name + "-invite").
 		SetExpiresAt(time.Now().Add(time.Hour)).SetSentAt(time.Now()).SaveX(sys)
 	st := c.ServiceToken.Create().SetWorkspaceID(ws.ID).SetName("ci").SetRole("ADMIN").SetTokenHash(name + "-st").SetCreatedByID(u.ID).SaveX(sys)
+	ch := c.Channel.Create().SetWorkspaceID(ws.ID).SetName("own").SetBaseURL("https://" + name + ".example.com/v1").
+		SetAPIKeyCiphertext([]byte(name + "-sealed")).SaveX(sys)
 	v := &viewer.Viewer{UserID: u.ID, Email: u.Email, Roles: map[string]viewer.Role{ws.ID: viewer.RoleOwner}}
-	return fixture{ws: ws.ID, member: m.ID, key: k.ID, usage: ue.ID, auditEv: ae.ID, billing: ba.ID, period: bp.ID,
+	return fixture{channel: ch.ID, ws: ws.ID, member: m.ID, key: k.ID, usage: ue.ID, auditEv: ae.ID, billing: ba.ID, period: bp.ID,
 		upstream: up.ID, usageRollup: ur.ID, latencyRollup: lr.ID, quarantine: uq.ID, invitation: inv.ID, serviceToken: st.ID}, v
 }
 
@@ -138,6 +142,11 @@ var reads = []read{
 		_, err := c.ServiceToken.Get(ctx, id)
 		return err
 	}},
+	// It holds the channel's sealed provider key.
+	{table: channel.Table, id: func(f fixture) string { return f.channel }, get: func(ctx context.Context, c *ent.Client, id string) error {
+		_, err := c.Channel.Get(ctx, id)
+		return err
+	}},
 }
 
 // write is a change a member of another workspace tries on a row of a.
@@ -196,6 +205,12 @@ var writes = []write{
 	{name: "un-revoke a service token", table: servicetoken.Table, do: func(ctx context.Context, c *ent.Client, a fixture) error {
 		return c.ServiceToken.UpdateOneID(a.serviceToken).ClearRevokedAt().SetName("pwned").Exec(ctx)
 	}},
+	{name: "repoint channel", table: channel.Table, do: func(ctx context.Context, c *ent.Client, a fixture) error {
+		return c.Channel.UpdateOneID(a.channel).SetBaseURL("https://attacker.example.com/v1").Exec(ctx)
+	}},
+	{name: "delete channel", table: channel.Table, do: func(ctx context.Context, c *ent.Client, a fixture) error {
+		return c.Channel.DeleteOneID(a.channel).Exec(ctx)
+	}},
 }
 
 // TestCrossTenant is the store-level tenancy guarantee: for every type that
@@ -252,6 +267,14 @@ func TestCrossTenant(t *testing.T) {
 			err = c.Upstream.Create().SetWorkspaceID(a.ws).SetBaseURL("https://attacker.example.com/v1").Exec(asB)
 			if !errors.Is(err, privacy.Deny) {
 				t.Fatalf("an upstream for a foreign workspace: %v, want deny", err)
+			}
+			err = c.Channel.Create().SetWorkspaceID(a.ws).SetName("evil").SetBaseURL("https://attacker.example.com/v1").Exec(asB)
+			if !errors.Is(err, privacy.Deny) {
+				t.Fatalf("a channel for a foreign workspace: %v, want deny", err)
+			}
+			err = c.Channel.Create().SetName("evil-site").SetBaseURL("https://attacker.example.com/v1").Exec(asB)
+			if !errors.Is(err, privacy.Deny) {
+				t.Fatalf("a site-wide channel by a workspace owner: %v, want deny", err)
 			}
 			err = c.Invitation.Create().SetWorkspaceID(a.ws).SetEmail("me@b.example").SetRole("OWNER").SetTokenHash("mine").
 				SetExpiresAt(time.Now().Add(time.Hour)).SetSentAt(time.Now()).Exec(asB)
@@ -349,6 +372,51 @@ func TestInvitationsManagersOnly(t *testing.T) {
 		as := viewer.NewContext(context.Background(), owner)
 		if n := c.Invitation.Query().CountX(as); n != 1 {
 			t.Fatalf("the owner sees %d invitations, want 1", n)
+		}
+	})
+}
+
+// TestChannelsPolicy: a site-wide channel (no workspace) is invisible and
+// untouchable to a workspace's owner, as a missing id; a site admin reads
+// and changes it, but not a workspace's channel it has no role in. Inside
+// a workspace, developers and viewers read its channels and change none.
+func TestChannelsPolicy(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		c := s.Ent
+		a, owner := seed(t, c, "delta")
+		sys := viewer.SystemContext(context.Background())
+		site := c.Channel.Create().SetName("site").SetBaseURL("https://site.example.com/v1").SaveX(sys)
+		asOwner := viewer.NewContext(context.Background(), owner)
+		if _, err := c.Channel.Get(asOwner, site.ID); !ent.IsNotFound(err) {
+			t.Fatalf("owner reads a site-wide channel: %v, want not found", err)
+		}
+		if err := c.Channel.UpdateOneID(site.ID).SetEnabled(false).Exec(asOwner); !ent.IsNotFound(err) {
+			t.Fatalf("owner changes a site-wide channel: %v, want not found", err)
+		}
+		if n := c.Channel.Query().CountX(asOwner); n != 1 {
+			t.Fatalf("owner lists %d channels, want its own 1", n)
+		}
+		admin := viewer.NewContext(context.Background(), &viewer.Viewer{UserID: "usr_admin", SiteAdmin: true, Roles: map[string]viewer.Role{}})
+		if err := c.Channel.UpdateOneID(site.ID).SetEnabled(false).Exec(admin); err != nil {
+			t.Fatalf("site admin changes a site-wide channel: %v", err)
+		}
+		if _, err := c.Channel.Get(admin, a.channel); !ent.IsNotFound(err) {
+			t.Fatalf("site admin reads a workspace's channel: %v, want not found", err)
+		}
+		if err := c.Channel.Create().SetName("site-2").SetBaseURL("https://site.example.com/v1").Exec(admin); err != nil {
+			t.Fatalf("site admin creates a site-wide channel: %v", err)
+		}
+		for _, role := range []viewer.Role{viewer.RoleDeveloper, viewer.RoleViewer} {
+			as := viewer.NewContext(context.Background(), &viewer.Viewer{UserID: "usr_x", Roles: map[string]viewer.Role{a.ws: role}})
+			if _, err := c.Channel.Get(as, a.channel); err != nil {
+				t.Fatalf("%s reads its workspace's channel: %v", role, err)
+			}
+			if err := c.Channel.UpdateOneID(a.channel).SetEnabled(false).Exec(as); !ent.IsNotFound(err) {
+				t.Fatalf("%s changes a channel: %v, want not found", role, err)
+			}
+			if err := c.Channel.Create().SetWorkspaceID(a.ws).SetName("x").SetBaseURL("https://x.example.com").Exec(as); !errors.Is(err, privacy.Deny) {
+				t.Fatalf("%s creates a channel: %v, want deny", role, err)
+			}
 		}
 	})
 }
