@@ -39,6 +39,7 @@ func decodeRecord(b []byte, r *usage.Record) bool {
 	ok = ok && d.lit(`,"source":`) && d.str(&source) &&
 		(!d.lit(`,"estimate_reason":`) || d.str(&r.EstimateReason)) &&
 		(!d.lit(`,"client_ip":`) || d.str(&r.ClientIP)) &&
+		(!d.lit(`,"channel":`) || d.str(&r.Channel)) &&
 		d.lit(`,"time":`)
 	r.Source = usage.Source(source)
 	if !ok {

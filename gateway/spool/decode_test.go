@@ -39,6 +39,8 @@ func TestDecodeRecord(t *testing.T) {
 		{"refusal", usage.Record{RequestID: "r", Status: 429, ErrorCode: "rate_limit_exceeded", Source: usage.SourceNone,
 			Time: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, true},
 		{"escaped error code", usage.Record{ErrorCode: "a\"b"}, false},
+		{"channel", usage.Record{RequestID: "c", Status: 200, Channel: "azure-east", Source: usage.SourceUpstream}, true},
+		{"escaped channel", usage.Record{Channel: "a\\b"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			payload, err := appendRecord(nil, &tc.rec)
@@ -63,7 +65,7 @@ func TestDecodeRecord(t *testing.T) {
 // accepts, json.Unmarshal accepts too and reads the same record. Seeds are
 // appendRecord's output, so the fuzzer mutates real payloads.
 func FuzzDecodeRecord(f *testing.F) {
-	for _, r := range []usage.Record{testRecord(1), {}, {Status: 403, ErrorCode: "model_not_allowed", Source: usage.SourceNone}, {Stream: true, CacheHit: true, CachedTokens: 3, EstimateReason: "x", ClientIP: "::1",
+	for _, r := range []usage.Record{testRecord(1), {}, {Status: 403, ErrorCode: "model_not_allowed", Source: usage.SourceNone}, {Channel: "openai-1", ClientIP: "::1"}, {Stream: true, CacheHit: true, CachedTokens: 3, EstimateReason: "x", ClientIP: "::1",
 		PromptTokens: -9, Time: time.Date(2026, 5, 6, 7, 8, 9, 123456789, time.FixedZone("", -3600))}} {
 		b, err := appendRecord(nil, &r)
 		if err != nil {

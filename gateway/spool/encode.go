@@ -60,6 +60,10 @@ func appendRecord(b []byte, r *usage.Record) ([]byte, error) {
 		b = append(b, `,"client_ip":`...)
 		b = appendString(b, r.ClientIP)
 	}
+	if r.Channel != "" {
+		b = append(b, `,"channel":`...)
+		b = appendString(b, r.Channel)
+	}
 	b = append(b, `,"time":"`...)
 	var err error
 	if b, err = appendTime(b, r.Time); err != nil {

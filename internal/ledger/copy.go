@@ -16,11 +16,14 @@ import (
 // DELETE ROWS empties it at the end of each batch, and a rollback discards
 // what an aborted batch copied. Creating it once per session, not per
 // batch, keeps the catalog from churning. Its columns are eventColumns.
-const stageTable = `CREATE TEMP TABLE IF NOT EXISTS ledger_stage (
+// Its name changes with its columns (ledger_stage had no channel): behind
+// PgBouncer a server session, and its temporary table of the old shape,
+// outlives the control plane that made it.
+const stageTable = `CREATE TEMP TABLE IF NOT EXISTS ledger_stage2 (
 	id text, request_id text, api_key_id text, workspace_id text, model text, endpoint text,
 	stream boolean, prompt_tokens bigint, completion_tokens bigint, cached_tokens bigint,
 	cost_micros bigint, status bigint, latency_ms bigint, cache_hit boolean, source text,
-	estimate_reason text, client_ip text, error_code text, occurred_at timestamptz, ingested_at timestamptz
+	estimate_reason text, client_ip text, error_code text, channel text, occurred_at timestamptz, ingested_at timestamptz
 ) ON COMMIT DELETE ROWS`
 
 // shipCopy is shipOnce on PostgreSQL in a pgx transaction on one pooled
@@ -74,7 +77,7 @@ func (l *Ledger) insertCopy(ctx context.Context, t txn, recs []*usage.Record, no
 		return nil, fmt.Errorf("ledger: create stage table: %w", err)
 	}
 	row := make([]any, 0, len(eventColumns))
-	_, err := tx.CopyFrom(ctx, pgx.Identifier{"ledger_stage"}, eventColumns,
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"ledger_stage2"}, eventColumns,
 		pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) {
 			row = rowValues(row[:0], recs[i], now) // CopyFrom encodes a row before asking for the next
 			return row, nil
@@ -84,7 +87,7 @@ func (l *Ledger) insertCopy(ctx context.Context, t txn, recs []*usage.Record, no
 	}
 	inserted := make(map[string]struct{}, len(recs))
 	err = t.query(ctx, `INSERT INTO usage_events (`+columnList+`) SELECT `+columnList+
-		` FROM ledger_stage ORDER BY request_id COLLATE "C" ON CONFLICT DO NOTHING RETURNING request_id`, nil,
+		` FROM ledger_stage2 ORDER BY request_id COLLATE "C" ON CONFLICT DO NOTHING RETURNING request_id`, nil,
 		func(row rowScanner) error {
 			var id string
 			if err := row.Scan(&id); err != nil {

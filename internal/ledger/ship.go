@@ -26,6 +26,8 @@ const (
 	// maxEstimateReason bounds a free-text column ent leaves unbounded.
 	maxEstimateReason = 100
 	maxErrorCode      = 64
+	// maxChannel is a channel's name (internal/channels.MaxName).
+	maxChannel = 100
 )
 
 // eventColumns are the usage_events columns Ship writes, in the order of
@@ -34,7 +36,7 @@ var eventColumns = []string{
 	"id", "request_id", "api_key_id", "workspace_id", "model", "endpoint", "stream",
 	"prompt_tokens", "completion_tokens", "cached_tokens", "cost_micros", "status",
 	"latency_ms", "cache_hit", "source", "estimate_reason", "client_ip",
-	"error_code", "occurred_at", "ingested_at",
+	"error_code", "channel", "occurred_at", "ingested_at",
 }
 
 // columnList is eventColumns for a statement.
@@ -47,14 +49,14 @@ func rowValues(dst []any, r *usage.Record, now time.Time) []any {
 		d.id, r.RequestID, r.KeyID, r.WorkspaceID, d.model, d.endpoint, r.Stream,
 		r.PromptTokens, r.CompletionTokens, r.CachedTokens, r.CostMicros, int64(r.Status),
 		r.LatencyMillis, r.CacheHit, string(r.Source), nullString(d.estimateReason),
-		nullString(d.clientIP), nullString(d.errorCode), d.at, now)
+		nullString(d.clientIP), nullString(d.errorCode), nullString(d.channel), d.at, now)
 }
 
 // derived is what a stored row holds of a record other than its fields
 // as they are: a new id, the time, and text cleaned and cut to its column.
 type derived struct {
-	id, model, endpoint, clientIP, estimateReason, errorCode string
-	at                                                       time.Time
+	id, model, endpoint, clientIP, estimateReason, errorCode, channel string
+	at                                                                time.Time
 }
 
 func derive(r *usage.Record, now time.Time) derived {
@@ -64,6 +66,7 @@ func derive(r *usage.Record, now time.Time) derived {
 		endpoint: store.Clean(r.Endpoint, maxEndpoint), clientIP: store.Clean(r.ClientIP, maxClientIP),
 		estimateReason: store.Clean(r.EstimateReason, maxEstimateReason),
 		errorCode:      store.Clean(r.ErrorCode, maxErrorCode),
+		channel:        store.Clean(r.Channel, maxChannel),
 	}
 }
 
@@ -422,7 +425,7 @@ func (l *Ledger) insertRows(ctx context.Context, t txn, recs []*usage.Record, no
 // travels as one array parameter that unnest turns back into rows. The
 // text is the same for every batch, so the driver prepares it once per
 // connection (a multi-row VALUES list was a new statement for every batch
-// size), and the driver encodes 18 arrays instead of 19 values per row.
+// size), and the driver encodes 20 arrays instead of 21 values per row.
 func (l *Ledger) insertValues(ctx context.Context, t txn, recs []*usage.Record, now time.Time) (map[string]struct{}, error) {
 	var c eventArrays
 	c.grow(len(recs))
@@ -444,8 +447,8 @@ func (l *Ledger) insertValues(ctx context.Context, t txn, recs []*usage.Record, 
 	return inserted, nil
 }
 
-// insertArraysQuery is insertValues's statement: $1..$19 are the columns of
-// eventColumns but the last as arrays (empty strings for NULL), $20 the
+// insertArraysQuery is insertValues's statement: $1..$20 are the columns of
+// eventColumns but the last as arrays (empty strings for NULL), $21 the
 // ingestion time. ON CONFLICT DO NOTHING skips the request ids already
 // stored, and RETURNING names the rows it did insert, which are the only
 // ones Ship counts: the answer is exact even when two shippers race with
@@ -455,27 +458,27 @@ var insertArraysQuery = `INSERT INTO usage_events (` + columnList + `)
 SELECT id, request_id, api_key_id, workspace_id, model, endpoint, stream,
 	prompt_tokens, completion_tokens, cached_tokens, cost_micros, status,
 	latency_ms, cache_hit, source, NULLIF(estimate_reason, ''), NULLIF(client_ip, ''),
-	NULLIF(error_code, ''), occurred_at, $20::timestamptz
+	NULLIF(error_code, ''), NULLIF(channel, ''), occurred_at, $21::timestamptz
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[],
 	$8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[],
-	$14::boolean[], $15::text[], $16::text[], $17::text[], $18::text[], $19::timestamptz[])
+	$14::boolean[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::timestamptz[])
 	AS u(id, request_id, api_key_id, workspace_id, model, endpoint, stream,
 	prompt_tokens, completion_tokens, cached_tokens, cost_micros, status,
-	latency_ms, cache_hit, source, estimate_reason, client_ip, error_code, occurred_at)
+	latency_ms, cache_hit, source, estimate_reason, client_ip, error_code, channel, occurred_at)
 ORDER BY request_id COLLATE "C"
 ON CONFLICT DO NOTHING RETURNING request_id`
 
 // eventArrays holds a batch column by column, for insertArraysQuery.
 type eventArrays struct {
 	id, requestID, keyID, workspaceID, model, endpoint []string
-	source, estimateReason, clientIP, errorCode        []string
+	source, estimateReason, clientIP, errorCode, chans []string
 	stream, cacheHit                                   []bool
 	prompt, completion, cached, cost, status, latency  []int64
 	occurredAt                                         []time.Time
 }
 
 func (c *eventArrays) grow(n int) {
-	for _, s := range []*[]string{&c.id, &c.requestID, &c.keyID, &c.workspaceID, &c.model, &c.endpoint, &c.source, &c.estimateReason, &c.clientIP, &c.errorCode} {
+	for _, s := range []*[]string{&c.id, &c.requestID, &c.keyID, &c.workspaceID, &c.model, &c.endpoint, &c.source, &c.estimateReason, &c.clientIP, &c.errorCode, &c.chans} {
 		*s = make([]string, 0, n)
 	}
 	for _, s := range []*[]int64{&c.prompt, &c.completion, &c.cached, &c.cost, &c.status, &c.latency} {
@@ -506,13 +509,14 @@ func (c *eventArrays) add(r *usage.Record, now time.Time) {
 	c.estimateReason = append(c.estimateReason, d.estimateReason)
 	c.clientIP = append(c.clientIP, d.clientIP)
 	c.errorCode = append(c.errorCode, d.errorCode)
+	c.chans = append(c.chans, d.channel)
 	c.occurredAt = append(c.occurredAt, d.at)
 }
 
 func (c *eventArrays) args(now time.Time) []any {
 	return []any{c.id, c.requestID, c.keyID, c.workspaceID, c.model, c.endpoint, c.stream,
 		c.prompt, c.completion, c.cached, c.cost, c.status, c.latency, c.cacheHit,
-		c.source, c.estimateReason, c.clientIP, c.errorCode, c.occurredAt, now}
+		c.source, c.estimateReason, c.clientIP, c.errorCode, c.chans, c.occurredAt, now}
 }
 
 // keyUsage is what one batch adds to one key.

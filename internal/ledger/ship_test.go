@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oais/oais/ent/usageevent"
+	"github.com/oais/oais/internal/ledger"
 	"github.com/oais/oais/internal/usage"
 )
 
@@ -254,6 +256,43 @@ func TestShipConcurrent(t *testing.T) {
 		}
 		if a1, a2 := fx.keyRow(t, fx.kA1), fx.keyRow(t, fx.kA2); a1.requests+a2.requests != n {
 			t.Fatalf("requests = %d + %d, want %d", a1.requests, a2.requests, n)
+		}
+	})
+}
+
+// TestShipChannel: the channel that served a request (issue 17) lands in
+// the ledger with the record, on every insert path, and ByChannel splits
+// cost and errors by it; a record of no channel groups under "".
+func TestShipChannel(t *testing.T) {
+	eachPath(t, func(t *testing.T, fx *fixture) {
+		on := func(ch string) func(*usage.Record) { return func(r *usage.Record) { r.Channel = ch } }
+		fx.ship(t,
+			rec("ch-1", fx.wsA, fx.kA1, t0, on("azure-east")),
+			rec("ch-2", fx.wsA, fx.kA1, t0.Add(time.Minute), on("azure-east"), status(502), func(r *usage.Record) {
+				r.ErrorCode, r.Source, r.PromptTokens, r.CompletionTokens, r.CostMicros = usage.ErrorCodeUpstream, usage.SourceNone, 0, 0, 0
+			}),
+			rec("ch-3", fx.wsA, fx.kA2, t0.Add(2*time.Minute), on("openai-1")),
+			rec("ch-4", fx.wsA, fx.kA2, t0.Add(3*time.Minute)),
+			rec("ch-5", fx.wsB, fx.kB1, t0, on("azure-east")),
+		)
+		ev, err := fx.s.Ent.UsageEvent.Query().Where(usageevent.RequestID("ch-1")).Only(fx.systemCtx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Channel != "azure-east" {
+			t.Errorf("stored channel %q, want azure-east", ev.Channel)
+		}
+		gs, err := fx.l.ByChannel(context.Background(), ledger.Filter{WorkspaceID: fx.wsA, From: t0.Add(-time.Hour), To: t0.Add(2 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string][3]int64{}
+		for _, g := range gs {
+			got[g.Key] = [3]int64{g.Requests, g.Errors, g.CostMicros}
+		}
+		want := map[string][3]int64{"azure-east": {1, 1, 100}, "openai-1": {1, 0, 100}, "": {1, 0, 100}}
+		if d := diff(want, got); d != "" {
+			t.Error(d)
 		}
 	})
 }
