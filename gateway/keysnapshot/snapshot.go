@@ -36,6 +36,7 @@ import (
 	entupstream "github.com/oais/oais/ent/upstream"
 	entworkspace "github.com/oais/oais/ent/workspace"
 	"github.com/oais/oais/gateway"
+	"github.com/oais/oais/gateway/route"
 	"github.com/oais/oais/internal/every"
 	"github.com/oais/oais/internal/keys"
 	"github.com/oais/oais/internal/secretbox"
@@ -112,8 +113,11 @@ type Snapshot struct {
 
 	mu      sync.Mutex // serialises writers (Load, Follow); readers never take it
 	ws      map[string]*workspace
-	ups     map[string]*upstream // workspace id → its own upstream
-	nRecent int                  // len of every recent map
+	ups     map[string]*upstream             // workspace id → its own upstream
+	chans   map[string]*heldChannel          // channel id → as last read (channels.go)
+	wsChans map[string][]*route.Channel      // workspace id → its channels, sorted
+	site    atomic.Pointer[[]*route.Channel] // the site-wide channels, sorted
+	nRecent int                              // len of every recent map
 	ids     arena
 
 	since   time.Time
@@ -159,6 +163,7 @@ func New(c *ent.Client, o Options) *Snapshot {
 		o.AbsentTTL = DefaultAbsentTTL
 	}
 	s := &Snapshot{client: c, opts: o, ws: map[string]*workspace{}, ups: map[string]*upstream{},
+		chans: map[string]*heldChannel{}, wsChans: map[string][]*route.Channel{},
 		reads: rate.NewLimiter(rate.Limit(o.FetchRate), o.FetchBurst)}
 	s.absent, _ = lru.New[keys.Hash, time.Time](absentSize) // errs only on a size ≤ 0
 	s.index.Store(&index{})
@@ -333,8 +338,21 @@ func (s *Snapshot) refresh(ctx context.Context, since time.Time) error {
 			delete(gone, u.WorkspaceID)
 		}
 	}
+	// Channels are read before workspaces are applied, so that a changed
+	// workspace's new policy has its channels.
+	chChanged, err := s.refreshChannelsLocked(ctx)
+	if err != nil {
+		return err
+	}
 	if err := s.applyWorkspacesLocked(ctx, since.IsZero(), wss, ups, gone); err != nil {
 		return err
+	}
+	if len(chChanged) > 0 {
+		rebuilt := make(map[string]bool, len(wss))
+		for _, w := range wss {
+			rebuilt[w.ID] = true
+		}
+		s.applyChannelsLocked(chChanged, rebuilt)
 	}
 	if since.IsZero() {
 		return s.loadKeysLocked(ctx)
@@ -395,6 +413,7 @@ func (s *Snapshot) applyWorkspacesLocked(ctx context.Context, full bool, wss []*
 		if u := s.ups[w.ID]; u != nil {
 			p.Upstream, p.Models = u.gw, u.models
 		}
+		p.Channels = s.wsChans[w.ID]
 		ws := s.ws[w.ID]
 		if ws == nil {
 			ws = &workspace{}
@@ -573,13 +592,14 @@ func (s *Snapshot) rebuildLocked() {
 	s.nRecent = 0
 }
 
-// samePolicy reports whether a and b say the same; Upstreams are compared
-// by identity (s.ups keeps an unchanged one).
+// samePolicy reports whether a and b say the same; Upstreams and Channels
+// are compared by identity (s.ups and s.chans keep an unchanged one).
 func samePolicy(a, b *gateway.WorkspacePolicy) bool {
 	return a.ID == b.ID && a.Suspended == b.Suspended && a.Inactive == b.Inactive && a.RPM == b.RPM && a.TPM == b.TPM &&
 		a.MonthlyTokenQuota == b.MonthlyTokenQuota && a.MonthlySpendCapMicros == b.MonthlySpendCapMicros &&
 		a.TokensThisMonth == b.TokensThisMonth && a.SpendThisMonthMicros == b.SpendThisMonthMicros &&
-		a.UsagePeriod == b.UsagePeriod && slices.Equal(a.Models, b.Models) && a.Upstream == b.Upstream
+		a.UsagePeriod == b.UsagePeriod && slices.Equal(a.Models, b.Models) && a.Upstream == b.Upstream &&
+		slices.Equal(a.Channels, b.Channels)
 }
 
 // upstream is a workspace's own upstream, ready for the gateway.
