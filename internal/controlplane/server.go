@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -165,6 +166,19 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 		return fmt.Errorf("signing keys: %w", err)
 	} else if n > 0 {
 		log.Info("sealed signing keys stored before OAIS_SECRETS_KEY", "keys", n)
+	}
+	// Workspace upstreams stored before channels become their workspaces'
+	// default channels (issue 17; setWorkspaceUpstream keeps them in step).
+	if n, unopened, err := workspaces.MigrateUpstreams(ctx, client, box); err != nil {
+		return fmt.Errorf("workspace upstreams to channels: %w", err)
+	} else {
+		if n > 0 {
+			log.Info("made the default channel of workspaces with their own upstream", "channels", n)
+		}
+		if len(unopened) > 0 {
+			log.Warn("workspace upstream keys do not open with OAIS_SECRETS_KEY; those workspaces get no default channel until the key is set again with setWorkspaceUpstream",
+				"workspaces", strings.Join(unopened, ","))
+		}
 	}
 	issuer, err := auth.NewIssuer(ctx, signingKeys, auth.IssuerConfig{Issuer: cfg.PublicURL.String(), Logger: log})
 	if err != nil {

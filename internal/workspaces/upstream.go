@@ -8,11 +8,15 @@ import (
 	"strings"
 
 	"github.com/oais/oais/ent"
+	entchannel "github.com/oais/oais/ent/channel"
 	entupstream "github.com/oais/oais/ent/upstream"
 	"github.com/oais/oais/internal/audit"
+	"github.com/oais/oais/internal/channels"
 	"github.com/oais/oais/internal/egress"
+	"github.com/oais/oais/internal/ids"
 	"github.com/oais/oais/internal/secretbox"
 	"github.com/oais/oais/internal/store"
+	"github.com/oais/oais/internal/viewer"
 )
 
 // UpstreamParams are a workspace's own upstream settings.
@@ -69,8 +73,10 @@ func SetUpstream(ctx context.Context, c *ent.Client, box *secretbox.Box, dest *e
 	var up *ent.Upstream
 	err = inTx(ctx, c, func(c *ent.Client) error {
 		var err error
-		up, err = writeUpstream(ctx, c, wsID, u, sealed, p)
-		return err
+		if up, err = writeUpstream(ctx, c, wsID, u, sealed, p); err != nil {
+			return err
+		}
+		return syncDefaultChannel(ctx, c, box, up, p.APIKey)
 	})
 	return up, err
 }
@@ -132,6 +138,9 @@ func ClearUpstream(ctx context.Context, c *ent.Client, wsID string) error {
 	if err != nil {
 		return store.Classify(err)
 	}
+	if _, err := c.Channel.Delete().Where(entchannel.WorkspaceID(wsID), entchannel.Name(DefaultChannel)).Exec(ctx); err != nil {
+		return store.Classify(err)
+	}
 	if n == 0 {
 		return nil
 	}
@@ -142,3 +151,95 @@ func ClearUpstream(ctx context.Context, c *ent.Client, wsID string) error {
 	}
 	return audit.Record(ctx, c, audit.Event{WorkspaceID: wsID, Action: "workspace.upstream_cleared", TargetType: "workspace", TargetID: wsID})
 }
+
+// DefaultChannel is the name of the channel setWorkspaceUpstream manages:
+// the workspace's upstream as a channel (issue 17), type OPENAI, serving
+// the upstream's models. clearWorkspaceUpstream deletes it.
+const DefaultChannel = "default"
+
+// syncDefaultChannel makes the workspace's default channel say what its
+// upstream up says. key is the plaintext given to SetUpstream (nil: keep
+// the channel's key; a new channel then takes the upstream's stored one).
+// The key is sealed for the channel's own row (channels.AAD).
+func syncDefaultChannel(ctx context.Context, c *ent.Client, box *secretbox.Box, up *ent.Upstream, key *string) error {
+	cur, err := c.Channel.Query().Where(entchannel.WorkspaceID(up.WorkspaceID), entchannel.Name(DefaultChannel)).Only(ctx)
+	if err != nil && !ent.IsNotFound(err) {
+		return store.Classify(err)
+	}
+	id := ids.New(ids.Channel)
+	if cur != nil {
+		id = cur.ID
+	}
+	var plain []byte
+	switch {
+	case key != nil:
+		plain = []byte(*key)
+	case cur == nil && len(up.APIKeyCiphertext) > 0:
+		if plain, err = box.Open(up.APIKeyCiphertext, []byte(up.WorkspaceID)); err != nil {
+			return fmt.Errorf("%w: %w", errUpstreamKey, err)
+		}
+	}
+	var sealed []byte
+	if len(plain) > 0 {
+		if sealed, err = box.Seal(plain, channels.AAD(id)); err != nil {
+			return err
+		}
+	}
+	if cur == nil {
+		q := c.Channel.Create().SetID(id).SetWorkspaceID(up.WorkspaceID).SetName(DefaultChannel).SetType(entchannel.TypeOPENAI).
+			SetBaseURL(up.BaseURL).SetModels(up.Models)
+		if sealed != nil {
+			q.SetAPIKeyCiphertext(sealed).SetAPIKeyMask(channels.Mask(string(plain)))
+		}
+		return store.Classify(q.Exec(ctx))
+	}
+	q := c.Channel.UpdateOne(cur).SetBaseURL(up.BaseURL).SetModels(up.Models)
+	switch {
+	case sealed != nil:
+		q.SetAPIKeyCiphertext(sealed).SetAPIKeyMask(channels.Mask(string(plain)))
+	case key != nil:
+		q.ClearAPIKeyCiphertext().ClearAPIKeyMask()
+	}
+	return store.Classify(q.Exec(ctx))
+}
+
+// MigrateUpstreams gives every workspace upstream stored by a version
+// before channels its default channel, its key unsealed and sealed again
+// for the channel; the control plane runs it at start. It is idempotent
+// (a workspace with a default channel is skipped), and two control planes
+// running it at once only collide on the unique name, which it ignores.
+// It returns how many channels it made, and the workspaces whose upstream
+// key it could not open (another OAIS_SECRETS_KEY): those get no channel
+// (a channel without its key would call the provider unauthenticated) and
+// keep being served through WorkspacePolicy.Upstream as before.
+func MigrateUpstreams(ctx context.Context, c *ent.Client, box *secretbox.Box) (n int, unopened []string, err error) {
+	sys := viewer.SystemContext(ctx)
+	ups, err := c.Upstream.Query().All(sys)
+	if err != nil {
+		return 0, nil, store.Classify(err)
+	}
+	for _, up := range ups {
+		has, err := c.Channel.Query().Where(entchannel.WorkspaceID(up.WorkspaceID), entchannel.Name(DefaultChannel)).Exist(sys)
+		if err != nil {
+			return n, unopened, store.Classify(err)
+		}
+		if has {
+			continue
+		}
+		err = syncDefaultChannel(sys, c, box, up, nil)
+		switch {
+		case errors.Is(err, store.ErrConflict):
+			continue // another control plane made it
+		case errors.Is(err, errUpstreamKey):
+			unopened = append(unopened, up.WorkspaceID)
+			continue
+		case err != nil:
+			return n, unopened, fmt.Errorf("workspace %s: %w", up.WorkspaceID, err)
+		}
+		n++
+	}
+	return n, unopened, nil
+}
+
+// errUpstreamKey: a stored upstream key does not open with this sealing key.
+var errUpstreamKey = errors.New("the workspace upstream's key does not open with OAIS_SECRETS_KEY")
