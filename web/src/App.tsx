@@ -22,6 +22,7 @@ import SignInPage from './pages/SignInPage';
 import UsagePage from './pages/UsagePage';
 import VerifyEmailPage from './pages/VerifyEmailPage';
 import WorkspaceSecurityPage from './pages/WorkspaceSecurityPage';
+import ChannelsPage from './pages/ChannelsPage';
 
 /** RequireSession sends a signed-out visitor to sign-in, remembering where they were going. */
 function RequireSession({ children }: { children: ReactNode }) {
@@ -79,6 +80,7 @@ export function AppRoutes() {
         <Route path="members" element={<MembersPage />} />
         <Route path="audit" element={<AuditPage />} />
         <Route path="security" element={<WorkspaceSecurityPage />} />
+        <Route path="channels" element={<ChannelsPage />} />
       </Route>
       <Route path="*" element={<NotFoundPage />} />
     </Routes>

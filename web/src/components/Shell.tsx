@@ -48,6 +48,7 @@ const NAV = [
   { to: 'keys', label: 'API keys' },
   { to: 'usage', label: 'Usage' },
   { to: 'limits', label: 'Limits' },
+  { to: 'channels', label: 'Channels' },
   { to: 'billing', label: 'Billing' },
   { to: 'members', label: 'Members' },
   { to: 'audit', label: 'Audit log' },
