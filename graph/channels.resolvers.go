@@ -9,11 +9,13 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/oais/oais/ent"
 	"github.com/oais/oais/graph/generated"
 	"github.com/oais/oais/graph/model"
 	"github.com/oais/oais/internal/channels"
+	"github.com/oais/oais/internal/ledger"
 )
 
 // Type is the resolver for the type field.
@@ -97,6 +99,14 @@ func (r *queryResolver) Channels(ctx context.Context) ([]*ent.Channel, error) {
 // Channels is the resolver for the channels field.
 func (r *workspaceResolver) Channels(ctx context.Context, obj *ent.Workspace) ([]*ent.Channel, error) {
 	return channels.List(ctx, r.txClient(ctx), &obj.ID)
+}
+
+// UsageByChannel is the resolver for the usageByChannel field.
+func (r *workspaceResolver) UsageByChannel(ctx context.Context, obj *ent.Workspace, from time.Time, to time.Time) ([]*model.UsageGroup, error) {
+	if err := timeRange(from, to); err != nil {
+		return nil, err
+	}
+	return groups(r.Ledger.ByChannel(ctx, ledger.Filter{WorkspaceID: obj.ID, From: from, To: to}))
 }
 
 // Channel returns generated.ChannelResolver implementation.

@@ -492,6 +492,7 @@ type ComplexityRoot struct {
 		UpdatedAt         func(childComplexity int) int
 		Upstream          func(childComplexity int) int
 		Usage             func(childComplexity int, from time.Time, to time.Time) int
+		UsageByChannel    func(childComplexity int, from time.Time, to time.Time) int
 		UsageByKey        func(childComplexity int, from time.Time, to time.Time) int
 		UsageByModel      func(childComplexity int, from time.Time, to time.Time) int
 		UsageEvents       func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.UsageEventOrder, where *ent.UsageEventWhereInput) int
@@ -619,6 +620,7 @@ type ViewerResolver interface {
 }
 type WorkspaceResolver interface {
 	Channels(ctx context.Context, obj *ent.Workspace) ([]*ent.Channel, error)
+	UsageByChannel(ctx context.Context, obj *ent.Workspace, from time.Time, to time.Time) ([]*model.UsageGroup, error)
 	Invitations(ctx context.Context, obj *ent.Workspace) ([]*ent.Invitation, error)
 	RequireMfa(ctx context.Context, obj *ent.Workspace) (bool, error)
 	RateLimits(ctx context.Context, obj *ent.Workspace) (*model.RateLimits, error)
@@ -2875,6 +2877,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Workspace.Usage(childComplexity, args["from"].(time.Time), args["to"].(time.Time)), true
+	case "Workspace.usageByChannel":
+		if e.complexity.Workspace.UsageByChannel == nil {
+			break
+		}
+
+		args, err := ec.field_Workspace_usageByChannel_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.complexity.Workspace.UsageByChannel(childComplexity, args["from"].(time.Time), args["to"].(time.Time)), true
 	case "Workspace.usageByKey":
 		if e.complexity.Workspace.UsageByKey == nil {
 			break
@@ -5259,6 +5272,12 @@ input ChannelInput {
 extend type Workspace {
   "The workspace's own channels, by priority then name."
   channels: [Channel!]!
+  """
+  Usage split by the channel that served it (key and label: the channel's
+  name; "" for the gateway's global upstream or a request refused before
+  any channel), most expensive first. It reads every request of the range.
+  """
+  usageByChannel(from: Time!, to: Time!): [UsageGroup!]!
 }
 
 extend type Query {
@@ -6636,6 +6655,22 @@ func (ec *executionContext) field_Workspace_memberships_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Workspace_usageByChannel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "from", ec.unmarshalNTime2timeᚐTime)
+	if err != nil {
+		return nil, err
+	}
+	args["from"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "to", ec.unmarshalNTime2timeᚐTime)
+	if err != nil {
+		return nil, err
+	}
+	args["to"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Workspace_usageByKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -7607,6 +7642,8 @@ func (ec *executionContext) fieldContext_APIKey_workspace(_ context.Context, fie
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
+			case "usageByChannel":
+				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -8622,6 +8659,8 @@ func (ec *executionContext) fieldContext_AuditEvent_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
+			case "usageByChannel":
+				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -10474,6 +10513,8 @@ func (ec *executionContext) fieldContext_Invitation_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
+			case "usageByChannel":
+				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -11004,6 +11045,8 @@ func (ec *executionContext) fieldContext_Membership_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
+			case "usageByChannel":
+				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -11870,6 +11913,8 @@ func (ec *executionContext) fieldContext_Mutation_createWorkspace(ctx context.Co
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
+			case "usageByChannel":
+				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -11977,6 +12022,8 @@ func (ec *executionContext) fieldContext_Mutation_updateWorkspaceLimits(ctx cont
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
+			case "usageByChannel":
+				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -12084,6 +12131,8 @@ func (ec *executionContext) fieldContext_Mutation_setSpendCap(ctx context.Contex
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
+			case "usageByChannel":
+				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -13211,6 +13260,8 @@ func (ec *executionContext) fieldContext_Mutation_setBillingAlertWebhook(ctx con
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
+			case "usageByChannel":
+				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -13860,6 +13911,8 @@ func (ec *executionContext) fieldContext_Mutation_setWorkspaceActive(ctx context
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
+			case "usageByChannel":
+				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -14084,6 +14137,8 @@ func (ec *executionContext) fieldContext_Mutation_setWorkspaceRequireMFA(ctx con
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
+			case "usageByChannel":
+				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -14375,6 +14430,8 @@ func (ec *executionContext) fieldContext_Mutation_setWorkspaceUpstream(ctx conte
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
+			case "usageByChannel":
+				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -14482,6 +14539,8 @@ func (ec *executionContext) fieldContext_Mutation_clearWorkspaceUpstream(ctx con
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
+			case "usageByChannel":
+				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -15050,6 +15109,8 @@ func (ec *executionContext) fieldContext_Query_workspace(ctx context.Context, fi
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
+			case "usageByChannel":
+				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -15659,6 +15720,8 @@ func (ec *executionContext) fieldContext_ServiceToken_workspace(_ context.Contex
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
+			case "usageByChannel":
+				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -16740,6 +16803,8 @@ func (ec *executionContext) fieldContext_UsageEvent_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
+			case "usageByChannel":
+				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -18854,6 +18919,69 @@ func (ec *executionContext) fieldContext_Workspace_channels(_ context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Workspace_usageByChannel(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Workspace_usageByChannel,
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.resolvers.Workspace().UsageByChannel(ctx, obj, fc.Args["from"].(time.Time), fc.Args["to"].(time.Time))
+		},
+		nil,
+		ec.marshalNUsageGroup2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐUsageGroupᚄ,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Workspace_usageByChannel(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Workspace",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "key":
+				return ec.fieldContext_UsageGroup_key(ctx, field)
+			case "label":
+				return ec.fieldContext_UsageGroup_label(ctx, field)
+			case "requests":
+				return ec.fieldContext_UsageGroup_requests(ctx, field)
+			case "totalTokens":
+				return ec.fieldContext_UsageGroup_totalTokens(ctx, field)
+			case "costMicros":
+				return ec.fieldContext_UsageGroup_costMicros(ctx, field)
+			case "promptTokens":
+				return ec.fieldContext_UsageGroup_promptTokens(ctx, field)
+			case "completionTokens":
+				return ec.fieldContext_UsageGroup_completionTokens(ctx, field)
+			case "cacheHits":
+				return ec.fieldContext_UsageGroup_cacheHits(ctx, field)
+			case "errors":
+				return ec.fieldContext_UsageGroup_errors(ctx, field)
+			case "avgLatencyMs":
+				return ec.fieldContext_UsageGroup_avgLatencyMs(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type UsageGroup", field.Name)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Workspace_usageByChannel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Workspace_invitations(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -19655,6 +19783,8 @@ func (ec *executionContext) fieldContext_WorkspaceEdge_node(_ context.Context, f
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
+			case "usageByChannel":
+				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
 			case "requireMFA":
@@ -32825,6 +32955,42 @@ func (ec *executionContext) _Workspace(ctx context.Context, sel ast.SelectionSet
 					}
 				}()
 				res = ec._Workspace_channels(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "usageByChannel":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Workspace_usageByChannel(ctx, field, obj)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}

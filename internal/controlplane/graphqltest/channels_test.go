@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oais/oais/ent/auditevent"
 	"github.com/oais/oais/ent/channel"
+	"github.com/oais/oais/internal/ledger"
+	"github.com/oais/oais/internal/usage"
 )
 
 const (
@@ -69,6 +72,8 @@ func channelRows() []op {
 					}
 				}
 			}},
+		{name: "workspace.usageByChannel", field: "workspace", want: readA, vars: func(_ *testing.T, w *world, _ actor) map[string]any { return rangeVars(w.wsA) },
+			query: `query($id: ID!, ` + usageRange + `) { workspace(id: $id) { usageByChannel(from: $from, to: $to) { key label requests errors costMicros } } }`},
 		{name: "workspace.channels", field: "workspace", want: readA, vars: wsA,
 			query: `query($id: ID!) { workspace(id: $id) { channels { id name type baseURL hasAPIKey apiKeyMask models modelMap { from to } priority weight enabled rpm tpm createdAt updatedAt } } }`},
 	}
@@ -242,6 +247,38 @@ func TestChannelKeyIsWriteOnly(t *testing.T) {
 		b, _ := json.Marshal(evs)
 		if len(evs) != 4 || strings.Contains(string(b), secret) || strings.Contains(string(b), secret[len(secret)-8:]) {
 			t.Errorf("audit lines of the channel: %s; want 4 (created, updated twice, deleted), none with the key", b)
+		}
+	})
+}
+
+// TestUsageByChannel: the channel a gateway recorded reaches the usage
+// API: cost and error rate per channel, for the workspace's members only.
+func TestUsageByChannel(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dbURL string) {
+		s := start(t, dbURL, nil)
+		w := newWorld(t, s)
+		now := time.Now().UTC()
+		var recs []usage.Record
+		for i, ch := range []string{"azure-east", "azure-east", "openai-1"} {
+			r := usage.Record{RequestID: s.unique("req-ch-"), WorkspaceID: w.wsA, KeyID: w.keyOwner, Model: "mock-gpt", Endpoint: "/v1/chat/completions",
+				Status: 200, Source: usage.SourceUpstream, PromptTokens: 10, CompletionTokens: 5, CostMicros: 7, Channel: ch, Time: now}
+			if i == 1 {
+				r.Status, r.ErrorCode, r.Source, r.PromptTokens, r.CompletionTokens, r.CostMicros = 502, usage.ErrorCodeUpstream, usage.SourceNone, 0, 0, 0
+			}
+			recs = append(recs, r)
+		}
+		if err := ledger.New(s.cp.Store).Ship(sys(t), recs); err != nil {
+			t.Fatal(err)
+		}
+		q := `query($id: ID!, ` + usageRange + `) { workspace(id: $id) { usageByChannel(from: $from, to: $to) { key requests errors costMicros } } }`
+		d := s.must(t, w.token(asViewer), q, rangeVars(w.wsA))
+		got := map[string][3]float64{}
+		for _, g := range list(t, d, "workspace", "usageByChannel") {
+			m := g.(map[string]any)
+			got[m["key"].(string)] = [3]float64{m["requests"].(float64), m["errors"].(float64), m["costMicros"].(float64)}
+		}
+		if got["azure-east"] != [3]float64{1, 1, 7} || got["openai-1"] != [3]float64{1, 0, 7} {
+			t.Errorf("usage by channel: %v", got)
 		}
 	})
 }
