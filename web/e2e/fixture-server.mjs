@@ -135,6 +135,10 @@ const workspace = {
     { key: 'text-embedding-3-small', label: 'text-embedding-3-small', requests: 402, totalTokens: 98_200, costMicros: 1_964, errors: 0, avgLatencyMs: 95 },
   ],
   usageByKey: () => keys.slice(0, 3).map((k, i) => ({ key: k.id, label: k.label, requests: [1840, 702, 302][i], totalTokens: [780_000, 301_000, 120_000][i], costMicros: [2_310_000, 702_000, 221_230][i], errors: [11, 2, 0][i], avgLatencyMs: [1210, 830, 640][i] })),
+  usageByChannel: () => [
+    { key: 'azure-east', label: 'azure-east', requests: 1700, totalTokens: 720_000, costMicros: 2_000_000, errors: 9, avgLatencyMs: 1100 },
+    { key: 'openai-1', label: 'openai-1', requests: 1144, totalTokens: 481_000, costMicros: 1_233_230, errors: 4, avgLatencyMs: 800 },
+  ],
   memberships: () =>
     conn(
       users.map((u, i) => ({ __typename: 'Membership', id: `mem_${i}`, role: ['OWNER', 'DEVELOPER', 'VIEWER'][i], createdAt: iso(now - (30 - i * 9) * 86_400_000), user: u })),

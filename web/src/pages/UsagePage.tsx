@@ -53,6 +53,15 @@ const UsagePageQuery = graphql(`
         errors
         avgLatencyMs
       }
+      usageByChannel(from: $from, to: $to) {
+        key
+        label
+        requests
+        totalTokens
+        costMicros
+        errors
+        avgLatencyMs
+      }
     }
   }
 `);
@@ -187,6 +196,9 @@ export default function UsagePage() {
             <GroupTable title="By model" rows={ws.usageByModel} nameHeader="Model" />
             <GroupTable title="By API key" rows={ws.usageByKey} nameHeader="Key" linkTo={(key) => `/w/${workspaceID}/keys/${key}`} />
           </div>
+          {ws.usageByChannel.some((r) => r.key !== '') && (
+            <GroupTable title="By channel" rows={ws.usageByChannel.map((r) => (r.key ? r : { ...r, label: 'global upstream' }))} nameHeader="Channel" />
+          )}
         </>
       ) : null}
     </div>
