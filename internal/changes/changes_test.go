@@ -9,8 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/oais/oais/ent"
 	"github.com/oais/oais/internal/changes"
 	"github.com/oais/oais/internal/storetest"
+	"github.com/oais/oais/internal/viewer"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
@@ -93,5 +97,44 @@ func TestListen(t *testing.T) {
 				t.Logf("FIGURE %s: nothing heard, and the log says: %s", tc.name, strings.TrimSpace(logs.String()))
 			}
 		})
+	}
+}
+
+// TestHookNotifiesChannels: a channel's change is one gateways enforce
+// (issue 17), so its mutation NOTIFYs like a key's: a gateway reloads its
+// channels at once, not at its next poll.
+func TestHookNotifiesChannels(t *testing.T) {
+	s := storetest.Postgres(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, storetest.DirectURL(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+changes.Channel); err != nil {
+		t.Fatal(err)
+	}
+	s.Ent.Use(changes.Hook())
+	sys := viewer.SystemContext(ctx)
+	ch, err := s.Ent.Channel.Create().SetName("site").SetBaseURL("https://llm.example.com/v1").Save(sys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []func() error{
+		func() error { return nil }, // the create above
+		func() error { return s.Ent.Channel.UpdateOneID(ch.ID).SetEnabled(false).Exec(sys) },
+		func() error { return s.Ent.Channel.DeleteOneID(ch.ID).Exec(sys) },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			t.Fatalf("no notification: %v", err)
+		}
+		if n.Payload != ent.TypeChannel {
+			t.Fatalf("notified %q, want %q", n.Payload, ent.TypeChannel)
+		}
 	}
 }
