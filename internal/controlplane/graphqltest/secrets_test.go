@@ -53,6 +53,11 @@ func TestNoSecretAtRest(t *testing.T) {
 		s.secrets.add(upstreamKey, "workspace upstream API key")
 		s.must(t, owner, `mutation($ws: ID!, $k: String) { setWorkspaceUpstream(workspaceID: $ws, input: {baseURL: "https://upstream.example.com/v1", apiKey: $k}) { id } }`,
 			map[string]any{"ws": w.wsA, "k": upstreamKey})
+		channelKey := s.unique("sk-channel-Pm3Qr8") + "t6Yh1Jk5"
+		s.secrets.add(channelKey, "channel API key")
+		in := channelIn(w.wsA, "secret-channel")
+		in["apiKey"] = channelKey
+		s.must(t, owner, createChannel, map[string]any{"in": in})
 		s.wantCode(t, badInput, owner, `mutation($ws: ID!) { createAPIKey(input: {workspaceID: $ws, label: ""}) { secret } }`, map[string]any{"ws": w.wsA})
 		s.wantCode(t, unauth, w.users[asAdmin].Refresh, `{ viewer { id } }`, nil) // a refresh token sent as a bearer token
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
