@@ -135,9 +135,9 @@ func TestResponsesMetered(t *testing.T) {
 // event that is not final is not believed.
 func TestResponsesStreamUsageOnlyFromFinalEvent(t *testing.T) {
 	m := newSSEMeter(io.NopCloser(strings.NewReader(
-		`event: response.created` + "\n" + `data: {"type":"response.created","response":{"usage":{"input_tokens":1,"output_tokens":1}}}` + "\n\n" +
-			`event: response.output_text.delta` + "\n" + `data: {"type":"response.output_text.delta","delta":"Hi there"}` + "\n\n" +
-			`event: response.output_text.done` + "\n" + `data: {"type":"response.output_text.done","text":"Hi there"}` + "\n\n")), false)
+		`event: response.created`+"\n"+`data: {"type":"response.created","response":{"usage":{"input_tokens":1,"output_tokens":1}}}`+"\n\n"+
+			`event: response.output_text.delta`+"\n"+`data: {"type":"response.output_text.delta","delta":"Hi there"}`+"\n\n"+
+			`event: response.output_text.done`+"\n"+`data: {"type":"response.output_text.done","text":"Hi there"}`+"\n\n")), false)
 	m.responses = true
 	for {
 		if _, err := m.Read(make([]byte, 4096)); err != nil {
@@ -148,7 +148,7 @@ func TestResponsesStreamUsageOnlyFromFinalEvent(t *testing.T) {
 		t.Fatalf("usage believed from a non-final event, or text miscounted: %+v", r)
 	}
 	m = newSSEMeter(io.NopCloser(strings.NewReader(
-		`data: {"type":"response.incomplete","response":{"status":"incomplete","usage":{"input_tokens":7,"input_tokens_details":{"cached_tokens":3},"output_tokens":9}}}` + "\n\n")), false)
+		`data: {"type":"response.incomplete","response":{"status":"incomplete","usage":{"input_tokens":7,"input_tokens_details":{"cached_tokens":3},"output_tokens":9}}}`+"\n\n")), false)
 	m.responses = true
 	for {
 		if _, err := m.Read(make([]byte, 4096)); err != nil {
