@@ -320,6 +320,9 @@ func FuzzResponsesSSERelay(f *testing.F) {
 		if string(got) != string(stream) {
 			t.Fatalf("client got %q, upstream sent %q", got, stream)
 		}
+		// The relay copies the upstream's Content-Length, so the client
+		// may have it all before the handler has recorded the usage.
+		waitFor(t, "the stream's usage record", func() bool { return rig.rec.n.Load() > before })
 		if n := rig.rec.n.Load() - before; n != 1 {
 			t.Fatalf("%d usage records for one stream", n)
 		}
