@@ -293,8 +293,9 @@ test('workspace limits: refused inline, then enforced by the gateway', async () 
   await rpm.fill('1');
   await page.getByRole('button', { name: 'Save limits' }).click();
   await toast('Limits saved');
+  // Saved: a fresh load of the page shows it.
   await page.reload();
-  assert.equal(await page.getByLabel('Requests per minute (RPM)').inputValue(), '1');
+  await eventually(async () => assert.equal(await page.getByLabel('Requests per minute (RPM)').inputValue(), '1'));
   await shot('limits');
   // One request a minute for the whole workspace: the next is refused.
   await gatewaySays(secret, 429, 'rate_limit_exceeded');
