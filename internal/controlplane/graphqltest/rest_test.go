@@ -419,6 +419,25 @@ func TestRESTKeys(t *testing.T) {
 			s.wantREST(t, 404, "NOT_FOUND", tok, "GET", keysOf(mine), nil)
 		})
 
+		t.Run("a workspace requiring MFA answers MFA_REQUIRED, as GraphQL does", func(t *testing.T) {
+			boss := s.signUp(t, s.unique("rest-mfa-owner")+"@a.test")
+			strict := s.createWorkspace(t, boss.Token, "strict")
+			member := s.signUp(t, s.unique("rest-mfa-member")+"@a.test")
+			s.addMember(t, boss.Token, strict, member, "DEVELOPER")
+			r := s.wantREST(t, 201, "", member.Token, "POST", keysOf(strict), map[string]any{"label": "before"})
+			keyID := str(t, r.Body, "key", "id")
+			s.enrol(t, boss)
+			s.must(t, boss.Token, `mutation($id: ID!) { setWorkspaceRequireMFA(workspaceID: $id, required: true) { id } }`, map[string]any{"id": strict})
+			member = s.signIn(t, member.Email, member.Password)
+			s.wantREST(t, 403, "MFA_REQUIRED", member.Token, "GET", keysOf(strict), nil)
+			s.wantREST(t, 403, "MFA_REQUIRED", member.Token, "POST", keysOf(strict), map[string]any{"label": "x"})
+			s.wantREST(t, 403, "MFA_REQUIRED", member.Token, "GET", "/api/v1/keys/"+keyID, nil)
+			s.wantREST(t, 403, "MFA_REQUIRED", member.Token, "PATCH", "/api/v1/keys/"+keyID, map[string]any{"status": "REVOKED"})
+			s.wantREST(t, 403, "MFA_REQUIRED", member.Token, "DELETE", "/api/v1/keys/"+keyID, nil)
+			s.enrol(t, member)
+			s.wantREST(t, 200, "", member.Token, "GET", "/api/v1/keys/"+keyID, nil)
+		})
+
 		t.Run("inactive workspace and key limit", func(t *testing.T) {
 			ws2 := s.createWorkspace(t, owner.Token, "C")
 			s.must(t, owner.Token, `mutation($ws: ID!) { setWorkspaceActive(workspaceID: $ws, active: false) { id } }`, map[string]any{"ws": ws2})
