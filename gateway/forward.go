@@ -288,6 +288,7 @@ func (g *Gateway) relay(c *call, w *respWriter, res *http.Response) error {
 		// never billed.
 	case c.stream && sse:
 		c.sseBuf.init(res.Body, c.hide)
+		c.sseBuf.responses = c.ep.kind == kindResponses
 		c.sse = &c.sseBuf
 		body = c.sse
 		if c.hide {
@@ -296,6 +297,9 @@ func (g *Gateway) relay(c *call, w *respWriter, res *http.Response) error {
 		}
 	default:
 		c.jsm = jsonMeter{src: res.Body}
+		if c.ep.kind == kindResponses {
+			c.jsm.names = &responsesUsage
+		}
 		c.js = &c.jsm
 	}
 	if sse {

@@ -207,7 +207,7 @@ func New(cfg Config, deps Deps) *Gateway {
 	g.upstream.Path = strings.TrimSuffix(g.upstream.Path, "/")
 	g.tenantTransport = newTenantTransport(g.transport, cfg.Egress)
 
-	for _, ep := range []*endpoint{epChat, epCompletions, epEmbeddings, epModels} {
+	for _, ep := range []*endpoint{epChat, epCompletions, epEmbeddings, epResponses, epModels} {
 		g.epURLs[ep.kind] = upstreamURL(g.upstream, ep.upstream)
 	}
 	return g
@@ -247,13 +247,15 @@ const (
 	kindChat endpointKind = iota
 	kindCompletions
 	kindEmbeddings
-	kindModels
+	kindResponses
+	kindModels // last: epURLs is sized by it
 )
 
 var (
 	epChat        = &endpoint{"/v1/chat/completions", "/chat/completions", kindChat}
 	epCompletions = &endpoint{"/v1/completions", "/completions", kindCompletions}
 	epEmbeddings  = &endpoint{"/v1/embeddings", "/embeddings", kindEmbeddings}
+	epResponses   = &endpoint{"/v1/responses", "/responses", kindResponses}
 	epModels      = &endpoint{"/v1/models", "/models", kindModels}
 )
 
@@ -277,6 +279,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.serveAPI(w, r, epCompletions, id, public)
 	case epEmbeddings.path:
 		g.serveAPI(w, r, epEmbeddings, id, public)
+	case epResponses.path:
+		g.serveAPI(w, r, epResponses, id, public)
 	case epModels.path:
 		g.serveAPI(w, r, epModels, id, public)
 	case "/healthz":
@@ -585,6 +589,9 @@ type apiRequest struct {
 	Messages            []tokens.Message `json:"messages"`
 	Prompt              json.RawMessage  `json:"prompt"`
 	Input               json.RawMessage  `json:"input"`
+	// The Responses API's prompt parts and output bound.
+	Instructions    json.RawMessage `json:"instructions"`
+	MaxOutputTokens *int64          `json:"max_output_tokens"`
 }
 
 // maxChoices bounds n and best_of in reservations: OpenAI's own limit
@@ -667,10 +674,16 @@ func (g *Gateway) readBody(c *call, r *http.Request) error {
 		c.prompt = int64(tokens.CountPrompt(q.Model, q.Prompt))
 	case kindEmbeddings:
 		c.prompt = int64(tokens.CountPrompt(q.Model, q.Input))
+	case kindResponses:
+		c.prompt = int64(tokens.EstimateInput(q.Model, q.Input, q.Instructions))
 	}
 	if c.ep.kind != kindEmbeddings {
 		c.maxOut = g.cfg.DefaultMaxTokens
-		if q.MaxCompletionTokens != nil && *q.MaxCompletionTokens > 0 {
+		if c.ep.kind == kindResponses {
+			if q.MaxOutputTokens != nil && *q.MaxOutputTokens > 0 {
+				c.maxOut = *q.MaxOutputTokens
+			}
+		} else if q.MaxCompletionTokens != nil && *q.MaxCompletionTokens > 0 {
 			c.maxOut = *q.MaxCompletionTokens
 		} else if q.MaxTokens != nil && *q.MaxTokens > 0 {
 			c.maxOut = *q.MaxTokens
@@ -690,7 +703,9 @@ func (g *Gateway) readBody(c *call, r *http.Request) error {
 		c.maxOut *= min(choices, maxChoices)
 		c.stream = q.Stream
 	}
-	if c.stream {
+	// A Responses stream always ends with its usage (response.completed):
+	// there is no stream_options to set, nor a chunk to hide.
+	if c.stream && c.ep.kind != kindResponses {
 		b, asked, err := withStreamUsage(c.body, q.StreamOptions == nil)
 		if err != nil {
 			return ErrBadRequest
