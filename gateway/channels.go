@@ -47,7 +47,7 @@ func (g *Gateway) tryChannels(ctx context.Context, c *call, w *respWriter, r *ht
 	var tried [maxAttempts]*route.Channel
 	n := 0
 	model := c.req.Model
-	ch := g.router.Pick(c.chs, model, nil)
+	ch := g.router.Pick(c.chs, model, c.ep.upstream, nil)
 	if ch == nil {
 		c.proxyErr = ErrNoChannel
 		writeError(w, ErrNoChannel)
@@ -86,7 +86,7 @@ func (g *Gateway) tryChannels(ctx context.Context, c *call, w *respWriter, r *ht
 		}
 		var next *route.Channel
 		if retry && n < maxAttempts && ctx.Err() == nil && g.cfg.Now().Sub(c.upstreamStart) < g.cfg.UpstreamHeaderTimeout {
-			next = g.router.Pick(c.chs, model, tried[:n])
+			next = g.router.Pick(c.chs, model, c.ep.upstream, tried[:n])
 		}
 		if next == nil {
 			if err != nil {

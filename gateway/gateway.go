@@ -513,7 +513,7 @@ func (g *Gateway) admit(c *call, r *http.Request) error {
 	if g.channels != nil {
 		site = g.channels.SiteChannels()
 	}
-	c.chs = route.Candidates(p.Workspace.Channels, site, c.req.Model)
+	c.chs = route.Candidates(p.Workspace.Channels, site, c.req.Model, c.ep.upstream)
 	if k := r.Header.Get("Idempotency-Key"); k != "" {
 		replay, finish, err := g.deps.Idempotency.Begin(r.Context(), p.Key.ID+"\x00"+k, c.bodySum)
 		if err != nil {

@@ -2,21 +2,25 @@ package gateway
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/oais/oais/gateway/anthropic"
 	"github.com/oais/oais/gateway/mockupstream"
 	"github.com/oais/oais/gateway/route"
 )
 
 // Recorded-shape mocks of the providers the channel adapters speak: the
-// paths, headers, bodies and error bodies as Azure OpenAI and Anthropic
-// send them (from their API references), answering the mock upstream's
-// deterministic words so that one set of assertions fits every provider.
+// paths, headers, bodies and error bodies as Azure OpenAI sends them (from
+// its API reference), answering the mock upstream's deterministic words so
+// that one set of assertions fits every provider. Anthropic's is
+// mockupstream.Anthropic.
 
 const azureAPIVersion = "2024-10-21"
 
@@ -53,75 +57,6 @@ func newAzureMock(t *testing.T, dep string, seen func(*http.Request)) *httptest.
 		r.URL.Path = "/v1/chat/completions"
 		r.Header.Set("Authorization", "Bearer "+channelKey)
 		mock.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return srv
-}
-
-// newAnthropicMock is Anthropic's Messages API answering the mock's words:
-// plain and streamed (message_start … message_stop, with ping and usage
-// in message_delta), and its error bodies ({"type":"error",…}).
-func newAnthropicMock(t *testing.T, failStatus int) *httptest.Server {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		errBody := func(status int, typ, msg string) {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(status)
-			fmt.Fprintf(w, `{"type":"error","error":{"type":%q,"message":%q}}`, typ, msg)
-		}
-		switch {
-		case r.URL.Path != "/v1/messages" || r.Method != http.MethodPost:
-			errBody(http.StatusNotFound, "not_found_error", "Not found")
-			return
-		case r.Header.Get("X-Api-Key") != channelKey:
-			errBody(http.StatusUnauthorized, "authentication_error", "invalid x-api-key")
-			return
-		case r.Header.Get("Anthropic-Version") == "":
-			errBody(http.StatusBadRequest, "invalid_request_error", "anthropic-version: header is required")
-			return
-		case failStatus == http.StatusTooManyRequests:
-			w.Header().Set("Retry-After", "30")
-			errBody(failStatus, "rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit")
-			return
-		case failStatus == 529:
-			errBody(failStatus, "overloaded_error", "Overloaded")
-			return
-		}
-		var req struct {
-			Model     string `json:"model"`
-			MaxTokens int    `json:"max_tokens"`
-			Stream    bool   `json:"stream"`
-			Messages  []struct {
-				Role string `json:"role"`
-			} `json:"messages"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Model == "" || req.MaxTokens <= 0 || len(req.Messages) == 0 {
-			errBody(http.StatusBadRequest, "invalid_request_error", "messages: field required")
-			return
-		}
-		const in = 12
-		words := mockupstream.DefaultWords
-		if !req.Stream {
-			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprintf(w, `{"id":"msg_01XFDUDYJgAACzvnptvVoYEL","type":"message","role":"assistant","model":%q,"content":[{"type":"text","text":%q}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":%d,"output_tokens":%d}}`,
-				req.Model, mockupstream.Answer(words), in, words)
-			return
-		}
-		w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
-		f := w.(http.Flusher)
-		ev := func(name, data string) {
-			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, data)
-			f.Flush()
-		}
-		ev("message_start", fmt.Sprintf(`{"type":"message_start","message":{"id":"msg_01XFDUDYJgAACzvnptvVoYEL","type":"message","role":"assistant","content":[],"model":%q,"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":%d,"output_tokens":1}}}`, req.Model, in))
-		ev("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`)
-		ev("ping", `{"type": "ping"}`)
-		for i := 0; i < words; i++ {
-			ev("content_block_delta", fmt.Sprintf(`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":%q}}`, mockupstream.Word(i)))
-		}
-		ev("content_block_stop", `{"type":"content_block_stop","index":0}`)
-		ev("message_delta", fmt.Sprintf(`{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":%d}}`, words))
-		ev("message_stop", `{"type":"message_stop"}`)
 	}))
 	t.Cleanup(srv.Close)
 	return srv
@@ -175,6 +110,102 @@ func TestAzureAdapter(t *testing.T) {
 		res, got := h.do(t, "chan", http.MethodPost, "/v1/chat/completions", chatBody, nil)
 		if res.StatusCode != http.StatusNotFound || !strings.Contains(got, "DeploymentNotFound") {
 			t.Fatalf("%d %s", res.StatusCode, got)
+		}
+	})
+}
+
+// anthropicChannel is a channel to a mock Anthropic Messages API.
+func anthropicChannel(t *testing.T, name string, prio int) (*mockChannel, *httptest.Server) {
+	t.Helper()
+	m := &mockChannel{}
+	mock := mockupstream.NewAnthropic(mockupstream.Options{APIKey: channelKey})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.calls.Add(1)
+		m.mu.Lock()
+		status, after := m.status, m.after
+		m.hdrs = append(m.hdrs, r.Header.Clone())
+		m.paths = append(m.paths, r.URL)
+		m.mu.Unlock()
+		if status != 0 {
+			r.Header.Set("X-Mock-Status", strconv.Itoa(status))
+			if after != "" {
+				r.Header.Set("X-Mock-Retry-After", after)
+			}
+		}
+		mock.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	m.srv = srv
+	m.ch = &route.Channel{ID: "ch_" + name, Name: name, Type: route.Anthropic, BaseURL: mustURL(t, srv.URL),
+		APIKey: channelKey, Priority: prio, Enabled: true, ModelMap: map[string]string{"gpt-4o-mini": "claude-sonnet-4-5"}}
+	return m, srv
+}
+
+// TestAnthropicAdapter checks the Anthropic channel against the recorded-
+// shape Messages mock through the gateway: URL and headers, the answer
+// and the stream translated to OpenAI's shape and metered, and Anthropic's
+// error bodies mapped to OpenAI's.
+func TestAnthropicAdapter(t *testing.T) {
+	if _, err := anthropic.Request([]byte(chatBody), "claude"); errors.Is(err, anthropic.ErrUnsupported) {
+		t.Skip("needs the Anthropic translator (branch c2)")
+	}
+	an, _ := anthropicChannel(t, "claude", 1)
+	h := channelHarness(t, an)
+	for _, stream := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) {
+			body := chatBody
+			if stream {
+				body = `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Hello world"}]}`
+			}
+			res, got := h.do(t, "chan", http.MethodPost, "/v1/chat/completions", body, nil)
+			if res.StatusCode != http.StatusOK || res.Header.Get("X-Oais-Channel") != "claude" {
+				t.Fatalf("%d %s %v", res.StatusCode, got, res.Header)
+			}
+			if stream && (!strings.Contains(got, "chat.completion.chunk") || !strings.HasSuffix(got, "data: [DONE]\n\n") || strings.Contains(got, `"usage":{`)) {
+				t.Fatalf("stream %s", got)
+			}
+			if !stream && !strings.Contains(got, `"chat.completion"`) {
+				t.Fatalf("answer %s", got)
+			}
+			if rec := h.rec.next(t); rec.Channel != "claude" || rec.CompletionTokens != mockupstream.DefaultWords || rec.Model != "gpt-4o-mini" {
+				t.Fatalf("record %+v", rec)
+			}
+			an.mu.Lock()
+			hdr, u := an.hdrs[len(an.hdrs)-1], an.paths[len(an.paths)-1]
+			an.mu.Unlock()
+			if u.Path != "/v1/messages" || hdr.Get("X-Api-Key") != channelKey || hdr.Get("Anthropic-Version") != anthropic.Version || hdr.Get("Authorization") != "" {
+				t.Fatalf("upstream %s %v", u, hdr)
+			}
+		})
+	}
+	t.Run("error body", func(t *testing.T) {
+		an.set(http.StatusBadRequest, "", 0)
+		defer an.set(0, "", 0)
+		res, got := h.do(t, "chan", http.MethodPost, "/v1/chat/completions", chatBody, nil)
+		var e struct {
+			Error struct {
+				Message string `json:"message"`
+				Type    string `json:"type"`
+			} `json:"error"`
+		}
+		if res.StatusCode != http.StatusBadRequest || json.Unmarshal([]byte(got), &e) != nil || e.Error.Message == "" || e.Error.Type != "invalid_request_error" {
+			t.Fatalf("%d %s", res.StatusCode, got)
+		}
+	})
+	t.Run("embeddings are not Anthropic's", func(t *testing.T) {
+		res, _ := h.do(t, "chan", http.MethodPost, "/v1/embeddings", `{"model":"gpt-4o-mini","input":"hi"}`, nil)
+		if res.Header.Get("X-Oais-Channel") != "" {
+			t.Fatalf("an embeddings request reached the Anthropic channel")
+		}
+	})
+	t.Run("529 overloaded moves to the next channel", func(t *testing.T) {
+		busy, _ := anthropicChannel(t, "busy", 2)
+		busy.set(529, "", 0)
+		ok, _ := anthropicChannel(t, "ok", 1)
+		h := channelHarness(t, busy, ok)
+		res, got := h.do(t, "chan", http.MethodPost, "/v1/chat/completions", chatBody, nil)
+		if res.StatusCode != http.StatusOK || res.Header.Get("X-Oais-Channel") != "ok" || busy.calls.Load() != 1 {
+			t.Fatalf("%d %s %v", res.StatusCode, got, res.Header)
 		}
 	})
 }

@@ -97,42 +97,56 @@ func (r *Router) health(ch *Channel) *health {
 	return h
 }
 
-// Serving reports whether any channel of chs serves model.
-func Serving(chs []*Channel, model string) bool {
+// ServesPath reports whether a channel of type t serves the OpenAI
+// endpoint path (as "/chat/completions"): an OpenAI-compatible channel
+// every one, Azure chat, completions and embeddings, Anthropic chat only.
+func ServesPath(t Type, path string) bool {
+	switch t {
+	case Azure:
+		return path == "/chat/completions" || path == "/completions" || path == "/embeddings"
+	case Anthropic:
+		return path == "/chat/completions"
+	}
+	return true
+}
+
+// Serving reports whether any channel of chs serves model on path.
+func Serving(chs []*Channel, model, path string) bool {
 	for _, c := range chs {
-		if c.Serves(model) {
+		if c.Serves(model) && ServesPath(c.Type, path) {
 			return true
 		}
 	}
 	return false
 }
 
-// Candidates is the channel list a request for model picks from: the
-// workspace's own when one of them serves the model, else the site-wide
-// ones when one of those does, else nil (the gateway's upstream serves).
-func Candidates(workspace, site []*Channel, model string) []*Channel {
-	if Serving(workspace, model) {
+// Candidates is the channel list a request for model on the endpoint path
+// picks from: the workspace's own when one of them serves it, else the
+// site-wide ones when one of those does, else nil (the gateway's upstream
+// serves).
+func Candidates(workspace, site []*Channel, model, path string) []*Channel {
+	if Serving(workspace, model, path) {
 		return workspace
 	}
-	if Serving(site, model) {
+	if Serving(site, model, path) {
 		return site
 	}
 	return nil
 }
 
-// Pick chooses a channel of chs for model: among those that serve it, are
+// Pick chooses a channel of chs for model on path: among those that serve them, are
 // not in tried, whose breaker lets a request through and whose own RPM
 // and TPM are not spent, the highest priority, weighted at random within
 // it. It returns nil when none is available. A channel it returns has
 // counted the request against its RPM and, when half-open, holds the
 // probe: report the outcome with Success or Failure.
-func (r *Router) Pick(chs []*Channel, model string, tried []*Channel) *Channel {
+func (r *Router) Pick(chs []*Channel, model, path string, tried []*Channel) *Channel {
 	now := r.cfg.Now().UnixNano()
 	for {
 		best, total := 0, 0
 		found := false
 		for _, c := range chs {
-			if !r.eligible(c, model, tried, now) {
+			if !r.eligible(c, model, path, tried, now) {
 				continue
 			}
 			switch {
@@ -148,7 +162,7 @@ func (r *Router) Pick(chs []*Channel, model string, tried []*Channel) *Channel {
 		n := rand.IntN(total)
 		var pick *Channel
 		for _, c := range chs {
-			if c.Priority != best || !r.eligible(c, model, tried, now) {
+			if c.Priority != best || !r.eligible(c, model, path, tried, now) {
 				continue
 			}
 			if n -= weight(c); n < 0 {
@@ -177,8 +191,8 @@ func weight(c *Channel) int {
 }
 
 // eligible: c serves model, was not tried, and may take a request now.
-func (r *Router) eligible(c *Channel, model string, tried []*Channel, now int64) bool {
-	if !c.Serves(model) {
+func (r *Router) eligible(c *Channel, model, path string, tried []*Channel, now int64) bool {
+	if !c.Serves(model) || !ServesPath(c.Type, path) {
 		return false
 	}
 	for _, t := range tried {

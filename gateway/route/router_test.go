@@ -26,7 +26,7 @@ func TestPickPriorityAndWeights(t *testing.T) {
 	counts := map[string]int{}
 	const n = 10_000
 	for i := 0; i < n; i++ {
-		counts[r.Pick(chs, "gpt-4o", nil).ID]++
+		counts[r.Pick(chs, "gpt-4o", "/chat/completions", nil).ID]++
 	}
 	if counts["low"] != 0 {
 		t.Fatalf("a lower priority served %d while higher ones were healthy", counts["low"])
@@ -56,7 +56,7 @@ func TestPickSkips(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := r.Pick(tt.chs, "gpt-4o", tt.tried); got != tt.want {
+			if got := r.Pick(tt.chs, "gpt-4o", "/chat/completions", tt.tried); got != tt.want {
 				t.Fatalf("picked %v, want %v", got, tt.want)
 			}
 		})
@@ -66,14 +66,18 @@ func TestPickSkips(t *testing.T) {
 func TestCandidates(t *testing.T) {
 	ws := []*Channel{{ID: "w", Enabled: true, Models: []string{"gpt-4o"}}}
 	site := []*Channel{{ID: "s", Enabled: true}}
-	if got := Candidates(ws, site, "gpt-4o"); len(got) != 1 || got[0].ID != "w" {
+	if got := Candidates(ws, site, "gpt-4o", "/chat/completions"); len(got) != 1 || got[0].ID != "w" {
 		t.Fatalf("workspace channel not preferred: %v", got)
 	}
-	if got := Candidates(ws, site, "other"); len(got) != 1 || got[0].ID != "s" {
+	if got := Candidates(ws, site, "other", "/chat/completions"); len(got) != 1 || got[0].ID != "s" {
 		t.Fatalf("site channel not the fallback: %v", got)
 	}
-	if got := Candidates(ws, nil, "other"); got != nil {
+	if got := Candidates(ws, nil, "other", "/chat/completions"); got != nil {
 		t.Fatalf("no channel must mean the gateway's upstream: %v", got)
+	}
+	claude := []*Channel{{ID: "a", Enabled: true, Type: Anthropic}}
+	if got := Candidates(claude, site, "claude", "/responses"); len(got) != 1 || got[0].ID != "s" {
+		t.Fatalf("an Anthropic channel cannot serve /responses: %v", got)
 	}
 }
 
@@ -86,32 +90,32 @@ func TestBreaker(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		r.Failure(a, 0)
 	}
-	if r.Pick([]*Channel{a}, "m", nil) != a {
+	if r.Pick([]*Channel{a}, "m", "/chat/completions", nil) != a {
 		t.Fatal("opened below the threshold")
 	}
 	r.Failure(a, 0)
 	reloaded := ch("a", 1, 1)
-	if r.Pick([]*Channel{reloaded}, "m", nil) != nil {
+	if r.Pick([]*Channel{reloaded}, "m", "/chat/completions", nil) != nil {
 		t.Fatal("open breaker let a request through (or a reload forgot it)")
 	}
 	clk.advance(10 * time.Second)
-	if r.Pick([]*Channel{reloaded}, "m", nil) != reloaded {
+	if r.Pick([]*Channel{reloaded}, "m", "/chat/completions", nil) != reloaded {
 		t.Fatal("no half-open probe after the cooldown")
 	}
-	if r.Pick([]*Channel{reloaded}, "m", nil) != nil {
+	if r.Pick([]*Channel{reloaded}, "m", "/chat/completions", nil) != nil {
 		t.Fatal("a second request while the probe is under way")
 	}
 	r.Failure(reloaded, 0)
 	clk.advance(5 * time.Second)
-	if r.Pick([]*Channel{reloaded}, "m", nil) != nil {
+	if r.Pick([]*Channel{reloaded}, "m", "/chat/completions", nil) != nil {
 		t.Fatal("a failed probe must open the breaker again")
 	}
 	clk.advance(5 * time.Second)
-	if r.Pick([]*Channel{reloaded}, "m", nil) != reloaded {
+	if r.Pick([]*Channel{reloaded}, "m", "/chat/completions", nil) != reloaded {
 		t.Fatal("no probe after the second cooldown")
 	}
 	r.Success(reloaded)
-	if r.Open(a) || r.Pick([]*Channel{a}, "m", nil) != a || r.Pick([]*Channel{a}, "m", nil) != a {
+	if r.Open(a) || r.Pick([]*Channel{a}, "m", "/chat/completions", nil) != a || r.Pick([]*Channel{a}, "m", "/chat/completions", nil) != a {
 		t.Fatal("a successful probe must close the breaker")
 	}
 
@@ -119,17 +123,17 @@ func TestBreaker(t *testing.T) {
 		b := ch("b", 1, 1)
 		r.Failure(b, 20*time.Second)
 		clk.advance(19 * time.Second)
-		if r.Pick([]*Channel{b}, "m", nil) != nil {
+		if r.Pick([]*Channel{b}, "m", "/chat/completions", nil) != nil {
 			t.Fatal("Retry-After not honoured")
 		}
 		clk.advance(time.Second)
-		if r.Pick([]*Channel{b}, "m", nil) != b {
+		if r.Pick([]*Channel{b}, "m", "/chat/completions", nil) != b {
 			t.Fatal("still out after Retry-After")
 		}
 		r.Success(b)
 		r.Failure(b, 24*time.Hour)
 		clk.advance(time.Minute)
-		if r.Pick([]*Channel{b}, "m", nil) != b {
+		if r.Pick([]*Channel{b}, "m", "/chat/completions", nil) != b {
 			t.Fatal("a huge Retry-After is bounded by MaxRetryAfter")
 		}
 	})
@@ -139,12 +143,12 @@ func TestBreaker(t *testing.T) {
 			r.Failure(c, 0)
 		}
 		clk.advance(10 * time.Second)
-		if r.Pick([]*Channel{c}, "m", nil) != c {
+		if r.Pick([]*Channel{c}, "m", "/chat/completions", nil) != c {
 			t.Fatal("no probe")
 		}
 		// The probe's client left: it never reports.
 		clk.advance(10 * time.Second)
-		if r.Pick([]*Channel{c}, "m", nil) != c {
+		if r.Pick([]*Channel{c}, "m", "/chat/completions", nil) != c {
 			t.Fatal("a probe that never reported holds the channel forever")
 		}
 	})
@@ -156,18 +160,18 @@ func TestChannelRPMAndTPM(t *testing.T) {
 	a, b := ch("a", 2, 1), ch("b", 1, 1)
 	a.RPM = 2
 	chs := []*Channel{a, b}
-	got := []string{r.Pick(chs, "m", nil).ID, r.Pick(chs, "m", nil).ID, r.Pick(chs, "m", nil).ID}
+	got := []string{r.Pick(chs, "m", "/chat/completions", nil).ID, r.Pick(chs, "m", "/chat/completions", nil).ID, r.Pick(chs, "m", "/chat/completions", nil).ID}
 	if got[0] != "a" || got[1] != "a" || got[2] != "b" {
 		t.Fatalf("RPM 2 channel served %v", got)
 	}
 	clk.advance(time.Minute)
-	if r.Pick(chs, "m", nil) != a {
+	if r.Pick(chs, "m", "/chat/completions", nil) != a {
 		t.Fatal("the next minute must serve the channel again")
 	}
 	c := ch("c", 3, 1)
 	c.TPM = 100
 	r.Used(c, 100)
-	if r.Pick([]*Channel{c, b}, "m", nil) != b {
+	if r.Pick([]*Channel{c, b}, "m", "/chat/completions", nil) != b {
 		t.Fatal("a channel past its TPM was picked")
 	}
 }
@@ -175,10 +179,10 @@ func TestChannelRPMAndTPM(t *testing.T) {
 func TestPickAllocs(t *testing.T) {
 	r := NewRouter(BreakerConfig{})
 	chs := []*Channel{ch("a", 1, 1), ch("b", 1, 2), ch("c", 0, 1)}
-	r.Pick(chs, "m", nil)
+	r.Pick(chs, "m", "/chat/completions", nil)
 	var tried [3]*Channel
 	if n := testing.AllocsPerRun(1000, func() {
-		c := r.Pick(chs, "m", tried[:0])
+		c := r.Pick(chs, "m", "/chat/completions", tried[:0])
 		r.Success(c)
 	}); n != 0 {
 		t.Fatalf("Pick allocates %v times per request", n)
@@ -191,7 +195,7 @@ func BenchmarkPick(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			r.Success(r.Pick(chs, "m", nil))
+			r.Success(r.Pick(chs, "m", "/chat/completions", nil))
 		}
 	})
 }
