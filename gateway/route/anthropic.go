@@ -76,9 +76,9 @@ type sseTranslator struct {
 	in   []byte // received, not yet a whole event
 	out  []byte // translated, not yet read
 	off  int
-	err  error
+	err  error // the source's: events still in t.in come first
+	fail error // a translation's: ends the stream at once
 	buf  [4096]byte
-	done bool
 }
 
 // maxAnthropicEvent bounds one event held for translation.
@@ -87,14 +87,26 @@ const maxAnthropicEvent = 1 << 20
 func (t *sseTranslator) Read(p []byte) (int, error) {
 	for t.off == len(t.out) {
 		t.out, t.off = t.out[:0], 0
-		if t.err != nil {
-			return 0, t.err
+		if t.fail != nil {
+			return 0, t.fail
 		}
 		if ev, ok := t.nextEvent(); ok {
 			if err := t.event(ev); err != nil {
-				t.err = err
+				t.fail = err
 			}
 			continue
+		}
+		if t.err != nil {
+			if len(t.in) > 0 && t.err == io.EOF {
+				// A last event without its blank line.
+				ev := t.in
+				t.in = nil
+				if err := t.event(ev); err != nil {
+					t.fail = err
+				}
+				continue
+			}
+			return 0, t.err
 		}
 		n, err := t.src.Read(t.buf[:])
 		t.in = append(t.in, t.buf[:n]...)
