@@ -205,6 +205,24 @@ func TestChannelRouting(t *testing.T) {
 		}
 	})
 
+	t.Run("a channel that refuses connections is skipped", func(t *testing.T) {
+		dead, a := newMockChannel(t, "dead", 2, 1), newMockChannel(t, "a", 1, 1)
+		dead.srv.Close()
+		h := channelHarness(t, dead, a)
+		for i := 0; i < 5; i++ {
+			res, body := h.do(t, "chan", http.MethodPost, "/v1/chat/completions", chatBody, nil)
+			if res.StatusCode != http.StatusOK || res.Header.Get("X-Oais-Channel") != "a" {
+				t.Fatalf("request %d: %d %s", i, res.StatusCode, body)
+			}
+		}
+		if got := a.calls.Load(); got != 5 {
+			t.Fatalf("the healthy channel answered %d of 5", got)
+		}
+		if h.rec.count() != 5 {
+			t.Fatalf("%d records for 5 requests", h.rec.count())
+		}
+	})
+
 	t.Run("all channels failing pass the last answer through", func(t *testing.T) {
 		a, b := newMockChannel(t, "a", 1, 1), newMockChannel(t, "b", 1, 1)
 		a.set(http.StatusServiceUnavailable, "", 0)
