@@ -152,7 +152,13 @@ func TestChannelRouting(t *testing.T) {
 		if b.calls.Load()+c.calls.Load() != 100 {
 			t.Fatalf("healthy channels answered %d of 100", b.calls.Load()+c.calls.Load())
 		}
-		// Metered once each, with the channel that answered.
+		// Limited and metered once each, with the channel that answered.
+		h.lim.mu.Lock()
+		reserves, settles := h.lim.reserves, len(h.lim.settles)
+		h.lim.mu.Unlock()
+		if reserves != 100 || settles != 100 {
+			t.Fatalf("%d reservations and %d settlements for 100 requests", reserves, settles)
+		}
 		recs := h.rec.count()
 		if recs != 100 {
 			t.Fatalf("%d usage records for 100 requests", recs)
