@@ -156,6 +156,12 @@ func TestRequest(t *testing.T) {
 				t.Fatalf("%v", tc)
 			}
 		}},
+		{"empty text parts dropped", `{"messages":[{"role":"user","content":[{"type":"text","text":""},{"type":"text","text":"x"}]},{"role":"assistant","content":[{"type":"text","text":""}]}]}`, func(t *testing.T, m map[string]any) {
+			msgs := m["messages"].([]any)
+			if len(msgs) != 1 || len(msgs[0].(map[string]any)["content"].([]any)) != 1 {
+				t.Fatalf("%v", msgs)
+			}
+		}},
 		{"stop string", `{"messages":[{"role":"user","content":"hi"}],"stop":"x","stream":true}`, func(t *testing.T, m map[string]any) {
 			if s := m["stop_sequences"].([]any); len(s) != 1 || s[0] != "x" || m["stream"] != true {
 				t.Fatalf("%v", m)
@@ -199,6 +205,7 @@ func TestRequestRefuses(t *testing.T) {
 		{"bad tool_choice", `{` + user + `,"tool_choice":"sometimes"}`, "tool_choice"},
 		{"no messages", `{"messages":[{"role":"system","content":"x"}]}`, "at least one"},
 		{"zero max_tokens", `{` + user + `,"max_tokens":0}`, "max_tokens"},
+		{"empty user message", `{"messages":[{"role":"user","content":[{"type":"text","text":""}]}]}`, "needs content"},
 		{"not JSON", `{"messages":`, "not a valid"},
 	}
 	for _, c := range cases {

@@ -385,7 +385,10 @@ func userBlocks(raw json.RawMessage) ([]block, error) {
 	for _, p := range parts {
 		switch p.Type {
 		case "text":
-			out = append(out, textBlock(p.Text))
+			// Messages refuses empty text blocks; an empty part says nothing.
+			if p.Text != "" {
+				out = append(out, textBlock(p.Text))
+			}
 		case "image_url":
 			if p.ImageURL == nil || p.ImageURL.URL == "" {
 				return nil, unsupported("an image_url part needs its url")
@@ -398,6 +401,9 @@ func userBlocks(raw json.RawMessage) ([]block, error) {
 		default:
 			return nil, unsupported("content parts of type " + strconv.Quote(p.Type) + " cannot be carried; use text and image_url")
 		}
+	}
+	if len(out) == 0 {
+		return nil, unsupported("a user message needs content")
 	}
 	return out, nil
 }
@@ -434,10 +440,10 @@ func assistantBlocks(m *chatMessage) ([]block, error) {
 			}
 			for _, p := range parts {
 				switch p.Type {
-				case "text":
-					out = append(out, textBlock(p.Text))
-				case "refusal":
-					out = append(out, textBlock(p.Refusal))
+				case "text", "refusal":
+					if t := p.Text + p.Refusal; t != "" {
+						out = append(out, textBlock(t))
+					}
 				default:
 					return nil, unsupported("an assistant message may only hold text and refusal parts, not " + strconv.Quote(p.Type))
 				}
