@@ -17,8 +17,9 @@ import (
 // channel serves (route.Candidates) goes to the channel route.Router
 // picks; on a connect error, a timeout before the answer's headers, a 429
 // or a 5xx it goes to the next channel the Router picks, at most
-// maxAttempts times and only while less than UpstreamHeaderTimeout has
-// passed since the first attempt. Every attempt happens before a byte of
+// maxAttempts times, all within the request's UpstreamTimeout: before the
+// answer's headers a request waits at most maxAttempts ×
+// UpstreamHeaderTimeout. Every attempt happens before a byte of
 // the answer is written to the client: the forwarder decides on the
 // status alone, then relays one answer, so a stream that has begun is
 // never retried (its cut reaches the client, as without channels).
@@ -85,7 +86,7 @@ func (g *Gateway) tryChannels(ctx context.Context, c *call, w *respWriter, r *ht
 			g.router.Success(ch)
 		}
 		var next *route.Channel
-		if retry && n < maxAttempts && ctx.Err() == nil && g.cfg.Now().Sub(c.upstreamStart) < g.cfg.UpstreamHeaderTimeout {
+		if retry && n < maxAttempts && ctx.Err() == nil {
 			next = g.router.Pick(c.chs, model, c.ep.upstream, tried[:n])
 		}
 		if next == nil {

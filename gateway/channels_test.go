@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/oais/oais/gateway/mockupstream"
 	"github.com/oais/oais/gateway/route"
@@ -29,6 +30,7 @@ type mockChannel struct {
 	status int    // answer every request with this status (0: answer)
 	after  string // Retry-After sent with status
 	cut    int    // streams: abort after this many words (0: never)
+	delay  int    // wait this long (ms) before answering
 	bodies [][]byte
 	paths  []*url.URL
 	hdrs   []http.Header
@@ -48,8 +50,11 @@ func newMockChannel(t *testing.T, name string, prio, weight int) *mockChannel {
 		m.bodies = append(m.bodies, b)
 		m.paths = append(m.paths, r.URL)
 		m.hdrs = append(m.hdrs, r.Header.Clone())
-		status, after, cut := m.status, m.after, m.cut
+		status, after, cut, delay := m.status, m.after, m.cut, m.delay
 		m.mu.Unlock()
+		if delay > 0 {
+			r.Header.Set("X-Mock-Delay-Ms", strconv.Itoa(delay))
+		}
 		if status != 0 {
 			if after != "" {
 				w.Header().Set("Retry-After", after)
@@ -78,13 +83,19 @@ func (m *mockChannel) set(status int, after string, cut int) {
 // workspace has the given channels; loopback is allowed for them.
 func channelHarness(t *testing.T, chs ...*mockChannel) *harness {
 	t.Helper()
+	return channelHarnessCfg(t, Config{}, chs...)
+}
+
+func channelHarnessCfg(t *testing.T, cfg Config, chs ...*mockChannel) *harness {
+	t.Helper()
 	ws := &WorkspacePolicy{ID: "ws_chan"}
 	for _, m := range chs {
 		ws.Channels = append(ws.Channels, m.ch)
 	}
+	cfg.Egress = &egress.Policy{Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
 	p := &Principal{Key: KeyPolicy{ID: "key_chan", WorkspaceID: "ws_chan", State: keys.State{Status: keys.StatusActive}}, Workspace: ws}
 	return newHarness(t, harnessOpts{
-		cfg:   Config{Egress: &egress.Policy{Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}},
+		cfg:   cfg,
 		extra: map[string]*Principal{"chan": p},
 	})
 }
@@ -226,6 +237,16 @@ func TestChannelRouting(t *testing.T) {
 		}
 		if h.rec.count() != 5 {
 			t.Fatalf("%d records for 5 requests", h.rec.count())
+		}
+	})
+
+	t.Run("a channel silent past the header timeout is skipped", func(t *testing.T) {
+		slow, a := newMockChannel(t, "slow", 2, 1), newMockChannel(t, "a", 1, 1)
+		slow.delay = 30_000 // the gateway gives up long before
+		h := channelHarnessCfg(t, Config{UpstreamHeaderTimeout: 200 * time.Millisecond}, slow, a)
+		res, body := h.do(t, "chan", http.MethodPost, "/v1/chat/completions", chatBody, nil)
+		if res.StatusCode != http.StatusOK || res.Header.Get("X-Oais-Channel") != "a" || slow.calls.Load() != 1 {
+			t.Fatalf("%d %s %v", res.StatusCode, body, res.Header)
 		}
 	})
 
