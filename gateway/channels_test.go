@@ -300,3 +300,60 @@ func TestChannelRouting(t *testing.T) {
 		}
 	})
 }
+
+// siteDirectory is a Directory that knows site-wide channels, as the key
+// snapshot does.
+type siteDirectory struct {
+	StaticDirectory
+	site []*route.Channel
+}
+
+func (d siteDirectory) SiteChannels() []*route.Channel { return d.site }
+
+var _ ChannelDirectory = siteDirectory{}
+
+func TestSiteChannels(t *testing.T) {
+	site, own := newMockChannel(t, "site", 1, 1), newMockChannel(t, "own", 1, 1)
+	own.ch.Models = []string{"gpt-4o"}
+	ws := &WorkspacePolicy{ID: "ws_site", Channels: []*route.Channel{own.ch}}
+	p := &Principal{Key: KeyPolicy{ID: "key_site", WorkspaceID: "ws_site", State: keys.State{Status: keys.StatusActive}}, Workspace: ws}
+	h := newHarness(t, harnessOpts{
+		cfg:       Config{Egress: &egress.Policy{Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}},
+		extra:     map[string]*Principal{"site": p},
+		directory: func(d StaticDirectory) Directory { return siteDirectory{d, []*route.Channel{site.ch}} },
+	})
+	tests := []struct{ who, model, want string }{
+		{"site", "gpt-4o", "own"},         // the workspace's channel serves it
+		{"site", "gpt-4o-mini", "site"},   // the workspace's does not: the site's
+		{"active", "gpt-4o-mini", "site"}, // a workspace without channels: the site's
+	}
+	for _, tt := range tests {
+		t.Run(tt.who+"/"+tt.model, func(t *testing.T) {
+			res, body := h.do(t, tt.who, http.MethodPost, "/v1/chat/completions",
+				`{"model":"`+tt.model+`","messages":[{"role":"user","content":"Hello"}]}`, nil)
+			if res.StatusCode != http.StatusOK || res.Header.Get("X-Oais-Channel") != tt.want {
+				t.Fatalf("%d %s %v", res.StatusCode, body, res.Header)
+			}
+		})
+	}
+}
+
+// TestChannelEgress: a channel obeys the same network rules as a
+// workspace's own upstream, and a forbidden address is not retried
+// elsewhere nor counted against the channel's health.
+func TestChannelEgress(t *testing.T) {
+	a := newMockChannel(t, "loopback", 1, 1)
+	h := newHarness(t, harnessOpts{extra: map[string]*Principal{"chan": {
+		Key:       KeyPolicy{ID: "key_chan", WorkspaceID: "ws_chan", State: keys.State{Status: keys.StatusActive}},
+		Workspace: &WorkspacePolicy{ID: "ws_chan", Channels: []*route.Channel{a.ch}},
+	}}})
+	for i := 0; i < route.DefaultFailureThreshold; i++ {
+		res, body := h.do(t, "chan", http.MethodPost, "/v1/chat/completions", chatBody, nil)
+		if res.StatusCode != http.StatusBadGateway || !strings.Contains(body, "upstream_unavailable") || a.calls.Load() != 0 {
+			t.Fatalf("%d %s, channel calls %d", res.StatusCode, body, a.calls.Load())
+		}
+	}
+	if h.gw.router.Open(a.ch) {
+		t.Fatal("a forbidden address opened the channel's breaker")
+	}
+}
