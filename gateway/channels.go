@@ -77,10 +77,12 @@ func (g *Gateway) tryChannels(ctx context.Context, c *call, w *respWriter, r *ht
 			retry = c.client.Err() == nil && !errors.Is(err, egress.ErrForbidden)
 			if retry {
 				g.router.Failure(ch, 0)
+				g.metrics.channelFailures.WithLabelValues(ch.Name).Inc()
 			}
 		case res.StatusCode == http.StatusTooManyRequests || res.StatusCode >= 500:
 			retryAfter = parseRetryAfter(res.Header.Get("Retry-After"), g.cfg.Now())
 			g.router.Failure(ch, retryAfter)
+			g.metrics.channelFailures.WithLabelValues(ch.Name).Inc()
 			retry = true
 		default:
 			g.router.Success(ch)

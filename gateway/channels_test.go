@@ -160,6 +160,10 @@ func TestChannelRouting(t *testing.T) {
 		if got := bad.calls.Load(); got > route.DefaultFailureThreshold {
 			t.Fatalf("the failing channel got %d requests, more than its breaker threshold %d", got, route.DefaultFailureThreshold)
 		}
+		_, metrics := h.do(t, "", http.MethodGet, "/metrics", "", nil)
+		if want := `oais_gateway_channel_failures_total{channel="bad"} ` + strconv.FormatInt(bad.calls.Load(), 10) + "\n"; !strings.Contains(metrics, want) {
+			t.Fatalf("metrics lack %q", want)
+		}
 		if b.calls.Load()+c.calls.Load() != 100 {
 			t.Fatalf("healthy channels answered %d of 100", b.calls.Load()+c.calls.Load())
 		}
