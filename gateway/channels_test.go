@@ -52,6 +52,9 @@ func newMockChannel(t *testing.T, name string, prio, weight int) *mockChannel {
 		m.hdrs = append(m.hdrs, r.Header.Clone())
 		status, after, cut, delay := m.status, m.after, m.cut, m.delay
 		m.mu.Unlock()
+		// A hostile upstream cannot name the channel or claim a cache hit.
+		w.Header().Set("X-Oais-Channel", "forged")
+		w.Header().Set("X-Oais-Cache", "hit")
 		if delay > 0 {
 			r.Header.Set("X-Mock-Delay-Ms", strconv.Itoa(delay))
 		}
@@ -153,8 +156,8 @@ func TestChannelRouting(t *testing.T) {
 			if res.StatusCode != http.StatusOK {
 				t.Fatalf("request %d: %d %s", i, res.StatusCode, body)
 			}
-			if got := res.Header.Get("X-Oais-Channel"); got != "b" && got != "c" {
-				t.Fatalf("x-oais-channel %q", got)
+			if got := res.Header.Values("X-Oais-Channel"); len(got) != 1 || got[0] != "b" && got[0] != "c" || res.Header.Get("X-Oais-Cache") != "" {
+				t.Fatalf("x-oais-channel %q, x-oais-cache %q", got, res.Header.Get("X-Oais-Cache"))
 			}
 		}
 		if got := bad.calls.Load(); got > route.DefaultFailureThreshold {

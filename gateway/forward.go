@@ -233,7 +233,10 @@ func dropResponseHeader(k string) bool {
 	case "X-Ratelimit-Limit-Requests", "X-Ratelimit-Limit-Tokens",
 		"X-Ratelimit-Remaining-Requests", "X-Ratelimit-Remaining-Tokens",
 		"X-Ratelimit-Reset-Requests", "X-Ratelimit-Reset-Tokens",
-		"Openai-Organization", "Openai-Project", "Set-Cookie":
+		"Openai-Organization", "Openai-Project", "Set-Cookie",
+		// The gateway's own: an upstream cannot name the channel or
+		// claim a cache hit.
+		"X-Oais-Channel", "X-Oais-Cache":
 		return true
 	}
 	return false

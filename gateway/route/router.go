@@ -113,7 +113,7 @@ func ServesPath(t Type, path string) bool {
 // Serving reports whether any channel of chs serves model on path.
 func Serving(chs []*Channel, model, path string) bool {
 	for _, c := range chs {
-		if c.Serves(model) && ServesPath(c.Type, path) {
+		if c.Serves(model) && ServesPath(c.Type, path) && c.BaseURL != nil {
 			return true
 		}
 	}
@@ -192,7 +192,7 @@ func weight(c *Channel) int {
 
 // eligible: c serves model, was not tried, and may take a request now.
 func (r *Router) eligible(c *Channel, model, path string, tried []*Channel, now int64) bool {
-	if !c.Serves(model) || !ServesPath(c.Type, path) {
+	if !c.Serves(model) || !ServesPath(c.Type, path) || c.BaseURL == nil {
 		return false
 	}
 	for _, t := range tried {

@@ -1,6 +1,7 @@
 package route
 
 import (
+	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,8 +17,10 @@ func newClock() *clock {
 func (c *clock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
 func (c *clock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
+var testBase = &url.URL{Scheme: "https", Host: "api.example.com", Path: "/v1"}
+
 func ch(id string, prio, weight int) *Channel {
-	return &Channel{ID: id, Name: id, Type: OpenAI, Priority: prio, Weight: weight, Enabled: true}
+	return &Channel{ID: id, Name: id, Type: OpenAI, BaseURL: testBase, Priority: prio, Weight: weight, Enabled: true}
 }
 
 func TestPickPriorityAndWeights(t *testing.T) {
@@ -42,6 +45,8 @@ func TestPickSkips(t *testing.T) {
 	other := ch("other", 9, 1)
 	other.Models = []string{"claude"}
 	a := ch("a", 1, 1)
+	noURL := ch("nourl", 9, 1)
+	noURL.BaseURL = nil
 	r := NewRouter(BreakerConfig{})
 	tests := []struct {
 		name  string
@@ -50,6 +55,7 @@ func TestPickSkips(t *testing.T) {
 		want  *Channel
 	}{
 		{"disabled and other models", []*Channel{disabled, other, a}, nil, a},
+		{"no base URL", []*Channel{noURL, a}, nil, a},
 		{"tried", []*Channel{a}, []*Channel{a}, nil},
 		{"tried by ID after a reload", []*Channel{a}, []*Channel{ch("a", 1, 1)}, nil},
 		{"none", nil, nil, nil},
@@ -64,8 +70,8 @@ func TestPickSkips(t *testing.T) {
 }
 
 func TestCandidates(t *testing.T) {
-	ws := []*Channel{{ID: "w", Enabled: true, Models: []string{"gpt-4o"}}}
-	site := []*Channel{{ID: "s", Enabled: true}}
+	ws := []*Channel{{ID: "w", Enabled: true, BaseURL: testBase, Models: []string{"gpt-4o"}}}
+	site := []*Channel{{ID: "s", Enabled: true, BaseURL: testBase}}
 	if got := Candidates(ws, site, "gpt-4o", "/chat/completions"); len(got) != 1 || got[0].ID != "w" {
 		t.Fatalf("workspace channel not preferred: %v", got)
 	}
@@ -75,7 +81,7 @@ func TestCandidates(t *testing.T) {
 	if got := Candidates(ws, nil, "other", "/chat/completions"); got != nil {
 		t.Fatalf("no channel must mean the gateway's upstream: %v", got)
 	}
-	claude := []*Channel{{ID: "a", Enabled: true, Type: Anthropic}}
+	claude := []*Channel{{ID: "a", Enabled: true, BaseURL: testBase, Type: Anthropic}}
 	if got := Candidates(claude, site, "claude", "/responses"); len(got) != 1 || got[0].ID != "s" {
 		t.Fatalf("an Anthropic channel cannot serve /responses: %v", got)
 	}
