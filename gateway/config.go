@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"github.com/oais/oais/gateway/route"
+
 	"context"
 	"errors"
 	"fmt"
@@ -49,6 +51,9 @@ type Config struct {
 	// allows public addresses only. The global upstream and the built-in
 	// mock are the operator's and not subject to it.
 	Egress *egress.Policy
+	// ChannelBreaker tunes every channel's circuit breaker
+	// (docs/routing.md); the zero value takes route's defaults.
+	ChannelBreaker route.BreakerConfig
 	// TrustedProxies are the peers whose X-Forwarded-For is believed when
 	// finding the client's address (for IP allow-lists and logs).
 	TrustedProxies []netip.Prefix

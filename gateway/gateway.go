@@ -56,6 +56,7 @@ import (
 	"github.com/oais/oais/gateway/jsonscan"
 	"github.com/oais/oais/gateway/mockupstream"
 	"github.com/oais/oais/gateway/ratelimit"
+	"github.com/oais/oais/gateway/route"
 	"github.com/oais/oais/gateway/tokens"
 	"github.com/oais/oais/internal/keys"
 	"github.com/oais/oais/internal/pricing"
@@ -99,10 +100,14 @@ type Gateway struct {
 	// checked against cfg.Egress (egress.go).
 	tenantTransport *http.Transport
 	mock            *mockupstream.InProcess
-	metrics         *metrics
-	floors          atomic.Pointer[BudgetFloors]
-	wsNames         counterNameCache // workspace id -> its counter keys
-	keyNames        counterNameCache // key id -> its counter keys
+	// router picks channels and keeps their health; channels is
+	// deps.Directory when it knows the site-wide channels.
+	router   *route.Router
+	channels ChannelDirectory
+	metrics  *metrics
+	floors   atomic.Pointer[BudgetFloors]
+	wsNames  counterNameCache // workspace id -> its counter keys
+	keyNames counterNameCache // key id -> its counter keys
 	// usageWarned spaces the warnings of implausible upstream usage.
 	usageWarned minuteGate
 	draining    atomic.Bool
@@ -133,6 +138,12 @@ func New(cfg Config, deps Deps) *Gateway {
 	g := &Gateway{cfg: cfg, deps: deps, log: cfg.Logger, metrics: newMetrics()}
 	g.full, _ = deps.Recorder.(Fuller)
 	g.fetcher, _ = deps.Directory.(Fetcher)
+	g.channels, _ = deps.Directory.(ChannelDirectory)
+	bc := cfg.ChannelBreaker
+	if bc.Now == nil {
+		bc.Now = cfg.Now
+	}
+	g.router = route.NewRouter(bc)
 	g.priced, _ = deps.Pricer.(PricedModels)
 	g.into, _ = deps.Limiter.(ratelimit.IntoReserver)
 	g.settler, _ = deps.Limiter.(ratelimit.AsyncSettler)
@@ -339,6 +350,12 @@ type call struct {
 	cacheKey string
 	finishID func(*StoredAnswer)
 
+	// chs are the channels the request picks from (nil: the workspace's
+	// or the global upstream); ch is the one that answered, or the last
+	// one tried.
+	chs []*route.Channel
+	ch  *route.Channel
+
 	// Set by the forwarder.
 	x              *exchange
 	jsm            jsonMeter // js, for a plain answer
@@ -492,6 +509,11 @@ func (g *Gateway) admit(c *call, r *http.Request) error {
 		}
 		c.price, c.priced = price, true
 	}
+	var site []*route.Channel
+	if g.channels != nil {
+		site = g.channels.SiteChannels()
+	}
+	c.chs = route.Candidates(p.Workspace.Channels, site, c.req.Model, c.ep.upstream)
 	if k := r.Header.Get("Idempotency-Key"); k != "" {
 		replay, finish, err := g.deps.Idempotency.Begin(r.Context(), p.Key.ID+"\x00"+k, c.bodySum)
 		if err != nil {

@@ -354,6 +354,9 @@ func (g *Gateway) settle(c *call, w *respWriter, aborted bool) {
 			}
 		}
 	}
+	if c.ch != nil {
+		g.router.Used(c.ch, prompt+completion)
+	}
 	var cost int64
 	if c.priced {
 		cost = c.price.Cost(prompt, cached, completion)
@@ -511,6 +514,9 @@ func (g *Gateway) newRecord(c *call, status int) *usage.Record {
 	}
 	if c.clientIP.IsValid() {
 		r.ClientIP = c.clientIP.String()
+	}
+	if c.ch != nil && c.upstreamStatus != 0 {
+		r.Channel = c.ch.Name
 	}
 	return r
 }
