@@ -7,38 +7,71 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/oais/oais/ent"
+	entgateway "github.com/oais/oais/ent/gateway"
 	"github.com/oais/oais/graph/model"
+	keygroups "github.com/oais/oais/internal/groups"
+	"github.com/oais/oais/internal/store"
 )
 
 // CreateGroup is the resolver for the createGroup field.
 func (r *mutationResolver) CreateGroup(ctx context.Context, input model.CreateGroupInput) (*ent.Group, error) {
-	panic(fmt.Errorf("not implemented: CreateGroup - createGroup"))
+	if err := signedIn(ctx); err != nil {
+		return nil, err
+	}
+	bps := int64(input.PriceMultiplierBps)
+	return keygroups.Create(ctx, r.txClient(ctx), keygroups.Params{Name: &input.Name, PriceMultiplierBps: &bps, RPM: int64p(input.Rpm), TPM: int64p(input.Tpm)})
 }
 
 // UpdateGroup is the resolver for the updateGroup field.
 func (r *mutationResolver) UpdateGroup(ctx context.Context, id string, input model.UpdateGroupInput) (*ent.Group, error) {
-	panic(fmt.Errorf("not implemented: UpdateGroup - updateGroup"))
+	if err := signedIn(ctx); err != nil {
+		return nil, err
+	}
+	return keygroups.Update(ctx, r.txClient(ctx), id, keygroups.Params{Name: input.Name, PriceMultiplierBps: int64p(input.PriceMultiplierBps),
+		RPM: int64p(input.Rpm), TPM: int64p(input.Tpm)})
 }
 
 // DeleteGroup is the resolver for the deleteGroup field.
 func (r *mutationResolver) DeleteGroup(ctx context.Context, id string) (string, error) {
-	panic(fmt.Errorf("not implemented: DeleteGroup - deleteGroup"))
+	if err := signedIn(ctx); err != nil {
+		return "", err
+	}
+	if err := keygroups.Delete(ctx, r.txClient(ctx), id); err != nil {
+		return "", err
+	}
+	return id, nil
 }
 
 // SetWorkspaceGroup is the resolver for the setWorkspaceGroup field.
 func (r *mutationResolver) SetWorkspaceGroup(ctx context.Context, workspaceID string, groupID *string) (*ent.Workspace, error) {
-	panic(fmt.Errorf("not implemented: SetWorkspaceGroup - setWorkspaceGroup"))
+	if err := signedIn(ctx); err != nil {
+		return nil, err
+	}
+	return keygroups.SetWorkspace(ctx, r.txClient(ctx), workspaceID, groupID)
 }
 
 // Groups is the resolver for the groups field.
 func (r *queryResolver) Groups(ctx context.Context) ([]*ent.Group, error) {
-	panic(fmt.Errorf("not implemented: Groups - groups"))
+	if err := signedIn(ctx); err != nil {
+		return nil, err
+	}
+	return keygroups.List(ctx, r.Client)
 }
 
 // Gateways is the resolver for the gateways field.
 func (r *queryResolver) Gateways(ctx context.Context) ([]*model.GatewayInfo, error) {
-	panic(fmt.Errorf("not implemented: Gateways - gateways"))
+	if err := signedIn(ctx); err != nil {
+		return nil, err
+	}
+	gws, err := r.Client.Gateway.Query().Order(ent.Asc(entgateway.FieldName)).All(ctx)
+	if err != nil {
+		return nil, store.Classify(err)
+	}
+	out := make([]*model.GatewayInfo, len(gws))
+	for i, g := range gws {
+		out[i] = &model.GatewayInfo{Name: g.Name, LastSeenAt: g.LastSeenAt}
+	}
+	return out, nil
 }
