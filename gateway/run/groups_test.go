@@ -21,10 +21,10 @@ import (
 
 // world is one store with a workspace, shared by several gateways.
 type world struct {
-	st    *store.Store
-	ctx   context.Context // the workspace's owner, a site admin
-	wsID  string
-	svc   *apikeys.Service
+	st   *store.Store
+	ctx  context.Context // the workspace's owner, a site admin
+	wsID string
+	svc  *apikeys.Service
 }
 
 func newWorld(t *testing.T) *world {
