@@ -79,3 +79,21 @@ export function spendPercent(spendMicros: number, capCents: number | null | unde
 }
 
 export { MICROS_PER_DOLLAR };
+
+/**
+ * costAxisFormatter returns the tick formatter of a cost axis whose largest
+ * value is maxMicros: the precision comes from the range, so ticks differ
+ * from each other. Below a tenth of a cent the ticks are whole micro-dollars
+ * ("250 µ$"); above, dollars with as many places as the range needs (2 to 6),
+ * so small spends no longer read "$0.0000" on every tick.
+ */
+export function costAxisFormatter(maxMicros: number): (micros: number) => string {
+  const max = Math.abs(Math.round(maxMicros));
+  if (max > 0 && max < 1_000) {
+    return (v) => `${groupThousands(String(Math.round(v)))} µ$`;
+  }
+  // One more place than the largest value's leading digit, at least cents.
+  const digits = String(max).length; // of the micro-dollar integer
+  const decimals = Math.min(6, Math.max(2, 8 - digits));
+  return (v) => formatMicros(Math.round(v), decimals);
+}
