@@ -11,7 +11,7 @@ import { costAxisFormatter, formatCost } from '../lib/money';
 import { fillSeries, usageWindow, type Range } from '../lib/series';
 import { POLL_MS } from './KeysPage';
 
-const UsagePageQuery = graphql(`
+export const UsagePageQuery = graphql(`
   query UsagePage($workspaceID: ID!, $from: Time!, $to: Time!, $granularity: Granularity!) {
     workspace(id: $workspaceID) {
       id
