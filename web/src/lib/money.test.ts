@@ -33,6 +33,12 @@ describe('formatCost', () => {
     expect(formatCost(5_000)).toBe('$0.01');
     expect(formatCost(42_000_000)).toBe('$42.00');
   });
+
+  it('shows six places where four would read $0.0000', () => {
+    expect(formatCost(4)).toBe('$0.000004');
+    expect(formatCost(49)).toBe('$0.000049');
+    expect(formatCost(50)).toBe('$0.0001');
+  });
 });
 
 describe('cents', () => {

@@ -34,11 +34,13 @@ export function formatMicros(micros: number | bigint, decimals = 2): string {
 
 /**
  * formatCost is formatMicros for usage tables: cents normally, four places
- * for a non-zero amount under one cent so small spends do not read as $0.00.
+ * for a non-zero amount under one cent so small spends do not read as $0.00,
+ * and all six for one that four places would still show as $0.0000.
  */
 export function formatCost(micros: number | bigint): string {
   const m = toBig(micros);
   const abs = m < 0n ? -m : m;
+  if (abs > 0n && abs < 50n) return formatMicros(m, 6);
   if (abs > 0n && abs < MICROS_PER_CENT / 2n) return formatMicros(m, 4);
   return formatMicros(m, 2);
 }
