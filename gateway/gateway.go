@@ -85,9 +85,10 @@ type Deps struct {
 type Gateway struct {
 	cfg      Config
 	deps     Deps
-	full     Fuller       // deps.Recorder, when it can tell
-	fetcher  Fetcher      // deps.Directory, when it can read a key it missed
-	priced   PricedModels // deps.Pricer, when it can tell
+	full     Fuller         // deps.Recorder, when it can tell
+	fetcher  Fetcher        // deps.Directory, when it can read a key it missed
+	priced   PricedModels   // deps.Pricer, when it can tell
+	groups   GroupDirectory // deps.Directory, when it knows groups
 	log      *slog.Logger
 	upstream *url.URL
 	// authzValue is the Authorization sent to the global upstream
@@ -145,6 +146,7 @@ func New(cfg Config, deps Deps) *Gateway {
 	}
 	g.router = route.NewRouter(bc)
 	g.priced, _ = deps.Pricer.(PricedModels)
+	g.groups, _ = deps.Directory.(GroupDirectory)
 	g.into, _ = deps.Limiter.(ratelimit.IntoReserver)
 	g.settler, _ = deps.Limiter.(ratelimit.AsyncSettler)
 	_, g.localLimiter = deps.Limiter.(*ratelimit.Local)
@@ -337,8 +339,13 @@ type call struct {
 	// gateway has no Pricer (everything is free, and spend caps are off).
 	price  pricing.Price
 	priced bool
-	stream bool
-	hide   bool // the gateway asked for stream usage; hide it again
+	// bps is the price multiplier of the key's group (pricing.ListBps
+	// without one), and rpm and tpm the key's limits, its group's
+	// defaults filled in: set at admission.
+	bps      int64
+	rpm, tpm int64
+	stream   bool
+	hide     bool // the gateway asked for stream usage; hide it again
 
 	counters [8]ratelimit.Counter // every scope once at most
 	scopes   [8]limitScope
@@ -400,6 +407,7 @@ func release(c *call) {
 func (g *Gateway) serveAPI(rw http.ResponseWriter, r *http.Request, ep *endpoint, id, public string) {
 	c := calls.Get().(*call)
 	c.ep, c.id, c.publicID, c.start, c.client = ep, id, public, g.cfg.Now(), r.Context()
+	c.bps = pricing.ListBps // list price until admission finds a group
 	c.now = c.start
 	w := &c.rw
 	w.reset(rw)
@@ -480,6 +488,16 @@ func (g *Gateway) admit(c *call, r *http.Request) error {
 		return err
 	}
 	p := c.p
+	c.bps, c.rpm, c.tpm = pricing.ListBps, p.Key.RPM, p.Key.TPM
+	if gp, ok := p.group(g.groups); ok {
+		c.bps = gp.PriceMultiplierBps
+		if c.rpm == 0 {
+			c.rpm = gp.RPM
+		}
+		if c.tpm == 0 {
+			c.tpm = gp.TPM
+		}
+	}
 	if p.Workspace.Inactive {
 		return ErrWorkspaceInactive
 	}
@@ -552,6 +570,11 @@ func (g *Gateway) authenticate(c *call, r *http.Request, h keys.Hash) error {
 		}
 	}
 	c.p = p
+	// A key bound to another gateway is, here, no key at all: the same
+	// answer as an unknown one, so it tells a prober nothing.
+	if p.Key.GatewayName != "" && p.Key.GatewayName != g.cfg.Name {
+		return ErrInvalidKey
+	}
 	return err
 }
 

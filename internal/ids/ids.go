@@ -31,6 +31,8 @@ const (
 	EmailToken    = "etk"
 	ServiceToken  = "stk"
 	RecoveryCode  = "rc"
+	Group         = "grp"
+	Gateway       = "gw"
 )
 
 const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

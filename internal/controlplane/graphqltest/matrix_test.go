@@ -605,6 +605,7 @@ func ghost(v any) (any, bool) {
 // a foreign workspace looks exactly like a missing one.
 func TestMatrix(t *testing.T) {
 	rows := append(matrix(), lifecycleRows()...)
+	rows = append(rows, groupRows()...)
 	forEachDialect(t, func(t *testing.T, dbURL string) {
 		s := start(t, dbURL, nil)
 		w := newWorld(t, s)
