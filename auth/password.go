@@ -5,8 +5,10 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -80,10 +82,33 @@ func hashWith(p Argon2Params, pw string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("auth: read salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, argon2KeyLen)
+	key := argon2Key(pw, salt, p, argon2KeyLen)
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+}
+
+// hashSlots bounds the argon2 computations running at once. Each holds
+// Memory KiB (19 MiB by default, up to maxArgon2Memory for a stored hash)
+// while it runs, and each is CPU-bound, so running more of them than there
+// are CPUs adds memory and no throughput: a burst of sign-ins from many
+// addresses (each under its own throttle) waits here instead of
+// allocating gigabytes (2,000 at once would be 37 GiB).
+var hashSlots = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
+
+// hashing counts the computations inside hashSlots, and hashingPeak the
+// most there were at once: the test that bursts sign-ins reads it.
+var hashing, hashingPeak atomic.Int32
+
+// argon2Key is argon2.IDKey within hashSlots.
+func argon2Key(pw string, salt []byte, p Argon2Params, keyLen uint32) []byte {
+	hashSlots <- struct{}{}
+	defer func() { <-hashSlots }()
+	n := hashing.Add(1)
+	defer hashing.Add(-1)
+	for peak := hashingPeak.Load(); n > peak && !hashingPeak.CompareAndSwap(peak, n); peak = hashingPeak.Load() {
+	}
+	return argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, keyLen)
 }
 
 // VerifyPassword reports whether pw matches the PHC-encoded argon2id hash.
@@ -98,7 +123,7 @@ func VerifyPassword(encoded, pw string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	got := argon2.IDKey([]byte(pw), salt, p.Time, p.Memory, p.Threads, uint32(len(want)))
+	got := argon2Key(pw, salt, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 

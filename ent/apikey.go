@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"github.com/oais/oais/ent/apikey"
+	"github.com/oais/oais/ent/group"
 	"github.com/oais/oais/ent/user"
 	"github.com/oais/oais/ent/workspace"
 )
@@ -78,6 +79,10 @@ type APIKey struct {
 	LeakSource *string `json:"leak_source,omitempty"`
 	// DeletedAt holds the value of the "deleted_at" field.
 	DeletedAt *time.Time `json:"deleted_at,omitempty"`
+	// GroupID holds the value of the "group_id" field.
+	GroupID *string `json:"group_id,omitempty"`
+	// GatewayName holds the value of the "gateway_name" field.
+	GatewayName *string `json:"gateway_name,omitempty"`
 	// DeletedBy holds the value of the "deleted_by" field.
 	DeletedBy *string `json:"deleted_by,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -94,11 +99,13 @@ type APIKeyEdges struct {
 	CreatedBy *User `json:"created_by,omitempty"`
 	// RotatedFrom holds the value of the rotated_from edge.
 	RotatedFrom *APIKey `json:"rotated_from,omitempty"`
+	// Group holds the value of the group edge.
+	Group *Group `json:"group,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [3]bool
+	loadedTypes [4]bool
 	// totalCount holds the count of the edges above.
-	totalCount [3]map[string]int
+	totalCount [4]map[string]int
 }
 
 // WorkspaceOrErr returns the Workspace value or an error if the edge
@@ -134,6 +141,17 @@ func (e APIKeyEdges) RotatedFromOrErr() (*APIKey, error) {
 	return nil, &NotLoadedError{edge: "rotated_from"}
 }
 
+// GroupOrErr returns the Group value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e APIKeyEdges) GroupOrErr() (*Group, error) {
+	if e.Group != nil {
+		return e.Group, nil
+	} else if e.loadedTypes[3] {
+		return nil, &NotFoundError{label: group.Label}
+	}
+	return nil, &NotLoadedError{edge: "group"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*APIKey) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
@@ -145,7 +163,7 @@ func (*APIKey) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullBool)
 		case apikey.FieldMaxRequests, apikey.FieldRequestCount, apikey.FieldCacheHits, apikey.FieldRpm, apikey.FieldTpm, apikey.FieldCreditQuotaCents, apikey.FieldCreditUsedMicros:
 			values[i] = new(sql.NullInt64)
-		case apikey.FieldID, apikey.FieldWorkspaceID, apikey.FieldLabel, apikey.FieldSecretHash, apikey.FieldMaskedKey, apikey.FieldStatus, apikey.FieldRevokeReason, apikey.FieldRevokedBy, apikey.FieldCreatedByID, apikey.FieldRotatedFromID, apikey.FieldLeakSource, apikey.FieldDeletedBy:
+		case apikey.FieldID, apikey.FieldWorkspaceID, apikey.FieldLabel, apikey.FieldSecretHash, apikey.FieldMaskedKey, apikey.FieldStatus, apikey.FieldRevokeReason, apikey.FieldRevokedBy, apikey.FieldCreatedByID, apikey.FieldRotatedFromID, apikey.FieldLeakSource, apikey.FieldGroupID, apikey.FieldGatewayName, apikey.FieldDeletedBy:
 			values[i] = new(sql.NullString)
 		case apikey.FieldCreatedAt, apikey.FieldUpdatedAt, apikey.FieldRevokedAt, apikey.FieldExpiresAt, apikey.FieldRequestsResetAt, apikey.FieldLastUsedAt, apikey.FieldGraceUntil, apikey.FieldLeakedAt, apikey.FieldDeletedAt:
 			values[i] = new(sql.NullTime)
@@ -363,6 +381,20 @@ func (_m *APIKey) assignValues(columns []string, values []any) error {
 				_m.DeletedAt = new(time.Time)
 				*_m.DeletedAt = value.Time
 			}
+		case apikey.FieldGroupID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field group_id", values[i])
+			} else if value.Valid {
+				_m.GroupID = new(string)
+				*_m.GroupID = value.String
+			}
+		case apikey.FieldGatewayName:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field gateway_name", values[i])
+			} else if value.Valid {
+				_m.GatewayName = new(string)
+				*_m.GatewayName = value.String
+			}
 		case apikey.FieldDeletedBy:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field deleted_by", values[i])
@@ -396,6 +428,11 @@ func (_m *APIKey) QueryCreatedBy() *UserQuery {
 // QueryRotatedFrom queries the "rotated_from" edge of the APIKey entity.
 func (_m *APIKey) QueryRotatedFrom() *APIKeyQuery {
 	return NewAPIKeyClient(_m.config).QueryRotatedFrom(_m)
+}
+
+// QueryGroup queries the "group" edge of the APIKey entity.
+func (_m *APIKey) QueryGroup() *GroupQuery {
+	return NewAPIKeyClient(_m.config).QueryGroup(_m)
 }
 
 // Update returns a builder for updating this APIKey.
@@ -535,6 +572,16 @@ func (_m *APIKey) String() string {
 	if v := _m.DeletedAt; v != nil {
 		builder.WriteString("deleted_at=")
 		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.GroupID; v != nil {
+		builder.WriteString("group_id=")
+		builder.WriteString(*v)
+	}
+	builder.WriteString(", ")
+	if v := _m.GatewayName; v != nil {
+		builder.WriteString("gateway_name=")
+		builder.WriteString(*v)
 	}
 	builder.WriteString(", ")
 	if v := _m.DeletedBy; v != nil {

@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/oais/oais/ent/apikey"
+	"github.com/oais/oais/ent/group"
 	"github.com/oais/oais/ent/user"
 	"github.com/oais/oais/ent/workspace"
 )
@@ -383,6 +384,34 @@ func (_c *APIKeyCreate) SetNillableDeletedAt(v *time.Time) *APIKeyCreate {
 	return _c
 }
 
+// SetGroupID sets the "group_id" field.
+func (_c *APIKeyCreate) SetGroupID(v string) *APIKeyCreate {
+	_c.mutation.SetGroupID(v)
+	return _c
+}
+
+// SetNillableGroupID sets the "group_id" field if the given value is not nil.
+func (_c *APIKeyCreate) SetNillableGroupID(v *string) *APIKeyCreate {
+	if v != nil {
+		_c.SetGroupID(*v)
+	}
+	return _c
+}
+
+// SetGatewayName sets the "gateway_name" field.
+func (_c *APIKeyCreate) SetGatewayName(v string) *APIKeyCreate {
+	_c.mutation.SetGatewayName(v)
+	return _c
+}
+
+// SetNillableGatewayName sets the "gateway_name" field if the given value is not nil.
+func (_c *APIKeyCreate) SetNillableGatewayName(v *string) *APIKeyCreate {
+	if v != nil {
+		_c.SetGatewayName(*v)
+	}
+	return _c
+}
+
 // SetDeletedBy sets the "deleted_by" field.
 func (_c *APIKeyCreate) SetDeletedBy(v string) *APIKeyCreate {
 	_c.mutation.SetDeletedBy(v)
@@ -424,6 +453,11 @@ func (_c *APIKeyCreate) SetCreatedBy(v *User) *APIKeyCreate {
 // SetRotatedFrom sets the "rotated_from" edge to the APIKey entity.
 func (_c *APIKeyCreate) SetRotatedFrom(v *APIKey) *APIKeyCreate {
 	return _c.SetRotatedFromID(v.ID)
+}
+
+// SetGroup sets the "group" edge to the Group entity.
+func (_c *APIKeyCreate) SetGroup(v *Group) *APIKeyCreate {
+	return _c.SetGroupID(v.ID)
 }
 
 // Mutation returns the APIKeyMutation object of the builder.
@@ -609,6 +643,11 @@ func (_c *APIKeyCreate) check() error {
 			return &ValidationError{Name: "leak_source", err: fmt.Errorf(`ent: validator failed for field "APIKey.leak_source": %w`, err)}
 		}
 	}
+	if v, ok := _c.mutation.GatewayName(); ok {
+		if err := apikey.GatewayNameValidator(v); err != nil {
+			return &ValidationError{Name: "gateway_name", err: fmt.Errorf(`ent: validator failed for field "APIKey.gateway_name": %w`, err)}
+		}
+	}
 	if v, ok := _c.mutation.ID(); ok {
 		if err := apikey.IDValidator(v); err != nil {
 			return &ValidationError{Name: "id", err: fmt.Errorf(`ent: validator failed for field "APIKey.id": %w`, err)}
@@ -757,6 +796,10 @@ func (_c *APIKeyCreate) createSpec() (*APIKey, *sqlgraph.CreateSpec) {
 		_spec.SetField(apikey.FieldDeletedAt, field.TypeTime, value)
 		_node.DeletedAt = &value
 	}
+	if value, ok := _c.mutation.GatewayName(); ok {
+		_spec.SetField(apikey.FieldGatewayName, field.TypeString, value)
+		_node.GatewayName = &value
+	}
 	if value, ok := _c.mutation.DeletedBy(); ok {
 		_spec.SetField(apikey.FieldDeletedBy, field.TypeString, value)
 		_node.DeletedBy = &value
@@ -810,6 +853,23 @@ func (_c *APIKeyCreate) createSpec() (*APIKey, *sqlgraph.CreateSpec) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.RotatedFromID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.GroupIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   apikey.GroupTable,
+			Columns: []string{apikey.GroupColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(group.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.GroupID = &nodes[0]
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec
@@ -1269,6 +1329,42 @@ func (u *APIKeyUpsert) UpdateDeletedAt() *APIKeyUpsert {
 // ClearDeletedAt clears the value of the "deleted_at" field.
 func (u *APIKeyUpsert) ClearDeletedAt() *APIKeyUpsert {
 	u.SetNull(apikey.FieldDeletedAt)
+	return u
+}
+
+// SetGroupID sets the "group_id" field.
+func (u *APIKeyUpsert) SetGroupID(v string) *APIKeyUpsert {
+	u.Set(apikey.FieldGroupID, v)
+	return u
+}
+
+// UpdateGroupID sets the "group_id" field to the value that was provided on create.
+func (u *APIKeyUpsert) UpdateGroupID() *APIKeyUpsert {
+	u.SetExcluded(apikey.FieldGroupID)
+	return u
+}
+
+// ClearGroupID clears the value of the "group_id" field.
+func (u *APIKeyUpsert) ClearGroupID() *APIKeyUpsert {
+	u.SetNull(apikey.FieldGroupID)
+	return u
+}
+
+// SetGatewayName sets the "gateway_name" field.
+func (u *APIKeyUpsert) SetGatewayName(v string) *APIKeyUpsert {
+	u.Set(apikey.FieldGatewayName, v)
+	return u
+}
+
+// UpdateGatewayName sets the "gateway_name" field to the value that was provided on create.
+func (u *APIKeyUpsert) UpdateGatewayName() *APIKeyUpsert {
+	u.SetExcluded(apikey.FieldGatewayName)
+	return u
+}
+
+// ClearGatewayName clears the value of the "gateway_name" field.
+func (u *APIKeyUpsert) ClearGatewayName() *APIKeyUpsert {
+	u.SetNull(apikey.FieldGatewayName)
 	return u
 }
 
@@ -1829,6 +1925,48 @@ func (u *APIKeyUpsertOne) UpdateDeletedAt() *APIKeyUpsertOne {
 func (u *APIKeyUpsertOne) ClearDeletedAt() *APIKeyUpsertOne {
 	return u.Update(func(s *APIKeyUpsert) {
 		s.ClearDeletedAt()
+	})
+}
+
+// SetGroupID sets the "group_id" field.
+func (u *APIKeyUpsertOne) SetGroupID(v string) *APIKeyUpsertOne {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.SetGroupID(v)
+	})
+}
+
+// UpdateGroupID sets the "group_id" field to the value that was provided on create.
+func (u *APIKeyUpsertOne) UpdateGroupID() *APIKeyUpsertOne {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.UpdateGroupID()
+	})
+}
+
+// ClearGroupID clears the value of the "group_id" field.
+func (u *APIKeyUpsertOne) ClearGroupID() *APIKeyUpsertOne {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.ClearGroupID()
+	})
+}
+
+// SetGatewayName sets the "gateway_name" field.
+func (u *APIKeyUpsertOne) SetGatewayName(v string) *APIKeyUpsertOne {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.SetGatewayName(v)
+	})
+}
+
+// UpdateGatewayName sets the "gateway_name" field to the value that was provided on create.
+func (u *APIKeyUpsertOne) UpdateGatewayName() *APIKeyUpsertOne {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.UpdateGatewayName()
+	})
+}
+
+// ClearGatewayName clears the value of the "gateway_name" field.
+func (u *APIKeyUpsertOne) ClearGatewayName() *APIKeyUpsertOne {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.ClearGatewayName()
 	})
 }
 
@@ -2559,6 +2697,48 @@ func (u *APIKeyUpsertBulk) UpdateDeletedAt() *APIKeyUpsertBulk {
 func (u *APIKeyUpsertBulk) ClearDeletedAt() *APIKeyUpsertBulk {
 	return u.Update(func(s *APIKeyUpsert) {
 		s.ClearDeletedAt()
+	})
+}
+
+// SetGroupID sets the "group_id" field.
+func (u *APIKeyUpsertBulk) SetGroupID(v string) *APIKeyUpsertBulk {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.SetGroupID(v)
+	})
+}
+
+// UpdateGroupID sets the "group_id" field to the value that was provided on create.
+func (u *APIKeyUpsertBulk) UpdateGroupID() *APIKeyUpsertBulk {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.UpdateGroupID()
+	})
+}
+
+// ClearGroupID clears the value of the "group_id" field.
+func (u *APIKeyUpsertBulk) ClearGroupID() *APIKeyUpsertBulk {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.ClearGroupID()
+	})
+}
+
+// SetGatewayName sets the "gateway_name" field.
+func (u *APIKeyUpsertBulk) SetGatewayName(v string) *APIKeyUpsertBulk {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.SetGatewayName(v)
+	})
+}
+
+// UpdateGatewayName sets the "gateway_name" field to the value that was provided on create.
+func (u *APIKeyUpsertBulk) UpdateGatewayName() *APIKeyUpsertBulk {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.UpdateGatewayName()
+	})
+}
+
+// ClearGatewayName clears the value of the "gateway_name" field.
+func (u *APIKeyUpsertBulk) ClearGatewayName() *APIKeyUpsertBulk {
+	return u.Update(func(s *APIKeyUpsert) {
+		s.ClearGatewayName()
 	})
 }
 

@@ -14,6 +14,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/oais/oais/ent/apikey"
+	"github.com/oais/oais/ent/group"
 	"github.com/oais/oais/ent/predicate"
 	"github.com/oais/oais/ent/user"
 	"github.com/oais/oais/ent/workspace"
@@ -29,6 +30,7 @@ type APIKeyQuery struct {
 	withWorkspace   *WorkspaceQuery
 	withCreatedBy   *UserQuery
 	withRotatedFrom *APIKeyQuery
+	withGroup       *GroupQuery
 	loadTotal       []func(context.Context, []*APIKey) error
 	modifiers       []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
@@ -126,6 +128,28 @@ func (_q *APIKeyQuery) QueryRotatedFrom() *APIKeyQuery {
 			sqlgraph.From(apikey.Table, apikey.FieldID, selector),
 			sqlgraph.To(apikey.Table, apikey.FieldID),
 			sqlgraph.Edge(sqlgraph.O2O, false, apikey.RotatedFromTable, apikey.RotatedFromColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryGroup chains the current query on the "group" edge.
+func (_q *APIKeyQuery) QueryGroup() *GroupQuery {
+	query := (&GroupClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(apikey.Table, apikey.FieldID, selector),
+			sqlgraph.To(group.Table, group.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, apikey.GroupTable, apikey.GroupColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -328,6 +352,7 @@ func (_q *APIKeyQuery) Clone() *APIKeyQuery {
 		withWorkspace:   _q.withWorkspace.Clone(),
 		withCreatedBy:   _q.withCreatedBy.Clone(),
 		withRotatedFrom: _q.withRotatedFrom.Clone(),
+		withGroup:       _q.withGroup.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -364,6 +389,17 @@ func (_q *APIKeyQuery) WithRotatedFrom(opts ...func(*APIKeyQuery)) *APIKeyQuery 
 		opt(query)
 	}
 	_q.withRotatedFrom = query
+	return _q
+}
+
+// WithGroup tells the query-builder to eager-load the nodes that are connected to
+// the "group" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *APIKeyQuery) WithGroup(opts ...func(*GroupQuery)) *APIKeyQuery {
+	query := (&GroupClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withGroup = query
 	return _q
 }
 
@@ -451,10 +487,11 @@ func (_q *APIKeyQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*APIKe
 	var (
 		nodes       = []*APIKey{}
 		_spec       = _q.querySpec()
-		loadedTypes = [3]bool{
+		loadedTypes = [4]bool{
 			_q.withWorkspace != nil,
 			_q.withCreatedBy != nil,
 			_q.withRotatedFrom != nil,
+			_q.withGroup != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -493,6 +530,12 @@ func (_q *APIKeyQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*APIKe
 	if query := _q.withRotatedFrom; query != nil {
 		if err := _q.loadRotatedFrom(ctx, query, nodes, nil,
 			func(n *APIKey, e *APIKey) { n.Edges.RotatedFrom = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withGroup; query != nil {
+		if err := _q.loadGroup(ctx, query, nodes, nil,
+			func(n *APIKey, e *Group) { n.Edges.Group = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -597,6 +640,38 @@ func (_q *APIKeyQuery) loadRotatedFrom(ctx context.Context, query *APIKeyQuery, 
 	}
 	return nil
 }
+func (_q *APIKeyQuery) loadGroup(ctx context.Context, query *GroupQuery, nodes []*APIKey, init func(*APIKey), assign func(*APIKey, *Group)) error {
+	ids := make([]string, 0, len(nodes))
+	nodeids := make(map[string][]*APIKey)
+	for i := range nodes {
+		if nodes[i].GroupID == nil {
+			continue
+		}
+		fk := *nodes[i].GroupID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(group.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "group_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
 
 func (_q *APIKeyQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -634,6 +709,9 @@ func (_q *APIKeyQuery) querySpec() *sqlgraph.QuerySpec {
 		}
 		if _q.withRotatedFrom != nil {
 			_spec.Node.AddColumnOnce(apikey.FieldRotatedFromID)
+		}
+		if _q.withGroup != nil {
+			_spec.Node.AddColumnOnce(apikey.FieldGroupID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/oais/oais/ent/apikey"
+	"github.com/oais/oais/ent/group"
 	"github.com/oais/oais/ent/predicate"
 )
 
@@ -478,6 +479,46 @@ func (_u *APIKeyUpdate) ClearDeletedAt() *APIKeyUpdate {
 	return _u
 }
 
+// SetGroupID sets the "group_id" field.
+func (_u *APIKeyUpdate) SetGroupID(v string) *APIKeyUpdate {
+	_u.mutation.SetGroupID(v)
+	return _u
+}
+
+// SetNillableGroupID sets the "group_id" field if the given value is not nil.
+func (_u *APIKeyUpdate) SetNillableGroupID(v *string) *APIKeyUpdate {
+	if v != nil {
+		_u.SetGroupID(*v)
+	}
+	return _u
+}
+
+// ClearGroupID clears the value of the "group_id" field.
+func (_u *APIKeyUpdate) ClearGroupID() *APIKeyUpdate {
+	_u.mutation.ClearGroupID()
+	return _u
+}
+
+// SetGatewayName sets the "gateway_name" field.
+func (_u *APIKeyUpdate) SetGatewayName(v string) *APIKeyUpdate {
+	_u.mutation.SetGatewayName(v)
+	return _u
+}
+
+// SetNillableGatewayName sets the "gateway_name" field if the given value is not nil.
+func (_u *APIKeyUpdate) SetNillableGatewayName(v *string) *APIKeyUpdate {
+	if v != nil {
+		_u.SetGatewayName(*v)
+	}
+	return _u
+}
+
+// ClearGatewayName clears the value of the "gateway_name" field.
+func (_u *APIKeyUpdate) ClearGatewayName() *APIKeyUpdate {
+	_u.mutation.ClearGatewayName()
+	return _u
+}
+
 // SetDeletedBy sets the "deleted_by" field.
 func (_u *APIKeyUpdate) SetDeletedBy(v string) *APIKeyUpdate {
 	_u.mutation.SetDeletedBy(v)
@@ -498,9 +539,20 @@ func (_u *APIKeyUpdate) ClearDeletedBy() *APIKeyUpdate {
 	return _u
 }
 
+// SetGroup sets the "group" edge to the Group entity.
+func (_u *APIKeyUpdate) SetGroup(v *Group) *APIKeyUpdate {
+	return _u.SetGroupID(v.ID)
+}
+
 // Mutation returns the APIKeyMutation object of the builder.
 func (_u *APIKeyUpdate) Mutation() *APIKeyMutation {
 	return _u.mutation
+}
+
+// ClearGroup clears the "group" edge to the Group entity.
+func (_u *APIKeyUpdate) ClearGroup() *APIKeyUpdate {
+	_u.mutation.ClearGroup()
+	return _u
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -600,6 +652,11 @@ func (_u *APIKeyUpdate) check() error {
 	if v, ok := _u.mutation.LeakSource(); ok {
 		if err := apikey.LeakSourceValidator(v); err != nil {
 			return &ValidationError{Name: "leak_source", err: fmt.Errorf(`ent: validator failed for field "APIKey.leak_source": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.GatewayName(); ok {
+		if err := apikey.GatewayNameValidator(v); err != nil {
+			return &ValidationError{Name: "gateway_name", err: fmt.Errorf(`ent: validator failed for field "APIKey.gateway_name": %w`, err)}
 		}
 	}
 	if _u.mutation.WorkspaceCleared() && len(_u.mutation.WorkspaceIDs()) > 0 {
@@ -765,11 +822,46 @@ func (_u *APIKeyUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if _u.mutation.DeletedAtCleared() {
 		_spec.ClearField(apikey.FieldDeletedAt, field.TypeTime)
 	}
+	if value, ok := _u.mutation.GatewayName(); ok {
+		_spec.SetField(apikey.FieldGatewayName, field.TypeString, value)
+	}
+	if _u.mutation.GatewayNameCleared() {
+		_spec.ClearField(apikey.FieldGatewayName, field.TypeString)
+	}
 	if value, ok := _u.mutation.DeletedBy(); ok {
 		_spec.SetField(apikey.FieldDeletedBy, field.TypeString, value)
 	}
 	if _u.mutation.DeletedByCleared() {
 		_spec.ClearField(apikey.FieldDeletedBy, field.TypeString)
+	}
+	if _u.mutation.GroupCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   apikey.GroupTable,
+			Columns: []string{apikey.GroupColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(group.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.GroupIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   apikey.GroupTable,
+			Columns: []string{apikey.GroupColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(group.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -1240,6 +1332,46 @@ func (_u *APIKeyUpdateOne) ClearDeletedAt() *APIKeyUpdateOne {
 	return _u
 }
 
+// SetGroupID sets the "group_id" field.
+func (_u *APIKeyUpdateOne) SetGroupID(v string) *APIKeyUpdateOne {
+	_u.mutation.SetGroupID(v)
+	return _u
+}
+
+// SetNillableGroupID sets the "group_id" field if the given value is not nil.
+func (_u *APIKeyUpdateOne) SetNillableGroupID(v *string) *APIKeyUpdateOne {
+	if v != nil {
+		_u.SetGroupID(*v)
+	}
+	return _u
+}
+
+// ClearGroupID clears the value of the "group_id" field.
+func (_u *APIKeyUpdateOne) ClearGroupID() *APIKeyUpdateOne {
+	_u.mutation.ClearGroupID()
+	return _u
+}
+
+// SetGatewayName sets the "gateway_name" field.
+func (_u *APIKeyUpdateOne) SetGatewayName(v string) *APIKeyUpdateOne {
+	_u.mutation.SetGatewayName(v)
+	return _u
+}
+
+// SetNillableGatewayName sets the "gateway_name" field if the given value is not nil.
+func (_u *APIKeyUpdateOne) SetNillableGatewayName(v *string) *APIKeyUpdateOne {
+	if v != nil {
+		_u.SetGatewayName(*v)
+	}
+	return _u
+}
+
+// ClearGatewayName clears the value of the "gateway_name" field.
+func (_u *APIKeyUpdateOne) ClearGatewayName() *APIKeyUpdateOne {
+	_u.mutation.ClearGatewayName()
+	return _u
+}
+
 // SetDeletedBy sets the "deleted_by" field.
 func (_u *APIKeyUpdateOne) SetDeletedBy(v string) *APIKeyUpdateOne {
 	_u.mutation.SetDeletedBy(v)
@@ -1260,9 +1392,20 @@ func (_u *APIKeyUpdateOne) ClearDeletedBy() *APIKeyUpdateOne {
 	return _u
 }
 
+// SetGroup sets the "group" edge to the Group entity.
+func (_u *APIKeyUpdateOne) SetGroup(v *Group) *APIKeyUpdateOne {
+	return _u.SetGroupID(v.ID)
+}
+
 // Mutation returns the APIKeyMutation object of the builder.
 func (_u *APIKeyUpdateOne) Mutation() *APIKeyMutation {
 	return _u.mutation
+}
+
+// ClearGroup clears the "group" edge to the Group entity.
+func (_u *APIKeyUpdateOne) ClearGroup() *APIKeyUpdateOne {
+	_u.mutation.ClearGroup()
+	return _u
 }
 
 // Where appends a list predicates to the APIKeyUpdate builder.
@@ -1375,6 +1518,11 @@ func (_u *APIKeyUpdateOne) check() error {
 	if v, ok := _u.mutation.LeakSource(); ok {
 		if err := apikey.LeakSourceValidator(v); err != nil {
 			return &ValidationError{Name: "leak_source", err: fmt.Errorf(`ent: validator failed for field "APIKey.leak_source": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.GatewayName(); ok {
+		if err := apikey.GatewayNameValidator(v); err != nil {
+			return &ValidationError{Name: "gateway_name", err: fmt.Errorf(`ent: validator failed for field "APIKey.gateway_name": %w`, err)}
 		}
 	}
 	if _u.mutation.WorkspaceCleared() && len(_u.mutation.WorkspaceIDs()) > 0 {
@@ -1557,11 +1705,46 @@ func (_u *APIKeyUpdateOne) sqlSave(ctx context.Context) (_node *APIKey, err erro
 	if _u.mutation.DeletedAtCleared() {
 		_spec.ClearField(apikey.FieldDeletedAt, field.TypeTime)
 	}
+	if value, ok := _u.mutation.GatewayName(); ok {
+		_spec.SetField(apikey.FieldGatewayName, field.TypeString, value)
+	}
+	if _u.mutation.GatewayNameCleared() {
+		_spec.ClearField(apikey.FieldGatewayName, field.TypeString)
+	}
 	if value, ok := _u.mutation.DeletedBy(); ok {
 		_spec.SetField(apikey.FieldDeletedBy, field.TypeString, value)
 	}
 	if _u.mutation.DeletedByCleared() {
 		_spec.ClearField(apikey.FieldDeletedBy, field.TypeString)
+	}
+	if _u.mutation.GroupCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   apikey.GroupTable,
+			Columns: []string{apikey.GroupColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(group.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.GroupIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   apikey.GroupTable,
+			Columns: []string{apikey.GroupColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(group.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	_node = &APIKey{config: _u.config}
 	_spec.Assign = _node.assignValues

@@ -21,6 +21,8 @@ import (
 	"github.com/oais/oais/ent/billingperiod"
 	"github.com/oais/oais/ent/channel"
 	"github.com/oais/oais/ent/emailtoken"
+	"github.com/oais/oais/ent/gateway"
+	"github.com/oais/oais/ent/group"
 	"github.com/oais/oais/ent/invitation"
 	"github.com/oais/oais/ent/latencyrollup"
 	"github.com/oais/oais/ent/membership"
@@ -58,6 +60,10 @@ type Client struct {
 	Channel *ChannelClient
 	// EmailToken is the client for interacting with the EmailToken builders.
 	EmailToken *EmailTokenClient
+	// Gateway is the client for interacting with the Gateway builders.
+	Gateway *GatewayClient
+	// Group is the client for interacting with the Group builders.
+	Group *GroupClient
 	// Invitation is the client for interacting with the Invitation builders.
 	Invitation *InvitationClient
 	// LatencyRollup is the client for interacting with the LatencyRollup builders.
@@ -107,6 +113,8 @@ func (c *Client) init() {
 	c.BillingPeriod = NewBillingPeriodClient(c.config)
 	c.Channel = NewChannelClient(c.config)
 	c.EmailToken = NewEmailTokenClient(c.config)
+	c.Gateway = NewGatewayClient(c.config)
+	c.Group = NewGroupClient(c.config)
 	c.Invitation = NewInvitationClient(c.config)
 	c.LatencyRollup = NewLatencyRollupClient(c.config)
 	c.Membership = NewMembershipClient(c.config)
@@ -221,6 +229,8 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		BillingPeriod:   NewBillingPeriodClient(cfg),
 		Channel:         NewChannelClient(cfg),
 		EmailToken:      NewEmailTokenClient(cfg),
+		Gateway:         NewGatewayClient(cfg),
+		Group:           NewGroupClient(cfg),
 		Invitation:      NewInvitationClient(cfg),
 		LatencyRollup:   NewLatencyRollupClient(cfg),
 		Membership:      NewMembershipClient(cfg),
@@ -262,6 +272,8 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		BillingPeriod:   NewBillingPeriodClient(cfg),
 		Channel:         NewChannelClient(cfg),
 		EmailToken:      NewEmailTokenClient(cfg),
+		Gateway:         NewGatewayClient(cfg),
+		Group:           NewGroupClient(cfg),
 		Invitation:      NewInvitationClient(cfg),
 		LatencyRollup:   NewLatencyRollupClient(cfg),
 		Membership:      NewMembershipClient(cfg),
@@ -308,10 +320,10 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIKey, c.AuditEvent, c.BillingAccount, c.BillingPeriod, c.Channel,
-		c.EmailToken, c.Invitation, c.LatencyRollup, c.Membership, c.ModelPrice,
-		c.RecoveryCode, c.RefreshToken, c.ServiceToken, c.Session, c.SigningKey,
-		c.StripeEvent, c.Upstream, c.UsageEvent, c.UsageQuarantine, c.UsageRollup,
-		c.User, c.Workspace,
+		c.EmailToken, c.Gateway, c.Group, c.Invitation, c.LatencyRollup, c.Membership,
+		c.ModelPrice, c.RecoveryCode, c.RefreshToken, c.ServiceToken, c.Session,
+		c.SigningKey, c.StripeEvent, c.Upstream, c.UsageEvent, c.UsageQuarantine,
+		c.UsageRollup, c.User, c.Workspace,
 	} {
 		n.Use(hooks...)
 	}
@@ -322,10 +334,10 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIKey, c.AuditEvent, c.BillingAccount, c.BillingPeriod, c.Channel,
-		c.EmailToken, c.Invitation, c.LatencyRollup, c.Membership, c.ModelPrice,
-		c.RecoveryCode, c.RefreshToken, c.ServiceToken, c.Session, c.SigningKey,
-		c.StripeEvent, c.Upstream, c.UsageEvent, c.UsageQuarantine, c.UsageRollup,
-		c.User, c.Workspace,
+		c.EmailToken, c.Gateway, c.Group, c.Invitation, c.LatencyRollup, c.Membership,
+		c.ModelPrice, c.RecoveryCode, c.RefreshToken, c.ServiceToken, c.Session,
+		c.SigningKey, c.StripeEvent, c.Upstream, c.UsageEvent, c.UsageQuarantine,
+		c.UsageRollup, c.User, c.Workspace,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -346,6 +358,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Channel.mutate(ctx, m)
 	case *EmailTokenMutation:
 		return c.EmailToken.mutate(ctx, m)
+	case *GatewayMutation:
+		return c.Gateway.mutate(ctx, m)
+	case *GroupMutation:
+		return c.Group.mutate(ctx, m)
 	case *InvitationMutation:
 		return c.Invitation.mutate(ctx, m)
 	case *LatencyRollupMutation:
@@ -532,6 +548,22 @@ func (c *APIKeyClient) QueryRotatedFrom(_m *APIKey) *APIKeyQuery {
 			sqlgraph.From(apikey.Table, apikey.FieldID, id),
 			sqlgraph.To(apikey.Table, apikey.FieldID),
 			sqlgraph.Edge(sqlgraph.O2O, false, apikey.RotatedFromTable, apikey.RotatedFromColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryGroup queries the group edge of a APIKey.
+func (c *APIKeyClient) QueryGroup(_m *APIKey) *GroupQuery {
+	query := (&GroupClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(apikey.Table, apikey.FieldID, id),
+			sqlgraph.To(group.Table, group.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, apikey.GroupTable, apikey.GroupColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -1313,6 +1345,274 @@ func (c *EmailTokenClient) mutate(ctx context.Context, m *EmailTokenMutation) (V
 		return (&EmailTokenDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown EmailToken mutation op: %q", m.Op())
+	}
+}
+
+// GatewayClient is a client for the Gateway schema.
+type GatewayClient struct {
+	config
+}
+
+// NewGatewayClient returns a client for the Gateway from the given config.
+func NewGatewayClient(c config) *GatewayClient {
+	return &GatewayClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `gateway.Hooks(f(g(h())))`.
+func (c *GatewayClient) Use(hooks ...Hook) {
+	c.hooks.Gateway = append(c.hooks.Gateway, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `gateway.Intercept(f(g(h())))`.
+func (c *GatewayClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Gateway = append(c.inters.Gateway, interceptors...)
+}
+
+// Create returns a builder for creating a Gateway entity.
+func (c *GatewayClient) Create() *GatewayCreate {
+	mutation := newGatewayMutation(c.config, OpCreate)
+	return &GatewayCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Gateway entities.
+func (c *GatewayClient) CreateBulk(builders ...*GatewayCreate) *GatewayCreateBulk {
+	return &GatewayCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *GatewayClient) MapCreateBulk(slice any, setFunc func(*GatewayCreate, int)) *GatewayCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &GatewayCreateBulk{err: fmt.Errorf("calling to GatewayClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*GatewayCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &GatewayCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Gateway.
+func (c *GatewayClient) Update() *GatewayUpdate {
+	mutation := newGatewayMutation(c.config, OpUpdate)
+	return &GatewayUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *GatewayClient) UpdateOne(_m *Gateway) *GatewayUpdateOne {
+	mutation := newGatewayMutation(c.config, OpUpdateOne, withGateway(_m))
+	return &GatewayUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *GatewayClient) UpdateOneID(id string) *GatewayUpdateOne {
+	mutation := newGatewayMutation(c.config, OpUpdateOne, withGatewayID(id))
+	return &GatewayUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Gateway.
+func (c *GatewayClient) Delete() *GatewayDelete {
+	mutation := newGatewayMutation(c.config, OpDelete)
+	return &GatewayDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *GatewayClient) DeleteOne(_m *Gateway) *GatewayDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *GatewayClient) DeleteOneID(id string) *GatewayDeleteOne {
+	builder := c.Delete().Where(gateway.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &GatewayDeleteOne{builder}
+}
+
+// Query returns a query builder for Gateway.
+func (c *GatewayClient) Query() *GatewayQuery {
+	return &GatewayQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeGateway},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Gateway entity by its id.
+func (c *GatewayClient) Get(ctx context.Context, id string) (*Gateway, error) {
+	return c.Query().Where(gateway.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *GatewayClient) GetX(ctx context.Context, id string) *Gateway {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *GatewayClient) Hooks() []Hook {
+	hooks := c.hooks.Gateway
+	return append(hooks[:len(hooks):len(hooks)], gateway.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *GatewayClient) Interceptors() []Interceptor {
+	return c.inters.Gateway
+}
+
+func (c *GatewayClient) mutate(ctx context.Context, m *GatewayMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&GatewayCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&GatewayUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&GatewayUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&GatewayDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Gateway mutation op: %q", m.Op())
+	}
+}
+
+// GroupClient is a client for the Group schema.
+type GroupClient struct {
+	config
+}
+
+// NewGroupClient returns a client for the Group from the given config.
+func NewGroupClient(c config) *GroupClient {
+	return &GroupClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `group.Hooks(f(g(h())))`.
+func (c *GroupClient) Use(hooks ...Hook) {
+	c.hooks.Group = append(c.hooks.Group, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `group.Intercept(f(g(h())))`.
+func (c *GroupClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Group = append(c.inters.Group, interceptors...)
+}
+
+// Create returns a builder for creating a Group entity.
+func (c *GroupClient) Create() *GroupCreate {
+	mutation := newGroupMutation(c.config, OpCreate)
+	return &GroupCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Group entities.
+func (c *GroupClient) CreateBulk(builders ...*GroupCreate) *GroupCreateBulk {
+	return &GroupCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *GroupClient) MapCreateBulk(slice any, setFunc func(*GroupCreate, int)) *GroupCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &GroupCreateBulk{err: fmt.Errorf("calling to GroupClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*GroupCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &GroupCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Group.
+func (c *GroupClient) Update() *GroupUpdate {
+	mutation := newGroupMutation(c.config, OpUpdate)
+	return &GroupUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *GroupClient) UpdateOne(_m *Group) *GroupUpdateOne {
+	mutation := newGroupMutation(c.config, OpUpdateOne, withGroup(_m))
+	return &GroupUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *GroupClient) UpdateOneID(id string) *GroupUpdateOne {
+	mutation := newGroupMutation(c.config, OpUpdateOne, withGroupID(id))
+	return &GroupUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Group.
+func (c *GroupClient) Delete() *GroupDelete {
+	mutation := newGroupMutation(c.config, OpDelete)
+	return &GroupDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *GroupClient) DeleteOne(_m *Group) *GroupDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *GroupClient) DeleteOneID(id string) *GroupDeleteOne {
+	builder := c.Delete().Where(group.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &GroupDeleteOne{builder}
+}
+
+// Query returns a query builder for Group.
+func (c *GroupClient) Query() *GroupQuery {
+	return &GroupQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeGroup},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Group entity by its id.
+func (c *GroupClient) Get(ctx context.Context, id string) (*Group, error) {
+	return c.Query().Where(group.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *GroupClient) GetX(ctx context.Context, id string) *Group {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *GroupClient) Hooks() []Hook {
+	hooks := c.hooks.Group
+	return append(hooks[:len(hooks):len(hooks)], group.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *GroupClient) Interceptors() []Interceptor {
+	return c.inters.Group
+}
+
+func (c *GroupClient) mutate(ctx context.Context, m *GroupMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&GroupCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&GroupUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&GroupUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&GroupDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Group mutation op: %q", m.Op())
 	}
 }
 
@@ -3690,6 +3990,22 @@ func (c *WorkspaceClient) QueryUsageEvents(_m *Workspace) *UsageEventQuery {
 	return query
 }
 
+// QueryGroup queries the group edge of a Workspace.
+func (c *WorkspaceClient) QueryGroup(_m *Workspace) *GroupQuery {
+	query := (&GroupClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(workspace.Table, workspace.FieldID, id),
+			sqlgraph.To(group.Table, group.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, workspace.GroupTable, workspace.GroupColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *WorkspaceClient) Hooks() []Hook {
 	hooks := c.hooks.Workspace
@@ -3719,16 +4035,16 @@ func (c *WorkspaceClient) mutate(ctx context.Context, m *WorkspaceMutation) (Val
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		APIKey, AuditEvent, BillingAccount, BillingPeriod, Channel, EmailToken,
-		Invitation, LatencyRollup, Membership, ModelPrice, RecoveryCode, RefreshToken,
-		ServiceToken, Session, SigningKey, StripeEvent, Upstream, UsageEvent,
-		UsageQuarantine, UsageRollup, User, Workspace []ent.Hook
+		APIKey, AuditEvent, BillingAccount, BillingPeriod, Channel, EmailToken, Gateway,
+		Group, Invitation, LatencyRollup, Membership, ModelPrice, RecoveryCode,
+		RefreshToken, ServiceToken, Session, SigningKey, StripeEvent, Upstream,
+		UsageEvent, UsageQuarantine, UsageRollup, User, Workspace []ent.Hook
 	}
 	inters struct {
-		APIKey, AuditEvent, BillingAccount, BillingPeriod, Channel, EmailToken,
-		Invitation, LatencyRollup, Membership, ModelPrice, RecoveryCode, RefreshToken,
-		ServiceToken, Session, SigningKey, StripeEvent, Upstream, UsageEvent,
-		UsageQuarantine, UsageRollup, User, Workspace []ent.Interceptor
+		APIKey, AuditEvent, BillingAccount, BillingPeriod, Channel, EmailToken, Gateway,
+		Group, Invitation, LatencyRollup, Membership, ModelPrice, RecoveryCode,
+		RefreshToken, ServiceToken, Session, SigningKey, StripeEvent, Upstream,
+		UsageEvent, UsageQuarantine, UsageRollup, User, Workspace []ent.Interceptor
 	}
 )
 

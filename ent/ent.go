@@ -18,6 +18,8 @@ import (
 	"github.com/oais/oais/ent/billingperiod"
 	"github.com/oais/oais/ent/channel"
 	"github.com/oais/oais/ent/emailtoken"
+	"github.com/oais/oais/ent/gateway"
+	"github.com/oais/oais/ent/group"
 	"github.com/oais/oais/ent/invitation"
 	"github.com/oais/oais/ent/latencyrollup"
 	"github.com/oais/oais/ent/membership"
@@ -100,6 +102,8 @@ func checkColumn(t, c string) error {
 			billingperiod.Table:   billingperiod.ValidColumn,
 			channel.Table:         channel.ValidColumn,
 			emailtoken.Table:      emailtoken.ValidColumn,
+			gateway.Table:         gateway.ValidColumn,
+			group.Table:           group.ValidColumn,
 			invitation.Table:      invitation.ValidColumn,
 			latencyrollup.Table:   latencyrollup.ValidColumn,
 			membership.Table:      membership.ValidColumn,

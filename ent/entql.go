@@ -9,6 +9,8 @@ import (
 	"github.com/oais/oais/ent/billingperiod"
 	"github.com/oais/oais/ent/channel"
 	"github.com/oais/oais/ent/emailtoken"
+	"github.com/oais/oais/ent/gateway"
+	"github.com/oais/oais/ent/group"
 	"github.com/oais/oais/ent/invitation"
 	"github.com/oais/oais/ent/latencyrollup"
 	"github.com/oais/oais/ent/membership"
@@ -35,7 +37,7 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 22)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 24)}
 	graph.Nodes[0] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   apikey.Table,
@@ -76,6 +78,8 @@ var schemaGraph = func() *sqlgraph.Schema {
 			apikey.FieldLeakedAt:         {Type: field.TypeTime, Column: apikey.FieldLeakedAt},
 			apikey.FieldLeakSource:       {Type: field.TypeString, Column: apikey.FieldLeakSource},
 			apikey.FieldDeletedAt:        {Type: field.TypeTime, Column: apikey.FieldDeletedAt},
+			apikey.FieldGroupID:          {Type: field.TypeString, Column: apikey.FieldGroupID},
+			apikey.FieldGatewayName:      {Type: field.TypeString, Column: apikey.FieldGatewayName},
 			apikey.FieldDeletedBy:        {Type: field.TypeString, Column: apikey.FieldDeletedBy},
 		},
 	}
@@ -205,6 +209,42 @@ var schemaGraph = func() *sqlgraph.Schema {
 	}
 	graph.Nodes[6] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
+			Table:   gateway.Table,
+			Columns: gateway.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: gateway.FieldID,
+			},
+		},
+		Type: "Gateway",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			gateway.FieldCreatedAt:  {Type: field.TypeTime, Column: gateway.FieldCreatedAt},
+			gateway.FieldUpdatedAt:  {Type: field.TypeTime, Column: gateway.FieldUpdatedAt},
+			gateway.FieldName:       {Type: field.TypeString, Column: gateway.FieldName},
+			gateway.FieldLastSeenAt: {Type: field.TypeTime, Column: gateway.FieldLastSeenAt},
+		},
+	}
+	graph.Nodes[7] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   group.Table,
+			Columns: group.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: group.FieldID,
+			},
+		},
+		Type: "Group",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			group.FieldCreatedAt:          {Type: field.TypeTime, Column: group.FieldCreatedAt},
+			group.FieldUpdatedAt:          {Type: field.TypeTime, Column: group.FieldUpdatedAt},
+			group.FieldName:               {Type: field.TypeString, Column: group.FieldName},
+			group.FieldPriceMultiplierBps: {Type: field.TypeInt64, Column: group.FieldPriceMultiplierBps},
+			group.FieldRpm:                {Type: field.TypeInt64, Column: group.FieldRpm},
+			group.FieldTpm:                {Type: field.TypeInt64, Column: group.FieldTpm},
+		},
+	}
+	graph.Nodes[8] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
 			Table:   invitation.Table,
 			Columns: invitation.Columns,
 			ID: &sqlgraph.FieldSpec{
@@ -228,7 +268,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			invitation.FieldRevokedAt:    {Type: field.TypeTime, Column: invitation.FieldRevokedAt},
 		},
 	}
-	graph.Nodes[7] = &sqlgraph.Node{
+	graph.Nodes[9] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   latencyrollup.Table,
 			Columns: latencyrollup.Columns,
@@ -245,7 +285,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			latencyrollup.FieldCount:       {Type: field.TypeInt64, Column: latencyrollup.FieldCount},
 		},
 	}
-	graph.Nodes[8] = &sqlgraph.Node{
+	graph.Nodes[10] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   membership.Table,
 			Columns: membership.Columns,
@@ -263,7 +303,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			membership.FieldRole:        {Type: field.TypeEnum, Column: membership.FieldRole},
 		},
 	}
-	graph.Nodes[9] = &sqlgraph.Node{
+	graph.Nodes[11] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   modelprice.Table,
 			Columns: modelprice.Columns,
@@ -282,7 +322,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			modelprice.FieldOutputMicrosPerMtok:      {Type: field.TypeInt64, Column: modelprice.FieldOutputMicrosPerMtok},
 		},
 	}
-	graph.Nodes[10] = &sqlgraph.Node{
+	graph.Nodes[12] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   recoverycode.Table,
 			Columns: recoverycode.Columns,
@@ -299,7 +339,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			recoverycode.FieldUsedAt:    {Type: field.TypeTime, Column: recoverycode.FieldUsedAt},
 		},
 	}
-	graph.Nodes[11] = &sqlgraph.Node{
+	graph.Nodes[13] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   refreshtoken.Table,
 			Columns: refreshtoken.Columns,
@@ -317,7 +357,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			refreshtoken.FieldUsedAt:    {Type: field.TypeTime, Column: refreshtoken.FieldUsedAt},
 		},
 	}
-	graph.Nodes[12] = &sqlgraph.Node{
+	graph.Nodes[14] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   servicetoken.Table,
 			Columns: servicetoken.Columns,
@@ -340,7 +380,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			servicetoken.FieldRevokedAt:   {Type: field.TypeTime, Column: servicetoken.FieldRevokedAt},
 		},
 	}
-	graph.Nodes[13] = &sqlgraph.Node{
+	graph.Nodes[15] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   session.Table,
 			Columns: session.Columns,
@@ -362,7 +402,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			session.FieldLastUsedAt: {Type: field.TypeTime, Column: session.FieldLastUsedAt},
 		},
 	}
-	graph.Nodes[14] = &sqlgraph.Node{
+	graph.Nodes[16] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   signingkey.Table,
 			Columns: signingkey.Columns,
@@ -379,7 +419,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			signingkey.FieldRetiredAt:  {Type: field.TypeTime, Column: signingkey.FieldRetiredAt},
 		},
 	}
-	graph.Nodes[15] = &sqlgraph.Node{
+	graph.Nodes[17] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   stripeevent.Table,
 			Columns: stripeevent.Columns,
@@ -394,7 +434,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			stripeevent.FieldReceivedAt: {Type: field.TypeTime, Column: stripeevent.FieldReceivedAt},
 		},
 	}
-	graph.Nodes[16] = &sqlgraph.Node{
+	graph.Nodes[18] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   upstream.Table,
 			Columns: upstream.Columns,
@@ -413,7 +453,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			upstream.FieldModels:           {Type: field.TypeJSON, Column: upstream.FieldModels},
 		},
 	}
-	graph.Nodes[17] = &sqlgraph.Node{
+	graph.Nodes[19] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usageevent.Table,
 			Columns: usageevent.Columns,
@@ -447,7 +487,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			usageevent.FieldBillingPeriodID:  {Type: field.TypeString, Column: usageevent.FieldBillingPeriodID},
 		},
 	}
-	graph.Nodes[18] = &sqlgraph.Node{
+	graph.Nodes[20] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usagequarantine.Table,
 			Columns: usagequarantine.Columns,
@@ -465,7 +505,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			usagequarantine.FieldQuarantinedAt: {Type: field.TypeTime, Column: usagequarantine.FieldQuarantinedAt},
 		},
 	}
-	graph.Nodes[19] = &sqlgraph.Node{
+	graph.Nodes[21] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   usagerollup.Table,
 			Columns: usagerollup.Columns,
@@ -490,7 +530,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			usagerollup.FieldLatencyMsSum:     {Type: field.TypeInt64, Column: usagerollup.FieldLatencyMsSum},
 		},
 	}
-	graph.Nodes[20] = &sqlgraph.Node{
+	graph.Nodes[22] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   user.Table,
 			Columns: user.Columns,
@@ -517,7 +557,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			user.FieldTotpLastStep:    {Type: field.TypeInt64, Column: user.FieldTotpLastStep},
 		},
 	}
-	graph.Nodes[21] = &sqlgraph.Node{
+	graph.Nodes[23] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   workspace.Table,
 			Columns: workspace.Columns,
@@ -541,6 +581,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			workspace.FieldSpendCapCents:     {Type: field.TypeInt64, Column: workspace.FieldSpendCapCents},
 			workspace.FieldMaxKeys:           {Type: field.TypeInt, Column: workspace.FieldMaxKeys},
 			workspace.FieldRequireMfa:        {Type: field.TypeBool, Column: workspace.FieldRequireMfa},
+			workspace.FieldGroupID:           {Type: field.TypeString, Column: workspace.FieldGroupID},
 			workspace.FieldAPIKeyCount:       {Type: field.TypeInt64, Column: workspace.FieldAPIKeyCount},
 		},
 	}
@@ -579,6 +620,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		},
 		"APIKey",
 		"APIKey",
+	)
+	graph.MustAddE(
+		"group",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   apikey.GroupTable,
+			Columns: []string{apikey.GroupColumn},
+			Bidi:    false,
+		},
+		"APIKey",
+		"Group",
 	)
 	graph.MustAddE(
 		"workspace",
@@ -832,6 +885,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"Workspace",
 		"UsageEvent",
 	)
+	graph.MustAddE(
+		"group",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   workspace.GroupTable,
+			Columns: []string{workspace.GroupColumn},
+			Bidi:    false,
+		},
+		"Workspace",
+		"Group",
+	)
 	return graph
 }()
 
@@ -1026,6 +1091,16 @@ func (f *APIKeyFilter) WhereDeletedAt(p entql.TimeP) {
 	f.Where(p.Field(apikey.FieldDeletedAt))
 }
 
+// WhereGroupID applies the entql string predicate on the group_id field.
+func (f *APIKeyFilter) WhereGroupID(p entql.StringP) {
+	f.Where(p.Field(apikey.FieldGroupID))
+}
+
+// WhereGatewayName applies the entql string predicate on the gateway_name field.
+func (f *APIKeyFilter) WhereGatewayName(p entql.StringP) {
+	f.Where(p.Field(apikey.FieldGatewayName))
+}
+
 // WhereDeletedBy applies the entql string predicate on the deleted_by field.
 func (f *APIKeyFilter) WhereDeletedBy(p entql.StringP) {
 	f.Where(p.Field(apikey.FieldDeletedBy))
@@ -1067,6 +1142,20 @@ func (f *APIKeyFilter) WhereHasRotatedFrom() {
 // WhereHasRotatedFromWith applies a predicate to check if query has an edge rotated_from with a given conditions (other predicates).
 func (f *APIKeyFilter) WhereHasRotatedFromWith(preds ...predicate.APIKey) {
 	f.Where(entql.HasEdgeWith("rotated_from", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasGroup applies a predicate to check if query has an edge group.
+func (f *APIKeyFilter) WhereHasGroup() {
+	f.Where(entql.HasEdge("group"))
+}
+
+// WhereHasGroupWith applies a predicate to check if query has an edge group with a given conditions (other predicates).
+func (f *APIKeyFilter) WhereHasGroupWith(preds ...predicate.Group) {
+	f.Where(entql.HasEdgeWith("group", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}
@@ -1639,6 +1728,136 @@ func (f *EmailTokenFilter) WhereHasUserWith(preds ...predicate.User) {
 }
 
 // addPredicate implements the predicateAdder interface.
+func (_q *GatewayQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the GatewayQuery builder.
+func (_q *GatewayQuery) Filter() *GatewayFilter {
+	return &GatewayFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *GatewayMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the GatewayMutation builder.
+func (m *GatewayMutation) Filter() *GatewayFilter {
+	return &GatewayFilter{config: m.config, predicateAdder: m}
+}
+
+// GatewayFilter provides a generic filtering capability at runtime for GatewayQuery.
+type GatewayFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *GatewayFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *GatewayFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(gateway.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *GatewayFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(gateway.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *GatewayFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(gateway.FieldUpdatedAt))
+}
+
+// WhereName applies the entql string predicate on the name field.
+func (f *GatewayFilter) WhereName(p entql.StringP) {
+	f.Where(p.Field(gateway.FieldName))
+}
+
+// WhereLastSeenAt applies the entql time.Time predicate on the last_seen_at field.
+func (f *GatewayFilter) WhereLastSeenAt(p entql.TimeP) {
+	f.Where(p.Field(gateway.FieldLastSeenAt))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *GroupQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the GroupQuery builder.
+func (_q *GroupQuery) Filter() *GroupFilter {
+	return &GroupFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *GroupMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the GroupMutation builder.
+func (m *GroupMutation) Filter() *GroupFilter {
+	return &GroupFilter{config: m.config, predicateAdder: m}
+}
+
+// GroupFilter provides a generic filtering capability at runtime for GroupQuery.
+type GroupFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *GroupFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *GroupFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(group.FieldID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *GroupFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(group.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *GroupFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(group.FieldUpdatedAt))
+}
+
+// WhereName applies the entql string predicate on the name field.
+func (f *GroupFilter) WhereName(p entql.StringP) {
+	f.Where(p.Field(group.FieldName))
+}
+
+// WherePriceMultiplierBps applies the entql int64 predicate on the price_multiplier_bps field.
+func (f *GroupFilter) WherePriceMultiplierBps(p entql.Int64P) {
+	f.Where(p.Field(group.FieldPriceMultiplierBps))
+}
+
+// WhereRpm applies the entql int64 predicate on the rpm field.
+func (f *GroupFilter) WhereRpm(p entql.Int64P) {
+	f.Where(p.Field(group.FieldRpm))
+}
+
+// WhereTpm applies the entql int64 predicate on the tpm field.
+func (f *GroupFilter) WhereTpm(p entql.Int64P) {
+	f.Where(p.Field(group.FieldTpm))
+}
+
+// addPredicate implements the predicateAdder interface.
 func (_q *InvitationQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
 }
@@ -1667,7 +1886,7 @@ type InvitationFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *InvitationFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[6].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1781,7 +2000,7 @@ type LatencyRollupFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *LatencyRollupFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[7].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1855,7 +2074,7 @@ type MembershipFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *MembershipFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[8].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -1948,7 +2167,7 @@ type ModelPriceFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ModelPriceFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[9].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2018,7 +2237,7 @@ type RecoveryCodeFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RecoveryCodeFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[10].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2092,7 +2311,7 @@ type RefreshTokenFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *RefreshTokenFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[11].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2171,7 +2390,7 @@ type ServiceTokenFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ServiceTokenFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[12].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2275,7 +2494,7 @@ type SessionFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SessionFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[13].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2374,7 +2593,7 @@ type SigningKeyFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *SigningKeyFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[14].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2434,7 +2653,7 @@ type StripeEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *StripeEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[15].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2484,7 +2703,7 @@ type UpstreamFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UpstreamFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[16].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2568,7 +2787,7 @@ type UsageEventFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UsageEventFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[17].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2727,7 +2946,7 @@ type UsageQuarantineFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UsageQuarantineFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[18].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2792,7 +3011,7 @@ type UsageRollupFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UsageRollupFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[19].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -2906,7 +3125,7 @@ type UserFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *UserFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[20].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[22].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3030,7 +3249,7 @@ type WorkspaceFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *WorkspaceFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[21].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[23].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -3106,6 +3325,11 @@ func (f *WorkspaceFilter) WhereRequireMfa(p entql.BoolP) {
 	f.Where(p.Field(workspace.FieldRequireMfa))
 }
 
+// WhereGroupID applies the entql string predicate on the group_id field.
+func (f *WorkspaceFilter) WhereGroupID(p entql.StringP) {
+	f.Where(p.Field(workspace.FieldGroupID))
+}
+
 // WhereAPIKeyCount applies the entql int64 predicate on the api_key_count field.
 func (f *WorkspaceFilter) WhereAPIKeyCount(p entql.Int64P) {
 	f.Where(p.Field(workspace.FieldAPIKeyCount))
@@ -3161,6 +3385,20 @@ func (f *WorkspaceFilter) WhereHasUsageEvents() {
 // WhereHasUsageEventsWith applies a predicate to check if query has an edge usage_events with a given conditions (other predicates).
 func (f *WorkspaceFilter) WhereHasUsageEventsWith(preds ...predicate.UsageEvent) {
 	f.Where(entql.HasEdgeWith("usage_events", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasGroup applies a predicate to check if query has an edge group.
+func (f *WorkspaceFilter) WhereHasGroup() {
+	f.Where(entql.HasEdge("group"))
+}
+
+// WhereHasGroupWith applies a predicate to check if query has an edge group with a given conditions (other predicates).
+func (f *WorkspaceFilter) WhereHasGroupWith(preds ...predicate.Group) {
+	f.Where(entql.HasEdgeWith("group", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}

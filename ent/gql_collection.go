@@ -12,6 +12,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/oais/oais/ent/apikey"
 	"github.com/oais/oais/ent/auditevent"
+	"github.com/oais/oais/ent/group"
 	"github.com/oais/oais/ent/invitation"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/modelprice"
@@ -86,6 +87,21 @@ func (_q *APIKeyQuery) collectField(ctx context.Context, oneNode bool, opCtx *gr
 			if _, ok := fieldSeen[apikey.FieldRotatedFromID]; !ok {
 				selectedFields = append(selectedFields, apikey.FieldRotatedFromID)
 				fieldSeen[apikey.FieldRotatedFromID] = struct{}{}
+			}
+
+		case "group":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&GroupClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, groupImplementors)...); err != nil {
+				return err
+			}
+			_q.withGroup = query
+			if _, ok := fieldSeen[apikey.FieldGroupID]; !ok {
+				selectedFields = append(selectedFields, apikey.FieldGroupID)
+				fieldSeen[apikey.FieldGroupID] = struct{}{}
 			}
 		case "createdAt":
 			if _, ok := fieldSeen[apikey.FieldCreatedAt]; !ok {
@@ -211,6 +227,16 @@ func (_q *APIKeyQuery) collectField(ctx context.Context, oneNode bool, opCtx *gr
 			if _, ok := fieldSeen[apikey.FieldLeakSource]; !ok {
 				selectedFields = append(selectedFields, apikey.FieldLeakSource)
 				fieldSeen[apikey.FieldLeakSource] = struct{}{}
+			}
+		case "groupID":
+			if _, ok := fieldSeen[apikey.FieldGroupID]; !ok {
+				selectedFields = append(selectedFields, apikey.FieldGroupID)
+				fieldSeen[apikey.FieldGroupID] = struct{}{}
+			}
+		case "gatewayName":
+			if _, ok := fieldSeen[apikey.FieldGatewayName]; !ok {
+				selectedFields = append(selectedFields, apikey.FieldGatewayName)
+				fieldSeen[apikey.FieldGatewayName] = struct{}{}
 			}
 		case "id":
 		case "__typename":
@@ -410,6 +436,117 @@ func newAuditEventPaginateArgs(rv map[string]any) *auditeventPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*AuditEventWhereInput); ok {
 		args.opts = append(args.opts, WithAuditEventFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *GroupQuery) CollectFields(ctx context.Context, satisfies ...string) (*GroupQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *GroupQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(group.Columns))
+		selectedFields = []string{group.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[group.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, group.FieldCreatedAt)
+				fieldSeen[group.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[group.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, group.FieldUpdatedAt)
+				fieldSeen[group.FieldUpdatedAt] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[group.FieldName]; !ok {
+				selectedFields = append(selectedFields, group.FieldName)
+				fieldSeen[group.FieldName] = struct{}{}
+			}
+		case "priceMultiplierBps":
+			if _, ok := fieldSeen[group.FieldPriceMultiplierBps]; !ok {
+				selectedFields = append(selectedFields, group.FieldPriceMultiplierBps)
+				fieldSeen[group.FieldPriceMultiplierBps] = struct{}{}
+			}
+		case "rpm":
+			if _, ok := fieldSeen[group.FieldRpm]; !ok {
+				selectedFields = append(selectedFields, group.FieldRpm)
+				fieldSeen[group.FieldRpm] = struct{}{}
+			}
+		case "tpm":
+			if _, ok := fieldSeen[group.FieldTpm]; !ok {
+				selectedFields = append(selectedFields, group.FieldTpm)
+				fieldSeen[group.FieldTpm] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type groupPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []GroupPaginateOption
+}
+
+func newGroupPaginateArgs(rv map[string]any) *groupPaginateArgs {
+	args := &groupPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &GroupOrder{Field: &GroupOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithGroupOrder(order))
+			}
+		case *GroupOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithGroupOrder(v))
+			}
+		}
 	}
 	return args
 }
@@ -1514,6 +1651,21 @@ func (_q *WorkspaceQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 			_q.WithNamedUsageEvents(alias, func(wq *UsageEventQuery) {
 				*wq = *query
 			})
+
+		case "group":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&GroupClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, groupImplementors)...); err != nil {
+				return err
+			}
+			_q.withGroup = query
+			if _, ok := fieldSeen[workspace.FieldGroupID]; !ok {
+				selectedFields = append(selectedFields, workspace.FieldGroupID)
+				fieldSeen[workspace.FieldGroupID] = struct{}{}
+			}
 		case "createdAt":
 			if _, ok := fieldSeen[workspace.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, workspace.FieldCreatedAt)
@@ -1573,6 +1725,11 @@ func (_q *WorkspaceQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 			if _, ok := fieldSeen[workspace.FieldMaxKeys]; !ok {
 				selectedFields = append(selectedFields, workspace.FieldMaxKeys)
 				fieldSeen[workspace.FieldMaxKeys] = struct{}{}
+			}
+		case "groupID":
+			if _, ok := fieldSeen[workspace.FieldGroupID]; !ok {
+				selectedFields = append(selectedFields, workspace.FieldGroupID)
+				fieldSeen[workspace.FieldGroupID] = struct{}{}
 			}
 		case "apiKeyCount":
 			if _, ok := fieldSeen[workspace.FieldAPIKeyCount]; !ok {

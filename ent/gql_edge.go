@@ -32,6 +32,14 @@ func (_m *APIKey) RotatedFrom(ctx context.Context) (*APIKey, error) {
 	return result, MaskNotFound(err)
 }
 
+func (_m *APIKey) Group(ctx context.Context) (*Group, error) {
+	result, err := _m.Edges.GroupOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryGroup().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *AuditEvent) Workspace(ctx context.Context) (*Workspace, error) {
 	result, err := _m.Edges.WorkspaceOrErr()
 	if IsNotLoaded(err) {
@@ -153,4 +161,12 @@ func (_m *Workspace) UsageEvents(
 		return conn, nil
 	}
 	return _m.QueryUsageEvents().Paginate(ctx, after, first, before, last, opts...)
+}
+
+func (_m *Workspace) Group(ctx context.Context) (*Group, error) {
+	result, err := _m.Edges.GroupOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryGroup().Only(ctx)
+	}
+	return result, MaskNotFound(err)
 }

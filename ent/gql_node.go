@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-multierror"
 	"github.com/oais/oais/ent/apikey"
 	"github.com/oais/oais/ent/auditevent"
+	"github.com/oais/oais/ent/group"
 	"github.com/oais/oais/ent/invitation"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/modelprice"
@@ -34,6 +35,11 @@ var auditeventImplementors = []string{"AuditEvent", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*AuditEvent) IsNode() {}
+
+var groupImplementors = []string{"Group", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Group) IsNode() {}
 
 var invitationImplementors = []string{"Invitation", "Node"}
 
@@ -142,6 +148,15 @@ func (c *Client) noder(ctx context.Context, table string, id string) (Noder, err
 			Where(auditevent.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, auditeventImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case group.Table:
+		query := c.Group.Query().
+			Where(group.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, groupImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -302,6 +317,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		query := c.AuditEvent.Query().
 			Where(auditevent.IDIn(ids...))
 		query, err := query.CollectFields(ctx, auditeventImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case group.Table:
+		query := c.Group.Query().
+			Where(group.IDIn(ids...))
+		query, err := query.CollectFields(ctx, groupImplementors...)
 		if err != nil {
 			return nil, err
 		}

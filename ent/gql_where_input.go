@@ -304,6 +304,40 @@ type APIKeyWhereInput struct {
 	LeakSourceEqualFold    *string  `json:"leakSourceEqualFold,omitempty"`
 	LeakSourceContainsFold *string  `json:"leakSourceContainsFold,omitempty"`
 
+	// "group_id" field predicates.
+	GroupID             *string  `json:"groupID,omitempty"`
+	GroupIDNEQ          *string  `json:"groupIDNEQ,omitempty"`
+	GroupIDIn           []string `json:"groupIDIn,omitempty"`
+	GroupIDNotIn        []string `json:"groupIDNotIn,omitempty"`
+	GroupIDGT           *string  `json:"groupIDGT,omitempty"`
+	GroupIDGTE          *string  `json:"groupIDGTE,omitempty"`
+	GroupIDLT           *string  `json:"groupIDLT,omitempty"`
+	GroupIDLTE          *string  `json:"groupIDLTE,omitempty"`
+	GroupIDContains     *string  `json:"groupIDContains,omitempty"`
+	GroupIDHasPrefix    *string  `json:"groupIDHasPrefix,omitempty"`
+	GroupIDHasSuffix    *string  `json:"groupIDHasSuffix,omitempty"`
+	GroupIDIsNil        bool     `json:"groupIDIsNil,omitempty"`
+	GroupIDNotNil       bool     `json:"groupIDNotNil,omitempty"`
+	GroupIDEqualFold    *string  `json:"groupIDEqualFold,omitempty"`
+	GroupIDContainsFold *string  `json:"groupIDContainsFold,omitempty"`
+
+	// "gateway_name" field predicates.
+	GatewayName             *string  `json:"gatewayName,omitempty"`
+	GatewayNameNEQ          *string  `json:"gatewayNameNEQ,omitempty"`
+	GatewayNameIn           []string `json:"gatewayNameIn,omitempty"`
+	GatewayNameNotIn        []string `json:"gatewayNameNotIn,omitempty"`
+	GatewayNameGT           *string  `json:"gatewayNameGT,omitempty"`
+	GatewayNameGTE          *string  `json:"gatewayNameGTE,omitempty"`
+	GatewayNameLT           *string  `json:"gatewayNameLT,omitempty"`
+	GatewayNameLTE          *string  `json:"gatewayNameLTE,omitempty"`
+	GatewayNameContains     *string  `json:"gatewayNameContains,omitempty"`
+	GatewayNameHasPrefix    *string  `json:"gatewayNameHasPrefix,omitempty"`
+	GatewayNameHasSuffix    *string  `json:"gatewayNameHasSuffix,omitempty"`
+	GatewayNameIsNil        bool     `json:"gatewayNameIsNil,omitempty"`
+	GatewayNameNotNil       bool     `json:"gatewayNameNotNil,omitempty"`
+	GatewayNameEqualFold    *string  `json:"gatewayNameEqualFold,omitempty"`
+	GatewayNameContainsFold *string  `json:"gatewayNameContainsFold,omitempty"`
+
 	// "workspace" edge predicates.
 	HasWorkspace     *bool                  `json:"hasWorkspace,omitempty"`
 	HasWorkspaceWith []*WorkspaceWhereInput `json:"hasWorkspaceWith,omitempty"`
@@ -1080,6 +1114,96 @@ func (i *APIKeyWhereInput) P() (predicate.APIKey, error) {
 	}
 	if i.LeakSourceContainsFold != nil {
 		predicates = append(predicates, apikey.LeakSourceContainsFold(*i.LeakSourceContainsFold))
+	}
+	if i.GroupID != nil {
+		predicates = append(predicates, apikey.GroupIDEQ(*i.GroupID))
+	}
+	if i.GroupIDNEQ != nil {
+		predicates = append(predicates, apikey.GroupIDNEQ(*i.GroupIDNEQ))
+	}
+	if len(i.GroupIDIn) > 0 {
+		predicates = append(predicates, apikey.GroupIDIn(i.GroupIDIn...))
+	}
+	if len(i.GroupIDNotIn) > 0 {
+		predicates = append(predicates, apikey.GroupIDNotIn(i.GroupIDNotIn...))
+	}
+	if i.GroupIDGT != nil {
+		predicates = append(predicates, apikey.GroupIDGT(*i.GroupIDGT))
+	}
+	if i.GroupIDGTE != nil {
+		predicates = append(predicates, apikey.GroupIDGTE(*i.GroupIDGTE))
+	}
+	if i.GroupIDLT != nil {
+		predicates = append(predicates, apikey.GroupIDLT(*i.GroupIDLT))
+	}
+	if i.GroupIDLTE != nil {
+		predicates = append(predicates, apikey.GroupIDLTE(*i.GroupIDLTE))
+	}
+	if i.GroupIDContains != nil {
+		predicates = append(predicates, apikey.GroupIDContains(*i.GroupIDContains))
+	}
+	if i.GroupIDHasPrefix != nil {
+		predicates = append(predicates, apikey.GroupIDHasPrefix(*i.GroupIDHasPrefix))
+	}
+	if i.GroupIDHasSuffix != nil {
+		predicates = append(predicates, apikey.GroupIDHasSuffix(*i.GroupIDHasSuffix))
+	}
+	if i.GroupIDIsNil {
+		predicates = append(predicates, apikey.GroupIDIsNil())
+	}
+	if i.GroupIDNotNil {
+		predicates = append(predicates, apikey.GroupIDNotNil())
+	}
+	if i.GroupIDEqualFold != nil {
+		predicates = append(predicates, apikey.GroupIDEqualFold(*i.GroupIDEqualFold))
+	}
+	if i.GroupIDContainsFold != nil {
+		predicates = append(predicates, apikey.GroupIDContainsFold(*i.GroupIDContainsFold))
+	}
+	if i.GatewayName != nil {
+		predicates = append(predicates, apikey.GatewayNameEQ(*i.GatewayName))
+	}
+	if i.GatewayNameNEQ != nil {
+		predicates = append(predicates, apikey.GatewayNameNEQ(*i.GatewayNameNEQ))
+	}
+	if len(i.GatewayNameIn) > 0 {
+		predicates = append(predicates, apikey.GatewayNameIn(i.GatewayNameIn...))
+	}
+	if len(i.GatewayNameNotIn) > 0 {
+		predicates = append(predicates, apikey.GatewayNameNotIn(i.GatewayNameNotIn...))
+	}
+	if i.GatewayNameGT != nil {
+		predicates = append(predicates, apikey.GatewayNameGT(*i.GatewayNameGT))
+	}
+	if i.GatewayNameGTE != nil {
+		predicates = append(predicates, apikey.GatewayNameGTE(*i.GatewayNameGTE))
+	}
+	if i.GatewayNameLT != nil {
+		predicates = append(predicates, apikey.GatewayNameLT(*i.GatewayNameLT))
+	}
+	if i.GatewayNameLTE != nil {
+		predicates = append(predicates, apikey.GatewayNameLTE(*i.GatewayNameLTE))
+	}
+	if i.GatewayNameContains != nil {
+		predicates = append(predicates, apikey.GatewayNameContains(*i.GatewayNameContains))
+	}
+	if i.GatewayNameHasPrefix != nil {
+		predicates = append(predicates, apikey.GatewayNameHasPrefix(*i.GatewayNameHasPrefix))
+	}
+	if i.GatewayNameHasSuffix != nil {
+		predicates = append(predicates, apikey.GatewayNameHasSuffix(*i.GatewayNameHasSuffix))
+	}
+	if i.GatewayNameIsNil {
+		predicates = append(predicates, apikey.GatewayNameIsNil())
+	}
+	if i.GatewayNameNotNil {
+		predicates = append(predicates, apikey.GatewayNameNotNil())
+	}
+	if i.GatewayNameEqualFold != nil {
+		predicates = append(predicates, apikey.GatewayNameEqualFold(*i.GatewayNameEqualFold))
+	}
+	if i.GatewayNameContainsFold != nil {
+		predicates = append(predicates, apikey.GatewayNameContainsFold(*i.GatewayNameContainsFold))
 	}
 
 	if i.HasWorkspace != nil {
@@ -4268,6 +4392,23 @@ type WorkspaceWhereInput struct {
 	MaxKeysLT    *int  `json:"maxKeysLT,omitempty"`
 	MaxKeysLTE   *int  `json:"maxKeysLTE,omitempty"`
 
+	// "group_id" field predicates.
+	GroupID             *string  `json:"groupID,omitempty"`
+	GroupIDNEQ          *string  `json:"groupIDNEQ,omitempty"`
+	GroupIDIn           []string `json:"groupIDIn,omitempty"`
+	GroupIDNotIn        []string `json:"groupIDNotIn,omitempty"`
+	GroupIDGT           *string  `json:"groupIDGT,omitempty"`
+	GroupIDGTE          *string  `json:"groupIDGTE,omitempty"`
+	GroupIDLT           *string  `json:"groupIDLT,omitempty"`
+	GroupIDLTE          *string  `json:"groupIDLTE,omitempty"`
+	GroupIDContains     *string  `json:"groupIDContains,omitempty"`
+	GroupIDHasPrefix    *string  `json:"groupIDHasPrefix,omitempty"`
+	GroupIDHasSuffix    *string  `json:"groupIDHasSuffix,omitempty"`
+	GroupIDIsNil        bool     `json:"groupIDIsNil,omitempty"`
+	GroupIDNotNil       bool     `json:"groupIDNotNil,omitempty"`
+	GroupIDEqualFold    *string  `json:"groupIDEqualFold,omitempty"`
+	GroupIDContainsFold *string  `json:"groupIDContainsFold,omitempty"`
+
 	// "api_key_count" field predicates.
 	APIKeyCount      *int64  `json:"apiKeyCount,omitempty"`
 	APIKeyCountNEQ   *int64  `json:"apiKeyCountNEQ,omitempty"`
@@ -4710,6 +4851,51 @@ func (i *WorkspaceWhereInput) P() (predicate.Workspace, error) {
 	}
 	if i.MaxKeysLTE != nil {
 		predicates = append(predicates, workspace.MaxKeysLTE(*i.MaxKeysLTE))
+	}
+	if i.GroupID != nil {
+		predicates = append(predicates, workspace.GroupIDEQ(*i.GroupID))
+	}
+	if i.GroupIDNEQ != nil {
+		predicates = append(predicates, workspace.GroupIDNEQ(*i.GroupIDNEQ))
+	}
+	if len(i.GroupIDIn) > 0 {
+		predicates = append(predicates, workspace.GroupIDIn(i.GroupIDIn...))
+	}
+	if len(i.GroupIDNotIn) > 0 {
+		predicates = append(predicates, workspace.GroupIDNotIn(i.GroupIDNotIn...))
+	}
+	if i.GroupIDGT != nil {
+		predicates = append(predicates, workspace.GroupIDGT(*i.GroupIDGT))
+	}
+	if i.GroupIDGTE != nil {
+		predicates = append(predicates, workspace.GroupIDGTE(*i.GroupIDGTE))
+	}
+	if i.GroupIDLT != nil {
+		predicates = append(predicates, workspace.GroupIDLT(*i.GroupIDLT))
+	}
+	if i.GroupIDLTE != nil {
+		predicates = append(predicates, workspace.GroupIDLTE(*i.GroupIDLTE))
+	}
+	if i.GroupIDContains != nil {
+		predicates = append(predicates, workspace.GroupIDContains(*i.GroupIDContains))
+	}
+	if i.GroupIDHasPrefix != nil {
+		predicates = append(predicates, workspace.GroupIDHasPrefix(*i.GroupIDHasPrefix))
+	}
+	if i.GroupIDHasSuffix != nil {
+		predicates = append(predicates, workspace.GroupIDHasSuffix(*i.GroupIDHasSuffix))
+	}
+	if i.GroupIDIsNil {
+		predicates = append(predicates, workspace.GroupIDIsNil())
+	}
+	if i.GroupIDNotNil {
+		predicates = append(predicates, workspace.GroupIDNotNil())
+	}
+	if i.GroupIDEqualFold != nil {
+		predicates = append(predicates, workspace.GroupIDEqualFold(*i.GroupIDEqualFold))
+	}
+	if i.GroupIDContainsFold != nil {
+		predicates = append(predicates, workspace.GroupIDContainsFold(*i.GroupIDContainsFold))
 	}
 	if i.APIKeyCount != nil {
 		predicates = append(predicates, workspace.APIKeyCountEQ(*i.APIKeyCount))

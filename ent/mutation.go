@@ -17,6 +17,8 @@ import (
 	"github.com/oais/oais/ent/billingperiod"
 	"github.com/oais/oais/ent/channel"
 	"github.com/oais/oais/ent/emailtoken"
+	"github.com/oais/oais/ent/gateway"
+	"github.com/oais/oais/ent/group"
 	"github.com/oais/oais/ent/invitation"
 	"github.com/oais/oais/ent/latencyrollup"
 	"github.com/oais/oais/ent/membership"
@@ -51,6 +53,8 @@ const (
 	TypeBillingPeriod   = "BillingPeriod"
 	TypeChannel         = "Channel"
 	TypeEmailToken      = "EmailToken"
+	TypeGateway         = "Gateway"
+	TypeGroup           = "Group"
 	TypeInvitation      = "Invitation"
 	TypeLatencyRollup   = "LatencyRollup"
 	TypeMembership      = "Membership"
@@ -110,6 +114,7 @@ type APIKeyMutation struct {
 	leaked_at             *time.Time
 	leak_source           *string
 	deleted_at            *time.Time
+	gateway_name          *string
 	deleted_by            *string
 	clearedFields         map[string]struct{}
 	workspace             *string
@@ -118,6 +123,8 @@ type APIKeyMutation struct {
 	clearedcreated_by     bool
 	rotated_from          *string
 	clearedrotated_from   bool
+	group                 *string
+	clearedgroup          bool
 	done                  bool
 	oldValue              func(context.Context) (*APIKey, error)
 	predicates            []predicate.APIKey
@@ -1667,6 +1674,104 @@ func (m *APIKeyMutation) ResetDeletedAt() {
 	delete(m.clearedFields, apikey.FieldDeletedAt)
 }
 
+// SetGroupID sets the "group_id" field.
+func (m *APIKeyMutation) SetGroupID(s string) {
+	m.group = &s
+}
+
+// GroupID returns the value of the "group_id" field in the mutation.
+func (m *APIKeyMutation) GroupID() (r string, exists bool) {
+	v := m.group
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGroupID returns the old "group_id" field's value of the APIKey entity.
+// If the APIKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *APIKeyMutation) OldGroupID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGroupID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGroupID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGroupID: %w", err)
+	}
+	return oldValue.GroupID, nil
+}
+
+// ClearGroupID clears the value of the "group_id" field.
+func (m *APIKeyMutation) ClearGroupID() {
+	m.group = nil
+	m.clearedFields[apikey.FieldGroupID] = struct{}{}
+}
+
+// GroupIDCleared returns if the "group_id" field was cleared in this mutation.
+func (m *APIKeyMutation) GroupIDCleared() bool {
+	_, ok := m.clearedFields[apikey.FieldGroupID]
+	return ok
+}
+
+// ResetGroupID resets all changes to the "group_id" field.
+func (m *APIKeyMutation) ResetGroupID() {
+	m.group = nil
+	delete(m.clearedFields, apikey.FieldGroupID)
+}
+
+// SetGatewayName sets the "gateway_name" field.
+func (m *APIKeyMutation) SetGatewayName(s string) {
+	m.gateway_name = &s
+}
+
+// GatewayName returns the value of the "gateway_name" field in the mutation.
+func (m *APIKeyMutation) GatewayName() (r string, exists bool) {
+	v := m.gateway_name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGatewayName returns the old "gateway_name" field's value of the APIKey entity.
+// If the APIKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *APIKeyMutation) OldGatewayName(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGatewayName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGatewayName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGatewayName: %w", err)
+	}
+	return oldValue.GatewayName, nil
+}
+
+// ClearGatewayName clears the value of the "gateway_name" field.
+func (m *APIKeyMutation) ClearGatewayName() {
+	m.gateway_name = nil
+	m.clearedFields[apikey.FieldGatewayName] = struct{}{}
+}
+
+// GatewayNameCleared returns if the "gateway_name" field was cleared in this mutation.
+func (m *APIKeyMutation) GatewayNameCleared() bool {
+	_, ok := m.clearedFields[apikey.FieldGatewayName]
+	return ok
+}
+
+// ResetGatewayName resets all changes to the "gateway_name" field.
+func (m *APIKeyMutation) ResetGatewayName() {
+	m.gateway_name = nil
+	delete(m.clearedFields, apikey.FieldGatewayName)
+}
+
 // SetDeletedBy sets the "deleted_by" field.
 func (m *APIKeyMutation) SetDeletedBy(s string) {
 	m.deleted_by = &s
@@ -1797,6 +1902,33 @@ func (m *APIKeyMutation) ResetRotatedFrom() {
 	m.clearedrotated_from = false
 }
 
+// ClearGroup clears the "group" edge to the Group entity.
+func (m *APIKeyMutation) ClearGroup() {
+	m.clearedgroup = true
+	m.clearedFields[apikey.FieldGroupID] = struct{}{}
+}
+
+// GroupCleared reports if the "group" edge to the Group entity was cleared.
+func (m *APIKeyMutation) GroupCleared() bool {
+	return m.GroupIDCleared() || m.clearedgroup
+}
+
+// GroupIDs returns the "group" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// GroupID instead. It exists only for internal usage by the builders.
+func (m *APIKeyMutation) GroupIDs() (ids []string) {
+	if id := m.group; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetGroup resets all changes to the "group" edge.
+func (m *APIKeyMutation) ResetGroup() {
+	m.group = nil
+	m.clearedgroup = false
+}
+
 // Where appends a list predicates to the APIKeyMutation builder.
 func (m *APIKeyMutation) Where(ps ...predicate.APIKey) {
 	m.predicates = append(m.predicates, ps...)
@@ -1831,7 +1963,7 @@ func (m *APIKeyMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *APIKeyMutation) Fields() []string {
-	fields := make([]string, 0, 30)
+	fields := make([]string, 0, 32)
 	if m.created_at != nil {
 		fields = append(fields, apikey.FieldCreatedAt)
 	}
@@ -1919,6 +2051,12 @@ func (m *APIKeyMutation) Fields() []string {
 	if m.deleted_at != nil {
 		fields = append(fields, apikey.FieldDeletedAt)
 	}
+	if m.group != nil {
+		fields = append(fields, apikey.FieldGroupID)
+	}
+	if m.gateway_name != nil {
+		fields = append(fields, apikey.FieldGatewayName)
+	}
 	if m.deleted_by != nil {
 		fields = append(fields, apikey.FieldDeletedBy)
 	}
@@ -1988,6 +2126,10 @@ func (m *APIKeyMutation) Field(name string) (ent.Value, bool) {
 		return m.LeakSource()
 	case apikey.FieldDeletedAt:
 		return m.DeletedAt()
+	case apikey.FieldGroupID:
+		return m.GroupID()
+	case apikey.FieldGatewayName:
+		return m.GatewayName()
 	case apikey.FieldDeletedBy:
 		return m.DeletedBy()
 	}
@@ -2057,6 +2199,10 @@ func (m *APIKeyMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldLeakSource(ctx)
 	case apikey.FieldDeletedAt:
 		return m.OldDeletedAt(ctx)
+	case apikey.FieldGroupID:
+		return m.OldGroupID(ctx)
+	case apikey.FieldGatewayName:
+		return m.OldGatewayName(ctx)
 	case apikey.FieldDeletedBy:
 		return m.OldDeletedBy(ctx)
 	}
@@ -2271,6 +2417,20 @@ func (m *APIKeyMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetDeletedAt(v)
 		return nil
+	case apikey.FieldGroupID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGroupID(v)
+		return nil
+	case apikey.FieldGatewayName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGatewayName(v)
+		return nil
 	case apikey.FieldDeletedBy:
 		v, ok := value.(string)
 		if !ok {
@@ -2446,6 +2606,12 @@ func (m *APIKeyMutation) ClearedFields() []string {
 	if m.FieldCleared(apikey.FieldDeletedAt) {
 		fields = append(fields, apikey.FieldDeletedAt)
 	}
+	if m.FieldCleared(apikey.FieldGroupID) {
+		fields = append(fields, apikey.FieldGroupID)
+	}
+	if m.FieldCleared(apikey.FieldGatewayName) {
+		fields = append(fields, apikey.FieldGatewayName)
+	}
 	if m.FieldCleared(apikey.FieldDeletedBy) {
 		fields = append(fields, apikey.FieldDeletedBy)
 	}
@@ -2513,6 +2679,12 @@ func (m *APIKeyMutation) ClearField(name string) error {
 		return nil
 	case apikey.FieldDeletedAt:
 		m.ClearDeletedAt()
+		return nil
+	case apikey.FieldGroupID:
+		m.ClearGroupID()
+		return nil
+	case apikey.FieldGatewayName:
+		m.ClearGatewayName()
 		return nil
 	case apikey.FieldDeletedBy:
 		m.ClearDeletedBy()
@@ -2612,6 +2784,12 @@ func (m *APIKeyMutation) ResetField(name string) error {
 	case apikey.FieldDeletedAt:
 		m.ResetDeletedAt()
 		return nil
+	case apikey.FieldGroupID:
+		m.ResetGroupID()
+		return nil
+	case apikey.FieldGatewayName:
+		m.ResetGatewayName()
+		return nil
 	case apikey.FieldDeletedBy:
 		m.ResetDeletedBy()
 		return nil
@@ -2621,7 +2799,7 @@ func (m *APIKeyMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *APIKeyMutation) AddedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	if m.workspace != nil {
 		edges = append(edges, apikey.EdgeWorkspace)
 	}
@@ -2630,6 +2808,9 @@ func (m *APIKeyMutation) AddedEdges() []string {
 	}
 	if m.rotated_from != nil {
 		edges = append(edges, apikey.EdgeRotatedFrom)
+	}
+	if m.group != nil {
+		edges = append(edges, apikey.EdgeGroup)
 	}
 	return edges
 }
@@ -2650,13 +2831,17 @@ func (m *APIKeyMutation) AddedIDs(name string) []ent.Value {
 		if id := m.rotated_from; id != nil {
 			return []ent.Value{*id}
 		}
+	case apikey.EdgeGroup:
+		if id := m.group; id != nil {
+			return []ent.Value{*id}
+		}
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *APIKeyMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	return edges
 }
 
@@ -2668,7 +2853,7 @@ func (m *APIKeyMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *APIKeyMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	if m.clearedworkspace {
 		edges = append(edges, apikey.EdgeWorkspace)
 	}
@@ -2677,6 +2862,9 @@ func (m *APIKeyMutation) ClearedEdges() []string {
 	}
 	if m.clearedrotated_from {
 		edges = append(edges, apikey.EdgeRotatedFrom)
+	}
+	if m.clearedgroup {
+		edges = append(edges, apikey.EdgeGroup)
 	}
 	return edges
 }
@@ -2691,6 +2879,8 @@ func (m *APIKeyMutation) EdgeCleared(name string) bool {
 		return m.clearedcreated_by
 	case apikey.EdgeRotatedFrom:
 		return m.clearedrotated_from
+	case apikey.EdgeGroup:
+		return m.clearedgroup
 	}
 	return false
 }
@@ -2708,6 +2898,9 @@ func (m *APIKeyMutation) ClearEdge(name string) error {
 	case apikey.EdgeRotatedFrom:
 		m.ClearRotatedFrom()
 		return nil
+	case apikey.EdgeGroup:
+		m.ClearGroup()
+		return nil
 	}
 	return fmt.Errorf("unknown APIKey unique edge %s", name)
 }
@@ -2724,6 +2917,9 @@ func (m *APIKeyMutation) ResetEdge(name string) error {
 		return nil
 	case apikey.EdgeRotatedFrom:
 		m.ResetRotatedFrom()
+		return nil
+	case apikey.EdgeGroup:
+		m.ResetGroup()
 		return nil
 	}
 	return fmt.Errorf("unknown APIKey edge %s", name)
@@ -8405,6 +8601,1204 @@ func (m *EmailTokenMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown EmailToken edge %s", name)
+}
+
+// GatewayMutation represents an operation that mutates the Gateway nodes in the graph.
+type GatewayMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *string
+	created_at    *time.Time
+	updated_at    *time.Time
+	name          *string
+	last_seen_at  *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*Gateway, error)
+	predicates    []predicate.Gateway
+}
+
+var _ ent.Mutation = (*GatewayMutation)(nil)
+
+// gatewayOption allows management of the mutation configuration using functional options.
+type gatewayOption func(*GatewayMutation)
+
+// newGatewayMutation creates new mutation for the Gateway entity.
+func newGatewayMutation(c config, op Op, opts ...gatewayOption) *GatewayMutation {
+	m := &GatewayMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeGateway,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withGatewayID sets the ID field of the mutation.
+func withGatewayID(id string) gatewayOption {
+	return func(m *GatewayMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Gateway
+		)
+		m.oldValue = func(ctx context.Context) (*Gateway, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Gateway.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withGateway sets the old Gateway of the mutation.
+func withGateway(node *Gateway) gatewayOption {
+	return func(m *GatewayMutation) {
+		m.oldValue = func(context.Context) (*Gateway, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m GatewayMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m GatewayMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Gateway entities.
+func (m *GatewayMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *GatewayMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *GatewayMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Gateway.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *GatewayMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *GatewayMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Gateway entity.
+// If the Gateway object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GatewayMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *GatewayMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *GatewayMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *GatewayMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Gateway entity.
+// If the Gateway object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GatewayMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *GatewayMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetName sets the "name" field.
+func (m *GatewayMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *GatewayMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the Gateway entity.
+// If the Gateway object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GatewayMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *GatewayMutation) ResetName() {
+	m.name = nil
+}
+
+// SetLastSeenAt sets the "last_seen_at" field.
+func (m *GatewayMutation) SetLastSeenAt(t time.Time) {
+	m.last_seen_at = &t
+}
+
+// LastSeenAt returns the value of the "last_seen_at" field in the mutation.
+func (m *GatewayMutation) LastSeenAt() (r time.Time, exists bool) {
+	v := m.last_seen_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastSeenAt returns the old "last_seen_at" field's value of the Gateway entity.
+// If the Gateway object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GatewayMutation) OldLastSeenAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastSeenAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastSeenAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastSeenAt: %w", err)
+	}
+	return oldValue.LastSeenAt, nil
+}
+
+// ResetLastSeenAt resets all changes to the "last_seen_at" field.
+func (m *GatewayMutation) ResetLastSeenAt() {
+	m.last_seen_at = nil
+}
+
+// Where appends a list predicates to the GatewayMutation builder.
+func (m *GatewayMutation) Where(ps ...predicate.Gateway) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the GatewayMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *GatewayMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Gateway, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *GatewayMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *GatewayMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Gateway).
+func (m *GatewayMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *GatewayMutation) Fields() []string {
+	fields := make([]string, 0, 4)
+	if m.created_at != nil {
+		fields = append(fields, gateway.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, gateway.FieldUpdatedAt)
+	}
+	if m.name != nil {
+		fields = append(fields, gateway.FieldName)
+	}
+	if m.last_seen_at != nil {
+		fields = append(fields, gateway.FieldLastSeenAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *GatewayMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case gateway.FieldCreatedAt:
+		return m.CreatedAt()
+	case gateway.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case gateway.FieldName:
+		return m.Name()
+	case gateway.FieldLastSeenAt:
+		return m.LastSeenAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *GatewayMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case gateway.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case gateway.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case gateway.FieldName:
+		return m.OldName(ctx)
+	case gateway.FieldLastSeenAt:
+		return m.OldLastSeenAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown Gateway field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *GatewayMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case gateway.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case gateway.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case gateway.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case gateway.FieldLastSeenAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastSeenAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Gateway field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *GatewayMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *GatewayMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *GatewayMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Gateway numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *GatewayMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *GatewayMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *GatewayMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown Gateway nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *GatewayMutation) ResetField(name string) error {
+	switch name {
+	case gateway.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case gateway.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case gateway.FieldName:
+		m.ResetName()
+		return nil
+	case gateway.FieldLastSeenAt:
+		m.ResetLastSeenAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Gateway field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *GatewayMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *GatewayMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *GatewayMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *GatewayMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *GatewayMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *GatewayMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *GatewayMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown Gateway unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *GatewayMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown Gateway edge %s", name)
+}
+
+// GroupMutation represents an operation that mutates the Group nodes in the graph.
+type GroupMutation struct {
+	config
+	op                      Op
+	typ                     string
+	id                      *string
+	created_at              *time.Time
+	updated_at              *time.Time
+	name                    *string
+	price_multiplier_bps    *int64
+	addprice_multiplier_bps *int64
+	rpm                     *int64
+	addrpm                  *int64
+	tpm                     *int64
+	addtpm                  *int64
+	clearedFields           map[string]struct{}
+	done                    bool
+	oldValue                func(context.Context) (*Group, error)
+	predicates              []predicate.Group
+}
+
+var _ ent.Mutation = (*GroupMutation)(nil)
+
+// groupOption allows management of the mutation configuration using functional options.
+type groupOption func(*GroupMutation)
+
+// newGroupMutation creates new mutation for the Group entity.
+func newGroupMutation(c config, op Op, opts ...groupOption) *GroupMutation {
+	m := &GroupMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeGroup,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withGroupID sets the ID field of the mutation.
+func withGroupID(id string) groupOption {
+	return func(m *GroupMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Group
+		)
+		m.oldValue = func(ctx context.Context) (*Group, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Group.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withGroup sets the old Group of the mutation.
+func withGroup(node *Group) groupOption {
+	return func(m *GroupMutation) {
+		m.oldValue = func(context.Context) (*Group, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m GroupMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m GroupMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Group entities.
+func (m *GroupMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *GroupMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *GroupMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Group.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *GroupMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *GroupMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Group entity.
+// If the Group object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GroupMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *GroupMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *GroupMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *GroupMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Group entity.
+// If the Group object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GroupMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *GroupMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetName sets the "name" field.
+func (m *GroupMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *GroupMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the Group entity.
+// If the Group object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GroupMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *GroupMutation) ResetName() {
+	m.name = nil
+}
+
+// SetPriceMultiplierBps sets the "price_multiplier_bps" field.
+func (m *GroupMutation) SetPriceMultiplierBps(i int64) {
+	m.price_multiplier_bps = &i
+	m.addprice_multiplier_bps = nil
+}
+
+// PriceMultiplierBps returns the value of the "price_multiplier_bps" field in the mutation.
+func (m *GroupMutation) PriceMultiplierBps() (r int64, exists bool) {
+	v := m.price_multiplier_bps
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPriceMultiplierBps returns the old "price_multiplier_bps" field's value of the Group entity.
+// If the Group object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GroupMutation) OldPriceMultiplierBps(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPriceMultiplierBps is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPriceMultiplierBps requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPriceMultiplierBps: %w", err)
+	}
+	return oldValue.PriceMultiplierBps, nil
+}
+
+// AddPriceMultiplierBps adds i to the "price_multiplier_bps" field.
+func (m *GroupMutation) AddPriceMultiplierBps(i int64) {
+	if m.addprice_multiplier_bps != nil {
+		*m.addprice_multiplier_bps += i
+	} else {
+		m.addprice_multiplier_bps = &i
+	}
+}
+
+// AddedPriceMultiplierBps returns the value that was added to the "price_multiplier_bps" field in this mutation.
+func (m *GroupMutation) AddedPriceMultiplierBps() (r int64, exists bool) {
+	v := m.addprice_multiplier_bps
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPriceMultiplierBps resets all changes to the "price_multiplier_bps" field.
+func (m *GroupMutation) ResetPriceMultiplierBps() {
+	m.price_multiplier_bps = nil
+	m.addprice_multiplier_bps = nil
+}
+
+// SetRpm sets the "rpm" field.
+func (m *GroupMutation) SetRpm(i int64) {
+	m.rpm = &i
+	m.addrpm = nil
+}
+
+// Rpm returns the value of the "rpm" field in the mutation.
+func (m *GroupMutation) Rpm() (r int64, exists bool) {
+	v := m.rpm
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRpm returns the old "rpm" field's value of the Group entity.
+// If the Group object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GroupMutation) OldRpm(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRpm is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRpm requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRpm: %w", err)
+	}
+	return oldValue.Rpm, nil
+}
+
+// AddRpm adds i to the "rpm" field.
+func (m *GroupMutation) AddRpm(i int64) {
+	if m.addrpm != nil {
+		*m.addrpm += i
+	} else {
+		m.addrpm = &i
+	}
+}
+
+// AddedRpm returns the value that was added to the "rpm" field in this mutation.
+func (m *GroupMutation) AddedRpm() (r int64, exists bool) {
+	v := m.addrpm
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRpm resets all changes to the "rpm" field.
+func (m *GroupMutation) ResetRpm() {
+	m.rpm = nil
+	m.addrpm = nil
+}
+
+// SetTpm sets the "tpm" field.
+func (m *GroupMutation) SetTpm(i int64) {
+	m.tpm = &i
+	m.addtpm = nil
+}
+
+// Tpm returns the value of the "tpm" field in the mutation.
+func (m *GroupMutation) Tpm() (r int64, exists bool) {
+	v := m.tpm
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTpm returns the old "tpm" field's value of the Group entity.
+// If the Group object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *GroupMutation) OldTpm(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTpm is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTpm requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTpm: %w", err)
+	}
+	return oldValue.Tpm, nil
+}
+
+// AddTpm adds i to the "tpm" field.
+func (m *GroupMutation) AddTpm(i int64) {
+	if m.addtpm != nil {
+		*m.addtpm += i
+	} else {
+		m.addtpm = &i
+	}
+}
+
+// AddedTpm returns the value that was added to the "tpm" field in this mutation.
+func (m *GroupMutation) AddedTpm() (r int64, exists bool) {
+	v := m.addtpm
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTpm resets all changes to the "tpm" field.
+func (m *GroupMutation) ResetTpm() {
+	m.tpm = nil
+	m.addtpm = nil
+}
+
+// Where appends a list predicates to the GroupMutation builder.
+func (m *GroupMutation) Where(ps ...predicate.Group) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the GroupMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *GroupMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Group, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *GroupMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *GroupMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Group).
+func (m *GroupMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *GroupMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.created_at != nil {
+		fields = append(fields, group.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, group.FieldUpdatedAt)
+	}
+	if m.name != nil {
+		fields = append(fields, group.FieldName)
+	}
+	if m.price_multiplier_bps != nil {
+		fields = append(fields, group.FieldPriceMultiplierBps)
+	}
+	if m.rpm != nil {
+		fields = append(fields, group.FieldRpm)
+	}
+	if m.tpm != nil {
+		fields = append(fields, group.FieldTpm)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *GroupMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case group.FieldCreatedAt:
+		return m.CreatedAt()
+	case group.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case group.FieldName:
+		return m.Name()
+	case group.FieldPriceMultiplierBps:
+		return m.PriceMultiplierBps()
+	case group.FieldRpm:
+		return m.Rpm()
+	case group.FieldTpm:
+		return m.Tpm()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *GroupMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case group.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case group.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case group.FieldName:
+		return m.OldName(ctx)
+	case group.FieldPriceMultiplierBps:
+		return m.OldPriceMultiplierBps(ctx)
+	case group.FieldRpm:
+		return m.OldRpm(ctx)
+	case group.FieldTpm:
+		return m.OldTpm(ctx)
+	}
+	return nil, fmt.Errorf("unknown Group field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *GroupMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case group.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case group.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case group.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case group.FieldPriceMultiplierBps:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPriceMultiplierBps(v)
+		return nil
+	case group.FieldRpm:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRpm(v)
+		return nil
+	case group.FieldTpm:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTpm(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Group field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *GroupMutation) AddedFields() []string {
+	var fields []string
+	if m.addprice_multiplier_bps != nil {
+		fields = append(fields, group.FieldPriceMultiplierBps)
+	}
+	if m.addrpm != nil {
+		fields = append(fields, group.FieldRpm)
+	}
+	if m.addtpm != nil {
+		fields = append(fields, group.FieldTpm)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *GroupMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case group.FieldPriceMultiplierBps:
+		return m.AddedPriceMultiplierBps()
+	case group.FieldRpm:
+		return m.AddedRpm()
+	case group.FieldTpm:
+		return m.AddedTpm()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *GroupMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case group.FieldPriceMultiplierBps:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPriceMultiplierBps(v)
+		return nil
+	case group.FieldRpm:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRpm(v)
+		return nil
+	case group.FieldTpm:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTpm(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Group numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *GroupMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *GroupMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *GroupMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown Group nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *GroupMutation) ResetField(name string) error {
+	switch name {
+	case group.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case group.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case group.FieldName:
+		m.ResetName()
+		return nil
+	case group.FieldPriceMultiplierBps:
+		m.ResetPriceMultiplierBps()
+		return nil
+	case group.FieldRpm:
+		m.ResetRpm()
+		return nil
+	case group.FieldTpm:
+		m.ResetTpm()
+		return nil
+	}
+	return fmt.Errorf("unknown Group field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *GroupMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *GroupMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *GroupMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *GroupMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *GroupMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *GroupMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *GroupMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown Group unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *GroupMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown Group edge %s", name)
 }
 
 // InvitationMutation represents an operation that mutates the Invitation nodes in the graph.
@@ -21049,6 +22443,8 @@ type WorkspaceMutation struct {
 	usage_events           map[string]struct{}
 	removedusage_events    map[string]struct{}
 	clearedusage_events    bool
+	group                  *string
+	clearedgroup           bool
 	done                   bool
 	oldValue               func(context.Context) (*Workspace, error)
 	predicates             []predicate.Workspace
@@ -21753,6 +23149,55 @@ func (m *WorkspaceMutation) ResetRequireMfa() {
 	m.require_mfa = nil
 }
 
+// SetGroupID sets the "group_id" field.
+func (m *WorkspaceMutation) SetGroupID(s string) {
+	m.group = &s
+}
+
+// GroupID returns the value of the "group_id" field in the mutation.
+func (m *WorkspaceMutation) GroupID() (r string, exists bool) {
+	v := m.group
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGroupID returns the old "group_id" field's value of the Workspace entity.
+// If the Workspace object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WorkspaceMutation) OldGroupID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGroupID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGroupID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGroupID: %w", err)
+	}
+	return oldValue.GroupID, nil
+}
+
+// ClearGroupID clears the value of the "group_id" field.
+func (m *WorkspaceMutation) ClearGroupID() {
+	m.group = nil
+	m.clearedFields[workspace.FieldGroupID] = struct{}{}
+}
+
+// GroupIDCleared returns if the "group_id" field was cleared in this mutation.
+func (m *WorkspaceMutation) GroupIDCleared() bool {
+	_, ok := m.clearedFields[workspace.FieldGroupID]
+	return ok
+}
+
+// ResetGroupID resets all changes to the "group_id" field.
+func (m *WorkspaceMutation) ResetGroupID() {
+	m.group = nil
+	delete(m.clearedFields, workspace.FieldGroupID)
+}
+
 // SetAPIKeyCount sets the "api_key_count" field.
 func (m *WorkspaceMutation) SetAPIKeyCount(i int64) {
 	m.api_key_count = &i
@@ -22025,6 +23470,33 @@ func (m *WorkspaceMutation) ResetUsageEvents() {
 	m.removedusage_events = nil
 }
 
+// ClearGroup clears the "group" edge to the Group entity.
+func (m *WorkspaceMutation) ClearGroup() {
+	m.clearedgroup = true
+	m.clearedFields[workspace.FieldGroupID] = struct{}{}
+}
+
+// GroupCleared reports if the "group" edge to the Group entity was cleared.
+func (m *WorkspaceMutation) GroupCleared() bool {
+	return m.GroupIDCleared() || m.clearedgroup
+}
+
+// GroupIDs returns the "group" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// GroupID instead. It exists only for internal usage by the builders.
+func (m *WorkspaceMutation) GroupIDs() (ids []string) {
+	if id := m.group; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetGroup resets all changes to the "group" edge.
+func (m *WorkspaceMutation) ResetGroup() {
+	m.group = nil
+	m.clearedgroup = false
+}
+
 // Where appends a list predicates to the WorkspaceMutation builder.
 func (m *WorkspaceMutation) Where(ps ...predicate.Workspace) {
 	m.predicates = append(m.predicates, ps...)
@@ -22059,7 +23531,7 @@ func (m *WorkspaceMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *WorkspaceMutation) Fields() []string {
-	fields := make([]string, 0, 14)
+	fields := make([]string, 0, 15)
 	if m.created_at != nil {
 		fields = append(fields, workspace.FieldCreatedAt)
 	}
@@ -22099,6 +23571,9 @@ func (m *WorkspaceMutation) Fields() []string {
 	if m.require_mfa != nil {
 		fields = append(fields, workspace.FieldRequireMfa)
 	}
+	if m.group != nil {
+		fields = append(fields, workspace.FieldGroupID)
+	}
 	if m.api_key_count != nil {
 		fields = append(fields, workspace.FieldAPIKeyCount)
 	}
@@ -22136,6 +23611,8 @@ func (m *WorkspaceMutation) Field(name string) (ent.Value, bool) {
 		return m.MaxKeys()
 	case workspace.FieldRequireMfa:
 		return m.RequireMfa()
+	case workspace.FieldGroupID:
+		return m.GroupID()
 	case workspace.FieldAPIKeyCount:
 		return m.APIKeyCount()
 	}
@@ -22173,6 +23650,8 @@ func (m *WorkspaceMutation) OldField(ctx context.Context, name string) (ent.Valu
 		return m.OldMaxKeys(ctx)
 	case workspace.FieldRequireMfa:
 		return m.OldRequireMfa(ctx)
+	case workspace.FieldGroupID:
+		return m.OldGroupID(ctx)
 	case workspace.FieldAPIKeyCount:
 		return m.OldAPIKeyCount(ctx)
 	}
@@ -22274,6 +23753,13 @@ func (m *WorkspaceMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetRequireMfa(v)
+		return nil
+	case workspace.FieldGroupID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGroupID(v)
 		return nil
 	case workspace.FieldAPIKeyCount:
 		v, ok := value.(int64)
@@ -22393,6 +23879,9 @@ func (m *WorkspaceMutation) ClearedFields() []string {
 	if m.FieldCleared(workspace.FieldSpendCapCents) {
 		fields = append(fields, workspace.FieldSpendCapCents)
 	}
+	if m.FieldCleared(workspace.FieldGroupID) {
+		fields = append(fields, workspace.FieldGroupID)
+	}
 	return fields
 }
 
@@ -22412,6 +23901,9 @@ func (m *WorkspaceMutation) ClearField(name string) error {
 		return nil
 	case workspace.FieldSpendCapCents:
 		m.ClearSpendCapCents()
+		return nil
+	case workspace.FieldGroupID:
+		m.ClearGroupID()
 		return nil
 	}
 	return fmt.Errorf("unknown Workspace nullable field %s", name)
@@ -22460,6 +23952,9 @@ func (m *WorkspaceMutation) ResetField(name string) error {
 	case workspace.FieldRequireMfa:
 		m.ResetRequireMfa()
 		return nil
+	case workspace.FieldGroupID:
+		m.ResetGroupID()
+		return nil
 	case workspace.FieldAPIKeyCount:
 		m.ResetAPIKeyCount()
 		return nil
@@ -22469,7 +23964,7 @@ func (m *WorkspaceMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *WorkspaceMutation) AddedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 5)
 	if m.memberships != nil {
 		edges = append(edges, workspace.EdgeMemberships)
 	}
@@ -22481,6 +23976,9 @@ func (m *WorkspaceMutation) AddedEdges() []string {
 	}
 	if m.usage_events != nil {
 		edges = append(edges, workspace.EdgeUsageEvents)
+	}
+	if m.group != nil {
+		edges = append(edges, workspace.EdgeGroup)
 	}
 	return edges
 }
@@ -22513,13 +24011,17 @@ func (m *WorkspaceMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case workspace.EdgeGroup:
+		if id := m.group; id != nil {
+			return []ent.Value{*id}
+		}
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *WorkspaceMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 5)
 	if m.removedmemberships != nil {
 		edges = append(edges, workspace.EdgeMemberships)
 	}
@@ -22569,7 +24071,7 @@ func (m *WorkspaceMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *WorkspaceMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 5)
 	if m.clearedmemberships {
 		edges = append(edges, workspace.EdgeMemberships)
 	}
@@ -22581,6 +24083,9 @@ func (m *WorkspaceMutation) ClearedEdges() []string {
 	}
 	if m.clearedusage_events {
 		edges = append(edges, workspace.EdgeUsageEvents)
+	}
+	if m.clearedgroup {
+		edges = append(edges, workspace.EdgeGroup)
 	}
 	return edges
 }
@@ -22597,6 +24102,8 @@ func (m *WorkspaceMutation) EdgeCleared(name string) bool {
 		return m.clearedaudit_events
 	case workspace.EdgeUsageEvents:
 		return m.clearedusage_events
+	case workspace.EdgeGroup:
+		return m.clearedgroup
 	}
 	return false
 }
@@ -22605,6 +24112,9 @@ func (m *WorkspaceMutation) EdgeCleared(name string) bool {
 // if that edge is not defined in the schema.
 func (m *WorkspaceMutation) ClearEdge(name string) error {
 	switch name {
+	case workspace.EdgeGroup:
+		m.ClearGroup()
+		return nil
 	}
 	return fmt.Errorf("unknown Workspace unique edge %s", name)
 }
@@ -22624,6 +24134,9 @@ func (m *WorkspaceMutation) ResetEdge(name string) error {
 		return nil
 	case workspace.EdgeUsageEvents:
 		m.ResetUsageEvents()
+		return nil
+	case workspace.EdgeGroup:
+		m.ResetGroup()
 		return nil
 	}
 	return fmt.Errorf("unknown Workspace edge %s", name)

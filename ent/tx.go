@@ -26,6 +26,10 @@ type Tx struct {
 	Channel *ChannelClient
 	// EmailToken is the client for interacting with the EmailToken builders.
 	EmailToken *EmailTokenClient
+	// Gateway is the client for interacting with the Gateway builders.
+	Gateway *GatewayClient
+	// Group is the client for interacting with the Group builders.
+	Group *GroupClient
 	// Invitation is the client for interacting with the Invitation builders.
 	Invitation *InvitationClient
 	// LatencyRollup is the client for interacting with the LatencyRollup builders.
@@ -195,6 +199,8 @@ func (tx *Tx) init() {
 	tx.BillingPeriod = NewBillingPeriodClient(tx.config)
 	tx.Channel = NewChannelClient(tx.config)
 	tx.EmailToken = NewEmailTokenClient(tx.config)
+	tx.Gateway = NewGatewayClient(tx.config)
+	tx.Group = NewGroupClient(tx.config)
 	tx.Invitation = NewInvitationClient(tx.config)
 	tx.LatencyRollup = NewLatencyRollupClient(tx.config)
 	tx.Membership = NewMembershipClient(tx.config)

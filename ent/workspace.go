@@ -9,6 +9,7 @@ import (
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
+	"github.com/oais/oais/ent/group"
 	"github.com/oais/oais/ent/workspace"
 )
 
@@ -43,6 +44,8 @@ type Workspace struct {
 	MaxKeys int `json:"max_keys,omitempty"`
 	// RequireMfa holds the value of the "require_mfa" field.
 	RequireMfa bool `json:"require_mfa,omitempty"`
+	// GroupID holds the value of the "group_id" field.
+	GroupID *string `json:"group_id,omitempty"`
 	// number of API keys of the workspace that are not deleted, revoked ones included; kept by the system
 	APIKeyCount int64 `json:"api_key_count,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -61,11 +64,13 @@ type WorkspaceEdges struct {
 	AuditEvents []*AuditEvent `json:"audit_events,omitempty"`
 	// UsageEvents holds the value of the usage_events edge.
 	UsageEvents []*UsageEvent `json:"usage_events,omitempty"`
+	// Group holds the value of the group edge.
+	Group *Group `json:"group,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [4]bool
+	loadedTypes [5]bool
 	// totalCount holds the count of the edges above.
-	totalCount [3]map[string]int
+	totalCount [4]map[string]int
 
 	namedMemberships map[string][]*Membership
 	namedAPIKeys     map[string][]*APIKey
@@ -109,6 +114,17 @@ func (e WorkspaceEdges) UsageEventsOrErr() ([]*UsageEvent, error) {
 	return nil, &NotLoadedError{edge: "usage_events"}
 }
 
+// GroupOrErr returns the Group value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e WorkspaceEdges) GroupOrErr() (*Group, error) {
+	if e.Group != nil {
+		return e.Group, nil
+	} else if e.loadedTypes[4] {
+		return nil, &NotFoundError{label: group.Label}
+	}
+	return nil, &NotLoadedError{edge: "group"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Workspace) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
@@ -118,7 +134,7 @@ func (*Workspace) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullBool)
 		case workspace.FieldRpm, workspace.FieldTpm, workspace.FieldMonthlyTokenQuota, workspace.FieldSpendCapCents, workspace.FieldMaxKeys, workspace.FieldAPIKeyCount:
 			values[i] = new(sql.NullInt64)
-		case workspace.FieldID, workspace.FieldName, workspace.FieldSlug, workspace.FieldStatus, workspace.FieldSuspendedReason:
+		case workspace.FieldID, workspace.FieldName, workspace.FieldSlug, workspace.FieldStatus, workspace.FieldSuspendedReason, workspace.FieldGroupID:
 			values[i] = new(sql.NullString)
 		case workspace.FieldCreatedAt, workspace.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -222,6 +238,13 @@ func (_m *Workspace) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.RequireMfa = value.Bool
 			}
+		case workspace.FieldGroupID:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field group_id", values[i])
+			} else if value.Valid {
+				_m.GroupID = new(string)
+				*_m.GroupID = value.String
+			}
 		case workspace.FieldAPIKeyCount:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
 				return fmt.Errorf("unexpected type %T for field api_key_count", values[i])
@@ -259,6 +282,11 @@ func (_m *Workspace) QueryAuditEvents() *AuditEventQuery {
 // QueryUsageEvents queries the "usage_events" edge of the Workspace entity.
 func (_m *Workspace) QueryUsageEvents() *UsageEventQuery {
 	return NewWorkspaceClient(_m.config).QueryUsageEvents(_m)
+}
+
+// QueryGroup queries the "group" edge of the Workspace entity.
+func (_m *Workspace) QueryGroup() *GroupQuery {
+	return NewWorkspaceClient(_m.config).QueryGroup(_m)
 }
 
 // Update returns a builder for updating this Workspace.
@@ -324,6 +352,11 @@ func (_m *Workspace) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("require_mfa=")
 	builder.WriteString(fmt.Sprintf("%v", _m.RequireMfa))
+	builder.WriteString(", ")
+	if v := _m.GroupID; v != nil {
+		builder.WriteString("group_id=")
+		builder.WriteString(*v)
+	}
 	builder.WriteString(", ")
 	builder.WriteString("api_key_count=")
 	builder.WriteString(fmt.Sprintf("%v", _m.APIKeyCount))

@@ -14,6 +14,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/oais/oais/ent/apikey"
 	"github.com/oais/oais/ent/auditevent"
+	"github.com/oais/oais/ent/group"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/usageevent"
 	"github.com/oais/oais/ent/workspace"
@@ -193,6 +194,20 @@ func (_c *WorkspaceCreate) SetNillableRequireMfa(v *bool) *WorkspaceCreate {
 	return _c
 }
 
+// SetGroupID sets the "group_id" field.
+func (_c *WorkspaceCreate) SetGroupID(v string) *WorkspaceCreate {
+	_c.mutation.SetGroupID(v)
+	return _c
+}
+
+// SetNillableGroupID sets the "group_id" field if the given value is not nil.
+func (_c *WorkspaceCreate) SetNillableGroupID(v *string) *WorkspaceCreate {
+	if v != nil {
+		_c.SetGroupID(*v)
+	}
+	return _c
+}
+
 // SetAPIKeyCount sets the "api_key_count" field.
 func (_c *WorkspaceCreate) SetAPIKeyCount(v int64) *WorkspaceCreate {
 	_c.mutation.SetAPIKeyCount(v)
@@ -279,6 +294,11 @@ func (_c *WorkspaceCreate) AddUsageEvents(v ...*UsageEvent) *WorkspaceCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddUsageEventIDs(ids...)
+}
+
+// SetGroup sets the "group" edge to the Group entity.
+func (_c *WorkspaceCreate) SetGroup(v *Group) *WorkspaceCreate {
+	return _c.SetGroupID(v.ID)
 }
 
 // Mutation returns the WorkspaceMutation object of the builder.
@@ -618,6 +638,23 @@ func (_c *WorkspaceCreate) createSpec() (*Workspace, *sqlgraph.CreateSpec) {
 		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
+	if nodes := _c.mutation.GroupIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   workspace.GroupTable,
+			Columns: []string{workspace.GroupColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(group.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_node.GroupID = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
 	return _node, _spec
 }
 
@@ -853,6 +890,24 @@ func (u *WorkspaceUpsert) SetRequireMfa(v bool) *WorkspaceUpsert {
 // UpdateRequireMfa sets the "require_mfa" field to the value that was provided on create.
 func (u *WorkspaceUpsert) UpdateRequireMfa() *WorkspaceUpsert {
 	u.SetExcluded(workspace.FieldRequireMfa)
+	return u
+}
+
+// SetGroupID sets the "group_id" field.
+func (u *WorkspaceUpsert) SetGroupID(v string) *WorkspaceUpsert {
+	u.Set(workspace.FieldGroupID, v)
+	return u
+}
+
+// UpdateGroupID sets the "group_id" field to the value that was provided on create.
+func (u *WorkspaceUpsert) UpdateGroupID() *WorkspaceUpsert {
+	u.SetExcluded(workspace.FieldGroupID)
+	return u
+}
+
+// ClearGroupID clears the value of the "group_id" field.
+func (u *WorkspaceUpsert) ClearGroupID() *WorkspaceUpsert {
+	u.SetNull(workspace.FieldGroupID)
 	return u
 }
 
@@ -1139,6 +1194,27 @@ func (u *WorkspaceUpsertOne) SetRequireMfa(v bool) *WorkspaceUpsertOne {
 func (u *WorkspaceUpsertOne) UpdateRequireMfa() *WorkspaceUpsertOne {
 	return u.Update(func(s *WorkspaceUpsert) {
 		s.UpdateRequireMfa()
+	})
+}
+
+// SetGroupID sets the "group_id" field.
+func (u *WorkspaceUpsertOne) SetGroupID(v string) *WorkspaceUpsertOne {
+	return u.Update(func(s *WorkspaceUpsert) {
+		s.SetGroupID(v)
+	})
+}
+
+// UpdateGroupID sets the "group_id" field to the value that was provided on create.
+func (u *WorkspaceUpsertOne) UpdateGroupID() *WorkspaceUpsertOne {
+	return u.Update(func(s *WorkspaceUpsert) {
+		s.UpdateGroupID()
+	})
+}
+
+// ClearGroupID clears the value of the "group_id" field.
+func (u *WorkspaceUpsertOne) ClearGroupID() *WorkspaceUpsertOne {
+	return u.Update(func(s *WorkspaceUpsert) {
+		s.ClearGroupID()
 	})
 }
 
@@ -1595,6 +1671,27 @@ func (u *WorkspaceUpsertBulk) SetRequireMfa(v bool) *WorkspaceUpsertBulk {
 func (u *WorkspaceUpsertBulk) UpdateRequireMfa() *WorkspaceUpsertBulk {
 	return u.Update(func(s *WorkspaceUpsert) {
 		s.UpdateRequireMfa()
+	})
+}
+
+// SetGroupID sets the "group_id" field.
+func (u *WorkspaceUpsertBulk) SetGroupID(v string) *WorkspaceUpsertBulk {
+	return u.Update(func(s *WorkspaceUpsert) {
+		s.SetGroupID(v)
+	})
+}
+
+// UpdateGroupID sets the "group_id" field to the value that was provided on create.
+func (u *WorkspaceUpsertBulk) UpdateGroupID() *WorkspaceUpsertBulk {
+	return u.Update(func(s *WorkspaceUpsert) {
+		s.UpdateGroupID()
+	})
+}
+
+// ClearGroupID clears the value of the "group_id" field.
+func (u *WorkspaceUpsertBulk) ClearGroupID() *WorkspaceUpsertBulk {
+	return u.Update(func(s *WorkspaceUpsert) {
+		s.ClearGroupID()
 	})
 }
 

@@ -16,6 +16,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/oais/oais/ent/apikey"
 	"github.com/oais/oais/ent/auditevent"
+	"github.com/oais/oais/ent/group"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/predicate"
 	"github.com/oais/oais/ent/usageevent"
@@ -33,6 +34,7 @@ type WorkspaceQuery struct {
 	withAPIKeys          *APIKeyQuery
 	withAuditEvents      *AuditEventQuery
 	withUsageEvents      *UsageEventQuery
+	withGroup            *GroupQuery
 	loadTotal            []func(context.Context, []*Workspace) error
 	modifiers            []func(*sql.Selector)
 	withNamedMemberships map[string]*MembershipQuery
@@ -156,6 +158,28 @@ func (_q *WorkspaceQuery) QueryUsageEvents() *UsageEventQuery {
 			sqlgraph.From(workspace.Table, workspace.FieldID, selector),
 			sqlgraph.To(usageevent.Table, usageevent.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, true, workspace.UsageEventsTable, workspace.UsageEventsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryGroup chains the current query on the "group" edge.
+func (_q *WorkspaceQuery) QueryGroup() *GroupQuery {
+	query := (&GroupClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(workspace.Table, workspace.FieldID, selector),
+			sqlgraph.To(group.Table, group.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, workspace.GroupTable, workspace.GroupColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -359,6 +383,7 @@ func (_q *WorkspaceQuery) Clone() *WorkspaceQuery {
 		withAPIKeys:     _q.withAPIKeys.Clone(),
 		withAuditEvents: _q.withAuditEvents.Clone(),
 		withUsageEvents: _q.withUsageEvents.Clone(),
+		withGroup:       _q.withGroup.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -406,6 +431,17 @@ func (_q *WorkspaceQuery) WithUsageEvents(opts ...func(*UsageEventQuery)) *Works
 		opt(query)
 	}
 	_q.withUsageEvents = query
+	return _q
+}
+
+// WithGroup tells the query-builder to eager-load the nodes that are connected to
+// the "group" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *WorkspaceQuery) WithGroup(opts ...func(*GroupQuery)) *WorkspaceQuery {
+	query := (&GroupClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withGroup = query
 	return _q
 }
 
@@ -493,11 +529,12 @@ func (_q *WorkspaceQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Wo
 	var (
 		nodes       = []*Workspace{}
 		_spec       = _q.querySpec()
-		loadedTypes = [4]bool{
+		loadedTypes = [5]bool{
 			_q.withMemberships != nil,
 			_q.withAPIKeys != nil,
 			_q.withAuditEvents != nil,
 			_q.withUsageEvents != nil,
+			_q.withGroup != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -546,6 +583,12 @@ func (_q *WorkspaceQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Wo
 		if err := _q.loadUsageEvents(ctx, query, nodes,
 			func(n *Workspace) { n.Edges.UsageEvents = []*UsageEvent{} },
 			func(n *Workspace, e *UsageEvent) { n.Edges.UsageEvents = append(n.Edges.UsageEvents, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withGroup; query != nil {
+		if err := _q.loadGroup(ctx, query, nodes, nil,
+			func(n *Workspace, e *Group) { n.Edges.Group = e }); err != nil {
 			return nil, err
 		}
 	}
@@ -708,6 +751,38 @@ func (_q *WorkspaceQuery) loadUsageEvents(ctx context.Context, query *UsageEvent
 	}
 	return nil
 }
+func (_q *WorkspaceQuery) loadGroup(ctx context.Context, query *GroupQuery, nodes []*Workspace, init func(*Workspace), assign func(*Workspace, *Group)) error {
+	ids := make([]string, 0, len(nodes))
+	nodeids := make(map[string][]*Workspace)
+	for i := range nodes {
+		if nodes[i].GroupID == nil {
+			continue
+		}
+		fk := *nodes[i].GroupID
+		if _, ok := nodeids[fk]; !ok {
+			ids = append(ids, fk)
+		}
+		nodeids[fk] = append(nodeids[fk], nodes[i])
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	query.Where(group.IDIn(ids...))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nodeids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected foreign-key "group_id" returned %v`, n.ID)
+		}
+		for i := range nodes {
+			assign(nodes[i], n)
+		}
+	}
+	return nil
+}
 
 func (_q *WorkspaceQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -736,6 +811,9 @@ func (_q *WorkspaceQuery) querySpec() *sqlgraph.QuerySpec {
 			if fields[i] != workspace.FieldID {
 				_spec.Node.Columns = append(_spec.Node.Columns, fields[i])
 			}
+		}
+		if _q.withGroup != nil {
+			_spec.Node.AddColumnOnce(workspace.FieldGroupID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

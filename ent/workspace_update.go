@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/oais/oais/ent/apikey"
 	"github.com/oais/oais/ent/auditevent"
+	"github.com/oais/oais/ent/group"
 	"github.com/oais/oais/ent/membership"
 	"github.com/oais/oais/ent/predicate"
 	"github.com/oais/oais/ent/usageevent"
@@ -239,6 +240,26 @@ func (_u *WorkspaceUpdate) SetNillableRequireMfa(v *bool) *WorkspaceUpdate {
 	return _u
 }
 
+// SetGroupID sets the "group_id" field.
+func (_u *WorkspaceUpdate) SetGroupID(v string) *WorkspaceUpdate {
+	_u.mutation.SetGroupID(v)
+	return _u
+}
+
+// SetNillableGroupID sets the "group_id" field if the given value is not nil.
+func (_u *WorkspaceUpdate) SetNillableGroupID(v *string) *WorkspaceUpdate {
+	if v != nil {
+		_u.SetGroupID(*v)
+	}
+	return _u
+}
+
+// ClearGroupID clears the value of the "group_id" field.
+func (_u *WorkspaceUpdate) ClearGroupID() *WorkspaceUpdate {
+	_u.mutation.ClearGroupID()
+	return _u
+}
+
 // SetAPIKeyCount sets the "api_key_count" field.
 func (_u *WorkspaceUpdate) SetAPIKeyCount(v int64) *WorkspaceUpdate {
 	_u.mutation.ResetAPIKeyCount()
@@ -318,6 +339,11 @@ func (_u *WorkspaceUpdate) AddUsageEvents(v ...*UsageEvent) *WorkspaceUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.AddUsageEventIDs(ids...)
+}
+
+// SetGroup sets the "group" edge to the Group entity.
+func (_u *WorkspaceUpdate) SetGroup(v *Group) *WorkspaceUpdate {
+	return _u.SetGroupID(v.ID)
 }
 
 // Mutation returns the WorkspaceMutation object of the builder.
@@ -407,6 +433,12 @@ func (_u *WorkspaceUpdate) RemoveUsageEvents(v ...*UsageEvent) *WorkspaceUpdate 
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveUsageEventIDs(ids...)
+}
+
+// ClearGroup clears the "group" edge to the Group entity.
+func (_u *WorkspaceUpdate) ClearGroup() *WorkspaceUpdate {
+	_u.mutation.ClearGroup()
+	return _u
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -756,6 +788,35 @@ func (_u *WorkspaceUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.GroupCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   workspace.GroupTable,
+			Columns: []string{workspace.GroupColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(group.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.GroupIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   workspace.GroupTable,
+			Columns: []string{workspace.GroupColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(group.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{workspace.Label}
@@ -983,6 +1044,26 @@ func (_u *WorkspaceUpdateOne) SetNillableRequireMfa(v *bool) *WorkspaceUpdateOne
 	return _u
 }
 
+// SetGroupID sets the "group_id" field.
+func (_u *WorkspaceUpdateOne) SetGroupID(v string) *WorkspaceUpdateOne {
+	_u.mutation.SetGroupID(v)
+	return _u
+}
+
+// SetNillableGroupID sets the "group_id" field if the given value is not nil.
+func (_u *WorkspaceUpdateOne) SetNillableGroupID(v *string) *WorkspaceUpdateOne {
+	if v != nil {
+		_u.SetGroupID(*v)
+	}
+	return _u
+}
+
+// ClearGroupID clears the value of the "group_id" field.
+func (_u *WorkspaceUpdateOne) ClearGroupID() *WorkspaceUpdateOne {
+	_u.mutation.ClearGroupID()
+	return _u
+}
+
 // SetAPIKeyCount sets the "api_key_count" field.
 func (_u *WorkspaceUpdateOne) SetAPIKeyCount(v int64) *WorkspaceUpdateOne {
 	_u.mutation.ResetAPIKeyCount()
@@ -1062,6 +1143,11 @@ func (_u *WorkspaceUpdateOne) AddUsageEvents(v ...*UsageEvent) *WorkspaceUpdateO
 		ids[i] = v[i].ID
 	}
 	return _u.AddUsageEventIDs(ids...)
+}
+
+// SetGroup sets the "group" edge to the Group entity.
+func (_u *WorkspaceUpdateOne) SetGroup(v *Group) *WorkspaceUpdateOne {
+	return _u.SetGroupID(v.ID)
 }
 
 // Mutation returns the WorkspaceMutation object of the builder.
@@ -1151,6 +1237,12 @@ func (_u *WorkspaceUpdateOne) RemoveUsageEvents(v ...*UsageEvent) *WorkspaceUpda
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveUsageEventIDs(ids...)
+}
+
+// ClearGroup clears the "group" edge to the Group entity.
+func (_u *WorkspaceUpdateOne) ClearGroup() *WorkspaceUpdateOne {
+	_u.mutation.ClearGroup()
+	return _u
 }
 
 // Where appends a list predicates to the WorkspaceUpdate builder.
@@ -1523,6 +1615,35 @@ func (_u *WorkspaceUpdateOne) sqlSave(ctx context.Context) (_node *Workspace, er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(usageevent.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.GroupCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   workspace.GroupTable,
+			Columns: []string{workspace.GroupColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(group.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.GroupIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: false,
+			Table:   workspace.GroupTable,
+			Columns: []string{workspace.GroupColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(group.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

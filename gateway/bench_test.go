@@ -5,13 +5,18 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	neturl "net/url"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/oais/oais/gateway/mockupstream"
 	"github.com/oais/oais/gateway/ratelimit"
+	"github.com/oais/oais/gateway/route"
 	"github.com/oais/oais/gateway/spool"
 	"github.com/oais/oais/gateway/tokens"
+	"github.com/oais/oais/internal/egress"
 	"github.com/oais/oais/internal/keys"
 	"github.com/oais/oais/internal/usage"
 )
@@ -44,6 +49,13 @@ func BenchmarkAuthLookup(b *testing.B) {
 // logging nothing, as a benchmark's fixture.
 func benchGateway(b *testing.B) (url, secret string, client *http.Client) {
 	b.Helper()
+	return benchGatewayChannels(b, 0)
+}
+
+// benchGatewayChannels is benchGateway whose workspace has n channels of
+// one priority (weights 1, 2, 1, …), all to the mock: the cost of routing.
+func benchGatewayChannels(b *testing.B, n int) (url, secret string, client *http.Client) {
+	b.Helper()
 	tokens.Warm()
 	up := httptest.NewServer(mockupstream.New(mockupstream.Options{}))
 	b.Cleanup(up.Close)
@@ -52,9 +64,15 @@ func benchGateway(b *testing.B) (url, secret string, client *http.Client) {
 	// header is computed as in production.
 	p := &Principal{Key: KeyPolicy{ID: "key_bench", WorkspaceID: "ws_bench", State: keys.State{Status: keys.StatusActive}},
 		Workspace: &WorkspacePolicy{ID: "ws_bench", RPM: 1 << 50, TPM: 1 << 50}}
+	upURL, _ := neturl.Parse(up.URL + "/v1")
+	for i := 0; i < n; i++ {
+		p.Workspace.Channels = append(p.Workspace.Channels, &route.Channel{ID: "ch_" + strconv.Itoa(i), Name: "bench" + strconv.Itoa(i),
+			Type: route.OpenAI, BaseURL: upURL, Priority: 1, Weight: 1 + i%2, Enabled: true})
+	}
 	dir := StaticDirectory{s.Hash(): p}
 	rec := &discardRecorder{}
-	g := New(Config{UpstreamBaseURL: up.URL + "/v1", Logger: slog.New(slog.DiscardHandler)},
+	g := New(Config{UpstreamBaseURL: up.URL + "/v1", Logger: slog.New(slog.DiscardHandler),
+		Egress: &egress.Policy{Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}},
 		Deps{Directory: dir, Limiter: newFakeLimiter(), Recorder: rec, Pricer: fakePricer{}})
 	b.Cleanup(func() { _ = g.Close() })
 	srv := httptest.NewServer(g.Handler())
@@ -69,7 +87,11 @@ type discardRecorder struct{}
 func (*discardRecorder) Append(*usage.Record) error { return nil }
 
 func benchRequests(b *testing.B, body string) {
-	url, secret, client := benchGateway(b)
+	benchRequestsChannels(b, body, 0)
+}
+
+func benchRequestsChannels(b *testing.B, body string, channels int) {
+	url, secret, client := benchGatewayChannels(b, channels)
 	b.ReportAllocs()
 	b.SetParallelism(4)
 	b.RunParallel(func(pb *testing.PB) {
@@ -93,6 +115,10 @@ func benchRequests(b *testing.B, body string) {
 // gateway over loopback. Compare with BenchmarkMockDirect for the
 // gateway's share.
 func BenchmarkProxyChat(b *testing.B) { benchRequests(b, chatBody) }
+
+// BenchmarkProxyChatChannels is BenchmarkProxyChat routed over three
+// channels (docs/routing.md): the difference is the cost of routing.
+func BenchmarkProxyChatChannels(b *testing.B) { benchRequestsChannels(b, chatBody, 3) }
 
 // BenchmarkProxyChatStream is the same for a streamed answer of 8 chunks.
 func BenchmarkProxyChatStream(b *testing.B) {

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"github.com/oais/oais/gateway/route"
+
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/oais/oais/internal/egress"
+	"github.com/oais/oais/internal/gateways"
 )
 
 // Defaults of Config.
@@ -31,6 +34,10 @@ const (
 // Config is the gateway's configuration. The zero value is usable: every
 // zero field takes its default, and no upstream means the built-in mock.
 type Config struct {
+	// Name is this gateway's OAIS_GATEWAY_NAME (internal/gateways): keys
+	// bound to another name are answered 401 invalid_api_key. Empty: an
+	// unnamed gateway, which accepts only keys bound to none.
+	Name string
 	// UpstreamBaseURL is the OpenAI-compatible base, e.g.
 	// https://api.openai.com/v1; "/v1/chat/completions" is sent to
 	// UpstreamBaseURL + "/chat/completions". Empty: the in-process mock.
@@ -49,6 +56,9 @@ type Config struct {
 	// allows public addresses only. The global upstream and the built-in
 	// mock are the operator's and not subject to it.
 	Egress *egress.Policy
+	// ChannelBreaker tunes every channel's circuit breaker
+	// (docs/routing.md); the zero value takes route's defaults.
+	ChannelBreaker route.BreakerConfig
 	// TrustedProxies are the peers whose X-Forwarded-For is believed when
 	// finding the client's address (for IP allow-lists and logs).
 	TrustedProxies []netip.Prefix
@@ -103,6 +113,11 @@ func (c Config) String() string { return c.LogValue().String() }
 // Validate reports the first bad field, named by its environment variable
 // where it has one.
 func (c *Config) Validate() error {
+	if c.Name != "" {
+		if err := gateways.ValidateName(c.Name); err != nil {
+			return fmt.Errorf("OAIS_GATEWAY_NAME: %w", err)
+		}
+	}
 	if c.UpstreamBaseURL != "" {
 		u, err := url.Parse(c.UpstreamBaseURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -33,6 +33,9 @@ var (
 	// ErrUpstreamForbidden: a workspace's own upstream leads to an address
 	// tenants may not reach (internal/egress).
 	ErrUpstreamForbidden = errors.New("gateway: workspace upstream address not allowed")
+	// ErrNoChannel: channels serve the model, but none may take a request
+	// now (breakers open, RPM/TPM ceilings reached).
+	ErrNoChannel         = errors.New("gateway: no channel available for the model")
 	ErrUnavailable       = errors.New("gateway: cannot meter requests now")
 	ErrIdempotencyReused = errors.New("gateway: idempotency key reused with another body")
 	ErrIdempotencyBusy   = errors.New("gateway: a request with this idempotency key is in flight")
@@ -48,6 +51,15 @@ type ModelNotPricedError struct{ Model string }
 func (e *ModelNotPricedError) Error() string {
 	return "gateway: model " + strconv.Quote(e.Model) + " has no price"
 }
+
+// ChannelRequestError refuses a request that the chosen channel's
+// provider cannot take (an Anthropic channel asked for embeddings, or a
+// request the Anthropic translation cannot carry); its text is written for
+// the client.
+type ChannelRequestError struct{ Err error }
+
+func (e *ChannelRequestError) Error() string { return e.Err.Error() }
+func (e *ChannelRequestError) Unwrap() error { return e.Err }
 
 // StatusClientClosed is the access log's status for a request its client
 // abandoned (nginx's 499); it is never sent.
@@ -115,6 +127,7 @@ const (
 func wireError(err error) apiError {
 	var le *limitError
 	var np *ModelNotPricedError
+	var cr *ChannelRequestError
 	switch {
 	case errors.As(err, &le):
 		switch le.scope {
@@ -189,6 +202,12 @@ func wireError(err error) apiError {
 	case errors.Is(err, ErrIdempotencyBusy):
 		return apiError{status: http.StatusConflict, typ: "invalid_request_error", code: "idempotency_key_in_use",
 			message: "A request with this Idempotency-Key is still being processed."}
+	case errors.As(err, &cr):
+		return apiError{status: http.StatusBadRequest, typ: "invalid_request_error", code: "invalid_request_error",
+			message: "The channel serving this model cannot take this request: " + cr.Err.Error()}
+	case errors.Is(err, ErrNoChannel):
+		return apiError{status: http.StatusBadGateway, typ: "server_error", code: "upstream_unavailable",
+			message: "No channel serving this model can take a request now (all are cooling down after failures or at their rate ceilings). Please retry shortly."}
 	case errors.Is(err, ErrUpstreamDown):
 		return apiError{status: http.StatusBadGateway, typ: "server_error", code: "upstream_unavailable",
 			message: "The upstream model provider could not be reached."}

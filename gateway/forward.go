@@ -59,10 +59,18 @@ func (g *Gateway) forward(c *call, w *respWriter, r *http.Request) (aborted bool
 			_ = c.sse.Close()
 		}
 	}()
-	res, err := g.transportFor(c).RoundTrip(g.outRequest(ctx, c, r))
-	if err != nil {
-		g.upstreamFailed(c, w, r, err)
-		return false
+	var res *http.Response
+	if c.chs != nil {
+		if res = g.tryChannels(ctx, c, w, r); res == nil {
+			return false
+		}
+	} else {
+		var err error
+		res, err = g.transportFor(c).RoundTrip(g.outRequest(ctx, c, r))
+		if err != nil {
+			g.upstreamFailed(c, w, r, err)
+			return false
+		}
 	}
 	defer res.Body.Close()
 	c.upstreamStatus = res.StatusCode
@@ -74,7 +82,8 @@ func (g *Gateway) forward(c *call, w *respWriter, r *http.Request) (aborted bool
 	return false
 }
 
-// outRequest builds the upstream request of c.
+// outRequest builds the upstream request of c to the workspace's or the
+// global upstream.
 func (g *Gateway) outRequest(ctx context.Context, c *call, r *http.Request) *http.Request {
 	u, authz := g.epURLs[c.ep.kind], g.authzValue
 	if wu := c.p.Workspace.Upstream; wu != nil && wu.BaseURL != nil {
@@ -84,24 +93,28 @@ func (g *Gateway) outRequest(ctx context.Context, c *call, r *http.Request) *htt
 			authz = []string{wu.Authorization}
 		}
 	}
+	return g.newOutRequest(ctx, c, r, u, outboundHeader(r.Header, authz, c.body != nil), c.body)
+}
+
+// newOutRequest is the upstream request of c to u, with header h and body.
+func (g *Gateway) newOutRequest(ctx context.Context, c *call, r *http.Request, u *url.URL, h http.Header, body []byte) *http.Request {
 	out := http.Request{
 		Method:     r.Method,
 		URL:        u,
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
-		Header:     outboundHeader(r.Header, authz, c.body != nil),
+		Header:     h,
 	}
 	// The transport may still touch the body and the trace after the
 	// answer came back (its write loop ends on its own goroutine), so both
 	// live in their own object, never in the pooled call.
 	x := &exchange{}
 	c.x = x
-	if c.body != nil {
+	if body != nil {
 		// A *bytes.Reader (behind NopCloser) is one the transport knows
 		// to be in memory: it writes the headers and the body in one
 		// write(2), where any other reader costs a flush in between.
-		body := c.body
 		x.body.Reset(body)
 		out.Body = io.NopCloser(&x.body)
 		out.ContentLength = int64(len(body))
@@ -220,7 +233,10 @@ func dropResponseHeader(k string) bool {
 	case "X-Ratelimit-Limit-Requests", "X-Ratelimit-Limit-Tokens",
 		"X-Ratelimit-Remaining-Requests", "X-Ratelimit-Remaining-Tokens",
 		"X-Ratelimit-Reset-Requests", "X-Ratelimit-Reset-Tokens",
-		"Openai-Organization", "Openai-Project", "Set-Cookie":
+		"Openai-Organization", "Openai-Project", "Set-Cookie",
+		// The gateway's own: an upstream cannot name the channel or
+		// claim a cache hit.
+		"X-Oais-Channel", "X-Oais-Cache":
 		return true
 	}
 	return false
@@ -275,6 +291,7 @@ func (g *Gateway) relay(c *call, w *respWriter, res *http.Response) error {
 		// never billed.
 	case c.stream && sse:
 		c.sseBuf.init(res.Body, c.hide)
+		c.sseBuf.responses = c.ep.kind == kindResponses
 		c.sse = &c.sseBuf
 		body = c.sse
 		if c.hide {
@@ -283,6 +300,9 @@ func (g *Gateway) relay(c *call, w *respWriter, res *http.Response) error {
 		}
 	default:
 		c.jsm = jsonMeter{src: res.Body}
+		if c.ep.kind == kindResponses {
+			c.jsm.names = &responsesUsage
+		}
 		c.js = &c.jsm
 	}
 	if sse {
@@ -475,10 +495,15 @@ func (g *Gateway) upstreamFailed(c *call, w *respWriter, r *http.Request, err er
 		c.proxyErr = ErrUpstreamDown
 	}
 	host := g.upstream.Host
-	if wu := c.p.Workspace.Upstream; wu != nil && wu.BaseURL != nil {
+	if c.ch != nil && c.ch.BaseURL != nil {
+		host = c.ch.BaseURL.Host
+	} else if wu := c.p.Workspace.Upstream; wu != nil && wu.BaseURL != nil {
 		host = wu.BaseURL.Host
 	}
-	g.log.LogAttrs(r.Context(), slog.LevelWarn, "upstream request failed",
-		slog.String("request_id", c.publicID), slog.String("upstream", host), slog.String("err", err.Error()))
+	attrs := []slog.Attr{slog.String("request_id", c.publicID), slog.String("upstream", host), slog.String("err", err.Error())}
+	if c.ch != nil {
+		attrs = append(attrs, slog.String("channel", c.ch.Name))
+	}
+	g.log.LogAttrs(r.Context(), slog.LevelWarn, "upstream request failed", attrs...)
 	writeError(w, c.proxyErr)
 }

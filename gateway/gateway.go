@@ -56,6 +56,7 @@ import (
 	"github.com/oais/oais/gateway/jsonscan"
 	"github.com/oais/oais/gateway/mockupstream"
 	"github.com/oais/oais/gateway/ratelimit"
+	"github.com/oais/oais/gateway/route"
 	"github.com/oais/oais/gateway/tokens"
 	"github.com/oais/oais/internal/keys"
 	"github.com/oais/oais/internal/pricing"
@@ -84,9 +85,10 @@ type Deps struct {
 type Gateway struct {
 	cfg      Config
 	deps     Deps
-	full     Fuller       // deps.Recorder, when it can tell
-	fetcher  Fetcher      // deps.Directory, when it can read a key it missed
-	priced   PricedModels // deps.Pricer, when it can tell
+	full     Fuller         // deps.Recorder, when it can tell
+	fetcher  Fetcher        // deps.Directory, when it can read a key it missed
+	priced   PricedModels   // deps.Pricer, when it can tell
+	groups   GroupDirectory // deps.Directory, when it knows groups
 	log      *slog.Logger
 	upstream *url.URL
 	// authzValue is the Authorization sent to the global upstream
@@ -99,10 +101,14 @@ type Gateway struct {
 	// checked against cfg.Egress (egress.go).
 	tenantTransport *http.Transport
 	mock            *mockupstream.InProcess
-	metrics         *metrics
-	floors          atomic.Pointer[BudgetFloors]
-	wsNames         counterNameCache // workspace id -> its counter keys
-	keyNames        counterNameCache // key id -> its counter keys
+	// router picks channels and keeps their health; channels is
+	// deps.Directory when it knows the site-wide channels.
+	router   *route.Router
+	channels ChannelDirectory
+	metrics  *metrics
+	floors   atomic.Pointer[BudgetFloors]
+	wsNames  counterNameCache // workspace id -> its counter keys
+	keyNames counterNameCache // key id -> its counter keys
 	// usageWarned spaces the warnings of implausible upstream usage.
 	usageWarned minuteGate
 	draining    atomic.Bool
@@ -133,7 +139,14 @@ func New(cfg Config, deps Deps) *Gateway {
 	g := &Gateway{cfg: cfg, deps: deps, log: cfg.Logger, metrics: newMetrics()}
 	g.full, _ = deps.Recorder.(Fuller)
 	g.fetcher, _ = deps.Directory.(Fetcher)
+	g.channels, _ = deps.Directory.(ChannelDirectory)
+	bc := cfg.ChannelBreaker
+	if bc.Now == nil {
+		bc.Now = cfg.Now
+	}
+	g.router = route.NewRouter(bc)
 	g.priced, _ = deps.Pricer.(PricedModels)
+	g.groups, _ = deps.Directory.(GroupDirectory)
 	g.into, _ = deps.Limiter.(ratelimit.IntoReserver)
 	g.settler, _ = deps.Limiter.(ratelimit.AsyncSettler)
 	_, g.localLimiter = deps.Limiter.(*ratelimit.Local)
@@ -196,7 +209,7 @@ func New(cfg Config, deps Deps) *Gateway {
 	g.upstream.Path = strings.TrimSuffix(g.upstream.Path, "/")
 	g.tenantTransport = newTenantTransport(g.transport, cfg.Egress)
 
-	for _, ep := range []*endpoint{epChat, epCompletions, epEmbeddings, epModels} {
+	for _, ep := range []*endpoint{epChat, epCompletions, epEmbeddings, epResponses, epModels} {
 		g.epURLs[ep.kind] = upstreamURL(g.upstream, ep.upstream)
 	}
 	return g
@@ -236,13 +249,15 @@ const (
 	kindChat endpointKind = iota
 	kindCompletions
 	kindEmbeddings
-	kindModels
+	kindResponses
+	kindModels // last: epURLs is sized by it
 )
 
 var (
 	epChat        = &endpoint{"/v1/chat/completions", "/chat/completions", kindChat}
 	epCompletions = &endpoint{"/v1/completions", "/completions", kindCompletions}
 	epEmbeddings  = &endpoint{"/v1/embeddings", "/embeddings", kindEmbeddings}
+	epResponses   = &endpoint{"/v1/responses", "/responses", kindResponses}
 	epModels      = &endpoint{"/v1/models", "/models", kindModels}
 )
 
@@ -266,6 +281,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.serveAPI(w, r, epCompletions, id, public)
 	case epEmbeddings.path:
 		g.serveAPI(w, r, epEmbeddings, id, public)
+	case epResponses.path:
+		g.serveAPI(w, r, epResponses, id, public)
 	case epModels.path:
 		g.serveAPI(w, r, epModels, id, public)
 	case "/healthz":
@@ -322,8 +339,13 @@ type call struct {
 	// gateway has no Pricer (everything is free, and spend caps are off).
 	price  pricing.Price
 	priced bool
-	stream bool
-	hide   bool // the gateway asked for stream usage; hide it again
+	// bps is the price multiplier of the key's group (pricing.ListBps
+	// without one), and rpm and tpm the key's limits, its group's
+	// defaults filled in: set at admission.
+	bps      int64
+	rpm, tpm int64
+	stream   bool
+	hide     bool // the gateway asked for stream usage; hide it again
 
 	counters [8]ratelimit.Counter // every scope once at most
 	scopes   [8]limitScope
@@ -334,6 +356,12 @@ type call struct {
 
 	cacheKey string
 	finishID func(*StoredAnswer)
+
+	// chs are the channels the request picks from (nil: the workspace's
+	// or the global upstream); ch is the one that answered, or the last
+	// one tried.
+	chs []*route.Channel
+	ch  *route.Channel
 
 	// Set by the forwarder.
 	x              *exchange
@@ -379,6 +407,7 @@ func release(c *call) {
 func (g *Gateway) serveAPI(rw http.ResponseWriter, r *http.Request, ep *endpoint, id, public string) {
 	c := calls.Get().(*call)
 	c.ep, c.id, c.publicID, c.start, c.client = ep, id, public, g.cfg.Now(), r.Context()
+	c.bps = pricing.ListBps // list price until admission finds a group
 	c.now = c.start
 	w := &c.rw
 	w.reset(rw)
@@ -459,6 +488,16 @@ func (g *Gateway) admit(c *call, r *http.Request) error {
 		return err
 	}
 	p := c.p
+	c.bps, c.rpm, c.tpm = pricing.ListBps, p.Key.RPM, p.Key.TPM
+	if gp, ok := p.group(g.groups); ok {
+		c.bps = gp.PriceMultiplierBps
+		if c.rpm == 0 {
+			c.rpm = gp.RPM
+		}
+		if c.tpm == 0 {
+			c.tpm = gp.TPM
+		}
+	}
 	if p.Workspace.Inactive {
 		return ErrWorkspaceInactive
 	}
@@ -488,6 +527,11 @@ func (g *Gateway) admit(c *call, r *http.Request) error {
 		}
 		c.price, c.priced = price, true
 	}
+	var site []*route.Channel
+	if g.channels != nil {
+		site = g.channels.SiteChannels()
+	}
+	c.chs = route.Candidates(p.Workspace.Channels, site, c.req.Model, c.ep.upstream)
 	if k := r.Header.Get("Idempotency-Key"); k != "" {
 		replay, finish, err := g.deps.Idempotency.Begin(r.Context(), p.Key.ID+"\x00"+k, c.bodySum)
 		if err != nil {
@@ -526,6 +570,11 @@ func (g *Gateway) authenticate(c *call, r *http.Request, h keys.Hash) error {
 		}
 	}
 	c.p = p
+	// A key bound to another gateway is, here, no key at all: the same
+	// answer as an unknown one, so it tells a prober nothing.
+	if p.Key.GatewayName != "" && p.Key.GatewayName != g.cfg.Name {
+		return ErrInvalidKey
+	}
 	return err
 }
 
@@ -563,6 +612,9 @@ type apiRequest struct {
 	Messages            []tokens.Message `json:"messages"`
 	Prompt              json.RawMessage  `json:"prompt"`
 	Input               json.RawMessage  `json:"input"`
+	// The Responses API's prompt parts and output bound.
+	Instructions    json.RawMessage `json:"instructions"`
+	MaxOutputTokens *int64          `json:"max_output_tokens"`
 }
 
 // maxChoices bounds n and best_of in reservations: OpenAI's own limit
@@ -645,10 +697,16 @@ func (g *Gateway) readBody(c *call, r *http.Request) error {
 		c.prompt = int64(tokens.CountPrompt(q.Model, q.Prompt))
 	case kindEmbeddings:
 		c.prompt = int64(tokens.CountPrompt(q.Model, q.Input))
+	case kindResponses:
+		c.prompt = int64(tokens.EstimateInput(q.Model, q.Input, q.Instructions))
 	}
 	if c.ep.kind != kindEmbeddings {
 		c.maxOut = g.cfg.DefaultMaxTokens
-		if q.MaxCompletionTokens != nil && *q.MaxCompletionTokens > 0 {
+		if c.ep.kind == kindResponses {
+			if q.MaxOutputTokens != nil && *q.MaxOutputTokens > 0 {
+				c.maxOut = *q.MaxOutputTokens
+			}
+		} else if q.MaxCompletionTokens != nil && *q.MaxCompletionTokens > 0 {
 			c.maxOut = *q.MaxCompletionTokens
 		} else if q.MaxTokens != nil && *q.MaxTokens > 0 {
 			c.maxOut = *q.MaxTokens
@@ -668,7 +726,9 @@ func (g *Gateway) readBody(c *call, r *http.Request) error {
 		c.maxOut *= min(choices, maxChoices)
 		c.stream = q.Stream
 	}
-	if c.stream {
+	// A Responses stream always ends with its usage (response.completed):
+	// there is no stream_options to set, nor a chunk to hide.
+	if c.stream && c.ep.kind != kindResponses {
 		b, asked, err := withStreamUsage(c.body, q.StreamOptions == nil)
 		if err != nil {
 			return ErrBadRequest

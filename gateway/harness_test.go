@@ -225,6 +225,8 @@ type harnessOpts struct {
 	extra map[string]*Principal
 	// pricer replaces fakePricer, which prices every model.
 	pricer Pricer
+	// directory wraps the test directory (e.g. to add site-wide channels).
+	directory func(StaticDirectory) Directory
 }
 
 const upstreamKey = "sk-upstream-secret"
@@ -318,7 +320,11 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if o.pricer != nil {
 		pricer = o.pricer
 	}
-	h.gw = New(cfg, Deps{Directory: dir, Limiter: h.lim, Recorder: h.rec, Cache: h.cache, Pricer: pricer})
+	var d Directory = dir
+	if o.directory != nil {
+		d = o.directory(dir)
+	}
+	h.gw = New(cfg, Deps{Directory: d, Limiter: h.lim, Recorder: h.rec, Cache: h.cache, Pricer: pricer})
 	t.Cleanup(func() { _ = h.gw.Close() })
 	h.srv = httptest.NewServer(h.gw.Handler())
 	t.Cleanup(h.srv.Close)

@@ -133,14 +133,15 @@ func (g *Gateway) reserve(c *call, cacheHit bool) error {
 	}
 	var kk *counterNames
 	credit := costs && key.CreditQuotaMicros > 0 && c.priced
-	if key.RPM > 0 || key.TPM > 0 || key.State.MaxRequests > 0 || credit {
+	if c.rpm > 0 || c.tpm > 0 || key.State.MaxRequests > 0 || credit {
 		kk = g.keyNames.of(key.ID, "key:", ws.ID, key.RequestGen, c.now)
 	}
-	if key.RPM > 0 {
-		c.add(scopeKeyRPM, kk.rpm, key.RPM, time.Minute, 1)
+	// c.rpm and c.tpm are the key's own limits, else its group's.
+	if c.rpm > 0 {
+		c.add(scopeKeyRPM, kk.rpm, c.rpm, time.Minute, 1)
 	}
-	if costs && key.TPM > 0 {
-		c.add(scopeKeyTPM, kk.tpm, key.TPM, time.Minute, est)
+	if costs && c.tpm > 0 {
+		c.add(scopeKeyTPM, kk.tpm, c.tpm, time.Minute, est)
 	}
 	ctx := c.client
 	// Budgets carry their floors with the reservation, so a counter that
@@ -154,7 +155,7 @@ func (g *Gateway) reserve(c *call, cacheHit bool) error {
 	// spend cap is (worst case in, actual cost out), but all time: its
 	// counter has no month, and its floor is the key's whole cost.
 	if credit {
-		c.addBudget(scopeKeyCredit, kk.credit, key.CreditQuotaMicros, c.price.WorstCase(c.prompt, c.maxOut), creditFloor(key, fl))
+		c.addBudget(scopeKeyCredit, kk.credit, key.CreditQuotaMicros, c.worstCase(), creditFloor(key, fl))
 	}
 	if costs && (ws.MonthlyTokenQuota > 0 || (ws.MonthlySpendCapMicros > 0 && c.priced)) {
 		used := monthFloor(ws, wk.month, fl)
@@ -162,7 +163,7 @@ func (g *Gateway) reserve(c *call, cacheHit bool) error {
 			c.addBudget(scopeWorkspaceTokens, wk.tokens, ws.MonthlyTokenQuota, est, used.Tokens)
 		}
 		if ws.MonthlySpendCapMicros > 0 && c.priced {
-			c.addBudget(scopeWorkspaceSpend, wk.spend, ws.MonthlySpendCapMicros, c.price.WorstCase(c.prompt, c.maxOut), used.CostMicros)
+			c.addBudget(scopeWorkspaceSpend, wk.spend, ws.MonthlySpendCapMicros, c.worstCase(), used.CostMicros)
 		}
 	}
 	var err error
@@ -354,9 +355,12 @@ func (g *Gateway) settle(c *call, w *respWriter, aborted bool) {
 			}
 		}
 	}
+	if c.ch != nil {
+		g.router.Used(c.ch, prompt+completion)
+	}
 	var cost int64
 	if c.priced {
-		cost = c.price.Cost(prompt, cached, completion)
+		cost = c.cost(prompt, cached, completion)
 	}
 	status := c.status
 	if status == 0 {
@@ -511,6 +515,9 @@ func (g *Gateway) newRecord(c *call, status int) *usage.Record {
 	}
 	if c.clientIP.IsValid() {
 		r.ClientIP = c.clientIP.String()
+	}
+	if c.ch != nil && c.upstreamStatus != 0 {
+		r.Channel = c.ch.Name
 	}
 	return r
 }
@@ -687,3 +694,17 @@ func appendMonth(b []byte, y int, m time.Month) []byte {
 // any model's output limit, and small enough that times maxChoices and plus
 // any prompt it stays far from overflowing int64.
 const maxReservedTokens = 1 << 31
+
+// cost is what the call's usage costs at its group's multiplier, rounded up
+// once (pricing.CostAt), within usage.MaxCostMicros: a record above it would
+// be quarantined by the ledger, and only a multiplier above 1 on a request
+// of the largest counts at the highest rate reaches it.
+func (c *call) cost(prompt, cached, completion int64) int64 {
+	return min(c.price.CostAt(c.bps, prompt, cached, completion), usage.MaxCostMicros)
+}
+
+// worstCase is what admission reserves against a spend cap or a credit
+// quota: the most the call can cost, at the same multiplier as its cost.
+func (c *call) worstCase() int64 {
+	return min(c.price.WorstCaseAt(c.bps, c.prompt, c.maxOut), usage.MaxCostMicros)
+}

@@ -33,6 +33,15 @@ func (u *upstreamUsage) cached() int64 {
 	return u.PromptTokensDetails.CachedTokens
 }
 
+// usageNames are the keys of a usage object: those of chat completions
+// (and of completions and embeddings), or those of the Responses API.
+type usageNames struct{ prompt, completion, details string }
+
+var (
+	chatUsage      = usageNames{"prompt_tokens", "completion_tokens", "prompt_tokens_details"}
+	responsesUsage = usageNames{"input_tokens", "output_tokens", "input_tokens_details"}
+)
+
 // plausible reports whether every count is an integer in [0,
 // usage.MaxTokens]. Anything else is refused as absurd: a record holds the
 // gateway's own estimate instead, so that no upstream (a workspace's own is
@@ -74,6 +83,9 @@ var sseBufPool = sync.Pool{New: func() any { b := make([]byte, sseBufSize); retu
 type sseMeter struct {
 	src       io.ReadCloser
 	hideUsage bool
+	// responses: a Responses API stream, whose usage rides in its final
+	// event (response.completed, .incomplete or .failed) under "response".
+	responses bool
 	bufp      *[]byte
 	buf       []byte // *bufp, or a larger one for a long event
 	start     int
@@ -202,6 +214,10 @@ func (m *sseMeter) scan(ev []byte) bool {
 		m.res.sawDone = true
 		return true
 	}
+	if m.responses {
+		m.scanResponses(data)
+		return true
+	}
 	if hasUsageObject(data) {
 		if u, choices, ok := decodeUsageChunk(data); ok && u != nil {
 			m.res.usage = *u
@@ -213,6 +229,31 @@ func (m *sseMeter) scan(ev []byte) bool {
 	}
 	m.res.collectText(data)
 	return true
+}
+
+// scanResponses watches one event of a Responses stream. Only the final
+// event carries a usage object (the others say "usage":null, or nothing),
+// so only it is decoded; the deltas are kept for an estimate.
+func (m *sseMeter) scanResponses(data []byte) {
+	if !hasUsageObject(data) {
+		m.res.collectTextOf(data, deltaKeys)
+		return
+	}
+	var ev struct {
+		Type     string `json:"type"`
+		Response *struct {
+			Usage json.RawMessage `json:"usage"`
+		} `json:"response"`
+	}
+	if json.Unmarshal(data, &ev) != nil || ev.Response == nil || len(ev.Response.Usage) == 0 || ev.Response.Usage[0] != '{' {
+		return
+	}
+	switch ev.Type {
+	case "response.completed", "response.incomplete", "response.failed":
+		if u, ok := decodeUsageAs(ev.Response.Usage, &responsesUsage); ok {
+			m.res.usage, m.res.hasUsage = u, true
+		}
+	}
 }
 
 // eventData returns the payload of an event's (first) data line.
@@ -256,10 +297,17 @@ func hasUsageObject(data []byte) bool {
 // arguments, and legacy completions.
 var textKeys = [][]byte{[]byte(`"content"`), []byte(`"text"`), []byte(`"arguments"`)}
 
+// deltaKeys hold a Responses stream's generated text: its *.delta events
+// (the *.done and final events repeat it whole, and are not counted).
+var deltaKeys = [][]byte{[]byte(`"delta"`)}
+
 // collectText keeps the generated text of data (a chunk, or a whole answer),
 // still JSON-escaped, without decoding it.
-func (r *meterResult) collectText(data []byte) {
-	for _, key := range textKeys {
+func (r *meterResult) collectText(data []byte) { r.collectTextOf(data, textKeys) }
+
+// collectTextOf keeps the string values of keys in data.
+func (r *meterResult) collectTextOf(data []byte, keys [][]byte) {
+	for _, key := range keys {
 		rest := data
 		for {
 			i := bytes.Index(rest, key)
@@ -305,8 +353,9 @@ func (m *sseMeter) result() *meterResult { return &m.res }
 // is where an OpenAI answer's usage object sits.
 type jsonMeter struct {
 	src   io.ReadCloser
-	head  []byte // the first metaWindow bytes
-	tail  []byte // ring of the last metaWindow bytes after head
+	names *usageNames // nil: chatUsage
+	head  []byte      // the first metaWindow bytes
+	tail  []byte      // ring of the last metaWindow bytes after head
 	tpos  int
 	total int64
 	res   meterResult
@@ -362,7 +411,7 @@ func (m *jsonMeter) keep(b []byte) {
 // the relay's buffer and gone by the time the call settles.
 func (m *jsonMeter) whole(b []byte) {
 	m.total, m.done = int64(len(b)), true
-	m.res.usage, m.res.hasUsage = findUsage(b)
+	m.res.usage, m.res.hasUsage = findUsage(b, m.names)
 	if !m.res.hasUsage || !m.res.usage.plausible() {
 		m.res.collectText(b)
 	}
@@ -382,7 +431,7 @@ func (m *jsonMeter) finish() {
 		tail = m.tail
 	}
 	for _, part := range [][]byte{tail, m.head} {
-		if u, ok := findUsage(part); ok {
+		if u, ok := findUsage(part, m.names); ok {
 			m.res.usage = u
 			m.res.hasUsage = true
 			break
@@ -413,8 +462,12 @@ func scale(n, num, den int64) int64 {
 	return n * num / den
 }
 
-// findUsage decodes the last top-level-looking "usage": {...} in b.
-func findUsage(b []byte) (upstreamUsage, bool) {
+// findUsage decodes the last top-level-looking "usage": {...} in b, with
+// the keys names (nil: chatUsage).
+func findUsage(b []byte, names *usageNames) (upstreamUsage, bool) {
+	if names == nil {
+		names = &chatUsage
+	}
 	for end := len(b); end > 0; {
 		i := bytes.LastIndex(b[:end], usageKey)
 		if i < 0 {
@@ -435,14 +488,14 @@ func findUsage(b []byte) (upstreamUsage, bool) {
 		// A valid object decodes the same as the Decoder's first value,
 		// without the Decoder.
 		if obj := b[j:jsonscan.SkipValue(b, j)]; json.Valid(obj) {
-			if u, ok := decodeUsage(obj); ok {
+			if u, ok := decodeUsageAs(obj, names); ok {
 				return u, true
 			}
 			continue
 		}
 		var raw json.RawMessage
 		if json.NewDecoder(bytes.NewReader(b[j:])).Decode(&raw) == nil {
-			if u, ok := decodeUsage(raw); ok {
+			if u, ok := decodeUsageAs(raw, names); ok {
 				return u, true
 			}
 		}
@@ -462,17 +515,20 @@ func (m *jsonMeter) result() *meterResult { return &m.res }
 // string, out of range) does not fail the decode: it marks u malformed, so
 // that the answer is billed as implausible usage rather than as none. ok
 // is false when obj is not an object.
-func decodeUsage(obj []byte) (u upstreamUsage, ok bool) {
+func decodeUsage(obj []byte) (u upstreamUsage, ok bool) { return decodeUsageAs(obj, &chatUsage) }
+
+// decodeUsageAs is decodeUsage for a usage object with the keys n.
+func decodeUsageAs(obj []byte, n *usageNames) (u upstreamUsage, ok bool) {
 	var details int
 	fast := eachField(obj, func(key, val []byte) bool {
 		switch string(key) {
-		case "prompt_tokens":
+		case n.prompt:
 			countValue(val, &u.PromptTokens, &u.malformed)
 			return true
-		case "completion_tokens":
+		case n.completion:
 			countValue(val, &u.CompletionTokens, &u.malformed)
 			return true
-		case "prompt_tokens_details":
+		case n.details:
 			details++
 			if string(val) == "null" {
 				u.PromptTokensDetails = nil
@@ -490,8 +546,8 @@ func decodeUsage(obj []byte) (u upstreamUsage, ok bool) {
 				return !strings.EqualFold(string(key), "cached_tokens")
 			})
 		}
-		return !strings.EqualFold(string(key), "prompt_tokens") && !strings.EqualFold(string(key), "completion_tokens") &&
-			!strings.EqualFold(string(key), "prompt_tokens_details")
+		return !strings.EqualFold(string(key), n.prompt) && !strings.EqualFold(string(key), n.completion) &&
+			!strings.EqualFold(string(key), n.details)
 	})
 	if fast {
 		return u, true
@@ -499,12 +555,23 @@ func decodeUsage(obj []byte) (u upstreamUsage, ok bool) {
 	// Any other shape (escaped or differently cased keys, a repeated
 	// details object): encoding/json finds the fields, as it would for
 	// upstreamUsage, and the counts are read as above.
-	var raw struct {
+	type rawUsage struct {
 		PromptTokens        json.RawMessage `json:"prompt_tokens"`
 		CompletionTokens    json.RawMessage `json:"completion_tokens"`
 		PromptTokensDetails json.RawMessage `json:"prompt_tokens_details"`
 	}
-	if json.Unmarshal(obj, &raw) != nil {
+	var raw rawUsage
+	if n == &responsesUsage {
+		var r struct {
+			PromptTokens        json.RawMessage `json:"input_tokens"`
+			CompletionTokens    json.RawMessage `json:"output_tokens"`
+			PromptTokensDetails json.RawMessage `json:"input_tokens_details"`
+		}
+		if json.Unmarshal(obj, &r) != nil {
+			return upstreamUsage{}, false
+		}
+		raw = rawUsage(r)
+	} else if json.Unmarshal(obj, &raw) != nil {
 		return upstreamUsage{}, false
 	}
 	u = upstreamUsage{}

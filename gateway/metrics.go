@@ -24,6 +24,9 @@ type metrics struct {
 	// workspace's usage (errorusage.go).
 	unattributed        *prometheus.CounterVec
 	errorRecordsDropped prometheus.Counter
+	// channelFailures counts failed channel attempts by channel name (a
+	// bounded set: channels are configured by admins).
+	channelFailures *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -69,8 +72,12 @@ func newMetrics() *metrics {
 			Name: "oais_gateway_error_records_dropped_total",
 			Help: "Refused or failed requests of known keys whose usage record was not kept (the spool had no room to spare); they are missing from the usage errors.",
 		}),
+		channelFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "oais_gateway_channel_failures_total",
+			Help: "Channel attempts that failed (connection error, timeout before the headers, 429, 5xx), by channel; the request moved to the next channel when one was available (docs/routing.md).",
+		}, []string{"channel"}),
 	}
-	m.reg.MustRegister(m.requests, m.upstream, m.added, m.ratelimited, m.cacheHits, m.recordErrors, m.implausible, m.unattributed, m.errorRecordsDropped,
+	m.reg.MustRegister(m.requests, m.upstream, m.added, m.ratelimited, m.cacheHits, m.recordErrors, m.implausible, m.unattributed, m.errorRecordsDropped, m.channelFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return m

@@ -51,6 +51,12 @@ type KeyPolicy struct {
 	// snapshot, which seeds the budget counter (a floor).
 	CreditQuotaMicros int64
 	CreditUsedMicros  int64
+	// GroupID is the key's group (GroupDirectory), "" for none: then the
+	// workspace's applies.
+	GroupID string
+	// GatewayName binds the key to the gateway of that name
+	// (Config.Name); "" lets every gateway accept it.
+	GatewayName string
 }
 
 // WorkspacePolicy is a workspace as the gateway needs it.
@@ -79,6 +85,8 @@ type WorkspacePolicy struct {
 	// Upstream, when set, replaces the gateway's global upstream for this
 	// workspace's requests.
 	Upstream *Upstream
+	// GroupID is the workspace's group, "" for none; a key's own wins.
+	GroupID string
 	// Channels are the workspace's own channels (route.Channel); when one
 	// serves the request's model they are tried before the site-wide ones.
 	Channels []*route.Channel
@@ -150,6 +158,36 @@ type Pricer interface {
 	// keeps the price it was admitted at: its reservation and its cost
 	// agree even if an admin edits the price meanwhile.
 	Price(model string) (p pricing.Price, ok bool)
+}
+
+// GroupPolicy is a group as the gateway applies it (internal/groups).
+type GroupPolicy struct {
+	// PriceMultiplierBps scales the price of the group's requests, their
+	// reservations included: pricing.ListBps is list price.
+	PriceMultiplierBps int64
+	// RPM and TPM are the limits of the group's keys that have none of
+	// their own; 0 means none.
+	RPM, TPM int64
+}
+
+// GroupDirectory is optionally implemented by a Directory that knows the
+// groups. It answers from memory, like Lookup; a group it does not know
+// (deleted meanwhile) is no group.
+type GroupDirectory interface {
+	Group(id string) (GroupPolicy, bool)
+}
+
+// group returns the group that applies to p's requests: the key's, else
+// its workspace's.
+func (p *Principal) group(d GroupDirectory) (GroupPolicy, bool) {
+	id := p.Key.GroupID
+	if id == "" {
+		id = p.Workspace.GroupID
+	}
+	if id == "" || d == nil {
+		return GroupPolicy{}, false
+	}
+	return d.Group(id)
 }
 
 // PricedModels is optionally implemented by a Pricer that tells a priced

@@ -12,7 +12,8 @@ import (
 
 // requestFields are the top-level keys of a request body the gateway reads.
 var requestFields = [...]string{"model", "stream", "stream_options", "max_tokens",
-	"max_completion_tokens", "n", "best_of", "messages", "prompt", "input"}
+	"max_completion_tokens", "n", "best_of", "messages", "prompt", "input", "instructions",
+	"max_output_tokens"}
 
 // scanRequest fills q from a body that json.Valid accepted, reading only
 // the fields apiRequest names and skipping every other value unparsed; a
@@ -132,6 +133,11 @@ func scanField(f int, val []byte, q *apiRequest, messages *[]byte) bool {
 	case "input":
 		q.Input = json.RawMessage(val)
 		return true
+	case "instructions":
+		q.Instructions = json.RawMessage(val)
+		return true
+	case "max_output_tokens":
+		return intField(val, &q.MaxOutputTokens)
 	}
 	return false
 }

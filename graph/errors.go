@@ -107,6 +107,9 @@ func Present(err error) Presented {
 	if p, ok := presentKeyLifecycle(err); ok {
 		return p
 	}
+	if p, ok := presentGroups(err); ok {
+		return p
+	}
 	if p, ok := presentSecurity(err); ok {
 		return p
 	}

@@ -163,6 +163,7 @@ func (r *mutationResolver) CreateAPIKey(ctx context.Context, input model.CreateA
 		TPM:           int64p(input.Tpm),
 	}}
 	p.DurationHours, p.CreditQuotaCents = int64p(input.DurationHours), int64p(input.CreditQuotaCents)
+	p.GroupID, p.GatewayName = input.GroupID, input.GatewayName
 	if input.MaxRequests != nil {
 		p.MaxRequests = int64(*input.MaxRequests)
 	}
@@ -193,6 +194,7 @@ func (r *mutationResolver) UpdateAPIKey(ctx context.Context, id string, input mo
 		CacheEnabled:  input.CacheEnabled,
 	}
 	p.CreditQuotaCents = int64p(input.CreditQuotaCents)
+	p.GroupID, p.GatewayName = input.GroupID, input.GatewayName
 	if input.ClearExpiresAt != nil {
 		p.ClearExpiresAt = *input.ClearExpiresAt
 	}

@@ -20,8 +20,8 @@ import (
 const usage = `gateway: the oais /v1 data plane (OpenAI-compatible).
 
 Usage:
-  gateway serve     serve POST /v1/chat/completions (plain and streaming), /v1/completions,
-                    /v1/embeddings, GET /v1/models, /healthz, /readyz, /metrics
+  gateway serve     serve POST /v1/chat/completions and /v1/responses (plain and streaming),
+                    /v1/completions, /v1/embeddings, GET /v1/models, /healthz, /readyz, /metrics
   gateway version   print the version and exit
   gateway help      show this help
 

@@ -76,6 +76,10 @@ const (
 	FieldLeakSource = "leak_source"
 	// FieldDeletedAt holds the string denoting the deleted_at field in the database.
 	FieldDeletedAt = "deleted_at"
+	// FieldGroupID holds the string denoting the group_id field in the database.
+	FieldGroupID = "group_id"
+	// FieldGatewayName holds the string denoting the gateway_name field in the database.
+	FieldGatewayName = "gateway_name"
 	// FieldDeletedBy holds the string denoting the deleted_by field in the database.
 	FieldDeletedBy = "deleted_by"
 	// EdgeWorkspace holds the string denoting the workspace edge name in mutations.
@@ -84,6 +88,8 @@ const (
 	EdgeCreatedBy = "created_by"
 	// EdgeRotatedFrom holds the string denoting the rotated_from edge name in mutations.
 	EdgeRotatedFrom = "rotated_from"
+	// EdgeGroup holds the string denoting the group edge name in mutations.
+	EdgeGroup = "group"
 	// Table holds the table name of the apikey in the database.
 	Table = "api_keys"
 	// WorkspaceTable is the table that holds the workspace relation/edge.
@@ -104,6 +110,13 @@ const (
 	RotatedFromTable = "api_keys"
 	// RotatedFromColumn is the table column denoting the rotated_from relation/edge.
 	RotatedFromColumn = "rotated_from_id"
+	// GroupTable is the table that holds the group relation/edge.
+	GroupTable = "api_keys"
+	// GroupInverseTable is the table name for the Group entity.
+	// It exists in this package in order to avoid circular dependency with the "group" package.
+	GroupInverseTable = "groups"
+	// GroupColumn is the table column denoting the group relation/edge.
+	GroupColumn = "group_id"
 )
 
 // Columns holds all SQL columns for apikey fields.
@@ -138,6 +151,8 @@ var Columns = []string{
 	FieldLeakedAt,
 	FieldLeakSource,
 	FieldDeletedAt,
+	FieldGroupID,
+	FieldGatewayName,
 	FieldDeletedBy,
 }
 
@@ -196,6 +211,8 @@ var (
 	DefaultCacheEnabled bool
 	// LeakSourceValidator is a validator for the "leak_source" field. It is called by the builders before save.
 	LeakSourceValidator func(string) error
+	// GatewayNameValidator is a validator for the "gateway_name" field. It is called by the builders before save.
+	GatewayNameValidator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() string
 	// IDValidator is a validator for the "id" field. It is called by the builders before save.
@@ -397,6 +414,16 @@ func ByDeletedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldDeletedAt, opts...).ToFunc()
 }
 
+// ByGroupID orders the results by the group_id field.
+func ByGroupID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldGroupID, opts...).ToFunc()
+}
+
+// ByGatewayName orders the results by the gateway_name field.
+func ByGatewayName(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldGatewayName, opts...).ToFunc()
+}
+
 // ByDeletedBy orders the results by the deleted_by field.
 func ByDeletedBy(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldDeletedBy, opts...).ToFunc()
@@ -422,6 +449,13 @@ func ByRotatedFromField(field string, opts ...sql.OrderTermOption) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newRotatedFromStep(), sql.OrderByField(field, opts...))
 	}
 }
+
+// ByGroupField orders the results by group field.
+func ByGroupField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newGroupStep(), sql.OrderByField(field, opts...))
+	}
+}
 func newWorkspaceStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -441,6 +475,13 @@ func newRotatedFromStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(Table, FieldID),
 		sqlgraph.Edge(sqlgraph.O2O, false, RotatedFromTable, RotatedFromColumn),
+	)
+}
+func newGroupStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(GroupInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, false, GroupTable, GroupColumn),
 	)
 }
 

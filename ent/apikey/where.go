@@ -185,6 +185,16 @@ func DeletedAt(v time.Time) predicate.APIKey {
 	return predicate.APIKey(sql.FieldEQ(FieldDeletedAt, v))
 }
 
+// GroupID applies equality check predicate on the "group_id" field. It's identical to GroupIDEQ.
+func GroupID(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldEQ(FieldGroupID, v))
+}
+
+// GatewayName applies equality check predicate on the "gateway_name" field. It's identical to GatewayNameEQ.
+func GatewayName(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldEQ(FieldGatewayName, v))
+}
+
 // DeletedBy applies equality check predicate on the "deleted_by" field. It's identical to DeletedByEQ.
 func DeletedBy(v string) predicate.APIKey {
 	return predicate.APIKey(sql.FieldEQ(FieldDeletedBy, v))
@@ -1570,6 +1580,156 @@ func DeletedAtNotNil() predicate.APIKey {
 	return predicate.APIKey(sql.FieldNotNull(FieldDeletedAt))
 }
 
+// GroupIDEQ applies the EQ predicate on the "group_id" field.
+func GroupIDEQ(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldEQ(FieldGroupID, v))
+}
+
+// GroupIDNEQ applies the NEQ predicate on the "group_id" field.
+func GroupIDNEQ(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldNEQ(FieldGroupID, v))
+}
+
+// GroupIDIn applies the In predicate on the "group_id" field.
+func GroupIDIn(vs ...string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldIn(FieldGroupID, vs...))
+}
+
+// GroupIDNotIn applies the NotIn predicate on the "group_id" field.
+func GroupIDNotIn(vs ...string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldNotIn(FieldGroupID, vs...))
+}
+
+// GroupIDGT applies the GT predicate on the "group_id" field.
+func GroupIDGT(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldGT(FieldGroupID, v))
+}
+
+// GroupIDGTE applies the GTE predicate on the "group_id" field.
+func GroupIDGTE(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldGTE(FieldGroupID, v))
+}
+
+// GroupIDLT applies the LT predicate on the "group_id" field.
+func GroupIDLT(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldLT(FieldGroupID, v))
+}
+
+// GroupIDLTE applies the LTE predicate on the "group_id" field.
+func GroupIDLTE(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldLTE(FieldGroupID, v))
+}
+
+// GroupIDContains applies the Contains predicate on the "group_id" field.
+func GroupIDContains(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldContains(FieldGroupID, v))
+}
+
+// GroupIDHasPrefix applies the HasPrefix predicate on the "group_id" field.
+func GroupIDHasPrefix(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldHasPrefix(FieldGroupID, v))
+}
+
+// GroupIDHasSuffix applies the HasSuffix predicate on the "group_id" field.
+func GroupIDHasSuffix(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldHasSuffix(FieldGroupID, v))
+}
+
+// GroupIDIsNil applies the IsNil predicate on the "group_id" field.
+func GroupIDIsNil() predicate.APIKey {
+	return predicate.APIKey(sql.FieldIsNull(FieldGroupID))
+}
+
+// GroupIDNotNil applies the NotNil predicate on the "group_id" field.
+func GroupIDNotNil() predicate.APIKey {
+	return predicate.APIKey(sql.FieldNotNull(FieldGroupID))
+}
+
+// GroupIDEqualFold applies the EqualFold predicate on the "group_id" field.
+func GroupIDEqualFold(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldEqualFold(FieldGroupID, v))
+}
+
+// GroupIDContainsFold applies the ContainsFold predicate on the "group_id" field.
+func GroupIDContainsFold(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldContainsFold(FieldGroupID, v))
+}
+
+// GatewayNameEQ applies the EQ predicate on the "gateway_name" field.
+func GatewayNameEQ(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldEQ(FieldGatewayName, v))
+}
+
+// GatewayNameNEQ applies the NEQ predicate on the "gateway_name" field.
+func GatewayNameNEQ(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldNEQ(FieldGatewayName, v))
+}
+
+// GatewayNameIn applies the In predicate on the "gateway_name" field.
+func GatewayNameIn(vs ...string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldIn(FieldGatewayName, vs...))
+}
+
+// GatewayNameNotIn applies the NotIn predicate on the "gateway_name" field.
+func GatewayNameNotIn(vs ...string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldNotIn(FieldGatewayName, vs...))
+}
+
+// GatewayNameGT applies the GT predicate on the "gateway_name" field.
+func GatewayNameGT(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldGT(FieldGatewayName, v))
+}
+
+// GatewayNameGTE applies the GTE predicate on the "gateway_name" field.
+func GatewayNameGTE(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldGTE(FieldGatewayName, v))
+}
+
+// GatewayNameLT applies the LT predicate on the "gateway_name" field.
+func GatewayNameLT(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldLT(FieldGatewayName, v))
+}
+
+// GatewayNameLTE applies the LTE predicate on the "gateway_name" field.
+func GatewayNameLTE(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldLTE(FieldGatewayName, v))
+}
+
+// GatewayNameContains applies the Contains predicate on the "gateway_name" field.
+func GatewayNameContains(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldContains(FieldGatewayName, v))
+}
+
+// GatewayNameHasPrefix applies the HasPrefix predicate on the "gateway_name" field.
+func GatewayNameHasPrefix(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldHasPrefix(FieldGatewayName, v))
+}
+
+// GatewayNameHasSuffix applies the HasSuffix predicate on the "gateway_name" field.
+func GatewayNameHasSuffix(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldHasSuffix(FieldGatewayName, v))
+}
+
+// GatewayNameIsNil applies the IsNil predicate on the "gateway_name" field.
+func GatewayNameIsNil() predicate.APIKey {
+	return predicate.APIKey(sql.FieldIsNull(FieldGatewayName))
+}
+
+// GatewayNameNotNil applies the NotNil predicate on the "gateway_name" field.
+func GatewayNameNotNil() predicate.APIKey {
+	return predicate.APIKey(sql.FieldNotNull(FieldGatewayName))
+}
+
+// GatewayNameEqualFold applies the EqualFold predicate on the "gateway_name" field.
+func GatewayNameEqualFold(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldEqualFold(FieldGatewayName, v))
+}
+
+// GatewayNameContainsFold applies the ContainsFold predicate on the "gateway_name" field.
+func GatewayNameContainsFold(v string) predicate.APIKey {
+	return predicate.APIKey(sql.FieldContainsFold(FieldGatewayName, v))
+}
+
 // DeletedByEQ applies the EQ predicate on the "deleted_by" field.
 func DeletedByEQ(v string) predicate.APIKey {
 	return predicate.APIKey(sql.FieldEQ(FieldDeletedBy, v))
@@ -1706,6 +1866,29 @@ func HasRotatedFrom() predicate.APIKey {
 func HasRotatedFromWith(preds ...predicate.APIKey) predicate.APIKey {
 	return predicate.APIKey(func(s *sql.Selector) {
 		step := newRotatedFromStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasGroup applies the HasEdge predicate on the "group" edge.
+func HasGroup() predicate.APIKey {
+	return predicate.APIKey(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, GroupTable, GroupColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasGroupWith applies the HasEdge predicate on the "group" edge with a given conditions (other predicates).
+func HasGroupWith(preds ...predicate.Group) predicate.APIKey {
+	return predicate.APIKey(func(s *sql.Selector) {
+		step := newGroupStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

@@ -14,6 +14,8 @@ import (
 	"github.com/oais/oais/ent/billingperiod"
 	"github.com/oais/oais/ent/channel"
 	"github.com/oais/oais/ent/emailtoken"
+	"github.com/oais/oais/ent/gateway"
+	"github.com/oais/oais/ent/group"
 	"github.com/oais/oais/ent/invitation"
 	"github.com/oais/oais/ent/latencyrollup"
 	"github.com/oais/oais/ent/membership"
@@ -249,6 +251,60 @@ func (f TraverseEmailToken) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.EmailTokenQuery", q)
+}
+
+// The GatewayFunc type is an adapter to allow the use of ordinary function as a Querier.
+type GatewayFunc func(context.Context, *ent.GatewayQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f GatewayFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.GatewayQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.GatewayQuery", q)
+}
+
+// The TraverseGateway type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseGateway func(context.Context, *ent.GatewayQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseGateway) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseGateway) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.GatewayQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.GatewayQuery", q)
+}
+
+// The GroupFunc type is an adapter to allow the use of ordinary function as a Querier.
+type GroupFunc func(context.Context, *ent.GroupQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f GroupFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.GroupQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.GroupQuery", q)
+}
+
+// The TraverseGroup type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseGroup func(context.Context, *ent.GroupQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseGroup) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseGroup) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.GroupQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.GroupQuery", q)
 }
 
 // The InvitationFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -698,6 +754,10 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.ChannelQuery, predicate.Channel, channel.OrderOption]{typ: ent.TypeChannel, tq: q}, nil
 	case *ent.EmailTokenQuery:
 		return &query[*ent.EmailTokenQuery, predicate.EmailToken, emailtoken.OrderOption]{typ: ent.TypeEmailToken, tq: q}, nil
+	case *ent.GatewayQuery:
+		return &query[*ent.GatewayQuery, predicate.Gateway, gateway.OrderOption]{typ: ent.TypeGateway, tq: q}, nil
+	case *ent.GroupQuery:
+		return &query[*ent.GroupQuery, predicate.Group, group.OrderOption]{typ: ent.TypeGroup, tq: q}, nil
 	case *ent.InvitationQuery:
 		return &query[*ent.InvitationQuery, predicate.Invitation, invitation.OrderOption]{typ: ent.TypeInvitation, tq: q}, nil
 	case *ent.LatencyRollupQuery:

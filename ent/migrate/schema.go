@@ -38,10 +38,12 @@ var (
 		{Name: "leaked_at", Type: field.TypeTime, Nullable: true},
 		{Name: "leak_source", Type: field.TypeString, Nullable: true, Size: 500},
 		{Name: "deleted_at", Type: field.TypeTime, Nullable: true},
+		{Name: "gateway_name", Type: field.TypeString, Nullable: true, Size: 63},
 		{Name: "deleted_by", Type: field.TypeString, Nullable: true},
 		{Name: "workspace_id", Type: field.TypeString, Size: 64},
 		{Name: "created_by_id", Type: field.TypeString, Nullable: true, Size: 64},
 		{Name: "rotated_from_id", Type: field.TypeString, Unique: true, Nullable: true, Size: 64},
+		{Name: "group_id", Type: field.TypeString, Nullable: true, Size: 64},
 	}
 	// APIKeysTable holds the schema information for the "api_keys" table.
 	APIKeysTable = &schema.Table{
@@ -51,20 +53,26 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "api_keys_workspaces_workspace",
-				Columns:    []*schema.Column{APIKeysColumns[28]},
+				Columns:    []*schema.Column{APIKeysColumns[29]},
 				RefColumns: []*schema.Column{WorkspacesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "api_keys_users_created_by",
-				Columns:    []*schema.Column{APIKeysColumns[29]},
+				Columns:    []*schema.Column{APIKeysColumns[30]},
 				RefColumns: []*schema.Column{UsersColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "api_keys_api_keys_rotated_from",
-				Columns:    []*schema.Column{APIKeysColumns[30]},
+				Columns:    []*schema.Column{APIKeysColumns[31]},
 				RefColumns: []*schema.Column{APIKeysColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "api_keys_groups_group",
+				Columns:    []*schema.Column{APIKeysColumns[32]},
+				RefColumns: []*schema.Column{GroupsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 		},
@@ -72,12 +80,12 @@ var (
 			{
 				Name:    "apikey_workspace_id_id",
 				Unique:  false,
-				Columns: []*schema.Column{APIKeysColumns[28], APIKeysColumns[0]},
+				Columns: []*schema.Column{APIKeysColumns[29], APIKeysColumns[0]},
 			},
 			{
 				Name:    "apikey_workspace_id_created_at",
 				Unique:  false,
-				Columns: []*schema.Column{APIKeysColumns[28], APIKeysColumns[1]},
+				Columns: []*schema.Column{APIKeysColumns[29], APIKeysColumns[1]},
 			},
 			{
 				Name:    "apikey_updated_at",
@@ -310,6 +318,43 @@ var (
 				Name:    "emailtoken_user_id_purpose_created_at",
 				Unique:  false,
 				Columns: []*schema.Column{EmailTokensColumns[7], EmailTokensColumns[1], EmailTokensColumns[4]},
+			},
+		},
+	}
+	// GatewaysColumns holds the columns for the "gateways" table.
+	GatewaysColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Unique: true, Size: 63},
+		{Name: "last_seen_at", Type: field.TypeTime},
+	}
+	// GatewaysTable holds the schema information for the "gateways" table.
+	GatewaysTable = &schema.Table{
+		Name:       "gateways",
+		Columns:    GatewaysColumns,
+		PrimaryKey: []*schema.Column{GatewaysColumns[0]},
+	}
+	// GroupsColumns holds the columns for the "groups" table.
+	GroupsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Unique: true, Size: 64},
+		{Name: "price_multiplier_bps", Type: field.TypeInt64, Default: 10000},
+		{Name: "rpm", Type: field.TypeInt64, Default: 0},
+		{Name: "tpm", Type: field.TypeInt64, Default: 0},
+	}
+	// GroupsTable holds the schema information for the "groups" table.
+	GroupsTable = &schema.Table{
+		Name:       "groups",
+		Columns:    GroupsColumns,
+		PrimaryKey: []*schema.Column{GroupsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "group_updated_at",
+				Unique:  false,
+				Columns: []*schema.Column{GroupsColumns[2]},
 			},
 		},
 	}
@@ -814,12 +859,21 @@ var (
 		{Name: "max_keys", Type: field.TypeInt, Default: 100},
 		{Name: "require_mfa", Type: field.TypeBool, Default: false},
 		{Name: "api_key_count", Type: field.TypeInt64, Default: 0},
+		{Name: "group_id", Type: field.TypeString, Nullable: true, Size: 64},
 	}
 	// WorkspacesTable holds the schema information for the "workspaces" table.
 	WorkspacesTable = &schema.Table{
 		Name:       "workspaces",
 		Columns:    WorkspacesColumns,
 		PrimaryKey: []*schema.Column{WorkspacesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "workspaces_groups_group",
+				Columns:    []*schema.Column{WorkspacesColumns[15]},
+				RefColumns: []*schema.Column{GroupsColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
@@ -829,6 +883,8 @@ var (
 		BillingPeriodsTable,
 		ChannelsTable,
 		EmailTokensTable,
+		GatewaysTable,
+		GroupsTable,
 		InvitationsTable,
 		LatencyRollupsTable,
 		MembershipsTable,
@@ -852,6 +908,7 @@ func init() {
 	APIKeysTable.ForeignKeys[0].RefTable = WorkspacesTable
 	APIKeysTable.ForeignKeys[1].RefTable = UsersTable
 	APIKeysTable.ForeignKeys[2].RefTable = APIKeysTable
+	APIKeysTable.ForeignKeys[3].RefTable = GroupsTable
 	AuditEventsTable.ForeignKeys[0].RefTable = WorkspacesTable
 	BillingAccountsTable.ForeignKeys[0].RefTable = WorkspacesTable
 	BillingPeriodsTable.ForeignKeys[0].RefTable = WorkspacesTable
@@ -871,4 +928,5 @@ func init() {
 		Table: "usage_quarantine",
 	}
 	UsageRollupsTable.ForeignKeys[0].RefTable = WorkspacesTable
+	WorkspacesTable.ForeignKeys[0].RefTable = GroupsTable
 }

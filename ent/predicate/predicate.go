@@ -24,6 +24,12 @@ type Channel func(*sql.Selector)
 // EmailToken is the predicate function for emailtoken builders.
 type EmailToken func(*sql.Selector)
 
+// Gateway is the predicate function for gateway builders.
+type Gateway func(*sql.Selector)
+
+// Group is the predicate function for group builders.
+type Group func(*sql.Selector)
+
 // Invitation is the predicate function for invitation builders.
 type Invitation func(*sql.Selector)
 

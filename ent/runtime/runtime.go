@@ -12,6 +12,8 @@ import (
 	"github.com/oais/oais/ent/billingperiod"
 	"github.com/oais/oais/ent/channel"
 	"github.com/oais/oais/ent/emailtoken"
+	"github.com/oais/oais/ent/gateway"
+	"github.com/oais/oais/ent/group"
 	"github.com/oais/oais/ent/invitation"
 	"github.com/oais/oais/ent/latencyrollup"
 	"github.com/oais/oais/ent/membership"
@@ -137,6 +139,10 @@ func init() {
 	apikeyDescLeakSource := apikeyFields[24].Descriptor()
 	// apikey.LeakSourceValidator is a validator for the "leak_source" field. It is called by the builders before save.
 	apikey.LeakSourceValidator = apikeyDescLeakSource.Validators[0].(func(string) error)
+	// apikeyDescGatewayName is the schema descriptor for gateway_name field.
+	apikeyDescGatewayName := apikeyFields[27].Descriptor()
+	// apikey.GatewayNameValidator is a validator for the "gateway_name" field. It is called by the builders before save.
+	apikey.GatewayNameValidator = apikeyDescGatewayName.Validators[0].(func(string) error)
 	// apikeyDescID is the schema descriptor for id field.
 	apikeyDescID := apikeyMixinFields0[0].Descriptor()
 	// apikey.DefaultID holds the default value on creation for the id field.
@@ -504,6 +510,152 @@ func init() {
 	// emailtoken.IDValidator is a validator for the "id" field. It is called by the builders before save.
 	emailtoken.IDValidator = func() func(string) error {
 		validators := emailtokenDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	gatewayMixin := schema.Gateway{}.Mixin()
+	gateway.Policy = privacy.NewPolicies(schema.Gateway{})
+	gateway.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := gateway.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	gatewayMixinFields0 := gatewayMixin[0].Fields()
+	_ = gatewayMixinFields0
+	gatewayMixinFields1 := gatewayMixin[1].Fields()
+	_ = gatewayMixinFields1
+	gatewayFields := schema.Gateway{}.Fields()
+	_ = gatewayFields
+	// gatewayDescCreatedAt is the schema descriptor for created_at field.
+	gatewayDescCreatedAt := gatewayMixinFields1[0].Descriptor()
+	// gateway.DefaultCreatedAt holds the default value on creation for the created_at field.
+	gateway.DefaultCreatedAt = gatewayDescCreatedAt.Default.(func() time.Time)
+	// gatewayDescUpdatedAt is the schema descriptor for updated_at field.
+	gatewayDescUpdatedAt := gatewayMixinFields1[1].Descriptor()
+	// gateway.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	gateway.DefaultUpdatedAt = gatewayDescUpdatedAt.Default.(func() time.Time)
+	// gateway.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	gateway.UpdateDefaultUpdatedAt = gatewayDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// gatewayDescName is the schema descriptor for name field.
+	gatewayDescName := gatewayFields[0].Descriptor()
+	// gateway.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	gateway.NameValidator = func() func(string) error {
+		validators := gatewayDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// gatewayDescID is the schema descriptor for id field.
+	gatewayDescID := gatewayMixinFields0[0].Descriptor()
+	// gateway.DefaultID holds the default value on creation for the id field.
+	gateway.DefaultID = gatewayDescID.Default.(func() string)
+	// gateway.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	gateway.IDValidator = func() func(string) error {
+		validators := gatewayDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	groupMixin := schema.Group{}.Mixin()
+	group.Policy = privacy.NewPolicies(schema.Group{})
+	group.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := group.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	groupMixinFields0 := groupMixin[0].Fields()
+	_ = groupMixinFields0
+	groupMixinFields1 := groupMixin[1].Fields()
+	_ = groupMixinFields1
+	groupFields := schema.Group{}.Fields()
+	_ = groupFields
+	// groupDescCreatedAt is the schema descriptor for created_at field.
+	groupDescCreatedAt := groupMixinFields1[0].Descriptor()
+	// group.DefaultCreatedAt holds the default value on creation for the created_at field.
+	group.DefaultCreatedAt = groupDescCreatedAt.Default.(func() time.Time)
+	// groupDescUpdatedAt is the schema descriptor for updated_at field.
+	groupDescUpdatedAt := groupMixinFields1[1].Descriptor()
+	// group.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	group.DefaultUpdatedAt = groupDescUpdatedAt.Default.(func() time.Time)
+	// group.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	group.UpdateDefaultUpdatedAt = groupDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// groupDescName is the schema descriptor for name field.
+	groupDescName := groupFields[0].Descriptor()
+	// group.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	group.NameValidator = func() func(string) error {
+		validators := groupDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// groupDescPriceMultiplierBps is the schema descriptor for price_multiplier_bps field.
+	groupDescPriceMultiplierBps := groupFields[1].Descriptor()
+	// group.DefaultPriceMultiplierBps holds the default value on creation for the price_multiplier_bps field.
+	group.DefaultPriceMultiplierBps = groupDescPriceMultiplierBps.Default.(int64)
+	// group.PriceMultiplierBpsValidator is a validator for the "price_multiplier_bps" field. It is called by the builders before save.
+	group.PriceMultiplierBpsValidator = groupDescPriceMultiplierBps.Validators[0].(func(int64) error)
+	// groupDescRpm is the schema descriptor for rpm field.
+	groupDescRpm := groupFields[2].Descriptor()
+	// group.DefaultRpm holds the default value on creation for the rpm field.
+	group.DefaultRpm = groupDescRpm.Default.(int64)
+	// group.RpmValidator is a validator for the "rpm" field. It is called by the builders before save.
+	group.RpmValidator = groupDescRpm.Validators[0].(func(int64) error)
+	// groupDescTpm is the schema descriptor for tpm field.
+	groupDescTpm := groupFields[3].Descriptor()
+	// group.DefaultTpm holds the default value on creation for the tpm field.
+	group.DefaultTpm = groupDescTpm.Default.(int64)
+	// group.TpmValidator is a validator for the "tpm" field. It is called by the builders before save.
+	group.TpmValidator = groupDescTpm.Validators[0].(func(int64) error)
+	// groupDescID is the schema descriptor for id field.
+	groupDescID := groupMixinFields0[0].Descriptor()
+	// group.DefaultID holds the default value on creation for the id field.
+	group.DefaultID = groupDescID.Default.(func() string)
+	// group.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	group.IDValidator = func() func(string) error {
+		validators := groupDescID.Validators
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),
@@ -1597,7 +1749,7 @@ func init() {
 	// workspace.DefaultRequireMfa holds the default value on creation for the require_mfa field.
 	workspace.DefaultRequireMfa = workspaceDescRequireMfa.Default.(bool)
 	// workspaceDescAPIKeyCount is the schema descriptor for api_key_count field.
-	workspaceDescAPIKeyCount := workspaceFields[11].Descriptor()
+	workspaceDescAPIKeyCount := workspaceFields[12].Descriptor()
 	// workspace.DefaultAPIKeyCount holds the default value on creation for the api_key_count field.
 	workspace.DefaultAPIKeyCount = workspaceDescAPIKeyCount.Default.(int64)
 	// workspace.APIKeyCountValidator is a validator for the "api_key_count" field. It is called by the builders before save.

@@ -85,6 +85,14 @@ func (APIKey) Fields() []ent.Field {
 		// and audit lines still name it and the bill still adds up, but no
 		// query sees it (Interceptors) and no gateway accepts it.
 		field.Time("deleted_at").Optional().Nillable().Annotations(entgql.Skip()),
+		// group_id picks the key's group (pricing multiplier, default
+		// RPM/TPM); it wins over the workspace's. Deleting a group clears it
+		// (internal/groups.Delete).
+		field.String("group_id").Optional().Nillable().Annotations(skipInputs),
+		// gateway_name binds the key to the gateway of that
+		// OAIS_GATEWAY_NAME: any other gateway, an unnamed one included,
+		// answers it 401 invalid_api_key. Null: every gateway.
+		field.String("gateway_name").Optional().Nillable().MaxLen(63).Annotations(skipInputs),
 		field.String("deleted_by").Optional().Nillable().Annotations(entgql.Skip()),
 	}
 }
@@ -95,6 +103,8 @@ func (APIKey) Edges() []ent.Edge {
 		edge.To("created_by", User.Type).Field("created_by_id").Unique().Immutable().
 			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 		edge.To("rotated_from", APIKey.Type).Field("rotated_from_id").Unique().Immutable().
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		edge.To("group", Group.Type).Field("group_id").Unique().
 			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 	}
 }

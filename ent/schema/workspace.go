@@ -54,6 +54,11 @@ func (Workspace) Fields() []ent.Field {
 		// totalCount from it instead of counting 100,000 rows
 		// (graph/keycount.go). It is not max_keys's number: the key limit
 		// counts the live, unrevoked keys.
+		// group_id is the workspace's group (setWorkspaceGroup, site
+		// admins): the pricing multiplier and default key RPM/TPM of its
+		// keys that have no group of their own.
+		field.String("group_id").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 		field.Int64("api_key_count").Default(0).NonNegative().
 			Comment("number of API keys of the workspace that are not deleted, revoked ones included; kept by the system").
 			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
@@ -73,6 +78,8 @@ func (Workspace) Edges() []ent.Edge {
 			Annotations(entgql.RelayConnection(), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 		edge.From("usage_events", UsageEvent.Type).Ref("workspace").
 			Annotations(entgql.RelayConnection(), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		edge.To("group", Group.Type).Field("group_id").Unique().
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 	}
 }
 

@@ -44,6 +44,8 @@ const (
 	FieldMaxKeys = "max_keys"
 	// FieldRequireMfa holds the string denoting the require_mfa field in the database.
 	FieldRequireMfa = "require_mfa"
+	// FieldGroupID holds the string denoting the group_id field in the database.
+	FieldGroupID = "group_id"
 	// FieldAPIKeyCount holds the string denoting the api_key_count field in the database.
 	FieldAPIKeyCount = "api_key_count"
 	// EdgeMemberships holds the string denoting the memberships edge name in mutations.
@@ -54,6 +56,8 @@ const (
 	EdgeAuditEvents = "audit_events"
 	// EdgeUsageEvents holds the string denoting the usage_events edge name in mutations.
 	EdgeUsageEvents = "usage_events"
+	// EdgeGroup holds the string denoting the group edge name in mutations.
+	EdgeGroup = "group"
 	// Table holds the table name of the workspace in the database.
 	Table = "workspaces"
 	// MembershipsTable is the table that holds the memberships relation/edge.
@@ -84,6 +88,13 @@ const (
 	UsageEventsInverseTable = "usage_events"
 	// UsageEventsColumn is the table column denoting the usage_events relation/edge.
 	UsageEventsColumn = "workspace_id"
+	// GroupTable is the table that holds the group relation/edge.
+	GroupTable = "workspaces"
+	// GroupInverseTable is the table name for the Group entity.
+	// It exists in this package in order to avoid circular dependency with the "group" package.
+	GroupInverseTable = "groups"
+	// GroupColumn is the table column denoting the group relation/edge.
+	GroupColumn = "group_id"
 )
 
 // Columns holds all SQL columns for workspace fields.
@@ -102,6 +113,7 @@ var Columns = []string{
 	FieldSpendCapCents,
 	FieldMaxKeys,
 	FieldRequireMfa,
+	FieldGroupID,
 	FieldAPIKeyCount,
 }
 
@@ -264,6 +276,11 @@ func ByRequireMfa(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRequireMfa, opts...).ToFunc()
 }
 
+// ByGroupID orders the results by the group_id field.
+func ByGroupID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldGroupID, opts...).ToFunc()
+}
+
 // ByAPIKeyCount orders the results by the api_key_count field.
 func ByAPIKeyCount(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldAPIKeyCount, opts...).ToFunc()
@@ -324,6 +341,13 @@ func ByUsageEvents(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newUsageEventsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByGroupField orders the results by group field.
+func ByGroupField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newGroupStep(), sql.OrderByField(field, opts...))
+	}
+}
 func newMembershipsStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -350,6 +374,13 @@ func newUsageEventsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(UsageEventsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, true, UsageEventsTable, UsageEventsColumn),
+	)
+}
+func newGroupStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(GroupInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2O, false, GroupTable, GroupColumn),
 	)
 }
 

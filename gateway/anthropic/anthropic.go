@@ -4,49 +4,38 @@
 // error bodies (into OpenAI's error shape). It is pure translation, with
 // no I/O; the gateway's Anthropic channel adapter calls it.
 //
-// The functions here are the contract between the channel router and the
-// translator; until the translator lands they answer ErrUnsupported.
+// The request is decoded with encoding/json (it is read once); the answer
+// stream is read event by event with byte-level scans (gateway/jsonscan),
+// copying the upstream's already escaped strings into the chunks.
 package anthropic
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // Version is the anthropic-version header the adapter sends.
 const Version = "2023-06-01"
+
+// DefaultMaxTokens is the max_tokens sent when the client set neither
+// max_tokens nor max_completion_tokens: the Messages API requires one, and
+// OpenAI's default (as much as the context allows) has no equivalent.
+// 4096 is what every current Claude model can produce in one answer.
+const DefaultMaxTokens = 4096
 
 // ErrUnsupported: the request uses something the translation cannot carry
 // (the gateway answers 400 with the error's text).
 var ErrUnsupported = errors.New("anthropic: not supported by the Anthropic translation")
 
-// Request translates an OpenAI chat-completions request body into a
-// Messages request body for the upstream model name model.
-func Request(body []byte, model string) ([]byte, error) {
-	return nil, ErrUnsupported
+// unsupported wraps ErrUnsupported with what the client should change.
+func unsupported(msg string) error {
+	return &unsupportedError{msg: msg}
 }
 
-// Response translates a plain (non-streamed) Messages answer into a
-// chat.completion body; model is the client's model name.
-func Response(body []byte, model string) ([]byte, error) {
-	return nil, ErrUnsupported
-}
+type unsupportedError struct{ msg string }
 
-// Error translates an Anthropic error answer (status, body) into the
-// status the client gets and an OpenAI-shaped error body.
-func Error(status int, body []byte) (int, []byte) {
-	return status, body
-}
+func (e *unsupportedError) Error() string { return "anthropic: " + e.msg }
+func (e *unsupportedError) Unwrap() error { return ErrUnsupported }
 
-// Stream translates one Messages event stream into chat.completion.chunk
-// events. It is not safe for concurrent use; one Stream serves one answer.
-type Stream struct {
-	// Model is the client's model name, written into every chunk.
-	Model string
-	// IncludeUsage adds the final usage chunk (stream_options.include_usage).
-	IncludeUsage bool
-}
-
-// Event translates one server-sent event (its event name and data) and
-// appends to dst the complete OpenAI SSE events it yields ("data: …\n\n",
-// and "data: [DONE]\n\n" after message_stop), possibly none.
-func (s *Stream) Event(dst []byte, name, data []byte) ([]byte, error) {
-	return dst, ErrUnsupported
-}
+// now is the clock of the "created" fields; tests pin it.
+var now = func() int64 { return time.Now().Unix() }

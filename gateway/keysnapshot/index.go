@@ -50,9 +50,11 @@ type keyMore struct {
 	graceUntil    time.Time
 	allowedModels []string
 	ipAllowlist   []netip.Prefix
-	requestGen    int64 // gateway.KeyPolicy.RequestGen, when maxRequests > 0
-	creditQuota   int64 // micro-dollars; 0: none
-	creditUsed    int64 // micro-dollars, when creditQuota > 0
+	requestGen    int64  // gateway.KeyPolicy.RequestGen, when maxRequests > 0
+	creditQuota   int64  // micro-dollars; 0: none
+	creditUsed    int64  // micro-dollars, when creditQuota > 0
+	groupID       string // gateway.KeyPolicy.GroupID
+	gatewayName   string // gateway.KeyPolicy.GatewayName
 }
 
 // The stored values of a key's status and revoke reason, by their code in
@@ -92,6 +94,7 @@ func (k *key) build(w *gateway.WorkspacePolicy, ttl time.Duration) *gateway.Prin
 		p.Key.AllowedModels, p.Key.IPAllowlist = m.allowedModels, m.ipAllowlist
 		p.Key.RequestGen = m.requestGen
 		p.Key.CreditQuotaMicros, p.Key.CreditUsedMicros = m.creditQuota, m.creditUsed
+		p.Key.GroupID, p.Key.GatewayName = m.groupID, m.gatewayName
 	}
 	return p
 }
@@ -214,5 +217,6 @@ func (f *keyFields) equal(g *keyFields) bool {
 	a, b := f.more, g.more
 	return a.maxRequests == b.maxRequests && a.requestCount == b.requestCount && a.expiresAt.Equal(b.expiresAt) && a.graceUntil.Equal(b.graceUntil) &&
 		slices.Equal(a.allowedModels, b.allowedModels) && slices.Equal(a.ipAllowlist, b.ipAllowlist) &&
-		a.requestGen == b.requestGen && a.creditQuota == b.creditQuota && a.creditUsed == b.creditUsed
+		a.requestGen == b.requestGen && a.creditQuota == b.creditQuota && a.creditUsed == b.creditUsed &&
+		a.groupID == b.groupID && a.gatewayName == b.gatewayName
 }

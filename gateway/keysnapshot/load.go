@@ -19,6 +19,7 @@ var keyColumns = []string{
 	apikey.FieldExpiresAt, apikey.FieldGraceUntil, apikey.FieldMaxRequests, apikey.FieldRequestCount,
 	apikey.FieldAllowedModels, apikey.FieldIPAllowlist, apikey.FieldRpm, apikey.FieldTpm, apikey.FieldCacheEnabled,
 	apikey.FieldRequestsResetAt, apikey.FieldCreditQuotaCents, apikey.FieldCreditUsedMicros, apikey.FieldDeletedAt,
+	apikey.FieldGroupID, apikey.FieldGatewayName,
 }
 
 // keyRow is one row of keyColumns. Its RawBytes are the driver's buffers,
@@ -33,6 +34,7 @@ type keyRow struct {
 	resetAt, deletedAt                    sql.NullTime
 	creditQuota                           sql.NullInt64 // cents
 	creditUsed                            int64         // micro-dollars
+	groupID, gatewayName                  sql.RawBytes  // NULL: empty
 }
 
 // readKeys streams every key changed at or after since (all when zero) to
@@ -70,7 +72,7 @@ func (s *Snapshot) queryKeys(ctx context.Context, where string, arg any, fn func
 	for rows.Next() {
 		if err := rows.Scan(&r.id, &r.workspaceID, &r.hash, &r.status, &r.reason, &r.expiresAt, &r.graceUntil,
 			&r.maxRequests, &r.requestCount, &r.allowedModels, &r.ipAllowlist, &r.rpm, &r.tpm, &r.cache,
-			&r.resetAt, &r.creditQuota, &r.creditUsed, &r.deletedAt); err != nil {
+			&r.resetAt, &r.creditQuota, &r.creditUsed, &r.deletedAt, &r.groupID, &r.gatewayName); err != nil {
 			return err
 		}
 		fn(&r)
@@ -81,7 +83,7 @@ func (s *Snapshot) queryKeys(ctx context.Context, where string, arg any, fn func
 // clone returns a copy of r that owns its bytes, valid after the next row.
 func (r *keyRow) clone() keyRow {
 	c := *r
-	for _, b := range []*sql.RawBytes{&c.id, &c.workspaceID, &c.hash, &c.status, &c.reason, &c.allowedModels, &c.ipAllowlist} {
+	for _, b := range []*sql.RawBytes{&c.id, &c.workspaceID, &c.hash, &c.status, &c.reason, &c.allowedModels, &c.ipAllowlist, &c.groupID, &c.gatewayName} {
 		*b = bytes.Clone(*b)
 	}
 	return c
@@ -127,10 +129,10 @@ func (s *Snapshot) decodeKey(r *keyRow, id func([]byte) string) (h keys.Hash, f 
 	f.rpm, f.tpm, f.cache = r.rpm.Int64, r.tpm.Int64, r.cache
 	// keyMore is allocated only for the few keys that need one.
 	if r.maxRequests == 0 && !r.expiresAt.Valid && !r.graceUntil.Valid && len(r.allowedModels) == 0 && len(r.ipAllowlist) == 0 &&
-		!r.creditQuota.Valid {
+		!r.creditQuota.Valid && len(r.groupID) == 0 && len(r.gatewayName) == 0 {
 		return h, f, true
 	}
-	m := &keyMore{}
+	m := &keyMore{groupID: string(r.groupID), gatewayName: string(r.gatewayName)}
 	if r.maxRequests > 0 {
 		// The count only matters against a limit (keys.State.Effective,
 		// the gateway's request budget), so it is kept only then, and so

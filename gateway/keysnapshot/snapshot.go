@@ -33,6 +33,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/oais/oais/ent"
+	entgroup "github.com/oais/oais/ent/group"
 	entupstream "github.com/oais/oais/ent/upstream"
 	entworkspace "github.com/oais/oais/ent/workspace"
 	"github.com/oais/oais/gateway"
@@ -120,6 +121,10 @@ type Snapshot struct {
 	nRecent int                              // len of every recent map
 	ids     arena
 
+	// groups are the site's groups by id, replaced whole on a change
+	// (there are few): Group reads them without a lock.
+	groups atomic.Pointer[map[string]gateway.GroupPolicy]
+
 	since   time.Time
 	loaded  atomic.Bool
 	lastErr atomic.Pointer[string]
@@ -132,8 +137,9 @@ type Snapshot struct {
 }
 
 var (
-	_ gateway.Directory = (*Snapshot)(nil)
-	_ gateway.Fetcher   = (*Snapshot)(nil)
+	_ gateway.Directory      = (*Snapshot)(nil)
+	_ gateway.Fetcher        = (*Snapshot)(nil)
+	_ gateway.GroupDirectory = (*Snapshot)(nil)
 )
 
 // New returns an empty Snapshot; call Load, then Follow.
@@ -338,6 +344,9 @@ func (s *Snapshot) refresh(ctx context.Context, since time.Time) error {
 			delete(gone, u.WorkspaceID)
 		}
 	}
+	if err := s.refreshGroupsLocked(sys, since); err != nil {
+		return err
+	}
 	// Channels are read before workspaces are applied, so that a changed
 	// workspace's new policy has its channels.
 	chChanged, err := s.refreshChannelsLocked(ctx)
@@ -364,6 +373,47 @@ func (s *Snapshot) refresh(ctx context.Context, since time.Time) error {
 			s.removeLocked(h)
 		}
 	})
+}
+
+// Group implements gateway.GroupDirectory: one atomic load and a map read.
+func (s *Snapshot) Group(id string) (gateway.GroupPolicy, bool) {
+	m := s.groups.Load()
+	if m == nil {
+		return gateway.GroupPolicy{}, false
+	}
+	g, ok := (*m)[id]
+	return g, ok
+}
+
+// refreshGroupsLocked reads the groups changed at or after since (all
+// when zero). A deleted group leaves no row to poll; internal/groups.Delete
+// first moves its keys and workspaces to no group, which the same poll
+// reads, so its stale entry here is never looked up again. A full load
+// starts from an empty map, which forgets it.
+func (s *Snapshot) refreshGroupsLocked(sys context.Context, since time.Time) error {
+	q := s.client.Group.Query()
+	if !since.IsZero() {
+		q = q.Where(entgroup.UpdatedAtGTE(since))
+	}
+	gs, err := q.All(sys)
+	if err != nil {
+		return err
+	}
+	old := s.groups.Load()
+	if len(gs) == 0 && old != nil && !since.IsZero() {
+		return nil
+	}
+	m := make(map[string]gateway.GroupPolicy, len(gs))
+	if old != nil && !since.IsZero() {
+		for id, g := range *old {
+			m[id] = g
+		}
+	}
+	for _, g := range gs {
+		m[g.ID] = gateway.GroupPolicy{PriceMultiplierBps: g.PriceMultiplierBps, RPM: g.Rpm, TPM: g.Tpm}
+	}
+	s.groups.Store(&m)
+	return nil
 }
 
 // applyWorkspacesLocked applies workspace rows and upstream rows read
@@ -409,6 +459,9 @@ func (s *Snapshot) applyWorkspacesLocked(ctx context.Context, full bool, wss []*
 			MonthlyTokenQuota: w.MonthlyTokenQuota, UsagePeriod: period}
 		if w.SpendCapCents != nil {
 			p.MonthlySpendCapMicros = *w.SpendCapCents * 10_000
+		}
+		if w.GroupID != nil {
+			p.GroupID = *w.GroupID
 		}
 		if u := s.ups[w.ID]; u != nil {
 			p.Upstream, p.Models = u.gw, u.models
@@ -598,7 +651,7 @@ func samePolicy(a, b *gateway.WorkspacePolicy) bool {
 	return a.ID == b.ID && a.Suspended == b.Suspended && a.Inactive == b.Inactive && a.RPM == b.RPM && a.TPM == b.TPM &&
 		a.MonthlyTokenQuota == b.MonthlyTokenQuota && a.MonthlySpendCapMicros == b.MonthlySpendCapMicros &&
 		a.TokensThisMonth == b.TokensThisMonth && a.SpendThisMonthMicros == b.SpendThisMonthMicros &&
-		a.UsagePeriod == b.UsagePeriod && slices.Equal(a.Models, b.Models) && a.Upstream == b.Upstream &&
+		a.UsagePeriod == b.UsagePeriod && slices.Equal(a.Models, b.Models) && a.Upstream == b.Upstream && a.GroupID == b.GroupID &&
 		slices.Equal(a.Channels, b.Channels)
 }
 

@@ -1,5 +1,7 @@
 // Package mockupstream is the built-in "mock" upstream: an OpenAI-compatible
-// http.Handler that answers deterministically and fast. The gateway uses it
+// http.Handler (chat and legacy completions, embeddings, the Responses API,
+// models) that answers deterministically and fast; NewAnthropic is its
+// Anthropic Messages counterpart. The gateway uses it
 // when no upstream is configured, tests use its knobs to make it fail, stall
 // or cut a stream, and benchmarks use it as an upstream that costs ~nothing.
 //
@@ -154,6 +156,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.complete(w, r, false)
 	case path == "/embeddings":
 		s.embed(w, r)
+	case path == "/responses":
+		s.respond(w, r)
 	default:
 		writeError(w, http.StatusNotFound, "invalid_request_error", "unknown_url", "Unknown request URL.")
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/oais/oais/gateway/spool"
 	"github.com/oais/oais/internal/config"
 	"github.com/oais/oais/internal/drain"
+	"github.com/oais/oais/internal/gateways"
 	"github.com/oais/oais/internal/pricing"
 	"github.com/oais/oais/internal/redisurl"
 	"github.com/oais/oais/internal/secretbox"
@@ -36,6 +37,11 @@ const (
 // Config is every setting of the gateway.
 type Config struct {
 	DatabaseURL string
+	// Name (OAIS_GATEWAY_NAME) names this gateway: keys bound to another
+	// name get 401 invalid_api_key here, and a named gateway reports
+	// itself every gateways.HeartbeatInterval (Query.gateways). Empty: an
+	// unnamed gateway, which accepts only keys bound to no gateway.
+	Name string
 	// DatabaseListenURL (OAIS_DATABASE_LISTEN_URL) is a direct connection
 	// to the same PostgreSQL database for what needs one session: LISTEN
 	// for change notifications. Set it when OAIS_DATABASE_URL goes through
@@ -89,6 +95,7 @@ func Load(env config.Env) (Config, error) {
 	c := Config{
 		DatabaseURL:           env.String("OAIS_DATABASE_URL", store.DefaultURL),
 		DatabaseListenURL:     env.String("OAIS_DATABASE_LISTEN_URL", ""),
+		Name:                  env.String("OAIS_GATEWAY_NAME", ""),
 		Addr:                  env.Addr("OAIS_GATEWAY_ADDR", DefaultAddr, &errs),
 		RedisURL:              env.String("OAIS_REDIS_URL", ""),
 		RedisCacheURL:         env.String("OAIS_REDIS_CACHE_URL", ""),
@@ -113,6 +120,11 @@ func Load(env config.Env) (Config, error) {
 	c.UpstreamAllowedNetworks = env.Prefixes("OAIS_UPSTREAM_ALLOWED_NETWORKS", &errs)
 	for _, p := range env.Prefixes("OAIS_TRUSTED_PROXIES", &errs) {
 		c.TrustedProxies = append(c.TrustedProxies, p.String())
+	}
+	if c.Name != "" {
+		if err := gateways.ValidateName(c.Name); err != nil {
+			errs = append(errs, config.Errorf("OAIS_GATEWAY_NAME", "%v", err))
+		}
 	}
 	if _, _, _, _, err := store.ParseURL(c.DatabaseURL); err != nil {
 		errs = append(errs, config.Errorf("OAIS_DATABASE_URL", "%v", err))

@@ -76,3 +76,23 @@ func TestDatabaseListenURL(t *testing.T) {
 		})
 	}
 }
+
+func TestGatewayName(t *testing.T) {
+	for _, tt := range []struct {
+		value string
+		ok    bool
+	}{{"", true}, {"eu-prod", true}, {"gw2", true}, {"EU-prod", false}, {"eu_prod", false}, {"-eu", false}, {strings.Repeat("a", 64), false}} {
+		t.Run(tt.value, func(t *testing.T) {
+			c, err := Load(config.Map(map[string]string{"OAIS_GATEWAY_NAME": tt.value}))
+			if !tt.ok {
+				if err == nil || !strings.Contains(err.Error(), "OAIS_GATEWAY_NAME") {
+					t.Fatalf("Load = %v; want an error naming OAIS_GATEWAY_NAME", err)
+				}
+				return
+			}
+			if err != nil || c.Name != tt.value {
+				t.Fatalf("Load = %v, Name %q; want %q", err, c.Name, tt.value)
+			}
+		})
+	}
+}

@@ -27,6 +27,8 @@ import (
 	"github.com/oais/oais/internal/changes"
 	"github.com/oais/oais/internal/drain"
 	"github.com/oais/oais/internal/egress"
+	"github.com/oais/oais/internal/every"
+	"github.com/oais/oais/internal/gateways"
 	"github.com/oais/oais/internal/httpsecurity"
 	"github.com/oais/oais/internal/ledger"
 	"github.com/oais/oais/internal/prices"
@@ -162,6 +164,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 		trusted = append(trusted, netip.MustParsePrefix(p))
 	}
 	gcfg := gateway.Config{
+		Name:                  cfg.Name,
 		UpstreamBaseURL:       cfg.UpstreamBaseURL,
 		UpstreamAPIKey:        cfg.UpstreamAPIKey.Reveal(),
 		MaxBodyBytes:          cfg.MaxBodyBytes,
@@ -303,6 +306,9 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	eg.Go(func() error { return g.Spool.Run(bg, g.Ledger, spool.ShipOptions{}) })
 	eg.Go(func() error { g.followBudgets(bg, budgetEvery); return nil })
+	if g.Config.Name != "" {
+		eg.Go(func() error { return g.heartbeat(bg, gateways.HeartbeatInterval) })
+	}
 	eg.Go(func() error {
 		return prices.Follow(bg, g.Store.Ent, g.prices, g.priceVersion, prices.DefaultReloadInterval, g.log)
 	})
@@ -344,4 +350,22 @@ func (g *Gateway) Close() error {
 		g.cacheRedis.Close()
 	}
 	return g.Store.Close()
+}
+
+// heartbeat reports this named gateway (gateways.Beat) at once and then
+// every interval until ctx ends, for Query.gateways. A failed beat is
+// logged once until one succeeds: the gateway serves on regardless.
+func (g *Gateway) heartbeat(ctx context.Context, interval time.Duration) error {
+	failing := false
+	return every.Run(ctx, interval, func(ctx context.Context) {
+		err := gateways.Beat(ctx, g.Store.Ent, g.Config.Name, time.Now())
+		switch {
+		case err != nil && !failing && ctx.Err() == nil:
+			g.log.Warn("gateway heartbeat failed; Query.gateways shows this gateway's last success", "err", err)
+			failing = true
+		case err == nil && failing:
+			g.log.Info("gateway heartbeat recorded again")
+			failing = false
+		}
+	}, every.Now())
 }

@@ -275,6 +275,25 @@ func CountPrompt(model string, raw []byte) int {
 	return CountTextFor(model, string(raw))
 }
 
+// EstimateInput returns the prompt tokens of a Responses API request: its
+// instructions (a string) and its input, a string or an array of input
+// items, of which message items are counted like chat messages (other
+// items, function call outputs and the like, count their role overhead
+// only; the upstream's usage settles the difference).
+func EstimateInput(model string, input, instructions []byte) int {
+	n := 0
+	if len(instructions) > 0 && string(instructions) != "null" {
+		n += CountPrompt(model, instructions)
+	}
+	if len(input) == 0 || string(input) == "null" {
+		return n
+	}
+	if input[0] == '"' {
+		return n + CountPrompt(model, input)
+	}
+	return n + EstimateJSON(model, input)
+}
+
 // memoMaxLen bounds the texts whose counts are memoised; with memoShards *
 // memoShardMax entries the memo holds at most a few MiB.
 const (

@@ -75,7 +75,10 @@ type ComplexityRoot struct {
 		CreditUsedMicros      func(childComplexity int) int
 		ExpiresAt             func(childComplexity int) int
 		Exposure              func(childComplexity int) int
+		GatewayName           func(childComplexity int) int
 		GraceUntil            func(childComplexity int) int
+		Group                 func(childComplexity int) int
+		GroupID               func(childComplexity int) int
 		ID                    func(childComplexity int) int
 		IPAllowlist           func(childComplexity int) int
 		Label                 func(childComplexity int) int
@@ -198,6 +201,21 @@ type ComplexityRoot struct {
 		Token        func(childComplexity int) int
 	}
 
+	GatewayInfo struct {
+		LastSeenAt func(childComplexity int) int
+		Name       func(childComplexity int) int
+	}
+
+	Group struct {
+		CreatedAt          func(childComplexity int) int
+		ID                 func(childComplexity int) int
+		Name               func(childComplexity int) int
+		PriceMultiplierBps func(childComplexity int) int
+		Rpm                func(childComplexity int) int
+		Tpm                func(childComplexity int) int
+		UpdatedAt          func(childComplexity int) int
+	}
+
 	Invitation struct {
 		AcceptedAt  func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
@@ -272,10 +290,12 @@ type ComplexityRoot struct {
 		ConfirmTotp             func(childComplexity int, code string) int
 		CreateAPIKey            func(childComplexity int, input model.CreateAPIKeyInput) int
 		CreateChannel           func(childComplexity int, input model.ChannelInput) int
+		CreateGroup             func(childComplexity int, input model.CreateGroupInput) int
 		CreateServiceToken      func(childComplexity int, input model.CreateServiceTokenInput) int
 		CreateWorkspace         func(childComplexity int, input model.CreateWorkspaceInput) int
 		DeleteAPIKey            func(childComplexity int, id string) int
 		DeleteChannel           func(childComplexity int, id string) int
+		DeleteGroup             func(childComplexity int, id string) int
 		DeleteModelPrice        func(childComplexity int, model string) int
 		DisableTotp             func(childComplexity int, code string) int
 		EnrollTotp              func(childComplexity int) int
@@ -298,6 +318,7 @@ type ComplexityRoot struct {
 		SetModelPrice           func(childComplexity int, input model.ModelPriceInput) int
 		SetSpendCap             func(childComplexity int, workspaceID string, monthlyCents *int) int
 		SetWorkspaceActive      func(childComplexity int, workspaceID string, active bool) int
+		SetWorkspaceGroup       func(childComplexity int, workspaceID string, groupID *string) int
 		SetWorkspaceRequireMfa  func(childComplexity int, workspaceID string, required bool) int
 		SetWorkspaceUpstream    func(childComplexity int, workspaceID string, input model.WorkspaceUpstreamInput) int
 		SignIn                  func(childComplexity int, email string, password string, otp *string) int
@@ -306,6 +327,7 @@ type ComplexityRoot struct {
 		SignUp                  func(childComplexity int, email string, password string) int
 		UpdateAPIKey            func(childComplexity int, id string, input model.UpdateAPIKeyInput) int
 		UpdateChannel           func(childComplexity int, id string, input model.ChannelInput) int
+		UpdateGroup             func(childComplexity int, id string, input model.UpdateGroupInput) int
 		UpdateMemberRole        func(childComplexity int, membershipID string, role membership.Role) int
 		UpdateWorkspaceLimits   func(childComplexity int, workspaceID string, rpm *int, tpm *int, monthlyTokenQuota *int) int
 		VerifyEmail             func(childComplexity int, token string) int
@@ -321,6 +343,8 @@ type ComplexityRoot struct {
 	Query struct {
 		BillingReconciliation func(childComplexity int, period *string) int
 		Channels              func(childComplexity int) int
+		Gateways              func(childComplexity int) int
+		Groups                func(childComplexity int) int
 		ModelPrices           func(childComplexity int) int
 		Node                  func(childComplexity int, id string) int
 		Nodes                 func(childComplexity int, ids []string) int
@@ -472,6 +496,8 @@ type ComplexityRoot struct {
 		Billing           func(childComplexity int) int
 		Channels          func(childComplexity int) int
 		CreatedAt         func(childComplexity int) int
+		Group             func(childComplexity int) int
+		GroupID           func(childComplexity int) int
 		ID                func(childComplexity int) int
 		Invitations       func(childComplexity int) int
 		MaxKeys           func(childComplexity int) int
@@ -570,6 +596,10 @@ type MutationResolver interface {
 	CreateChannel(ctx context.Context, input model.ChannelInput) (*ent.Channel, error)
 	UpdateChannel(ctx context.Context, id string, input model.ChannelInput) (*ent.Channel, error)
 	DeleteChannel(ctx context.Context, id string) (string, error)
+	CreateGroup(ctx context.Context, input model.CreateGroupInput) (*ent.Group, error)
+	UpdateGroup(ctx context.Context, id string, input model.UpdateGroupInput) (*ent.Group, error)
+	DeleteGroup(ctx context.Context, id string) (string, error)
+	SetWorkspaceGroup(ctx context.Context, workspaceID string, groupID *string) (*ent.Workspace, error)
 	AcceptInvite(ctx context.Context, token string) (*ent.Membership, error)
 	ResendInvitation(ctx context.Context, id string) (*ent.Invitation, error)
 	RevokeInvitation(ctx context.Context, id string) (*ent.Invitation, error)
@@ -594,6 +624,8 @@ type QueryResolver interface {
 	ModelPrices(ctx context.Context) ([]*model.ModelPriceRow, error)
 	BillingReconciliation(ctx context.Context, period *string) ([]*model.BillingReconciliationRow, error)
 	Channels(ctx context.Context) ([]*ent.Channel, error)
+	Groups(ctx context.Context) ([]*ent.Group, error)
+	Gateways(ctx context.Context) ([]*model.GatewayInfo, error)
 	Viewer(ctx context.Context) (*viewer.Viewer, error)
 	Workspace(ctx context.Context, id string) (*ent.Workspace, error)
 	Sessions(ctx context.Context) ([]*accounts.SessionInfo, error)
@@ -722,12 +754,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.APIKey.Exposure(childComplexity), true
+	case "APIKey.gatewayName":
+		if e.complexity.APIKey.GatewayName == nil {
+			break
+		}
+
+		return e.complexity.APIKey.GatewayName(childComplexity), true
 	case "APIKey.graceUntil":
 		if e.complexity.APIKey.GraceUntil == nil {
 			break
 		}
 
 		return e.complexity.APIKey.GraceUntil(childComplexity), true
+	case "APIKey.group":
+		if e.complexity.APIKey.Group == nil {
+			break
+		}
+
+		return e.complexity.APIKey.Group(childComplexity), true
+	case "APIKey.groupID":
+		if e.complexity.APIKey.GroupID == nil {
+			break
+		}
+
+		return e.complexity.APIKey.GroupID(childComplexity), true
 	case "APIKey.id":
 		if e.complexity.APIKey.ID == nil {
 			break
@@ -1255,6 +1305,62 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.complexity.CreateServiceTokenPayload.Token(childComplexity), true
 
+	case "GatewayInfo.lastSeenAt":
+		if e.complexity.GatewayInfo.LastSeenAt == nil {
+			break
+		}
+
+		return e.complexity.GatewayInfo.LastSeenAt(childComplexity), true
+	case "GatewayInfo.name":
+		if e.complexity.GatewayInfo.Name == nil {
+			break
+		}
+
+		return e.complexity.GatewayInfo.Name(childComplexity), true
+
+	case "Group.createdAt":
+		if e.complexity.Group.CreatedAt == nil {
+			break
+		}
+
+		return e.complexity.Group.CreatedAt(childComplexity), true
+	case "Group.id":
+		if e.complexity.Group.ID == nil {
+			break
+		}
+
+		return e.complexity.Group.ID(childComplexity), true
+	case "Group.name":
+		if e.complexity.Group.Name == nil {
+			break
+		}
+
+		return e.complexity.Group.Name(childComplexity), true
+	case "Group.priceMultiplierBps":
+		if e.complexity.Group.PriceMultiplierBps == nil {
+			break
+		}
+
+		return e.complexity.Group.PriceMultiplierBps(childComplexity), true
+	case "Group.rpm":
+		if e.complexity.Group.Rpm == nil {
+			break
+		}
+
+		return e.complexity.Group.Rpm(childComplexity), true
+	case "Group.tpm":
+		if e.complexity.Group.Tpm == nil {
+			break
+		}
+
+		return e.complexity.Group.Tpm(childComplexity), true
+	case "Group.updatedAt":
+		if e.complexity.Group.UpdatedAt == nil {
+			break
+		}
+
+		return e.complexity.Group.UpdatedAt(childComplexity), true
+
 	case "Invitation.acceptedAt":
 		if e.complexity.Invitation.AcceptedAt == nil {
 			break
@@ -1614,6 +1720,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Mutation.CreateChannel(childComplexity, args["input"].(model.ChannelInput)), true
+	case "Mutation.createGroup":
+		if e.complexity.Mutation.CreateGroup == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createGroup_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.complexity.Mutation.CreateGroup(childComplexity, args["input"].(model.CreateGroupInput)), true
 	case "Mutation.createServiceToken":
 		if e.complexity.Mutation.CreateServiceToken == nil {
 			break
@@ -1658,6 +1775,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Mutation.DeleteChannel(childComplexity, args["id"].(string)), true
+	case "Mutation.deleteGroup":
+		if e.complexity.Mutation.DeleteGroup == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteGroup_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.complexity.Mutation.DeleteGroup(childComplexity, args["id"].(string)), true
 	case "Mutation.deleteModelPrice":
 		if e.complexity.Mutation.DeleteModelPrice == nil {
 			break
@@ -1890,6 +2018,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Mutation.SetWorkspaceActive(childComplexity, args["workspaceID"].(string), args["active"].(bool)), true
+	case "Mutation.setWorkspaceGroup":
+		if e.complexity.Mutation.SetWorkspaceGroup == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setWorkspaceGroup_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.complexity.Mutation.SetWorkspaceGroup(childComplexity, args["workspaceID"].(string), args["groupID"].(*string)), true
 	case "Mutation.setWorkspaceRequireMFA":
 		if e.complexity.Mutation.SetWorkspaceRequireMfa == nil {
 			break
@@ -1973,6 +2112,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Mutation.UpdateChannel(childComplexity, args["id"].(string), args["input"].(model.ChannelInput)), true
+	case "Mutation.updateGroup":
+		if e.complexity.Mutation.UpdateGroup == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateGroup_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.complexity.Mutation.UpdateGroup(childComplexity, args["id"].(string), args["input"].(model.UpdateGroupInput)), true
 	case "Mutation.updateMemberRole":
 		if e.complexity.Mutation.UpdateMemberRole == nil {
 			break
@@ -2049,6 +2199,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Query.Channels(childComplexity), true
+	case "Query.gateways":
+		if e.complexity.Query.Gateways == nil {
+			break
+		}
+
+		return e.complexity.Query.Gateways(childComplexity), true
+	case "Query.groups":
+		if e.complexity.Query.Groups == nil {
+			break
+		}
+
+		return e.complexity.Query.Groups(childComplexity), true
 	case "Query.modelPrices":
 		if e.complexity.Query.ModelPrices == nil {
 			break
@@ -2747,6 +2909,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Workspace.CreatedAt(childComplexity), true
+	case "Workspace.group":
+		if e.complexity.Workspace.Group == nil {
+			break
+		}
+
+		return e.complexity.Workspace.Group(childComplexity), true
+	case "Workspace.groupID":
+		if e.complexity.Workspace.GroupID == nil {
+			break
+		}
+
+		return e.complexity.Workspace.GroupID(childComplexity), true
 	case "Workspace.id":
 		if e.complexity.Workspace.ID == nil {
 			break
@@ -3011,8 +3185,10 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputChannelInput,
 		ec.unmarshalInputChannelModelMappingInput,
 		ec.unmarshalInputCreateAPIKeyInput,
+		ec.unmarshalInputCreateGroupInput,
 		ec.unmarshalInputCreateServiceTokenInput,
 		ec.unmarshalInputCreateWorkspaceInput,
+		ec.unmarshalInputGroupOrder,
 		ec.unmarshalInputInvitationOrder,
 		ec.unmarshalInputInvitationWhereInput,
 		ec.unmarshalInputMembershipOrder,
@@ -3021,6 +3197,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputModelPriceOrder,
 		ec.unmarshalInputModelPriceWhereInput,
 		ec.unmarshalInputUpdateAPIKeyInput,
+		ec.unmarshalInputUpdateGroupInput,
 		ec.unmarshalInputUsageEventOrder,
 		ec.unmarshalInputUsageEventWhereInput,
 		ec.unmarshalInputUserWhereInput,
@@ -3168,9 +3345,12 @@ type APIKey implements Node {
   graceUntil: Time
   leakedAt: Time
   leakSource: String
+  groupID: ID
+  gatewayName: String
   workspace: Workspace!
   createdBy: User
   rotatedFrom: APIKey
+  group: Group
 }
 """
 A connection to a list of items.
@@ -3554,6 +3734,42 @@ input APIKeyWhereInput {
   leakSourceNotNil: Boolean
   leakSourceEqualFold: String
   leakSourceContainsFold: String
+  """
+  group_id field predicates
+  """
+  groupID: ID
+  groupIDNEQ: ID
+  groupIDIn: [ID!]
+  groupIDNotIn: [ID!]
+  groupIDGT: ID
+  groupIDGTE: ID
+  groupIDLT: ID
+  groupIDLTE: ID
+  groupIDContains: ID
+  groupIDHasPrefix: ID
+  groupIDHasSuffix: ID
+  groupIDIsNil: Boolean
+  groupIDNotNil: Boolean
+  groupIDEqualFold: ID
+  groupIDContainsFold: ID
+  """
+  gateway_name field predicates
+  """
+  gatewayName: String
+  gatewayNameNEQ: String
+  gatewayNameIn: [String!]
+  gatewayNameNotIn: [String!]
+  gatewayNameGT: String
+  gatewayNameGTE: String
+  gatewayNameLT: String
+  gatewayNameLTE: String
+  gatewayNameContains: String
+  gatewayNameHasPrefix: String
+  gatewayNameHasSuffix: String
+  gatewayNameIsNil: Boolean
+  gatewayNameNotNil: Boolean
+  gatewayNameEqualFold: String
+  gatewayNameContainsFold: String
 }
 type AuditEvent implements Node {
   id: ID!
@@ -3779,6 +3995,43 @@ Define a Relay Cursor type:
 https://relay.dev/graphql/connections.htm#sec-Cursor
 """
 scalar Cursor
+type Group implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  name: String!
+  """
+  price multiplier in basis points; 10000 = list price
+  """
+  priceMultiplierBps: Int!
+  """
+  default requests per minute of keys without their own; 0 = none
+  """
+  rpm: Int!
+  """
+  default tokens per minute of keys without their own; 0 = none
+  """
+  tpm: Int!
+}
+"""
+Ordering options for Group connections
+"""
+input GroupOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order Groups.
+  """
+  field: GroupOrderField!
+}
+"""
+Properties by which Group connections can be ordered.
+"""
+enum GroupOrderField {
+  CREATED_AT
+}
 type Invitation implements Node {
   id: ID!
   createdAt: Time!
@@ -4745,6 +4998,7 @@ type Workspace implements Node {
   """
   spendCapCents: Int
   maxKeys: Int!
+  groupID: ID
   """
   number of API keys of the workspace that are not deleted, revoked ones included; kept by the system
   """
@@ -4842,6 +5096,7 @@ type Workspace implements Node {
     """
     where: UsageEventWhereInput
   ): UsageEventConnection!
+  group: Group
 }
 """
 A connection to a list of items.
@@ -5062,6 +5317,24 @@ input WorkspaceWhereInput {
   maxKeysGTE: Int
   maxKeysLT: Int
   maxKeysLTE: Int
+  """
+  group_id field predicates
+  """
+  groupID: ID
+  groupIDNEQ: ID
+  groupIDIn: [ID!]
+  groupIDNotIn: [ID!]
+  groupIDGT: ID
+  groupIDGTE: ID
+  groupIDLT: ID
+  groupIDLTE: ID
+  groupIDContains: ID
+  groupIDHasPrefix: ID
+  groupIDHasSuffix: ID
+  groupIDIsNil: Boolean
+  groupIDNotNil: Boolean
+  groupIDEqualFold: ID
+  groupIDContainsFold: ID
   """
   api_key_count field predicates
   """
@@ -5292,6 +5565,70 @@ extend type Mutation {
   updateChannel(id: ID!, input: ChannelInput!): Channel!
   "Deletes a channel; gateways stop using it at once."
   deleteChannel(id: ID!): ID!
+}
+`, BuiltIn: false},
+	{Name: "../groups.graphqls", Input: `# Groups (pricing multiplier, default key RPM/TPM) and named gateways: issue 16.
+
+input CreateGroupInput {
+  "Unique, 1 to 64 characters."
+  name: String!
+  "Price multiplier in basis points: 10000 is list price, 15000 is 1.5×, 0 is free (at most 100000)."
+  priceMultiplierBps: Int!
+  "Default requests per minute of the group's keys that have no rpm of their own; null or 0: none."
+  rpm: Int
+  "Default tokens per minute of the group's keys that have no tpm of their own; null or 0: none."
+  tpm: Int
+}
+
+input UpdateGroupInput {
+  name: String
+  priceMultiplierBps: Int
+  "0 removes the default."
+  rpm: Int
+  "0 removes the default."
+  tpm: Int
+}
+
+"A gateway that reports itself by name (OAIS_GATEWAY_NAME)."
+type GatewayInfo {
+  name: String!
+  "When it last reported (every 30 seconds while it runs)."
+  lastSeenAt: Time!
+}
+
+extend input CreateAPIKeyInput {
+  "The key's group; null: its workspace's."
+  groupID: ID
+  """
+  Binds the key to the gateway of this OAIS_GATEWAY_NAME: every other gateway
+  answers it 401 invalid_api_key. Null: every gateway.
+  """
+  gatewayName: String
+}
+
+extend input UpdateAPIKeyInput {
+  "The key's group; an empty string clears it (the workspace's applies)."
+  groupID: ID
+  "Binds the key to one gateway; an empty string lets every gateway accept it."
+  gatewayName: String
+}
+
+extend type Query {
+  "Every group, by name (everyone signed in: a key's editor picks one)."
+  groups: [Group!]!
+  "The named gateways that have reported themselves, by name."
+  gateways: [GatewayInfo!]!
+}
+
+extend type Mutation {
+  "Defines a group (site admins only)."
+  createGroup(input: CreateGroupInput!): Group!
+  "Edits a group (site admins only); every gateway applies it within a second."
+  updateGroup(id: ID!, input: UpdateGroupInput!): Group!
+  "Deletes a group (site admins only); its keys and workspaces go back to no group. Returns its id."
+  deleteGroup(id: ID!): ID!
+  "Sets a workspace's group (site admins only); null clears it."
+  setWorkspaceGroup(workspaceID: ID!, groupID: ID): Workspace!
 }
 `, BuiltIn: false},
 	{Name: "../invitations.graphqls", Input: `# Invitations (issue 15): inviteMember mails a single-use, expiring link;
@@ -5972,6 +6309,17 @@ func (ec *executionContext) field_Mutation_createChannel_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createGroup_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input", ec.unmarshalNCreateGroupInput2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐCreateGroupInput)
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createServiceToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6006,6 +6354,17 @@ func (ec *executionContext) field_Mutation_deleteAPIKey_args(ctx context.Context
 }
 
 func (ec *executionContext) field_Mutation_deleteChannel_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id", ec.unmarshalNID2string)
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteGroup_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id", ec.unmarshalNID2string)
@@ -6281,6 +6640,22 @@ func (ec *executionContext) field_Mutation_setWorkspaceActive_args(ctx context.C
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_setWorkspaceGroup_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "workspaceID", ec.unmarshalNID2string)
+	if err != nil {
+		return nil, err
+	}
+	args["workspaceID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "groupID", ec.unmarshalOID2ᚖstring)
+	if err != nil {
+		return nil, err
+	}
+	args["groupID"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_setWorkspaceRequireMFA_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6386,6 +6761,22 @@ func (ec *executionContext) field_Mutation_updateChannel_args(ctx context.Contex
 	}
 	args["id"] = arg0
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input", ec.unmarshalNChannelInput2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐChannelInput)
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateGroup_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id", ec.unmarshalNID2string)
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input", ec.unmarshalNUpdateGroupInput2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐUpdateGroupInput)
 	if err != nil {
 		return nil, err
 	}
@@ -7582,6 +7973,64 @@ func (ec *executionContext) fieldContext_APIKey_leakSource(_ context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _APIKey_groupID(ctx context.Context, field graphql.CollectedField, obj *ent.APIKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_APIKey_groupID,
+		func(ctx context.Context) (any, error) {
+			return obj.GroupID, nil
+		},
+		nil,
+		ec.marshalOID2ᚖstring,
+		true,
+		false,
+	)
+}
+
+func (ec *executionContext) fieldContext_APIKey_groupID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "APIKey",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _APIKey_gatewayName(ctx context.Context, field graphql.CollectedField, obj *ent.APIKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_APIKey_gatewayName,
+		func(ctx context.Context) (any, error) {
+			return obj.GatewayName, nil
+		},
+		nil,
+		ec.marshalOString2ᚖstring,
+		true,
+		false,
+	)
+}
+
+func (ec *executionContext) fieldContext_APIKey_gatewayName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "APIKey",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _APIKey_workspace(ctx context.Context, field graphql.CollectedField, obj *ent.APIKey) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7632,6 +8081,8 @@ func (ec *executionContext) fieldContext_APIKey_workspace(_ context.Context, fie
 				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
 			case "maxKeys":
 				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "groupID":
+				return ec.fieldContext_Workspace_groupID(ctx, field)
 			case "apiKeyCount":
 				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
 			case "memberships":
@@ -7640,6 +8091,8 @@ func (ec *executionContext) fieldContext_APIKey_workspace(_ context.Context, fie
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "group":
+				return ec.fieldContext_Workspace_group(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "usageByChannel":
@@ -7804,12 +8257,18 @@ func (ec *executionContext) fieldContext_APIKey_rotatedFrom(_ context.Context, f
 				return ec.fieldContext_APIKey_leakedAt(ctx, field)
 			case "leakSource":
 				return ec.fieldContext_APIKey_leakSource(ctx, field)
+			case "groupID":
+				return ec.fieldContext_APIKey_groupID(ctx, field)
+			case "gatewayName":
+				return ec.fieldContext_APIKey_gatewayName(ctx, field)
 			case "workspace":
 				return ec.fieldContext_APIKey_workspace(ctx, field)
 			case "createdBy":
 				return ec.fieldContext_APIKey_createdBy(ctx, field)
 			case "rotatedFrom":
 				return ec.fieldContext_APIKey_rotatedFrom(ctx, field)
+			case "group":
+				return ec.fieldContext_APIKey_group(ctx, field)
 			case "creditRemainingMicros":
 				return ec.fieldContext_APIKey_creditRemainingMicros(ctx, field)
 			case "exposure":
@@ -7824,6 +8283,51 @@ func (ec *executionContext) fieldContext_APIKey_rotatedFrom(_ context.Context, f
 				return ec.fieldContext_APIKey_requestLog(ctx, field)
 			}
 			return nil, fmt.Errorf("no field named %q was found under type APIKey", field.Name)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _APIKey_group(ctx context.Context, field graphql.CollectedField, obj *ent.APIKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_APIKey_group,
+		func(ctx context.Context) (any, error) {
+			return obj.Group(ctx)
+		},
+		nil,
+		ec.marshalOGroup2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐGroup,
+		true,
+		false,
+	)
+}
+
+func (ec *executionContext) fieldContext_APIKey_group(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "APIKey",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "id":
+				return ec.fieldContext_Group_id(ctx, field)
+			case "createdAt":
+				return ec.fieldContext_Group_createdAt(ctx, field)
+			case "updatedAt":
+				return ec.fieldContext_Group_updatedAt(ctx, field)
+			case "name":
+				return ec.fieldContext_Group_name(ctx, field)
+			case "priceMultiplierBps":
+				return ec.fieldContext_Group_priceMultiplierBps(ctx, field)
+			case "rpm":
+				return ec.fieldContext_Group_rpm(ctx, field)
+			case "tpm":
+				return ec.fieldContext_Group_tpm(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type Group", field.Name)
 		},
 	}
 	return fc, nil
@@ -8284,12 +8788,18 @@ func (ec *executionContext) fieldContext_APIKeyEdge_node(_ context.Context, fiel
 				return ec.fieldContext_APIKey_leakedAt(ctx, field)
 			case "leakSource":
 				return ec.fieldContext_APIKey_leakSource(ctx, field)
+			case "groupID":
+				return ec.fieldContext_APIKey_groupID(ctx, field)
+			case "gatewayName":
+				return ec.fieldContext_APIKey_gatewayName(ctx, field)
 			case "workspace":
 				return ec.fieldContext_APIKey_workspace(ctx, field)
 			case "createdBy":
 				return ec.fieldContext_APIKey_createdBy(ctx, field)
 			case "rotatedFrom":
 				return ec.fieldContext_APIKey_rotatedFrom(ctx, field)
+			case "group":
+				return ec.fieldContext_APIKey_group(ctx, field)
 			case "creditRemainingMicros":
 				return ec.fieldContext_APIKey_creditRemainingMicros(ctx, field)
 			case "exposure":
@@ -8649,6 +9159,8 @@ func (ec *executionContext) fieldContext_AuditEvent_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
 			case "maxKeys":
 				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "groupID":
+				return ec.fieldContext_Workspace_groupID(ctx, field)
 			case "apiKeyCount":
 				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
 			case "memberships":
@@ -8657,6 +9169,8 @@ func (ec *executionContext) fieldContext_AuditEvent_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "group":
+				return ec.fieldContext_Workspace_group(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "usageByChannel":
@@ -10083,12 +10597,18 @@ func (ec *executionContext) fieldContext_CreateAPIKeyPayload_apiKey(_ context.Co
 				return ec.fieldContext_APIKey_leakedAt(ctx, field)
 			case "leakSource":
 				return ec.fieldContext_APIKey_leakSource(ctx, field)
+			case "groupID":
+				return ec.fieldContext_APIKey_groupID(ctx, field)
+			case "gatewayName":
+				return ec.fieldContext_APIKey_gatewayName(ctx, field)
 			case "workspace":
 				return ec.fieldContext_APIKey_workspace(ctx, field)
 			case "createdBy":
 				return ec.fieldContext_APIKey_createdBy(ctx, field)
 			case "rotatedFrom":
 				return ec.fieldContext_APIKey_rotatedFrom(ctx, field)
+			case "group":
+				return ec.fieldContext_APIKey_group(ctx, field)
 			case "creditRemainingMicros":
 				return ec.fieldContext_APIKey_creditRemainingMicros(ctx, field)
 			case "exposure":
@@ -10187,6 +10707,267 @@ func (ec *executionContext) fieldContext_CreateServiceTokenPayload_serviceToken(
 				return ec.fieldContext_ServiceToken_status(ctx, field)
 			}
 			return nil, fmt.Errorf("no field named %q was found under type ServiceToken", field.Name)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _GatewayInfo_name(ctx context.Context, field graphql.CollectedField, obj *model.GatewayInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_GatewayInfo_name,
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		ec.marshalNString2string,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_GatewayInfo_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "GatewayInfo",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _GatewayInfo_lastSeenAt(ctx context.Context, field graphql.CollectedField, obj *model.GatewayInfo) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_GatewayInfo_lastSeenAt,
+		func(ctx context.Context) (any, error) {
+			return obj.LastSeenAt, nil
+		},
+		nil,
+		ec.marshalNTime2timeᚐTime,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_GatewayInfo_lastSeenAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "GatewayInfo",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Time does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Group_id(ctx context.Context, field graphql.CollectedField, obj *ent.Group) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Group_id,
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		ec.marshalNID2string,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Group_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Group",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Group_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Group) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Group_createdAt,
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		ec.marshalNTime2timeᚐTime,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Group_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Group",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Time does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Group_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Group) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Group_updatedAt,
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		ec.marshalNTime2timeᚐTime,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Group_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Group",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Time does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Group_name(ctx context.Context, field graphql.CollectedField, obj *ent.Group) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Group_name,
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		ec.marshalNString2string,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Group_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Group",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Group_priceMultiplierBps(ctx context.Context, field graphql.CollectedField, obj *ent.Group) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Group_priceMultiplierBps,
+		func(ctx context.Context) (any, error) {
+			return obj.PriceMultiplierBps, nil
+		},
+		nil,
+		ec.marshalNInt2int64,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Group_priceMultiplierBps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Group",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Group_rpm(ctx context.Context, field graphql.CollectedField, obj *ent.Group) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Group_rpm,
+		func(ctx context.Context) (any, error) {
+			return obj.Rpm, nil
+		},
+		nil,
+		ec.marshalNInt2int64,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Group_rpm(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Group",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Group_tpm(ctx context.Context, field graphql.CollectedField, obj *ent.Group) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Group_tpm,
+		func(ctx context.Context) (any, error) {
+			return obj.Tpm, nil
+		},
+		nil,
+		ec.marshalNInt2int64,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Group_tpm(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Group",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
 		},
 	}
 	return fc, nil
@@ -10503,6 +11284,8 @@ func (ec *executionContext) fieldContext_Invitation_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
 			case "maxKeys":
 				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "groupID":
+				return ec.fieldContext_Workspace_groupID(ctx, field)
 			case "apiKeyCount":
 				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
 			case "memberships":
@@ -10511,6 +11294,8 @@ func (ec *executionContext) fieldContext_Invitation_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "group":
+				return ec.fieldContext_Workspace_group(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "usageByChannel":
@@ -11035,6 +11820,8 @@ func (ec *executionContext) fieldContext_Membership_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
 			case "maxKeys":
 				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "groupID":
+				return ec.fieldContext_Workspace_groupID(ctx, field)
 			case "apiKeyCount":
 				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
 			case "memberships":
@@ -11043,6 +11830,8 @@ func (ec *executionContext) fieldContext_Membership_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "group":
+				return ec.fieldContext_Workspace_group(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "usageByChannel":
@@ -11903,6 +12692,8 @@ func (ec *executionContext) fieldContext_Mutation_createWorkspace(ctx context.Co
 				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
 			case "maxKeys":
 				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "groupID":
+				return ec.fieldContext_Workspace_groupID(ctx, field)
 			case "apiKeyCount":
 				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
 			case "memberships":
@@ -11911,6 +12702,8 @@ func (ec *executionContext) fieldContext_Mutation_createWorkspace(ctx context.Co
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "group":
+				return ec.fieldContext_Workspace_group(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "usageByChannel":
@@ -12012,6 +12805,8 @@ func (ec *executionContext) fieldContext_Mutation_updateWorkspaceLimits(ctx cont
 				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
 			case "maxKeys":
 				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "groupID":
+				return ec.fieldContext_Workspace_groupID(ctx, field)
 			case "apiKeyCount":
 				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
 			case "memberships":
@@ -12020,6 +12815,8 @@ func (ec *executionContext) fieldContext_Mutation_updateWorkspaceLimits(ctx cont
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "group":
+				return ec.fieldContext_Workspace_group(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "usageByChannel":
@@ -12121,6 +12918,8 @@ func (ec *executionContext) fieldContext_Mutation_setSpendCap(ctx context.Contex
 				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
 			case "maxKeys":
 				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "groupID":
+				return ec.fieldContext_Workspace_groupID(ctx, field)
 			case "apiKeyCount":
 				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
 			case "memberships":
@@ -12129,6 +12928,8 @@ func (ec *executionContext) fieldContext_Mutation_setSpendCap(ctx context.Contex
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "group":
+				return ec.fieldContext_Workspace_group(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "usageByChannel":
@@ -12470,12 +13271,18 @@ func (ec *executionContext) fieldContext_Mutation_updateAPIKey(ctx context.Conte
 				return ec.fieldContext_APIKey_leakedAt(ctx, field)
 			case "leakSource":
 				return ec.fieldContext_APIKey_leakSource(ctx, field)
+			case "groupID":
+				return ec.fieldContext_APIKey_groupID(ctx, field)
+			case "gatewayName":
+				return ec.fieldContext_APIKey_gatewayName(ctx, field)
 			case "workspace":
 				return ec.fieldContext_APIKey_workspace(ctx, field)
 			case "createdBy":
 				return ec.fieldContext_APIKey_createdBy(ctx, field)
 			case "rotatedFrom":
 				return ec.fieldContext_APIKey_rotatedFrom(ctx, field)
+			case "group":
+				return ec.fieldContext_APIKey_group(ctx, field)
 			case "creditRemainingMicros":
 				return ec.fieldContext_APIKey_creditRemainingMicros(ctx, field)
 			case "exposure":
@@ -12583,12 +13390,18 @@ func (ec *executionContext) fieldContext_Mutation_revokeAPIKey(ctx context.Conte
 				return ec.fieldContext_APIKey_leakedAt(ctx, field)
 			case "leakSource":
 				return ec.fieldContext_APIKey_leakSource(ctx, field)
+			case "groupID":
+				return ec.fieldContext_APIKey_groupID(ctx, field)
+			case "gatewayName":
+				return ec.fieldContext_APIKey_gatewayName(ctx, field)
 			case "workspace":
 				return ec.fieldContext_APIKey_workspace(ctx, field)
 			case "createdBy":
 				return ec.fieldContext_APIKey_createdBy(ctx, field)
 			case "rotatedFrom":
 				return ec.fieldContext_APIKey_rotatedFrom(ctx, field)
+			case "group":
+				return ec.fieldContext_APIKey_group(ctx, field)
 			case "creditRemainingMicros":
 				return ec.fieldContext_APIKey_creditRemainingMicros(ctx, field)
 			case "exposure":
@@ -12784,12 +13597,18 @@ func (ec *executionContext) fieldContext_Mutation_reportLeakedKey(ctx context.Co
 				return ec.fieldContext_APIKey_leakedAt(ctx, field)
 			case "leakSource":
 				return ec.fieldContext_APIKey_leakSource(ctx, field)
+			case "groupID":
+				return ec.fieldContext_APIKey_groupID(ctx, field)
+			case "gatewayName":
+				return ec.fieldContext_APIKey_gatewayName(ctx, field)
 			case "workspace":
 				return ec.fieldContext_APIKey_workspace(ctx, field)
 			case "createdBy":
 				return ec.fieldContext_APIKey_createdBy(ctx, field)
 			case "rotatedFrom":
 				return ec.fieldContext_APIKey_rotatedFrom(ctx, field)
+			case "group":
+				return ec.fieldContext_APIKey_group(ctx, field)
 			case "creditRemainingMicros":
 				return ec.fieldContext_APIKey_creditRemainingMicros(ctx, field)
 			case "exposure":
@@ -13250,6 +14069,8 @@ func (ec *executionContext) fieldContext_Mutation_setBillingAlertWebhook(ctx con
 				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
 			case "maxKeys":
 				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "groupID":
+				return ec.fieldContext_Workspace_groupID(ctx, field)
 			case "apiKeyCount":
 				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
 			case "memberships":
@@ -13258,6 +14079,8 @@ func (ec *executionContext) fieldContext_Mutation_setBillingAlertWebhook(ctx con
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "group":
+				return ec.fieldContext_Workspace_group(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "usageByChannel":
@@ -13497,6 +14320,274 @@ func (ec *executionContext) fieldContext_Mutation_deleteChannel(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_deleteChannel_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createGroup(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Mutation_createGroup,
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.resolvers.Mutation().CreateGroup(ctx, fc.Args["input"].(model.CreateGroupInput))
+		},
+		nil,
+		ec.marshalNGroup2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐGroup,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Mutation_createGroup(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "id":
+				return ec.fieldContext_Group_id(ctx, field)
+			case "createdAt":
+				return ec.fieldContext_Group_createdAt(ctx, field)
+			case "updatedAt":
+				return ec.fieldContext_Group_updatedAt(ctx, field)
+			case "name":
+				return ec.fieldContext_Group_name(ctx, field)
+			case "priceMultiplierBps":
+				return ec.fieldContext_Group_priceMultiplierBps(ctx, field)
+			case "rpm":
+				return ec.fieldContext_Group_rpm(ctx, field)
+			case "tpm":
+				return ec.fieldContext_Group_tpm(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type Group", field.Name)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createGroup_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateGroup(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Mutation_updateGroup,
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.resolvers.Mutation().UpdateGroup(ctx, fc.Args["id"].(string), fc.Args["input"].(model.UpdateGroupInput))
+		},
+		nil,
+		ec.marshalNGroup2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐGroup,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Mutation_updateGroup(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "id":
+				return ec.fieldContext_Group_id(ctx, field)
+			case "createdAt":
+				return ec.fieldContext_Group_createdAt(ctx, field)
+			case "updatedAt":
+				return ec.fieldContext_Group_updatedAt(ctx, field)
+			case "name":
+				return ec.fieldContext_Group_name(ctx, field)
+			case "priceMultiplierBps":
+				return ec.fieldContext_Group_priceMultiplierBps(ctx, field)
+			case "rpm":
+				return ec.fieldContext_Group_rpm(ctx, field)
+			case "tpm":
+				return ec.fieldContext_Group_tpm(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type Group", field.Name)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateGroup_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteGroup(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Mutation_deleteGroup,
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.resolvers.Mutation().DeleteGroup(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		ec.marshalNID2string,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Mutation_deleteGroup(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteGroup_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setWorkspaceGroup(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Mutation_setWorkspaceGroup,
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.resolvers.Mutation().SetWorkspaceGroup(ctx, fc.Args["workspaceID"].(string), fc.Args["groupID"].(*string))
+		},
+		nil,
+		ec.marshalNWorkspace2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐWorkspace,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Mutation_setWorkspaceGroup(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "id":
+				return ec.fieldContext_Workspace_id(ctx, field)
+			case "createdAt":
+				return ec.fieldContext_Workspace_createdAt(ctx, field)
+			case "updatedAt":
+				return ec.fieldContext_Workspace_updatedAt(ctx, field)
+			case "name":
+				return ec.fieldContext_Workspace_name(ctx, field)
+			case "slug":
+				return ec.fieldContext_Workspace_slug(ctx, field)
+			case "status":
+				return ec.fieldContext_Workspace_status(ctx, field)
+			case "suspendedReason":
+				return ec.fieldContext_Workspace_suspendedReason(ctx, field)
+			case "active":
+				return ec.fieldContext_Workspace_active(ctx, field)
+			case "rpm":
+				return ec.fieldContext_Workspace_rpm(ctx, field)
+			case "tpm":
+				return ec.fieldContext_Workspace_tpm(ctx, field)
+			case "monthlyTokenQuota":
+				return ec.fieldContext_Workspace_monthlyTokenQuota(ctx, field)
+			case "spendCapCents":
+				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
+			case "maxKeys":
+				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "groupID":
+				return ec.fieldContext_Workspace_groupID(ctx, field)
+			case "apiKeyCount":
+				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
+			case "memberships":
+				return ec.fieldContext_Workspace_memberships(ctx, field)
+			case "auditEvents":
+				return ec.fieldContext_Workspace_auditEvents(ctx, field)
+			case "usageEvents":
+				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "group":
+				return ec.fieldContext_Workspace_group(ctx, field)
+			case "channels":
+				return ec.fieldContext_Workspace_channels(ctx, field)
+			case "usageByChannel":
+				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
+			case "invitations":
+				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requireMFA":
+				return ec.fieldContext_Workspace_requireMFA(ctx, field)
+			case "rateLimits":
+				return ec.fieldContext_Workspace_rateLimits(ctx, field)
+			case "spendCap":
+				return ec.fieldContext_Workspace_spendCap(ctx, field)
+			case "viewerRole":
+				return ec.fieldContext_Workspace_viewerRole(ctx, field)
+			case "apiKeys":
+				return ec.fieldContext_Workspace_apiKeys(ctx, field)
+			case "usage":
+				return ec.fieldContext_Workspace_usage(ctx, field)
+			case "usageSeries":
+				return ec.fieldContext_Workspace_usageSeries(ctx, field)
+			case "usageByModel":
+				return ec.fieldContext_Workspace_usageByModel(ctx, field)
+			case "usageByKey":
+				return ec.fieldContext_Workspace_usageByKey(ctx, field)
+			case "monthSpendMicros":
+				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
+			case "billing":
+				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "serviceTokens":
+				return ec.fieldContext_Workspace_serviceTokens(ctx, field)
+			case "upstream":
+				return ec.fieldContext_Workspace_upstream(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type Workspace", field.Name)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setWorkspaceGroup_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -13814,12 +14905,18 @@ func (ec *executionContext) fieldContext_Mutation_resetAPIKeyRequestCount(ctx co
 				return ec.fieldContext_APIKey_leakedAt(ctx, field)
 			case "leakSource":
 				return ec.fieldContext_APIKey_leakSource(ctx, field)
+			case "groupID":
+				return ec.fieldContext_APIKey_groupID(ctx, field)
+			case "gatewayName":
+				return ec.fieldContext_APIKey_gatewayName(ctx, field)
 			case "workspace":
 				return ec.fieldContext_APIKey_workspace(ctx, field)
 			case "createdBy":
 				return ec.fieldContext_APIKey_createdBy(ctx, field)
 			case "rotatedFrom":
 				return ec.fieldContext_APIKey_rotatedFrom(ctx, field)
+			case "group":
+				return ec.fieldContext_APIKey_group(ctx, field)
 			case "creditRemainingMicros":
 				return ec.fieldContext_APIKey_creditRemainingMicros(ctx, field)
 			case "exposure":
@@ -13901,6 +14998,8 @@ func (ec *executionContext) fieldContext_Mutation_setWorkspaceActive(ctx context
 				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
 			case "maxKeys":
 				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "groupID":
+				return ec.fieldContext_Workspace_groupID(ctx, field)
 			case "apiKeyCount":
 				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
 			case "memberships":
@@ -13909,6 +15008,8 @@ func (ec *executionContext) fieldContext_Mutation_setWorkspaceActive(ctx context
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "group":
+				return ec.fieldContext_Workspace_group(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "usageByChannel":
@@ -14127,6 +15228,8 @@ func (ec *executionContext) fieldContext_Mutation_setWorkspaceRequireMFA(ctx con
 				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
 			case "maxKeys":
 				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "groupID":
+				return ec.fieldContext_Workspace_groupID(ctx, field)
 			case "apiKeyCount":
 				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
 			case "memberships":
@@ -14135,6 +15238,8 @@ func (ec *executionContext) fieldContext_Mutation_setWorkspaceRequireMFA(ctx con
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "group":
+				return ec.fieldContext_Workspace_group(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "usageByChannel":
@@ -14420,6 +15525,8 @@ func (ec *executionContext) fieldContext_Mutation_setWorkspaceUpstream(ctx conte
 				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
 			case "maxKeys":
 				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "groupID":
+				return ec.fieldContext_Workspace_groupID(ctx, field)
 			case "apiKeyCount":
 				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
 			case "memberships":
@@ -14428,6 +15535,8 @@ func (ec *executionContext) fieldContext_Mutation_setWorkspaceUpstream(ctx conte
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "group":
+				return ec.fieldContext_Workspace_group(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "usageByChannel":
@@ -14529,6 +15638,8 @@ func (ec *executionContext) fieldContext_Mutation_clearWorkspaceUpstream(ctx con
 				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
 			case "maxKeys":
 				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "groupID":
+				return ec.fieldContext_Workspace_groupID(ctx, field)
 			case "apiKeyCount":
 				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
 			case "memberships":
@@ -14537,6 +15648,8 @@ func (ec *executionContext) fieldContext_Mutation_clearWorkspaceUpstream(ctx con
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "group":
+				return ec.fieldContext_Workspace_group(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "usageByChannel":
@@ -15003,6 +16116,86 @@ func (ec *executionContext) fieldContext_Query_channels(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_groups(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Query_groups,
+		func(ctx context.Context) (any, error) {
+			return ec.resolvers.Query().Groups(ctx)
+		},
+		nil,
+		ec.marshalNGroup2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐGroupᚄ,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Query_groups(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "id":
+				return ec.fieldContext_Group_id(ctx, field)
+			case "createdAt":
+				return ec.fieldContext_Group_createdAt(ctx, field)
+			case "updatedAt":
+				return ec.fieldContext_Group_updatedAt(ctx, field)
+			case "name":
+				return ec.fieldContext_Group_name(ctx, field)
+			case "priceMultiplierBps":
+				return ec.fieldContext_Group_priceMultiplierBps(ctx, field)
+			case "rpm":
+				return ec.fieldContext_Group_rpm(ctx, field)
+			case "tpm":
+				return ec.fieldContext_Group_tpm(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type Group", field.Name)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_gateways(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Query_gateways,
+		func(ctx context.Context) (any, error) {
+			return ec.resolvers.Query().Gateways(ctx)
+		},
+		nil,
+		ec.marshalNGatewayInfo2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐGatewayInfoᚄ,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Query_gateways(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "name":
+				return ec.fieldContext_GatewayInfo_name(ctx, field)
+			case "lastSeenAt":
+				return ec.fieldContext_GatewayInfo_lastSeenAt(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type GatewayInfo", field.Name)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_viewer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15099,6 +16292,8 @@ func (ec *executionContext) fieldContext_Query_workspace(ctx context.Context, fi
 				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
 			case "maxKeys":
 				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "groupID":
+				return ec.fieldContext_Workspace_groupID(ctx, field)
 			case "apiKeyCount":
 				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
 			case "memberships":
@@ -15107,6 +16302,8 @@ func (ec *executionContext) fieldContext_Query_workspace(ctx context.Context, fi
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "group":
+				return ec.fieldContext_Workspace_group(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "usageByChannel":
@@ -15710,6 +16907,8 @@ func (ec *executionContext) fieldContext_ServiceToken_workspace(_ context.Contex
 				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
 			case "maxKeys":
 				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "groupID":
+				return ec.fieldContext_Workspace_groupID(ctx, field)
 			case "apiKeyCount":
 				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
 			case "memberships":
@@ -15718,6 +16917,8 @@ func (ec *executionContext) fieldContext_ServiceToken_workspace(_ context.Contex
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "group":
+				return ec.fieldContext_Workspace_group(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "usageByChannel":
@@ -16793,6 +17994,8 @@ func (ec *executionContext) fieldContext_UsageEvent_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
 			case "maxKeys":
 				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "groupID":
+				return ec.fieldContext_Workspace_groupID(ctx, field)
 			case "apiKeyCount":
 				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
 			case "memberships":
@@ -16801,6 +18004,8 @@ func (ec *executionContext) fieldContext_UsageEvent_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "group":
+				return ec.fieldContext_Workspace_group(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "usageByChannel":
@@ -18678,6 +19883,35 @@ func (ec *executionContext) fieldContext_Workspace_maxKeys(_ context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Workspace_groupID(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Workspace_groupID,
+		func(ctx context.Context) (any, error) {
+			return obj.GroupID, nil
+		},
+		nil,
+		ec.marshalOID2ᚖstring,
+		true,
+		false,
+	)
+}
+
+func (ec *executionContext) fieldContext_Workspace_groupID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Workspace",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Workspace_apiKeyCount(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18850,6 +20084,51 @@ func (ec *executionContext) fieldContext_Workspace_usageEvents(ctx context.Conte
 	if fc.Args, err = ec.field_Workspace_usageEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Workspace_group(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Workspace_group,
+		func(ctx context.Context) (any, error) {
+			return obj.Group(ctx)
+		},
+		nil,
+		ec.marshalOGroup2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐGroup,
+		true,
+		false,
+	)
+}
+
+func (ec *executionContext) fieldContext_Workspace_group(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Workspace",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "id":
+				return ec.fieldContext_Group_id(ctx, field)
+			case "createdAt":
+				return ec.fieldContext_Group_createdAt(ctx, field)
+			case "updatedAt":
+				return ec.fieldContext_Group_updatedAt(ctx, field)
+			case "name":
+				return ec.fieldContext_Group_name(ctx, field)
+			case "priceMultiplierBps":
+				return ec.fieldContext_Group_priceMultiplierBps(ctx, field)
+			case "rpm":
+				return ec.fieldContext_Group_rpm(ctx, field)
+			case "tpm":
+				return ec.fieldContext_Group_tpm(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type Group", field.Name)
+		},
 	}
 	return fc, nil
 }
@@ -19773,6 +21052,8 @@ func (ec *executionContext) fieldContext_WorkspaceEdge_node(_ context.Context, f
 				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
 			case "maxKeys":
 				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "groupID":
+				return ec.fieldContext_Workspace_groupID(ctx, field)
 			case "apiKeyCount":
 				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
 			case "memberships":
@@ -19781,6 +21062,8 @@ func (ec *executionContext) fieldContext_WorkspaceEdge_node(_ context.Context, f
 				return ec.fieldContext_Workspace_auditEvents(ctx, field)
 			case "usageEvents":
 				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "group":
+				return ec.fieldContext_Workspace_group(ctx, field)
 			case "channels":
 				return ec.fieldContext_Workspace_channels(ctx, field)
 			case "usageByChannel":
@@ -21456,7 +22739,7 @@ func (ec *executionContext) unmarshalInputAPIKeyWhereInput(ctx context.Context, 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "label", "labelNEQ", "labelIn", "labelNotIn", "labelGT", "labelGTE", "labelLT", "labelLTE", "labelContains", "labelHasPrefix", "labelHasSuffix", "labelEqualFold", "labelContainsFold", "maskedKey", "maskedKeyNEQ", "maskedKeyIn", "maskedKeyNotIn", "maskedKeyGT", "maskedKeyGTE", "maskedKeyLT", "maskedKeyLTE", "maskedKeyContains", "maskedKeyHasPrefix", "maskedKeyHasSuffix", "maskedKeyEqualFold", "maskedKeyContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "revokeReason", "revokeReasonNEQ", "revokeReasonIn", "revokeReasonNotIn", "revokeReasonIsNil", "revokeReasonNotNil", "revokedAt", "revokedAtNEQ", "revokedAtIn", "revokedAtNotIn", "revokedAtGT", "revokedAtGTE", "revokedAtLT", "revokedAtLTE", "revokedAtIsNil", "revokedAtNotNil", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "maxRequests", "maxRequestsNEQ", "maxRequestsIn", "maxRequestsNotIn", "maxRequestsGT", "maxRequestsGTE", "maxRequestsLT", "maxRequestsLTE", "requestCount", "requestCountNEQ", "requestCountIn", "requestCountNotIn", "requestCountGT", "requestCountGTE", "requestCountLT", "requestCountLTE", "cacheHits", "cacheHitsNEQ", "cacheHitsIn", "cacheHitsNotIn", "cacheHitsGT", "cacheHitsGTE", "cacheHitsLT", "cacheHitsLTE", "requestsResetAt", "requestsResetAtNEQ", "requestsResetAtIn", "requestsResetAtNotIn", "requestsResetAtGT", "requestsResetAtGTE", "requestsResetAtLT", "requestsResetAtLTE", "requestsResetAtIsNil", "requestsResetAtNotNil", "rpm", "rpmNEQ", "rpmIn", "rpmNotIn", "rpmGT", "rpmGTE", "rpmLT", "rpmLTE", "rpmIsNil", "rpmNotNil", "tpm", "tpmNEQ", "tpmIn", "tpmNotIn", "tpmGT", "tpmGTE", "tpmLT", "tpmLTE", "tpmIsNil", "tpmNotNil", "creditQuotaCents", "creditQuotaCentsNEQ", "creditQuotaCentsIn", "creditQuotaCentsNotIn", "creditQuotaCentsGT", "creditQuotaCentsGTE", "creditQuotaCentsLT", "creditQuotaCentsLTE", "creditQuotaCentsIsNil", "creditQuotaCentsNotNil", "creditUsedMicros", "creditUsedMicrosNEQ", "creditUsedMicrosIn", "creditUsedMicrosNotIn", "creditUsedMicrosGT", "creditUsedMicrosGTE", "creditUsedMicrosLT", "creditUsedMicrosLTE", "cacheEnabled", "cacheEnabledNEQ", "createdByID", "createdByIDNEQ", "createdByIDIn", "createdByIDNotIn", "createdByIDGT", "createdByIDGTE", "createdByIDLT", "createdByIDLTE", "createdByIDContains", "createdByIDHasPrefix", "createdByIDHasSuffix", "createdByIDIsNil", "createdByIDNotNil", "createdByIDEqualFold", "createdByIDContainsFold", "lastUsedAt", "lastUsedAtNEQ", "lastUsedAtIn", "lastUsedAtNotIn", "lastUsedAtGT", "lastUsedAtGTE", "lastUsedAtLT", "lastUsedAtLTE", "lastUsedAtIsNil", "lastUsedAtNotNil", "rotatedFromID", "rotatedFromIDNEQ", "rotatedFromIDIn", "rotatedFromIDNotIn", "rotatedFromIDGT", "rotatedFromIDGTE", "rotatedFromIDLT", "rotatedFromIDLTE", "rotatedFromIDContains", "rotatedFromIDHasPrefix", "rotatedFromIDHasSuffix", "rotatedFromIDIsNil", "rotatedFromIDNotNil", "rotatedFromIDEqualFold", "rotatedFromIDContainsFold", "graceUntil", "graceUntilNEQ", "graceUntilIn", "graceUntilNotIn", "graceUntilGT", "graceUntilGTE", "graceUntilLT", "graceUntilLTE", "graceUntilIsNil", "graceUntilNotNil", "leakedAt", "leakedAtNEQ", "leakedAtIn", "leakedAtNotIn", "leakedAtGT", "leakedAtGTE", "leakedAtLT", "leakedAtLTE", "leakedAtIsNil", "leakedAtNotNil", "leakSource", "leakSourceNEQ", "leakSourceIn", "leakSourceNotIn", "leakSourceGT", "leakSourceGTE", "leakSourceLT", "leakSourceLTE", "leakSourceContains", "leakSourceHasPrefix", "leakSourceHasSuffix", "leakSourceIsNil", "leakSourceNotNil", "leakSourceEqualFold", "leakSourceContainsFold"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "label", "labelNEQ", "labelIn", "labelNotIn", "labelGT", "labelGTE", "labelLT", "labelLTE", "labelContains", "labelHasPrefix", "labelHasSuffix", "labelEqualFold", "labelContainsFold", "maskedKey", "maskedKeyNEQ", "maskedKeyIn", "maskedKeyNotIn", "maskedKeyGT", "maskedKeyGTE", "maskedKeyLT", "maskedKeyLTE", "maskedKeyContains", "maskedKeyHasPrefix", "maskedKeyHasSuffix", "maskedKeyEqualFold", "maskedKeyContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "revokeReason", "revokeReasonNEQ", "revokeReasonIn", "revokeReasonNotIn", "revokeReasonIsNil", "revokeReasonNotNil", "revokedAt", "revokedAtNEQ", "revokedAtIn", "revokedAtNotIn", "revokedAtGT", "revokedAtGTE", "revokedAtLT", "revokedAtLTE", "revokedAtIsNil", "revokedAtNotNil", "expiresAt", "expiresAtNEQ", "expiresAtIn", "expiresAtNotIn", "expiresAtGT", "expiresAtGTE", "expiresAtLT", "expiresAtLTE", "expiresAtIsNil", "expiresAtNotNil", "maxRequests", "maxRequestsNEQ", "maxRequestsIn", "maxRequestsNotIn", "maxRequestsGT", "maxRequestsGTE", "maxRequestsLT", "maxRequestsLTE", "requestCount", "requestCountNEQ", "requestCountIn", "requestCountNotIn", "requestCountGT", "requestCountGTE", "requestCountLT", "requestCountLTE", "cacheHits", "cacheHitsNEQ", "cacheHitsIn", "cacheHitsNotIn", "cacheHitsGT", "cacheHitsGTE", "cacheHitsLT", "cacheHitsLTE", "requestsResetAt", "requestsResetAtNEQ", "requestsResetAtIn", "requestsResetAtNotIn", "requestsResetAtGT", "requestsResetAtGTE", "requestsResetAtLT", "requestsResetAtLTE", "requestsResetAtIsNil", "requestsResetAtNotNil", "rpm", "rpmNEQ", "rpmIn", "rpmNotIn", "rpmGT", "rpmGTE", "rpmLT", "rpmLTE", "rpmIsNil", "rpmNotNil", "tpm", "tpmNEQ", "tpmIn", "tpmNotIn", "tpmGT", "tpmGTE", "tpmLT", "tpmLTE", "tpmIsNil", "tpmNotNil", "creditQuotaCents", "creditQuotaCentsNEQ", "creditQuotaCentsIn", "creditQuotaCentsNotIn", "creditQuotaCentsGT", "creditQuotaCentsGTE", "creditQuotaCentsLT", "creditQuotaCentsLTE", "creditQuotaCentsIsNil", "creditQuotaCentsNotNil", "creditUsedMicros", "creditUsedMicrosNEQ", "creditUsedMicrosIn", "creditUsedMicrosNotIn", "creditUsedMicrosGT", "creditUsedMicrosGTE", "creditUsedMicrosLT", "creditUsedMicrosLTE", "cacheEnabled", "cacheEnabledNEQ", "createdByID", "createdByIDNEQ", "createdByIDIn", "createdByIDNotIn", "createdByIDGT", "createdByIDGTE", "createdByIDLT", "createdByIDLTE", "createdByIDContains", "createdByIDHasPrefix", "createdByIDHasSuffix", "createdByIDIsNil", "createdByIDNotNil", "createdByIDEqualFold", "createdByIDContainsFold", "lastUsedAt", "lastUsedAtNEQ", "lastUsedAtIn", "lastUsedAtNotIn", "lastUsedAtGT", "lastUsedAtGTE", "lastUsedAtLT", "lastUsedAtLTE", "lastUsedAtIsNil", "lastUsedAtNotNil", "rotatedFromID", "rotatedFromIDNEQ", "rotatedFromIDIn", "rotatedFromIDNotIn", "rotatedFromIDGT", "rotatedFromIDGTE", "rotatedFromIDLT", "rotatedFromIDLTE", "rotatedFromIDContains", "rotatedFromIDHasPrefix", "rotatedFromIDHasSuffix", "rotatedFromIDIsNil", "rotatedFromIDNotNil", "rotatedFromIDEqualFold", "rotatedFromIDContainsFold", "graceUntil", "graceUntilNEQ", "graceUntilIn", "graceUntilNotIn", "graceUntilGT", "graceUntilGTE", "graceUntilLT", "graceUntilLTE", "graceUntilIsNil", "graceUntilNotNil", "leakedAt", "leakedAtNEQ", "leakedAtIn", "leakedAtNotIn", "leakedAtGT", "leakedAtGTE", "leakedAtLT", "leakedAtLTE", "leakedAtIsNil", "leakedAtNotNil", "leakSource", "leakSourceNEQ", "leakSourceIn", "leakSourceNotIn", "leakSourceGT", "leakSourceGTE", "leakSourceLT", "leakSourceLTE", "leakSourceContains", "leakSourceHasPrefix", "leakSourceHasSuffix", "leakSourceIsNil", "leakSourceNotNil", "leakSourceEqualFold", "leakSourceContainsFold", "groupID", "groupIDNEQ", "groupIDIn", "groupIDNotIn", "groupIDGT", "groupIDGTE", "groupIDLT", "groupIDLTE", "groupIDContains", "groupIDHasPrefix", "groupIDHasSuffix", "groupIDIsNil", "groupIDNotNil", "groupIDEqualFold", "groupIDContainsFold", "gatewayName", "gatewayNameNEQ", "gatewayNameIn", "gatewayNameNotIn", "gatewayNameGT", "gatewayNameGTE", "gatewayNameLT", "gatewayNameLTE", "gatewayNameContains", "gatewayNameHasPrefix", "gatewayNameHasSuffix", "gatewayNameIsNil", "gatewayNameNotNil", "gatewayNameEqualFold", "gatewayNameContainsFold"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -23101,6 +24384,216 @@ func (ec *executionContext) unmarshalInputAPIKeyWhereInput(ctx context.Context, 
 				return it, err
 			}
 			it.LeakSourceContainsFold = data
+		case "groupID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupID = data
+		case "groupIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIDNEQ = data
+		case "groupIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIDIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIDIn = data
+		case "groupIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIDNotIn = data
+		case "groupIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIDGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIDGT = data
+		case "groupIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIDGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIDGTE = data
+		case "groupIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIDLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIDLT = data
+		case "groupIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIDLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIDLTE = data
+		case "groupIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIDContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIDContains = data
+		case "groupIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIDHasPrefix = data
+		case "groupIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIDHasSuffix = data
+		case "groupIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIDIsNil = data
+		case "groupIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIDNotNil = data
+		case "groupIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIDEqualFold = data
+		case "groupIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIDContainsFold = data
+		case "gatewayName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gatewayName"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GatewayName = data
+		case "gatewayNameNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gatewayNameNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GatewayNameNEQ = data
+		case "gatewayNameIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gatewayNameIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GatewayNameIn = data
+		case "gatewayNameNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gatewayNameNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GatewayNameNotIn = data
+		case "gatewayNameGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gatewayNameGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GatewayNameGT = data
+		case "gatewayNameGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gatewayNameGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GatewayNameGTE = data
+		case "gatewayNameLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gatewayNameLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GatewayNameLT = data
+		case "gatewayNameLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gatewayNameLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GatewayNameLTE = data
+		case "gatewayNameContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gatewayNameContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GatewayNameContains = data
+		case "gatewayNameHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gatewayNameHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GatewayNameHasPrefix = data
+		case "gatewayNameHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gatewayNameHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GatewayNameHasSuffix = data
+		case "gatewayNameIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gatewayNameIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GatewayNameIsNil = data
+		case "gatewayNameNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gatewayNameNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GatewayNameNotNil = data
+		case "gatewayNameEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gatewayNameEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GatewayNameEqualFold = data
+		case "gatewayNameContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gatewayNameContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GatewayNameContainsFold = data
 		}
 	}
 
@@ -24185,7 +25678,7 @@ func (ec *executionContext) unmarshalInputCreateAPIKeyInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"workspaceID", "label", "expiresAt", "maxRequests", "allowedModels", "ipAllowlist", "rpm", "tpm", "cacheEnabled", "durationHours", "creditQuotaCents"}
+	fieldsInOrder := [...]string{"workspaceID", "label", "expiresAt", "maxRequests", "allowedModels", "ipAllowlist", "rpm", "tpm", "cacheEnabled", "groupID", "gatewayName", "durationHours", "creditQuotaCents"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -24255,6 +25748,20 @@ func (ec *executionContext) unmarshalInputCreateAPIKeyInput(ctx context.Context,
 				return it, err
 			}
 			it.CacheEnabled = data
+		case "groupID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupID = data
+		case "gatewayName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gatewayName"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GatewayName = data
 		case "durationHours":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("durationHours"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
@@ -24269,6 +25776,54 @@ func (ec *executionContext) unmarshalInputCreateAPIKeyInput(ctx context.Context,
 				return it, err
 			}
 			it.CreditQuotaCents = data
+		}
+	}
+
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputCreateGroupInput(ctx context.Context, obj any) (model.CreateGroupInput, error) {
+	var it model.CreateGroupInput
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "priceMultiplierBps", "rpm", "tpm"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "priceMultiplierBps":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceMultiplierBps"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceMultiplierBps = data
+		case "rpm":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rpm"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Rpm = data
+		case "tpm":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tpm"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Tpm = data
 		}
 	}
 
@@ -24344,6 +25899,44 @@ func (ec *executionContext) unmarshalInputCreateWorkspaceInput(ctx context.Conte
 				return it, err
 			}
 			it.Name = data
+		}
+	}
+
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputGroupOrder(ctx context.Context, obj any) (ent.GroupOrder, error) {
+	var it ent.GroupOrder
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNGroupOrderField2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐGroupOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
 		}
 	}
 
@@ -25909,7 +27502,7 @@ func (ec *executionContext) unmarshalInputUpdateAPIKeyInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"label", "status", "expiresAt", "clearExpiresAt", "maxRequests", "allowedModels", "ipAllowlist", "rpm", "tpm", "cacheEnabled", "creditQuotaCents"}
+	fieldsInOrder := [...]string{"label", "status", "expiresAt", "clearExpiresAt", "maxRequests", "allowedModels", "ipAllowlist", "rpm", "tpm", "cacheEnabled", "groupID", "gatewayName", "creditQuotaCents"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -25986,6 +27579,20 @@ func (ec *executionContext) unmarshalInputUpdateAPIKeyInput(ctx context.Context,
 				return it, err
 			}
 			it.CacheEnabled = data
+		case "groupID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupID = data
+		case "gatewayName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gatewayName"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GatewayName = data
 		case "creditQuotaCents":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("creditQuotaCents"))
 			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
@@ -25993,6 +27600,54 @@ func (ec *executionContext) unmarshalInputUpdateAPIKeyInput(ctx context.Context,
 				return it, err
 			}
 			it.CreditQuotaCents = data
+		}
+	}
+
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputUpdateGroupInput(ctx context.Context, obj any) (model.UpdateGroupInput, error) {
+	var it model.UpdateGroupInput
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "priceMultiplierBps", "rpm", "tpm"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "priceMultiplierBps":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("priceMultiplierBps"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PriceMultiplierBps = data
+		case "rpm":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rpm"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Rpm = data
+		case "tpm":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("tpm"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Tpm = data
 		}
 	}
 
@@ -27927,7 +29582,7 @@ func (ec *executionContext) unmarshalInputWorkspaceWhereInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "slug", "slugNEQ", "slugIn", "slugNotIn", "slugGT", "slugGTE", "slugLT", "slugLTE", "slugContains", "slugHasPrefix", "slugHasSuffix", "slugEqualFold", "slugContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "suspendedReason", "suspendedReasonNEQ", "suspendedReasonIn", "suspendedReasonNotIn", "suspendedReasonGT", "suspendedReasonGTE", "suspendedReasonLT", "suspendedReasonLTE", "suspendedReasonContains", "suspendedReasonHasPrefix", "suspendedReasonHasSuffix", "suspendedReasonIsNil", "suspendedReasonNotNil", "suspendedReasonEqualFold", "suspendedReasonContainsFold", "active", "activeNEQ", "rpm", "rpmNEQ", "rpmIn", "rpmNotIn", "rpmGT", "rpmGTE", "rpmLT", "rpmLTE", "tpm", "tpmNEQ", "tpmIn", "tpmNotIn", "tpmGT", "tpmGTE", "tpmLT", "tpmLTE", "monthlyTokenQuota", "monthlyTokenQuotaNEQ", "monthlyTokenQuotaIn", "monthlyTokenQuotaNotIn", "monthlyTokenQuotaGT", "monthlyTokenQuotaGTE", "monthlyTokenQuotaLT", "monthlyTokenQuotaLTE", "spendCapCents", "spendCapCentsNEQ", "spendCapCentsIn", "spendCapCentsNotIn", "spendCapCentsGT", "spendCapCentsGTE", "spendCapCentsLT", "spendCapCentsLTE", "spendCapCentsIsNil", "spendCapCentsNotNil", "maxKeys", "maxKeysNEQ", "maxKeysIn", "maxKeysNotIn", "maxKeysGT", "maxKeysGTE", "maxKeysLT", "maxKeysLTE", "apiKeyCount", "apiKeyCountNEQ", "apiKeyCountIn", "apiKeyCountNotIn", "apiKeyCountGT", "apiKeyCountGTE", "apiKeyCountLT", "apiKeyCountLTE"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "idEqualFold", "idContainsFold", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "slug", "slugNEQ", "slugIn", "slugNotIn", "slugGT", "slugGTE", "slugLT", "slugLTE", "slugContains", "slugHasPrefix", "slugHasSuffix", "slugEqualFold", "slugContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "suspendedReason", "suspendedReasonNEQ", "suspendedReasonIn", "suspendedReasonNotIn", "suspendedReasonGT", "suspendedReasonGTE", "suspendedReasonLT", "suspendedReasonLTE", "suspendedReasonContains", "suspendedReasonHasPrefix", "suspendedReasonHasSuffix", "suspendedReasonIsNil", "suspendedReasonNotNil", "suspendedReasonEqualFold", "suspendedReasonContainsFold", "active", "activeNEQ", "rpm", "rpmNEQ", "rpmIn", "rpmNotIn", "rpmGT", "rpmGTE", "rpmLT", "rpmLTE", "tpm", "tpmNEQ", "tpmIn", "tpmNotIn", "tpmGT", "tpmGTE", "tpmLT", "tpmLTE", "monthlyTokenQuota", "monthlyTokenQuotaNEQ", "monthlyTokenQuotaIn", "monthlyTokenQuotaNotIn", "monthlyTokenQuotaGT", "monthlyTokenQuotaGTE", "monthlyTokenQuotaLT", "monthlyTokenQuotaLTE", "spendCapCents", "spendCapCentsNEQ", "spendCapCentsIn", "spendCapCentsNotIn", "spendCapCentsGT", "spendCapCentsGTE", "spendCapCentsLT", "spendCapCentsLTE", "spendCapCentsIsNil", "spendCapCentsNotNil", "maxKeys", "maxKeysNEQ", "maxKeysIn", "maxKeysNotIn", "maxKeysGT", "maxKeysGTE", "maxKeysLT", "maxKeysLTE", "groupID", "groupIDNEQ", "groupIDIn", "groupIDNotIn", "groupIDGT", "groupIDGTE", "groupIDLT", "groupIDLTE", "groupIDContains", "groupIDHasPrefix", "groupIDHasSuffix", "groupIDIsNil", "groupIDNotNil", "groupIDEqualFold", "groupIDContainsFold", "apiKeyCount", "apiKeyCountNEQ", "apiKeyCountIn", "apiKeyCountNotIn", "apiKeyCountGT", "apiKeyCountGTE", "apiKeyCountLT", "apiKeyCountLTE"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -28760,6 +30415,111 @@ func (ec *executionContext) unmarshalInputWorkspaceWhereInput(ctx context.Contex
 				return it, err
 			}
 			it.MaxKeysLTE = data
+		case "groupID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupID = data
+		case "groupIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIDNEQ"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIDNEQ = data
+		case "groupIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIDIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIDIn = data
+		case "groupIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIDNotIn"))
+			data, err := ec.unmarshalOID2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIDNotIn = data
+		case "groupIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIDGT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIDGT = data
+		case "groupIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIDGTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIDGTE = data
+		case "groupIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIDLT"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIDLT = data
+		case "groupIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIDLTE"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIDLTE = data
+		case "groupIDContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIDContains"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIDContains = data
+		case "groupIDHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIDHasPrefix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIDHasPrefix = data
+		case "groupIDHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIDHasSuffix"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIDHasSuffix = data
+		case "groupIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIDIsNil = data
+		case "groupIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIDNotNil = data
+		case "groupIDEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIDEqualFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIDEqualFold = data
+		case "groupIDContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("groupIDContainsFold"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GroupIDContainsFold = data
 		case "apiKeyCount":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("apiKeyCount"))
 			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
@@ -28865,6 +30625,11 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._Invitation(ctx, sel, obj)
+	case *ent.Group:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Group(ctx, sel, obj)
 	case *ent.AuditEvent:
 		if obj == nil {
 			return graphql.Null
@@ -28984,6 +30749,10 @@ func (ec *executionContext) _APIKey(ctx context.Context, sel ast.SelectionSet, o
 			out.Values[i] = ec._APIKey_leakedAt(ctx, field, obj)
 		case "leakSource":
 			out.Values[i] = ec._APIKey_leakSource(ctx, field, obj)
+		case "groupID":
+			out.Values[i] = ec._APIKey_groupID(ctx, field, obj)
+		case "gatewayName":
+			out.Values[i] = ec._APIKey_gatewayName(ctx, field, obj)
 		case "workspace":
 			field := field
 
@@ -29063,6 +30832,39 @@ func (ec *executionContext) _APIKey(ctx context.Context, sel ast.SelectionSet, o
 					}
 				}()
 				res = ec._APIKey_rotatedFrom(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "group":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._APIKey_group(ctx, field, obj)
 				return res
 			}
 
@@ -30192,6 +31994,119 @@ func (ec *executionContext) _CreateServiceTokenPayload(ctx context.Context, sel 
 	return out
 }
 
+var gatewayInfoImplementors = []string{"GatewayInfo"}
+
+func (ec *executionContext) _GatewayInfo(ctx context.Context, sel ast.SelectionSet, obj *model.GatewayInfo) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, gatewayInfoImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("GatewayInfo")
+		case "name":
+			out.Values[i] = ec._GatewayInfo_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastSeenAt":
+			out.Values[i] = ec._GatewayInfo_lastSeenAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.deferred, int32(len(deferred)))
+
+	for label, dfs := range deferred {
+		ec.processDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
+var groupImplementors = []string{"Group", "Node"}
+
+func (ec *executionContext) _Group(ctx context.Context, sel ast.SelectionSet, obj *ent.Group) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, groupImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Group")
+		case "id":
+			out.Values[i] = ec._Group_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._Group_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Group_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._Group_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "priceMultiplierBps":
+			out.Values[i] = ec._Group_priceMultiplierBps(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rpm":
+			out.Values[i] = ec._Group_rpm(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tpm":
+			out.Values[i] = ec._Group_tpm(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.deferred, int32(len(deferred)))
+
+	for label, dfs := range deferred {
+		ec.processDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
 var invitationImplementors = []string{"Invitation", "Node"}
 
 func (ec *executionContext) _Invitation(ctx context.Context, sel ast.SelectionSet, obj *ent.Invitation) graphql.Marshaler {
@@ -31006,6 +32921,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createGroup":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createGroup(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateGroup":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateGroup(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteGroup":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteGroup(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setWorkspaceGroup":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setWorkspaceGroup(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "acceptInvite":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_acceptInvite(ctx, field)
@@ -31325,6 +33268,50 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_channels(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "groups":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_groups(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "gateways":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_gateways(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -32832,6 +34819,8 @@ func (ec *executionContext) _Workspace(ctx context.Context, sel ast.SelectionSet
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "groupID":
+			out.Values[i] = ec._Workspace_groupID(ctx, field, obj)
 		case "apiKeyCount":
 			out.Values[i] = ec._Workspace_apiKeyCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -32922,6 +34911,39 @@ func (ec *executionContext) _Workspace(ctx context.Context, sel ast.SelectionSet
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "group":
+			field := field
+
+			innerFunc := func(ctx context.Context, _ *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Workspace_group(ctx, field, obj)
 				return res
 			}
 
@@ -34400,6 +36422,11 @@ func (ec *executionContext) marshalNCreateAPIKeyPayload2ᚖgithubᚗcomᚋoais�
 	return ec._CreateAPIKeyPayload(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNCreateGroupInput2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐCreateGroupInput(ctx context.Context, v any) (model.CreateGroupInput, error) {
+	res, err := ec.unmarshalInputCreateGroupInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCreateServiceTokenInput2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐCreateServiceTokenInput(ctx context.Context, v any) (model.CreateServiceTokenInput, error) {
 	res, err := ec.unmarshalInputCreateServiceTokenInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -34431,6 +36458,134 @@ func (ec *executionContext) unmarshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCur
 }
 
 func (ec *executionContext) marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, sel ast.SelectionSet, v entgql.Cursor[string]) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNGatewayInfo2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐGatewayInfoᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.GatewayInfo) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	var wg sync.WaitGroup
+	isLen1 := len(v) == 1
+	if !isLen1 {
+		wg.Add(len(v))
+	}
+	for i := range v {
+		i := i
+		fc := &graphql.FieldContext{
+			Index:  &i,
+			Result: &v[i],
+		}
+		ctx := graphql.WithFieldContext(ctx, fc)
+		f := func(i int) {
+			defer func() {
+				if r := recover(); r != nil {
+					ec.Error(ctx, ec.Recover(ctx, r))
+					ret = nil
+				}
+			}()
+			if !isLen1 {
+				defer wg.Done()
+			}
+			ret[i] = ec.marshalNGatewayInfo2ᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐGatewayInfo(ctx, sel, v[i])
+		}
+		if isLen1 {
+			f(i)
+		} else {
+			go f(i)
+		}
+
+	}
+	wg.Wait()
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNGatewayInfo2ᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐGatewayInfo(ctx context.Context, sel ast.SelectionSet, v *model.GatewayInfo) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._GatewayInfo(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNGroup2githubᚗcomᚋoaisᚋoaisᚋentᚐGroup(ctx context.Context, sel ast.SelectionSet, v ent.Group) graphql.Marshaler {
+	return ec._Group(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNGroup2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐGroupᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Group) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	var wg sync.WaitGroup
+	isLen1 := len(v) == 1
+	if !isLen1 {
+		wg.Add(len(v))
+	}
+	for i := range v {
+		i := i
+		fc := &graphql.FieldContext{
+			Index:  &i,
+			Result: &v[i],
+		}
+		ctx := graphql.WithFieldContext(ctx, fc)
+		f := func(i int) {
+			defer func() {
+				if r := recover(); r != nil {
+					ec.Error(ctx, ec.Recover(ctx, r))
+					ret = nil
+				}
+			}()
+			if !isLen1 {
+				defer wg.Done()
+			}
+			ret[i] = ec.marshalNGroup2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐGroup(ctx, sel, v[i])
+		}
+		if isLen1 {
+			f(i)
+		} else {
+			go f(i)
+		}
+
+	}
+	wg.Wait()
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNGroup2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐGroup(ctx context.Context, sel ast.SelectionSet, v *ent.Group) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._Group(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNGroupOrderField2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐGroupOrderField(ctx context.Context, v any) (*ent.GroupOrderField, error) {
+	var res = new(ent.GroupOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNGroupOrderField2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐGroupOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.GroupOrderField) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
 	return v
 }
 
@@ -35050,6 +37205,11 @@ func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel as
 
 func (ec *executionContext) unmarshalNUpdateAPIKeyInput2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐUpdateAPIKeyInput(ctx context.Context, v any) (model.UpdateAPIKeyInput, error) {
 	res, err := ec.unmarshalInputUpdateAPIKeyInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateGroupInput2githubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐUpdateGroupInput(ctx context.Context, v any) (model.UpdateGroupInput, error) {
+	res, err := ec.unmarshalInputUpdateGroupInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -36053,6 +38213,13 @@ func (ec *executionContext) marshalOGranularity2ᚖgithubᚗcomᚋoaisᚋoaisᚋ
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalOGroup2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐGroup(ctx context.Context, sel ast.SelectionSet, v *ent.Group) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Group(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOID2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {

@@ -109,6 +109,11 @@ type CreateAPIKeyInput struct {
 	Rpm          *int     `json:"rpm,omitempty"`
 	Tpm          *int     `json:"tpm,omitempty"`
 	CacheEnabled *bool    `json:"cacheEnabled,omitempty"`
+	// The key's group; null: its workspace's.
+	GroupID *string `json:"groupID,omitempty"`
+	// Binds the key to the gateway of this OAIS_GATEWAY_NAME: every other gateway
+	// answers it 401 invalid_api_key. Null: every gateway.
+	GatewayName *string `json:"gatewayName,omitempty"`
 	// The key expires this many hours after it is made (1 to 87,600), instead of at
 	// expiresAt; giving both is an error. Neither: the key never expires.
 	DurationHours *int `json:"durationHours,omitempty"`
@@ -122,6 +127,17 @@ type CreateAPIKeyPayload struct {
 	// The whole secret. It is shown here once and never again.
 	Secret string      `json:"secret"`
 	APIKey *ent.APIKey `json:"apiKey"`
+}
+
+type CreateGroupInput struct {
+	// Unique, 1 to 64 characters.
+	Name string `json:"name"`
+	// Price multiplier in basis points: 10000 is list price, 15000 is 1.5×, 0 is free (at most 100000).
+	PriceMultiplierBps int `json:"priceMultiplierBps"`
+	// Default requests per minute of the group's keys that have no rpm of their own; null or 0: none.
+	Rpm *int `json:"rpm,omitempty"`
+	// Default tokens per minute of the group's keys that have no tpm of their own; null or 0: none.
+	Tpm *int `json:"tpm,omitempty"`
 }
 
 type CreateServiceTokenInput struct {
@@ -142,6 +158,13 @@ type CreateServiceTokenPayload struct {
 
 type CreateWorkspaceInput struct {
 	Name string `json:"name"`
+}
+
+// A gateway that reports itself by name (OAIS_GATEWAY_NAME).
+type GatewayInfo struct {
+	Name string `json:"name"`
+	// When it last reported (every 30 seconds while it runs).
+	LastSeenAt time.Time `json:"lastSeenAt"`
 }
 
 // A leaked key's use since its exposure: how much, from where, for what.
@@ -211,8 +234,21 @@ type UpdateAPIKeyInput struct {
 	Rpm            *int         `json:"rpm,omitempty"`
 	Tpm            *int         `json:"tpm,omitempty"`
 	CacheEnabled   *bool        `json:"cacheEnabled,omitempty"`
+	// The key's group; an empty string clears it (the workspace's applies).
+	GroupID *string `json:"groupID,omitempty"`
+	// Binds the key to one gateway; an empty string lets every gateway accept it.
+	GatewayName *string `json:"gatewayName,omitempty"`
 	// The key's all-time spend limit in cents; 0 removes it. Raising it tops the key up.
 	CreditQuotaCents *int `json:"creditQuotaCents,omitempty"`
+}
+
+type UpdateGroupInput struct {
+	Name               *string `json:"name,omitempty"`
+	PriceMultiplierBps *int    `json:"priceMultiplierBps,omitempty"`
+	// 0 removes the default.
+	Rpm *int `json:"rpm,omitempty"`
+	// 0 removes the default.
+	Tpm *int `json:"tpm,omitempty"`
 }
 
 type UsageGroup struct {

@@ -18,6 +18,8 @@ import (
 	"github.com/oais/oais/ent/privacy"
 	"github.com/oais/oais/internal/audit"
 	"github.com/oais/oais/internal/config"
+	"github.com/oais/oais/internal/gateways"
+	"github.com/oais/oais/internal/groups"
 	"github.com/oais/oais/internal/keys"
 	"github.com/oais/oais/internal/store"
 	"github.com/oais/oais/internal/userinput"
@@ -44,6 +46,19 @@ type InputError = userinput.Error
 
 func bad(field, format string, a ...any) error { return userinput.Errorf(field, format, a...) }
 
+// cleanGatewayName trims a key's gateway name and checks it
+// (internal/gateways.ValidateName); empty means every gateway.
+func cleanGatewayName(n string) (string, error) {
+	n = strings.TrimSpace(n)
+	if n == "" {
+		return "", nil
+	}
+	if err := gateways.ValidateName(n); err != nil {
+		return "", bad("gatewayName", "%s", err.Error())
+	}
+	return n, nil
+}
+
 // Service holds the clock (tests replace it).
 type Service struct {
 	Now func() time.Time
@@ -67,6 +82,12 @@ type Settings struct {
 	// CreditQuotaCents is the most the key may ever spend; nil or 0:
 	// unlimited.
 	CreditQuotaCents *int64
+	// GroupID picks the key's group (internal/groups.Check says who may);
+	// nil or empty: the workspace's.
+	GroupID *string
+	// GatewayName binds the key to the gateway of that OAIS_GATEWAY_NAME;
+	// nil or empty: every gateway.
+	GatewayName *string
 }
 
 // CreateParams describes a new key.
@@ -151,6 +172,13 @@ func (s *Service) cleanSettings(st *Settings) error {
 	if st.TPM != nil && *st.TPM < 0 {
 		return bad("tpm", "must be 0 (unlimited) or more")
 	}
+	if st.GatewayName != nil {
+		n, err := cleanGatewayName(*st.GatewayName)
+		if err != nil {
+			return err
+		}
+		st.GatewayName = &n
+	}
 	var err error
 	if st.CreditQuotaCents, err = cleanCreditQuota(st.CreditQuotaCents); err != nil {
 		return err
@@ -189,6 +217,11 @@ func (s *Service) Create(ctx context.Context, c *ent.Client, p CreateParams) (*C
 	if live >= ws.MaxKeys {
 		return nil, ErrKeyLimit
 	}
+	if p.GroupID != nil && *p.GroupID != "" {
+		if err := groups.Check(ctx, c, ws, "", *p.GroupID); err != nil {
+			return nil, err
+		}
+	}
 	return s.insert(ctx, c, ws.ID, label, p.Settings, "")
 }
 
@@ -211,6 +244,12 @@ func (s *Service) insert(ctx context.Context, c *ent.Client, wsID, label string,
 		SetNillableTpm(st.TPM).
 		SetNillableCreditQuotaCents(st.CreditQuotaCents).
 		SetCacheEnabled(st.CacheEnabled)
+	if st.GroupID != nil && *st.GroupID != "" {
+		q.SetGroupID(*st.GroupID)
+	}
+	if st.GatewayName != nil && *st.GatewayName != "" {
+		q.SetGatewayName(*st.GatewayName)
+	}
 	if v != nil && v.UserID != "" {
 		q.SetCreatedByID(v.UserID)
 	}
@@ -275,6 +314,11 @@ type UpdateParams struct {
 	CacheEnabled   *bool
 	// CreditQuotaCents sets the all-time spend limit; 0 removes it.
 	CreditQuotaCents *int64
+	// GroupID sets the key's group; empty clears it.
+	GroupID *string
+	// GatewayName binds the key to one gateway; empty lets every gateway
+	// accept it.
+	GatewayName *string
 }
 
 // Update edits key id.
@@ -375,6 +419,39 @@ func (s *Service) Update(ctx context.Context, c *ent.Client, id string, p Update
 		details["credit_quota_cents_was"] = "unlimited"
 		if k.CreditQuotaCents != nil {
 			details["credit_quota_cents_was"] = fmt.Sprint(*k.CreditQuotaCents)
+		}
+	}
+	if p.GroupID != nil {
+		ws, err := c.Workspace.Get(ctx, k.WorkspaceID)
+		if err != nil {
+			return nil, store.Classify(err)
+		}
+		was := ""
+		if k.GroupID != nil {
+			was = *k.GroupID
+		}
+		if err := groups.Check(ctx, c, ws, was, *p.GroupID); err != nil {
+			return nil, err
+		}
+		if *p.GroupID == "" {
+			u.ClearGroupID()
+			details["group_id"] = "none"
+		} else {
+			u.SetGroupID(*p.GroupID)
+			details["group_id"] = *p.GroupID
+		}
+	}
+	if p.GatewayName != nil {
+		n, err := cleanGatewayName(*p.GatewayName)
+		if err != nil {
+			return nil, err
+		}
+		if n == "" {
+			u.ClearGatewayName()
+			details["gateway_name"] = "any"
+		} else {
+			u.SetGatewayName(n)
+			details["gateway_name"] = n
 		}
 	}
 	if p.Status != nil {
@@ -505,7 +582,8 @@ func (s *Service) Rotate(ctx context.Context, c *ent.Client, id string, grace ti
 	// The replacement gets the same credit quota, spent from zero: its own
 	// budget, like its own request count (docs/billing.md).
 	st := Settings{ExpiresAt: k.ExpiresAt, MaxRequests: k.MaxRequests, AllowedModels: k.AllowedModels, IPAllowlist: k.IPAllowlist,
-		RPM: k.Rpm, TPM: k.Tpm, CacheEnabled: k.CacheEnabled, CreditQuotaCents: k.CreditQuotaCents}
+		RPM: k.Rpm, TPM: k.Tpm, CacheEnabled: k.CacheEnabled, CreditQuotaCents: k.CreditQuotaCents,
+		GroupID: k.GroupID, GatewayName: k.GatewayName}
 	if st.ExpiresAt != nil && !st.ExpiresAt.After(now) {
 		st.ExpiresAt = nil
 	}

@@ -38,6 +38,7 @@ import (
 	"github.com/oais/oais/internal/apikeys"
 	"github.com/oais/oais/internal/audit"
 	"github.com/oais/oais/internal/changes"
+	"github.com/oais/oais/internal/controlplane/restapi"
 	"github.com/oais/oais/internal/drain"
 	"github.com/oais/oais/internal/egress"
 	"github.com/oais/oais/internal/every"
@@ -287,6 +288,10 @@ func (s *Server) build(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("OAIS_SECRET_SCANNING_KEYS: %w", err)
 	}
+	// The REST face for automation (/api/v1): the same authentication,
+	// domain calls and error codes as /graphql.
+	rest := &restapi.API{Client: client, Keys: s.Keys, Log: log}
+	rest.Register(mux, authed)
 	mux.Handle("POST "+secretscan.Path, secretscan.Handler(client, s.Keys, ghKeys, log))
 	mux.Handle("GET /", web.Handler())
 	s.Handler = httpsecurity.Headers(s.withIP(mux), httpsecurity.Options{

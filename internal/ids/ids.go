@@ -32,6 +32,8 @@ const (
 	ServiceToken  = "stk"
 	RecoveryCode  = "rc"
 	Channel       = "ch"
+	Group         = "grp"
+	Gateway       = "gw"
 )
 
 const crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

@@ -141,6 +141,41 @@ func (p Price) Cost(promptTokens, cachedTokens, completionTokens int64) int64 {
 	return acc.divCeilSaturating(tokensPerRate)
 }
 
+// ListBps is the price multiplier of list price, in basis points: a
+// group's multiplier (internal/groups) is read against it.
+const ListBps = 10_000
+
+// MaxMultiplierBps bounds a group's multiplier: 10× list price. With
+// MaxRate it keeps a scaled rate within 64 bits (10^12 × 10^5 < 2^63).
+const MaxMultiplierBps = 100_000
+
+// CostAt returns what one request costs at bps basis points of list price
+// (ListBps: Cost exactly), in micro-dollars, rounded up once on the
+// request's total: ceil(Σ tokens × rate × bps / (10^6 × 10^4)), computed
+// exactly in 128 bits, so a 1.5× group pays 1.5× the exact price, never
+// 1.5× a price already rounded. bps is clamped to [0, MaxMultiplierBps].
+// Like Cost it is monotonic in the counts; the result can exceed
+// usage.MaxCostMicros by the multiplier, so the gateway clamps it there.
+func (p Price) CostAt(bps, promptTokens, cachedTokens, completionTokens int64) int64 {
+	if bps == ListBps {
+		return p.Cost(promptTokens, cachedTokens, completionTokens)
+	}
+	b := uint64(min(max(bps, 0), MaxMultiplierBps))
+	prompt := nonNegative(promptTokens)
+	cached := min(nonNegative(cachedTokens), prompt)
+	var acc uint128
+	acc.addMul(uint64(prompt-cached), uint64(min(nonNegative(p.InputMicrosPerMTok), MaxRate))*b)
+	acc.addMul(uint64(cached), uint64(min(nonNegative(p.CachedInputMicrosPerMTok), MaxRate))*b)
+	acc.addMul(uint64(nonNegative(completionTokens)), uint64(min(nonNegative(p.OutputMicrosPerMTok), MaxRate))*b)
+	return acc.divCeilSaturating(tokensPerRate * ListBps)
+}
+
+// WorstCaseAt is WorstCase at bps basis points of list price: what admission
+// reserves against a spend cap or a credit quota for a group's request.
+func (p Price) WorstCaseAt(bps, promptTokens, maxCompletionTokens int64) int64 {
+	return p.CostAt(bps, promptTokens, 0, maxCompletionTokens)
+}
+
 func nonNegative(n int64) int64 { return max(n, 0) }
 
 // uint128 holds the exact sum of up to three products of two values below

@@ -149,3 +149,43 @@ func saturatingAdd(a, b int64) int64 {
 	}
 	return a + b
 }
+
+// TestCostAtMultiplier: a group's multiplier scales the exact price and
+// rounds once, and list price is Cost exactly.
+func TestCostAtMultiplier(t *testing.T) {
+	p := Price{InputMicrosPerMTok: 2_500_000, CachedInputMicrosPerMTok: 1_250_000, OutputMicrosPerMTok: 10_000_000}
+	for _, tc := range []struct {
+		name                       string
+		bps, prompt, cached, compl int64
+		want                       int64
+	}{
+		// 1000 × 2.5 + 500 × 10 = 7500 µ$ at list price; × 1.5 = 11250.
+		{"list", ListBps, 1000, 0, 500, 7500},
+		{"one and a half", 15_000, 1000, 0, 500, 11_250},
+		{"half", 5_000, 1000, 0, 500, 3_750},
+		{"free", 0, 1000, 0, 500, 0},
+		// 1 token × 2.5 µ$ = 2.5 → 3 at list; × 1.5 = 3.75 → 4, not 3 × 1.5 = 4.5 → 5.
+		{"rounds once, up", 15_000, 1, 0, 0, 4},
+		{"cached", 15_000, 1000, 1000, 0, 1_875},
+		{"clamped above", 10 * MaxMultiplierBps, 1000, 0, 0, 25_000},
+		{"negative is free", -1, 1000, 0, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := p.CostAt(tc.bps, tc.prompt, tc.cached, tc.compl); got != tc.want {
+				t.Fatalf("CostAt(%d, %d, %d, %d) = %d, want %d", tc.bps, tc.prompt, tc.cached, tc.compl, got, tc.want)
+			}
+		})
+	}
+	// At list price CostAt is Cost, and the generic path agrees with it.
+	for _, n := range []int64{0, 1, 7, 999_999, 1_000_001} {
+		if a, b := p.CostAt(ListBps, n, n/3, n), p.Cost(n, n/3, n); a != b {
+			t.Fatalf("CostAt(list) = %d, Cost = %d", a, b)
+		}
+		if a, b := p.CostAt(ListBps+0, n, n/3, n), p.CostAt(20_000, n, n/3, n); b < a {
+			t.Fatalf("2× cost %d below list %d", b, a)
+		}
+	}
+	if got := p.WorstCaseAt(15_000, 1000, 500); got != 11_250 {
+		t.Fatalf("WorstCaseAt = %d, want 11250", got)
+	}
+}

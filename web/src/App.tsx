@@ -9,6 +9,8 @@ import { ToastProvider } from './components/Toast';
 import AuditPage from './pages/AuditPage';
 import AuthCompletePage from './pages/AuthCompletePage';
 import BillingPage from './pages/BillingPage';
+import GatewaysPage from './pages/GatewaysPage';
+import GroupsPage from './pages/GroupsPage';
 import HomePage from './pages/HomePage';
 import InviteAcceptPage from './pages/InviteAcceptPage';
 import KeyDetailPage from './pages/KeyDetailPage';
@@ -81,6 +83,8 @@ export function AppRoutes() {
         <Route path="audit" element={<AuditPage />} />
         <Route path="security" element={<WorkspaceSecurityPage />} />
         <Route path="channels" element={<ChannelsPage />} />
+        <Route path="groups" element={<GroupsPage />} />
+        <Route path="gateways" element={<GatewaysPage />} />
       </Route>
       <Route path="*" element={<NotFoundPage />} />
     </Routes>

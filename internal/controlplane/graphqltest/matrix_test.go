@@ -604,7 +604,9 @@ func ghost(v any) (any, bool) {
 // NOT_FOUND, the same call with made-up ids must get a byte-identical answer:
 // a foreign workspace looks exactly like a missing one.
 func TestMatrix(t *testing.T) {
-	rows := append(append(matrix(), lifecycleRows()...), channelRows()...)
+	rows := append(matrix(), lifecycleRows()...)
+	rows = append(rows, groupRows()...)
+	rows = append(rows, channelRows()...)
 	forEachDialect(t, func(t *testing.T, dbURL string) {
 		s := start(t, dbURL, nil)
 		w := newWorld(t, s)

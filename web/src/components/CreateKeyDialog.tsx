@@ -8,6 +8,7 @@ import { parseDollarsToCents } from '../lib/money';
 import { isIPOrCIDR } from '../lib/net';
 import { ChipsInput } from './ChipsInput';
 import { DurationPicker } from './DurationPicker';
+import { ANY_GATEWAY, KeyScopeFields, NO_GROUP } from './KeyScopeFields';
 import { Modal } from './Modal';
 import { SecretReveal } from './SecretReveal';
 
@@ -43,6 +44,8 @@ export function CreateKeyDialog({ workspaceID, open, onOpenChange }: { workspace
   const [creditQuota, setCreditQuota] = useState('');
   const [models, setModels] = useState<string[]>([]);
   const [ips, setIps] = useState<string[]>([]);
+  const [group, setGroup] = useState(NO_GROUP);
+  const [gateway, setGateway] = useState(ANY_GATEWAY);
   const [created, setCreated] = useState<Created | null>(null);
   const [formError, setFormError] = useState<string | null>(null);
   const [create, { loading }] = useMutation(CreateKey, { refetchQueries: 'active' });
@@ -57,6 +60,8 @@ export function CreateKeyDialog({ workspaceID, open, onOpenChange }: { workspace
       setCreditQuota('');
       setModels([]);
       setIps([]);
+      setGroup(NO_GROUP);
+      setGateway(ANY_GATEWAY);
       setFormError(null);
     }
     onOpenChange(o);
@@ -88,6 +93,8 @@ export function CreateKeyDialog({ workspaceID, open, onOpenChange }: { workspace
             creditQuotaCents: quota,
             allowedModels: models,
             ipAllowlist: ips,
+            groupID: group === NO_GROUP ? null : group,
+            gatewayName: gateway === ANY_GATEWAY ? null : gateway,
           },
         },
       });
@@ -170,6 +177,7 @@ export function CreateKeyDialog({ workspaceID, open, onOpenChange }: { workspace
             hint="Addresses or CIDR ranges. Empty: any address."
             validate={(v) => (isIPOrCIDR(v) ? null : `“${v}” is not an IP address or CIDR range, e.g. 203.0.113.0/24.`)}
           />
+          <KeyScopeFields group={group} gateway={gateway} onGroup={setGroup} onGateway={setGateway} />
           {formError && (
             <p className="form-error" role="alert">
               {formError}

@@ -4,6 +4,7 @@ import { describeError } from '../api/errors';
 import { graphql } from '../gql';
 import { checkKeyForm, formFor, type KeyForm, type KeyFormErrors } from '../lib/keySettings';
 import { isIPOrCIDR } from '../lib/net';
+import { ANY_GATEWAY, KeyScopeFields, NO_GROUP } from './KeyScopeFields';
 import { Checkbox } from './Checkbox';
 import { ChipsInput } from './ChipsInput';
 import { Loading } from './Feedback';
@@ -27,6 +28,8 @@ export const EditKeySettings = graphql(`
         rpm
         tpm
         cacheEnabled
+        groupID
+        gatewayName
       }
     }
   }
@@ -43,6 +46,8 @@ export const UpdateKeySettings = graphql(`
       tpm
       cacheEnabled
       creditRemainingMicros
+      groupID
+      gatewayName
     }
   }
 `);
@@ -61,14 +66,21 @@ export function EditKeyDialog({ keyID, onClose }: { keyID: string | null; onClos
   const [errors, setErrors] = useState<KeyFormErrors>({});
   const [formError, setFormError] = useState<string | null>(null);
   const [save, { loading: saving }] = useMutation(UpdateKeySettings, { refetchQueries: 'active' });
+  // The key's group and gateway, beside the settings form (KeyScopeFields).
+  const [scope, setScope] = useState<{ group: string; gateway: string } | null>(null);
+  const scopeOf = (key: { groupID?: string | null; gatewayName?: string | null }) => ({ group: key.groupID ?? NO_GROUP, gateway: key.gatewayName ?? ANY_GATEWAY });
 
   useEffect(() => {
-    if (k && (!form || !keyID)) setForm(formFor({ ...k, allowedModels: k.allowedModels ?? [], ipAllowlist: k.ipAllowlist ?? [] }));
+    if (k && (!form || !keyID)) {
+      setForm(formFor({ ...k, allowedModels: k.allowedModels ?? [], ipAllowlist: k.ipAllowlist ?? [] }));
+      setScope(scopeOf(k));
+    }
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [k]);
 
   const close = () => {
     setForm(null);
+    setScope(null);
     setErrors({});
     setFormError(null);
     onClose();
@@ -86,9 +98,13 @@ export function EditKeyDialog({ keyID, onClose }: { keyID: string | null; onClos
     setFormError(null);
     if ('errors' in r) return setErrors(r.errors);
     setErrors({});
-    if (!Object.keys(r.input).length) return close();
+    const input: typeof r.input & { groupID?: string; gatewayName?: string } = { ...r.input };
+    const was = scopeOf(k);
+    if (scope && scope.group !== was.group) input.groupID = scope.group === NO_GROUP ? '' : scope.group;
+    if (scope && scope.gateway !== was.gateway) input.gatewayName = scope.gateway === ANY_GATEWAY ? '' : scope.gateway;
+    if (!Object.keys(input).length) return close();
     try {
-      await save({ variables: { id: k.id, input: r.input } });
+      await save({ variables: { id: k.id, input } });
       toast({ tone: 'success', title: `Saved “${form.label.trim()}”`, description: 'Every gateway applies the change within a second.' });
       close();
     } catch (err) {
@@ -199,6 +215,14 @@ export function EditKeyDialog({ keyID, onClose }: { keyID: string | null; onClos
             hint={errors.ipAllowlist ?? 'Addresses or CIDR ranges. Empty: any address.'}
             validate={(v) => (isIPOrCIDR(v) ? null : `“${v}” is not an IP address or CIDR range, e.g. 203.0.113.0/24.`)}
           />
+          {scope && (
+            <KeyScopeFields
+              group={scope.group}
+              gateway={scope.gateway}
+              onGroup={(v) => setScope((o) => (o ? { ...o, group: v } : o))}
+              onGateway={(v) => setScope((o) => (o ? { ...o, gateway: v } : o))}
+            />
+          )}
           {formError && (
             <p className="form-error" role="alert">
               {formError}

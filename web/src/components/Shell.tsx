@@ -53,6 +53,8 @@ const NAV = [
   { to: 'members', label: 'Members' },
   { to: 'audit', label: 'Audit log' },
   { to: 'security', label: 'Security' },
+  { to: 'groups', label: 'Groups' },
+  { to: 'gateways', label: 'Gateways' },
 ];
 
 /** Shell is the signed-in layout: workspace switcher, navigation and the page. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { centsToDollarsInput, formatCents, formatCost, formatMicros, parseDollarsToCents, spendPercent } from './money';
+import { centsToDollarsInput, costAxisFormatter, formatCents, formatCost, formatMicros, parseDollarsToCents, spendPercent } from './money';
 
 describe('formatMicros', () => {
   it.each([
@@ -33,6 +33,12 @@ describe('formatCost', () => {
     expect(formatCost(5_000)).toBe('$0.01');
     expect(formatCost(42_000_000)).toBe('$42.00');
   });
+
+  it('shows six places where four would read $0.0000', () => {
+    expect(formatCost(4)).toBe('$0.000004');
+    expect(formatCost(49)).toBe('$0.000049');
+    expect(formatCost(50)).toBe('$0.0001');
+  });
 });
 
 describe('cents', () => {
@@ -65,5 +71,25 @@ describe('spendPercent', () => {
     expect(spendPercent(9_999_999, 1_000)).toBe(99);
     expect(spendPercent(50_000_000, 1_000)).toBe(100); // clamped
     expect(spendPercent(1, null)).toBe(0);
+  });
+});
+
+describe('costAxisFormatter', () => {
+  // The ticks recharts would draw for each range: every label must differ.
+  it.each([
+    ['a few micro-dollars', 40, [0, 10, 20, 30, 40], ['0 µ$', '10 µ$', '20 µ$', '30 µ$', '40 µ$']],
+    ['under a cent', 4_000, [0, 1_000, 2_000, 3_000, 4_000], ['$0.0000', '$0.0010', '$0.0020', '$0.0030', '$0.0040']],
+    ['cents', 60_000, [0, 15_000, 30_000, 45_000, 60_000], ['$0.000', '$0.015', '$0.030', '$0.045', '$0.060']],
+    ['dollars', 12_000_000, [0, 3_000_000, 6_000_000], ['$0.00', '$3.00', '$6.00']],
+  ])('%s', (_name, max, ticks, want) => {
+    const f = costAxisFormatter(max);
+    const got = ticks.map((v) => f(v));
+    expect(got).toEqual(want);
+    expect(new Set(got).size).toBe(ticks.length);
+  });
+
+  it('never repeats $0.0000 for small amounts (the screenshot bug)', () => {
+    const f = costAxisFormatter(36);
+    expect([9, 18, 27, 36].map((v) => f(v))).not.toContain('$0.0000');
   });
 });

@@ -34,11 +34,13 @@ export function formatMicros(micros: number | bigint, decimals = 2): string {
 
 /**
  * formatCost is formatMicros for usage tables: cents normally, four places
- * for a non-zero amount under one cent so small spends do not read as $0.00.
+ * for a non-zero amount under one cent so small spends do not read as $0.00,
+ * and all six for one that four places would still show as $0.0000.
  */
 export function formatCost(micros: number | bigint): string {
   const m = toBig(micros);
   const abs = m < 0n ? -m : m;
+  if (abs > 0n && abs < 50n) return formatMicros(m, 6);
   if (abs > 0n && abs < MICROS_PER_CENT / 2n) return formatMicros(m, 4);
   return formatMicros(m, 2);
 }
@@ -79,3 +81,21 @@ export function spendPercent(spendMicros: number, capCents: number | null | unde
 }
 
 export { MICROS_PER_DOLLAR };
+
+/**
+ * costAxisFormatter returns the tick formatter of a cost axis whose largest
+ * value is maxMicros: the precision comes from the range, so ticks differ
+ * from each other. Below a tenth of a cent the ticks are whole micro-dollars
+ * ("250 µ$"); above, dollars with as many places as the range needs (2 to 6),
+ * so small spends no longer read "$0.0000" on every tick.
+ */
+export function costAxisFormatter(maxMicros: number): (micros: number) => string {
+  const max = Math.abs(Math.round(maxMicros));
+  if (max > 0 && max < 1_000) {
+    return (v) => `${groupThousands(String(Math.round(v)))} µ$`;
+  }
+  // One more place than the largest value's leading digit, at least cents.
+  const digits = String(max).length; // of the micro-dollar integer
+  const decimals = Math.min(6, Math.max(2, 8 - digits));
+  return (v) => formatMicros(Math.round(v), decimals);
+}

@@ -7,11 +7,11 @@ import { EmptyState, ErrorBanner, Loading, PageHeader } from '../components/Feed
 import { graphql } from '../gql';
 import type { UsagePageQuery as UsageData } from '../gql/graphql';
 import { formatCount, formatDateTime, formatErrorRate, formatHour, formatShortDate } from '../lib/format';
-import { formatCost } from '../lib/money';
+import { costAxisFormatter, formatCost } from '../lib/money';
 import { fillSeries, usageWindow, type Range } from '../lib/series';
 import { POLL_MS } from './KeysPage';
 
-const UsagePageQuery = graphql(`
+export const UsagePageQuery = graphql(`
   query UsagePage($workspaceID: ID!, $from: Time!, $to: Time!, $granularity: Granularity!) {
     workspace(id: $workspaceID) {
       id
@@ -96,6 +96,7 @@ export default function UsagePage() {
     [ws, win],
   );
   const tick = range === '24h' ? formatHour : formatShortDate;
+  const costTick = useMemo(() => costAxisFormatter(Math.max(0, ...series.map((p) => p.costMicros))), [series]);
   const hasData = (ws?.usage.requests ?? 0) + (ws?.usage.errors ?? 0) > 0;
 
   return (
@@ -166,7 +167,7 @@ export default function UsagePage() {
                 <CartesianGrid stroke={C.grid} vertical={false} />
                 <XAxis dataKey="time" tickFormatter={tick} stroke={C.axis} fontSize={11} minTickGap={24} />
                 {/* Values stay integer micro-dollars; only the labels are dollars. */}
-                <YAxis allowDecimals={false} stroke={C.axis} fontSize={11} width={56} tickFormatter={(v: number) => formatCost(Math.round(v))} />
+                <YAxis allowDecimals={false} stroke={C.axis} fontSize={11} width={56} tickFormatter={costTick} />
                 <Tooltip labelFormatter={(l) => formatDateTime(String(l))} formatter={(v) => formatCost(Math.round(Number(v)))} />
                 <Area type="monotone" dataKey="costMicros" name="Cost" stroke={C.ok} fill={C.ok} fillOpacity={0.2} isAnimationActive={false} />
               </AreaChart>
