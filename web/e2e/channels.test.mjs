@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ARTIFACTS, freePort, launchChromium, randomPassword, startBinary, stopAll, waitForHTTP } from './harness.mjs';
+import { ARTIFACTS, eventually, freePort, launchChromium, randomPassword, startBinary, stopAll, waitForHTTP } from './harness.mjs';
 
 const ADMIN_EMAIL = 'admin@example.com';
 const ADMIN_PASSWORD = randomPassword(20);
@@ -31,6 +31,9 @@ before(async () => {
     OAIS_SPOOL_DIR: join(dir, 'spool'),
     OAIS_BOOTSTRAP_ADMIN_EMAIL: ADMIN_EMAIL,
     OAIS_BOOTSTRAP_ADMIN_PASSWORD: ADMIN_PASSWORD,
+    // The routed step's channel points at this gateway itself, on loopback.
+    OAIS_UPSTREAM_ALLOWED_NETWORKS: '127.0.0.1/32',
+    OAIS_UNPRICED_MODEL_PRICE: '1,1,1',
   };
   const cpProc = startBinary('controlplane', ['serve'], env);
   await waitForHTTP(`${cp}/readyz`, { proc: cpProc });
@@ -121,4 +124,45 @@ test('channels: create with inline validation, the key write-only, edit, delete'
   await nav('Audit log').click();
   await page.getByText(/channel\.created|Channel created/).first().waitFor();
   assert.deepEqual(consoleErrors, []);
+});
+
+test('a channel made in the dashboard serves requests: x-oais-channel names it', async () => {
+  // A key of the workspace, generated in the dashboard.
+  await nav('API keys').click();
+  await page.getByRole('button', { name: '+ Generate key' }).first().click();
+  const gen = page.getByRole('dialog', { name: 'Generate API key' });
+  await gen.getByLabel('Label').fill('e2e-channel');
+  await gen.getByRole('button', { name: 'Generate key' }).click();
+  const secretBox = page.getByRole('textbox', { name: 'Your new API key' });
+  await secretBox.waitFor();
+  const secret = await secretBox.inputValue();
+  await page.getByRole('button', { name: /I've stored it/ }).click();
+  await page.getByRole('dialog').waitFor({ state: 'detached' });
+
+  // The channel is this gateway itself: it serves "via-channel" as the
+  // built-in mock's model, which the inner request gets from the mock.
+  await nav('Channels').click();
+  await page.getByRole('button', { name: 'New channel', exact: true }).click();
+  const dialog = page.getByRole('dialog', { name: 'New channel' });
+  await dialog.getByLabel('Name').fill('loop-1');
+  await dialog.getByLabel('Base URL').fill(`${gw}/v1`);
+  await dialog.getByLabel('API key').fill(secret);
+  await dialog.getByLabel('Models').fill('via-channel');
+  await dialog.getByLabel('Model mapping').fill('via-channel=mock-gpt');
+  await dialog.getByRole('button', { name: 'Save channel' }).click();
+  await dialog.waitFor({ state: 'detached' });
+
+  await eventually(
+    async () => {
+      const res = await fetch(`${gw}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${secret}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ model: 'via-channel', messages: [{ role: 'user', content: 'hello through a channel' }] }),
+      });
+      const body = await res.text();
+      assert.equal(res.status, 200, body);
+      assert.equal(res.headers.get('x-oais-channel'), 'loop-1');
+    },
+    { timeoutMs: 15_000, intervalMs: 250 },
+  );
 });
