@@ -3,9 +3,11 @@ package graphqltest
 import (
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/oais/oais/internal/audit"
 	"github.com/oais/oais/internal/ids"
 	"github.com/oais/oais/internal/ledger"
 	"github.com/oais/oais/internal/usage"
@@ -416,5 +418,82 @@ func TestSetWorkspaceKeyLimit(t *testing.T) {
 				t.Errorf("audit lines %v, want two for %s", got, ws)
 			}
 		})
+	})
+}
+
+// TestFailedAuthAudit: a dead key hammered for minutes costs one
+// key.auth_failed audit line per key and minute, in its own workspace only,
+// with the count and codes and no secret; running the job again (or on a
+// second control plane) writes nothing more.
+func TestFailedAuthAudit(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dbURL string) {
+		s := start(t, dbURL, nil)
+		alice := s.signUp(t, s.unique("alice-")+"@authfail.test")
+		bob := s.signUp(t, s.unique("bob-")+"@authfail.test")
+		ws := s.createWorkspace(t, alice.Token, s.unique("af-"))
+		other := s.createWorkspace(t, bob.Token, s.unique("afo-"))
+		dead, secret := s.createKey(t, alice.Token, ws, "dead")
+		bobs, _ := s.createKey(t, bob.Token, other, "bobs")
+		now := time.Now().UTC()
+		minute := now.Truncate(time.Minute).Add(-3 * time.Minute)
+		var recs []usage.Record
+		fail := func(ws, key, code string, status int, at time.Time) {
+			recs = append(recs, usage.Record{RequestID: ids.New("req"), WorkspaceID: ws, KeyID: key, Model: "mock-gpt", Endpoint: "/v1/chat/completions",
+				Status: status, ErrorCode: code, Source: usage.SourceNone, Time: at})
+		}
+		for i := range 50 {
+			fail(ws, dead, "api_key_revoked", 401, minute.Add(time.Duration(i)*time.Second))
+		}
+		fail(ws, dead, "ip_not_allowed", 403, minute.Add(59*time.Second))
+		fail(ws, dead, "api_key_revoked", 401, minute.Add(70*time.Second))    // the next minute: its own line
+		fail(ws, dead, "rate_limit_exceeded", 429, minute.Add(5*time.Second)) // a limit, not an authentication
+		fail(other, bobs, "api_key_disabled", 401, minute.Add(time.Second))
+		if err := ledger.New(s.cp.Store).Ship(sys(t), recs); err != nil {
+			t.Fatal(err)
+		}
+		// The job itself (the control plane runs it every 30 s); twice, as two replicas would.
+		for range 2 {
+			if _, err := audit.RecordAuthFailures(sys(t), s.cp.Store.Ent, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		lines := func(tok, ws string) []map[string]any {
+			d := s.must(t, tok, `query($id: ID!) { workspace(id: $id) { auditEvents(first: 50, where: {action: "key.auth_failed"}, orderBy: {field: CREATED_AT}) {
+				edges { node { targetID targetType details { name value } } } } } }`, map[string]any{"id": ws})
+			var out []map[string]any
+			for _, e := range list(t, d, "workspace", "auditEvents", "edges") {
+				n := e.(map[string]any)["node"].(map[string]any)
+				det := map[string]any{"target": n["targetID"]}
+				for _, x := range n["details"].([]any) {
+					det[x.(map[string]any)["name"].(string)] = x.(map[string]any)["value"]
+				}
+				out = append(out, det)
+			}
+			return out
+		}
+		got := lines(alice.Token, ws)
+		if len(got) != 2 {
+			t.Fatalf("%d key.auth_failed lines, want 2 (one per minute): %v", len(got), got)
+		}
+		byMinute := map[string]map[string]any{}
+		for _, l := range got {
+			byMinute[l["minute"].(string)] = l
+			if l["target"] != dead {
+				t.Errorf("line names %v, want the key %s", l["target"], dead)
+			}
+			if strings.Contains(fmt.Sprint(l), secret) {
+				t.Errorf("the secret is in the audit line")
+			}
+		}
+		first := byMinute[minute.Format(time.RFC3339)]
+		if first == nil || first["count"] != "51" || first["codes"] != "api_key_revoked:50,ip_not_allowed:1" {
+			t.Errorf("first minute's line %v, want 51 failures (50 revoked, 1 address)", first)
+		}
+		if second := byMinute[minute.Add(time.Minute).Format(time.RFC3339)]; second == nil || second["count"] != "1" {
+			t.Errorf("second minute's line %v, want 1 failure", second)
+		}
+		if b := lines(bob.Token, other); len(b) != 1 || b[0]["target"] != bobs {
+			t.Errorf("bob's workspace lines %v, want one for his key", b)
+		}
 	})
 }
