@@ -27,7 +27,9 @@ try {
     for (const [name, path] of [
       ['keys', '/w/ws_acme/keys'],
       ['key-detail', '/w/ws_acme/keys/' + (await page.getByRole('row', { name: /prod-payments-worker/ }).getByRole('link').first().getAttribute('href')).split('/').pop()],
+      ['all-keys', '/w/ws_acme/all-keys'],
       ['usage', '/w/ws_acme/usage'],
+      ['logs', '/w/ws_acme/logs'],
       ['limits', '/w/ws_acme/limits'],
       ['billing', '/w/ws_acme/billing'],
       ['members', '/w/ws_acme/members'],

@@ -16,7 +16,7 @@ export function reviewFilter(value: string | null): ApiKeyReviewFilter | null {
 /** ReviewChips are toggle buttons that pick one review filter (or none) for a key list. */
 export function ReviewChips({ value, onChange }: { value: string | null; onChange(v: string | null): void }) {
   return (
-    <div className="chips" role="group" aria-label="Review filters">
+    <div className="review-chips" role="group" aria-label="Review filters">
       {Object.entries(REVIEWS).map(([k, r]) => (
         <button
           key={k}
