@@ -159,6 +159,14 @@ test('logs: the request log of the workspace, filtered by token and status', asy
     assert.equal(await table.getByRole('row', { name: /e2e-a-busy/ }).count(), 0);
     assert.equal(await table.getByRole('row', { name: /model_not_allowed/ }).count(), 1);
   });
+  // From a key's page straight to its requests in Logs.
+  await page.goto(`/w/${wsA.id}/keys/${keys['e2e-a-busy'].id}`);
+  await page.getByRole('link', { name: "All of this key's requests in Logs" }).click();
+  await page.getByRole('heading', { name: 'Logs' }).waitFor();
+  await eventually(async () => {
+    assert.equal(await table.getByRole('row', { name: /e2e-a-busy/ }).count(), 3);
+    assert.equal(await table.getByRole('row', { name: /model_not_allowed/ }).count(), 0);
+  });
   await pick('Token', 'All tokens');
   await pick('Status', 'Answered (< 400)');
   await eventually(async () => {
