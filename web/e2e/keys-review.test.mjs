@@ -97,6 +97,7 @@ before(async () => {
   await createKey(wsA, 'e2e-a-near', { maxRequests: 5 });
   await createKey(wsB, 'e2e-b-one');
   await createKey(wsB, 'e2e-b-two');
+  await createKey(wsB, 'e2e-b-expiring', { durationHours: 48 });
 
   browser = await launchChromium();
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, baseURL: cp });
@@ -197,6 +198,11 @@ test('review chips: near a limit, expiring soon, unused', async () => {
   await page.getByRole('button', { name: 'Unused 30+ days' }).click();
   await page.getByText('No keys match these filters').waitFor(); // every key of A was used just now
   await page.getByRole('button', { name: 'Unused 30+ days' }).click();
+  // Expiring within 7 days: only the 48-hour key of B.
+  await page.goto(`/w/${wsB.id}/keys?review=expiring`);
+  await table.getByRole('row', { name: /e2e-b-expiring/ }).waitFor();
+  assert.equal(await table.getByRole('row', { name: /e2e-b-one/ }).count(), 0);
+  assert.equal(await page.getByRole('button', { name: 'Expiring in 7 days' }).getAttribute('aria-pressed'), 'true');
 });
 
 test('bulk revoke: selected keys revoked in one action, named once in the audit log', async () => {
