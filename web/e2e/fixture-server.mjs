@@ -225,8 +225,23 @@ export function startFixtureServer(port = 0) {
       for await (const c of req) body += c;
       const { query, variables, operationName } = JSON.parse(body);
       const result = await graphql({ schema, source: query, variableValues: variables, operationName, rootValue: root });
-      res.writeHead(200, { 'Content-Type': 'application/json' });
+      // A stand-in for the HttpOnly refresh cookie: after signIn a page load
+      // gets its access token from /auth/session/refresh, as with the real
+      // control plane (one browser context, one session).
+      const cookie = result.data?.signIn ? { 'Set-Cookie': 'fixture_session=1; Path=/; HttpOnly; SameSite=Strict' } : {};
+      res.writeHead(200, { 'Content-Type': 'application/json', ...cookie });
       res.end(JSON.stringify(result));
+      return;
+    }
+    if (req.url === '/auth/session/refresh' && req.method === 'POST') {
+      const signedIn = /(^|;\s*)fixture_session=1/.test(req.headers.cookie ?? '');
+      res.writeHead(signedIn ? 200 : 401, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(signedIn ? { accessToken: 'fixture-access', expiresAt: iso(Date.now() + 15 * 60_000) } : { error: 'signed out' }));
+      return;
+    }
+    if (req.url === '/auth/session/signout' && req.method === 'POST') {
+      res.writeHead(204, { 'Set-Cookie': 'fixture_session=; Path=/; Max-Age=0' });
+      res.end();
       return;
     }
     const p = new URL(req.url, 'http://x').pathname;
