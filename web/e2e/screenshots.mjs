@@ -11,6 +11,7 @@ const srv = await startFixtureServer();
 const base = `http://127.0.0.1:${srv.address().port}`;
 const browser = await launchChromium();
 const errors = [];
+let detailPath;
 try {
   for (const [suffix, viewport] of [['', { width: 1280, height: 860 }], ['-phone', { width: 390, height: 844 }]]) {
     const ctx = await browser.newContext({ viewport, baseURL: base });
@@ -26,7 +27,8 @@ try {
     await page.waitForURL(/\/w\/ws_acme\/keys/);
     for (const [name, path] of [
       ['keys', '/w/ws_acme/keys'],
-      ['key-detail', '/w/ws_acme/keys/' + (await page.getByRole('row', { name: /prod-payments-worker/ }).getByRole('link').first().getAttribute('href')).split('/').pop()],
+      // The phone layout hides the id column and its link: the desktop pass finds the path.
+      ['key-detail', (detailPath ??= await page.getByRole('row', { name: /prod-payments-worker/ }).getByRole('link').first().getAttribute('href'))],
       ['all-keys', '/w/ws_acme/all-keys'],
       ['usage', '/w/ws_acme/usage'],
       ['logs', '/w/ws_acme/logs'],
