@@ -59,6 +59,9 @@ func (r *queryResolver) Workspaces(ctx context.Context, after *entgql.Cursor[str
 // APIKey returns generated.APIKeyResolver implementation.
 func (r *Resolver) APIKey() generated.APIKeyResolver { return &aPIKeyResolver{r} }
 
+// AuditEvent returns generated.AuditEventResolver implementation.
+func (r *Resolver) AuditEvent() generated.AuditEventResolver { return &auditEventResolver{r} }
+
 // Invitation returns generated.InvitationResolver implementation.
 func (r *Resolver) Invitation() generated.InvitationResolver { return &invitationResolver{r} }
 
@@ -75,6 +78,7 @@ func (r *Resolver) User() generated.UserResolver { return &userResolver{r} }
 func (r *Resolver) Workspace() generated.WorkspaceResolver { return &workspaceResolver{r} }
 
 type aPIKeyResolver struct{ *Resolver }
+type auditEventResolver struct{ *Resolver }
 type invitationResolver struct{ *Resolver }
 type queryResolver struct{ *Resolver }
 type serviceTokenResolver struct{ *Resolver }

@@ -376,7 +376,7 @@ func (r *workspaceResolver) ViewerRole(ctx context.Context, obj *ent.Workspace) 
 }
 
 // APIKeys is the resolver for the apiKeys field.
-func (r *workspaceResolver) APIKeys(ctx context.Context, obj *ent.Workspace, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.APIKeyOrder, where *ent.APIKeyWhereInput, status *keys.Status, search *string) (*ent.APIKeyConnection, error) {
+func (r *workspaceResolver) APIKeys(ctx context.Context, obj *ent.Workspace, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.APIKeyOrder, where *ent.APIKeyWhereInput, status *keys.Status, search *string, review *model.APIKeyReviewFilter) (*ent.APIKeyConnection, error) {
 	if err := pageSize(first, last); err != nil {
 		return nil, err
 	}
@@ -384,16 +384,9 @@ func (r *workspaceResolver) APIKeys(ctx context.Context, obj *ent.Workspace, aft
 	// PostgreSQL de-duplicate every key of the workspace before the LIMIT
 	// (58 ms for a page of 50 out of 100,000, BenchmarkKeysPage). A key
 	// has one workspace, so there is nothing to de-duplicate.
-	q := r.Client.APIKey.Query().Where(apikey.WorkspaceID(obj.ID)).Unique(false)
-	if status != nil {
-		q = q.Where(statusPredicate(*status, r.now()))
-	}
-	if search != nil && *search != "" {
-		s := *search
-		if len(s) > 100 {
-			return nil, badInput("search", "at most 100 characters")
-		}
-		q = q.Where(apikey.Or(apikey.ID(s), apikey.LabelContainsFold(s), apikey.MaskedKeyHasSuffix(s)))
+	q, err := keyListFilters(r.Client.APIKey.Query().Where(apikey.WorkspaceID(obj.ID)).Unique(false), status, search, review, r.now())
+	if err != nil {
+		return nil, err
 	}
 	opts := []ent.APIKeyPaginateOption{ent.WithAPIKeyOrder(orderBy), ent.WithAPIKeyFilter(where.Filter)}
 	// Unfiltered, the total is the workspace's maintained key count
@@ -402,7 +395,7 @@ func (r *workspaceResolver) APIKeys(ctx context.Context, obj *ent.Workspace, aft
 	// fetched without entgql's COUNT (graph/keycount.go). A count of 0 (no
 	// key, or the column not loaded after all) and a page of 0 keys take
 	// the counting path: cheap, or what was asked for.
-	if total := obj.APIKeyCount; total > 0 && status == nil && (search == nil || *search == "") && emptyKeyWhere(where) &&
+	if total := obj.APIKeyCount; total > 0 && status == nil && (search == nil || *search == "") && emptyKeyWhere(where) && emptyReview(review) &&
 		(first == nil || *first > 0) && (last == nil || *last > 0) {
 		if pageCtx, ok := withEdgesOnly(ctx); ok {
 			conn, err := q.Paginate(pageCtx, after, first, before, last, opts...)

@@ -49,6 +49,7 @@ type Config struct {
 
 type ResolverRoot interface {
 	APIKey() APIKeyResolver
+	AuditEvent() AuditEventResolver
 	Channel() ChannelResolver
 	Invitation() InvitationResolver
 	Mutation() MutationResolver
@@ -115,11 +116,17 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	AuditDetail struct {
+		Name  func(childComplexity int) int
+		Value func(childComplexity int) int
+	}
+
 	AuditEvent struct {
 		Action      func(childComplexity int) int
 		ActorEmail  func(childComplexity int) int
 		ActorID     func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
+		Details     func(childComplexity int) int
 		ID          func(childComplexity int) int
 		IP          func(childComplexity int) int
 		TargetID    func(childComplexity int) int
@@ -308,6 +315,7 @@ type ComplexityRoot struct {
 		ResetAPIKeyRequestCount func(childComplexity int, id string) int
 		ResetPassword           func(childComplexity int, token string, password string) int
 		RevokeAPIKey            func(childComplexity int, id string) int
+		RevokeAPIKeys           func(childComplexity int, ids []string) int
 		RevokeAllAPIKeys        func(childComplexity int, workspaceID string) int
 		RevokeInvitation        func(childComplexity int, id string) int
 		RevokeServiceToken      func(childComplexity int, id string) int
@@ -319,6 +327,7 @@ type ComplexityRoot struct {
 		SetSpendCap             func(childComplexity int, workspaceID string, monthlyCents *int) int
 		SetWorkspaceActive      func(childComplexity int, workspaceID string, active bool) int
 		SetWorkspaceGroup       func(childComplexity int, workspaceID string, groupID *string) int
+		SetWorkspaceKeyLimit    func(childComplexity int, workspaceID string, maxKeys int) int
 		SetWorkspaceRequireMfa  func(childComplexity int, workspaceID string, required bool) int
 		SetWorkspaceUpstream    func(childComplexity int, workspaceID string, input model.WorkspaceUpstreamInput) int
 		SignIn                  func(childComplexity int, email string, password string, otp *string) int
@@ -341,6 +350,7 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		APIKeys               func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.APIKeyOrder, where *ent.APIKeyWhereInput, status *keys.Status, search *string, workspaceIDs []string, review *model.APIKeyReviewFilter) int
 		BillingReconciliation func(childComplexity int, period *string) int
 		Channels              func(childComplexity int) int
 		Gateways              func(childComplexity int) int
@@ -490,7 +500,7 @@ type ComplexityRoot struct {
 
 	Workspace struct {
 		APIKeyCount       func(childComplexity int) int
-		APIKeys           func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.APIKeyOrder, where *ent.APIKeyWhereInput, status *keys.Status, search *string) int
+		APIKeys           func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.APIKeyOrder, where *ent.APIKeyWhereInput, status *keys.Status, search *string, review *model.APIKeyReviewFilter) int
 		Active            func(childComplexity int) int
 		AuditEvents       func(childComplexity int, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.AuditEventOrder, where *ent.AuditEventWhereInput) int
 		Billing           func(childComplexity int) int
@@ -506,6 +516,7 @@ type ComplexityRoot struct {
 		MonthlyTokenQuota func(childComplexity int) int
 		Name              func(childComplexity int) int
 		RateLimits        func(childComplexity int) int
+		RequestLog        func(childComplexity int, first *int, after *entgql.Cursor[string], where *model.RequestLogWhere) int
 		RequireMfa        func(childComplexity int) int
 		Rpm               func(childComplexity int) int
 		ServiceTokens     func(childComplexity int) int
@@ -552,6 +563,9 @@ type APIKeyResolver interface {
 	RemainingRequests(ctx context.Context, obj *ent.APIKey) (*int, error)
 	Usage(ctx context.Context, obj *ent.APIKey, from *time.Time, to *time.Time) (*model.UsageSummary, error)
 	RequestLog(ctx context.Context, obj *ent.APIKey, first *int) ([]*ent.UsageEvent, error)
+}
+type AuditEventResolver interface {
+	Details(ctx context.Context, obj *ent.AuditEvent) ([]*model.AuditDetail, error)
 }
 type ChannelResolver interface {
 	Type(ctx context.Context, obj *ent.Channel) (model.ChannelType, error)
@@ -606,6 +620,8 @@ type MutationResolver interface {
 	DeleteAPIKey(ctx context.Context, id string) (string, error)
 	ResetAPIKeyRequestCount(ctx context.Context, id string) (*ent.APIKey, error)
 	SetWorkspaceActive(ctx context.Context, workspaceID string, active bool) (*ent.Workspace, error)
+	RevokeAPIKeys(ctx context.Context, ids []string) (int, error)
+	SetWorkspaceKeyLimit(ctx context.Context, workspaceID string, maxKeys int) (*ent.Workspace, error)
 	EnrollTotp(ctx context.Context) (*model.TOTPEnrollment, error)
 	ConfirmTotp(ctx context.Context, code string) ([]string, error)
 	DisableTotp(ctx context.Context, code string) (bool, error)
@@ -626,6 +642,7 @@ type QueryResolver interface {
 	Channels(ctx context.Context) ([]*ent.Channel, error)
 	Groups(ctx context.Context) ([]*ent.Group, error)
 	Gateways(ctx context.Context) ([]*model.GatewayInfo, error)
+	APIKeys(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.APIKeyOrder, where *ent.APIKeyWhereInput, status *keys.Status, search *string, workspaceIDs []string, review *model.APIKeyReviewFilter) (*ent.APIKeyConnection, error)
 	Viewer(ctx context.Context) (*viewer.Viewer, error)
 	Workspace(ctx context.Context, id string) (*ent.Workspace, error)
 	Sessions(ctx context.Context) ([]*accounts.SessionInfo, error)
@@ -654,11 +671,12 @@ type WorkspaceResolver interface {
 	Channels(ctx context.Context, obj *ent.Workspace) ([]*ent.Channel, error)
 	UsageByChannel(ctx context.Context, obj *ent.Workspace, from time.Time, to time.Time) ([]*model.UsageGroup, error)
 	Invitations(ctx context.Context, obj *ent.Workspace) ([]*ent.Invitation, error)
+	RequestLog(ctx context.Context, obj *ent.Workspace, first *int, after *entgql.Cursor[string], where *model.RequestLogWhere) (*ent.UsageEventConnection, error)
 	RequireMfa(ctx context.Context, obj *ent.Workspace) (bool, error)
 	RateLimits(ctx context.Context, obj *ent.Workspace) (*model.RateLimits, error)
 	SpendCap(ctx context.Context, obj *ent.Workspace) (*model.SpendCap, error)
 	ViewerRole(ctx context.Context, obj *ent.Workspace) (membership.Role, error)
-	APIKeys(ctx context.Context, obj *ent.Workspace, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.APIKeyOrder, where *ent.APIKeyWhereInput, status *keys.Status, search *string) (*ent.APIKeyConnection, error)
+	APIKeys(ctx context.Context, obj *ent.Workspace, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.APIKeyOrder, where *ent.APIKeyWhereInput, status *keys.Status, search *string, review *model.APIKeyReviewFilter) (*ent.APIKeyConnection, error)
 	Usage(ctx context.Context, obj *ent.Workspace, from time.Time, to time.Time) (*model.UsageSummary, error)
 	UsageSeries(ctx context.Context, obj *ent.Workspace, from time.Time, to time.Time, granularity *model.Granularity) ([]*model.UsagePoint, error)
 	UsageByModel(ctx context.Context, obj *ent.Workspace, from time.Time, to time.Time) ([]*model.UsageGroup, error)
@@ -959,6 +977,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.complexity.APIKeyEdge.Node(childComplexity), true
 
+	case "AuditDetail.name":
+		if e.complexity.AuditDetail.Name == nil {
+			break
+		}
+
+		return e.complexity.AuditDetail.Name(childComplexity), true
+	case "AuditDetail.value":
+		if e.complexity.AuditDetail.Value == nil {
+			break
+		}
+
+		return e.complexity.AuditDetail.Value(childComplexity), true
+
 	case "AuditEvent.action":
 		if e.complexity.AuditEvent.Action == nil {
 			break
@@ -983,6 +1014,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.AuditEvent.CreatedAt(childComplexity), true
+	case "AuditEvent.details":
+		if e.complexity.AuditEvent.Details == nil {
+			break
+		}
+
+		return e.complexity.AuditEvent.Details(childComplexity), true
 	case "AuditEvent.id":
 		if e.complexity.AuditEvent.ID == nil {
 			break
@@ -1913,6 +1950,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Mutation.RevokeAPIKey(childComplexity, args["id"].(string)), true
+	case "Mutation.revokeAPIKeys":
+		if e.complexity.Mutation.RevokeAPIKeys == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeAPIKeys_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.complexity.Mutation.RevokeAPIKeys(childComplexity, args["ids"].([]string)), true
 	case "Mutation.revokeAllAPIKeys":
 		if e.complexity.Mutation.RevokeAllAPIKeys == nil {
 			break
@@ -2029,6 +2077,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Mutation.SetWorkspaceGroup(childComplexity, args["workspaceID"].(string), args["groupID"].(*string)), true
+	case "Mutation.setWorkspaceKeyLimit":
+		if e.complexity.Mutation.SetWorkspaceKeyLimit == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setWorkspaceKeyLimit_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.complexity.Mutation.SetWorkspaceKeyLimit(childComplexity, args["workspaceID"].(string), args["maxKeys"].(int)), true
 	case "Mutation.setWorkspaceRequireMFA":
 		if e.complexity.Mutation.SetWorkspaceRequireMfa == nil {
 			break
@@ -2182,6 +2241,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.complexity.PageInfo.StartCursor(childComplexity), true
 
+	case "Query.apiKeys":
+		if e.complexity.Query.APIKeys == nil {
+			break
+		}
+
+		args, err := ec.field_Query_apiKeys_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.complexity.Query.APIKeys(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.APIKeyOrder), args["where"].(*ent.APIKeyWhereInput), args["status"].(*keys.Status), args["search"].(*string), args["workspaceIDs"].([]string), args["review"].(*model.APIKeyReviewFilter)), true
 	case "Query.billingReconciliation":
 		if e.complexity.Query.BillingReconciliation == nil {
 			break
@@ -2873,7 +2943,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.complexity.Workspace.APIKeys(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.APIKeyOrder), args["where"].(*ent.APIKeyWhereInput), args["status"].(*keys.Status), args["search"].(*string)), true
+		return e.complexity.Workspace.APIKeys(childComplexity, args["after"].(*entgql.Cursor[string]), args["first"].(*int), args["before"].(*entgql.Cursor[string]), args["last"].(*int), args["orderBy"].(*ent.APIKeyOrder), args["where"].(*ent.APIKeyWhereInput), args["status"].(*keys.Status), args["search"].(*string), args["review"].(*model.APIKeyReviewFilter)), true
 	case "Workspace.active":
 		if e.complexity.Workspace.Active == nil {
 			break
@@ -2974,6 +3044,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.complexity.Workspace.RateLimits(childComplexity), true
+	case "Workspace.requestLog":
+		if e.complexity.Workspace.RequestLog == nil {
+			break
+		}
+
+		args, err := ec.field_Workspace_requestLog_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.complexity.Workspace.RequestLog(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[string]), args["where"].(*model.RequestLogWhere)), true
 	case "Workspace.requireMFA":
 		if e.complexity.Workspace.RequireMfa == nil {
 			break
@@ -3179,6 +3260,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := executionContext{opCtx, e, 0, 0, make(chan graphql.DeferredResult)}
 	inputUnmarshalMap := graphql.BuildUnmarshalerMap(
 		ec.unmarshalInputAPIKeyOrder,
+		ec.unmarshalInputAPIKeyReviewFilter,
 		ec.unmarshalInputAPIKeyWhereInput,
 		ec.unmarshalInputAuditEventOrder,
 		ec.unmarshalInputAuditEventWhereInput,
@@ -3196,6 +3278,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputModelPriceInput,
 		ec.unmarshalInputModelPriceOrder,
 		ec.unmarshalInputModelPriceWhereInput,
+		ec.unmarshalInputRequestLogWhere,
 		ec.unmarshalInputUpdateAPIKeyInput,
 		ec.unmarshalInputUpdateGroupInput,
 		ec.unmarshalInputUsageEventOrder,
@@ -5718,6 +5801,104 @@ extend type Mutation {
   setWorkspaceActive(workspaceID: ID!, active: Boolean!): Workspace!
 }
 `, BuiltIn: false},
+	{Name: "../keysreview.graphqls", Input: `# Issue 16 (part): every key the viewer can see across workspaces, the
+# per-request log, the review filters of seed 000's "Monitoring best
+# practices", bulk revocation and the per-workspace key limit.
+
+"""
+Review filters of a key list; every one given must hold. Usable on
+Query.apiKeys and Workspace.apiKeys alike.
+"""
+input APIKeyReviewFilter {
+  """
+  Keys without a request in the last this many days, never-used keys included
+  (1 to 3,650).
+  """
+  unusedDays: Int
+  "Keys that have not expired yet and expire within this many days (1 to 3,650)."
+  expiringWithinDays: Int
+  """
+  Keys that have used at least this percentage (1 to 100; the dashboard uses
+  80) of their maxRequests or of their credit quota. Keys without either limit
+  never match.
+  """
+  nearLimitPercent: Int
+}
+
+"Filters of Workspace.requestLog; every one given must hold."
+input RequestLogWhere {
+  "One key's requests. A key of another workspace matches nothing."
+  apiKeyID: ID
+  "The model as the client asked for it."
+  model: String
+  "The HTTP status the client got (200, 401, 429…)."
+  status: Int
+  "true: only refused and failed requests (status >= 400); false: only answers."
+  failed: Boolean
+  "Requests at or after this time."
+  from: Time
+  "Requests before this time."
+  to: Time
+}
+
+extend type Workspace {
+  """
+  The per-request log, newest first: one row per answered request and per
+  refused or failed request of a known key (errorCode set). At most 500 rows a
+  page (default 50); page on with after: pageInfo.endCursor.
+  """
+  requestLog(first: Int, after: Cursor, where: RequestLogWhere): UsageEventConnection!
+}
+
+extend type Query {
+  """
+  Every key the viewer may see, in every workspace they belong to, with the
+  same filters, order and paging as Workspace.apiKeys; workspaceIDs narrows it
+  to some of them (an id not yours matches nothing).
+  """
+  apiKeys(
+    after: Cursor
+    first: Int
+    before: Cursor
+    last: Int
+    orderBy: APIKeyOrder
+    where: APIKeyWhereInput
+    "Filter by effective status."
+    status: APIKeyStatus
+    "Matches the key id, its label or its last four characters."
+    search: String
+    workspaceIDs: [ID!]
+    review: APIKeyReviewFilter
+  ): APIKeyConnection!
+}
+
+extend type Mutation {
+  """
+  Revokes up to 100 keys at once (owners and admins of their workspaces) and
+  returns how many it revoked (keys already revoked are skipped). One audit
+  line key.revoked_bulk per workspace names the count and the keys. An id
+  that is not yours answers NOT_FOUND and nothing is revoked.
+  """
+  revokeAPIKeys(ids: [ID!]!): Int!
+  """
+  Sets how many live (unrevoked, undeleted) keys a workspace may have, 1 to
+  100,000 (default 100). Site admins only. createAPIKey past it fails with
+  KEY_LIMIT_REACHED.
+  """
+  setWorkspaceKeyLimit(workspaceID: ID!, maxKeys: Int!): Workspace!
+}
+
+"One detail of an audit line: a name and its value (never a secret)."
+type AuditDetail {
+  name: String!
+  value: String!
+}
+
+extend type AuditEvent {
+  "What the action concerned beyond its target, by name: a bulk revocation's count and ids, a failed-authentication line's count and code…"
+  details: [AuditDetail!]!
+}
+`, BuiltIn: false},
 	{Name: "../leaks.graphqls", Input: `# Leaked keys: what a key did since it was exposed.
 
 """
@@ -5865,6 +6046,8 @@ extend type Workspace {
     status: APIKeyStatus
     "Matches the key id, its label or its last four characters."
     search: String
+    "Review filters: unused, expiring soon, near a limit (graph/keysreview.graphqls)."
+    review: APIKeyReviewFilter
   ): APIKeyConnection!
   usage(from: Time!, to: Time!): UsageSummary!
   "Usage over time, one point per hour or day (UTC), for charts."
@@ -6521,6 +6704,17 @@ func (ec *executionContext) field_Mutation_revokeAPIKey_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_revokeAPIKeys_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "ids", ec.unmarshalNID2ᚕstringᚄ)
+	if err != nil {
+		return nil, err
+	}
+	args["ids"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_revokeAllAPIKeys_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6653,6 +6847,22 @@ func (ec *executionContext) field_Mutation_setWorkspaceGroup_args(ctx context.Co
 		return nil, err
 	}
 	args["groupID"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setWorkspaceKeyLimit_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "workspaceID", ec.unmarshalNID2string)
+	if err != nil {
+		return nil, err
+	}
+	args["workspaceID"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "maxKeys", ec.unmarshalNInt2int)
+	if err != nil {
+		return nil, err
+	}
+	args["maxKeys"] = arg1
 	return args, nil
 }
 
@@ -6848,6 +7058,62 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_apiKeys_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after", ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor)
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first", ec.unmarshalOInt2ᚖint)
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "before", ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor)
+	if err != nil {
+		return nil, err
+	}
+	args["before"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "last", ec.unmarshalOInt2ᚖint)
+	if err != nil {
+		return nil, err
+	}
+	args["last"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy", ec.unmarshalOAPIKeyOrder2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐAPIKeyOrder)
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "where", ec.unmarshalOAPIKeyWhereInput2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐAPIKeyWhereInput)
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "status", ec.unmarshalOAPIKeyStatus2ᚖgithubᚗcomᚋoaisᚋoaisᚋinternalᚋkeysᚐStatus)
+	if err != nil {
+		return nil, err
+	}
+	args["status"] = arg6
+	arg7, err := graphql.ProcessArgField(ctx, rawArgs, "search", ec.unmarshalOString2ᚖstring)
+	if err != nil {
+		return nil, err
+	}
+	args["search"] = arg7
+	arg8, err := graphql.ProcessArgField(ctx, rawArgs, "workspaceIDs", ec.unmarshalOID2ᚕstringᚄ)
+	if err != nil {
+		return nil, err
+	}
+	args["workspaceIDs"] = arg8
+	arg9, err := graphql.ProcessArgField(ctx, rawArgs, "review", ec.unmarshalOAPIKeyReviewFilter2ᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐAPIKeyReviewFilter)
+	if err != nil {
+		return nil, err
+	}
+	args["review"] = arg9
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_billingReconciliation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6971,6 +7237,11 @@ func (ec *executionContext) field_Workspace_apiKeys_args(ctx context.Context, ra
 		return nil, err
 	}
 	args["search"] = arg7
+	arg8, err := graphql.ProcessArgField(ctx, rawArgs, "review", ec.unmarshalOAPIKeyReviewFilter2ᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐAPIKeyReviewFilter)
+	if err != nil {
+		return nil, err
+	}
+	args["review"] = arg8
 	return args, nil
 }
 
@@ -7043,6 +7314,27 @@ func (ec *executionContext) field_Workspace_memberships_args(ctx context.Context
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Workspace_requestLog_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first", ec.unmarshalOInt2ᚖint)
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after", ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor)
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "where", ec.unmarshalORequestLogWhere2ᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐRequestLogWhere)
+	if err != nil {
+		return nil, err
+	}
+	args["where"] = arg2
 	return args, nil
 }
 
@@ -8099,6 +8391,8 @@ func (ec *executionContext) fieldContext_APIKey_workspace(_ context.Context, fie
 				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requestLog":
+				return ec.fieldContext_Workspace_requestLog(ctx, field)
 			case "requireMFA":
 				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
@@ -8848,6 +9142,64 @@ func (ec *executionContext) fieldContext_APIKeyEdge_cursor(_ context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _AuditDetail_name(ctx context.Context, field graphql.CollectedField, obj *model.AuditDetail) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_AuditDetail_name,
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		ec.marshalNString2string,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_AuditDetail_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditDetail",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditDetail_value(ctx context.Context, field graphql.CollectedField, obj *model.AuditDetail) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_AuditDetail_value,
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		ec.marshalNString2string,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_AuditDetail_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditDetail",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _AuditEvent_id(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEvent) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9177,6 +9529,8 @@ func (ec *executionContext) fieldContext_AuditEvent_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requestLog":
+				return ec.fieldContext_Workspace_requestLog(ctx, field)
 			case "requireMFA":
 				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
@@ -9205,6 +9559,41 @@ func (ec *executionContext) fieldContext_AuditEvent_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_upstream(ctx, field)
 			}
 			return nil, fmt.Errorf("no field named %q was found under type Workspace", field.Name)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditEvent_details(ctx context.Context, field graphql.CollectedField, obj *ent.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_AuditEvent_details,
+		func(ctx context.Context) (any, error) {
+			return ec.resolvers.AuditEvent().Details(ctx, obj)
+		},
+		nil,
+		ec.marshalNAuditDetail2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐAuditDetailᚄ,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_AuditEvent_details(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditEvent",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "name":
+				return ec.fieldContext_AuditDetail_name(ctx, field)
+			case "value":
+				return ec.fieldContext_AuditDetail_value(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type AuditDetail", field.Name)
 		},
 	}
 	return fc, nil
@@ -9357,6 +9746,8 @@ func (ec *executionContext) fieldContext_AuditEventEdge_node(_ context.Context, 
 				return ec.fieldContext_AuditEvent_createdAt(ctx, field)
 			case "workspace":
 				return ec.fieldContext_AuditEvent_workspace(ctx, field)
+			case "details":
+				return ec.fieldContext_AuditEvent_details(ctx, field)
 			}
 			return nil, fmt.Errorf("no field named %q was found under type AuditEvent", field.Name)
 		},
@@ -11302,6 +11693,8 @@ func (ec *executionContext) fieldContext_Invitation_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requestLog":
+				return ec.fieldContext_Workspace_requestLog(ctx, field)
 			case "requireMFA":
 				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
@@ -11838,6 +12231,8 @@ func (ec *executionContext) fieldContext_Membership_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requestLog":
+				return ec.fieldContext_Workspace_requestLog(ctx, field)
 			case "requireMFA":
 				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
@@ -12710,6 +13105,8 @@ func (ec *executionContext) fieldContext_Mutation_createWorkspace(ctx context.Co
 				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requestLog":
+				return ec.fieldContext_Workspace_requestLog(ctx, field)
 			case "requireMFA":
 				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
@@ -12823,6 +13220,8 @@ func (ec *executionContext) fieldContext_Mutation_updateWorkspaceLimits(ctx cont
 				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requestLog":
+				return ec.fieldContext_Workspace_requestLog(ctx, field)
 			case "requireMFA":
 				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
@@ -12936,6 +13335,8 @@ func (ec *executionContext) fieldContext_Mutation_setSpendCap(ctx context.Contex
 				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requestLog":
+				return ec.fieldContext_Workspace_requestLog(ctx, field)
 			case "requireMFA":
 				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
@@ -14087,6 +14488,8 @@ func (ec *executionContext) fieldContext_Mutation_setBillingAlertWebhook(ctx con
 				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requestLog":
+				return ec.fieldContext_Workspace_requestLog(ctx, field)
 			case "requireMFA":
 				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
@@ -14550,6 +14953,8 @@ func (ec *executionContext) fieldContext_Mutation_setWorkspaceGroup(ctx context.
 				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requestLog":
+				return ec.fieldContext_Workspace_requestLog(ctx, field)
 			case "requireMFA":
 				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
@@ -15016,6 +15421,8 @@ func (ec *executionContext) fieldContext_Mutation_setWorkspaceActive(ctx context
 				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requestLog":
+				return ec.fieldContext_Workspace_requestLog(ctx, field)
 			case "requireMFA":
 				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
@@ -15054,6 +15461,162 @@ func (ec *executionContext) fieldContext_Mutation_setWorkspaceActive(ctx context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_setWorkspaceActive_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_revokeAPIKeys(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Mutation_revokeAPIKeys,
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.resolvers.Mutation().RevokeAPIKeys(ctx, fc.Args["ids"].([]string))
+		},
+		nil,
+		ec.marshalNInt2int,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Mutation_revokeAPIKeys(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_revokeAPIKeys_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setWorkspaceKeyLimit(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Mutation_setWorkspaceKeyLimit,
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.resolvers.Mutation().SetWorkspaceKeyLimit(ctx, fc.Args["workspaceID"].(string), fc.Args["maxKeys"].(int))
+		},
+		nil,
+		ec.marshalNWorkspace2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐWorkspace,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Mutation_setWorkspaceKeyLimit(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "id":
+				return ec.fieldContext_Workspace_id(ctx, field)
+			case "createdAt":
+				return ec.fieldContext_Workspace_createdAt(ctx, field)
+			case "updatedAt":
+				return ec.fieldContext_Workspace_updatedAt(ctx, field)
+			case "name":
+				return ec.fieldContext_Workspace_name(ctx, field)
+			case "slug":
+				return ec.fieldContext_Workspace_slug(ctx, field)
+			case "status":
+				return ec.fieldContext_Workspace_status(ctx, field)
+			case "suspendedReason":
+				return ec.fieldContext_Workspace_suspendedReason(ctx, field)
+			case "active":
+				return ec.fieldContext_Workspace_active(ctx, field)
+			case "rpm":
+				return ec.fieldContext_Workspace_rpm(ctx, field)
+			case "tpm":
+				return ec.fieldContext_Workspace_tpm(ctx, field)
+			case "monthlyTokenQuota":
+				return ec.fieldContext_Workspace_monthlyTokenQuota(ctx, field)
+			case "spendCapCents":
+				return ec.fieldContext_Workspace_spendCapCents(ctx, field)
+			case "maxKeys":
+				return ec.fieldContext_Workspace_maxKeys(ctx, field)
+			case "groupID":
+				return ec.fieldContext_Workspace_groupID(ctx, field)
+			case "apiKeyCount":
+				return ec.fieldContext_Workspace_apiKeyCount(ctx, field)
+			case "memberships":
+				return ec.fieldContext_Workspace_memberships(ctx, field)
+			case "auditEvents":
+				return ec.fieldContext_Workspace_auditEvents(ctx, field)
+			case "usageEvents":
+				return ec.fieldContext_Workspace_usageEvents(ctx, field)
+			case "group":
+				return ec.fieldContext_Workspace_group(ctx, field)
+			case "channels":
+				return ec.fieldContext_Workspace_channels(ctx, field)
+			case "usageByChannel":
+				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
+			case "invitations":
+				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requestLog":
+				return ec.fieldContext_Workspace_requestLog(ctx, field)
+			case "requireMFA":
+				return ec.fieldContext_Workspace_requireMFA(ctx, field)
+			case "rateLimits":
+				return ec.fieldContext_Workspace_rateLimits(ctx, field)
+			case "spendCap":
+				return ec.fieldContext_Workspace_spendCap(ctx, field)
+			case "viewerRole":
+				return ec.fieldContext_Workspace_viewerRole(ctx, field)
+			case "apiKeys":
+				return ec.fieldContext_Workspace_apiKeys(ctx, field)
+			case "usage":
+				return ec.fieldContext_Workspace_usage(ctx, field)
+			case "usageSeries":
+				return ec.fieldContext_Workspace_usageSeries(ctx, field)
+			case "usageByModel":
+				return ec.fieldContext_Workspace_usageByModel(ctx, field)
+			case "usageByKey":
+				return ec.fieldContext_Workspace_usageByKey(ctx, field)
+			case "monthSpendMicros":
+				return ec.fieldContext_Workspace_monthSpendMicros(ctx, field)
+			case "billing":
+				return ec.fieldContext_Workspace_billing(ctx, field)
+			case "serviceTokens":
+				return ec.fieldContext_Workspace_serviceTokens(ctx, field)
+			case "upstream":
+				return ec.fieldContext_Workspace_upstream(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type Workspace", field.Name)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setWorkspaceKeyLimit_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -15246,6 +15809,8 @@ func (ec *executionContext) fieldContext_Mutation_setWorkspaceRequireMFA(ctx con
 				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requestLog":
+				return ec.fieldContext_Workspace_requestLog(ctx, field)
 			case "requireMFA":
 				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
@@ -15543,6 +16108,8 @@ func (ec *executionContext) fieldContext_Mutation_setWorkspaceUpstream(ctx conte
 				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requestLog":
+				return ec.fieldContext_Workspace_requestLog(ctx, field)
 			case "requireMFA":
 				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
@@ -15656,6 +16223,8 @@ func (ec *executionContext) fieldContext_Mutation_clearWorkspaceUpstream(ctx con
 				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requestLog":
+				return ec.fieldContext_Workspace_requestLog(ctx, field)
 			case "requireMFA":
 				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
@@ -16196,6 +16765,55 @@ func (ec *executionContext) fieldContext_Query_gateways(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_apiKeys(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Query_apiKeys,
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.resolvers.Query().APIKeys(ctx, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.APIKeyOrder), fc.Args["where"].(*ent.APIKeyWhereInput), fc.Args["status"].(*keys.Status), fc.Args["search"].(*string), fc.Args["workspaceIDs"].([]string), fc.Args["review"].(*model.APIKeyReviewFilter))
+		},
+		nil,
+		ec.marshalNAPIKeyConnection2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐAPIKeyConnection,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Query_apiKeys(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "edges":
+				return ec.fieldContext_APIKeyConnection_edges(ctx, field)
+			case "pageInfo":
+				return ec.fieldContext_APIKeyConnection_pageInfo(ctx, field)
+			case "totalCount":
+				return ec.fieldContext_APIKeyConnection_totalCount(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type APIKeyConnection", field.Name)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_apiKeys_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_viewer(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16310,6 +16928,8 @@ func (ec *executionContext) fieldContext_Query_workspace(ctx context.Context, fi
 				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requestLog":
+				return ec.fieldContext_Workspace_requestLog(ctx, field)
 			case "requireMFA":
 				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
@@ -16925,6 +17545,8 @@ func (ec *executionContext) fieldContext_ServiceToken_workspace(_ context.Contex
 				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requestLog":
+				return ec.fieldContext_Workspace_requestLog(ctx, field)
 			case "requireMFA":
 				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
@@ -18012,6 +18634,8 @@ func (ec *executionContext) fieldContext_UsageEvent_workspace(_ context.Context,
 				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requestLog":
+				return ec.fieldContext_Workspace_requestLog(ctx, field)
 			case "requireMFA":
 				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
@@ -20316,6 +20940,55 @@ func (ec *executionContext) fieldContext_Workspace_invitations(_ context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _Workspace_requestLog(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		ec.fieldContext_Workspace_requestLog,
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.resolvers.Workspace().RequestLog(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*entgql.Cursor[string]), fc.Args["where"].(*model.RequestLogWhere))
+		},
+		nil,
+		ec.marshalNUsageEventConnection2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐUsageEventConnection,
+		true,
+		true,
+	)
+}
+
+func (ec *executionContext) fieldContext_Workspace_requestLog(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Workspace",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			switch field.Name {
+			case "edges":
+				return ec.fieldContext_UsageEventConnection_edges(ctx, field)
+			case "pageInfo":
+				return ec.fieldContext_UsageEventConnection_pageInfo(ctx, field)
+			case "totalCount":
+				return ec.fieldContext_UsageEventConnection_totalCount(ctx, field)
+			}
+			return nil, fmt.Errorf("no field named %q was found under type UsageEventConnection", field.Name)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Workspace_requestLog_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Workspace_requireMFA(ctx context.Context, field graphql.CollectedField, obj *ent.Workspace) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -20452,7 +21125,7 @@ func (ec *executionContext) _Workspace_apiKeys(ctx context.Context, field graphq
 		ec.fieldContext_Workspace_apiKeys,
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.resolvers.Workspace().APIKeys(ctx, obj, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.APIKeyOrder), fc.Args["where"].(*ent.APIKeyWhereInput), fc.Args["status"].(*keys.Status), fc.Args["search"].(*string))
+			return ec.resolvers.Workspace().APIKeys(ctx, obj, fc.Args["after"].(*entgql.Cursor[string]), fc.Args["first"].(*int), fc.Args["before"].(*entgql.Cursor[string]), fc.Args["last"].(*int), fc.Args["orderBy"].(*ent.APIKeyOrder), fc.Args["where"].(*ent.APIKeyWhereInput), fc.Args["status"].(*keys.Status), fc.Args["search"].(*string), fc.Args["review"].(*model.APIKeyReviewFilter))
 		},
 		nil,
 		ec.marshalNAPIKeyConnection2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐAPIKeyConnection,
@@ -21070,6 +21743,8 @@ func (ec *executionContext) fieldContext_WorkspaceEdge_node(_ context.Context, f
 				return ec.fieldContext_Workspace_usageByChannel(ctx, field)
 			case "invitations":
 				return ec.fieldContext_Workspace_invitations(ctx, field)
+			case "requestLog":
+				return ec.fieldContext_Workspace_requestLog(ctx, field)
 			case "requireMFA":
 				return ec.fieldContext_Workspace_requireMFA(ctx, field)
 			case "rateLimits":
@@ -22726,6 +23401,47 @@ func (ec *executionContext) unmarshalInputAPIKeyOrder(ctx context.Context, obj a
 				return it, err
 			}
 			it.Field = data
+		}
+	}
+
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputAPIKeyReviewFilter(ctx context.Context, obj any) (model.APIKeyReviewFilter, error) {
+	var it model.APIKeyReviewFilter
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"unusedDays", "expiringWithinDays", "nearLimitPercent"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "unusedDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("unusedDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UnusedDays = data
+		case "expiringWithinDays":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expiringWithinDays"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpiringWithinDays = data
+		case "nearLimitPercent":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("nearLimitPercent"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NearLimitPercent = data
 		}
 	}
 
@@ -27495,6 +28211,68 @@ func (ec *executionContext) unmarshalInputModelPriceWhereInput(ctx context.Conte
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputRequestLogWhere(ctx context.Context, obj any) (model.RequestLogWhere, error) {
+	var it model.RequestLogWhere
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"apiKeyID", "model", "status", "failed", "from", "to"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "apiKeyID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("apiKeyID"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.APIKeyID = data
+		case "model":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("model"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Model = data
+		case "status":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Status = data
+		case "failed":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("failed"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Failed = data
+		case "from":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("from"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.From = data
+		case "to":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("to"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.To = data
+		}
+	}
+
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputUpdateAPIKeyInput(ctx context.Context, obj any) (model.UpdateAPIKeyInput, error) {
 	var it model.UpdateAPIKeyInput
 	asMap := map[string]any{}
@@ -31205,6 +31983,50 @@ func (ec *executionContext) _APIKeyEdge(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var auditDetailImplementors = []string{"AuditDetail"}
+
+func (ec *executionContext) _AuditDetail(ctx context.Context, sel ast.SelectionSet, obj *model.AuditDetail) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditDetailImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := make(map[string]*graphql.FieldSet)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditDetail")
+		case "name":
+			out.Values[i] = ec._AuditDetail_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._AuditDetail_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.deferred, int32(len(deferred)))
+
+	for label, dfs := range deferred {
+		ec.processDeferredGroup(graphql.DeferredGroup{
+			Label:    label,
+			Path:     graphql.GetPath(ctx),
+			FieldSet: dfs,
+			Context:  ctx,
+		})
+	}
+
+	return out
+}
+
 var auditEventImplementors = []string{"AuditEvent", "Node"}
 
 func (ec *executionContext) _AuditEvent(ctx context.Context, sel ast.SelectionSet, obj *ent.AuditEvent) graphql.Marshaler {
@@ -31253,6 +32075,42 @@ func (ec *executionContext) _AuditEvent(ctx context.Context, sel ast.SelectionSe
 					}
 				}()
 				res = ec._AuditEvent_workspace(ctx, field, obj)
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "details":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._AuditEvent_details(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
 				return res
 			}
 
@@ -32991,6 +33849,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "revokeAPIKeys":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_revokeAPIKeys(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setWorkspaceKeyLimit":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setWorkspaceKeyLimit(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "enrollTOTP":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_enrollTOTP(ctx, field)
@@ -33312,6 +34184,28 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 					}
 				}()
 				res = ec._Query_gateways(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "apiKeys":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_apiKeys(ctx, field)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -35075,6 +35969,42 @@ func (ec *executionContext) _Workspace(ctx context.Context, sel ast.SelectionSet
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "requestLog":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Workspace_requestLog(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.Deferrable != nil {
+				dfs, ok := deferred[field.Deferrable.Label]
+				di := 0
+				if ok {
+					dfs.AddField(field)
+					di = len(dfs.Values) - 1
+				} else {
+					dfs = graphql.NewFieldSet([]graphql.CollectedField{field})
+					deferred[field.Deferrable.Label] = dfs
+				}
+				dfs.Concurrently(di, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, dfs)
+				})
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
 		case "requireMFA":
 			field := field
 
@@ -36120,6 +37050,60 @@ func (ec *executionContext) marshalNAPIKeyStoredStatus2githubᚗcomᚋoaisᚋoai
 func (ec *executionContext) unmarshalNAPIKeyWhereInput2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐAPIKeyWhereInput(ctx context.Context, v any) (*ent.APIKeyWhereInput, error) {
 	res, err := ec.unmarshalInputAPIKeyWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAuditDetail2ᚕᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐAuditDetailᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.AuditDetail) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	var wg sync.WaitGroup
+	isLen1 := len(v) == 1
+	if !isLen1 {
+		wg.Add(len(v))
+	}
+	for i := range v {
+		i := i
+		fc := &graphql.FieldContext{
+			Index:  &i,
+			Result: &v[i],
+		}
+		ctx := graphql.WithFieldContext(ctx, fc)
+		f := func(i int) {
+			defer func() {
+				if r := recover(); r != nil {
+					ec.Error(ctx, ec.Recover(ctx, r))
+					ret = nil
+				}
+			}()
+			if !isLen1 {
+				defer wg.Done()
+			}
+			ret[i] = ec.marshalNAuditDetail2ᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐAuditDetail(ctx, sel, v[i])
+		}
+		if isLen1 {
+			f(i)
+		} else {
+			go f(i)
+		}
+
+	}
+	wg.Wait()
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAuditDetail2ᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐAuditDetail(ctx context.Context, sel ast.SelectionSet, v *model.AuditDetail) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._AuditDetail(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNAuditEventConnection2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐAuditEventConnection(ctx context.Context, sel ast.SelectionSet, v *ent.AuditEventConnection) graphql.Marshaler {
@@ -37267,6 +38251,10 @@ func (ec *executionContext) marshalNUsageEvent2ᚖgithubᚗcomᚋoaisᚋoaisᚋe
 	return ec._UsageEvent(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNUsageEventConnection2githubᚗcomᚋoaisᚋoaisᚋentᚐUsageEventConnection(ctx context.Context, sel ast.SelectionSet, v ent.UsageEventConnection) graphql.Marshaler {
+	return ec._UsageEventConnection(ctx, sel, &v)
+}
+
 func (ec *executionContext) marshalNUsageEventConnection2ᚖgithubᚗcomᚋoaisᚋoaisᚋentᚐUsageEventConnection(ctx context.Context, sel ast.SelectionSet, v *ent.UsageEventConnection) graphql.Marshaler {
 	if v == nil {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
@@ -37836,6 +38824,14 @@ func (ec *executionContext) unmarshalOAPIKeyOrder2ᚖgithubᚗcomᚋoaisᚋoais�
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputAPIKeyOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOAPIKeyReviewFilter2ᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐAPIKeyReviewFilter(ctx context.Context, v any) (*model.APIKeyReviewFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputAPIKeyReviewFilter(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -38665,6 +39661,14 @@ func (ec *executionContext) marshalONode2githubᚗcomᚋoaisᚋoaisᚋentᚐNode
 		return graphql.Null
 	}
 	return ec._Node(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalORequestLogWhere2ᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐRequestLogWhere(ctx context.Context, v any) (*model.RequestLogWhere, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputRequestLogWhere(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalOSpendCap2ᚖgithubᚗcomᚋoaisᚋoaisᚋgraphᚋmodelᚐSpendCap(ctx context.Context, sel ast.SelectionSet, v *model.SpendCap) graphql.Marshaler {

@@ -14,6 +14,26 @@ import (
 	"github.com/oais/oais/internal/keys"
 )
 
+// Review filters of a key list; every one given must hold. Usable on
+// Query.apiKeys and Workspace.apiKeys alike.
+type APIKeyReviewFilter struct {
+	// Keys without a request in the last this many days, never-used keys included
+	// (1 to 3,650).
+	UnusedDays *int `json:"unusedDays,omitempty"`
+	// Keys that have not expired yet and expire within this many days (1 to 3,650).
+	ExpiringWithinDays *int `json:"expiringWithinDays,omitempty"`
+	// Keys that have used at least this percentage (1 to 100; the dashboard uses
+	// 80) of their maxRequests or of their credit quota. Keys without either limit
+	// never match.
+	NearLimitPercent *int `json:"nearLimitPercent,omitempty"`
+}
+
+// One detail of an audit line: a name and its value (never a secret).
+type AuditDetail struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
 type AuthPayload struct {
 	AccessToken string `json:"accessToken"`
 	// Empty for a browser that sent X-OAIS-Session: cookie: its refresh token is
@@ -208,6 +228,22 @@ type RateLimits struct {
 	Tpm int `json:"tpm"`
 	// Tokens per calendar month (UTC); 0 = unlimited.
 	MonthlyTokenQuota int `json:"monthlyTokenQuota"`
+}
+
+// Filters of Workspace.requestLog; every one given must hold.
+type RequestLogWhere struct {
+	// One key's requests. A key of another workspace matches nothing.
+	APIKeyID *string `json:"apiKeyID,omitempty"`
+	// The model as the client asked for it.
+	Model *string `json:"model,omitempty"`
+	// The HTTP status the client got (200, 401, 429…).
+	Status *int `json:"status,omitempty"`
+	// true: only refused and failed requests (status >= 400); false: only answers.
+	Failed *bool `json:"failed,omitempty"`
+	// Requests at or after this time.
+	From *time.Time `json:"from,omitempty"`
+	// Requests before this time.
+	To *time.Time `json:"to,omitempty"`
 }
 
 type SpendCap struct {

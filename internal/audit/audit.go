@@ -63,6 +63,12 @@ const (
 	// suspension (workspace.suspended, workspace.reactivated).
 	WorkspaceDeactivated = "workspace.deactivated"
 	WorkspaceActivated   = "workspace.activated"
+	// KeyLimitChanged: a site admin set the workspace's key limit
+	// (setWorkspaceKeyLimit); details from and to.
+	KeyLimitChanged = "workspace.key_limit_changed"
+	// KeyRevokedBulk: revokeAPIKeys revoked several chosen keys at once; one
+	// line per workspace, details count and ids.
+	KeyRevokedBulk = "key.revoked_bulk"
 )
 
 // Event is one line of the log.

@@ -398,6 +398,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	})
 	g.Go(func() error { return s.maintainUsage(ctx, time.Hour) })
 	g.Go(func() error { return s.sweepGraces(ctx) })
+	g.Go(func() error { return s.auditAuthFailures(ctx) })
 	g.Go(func() error { return s.rotateSigningKeys(ctx) })
 	// Spend alerts: 50/80/100% of each workspace's cap, checked every minute.
 	g.Go(func() error {
@@ -441,6 +442,18 @@ func (s *Server) sweepGraces(ctx context.Context) error {
 			s.Log.Warn("rotation sweeper: cannot revoke keys whose grace ended; retrying", "err", err)
 		} else if n > 0 {
 			s.Log.Info("rotation grace ended", "keys_revoked", n)
+		}
+	}, every.Now())
+}
+
+// auditAuthFailures writes, every 30 s, one key.auth_failed audit line per
+// key and minute in which gateways refused it (audit.RecordAuthFailures).
+func (s *Server) auditAuthFailures(ctx context.Context) error {
+	return every.Run(ctx, 30*time.Second, func(ctx context.Context) {
+		if n, err := audit.RecordAuthFailures(ctx, s.Store.Ent, time.Now()); err != nil && ctx.Err() == nil {
+			s.Log.Warn("cannot audit failed key authentications; retrying in 30 s", "err", err)
+		} else if n > 0 {
+			s.Log.Debug("failed key authentications audited", "lines", n)
 		}
 	}, every.Now())
 }

@@ -6,6 +6,7 @@ package ids
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"strings"
 	"sync"
 	"time"
@@ -77,6 +78,39 @@ func NewAt(p string, t time.Time) string {
 		b[i] = byte(ms)
 		ms >>= 8
 	}
+	return format(p, b)
+}
+
+// Derived returns the id with prefix p, time part t and the random part
+// taken from seed's SHA-256: the same arguments always give the same id, so
+// a record that must exist at most once (one audit line per key and minute)
+// can be inserted by several replicas and stored once.
+func Derived(p string, t time.Time, seed string) string {
+	var b [16]byte
+	sum := sha256.Sum256([]byte(seed))
+	copy(b[6:], sum[:10])
+	ms := uint64(t.UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	return format(p, b)
+}
+
+// Floor returns the smallest id with prefix p and time part t: ids of one
+// type compare as strings in time order, so [Floor(p, a), Floor(p, b))
+// selects the ids made in [a, b) by their primary key alone.
+func Floor(p string, t time.Time) string {
+	var b [16]byte
+	ms := uint64(t.UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+	return format(p, b)
+}
+
+func format(p string, b [16]byte) string {
 	var out strings.Builder
 	out.Grow(len(p) + 1 + 26)
 	out.WriteString(p)

@@ -129,6 +129,15 @@ const workspace = {
     return { requests: sum(p, 'requests'), promptTokens: sum(p, 'promptTokens'), completionTokens: sum(p, 'completionTokens'), totalTokens: sum(p, 'promptTokens') + sum(p, 'completionTokens'), costMicros: sum(p, 'costMicros'), cacheHits: sum(p, 'cacheHits'), errors: sum(p, 'errors') };
   },
   usageSeries: series,
+  // The Logs page: every key's recent requests, newest first, with a refusal or two.
+  requestLog: () =>
+    conn(
+      keys
+        .flatMap((k) => k.requestLog().map((e) => ({ ...e, apiKeyID: k.id, errorCode: e.status >= 400 ? 'rate_limit_exceeded' : null })))
+        .concat([{ __typename: 'UsageEvent', id: 'ue_auth', requestID: 'req_auth', occurredAt: iso(now - 3 * 60_000), apiKeyID: keys[4].id, model: 'gpt-4o', endpoint: '/v1/chat/completions', stream: false, promptTokens: 0, completionTokens: 0, costMicros: 0, status: 401, latencyMs: 2, cacheHit: false, source: 'none', errorCode: 'api_key_revoked' }])
+        .sort((a, b) => b.occurredAt.localeCompare(a.occurredAt))
+        .slice(0, 25),
+    ),
   usageByModel: () => [
     { key: 'gpt-4o', label: 'gpt-4o', requests: 812, totalTokens: 401_233, costMicros: 2_810_000, errors: 9, avgLatencyMs: 1840 },
     { key: 'gpt-4o-mini', label: 'gpt-4o-mini', requests: 1630, totalTokens: 702_110, costMicros: 421_266, errors: 4, avgLatencyMs: 720 },
@@ -167,6 +176,7 @@ const workspace = {
         targetID,
         ip: actorEmail ? '198.51.100.23' : null,
         createdAt: iso(now - i * 47 * 60_000),
+        details: action === 'key.revoked' ? [{ name: 'count', value: '1' }] : [],
       })),
     ),
 };
@@ -183,10 +193,20 @@ const root = {
     id: 'usr_01HADMIN',
     email: 'admin@example.com',
     emailVerified: true,
+    mfaRequired: false,
     siteAdmin: true,
     memberships: [workspace, ...others].map((w, i) => ({ __typename: 'Membership', id: `vm_${i}`, role: i ? 'ADMIN' : 'OWNER', workspace: w })),
   }),
   workspace: ({ id }) => (id === 'ws_acme' ? workspace : null),
+  // All keys: the workspace's keys plus a few of the others, each with its workspace.
+  apiKeys: ({ workspaceIDs }) =>
+    conn(
+      [
+        ...keys.map((k) => ({ ...k, workspace })),
+        { ...keys[1], id: 'key_01JLABS0000QX8M2Z', label: 'labs-research-agent', maskedKey: 'sk-oa**********Lb7e', workspaceID: 'ws_labs', workspace: others[0] },
+        { ...keys[6], id: 'key_01JSANDBOXQX8M2Z', label: 'sandbox-playground', maskedKey: 'sk-oa**********Sd0x', workspaceID: 'ws_sandbox', workspace: others[1] },
+      ].filter((k) => !workspaceIDs || workspaceIDs.includes(k.workspaceID)),
+    ),
   node: ({ id }) => keys.find((k) => k.id === id) ?? null,
   signIn: payload,
   signUp: payload,
@@ -209,8 +229,23 @@ export function startFixtureServer(port = 0) {
       for await (const c of req) body += c;
       const { query, variables, operationName } = JSON.parse(body);
       const result = await graphql({ schema, source: query, variableValues: variables, operationName, rootValue: root });
-      res.writeHead(200, { 'Content-Type': 'application/json' });
+      // A stand-in for the HttpOnly refresh cookie: after signIn a page load
+      // gets its access token from /auth/session/refresh, as with the real
+      // control plane (one browser context, one session).
+      const cookie = result.data?.signIn ? { 'Set-Cookie': 'fixture_session=1; Path=/; HttpOnly; SameSite=Strict' } : {};
+      res.writeHead(200, { 'Content-Type': 'application/json', ...cookie });
       res.end(JSON.stringify(result));
+      return;
+    }
+    if (req.url === '/auth/session/refresh' && req.method === 'POST') {
+      const signedIn = /(^|;\s*)fixture_session=1/.test(req.headers.cookie ?? '');
+      res.writeHead(signedIn ? 200 : 401, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(signedIn ? { accessToken: 'fixture-access', expiresAt: iso(Date.now() + 15 * 60_000) } : { error: 'signed out' }));
+      return;
+    }
+    if (req.url === '/auth/session/signout' && req.method === 'POST') {
+      res.writeHead(204, { 'Set-Cookie': 'fixture_session=; Path=/; Max-Age=0' });
+      res.end();
       return;
     }
     const p = new URL(req.url, 'http://x').pathname;

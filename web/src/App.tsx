@@ -6,6 +6,7 @@ import { SessionProvider, useSession } from './api/session';
 import { Loading } from './components/Feedback';
 import { Shell } from './components/Shell';
 import { ToastProvider } from './components/Toast';
+import AllKeysPage from './pages/AllKeysPage';
 import AuditPage from './pages/AuditPage';
 import AuthCompletePage from './pages/AuthCompletePage';
 import BillingPage from './pages/BillingPage';
@@ -16,6 +17,7 @@ import InviteAcceptPage from './pages/InviteAcceptPage';
 import KeyDetailPage from './pages/KeyDetailPage';
 import KeysPage from './pages/KeysPage';
 import LimitsPage from './pages/LimitsPage';
+import LogsPage from './pages/LogsPage';
 import MembersPage from './pages/MembersPage';
 import NotFoundPage from './pages/NotFoundPage';
 import ResetPasswordPage from './pages/ResetPasswordPage';
@@ -76,6 +78,8 @@ export function AppRoutes() {
         <Route index element={<Navigate to="keys" replace />} />
         <Route path="keys" element={<KeysPage />} />
         <Route path="keys/:keyID" element={<KeyDetailPage />} />
+        <Route path="all-keys" element={<AllKeysPage />} />
+        <Route path="logs" element={<LogsPage />} />
         <Route path="usage" element={<UsagePage />} />
         <Route path="limits" element={<LimitsPage />} />
         <Route path="billing" element={<BillingPage />} />

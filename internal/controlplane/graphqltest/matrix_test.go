@@ -604,7 +604,7 @@ func ghost(v any) (any, bool) {
 // NOT_FOUND, the same call with made-up ids must get a byte-identical answer:
 // a foreign workspace looks exactly like a missing one.
 func TestMatrix(t *testing.T) {
-	rows := append(matrix(), lifecycleRows()...)
+	rows := append(append(matrix(), lifecycleRows()...), keysReviewRows()...)
 	rows = append(rows, groupRows()...)
 	rows = append(rows, channelRows()...)
 	forEachDialect(t, func(t *testing.T, dbURL string) {

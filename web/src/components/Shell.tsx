@@ -46,7 +46,9 @@ const CreateWorkspace = graphql(`
 
 const NAV = [
   { to: 'keys', label: 'API keys' },
+  { to: 'all-keys', label: 'All keys' },
   { to: 'usage', label: 'Usage' },
+  { to: 'logs', label: 'Logs' },
   { to: 'limits', label: 'Limits' },
   { to: 'channels', label: 'Channels' },
   { to: 'billing', label: 'Billing' },

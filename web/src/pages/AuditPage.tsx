@@ -27,6 +27,10 @@ const AuditPageQuery = graphql(`
             targetID
             ip
             createdAt
+            details {
+              name
+              value
+            }
           }
         }
       }
@@ -63,6 +67,9 @@ export const AUDIT_ACTIONS: Record<string, string> = {
   'key.requests_reset': 'Key request count reset',
   'workspace.deactivated': 'Workspace deactivated',
   'workspace.activated': 'Workspace activated',
+  'workspace.key_limit_changed': 'Key limit changed',
+  'key.revoked_bulk': 'Keys revoked in bulk',
+  'key.auth_failed': 'Failed key authentication',
   'billing.spend_alert': 'Spend alert',
   'billing.event': 'Billing event',
 };
@@ -146,7 +153,12 @@ export default function AuditPage() {
                     <div className="muted small mono">{ev.action}</div>
                   </td>
                   <td>{ev.actorEmail ?? ev.actorID ?? 'system'}</td>
-                  <td className="mono small">{ev.targetType ? `${ev.targetType} ${ev.targetID ?? ''}` : '—'}</td>
+                  <td className="mono small">
+                    {ev.targetType ? `${ev.targetType} ${ev.targetID ?? ''}` : '—'}
+                    {ev.details.length > 0 && (
+                      <div className="muted">{ev.details.map((d) => `${d.name}: ${d.value.length > 80 ? `${d.value.slice(0, 80)}…` : d.value}`).join(' · ')}</div>
+                    )}
+                  </td>
                   <td className="mono small">{ev.ip ?? '—'}</td>
                 </tr>
               ))}

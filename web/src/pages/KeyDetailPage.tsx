@@ -254,6 +254,9 @@ export default function KeyDetailPage() {
       <section className="card" aria-labelledby="log-h">
         <div className="card-head">
           <h2 id="log-h">Request log</h2>
+          <Link className="button button-ghost button-small" to={`/w/${workspaceID}/logs?key=${encodeURIComponent(k.id)}`}>
+            All of this key's requests in Logs
+          </Link>
           <button type="button" className="button button-secondary button-small" onClick={() => refetch()}>
             Refresh
           </button>

@@ -16,17 +16,18 @@ import type { ApiKeyOrderField, ApiKeyStatus, KeyRowFieldsFragment, OrderDirecti
 import { downloadText, keysToCSV } from '../lib/csv';
 import { formatCompact, formatCount, formatDay, formatDateTime, formatLimit, formatRelative, truncateID } from '../lib/format';
 import { KEY_STATUS } from '../lib/status';
+import { ReviewChips, reviewFilter } from '../components/ReviewChips';
 
 /** KeysPageQuery lists one page of a workspace's keys with the filters applied on the server. */
 export const KeysPageQuery = graphql(`
-  query KeysPage($workspaceID: ID!, $first: Int!, $after: Cursor, $status: APIKeyStatus, $search: String, $orderBy: APIKeyOrder) {
+  query KeysPage($workspaceID: ID!, $first: Int!, $after: Cursor, $status: APIKeyStatus, $search: String, $orderBy: APIKeyOrder, $review: APIKeyReviewFilter) {
     workspace(id: $workspaceID) {
       id
       name
       viewerRole
       maxKeys
       active
-      apiKeys(first: $first, after: $after, status: $status, search: $search, orderBy: $orderBy) {
+      apiKeys(first: $first, after: $after, status: $status, search: $search, orderBy: $orderBy, review: $review) {
         totalCount
         pageInfo {
           hasNextPage
@@ -48,11 +49,10 @@ const RevokeAllKeys = graphql(`
   }
 `);
 
-const RevokeSelected = graphql(`
-  mutation RevokeSelectedKey($id: ID!) {
-    revokeAPIKey(id: $id) {
-      ...KeyRowFields
-    }
+/** RevokeKeys revokes the selected keys in one audited action (revokeAPIKeys, at most 100). */
+export const RevokeKeys = graphql(`
+  mutation RevokeKeys($ids: [ID!]!) {
+    revokeAPIKeys(ids: $ids)
   }
 `);
 
@@ -85,6 +85,7 @@ export default function KeysPage() {
   const sortDir = (params.get('dir') ?? 'DESC') as OrderDirection;
   const [searchText, setSearchText] = useState(params.get('q') ?? '');
   const search = params.get('q') ?? '';
+  const review = params.get('review');
   const [cursors, setCursors] = useState<(string | null)[]>([null]);
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [creating, setCreating] = useState(false);
@@ -117,17 +118,18 @@ export default function KeysPage() {
       status: status === 'ALL' ? null : status,
       search: search || null,
       orderBy: { field: sortField, direction: sortDir },
+      review: reviewFilter(review),
     },
     pollInterval: POLL_MS,
     notifyOnNetworkStatusChange: true,
   });
   const [revokeAll] = useMutation(RevokeAllKeys, { refetchQueries: 'active' });
-  const [revokeOne] = useMutation(RevokeSelected);
+  const [revokeMany] = useMutation(RevokeKeys);
 
   const ws = data?.workspace;
   const keys = useMemo(() => (ws?.apiKeys.edges ?? []).flatMap((e) => (e?.node ? [e.node] : [])), [ws]);
   const canManage = ws ? ws.viewerRole !== 'VIEWER' : false;
-  const filtered = status !== 'ALL' || !!search;
+  const filtered = status !== 'ALL' || !!search || !!reviewFilter(review);
   const visibleSelected = keys.filter((k) => selected.has(k.id));
 
   const toggleSort = (field: ApiKeyOrderField) => {
@@ -190,6 +192,8 @@ export default function KeysPage() {
           {visibleSelected.length ? `Export ${visibleSelected.length} selected` : 'Export CSV'}
         </button>
       </div>
+
+      <ReviewChips value={review} onChange={(v) => setParam('review', v)} />
 
       {visibleSelected.length > 0 && canManage && (
         <div className="bulkbar" role="region" aria-label="Bulk actions">
@@ -312,15 +316,16 @@ export default function KeysPage() {
         }
         confirmLabel={`Revoke ${visibleSelected.length}`}
         onConfirm={async () => {
-          const results = await Promise.allSettled(visibleSelected.map((k) => revokeOne({ variables: { id: k.id } })));
-          const failed = results.filter((r) => r.status === 'rejected');
+          // One mutation, all or nothing, one audit line (revokeAPIKeys).
+          try {
+            const res = await revokeMany({ variables: { ids: visibleSelected.map((k) => k.id) } });
+            const n = res.data?.revokeAPIKeys ?? 0;
+            toast({ tone: 'success', title: `Revoked ${n} ${n === 1 ? 'key' : 'keys'}` });
+          } catch (e) {
+            toast({ tone: 'error', title: 'Nothing was revoked', description: e instanceof Error ? e.message : 'Check your role and try again.' });
+          }
           setSelected(new Set());
           await refetch();
-          if (failed.length) {
-            toast({ tone: 'error', title: `Revoked ${results.length - failed.length} of ${results.length} keys`, description: `${failed.length} could not be revoked. Check your role and try again.` });
-          } else {
-            toast({ tone: 'success', title: `Revoked ${results.length} ${results.length === 1 ? 'key' : 'keys'}` });
-          }
         }}
       />
       <ConfirmDialog
@@ -347,7 +352,7 @@ export default function KeysPage() {
   );
 }
 
-function SortHeader({
+export function SortHeader({
   field,
   sortField,
   sortDir,

@@ -4,6 +4,7 @@ import { useParams } from 'react-router';
 import { describeError } from '../api/errors';
 import { ErrorBanner, Loading, PageHeader } from '../components/Feedback';
 import { useToast } from '../components/Toast';
+import { KeyLimitCard } from '../components/KeyLimitCard';
 import { WorkspaceActiveCard } from '../components/WorkspaceActiveCard';
 import { graphql } from '../gql';
 import { formatCount } from '../lib/format';
@@ -131,6 +132,7 @@ export default function LimitsPage() {
           </div>
         )}
       </form>
+      <KeyLimitCard workspaceID={workspaceID} />
       <WorkspaceActiveCard workspaceID={workspaceID} />
     </div>
   );
