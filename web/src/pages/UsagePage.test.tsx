@@ -42,6 +42,7 @@ const usage: MockedResponse = {
         ],
         usageByModel: [{ __typename: 'UsageGroup', key: 'mock-gpt', label: 'mock-gpt', ...ZERO, requests: 1, errors: 3 }],
         usageByKey: [{ __typename: 'UsageGroup', key: 'key_1', label: 'errs', ...ZERO, requests: 1, errors: 3 }],
+        usageByChannel: [{ __typename: 'UsageGroup', key: 'azure-east', label: 'azure-east', ...ZERO, requests: 1, errors: 3 }],
       },
     },
   },
