@@ -234,6 +234,21 @@ type target struct {
 	gw   bool
 	// saturationOnly: a reference measured in the closed-loop phases only.
 	saturationOnly bool
+	// topAndSaturation: measured at saturation and at the highest open-loop
+	// rate only (the channels row: what it adds to gateway-sqlite, kept
+	// cheap in time).
+	topAndSaturation bool
+}
+
+// skips reports whether t sits out load l (top is the highest open-loop rate).
+func (t *target) skips(l load, top int) bool {
+	switch {
+	case t.saturationOnly:
+		return l.rate > 0
+	case t.topAndSaturation:
+		return l.rate > 0 && l.rate != top
+	}
+	return false
 }
 
 var (
@@ -325,8 +340,13 @@ func bench(ctx context.Context, o options) error {
 		}
 	}
 
-	// The gateways: SQLite with in-process limits, PostgreSQL with Redis.
-	type gwSpec struct{ name, db, redis string }
+	// The gateways: SQLite with in-process limits, PostgreSQL with Redis,
+	// and SQLite again with three channels in front of the mock, so that
+	// every request goes through the channel router (docs/routing.md).
+	type gwSpec struct {
+		name, db, redis string
+		channels        []benchChannel
+	}
 	specs := []gwSpec{{name: "gateway-sqlite", db: "sqlite://" + filepath.Join(tmp, "oais.db")}}
 	var pg *pgDatabase
 	if o.postgres != "" {
@@ -351,10 +371,11 @@ func bench(ctx context.Context, o options) error {
 			specs = append(specs, gwSpec{name: "gateway-postgres", db: pg.url, redis: o.redis})
 		}
 	}
+	specs = append(specs, gwSpec{name: channelsTarget, db: "sqlite://" + filepath.Join(tmp, "oais-channels.db"), channels: benchChannels(upURL)})
 	gwEnvs := map[string]map[string]string{}
 	secrets := map[string]string{}
 	for _, s := range specs {
-		sec, err := seed(ctx, s.db)
+		sec, err := seed(ctx, s.db, s.channels)
 		if err != nil {
 			return fmt.Errorf("%s: seed the database: %w", s.name, err)
 		}
@@ -373,6 +394,11 @@ func bench(ctx context.Context, o options) error {
 		if s.redis != "" {
 			env["OAIS_REDIS_URL"] = s.redis
 		}
+		if s.channels != nil {
+			// The channels are on the mock's loopback address, which the
+			// egress rule forbids unless the operator allows it.
+			env["OAIS_UPSTREAM_ALLOWED_NETWORKS"] = loopback.String()
+		}
 		gwEnvs[s.name] = env
 		envJSON, _ := json.Marshal(env)
 		c, err := startChild(ctx, s.name, append([]string{"-role", "gateway", "-env", string(envJSON)}, profArgs(s.name)...)...)
@@ -380,23 +406,29 @@ func bench(ctx context.Context, o options) error {
 			return err
 		}
 		children = append(children, c)
-		targets = append(targets, &target{name: s.name, url: "http://" + c.addr + "/v1", proc: c, gw: true})
+		targets = append(targets, &target{name: s.name, url: "http://" + c.addr + "/v1", proc: c, gw: true, topAndSaturation: s.channels != nil})
+		if s.channels != nil {
+			if err := checkRouted(ctx, "http://"+c.addr+"/v1/chat/completions", sec); err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+		}
 	}
 	loads := []load{}
 	for _, r := range o.rates {
 		loads = append(loads, load{name: fmt.Sprintf("open %d/s", r), rate: r})
 	}
 	loads = append(loads, load{name: fmt.Sprintf("closed c=%d", o.conc), conc: o.conc})
+	top := o.rates[len(o.rates)-1]
 	phases := 0
 	for _, t := range targets {
-		if t.saturationOnly {
-			phases += 2
-		} else {
-			phases += 2 * len(loads)
+		for _, l := range loads {
+			if !t.skips(l, top) {
+				phases += 2
+			}
 		}
 	}
-	fmt.Printf("oais-bench: %d targets × %d loads × plain/stream = %d phases of %v (+%v warm-up; the fasthttp proxy at saturation only)\n",
-		len(targets), len(loads), phases, o.phase, o.warm)
+	fmt.Printf("oais-bench: %d targets × %d loads × plain/stream = %d phases of %v (+%v warm-up; the fasthttp proxy at saturation only, %s at saturation and %d/s)\n",
+		len(targets), len(loads), phases, o.phase, o.warm, channelsTarget, top)
 
 	var results []result
 	answered := map[string]int{} // every 200, warm-ups included: what the ledger should hold
@@ -410,7 +442,7 @@ func bench(ctx context.Context, o options) error {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				if t.saturationOnly && l.rate > 0 {
+				if t.skips(l, top) {
 					continue
 				}
 				c := &client{hc: &http.Client{Transport: newTransport()}, url: t.url + "/chat/completions",
@@ -486,6 +518,36 @@ func bench(ctx context.Context, o options) error {
 		fmt.Printf("oais-bench: wrote the results section of %s\n", o.out)
 	}
 	return nil
+}
+
+// checkRouted sends one request to the channels gateway and checks that a
+// channel answered it (x-oais-channel), so the row measures routing and
+// not the gateway's global upstream. The key snapshot follows the database
+// every 200 ms: the channels may take that long to arrive.
+func checkRouted(ctx context.Context, url, secret string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(plainBody))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+secret)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		ch := res.Header.Get("X-Oais-Channel")
+		if res.StatusCode == http.StatusOK && ch != "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no channel answered: status %d, x-oais-channel %q", res.StatusCode, ch)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // drain waits (at most 5s) until a gateway's spool has shipped everything

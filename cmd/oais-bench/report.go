@@ -73,7 +73,7 @@ func runColdStart(ctx context.Context, o options) error {
 			fmt.Fprintln(os.Stderr, "oais-bench: drop", pg.name+":", err)
 		}
 	}()
-	if _, err := seed(ctx, pg.url); err != nil {
+	if _, err := seed(ctx, pg.url, nil); err != nil {
 		return fmt.Errorf("seed the database: %w", err)
 	}
 	env := map[string]string{
@@ -194,6 +194,7 @@ func report(o options, m, peer string, results []result, answered map[string]int
 	sat := fmt.Sprintf("closed c=%d", o.conc)
 	top := fmt.Sprintf("open %d/s", o.rates[len(o.rates)-1])
 	b.WriteString(saturationTable(results, sat))
+	b.WriteString(routingCost(results, sat, top))
 	b.WriteString(scorecard(results, sat, top))
 
 	p("\n#### Also measured\n\n")
@@ -263,6 +264,45 @@ func writeResults(path, rep string) error {
 // peerName is the Bifrost peer's target name.
 const peerName = "bifrost"
 
+// channelsTarget is the SQLite gateway with three channels (weights 1:2:1,
+// one priority) in front of the mock: every request picked by the Router.
+const channelsTarget = "gateway, 3 channels"
+
+// routingCost puts the channels row beside gateway-sqlite, load by load,
+// and states the difference in CPU per request: what routing costs.
+func routingCost(results []result, sat, top string) string {
+	var b strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	if find(results, channelsTarget, "plain", sat) == nil {
+		return ""
+	}
+	p("\n#### The cost of routing: %s vs gateway-sqlite\n\n", channelsTarget)
+	p("The same SQLite gateway, its bench workspace with three OpenAI-type channels at the mock (weights 1:2:1, one priority; created with `channels.Service.Create`), so every request is picked by the Router, retried nowhere (the mock never fails). docs/routing.md.\n\n")
+	p("| mode | load | gateway-sqlite req/s | CPU µs/req | p99 ms | %s req/s | CPU µs/req | p99 ms | routing costs |\n", channelsTarget)
+	p("|---|---|--:|--:|--:|--:|--:|--:|---|\n")
+	for _, mode := range []string{"plain", "stream"} {
+		for _, l := range []string{sat, top} {
+			g, c := find(results, "gateway-sqlite", mode, l), find(results, channelsTarget, mode, l)
+			if g == nil || c == nil {
+				continue
+			}
+			d := us(c.CPUPerReq) - us(g.CPUPerReq)
+			pct := 0.0
+			if g.CPUPerReq > 0 {
+				pct = 100 * d / us(g.CPUPerReq)
+			}
+			p("| %s | %s | %.0f | %.1f | %s | %.0f | %.1f | %s | %+.1f µs/req (%+.1f %%) |\n",
+				mode, l, g.RPS, us(g.CPUPerReq), ms(g.Lat[2]), c.RPS, us(c.CPUPerReq), ms(c.Lat[2]), d, pct)
+		}
+	}
+	if g, c := find(results, "gateway-sqlite", "plain", sat), find(results, channelsTarget, "plain", sat); g != nil && c != nil && g.CPUPerReq > 0 {
+		d := us(c.CPUPerReq) - us(g.CPUPerReq)
+		p("\nRouting costs **%.1f µs/req (%.1f %%)** of the gateway's CPU per plain request at saturation (%.1f vs %.1f µs/req; throughput %.2f× gateway-sqlite's).\n",
+			d, 100*d/us(g.CPUPerReq), us(c.CPUPerReq), us(g.CPUPerReq), c.RPS/g.RPS)
+	}
+	return b.String()
+}
+
 // ratio is a/b as "1.23×", or "—" when b is 0.
 func ratio(a, b float64) string {
 	if b == 0 {
@@ -280,7 +320,7 @@ func saturationTable(results []result, sat string) string {
 	p("Throughput ratios are req/s ÷ req/s in this run; the CPU columns are each process's own (the PostgreSQL gateway's leaves out the PostgreSQL and Redis servers').\n\n")
 	p("| target | plain req/s | CPU µs/req | vs bare proxy | vs Bifrost | stream req/s | CPU µs/req | vs bare proxy | vs Bifrost |\n")
 	p("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
-	for _, t := range []string{"direct", "bare proxy", "fasthttp proxy", peerName, "gateway-sqlite", "gateway-postgres"} {
+	for _, t := range []string{"direct", "bare proxy", "fasthttp proxy", peerName, "gateway-sqlite", "gateway-postgres", channelsTarget} {
 		if find(results, t, "plain", sat) == nil {
 			continue
 		}

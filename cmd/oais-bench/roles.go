@@ -68,7 +68,7 @@ func runRole(f roleFlags) error {
 	switch f.role {
 	case "upstream":
 		tokens.Warm()
-		h = mockupstream.New(mockupstream.Options{})
+		h = channelPaths(mockupstream.New(mockupstream.Options{}))
 	case "proxy":
 		u, err := url.Parse(f.upstream)
 		if err != nil {
@@ -243,3 +243,16 @@ var proxyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b
 
 func (proxyBufPool) Get() []byte  { return *proxyBufs.Get().(*[]byte) }
 func (proxyBufPool) Put(b []byte) { proxyBufs.Put(&b) }
+
+// channelPaths serves h under the base paths of benchChannels as well
+// ("/a/v1/…" is "/v1/…"): three channels on one mock, so that every
+// target shares the one upstream process. Other paths reach h unchanged.
+func channelPaths(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if len(p) > 5 && p[0] == '/' && p[2] == '/' && p[1] >= 'a' && p[1] <= 'c' && strings.HasPrefix(p[2:], "/v1/") {
+			r.URL.Path = p[2:]
+		}
+		h.ServeHTTP(w, r)
+	})
+}

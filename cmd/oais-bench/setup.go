@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -13,6 +14,8 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/oais/oais/internal/apikeys"
+	"github.com/oais/oais/internal/channels"
+	"github.com/oais/oais/internal/egress"
 	"github.com/oais/oais/internal/store"
 	"github.com/oais/oais/internal/viewer"
 )
@@ -23,8 +26,10 @@ const unlimited = int64(1) << 40
 
 // seed migrates the database at dbURL and makes one workspace with RPM,
 // TPM, a monthly token quota and a spend cap all set (never reached), and
-// one key with its own RPM and TPM. It returns the key's secret.
-func seed(ctx context.Context, dbURL string) (string, error) {
+// one key with its own RPM and TPM. It returns the key's secret. With
+// channels, the workspace also gets one OpenAI-type channel per base URL
+// (benchChannels), so every request goes through the channel router.
+func seed(ctx context.Context, dbURL string, chs []benchChannel) (string, error) {
 	st, err := store.Open(ctx, dbURL)
 	if err != nil {
 		return "", err
@@ -46,8 +51,47 @@ func seed(ctx context.Context, dbURL string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("create key: %w", err)
 	}
+	if err := seedChannels(sys, st, ws.ID, chs); err != nil {
+		return "", err
+	}
 	return k.Secret.Reveal(), nil
 }
+
+// benchChannel is one channel of the bench workspace.
+type benchChannel struct {
+	name, baseURL string
+	weight        int
+}
+
+// benchChannels are the "gateway, 3 channels" target's channels: three
+// base paths on the one mock upstream (roles.go strips them), weights
+// 1:2:1 within one priority, so every request is picked by the Router.
+func benchChannels(upURL string) []benchChannel {
+	return []benchChannel{
+		{"bench-a", upURL + "/a/v1", 1},
+		{"bench-b", upURL + "/b/v1", 2},
+		{"bench-c", upURL + "/c/v1", 1},
+	}
+}
+
+// seedChannels creates the channels the way an operator's createChannel
+// does (channels.Service.Create: checks, egress rule, audit line), with
+// the loopback network allowed as OAIS_UPSTREAM_ALLOWED_NETWORKS allows
+// it for the bench's gateway.
+func seedChannels(ctx context.Context, st *store.Store, ws string, chs []benchChannel) error {
+	svc := &channels.Service{Egress: &egress.Policy{Allowed: []netip.Prefix{loopback}}}
+	for _, c := range chs {
+		w := c.weight
+		if _, err := svc.Create(ctx, st.Ent, channels.Params{WorkspaceID: &ws, Name: c.name, Type: "OPENAI",
+			BaseURL: c.baseURL, Weight: &w}); err != nil {
+			return fmt.Errorf("create channel %s: %w", c.name, err)
+		}
+	}
+	return nil
+}
+
+// loopback is where the bench's mock upstream listens.
+var loopback = netip.MustParsePrefix("127.0.0.0/8")
 
 func randHex(n int) string {
 	b := make([]byte, n)
