@@ -1,6 +1,7 @@
 package route
 
 import (
+	"math/bits"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -18,14 +19,31 @@ const (
 	// keep its channel out: a hostile or confused provider cannot park a
 	// channel for a day.
 	DefaultMaxRetryAfter = 5 * time.Minute
+	// DefaultErrorWindow is how many of a channel's last outcomes the
+	// error ratio is taken over, and DefaultErrorMinRequests how many of
+	// them it needs before it may open the breaker.
+	DefaultErrorWindow      = 20
+	DefaultErrorMinRequests = 10
+	// MaxErrorWindow bounds ErrorWindow: the window is one machine word
+	// of outcome bits beside its count (health.outcomes).
+	MaxErrorWindow = 32
 )
 
 // BreakerConfig tunes every channel's circuit breaker. The zero value
 // takes the defaults.
 type BreakerConfig struct {
+	// FailureThreshold consecutive failures open the breaker.
 	FailureThreshold int
 	Cooldown         time.Duration
 	MaxRetryAfter    time.Duration
+	// ErrorRatio, when above 0, also opens the breaker when failures are
+	// at least this share (0 < ErrorRatio ≤ 1) of the channel's last
+	// ErrorWindow outcomes, once ErrorMinRequests of them are known: a
+	// channel that fails every other request never reaches
+	// FailureThreshold consecutive failures. 0 turns the ratio off.
+	ErrorRatio       float64
+	ErrorWindow      int // 1…MaxErrorWindow; 0 takes DefaultErrorWindow
+	ErrorMinRequests int // 1…ErrorWindow; 0 takes DefaultErrorMinRequests (at most ErrorWindow)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -45,6 +63,8 @@ type Router struct {
 	// reloads have filled it with stale pointers.
 	byPtr    sync.Map // *Channel -> *health
 	ptrCount atomic.Int64
+	// windowMask keeps the ErrorWindow low bits of health.outcomes.
+	windowMask uint64
 }
 
 // maxCachedChannels bounds byPtr; past it the cache starts over (health
@@ -62,15 +82,32 @@ func NewRouter(cfg BreakerConfig) *Router {
 	if cfg.MaxRetryAfter <= 0 {
 		cfg.MaxRetryAfter = DefaultMaxRetryAfter
 	}
+	if cfg.ErrorWindow <= 0 {
+		cfg.ErrorWindow = DefaultErrorWindow
+	}
+	cfg.ErrorWindow = min(cfg.ErrorWindow, MaxErrorWindow)
+	if cfg.ErrorMinRequests <= 0 {
+		cfg.ErrorMinRequests = DefaultErrorMinRequests
+	}
+	cfg.ErrorMinRequests = min(cfg.ErrorMinRequests, cfg.ErrorWindow)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Router{cfg: cfg}
+	return &Router{cfg: cfg, windowMask: 1<<uint(cfg.ErrorWindow) - 1}
 }
+
+// Config is the Router's breaker configuration with its defaults filled in.
+func (r *Router) Config() BreakerConfig { return r.cfg }
 
 // health is one channel's breaker and rate counters, all atomics.
 type health struct {
 	failures atomic.Int64 // consecutive failures
+	// outcomes is the error-ratio window, kept only when ErrorRatio is
+	// set: the low 32 bits are the last outcomes, newest lowest, 1 for a
+	// failure; the high 32 bits how many outcomes the window holds (up to
+	// ErrorWindow). One word, so one CAS records an outcome; a healthy,
+	// full window stays the same word and is not written.
+	outcomes atomic.Uint64
 	// openUntil (Unix ns) is when an open breaker lets a probe through;
 	// 0 means closed.
 	openUntil atomic.Int64
@@ -255,6 +292,9 @@ func (h *health) roll(now int64) {
 // breaker closes.
 func (r *Router) Success(c *Channel) {
 	h := r.health(c)
+	if r.cfg.ErrorRatio > 0 {
+		r.record(h, false)
+	}
 	if h.failures.Load() != 0 {
 		// Stores only on a change: every success writing the shared
 		// line would make replicas' cores fight over it.
@@ -267,24 +307,51 @@ func (r *Router) Success(c *Channel) {
 }
 
 // Failure reports that c failed (connect error, timeout before the
-// answer, 429 or 5xx). After FailureThreshold consecutive failures, or
-// a failed probe, the breaker opens for Cooldown; retryAfter > 0 (a
-// provider's 429 or 503 Retry-After) opens it at once for that long,
-// bounded by MaxRetryAfter.
+// answer, 429 or 5xx). After FailureThreshold consecutive failures, a
+// failure share of at least ErrorRatio in the window, or a failed probe,
+// the breaker opens for Cooldown; retryAfter > 0 (a provider's 429 or
+// 503 Retry-After) opens it at once for that long, bounded by
+// MaxRetryAfter.
 func (r *Router) Failure(c *Channel, retryAfter time.Duration) {
 	h := r.health(c)
 	now := r.cfg.Now().UnixNano()
 	n := h.failures.Add(1)
+	ratio := r.cfg.ErrorRatio > 0 && r.record(h, true)
 	open := time.Duration(0)
 	switch {
 	case retryAfter > 0:
 		open = min(retryAfter, r.cfg.MaxRetryAfter)
-	case n >= int64(r.cfg.FailureThreshold) || h.openUntil.Load() != 0:
+	case n >= int64(r.cfg.FailureThreshold) || ratio || h.openUntil.Load() != 0:
 		open = r.cfg.Cooldown
 	}
 	if open > 0 {
 		h.openUntil.Store(now + int64(open))
 		h.probeAt.Store(0)
+		if r.cfg.ErrorRatio > 0 {
+			// A fresh window after the cooldown: the probe's success
+			// must not be judged by the failures that opened it.
+			h.outcomes.Store(0)
+		}
+	}
+}
+
+// record adds one outcome to h's error-ratio window without a lock, and
+// reports whether the window now holds at least ErrorMinRequests outcomes
+// of which failures are at least ErrorRatio.
+func (r *Router) record(h *health, failed bool) bool {
+	var bit uint64
+	if failed {
+		bit = 1
+	}
+	for {
+		old := h.outcomes.Load()
+		n := min(old>>32+1, uint64(r.cfg.ErrorWindow))
+		w := (old<<1 | bit) & r.windowMask
+		nw := n<<32 | w
+		if nw == old || h.outcomes.CompareAndSwap(old, nw) {
+			return failed && int(n) >= r.cfg.ErrorMinRequests &&
+				float64(bits.OnesCount64(w)) >= r.cfg.ErrorRatio*float64(n)
+		}
 	}
 }
 

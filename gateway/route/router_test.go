@@ -205,3 +205,121 @@ func BenchmarkPick(b *testing.B) {
 		}
 	})
 }
+
+// TestBreakerErrorRatio: a channel that fails every other request never
+// reaches FailureThreshold consecutive failures, so only the error ratio
+// can take it out.
+func TestBreakerErrorRatio(t *testing.T) {
+	pick := func(r *Router, c *Channel) bool {
+		return r.Pick([]*Channel{c}, "m", "/chat/completions", nil) == c
+	}
+	// alternate reports n outcomes of c, failing every other one (the
+	// first succeeds), and reports whether the breaker opened.
+	alternate := func(r *Router, c *Channel, n int) bool {
+		for i := 0; i < n; i++ {
+			if !pick(r, c) {
+				return true
+			}
+			if i%2 == 1 {
+				r.Failure(c, 0)
+			} else {
+				r.Success(c)
+			}
+		}
+		return !pick(r, c)
+	}
+	tests := []struct {
+		name     string
+		cfg      BreakerConfig
+		outcomes int
+		open     bool
+	}{
+		{"ratio off: every other failure never opens", BreakerConfig{}, 200, false},
+		{"every other failure opens at 0.5", BreakerConfig{ErrorRatio: 0.5}, 200, true},
+		{"not before the minimum requests", BreakerConfig{ErrorRatio: 0.5, ErrorMinRequests: 10}, 9, false},
+		{"at the minimum requests", BreakerConfig{ErrorRatio: 0.5, ErrorMinRequests: 10}, 10, true},
+		{"below the ratio", BreakerConfig{ErrorRatio: 0.6}, 200, false},
+		{"a short window", BreakerConfig{ErrorRatio: 0.5, ErrorWindow: 4, ErrorMinRequests: 4}, 4, true},
+		{"a window larger than the maximum is bounded", BreakerConfig{ErrorRatio: 0.5, ErrorWindow: 1000, ErrorMinRequests: 1000}, MaxErrorWindow, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newClock()
+			tt.cfg.Now = clk.now
+			r := NewRouter(tt.cfg)
+			c := ch("flaky", 1, 1)
+			if got := alternate(r, c, tt.outcomes); got != tt.open {
+				t.Fatalf("after %d alternating outcomes open = %v, want %v", tt.outcomes, got, tt.open)
+			}
+		})
+	}
+
+	t.Run("a closed breaker starts a fresh window", func(t *testing.T) {
+		clk := newClock()
+		r := NewRouter(BreakerConfig{ErrorRatio: 0.5, ErrorWindow: 10, ErrorMinRequests: 10, Cooldown: time.Second, Now: clk.now})
+		c := ch("flaky", 1, 1)
+		if !alternate(r, c, 10) {
+			t.Fatal("did not open")
+		}
+		clk.advance(time.Second)
+		if !pick(r, c) {
+			t.Fatal("no probe after the cooldown")
+		}
+		r.Success(c)
+		// One failure after the probe: the old failures are gone, so
+		// the ratio does not reopen the breaker at once.
+		r.Failure(c, 0)
+		if !pick(r, c) {
+			t.Fatal("the failures from before the cooldown reopened the breaker")
+		}
+	})
+
+	t.Run("concurrent outcomes", func(t *testing.T) {
+		r := NewRouter(BreakerConfig{ErrorRatio: 0.5, FailureThreshold: 1 << 30})
+		c := ch("racy", 1, 1)
+		done := make(chan struct{})
+		for g := 0; g < 4; g++ {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				for i := 0; i < 1000; i++ {
+					if i%2 == 0 {
+						r.Success(c)
+					} else {
+						r.Failure(c, 0)
+					}
+				}
+			}()
+		}
+		for g := 0; g < 4; g++ {
+			<-done
+		}
+		// Outcomes raced (go test -race) but the window's word stays
+		// whole: full (or empty, just reset by an opening), no bit
+		// outside the window.
+		w := r.health(c).outcomes.Load()
+		if n := int(w >> 32); (n != DefaultErrorWindow && w != 0) || w&0xffffffff&^r.windowMask != 0 {
+			t.Fatalf("window word %#x after concurrent outcomes", w)
+		}
+		r.Failure(c, 0)
+		r.Failure(c, 0)
+		for i := 0; i < DefaultErrorWindow; i++ {
+			r.Failure(c, 0)
+		}
+		if !r.Open(c) {
+			t.Fatal("a window of failures did not open the breaker")
+		}
+	})
+}
+
+// TestPickAllocsErrorRatio: the error ratio's window allocates nothing
+// either, and a healthy channel's full window is not written.
+func TestPickAllocsErrorRatio(t *testing.T) {
+	r := NewRouter(BreakerConfig{ErrorRatio: 0.5})
+	chs := []*Channel{ch("a", 1, 1), ch("b", 1, 2)}
+	var tried [2]*Channel
+	if n := testing.AllocsPerRun(1000, func() {
+		r.Success(r.Pick(chs, "m", "/chat/completions", tried[:0]))
+	}); n != 0 {
+		t.Fatalf("Pick with the error ratio allocates %v times per request", n)
+	}
+}
