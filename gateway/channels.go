@@ -17,8 +17,8 @@ import (
 // channel serves (route.Candidates) goes to the channel route.Router
 // picks; on a connect error, a timeout before the answer's headers, a 429
 // or a 5xx it goes to the next channel the Router picks, at most
-// maxAttempts times, all within the request's UpstreamTimeout: before the
-// answer's headers a request waits at most maxAttempts ×
+// Config.ChannelMaxAttempts times, all within the request's UpstreamTimeout: before the
+// answer's headers a request waits at most ChannelMaxAttempts ×
 // UpstreamHeaderTimeout. Every attempt happens before a byte of
 // the answer is written to the client: the forwarder decides on the
 // status alone, then relays one answer, so a stream that has begun is
@@ -31,8 +31,14 @@ import (
 // once, whatever the attempts; an Idempotency-Key still keeps the one
 // answer the client got.
 
-// maxAttempts bounds the channels one request tries.
-const maxAttempts = 3
+// DefaultChannelMaxAttempts bounds the channels one request tries unless
+// Config.ChannelMaxAttempts says otherwise, and MaxChannelAttempts bounds
+// that setting: the tried channels live in an array of that size on the
+// stack (tryChannels), so raise both together.
+const (
+	DefaultChannelMaxAttempts = 3
+	MaxChannelAttempts        = 10
+)
 
 // maxDrain is how much of a failed attempt's body is read so that its
 // connection can be reused; a larger one is closed instead.
@@ -45,7 +51,14 @@ const channelHeader = "X-Oais-Channel"
 // not retried, and returns that answer in OpenAI's shape. It returns nil
 // after writing the error itself.
 func (g *Gateway) tryChannels(ctx context.Context, c *call, w *respWriter, r *http.Request) *http.Response {
-	var tried [maxAttempts]*route.Channel
+	var tried [MaxChannelAttempts]*route.Channel
+	maxAttempts := g.cfg.ChannelMaxAttempts
+	if route.Pinned(c.ep.upstream, c.body) {
+		// Only the account that stored the earlier response can answer:
+		// another channel would turn this channel's 429 or 5xx into a
+		// misleading 404. The client sees this channel's answer.
+		maxAttempts = 1
+	}
 	n := 0
 	model := c.req.Model
 	ch := g.router.Pick(c.chs, model, c.ep.upstream, nil)

@@ -297,6 +297,62 @@ func TestChannelRouting(t *testing.T) {
 		}
 	})
 
+	t.Run("a response continuing an earlier one is never retried on another channel", func(t *testing.T) {
+		a, b := newMockChannel(t, "a", 1, 1), newMockChannel(t, "b", 1, 1)
+		a.set(http.StatusServiceUnavailable, "", 0)
+		b.set(http.StatusServiceUnavailable, "", 0)
+		h := channelHarness(t, a, b)
+		for _, body := range []string{
+			`{"model":"gpt-4o-mini","input":"and then?","previous_response_id":"resp_abc"}`,
+			`{"model":"gpt-4o-mini","input":"and then?","conversation":"conv_abc"}`,
+		} {
+			before := a.calls.Load() + b.calls.Load()
+			res, got := h.do(t, "chan", http.MethodPost, "/v1/responses", body, nil)
+			if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("X-Oais-Channel") == "" {
+				t.Fatalf("%s: %d %v %s", body, res.StatusCode, res.Header, got)
+			}
+			if n := a.calls.Load() + b.calls.Load() - before; n != 1 {
+				t.Fatalf("%s: tried %d channels; another account cannot continue the response", body, n)
+			}
+			h.rec.next(t)
+		}
+		// Without it the same request is retried as usual.
+		a.set(0, "", 0)
+		b.set(0, "", 0)
+		c := newMockChannel(t, "c", 1, 1)
+		c.set(http.StatusServiceUnavailable, "", 0)
+		d := newMockChannel(t, "d", 1, 1)
+		h = channelHarness(t, c, d)
+		res, got := h.do(t, "chan", http.MethodPost, "/v1/responses", `{"model":"gpt-4o-mini","input":"hi","previous_response_id":null}`, nil)
+		if res.StatusCode != http.StatusOK || res.Header.Get("X-Oais-Channel") != "d" {
+			t.Fatalf("a request without an earlier response: %d %v %s", res.StatusCode, res.Header, got)
+		}
+	})
+
+	t.Run("OAIS_CHANNEL_MAX_ATTEMPTS bounds the channels tried", func(t *testing.T) {
+		var chs []*mockChannel
+		for _, name := range []string{"a", "b", "c", "d", "e"} {
+			m := newMockChannel(t, name, 1, 1)
+			m.set(http.StatusBadGateway, "", 0)
+			chs = append(chs, m)
+		}
+		for _, tt := range []struct{ cfg, want int }{{0, 3}, {1, 1}, {5, 5}} {
+			h := channelHarnessCfg(t, Config{ChannelMaxAttempts: tt.cfg}, chs...)
+			before := int64(0)
+			for _, m := range chs {
+				before += m.calls.Load()
+			}
+			res, body := h.do(t, "chan", http.MethodPost, "/v1/chat/completions", chatBody, nil)
+			after := int64(0)
+			for _, m := range chs {
+				after += m.calls.Load()
+			}
+			if res.StatusCode != http.StatusBadGateway || after-before != int64(tt.want) {
+				t.Fatalf("ChannelMaxAttempts %d: %d %s after %d attempts, want %d", tt.cfg, res.StatusCode, body, after-before, tt.want)
+			}
+		}
+	})
+
 	t.Run("no channel for the model keeps the gateway's upstream", func(t *testing.T) {
 		a := newMockChannel(t, "a", 1, 1)
 		a.ch.Models = []string{"claude-3-5-sonnet"}

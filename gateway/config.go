@@ -59,6 +59,9 @@ type Config struct {
 	// ChannelBreaker tunes every channel's circuit breaker
 	// (docs/routing.md); the zero value takes route's defaults.
 	ChannelBreaker route.BreakerConfig
+	// ChannelMaxAttempts bounds the channels one request tries
+	// (1…MaxChannelAttempts); 0 takes DefaultChannelMaxAttempts.
+	ChannelMaxAttempts int
 	// TrustedProxies are the peers whose X-Forwarded-For is believed when
 	// finding the client's address (for IP allow-lists and logs).
 	TrustedProxies []netip.Prefix
@@ -170,6 +173,10 @@ func (c *Config) withDefaults() {
 	if c.BodyReadTimeout == 0 {
 		c.BodyReadTimeout = DefaultBodyReadTimeout
 	}
+	if c.ChannelMaxAttempts <= 0 {
+		c.ChannelMaxAttempts = DefaultChannelMaxAttempts
+	}
+	c.ChannelMaxAttempts = min(c.ChannelMaxAttempts, MaxChannelAttempts)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

@@ -92,3 +92,52 @@ func keyIsModel(quoted, raw []byte) bool {
 	var k string
 	return json.Unmarshal(quoted, &k) == nil && k == "model"
 }
+
+// Pinned reports whether a request on the endpoint path can be answered
+// only by the provider account that answered an earlier one: a
+// "/responses" request that names a previous_response_id or a
+// conversation (not null). The provider keeps those per account, so
+// another channel (another account) would answer 404 for a request the
+// first one might have served: such a request is never retried on
+// another channel (docs/routing.md). body must be a JSON object
+// json.Valid accepted.
+func Pinned(path string, body []byte) bool {
+	if path != "/responses" {
+		return false
+	}
+	i := jsonscan.SkipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return false
+	}
+	i = jsonscan.SkipSpace(body, i+1)
+	for i < len(body) && body[i] == '"' {
+		kEnd := jsonscan.EndOfString(body, i+1)
+		val := jsonscan.SkipSpace(body, jsonscan.SkipSpace(body, kEnd+1)+1)
+		end := jsonscan.SkipValue(body, val)
+		if string(body[val:end]) != "null" && keyIsOneOf(body[i:kEnd+1], body[i+1:kEnd], "previous_response_id", "conversation") {
+			return true
+		}
+		i = jsonscan.SkipSpace(body, end)
+		if i < len(body) && body[i] == ',' {
+			i = jsonscan.SkipSpace(body, i+1)
+		} else {
+			break
+		}
+	}
+	return false
+}
+
+// keyIsOneOf reports whether the object key (quoted, and raw between its
+// quotes) is one of names, escapes decoded as the provider decodes them.
+func keyIsOneOf(quoted, raw []byte, names ...string) bool {
+	k := string(raw)
+	if bytes.IndexByte(raw, '\\') >= 0 && json.Unmarshal(quoted, &k) != nil {
+		return false
+	}
+	for _, n := range names {
+		if k == n {
+			return true
+		}
+	}
+	return false
+}

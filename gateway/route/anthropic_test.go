@@ -63,3 +63,25 @@ func TestSetModel(t *testing.T) {
 		}
 	}
 }
+
+func TestPinned(t *testing.T) {
+	tests := []struct {
+		name, path, body string
+		want             bool
+	}{
+		{"previous_response_id", "/responses", `{"model":"gpt-4o","previous_response_id":"resp_1","input":"hi"}`, true},
+		{"escaped key", "/responses", `{"previous_response_id\u0000":"x","previous_respons\u0065_id":"resp_1"}`, true},
+		{"conversation", "/responses", `{"conversation":{"id":"conv_1"},"input":"hi"}`, true},
+		{"null", "/responses", `{"previous_response_id":null,"input":"hi"}`, false},
+		{"nested, not top-level", "/responses", `{"input":[{"previous_response_id":"resp_1"}]}`, false},
+		{"absent", "/responses", `{"model":"gpt-4o","input":"hi"}`, false},
+		{"chat completions are never pinned", "/chat/completions", `{"previous_response_id":"resp_1"}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Pinned(tt.path, []byte(tt.body)); got != tt.want {
+				t.Fatalf("Pinned(%s, %s) = %v, want %v", tt.path, tt.body, got, tt.want)
+			}
+		})
+	}
+}

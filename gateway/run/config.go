@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/oais/oais/gateway"
+	"github.com/oais/oais/gateway/route"
 	"github.com/oais/oais/gateway/spool"
 	"github.com/oais/oais/internal/config"
 	"github.com/oais/oais/internal/drain"
@@ -87,6 +88,13 @@ type Config struct {
 	// UnpricedModelPrice (OAIS_UNPRICED_MODEL_PRICE) is charged for models
 	// no price lists; nil refuses them (400 model_not_priced).
 	UnpricedModelPrice *pricing.Price
+	// ChannelBreaker is every channel's circuit breaker (docs/routing.md):
+	// OAIS_CHANNEL_BREAKER_FAILURES, _COOLDOWN, _MAX_RETRY_AFTER,
+	// _ERROR_RATIO, _WINDOW and _MIN_REQUESTS.
+	ChannelBreaker route.BreakerConfig
+	// ChannelMaxAttempts (OAIS_CHANNEL_MAX_ATTEMPTS) bounds the channels
+	// one request tries.
+	ChannelMaxAttempts int
 }
 
 // Load reads the Config from env; the error names the first bad variable.
@@ -158,6 +166,7 @@ func Load(env config.Env) (Config, error) {
 	if c.MaxBodyBytes == 0 {
 		errs = append(errs, config.Errorf("OAIS_MAX_BODY_BYTES", "must be positive"))
 	}
+	c.loadChannels(env, &errs)
 	if v := env.String("OAIS_UNPRICED_MODEL_PRICE", ""); v != "" {
 		p, err := parsePrice(v)
 		if err != nil {
@@ -167,6 +176,46 @@ func Load(env config.Env) (Config, error) {
 		c.UnpricedModelPrice = p
 	}
 	return c, config.Join(errs)
+}
+
+// loadChannels reads the channel router's settings.
+func (c *Config) loadChannels(env config.Env, errs *[]error) {
+	b := &c.ChannelBreaker
+	b.FailureThreshold = int(env.Int("OAIS_CHANNEL_BREAKER_FAILURES", route.DefaultFailureThreshold, errs))
+	if b.FailureThreshold < 1 || b.FailureThreshold > 1000 {
+		*errs = append(*errs, config.Errorf("OAIS_CHANNEL_BREAKER_FAILURES", "must be 1 to 1000 consecutive failed attempts, e.g. 3"))
+	}
+	b.Cooldown = env.Duration("OAIS_CHANNEL_BREAKER_COOLDOWN", route.DefaultCooldown, errs)
+	if b.Cooldown < time.Second || b.Cooldown > time.Hour {
+		*errs = append(*errs, config.Errorf("OAIS_CHANNEL_BREAKER_COOLDOWN", "must be 1s to 1h, e.g. 30s"))
+	}
+	b.MaxRetryAfter = env.Duration("OAIS_CHANNEL_BREAKER_MAX_RETRY_AFTER", route.DefaultMaxRetryAfter, errs)
+	if b.MaxRetryAfter < time.Second || b.MaxRetryAfter > 24*time.Hour {
+		*errs = append(*errs, config.Errorf("OAIS_CHANNEL_BREAKER_MAX_RETRY_AFTER", "must be 1s to 24h, e.g. 5m"))
+	}
+	if v := strings.TrimSpace(env.String("OAIS_CHANNEL_BREAKER_ERROR_RATIO", "")); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r < 0 || r > 1 || r != r {
+			*errs = append(*errs, config.Errorf("OAIS_CHANNEL_BREAKER_ERROR_RATIO",
+				"%q: want a share of failed attempts from 0 (off) to 1, e.g. 0.5", v))
+		} else {
+			b.ErrorRatio = r
+		}
+	}
+	b.ErrorWindow = int(env.Int("OAIS_CHANNEL_BREAKER_WINDOW", route.DefaultErrorWindow, errs))
+	if b.ErrorWindow < 1 || b.ErrorWindow > route.MaxErrorWindow {
+		*errs = append(*errs, config.Errorf("OAIS_CHANNEL_BREAKER_WINDOW", "must be 1 to %d outcomes, e.g. %d", route.MaxErrorWindow, route.DefaultErrorWindow))
+	}
+	b.ErrorMinRequests = int(env.Int("OAIS_CHANNEL_BREAKER_MIN_REQUESTS", int64(min(route.DefaultErrorMinRequests, max(b.ErrorWindow, 1))), errs))
+	if b.ErrorMinRequests < 1 || b.ErrorMinRequests > b.ErrorWindow {
+		*errs = append(*errs, config.Errorf("OAIS_CHANNEL_BREAKER_MIN_REQUESTS",
+			"must be 1 to OAIS_CHANNEL_BREAKER_WINDOW (%d), e.g. %d", b.ErrorWindow, min(route.DefaultErrorMinRequests, max(b.ErrorWindow, 1))))
+	}
+	c.ChannelMaxAttempts = int(env.Int("OAIS_CHANNEL_MAX_ATTEMPTS", gateway.DefaultChannelMaxAttempts, errs))
+	if c.ChannelMaxAttempts < 1 || c.ChannelMaxAttempts > gateway.MaxChannelAttempts {
+		*errs = append(*errs, config.Errorf("OAIS_CHANNEL_MAX_ATTEMPTS", "must be 1 (no retry) to %d channels a request tries, e.g. %d",
+			gateway.MaxChannelAttempts, gateway.DefaultChannelMaxAttempts))
+	}
 }
 
 // parsePrice reads "input,cached,output" in micro-dollars per million

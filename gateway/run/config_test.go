@@ -3,6 +3,9 @@ package run
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/oais/oais/gateway/route"
 
 	"github.com/oais/oais/internal/config"
 	"github.com/oais/oais/internal/pricing"
@@ -92,6 +95,63 @@ func TestGatewayName(t *testing.T) {
 			}
 			if err != nil || c.Name != tt.value {
 				t.Fatalf("Load = %v, Name %q; want %q", err, c.Name, tt.value)
+			}
+		})
+	}
+}
+
+// TestChannelSettings: the channel breaker and retry settings, defaults,
+// good values and bad ones refused with an error naming the variable.
+func TestChannelSettings(t *testing.T) {
+	def := route.BreakerConfig{FailureThreshold: 3, Cooldown: 30 * time.Second, MaxRetryAfter: 5 * time.Minute,
+		ErrorWindow: 20, ErrorMinRequests: 10}
+	tests := []struct {
+		name     string
+		env      map[string]string
+		want     route.BreakerConfig
+		attempts int
+		wantErr  string // the variable the error must name
+	}{
+		{name: "defaults", want: def, attempts: 3},
+		{name: "every setting", env: map[string]string{
+			"OAIS_CHANNEL_BREAKER_FAILURES": "5", "OAIS_CHANNEL_BREAKER_COOLDOWN": "1m", "OAIS_CHANNEL_BREAKER_MAX_RETRY_AFTER": "10m",
+			"OAIS_CHANNEL_BREAKER_ERROR_RATIO": "0.5", "OAIS_CHANNEL_BREAKER_WINDOW": "32", "OAIS_CHANNEL_BREAKER_MIN_REQUESTS": "16",
+			"OAIS_CHANNEL_MAX_ATTEMPTS": "1"},
+			want: route.BreakerConfig{FailureThreshold: 5, Cooldown: time.Minute, MaxRetryAfter: 10 * time.Minute,
+				ErrorRatio: 0.5, ErrorWindow: 32, ErrorMinRequests: 16}, attempts: 1},
+		{name: "a short window lowers the default minimum", env: map[string]string{"OAIS_CHANNEL_BREAKER_WINDOW": "4"},
+			want: route.BreakerConfig{FailureThreshold: 3, Cooldown: 30 * time.Second, MaxRetryAfter: 5 * time.Minute,
+				ErrorWindow: 4, ErrorMinRequests: 4}, attempts: 3},
+		{name: "ratio 0 is off", env: map[string]string{"OAIS_CHANNEL_BREAKER_ERROR_RATIO": "0"}, want: def, attempts: 3},
+		{name: "failures zero", env: map[string]string{"OAIS_CHANNEL_BREAKER_FAILURES": "0"}, wantErr: "OAIS_CHANNEL_BREAKER_FAILURES"},
+		{name: "failures not a number", env: map[string]string{"OAIS_CHANNEL_BREAKER_FAILURES": "three"}, wantErr: "OAIS_CHANNEL_BREAKER_FAILURES"},
+		{name: "cooldown without a unit", env: map[string]string{"OAIS_CHANNEL_BREAKER_COOLDOWN": "30"}, wantErr: "OAIS_CHANNEL_BREAKER_COOLDOWN"},
+		{name: "cooldown too short", env: map[string]string{"OAIS_CHANNEL_BREAKER_COOLDOWN": "10ms"}, wantErr: "OAIS_CHANNEL_BREAKER_COOLDOWN"},
+		{name: "max Retry-After negative", env: map[string]string{"OAIS_CHANNEL_BREAKER_MAX_RETRY_AFTER": "-1m"}, wantErr: "OAIS_CHANNEL_BREAKER_MAX_RETRY_AFTER"},
+		{name: "ratio as a percentage", env: map[string]string{"OAIS_CHANNEL_BREAKER_ERROR_RATIO": "50"}, wantErr: "OAIS_CHANNEL_BREAKER_ERROR_RATIO"},
+		{name: "ratio negative", env: map[string]string{"OAIS_CHANNEL_BREAKER_ERROR_RATIO": "-0.1"}, wantErr: "OAIS_CHANNEL_BREAKER_ERROR_RATIO"},
+		{name: "ratio NaN", env: map[string]string{"OAIS_CHANNEL_BREAKER_ERROR_RATIO": "NaN"}, wantErr: "OAIS_CHANNEL_BREAKER_ERROR_RATIO"},
+		{name: "window above the maximum", env: map[string]string{"OAIS_CHANNEL_BREAKER_WINDOW": "64"}, wantErr: "OAIS_CHANNEL_BREAKER_WINDOW"},
+		{name: "minimum above the window", env: map[string]string{"OAIS_CHANNEL_BREAKER_WINDOW": "10", "OAIS_CHANNEL_BREAKER_MIN_REQUESTS": "11"}, wantErr: "OAIS_CHANNEL_BREAKER_MIN_REQUESTS"},
+		{name: "attempts zero", env: map[string]string{"OAIS_CHANNEL_MAX_ATTEMPTS": "0"}, wantErr: "OAIS_CHANNEL_MAX_ATTEMPTS"},
+		{name: "attempts above the maximum", env: map[string]string{"OAIS_CHANNEL_MAX_ATTEMPTS": "11"}, wantErr: "OAIS_CHANNEL_MAX_ATTEMPTS"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(config.Map(tt.env))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Load = %v; want an error naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.ChannelBreaker; got.Now != nil || got.FailureThreshold != tt.want.FailureThreshold || got.Cooldown != tt.want.Cooldown ||
+				got.MaxRetryAfter != tt.want.MaxRetryAfter || got.ErrorRatio != tt.want.ErrorRatio || got.ErrorWindow != tt.want.ErrorWindow ||
+				got.ErrorMinRequests != tt.want.ErrorMinRequests || c.ChannelMaxAttempts != tt.attempts {
+				t.Fatalf("ChannelBreaker %+v, attempts %d; want %+v, %d", c.ChannelBreaker, c.ChannelMaxAttempts, tt.want, tt.attempts)
 			}
 		})
 	}

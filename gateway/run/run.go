@@ -172,6 +172,8 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 		UpstreamHeaderTimeout: cfg.UpstreamHeaderTimeout,
 		TrustedProxies:        trusted,
 		Egress:                &egress.Policy{Allowed: cfg.UpstreamAllowedNetworks},
+		ChannelBreaker:        cfg.ChannelBreaker,
+		ChannelMaxAttempts:    cfg.ChannelMaxAttempts,
 		Logger:                log,
 		Ready:                 g.ready,
 	}
