@@ -71,6 +71,22 @@ Configuration is read from the environment (CONTRACT §1):
                            otherwise (502 upstream_unavailable; a metadata address only by its
                            own /32). OAIS_UPSTREAM_BASE_URL and the mock are not restricted
                            (default: none)
+  OAIS_CHANNEL_BREAKER_FAILURES
+                           consecutive failed attempts (connect error, timeout before the
+                           headers, 429, 5xx) that open a channel's breaker (default 3)
+  OAIS_CHANNEL_BREAKER_COOLDOWN
+                           how long an open breaker keeps its channel out before one
+                           half-open probe (default 30s; 1s to 1h)
+  OAIS_CHANNEL_BREAKER_MAX_RETRY_AFTER
+                           the longest a provider's Retry-After keeps a channel out (default 5m)
+  OAIS_CHANNEL_BREAKER_ERROR_RATIO
+                           also open the breaker when failures are at least this share of a
+                           channel's last OAIS_CHANNEL_BREAKER_WINDOW outcomes (default 20, at
+                           most 32), once OAIS_CHANNEL_BREAKER_MIN_REQUESTS (default 10) are
+                           known; e.g. 0.5 (default 0: off)
+  OAIS_CHANNEL_MAX_ATTEMPTS
+                           channels one request tries before its error reaches the client
+                           (default 3; 1 to 10)
   OAIS_DRAIN_TIMEOUT       on SIGTERM/SIGINT: /readyz answers 503, no new connections, and
                            requests and streams in flight get this long to finish, each
                            metered, before they are cut (default 25s); then the spool is
