@@ -31,6 +31,8 @@ type mockChannel struct {
 	after  string // Retry-After sent with status
 	cut    int    // streams: abort after this many words (0: never)
 	delay  int    // wait this long (ms) before answering
+	// alternate: status answers every other request only (the 2nd, 4th…).
+	alternate bool
 	bodies [][]byte
 	paths  []*url.URL
 	hdrs   []http.Header
@@ -43,7 +45,7 @@ func newMockChannel(t *testing.T, name string, prio, weight int) *mockChannel {
 	m := &mockChannel{}
 	mock := mockupstream.New(mockupstream.Options{APIKey: channelKey})
 	m.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		m.calls.Add(1)
+		call := m.calls.Add(1)
 		b, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(b))
 		m.mu.Lock()
@@ -51,6 +53,9 @@ func newMockChannel(t *testing.T, name string, prio, weight int) *mockChannel {
 		m.paths = append(m.paths, r.URL)
 		m.hdrs = append(m.hdrs, r.Header.Clone())
 		status, after, cut, delay := m.status, m.after, m.cut, m.delay
+		if m.alternate && call%2 == 1 {
+			status = 0
+		}
 		m.mu.Unlock()
 		// A hostile upstream cannot name the channel or claim a cache hit.
 		w.Header().Set("X-Oais-Channel", "forged")
@@ -350,6 +355,34 @@ func TestChannelRouting(t *testing.T) {
 			if res.StatusCode != http.StatusBadGateway || after-before != int64(tt.want) {
 				t.Fatalf("ChannelMaxAttempts %d: %d %s after %d attempts, want %d", tt.cfg, res.StatusCode, body, after-before, tt.want)
 			}
+		}
+	})
+
+	t.Run("a channel failing every other request is taken out by the error ratio", func(t *testing.T) {
+		for _, tt := range []struct {
+			name  string
+			ratio float64
+			out   bool
+		}{{"ratio off", 0, false}, {"ratio 0.5", 0.5, true}} {
+			t.Run(tt.name, func(t *testing.T) {
+				flaky, backup := newMockChannel(t, "flaky", 2, 1), newMockChannel(t, "backup", 1, 1)
+				flaky.set(http.StatusInternalServerError, "", 0)
+				flaky.alternate = true
+				h := channelHarnessCfg(t, Config{ChannelBreaker: route.BreakerConfig{ErrorRatio: tt.ratio, ErrorWindow: 10, ErrorMinRequests: 10}}, flaky, backup)
+				for i := 0; i < 40; i++ {
+					res, body := h.do(t, "chan", http.MethodPost, "/v1/chat/completions", chatBody, nil)
+					if res.StatusCode != http.StatusOK {
+						t.Fatalf("request %d: %d %s; the client must never see the flaky channel's 500", i, res.StatusCode, body)
+					}
+					h.rec.next(t)
+				}
+				// 40 requests: without the ratio the flaky channel (the
+				// higher priority) takes every one; with it, it is out
+				// after its 10th.
+				if got := flaky.calls.Load(); (got < 40) != tt.out {
+					t.Fatalf("the flaky channel was called %d times of 40", got)
+				}
+			})
 		}
 	})
 
