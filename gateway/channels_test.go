@@ -33,9 +33,9 @@ type mockChannel struct {
 	delay  int    // wait this long (ms) before answering
 	// alternate: status answers every other request only (the 2nd, 4th…).
 	alternate bool
-	bodies [][]byte
-	paths  []*url.URL
-	hdrs   []http.Header
+	bodies    [][]byte
+	paths     []*url.URL
+	hdrs      []http.Header
 }
 
 const channelKey = "sk-channel-secret"
