@@ -240,7 +240,7 @@ func (s *Service) Create(ctx context.Context, c *ent.Client, p Params) (*ent.Cha
 	}
 	ck.ws = ws
 	var ch *ent.Channel
-	err = inTx(ctx, c, func(c *ent.Client) error {
+	err = store.InTx(ctx, c, func(c *ent.Client) error {
 		if err := nameFree(ctx, c, ws, p.Name, ""); err != nil {
 			return err
 		}
@@ -285,7 +285,7 @@ func (s *Service) Update(ctx context.Context, c *ent.Client, id string, p Params
 	}
 	ck.ws = ws
 	var ch *ent.Channel
-	err = inTx(ctx, c, func(c *ent.Client) error {
+	err = store.InTx(ctx, c, func(c *ent.Client) error {
 		if err := nameFree(ctx, c, ws, p.Name, id); err != nil {
 			return err
 		}
@@ -320,7 +320,7 @@ func (s *Service) Delete(ctx context.Context, c *ent.Client, id string) error {
 	if err := mayManage(ctx, owner(cur)); err != nil {
 		return err
 	}
-	return inTx(ctx, c, func(c *ent.Client) error {
+	return store.InTx(ctx, c, func(c *ent.Client) error {
 		if err := c.Channel.DeleteOneID(id).Exec(ctx); err != nil {
 			return store.Classify(err)
 		}
@@ -395,20 +395,4 @@ func record(ctx context.Context, c *ent.Client, action string, ch *ent.Channel, 
 		d["model_map"] = strings.Join(m, ",")
 	}
 	return audit.Record(ctx, c, audit.Event{WorkspaceID: ck.ws, Action: action, TargetType: "channel", TargetID: ch.ID, Details: d})
-}
-
-// inTx runs fn in ctx's transaction if there is one, else in a new one.
-func inTx(ctx context.Context, c *ent.Client, fn func(*ent.Client) error) error {
-	if ent.TxFromContext(ctx) != nil {
-		return fn(c)
-	}
-	tx, err := c.Tx(ctx)
-	if err != nil {
-		return store.Classify(err)
-	}
-	if err := fn(tx.Client()); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return store.Classify(tx.Commit())
 }
