@@ -328,3 +328,42 @@ func FuzzResponsesSSERelay(f *testing.F) {
 		}
 	})
 }
+
+// TestResponsesBackgroundRefused: the attack was `"background": true` on
+// /v1/responses. The upstream answers at once with the response queued and
+// "usage": null, generates afterwards on the operator's account, and the
+// client collects the output later (GET /v1/responses/{id} elsewhere, or
+// previous_response_id here): the gateway billed its prompt estimate and
+// nothing of the generation, so one field switched metering off. Such a
+// request is refused before it reaches the upstream, whatever the shape of
+// the body (the scanned one, or one encoding/json decodes).
+func TestResponsesBackgroundRefused(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	for _, body := range []string{
+		`{"model":"gpt-4o-mini","input":"Hello world","background":true}`,
+		`{"model":"gpt-4o-mini","input":"Hello world","stream":true,"background":true}`,
+		`{"model":"gpt-4o-mini","background":false,"input":"Hello world","background":true}`,
+		// An escaped key goes to encoding/json, and is background to the
+		// upstream too: still refused.
+		`{"model":"gpt-4o-mini","input":"Hello world","back\u0067round":true}`,
+	} {
+		resp, raw := h.do(t, "active", "POST", "/v1/responses", body, nil)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(decodeErr(t, raw).Error.Message, "background") {
+			t.Fatalf("%s: %d %s", body, resp.StatusCode, raw)
+		}
+		if rec := h.rec.next(t); rec.Status != http.StatusBadRequest || rec.CostMicros != 0 {
+			t.Fatalf("record %+v", rec)
+		}
+	}
+	if n := h.upstreamCalls(); n != 0 {
+		t.Fatalf("%d upstream calls, want none", n)
+	}
+	// background false (or absent) is an ordinary, metered request.
+	resp, raw := h.do(t, "active", "POST", "/v1/responses", `{"model":"gpt-4o-mini","input":"Hello world","background":false}`, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, raw)
+	}
+	if rec := h.rec.next(t); rec.Source != usage.SourceUpstream {
+		t.Fatalf("record %+v", rec)
+	}
+}
