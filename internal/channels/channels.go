@@ -39,6 +39,10 @@ const (
 	MaxModelName = 200
 	MaxWeight    = 1_000_000
 	MaxPriority  = 1_000_000
+	// MaxPerOwner bounds the channels of one workspace (and the
+	// site-wide ones): every gateway loads them all, and each name is a
+	// metrics label.
+	MaxPerOwner = 100
 )
 
 // Audit actions of channels. Dashboards filter on these strings: add, never rename.
@@ -244,6 +248,9 @@ func (s *Service) Create(ctx context.Context, c *ent.Client, p Params) (*ent.Cha
 		if err := nameFree(ctx, c, ws, p.Name, ""); err != nil {
 			return err
 		}
+		if err := room(ctx, c, ws); err != nil {
+			return err
+		}
 		q := c.Channel.Create().SetID(id).SetName(p.Name).SetType(entchannel.Type(p.Type)).SetBaseURL(ck.base.String()).
 			SetModels(p.Models).SetModelMap(ck.modelMap).
 			SetNillablePriority(p.Priority).SetNillableWeight(p.Weight).SetNillableEnabled(p.Enabled).
@@ -342,6 +349,25 @@ func List(ctx context.Context, c *ent.Client, ws *string) ([]*ent.Channel, error
 	}
 	chs, err := q.Order(ent.Desc(entchannel.FieldPriority), ent.Asc(entchannel.FieldName), ent.Asc(entchannel.FieldID)).All(ctx)
 	return chs, store.Classify(err)
+}
+
+// room refuses a channel past MaxPerOwner in owner ws ("" for the site).
+// Concurrent creations may pass it together, by their number at most.
+func room(ctx context.Context, c *ent.Client, ws string) error {
+	q := c.Channel.Query()
+	if ws == "" {
+		q.Where(entchannel.WorkspaceIDIsNil())
+	} else {
+		q.Where(entchannel.WorkspaceID(ws))
+	}
+	n, err := q.Count(ctx)
+	if err != nil {
+		return store.Classify(err)
+	}
+	if n >= MaxPerOwner {
+		return &InputError{Field: "workspaceID", Msg: fmt.Sprintf("this owner has %d channels, the most there can be; delete one first (a channel serves any number of models)", MaxPerOwner)}
+	}
+	return nil
 }
 
 func owner(ch *ent.Channel) string {
