@@ -24,12 +24,15 @@ var (
 	ErrModelNotAllowed    = errors.New("gateway: model not allowed for the key")
 	ErrBadRequest         = errors.New("gateway: malformed JSON body")
 	ErrMissingModel       = errors.New("gateway: no model in the request")
-	ErrTooLarge           = errors.New("gateway: request body over the limit")
-	ErrBodyTimeout        = errors.New("gateway: request body not received in time")
-	ErrNotFound           = errors.New("gateway: unknown route")
-	ErrMethodNotAllowed   = errors.New("gateway: method not allowed")
-	ErrUpstreamDown       = errors.New("gateway: upstream unreachable")
-	ErrUpstreamTimeout    = errors.New("gateway: upstream timed out")
+	// ErrBackground: a /v1/responses request with "background": true,
+	// whose generation happens after an answer without usage.
+	ErrBackground       = errors.New("gateway: background responses are not served")
+	ErrTooLarge         = errors.New("gateway: request body over the limit")
+	ErrBodyTimeout      = errors.New("gateway: request body not received in time")
+	ErrNotFound         = errors.New("gateway: unknown route")
+	ErrMethodNotAllowed = errors.New("gateway: method not allowed")
+	ErrUpstreamDown     = errors.New("gateway: upstream unreachable")
+	ErrUpstreamTimeout  = errors.New("gateway: upstream timed out")
 	// ErrUpstreamForbidden: a workspace's own upstream leads to an address
 	// tenants may not reach (internal/egress).
 	ErrUpstreamForbidden = errors.New("gateway: workspace upstream address not allowed")
@@ -185,6 +188,9 @@ func wireError(err error) apiError {
 	case errors.Is(err, ErrMissingModel):
 		return apiError{status: http.StatusBadRequest, typ: "invalid_request_error", code: "invalid_request_error",
 			message: "You must provide a model parameter."}
+	case errors.Is(err, ErrBackground):
+		return apiError{status: http.StatusBadRequest, typ: "invalid_request_error", code: "unsupported_parameter",
+			message: "`background` is not supported by this gateway: its usage could not be metered. Send the request without it (stream it for a long answer)."}
 	case errors.Is(err, ErrTooLarge):
 		return apiError{status: http.StatusRequestEntityTooLarge, typ: "invalid_request_error", code: "request_too_large",
 			message: "The request body is too large."}

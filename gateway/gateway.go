@@ -615,6 +615,8 @@ type apiRequest struct {
 	// The Responses API's prompt parts and output bound.
 	Instructions    json.RawMessage `json:"instructions"`
 	MaxOutputTokens *int64          `json:"max_output_tokens"`
+	// Background is refused (ErrBackground): its answer has no usage.
+	Background bool `json:"background"`
 }
 
 // maxChoices bounds n and best_of in reservations: OpenAI's own limit
@@ -698,6 +700,11 @@ func (g *Gateway) readBody(c *call, r *http.Request) error {
 	case kindEmbeddings:
 		c.prompt = int64(tokens.CountPrompt(q.Model, q.Input))
 	case kindResponses:
+		// A background response answers at once, queued, with no usage,
+		// and generates afterwards: nothing of it could be metered.
+		if q.Background {
+			return ErrBackground
+		}
 		c.prompt = int64(tokens.EstimateInput(q.Model, q.Input, q.Instructions))
 	}
 	if c.ep.kind != kindEmbeddings {

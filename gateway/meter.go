@@ -354,8 +354,13 @@ func (m *sseMeter) result() *meterResult { return &m.res }
 type jsonMeter struct {
 	src   io.ReadCloser
 	names *usageNames // nil: chatUsage
-	head  []byte      // the first metaWindow bytes
-	tail  []byte      // ring of the last metaWindow bytes after head
+	// top finds a Responses answer's top-level usage over the whole body
+	// (names is &responsesUsage): the answer echoes client objects (tool
+	// schemas, text.format) before it and client metadata after it, so
+	// neither window can be trusted to hold the real one.
+	top   topUsage
+	head  []byte // the first metaWindow bytes
+	tail  []byte // ring of the last metaWindow bytes after head
 	tpos  int
 	total int64
 	res   meterResult
@@ -377,6 +382,9 @@ func (m *jsonMeter) Read(p []byte) (int, error) {
 
 func (m *jsonMeter) keep(b []byte) {
 	m.total += int64(len(b))
+	if m.names == &responsesUsage {
+		m.top.feed(b)
+	}
 	if room := metaWindow - len(m.head); room > 0 {
 		k := min(room, len(b))
 		m.head = append(m.head, b[:k]...)
@@ -411,7 +419,12 @@ func (m *jsonMeter) keep(b []byte) {
 // the relay's buffer and gone by the time the call settles.
 func (m *jsonMeter) whole(b []byte) {
 	m.total, m.done = int64(len(b)), true
-	m.res.usage, m.res.hasUsage = findUsage(b, m.names)
+	if m.names == &responsesUsage {
+		m.top.feed(b)
+		m.res.usage, m.res.hasUsage = m.top.usage()
+	} else {
+		m.res.usage, m.res.hasUsage = findUsage(b, m.names)
+	}
 	if !m.res.hasUsage || !m.res.usage.plausible() {
 		m.res.collectText(b)
 	}
@@ -430,7 +443,12 @@ func (m *jsonMeter) finish() {
 	} else {
 		tail = m.tail
 	}
-	for _, part := range [][]byte{tail, m.head} {
+	parts := [][]byte{tail, m.head}
+	if m.names == &responsesUsage {
+		m.res.usage, m.res.hasUsage = m.top.usage()
+		parts = nil
+	}
+	for _, part := range parts {
 		if u, ok := findUsage(part, m.names); ok {
 			m.res.usage = u
 			m.res.hasUsage = true
@@ -699,4 +717,117 @@ func countValue(val []byte, dst *int64, malformed *bool) {
 		return
 	}
 	*dst = v
+}
+
+// maxTopUsage bounds the top-level usage object topUsage keeps.
+const maxTopUsage = 4 << 10
+
+// topUsage follows a JSON body's nesting, chunk by chunk, and keeps the
+// value of its last top-level "usage" member when it is an object of at
+// most maxTopUsage bytes: a "usage" nested anywhere (an echoed schema, a
+// metadata value) is never taken for it.
+type topUsage struct {
+	depth     int
+	inStr     bool
+	esc       bool
+	expectKey bool // at depth 1, the next string is a member name
+	isKey     bool // the current string is a member name at depth 1
+	key       [8]byte
+	keyLen    int
+	keyOver   bool
+	isUsage   bool // the member being read is "usage"
+	colon     bool // and its colon has gone by
+	capturing bool
+	capOver   bool
+	cap       []byte
+	found     []byte
+}
+
+func (s *topUsage) add(c byte) {
+	if len(s.cap) < maxTopUsage {
+		s.cap = append(s.cap, c)
+	} else {
+		s.capOver = true
+	}
+}
+
+func (s *topUsage) feed(b []byte) {
+	for _, c := range b {
+		if s.inStr {
+			switch {
+			case s.esc:
+				s.esc = false
+			case c == '\\':
+				s.esc = true
+			case c == '"':
+				s.inStr = false
+				if s.isKey {
+					s.isKey = false
+					s.isUsage = !s.keyOver && string(s.key[:s.keyLen]) == "usage"
+				}
+			}
+			if s.isKey && s.inStr {
+				if s.keyLen < len(s.key) {
+					s.key[s.keyLen] = c
+					s.keyLen++
+				} else {
+					s.keyOver = true
+				}
+			}
+			if s.capturing {
+				s.add(c)
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			s.inStr = true
+			if s.depth == 1 && s.expectKey {
+				s.isKey, s.keyLen, s.keyOver, s.expectKey = true, 0, false, false
+			}
+		case '{', '[':
+			if s.depth == 1 && s.colon && c == '{' {
+				s.capturing, s.capOver, s.cap = true, false, s.cap[:0]
+			}
+			s.isUsage, s.colon = false, false
+			s.depth++
+			if s.depth == 1 && c == '{' {
+				s.expectKey = true
+			}
+		case '}', ']':
+			s.depth--
+			if s.capturing && s.depth == 1 {
+				s.add(c)
+				s.capturing = false
+				if !s.capOver {
+					s.found = append(s.found[:0], s.cap...)
+				}
+				continue
+			}
+		case ',':
+			if s.depth == 1 {
+				s.expectKey, s.isUsage, s.colon = true, false, false
+			}
+		case ':':
+			if s.depth == 1 && s.isUsage {
+				s.colon = true
+			}
+		case ' ', '\t', '\n', '\r':
+		default:
+			if s.depth == 1 {
+				s.isUsage, s.colon = false, false
+			}
+		}
+		if s.capturing {
+			s.add(c)
+		}
+	}
+}
+
+// usage decodes the top-level usage found, if any.
+func (s *topUsage) usage() (upstreamUsage, bool) {
+	if s.found == nil {
+		return upstreamUsage{}, false
+	}
+	return decodeUsageAs(s.found, &responsesUsage)
 }

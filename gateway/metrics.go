@@ -24,8 +24,9 @@ type metrics struct {
 	// workspace's usage (errorusage.go).
 	unattributed        *prometheus.CounterVec
 	errorRecordsDropped prometheus.Counter
-	// channelFailures counts failed channel attempts by channel name (a
-	// bounded set: channels are configured by admins).
+	// channelFailures counts failed channel attempts by channel name (at
+	// most channels.MaxPerOwner per workspace and for the site, but any
+	// workspace owner may create them: the set grows with workspaces).
 	channelFailures *prometheus.CounterVec
 }
 

@@ -13,7 +13,7 @@ import (
 // requestFields are the top-level keys of a request body the gateway reads.
 var requestFields = [...]string{"model", "stream", "stream_options", "max_tokens",
 	"max_completion_tokens", "n", "best_of", "messages", "prompt", "input", "instructions",
-	"max_output_tokens"}
+	"max_output_tokens", "background"}
 
 // scanRequest fills q from a body that json.Valid accepted, reading only
 // the fields apiRequest names and skipping every other value unparsed; a
@@ -138,6 +138,15 @@ func scanField(f int, val []byte, q *apiRequest, messages *[]byte) bool {
 		return true
 	case "max_output_tokens":
 		return intField(val, &q.MaxOutputTokens)
+	case "background":
+		switch string(val) {
+		case "true":
+			q.Background = true
+		case "false", "null":
+		default:
+			return false
+		}
+		return true
 	}
 	return false
 }

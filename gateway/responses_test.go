@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/oais/oais/gateway/mockupstream"
 	"github.com/oais/oais/gateway/tokens"
@@ -325,6 +326,108 @@ func FuzzResponsesSSERelay(f *testing.F) {
 		waitFor(t, "the stream's usage record", func() bool { return rig.rec.n.Load() > before })
 		if n := rig.rec.n.Load() - before; n != 1 {
 			t.Fatalf("%d usage records for one stream", n)
+		}
+	})
+}
+
+// TestResponsesBackgroundRefused: the attack was `"background": true` on
+// /v1/responses. The upstream answers at once with the response queued and
+// "usage": null, generates afterwards on the operator's account, and the
+// client collects the output later (GET /v1/responses/{id} elsewhere, or
+// previous_response_id here): the gateway billed its prompt estimate and
+// nothing of the generation, so one field switched metering off. Such a
+// request is refused before it reaches the upstream, whatever the shape of
+// the body (the scanned one, or one encoding/json decodes).
+func TestResponsesBackgroundRefused(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	for _, body := range []string{
+		`{"model":"gpt-4o-mini","input":"Hello world","background":true}`,
+		`{"model":"gpt-4o-mini","input":"Hello world","stream":true,"background":true}`,
+		`{"model":"gpt-4o-mini","background":false,"input":"Hello world","background":true}`,
+		// An escaped key goes to encoding/json, and is background to the
+		// upstream too: still refused.
+		`{"model":"gpt-4o-mini","input":"Hello world","back\u0067round":true}`,
+	} {
+		resp, raw := h.do(t, "active", "POST", "/v1/responses", body, nil)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(decodeErr(t, raw).Error.Message, "background") {
+			t.Fatalf("%s: %d %s", body, resp.StatusCode, raw)
+		}
+		if rec := h.rec.next(t); rec.Status != http.StatusBadRequest || rec.CostMicros != 0 {
+			t.Fatalf("record %+v", rec)
+		}
+	}
+	if n := h.upstreamCalls(); n != 0 {
+		t.Fatalf("%d upstream calls, want none", n)
+	}
+	// background false (or absent) is an ordinary, metered request.
+	resp, raw := h.do(t, "active", "POST", "/v1/responses", `{"model":"gpt-4o-mini","input":"Hello world","background":false}`, nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, raw)
+	}
+	if rec := h.rec.next(t); rec.Source != usage.SourceUpstream {
+		t.Fatalf("record %+v", rec)
+	}
+}
+
+// TestResponsesUsageIsTopLevel: the attack was a usage object of the
+// client's own inside a /v1/responses answer. The answer echoes the
+// request's tools (their parameter schemas), text.format's schema and,
+// after the usage, its metadata (16 pairs of up to 64 and 512 characters,
+// more than the meter's 8 KiB tail window once escaped): a schema with
+// "usage":{"input_tokens":1,"output_tokens":1} and a full metadata pushed
+// the real usage out of the tail (a long tool description out of the
+// head) and had the head's fake billed. Only the
+// answer's top-level usage counts, whatever the size of what follows it.
+func TestResponsesUsageIsTopLevel(t *testing.T) {
+	fake := `{"input_tokens":1,"output_tokens":1,"input_tokens_details":{"cached_tokens":0}}`
+	var meta strings.Builder
+	for i := range 16 {
+		if i > 0 {
+			meta.WriteByte(',')
+		}
+		fmt.Fprintf(&meta, `"k%02d%s":"%s"`, i, strings.Repeat("k", 61), strings.Repeat(`\u0001`, 512))
+	}
+	body := `{"id":"resp_1","object":"response","status":"completed","instructions":"say \"usage\":{}",` +
+		`"output":[{"type":"message","content":[{"type":"output_text","text":"hi"}]}],` +
+		`"text":{"format":{"type":"json_schema","name":"x","schema":{"type":"object","usage":` + fake + `}}},` +
+		`"tools":[{"type":"function","name":"f","parameters":{"type":"object","properties":{"usage":` + fake + `}}},` +
+		// A long description puts the real usage past the head window.
+		`{"type":"function","name":"g","description":"` + strings.Repeat("x", 2*metaWindow) + `"}],` +
+		`"usage":{"input_tokens":5000,"input_tokens_details":{"cached_tokens":100},"output_tokens":3000,"output_tokens_details":{"reasoning_tokens":2500},"total_tokens":8000},` +
+		`"user":null,"metadata":{` + meta.String() + `}}`
+	if !json.Valid([]byte(body)) {
+		t.Fatal("the test's answer is not JSON")
+	}
+	check := func(t *testing.T, r *meterResult) {
+		t.Helper()
+		if !r.hasUsage || r.usage.PromptTokens != 5000 || r.usage.CompletionTokens != 3000 || r.usage.cached() != 100 {
+			t.Fatalf("usage %+v (found %v), want the top-level 5000/3000", r.usage, r.hasUsage)
+		}
+	}
+	t.Run("relayed", func(t *testing.T) {
+		m := jsonMeter{src: io.NopCloser(iotest.HalfReader(strings.NewReader(body))), names: &responsesUsage}
+		out, err := io.ReadAll(&m)
+		if err != nil || string(out) != body {
+			t.Fatalf("relay changed the body: %v", err)
+		}
+		check(t, m.result())
+	})
+	t.Run("read whole", func(t *testing.T) {
+		m := jsonMeter{names: &responsesUsage}
+		m.whole([]byte(body))
+		check(t, m.result())
+	})
+	t.Run("one byte at a time", func(t *testing.T) {
+		m := jsonMeter{src: io.NopCloser(iotest.OneByteReader(strings.NewReader(body))), names: &responsesUsage}
+		_, _ = io.ReadAll(&m)
+		check(t, m.result())
+	})
+	t.Run("no top-level usage is none", func(t *testing.T) {
+		noUsage := strings.Replace(body, `"usage":{"input_tokens":5000`, `"usage_":{"input_tokens":5000`, 1)
+		m := jsonMeter{src: io.NopCloser(strings.NewReader(noUsage)), names: &responsesUsage}
+		_, _ = io.ReadAll(&m)
+		if m.result().hasUsage {
+			t.Fatalf("usage %+v found in an answer without one", m.result().usage)
 		}
 	})
 }

@@ -76,7 +76,7 @@ func SetWebhook(ctx context.Context, c *ent.Client, dest *egress.Policy, wsID st
 			return err
 		}
 	}
-	return inTx(ctx, c, func(c *ent.Client) error { return writeWebhook(ctx, c, wsID, u) })
+	return store.InTx(ctx, c, func(c *ent.Client) error { return writeWebhook(ctx, c, wsID, u) })
 }
 
 // checkDestination refuses a webhook URL that leads where dest forbids,
@@ -95,22 +95,6 @@ func checkDestination(ctx context.Context, dest *egress.Policy, raw string) erro
 		return &InputError{Field: "url", Msg: "use an absolute http:// or https:// URL"}
 	}
 	return nil
-}
-
-// inTx runs fn in ctx's transaction if there is one, else in a new one.
-func inTx(ctx context.Context, c *ent.Client, fn func(*ent.Client) error) error {
-	if ent.TxFromContext(ctx) != nil {
-		return fn(c)
-	}
-	tx, err := c.Tx(ctx)
-	if err != nil {
-		return store.Classify(err)
-	}
-	if err := fn(tx.Client()); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return store.Classify(tx.Commit())
 }
 
 // writeWebhook stores u (or removes the webhook for "") with its audit line.

@@ -162,7 +162,7 @@ func Error(status int, body []byte) (int, []byte) {
 	_ = json.Unmarshal(body, &in)
 	typ, msg := in.Error.Type, in.Error.Message
 	if typ == "" {
-		typ = typeForStatus(status)
+		typ = ErrorType(status)
 	}
 	if msg == "" {
 		msg = "The Anthropic upstream answered " + strconv.Itoa(status) + " " + http.StatusText(status) + "."
@@ -198,9 +198,10 @@ func Error(status int, body []byte) (int, []byte) {
 	return status, append(b, `"}}`...)
 }
 
-// typeForStatus is the Anthropic error type of a status, for an error
-// answer whose body says nothing (a proxy's HTML page).
-func typeForStatus(status int) string {
+// ErrorType is the error type Anthropic answers a status with; the
+// translation uses it for an error answer whose body says nothing (a
+// proxy's HTML page), the mock Anthropic server for its own errors.
+func ErrorType(status int) string {
 	switch status {
 	case 400:
 		return "invalid_request_error"

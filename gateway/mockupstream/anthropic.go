@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/oais/oais/gateway/anthropic"
 	"github.com/oais/oais/gateway/jsonscan"
 	"github.com/oais/oais/gateway/tokens"
 )
@@ -42,33 +43,8 @@ var _ http.Handler = (*Anthropic)(nil)
 // NewAnthropic returns a mock Anthropic upstream.
 func NewAnthropic(opts Options) *Anthropic { return &Anthropic{opts: opts} }
 
-// anthropicErrorType is the error type Anthropic answers a status with.
-func anthropicErrorType(status int) string {
-	switch status {
-	case 400:
-		return "invalid_request_error"
-	case 401:
-		return "authentication_error"
-	case 402:
-		return "billing_error"
-	case 403:
-		return "permission_error"
-	case 404:
-		return "not_found_error"
-	case 413:
-		return "request_too_large"
-	case 429:
-		return "rate_limit_error"
-	case 504:
-		return "timeout_error"
-	case 529:
-		return "overloaded_error"
-	}
-	return "api_error"
-}
-
 func writeAnthropicError(w http.ResponseWriter, status int, msg string) {
-	b := append([]byte(`{"type":"error","error":{"type":"`), anthropicErrorType(status)...)
+	b := append([]byte(`{"type":"error","error":{"type":"`), anthropic.ErrorType(status)...)
 	b = append(b, `","message":`...)
 	b = jsonscan.AppendString(b, msg)
 	b = append(b, `},"request_id":"req_mock"}`...)

@@ -39,6 +39,10 @@ const (
 	MaxModelName = 200
 	MaxWeight    = 1_000_000
 	MaxPriority  = 1_000_000
+	// MaxPerOwner bounds the channels of one workspace (and the
+	// site-wide ones): every gateway loads them all, and each name is a
+	// metrics label.
+	MaxPerOwner = 100
 )
 
 // Audit actions of channels. Dashboards filter on these strings: add, never rename.
@@ -240,8 +244,11 @@ func (s *Service) Create(ctx context.Context, c *ent.Client, p Params) (*ent.Cha
 	}
 	ck.ws = ws
 	var ch *ent.Channel
-	err = inTx(ctx, c, func(c *ent.Client) error {
+	err = store.InTx(ctx, c, func(c *ent.Client) error {
 		if err := nameFree(ctx, c, ws, p.Name, ""); err != nil {
+			return err
+		}
+		if err := room(ctx, c, ws); err != nil {
 			return err
 		}
 		q := c.Channel.Create().SetID(id).SetName(p.Name).SetType(entchannel.Type(p.Type)).SetBaseURL(ck.base.String()).
@@ -285,7 +292,7 @@ func (s *Service) Update(ctx context.Context, c *ent.Client, id string, p Params
 	}
 	ck.ws = ws
 	var ch *ent.Channel
-	err = inTx(ctx, c, func(c *ent.Client) error {
+	err = store.InTx(ctx, c, func(c *ent.Client) error {
 		if err := nameFree(ctx, c, ws, p.Name, id); err != nil {
 			return err
 		}
@@ -320,7 +327,7 @@ func (s *Service) Delete(ctx context.Context, c *ent.Client, id string) error {
 	if err := mayManage(ctx, owner(cur)); err != nil {
 		return err
 	}
-	return inTx(ctx, c, func(c *ent.Client) error {
+	return store.InTx(ctx, c, func(c *ent.Client) error {
 		if err := c.Channel.DeleteOneID(id).Exec(ctx); err != nil {
 			return store.Classify(err)
 		}
@@ -342,6 +349,25 @@ func List(ctx context.Context, c *ent.Client, ws *string) ([]*ent.Channel, error
 	}
 	chs, err := q.Order(ent.Desc(entchannel.FieldPriority), ent.Asc(entchannel.FieldName), ent.Asc(entchannel.FieldID)).All(ctx)
 	return chs, store.Classify(err)
+}
+
+// room refuses a channel past MaxPerOwner in owner ws ("" for the site).
+// Concurrent creations may pass it together, by their number at most.
+func room(ctx context.Context, c *ent.Client, ws string) error {
+	q := c.Channel.Query()
+	if ws == "" {
+		q.Where(entchannel.WorkspaceIDIsNil())
+	} else {
+		q.Where(entchannel.WorkspaceID(ws))
+	}
+	n, err := q.Count(ctx)
+	if err != nil {
+		return store.Classify(err)
+	}
+	if n >= MaxPerOwner {
+		return &InputError{Field: "workspaceID", Msg: fmt.Sprintf("this owner has %d channels, the most there can be; delete one first (a channel serves any number of models)", MaxPerOwner)}
+	}
+	return nil
 }
 
 func owner(ch *ent.Channel) string {
@@ -395,20 +421,4 @@ func record(ctx context.Context, c *ent.Client, action string, ch *ent.Channel, 
 		d["model_map"] = strings.Join(m, ",")
 	}
 	return audit.Record(ctx, c, audit.Event{WorkspaceID: ck.ws, Action: action, TargetType: "channel", TargetID: ch.ID, Details: d})
-}
-
-// inTx runs fn in ctx's transaction if there is one, else in a new one.
-func inTx(ctx context.Context, c *ent.Client, fn func(*ent.Client) error) error {
-	if ent.TxFromContext(ctx) != nil {
-		return fn(c)
-	}
-	tx, err := c.Tx(ctx)
-	if err != nil {
-		return store.Classify(err)
-	}
-	if err := fn(tx.Client()); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return store.Classify(tx.Commit())
 }

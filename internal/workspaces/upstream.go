@@ -71,7 +71,7 @@ func SetUpstream(ctx context.Context, c *ent.Client, box *secretbox.Box, dest *e
 		}
 	}
 	var up *ent.Upstream
-	err = inTx(ctx, c, func(c *ent.Client) error {
+	err = store.InTx(ctx, c, func(c *ent.Client) error {
 		var err error
 		if up, err = writeUpstream(ctx, c, wsID, u, sealed, p); err != nil {
 			return err
@@ -79,22 +79,6 @@ func SetUpstream(ctx context.Context, c *ent.Client, box *secretbox.Box, dest *e
 		return syncDefaultChannel(ctx, c, box, up, p.APIKey)
 	})
 	return up, err
-}
-
-// inTx runs fn in ctx's transaction if there is one, else in a new one.
-func inTx(ctx context.Context, c *ent.Client, fn func(*ent.Client) error) error {
-	if ent.TxFromContext(ctx) != nil {
-		return fn(c)
-	}
-	tx, err := c.Tx(ctx)
-	if err != nil {
-		return store.Classify(err)
-	}
-	if err := fn(tx.Client()); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return store.Classify(tx.Commit())
 }
 
 // writeUpstream stores the checked upstream and its audit line.

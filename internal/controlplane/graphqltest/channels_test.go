@@ -3,12 +3,14 @@ package graphqltest
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/oais/oais/ent/auditevent"
 	"github.com/oais/oais/ent/channel"
+	"github.com/oais/oais/internal/channels"
 	"github.com/oais/oais/internal/ledger"
 	"github.com/oais/oais/internal/usage"
 )
@@ -280,5 +282,31 @@ func TestUsageByChannel(t *testing.T) {
 		if got["azure-east"] != [3]float64{1, 1, 7} || got["openai-1"] != [3]float64{1, 0, 7} {
 			t.Errorf("usage by channel: %v", got)
 		}
+	})
+}
+
+// TestChannelsPerWorkspaceBounded: the attack was a self-service owner
+// creating channels without end. Every channel of every workspace is loaded
+// by every gateway (its snapshot, the router's health map) and each name is
+// a label of oais_gateway_channel_failures_total, so the count was the
+// tenant's to choose. A workspace holds at most channels.MaxPerOwner; the
+// next is refused with a message that says what to do, and deleting one
+// frees its place.
+func TestChannelsPerWorkspaceBounded(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, dbURL string) {
+		s := start(t, dbURL, nil)
+		owner := s.signUp(t, s.unique("ch-many")+"@a.test")
+		ws := s.createWorkspace(t, owner.Token, "Many channels")
+		var last string
+		for i := range channels.MaxPerOwner {
+			d := s.must(t, owner.Token, createChannel, map[string]any{"in": channelIn(ws, fmt.Sprintf("c%d", i))})
+			last = str(t, d, "createChannel", "id")
+		}
+		r := s.wantCode(t, badInput, owner.Token, createChannel, map[string]any{"in": channelIn(ws, "one-too-many")})
+		if !bytes.Contains(r.Body, []byte("delete one")) {
+			t.Errorf("the refusal does not say what to do: %s", r.Body)
+		}
+		s.must(t, owner.Token, deleteChannel, map[string]any{"id": last})
+		s.must(t, owner.Token, createChannel, map[string]any{"in": channelIn(ws, "in-its-place")})
 	})
 }
