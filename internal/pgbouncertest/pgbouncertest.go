@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -32,10 +33,15 @@ type Server struct {
 
 	target *url.URL
 	dir    string
-	cmd    *exec.Cmd
-	done   chan struct{}
+	newCmd func() *exec.Cmd
+	done   chan struct{} // closed when the supervisor stops (Close)
 	once   sync.Once
 	log    string
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd // the running process
+	closing bool
+	crashes atomic.Int32
 }
 
 // Binary returns the path of pgbouncer: PATH, then Debian's /usr/sbin.
@@ -119,16 +125,17 @@ pidfile = %s
 				return nil, errors.Join(err, os.RemoveAll(dir))
 			}
 		}
-		s.cmd = exec.Command("runuser", append([]string{"-u", "postgres", "--", bin}, args...)...)
+		s.newCmd = func() *exec.Cmd {
+			return exec.Command("runuser", append([]string{"-u", "postgres", "--", bin}, args...)...)
+		}
 	} else {
-		s.cmd = exec.Command(bin, args...)
+		s.newCmd = func() *exec.Cmd { return exec.Command(bin, args...) }
 	}
-	// Its own process group, so Close can signal pgbouncer under runuser.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
+	exited, err := s.start()
+	if err != nil {
 		return nil, errors.Join(err, os.RemoveAll(dir))
 	}
-	go func() { _ = s.cmd.Wait(); close(s.done) }()
+	go s.supervise(exited)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
@@ -137,9 +144,9 @@ pidfile = %s
 			return s, nil
 		}
 		select {
-		case <-s.done:
+		case <-exited:
 			log, _ := os.ReadFile(filepath.Join(dir, "pgbouncer.log"))
-			_ = os.RemoveAll(dir)
+			s.Close()
 			return nil, fmt.Errorf("pgbouncer exited at start: %s", log)
 		default:
 		}
@@ -150,6 +157,59 @@ pidfile = %s
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// start runs a pgbouncer process; exited is closed when it ends.
+func (s *Server) start() (exited chan struct{}, err error) {
+	cmd := s.newCmd()
+	// Its own process group, so Close can signal pgbouncer under runuser.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.cmd = cmd
+	s.mu.Unlock()
+	exited = make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	return exited, nil
+}
+
+// supervise restarts pgbouncer when it dies, as systemd's Restart=always
+// would in production (docs/deploy.md): PgBouncer 1.18, Debian 12's, dies
+// now and then on a cancel request ("FATAL … disconnect_client(): bad
+// client state: 0"), which pgx sends when it closes a connection whose
+// query was interrupted, e.g. by a replica shutting down. Clients see
+// their connections cut and reconnect, as after a restart. It stops,
+// closing done, when Close kills the process.
+func (s *Server) supervise(exited chan struct{}) {
+	defer close(s.done)
+	for {
+		<-exited
+		s.mu.Lock()
+		closing := s.closing
+		s.mu.Unlock()
+		if closing {
+			return
+		}
+		s.crashes.Add(1)
+		for {
+			time.Sleep(100 * time.Millisecond)
+			s.mu.Lock()
+			closing = s.closing
+			s.mu.Unlock()
+			if closing {
+				return
+			}
+			var err error
+			if exited, err = s.start(); err == nil {
+				break
+			}
+		}
+	}
+}
+
+// Crashes is how many times pgbouncer died and was restarted.
+func (s *Server) Crashes() int { return int(s.crashes.Load()) }
 
 // URL is serverURL (given to Start) with its host and port replaced by the
 // bouncer's: the same database, user and options, through the pooler.
@@ -162,7 +222,8 @@ func (s *Server) URL(serverURL string) string {
 	return u.String()
 }
 
-// Exited reports whether pgbouncer has ended.
+// Exited reports whether pgbouncer has ended for good (Close); a crash it
+// was restarted from counts in Crashes instead.
 func (s *Server) Exited() bool {
 	select {
 	case <-s.done:
@@ -182,12 +243,16 @@ func (s *Server) Log() string {
 // removes its directory.
 func (s *Server) Close() {
 	s.once.Do(func() {
-		if s.cmd.Process != nil {
-			_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGINT)
+		s.mu.Lock()
+		s.closing = true
+		cmd := s.cmd
+		s.mu.Unlock()
+		if cmd != nil && cmd.Process != nil {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
 			select {
 			case <-s.done:
 			case <-time.After(5 * time.Second):
-				_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 				<-s.done
 			}
 		}
