@@ -1,9 +1,9 @@
 // End to end, issue 16's remaining browser steps against the real binaries
 // (SQLite): an expired key stays expired (no re-activate, the expiry locked,
 // the gateway answers api_key_expired); a revoked key is re-activated; a key
-// bound to one gateway is refused by another; a key refused for its address
-// reaches the audit log as a failed authentication. Also the docs
-// screenshots of the edit dialog and the delete confirmation.
+// bound to one gateway is refused by another. Also the docs screenshots of
+// the edit dialog and the delete confirmation. The failed-authentication
+// audit line waits minutes for its job: issue16-audit.test.mjs.
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +16,7 @@ const ADMIN_PASSWORD = randomPassword(20);
 const EU = 'eu-prod';
 const US = 'us-east';
 
-let dir, cp, gwEU, gwUS, browser, page, token, ws, fenced;
+let dir, cp, gwEU, gwUS, browser, page, token, ws;
 const consoleErrors = [];
 
 /** shot saves a screenshot; docs: also as docs/screenshots/<name>.png for the README. */
@@ -99,10 +99,6 @@ before(async () => {
   token = (await gql(`mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { accessToken } }`, { e: ADMIN_EMAIL, p: ADMIN_PASSWORD }))
     .signIn.accessToken;
   ws = (await gql(`mutation($n: String!) { createWorkspace(input: {name: $n}) { id name } }`, { n: `issue16-${Date.now().toString(36)}` })).createWorkspace;
-  // A key that only a far network may use, called from loopback: its audit
-  // line is written after the minute ends, so the refusal happens first.
-  fenced = await createKey('e2e-fenced', { ipAllowlist: ['203.0.113.0/24'] });
-  await gatewaySays(gwEU, fenced.secret, 403, 'ip_not_allowed');
 
   browser = await launchChromium();
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, baseURL: cp });
@@ -181,42 +177,35 @@ test('gateway scope: a key bound to eu-prod serves there; us-east answers 401 in
 });
 
 test('screenshots: the edit dialog and the delete confirmation', async () => {
-  await createKey('prod-payments-worker', { maxRequests: 10000, allowedModels: ['gpt-4o-mini'], creditQuotaCents: 2500, durationHours: 720 });
-  await page.goto(`/w/${ws.id}/keys`);
-  await page.getByRole('row', { name: /prod-payments-worker/ }).waitFor();
+  // A workspace of its own, so the pictures show keys as a team would name them.
+  const acme = (await gql(`mutation($n: String!) { createWorkspace(input: {name: $n}) { id name } }`, { n: 'acme-prod' })).createWorkspace;
+  const make = (label, extra = {}) => gql(`mutation($in: CreateAPIKeyInput!) { createAPIKey(input: $in) { apiKey { id } } }`, { in: { workspaceID: acme.id, label, ...extra } });
+  await make('analytics-batch', { maxRequests: 50000 });
+  await make('staging-pipeline', { durationHours: 168 });
+  await make('prod-payments-worker', { maxRequests: 10000, allowedModels: ['gpt-4o-mini'], creditQuotaCents: 2500, durationHours: 720 });
+  await page.setViewportSize({ width: 1280, height: 1120 }); // the whole edit form, no scrolling
+  await page.goto(`/w/${acme.id}/keys`);
+  await page.getByRole('row', { name: /analytics-batch/ }).waitFor();
   await page.getByRole('button', { name: 'Actions for prod-payments-worker' }).click();
   await page.getByRole('menuitem', { name: 'Edit…' }).click();
   const dialog = page.getByRole('dialog', { name: /^Edit “prod-payments-worker”/ });
   await dialog.getByLabel('Label').waitFor();
   await dialog.getByLabel('IP allow-list').fill('203.0.113.0/24');
   await dialog.getByLabel('IP allow-list').press('Enter');
+  await settled();
   await shot('edit-key-dialog', { docs: true, fullPage: false });
   await dialog.getByRole('button', { name: 'Cancel' }).click();
   await dialog.waitFor({ state: 'detached' });
-  await page.getByRole('button', { name: 'Delete prod-payments-worker' }).click();
-  const confirm = page.getByRole('alertdialog', { name: 'Delete “prod-payments-worker”?' });
+  await page.setViewportSize({ width: 1280, height: 860 });
+  await page.getByRole('button', { name: 'Delete staging-pipeline' }).click();
+  const confirm = page.getByRole('alertdialog', { name: 'Delete “staging-pipeline”?' });
   await confirm.getByText(/401 invalid_api_key/).waitFor();
+  await settled();
   await shot('delete-key-dialog', { docs: true, fullPage: false });
   await confirm.getByRole('button', { name: 'Cancel' }).click();
 });
 
-test('failed authentication: a key refused for its address is named in the audit log, without its secret', async () => {
-  // The control plane writes one line per key and whole minute once the
-  // minute has ended (a job every 30 s): wait for it through the API, then
-  // read it on the page. Last in the file, so the wait overlaps the others.
-  await eventually(
-    async () => {
-      const d = await gql(`query($id: ID!) { workspace(id: $id) { auditEvents(first: 5, where: {action: "key.auth_failed"}) { edges { node { id } } } } }`, {
-        id: ws.id,
-      });
-      assert.ok(d.workspace.auditEvents.edges.length > 0, 'no failed-authentication line yet');
-    },
-    { timeoutMs: 120_000, intervalMs: 2000 },
-  );
-  await page.goto(`/w/${ws.id}/audit`);
-  const line = page.getByRole('row', { name: /Failed key authentication/ });
-  await line.first().waitFor();
-  assert.match(await line.first().innerText(), /ip_not_allowed/);
-  assert.doesNotMatch(await page.content(), new RegExp(fenced.secret));
-  await shot('audit-auth-failed');
-});
+/** settled waits for the page's animations (a dialog fading in) to finish, so a screenshot is not caught mid-fade. */
+async function settled() {
+  await page.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running'));
+}
