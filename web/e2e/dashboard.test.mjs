@@ -202,6 +202,9 @@ test('key lifecycle through the dashboard and the gateway', async () => {
     await page.getByRole('heading', { level: 1, name: heading }).waitFor();
     await page.getByRole('status').filter({ hasText: 'Loading' }).waitFor({ state: 'detached' }).catch(() => undefined);
     await page.waitForTimeout(300);
+    // The revoke's and the export's toasts are not part of these pages.
+    for (const close of await page.getByRole('button', { name: 'Dismiss notification' }).all()) await close.click().catch(() => undefined);
+    await page.getByRole('button', { name: 'Dismiss notification' }).first().waitFor({ state: 'detached' }).catch(() => undefined);
     await shot(name, { docs });
   }
   await page.getByRole('progressbar').count(); // billing has one only with a cap

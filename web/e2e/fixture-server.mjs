@@ -144,6 +144,12 @@ const workspace = {
     { key: 'text-embedding-3-small', label: 'text-embedding-3-small', requests: 402, totalTokens: 98_200, costMicros: 1_964, errors: 0, avgLatencyMs: 95 },
   ],
   usageByKey: () => keys.slice(0, 3).map((k, i) => ({ key: k.id, label: k.label, requests: [1840, 702, 302][i], totalTokens: [780_000, 301_000, 120_000][i], costMicros: [2_310_000, 702_000, 221_230][i], errors: [11, 2, 0][i], avgLatencyMs: [1210, 830, 640][i] })),
+  requireMFA: false,
+  group: null,
+  serviceTokens: () => [
+    { __typename: 'ServiceToken', id: 'st_ci', name: 'ci-deployer', role: 'DEVELOPER', status: 'ACTIVE', createdAt: iso(now - 12 * 86_400_000), expiresAt: iso(now + 78 * 86_400_000), lastUsedAt: iso(now - 3 * 3_600_000), createdByID: 'usr_01HADMIN' },
+  ],
+  channels: () => [channel('ch_azure', 'ws_acme', 'azure-east', 'AZURE', 'https://acme-east.openai.azure.com', 10, 3), channel('ch_oa1', 'ws_acme', 'openai-1', 'OPENAI', 'https://api.openai.com/v1', 10, 1)],
   usageByChannel: () => [
     { key: 'azure-east', label: 'azure-east', requests: 1700, totalTokens: 720_000, costMicros: 2_000_000, errors: 9, avgLatencyMs: 1100 },
     { key: 'openai-1', label: 'openai-1', requests: 1144, totalTokens: 481_000, costMicros: 1_233_230, errors: 4, avgLatencyMs: 800 },
@@ -181,6 +187,11 @@ const workspace = {
     ),
 };
 
+/** channel is a Channel row of the Channels page. */
+function channel(id, workspaceID, name, type, baseURL, priority, weight) {
+  return { __typename: 'Channel', id, workspaceID, name, type, baseURL, apiVersion: type === 'AZURE' ? '2024-10-21' : null, hasAPIKey: true, apiKeyMask: 'sk-…7Qa2', models: type === 'AZURE' ? ['gpt-4o', 'gpt-4o-mini'] : [], modelMap: [], priority, weight, enabled: true, rpm: 0, tpm: 0 };
+}
+
 const others = [
   { __typename: 'Workspace', id: 'ws_labs', name: 'Acme Labs' },
   { __typename: 'Workspace', id: 'ws_sandbox', name: 'Sandbox' },
@@ -194,6 +205,7 @@ const root = {
     email: 'admin@example.com',
     emailVerified: true,
     mfaRequired: false,
+    mfaEnabled: false,
     siteAdmin: true,
     memberships: [workspace, ...others].map((w, i) => ({ __typename: 'Membership', id: `vm_${i}`, role: i ? 'ADMIN' : 'OWNER', workspace: w })),
   }),
@@ -207,6 +219,16 @@ const root = {
         { ...keys[6], id: 'key_01JSANDBOXQX8M2Z', label: 'sandbox-playground', maskedKey: 'sk-oa**********Sd0x', workspaceID: 'ws_sandbox', workspace: others[1] },
       ].filter((k) => !workspaceIDs || workspaceIDs.includes(k.workspaceID)),
     ),
+  groups: () => [
+    { __typename: 'Group', id: 'grp_partner', name: 'partner', priceMultiplierBps: 8000, rpm: 1200, tpm: 400000 },
+    { __typename: 'Group', id: 'grp_resale', name: 'resale-plus-50', priceMultiplierBps: 15000, rpm: 0, tpm: 0 },
+  ],
+  gateways: () => [
+    { name: 'eu-prod', lastSeenAt: iso(now - 12_000) },
+    { name: 'us-east', lastSeenAt: iso(now - 25_000) },
+    { name: 'staging', lastSeenAt: iso(now - 3 * 86_400_000) },
+  ],
+  channels: () => [channel('ch_site', null, 'site-openai', 'OPENAI', 'https://api.openai.com/v1', 0, 1)],
   node: ({ id }) => keys.find((k) => k.id === id) ?? null,
   signIn: payload,
   signUp: payload,

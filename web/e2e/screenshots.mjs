@@ -37,6 +37,10 @@ try {
       ['billing', '/w/ws_acme/billing'],
       ['members', '/w/ws_acme/members'],
       ['audit', '/w/ws_acme/audit'],
+      ['channels', '/w/ws_acme/channels'],
+      ['security', '/w/ws_acme/security'],
+      ['groups', '/w/ws_acme/groups'],
+      ['gateways', '/w/ws_acme/gateways'],
     ]) {
       await page.goto(path);
       await page.getByRole('heading', { level: 1 }).first().waitFor();

@@ -208,8 +208,8 @@ function ChannelTable({ label, rows, canManage, onEdit, onDelete }: { label: str
             <tr key={c.id}>
               <td className="strong">{c.name}</td>
               <td>{c.type}</td>
-              <td className="mono small">{c.baseURL}</td>
-              <td className="small">{c.models.length ? c.models.join(', ') : 'every model'}</td>
+              <td className="mono small cell-wrap">{c.baseURL}</td>
+              <td className="small cell-wrap">{c.models.length ? c.models.join(', ') : 'every model'}</td>
               <td>
                 {c.priority} / {c.weight}
               </td>

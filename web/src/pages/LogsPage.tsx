@@ -6,7 +6,7 @@ import { EmptyState, ErrorBanner, Loading, PageHeader, Pager } from '../componen
 import { SelectField } from '../components/SelectField';
 import { graphql } from '../gql';
 import type { RequestLogWhere } from '../gql/graphql';
-import { formatCount, formatDateTime, truncateID } from '../lib/format';
+import { formatCompact, formatCount, formatDateTime, truncateID } from '../lib/format';
 
 /** LogsPageQuery reads one page of the workspace's request log, and its keys for the Token filter. */
 export const LogsPageQuery = graphql(`
@@ -190,7 +190,7 @@ export default function LogsPage() {
             <tbody>
               {rows.map((r) => (
                 <tr key={r.id}>
-                  <td title={r.requestID}>{formatDateTime(r.occurredAt)}</td>
+                  <td title={`${formatDateTime(r.occurredAt)} · ${r.requestID}`}>{formatCompact(r.occurredAt)}</td>
                   <td>
                     <Link to={`/w/${workspaceID}/keys/${r.apiKeyID}`} className="link" title={r.apiKeyID}>
                       {labels.get(r.apiKeyID) ?? truncateID(r.apiKeyID, 8)}

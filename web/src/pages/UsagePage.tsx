@@ -193,10 +193,9 @@ export default function UsagePage() {
               </BarChart>
             </ChartCard>
           </div>
-          <div className="grid-2">
-            <GroupTable title="By model" rows={ws.usageByModel} nameHeader="Model" />
-            <GroupTable title="By API key" rows={ws.usageByKey} nameHeader="Key" linkTo={(key) => `/w/${workspaceID}/keys/${key}`} />
-          </div>
+          {/* Full width, like By channel: six columns do not fit half a page at 1280 px. */}
+          <GroupTable title="By model" rows={ws.usageByModel} nameHeader="Model" />
+          <GroupTable title="By API key" rows={ws.usageByKey} nameHeader="Key" linkTo={(key) => `/w/${workspaceID}/keys/${key}`} />
           {ws.usageByChannel.some((r) => r.key !== '') && (
             <GroupTable title="By channel" rows={ws.usageByChannel.map((r) => (r.key ? r : { ...r, label: 'global upstream' }))} nameHeader="Channel" />
           )}

@@ -81,7 +81,7 @@ export default function WorkspaceSecurityPage() {
   if (!ws) return null;
   const owner = ws.viewerRole === 'OWNER';
   return (
-    <>
+    <div className="page">
       <PageHeader title="Security" description="Two-factor sign-in for members, and service tokens for automation (CI, Terraform, scripts)." />
       <section className="card" aria-labelledby="require-mfa-heading">
         <h2 id="require-mfa-heading">Require two-factor sign-in</h2>
@@ -182,7 +182,7 @@ export default function WorkspaceSecurityPage() {
           setRevoking(null);
         }}
       />
-    </>
+    </div>
   );
 }
 
