@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/oais/oais/internal/usage"
 )
@@ -13,11 +15,17 @@ import (
 // is never billed, never counts as a request nor in a key's request_count,
 // and costs the refusal one spool append.
 //
-// Requests without a usable key (401: none, malformed, unknown, revoked,
-// expired, disabled) have no workspace that may see them, and a leaked
-// revoked key must not be a way to write rows into its workspace's
-// ledger: they are counted in oais_gateway_unattributed_refusals_total
-// only. A client that hung up (499) got no error, and is not one.
+// Requests without a key the gateway knows (401: none, malformed,
+// unknown) have no workspace that may see them: they are counted in
+// oais_gateway_unattributed_refusals_total only. A known key refused with
+// 401 (revoked, expired, disabled, bound to another gateway) is a failed
+// authentication its workspace's owners want to see (the audit log's
+// key.auth_failed lines, the request log), but a leaked revoked key must
+// not be a way to write rows into its workspace's ledger: each replica
+// records the first such refusal of a key in each minute and counts the
+// rest as unattributed, so the rows stay at one per key, minute and
+// replica however hard the key is hammered. A client that hung up (499)
+// got no error, and is not one.
 
 // spareRecorder is implemented by a Recorder (the spool) that can tell
 // whether it has room to spare: error records are best effort, and a flood
@@ -35,7 +43,7 @@ func (g *Gateway) recordError(c *call, status int, code string) {
 	switch {
 	case status < 400, status == StatusClientClosed, c.rec != nil:
 		return
-	case c.p == nil || status == http.StatusUnauthorized:
+	case c.p == nil, status == http.StatusUnauthorized && !g.authFailures.first(c.p.Key.ID, c.now):
 		g.metrics.unattributed.WithLabelValues(code).Inc()
 		return
 	}
@@ -49,4 +57,30 @@ func (g *Gateway) recordError(c *call, status int, code string) {
 		// No log line: a refusal flood would make one per request.
 		g.metrics.errorRecordsDropped.Inc()
 	}
+}
+
+// keyMinutes remembers, per key, the last minute first reported true for.
+// It holds at most maxKeyMinutes keys (keys the Directory knows, so a
+// bounded set; past it, it starts over, which at worst lets one more
+// record a key through).
+type keyMinutes struct {
+	mu   sync.Mutex
+	last map[string]int64 // key id -> Unix minute
+}
+
+const maxKeyMinutes = 100_000
+
+// first reports whether now is the first time in its minute that key asks.
+func (k *keyMinutes) first(key string, now time.Time) bool {
+	m := now.Unix() / 60
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.last == nil || len(k.last) >= maxKeyMinutes {
+		k.last = make(map[string]int64)
+	}
+	if k.last[key] == m {
+		return false
+	}
+	k.last[key] = m
+	return true
 }

@@ -111,7 +111,10 @@ type Gateway struct {
 	keyNames counterNameCache // key id -> its counter keys
 	// usageWarned spaces the warnings of implausible upstream usage.
 	usageWarned minuteGate
-	draining    atomic.Bool
+	// authFailures lets one refused authentication of a known key a
+	// minute into the usage record (errorusage.go).
+	authFailures keyMinutes
+	draining     atomic.Bool
 	// into is deps.Limiter's allocation-free Reserve, if it has one.
 	into ratelimit.IntoReserver
 	// settler settles reservations off the request path, if deps.Limiter
