@@ -133,13 +133,16 @@ func RequireViewer(next http.Handler) http.Handler {
 }
 
 // writeJSONError writes {"errors":[{"message":…,"extensions":{"code":…}}]},
-// the shape the dashboard's GraphQL client already understands.
+// the shape the dashboard's GraphQL client already understands, and beside
+// it {"error":{"code":…,"message":…}}, the REST API's shape
+// (internal/controlplane/restapi): the middleware sits in front of both.
 func writeJSONError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	// code and msg are constants of this package; no escaping needed.
-	_, _ = w.Write([]byte(`{"errors":[{"message":"` + msg + `","extensions":{"code":"` + code + `"}}]}`))
+	_, _ = w.Write([]byte(`{"errors":[{"message":"` + msg + `","extensions":{"code":"` + code + `"}}],` +
+		`"error":{"code":"` + code + `","message":"` + msg + `"}}`))
 }
 
 // BearerToken returns the token of an "Authorization: Bearer" header

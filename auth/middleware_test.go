@@ -70,6 +70,20 @@ func TestMiddleware(t *testing.T) {
 			if rec.Code != tt.wantStatus {
 				t.Fatalf("status = %d, want %d", rec.Code, tt.wantStatus)
 			}
+			if rec.Code == http.StatusServiceUnavailable {
+				// One body both clients read: GraphQL's errors and the
+				// REST API's error.
+				var body struct {
+					Errors []struct {
+						Extensions struct{ Code string } `json:"extensions"`
+					} `json:"errors"`
+					Error struct{ Code, Message string } `json:"error"`
+				}
+				if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || len(body.Errors) != 1 ||
+					body.Errors[0].Extensions.Code != "UNAVAILABLE" || body.Error.Code != "UNAVAILABLE" || body.Error.Message == "" {
+					t.Fatalf("503 body %s (%v): want GraphQL's errors and the REST error, both UNAVAILABLE", rec.Body, err)
+				}
+			}
 			switch {
 			case tt.wantUser == "" && got != nil:
 				t.Fatalf("viewer %+v set, want none", got)
