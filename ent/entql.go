@@ -519,6 +519,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			usagerollup.FieldWorkspaceID:      {Type: field.TypeString, Column: usagerollup.FieldWorkspaceID},
 			usagerollup.FieldAPIKeyID:         {Type: field.TypeString, Column: usagerollup.FieldAPIKeyID},
 			usagerollup.FieldModel:            {Type: field.TypeString, Column: usagerollup.FieldModel},
+			usagerollup.FieldChannel:          {Type: field.TypeString, Column: usagerollup.FieldChannel},
 			usagerollup.FieldHour:             {Type: field.TypeTime, Column: usagerollup.FieldHour},
 			usagerollup.FieldRequests:         {Type: field.TypeInt64, Column: usagerollup.FieldRequests},
 			usagerollup.FieldErrors:           {Type: field.TypeInt64, Column: usagerollup.FieldErrors},
@@ -3035,6 +3036,11 @@ func (f *UsageRollupFilter) WhereAPIKeyID(p entql.StringP) {
 // WhereModel applies the entql string predicate on the model field.
 func (f *UsageRollupFilter) WhereModel(p entql.StringP) {
 	f.Where(p.Field(usagerollup.FieldModel))
+}
+
+// WhereChannel applies the entql string predicate on the channel field.
+func (f *UsageRollupFilter) WhereChannel(p entql.StringP) {
+	f.Where(p.Field(usagerollup.FieldChannel))
 }
 
 // WhereHour applies the entql time.Time predicate on the hour field.

@@ -19827,6 +19827,7 @@ type UsageRollupMutation struct {
 	id                   *string
 	api_key_id           *string
 	model                *string
+	channel              *string
 	hour                 *time.Time
 	requests             *int64
 	addrequests          *int64
@@ -20062,6 +20063,42 @@ func (m *UsageRollupMutation) OldModel(ctx context.Context) (v string, err error
 // ResetModel resets all changes to the "model" field.
 func (m *UsageRollupMutation) ResetModel() {
 	m.model = nil
+}
+
+// SetChannel sets the "channel" field.
+func (m *UsageRollupMutation) SetChannel(s string) {
+	m.channel = &s
+}
+
+// Channel returns the value of the "channel" field in the mutation.
+func (m *UsageRollupMutation) Channel() (r string, exists bool) {
+	v := m.channel
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldChannel returns the old "channel" field's value of the UsageRollup entity.
+// If the UsageRollup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UsageRollupMutation) OldChannel(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldChannel is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldChannel requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldChannel: %w", err)
+	}
+	return oldValue.Channel, nil
+}
+
+// ResetChannel resets all changes to the "channel" field.
+func (m *UsageRollupMutation) ResetChannel() {
+	m.channel = nil
 }
 
 // SetHour sets the "hour" field.
@@ -20609,7 +20646,7 @@ func (m *UsageRollupMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *UsageRollupMutation) Fields() []string {
-	fields := make([]string, 0, 12)
+	fields := make([]string, 0, 13)
 	if m.workspace != nil {
 		fields = append(fields, usagerollup.FieldWorkspaceID)
 	}
@@ -20618,6 +20655,9 @@ func (m *UsageRollupMutation) Fields() []string {
 	}
 	if m.model != nil {
 		fields = append(fields, usagerollup.FieldModel)
+	}
+	if m.channel != nil {
+		fields = append(fields, usagerollup.FieldChannel)
 	}
 	if m.hour != nil {
 		fields = append(fields, usagerollup.FieldHour)
@@ -20660,6 +20700,8 @@ func (m *UsageRollupMutation) Field(name string) (ent.Value, bool) {
 		return m.APIKeyID()
 	case usagerollup.FieldModel:
 		return m.Model()
+	case usagerollup.FieldChannel:
+		return m.Channel()
 	case usagerollup.FieldHour:
 		return m.Hour()
 	case usagerollup.FieldRequests:
@@ -20693,6 +20735,8 @@ func (m *UsageRollupMutation) OldField(ctx context.Context, name string) (ent.Va
 		return m.OldAPIKeyID(ctx)
 	case usagerollup.FieldModel:
 		return m.OldModel(ctx)
+	case usagerollup.FieldChannel:
+		return m.OldChannel(ctx)
 	case usagerollup.FieldHour:
 		return m.OldHour(ctx)
 	case usagerollup.FieldRequests:
@@ -20740,6 +20784,13 @@ func (m *UsageRollupMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetModel(v)
+		return nil
+	case usagerollup.FieldChannel:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetChannel(v)
 		return nil
 	case usagerollup.FieldHour:
 		v, ok := value.(time.Time)
@@ -20960,6 +21011,9 @@ func (m *UsageRollupMutation) ResetField(name string) error {
 		return nil
 	case usagerollup.FieldModel:
 		m.ResetModel()
+		return nil
+	case usagerollup.FieldChannel:
+		m.ResetChannel()
 		return nil
 	case usagerollup.FieldHour:
 		m.ResetHour()

@@ -24,6 +24,8 @@ type UsageRollup struct {
 	APIKeyID string `json:"api_key_id,omitempty"`
 	// Model holds the value of the "model" field.
 	Model string `json:"model,omitempty"`
+	// the event's channel; empty for the global upstream or a request refused before any channel
+	Channel string `json:"channel,omitempty"`
 	// the hour's start, UTC
 	Hour time.Time `json:"hour,omitempty"`
 	// Requests holds the value of the "requests" field.
@@ -77,7 +79,7 @@ func (*UsageRollup) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case usagerollup.FieldRequests, usagerollup.FieldErrors, usagerollup.FieldCacheHits, usagerollup.FieldPromptTokens, usagerollup.FieldCompletionTokens, usagerollup.FieldCachedTokens, usagerollup.FieldCostMicros, usagerollup.FieldLatencyMsSum:
 			values[i] = new(sql.NullInt64)
-		case usagerollup.FieldID, usagerollup.FieldWorkspaceID, usagerollup.FieldAPIKeyID, usagerollup.FieldModel:
+		case usagerollup.FieldID, usagerollup.FieldWorkspaceID, usagerollup.FieldAPIKeyID, usagerollup.FieldModel, usagerollup.FieldChannel:
 			values[i] = new(sql.NullString)
 		case usagerollup.FieldHour:
 			values[i] = new(sql.NullTime)
@@ -119,6 +121,12 @@ func (_m *UsageRollup) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field model", values[i])
 			} else if value.Valid {
 				_m.Model = value.String
+			}
+		case usagerollup.FieldChannel:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field channel", values[i])
+			} else if value.Valid {
+				_m.Channel = value.String
 			}
 		case usagerollup.FieldHour:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -223,6 +231,9 @@ func (_m *UsageRollup) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("model=")
 	builder.WriteString(_m.Model)
+	builder.WriteString(", ")
+	builder.WriteString("channel=")
+	builder.WriteString(_m.Channel)
 	builder.WriteString(", ")
 	builder.WriteString("hour=")
 	builder.WriteString(_m.Hour.Format(time.ANSIC))

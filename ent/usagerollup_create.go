@@ -42,6 +42,20 @@ func (_c *UsageRollupCreate) SetModel(v string) *UsageRollupCreate {
 	return _c
 }
 
+// SetChannel sets the "channel" field.
+func (_c *UsageRollupCreate) SetChannel(v string) *UsageRollupCreate {
+	_c.mutation.SetChannel(v)
+	return _c
+}
+
+// SetNillableChannel sets the "channel" field if the given value is not nil.
+func (_c *UsageRollupCreate) SetNillableChannel(v *string) *UsageRollupCreate {
+	if v != nil {
+		_c.SetChannel(*v)
+	}
+	return _c
+}
+
 // SetHour sets the "hour" field.
 func (_c *UsageRollupCreate) SetHour(v time.Time) *UsageRollupCreate {
 	_c.mutation.SetHour(v)
@@ -216,6 +230,10 @@ func (_c *UsageRollupCreate) ExecX(ctx context.Context) {
 
 // defaults sets the default values of the builder before save.
 func (_c *UsageRollupCreate) defaults() error {
+	if _, ok := _c.mutation.Channel(); !ok {
+		v := usagerollup.DefaultChannel
+		_c.mutation.SetChannel(v)
+	}
 	if _, ok := _c.mutation.Requests(); !ok {
 		v := usagerollup.DefaultRequests
 		_c.mutation.SetRequests(v)
@@ -277,6 +295,14 @@ func (_c *UsageRollupCreate) check() error {
 	if v, ok := _c.mutation.Model(); ok {
 		if err := usagerollup.ModelValidator(v); err != nil {
 			return &ValidationError{Name: "model", err: fmt.Errorf(`ent: validator failed for field "UsageRollup.model": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.Channel(); !ok {
+		return &ValidationError{Name: "channel", err: errors.New(`ent: missing required field "UsageRollup.channel"`)}
+	}
+	if v, ok := _c.mutation.Channel(); ok {
+		if err := usagerollup.ChannelValidator(v); err != nil {
+			return &ValidationError{Name: "channel", err: fmt.Errorf(`ent: validator failed for field "UsageRollup.channel": %w`, err)}
 		}
 	}
 	if _, ok := _c.mutation.Hour(); !ok {
@@ -357,6 +383,10 @@ func (_c *UsageRollupCreate) createSpec() (*UsageRollup, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Model(); ok {
 		_spec.SetField(usagerollup.FieldModel, field.TypeString, value)
 		_node.Model = value
+	}
+	if value, ok := _c.mutation.Channel(); ok {
+		_spec.SetField(usagerollup.FieldChannel, field.TypeString, value)
+		_node.Channel = value
 	}
 	if value, ok := _c.mutation.Hour(); ok {
 		_spec.SetField(usagerollup.FieldHour, field.TypeTime, value)
@@ -632,6 +662,9 @@ func (u *UsageRollupUpsertOne) UpdateNewValues() *UsageRollupUpsertOne {
 		}
 		if _, exists := u.create.mutation.Model(); exists {
 			s.SetIgnore(usagerollup.FieldModel)
+		}
+		if _, exists := u.create.mutation.Channel(); exists {
+			s.SetIgnore(usagerollup.FieldChannel)
 		}
 		if _, exists := u.create.mutation.Hour(); exists {
 			s.SetIgnore(usagerollup.FieldHour)
@@ -1026,6 +1059,9 @@ func (u *UsageRollupUpsertBulk) UpdateNewValues() *UsageRollupUpsertBulk {
 			}
 			if _, exists := b.mutation.Model(); exists {
 				s.SetIgnore(usagerollup.FieldModel)
+			}
+			if _, exists := b.mutation.Channel(); exists {
+				s.SetIgnore(usagerollup.FieldChannel)
 			}
 			if _, exists := b.mutation.Hour(); exists {
 				s.SetIgnore(usagerollup.FieldHour)

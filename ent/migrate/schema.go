@@ -774,6 +774,7 @@ var (
 		{Name: "id", Type: field.TypeString, Size: 64},
 		{Name: "api_key_id", Type: field.TypeString},
 		{Name: "model", Type: field.TypeString, Size: 200},
+		{Name: "channel", Type: field.TypeString, Size: 100, Default: ""},
 		{Name: "hour", Type: field.TypeTime},
 		{Name: "requests", Type: field.TypeInt64, Default: 0},
 		{Name: "errors", Type: field.TypeInt64, Default: 0},
@@ -793,21 +794,21 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "usage_rollups_workspaces_workspace",
-				Columns:    []*schema.Column{UsageRollupsColumns[12]},
+				Columns:    []*schema.Column{UsageRollupsColumns[13]},
 				RefColumns: []*schema.Column{WorkspacesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "usagerollup_workspace_id_hour_api_key_id_model",
+				Name:    "usagerollup_workspace_id_hour_api_key_id_model_channel",
 				Unique:  true,
-				Columns: []*schema.Column{UsageRollupsColumns[12], UsageRollupsColumns[3], UsageRollupsColumns[1], UsageRollupsColumns[2]},
+				Columns: []*schema.Column{UsageRollupsColumns[13], UsageRollupsColumns[4], UsageRollupsColumns[1], UsageRollupsColumns[2], UsageRollupsColumns[3]},
 			},
 			{
 				Name:    "usagerollup_api_key_id_hour",
 				Unique:  false,
-				Columns: []*schema.Column{UsageRollupsColumns[1], UsageRollupsColumns[3]},
+				Columns: []*schema.Column{UsageRollupsColumns[1], UsageRollupsColumns[4]},
 			},
 		},
 	}

@@ -1522,36 +1522,42 @@ func init() {
 	usagerollupDescModel := usagerollupFields[1].Descriptor()
 	// usagerollup.ModelValidator is a validator for the "model" field. It is called by the builders before save.
 	usagerollup.ModelValidator = usagerollupDescModel.Validators[0].(func(string) error)
+	// usagerollupDescChannel is the schema descriptor for channel field.
+	usagerollupDescChannel := usagerollupFields[2].Descriptor()
+	// usagerollup.DefaultChannel holds the default value on creation for the channel field.
+	usagerollup.DefaultChannel = usagerollupDescChannel.Default.(string)
+	// usagerollup.ChannelValidator is a validator for the "channel" field. It is called by the builders before save.
+	usagerollup.ChannelValidator = usagerollupDescChannel.Validators[0].(func(string) error)
 	// usagerollupDescRequests is the schema descriptor for requests field.
-	usagerollupDescRequests := usagerollupFields[3].Descriptor()
+	usagerollupDescRequests := usagerollupFields[4].Descriptor()
 	// usagerollup.DefaultRequests holds the default value on creation for the requests field.
 	usagerollup.DefaultRequests = usagerollupDescRequests.Default.(int64)
 	// usagerollupDescErrors is the schema descriptor for errors field.
-	usagerollupDescErrors := usagerollupFields[4].Descriptor()
+	usagerollupDescErrors := usagerollupFields[5].Descriptor()
 	// usagerollup.DefaultErrors holds the default value on creation for the errors field.
 	usagerollup.DefaultErrors = usagerollupDescErrors.Default.(int64)
 	// usagerollupDescCacheHits is the schema descriptor for cache_hits field.
-	usagerollupDescCacheHits := usagerollupFields[5].Descriptor()
+	usagerollupDescCacheHits := usagerollupFields[6].Descriptor()
 	// usagerollup.DefaultCacheHits holds the default value on creation for the cache_hits field.
 	usagerollup.DefaultCacheHits = usagerollupDescCacheHits.Default.(int64)
 	// usagerollupDescPromptTokens is the schema descriptor for prompt_tokens field.
-	usagerollupDescPromptTokens := usagerollupFields[6].Descriptor()
+	usagerollupDescPromptTokens := usagerollupFields[7].Descriptor()
 	// usagerollup.DefaultPromptTokens holds the default value on creation for the prompt_tokens field.
 	usagerollup.DefaultPromptTokens = usagerollupDescPromptTokens.Default.(int64)
 	// usagerollupDescCompletionTokens is the schema descriptor for completion_tokens field.
-	usagerollupDescCompletionTokens := usagerollupFields[7].Descriptor()
+	usagerollupDescCompletionTokens := usagerollupFields[8].Descriptor()
 	// usagerollup.DefaultCompletionTokens holds the default value on creation for the completion_tokens field.
 	usagerollup.DefaultCompletionTokens = usagerollupDescCompletionTokens.Default.(int64)
 	// usagerollupDescCachedTokens is the schema descriptor for cached_tokens field.
-	usagerollupDescCachedTokens := usagerollupFields[8].Descriptor()
+	usagerollupDescCachedTokens := usagerollupFields[9].Descriptor()
 	// usagerollup.DefaultCachedTokens holds the default value on creation for the cached_tokens field.
 	usagerollup.DefaultCachedTokens = usagerollupDescCachedTokens.Default.(int64)
 	// usagerollupDescCostMicros is the schema descriptor for cost_micros field.
-	usagerollupDescCostMicros := usagerollupFields[9].Descriptor()
+	usagerollupDescCostMicros := usagerollupFields[10].Descriptor()
 	// usagerollup.DefaultCostMicros holds the default value on creation for the cost_micros field.
 	usagerollup.DefaultCostMicros = usagerollupDescCostMicros.Default.(int64)
 	// usagerollupDescLatencyMsSum is the schema descriptor for latency_ms_sum field.
-	usagerollupDescLatencyMsSum := usagerollupFields[10].Descriptor()
+	usagerollupDescLatencyMsSum := usagerollupFields[11].Descriptor()
 	// usagerollup.DefaultLatencyMsSum holds the default value on creation for the latency_ms_sum field.
 	usagerollup.DefaultLatencyMsSum = usagerollupDescLatencyMsSum.Default.(int64)
 	// usagerollupDescID is the schema descriptor for id field.

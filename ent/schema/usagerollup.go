@@ -11,7 +11,7 @@ import (
 	"github.com/oais/oais/internal/tenancy"
 )
 
-// UsageRollup is the usage of one key and model in one UTC hour, kept by
+// UsageRollup is the usage of one key, model and channel in one UTC hour, kept by
 // the ledger in the transaction that stores the hour's events, so that it
 // always equals the sum of those events. Charts and quotas read rollups,
 // not raw events: their size grows with keys × models × hours, not with
@@ -30,6 +30,8 @@ func (UsageRollup) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("api_key_id").Immutable(),
 		field.String("model").MaxLen(200).Immutable(),
+		field.String("channel").MaxLen(100).Default("").Immutable().
+			Comment("the event's channel; empty for the global upstream or a request refused before any channel"),
 		field.Time("hour").Immutable().Comment("the hour's start, UTC"),
 		field.Int64("requests").Default(0),
 		field.Int64("errors").Default(0),
@@ -46,7 +48,7 @@ func (UsageRollup) Fields() []ent.Field {
 // range scans; and a key's.
 func (UsageRollup) Indexes() []ent.Index {
 	return []ent.Index{
-		index.Fields("workspace_id", "hour", "api_key_id", "model").Unique(),
+		index.Fields("workspace_id", "hour", "api_key_id", "model", "channel").Unique(),
 		index.Fields("api_key_id", "hour"),
 	}
 }

@@ -19,6 +19,8 @@ const (
 	FieldAPIKeyID = "api_key_id"
 	// FieldModel holds the string denoting the model field in the database.
 	FieldModel = "model"
+	// FieldChannel holds the string denoting the channel field in the database.
+	FieldChannel = "channel"
 	// FieldHour holds the string denoting the hour field in the database.
 	FieldHour = "hour"
 	// FieldRequests holds the string denoting the requests field in the database.
@@ -56,6 +58,7 @@ var Columns = []string{
 	FieldWorkspaceID,
 	FieldAPIKeyID,
 	FieldModel,
+	FieldChannel,
 	FieldHour,
 	FieldRequests,
 	FieldErrors,
@@ -89,6 +92,10 @@ var (
 	WorkspaceIDValidator func(string) error
 	// ModelValidator is a validator for the "model" field. It is called by the builders before save.
 	ModelValidator func(string) error
+	// DefaultChannel holds the default value on creation for the "channel" field.
+	DefaultChannel string
+	// ChannelValidator is a validator for the "channel" field. It is called by the builders before save.
+	ChannelValidator func(string) error
 	// DefaultRequests holds the default value on creation for the "requests" field.
 	DefaultRequests int64
 	// DefaultErrors holds the default value on creation for the "errors" field.
@@ -132,6 +139,11 @@ func ByAPIKeyID(opts ...sql.OrderTermOption) OrderOption {
 // ByModel orders the results by the model field.
 func ByModel(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldModel, opts...).ToFunc()
+}
+
+// ByChannel orders the results by the channel field.
+func ByChannel(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldChannel, opts...).ToFunc()
 }
 
 // ByHour orders the results by the hour field.

@@ -80,6 +80,11 @@ func Model(v string) predicate.UsageRollup {
 	return predicate.UsageRollup(sql.FieldEQ(FieldModel, v))
 }
 
+// Channel applies equality check predicate on the "channel" field. It's identical to ChannelEQ.
+func Channel(v string) predicate.UsageRollup {
+	return predicate.UsageRollup(sql.FieldEQ(FieldChannel, v))
+}
+
 // Hour applies equality check predicate on the "hour" field. It's identical to HourEQ.
 func Hour(v time.Time) predicate.UsageRollup {
 	return predicate.UsageRollup(sql.FieldEQ(FieldHour, v))
@@ -318,6 +323,71 @@ func ModelEqualFold(v string) predicate.UsageRollup {
 // ModelContainsFold applies the ContainsFold predicate on the "model" field.
 func ModelContainsFold(v string) predicate.UsageRollup {
 	return predicate.UsageRollup(sql.FieldContainsFold(FieldModel, v))
+}
+
+// ChannelEQ applies the EQ predicate on the "channel" field.
+func ChannelEQ(v string) predicate.UsageRollup {
+	return predicate.UsageRollup(sql.FieldEQ(FieldChannel, v))
+}
+
+// ChannelNEQ applies the NEQ predicate on the "channel" field.
+func ChannelNEQ(v string) predicate.UsageRollup {
+	return predicate.UsageRollup(sql.FieldNEQ(FieldChannel, v))
+}
+
+// ChannelIn applies the In predicate on the "channel" field.
+func ChannelIn(vs ...string) predicate.UsageRollup {
+	return predicate.UsageRollup(sql.FieldIn(FieldChannel, vs...))
+}
+
+// ChannelNotIn applies the NotIn predicate on the "channel" field.
+func ChannelNotIn(vs ...string) predicate.UsageRollup {
+	return predicate.UsageRollup(sql.FieldNotIn(FieldChannel, vs...))
+}
+
+// ChannelGT applies the GT predicate on the "channel" field.
+func ChannelGT(v string) predicate.UsageRollup {
+	return predicate.UsageRollup(sql.FieldGT(FieldChannel, v))
+}
+
+// ChannelGTE applies the GTE predicate on the "channel" field.
+func ChannelGTE(v string) predicate.UsageRollup {
+	return predicate.UsageRollup(sql.FieldGTE(FieldChannel, v))
+}
+
+// ChannelLT applies the LT predicate on the "channel" field.
+func ChannelLT(v string) predicate.UsageRollup {
+	return predicate.UsageRollup(sql.FieldLT(FieldChannel, v))
+}
+
+// ChannelLTE applies the LTE predicate on the "channel" field.
+func ChannelLTE(v string) predicate.UsageRollup {
+	return predicate.UsageRollup(sql.FieldLTE(FieldChannel, v))
+}
+
+// ChannelContains applies the Contains predicate on the "channel" field.
+func ChannelContains(v string) predicate.UsageRollup {
+	return predicate.UsageRollup(sql.FieldContains(FieldChannel, v))
+}
+
+// ChannelHasPrefix applies the HasPrefix predicate on the "channel" field.
+func ChannelHasPrefix(v string) predicate.UsageRollup {
+	return predicate.UsageRollup(sql.FieldHasPrefix(FieldChannel, v))
+}
+
+// ChannelHasSuffix applies the HasSuffix predicate on the "channel" field.
+func ChannelHasSuffix(v string) predicate.UsageRollup {
+	return predicate.UsageRollup(sql.FieldHasSuffix(FieldChannel, v))
+}
+
+// ChannelEqualFold applies the EqualFold predicate on the "channel" field.
+func ChannelEqualFold(v string) predicate.UsageRollup {
+	return predicate.UsageRollup(sql.FieldEqualFold(FieldChannel, v))
+}
+
+// ChannelContainsFold applies the ContainsFold predicate on the "channel" field.
+func ChannelContainsFold(v string) predicate.UsageRollup {
+	return predicate.UsageRollup(sql.FieldContainsFold(FieldChannel, v))
 }
 
 // HourEQ applies the EQ predicate on the "hour" field.

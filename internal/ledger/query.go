@@ -225,28 +225,22 @@ func (l *Ledger) ByKey(ctx context.Context, f Filter) ([]Group, error) {
 
 // ByChannel totals the events f selects per channel (usage.Record.Channel;
 // "" for the gateway's global upstream, or a request refused before any
-// channel), costliest first: cost and error rate per channel. The hourly
-// rollups have no channel, so it reads the raw events of the whole range
-// (by the (workspace_id, occurred_at) index): one row per request, where
-// ByModel reads one per key, model and hour.
+// channel), costliest first: cost and error rate per channel. Like ByModel
+// it reads the hourly rollups (one row per key, model, channel and hour;
+// channel empty where the event's is NULL) for whole hours and raw events
+// only for the partial hours at the ends.
 func (l *Ledger) ByChannel(ctx context.Context, f Filter) ([]Group, error) {
-	return l.groupsOf(ctx, f, []part{{from: f.From.UTC(), to: f.To.UTC()}},
-		`SELECT COALESCE(e.channel, ''), COALESCE(e.channel, ''), %s FROM %s WHERE %s GROUP BY e.channel`)
+	return l.groups(ctx, f, `SELECT COALESCE(e.channel, ''), COALESCE(e.channel, ''), %s FROM %s WHERE %s GROUP BY e.channel`)
 }
 
 // groups runs query (columns, table, condition) on every part of f and
 // merges the groups.
 func (l *Ledger) groups(ctx context.Context, f Filter, query string) ([]Group, error) {
-	return l.groupsOf(ctx, f, f.parts(), query)
-}
-
-// groupsOf is groups over the parts ps of f.
-func (l *Ledger) groupsOf(ctx context.Context, f Filter, ps []part, query string) ([]Group, error) {
 	if err := f.check(); err != nil {
 		return nil, err
 	}
 	byKey := make(map[string]*Group)
-	for _, p := range ps {
+	for _, p := range f.parts() {
 		table, _ := p.table()
 		where, args := f.whereIn(p)
 		err := l.queryDB(ctx, fmt.Sprintf(query, l.summary(p)+", "+l.latencySum(p), table, where), args, func(row rowScanner) error {

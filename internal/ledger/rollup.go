@@ -75,10 +75,11 @@ func (h *histogram) percentile(p float64) int64 {
 
 // rollupKey names one usage_rollups row.
 type rollupKey struct {
-	ws    string
-	hour  time.Time
-	key   string
-	model string
+	ws      string
+	hour    time.Time
+	key     string
+	model   string
+	channel string
 }
 
 // rollupRow is what a batch adds to one usage_rollups row.
@@ -98,7 +99,7 @@ type histKey struct {
 var rollupColumns = []string{"requests", "errors", "cache_hits", "prompt_tokens", "completion_tokens",
 	"cached_tokens", "cost_micros", "latency_ms_sum"}
 
-// rollupsPerStatement bounds a multi-row upsert: 13 values a row stays far
+// rollupsPerStatement bounds a multi-row upsert: 14 values a row stays far
 // below both databases' bind-variable limits, and the statement text small.
 const rollupsPerStatement = 100
 
@@ -113,7 +114,7 @@ func (l *Ledger) rollup(ctx context.Context, t txn, recs []*usage.Record, insert
 			continue
 		}
 		hour := occurredAt(r, now).Truncate(time.Hour)
-		k := rollupKey{ws: r.WorkspaceID, hour: hour, key: r.KeyID, model: storedModel(r)}
+		k := rollupKey{ws: r.WorkspaceID, hour: hour, key: r.KeyID, model: storedModel(r), channel: storedChannel(r)}
 		v := rows[k]
 		if v == nil {
 			v = &rollupRow{}
@@ -158,7 +159,7 @@ func (l *Ledger) upsertRollups(ctx context.Context, t txn, rows map[rollupKey]*r
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b rollupKey) int {
-		return cmp.Or(strings.Compare(a.ws, b.ws), a.hour.Compare(b.hour), strings.Compare(a.key, b.key), strings.Compare(a.model, b.model))
+		return cmp.Or(strings.Compare(a.ws, b.ws), a.hour.Compare(b.hour), strings.Compare(a.key, b.key), strings.Compare(a.model, b.model), strings.Compare(a.channel, b.channel))
 	})
 	// A row's counters saturate at int64's limit instead of failing the
 	// upsert (PostgreSQL: "bigint out of range"), which failed the batch,
@@ -174,17 +175,17 @@ func (l *Ledger) upsertRollups(ctx context.Context, t txn, rows map[rollupKey]*r
 		}
 		fmt.Fprintf(&set, "%[1]s = "+add, c)
 	}
-	cols := "id, workspace_id, hour, api_key_id, model, " + strings.Join(rollupColumns, ", ")
-	row := "(" + placeholders(5+len(rollupColumns)) + ")"
+	cols := "id, workspace_id, hour, api_key_id, model, channel, " + strings.Join(rollupColumns, ", ")
+	row := "(" + placeholders(6+len(rollupColumns)) + ")"
 	for chunk := range slices.Chunk(keys, rollupsPerStatement) {
-		args := make([]any, 0, len(chunk)*(5+len(rollupColumns)))
+		args := make([]any, 0, len(chunk)*(6+len(rollupColumns)))
 		for _, k := range chunk {
 			v := rows[k]
-			args = append(args, ids.NewAt(ids.UsageRollup, k.hour), k.ws, k.hour, k.key, k.model,
+			args = append(args, ids.NewAt(ids.UsageRollup, k.hour), k.ws, k.hour, k.key, k.model, k.channel,
 				v.requests, v.errors, v.cacheHits, v.prompt, v.completion, v.cached, v.cost, v.ms)
 		}
 		q := "INSERT INTO usage_rollups (" + cols + ") VALUES " + strings.TrimSuffix(strings.Repeat(row+",", len(chunk)), ",") +
-			" ON CONFLICT (workspace_id, hour, api_key_id, model) DO UPDATE SET " + set.String()
+			" ON CONFLICT (workspace_id, hour, api_key_id, model, channel) DO UPDATE SET " + set.String()
 		if err := t.exec(ctx, l.rebind(q), args...); err != nil {
 			return err
 		}

@@ -23,11 +23,15 @@ func TestRollupsMatchEvents(t *testing.T) {
 		base := time.Date(2026, 5, 4, 10, 0, 0, 0, time.UTC)
 		keys := []string{fx.kA1, fx.kA2}
 		models := []string{"gpt-4o", "gpt-4o-mini", "o3"}
+		// One key, model and hour spans several channels, so several
+		// rollup rows: every reader must sum them, not pick one.
+		channels := []string{"", "azure-east", "openai-1"}
 		var recs []usage.Record
 		for i := range 400 {
 			at := base.Add(time.Duration(r.Int64N(int64(6 * time.Hour))))
 			recs = append(recs, rec(fmt.Sprintf("roll-%d", i), fx.wsA, keys[r.IntN(2)], at, func(x *usage.Record) {
 				x.Model = models[r.IntN(3)]
+				x.Channel = channels[r.IntN(3)]
 				x.PromptTokens, x.CompletionTokens, x.CachedTokens = r.Int64N(1000), r.Int64N(500), r.Int64N(10)
 				x.CostMicros = r.Int64N(10000)
 				x.LatencyMillis = r.Int64N(5000)
@@ -106,6 +110,26 @@ func TestRollupsMatchEvents(t *testing.T) {
 				w, _ := want(from, to, func(x usage.Record) bool { return x.KeyID == g.Key })
 				if g.Summary != w || g.Label != fx.labelByKey[g.Key] {
 					t.Fatalf("ByKey %s [%v, %v): got %+v want %+v", g.Key, from, to, g, w)
+				}
+			}
+			byChannel, err := fx.l.ByChannel(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, g := range byChannel {
+				w, lat := want(from, to, func(x usage.Record) bool { return x.Channel == g.Key })
+				var sum int64
+				for _, v := range lat {
+					sum += v
+				}
+				if g.Summary != w || g.LatencyMsSum != sum || g.Label != g.Key {
+					t.Fatalf("ByChannel %q [%v, %v): got %+v want %+v, latency sum %d", g.Key, from, to, g, w, sum)
+				}
+			}
+			for _, ch := range channels {
+				if w, _ := want(from, to, func(x usage.Record) bool { return x.Channel == ch }); w != (ledger.Summary{}) &&
+					!slices.ContainsFunc(byChannel, func(g ledger.Group) bool { return g.Key == ch }) {
+					t.Fatalf("ByChannel [%v, %v): no group for %q in %+v", from, to, ch, byChannel)
 				}
 			}
 			pts, err := fx.l.Series(ctx, f, ledger.Hour)

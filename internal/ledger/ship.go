@@ -66,7 +66,7 @@ func derive(r *usage.Record, now time.Time) derived {
 		endpoint: store.Clean(r.Endpoint, maxEndpoint), clientIP: store.Clean(r.ClientIP, maxClientIP),
 		estimateReason: store.Clean(r.EstimateReason, maxEstimateReason),
 		errorCode:      store.Clean(r.ErrorCode, maxErrorCode),
-		channel:        store.Clean(r.Channel, maxChannel),
+		channel:        storedChannel(r),
 	}
 }
 
@@ -74,6 +74,10 @@ func derive(r *usage.Record, now time.Time) derived {
 // name is client input that a lenient upstream accepted: a NUL byte or
 // invalid UTF-8 in it made PostgreSQL refuse the whole batch.
 func storedModel(r *usage.Record) string { return store.Clean(r.Model, maxModel) }
+
+// storedChannel is the channel that Ship stores for r, in its event and its
+// rollup ("" in a rollup where the event holds NULL).
+func storedChannel(r *usage.Record) string { return store.Clean(r.Channel, maxChannel) }
 
 // occurredAt is when r happened, in UTC. A record without a time is a bug
 // upstream; it is stored as happening now rather than losing its cost.
