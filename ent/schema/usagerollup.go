@@ -11,11 +11,13 @@ import (
 	"github.com/oais/oais/internal/tenancy"
 )
 
-// UsageRollup is the usage of one key, model and channel in one UTC hour, kept by
-// the ledger in the transaction that stores the hour's events, so that it
-// always equals the sum of those events. Charts and quotas read rollups,
-// not raw events: their size grows with keys × models × hours, not with
-// traffic, and they outlive the raw events' retention.
+// UsageRollup is the usage of one key, model and channel in one UTC hour,
+// kept by the ledger in the transaction that stores the hour's events, so
+// that it always equals the sum of those events. Charts and quotas read
+// rollups, not raw events: their size grows with keys × models × channels
+// × hours, not with traffic, and they outlive the raw events' retention.
+// One key, model and hour can be several rows (one per channel): readers
+// sum, never pick one.
 type UsageRollup struct{ ent.Schema }
 
 // Mixin of UsageRollup.
