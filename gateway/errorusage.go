@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"net/http"
-	"sync"
-	"time"
 
 	"github.com/oais/oais/internal/usage"
 )
@@ -43,7 +41,7 @@ func (g *Gateway) recordError(c *call, status int, code string) {
 	switch {
 	case status < 400, status == StatusClientClosed, c.rec != nil:
 		return
-	case c.p == nil, status == http.StatusUnauthorized && !g.authFailures.first(c.p.Key.ID, c.now):
+	case c.p == nil, status == http.StatusUnauthorized && !g.authFailures.allow(c.p.Key.ID, c.now):
 		g.metrics.unattributed.WithLabelValues(code).Inc()
 		return
 	}
@@ -57,30 +55,4 @@ func (g *Gateway) recordError(c *call, status int, code string) {
 		// No log line: a refusal flood would make one per request.
 		g.metrics.errorRecordsDropped.Inc()
 	}
-}
-
-// keyMinutes remembers, per key, the last minute first reported true for.
-// It holds at most maxKeyMinutes keys (keys the Directory knows, so a
-// bounded set; past it, it starts over, which at worst lets one more
-// record a key through).
-type keyMinutes struct {
-	mu   sync.Mutex
-	last map[string]int64 // key id -> Unix minute
-}
-
-const maxKeyMinutes = 100_000
-
-// first reports whether now is the first time in its minute that key asks.
-func (k *keyMinutes) first(key string, now time.Time) bool {
-	m := now.Unix() / 60
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.last == nil || len(k.last) >= maxKeyMinutes {
-		k.last = make(map[string]int64)
-	}
-	if k.last[key] == m {
-		return false
-	}
-	k.last[key] = m
-	return true
 }

@@ -113,7 +113,7 @@ type Gateway struct {
 	usageWarned minuteGate
 	// authFailures lets one refused authentication of a known key a
 	// minute into the usage record (errorusage.go).
-	authFailures keyMinutes
+	authFailures minuteGate
 	draining     atomic.Bool
 	// into is deps.Limiter's allocation-free Reserve, if it has one.
 	into ratelimit.IntoReserver
