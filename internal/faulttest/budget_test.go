@@ -9,7 +9,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/oais/oais/internal/store"
 	"github.com/oais/oais/internal/viewer"
 )
 
@@ -146,7 +145,7 @@ func setSpendCap(t *testing.T, dbURL string, cents int64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	st, err := store.Open(ctx, dbURL)
+	st, err := openRetrying(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}

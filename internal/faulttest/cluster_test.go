@@ -410,11 +410,30 @@ type ledger struct {
 	requestCount int64          // sum of api_keys.request_count
 }
 
+// openRetrying opens the store, trying again for as long as ctx allows
+// while the server refuses: the test PgBouncer (Debian's 1.18) can crash on
+// the cancel request of a client that went away, and its supervisor
+// restarts it within 100 ms (internal/pgbouncertest), so a lone dial can
+// land in that window.
+func openRetrying(ctx context.Context, dbURL string) (*store.Store, error) {
+	for {
+		st, err := store.Open(ctx, dbURL)
+		if err == nil {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 func readLedger(t *testing.T, dbURL string) ledger {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	st, err := store.Open(ctx, dbURL)
+	st, err := openRetrying(ctx, dbURL)
 	if err != nil {
 		t.Fatalf("open the ledger: %v", err)
 	}
@@ -518,7 +537,7 @@ func setWorkspaceRPM(t *testing.T, dbURL string, rpm int64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	st, err := store.Open(ctx, dbURL)
+	st, err := openRetrying(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -206,7 +206,7 @@ func readKeyLedger(t *testing.T, dbURL string, keyIDs ...string) ledger {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	st, err := store.Open(ctx, dbURL)
+	st, err := openRetrying(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func billingFigures(t *testing.T, dbURL string) (int, map[string]int64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	st, err := store.Open(ctx, dbURL)
+	st, err := openRetrying(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}

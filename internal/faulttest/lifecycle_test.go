@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oais/oais/internal/store"
 )
 
 // TestKeyLifecycleReachesGateways: issue 16's changes reach running
@@ -159,7 +158,7 @@ func keyLifecycle(t *testing.T, dbName, dbURL string) {
 	for _, g := range gws {
 		g.stop() // ships the spool
 	}
-	st, err := store.Open(ctx, dbURL)
+	st, err := openRetrying(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,25 +35,13 @@ func StartRedisCluster(t testing.TB, masters int) *RedisCluster {
 	}
 	rc := &RedisCluster{t: t}
 	for i := range masters {
-		port := FreePort(t)
 		dir := filepath.Join(t.TempDir(), fmt.Sprintf("node%d", i))
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		// The cluster bus gets a free port of its own instead of port+10000,
-		// which may be taken or past 65535.
-		p := Start(t, fmt.Sprintf("redis-cluster-%d", port), "redis-server", nil,
-			"--port", strconv.Itoa(port), "--cluster-port", strconv.Itoa(FreePort(t)), "--bind", "127.0.0.1",
-			"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"),
-			"--cluster-node-timeout", "2000", "--dir", dir,
-			"--save", "", "--appendonly", "no", "--protected-mode", "no")
+		port, p := startClusterNode(t, dir)
 		rc.Ports = append(rc.Ports, port)
 		rc.Nodes = append(rc.Nodes, p)
-	}
-	for _, port := range rc.Ports {
-		if !WaitFor(10*time.Second, func() bool { return ping(port) }) {
-			t.Fatalf("cluster node on port %d did not answer PING", port)
-		}
 	}
 	args := []string{"--cluster", "create"}
 	for _, port := range rc.Ports {
@@ -116,6 +104,34 @@ func redisCLI(port int, args ...string) string {
 		return fmt.Sprintf("%s (%v)", out, err)
 	}
 	return string(out)
+}
+
+// startClusterNode starts one cluster-enabled redis-server in dir and
+// waits for its PING. A free port can be taken by another process between
+// FreePort and the server's bind (the suite runs packages in parallel), so
+// a node that exits or stays silent is started again on new ports, up to
+// three times.
+func startClusterNode(t testing.TB, dir string) (int, *Process) {
+	t.Helper()
+	var why string
+	for range 3 {
+		port := FreePort(t)
+		// The cluster bus gets a free port of its own instead of port+10000,
+		// which may be taken or past 65535.
+		p := Start(t, fmt.Sprintf("redis-cluster-%d", port), "redis-server", nil,
+			"--port", strconv.Itoa(port), "--cluster-port", strconv.Itoa(FreePort(t)), "--bind", "127.0.0.1",
+			"--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(dir, "nodes.conf"),
+			"--cluster-node-timeout", "2000", "--dir", dir,
+			"--save", "", "--appendonly", "no", "--protected-mode", "no")
+		if WaitFor(10*time.Second, func() bool { return p.Exited() || ping(port) }) && !p.Exited() {
+			return port, p
+		}
+		p.Kill()
+		why = fmt.Sprintf("port %d: %s", port, tail(p.Stdout.String()+p.Stderr.String(), 1024))
+		_ = os.Remove(filepath.Join(dir, "nodes.conf"))
+	}
+	t.Fatalf("a Redis Cluster node did not answer PING in three starts; the last: %s", why)
+	return 0, nil
 }
 
 // ping reports whether a Redis server (or sentinel) answers PING on port.

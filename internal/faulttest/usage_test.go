@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oais/oais/internal/store"
 )
 
 // hostileUsages are what the hostile upstream reports as prompt_tokens, in
@@ -142,7 +141,7 @@ func quarantinedRows(t *testing.T, dbURL string) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	st, err := store.Open(ctx, dbURL)
+	st, err := openRetrying(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
