@@ -47,6 +47,8 @@ type result struct {
 	BytesPerReq        float64          // allocated by the target process, per request (0 when unknown)
 	AllocsPerReq       float64
 	CPUPerReq          time.Duration // CPU time of the target process, per request
+	PostgresCPUPerReq  time.Duration // CPU time of the PostgreSQL server processes, per request
+	RedisCPUPerReq     time.Duration // CPU time of the Redis server processes, per request
 	Backlog            int64         // gateway: usage records still in the spool after the phase
 }
 

@@ -464,8 +464,10 @@ func bench(ctx context.Context, o options) error {
 				if err != nil {
 					return fmt.Errorf("%s: stats: %w", t.name, err)
 				}
+				pgBefore, redisBefore := serverCPU()
 				shots, elapsed := runPhase(o.phase)
 				backlog := drain(t)
+				pgAfter, redisAfter := serverCPU()
 				after, err := t.proc.stats()
 				if err != nil {
 					return fmt.Errorf("%s: stats: %w", t.name, err)
@@ -477,11 +479,13 @@ func bench(ctx context.Context, o options) error {
 					r.BytesPerReq = float64(after.TotalAlloc-before.TotalAlloc) / float64(n)
 					r.AllocsPerReq = float64(after.Mallocs-before.Mallocs) / float64(n)
 					r.CPUPerReq = time.Duration((after.CPUNanos - before.CPUNanos) / int64(n))
+					r.PostgresCPUPerReq = max(0, (pgAfter-pgBefore)/time.Duration(n))
+					r.RedisCPUPerReq = max(0, (redisAfter-redisBefore)/time.Duration(n))
 				}
 				results = append(results, r)
 				answered[t.name] += r.OK
-				fmt.Printf("  %-16s %-6s %-12s %8.0f req/s  p50 %s  p99 %s  p99.9 %s  errors %d\n",
-					t.name, mode, l.name, r.RPS, ms(r.Lat[0]), ms(r.Lat[2]), ms(r.Lat[3]), r.Errors)
+				fmt.Printf("  %-16s %-6s %-12s %8.0f req/s  p50 %s  p99 %s  p99.9 %s  errors %d  CPU µs/req %.1f (PostgreSQL %.1f, Redis %.1f)\n",
+					t.name, mode, l.name, r.RPS, ms(r.Lat[0]), ms(r.Lat[2]), ms(r.Lat[3]), r.Errors, us(r.CPUPerReq), us(r.PostgresCPUPerReq), us(r.RedisCPUPerReq))
 			}
 		}
 	}

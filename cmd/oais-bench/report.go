@@ -317,9 +317,9 @@ func saturationTable(results []result, sat string) string {
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	p("\n#### At saturation (%s), side by side\n\n", sat)
-	p("Throughput ratios are req/s ÷ req/s in this run; the CPU columns are each process's own (the PostgreSQL gateway's leaves out the PostgreSQL and Redis servers').\n\n")
-	p("| target | plain req/s | CPU µs/req | vs bare proxy | vs Bifrost | stream req/s | CPU µs/req | vs bare proxy | vs Bifrost |\n")
-	p("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	p("Throughput ratios are req/s ÷ req/s in this run; the CPU columns are each process's own; PG and Redis are the CPU of every PostgreSQL and every Redis server process on the machine (backends included, read from /proc around the phase, shipping of the phase's usage included) ÷ the target's requests: what the PostgreSQL gateway also costs, and the machine's background for the others.\n\n")
+	p("| target | plain req/s | CPU µs/req | PG, Redis µs/req | vs bare proxy | vs Bifrost | stream req/s | CPU µs/req | PG, Redis µs/req | vs bare proxy | vs Bifrost |\n")
+	p("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, t := range []string{"direct", "bare proxy", "fasthttp proxy", peerName, "gateway-sqlite", "gateway-postgres", channelsTarget} {
 		if find(results, t, "plain", sat) == nil {
 			continue
@@ -328,7 +328,7 @@ func saturationTable(results []result, sat string) string {
 		for _, mode := range []string{"plain", "stream"} {
 			r, x, bf := find(results, t, mode, sat), find(results, "bare proxy", mode, sat), find(results, peerName, mode, sat)
 			if r == nil {
-				p(" | — | — | — | —")
+				p(" | — | — | — | — | —")
 				continue
 			}
 			vsX, vsB := "—", "—"
@@ -338,7 +338,7 @@ func saturationTable(results []result, sat string) string {
 			if bf != nil && t != peerName {
 				vsB = ratio(r.RPS, bf.RPS)
 			}
-			p(" | %.0f | %.1f | %s | %s", r.RPS, us(r.CPUPerReq), vsX, vsB)
+			p(" | %.0f | %.1f | %.1f, %.1f | %s | %s", r.RPS, us(r.CPUPerReq), us(r.PostgresCPUPerReq), us(r.RedisCPUPerReq), vsX, vsB)
 		}
 		p(" |\n")
 	}
@@ -416,7 +416,7 @@ func scorecard(results []result, sat, top string) string {
 			}
 			note := ""
 			if gw == pg {
-				note = " (the gateway process only)"
+				note = fmt.Sprintf(" (the gateway process only; the PostgreSQL and Redis servers spent %.1f and %.1f µs/req more)", us(g.PostgresCPUPerReq), us(g.RedisCPUPerReq))
 			}
 			p("| %s, %s: CPU µs/req at saturation ≤ 1.2× bare proxy | %.1f vs %.1f µs = **%.2f×**%s | %s |\n", gw, mode, us(g.CPUPerReq), us(x.CPUPerReq), r, note, status)
 		}

@@ -109,6 +109,8 @@ type Reservation struct {
 
 	origin    origin
 	settled   bool
+	leased    bool                      // admitted from Redis leases: leases says which
+	leases    [reservationInline]*lease // one per counter when leased
 	counterIn [reservationInline]Counter
 	stateIn   [reservationInline]State
 }
@@ -135,6 +137,7 @@ func (r *Reservation) reset(counters []Counter, o origin) {
 	r.States = r.States[:0]
 	r.origin = o
 	r.settled = false
+	r.leased = false
 	r.At = time.Time{}
 }
 
@@ -248,6 +251,15 @@ type Options struct {
 	// holding its worst case: the gateway sets it from its upstream
 	// timeout (raise both together).
 	ReservationTTL time.Duration
+	// LeaseDivisor (Redis only), when > 0, lets this replica decide most
+	// requests in process against leases of up to Limit/LeaseDivisor units
+	// of a counter reserved in Redis; see lease.go for what that changes
+	// (no overshoot; early refusals of at most replicas×Limit/LeaseDivisor
+	// for up to LeaseLife). 0 decides every request in Redis.
+	LeaseDivisor int64
+	// LeaseLife (Redis only) is how long a lease admits requests (default
+	// DefaultLeaseLife).
+	LeaseLife time.Duration
 }
 
 // DefaultCumulativeIdle outlives any monthly budget period, so a month's
@@ -270,6 +282,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ReservationTTL <= 0 {
 		o.ReservationTTL = DefaultReservationTTL
+	}
+	if o.LeaseLife <= 0 {
+		o.LeaseLife = DefaultLeaseLife
 	}
 	return o
 }

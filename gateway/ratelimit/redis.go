@@ -46,6 +46,9 @@ type Redis struct {
 	opts   Options
 	batch  *batcher
 	names  keyNames
+
+	leasesMade, leaseAdmits, leaseSettled, leaseFailed atomic.Int64
+	leaseSends                                         atomic.Int64 // lease settlements not yet through Redis
 }
 
 // NewRedis returns a limiter on client whose keys all start with prefix.
@@ -350,11 +353,28 @@ func (l *Redis) Reserve(ctx context.Context, counters []Counter) (*Reservation, 
 	return r, nil
 }
 
-// ReserveInto is Reserve into a caller-owned reservation.
+// ReserveInto is Reserve into a caller-owned reservation: from this
+// replica's leases when they cover every counter (see lease.go), else in
+// Redis.
 func (l *Redis) ReserveInto(ctx context.Context, counters []Counter, r *Reservation) error {
 	if err := validate(counters); err != nil {
 		return err
 	}
+	if l.opts.LeaseDivisor <= 0 {
+		return l.reserveRemote(ctx, counters, r)
+	}
+	if l.admitLeased(counters, r) {
+		return nil
+	}
+	if err := l.reserveRemote(ctx, counters, r); err != nil {
+		return err
+	}
+	l.startLeases(counters, r)
+	return nil
+}
+
+// reserveRemote decides a reservation in Redis.
+func (l *Redis) reserveRemote(ctx context.Context, counters []Counter, r *Reservation) error {
 	op := newOp(ctx, false)
 	var namesBuf [reservationInline]*keyName
 	names := namesBuf[:0]
@@ -496,6 +516,10 @@ func (l *Redis) settleOp(ctx context.Context, r *Reservation, actual []int64) (*
 	if r.settled || r.origin != originRedis {
 		return nil, ErrSettled
 	}
+	if r.leased {
+		settleLeased(r, actual)
+		return nil, nil
+	}
 	r.settled = true
 	var op *scriptOp
 	at := r.At.UnixMicro()
@@ -574,6 +598,10 @@ type keyName struct {
 	// seen is the highest settled total Redis reported for a budget: a
 	// floor of it that survives Redis losing the counter.
 	seen atomic.Int64
+	// lease is this replica's open lease on the counter, if any; leasing
+	// is set while one is being reserved (see lease.go).
+	lease   atomic.Pointer[lease]
+	leasing atomic.Bool
 }
 
 // saw records a settled total Redis reported.

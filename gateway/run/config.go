@@ -33,6 +33,10 @@ const (
 	DefaultCacheTTL     = time.Hour
 	DefaultMigrateWait  = 60 * time.Second
 	DefaultFlushTimeout = 10 * time.Second
+	// DefaultLeaseDivisor is OAIS_RATELIMIT_LEASE_DIVISOR's default: leases
+	// of at most 1% of a limit, so limits under 800 a window (the divisor
+	// times ratelimit's 8 requests a lease) are never leased.
+	DefaultLeaseDivisor = 100
 )
 
 // Config is every setting of the gateway.
@@ -95,6 +99,13 @@ type Config struct {
 	// ChannelMaxAttempts (OAIS_CHANNEL_MAX_ATTEMPTS) bounds the channels
 	// one request tries.
 	ChannelMaxAttempts int
+	// RateLimitLeaseDivisor (OAIS_RATELIMIT_LEASE_DIVISOR; with
+	// OAIS_REDIS_URL) lets this gateway decide most requests against leases
+	// of up to 1/divisor of a shared limit reserved in Redis instead of a
+	// round trip each (ratelimit.Options.LeaseDivisor: never past a limit;
+	// refusals up to replicas/divisor of a limit early for a second). 0
+	// decides every request in Redis.
+	RateLimitLeaseDivisor int64
 }
 
 // Load reads the Config from env; the error names the first bad variable.
@@ -121,6 +132,10 @@ func Load(env config.Env) (Config, error) {
 		UpstreamTimeout:       env.Duration("OAIS_UPSTREAM_TIMEOUT", gateway.DefaultUpstreamTimeout, &errs),
 		UpstreamHeaderTimeout: env.Duration("OAIS_UPSTREAM_HEADER_TIMEOUT", gateway.DefaultUpstreamHeaderTimeout, &errs),
 		DrainTimeout:          env.Duration("OAIS_DRAIN_TIMEOUT", drain.DefaultTimeout, &errs),
+		RateLimitLeaseDivisor: env.Int("OAIS_RATELIMIT_LEASE_DIVISOR", DefaultLeaseDivisor, &errs),
+	}
+	if c.RateLimitLeaseDivisor < 0 {
+		errs = append(errs, config.Errorf("OAIS_RATELIMIT_LEASE_DIVISOR", "must be 0 (no leases) or more, got %d", c.RateLimitLeaseDivisor))
 	}
 	if _, err := secretbox.New(c.SecretsKey.Reveal()); err != nil {
 		errs = append(errs, config.Errorf("OAIS_SECRETS_KEY", "must be 32 random bytes, base64-encoded (openssl rand -base64 32)"))

@@ -156,3 +156,26 @@ func TestChannelSettings(t *testing.T) {
 		})
 	}
 }
+
+func TestLeaseDivisorSetting(t *testing.T) {
+	for _, tt := range []struct {
+		env     string
+		want    int64
+		wantErr bool
+	}{{"", DefaultLeaseDivisor, false}, {"0", 0, false}, {"1000", 1000, false}, {"-1", 0, true}, {"1%", 0, true}} {
+		env := map[string]string{}
+		if tt.env != "" {
+			env["OAIS_RATELIMIT_LEASE_DIVISOR"] = tt.env
+		}
+		c, err := Load(config.Map(env))
+		if tt.wantErr {
+			if err == nil || !strings.Contains(err.Error(), "OAIS_RATELIMIT_LEASE_DIVISOR") {
+				t.Errorf("%q: Load = %v; want an error naming OAIS_RATELIMIT_LEASE_DIVISOR", tt.env, err)
+			}
+			continue
+		}
+		if err != nil || c.RateLimitLeaseDivisor != tt.want {
+			t.Errorf("%q: divisor %d, %v; want %d", tt.env, c.RateLimitLeaseDivisor, err, tt.want)
+		}
+	}
+}

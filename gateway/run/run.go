@@ -55,6 +55,8 @@ type Gateway struct {
 	priceVersion prices.Version
 	// wake carries PostgreSQL change notifications to the key snapshot.
 	wake chan struct{}
+	// leases is the Redis limiter whose leases a drain hands back.
+	leases *ratelimit.Redis
 }
 
 // The gateway names models in its metrics by their priced names.
@@ -141,7 +143,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 		// request can take (its upstream call and a drain) plus a margin.
 		remote := ratelimit.NewRedis(g.redis, "oais:rl:", ratelimit.Options{
 			ReservationTTL: max(cfg.UpstreamTimeout, gateway.DefaultUpstreamTimeout) + cfg.DrainTimeout + time.Minute,
+			LeaseDivisor:   cfg.RateLimitLeaseDivisor,
 		})
+		g.leases = remote
 		fb, err := ratelimit.NewFallback(remote, ratelimit.NewLocal(ratelimit.Options{}), ratelimit.FallbackOptions{Registerer: extra, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("OAIS_REDIS_URL: %w", err)
@@ -326,6 +330,13 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	fctx, cancel := context.WithTimeout(context.Background(), DefaultFlushTimeout)
 	defer cancel()
+	if g.leases != nil {
+		// Every request is done: the units this replica leased and did not
+		// use go back to the shared limits now, not when Redis expires them.
+		if lerr := g.leases.ReturnLeases(fctx); lerr != nil {
+			g.log.Warn("rate limits: leases not all handed back to redis before exit; their unused units count until they expire", "err", lerr)
+		}
+	}
 	if ferr := g.Spool.Flush(fctx, g.Ledger); ferr != nil {
 		g.log.Warn("usage spool: could not ship everything before exit; it stays on disk and ships at the next start", "err", ferr)
 	} else {

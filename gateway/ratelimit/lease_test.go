@@ -1,0 +1,220 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// leasedReplicas is n Redis limiters on one Redis and prefix, each with
+// leases of Limit/div for life.
+func leasedReplicas(t *testing.T, n int, div int64, life time.Duration) []*Redis {
+	t.Helper()
+	c := newTestRedis(t, testRedisAddr())
+	prefix := testPrefix(t, c)
+	var out []*Redis
+	for range n {
+		out = append(out, NewRedis(newTestRedis(t, testRedisAddr()), prefix, Options{LeaseDivisor: div, LeaseLife: life}))
+	}
+	return out
+}
+
+// closeAll hands every replica's leases back to Redis and waits until
+// their settlements are through.
+func closeAll(t *testing.T, ls []*Redis) {
+	t.Helper()
+	for _, l := range ls {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := l.ReturnLeases(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("ReturnLeases: %v", err)
+		}
+		if s := l.Leases(); s.Settled != s.Made {
+			t.Fatalf("%d leases made, %d settled", s.Made, s.Settled)
+		}
+	}
+}
+
+func mustReserve(t *testing.T, l *Redis, c ...Counter) *Reservation {
+	t.Helper()
+	r, err := l.reserveRemoteNew(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func (l *Redis) reserveRemoteNew(ctx context.Context, c []Counter) (*Reservation, error) {
+	r := new(Reservation)
+	return r, l.reserveRemote(ctx, c, r)
+}
+
+// TestLeasesNeverOvershoot: two replicas, each deciding most requests from
+// leases, hammered far past an RPM of 1,000 (4,000 requests from 16
+// goroutines): they admit no more than 1,000, and no fewer than 1,000 less
+// what two leases can hold (2×1,000/10). Once the leases are back in Redis,
+// the rest of the window is admitted to the request: 1,000 exactly in all.
+func TestLeasesNeverOvershoot(t *testing.T) {
+	const rpm, div = 1000, 10
+	ls := leasedReplicas(t, 2, div, 30*time.Second) // lives past the test: only closeAll ends them
+	ctx := context.Background()
+	counters := func() []Counter {
+		return []Counter{{Key: "ws:{1}:rpm", Limit: rpm, Window: time.Minute, Cost: 1}}
+	}
+	var admitted atomic.Int64
+	fire := func(per int) {
+		var wg sync.WaitGroup
+		for i := range 16 {
+			l := ls[i%2]
+			wg.Go(func() {
+				var r Reservation
+				for range per {
+					err := l.ReserveInto(ctx, counters(), &r)
+					var d *Denied
+					switch {
+					case err == nil:
+						admitted.Add(1)
+						if err := l.Settle(ctx, &r, []int64{1}); err != nil {
+							t.Error(err)
+						}
+					case errors.As(err, &d):
+					default:
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wait(t, &wg, "the reserving goroutines")
+	}
+	fire(250)
+	first := admitted.Load()
+	if first > rpm || first < rpm-2*rpm/div {
+		t.Fatalf("admitted %d while leases were out, want between %d and %d", first, rpm-2*rpm/div, rpm)
+	}
+	var fromLeases int64
+	for _, l := range ls {
+		fromLeases += l.Leases().Admitted
+	}
+	if fromLeases == 0 {
+		t.Fatal("no request was decided from a lease")
+	}
+	closeAll(t, ls)
+	fire(50)
+	if got := admitted.Load(); got != rpm {
+		t.Fatalf("admitted %d in all once the leases were settled, want exactly %d (first %d, %d from leases)", got, rpm, first, fromLeases)
+	}
+	t.Logf("admitted %d while leases were out (%d of them decided from leases), %d in all", first, fromLeases, rpm)
+}
+
+// TestLeasesSettleActualUse: a TPM counter and a monthly token budget
+// leased on two replicas, each request reserving 100 and using 37: once
+// the leases are back, Redis holds exactly what the requests used, the
+// budget's settled total included (nothing reserved is left counting).
+func TestLeasesSettleActualUse(t *testing.T) {
+	const limit, div, requests = 10_000_000, 100, 2000
+	ls := leasedReplicas(t, 2, div, 30*time.Second)
+	ctx := context.Background()
+	counters := []Counter{
+		{Key: "ws:{1}:tpm", Limit: limit, Window: time.Minute, Cost: 100},
+		{Key: "ws:{1}:tokens:2026-12", Limit: limit, Cost: 100},
+		{Key: "ws:{1}:rpm", Window: time.Minute, Cost: 1}, // no limit: counted
+	}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		l := ls[i%2]
+		wg.Go(func() {
+			var r Reservation
+			for range requests / 8 {
+				if err := l.ReserveInto(ctx, counters, &r); err != nil {
+					t.Error(err)
+					return
+				}
+				if err := l.Settle(ctx, &r, []int64{37, 37, 1}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wait(t, &wg, "the reserving goroutines")
+	var fromLeases int64
+	for _, l := range ls {
+		fromLeases += l.Leases().Admitted
+	}
+	if fromLeases < requests/2 {
+		t.Fatalf("only %d of %d requests were decided from leases", fromLeases, requests)
+	}
+	closeAll(t, ls)
+	// A reservation of nothing reads every counter's total.
+	probe := []Counter{
+		{Key: "ws:{1}:tpm", Limit: limit, Window: time.Minute},
+		{Key: "ws:{1}:tokens:2026-12", Limit: limit},
+		{Key: "ws:{1}:rpm", Limit: 1 << 40, Window: time.Minute},
+	}
+	r := mustReserve(t, ls[0], probe...)
+	want := []int64{37 * requests, 37 * requests, requests}
+	for i, st := range r.States {
+		if used := probe[i].Limit - st.Remaining; used != want[i] {
+			t.Errorf("%s: Redis counts %d, want %d (what the requests used)", probe[i].Key, used, want[i])
+		}
+	}
+	t.Logf("%d of %d requests decided from leases", fromLeases, requests)
+}
+
+// TestSmallLimitsAreNotLeased: an RPM of 30 under the default divisor is
+// decided in Redis request by request, so two replicas stay exact to it
+// (TestRedisTwoReplicasExact's figure, with leases on).
+func TestSmallLimitsAreNotLeased(t *testing.T) {
+	ls := leasedReplicas(t, 2, 100, time.Second)
+	ctx := context.Background()
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 8 {
+		l := ls[i%2]
+		wg.Go(func() {
+			var r Reservation
+			for range 15 {
+				err := l.ReserveInto(ctx, []Counter{{Key: "ws:{1}:rpm", Limit: 30, Window: time.Minute, Cost: 1}}, &r)
+				if err == nil {
+					admitted.Add(1)
+				}
+			}
+		})
+	}
+	wait(t, &wg, "the reserving goroutines")
+	if got := admitted.Load(); got != 30 {
+		t.Fatalf("admitted %d, want exactly 30", got)
+	}
+	for i, l := range ls {
+		if s := l.Leases(); s.Made != 0 {
+			t.Errorf("replica %d made %d leases of a limit of 30", i, s.Made)
+		}
+	}
+}
+
+// TestLeaseOfANewLimit: a counter whose limit changes is not decided
+// from a lease of the old limit.
+func TestLeaseOfANewLimit(t *testing.T) {
+	ls := leasedReplicas(t, 1, 10, 30*time.Second)
+	l, ctx := ls[0], context.Background()
+	var r Reservation
+	for i := range 50 {
+		if err := l.ReserveInto(ctx, []Counter{{Key: "ws:{1}:rpm", Limit: 100_000, Window: time.Minute, Cost: 1}}, &r); err != nil {
+			t.Fatal(i, err)
+		}
+		_ = l.Settle(ctx, &r, []int64{1})
+	}
+	waitFor(t, "a lease", func() bool { return l.Leases().Made > 0 })
+	// The limit drops below what is used: Redis must decide, and refuse.
+	err := l.ReserveInto(ctx, []Counter{{Key: "ws:{1}:rpm", Limit: 10, Window: time.Minute, Cost: 1}}, &r)
+	var d *Denied
+	if !errors.As(err, &d) {
+		t.Fatalf("a limit of 10 after %s used: %v, want a refusal", strconv.Itoa(50), err)
+	}
+}
