@@ -150,14 +150,16 @@ func (le *lease) finish() {
 		return
 	}
 	le.l.leaseSettled.Add(1)
-	used := max(le.consumed.Load(), 0)
+	var used int64
 	if le.infinite {
-		if used == 0 {
+		// Reserved nothing: the settlement adds the use to the bucket of
+		// the moment the lease was made. Swapped, as flushUnlimited may
+		// have sent part of it already.
+		if used = max(le.consumed.Swap(0), 0); used == 0 {
 			return
 		}
-		// Reserved nothing; the settlement adds the use to the bucket of
-		// the moment the lease was made.
-		le.res.Counters[0].Cost = 0
+	} else {
+		used = max(le.consumed.Load(), 0)
 	}
 	// An error is dropped as SettleAsync's callers do: a settlement Redis
 	// did not take expires with its window, or a budget's reservation after
@@ -211,6 +213,29 @@ func settleLeased(r *Reservation, actual []int64) {
 		r.leases[i] = nil
 	}
 	r.leased = false
+}
+
+// flushUnlimited closes the unlimited leases of counters that have a
+// limit now and adds what those leases counted to Redis before it decides,
+// so that a limit set on a busy counter sees the window's requests at once
+// rather than within LeaseLife.
+func (l *Redis) flushUnlimited(ctx context.Context, counters []Counter) {
+	for _, c := range counters {
+		if c.Limit <= 0 || c.Window == 0 {
+			continue
+		}
+		le := l.name(c.Key, c.Window).lease.Load()
+		if le == nil || !le.infinite {
+			continue
+		}
+		le.close()
+		if used := le.consumed.Swap(0); used > 0 {
+			var r Reservation
+			r.reset(le.res.Counters, originRedis)
+			r.At = le.res.At
+			_ = l.Settle(ctx, &r, []int64{used}) // lost: at most LeaseLife of counting
+		}
+	}
 }
 
 // startLeases starts leases for the counters of a reservation Redis just

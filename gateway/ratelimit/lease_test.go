@@ -218,3 +218,34 @@ func TestLeaseOfANewLimit(t *testing.T) {
 		t.Fatalf("a limit of 10 after %s used: %v, want a refusal", strconv.Itoa(50), err)
 	}
 }
+
+// TestALimitSetOnALeasedCounterSeesItsWindow: requests counted under a
+// lease of a counter without a limit are in Redis before it decides the
+// first request under a new limit, so 20 counted then an RPM of 22 leave
+// exactly 2 (a limit set on a busy workspace is not exceeded by what the
+// lease had not yet sent).
+func TestALimitSetOnALeasedCounterSeesItsWindow(t *testing.T) {
+	l := leasedReplicas(t, 1, 100, 30*time.Second)[0]
+	ctx := context.Background()
+	var r Reservation
+	for i := range 20 {
+		if err := l.ReserveInto(ctx, []Counter{{Key: "ws:{1}:rpm", Window: time.Minute, Cost: 1}}, &r); err != nil {
+			t.Fatal(i, err)
+		}
+		_ = l.Settle(ctx, &r, []int64{1})
+	}
+	if l.Leases().Admitted == 0 {
+		t.Fatal("no request was counted under a lease")
+	}
+	admitted := 0
+	for range 10 {
+		err := l.ReserveInto(ctx, []Counter{{Key: "ws:{1}:rpm", Limit: 22, Window: time.Minute, Cost: 1}}, &r)
+		if err == nil {
+			admitted++
+			_ = l.Settle(ctx, &r, []int64{1})
+		}
+	}
+	if admitted != 2 {
+		t.Fatalf("admitted %d under an RPM of 22 after 20 counted, want 2", admitted)
+	}
+}

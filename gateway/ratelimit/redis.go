@@ -366,6 +366,7 @@ func (l *Redis) ReserveInto(ctx context.Context, counters []Counter, r *Reservat
 	if l.admitLeased(counters, r) {
 		return nil
 	}
+	l.flushUnlimited(ctx, counters)
 	if err := l.reserveRemote(ctx, counters, r); err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // TestKeyLifecycleReachesGateways: issue 16's changes reach running

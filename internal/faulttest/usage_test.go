@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
 )
 
 // hostileUsages are what the hostile upstream reports as prompt_tokens, in
