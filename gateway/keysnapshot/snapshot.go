@@ -33,6 +33,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/oais/oais/ent"
+	"github.com/oais/oais/ent/apikey"
+	entchannel "github.com/oais/oais/ent/channel"
 	entgroup "github.com/oais/oais/ent/group"
 	entupstream "github.com/oais/oais/ent/upstream"
 	entworkspace "github.com/oais/oais/ent/workspace"
@@ -114,8 +116,9 @@ type Snapshot struct {
 
 	mu      sync.Mutex // serialises writers (Load, Follow); readers never take it
 	ws      map[string]*workspace
-	ups     map[string]*upstream             // workspace id → its own upstream
-	chans   map[string]*heldChannel          // channel id → as last read (channels.go)
+	ups     map[string]*upstream    // workspace id → its own upstream
+	chans   map[string]*heldChannel // channel id → as last read (channels.go)
+	polls   atomic.Int64
 	wsChans map[string][]*route.Channel      // workspace id → its channels, sorted
 	site    atomic.Pointer[[]*route.Channel] // the site-wide channels, sorted
 	nRecent int                              // len of every recent map
@@ -300,8 +303,12 @@ func (s *Snapshot) Follow(ctx context.Context) error {
 			s.lastErr.Store(nil)
 		}
 		s.since = start
+		s.polls.Add(1)
 	}, every.Wake(s.opts.Wake))
 }
+
+// Polls is how many polls of Follow have succeeded.
+func (s *Snapshot) Polls() int64 { return s.polls.Load() }
 
 // refresh applies every workspace and key changed at or after since (all
 // when zero). Workspaces are applied before keys, so a new key finds its
@@ -309,6 +316,15 @@ func (s *Snapshot) Follow(ctx context.Context) error {
 func (s *Snapshot) refresh(ctx context.Context, since time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !since.IsZero() && s.site.Load() != nil {
+		changed, err := s.changedSinceLocked(ctx, since)
+		if err != nil {
+			return err
+		}
+		if !changed {
+			return nil
+		}
+	}
 	sys := viewer.SystemContext(ctx)
 	wq := s.client.Workspace.Query()
 	if !since.IsZero() {
@@ -373,6 +389,38 @@ func (s *Snapshot) refresh(ctx context.Context, since time.Time) error {
 			s.removeLocked(h)
 		}
 	})
+}
+
+// changedSinceLocked reports whether a row the snapshot follows may have
+// changed at or after since, in one statement instead of the five of a
+// refresh: a row of workspaces, upstreams, groups, channels or API keys
+// updated since (each an index's newest entry, but workspaces'), or a
+// number of channels other than the snapshot holds (a deleted channel
+// leaves no row to see; a deleted group or upstream touches its
+// workspaces). A poll that finds nothing is this one query: most polls,
+// since changes are rare next to the 200 ms poll.
+func (s *Snapshot) changedSinceLocked(ctx context.Context, since time.Time) (bool, error) {
+	q := `SELECT CASE WHEN EXISTS (SELECT 1 FROM ` + entworkspace.Table + ` WHERE ` + entworkspace.FieldUpdatedAt + ` >= $1)
+		OR EXISTS (SELECT 1 FROM ` + entupstream.Table + ` WHERE ` + entupstream.FieldUpdatedAt + ` >= $1)
+		OR EXISTS (SELECT 1 FROM ` + entgroup.Table + ` WHERE ` + entgroup.FieldUpdatedAt + ` >= $1)
+		OR EXISTS (SELECT 1 FROM ` + entchannel.Table + ` WHERE ` + entchannel.FieldUpdatedAt + ` >= $1)
+		OR EXISTS (SELECT 1 FROM ` + apikey.Table + ` WHERE ` + apikey.FieldUpdatedAt + ` >= $1)
+		THEN 1 ELSE 0 END, (SELECT count(*) FROM ` + entchannel.Table + `)`
+	rows, err := s.client.QueryContext(ctx, q, since)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	var changed, channels int64
+	if rows.Next() {
+		if err := rows.Scan(&changed, &channels); err != nil {
+			return false, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	return changed != 0 || channels != int64(len(s.chans)), nil
 }
 
 // Group implements gateway.GroupDirectory: one atomic load and a map read.
