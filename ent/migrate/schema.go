@@ -875,6 +875,13 @@ var (
 				OnDelete:   schema.SetNull,
 			},
 		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "workspace_updated_at",
+				Unique:  false,
+				Columns: []*schema.Column{WorkspacesColumns[2]},
+			},
+		},
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{

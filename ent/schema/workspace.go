@@ -6,6 +6,7 @@ import (
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
 
 	"github.com/oais/oais/internal/ids"
 	"github.com/oais/oais/internal/tenancy"
@@ -84,6 +85,12 @@ func (Workspace) Edges() []ent.Edge {
 }
 
 // Annotations of Workspace.
+// Indexes of Workspace: gateways follow workspaces by updated_at
+// (gateway/keysnapshot polls for rows changed since its last poll).
+func (Workspace) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("updated_at")}
+}
+
 func (Workspace) Annotations() []schema.Annotation {
 	return []schema.Annotation{
 		entgql.RelayConnection(),
