@@ -21,9 +21,10 @@ import (
 // A request is decided locally only when every one of its counters has an
 // open lease with room for its cost; otherwise it goes to Redis whole, as
 // without leases, and that reservation starts leases for its counters that
-// are far from their limit: L = min(Limit/LeaseDivisor, remaining/4), and
-// only if L is at least 8 times the request's cost (so a lease serves at
-// least 8 requests). A counter near its limit or with a small limit (an RPM
+// are busy (Redis decided the counter twice within LeaseLife/8) and far
+// from their limit: L = min(Limit/LeaseDivisor, remaining/4), and only if
+// L is at least 8 times the request's cost (so a lease serves at least 8
+// requests). A counter near its limit or with a small limit (an RPM
 // of 30 under the default divisor) is never leased, so it stays exact to the
 // request. A counter without a limit (Limit <= 0: counted for headers only)
 // gets a lease with no units and no round trip: its requests are counted
@@ -241,8 +242,16 @@ func (l *Redis) flushUnlimited(ctx context.Context, counters []Counter) {
 // startLeases starts leases for the counters of a reservation Redis just
 // admitted (r) that have none and are far enough from their limit.
 func (l *Redis) startLeases(counters []Counter, r *Reservation) {
+	now := l.opts.Now().UnixNano()
 	for i, c := range counters {
 		n := l.name(c.Key, c.Window)
+		// Only a busy counter is worth a lease: one Redis decided again
+		// within LeaseLife/8, as at 8 requests a lease life. A lease costs
+		// two script calls of its own (made, settled), so on a counter
+		// with a request a second it would double Redis's work.
+		if prev := n.lastRemote.Swap(now); now-prev > int64(l.opts.LeaseLife)/leaseMinRequests {
+			continue
+		}
 		if n.lease.Load() != nil {
 			continue
 		}

@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -248,4 +249,75 @@ func TestALimitSetOnALeasedCounterSeesItsWindow(t *testing.T) {
 	if admitted != 2 {
 		t.Fatalf("admitted %d under an RPM of 22 after 20 counted, want 2", admitted)
 	}
+}
+
+// TestQuietCountersAreNotLeased: a counter Redis decides less often than
+// LeaseLife/8 (a request every 200 ms here, against a lease life of a
+// second) gets no lease: a lease costs two script calls of its own, which
+// for a quiet key would double Redis's work instead of saving it.
+func TestQuietCountersAreNotLeased(t *testing.T) {
+	c := newTestRedis(t, testRedisAddr())
+	clk := newFakeClock()
+	l := NewRedis(c, testPrefix(t, c), Options{LeaseDivisor: 10, LeaseLife: time.Second, Now: clk.Now})
+	ctx := context.Background()
+	var r Reservation
+	for i := range 20 {
+		if err := l.ReserveInto(ctx, []Counter{{Key: "key:{1}:k:rpm", Limit: 100_000, Window: time.Minute, Cost: 1}}, &r); err != nil {
+			t.Fatal(i, err)
+		}
+		_ = l.Settle(ctx, &r, []int64{1})
+		clk.Advance(200 * time.Millisecond)
+	}
+	if s := l.Leases(); s.Made != 0 {
+		t.Fatalf("%d leases made for a counter used every 200 ms", s.Made)
+	}
+}
+
+// TestLeasesThroughARedisOutage: Redis goes away while a replica decides
+// from leases, behind Fallback, and comes back. No request fails: the open
+// leases go on admitting, then the local limiter does (Fallback), and once
+// Redis answers again new leases are made on it.
+func TestLeasesThroughARedisOutage(t *testing.T) {
+	requireRedis(t)
+	proxy := newTCPProxy(t, testRedisAddr())
+	client := newTestRedis(t, proxy.addr)
+	remote := NewRedis(client, testPrefix(t, client), Options{LeaseDivisor: 10, LeaseLife: 100 * time.Millisecond})
+	f, err := NewFallback(remote, NewLocal(Options{}), FallbackOptions{Logger: slog.New(slog.DiscardHandler), ProbeEvery: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	counters := []Counter{
+		{Key: "ws:{1}:rpm", Limit: 1 << 40, Window: time.Minute, Cost: 1},
+		{Key: "ws:{1}:tokens:2026-12", Limit: 1 << 40, Cost: 50},
+	}
+	run := func(d time.Duration) (n int) {
+		var r Reservation
+		for end := time.Now().Add(d); time.Now().Before(end); n++ {
+			if err := f.ReserveInto(ctx, counters, &r); err != nil {
+				t.Fatalf("reserve: %v", err)
+			}
+			if err := f.Settle(ctx, &r, []int64{1, 40}); err != nil {
+				t.Fatalf("settle: %v", err)
+			}
+		}
+		return n
+	}
+	run(200 * time.Millisecond)
+	made := remote.Leases().Made
+	if made == 0 {
+		t.Fatal("no lease before the outage")
+	}
+	proxy.Close()
+	during := run(500 * time.Millisecond)
+	if f.RedisUp() {
+		t.Fatal("Fallback did not notice the outage once the leases ran out")
+	}
+	proxy.Restart()
+	waitFor(t, "Fallback back on Redis", func() bool { run(20 * time.Millisecond); return f.RedisUp() })
+	run(300 * time.Millisecond)
+	if got := remote.Leases().Made; got <= made {
+		t.Fatalf("no lease made after Redis came back (%d before the outage, %d now)", made, got)
+	}
+	t.Logf("%d requests admitted during the outage; leases made %d before it, %d in all", during, made, remote.Leases().Made)
 }

@@ -601,8 +601,9 @@ type keyName struct {
 	seen atomic.Int64
 	// lease is this replica's open lease on the counter, if any; leasing
 	// is set while one is being reserved (see lease.go).
-	lease   atomic.Pointer[lease]
-	leasing atomic.Bool
+	lease      atomic.Pointer[lease]
+	leasing    atomic.Bool
+	lastRemote atomic.Int64 // unix ns of the last decision Redis made on it with leases on
 }
 
 // saw records a settled total Redis reported.
