@@ -229,13 +229,16 @@ func (l *Redis) flushUnlimited(ctx context.Context, counters []Counter) {
 		if le == nil || !le.infinite {
 			continue
 		}
-		le.close()
+		// Sent here, waiting, before close: close's own settlement would
+		// go asynchronously, and a round trip runs its reservations before
+		// its settlements, so Redis could decide before counting it.
 		if used := le.consumed.Swap(0); used > 0 {
 			var r Reservation
 			r.reset(le.res.Counters, originRedis)
 			r.At = le.res.At
 			_ = l.Settle(ctx, &r, []int64{used}) // lost: at most LeaseLife of counting
 		}
+		le.close() // sends what requests in flight add meanwhile
 	}
 }
 
