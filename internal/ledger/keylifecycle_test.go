@@ -113,3 +113,42 @@ func (f *fixture) credit(t testing.TB, id string) int64 {
 	}
 	return k.CreditUsedMicros
 }
+
+// TestShipRacingARequestReset: a batch of records from before a reset
+// ships while the reset is committing. On PostgreSQL the batch read the
+// key's requests_reset_at before the reset committed, then added its count
+// on top of the reset's zero (its UPDATE waited for the reset's row lock):
+// the reset was undone and the key refused requests it had just been given
+// back (faulttest TestKeyLifecycleReachesGateways saw it in CI). The batch
+// must read the reset it will add to: the key rows are locked first.
+func TestShipRacingARequestReset(t *testing.T) {
+	eachPath(t, func(t *testing.T, fx *fixture) {
+		if fx.s.Dialect != "postgres" {
+			t.Skip("SQLite ships under BEGIN IMMEDIATE: a reset cannot commit inside a shipment")
+		}
+		ctx := context.Background()
+		reset := t0.Add(time.Hour)
+		tx, err := fx.s.DB.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET request_count = 0, requests_reset_at = $1 WHERE id = $2`, reset, fx.kA1); err != nil {
+			t.Fatal(err)
+		}
+		shipped := make(chan error, 1)
+		go func() {
+			shipped <- fx.l.Ship(ctx, []usage.Record{rec("r1", fx.wsA, fx.kA1, reset.Add(-time.Second)), rec("r2", fx.wsA, fx.kA1, reset.Add(-time.Second))})
+		}()
+		time.Sleep(300 * time.Millisecond) // the shipment reads the key and waits on its row
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-shipped; err != nil {
+			t.Fatal(err)
+		}
+		if k := fx.keyRow(t, fx.kA1); k.requests != 0 {
+			t.Fatalf("request_count = %d after a reset that committed while records from before it shipped, want 0", k.requests)
+		}
+	})
+}

@@ -311,7 +311,13 @@ func (l *Ledger) lookupKeys(ctx context.Context, t txn, recs []*usage.Record) (m
 	}
 	const q = `SELECT id, workspace_id, last_used_at, requests_reset_at FROM api_keys WHERE id `
 	if l.pg {
-		if err := t.query(ctx, q+`= ANY($1)`, []any{keyIDs}, scan); err != nil {
+		// Locked, in id order as the counter updates below lock them: a
+		// request-count reset committing meanwhile is then either seen here
+		// or applied after this batch, never undone by it (read before its
+		// commit, the old requests_reset_at let records from before the
+		// reset be added on top of its zero). SQLite ships under BEGIN
+		// IMMEDIATE, which keeps any reset out until the batch commits.
+		if err := t.query(ctx, q+`= ANY($1) ORDER BY id FOR UPDATE`, []any{keyIDs}, scan); err != nil {
 			return nil, fmt.Errorf("ledger: read keys: %w", err)
 		}
 		return keys, nil
