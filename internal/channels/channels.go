@@ -20,6 +20,7 @@ import (
 
 	"github.com/oais/oais/ent"
 	entchannel "github.com/oais/oais/ent/channel"
+	"github.com/oais/oais/ent/predicate"
 	"github.com/oais/oais/internal/audit"
 	"github.com/oais/oais/internal/egress"
 	"github.com/oais/oais/internal/ids"
@@ -341,11 +342,7 @@ func (s *Service) Delete(ctx context.Context, c *ent.Client, id string) error {
 func List(ctx context.Context, c *ent.Client, ws *string) ([]*ent.Channel, error) {
 	q := c.Channel.Query()
 	if ws != nil {
-		if *ws == "" {
-			q.Where(entchannel.WorkspaceIDIsNil())
-		} else {
-			q.Where(entchannel.WorkspaceID(*ws))
-		}
+		q.Where(ownedBy(*ws))
 	}
 	chs, err := q.Order(ent.Desc(entchannel.FieldPriority), ent.Asc(entchannel.FieldName), ent.Asc(entchannel.FieldID)).All(ctx)
 	return chs, store.Classify(err)
@@ -354,13 +351,7 @@ func List(ctx context.Context, c *ent.Client, ws *string) ([]*ent.Channel, error
 // room refuses a channel past MaxPerOwner in owner ws ("" for the site).
 // Concurrent creations may pass it together, by their number at most.
 func room(ctx context.Context, c *ent.Client, ws string) error {
-	q := c.Channel.Query()
-	if ws == "" {
-		q.Where(entchannel.WorkspaceIDIsNil())
-	} else {
-		q.Where(entchannel.WorkspaceID(ws))
-	}
-	n, err := q.Count(ctx)
+	n, err := c.Channel.Query().Where(ownedBy(ws)).Count(ctx)
 	if err != nil {
 		return store.Classify(err)
 	}
@@ -368,6 +359,14 @@ func room(ctx context.Context, c *ent.Client, ws string) error {
 		return &InputError{Field: "workspaceID", Msg: fmt.Sprintf("this owner has %d channels, the most there can be; delete one first (a channel serves any number of models)", MaxPerOwner)}
 	}
 	return nil
+}
+
+// ownedBy selects the channels of owner ws ("" for the site's).
+func ownedBy(ws string) predicate.Channel {
+	if ws == "" {
+		return entchannel.WorkspaceIDIsNil()
+	}
+	return entchannel.WorkspaceID(ws)
 }
 
 func owner(ch *ent.Channel) string {
@@ -380,13 +379,7 @@ func owner(ch *ent.Channel) string {
 // nameFree checks that no other channel of the owner has the name (the
 // unique indexes catch a race; this says it clearly).
 func nameFree(ctx context.Context, c *ent.Client, ws, name, self string) error {
-	q := c.Channel.Query().Where(entchannel.Name(name), entchannel.IDNEQ(self))
-	if ws == "" {
-		q.Where(entchannel.WorkspaceIDIsNil())
-	} else {
-		q.Where(entchannel.WorkspaceID(ws))
-	}
-	taken, err := q.Exist(ctx)
+	taken, err := c.Channel.Query().Where(entchannel.Name(name), entchannel.IDNEQ(self), ownedBy(ws)).Exist(ctx)
 	if err != nil {
 		return store.Classify(err)
 	}
