@@ -676,31 +676,12 @@ func decodeUsageChunk(data []byte) (u *upstreamUsage, choices int, ok bool) {
 // stopping at the first false. It reports false if obj is not an object,
 // a key is escaped (the caller then asks encoding/json), or fn said false.
 func eachField(obj []byte, fn func(key, val []byte) bool) bool {
-	i := jsonscan.SkipSpace(obj, 0)
-	if i >= len(obj) || obj[i] != '{' {
-		return false
-	}
-	i = jsonscan.SkipSpace(obj, i+1)
-	for i < len(obj) && obj[i] == '"' {
-		kEnd := jsonscan.EndOfString(obj, i+1)
-		key := obj[i+1 : kEnd]
-		if bytes.IndexByte(key, '\\') >= 0 {
-			return false
-		}
-		i = jsonscan.SkipSpace(obj, kEnd+1)
-		i = jsonscan.SkipSpace(obj, i+1) // the colon
-		vEnd := jsonscan.SkipValue(obj, i)
-		if !fn(key, obj[i:vEnd]) {
-			return false
-		}
-		i = jsonscan.SkipSpace(obj, vEnd)
-		if i < len(obj) && obj[i] == ',' {
-			i = jsonscan.SkipSpace(obj, i+1)
-			continue
-		}
-		break
-	}
-	return true
+	ok := true
+	return jsonscan.Members(obj, func(quoted []byte, val, end int) bool {
+		key := quoted[1 : len(quoted)-1]
+		ok = bytes.IndexByte(key, '\\') < 0 && fn(key, obj[val:end])
+		return ok
+	}) && ok
 }
 
 // countValue sets *dst from a JSON integer that fits int64, leaves it for

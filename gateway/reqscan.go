@@ -182,35 +182,23 @@ func stringValue(tok []byte) (string, bool) {
 // caseFoldedField reports whether the body's top-level object has a key
 // that equals a request field only when case is ignored ("Model").
 func caseFoldedField(body []byte) bool {
-	i := jsonscan.SkipSpace(body, 0)
-	if i >= len(body) || body[i] != '{' {
-		return false
-	}
-	i = jsonscan.SkipSpace(body, i+1)
-	for i < len(body) && body[i] == '"' {
-		kEnd := jsonscan.EndOfString(body, i+1)
-		key := string(body[i+1 : kEnd])
+	folded := false
+	jsonscan.Members(body, func(quoted []byte, _, _ int) bool {
+		key := string(quoted[1 : len(quoted)-1])
 		if strings.IndexByte(key, '\\') >= 0 {
 			var k string
-			if json.Unmarshal(body[i:kEnd+1], &k) == nil {
+			if json.Unmarshal(quoted, &k) == nil {
 				key = k
 			}
 		}
 		for _, name := range requestFields {
 			if key != name && strings.EqualFold(key, name) {
-				return true
+				folded = true
 			}
 		}
-		i = jsonscan.SkipSpace(body, kEnd+1)
-		i = jsonscan.SkipSpace(body, i+1) // the colon
-		i = jsonscan.SkipSpace(body, jsonscan.SkipValue(body, i))
-		if i < len(body) && body[i] == ',' {
-			i = jsonscan.SkipSpace(body, i+1)
-			continue
-		}
-		break
-	}
-	return false
+		return !folded
+	})
+	return folded
 }
 
 // withStreamUsage makes a stream's body ask the upstream for its usage

@@ -62,6 +62,32 @@ func SkipValue(b []byte, i int) int {
 	return i
 }
 
+// Members calls f with each member of the JSON object in b, in order: its
+// key as written (quotes and escapes included) and where its value starts
+// and ends in b, until f returns false. b must be valid JSON (json.Valid
+// accepted it). It reports whether b holds an object.
+func Members(b []byte, f func(key []byte, val, end int) bool) bool {
+	i := SkipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return false
+	}
+	i = SkipSpace(b, i+1)
+	for i < len(b) && b[i] == '"' {
+		kEnd := min(EndOfString(b, i+1), len(b)-1)
+		val := SkipSpace(b, SkipSpace(b, kEnd+1)+1) // past the colon
+		end := SkipValue(b, val)
+		if !f(b[i:kEnd+1], val, end) {
+			break
+		}
+		i = SkipSpace(b, end)
+		if i >= len(b) || b[i] != ',' {
+			break
+		}
+		i = SkipSpace(b, i+1)
+	}
+	return true
+}
+
 // AppendString appends s to b as a JSON string, escaping quotes,
 // backslashes and control characters; other bytes go as they are (a name
 // echoed from a request is escaped, never trusted).

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/oais/oais/gateway/jsonscan"
@@ -52,19 +53,10 @@ func baseJoin(base *url.URL, path string) *url.URL {
 // replaced by model; body itself is never modified. body must be a JSON
 // object json.Valid accepted (the gateway has checked it).
 func SetModel(body []byte, model string) []byte {
-	i := jsonscan.SkipSpace(body, 0)
-	if i >= len(body) || body[i] != '{' {
-		return body
-	}
 	var out []byte
 	last := 0
-	i = jsonscan.SkipSpace(body, i+1)
-	for i < len(body) && body[i] == '"' {
-		kEnd := jsonscan.EndOfString(body, i+1)
-		key := body[i+1 : kEnd]
-		val := jsonscan.SkipSpace(body, jsonscan.SkipSpace(body, kEnd+1)+1)
-		end := jsonscan.SkipValue(body, val)
-		if keyIsModel(body[i:kEnd+1], key) {
+	jsonscan.Members(body, func(key []byte, val, end int) bool {
+		if keyIsOneOf(key, key[1:len(key)-1], "model") {
 			if out == nil {
 				out = make([]byte, 0, len(body)+len(model)+8)
 			}
@@ -72,25 +64,12 @@ func SetModel(body []byte, model string) []byte {
 			out = jsonscan.AppendString(out, model)
 			last = end
 		}
-		i = jsonscan.SkipSpace(body, end)
-		if i < len(body) && body[i] == ',' {
-			i = jsonscan.SkipSpace(body, i+1)
-		} else {
-			break
-		}
-	}
+		return true
+	})
 	if out == nil {
 		return body
 	}
 	return append(out, body[last:]...)
-}
-
-func keyIsModel(quoted, raw []byte) bool {
-	if bytes.IndexByte(raw, '\\') < 0 {
-		return string(raw) == "model"
-	}
-	var k string
-	return json.Unmarshal(quoted, &k) == nil && k == "model"
 }
 
 // Pinned reports whether a request on the endpoint path can be answered
@@ -105,39 +84,27 @@ func Pinned(path string, body []byte) bool {
 	if path != "/responses" {
 		return false
 	}
-	i := jsonscan.SkipSpace(body, 0)
-	if i >= len(body) || body[i] != '{' {
-		return false
-	}
-	i = jsonscan.SkipSpace(body, i+1)
-	for i < len(body) && body[i] == '"' {
-		kEnd := jsonscan.EndOfString(body, i+1)
-		val := jsonscan.SkipSpace(body, jsonscan.SkipSpace(body, kEnd+1)+1)
-		end := jsonscan.SkipValue(body, val)
-		if string(body[val:end]) != "null" && keyIsOneOf(body[i:kEnd+1], body[i+1:kEnd], "previous_response_id", "conversation") {
-			return true
-		}
-		i = jsonscan.SkipSpace(body, end)
-		if i < len(body) && body[i] == ',' {
-			i = jsonscan.SkipSpace(body, i+1)
-		} else {
-			break
-		}
-	}
-	return false
+	pinned := false
+	jsonscan.Members(body, func(key []byte, val, end int) bool {
+		pinned = string(body[val:end]) != "null" && keyIsOneOf(key, key[1:len(key)-1], "previous_response_id", "conversation")
+		return !pinned
+	})
+	return pinned
 }
 
 // keyIsOneOf reports whether the object key (quoted, and raw between its
 // quotes) is one of names, escapes decoded as the provider decodes them.
+// An unescaped key is compared in place, without a copy: SetModel asks
+// this of every member of every body routed to a channel.
 func keyIsOneOf(quoted, raw []byte, names ...string) bool {
-	k := string(raw)
-	if bytes.IndexByte(raw, '\\') >= 0 && json.Unmarshal(quoted, &k) != nil {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		for _, n := range names {
+			if string(raw) == n {
+				return true
+			}
+		}
 		return false
 	}
-	for _, n := range names {
-		if k == n {
-			return true
-		}
-	}
-	return false
+	var k string
+	return json.Unmarshal(quoted, &k) == nil && slices.Contains(names, k)
 }
