@@ -63,11 +63,9 @@ const leaseMinRequests = 8
 // lease is a slice of one counter this replica admits against on its own.
 type lease struct {
 	limit    int64 // the counter's Limit when leased; a new limit ends it
-	window   time.Duration
 	expires  int64 // unix ns; admits stop then
 	base     int64 // Remaining as Redis reported when the lease was made
-	reset    time.Duration
-	granted  time.Time
+	resetAt  time.Time
 	infinite bool // no limit: nothing to run out of
 
 	avail    atomic.Int64 // units left to hand out
@@ -173,7 +171,7 @@ func (l *Redis) leaseSent(error) { l.leaseSends.Add(-1) }
 
 // admitLeased admits counters from this replica's leases if every one of
 // them has an open lease with room, filling r; it reports whether it did.
-func (l *Redis) admitLeased(counters []Counter, r *Reservation) bool {
+func (l *Redis) admitLeased(counters []Counter, names []*keyName, r *Reservation) bool {
 	if len(counters) == 0 || len(counters) > reservationInline {
 		return false
 	}
@@ -181,7 +179,7 @@ func (l *Redis) admitLeased(counters []Counter, r *Reservation) bool {
 	ns := now.UnixNano()
 	var got [reservationInline]*lease
 	for i, c := range counters {
-		le := l.name(c.Key, c.Window).lease.Load()
+		le := names[i].lease.Load()
 		if le == nil || le.limit != max(c.Limit, 0) || !le.take(c.Cost, ns) {
 			for j := range i {
 				got[j].untake(counters[j].Cost)
@@ -192,11 +190,10 @@ func (l *Redis) admitLeased(counters []Counter, r *Reservation) bool {
 	}
 	r.reset(counters, originRedis)
 	r.leases = got
-	r.leased = true
 	r.At = now
 	for i, c := range counters {
 		le := got[i]
-		st := State{Limit: c.Limit, Reset: max(le.reset-now.Sub(le.granted), 0)}
+		st := State{Limit: c.Limit, Reset: max(le.resetAt.Sub(now), 0)}
 		if c.Limit > 0 {
 			st.Remaining = max(le.base+le.avail.Load(), 0)
 		}
@@ -211,21 +208,20 @@ func settleLeased(r *Reservation, actual []int64) {
 	r.settled = true
 	for i, c := range r.Counters {
 		r.leases[i].settle(c.Cost, actual[i])
-		r.leases[i] = nil
 	}
-	r.leased = false
+	r.leases = [reservationInline]*lease{}
 }
 
 // flushUnlimited closes the unlimited leases of counters that have a
 // limit now and adds what those leases counted to Redis before it decides,
 // so that a limit set on a busy counter sees the window's requests at once
 // rather than within LeaseLife.
-func (l *Redis) flushUnlimited(ctx context.Context, counters []Counter) {
-	for _, c := range counters {
+func (l *Redis) flushUnlimited(ctx context.Context, counters []Counter, names []*keyName) {
+	for i, c := range counters {
 		if c.Limit <= 0 || c.Window == 0 {
 			continue
 		}
-		le := l.name(c.Key, c.Window).lease.Load()
+		le := names[i].lease.Load()
 		if le == nil || !le.infinite {
 			continue
 		}
@@ -244,10 +240,10 @@ func (l *Redis) flushUnlimited(ctx context.Context, counters []Counter) {
 
 // startLeases starts leases for the counters of a reservation Redis just
 // admitted (r) that have none and are far enough from their limit.
-func (l *Redis) startLeases(counters []Counter, r *Reservation) {
+func (l *Redis) startLeases(counters []Counter, names []*keyName, r *Reservation) {
 	now := l.opts.Now().UnixNano()
 	for i, c := range counters {
-		n := l.name(c.Key, c.Window)
+		n := names[i]
 		// Only a busy counter is worth a lease: one Redis decided again
 		// within LeaseLife/8, as at 8 requests a lease life. A lease costs
 		// two script calls of its own (made, settled), so on a counter
@@ -299,8 +295,8 @@ func (l *Redis) acquire(n *keyName, c Counter, size int64) {
 // reservation), as n's lease, closing the one it replaces.
 func (l *Redis) installLease(le *lease, n *keyName, c Counter, size int64, st State, infinite bool) {
 	now := l.opts.Now()
-	le.limit, le.window, le.infinite = max(c.Limit, 0), c.Window, infinite
-	le.base, le.reset, le.granted = st.Remaining, st.Reset, now
+	le.limit, le.infinite = max(c.Limit, 0), infinite
+	le.base, le.resetAt = st.Remaining, now.Add(st.Reset)
 	le.expires = now.Add(l.opts.LeaseLife).UnixNano()
 	le.avail.Store(size)
 	le.name, le.l = n, l

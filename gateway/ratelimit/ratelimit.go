@@ -109,8 +109,7 @@ type Reservation struct {
 
 	origin    origin
 	settled   bool
-	leased    bool                      // admitted from Redis leases: leases says which
-	leases    [reservationInline]*lease // one per counter when leased
+	leases    [reservationInline]*lease // one per counter when admitted from Redis leases
 	counterIn [reservationInline]Counter
 	stateIn   [reservationInline]State
 }
@@ -137,7 +136,7 @@ func (r *Reservation) reset(counters []Counter, o origin) {
 	r.States = r.States[:0]
 	r.origin = o
 	r.settled = false
-	r.leased = false
+	r.leases = [reservationInline]*lease{}
 	r.At = time.Time{}
 }
 

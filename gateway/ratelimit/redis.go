@@ -363,14 +363,20 @@ func (l *Redis) ReserveInto(ctx context.Context, counters []Counter, r *Reservat
 	if l.opts.LeaseDivisor <= 0 {
 		return l.reserveRemote(ctx, counters, r)
 	}
-	if l.admitLeased(counters, r) {
+	// Named once for the three steps (reserveRemote names them again).
+	var namesBuf [reservationInline]*keyName
+	names := namesBuf[:0]
+	for _, c := range counters {
+		names = append(names, l.name(c.Key, c.Window))
+	}
+	if l.admitLeased(counters, names, r) {
 		return nil
 	}
-	l.flushUnlimited(ctx, counters)
+	l.flushUnlimited(ctx, counters, names)
 	if err := l.reserveRemote(ctx, counters, r); err != nil {
 		return err
 	}
-	l.startLeases(counters, r)
+	l.startLeases(counters, names, r)
 	return nil
 }
 
@@ -517,7 +523,7 @@ func (l *Redis) settleOp(ctx context.Context, r *Reservation, actual []int64) (*
 	if r.settled || r.origin != originRedis {
 		return nil, ErrSettled
 	}
-	if r.leased {
+	if r.leases[0] != nil {
 		settleLeased(r, actual)
 		return nil, nil
 	}
