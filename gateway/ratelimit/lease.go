@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // # Leases
@@ -319,6 +321,28 @@ type LeaseStats struct {
 // Leases reports l's lease counts.
 func (l *Redis) Leases() LeaseStats {
 	return LeaseStats{Made: l.leasesMade.Load(), Admitted: l.leaseAdmits.Load(), Settled: l.leaseSettled.Load(), Failed: l.leaseFailed.Load()}
+}
+
+var leaseEvents = prometheus.NewDesc("oais_ratelimit_leases_total",
+	"Redis rate-limit leases by event: made (a slice of a counter reserved in Redis), admitted (requests decided in process from leases), settled (leases handed back to Redis at what they used), failed (lease reservations Redis could not take, other than refusals).",
+	[]string{"event"}, nil)
+
+// LeaseCollector exports Leases as oais_ratelimit_leases_total{event}, so
+// an operator sees how many decisions leases take off Redis.
+func (l *Redis) LeaseCollector() prometheus.Collector { return leaseCollector{l} }
+
+type leaseCollector struct{ l *Redis }
+
+func (c leaseCollector) Describe(ch chan<- *prometheus.Desc) { ch <- leaseEvents }
+
+func (c leaseCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.l.Leases()
+	for _, e := range []struct {
+		name string
+		n    int64
+	}{{"made", s.Made}, {"admitted", s.Admitted}, {"settled", s.Settled}, {"failed", s.Failed}} {
+		ch <- prometheus.MustNewConstMetric(leaseEvents, prometheus.CounterValue, float64(e.n), e.name)
+	}
 }
 
 // ReturnLeases closes every open lease (CloseLeases) and waits, at most

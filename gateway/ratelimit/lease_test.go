@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // leasedReplicas is n Redis limiters on one Redis and prefix, each with
@@ -152,6 +154,27 @@ func TestLeasesSettleActualUse(t *testing.T) {
 		t.Fatalf("only %d of %d requests were decided from leases", fromLeases, requests)
 	}
 	closeAll(t, ls)
+	// What an operator sees of it: the same counts on /metrics.
+	for _, l := range ls {
+		reg := prometheus.NewPedanticRegistry()
+		reg.MustRegister(l.LeaseCollector())
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int64{}
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				got[mf.GetName()+"/"+m.GetLabel()[0].GetValue()] = int64(m.GetCounter().GetValue())
+			}
+		}
+		s := l.Leases()
+		for event, n := range map[string]int64{"made": s.Made, "admitted": s.Admitted, "settled": s.Settled, "failed": s.Failed} {
+			if got["oais_ratelimit_leases_total/"+event] != n {
+				t.Errorf("oais_ratelimit_leases_total{event=%q} = %d, want %d (all: %v)", event, got["oais_ratelimit_leases_total/"+event], n, got)
+			}
+		}
+	}
 	// A reservation of nothing reads every counter's total.
 	probe := []Counter{
 		{Key: "ws:{1}:tpm", Limit: limit, Window: time.Minute},
@@ -320,4 +343,79 @@ func TestLeasesThroughARedisOutage(t *testing.T) {
 		t.Fatalf("no lease made after Redis came back (%d before the outage, %d now)", made, got)
 	}
 	t.Logf("%d requests admitted during the outage; leases made %d before it, %d in all", during, made, remote.Leases().Made)
+}
+
+// TestLeasedSpendCapSurvivesAFlush attacks a spend cap decided from leases
+// with a Redis that loses the counter (FLUSHDB, eviction, an empty
+// restart) while both replicas hold open leases far from the cap. Requests
+// reserve their worst case (10) and settle what they cost (7), and pass
+// the ledger's total as the budget's floor, as the gateway does. Spending
+// goes on until every goroutine is refused: the total must stay within the
+// cap plus what the flushed Redis forgot, docs/billing.md's bound: the
+// replicas' open leases (2 × cap/100) and the requests in flight (16 ×
+// their worst case).
+func TestLeasedSpendCapSurvivesAFlush(t *testing.T) {
+	const (
+		limit, div      = 100_000, 100
+		worst, cost     = 10, 7
+		workers         = 16
+		flushAt         = limit / 4 // spent: far from the cap, leases open
+		deniedInARow    = 200       // a goroutine stops after this many refusals in a row
+		maxPerGoroutine = 100_000
+		bound           = limit + 2*limit/div + workers*worst
+	)
+	ls := leasedReplicas(t, 2, div, 30*time.Second) // only spent leases close
+	c := newTestRedis(t, testRedisAddr())
+	key := ls[0].name("ws:{1}:spend:2026-12", 0).name
+	var ledger atomic.Int64 // what the requests cost: the budget's floor
+	var flushed atomic.Bool
+	var leasedAtFlush int64 // written once, by the flushing goroutine, before wg.Wait
+	var wg sync.WaitGroup
+	for i := range workers {
+		l := ls[i%2]
+		wg.Go(func() {
+			ctx := context.Background()
+			var r Reservation
+			for n, refused := 0, 0; n < maxPerGoroutine && refused < deniedInARow; n++ {
+				err := l.ReserveInto(ctx, []Counter{{Key: "ws:{1}:spend:2026-12", Limit: limit, Cost: worst, Floor: ledger.Load()}}, &r)
+				var d *Denied
+				if errors.As(err, &d) {
+					refused++
+					continue
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				refused = 0
+				if err := l.Settle(ctx, &r, []int64{cost}); err != nil {
+					t.Error(err)
+					return
+				}
+				if ledger.Add(cost) >= flushAt && flushed.CompareAndSwap(false, true) {
+					leasedAtFlush = ls[0].Leases().Admitted + ls[1].Leases().Admitted
+					if n, err := c.Del(ctx, key).Result(); err != nil || n != 1 {
+						t.Errorf("flush %s: %d deleted, %v", key, n, err)
+					}
+				}
+			}
+		})
+	}
+	wait(t, &wg, "the spending goroutines")
+	closeAll(t, ls)
+	if !flushed.Load() {
+		t.Fatalf("never reached %d to flush: spent %d", flushAt, ledger.Load())
+	}
+	if leasedAtFlush == 0 {
+		t.Fatal("no request was decided from a lease before the flush: the attack missed leases")
+	}
+	spent := ledger.Load()
+	t.Logf("spent %d of a %d cap (bound %d); %d requests decided from leases before the flush, %d in all",
+		spent, limit, bound, leasedAtFlush, ls[0].Leases().Admitted+ls[1].Leases().Admitted)
+	if spent > bound {
+		t.Errorf("spent %d against a cap of %d: %d over, more than the leases and requests in flight the flush forgot (%d)", spent, limit, spent-limit, bound-limit)
+	}
+	if spent < limit-2*limit/div-workers*worst {
+		t.Errorf("spent only %d of a %d cap before every request was refused", spent, limit)
+	}
 }

@@ -146,6 +146,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 			LeaseDivisor:   cfg.RateLimitLeaseDivisor,
 		})
 		g.leases = remote
+		if err := extra.Register(remote.LeaseCollector()); err != nil {
+			return nil, err
+		}
 		fb, err := ratelimit.NewFallback(remote, ratelimit.NewLocal(ratelimit.Options{}), ratelimit.FallbackOptions{Registerer: extra, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("OAIS_REDIS_URL: %w", err)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -158,5 +159,57 @@ func TestGatewayDrainCutsAtDeadline(t *testing.T) {
 			}
 			t.Logf("FIGURE: the cut stream was metered as %s (%s): %d completion tokens of the 100 it would have had", r.source, r.reason, r.completionTokens)
 		}
+	}
+}
+
+// TestGatewayDrainReturnsLeases: a gateway deciding most requests from
+// Redis leases (a workspace RPM of 1,000,000: leases of 10,000 requests,
+// far more than a second of this load uses) gets SIGTERM right after the
+// load stops, with its leases' units unused. A second gateway then asks
+// Redis: the workspace's window must hold exactly the requests the ledger
+// metered, no more (units the drained gateway kept reserved until its
+// window or the reservation's TTL ended: refusals for nobody's traffic)
+// and no fewer (requests counted in process and never settled).
+func TestGatewayDrainReturnsLeases(t *testing.T) {
+	needBinaries(t)
+	const rpm = 1_000_000
+	r := StartRedis(t)
+	c := startCluster(t, "sqlite://"+t.TempDir()+"/oais.db")
+	setWorkspaceRPM(t, c.dbURL, rpm) // before the gateways load their snapshot
+	g1 := c.startGateway("gw1", "OAIS_REDIS_URL="+r.URL())
+	l := startLoad(loadOptions{workers: 8, max: 50_000, targets: []string{g1.url}, key: c.key})
+	admitted := func() float64 { return g1.metric(`oais_ratelimit_leases_total{event="admitted"}`) }
+	if !WaitFor(30*time.Second, func() bool { return admitted() >= 200 }) {
+		l.stop()
+		t.Fatalf("no requests decided from leases: %v admitted, statuses %v, first error %q", admitted(), l.statusesCopy(), l.firstErr)
+	}
+	l.stop()
+	fromLeases := admitted()
+	if err := g1.proc.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitCode(t, g1.proc, 30*time.Second); code != 0 {
+		t.Fatalf("gateway exited %d after draining, want 0:\n%s", code, tail(g1.logs(), 2048))
+	}
+	if logs := g1.logs(); strings.Contains(logs, "leases not all handed back") {
+		t.Errorf("the drain did not hand every lease back:\n%s", grepLines(logs, "leases"))
+	}
+	metered := len(readLedger(t, c.dbURL).rows)
+	if metered != l.answers() {
+		t.Fatalf("ledger holds %d records for %d answers (statuses %v)", metered, l.answers(), l.statusesCopy())
+	}
+	g2 := c.startGateway("gw2", "OAIS_REDIS_URL="+r.URL())
+	a := chat(t.Context(), g2.url, c.key, false, nil)
+	if a.err != nil || a.status != 200 {
+		t.Fatalf("request on the second gateway: %d %v %s", a.status, a.err, a.body)
+	}
+	rem, err := strconv.Atoi(a.header.Get("X-Ratelimit-Remaining-Requests"))
+	if err != nil {
+		t.Fatalf("x-ratelimit-remaining-requests %q: %v", a.header.Get("X-Ratelimit-Remaining-Requests"), err)
+	}
+	counted := rpm - rem - 1 // less the second gateway's own request
+	t.Logf("FIGURE drain-leases: %d requests metered through %.0f lease admissions; Redis's window holds %d after the drain", metered, fromLeases, counted)
+	if counted != metered {
+		t.Errorf("after the drain Redis counts %d requests in the workspace's minute, the ledger %d: %+d units the drained gateway did not hand back", counted, metered, counted-metered)
 	}
 }
