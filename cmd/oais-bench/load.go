@@ -49,6 +49,10 @@ type result struct {
 	CPUPerReq          time.Duration // CPU time of the target process, per request
 	PostgresCPUPerReq  time.Duration // CPU time of the PostgreSQL server processes, per request
 	RedisCPUPerReq     time.Duration // CPU time of the Redis server processes, per request
+	GCPerSec           float64       // the target process's garbage collections a second
+	HeapMiB            float64       // its heap (HeapAlloc) at the end of the phase
+	GCCPUPerReq        time.Duration // of CPUPerReq, what the garbage collector spent
+	GCCPUPerGC         time.Duration // the garbage collector's CPU per collection
 	Backlog            int64         // gateway: usage records still in the spool after the phase
 }
 

@@ -55,14 +55,16 @@ type options struct {
 	out        string
 	postgres   string
 	redis      string
-	only       string // "coldstart": skip the load phases
-	bifrost    bool   // build and run the Bifrost peer
+	only       string            // "coldstart": skip the load phases
+	bifrost    bool              // build and run the Bifrost peer
+	targets    map[string]bool   // if set, the only targets measured
+	gwEnv      map[string]string // added to every gateway's settings
 }
 
 func main() {
 	var rf roleFlags
 	var o options
-	var rates string
+	var rates, targets, gwEnv string
 	flag.StringVar(&rf.role, "role", "", "internal: run as a child process (upstream, proxy, gateway, coldstart)")
 	flag.StringVar(&rf.upstream, "upstream", "", "internal: the proxy's upstream")
 	flag.StringVar(&rf.env, "env", "", "internal: the gateway's settings as JSON")
@@ -71,7 +73,7 @@ func main() {
 	flag.BoolVar(&o.quick, "quick", false, "short phases and a small key count: a smoke run")
 	flag.DurationVar(&o.phase, "phase", 0, "how long each measured phase runs (default 5s, -quick 1s)")
 	flag.StringVar(&rates, "rates", "500,1000,2000", "open-loop rates, requests per second")
-	flag.IntVar(&o.conc, "c", 64, "closed-loop concurrency (saturation)")
+	flag.IntVar(&o.conc, "c", 64, "closed-loop concurrency (saturation); 0 skips the closed loop")
 	flag.IntVar(&o.keys, "keys", -1, "active keys for the cold-start measurement on PostgreSQL (default 200000, extrapolated to 1M; -quick 20000; 0 skips)")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "directory to write the gateways' and the proxy's CPU profiles to")
 	flag.StringVar(&o.memprofile, "memprofile", "", "directory to write the gateways' and the proxy's allocation profiles to")
@@ -81,6 +83,8 @@ func main() {
 	flag.BoolVar(&o.bifrost, "bifrost", true, "build and run the Bifrost peer ("+peerModuleDir+"), skipped with a note if it does not build")
 	flag.StringVar(&o.only, "only", "", "run one part only: coldstart (the cold-start measurement, no load phases)")
 	flag.StringVar(&o.redis, "redis", firstEnv("OAIS_BENCH_REDIS_URL", "", "redis://127.0.0.1:6379/0"), "Redis for the PostgreSQL gateway's limits")
+	flag.StringVar(&targets, "targets", "", "comma-separated targets to measure (e.g. \"bare proxy,gateway-sqlite\"); default all. For A/B runs of one suspect: not for docs/benchmarks.md")
+	flag.StringVar(&gwEnv, "gateway-env", "", "comma-separated NAME=value settings added to every gateway's (e.g. OAIS_LOG_LEVEL=warn; BENCH_GOGC=off sets the gateway process's GOGC alone)")
 	flag.Parse()
 
 	if rf.role != "" {
@@ -97,6 +101,23 @@ func main() {
 			os.Exit(2)
 		}
 		o.rates = append(o.rates, n)
+	}
+	if targets != "" {
+		o.targets = map[string]bool{}
+		for _, t := range strings.Split(targets, ",") {
+			o.targets[strings.TrimSpace(t)] = true
+		}
+	}
+	if gwEnv != "" {
+		o.gwEnv = map[string]string{}
+		for _, kv := range strings.Split(gwEnv, ",") {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				fmt.Fprintln(os.Stderr, "oais-bench: bad -gateway-env (want NAME=value,…):", kv)
+				os.Exit(2)
+			}
+			o.gwEnv[strings.TrimSpace(k)] = v
+		}
 	}
 	if o.phase == 0 {
 		o.phase = 5 * time.Second
@@ -394,6 +415,9 @@ func bench(ctx context.Context, o options) error {
 		if s.redis != "" {
 			env["OAIS_REDIS_URL"] = s.redis
 		}
+		for k, v := range o.gwEnv {
+			env[k] = v
+		}
 		if s.channels != nil {
 			// The channels are on the mock's loopback address, which the
 			// egress rule forbids unless the operator allows it.
@@ -417,7 +441,18 @@ func bench(ctx context.Context, o options) error {
 	for _, r := range o.rates {
 		loads = append(loads, load{name: fmt.Sprintf("open %d/s", r), rate: r})
 	}
-	loads = append(loads, load{name: fmt.Sprintf("closed c=%d", o.conc), conc: o.conc})
+	if o.conc > 0 {
+		loads = append(loads, load{name: fmt.Sprintf("closed c=%d", o.conc), conc: o.conc})
+	}
+	if o.targets != nil {
+		var keep []*target
+		for _, t := range targets {
+			if o.targets[t.name] {
+				keep = append(keep, t)
+			}
+		}
+		targets = keep
+	}
 	top := o.rates[len(o.rates)-1]
 	phases := 0
 	for _, t := range targets {
@@ -482,10 +517,18 @@ func bench(ctx context.Context, o options) error {
 					r.PostgresCPUPerReq = max(0, (pgAfter-pgBefore)/time.Duration(n))
 					r.RedisCPUPerReq = max(0, (redisAfter-redisBefore)/time.Duration(n))
 				}
+				r.GCPerSec = float64(after.NumGC-before.NumGC) / elapsed.Seconds()
+				r.HeapMiB = float64(after.HeapAlloc) / (1 << 20)
+				if n := r.OK + r.Errors; n > 0 {
+					r.GCCPUPerReq = time.Duration((after.GCCPUNanos - before.GCCPUNanos) / int64(n))
+				}
+				if n := after.NumGC - before.NumGC; n > 0 {
+					r.GCCPUPerGC = time.Duration((after.GCCPUNanos - before.GCCPUNanos) / int64(n))
+				}
 				results = append(results, r)
 				answered[t.name] += r.OK
-				fmt.Printf("  %-16s %-6s %-12s %8.0f req/s  p50 %s  p99 %s  p99.9 %s  errors %d  CPU µs/req %.1f (PostgreSQL %.1f, Redis %.1f)\n",
-					t.name, mode, l.name, r.RPS, ms(r.Lat[0]), ms(r.Lat[2]), ms(r.Lat[3]), r.Errors, us(r.CPUPerReq), us(r.PostgresCPUPerReq), us(r.RedisCPUPerReq))
+				fmt.Printf("  %-16s %-6s %-12s %8.0f req/s  p50 %s  p99 %s  p99.9 %s  errors %d  CPU µs/req %.1f (PostgreSQL %.1f, Redis %.1f)  GC/s %.1f (%.1f ms CPU each, %.1f µs/req)  heap %.0f MiB\n",
+					t.name, mode, l.name, r.RPS, ms(r.Lat[0]), ms(r.Lat[2]), ms(r.Lat[3]), r.Errors, us(r.CPUPerReq), us(r.PostgresCPUPerReq), us(r.RedisCPUPerReq), r.GCPerSec, float64(r.GCCPUPerGC)/1e6, us(r.GCCPUPerReq), r.HeapMiB)
 			}
 		}
 	}
