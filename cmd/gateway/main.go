@@ -93,6 +93,8 @@ Configuration is read from the environment (CONTRACT §1):
                            shipped and fsynced and the process exits 0. A second signal
                            exits at once
   OAIS_LOG_FORMAT          json (default) or text;  OAIS_LOG_LEVEL debug|info|warn|error
+  OAIS_LOG_FLUSH_INTERVAL  lines below warn (the access log) are written in batches this often
+                           (default 100ms; 0 writes each at once); warnings and errors at once
 
 The gateway never migrates the database; it waits (OAIS_MIGRATE_WAIT, default 60s) for the
 control plane to do it. Bad configuration exits with status 2 and one line naming the variable.
@@ -134,7 +136,8 @@ func cli(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "gateway: bad configuration:", err)
 		return 2
 	}
-	log := config.Logger(stderr, cfg.LogFormat, cfg.LogLevel)
+	log, logBuf := config.BufferedLogger(stderr, cfg.LogFormat, cfg.LogLevel, cfg.LogFlushInterval)
+	defer logBuf.Close() // after g.Close: the drain's last lines too
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// The first signal drains; a second one ends the process at once (what

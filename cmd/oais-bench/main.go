@@ -52,6 +52,7 @@ type options struct {
 	keys       int
 	cpuprofile string
 	memprofile string
+	trace      string // directory for execution traces of the top open-loop rate
 	out        string
 	postgres   string
 	redis      string
@@ -77,6 +78,7 @@ func main() {
 	flag.IntVar(&o.keys, "keys", -1, "active keys for the cold-start measurement on PostgreSQL (default 200000, extrapolated to 1M; -quick 20000; 0 skips)")
 	flag.StringVar(&o.cpuprofile, "cpuprofile", "", "directory to write the gateways' and the proxy's CPU profiles to")
 	flag.StringVar(&o.memprofile, "memprofile", "", "directory to write the gateways' and the proxy's allocation profiles to")
+	flag.StringVar(&o.trace, "trace", "", "directory to write execution traces to: 3 s of each gateway and the bare proxy in the middle of the top open-loop rate's phases (go tool trace -pprof=sched|syscall|sync DIR/<target>.<mode>.trace); tracing slows the traced phases, so their figures are not comparable")
 	flag.StringVar(&o.out, "out", "", "markdown file whose results section to (re)write, e.g. docs/benchmarks.md")
 	flag.StringVar(&o.postgres, "postgres", firstEnv("OAIS_BENCH_POSTGRES_URL", "OAIS_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"),
 		"PostgreSQL server to create the bench database on (empty skips PostgreSQL)")
@@ -236,6 +238,27 @@ func (c *child) stop() {
 	}
 }
 
+// trace writes a runtime/trace of the child's next d to path.
+func (c *child) trace(path string, d time.Duration) error {
+	resp, err := http.Get(fmt.Sprintf("http://%s/trace?seconds=%g", c.control, d.Seconds()))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("%s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
 func (c *child) stats() (stats, error) {
 	var st stats
 	resp, err := http.Get("http://" + c.control + "/stats")
@@ -289,7 +312,7 @@ func bench(ctx context.Context, o options) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	for _, d := range []string{o.cpuprofile, o.memprofile} {
+	for _, d := range []string{o.cpuprofile, o.memprofile, o.trace} {
 		if d != "" {
 			if err := os.MkdirAll(d, 0o755); err != nil {
 				return err
@@ -500,7 +523,21 @@ func bench(ctx context.Context, o options) error {
 					return fmt.Errorf("%s: stats: %w", t.name, err)
 				}
 				pgBefore, redisBefore := serverCPU()
+				traced := make(chan struct{})
+				if o.trace != "" && l.rate == top && (t.gw || t.name == "bare proxy") {
+					go func() {
+						defer close(traced)
+						time.Sleep(o.phase / 4)
+						path := filepath.Join(o.trace, strings.ReplaceAll(t.name, " ", "-")+"."+mode+".trace")
+						if err := t.proc.trace(path, min(3*time.Second, o.phase/2)); err != nil {
+							fmt.Printf("oais-bench: %s: trace: %v\n", t.name, err)
+						}
+					}()
+				} else {
+					close(traced)
+				}
 				shots, elapsed := runPhase(o.phase)
+				<-traced
 				backlog := drain(t)
 				pgAfter, redisAfter := serverCPU()
 				after, err := t.proc.stats()

@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"sync"
@@ -116,7 +117,8 @@ func runRole(f roleFlags) error {
 			defer lf.Close()
 			logw = lf
 		}
-		log := config.Logger(logw, cfg.LogFormat, cfg.LogLevel)
+		log, logBuf := config.BufferedLogger(logw, cfg.LogFormat, cfg.LogLevel, cfg.LogFlushInterval)
+		defer logBuf.Close()
 		start := time.Now()
 		g, err := run.Open(ctx, cfg, log)
 		if err != nil {
@@ -155,14 +157,30 @@ func runRole(f roleFlags) error {
 	if err != nil {
 		return err
 	}
-	control := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux := http.NewServeMux()
+	// /trace?seconds=N: a runtime/trace of the next N seconds (-trace).
+	mux.HandleFunc("/trace", func(w http.ResponseWriter, r *http.Request) {
+		sec, err := strconv.ParseFloat(r.URL.Query().Get("seconds"), 64)
+		if err != nil || sec <= 0 || sec > 60 {
+			http.Error(w, "seconds: 0 to 60", http.StatusBadRequest)
+			return
+		}
+		if err := trace.Start(w); err != nil {
+			http.Error(w, err.Error(), http.StatusConflict)
+			return
+		}
+		time.Sleep(time.Duration(sec * float64(time.Second)))
+		trace.Stop()
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		st := readStats()
 		st.Keys, st.OpenMillis = extra.Keys, extra.OpenMillis
 		if pending != nil {
 			st.Pending = pending()
 		}
 		_ = json.NewEncoder(w).Encode(st)
-	})}
+	})
+	control := &http.Server{Handler: mux}
 	go func() { _ = control.Serve(cl) }()
 	defer control.Close()
 

@@ -37,6 +37,10 @@ const (
 	// of at most 1% of a limit, so limits under 800 a window (the divisor
 	// times ratelimit's 8 requests a lease) are never leased.
 	DefaultLeaseDivisor = 100
+	// DefaultLogFlushInterval is OAIS_LOG_FLUSH_INTERVAL's default: a
+	// crash loses at most this much of the access log, and each request
+	// no longer costs a write(2) of its own.
+	DefaultLogFlushInterval = 100 * time.Millisecond
 )
 
 // Config is every setting of the gateway.
@@ -72,7 +76,11 @@ type Config struct {
 	CacheBytes      int64
 	LogFormat       string
 	LogLevel        string
-	TrustedProxies  []string
+	// LogFlushInterval (OAIS_LOG_FLUSH_INTERVAL) batches log lines below
+	// warn, the access lines above all, into one write every interval
+	// (config.BufferedLogger); 0 writes each line at once.
+	LogFlushInterval time.Duration
+	TrustedProxies   []string
 	// UpstreamAllowedNetworks (OAIS_UPSTREAM_ALLOWED_NETWORKS) are the
 	// networks besides public addresses that workspaces' own upstreams may
 	// reach; the control plane reads the same variable when they are set.
@@ -133,6 +141,10 @@ func Load(env config.Env) (Config, error) {
 		UpstreamHeaderTimeout: env.Duration("OAIS_UPSTREAM_HEADER_TIMEOUT", gateway.DefaultUpstreamHeaderTimeout, &errs),
 		DrainTimeout:          env.Duration("OAIS_DRAIN_TIMEOUT", drain.DefaultTimeout, &errs),
 		RateLimitLeaseDivisor: env.Int("OAIS_RATELIMIT_LEASE_DIVISOR", DefaultLeaseDivisor, &errs),
+	}
+	// 0 turns the batching off; env.Duration takes positive ones only.
+	if v := env.String("OAIS_LOG_FLUSH_INTERVAL", ""); v != "0" && v != "0s" {
+		c.LogFlushInterval = env.Duration("OAIS_LOG_FLUSH_INTERVAL", DefaultLogFlushInterval, &errs)
 	}
 	if c.RateLimitLeaseDivisor < 0 {
 		errs = append(errs, config.Errorf("OAIS_RATELIMIT_LEASE_DIVISOR", "must be 0 (no leases) or more, got %d", c.RateLimitLeaseDivisor))

@@ -179,3 +179,26 @@ func TestLeaseDivisorSetting(t *testing.T) {
 		}
 	}
 }
+
+func TestLogFlushIntervalSetting(t *testing.T) {
+	for _, tt := range []struct {
+		env     string
+		want    time.Duration
+		wantErr bool
+	}{{"", DefaultLogFlushInterval, false}, {"0", 0, false}, {"1s", time.Second, false}, {"-1s", 0, true}, {"soon", 0, true}} {
+		env := map[string]string{}
+		if tt.env != "" {
+			env["OAIS_LOG_FLUSH_INTERVAL"] = tt.env
+		}
+		c, err := Load(config.Map(env))
+		if tt.wantErr {
+			if err == nil || !strings.Contains(err.Error(), "OAIS_LOG_FLUSH_INTERVAL") {
+				t.Errorf("%q: Load = %v; want an error naming OAIS_LOG_FLUSH_INTERVAL", tt.env, err)
+			}
+			continue
+		}
+		if err != nil || c.LogFlushInterval != tt.want {
+			t.Errorf("%q: interval %v, %v; want %v", tt.env, c.LogFlushInterval, err, tt.want)
+		}
+	}
+}
