@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"math"
 	"math/bits"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -83,7 +84,7 @@ func loadBPE(e Encoding) (*bpe, error) {
 		seed:  maphash.MakeSeed(),
 		re:    re,
 	}
-	var tok [256]byte
+	var tok []byte
 	for len(raw) > 0 {
 		line := raw
 		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
@@ -95,10 +96,11 @@ func loadBPE(e Encoding) (*bpe, error) {
 			continue
 		}
 		b64, rankText, ok := bytes.Cut(line, []byte(" "))
-		if !ok || base64.StdEncoding.DecodedLen(len(b64)) > len(tok) {
+		if !ok {
 			return nil, fmt.Errorf("tokens: %s: bad line %q", e, line)
 		}
-		m, err := base64.StdEncoding.Decode(tok[:], b64)
+		tok = slices.Grow(tok[:0], base64.StdEncoding.DecodedLen(len(b64)))[:base64.StdEncoding.DecodedLen(len(b64))]
+		m, err := base64.StdEncoding.Decode(tok, b64)
 		if err != nil {
 			return nil, fmt.Errorf("tokens: %s: %w", e, err)
 		}

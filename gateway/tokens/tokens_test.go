@@ -260,3 +260,38 @@ func TestBPEMatchesTiktoken(t *testing.T) {
 		}
 	}
 }
+
+// FuzzBPEMatchesTiktoken: any text, any bytes, counts as tiktoken-go counts
+// it, in both tables (go test -fuzz FuzzBPEMatchesTiktoken ./gateway/tokens/).
+func FuzzBPEMatchesTiktoken(f *testing.F) {
+	tiktoken.SetBpeLoader(tiktoken_loader.NewOfflineLoader())
+	type pair struct {
+		ref  *tiktoken.Tiktoken
+		ours *bpe
+	}
+	var pairs []pair
+	for _, e := range []Encoding{O200K, CL100K} {
+		ref, err := tiktoken.GetEncoding(string(e))
+		if err != nil {
+			f.Fatal(err)
+		}
+		ours, err := loadBPE(e)
+		if err != nil {
+			f.Fatal(err)
+		}
+		pairs = append(pairs, pair{ref, ours})
+	}
+	for _, s := range []string{"", "Hello, World!", "I'LL say it's\n\n  done  ", "日本語 👋🏽", "\xff\xfe", "12345 6.7e8", "a\r\n\r\nb"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if len(s) > 4096 {
+			return
+		}
+		for _, p := range pairs {
+			if got, want := p.ours.count(s), len(p.ref.EncodeOrdinary(s)); got != want {
+				t.Fatalf("%q: %d tokens, tiktoken-go %d", s, got, want)
+			}
+		}
+	})
+}
