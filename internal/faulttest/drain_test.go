@@ -74,12 +74,13 @@ func exitCode(t *testing.T, p *Process, timeout time.Duration) int {
 // 2-second streams are open when the gateway gets SIGTERM (what Kubernetes,
 // systemd and docker stop send). /readyz stops answering 200 at once and
 // new connections are refused, every stream still runs to its [DONE], the
-// process exits 0, and the ledger holds exactly one record per stream,
-// with the upstream's usage.
+// process exits 0, the ledger holds exactly one record per stream, with
+// the upstream's usage, and the gateway's output its access line.
 func TestGatewayDrainsOnSIGTERM(t *testing.T) {
 	needBinaries(t)
 	c := startCluster(t, "sqlite://"+t.TempDir()+"/oais.db")
-	g := c.startGateway("gw")
+	// Access lines wait for the exit: only the drain's last flush writes them.
+	g := c.startGateway("gw", "OAIS_LOG_FLUSH_INTERVAL=1h")
 	const streams, words = 6, 20
 	ids := map[string]<-chan streamEnd{}
 	for range streams {
@@ -120,6 +121,14 @@ func TestGatewayDrainsOnSIGTERM(t *testing.T) {
 	for _, r := range l.rows {
 		if _, ok := ids[r.requestID]; ok && (r.source != "upstream" || r.completionTokens != words) {
 			t.Errorf("stream %s metered as %s (%s) with %d completion tokens, want upstream usage with %d", r.requestID, r.source, r.reason, r.completionTokens, words)
+		}
+	}
+	// Access lines are written in batches (OAIS_LOG_FLUSH_INTERVAL, an
+	// hour here): the exit must write what is still buffered.
+	logs := g.logs()
+	for id := range ids {
+		if !strings.Contains(logs, `"msg":"request","request_id":"`+id+`"`) {
+			t.Errorf("no access line for stream %s in the drained gateway's output:\n%s", id, tail(logs, 2048))
 		}
 	}
 }
