@@ -34,6 +34,9 @@ type bpe struct {
 	mask  uint64
 	seed  maphash.Seed
 	re    *regexp2.Regexp // the table's pre-tokenizer
+	// piece is the pre-tokenizer for ASCII texts (ascii.go): the end of
+	// the piece that starts at i.
+	piece func(s string, i int) int
 }
 
 // bpeSlot is one token: its bytes are arena[off:off+n]; rank+1, 0 for an
@@ -78,11 +81,15 @@ func loadBPE(e Encoding) (*bpe, error) {
 	n := bytes.Count(raw, []byte("\n")) + 1
 	size := 1 << bits.Len(uint(2*n)) // load factor under one half
 	t := &bpe{
+		piece: pieceO200K,
 		arena: make([]byte, 0, len(raw)/2),
 		slots: make([]bpeSlot, size),
 		mask:  uint64(size - 1),
 		seed:  maphash.MakeSeed(),
 		re:    re,
+	}
+	if e == CL100K {
+		t.piece = pieceCL100K
 	}
 	var tok []byte
 	for len(raw) > 0 {
@@ -142,6 +149,21 @@ func (t *bpe) rank(p string) (int, bool) {
 
 // count is how many tokens tiktoken's encode_ordinary makes of s.
 func (t *bpe) count(s string) int {
+	if isASCII(s) {
+		n := 0
+		for i := 0; i < len(s); {
+			j := t.piece(s, i)
+			n += t.countPiece(s[i:j])
+			i = j
+		}
+		return n
+	}
+	return t.countRegexp(s)
+}
+
+// countRegexp is count with the table's regexp as the pre-tokenizer, for
+// any text.
+func (t *bpe) countRegexp(s string) int {
 	if !utf8.ValidString(s) {
 		// tiktoken-go cuts pieces from []rune(s), which turns each
 		// invalid byte into U+FFFD; count what it counts.
