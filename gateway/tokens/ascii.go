@@ -118,24 +118,7 @@ func pieceO200K(s string, i int) int {
 		}
 		return end
 	}
-	switch {
-	case c&clsDigit != 0:
-		return min(run(s, i, clsDigit), i+3)
-	case c&clsSpace != 0 && !(s[i] == ' ' && i+1 < len(s) && punct(cls(s, i+1))):
-		return spaces(s, i)
-	}
-	// ' '?[^\s\p{L}\p{N}]+[\r\n/]*
-	j = i
-	if s[i] == ' ' {
-		j++
-	}
-	for j < len(s) && punct(asciiClass[s[j]]) {
-		j++
-	}
-	for j < len(s) && (s[j] == '\r' || s[j] == '\n' || s[j] == '/') {
-		j++
-	}
-	return j
+	return other(s, i, true)
 }
 
 // pieceCL100K is the end of cl100k_base's piece at i.
@@ -151,21 +134,28 @@ func pieceCL100K(s string, i int) int {
 	if cls(s, j)&(clsUpper|clsLower) != 0 {
 		return run(s, j, clsUpper|clsLower)
 	}
+	return other(s, i, false)
+}
+
+// other is the end of a piece at i that is not a word, the same in both
+// patterns: \p{N}{1,3}, then ' '?[^\s\p{L}\p{N}]+ followed by [\r\n]*
+// (o200k_base: [\r\n/]*, slash), then the whitespace alternatives.
+func other(s string, i int, slash bool) int {
+	c := cls(s, i)
 	switch {
 	case c&clsDigit != 0:
 		return min(run(s, i, clsDigit), i+3)
 	case c&clsSpace != 0 && !(s[i] == ' ' && i+1 < len(s) && punct(cls(s, i+1))):
 		return spaces(s, i)
 	}
-	// ' '?[^\s\p{L}\p{N}]+[\r\n]*
-	j = i
+	j := i
 	if s[i] == ' ' {
 		j++
 	}
 	for j < len(s) && punct(asciiClass[s[j]]) {
 		j++
 	}
-	for j < len(s) && (s[j] == '\r' || s[j] == '\n') {
+	for j < len(s) && (s[j] == '\r' || s[j] == '\n' || (slash && s[j] == '/')) {
 		j++
 	}
 	return j
