@@ -283,7 +283,7 @@ func (l *Redis) acquire(n *keyName, c Counter, size int64) {
 	defer cancel()
 	le := &lease{}
 	c.Cost = size
-	if err := l.reserveRemote(ctx, []Counter{c}, &le.res); err != nil {
+	if err := l.reserveRemote(ctx, []Counter{c}, []*keyName{n}, &le.res); err != nil {
 		var d *Denied
 		if !errors.As(err, &d) {
 			l.leaseFailed.Add(1)

@@ -54,7 +54,11 @@ func mustReserve(t *testing.T, l *Redis, c ...Counter) *Reservation {
 
 func (l *Redis) reserveRemoteNew(ctx context.Context, c []Counter) (*Reservation, error) {
 	r := new(Reservation)
-	return r, l.reserveRemote(ctx, c, r)
+	names := make([]*keyName, len(c))
+	for i := range c {
+		names[i] = l.name(c[i].Key, c[i].Window)
+	}
+	return r, l.reserveRemote(ctx, c, names, r)
 }
 
 // TestLeasesNeverOvershoot: two replicas, each deciding most requests from

@@ -360,34 +360,32 @@ func (l *Redis) ReserveInto(ctx context.Context, counters []Counter, r *Reservat
 	if err := validate(counters); err != nil {
 		return err
 	}
-	if l.opts.LeaseDivisor <= 0 {
-		return l.reserveRemote(ctx, counters, r)
-	}
-	// Named once for the three steps (reserveRemote names them again).
+	// Named once, for the leases' steps and the script alike.
 	var namesBuf [reservationInline]*keyName
 	names := namesBuf[:0]
 	for _, c := range counters {
 		names = append(names, l.name(c.Key, c.Window))
 	}
+	if l.opts.LeaseDivisor <= 0 {
+		return l.reserveRemote(ctx, counters, names, r)
+	}
 	if l.admitLeased(counters, names, r) {
 		return nil
 	}
 	l.flushUnlimited(ctx, counters, names)
-	if err := l.reserveRemote(ctx, counters, r); err != nil {
+	if err := l.reserveRemote(ctx, counters, names, r); err != nil {
 		return err
 	}
 	l.startLeases(counters, names, r)
 	return nil
 }
 
-// reserveRemote decides a reservation in Redis.
-func (l *Redis) reserveRemote(ctx context.Context, counters []Counter, r *Reservation) error {
+// reserveRemote decides a reservation in Redis; names[i] is counters[i]'s
+// name.
+func (l *Redis) reserveRemote(ctx context.Context, counters []Counter, names []*keyName, r *Reservation) error {
 	op := newOp(ctx, false)
-	var namesBuf [reservationInline]*keyName
-	names := namesBuf[:0]
-	for _, c := range counters {
-		n := l.name(c.Key, c.Window)
-		names = append(names, n)
+	for i, c := range counters {
+		n := names[i]
 		floor := int64(0)
 		if c.Window == 0 {
 			// The last total Redis reported is as good a floor as the
