@@ -141,10 +141,7 @@ func Load(env config.Env) (Config, error) {
 		UpstreamHeaderTimeout: env.Duration("OAIS_UPSTREAM_HEADER_TIMEOUT", gateway.DefaultUpstreamHeaderTimeout, &errs),
 		DrainTimeout:          env.Duration("OAIS_DRAIN_TIMEOUT", drain.DefaultTimeout, &errs),
 		RateLimitLeaseDivisor: env.Int("OAIS_RATELIMIT_LEASE_DIVISOR", DefaultLeaseDivisor, &errs),
-	}
-	// 0 turns the batching off; env.Duration takes positive ones only.
-	if v := env.String("OAIS_LOG_FLUSH_INTERVAL", ""); v != "0" && v != "0s" {
-		c.LogFlushInterval = env.Duration("OAIS_LOG_FLUSH_INTERVAL", DefaultLogFlushInterval, &errs)
+		LogFlushInterval:      env.DurationOrOff("OAIS_LOG_FLUSH_INTERVAL", DefaultLogFlushInterval, &errs),
 	}
 	if c.RateLimitLeaseDivisor < 0 {
 		errs = append(errs, config.Errorf("OAIS_RATELIMIT_LEASE_DIVISOR", "must be 0 (no leases) or more, got %d", c.RateLimitLeaseDivisor))

@@ -185,7 +185,7 @@ func TestLogFlushIntervalSetting(t *testing.T) {
 		env     string
 		want    time.Duration
 		wantErr bool
-	}{{"", DefaultLogFlushInterval, false}, {"0", 0, false}, {"1s", time.Second, false}, {"-1s", 0, true}, {"soon", 0, true}} {
+	}{{"", DefaultLogFlushInterval, false}, {"0", 0, false}, {"0ms", 0, false}, {"1s", time.Second, false}, {"-1s", 0, true}, {"soon", 0, true}} {
 		env := map[string]string{}
 		if tt.env != "" {
 			env["OAIS_LOG_FLUSH_INTERVAL"] = tt.env

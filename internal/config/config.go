@@ -60,6 +60,21 @@ func (e Env) Duration(name string, def time.Duration, errs *[]error) time.Durati
 	return d
 }
 
+// DurationOrOff is Duration for a setting that 0 turns off: a zero
+// duration ("0", "0s", "0ms") is returned as 0, a negative one refused.
+func (e Env) DurationOrOff(name string, def time.Duration, errs *[]error) time.Duration {
+	v := e.String(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		*errs = append(*errs, Errorf(name, "%q is not a duration such as 100ms or 1s, or 0 to turn it off", v))
+		return def
+	}
+	return d
+}
+
 // Int parses a non-negative integer.
 func (e Env) Int(name string, def int64, errs *[]error) int64 {
 	v := e.String(name, "")
