@@ -61,11 +61,8 @@ func randomASCII(rng *rand.Rand) string {
 // runs longer than three).
 func TestASCIIPiecesMatchRegexp(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	for _, e := range []Encoding{O200K, CL100K} {
-		b, err := loadBPE(e)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for i, b := range loadTables(t) {
+		e := testEncodings[i]
 		texts := []string{"", "Hello, World!", "I'm sure they'll say it's fine; we've done what we'd said.", "DON'T",
 			"func main() {\n\tfmt.Println(\"hi\")\n}\n", "a  b   c\n\n  d \t\n e", "x/y//z\n/", "  ", " ", "\n", "1234567"}
 		for c := range 128 {
@@ -92,14 +89,7 @@ func TestASCIIPiecesMatchRegexp(t *testing.T) {
 // FuzzASCIIPieces: any ASCII text is cut as the regexp cuts it
 // (go test -fuzz FuzzASCIIPieces ./gateway/tokens/).
 func FuzzASCIIPieces(f *testing.F) {
-	var tables []*bpe
-	for _, e := range []Encoding{O200K, CL100K} {
-		b, err := loadBPE(e)
-		if err != nil {
-			f.Fatal(err)
-		}
-		tables = append(tables, b)
-	}
+	tables := loadTables(f)
 	for _, s := range []string{"", "Hello, World!", "I'LL say it's\n\n  done  ", "a /b\r\n", "12345 6.7e8"} {
 		f.Add(s)
 	}

@@ -182,6 +182,38 @@ func TestExtrapolateClose(t *testing.T) {
 	}
 }
 
+// testEncodings are the tables the tests load, in loadTables's order.
+var testEncodings = []Encoding{O200K, CL100K}
+
+// loadTables loads a fresh copy of each of testEncodings.
+func loadTables(tb testing.TB) []*bpe {
+	tb.Helper()
+	var out []*bpe
+	for _, e := range testEncodings {
+		b, err := loadBPE(e)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// referenceTables is tiktoken-go's encoding of each of testEncodings.
+func referenceTables(tb testing.TB) []*tiktoken.Tiktoken {
+	tb.Helper()
+	tiktoken.SetBpeLoader(tiktoken_loader.NewOfflineLoader())
+	var out []*tiktoken.Tiktoken
+	for _, e := range testEncodings {
+		ref, err := tiktoken.GetEncoding(string(e))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, ref)
+	}
+	return out
+}
+
 // TestTablesAreNotScanned attacks the gateway's tails: every garbage
 // collection marks every pointer the heap holds, and a BPE table kept as
 // Go maps of strings is hundreds of thousands of them (tiktoken-go's
@@ -193,14 +225,7 @@ func TestTablesAreNotScanned(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	var loaded []*bpe
-	for _, e := range []Encoding{O200K, CL100K} {
-		b, err := loadBPE(e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		loaded = append(loaded, b)
-	}
+	loaded := loadTables(t)
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	objects := int64(after.HeapObjects) - int64(before.HeapObjects)
@@ -217,7 +242,6 @@ func TestTablesAreNotScanned(t *testing.T) {
 // and invalid UTF-8, and on random texts drawn from all of those, in both
 // tables.
 func TestBPEMatchesTiktoken(t *testing.T) {
-	tiktoken.SetBpeLoader(tiktoken_loader.NewOfflineLoader())
 	corpus := []string{
 		"", " ", "a", "hello world", "Hello, World!", "tiktoken is great!",
 		"I'm sure they'll say it's fine; we've done what we'd said.", "DON'T SHOUT", "HeLLo WoRLD",
@@ -238,15 +262,9 @@ func TestBPEMatchesTiktoken(t *testing.T) {
 		}
 		corpus = append(corpus, b.String())
 	}
-	for _, e := range []Encoding{O200K, CL100K} {
-		ref, err := tiktoken.GetEncoding(string(e))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ours, err := loadBPE(e)
-		if err != nil {
-			t.Fatal(err)
-		}
+	refs := referenceTables(t)
+	for i, ours := range loadTables(t) {
+		e, ref := testEncodings[i], refs[i]
 		bad := 0
 		for _, s := range corpus {
 			if got, want := ours.count(s), len(ref.EncodeOrdinary(s)); got != want {
@@ -264,23 +282,7 @@ func TestBPEMatchesTiktoken(t *testing.T) {
 // FuzzBPEMatchesTiktoken: any text, any bytes, counts as tiktoken-go counts
 // it, in both tables (go test -fuzz FuzzBPEMatchesTiktoken ./gateway/tokens/).
 func FuzzBPEMatchesTiktoken(f *testing.F) {
-	tiktoken.SetBpeLoader(tiktoken_loader.NewOfflineLoader())
-	type pair struct {
-		ref  *tiktoken.Tiktoken
-		ours *bpe
-	}
-	var pairs []pair
-	for _, e := range []Encoding{O200K, CL100K} {
-		ref, err := tiktoken.GetEncoding(string(e))
-		if err != nil {
-			f.Fatal(err)
-		}
-		ours, err := loadBPE(e)
-		if err != nil {
-			f.Fatal(err)
-		}
-		pairs = append(pairs, pair{ref, ours})
-	}
+	refs, ours := referenceTables(f), loadTables(f)
 	for _, s := range []string{"", "Hello, World!", "I'LL say it's\n\n  done  ", "日本語 👋🏽", "\xff\xfe", "12345 6.7e8", "a\r\n\r\nb"} {
 		f.Add(s)
 	}
@@ -288,9 +290,9 @@ func FuzzBPEMatchesTiktoken(f *testing.F) {
 		if len(s) > 4096 {
 			return
 		}
-		for _, p := range pairs {
-			if got, want := p.ours.count(s), len(p.ref.EncodeOrdinary(s)); got != want {
-				t.Fatalf("%q: %d tokens, tiktoken-go %d", s, got, want)
+		for i, b := range ours {
+			if got, want := b.count(s), len(refs[i].EncodeOrdinary(s)); got != want {
+				t.Fatalf("%s: %q: %d tokens, tiktoken-go %d", testEncodings[i], s, got, want)
 			}
 		}
 	})
