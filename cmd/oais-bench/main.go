@@ -553,12 +553,10 @@ func bench(ctx context.Context, o options) error {
 					r.CPUPerReq = time.Duration((after.CPUNanos - before.CPUNanos) / int64(n))
 					r.PostgresCPUPerReq = max(0, (pgAfter-pgBefore)/time.Duration(n))
 					r.RedisCPUPerReq = max(0, (redisAfter-redisBefore)/time.Duration(n))
+					r.GCCPUPerReq = time.Duration((after.GCCPUNanos - before.GCCPUNanos) / int64(n))
 				}
 				r.GCPerSec = float64(after.NumGC-before.NumGC) / elapsed.Seconds()
 				r.HeapMiB = float64(after.HeapAlloc) / (1 << 20)
-				if n := r.OK + r.Errors; n > 0 {
-					r.GCCPUPerReq = time.Duration((after.GCCPUNanos - before.GCCPUNanos) / int64(n))
-				}
 				if n := after.NumGC - before.NumGC; n > 0 {
 					r.GCCPUPerGC = time.Duration((after.GCCPUNanos - before.GCCPUNanos) / int64(n))
 				}

@@ -43,18 +43,17 @@ type roleFlags struct {
 }
 
 type stats struct {
-	TotalAlloc      uint64 `json:"total_alloc"`
-	Mallocs         uint64 `json:"mallocs"`
-	CPUNanos        int64  `json:"cpu_ns"` // user + system time of the process
-	Pending         int64  `json:"pending"`
-	RSS             int64  `json:"rss"`
-	HWM             int64  `json:"hwm"`
-	Keys            int    `json:"keys"`
-	OpenMillis      int64  `json:"open_ms"`
-	NumGC           uint32 `json:"num_gc"`
-	HeapAlloc       uint64 `json:"heap_alloc"`   // bytes, live and not yet swept, when read
-	GCCPUNanos      int64  `json:"gc_cpu_ns"`    // CPU the garbage collector spent (runtime/metrics), all Ps
-	MarkAssistNanos int64  `json:"gc_assist_ns"` // of which allocating goroutines' mark assists
+	TotalAlloc uint64 `json:"total_alloc"`
+	Mallocs    uint64 `json:"mallocs"`
+	CPUNanos   int64  `json:"cpu_ns"` // user + system time of the process
+	Pending    int64  `json:"pending"`
+	RSS        int64  `json:"rss"`
+	HWM        int64  `json:"hwm"`
+	Keys       int    `json:"keys"`
+	OpenMillis int64  `json:"open_ms"`
+	NumGC      uint32 `json:"num_gc"`
+	HeapAlloc  uint64 `json:"heap_alloc"` // bytes, live and not yet swept, when read
+	GCCPUNanos int64  `json:"gc_cpu_ns"`  // CPU the garbage collector spent (runtime/metrics), all Ps
 }
 
 func runRole(f roleFlags) error {
@@ -212,13 +211,10 @@ func readStats() stats {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	st := stats{TotalAlloc: ms.TotalAlloc, Mallocs: ms.Mallocs, NumGC: ms.NumGC, HeapAlloc: ms.HeapAlloc}
-	gm := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}, {Name: "/cpu/classes/gc/mark/assist:cpu-seconds"}}
+	gm := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
 	metrics.Read(gm)
 	if gm[0].Value.Kind() == metrics.KindFloat64 {
 		st.GCCPUNanos = int64(gm[0].Value.Float64() * 1e9)
-	}
-	if gm[1].Value.Kind() == metrics.KindFloat64 {
-		st.MarkAssistNanos = int64(gm[1].Value.Float64() * 1e9)
 	}
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
