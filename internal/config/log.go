@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/oais/oais/internal/every"
 )
 
 // Logger builds the process logger: JSON lines (production) unless format
@@ -57,26 +59,18 @@ type LogBuffer struct {
 	w      io.Writer
 	bw     *bufio.Writer
 	closed bool // after Close, lines go straight to w
-	stop   chan struct{}
+	stop   context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
 }
 
 // NewLogBuffer buffers w and flushes it every flushEvery until Close.
 func NewLogBuffer(w io.Writer, flushEvery time.Duration) *LogBuffer {
-	b := &LogBuffer{w: w, bw: bufio.NewWriterSize(w, logBufferSize), stop: make(chan struct{}), done: make(chan struct{})}
+	ctx, stop := context.WithCancel(context.Background())
+	b := &LogBuffer{w: w, bw: bufio.NewWriterSize(w, logBufferSize), stop: stop, done: make(chan struct{})}
 	go func() {
 		defer close(b.done)
-		t := time.NewTicker(flushEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				_ = b.Flush()
-			case <-b.stop:
-				return
-			}
-		}
+		_ = every.Run(ctx, flushEvery, func(context.Context) { _ = b.Flush() })
 	}()
 	return b
 }
@@ -114,7 +108,7 @@ func (b *LogBuffer) Close() error {
 	if b == nil {
 		return nil
 	}
-	b.once.Do(func() { close(b.stop); <-b.done })
+	b.once.Do(func() { b.stop(); <-b.done })
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.closed = true
