@@ -4,9 +4,11 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/oais/oais/gateway/mockupstream"
 	"github.com/oais/oais/gateway/ratelimit"
+	"github.com/oais/oais/internal/drain"
 	"github.com/oais/oais/internal/keys"
 	"github.com/oais/oais/internal/pricing"
 	"github.com/oais/oais/internal/usage"
@@ -206,7 +209,7 @@ func (fakePricer) PricedName(model string) (string, bool) {
 // harness is a gateway on loopback in front of a mock upstream on loopback.
 type harness struct {
 	gw       *Gateway
-	srv      *httptest.Server
+	srv      *testServer
 	up       *httptest.Server
 	lim      *fakeLimiter
 	rec      *fakeRecorder
@@ -326,12 +329,61 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	}
 	h.gw = New(cfg, Deps{Directory: d, Limiter: h.lim, Recorder: h.rec, Cache: h.cache, Pricer: pricer})
 	t.Cleanup(func() { _ = h.gw.Close() })
-	h.srv = httptest.NewServer(h.gw.Handler())
-	t.Cleanup(h.srv.Close)
+	h.srv = serveGateway(t, h.gw.Handler())
 	// A request or stream the gateway never ends fails its test, rather
 	// than hanging the package until its timeout.
 	h.srv.Client().Timeout = 3 * waitBound
 	return h
+}
+
+// testServer serves a gateway's handler on loopback the way the gateway
+// binary does: through internal/drain on the HTTP server
+// OAIS_TEST_GATEWAY_HTTP_SERVER names, fasthttp (the binary's default)
+// unless it says net/http. make test runs this package on both.
+type testServer struct {
+	URL      string
+	Listener net.Listener
+	client   *http.Client
+	stop     func()
+}
+
+func (s *testServer) Client() *http.Client { return s.client }
+func (s *testServer) Close()               { s.stop() }
+
+// testHTTPServer is the server the harness serves on: fasthttp or net/http.
+func testHTTPServer() string {
+	if os.Getenv("OAIS_TEST_GATEWAY_HTTP_SERVER") == "net/http" {
+		return "net/http"
+	}
+	return "fasthttp"
+}
+
+func serveGateway(t *testing.T, h http.Handler) *testServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := drain.ServeFast
+	if testHTTPServer() == "net/http" {
+		serve = drain.Serve
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, ln, h, drain.Options{Timeout: time.Second, Logger: slog.New(slog.DiscardHandler), Name: "gateway"})
+	}()
+	s := &testServer{URL: "http://" + ln.Addr().String(), Listener: ln, client: &http.Client{Transport: &http.Transport{}}}
+	var once sync.Once
+	s.stop = func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			s.client.CloseIdleConnections()
+		})
+	}
+	t.Cleanup(s.stop)
+	return s
 }
 
 func (h *harness) upstreamCalls() int {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/oais/oais/internal/drain"
 	"io"
 	"math"
 	"net"
@@ -196,6 +197,7 @@ func TestHeaderTricks(t *testing.T) {
 		{name: "key in ?api_key= next to a valid header", target: "/v1/chat/completions?api_key=" + key, headers: []string{"Authorization: Bearer " + key}, status: 401, code: "invalid_api_key"},
 		{name: "key in ?key=", target: "/v1/chat/completions?x=1&key=abc", headers: []string{"Authorization: Bearer " + key}, status: 401, code: "invalid_api_key"},
 		{name: "64 KiB Authorization", target: "/v1/chat/completions", headers: []string{"Authorization: Bearer " + strings.Repeat("A", 64<<10)}, status: 401, code: "invalid_api_key"},
+		{name: "12 KiB Authorization (under both servers' limits)", target: "/v1/chat/completions", headers: []string{"Authorization: Bearer " + strings.Repeat("A", 12<<10)}, status: 401, code: "invalid_api_key"},
 		{name: "bare CR inside a header value", target: "/v1/chat/completions", headers: []string{"Authorization: Bearer " + key + "\rX-Evil: 1"}, status: 400},
 		// net/http unfolds obs-fold (RFC 9112 §5.2 allows replacing it by SP):
 		// still one Bearer header, served and metered.
@@ -204,6 +206,11 @@ func TestHeaderTricks(t *testing.T) {
 		{name: "NUL in a header value", target: "/v1/chat/completions", headers: []string{"Authorization: Bearer " + key + "\x00"}, status: 400},
 	}
 	for _, tt := range tests {
+		if n := headerBytes(tt.headers); n > drain.FastMaxHeaderBytes && testHTTPServer() == "fasthttp" && tt.status != 431 {
+			// fasthttp's limit on the headers is lower than net/http's
+			// (drain.FastMaxHeaderBytes): refused before the gateway.
+			tt.status, tt.code = 431, ""
+		}
 		t.Run(tt.name, func(t *testing.T) {
 			before, recs := h.upstreamCalls(), h.rec.count()
 			resp, body := rawExchange(t, h, rawPost(tt.target, chatBody, tt.headers...))
@@ -487,4 +494,13 @@ func TestAnnouncedLengthIsNotAllocated(t *testing.T) {
 	if h.upstreamCalls() != 1 {
 		t.Fatal("a body that never came reached the upstream")
 	}
+}
+
+// headerBytes is the size of header lines as sent.
+func headerBytes(lines []string) int {
+	n := 0
+	for _, l := range lines {
+		n += len(l) + 2
+	}
+	return n
 }

@@ -15,11 +15,19 @@ import (
 	"github.com/oais/oais/gateway/mockupstream"
 )
 
-// TestFastProxyRelays: the fasthttp reference relays plain answers whole,
+// TestFastProxyRelays: the fasthttp and hybrid references relay plain answers whole,
 // with their length, and streams event by event to [DONE], as the bare
 // proxy does; a result it got wrong would count as errors in the bench,
 // but a test says so first.
 func TestFastProxyRelays(t *testing.T) {
+	for name, serve := range map[string]func(*url.URL) func(context.Context, net.Listener) error{
+		"fasthttp": fastProxy, "hybrid": hybridProxy,
+	} {
+		t.Run(name, func(t *testing.T) { testRelays(t, serve) })
+	}
+}
+
+func testRelays(t *testing.T, proxyOf func(*url.URL) func(context.Context, net.Listener) error) {
 	up := httptest.NewServer(mockupstream.New(mockupstream.Options{}))
 	defer up.Close()
 	u, err := url.Parse(up.URL)
@@ -32,7 +40,7 @@ func TestFastProxyRelays(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- fastProxy(u)(ctx, ln) }()
+	go func() { served <- proxyOf(u)(ctx, ln) }()
 	defer func() {
 		cancel()
 		select {

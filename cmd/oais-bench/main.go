@@ -368,10 +368,16 @@ func bench(ctx context.Context, o options) error {
 		return err
 	}
 	children = append(children, fx)
+	hx, err := startChild(ctx, "hybrid proxy", append([]string{"-role", "hybridproxy", "-upstream", upURL}, profArgs("hybridproxy")...)...)
+	if err != nil {
+		return err
+	}
+	children = append(children, hx)
 	targets := []*target{
 		{name: "direct", url: upURL + "/v1", proc: up},
 		{name: "bare proxy", url: "http://" + px.addr + "/v1", proc: px},
 		{name: "fasthttp proxy", url: "http://" + fx.addr + "/v1", proc: fx, saturationOnly: true},
+		{name: "hybrid proxy", url: "http://" + hx.addr + "/v1", proc: hx, saturationOnly: true},
 	}
 	if peerBin != "" {
 		bf, err := startProc(ctx, "bifrost", peerBin, append([]string{"-upstream", upURL}, profArgs("bifrost")...)...)
@@ -425,7 +431,7 @@ func bench(ctx context.Context, o options) error {
 		}
 		// direct and the bare proxy get a key too (the mock ignores it),
 		// so every target receives the same request bytes.
-		secrets[s.name], secrets["direct"], secrets["bare proxy"], secrets["fasthttp proxy"], secrets[peerName] = sec, sec, sec, sec, sec
+		secrets[s.name], secrets["direct"], secrets["bare proxy"], secrets["fasthttp proxy"], secrets["hybrid proxy"], secrets[peerName] = sec, sec, sec, sec, sec, sec
 		env := map[string]string{
 			"OAIS_DATABASE_URL":      s.db,
 			"OAIS_UPSTREAM_BASE_URL": upURL + "/v1",

@@ -320,7 +320,7 @@ func saturationTable(results []result, sat string) string {
 	p("Throughput ratios are req/s ÷ req/s in this run; the CPU columns are each process's own; PG and Redis are the CPU of every PostgreSQL and every Redis server process on the machine (backends included, read from /proc around the phase, shipping of the phase's usage included) ÷ the target's requests: what the PostgreSQL gateway also costs, and the machine's background for the others.\n\n")
 	p("| target | plain req/s | CPU µs/req | PG, Redis µs/req | vs bare proxy | vs Bifrost | stream req/s | CPU µs/req | PG, Redis µs/req | vs bare proxy | vs Bifrost |\n")
 	p("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
-	for _, t := range []string{"direct", "bare proxy", "fasthttp proxy", peerName, "gateway-sqlite", "gateway-postgres", channelsTarget} {
+	for _, t := range []string{"direct", "bare proxy", "fasthttp proxy", "hybrid proxy", peerName, "gateway-sqlite", "gateway-postgres", channelsTarget} {
 		if find(results, t, "plain", sat) == nil {
 			continue
 		}

@@ -87,6 +87,12 @@ func runRole(f roleFlags) error {
 			return err
 		}
 		serve = fastProxy(u)
+	case "hybridproxy":
+		u, err := url.Parse(f.upstream)
+		if err != nil {
+			return err
+		}
+		serve = hybridProxy(u)
 	case "gateway", "coldstart":
 		tokens.Warm()
 		var env map[string]string

@@ -41,6 +41,22 @@ const (
 	// crash loses at most this much of the access log, and each request
 	// no longer costs a write(2) of its own.
 	DefaultLogFlushInterval = 100 * time.Millisecond
+	// DefaultHTTPServer is OAIS_GATEWAY_HTTP_SERVER's default.
+	DefaultHTTPServer = HTTPServerFast
+)
+
+// The inbound HTTP servers the gateway can serve /v1 on
+// (OAIS_GATEWAY_HTTP_SERVER). Both run the same handler with the same
+// drain (internal/drain); the upstream side is net/http's Transport in
+// both.
+const (
+	// HTTPServerFast is fasthttp's server (drain.ServeFast): a third of
+	// net/http's CPU a request for the same relay.
+	HTTPServerFast = "fasthttp"
+	// HTTPServerNet is net/http's: it sends a stream's headers before its
+	// first event, and takes request headers up to 64 KiB (fasthttp's:
+	// drain.FastMaxHeaderBytes).
+	HTTPServerNet = "net/http"
 )
 
 // Config is every setting of the gateway.
@@ -114,6 +130,9 @@ type Config struct {
 	// refusals up to replicas/divisor of a limit early for a second). 0
 	// decides every request in Redis.
 	RateLimitLeaseDivisor int64
+	// HTTPServer (OAIS_GATEWAY_HTTP_SERVER) is HTTPServerFast or
+	// HTTPServerNet.
+	HTTPServer string
 }
 
 // Load reads the Config from env; the error names the first bad variable.
@@ -142,6 +161,10 @@ func Load(env config.Env) (Config, error) {
 		DrainTimeout:          env.Duration("OAIS_DRAIN_TIMEOUT", drain.DefaultTimeout, &errs),
 		RateLimitLeaseDivisor: env.Int("OAIS_RATELIMIT_LEASE_DIVISOR", DefaultLeaseDivisor, &errs),
 		LogFlushInterval:      env.DurationOrOff("OAIS_LOG_FLUSH_INTERVAL", DefaultLogFlushInterval, &errs),
+		HTTPServer:            env.String("OAIS_GATEWAY_HTTP_SERVER", DefaultHTTPServer),
+	}
+	if c.HTTPServer != HTTPServerFast && c.HTTPServer != HTTPServerNet {
+		errs = append(errs, config.Errorf("OAIS_GATEWAY_HTTP_SERVER", "%q: want %s (the default) or %s", c.HTTPServer, HTTPServerFast, HTTPServerNet))
 	}
 	if c.RateLimitLeaseDivisor < 0 {
 		errs = append(errs, config.Errorf("OAIS_RATELIMIT_LEASE_DIVISOR", "must be 0 (no leases) or more, got %d", c.RateLimitLeaseDivisor))

@@ -157,48 +157,50 @@ func TestChannelSettings(t *testing.T) {
 	}
 }
 
-func TestLeaseDivisorSetting(t *testing.T) {
-	for _, tt := range []struct {
-		env     string
-		want    int64
-		wantErr bool
-	}{{"", DefaultLeaseDivisor, false}, {"0", 0, false}, {"1000", 1000, false}, {"-1", 0, true}, {"1%", 0, true}} {
+// settingCase is one value of a setting and what Load makes of it; ok
+// false: Load must refuse it, naming the variable.
+type settingCase[T comparable] struct {
+	env  string // "": unset
+	want T
+	ok   bool
+}
+
+// testSetting loads each case's value of the variable name and checks
+// what get reads from the Config, or that Load refused it by name.
+func testSetting[T comparable](t *testing.T, name string, get func(Config) T, cases []settingCase[T]) {
+	t.Helper()
+	for _, tt := range cases {
 		env := map[string]string{}
 		if tt.env != "" {
-			env["OAIS_RATELIMIT_LEASE_DIVISOR"] = tt.env
+			env[name] = tt.env
 		}
 		c, err := Load(config.Map(env))
-		if tt.wantErr {
-			if err == nil || !strings.Contains(err.Error(), "OAIS_RATELIMIT_LEASE_DIVISOR") {
-				t.Errorf("%q: Load = %v; want an error naming OAIS_RATELIMIT_LEASE_DIVISOR", tt.env, err)
+		if !tt.ok {
+			if err == nil || !strings.Contains(err.Error(), name) {
+				t.Errorf("%s=%q: Load = %v; want an error naming it", name, tt.env, err)
 			}
 			continue
 		}
-		if err != nil || c.RateLimitLeaseDivisor != tt.want {
-			t.Errorf("%q: divisor %d, %v; want %d", tt.env, c.RateLimitLeaseDivisor, err, tt.want)
+		if err != nil || get(c) != tt.want {
+			t.Errorf("%s=%q: got %v, %v; want %v", name, tt.env, get(c), err, tt.want)
 		}
 	}
 }
 
+func TestLeaseDivisorSetting(t *testing.T) {
+	testSetting(t, "OAIS_RATELIMIT_LEASE_DIVISOR", func(c Config) int64 { return c.RateLimitLeaseDivisor }, []settingCase[int64]{
+		{"", DefaultLeaseDivisor, true}, {"0", 0, true}, {"1000", 1000, true}, {"-1", 0, false}, {"1%", 0, false},
+	})
+}
+
 func TestLogFlushIntervalSetting(t *testing.T) {
-	for _, tt := range []struct {
-		env     string
-		want    time.Duration
-		wantErr bool
-	}{{"", DefaultLogFlushInterval, false}, {"0", 0, false}, {"0ms", 0, false}, {"1s", time.Second, false}, {"-1s", 0, true}, {"soon", 0, true}} {
-		env := map[string]string{}
-		if tt.env != "" {
-			env["OAIS_LOG_FLUSH_INTERVAL"] = tt.env
-		}
-		c, err := Load(config.Map(env))
-		if tt.wantErr {
-			if err == nil || !strings.Contains(err.Error(), "OAIS_LOG_FLUSH_INTERVAL") {
-				t.Errorf("%q: Load = %v; want an error naming OAIS_LOG_FLUSH_INTERVAL", tt.env, err)
-			}
-			continue
-		}
-		if err != nil || c.LogFlushInterval != tt.want {
-			t.Errorf("%q: interval %v, %v; want %v", tt.env, c.LogFlushInterval, err, tt.want)
-		}
-	}
+	testSetting(t, "OAIS_LOG_FLUSH_INTERVAL", func(c Config) time.Duration { return c.LogFlushInterval }, []settingCase[time.Duration]{
+		{"", DefaultLogFlushInterval, true}, {"0", 0, true}, {"0ms", 0, true}, {"1s", time.Second, true}, {"-1s", 0, false}, {"soon", 0, false},
+	})
+}
+
+func TestHTTPServerSetting(t *testing.T) {
+	testSetting(t, "OAIS_GATEWAY_HTTP_SERVER", func(c Config) string { return c.HTTPServer }, []settingCase[string]{
+		{"", HTTPServerFast, true}, {"fasthttp", HTTPServerFast, true}, {"net/http", HTTPServerNet, true}, {"nethttp", "", false}, {"h2c", "", false},
+	})
 }

@@ -299,7 +299,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 // what it can and is fsynced by Close. Following keys and prices and
 // shipping usage go on during the drain: a revocation still applies.
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
-	g.log.Info("gateway listening", "addr", ln.Addr().String(), "keys", g.Snapshot.Len(), "redis", g.redis != nil)
+	g.log.Info("gateway listening", "addr", ln.Addr().String(), "http_server", g.Config.HTTPServer, "keys", g.Snapshot.Len(), "redis", g.redis != nil)
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
 	// A follower that fails for good ends ctx too: the gateway drains and
@@ -321,7 +321,11 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	eg.Go(func() error {
 		return prices.Follow(bg, g.Store.Ent, g.prices, g.priceVersion, prices.DefaultReloadInterval, g.log)
 	})
-	err := drain.Serve(ctx, ln, g.Handler, drain.Options{
+	serve := drain.ServeFast
+	if g.Config.HTTPServer == HTTPServerNet {
+		serve = drain.Serve
+	}
+	err := serve(ctx, ln, g.Handler, drain.Options{
 		Timeout: g.Config.DrainTimeout,
 		OnDrain: g.GW.Drain,
 		Logger:  g.log,

@@ -29,7 +29,24 @@ func wait[T any](t *testing.T, ch <-chan T, what string) T {
 	return zero
 }
 
-func start(t *testing.T, h http.Handler, o drain.Options) (url string, stop context.CancelFunc, served <-chan error) {
+// servers are the two ways to serve a handler with the drain lifecycle;
+// every lifecycle test runs against both.
+var servers = []struct {
+	name  string
+	serve func(context.Context, net.Listener, http.Handler, drain.Options) error
+}{
+	{"net/http", drain.Serve},
+	{"fasthttp", drain.ServeFast},
+}
+
+// eachServer runs f once per server, as a subtest.
+func eachServer(t *testing.T, f func(t *testing.T, serve func(context.Context, net.Listener, http.Handler, drain.Options) error)) {
+	for _, s := range servers {
+		t.Run(s.name, func(t *testing.T) { f(t, s.serve) })
+	}
+}
+
+func start(t *testing.T, serve func(context.Context, net.Listener, http.Handler, drain.Options) error, h http.Handler, o drain.Options) (url string, stop context.CancelFunc, served <-chan error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -39,13 +56,15 @@ func start(t *testing.T, h http.Handler, o drain.Options) (url string, stop cont
 	t.Cleanup(cancel)
 	o.Logger = slog.New(slog.DiscardHandler)
 	errc := make(chan error, 1)
-	go func() { errc <- drain.Serve(ctx, ln, h, o) }()
+	go func() { errc <- serve(ctx, ln, h, o) }()
 	return "http://" + ln.Addr().String(), cancel, errc
 }
 
 // TestInFlightFinish shuts down while a request is in flight: it gets its
 // whole answer, new connections are refused, OnDrain ran first.
-func TestInFlightFinish(t *testing.T) {
+func TestInFlightFinish(t *testing.T) { eachServer(t, testInFlightFinish) }
+
+func testInFlightFinish(t *testing.T, serve func(context.Context, net.Listener, http.Handler, drain.Options) error) {
 	entered, release := make(chan struct{}), make(chan struct{})
 	var drained atomic.Bool
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -55,7 +74,7 @@ func TestInFlightFinish(t *testing.T) {
 		<-release
 		_, _ = io.WriteString(w, "whole answer")
 	})
-	url, stop, served := start(t, h, drain.Options{Timeout: time.Minute, OnDrain: func() { drained.Store(true) }})
+	url, stop, served := start(t, serve, h, drain.Options{Timeout: time.Minute, OnDrain: func() { drained.Store(true) }})
 	got := make(chan string, 1)
 	go func() {
 		resp, err := http.Get(url)
@@ -104,7 +123,9 @@ func TestInFlightFinish(t *testing.T) {
 
 // TestDeadlineCuts keeps a handler running past the drain timeout: its
 // context ends, and Serve returns only after the handler did.
-func TestDeadlineCuts(t *testing.T) {
+func TestDeadlineCuts(t *testing.T) { eachServer(t, testDeadlineCuts) }
+
+func testDeadlineCuts(t *testing.T, serve func(context.Context, net.Listener, http.Handler, drain.Options) error) {
 	entered := make(chan struct{})
 	var returned atomic.Bool
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -115,7 +136,7 @@ func TestDeadlineCuts(t *testing.T) {
 		<-r.Context().Done()
 		time.Sleep(100 * time.Millisecond) // metering a cut stream takes a moment
 	})
-	url, stop, served := start(t, h, drain.Options{Timeout: 200 * time.Millisecond})
+	url, stop, served := start(t, serve, h, drain.Options{Timeout: 200 * time.Millisecond})
 	go func() {
 		if resp, err := http.Get(url); err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
@@ -133,15 +154,29 @@ func TestDeadlineCuts(t *testing.T) {
 }
 
 // TestListenerFails returns the server's own error.
-func TestListenerFails(t *testing.T) {
+func TestListenerFails(t *testing.T) { eachServer(t, testListenerFails) }
+
+func testListenerFails(t *testing.T, serve func(context.Context, net.Listener, http.Handler, drain.Options) error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ln.Close()
 	done := make(chan error, 1)
-	go func() { done <- drain.Serve(t.Context(), ln, http.NotFoundHandler(), drain.Options{}) }()
+	go func() { done <- serve(t.Context(), ln, http.NotFoundHandler(), drain.Options{}) }()
 	if err := wait(t, done, "Serve on a closed listener"); err == nil {
 		t.Fatal("Serve on a closed listener returned nil")
 	}
+}
+
+// TestStopsAtOnce: a server stopped as soon as it started (before it had
+// reached its listener) still returns.
+func TestStopsAtOnce(t *testing.T) {
+	eachServer(t, func(t *testing.T, serve func(context.Context, net.Listener, http.Handler, drain.Options) error) {
+		for range 20 {
+			_, stop, served := start(t, serve, http.NotFoundHandler(), drain.Options{Timeout: time.Second})
+			stop()
+			wait(t, served, "the server to return")
+		}
+	})
 }
