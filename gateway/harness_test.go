@@ -338,8 +338,8 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 
 // testServer serves a gateway's handler on loopback the way the gateway
 // binary does: through internal/drain on the HTTP server
-// OAIS_TEST_GATEWAY_HTTP_SERVER names, fasthttp (the binary's default)
-// unless it says net/http. make test runs this package on both.
+// OAIS_TEST_GATEWAY_HTTP_SERVER names, net/http (the binary's default)
+// unless it says fasthttp. make test runs this package on both.
 type testServer struct {
 	URL      string
 	Listener net.Listener
@@ -350,12 +350,12 @@ type testServer struct {
 func (s *testServer) Client() *http.Client { return s.client }
 func (s *testServer) Close()               { s.stop() }
 
-// testHTTPServer is the server the harness serves on: fasthttp or net/http.
+// testHTTPServer is the server the harness serves on: net/http or fasthttp.
 func testHTTPServer() string {
-	if os.Getenv("OAIS_TEST_GATEWAY_HTTP_SERVER") == "net/http" {
-		return "net/http"
+	if os.Getenv("OAIS_TEST_GATEWAY_HTTP_SERVER") == "fasthttp" {
+		return "fasthttp"
 	}
-	return "fasthttp"
+	return "net/http"
 }
 
 func serveGateway(t *testing.T, h http.Handler) *testServer {
@@ -364,9 +364,9 @@ func serveGateway(t *testing.T, h http.Handler) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serve := drain.ServeFast
-	if testHTTPServer() == "net/http" {
-		serve = drain.Serve
+	serve := drain.Serve
+	if testHTTPServer() == "fasthttp" {
+		serve = drain.ServeFast
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -92,9 +92,9 @@ Configuration is read from the environment (CONTRACT §1):
                            metered, before they are cut (default 25s); then the spool is
                            shipped and fsynced and the process exits 0. A second signal
                            exits at once
-  OAIS_GATEWAY_HTTP_SERVER fasthttp (default: a third of net/http's CPU a request) or net/http,
-                           which sends a stream's headers before its first event and takes
-                           request headers up to 64 KiB (fasthttp: 16 KiB)
+  OAIS_GATEWAY_HTTP_SERVER net/http (default) or fasthttp: the same handler, drain and CPU a
+                           request; on fasthttp a stream's headers go out with its first event
+                           and request headers are limited to 16 KiB (net/http: 64 KiB)
   OAIS_LOG_FORMAT          json (default) or text;  OAIS_LOG_LEVEL debug|info|warn|error
   OAIS_LOG_FLUSH_INTERVAL  lines below warn (the access log) are written in batches this often
                            (default 100ms; 0 writes each at once); warnings and errors at once

@@ -201,6 +201,6 @@ func TestLogFlushIntervalSetting(t *testing.T) {
 
 func TestHTTPServerSetting(t *testing.T) {
 	testSetting(t, "OAIS_GATEWAY_HTTP_SERVER", func(c Config) string { return c.HTTPServer }, []settingCase[string]{
-		{"", HTTPServerFast, true}, {"fasthttp", HTTPServerFast, true}, {"net/http", HTTPServerNet, true}, {"nethttp", "", false}, {"h2c", "", false},
+		{"", HTTPServerNet, true}, {"fasthttp", HTTPServerFast, true}, {"net/http", HTTPServerNet, true}, {"nethttp", "", false}, {"h2c", "", false},
 	})
 }

@@ -321,9 +321,9 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	eg.Go(func() error {
 		return prices.Follow(bg, g.Store.Ent, g.prices, g.priceVersion, prices.DefaultReloadInterval, g.log)
 	})
-	serve := drain.ServeFast
-	if g.Config.HTTPServer == HTTPServerNet {
-		serve = drain.Serve
+	serve := drain.Serve
+	if g.Config.HTTPServer == HTTPServerFast {
+		serve = drain.ServeFast
 	}
 	err := serve(ctx, ln, g.Handler, drain.Options{
 		Timeout: g.Config.DrainTimeout,

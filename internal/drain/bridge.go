@@ -135,7 +135,7 @@ type fastWriter struct {
 	committed bool
 	streaming bool
 	ended     bool
-	http10    bool // the client cannot read chunks: never stream
+	http10    bool  // the client cannot read chunks: never stream
 	length    int64 // the Content-Length the handler set, -1 if none
 
 	// A stream's: the server's chunk writer, handed over by WriteTo (nil
@@ -415,7 +415,9 @@ func (b *streamBody) WriteTo(dst io.Writer) (int64, error) {
 
 // Read is never called: SupportsBodyWriteTo says to call WriteTo, and
 // HTTP/1.0 answers never stream.
-func (b *streamBody) Read([]byte) (int, error) { return 0, errors.New("drain: a streamed body is written, not read") }
+func (b *streamBody) Read([]byte) (int, error) {
+	return 0, errors.New("drain: a streamed body is written, not read")
+}
 
 // Close is called by the server once the body was written, or when it will
 // not be (HEAD, an error): a handler still waiting for the chunk writer

@@ -244,7 +244,7 @@ func TestBridgeRequest(t *testing.T) {
 			r.Header.Values("X-Multi"), r.ContentLength, b, r.Context().Value(http.ServerContextKey) != nil}
 	}))
 	host := url[len("http://"):]
-	for _, size := range []int{0, 100, 2<<20} {
+	for _, size := range []int{0, 100, 2 << 20} {
 		body := bytes.Repeat([]byte("b"), size)
 		req, err := http.NewRequest(http.MethodPost, url+"/v1/chat/completions?a=1&b=2", bytes.NewReader(body))
 		if err != nil {

@@ -78,9 +78,16 @@ func exitCode(t *testing.T, p *Process, timeout time.Duration) int {
 // the upstream's usage, and the gateway's output its access line.
 func TestGatewayDrainsOnSIGTERM(t *testing.T) {
 	needBinaries(t)
+	// Both inbound servers (OAIS_GATEWAY_HTTP_SERVER) drain alike.
+	for _, server := range []string{"net/http", "fasthttp"} {
+		t.Run(server, func(t *testing.T) { testGatewayDrainsOnSIGTERM(t, server) })
+	}
+}
+
+func testGatewayDrainsOnSIGTERM(t *testing.T, server string) {
 	c := startCluster(t, "sqlite://"+t.TempDir()+"/oais.db")
 	// Access lines wait for the exit: only the drain's last flush writes them.
-	g := c.startGateway("gw", "OAIS_LOG_FLUSH_INTERVAL=1h")
+	g := c.startGateway("gw", "OAIS_LOG_FLUSH_INTERVAL=1h", "OAIS_GATEWAY_HTTP_SERVER="+server)
 	const streams, words = 6, 20
 	ids := map[string]<-chan streamEnd{}
 	for range streams {
