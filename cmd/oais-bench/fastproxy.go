@@ -50,28 +50,9 @@ func fastProxy(up *url.URL) func(ctx context.Context, ln net.Listener) error {
 			ctx.Response.SetBodyStream(body, resp.Header.ContentLength()) // closed by the server once written
 			return
 		}
-		ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
-			defer body.Close()
-			bp := fastBufs.Get().(*[]byte)
-			defer fastBufs.Put(bp)
-			for {
-				n, err := body.Read(*bp)
-				if n > 0 {
-					if _, werr := w.Write((*bp)[:n]); werr != nil || w.Flush() != nil {
-						return
-					}
-				}
-				if err != nil {
-					return
-				}
-			}
-		})
+		ctx.SetBodyStreamWriter(func(w *bufio.Writer) { relayStream(w, body) })
 	}
-	return func(ctx context.Context, ln net.Listener) error {
-		s := &fasthttp.Server{Handler: handle, NoDefaultServerHeader: true, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
-		go func() { <-ctx.Done(); _ = s.Shutdown() }()
-		return s.Serve(ln)
-	}
+	return serveFast(handle)
 }
 
 // upstreamBody is an upstream answer's body stream; Close releases the
@@ -105,13 +86,7 @@ var fastBufs = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }
 // give" with the rest of the gateway's work left out, as the bare and
 // fasthttp proxies do for their stacks.
 func hybridProxy(up *url.URL) func(ctx context.Context, ln net.Listener) error {
-	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        1024,
-		MaxIdleConnsPerHost: 512,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-	}
+	tr := proxyTransport()
 	target := *up
 	handle := func(ctx *fasthttp.RequestCtx) {
 		u := target
@@ -148,26 +123,35 @@ func hybridProxy(up *url.URL) func(ctx context.Context, ln net.Listener) error {
 			ctx.Response.SetBodyStream(resp.Body, int(resp.ContentLength)) // closed by the server once written
 			return
 		}
-		ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
-			defer resp.Body.Close()
-			bp := fastBufs.Get().(*[]byte)
-			defer fastBufs.Put(bp)
-			for {
-				n, err := resp.Body.Read(*bp)
-				if n > 0 {
-					if _, werr := w.Write((*bp)[:n]); werr != nil || w.Flush() != nil {
-						return
-					}
-				}
-				if err != nil {
-					return
-				}
-			}
-		})
+		ctx.SetBodyStreamWriter(func(w *bufio.Writer) { relayStream(w, resp.Body) })
 	}
+	return serveFast(handle)
+}
+
+// serveFast serves handle on a fasthttp server until ctx ends.
+func serveFast(handle fasthttp.RequestHandler) func(ctx context.Context, ln net.Listener) error {
 	return func(ctx context.Context, ln net.Listener) error {
 		s := &fasthttp.Server{Handler: handle, NoDefaultServerHeader: true, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 		go func() { <-ctx.Done(); _ = s.Shutdown() }()
 		return s.Serve(ln)
+	}
+}
+
+// relayStream writes body to w and flushes after every read, until body
+// ends or the client is gone; it closes body.
+func relayStream(w *bufio.Writer, body io.ReadCloser) {
+	defer body.Close()
+	bp := fastBufs.Get().(*[]byte)
+	defer fastBufs.Put(bp)
+	for {
+		n, err := body.Read(*bp)
+		if n > 0 {
+			if _, werr := w.Write((*bp)[:n]); werr != nil || w.Flush() != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
 	}
 }

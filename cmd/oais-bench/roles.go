@@ -248,13 +248,7 @@ func readStats() stats {
 // transport, the request body buffered before it is forwarded (STYLE rule
 // 13, golang/go#40747) and responses flushed as they come.
 func bareProxy(up *url.URL) http.Handler {
-	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        1024,
-		MaxIdleConnsPerHost: 512,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-	}
+	tr := proxyTransport()
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(up)
@@ -277,6 +271,18 @@ func bareProxy(up *url.URL) http.Handler {
 		r.ContentLength = int64(bp.Len())
 		rp.ServeHTTP(w, r)
 	})
+}
+
+// proxyTransport is the bare and hybrid proxies' tuned transport to the
+// upstream.
+func proxyTransport() *http.Transport {
+	return &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 512,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+	}
 }
 
 var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}

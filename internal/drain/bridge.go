@@ -58,7 +58,7 @@ const streamAbove = 256 << 10
 // How a handler's answer goes out, decided by its first event.
 const (
 	modeDone   = iota + 1 // returned: the whole answer is in the response
-	modeStream            // flushed: the body follows through the pipe
+	modeStream            // flushed: the body follows, written by the handler
 	modeAbort             // panicked before flushing: close the connection
 )
 

@@ -52,17 +52,23 @@ type Options struct {
 	Name string
 }
 
+// withDefaults fills the options left zero.
+func (o Options) withDefaults() Options {
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
 // Serve serves h on ln until ctx ends, then drains as the package says. It
 // returns nil after a drain, cut or not, and the server's error if it
 // stopped on its own.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, o Options) error {
-	if o.Timeout <= 0 {
-		o.Timeout = DefaultTimeout
-	}
+	o = o.withDefaults()
 	log := o.Logger
-	if log == nil {
-		log = slog.Default()
-	}
 	// hard is every request's base context: it ends only when the drain
 	// gives up on them, so a stream runs to its end while the rest drains.
 	hard, cut := context.WithCancel(context.Background())

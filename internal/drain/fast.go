@@ -29,13 +29,8 @@ import (
 // alone, and headers are bounded by FastMaxHeaderBytes. A client that hangs
 // up ends its request's context at once on both (bridge.go).
 func ServeFast(ctx context.Context, ln net.Listener, h http.Handler, o Options) error {
-	if o.Timeout <= 0 {
-		o.Timeout = DefaultTimeout
-	}
+	o = o.withDefaults()
 	log := o.Logger
-	if log == nil {
-		log = slog.Default()
-	}
 	hard, cut := context.WithCancel(context.Background())
 	defer cut()
 	b := &bridge{h: h, base: context.WithValue(hard, http.ServerContextKey, bridgeServer), log: log}
