@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"github.com/oais/oais/internal/drain"
 	"io"
 	"math"
 	"net"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/oais/oais/internal/drain"
 )
 
 // openAIError decodes an OpenAI-shaped error body and fails unless it is one.
