@@ -460,18 +460,24 @@ func TestLeasedSpendCapSurvivesAFlush(t *testing.T) {
 	}
 }
 
-// knownDoubleCount: with leases open, the budget counts their use twice,
-// for the rest of its period. Requests admitted from a lease are in the
-// ledger (the Floor every reservation carries) before the lease settles;
-// the budget script raises the settled total v to the floor whenever
-// v < floor, ignoring the leases' reservations it holds (s), so v then
-// already holds their use, and the leases' settlement adds it again.
-// TestLeasedSpendCapSurvivesAFlush measures it, with and without the flush:
+// knownDoubleCount: with leases open, a budget counts their requests'
+// use twice, for the rest of its period. The budget script takes the floor
+// (the ledger) to hold settled use only, so it raises the settled total v
+// to the floor whenever v < floor, beside the reservations it holds (s):
+// true of a request reserved in Redis, whose settlement comes before the
+// ledger has it. A request decided from a lease is in the ledger long
+// before its lease settles in Redis, so the raise already counts its use,
+// and the lease's settlement adds it again. TestLeasedSpendCapSurvivesAFlush
+// measures it, with the flush and without (the flush is not the cause):
 // after the leases are handed back, one client alone is refused 1,950 to
 // 3,880 units short of the 100,000 cap (two to four leases' use). It
 // refuses early, so no money is lost, but a workspace loses up to about
 // replicas × limit/divisor of its cap until the period ends, where
-// docs/billing.md promises early refusals for one LeaseLife only. The fix
-// to try: raise v only when v + s < floor, and after a flush (the key
-// gone) let leases made before it settle nothing.
+// docs/billing.md promises early refusals for one LeaseLife only.
+// Raising v only when v + s < floor made the no-flush case exact
+// (99,995) but breaks the floor's contract for ordinary reservations
+// (TestRedisFloor, TestBudgetReservationsExpire), so the fix belongs to
+// leases: e.g. a lease settles only the use its replica has not yet
+// passed to the ledger, or the floor a replica sends leaves out what its
+// open leases decided.
 const knownDoubleCount = true
