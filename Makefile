@@ -43,11 +43,11 @@ check-generated: generate ## fail if generated code differs from what is committ
 
 test: build test-go test-pgbouncer test-web test-e2e ## every test: Go (SQLite + PostgreSQL + Redis + stripe-mock), again through PgBouncer, dashboard, browser
 
+# The gateway's handler tests serve on net/http (the binary's default), then
+# again on fasthttp (OAIS_GATEWAY_HTTP_SERVER=fasthttp).
 test-go: stripe-mock pgbouncer podman helm ## Go tests on SQLite and on the PostgreSQL of OAIS_TEST_DATABASE_URL
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 15m $(PKGS)
-	# The gateway's handler tests serve on net/http (the binary's default)
-	# above; here again on fasthttp (OAIS_GATEWAY_HTTP_SERVER=fasthttp).
 	OAIS_TEST_GATEWAY_HTTP_SERVER=fasthttp $(GO) test -count=1 -timeout 5m ./gateway/
 
 # The packages whose PostgreSQL tests run a second time through PgBouncer in

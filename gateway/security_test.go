@@ -160,6 +160,25 @@ func rawExchange(t *testing.T, h *harness, req string) (*http.Response, string) 
 	return resp, string(b)
 }
 
+// rawStatus sends req on a connection of its own while reading the
+// answer's status line; a connection the server reset before any answer is
+// an error.
+func rawStatus(h *harness, req string) (int, error) {
+	conn, err := net.DialTimeout("tcp", h.srv.Listener.Addr().String(), 10*time.Second)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second)) // a hang guard only
+	go func() { _, _ = io.WriteString(conn, req) }()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
 func rawPost(target, body string, headers ...string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "POST %s HTTP/1.1\r\nHost: gw.test\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n", target, len(body))
@@ -214,6 +233,19 @@ func TestHeaderTricks(t *testing.T) {
 		}
 		t.Run(tt.name, func(t *testing.T) {
 			before, recs := h.upstreamCalls(), h.rec.count()
+			if tt.status == 431 && testHTTPServer() == "fasthttp" {
+				// fasthttp answers 431 and closes at once, without
+				// reading the rest (net/http lingers): a client still
+				// sending headers may meet the reset before the answer.
+				// Either way, nothing may reach the upstream or the bill.
+				if status, err := rawStatus(h, rawPost(tt.target, chatBody, tt.headers...)); err == nil && status != 431 {
+					t.Fatalf("status %d, want 431", status)
+				}
+				if h.upstreamCalls() != before || h.rec.count() != recs {
+					t.Fatal("a refused request reached the upstream or was metered")
+				}
+				return
+			}
 			resp, body := rawExchange(t, h, rawPost(tt.target, chatBody, tt.headers...))
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d: %.300s", resp.StatusCode, tt.status, body)
