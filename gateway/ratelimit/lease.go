@@ -272,12 +272,14 @@ func (l *Redis) startLeases(counters []Counter, names []*keyName, r *Reservation
 		if size < leaseMinRequests*max(c.Cost, 1) || !n.leasing.CompareAndSwap(false, true) {
 			continue
 		}
+		l.leaseAcquires.Add(1)
 		go l.acquire(n, c, size)
 	}
 }
 
 // acquire reserves size units of c in Redis for a lease on n.
 func (l *Redis) acquire(n *keyName, c Counter, size int64) {
+	defer l.leaseAcquires.Add(-1)
 	defer n.leasing.Store(false)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -350,8 +352,19 @@ func (c leaseCollector) Collect(ch chan<- prometheus.Metric) {
 // have been through Redis: a draining gateway calls it once its last
 // request is done.
 func (l *Redis) ReturnLeases(ctx context.Context) error {
+	// A lease the last requests started may still be on its way from
+	// Redis: closed before it arrives, it would stay open (and its units
+	// reserved) for a LeaseLife.
+	if err := waitZero(ctx, &l.leaseAcquires); err != nil {
+		return err
+	}
 	l.CloseLeases()
-	for l.leaseSends.Load() > 0 {
+	return waitZero(ctx, &l.leaseSends)
+}
+
+// waitZero waits until n is zero or ctx ends.
+func waitZero(ctx context.Context, n *atomic.Int64) error {
+	for n.Load() > 0 {
 		select {
 		case <-time.After(5 * time.Millisecond):
 		case <-ctx.Done():

@@ -49,6 +49,7 @@ type Redis struct {
 
 	leasesMade, leaseAdmits, leaseSettled, leaseFailed atomic.Int64
 	leaseSends                                         atomic.Int64 // lease settlements not yet through Redis
+	leaseAcquires                                      atomic.Int64 // lease reservations on their way to Redis
 }
 
 // NewRedis returns a limiter on client whose keys all start with prefix.
