@@ -29,13 +29,19 @@ func testFloor(t *testing.T, newLimiter func(t *testing.T) Limiter) {
 		steps []step
 		// settleOpen settles the reservations kept open, in order.
 		settleOpen    []int64
+		lastFloor     int64 // the floor of the zero-cost reservation that reads Remaining
 		wantRemaining int64 // after the last step, seen by a zero-cost reservation
 	}{
 		{name: "a missing counter starts from its floor", steps: []step{{cost: 1, floor: 8, settle: -1}}, wantRemaining: 1},
 		{name: "a lower floor never lowers a count", steps: []step{{cost: 5, settle: 5}, {floor: 2, settle: 0}}, wantRemaining: 5},
 		{name: "a floor raises a count behind it", steps: []step{{cost: 2, settle: 2}, {floor: 6, settle: 0}}, wantRemaining: 4},
-		{name: "a floor counts only the settled part", steps: []step{{cost: 4, settle: -1}, {floor: 3, settle: 0}}, wantRemaining: 3},
-		{name: "a settlement adds to a raised count", steps: []step{{cost: 4, settle: -1}, {floor: 3, settle: 0}}, settleOpen: []int64{2}, wantRemaining: 5},
+		// The floor is the ledger, which may hold an open reservation's
+		// use already (a lease's requests): the reservation stands for it.
+		{name: "a floor counts open reservations toward it", steps: []step{{cost: 4, settle: -1}, {floor: 3, settle: 0}}, wantRemaining: 6},
+		{name: "a floor beyond open reservations raises the settled part", steps: []step{{cost: 4, settle: -1}, {floor: 7, settle: 0}}, wantRemaining: 3},
+		{name: "a settlement adds to a raised count", steps: []step{{cost: 4, settle: -1}, {floor: 7, settle: 0}}, settleOpen: []int64{2}, wantRemaining: 5},
+		{name: "the next floor catches up once reservations settle", steps: []step{{cost: 4, settle: -1}, {floor: 7, settle: 0}}, settleOpen: []int64{2}, lastFloor: 8, wantRemaining: 2},
+		{name: "settling use the floor had counts it once", steps: []step{{cost: 4, settle: -1}, {floor: 3, settle: 0}}, settleOpen: []int64{3}, lastFloor: 3, wantRemaining: 7},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -58,7 +64,7 @@ func testFloor(t *testing.T, newLimiter func(t *testing.T) Limiter) {
 					t.Fatalf("settle open %d: %v", i, err)
 				}
 			}
-			r, err := l.Reserve(ctx, []Counter{{Key: "ws:1:spend", Limit: limit}})
+			r, err := l.Reserve(ctx, []Counter{{Key: "ws:1:spend", Limit: limit, Floor: tc.lastFloor}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,6 +101,7 @@ func TestRedisBudgetLost(t *testing.T) {
 		inFlight      bool
 		fresh         bool  // reserve through a second limiter (a replica that saw nothing)
 		floor         int64 // the caller's, after the loss
+		remadeAt      int64 // if > 0, a reservation makes the counter again from this floor before inFlight settles
 		wantRemaining int64
 	}{
 		{name: "the last total seen", floor: 0, wantRemaining: limit - 300},
@@ -102,6 +109,9 @@ func TestRedisBudgetLost(t *testing.T) {
 		{name: "a replica that saw nothing starts from the caller's floor", fresh: true, floor: 250, wantRemaining: limit - 250},
 		// The 50 reach the budget through the ledger (a later floor).
 		{name: "a settlement after the loss does not make the counter", inFlight: true, wantRemaining: limit - 300},
+		// The ledger had the 50 when the counter was made again (a lease's
+		// requests are in it before the lease settles): not twice.
+		{name: "a settlement from before the loss adds nothing to the counter made since", inFlight: true, remadeAt: 350, floor: 350, wantRemaining: limit - 350},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -123,11 +133,14 @@ func TestRedisBudgetLost(t *testing.T) {
 			if err := c.Del(ctx, l.name("ws:1:spend", 0).name).Err(); err != nil {
 				t.Fatal(err)
 			}
+			if tc.remadeAt > 0 {
+				reserveBudget(t, l, 0, tc.remadeAt)
+			}
 			if inFlight != nil {
 				if err := l.Settle(ctx, inFlight, []int64{50}); err != nil {
 					t.Fatal(err)
 				}
-				if n := c.Exists(ctx, l.name("ws:1:spend", 0).name).Val(); n != 0 {
+				if n := c.Exists(ctx, l.name("ws:1:spend", 0).name).Val(); n != 0 && tc.remadeAt == 0 {
 					t.Fatal("a settlement made the lost counter again")
 				}
 			}
@@ -254,9 +267,11 @@ func TestBudgetReservationsExpire(t *testing.T) {
 				}
 				return r.States[0].Remaining
 			}
-			leaked := limit - tc.floor - remaining()
+			// The leaked reservation holds its worst case, which stands
+			// for the ledger's spend too (its request's, not yet settled).
+			leaked := limit - remaining()
 			if leaked < worst {
-				t.Fatalf("the attack did not leak: Redis holds %d beyond the ledger's %d, want at least one worst case (%d)", leaked, tc.floor, worst)
+				t.Fatalf("the attack did not leak: Redis counts %d (the ledger %d), want at least one worst case (%d)", leaked, tc.floor, worst)
 			}
 			// The deadline only stops a broken test; expiry comes within a
 			// 10-second slot after the TTL.

@@ -275,12 +275,12 @@ func (c *localCounter) advance(nowNs, buckets int64) {
 	c.head = idx
 }
 
-// raise lifts a cumulative counter's settled part to floor.
+// raise lifts a cumulative counter's total to floor: its open
+// reservations stand for use the floor (the ledger) may hold already, as
+// in Redis's budgets.
 func (c *localCounter) raise(floor int64) {
-	if c.window == 0 {
-		if settled := c.total - c.pending; floor > settled {
-			c.total += floor - settled
-		}
+	if c.window == 0 && floor > c.total {
+		c.total = floor
 	}
 }
 

@@ -35,13 +35,20 @@
 // # Budgets survive Redis
 //
 // A cumulative counter (a budget) keeps what was settled apart from what
-// is reserved. Its settled total never goes down and never counts more
-// than was used, so a known lower bound of it (Counter.Floor: what the
-// ledger says; and the settled total Redis reported to this process's
-// latest reservation) can be applied at any time: a counter that is missing (a
-// flushed, evicted or restarted Redis) starts from the highest floor, and
-// one below its floor is raised to it, in the same script that decides
-// the reservation, so no reservation ever sees a lost counter as 0.
+// is reserved. Its settled total never goes down, and a known lower bound
+// of its use (Counter.Floor: what the ledger says; and the settled total
+// Redis reported to this process's latest reservation) can be applied at
+// any time: a counter that is missing (a flushed, evicted or restarted
+// Redis) starts from the highest floor, and one whose total (settled and
+// reserved) is below its floor has its settled part raised to the floor
+// less its reservations, in the same script that decides the reservation,
+// so no reservation ever sees a lost counter as 0. The floor may already
+// hold the use of reservations not settled yet (a lease's requests reach
+// the ledger before the lease settles), so open reservations count toward
+// it rather than on top: nothing is counted twice, and use only the floor
+// knows of (a settlement dropped) may hide within open reservations until
+// they settle. A settlement of a reservation made before the counter was
+// lost and made again adds nothing: the floor brings that use.
 // Reservations are held apart, each expiring Options.ReservationTTL after
 // it was made unless settled first: one whose settlement never arrives (a
 // caller that gave up after the script was sent, a timed-out round trip,
@@ -74,11 +81,12 @@ type Counter struct {
 	// estimated tokens or worst-case micro-dollars otherwise. It must not be
 	// negative.
 	Cost int64
-	// Floor, for a cumulative counter, is a settled total the counter is
-	// known to have reached (from the ledger): a missing counter starts
-	// from it and one below it is raised to it. It must never exceed what
-	// was really used, or the excess is counted for good. Ignored for a
-	// rolling counter.
+	// Floor, for a cumulative counter, is a total the counter is known to
+	// have used (from the ledger), which may include use of its open
+	// reservations: a missing counter starts from it, and one whose
+	// settled and reserved total is below it is raised to it. It must
+	// never exceed what was really used, or the excess is counted for
+	// good. Ignored for a rolling counter.
 	Floor int64
 }
 

@@ -90,24 +90,30 @@ local nowExp
 
 -- budget loads a cumulative counter: its settled total, the sum of its
 -- live reservations, the slot up to which expired ones were dropped, the
--- sum held in field f (a slot of expiry; 0 once that slot came) and
--- whether the first three changed. It first drops the reservations whose
--- slot of expiry has come. A counter that is missing (flushed, evicted, a
--- Redis restarted empty) starts from floor, and one below floor is raised
--- to it. With floor < 0 (a settlement) a missing counter stays missing and
--- budget returns nil. One HMGET, and one HGET and HDEL per slot that
--- expired since the last call (at most once a slot); the caller writes v,
--- s and l back.
+-- sum held in field f (a slot of expiry; 0 once that slot came), whether
+-- the first three changed, and when (µs) the counter was made (0 if
+-- unknown). It first drops the reservations whose slot of expiry has come.
+-- A counter that is missing (flushed, evicted, a Redis restarted empty)
+-- starts from floor, and one whose total (settled and reserved) is below
+-- floor has its settled total raised to floor less its reservations: the
+-- floor is the ledger, which may hold use of reservations not settled
+-- yet (a lease's requests are there long before the lease settles), so
+-- the reservations stand for that use at their reserved cost and nothing
+-- is counted twice. With floor < 0 (a settlement) a missing counter stays
+-- missing and budget returns nil. One HMGET, and one HGET and HDEL per
+-- slot that expired since the last call (at most once a slot); the caller
+-- writes v, s and l back.
 local function budget(k, floor, f)
-  local x = redis.call('HMGET', k, 'v', 's', 'l', f)
+  local x = redis.call('HMGET', k, 'v', 's', 'l', f, 'c')
   local v, s, l = tonumber(x[1]), tonumber(x[2]) or 0, tonumber(x[3])
   if v == nil and floor < 0 then return nil end
   local b = tonumber(x[4]) or 0
+  local made = tonumber(x[5]) or 0
   local cur = math.floor(now / E)
   local dirty = false
-  if v == nil or v < floor then
-    v = math.max(v or 0, floor)
-    dirty = true
+  if v == nil then
+    v, s, l, made = 0, 0, nil, now
+    redis.call('HSET', k, 'c', fmt(now))
   end
   if tonumber(f) <= cur then b = 0 end
   if l == nil then
@@ -136,7 +142,11 @@ local function budget(k, floor, f)
     l = cur
     dirty = true
   end
-  return v, s, l, b, dirty
+  if v + s < floor then
+    v = floor - s
+    dirty = true
+  end
+  return v, s, l, b, dirty, made
 end
 
 -- putBudget writes a budget's reservations' sum, its settled total and
@@ -304,7 +314,8 @@ return table.concat(out, ' ')
 // slot of expiry unless it expired already, and the actual value is
 // added to the settled total; a budget lost since (Redis flushed or
 // restarted) is left missing, for the next reservation to start it from
-// its floor.
+// its floor, and one made again since the reservation adds nothing: its
+// floor (the ledger) brings that use.
 var settleScript = redis.NewScript(luaPrelude + `
 for i = 1, #KEYS do
   local a = 1 + (i - 1) * 4
@@ -313,8 +324,13 @@ for i = 1, #KEYS do
   local k = KEYS[i]
   if w == 0 then
     local f = fmt(expiry(at))
-    local v, s, l, b, dirty = budget(k, -1, f)
-    if v then
+    local v, s, l, b, dirty, made = budget(k, -1, f)
+    -- A reservation older than the counter was made for one Redis lost:
+    -- the counter started again from the ledger, which brings that use
+    -- (at 0 is a charge, which reserved nothing).
+    if v and at > 0 and at < made then
+      if dirty then putBudget(k, s, v, l) end
+    elseif v then
       local held = math.min(b, cost)
       if not dirty then l = nil end
       if held > 0 then
