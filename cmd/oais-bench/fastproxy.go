@@ -102,8 +102,7 @@ func hybridProxy(up *url.URL) func(ctx context.Context, ln net.Listener) error {
 		}
 		out = out.WithContext(ctx)
 		ctx.Request.Header.VisitAll(func(k, v []byte) {
-			switch string(k) {
-			case "Host", "Content-Length", "Connection":
+			if string(k) == "Host" || string(k) == "Content-Length" || hopHeaders[string(k)] {
 				return
 			}
 			out.Header[string(k)] = append(out.Header[string(k)], string(v))
@@ -114,6 +113,9 @@ func hybridProxy(up *url.URL) func(ctx context.Context, ln net.Listener) error {
 			return
 		}
 		for k, vs := range resp.Header {
+			if hopHeaders[k] {
+				continue
+			}
 			for _, v := range vs {
 				ctx.Response.Header.Add(k, v)
 			}
@@ -154,4 +156,12 @@ func relayStream(w *bufio.Writer, body io.ReadCloser) {
 			return
 		}
 	}
+}
+
+// hopHeaders are the hop-by-hop headers a proxy does not pass on (RFC 9110
+// section 7.6.1, as httputil.ReverseProxy drops them), in the canonical form
+// both servers give keys.
+var hopHeaders = map[string]bool{
+	"Connection": true, "Proxy-Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true,
+	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
 }

@@ -102,3 +102,48 @@ func postChat(t *testing.T, hc *http.Client, base string, body []byte) (*http.Re
 	}
 	return resp, b
 }
+
+// TestHybridProxyDropsHopHeaders: the reference proxy passes end-to-end
+// headers on and keeps hop-by-hop ones to itself, as ReverseProxy does, so
+// it does no less work than a real proxy must.
+func TestHybridProxyDropsHopHeaders(t *testing.T) {
+	got := make(chan http.Header, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Clone()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	defer up.Close()
+	u, err := url.Parse(up.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = hybridProxy(u)(ctx, ln) }()
+	req, err := http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+"/v1/chat/completions", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Proxy-Authorization", "Basic c2VjcmV0")
+	req.Header.Set("Keep-Alive", "timeout=5")
+	req.Header.Set("X-End-To-End", "kept")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	h := <-got
+	for _, k := range []string{"Proxy-Authorization", "Keep-Alive"} {
+		if v := h.Get(k); v != "" {
+			t.Errorf("the upstream got hop-by-hop %s: %q", k, v)
+		}
+	}
+	if h.Get("X-End-To-End") != "kept" {
+		t.Errorf("an end-to-end header was dropped: %v", h)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/oais/oais/internal/every"
 )
 
 // # Leases
@@ -355,23 +357,11 @@ func (l *Redis) ReturnLeases(ctx context.Context) error {
 	// A lease the last requests started may still be on its way from
 	// Redis: closed before it arrives, it would stay open (and its units
 	// reserved) for a LeaseLife.
-	if err := waitZero(ctx, &l.leaseAcquires); err != nil {
+	if err := every.Zero(ctx, &l.leaseAcquires, 5*time.Millisecond); err != nil {
 		return err
 	}
 	l.CloseLeases()
-	return waitZero(ctx, &l.leaseSends)
-}
-
-// waitZero waits until n is zero or ctx ends.
-func waitZero(ctx context.Context, n *atomic.Int64) error {
-	for n.Load() > 0 {
-		select {
-		case <-time.After(5 * time.Millisecond):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
+	return every.Zero(ctx, &l.leaseSends, 5*time.Millisecond)
 }
 
 // CloseLeases closes every open lease now, so each settles in Redis as

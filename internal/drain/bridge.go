@@ -293,8 +293,10 @@ func (w *fastWriter) commit(code int) {
 		case "Content-Length":
 			// The server counts a whole body itself; a streamed one
 			// keeps it (streamBody).
-			if n, err := strconv.ParseInt(w.header.Get(k), 10, 64); err == nil && n >= 0 {
-				w.length = n
+			if len(vs) > 0 {
+				if n, err := strconv.ParseInt(vs[0], 10, 64); err == nil && n >= 0 {
+					w.length = n
+				}
 			}
 			continue
 		case "Transfer-Encoding", "Connection", "Keep-Alive":

@@ -15,6 +15,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"github.com/oais/oais/internal/every"
 )
 
 // Defaults of Options, and the limits every server gets.
@@ -121,12 +123,7 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, o Options) erro
 
 // waitZero waits up to d for n to reach zero.
 func waitZero(n *atomic.Int64, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for n.Load() > 0 {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return true
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return every.Zero(ctx, n, 10*time.Millisecond) == nil
 }

@@ -1,10 +1,12 @@
 // Package every runs a function on a ticker until its context ends: the one
 // loop behind the gateway's key snapshot, price and spool followers and the
-// control plane's billing, spend-alert and retention jobs.
+// control plane's billing, spend-alert and retention jobs. Zero is the same
+// loop waiting for a count of things in flight to drain.
 package every
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 )
 
@@ -48,4 +50,24 @@ func Run(ctx context.Context, interval time.Duration, f func(context.Context), o
 		}
 		f(ctx)
 	}
+}
+
+// Zero waits, looking every interval, until n is zero or ctx ends (then
+// it returns ctx's error): how a draining server waits for its handlers,
+// or a limiter for its settlements in flight, without a condition variable
+// on their hot path.
+func Zero(ctx context.Context, n *atomic.Int64, interval time.Duration) error {
+	if n.Load() <= 0 {
+		return nil
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for n.Load() > 0 {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package every_test
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -69,5 +70,28 @@ func TestRunEndedContext(t *testing.T) {
 	cancel()
 	if err := every.Run(ctx, time.Millisecond, func(context.Context) { t.Error("f called after the context ended") }, every.Now()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestZero(t *testing.T) {
+	var n atomic.Int64
+	if err := every.Zero(t.Context(), &n, time.Millisecond); err != nil {
+		t.Fatalf("Zero on zero = %v", err)
+	}
+	n.Store(2)
+	go func() {
+		time.Sleep(5 * time.Millisecond)
+		n.Add(-1)
+		time.Sleep(5 * time.Millisecond)
+		n.Add(-1)
+	}()
+	if err := every.Zero(t.Context(), &n, time.Millisecond); err != nil || n.Load() != 0 {
+		t.Fatalf("Zero = %v with n = %d, want nil at 0", err, n.Load())
+	}
+	n.Store(1) // never drains
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancel()
+	if err := every.Zero(ctx, &n, time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Zero with n stuck at 1 = %v, want the context's error", err)
 	}
 }
