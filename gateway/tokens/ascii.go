@@ -1,7 +1,7 @@
 package tokens
 
 // An ASCII text is pre-tokenized without regexp2. For bytes below 0x80
-// the two patterns (bpe.go's patterns) reduce to a few character classes
+// the two patterns (regexp_test.go's patterns) reduce to a few character classes
 // whose alternatives never need to backtrack into each other, so a
 // scanner finds the same pieces as the regexp: TestASCIIPiecesMatchRegexp
 // and the fuzz targets hold it to the regexp and to tiktoken-go. regexp2

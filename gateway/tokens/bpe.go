@@ -9,10 +9,8 @@ import (
 	"math/bits"
 	"slices"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 
-	"github.com/dlclark/regexp2"
 	"github.com/pkoukk/tiktoken-go-loader/assets"
 )
 
@@ -33,10 +31,11 @@ type bpe struct {
 	slots []bpeSlot // open addressing; len is a power of two
 	mask  uint64
 	seed  maphash.Seed
-	re    *regexp2.Regexp // the table's pre-tokenizer
+	name  Encoding
 	// piece is the pre-tokenizer for ASCII texts (ascii.go): the end of
-	// the piece that starts at i.
-	piece func(s string, i int) int
+	// the piece that starts at i; pieceUnicode is the one for any valid
+	// UTF-8 (unicode.go).
+	piece, pieceUnicode func(s string, i int) int
 }
 
 // bpeSlot is one token: its bytes are arena[off:off+n]; rank+1, 0 for an
@@ -47,32 +46,11 @@ type bpeSlot struct {
 	n    uint32
 }
 
-// patterns are the pre-tokenizers OpenAI publishes with each table
-// (tiktoken's openai_public.py), as tiktoken-go v0.1.8 writes them for
-// regexp2 (Go's regexp has no lookahead).
-var patterns = map[Encoding]string{
-	O200K: strings.Join([]string{
-		`[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?`,
-		`[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?`,
-		`\p{N}{1,3}`,
-		` ?[^\s\p{L}\p{N}]+[\r\n/]*`,
-		`\s*[\r\n]+`,
-		`\s+(?!\S)`,
-		`\s+`,
-	}, "|"),
-	CL100K: `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`,
-}
-
 // loadBPE reads table e from the copies tiktoken-go-loader embeds
 // ("<name>.tiktoken": one "<base64 token> <rank>" line per token).
 func loadBPE(e Encoding) (*bpe, error) {
-	pat, ok := patterns[e]
-	if !ok {
-		return nil, fmt.Errorf("tokens: no pattern for %s", e)
-	}
-	re, err := regexp2.Compile(pat, regexp2.None)
-	if err != nil {
-		return nil, err
+	if e != O200K && e != CL100K {
+		return nil, fmt.Errorf("tokens: no pre-tokenizer for %s", e)
 	}
 	raw, err := assets.Assets.ReadFile(string(e) + ".tiktoken")
 	if err != nil {
@@ -81,15 +59,15 @@ func loadBPE(e Encoding) (*bpe, error) {
 	n := bytes.Count(raw, []byte("\n")) + 1
 	size := 1 << bits.Len(uint(2*n)) // load factor under one half
 	t := &bpe{
-		piece: pieceO200K,
+		piece: pieceO200K, pieceUnicode: pieceO200KUnicode,
 		arena: make([]byte, 0, len(raw)/2),
 		slots: make([]bpeSlot, size),
 		mask:  uint64(size - 1),
 		seed:  maphash.MakeSeed(),
-		re:    re,
+		name:  e,
 	}
 	if e == CL100K {
-		t.piece = pieceCL100K
+		t.piece, t.pieceUnicode = pieceCL100K, pieceCL100KUnicode
 	}
 	var tok []byte
 	for line := range bytes.Lines(raw) {
@@ -144,41 +122,20 @@ func (t *bpe) rank(p string) (int, bool) {
 
 // count is how many tokens tiktoken's encode_ordinary makes of s.
 func (t *bpe) count(s string) int {
-	if isASCII(s) {
-		n := 0
-		for i := 0; i < len(s); {
-			j := t.piece(s, i)
-			n += t.countPiece(s[i:j])
-			i = j
+	piece := t.piece
+	if !isASCII(s) {
+		if !utf8.ValidString(s) {
+			// tiktoken-go cuts pieces from []rune(s), which turns each
+			// invalid byte into U+FFFD; count what it counts.
+			s = string([]rune(s))
 		}
-		return n
-	}
-	return t.countRegexp(s)
-}
-
-// countRegexp is count with the table's regexp as the pre-tokenizer, for
-// any text.
-func (t *bpe) countRegexp(s string) int {
-	if !utf8.ValidString(s) {
-		// tiktoken-go cuts pieces from []rune(s), which turns each
-		// invalid byte into U+FFFD; count what it counts.
-		s = string([]rune(s))
+		piece = t.pieceUnicode
 	}
 	n := 0
-	// regexp2 reports matches in runes; off follows them in bytes.
-	off, at := 0, 0
-	m, err := t.re.FindStringMatch(s)
-	for ; m != nil && err == nil; m, err = t.re.FindNextMatch(m) {
-		for ; at < m.Index; at++ {
-			_, w := utf8.DecodeRuneInString(s[off:])
-			off += w
-		}
-		start := off
-		for ; at < m.Index+m.Length; at++ {
-			_, w := utf8.DecodeRuneInString(s[off:])
-			off += w
-		}
-		n += t.countPiece(s[start:off])
+	for i := 0; i < len(s); {
+		j := piece(s, i)
+		n += t.countPiece(s[i:j])
+		i = j
 	}
 	return n
 }
