@@ -656,6 +656,16 @@ func (g *Gateway) readBody(c *call, r *http.Request) error {
 	}
 	buf := make([]byte, 0, size)
 	body, err := readAllLimited(r.Body, buf, max)
+	if err != nil {
+		// The rest of the body will not be read. Closed now, while the
+		// deadline still holds, it makes net/http close the connection
+		// after the answer: left open, net/http reads what is left of a
+		// body under 256 KiB before it answers (to keep the connection),
+		// with no deadline once it is lifted below, so a client trickling
+		// a small body never saw its 408 and held the connection as long
+		// as it liked (TestSlowBody).
+		_ = r.Body.Close()
+	}
 	if dl != nil {
 		_ = dl.SetReadDeadline(time.Time{})
 	}

@@ -455,6 +455,31 @@ func TestSlowBody(t *testing.T) {
 			t.Fatalf("%d upstream calls for a body that never arrived", n)
 		}
 	})
+	// A small body, under the 256 KiB net/http reads to keep a connection
+	// alive: the server read the rest before answering, with no deadline,
+	// so the client never saw its 408 and held the connection for as long
+	// as it liked.
+	t.Run("trickled small body gets 408 and the connection closes", func(t *testing.T) {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(h.srv.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second)) // a broken bound fails here, not at the package timeout
+		fmt.Fprintf(conn, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"model\":", h.secrets["active"])
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("no answer to a trickled small body: %v", err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusRequestTimeout {
+			t.Fatalf("status %d, want 408: %s", resp.StatusCode, raw)
+		}
+		if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
+			t.Fatalf("after the 408 the connection stayed open (%v) or sent %q: the rest of the body would be read as a request", err, rest)
+		}
+	})
 	t.Run("stream outlasting the body timeout", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, h.srv.URL+"/v1/chat/completions",
 			strings.NewReader(`{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`))

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -179,4 +180,49 @@ func TestStopsAtOnce(t *testing.T) {
 			wait(t, served, "the server to return")
 		}
 	})
+}
+
+// TestSlowBodyAfterTimeout attacks a server with a client that announces a
+// body, sends a little of it, then trickles nothing: the handler gives up
+// on the body (its read deadline, as the gateway's 408), closes it and
+// answers. The server must then close the connection rather than wait,
+// without a deadline, for the rest of a body nobody will read: a client
+// could hold a connection and a goroutine for as long as it liked. On
+// net/http the handler's Close is what tells the server so (without it,
+// net/http reads up to 256 KiB of what is left before it answers).
+func TestSlowBodyAfterTimeout(t *testing.T) { eachServer(t, testSlowBodyAfterTimeout) }
+
+func testSlowBodyAfterTimeout(t *testing.T, serve func(context.Context, net.Listener, http.Handler, drain.Options) error) {
+	url, _, _ := start(t, serve, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		if err := rc.SetReadDeadline(time.Now().Add(100 * time.Millisecond)); err != nil {
+			t.Errorf("SetReadDeadline: %v", err)
+		}
+		if _, err := io.ReadAll(r.Body); err == nil {
+			t.Error("the body was read whole; the client sent 10 of 1000 bytes")
+		}
+		_ = r.Body.Close()
+		_ = rc.SetReadDeadline(time.Time{})
+		w.WriteHeader(http.StatusRequestTimeout)
+		_, _ = io.WriteString(w, "slow body\n")
+	}), drain.Options{})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789"); err != nil {
+		t.Fatal(err)
+	}
+	// A hang guard, not a timing assertion: the server has every second
+	// it needs to answer and close; a server that waits for the body
+	// waits forever.
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatalf("the server kept the connection open after its answer (read %q): %v", got, err)
+	}
+	if !strings.HasPrefix(string(got), "HTTP/1.1 408") {
+		t.Errorf("answer %q, want a 408", got)
+	}
 }
