@@ -25,6 +25,16 @@ const (
 	// DefaultBodyReadTimeout bounds reading a request body: a client that
 	// trickles its body holds a connection and a buffer, not the gateway.
 	DefaultBodyReadTimeout = 30 * time.Second
+	// DefaultSendTimeout bounds how long a write to a client may wait,
+	// as nginx's send_timeout does: a client that stops reading (its
+	// receive window shut) is then dropped as if it had hung up, rather
+	// than holding its connection, handler and upstream request for as
+	// long as it likes. It is a bound on one stalled write, not on the
+	// answer: a stream of any length goes on while the client reads. Two
+	// minutes, the servers' keep-alive idle timeout, so that the deadline
+	// a request leaves on its connection has not passed while the
+	// connection waits for the next one.
+	DefaultSendTimeout = 2 * time.Minute
 	// DefaultMaxCaptureBytes bounds the copy of an answer kept for the
 	// response cache and Idempotency-Key replays; larger answers are
 	// served but neither cached nor replayable.
@@ -80,6 +90,9 @@ type Config struct {
 	// BodyReadTimeout bounds reading a request's body (408 past it); see
 	// DefaultBodyReadTimeout.
 	BodyReadTimeout time.Duration
+	// SendTimeout bounds how long one write to a client may wait for the
+	// client to read; see DefaultSendTimeout.
+	SendTimeout time.Duration
 	// Ready reports readiness for GET /readyz; nil means ready.
 	Ready func(ctx context.Context) error
 	// Logger receives the access log and errors; nil means slog.Default().
@@ -143,6 +156,7 @@ func (c *Config) Validate() error {
 		{"IdempotencyMaxEntries", c.IdempotencyMaxEntries},
 		{"MaxCaptureBytes", c.MaxCaptureBytes},
 		{"BodyReadTimeout", int64(c.BodyReadTimeout)},
+		{"SendTimeout", int64(c.SendTimeout)},
 	} {
 		if f.v < 0 {
 			return fmt.Errorf("gateway config: %s must not be negative", f.name)
@@ -172,6 +186,9 @@ func (c *Config) withDefaults() {
 	}
 	if c.BodyReadTimeout == 0 {
 		c.BodyReadTimeout = DefaultBodyReadTimeout
+	}
+	if c.SendTimeout == 0 {
+		c.SendTimeout = DefaultSendTimeout
 	}
 	if c.ChannelMaxAttempts <= 0 {
 		c.ChannelMaxAttempts = DefaultChannelMaxAttempts

@@ -413,7 +413,7 @@ func (g *Gateway) serveAPI(rw http.ResponseWriter, r *http.Request, ep *endpoint
 	c.bps = pricing.ListBps // list price until admission finds a group
 	c.now = c.start
 	w := &c.rw
-	w.reset(rw)
+	w.reset(rw, g.cfg.SendTimeout)
 	defer func() {
 		g.finish(c, w, r)
 		release(c)

@@ -3,6 +3,7 @@ package gateway
 import (
 	"net/http"
 	"sync"
+	"time"
 )
 
 // respWriter records what a handler answered, for the log, and can keep a
@@ -15,12 +16,43 @@ type respWriter struct {
 	capMax   int64
 	buf      []byte
 	overflow bool
+
+	// The client's write deadline (Config.SendTimeout): dl sets it (nil:
+	// the writer cannot), send is the timeout, armed when it was last
+	// set (unix ns).
+	dl    writeDeadliner
+	send  time.Duration
+	armed int64
 }
 
-// reset makes w a fresh writer on rw.
-func (w *respWriter) reset(rw http.ResponseWriter) {
+// writeDeadliner is net/http's ResponseWriter (and the fasthttp bridge's)
+// as http.ResponseController reaches it.
+type writeDeadliner interface{ SetWriteDeadline(time.Time) error }
+
+// reset makes w a fresh writer on rw whose writes each wait at most send
+// for the client, and sets that deadline now: it also bounds what the
+// server writes for the request before the handler does (100 Continue),
+// where the connection still holds the deadline of its previous request.
+func (w *respWriter) reset(rw http.ResponseWriter, send time.Duration) {
 	f, _ := rw.(http.Flusher)
-	*w = respWriter{w: rw, flusher: f}
+	dl, _ := rw.(writeDeadliner)
+	*w = respWriter{w: rw, flusher: f, dl: dl, send: send}
+	w.arm()
+}
+
+// arm sets the connection's write deadline to send from now, unless it
+// was set within the last eighth of send: one deadline call per request,
+// and one every send/8 on a long stream, instead of one per event. A
+// write then waits at most send, and at least 7/8 of it.
+func (w *respWriter) arm() {
+	if w.dl == nil || w.send <= 0 {
+		return
+	}
+	now := time.Now()
+	if ns := now.UnixNano(); ns-w.armed >= int64(w.send/8) {
+		w.armed = ns
+		_ = w.dl.SetWriteDeadline(now.Add(w.send))
+	}
 }
 
 // capture starts keeping up to max bytes of the body.
@@ -46,6 +78,7 @@ func (w *respWriter) Write(p []byte) (int, error) {
 			w.buf = append(w.buf, p...)
 		}
 	}
+	w.arm()
 	n, err := w.w.Write(p)
 	w.written += int64(n)
 	return n, err
@@ -54,6 +87,7 @@ func (w *respWriter) Write(p []byte) (int, error) {
 // Flush sends buffered bytes to the client at once (SSE).
 func (w *respWriter) Flush() {
 	if w.flusher != nil {
+		w.arm()
 		w.flusher.Flush()
 	}
 }

@@ -13,10 +13,12 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/oais/oais/internal/drain"
+	"github.com/oais/oais/internal/usage"
 )
 
 // openAIError decodes an OpenAI-shaped error body and fails unless it is one.
@@ -561,4 +563,53 @@ func headerBytes(lines []string) int {
 		n += len(l) + 2
 	}
 	return n
+}
+
+// TestClientThatStopsReading attacks the gateway with a client that asks
+// for a long stream and then reads nothing, its receive window shut: the
+// gateway's writes fill the socket's buffers and block. It must give up on
+// such a client once a write has waited SendTimeout (nginx's send_timeout),
+// end the request, stop the upstream and bill what was sent, rather than
+// hold the connection, the handler and the upstream request for as long
+// as the client likes.
+func TestClientThatStopsReading(t *testing.T) {
+	h := newHarness(t, harnessOpts{cfg: Config{SendTimeout: 300 * time.Millisecond}})
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+	}}
+	conn, err := d.Dial("tcp", strings.TrimPrefix(h.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+	fmt.Fprintf(conn, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nX-Mock-Chunks: 100000\r\nContent-Length: %d\r\n\r\n%s",
+		h.secrets["active"], len(body), body)
+	// Then nothing is read: ~15 MB of events against a few KiB of window.
+	rec := h.rec.next(t)
+	if rec.Source != usage.SourceEstimated || rec.EstimateReason != "client_disconnected" || rec.CompletionTokens <= 0 || rec.CompletionTokens >= 100000 {
+		t.Fatalf("record %+v, want the part sent before the client stalled, estimated", rec)
+	}
+
+	// The bound is on one stalled write, not on the answer: a stream
+	// that outlasts SendTimeout several times runs to its end while its
+	// client reads.
+	req, _ := http.NewRequest(http.MethodPost, h.srv.URL+"/v1/chat/completions", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+h.secrets["active"])
+	req.Header.Set("X-Mock-Chunks", "6")
+	req.Header.Set("X-Mock-Chunk-Delay-Ms", "200") // 1.2 s in all, 4 times the send timeout
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !strings.Contains(string(raw), "data: [DONE]") {
+		t.Fatalf("a stream read all along was cut (%v): %s", err, raw)
+	}
+	if rec := h.rec.next(t); rec.Source != usage.SourceUpstream {
+		t.Fatalf("record %+v, want the upstream's usage", rec)
+	}
 }

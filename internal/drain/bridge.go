@@ -236,6 +236,18 @@ func (w *fastWriter) SetReadDeadline(t time.Time) error {
 	return w.conn.SetReadDeadline(t)
 }
 
+// SetWriteDeadline bounds the writes to the client, as net/http's
+// ResponseWriter does: a stream's, which the handler's goroutine makes,
+// and a whole answer's, which the server makes once the handler returned.
+func (w *fastWriter) SetWriteDeadline(t time.Time) error {
+	w.connMu.Lock()
+	defer w.connMu.Unlock()
+	if w.bodyDone || w.conn == nil {
+		return errEnded
+	}
+	return w.conn.SetWriteDeadline(t)
+}
+
 // bodyReader is the request body as the handler reads it: reading it to
 // its end lets the client watch start.
 type bodyReader struct {
