@@ -12,11 +12,13 @@ import (
 
 // budgetEvery is how often the gateway reads what budgets have used from
 // the ledger and its spool, and how long it waits before handing the
-// result to the limiter. The wait must outlast the slowest settlement of
-// a reservation (go-redis retries included, about 25 s at worst): a floor
-// that counts a request whose settlement lands after the floor raised the
-// counter would count that request twice (ratelimit.Counter.Floor).
-// Raise both together.
+// result to the limiter. The wait must outlast the slowest settlement
+// (go-redis retries included, about 25 s at worst) of a charge that
+// reserved nothing (a response-cache hit's tokens, ratelimit.Charger): a
+// floor that counts it before it lands would count it twice. (A
+// reservation's use is safe either way: a budget counts its open
+// reservations toward its floor, ratelimit.Counter.Floor.) Raise both
+// together.
 const budgetEvery = 30 * time.Second
 
 // budgetUsage is what the budgets have used, from the ledger and this
