@@ -429,37 +429,56 @@ func openRetrying(ctx context.Context, dbURL string) (*store.Store, error) {
 	}
 }
 
+// readLedger reads every usage_events row and the keys' request counts,
+// again from the start if the connection breaks meanwhile (through
+// PgBouncer a read right after the gateways stopped has met an
+// "unexpected EOF"): what is read is a finished ledger, so a retry reads
+// the same.
 func readLedger(t *testing.T, dbURL string) ledger {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	for {
+		l, err := readLedgerOnce(ctx, dbURL)
+		if err == nil {
+			return l
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("read the ledger: %v", err)
+		}
+		t.Logf("read the ledger: %v; again", err)
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func readLedgerOnce(ctx context.Context, dbURL string) (ledger, error) {
 	st, err := openRetrying(ctx, dbURL)
 	if err != nil {
-		t.Fatalf("open the ledger: %v", err)
+		return ledger{}, fmt.Errorf("open: %w", err)
 	}
 	defer st.Close()
 	rs, err := st.DB.QueryContext(ctx, `SELECT request_id, api_key_id, status, cost_micros, prompt_tokens, completion_tokens, source,
 		COALESCE(estimate_reason, ''), COALESCE(error_code, '') FROM usage_events`)
 	if err != nil {
-		t.Fatalf("read usage_events: %v", err)
+		return ledger{}, fmt.Errorf("read usage_events: %w", err)
 	}
 	defer rs.Close()
 	l := ledger{byID: map[string]int{}}
 	for rs.Next() {
 		var r ledgerRow
 		if err := rs.Scan(&r.requestID, &r.keyID, &r.status, &r.costMicros, &r.promptTokens, &r.completionTokens, &r.source, &r.reason, &r.errorCode); err != nil {
-			t.Fatal(err)
+			return ledger{}, fmt.Errorf("read usage_events: %w", err)
 		}
 		l.rows = append(l.rows, r)
 		l.byID[r.requestID]++
 	}
 	if err := rs.Err(); err != nil {
-		t.Fatal(err)
+		return ledger{}, fmt.Errorf("read usage_events: %w", err)
 	}
 	if err := st.DB.QueryRowContext(ctx, `SELECT COALESCE(SUM(request_count), 0) FROM api_keys`).Scan(&l.requestCount); err != nil {
-		t.Fatalf("read api_keys.request_count: %v", err)
+		return ledger{}, fmt.Errorf("read api_keys.request_count: %w", err)
 	}
-	return l
+	return l, nil
 }
 
 // answered is how many rows count as requests (status < 400).

@@ -206,19 +206,35 @@ func readKeyLedger(t *testing.T, dbURL string, keyIDs ...string) ledger {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	for {
+		n, err := keyRequestCounts(ctx, dbURL, keyIDs)
+		if err == nil {
+			l.requestCount = n
+			return l
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("read the keys' request counts: %v", err)
+		}
+		t.Logf("read the keys' request counts: %v; again", err) // as readLedger
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func keyRequestCounts(ctx context.Context, dbURL string, keyIDs []string) (int64, error) {
 	st, err := openRetrying(ctx, dbURL)
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	defer st.Close()
+	var sum int64
 	for _, id := range keyIDs {
 		var n int64
 		if err := st.DB.QueryRowContext(ctx, `SELECT request_count FROM api_keys WHERE id = $1`, id).Scan(&n); err != nil {
-			t.Fatal(err)
+			return 0, err
 		}
-		l.requestCount += n
+		sum += n
 	}
-	return l
+	return sum, nil
 }
 
 // billingFigures returns how many billing periods there are and the
