@@ -434,15 +434,20 @@ func TestEscapedFieldNames(t *testing.T) {
 // a stream whose answer outlasts that timeout is not cut by it.
 func TestSlowBody(t *testing.T) {
 	h := newHarness(t, harnessOpts{cfg: Config{BodyReadTimeout: 300 * time.Millisecond}})
-	t.Run("trickled body gets 408", func(t *testing.T) {
+	// trickle announces length bytes of body, sends 9 and waits: the
+	// gateway must answer 408 request_timeout without calling upstream.
+	// It returns what follows the answer on the connection.
+	trickle := func(t *testing.T, length int) *bufio.Reader {
+		t.Helper()
 		conn, err := net.Dial("tcp", strings.TrimPrefix(h.srv.URL, "http://"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer conn.Close()
+		t.Cleanup(func() { conn.Close() })
 		_ = conn.SetDeadline(time.Now().Add(10 * time.Second)) // a broken bound fails here, not at the package timeout
-		fmt.Fprintf(conn, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{\"model\":", h.secrets["active"])
-		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		fmt.Fprintf(conn, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{\"model\":", h.secrets["active"], length)
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
 		if err != nil {
 			t.Fatalf("no answer to a trickled body: %v", err)
 		}
@@ -456,29 +461,15 @@ func TestSlowBody(t *testing.T) {
 		if n := h.upstreamCalls(); n != 0 {
 			t.Fatalf("%d upstream calls for a body that never arrived", n)
 		}
-	})
+		return br
+	}
+	t.Run("trickled body gets 408", func(t *testing.T) { trickle(t, 1_000_000) })
 	// A small body, under the 256 KiB net/http reads to keep a connection
 	// alive: the server read the rest before answering, with no deadline,
 	// so the client never saw its 408 and held the connection for as long
 	// as it liked.
 	t.Run("trickled small body gets 408 and the connection closes", func(t *testing.T) {
-		conn, err := net.Dial("tcp", strings.TrimPrefix(h.srv.URL, "http://"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		_ = conn.SetDeadline(time.Now().Add(10 * time.Second)) // a broken bound fails here, not at the package timeout
-		fmt.Fprintf(conn, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"model\":", h.secrets["active"])
-		br := bufio.NewReader(conn)
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatalf("no answer to a trickled small body: %v", err)
-		}
-		raw, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusRequestTimeout {
-			t.Fatalf("status %d, want 408: %s", resp.StatusCode, raw)
-		}
-		if rest, err := io.ReadAll(br); err != nil || len(rest) != 0 {
+		if rest, err := io.ReadAll(trickle(t, 1000)); err != nil || len(rest) != 0 {
 			t.Fatalf("after the 408 the connection stayed open (%v) or sent %q: the rest of the body would be read as a request", err, rest)
 		}
 	})

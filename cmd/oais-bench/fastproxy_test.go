@@ -27,9 +27,12 @@ func TestFastProxyRelays(t *testing.T) {
 	}
 }
 
-func testRelays(t *testing.T, proxyOf func(*url.URL) func(context.Context, net.Listener) error) {
-	up := httptest.NewServer(mockupstream.New(mockupstream.Options{}))
-	defer up.Close()
+// startProxy serves proxyOf in front of upstream until the test ends
+// (then it must stop), and returns the proxy's base URL.
+func startProxy(t *testing.T, proxyOf func(*url.URL) func(context.Context, net.Listener) error, upstream http.Handler) string {
+	t.Helper()
+	up := httptest.NewServer(upstream)
+	t.Cleanup(up.Close)
 	u, err := url.Parse(up.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +44,7 @@ func testRelays(t *testing.T, proxyOf func(*url.URL) func(context.Context, net.L
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- proxyOf(u)(ctx, ln) }()
-	defer func() {
+	t.Cleanup(func() {
 		cancel()
 		select {
 		case err := <-served:
@@ -51,12 +54,19 @@ func testRelays(t *testing.T, proxyOf func(*url.URL) func(context.Context, net.L
 		case <-time.After(10 * time.Second): // a hang guard, not a timing assertion
 			t.Error("the proxy did not stop within 10 s of its context ending")
 		}
-	}()
+	})
+	return "http://" + ln.Addr().String()
+}
+
+func testRelays(t *testing.T, proxyOf func(*url.URL) func(context.Context, net.Listener) error) {
+	mock := mockupstream.New(mockupstream.Options{})
+	up := httptest.NewServer(mock)
+	defer up.Close()
+	proxy := startProxy(t, proxyOf, mock)
 	post := func(t *testing.T, base string, body []byte) (*http.Response, []byte) {
 		t.Helper()
 		return postChat(t, http.DefaultClient, base, body)
 	}
-	proxy := "http://" + ln.Addr().String()
 	for _, tc := range []struct {
 		name string
 		body []byte
@@ -108,24 +118,12 @@ func postChat(t *testing.T, hc *http.Client, base string, body []byte) (*http.Re
 // it does no less work than a real proxy must.
 func TestHybridProxyDropsHopHeaders(t *testing.T) {
 	got := make(chan http.Header, 1)
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	proxy := startProxy(t, hybridProxy, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got <- r.Header.Clone()
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{}`))
 	}))
-	defer up.Close()
-	u, err := url.Parse(up.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = hybridProxy(u)(ctx, ln) }()
-	req, err := http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+"/v1/chat/completions", strings.NewReader(`{}`))
+	req, err := http.NewRequest(http.MethodPost, proxy+"/v1/chat/completions", strings.NewReader(`{}`))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,18 +99,9 @@ func TestUnicodePiecesMatchRegexp(t *testing.T) {
 		for range 20000 {
 			texts = append(texts, randomUnicode(rng))
 		}
-		bad := 0
-		for _, s := range texts {
-			want, got := regexpPiecesUnicode(t, b, s), unicodePieces(t, b, s)
-			if !slices.Equal(want, got) {
-				if bad++; bad <= 10 {
-					t.Errorf("%s: %q: scanner %q, regexp %q", e, s, got, want)
-				}
-			}
-		}
-		if bad > 0 {
-			t.Errorf("%s: %d of %d texts cut differently", e, bad, len(texts))
-		}
+		samePieces(t, e, texts, func(s string) ([]string, []string) {
+			return regexpPiecesUnicode(t, b, s), unicodePieces(t, b, s)
+		})
 	}
 }
 
