@@ -57,6 +57,8 @@ Configuration is read from the environment (CONTRACT §1):
   OAIS_CACHE_TTL           response-cache lifetime            (default 1h)
   OAIS_UPSTREAM_TIMEOUT, OAIS_UPSTREAM_HEADER_TIMEOUT
                            bound an upstream call / its first byte (default 10m / 60s); past: 504
+  OAIS_SEND_TIMEOUT        how long one write may wait for a client that stops reading; past it
+                           the request ends as if the client hung up (default 2m)
   OAIS_SECRETS_KEY         opens workspaces' own upstream keys (same value as the control plane);
                            on SQLite, unset means the control plane's secrets.key beside the database
   OAIS_TRUSTED_PROXIES     CIDRs whose X-Forwarded-For is believed for IP allow-lists

@@ -112,6 +112,9 @@ type Config struct {
 	// UpstreamHeaderTimeout the wait for its first byte. Past either: 504.
 	UpstreamTimeout       time.Duration
 	UpstreamHeaderTimeout time.Duration
+	// SendTimeout (OAIS_SEND_TIMEOUT) bounds one write to a client that
+	// does not read (gateway.Config.SendTimeout).
+	SendTimeout time.Duration
 	// DrainTimeout (OAIS_DRAIN_TIMEOUT) bounds the drain on SIGTERM: how
 	// long requests and streams in flight may run before they are cut.
 	DrainTimeout time.Duration
@@ -163,6 +166,7 @@ func Load(env config.Env) (Config, error) {
 		SecretsKey:            config.Secret(env.String("OAIS_SECRETS_KEY", "")),
 		UpstreamTimeout:       env.Duration("OAIS_UPSTREAM_TIMEOUT", gateway.DefaultUpstreamTimeout, &errs),
 		UpstreamHeaderTimeout: env.Duration("OAIS_UPSTREAM_HEADER_TIMEOUT", gateway.DefaultUpstreamHeaderTimeout, &errs),
+		SendTimeout:           env.Duration("OAIS_SEND_TIMEOUT", gateway.DefaultSendTimeout, &errs),
 		DrainTimeout:          env.Duration("OAIS_DRAIN_TIMEOUT", drain.DefaultTimeout, &errs),
 		RateLimitLeaseDivisor: env.Int("OAIS_RATELIMIT_LEASE_DIVISOR", DefaultLeaseDivisor, &errs),
 		LogFlushInterval:      env.DurationOrOff("OAIS_LOG_FLUSH_INTERVAL", DefaultLogFlushInterval, &errs),
@@ -170,6 +174,9 @@ func Load(env config.Env) (Config, error) {
 	}
 	if c.HTTPServer != HTTPServerFast && c.HTTPServer != HTTPServerNet {
 		errs = append(errs, config.Errorf("OAIS_GATEWAY_HTTP_SERVER", "%q: want %s (the default) or %s", c.HTTPServer, HTTPServerFast, HTTPServerNet))
+	}
+	if c.SendTimeout <= 0 {
+		errs = append(errs, config.Errorf("OAIS_SEND_TIMEOUT", "must be positive, got %s (how long a write may wait for a client that does not read, e.g. 2m)", c.SendTimeout))
 	}
 	if c.RateLimitLeaseDivisor < 0 {
 		errs = append(errs, config.Errorf("OAIS_RATELIMIT_LEASE_DIVISOR", "must be 0 (no leases) or more, got %d", c.RateLimitLeaseDivisor))

@@ -1,6 +1,7 @@
 package run
 
 import (
+	"github.com/oais/oais/gateway"
 	"strings"
 	"testing"
 	"time"
@@ -202,5 +203,12 @@ func TestLogFlushIntervalSetting(t *testing.T) {
 func TestHTTPServerSetting(t *testing.T) {
 	testSetting(t, "OAIS_GATEWAY_HTTP_SERVER", func(c Config) string { return c.HTTPServer }, []settingCase[string]{
 		{"", HTTPServerNet, true}, {"fasthttp", HTTPServerFast, true}, {"net/http", HTTPServerNet, true}, {"nethttp", "", false}, {"h2c", "", false},
+	})
+}
+
+func TestSendTimeoutSetting(t *testing.T) {
+	testSetting(t, "OAIS_SEND_TIMEOUT", func(c Config) time.Duration { return c.SendTimeout }, []settingCase[time.Duration]{
+		{"", gateway.DefaultSendTimeout, true}, {"30s", 30 * time.Second, true}, {"5m", 5 * time.Minute, true},
+		{"0", 0, false}, {"-1s", 0, false}, {"soon", 0, false},
 	})
 }

@@ -177,6 +177,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Gateway, error) {
 		MaxBodyBytes:          cfg.MaxBodyBytes,
 		UpstreamTimeout:       cfg.UpstreamTimeout,
 		UpstreamHeaderTimeout: cfg.UpstreamHeaderTimeout,
+		SendTimeout:           cfg.SendTimeout,
 		TrustedProxies:        trusted,
 		Egress:                &egress.Policy{Allowed: cfg.UpstreamAllowedNetworks},
 		ChannelBreaker:        cfg.ChannelBreaker,
