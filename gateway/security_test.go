@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -474,21 +475,28 @@ func TestSlowBody(t *testing.T) {
 		}
 	})
 	t.Run("stream outlasting the body timeout", func(t *testing.T) {
-		req, _ := http.NewRequest(http.MethodPost, h.srv.URL+"/v1/chat/completions",
-			strings.NewReader(`{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
-		req.Header.Set("Authorization", "Bearer "+h.secrets["active"])
-		req.Header.Set("X-Mock-Chunks", "4")
-		req.Header.Set("X-Mock-Chunk-Delay-Ms", "200") // 800 ms in all, past the 300 ms body timeout
-		resp, err := h.srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil || !strings.Contains(string(raw), "data: [DONE]") {
-			t.Fatalf("stream cut (%v): %s", err, raw)
-		}
+		slowStream(t, h, 4) // 800 ms in all, past the 300 ms body timeout
 	})
+}
+
+// slowStream reads a stream of chunks events 200 ms apart to its end
+// through h, and fails if it was cut.
+func slowStream(t *testing.T, h *harness, chunks int) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, h.srv.URL+"/v1/chat/completions",
+		strings.NewReader(`{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("Authorization", "Bearer "+h.secrets["active"])
+	req.Header.Set("X-Mock-Chunks", strconv.Itoa(chunks))
+	req.Header.Set("X-Mock-Chunk-Delay-Ms", "200")
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || !strings.Contains(string(raw), "data: [DONE]") {
+		t.Fatalf("a stream read all along was cut (%v): %s", err, raw)
+	}
 }
 
 // stalledBody is a request body whose bytes never come: its first Read
@@ -587,19 +595,7 @@ func TestClientThatStopsReading(t *testing.T) {
 	// The bound is on one stalled write, not on the answer: a stream
 	// that outlasts SendTimeout several times runs to its end while its
 	// client reads.
-	req, _ := http.NewRequest(http.MethodPost, h.srv.URL+"/v1/chat/completions", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+h.secrets["active"])
-	req.Header.Set("X-Mock-Chunks", "6")
-	req.Header.Set("X-Mock-Chunk-Delay-Ms", "200") // 1.2 s in all, 4 times the send timeout
-	resp, err := h.srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || !strings.Contains(string(raw), "data: [DONE]") {
-		t.Fatalf("a stream read all along was cut (%v): %s", err, raw)
-	}
+	slowStream(t, h, 6) // 1.2 s in all, 4 times the send timeout
 	if rec := h.rec.next(t); rec.Source != usage.SourceUpstream {
 		t.Fatalf("record %+v, want the upstream's usage", rec)
 	}
