@@ -52,6 +52,7 @@ func loadBPE(e Encoding) (*bpe, error) {
 	if e != O200K && e != CL100K {
 		return nil, fmt.Errorf("tokens: no pre-tokenizer for %s", e)
 	}
+	loadClasses()
 	raw, err := assets.Assets.ReadFile(string(e) + ".tiktoken")
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package tokens
 
 import (
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -56,14 +57,23 @@ func classOf(r rune) uint8 {
 
 // bmpClass is classOf of every rune below 0x10000, looked up instead of
 // searching the tables (64 KiB, no pointers); runes above are classified
-// as they come.
-var bmpClass = func() *[1 << 16]uint8 {
-	var t [1 << 16]uint8
-	for r := range rune(len(t)) {
-		t[r] = classOf(r)
-	}
-	return &t
-}()
+// as they come. It is built with the first BPE table (loadBPE calls
+// loadClasses), the only way to a scanner, rather than at start-up: 3.4 ms
+// every process importing the package would pay, counting or not.
+var (
+	bmpClass     *[1 << 16]uint8
+	bmpClassOnce sync.Once
+)
+
+func loadClasses() {
+	bmpClassOnce.Do(func() {
+		var t [1 << 16]uint8
+		for r := range rune(len(t)) {
+			t[r] = classOf(r)
+		}
+		bmpClass = &t
+	})
+}
 
 // at is the class and width of the rune at i of valid UTF-8 s; 0, 0 at
 // its end.

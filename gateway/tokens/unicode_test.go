@@ -108,6 +108,7 @@ func TestUnicodePiecesMatchRegexp(t *testing.T) {
 // TestUnicodeClasses: the scanner's classes are regexp2's, rune for rune,
 // over the whole Basic Multilingual Plane and a stride of the rest.
 func TestUnicodeClasses(t *testing.T) {
+	loadClasses()
 	classes := []struct {
 		bit uint8
 		re  string
