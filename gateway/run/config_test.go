@@ -1,11 +1,11 @@
 package run
 
 import (
-	"github.com/oais/oais/gateway"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/oais/oais/gateway"
 	"github.com/oais/oais/gateway/route"
 
 	"github.com/oais/oais/internal/config"

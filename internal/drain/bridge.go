@@ -228,24 +228,25 @@ func (w *fastWriter) wake() {
 // SetReadDeadline bounds the reading of the request's body, as net/http's
 // ResponseWriter does (the gateway answers its own 408 past it).
 func (w *fastWriter) SetReadDeadline(t time.Time) error {
-	w.connMu.Lock()
-	defer w.connMu.Unlock()
-	if w.bodyDone || w.conn == nil {
-		return errEnded
-	}
-	return w.conn.SetReadDeadline(t)
+	return w.deadline(net.Conn.SetReadDeadline, t)
 }
 
 // SetWriteDeadline bounds the writes to the client, as net/http's
 // ResponseWriter does: a stream's, which the handler's goroutine makes,
 // and a whole answer's, which the server makes once the handler returned.
 func (w *fastWriter) SetWriteDeadline(t time.Time) error {
+	return w.deadline(net.Conn.SetWriteDeadline, t)
+}
+
+// deadline sets one of the connection's deadlines while the answer is the
+// handler's; after that the connection may serve the next request.
+func (w *fastWriter) deadline(set func(net.Conn, time.Time) error, t time.Time) error {
 	w.connMu.Lock()
 	defer w.connMu.Unlock()
 	if w.bodyDone || w.conn == nil {
 		return errEnded
 	}
-	return w.conn.SetWriteDeadline(t)
+	return set(w.conn, t)
 }
 
 // bodyReader is the request body as the handler reads it: reading it to
