@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -104,6 +105,20 @@ func TestBadBodies(t *testing.T) {
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Authorization", "Bearer "+h.secrets[tt.who])
 			resp, err := h.srv.Client().Do(req)
+			if err != nil && tt.status == 413 && testHTTPServer() == "fasthttp" && errors.Is(err, syscall.ECONNRESET) {
+				// fasthttp answers 413 and closes at once, without
+				// reading the rest of the body (net/http lingers): a
+				// client still sending may meet the reset before the
+				// answer (CI met it once in six runs). Either way,
+				// nothing may reach the upstream or the bill.
+				if n := h.upstreamCalls(); n != 0 {
+					t.Fatalf("a refused request reached the upstream %d times", n)
+				}
+				if _, answered := h.rec.errorRecords(); answered != 0 {
+					t.Fatalf("a refused request left %d answered records", answered)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
