@@ -91,7 +91,16 @@ func (b *bridge) serve(fc *fasthttp.RequestCtx) {
 	go b.run(w, r)
 	switch await(w, w.mode, w.bodyRead) {
 	case modeDone:
+		unread, conn := w.body.leftOnWire(), w.conn
 		w.release()
+		if unread {
+			// The server would close at once, and the kernel answer
+			// the client's next bytes with a reset that can overtake
+			// the answer. Say the connection closes, and linger once the
+			// answer is out, as net/http does.
+			fc.SetConnectionClose()
+			fc.Hijack(func(c net.Conn) { linger(conn, c) })
+		}
 	case modeStream:
 		// The handler owns w until it returns; the server owns the
 		// response from here on, and calls the body's WriteTo: in
@@ -255,16 +264,77 @@ type bodyReader struct {
 	r    io.Reader
 	read chan struct{}
 	done bool
+
+	// A body streamed from the connection: its declared length (-1:
+	// chunked), what the handler read of it, and whether a read failed.
+	stream bool
+	length int64
+	n      int64
+	failed bool
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
-	if err == io.EOF && !b.done {
+	b.n += int64(n)
+	switch {
+	case err == io.EOF && !b.done:
 		b.done = true
 		b.read <- struct{}{}
+	case err != nil && err != io.EOF:
+		b.failed = true
 	}
 	return n, err
 }
+
+// leftOnWire reports whether the handler returned with more of the body
+// still to come than the server reads past an answer (256 KiB, as
+// net/http; it then closes the connection). A body whose read failed
+// (the client stalled past its deadline) is not waited for.
+func (b *bodyReader) leftOnWire() bool {
+	if !b.stream || b.done || b.failed {
+		return false
+	}
+	return b.length < 0 || b.length-b.n > maxUnreadBody
+}
+
+// The bounds of linger.
+const (
+	maxUnreadBody = 256 << 10              // fasthttp's and net/http's
+	lingerGap     = 500 * time.Millisecond // net/http's rstAvoidanceDelay
+	lingerMax     = 5 * time.Second        // nginx's lingering_timeout
+)
+
+// linger closes a connection whose client may still be sending a body
+// the handler refused (RFC 9112 §9.6): it half-closes raw, so the client
+// sees the end of the answer, and reads and drops what still comes (c:
+// the hijacked connection, with the server's buffer in front) until the
+// client closes or pauses for lingerGap, for at most lingerMax; only then
+// does the server close. net/http half-closes and sleeps 500 ms; reading
+// also lets a client that sends its whole body before reading the answer
+// finish, and then read it, where a close with the rest unread would have
+// the kernel reset the connection under it.
+func linger(raw, c net.Conn) {
+	if hc, ok := raw.(interface{ CloseWrite() error }); ok {
+		_ = hc.CloseWrite()
+	}
+	bp := lingerBufs.Get().(*[]byte)
+	defer lingerBufs.Put(bp)
+	end := time.Now().Add(lingerMax)
+	for {
+		dl := time.Now().Add(lingerGap)
+		if dl.After(end) {
+			dl = end
+		}
+		if c.SetReadDeadline(dl) != nil {
+			return
+		}
+		if _, err := c.Read(*bp); err != nil {
+			return
+		}
+	}
+}
+
+var lingerBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 func (b *bodyReader) Close() error { return nil }
 
@@ -484,7 +554,7 @@ func newRequest(ctx context.Context, fc *fasthttp.RequestCtx, w *fastWriter) (*h
 		r.Body = http.NoBody
 		w.bodyRead <- struct{}{}
 	case fc.Request.IsBodyStream():
-		w.body = bodyReader{r: fc.RequestBodyStream(), read: w.bodyRead}
+		w.body = bodyReader{r: fc.RequestBodyStream(), read: w.bodyRead, stream: true, length: r.ContentLength}
 		r.Body = &w.body
 	default:
 		w.body = bodyReader{r: bytes.NewReader(fc.Request.Body()), read: w.bodyRead}

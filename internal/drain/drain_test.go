@@ -1,11 +1,15 @@
 package drain_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -224,5 +228,82 @@ func testSlowBodyAfterTimeout(t *testing.T, serve func(context.Context, net.List
 	}
 	if !strings.HasPrefix(string(got), "HTTP/1.1 408") {
 		t.Errorf("answer %q, want a 408", got)
+	}
+}
+
+// TestRefusedBodyGetsItsAnswer refuses a body the client is still sending
+// (the gateway's 413 past OAIS_MAX_BODY_BYTES): the client must read the
+// answer, not a connection reset. A server that closes at once with the
+// rest of the body unread makes its kernel reset the connection, and the
+// reset can reach the client before the answer; net/http half-closes and
+// waits 500 ms first (RFC 9112 §9.6), and ServeFast must not do less.
+func TestRefusedBodyGetsItsAnswer(t *testing.T) { eachServer(t, testRefusedBodyGetsItsAnswer) }
+
+func testRefusedBodyGetsItsAnswer(t *testing.T, serve func(context.Context, net.Listener, http.Handler, drain.Options) error) {
+	url, _, _ := start(t, serve, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Read up to a limit, as the gateway does, then refuse.
+		_, _ = io.CopyN(io.Discard, r.Body, 1<<20+1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+		_, _ = io.WriteString(w, `{"error":{"code":"request_too_large"}}`)
+	}), drain.Options{})
+	const size = 8 << 20
+	chunk := bytes.Repeat([]byte("x"), 64<<10)
+	for _, tc := range []struct {
+		name string
+		head string
+		send func(io.Writer) error
+	}{
+		{"Content-Length", "Content-Length: " + strconv.Itoa(size), func(c io.Writer) error {
+			for range size / len(chunk) {
+				if _, err := c.Write(chunk); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+		{"chunked", "Transfer-Encoding: chunked", func(c io.Writer) error {
+			for range size / len(chunk) {
+				if _, err := fmt.Fprintf(c, "%x\r\n%s\r\n", len(chunk), chunk); err != nil {
+					return err
+				}
+			}
+			_, err := io.WriteString(c, "0\r\n\r\n")
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The reset is a race: 10 tries lose it every run without the
+			// half-close (5 of 5 runs failed on ServeFast before it).
+			for i := range 10 {
+				conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				if _, err := io.WriteString(conn, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"+tc.head+"\r\n\r\n"); err != nil {
+					t.Fatal(err)
+				}
+				go func() { _ = tc.send(conn) }() // fails once the server closes
+				// A client busy sending reads the answer a little later:
+				// by then a reset has landed, and Linux drops what the
+				// socket had received (read: connection reset by peer).
+				time.Sleep(50 * time.Millisecond)
+				// A hang guard, not a timing assertion.
+				_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+				resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+				if err != nil {
+					t.Fatalf("try %d: %v (want the 413)", i, err)
+				}
+				got, err := io.ReadAll(resp.Body)
+				if err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(got), "request_too_large") {
+					t.Fatalf("try %d: %d %q, %v; want the whole 413", i, resp.StatusCode, got, err)
+				}
+				if !resp.Close {
+					t.Errorf("try %d: the connection is kept after a body left unread", i)
+				}
+				conn.Close()
+			}
+		})
 	}
 }
