@@ -245,6 +245,12 @@ func chat(ctx context.Context, base, key string, stream bool, hdr map[string]str
 	if stream {
 		body = streamBody
 	}
+	return chatRaw(ctx, base, key, body, stream, hdr)
+}
+
+// chatRaw sends body as a chat completion (stream: it asks for a stream)
+// and reads the whole answer.
+func chatRaw(ctx context.Context, base, key, body string, stream bool, hdr map[string]string) answer {
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/chat/completions", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", "application/json")
