@@ -89,10 +89,31 @@ func Start(t testing.TB, name, bin string, env []string, args ...string) *Proces
 	t.Cleanup(func() {
 		p.Kill()
 		if t.Failed() {
-			t.Logf("%s stderr (last 4 KiB):\n%s", name, tail(p.Stderr.String(), 4<<10))
+			out := p.Stderr.String()
+			if w := warnings(out, 8<<10); w != "" {
+				t.Logf("%s stderr, its warnings and errors (first 8 KiB):\n%s", name, w)
+			}
+			t.Logf("%s stderr (last 4 KiB):\n%s", name, tail(out, 4<<10))
 		}
 	})
 	return p
+}
+
+// warnings returns the lines of a JSON log at level WARN or ERROR, up to
+// n bytes: what went wrong early in a long run, which its tail has lost.
+func warnings(log string, n int) string {
+	var b strings.Builder
+	for line := range strings.Lines(log) {
+		if !strings.Contains(line, `"level":"WARN"`) && !strings.Contains(line, `"level":"ERROR"`) {
+			continue
+		}
+		if b.Len()+len(line) > n {
+			b.WriteString("…\n")
+			break
+		}
+		b.WriteString(line)
+	}
+	return b.String()
 }
 
 func tail(s string, n int) string {
@@ -277,6 +298,7 @@ func (pg *Postgres) Crash() {
 type Redis struct {
 	t    testing.TB
 	Port int
+	dir  string // its working directory: nothing it writes lands in the package
 	proc *Process
 }
 
@@ -286,7 +308,7 @@ func StartRedis(t testing.TB) *Redis {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Skipf("private Redis: redis-server not in PATH: %v", err)
 	}
-	r := &Redis{t: t, Port: FreePort(t)}
+	r := &Redis{t: t, Port: FreePort(t), dir: t.TempDir()}
 	r.Start()
 	return r
 }
@@ -298,7 +320,7 @@ func (r *Redis) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", r.Po
 func (r *Redis) Start() {
 	r.t.Helper()
 	r.proc = Start(r.t, "redis-server", "redis-server", nil,
-		"--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no")
+		"--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no", "--dir", r.dir)
 	ok := WaitFor(10*time.Second, func() bool {
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", r.Port), time.Second)
 		if err != nil {

@@ -175,7 +175,7 @@ func StartRedisSentinel(t testing.TB) *RedisSentinel {
 	s := &RedisSentinel{t: t, MasterName: "oais-master", MasterPort: FreePort(t), ReplicaPort: FreePort(t), SentinelPort: FreePort(t)}
 	server := func(name string, port int, extra ...string) *Process {
 		p := Start(t, name, "redis-server", nil, append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--protected-mode", "no"}, extra...)...)
+			"--save", "", "--appendonly", "no", "--protected-mode", "no", "--dir", t.TempDir()}, extra...)...)
 		if !WaitFor(10*time.Second, func() bool { return ping(port) }) {
 			t.Fatalf("%s on port %d did not answer PING", name, port)
 		}
@@ -197,7 +197,7 @@ func StartRedisSentinel(t testing.TB) *RedisSentinel {
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.sentinel = Start(t, "redis-sentinel", "redis-server", nil, conf, "--sentinel")
+	s.sentinel = Start(t, "redis-sentinel", "redis-server", nil, conf, "--sentinel", "--dir", filepath.Dir(conf))
 	if !WaitFor(10*time.Second, func() bool { return ping(s.SentinelPort) }) {
 		t.Fatalf("sentinel on port %d did not answer PING", s.SentinelPort)
 	}
