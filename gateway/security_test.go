@@ -107,12 +107,12 @@ func TestBadBodies(t *testing.T) {
 			resp, err := h.srv.Client().Do(req)
 			if err != nil && tt.status == 413 && testHTTPServer() == "fasthttp" && errors.Is(err, syscall.ECONNRESET) {
 				// A client still sending when the 413 comes may meet a
-				// reset before it reads the answer: Go's client reports
-				// its write's error first, on either server past
-				// 256 KiB unread (internal/drain's
-				// TestRefusedBodyGetsItsAnswer reads the answer on both);
-				// CI met it once in six runs on fasthttp here. Either
-				// way, nothing may reach the upstream or the bill.
+				// reset before it reads the answer, and Go's client
+				// reports its write's error first (internal/drain's
+				// TestRefusedBodyGetsItsAnswer, a raw client, reads the
+				// answer on both servers); CI met it once in six runs on
+				// fasthttp here. Either way, nothing may reach the
+				// upstream or the bill.
 				if n := h.upstreamCalls(); n != 0 {
 					t.Fatalf("a refused request reached the upstream %d times", n)
 				}
