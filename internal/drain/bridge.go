@@ -286,6 +286,8 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+func (b *bodyReader) Close() error { return nil }
+
 // leftOnWire reports whether the handler returned with more of the body
 // still to come than the server reads past an answer (256 KiB, as
 // net/http; it then closes the connection). A body whose read failed
@@ -335,8 +337,6 @@ func linger(raw, c net.Conn) {
 }
 
 var lingerBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
-func (b *bodyReader) Close() error { return nil }
 
 // aLongTimeAgo is a read deadline that has passed (net/http's name).
 var aLongTimeAgo = time.Unix(1, 0)
