@@ -45,15 +45,10 @@ func BenchmarkAuthLookup(b *testing.B) {
 	}
 }
 
-// benchGateway is a gateway on loopback in front of the mock on loopback,
-// logging nothing, as a benchmark's fixture.
-func benchGateway(b *testing.B) (url, secret string, client *http.Client) {
-	b.Helper()
-	return benchGatewayChannels(b, 0)
-}
-
-// benchGatewayChannels is benchGateway whose workspace has n channels of
-// one priority (weights 1, 2, 1, …), all to the mock: the cost of routing.
+// benchGatewayChannels is a gateway on loopback in front of the mock on
+// loopback, logging nothing, as a benchmark's fixture, whose workspace has
+// n channels of one priority (weights 1, 2, 1, …), all to the mock: the
+// cost of routing (none with n 0).
 func benchGatewayChannels(b *testing.B, n int) (url, secret string, client *http.Client) {
 	b.Helper()
 	tokens.Warm()

@@ -22,8 +22,6 @@ import (
 // that one set of assertions fits every provider. Anthropic's is
 // mockupstream.Anthropic.
 
-const azureAPIVersion = "2024-10-21"
-
 // newAzureMock is an Azure OpenAI resource with one deployment, dep: it
 // checks the deployment URL, api-version and api-key, answers Azure's
 // own error bodies otherwise, and serves through the OpenAI mock (Azure's

@@ -101,12 +101,12 @@ func hybridProxy(up *url.URL) func(ctx context.Context, ln net.Listener) error {
 			Proto:         "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		}
 		out = out.WithContext(ctx)
-		ctx.Request.Header.VisitAll(func(k, v []byte) {
+		for k, v := range ctx.Request.Header.All() {
 			if string(k) == "Host" || string(k) == "Content-Length" || hopHeaders[string(k)] {
-				return
+				continue
 			}
 			out.Header[string(k)] = append(out.Header[string(k)], string(v))
-		})
+		}
 		resp, err := tr.RoundTrip(out)
 		if err != nil {
 			ctx.Error("bad gateway: "+err.Error(), fasthttp.StatusBadGateway)
